@@ -1,0 +1,11 @@
+/* The commands of the reeld binary. Each takes the arguments after its name (argv[0] is the
+ * command's name) and returns the process exit status. */
+#ifndef REELD_CMD_H
+#define REELD_CMD_H
+
+#include "src/rt/config.h"
+
+/* Runs the server until SIGINT or SIGTERM, then drains and returns 0. */
+int cmd_serve(int argc, char **argv);
+
+#endif

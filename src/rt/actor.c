@@ -1,0 +1,449 @@
+/* Actors, request/reply and supervision. See actor.h for the contract.
+ *
+ * Scheduling follows the mailbox rule (mailbox.h): the send that finds the mailbox idle
+ * schedules the actor (loop actors) or writes its eventfd (thread actors); nothing else does,
+ * so an actor is never on a ready queue twice. A failed actor that still has mail is "parked":
+ * its restart timer schedules it, and only then. */
+#include "src/rt/actor.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "src/rt/log.h"
+
+#define PENDING_BUCKETS 64 /* power of two */
+#define BACKOFF_MIN_MS 10
+#define BACKOFF_MAX_MS 5000
+
+struct rd_pending {
+    rd_pending *next;
+    rd_actor *self;
+    uint32_t corr;
+    rd_timer timer;
+    rd_reply_fn cb;
+    void *ctx;
+};
+
+static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
+static rd_actor *registry;
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n, size);
+    if (p == NULL) {
+        fputs("reeld: out of memory in the actor runtime\n", stderr);
+        abort();
+    }
+    return p;
+}
+
+static rd_actor *actor_new(const rd_actor_def *def, void *arg)
+{
+    assert(def != NULL && def->handle != NULL && def->name != NULL);
+    rd_actor *a = xcalloc(1, sizeof(*a));
+    a->def = def;
+    a->arg = arg;
+    a->wake_fd = -1;
+    a->cpu = -1;
+    a->backoff_ms = BACKOFF_MIN_MS;
+    mailbox_init(&a->mbox, def->mailbox_bound > 0 ? def->mailbox_bound : RD_MAILBOX_DEFAULT_BOUND);
+    pthread_mutex_lock(&registry_mu);
+    a->next_all = registry;
+    registry = a;
+    pthread_mutex_unlock(&registry_mu);
+    return a;
+}
+
+void actor_foreach(void (*fn)(rd_actor *a, void *ctx), void *ctx)
+{
+    pthread_mutex_lock(&registry_mu);
+    for (rd_actor *a = registry; a != NULL; a = a->next_all)
+        fn(a, ctx);
+    pthread_mutex_unlock(&registry_mu);
+}
+
+void actor_free_all(void)
+{
+    pthread_mutex_lock(&registry_mu);
+    rd_actor *a = registry;
+    registry = NULL;
+    pthread_mutex_unlock(&registry_mu);
+    while (a != NULL) {
+        rd_actor *next = a->next_all;
+        rd_msg *m;
+        while ((m = mailbox_pop(&a->mbox)) != NULL)
+            msg_free(m);
+        if (a->wake_fd >= 0)
+            close(a->wake_fd);
+        free(a->pending);
+        free(a);
+        a = next;
+    }
+}
+
+/* ---- sending ---- */
+
+static void notify(rd_actor *to)
+{
+    if (to->loop != NULL) {
+        loop_schedule(to->loop, to);
+    } else {
+        uint64_t one = 1;
+        ssize_t n = write(to->wake_fd, &one, sizeof(one));
+        (void)n; /* fails only when the counter is saturated: it is awake anyway */
+    }
+}
+
+int actor_send(rd_actor *to, rd_msg *m)
+{
+    assert(to != NULL && m != NULL);
+    if (atomic_load_explicit(&to->stopped, memory_order_acquire))
+        return -EPIPE;
+    int r = mailbox_push(&to->mbox, m);
+    if (r < 0)
+        return r;
+    if (r == 1)
+        notify(to);
+    return 0;
+}
+
+void actor_stop(rd_actor *a)
+{
+    rd_msg *m = msg_new(MSG_STOP);
+    m->flags |= RD_MSG_SYSTEM;
+    if (actor_send(a, m) != 0)
+        msg_free(m); /* already stopped */
+}
+
+/* ---- requests ---- */
+
+static rd_pending **bucket(rd_actor *self, uint32_t corr)
+{
+    return &self->pending[corr & (PENDING_BUCKETS - 1)];
+}
+
+static rd_pending *take_pending(rd_actor *self, uint32_t corr)
+{
+    if (self->pending == NULL)
+        return NULL;
+    for (rd_pending **pp = bucket(self, corr); *pp != NULL; pp = &(*pp)->next) {
+        if ((*pp)->corr == corr) {
+            rd_pending *p = *pp;
+            *pp = p->next;
+            self->pending_count--;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+static void fail(rd_actor *a, int err, const char *where);
+
+static void request_timed_out(rd_timer *t)
+{
+    rd_pending *p = (rd_pending *)(void *)((char *)t - offsetof(rd_pending, timer));
+    rd_actor *self = p->self;
+    rd_pending *q = take_pending(self, p->corr);
+    assert(q == p);
+    (void)q;
+    int r = p->cb(self, NULL, -ETIMEDOUT, p->ctx);
+    free(p);
+    if (r < 0)
+        fail(self, r, "reply_callback");
+}
+
+int actor_request(rd_actor *self, rd_actor *to, rd_msg *m, uint32_t timeout_ms, rd_reply_fn cb,
+                  void *ctx)
+{
+    assert(self->loop != NULL && loop_current() == self->loop);
+    assert(cb != NULL);
+    if (self->pending == NULL)
+        self->pending = xcalloc(PENDING_BUCKETS, sizeof(*self->pending));
+    uint32_t corr = ++self->next_corr;
+    if (corr == 0)
+        corr = ++self->next_corr;
+    m->corr = corr;
+    m->from = self;
+    int r = actor_send(to, m);
+    if (r < 0) {
+        m->corr = 0;
+        m->from = NULL;
+        return r;
+    }
+    rd_pending *p = xcalloc(1, sizeof(*p));
+    p->self = self;
+    p->corr = corr;
+    p->cb = cb;
+    p->ctx = ctx;
+    p->timer.fire = request_timed_out;
+    rd_pending **b = bucket(self, corr);
+    p->next = *b;
+    *b = p;
+    self->pending_count++;
+    loop_timer_start(self->loop, &p->timer, (uint64_t)timeout_ms * 1000000ull, 0);
+    return 0;
+}
+
+int actor_reply(const rd_msg *request, rd_msg *reply)
+{
+    if (request->from == NULL || request->corr == 0)
+        return -EINVAL;
+    reply->corr = request->corr;
+    reply->flags |= RD_MSG_REPLY;
+    return actor_send(request->from, reply);
+}
+
+/* Calls every outstanding request's callback with -ECANCELED (before fini: the callbacks may
+ * still use the state). */
+static void cancel_pending(rd_actor *a)
+{
+    if (a->pending == NULL)
+        return;
+    for (int i = 0; i < PENDING_BUCKETS; i++) {
+        while (a->pending[i] != NULL) {
+            rd_pending *p = a->pending[i];
+            a->pending[i] = p->next;
+            a->pending_count--;
+            if (a->loop != NULL)
+                loop_timer_cancel(a->loop, &p->timer);
+            p->cb(a, NULL, -ECANCELED, p->ctx);
+            free(p);
+        }
+    }
+}
+
+/* ---- supervision ---- */
+
+static void restart_due(rd_timer *t)
+{
+    rd_actor *a = (rd_actor *)(void *)((char *)t - offsetof(rd_actor, restart_timer));
+    a->down = 0;
+    if (a->parked) {
+        a->parked = 0;
+        loop_schedule(a->loop, a);
+    }
+}
+
+static void fail(rd_actor *a, int err, const char *where)
+{
+    atomic_fetch_add_explicit(&a->restarts, 1, memory_order_relaxed);
+    log_error("actor_failed", KV_STR("actor", a->def->name), KV_STR("in", where), KV_ERRNO(err),
+              KV_INT("restart_in_ms", a->backoff_ms));
+    cancel_pending(a);
+    if (a->started && a->def->fini != NULL)
+        a->def->fini(a);
+    a->started = 0;
+    a->state = NULL;
+    a->down = 1;
+    uint32_t delay = a->backoff_ms;
+    a->backoff_ms = a->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : a->backoff_ms * 2;
+    if (a->loop != NULL) {
+        a->restart_timer.fire = restart_due;
+        loop_timer_start(a->loop, &a->restart_timer, (uint64_t)delay * 1000000ull, 0);
+    } else {
+        struct timespec ts = {.tv_sec = delay / 1000, .tv_nsec = (long)(delay % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+        a->down = 0;
+    }
+}
+
+static int ensure_started(rd_actor *a)
+{
+    if (a->started)
+        return 1;
+    if (a->down)
+        return 0;
+    int r = a->def->init != NULL ? a->def->init(a, a->arg) : 0;
+    if (r < 0) {
+        fail(a, r, "init");
+        return 0;
+    }
+    a->started = 1;
+    return 1;
+}
+
+/* Stops for good: pending requests cancelled, fini, queued mail dropped. */
+static void finish(rd_actor *a)
+{
+    atomic_store_explicit(&a->stopped, 1, memory_order_release);
+    cancel_pending(a);
+    if (a->started && a->def->fini != NULL)
+        a->def->fini(a);
+    a->started = 0;
+    if (a->loop != NULL)
+        loop_timer_cancel(a->loop, &a->restart_timer);
+}
+
+/* Handles one message; returns 1 when the actor has stopped. */
+static int dispatch(rd_actor *a, rd_msg *m)
+{
+    if (m->type == MSG_STOP && (m->flags & RD_MSG_SYSTEM)) {
+        msg_free(m);
+        finish(a);
+        return 1;
+    }
+    if (m->flags & RD_MSG_REPLY) {
+        rd_pending *p = take_pending(a, m->corr);
+        if (p == NULL) {
+            log_debug("late_reply", KV_STR("actor", a->def->name), KV_INT("corr", m->corr));
+            msg_free(m);
+            return 0;
+        }
+        loop_timer_cancel(a->loop, &p->timer);
+        int r = p->cb(a, m, 0, p->ctx);
+        free(p);
+        if (r < 0)
+            fail(a, r, "reply_callback");
+        else
+            a->backoff_ms = BACKOFF_MIN_MS;
+        return 0;
+    }
+    int r = a->def->handle(a, m);
+    atomic_fetch_add_explicit(&a->handled, 1, memory_order_relaxed);
+    if (r != RD_KEPT)
+        msg_free(m);
+    if (r < 0)
+        fail(a, r, msg_name((rd_msg_type)m->type));
+    else
+        a->backoff_ms = BACKOFF_MIN_MS;
+    return 0;
+}
+
+static void drop_mail(rd_actor *a)
+{
+    int32_t n = 0;
+    rd_msg *m;
+    while ((m = mailbox_pop(&a->mbox)) != NULL) {
+        msg_free(m);
+        n++;
+    }
+    mailbox_done(&a->mbox, n);
+}
+
+int actor_run_batch(rd_actor *a)
+{
+    if (atomic_load_explicit(&a->stopped, memory_order_relaxed)) {
+        drop_mail(a);
+        mailbox_done(&a->mbox, a->phantom);
+        a->phantom = 0;
+        return 0;
+    }
+    int32_t n = 0;
+    if (ensure_started(a)) {
+        while (n < RD_ACTOR_BATCH) {
+            rd_msg *m = mailbox_pop(&a->mbox);
+            if (m == NULL)
+                break;
+            n++;
+            if (dispatch(a, m)) {
+                drop_mail(a);
+                mailbox_done(&a->mbox, n + a->phantom);
+                a->phantom = 0;
+                return 0;
+            }
+            if (a->down)
+                break;
+        }
+    }
+    int32_t left = mailbox_done(&a->mbox, n + a->phantom);
+    a->phantom = 0;
+    if (a->down) {
+        a->parked = left > 0;
+        return 0;
+    }
+    return left > 0;
+}
+
+int actor_spawn(rd_loop *loop, const rd_actor_def *def, void *arg, rd_actor **out)
+{
+    rd_actor *a = actor_new(def, arg);
+    a->loop = loop;
+    /* Run once even with no mail, so init happens on the loop thread right away: a phantom
+     * message in the count (finished by the first run) makes this the scheduling send. */
+    a->phantom = 1;
+    atomic_fetch_add_explicit(&a->mbox.depth, 1, memory_order_release);
+    *out = a;
+    loop_schedule(loop, a);
+    return 0;
+}
+
+/* ---- thread actors ---- */
+
+rd_msg *actor_try_receive(rd_actor *self)
+{
+    assert(self->loop == NULL);
+    rd_msg *m = mailbox_pop(&self->mbox);
+    if (m != NULL)
+        mailbox_done(&self->mbox, 1);
+    return m;
+}
+
+static void *actor_thread(void *arg)
+{
+    rd_actor *a = arg;
+    if (a->cpu >= 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(a->cpu, &set);
+        pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+    }
+    char name[16];
+    snprintf(name, sizeof(name), "reeld-%.9s", a->def->name);
+    pthread_setname_np(pthread_self(), name);
+    for (;;) {
+        if (!ensure_started(a))
+            continue; /* fail() slept the backoff */
+        int32_t n = 0;
+        int stopped = 0;
+        rd_msg *m;
+        while (n < RD_ACTOR_BATCH && (m = mailbox_pop(&a->mbox)) != NULL) {
+            n++;
+            if (dispatch(a, m)) {
+                stopped = 1;
+                break;
+            }
+            if (!a->started)
+                break; /* failed: init again before the next message */
+        }
+        if (stopped) {
+            drop_mail(a);
+            mailbox_done(&a->mbox, n);
+            return NULL;
+        }
+        if (mailbox_done(&a->mbox, n) > 0)
+            continue;
+        uint64_t v;
+        ssize_t r = read(a->wake_fd, &v, sizeof(v)); /* sleeps until a send finds us idle */
+        (void)r;
+    }
+}
+
+int actor_spawn_thread(const rd_actor_def *def, void *arg, int cpu, rd_actor **out)
+{
+    int fd = eventfd(0, EFD_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    rd_actor *a = actor_new(def, arg);
+    a->wake_fd = fd;
+    a->cpu = cpu;
+    int r = pthread_create(&a->thread, NULL, actor_thread, a);
+    if (r != 0) {
+        atomic_store(&a->stopped, 1);
+        return -r;
+    }
+    *out = a;
+    return 0;
+}
+
+void actor_join(rd_actor *a)
+{
+    assert(a->loop == NULL);
+    pthread_join(a->thread, NULL);
+}

@@ -1,0 +1,120 @@
+/* Actors: state touched by one thread only, reached only through a mailbox.
+ *
+ * owns:  its state, its mailbox, its pending requests (each with a timeout timer).
+ * takes: any catalogue message; MSG_STOP (system) makes it finish: fini runs, queued messages
+ *        are dropped, later sends fail with -EPIPE.
+ * sends: replies (same corr, RD_MSG_REPLY) to the requester; MSG_TIMEOUT is never sent: a
+ *        request that times out calls its callback with -ETIMEDOUT instead.
+ * never: runs on two threads at once; blocks its loop (blocking work gets a thread actor).
+ *
+ * Two kinds: loop actors live on an rd_loop and run in bounded batches when scheduled; thread
+ * actors (encoders) own a thread that sleeps on an eventfd while the mailbox is empty.
+ *
+ * Supervision: a handler (or init) that returns a negative errno counts as a failure. The
+ * actor's pending requests are cancelled, fini runs, and init runs again after a backoff
+ * (10 ms doubling to 5 s, reset by a success). Messages wait in the mailbox meanwhile. */
+#ifndef REELD_RT_ACTOR_H
+#define REELD_RT_ACTOR_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "proto/msg.h"
+#include "src/rt/loop.h"
+#include "src/rt/mailbox.h"
+
+typedef struct rd_actor rd_actor;
+
+/* What a handler returns: RD_DONE (the runtime frees the message), RD_KEPT (the handler kept
+ * or forwarded it), or a negative errno (a failure: the message is freed, the actor
+ * restarted). */
+enum { RD_DONE = 0, RD_KEPT = 1 };
+
+typedef struct rd_actor_def {
+    const char *name;                         /* for logs and metrics */
+    int (*init)(rd_actor *self, void *arg);   /* 0 or -errno; may set self->state */
+    int (*handle)(rd_actor *self, rd_msg *m); /* RD_DONE, RD_KEPT or -errno */
+    void (*fini)(rd_actor *self);             /* undoes init; may be NULL */
+    int32_t mailbox_bound;                    /* 0: RD_MAILBOX_DEFAULT_BOUND */
+} rd_actor_def;
+
+#define RD_MAILBOX_DEFAULT_BOUND 4096
+#define RD_ACTOR_BATCH 64 /* messages handled per run before the loop moves on */
+
+/* Reply callback of actor_request: `reply` is the callback's to keep or free (NULL when `err`
+ * is -ETIMEDOUT or -ECANCELED). Returns like a handler. */
+typedef int (*rd_reply_fn)(rd_actor *self, rd_msg *reply, int err, void *ctx);
+
+typedef struct rd_pending rd_pending;
+
+struct rd_actor {
+    rd_mpsc_node ready;       /* link in the loop's ready queue */
+    rd_mailbox mbox;
+    const rd_actor_def *def;
+    rd_loop *loop;            /* NULL for a thread actor */
+    void *state;              /* the actor's own, set by init */
+    void *arg;                /* init's argument, kept for restarts */
+    _Atomic int stopped;      /* set once MSG_STOP is handled: sends fail */
+    int started;              /* init has succeeded since the last failure */
+    int down;                 /* failed, waiting for the restart timer */
+    int parked;               /* down with messages waiting: the timer must schedule it */
+    int phantom;              /* 1 until the first run: spawn's scheduling count */
+    uint32_t backoff_ms;      /* next restart delay */
+    rd_timer restart_timer;
+    _Atomic uint64_t restarts; /* failures that led to a restart */
+    _Atomic uint64_t handled;  /* messages handled */
+    uint32_t next_corr;
+    rd_pending **pending;      /* hash of outstanding requests by corr */
+    uint32_t pending_count;
+    /* thread actors */
+    pthread_t thread;
+    int wake_fd;              /* eventfd the thread sleeps on; -1 for loop actors */
+    int cpu;
+    rd_actor *next_all;       /* registry link */
+};
+
+/* Creates an actor on `loop`; init runs on the loop thread before its first message. Any
+ * thread. 0 or -errno. The actor lives until the runtime ends (actors are not freed while a
+ * sender may still hold a pointer; see actor_stop). */
+int actor_spawn(rd_loop *loop, const rd_actor_def *def, void *arg, rd_actor **out);
+
+/* Creates a thread actor with its own thread, pinned to `cpu` (-1: not pinned). Its handler
+ * may block. 0 or -errno. */
+int actor_spawn_thread(const rd_actor_def *def, void *arg, int cpu, rd_actor **out);
+
+/* Any thread. 0 on success: `m` then belongs to the receiver. -EAGAIN when its mailbox is full
+ * (back-pressure) or -EPIPE when it has stopped: `m` is still the caller's. */
+int actor_send(rd_actor *to, rd_msg *m);
+
+/* Sends `m` as a request from `self` (a loop actor, on its own thread). Exactly one call of
+ * `cb` follows: with the reply, or with -ETIMEDOUT after `timeout_ms`, or with -ECANCELED if
+ * `self` fails or stops first. 0, or -EAGAIN/-EPIPE as actor_send (then `cb` is not called and
+ * `m` is still the caller's). */
+int actor_request(rd_actor *self, rd_actor *to, rd_msg *m, uint32_t timeout_ms, rd_reply_fn cb,
+                  void *ctx);
+
+/* Answers `request` with `reply` (any message type). 0 or -errno as actor_send; -EINVAL when
+ * nobody asked for a reply. After success, `reply` belongs to the requester. */
+int actor_reply(const rd_msg *request, rd_msg *reply);
+
+/* Any thread: asks the actor to stop (a system message, never refused by the bound). */
+void actor_stop(rd_actor *a);
+
+/* Thread actors, from their own handler: the next queued message without waiting, or NULL.
+ * Lets a long handler (an encode) notice a cancel. The message is the caller's. */
+rd_msg *actor_try_receive(rd_actor *self);
+
+/* Waits for a stopped thread actor's thread to end. */
+void actor_join(rd_actor *a);
+
+/* Calls fn for every actor spawned (for metrics). */
+void actor_foreach(void (*fn)(rd_actor *a, void *ctx), void *ctx);
+
+/* Frees every actor; only when no loop or thread actor runs any more. */
+void actor_free_all(void);
+
+/* For the loop: runs one bounded batch. Returns 1 when the actor must be scheduled again. */
+int actor_run_batch(rd_actor *a);
+
+#endif

@@ -1,0 +1,69 @@
+/* Configuration: every setting reeld reads, from the environment and from command-line flags,
+ * validated once at start.
+ *
+ * owns:  nothing it allocates: string values point into the environment, argv or static
+ *        defaults, all of which outlive the process's work.
+ * never: lets a bad value through to be discovered later; prints a secret (config_log shows
+ *        only whether one is set).
+ *
+ * Names are the ones the platforms reeld replaces already use (POSTGRES_URL, S3_*, ...). A flag
+ * overrides its variable. A bad value gives one line: "REELD_CORES: must be an integer from 1
+ * to 2 (got 'x')". */
+#ifndef REELD_RT_CONFIG_H
+#define REELD_RT_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct rd_config {
+    const char *listen;    /* REELD_LISTEN host:port */
+    int cores;             /* REELD_CORES: loops to run */
+    const char *data_dir;  /* REELD_DATA_DIR */
+    const char *log_level; /* REELD_LOG */
+    int drain_sec;         /* REELD_DRAIN_SEC: graceful stop deadline */
+
+    const char *postgres_url; /* POSTGRES_URL: fleet store; unset = SQLite in data_dir */
+    const char *redis_url;    /* REDIS_URL or VALKEY_URL: fleet queue */
+
+    const char *s3_endpoint; /* unset = the fs blob backend in data_dir */
+    const char *s3_region;
+    const char *s3_access_key_id;
+    const char *s3_secret_access_key;
+    const char *s3_bucket_staging;
+    const char *s3_bucket_masters;
+    const char *s3_bucket_previews;
+    int object_lock_default_days;
+
+    const char *edge_public_base;
+    const char *edge_signing_key;
+    const char *allowed_origins;
+    int rate_limit_max, rate_limit_window;
+    int rl_presign_max, rl_presign_window;
+    int rl_promote_max, rl_promote_window;
+    int fetch_timeout_ms;
+
+    const char *preview_preset; /* auto|1080p|720p|480p */
+    int hls_segment_sec;
+    const char *encoder;     /* auto|nvenc|x264 */
+    const char *gpu_devices; /* comma-separated GPU indexes; empty = all found */
+    int nvenc_sessions_per_gpu;
+
+    const char *cache_dir; /* empty = data_dir/cache */
+    int64_t cache_max_bytes;
+
+    const char *api_keys;   /* org:key,... */
+    const char *jwt_secret;
+} rd_config;
+
+/* Fills `cfg` from defaults, then the environment, then `argv` (flags such as --listen ADDR or
+ * --listen=ADDR; argv[0] is not read). Returns 0, or -EINVAL with one line in `err`. */
+int config_load(rd_config *cfg, int argc, char **argv, char *err, size_t errlen);
+
+/* Writes the table of settings (name, flag, default, description) for --help. */
+void config_usage(FILE *out);
+
+/* Logs the effective settings in one line (secrets only as "set"). */
+void config_log(const rd_config *cfg);
+
+#endif

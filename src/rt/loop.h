@@ -1,0 +1,107 @@
+/* The event loop: one thread, one io_uring, the actors that live on it.
+ *
+ * owns:  its io_uring (created SINGLE_ISSUER|DEFER_TASKRUN when the kernel allows, so only the
+ *        loop's own thread submits), its timer heap, its ready queue of actors, an eventfd.
+ * takes: actors to run (loop_schedule, from any thread), wake-ups (IORING_OP_MSG_RING from
+ *        another loop, an eventfd write from any other thread), a stop request.
+ * does:  runs ready actors in bounded batches, fires due timers, submits and reaps I/O. A
+ *        completion's user data is the rd_op that asked: `op->done(op, res, flags)`.
+ * never: blocks in anything but io_uring_enter; runs an actor of another loop; lets one actor
+ *        starve the others (each run is bounded).
+ *
+ * All functions are for the loop's own thread unless they say "any thread". */
+#ifndef REELD_RT_LOOP_H
+#define REELD_RT_LOOP_H
+
+#include <liburing.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+struct rd_actor;
+typedef struct rd_loop rd_loop;
+
+/* An I/O operation in flight. Embed it in the struct that owns the operation. `res` is the
+ * completion's result (>= 0 or -errno), `flags` its CQE flags (IORING_CQE_F_MORE, ...). */
+typedef struct rd_op rd_op;
+struct rd_op {
+    void (*done)(rd_op *op, int res, uint32_t flags);
+};
+
+/* A timer. Embed it; it must stay valid while armed. */
+typedef struct rd_timer rd_timer;
+struct rd_timer {
+    void (*fire)(rd_timer *t); /* called on the loop thread; may re-arm or cancel */
+    uint64_t deadline_ns;      /* monotonic */
+    uint64_t period_ns;        /* 0: one-shot */
+    uint32_t slot;             /* position in the heap + 1; 0 when not armed */
+};
+
+/* Hook called once on the loop thread when the loop begins to stop (stop accepting, ...). */
+typedef struct rd_stop_hook rd_stop_hook;
+struct rd_stop_hook {
+    void (*fn)(rd_stop_hook *hook, rd_loop *loop);
+    rd_stop_hook *next;
+};
+
+typedef struct rd_loop_stats {
+    uint64_t busy_ns;    /* time spent outside io_uring_enter waits */
+    uint64_t iterations; /* turns of the loop */
+    uint64_t wakes_sent; /* MSG_RING or eventfd wakes this loop sent to others */
+    uint64_t actor_runs; /* batches run */
+} rd_loop_stats;
+
+/* Monotonic clock in nanoseconds. */
+uint64_t rd_now_ns(void);
+
+/* Creates loop number `index`, to be pinned to `cpu` (-1: not pinned). The ring itself is set
+ * up by the thread that runs the loop. Returns 0 or -errno. */
+int loop_create(rd_loop **out, int index, int cpu);
+/* Frees a loop that is not running. NULL is a no-op. */
+void loop_destroy(rd_loop *loop);
+
+/* Starts a thread running the loop; returns once its ring is ready. 0 or -errno. */
+int loop_start(rd_loop *loop);
+/* Runs the loop on the calling thread until it has stopped. 0 or -errno (ring setup). */
+int loop_run(rd_loop *loop);
+/* Waits for a loop started with loop_start to finish. */
+void loop_join(rd_loop *loop);
+
+/* Any thread: begin a graceful stop. Stop hooks run, then the loop keeps turning until no
+ * operation is in flight and no actor is ready, or until `deadline_ns` (monotonic) passes. */
+void loop_stop(rd_loop *loop, uint64_t deadline_ns);
+void loop_on_stop(rd_loop *loop, rd_stop_hook *hook);
+int loop_stopping(const rd_loop *loop);
+
+/* The loop that runs on the calling thread, or NULL. */
+rd_loop *loop_current(void);
+int loop_index(const rd_loop *loop);
+struct io_uring *loop_ring(rd_loop *loop);
+/* 1 when wakes travel by IORING_OP_MSG_RING, 0 when by eventfd. */
+int loop_uses_msg_ring(const rd_loop *loop);
+/* Forces the eventfd wake path (benchmarks compare the two). Before loop_start only. */
+void loop_force_eventfd(rd_loop *loop);
+
+/* An SQE whose completion will call op->done. The operation counts as in flight until a
+ * completion without IORING_CQE_F_MORE arrives. Submitted at the end of the turn. */
+struct io_uring_sqe *loop_sqe(rd_loop *loop, rd_op *op);
+
+/* Arms `t` to fire after `after_ns`, then every `period_ns` if non-zero. Re-arming an armed
+ * timer moves it. */
+void loop_timer_start(rd_loop *loop, rd_timer *t, uint64_t after_ns, uint64_t period_ns);
+/* Disarms `t`; a no-op when it is not armed. */
+void loop_timer_cancel(rd_loop *loop, rd_timer *t);
+static inline int loop_timer_armed(const rd_timer *t)
+{
+    return t->slot != 0;
+}
+
+/* Any thread: put `a` on the loop's ready queue and wake the loop if it sleeps (at most one
+ * wake per burst: only the sender that finds it asleep wakes it). */
+void loop_schedule(rd_loop *loop, struct rd_actor *a);
+/* Any thread: make the loop turn once (wake it if asleep). */
+void loop_wake(rd_loop *loop);
+
+/* The loop's counters; read from any thread, values may be slightly stale. */
+void loop_stats(const rd_loop *loop, rd_loop_stats *out);
+
+#endif

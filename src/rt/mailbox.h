@@ -1,0 +1,52 @@
+/* An actor's mailbox: a bounded lock-free MPSC queue of messages that also decides, without a
+ * lock, who schedules the actor.
+ *
+ * owns:  the messages queued in it (until popped).
+ * rule:  `depth` counts messages pushed and not yet finished. The push that raises it from 0
+ *        learns that the actor is idle and must schedule it; the consumer, after a batch,
+ *        subtracts what it finished and stays scheduled while anything remains. So an actor is
+ *        scheduled exactly once per burst, whatever the number of senders.
+ * bound: a push that finds `depth` at or above the bound is refused with -EAGAIN and the
+ *        message stays the sender's (back-pressure). The check is a plain load, so concurrent
+ *        senders may overshoot by at most their own number. System messages ignore the bound. */
+#ifndef REELD_RT_MAILBOX_H
+#define REELD_RT_MAILBOX_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "proto/msg.h"
+#include "src/rt/mpsc.h"
+
+typedef struct rd_mailbox {
+    rd_mpsc q;
+    _Alignas(64) _Atomic int32_t depth; /* pushed and not yet finished */
+    int32_t bound;                      /* refuse pushes at this depth; 0 = unbounded */
+} rd_mailbox;
+
+void mailbox_init(rd_mailbox *mb, int32_t bound);
+
+/* Any thread. Returns 1 when the mailbox was idle (the caller must schedule its consumer), 0
+ * when it was not, -EAGAIN when full (the message is still the caller's). On success the
+ * message belongs to the mailbox. */
+int mailbox_push(rd_mailbox *mb, rd_msg *m);
+
+/* Consumer only. The oldest message, or NULL if none can be taken right now (a push may be
+ * half-way: mailbox_done() then reports messages remaining). The message becomes the
+ * consumer's. */
+static inline rd_msg *mailbox_pop(rd_mailbox *mb)
+{
+    return (rd_msg *)(void *)mpsc_pop(&mb->q);
+}
+
+/* Consumer only: `n` popped messages are finished. Returns how many remain (> 0: stay
+ * scheduled and run again; 0: idle, the next push schedules). */
+int32_t mailbox_done(rd_mailbox *mb, int32_t n);
+
+/* Approximate number of queued messages (for metrics). */
+static inline int32_t mailbox_depth(rd_mailbox *mb)
+{
+    return atomic_load_explicit(&mb->depth, memory_order_relaxed);
+}
+
+#endif

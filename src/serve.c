@@ -1,0 +1,36 @@
+/* `reeld serve`: the loops, the actors on them, and a graceful stop on SIGINT/SIGTERM. */
+#include <stdio.h>
+
+#include "src/cmd.h"
+#include "src/rt/actor.h"
+#include "src/rt/log.h"
+#include "src/rt/runtime.h"
+
+int cmd_serve(int argc, char **argv)
+{
+    rd_config cfg;
+    char err[512];
+    if (config_load(&cfg, argc, argv, err, sizeof(err)) < 0) {
+        fprintf(stderr, "reeld: %s\n", err);
+        return 2;
+    }
+    log_set_level(cfg.log_level);
+    rt_block_signals();
+
+    rd_runtime rt;
+    int r = rt_start(&rt, cfg.cores);
+    if (r < 0) {
+        log_error("start_failed", KV_STR("what", "event loops"), KV_ERRNO(r));
+        return 1;
+    }
+    config_log(&cfg);
+    log_info("started", KV_INT("loops", rt.nloops),
+             KV_STR("wake", loop_uses_msg_ring(rt.loops[0]) ? "msg_ring" : "eventfd"));
+
+    int sig = rt_wait_signal();
+    log_info("stopping", KV_INT("signal", sig), KV_INT("drain_sec", cfg.drain_sec));
+    rt_stop(&rt, (uint64_t)cfg.drain_sec * 1000000000ull);
+    actor_free_all();
+    log_info("stopped");
+    return 0;
+}
