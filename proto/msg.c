@@ -10,10 +10,9 @@ static const size_t payload_size[MSG_COUNT] = {
 #undef RD_MSG_SIZE
 };
 
-static const char *const names[MSG_COUNT] = {
-    [MSG_NONE] = "none",
+static const char *const names[MSG_COUNT] = {[MSG_NONE] = "none",
 #define RD_MSG_NAME(name, tag) [MSG_##name] = #name,
-    RD_MESSAGES(RD_MSG_NAME)
+                                             RD_MESSAGES(RD_MSG_NAME)
 #undef RD_MSG_NAME
 };
 

@@ -16,8 +16,8 @@ struct rd_actor;
 
 /* Runtime messages. */
 struct rd_msg_ping {
-    uint64_t seq;     /* sender's sequence number */
-    uint64_t sent_ns; /* monotonic clock at send, for latency measurements */
+    uint64_t seq;      /* sender's sequence number */
+    uint64_t sent_ns;  /* monotonic clock at send, for latency measurements */
     uint32_t producer; /* which producer sent it (tests check per-producer order) */
 };
 struct rd_msg_stop {
@@ -44,11 +44,11 @@ enum {
 };
 
 typedef struct rd_msg {
-    rd_mpsc_node node;     /* mailbox link, owned by the mailbox while queued */
-    uint16_t type;         /* rd_msg_type */
-    uint16_t flags;        /* RD_MSG_* */
-    uint32_t corr;         /* request/reply correlation id; 0 for a plain send */
-    struct rd_actor *from; /* where a reply goes; NULL when none is wanted */
+    rd_mpsc_node node;                 /* mailbox link, owned by the mailbox while queued */
+    uint16_t type;                     /* rd_msg_type */
+    uint16_t flags;                    /* RD_MSG_* */
+    uint32_t corr;                     /* request/reply correlation id; 0 for a plain send */
+    struct rd_actor *from;             /* where a reply goes; NULL when none is wanted */
     _Alignas(16) unsigned char body[]; /* the payload struct */
 } rd_msg;
 

@@ -28,8 +28,9 @@ static const struct command {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "reeld %s: uploads in, adaptive HLS out, on NVIDIA GPUs or CPUs.\n\n"
-                 "Usage: reeld COMMAND [OPTIONS]\n\nCommands:\n",
+    fprintf(out,
+            "reeld %s: uploads in, adaptive HLS out, on NVIDIA GPUs or CPUs.\n\n"
+            "Usage: reeld COMMAND [OPTIONS]\n\nCommands:\n",
             REELD_VERSION);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(out, "  reeld %s\n", commands[i].usage);
