@@ -45,15 +45,33 @@ static int unreserved(unsigned char c)
 static void w_enc(wbuf *w, const char *s, size_t n, int keep_slash)
 {
     static const char hex[] = "0123456789ABCDEF";
-    for (size_t i = 0; i < n && !w->err; i++) {
+    if (w->err)
+        return;
+    if (3 * n >= w->cap - w->len) { /* might not fit: go byte by byte, stopping at the edge */
+        for (size_t i = 0; i < n && !w->err; i++) {
+            unsigned char c = (unsigned char)s[i];
+            if (unreserved(c) || (keep_slash && c == '/')) {
+                w_chr(w, (char)c);
+            } else {
+                char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+                w_put(w, e, 3);
+            }
+        }
+        return;
+    }
+    char *o = w->p + w->len; /* the hot path: room for the worst case is checked once */
+    for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (unreserved(c) || (keep_slash && c == '/')) {
-            w_chr(w, (char)c);
+            *o++ = (char)c;
         } else {
-            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-            w_put(w, e, 3);
+            o[0] = '%';
+            o[1] = hex[c >> 4];
+            o[2] = hex[c & 15];
+            o += 3;
         }
     }
+    w->len = (size_t)(o - w->p);
 }
 
 /* NUL-terminates and returns the length, or the first error. */
@@ -513,10 +531,16 @@ int sigv4_presign(sigv4_key_cache *cache, const sigv4_credentials *cred, int64_t
     r = sigv4_signed_headers(signed_headers, sizeof(signed_headers), req->headers, req->nheaders);
     if (r < 0)
         return r;
-    r = snprintf(credential, sizeof(credential), "%s/%s", cred->access_key_id, scope);
-    if (r < 0 || (size_t)r >= sizeof(credential))
+    wbuf wc = w_init(credential, sizeof(credential));
+    w_str(&wc, cred->access_key_id);
+    w_chr(&wc, '/');
+    w_str(&wc, scope);
+    if (w_end(&wc) < 0)
         return -EINVAL;
-    snprintf(expires_text, sizeof(expires_text), "%lld", (long long)expires);
+    char *e = expires_text + sizeof(expires_text) - 1;
+    *e = '\0';
+    for (int64_t x = expires; x > 0; x /= 10)
+        *--e = (char)('0' + x % 10);
 
     sigv4_pair params[SIGV4_MAX_PARAMS];
     size_t n = req->nquery;
@@ -525,7 +549,7 @@ int sigv4_presign(sigv4_key_cache *cache, const sigv4_credentials *cred, int64_t
     params[n++] = (sigv4_pair){"X-Amz-Algorithm", SIGV4_ALGORITHM};
     params[n++] = (sigv4_pair){"X-Amz-Credential", credential};
     params[n++] = (sigv4_pair){"X-Amz-Date", amz_date};
-    params[n++] = (sigv4_pair){"X-Amz-Expires", expires_text};
+    params[n++] = (sigv4_pair){"X-Amz-Expires", e};
     params[n++] = (sigv4_pair){"X-Amz-SignedHeaders", signed_headers};
 
     sigv4_request full = *req;
@@ -542,6 +566,18 @@ int sigv4_presign(sigv4_key_cache *cache, const sigv4_credentials *cred, int64_t
         return r;
 
     wbuf w = w_init(out, cap);
+    if (req->nquery == 0) {
+        /* Only the X-Amz-* parameters, whose sorted order is botocore's order too: the URL's
+         * path and query are the canonical request's second and third lines. */
+        const char *path = strchr(canonical, '\n') + 1;
+        const char *query = strchr(path, '\n') + 1;
+        w_put(&w, path, (size_t)(query - 1 - path));
+        w_chr(&w, '?');
+        w_put(&w, query, (size_t)(strchr(query, '\n') - query));
+        w_str(&w, "&X-Amz-Signature=");
+        w_str(&w, sig);
+        return w_end(&w);
+    }
     w_enc(&w, req->path, strlen(req->path), 1);
     for (size_t i = 0; i < n; i++) {
         w_chr(&w, i == 0 ? '?' : '&');
