@@ -1,5 +1,5 @@
 /* SHA-256, HMAC-SHA256 and hex: the few primitives that signatures (SigV4, edge tokens, JWT)
- * are built from, over BearSSL.
+ * are built from, over BearSSL, with the x86 SHA extensions used where the CPU has them.
  *
  * owns:  nothing. Every function writes only into the caller's buffers; no I/O, no allocation.
  * never: compares secrets with memcmp (hmac_equal takes the same time whatever the bytes). */
@@ -17,7 +17,10 @@
 /* An HMAC-SHA256 key with its inner and outer pads already hashed: signing with it costs two
  * compressions fewer than hmac_sha256(). Plain data: copy it, keep it, zero it when done. */
 typedef struct hmac_key {
-    br_hmac_key_context kc;
+    br_hmac_key_context kc; /* BearSSL's pads, for CPUs without the SHA extensions */
+    uint32_t inner[8];      /* SHA-256 state after key ^ ipad, when `fast` */
+    uint32_t outer[8];      /* SHA-256 state after key ^ opad, when `fast` */
+    int fast;               /* 1: sign with the SHA-NI block function */
 } hmac_key;
 
 /* out = SHA-256(data[0..len)). */

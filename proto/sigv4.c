@@ -665,7 +665,7 @@ int sigv4_verify(sigv4_key_cache *cache, const sigv4_credentials *cred, int64_t 
     size_t nparams = 0, nheaders = 0;
     char scratch[SIGV4_MAX_CANON];
     wbuf w = w_init(scratch, sizeof(scratch));
-    const char *method, *path;
+    const char *method = NULL, *path = NULL;
     int r;
 
     if (in->method == NULL || in->path == NULL || in->host == NULL ||
@@ -683,7 +683,7 @@ int sigv4_verify(sigv4_key_cache *cache, const sigv4_credentials *cred, int64_t 
         const char *stop = amp ? amp : end;
         if (stop > q) {
             const char *eq = memchr(q, '=', (size_t)(stop - q));
-            const char *name, *value;
+            const char *name = NULL, *value = NULL;
             if ((r = w_decode(&w, q, (size_t)((eq ? eq : stop) - q), &name)) < 0)
                 return r;
             if ((r = w_decode(&w, eq ? eq + 1 : stop, eq ? (size_t)(stop - eq - 1) : 0, &value)) <
@@ -749,7 +749,7 @@ int sigv4_verify(sigv4_key_cache *cache, const sigv4_credentials *cred, int64_t 
     for (c = auth[SIGNED]; *c;) {
         const char *semi = strchr(c, ';');
         size_t n = semi ? (size_t)(semi - c) : strlen(c);
-        const char *name, *host;
+        const char *name = NULL, *host = NULL;
         if (n == 0)
             return -EINVAL;
         if ((r = w_copy(&w, c, n, &name)) < 0)

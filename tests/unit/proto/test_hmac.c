@@ -30,6 +30,42 @@ TEST(hmac_rfc4231_case2)
     CHECK_EQ_MEM(again, expect, sizeof(again));
 }
 
+/* Whichever block function this CPU gets, it must agree with BearSSL's for every length around
+ * the block and padding boundaries, and for keys shorter and longer than a block. */
+TEST(agrees_with_bearssl)
+{
+    uint8_t data[300], got[HMAC_SHA256_LEN], want[HMAC_SHA256_LEN];
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (uint8_t)(i * 131 + 7);
+    for (size_t len = 0; len <= sizeof(data); len++) {
+        br_sha256_context c;
+        br_sha256_init(&c);
+        br_sha256_update(&c, data, len);
+        br_sha256_out(&c, want);
+        hmac_sha256_digest(data, len, got);
+        if (memcmp(got, want, sizeof(got)) != 0)
+            printf("  sha256 length %zu\n", len);
+        CHECK_EQ_MEM(got, want, sizeof(got));
+    }
+    static const size_t keylens[] = {0, 1, 32, 63, 64, 65, 200};
+    for (size_t k = 0; k < sizeof(keylens) / sizeof(keylens[0]); k++) {
+        br_hmac_key_context kc;
+        br_hmac_key_init(&kc, &br_sha256_vtable, data + 50, keylens[k]);
+        hmac_key key;
+        hmac_key_init(&key, data + 50, keylens[k]);
+        for (size_t len = 0; len <= 130; len += 13) {
+            br_hmac_context hc;
+            br_hmac_init(&hc, &kc, 0);
+            br_hmac_update(&hc, data, len);
+            br_hmac_out(&hc, want);
+            hmac_key_sign(&key, data, len, got);
+            CHECK_EQ_MEM(got, want, sizeof(got));
+            hmac_sha256(data + 50, keylens[k], data, len, got);
+            CHECK_EQ_MEM(got, want, sizeof(got));
+        }
+    }
+}
+
 TEST(hex_round_trip)
 {
     uint8_t b[4] = {0x00, 0x9f, 0xa0, 0xff}, back[4];
@@ -53,6 +89,7 @@ int main(void)
 {
     RUN(sha256_abc);
     RUN(hmac_rfc4231_case2);
+    RUN(agrees_with_bearssl);
     RUN(hex_round_trip);
     RUN(equal);
     return test_summary();
