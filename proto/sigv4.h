@@ -3,7 +3,8 @@
  *
  * owns:  nothing. The signing-key cache is the caller's state (sigv4_key_cache below): one per
  *        thread or actor, never shared without the caller's own exclusion. Output goes into the
- *        caller's buffers; scratch lives on the stack, bounded by the SIGV4_MAX_* limits.
+ *        caller's buffers; scratch lives on the stack, bounded by the SIGV4_MAX_* limits (about
+ *        32 KiB at most, in sigv4_verify).
  * never: does I/O or reads the clock (callers pass `now`), allocates, or normalizes paths (S3
  *        keys are taken literally: "a//b/./c" stays as it is).
  *
@@ -139,7 +140,8 @@ int sigv4_sign_headers(sigv4_key_cache *cache, const sigv4_credentials *cred, in
  * X-Amz-Expires, X-Amz-SignedHeaders, X-Amz-Signature:
  *   /test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=...&X-Amz-Signature=aeee...
  * The caller puts scheme and host in front. Returns the length, -EINVAL for a bad `expires` or
- * a request that already carries X-Amz-* parameters, or -errno as sigv4_authorization(). */
+ * a request that already carries one of the six X-Amz-* parameters presigning adds, or -errno as
+ * sigv4_authorization(). */
 int sigv4_presign(sigv4_key_cache *cache, const sigv4_credentials *cred, int64_t now,
                   int64_t expires, const sigv4_request *req, char *out, size_t cap);
 
