@@ -669,7 +669,8 @@ int sigv4_verify(sigv4_key_cache *cache, const sigv4_credentials *cred, int64_t 
     int r;
 
     if (in->method == NULL || in->path == NULL || in->host == NULL ||
-        (in->query == NULL && in->query_len > 0))
+        (in->query == NULL && in->query_len > 0) || (in->headers == NULL && in->nheaders > 0) ||
+        cred->access_key_id == NULL || cred->region == NULL || cred->service == NULL)
         return -EINVAL;
     if ((r = w_copy(&w, in->method, in->method_len, &method)) < 0 ||
         (r = w_decode(&w, in->path, in->path_len, &path)) < 0)
