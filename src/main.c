@@ -23,6 +23,7 @@ static const struct command {
     const char *usage;
 } commands[] = {
     {"serve", cmd_serve, "serve [--listen ADDR] [--cores N]   run the server"},
+    {"presign", cmd_presign, "presign --method M --bucket B --key K  print a presigned URL"},
     {"version", cmd_version, "version                             print the version"},
 };
 
