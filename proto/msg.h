@@ -13,6 +13,7 @@
 #include "src/rt/mpsc.h"
 
 struct rd_actor;
+struct s3_op;
 
 /* Runtime messages. */
 struct rd_msg_ping {
@@ -24,11 +25,17 @@ struct rd_msg_stop {
     uint32_t reason; /* 0: shutdown */
 };
 
+/* Blob storage. */
+struct rd_msg_s3_call {
+    struct s3_op *op; /* borrowed: the sender waits for op->done (src/blob/s3.h, s3_call) */
+};
+
 /* X(NAME, payload struct tag): MSG_NAME is the type, struct rd_msg_<tag> the payload. */
 #define RD_MESSAGES(X)                                                                             \
     X(PING, ping)                                                                                  \
     X(PONG, ping)                                                                                  \
-    X(STOP, stop)
+    X(STOP, stop)                                                                                  \
+    X(S3_CALL, s3_call)
 
 typedef enum rd_msg_type {
     MSG_NONE = 0,
