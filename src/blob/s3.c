@@ -26,10 +26,11 @@
 #include "src/rt/alloc.h"
 #include "src/rt/log.h"
 
-#define S3_MAX_ADDRS  8
-#define S3_POOL_HOSTS 16
-#define S3_HEAD_BUF   8192  /* the request head */
-#define S3_BODY_KEEP  16384 /* bytes of a non-streamed response body kept (XML) */
+#define S3_MAX_ADDRS     8
+#define S3_POOL_HOSTS    16
+#define S3_HEAD_BUF      8192  /* the request head */
+#define S3_BODY_KEEP     16384 /* bytes of a non-streamed response body kept (XML) */
+#define EMPTY_MD5_BASE64 "1B2M2Y8AsgTpgAmY7PhCfg==" /* Content-MD5 of no bytes */
 
 typedef struct pool_host {
     char host[512];
@@ -466,6 +467,9 @@ static int build_request(s3_req *r)
     if (e == 0 && op->content_type != NULL &&
         (op->method == S3_PUT || op->method == S3_MPU_CREATE || op->method == S3_COPY))
         e = head_add(r, &n, "Content-Type: %s\r\n", op->content_type);
+    if (e == 0 && op->method == S3_COPY && op->lock_days > 0)
+        /* S3 wants a checksum on any write that sets a retention; the body is empty. */
+        e = head_add(r, &n, "Content-MD5: %s\r\n", EMPTY_MD5_BASE64);
     if (e == 0 && has_body)
         e = head_add(r, &n, "Content-Length: %llu\r\n", (unsigned long long)content_length);
     if (e == 0)

@@ -1,0 +1,255 @@
+"""reeld's S3 client (src/blob/s3.c) driven through the hidden `reeld s3` command against a moto
+server on loopback that checks every SigV4 signature, and against tiny peers that fail on
+purpose (503s, connection resets) to count the client's retries."""
+import hashlib
+import os
+import socket
+import socketserver
+import subprocess
+import sys
+import threading
+import time
+import http.server
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from conftest import free_port, reeld_bin
+
+REGION = "us-east-1"
+
+
+def wait_port(port, proc, timeout=20.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("moto server exited")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("moto server did not listen")
+
+
+@pytest.fixture(scope="module")
+def moto():
+    """A moto server whose first three calls (IAM user, access key, allow-all policy) go
+    unsigned; every request after them has its signature checked."""
+    port = free_port()
+    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="3", MOTO_PORT=str(port))
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-p", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port, proc)
+        endpoint = f"http://127.0.0.1:{port}"
+        iam = boto3.client("iam", endpoint_url=endpoint, region_name=REGION,
+                           aws_access_key_id="bootstrap", aws_secret_access_key="bootstrap")
+        iam.create_user(UserName="reeld")
+        key = iam.create_access_key(UserName="reeld")["AccessKey"]
+        iam.put_user_policy(UserName="reeld", PolicyName="all", PolicyDocument=(
+            '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*",'
+            '"Resource":"*"}]}'))
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION,
+                          aws_access_key_id=key["AccessKeyId"],
+                          aws_secret_access_key=key["SecretAccessKey"],
+                          config=Config(s3={"addressing_style": "path"}))
+        s3.create_bucket(Bucket="staging")
+        s3.create_bucket(Bucket="masters")
+        yield {"endpoint": endpoint, "id": key["AccessKeyId"], "secret": key["SecretAccessKey"],
+               "s3": s3}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def run_s3(endpoint, key_id, secret, *args, timeout=60):
+    env = dict(os.environ, S3_ENDPOINT=endpoint, S3_REGION=REGION, S3_ACCESS_KEY_ID=key_id,
+               S3_SECRET_ACCESS_KEY=secret, REELD_LOG="warn")
+    return subprocess.run([reeld_bin(), "s3", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def reeld_s3(m, *args):
+    return run_s3(m["endpoint"], m["id"], m["secret"], *args)
+
+
+def fields(out):
+    return dict(kv.split("=", 1) for kv in out.split())
+
+
+def test_put_get_head_delete_round_trip(moto, tmp_path):
+    body = os.urandom(300_000)
+    src = tmp_path / "in.bin"
+    src.write_bytes(body)
+    r = reeld_s3(moto, "put", "staging", "a/video one.mp4", str(src), "--content-type", "video/mp4")
+    assert r.returncode == 0, r.stderr
+    assert fields(r.stdout)["etag"] == '"%s"' % hashlib.md5(body).hexdigest()
+    obj = moto["s3"].get_object(Bucket="staging", Key="a/video one.mp4")
+    assert obj["Body"].read() == body
+    assert obj["ContentType"] == "video/mp4"
+
+    r = reeld_s3(moto, "put", "staging", "mem", str(src), "--memory")
+    assert r.returncode == 0, r.stderr
+    assert moto["s3"].get_object(Bucket="staging", Key="mem")["Body"].read() == body
+
+    r = reeld_s3(moto, "head", "staging", "a/video one.mp4")
+    assert r.returncode == 0, r.stderr
+    f = fields(r.stdout)
+    assert f["size"] == str(len(body)) and f["content_type"] == "video/mp4"
+
+    out = tmp_path / "out.bin"
+    r = reeld_s3(moto, "get", "staging", "a/video one.mp4", str(out))
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == body
+
+    r = reeld_s3(moto, "delete", "staging", "a/video one.mp4")
+    assert r.returncode == 0, r.stderr
+    with pytest.raises(moto["s3"].exceptions.ClientError):
+        moto["s3"].head_object(Bucket="staging", Key="a/video one.mp4")
+
+
+def test_ranged_get(moto, tmp_path):
+    body = bytes(range(256)) * 1000
+    moto["s3"].put_object(Bucket="staging", Key="ranged", Body=body)
+    out = tmp_path / "part"
+    r = reeld_s3(moto, "get", "staging", "ranged", str(out), "--range", "1000-1999")
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == body[1000:2000]
+    # a range running past the end gives what there is
+    r = reeld_s3(moto, "get", "staging", "ranged", str(out), "--range", "255990-300000")
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == body[255990:]
+
+
+def test_copy_to_masters(moto):
+    moto["s3"].put_object(Bucket="staging", Key="upload/1", Body=b"master bytes")
+    r = reeld_s3(moto, "copy", "staging", "upload/1", "masters", "asset/1")
+    assert r.returncode == 0, r.stderr
+    got = moto["s3"].get_object(Bucket="masters", Key="asset/1")["Body"].read()
+    assert got == b"master bytes"
+
+
+def test_copy_with_object_lock(moto):
+    moto["s3"].create_bucket(Bucket="locked", ObjectLockEnabledForBucket=True)
+    moto["s3"].put_object(Bucket="staging", Key="upload/2", Body=b"locked master")
+    r = reeld_s3(moto, "copy", "staging", "upload/2", "locked", "asset/2", "--lock-days", "3")
+    assert r.returncode == 0, r.stderr
+    head = moto["s3"].head_object(Bucket="locked", Key="asset/2")
+    assert head["ObjectLockMode"] == "COMPLIANCE"
+    left = head["ObjectLockRetainUntilDate"].timestamp() - time.time()
+    assert 2.9 * 86400 < left < 3.1 * 86400
+
+
+def test_multipart_over_5_mib(moto, tmp_path):
+    body = os.urandom(11 * 1024 * 1024 + 12345)
+    src = tmp_path / "big.bin"
+    src.write_bytes(body)
+    r = reeld_s3(moto, "multipart", "staging", "big", str(src))
+    assert r.returncode == 0, r.stderr
+    assert fields(r.stdout)["parts"] == "3"
+    assert moto["s3"].get_object(Bucket="staging", Key="big")["Body"].read() == body
+
+
+def test_wrong_secret_is_a_clear_signature_error(moto, tmp_path):
+    src = tmp_path / "x"
+    src.write_bytes(b"x")
+    r = run_s3(moto["endpoint"], moto["id"], "not-the-secret", "put", "staging", "x", str(src))
+    assert r.returncode == 1
+    line = r.stderr.strip()
+    assert "SignatureDoesNotMatch" in line and "403" in line, line
+    assert len(line.splitlines()) == 1
+
+
+def test_missing_key_is_a_clear_404(moto, tmp_path):
+    r = reeld_s3(moto, "get", "staging", "no/such/key", str(tmp_path / "o"), "--range", "0-9")
+    assert r.returncode == 1
+    assert "404 NoSuchKey" in r.stderr, r.stderr
+    r = reeld_s3(moto, "head", "staging", "no/such/key")
+    assert r.returncode == 1
+    assert r.stderr.strip() == "reeld s3: S3 HeadObject staging/no/such/key failed: 404 Not Found."
+
+
+class FlakyPeer:
+    """An HTTP peer that fails the first `fail` requests (503 SlowDown, or a connection reset),
+    then answers 200; counts every request."""
+
+    def __init__(self, fail, mode):
+        self.fail, self.mode, self.hits = fail, mode, 0
+        peer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_PUT(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                self.rfile.read(n)
+                peer.hits += 1
+                if peer.hits <= peer.fail:
+                    if peer.mode == "reset":
+                        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                                   b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                        self.connection.close()
+                        self.close_connection = True
+                        return
+                    body = (b"<?xml version='1.0'?><Error><Code>SlowDown</Code>"
+                            b"<Message>Please reduce your request rate.</Message></Error>")
+                    self.send_response(503)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                self.send_response(200)
+                self.send_header("ETag", '"ok"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("mode", ["503", "reset"])
+def test_retries_until_the_peer_recovers(mode, tmp_path):
+    peer = FlakyPeer(2, mode)
+    try:
+        src = tmp_path / "x"
+        src.write_bytes(b"retry me")
+        r = run_s3(f"http://127.0.0.1:{peer.port}", "AKID", "secret", "put", "b", "k", str(src))
+        assert r.returncode == 0, r.stderr
+        assert peer.hits == 3
+        assert fields(r.stdout)["attempts"] == "3"
+    finally:
+        peer.close()
+
+
+def test_gives_up_after_the_last_attempt(tmp_path):
+    peer = FlakyPeer(100, "503")
+    try:
+        src = tmp_path / "x"
+        src.write_bytes(b"x")
+        r = run_s3(f"http://127.0.0.1:{peer.port}", "AKID", "secret", "put", "b", "k", str(src),
+                   "--attempts", "3")
+        assert r.returncode == 1
+        assert peer.hits == 3
+        assert "503 SlowDown: Please reduce your request rate." in r.stderr, r.stderr
+    finally:
+        peer.close()
+
+
+def test_connection_refused_is_reported(tmp_path):
+    src = tmp_path / "x"
+    src.write_bytes(b"x")
+    r = run_s3(f"http://127.0.0.1:{free_port()}", "AKID", "secret", "put", "b", "k", str(src),
+               "--attempts", "2")
+    assert r.returncode == 1
+    assert "no response (Connection refused)" in r.stderr, r.stderr
