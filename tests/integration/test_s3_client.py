@@ -172,11 +172,13 @@ def test_missing_key_is_a_clear_404(moto, tmp_path):
 
 
 class FlakyPeer:
-    """An HTTP peer that fails the first `fail` requests (503 SlowDown, or a connection reset),
-    then answers 200; counts every request."""
+    """An HTTP peer that fails the first `fail` requests (503 SlowDown, a connection reset, or
+    RequestTimeTooSkewed with its own clock an hour ahead), then answers 200; counts requests
+    and connections, and keeps each request's X-Amz-Date. With `drop`, it closes every
+    connection after answering without saying so, as a server whose keep-alive timer ran out."""
 
-    def __init__(self, fail, mode):
-        self.fail, self.mode, self.hits = fail, mode, 0
+    def __init__(self, fail, mode, drop=False):
+        self.fail, self.mode, self.hits, self.conns, self.dates = fail, mode, 0, 0, []
         peer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -185,11 +187,47 @@ class FlakyPeer:
             def log_message(self, *a):
                 pass
 
+            def setup(self):
+                super().setup()
+                peer.conns += 1
+
+            def date_time_string(self, timestamp=None):
+                ahead = 3600 if peer.mode == "skew" else 0
+                return super().date_time_string(time.time() + ahead)
+
+            def do_GET(self):
+                peer.hits += 1
+                peer.dates.append(self.headers.get("X-Amz-Date"))
+                body = b"0123456789"
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                self.close_connection = drop
+
+            def do_HEAD(self):
+                peer.hits += 1
+                self.send_response(200)
+                self.send_header("Content-Length", "10")
+                self.send_header("ETag", '"e"')
+                self.end_headers()
+                self.close_connection = drop
+
             def do_PUT(self):
                 n = int(self.headers.get("Content-Length", "0"))
                 self.rfile.read(n)
                 peer.hits += 1
+                peer.dates.append(self.headers.get("X-Amz-Date"))
                 if peer.hits <= peer.fail:
+                    if peer.mode == "skew":
+                        body = (b"<Error><Code>RequestTimeTooSkewed</Code><Message>The "
+                                b"difference between the request time and the current time is "
+                                b"too large.</Message></Error>")
+                        self.send_response(403)
+                        self.send_header("Content-Length", str(len(body)))
+                        self.end_headers()
+                        self.wfile.write(body)
+                        return
                     if peer.mode == "reset":
                         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                                                    b"\x01\x00\x00\x00\x00\x00\x00\x00")
@@ -253,3 +291,59 @@ def test_connection_refused_is_reported(tmp_path):
                "--attempts", "2")
     assert r.returncode == 1
     assert "no response (Connection refused)" in r.stderr, r.stderr
+
+
+def test_clock_skew_is_corrected_from_the_date_header(tmp_path):
+    peer = FlakyPeer(1, "skew")
+    try:
+        src = tmp_path / "x"
+        src.write_bytes(b"x")
+        r = run_s3(f"http://127.0.0.1:{peer.port}", "AKID", "secret", "put", "b", "k", str(src))
+        assert r.returncode == 0, r.stderr
+        assert peer.hits == 2
+        first, second = (time.mktime(time.strptime(d, "%Y%m%dT%H%M%SZ")) for d in peer.dates)
+        assert 3500 < second - first < 3700
+    finally:
+        peer.close()
+
+
+def test_keep_alive_reuses_one_connection(tmp_path):
+    peer = FlakyPeer(0, "503")
+    try:
+        out = tmp_path / "o"
+        r = run_s3(f"http://127.0.0.1:{peer.port}", "AKID", "secret", "get", "b", "k", str(out))
+        assert r.returncode == 0, r.stderr
+        assert out.read_bytes() == b"0123456789"
+        assert peer.hits == 2 and peer.conns == 1  # HEAD, then GET on the same connection
+    finally:
+        peer.close()
+
+
+def test_a_connection_closed_while_idle_is_replaced_without_counting(tmp_path):
+    peer = FlakyPeer(0, "503", drop=True)
+    try:
+        out = tmp_path / "o"
+        r = run_s3(f"http://127.0.0.1:{peer.port}", "AKID", "secret", "get", "b", "k", str(out),
+                   "--attempts", "1")
+        assert r.returncode == 0, r.stderr
+        assert out.read_bytes() == b"0123456789"
+        assert peer.hits == 2 and peer.conns == 2
+    finally:
+        peer.close()
+
+
+def test_a_silent_peer_times_out(tmp_path):
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+    try:
+        src = tmp_path / "x"
+        src.write_bytes(b"x")
+        t0 = time.time()
+        r = run_s3(f"http://127.0.0.1:{lsock.getsockname()[1]}", "AKID", "secret", "put", "b",
+                   "k", str(src), "--timeout-ms", "300", "--attempts", "2")
+        assert r.returncode == 1
+        assert "no response (Connection timed out)" in r.stderr, r.stderr
+        assert time.time() - t0 < 5
+    finally:
+        lsock.close()
