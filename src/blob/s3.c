@@ -622,6 +622,7 @@ static void exchange_done(httpc_exchange *x, int res)
     s3_client *c = r->cl;
     s3_op *op = r->op;
     loop_timer_cancel(c->loop, &r->attempt_timer);
+    int tls_err = conn_tls_error(r->c);
     if (res == 0 && x->reusable)
         pool_put(c, r->host, r->c);
     else
@@ -629,6 +630,11 @@ static void exchange_done(httpc_exchange *x, int res)
     r->c = NULL;
     if (r->timed_out && res < 0)
         res = -ETIMEDOUT;
+    if (res < 0 && tls_err != 0)
+        snprintf(op->message, sizeof(op->message),
+                 "S3 %s %s/%s failed: TLS with %s failed: %s (BearSSL error %d).",
+                 s3_method_name(op->method), op->bucket, op->key, r->host, tls_strerror(tls_err),
+                 tls_err);
 
     if (res < 0) {
         if (r->chunk_err) {
@@ -737,6 +743,7 @@ static void attempt(s3_req *r)
 {
     s3_client *c = r->cl;
     r->op->attempts++;
+    r->op->message[0] = '\0';
     r->timed_out = 0;
     r->x.c = NULL;
     r->attempt_timer.fire = attempt_timeout;

@@ -4,7 +4,9 @@ purpose (503s, connection resets) to count the client's retries."""
 import hashlib
 import os
 import socket
+import shutil
 import socketserver
+import ssl
 import subprocess
 import sys
 import threading
@@ -162,6 +164,16 @@ def test_wrong_secret_is_a_clear_signature_error(moto, tmp_path):
     assert len(line.splitlines()) == 1
 
 
+def test_virtual_hosted_style(moto, tmp_path):
+    src = tmp_path / "v"
+    src.write_bytes(b"virtual")
+    endpoint = moto["endpoint"].replace("127.0.0.1", "localhost")
+    r = run_s3(endpoint, moto["id"], moto["secret"], "put", "staging", "vh/1", str(src),
+               "--virtual-hosted")
+    assert r.returncode == 0, r.stderr
+    assert moto["s3"].get_object(Bucket="staging", Key="vh/1")["Body"].read() == b"virtual"
+
+
 def test_missing_key_is_a_clear_404(moto, tmp_path):
     r = reeld_s3(moto, "get", "staging", "no/such/key", str(tmp_path / "o"), "--range", "0-9")
     assert r.returncode == 1
@@ -177,7 +189,7 @@ class FlakyPeer:
     and connections, and keeps each request's X-Amz-Date. With `drop`, it closes every
     connection after answering without saying so, as a server whose keep-alive timer ran out."""
 
-    def __init__(self, fail, mode, drop=False):
+    def __init__(self, fail, mode, drop=False, tls=None):
         self.fail, self.mode, self.hits, self.conns, self.dates = fail, mode, 0, 0, []
         peer = self
 
@@ -248,6 +260,10 @@ class FlakyPeer:
 
         self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        if tls is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -347,3 +363,26 @@ def test_a_silent_peer_times_out(tmp_path):
         assert time.time() - t0 < 5
     finally:
         lsock.close()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl tool is not installed")
+def test_https_with_a_custom_ca_and_keep_alive(tmp_path):
+    cert, key = str(tmp_path / "c.pem"), str(tmp_path / "k.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+                    "/CN=localhost", "-addext", "subjectAltName=DNS:localhost", "-keyout", key,
+                    "-out", cert], check=True, capture_output=True)
+    peer = FlakyPeer(0, "503", tls=(cert, key))
+    try:
+        out = tmp_path / "o"
+        endpoint = f"https://localhost:{peer.port}"
+        r = run_s3(endpoint, "AKID", "secret", "get", "b", "k", str(out), "--ca-file", cert)
+        assert r.returncode == 0, r.stderr
+        assert out.read_bytes() == b"0123456789"
+        assert peer.hits == 2 and peer.conns == 1
+        # the system CAs do not vouch for a throwaway certificate
+        r = run_s3(endpoint, "AKID", "secret", "head", "b", "k", "--attempts", "1")
+        assert r.returncode == 1
+        assert "certificate" in r.stderr, r.stderr
+    finally:
+        peer.close()
