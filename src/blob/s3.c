@@ -642,7 +642,7 @@ static void exchange_done(httpc_exchange *x, int res)
             return;
         }
         op->status = 0;
-        if (!r->fresh && !x->got_response && !r->stale_retried) {
+        if (!r->fresh && !x->got_response && !r->stale_retried && !r->timed_out) {
             /* A kept-alive connection the server had already closed: not a real failure. */
             r->stale_retried = 1;
             op->attempts--;
@@ -656,8 +656,11 @@ static void exchange_done(httpc_exchange *x, int res)
         return;
     }
 
+    /* A 2xx body is only searched for an <Error> where S3 puts late failures: CopyObject and
+     * CompleteMultipartUpload. An object's own bytes are never taken for one. */
     s3wire_error e;
-    int has_error = s3wire_parse_error(r->body, r->body_len, &e) == 0;
+    int look = op->status / 100 != 2 || op->method == S3_COPY || op->method == S3_MPU_COMPLETE;
+    int has_error = look && s3wire_parse_error(r->body, r->body_len, &e) == 0;
     if (op->status / 100 == 2 && !has_error) {
         if (op->method == S3_MPU_CREATE &&
             s3wire_xml_text(r->body, r->body_len, "UploadId", op->upload_id_out,
@@ -673,8 +676,6 @@ static void exchange_done(httpc_exchange *x, int res)
         complete(r, 0, NULL);
         return;
     }
-    /* An error: a 4xx/5xx, or a 200 whose body is an <Error> (CopyObject and
-     * CompleteMultipartUpload report late failures that way). */
     snprintf(op->code, sizeof(op->code), "%s", has_error ? e.code : "");
     if (has_error && strcmp(e.code, "RequestTimeTooSkewed") == 0 && r->server_date > 0) {
         c->skew_s = r->server_date - (int64_t)time(NULL);
