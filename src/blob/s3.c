@@ -632,7 +632,7 @@ static void exchange_done(httpc_exchange *x, int res)
         res = -ETIMEDOUT;
     if (res < 0 && tls_err != 0)
         snprintf(op->message, sizeof(op->message),
-                 "S3 %s %s/%s failed: TLS with %s failed: %s (BearSSL error %d).",
+                 "S3 %s %.64s/%.200s failed: TLS with %.100s failed: %s (BearSSL error %d).",
                  s3_method_name(op->method), op->bucket, op->key, r->host, tls_strerror(tls_err),
                  tls_err);
 
