@@ -10,10 +10,9 @@ static const size_t payload_size[MSG_COUNT] = {
 #undef RD_MSG_SIZE
 };
 
-static const char *const names[MSG_COUNT] = {
-    [MSG_NONE] = "none",
+static const char *const names[MSG_COUNT] = {[MSG_NONE] = "none",
 #define RD_MSG_NAME(name, tag) [MSG_##name] = #name,
-    RD_MESSAGES(RD_MSG_NAME)
+                                             RD_MESSAGES(RD_MSG_NAME)
 #undef RD_MSG_NAME
 };
 
@@ -31,6 +30,21 @@ rd_msg *msg_new(rd_msg_type type)
 
 void msg_free(rd_msg *m)
 {
+    if (m == NULL)
+        return;
+    switch (m->type) {
+    case MSG_HTTP_REQUEST:
+        buf_unref(msg_body(m, http_request)->raw);
+        break;
+    case MSG_HTTP_RESPONSE:
+        buf_unref(msg_body(m, http_response)->body);
+        break;
+    case MSG_HTTP_PART:
+        buf_unref(msg_body(m, http_part)->body);
+        break;
+    default:
+        break;
+    }
     free(m);
 }
 
