@@ -2,7 +2,8 @@
 //!
 //! Sources are discovered, not listed: every .c under src/, actors/ and proto/ is part of the
 //! core (src/main.c is the binary's entry point), every tests/unit/**/test_*.c is one test
-//! program, every tests/fuzz/fuzz_*.c one libFuzzer target. Adding a module needs no edit here.
+//! program, every tests/fuzz/fuzz_*.c one libFuzzer target, every bench/bench_*.c one benchmark
+//! program. Adding a module needs no edit here.
 //!
 //! Zig's own toolchain has no AddressSanitizer runtime, so `-Dsanitize=address|thread` builds
 //! with the system C compiler (gcc, whose libasan/libubsan/libtsan Debian ships) through cached
@@ -29,7 +30,7 @@ const pkg_libs = [_][]const u8{
 
 pub fn build(b: *std.Build) !void {
     const target = b.standardTargetOptions(.{});
-    const optimize = b.standardOptimizeOption(.{ .preferred_optimize_mode = .ReleaseSafe });
+    const optimize = b.standardOptimizeOption(.{});
     const sanitize = b.option(Sanitize, "sanitize", "address (ASan+UBSan) or thread (TSan): build with the system cc") orelse .none;
     const version = b.option([]const u8, "version", "version string baked into the binary") orelse "0.1.0";
 
@@ -38,11 +39,13 @@ pub fn build(b: *std.Build) !void {
     for (core) |f| if (!std.mem.eql(u8, f, "src/main.c")) try core_no_main.append(f);
     const tests = try collect(b, &.{"tests/unit"}, ".c", "test_");
     const fuzzers = try collect(b, &.{"tests/fuzz"}, ".c", "fuzz_");
+    const benches = try collect(b, &.{"bench"}, ".c", "bench_");
 
     const version_flag = b.fmt("-DREELD_VERSION=\"{s}\"", .{version});
     const test_step = b.step("test", "Build and run every unit test (with -Dsanitize=thread: the runtime's)");
     const fuzz_step = b.step("fuzz", "Build the libFuzzer targets into zig-out/fuzz (clang-14)");
     const run_step = b.step("run", "Run reeld with the given arguments");
+    const bench_step = b.step("bench", "Build the benchmark programs into zig-out/bench (use -Doptimize=ReleaseFast)");
 
     if (sanitize == .none) {
         // No static library: linking system libraries into an archive would put the .so files
@@ -55,6 +58,12 @@ pub fn build(b: *std.Build) !void {
         run.stdio = .inherit;
         if (b.args) |args| run.addArgs(args);
         run_step.dependOn(&run.step);
+
+        for (benches) |f| {
+            const bx = program(b, target, optimize, std.fs.path.stem(f), f, lib, version);
+            const inst = b.addInstallArtifact(bx, .{ .dest_dir = .{ .override = .{ .custom = "bench" } } });
+            bench_step.dependOn(&inst.step);
+        }
 
         for (tests) |t| {
             const name = std.fs.path.stem(t);

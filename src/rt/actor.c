@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "src/rt/alloc.h"
 #include "src/rt/log.h"
 
 #define PENDING_BUCKETS 64 /* power of two */
@@ -34,20 +35,10 @@ struct rd_pending {
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static rd_actor *registry;
 
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n, size);
-    if (p == NULL) {
-        fputs("reeld: out of memory in the actor runtime\n", stderr);
-        abort();
-    }
-    return p;
-}
-
 static rd_actor *actor_new(const rd_actor_def *def, void *arg)
 {
     assert(def != NULL && def->handle != NULL && def->name != NULL);
-    rd_actor *a = xcalloc(1, sizeof(*a));
+    rd_actor *a = rd_calloc_aligned(sizeof(*a), "an actor");
     a->def = def;
     a->arg = arg;
     a->wake_fd = -1;
@@ -165,7 +156,7 @@ int actor_request(rd_actor *self, rd_actor *to, rd_msg *m, uint32_t timeout_ms, 
     assert(self->loop != NULL && loop_current() == self->loop);
     assert(cb != NULL);
     if (self->pending == NULL)
-        self->pending = xcalloc(PENDING_BUCKETS, sizeof(*self->pending));
+        self->pending = rd_calloc(PENDING_BUCKETS, sizeof(*self->pending), "pending requests");
     uint32_t corr = ++self->next_corr;
     if (corr == 0)
         corr = ++self->next_corr;
@@ -177,7 +168,7 @@ int actor_request(rd_actor *self, rd_actor *to, rd_msg *m, uint32_t timeout_ms, 
         m->from = NULL;
         return r;
     }
-    rd_pending *p = xcalloc(1, sizeof(*p));
+    rd_pending *p = rd_calloc(1, sizeof(*p), "a pending request");
     p->self = self;
     p->corr = corr;
     p->cb = cb;
@@ -305,12 +296,13 @@ static int dispatch(rd_actor *a, rd_msg *m)
             a->backoff_ms = BACKOFF_MIN_MS;
         return 0;
     }
+    rd_msg_type type = (rd_msg_type)m->type; /* m may be gone after the handler */
     int r = a->def->handle(a, m);
     atomic_fetch_add_explicit(&a->handled, 1, memory_order_relaxed);
     if (r != RD_KEPT)
         msg_free(m);
     if (r < 0)
-        fail(a, r, msg_name((rd_msg_type)m->type));
+        fail(a, r, msg_name(type));
     else
         a->backoff_ms = BACKOFF_MIN_MS;
     return 0;
@@ -368,7 +360,7 @@ int actor_spawn(rd_loop *loop, const rd_actor_def *def, void *arg, rd_actor **ou
     /* Run once even with no mail, so init happens on the loop thread right away: a phantom
      * message in the count (finished by the first run) makes this the scheduling send. */
     a->phantom = 1;
-    atomic_fetch_add_explicit(&a->mbox.depth, 1, memory_order_release);
+    atomic_fetch_add_explicit(&a->mbox.q.count, 1, memory_order_release);
     *out = a;
     loop_schedule(loop, a);
     return 0;

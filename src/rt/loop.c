@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "src/rt/actor.h"
+#include "src/rt/alloc.h"
 #include "src/rt/log.h"
 
 #define LOOP_RING_ENTRIES 1024
@@ -118,9 +119,7 @@ void loop_stats(const rd_loop *loop, rd_loop_stats *out)
 
 int loop_create(rd_loop **out, int index, int cpu)
 {
-    rd_loop *loop = calloc(1, sizeof(*loop));
-    if (loop == NULL)
-        return -ENOMEM;
+    rd_loop *loop = rd_calloc_aligned(sizeof(*loop), "a loop");
     loop->index = index;
     loop->cpu = cpu;
     loop->event_fd = eventfd(0, EFD_CLOEXEC);

@@ -2,11 +2,11 @@
  * lock, who schedules the actor.
  *
  * owns:  the messages queued in it (until popped).
- * rule:  `depth` counts messages pushed and not yet finished. The push that raises it from 0
+ * rule:  the depth (q.count) counts messages pushed and not yet finished. The push that raises it from 0
  *        learns that the actor is idle and must schedule it; the consumer, after a batch,
  *        subtracts what it finished and stays scheduled while anything remains. So an actor is
  *        scheduled exactly once per burst, whatever the number of senders.
- * bound: a push that finds `depth` at or above the bound is refused with -EAGAIN and the
+ * bound: a push that finds the depth at or above the bound is refused with -EAGAIN and the
  *        message stays the sender's (back-pressure). The check is a plain load, so concurrent
  *        senders may overshoot by at most their own number. System messages ignore the bound. */
 #ifndef REELD_RT_MAILBOX_H
@@ -19,9 +19,8 @@
 #include "src/rt/mpsc.h"
 
 typedef struct rd_mailbox {
-    rd_mpsc q;
-    _Alignas(64) _Atomic int32_t depth; /* pushed and not yet finished */
-    int32_t bound;                      /* refuse pushes at this depth; 0 = unbounded */
+    rd_mpsc q;     /* q.count is the depth: pushed and not yet finished */
+    int32_t bound; /* refuse pushes at this depth; 0 = unbounded */
 } rd_mailbox;
 
 void mailbox_init(rd_mailbox *mb, int32_t bound);
@@ -46,7 +45,7 @@ int32_t mailbox_done(rd_mailbox *mb, int32_t n);
 /* Approximate number of queued messages (for metrics). */
 static inline int32_t mailbox_depth(rd_mailbox *mb)
 {
-    return atomic_load_explicit(&mb->depth, memory_order_relaxed);
+    return atomic_load_explicit(&mb->q.count, memory_order_relaxed);
 }
 
 #endif

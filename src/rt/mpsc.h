@@ -20,14 +20,17 @@ struct rd_mpsc_node {
 
 typedef struct rd_mpsc {
     _Alignas(64) _Atomic(rd_mpsc_node *) head; /* producers swap themselves in here */
-    _Alignas(64) rd_mpsc_node *tail;           /* consumer's end; touched by it alone */
-    rd_mpsc_node stub;                         /* keeps the list non-empty */
+    _Atomic int32_t count; /* not used by the queue: owners that count pushes (the mailbox)
+                              keep the count here, on the line a push owns anyway */
+    _Alignas(64) rd_mpsc_node *tail; /* consumer's end; touched by it alone */
+    rd_mpsc_node stub;               /* keeps the list non-empty */
 } rd_mpsc;
 
 static inline void mpsc_init(rd_mpsc *q)
 {
     atomic_store_explicit(&q->stub.next, NULL, memory_order_relaxed);
     atomic_store_explicit(&q->head, &q->stub, memory_order_relaxed);
+    atomic_store_explicit(&q->count, 0, memory_order_relaxed);
     q->tail = &q->stub;
 }
 

@@ -1,0 +1,29 @@
+#include "src/rt/alloc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void out_of_memory(const char *what, size_t size)
+{
+    fprintf(stderr, "reeld: out of memory allocating %zu bytes for %s\n", size, what);
+    abort();
+}
+
+void *rd_calloc(size_t n, size_t size, const char *what)
+{
+    void *p = calloc(n, size);
+    if (p == NULL)
+        out_of_memory(what, n * size);
+    return p;
+}
+
+void *rd_calloc_aligned(size_t size, const char *what)
+{
+    size_t rounded = (size + 63) & ~(size_t)63;
+    void *p = aligned_alloc(64, rounded);
+    if (p == NULL)
+        out_of_memory(what, rounded);
+    memset(p, 0, rounded);
+    return p;
+}

@@ -1,0 +1,282 @@
+/* Actors: request/reply, the timeout path and a late reply, supervisor restarts without losing
+ * mail, back-pressure from a full mailbox, stop, and a thread actor that blocks. */
+#include <errno.h>
+#include <semaphore.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "src/rt/actor.h"
+#include "src/rt/loop.h"
+#include "tests/unit/test.h"
+
+#define MS 1000000ull
+
+enum { ASK_ECHO = 0, ASK_IGNORE = 1, ASK_FAIL = 2, ASK_LATE = 3 };
+
+typedef struct server {
+    atomic_int inits, finis, handled;
+    rd_timer late;
+    rd_msg *late_req;
+    rd_loop *loop;
+} server;
+
+static void late_reply(rd_timer *t)
+{
+    server *s = (server *)(void *)((char *)t - offsetof(server, late));
+    rd_msg *r = msg_new(MSG_PONG);
+    if (actor_reply(s->late_req, r) != 0)
+        msg_free(r);
+    msg_free(s->late_req);
+    s->late_req = NULL;
+}
+
+static int server_init(rd_actor *self, void *arg)
+{
+    server *s = arg;
+    atomic_fetch_add(&s->inits, 1);
+    self->state = s;
+    return 0;
+}
+
+static void server_fini(rd_actor *self)
+{
+    server *s = self->state;
+    atomic_fetch_add(&s->finis, 1);
+}
+
+static int server_handle(rd_actor *self, rd_msg *m)
+{
+    server *s = self->state;
+    struct rd_msg_ping *p = msg_body(m, ping);
+    switch (p->producer) {
+    case ASK_ECHO: {
+        rd_msg *r = msg_new(MSG_PONG);
+        msg_body(r, ping)->seq = p->seq + 1;
+        if (actor_reply(m, r) != 0)
+            msg_free(r);
+        break;
+    }
+    case ASK_FAIL:
+        return -EIO;
+    case ASK_LATE:
+        s->late_req = m;
+        s->late.fire = late_reply;
+        loop_timer_start(s->loop, &s->late, 100 * MS, 0);
+        atomic_fetch_add(&s->handled, 1);
+        return RD_KEPT;
+    default:
+        break;
+    }
+    atomic_fetch_add(&s->handled, 1);
+    return RD_DONE;
+}
+
+static const rd_actor_def server_def = {
+    .name = "server", .init = server_init, .handle = server_handle, .fini = server_fini};
+
+typedef struct client {
+    rd_actor *server;
+    atomic_int replies, timeouts;
+    atomic_ulong last_seq;
+    atomic_ulong timeout_after_ns;
+    uint64_t asked_ns;
+} client;
+
+static int client_init(rd_actor *self, void *arg)
+{
+    self->state = arg;
+    return 0;
+}
+
+static int on_reply(rd_actor *self, rd_msg *reply, int err, void *ctx)
+{
+    client *c = self->state;
+    (void)ctx;
+    if (err == -ETIMEDOUT) {
+        atomic_store(&c->timeout_after_ns, rd_now_ns() - c->asked_ns);
+        atomic_fetch_add(&c->timeouts, 1);
+        return 0;
+    }
+    if (err == 0 && reply->type == MSG_PONG && (reply->flags & RD_MSG_REPLY)) {
+        atomic_store(&c->last_seq, msg_body(reply, ping)->seq);
+        atomic_fetch_add(&c->replies, 1);
+    }
+    msg_free(reply);
+    return 0;
+}
+
+static int client_handle(rd_actor *self, rd_msg *m)
+{
+    client *c = self->state;
+    /* Forward the test's message as a request; 50 ms to answer. */
+    c->asked_ns = rd_now_ns();
+    int r = actor_request(self, c->server, m, 50, on_reply, NULL);
+    return r == 0 ? RD_KEPT : r;
+}
+
+static const rd_actor_def client_def = {
+    .name = "client", .init = client_init, .handle = client_handle};
+
+static int wait_int(atomic_int *v, int want, int timeout_ms)
+{
+    for (int i = 0; i < timeout_ms && atomic_load(v) < want; i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return atomic_load(v) >= want;
+}
+
+static rd_msg *ask(int what, uint64_t seq)
+{
+    rd_msg *m = msg_new(MSG_PING);
+    msg_body(m, ping)->producer = (uint32_t)what;
+    msg_body(m, ping)->seq = seq;
+    return m;
+}
+
+static rd_loop *loop;
+static server srv;
+static client cli;
+static rd_actor *sa, *ca;
+
+static void setup(void)
+{
+    loop_create(&loop, 0, -1);
+    loop_start(loop);
+    memset(&srv, 0, sizeof(srv));
+    memset(&cli, 0, sizeof(cli));
+    srv.loop = loop;
+    actor_spawn(loop, &server_def, &srv, &sa);
+    cli.server = sa;
+    actor_spawn(loop, &client_def, &cli, &ca);
+}
+
+static void teardown(void)
+{
+    loop_stop(loop, rd_now_ns() + 1000 * MS);
+    loop_join(loop);
+    loop_destroy(loop);
+    actor_free_all();
+}
+
+TEST(request_reply)
+{
+    setup();
+    CHECK_EQ_INT(actor_send(ca, ask(ASK_ECHO, 41)), 0);
+    CHECK(wait_int(&cli.replies, 1, 2000));
+    CHECK_EQ_INT(atomic_load(&cli.last_seq), 42);
+    CHECK_EQ_INT(atomic_load(&cli.timeouts), 0);
+    teardown();
+}
+
+TEST(request_timeout_then_late_reply_dropped)
+{
+    setup();
+    CHECK_EQ_INT(actor_send(ca, ask(ASK_IGNORE, 1)), 0);
+    CHECK(wait_int(&cli.timeouts, 1, 2000));
+    CHECK(atomic_load(&cli.timeout_after_ns) >= 50 * MS); /* never early */
+    CHECK_EQ_INT(atomic_load(&cli.replies), 0);
+
+    CHECK_EQ_INT(actor_send(ca, ask(ASK_LATE, 1)), 0); /* answered after 100 ms */
+    CHECK(wait_int(&cli.timeouts, 2, 2000));
+    struct timespec ts = {0, 150 * 1000000};
+    nanosleep(&ts, NULL); /* the late reply arrives and is dropped, not delivered */
+    CHECK_EQ_INT(atomic_load(&cli.replies), 0);
+    CHECK_EQ_INT(atomic_load(&cli.timeouts), 2);
+    teardown();
+}
+
+TEST(supervisor_restarts_and_keeps_mail)
+{
+    setup();
+    CHECK(wait_int(&srv.inits, 1, 2000));
+    CHECK_EQ_INT(actor_send(sa, ask(ASK_FAIL, 0)), 0);
+    /* Sent right behind the failure: they wait through the backoff, none is lost. */
+    for (int i = 0; i < 10; i++)
+        CHECK_EQ_INT(actor_send(sa, ask(ASK_IGNORE, (uint64_t)i)), 0);
+    CHECK(wait_int(&srv.handled, 10, 3000));
+    CHECK_EQ_INT(atomic_load(&srv.inits), 2);
+    CHECK_EQ_INT(atomic_load(&srv.finis), 1);
+    CHECK_EQ_INT(atomic_load(&sa->restarts), 1);
+    /* And it still answers requests. */
+    CHECK_EQ_INT(actor_send(ca, ask(ASK_ECHO, 1)), 0);
+    CHECK(wait_int(&cli.replies, 1, 2000));
+    teardown();
+}
+
+TEST(stop_runs_fini_and_refuses_mail)
+{
+    setup();
+    CHECK(wait_int(&srv.inits, 1, 2000));
+    actor_stop(sa);
+    CHECK(wait_int(&srv.finis, 1, 2000));
+    rd_msg *m = ask(ASK_ECHO, 0);
+    CHECK_EQ_INT(actor_send(sa, m), -EPIPE);
+    msg_free(m);
+    teardown();
+}
+
+/* ---- a thread actor that blocks, and back-pressure from its full mailbox ---- */
+
+static sem_t gate;
+static atomic_int blocked_handled;
+
+static int blocker_handle(rd_actor *self, rd_msg *m)
+{
+    (void)self;
+    (void)m;
+    sem_wait(&gate); /* a thread actor may block: nothing else runs on its thread */
+    atomic_fetch_add(&blocked_handled, 1);
+    return RD_DONE;
+}
+
+static const rd_actor_def blocker_def = {
+    .name = "blocker", .handle = blocker_handle, .mailbox_bound = 4};
+
+TEST(thread_actor_blocks_and_full_mailbox_pushes_back)
+{
+    sem_init(&gate, 0, 0);
+    atomic_store(&blocked_handled, 0);
+    rd_actor *b;
+    CHECK_EQ_INT(actor_spawn_thread(&blocker_def, NULL, -1, &b), 0);
+    int accepted = 0, refused = 0;
+    for (int i = 0; i < 10; i++) {
+        rd_msg *m = ask(ASK_ECHO, (uint64_t)i);
+        int r = actor_send(b, m);
+        if (r == 0)
+            accepted++;
+        else {
+            CHECK_EQ_INT(r, -EAGAIN);
+            msg_free(m);
+            refused++;
+        }
+    }
+    CHECK_EQ_INT(accepted, 4);
+    CHECK_EQ_INT(refused, 6);
+    for (int i = 0; i < accepted; i++)
+        sem_post(&gate);
+    CHECK(wait_int(&blocked_handled, 4, 2000));
+    /* Drained: it takes mail again. */
+    for (int i = 0; i < 100 && mailbox_depth(&b->mbox) > 0; i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    rd_msg *m = ask(ASK_ECHO, 99);
+    CHECK_EQ_INT(actor_send(b, m), 0);
+    sem_post(&gate);
+    CHECK(wait_int(&blocked_handled, 5, 2000));
+    actor_stop(b);
+    actor_join(b);
+    actor_free_all();
+    sem_destroy(&gate);
+}
+
+int main(void)
+{
+    RUN(request_reply);
+    RUN(request_timeout_then_late_reply_dropped);
+    RUN(supervisor_restarts_and_keeps_mail);
+    RUN(stop_runs_fini_and_refuses_mail);
+    RUN(thread_actor_blocks_and_full_mailbox_pushes_back);
+    return test_summary();
+}
