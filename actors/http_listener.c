@@ -269,9 +269,10 @@ struct conn {
     rd_timer timer;
     uint8_t in_use, recv_armed, sending, closing, lingering, peer_eof, close_after, paused;
     uint8_t served, in_process, reject, stop_budget;
+    uint8_t no_more; /* a request said "close": nothing after it is parsed */
     char *in;
     uint32_t in_off, in_len, in_cap;
-    uint32_t scan; /* bytes after in_off already searched for the end of the head */
+    uint32_t scan; /* bytes after in_off already searched for a line end */
     struct {
         uint8_t active; /* head parsed, body still arriving */
         uint8_t chunked;
@@ -429,6 +430,15 @@ static void kick_send(conn *c)
     io_uring_prep_send(sqe, c->fd, o->p, o->len, MSG_NOSIGNAL);
 }
 
+/* Makes the connection's timer fire no later than `due` (monotonic ns). */
+static void timer_by(conn *c, uint64_t due)
+{
+    if (loop_timer_armed(&c->timer) && c->timer.deadline_ns <= due)
+        return;
+    uint64_t now = rd_now_ns();
+    loop_timer_start(c->l->loop, &c->timer, due > now ? due - now : 0, 0);
+}
+
 static void shrink(outbuf *o)
 {
     if (o->cap > BUF_KEEP) {
@@ -492,12 +502,16 @@ static void on_send(rd_op *op, int res, uint32_t flags)
     /* Output drained: parsing may have stalled on it, and reading on that. */
     if (c->in_len > c->in_off && !c->in_process)
         conn_process(c);
-    if (conn_finished(c))
+    if (conn_finished(c)) {
         start_linger(c);
-    else if (c->paused && !c->recv_armed && !c->closing) {
+        return;
+    }
+    if (c->paused && !c->recv_armed && !c->closing) {
         c->paused = 0;
         arm_recv(c);
     }
+    if (!pending(c) && c->in_len == c->in_off && !c->cur.active)
+        timer_by(c, c->last_ns + ms_ns(c->l->cfg.idle_timeout_ms));
 }
 
 /* Writes the response head (and body, when it came whole) of the slot at the pipeline's head. */
@@ -647,7 +661,7 @@ static void respond_error(conn *c, int route, int status, const char *code, cons
     s->reply = local_response(status, code, message, headers);
     s->state = SLOT_READY;
     if (close)
-        c->close_after = 1;
+        c->no_more = 1;
 }
 
 /* ---- requests ---- */
@@ -730,6 +744,8 @@ static void dispatch(conn *c, const http1_request *req, int route_id, const uint
     q->recv_ns = rd_now_ns();
 
     slot *s = slot_new(c, route_id, q->method == RD_HTTP_HEAD, keep_alive);
+    if (!keep_alive)
+        c->no_more = 1;
     uint64_t token = make_token(c, s->seq);
     q->stream = token;
     rd_actor *to = rt->targets[loop_index(l->loop) % rt->ntargets];
@@ -759,16 +775,17 @@ static int find_route(const listener *l, const http1_request *req, uint32_t *pof
     return *allow ? -405 : -404;
 }
 
-/* The end of the head in the unparsed input, searched only once per byte. */
-static int head_complete(conn *c)
+/* Worth running the parser: the head may be complete ("\r\n\r\n" arrived), or a line ended
+ * (a bad one is refused at once), or this is the first data (garbage such as TLS is refused
+ * before a timeout). Each byte is searched once. */
+static int head_worth_parsing(conn *c)
 {
     const char *p = c->in + c->in_off;
     uint32_t avail = c->in_len - c->in_off;
-    uint32_t from = c->scan > 3 ? c->scan - 3 : 0;
-    if (avail >= 4 && from + 4 <= avail && memmem(p + from, avail - from, "\r\n\r\n", 4) != NULL)
-        return 1;
+    uint32_t from = c->scan;
+    int first = c->scan == 0;
     c->scan = avail;
-    return 0;
+    return first || memchr(p + from, '\n', avail - from) != NULL;
 }
 
 /* The current request's body is in: parse the head again (it is in place) and dispatch. */
@@ -834,8 +851,8 @@ static void send_continue(conn *c)
 static void parse_loop(conn *c)
 {
     listener *l = c->l;
-    while (!c->close_after && !c->closing && !c->lingering && pending(c) < PIPELINE &&
-           c->out[c->fill].len < OUT_STALL) {
+    while (!c->close_after && !c->no_more && !c->closing && !c->lingering &&
+           pending(c) < PIPELINE && c->out[c->fill].len < OUT_STALL) {
         if (l->stopping && c->stop_budget == 0 && !c->cur.active)
             break;
         if (c->cur.active) {
@@ -848,17 +865,15 @@ static void parse_loop(conn *c)
         uint32_t avail = c->in_len - c->in_off;
         if (avail == 0)
             break;
-        if (!head_complete(c)) {
+        http1_header hdrs[HTTP1_MAX_HEADERS];
+        http1_request req;
+        int n = HTTP1_PARTIAL;
+        if (head_worth_parsing(c))
+            n = http1_parse_request(c->in + c->in_off, avail, &req, hdrs, HTTP1_MAX_HEADERS);
+        if (n == HTTP1_PARTIAL) {
             if (avail > HEAD_MAX)
                 respond_error(c, -1, 431, "headers_too_large",
                               "The request line and headers exceed 16 KiB.", NULL, 1);
-            break;
-        }
-        http1_header hdrs[HTTP1_MAX_HEADERS];
-        http1_request req;
-        int n = http1_parse_request(c->in + c->in_off, avail, &req, hdrs, HTTP1_MAX_HEADERS);
-        if (n == HTTP1_PARTIAL) {
-            c->scan = avail; /* "\r\n\r\n" was leading empty lines; wait for more */
             break;
         }
         if (l->stopping && c->stop_budget)
@@ -936,12 +951,8 @@ static void conn_process(conn *c)
     }
     c->in_process = 0;
     /* A partial head starts the header clock. */
-    if (!c->cur.active && c->in_len > c->in_off && !c->lingering && !c->closing) {
-        uint64_t due = c->head_start_ns + ms_ns(c->l->cfg.header_timeout_ms);
-        if (!loop_timer_armed(&c->timer) || c->timer.deadline_ns > due) {
-            uint64_t now = rd_now_ns();
-            loop_timer_start(c->l->loop, &c->timer, due > now ? due - now : 0, 0);
-        }
+    if (!c->cur.active && c->in_len > c->in_off && !c->lingering && !c->closing && !c->no_more) {
+        timer_by(c, c->head_start_ns + ms_ns(c->l->cfg.header_timeout_ms));
     }
     if (conn_finished(c))
         start_linger(c);
@@ -1014,7 +1025,7 @@ static void on_recv(rd_op *op, int res, uint32_t flags)
     if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
         int bid = (int)(flags >> IORING_CQE_BUFFER_SHIFT);
         int r = 0;
-        if (!c->closing && !c->lingering)
+        if (!c->closing && !c->lingering && !c->no_more)
             r = in_append(c, l->br_mem + (size_t)bid * BR_SIZE, (uint32_t)res);
         recycle(l, bid);
         if (r < 0) {
@@ -1126,6 +1137,10 @@ static void conn_timer(rd_timer *t)
     if (c->cur.active) {
         due = c->last_ns + ms_ns(l->cfg.idle_timeout_ms);
         answer = 1;
+    } else if (c->no_more) {
+        due = now + ms_ns(l->cfg.idle_timeout_ms); /* answering its last request */
+        if (!pending(c) && !c->sending)
+            due = c->last_ns + ms_ns(l->cfg.idle_timeout_ms);
     } else if (c->in_len > c->in_off) {
         due = c->head_start_ns + ms_ns(l->cfg.header_timeout_ms);
         answer = 1;

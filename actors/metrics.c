@@ -384,6 +384,8 @@ int metrics_write(prom_writer *w)
 
 /* ---- the actor ---- */
 
+#define PING_BODY_LIMIT (64 * 1024)
+
 static int route_metrics = -1, route_health = -1, route_ping = -1;
 
 int metrics_routes(rd_http_routes *routes, rd_actor *const *actors, int n)
@@ -396,7 +398,10 @@ int metrics_routes(rd_http_routes *routes, rd_actor *const *actors, int n)
     if (r < 0)
         return r;
     route_health = r;
-    r = http_routes_add(routes, "/api/ping", RD_HTTP_GET, actors, n, 0, 0);
+    /* POST takes a body (up to PING_BODY_LIMIT) and says how long it was: a cheap check of
+     * the upload path for load balancers and tests. */
+    r = http_routes_add(routes, "/api/ping", RD_HTTP_GET | RD_HTTP_POST, actors, n, PING_BODY_LIMIT,
+                        0);
     if (r < 0)
         return r;
     route_ping = r;
@@ -437,7 +442,12 @@ static int metrics_handle(rd_actor *self, rd_msg *m)
         return RD_DONE;
     int route = (int)msg_body(m, http_request)->route;
     int r;
-    if (route == route_ping)
+    const struct rd_msg_http_request *q = msg_body(m, http_request);
+    if (route == route_ping && q->method == RD_HTTP_POST) {
+        char body[64];
+        int n = snprintf(body, sizeof(body), "{\"ok\":true,\"body_bytes\":%u}", q->body_len);
+        r = http_reply(m, 200, "application/json", body, (size_t)n);
+    } else if (route == route_ping)
         r = http_reply(m, 200, "application/json", "{\"ok\":true}", 11);
     else if (route == route_health)
         r = serve_health(m);

@@ -6,7 +6,8 @@
  * series are created under a mutex: look a series up once and keep the pointer.
  *
  * The metrics actor (one per loop, so no route crosses cores) answers GET /metrics (Prometheus
- * text 0.0.4), GET /api/health and GET /api/ping. At scrape it also reports what the runtime
+ * text 0.0.4), GET /api/health, and GET /api/ping ({"ok":true}; POST answers the length of the
+ * body it was sent). At scrape it also reports what the runtime
  * knows: loop busy time, mailbox depth and restarts by actor, RSS, uptime, build info. */
 #ifndef REELD_ACTORS_METRICS_H
 #define REELD_ACTORS_METRICS_H
