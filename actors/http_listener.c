@@ -633,7 +633,7 @@ static rd_msg *local_response(int status, const char *code, const char *message,
     return m;
 }
 
-static slot *slot_new(conn *c, int route, int head_only, int keep_alive)
+static slot *slot_new(conn *c, int route_id, int head_only, int keep_alive)
 {
     assert(pending(c) < PIPELINE);
     uint16_t seq = c->seq_next++;
@@ -641,7 +641,7 @@ static slot *slot_new(conn *c, int route, int head_only, int keep_alive)
     memset(s, 0, sizeof(*s));
     s->seq = seq;
     s->state = SLOT_WAIT;
-    s->route = (int16_t)route;
+    s->route = (int16_t)route_id;
     s->head_only = (uint8_t)head_only;
     s->keep_alive = (uint8_t)keep_alive;
     s->start_ns = rd_now_ns();
@@ -650,14 +650,14 @@ static slot *slot_new(conn *c, int route, int head_only, int keep_alive)
 }
 
 /* Answers with an error. `close`: the connection ends after it (no more requests parsed). */
-static void respond_error(conn *c, int route, int status, const char *code, const char *message,
+static void respond_error(conn *c, int route_id, int status, const char *code, const char *message,
                           const char *headers, int close)
 {
     if (pending(c) == PIPELINE) {
         conn_abort(c);
         return;
     }
-    slot *s = slot_new(c, route, 0, !close);
+    slot *s = slot_new(c, route_id, 0, !close);
     s->reply = local_response(status, code, message, headers);
     s->state = SLOT_READY;
     if (close)
@@ -1438,6 +1438,41 @@ int http_listener_start(rd_loop *loop, int nloops, const char *addr, const rd_ht
                                     RD_COUNTER, NULL, NULL, 0);
     l->rejected = metrics_series(rej, NULL);
     return actor_spawn(loop, &listener_def, l, out);
+}
+
+void http_listener_free(rd_actor *a)
+{
+    if (a == NULL)
+        return;
+    listener *l = a->state ? a->state : a->arg;
+    if (l == NULL)
+        return;
+    for (uint32_t i = 0; l->conns != NULL && i < l->nconns; i++) {
+        conn *c = &l->conns[i];
+        if (c->in_use) {
+            close(c->fd);
+            for (int k = 0; k < PIPELINE; k++) {
+                msg_free(c->slots[k].reply);
+                while (c->slots[k].parts) {
+                    rd_msg *m = c->slots[k].parts;
+                    c->slots[k].parts =
+                        (rd_msg *)(void *)atomic_load_explicit(&m->node.next, memory_order_relaxed);
+                    msg_free(m);
+                }
+            }
+        }
+        free(c->in);
+        free(c->out[0].p);
+        free(c->out[1].p);
+    }
+    if (l->fd >= 0)
+        close(l->fd);
+    free(l->conns);
+    free(l->br);
+    free(l->br_mem);
+    free(l);
+    a->state = NULL;
+    a->arg = NULL;
 }
 
 /* ---- helpers for route targets ---- */

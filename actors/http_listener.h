@@ -75,6 +75,10 @@ int http_listener_config_load(rd_http_config *cfg, char *err, size_t errlen);
 int http_listener_start(rd_loop *loop, int nloops, const char *addr, const rd_http_config *cfg,
                         const rd_http_routes *routes, rd_actor **out);
 
+/* Frees what the listener `a` holds (connections, buffers, socket) once its loop has stopped
+ * and before actor_free_all. NULL is a no-op. */
+void http_listener_free(rd_actor *a);
+
 /* ---- for route targets: reading a MSG_HTTP_REQUEST ---- */
 
 typedef struct rd_msg_http_request rd_http_request;

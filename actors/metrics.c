@@ -172,13 +172,15 @@ static void bump(_Atomic uint64_t *c, uint64_t n, int shared)
 void metrics_add(rd_series *s, uint64_t n)
 {
     int shared;
-    bump(cell(s, &shared), n, shared);
+    _Atomic uint64_t *c = cell(s, &shared);
+    bump(c, n, shared);
 }
 
 void metrics_gauge_add(rd_series *s, int64_t delta)
 {
     int shared;
-    bump(cell(s, &shared), (uint64_t)delta, shared); /* two's complement: sums come out right */
+    _Atomic uint64_t *c = cell(s, &shared);
+    bump(c, (uint64_t)delta, shared); /* two's complement: sums come out right */
 }
 
 void metrics_observe(rd_series *s, double v)
@@ -230,6 +232,31 @@ static double sum_double(const rd_series *s)
         t += d;
     }
     return t;
+}
+
+void metrics_free_all(void)
+{
+    pthread_mutex_lock(&mu);
+    rd_metric *m = families;
+    families = NULL;
+    families_tail = &families;
+    pthread_mutex_unlock(&mu);
+    while (m != NULL) {
+        rd_metric *next = m->next;
+        for (rd_series *s = m->series, *sn; s != NULL; s = sn) {
+            sn = s->next;
+            for (int i = 0; i < m->nlabels; i++)
+                free(s->values[i]);
+            free(s);
+        }
+        for (int i = 0; i < m->nlabels; i++)
+            free(m->labels[i]);
+        free(m->name);
+        free(m->help);
+        free(m->buckets);
+        free(m);
+        m = next;
+    }
 }
 
 static void write_family(prom_writer *w, const rd_metric *m)

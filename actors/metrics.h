@@ -43,6 +43,9 @@ void metrics_gauge_add(rd_series *s, int64_t delta);
 /* Histogram: records one observation. */
 void metrics_observe(rd_series *s, double v);
 
+/* Frees every family and series; when no thread uses them any more. */
+void metrics_free_all(void);
+
 /* Writes every family and the runtime's own metrics. Returns w->full (0 when it all fit). */
 int metrics_write(prom_writer *w);
 

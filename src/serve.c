@@ -39,18 +39,18 @@ int cmd_serve(int argc, char **argv)
      * routes, then one listener per loop: the route table is read-only once they run. */
     metrics_init(rt.loops, rt.nloops);
     rd_actor **metrics = calloc((size_t)rt.nloops, sizeof(*metrics));
+    rd_actor **listeners = calloc((size_t)rt.nloops, sizeof(*listeners));
     rd_http_routes *routes = NULL;
-    if (metrics == NULL || http_routes_create(&routes) < 0) {
+    if (metrics == NULL || listeners == NULL || http_routes_create(&routes) < 0) {
         fputs("reeld: out of memory at start\n", stderr);
         abort();
     }
     for (int i = 0; i < rt.nloops; i++)
         actor_spawn(rt.loops[i], &metrics_actor_def, NULL, &metrics[i]);
     r = metrics_routes(routes, metrics, rt.nloops);
-    for (int i = 0; i < rt.nloops && r == 0; i++) {
-        rd_actor *listener;
-        r = http_listener_start(rt.loops[i], rt.nloops, cfg.listen, &http_cfg, routes, &listener);
-    }
+    for (int i = 0; i < rt.nloops && r == 0; i++)
+        r = http_listener_start(rt.loops[i], rt.nloops, cfg.listen, &http_cfg, routes,
+                                &listeners[i]);
     if (r < 0) {
         log_error("start_failed", KV_STR("what", "HTTP listener"), KV_STR("addr", cfg.listen),
                   KV_ERRNO(r));
@@ -62,10 +62,15 @@ int cmd_serve(int argc, char **argv)
 
     int sig = rt_wait_signal();
     log_info("stopping", KV_INT("signal", sig), KV_INT("drain_sec", cfg.drain_sec));
+    int nloops = rt.nloops;
     rt_stop(&rt, (uint64_t)cfg.drain_sec * 1000000000ull);
+    for (int i = 0; i < nloops; i++)
+        http_listener_free(listeners[i]);
     actor_free_all();
+    metrics_free_all();
     http_routes_destroy(routes);
     free(metrics);
+    free(listeners);
     log_info("stopped");
     return 0;
 }
