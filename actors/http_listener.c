@@ -506,7 +506,8 @@ static void on_send(rd_op *op, int res, uint32_t flags)
         start_linger(c);
         return;
     }
-    if (c->paused && !c->recv_armed && !c->closing) {
+    if (c->paused && !c->recv_armed && !c->closing && !c->peer_eof &&
+        c->in_len - c->in_off <= BACKLOG_PAUSE) {
         c->paused = 0;
         arm_recv(c);
     }
@@ -827,6 +828,14 @@ static int body_progress(conn *c)
     }
     c->cur.src += (uint32_t)consumed;
     c->cur.dst += (uint32_t)produced;
+    /* Close the gap the chunk framing left, so the buffer holds the decoded body, not the
+     * raw one (tiny chunks would otherwise cost several times the body limit). */
+    if (c->cur.src > c->cur.dst) {
+        uint32_t tail = avail - c->cur.src;
+        memmove(body + c->cur.dst, body + c->cur.src, tail);
+        c->in_len -= c->cur.src - c->cur.dst;
+        c->cur.src = c->cur.dst;
+    }
     if (c->cur.dst > c->cur.limit) {
         respond_error(c, -1, 413, "body_too_large", "The request body is larger than allowed.",
                       NULL, 1);
@@ -967,7 +976,7 @@ static int in_append(conn *c, const char *p, uint32_t n)
         c->scan = 0;
         c->head_start_ns = rd_now_ns();
     }
-    if (c->in_cap - c->in_len < n && c->in_off > 0 && !c->cur.active) {
+    if (c->in_cap - c->in_len < n && c->in_off > 0) {
         memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
         c->in_len -= c->in_off;
         c->in_off = 0;
@@ -1060,13 +1069,25 @@ static void on_recv(rd_op *op, int res, uint32_t flags)
         conn_abort(c);
         return;
     }
-    if (c->recv_armed || c->peer_eof)
+    if (c->peer_eof)
         return;
-    /* Stalled with a backlog: stay paused until the output drains (on_send re-arms). */
-    if (res == -ECANCELED || (c->in_len - c->in_off > BACKLOG_PAUSE && !c->cur.active)) {
+    /* Stalled with a backlog (the pipeline or the output is full): stop reading until the
+     * output drains (on_send re-arms), so a client that does not read cannot grow us. */
+    int stalled = c->in_len - c->in_off > BACKLOG_PAUSE && !c->cur.active;
+    if (c->recv_armed) {
+        if (stalled && !c->paused) {
+            c->paused = 1;
+            cancel_recv(c);
+            log_debug("http_recv_paused", KV_INT("loop", loop_index(l->loop)),
+                      KV_INT("backlog", c->in_len - c->in_off));
+        }
+        return;
+    }
+    if (stalled && !c->lingering) {
         c->paused = 1;
         return;
     }
+    c->paused = 0;
     arm_recv(c);
 }
 

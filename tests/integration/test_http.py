@@ -241,6 +241,30 @@ def test_chunked_body_then_pipelined_request(reeld):
     assert rd.response()[0] == 200
 
 
+def test_tiny_chunks_cost_the_decoded_size_not_the_raw_one(reeld):
+    s = connect(reeld)
+    body = b"1\r\nx\r\n" * 60000  # 360 KB on the wire, 60000 bytes decoded (limit 64 KiB)
+    s.sendall(b"POST /api/ping HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" +
+              body + b"0\r\n\r\n")
+    status, _, resp = Reader(s).response()
+    assert status == 200 and json.loads(resp)["body_bytes"] == 60000
+
+
+def test_client_that_writes_without_reading_is_paused_not_dropped(reeld):
+    import threading
+    s = connect(reeld, timeout=20)
+    n = 30000
+    req = get("/api/ping")
+    sender = threading.Thread(target=lambda: s.sendall(req * n))
+    sender.start()
+    time.sleep(1.0)  # the server's output and then its input back up meanwhile
+    rd = Reader(s)
+    for _ in range(n):
+        assert rd.response()[0] == 200
+    sender.join()
+    assert "http_recv_paused" in reeld.logs()
+
+
 def test_content_length_body_in_pieces(reeld):
     s = connect(reeld)
     s.sendall(b"POST /api/ping HTTP/1.1\r\nHost: t\r\nContent-Length: 10000\r\n\r\n")
