@@ -248,6 +248,7 @@ typedef struct slot {
     uint8_t head_only;  /* HEAD: the body is not sent */
     uint8_t keep_alive; /* the client allows another request after this one */
     uint8_t chunked;    /* streamed with Transfer-Encoding: chunked */
+    uint8_t http10;     /* the request was HTTP/1.0: no chunked coding */
     int16_t route;      /* -1: none matched (metrics label "unmatched") */
     uint16_t status;
     uint64_t start_ns;
@@ -535,7 +536,11 @@ static void emit_reply(conn *c, slot *s)
     int no_body = r->status == 204 || r->status == 304 || (r->status >= 100 && r->status < 200);
     if (no_body)
         clen = 0;
-    s->chunked = clen < 0;
+    if (clen < 0 && s->http10) {
+        clen = HTTP1_UNTIL_CLOSE; /* HTTP/1.0 has no chunks: the close ends the body */
+        keep = 0;
+    }
+    s->chunked = clen == -1;
     if (!keep)
         c->close_after = 1;
     char head[1024];
@@ -745,6 +750,7 @@ static void dispatch(conn *c, const http1_request *req, int route_id, const uint
     q->recv_ns = rd_now_ns();
 
     slot *s = slot_new(c, route_id, q->method == RD_HTTP_HEAD, keep_alive);
+    s->http10 = req->minor == 0;
     if (!keep_alive)
         c->no_more = 1;
     uint64_t token = make_token(c, s->seq);

@@ -480,7 +480,7 @@ int http1_write_head(char *out, size_t cap, int status, const char *date, const 
     if (content_length >= 0) {
         puts_(&w, "\r\nContent-Length: ");
         put_uint(&w, (uint64_t)content_length);
-    } else {
+    } else if (content_length != HTTP1_UNTIL_CLOSE) {
         puts_(&w, "\r\nTransfer-Encoding: chunked");
     }
     if (!keep_alive)

@@ -91,8 +91,12 @@ const char *http1_reason(int status);
 /* IMF-fixdate of `t` ("Sun, 06 Nov 1994 08:49:37 GMT"), 29 characters and a NUL. */
 void http1_date(time_t t, char out[30]);
 
+/* content_length of a body that ends when the connection closes (streaming to HTTP/1.0). */
+#define HTTP1_UNTIL_CLOSE (-2)
+
 /* A response head: status line, Date, Server, Content-Type (when not NULL), Content-Length
- * (or "Transfer-Encoding: chunked" when content_length < 0), "Connection: close" when
+ * (or "Transfer-Encoding: chunked" when content_length is -1, neither for HTTP1_UNTIL_CLOSE),
+ * "Connection: close" when
  * !keep_alive, the caller's `extra` header lines (each ending in CRLF; may be NULL), and the
  * blank line. Returns its length or -ENOSPC. */
 int http1_write_head(char *out, size_t cap, int status, const char *date, const char *server,

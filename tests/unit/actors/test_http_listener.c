@@ -124,6 +124,16 @@ TEST(streamed_reply_is_chunked_in_order)
     CHECK(strstr(r, "\r\n\r\n5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n") != NULL);
 }
 
+TEST(streamed_reply_to_http10_ends_with_the_connection)
+{
+    char *r = exchange(port, "GET /t/stream HTTP/1.0\r\n\r\n", "(never)");
+    CHECK(strstr(r, "Transfer-Encoding") == NULL);
+    CHECK(strstr(r, "Content-Length") == NULL);
+    CHECK(strstr(r, "Connection: close\r\n") != NULL);
+    const char *body = strstr(r, "\r\n\r\n");
+    CHECK(body != NULL && strcmp(body, "\r\n\r\nhelloworld") == 0);
+}
+
 TEST(streamed_reply_with_length_is_sent_as_is)
 {
     char *r = exchange(port, "GET /t/sized HTTP/1.1\r\nHost: x\r\n\r\n", "helloworld");
@@ -187,6 +197,7 @@ int main(void)
 
     RUN(params_and_headers_reach_the_target);
     RUN(streamed_reply_is_chunked_in_order);
+    RUN(streamed_reply_to_http10_ends_with_the_connection);
     RUN(streamed_reply_with_length_is_sent_as_is);
     RUN(pipelined_stream_and_plain_replies_keep_order);
     RUN(silent_target_gives_504);
