@@ -683,6 +683,9 @@ static int reply_cb(rd_actor *self, rd_msg *reply, int err, void *ctx)
     }
     if (err < 0 || reply == NULL) {
         int timeout = err == -ETIMEDOUT;
+        log_warn(timeout ? "http_reply_timeout" : "http_reply_cancelled",
+                 KV_STR("route", l->routes->r[s->route].pattern),
+                 KV_INT("request", (int64_t)(uintptr_t)ctx));
         s->reply = local_response(timeout ? 504 : 503, timeout ? "timeout" : "unavailable",
                                   timeout ? "The request took too long; try again."
                                           : "The service is shutting down; try again.",
@@ -758,6 +761,8 @@ static void dispatch(conn *c, const http1_request *req, int route_id, const uint
     rd_actor *to = rt->targets[loop_index(l->loop) % rt->ntargets];
     int r = actor_request(l->self, to, m, rt->timeout_ms, reply_cb, (void *)(uintptr_t)token);
     if (r < 0) {
+        log_warn("http_target_busy", KV_STR("route", rt->pattern),
+                 KV_INT("request", (int64_t)token), KV_ERRNO(r));
         msg_free(m);
         s->reply = local_response(503, "busy", "The server is busy; try again shortly.",
                                   "Retry-After: 1\r\n");

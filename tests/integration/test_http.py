@@ -497,3 +497,19 @@ def test_graceful_stop_finishes_the_request_in_flight(reeld_factory):
     assert h["connection"] == "close"
     busy.close()
     assert r.proc.wait(timeout=10) == 0
+
+
+def test_bad_listener_setting_stops_with_one_line():
+    from conftest import reeld_bin
+    env = dict(os.environ, REELD_HTTP_MAX_CONNS="lots", REELD_LISTEN="127.0.0.1:1")
+    p = subprocess.run([reeld_bin(), "serve"], env=env, capture_output=True, timeout=10)
+    assert p.returncode == 2
+    lines = p.stderr.decode().strip().splitlines()
+    assert lines == ["reeld: REELD_HTTP_MAX_CONNS: must be an integer from 1 to 1000000 (got 'lots')"]
+
+
+def test_unbindable_address_stops_with_exit_1():
+    from conftest import reeld_bin
+    env = dict(os.environ, REELD_LISTEN="192.0.2.1:8080", REELD_LOG="error")  # not ours
+    p = subprocess.run([reeld_bin(), "serve"], env=env, capture_output=True, timeout=10)
+    assert p.returncode == 1 and b"HTTP listener" in p.stderr
