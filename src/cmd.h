@@ -8,4 +8,7 @@
 /* Runs the server until SIGINT or SIGTERM, then drains and returns 0. */
 int cmd_serve(int argc, char **argv);
 
+/* Prints a presigned PUT or GET URL for BUCKET/KEY (src/presign.c); 2 on a bad flag. */
+int cmd_presign(int argc, char **argv);
+
 #endif

@@ -23,13 +23,15 @@ static const struct command {
     const char *usage;
 } commands[] = {
     {"serve", cmd_serve, "serve [--listen ADDR] [--cores N]   run the server"},
+    {"presign", cmd_presign, "presign --method M --bucket B --key K  print a presigned URL"},
     {"version", cmd_version, "version                             print the version"},
 };
 
 static void usage(FILE *out)
 {
-    fprintf(out, "reeld %s: uploads in, adaptive HLS out, on NVIDIA GPUs or CPUs.\n\n"
-                 "Usage: reeld COMMAND [OPTIONS]\n\nCommands:\n",
+    fprintf(out,
+            "reeld %s: uploads in, adaptive HLS out, on NVIDIA GPUs or CPUs.\n\n"
+            "Usage: reeld COMMAND [OPTIONS]\n\nCommands:\n",
             REELD_VERSION);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(out, "  reeld %s\n", commands[i].usage);

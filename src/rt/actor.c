@@ -20,8 +20,8 @@
 #include "src/rt/log.h"
 
 #define PENDING_BUCKETS 64 /* power of two */
-#define BACKOFF_MIN_MS 10
-#define BACKOFF_MAX_MS 5000
+#define BACKOFF_MIN_MS  10
+#define BACKOFF_MAX_MS  5000
 
 struct rd_pending {
     rd_pending *next;
@@ -97,6 +97,9 @@ int actor_send(rd_actor *to, rd_msg *m)
     assert(to != NULL && m != NULL);
     if (atomic_load_explicit(&to->stopped, memory_order_acquire))
         return -EPIPE;
+    rd_loop *here = loop_current();
+    if (here != NULL && to->loop != NULL && to->loop != here && !(m->flags & RD_MSG_SYSTEM))
+        return loop_post(here, to, m); /* leaves in a chain at the end of this batch */
     int r = mailbox_push(&to->mbox, m);
     if (r < 0)
         return r;
@@ -251,6 +254,7 @@ static int ensure_started(rd_actor *a)
         return 1;
     if (a->down)
         return 0;
+    a->state = a->arg; /* the common case; init may replace it */
     int r = a->def->init != NULL ? a->def->init(a, a->arg) : 0;
     if (r < 0) {
         fail(a, r, "init");

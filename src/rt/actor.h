@@ -33,14 +33,14 @@ enum { RD_DONE = 0, RD_KEPT = 1 };
 
 typedef struct rd_actor_def {
     const char *name;                         /* for logs and metrics */
-    int (*init)(rd_actor *self, void *arg);   /* 0 or -errno; may set self->state */
+    int (*init)(rd_actor *self, void *arg);   /* 0 or -errno; NULL: state = arg */
     int (*handle)(rd_actor *self, rd_msg *m); /* RD_DONE, RD_KEPT or -errno */
     void (*fini)(rd_actor *self);             /* undoes init; may be NULL */
     int32_t mailbox_bound;                    /* 0: RD_MAILBOX_DEFAULT_BOUND */
 } rd_actor_def;
 
 #define RD_MAILBOX_DEFAULT_BOUND 4096
-#define RD_ACTOR_BATCH 64 /* messages handled per run before the loop moves on */
+#define RD_ACTOR_BATCH           64 /* messages handled per run before the loop moves on */
 
 /* Reply callback of actor_request: `reply` is the callback's to keep or free (NULL when `err`
  * is -ETIMEDOUT or -ECANCELED). Returns like a handler. */
@@ -49,29 +49,29 @@ typedef int (*rd_reply_fn)(rd_actor *self, rd_msg *reply, int err, void *ctx);
 typedef struct rd_pending rd_pending;
 
 struct rd_actor {
-    rd_mpsc_node ready;       /* link in the loop's ready queue */
+    rd_mpsc_node ready; /* link in the loop's ready queue */
     rd_mailbox mbox;
     const rd_actor_def *def;
-    rd_loop *loop;            /* NULL for a thread actor */
-    void *state;              /* the actor's own, set by init */
-    void *arg;                /* init's argument, kept for restarts */
-    _Atomic int stopped;      /* set once MSG_STOP is handled: sends fail */
-    int started;              /* init has succeeded since the last failure */
-    int down;                 /* failed, waiting for the restart timer */
-    int parked;               /* down with messages waiting: the timer must schedule it */
-    int phantom;              /* 1 until the first run: spawn's scheduling count */
-    uint32_t backoff_ms;      /* next restart delay */
+    rd_loop *loop;       /* NULL for a thread actor */
+    void *state;         /* the actor's own, set by init */
+    void *arg;           /* init's argument, kept for restarts */
+    _Atomic int stopped; /* set once MSG_STOP is handled: sends fail */
+    int started;         /* init has succeeded since the last failure */
+    int down;            /* failed, waiting for the restart timer */
+    int parked;          /* down with messages waiting: the timer must schedule it */
+    int phantom;         /* 1 until the first run: spawn's scheduling count */
+    uint32_t backoff_ms; /* next restart delay */
     rd_timer restart_timer;
     _Atomic uint64_t restarts; /* failures that led to a restart */
     _Atomic uint64_t handled;  /* messages handled */
     uint32_t next_corr;
-    rd_pending **pending;      /* hash of outstanding requests by corr */
+    rd_pending **pending; /* hash of outstanding requests by corr */
     uint32_t pending_count;
     /* thread actors */
     pthread_t thread;
-    int wake_fd;              /* eventfd the thread sleeps on; -1 for loop actors */
+    int wake_fd; /* eventfd the thread sleeps on; -1 for loop actors */
     int cpu;
-    rd_actor *next_all;       /* registry link */
+    rd_actor *next_all; /* registry link */
 };
 
 /* Creates an actor on `loop`; init runs on the loop thread before its first message. Any
@@ -83,7 +83,9 @@ int actor_spawn(rd_loop *loop, const rd_actor_def *def, void *arg, rd_actor **ou
  * may block. 0 or -errno. */
 int actor_spawn_thread(const rd_actor_def *def, void *arg, int cpu, rd_actor **out);
 
-/* Any thread. 0 on success: `m` then belongs to the receiver. -EAGAIN when its mailbox is full
+/* Any thread. 0 on success: `m` then belongs to the receiver. From a loop thread to an actor of
+ * another loop, `m` waits in the loop's outbox until the end of the current batch and leaves
+ * in one chain with the others for that actor (loop_post). -EAGAIN when its mailbox is full
  * (back-pressure) or -EPIPE when it has stopped: `m` is still the caller's. */
 int actor_send(rd_actor *to, rd_msg *m);
 

@@ -48,8 +48,8 @@ static const setting settings[] = {
      "lowest level logged (JSON lines on stderr)"},
     {"REELD_DRAIN_SEC", NULL, NULL, K_INT, OFF(drain_sec), "10", 0, 3600, NULL,
      "on SIGINT/SIGTERM, seconds to let in-flight work finish"},
-    {"POSTGRES_URL", NULL, NULL, K_URL, OFF(postgres_url), NULL, 0, 0,
-     "postgres://|postgresql://", "fleet store (unset: SQLite in the data directory)"},
+    {"POSTGRES_URL", NULL, NULL, K_URL, OFF(postgres_url), NULL, 0, 0, "postgres://|postgresql://",
+     "fleet store (unset: SQLite in the data directory)"},
     {"REDIS_URL", "VALKEY_URL", NULL, K_URL, OFF(redis_url), NULL, 0, 0, "redis://|rediss://",
      "fleet queue on Redis Streams (unset: in-process queue)"},
     {"S3_ENDPOINT", NULL, NULL, K_URL, OFF(s3_endpoint), NULL, 0, 0, "http://|https://",
@@ -67,8 +67,8 @@ static const setting settings[] = {
      "bucket of HLS renditions"},
     {"OBJECT_LOCK_DEFAULT_DAYS", NULL, NULL, K_INT, OFF(object_lock_default_days), "0", 0, 36500,
      NULL, "Object Lock retention of masters in days (0: none)"},
-    {"EDGE_PUBLIC_BASE", NULL, NULL, K_URL, OFF(edge_public_base), NULL, 0, 0,
-     "http://|https://", "base URL of playback links (default: this listener)"},
+    {"EDGE_PUBLIC_BASE", NULL, NULL, K_URL, OFF(edge_public_base), NULL, 0, 0, "http://|https://",
+     "base URL of playback links (default: this listener)"},
     {"EDGE_SIGNING_KEY", NULL, NULL, K_SECRET, OFF(edge_signing_key), NULL, 16, 0, NULL,
      "HMAC key of playback tokens, at least 16 bytes"},
     {"ALLOWED_ORIGINS", NULL, NULL, K_STR, OFF(allowed_origins), "", 0, 0, NULL,
@@ -99,8 +99,8 @@ static const setting settings[] = {
      "most NVENC sessions opened per GPU"},
     {"CACHE_DIR", NULL, NULL, K_STR, OFF(cache_dir), "", 0, 0, NULL,
      "edge disk cache (empty: DATA_DIR/cache)"},
-    {"CACHE_MAX_BYTES", NULL, NULL, K_BYTES, OFF(cache_max_bytes), "10G", 1 << 20, INT64_MAX,
-     NULL, "edge cache size bound (suffixes K, M, G, T)"},
+    {"CACHE_MAX_BYTES", NULL, NULL, K_BYTES, OFF(cache_max_bytes), "10G", 1 << 20, INT64_MAX, NULL,
+     "edge cache size bound (suffixes K, M, G, T)"},
     {"REELD_API_KEYS", NULL, NULL, K_KEYS, OFF(api_keys), NULL, 0, 0, NULL,
      "static API keys, comma-separated org:key pairs"},
     {"JWT_SECRET", NULL, NULL, K_SECRET, OFF(jwt_secret), NULL, 32, 0, NULL,
@@ -212,8 +212,8 @@ static int apply(rd_config *cfg, const setting *s, const char *v, char *err, siz
             end++;
         if (errno || end == v || *end != '\0' || b < 0 || (shift && b > (INT64_MAX >> shift)) ||
             ((int64_t)b << shift) < s->min)
-            return bad(err, errlen, s, "must be a size of at least 1M such as 512M or 10G (got '%s')",
-                       v);
+            return bad(err, errlen, s,
+                       "must be a size of at least 1M such as 512M or 10G (got '%s')", v);
         *(int64_t *)(void *)field = (int64_t)b << shift;
         return 0;
     }
@@ -304,8 +304,8 @@ int config_load(rd_config *cfg, int argc, char **argv, char *err, size_t errlen)
                  cfg->cores);
         return -EINVAL;
     }
-    if (cfg->s3_endpoint != NULL && (cfg->s3_access_key_id == NULL ||
-                                     cfg->s3_secret_access_key == NULL)) {
+    if (cfg->s3_endpoint != NULL &&
+        (cfg->s3_access_key_id == NULL || cfg->s3_secret_access_key == NULL)) {
         snprintf(err, errlen,
                  "S3_ENDPOINT is set: S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY must be set too");
         return -EINVAL;
@@ -323,8 +323,7 @@ void config_usage(FILE *out)
     for (size_t i = 0; i < NSETTINGS; i++) {
         const setting *s = &settings[i];
         char name[64];
-        snprintf(name, sizeof(name), "%s%s%s", s->env, s->flag ? ", " : "",
-                 s->flag ? s->flag : "");
+        snprintf(name, sizeof(name), "%s%s%s", s->env, s->flag ? ", " : "", s->flag ? s->flag : "");
         const char *def = s->def && *s->def ? s->def : "-";
         if (s->kind == K_INT && s->def == NULL)
             def = "(all cores)";
@@ -335,7 +334,8 @@ void config_usage(FILE *out)
 void config_log(const rd_config *cfg)
 {
     log_info("config", KV_STR("listen", cfg->listen), KV_INT("cores", cfg->cores),
-             KV_STR("data_dir", cfg->data_dir), KV_STR("store", cfg->postgres_url ? "postgres" : "sqlite"),
+             KV_STR("data_dir", cfg->data_dir),
+             KV_STR("store", cfg->postgres_url ? "postgres" : "sqlite"),
              KV_STR("queue", cfg->redis_url ? "redis" : "local"),
              KV_STR("blob", cfg->s3_endpoint ? "s3" : "fs"), KV_STR("encoder", cfg->encoder),
              KV_STR("preset", cfg->preview_preset), KV_INT("segment_sec", cfg->hls_segment_sec),

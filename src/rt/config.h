@@ -52,7 +52,7 @@ typedef struct rd_config {
     const char *cache_dir; /* empty = data_dir/cache */
     int64_t cache_max_bytes;
 
-    const char *api_keys;   /* org:key,... */
+    const char *api_keys; /* org:key,... */
     const char *jwt_secret;
 } rd_config;
 

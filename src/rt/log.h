@@ -48,8 +48,8 @@ int log_format(char *buf, int cap, rd_log_level level, const char *event, const 
     } while (0)
 
 #define log_debug(ev, ...) RD_LOG_(RD_LOG_DEBUG, ev, ##__VA_ARGS__)
-#define log_info(ev, ...) RD_LOG_(RD_LOG_INFO, ev, ##__VA_ARGS__)
-#define log_warn(ev, ...) RD_LOG_(RD_LOG_WARN, ev, ##__VA_ARGS__)
+#define log_info(ev, ...)  RD_LOG_(RD_LOG_INFO, ev, ##__VA_ARGS__)
+#define log_warn(ev, ...)  RD_LOG_(RD_LOG_WARN, ev, ##__VA_ARGS__)
 #define log_error(ev, ...) RD_LOG_(RD_LOG_ERROR, ev, ##__VA_ARGS__)
 
 #endif

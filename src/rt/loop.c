@@ -22,13 +22,21 @@
 #include "src/rt/log.h"
 
 #define LOOP_RING_ENTRIES 1024
-#define LOOP_CQ_ENTRIES 16384
-#define LOOP_ACTOR_RUNS 64 /* actor batches per turn before I/O gets its turn */
-#define LOOP_CQE_BATCH 64
+#define LOOP_CQ_ENTRIES   16384
+#define LOOP_ACTOR_RUNS   64 /* actor batches per turn before I/O gets its turn */
+#define LOOP_CQE_BATCH    64
+#define OUTBOX_SLOTS      32 /* destinations buffered at once */
+#define OUTBOX_CHAIN      16 /* messages per destination before a flush (as Seastar batches) */
+
+typedef struct outbox_slot {
+    rd_actor *to;
+    rd_msg *first, *last;
+    int32_t n;
+} outbox_slot;
 
 /* CQE user data that is not an rd_op (rd_op pointers are at least 8-byte aligned). */
-#define UD_IGNORE 0ULL
-#define UD_WAKE 1ULL     /* a wake that arrived by MSG_RING */
+#define UD_IGNORE    0ULL
+#define UD_WAKE      1ULL /* a wake that arrived by MSG_RING */
 #define UD_WAKE_FAIL 2ULL /* low bits of a failed MSG_RING's CQE; the rest is the target loop */
 
 struct rd_loop {
@@ -45,9 +53,9 @@ struct rd_loop {
     int start_result;
     int start_done;
 
-    rd_mpsc ready;             /* actors to run; any thread pushes */
-    _Atomic int sleeping;      /* 1 while waiting in io_uring_enter */
-    int event_fd;              /* wake path for threads that are not loops */
+    rd_mpsc ready;        /* actors to run; any thread pushes */
+    _Atomic int sleeping; /* 1 while waiting in io_uring_enter */
+    int event_fd;         /* wake path for threads that are not loops */
     uint64_t event_buf;
     rd_op event_op;
 
@@ -59,6 +67,9 @@ struct rd_loop {
     _Atomic uint64_t stop_deadline_ns;
     int stopping; /* stop hooks have run */
     rd_stop_hook *stop_hooks;
+
+    outbox_slot outbox[OUTBOX_SLOTS]; /* messages for actors of other loops, by destination */
+    int noutbox;
 
     _Atomic uint64_t busy_ns, iterations, wakes_sent, actor_runs;
 };
@@ -315,6 +326,56 @@ void loop_schedule(rd_loop *loop, rd_actor *a)
     loop_wake(loop);
 }
 
+/* ---- the outbox: cross-loop sends leave in chains ---- */
+
+static void flush_slot(rd_loop *loop, outbox_slot *o)
+{
+    (void)loop;
+    rd_actor *to = o->to;
+    if (mailbox_push_chain(&to->mbox, o->first, o->last, o->n) == 1)
+        loop_schedule(to->loop, to);
+    o->to = NULL;
+    o->n = 0;
+}
+
+void loop_flush(rd_loop *loop)
+{
+    for (int i = 0; i < loop->noutbox; i++)
+        flush_slot(loop, &loop->outbox[i]);
+    loop->noutbox = 0;
+}
+
+int loop_post(rd_loop *loop, rd_actor *to, struct rd_msg *m)
+{
+    assert(current_loop == loop && to->loop != loop);
+    outbox_slot *o = NULL;
+    for (int i = 0; i < loop->noutbox; i++) {
+        if (loop->outbox[i].to == to) {
+            o = &loop->outbox[i];
+            break;
+        }
+    }
+    int32_t queued = o ? o->n : 0;
+    if (to->mbox.bound > 0 && mailbox_depth(&to->mbox) + queued >= to->mbox.bound)
+        return -EAGAIN;
+    if (o == NULL) {
+        if (loop->noutbox == OUTBOX_SLOTS)
+            loop_flush(loop);
+        o = &loop->outbox[loop->noutbox++];
+        o->to = to;
+        o->first = m;
+        o->n = 0;
+    } else {
+        atomic_store_explicit(&o->last->node.next, &m->node, memory_order_relaxed);
+    }
+    o->last = m;
+    if (++o->n == OUTBOX_CHAIN) {
+        flush_slot(loop, o);
+        *o = loop->outbox[--loop->noutbox]; /* keep the used slots packed */
+    }
+    return 0;
+}
+
 /* ---- stop ---- */
 
 void loop_on_stop(rd_loop *loop, rd_stop_hook *hook)
@@ -409,6 +470,8 @@ static void reap(rd_loop *loop)
         io_uring_cq_advance(&loop->ring, n);
         for (unsigned i = 0; i < n; i++)
             dispatch_cqe(loop, c[i].ud, c[i].res, c[i].flags);
+        if (loop->noutbox)
+            loop_flush(loop);
     }
 }
 
@@ -421,7 +484,10 @@ static int run_ready(rd_loop *loop)
             break;
         rd_actor *a = (rd_actor *)(void *)((char *)n - offsetof(rd_actor, ready));
         runs++;
-        if (actor_run_batch(a))
+        int again = actor_run_batch(a);
+        if (loop->noutbox)
+            loop_flush(loop);
+        if (again)
             mpsc_push(&loop->ready, &a->ready);
     }
     if (runs)
@@ -453,12 +519,13 @@ int loop_run(rd_loop *loop)
         uint64_t t0 = rd_now_ns();
         run_ready(loop);
         fire_timers(loop, rd_now_ns());
+        if (loop->noutbox)
+            loop_flush(loop);
 
         if (atomic_load_explicit(&loop->stop_requested, memory_order_acquire)) {
             if (!loop->stopping)
                 begin_stop(loop);
-            uint64_t deadline =
-                atomic_load_explicit(&loop->stop_deadline_ns, memory_order_relaxed);
+            uint64_t deadline = atomic_load_explicit(&loop->stop_deadline_ns, memory_order_relaxed);
             if ((loop->inflight == 0 && mpsc_empty(&loop->ready)) || rd_now_ns() >= deadline)
                 break;
         }
@@ -490,8 +557,8 @@ int loop_run(rd_loop *loop)
             ts.tv_sec = wait_ns / 1000000000;
             ts.tv_nsec = wait_ns % 1000000000;
         }
-        int r = io_uring_submit_and_wait_timeout(&loop->ring, &cqe, 1, wait_ns >= 0 ? &ts : NULL,
-                                                 NULL);
+        int r =
+            io_uring_submit_and_wait_timeout(&loop->ring, &cqe, 1, wait_ns >= 0 ? &ts : NULL, NULL);
         atomic_store_explicit(&loop->sleeping, 0, memory_order_relaxed);
         if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY && r != -EAGAIN)
             log_error("loop_enter", KV_INT("loop", loop->index), KV_ERRNO(r));

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 struct rd_actor;
+struct rd_msg;
 typedef struct rd_loop rd_loop;
 
 /* An I/O operation in flight. Embed it in the struct that owns the operation. `res` is the
@@ -98,6 +99,15 @@ static inline int loop_timer_armed(const rd_timer *t)
 /* Any thread: put `a` on the loop's ready queue and wake the loop if it sleeps (at most one
  * wake per burst: only the sender that finds it asleep wakes it). */
 void loop_schedule(rd_loop *loop, struct rd_actor *a);
+/* Loop thread: queues `m` for `to`, an actor of another loop, in this loop's outbox. The
+ * outbox leaves as one chain per destination (one exchange, one count update, at most one
+ * wake) when 16 messages for one destination have piled up, and after every actor batch,
+ * timer round and completion round. Returns 0, or -EAGAIN when `to`'s mailbox plus what is
+ * already queued for it reaches its bound (`m` is then still the caller's). */
+int loop_post(rd_loop *loop, struct rd_actor *to, struct rd_msg *m);
+/* Loop thread: sends everything in the outbox now. */
+void loop_flush(rd_loop *loop);
+
 /* Any thread: make the loop turn once (wake it if asleep). */
 void loop_wake(rd_loop *loop);
 

@@ -30,3 +30,11 @@ int32_t mailbox_done(rd_mailbox *mb, int32_t n)
         return atomic_load_explicit(&mb->q.count, memory_order_acquire);
     return atomic_fetch_sub_explicit(&mb->q.count, n, memory_order_acq_rel) - n;
 }
+
+int mailbox_push_chain(rd_mailbox *mb, rd_msg *first, rd_msg *last, int32_t n)
+{
+    assert(n > 0);
+    int32_t before = atomic_fetch_add_explicit(&mb->q.count, n, memory_order_acq_rel);
+    mpsc_push_chain(&mb->q, &first->node, &last->node);
+    return before == 0;
+}

@@ -2,13 +2,13 @@
  * lock, who schedules the actor.
  *
  * owns:  the messages queued in it (until popped).
- * rule:  the depth (q.count) counts messages pushed and not yet finished. The push that raises it from 0
- *        learns that the actor is idle and must schedule it; the consumer, after a batch,
- *        subtracts what it finished and stays scheduled while anything remains. So an actor is
- *        scheduled exactly once per burst, whatever the number of senders.
- * bound: a push that finds the depth at or above the bound is refused with -EAGAIN and the
- *        message stays the sender's (back-pressure). The check is a plain load, so concurrent
- *        senders may overshoot by at most their own number. System messages ignore the bound. */
+ * rule:  the depth (q.count) counts messages pushed and not yet finished. The push that raises it
+ * from 0 learns that the actor is idle and must schedule it; the consumer, after a batch, subtracts
+ * what it finished and stays scheduled while anything remains. So an actor is scheduled exactly
+ * once per burst, whatever the number of senders. bound: a push that finds the depth at or above
+ * the bound is refused with -EAGAIN and the message stays the sender's (back-pressure). The check
+ * is a plain load, so concurrent senders may overshoot by at most their own number. System messages
+ * ignore the bound. */
 #ifndef REELD_RT_MAILBOX_H
 #define REELD_RT_MAILBOX_H
 
@@ -29,6 +29,11 @@ void mailbox_init(rd_mailbox *mb, int32_t bound);
  * when it was not, -EAGAIN when full (the message is still the caller's). On success the
  * message belongs to the mailbox. */
 int mailbox_push(rd_mailbox *mb, rd_msg *m);
+
+/* Any thread: pushes `n` messages linked first..last through node.next, in that order, as
+ * mailbox_push would one by one but with one exchange and one count update. Never refused:
+ * the caller checked the bound when it collected them. Returns 1 when the mailbox was idle. */
+int mailbox_push_chain(rd_mailbox *mb, rd_msg *first, rd_msg *last, int32_t n);
 
 /* Consumer only. The oldest message, or NULL if none can be taken right now (a push may be
  * half-way: mailbox_done() then reports messages remaining). The message becomes the

@@ -42,6 +42,16 @@ static inline void mpsc_push(rd_mpsc *q, rd_mpsc_node *n)
     atomic_store_explicit(&prev->next, n, memory_order_release);
 }
 
+/* Any thread: pushes a chain first..last that the caller linked through `next` (last->next is
+ * set here). One exchange for the whole chain, and the consumer can only see it whole: this is
+ * what keeps a streaming consumer from fighting the producer over each node's cache line. */
+static inline void mpsc_push_chain(rd_mpsc *q, rd_mpsc_node *first, rd_mpsc_node *last)
+{
+    atomic_store_explicit(&last->next, NULL, memory_order_relaxed);
+    rd_mpsc_node *prev = atomic_exchange_explicit(&q->head, last, memory_order_acq_rel);
+    atomic_store_explicit(&prev->next, first, memory_order_release);
+}
+
 /* Consumer thread only. Returns the oldest node, or NULL when empty or a push is mid-way. */
 static inline rd_mpsc_node *mpsc_pop(rd_mpsc *q)
 {
@@ -73,8 +83,7 @@ static inline rd_mpsc_node *mpsc_pop(rd_mpsc *q)
 static inline int mpsc_empty(rd_mpsc *q)
 {
     rd_mpsc_node *tail = q->tail;
-    return tail == &q->stub &&
-           atomic_load_explicit(&tail->next, memory_order_acquire) == NULL &&
+    return tail == &q->stub && atomic_load_explicit(&tail->next, memory_order_acquire) == NULL &&
            atomic_load_explicit(&q->head, memory_order_acquire) == tail;
 }
 

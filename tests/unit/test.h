@@ -57,7 +57,7 @@ static const char *test_skip_reason;
         long long a_ = (long long)(a), b_ = (long long)(b);                                        \
         if (a_ != b_) {                                                                            \
             test_cur_failed = 1;                                                                   \
-            printf("  %s:%d: %s == %s failed: %lld != %lld\n", __FILE__, __LINE__, #a, #b, a_,    \
+            printf("  %s:%d: %s == %s failed: %lld != %lld\n", __FILE__, __LINE__, #a, #b, a_,     \
                    b_);                                                                            \
         }                                                                                          \
     } while (0)
@@ -67,7 +67,7 @@ static const char *test_skip_reason;
         const char *a_ = (a), *b_ = (b);                                                           \
         if (a_ == NULL || b_ == NULL || strcmp(a_, b_) != 0) {                                     \
             test_cur_failed = 1;                                                                   \
-            printf("  %s:%d: %s == %s failed:\n    got  \"%s\"\n    want \"%s\"\n", __FILE__,     \
+            printf("  %s:%d: %s == %s failed:\n    got  \"%s\"\n    want \"%s\"\n", __FILE__,      \
                    __LINE__, #a, #b, a_ ? a_ : "(null)", b_ ? b_ : "(null)");                      \
         }                                                                                          \
     } while (0)
@@ -79,7 +79,7 @@ static const char *test_skip_reason;
         size_t n_ = (n);                                                                           \
         if (memcmp(a_, b_, n_) != 0) {                                                             \
             test_cur_failed = 1;                                                                   \
-            printf("  %s:%d: %s == %s failed (%zu bytes)\n    got  ", __FILE__, __LINE__, #a, #b, \
+            printf("  %s:%d: %s == %s failed (%zu bytes)\n    got  ", __FILE__, __LINE__, #a, #b,  \
                    n_);                                                                            \
             for (size_t i_ = 0; i_ < n_; i_++)                                                     \
                 printf("%02x", a_[i_]);                                                            \

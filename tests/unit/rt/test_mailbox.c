@@ -63,7 +63,7 @@ TEST(bound_refuses_and_system_bypasses)
     CHECK_EQ_INT(mailbox_done(&mb, n), 0);
 }
 
-#define PRODUCERS 4
+#define PRODUCERS    4
 #define PER_PRODUCER 100000
 
 static rd_mailbox shared;
