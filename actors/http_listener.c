@@ -318,6 +318,7 @@ struct listener {
     char date[30];
     time_t date_t;
     rd_stop_hook stop_hook;
+    rd_actor_def def; /* its own: the mailbox bound follows the connection cap */
     rd_metric *m_requests, *m_duration;
     rd_series *open_conns, *rejected;
     rd_series *req_series[RD_HTTP_MAX_ROUTES + 1][NSTATUS];
@@ -1395,12 +1396,19 @@ static int listener_handle(rd_actor *self, rd_msg *m)
     return RD_KEPT;
 }
 
-static const rd_actor_def listener_def = {
-    .name = "http_listener",
-    .init = listener_init,
-    .handle = listener_handle,
-    .mailbox_bound = 65536,
-};
+/* The mailbox bound covers every reply that can be owed at once (each connection slot, its
+ * whole pipeline), so a target's reply is never refused; streamed parts get the slack. */
+static void listener_def_init(listener *l)
+{
+    uint32_t per_loop = (l->cfg.max_conns + (uint32_t)l->nloops - 1) / (uint32_t)l->nloops;
+    uint64_t bound = (uint64_t)(per_loop + REJECT_RESERVE) * PIPELINE + 4096;
+    l->def = (rd_actor_def){
+        .name = "http_listener",
+        .init = listener_init,
+        .handle = listener_handle,
+        .mailbox_bound = bound > INT32_MAX ? INT32_MAX : (int32_t)bound,
+    };
+}
 
 static int open_socket(const char *addr, int *out)
 {
@@ -1469,7 +1477,8 @@ int http_listener_start(rd_loop *loop, int nloops, const char *addr, const rd_ht
                                     "Connections refused with 503 past REELD_HTTP_MAX_CONNS.",
                                     RD_COUNTER, NULL, NULL, 0);
     l->rejected = metrics_series(rej, NULL);
-    return actor_spawn(loop, &listener_def, l, out);
+    listener_def_init(l);
+    return actor_spawn(loop, &l->def, l, out);
 }
 
 void http_listener_free(rd_actor *a)
