@@ -84,30 +84,28 @@ static void put_series(prom_writer *w, const char *name, const char *suffix,
     put(w, " ", 1);
 }
 
+/* Integers without an exponent; anything else in the shortest form that reads back the same
+ * ("0.005", not "0.0050000000000000001"). */
 static void format_double(double v, char out[32])
 {
-    if (isnan(v))
+    if (isnan(v)) {
         snprintf(out, 32, "NaN");
-    else if (isinf(v))
+    } else if (isinf(v)) {
         snprintf(out, 32, v > 0 ? "+Inf" : "-Inf");
-    else if (v == floor(v) && fabs(v) < 9007199254740992.0)
+    } else if (v == floor(v) && fabs(v) < 9007199254740992.0) {
         snprintf(out, 32, "%.0f", v);
-    else
-        snprintf(out, 32, "%.17g", v);
+    } else {
+        for (int prec = 1; prec <= 17; prec++) {
+            snprintf(out, 32, "%.*g", prec, v);
+            if (strtod(out, NULL) == v)
+                return;
+        }
+    }
 }
 
 void prom_format_le(double le, char out[32])
 {
-    if (isinf(le) || le == floor(le)) {
-        format_double(le, out);
-        return;
-    }
-    /* Shortest form that reads back the same, so "0.005" and not "0.0050000000000000001". */
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(out, 32, "%.*g", prec, le);
-        if (strtod(out, NULL) == le)
-            return;
-    }
+    format_double(le, out);
 }
 
 void prom_sample(prom_writer *w, const char *name, const char *suffix, const char *const *lnames,

@@ -57,6 +57,12 @@ TEST(le_format)
     CHECK_EQ_STR(le, "10");
     prom_format_le(0.0005, le);
     CHECK_EQ_STR(le, "0.0005");
+    char buf[64];
+    prom_writer w;
+    prom_init(&w, buf, sizeof(buf));
+    prom_sample(&w, "x", "", NULL, NULL, 0, NULL, 0.082519716);
+    buf[w.len] = 0;
+    CHECK_EQ_STR(buf, "x 0.082519716\n");
 }
 
 int main(void)
