@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "proto/http1.h"
 #include "proto/msg.h"
@@ -67,6 +68,8 @@ typedef struct rd_http_config {
 
 /* Defaults (10 s, 60 s, 10000), then the environment. 0, or -EINVAL with one line in err. */
 int http_listener_config_load(rd_http_config *cfg, char *err, size_t errlen);
+/* Writes those settings as rows of the --help table. */
+void http_listener_usage(FILE *out);
 
 /* Opens the listening socket of one loop on `addr` (host:port, SO_REUSEPORT so every loop
  * has its own) and spawns the listener actor on `loop`, which accepts and serves with

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "actors/http_listener.h"
 #include "src/cmd.h"
 
 #ifndef REELD_VERSION
@@ -37,6 +38,7 @@ static void usage(FILE *out)
         fprintf(out, "  reeld %s\n", commands[i].usage);
     fputc('\n', out);
     config_usage(out);
+    http_listener_usage(out);
 }
 
 int main(int argc, char **argv)
