@@ -681,18 +681,19 @@ static slot *slot_new(conn *c, int route_id, int head_only, int keep_alive)
 }
 
 /* Answers with an error. `close`: the connection ends after it (no more requests parsed). */
-static void respond_error(conn *c, int route_id, int status, const char *code, const char *message,
-                          const char *headers, int close)
+static slot *respond_error(conn *c, int route_id, int status, const char *code, const char *message,
+                           const char *headers, int close)
 {
     if (pending(c) == PIPELINE) {
         conn_abort(c);
-        return;
+        return NULL;
     }
     slot *s = slot_new(c, route_id, 0, !close);
     s->reply = local_response(status, code, message, headers);
     s->state = SLOT_READY;
     if (close)
         c->no_more = 1;
+    return s;
 }
 
 /* ---- requests ---- */
@@ -947,10 +948,12 @@ static void parse_loop(conn *c)
             char hdr[96];
             if (id == -405)
                 allow_header(allow, hdr, sizeof(hdr));
-            respond_error(
+            slot *s = respond_error(
                 c, -1, id == -405 ? 405 : 404, id == -405 ? "method_not_allowed" : "not_found",
                 id == -405 ? "This path does not take that method." : "No route matches this path.",
                 id == -405 ? hdr : NULL, has_body || !fr.keep_alive);
+            if (s != NULL)
+                s->head_only = method_bit(req.method) == RD_HTTP_HEAD;
             if (!has_body)
                 c->in_off += (uint32_t)n;
             c->scan = 0;

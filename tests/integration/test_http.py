@@ -152,6 +152,16 @@ def test_head_has_length_but_no_body(reeld):
     assert status == 200 and body == b'{"ok":true}'
 
 
+def test_head_of_an_unknown_route_has_no_body(reeld):
+    s = connect(reeld)
+    rd = Reader(s)
+    s.sendall(b"HEAD /nope HTTP/1.1\r\nHost: t\r\n\r\n" + get("/api/ping"))
+    status, h, _ = rd.response(head_only=True)
+    assert status == 404 and int(h["content-length"]) > 0
+    status, _, body = rd.response()
+    assert status == 200 and body == b'{"ok":true}'
+
+
 def test_connection_close_is_honoured(reeld):
     s = connect(reeld)
     s.sendall(get("/api/ping", "Connection: close\r\n") + get("/api/ping"))
