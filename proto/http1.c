@@ -156,7 +156,7 @@ static int64_t parse_length(http1_str v)
     return -1;
 }
 
-/* Calls fn for each comma-separated token of a header value, trimmed. */
+/* 1 when the comma-separated list in a header value holds `token` (case-insensitive). */
 static int has_token(http1_str v, const char *token)
 {
     size_t i = 0;
