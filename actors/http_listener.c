@@ -314,6 +314,12 @@ struct conn {
     outbuf out[2];
     uint8_t fill; /* index of the output buffer being filled; the other may be in flight */
     uint32_t sent;
+    uint64_t queued_total, sent_total; /* output bytes ever buffered / handed to the kernel */
+    struct {
+        rd_actor *to;
+        uint64_t stream, mark, bytes; /* ack once sent_total reaches mark */
+    } acks[PIPELINE];
+    uint8_t ack_head, ack_len;
     uint64_t head_start_ns; /* first byte of the request being read */
     uint64_t last_ns;       /* last activity */
     conn *next_free;
@@ -440,6 +446,41 @@ static void out_put(conn *c, const void *p, size_t n)
     }
     memcpy(o->p + o->len, p, n);
     o->len += (uint32_t)n;
+    c->queued_total += n;
+}
+
+static void send_ack(rd_actor *to, uint64_t stream, uint64_t bytes, int failed)
+{
+    rd_msg *m = msg_new(MSG_HTTP_PART_ACK);
+    struct rd_msg_http_part_ack *a = msg_body(m, http_part_ack);
+    a->stream = stream;
+    a->bytes = bytes;
+    a->failed = (uint8_t)failed;
+    if (actor_send(to, m) < 0)
+        msg_free(m); /* the producer is gone or full: it has stopped listening */
+}
+
+/* Frees a part that will never be sent, telling its producer to stop. */
+static void drop_part(rd_msg *m)
+{
+    struct rd_msg_http_part *p = msg_body(m, http_part);
+    if (p->ack_to != NULL)
+        send_ack(p->ack_to, p->stream, p->body ? p->body->len : 0, 1);
+    msg_free(m);
+}
+
+/* Acknowledges the parts whose bytes have all been handed to the kernel (or, `failed`, all of
+ * them: the connection is ending). */
+static void acks_release(conn *c, int failed)
+{
+    while (c->ack_len) {
+        int i = c->ack_head;
+        if (!failed && c->acks[i].mark > c->sent_total)
+            return;
+        send_ack(c->acks[i].to, c->acks[i].stream, c->acks[i].bytes, failed);
+        c->ack_head = (uint8_t)((c->ack_head + 1) % PIPELINE);
+        c->ack_len--;
+    }
 }
 
 static void on_send(rd_op *op, int res, uint32_t flags);
@@ -512,6 +553,8 @@ static void on_send(rd_op *op, int res, uint32_t flags)
         return;
     }
     c->sent += (uint32_t)res;
+    c->sent_total += (uint64_t)res;
+    acks_release(c, 0);
     if (c->sent < o->len) {
         struct io_uring_sqe *sqe = loop_sqe(c->l->loop, &c->send_op);
         io_uring_prep_send(sqe, c->fd, o->p + c->sent, o->len - c->sent, MSG_NOSIGNAL);
@@ -609,7 +652,8 @@ static int emit_parts(conn *c, slot *s)
             s->tail = &s->parts;
         struct rd_msg_http_part *p = msg_body(m, http_part);
         int last = p->last;
-        if (!s->head_only && p->body && p->body->len) {
+        int written = !s->head_only && p->body && p->body->len;
+        if (written) {
             if (s->chunked) {
                 char sz[24];
                 int k = snprintf(sz, sizeof(sz), "%zx\r\n", p->body->len);
@@ -621,6 +665,18 @@ static int emit_parts(conn *c, slot *s)
         }
         if (last && s->chunked && !s->head_only)
             out_put(c, "0\r\n\r\n", 5);
+        if (p->ack_to != NULL) {
+            uint64_t bytes = p->body ? p->body->len : 0;
+            if (c->ack_len == PIPELINE) {
+                send_ack(p->ack_to, p->stream, bytes, 0); /* more in flight than we track */
+            } else {
+                int i = (c->ack_head + c->ack_len++) % PIPELINE;
+                c->acks[i].to = p->ack_to;
+                c->acks[i].stream = p->stream;
+                c->acks[i].mark = c->queued_total;
+                c->acks[i].bytes = bytes;
+            }
+        }
         msg_free(m);
         if (last)
             return 1;
@@ -646,6 +702,7 @@ static void conn_flush(conn *c)
             break;
         finish_slot(c, s);
     }
+    acks_release(c, 0);
     kick_send(c);
 }
 
@@ -1137,13 +1194,14 @@ static void conn_release(conn *c)
     listener *l = c->l;
     loop_timer_cancel(l->loop, &c->timer);
     close(c->fd);
+    acks_release(c, 1);
     for (int i = 0; i < PIPELINE; i++) {
         slot *s = &c->slots[i];
         msg_free(s->reply);
         while (s->parts) {
             rd_msg *m = s->parts;
             s->parts = (rd_msg *)(void *)atomic_load_explicit(&m->node.next, memory_order_relaxed);
-            msg_free(m);
+            drop_part(m);
         }
         memset(s, 0, sizeof(*s));
     }
@@ -1412,8 +1470,10 @@ static int listener_handle(rd_actor *self, rd_msg *m)
         return RD_DONE;
     slot *s;
     conn *c = token_conn(l, msg_body(m, http_part)->stream, &s);
-    if (c == NULL || s->state == SLOT_WAIT)
-        return RD_DONE; /* the client is gone, or a part came before its head: dropped */
+    if (c == NULL) {
+        drop_part(m); /* the client is gone: the producer is told to stop */
+        return RD_KEPT;
+    }
     atomic_store_explicit(&m->node.next, NULL, memory_order_relaxed);
     *s->tail = m;
     s->tail = (rd_msg **)(void *)&m->node.next;
@@ -1623,13 +1683,15 @@ int http_reply_stream(const rd_msg *request, int status, const char *content_typ
     return send_reply(request, m);
 }
 
-int http_send_part(rd_actor *listener_actor, uint64_t stream, rd_buf *body, int last)
+int http_send_part(rd_actor *listener_actor, uint64_t stream, rd_buf *body, int last,
+                   rd_actor *ack_to)
 {
     rd_msg *m = msg_new(MSG_HTTP_PART);
     struct rd_msg_http_part *p = msg_body(m, http_part);
     p->stream = stream;
     p->body = body;
     p->last = (uint8_t)last;
+    p->ack_to = ack_to;
     int r = actor_send(listener_actor, m);
     if (r < 0)
         msg_free(m);

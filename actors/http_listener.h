@@ -10,7 +10,8 @@
  * order the requests came (pipelining). HEAD is routed like GET; the listener drops the body.
  *
  * A target that does not answer within the route's timeout gets the client a 504; one whose
- * mailbox is full a 503 with Retry-After. */
+ * mailbox is full a 503 with Retry-After. Streamed parts can be acknowledged once sent (flow
+ * control, see http_send_part). */
 #ifndef REELD_ACTORS_HTTP_LISTENER_H
 #define REELD_ACTORS_HTTP_LISTENER_H
 
@@ -121,7 +122,12 @@ int http_reply_stream(const rd_msg *request, int status, const char *content_typ
 /* Sends one part of a streamed response to `listener` (the request's `from`) for `stream` (the
  * request's); keep both when the request is freed. The reference `body` moves into the message
  * (NULL for an empty last part). 0 or -errno as actor_send; on failure the reference is
- * dropped. */
-int http_send_part(rd_actor *listener, uint64_t stream, rd_buf *body, int last);
+ * dropped.
+ *
+ * Flow control: with `ack_to` set (the producer itself, usually), MSG_HTTP_PART_ACK comes back
+ * once the part's bytes are in the kernel's socket buffer, or with `failed` = 1 when the client
+ * is gone and the rest of the response should not be made. A producer that keeps a few parts
+ * unacknowledged at a time (say 2 to 4 of 64 KiB) holds a slow client to that much memory. */
+int http_send_part(rd_actor *listener, uint64_t stream, rd_buf *body, int last, rd_actor *ack_to);
 
 #endif

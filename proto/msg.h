@@ -65,9 +65,18 @@ struct rd_msg_http_response {
 };
 
 struct rd_msg_http_part {
-    uint64_t stream; /* the request's stream */
-    rd_buf *body;    /* the message's reference; NULL for an empty last part */
-    uint8_t last;    /* ends the response */
+    uint64_t stream;         /* the request's stream */
+    rd_buf *body;            /* the message's reference; NULL for an empty last part */
+    struct rd_actor *ack_to; /* NULL, or who gets MSG_HTTP_PART_ACK once this part has left */
+    uint8_t last;            /* ends the response */
+};
+
+/* Flow control of streamed responses: the part's bytes are in the kernel's socket buffer
+ * (failed = 0), or the client is gone and nothing more will be sent (failed = 1). */
+struct rd_msg_http_part_ack {
+    uint64_t stream;
+    uint64_t bytes; /* body bytes of the part acknowledged */
+    uint8_t failed;
 };
 
 /* X(NAME, payload struct tag): MSG_NAME is the type, struct rd_msg_<tag> the payload. */
@@ -77,7 +86,8 @@ struct rd_msg_http_part {
     X(STOP, stop)                                                                                  \
     X(HTTP_REQUEST, http_request)                                                                  \
     X(HTTP_RESPONSE, http_response)                                                                \
-    X(HTTP_PART, http_part)
+    X(HTTP_PART, http_part)                                                                        \
+    X(HTTP_PART_ACK, http_part_ack)
 
 typedef enum rd_msg_type {
     MSG_NONE = 0,

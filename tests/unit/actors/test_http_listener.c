@@ -14,14 +14,46 @@
 #include "src/rt/runtime.h"
 #include "tests/unit/test.h"
 
-static int route_echo, route_stream, route_sized, route_silent;
+static int route_echo, route_stream, route_sized, route_silent, route_acked;
+
+/* The acked stream: one part in flight at a time, the next sent when the last is acked. */
+static struct {
+    rd_actor *listener;
+    uint64_t stream;
+    int sent, acks, failed;
+} acked;
+
+static void send_numbered_part(rd_actor *self)
+{
+    rd_buf *b = buf_new(8);
+    b->len = (size_t)snprintf(b->data, 8, "part%d;", acked.sent);
+    acked.sent++;
+    http_send_part(acked.listener, acked.stream, b, acked.sent == 4, self);
+}
 
 /* Answers by route: echo the params, stream three parts chunked, stream two parts with a
  * known length, or never answer. */
 static int target_handle(rd_actor *self, rd_msg *m)
 {
-    (void)self;
+    if (m->type == MSG_HTTP_PART_ACK) {
+        const struct rd_msg_http_part_ack *a = msg_body(m, http_part_ack);
+        if (a->stream == acked.stream) {
+            acked.acks++;
+            acked.failed += a->failed;
+            if (!a->failed && acked.sent < 4)
+                send_numbered_part(self);
+        }
+        return RD_DONE;
+    }
     const struct rd_msg_http_request *q = msg_body(m, http_request);
+    if ((int)q->route == route_acked) {
+        acked.listener = m->from;
+        acked.stream = q->stream;
+        acked.sent = acked.acks = acked.failed = 0;
+        http_reply_stream(m, 200, "text/plain", -1, NULL);
+        send_numbered_part(self);
+        return RD_DONE;
+    }
     if ((int)q->route == route_echo) {
         char body[128];
         http1_str a = http_request_param(q, 0), b = http_request_param(q, 1);
@@ -37,10 +69,10 @@ static int target_handle(rd_actor *self, rd_msg *m)
             rd_buf *b = buf_new(5);
             memcpy(b->data, parts[i], 5);
             b->len = 5;
-            http_send_part(m->from, q->stream, b, sized && parts[i + 1] == NULL);
+            http_send_part(m->from, q->stream, b, sized && parts[i + 1] == NULL, NULL);
         }
         if (!sized)
-            http_send_part(m->from, q->stream, NULL, 1);
+            http_send_part(m->from, q->stream, NULL, 1, NULL);
     }
     return RD_DONE;
 }
@@ -152,6 +184,35 @@ TEST(pipelined_stream_and_plain_replies_keep_order)
     CHECK(a != NULL && b != NULL && c != NULL && a < b && b < c);
 }
 
+TEST(acked_parts_flow_one_at_a_time)
+{
+    char *r = exchange(port, "GET /t/acked HTTP/1.1\r\nHost: x\r\n\r\n", "0\r\n\r\n");
+    CHECK(strstr(r, "6\r\npart0;\r\n6\r\npart1;\r\n6\r\npart2;\r\n6\r\npart3;\r\n0\r\n\r\n") !=
+          NULL);
+    usleep(100000); /* the last ack follows the last send */
+    CHECK_EQ_INT(acked.acks, 4);
+    CHECK_EQ_INT(acked.failed, 0);
+}
+
+TEST(client_gone_mid_stream_fails_the_ack)
+{
+    int fd = dial(port);
+    const char *req = "GET /t/acked HTTP/1.1\r\nHost: x\r\n\r\n";
+    ssize_t w = write(fd, req, strlen(req));
+    (void)w;
+    char b[16];
+    ssize_t n = read(fd, b, sizeof(b)); /* the head has come: the stream is under way */
+    (void)n;
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(fd); /* a reset: nothing more can be sent */
+    for (int i = 0; i < 100 && acked.failed == 0 && acked.sent < 4; i++)
+        usleep(10000);
+    usleep(50000);
+    CHECK(acked.failed == 1 || acked.sent == 4); /* told to stop, or it had all gone already */
+    CHECK(acked.acks <= acked.sent);
+}
+
 TEST(silent_target_gives_504)
 {
     char *r = exchange(port, "GET /t/silent HTTP/1.1\r\nHost: x\r\n\r\n", "}}");
@@ -188,6 +249,7 @@ int main(void)
     route_stream = http_routes_add(routes, "/t/stream", RD_HTTP_GET, &target, 1, 0, 0);
     route_sized = http_routes_add(routes, "/t/sized", RD_HTTP_GET, &target, 1, 0, 0);
     route_silent = http_routes_add(routes, "/t/silent", RD_HTTP_GET, &target, 1, 0, 200);
+    route_acked = http_routes_add(routes, "/t/acked", RD_HTTP_GET, &target, 1, 0, 0);
     rd_http_config cfg = {.header_timeout_ms = 2000, .idle_timeout_ms = 2000, .max_conns = 64};
     char addr[32];
     port = free_port();
@@ -200,6 +262,8 @@ int main(void)
     RUN(streamed_reply_to_http10_ends_with_the_connection);
     RUN(streamed_reply_with_length_is_sent_as_is);
     RUN(pipelined_stream_and_plain_replies_keep_order);
+    RUN(acked_parts_flow_one_at_a_time);
+    RUN(client_gone_mid_stream_fails_the_ack);
     RUN(silent_target_gives_504);
     RUN(route_api_refuses_bad_patterns);
 
