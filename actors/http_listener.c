@@ -959,11 +959,12 @@ static void parse_loop(conn *c)
         if (l->stopping && c->stop_budget == 0 && !c->cur.active)
             break;
         if (c->cur.active) {
+            if (body_progress(c))
+                continue;
+            /* Only now, in order after earlier answers, and only if the body is not here. */
             if (c->cur.expect && pending(c) == 0)
                 send_continue(c);
-            if (!body_progress(c))
-                break;
-            continue;
+            break;
         }
         uint32_t avail = c->in_len - c->in_off;
         if (avail == 0)

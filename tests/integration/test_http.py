@@ -319,6 +319,16 @@ def test_expect_100_continue(reeld):
     assert status == 200 and json.loads(body)["body_bytes"] == 5
 
 
+def test_expect_100_continue_with_the_body_already_sent_gets_no_100(reeld):
+    s = connect(reeld)
+    s.sendall(b"POST /api/ping HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
+              b"Expect: 100-continue\r\n\r\nhello" + get("/api/ping"))
+    rd = Reader(s)
+    status, _, body = rd.response()
+    assert status == 200 and json.loads(body)["body_bytes"] == 5
+    assert rd.response()[0] == 200
+
+
 def test_expect_100_continue_over_limit_gets_413_not_100(reeld):
     s = connect(reeld)
     s.sendall(b"POST /api/ping HTTP/1.1\r\nHost: t\r\nContent-Length: 10000000\r\n"
