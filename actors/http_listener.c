@@ -5,7 +5,8 @@
  *        of pipelined requests awaiting replies); its provided-buffer ring for multishot recv.
  * takes: MSG_HTTP_PART (later parts of streamed responses); replies (MSG_HTTP_RESPONSE) to the
  *        MSG_HTTP_REQUESTs it sent.
- * sends: MSG_HTTP_REQUEST, as actor_request, to the target actor of the matched route.
+ * sends: MSG_HTTP_REQUEST, as actor_request, to the target actor of the matched route;
+ *        MSG_HTTP_PART_ACK to producers of streamed parts that ask for one.
  * never: blocks (every socket operation goes through the loop's ring, except setsockopt,
  *        shutdown and close, which do not block); grows a buffer past its bound (a client that
  *        sends faster than it reads is paused, then cut off); answers out of order.
@@ -342,7 +343,7 @@ struct listener {
     struct io_uring_buf_ring *br;
     char *br_mem;
     conn *conns;
-    uint32_t nconns, cap, live, live_reject;
+    uint32_t nconns, live, live_reject;
     conn *free_list, *free_reject;
     size_t in_max;
     char date[30];
@@ -1410,7 +1411,6 @@ static int listener_init(rd_actor *self, void *arg)
     if (l->conns != NULL)
         return 0; /* a restart: the connections and the ring are still ours */
     uint32_t per_loop = (l->cfg.max_conns + (uint32_t)l->nloops - 1) / (uint32_t)l->nloops;
-    l->cap = per_loop;
     l->nconns = per_loop + REJECT_RESERVE;
     l->conns = calloc(l->nconns, sizeof(conn));
     size_t ring_bytes = BR_ENTRIES * sizeof(struct io_uring_buf);
