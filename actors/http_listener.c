@@ -205,62 +205,6 @@ static void allow_header(unsigned methods, char *out, size_t cap)
         snprintf(out + n, cap - n, "\r\n");
 }
 
-/* ---- configuration ---- */
-
-static int env_u32(const char *name, uint32_t def, uint32_t min, uint32_t max, uint32_t *out,
-                   char *err, size_t errlen)
-{
-    const char *v = getenv(name);
-    *out = def;
-    if (v == NULL || *v == 0)
-        return 0;
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (errno || *end || v[0] == '-' || x < min || x > max) {
-        snprintf(err, errlen, "%s: must be an integer from %u to %u (got '%s')", name, min, max, v);
-        return -EINVAL;
-    }
-    *out = (uint32_t)x;
-    return 0;
-}
-
-static const struct http_setting {
-    const char *env;
-    uint32_t def, min, max;
-    size_t off;
-    const char *help;
-} http_settings[] = {
-    {"REELD_HTTP_HEADER_TIMEOUT_MS", 10000, 10, 3600000,
-     offsetof(rd_http_config, header_timeout_ms),
-     "HTTP: a request head must arrive within this (else 408)"},
-    {"REELD_HTTP_IDLE_TIMEOUT_MS", 60000, 10, 86400000, offsetof(rd_http_config, idle_timeout_ms),
-     "HTTP: idle keep-alive connections close after this"},
-    {"REELD_HTTP_MAX_CONNS", 10000, 1, 1000000, offsetof(rd_http_config, max_conns),
-     "HTTP: open connections, all loops together (beyond: 503)"},
-};
-
-int http_listener_config_load(rd_http_config *cfg, char *err, size_t errlen)
-{
-    for (size_t i = 0; i < sizeof(http_settings) / sizeof(http_settings[0]); i++) {
-        const struct http_setting *s = &http_settings[i];
-        uint32_t *field = (uint32_t *)(void *)((char *)cfg + s->off);
-        int r = env_u32(s->env, s->def, s->min, s->max, field, err, errlen);
-        if (r < 0)
-            return r;
-    }
-    return 0;
-}
-
-void http_listener_usage(FILE *out)
-{
-    for (size_t i = 0; i < sizeof(http_settings) / sizeof(http_settings[0]); i++) {
-        char def[16];
-        snprintf(def, sizeof(def), "%u", http_settings[i].def);
-        fprintf(out, "  %-34s %-16s %s\n", http_settings[i].env, def, http_settings[i].help);
-    }
-}
-
 /* ---- connections ---- */
 
 typedef struct listener listener;

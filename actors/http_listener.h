@@ -60,17 +60,12 @@ void http_routes_destroy(rd_http_routes *routes);
 int http_routes_add(rd_http_routes *routes, const char *pattern, unsigned methods,
                     rd_actor *const *targets, int ntargets, size_t body_limit, uint32_t timeout_ms);
 
-/* Listener settings, from the environment (http_listener_config_load). */
+/* Listener settings (from rd_config: REELD_HTTP_*). */
 typedef struct rd_http_config {
     uint32_t header_timeout_ms; /* REELD_HTTP_HEADER_TIMEOUT_MS: head must arrive (408) */
     uint32_t idle_timeout_ms;   /* REELD_HTTP_IDLE_TIMEOUT_MS: keep-alive idle, then close */
     uint32_t max_conns;         /* REELD_HTTP_MAX_CONNS: open connections, all loops (503) */
 } rd_http_config;
-
-/* Defaults (10 s, 60 s, 10000), then the environment. 0, or -EINVAL with one line in err. */
-int http_listener_config_load(rd_http_config *cfg, char *err, size_t errlen);
-/* Writes those settings as rows of the --help table. */
-void http_listener_usage(FILE *out);
 
 /* Opens the listening socket of one loop on `addr` (host:port, SO_REUSEPORT so every loop
  * has its own) and spawns the listener actor on `loop`, which accepts and serves with

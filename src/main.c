@@ -38,7 +38,6 @@ static void usage(FILE *out)
         fprintf(out, "  reeld %s\n", commands[i].usage);
     fputc('\n', out);
     config_usage(out);
-    http_listener_usage(out);
 }
 
 int main(int argc, char **argv)

@@ -17,11 +17,9 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "reeld: %s\n", err);
         return 2;
     }
-    rd_http_config http_cfg;
-    if (http_listener_config_load(&http_cfg, err, sizeof(err)) < 0) {
-        fprintf(stderr, "reeld: %s\n", err);
-        return 2;
-    }
+    rd_http_config http_cfg = {.header_timeout_ms = (uint32_t)cfg.http_header_timeout_ms,
+                               .idle_timeout_ms = (uint32_t)cfg.http_idle_timeout_ms,
+                               .max_conns = (uint32_t)cfg.http_max_conns};
     log_set_level(cfg.log_level);
     rt_block_signals();
 
