@@ -1,4 +1,4 @@
-/* HTTP/1.1 response heads and chunked bodies. See http1_response.h. */
+/* HTTP/1.1 response heads. See http1_response.h. */
 #include "proto/http1_response.h"
 
 #include <string.h>
@@ -75,9 +75,9 @@ int http1_parse_response(const char *buf, size_t len, http1_response *r, http1_h
         }
     }
     if (end == 0)
-        return len >= HTTP1_MAX_HEAD_BYTES ? -1 : -2;
-    if (end > HTTP1_MAX_HEAD_BYTES)
-        return -1;
+        return len >= HTTP1_RESPONSE_MAX_HEAD ? HTTP1_BAD : HTTP1_PARTIAL;
+    if (end > HTTP1_RESPONSE_MAX_HEAD)
+        return HTTP1_BAD;
 
     memset(r, 0, sizeof(*r));
     r->headers = headers;
@@ -85,15 +85,15 @@ int http1_parse_response(const char *buf, size_t len, http1_response *r, http1_h
     /* "HTTP/1.x SSS reason" */
     if (end < 13 || memcmp(buf, "HTTP/1.", 7) != 0 || (buf[7] != '0' && buf[7] != '1') ||
         buf[8] != ' ')
-        return -1;
+        return HTTP1_BAD;
     r->minor = buf[7] - '0';
     for (int i = 9; i < 12; i++) {
         if (buf[i] < '0' || buf[i] > '9')
-            return -1;
+            return HTTP1_BAD;
         r->status = r->status * 10 + (buf[i] - '0');
     }
     if (r->status < 100 || (buf[12] != ' ' && buf[12] != '\r' && buf[12] != '\n'))
-        return -1;
+        return HTTP1_BAD;
     size_t p = 12;
     while (buf[p] != '\n')
         p++;
@@ -111,37 +111,37 @@ int http1_parse_response(const char *buf, size_t len, http1_response *r, http1_h
         while (colon < stop && is_tchar((unsigned char)buf[colon]))
             colon++;
         if (colon == p || colon == stop || buf[colon] != ':')
-            return -1;
+            return HTTP1_BAD;
         size_t vb = colon + 1, ve = stop;
         while (vb < ve && (buf[vb] == ' ' || buf[vb] == '\t'))
             vb++;
         while (ve > vb && (buf[ve - 1] == ' ' || buf[ve - 1] == '\t'))
             ve--;
-        if (r->nheaders == cap)
-            return -1;
-        http1_header *h = &headers[r->nheaders++];
-        h->name = buf + p;
-        h->name_len = colon - p;
-        h->value = buf + vb;
-        h->value_len = ve - vb;
+        if (r->num_headers == cap)
+            return HTTP1_TOO_MANY_HEADERS;
+        http1_header *h = &headers[r->num_headers++];
+        h->name = (http1_str){buf + p, colon - p};
+        h->value = (http1_str){buf + vb, ve - vb};
+        const char *hv = h->value.p;
+        size_t hl = h->value.len;
 
-        if (name_is(h->name, h->name_len, "content-length")) {
-            if (h->value_len == 0 || h->value_len > 18)
-                return -1;
+        if (name_is(h->name.p, h->name.len, "content-length")) {
+            if (hl == 0 || hl > 18)
+                return HTTP1_BAD;
             int64_t v = 0;
-            for (size_t i = 0; i < h->value_len; i++) {
-                if (h->value[i] < '0' || h->value[i] > '9')
-                    return -1;
-                v = v * 10 + (h->value[i] - '0');
+            for (size_t i = 0; i < hl; i++) {
+                if (hv[i] < '0' || hv[i] > '9')
+                    return HTTP1_BAD;
+                v = v * 10 + (hv[i] - '0');
             }
             if (r->content_length >= 0 && r->content_length != v)
-                return -1;
+                return HTTP1_BAD;
             r->content_length = v;
-        } else if (name_is(h->name, h->name_len, "transfer-encoding")) {
-            r->chunked = list_ends_with(h->value, h->value_len, "chunked");
-        } else if (name_is(h->name, h->name_len, "connection")) {
-            conn_close |= list_has(h->value, h->value_len, "close");
-            conn_keep |= list_has(h->value, h->value_len, "keep-alive");
+        } else if (name_is(h->name.p, h->name.len, "transfer-encoding")) {
+            r->chunked = list_ends_with(hv, hl, "chunked");
+        } else if (name_is(h->name.p, h->name.len, "connection")) {
+            conn_close |= list_has(hv, hl, "close");
+            conn_keep |= list_has(hv, hl, "keep-alive");
         }
         p = eol + 1;
     }
@@ -149,12 +149,12 @@ int http1_parse_response(const char *buf, size_t len, http1_response *r, http1_h
     return (int)end;
 }
 
-const char *http1_header_get(const http1_response *r, const char *name, size_t *len)
+const char *http1_response_header(const http1_response *r, const char *name, size_t *len)
 {
-    for (size_t i = 0; i < r->nheaders; i++) {
-        if (name_is(r->headers[i].name, r->headers[i].name_len, name)) {
-            *len = r->headers[i].value_len;
-            return r->headers[i].value;
+    for (size_t i = 0; i < r->num_headers; i++) {
+        if (name_is(r->headers[i].name.p, r->headers[i].name.len, name)) {
+            *len = r->headers[i].value.len;
+            return r->headers[i].value.p;
         }
     }
     *len = 0;
@@ -170,102 +170,4 @@ http1_body http1_body_kind(const http1_response *r, int head_request)
     if (r->content_length >= 0)
         return HTTP1_BODY_LENGTH;
     return HTTP1_BODY_CLOSE;
-}
-
-enum {
-    CH_SIZE,    /* hex digits of the chunk size */
-    CH_EXT,     /* a chunk extension, up to the line's end */
-    CH_DATA,    /* chunk data */
-    CH_DATA_CR, /* the CR after chunk data */
-    CH_DATA_LF, /* the LF after chunk data */
-    CH_TRAILER, /* at the start of a trailer line (or of the final blank line) */
-    CH_TRAILER_LINE,
-    CH_END_LF, /* the LF of the final blank line */
-};
-
-int http1_chunked_decode(http1_chunked *d, char *buf, size_t *len)
-{
-    size_t n = *len, in = 0, out = 0;
-    while (in < n) {
-        char c = buf[in];
-        switch (d->state) {
-        case CH_SIZE: {
-            int v = c >= '0' && c <= '9'   ? c - '0'
-                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                           : -1;
-            if (v >= 0) {
-                if (++d->hexdigits > 15)
-                    return -1;
-                d->left = d->left * 16 + (uint64_t)v;
-                in++;
-                break;
-            }
-            if (d->hexdigits == 0)
-                return -1;
-            d->state = CH_EXT;
-            break;
-        }
-        case CH_EXT:
-            in++;
-            if (c != '\n')
-                break;
-            d->hexdigits = 0;
-            d->state = d->left ? CH_DATA : CH_TRAILER;
-            break;
-        case CH_DATA: {
-            size_t take = n - in;
-            if (take > d->left)
-                take = (size_t)d->left;
-            memmove(buf + out, buf + in, take);
-            out += take;
-            in += take;
-            d->left -= take;
-            if (d->left == 0)
-                d->state = CH_DATA_CR;
-            break;
-        }
-        case CH_DATA_CR:
-            in++;
-            if (c == '\r')
-                d->state = CH_DATA_LF;
-            else if (c == '\n')
-                d->state = CH_SIZE;
-            else
-                return -1;
-            break;
-        case CH_DATA_LF:
-            in++;
-            if (c != '\n')
-                return -1;
-            d->state = CH_SIZE;
-            break;
-        case CH_TRAILER:
-            in++;
-            if (c == '\r') {
-                d->state = CH_END_LF;
-            } else if (c == '\n') {
-                goto done;
-            } else {
-                d->state = CH_TRAILER_LINE;
-            }
-            break;
-        case CH_TRAILER_LINE:
-            in++;
-            if (c == '\n')
-                d->state = CH_TRAILER;
-            break;
-        case CH_END_LF:
-            in++;
-            if (c != '\n')
-                return -1;
-            goto done;
-        }
-    }
-    *len = out;
-    return -2;
-done:
-    memmove(buf + out, buf + in, n - in);
-    *len = out;
-    return (int)(n - in);
 }

@@ -503,7 +503,7 @@ static int build_request(s3_req *r)
 static void copy_header(const http1_response *resp, const char *name, char *out, size_t cap)
 {
     size_t len;
-    const char *v = http1_header_get(resp, name, &len);
+    const char *v = http1_response_header(resp, name, &len);
     if (v == NULL)
         return;
     if (len >= cap)
@@ -521,7 +521,7 @@ static int on_head(httpc_exchange *x, const http1_response *resp)
     r->body_len = 0;
     r->server_date = 0;
     size_t len;
-    const char *v = http1_header_get(resp, "date", &len);
+    const char *v = http1_response_header(resp, "date", &len);
     if (v != NULL)
         s3wire_parse_http_date(v, len, &r->server_date);
     if (resp->status / 100 != 2)
@@ -530,7 +530,7 @@ static int on_head(httpc_exchange *x, const http1_response *resp)
     copy_header(resp, "content-type", op->content_type_out, sizeof(op->content_type_out));
     if (op->method == S3_HEAD || op->method == S3_GET) {
         op->object_size = resp->content_length;
-        v = http1_header_get(resp, "content-range", &len);
+        v = http1_response_header(resp, "content-range", &len);
         if (v != NULL) {
             const char *slash = memchr(v, '/', len);
             if (slash != NULL && slash + 1 < v + len && slash[1] != '*')

@@ -49,9 +49,9 @@ static void body_bytes(httpc_exchange *x, uint8_t *data, size_t len)
         return;
     }
     case HTTP1_BODY_CHUNKED: {
-        size_t n = len;
-        int left = http1_chunked_decode(&x->chunked, (char *)data, &n);
-        if (left == -1) {
+        size_t used, n;
+        int st = http1_chunked_decode(&x->chunked, (char *)data, len, &used, (char *)data, &n);
+        if (st == HTTP1_BAD) {
             finish(x, -EPROTO);
             return;
         }
@@ -59,8 +59,8 @@ static void body_bytes(httpc_exchange *x, uint8_t *data, size_t len)
             r = x->on_body(x, data, n);
         if (r < 0) {
             finish(x, r);
-        } else if (left >= 0) {
-            x->reusable = x->resp.keep_alive && left == 0 && x->pend_len == 0;
+        } else if (st == 1) {
+            x->reusable = x->resp.keep_alive && used == len && x->pend_len == 0;
             finish(x, 0);
         } else {
             recv_more(x);
@@ -84,7 +84,7 @@ static void head_bytes(httpc_exchange *x)
     for (;;) {
         int n =
             http1_parse_response(x->headbuf, x->headlen, &x->resp, x->headers, HTTP1_MAX_HEADERS);
-        if (n == -2) {
+        if (n == HTTP1_PARTIAL) {
             if (x->headlen == sizeof(x->headbuf))
                 finish(x, -EMSGSIZE);
             else

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/http1.h"
 #include "proto/http1_response.h"
 #include "src/net/conn.h"
 
