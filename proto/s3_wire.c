@@ -101,8 +101,11 @@ int s3wire_xml_text(const char *xml, size_t len, const char *name, char *out, si
             if (done)
                 continue;
         }
+        /* Control characters (NUL, newlines) become spaces: the text ends up in one-line
+         * messages and C strings. */
+        unsigned char c = (unsigned char)*p;
         if (o + 1 < cap)
-            out[o++] = *p;
+            out[o++] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
         p++;
     }
     out[o] = '\0';

@@ -18,8 +18,9 @@
 #define S3WIRE_BACKOFF_BASE 100  /* ms: the cap of the first retry's delay */
 #define S3WIRE_BACKOFF_MAX  5000 /* ms: the largest cap */
 
-/* The text of the first element <name>…</name> in xml[0..len), entities decoded, into `out`
- * (cap bytes, NUL-terminated, cut to fit). Returns its length, or -ENOENT when absent. */
+/* The text of the first element <name>…</name> in xml[0..len), entities decoded and control
+ * characters turned into spaces, into `out` (cap bytes, NUL-terminated, cut to fit). Returns
+ * its length, or -ENOENT when absent. */
 int s3wire_xml_text(const char *xml, size_t len, const char *name, char *out, size_t cap);
 
 /* An S3 error document: <Error><Code>…</Code><Message>…</Message></Error>. */
