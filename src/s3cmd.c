@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "src/blob/blob.h"
 #include "src/blob/s3.h"
 #include "src/cmd.h"
 #include "src/net/tls.h"
@@ -214,64 +215,23 @@ static int do_get(s3_client *c, const s3cmd_args *a)
     return status;
 }
 
+/* Through the blob interface (src/blob/blob.h), which owns reeld's multipart logic. */
 static int do_multipart(s3_client *c, const s3cmd_args *a)
 {
-    int fd;
-    uint64_t size;
-    if (open_body(a->pos[2], &fd, &size) < 0)
+    blob_store *b;
+    blob_open_s3(&b, c);
+    blob_set_parts(b, 0, a->part_size);
+    blob_info info;
+    char msg[512];
+    int r =
+        blob_put_file(b, a->pos[0], a->pos[1], a->pos[2], a->content_type, &info, msg, sizeof(msg));
+    blob_close(b);
+    if (r < 0) {
+        fprintf(stderr, "reeld s3: %s\n", msg);
         return 1;
-    s3_op op = {.method = S3_MPU_CREATE,
-                .bucket = a->pos[0],
-                .key = a->pos[1],
-                .content_type = a->content_type};
-    if (s3_call(c, &op) < 0) {
-        close(fd);
-        return fail(&op);
     }
-    char upload_id[256];
-    snprintf(upload_id, sizeof(upload_id), "%s", op.upload_id_out);
-    size_t nparts = size ? (size_t)((size + a->part_size - 1) / a->part_size) : 1;
-    s3_part *parts = calloc(nparts, sizeof(*parts));
-    int status = 0;
-    for (size_t i = 0; i < nparts && parts != NULL; i++) {
-        uint64_t off = i * a->part_size;
-        uint64_t len = size - off < a->part_size ? size - off : a->part_size;
-        op = (s3_op){.method = S3_MPU_PART,
-                     .bucket = a->pos[0],
-                     .key = a->pos[1],
-                     .upload_id = upload_id,
-                     .part_number = (int)i + 1,
-                     .from_file = 1,
-                     .body_fd = fd,
-                     .file_off = (int64_t)off,
-                     .file_len = len};
-        if (s3_call(c, &op) < 0) {
-            status = fail(&op);
-            break;
-        }
-        parts[i].number = (int)i + 1;
-        snprintf(parts[i].etag, sizeof(parts[i].etag), "%s", op.etag);
-    }
-    close(fd);
-    if (status == 0 && parts != NULL) {
-        op = (s3_op){.method = S3_MPU_COMPLETE,
-                     .bucket = a->pos[0],
-                     .key = a->pos[1],
-                     .upload_id = upload_id,
-                     .parts = parts,
-                     .nparts = nparts};
-        if (s3_call(c, &op) < 0)
-            status = fail(&op);
-        else
-            printf("etag=%s parts=%zu\n", op.etag, nparts);
-    }
-    if (status != 0) {
-        s3_op abort_op = {
-            .method = S3_MPU_ABORT, .bucket = a->pos[0], .key = a->pos[1], .upload_id = upload_id};
-        s3_call(c, &abort_op);
-    }
-    free(parts);
-    return status;
+    printf("etag=%s size=%lld\n", info.etag, (long long)info.size);
+    return 0;
 }
 
 static int run(s3_client *c, const s3cmd_args *a)

@@ -4,6 +4,7 @@
  * a table of function pointers would only forward; each call switches on the kind instead. */
 #include "src/blob/blob.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 struct blob_store {
     blobfs *fs;    /* fs backend, or NULL */
     s3_client *s3; /* s3 backend (borrowed), or NULL */
+    uint64_t multipart_threshold, part_size;
 };
 
 int blob_open_fs(blob_store **out, const char *data_dir, char *err, size_t errlen)
@@ -35,8 +37,17 @@ int blob_open_s3(blob_store **out, s3_client *client)
 {
     blob_store *b = rd_calloc(1, sizeof(*b), "the blob store");
     b->s3 = client;
+    b->multipart_threshold = BLOB_MULTIPART_MIN;
+    b->part_size = BLOB_PART_SIZE;
     *out = b;
     return 0;
+}
+
+void blob_set_parts(blob_store *b, uint64_t threshold, uint64_t part_size)
+{
+    assert(part_size >= (5u << 20));
+    b->multipart_threshold = threshold;
+    b->part_size = part_size;
 }
 
 void blob_close(blob_store *b)
@@ -113,11 +124,12 @@ static int s3_multipart(blob_store *b, const char *bucket, const char *key, int 
         return s3_result(&op, op.res, NULL, msg, msglen);
     char upload_id[sizeof(op.upload_id_out)];
     snprintf(upload_id, sizeof(upload_id), "%s", op.upload_id_out);
-    size_t nparts = (size_t)((size + BLOB_PART_SIZE - 1) / BLOB_PART_SIZE);
+    uint64_t part = b->part_size;
+    size_t nparts = size ? (size_t)((size + part - 1) / part) : 1;
     s3_part *parts = rd_calloc(nparts, sizeof(*parts), "multipart part list");
     int r = 0;
     for (size_t i = 0; i < nparts && r == 0; i++) {
-        uint64_t off = i * BLOB_PART_SIZE;
+        uint64_t off = i * part;
         op = (s3_op){.method = S3_MPU_PART,
                      .bucket = bucket,
                      .key = key,
@@ -126,7 +138,7 @@ static int s3_multipart(blob_store *b, const char *bucket, const char *key, int 
                      .from_file = 1,
                      .body_fd = fd,
                      .file_off = (int64_t)off,
-                     .file_len = size - off < BLOB_PART_SIZE ? size - off : BLOB_PART_SIZE};
+                     .file_len = size - off < part ? size - off : part};
         r = s3_result(&op, s3_call(b->s3, &op), NULL, msg, msglen);
         parts[i].number = (int)i + 1;
         snprintf(parts[i].etag, sizeof(parts[i].etag), "%s", op.etag);
@@ -168,7 +180,7 @@ int blob_put_file(blob_store *b, const char *bucket, const char *key, const char
         return r;
     }
     int r;
-    if ((uint64_t)st.st_size > BLOB_MULTIPART_MIN) {
+    if ((uint64_t)st.st_size > b->multipart_threshold) {
         r = s3_multipart(b, bucket, key, fd, (uint64_t)st.st_size, content_type, info, msg, msglen);
     } else {
         s3_op op = {.method = S3_PUT,

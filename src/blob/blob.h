@@ -28,6 +28,9 @@ typedef struct blob_store blob_store;
 int blob_open_fs(blob_store **out, const char *data_dir, char *err, size_t errlen);
 /* The s3 backend over `client` (borrowed). */
 int blob_open_s3(blob_store **out, s3_client *client);
+/* s3 backend: files of more than `threshold` bytes go up in parts of `part_size` (at least
+ * 5 MiB, S3's smallest part but the last). Defaults: BLOB_MULTIPART_MIN, BLOB_PART_SIZE. */
+void blob_set_parts(blob_store *b, uint64_t threshold, uint64_t part_size);
 /* NULL is a no-op. */
 void blob_close(blob_store *b);
 /* "fs" or "s3". */
@@ -36,8 +39,8 @@ const char *blob_kind(const blob_store *b);
 /* Stores data[0..len) as bucket/key; fills `info` (size, ETag, type) when non-NULL. */
 int blob_put(blob_store *b, const char *bucket, const char *key, const void *data, size_t len,
              const char *content_type, blob_info *info, char *msg, size_t msglen);
-/* Stores the file at `path` as bucket/key, in parts of BLOB_PART_SIZE on S3 above
- * BLOB_MULTIPART_MIN bytes (aborted on failure, so no part is left behind). */
+/* Stores the file at `path` as bucket/key; on S3 in parts above the threshold (blob_set_parts),
+ * the upload aborted on failure so no part is left behind. */
 #define BLOB_MULTIPART_MIN (64ull << 20)
 #define BLOB_PART_SIZE     (16ull << 20)
 int blob_put_file(blob_store *b, const char *bucket, const char *key, const char *path,
