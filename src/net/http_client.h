@@ -7,7 +7,7 @@
  * never: owns the conn (the caller pools it: `reusable` says whether it may carry another
  *        request); copies body bytes except out of a file; retries (that is the caller's policy).
  *
- * For the loop thread of the conn. The caller allocates the exchange (it is about 17 KiB) and
+ * For the loop thread of the conn. The caller allocates the exchange (it is about 20 KiB) and
  * keeps it until `done` has run. */
 #ifndef REELD_NET_HTTP_CLIENT_H
 #define REELD_NET_HTTP_CLIENT_H
