@@ -192,6 +192,7 @@ class FlakyPeer:
 
     def __init__(self, fail, mode, drop=False, tls=None):
         self.fail, self.mode, self.hits, self.conns, self.dates = fail, mode, 0, 0, []
+        self.ranges = []
         peer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -211,8 +212,27 @@ class FlakyPeer:
             def do_GET(self):
                 peer.hits += 1
                 peer.dates.append(self.headers.get("X-Amz-Date"))
+                peer.ranges.append(self.headers.get("Range"))
                 body = b"0123456789"
-                self.send_response(200)
+                if peer.mode == "cut" and len(peer.ranges) == 1:
+                    # the whole length announced, four bytes sent, then the connection drops
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body[:4])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                rng = self.headers.get("Range")
+                if rng:
+                    first, last = rng.split("=")[1].split("-")
+                    part = body[int(first):int(last) + 1]
+                    self.send_response(206)
+                    self.send_header("Content-Range",
+                                     f"bytes {first}-{int(first) + len(part) - 1}/{len(body)}")
+                    body = part
+                else:
+                    self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -385,5 +405,17 @@ def test_https_with_a_custom_ca_and_keep_alive(tmp_path):
         r = run_s3(endpoint, "AKID", "secret", "head", "b", "k", "--attempts", "1")
         assert r.returncode == 1
         assert "certificate" in r.stderr, r.stderr
+    finally:
+        peer.close()
+
+
+def test_a_get_cut_short_resumes_where_it_stopped(tmp_path):
+    peer = FlakyPeer(0, "cut")  # the first GET is cut after 4 bytes
+    try:
+        out = tmp_path / "o"
+        r = run_s3(f"http://127.0.0.1:{peer.port}", "AKID", "secret", "get", "b", "k", str(out))
+        assert r.returncode == 0, r.stderr
+        assert out.read_bytes() == b"0123456789"  # every byte once
+        assert peer.ranges == ["bytes=0-9", "bytes=4-9"]
     finally:
         peer.close()
