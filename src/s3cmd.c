@@ -8,7 +8,8 @@
  *   reeld s3 head|delete BUCKET KEY
  *   reeld s3 copy SRC_BUCKET SRC_KEY BUCKET KEY [--lock-days N]
  *   reeld s3 multipart BUCKET KEY FILE [--part-size BYTES]
- * and, for any of them: --ca-file PEM, --virtual-hosted, --attempts N, --timeout-ms N.
+ * and, for any of them: --ca-file PEM, --virtual-hosted, --attempts N, --timeout-ms N, and
+ * --metrics (the client's reeld_s3_* metrics on stderr at the end, Prometheus text).
  *
  * Prints one line of results (etag=…, size=…) and exits 0; on failure prints the client's
  * one-sentence message and exits 1; 2 for a usage error. */
@@ -20,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "actors/metrics.h"
 #include "src/blob/blob.h"
 #include "src/blob/s3.h"
 #include "src/cmd.h"
@@ -36,7 +38,7 @@ typedef struct s3cmd_args {
     const char *pos[4];
     int npos;
     const char *ca_file, *content_type, *range;
-    int memory, virtual_hosted, attempts, lock_days;
+    int memory, virtual_hosted, attempts, lock_days, metrics;
     long timeout_ms;
     uint64_t part_size;
 } s3cmd_args;
@@ -62,6 +64,8 @@ static int parse(int argc, char **argv, s3cmd_args *a, char **rest, int *nrest)
             a->memory = 1;
         } else if (!strcmp(s, "--virtual-hosted")) {
             a->virtual_hosted = 1;
+        } else if (!strcmp(s, "--metrics")) {
+            a->metrics = 1;
         } else if (!strcmp(s, "--ca-file") || !strcmp(s, "--content-type") ||
                    !strcmp(s, "--range") || !strcmp(s, "--attempts") ||
                    !strcmp(s, "--timeout-ms") || !strcmp(s, "--lock-days") ||
@@ -265,6 +269,18 @@ static int run(s3_client *c, const s3cmd_args *a)
     return 0;
 }
 
+static void print_metrics(void)
+{
+    static char text[1 << 16];
+    prom_writer w;
+    prom_init(&w, text, sizeof(text));
+    metrics_write(&w);
+    text[w.len < sizeof(text) ? w.len : sizeof(text) - 1] = '\0';
+    for (char *line = strtok(text, "\n"); line != NULL; line = strtok(NULL, "\n"))
+        if (strncmp(line, "reeld_s3_", 9) == 0)
+            fprintf(stderr, "%s\n", line);
+}
+
 int cmd_s3(int argc, char **argv)
 {
     s3cmd_args a;
@@ -317,8 +333,11 @@ int cmd_s3(int argc, char **argv)
         status = run(c, &a);
     }
     rt_stop(&rt, 2000000000ull);
+    if (a.metrics)
+        print_metrics();
     s3_client_destroy(c);
     actor_free_all();
+    metrics_free_all();
     tls_anchors_free(&anchors);
     return status;
 }

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "actors/metrics.h"
 #include "proto/hmac.h"
 #include "proto/msg.h"
 #include "proto/s3_wire.h"
@@ -62,14 +63,18 @@ struct s3_client {
     sigv4_key_cache keys; /* loop thread only */
     pool_host pool[S3_POOL_HOSTS];
     int npool;
+    /* Metrics, looked up once per operation kind. */
+    rd_series *m_ok[S3_MPU_ABORT + 1], *m_failed[S3_MPU_ABORT + 1];
+    rd_series *m_retries[S3_MPU_ABORT + 1], *m_seconds[S3_MPU_ABORT + 1];
 };
 
 typedef struct s3_req {
     s3_client *cl;
     s3_op *op;
     conn *c;
-    int fresh;         /* c was connected for this attempt */
-    int stale_retried; /* the one uncounted retry after a dead kept-alive conn is spent */
+    int fresh;           /* c was connected for this attempt */
+    int stale_retried;   /* the one uncounted retry after a dead kept-alive conn is spent */
+    uint64_t started_ns; /* when s3_start took the operation */
     int timed_out;
     int streaming;      /* this response's body goes to on_chunk */
     int chunk_err;      /* what on_chunk returned to stop the GET */
@@ -154,6 +159,27 @@ static const rd_actor_def s3_actor_def = {
     .name = "s3",
     .handle = actor_handle,
 };
+
+static void init_metrics(s3_client *c)
+{
+    rd_metric *req = metrics_family("reeld_s3_requests_total",
+                                    "S3 operations finished, by operation and outcome", RD_COUNTER,
+                                    "op,outcome", NULL, 0);
+    rd_metric *retries = metrics_family("reeld_s3_retries_total",
+                                        "S3 attempts retried (5xx, SlowDown, resets, timeouts)",
+                                        RD_COUNTER, "op", NULL, 0);
+    rd_metric *secs =
+        metrics_family("reeld_s3_request_seconds", "S3 operation time, retries included",
+                       RD_HISTOGRAM, "op", NULL, 0);
+    for (int m = 0; m <= S3_MPU_ABORT; m++) {
+        const char *ok[] = {method_names[m], "ok"}, *failed[] = {method_names[m], "error"};
+        const char *op[] = {method_names[m]};
+        c->m_ok[m] = metrics_series(req, ok);
+        c->m_failed[m] = metrics_series(req, failed);
+        c->m_retries[m] = metrics_series(retries, op);
+        c->m_seconds[m] = metrics_series(secs, op);
+    }
+}
 
 /* Splits "scheme://host[:port][/path]" into the client's fields. */
 static int parse_endpoint(s3_client *c, const char *ep, char *port, size_t portcap)
@@ -264,6 +290,7 @@ int s3_client_create(s3_client **out, rd_loop *loop, const s3_config *cfg, char 
     c->rnd = (uint64_t)rd_now_ns() ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)c;
     if (c->rnd == 0)
         c->rnd = 1;
+    init_metrics(c);
     int r = actor_spawn(loop, &s3_actor_def, c, &c->actor);
     if (r < 0) {
         snprintf(err, errlen, "cannot start the S3 client (%s)", strerror(-r));
@@ -579,6 +606,8 @@ static void complete(s3_req *r, int res, const s3wire_error *e)
     loop_timer_cancel(c->loop, &r->attempt_timer);
     loop_timer_cancel(c->loop, &r->backoff_timer);
     op->res = res;
+    metrics_add(res < 0 ? c->m_failed[op->method] : c->m_ok[op->method], 1);
+    metrics_observe(c->m_seconds[op->method], (double)(rd_now_ns() - r->started_ns) / 1e9);
     if (res < 0) {
         int status = op->status / 100 == 2 && e == NULL ? 0 : op->status;
         char what[2 * S3_MAX_KEY];
@@ -610,6 +639,7 @@ static void retry(s3_req *r, int now, int res, const s3wire_error *e)
         return;
     }
     uint32_t ms = now ? 0 : s3wire_backoff_ms(op->attempts, next_random(r->cl));
+    metrics_add(r->cl->m_retries[op->method], 1);
     log_debug("s3_retry", KV_STR("op", s3_method_name(op->method)), KV_INT("status", op->status),
               KV_INT("attempt", op->attempts), KV_INT("delay_ms", ms));
     r->backoff_timer.fire = backoff_fire;
@@ -851,6 +881,7 @@ int s3_start(s3_client *c, s3_op *op)
     s3_req *r = rd_calloc(1, sizeof(*r), "an S3 request");
     r->cl = c;
     r->op = op;
+    r->started_ns = rd_now_ns();
     op->req = r;
     if (c->virtual_hosted)
         snprintf(r->host, sizeof(r->host), "%s.%s", op->bucket, c->host);

@@ -299,10 +299,13 @@ def test_retries_until_the_peer_recovers(mode, tmp_path):
     try:
         src = tmp_path / "x"
         src.write_bytes(b"retry me")
-        r = run_s3(f"http://127.0.0.1:{peer.port}", "AKID", "secret", "put", "b", "k", str(src))
+        r = run_s3(f"http://127.0.0.1:{peer.port}", "AKID", "secret", "put", "b", "k", str(src),
+                   "--metrics")
         assert r.returncode == 0, r.stderr
         assert peer.hits == 3
         assert fields(r.stdout)["attempts"] == "3"
+        assert 'reeld_s3_retries_total{op="PutObject"} 2' in r.stderr, r.stderr
+        assert 'reeld_s3_requests_total{op="PutObject",outcome="ok"} 1' in r.stderr
     finally:
         peer.close()
 
