@@ -63,6 +63,10 @@ struct s3_client {
     sigv4_key_cache keys; /* loop thread only */
     pool_host pool[S3_POOL_HOSTS];
     int npool;
+    struct s3_req *active;  /* operations started and not yet done */
+    int stopping;           /* the loop is stopping: no new operation, no retry */
+    int hooked;             /* stop_hook is registered */
+    rd_stop_hook stop_hook; /* fails what is in flight when the loop stops */
     /* Metrics, looked up once per operation kind. */
     rd_series *m_ok[S3_MPU_ABORT + 1], *m_failed[S3_MPU_ABORT + 1];
     rd_series *m_retries[S3_MPU_ABORT + 1], *m_seconds[S3_MPU_ABORT + 1];
@@ -72,9 +76,10 @@ typedef struct s3_req {
     s3_client *cl;
     s3_op *op;
     conn *c;
-    int fresh;           /* c was connected for this attempt */
-    int stale_retried;   /* the one uncounted retry after a dead kept-alive conn is spent */
-    uint64_t started_ns; /* when s3_start took the operation */
+    int fresh;                  /* c was connected for this attempt */
+    int stale_retried;          /* the one uncounted retry after a dead kept-alive conn is spent */
+    struct s3_req *prev, *next; /* in the client's active list */
+    uint64_t started_ns;        /* when s3_start took the operation */
     int timed_out;
     int streaming;      /* this response's body goes to on_chunk */
     int chunk_err;      /* what on_chunk returned to stop the GET */
@@ -155,8 +160,23 @@ static int actor_handle(rd_actor *self, rd_msg *m)
     return RD_DONE;
 }
 
+static void client_stopping(rd_stop_hook *hook, rd_loop *loop);
+
+static int actor_init(rd_actor *self, void *arg)
+{
+    s3_client *c = arg;
+    self->state = c;
+    if (!c->hooked) {
+        c->hooked = 1;
+        c->stop_hook.fn = client_stopping;
+        loop_on_stop(c->loop, &c->stop_hook);
+    }
+    return 0;
+}
+
 static const rd_actor_def s3_actor_def = {
     .name = "s3",
+    .init = actor_init,
     .handle = actor_handle,
 };
 
@@ -618,6 +638,12 @@ static void complete(s3_req *r, int res, const s3wire_error *e)
         log_debug("s3_failed", KV_STR("op", s3_method_name(op->method)),
                   KV_INT("status", op->status), KV_INT("attempts", op->attempts), KV_ERRNO(res));
     }
+    if (r->prev != NULL)
+        r->prev->next = r->next;
+    else
+        c->active = r->next;
+    if (r->next != NULL)
+        r->next->prev = r->prev;
     free(r->xml);
     op->req = NULL;
     free(r);
@@ -634,7 +660,7 @@ static void backoff_fire(rd_timer *t)
 static void retry(s3_req *r, int now, int res, const s3wire_error *e)
 {
     s3_op *op = r->op;
-    if (op->attempts >= r->cl->max_attempts) {
+    if (op->attempts >= r->cl->max_attempts || r->cl->stopping) {
         complete(r, res, e);
         return;
     }
@@ -803,6 +829,28 @@ static void attempt(s3_req *r)
     conn_connect(r->c, connected, r);
 }
 
+/* The loop is stopping: operations waiting to retry end now, those on the wire are cancelled
+ * (their completions end them), and nothing new starts, so no thread waits in s3_call for a
+ * loop that no longer turns. */
+static void client_stopping(rd_stop_hook *hook, rd_loop *loop)
+{
+    (void)loop;
+    s3_client *c = (s3_client *)(void *)((char *)hook - offsetof(s3_client, stop_hook));
+    c->stopping = 1;
+    s3_req *next;
+    for (s3_req *r = c->active; r != NULL; r = next) {
+        next = r->next;
+        if (loop_timer_armed(&r->backoff_timer)) {
+            complete(r, -ECANCELED, NULL);
+        } else if (r->c != NULL) {
+            if (r->x.c == r->c)
+                httpc_cancel(&r->x, -ECANCELED);
+            else
+                conn_cancel(r->c);
+        }
+    }
+}
+
 /* ---- the API ---- */
 
 static int valid_request(const s3_op *op)
@@ -878,7 +926,18 @@ int s3_start(s3_client *c, s3_op *op)
         op->res = -EINVAL;
         return -EINVAL;
     }
+    if (c->stopping) {
+        snprintf(op->message, sizeof(op->message), "S3 %s %s/%s: reeld is stopping.",
+                 s3_method_name(op->method), op->bucket, op->key);
+        op->res = -ECANCELED;
+        op->done(op);
+        return 0;
+    }
     s3_req *r = rd_calloc(1, sizeof(*r), "an S3 request");
+    r->next = c->active;
+    if (c->active != NULL)
+        c->active->prev = r;
+    c->active = r;
     r->cl = c;
     r->op = op;
     r->started_ns = rd_now_ns();
@@ -917,6 +976,12 @@ static void waiter_done(s3_op *op)
 int s3_call(s3_client *c, s3_op *op)
 {
     assert(loop_current() != c->loop);
+    if (loop_stopping(c->loop)) {
+        snprintf(op->message, sizeof(op->message), "S3 %s: reeld is stopping.",
+                 s3_method_name(op->method));
+        op->res = -ECANCELED;
+        return op->res;
+    }
     s3_waiter w = {.done = 0};
     pthread_mutex_init(&w.mu, NULL);
     pthread_cond_init(&w.cv, NULL);

@@ -14,6 +14,9 @@
  *        file bodies are read through io_uring); logs a secret or a signature; retries a request
  *        that failed for a reason retrying cannot fix (403, 404, 400 other than RequestTimeout).
  *
+ * Stopping: when the loop begins to stop, operations waiting to retry end with -ECANCELED,
+ * those on the wire are cancelled, and new ones end at once with -ECANCELED.
+ *
  * Threads: s3_client_create/destroy run on a thread that is not a loop (start-up, shutdown).
  * s3_start and every callback run on the client's loop thread: actors of that loop use it
  * directly, one client per loop. s3_call and s3_get_range are for every other thread (thread
