@@ -5,7 +5,7 @@
  *        per host (at most S3_POOL_IDLE each, closed after S3_POOL_IDLE_SEC unused), the
  *        signing-key cache, the clock-skew correction, and one small actor ("s3") on its loop
  *        that runs the requests of other threads (s3_call). Per operation in flight: its
- *        connection, buffers (about 40 KiB) and timers, freed before `done` runs.
+ *        connection, buffers (about 45 KiB) and timers, freed before `done` runs.
  * takes: MSG_S3_CALL (s3_call's requests, from threads that are not its loop).
  * sends: nothing; results come back through the operation's callbacks. Counts, by operation,
  *        reeld_s3_requests_total{op,outcome}, reeld_s3_retries_total{op} and
