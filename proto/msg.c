@@ -17,6 +17,16 @@ static const char *const names[MSG_COUNT] = {
 #undef RD_MSG_NAME
 };
 
+/* Payloads that reference memory of their own: freed with the message unless taken. */
+static void hls_object_dispose(rd_msg *m)
+{
+    free(msg_body(m, hls_object)->data);
+}
+
+static void (*const dispose[MSG_COUNT])(rd_msg *m) = {
+    [MSG_HLS_OBJECT] = hls_object_dispose,
+};
+
 rd_msg *msg_new(rd_msg_type type)
 {
     size_t n = sizeof(rd_msg) + (type < MSG_COUNT ? payload_size[type] : 0);
@@ -31,6 +41,10 @@ rd_msg *msg_new(rd_msg_type type)
 
 void msg_free(rd_msg *m)
 {
+    if (m == NULL)
+        return;
+    if (m->type < MSG_COUNT && dispose[m->type] != NULL)
+        dispose[m->type](m);
     free(m);
 }
 

@@ -8,4 +8,8 @@
 /* Runs the server until SIGINT or SIGTERM, then drains and returns 0. */
 int cmd_serve(int argc, char **argv);
 
+/* Transcodes one input into an HLS ladder in a directory: 0, 1 when the job failed (one line
+ * on stderr says why), 2 on a usage error, 130 when cancelled by SIGINT/SIGTERM. */
+int cmd_transcode(int argc, char **argv);
+
 #endif

@@ -23,6 +23,7 @@ static const struct command {
     const char *usage;
 } commands[] = {
     {"serve", cmd_serve, "serve [--listen ADDR] [--cores N]   run the server"},
+    {"transcode", cmd_transcode, "transcode INPUT OUTDIR [OPTIONS]    encode an HLS ladder into OUTDIR"},
     {"version", cmd_version, "version                             print the version"},
 };
 

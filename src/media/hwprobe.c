@@ -43,7 +43,8 @@ static int probe_gpu(int index, int max_sessions, hwprobe_gpu *g, char *why, siz
     AVBufferRef *dev = NULL;
     int r = av_hwdevice_ctx_create(&dev, AV_HWDEVICE_TYPE_CUDA, name, NULL, 0);
     if (r < 0) {
-        snprintf(why, whylen, "no CUDA device %d (%s)", index, av_err2str(r));
+        snprintf(why, whylen, "no CUDA device %d: no NVIDIA driver, GPU or CUDA library (%s)",
+                 index, av_err2str(r));
         return r;
     }
     AVCodecContext **open = calloc((size_t)max_sessions, sizeof(*open));
@@ -76,7 +77,6 @@ int hwprobe_run(const char *want, const char *gpu_devices, int sessions_per_gpu,
     int x264_only = want != NULL && !strcmp(want, "x264");
     char why[128] = "ENCODER=x264";
     if (!x264_only) {
-        int saved = av_log_get_level();
         av_log_set_level(AV_LOG_QUIET);
         const char *p = gpu_devices != NULL ? gpu_devices : "";
         for (int i = 0; res->ngpus < HWPROBE_MAX_GPUS; i++) {
@@ -96,7 +96,7 @@ int hwprobe_run(const char *want, const char *gpu_devices, int sessions_per_gpu,
                 break; /* devices are numbered from 0: the first missing one ends the list */
             }
         }
-        av_log_set_level(saved);
+        av_log_set_level(AV_LOG_INFO);
     }
     if (res->ngpus > 0) {
         res->encoder = MEDIA_ENC_NVENC;

@@ -39,12 +39,13 @@
 #include "src/media/ladder.h"
 #include "src/rt/loop.h"
 
-#define TB90            ((AVRational){1, 90000})
-#define OUT_OFFSET      126000 /* 1.4 s, where FFmpeg's own HLS output starts too */
-#define IO_BUF_SIZE     65536  /* AVIOContext buffers, in and out */
-#define AUDIO_RATE      48000
-#define AUDIO_KBPS      128
-#define AUDIO_QUEUE_MAX 4096 /* ~85 s of AAC frames waiting for video: inputs beyond are refused   \
+#define TB90        ((AVRational){1, 90000})
+#define OUT_OFFSET  126000 /* 1.4 s, where FFmpeg's own HLS output starts too */
+#define IO_BUF_SIZE 65536  /* AVIOContext buffers, in and out */
+#define AUDIO_RATE  48000
+#define AUDIO_KBPS  128
+#define AUDIO_QUEUE_MAX                                                                            \
+    4096                     /* ~85 s of AAC frames waiting for video: inputs beyond are refused   \
                               */
 #define PLAYLIST_MAX 1048576 /* bytes of one playlist */
 #define FORMATS      "mov,matroska,avi,mpegts,flv,mpeg,mxf,asf,ogg,wav,mp3,aac,flac,nut,yuv4mpegpipe,gif"
@@ -116,7 +117,8 @@ typedef struct job {
     size_t poster_len;
     AVFrame *frame;
     AVFrame *sw_frame; /* a GPU frame copied down (poster) */
-    AVPacket *pkt;
+    AVPacket *pkt;     /* from the demuxer or an encoder */
+    AVPacket *mpkt;    /* a reference on its way into a muxer */
 } job;
 
 /* ---- errors ---- */
@@ -364,7 +366,7 @@ static int open_mux(job *j, variant *v)
 /* Writes one packet (a reference; `pkt` stays the caller's) stamped in 90 kHz. */
 static int mux_write(job *j, variant *v, const AVPacket *pkt, int stream)
 {
-    AVPacket *p = j->pkt;
+    AVPacket *p = j->mpkt;
     int r = av_packet_ref(p, pkt);
     if (r < 0)
         return r;
@@ -1213,7 +1215,8 @@ int transcode_run(media_source *src, const transcode_opts *o, const transcode_si
     j.frame = av_frame_alloc();
     j.sw_frame = av_frame_alloc();
     j.pkt = av_packet_alloc();
-    int r = j.frame && j.sw_frame && j.pkt ? run(&j, src, res) : -ENOMEM;
+    j.mpkt = av_packet_alloc();
+    int r = j.frame && j.sw_frame && j.pkt && j.mpkt ? run(&j, src, res) : -ENOMEM;
     if (r == -ENOMEM && err[0] == '\0')
         snprintf(err, errlen, "out of memory");
     else if (r < 0 && err[0] == '\0')
@@ -1242,5 +1245,6 @@ int transcode_run(media_source *src, const transcode_opts *o, const transcode_si
     av_frame_free(&j.frame);
     av_frame_free(&j.sw_frame);
     av_packet_free(&j.pkt);
+    av_packet_free(&j.mpkt);
     return r;
 }

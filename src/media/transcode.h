@@ -30,11 +30,11 @@ typedef struct transcode_opts {
 } transcode_opts;
 
 typedef struct transcode_progress {
-    double percent;    /* of the input's duration; 0 when unknown */
-    double fps;        /* decoded frames per wall second, since the start */
-    double speed;      /* media seconds per wall second */
-    int64_t frames;    /* video frames decoded */
-    double media_sec;  /* position reached */
+    double percent;   /* of the input's duration; 0 when unknown */
+    double fps;       /* decoded frames per wall second, since the start */
+    double speed;     /* media seconds per wall second */
+    int64_t frames;   /* video frames decoded */
+    double media_sec; /* position reached */
 } transcode_progress;
 
 typedef struct transcode_sink {
@@ -50,11 +50,11 @@ typedef struct transcode_sink {
 } transcode_sink;
 
 typedef struct transcode_result {
-    char preset[8];     /* the ladder used ("auto" resolved) */
-    int rungs;          /* renditions written */
-    int64_t frames;     /* video frames decoded */
-    int64_t segments;   /* segments over all rungs */
-    double media_sec;   /* output duration */
+    char preset[8];   /* the ladder used ("auto" resolved) */
+    int rungs;        /* renditions written */
+    int64_t frames;   /* video frames decoded */
+    int64_t segments; /* segments over all rungs */
+    double media_sec; /* output duration */
     double wall_sec;
     int64_t peak_rss_kb; /* the process's peak resident memory during the job */
 } transcode_result;
