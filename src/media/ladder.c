@@ -20,10 +20,10 @@ const char *ladder_preset(const char *preset, int nvenc)
     return preset;
 }
 
-/* Nearest even value (a computed side). */
-static int even(long v)
+/* The even number nearest to num / den (a computed side). */
+static int even_nearest(long num, long den)
 {
-    v = (v + 1) & ~1L;
+    long v = (num + den) / (2 * den) * 2;
     return v < 2 ? 2 : (int)v;
 }
 
@@ -64,7 +64,7 @@ int ladder_build(const char *preset, int width, int height, ladder_rung *out)
         long s = rungs[i].short_side;
         if (s > src_short)
             continue;
-        int l = even((src_long * s + src_short / 2) / src_short);
+        int l = even_nearest(src_long * s, src_short);
         fill(&out[n++], portrait ? (int)s : l, portrait ? l : (int)s, rungs[i].kbps);
     }
     if (n == 0) {

@@ -379,12 +379,13 @@ static int mux_write(job *j, variant *v, const AVPacket *pkt, int stream)
     return 0;
 }
 
-static void open_segment(job *j, variant *v, int64_t pts)
+/* Opens a segment at `pts`; it may end at the first boundary after pts + slack (90 kHz). */
+static void open_segment(job *j, variant *v, int64_t pts, int64_t slack)
 {
-    int64_t rel = pts - OUT_OFFSET;
+    int64_t rel = pts + slack - OUT_OFFSET;
     v->seg_open = 1;
     v->seg_start = pts;
-    v->next_cut = (rel < 0 ? 0 : rel / j->seg90 + 1) * j->seg90;
+    v->next_cut = (rel < 0 ? 1 : rel / j->seg90 + 1) * j->seg90;
 }
 
 /* Closes the open segment at `end` (90 kHz) and hands it to the sink. */
@@ -405,7 +406,9 @@ static int cut_segment(job *j, variant *v, int64_t end)
         v->segs_cap = cap;
     }
     seginfo *s = &v->segs[v->nsegs];
-    s->duration = (double)(end - v->seg_start) / 90000.0;
+    /* The first segment's timeline starts at zero: AAC priming before it is never played. */
+    int64_t start = v->nsegs == 0 && v->seg_start < OUT_OFFSET ? OUT_OFFSET : v->seg_start;
+    s->duration = (double)(end - start) / 90000.0;
     s->bytes = (int64_t)v->seg_len;
     v->bytes += s->bytes;
     char name[64];
@@ -470,10 +473,12 @@ static int audio_packet(job *j, AVPacket *pkt)
         int r;
         if (!v->video) {
             int64_t rel = pkt->pts - OUT_OFFSET;
-            if (v->seg_open && rel >= v->next_cut && (r = cut_segment(j, v, pkt->pts)) < 0)
+            /* Cut at the AAC frame nearest the boundary: off by half a frame at most. */
+            if (v->seg_open && rel + pkt->duration / 2 >= v->next_cut &&
+                (r = cut_segment(j, v, pkt->pts)) < 0)
                 return r;
             if (!v->seg_open)
-                open_segment(j, v, pkt->pts);
+                open_segment(j, v, pkt->pts, pkt->duration / 2);
             if ((r = mux_write(j, v, pkt, v->ast)) < 0)
                 return r;
             if (pkt->pts + pkt->duration > v->end)
@@ -787,7 +792,7 @@ static int mux_video(job *j, variant *v, const AVPacket *pkt)
             return r;
     }
     if (!v->seg_open)
-        open_segment(j, v, pkt->pts);
+        open_segment(j, v, pkt->pts, 0);
     if ((r = flush_audio(j, v, pkt->dts + 1)) < 0 || (r = mux_write(j, v, pkt, v->vst)) < 0)
         return r;
     if (pkt->pts + j->frame_dur90 > v->end)
@@ -872,7 +877,7 @@ static int video_frame(job *j, AVFrame *in)
     j->vframes++;
     int force = t >= j->next_kf;
     if (force)
-        j->next_kf = (t < 0 ? 0 : t / j->seg90 + 1) * j->seg90;
+        j->next_kf = (t < 0 ? 1 : t / j->seg90 + 1) * j->seg90;
     for (int i = 0; i < j->nv; i++) {
         variant *v = &j->v[i];
         AVFrame *f = NULL;

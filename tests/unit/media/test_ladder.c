@@ -55,6 +55,8 @@ TEST(small_and_odd_sources_get_one_even_rung)
     CHECK(r[0].video_kbps >= 100);
     CHECK_EQ_INT(ladder_build("480p", 853, 481, r), 2);
     CHECK_EQ_INT(r[0].width % 2, 0);
+    CHECK_EQ_INT(ladder_build("480p", 854, 480, r), 2);
+    CHECK_EQ_INT(r[1].width, 640); /* 640.5 rounds to the nearest even width */
 }
 
 TEST(refuses_bad_presets_and_sizes)
