@@ -142,7 +142,7 @@ static void run_job(encoder *e, const struct rd_msg_transcode *t)
     int r = source_open_file(t->input, &src);
     if (r < 0) {
         memset(&res, 0, sizeof(res));
-        snprintf(err, sizeof(err), "cannot open the input %s: %s", t->input, strerror(-r));
+        snprintf(err, sizeof(err), "cannot open the input %.160s: %s", t->input, strerror(-r));
     } else {
         r = transcode_run(src, &o, &sink, &res, err, sizeof(err));
     }

@@ -37,7 +37,7 @@ static int even_down(long v)
 static void fill(ladder_rung *r, int width, int height, int kbps)
 {
     int s = width < height ? width : height;
-    snprintf(r->name, sizeof(r->name), "%dp", s > 9999 ? 9999 : s);
+    snprintf(r->name, sizeof(r->name), "%up", (unsigned)s % 10000u);
     r->width = width;
     r->height = height;
     r->video_kbps = kbps;

@@ -1018,7 +1018,7 @@ static int publish(job *j, transcode_result *res)
     for (int i = 0; i < j->nv && r >= 0; i++) {
         variant *v = &j->v[i];
         hls_segment *segs = calloc((size_t)v->nsegs + 1, sizeof(*segs));
-        char(*names)[16] = calloc((size_t)v->nsegs + 1, sizeof(*names));
+        char(*names)[24] = calloc((size_t)v->nsegs + 1, sizeof(*names));
         double total = 0, peak = 0;
         if (segs == NULL || names == NULL) {
             free(segs);
