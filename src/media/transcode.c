@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 #include <libavcodec/avcodec.h>
@@ -55,6 +57,23 @@ typedef struct seginfo {
     int64_t bytes;
 } seginfo;
 
+#define RUNG_QUEUE  32 /* frames and audio packets waiting for a rung's worker */
+#define RUNG_FRAMES 4  /* of which pictures: each pins a decoded picture (3 MB at 1080p) */
+
+/* What the job's thread gives a rung: a decoded picture, an AAC packet, or (neither) the end. */
+typedef struct rung_item {
+    AVFrame *frame; /* a reference to the decoder's picture, stamped and flagged */
+    AVPacket *audio;
+} rung_item;
+
+/* A closed segment on its way from a worker to the sink. */
+typedef struct outobj {
+    struct outobj *next;
+    char name[64];
+    uint8_t *data;
+    size_t len;
+} outobj;
+
 typedef struct variant {
     ladder_rung rung; /* size and bitrate (video rungs) */
     char name[8];     /* directory: rung name or "audio" */
@@ -79,13 +98,28 @@ typedef struct variant {
     AVPacket **aq; /* audio waiting for this rung's video */
     int aq_head, aq_len, aq_cap;
     char codecs[40];
+
+    /* The rung's worker thread and what passes between it and the job's thread (under mu). */
+    struct job *j;
+    pthread_t thread;
+    int running; /* thread started and not joined */
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* broadcast on every change below */
+    rung_item q[RUNG_QUEUE];
+    int q_head, q_len;
+    int q_frames;                /* pictures among them */
+    outobj *out_head, *out_tail; /* closed segments for the job's thread to hand over */
+    int finished;                /* the worker has ended */
+    int status;                  /* its result */
+    char err[256];               /* its message */
+    AVPacket *pkt, *mpkt;        /* from the encoder; a reference on its way into the muxer */
+    int threads;                 /* libx264 threads */
 } variant;
 
 typedef struct job {
+    _Atomic int abort; /* workers stop at their next item */
     const transcode_opts *o;
     const transcode_sink *sink;
-    char *err;
-    size_t errlen;
     int64_t seg90; /* segment length in 90 kHz */
     uint64_t t0_ns;
     uint64_t last_progress_ns;
@@ -117,28 +151,31 @@ typedef struct job {
     size_t poster_len;
     AVFrame *frame;
     AVFrame *sw_frame; /* a GPU frame copied down (poster) */
-    AVPacket *pkt;     /* from the demuxer or an encoder */
-    AVPacket *mpkt;    /* a reference on its way into a muxer */
+    AVPacket *pkt;     /* from the demuxer or the AAC encoder */
 } job;
 
 /* ---- errors ---- */
 
-static int fail(job *j, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(job *j, int r, const char *fmt, ...)
+/* Where fail() writes: the job's message on the job's thread, a rung's on its worker. */
+static __thread char *err_buf;
+static __thread size_t err_len;
+
+static int fail(int r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(int r, const char *fmt, ...)
 {
-    if (j->err[0] == '\0') {
+    if (err_buf != NULL && err_buf[0] == '\0') {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(j->err, j->errlen, fmt, ap);
+        vsnprintf(err_buf, err_len, fmt, ap);
         va_end(ap);
     }
     return r < 0 ? r : -EIO;
 }
 
 /* FFmpeg's AVERROR values are negative errnos or tags; callers only need "negative". */
-static int av_fail(job *j, int r, const char *what)
+static int av_fail(int r, const char *what)
 {
-    return fail(j, r, "%s failed: %s", what, av_err2str(r));
+    return fail(r, "%s failed: %s", what, av_err2str(r));
 }
 
 /* ---- input through the source ---- */
@@ -167,10 +204,10 @@ static const char *media_kind(const AVCodecParameters *p)
     return p->codec_type == AVMEDIA_TYPE_VIDEO ? "video" : "audio";
 }
 
-static int check_size(job *j, int w, int h)
+static int check_size(int w, int h)
 {
     if (w > LADDER_MAX_SIDE || h > LADDER_MAX_SIDE || (w > 0 && w < 2) || (h > 0 && h < 2))
-        return fail(j, -EINVAL,
+        return fail(-EINVAL,
                     "the video is %dx%d: reeld takes 2 to %d pixels on a side, scale it first", w,
                     h, LADDER_MAX_SIDE);
     return 0;
@@ -191,7 +228,7 @@ static int open_decoder(job *j, int index, AVCodecContext **out)
     if (codec == NULL) {
         char tag[AV_FOURCC_MAX_STRING_SIZE] = "";
         av_fourcc_make_string(tag, st->codecpar->codec_tag);
-        return fail(j, -ENOTSUP,
+        return fail(-ENOTSUP,
                     "the %s codec is not supported (%s, tag '%s'): convert it to H.264/AAC first",
                     media_kind(st->codecpar), avcodec_get_name(st->codecpar->codec_id), tag);
     }
@@ -201,9 +238,11 @@ static int open_decoder(job *j, int index, AVCodecContext **out)
     *out = c;
     int r = avcodec_parameters_to_context(c, st->codecpar);
     if (r < 0)
-        return av_fail(j, r, "reading the codec parameters");
+        return av_fail(r, "reading the codec parameters");
     c->pkt_timebase = st->time_base;
-    c->thread_count = 0;
+    /* On a small machine the rungs' encoders already fill every core: frame threads in the
+     * decoder would only hold more pictures (memory) without adding speed. */
+    c->thread_count = sysconf(_SC_NPROCESSORS_ONLN) > 4 ? 0 : 1;
     c->max_pixels = (int64_t)LADDER_MAX_SIDE * LADDER_MAX_SIDE;
     if (c->codec_type == AVMEDIA_TYPE_VIDEO && j->o->encoder == MEDIA_ENC_NVENC &&
         j->o->cuda_device != NULL && j->rotation == 0) {
@@ -213,7 +252,7 @@ static int open_decoder(job *j, int index, AVCodecContext **out)
     }
     r = avcodec_open2(c, codec, NULL);
     if (r < 0)
-        return fail(j, r,
+        return fail(r,
                     "the %s stream cannot be decoded (%s): the input is corrupt or uses an "
                     "unsupported profile",
                     media_kind(st->codecpar), av_err2str(r));
@@ -238,7 +277,7 @@ static int rotation_of(const AVStream *st)
 static int open_input(job *j, media_source *src)
 {
     if (src->size == 0)
-        return fail(j, -EINVAL, "the input is empty (0 bytes): upload the file again");
+        return fail(-EINVAL, "the input is empty (0 bytes): upload the file again");
     uint8_t *buf = av_malloc(IO_BUF_SIZE);
     if (buf == NULL)
         return -ENOMEM;
@@ -255,25 +294,25 @@ static int open_input(job *j, media_source *src)
     j->in->format_whitelist = av_strdup(FORMATS);
     int r = avformat_open_input(&j->in, NULL, NULL, NULL);
     if (r < 0)
-        return fail(j, r,
+        return fail(r,
                     "the input is not audio or video reeld can read (%s): it is corrupt, truncated "
                     "or another kind of file",
                     av_err2str(r));
     for (unsigned i = 0; i < j->in->nb_streams; i++) {
         const AVCodecParameters *p = j->in->streams[i]->codecpar;
-        if (p->codec_type == AVMEDIA_TYPE_VIDEO && check_size(j, p->width, p->height) < 0)
+        if (p->codec_type == AVMEDIA_TYPE_VIDEO && check_size(p->width, p->height) < 0)
             return -EINVAL;
     }
     r = avformat_find_stream_info(j->in, NULL);
     if (r < 0)
-        return fail(j, r, "the input's streams cannot be read (%s): it is corrupt or truncated",
+        return fail(r, "the input's streams cannot be read (%s): it is corrupt or truncated",
                     av_err2str(r));
     j->vi = av_find_best_stream(j->in, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
     if (j->vi >= 0 && (j->in->streams[j->vi]->disposition & AV_DISPOSITION_ATTACHED_PIC))
         j->vi = -1; /* cover art of an audio file */
     j->ai = av_find_best_stream(j->in, AVMEDIA_TYPE_AUDIO, -1, j->vi, NULL, 0);
     if (j->vi < 0 && j->ai < 0)
-        return fail(j, -EINVAL, "the input has no audio or video stream");
+        return fail(-EINVAL, "the input has no audio or video stream");
     for (unsigned i = 0; i < j->in->nb_streams; i++)
         if ((int)i != j->vi && (int)i != j->ai)
             j->in->streams[i]->discard = AVDISCARD_ALL;
@@ -281,7 +320,7 @@ static int open_input(job *j, media_source *src)
     j->duration = j->in->duration > 0 ? (double)j->in->duration / AV_TIME_BASE : 0;
     if (j->vi >= 0) {
         AVStream *st = j->in->streams[j->vi];
-        if (check_size(j, st->codecpar->width, st->codecpar->height) < 0)
+        if (check_size(st->codecpar->width, st->codecpar->height) < 0)
             return -EINVAL;
         j->rotation = rotation_of(st);
         j->frame_rate = av_guess_frame_rate(j->in, st, NULL);
@@ -322,7 +361,7 @@ static int emit(job *j, const char *name, uint8_t *data, size_t len)
 {
     int r = j->sink->object(j->sink->ctx, name, data, len);
     if (r < 0)
-        return fail(j, r, "handing over %s failed: %s", name, strerror(-r));
+        return fail(r, "handing over %s failed: %s", name, strerror(-r));
     return 0;
 }
 
@@ -330,7 +369,7 @@ static int open_mux(job *j, variant *v)
 {
     int r = avformat_alloc_output_context2(&v->mux, NULL, "mpegts", NULL);
     if (r < 0)
-        return av_fail(j, r, "creating the MPEG-TS muxer");
+        return av_fail(r, "creating the MPEG-TS muxer");
     uint8_t *buf = av_malloc(IO_BUF_SIZE);
     if (buf == NULL)
         return -ENOMEM;
@@ -359,14 +398,14 @@ static int open_mux(job *j, variant *v)
     r = avformat_write_header(v->mux, &opts);
     av_dict_free(&opts);
     if (r < 0)
-        return av_fail(j, r, "starting the MPEG-TS muxer");
+        return av_fail(r, "starting the MPEG-TS muxer");
     return 0;
 }
 
 /* Writes one packet (a reference; `pkt` stays the caller's) stamped in 90 kHz. */
-static int mux_write(job *j, variant *v, const AVPacket *pkt, int stream)
+static int mux_write(variant *v, const AVPacket *pkt, int stream)
 {
-    AVPacket *p = j->mpkt;
+    AVPacket *p = v->mpkt;
     int r = av_packet_ref(p, pkt);
     if (r < 0)
         return r;
@@ -375,7 +414,7 @@ static int mux_write(job *j, variant *v, const AVPacket *pkt, int stream)
     r = av_write_frame(v->mux, p);
     av_packet_unref(p);
     if (r < 0 || v->io_failed)
-        return av_fail(j, r < 0 ? r : AVERROR(ENOMEM), "muxing a segment");
+        return av_fail(r < 0 ? r : AVERROR(ENOMEM), "muxing a segment");
     return 0;
 }
 
@@ -388,15 +427,15 @@ static void open_segment(job *j, variant *v, int64_t pts, int64_t slack)
     v->next_cut = (rel < 0 ? 1 : rel / j->seg90 + 1) * j->seg90;
 }
 
-/* Closes the open segment at `end` (90 kHz) and hands it to the sink. */
-static int cut_segment(job *j, variant *v, int64_t end)
+/* Closes the open segment at `end` (90 kHz) and queues it for the job thread to hand over. */
+static int cut_segment(variant *v, int64_t end)
 {
     if (!v->seg_open)
         return 0;
     av_write_frame(v->mux, NULL); /* flushes the PES packets mpegts holds back */
     avio_flush(v->mux->pb);
     if (v->io_failed)
-        return fail(j, -ENOMEM, "out of memory collecting a segment");
+        return fail(-ENOMEM, "out of memory collecting a segment");
     if (v->nsegs == v->segs_cap) {
         int cap = v->segs_cap ? v->segs_cap * 2 : 64;
         seginfo *s = realloc(v->segs, (size_t)cap * sizeof(*s));
@@ -414,18 +453,30 @@ static int cut_segment(job *j, variant *v, int64_t end)
     char name[64];
     snprintf(name, sizeof(name), "%s/seg_%05d.ts", v->name, v->nsegs);
     v->nsegs++;
-    uint8_t *data = v->seg;
-    size_t len = v->seg_len;
+    outobj *o = calloc(1, sizeof(*o));
+    if (o == NULL)
+        return -ENOMEM;
+    snprintf(o->name, sizeof(o->name), "%s", name);
+    o->data = v->seg;
+    o->len = v->seg_len;
     v->seg = NULL;
     v->seg_len = v->seg_cap = 0;
     v->seg_open = 0;
     av_opt_set(v->mux->priv_data, "mpegts_flags", "+resend_headers", 0);
-    return emit(j, name, data, len);
+    pthread_mutex_lock(&v->mu);
+    if (v->out_tail != NULL)
+        v->out_tail->next = o;
+    else
+        v->out_head = o;
+    v->out_tail = o;
+    pthread_mutex_unlock(&v->mu);
+    return 0;
 }
 
 /* ---- audio ---- */
 
-static int queue_audio(variant *v, const AVPacket *pkt)
+/* Queues an AAC packet for the rung's video to catch up with; `pkt` becomes the queue's. */
+static int queue_audio(variant *v, AVPacket *pkt)
 {
     if (v->aq_head > 0 && v->aq_head == v->aq_len)
         v->aq_head = v->aq_len = 0;
@@ -445,19 +496,16 @@ static int queue_audio(variant *v, const AVPacket *pkt)
             v->aq_cap = cap;
         }
     }
-    AVPacket *c = av_packet_clone(pkt);
-    if (c == NULL)
-        return -ENOMEM;
-    v->aq[v->aq_len++] = c;
+    v->aq[v->aq_len++] = pkt;
     return 0;
 }
 
 /* Writes the queued audio packets that start before `limit` (90 kHz; INT64_MAX: all). */
-static int flush_audio(job *j, variant *v, int64_t limit)
+static int flush_audio(variant *v, int64_t limit)
 {
     while (v->aq_head < v->aq_len && v->aq[v->aq_head]->pts < limit) {
         AVPacket *p = v->aq[v->aq_head++];
-        int r = mux_write(j, v, p, v->ast);
+        int r = mux_write(v, p, v->ast);
         av_packet_free(&p);
         if (r < 0)
             return r;
@@ -465,7 +513,9 @@ static int flush_audio(job *j, variant *v, int64_t limit)
     return 0;
 }
 
-/* An AAC packet (90 kHz): straight into the audio rung, queued for the video rungs. */
+static int push(job *j, variant *v, rung_item it);
+
+/* An AAC packet (90 kHz): straight into the audio rung, to the video rungs' workers. */
 static int audio_packet(job *j, AVPacket *pkt)
 {
     for (int i = 0; i < j->nv; i++) {
@@ -475,20 +525,20 @@ static int audio_packet(job *j, AVPacket *pkt)
             int64_t rel = pkt->pts - OUT_OFFSET;
             /* Cut at the AAC frame nearest the boundary: off by half a frame at most. */
             if (v->seg_open && rel + pkt->duration / 2 >= v->next_cut &&
-                (r = cut_segment(j, v, pkt->pts)) < 0)
+                (r = cut_segment(v, pkt->pts)) < 0)
                 return r;
             if (!v->seg_open)
                 open_segment(j, v, pkt->pts, pkt->duration / 2);
-            if ((r = mux_write(j, v, pkt, v->ast)) < 0)
+            if ((r = mux_write(v, pkt, v->ast)) < 0)
                 return r;
             if (pkt->pts + pkt->duration > v->end)
                 v->end = pkt->pts + pkt->duration;
             continue;
         }
-        r = queue_audio(v, pkt);
-        if (r == -E2BIG)
-            return fail(j, r, "the input's audio runs far ahead of its video: remux it first");
-        if (r < 0)
+        AVPacket *c = av_packet_clone(pkt);
+        if (c == NULL)
+            return -ENOMEM;
+        if ((r = push(j, v, (rung_item){.audio = c})) < 0)
             return r;
     }
     return 0;
@@ -510,14 +560,14 @@ static int drain_audio(job *j)
         if (r < 0)
             return r;
     }
-    return r == AVERROR(EAGAIN) || r == AVERROR_EOF ? 0 : av_fail(j, r, "AAC encoding");
+    return r == AVERROR(EAGAIN) || r == AVERROR_EOF ? 0 : av_fail(r, "AAC encoding");
 }
 
 static int open_audio(job *j)
 {
     const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_AAC);
     if (codec == NULL)
-        return fail(j, -ENOSYS, "this FFmpeg has no AAC encoder");
+        return fail(-ENOSYS, "this FFmpeg has no AAC encoder");
     AVCodecContext *c = j->aenc = avcodec_alloc_context3(codec);
     if (c == NULL)
         return -ENOMEM;
@@ -528,7 +578,7 @@ static int open_audio(job *j)
     c->time_base = (AVRational){1, AUDIO_RATE};
     int r = avcodec_open2(c, codec, NULL);
     if (r < 0)
-        return av_fail(j, r, "opening the AAC encoder");
+        return av_fail(r, "opening the AAC encoder");
     AVChannelLayout in_layout;
     if (j->adec->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC)
         av_channel_layout_default(&in_layout, j->adec->ch_layout.nb_channels);
@@ -538,7 +588,7 @@ static int open_audio(job *j)
                             j->adec->sample_fmt, j->adec->sample_rate, 0, NULL);
     av_channel_layout_uninit(&in_layout);
     if (r < 0 || (r = swr_init(j->swr)) < 0)
-        return av_fail(j, r, "setting up the audio resampler");
+        return av_fail(r, "setting up the audio resampler");
     j->fifo = av_audio_fifo_alloc(c->sample_fmt, 2, c->frame_size * 4);
     if (j->fifo == NULL)
         return -ENOMEM;
@@ -569,7 +619,7 @@ static int encode_audio(job *j, int last)
             r = avcodec_send_frame(j->aenc, f);
         av_frame_free(&f);
         if (r < 0)
-            return av_fail(j, r, "AAC encoding");
+            return av_fail(r, "AAC encoding");
         if ((r = drain_audio(j)) < 0)
             return r;
     }
@@ -597,7 +647,7 @@ static int audio_frame(job *j, AVFrame *f)
     }
     int n = swr_convert(j->swr, j->abuf, out, (const uint8_t **)f->extended_data, f->nb_samples);
     if (n < 0)
-        return av_fail(j, n, "resampling audio");
+        return av_fail(n, "resampling audio");
     if (av_audio_fifo_write(j->fifo, (void **)j->abuf, n) < n)
         return -ENOMEM;
     j->aframes++;
@@ -611,7 +661,7 @@ static int open_video_encoder(job *j, variant *v, AVBufferRef *hw_frames)
     int nvenc = j->o->encoder == MEDIA_ENC_NVENC;
     const AVCodec *codec = avcodec_find_encoder_by_name(nvenc ? "h264_nvenc" : "libx264");
     if (codec == NULL)
-        return fail(j, -ENOSYS, "this FFmpeg has no %s encoder", nvenc ? "h264_nvenc" : "libx264");
+        return fail(-ENOSYS, "this FFmpeg has no %s encoder", nvenc ? "h264_nvenc" : "libx264");
     AVCodecContext *c = v->enc = avcodec_alloc_context3(codec);
     if (c == NULL)
         return -ENOMEM;
@@ -638,14 +688,14 @@ static int open_video_encoder(job *j, variant *v, AVBufferRef *hw_frames)
         av_dict_set(&opts, "strict_gop", "1", 0);
     } else {
         c->pix_fmt = AV_PIX_FMT_YUV420P;
-        c->thread_count = j->o->x264_threads;
+        c->thread_count = v->threads;
         av_dict_set(&opts, "preset", j->o->x264_preset ? j->o->x264_preset : "veryfast", 0);
         av_dict_set(&opts, "x264-params", "scenecut=0:open-gop=0", 0);
     }
     int r = avcodec_open2(c, codec, &opts);
     av_dict_free(&opts);
     if (r < 0)
-        return fail(j, r, "opening the %s encoder for %s failed: %s", codec->name, v->name,
+        return fail(r, "opening the %s encoder for %s failed: %s", codec->name, v->name,
                     av_err2str(r));
     return open_mux(j, v);
 }
@@ -676,7 +726,7 @@ static int open_graph(job *j, variant *v, const AVFrame *f)
         r = avfilter_graph_create_filter(&v->gsink, avfilter_get_by_name("buffersink"), "out", NULL,
                                          NULL, v->graph);
     if (r < 0)
-        return av_fail(j, r, "building the GPU scaler");
+        return av_fail(r, "building the GPU scaler");
     snprintf(chain, sizeof(chain), "%s%sscale_cuda=w=%d:h=%d", hw ? "" : turn[j->rotation / 90],
              hw ? "" : "format=nv12,hwupload_cuda,", v->rung.width, v->rung.height);
     AVFilterInOut *outs = avfilter_inout_alloc(), *ins = avfilter_inout_alloc();
@@ -698,7 +748,7 @@ static int open_graph(job *j, variant *v, const AVFrame *f)
     if (r >= 0)
         r = avfilter_graph_config(v->graph, NULL);
     if (r < 0)
-        return av_fail(j, r, "building the GPU scaler");
+        return av_fail(r, "building the GPU scaler");
     return open_video_encoder(j, v, av_buffersink_get_hw_frames_ctx(v->gsink));
 }
 
@@ -752,7 +802,7 @@ static int scale_frame(job *j, variant *v, struct SwsContext **sws, const AVFram
     *sws = sws_getCachedContext(*sws, in->width, in->height, in->format, sw, sh, AV_PIX_FMT_YUV420P,
                                 SWS_BICUBIC, NULL, NULL, NULL);
     if (*sws == NULL)
-        return fail(j, -EINVAL, "cannot scale %dx%d %s video", in->width, in->height,
+        return fail(-EINVAL, "cannot scale %dx%d %s video", in->width, in->height,
                     av_get_pix_fmt_name(in->format));
     AVFrame *f = pool_frame(v, sw, sh);
     if (f == NULL)
@@ -788,12 +838,12 @@ static int mux_video(job *j, variant *v, const AVPacket *pkt)
         snprintf(v->codecs, sizeof(v->codecs), "%s%s", avc, j->aenc ? ",mp4a.40.2" : "");
     }
     if (v->seg_open && key && pkt->pts - OUT_OFFSET >= v->next_cut) {
-        if ((r = flush_audio(j, v, pkt->pts)) < 0 || (r = cut_segment(j, v, pkt->pts)) < 0)
+        if ((r = flush_audio(v, pkt->pts)) < 0 || (r = cut_segment(v, pkt->pts)) < 0)
             return r;
     }
     if (!v->seg_open)
         open_segment(j, v, pkt->pts, 0);
-    if ((r = flush_audio(j, v, pkt->dts + 1)) < 0 || (r = mux_write(j, v, pkt, v->vst)) < 0)
+    if ((r = flush_audio(v, pkt->dts + 1)) < 0 || (r = mux_write(v, pkt, v->vst)) < 0)
         return r;
     if (pkt->pts + j->frame_dur90 > v->end)
         v->end = pkt->pts + j->frame_dur90;
@@ -803,20 +853,20 @@ static int mux_video(job *j, variant *v, const AVPacket *pkt)
 static int drain_video(job *j, variant *v)
 {
     int r;
-    while ((r = avcodec_receive_packet(v->enc, j->pkt)) == 0) {
-        r = mux_video(j, v, j->pkt);
-        av_packet_unref(j->pkt);
+    while ((r = avcodec_receive_packet(v->enc, v->pkt)) == 0) {
+        r = mux_video(j, v, v->pkt);
+        av_packet_unref(v->pkt);
         if (r < 0)
             return r;
     }
-    return r == AVERROR(EAGAIN) || r == AVERROR_EOF ? 0 : av_fail(j, r, "video encoding");
+    return r == AVERROR(EAGAIN) || r == AVERROR_EOF ? 0 : av_fail(r, "video encoding");
 }
 
 static int encode_video(job *j, variant *v, AVFrame *f)
 {
     int r = avcodec_send_frame(v->enc, f);
     if (r < 0)
-        return av_fail(j, r, "video encoding");
+        return av_fail(r, "video encoding");
     return drain_video(j, v);
 }
 
@@ -862,6 +912,232 @@ static int make_poster(job *j, const AVFrame *in)
     return 0;
 }
 
+/* Worker side: scales (or hands the GPU graph) one stamped picture and encodes it. */
+static int rung_video(job *j, variant *v, AVFrame *in)
+{
+    int64_t t = in->pts;
+    int force = in->pict_type == AV_PICTURE_TYPE_I;
+    AVFrame *f = NULL;
+    int r;
+    if (j->o->encoder == MEDIA_ENC_NVENC) {
+        if (v->graph == NULL && (r = open_graph(j, v, in)) < 0)
+            return r;
+        if ((r = av_buffersrc_add_frame_flags(v->gsrc, in, AV_BUFFERSRC_FLAG_KEEP_REF)) < 0)
+            return av_fail(r, "GPU scaling");
+        f = av_frame_alloc();
+        if (f == NULL)
+            return -ENOMEM;
+        if ((r = av_buffersink_get_frame(v->gsink, f)) < 0) {
+            av_frame_free(&f);
+            return r == AVERROR(EAGAIN) ? 0 : av_fail(r, "GPU scaling");
+        }
+    } else {
+        if (v->enc == NULL && (r = open_video_encoder(j, v, NULL)) < 0)
+            return r;
+        if (j->rotation == 0 && in->format == AV_PIX_FMT_YUV420P && in->width == v->rung.width &&
+            in->height == v->rung.height) {
+            f = av_frame_clone(in); /* the decoded picture is this rung: encode it as it is */
+            if (f == NULL)
+                return -ENOMEM;
+        } else if ((r = scale_frame(j, v, &v->sws, in, &f)) < 0) {
+            return r;
+        }
+    }
+    f->pts = t + OUT_OFFSET;
+    f->pict_type = force ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
+    r = encode_video(j, v, f);
+    av_frame_free(&f);
+    return r;
+}
+
+/* Worker side, at the end of the input: drains the encoder, closes the last segment. */
+static int rung_finish(job *j, variant *v)
+{
+    int r;
+    if (v->enc != NULL) {
+        if ((r = avcodec_send_frame(v->enc, NULL)) < 0)
+            return av_fail(r, "video encoding");
+        if ((r = drain_video(j, v)) < 0)
+            return r;
+    }
+    if ((r = flush_audio(v, INT64_MAX)) < 0)
+        return r;
+    return cut_segment(v, v->end);
+}
+
+static void *rung_main(void *arg)
+{
+    variant *v = arg;
+    job *j = v->j;
+    err_buf = v->err;
+    err_len = sizeof(v->err);
+    int r = 0;
+    for (;;) {
+        pthread_mutex_lock(&v->mu);
+        while (v->q_len == 0 && !atomic_load(&j->abort))
+            pthread_cond_wait(&v->cv, &v->mu);
+        if (atomic_load(&j->abort)) {
+            pthread_mutex_unlock(&v->mu);
+            r = -ECANCELED;
+            break;
+        }
+        rung_item it = v->q[v->q_head];
+        v->q_head = (v->q_head + 1) % RUNG_QUEUE;
+        v->q_len--;
+        v->q_frames -= it.frame != NULL;
+        pthread_cond_broadcast(&v->cv);
+        pthread_mutex_unlock(&v->mu);
+        if (it.frame != NULL) {
+            r = rung_video(j, v, it.frame);
+            av_frame_free(&it.frame);
+        } else if (it.audio != NULL) {
+            r = queue_audio(v, it.audio);
+            if (r < 0)
+                av_packet_free(&it.audio);
+            if (r == -E2BIG)
+                r = fail(r, "the input's audio runs far ahead of its video: remux it first");
+        } else {
+            r = rung_finish(j, v);
+            break;
+        }
+        if (r < 0)
+            break;
+    }
+    pthread_mutex_lock(&v->mu);
+    v->status = r;
+    v->finished = 1;
+    pthread_cond_broadcast(&v->cv);
+    pthread_mutex_unlock(&v->mu);
+    return NULL;
+}
+
+static int cancelled(job *j)
+{
+    return j->sink->cancelled != NULL && j->sink->cancelled(j->sink->ctx);
+}
+
+/* Hands the segments the workers have closed to the sink, in each rung's order. */
+static int drain_outputs(job *j)
+{
+    int r = 0;
+    for (int i = 0; i < j->nv; i++) {
+        variant *v = &j->v[i];
+        pthread_mutex_lock(&v->mu);
+        outobj *o = v->out_head;
+        v->out_head = v->out_tail = NULL;
+        pthread_mutex_unlock(&v->mu);
+        while (o != NULL) {
+            outobj *next = o->next;
+            if (r == 0)
+                r = emit(j, o->name, o->data, o->len);
+            else
+                free(o->data);
+            free(o);
+            o = next;
+        }
+    }
+    return r;
+}
+
+/* The worker's failure as the job's: its message becomes the job's. */
+static int rung_failed(variant *v)
+{
+    return v->status == -ECANCELED ? -ECANCELED : fail(v->status, "%s", v->err);
+}
+
+/* Gives a rung an item, waiting while its queue is full (handing over segments and noticing a
+ * cancel meanwhile). The item is the rung's afterwards, or freed on failure. */
+static int push(job *j, variant *v, rung_item it)
+{
+    int r = 0;
+    for (;;) {
+        pthread_mutex_lock(&v->mu);
+        if (v->finished) {
+            pthread_mutex_unlock(&v->mu);
+            r = rung_failed(v);
+            break;
+        }
+        if (v->q_len < RUNG_QUEUE && (it.frame == NULL || v->q_frames < RUNG_FRAMES)) {
+            v->q[(v->q_head + v->q_len) % RUNG_QUEUE] = it;
+            v->q_len++;
+            v->q_frames += it.frame != NULL;
+            pthread_cond_broadcast(&v->cv);
+            pthread_mutex_unlock(&v->mu);
+            return 0;
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 20000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&v->cv, &v->mu, &until);
+        pthread_mutex_unlock(&v->mu);
+        if (cancelled(j)) {
+            r = -ECANCELED;
+            break;
+        }
+        if ((r = drain_outputs(j)) < 0)
+            break;
+    }
+    av_frame_free(&it.frame);
+    av_packet_free(&it.audio);
+    return r;
+}
+
+/* Ends every worker: with the end item and a wait for the last segments when `finish`, at once
+ * (abort) otherwise. Returns the first worker failure, or 0. */
+static int stop_rungs(job *j, int finish)
+{
+    int r = 0;
+    for (int i = 0; finish && r == 0 && i < j->nv; i++)
+        if (j->v[i].running)
+            r = push(j, &j->v[i], (rung_item){0});
+    for (int i = 0; finish && r == 0 && i < j->nv; i++) {
+        variant *v = &j->v[i];
+        while (r == 0 && v->running) {
+            pthread_mutex_lock(&v->mu);
+            int done = v->finished;
+            if (!done) {
+                struct timespec until;
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_nsec += 20000000L;
+                if (until.tv_nsec >= 1000000000L) {
+                    until.tv_sec++;
+                    until.tv_nsec -= 1000000000L;
+                }
+                pthread_cond_timedwait(&v->cv, &v->mu, &until);
+            }
+            pthread_mutex_unlock(&v->mu);
+            if (done) {
+                pthread_join(v->thread, NULL);
+                v->running = 0;
+                if (v->status < 0)
+                    r = rung_failed(v);
+            } else if (cancelled(j)) {
+                r = -ECANCELED;
+            } else {
+                r = drain_outputs(j);
+            }
+        }
+    }
+    atomic_store(&j->abort, 1);
+    for (int i = 0; i < j->nv; i++) {
+        variant *v = &j->v[i];
+        if (!v->running)
+            continue;
+        pthread_mutex_lock(&v->mu);
+        pthread_cond_broadcast(&v->cv);
+        pthread_mutex_unlock(&v->mu);
+        pthread_join(v->thread, NULL);
+        v->running = 0;
+    }
+    return r;
+}
+
+/* Job side: stamps a decoded picture (time, forced keyframe) and gives every rung a
+ * reference to it; the poster is taken here too. */
 static int video_frame(job *j, AVFrame *in)
 {
     AVStream *st = j->in->streams[j->vi];
@@ -871,42 +1147,20 @@ static int video_frame(job *j, AVFrame *in)
                                            av_rescale_q(j->start, AV_TIME_BASE_Q, TB90);
     if (j->vframes > 0 && t <= j->last_t)
         return 0; /* a repeated or backward timestamp: the encoders need them increasing */
-    if (check_size(j, in->width, in->height) < 0)
+    if (check_size(in->width, in->height) < 0)
         return -EINVAL;
     j->last_t = t;
     j->vframes++;
     int force = t >= j->next_kf;
     if (force)
         j->next_kf = (t < 0 ? 1 : t / j->seg90 + 1) * j->seg90;
+    in->pts = t;
+    in->pict_type = force ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
     for (int i = 0; i < j->nv; i++) {
-        variant *v = &j->v[i];
-        AVFrame *f = NULL;
-        int r;
-        if (j->o->encoder == MEDIA_ENC_NVENC) {
-            if (v->graph == NULL && (r = open_graph(j, v, in)) < 0)
-                return r;
-            in->pts = t;
-            if ((r = av_buffersrc_add_frame_flags(v->gsrc, in, AV_BUFFERSRC_FLAG_KEEP_REF)) < 0)
-                return av_fail(j, r, "GPU scaling");
-            f = av_frame_alloc();
-            if (f == NULL)
-                return -ENOMEM;
-            if ((r = av_buffersink_get_frame(v->gsink, f)) < 0) {
-                av_frame_free(&f);
-                if (r == AVERROR(EAGAIN))
-                    continue;
-                return av_fail(j, r, "GPU scaling");
-            }
-        } else {
-            if (v->enc == NULL && (r = open_video_encoder(j, v, NULL)) < 0)
-                return r;
-            if ((r = scale_frame(j, v, &v->sws, in, &f)) < 0)
-                return r;
-        }
-        f->pts = t + OUT_OFFSET;
-        f->pict_type = force ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
-        r = encode_video(j, v, f);
-        av_frame_free(&f);
+        AVFrame *f = av_frame_clone(in);
+        if (f == NULL)
+            return -ENOMEM;
+        int r = push(j, &j->v[i], (rung_item){.frame = f});
         if (r < 0)
             return r;
     }
@@ -944,7 +1198,7 @@ static int decode(job *j, AVCodecContext *dec, const AVPacket *pkt)
         return 0; /* a damaged packet: conceal and go on; a file with no good frame fails */
     }
     if (r < 0 && r != AVERROR_EOF)
-        return av_fail(j, r, "decoding");
+        return av_fail(r, "decoding");
     for (;;) {
         r = avcodec_receive_frame(dec, j->frame);
         if (r == AVERROR(EAGAIN) || r == AVERROR_EOF)
@@ -954,7 +1208,7 @@ static int decode(job *j, AVCodecContext *dec, const AVPacket *pkt)
             continue;
         }
         if (r < 0)
-            return av_fail(j, r, "decoding");
+            return av_fail(r, "decoding");
         r = dec == j->vdec ? video_frame(j, j->frame) : audio_frame(j, j->frame);
         av_frame_unref(j->frame);
         if (r < 0)
@@ -981,17 +1235,34 @@ static int setup_ladder(job *j, transcode_result *res)
         }
         n = ladder_build(preset, (int)w, (int)h, rungs);
         if (n == -EINVAL && (w < 2 || h < 2 || w > LADDER_MAX_SIDE || h > LADDER_MAX_SIDE))
-            return fail(j, n, "the video is %ldx%ld: reeld takes 2 to %d pixels on a side", w, h,
+            return fail(n, "the video is %ldx%ld: reeld takes 2 to %d pixels on a side", w, h,
                         LADDER_MAX_SIDE);
         if (n < 0)
-            return fail(j, n, "unknown preset '%s': use auto, 1080p, 720p or 480p", preset);
+            return fail(n, "unknown preset '%s': use auto, 1080p, 720p or 480p", preset);
     }
     j->v = calloc((size_t)n, sizeof(*j->v));
     if (j->v == NULL)
         return -ENOMEM;
     j->nv = n;
+    long total_px = 0, ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    for (int i = 0; i < n && j->vi >= 0; i++)
+        total_px += (long)rungs[i].width * rungs[i].height;
     for (int i = 0; i < n; i++) {
         variant *v = &j->v[i];
+        pthread_mutex_init(&v->mu, NULL);
+        pthread_cond_init(&v->cv, NULL);
+        v->pkt = av_packet_alloc();
+        v->mpkt = av_packet_alloc();
+        if (v->pkt == NULL || v->mpkt == NULL)
+            return -ENOMEM;
+        /* libx264 threads by the rung's share of the pixels: the rungs' workers already run
+         * side by side, so one thread each is right on a small machine, and frame threads
+         * (each holding pictures) are spent only where a rung needs more than a core. */
+        v->threads = j->o->x264_threads;
+        if (v->threads <= 0 && j->vi >= 0 && total_px > 0)
+            v->threads = (int)lround((double)ncpu * rungs[i].width * rungs[i].height / total_px);
+        if (v->threads < 1)
+            v->threads = 1;
         v->vst = v->ast = -1;
         if (j->vi >= 0) {
             v->video = 1;
@@ -1039,7 +1310,7 @@ static int publish(job *j, transcode_result *res)
         free(segs);
         free(names);
         if (len < 0) {
-            r = fail(j, len, "the playlist of %s is too long", v->name);
+            r = fail(len, "the playlist of %s is too long", v->name);
             break;
         }
         snprintf(uris[i], sizeof(uris[i]), "%s/index.m3u8", v->name);
@@ -1082,11 +1353,6 @@ out:
     return r;
 }
 
-static int cancelled(job *j)
-{
-    return j->sink->cancelled != NULL && j->sink->cancelled(j->sink->ctx);
-}
-
 static int run(job *j, media_source *src, transcode_result *res)
 {
     int r;
@@ -1094,9 +1360,17 @@ static int run(job *j, media_source *src, transcode_result *res)
         return r;
     if (j->ai >= 0 && (r = open_audio(j)) < 0)
         return r;
-    for (int i = 0; i < j->nv; i++)
-        if (!j->v[i].video && (r = open_mux(j, &j->v[i])) < 0)
+    for (int i = 0; i < j->nv; i++) {
+        variant *v = &j->v[i];
+        if (!v->video && (r = open_mux(j, v)) < 0)
             return r;
+        if (v->video) {
+            v->j = j;
+            if ((r = -pthread_create(&v->thread, NULL, rung_main, v)) < 0)
+                return fail(r, "cannot start a thread for %s: %s", v->name, strerror(-r));
+            v->running = 1;
+        }
+    }
     res->rungs = j->nv;
     j->poster_at = (int64_t)(FFMIN(1.0, j->duration / 10) * 90000);
     while ((r = av_read_frame(j->in, j->pkt)) >= 0) {
@@ -1114,41 +1388,36 @@ static int run(job *j, media_source *src, transcode_result *res)
             return r;
         if (cancelled(j))
             return -ECANCELED;
+        if ((r = drain_outputs(j)) < 0)
+            return r;
         progress(j, 0);
     }
     if (r != AVERROR_EOF)
-        return fail(j, r, "reading the input failed at byte %lld (%s): it is truncated or corrupt",
+        return fail(r, "reading the input failed at byte %lld (%s): it is truncated or corrupt",
                     (long long)avio_tell(j->in_pb), av_err2str(r));
     if (j->vdec != NULL && (r = decode(j, j->vdec, NULL)) < 0)
         return r;
     if (j->adec != NULL && (r = decode(j, j->adec, NULL)) < 0)
         return r;
     if (j->vi >= 0 && j->vframes == 0)
-        return fail(j, -EINVAL,
-                    "no video frame could be decoded: the input is corrupt or truncated");
+        return fail(-EINVAL, "no video frame could be decoded: the input is corrupt or truncated");
     if (j->vi < 0 && j->aframes == 0)
-        return fail(j, -EINVAL, "no audio could be decoded: the input is corrupt or truncated");
+        return fail(-EINVAL, "no audio could be decoded: the input is corrupt or truncated");
     if (j->aenc != NULL) {
         if ((r = encode_audio(j, 1)) < 0)
             return r;
         if ((r = avcodec_send_frame(j->aenc, NULL)) < 0)
-            return av_fail(j, r, "AAC encoding");
+            return av_fail(r, "AAC encoding");
         if ((r = drain_audio(j)) < 0)
             return r;
     }
-    for (int i = 0; i < j->nv; i++) {
-        variant *v = &j->v[i];
-        if (v->video && v->enc != NULL) {
-            if ((r = avcodec_send_frame(v->enc, NULL)) < 0)
-                return av_fail(j, r, "video encoding");
-            if ((r = drain_video(j, v)) < 0)
-                return r;
-        }
-        if (v->video && (r = flush_audio(j, v, INT64_MAX)) < 0)
+    if ((r = stop_rungs(j, 1)) < 0)
+        return r;
+    for (int i = 0; i < j->nv; i++)
+        if (!j->v[i].video && (r = cut_segment(&j->v[i], j->v[i].end)) < 0)
             return r;
-        if ((r = cut_segment(j, v, v->end)) < 0)
-            return r;
-    }
+    if ((r = drain_outputs(j)) < 0)
+        return r;
     if (cancelled(j))
         return -ECANCELED;
     progress(j, 1);
@@ -1157,6 +1426,21 @@ static int run(job *j, media_source *src, transcode_result *res)
 
 static void free_variant(variant *v)
 {
+    for (int i = 0; i < v->q_len; i++) {
+        rung_item *it = &v->q[(v->q_head + i) % RUNG_QUEUE];
+        av_frame_free(&it->frame);
+        av_packet_free(&it->audio);
+    }
+    while (v->out_head != NULL) {
+        outobj *o = v->out_head;
+        v->out_head = o->next;
+        free(o->data);
+        free(o);
+    }
+    pthread_mutex_destroy(&v->mu);
+    pthread_cond_destroy(&v->cv);
+    av_packet_free(&v->pkt);
+    av_packet_free(&v->mpkt);
     avcodec_free_context(&v->enc);
     sws_freeContext(v->sws);
     avfilter_graph_free(&v->graph);
@@ -1212,16 +1496,16 @@ int transcode_run(media_source *src, const transcode_opts *o, const transcode_si
     job j = {0};
     j.o = o;
     j.sink = sink;
-    j.err = err;
-    j.errlen = errlen;
     j.vi = j.ai = -1;
     j.seg90 = (int64_t)(o->segment_sec > 0 ? o->segment_sec : 4) * 90000;
     j.t0_ns = j.last_progress_ns = rd_now_ns();
     j.frame = av_frame_alloc();
     j.sw_frame = av_frame_alloc();
     j.pkt = av_packet_alloc();
-    j.mpkt = av_packet_alloc();
-    int r = j.frame && j.sw_frame && j.pkt && j.mpkt ? run(&j, src, res) : -ENOMEM;
+    err_buf = err;
+    err_len = errlen;
+    int r = j.frame && j.sw_frame && j.pkt ? run(&j, src, res) : -ENOMEM;
+    stop_rungs(&j, 0);
     if (r == -ENOMEM && err[0] == '\0')
         snprintf(err, errlen, "out of memory");
     else if (r < 0 && err[0] == '\0')
@@ -1250,6 +1534,6 @@ int transcode_run(media_source *src, const transcode_opts *o, const transcode_si
     av_frame_free(&j.frame);
     av_frame_free(&j.sw_frame);
     av_packet_free(&j.pkt);
-    av_packet_free(&j.mpkt);
+    err_buf = NULL;
     return r;
 }
