@@ -1506,6 +1506,8 @@ int transcode_run(media_source *src, const transcode_opts *o, const transcode_si
     err_len = errlen;
     int r = j.frame && j.sw_frame && j.pkt ? run(&j, src, res) : -ENOMEM;
     stop_rungs(&j, 0);
+    if (r < -4095)
+        r = -EINVAL; /* an FFmpeg tag (AVERROR_INVALIDDATA, ...): callers get a -errno */
     if (r == -ENOMEM && err[0] == '\0')
         snprintf(err, errlen, "out of memory");
     else if (r < 0 && err[0] == '\0')
