@@ -1,6 +1,6 @@
 /* gpu-encoder: runs transcode jobs, one at a time, on its own thread.
  *
- * owns:  its slot (NVENC session on one GPU, or a CPU slot) and the job it is running.
+ * owns:  its slot (NVENC sessions on one GPU, one per rung, or a CPU slot) and its job.
  * takes: TRANSCODE (a job), TRANSCODE_CANCEL (noticed between packets while a job runs),
  *        STOP (a running job is cancelled, then the actor ends).
  * sends: to the job's sink: HLS_OBJECT for every closed segment while encoding goes on, then
@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "src/media/avlog.h"
+#include "src/media/ladder.h"
 #include "src/media/transcode.h"
 #include "src/rt/log.h"
 
@@ -228,9 +229,12 @@ int encoder_pool_start(const rd_config *cfg, int cpu_slots, int max, encoder_poo
 {
     memset(pool, 0, sizeof(*pool));
     avlog_install();
+    /* A job encodes every rung at once: one NVENC session per rung, so an encoder actor on a
+     * GPU stands for as many sessions as the ladder has rungs. */
+    int rungs = ladder_max_rungs(ladder_preset(cfg->preview_preset, 1));
     int per_gpu = cfg->nvenc_sessions_per_gpu;
-    if (max > 0 && per_gpu > max)
-        per_gpu = max;
+    if (max > 0 && per_gpu > max * rungs)
+        per_gpu = max * rungs;
     int r = hwprobe_run(cfg->encoder, cfg->gpu_devices, per_gpu, cpu_slots, &pool->probe);
     if (r < 0) {
         snprintf(err, errlen,
@@ -238,7 +242,14 @@ int encoder_pool_start(const rd_config *cfg, int cpu_slots, int max, encoder_poo
                  pool->probe.reason);
         return r;
     }
-    int n = pool->probe.sessions;
+    int nvenc = pool->probe.encoder == MEDIA_ENC_NVENC;
+    int per_gpu_encoders[HWPROBE_MAX_GPUS];
+    int n = nvenc ? 0 : pool->probe.sessions;
+    for (int g = 0; g < pool->probe.ngpus; g++) {
+        int e = pool->probe.gpus[g].sessions / rungs;
+        per_gpu_encoders[g] = e > 0 ? e : 1; /* a GPU short of sessions still takes one job */
+        n += per_gpu_encoders[g];
+    }
     if (max > 0 && n > max)
         n = max;
     pool->slots = calloc((size_t)n, sizeof(*pool->slots));
@@ -248,7 +259,6 @@ int encoder_pool_start(const rd_config *cfg, int cpu_slots, int max, encoder_poo
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    int nvenc = pool->probe.encoder == MEDIA_ENC_NVENC;
     int gpu = 0, used = 0;
     for (int i = 0; i < n; i++) {
         encoder_slot *s = &pool->slots[i];
@@ -256,7 +266,7 @@ int encoder_pool_start(const rd_config *cfg, int cpu_slots, int max, encoder_poo
         s->kind = pool->probe.encoder;
         s->gpu = -1;
         if (nvenc) {
-            while (used >= pool->probe.gpus[gpu].sessions) {
+            while (used >= per_gpu_encoders[gpu]) {
                 gpu++;
                 used = 0;
             }

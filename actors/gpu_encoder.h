@@ -1,5 +1,6 @@
-/* gpu-encoder actors: one thread actor per NVENC session or CPU slot, each running one
- * transcode job at a time. See gpu_encoder.c for the contract. */
+/* gpu-encoder actors: one thread actor per GPU encoder slot (a ladder's worth of NVENC
+ * sessions) or CPU slot, each running one transcode job at a time. See gpu_encoder.c for the
+ * contract. */
 #ifndef REELD_ACTORS_GPU_ENCODER_H
 #define REELD_ACTORS_GPU_ENCODER_H
 
@@ -25,9 +26,11 @@ typedef struct encoder_pool {
     int n;
 } encoder_pool;
 
-/* Probes the GPUs (ENCODER, GPU_DEVICES, NVENC_SESSIONS_PER_GPU in `cfg`) and spawns one
- * encoder per NVENC session, or `cpu_slots` libx264 encoders, at most `max` (0: no limit).
- * Returns 0, or -ENODEV when ENCODER=nvenc and no NVENC opened, with one line in `err`. */
+/* Probes the GPUs (ENCODER, GPU_DEVICES, NVENC_SESSIONS_PER_GPU in `cfg`) and spawns the
+ * encoders: on NVENC one per GPU for every ladder's worth of sessions that opened (a job opens
+ * one session per rung of PREVIEW_PRESET), else `cpu_slots` libx264 encoders; at most `max`
+ * (0: no limit). Returns 0, or -ENODEV when ENCODER=nvenc and no NVENC opened, with one line
+ * in `err`. */
 int encoder_pool_start(const rd_config *cfg, int cpu_slots, int max, encoder_pool *pool, char *err,
                        size_t errlen);
 

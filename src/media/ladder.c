@@ -44,6 +44,17 @@ static void fill(ladder_rung *r, int width, int height, int kbps)
     r->maxrate_kbps = kbps * 3 / 2;
 }
 
+int ladder_max_rungs(const char *preset)
+{
+    if (!strcmp(preset, "1080p"))
+        return NRUNGS;
+    if (!strcmp(preset, "720p"))
+        return NRUNGS - 1;
+    if (!strcmp(preset, "480p"))
+        return NRUNGS - 2;
+    return 0;
+}
+
 int ladder_build(const char *preset, int width, int height, ladder_rung *out)
 {
     int top;

@@ -24,6 +24,9 @@ typedef struct ladder_rung {
  * name is returned unchanged. */
 const char *ladder_preset(const char *preset, int nvenc);
 
+/* The most rungs `preset` ("auto" resolved) can give: 4, 3 or 2; 0 for an unknown name. */
+int ladder_max_rungs(const char *preset);
+
 /* Fills `out` (LADDER_MAX_RUNGS entries) for a source displayed at `width` x `height` (pixels
  * of square aspect, rotation applied). Returns the number of rungs (>= 1), or -EINVAL for an
  * unknown preset or a size outside 2..LADDER_MAX_SIDE. */

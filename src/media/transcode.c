@@ -1,6 +1,10 @@
-/* The transcode pipeline. One thread runs it all: demux (custom AVIOContext over a source),
- * decode once, then per rung scale (swscale, or scale_cuda in a filter graph on the GPU path),
- * encode, and mux into MPEG-TS that a write callback collects in memory.
+/* The transcode pipeline. The job's thread (the encoder actor's) demuxes through a custom
+ * AVIOContext over a source, decodes once, encodes AAC once, and gives every rung references
+ * to the pictures and packets. Each rung has a worker thread that scales (swscale, or
+ * scale_cuda in a filter graph on the GPU path), encodes and muxes into MPEG-TS collected in
+ * memory; closed segments come back to the job's thread, which alone talks to the sink. The
+ * rungs thus run side by side with one libx264 thread each on a small machine, instead of
+ * frame threads that hold pictures (memory) for little speed. Queues are bounded both ways.
  *
  * Timestamps: everything after the decoder is in 90 kHz, relative to the input's start, plus
  * OUT_OFFSET so B-frame dts and AAC priming never go below zero. A keyframe is forced on the
@@ -20,9 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <libavcodec/avcodec.h>
@@ -41,16 +45,14 @@
 #include "src/media/ladder.h"
 #include "src/rt/loop.h"
 
-#define TB90        ((AVRational){1, 90000})
-#define OUT_OFFSET  126000 /* 1.4 s, where FFmpeg's own HLS output starts too */
-#define IO_BUF_SIZE 65536  /* AVIOContext buffers, in and out */
-#define AUDIO_RATE  48000
-#define AUDIO_KBPS  128
-#define AUDIO_QUEUE_MAX                                                                            \
-    4096                     /* ~85 s of AAC frames waiting for video: inputs beyond are refused   \
-                              */
-#define PLAYLIST_MAX 1048576 /* bytes of one playlist */
-#define FORMATS      "mov,matroska,avi,mpegts,flv,mpeg,mxf,asf,ogg,wav,mp3,aac,flac,nut,yuv4mpegpipe,gif"
+#define TB90            ((AVRational){1, 90000})
+#define OUT_OFFSET      126000 /* 1.4 s, where FFmpeg's own HLS output starts too */
+#define IO_BUF_SIZE     65536  /* AVIOContext buffers, in and out */
+#define AUDIO_RATE      48000
+#define AUDIO_KBPS      128
+#define AUDIO_QUEUE_MAX 4096    /* AAC frames (~85 s) a rung holds for its video: more is refused */
+#define PLAYLIST_MAX    1048576 /* bytes of one playlist */
+#define FORMATS         "mov,matroska,avi,mpegts,flv,mpeg,mxf,asf,ogg,wav,mp3,aac,flac,nut,yuv4mpegpipe,gif"
 
 typedef struct seginfo {
     double duration; /* seconds */
@@ -690,7 +692,9 @@ static int open_video_encoder(job *j, variant *v, AVBufferRef *hw_frames)
         c->pix_fmt = AV_PIX_FMT_YUV420P;
         c->thread_count = v->threads;
         av_dict_set(&opts, "preset", j->o->x264_preset ? j->o->x264_preset : "veryfast", 0);
-        av_dict_set(&opts, "x264-params", "scenecut=0:open-gop=0", 0);
+        av_dict_set(
+            &opts, "x264-params",
+            v->threads > 1 ? "scenecut=0:open-gop=0:sliced-threads=1" : "scenecut=0:open-gop=0", 0);
     }
     int r = avcodec_open2(c, codec, &opts);
     av_dict_free(&opts);
@@ -954,6 +958,8 @@ static int rung_video(job *j, variant *v, AVFrame *in)
 static int rung_finish(job *j, variant *v)
 {
     int r;
+    if (v->mux == NULL)
+        return 0; /* never got a picture: nothing to close */
     if (v->enc != NULL) {
         if ((r = avcodec_send_frame(v->enc, NULL)) < 0)
             return av_fail(r, "video encoding");
@@ -1260,7 +1266,7 @@ static int setup_ladder(job *j, transcode_result *res)
          * (each holding pictures) are spent only where a rung needs more than a core. */
         v->threads = j->o->x264_threads;
         if (v->threads <= 0 && j->vi >= 0 && total_px > 0)
-            v->threads = (int)lround((double)ncpu * rungs[i].width * rungs[i].height / total_px);
+            v->threads = (int)ceil((double)ncpu * rungs[i].width * rungs[i].height / total_px);
         if (v->threads < 1)
             v->threads = 1;
         v->vst = v->ast = -1;

@@ -10,6 +10,9 @@ TEST(auto_preset_follows_the_encoder)
     CHECK_EQ_STR(ladder_preset("auto", 1), "1080p");
     CHECK_EQ_STR(ladder_preset("auto", 0), "480p");
     CHECK_EQ_STR(ladder_preset("720p", 0), "720p");
+    CHECK_EQ_INT(ladder_max_rungs("1080p"), 4);
+    CHECK_EQ_INT(ladder_max_rungs("480p"), 2);
+    CHECK_EQ_INT(ladder_max_rungs("4k"), 0);
 }
 
 TEST(full_ladder_from_1080p)
