@@ -1409,6 +1409,13 @@ static int run(job *j, media_source *src, transcode_result *res)
         return fail(-EINVAL, "no video frame could be decoded: the input is corrupt or truncated");
     if (j->vi < 0 && j->aframes == 0)
         return fail(-EINVAL, "no audio could be decoded: the input is corrupt or truncated");
+    /* A file cut short after a complete index (MP4 with its moov first) reads to a clean end:
+     * only its own duration tells that half of it is missing. */
+    double reached = FFMAX(j->vi >= 0 ? (double)j->last_t / 90000 : 0,
+                           j->a_next != INT64_MIN ? (double)j->a_next / AUDIO_RATE : 0);
+    if (j->duration > 0 && reached < j->duration * 0.9 - 0.5)
+        return fail(-EINVAL, "the input stops at %.1f s of its %.1f s: it is truncated or corrupt",
+                    reached, j->duration);
     if (j->aenc != NULL) {
         if ((r = encode_audio(j, 1)) < 0)
             return r;

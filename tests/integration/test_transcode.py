@@ -37,7 +37,7 @@ def inputs(tmp_path_factory):
     p = {k: str(d / v) for k, v in {
         "ladder": "ladder.mp4", "odd": "odd.mp4", "rotated": "rotated.mp4", "vfr": "vfr.mkv",
         "audio": "audio.m4a", "video": "video.mp4", "qhd": "qhd.mp4", "long": "long.mp4",
-        "empty": "empty.mp4", "text": "notes.txt", "truncated": "truncated.mp4",
+        "empty": "empty.mp4", "text": "notes.txt", "truncated": "truncated.mp4", "truncated_faststart": "truncated_fs.mp4",
         "corrupt": "corrupt.mp4", "codec": "codec.avi", "huge": "huge.y4m"}.items()}
     ffmpeg(*av("854x480", 6), p["ladder"])
     ffmpeg(*av("321x241", 3), p["odd"])
@@ -57,6 +57,9 @@ def inputs(tmp_path_factory):
         f.write("Meeting notes\n" * 400)
     data = open(p["ladder"], "rb").read()
     open(p["truncated"], "wb").write(data[: len(data) // 2])
+    ffmpeg("-i", p["ladder"], "-c", "copy", "-movflags", "+faststart", p["ladder"] + ".fs.mp4")
+    fs = open(p["ladder"] + ".fs.mp4", "rb").read()
+    open(p["truncated_faststart"], "wb").write(fs[: len(fs) // 2])
     junk = bytes((i * 131 + 7) & 0xFF for i in range(len(data)))
     open(p["corrupt"], "wb").write(junk[:4096] + data[4096:])
     ffmpeg(*av("320x240", 1, audio=False)[:4], "-c:v", "mpeg4", "-vtag", "FMP4", p["codec"])
@@ -248,6 +251,7 @@ def test_video_only(inputs, tmp_path):
     ("empty", "empty"),
     ("text", "not audio or video"),
     ("truncated", "truncated"),
+    ("truncated_faststart", "it is truncated"),
     ("corrupt", "corrupt"),
     ("codec", "codec is not supported"),
     ("huge", "10000x10000"),
@@ -255,7 +259,7 @@ def test_video_only(inputs, tmp_path):
 def test_bad_input_fails_with_one_clear_line(inputs, tmp_path, name, words):
     r = transcode(inputs[name], tmp_path / "out")
     assert r.returncode == 1, (r.returncode, r.stderr)
-    plain = [l for l in r.stderr.splitlines() if not l.startswith("{")]
+    plain = [l for l in r.stderr.splitlines() if not l.startswith(("{", "progress "))]
     assert len(plain) == 1, r.stderr
     assert plain[0].startswith("reeld: transcode failed: ") and words in plain[0], plain[0]
     failed = [json.loads(l) for l in r.stderr.splitlines() if '"transcode_failed"' in l]
