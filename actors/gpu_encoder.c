@@ -168,7 +168,7 @@ static void run_job(encoder *e, const struct rd_msg_transcode *t)
                  KV_INT("frames", res.frames), KV_DBL("media_sec", res.media_sec),
                  KV_DBL("wall_sec", res.wall_sec),
                  KV_DBL("fps", res.wall_sec > 0 ? (double)res.frames / res.wall_sec : 0),
-                 KV_INT("peak_rss_kb", res.peak_rss_kb));
+                 KV_INT("peak_rss_kb", res.peak_rss_kb), KV_INT("damaged_packets", res.damaged));
     else
         log_error("transcode_failed", KV_INT("job", t->job), KV_STR("reason", err), KV_ERRNO(r),
                   KV_DBL("wall_sec", res.wall_sec), KV_INT("peak_rss_kb", res.peak_rss_kb));

@@ -203,7 +203,9 @@ int cmd_transcode(int argc, char **argv)
     actor_join(writer);
     actor_free_all();
 
-    if (c.bar_shown)
+    if (c.bar_shown && c.result.status == 0)
+        fprintf(stderr, "\r[##############################] 100.0%%\n");
+    else if (c.bar_shown)
         fputc('\n', stderr);
     const struct rd_msg_transcode_done *d = &c.result;
     if (d->status == -ECANCELED) {

@@ -1527,6 +1527,7 @@ int transcode_run(media_source *src, const transcode_opts *o, const transcode_si
         snprintf(err, errlen, r == -ECANCELED ? "cancelled" : "transcoding failed: %s",
                  strerror(-r));
     res->frames = j.vframes;
+    res->damaged = j.decode_errors;
     res->wall_sec = (double)(rd_now_ns() - j.t0_ns) / 1e9;
     res->peak_rss_kb = peak_rss_kb();
     for (int i = 0; i < j.nv; i++)

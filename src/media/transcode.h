@@ -57,6 +57,7 @@ typedef struct transcode_result {
     double media_sec; /* output duration */
     double wall_sec;
     int64_t peak_rss_kb; /* the process's peak resident memory during the job */
+    int64_t damaged;     /* packets the decoders refused (concealed; the job went on) */
 } transcode_result;
 
 /* Runs the job to the end on the calling thread (it blocks for as long as encoding takes).
