@@ -149,6 +149,7 @@ typedef struct job {
     int64_t last_t;  /* relative 90 kHz time of the last frame sent */
     int64_t vframes, aframes, decode_errors;
     int64_t poster_at;
+    int poster_tried;
     uint8_t *poster;
     size_t poster_len;
     AVFrame *frame;
@@ -890,18 +891,29 @@ static int make_poster(job *j, const AVFrame *in)
     sws_freeContext(sws);
     if (r < 0)
         return r;
+    /* JPEG is full range: one more (cheap, once) conversion from the video's limited range. */
+    AVFrame *full = av_frame_alloc();
     const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_MJPEG);
     AVCodecContext *c = codec ? avcodec_alloc_context3(codec) : NULL;
     AVPacket *pkt = av_packet_alloc();
-    if (c != NULL && pkt != NULL) {
-        c->width = pic->width;
-        c->height = pic->height;
-        c->pix_fmt = AV_PIX_FMT_YUV420P;
+    sws = NULL;
+    if (full != NULL) {
+        full->width = pic->width;
+        full->height = pic->height;
+        full->format = AV_PIX_FMT_YUVJ420P;
+        sws = sws_getContext(pic->width, pic->height, AV_PIX_FMT_YUV420P, pic->width, pic->height,
+                             AV_PIX_FMT_YUVJ420P, SWS_BICUBIC, NULL, NULL, NULL);
+    }
+    if (sws != NULL && av_frame_get_buffer(full, 0) >= 0 && c != NULL && pkt != NULL) {
+        sws_scale(sws, (const uint8_t *const *)pic->data, pic->linesize, 0, pic->height, full->data,
+                  full->linesize);
+        c->width = full->width;
+        c->height = full->height;
+        c->pix_fmt = AV_PIX_FMT_YUVJ420P;
         c->time_base = (AVRational){1, 1};
-        c->strict_std_compliance = FF_COMPLIANCE_UNOFFICIAL; /* limited-range 4:2:0 JPEG */
         c->flags |= AV_CODEC_FLAG_QSCALE;
         c->global_quality = FF_QP2LAMBDA * 3;
-        if (avcodec_open2(c, codec, NULL) >= 0 && avcodec_send_frame(c, pic) >= 0 &&
+        if (avcodec_open2(c, codec, NULL) >= 0 && avcodec_send_frame(c, full) >= 0 &&
             avcodec_send_frame(c, NULL) >= 0 && avcodec_receive_packet(c, pkt) >= 0) {
             j->poster = malloc((size_t)pkt->size);
             if (j->poster != NULL) {
@@ -910,8 +922,10 @@ static int make_poster(job *j, const AVFrame *in)
             }
         }
     }
+    sws_freeContext(sws);
     av_packet_free(&pkt);
     avcodec_free_context(&c);
+    av_frame_free(&full);
     av_frame_free(&pic);
     return 0;
 }
@@ -1170,8 +1184,10 @@ static int video_frame(job *j, AVFrame *in)
         if (r < 0)
             return r;
     }
-    if (j->poster == NULL && t >= j->poster_at)
+    if (!j->poster_tried && t >= j->poster_at) {
+        j->poster_tried = 1;
         return make_poster(j, in);
+    }
     return 0;
 }
 
