@@ -252,6 +252,7 @@ static int open_decoder(job *j, int index, AVCodecContext **out)
         /* Decode on the GPU when NVDEC knows the codec; pick_cuda falls back otherwise. */
         c->hw_device_ctx = av_buffer_ref(j->o->cuda_device);
         c->get_format = pick_cuda;
+        c->extra_hw_frames = RUNG_FRAMES + 2; /* pictures the rungs' queues hold on the GPU */
     }
     r = avcodec_open2(c, codec, NULL);
     if (r < 0)
@@ -1289,7 +1290,8 @@ static int setup_ladder(job *j, transcode_result *res)
         if (j->vi >= 0) {
             v->video = 1;
             v->rung = rungs[i];
-            snprintf(v->name, sizeof(v->name), "%s", rungs[i].name);
+            _Static_assert(sizeof(v->name) == sizeof(rungs[i].name), "rung names fit");
+            memcpy(v->name, rungs[i].name, sizeof(v->name));
         } else {
             snprintf(v->name, sizeof(v->name), "audio");
             snprintf(v->codecs, sizeof(v->codecs), "mp4a.40.2");
