@@ -3,10 +3,12 @@
  * owns:  its listening socket and multishot accept; its connections (a fixed table sized by
  *        the connection cap, each with an input buffer, two output buffers, a timer and a ring
  *        of pipelined requests awaiting replies); its provided-buffer ring for multishot recv.
- * takes: MSG_HTTP_PART (later parts of streamed responses); replies (MSG_HTTP_RESPONSE) to the
+ * takes: MSG_HTTP_PART (later parts of streamed responses); MSG_HTTP_BODY_ACK (a target has
+ *        used part of a streamed request body); replies (MSG_HTTP_RESPONSE) to the
  *        MSG_HTTP_REQUESTs it sent.
- * sends: MSG_HTTP_REQUEST, as actor_request, to the target actor of the matched route;
- *        MSG_HTTP_PART_ACK to producers of streamed parts that ask for one.
+ * sends: MSG_HTTP_REQUEST, as actor_request, to the target actor of the matched route, then
+ *        MSG_HTTP_BODY for routes that stream bodies; MSG_HTTP_PART_ACK to producers of streamed
+ *        parts that ask for one.
  * never: blocks (every socket operation goes through the loop's ring, except setsockopt,
  *        shutdown and close, which do not block); grows a buffer past its bound (a client that
  *        sends faster than it reads is paused, then cut off); answers out of order.
@@ -135,7 +137,7 @@ int http_routes_add(rd_http_routes *routes, const char *pattern, unsigned method
     rt->methods = methods | ((methods & RD_HTTP_GET) ? RD_HTTP_HEAD : 0);
     rt->body_limit = body_limit;
     rt->timeout_ms = timeout_ms ? timeout_ms : RD_HTTP_DEFAULT_TIMEOUT_MS;
-    if (body_limit > routes->max_body)
+    if (body_limit > routes->max_body && !(methods & RD_HTTP_STREAM_BODY))
         routes->max_body = body_limit;
     return routes->n++;
 }
@@ -248,9 +250,13 @@ struct conn {
         uint8_t chunked;
         uint8_t expect; /* client waits for 100 Continue */
         uint32_t head_len;
-        uint64_t need; /* Content-Length */
-        uint32_t src;  /* chunked: raw bytes read (relative to the body start) */
-        uint32_t dst;  /* chunked: decoded bytes */
+        uint64_t need;     /* Content-Length (streamed: what is still to be forwarded) */
+        uint8_t streaming; /* RD_HTTP_STREAM_BODY: forwarded as MSG_HTTP_BODY, not buffered */
+        rd_actor *target;  /* streaming: who gets the body */
+        uint64_t token;    /* streaming: the request's stream */
+        uint64_t inflight; /* streaming: bytes sent and not acknowledged */
+        uint32_t src;      /* chunked: raw bytes read (relative to the body start) */
+        uint32_t dst;      /* chunked: decoded bytes */
         http1_chunked ch;
         size_t limit;
     } cur;
@@ -727,6 +733,15 @@ static int reply_cb(rd_actor *self, rd_msg *reply, int err, void *ctx)
         s->reply = reply;
     }
     s->state = SLOT_READY;
+    if (c->cur.active && c->cur.streaming && c->cur.token == (uint64_t)(uintptr_t)ctx) {
+        /* Answered before its body was all in: the rest is not read (the client may have held
+         * it back waiting for 100 Continue), so the connection ends after this response. */
+        c->cur.active = 0;
+        c->cur.streaming = 0;
+        c->in_off = c->in_len;
+        c->no_more = 1;
+        c->close_after = 1;
+    }
     conn_flush(c);
     if (conn_finished(c))
         start_linger(c);
@@ -736,9 +751,9 @@ static int reply_cb(rd_actor *self, rd_msg *reply, int err, void *ctx)
 }
 
 /* Builds MSG_HTTP_REQUEST from the head at in + in_off and the body at `body`, and sends it. */
-static void dispatch(conn *c, const http1_request *req, int route_id, const uint32_t *poff,
-                     const uint32_t *plen, uint32_t np, const char *body, size_t body_len,
-                     int keep_alive)
+static int dispatch(conn *c, const http1_request *req, int route_id, const uint32_t *poff,
+                    const uint32_t *plen, uint32_t np, const char *body, size_t body_len,
+                    int keep_alive, int64_t stream_len)
 {
     listener *l = c->l;
     const route *rt = &l->routes->r[route_id];
@@ -779,6 +794,10 @@ static void dispatch(conn *c, const http1_request *req, int route_id, const uint
     }
     q->num_params = np;
     q->recv_ns = rd_now_ns();
+    if (stream_len > 0) {
+        q->body_stream = 1;
+        q->content_length = (uint64_t)stream_len;
+    }
 
     slot *s = slot_new(c, route_id, q->method == RD_HTTP_HEAD, keep_alive);
     s->http10 = req->minor == 0;
@@ -795,7 +814,11 @@ static void dispatch(conn *c, const http1_request *req, int route_id, const uint
         s->reply = local_response(503, "busy", "The server is busy; try again shortly.",
                                   "Retry-After: 1\r\n");
         s->state = SLOT_READY;
+        return r;
     }
+    c->cur.target = to;
+    c->cur.token = token;
+    return 0;
 }
 
 /* Finds the route of a parsed request: its id, or -404 / -405 (with `allow` filled). */
@@ -839,7 +862,7 @@ static void complete_request(conn *c, const char *body, size_t body_len, uint32_
     http1_parse_request(c->in + c->in_off, c->cur.head_len, &req, hdrs, HTTP1_MAX_HEADERS);
     http1_framing_of(&req, &fr);
     int id = find_route(c->l, &req, poff, plen, &np, &allow);
-    dispatch(c, &req, id, poff, plen, np, body, body_len, fr.keep_alive);
+    dispatch(c, &req, id, poff, plen, np, body, body_len, fr.keep_alive, -1);
     c->cur.active = 0;
     c->in_off += consumed;
     c->scan = 0;
@@ -847,8 +870,62 @@ static void complete_request(conn *c, const char *body, size_t body_len, uint32_
 
 /* Advances the body of the current request with what has arrived. Returns 1 when the request
  * was dispatched (or failed), 0 when more input is needed. */
+/* Tells the target of a streamed body that it will not complete. */
+static void stream_fail(conn *c)
+{
+    if (!c->cur.active || !c->cur.streaming)
+        return;
+    rd_msg *m = msg_new(MSG_HTTP_BODY);
+    struct rd_msg_http_body *b = msg_body(m, http_body);
+    b->stream = c->cur.token;
+    b->failed = 1;
+    if (actor_send(c->cur.target, m) < 0)
+        msg_free(m); /* the target is gone or full: its request times out instead */
+    c->cur.active = 0;
+    c->cur.streaming = 0;
+}
+
+/* Forwards what has arrived of a streamed body, in RD_HTTP_BODY_CHUNK pieces (the last may be
+ * shorter), while the window allows. Returns 1 when the body is complete, 0 when it waits. */
+static int stream_progress(conn *c)
+{
+    for (;;) {
+        uint32_t avail = c->in_len - c->in_off;
+        uint64_t k = c->cur.need < RD_HTTP_BODY_CHUNK ? c->cur.need : RD_HTTP_BODY_CHUNK;
+        if (avail < k || c->cur.inflight + k > RD_HTTP_BODY_WINDOW)
+            return 0;
+        rd_msg *m = msg_new(MSG_HTTP_BODY);
+        struct rd_msg_http_body *b = msg_body(m, http_body);
+        b->stream = c->cur.token;
+        b->data = buf_new((size_t)k);
+        memcpy(b->data->data, c->in + c->in_off, (size_t)k);
+        b->data->len = (size_t)k;
+        b->last = k == c->cur.need;
+        int r = actor_send(c->cur.target, m);
+        if (r < 0) {
+            log_warn("http_body_refused", KV_INT("request", (int64_t)c->cur.token), KV_ERRNO(r));
+            msg_free(m);
+            c->cur.active = 0;
+            c->cur.streaming = 0;
+            conn_abort(c);
+            return 1;
+        }
+        c->in_off += (uint32_t)k;
+        c->cur.need -= k;
+        c->cur.inflight += k;
+        if (c->cur.need == 0) {
+            c->cur.active = 0;
+            c->cur.streaming = 0;
+            c->scan = 0;
+            return 1;
+        }
+    }
+}
+
 static int body_progress(conn *c)
 {
+    if (c->cur.streaming)
+        return stream_progress(c);
     char *body = c->in + c->in_off + c->cur.head_len;
     uint32_t avail = c->in_len - c->in_off - c->cur.head_len;
     if (!c->cur.chunked) {
@@ -972,9 +1049,32 @@ static void parse_loop(conn *c)
         c->cur.head_len = (uint32_t)n;
         c->cur.limit = limit;
         if (!has_body) {
-            dispatch(c, &req, id, poff, plen, np, NULL, 0, fr.keep_alive);
+            dispatch(c, &req, id, poff, plen, np, NULL, 0, fr.keep_alive, -1);
             c->in_off += (uint32_t)n;
             c->scan = 0;
+            continue;
+        }
+        if (l->routes->r[id].methods & RD_HTTP_STREAM_BODY) {
+            if (fr.chunked) {
+                respond_error(c, id, 411, "length_required",
+                              "Send this body with a Content-Length.", NULL, 1);
+                break;
+            }
+            /* The head goes now; the body follows in MSG_HTTP_BODY pieces. */
+            if (dispatch(c, &req, id, poff, plen, np, NULL, 0, fr.keep_alive, fr.content_length) <
+                0) {
+                c->no_more = 1; /* the body is not read: the connection ends after the 503 */
+                break;
+            }
+            c->in_off += (uint32_t)n;
+            c->scan = 0;
+            c->cur.active = 1;
+            c->cur.streaming = 1;
+            c->cur.head_len = 0;
+            c->cur.need = (uint64_t)fr.content_length;
+            if (fr.expect_continue && req.minor >= 1 && pending(c) == 1)
+                send_continue(c);
+            c->last_ns = rd_now_ns();
             continue;
         }
         c->cur.active = 1;
@@ -1096,6 +1196,7 @@ static void on_recv(rd_op *op, int res, uint32_t flags)
         }
         if (c->cur.active || c->in_len > c->in_off) {
             /* The request it was sending will never complete. */
+            stream_fail(c);
             c->close_after = 1;
             if (conn_finished(c)) {
                 conn_abort(c);
@@ -1115,7 +1216,7 @@ static void on_recv(rd_op *op, int res, uint32_t flags)
         return;
     /* Stalled with a backlog (the pipeline or the output is full): stop reading until the
      * output drains (on_send re-arms), so a client that does not read cannot grow us. */
-    int stalled = c->in_len - c->in_off > BACKLOG_PAUSE && !c->cur.active;
+    int stalled = c->in_len - c->in_off > BACKLOG_PAUSE && (!c->cur.active || c->cur.streaming);
     if (c->recv_armed) {
         if (stalled && !c->paused) {
             c->paused = 1;
@@ -1141,6 +1242,7 @@ static void conn_release(conn *c)
     loop_timer_cancel(l->loop, &c->timer);
     close(c->fd);
     acks_release(c, 1);
+    stream_fail(c);
     for (int i = 0; i < PIPELINE; i++) {
         slot *s = &c->slots[i];
         msg_free(s->reply);
@@ -1222,6 +1324,17 @@ static void conn_timer(rd_timer *t)
     }
     if (!answer || c->close_after) {
         conn_abort(c);
+        return;
+    }
+    if (c->cur.streaming) {
+        /* Its target answers once told; nothing more is read. */
+        stream_fail(c);
+        c->in_off = c->in_len;
+        c->no_more = 1;
+        c->close_after = 1;
+        conn_flush(c);
+        if (conn_finished(c))
+            start_linger(c);
         return;
     }
     c->cur.active = 0;
@@ -1408,9 +1521,31 @@ static int listener_init(rd_actor *self, void *arg)
     return 0;
 }
 
+/* A target used part of a streamed body: forward more, and read again if reading paused. */
+static void body_acked(listener *l, const struct rd_msg_http_body_ack *a)
+{
+    slot *s;
+    conn *c = token_conn(l, a->stream, &s);
+    if (c == NULL || !c->cur.active || !c->cur.streaming || c->cur.token != a->stream)
+        return;
+    c->cur.inflight = a->bytes > c->cur.inflight ? 0 : c->cur.inflight - a->bytes;
+    c->last_ns = rd_now_ns();
+    if (!c->in_process)
+        conn_process(c);
+    if (c->paused && !c->recv_armed && !c->closing && !c->lingering && !c->peer_eof &&
+        c->in_len - c->in_off <= BACKLOG_PAUSE) {
+        c->paused = 0;
+        arm_recv(c);
+    }
+}
+
 static int listener_handle(rd_actor *self, rd_msg *m)
 {
     listener *l = self->state;
+    if (m->type == MSG_HTTP_BODY_ACK) {
+        body_acked(l, msg_body(m, http_body_ack));
+        return RD_DONE;
+    }
     if (m->type != MSG_HTTP_PART)
         return RD_DONE;
     slot *s;
@@ -1626,6 +1761,18 @@ int http_reply_stream(const rd_msg *request, int status, const char *content_typ
     if (headers)
         snprintf(r->headers, sizeof(r->headers), "%s", headers);
     return send_reply(request, m);
+}
+
+int http_body_ack(rd_actor *listener_actor, uint64_t stream, uint64_t bytes)
+{
+    rd_msg *m = msg_new(MSG_HTTP_BODY_ACK);
+    struct rd_msg_http_body_ack *a = msg_body(m, http_body_ack);
+    a->stream = stream;
+    a->bytes = bytes;
+    int r = actor_send(listener_actor, m);
+    if (r < 0)
+        msg_free(m);
+    return r;
 }
 
 int http_send_part(rd_actor *listener_actor, uint64_t stream, rd_buf *body, int last,

@@ -33,7 +33,20 @@ enum {
     RD_HTTP_DELETE = 1 << 4,
     RD_HTTP_PATCH = 1 << 5,
     RD_HTTP_OPTIONS = 1 << 6,
+    /* Not a method: the route's request bodies are streamed, not buffered. The target gets
+     * MSG_HTTP_REQUEST as soon as the head is in (body_stream = 1, content_length set), then
+     * the body as MSG_HTTP_BODY messages in order, the last with `last` (or one with `failed`
+     * when the client goes away or stalls past REELD_HTTP_IDLE_TIMEOUT_MS). The target answers
+     * each with http_body_ack once it has used the bytes; the listener keeps at most
+     * RD_HTTP_BODY_WINDOW bytes unacknowledged per request, and stops reading the socket
+     * meanwhile. Such a body needs a Content-Length (chunked: 411); body_limit bounds it (413)
+     * but not memory. A reply sent before the last part ends the connection after the
+     * response (the rest of the body is not read). */
+    RD_HTTP_STREAM_BODY = 1 << 8,
 };
+
+#define RD_HTTP_BODY_CHUNK         (64 * 1024) /* bytes per MSG_HTTP_BODY (the last may be fewer) */
+#define RD_HTTP_BODY_WINDOW        (4 * RD_HTTP_BODY_CHUNK)
 
 #define RD_HTTP_MAX_ROUTES         64
 #define RD_HTTP_DEFAULT_BODY_LIMIT (1 << 20)
@@ -124,5 +137,9 @@ int http_reply_stream(const rd_msg *request, int status, const char *content_typ
  * is gone and the rest of the response should not be made. A producer that keeps a few parts
  * unacknowledged at a time (say 2 to 4 of 64 KiB) holds a slow client to that much memory. */
 int http_send_part(rd_actor *listener, uint64_t stream, rd_buf *body, int last, rd_actor *ack_to);
+
+/* Acknowledges `bytes` of a streamed request body (a MSG_HTTP_BODY's data length) to `listener`
+ * (the request's `from`) for `stream`. 0 or -errno as actor_send. */
+int http_body_ack(rd_actor *listener, uint64_t stream, uint64_t bytes);
 
 #endif

@@ -32,6 +32,11 @@ static void http_response_dispose(rd_msg *m)
     buf_unref(msg_body(m, http_response)->body);
 }
 
+static void http_body_dispose(rd_msg *m)
+{
+    buf_unref(msg_body(m, http_body)->data);
+}
+
 static void http_part_dispose(rd_msg *m)
 {
     buf_unref(msg_body(m, http_part)->body);
@@ -42,6 +47,7 @@ static void (*const dispose[MSG_COUNT])(rd_msg *m) = {
     [MSG_HTTP_REQUEST] = http_request_dispose,
     [MSG_HTTP_RESPONSE] = http_response_dispose,
     [MSG_HTTP_PART] = http_part_dispose,
+    [MSG_HTTP_BODY] = http_body_dispose,
 };
 
 rd_msg *msg_new(rd_msg_type type)

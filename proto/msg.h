@@ -49,7 +49,9 @@ struct rd_msg_http_request {
     uint32_t body_off, body_len;
     uint32_t param_off[RD_HTTP_MAX_PARAMS], param_len[RD_HTTP_MAX_PARAMS]; /* {name} matches */
     uint32_t num_params;
-    uint8_t minor; /* HTTP/1.<minor> */
+    uint8_t minor;           /* HTTP/1.<minor> */
+    uint8_t body_stream;     /* 1: the body follows as MSG_HTTP_BODY (RD_HTTP_STREAM_BODY routes) */
+    uint64_t content_length; /* with body_stream: the body's length */
 };
 
 #define RD_HTTP_SMALL_BODY 256
@@ -78,6 +80,20 @@ struct rd_msg_http_part_ack {
     uint64_t stream;
     uint64_t bytes; /* body bytes of the part acknowledged */
     uint8_t failed;
+};
+
+/* A piece of a streamed request body (routes with RD_HTTP_STREAM_BODY), sent by the listener to
+ * the route's target after the MSG_HTTP_REQUEST, in order; the target answers each with
+ * MSG_HTTP_BODY_ACK to the listener once it has used the bytes (flow control). */
+struct rd_msg_http_body {
+    uint64_t stream; /* the request's stream */
+    rd_buf *data;    /* the message's reference; NULL when failed */
+    uint8_t last;    /* the body is complete */
+    uint8_t failed;  /* the client is gone or stalled: the body will not complete */
+};
+struct rd_msg_http_body_ack {
+    uint64_t stream;
+    uint64_t bytes; /* body bytes used */
 };
 
 /* Media jobs (actors/gpu_encoder.c). A job's outputs, progress and end go to its `sink`. */
@@ -129,6 +145,8 @@ struct rd_msg_s3_call {
     X(HTTP_RESPONSE, http_response)                                                                \
     X(HTTP_PART, http_part)                                                                        \
     X(HTTP_PART_ACK, http_part_ack)                                                                \
+    X(HTTP_BODY, http_body)                                                                        \
+    X(HTTP_BODY_ACK, http_body_ack)                                                                \
     X(TRANSCODE, transcode)                                                                        \
     X(TRANSCODE_CANCEL, transcode_cancel)                                                          \
     X(HLS_OBJECT, hls_object)                                                                      \
