@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "actors/blob_server.h"
 #include "actors/http_listener.h"
 #include "actors/metrics.h"
 #include "src/cmd.h"
@@ -46,6 +47,19 @@ int cmd_serve(int argc, char **argv)
     for (int i = 0; i < rt.nloops; i++)
         actor_spawn(rt.loops[i], &metrics_actor_def, NULL, &metrics[i]);
     r = metrics_routes(routes, metrics, rt.nloops);
+    /* Embedded mode: reeld answers the presigned URLs it hands out. */
+    blobfs *fs = NULL;
+    rd_actor *blob = NULL;
+    if (r == 0 && cfg.s3_endpoint == NULL) {
+        r = blobfs_open(&fs, cfg.data_dir, err, sizeof(err));
+        if (r == 0)
+            r = blob_server_start(fs, &cfg, routes, &blob, err, sizeof(err));
+        if (r < 0) {
+            log_error("start_failed", KV_STR("what", "blob server"), KV_STR("why", err));
+            rt_stop(&rt, 0);
+            return 1;
+        }
+    }
     for (int i = 0; i < rt.nloops && r == 0; i++)
         r = http_listener_start(rt.loops[i], rt.nloops, cfg.listen, &http_cfg, routes,
                                 &listeners[i]);
@@ -62,6 +76,11 @@ int cmd_serve(int argc, char **argv)
     log_info("stopping", KV_INT("signal", sig), KV_INT("drain_sec", cfg.drain_sec));
     int nloops = rt.nloops;
     rt_stop(&rt, (uint64_t)cfg.drain_sec * 1000000000ull);
+    if (blob != NULL) {
+        actor_stop(blob);
+        actor_join(blob);
+    }
+    blobfs_close(fs);
     for (int i = 0; i < nloops; i++)
         http_listener_free(listeners[i]);
     actor_free_all();

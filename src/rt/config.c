@@ -73,6 +73,18 @@ static const setting settings[] = {
      "bucket of HLS renditions"},
     {"OBJECT_LOCK_DEFAULT_DAYS", NULL, NULL, K_INT, OFF(object_lock_default_days), "0", 0, 36500,
      NULL, "Object Lock retention of masters in days (0: none)"},
+    {"OBJECT_LOCK_MODE", NULL, NULL, K_ENUM, OFF(object_lock_mode), "compliance", 0, 0,
+     "governance|compliance", "Object Lock mode of masters' retention"},
+    {"REELD_PUBLIC_URL", NULL, NULL, K_URL, OFF(public_url), NULL, 0, 0, "http://|https://",
+     "base URL clients reach this listener at (default: http://REELD_LISTEN)"},
+    {"REELD_MAX_UPLOAD_BYTES", NULL, NULL, K_BYTES, OFF(max_upload_bytes), "5G", 1, INT64_MAX, NULL,
+     "largest upload accepted (suffixes K, M, G, T)"},
+    {"REELD_MULTIPART_THRESHOLD", NULL, NULL, K_BYTES, OFF(multipart_threshold), "64M", 5 << 20,
+     INT64_MAX, NULL, "S3 mode: uploads larger than this go in parts"},
+    {"REELD_PART_SIZE", NULL, NULL, K_BYTES, OFF(part_size), "16M", 5 << 20, 5ll << 30, NULL,
+     "S3 mode: size of each upload part (5M to 5G)"},
+    {"REELD_PRESIGN_EXPIRES", NULL, NULL, K_INT, OFF(presign_expires), "3600", 1, 604800, NULL,
+     "seconds an upload or download URL stays valid"},
     {"EDGE_PUBLIC_BASE", NULL, NULL, K_URL, OFF(edge_public_base), NULL, 0, 0, "http://|https://",
      "base URL of playback links (default: this listener)"},
     {"EDGE_SIGNING_KEY", NULL, NULL, K_SECRET, OFF(edge_signing_key), NULL, 16, 0, NULL,
@@ -217,9 +229,10 @@ static int apply(rd_config *cfg, const setting *s, const char *v, char *err, siz
         if (shift)
             end++;
         if (errno || end == v || *end != '\0' || b < 0 || (shift && b > (INT64_MAX >> shift)) ||
-            ((int64_t)b << shift) < s->min)
+            ((int64_t)b << shift) < s->min || ((int64_t)b << shift) > s->max)
             return bad(err, errlen, s,
-                       "must be a size of at least 1M such as 512M or 10G (got '%s')", v);
+                       "must be a size from %lld to %lld bytes such as 512M or 10G (got '%s')",
+                       (long long)s->min, (long long)s->max, v);
         *(int64_t *)(void *)field = (int64_t)b << shift;
         return 0;
     }

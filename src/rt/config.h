@@ -37,6 +37,13 @@ typedef struct rd_config {
     const char *s3_bucket_masters;
     const char *s3_bucket_previews;
     int object_lock_default_days;
+    const char *object_lock_mode; /* OBJECT_LOCK_MODE: governance|compliance */
+
+    const char *public_url;      /* REELD_PUBLIC_URL: base URL clients reach this listener at */
+    int64_t max_upload_bytes;    /* REELD_MAX_UPLOAD_BYTES: largest upload accepted (413) */
+    int64_t multipart_threshold; /* REELD_MULTIPART_THRESHOLD: S3 uploads above go in parts */
+    int64_t part_size;           /* REELD_PART_SIZE: multipart part size */
+    int presign_expires;         /* REELD_PRESIGN_EXPIRES: seconds an upload URL stays valid */
 
     const char *edge_public_base;
     const char *edge_signing_key;
