@@ -271,6 +271,7 @@ struct conn {
         uint64_t stream, mark, bytes; /* ack once sent_total reaches mark */
     } acks[PIPELINE];
     uint8_t ack_head, ack_len;
+    char peer[48];          /* the client's address, for MSG_HTTP_REQUEST */
     uint64_t head_start_ns; /* first byte of the request being read */
     uint64_t last_ns;       /* last activity */
     conn *next_free;
@@ -794,6 +795,7 @@ static int dispatch(conn *c, const http1_request *req, int route_id, const uint3
     }
     q->num_params = np;
     q->recv_ns = rd_now_ns();
+    memcpy(q->peer, c->peer, sizeof(q->peer));
     if (stream_len > 0) {
         q->body_stream = 1;
         q->content_length = (uint64_t)stream_len;
@@ -1379,6 +1381,11 @@ static void conn_open(listener *l, int fd)
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    char peer[48] = "";
+    struct sockaddr_storage sa;
+    socklen_t salen = sizeof(sa);
+    if (getpeername(fd, (struct sockaddr *)&sa, &salen) == 0)
+        getnameinfo((struct sockaddr *)&sa, salen, peer, sizeof(peer), NULL, 0, NI_NUMERICHOST);
     uint32_t idx = c->idx, gen = c->gen;
     char *in = c->in;
     uint32_t in_cap = c->in_cap;
@@ -1393,6 +1400,7 @@ static void conn_open(listener *l, int fd)
     c->out[0] = o0;
     c->out[1] = o1;
     c->in_use = 1;
+    memcpy(c->peer, peer, sizeof(peer));
     c->reject = (uint8_t)reject;
     c->recv_op.done = on_recv;
     c->send_op.done = on_send;

@@ -52,6 +52,7 @@ struct rd_msg_http_request {
     uint8_t minor;           /* HTTP/1.<minor> */
     uint8_t body_stream;     /* 1: the body follows as MSG_HTTP_BODY (RD_HTTP_STREAM_BODY routes) */
     uint64_t content_length; /* with body_stream: the body's length */
+    char peer[48];           /* the client's address as text ("127.0.0.1", "::1"); "" unknown */
 };
 
 #define RD_HTTP_SMALL_BODY 256
