@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "actors/api.h"
 #include "actors/blob_server.h"
 #include "actors/http_listener.h"
 #include "actors/metrics.h"
@@ -60,6 +61,15 @@ int cmd_serve(int argc, char **argv)
             return 1;
         }
     }
+    rd_actor *api = NULL;
+    if (r == 0) {
+        r = api_start(&cfg, rt.loops[0], routes, &api, err, sizeof(err));
+        if (r < 0) {
+            log_error("start_failed", KV_STR("what", "API"), KV_STR("why", err));
+            rt_stop(&rt, 0);
+            return 1;
+        }
+    }
     for (int i = 0; i < rt.nloops && r == 0; i++)
         r = http_listener_start(rt.loops[i], rt.nloops, cfg.listen, &http_cfg, routes,
                                 &listeners[i]);
@@ -76,6 +86,10 @@ int cmd_serve(int argc, char **argv)
     log_info("stopping", KV_INT("signal", sig), KV_INT("drain_sec", cfg.drain_sec));
     int nloops = rt.nloops;
     rt_stop(&rt, (uint64_t)cfg.drain_sec * 1000000000ull);
+    if (api != NULL) {
+        actor_stop(api);
+        actor_join(api);
+    }
     if (blob != NULL) {
         actor_stop(blob);
         actor_join(blob);

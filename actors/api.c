@@ -1,0 +1,1004 @@
+/* The upload → promote API on one thread actor.
+ *
+ * owns:  the asset table (in memory, bounded by API_MAX_ASSETS, until the job store holds
+ *        assets), the rate-limit buckets, the parsed API keys (as SHA-256 digests), the URL
+ *        signer, the blob backend and, in S3 mode, the S3 client and its TLS anchors.
+ * takes: MSG_HTTP_REQUEST for the routes in api.h.
+ * sends: MSG_HTTP_RESPONSE replies to the listener that asked.
+ * never: runs on a loop (HEAD, CopyObject and the multipart calls block); answers a request
+ *        before auth and the rate limits have passed (OPTIONS preflights and /api/docs aside);
+ *        tells one org that another org's asset exists (404, as for a missing one); compares a
+ *        key or a signature with memcmp; logs a token, a key or a signed URL's signature.
+ *
+ * Clients: the rate-limit client of an authenticated request is its org (all its keys and
+ * tokens share the buckets); in the open embedded mode it is the client's IP address. */
+#include "actors/api.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "actors/metrics.h"
+#include "proto/hmac.h"
+#include "proto/json.h"
+#include "proto/jwt.h"
+#include "proto/openapi.h"
+#include "src/blob/blob.h"
+#include "src/net/tls.h"
+#include "src/ratelimit.h"
+#include "src/rt/log.h"
+#include "src/urlsign.h"
+
+#define API_MAX_ASSETS (1 << 17) /* in memory at once */
+#define API_SLOTS      (1 << 18) /* hash slots for them (power of two, twice the bound) */
+#define API_MAX_KEYS   64
+#define API_MAX_ORIGIN 16
+#define API_ORIGIN_LEN 81 /* bytes of an allowed origin, NUL included: CORS lines fit the reply */
+#define API_BODY_LIMIT (64 * 1024) /* JSON request bodies (a 10000-part completion fits) */
+#define API_MAX_PARTS  10000       /* S3's limit */
+#define JWT_LEEWAY_S   30
+#define ORG_MAX        64
+
+enum { RL_ALL, RL_PRESIGN, RL_PROMOTE };
+enum { R_UPLOADS, R_COMPLETE, R_PROMOTE, R_ASSET, R_PLAYBACK, R_DOCS, R_COUNT };
+
+typedef struct asset {
+    char id[32];
+    char org[ORG_MAX];
+    char filename[256];
+    char content_type[128];
+    int64_t size;
+    int64_t created;
+    int promoted;
+    int multipart;
+    int completed; /* multipart: CompleteMultipartUpload succeeded */
+    char upload_id[256];
+    int64_t part_size;
+    int nparts;
+    char job_id[40];
+} asset;
+
+typedef struct api_key {
+    char org[ORG_MAX];
+    uint8_t digest[HMAC_SHA256_LEN]; /* SHA-256 of the key: compared in constant time */
+} api_key;
+
+typedef struct api {
+    rd_config cfg;
+    urlsign sign;
+    blob_store *blob;
+    s3_client *s3;
+    tls_anchors anchors;
+    ratelimit *rl;
+    api_key keys[API_MAX_KEYS];
+    int nkeys;
+    int open_mode; /* no keys, no JWT secret: loopback clients only, org "local" */
+    char origins[API_MAX_ORIGIN][API_ORIGIN_LEN];
+    int norigins;
+    int route[R_COUNT];
+    asset **slots;
+    int nassets;
+    rd_metric *m_refused;
+} api;
+
+/* ---- replies ---- */
+
+/* Replies with a JSON body (copied) and extra header lines (CORS, Retry-After, ...). */
+static void reply(const rd_msg *m, int status, const char *body, size_t len, const char *headers)
+{
+    rd_msg *r = msg_new(MSG_HTTP_RESPONSE);
+    struct rd_msg_http_response *resp = msg_body(r, http_response);
+    resp->status = (uint16_t)status;
+    if (len || status != 204)
+        snprintf(resp->content_type, sizeof(resp->content_type), "application/json");
+    if (headers)
+        snprintf(resp->headers, sizeof(resp->headers), "%s", headers);
+    if (len <= RD_HTTP_SMALL_BODY) {
+        memcpy(resp->small, body, len);
+        resp->small_len = (uint32_t)len;
+    } else {
+        resp->body = buf_new(len);
+        memcpy(resp->body->data, body, len);
+        resp->body->len = len;
+    }
+    if (actor_reply(m, r) < 0)
+        msg_free(r); /* the listener is gone: nothing to answer */
+}
+
+static void reply_error(const rd_msg *m, int status, const char *code, const char *message,
+                        const char *headers)
+{
+    char body[512];
+    int n = http1_write_error_json(body, sizeof(body), code, message);
+    reply(m, status, body, n > 0 ? (size_t)n : 0, headers);
+}
+
+static void refused(api *a, int status, const char *cls)
+{
+    char code[8];
+    snprintf(code, sizeof(code), "%d", status);
+    const char *v[] = {code, cls};
+    metrics_add(metrics_series(a->m_refused, v), 1);
+}
+
+static void iso_time(int64_t t, char out[32])
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    gmtime_r(&tt, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* ---- CORS ---- */
+
+/* The CORS lines for a request's Origin, or "" when there is none or it is not allowed. */
+static void cors_headers(const api *a, const rd_http_request *q, char *out, size_t cap)
+{
+    out[0] = '\0';
+    http1_str o = http_request_header(q, "origin");
+    if (o.p == NULL || o.len == 0 || o.len >= API_ORIGIN_LEN)
+        return;
+    for (int i = 0; i < a->norigins; i++) {
+        if (strlen(a->origins[i]) == o.len && memcmp(a->origins[i], o.p, o.len) == 0) {
+            snprintf(out, cap,
+                     "Access-Control-Allow-Origin: %.*s\r\nVary: Origin\r\n"
+                     "Access-Control-Expose-Headers: Retry-After\r\n",
+                     (int)o.len, o.p);
+            return;
+        }
+        if (strcmp(a->origins[i], "*") == 0) {
+            snprintf(out, cap,
+                     "Access-Control-Allow-Origin: *\r\n"
+                     "Access-Control-Expose-Headers: Retry-After\r\n");
+            return;
+        }
+    }
+}
+
+/* Header names a browser may send: only these are allowed in a preflight. */
+static int header_list_allowed(http1_str h)
+{
+    static const char *const ok[] = {"authorization", "content-type", "accept", "accept-language",
+                                     "content-language"};
+    size_t i = 0;
+    while (i < h.len) {
+        while (i < h.len && (h.p[i] == ' ' || h.p[i] == ','))
+            i++;
+        size_t s = i;
+        while (i < h.len && h.p[i] != ',' && h.p[i] != ' ')
+            i++;
+        if (i == s)
+            break;
+        int found = 0;
+        for (size_t k = 0; k < sizeof(ok) / sizeof(ok[0]) && !found; k++)
+            found = strlen(ok[k]) == i - s && strncasecmp(ok[k], h.p + s, i - s) == 0;
+        if (!found)
+            return 0;
+    }
+    return 1;
+}
+
+static void preflight(const api *a, const rd_msg *m, const char *methods)
+{
+    const rd_http_request *q = msg_body(m, http_request);
+    char cors[300];
+    cors_headers(a, q, cors, sizeof(cors));
+    http1_str want = http_request_header(q, "access-control-request-method");
+    http1_str hdrs = http_request_header(q, "access-control-request-headers");
+    char out[256];
+    /* A disallowed origin, an unknown method or header: no CORS headers, and the browser
+     * refuses the real request. */
+    if (cors[0] == '\0' || want.p == NULL || want.len == 0 || want.len > 7 ||
+        (hdrs.p != NULL && !header_list_allowed(hdrs))) {
+        reply(m, 204, "", 0, NULL);
+        return;
+    }
+    char w[8];
+    memcpy(w, want.p, want.len);
+    w[want.len] = '\0';
+    if (strstr(methods, w) == NULL) {
+        reply(m, 204, "", 0, NULL);
+        return;
+    }
+    /* cors already ends in CRLF; the allow lines are short enough for the 256-byte field. */
+    const char *origin_line_end = strstr(cors, "\r\n");
+    snprintf(out, sizeof(out),
+             "%.*s\r\nVary: Origin\r\nAccess-Control-Allow-Methods: %s\r\n"
+             "Access-Control-Allow-Headers: Authorization, Content-Type\r\n"
+             "Access-Control-Max-Age: 600\r\n",
+             (int)(origin_line_end - cors), cors, methods);
+    reply(m, 204, "", 0, out);
+}
+
+/* ---- auth ---- */
+
+typedef struct principal {
+    char org[ORG_MAX];
+    char client[80]; /* the rate-limit key */
+} principal;
+
+static int is_loopback(const char *peer)
+{
+    if (strncmp(peer, "::ffff:", 7) == 0)
+        peer += 7;
+    return strncmp(peer, "127.", 4) == 0 || strcmp(peer, "::1") == 0;
+}
+
+/* 0 with `p` filled, or the status (401/403) with code and message set. */
+static int authenticate(const api *a, const rd_http_request *q, principal *p, const char **code,
+                        const char **message)
+{
+    memset(p, 0, sizeof(*p));
+    if (a->open_mode) {
+        if (!is_loopback(q->peer)) {
+            *code = "forbidden";
+            *message = "Without REELD_API_KEYS or JWT_SECRET the API answers loopback clients "
+                       "only.";
+            return 403;
+        }
+        snprintf(p->org, sizeof(p->org), "local");
+        snprintf(p->client, sizeof(p->client), "ip:%s", q->peer);
+        return 0;
+    }
+    http1_str h = http_request_header(q, "authorization");
+    *code = "unauthorized";
+    if (h.p == NULL || h.len < 8 || strncasecmp(h.p, "Bearer ", 7) != 0) {
+        *message = "Send Authorization: Bearer <API key or JWT>.";
+        return 401;
+    }
+    const char *tok = h.p + 7;
+    size_t len = h.len - 7;
+    while (len && *tok == ' ') {
+        tok++;
+        len--;
+    }
+    int dots = 0;
+    for (size_t i = 0; i < len; i++)
+        dots += tok[i] == '.';
+    if (dots == 2 && a->cfg.jwt_secret != NULL) {
+        jwt_claims c;
+        int r = jwt_verify_hs256(tok, len, a->cfg.jwt_secret, strlen(a->cfg.jwt_secret),
+                                 (int64_t)time(NULL), JWT_LEEWAY_S, &c);
+        if (r < 0) {
+            *message = jwt_strerror(r);
+            return 401;
+        }
+        if (c.org[0] == '\0' || strlen(c.org) >= ORG_MAX) {
+            *code = "forbidden";
+            *message = "The token has no usable org claim.";
+            return 403;
+        }
+        snprintf(p->org, sizeof(p->org), "%s", c.org);
+        snprintf(p->client, sizeof(p->client), "org:%s", c.org);
+        return 0;
+    }
+    /* Every key is compared, whatever matched, so the time says nothing about which. */
+    uint8_t d[HMAC_SHA256_LEN];
+    hmac_sha256_digest(tok, len, d);
+    int found = -1;
+    for (int i = 0; i < a->nkeys; i++)
+        if (hmac_equal(d, a->keys[i].digest, sizeof(d)) && found < 0)
+            found = i;
+    if (found < 0) {
+        *message = "The bearer token is not a valid API key or JWT.";
+        return 401;
+    }
+    snprintf(p->org, sizeof(p->org), "%s", a->keys[found].org);
+    snprintf(p->client, sizeof(p->client), "org:%s", a->keys[found].org);
+    return 0;
+}
+
+/* ---- assets ---- */
+
+static uint64_t id_hash(const char *id)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *id; id++) {
+        h ^= (unsigned char)*id;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/* The asset `id` of `org`, or NULL (missing, or another org's: both are a 404). */
+static asset *asset_find(api *a, http1_str id, const char *org)
+{
+    char key[32];
+    if (id.len == 0 || id.len >= sizeof(key))
+        return NULL;
+    memcpy(key, id.p, id.len);
+    key[id.len] = '\0';
+    uint64_t h = id_hash(key);
+    for (uint64_t i = 0; i < API_SLOTS; i++) {
+        asset *x = a->slots[(h + i) & (API_SLOTS - 1)];
+        if (x == NULL)
+            return NULL;
+        if (strcmp(x->id, key) == 0)
+            return strcmp(x->org, org) == 0 ? x : NULL;
+    }
+    return NULL;
+}
+
+static asset *asset_new(api *a, const char *org)
+{
+    if (a->nassets >= API_MAX_ASSETS)
+        return NULL;
+    asset *x = calloc(1, sizeof(*x));
+    if (x == NULL)
+        return NULL;
+    uint8_t rnd[12];
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+        free(x);
+        return NULL;
+    }
+    x->id[0] = 'a';
+    hmac_hex(x->id + 1, rnd, sizeof(rnd));
+    snprintf(x->org, sizeof(x->org), "%s", org);
+    x->created = (int64_t)time(NULL);
+    uint64_t h = id_hash(x->id);
+    for (uint64_t i = 0;; i++) {
+        asset **s = &a->slots[(h + i) & (API_SLOTS - 1)];
+        if (*s == NULL) {
+            *s = x;
+            break;
+        }
+    }
+    a->nassets++;
+    return x;
+}
+
+static void asset_json(json_writer *w, const asset *x)
+{
+    char created[32];
+    iso_time(x->created, created);
+    json_object_begin(w);
+    json_key(w, "asset_id");
+    json_str(w, x->id);
+    json_key(w, "state");
+    json_str(w, x->promoted ? "promoted" : "uploading");
+    json_key(w, "filename");
+    json_str(w, x->filename);
+    json_key(w, "content_type");
+    json_str(w, x->content_type);
+    json_key(w, "size");
+    json_int64(w, x->size);
+    json_key(w, "created_at");
+    json_str(w, created);
+    if (x->job_id[0]) {
+        json_key(w, "job_id");
+        json_str(w, x->job_id);
+    }
+    json_object_end(w);
+}
+
+/* ---- request bodies ---- */
+
+/* Parses the JSON object body of `q` into toks; on failure replies and returns -1. */
+static int json_body(const rd_msg *m, const char *cors, json_tok *toks, size_t ntoks)
+{
+    const rd_http_request *q = msg_body(m, http_request);
+    http1_str ct = http_request_header(q, "content-type");
+    if (ct.p == NULL || ct.len < 16 || strncasecmp(ct.p, "application/json", 16) != 0 ||
+        (ct.len > 16 && ct.p[16] != ';' && ct.p[16] != ' ')) {
+        reply_error(m, 415, "unsupported_media_type", "Send the body as application/json.", cors);
+        return -1;
+    }
+    http1_str b = http_request_body(q);
+    int n = json_parse(b.p, b.len, toks, ntoks);
+    if (n < 0 || toks[0].type != JSON_OBJECT) {
+        reply_error(m, 400, "invalid_json",
+                    n == -ENOSPC ? "The JSON body has too many values."
+                                 : "The body is not a JSON object.",
+                    cors);
+        return -1;
+    }
+    return n;
+}
+
+static int printable(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* A video/<subtype> MIME type without parameters oddities: letters, digits, . + - only. */
+static int video_type(const char *t)
+{
+    if (strncasecmp(t, "video/", 6) != 0 || t[6] == '\0')
+        return 0;
+    for (const char *p = t + 6; *p && *p != ';'; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '.' || *p == '+' || *p == '-'))
+            return 0;
+    return 1;
+}
+
+/* ---- POST /api/uploads ---- */
+
+static void post_upload(api *a, const rd_msg *m, const principal *p, const char *cors)
+{
+    json_tok t[64];
+    if (json_body(m, cors, t, 64) < 0)
+        return;
+    const char *s = http_request_body(msg_body(m, http_request)).p;
+    int fi = json_get(s, t, 0, "filename"), ci = json_get(s, t, 0, "content_type"),
+        si = json_get(s, t, 0, "size");
+    if (fi < 0 || ci < 0 || si < 0) {
+        reply_error(m, 400, "missing_field", "filename, content_type and size are required.", cors);
+        return;
+    }
+    char filename[256], type[128];
+    int64_t size;
+    if (json_string(s, &t[fi], filename, sizeof(filename)) <= 0 || !printable(filename)) {
+        reply_error(m, 400, "invalid_field",
+                    "filename must be a string of 1 to 255 bytes without control characters.",
+                    cors);
+        return;
+    }
+    if (json_string(s, &t[ci], type, sizeof(type)) <= 0 || !video_type(type)) {
+        reply_error(m, 415, "unsupported_media_type",
+                    "content_type must be a video type such as video/mp4.", cors);
+        return;
+    }
+    if (json_int(s, &t[si], &size) < 0 || size < 1) {
+        reply_error(m, 400, "invalid_field", "size must be a positive integer (bytes).", cors);
+        return;
+    }
+    if (size > a->cfg.max_upload_bytes) {
+        reply_error(m, 413, "too_large", "size is above REELD_MAX_UPLOAD_BYTES.", cors);
+        return;
+    }
+    asset *x = asset_new(a, p->org);
+    if (x == NULL) {
+        reply_error(m, 503, "full", "Too many assets in memory; try again later.", cors);
+        return;
+    }
+    snprintf(x->filename, sizeof(x->filename), "%s", filename);
+    snprintf(x->content_type, sizeof(x->content_type), "%s", type);
+    x->size = size;
+    int64_t now = (int64_t)time(NULL), exp = a->cfg.presign_expires;
+    char expires[32];
+    iso_time(now + exp, expires);
+
+    int multipart = a->s3 != NULL && size > a->cfg.multipart_threshold;
+    int64_t part = a->cfg.part_size;
+    int nparts = 1;
+    if (multipart) {
+        if ((size + part - 1) / part > API_MAX_PARTS)
+            part = ((size + API_MAX_PARTS - 1) / API_MAX_PARTS + (1 << 20) - 1) & ~((1 << 20) - 1);
+        nparts = (int)((size + part - 1) / part);
+        s3_op op = {.method = S3_MPU_CREATE,
+                    .bucket = a->cfg.s3_bucket_staging,
+                    .key = x->id,
+                    .content_type = type};
+        int r = s3_call(a->s3, &op);
+        if (r < 0) {
+            log_error("api_multipart_create_failed", KV_STR("asset", x->id), KV_ERRNO(r),
+                      KV_STR("s3", op.message));
+            reply_error(m, 502, "storage_failed",
+                        "Object storage refused to start the upload; try again.", cors);
+            return;
+        }
+        snprintf(x->upload_id, sizeof(x->upload_id), "%s", op.upload_id_out);
+        x->multipart = 1;
+        x->part_size = part;
+        x->nparts = nparts;
+    }
+    size_t cap = 4096 + (size_t)nparts * 2048;
+    char *body = malloc(cap);
+    char *url = malloc(4096);
+    if (body == NULL || url == NULL) {
+        fputs("reeld: out of memory answering an upload\n", stderr);
+        abort();
+    }
+    json_writer w;
+    json_writer_init(&w, body, cap);
+    json_object_begin(&w);
+    json_key(&w, "asset_id");
+    json_str(&w, x->id);
+    json_key(&w, "upload");
+    json_object_begin(&w);
+    json_key(&w, "method");
+    json_str(&w, "PUT");
+    int r = 0;
+    if (!multipart) {
+        r = urlsign_url(&a->sign, "PUT", a->cfg.s3_bucket_staging, x->id, NULL, 0, now, exp, url,
+                        4096);
+        json_key(&w, "url");
+        json_str(&w, r > 0 ? url : "");
+    } else {
+        json_key(&w, "upload_id");
+        json_str(&w, x->upload_id);
+        json_key(&w, "part_size");
+        json_int64(&w, part);
+        json_key(&w, "parts");
+        json_array_begin(&w);
+        for (int n = 1; n <= nparts && r >= 0; n++) {
+            char num[16];
+            snprintf(num, sizeof(num), "%d", n);
+            sigv4_pair qp[2] = {{"partNumber", num}, {"uploadId", x->upload_id}};
+            r = urlsign_url(&a->sign, "PUT", a->cfg.s3_bucket_staging, x->id, qp, 2, now, exp, url,
+                            4096);
+            json_object_begin(&w);
+            json_key(&w, "n");
+            json_int64(&w, n);
+            json_key(&w, "url");
+            json_str(&w, r > 0 ? url : "");
+            json_object_end(&w);
+        }
+        json_array_end(&w);
+        json_key(&w, "complete_url");
+        char path[96];
+        snprintf(path, sizeof(path), "/api/uploads/%s/complete", x->id);
+        json_str(&w, path);
+    }
+    json_key(&w, "headers");
+    json_object_begin(&w);
+    json_key(&w, "Content-Type");
+    json_str(&w, type);
+    json_object_end(&w);
+    json_key(&w, "expires_at");
+    json_str(&w, expires);
+    json_object_end(&w);
+    json_object_end(&w);
+    int len = json_writer_finish(&w);
+    if (r < 0 || len < 0) {
+        log_error("api_presign_failed", KV_STR("asset", x->id), KV_ERRNO(r < 0 ? r : len));
+        reply_error(m, 500, "internal", "The upload URL could not be signed; see the logs.", cors);
+    } else {
+        reply(m, 201, body, (size_t)len, cors);
+        log_info("upload_created", KV_STR("asset", x->id), KV_STR("org", x->org),
+                 KV_INT("size", size), KV_INT("parts", multipart ? nparts : 0));
+    }
+    free(body);
+    free(url);
+}
+
+/* ---- POST /api/uploads/{id}/complete ---- */
+
+static void post_complete(api *a, const rd_msg *m, const principal *p, const char *cors)
+{
+    const rd_http_request *q = msg_body(m, http_request);
+    asset *x = asset_find(a, http_request_param(q, 0), p->org);
+    if (x == NULL) {
+        reply_error(m, 404, "not_found", "No such upload.", cors);
+        return;
+    }
+    char ok[128];
+    int n = snprintf(ok, sizeof(ok), "{\"asset_id\":\"%s\",\"completed\":true}", x->id);
+    if (!x->multipart) {
+        reply_error(m, 409, "not_multipart",
+                    "This upload is a single PUT: nothing to complete; promote it directly.", cors);
+        return;
+    }
+    if (x->completed || x->promoted) {
+        reply(m, 200, ok, (size_t)n, cors);
+        return;
+    }
+    size_t ntoks = 8 + (size_t)x->nparts * 5;
+    json_tok *t = malloc(ntoks * sizeof(*t));
+    s3_part *parts = calloc((size_t)x->nparts, sizeof(*parts));
+    if (t == NULL || parts == NULL) {
+        fputs("reeld: out of memory completing an upload\n", stderr);
+        abort();
+    }
+    const char *s = http_request_body(q).p;
+    if (json_body(m, cors, t, ntoks) < 0)
+        goto out;
+    int arr = json_get(s, t, 0, "parts");
+    if (arr < 0 || t[arr].type != JSON_ARRAY || t[arr].size != (uint32_t)x->nparts) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "parts must list all %d parts as {n, etag}.", x->nparts);
+        reply_error(m, 400, "invalid_field", msg, cors);
+        goto out;
+    }
+    for (int i = 0; i < x->nparts; i++) {
+        int it = json_item(t, arr, (uint32_t)i);
+        int ni = json_get(s, t, it, "n"), ei = json_get(s, t, it, "etag");
+        int64_t num;
+        if (ni < 0 || ei < 0 || json_int(s, &t[ni], &num) < 0 || num != i + 1 ||
+            json_string(s, &t[ei], parts[i].etag, sizeof(parts[i].etag)) <= 0) {
+            reply_error(m, 400, "invalid_field",
+                        "Each part needs n (1, 2, ... in order) and the etag its PUT returned.",
+                        cors);
+            goto out;
+        }
+        parts[i].number = i + 1;
+    }
+    s3_op op = {.method = S3_MPU_COMPLETE,
+                .bucket = a->cfg.s3_bucket_staging,
+                .key = x->id,
+                .upload_id = x->upload_id,
+                .parts = parts,
+                .nparts = (size_t)x->nparts};
+    int r = s3_call(a->s3, &op);
+    if (r < 0) {
+        log_warn("api_multipart_complete_failed", KV_STR("asset", x->id), KV_ERRNO(r),
+                 KV_STR("s3", op.message));
+        if (r == -EINVAL || r == -ENOENT)
+            reply_error(m, 400, "invalid_parts",
+                        op.message[0] ? op.message : "Object storage refused the parts.", cors);
+        else
+            reply_error(m, 502, "storage_failed", "Object storage failed; try again.", cors);
+        goto out;
+    }
+    x->completed = 1;
+    reply(m, 200, ok, (size_t)n, cors);
+out:
+    free(t);
+    free(parts);
+}
+
+/* ---- POST /api/assets/{id}/promote ---- */
+
+static void post_promote(api *a, const rd_msg *m, const principal *p, const char *cors)
+{
+    const rd_http_request *q = msg_body(m, http_request);
+    asset *x = asset_find(a, http_request_param(q, 0), p->org);
+    if (x == NULL) {
+        reply_error(m, 404, "not_found", "No such asset.", cors);
+        return;
+    }
+    char body[160];
+    if (!x->promoted) {
+        if (x->multipart && !x->completed) {
+            reply_error(m, 409, "upload_incomplete",
+                        "Complete the multipart upload (POST /api/uploads/{id}/complete) before "
+                        "promoting.",
+                        cors);
+            return;
+        }
+        char msg[256];
+        blob_info info;
+        int r = blob_head(a->blob, a->cfg.s3_bucket_staging, x->id, &info, msg, sizeof(msg));
+        if (r == -ENOENT) {
+            reply_error(m, 409, "not_uploaded",
+                        "Nothing has been uploaded for this asset yet: PUT the file to its "
+                        "upload URL, then promote.",
+                        cors);
+            return;
+        }
+        if (r < 0) {
+            log_error("api_promote_head_failed", KV_STR("asset", x->id), KV_ERRNO(r),
+                      KV_STR("why", msg));
+            reply_error(m, 502, "storage_failed", "Object storage failed; try again.", cors);
+            return;
+        }
+        if (info.size != x->size) {
+            snprintf(msg, sizeof(msg),
+                     "The uploaded object has %lld bytes, not the %lld announced; upload it "
+                     "again.",
+                     (long long)info.size, (long long)x->size);
+            reply_error(m, 409, "size_mismatch", msg, cors);
+            return;
+        }
+        if (!video_type(info.content_type)) {
+            reply_error(m, 415, "unsupported_media_type",
+                        "The uploaded object's Content-Type is not a video type; upload it again "
+                        "with the upload's headers.",
+                        cors);
+            return;
+        }
+        r = blob_copy(a->blob, a->cfg.s3_bucket_staging, x->id, a->cfg.s3_bucket_masters, x->id,
+                      a->cfg.object_lock_default_days, NULL, msg, sizeof(msg));
+        if (r < 0) {
+            log_error("api_promote_copy_failed", KV_STR("asset", x->id), KV_ERRNO(r),
+                      KV_STR("why", msg));
+            reply_error(m, 502, "storage_failed", "Copying to masters failed; try again.", cors);
+            return;
+        }
+        /* One job per asset: the id is derived from the asset's, so asking twice is the same
+         * job. The job dispatcher takes it from here once it runs in this process. */
+        snprintf(x->job_id, sizeof(x->job_id), "j%s", x->id + 1);
+        x->promoted = 1;
+        log_info("asset_promoted", KV_STR("asset", x->id), KV_STR("org", x->org),
+                 KV_STR("job", x->job_id), KV_INT("lock_days", a->cfg.object_lock_default_days));
+    }
+    int n =
+        snprintf(body, sizeof(body), "{\"job_id\":\"%s\",\"asset_id\":\"%s\"}", x->job_id, x->id);
+    reply(m, 202, body, (size_t)n, cors);
+}
+
+/* ---- GET /api/assets/{id} and /playback ---- */
+
+static void get_asset(api *a, const rd_msg *m, const principal *p, const char *cors)
+{
+    asset *x = asset_find(a, http_request_param(msg_body(m, http_request), 0), p->org);
+    if (x == NULL) {
+        reply_error(m, 404, "not_found", "No such asset.", cors);
+        return;
+    }
+    char body[1024];
+    json_writer w;
+    json_writer_init(&w, body, sizeof(body));
+    asset_json(&w, x);
+    int n = json_writer_finish(&w);
+    reply(m, 200, body, n > 0 ? (size_t)n : 0, cors);
+}
+
+static void get_playback(api *a, const rd_msg *m, const principal *p, const char *cors)
+{
+    asset *x = asset_find(a, http_request_param(msg_body(m, http_request), 0), p->org);
+    if (x == NULL) {
+        reply_error(m, 404, "not_found", "No such asset.", cors);
+        return;
+    }
+    if (!x->promoted) {
+        reply_error(m, 409, "not_ready", "Promote the asset first; playback follows its job.",
+                    cors);
+        return;
+    }
+    /* Without the edge: a presigned GET of the master playlist in the previews bucket. */
+    char key[64], url[4096], expires[32], body[4300];
+    snprintf(key, sizeof(key), "%s/master.m3u8", x->id);
+    int64_t now = (int64_t)time(NULL);
+    int r = urlsign_url(&a->sign, "GET", a->cfg.s3_bucket_previews, key, NULL, 0, now,
+                        a->cfg.presign_expires, url, sizeof(url));
+    iso_time(now + a->cfg.presign_expires, expires);
+    json_writer w;
+    json_writer_init(&w, body, sizeof(body));
+    json_object_begin(&w);
+    json_key(&w, "url");
+    json_str(&w, r > 0 ? url : "");
+    json_key(&w, "expires_at");
+    json_str(&w, expires);
+    json_key(&w, "via");
+    json_str(&w, "presigned");
+    json_object_end(&w);
+    int n = json_writer_finish(&w);
+    if (r < 0 || n < 0)
+        reply_error(m, 500, "internal", "The playback URL could not be signed.", cors);
+    else
+        reply(m, 200, body, (size_t)n, cors);
+}
+
+/* ---- the actor ---- */
+
+static const char *route_methods(int r)
+{
+    return r == R_ASSET || r == R_PLAYBACK || r == R_DOCS ? "GET, HEAD" : "POST";
+}
+
+static int api_handle(rd_actor *self, rd_msg *m)
+{
+    api *a = self->state;
+    if (m->type != MSG_HTTP_REQUEST)
+        return RD_DONE;
+    const rd_http_request *q = msg_body(m, http_request);
+    int r = 0;
+    while (r < R_COUNT && a->route[r] != (int)q->route)
+        r++;
+    if (r == R_COUNT) {
+        reply_error(m, 404, "not_found", "No route matches this path.", NULL);
+        return RD_DONE;
+    }
+    if (q->method == RD_HTTP_OPTIONS) {
+        preflight(a, m, route_methods(r));
+        return RD_DONE;
+    }
+    char cors[300];
+    cors_headers(a, q, cors, sizeof(cors));
+    int64_t now_ms = (int64_t)(rd_now_ns() / 1000000);
+    char hdr[256];
+    if (r == R_DOCS) {
+        char client[80];
+        snprintf(client, sizeof(client), "ip:%s", q->peer);
+        int wait = ratelimit_take(a->rl, RL_ALL, client, a->cfg.rate_limit_max,
+                                  a->cfg.rate_limit_window, now_ms);
+        if (wait > 0) {
+            refused(a, 429, "all");
+            snprintf(hdr, sizeof(hdr), "%sRetry-After: %d\r\n", cors, wait);
+            reply_error(m, 429, "rate_limited", "Too many requests; retry after Retry-After.", hdr);
+            return RD_DONE;
+        }
+        reply(m, 200, openapi_json, openapi_json_len, cors);
+        return RD_DONE;
+    }
+    principal p;
+    const char *code = NULL, *message = NULL;
+    int st = authenticate(a, q, &p, &code, &message);
+    if (st != 0) {
+        refused(a, st, "auth");
+        snprintf(hdr, sizeof(hdr), "%s%s", cors,
+                 st == 401 ? "WWW-Authenticate: Bearer realm=\"reeld\"\r\n" : "");
+        reply_error(m, st, code, message, hdr);
+        return RD_DONE;
+    }
+    int wait = ratelimit_take(a->rl, RL_ALL, p.client, a->cfg.rate_limit_max,
+                              a->cfg.rate_limit_window, now_ms);
+    const char *cls = "all";
+    if (wait == 0 && r == R_UPLOADS) {
+        cls = "presign";
+        wait = ratelimit_take(a->rl, RL_PRESIGN, p.client, a->cfg.rl_presign_max,
+                              a->cfg.rl_presign_window, now_ms);
+    } else if (wait == 0 && r == R_PROMOTE) {
+        cls = "promote";
+        wait = ratelimit_take(a->rl, RL_PROMOTE, p.client, a->cfg.rl_promote_max,
+                              a->cfg.rl_promote_window, now_ms);
+    }
+    if (wait > 0) {
+        refused(a, 429, cls);
+        snprintf(hdr, sizeof(hdr), "%sRetry-After: %d\r\n", cors, wait);
+        reply_error(m, 429, "rate_limited", "Too many requests; retry after Retry-After.", hdr);
+        return RD_DONE;
+    }
+    switch (r) {
+    case R_UPLOADS:
+        post_upload(a, m, &p, cors);
+        break;
+    case R_COMPLETE:
+        post_complete(a, m, &p, cors);
+        break;
+    case R_PROMOTE:
+        post_promote(a, m, &p, cors);
+        break;
+    case R_ASSET:
+        get_asset(a, m, &p, cors);
+        break;
+    default:
+        get_playback(a, m, &p, cors);
+        break;
+    }
+    return RD_DONE;
+}
+
+static int api_init(rd_actor *self, void *arg)
+{
+    self->state = arg;
+    return 0;
+}
+
+static void api_fini(rd_actor *self)
+{
+    api *a = self->state;
+    if (a == NULL)
+        return;
+    for (uint32_t i = 0; a->slots != NULL && i < API_SLOTS; i++)
+        free(a->slots[i]);
+    free(a->slots);
+    blob_close(a->blob);
+    s3_client_destroy(a->s3);
+    tls_anchors_free(&a->anchors);
+    ratelimit_destroy(a->rl);
+    urlsign_clear(&a->sign);
+    memset(a->keys, 0, sizeof(a->keys));
+    free(a);
+    self->state = NULL;
+    self->arg = NULL;
+}
+
+static const rd_actor_def api_def = {
+    .name = "api",
+    .init = api_init,
+    .handle = api_handle,
+    .fini = api_fini,
+    .mailbox_bound = 4096,
+};
+
+/* "org:key,org2:key2" (validated by config) into digests. */
+static int parse_keys(api *a, const char *list, char *err, size_t errlen)
+{
+    const char *p = list;
+    while (p && *p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        const char *colon = memchr(p, ':', len);
+        if (colon == NULL || colon == p || (size_t)(colon - p) >= ORG_MAX ||
+            a->nkeys == API_MAX_KEYS) {
+            snprintf(err, errlen, "REELD_API_KEYS: at most %d org:key pairs, org under %d bytes",
+                     API_MAX_KEYS, ORG_MAX);
+            return -EINVAL;
+        }
+        api_key *k = &a->keys[a->nkeys++];
+        memcpy(k->org, p, (size_t)(colon - p));
+        hmac_sha256_digest(colon + 1, len - (size_t)(colon - p) - 1, k->digest);
+        p = comma ? comma + 1 : NULL;
+    }
+    return 0;
+}
+
+static int parse_origins(api *a, const char *list, char *err, size_t errlen)
+{
+    const char *p = list;
+    while (p && *p) {
+        while (*p == ' ')
+            p++;
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        while (len && p[len - 1] == ' ')
+            len--;
+        if (len) {
+            if (a->norigins == API_MAX_ORIGIN || len >= sizeof(a->origins[0])) {
+                snprintf(err, errlen, "ALLOWED_ORIGINS: at most %d origins of %d bytes or less",
+                         API_MAX_ORIGIN, API_ORIGIN_LEN - 1);
+                return -EINVAL;
+            }
+            memcpy(a->origins[a->norigins], p, len);
+            a->origins[a->norigins++][len] = '\0';
+        }
+        p = comma ? comma + 1 : NULL;
+    }
+    return 0;
+}
+
+int api_start(const rd_config *cfg, rd_loop *loop, rd_http_routes *routes, rd_actor **out,
+              char *err, size_t errlen)
+{
+    err[0] = '\0';
+    api *a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        return -ENOMEM;
+    a->cfg = *cfg;
+    a->slots = calloc(API_SLOTS, sizeof(*a->slots));
+    int r = a->slots ? ratelimit_create(&a->rl) : -ENOMEM;
+    if (r == 0)
+        r = parse_keys(a, cfg->api_keys, err, errlen);
+    if (r == 0)
+        r = parse_origins(a, cfg->allowed_origins, err, errlen);
+    if (r == 0)
+        r = urlsign_init(&a->sign, cfg, err, errlen);
+    if (r == 0 && cfg->s3_endpoint != NULL) {
+        int tls = strncmp(cfg->s3_endpoint, "https://", 8) == 0;
+        if (tls)
+            r = tls_anchors_load(&a->anchors, TLS_SYSTEM_CA_FILE, err, errlen);
+        s3_config sc = {.endpoint = cfg->s3_endpoint,
+                        .region = cfg->s3_region,
+                        .access_key_id = cfg->s3_access_key_id,
+                        .secret_access_key = cfg->s3_secret_access_key,
+                        .anchors = tls ? &a->anchors : NULL};
+        if (r == 0)
+            r = s3_client_create(&a->s3, loop, &sc, err, errlen);
+        if (r == 0)
+            r = blob_open_s3(&a->blob, a->s3);
+    } else if (r == 0) {
+        r = blob_open_fs(&a->blob, cfg->data_dir, err, errlen);
+    }
+    if (r < 0) {
+        if (err[0] == '\0')
+            snprintf(err, errlen, "the API could not start (%s)", strerror(-r));
+        api_def.fini(&(rd_actor){.state = a});
+        return r;
+    }
+    a->open_mode = cfg->api_keys == NULL && cfg->jwt_secret == NULL;
+    if (a->open_mode)
+        log_warn("api_open_to_loopback",
+                 KV_STR("why", "neither REELD_API_KEYS nor JWT_SECRET is set: the API answers "
+                               "loopback clients only, as org \"local\""));
+    r = actor_spawn_thread(&api_def, a, -1, out);
+    if (r < 0) {
+        snprintf(err, errlen, "cannot start the API thread (%s)", strerror(-r));
+        api_def.fini(&(rd_actor){.state = a});
+        return r;
+    }
+    a->m_refused = metrics_family("reeld_api_refused_total",
+                                  "API requests refused: 401/403 (auth) and 429 (rate limits).",
+                                  RD_COUNTER, "code,class", NULL, 0);
+    static const struct {
+        int id;
+        const char *pattern;
+        unsigned methods;
+    } table[] = {
+        {R_UPLOADS, "/api/uploads", RD_HTTP_POST},
+        {R_COMPLETE, "/api/uploads/{id}/complete", RD_HTTP_POST},
+        {R_PROMOTE, "/api/assets/{id}/promote", RD_HTTP_POST},
+        {R_PLAYBACK, "/api/assets/{id}/playback", RD_HTTP_GET},
+        {R_ASSET, "/api/assets/{id}", RD_HTTP_GET},
+        {R_DOCS, "/api/docs", RD_HTTP_GET},
+    };
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+        int id = http_routes_add(routes, table[i].pattern, table[i].methods | RD_HTTP_OPTIONS, out,
+                                 1, table[i].id == R_DOCS ? 0 : API_BODY_LIMIT, 0);
+        if (id < 0) {
+            snprintf(err, errlen, "cannot add the route %s (%s)", table[i].pattern, strerror(-id));
+            return id;
+        }
+        a->route[table[i].id] = id;
+    }
+    return 0;
+}

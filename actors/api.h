@@ -1,0 +1,34 @@
+/* The upload → promote API: presigned uploads, multipart completion, promotion to masters,
+ * playback links, the OpenAPI document; with bearer auth, CORS and rate limits in front.
+ *
+ *   POST /api/uploads                   {filename, content_type, size} → 201 {asset_id, upload}
+ *   POST /api/uploads/{id}/complete     {parts:[{n, etag}]} (S3 multipart) → 200
+ *   POST /api/assets/{id}/promote       → 202 {job_id} (idempotent)
+ *   GET  /api/assets/{id}               → 200 the asset
+ *   GET  /api/assets/{id}/playback      → 200 {url, expires_at}
+ *   GET  /api/docs                      → the OpenAPI 3.1 document (no auth)
+ *   OPTIONS on each of them             → CORS preflight
+ *
+ * One thread actor serves them all: HEAD and CopyObject block (the blob interface), so they
+ * cannot run on a loop, and one actor keeps the rate-limit buckets and the asset table exact for
+ * the whole process rather than per loop. Its bound mailbox turns a flood into 503s. */
+#ifndef REELD_ACTORS_API_H
+#define REELD_ACTORS_API_H
+
+#include <stddef.h>
+
+#include "actors/http_listener.h"
+#include "src/rt/config.h"
+#include "src/rt/loop.h"
+
+/* Opens the blob backend of `cfg` (S3 through a client on `loop`, or files in the data
+ * directory), spawns the API actor on its own thread and registers its routes. Logs once when
+ * the API is open to loopback clients only (no REELD_API_KEYS, no JWT_SECRET). 0, or -errno
+ * with one sentence in `err`. */
+int api_start(const rd_config *cfg, rd_loop *loop, rd_http_routes *routes, rd_actor **out,
+              char *err, size_t errlen);
+
+/* Stop it with actor_stop after the loops have stopped, then actor_join: its fini closes the
+ * blob backend and the S3 client. */
+
+#endif
