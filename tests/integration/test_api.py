@@ -1,0 +1,380 @@
+"""The upload → promote API over HTTP against the real binary: embedded mode (reeld answers the
+presigned PUT/GET itself) and S3 mode (moto checks every signature), auth (API keys, HS256
+JWTs), CORS, rate limits, the presigned /blob/ endpoint's refusals, and schemathesis against
+the OpenAPI document. Each refusal is checked to have written nothing."""
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.parse
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from conftest import free_port, reeld_bin
+from test_s3_client import wait_port
+
+SECRET = "jwt-secret-for-tests-0123456789abcdef"
+KEYS = "acme:key-acme-1,beta:key-beta-1"
+
+
+def call(r, method, path, body=None, headers=None):
+    """One request to reeld `r`; returns (status, headers, parsed JSON or raw bytes)."""
+    conn = http.client.HTTPConnection("127.0.0.1", r.port, timeout=10)
+    h = dict(headers or {})
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode()
+        h.setdefault("Content-Type", "application/json")
+    conn.request(method, path, body=body, headers=h)
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    try:
+        data = json.loads(data) if data else None
+    except ValueError:
+        pass
+    return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+
+
+def put_url(url, data, content_type="video/mp4", method="PUT"):
+    """PUT (or another method) to a presigned URL exactly as given (no path normalization)."""
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=20)
+    path = u.path + ("?" + u.query if u.query else "")
+    conn.putrequest(method, path, skip_accept_encoding=True)
+    if data is not None:
+        conn.putheader("Content-Length", str(len(data)))
+        conn.putheader("Content-Type", content_type)
+    conn.endheaders()
+    if data:
+        conn.send(data)
+    resp = conn.getresponse()
+    body = resp.read()
+    conn.close()
+    return resp.status, {k.lower(): v for k, v in resp.getheaders()}, body
+
+
+def b64(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def jwt(claims, alg="HS256", secret=SECRET):
+    head = b64(json.dumps({"alg": alg, "typ": "JWT"}).encode())
+    body = b64(json.dumps(claims).encode())
+    if alg == "none":
+        return f"{head}.{body}."
+    sig = hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{b64(sig)}"
+
+
+def blob_files(r):
+    """Every file under the data directory's object store (objects, metadata, temp files)."""
+    out = []
+    for sub in ("blobs", "blobs.tmp"):
+        for root, _, files in os.walk(os.path.join(r.data_dir, sub)):
+            out += [os.path.join(root, f) for f in files]
+    return sorted(out)
+
+
+def new_upload(r, size, headers=None, content_type="video/mp4"):
+    st, _, body = call(r, "POST", "/api/uploads",
+                       {"filename": "clip.mp4", "content_type": content_type, "size": size},
+                       headers)
+    assert st == 201, body
+    return body
+
+
+# ---- embedded mode ----
+
+def test_upload_put_promote_twice_playback(reeld_factory):
+    r = reeld_factory()
+    data = os.urandom(300_000)
+    up = new_upload(r, len(data))
+    aid = up["asset_id"]
+    assert up["upload"]["method"] == "PUT" and up["upload"]["headers"]["Content-Type"] == "video/mp4"
+    st, _, err = call(r, "POST", f"/api/assets/{aid}/promote")
+    assert st == 409 and err["error"]["code"] == "not_uploaded", err
+    st, hdrs, _ = put_url(up["upload"]["url"], data)
+    assert st == 200 and hdrs["etag"] == '"%s"' % hashlib.md5(data).hexdigest()
+    st, _, first = call(r, "POST", f"/api/assets/{aid}/promote")
+    assert st == 202 and first["job_id"]
+    st, _, again = call(r, "POST", f"/api/assets/{aid}/promote")
+    assert st == 202 and again["job_id"] == first["job_id"]
+    with open(os.path.join(r.data_dir, "blobs", "masters", aid), "rb") as f:
+        assert f.read() == data
+    st, _, asset = call(r, "GET", f"/api/assets/{aid}")
+    assert st == 200 and asset["state"] == "promoted" and asset["size"] == len(data)
+    st, _, pb = call(r, "GET", f"/api/assets/{aid}/playback")
+    assert st == 200 and "/blob/previews/%s/master.m3u8?" % aid in pb["url"]
+    assert "api_open_to_loopback" in r.logs()
+
+
+def test_promote_checks_size_and_type(reeld_factory):
+    r = reeld_factory()
+    up = new_upload(r, 10)
+    assert put_url(up["upload"]["url"], b"12345")[0] == 200
+    st, _, err = call(r, "POST", f"/api/assets/{up['asset_id']}/promote")
+    assert st == 409 and err["error"]["code"] == "size_mismatch"
+    up = new_upload(r, 5)
+    assert put_url(up["upload"]["url"], b"12345", content_type="text/plain")[0] == 200
+    st, _, err = call(r, "POST", f"/api/assets/{up['asset_id']}/promote")
+    assert st == 415
+    assert not os.path.exists(os.path.join(r.data_dir, "blobs", "masters"))
+
+
+def test_upload_request_refusals(reeld_factory):
+    r = reeld_factory(env={"REELD_MAX_UPLOAD_BYTES": "1M"})
+    cases = [
+        ({"content_type": "video/mp4", "size": 5}, 400, "missing_field"),
+        ({"filename": "a.mp4", "size": 5}, 400, "missing_field"),
+        ({"filename": "a.mp4", "content_type": "video/mp4"}, 400, "missing_field"),
+        ({"filename": "a.txt", "content_type": "text/plain", "size": 5}, 415, None),
+        ({"filename": "a.mp4", "content_type": "video/mp4", "size": -1}, 400, "invalid_field"),
+        ({"filename": "a.mp4", "content_type": "video/mp4", "size": "5"}, 400, "invalid_field"),
+        ({"filename": "", "content_type": "video/mp4", "size": 5}, 400, "invalid_field"),
+        ({"filename": "a.mp4", "content_type": "video/mp4", "size": 2 << 20}, 413, "too_large"),
+        ([1, 2], 400, "invalid_json"),
+    ]
+    for body, status, code in cases:
+        st, _, err = call(r, "POST", "/api/uploads", body)
+        assert st == status, (body, err)
+        if code:
+            assert err["error"]["code"] == code, (body, err)
+    st, _, _ = call(r, "POST", "/api/uploads", b"{not json", {"Content-Type": "application/json"})
+    assert st == 400
+    st, _, _ = call(r, "POST", "/api/uploads", b'{"filename":"a"}', {"Content-Type": "text/plain"})
+    assert st == 415
+    st, _, _ = call(r, "POST", "/api/assets/a000000000000000000000000/promote")
+    assert st == 404
+    st, _, err = call(r, "POST", "/api/uploads/a000000000000000000000000/complete",
+                      {"parts": []})
+    assert st == 404
+    up = new_upload(r, 5)
+    st, _, err = call(r, "POST", f"/api/uploads/{up['asset_id']}/complete", {"parts": []})
+    assert st == 409 and err["error"]["code"] == "not_multipart"
+    assert blob_files(r) == []
+
+
+def test_blob_refusals_write_nothing(reeld_factory):
+    r = reeld_factory(env={"REELD_MAX_UPLOAD_BYTES": "64K"})
+    env = dict(os.environ, REELD_DATA_DIR=r.data_dir, REELD_LISTEN=r.addr)
+
+    def presign(method, key, *extra):
+        out = subprocess.run([reeld_bin(), "presign", "--method", method, "--bucket", "staging",
+                              "--key", key, *extra], env=env, capture_output=True, text=True,
+                             timeout=10, check=True)
+        return out.stdout.strip()
+
+    expired = presign("PUT", "x.mp4", "--expires", "1", "--at", "20200101T000000Z")
+    st, _, body = put_url(expired, b"data")
+    assert st == 403 and b"<Code>AccessDenied</Code>" in body and b"Request has expired" in body
+    good = presign("PUT", "x.mp4")
+    tampered = good[:-1] + ("0" if good[-1] != "0" else "1")
+    st, _, body = put_url(tampered, b"data")
+    assert st == 403 and b"SignatureDoesNotMatch" in body
+    get_url = presign("GET", "x.mp4")
+    assert put_url(get_url, b"data")[0] == 403  # a GET URL used to PUT
+    assert put_url(good, None, method="DELETE")[0] == 403
+    u = urllib.parse.urlsplit(good)
+    for path in ("/blob/staging/../x.mp4", "/blob/staging/%2e%2e/x.mp4", "/blob/staging/a/%2E%2E/b",
+                 "/blob/staging/..%2fx"):
+        st, _, body = put_url(f"http://{u.netloc}{path}?{u.query}", b"data")
+        assert st == 400, path
+    st, _, _ = put_url(good, b"x" * (65 * 1024))
+    assert st == 413
+    assert blob_files(r) == []
+    st, hdrs, _ = put_url(good, b"x" * 1000)
+    assert st == 200 and hdrs["etag"]
+
+
+def test_botocore_presigned_urls_work_in_embedded_mode(reeld_factory):
+    """With S3 keys configured and no endpoint, reeld checks botocore's own presigned URLs."""
+    kid, secret = "AKIDEXAMPLE0000000000", "example-secret-key-0123456789"
+    r = reeld_factory(env={"S3_ACCESS_KEY_ID": kid, "S3_SECRET_ACCESS_KEY": secret})
+    s3 = boto3.client("s3", endpoint_url=f"http://{r.addr}/blob", region_name="us-east-1",
+                      aws_access_key_id=kid, aws_secret_access_key=secret,
+                      config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+    data = os.urandom(200_000)
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": "staging", "Key": "v/1.mp4"},
+                                    ExpiresIn=60)
+    assert put_url(url, data)[0] == 200
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": "staging", "Key": "v/1.mp4"},
+                                    ExpiresIn=60)
+    st, _, body = put_url(url, None, method="GET")
+    assert st == 200 and body == data
+
+
+# ---- auth ----
+
+def test_auth_keys_and_jwts(reeld_factory):
+    r = reeld_factory(env={"REELD_API_KEYS": KEYS, "JWT_SECRET": SECRET})
+    body = {"filename": "a.mp4", "content_type": "video/mp4", "size": 5}
+    now = int(time.time())
+    refusals = [
+        ({}, 401),
+        ({"Authorization": "Bearer nope"}, 401),
+        ({"Authorization": "Basic a2V5LWFjbWUtMQ=="}, 401),
+        ({"Authorization": "Bearer " + jwt({"org": "acme", "exp": now - 120})}, 401),
+        ({"Authorization": "Bearer " + jwt({"org": "acme", "exp": now + 600}, alg="none")}, 401),
+        ({"Authorization": "Bearer " + jwt({"org": "acme", "exp": now + 600}, secret="x" * 40)},
+         401),
+        ({"Authorization": "Bearer " + jwt({"org": "acme", "exp": now + 600, "nbf": now + 600})},
+         401),
+        ({"Authorization": "Bearer " + jwt({"exp": now + 600})}, 403),
+    ]
+    for headers, status in refusals:
+        st, hdrs, err = call(r, "POST", "/api/uploads", body, headers)
+        assert st == status, (headers, err)
+        assert err["error"]["code"] in ("unauthorized", "forbidden")
+        if status == 401:
+            assert hdrs["www-authenticate"].startswith("Bearer")
+    up = new_upload(r, 5, {"Authorization": "Bearer key-acme-1"})
+    aid = up["asset_id"]
+    token = jwt({"org": "acme", "sub": "u1", "exp": now + 600})
+    st, _, asset = call(r, "GET", f"/api/assets/{aid}", headers={"Authorization": "Bearer " + token})
+    assert st == 200 and asset["asset_id"] == aid
+    for other in ("Bearer key-beta-1", "Bearer " + jwt({"org": "beta", "exp": now + 600})):
+        for method, path in (("GET", f"/api/assets/{aid}"), ("POST", f"/api/assets/{aid}/promote"),
+                             ("GET", f"/api/assets/{aid}/playback")):
+            st, _, _ = call(r, method, path, headers={"Authorization": other})
+            assert st == 404, (other, path)
+    st, _, metrics = call(r, "GET", "/metrics")
+    assert b'reeld_api_refused_total{code="401",class="auth"} 7' in metrics
+    assert b'reeld_api_refused_total{code="403",class="auth"} 1' in metrics
+    assert SECRET not in r.logs() and "key-acme-1" not in r.logs()
+
+
+# ---- CORS and rate limits ----
+
+def test_cors_preflight(reeld_factory):
+    r = reeld_factory(env={"ALLOWED_ORIGINS": "https://app.example, http://localhost:3000"})
+    pre = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST",
+           "Access-Control-Request-Headers": "authorization, content-type"}
+    st, hdrs, _ = call(r, "OPTIONS", "/api/uploads", headers=pre)
+    assert st == 204
+    assert hdrs["access-control-allow-origin"] == "https://app.example"
+    assert "POST" in hdrs["access-control-allow-methods"]
+    assert "Authorization" in hdrs["access-control-allow-headers"]
+    assert "origin" in hdrs["vary"].lower()
+    for bad in ({**pre, "Origin": "https://evil.example"},
+                {**pre, "Access-Control-Request-Method": "DELETE"},
+                {**pre, "Access-Control-Request-Headers": "x-secret"}):
+        st, hdrs, _ = call(r, "OPTIONS", "/api/uploads", headers=bad)
+        assert st == 204 and "access-control-allow-origin" not in hdrs, bad
+    up = call(r, "POST", "/api/uploads", {"filename": "a.mp4", "content_type": "video/mp4",
+                                          "size": 1}, {"Origin": "http://localhost:3000"})
+    assert up[0] == 201 and up[1]["access-control-allow-origin"] == "http://localhost:3000"
+    st, hdrs, _ = call(r, "GET", "/api/docs", headers={"Origin": "https://evil.example"})
+    assert st == 200 and "access-control-allow-origin" not in hdrs
+
+
+def test_rate_limits(reeld_factory):
+    r = reeld_factory(env={"RL_PRESIGN_MAX": "2", "RL_PRESIGN_WINDOW": "60",
+                           "RL_PROMOTE_MAX": "1", "RATE_LIMIT_MAX": "1000"})
+    body = {"filename": "a.mp4", "content_type": "video/mp4", "size": 1}
+    assert call(r, "POST", "/api/uploads", body)[0] == 201
+    up = call(r, "POST", "/api/uploads", body)[2]
+    st, hdrs, err = call(r, "POST", "/api/uploads", body)
+    assert st == 429 and err["error"]["code"] == "rate_limited"
+    assert 1 <= int(hdrs["retry-after"]) <= 30
+    aid = up["asset_id"]
+    assert call(r, "POST", f"/api/assets/{aid}/promote")[0] == 409
+    st, hdrs, _ = call(r, "POST", f"/api/assets/{aid}/promote")
+    assert st == 429 and int(hdrs["retry-after"]) >= 1
+    assert call(r, "GET", f"/api/assets/{aid}")[0] == 200  # other routes: the general bucket
+    metrics = call(r, "GET", "/metrics")[2]
+    assert b'reeld_api_refused_total{code="429",class="presign"} 1' in metrics
+    assert b'reeld_api_refused_total{code="429",class="promote"} 1' in metrics
+
+
+# ---- S3 mode ----
+
+@pytest.fixture(scope="module")
+def moto():
+    """A moto server without IAM checks: with INITIAL_NO_AUTH_ACTION_COUNT (as in
+    test_s3_client.py) moto 5.2.1 answers 500 to every presigned query-string request, its own
+    botocore URLs included, so the clients' PUTs here go to a moto that takes any signature.
+    reeld's own SigV4 signing is checked against the strict moto in test_s3_client.py."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port, proc)
+        endpoint = f"http://127.0.0.1:{port}"
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id="AKIDREELDTEST", aws_secret_access_key="secret",
+                          config=Config(s3={"addressing_style": "path"}))
+        s3.create_bucket(Bucket="staging")
+        s3.create_bucket(Bucket="masters")
+        yield {"endpoint": endpoint, "id": "AKIDREELDTEST", "secret": "secret", "s3": s3}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def s3_env(m, **extra):
+    env = {"S3_ENDPOINT": m["endpoint"], "S3_ACCESS_KEY_ID": m["id"],
+           "S3_SECRET_ACCESS_KEY": m["secret"], "S3_REGION": "us-east-1"}
+    env.update(extra)
+    return env
+
+
+def test_s3_single_put_and_promote(reeld_factory, moto):
+    r = reeld_factory(env=s3_env(moto))
+    data = os.urandom(100_000)
+    up = new_upload(r, len(data))
+    assert up["upload"]["url"].startswith(moto["endpoint"] + "/staging/")
+    aid = up["asset_id"]
+    assert call(r, "POST", f"/api/assets/{aid}/promote")[0] == 409
+    st, _, body = put_url(up["upload"]["url"], data)
+    assert st == 200, body
+    st, _, first = call(r, "POST", f"/api/assets/{aid}/promote")
+    assert st == 202, first
+    assert call(r, "POST", f"/api/assets/{aid}/promote")[2]["job_id"] == first["job_id"]
+    assert moto["s3"].get_object(Bucket="masters", Key=aid)["Body"].read() == data
+
+
+def test_s3_multipart_complete_and_promote(reeld_factory, moto):
+    r = reeld_factory(env=s3_env(moto, REELD_MULTIPART_THRESHOLD="5M", REELD_PART_SIZE="5M"))
+    data = os.urandom(6 << 20)
+    up = new_upload(r, len(data))
+    aid, u = up["asset_id"], up["upload"]
+    assert u["part_size"] == 5 << 20 and [p["n"] for p in u["parts"]] == [1, 2]
+    st, _, err = call(r, "POST", f"/api/assets/{aid}/promote")
+    assert st == 409 and err["error"]["code"] == "upload_incomplete"
+    parts = []
+    for p in u["parts"]:
+        chunk = data[(p["n"] - 1) * u["part_size"]:p["n"] * u["part_size"]]
+        st, hdrs, body = put_url(p["url"], chunk)
+        assert st == 200, body
+        parts.append({"n": p["n"], "etag": hdrs["etag"]})
+    st, _, err = call(r, "POST", f"/api/uploads/{aid}/complete", {"parts": parts[:1]})
+    assert st == 400
+    st, _, done = call(r, "POST", f"/api/uploads/{aid}/complete", {"parts": parts})
+    assert st == 200 and done["completed"], done
+    st, _, job = call(r, "POST", f"/api/assets/{aid}/promote")
+    assert st == 202, job
+    assert moto["s3"].head_object(Bucket="masters", Key=aid)["ContentLength"] == len(data)
+
+
+# ---- the OpenAPI document ----
+
+def test_openapi_document_and_schemathesis(reeld_factory, tmp_path):
+    r = reeld_factory()
+    st, hdrs, doc = call(r, "GET", "/api/docs")
+    assert st == 200 and doc["openapi"].startswith("3.1")
+    assert set(doc["paths"]) >= {"/api/uploads", "/api/uploads/{id}/complete",
+                                 "/api/assets/{id}/promote", "/api/assets/{id}/playback"}
+    pytest.importorskip("schemathesis")
+    proc = subprocess.run(
+        [sys.executable, "-m", "schemathesis.cli", "run", f"http://{r.addr}/api/docs",
+         "--checks", "not_a_server_error", "--hypothesis-max-examples", "8",
+         "--hypothesis-derandomize", "--experimental", "openapi-3.1", "--show-trace"],
+        capture_output=True, text=True, timeout=90, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
