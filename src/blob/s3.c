@@ -449,7 +449,8 @@ static int build_request(s3_req *r)
             int64_t t = (int64_t)time(NULL) + c->skew_s + (int64_t)op->lock_days * 86400;
             if (s3wire_iso8601(t, until, sizeof(until)) < 0)
                 return -ERANGE;
-            extra[ne++] = (sigv4_pair){"x-amz-object-lock-mode", "COMPLIANCE"};
+            extra[ne++] = (sigv4_pair){"x-amz-object-lock-mode",
+                                       op->lock_mode ? op->lock_mode : "COMPLIANCE"};
             extra[ne++] = (sigv4_pair){"x-amz-object-lock-retain-until-date", until};
         }
     }

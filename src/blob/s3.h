@@ -108,7 +108,8 @@ struct s3_op {
     uint64_t range_len;   /* GET: 0 for the whole object from range_start */
     const char *copy_bucket; /* COPY: the source */
     const char *copy_key;
-    int lock_days;         /* COPY: > 0 sets COMPLIANCE retention until now + lock_days */
+    int lock_days;         /* COPY: > 0 sets retention until now + lock_days */
+    const char *lock_mode; /* COPY with lock_days: "GOVERNANCE" or NULL for "COMPLIANCE" */
     const char *upload_id; /* MPU_PART, MPU_COMPLETE, MPU_ABORT */
     int part_number;       /* MPU_PART */
     const s3_part *parts;  /* MPU_COMPLETE: nparts parts in ascending order */
