@@ -272,8 +272,8 @@ static int authenticate(const api *a, const rd_http_request *q, principal *p, co
             *message = "The token has no usable org claim.";
             return 403;
         }
-        snprintf(p->org, sizeof(p->org), "%s", c.org);
-        snprintf(p->client, sizeof(p->client), "org:%s", c.org);
+        snprintf(p->org, sizeof(p->org), "%.63s", c.org);
+        snprintf(p->client, sizeof(p->client), "org:%.63s", c.org);
         return 0;
     }
     /* Every key is compared, whatever matched, so the time says nothing about which. */
@@ -685,8 +685,23 @@ static void post_promote(api *a, const rd_msg *m, const principal *p, const char
                         cors);
             return;
         }
-        r = blob_copy(a->blob, a->cfg.s3_bucket_staging, x->id, a->cfg.s3_bucket_masters, x->id,
-                      a->cfg.object_lock_default_days, NULL, msg, sizeof(msg));
+        if (a->s3 != NULL) {
+            /* Directly, for the lock mode blob_copy does not take. */
+            s3_op op = {.method = S3_COPY,
+                        .bucket = a->cfg.s3_bucket_masters,
+                        .key = x->id,
+                        .copy_bucket = a->cfg.s3_bucket_staging,
+                        .copy_key = x->id,
+                        .lock_days = a->cfg.object_lock_default_days,
+                        .lock_mode = strcmp(a->cfg.object_lock_mode, "governance") == 0
+                                         ? "GOVERNANCE"
+                                         : "COMPLIANCE"};
+            r = s3_call(a->s3, &op);
+            snprintf(msg, sizeof(msg), "%.200s", op.message);
+        } else {
+            r = blob_copy(a->blob, a->cfg.s3_bucket_staging, x->id, a->cfg.s3_bucket_masters, x->id,
+                          0, NULL, msg, sizeof(msg));
+        }
         if (r < 0) {
             log_error("api_promote_copy_failed", KV_STR("asset", x->id), KV_ERRNO(r),
                       KV_STR("why", msg));
@@ -785,7 +800,7 @@ static int api_handle(rd_actor *self, rd_msg *m)
     char cors[300];
     cors_headers(a, q, cors, sizeof(cors));
     int64_t now_ms = (int64_t)(rd_now_ns() / 1000000);
-    char hdr[256];
+    char hdr[512];
     if (r == R_DOCS) {
         char client[80];
         snprintf(client, sizeof(client), "ip:%s", q->peer);

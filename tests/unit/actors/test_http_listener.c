@@ -14,7 +14,16 @@
 #include "src/rt/runtime.h"
 #include "tests/unit/test.h"
 
-static int route_echo, route_stream, route_sized, route_silent, route_acked;
+static int route_echo, route_stream, route_sized, route_silent, route_acked, route_upload;
+
+/* The streamed-body route: bytes and pieces received, a checksum, acks sent one message late
+ * (so the listener's window, not the target, is what holds the client back). */
+static struct {
+    rd_msg *request;
+    uint64_t bytes, sum;
+    int pieces, oversized; /* oversized: a piece above RD_HTTP_BODY_CHUNK */
+    rd_msg *held;
+} upload;
 
 /* The acked stream: one part in flight at a time, the next sent when the last is acked. */
 static struct {
@@ -33,8 +42,49 @@ static void send_numbered_part(rd_actor *self)
 
 /* Answers by route: echo the params, stream three parts chunked, stream two parts with a
  * known length, or never answer. */
+static int upload_piece(rd_msg *m)
+{
+    const struct rd_msg_http_body *b = msg_body(m, http_body);
+    if (upload.request == NULL)
+        return RD_DONE;
+    if (b->failed) {
+        http_reply_error(upload.request, 400, "incomplete", "The body did not complete.");
+        msg_free(upload.request);
+        msg_free(upload.held);
+        upload.request = NULL;
+        upload.held = NULL;
+        return RD_DONE;
+    }
+    upload.pieces++;
+    upload.bytes += b->data->len;
+    for (size_t i = 0; i < b->data->len; i++)
+        upload.sum += (unsigned char)b->data->data[i];
+    if (b->data->len > RD_HTTP_BODY_CHUNK)
+        upload.oversized = 1;
+    if (upload.held != NULL) {
+        const struct rd_msg_http_body *h = msg_body(upload.held, http_body);
+        http_body_ack(upload.request->from, h->stream, h->data->len);
+        msg_free(upload.held);
+        upload.held = NULL;
+    }
+    if (b->last) {
+        http_body_ack(upload.request->from, b->stream, b->data->len);
+        char body[64];
+        int n = snprintf(body, sizeof(body), "%llu %llu %d", (unsigned long long)upload.bytes,
+                         (unsigned long long)upload.sum, upload.pieces);
+        http_reply(upload.request, 200, "text/plain", body, (size_t)n);
+        msg_free(upload.request);
+        upload.request = NULL;
+        return RD_DONE;
+    }
+    upload.held = m;
+    return RD_KEPT;
+}
+
 static int target_handle(rd_actor *self, rd_msg *m)
 {
+    if (m->type == MSG_HTTP_BODY)
+        return upload_piece(m);
     if (m->type == MSG_HTTP_PART_ACK) {
         const struct rd_msg_http_part_ack *a = msg_body(m, http_part_ack);
         if (a->stream == acked.stream) {
@@ -46,6 +96,15 @@ static int target_handle(rd_actor *self, rd_msg *m)
         return RD_DONE;
     }
     const struct rd_msg_http_request *q = msg_body(m, http_request);
+    if ((int)q->route == route_upload) {
+        if (!q->body_stream || q->content_length == 0) {
+            http_reply_error(m, 400, "no_body", "Expected a streamed body.");
+            return RD_DONE;
+        }
+        memset(&upload, 0, sizeof(upload));
+        upload.request = m;
+        return RD_KEPT;
+    }
     if ((int)q->route == route_acked) {
         acked.listener = m->from;
         acked.stream = q->stream;
@@ -233,6 +292,76 @@ TEST(route_api_refuses_bad_patterns)
     http_routes_destroy(routes);
 }
 
+/* 3 MiB through a target that acks late: it arrives whole, in order, in pieces no larger than
+ * RD_HTTP_BODY_CHUNK, and the reply follows the last one. */
+TEST(streamed_request_body_arrives_whole)
+{
+    size_t len = 3 << 20;
+    char *req = malloc(len + 256);
+    int h =
+        snprintf(req, 256, "PUT /t/upload HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", len);
+    uint64_t sum = 0;
+    for (size_t i = 0; i < len; i++) {
+        req[h + i] = (char)(i * 7 + 3);
+        sum += (unsigned char)req[h + i];
+    }
+    int fd = dial(port);
+    CHECK(fd >= 0);
+    size_t off = 0, total = (size_t)h + len;
+    while (off < total) {
+        ssize_t w = write(fd, req + off, total - off);
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    char buf[1024];
+    size_t n = 0;
+    buf[0] = 0;
+    while (n < sizeof(buf) - 1 && strstr(buf, "\r\n\r\n") == NULL) {
+        ssize_t r = read(fd, buf + n, sizeof(buf) - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        buf[n] = 0;
+    }
+    usleep(50000);
+    ssize_t r = read(fd, buf + n, sizeof(buf) - 1 - n);
+    if (r > 0)
+        buf[n + (size_t)r] = 0;
+    close(fd);
+    char want[64];
+    snprintf(want, sizeof(want), "%zu %llu ", len, (unsigned long long)sum);
+    CHECK(strstr(buf, "HTTP/1.1 200 OK\r\n") == buf);
+    CHECK(strstr(buf, want) != NULL);
+    CHECK(upload.oversized == 0);
+    CHECK(upload.pieces >= (int)(len / RD_HTTP_BODY_CHUNK));
+    free(req);
+}
+
+TEST(streamed_request_body_refusals)
+{
+    char *r = exchange(port,
+                       "PUT /t/upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       "5\r\nhello\r\n0\r\n\r\n",
+                       "}}");
+    CHECK(strstr(r, "HTTP/1.1 411 ") == r);
+    r = exchange(port, "PUT /t/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n",
+                 "}}");
+    CHECK(strstr(r, "HTTP/1.1 413 ") == r);
+    /* The client goes away half-way: the target hears of it and nothing is left waiting. */
+    int fd = dial(port);
+    const char *head = "PUT /t/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n";
+    ssize_t w = write(fd, head, strlen(head));
+    static char part[70000];
+    w = write(fd, part, sizeof(part));
+    (void)w;
+    usleep(50000);
+    close(fd);
+    for (int i = 0; i < 100 && upload.request != NULL; i++)
+        usleep(10000);
+    CHECK(upload.request == NULL);
+}
+
 int main(void)
 {
     rt_block_signals();
@@ -250,6 +379,8 @@ int main(void)
     route_sized = http_routes_add(routes, "/t/sized", RD_HTTP_GET, &target, 1, 0, 0);
     route_silent = http_routes_add(routes, "/t/silent", RD_HTTP_GET, &target, 1, 0, 200);
     route_acked = http_routes_add(routes, "/t/acked", RD_HTTP_GET, &target, 1, 0, 0);
+    route_upload = http_routes_add(routes, "/t/upload", RD_HTTP_PUT | RD_HTTP_STREAM_BODY, &target,
+                                   1, 8 << 20, 0);
     rd_http_config cfg = {.header_timeout_ms = 2000, .idle_timeout_ms = 2000, .max_conns = 64};
     char addr[32];
     port = free_port();
@@ -266,6 +397,8 @@ int main(void)
     RUN(client_gone_mid_stream_fails_the_ack);
     RUN(silent_target_gives_504);
     RUN(route_api_refuses_bad_patterns);
+    RUN(streamed_request_body_arrives_whole);
+    RUN(streamed_request_body_refusals);
 
     rt_stop(&rt, 1000000000ull);
     http_listener_free(listener);
