@@ -312,6 +312,7 @@ def moto():
                           config=Config(s3={"addressing_style": "path"}))
         s3.create_bucket(Bucket="staging")
         s3.create_bucket(Bucket="masters")
+        s3.create_bucket(Bucket="masters-locked", ObjectLockEnabledForBucket=True)
         yield {"endpoint": endpoint, "id": "AKIDREELDTEST", "secret": "secret", "s3": s3}
     finally:
         proc.terminate()
@@ -338,6 +339,18 @@ def test_s3_single_put_and_promote(reeld_factory, moto):
     assert st == 202, first
     assert call(r, "POST", f"/api/assets/{aid}/promote")[2]["job_id"] == first["job_id"]
     assert moto["s3"].get_object(Bucket="masters", Key=aid)["Body"].read() == data
+
+
+def test_s3_promote_sets_object_lock(reeld_factory, moto):
+    r = reeld_factory(env=s3_env(moto, S3_BUCKET_MASTERS="masters-locked",
+                                 OBJECT_LOCK_DEFAULT_DAYS="2", OBJECT_LOCK_MODE="governance"))
+    up = new_upload(r, 4)
+    assert put_url(up["upload"]["url"], b"lock")[0] == 200
+    assert call(r, "POST", f"/api/assets/{up['asset_id']}/promote")[0] == 202
+    head = moto["s3"].head_object(Bucket="masters-locked", Key=up["asset_id"])
+    assert head["ObjectLockMode"] == "GOVERNANCE"
+    left = head["ObjectLockRetainUntilDate"].timestamp() - time.time()
+    assert 86400 < left <= 2 * 86400 + 60
 
 
 def test_s3_multipart_complete_and_promote(reeld_factory, moto):
