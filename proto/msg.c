@@ -42,6 +42,9 @@ void msg_free(rd_msg *m)
     case MSG_HTTP_PART:
         buf_unref(msg_body(m, http_part)->body);
         break;
+    case MSG_CACHE_TOUCH:
+        buf_unref(msg_body(m, cache_touch)->keys);
+        break;
     default:
         break;
     }

@@ -79,6 +79,13 @@ struct rd_msg_http_part_ack {
     uint8_t failed;
 };
 
+/* Edge cache: hits a loop served from a shard it does not own, so the owner can keep its LRU
+ * order (sent in batches to the owning cache-manager). */
+struct rd_msg_cache_touch {
+    rd_buf *keys; /* cache_key[n] (src/edge/cache_index.h); the message's reference */
+    uint32_t n;
+};
+
 /* X(NAME, payload struct tag): MSG_NAME is the type, struct rd_msg_<tag> the payload. */
 #define RD_MESSAGES(X)                                                                             \
     X(PING, ping)                                                                                  \
@@ -87,7 +94,8 @@ struct rd_msg_http_part_ack {
     X(HTTP_REQUEST, http_request)                                                                  \
     X(HTTP_RESPONSE, http_response)                                                                \
     X(HTTP_PART, http_part)                                                                        \
-    X(HTTP_PART_ACK, http_part_ack)
+    X(HTTP_PART_ACK, http_part_ack)                                                                \
+    X(CACHE_TOUCH, cache_touch)
 
 typedef enum rd_msg_type {
     MSG_NONE = 0,

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "actors/cache_manager.h"
 #include "actors/http_listener.h"
 #include "actors/metrics.h"
 #include "src/cmd.h"
@@ -46,6 +47,13 @@ int cmd_serve(int argc, char **argv)
     for (int i = 0; i < rt.nloops; i++)
         actor_spawn(rt.loops[i], &metrics_actor_def, NULL, &metrics[i]);
     r = metrics_routes(routes, metrics, rt.nloops);
+    if (r == 0 && cache_start(&cfg, rt.loops, rt.nloops, routes, err, sizeof(err)) < 0) {
+        log_error("start_failed", KV_STR("what", "edge"), KV_STR("reason", err));
+        fprintf(stderr, "reeld: %s\n", err);
+        rt_stop(&rt, 0);
+        cache_free_all();
+        return 1;
+    }
     for (int i = 0; i < rt.nloops && r == 0; i++)
         r = http_listener_start(rt.loops[i], rt.nloops, cfg.listen, &http_cfg, routes,
                                 &listeners[i]);
@@ -64,6 +72,7 @@ int cmd_serve(int argc, char **argv)
     rt_stop(&rt, (uint64_t)cfg.drain_sec * 1000000000ull);
     for (int i = 0; i < nloops; i++)
         http_listener_free(listeners[i]);
+    cache_free_all();
     actor_free_all();
     metrics_free_all();
     http_routes_destroy(routes);
