@@ -124,7 +124,7 @@ int httpcond_parse_date(const char *v, size_t len, time_t *out)
     int y = val[1] - (mon < 2);
     int era = (y >= 0 ? y : y - 399) / 400;
     int yoe = y - era * 400;
-    int mp = (mon + 9) % 12;
+    int mp = (mon + 10) % 12; /* March = 0 */
     int doy = (153 * mp + 2) / 5 + val[0] - 1;
     int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     int64_t days = (int64_t)era * 146097 + doe - 719468;
