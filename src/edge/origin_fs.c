@@ -144,7 +144,11 @@ static int fs_get(origin *o, rd_loop *loop, const char *asset, const char *path,
 
 static void fs_cancel(origin_get *g)
 {
-    g->cancelled = 1; /* an operation is always in flight between callbacks: it frees g */
+    /* An operation is always in flight between callbacks: its completion frees g. Cancel it
+     * too, so an open that hangs (a FIFO, a stuck network filesystem) ends now. */
+    g->cancelled = 1;
+    struct io_uring_sqe *sqe = loop_sqe(g->loop, NULL);
+    io_uring_prep_cancel(sqe, &g->op, 0);
 }
 
 static void fs_destroy(origin *o)
