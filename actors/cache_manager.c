@@ -135,7 +135,7 @@ static struct {
     int nshards;
     shard *shards;
     rd_actor_def def;
-    char dir[PATH_MAX];
+    char dir[DIR_MAX];
     uint64_t shard_bytes;
     uint32_t fetch_timeout_ms;
     uint32_t link_ttl_sec;
