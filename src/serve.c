@@ -1,4 +1,5 @@
 /* `reeld serve`: the loops, the actors on them, and a graceful stop on SIGINT/SIGTERM. */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -23,6 +24,12 @@ int cmd_serve(int argc, char **argv)
                                .max_conns = (uint32_t)cfg.http_max_conns};
     log_set_level(cfg.log_level);
     rt_block_signals();
+    /* Segments travel as rd_bufs of up to a few MiB. Past glibc's default threshold each one
+     * would be an mmap, page faults on first touch, and a munmap: the edge measured 30% fewer
+     * requests per second that way. Keep such blocks in the heap, and let it hold on to freed
+     * memory up to a bound. */
+    mallopt(M_MMAP_THRESHOLD, 8 << 20);
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
 
     rd_runtime rt;
     int r = rt_start(&rt, cfg.cores);
