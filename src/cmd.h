@@ -11,4 +11,8 @@ int cmd_serve(int argc, char **argv);
 /* Prints a presigned PUT or GET URL for BUCKET/KEY (src/presign.c); 2 on a bad flag. */
 int cmd_presign(int argc, char **argv);
 
+/* Transcodes one input into an HLS ladder in a directory: 0, 1 when the job failed (one line
+ * on stderr says why), 2 on a usage error, 130 when cancelled by SIGINT/SIGTERM. */
+int cmd_transcode(int argc, char **argv);
+
 #endif

@@ -25,6 +25,8 @@ static const struct command {
 } commands[] = {
     {"serve", cmd_serve, "serve [--listen ADDR] [--cores N]   run the server"},
     {"presign", cmd_presign, "presign --method M --bucket B --key K  print a presigned URL"},
+    {"transcode", cmd_transcode,
+     "transcode INPUT OUTDIR [OPTIONS]    encode an HLS ladder into OUTDIR"},
     {"version", cmd_version, "version                             print the version"},
 };
 
