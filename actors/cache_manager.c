@@ -1192,7 +1192,7 @@ int cache_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_http
     G.nshards = nloops;
     G.shard_bytes = (uint64_t)cfg->cache_max_bytes / (uint64_t)nloops;
     /* The S3 origin plugs in here (cfg->s3_endpoint) once the S3 client is in src/blob/. */
-    r = origin_fs_create(cfg->data_dir, &G.origin);
+    r = origin_fs_create(cfg->data_dir, cfg->s3_bucket_previews, &G.origin);
     if (r < 0) {
         snprintf(err, errlen, "edge: cannot set up the origin (%s)", strerror(-r));
         return r;

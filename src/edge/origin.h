@@ -1,8 +1,9 @@
 /* Where the edge fetches what it does not have: an interface with one backend per kind of
  * storage, asked for one object at a time and answering through callbacks on the asking loop.
  *
- *   fs  (embedded default) the previews bucket as files: DATA_DIR/blobs/previews/{asset}/hls/
- *       {path}, opened and read through the loop's io_uring (never a blocking read).
+ *   fs  (embedded default) the previews bucket as files: DATA_DIR/blobs/{S3_BUCKET_PREVIEWS,
+ *       default "previews"}/{asset}/hls/{path}, opened and read through the loop's io_uring
+ *       (never a blocking read).
  *   s3  the S3 client's streamed GET of S3_BUCKET_PREVIEWS/{asset}/hls/{path}: not yet here;
  *       it plugs in as one more origin_ops when the S3 client lands in src/blob/.
  *
@@ -43,8 +44,8 @@ struct origin {
     const origin_ops *ops;
 };
 
-/* The fs origin over `data_dir` (copied). 0 or -ENOMEM. */
-int origin_fs_create(const char *data_dir, origin **out);
+/* The fs origin over DATA_DIR/blobs/BUCKET (both copied). 0, -ENOMEM or -ENAMETOOLONG. */
+int origin_fs_create(const char *data_dir, const char *bucket, origin **out);
 
 /* Starts a GET of {asset}/{path} (both already validated names) on `loop`, the calling thread's.
  * The sink must stay valid until done is called or the GET is cancelled. 0 with *out set, or

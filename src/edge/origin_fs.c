@@ -1,4 +1,4 @@
-/* The fs origin: objects of the previews bucket as files under DATA_DIR/blobs/previews, read
+/* The fs origin: objects of the previews bucket as files under DATA_DIR/blobs/BUCKET, read
  * through the loop's io_uring in 256 KiB chunks. See origin.h. */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +15,7 @@
 
 typedef struct fs_origin {
     origin base;
-    char root[PATH_MAX]; /* DATA_DIR/blobs/previews */
+    char root[PATH_MAX]; /* DATA_DIR/blobs/BUCKET */
 } fs_origin;
 
 struct origin_get {
@@ -163,12 +163,12 @@ static const origin_ops fs_ops = {
     .destroy = fs_destroy,
 };
 
-int origin_fs_create(const char *data_dir, origin **out)
+int origin_fs_create(const char *data_dir, const char *bucket, origin **out)
 {
     fs_origin *fo = calloc(1, sizeof(*fo));
     if (fo == NULL)
         return -ENOMEM;
-    if (snprintf(fo->root, sizeof(fo->root), "%s/blobs/previews", data_dir) >=
+    if (snprintf(fo->root, sizeof(fo->root), "%s/blobs/%s", data_dir, bucket) >=
         (int)sizeof(fo->root)) {
         free(fo);
         return -ENAMETOOLONG;
