@@ -714,8 +714,9 @@ static void disk_next(flight *f)
     }
     if (!f->origin_done || f->err < 0 || f->written != f->size)
         return;
-    /* Complete: its Last-Modified is the origin's, so hits answer with the same validators. */
-    struct timespec ts[2] = {{.tv_sec = f->mtime}, {.tv_sec = f->mtime}};
+    /* Complete. Its mtime is the origin's, so hits answer with the same validators; its atime
+     * is now, the order in which a restart rebuilds the LRU. */
+    struct timespec ts[2] = {{.tv_nsec = UTIME_NOW}, {.tv_sec = f->mtime}};
     futimens(f->fd, ts);
     close(f->fd);
     f->fd = -1;
@@ -1034,16 +1035,16 @@ static int cache_handle(rd_actor *self, rd_msg *m)
 typedef struct found {
     cache_key key;
     uint64_t size;
-    struct timespec mtime;
+    struct timespec stored; /* atime: set when the file was stored (relatime keeps it close) */
 } found;
 
-static int by_mtime(const void *a, const void *b)
+static int by_age(const void *a, const void *b)
 {
     const found *x = a, *y = b;
-    if (x->mtime.tv_sec != y->mtime.tv_sec)
-        return x->mtime.tv_sec < y->mtime.tv_sec ? -1 : 1;
-    if (x->mtime.tv_nsec != y->mtime.tv_nsec)
-        return x->mtime.tv_nsec < y->mtime.tv_nsec ? -1 : 1;
+    if (x->stored.tv_sec != y->stored.tv_sec)
+        return x->stored.tv_sec < y->stored.tv_sec ? -1 : 1;
+    if (x->stored.tv_nsec != y->stored.tv_nsec)
+        return x->stored.tv_nsec < y->stored.tv_nsec ? -1 : 1;
     return 0;
 }
 
@@ -1102,7 +1103,7 @@ static int scan(found **out, size_t *count, char *err, size_t errlen)
                     abort();
                 }
             }
-            list[n++] = (found){k, (uint64_t)st.st_size, st.st_mtim};
+            list[n++] = (found){k, (uint64_t)st.st_size, st.st_atim};
         }
         if (d != NULL)
             closedir(d);
@@ -1213,9 +1214,9 @@ int cache_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_http
         G.shards[i].idx = i;
         cache_index_init(&G.shards[i].ix, G.shard_bytes);
     }
-    /* Oldest first, so the most recently written end up most recently used. */
+    /* Oldest first, so the most recently stored end up most recently used. */
     if (count > 0)
-        qsort(list, count, sizeof(*list), by_mtime);
+        qsort(list, count, sizeof(*list), by_age);
     uint64_t evicted = 0;
     for (size_t i = 0; i < count; i++) {
         cache_index_insert(&G.shards[owner_of(list[i].key)].ix, list[i].key, list[i].size);

@@ -374,3 +374,22 @@ def test_playlists_never_cached(edge):
     assert fetches(r) == 3
     assert cache_files(r) == []
     assert metric(r, "reeld_edge_cache_misses_total") == 0
+
+
+def test_restart_rebuilds_lru_order(edge):
+    r = edge(REELD_CORES="1", CACHE_MAX_BYTES="1M")
+    segs = {f"s{i}.ts": os.urandom(300 * 1024) for i in range(1, 5)}
+    for name, data in segs.items():
+        put(r, "a1", name, data)
+    for n, name in enumerate(("s1.ts", "s2.ts", "s3.ts"), 1):
+        assert get(r, link("a1", name))[0] == 200
+        wait_cached(r, n)
+    assert r.stop() == 0
+    r2 = edge(REELD_CORES="1", CACHE_MAX_BYTES="1M", REELD_DATA_DIR=r.data_dir)
+    r2.data_dir = r.data_dir
+    assert metric(r2, "reeld_edge_cache_objects") == 3
+    assert get(r2, link("a1", "s4.ts"))[1]["x-cache"] == "MISS"  # evicts s1, stored first
+    wait_cached(r2, 3)
+    assert [get(r2, link("a1", n))[1]["x-cache"] for n in ("s2.ts", "s3.ts", "s4.ts")] == \
+        ["HIT"] * 3
+    assert get(r2, link("a1", "s1.ts"))[1]["x-cache"] == "MISS"
