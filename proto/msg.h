@@ -14,6 +14,7 @@
 #include "src/rt/mpsc.h"
 
 struct rd_actor;
+struct s3_op;
 
 /* Runtime messages. */
 struct rd_msg_ping {
@@ -121,6 +122,11 @@ struct rd_msg_transcode_done {
     int64_t peak_rss_kb;
 };
 
+/* Blob storage. */
+struct rd_msg_s3_call {
+    struct s3_op *op; /* borrowed: the sender waits for op->done (src/blob/s3.h, s3_call) */
+};
+
 /* X(NAME, payload struct tag): MSG_NAME is the type, struct rd_msg_<tag> the payload. */
 #define RD_MESSAGES(X)                                                                             \
     X(PING, ping)                                                                                  \
@@ -135,7 +141,8 @@ struct rd_msg_transcode_done {
     X(HLS_OBJECT, hls_object)                                                                      \
     X(TRANSCODE_PROGRESS, transcode_progress)                                                      \
     X(TRANSCODE_DONE, transcode_done)                                                              \
-    X(CACHE_TOUCH, cache_touch)
+    X(CACHE_TOUCH, cache_touch)                                                                    \
+    X(S3_CALL, s3_call)
 
 typedef enum rd_msg_type {
     MSG_NONE = 0,

@@ -15,4 +15,8 @@ int cmd_presign(int argc, char **argv);
  * on stderr says why), 2 on a usage error, 130 when cancelled by SIGINT/SIGTERM. */
 int cmd_transcode(int argc, char **argv);
 
+/* `reeld s3 put|get|head|delete|copy|multipart ...`: one S3 operation through reeld's client
+ * (src/s3cmd.c); a tool for operators and tests, not listed in --help. */
+int cmd_s3(int argc, char **argv);
+
 #endif
