@@ -1192,11 +1192,22 @@ int cache_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_http
     G.link_ttl_sec = (uint32_t)cfg->edge_link_ttl_sec;
     G.nshards = nloops;
     G.shard_bytes = (uint64_t)cfg->cache_max_bytes / (uint64_t)nloops;
-    /* The S3 origin plugs in here (cfg->s3_endpoint) once the S3 client is in src/blob/. */
-    r = origin_fs_create(cfg->data_dir, cfg->s3_bucket_previews, &G.origin);
-    if (r < 0) {
-        snprintf(err, errlen, "edge: cannot set up the origin (%s)", strerror(-r));
-        return r;
+    if (cfg->s3_endpoint != NULL) {
+        origin_s3_config oc = {.endpoint = cfg->s3_endpoint,
+                               .region = cfg->s3_region,
+                               .access_key_id = cfg->s3_access_key_id,
+                               .secret_access_key = cfg->s3_secret_access_key,
+                               .bucket = cfg->s3_bucket_previews,
+                               .timeout_ms = G.fetch_timeout_ms};
+        r = origin_s3_create(&oc, loops, nloops, &G.origin, err, errlen);
+        if (r < 0)
+            return r;
+    } else {
+        r = origin_fs_create(cfg->data_dir, cfg->s3_bucket_previews, &G.origin);
+        if (r < 0) {
+            snprintf(err, errlen, "edge: cannot set up the origin (%s)", strerror(-r));
+            return r;
+        }
     }
     make_metrics();
 

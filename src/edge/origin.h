@@ -4,8 +4,8 @@
  *   fs  (embedded default) the previews bucket as files: DATA_DIR/blobs/{S3_BUCKET_PREVIEWS,
  *       default "previews"}/{asset}/hls/{path}, opened and read through the loop's io_uring
  *       (never a blocking read).
- *   s3  the S3 client's streamed GET of S3_BUCKET_PREVIEWS/{asset}/hls/{path}: not yet here;
- *       it plugs in as one more origin_ops when the S3 client lands in src/blob/.
+ *   s3  (S3_ENDPOINT set) the S3 client's streamed GET of S3_BUCKET_PREVIEWS/{asset}/hls/
+ *       {path} (src/blob/s3.h), one client per loop, retries and resumption included.
  *
  * A GET calls the sink's head once (size and modification time), then data with each chunk
  * in order, then done once; or done alone when it fails before the head. After done the GET
@@ -46,6 +46,18 @@ struct origin {
 
 /* The fs origin over DATA_DIR/blobs/BUCKET (both copied). 0, -ENOMEM or -ENAMETOOLONG. */
 int origin_fs_create(const char *data_dir, const char *bucket, origin **out);
+
+typedef struct origin_s3_config {
+    const char *endpoint, *region, *access_key_id, *secret_access_key;
+    const char *bucket;  /* S3_BUCKET_PREVIEWS */
+    uint32_t timeout_ms; /* per attempt: FETCH_TIMEOUT_MS */
+} origin_s3_config;
+
+/* The s3 origin: one S3 client per loop of `loops` (created here: DNS resolves now, so call it
+ * before the loops serve; https endpoints trust the system CA bundle). 0, or -errno with one
+ * sentence in `err`. */
+int origin_s3_create(const origin_s3_config *cfg, rd_loop *const *loops, int nloops, origin **out,
+                     char *err, size_t errlen);
 
 /* Starts a GET of {asset}/{path} (both already validated names) on `loop`, the calling thread's.
  * The sink must stay valid until done is called or the GET is cancelled. 0 with *out set, or
