@@ -83,7 +83,6 @@ struct job {
     rd_op op;              /* hit: the open or read in flight */
     uint8_t busy, done_cb; /* hit: an operation is in flight; the job ended meanwhile */
     rd_buf *chunk;         /* hit: the read in flight */
-    flight *fl;            /* waiter: its flight */
     job *fnext;            /* waiter: next on the flight */
 };
 
@@ -789,6 +788,8 @@ static void on_data(origin_sink *s, rd_buf *chunk)
 static void on_done(origin_sink *s, int err)
 {
     flight *f = (flight *)(void *)((char *)s - offsetof(flight, sink));
+    if (err == 0 && f->have != f->size)
+        err = -EIO; /* the object changed while it was read: its size is not what it said */
     f->get = NULL;
     f->origin_done = 1;
     f->err = err;
@@ -835,7 +836,6 @@ static void flight_join(flight *f, job *j)
         job_free(j);
         return;
     }
-    j->fl = f;
     j->fnext = f->waiters;
     f->waiters = j;
     f->nwaiters++;
