@@ -64,3 +64,28 @@ def test_s3_origin_single_flight(moto, reeld_factory):  # noqa: F811
     assert get(r, link("a1", "v0/missing.ts"))[0] == 404
     assert fetches(r, "not_found") == 1
     assert metric(r, "reeld_edge_cache_objects") == 1
+
+
+def test_s3_origin_silent_or_down(reeld_factory):
+    """An origin that accepts and never answers ends at FETCH_TIMEOUT_MS (504); one that refuses
+    connections fails (502, or 504 if its retries outlast the timeout); nothing is cached."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)
+    down = socket.socket()
+    down.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    env = {"S3_REGION": "us-east-1", "S3_ACCESS_KEY_ID": "AKIDEXAMPLE",
+           "S3_SECRET_ACCESS_KEY": "secret", "EDGE_SIGNING_KEY": KEY, "FETCH_TIMEOUT_MS": "500",
+           "REELD_DRAIN_SEC": "2"}
+    try:
+        r = reeld_factory(env=dict(env, S3_ENDPOINT=f"http://127.0.0.1:{silent.getsockname()[1]}"))
+        status, _, body = get(r, link("a1", "v0/s0.ts"))
+        assert status == 504 and b"origin_timeout" in body
+        r2 = reeld_factory(env=dict(env, S3_ENDPOINT=f"http://127.0.0.1:{down.getsockname()[1]}"))
+        assert get(r2, link("a1", "v0/s0.ts"))[0] in (502, 504)
+        for x in (r, r2):
+            assert metric(x, "reeld_edge_cache_objects") == 0
+            assert fetches(x, "error") == 1
+    finally:
+        silent.close()
+        down.close()
