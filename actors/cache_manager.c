@@ -352,7 +352,8 @@ static void on_hit_read(rd_op *op, int res, uint32_t flags)
     }
     rd_buf *b = j->chunk;
     if (res <= 0) {
-        /* The file cannot be read (or shrank): the response cannot be completed. */
+        /* The file cannot be read (or shrank): end the body short; the listener then closes
+         * the connection, so the client sees the failure. */
         log_warn("edge_read_failed", KV_STR("file", j->file), KV_ERRNO(res < 0 ? res : -EIO));
         j->chunk = NULL;
         buf_unref(b);
@@ -594,7 +595,8 @@ static void flight_fail_waiters(flight *f)
             else
                 reply_error(j, 502, "origin_failed", "The origin failed; try again.");
         } else {
-            /* Head already sent: the body stops short and the client sees it fail. */
+            /* Head already sent: the body ends short of its Content-Length, and the listener
+             * closes the connection after it, so the client sees the failure. */
             send_part(j, NULL, 1);
         }
         waiter_remove(f, j);
