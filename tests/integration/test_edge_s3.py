@@ -89,3 +89,57 @@ def test_s3_origin_silent_or_down(reeld_factory):
     finally:
         silent.close()
         down.close()
+
+
+def test_s3_origin_failing_mid_body(reeld_factory):
+    """The origin sends the head and part of the body, then fails every retry: the client got a
+    200 head already, so its body ends short and the connection closes; nothing is cached."""
+    import http.server
+    import socketserver
+
+    size, sent = 1 << 20, 100 * 1024
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            if self.headers.get("Range"):
+                self.send_response(500)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+            self.wfile.write(b"x" * sent)
+            self.wfile.flush()
+            self.close_connection = True
+
+        def log_message(self, *args):
+            pass
+
+    srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        r = reeld_factory(env={"S3_ENDPOINT": f"http://127.0.0.1:{srv.server_address[1]}",
+                               "S3_REGION": "us-east-1", "S3_ACCESS_KEY_ID": "AKIDEXAMPLE",
+                               "S3_SECRET_ACCESS_KEY": "secret", "EDGE_SIGNING_KEY": KEY,
+                               "FETCH_TIMEOUT_MS": "3000", "REELD_DRAIN_SEC": "2"})
+        s = socket.create_connection(("127.0.0.1", r.port), timeout=10)
+        s.sendall(f"GET {link('a1', 'v0/s0.ts')} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        buf = b""
+        while True:
+            chunk = s.recv(1 << 16)
+            if not chunk:
+                break  # the connection closed: the truncation is visible
+            buf += chunk
+        s.close()
+        head, _, body = buf.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and f"Content-Length: {size}".encode() in head
+        assert len(body) < size  # (the origin gathers 256 KiB before handing bytes on)
+        assert metric(r, "reeld_edge_cache_objects") == 0
+        assert fetches(r, "error") == 1
+    finally:
+        srv.shutdown()
+        srv.server_close()
