@@ -8,9 +8,10 @@
  *        MSG_HTTP_PART_ACK for the parts it sent; MSG_CACHE_TOUCH (hits served elsewhere).
  * sends: MSG_HTTP_RESPONSE (actor_reply) and MSG_HTTP_PART to the request's listener;
  *        MSG_HTTP_REQUEST (forwarded) and MSG_CACHE_TOUCH to the owning cache-manager.
- * never: blocks its loop: every open, read, write, rename and unlink goes through io_uring
- *        (fstat of an open file and futimens of one it wrote are the only direct calls);
- *        fetches an object twice at once; puts a playlist or a failed fetch on disk.
+ * never: blocks its loop: every open, read, write, rename and eviction goes through io_uring
+ *        (the direct calls are metadata of files it holds open: fstat, futimens, close, and
+ *        the unlink of a temporary file it gives up on); fetches an object twice at once; puts
+ *        a playlist or a failed fetch on disk.
  *
  * Sharding: object {asset}/{path} has key K = SHA-256 prefix, file CACHE_DIR/xx/K (xx: its
  * first byte in hex), owner shard K % loops. A request is served where it lands: the loop
