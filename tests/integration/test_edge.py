@@ -389,6 +389,9 @@ def test_restart_rebuilds_lru_order(edge):
     r2.data_dir = r.data_dir
     assert metric(r2, "reeld_edge_cache_objects") == 3
     assert get(r2, link("a1", "s4.ts"))[1]["x-cache"] == "MISS"  # evicts s1, stored first
+    deadline = time.time() + 5  # s4 is stored (and s1 evicted) just after its response
+    while metric(r2, "reeld_edge_cache_evictions_total") != 1 and time.time() < deadline:
+        time.sleep(0.02)
     wait_cached(r2, 3)
     assert [get(r2, link("a1", n))[1]["x-cache"] for n in ("s2.ts", "s3.ts", "s4.ts")] == \
         ["HIT"] * 3
