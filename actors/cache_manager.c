@@ -1191,6 +1191,16 @@ int cache_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_http
     size_t bl = strlen(G.public_base);
     while (bl > 0 && G.public_base[bl - 1] == '/')
         G.public_base[--bl] = '\0';
+    for (size_t i = 0; i < bl; i++) {
+        unsigned char c = (unsigned char)G.public_base[i];
+        if (c <= ' ' || c == '"' || c == '\\' || c >= 0x7f) {
+            /* It goes into JSON and URLs as is. */
+            snprintf(err, errlen,
+                     "EDGE_PUBLIC_BASE: must be a plain URL without spaces, quotes "
+                     "or backslashes");
+            return -EINVAL;
+        }
+    }
     G.fetch_timeout_ms = (uint32_t)cfg->fetch_timeout_ms;
     G.link_ttl_sec = (uint32_t)cfg->edge_link_ttl_sec;
     G.nshards = nloops;

@@ -426,3 +426,12 @@ def test_restart_rebuilds_lru_order(edge):
     assert [get(r2, link("a1", n))[1]["x-cache"] for n in ("s2.ts", "s3.ts", "s4.ts")] == \
         ["HIT"] * 3
     assert get(r2, link("a1", "s1.ts"))[1]["x-cache"] == "MISS"
+
+
+def test_bad_public_base_stops_start(tmp_path):
+    import subprocess
+    from conftest import free_port, reeld_bin
+    env = dict(os.environ, REELD_DATA_DIR=str(tmp_path), REELD_LISTEN=f"127.0.0.1:{free_port()}",
+               EDGE_PUBLIC_BASE='https://cdn.example.com/"x')
+    p = subprocess.run([reeld_bin(), "serve"], env=env, capture_output=True, text=True, timeout=20)
+    assert p.returncode == 1 and "EDGE_PUBLIC_BASE" in p.stderr
