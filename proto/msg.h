@@ -80,6 +80,13 @@ struct rd_msg_http_part_ack {
     uint8_t failed;
 };
 
+/* Edge cache: hits a loop served from a shard it does not own, so the owner can keep its LRU
+ * order (sent in batches to the owning cache-manager). */
+struct rd_msg_cache_touch {
+    rd_buf *keys; /* cache_key[n] (src/edge/cache_index.h); the message's reference */
+    uint32_t n;
+};
+
 /* Media jobs (actors/gpu_encoder.c). A job's outputs, progress and end go to its `sink`. */
 struct rd_msg_transcode {
     uint64_t job;
@@ -134,6 +141,7 @@ struct rd_msg_s3_call {
     X(HLS_OBJECT, hls_object)                                                                      \
     X(TRANSCODE_PROGRESS, transcode_progress)                                                      \
     X(TRANSCODE_DONE, transcode_done)                                                              \
+    X(CACHE_TOUCH, cache_touch)                                                                    \
     X(S3_CALL, s3_call)
 
 typedef enum rd_msg_type {

@@ -40,6 +40,9 @@ typedef struct rd_config {
 
     const char *edge_public_base;
     const char *edge_signing_key;
+    const char *edge_signing_key_previous; /* accepted until start + edge_key_grace_sec */
+    int edge_key_grace_sec;
+    int edge_link_ttl_sec; /* playback link lifetime */
     const char *allowed_origins;
     int rate_limit_max, rate_limit_window;
     int rl_presign_max, rl_presign_window;
