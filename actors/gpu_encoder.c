@@ -125,9 +125,11 @@ static void run_job(encoder *e, const struct rd_msg_transcode *t)
     e->job = t->job;
     e->sink = t->sink;
     e->cancel = 0;
+    const char *format = t->format[0] ? t->format : s->segment_format;
     transcode_opts o = {
         .preset = t->preset[0] ? t->preset : s->preset,
         .segment_sec = t->segment_sec > 0 ? t->segment_sec : s->segment_sec,
+        .fmp4 = format != NULL && strcmp(format, "fmp4") == 0,
         .encoder = s->kind,
         .cuda_device = s->cuda_device,
         .x264_preset = s->x264_preset,
@@ -138,7 +140,8 @@ static void run_job(encoder *e, const struct rd_msg_transcode *t)
     char err[256];
     log_info("transcode_started", KV_INT("job", t->job), KV_STR("input", t->input),
              KV_STR("encoder", kind_name(s->kind)), KV_INT("slot", s->index),
-             KV_STR("preset", o.preset), KV_INT("segment_sec", o.segment_sec));
+             KV_STR("preset", o.preset), KV_INT("segment_sec", o.segment_sec),
+             KV_STR("segment_format", o.fmp4 ? "fmp4" : "ts"));
     media_source *src = NULL;
     int r = source_open_file(t->input, &src);
     if (r < 0) {
@@ -276,6 +279,7 @@ int encoder_pool_start(const rd_config *cfg, int cpu_slots, int max, encoder_poo
         }
         s->preset = cfg->preview_preset;
         s->segment_sec = cfg->hls_segment_sec;
+        s->segment_format = cfg->hls_segment_format;
         r = actor_spawn_thread(&encoder_def, s, -1, &pool->actors[i]);
         if (r < 0) {
             encoder_pool_stop(pool);
