@@ -61,8 +61,11 @@ typedef struct seginfo {
     int64_t bytes;
 } seginfo;
 
-#define RUNG_QUEUE  32 /* frames and audio packets waiting for a rung's worker */
-#define RUNG_FRAMES 4  /* of which pictures: each pins a decoded picture (3 MB at 1080p) */
+/* A rung's queue: frames and audio packets waiting for its worker, of which pictures. Each
+ * picture pins a decoded one (3 MB at 1080p): two keep the slowest rung fed, more only hold
+ * memory. */
+#define RUNG_QUEUE  32
+#define RUNG_FRAMES 2
 
 /* What the job's thread gives a rung: a decoded picture, an AAC packet, or (neither) the end. */
 typedef struct rung_item {
@@ -153,6 +156,7 @@ typedef struct job {
     int64_t vframes, aframes, decode_errors;
     int64_t poster_at;
     int poster_tried;
+    AVFrame *poster_pic; /* the poster's picture until the rungs are done */
     uint8_t *poster;
     size_t poster_len;
     AVFrame *frame;
@@ -806,9 +810,20 @@ static int open_graph(job *j, variant *v, const AVFrame *f)
     return open_video_encoder(j, v, av_buffersink_get_hw_frames_ctx(v->gsink));
 }
 
-/* A yuv420p picture from the rung's pool. */
-static AVFrame *pool_frame(variant *v, int w, int h)
+/* A yuv420p picture from the rung's pool (its worker's), or of its own when `pooled` is 0. */
+static AVFrame *pool_frame(variant *v, int pooled, int w, int h)
 {
+    if (!pooled) {
+        AVFrame *f = av_frame_alloc();
+        if (f == NULL)
+            return NULL;
+        f->width = w;
+        f->height = h;
+        f->format = AV_PIX_FMT_YUV420P;
+        if (av_frame_get_buffer(f, 32) < 0)
+            av_frame_free(&f);
+        return f;
+    }
     int size = av_image_get_buffer_size(AV_PIX_FMT_YUV420P, w, h, 32);
     if (v->pool == NULL) {
         int other = av_image_get_buffer_size(AV_PIX_FMT_YUV420P, h, w, 32);
@@ -847,8 +862,9 @@ static void rotate_plane(const uint8_t *s, int sls, int w, int h, uint8_t *d, in
     }
 }
 
-/* Scales `in` to the rung (and turns it upright) into a pooled picture; *out is the caller's. */
-static int scale_frame(job *j, variant *v, struct SwsContext **sws, const AVFrame *in,
+/* Scales `in` to the rung (and turns it upright) into a picture from the rung's pool when
+ * `pooled`; *out is the caller's. */
+static int scale_frame(job *j, variant *v, int pooled, struct SwsContext **sws, const AVFrame *in,
                        AVFrame **out)
 {
     int turned = j->rotation == 90 || j->rotation == 270;
@@ -858,13 +874,13 @@ static int scale_frame(job *j, variant *v, struct SwsContext **sws, const AVFram
     if (*sws == NULL)
         return fail(-EINVAL, "cannot scale %dx%d %s video", in->width, in->height,
                     av_get_pix_fmt_name(in->format));
-    AVFrame *f = pool_frame(v, sw, sh);
+    AVFrame *f = pool_frame(v, pooled, sw, sh);
     if (f == NULL)
         return -ENOMEM;
     sws_scale(*sws, (const uint8_t *const *)in->data, in->linesize, 0, in->height, f->data,
               f->linesize);
     if (j->rotation != 0) {
-        AVFrame *r = pool_frame(v, v->rung.width, v->rung.height);
+        AVFrame *r = pool_frame(v, pooled, v->rung.width, v->rung.height);
         if (r == NULL) {
             av_frame_free(&f);
             return -ENOMEM;
@@ -930,7 +946,9 @@ static int encode_video(job *j, variant *v, AVFrame *f)
     return drain_video(j, v);
 }
 
-static int make_poster(job *j, const AVFrame *in)
+/* Job side: the poster's picture, scaled to the top rung, upright and full range (JPEG's; one
+ * more cheap conversion, once, from the video's limited range), kept for encode_poster. */
+static int take_poster(job *j, const AVFrame *in)
 {
     const AVFrame *src = in;
     if (in->format == AV_PIX_FMT_CUDA) {
@@ -939,18 +957,14 @@ static int make_poster(job *j, const AVFrame *in)
             return 0; /* no poster is better than no ladder */
         src = j->sw_frame;
     }
-    variant *top = &j->v[0];
     struct SwsContext *sws = NULL;
     AVFrame *pic = NULL;
-    int r = scale_frame(j, top, &sws, src, &pic);
+    int r = scale_frame(j, &j->v[0], 0, &sws, src, &pic);
     sws_freeContext(sws);
+    av_frame_unref(j->sw_frame);
     if (r < 0)
         return r;
-    /* JPEG is full range: one more (cheap, once) conversion from the video's limited range. */
     AVFrame *full = av_frame_alloc();
-    const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_MJPEG);
-    AVCodecContext *c = codec ? avcodec_alloc_context3(codec) : NULL;
-    AVPacket *pkt = av_packet_alloc();
     sws = NULL;
     if (full != NULL) {
         full->width = pic->width;
@@ -959,9 +973,27 @@ static int make_poster(job *j, const AVFrame *in)
         sws = sws_getContext(pic->width, pic->height, AV_PIX_FMT_YUV420P, pic->width, pic->height,
                              AV_PIX_FMT_YUVJ420P, SWS_BICUBIC, NULL, NULL, NULL);
     }
-    if (sws != NULL && av_frame_get_buffer(full, 0) >= 0 && c != NULL && pkt != NULL) {
+    if (sws != NULL && av_frame_get_buffer(full, 0) >= 0) {
         sws_scale(sws, (const uint8_t *const *)pic->data, pic->linesize, 0, pic->height, full->data,
                   full->linesize);
+        j->poster_pic = full;
+        full = NULL;
+    }
+    sws_freeContext(sws);
+    av_frame_free(&full);
+    av_frame_free(&pic);
+    return 0;
+}
+
+/* Encodes the poster's JPEG once the rungs' encoders are gone: the MJPEG encoder's tables
+ * (12 MB at 1080p) would otherwise add to the job's peak memory, taken a second into it. */
+static void encode_poster(job *j)
+{
+    AVFrame *full = j->poster_pic;
+    const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_MJPEG);
+    AVCodecContext *c = codec ? avcodec_alloc_context3(codec) : NULL;
+    AVPacket *pkt = av_packet_alloc();
+    if (full != NULL && c != NULL && pkt != NULL) {
         c->width = full->width;
         c->height = full->height;
         c->pix_fmt = AV_PIX_FMT_YUVJ420P;
@@ -977,12 +1009,9 @@ static int make_poster(job *j, const AVFrame *in)
             }
         }
     }
-    sws_freeContext(sws);
     av_packet_free(&pkt);
     avcodec_free_context(&c);
-    av_frame_free(&full);
-    av_frame_free(&pic);
-    return 0;
+    av_frame_free(&j->poster_pic);
 }
 
 /* Worker side: scales (or hands the GPU graph) one stamped picture and encodes it. */
@@ -1012,7 +1041,7 @@ static int rung_video(job *j, variant *v, AVFrame *in)
             f = av_frame_clone(in); /* the decoded picture is this rung: encode it as it is */
             if (f == NULL)
                 return -ENOMEM;
-        } else if ((r = scale_frame(j, v, &v->sws, in, &f)) < 0) {
+        } else if ((r = scale_frame(j, v, 1, &v->sws, in, &f)) < 0) {
             return r;
         }
     }
@@ -1037,7 +1066,16 @@ static int rung_finish(job *j, variant *v)
     }
     if ((r = flush_audio(v, INT64_MAX)) < 0)
         return r;
-    return cut_segment(v, v->end);
+    if ((r = cut_segment(v, v->end)) < 0)
+        return r;
+    /* No picture comes after this: the encoder's frames (libx264's are most of the job's
+     * memory) go now, so the poster's encoder after the last rung never adds to the peak. */
+    avcodec_free_context(&v->enc);
+    sws_freeContext(v->sws);
+    v->sws = NULL;
+    avfilter_graph_free(&v->graph);
+    av_buffer_pool_uninit(&v->pool);
+    return 0;
 }
 
 static void *rung_main(void *arg)
@@ -1241,7 +1279,7 @@ static int video_frame(job *j, AVFrame *in)
     }
     if (!j->poster_tried && t >= j->poster_at) {
         j->poster_tried = 1;
-        return make_poster(j, in);
+        return take_poster(j, in);
     }
     return 0;
 }
@@ -1499,6 +1537,7 @@ static int run(job *j, media_source *src, transcode_result *res)
     }
     if ((r = stop_rungs(j, 1)) < 0)
         return r;
+    encode_poster(j);
     for (int i = 0; i < j->nv; i++)
         if (!j->v[i].video && (r = cut_segment(&j->v[i], j->v[i].end)) < 0)
             return r;
@@ -1607,6 +1646,7 @@ int transcode_run(media_source *src, const transcode_opts *o, const transcode_si
         free_variant(&j.v[i]);
     free(j.v);
     free(j.poster);
+    av_frame_free(&j.poster_pic);
     avcodec_free_context(&j.vdec);
     avcodec_free_context(&j.adec);
     avcodec_free_context(&j.aenc);
