@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include "src/media/avlog.h"
@@ -254,6 +255,12 @@ int encoder_pool_start(const rd_config *cfg, int cpu_slots, int max, encoder_poo
         return r;
     }
     int nvenc = pool->probe.encoder == MEDIA_ENC_NVENC;
+    /* libx264 asks for transparent huge pages on its big picture buffers and rounds the advice
+     * up to whole 2 MB pages, which faults in memory past the buffers' ends: 16 MB of the
+     * 1080p ladder's peak (measured twice, 377 -> 361 MB), with no speed lost that the
+     * measurement could see. The output does not change. */
+    if (!nvenc)
+        prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
     int per_gpu_encoders[HWPROBE_MAX_GPUS];
     int n = nvenc ? 0 : pool->probe.sessions;
     for (int g = 0; g < pool->probe.ngpus; g++) {
