@@ -103,6 +103,8 @@ static const setting settings[] = {
      "auto|1080p|720p|480p", "HLS ladder (auto: 1080p on NVENC, 480p on CPU)"},
     {"HLS_SEGMENT_SEC", NULL, NULL, K_INT, OFF(hls_segment_sec), "4", 1, 30, NULL,
      "HLS segment duration in seconds"},
+    {"HLS_SEGMENT_FORMAT", NULL, NULL, K_ENUM, OFF(hls_segment_format), "ts", 0, 0, "ts|fmp4",
+     "HLS segments: MPEG-TS, or fragmented MP4 behind an init segment (EXT-X-MAP)"},
     {"ENCODER", NULL, NULL, K_ENUM, OFF(encoder), "auto", 0, 0, "auto|nvenc|x264",
      "video encoder (auto: NVENC when a GPU has it, else libx264)"},
     {"GPU_DEVICES", NULL, NULL, K_LIST, OFF(gpu_devices), "", 0, 0, NULL,
