@@ -386,6 +386,7 @@ def test_origin_missing_and_failing(edge):
         put(r, "a1", f"v0/{name}", SEG)
         status, h, body = get(r, link("a1", f"v0/{name}"))
         assert status == 200 and h["x-cache"] == "MISS" and body == SEG
+    wait_cached(r, 3)
     assert len(cache_files(r)) == 3
 
 
