@@ -23,11 +23,13 @@
 #include <time.h>
 
 #include "actors/metrics.h"
+#include "proto/edge_token.h"
 #include "proto/hmac.h"
 #include "proto/json.h"
 #include "proto/jwt.h"
 #include "proto/openapi.h"
 #include "src/blob/blob.h"
+#include "src/edge/edgekey.h"
 #include "src/net/tls.h"
 #include "src/ratelimit.h"
 #include "src/rt/log.h"
@@ -74,6 +76,8 @@ typedef struct api {
     s3_client *s3;
     tls_anchors anchors;
     ratelimit *rl;
+    edge_keyring edge;   /* signs playback links the edge (actors/cache_manager.c) checks */
+    char edge_base[512]; /* EDGE_PUBLIC_BASE, or http://REELD_LISTEN; no '/' at the end */
     api_key keys[API_MAX_KEYS];
     int nkeys;
     int open_mode; /* no keys, no JWT secret: loopback clients only, org "local" */
@@ -749,22 +753,21 @@ static void get_playback(api *a, const rd_msg *m, const principal *p, const char
                     cors);
         return;
     }
-    /* Without the edge: a presigned GET of the master playlist in the previews bucket. */
-    char key[64], url[4096], expires[32], body[4300];
-    snprintf(key, sizeof(key), "%s/master.m3u8", x->id);
-    int64_t now = (int64_t)time(NULL);
-    int r = urlsign_url(&a->sign, "GET", a->cfg.s3_bucket_previews, key, NULL, 0, now,
-                        a->cfg.presign_expires, url, sizeof(url));
-    iso_time(now + a->cfg.presign_expires, expires);
+    /* A link to the edge, signed with the key it checks (proto/edge_token.h). */
+    char sig[EDGE_TOKEN_SIG_LEN + 1], expires[32], body[1024];
+    int64_t exp = (int64_t)time(NULL) + a->cfg.edge_link_ttl_sec;
+    int r = edge_token_sign(&a->edge, exp, x->id, strlen(x->id), sig);
+    char url[800];
+    snprintf(url, sizeof(url), "%s/hls/%lld/%s/%s/master.m3u8", a->edge_base, (long long)exp, sig,
+             x->id);
+    iso_time(exp, expires);
     json_writer w;
     json_writer_init(&w, body, sizeof(body));
     json_object_begin(&w);
     json_key(&w, "url");
-    json_str(&w, r > 0 ? url : "");
+    json_str(&w, url);
     json_key(&w, "expires_at");
     json_str(&w, expires);
-    json_key(&w, "via");
-    json_str(&w, "presigned");
     json_object_end(&w);
     int n = json_writer_finish(&w);
     if (r < 0 || n < 0)
@@ -882,6 +885,7 @@ static void api_fini(rd_actor *self)
     tls_anchors_free(&a->anchors);
     ratelimit_destroy(a->rl);
     urlsign_clear(&a->sign);
+    edge_keyring_clear(&a->edge);
     memset(a->keys, 0, sizeof(a->keys));
     free(a);
     self->state = NULL;
@@ -942,6 +946,32 @@ static int parse_origins(api *a, const char *list, char *err, size_t errlen)
     return 0;
 }
 
+/* The edge's key, as cache_start loads it: EDGE_SIGNING_KEY, or the generated DATA_DIR key. */
+static int load_edge_key(api *a, const rd_config *cfg, char *err, size_t errlen)
+{
+    uint8_t gen[EDGEKEY_LEN];
+    const void *key = cfg->edge_signing_key;
+    size_t keylen = key ? strlen(cfg->edge_signing_key) : 0;
+    if (key == NULL) {
+        int r = edgekey_load(cfg->data_dir, gen, err, errlen);
+        if (r < 0)
+            return r;
+        key = gen;
+        keylen = sizeof(gen);
+    }
+    edge_keyring_init(&a->edge, key, keylen, NULL, 0, 0);
+    memset(gen, 0, sizeof(gen));
+    const char *base = cfg->edge_public_base;
+    if (base != NULL)
+        snprintf(a->edge_base, sizeof(a->edge_base), "%s", base);
+    else
+        snprintf(a->edge_base, sizeof(a->edge_base), "http://%s", cfg->listen);
+    size_t bl = strlen(a->edge_base);
+    while (bl > 0 && a->edge_base[bl - 1] == '/')
+        a->edge_base[--bl] = '\0';
+    return 0;
+}
+
 int api_start(const rd_config *cfg, rd_loop *loop, rd_http_routes *routes, rd_actor **out,
               char *err, size_t errlen)
 {
@@ -977,6 +1007,12 @@ int api_start(const rd_config *cfg, rd_loop *loop, rd_http_routes *routes, rd_ac
     if (r < 0) {
         if (err[0] == '\0')
             snprintf(err, errlen, "the API could not start (%s)", strerror(-r));
+        api_def.fini(&(rd_actor){.state = a});
+        return r;
+    }
+    if (r == 0)
+        r = load_edge_key(a, cfg, err, errlen);
+    if (r < 0) {
         api_def.fini(&(rd_actor){.state = a});
         return r;
     }

@@ -5,7 +5,7 @@
  *   POST /api/uploads/{id}/complete     {parts:[{n, etag}]} (S3 multipart) → 200
  *   POST /api/assets/{id}/promote       → 202 {job_id} (idempotent)
  *   GET  /api/assets/{id}               → 200 the asset
- *   GET  /api/assets/{id}/playback      → 200 {url, expires_at}
+ *   GET  /api/assets/{id}/playback      → 200 {url, expires_at}: a signed link to the edge
  *   GET  /api/docs                      → the OpenAPI 3.1 document (no auth)
  *   OPTIONS on each of them             → CORS preflight
  *
