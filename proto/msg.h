@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/jobs.h"
 #include "src/rt/mpsc.h"
 
 struct rd_actor;
@@ -28,7 +29,13 @@ struct rd_msg_stop {
 #define RD_MESSAGES(X)                                                                             \
     X(PING, ping)                                                                                  \
     X(PONG, ping)                                                                                  \
-    X(STOP, stop)
+    X(STOP, stop)                                                                                  \
+    X(STORE, store)                                                                                \
+    X(JOB_PULL, job_pull)                                                                          \
+    X(JOB_ASSIGN, job_assign)                                                                      \
+    X(JOB_PROGRESS, job_progress)                                                                  \
+    X(JOB_DONE, job_done)                                                                          \
+    X(JOB_CANCEL, job_cancel)
 
 typedef enum rd_msg_type {
     MSG_NONE = 0,
