@@ -806,6 +806,10 @@ static int sq_handle(rd_actor *self, rd_msg *m)
     int r = write ? run(s, Q_BEGIN) : 0;
     if (r == 0) {
         r = execute(s, b);
+        /* A statement left on a row (RETURNING, one-row reads) would hold the transaction. */
+        for (int i = Q_ASSET_INSERT; i < Q_COUNT; i++)
+            if (s->stmt[i] != NULL)
+                sqlite3_reset(s->stmt[i]);
         if (write)
             r = r == 0 ? run(s, Q_COMMIT) : (run(s, Q_ROLLBACK), r);
     }
