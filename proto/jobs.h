@@ -98,8 +98,8 @@ typedef enum rd_store_op {
     STORE_JOB_COUNTS,    /* out: counts */
     STORE_JOB_SWEEP,     /* out: n = running jobs whose lease expired after their last attempt,
                             now dead */
-    STORE_OUTBOX_TAKE,   /* fleet: out: jobs[0..n).id of outbox rows, deleted */
-    STORE_JOB_DUE,       /* in: limit, lease_ms (as "not published for"); out: jobs[0..n).id due
+    STORE_OUTBOX_TAKE,   /* fleet: out: jobs[0..n) id and kind of outbox rows, deleted */
+    STORE_JOB_DUE,       /* in: limit, lease_ms (as "not published for"); out: jobs[0..n) id, kind due
                             to run (queued and due, or running with an expired lease) and not
                             published in the last lease_ms; marks them published now */
     STORE_OP_COUNT
@@ -115,6 +115,7 @@ struct rd_msg_store {
     int64_t cursor;   /* list: rows after this id (0: from the start); answer: next cursor */
     int64_t asset_id; /* rendition list */
     char owner[RD_LEASE_OWNER_MAX];
+    char kind[RD_JOB_KIND_MAX]; /* claim of the next due jobs: only this kind ("": any) */
     rd_queue_counts counts;
     union {
         rd_job jobs[RD_STORE_BATCH];

@@ -119,6 +119,7 @@ static const char *const sql[STORE_OP_COUNT] = {
     [STORE_JOB_CLAIM] = CLAIM_SET " WHERE j.id IN (SELECT j.id FROM jobs j"
                                   " WHERE j.state IN ('queued', 'running') AND " CLAIMABLE
                                   " AND ($4::bigint[] IS NULL OR j.id = ANY ($4::bigint[]))"
+                                  " AND ($5 = '' OR j.kind = $5)"
                                   " ORDER BY j.priority DESC, j.id LIMIT $3"
                                   " FOR UPDATE SKIP LOCKED) RETURNING " JOB_COLS,
     [STORE_JOB_HEARTBEAT] = FENCED("lease_expires_ms = " NOW " + $2::bigint,"
@@ -142,12 +143,13 @@ static const char *const sql[STORE_OP_COUNT] = {
                         " updated_ms = " NOW ", error = 'the worker stopped answering on the"
                         " last attempt (lease expired)' WHERE state = 'running'"
                         " AND lease_expires_ms < " NOW " AND attempts >= max_attempts",
-    [STORE_OUTBOX_TAKE] = "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id"
-                          " LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING job_id",
+    [STORE_OUTBOX_TAKE] = "WITH o AS (DELETE FROM outbox WHERE id IN (SELECT id FROM outbox"
+                          " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING job_id)"
+                          " SELECT o.job_id, j.kind FROM o JOIN jobs j ON j.id = o.job_id",
     [STORE_JOB_DUE] = "UPDATE jobs SET published_ms = " NOW " WHERE id IN (SELECT j.id"
                       " FROM jobs j WHERE j.state IN ('queued', 'running') AND " CLAIMABLE
                       " AND j.published_ms < " NOW " - $3::bigint AND j.id > $1 ORDER BY j.id"
-                      " LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id",
+                      " LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id, kind",
 };
 
 /* ---- migrations (blocking: main thread, before the loops serve) ---- */
@@ -569,6 +571,7 @@ static int build(pg_conn *c, const struct rd_msg_store *b, params *p)
             param_int_array(p, b, F_ID);
         else
             p->v[p->n++] = NULL; /* SQL NULL: the next due jobs */
+        param_text(p, b->kind);
         break;
     case STORE_JOB_HEARTBEAT:
     case STORE_JOB_COMPLETE:
@@ -773,7 +776,9 @@ static int read_result(struct rd_msg_store *b, const PGresult *r)
         b->n = 0;
         for (int i = 0; i < rows && i < RD_STORE_BATCH; i++) {
             memset(&b->jobs[b->n], 0, sizeof(rd_job));
-            b->jobs[b->n++].id = num(r, i, 0);
+            b->jobs[b->n].id = num(r, i, 0);
+            text(b->jobs[b->n].kind, sizeof(b->jobs[b->n].kind), r, i, 1);
+            b->n++;
         }
         if (b->op == STORE_JOB_DUE)
             b->cursor = b->n == limit ? b->jobs[b->n - 1].id : 0;

@@ -108,7 +108,7 @@ static const char *const sql[Q_COUNT] = {
     [Q_JOB_LIST_STATE] = "SELECT " JOB_COLS " FROM jobs WHERE state = ?3 AND id > ?1"
                          " ORDER BY id LIMIT ?2",
     [Q_JOB_NEXT] = "SELECT id FROM jobs WHERE state IN ('queued', 'running') AND " CLAIMABLE
-                   " ORDER BY priority DESC, id LIMIT ?2",
+                   " AND (?3 = '' OR kind = ?3) ORDER BY priority DESC, id LIMIT ?2",
     [Q_JOB_CLAIM] = "UPDATE jobs SET state = 'running', attempts = attempts + 1,"
                     " lease_owner = ?3, lease_expires_ms = ?1 + ?4, progress = 0,"
                     " updated_ms = ?1 WHERE id = ?2 AND " CLAIMABLE " RETURNING " JOB_COLS,
@@ -133,7 +133,7 @@ static const char *const sql[Q_COUNT] = {
                 " error = 'the worker stopped answering on the last attempt (lease expired)'"
                 " WHERE state = 'running' AND lease_expires_ms < ?1"
                 " AND attempts >= max_attempts",
-    [Q_DUE] = "SELECT id FROM jobs WHERE state IN ('queued', 'running') AND " CLAIMABLE
+    [Q_DUE] = "SELECT id, kind FROM jobs WHERE state IN ('queued', 'running') AND " CLAIMABLE
               " AND published_ms < ?1 - ?3 ORDER BY priority DESC, id LIMIT ?2",
     [Q_MARK_PUBLISHED] = "UPDATE jobs SET published_ms = ?1 WHERE id = ?2",
 };
@@ -565,6 +565,7 @@ static int op_job_claim(sq *s, struct rd_msg_store *b)
             return -EIO;
         sqlite3_bind_int64(st, 1, now);
         sqlite3_bind_int(st, 2, (int)page_limit(b));
+        sqlite3_bind_text(st, 3, b->kind, -1, SQLITE_STATIC);
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW)
             ids[nids++] = sqlite3_column_int64(st, 0);
@@ -701,7 +702,9 @@ static int op_job_due(sq *s, struct rd_msg_store *b)
     b->n = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         memset(&b->jobs[b->n], 0, sizeof(rd_job));
-        b->jobs[b->n++].id = sqlite3_column_int64(st, 0);
+        b->jobs[b->n].id = sqlite3_column_int64(st, 0);
+        copy_text(b->jobs[b->n].kind, sizeof(b->jobs[b->n].kind), st, 1);
+        b->n++;
     }
     if (rc != SQLITE_DONE)
         return sq_errno(rc);
