@@ -69,6 +69,8 @@ typedef struct rd_queue_counts {
     int64_t completed; /* succeeded */
     int64_t failed;    /* failed or cancelled */
     int64_t dead;
+    int64_t stream_length;  /* fleet: entries in the job streams (-1: no stream) */
+    int64_t stream_pending; /* fleet: entries read and not yet acknowledged (-1: no stream) */
 } rd_queue_counts;
 
 typedef enum rd_store_op {
@@ -167,5 +169,13 @@ struct rd_msg_job_cancel {
 const char *job_state_name(int state);
 /* Parses a state name; JOB_STATE_NONE when unknown. */
 int job_state_parse(const char *name, size_t len);
+
+/* The API's JSON shapes, written into the caller's buffer (NUL-terminated). Return the length,
+ * or -ENOSPC when `cap` is too small. */
+int job_json(char *buf, size_t cap, const rd_job *j);
+int asset_json(char *buf, size_t cap, const rd_asset *a);
+/* {"waiting":…,"active":…,"completed":…,"failed":…,"dead":…[,"stream_length":…,
+ * "stream_pending":…]} */
+int queue_counts_json(char *buf, size_t cap, const rd_queue_counts *c);
 
 #endif
