@@ -13,6 +13,7 @@
 #include "actors/job_dispatcher.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #define WRITES_INFLIGHT 2
 #define STORE_TIMEOUT   10000 /* ms a store request may take before it counts as failed */
 #define READ_BLOCK_MS   1000
+#define CLAIM_SAMPLES   65536
 
 typedef struct worker {
     rd_actor *a;
@@ -82,9 +84,14 @@ struct disp {
     rd_redisq *q;
     uint32_t rnd;
     int stopping; /* the loop is stopping: no new claims */
+    uint64_t claim_sent_ns;
+    uint32_t claim_us[CLAIM_SAMPLES]; /* claim round trips, a ring (benchmarks, metrics) */
+    uint64_t nclaims;
     rd_stop_hook hook; /* in the settings copy (arg): registered once, survives restarts */
     disp *live;        /* in the settings copy: the running state */
 };
+
+static _Atomic uint64_t written_total; /* outcomes the store confirmed, all dispatchers */
 
 static void try_claim(disp *d);
 static void flush_done(disp *d);
@@ -207,6 +214,7 @@ static int written(rd_actor *self, rd_msg *reply, int err, void *ctx)
         d->writes_blocked = 1;
     } else {
         struct rd_msg_store *b = msg_body(reply, store);
+        atomic_fetch_add_explicit(&written_total, b->n, memory_order_relaxed);
         for (uint32_t i = 0; i < b->n; i++) {
             const rd_job *j = &b->jobs[i];
             const outcome *o = &w->o[i];
@@ -298,6 +306,7 @@ static int claimed(rd_actor *self, rd_msg *reply, int err, void *ctx)
     (void)ctx;
     disp *d = self->state;
     d->claim_inflight = 0;
+    d->claim_us[d->nclaims++ % CLAIM_SAMPLES] = (uint32_t)((rd_now_ns() - d->claim_sent_ns) / 1000);
     int st = status_of(reply, err);
     int n = 0;
     if (st < 0) {
@@ -348,6 +357,7 @@ static void claim_from_store(disp *d, const char *kind, uint32_t n, const rd_str
     /* Entries beyond the credit: not ours to claim now; leave them pending (XAUTOCLAIM). */
     d->claim_asked = (int)b->limit;
     d->claim_inflight = 1;
+    d->claim_sent_ns = rd_now_ns();
     if (ask(d, m, claimed, NULL) < 0) {
         d->claim_inflight = 0;
         d->nentries = 0;
@@ -825,6 +835,35 @@ int dispatcher_spawn(rd_loop *loop, rd_actor *store, const rd_dispatcher_config 
     proto->store = store;
     proto->dc = *dc;
     return actor_spawn(loop, &disp_def, proto, out);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int dispatcher_claim_latency(rd_actor *a, uint64_t *count, double *p50_ms, double *p99_ms)
+{
+    disp *d = a->state;
+    if (d == NULL || d->nclaims == 0)
+        return -ENOENT;
+    size_t n = d->nclaims < CLAIM_SAMPLES ? (size_t)d->nclaims : CLAIM_SAMPLES;
+    uint32_t *v = malloc(n * sizeof(*v));
+    if (v == NULL)
+        return -ENOMEM;
+    memcpy(v, d->claim_us, n * sizeof(*v));
+    qsort(v, n, sizeof(*v), cmp_u32);
+    *count = d->nclaims;
+    *p50_ms = v[n / 2] / 1000.0;
+    *p99_ms = v[(n * 99) / 100] / 1000.0;
+    free(v);
+    return 0;
+}
+
+uint64_t dispatcher_outcomes_written(void)
+{
+    return atomic_load_explicit(&written_total, memory_order_relaxed);
 }
 
 void dispatcher_free(rd_actor *a)

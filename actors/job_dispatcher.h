@@ -59,6 +59,14 @@ int dispatcher_spawn(rd_loop *loop, rd_actor *store, const rd_dispatcher_config 
 /* After the loops have stopped: frees what the dispatcher held. NULL is a no-op. */
 void dispatcher_free(rd_actor *a);
 
+/* After the loops have stopped, before dispatcher_free: how many claims were made and their
+ * round-trip latency percentiles (the last 65536). 0, or -ENOENT when none. */
+int dispatcher_claim_latency(rd_actor *a, uint64_t *count, double *p50_ms, double *p99_ms);
+
+/* Any thread: outcomes (succeeded or failed attempts) the store has confirmed, by every
+ * dispatcher of the process since it started. */
+uint64_t dispatcher_outcomes_written(void);
+
 /* Jittered exponential backoff before attempt `attempt` + 1: base * 2^(attempt-1), capped,
  * then scaled by a random factor in [0.5, 1]. `rnd` is a uniform 32-bit random number. */
 int64_t dispatcher_backoff_ms(const rd_dispatcher_config *dc, int attempt, uint32_t rnd);

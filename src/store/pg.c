@@ -49,8 +49,12 @@ static const char *const migrations[] = {
     " lease_expires_ms bigint NOT NULL DEFAULT 0, error text NOT NULL DEFAULT '',"
     " published_ms bigint NOT NULL DEFAULT 0,"
     " created_ms bigint NOT NULL, updated_ms bigint NOT NULL, UNIQUE (asset_id, kind));"
-    "CREATE INDEX jobs_ready ON jobs (priority DESC, id) WHERE state IN ('queued','running');"
-    "CREATE INDEX jobs_state ON jobs (state, id);"
+    /* The queue's order, over the few rows that can be claimed; finished jobs are listed by a
+     * second index that the claim cannot use (a planner with stale statistics would otherwise
+     * pick it and sort the whole backlog). */
+    "CREATE INDEX jobs_ready ON jobs (kind, priority DESC, id)"
+    " WHERE state IN ('queued','running');"
+    "CREATE INDEX jobs_finished ON jobs (state, id) WHERE state NOT IN ('queued','running');"
     "CREATE TABLE renditions ("
     " id bigserial PRIMARY KEY, asset_id bigint NOT NULL, name text NOT NULL,"
     " width integer NOT NULL, height integer NOT NULL, bitrate_kbps integer NOT NULL,"
@@ -116,12 +120,10 @@ static const char *const sql[STORE_OP_COUNT] = {
     [STORE_JOB_GET] = "SELECT " JOB_COLS " FROM jobs j WHERE j.id = $1",
     [STORE_JOB_LIST] = "SELECT " JOB_COLS " FROM jobs j WHERE j.id > $1"
                        " AND ($3 = '' OR j.state = $3) ORDER BY j.id LIMIT $2",
-    [STORE_JOB_CLAIM] = CLAIM_SET " WHERE j.id IN (SELECT j.id FROM jobs j"
+    [STORE_JOB_CLAIM] = CLAIM_SET " WHERE j.id = ANY (ARRAY(SELECT j.id FROM jobs j"
                                   " WHERE j.state IN ('queued', 'running') AND " CLAIMABLE
-                                  " AND ($4::bigint[] IS NULL OR j.id = ANY ($4::bigint[]))"
-                                  " AND ($5 = '' OR j.kind = $5)"
-                                  " ORDER BY j.priority DESC, j.id LIMIT $3"
-                                  " FOR UPDATE SKIP LOCKED) RETURNING " JOB_COLS,
+                                  " AND j.kind = $4 ORDER BY j.priority DESC, j.id LIMIT $3"
+                                  " FOR UPDATE SKIP LOCKED)) RETURNING " JOB_COLS,
     [STORE_JOB_HEARTBEAT] = FENCED("lease_expires_ms = " NOW " + $2::bigint,"
                                    " progress = d.num, updated_ms = " NOW,
                                    ""),
@@ -143,14 +145,27 @@ static const char *const sql[STORE_OP_COUNT] = {
                         " updated_ms = " NOW ", error = 'the worker stopped answering on the"
                         " last attempt (lease expired)' WHERE state = 'running'"
                         " AND lease_expires_ms < " NOW " AND attempts >= max_attempts",
-    [STORE_OUTBOX_TAKE] = "WITH o AS (DELETE FROM outbox WHERE id IN (SELECT id FROM outbox"
-                          " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING job_id)"
+    [STORE_OUTBOX_TAKE] = "WITH o AS (DELETE FROM outbox WHERE id = ANY (ARRAY(SELECT id FROM"
+                          " outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)) RETURNING job_id)"
                           " SELECT o.job_id, j.kind FROM o JOIN jobs j ON j.id = o.job_id",
-    [STORE_JOB_DUE] = "UPDATE jobs SET published_ms = " NOW " WHERE id IN (SELECT j.id"
+    [STORE_JOB_DUE] = "UPDATE jobs SET published_ms = " NOW " WHERE id = ANY (ARRAY(SELECT j.id"
                       " FROM jobs j WHERE j.state IN ('queued', 'running') AND " CLAIMABLE
                       " AND j.published_ms < " NOW " - $3::bigint AND j.id > $1 ORDER BY j.id"
-                      " LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id, kind",
+                      " LIMIT $2 FOR UPDATE SKIP LOCKED)) RETURNING id, kind",
 };
+
+/* Claim variants: one statement per shape, so each gets a plan of its own (an "$n IS NULL OR"
+ * filter would make the generic plan sort the whole table). "id = ANY (ARRAY(subquery))" rather
+ * than "id IN (subquery)": with a LIMIT that is a parameter the planner would hash-join the
+ * whole table; the array makes it fetch the few rows by primary key. */
+static const char claim_any[] = CLAIM_SET " WHERE j.id = ANY (ARRAY(SELECT j.id FROM jobs j"
+                                          " WHERE j.state IN ('queued', 'running') AND " CLAIMABLE
+                                          " ORDER BY j.priority DESC, j.id LIMIT $3"
+                                          " FOR UPDATE SKIP LOCKED)) RETURNING " JOB_COLS;
+/* Announced jobs: a row another claimer holds is waited for, then re-checked (READ COMMITTED
+ * re-evaluates the WHERE on the new version), so exactly one claimer wins. */
+static const char claim_ids[] = CLAIM_SET " WHERE j.id = ANY ($3::bigint[]) AND " CLAIMABLE
+                                          " RETURNING " JOB_COLS;
 
 /* ---- migrations (blocking: main thread, before the loops serve) ---- */
 
@@ -566,12 +581,13 @@ static int build(pg_conn *c, const struct rd_msg_store *b, params *p)
             return -EINVAL;
         param_text(p, b->owner);
         param_int(p, b->lease_ms);
-        param_int(p, b->n > 0 ? b->n : page_limit(b));
-        if (b->n > 0)
+        if (b->n > 0) {
             param_int_array(p, b, F_ID);
-        else
-            p->v[p->n++] = NULL; /* SQL NULL: the next due jobs */
-        param_text(p, b->kind);
+        } else {
+            param_int(p, page_limit(b));
+            if (b->kind[0])
+                param_text(p, b->kind);
+        }
         break;
     case STORE_JOB_HEARTBEAT:
     case STORE_JOB_COMPLETE:
@@ -878,7 +894,10 @@ static void conn_send(pg_conn *c, rd_msg *m)
         answer(m, r);
         return;
     }
-    if (!PQsendQueryParams(c->pg, sql[b->op], p.n, NULL, p.v, NULL, NULL, 0)) {
+    const char *q = sql[b->op];
+    if (b->op == STORE_JOB_CLAIM)
+        q = b->n > 0 ? claim_ids : b->kind[0] ? sql[b->op] : claim_any;
+    if (!PQsendQueryParams(c->pg, q, p.n, NULL, p.v, NULL, NULL, 0)) {
         c->req = m;
         c->state = C_BUSY;
         conn_broken(c, PQerrorMessage(c->pg));

@@ -33,8 +33,12 @@ static const char *const migrations[] = {
     " lease_expires_ms INTEGER NOT NULL DEFAULT 0, error TEXT NOT NULL DEFAULT '',"
     " published_ms INTEGER NOT NULL DEFAULT 0,"
     " created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, UNIQUE (asset_id, kind));"
-    "CREATE INDEX jobs_ready ON jobs (priority DESC, id) WHERE state IN ('queued','running');"
-    "CREATE INDEX jobs_state ON jobs (state, id);"
+    /* The queue's order, over the few rows that can be claimed; finished jobs are listed by a
+     * second index that the claim cannot use (a planner with stale statistics would otherwise
+     * pick it and sort the whole backlog). */
+    "CREATE INDEX jobs_ready ON jobs (kind, priority DESC, id)"
+    " WHERE state IN ('queued','running');"
+    "CREATE INDEX jobs_finished ON jobs (state, id) WHERE state NOT IN ('queued','running');"
     "CREATE TABLE renditions ("
     " id INTEGER PRIMARY KEY, asset_id INTEGER NOT NULL, name TEXT NOT NULL,"
     " width INTEGER NOT NULL, height INTEGER NOT NULL, bitrate_kbps INTEGER NOT NULL,"
