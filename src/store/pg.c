@@ -271,6 +271,8 @@ struct pgstore {
     int stopping;
     rd_msg *queue[PG_QUEUE_BOUND]; /* waiting for a connection, FIFO */
     uint32_t qhead, qlen;
+    rd_msg *urgent[PG_QUEUE_BOUND]; /* claims and heartbeats: they go first */
+    uint32_t uhead, ulen;
 };
 
 static void conn_poll_done(rd_op *op, int res, uint32_t flags);
@@ -301,6 +303,20 @@ static void fail_queue(pgstore *st, int err)
         st->qlen--;
         answer(m, err);
     }
+    while (st->ulen > 0) {
+        rd_msg *m = st->urgent[st->uhead];
+        st->uhead = (st->uhead + 1) % PG_QUEUE_BOUND;
+        st->ulen--;
+        answer(m, err);
+    }
+}
+
+/* Claims and heartbeats are what workers wait on (and what a lease depends on): they overtake
+ * bulk writes, and connection 0 is kept for them when the pool has more than one. */
+static int is_urgent(const rd_msg *m)
+{
+    int op = msg_body(m, store)->op;
+    return op == STORE_JOB_CLAIM || op == STORE_JOB_HEARTBEAT;
 }
 
 static void arm(pg_conn *c, unsigned mask)
@@ -959,16 +975,25 @@ static void conn_poll_done(rd_op *op, int res, uint32_t flags)
     }
 }
 
-/* Gives queued requests to idle connections. */
+/* Gives queued requests to idle connections, urgent ones first. */
 static void pump(pgstore *st)
 {
-    for (int i = 0; i < st->npool && st->qlen > 0; i++) {
+    for (int i = 0; i < st->npool && st->qlen + st->ulen > 0; i++) {
         pg_conn *c = st->conns[i];
         if (c->state != C_IDLE)
             continue;
-        rd_msg *m = st->queue[st->qhead];
-        st->qhead = (st->qhead + 1) % PG_QUEUE_BOUND;
-        st->qlen--;
+        rd_msg *m;
+        if (st->ulen > 0) {
+            m = st->urgent[st->uhead];
+            st->uhead = (st->uhead + 1) % PG_QUEUE_BOUND;
+            st->ulen--;
+        } else if (i > 0 || st->npool == 1) {
+            m = st->queue[st->qhead];
+            st->qhead = (st->qhead + 1) % PG_QUEUE_BOUND;
+            st->qlen--;
+        } else {
+            continue;
+        }
         conn_send(c, m);
     }
 }
@@ -1049,12 +1074,21 @@ static int pg_handle(rd_actor *self, rd_msg *m)
         answer(m, -ENOTCONN);
         return RD_KEPT;
     }
-    if (st->qlen == PG_QUEUE_BOUND) {
-        answer(m, -EAGAIN);
-        return RD_KEPT;
+    if (is_urgent(m)) {
+        if (st->ulen == PG_QUEUE_BOUND) {
+            answer(m, -EAGAIN);
+            return RD_KEPT;
+        }
+        st->urgent[(st->uhead + st->ulen) % PG_QUEUE_BOUND] = m;
+        st->ulen++;
+    } else {
+        if (st->qlen == PG_QUEUE_BOUND) {
+            answer(m, -EAGAIN);
+            return RD_KEPT;
+        }
+        st->queue[(st->qhead + st->qlen) % PG_QUEUE_BOUND] = m;
+        st->qlen++;
     }
-    st->queue[(st->qhead + st->qlen) % PG_QUEUE_BOUND] = m;
-    st->qlen++;
     pump(st);
     return RD_KEPT;
 }
