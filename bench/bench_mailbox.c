@@ -208,12 +208,6 @@ typedef struct source {
     long left;
 } source;
 
-static int source_init(rd_actor *self, void *arg)
-{
-    self->state = arg;
-    return 0;
-}
-
 static int source_handle(rd_actor *self, rd_msg *m)
 {
     source *s = self->state;
@@ -231,8 +225,7 @@ static int source_handle(rd_actor *self, rd_msg *m)
     return RD_DONE;
 }
 
-static const rd_actor_def source_def = {
-    .name = "source", .init = source_init, .handle = source_handle};
+static const rd_actor_def source_def = {.name = "source", .handle = source_handle};
 
 static double loop_stream(long n)
 {
@@ -273,12 +266,6 @@ typedef struct pp {
     atomic_long *done;
 } pp;
 
-static int pp_init(rd_actor *self, void *arg)
-{
-    self->state = arg;
-    return 0;
-}
-
 static int pp_handle(rd_actor *self, rd_msg *m)
 {
     pp *s = self->state;
@@ -298,7 +285,7 @@ static int pp_handle(rd_actor *self, rd_msg *m)
     return actor_send(s->peer, m) == 0 ? RD_KEPT : RD_DONE;
 }
 
-static const rd_actor_def pp_def = {.name = "pingpong", .init = pp_init, .handle = pp_handle};
+static const rd_actor_def pp_def = {.name = "pingpong", .handle = pp_handle};
 
 static int cmp_u64(const void *a, const void *b)
 {

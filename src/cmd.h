@@ -16,5 +16,7 @@ int cmd_worker(int argc, char **argv);
 
 /* `reeld job add|get|cancel|list|counts ...`: one store request, the answer as JSON lines. */
 int cmd_job(int argc, char **argv);
+/* Prints a presigned PUT or GET URL for BUCKET/KEY (src/presign.c); 2 on a bad flag. */
+int cmd_presign(int argc, char **argv);
 
 #endif

@@ -254,6 +254,7 @@ static int ensure_started(rd_actor *a)
         return 1;
     if (a->down)
         return 0;
+    a->state = a->arg; /* the common case; init may replace it */
     int r = a->def->init != NULL ? a->def->init(a, a->arg) : 0;
     if (r < 0) {
         fail(a, r, "init");

@@ -33,7 +33,7 @@ enum { RD_DONE = 0, RD_KEPT = 1 };
 
 typedef struct rd_actor_def {
     const char *name;                         /* for logs and metrics */
-    int (*init)(rd_actor *self, void *arg);   /* 0 or -errno; may set self->state */
+    int (*init)(rd_actor *self, void *arg);   /* 0 or -errno; NULL: state = arg */
     int (*handle)(rd_actor *self, rd_msg *m); /* RD_DONE, RD_KEPT or -errno */
     void (*fini)(rd_actor *self);             /* undoes init; may be NULL */
     int32_t mailbox_bound;                    /* 0: RD_MAILBOX_DEFAULT_BOUND */

@@ -82,12 +82,6 @@ typedef struct client {
     uint64_t asked_ns;
 } client;
 
-static int client_init(rd_actor *self, void *arg)
-{
-    self->state = arg;
-    return 0;
-}
-
 static int on_reply(rd_actor *self, rd_msg *reply, int err, void *ctx)
 {
     client *c = self->state;
@@ -114,8 +108,7 @@ static int client_handle(rd_actor *self, rd_msg *m)
     return r == 0 ? RD_KEPT : r;
 }
 
-static const rd_actor_def client_def = {
-    .name = "client", .init = client_init, .handle = client_handle};
+static const rd_actor_def client_def = {.name = "client", .handle = client_handle};
 
 static int wait_int(atomic_int *v, int want, int timeout_ms)
 {

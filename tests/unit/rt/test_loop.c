@@ -102,12 +102,6 @@ typedef struct pp {
     long limit;
 } pp;
 
-static int pp_init(rd_actor *self, void *arg)
-{
-    self->state = arg;
-    return 0;
-}
-
 static int pp_handle(rd_actor *self, rd_msg *m)
 {
     pp *s = self->state;
@@ -121,7 +115,7 @@ static int pp_handle(rd_actor *self, rd_msg *m)
     return RD_DONE;
 }
 
-static const rd_actor_def pp_def = {.name = "pingpong", .init = pp_init, .handle = pp_handle};
+static const rd_actor_def pp_def = {.name = "pingpong", .handle = pp_handle};
 
 static int wait_for(atomic_long *v, long want, int timeout_ms)
 {
@@ -195,12 +189,6 @@ typedef struct sink {
     uint64_t next;
 } sink;
 
-static int sink_init(rd_actor *self, void *arg)
-{
-    self->state = arg;
-    return 0;
-}
-
 static int sink_handle(rd_actor *self, rd_msg *m)
 {
     sink *s = self->state;
@@ -211,20 +199,13 @@ static int sink_handle(rd_actor *self, rd_msg *m)
     return RD_DONE;
 }
 
-static const rd_actor_def sink_def = {
-    .name = "sink", .init = sink_init, .handle = sink_handle, .mailbox_bound = 64};
+static const rd_actor_def sink_def = {.name = "sink", .handle = sink_handle, .mailbox_bound = 64};
 
 typedef struct source {
     rd_actor *to;
     uint64_t seq;
     long refused;
 } source;
-
-static int source_init(rd_actor *self, void *arg)
-{
-    self->state = arg;
-    return 0;
-}
 
 static int source_handle(rd_actor *self, rd_msg *m)
 {
@@ -247,8 +228,7 @@ static int source_handle(rd_actor *self, rd_msg *m)
     return RD_DONE;
 }
 
-static const rd_actor_def source_def = {
-    .name = "source", .init = source_init, .handle = source_handle};
+static const rd_actor_def source_def = {.name = "source", .handle = source_handle};
 
 TEST(cross_loop_stream_in_order_with_back_pressure)
 {
