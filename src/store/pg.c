@@ -269,6 +269,7 @@ struct pgstore {
     int npool;
     int down;        /* a connection failed and none is up: answer -ENOTCONN at once */
     int stopping;
+    int draining; /* the loop is stopping: finish what comes, keep no idle poll armed */
     rd_msg *queue[PG_QUEUE_BOUND]; /* waiting for a connection, FIFO */
     uint32_t qhead, qlen;
     rd_msg *urgent[PG_QUEUE_BOUND]; /* claims and heartbeats: they go first */
@@ -321,7 +322,7 @@ static int is_urgent(const rd_msg *m)
 
 static void arm(pg_conn *c, unsigned mask)
 {
-    if (c->polling)
+    if (c->polling || (c->st->draining && c->state == C_IDLE))
         return;
     rd_loop *loop = c->st->self->loop;
     struct io_uring_sqe *sqe = loop_sqe(loop, &c->poll);
@@ -377,7 +378,7 @@ static void conn_broken(pg_conn *c, const char *why)
         st->down = 1;
         fail_queue(st, -ENOTCONN);
     }
-    if (!st->stopping)
+    if (!st->stopping && !st->draining)
         loop_timer_start(st->self->loop, &c->retry, (uint64_t)c->backoff_ms * 1000000ull, 0);
     c->backoff_ms = c->backoff_ms * 2 > PG_BACKOFF_MAX ? PG_BACKOFF_MAX : c->backoff_ms * 2;
 }
@@ -944,6 +945,12 @@ static void conn_poll_done(rd_op *op, int res, uint32_t flags)
         free(c);
         return;
     }
+    if (res == -ECANCELED && c->st->draining) {
+        /* The idle poll, cancelled at stop; a request sent meanwhile needs a poll of its own. */
+        if (c->state == C_BUSY)
+            arm(c, c->flushing ? POLLIN | POLLOUT : POLLIN);
+        return;
+    }
     if (res < 0) {
         conn_broken(c, strerror(-res));
         return;
@@ -1046,12 +1053,23 @@ static void shut(pgstore *st)
     }
 }
 
+/* The loop begins to stop: the store keeps answering while the loop drains (the dispatcher's
+ * last completions), but no idle poll or reconnect may keep the loop alive. */
 static void pg_stop_hook(rd_stop_hook *hook, rd_loop *loop)
 {
-    (void)loop;
     pg_arg *arg = (pg_arg *)(void *)((char *)hook - offsetof(pg_arg, hook));
-    if (arg->live != NULL)
-        shut(arg->live);
+    pgstore *st = arg->live;
+    if (st == NULL)
+        return;
+    st->draining = 1;
+    for (int i = 0; i < st->npool; i++) {
+        pg_conn *c = st->conns[i];
+        loop_timer_cancel(loop, &c->retry);
+        if (c->state == C_IDLE && c->polling)
+            io_uring_prep_poll_remove(loop_sqe(loop, NULL), (uint64_t)(uintptr_t)&c->poll);
+        else if (c->state == C_CONNECTING)
+            conn_broken(c, "stopping");
+    }
 }
 
 static void pg_fini(rd_actor *self)
@@ -1111,8 +1129,21 @@ void store_pg_free(rd_actor *a)
     pgstore *st = a->state;
     pg_arg *arg = a->arg;
     if (st != NULL) {
-        if (!st->stopping)
-            shut(st);
+        /* The loop is gone: no completion will come, and nobody is left to answer. */
+        for (; st->qlen > 0; st->qlen--, st->qhead = (st->qhead + 1) % PG_QUEUE_BOUND)
+            msg_free(st->queue[st->qhead]);
+        for (; st->ulen > 0; st->ulen--, st->uhead = (st->uhead + 1) % PG_QUEUE_BOUND)
+            msg_free(st->urgent[st->uhead]);
+        for (int i = 0; i < st->npool; i++) {
+            pg_conn *c = st->conns[i];
+            if (c == NULL)
+                continue;
+            if (c->req != NULL)
+                msg_free(c->req);
+            PQclear(c->result);
+            PQfinish(c->pg);
+            free(c);
+        }
         free(st);
         a->state = NULL;
     }
