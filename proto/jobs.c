@@ -130,3 +130,65 @@ int queue_counts_json(char *buf, size_t cap, const rd_queue_counts *c)
     put_lit(buf, cap, &len, "}");
     return finish_json(buf, cap, len);
 }
+
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+int job_cursor_encode(char *out, char list, int64_t last_id)
+{
+    char raw[24];
+    int n = snprintf(raw, sizeof(raw), "%c%lld", list, (long long)last_id);
+    int len = 0;
+    for (int i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)(unsigned char)raw[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)(unsigned char)raw[i + 1] << 8;
+        if (i + 2 < n)
+            v |= (uint32_t)(unsigned char)raw[i + 2];
+        int chars = i + 2 < n ? 4 : i + 1 < n ? 3 : 2;
+        for (int k = 0; k < chars; k++)
+            out[len++] = b64url[(v >> (18 - 6 * k)) & 63];
+    }
+    out[len] = '\0';
+    return len;
+}
+
+static int b64_value(char c)
+{
+    const char *p = c ? strchr(b64url, c) : NULL;
+    return p ? (int)(p - b64url) : -1;
+}
+
+int job_cursor_decode(const char *in, size_t len, char list, int64_t *last_id)
+{
+    *last_id = 0;
+    if (len == 0)
+        return 0;
+    if (len > RD_CURSOR_MAX || len % 4 == 1)
+        return -EINVAL;
+    char raw[RD_CURSOR_MAX];
+    size_t n = 0;
+    for (size_t i = 0; i < len; i += 4) {
+        uint32_t v = 0;
+        size_t chars = len - i < 4 ? len - i : 4;
+        for (size_t k = 0; k < 4; k++) {
+            int d = k < chars ? b64_value(in[i + k]) : 0;
+            if (d < 0)
+                return -EINVAL;
+            v = v << 6 | (uint32_t)d;
+        }
+        for (size_t k = 0; k + 1 < chars; k++)
+            raw[n++] = (char)(v >> (16 - 8 * k));
+    }
+    if (n < 2 || raw[0] != list)
+        return -EINVAL;
+    int64_t id = 0;
+    for (size_t i = 1; i < n; i++) {
+        if (raw[i] < '0' || raw[i] > '9' || id > (INT64_MAX - (raw[i] - '0')) / 10)
+            return -EINVAL;
+        id = id * 10 + (raw[i] - '0');
+    }
+    if (raw[1] == '0' && n > 2)
+        return -EINVAL; /* one spelling per cursor */
+    *last_id = id;
+    return 0;
+}

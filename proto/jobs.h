@@ -178,4 +178,14 @@ int asset_json(char *buf, size_t cap, const rd_asset *a);
  * "stream_pending":…]} */
 int queue_counts_json(char *buf, size_t cap, const rd_queue_counts *c);
 
+/* Opaque page cursors of the list routes (`?cursor=`): the last id of a page, with a letter
+ * naming the list it belongs to ('j' jobs, 'a' assets), in URL-safe base64 without padding.
+ * Clients must not build them; a cursor for the wrong list is as bad as a malformed one.
+ * job_cursor_encode writes at most RD_CURSOR_MAX bytes with the NUL and returns the length. */
+#define RD_CURSOR_MAX 32
+int job_cursor_encode(char *out, char list, int64_t last_id);
+/* 0 and the id, or -EINVAL for anything malformed or of another list (the API says 400). An
+ * empty cursor is the first page (id 0). */
+int job_cursor_decode(const char *in, size_t len, char list, int64_t *last_id);
+
 #endif

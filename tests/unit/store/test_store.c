@@ -290,6 +290,34 @@ TEST(claim_by_priority_leases_and_counts_attempts)
     CHECK_EQ_INT(fenced(STORE_JOB_COMPLETE, "w2", &got[0], 0, NULL), JOB_SUCCEEDED);
 }
 
+static int claim_kind(const char *kind, rd_job *out)
+{
+    rd_msg *m = store_request(STORE_JOB_CLAIM);
+    struct rd_msg_store *b = msg_body(m, store);
+    snprintf(b->owner, sizeof(b->owner), "w-kind");
+    snprintf(b->kind, sizeof(b->kind), "%s", kind);
+    b->lease_ms = 30000;
+    b->limit = 4;
+    int st;
+    rd_msg *a = call(m, &st);
+    CHECK_EQ_INT(st, 0);
+    int n = a ? (int)msg_body(a, store)->n : 0;
+    if (a != NULL && n > 0 && out != NULL)
+        *out = msg_body(a, store)->jobs[0];
+    msg_free(a);
+    return n;
+}
+
+TEST(claim_only_the_kinds_asked_for)
+{
+    drain();
+    rd_job t = create_job(250, "thumbnail", 0, 3), got;
+    CHECK_EQ_INT(claim_kind("noop", NULL), 0);
+    CHECK_EQ_INT(claim_kind("thumbnail", &got), 1);
+    CHECK_EQ_INT(got.id, t.id);
+    CHECK_EQ_INT(fenced(STORE_JOB_COMPLETE, "w-kind", &got, 0, NULL), JOB_SUCCEEDED);
+}
+
 TEST(fencing_by_owner_and_attempt)
 {
     rd_job j = create_job(300, "noop", 0, 3);
@@ -452,6 +480,7 @@ static void suite(const char *name)
     RUN(assets_create_get_and_page);
     RUN(job_create_is_idempotent_per_asset_and_kind);
     RUN(claim_by_priority_leases_and_counts_attempts);
+    RUN(claim_only_the_kinds_asked_for);
     RUN(fencing_by_owner_and_attempt);
     RUN(expired_lease_is_taken_over_and_the_old_owner_fenced_out);
     RUN(failures_retry_after_the_delay_then_die_with_the_last_error);
