@@ -417,8 +417,7 @@ static int heartbeat_done(rd_actor *self, rd_msg *reply, int err, void *ctx)
     d->hb_inflight--;
     int st = status_of(reply, err);
     if (st < 0) {
-        log_warn("dispatcher_heartbeat_failed", KV_ERRNO(st),
-                 KV_STR("detail", store_strerror(st)));
+        log_warn("dispatcher_heartbeat_failed", KV_ERRNO(st), KV_STR("detail", store_strerror(st)));
     } else {
         struct rd_msg_store *b = msg_body(reply, store);
         for (uint32_t i = 0; i < b->n; i++) {
@@ -788,11 +787,13 @@ static int disp_init(rd_actor *self, void *arg)
         hb_ms = 1000; /* progress is written with the heartbeat: once a second at most */
     if (hb_ms < 20)
         hb_ms = 20;
-    int64_t sweep_ms = d->dc.lease_ms / 4 < 500 ? 500 : d->dc.lease_ms / 4 > 5000 ? 5000
-                                                                                   : d->dc.lease_ms / 4;
+    int64_t sweep_ms = d->dc.lease_ms / 4 < 500    ? 500
+                       : d->dc.lease_ms / 4 > 5000 ? 5000
+                                                   : d->dc.lease_ms / 4;
     loop_timer_start(self->loop, &d->tick, (uint64_t)d->dc.poll_ms * 1000000ull,
                      (uint64_t)d->dc.poll_ms * 1000000ull);
-    loop_timer_start(self->loop, &d->hb, (uint64_t)hb_ms * 1000000ull, (uint64_t)hb_ms * 1000000ull);
+    loop_timer_start(self->loop, &d->hb, (uint64_t)hb_ms * 1000000ull,
+                     (uint64_t)hb_ms * 1000000ull);
     loop_timer_start(self->loop, &d->sweep, (uint64_t)sweep_ms * 1000000ull,
                      (uint64_t)sweep_ms * 1000000ull);
     if (d->dc.use_redis) {
@@ -828,8 +829,7 @@ static const rd_actor_def disp_def = {.name = "job-dispatcher",
                                       .fini = disp_fini,
                                       .mailbox_bound = 8192};
 
-int dispatcher_spawn(rd_loop *loop, rd_actor *store, const rd_dispatcher_config *dc,
-                     rd_actor **out)
+int dispatcher_spawn(rd_loop *loop, rd_actor *store, const rd_dispatcher_config *dc, rd_actor **out)
 {
     disp *proto = rd_calloc(1, sizeof(*proto), "the dispatcher's settings");
     proto->store = store;
@@ -879,8 +879,8 @@ void dispatcher_free(rd_actor *a)
     a->arg = NULL;
 }
 
-static int env_ms(const char *name, int64_t def, int64_t min, int64_t max, int64_t *out,
-                  char *err, size_t errlen)
+static int env_ms(const char *name, int64_t def, int64_t min, int64_t max, int64_t *out, char *err,
+                  size_t errlen)
 {
     const char *v = getenv(name);
     *out = def;
@@ -897,17 +897,14 @@ static int env_ms(const char *name, int64_t def, int64_t min, int64_t max, int64
     return 0;
 }
 
-int dispatcher_config_load(rd_dispatcher_config *dc, const rd_config *cfg, char *err,
-                           size_t errlen)
+int dispatcher_config_load(rd_dispatcher_config *dc, const rd_config *cfg, char *err, size_t errlen)
 {
     memset(dc, 0, sizeof(*dc));
     int r = env_ms("REELD_JOB_LEASE_MS", 30000, 50, 86400000, &dc->lease_ms, err, errlen);
     if (r == 0)
-        r = env_ms("REELD_JOB_RETRY_BASE_MS", 2000, 1, 86400000, &dc->retry_base_ms, err,
-                   errlen);
+        r = env_ms("REELD_JOB_RETRY_BASE_MS", 2000, 1, 86400000, &dc->retry_base_ms, err, errlen);
     if (r == 0)
-        r = env_ms("REELD_JOB_RETRY_MAX_MS", 600000, 1, 86400000, &dc->retry_max_ms, err,
-                   errlen);
+        r = env_ms("REELD_JOB_RETRY_MAX_MS", 600000, 1, 86400000, &dc->retry_max_ms, err, errlen);
     if (r == 0)
         r = env_ms("REELD_JOB_POLL_MS", 250, 5, 60000, &dc->poll_ms, err, errlen);
     if (r < 0)

@@ -36,7 +36,8 @@ static int created(rd_actor *self, rd_msg *reply, int err, void *ctx)
     producer *p = ctx;
     p->inflight--;
     if (err < 0 || msg_body(reply, store)->status < 0) {
-        fprintf(stderr, "bench: create failed: %d\n", err < 0 ? err : msg_body(reply, store)->status);
+        fprintf(stderr, "bench: create failed: %d\n",
+                err < 0 ? err : msg_body(reply, store)->status);
         exit(1);
     }
     p->acked += msg_body(reply, store)->n;
@@ -122,8 +123,8 @@ int main(int argc, char **argv)
     }
     msg_free(ans);
 
-    producer p = {.dispatcher = jobs.dispatcher, .total = total,
-                  .asset_base = (int64_t)time(NULL) * 1000000};
+    producer p = {
+        .dispatcher = jobs.dispatcher, .total = total, .asset_base = (int64_t)time(NULL) * 1000000};
     double t0 = now_s();
     rd_actor *prod;
     actor_spawn(rt.loops[0], &producer_def, &p, &prod);
@@ -133,8 +134,8 @@ int main(int argc, char **argv)
         nanosleep(&ts, NULL);
         done = (int64_t)dispatcher_outcomes_written();
         if (now_s() - t0 > 300) {
-            fprintf(stderr, "bench: gave up after 300 s with %lld of %lld done\n",
-                    (long long)done, (long long)total);
+            fprintf(stderr, "bench: gave up after 300 s with %lld of %lld done\n", (long long)done,
+                    (long long)total);
             return 1;
         }
     }

@@ -6,7 +6,7 @@
 #include <string.h>
 
 static const char *const state_names[JOB_STATE_COUNT] = {
-    [JOB_STATE_NONE] = "",          [JOB_QUEUED] = "queued", [JOB_RUNNING] = "running",
+    [JOB_STATE_NONE] = "",         [JOB_QUEUED] = "queued", [JOB_RUNNING] = "running",
     [JOB_SUCCEEDED] = "succeeded", [JOB_FAILED] = "failed", [JOB_CANCELLED] = "cancelled",
     [JOB_DEAD] = "dead",
 };

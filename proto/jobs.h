@@ -74,36 +74,52 @@ typedef struct rd_queue_counts {
 } rd_queue_counts;
 
 typedef enum rd_store_op {
-    STORE_ASSET_CREATE = 1, /* in: assets[0] (id ignored); out: assets[0] */
-    STORE_ASSET_GET,        /* in: assets[0].id; out: assets[0], or -ENOENT */
-    STORE_ASSET_LIST,       /* in: cursor, limit; out: assets[0..n), cursor (0: last page) */
-    STORE_RENDITION_PUT,    /* in: renditions[0] (upsert by asset and name) */
-    STORE_RENDITION_LIST,   /* in: asset_id; out: renditions[0..n) */
-    STORE_JOB_CREATE,    /* in: jobs[0..n) asset_id, kind, priority, max_attempts; out: the jobs,
-                            `created` set where this call inserted (one job per asset and kind;
-                            fleet mode also writes an outbox row in the same transaction) */
-    STORE_JOB_GET,       /* in: jobs[0].id; out: jobs[0], or -ENOENT */
-    STORE_JOB_LIST,      /* in: state (0: any), cursor, limit; out: jobs[0..n) by id, cursor */
-    STORE_JOB_CLAIM,     /* in: owner, lease_ms, limit, and either n = 0 (the next due jobs by
-                            priority) or jobs[0..n).id (those jobs only); out: jobs[0..n) now
-                            running for `owner`, attempts counted. Claims a job that is queued and
-                            due, or running with its lease expired and attempts left. */
-    STORE_JOB_HEARTBEAT, /* in: owner, lease_ms, jobs[0..n) id, attempts, progress; out:
-                            jobs[i].state JOB_RUNNING where the lease was renewed, else the
-                            job's state now (another owner or attempt: JOB_STATE_NONE) */
-    STORE_JOB_COMPLETE,  /* in: owner, jobs[0..n) id, attempts; out: state JOB_SUCCEEDED where
-                            applied, else as heartbeat */
-    STORE_JOB_FAIL,      /* in: owner, jobs[0..n) id, attempts, error, retry_ms; out: the new
-                            state (queued to retry, failed, or dead), else as heartbeat */
-    STORE_JOB_CANCEL,    /* in: jobs[0].id; out: jobs[0] as it was before; -ENOENT, or
-                            -EALREADY when it had finished */
-    STORE_JOB_COUNTS,    /* out: counts */
-    STORE_JOB_SWEEP,     /* out: n = running jobs whose lease expired after their last attempt,
-                            now dead */
-    STORE_OUTBOX_TAKE,   /* fleet: out: jobs[0..n) id and kind of outbox rows, deleted */
-    STORE_JOB_DUE,       /* in: limit, lease_ms (as "not published for"); out: jobs[0..n) id, kind due
-                            to run (queued and due, or running with an expired lease) and not
-                            published in the last lease_ms; marks them published now */
+    /* in: assets[0] (id ignored); out: assets[0] */
+    STORE_ASSET_CREATE = 1,
+    /* in: assets[0].id; out: assets[0], or -ENOENT */
+    STORE_ASSET_GET,
+    /* in: cursor, limit; out: assets[0..n), cursor (0: last page) */
+    STORE_ASSET_LIST,
+    /* in: renditions[0] (upsert by asset and name) */
+    STORE_RENDITION_PUT,
+    /* in: asset_id; out: renditions[0..n) */
+    STORE_RENDITION_LIST,
+    /* in: jobs[0..n) asset_id, kind, priority, max_attempts; out: the jobs, `created` set
+     * where this call inserted (one job per asset and kind; fleet mode also writes an outbox
+     * row in the same transaction) */
+    STORE_JOB_CREATE,
+    /* in: jobs[0].id; out: jobs[0], or -ENOENT */
+    STORE_JOB_GET,
+    /* in: state (0: any), cursor, limit; out: jobs[0..n) by id, cursor */
+    STORE_JOB_LIST,
+    /* in: owner, lease_ms, limit, and either n = 0 (the next due jobs by priority) or
+     * jobs[0..n).id (those jobs only); out: jobs[0..n) now running for `owner`, attempts
+     * counted. Claims a job that is queued and due, or running with its lease expired and
+     * attempts left. */
+    STORE_JOB_CLAIM,
+    /* in: owner, lease_ms, jobs[0..n) id, attempts, progress; out: jobs[i].state JOB_RUNNING
+     * where the lease was renewed, else the job's state now (another owner or attempt:
+     * JOB_STATE_NONE) */
+    STORE_JOB_HEARTBEAT,
+    /* in: owner, jobs[0..n) id, attempts; out: state JOB_SUCCEEDED where applied, else as
+     * heartbeat */
+    STORE_JOB_COMPLETE,
+    /* in: owner, jobs[0..n) id, attempts, error, retry_ms; out: the new state (queued to
+     * retry, failed, or dead), else as heartbeat */
+    STORE_JOB_FAIL,
+    /* in: jobs[0].id; out: jobs[0] as it was before; -ENOENT, or -EALREADY when it had
+     * finished */
+    STORE_JOB_CANCEL,
+    /* out: counts */
+    STORE_JOB_COUNTS,
+    /* out: n = running jobs whose lease expired after their last attempt, now dead */
+    STORE_JOB_SWEEP,
+    /* fleet: out: jobs[0..n) id and kind of outbox rows, deleted */
+    STORE_OUTBOX_TAKE,
+    /* in: limit, lease_ms (as "not published for"); out: jobs[0..n) id, kind due to run
+     * (queued and due, or running with an expired lease) and not published in the last
+     * lease_ms; marks them published now */
+    STORE_JOB_DUE,
     STORE_OP_COUNT
 } rd_store_op;
 

@@ -414,8 +414,8 @@ static void start_read(rd_redisq *q, read_ctx *rc)
                           GROUP, q->consumer, (long long)rc->min_idle_ms, count);
     } else {
         redisAsyncCommand(q->rdc->ac, read_done, rc,
-                          "XREADGROUP GROUP %s %s COUNT %d BLOCK %d STREAMS reeld:jobs:%s >",
-                          GROUP, q->consumer, count, rc->block_ms, q->kinds[rc->k]);
+                          "XREADGROUP GROUP %s %s COUNT %d BLOCK %d STREAMS reeld:jobs:%s >", GROUP,
+                          q->consumer, count, rc->block_ms, q->kinds[rc->k]);
     }
 }
 
@@ -468,8 +468,8 @@ int redisq_publish(rd_redisq *q, int64_t id, const char *kind)
 {
     if (q->cmd == NULL)
         return -ENOTCONN;
-    redisAsyncCommand(q->cmd->ac, NULL, NULL,
-                      "XADD reeld:jobs:%s MAXLEN ~ 1000000 * job %lld", kind, (long long)id);
+    redisAsyncCommand(q->cmd->ac, NULL, NULL, "XADD reeld:jobs:%s MAXLEN ~ 1000000 * job %lld",
+                      kind, (long long)id);
     return 0;
 }
 
@@ -477,8 +477,7 @@ int redisq_ack(rd_redisq *q, const char *kind, const char *entry_id)
 {
     if (q->cmd == NULL)
         return -ENOTCONN;
-    redisAsyncCommand(q->cmd->ac, NULL, NULL, "XACK reeld:jobs:%s %s %s", kind, GROUP,
-                      entry_id);
+    redisAsyncCommand(q->cmd->ac, NULL, NULL, "XACK reeld:jobs:%s %s %s", kind, GROUP, entry_id);
     return 0;
 }
 
@@ -500,8 +499,7 @@ void redisq_refresh_stats(rd_redisq *q, const char *kind)
     if (q->cmd == NULL || !q->cmd->up)
         return;
     redisAsyncCommand(q->cmd->ac, stat_done, (void *)1, "XLEN reeld:jobs:%s", kind);
-    redisAsyncCommand(q->cmd->ac, stat_done, (void *)2, "XPENDING reeld:jobs:%s %s", kind,
-                      GROUP);
+    redisAsyncCommand(q->cmd->ac, stat_done, (void *)2, "XPENDING reeld:jobs:%s %s", kind, GROUP);
 }
 
 void redisq_stats(const rd_redisq *q, int64_t *length, int64_t *pending)
@@ -561,8 +559,7 @@ int redisq_parse_url(const char *url, rd_redis_addr *out, char *err, size_t errl
         snprintf(err, errlen, "REDIS_URL: cannot resolve '%s': %s", host, gai_strerror(r));
         return -EHOSTUNREACH;
     }
-    getnameinfo(ai->ai_addr, ai->ai_addrlen, out->host, sizeof(out->host), NULL, 0,
-                NI_NUMERICHOST);
+    getnameinfo(ai->ai_addr, ai->ai_addrlen, out->host, sizeof(out->host), NULL, 0, NI_NUMERICHOST);
     freeaddrinfo(ai);
     return 0;
 }

@@ -111,8 +111,8 @@ static const char *const sql[STORE_OP_COUNT] = {
         "  AS d(asset_id, kind, priority, max_attempts)),"
         " j AS (INSERT INTO jobs AS j (asset_id, kind, state, priority, max_attempts,"
         "  run_after_ms, published_ms, created_ms, updated_ms)"
-        "  SELECT asset_id, kind, 'queued', priority, max_attempts, " NOW ", " NOW ", " NOW
-        ", " NOW " FROM d ON CONFLICT (asset_id, kind) DO UPDATE SET kind = excluded.kind"
+        "  SELECT asset_id, kind, 'queued', priority, max_attempts, " NOW ", " NOW ", " NOW ", " NOW
+        " FROM d ON CONFLICT (asset_id, kind) DO UPDATE SET kind = excluded.kind"
         "  RETURNING " JOB_COLS ", (j.xmax = 0) AS created),"
         " o AS (INSERT INTO outbox (job_id, created_ms)"
         "  SELECT id, " NOW " FROM j WHERE created AND $5::boolean)"
@@ -164,8 +164,8 @@ static const char claim_any[] = CLAIM_SET " WHERE j.id = ANY (ARRAY(SELECT j.id 
                                           " FOR UPDATE SKIP LOCKED)) RETURNING " JOB_COLS;
 /* Announced jobs: a row another claimer holds is waited for, then re-checked (READ COMMITTED
  * re-evaluates the WHERE on the new version), so exactly one claimer wins. */
-static const char claim_ids[] = CLAIM_SET " WHERE j.id = ANY ($3::bigint[]) AND " CLAIMABLE
-                                          " RETURNING " JOB_COLS;
+static const char claim_ids[] =
+    CLAIM_SET " WHERE j.id = ANY ($3::bigint[]) AND " CLAIMABLE " RETURNING " JOB_COLS;
 
 /* ---- migrations (blocking: main thread, before the loops serve) ---- */
 
@@ -240,15 +240,15 @@ enum { C_DOWN, C_CONNECTING, C_IDLE, C_BUSY };
 typedef struct pgstore pgstore;
 
 typedef struct pg_conn {
-    rd_op poll;        /* the one poll on the socket, when `polling` */
-    pgstore *st;       /* NULL once the store is gone: the last completion frees this */
+    rd_op poll;  /* the one poll on the socket, when `polling` */
+    pgstore *st; /* NULL once the store is gone: the last completion frees this */
     PGconn *pg;
-    int state;         /* C_* */
-    int polling;       /* a poll is in flight */
-    int flushing;      /* the request is not all sent yet */
-    rd_msg *req;       /* the request in flight (C_BUSY) */
-    PGresult *result;  /* its first result */
-    rd_timer retry;    /* reconnect after backoff */
+    int state;        /* C_* */
+    int polling;      /* a poll is in flight */
+    int flushing;     /* the request is not all sent yet */
+    rd_msg *req;      /* the request in flight (C_BUSY) */
+    PGresult *result; /* its first result */
+    rd_timer retry;   /* reconnect after backoff */
     uint32_t backoff_ms;
     int index;
     char params[PG_PARAM_BUF];
@@ -267,7 +267,7 @@ struct pgstore {
     pg_arg *arg;
     pg_conn *conns[PG_POOL_MAX];
     int npool;
-    int down;        /* a connection failed and none is up: answer -ENOTCONN at once */
+    int down; /* a connection failed and none is up: answer -ENOTCONN at once */
     int stopping;
     int draining; /* the loop is stopping: finish what comes, keep no idle poll armed */
     rd_msg *queue[PG_QUEUE_BOUND]; /* waiting for a connection, FIFO */
@@ -1111,9 +1111,11 @@ static int pg_handle(rd_actor *self, rd_msg *m)
     return RD_KEPT;
 }
 
-static const rd_actor_def pg_def = {
-    .name = "store-postgres", .init = pg_init, .handle = pg_handle, .fini = pg_fini,
-    .mailbox_bound = 4096};
+static const rd_actor_def pg_def = {.name = "store-postgres",
+                                    .init = pg_init,
+                                    .handle = pg_handle,
+                                    .fini = pg_fini,
+                                    .mailbox_bound = 4096};
 
 int store_pg_spawn(rd_loop *loop, const char *url, int pool, int outbox, rd_actor **out)
 {

@@ -181,8 +181,8 @@ static int sq_errno(int rc)
 static int sq_open(const char *path, sqlite3 **out, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                             SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = sqlite3_open_v2(
+        path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "cannot open the SQLite database %s: %s", path,
                  db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
@@ -195,8 +195,7 @@ static int sq_open(const char *path, sqlite3 **out, char *err, size_t errlen)
     rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;", NULL, NULL,
                       NULL);
     if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "cannot set up the SQLite database %s: %s", path,
-                 sqlite3_errmsg(db));
+        snprintf(err, errlen, "cannot set up the SQLite database %s: %s", path, sqlite3_errmsg(db));
         sqlite3_close(db);
         return sq_errno(rc);
     }
@@ -264,8 +263,8 @@ int store_sqlite_migrate(const char *path, char *err, size_t errlen)
 static sqlite3_stmt *stmt(sq *s, int q)
 {
     if (s->stmt[q] == NULL) {
-        int rc = sqlite3_prepare_v3(s->db, sql[q], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[q],
-                                    NULL);
+        int rc =
+            sqlite3_prepare_v3(s->db, sql[q], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[q], NULL);
         if (rc != SQLITE_OK) {
             log_error("store_prepare_failed", KV_STR("backend", "sqlite"), KV_INT("query", q),
                       KV_STR("detail", sqlite3_errmsg(s->db)));
@@ -821,17 +820,19 @@ static int sq_handle(rd_actor *self, rd_msg *m)
             r = r == 0 ? run(s, Q_COMMIT) : (run(s, Q_ROLLBACK), r);
     }
     if (r < 0 && r != -ENOENT && r != -EALREADY && r != -EINVAL)
-        log_warn("store_failed", KV_STR("backend", "sqlite"), KV_INT("op", b->op),
-                 KV_ERRNO(r), KV_STR("detail", sqlite3_errmsg(s->db)));
+        log_warn("store_failed", KV_STR("backend", "sqlite"), KV_INT("op", b->op), KV_ERRNO(r),
+                 KV_STR("detail", sqlite3_errmsg(s->db)));
     b->status = r;
     if (m->from == NULL || actor_reply(m, m) != 0)
         return RD_DONE;
     return RD_KEPT;
 }
 
-static const rd_actor_def sq_def = {
-    .name = "store-sqlite", .init = sq_init, .handle = sq_handle, .fini = sq_fini,
-    .mailbox_bound = 1024};
+static const rd_actor_def sq_def = {.name = "store-sqlite",
+                                    .init = sq_init,
+                                    .handle = sq_handle,
+                                    .fini = sq_fini,
+                                    .mailbox_bound = 1024};
 
 int store_sqlite_spawn(const char *path, rd_actor **out)
 {

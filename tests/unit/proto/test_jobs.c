@@ -20,8 +20,12 @@ TEST(state_names_round_trip)
 
 TEST(job_json_escapes_and_says_everything)
 {
-    rd_job j = {.id = 9007199254740993LL, .asset_id = 7, .state = JOB_DEAD, .attempts = 3,
-                .max_attempts = 3, .progress = 1000};
+    rd_job j = {.id = 9007199254740993LL,
+                .asset_id = 7,
+                .state = JOB_DEAD,
+                .attempts = 3,
+                .max_attempts = 3,
+                .progress = 1000};
     snprintf(j.kind, sizeof(j.kind), "transcode");
     snprintf(j.error, sizeof(j.error), "bad \"input\"\n\\x");
     char buf[1024];
@@ -32,8 +36,13 @@ TEST(job_json_escapes_and_says_everything)
     CHECK(strstr(buf, "\"error\":\"bad \\\"input\\\"\\u000a\\\\x\"") != NULL);
     CHECK_EQ_INT(job_json(buf, 40, &j), -ENOSPC);
 
-    rd_queue_counts c = {.waiting = 1, .active = 2, .completed = 3, .failed = 4, .dead = 5,
-                         .stream_length = -1, .stream_pending = -1};
+    rd_queue_counts c = {.waiting = 1,
+                         .active = 2,
+                         .completed = 3,
+                         .failed = 4,
+                         .dead = 5,
+                         .stream_length = -1,
+                         .stream_pending = -1};
     queue_counts_json(buf, sizeof(buf), &c);
     CHECK_EQ_STR(buf, "{\"waiting\":1,\"active\":2,\"completed\":3,\"failed\":4,\"dead\":5}");
     c.stream_length = 10;
@@ -57,7 +66,7 @@ TEST(cursor_round_trips_and_refuses_the_malformed)
     int64_t id;
     CHECK_EQ_INT(job_cursor_decode("", 0, 'j', &id), 0);
     CHECK_EQ_INT(id, 0);
-    const char *bad[] = {"x", "!!!!", "YTQy", "MTIz", "ag", "ajk5OTk5OTk5OTk5OTk5OTk5OTk5OQ",
+    const char *bad[] = {"x",    "!!!!", "YTQy", "MTIz", "ag", "ajk5OTk5OTk5OTk5OTk5OTk5OTk5OQ",
                          "ajAx", "aj-x", "aj=="};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         CHECK_EQ_INT(job_cursor_decode(bad[i], strlen(bad[i]), 'j', &id), -EINVAL);
