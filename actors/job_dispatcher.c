@@ -328,17 +328,18 @@ static int claimed(rd_actor *self, rd_msg *reply, int err, void *ctx)
         d->queue_empty = n < d->claim_asked;
     }
     /* Announced jobs not claimed here are running elsewhere, finished, or not due: the store
-     * says so, and its sweep publishes them again when they are due. */
-    for (int k = 0; d->q != NULL && k < d->nentries; k++)
-        if (d->entries[k].job_id != 0)
-            redisq_ack(d->q, d->entries[k].kind, d->entries[k].id);
-    d->nentries = 0;
+     * says so, and its sweep publishes them again when they are due. When the store did not
+     * answer, the entries stay for the tick to claim again. */
+    if (st == 0) {
+        for (int k = 0; d->q != NULL && k < d->nentries; k++)
+            if (d->entries[k].job_id != 0)
+                redisq_ack(d->q, d->entries[k].kind, d->entries[k].id);
+        d->nentries = 0;
+    }
     if (reply != NULL)
         msg_free(reply);
-    if (d->q == NULL && st == 0 && n > 0)
-        try_claim(d);
-    else if (d->q != NULL && st == 0)
-        try_claim(d);
+    if (st == 0 && (n > 0 || d->q != NULL))
+        try_claim(d); /* embedded: more may be due; fleet: read the stream again */
     return 0;
 }
 
@@ -358,10 +359,8 @@ static void claim_from_store(disp *d, const char *kind, uint32_t n, const rd_str
     d->claim_asked = (int)b->limit;
     d->claim_inflight = 1;
     d->claim_sent_ns = rd_now_ns();
-    if (ask(d, m, claimed, NULL) < 0) {
-        d->claim_inflight = 0;
-        d->nentries = 0;
-    }
+    if (ask(d, m, claimed, NULL) < 0)
+        d->claim_inflight = 0; /* entries, if any, stay for the tick */
 }
 
 static void on_entries(void *ctx, const char *kind, const rd_stream_entry *e, int n, int err)
@@ -391,7 +390,7 @@ static void on_reset(void *ctx)
 
 static void try_claim(disp *d)
 {
-    if (d->claim_inflight || d->stopping)
+    if (d->claim_inflight || d->stopping || d->nentries > 0)
         return;
     if (d->q == NULL && d->queue_empty)
         return;
@@ -582,6 +581,17 @@ static void tick_fire(rd_timer *t)
     d->writes_blocked = 0;
     flush_done(d);
     relay_outbox(d);
+    if (d->nentries > 0 && !d->claim_inflight && !d->stopping) {
+        /* Announced jobs whose claim failed (the store was unreachable): try them again. */
+        rd_stream_entry e[RD_STORE_BATCH];
+        int n = d->nentries;
+        memcpy(e, d->entries, sizeof(e[0]) * (size_t)n);
+        uint32_t credit = credit_for(d, e[0].kind);
+        if (credit > 0) {
+            claim_from_store(d, e[0].kind, credit, e, n);
+            return;
+        }
+    }
     try_claim(d);
 }
 
