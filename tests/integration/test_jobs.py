@@ -147,9 +147,13 @@ def test_killed_worker_job_is_finished_by_another_after_the_lease(postgres, redi
     b.stop()
 
 
-def test_postgres_restart_mid_run_loses_nothing(postgres):  # noqa: F811
+@pytest.mark.parametrize("queue", ["embedded", "redis"])
+def test_postgres_restart_mid_run_loses_nothing(postgres, redis, queue):  # noqa: F811
     env = {"POSTGRES_URL": postgres.new_database(), "REELD_NOOP_SLOTS": "2",
            "REELD_JOB_POLL_MS": "50"}
+    if queue == "redis":
+        redis.cli("FLUSHALL")
+        env["REDIS_URL"] = redis.url
     w = Worker(dict(env, REELD_NOOP_WORK_MS="150"), "node-pg")
     ids = [add_job(env, 100 + i)["id"] for i in range(16)]
     wait_for(lambda: w.events("job_succeeded"), 20, "a first job to finish")
