@@ -75,8 +75,9 @@ struct disp {
     int hb_inflight;
     int writes_inflight;
     int writes_blocked; /* the store failed a write: retry on the tick */
-    int relay_inflight, due_inflight, sweep_inflight;
-    int republish; /* Redis lost the stream: publish everything due, page by page */
+    int relay_inflight, due_inflight, sweep_inflight, counts_inflight;
+    uint64_t counts_ns; /* when the queue counts were last asked for */
+    int republish;      /* Redis lost the stream: publish everything due, page by page */
     int64_t republish_cursor;
     rd_stream_entry entries[RD_STORE_BATCH]; /* announced jobs being claimed */
     int nentries;
@@ -92,6 +93,9 @@ struct disp {
 };
 
 static _Atomic uint64_t written_total; /* outcomes the store confirmed, all dispatchers */
+/* The last queue counts read from the store (refreshed about once a second), for /api/health. */
+static _Atomic int64_t counts_cache[7];
+static _Atomic int counts_known;
 
 static void try_claim(disp *d);
 static void flush_done(disp *d);
@@ -441,9 +445,48 @@ static int heartbeat_done(rd_actor *self, rd_msg *reply, int err, void *ctx)
     return 0;
 }
 
+static int counted(rd_actor *self, rd_msg *reply, int err, void *ctx)
+{
+    (void)ctx;
+    disp *d = self->state;
+    d->counts_inflight = 0;
+    if (status_of(reply, err) == 0) {
+        rd_queue_counts c = msg_body(reply, store)->counts;
+        c.stream_length = c.stream_pending = -1;
+        if (d->q != NULL)
+            redisq_stats(d->q, &c.stream_length, &c.stream_pending);
+        int64_t v[7] = {c.waiting, c.active,        c.completed,     c.failed,
+                        c.dead,    c.stream_length, c.stream_pending};
+        for (int i = 0; i < 7; i++)
+            atomic_store_explicit(&counts_cache[i], v[i], memory_order_relaxed);
+        atomic_store_explicit(&counts_known, 1, memory_order_release);
+    }
+    if (reply != NULL)
+        msg_free(reply);
+    return 0;
+}
+
+int dispatcher_queue_counts(rd_queue_counts *out)
+{
+    if (!atomic_load_explicit(&counts_known, memory_order_acquire))
+        return -ENOENT;
+    int64_t v[7];
+    for (int i = 0; i < 7; i++)
+        v[i] = atomic_load_explicit(&counts_cache[i], memory_order_relaxed);
+    *out = (rd_queue_counts){v[0], v[1], v[2], v[3], v[4], v[5], v[6]};
+    return 0;
+}
+
 static void heartbeat_fire(rd_timer *t)
 {
     disp *d = (disp *)(void *)((char *)t - offsetof(disp, hb));
+    uint64_t now = rd_now_ns();
+    if (!d->counts_inflight && now - d->counts_ns >= 1000000000ull) {
+        d->counts_ns = now;
+        d->counts_inflight = 1;
+        if (ask(d, request(d, STORE_JOB_COUNTS), counted, NULL) < 0)
+            d->counts_inflight = 0;
+    }
     if (d->hb_inflight > 0)
         return; /* the store is slow: do not pile up */
     for (int i = 0; i < d->nrun; i += RD_STORE_BATCH) {

@@ -63,6 +63,11 @@ void dispatcher_free(rd_actor *a);
  * round-trip latency percentiles (the last 65536). 0, or -ENOENT when none. */
 int dispatcher_claim_latency(rd_actor *a, uint64_t *count, double *p50_ms, double *p99_ms);
 
+/* Any thread: the queue counts as last read from the store (about once a second, by the
+ * dispatcher's timer), with the stream length and pending count in fleet mode. 0, or -ENOENT
+ * before the first read. For /api/health and metrics. */
+int dispatcher_queue_counts(rd_queue_counts *out);
+
 /* Any thread: outcomes (succeeded or failed attempts) the store has confirmed, by every
  * dispatcher of the process since it started. */
 uint64_t dispatcher_outcomes_written(void);

@@ -30,6 +30,21 @@ rd_msg *msg_new(rd_msg_type type)
 
 void msg_free(rd_msg *m)
 {
+    if (m == NULL)
+        return;
+    switch (m->type) {
+    case MSG_HTTP_REQUEST:
+        buf_unref(msg_body(m, http_request)->raw);
+        break;
+    case MSG_HTTP_RESPONSE:
+        buf_unref(msg_body(m, http_response)->body);
+        break;
+    case MSG_HTTP_PART:
+        buf_unref(msg_body(m, http_part)->body);
+        break;
+    default:
+        break;
+    }
     free(m);
 }
 

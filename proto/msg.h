@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "proto/jobs.h"
+#include "src/rt/buf.h"
 #include "src/rt/mpsc.h"
 
 struct rd_actor;
@@ -25,11 +26,69 @@ struct rd_msg_stop {
     uint32_t reason; /* 0: shutdown */
 };
 
+/* HTTP: a parsed request handed by the listener to a route's target actor (as a request:
+ * actor_request, so the reply finds its way back), the reply that becomes the response, and
+ * the later parts of a streamed response (plain sends to the listener, the request's `from`).
+ * Readers and builders are in actors/http_listener.h. */
+typedef struct rd_http_field {
+    uint32_t name_off, name_len; /* offsets into the request's raw->data */
+    uint32_t value_off, value_len;
+} rd_http_field;
+
+#define RD_HTTP_MAX_PARAMS 4
+
+struct rd_msg_http_request {
+    rd_buf *raw;      /* head, decoded body, then the field array; the message's reference */
+    uint64_t stream;  /* names this response for MSG_HTTP_PART */
+    uint64_t recv_ns; /* monotonic time the head was complete */
+    uint32_t route;   /* id returned by http_routes_add */
+    uint32_t method;  /* one RD_HTTP_* bit */
+    uint32_t path_off, path_len;     /* path without the query */
+    uint32_t query_off, query_len;   /* after '?'; len 0 when none */
+    uint32_t fields_off, num_fields; /* rd_http_field[num_fields] at raw->data + fields_off */
+    uint32_t body_off, body_len;
+    uint32_t param_off[RD_HTTP_MAX_PARAMS], param_len[RD_HTTP_MAX_PARAMS]; /* {name} matches */
+    uint32_t num_params;
+    uint8_t minor; /* HTTP/1.<minor> */
+};
+
+#define RD_HTTP_SMALL_BODY 256
+
+struct rd_msg_http_response {
+    uint16_t status;
+    uint8_t more;           /* 1: MSG_HTTP_PART messages follow; the last has last = 1 */
+    int64_t content_length; /* whole body length; -1 with `more`: sent chunked */
+    char content_type[64];  /* empty: no Content-Type */
+    char headers[256];      /* extra header lines, each ending in CRLF */
+    rd_buf *body;           /* the body (the message's reference), or NULL: small[] */
+    uint32_t small_len;
+    char small[RD_HTTP_SMALL_BODY]; /* a short body, copied in */
+};
+
+struct rd_msg_http_part {
+    uint64_t stream;         /* the request's stream */
+    rd_buf *body;            /* the message's reference; NULL for an empty last part */
+    struct rd_actor *ack_to; /* NULL, or who gets MSG_HTTP_PART_ACK once this part has left */
+    uint8_t last;            /* ends the response */
+};
+
+/* Flow control of streamed responses: the part's bytes are in the kernel's socket buffer
+ * (failed = 0), or the client is gone and nothing more will be sent (failed = 1). */
+struct rd_msg_http_part_ack {
+    uint64_t stream;
+    uint64_t bytes; /* body bytes of the part acknowledged */
+    uint8_t failed;
+};
+
 /* X(NAME, payload struct tag): MSG_NAME is the type, struct rd_msg_<tag> the payload. */
 #define RD_MESSAGES(X)                                                                             \
     X(PING, ping)                                                                                  \
     X(PONG, ping)                                                                                  \
     X(STOP, stop)                                                                                  \
+    X(HTTP_REQUEST, http_request)                                                                  \
+    X(HTTP_RESPONSE, http_response)                                                                \
+    X(HTTP_PART, http_part)                                                                        \
+    X(HTTP_PART_ACK, http_part_ack)                                                                \
     X(STORE, store)                                                                                \
     X(JOB_PULL, job_pull)                                                                          \
     X(JOB_ASSIGN, job_assign)                                                                      \
@@ -60,7 +119,8 @@ typedef struct rd_msg {
 } rd_msg;
 
 /* A new zeroed message of `type`; aborts on out-of-memory (runtime rule). Free with msg_free
- * unless it is sent: after a successful send it belongs to the receiver. */
+ * unless it is sent: after a successful send it belongs to the receiver. msg_free also drops
+ * the rd_buf references the payload holds. */
 rd_msg *msg_new(rd_msg_type type);
 void msg_free(rd_msg *m);
 const char *msg_name(rd_msg_type type);

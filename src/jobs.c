@@ -1,7 +1,10 @@
 /* Wiring of the job system. See jobs.h. */
 #include "src/jobs.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "src/rt/alloc.h"
 
 #include "src/store/store.h"
 
@@ -36,8 +39,22 @@ int jobs_start(rd_jobs *j, const rd_config *cfg, rd_runtime *rt, int noop_slots,
     return 0;
 }
 
+int jobs_routes(rd_jobs *j, rd_runtime *rt, rd_http_routes *routes)
+{
+    j->api.store = j->store;
+    j->api.dispatcher = j->dispatcher;
+    j->api_actors = rd_calloc((size_t)rt->nloops, sizeof(*j->api_actors), "the API actors");
+    for (int i = 0; i < rt->nloops; i++) {
+        int r = actor_spawn(rt->loops[i], &jobs_api_actor_def, &j->api, &j->api_actors[i]);
+        if (r < 0)
+            return r;
+    }
+    return jobs_api_routes(routes, j->api_actors, rt->nloops);
+}
+
 void jobs_free(rd_jobs *j)
 {
+    free(j->api_actors);
     for (int i = 0; i < j->nworkers; i++)
         noop_worker_free(j->workers[i]);
     dispatcher_free(j->dispatcher);

@@ -9,7 +9,9 @@
 
 #include <stddef.h>
 
+#include "actors/http_listener.h"
 #include "actors/job_dispatcher.h"
+#include "actors/jobs_api.h"
 #include "actors/noop_worker.h"
 #include "src/rt/runtime.h"
 
@@ -19,6 +21,8 @@ typedef struct rd_jobs {
     rd_actor *workers[64];
     int nworkers;
     rd_dispatcher_config dc;
+    rd_jobs_api api;       /* what the API actors talk to */
+    rd_actor **api_actors; /* one per loop, after jobs_routes */
 } rd_jobs;
 
 /* Loads the dispatcher's settings; `reeld serve` checks them before anything starts. */
@@ -29,6 +33,10 @@ int jobs_config(rd_jobs *j, const rd_config *cfg, char *err, size_t errlen);
  * 0, or -errno with one line in `err`. */
 int jobs_start(rd_jobs *j, const rd_config *cfg, rd_runtime *rt, int noop_slots, char *err,
                size_t errlen);
+
+/* Spawns the jobs/assets API actors (one per loop) and registers their routes. Before the
+ * listeners start. 0 or -errno. */
+int jobs_routes(rd_jobs *j, rd_runtime *rt, rd_http_routes *routes);
 
 /* After rt_stop: frees what the actors held. */
 void jobs_free(rd_jobs *j);

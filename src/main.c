@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "actors/http_listener.h"
 #include "src/cmd.h"
 
 #ifndef REELD_VERSION

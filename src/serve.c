@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "actors/http_listener.h"
+#include "actors/metrics.h"
 #include "src/cmd.h"
 #include "src/jobs.h"
 #include "src/rt/actor.h"
@@ -21,6 +23,9 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "reeld: %s\n", err);
         return 2;
     }
+    rd_http_config http_cfg = {.header_timeout_ms = (uint32_t)cfg.http_header_timeout_ms,
+                               .idle_timeout_ms = (uint32_t)cfg.http_idle_timeout_ms,
+                               .max_conns = (uint32_t)cfg.http_max_conns};
     log_set_level(cfg.log_level);
     rt_block_signals();
 
@@ -43,11 +48,45 @@ int cmd_serve(int argc, char **argv)
     log_info("started", KV_INT("loops", rt.nloops),
              KV_STR("wake", loop_uses_msg_ring(rt.loops[0]) ? "msg_ring" : "eventfd"));
 
+    /* Metrics first (every family is sharded by loop), then the routes' actors, then the
+     * routes, then one listener per loop: the route table is read-only once they run. */
+    metrics_init(rt.loops, rt.nloops);
+    rd_actor **metrics = calloc((size_t)rt.nloops, sizeof(*metrics));
+    rd_actor **listeners = calloc((size_t)rt.nloops, sizeof(*listeners));
+    rd_http_routes *routes = NULL;
+    if (metrics == NULL || listeners == NULL || http_routes_create(&routes) < 0) {
+        fputs("reeld: out of memory at start\n", stderr);
+        abort();
+    }
+    for (int i = 0; i < rt.nloops; i++)
+        actor_spawn(rt.loops[i], &metrics_actor_def, NULL, &metrics[i]);
+    r = metrics_routes(routes, metrics, rt.nloops);
+    if (r == 0)
+        r = jobs_routes(&jobs, &rt, routes);
+    for (int i = 0; i < rt.nloops && r == 0; i++)
+        r = http_listener_start(rt.loops[i], rt.nloops, cfg.listen, &http_cfg, routes,
+                                &listeners[i]);
+    if (r < 0) {
+        log_error("start_failed", KV_STR("what", "HTTP listener"), KV_STR("addr", cfg.listen),
+                  KV_ERRNO(r));
+        rt_stop(&rt, 0);
+        return 1;
+    }
+    log_info("listening", KV_STR("addr", cfg.listen), KV_INT("loops", rt.nloops),
+             KV_INT("max_conns", http_cfg.max_conns));
+
     int sig = rt_wait_signal();
     log_info("stopping", KV_INT("signal", sig), KV_INT("drain_sec", cfg.drain_sec));
+    int nloops = rt.nloops;
     rt_stop(&rt, (uint64_t)cfg.drain_sec * 1000000000ull);
     jobs_free(&jobs);
+    for (int i = 0; i < nloops; i++)
+        http_listener_free(listeners[i]);
     actor_free_all();
+    metrics_free_all();
+    http_routes_destroy(routes);
+    free(metrics);
+    free(listeners);
     log_info("stopped");
     return 0;
 }

@@ -17,11 +17,14 @@
 #include <stdio.h>
 
 typedef struct rd_config {
-    const char *listen;    /* REELD_LISTEN host:port */
-    int cores;             /* REELD_CORES: loops to run */
-    const char *data_dir;  /* REELD_DATA_DIR */
-    const char *log_level; /* REELD_LOG */
-    int drain_sec;         /* REELD_DRAIN_SEC: graceful stop deadline */
+    const char *listen;         /* REELD_LISTEN host:port */
+    int cores;                  /* REELD_CORES: loops to run */
+    const char *data_dir;       /* REELD_DATA_DIR */
+    const char *log_level;      /* REELD_LOG */
+    int drain_sec;              /* REELD_DRAIN_SEC: graceful stop deadline */
+    int http_header_timeout_ms; /* REELD_HTTP_HEADER_TIMEOUT_MS: request head deadline (408) */
+    int http_idle_timeout_ms;   /* REELD_HTTP_IDLE_TIMEOUT_MS: idle keep-alive, then close */
+    int http_max_conns;         /* REELD_HTTP_MAX_CONNS: open connections, all loops (503) */
 
     const char *postgres_url; /* POSTGRES_URL: fleet store; unset = SQLite in data_dir */
     const char *redis_url;    /* REDIS_URL or VALKEY_URL: fleet queue */

@@ -1,0 +1,1644 @@
+/* The HTTP/1.1 listener: one per loop, each with its own SO_REUSEPORT socket.
+ *
+ * owns:  its listening socket and multishot accept; its connections (a fixed table sized by
+ *        the connection cap, each with an input buffer, two output buffers, a timer and a ring
+ *        of pipelined requests awaiting replies); its provided-buffer ring for multishot recv.
+ * takes: MSG_HTTP_PART (later parts of streamed responses); replies (MSG_HTTP_RESPONSE) to the
+ *        MSG_HTTP_REQUESTs it sent.
+ * sends: MSG_HTTP_REQUEST, as actor_request, to the target actor of the matched route;
+ *        MSG_HTTP_PART_ACK to producers of streamed parts that ask for one.
+ * never: blocks (every socket operation goes through the loop's ring, except setsockopt,
+ *        shutdown and close, which do not block); grows a buffer past its bound (a client that
+ *        sends faster than it reads is paused, then cut off); answers out of order.
+ *
+ * A connection's life: accept → recv (multishot, provided buffers; bytes are copied into the
+ * connection's input buffer and the ring buffer goes straight back) → parse heads as they
+ * complete → dispatch each request to its route's actor → responses are written into the
+ * output buffer in request order as replies arrive → one send per batch (the other output
+ * buffer fills meanwhile) → idle → ... Errors that end the connection are answered, then the
+ * write side is shut and the connection lingers until the peer closes (or LINGER_MS), so the
+ * error is not lost to a reset. One timer per connection is re-armed lazily: it fires, looks
+ * at the state, and either acts (408, idle close) or sleeps until the next deadline. */
+#include "actors/http_listener.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "actors/metrics.h"
+#include "src/rt/log.h"
+
+#define HEAD_MAX       (16 * 1024) /* request line + headers; larger: 431 */
+#define PIPELINE       16          /* requests of one connection awaiting replies */
+#define BR_GROUP       0x4854      /* provided-buffer group id ("HT") */
+#define BR_ENTRIES     512         /* buffers in the ring (power of two) */
+#define BR_SIZE        4096        /* bytes per buffer */
+#define IN_BASE        4096        /* first input buffer */
+#define OUT_BASE       4096        /* first output buffer */
+#define BUF_KEEP       (64 * 1024) /* buffers larger than this shrink back when idle */
+#define BACKLOG_PAUSE  (64 * 1024) /* unparsed input while stalled: stop reading */
+#define OUT_STALL      (1 << 20)   /* pending output: stop parsing until it drains */
+#define LINGER_MS      2000        /* after a closing response: wait this long for the peer's FIN */
+#define REJECT_RESERVE 64          /* extra slots used only to answer 503 past the cap */
+#define SERVER_NAME    "reeld"
+
+/* ---- routes ---- */
+
+#define MAX_SEGS 16
+
+typedef struct route {
+    char *pattern;
+    int nseg;
+    struct {
+        const char *p;
+        uint16_t len;
+        uint8_t param; /* {name} */
+        uint8_t rest;  /* {name...} */
+    } seg[MAX_SEGS];
+    unsigned methods;
+    rd_actor **targets;
+    int ntargets;
+    size_t body_limit;
+    uint32_t timeout_ms;
+} route;
+
+struct rd_http_routes {
+    route r[RD_HTTP_MAX_ROUTES];
+    int n;
+    size_t max_body; /* largest body limit of any route: bounds input buffers */
+};
+
+int http_routes_create(rd_http_routes **out)
+{
+    *out = calloc(1, sizeof(**out));
+    return *out ? 0 : -ENOMEM;
+}
+
+void http_routes_destroy(rd_http_routes *routes)
+{
+    if (routes == NULL)
+        return;
+    for (int i = 0; i < routes->n; i++) {
+        free(routes->r[i].pattern);
+        free(routes->r[i].targets);
+    }
+    free(routes);
+}
+
+int http_routes_add(rd_http_routes *routes, const char *pattern, unsigned methods,
+                    rd_actor *const *targets, int ntargets, size_t body_limit, uint32_t timeout_ms)
+{
+    if (pattern == NULL || pattern[0] != '/' || ntargets < 1 || targets == NULL || methods == 0)
+        return -EINVAL;
+    if (routes->n == RD_HTTP_MAX_ROUTES)
+        return -ENOSPC;
+    route *rt = &routes->r[routes->n];
+    memset(rt, 0, sizeof(*rt));
+    rt->pattern = strdup(pattern);
+    rt->targets = calloc((size_t)ntargets, sizeof(*rt->targets));
+    if (rt->pattern == NULL || rt->targets == NULL) {
+        free(rt->pattern);
+        free(rt->targets);
+        return -ENOMEM;
+    }
+    const char *p = rt->pattern + 1;
+    for (;;) {
+        const char *e = strchr(p, '/');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (rt->nseg == MAX_SEGS || (rt->nseg > 0 && rt->seg[rt->nseg - 1].rest)) {
+            free(rt->pattern);
+            free(rt->targets);
+            return -EINVAL;
+        }
+        int param = len >= 2 && p[0] == '{' && p[len - 1] == '}';
+        int rest = param && len >= 5 && memcmp(p + len - 4, "...}", 4) == 0;
+        rt->seg[rt->nseg].p = p;
+        rt->seg[rt->nseg].len = (uint16_t)len;
+        rt->seg[rt->nseg].param = (uint8_t)param;
+        rt->seg[rt->nseg].rest = (uint8_t)rest;
+        rt->nseg++;
+        if (e == NULL)
+            break;
+        p = e + 1;
+    }
+    memcpy(rt->targets, targets, sizeof(*targets) * (size_t)ntargets);
+    rt->ntargets = ntargets;
+    rt->methods = methods | ((methods & RD_HTTP_GET) ? RD_HTTP_HEAD : 0);
+    rt->body_limit = body_limit;
+    rt->timeout_ms = timeout_ms ? timeout_ms : RD_HTTP_DEFAULT_TIMEOUT_MS;
+    if (body_limit > routes->max_body)
+        routes->max_body = body_limit;
+    return routes->n++;
+}
+
+/* Matches `path` against the route; fills params (offsets relative to path). */
+static int route_match(const route *rt, http1_str path, uint32_t *poff, uint32_t *plen,
+                       uint32_t *np)
+{
+    size_t i = 0;
+    *np = 0;
+    for (int s = 0; s < rt->nseg; s++) {
+        if (i >= path.len || path.p[i] != '/')
+            return 0;
+        i++;
+        size_t start = i;
+        if (rt->seg[s].rest) {
+            if (i == path.len)
+                return 0;
+            i = path.len;
+        } else {
+            while (i < path.len && path.p[i] != '/')
+                i++;
+        }
+        size_t len = i - start;
+        if (rt->seg[s].param) {
+            if (len == 0)
+                return 0;
+            if (*np < RD_HTTP_MAX_PARAMS) {
+                poff[*np] = (uint32_t)start;
+                plen[*np] = (uint32_t)len;
+                (*np)++;
+            }
+        } else if (len != rt->seg[s].len || memcmp(path.p + start, rt->seg[s].p, len) != 0) {
+            return 0;
+        }
+    }
+    return i == path.len;
+}
+
+static unsigned method_bit(http1_str m)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } methods[] = {{"GET", RD_HTTP_GET},        {"HEAD", RD_HTTP_HEAD},
+                   {"POST", RD_HTTP_POST},      {"PUT", RD_HTTP_PUT},
+                   {"DELETE", RD_HTTP_DELETE},  {"PATCH", RD_HTTP_PATCH},
+                   {"OPTIONS", RD_HTTP_OPTIONS}};
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        if (m.len == strlen(methods[i].name) && memcmp(m.p, methods[i].name, m.len) == 0)
+            return methods[i].bit;
+    return 0;
+}
+
+static void allow_header(unsigned methods, char *out, size_t cap)
+{
+    static const char *const names[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
+    size_t n = (size_t)snprintf(out, cap, "Allow: ");
+    int first = 1;
+    for (int i = 0; i < 7 && n < cap; i++) {
+        if (methods & (1u << i)) {
+            n += (size_t)snprintf(out + n, cap - n, "%s%s", first ? "" : ", ", names[i]);
+            first = 0;
+        }
+    }
+    if (n < cap)
+        snprintf(out + n, cap - n, "\r\n");
+}
+
+/* ---- connections ---- */
+
+typedef struct listener listener;
+
+enum { SLOT_FREE, SLOT_WAIT, SLOT_READY, SLOT_STREAM };
+
+typedef struct slot {
+    uint16_t seq;
+    uint8_t state;
+    uint8_t head_only;  /* HEAD: the body is not sent */
+    uint8_t keep_alive; /* the client allows another request after this one */
+    uint8_t chunked;    /* streamed with Transfer-Encoding: chunked */
+    uint8_t http10;     /* the request was HTTP/1.0: no chunked coding */
+    int16_t route;      /* -1: none matched (metrics label "unmatched") */
+    uint16_t status;
+    uint64_t start_ns;
+    rd_msg *reply;         /* MSG_HTTP_RESPONSE, once READY */
+    rd_msg *parts, **tail; /* MSG_HTTP_PART queued in order, linked through node.next */
+} slot;
+
+typedef struct outbuf {
+    char *p;
+    uint32_t len, cap;
+} outbuf;
+
+typedef struct conn conn;
+struct conn {
+    listener *l;
+    int fd;
+    uint32_t idx, gen;
+    rd_op recv_op, send_op;
+    rd_timer timer;
+    uint8_t in_use, recv_armed, sending, closing, lingering, peer_eof, close_after, paused;
+    uint8_t served, in_process, reject, stop_budget;
+    uint8_t no_more; /* a request said "close": nothing after it is parsed */
+    char *in;
+    uint32_t in_off, in_len, in_cap;
+    uint32_t scan; /* bytes after in_off already searched for a line end */
+    struct {
+        uint8_t active; /* head parsed, body still arriving */
+        uint8_t chunked;
+        uint8_t expect; /* client waits for 100 Continue */
+        uint32_t head_len;
+        uint64_t need; /* Content-Length */
+        uint32_t src;  /* chunked: raw bytes read (relative to the body start) */
+        uint32_t dst;  /* chunked: decoded bytes */
+        http1_chunked ch;
+        size_t limit;
+    } cur;
+    slot slots[PIPELINE];
+    uint16_t seq_head, seq_next; /* oldest unanswered, next to assign */
+    outbuf out[2];
+    uint8_t fill; /* index of the output buffer being filled; the other may be in flight */
+    uint32_t sent;
+    uint64_t queued_total, sent_total; /* output bytes ever buffered / handed to the kernel */
+    struct {
+        rd_actor *to;
+        uint64_t stream, mark, bytes; /* ack once sent_total reaches mark */
+    } acks[PIPELINE];
+    uint8_t ack_head, ack_len;
+    uint64_t head_start_ns; /* first byte of the request being read */
+    uint64_t last_ns;       /* last activity */
+    conn *next_free;
+};
+
+#define NSTATUS 24
+static const uint16_t status_codes[NSTATUS] = {200, 201, 202, 204, 206, 301, 302, 304,
+                                               400, 401, 403, 404, 405, 408, 409, 413,
+                                               416, 422, 429, 431, 500, 502, 503, 504};
+
+struct listener {
+    rd_actor *self;
+    rd_loop *loop;
+    int nloops;
+    int fd;
+    rd_op accept_op;
+    uint8_t accept_armed, stopping;
+    const rd_http_routes *routes;
+    rd_http_config cfg;
+    struct io_uring_buf_ring *br;
+    char *br_mem;
+    conn *conns;
+    uint32_t nconns, live, live_reject;
+    conn *free_list, *free_reject;
+    size_t in_max;
+    char date[30];
+    time_t date_t;
+    rd_stop_hook stop_hook;
+    rd_actor_def def; /* its own: the mailbox bound follows the connection cap */
+    rd_metric *m_requests, *m_duration;
+    rd_series *open_conns, *rejected;
+    rd_series *req_series[RD_HTTP_MAX_ROUTES + 1][NSTATUS];
+    rd_series *dur_series[RD_HTTP_MAX_ROUTES + 1];
+};
+
+static void conn_abort(conn *c);
+static void conn_process(conn *c);
+static void conn_flush(conn *c);
+static void arm_recv(conn *c);
+
+static inline uint16_t pending(const conn *c)
+{
+    return (uint16_t)(c->seq_next - c->seq_head);
+}
+
+static uint64_t ms_ns(uint32_t ms)
+{
+    return (uint64_t)ms * 1000000ull;
+}
+
+static const char *date_now(listener *l)
+{
+    time_t t = time(NULL);
+    if (t != l->date_t) {
+        l->date_t = t;
+        http1_date(t, l->date);
+    }
+    return l->date;
+}
+
+static uint64_t make_token(const conn *c, uint16_t seq)
+{
+    return ((uint64_t)c->idx << 40) | ((uint64_t)(c->gen & 0xffffff) << 16) | seq;
+}
+
+static conn *token_conn(listener *l, uint64_t token, slot **s)
+{
+    uint32_t idx = (uint32_t)(token >> 40);
+    uint32_t gen = (uint32_t)(token >> 16) & 0xffffff;
+    uint16_t seq = (uint16_t)token;
+    if (idx >= l->nconns)
+        return NULL;
+    conn *c = &l->conns[idx];
+    if (!c->in_use || (c->gen & 0xffffff) != gen)
+        return NULL;
+    *s = &c->slots[seq % PIPELINE];
+    if ((*s)->state == SLOT_FREE || (*s)->seq != seq)
+        return NULL;
+    return c;
+}
+
+/* ---- metrics ---- */
+
+static void count_response(listener *l, const slot *s)
+{
+    int r = s->route + 1;
+    int si = 0;
+    while (si < NSTATUS && status_codes[si] != s->status)
+        si++;
+    const char *rname = s->route >= 0 ? l->routes->r[s->route].pattern : "unmatched";
+    rd_series *ser = si < NSTATUS ? l->req_series[r][si] : NULL;
+    if (ser == NULL) {
+        char code[8];
+        snprintf(code, sizeof(code), "%u", s->status);
+        const char *v[] = {rname, code};
+        ser = metrics_series(l->m_requests, v);
+        if (si < NSTATUS)
+            l->req_series[r][si] = ser;
+    }
+    metrics_add(ser, 1);
+    if (l->dur_series[r] == NULL) {
+        const char *v[] = {rname};
+        l->dur_series[r] = metrics_series(l->m_duration, v);
+    }
+    metrics_observe(l->dur_series[r], (double)(rd_now_ns() - s->start_ns) / 1e9);
+}
+
+/* ---- output ---- */
+
+static void out_put(conn *c, const void *p, size_t n)
+{
+    outbuf *o = &c->out[c->fill];
+    if (o->cap - o->len < n) {
+        size_t cap = o->cap ? o->cap : OUT_BASE;
+        while (cap - o->len < n)
+            cap *= 2;
+        char *np = realloc(o->p, cap);
+        if (np == NULL) {
+            fputs("reeld: out of memory growing an HTTP output buffer\n", stderr);
+            abort();
+        }
+        o->p = np;
+        o->cap = (uint32_t)cap;
+    }
+    memcpy(o->p + o->len, p, n);
+    o->len += (uint32_t)n;
+    c->queued_total += n;
+}
+
+static void send_ack(rd_actor *to, uint64_t stream, uint64_t bytes, int failed)
+{
+    rd_msg *m = msg_new(MSG_HTTP_PART_ACK);
+    struct rd_msg_http_part_ack *a = msg_body(m, http_part_ack);
+    a->stream = stream;
+    a->bytes = bytes;
+    a->failed = (uint8_t)failed;
+    if (actor_send(to, m) < 0)
+        msg_free(m); /* the producer is gone or full: it has stopped listening */
+}
+
+/* Frees a part that will never be sent, telling its producer to stop. */
+static void drop_part(rd_msg *m)
+{
+    struct rd_msg_http_part *p = msg_body(m, http_part);
+    if (p->ack_to != NULL)
+        send_ack(p->ack_to, p->stream, p->body ? p->body->len : 0, 1);
+    msg_free(m);
+}
+
+/* Acknowledges the parts whose bytes have all been handed to the kernel (or, `failed`, all of
+ * them: the connection is ending). */
+static void acks_release(conn *c, int failed)
+{
+    while (c->ack_len) {
+        int i = c->ack_head;
+        if (!failed && c->acks[i].mark > c->sent_total)
+            return;
+        send_ack(c->acks[i].to, c->acks[i].stream, c->acks[i].bytes, failed);
+        c->ack_head = (uint8_t)((c->ack_head + 1) % PIPELINE);
+        c->ack_len--;
+    }
+}
+
+static void on_send(rd_op *op, int res, uint32_t flags);
+
+static void kick_send(conn *c)
+{
+    if (c->sending || c->out[c->fill].len == 0 || c->closing)
+        return;
+    outbuf *o = &c->out[c->fill];
+    c->fill ^= 1;
+    c->sending = 1;
+    c->sent = 0;
+    struct io_uring_sqe *sqe = loop_sqe(c->l->loop, &c->send_op);
+    io_uring_prep_send(sqe, c->fd, o->p, o->len, MSG_NOSIGNAL);
+}
+
+/* Makes the connection's timer fire no later than `due` (monotonic ns). */
+static void timer_by(conn *c, uint64_t due)
+{
+    if (loop_timer_armed(&c->timer) && c->timer.deadline_ns <= due)
+        return;
+    uint64_t now = rd_now_ns();
+    loop_timer_start(c->l->loop, &c->timer, due > now ? due - now : 0, 0);
+}
+
+static void shrink(outbuf *o)
+{
+    if (o->cap > BUF_KEEP) {
+        free(o->p);
+        o->p = NULL;
+        o->cap = 0;
+    }
+}
+
+/* True when the connection owes nothing more and should close. */
+static int conn_finished(const conn *c)
+{
+    if (pending(c) || c->sending || c->out[c->fill].len)
+        return 0;
+    if (c->close_after)
+        return 1;
+    if (c->l->stopping && c->stop_budget == 0 && !c->cur.active)
+        return 1;
+    /* Half-closed: the peer will send nothing more; what it sent has been answered. */
+    return c->peer_eof;
+}
+
+static void start_linger(conn *c)
+{
+    if (c->lingering || c->closing)
+        return;
+    if (c->peer_eof || !c->recv_armed) {
+        conn_abort(c);
+        return;
+    }
+    c->lingering = 1;
+    shutdown(c->fd, SHUT_WR);
+    loop_timer_start(c->l->loop, &c->timer, ms_ns(LINGER_MS), 0);
+}
+
+static void on_send(rd_op *op, int res, uint32_t flags)
+{
+    (void)flags;
+    conn *c = (conn *)(void *)((char *)op - offsetof(conn, send_op));
+    outbuf *o = &c->out[c->fill ^ 1];
+    if (res < 0 || c->closing) {
+        c->sending = 0;
+        o->len = 0;
+        conn_abort(c);
+        return;
+    }
+    c->sent += (uint32_t)res;
+    c->sent_total += (uint64_t)res;
+    acks_release(c, 0);
+    if (c->sent < o->len) {
+        struct io_uring_sqe *sqe = loop_sqe(c->l->loop, &c->send_op);
+        io_uring_prep_send(sqe, c->fd, o->p + c->sent, o->len - c->sent, MSG_NOSIGNAL);
+        return;
+    }
+    c->sending = 0;
+    o->len = 0;
+    shrink(o);
+    c->last_ns = rd_now_ns();
+    if (c->out[c->fill].len) {
+        kick_send(c);
+        return;
+    }
+    /* Output drained: parsing may have stalled on it, and reading on that. */
+    if (c->in_len > c->in_off && !c->in_process)
+        conn_process(c);
+    if (conn_finished(c)) {
+        start_linger(c);
+        return;
+    }
+    if (c->paused && !c->recv_armed && !c->closing && !c->peer_eof &&
+        c->in_len - c->in_off <= BACKLOG_PAUSE) {
+        c->paused = 0;
+        arm_recv(c);
+    }
+    if (!pending(c) && c->in_len == c->in_off && !c->cur.active)
+        timer_by(c, c->last_ns + ms_ns(c->l->cfg.idle_timeout_ms));
+}
+
+/* Writes the response head (and body, when it came whole) of the slot at the pipeline's head. */
+static void emit_reply(conn *c, slot *s)
+{
+    listener *l = c->l;
+    struct rd_msg_http_response *r = msg_body(s->reply, http_response);
+    s->status = r->status;
+    int keep = s->keep_alive && !c->close_after && !l->stopping;
+    int64_t clen;
+    const char *body = NULL;
+    size_t blen = 0;
+    if (r->more) {
+        clen = r->content_length;
+    } else {
+        body = r->body ? r->body->data : r->small;
+        blen = r->body ? r->body->len : r->small_len;
+        clen = (int64_t)blen;
+    }
+    int no_body = r->status == 204 || r->status == 304 || (r->status >= 100 && r->status < 200);
+    if (no_body)
+        clen = 0;
+    if (clen < 0 && s->http10) {
+        clen = HTTP1_UNTIL_CLOSE; /* HTTP/1.0 has no chunks: the close ends the body */
+        keep = 0;
+    }
+    s->chunked = clen == -1;
+    if (!keep)
+        c->close_after = 1;
+    char head[1024];
+    int n = http1_write_head(head, sizeof(head), r->status, date_now(l), SERVER_NAME,
+                             r->content_type[0] ? r->content_type : NULL, clen, keep,
+                             r->headers[0] ? r->headers : NULL);
+    if (n < 0) {
+        /* Only oversized extra headers get here: drop them rather than the response. */
+        n = http1_write_head(head, sizeof(head), r->status, date_now(l), SERVER_NAME, NULL, clen,
+                             keep, NULL);
+    }
+    out_put(c, head, (size_t)n);
+    if (!s->head_only && !no_body && blen)
+        out_put(c, body, blen);
+}
+
+static void finish_slot(conn *c, slot *s)
+{
+    count_response(c->l, s);
+    msg_free(s->reply);
+    s->reply = NULL;
+    while (s->parts) {
+        rd_msg *m = s->parts;
+        s->parts = (rd_msg *)(void *)atomic_load_explicit(&m->node.next, memory_order_relaxed);
+        msg_free(m);
+    }
+    s->state = SLOT_FREE;
+    c->seq_head++;
+    c->served = 1;
+    if (!s->keep_alive)
+        c->close_after = 1;
+}
+
+/* Writes the queued parts of a streaming slot; returns 1 when the last one was written. */
+static int emit_parts(conn *c, slot *s)
+{
+    while (s->parts) {
+        rd_msg *m = s->parts;
+        s->parts = (rd_msg *)(void *)atomic_load_explicit(&m->node.next, memory_order_relaxed);
+        if (s->parts == NULL)
+            s->tail = &s->parts;
+        struct rd_msg_http_part *p = msg_body(m, http_part);
+        int last = p->last;
+        int written = !s->head_only && p->body && p->body->len;
+        if (written) {
+            if (s->chunked) {
+                char sz[24];
+                int k = snprintf(sz, sizeof(sz), "%zx\r\n", p->body->len);
+                out_put(c, sz, (size_t)k);
+            }
+            out_put(c, p->body->data, p->body->len);
+            if (s->chunked)
+                out_put(c, "\r\n", 2);
+        }
+        if (last && s->chunked && !s->head_only)
+            out_put(c, "0\r\n\r\n", 5);
+        if (p->ack_to != NULL) {
+            uint64_t bytes = p->body ? p->body->len : 0;
+            if (c->ack_len == PIPELINE) {
+                send_ack(p->ack_to, p->stream, bytes, 0); /* more in flight than we track */
+            } else {
+                int i = (c->ack_head + c->ack_len++) % PIPELINE;
+                c->acks[i].to = p->ack_to;
+                c->acks[i].stream = p->stream;
+                c->acks[i].mark = c->queued_total;
+                c->acks[i].bytes = bytes;
+            }
+        }
+        msg_free(m);
+        if (last)
+            return 1;
+    }
+    return 0;
+}
+
+static void conn_flush(conn *c)
+{
+    while (pending(c)) {
+        slot *s = &c->slots[c->seq_head % PIPELINE];
+        if (s->state == SLOT_WAIT)
+            break;
+        if (s->state == SLOT_READY) {
+            emit_reply(c, s);
+            if (!msg_body(s->reply, http_response)->more) {
+                finish_slot(c, s);
+                continue;
+            }
+            s->state = SLOT_STREAM;
+        }
+        if (!emit_parts(c, s))
+            break;
+        finish_slot(c, s);
+    }
+    acks_release(c, 0);
+    kick_send(c);
+}
+
+/* A response made here (errors, 100-continue aside): queued as a READY slot. */
+static rd_msg *local_response(int status, const char *code, const char *message,
+                              const char *headers)
+{
+    rd_msg *m = msg_new(MSG_HTTP_RESPONSE);
+    struct rd_msg_http_response *r = msg_body(m, http_response);
+    r->status = (uint16_t)status;
+    snprintf(r->content_type, sizeof(r->content_type), "application/json");
+    if (headers)
+        snprintf(r->headers, sizeof(r->headers), "%s", headers);
+    int n = http1_write_error_json(r->small, sizeof(r->small), code, message);
+    r->small_len = n > 0 ? (uint32_t)n : 0;
+    return m;
+}
+
+static slot *slot_new(conn *c, int route_id, int head_only, int keep_alive)
+{
+    assert(pending(c) < PIPELINE);
+    uint16_t seq = c->seq_next++;
+    slot *s = &c->slots[seq % PIPELINE];
+    memset(s, 0, sizeof(*s));
+    s->seq = seq;
+    s->state = SLOT_WAIT;
+    s->route = (int16_t)route_id;
+    s->head_only = (uint8_t)head_only;
+    s->keep_alive = (uint8_t)keep_alive;
+    s->start_ns = rd_now_ns();
+    s->tail = &s->parts;
+    return s;
+}
+
+/* Answers with an error. `close`: the connection ends after it (no more requests parsed). */
+static slot *respond_error(conn *c, int route_id, int status, const char *code, const char *message,
+                           const char *headers, int close)
+{
+    if (pending(c) == PIPELINE) {
+        conn_abort(c);
+        return NULL;
+    }
+    slot *s = slot_new(c, route_id, 0, !close);
+    s->reply = local_response(status, code, message, headers);
+    s->state = SLOT_READY;
+    if (close)
+        c->no_more = 1;
+    return s;
+}
+
+/* ---- requests ---- */
+
+static int reply_cb(rd_actor *self, rd_msg *reply, int err, void *ctx)
+{
+    listener *l = self->state;
+    slot *s;
+    conn *c = token_conn(l, (uint64_t)(uintptr_t)ctx, &s);
+    if (c == NULL || s->state != SLOT_WAIT) {
+        msg_free(reply);
+        return 0;
+    }
+    if (err < 0 || reply == NULL) {
+        int timeout = err == -ETIMEDOUT;
+        log_warn(timeout ? "http_reply_timeout" : "http_reply_cancelled",
+                 KV_STR("route", l->routes->r[s->route].pattern),
+                 KV_INT("request", (int64_t)(uintptr_t)ctx));
+        s->reply = local_response(timeout ? 504 : 503, timeout ? "timeout" : "unavailable",
+                                  timeout ? "The request took too long; try again."
+                                          : "The service is shutting down; try again.",
+                                  timeout ? NULL : "Retry-After: 1\r\n");
+    } else if (reply->type != MSG_HTTP_RESPONSE) {
+        log_error("http_bad_reply", KV_STR("type", msg_name((rd_msg_type)reply->type)));
+        msg_free(reply);
+        s->reply =
+            local_response(500, "internal", "The server failed to answer; see its logs.", NULL);
+    } else {
+        s->reply = reply;
+    }
+    s->state = SLOT_READY;
+    conn_flush(c);
+    if (conn_finished(c))
+        start_linger(c);
+    else if (c->in_len > c->in_off && !c->in_process)
+        conn_process(c);
+    return 0;
+}
+
+/* Builds MSG_HTTP_REQUEST from the head at in + in_off and the body at `body`, and sends it. */
+static void dispatch(conn *c, const http1_request *req, int route_id, const uint32_t *poff,
+                     const uint32_t *plen, uint32_t np, const char *body, size_t body_len,
+                     int keep_alive)
+{
+    listener *l = c->l;
+    const route *rt = &l->routes->r[route_id];
+    const char *base = c->in + c->in_off;
+    size_t head_len = c->cur.head_len;
+    size_t fields_off = (head_len + body_len + 7) & ~(size_t)7;
+    size_t size = fields_off + req->num_headers * sizeof(rd_http_field);
+    rd_buf *raw = buf_new(size);
+    memcpy(raw->data, base, head_len);
+    if (body_len)
+        memcpy(raw->data + head_len, body, body_len);
+    rd_http_field *f = (rd_http_field *)(void *)(raw->data + fields_off);
+    for (size_t i = 0; i < req->num_headers; i++) {
+        f[i].name_off = (uint32_t)(req->headers[i].name.p - base);
+        f[i].name_len = (uint32_t)req->headers[i].name.len;
+        f[i].value_off = (uint32_t)(req->headers[i].value.p - base);
+        f[i].value_len = (uint32_t)req->headers[i].value.len;
+    }
+    raw->len = size;
+
+    rd_msg *m = msg_new(MSG_HTTP_REQUEST);
+    struct rd_msg_http_request *q = msg_body(m, http_request);
+    q->raw = raw;
+    q->route = (uint32_t)route_id;
+    q->method = method_bit(req->method);
+    q->minor = (uint8_t)req->minor;
+    q->path_off = (uint32_t)(req->path.p - base);
+    q->path_len = (uint32_t)req->path.len;
+    q->query_off = (uint32_t)(req->query.p - base);
+    q->query_len = (uint32_t)req->query.len;
+    q->fields_off = (uint32_t)fields_off;
+    q->num_fields = (uint32_t)req->num_headers;
+    q->body_off = (uint32_t)head_len;
+    q->body_len = (uint32_t)body_len;
+    for (uint32_t i = 0; i < np; i++) {
+        q->param_off[i] = q->path_off + poff[i];
+        q->param_len[i] = plen[i];
+    }
+    q->num_params = np;
+    q->recv_ns = rd_now_ns();
+
+    slot *s = slot_new(c, route_id, q->method == RD_HTTP_HEAD, keep_alive);
+    s->http10 = req->minor == 0;
+    if (!keep_alive)
+        c->no_more = 1;
+    uint64_t token = make_token(c, s->seq);
+    q->stream = token;
+    rd_actor *to = rt->targets[loop_index(l->loop) % rt->ntargets];
+    int r = actor_request(l->self, to, m, rt->timeout_ms, reply_cb, (void *)(uintptr_t)token);
+    if (r < 0) {
+        log_warn("http_target_busy", KV_STR("route", rt->pattern),
+                 KV_INT("request", (int64_t)token), KV_ERRNO(r));
+        msg_free(m);
+        s->reply = local_response(503, "busy", "The server is busy; try again shortly.",
+                                  "Retry-After: 1\r\n");
+        s->state = SLOT_READY;
+    }
+}
+
+/* Finds the route of a parsed request: its id, or -404 / -405 (with `allow` filled). */
+static int find_route(const listener *l, const http1_request *req, uint32_t *poff, uint32_t *plen,
+                      uint32_t *np, unsigned *allow)
+{
+    unsigned bit = method_bit(req->method);
+    *allow = 0;
+    for (int i = 0; i < l->routes->n; i++) {
+        const route *rt = &l->routes->r[i];
+        if (!route_match(rt, req->path, poff, plen, np))
+            continue;
+        if (rt->methods & bit)
+            return i;
+        *allow |= rt->methods;
+    }
+    return *allow ? -405 : -404;
+}
+
+/* Worth running the parser: the head may be complete ("\r\n\r\n" arrived), or a line ended
+ * (a bad one is refused at once), or this is the first data (garbage such as TLS is refused
+ * before a timeout). Each byte is searched once. */
+static int head_worth_parsing(conn *c)
+{
+    const char *p = c->in + c->in_off;
+    uint32_t avail = c->in_len - c->in_off;
+    uint32_t from = c->scan;
+    int first = c->scan == 0;
+    c->scan = avail;
+    return first || memchr(p + from, '\n', avail - from) != NULL;
+}
+
+/* The current request's body is in: parse the head again (it is in place) and dispatch. */
+static void complete_request(conn *c, const char *body, size_t body_len, uint32_t consumed)
+{
+    http1_header hdrs[HTTP1_MAX_HEADERS];
+    http1_request req;
+    http1_framing fr;
+    uint32_t poff[RD_HTTP_MAX_PARAMS], plen[RD_HTTP_MAX_PARAMS], np;
+    unsigned allow;
+    http1_parse_request(c->in + c->in_off, c->cur.head_len, &req, hdrs, HTTP1_MAX_HEADERS);
+    http1_framing_of(&req, &fr);
+    int id = find_route(c->l, &req, poff, plen, &np, &allow);
+    dispatch(c, &req, id, poff, plen, np, body, body_len, fr.keep_alive);
+    c->cur.active = 0;
+    c->in_off += consumed;
+    c->scan = 0;
+}
+
+/* Advances the body of the current request with what has arrived. Returns 1 when the request
+ * was dispatched (or failed), 0 when more input is needed. */
+static int body_progress(conn *c)
+{
+    char *body = c->in + c->in_off + c->cur.head_len;
+    uint32_t avail = c->in_len - c->in_off - c->cur.head_len;
+    if (!c->cur.chunked) {
+        if (avail < c->cur.need)
+            return 0;
+        complete_request(c, body, (size_t)c->cur.need, c->cur.head_len + (uint32_t)c->cur.need);
+        return 1;
+    }
+    size_t consumed, produced;
+    int r = http1_chunked_decode(&c->cur.ch, body + c->cur.src, avail - c->cur.src, &consumed,
+                                 body + c->cur.dst, &produced);
+    if (r == HTTP1_BAD) {
+        respond_error(c, -1, 400, "bad_request", "The chunked body is malformed.", NULL, 1);
+        c->cur.active = 0;
+        return 1;
+    }
+    c->cur.src += (uint32_t)consumed;
+    c->cur.dst += (uint32_t)produced;
+    /* Close the gap the chunk framing left, so the buffer holds the decoded body, not the
+     * raw one (tiny chunks would otherwise cost several times the body limit). */
+    if (c->cur.src > c->cur.dst) {
+        uint32_t tail = avail - c->cur.src;
+        memmove(body + c->cur.dst, body + c->cur.src, tail);
+        c->in_len -= c->cur.src - c->cur.dst;
+        c->cur.src = c->cur.dst;
+    }
+    if (c->cur.dst > c->cur.limit) {
+        respond_error(c, -1, 413, "body_too_large", "The request body is larger than allowed.",
+                      NULL, 1);
+        c->cur.active = 0;
+        return 1;
+    }
+    if (r == 0)
+        return 0;
+    complete_request(c, body, c->cur.dst, c->cur.head_len + c->cur.src);
+    return 1;
+}
+
+static void send_continue(conn *c)
+{
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    out_put(c, cont, sizeof(cont) - 1);
+    c->cur.expect = 0;
+}
+
+/* Parses what it can: heads, bodies, pipelined requests, until input runs out, the pipeline
+ * is full, the output backs up, or the connection is ending. */
+static void parse_loop(conn *c)
+{
+    listener *l = c->l;
+    while (!c->close_after && !c->no_more && !c->closing && !c->lingering &&
+           pending(c) < PIPELINE && c->out[c->fill].len < OUT_STALL) {
+        if (l->stopping && c->stop_budget == 0 && !c->cur.active)
+            break;
+        if (c->cur.active) {
+            if (body_progress(c))
+                continue;
+            /* Only now, in order after earlier answers, and only if the body is not here. */
+            if (c->cur.expect && pending(c) == 0)
+                send_continue(c);
+            break;
+        }
+        uint32_t avail = c->in_len - c->in_off;
+        if (avail == 0)
+            break;
+        http1_header hdrs[HTTP1_MAX_HEADERS];
+        http1_request req;
+        int n = HTTP1_PARTIAL;
+        if (head_worth_parsing(c))
+            n = http1_parse_request(c->in + c->in_off, avail, &req, hdrs, HTTP1_MAX_HEADERS);
+        if (n == HTTP1_PARTIAL) {
+            if (avail > HEAD_MAX)
+                respond_error(c, -1, 431, "headers_too_large",
+                              "The request line and headers exceed 16 KiB.", NULL, 1);
+            break;
+        }
+        if (l->stopping && c->stop_budget)
+            c->stop_budget--;
+        if (n == HTTP1_TOO_MANY_HEADERS || n > HEAD_MAX) {
+            respond_error(c, -1, 431, "headers_too_large",
+                          n > HEAD_MAX ? "The request line and headers exceed 16 KiB."
+                                       : "The request has more than 100 headers.",
+                          NULL, 1);
+            break;
+        }
+        http1_framing fr;
+        if (n < 0 || http1_framing_of(&req, &fr) < 0) {
+            respond_error(c, -1, 400, "bad_request",
+                          n < 0 ? "The request is not valid HTTP/1.1."
+                                : "The request's length is ambiguous or malformed.",
+                          NULL, 1);
+            break;
+        }
+        int has_body = fr.chunked || fr.content_length > 0;
+        uint32_t poff[RD_HTTP_MAX_PARAMS], plen[RD_HTTP_MAX_PARAMS], np;
+        unsigned allow;
+        int id = find_route(l, &req, poff, plen, &np, &allow);
+        if (id < 0) {
+            /* The body of an unrouted request is not read: the connection ends after it. */
+            char hdr[96];
+            if (id == -405)
+                allow_header(allow, hdr, sizeof(hdr));
+            slot *s = respond_error(
+                c, -1, id == -405 ? 405 : 404, id == -405 ? "method_not_allowed" : "not_found",
+                id == -405 ? "This path does not take that method." : "No route matches this path.",
+                id == -405 ? hdr : NULL, has_body || !fr.keep_alive);
+            if (s != NULL)
+                s->head_only = method_bit(req.method) == RD_HTTP_HEAD;
+            if (!has_body)
+                c->in_off += (uint32_t)n;
+            c->scan = 0;
+            continue;
+        }
+        size_t limit = l->routes->r[id].body_limit;
+        if (fr.content_length > (int64_t)limit) {
+            respond_error(c, id, 413, "body_too_large", "The request body is larger than allowed.",
+                          NULL, 1);
+            break;
+        }
+        memset(&c->cur, 0, sizeof(c->cur));
+        c->cur.head_len = (uint32_t)n;
+        c->cur.limit = limit;
+        if (!has_body) {
+            dispatch(c, &req, id, poff, plen, np, NULL, 0, fr.keep_alive);
+            c->in_off += (uint32_t)n;
+            c->scan = 0;
+            continue;
+        }
+        c->cur.active = 1;
+        c->cur.chunked = (uint8_t)fr.chunked;
+        c->cur.need = fr.chunked ? 0 : (uint64_t)fr.content_length;
+        c->cur.expect = (uint8_t)(fr.expect_continue && req.minor >= 1);
+        c->last_ns = rd_now_ns();
+    }
+    if (c->in_off == c->in_len) {
+        c->in_off = c->in_len = 0;
+        c->scan = 0;
+    }
+}
+
+static void conn_process(conn *c)
+{
+    c->in_process = 1;
+    for (int round = 0; round < 4; round++) {
+        uint16_t before = c->seq_head;
+        parse_loop(c);
+        conn_flush(c);
+        /* Local answers free slots at once; parse again if that unblocked the pipeline. */
+        if (c->seq_head == before || c->in_len == c->in_off)
+            break;
+    }
+    c->in_process = 0;
+    /* A partial head starts the header clock. */
+    if (!c->cur.active && c->in_len > c->in_off && !c->lingering && !c->closing && !c->no_more) {
+        timer_by(c, c->head_start_ns + ms_ns(c->l->cfg.header_timeout_ms));
+    }
+    if (conn_finished(c))
+        start_linger(c);
+}
+
+/* ---- input ---- */
+
+static int in_append(conn *c, const char *p, uint32_t n)
+{
+    if (c->in_off == c->in_len && !c->cur.active) {
+        c->in_off = c->in_len = 0;
+        c->scan = 0;
+        c->head_start_ns = rd_now_ns();
+    }
+    if (c->in_cap - c->in_len < n && c->in_off > 0) {
+        memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
+        c->in_len -= c->in_off;
+        c->in_off = 0;
+    }
+    if (c->in_cap - c->in_len < n) {
+        size_t need = (size_t)c->in_len + n;
+        if (need > c->l->in_max)
+            return -ENOBUFS;
+        size_t cap = c->in_cap ? c->in_cap : IN_BASE;
+        while (cap < need)
+            cap *= 2;
+        char *np = realloc(c->in, cap);
+        if (np == NULL) {
+            fputs("reeld: out of memory growing an HTTP input buffer\n", stderr);
+            abort();
+        }
+        c->in = np;
+        c->in_cap = (uint32_t)cap;
+    }
+    memcpy(c->in + c->in_len, p, n);
+    c->in_len += n;
+    return 0;
+}
+
+static void on_recv(rd_op *op, int res, uint32_t flags);
+
+static void arm_recv(conn *c)
+{
+    struct io_uring_sqe *sqe = loop_sqe(c->l->loop, &c->recv_op);
+    io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = BR_GROUP;
+    c->recv_armed = 1;
+}
+
+static void cancel_recv(conn *c)
+{
+    struct io_uring_sqe *sqe = loop_sqe(c->l->loop, NULL);
+    io_uring_prep_cancel(sqe, &c->recv_op, 0);
+}
+
+static void recycle(listener *l, int bid)
+{
+    io_uring_buf_ring_add(l->br, l->br_mem + (size_t)bid * BR_SIZE, BR_SIZE, (unsigned short)bid,
+                          io_uring_buf_ring_mask(BR_ENTRIES), 0);
+    io_uring_buf_ring_advance(l->br, 1);
+}
+
+static void on_recv(rd_op *op, int res, uint32_t flags)
+{
+    conn *c = (conn *)(void *)((char *)op - offsetof(conn, recv_op));
+    listener *l = c->l;
+    if (!(flags & IORING_CQE_F_MORE))
+        c->recv_armed = 0;
+    if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
+        int bid = (int)(flags >> IORING_CQE_BUFFER_SHIFT);
+        int r = 0;
+        if (!c->closing && !c->lingering && !c->no_more)
+            r = in_append(c, l->br_mem + (size_t)bid * BR_SIZE, (uint32_t)res);
+        recycle(l, bid);
+        if (r < 0) {
+            conn_abort(c); /* it sent far more than it reads: cut off */
+            return;
+        }
+        c->last_ns = rd_now_ns();
+        if (!c->closing && !c->lingering)
+            conn_process(c);
+    } else if (res == 0) {
+        c->peer_eof = 1;
+        c->recv_armed = 0;
+        if (c->lingering ||
+            (!c->cur.active && c->in_len == c->in_off && !pending(c) && !c->sending)) {
+            conn_abort(c);
+            return;
+        }
+        if (c->cur.active || c->in_len > c->in_off) {
+            /* The request it was sending will never complete. */
+            c->close_after = 1;
+            if (conn_finished(c)) {
+                conn_abort(c);
+                return;
+            }
+        }
+    } else if (res < 0 && res != -ENOBUFS && res != -ECANCELED) {
+        c->recv_armed = 0;
+        conn_abort(c);
+        return;
+    }
+    if (c->closing) {
+        conn_abort(c);
+        return;
+    }
+    if (c->peer_eof)
+        return;
+    /* Stalled with a backlog (the pipeline or the output is full): stop reading until the
+     * output drains (on_send re-arms), so a client that does not read cannot grow us. */
+    int stalled = c->in_len - c->in_off > BACKLOG_PAUSE && !c->cur.active;
+    if (c->recv_armed) {
+        if (stalled && !c->paused) {
+            c->paused = 1;
+            cancel_recv(c);
+            log_debug("http_recv_paused", KV_INT("loop", loop_index(l->loop)),
+                      KV_INT("backlog", c->in_len - c->in_off));
+        }
+        return;
+    }
+    if (stalled && !c->lingering) {
+        c->paused = 1;
+        return;
+    }
+    c->paused = 0;
+    arm_recv(c);
+}
+
+/* ---- connection life ---- */
+
+static void conn_release(conn *c)
+{
+    listener *l = c->l;
+    loop_timer_cancel(l->loop, &c->timer);
+    close(c->fd);
+    acks_release(c, 1);
+    for (int i = 0; i < PIPELINE; i++) {
+        slot *s = &c->slots[i];
+        msg_free(s->reply);
+        while (s->parts) {
+            rd_msg *m = s->parts;
+            s->parts = (rd_msg *)(void *)atomic_load_explicit(&m->node.next, memory_order_relaxed);
+            drop_part(m);
+        }
+        memset(s, 0, sizeof(*s));
+    }
+    if (c->in_cap > BUF_KEEP) {
+        free(c->in);
+        c->in = NULL;
+        c->in_cap = 0;
+    }
+    c->out[0].len = c->out[1].len = 0;
+    shrink(&c->out[0]);
+    shrink(&c->out[1]);
+    c->in_use = 0;
+    c->gen++;
+    if (c->reject) {
+        l->live_reject--;
+        c->next_free = l->free_reject;
+        l->free_reject = c;
+    } else {
+        l->live--;
+        metrics_gauge_add(l->open_conns, -1);
+        c->next_free = l->free_list;
+        l->free_list = c;
+    }
+}
+
+/* Ends the connection now: cancels its reads, and frees it once no operation is in flight. */
+static void conn_abort(conn *c)
+{
+    if (!c->in_use)
+        return;
+    if (!c->closing) {
+        c->closing = 1;
+        loop_timer_cancel(c->l->loop, &c->timer);
+        if (c->recv_armed)
+            cancel_recv(c);
+    }
+    if (!c->recv_armed && !c->sending)
+        conn_release(c);
+}
+
+static void conn_timer(rd_timer *t)
+{
+    conn *c = (conn *)(void *)((char *)t - offsetof(conn, timer));
+    listener *l = c->l;
+    uint64_t now = rd_now_ns(), due;
+    int answer = 0; /* 408 before closing */
+    if (c->lingering || c->closing) {
+        conn_abort(c);
+        return;
+    }
+    if (c->cur.active) {
+        due = c->last_ns + ms_ns(l->cfg.idle_timeout_ms);
+        answer = 1;
+    } else if (c->no_more) {
+        due = now + ms_ns(l->cfg.idle_timeout_ms); /* answering its last request */
+        if (!pending(c) && !c->sending)
+            due = c->last_ns + ms_ns(l->cfg.idle_timeout_ms);
+    } else if (c->in_len > c->in_off) {
+        due = c->head_start_ns + ms_ns(l->cfg.header_timeout_ms);
+        answer = 1;
+    } else if (pending(c) || c->sending) {
+        loop_timer_start(l->loop, t, ms_ns(l->cfg.idle_timeout_ms), 0);
+        return;
+    } else if (!c->served) {
+        due = c->last_ns + ms_ns(l->cfg.header_timeout_ms);
+    } else {
+        due = c->last_ns + ms_ns(l->cfg.idle_timeout_ms);
+    }
+    if (now < due) {
+        loop_timer_start(l->loop, t, due - now, 0);
+        return;
+    }
+    if (!answer || c->close_after) {
+        conn_abort(c);
+        return;
+    }
+    c->cur.active = 0;
+    c->in_off = c->in_len; /* what was read of the request is dropped */
+    respond_error(c, -1, 408, "timeout", "The request did not arrive in time.", NULL, 1);
+    if (!c->closing) {
+        conn_flush(c);
+        if (conn_finished(c))
+            start_linger(c);
+    }
+}
+
+static void on_accept(rd_op *op, int res, uint32_t flags);
+
+static void arm_accept(listener *l)
+{
+    struct io_uring_sqe *sqe = loop_sqe(l->loop, &l->accept_op);
+    io_uring_prep_multishot_accept(sqe, l->fd, NULL, NULL, SOCK_CLOEXEC);
+    l->accept_armed = 1;
+}
+
+static void conn_open(listener *l, int fd)
+{
+    int reject = 0;
+    conn *c = l->free_list;
+    if (c != NULL) {
+        l->free_list = c->next_free;
+        l->live++;
+        metrics_gauge_add(l->open_conns, 1);
+    } else {
+        /* Past the cap: a reserve slot answers 503 and closes, so the client learns why. */
+        c = l->free_reject;
+        if (c == NULL) {
+            close(fd);
+            metrics_add(l->rejected, 1);
+            return;
+        }
+        l->free_reject = c->next_free;
+        l->live_reject++;
+        reject = 1;
+        metrics_add(l->rejected, 1);
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    uint32_t idx = c->idx, gen = c->gen;
+    char *in = c->in;
+    uint32_t in_cap = c->in_cap;
+    outbuf o0 = c->out[0], o1 = c->out[1];
+    memset(c, 0, sizeof(*c));
+    c->l = l;
+    c->fd = fd;
+    c->idx = idx;
+    c->gen = gen;
+    c->in = in;
+    c->in_cap = in_cap;
+    c->out[0] = o0;
+    c->out[1] = o1;
+    c->in_use = 1;
+    c->reject = (uint8_t)reject;
+    c->recv_op.done = on_recv;
+    c->send_op.done = on_send;
+    c->timer.fire = conn_timer;
+    c->last_ns = rd_now_ns();
+    loop_timer_start(l->loop, &c->timer, ms_ns(l->cfg.header_timeout_ms), 0);
+    arm_recv(c);
+    if (reject) {
+        respond_error(c, -1, 503, "too_many_connections",
+                      "The server has too many open connections; try again shortly.",
+                      "Retry-After: 1\r\n", 1);
+        conn_flush(c);
+    }
+}
+
+static void on_accept(rd_op *op, int res, uint32_t flags)
+{
+    listener *l = (listener *)(void *)((char *)op - offsetof(listener, accept_op));
+    if (!(flags & IORING_CQE_F_MORE))
+        l->accept_armed = 0;
+    if (res >= 0) {
+        if (l->stopping)
+            close(res);
+        else
+            conn_open(l, res);
+    } else if (res != -ECANCELED) {
+        log_warn("http_accept_failed", KV_INT("loop", loop_index(l->loop)), KV_ERRNO(res));
+    }
+    if (l->accept_armed)
+        return;
+    if (l->stopping) {
+        if (l->fd >= 0) {
+            close(l->fd);
+            l->fd = -1;
+        }
+        return;
+    }
+    arm_accept(l);
+}
+
+/* Graceful stop: no new connections; idle ones close now; busy ones finish the request they
+ * are on (the one being read included) and then close. */
+static void on_stop(rd_stop_hook *hook, rd_loop *loop)
+{
+    listener *l = (listener *)(void *)((char *)hook - offsetof(listener, stop_hook));
+    l->stopping = 1;
+    if (l->accept_armed) {
+        struct io_uring_sqe *sqe = loop_sqe(loop, NULL);
+        io_uring_prep_cancel(sqe, &l->accept_op, 0);
+    } else if (l->fd >= 0) {
+        close(l->fd);
+        l->fd = -1;
+    }
+    for (uint32_t i = 0; i < l->nconns; i++) {
+        conn *c = &l->conns[i];
+        if (!c->in_use || c->closing || c->lingering)
+            continue;
+        int reading = c->cur.active || c->in_len > c->in_off;
+        c->stop_budget = (uint8_t)reading;
+        if (conn_finished(c) || (!reading && !pending(c) && !c->sending))
+            conn_abort(c);
+    }
+}
+
+/* ---- the actor ---- */
+
+static int listener_init(rd_actor *self, void *arg)
+{
+    listener *l = arg;
+    l->self = self;
+    l->loop = self->loop;
+    self->state = l;
+    if (l->conns != NULL)
+        return 0; /* a restart: the connections and the ring are still ours */
+    uint32_t per_loop = (l->cfg.max_conns + (uint32_t)l->nloops - 1) / (uint32_t)l->nloops;
+    l->nconns = per_loop + REJECT_RESERVE;
+    l->conns = calloc(l->nconns, sizeof(conn));
+    size_t ring_bytes = BR_ENTRIES * sizeof(struct io_uring_buf);
+    void *ring = NULL, *mem = NULL;
+    if (l->conns == NULL || posix_memalign(&ring, 4096, ring_bytes) != 0 ||
+        posix_memalign(&mem, 4096, (size_t)BR_ENTRIES * BR_SIZE) != 0) {
+        fputs("reeld: out of memory setting up the HTTP listener\n", stderr);
+        abort();
+    }
+    memset(ring, 0, ring_bytes);
+    l->br = ring;
+    l->br_mem = mem;
+    struct io_uring_buf_reg reg = {
+        .ring_addr = (unsigned long)ring, .ring_entries = BR_ENTRIES, .bgid = BR_GROUP};
+    int r = io_uring_register_buf_ring(loop_ring(l->loop), &reg, 0);
+    if (r < 0) {
+        log_error("http_buf_ring", KV_INT("loop", loop_index(l->loop)), KV_ERRNO(r));
+        return r;
+    }
+    io_uring_buf_ring_init(l->br);
+    for (int i = 0; i < BR_ENTRIES; i++)
+        io_uring_buf_ring_add(l->br, l->br_mem + (size_t)i * BR_SIZE, BR_SIZE, (unsigned short)i,
+                              io_uring_buf_ring_mask(BR_ENTRIES), i);
+    io_uring_buf_ring_advance(l->br, BR_ENTRIES);
+    for (uint32_t i = 0; i < l->nconns; i++) {
+        conn *c = &l->conns[i];
+        c->idx = i;
+        c->l = l;
+        if (i < per_loop) {
+            c->next_free = l->free_list;
+            l->free_list = c;
+        } else {
+            c->next_free = l->free_reject;
+            l->free_reject = c;
+        }
+    }
+    /* Lowest indexes first: reused slots keep their buffers warm. */
+    conn *rev = NULL;
+    while (l->free_list) {
+        conn *c = l->free_list;
+        l->free_list = c->next_free;
+        c->next_free = rev;
+        rev = c;
+    }
+    l->free_list = rev;
+    l->in_max = HEAD_MAX + l->routes->max_body + 256 * 1024;
+    l->accept_op.done = on_accept;
+    l->stop_hook.fn = on_stop;
+    loop_on_stop(l->loop, &l->stop_hook);
+    arm_accept(l);
+    return 0;
+}
+
+static int listener_handle(rd_actor *self, rd_msg *m)
+{
+    listener *l = self->state;
+    if (m->type != MSG_HTTP_PART)
+        return RD_DONE;
+    slot *s;
+    conn *c = token_conn(l, msg_body(m, http_part)->stream, &s);
+    if (c == NULL) {
+        drop_part(m); /* the client is gone: the producer is told to stop */
+        return RD_KEPT;
+    }
+    atomic_store_explicit(&m->node.next, NULL, memory_order_relaxed);
+    *s->tail = m;
+    s->tail = (rd_msg **)(void *)&m->node.next;
+    conn_flush(c);
+    if (conn_finished(c))
+        start_linger(c);
+    return RD_KEPT;
+}
+
+/* The mailbox bound covers every reply that can be owed at once (each connection slot, its
+ * whole pipeline), so a target's reply is never refused; streamed parts get the slack. */
+static void listener_def_init(listener *l)
+{
+    uint32_t per_loop = (l->cfg.max_conns + (uint32_t)l->nloops - 1) / (uint32_t)l->nloops;
+    uint64_t bound = (uint64_t)(per_loop + REJECT_RESERVE) * PIPELINE + 4096;
+    l->def = (rd_actor_def){
+        .name = "http_listener",
+        .init = listener_init,
+        .handle = listener_handle,
+        .mailbox_bound = bound > INT32_MAX ? INT32_MAX : (int32_t)bound,
+    };
+}
+
+static int open_socket(const char *addr, int *out)
+{
+    char host[256];
+    const char *colon = strrchr(addr, ':');
+    if (colon == NULL || (size_t)(colon - addr) >= sizeof(host))
+        return -EINVAL;
+    size_t hl = (size_t)(colon - addr);
+    const char *h = addr;
+    if (hl >= 2 && addr[0] == '[' && addr[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    memcpy(host, h, hl);
+    host[hl] = 0;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    if (getaddrinfo(hl ? host : NULL, colon + 1, &hints, &res) != 0 || res == NULL)
+        return -EINVAL;
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int err = 0;
+    if (fd < 0) {
+        err = -errno;
+    } else {
+        int one = 1;
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+            bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 4096) < 0) {
+            err = -errno;
+            close(fd);
+        }
+    }
+    freeaddrinfo(res);
+    if (err == 0)
+        *out = fd;
+    return err;
+}
+
+int http_listener_start(rd_loop *loop, int nloops, const char *addr, const rd_http_config *cfg,
+                        const rd_http_routes *routes, rd_actor **out)
+{
+    int fd;
+    int r = open_socket(addr, &fd);
+    if (r < 0)
+        return r;
+    listener *l = calloc(1, sizeof(*l));
+    if (l == NULL) {
+        close(fd);
+        return -ENOMEM;
+    }
+    l->fd = fd;
+    l->nloops = nloops;
+    l->cfg = *cfg;
+    l->routes = routes;
+    l->m_requests = metrics_family("reeld_http_requests_total", "HTTP requests answered.",
+                                   RD_COUNTER, "route,code", NULL, 0);
+    l->m_duration = metrics_family("reeld_http_request_duration_seconds",
+                                   "Time from a complete request head to its response.",
+                                   RD_HISTOGRAM, "route", NULL, 0);
+    rd_metric *open = metrics_family("reeld_http_open_connections", "Open HTTP connections.",
+                                     RD_GAUGE, NULL, NULL, 0);
+    l->open_conns = metrics_series(open, NULL);
+    rd_metric *rej = metrics_family("reeld_http_rejected_connections_total",
+                                    "Connections refused with 503 past REELD_HTTP_MAX_CONNS.",
+                                    RD_COUNTER, NULL, NULL, 0);
+    l->rejected = metrics_series(rej, NULL);
+    listener_def_init(l);
+    return actor_spawn(loop, &l->def, l, out);
+}
+
+void http_listener_free(rd_actor *a)
+{
+    if (a == NULL)
+        return;
+    listener *l = a->state ? a->state : a->arg;
+    if (l == NULL)
+        return;
+    for (uint32_t i = 0; l->conns != NULL && i < l->nconns; i++) {
+        conn *c = &l->conns[i];
+        if (c->in_use) {
+            close(c->fd);
+            for (int k = 0; k < PIPELINE; k++) {
+                msg_free(c->slots[k].reply);
+                while (c->slots[k].parts) {
+                    rd_msg *m = c->slots[k].parts;
+                    c->slots[k].parts =
+                        (rd_msg *)(void *)atomic_load_explicit(&m->node.next, memory_order_relaxed);
+                    msg_free(m);
+                }
+            }
+        }
+        free(c->in);
+        free(c->out[0].p);
+        free(c->out[1].p);
+    }
+    if (l->fd >= 0)
+        close(l->fd);
+    free(l->conns);
+    free(l->br);
+    free(l->br_mem);
+    free(l);
+    a->state = NULL;
+    a->arg = NULL;
+}
+
+/* ---- helpers for route targets ---- */
+
+http1_str http_request_param(const rd_http_request *r, uint32_t i)
+{
+    if (i >= r->num_params)
+        return (http1_str){r->raw->data, 0};
+    return (http1_str){r->raw->data + r->param_off[i], r->param_len[i]};
+}
+
+http1_str http_request_header(const rd_http_request *r, const char *name)
+{
+    const rd_http_field *f = (const rd_http_field *)(const void *)(r->raw->data + r->fields_off);
+    size_t n = strlen(name);
+    for (uint32_t i = 0; i < r->num_fields; i++)
+        if (f[i].name_len == n && strncasecmp(r->raw->data + f[i].name_off, name, n) == 0)
+            return (http1_str){r->raw->data + f[i].value_off, f[i].value_len};
+    return (http1_str){NULL, 0};
+}
+
+static rd_msg *new_response(int status, const char *content_type)
+{
+    rd_msg *m = msg_new(MSG_HTTP_RESPONSE);
+    struct rd_msg_http_response *r = msg_body(m, http_response);
+    r->status = (uint16_t)status;
+    if (content_type)
+        snprintf(r->content_type, sizeof(r->content_type), "%s", content_type);
+    return m;
+}
+
+static int send_reply(const rd_msg *request, rd_msg *reply)
+{
+    int r = actor_reply(request, reply);
+    if (r < 0)
+        msg_free(reply);
+    return r;
+}
+
+int http_reply(const rd_msg *request, int status, const char *content_type, const void *body,
+               size_t len)
+{
+    if (len <= RD_HTTP_SMALL_BODY) {
+        rd_msg *m = new_response(status, content_type);
+        struct rd_msg_http_response *r = msg_body(m, http_response);
+        if (len)
+            memcpy(r->small, body, len);
+        r->small_len = (uint32_t)len;
+        return send_reply(request, m);
+    }
+    rd_buf *b = buf_new(len);
+    memcpy(b->data, body, len);
+    b->len = len;
+    return http_reply_buf(request, status, content_type, b);
+}
+
+int http_reply_buf(const rd_msg *request, int status, const char *content_type, rd_buf *body)
+{
+    rd_msg *m = new_response(status, content_type);
+    msg_body(m, http_response)->body = body;
+    return send_reply(request, m);
+}
+
+int http_reply_error(const rd_msg *request, int status, const char *code, const char *message)
+{
+    char body[RD_HTTP_SMALL_BODY];
+    int n = http1_write_error_json(body, sizeof(body), code, message);
+    return http_reply(request, status, "application/json", body, n > 0 ? (size_t)n : 0);
+}
+
+int http_reply_stream(const rd_msg *request, int status, const char *content_type,
+                      int64_t content_length, const char *headers)
+{
+    rd_msg *m = new_response(status, content_type);
+    struct rd_msg_http_response *r = msg_body(m, http_response);
+    r->more = 1;
+    r->content_length = content_length;
+    if (headers)
+        snprintf(r->headers, sizeof(r->headers), "%s", headers);
+    return send_reply(request, m);
+}
+
+int http_send_part(rd_actor *listener_actor, uint64_t stream, rd_buf *body, int last,
+                   rd_actor *ack_to)
+{
+    rd_msg *m = msg_new(MSG_HTTP_PART);
+    struct rd_msg_http_part *p = msg_body(m, http_part);
+    p->stream = stream;
+    p->body = body;
+    p->last = (uint8_t)last;
+    p->ack_to = ack_to;
+    int r = actor_send(listener_actor, m);
+    if (r < 0)
+        msg_free(m);
+    return r;
+}

@@ -1,0 +1,128 @@
+/* The HTTP/1.1 listener (one per loop) and its router: how a request reaches an actor and how
+ * the actor's reply becomes the response.
+ *
+ * Routes are registered before the listeners start, by path pattern, methods, target actor(s),
+ * body limit and reply timeout. The listener parses a request, copies its head and body into
+ * one rd_buf, and sends MSG_HTTP_REQUEST to the route's target with actor_request. The target
+ * answers with actor_reply(MSG_HTTP_RESPONSE) (the helpers below build one); a response with
+ * `more` set is streamed: MSG_HTTP_PART messages follow, sent to the request's `from` (the
+ * listener) with the request's `stream`, the last one with `last` = 1. Responses leave in the
+ * order the requests came (pipelining). HEAD is routed like GET; the listener drops the body.
+ *
+ * A target that does not answer within the route's timeout gets the client a 504; one whose
+ * mailbox is full a 503 with Retry-After. Streamed parts can be acknowledged once sent (flow
+ * control, see http_send_part). */
+#ifndef REELD_ACTORS_HTTP_LISTENER_H
+#define REELD_ACTORS_HTTP_LISTENER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "proto/http1.h"
+#include "proto/msg.h"
+#include "src/rt/actor.h"
+#include "src/rt/loop.h"
+
+/* Methods, as bits of a route's mask. */
+enum {
+    RD_HTTP_GET = 1 << 0,
+    RD_HTTP_HEAD = 1 << 1,
+    RD_HTTP_POST = 1 << 2,
+    RD_HTTP_PUT = 1 << 3,
+    RD_HTTP_DELETE = 1 << 4,
+    RD_HTTP_PATCH = 1 << 5,
+    RD_HTTP_OPTIONS = 1 << 6,
+};
+
+#define RD_HTTP_MAX_ROUTES         64
+#define RD_HTTP_DEFAULT_BODY_LIMIT (1 << 20)
+#define RD_HTTP_DEFAULT_TIMEOUT_MS 30000
+
+typedef struct rd_http_routes rd_http_routes;
+
+/* An empty route table. 0 or -ENOMEM. */
+int http_routes_create(rd_http_routes **out);
+/* Frees a table no listener uses any more. NULL is a no-op. */
+void http_routes_destroy(rd_http_routes *routes);
+
+/* Adds a route and returns its id (>= 0; MSG_HTTP_REQUEST carries it), or -EINVAL for a bad
+ * pattern or -ENOSPC past RD_HTTP_MAX_ROUTES. Before http_listener_start only.
+ *
+ *   pattern:    "/api/assets/{id}/promote": literal segments, "{name}" matches one non-empty
+ *               segment, a last "{name...}" matches the rest of the path (at least one byte);
+ *               matches arrive as params in order. The first route that matches wins.
+ *   methods:    RD_HTTP_* bits; GET implies HEAD.
+ *   targets:    the actor that handles it, or one per loop: the listener of loop i sends to
+ *               targets[i % ntargets] (keeps cheap routes on their own core). Copied.
+ *   body_limit: largest request body accepted (larger: 413); 0 refuses any body.
+ *   timeout_ms: how long the listener waits for the reply (0: RD_HTTP_DEFAULT_TIMEOUT_MS). */
+int http_routes_add(rd_http_routes *routes, const char *pattern, unsigned methods,
+                    rd_actor *const *targets, int ntargets, size_t body_limit, uint32_t timeout_ms);
+
+/* Listener settings (from rd_config: REELD_HTTP_*). */
+typedef struct rd_http_config {
+    uint32_t header_timeout_ms; /* REELD_HTTP_HEADER_TIMEOUT_MS: head must arrive (408) */
+    uint32_t idle_timeout_ms;   /* REELD_HTTP_IDLE_TIMEOUT_MS: keep-alive idle, then close */
+    uint32_t max_conns;         /* REELD_HTTP_MAX_CONNS: open connections, all loops (503) */
+} rd_http_config;
+
+/* Opens the listening socket of one loop on `addr` (host:port, SO_REUSEPORT so every loop
+ * has its own) and spawns the listener actor on `loop`, which accepts and serves with
+ * `routes` (shared, read-only from now on). Call once per loop from the starting thread.
+ * 0 or -errno (the socket could not be bound: the address is in use, ...). */
+int http_listener_start(rd_loop *loop, int nloops, const char *addr, const rd_http_config *cfg,
+                        const rd_http_routes *routes, rd_actor **out);
+
+/* Frees what the listener `a` holds (connections, buffers, socket) once its loop has stopped
+ * and before actor_free_all. NULL is a no-op. */
+void http_listener_free(rd_actor *a);
+
+/* ---- for route targets: reading a MSG_HTTP_REQUEST ---- */
+
+typedef struct rd_msg_http_request rd_http_request;
+
+static inline http1_str http_request_path(const rd_http_request *r)
+{
+    return (http1_str){r->raw->data + r->path_off, r->path_len};
+}
+static inline http1_str http_request_query(const rd_http_request *r)
+{
+    return (http1_str){r->raw->data + r->query_off, r->query_len};
+}
+static inline http1_str http_request_body(const rd_http_request *r)
+{
+    return (http1_str){r->raw->data + r->body_off, r->body_len};
+}
+/* The i-th {name} match of the route's pattern; empty past num_params. */
+http1_str http_request_param(const rd_http_request *r, uint32_t i);
+/* The first header named `name` (case-insensitive); p == NULL when absent. */
+http1_str http_request_header(const rd_http_request *r, const char *name);
+
+/* ---- for route targets: answering ---- */
+
+/* Replies to `request` (a MSG_HTTP_REQUEST) with a complete response; the body is copied.
+ * `content_type` may be NULL. 0 or -errno as actor_reply (the reply is freed on failure). */
+int http_reply(const rd_msg *request, int status, const char *content_type, const void *body,
+               size_t len);
+/* The same with a body the caller built: the reference `body` moves into the reply. */
+int http_reply_buf(const rd_msg *request, int status, const char *content_type, rd_buf *body);
+/* An error in the house shape {"error":{"code":…,"message":…}}. */
+int http_reply_error(const rd_msg *request, int status, const char *code, const char *message);
+
+/* Starts a streamed response: status, type, total length (-1: unknown, sent chunked), extra
+ * header lines (each ending in CRLF; may be NULL). The body follows with http_send_part. */
+int http_reply_stream(const rd_msg *request, int status, const char *content_type,
+                      int64_t content_length, const char *headers);
+/* Sends one part of a streamed response to `listener` (the request's `from`) for `stream` (the
+ * request's); keep both when the request is freed. The reference `body` moves into the message
+ * (NULL for an empty last part). 0 or -errno as actor_send; on failure the reference is
+ * dropped.
+ *
+ * Flow control: with `ack_to` set (the producer itself, usually), MSG_HTTP_PART_ACK comes back
+ * once the part's bytes are in the kernel's socket buffer, or with `failed` = 1 when the client
+ * is gone and the rest of the response should not be made. A producer that keeps a few parts
+ * unacknowledged at a time (say 2 to 4 of 64 KiB) holds a slow client to that much memory. */
+int http_send_part(rd_actor *listener, uint64_t stream, rd_buf *body, int last, rd_actor *ack_to);
+
+#endif

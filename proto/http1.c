@@ -1,0 +1,523 @@
+/* HTTP/1.1 request parsing and response heads; see http1.h for the contract and the
+ * strictness rules. Everything here works on the caller's bytes and nothing else. */
+#include "proto/http1.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+/* RFC 9110 tchar: the characters of methods and header names. */
+static int is_tchar(unsigned char c)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return 1;
+    return c != 0 && strchr(extra, c) != NULL;
+}
+
+/* Header value bytes: visible ASCII, space, tab, obs-text. No CR, LF, NUL or other controls. */
+static int is_value_char(unsigned char c)
+{
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+/* Finds the CRLF ending the line that starts at p; returns the line's length, HTTP1_PARTIAL,
+ * or HTTP1_BAD for a bare CR or LF. */
+static int line_end(const char *p, const char *end)
+{
+    for (const char *q = p; q < end; q++) {
+        if (*q == '\n')
+            return HTTP1_BAD;
+        if (*q == '\r') {
+            if (q + 1 == end)
+                return HTTP1_PARTIAL;
+            return q[1] == '\n' ? (int)(q - p) : HTTP1_BAD;
+        }
+    }
+    return HTTP1_PARTIAL;
+}
+
+static int parse_request_line(const char *p, size_t n, http1_request *req)
+{
+    const char *end = p + n, *s = p;
+    while (s < end && is_tchar((unsigned char)*s))
+        s++;
+    if (s == p || s == end || *s != ' ')
+        return HTTP1_BAD;
+    req->method = (http1_str){p, (size_t)(s - p)};
+    const char *t = ++s;
+    while (s < end && (unsigned char)*s > 0x20 && (unsigned char)*s < 0x7f)
+        s++;
+    if (s == t || s == end || *s != ' ' || *t != '/')
+        return HTTP1_BAD; /* origin-form only: "*" and absolute-form have no route here */
+    req->target = (http1_str){t, (size_t)(s - t)};
+    const char *q = memchr(t, '?', (size_t)(s - t));
+    req->path = (http1_str){t, (size_t)((q ? q : s) - t)};
+    req->query = q ? (http1_str){q + 1, (size_t)(s - q - 1)} : (http1_str){s, 0};
+    s++;
+    if (end - s != 8 || memcmp(s, "HTTP/1.", 7) != 0 || (s[7] != '0' && s[7] != '1'))
+        return HTTP1_BAD;
+    req->minor = s[7] - '0';
+    return 0;
+}
+
+int http1_parse_request(const char *buf, size_t len, http1_request *req, http1_header *headers,
+                        size_t max_headers)
+{
+    const char *p = buf, *end = buf + len;
+    /* Empty lines before the request line are tolerated (RFC 9112 2.2). */
+    while (end - p >= 2 && p[0] == '\r' && p[1] == '\n')
+        p += 2;
+    int n = line_end(p, end);
+    if (n < 0)
+        return n;
+    if (parse_request_line(p, (size_t)n, req) < 0)
+        return HTTP1_BAD;
+    p += n + 2;
+    req->headers = headers;
+    req->num_headers = 0;
+    for (;;) {
+        n = line_end(p, end);
+        if (n < 0)
+            return n;
+        if (n == 0)
+            return (int)(p + 2 - buf);
+        const char *line = p, *lend = p + n;
+        p += n + 2;
+        const char *c = line;
+        while (c < lend && is_tchar((unsigned char)*c))
+            c++;
+        /* An empty name, whitespace before the colon or a folded line are all refused. */
+        if (c == line || c == lend || *c != ':')
+            return HTTP1_BAD;
+        const char *v = c + 1;
+        while (v < lend && (*v == ' ' || *v == '\t'))
+            v++;
+        const char *ve = lend;
+        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+            ve--;
+        for (const char *x = v; x < ve; x++)
+            if (!is_value_char((unsigned char)*x))
+                return HTTP1_BAD;
+        if (req->num_headers == max_headers)
+            return HTTP1_TOO_MANY_HEADERS;
+        headers[req->num_headers++] = (http1_header){
+            .name = {line, (size_t)(c - line)},
+            .value = {v, (size_t)(ve - v)},
+        };
+    }
+}
+
+static int str_ieq(http1_str s, const char *lit)
+{
+    size_t n = strlen(lit);
+    return s.len == n && strncasecmp(s.p, lit, n) == 0;
+}
+
+const http1_header *http1_find_header(const http1_request *req, const char *name)
+{
+    for (size_t i = 0; i < req->num_headers; i++)
+        if (str_ieq(req->headers[i].name, name))
+            return &req->headers[i];
+    return NULL;
+}
+
+/* A Content-Length value: decimal digits, possibly a comma-separated list of the same number
+ * (RFC 9110 8.6 lets a recipient accept "5, 5"). -1 when bad. */
+static int64_t parse_length(http1_str v)
+{
+    int64_t val = -1;
+    size_t i = 0;
+    while (i <= v.len) {
+        while (i < v.len && (v.p[i] == ' ' || v.p[i] == '\t'))
+            i++;
+        size_t start = i;
+        int64_t x = 0;
+        while (i < v.len && v.p[i] >= '0' && v.p[i] <= '9') {
+            if (x > (INT64_MAX - 9) / 10)
+                return -1;
+            x = x * 10 + (v.p[i] - '0');
+            i++;
+        }
+        if (i == start)
+            return -1;
+        if (val >= 0 && x != val)
+            return -1;
+        val = x;
+        while (i < v.len && (v.p[i] == ' ' || v.p[i] == '\t'))
+            i++;
+        if (i == v.len)
+            return val;
+        if (v.p[i] != ',')
+            return -1;
+        i++;
+    }
+    return -1;
+}
+
+/* 1 when the comma-separated list in a header value holds `token` (case-insensitive). */
+static int has_token(http1_str v, const char *token)
+{
+    size_t i = 0;
+    while (i < v.len) {
+        while (i < v.len && (v.p[i] == ' ' || v.p[i] == '\t' || v.p[i] == ','))
+            i++;
+        size_t s = i;
+        while (i < v.len && v.p[i] != ',')
+            i++;
+        size_t e = i;
+        while (e > s && (v.p[e - 1] == ' ' || v.p[e - 1] == '\t'))
+            e--;
+        if (e > s && str_ieq((http1_str){v.p + s, e - s}, token))
+            return 1;
+    }
+    return 0;
+}
+
+int http1_framing_of(const http1_request *req, http1_framing *out)
+{
+    out->content_length = -1;
+    out->chunked = 0;
+    out->keep_alive = req->minor >= 1;
+    out->expect_continue = 0;
+    int te = 0, hosts = 0;
+    for (size_t i = 0; i < req->num_headers; i++) {
+        const http1_header *h = &req->headers[i];
+        if (str_ieq(h->name, "content-length")) {
+            int64_t n = parse_length(h->value);
+            if (n < 0 || (out->content_length >= 0 && n != out->content_length))
+                return HTTP1_BAD;
+            out->content_length = n;
+        } else if (str_ieq(h->name, "transfer-encoding")) {
+            /* Only a lone "chunked", once: anything else is a coding we cannot frame. */
+            if (te++ || !str_ieq(h->value, "chunked"))
+                return HTTP1_BAD;
+            out->chunked = 1;
+        } else if (str_ieq(h->name, "connection")) {
+            if (has_token(h->value, "close"))
+                out->keep_alive = 0;
+            else if (req->minor == 0 && has_token(h->value, "keep-alive"))
+                out->keep_alive = 1;
+        } else if (str_ieq(h->name, "expect")) {
+            if (str_ieq(h->value, "100-continue"))
+                out->expect_continue = 1;
+        } else if (str_ieq(h->name, "host")) {
+            hosts++;
+        }
+    }
+    if (te && out->content_length >= 0)
+        return HTTP1_BAD;
+    if (te && req->minor == 0)
+        return HTTP1_BAD; /* HTTP/1.0 has no chunked coding */
+    if (req->minor >= 1 && hosts != 1)
+        return HTTP1_BAD;
+    if (hosts > 1)
+        return HTTP1_BAD;
+    return 0;
+}
+
+/* ---- chunked bodies ---- */
+
+enum {
+    CH_SIZE,    /* hex digits of a chunk size */
+    CH_EXT,     /* after ';': a chunk extension, skipped */
+    CH_SIZE_LF, /* CR seen after the size line */
+    CH_DATA,    /* chunk bytes */
+    CH_DATA_CR, /* expecting CR after the data */
+    CH_DATA_LF, /* expecting LF after the data */
+    CH_TRAILER, /* at the start of a trailer line (or the final CRLF) */
+    CH_TRAILER_LINE,
+    CH_TRAILER_LF, /* CR seen ending a trailer line */
+    CH_END_LF,     /* CR seen on the empty line that ends the body */
+};
+
+#define CH_MAX_LINE    4096 /* a size line with extensions */
+#define CH_MAX_TRAILER 8192 /* all trailers together */
+
+static int hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int http1_chunked_decode(http1_chunked *d, const char *in, size_t len, size_t *consumed, char *out,
+                         size_t *produced)
+{
+    size_t i = 0, o = 0;
+    int r = 0;
+    while (i < len) {
+        unsigned char c = (unsigned char)in[i];
+        switch (d->state) {
+        case CH_SIZE: {
+            int h = hexval(c);
+            if (h >= 0) {
+                /* left counts the size; line_len its digits (at most 15: < 2^60). */
+                if (++d->line_len > 15)
+                    return HTTP1_BAD;
+                d->left = d->left * 16 + (uint64_t)h;
+                i++;
+            } else if (d->line_len == 0) {
+                return HTTP1_BAD;
+            } else if (c == ';') {
+                d->state = CH_EXT;
+                i++;
+            } else if (c == '\r') {
+                d->state = CH_SIZE_LF;
+                i++;
+            } else {
+                return HTTP1_BAD; /* no whitespace, no sign, no "0x" */
+            }
+            break;
+        }
+        case CH_EXT:
+            if (c == '\r') {
+                d->state = CH_SIZE_LF;
+            } else if (c == '\n' || ++d->line_len > CH_MAX_LINE) {
+                return HTTP1_BAD;
+            }
+            i++;
+            break;
+        case CH_SIZE_LF:
+            if (c != '\n')
+                return HTTP1_BAD;
+            i++;
+            d->line_len = 0;
+            d->state = d->left == 0 ? CH_TRAILER : CH_DATA;
+            break;
+        case CH_DATA: {
+            size_t n = len - i;
+            if (n > d->left)
+                n = (size_t)d->left;
+            memmove(out + o, in + i, n);
+            o += n;
+            i += n;
+            d->left -= n;
+            if (d->left == 0)
+                d->state = CH_DATA_CR;
+            break;
+        }
+        case CH_DATA_CR:
+            if (c != '\r')
+                return HTTP1_BAD;
+            i++;
+            d->state = CH_DATA_LF;
+            break;
+        case CH_DATA_LF:
+            if (c != '\n')
+                return HTTP1_BAD;
+            i++;
+            d->state = CH_SIZE;
+            d->left = 0;
+            d->line_len = 0;
+            break;
+        case CH_TRAILER:
+            if (c == '\r') {
+                d->state = CH_END_LF;
+                i++;
+                break;
+            }
+            d->state = CH_TRAILER_LINE;
+            /* fall through */
+        case CH_TRAILER_LINE:
+            if (c == '\r')
+                d->state = CH_TRAILER_LF;
+            else if (c == '\n' || ++d->trailer > CH_MAX_TRAILER)
+                return HTTP1_BAD;
+            i++;
+            break;
+        case CH_TRAILER_LF:
+            if (c != '\n')
+                return HTTP1_BAD;
+            i++;
+            d->state = CH_TRAILER;
+            break;
+        case CH_END_LF:
+            if (c != '\n')
+                return HTTP1_BAD;
+            i++;
+            r = 1;
+            goto done;
+        default:
+            return HTTP1_BAD;
+        }
+    }
+done:
+    *consumed = i;
+    *produced = o;
+    return r;
+}
+
+/* ---- responses ---- */
+
+const char *http1_reason(int status)
+{
+    switch (status) {
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 206:
+        return "Partial Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 410:
+        return "Gone";
+    case 413:
+        return "Content Too Large";
+    case 416:
+        return "Range Not Satisfiable";
+    case 422:
+        return "Unprocessable Content";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Unknown";
+    }
+}
+
+void http1_date(time_t t, char out[30])
+{
+    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    snprintf(out, 30, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7], tm.tm_mday,
+             months[tm.tm_mon % 12], (tm.tm_year + 1900) % 10000, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+typedef struct writer {
+    char *p;
+    size_t cap, len;
+    int full;
+} writer;
+
+static void put(writer *w, const char *s, size_t n)
+{
+    if (w->full || w->cap - w->len < n) {
+        w->full = 1;
+        return;
+    }
+    memcpy(w->p + w->len, s, n);
+    w->len += n;
+}
+
+static void puts_(writer *w, const char *s)
+{
+    put(w, s, strlen(s));
+}
+
+static void put_uint(writer *w, uint64_t v)
+{
+    char tmp[24];
+    int i = sizeof(tmp);
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    put(w, tmp + i, sizeof(tmp) - (size_t)i);
+}
+
+int http1_write_head(char *out, size_t cap, int status, const char *date, const char *server,
+                     const char *content_type, int64_t content_length, int keep_alive,
+                     const char *extra)
+{
+    writer w = {out, cap, 0, 0};
+    puts_(&w, "HTTP/1.1 ");
+    put_uint(&w, (uint64_t)status);
+    put(&w, " ", 1);
+    puts_(&w, http1_reason(status));
+    puts_(&w, "\r\nDate: ");
+    puts_(&w, date);
+    puts_(&w, "\r\nServer: ");
+    puts_(&w, server);
+    if (content_type != NULL) {
+        puts_(&w, "\r\nContent-Type: ");
+        puts_(&w, content_type);
+    }
+    if (content_length >= 0) {
+        puts_(&w, "\r\nContent-Length: ");
+        put_uint(&w, (uint64_t)content_length);
+    } else if (content_length != HTTP1_UNTIL_CLOSE) {
+        puts_(&w, "\r\nTransfer-Encoding: chunked");
+    }
+    if (!keep_alive)
+        puts_(&w, "\r\nConnection: close");
+    puts_(&w, "\r\n");
+    if (extra != NULL)
+        puts_(&w, extra);
+    puts_(&w, "\r\n");
+    return w.full ? -ENOSPC : (int)w.len;
+}
+
+static void put_json_string(writer *w, const char *s)
+{
+    put(w, "\"", 1);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            put(w, e, 2);
+        } else if (c < 0x20) {
+            char e[8];
+            snprintf(e, sizeof(e), "\\u%04x", c);
+            put(w, e, 6);
+        } else {
+            put(w, (const char *)&c, 1);
+        }
+    }
+    put(w, "\"", 1);
+}
+
+int http1_write_error_json(char *out, size_t cap, const char *code, const char *message)
+{
+    writer w = {out, cap, 0, 0};
+    puts_(&w, "{\"error\":{\"code\":");
+    put_json_string(&w, code);
+    puts_(&w, ",\"message\":");
+    put_json_string(&w, message);
+    puts_(&w, "}}");
+    return w.full ? -ENOSPC : (int)w.len;
+}

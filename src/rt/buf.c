@@ -1,0 +1,32 @@
+/* Reference-counted byte buffers; see buf.h. */
+#include "src/rt/buf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+rd_buf *buf_new(size_t cap)
+{
+    rd_buf *b = malloc(sizeof(*b) + cap);
+    if (b == NULL) {
+        fputs("reeld: out of memory allocating a buffer\n", stderr);
+        abort();
+    }
+    atomic_init(&b->refs, 1);
+    b->len = 0;
+    b->cap = cap;
+    return b;
+}
+
+rd_buf *buf_ref(rd_buf *b)
+{
+    atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+    return b;
+}
+
+void buf_unref(rd_buf *b)
+{
+    if (b == NULL)
+        return;
+    if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1)
+        free(b);
+}
