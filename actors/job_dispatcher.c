@@ -77,6 +77,7 @@ struct disp {
     int writes_blocked; /* the store failed a write: retry on the tick */
     int relay_inflight, due_inflight, sweep_inflight, counts_inflight;
     uint64_t counts_ns; /* when the queue counts were last asked for */
+    int store_failing;  /* logged once when the store starts failing, once when it is back */
     int republish;      /* Redis lost the stream: publish everything due, page by page */
     int64_t republish_cursor;
     rd_stream_entry entries[RD_STORE_BATCH]; /* announced jobs being claimed */
@@ -146,6 +147,24 @@ static int status_of(const rd_msg *reply, int err)
     return err < 0 ? err : msg_body(reply, store)->status;
 }
 
+/* A store outage is logged when it begins and when it ends, not at every retry. */
+static void store_failed(disp *d, const char *what, int err)
+{
+    if (d->store_failing)
+        return;
+    d->store_failing = 1;
+    log_warn("dispatcher_store_failing", KV_STR("in", what), KV_ERRNO(err),
+             KV_STR("detail", store_strerror(err)));
+}
+
+static void store_answered(disp *d)
+{
+    if (!d->store_failing)
+        return;
+    d->store_failing = 0;
+    log_info("dispatcher_store_back");
+}
+
 static running *find_running(disp *d, int64_t id, int32_t attempt)
 {
     for (int i = 0; i < d->nrun; i++)
@@ -209,14 +228,14 @@ static int written(rd_actor *self, rd_msg *reply, int err, void *ctx)
     int st = status_of(reply, err);
     if (st < 0) {
         /* Not written: keep them (in front) and retry on the tick. */
-        log_warn("dispatcher_write_failed", KV_INT("jobs", w->n), KV_ERRNO(st),
-                 KV_STR("detail", store_strerror(st)));
+        store_failed(d, "write", st);
         int room = MAX_DONE - d->ndone < w->n ? MAX_DONE - d->ndone : w->n;
         memmove(&d->done[room], &d->done[0], sizeof(outcome) * (size_t)d->ndone);
         memcpy(&d->done[0], w->o, sizeof(outcome) * (size_t)room);
         d->ndone += room;
         d->writes_blocked = 1;
     } else {
+        store_answered(d);
         struct rd_msg_store *b = msg_body(reply, store);
         atomic_fetch_add_explicit(&written_total, b->n, memory_order_relaxed);
         for (uint32_t i = 0; i < b->n; i++) {
@@ -314,9 +333,10 @@ static int claimed(rd_actor *self, rd_msg *reply, int err, void *ctx)
     int st = status_of(reply, err);
     int n = 0;
     if (st < 0) {
-        log_warn("dispatcher_claim_failed", KV_ERRNO(st), KV_STR("detail", store_strerror(st)));
+        store_failed(d, "claim", st);
         d->queue_empty = 1; /* try again on the tick */
     } else {
+        store_answered(d);
         struct rd_msg_store *b = msg_body(reply, store);
         n = (int)b->n;
         for (int i = 0; i < n; i++) {
@@ -420,7 +440,7 @@ static int heartbeat_done(rd_actor *self, rd_msg *reply, int err, void *ctx)
     d->hb_inflight--;
     int st = status_of(reply, err);
     if (st < 0) {
-        log_warn("dispatcher_heartbeat_failed", KV_ERRNO(st), KV_STR("detail", store_strerror(st)));
+        store_failed(d, "heartbeat", st);
     } else {
         struct rd_msg_store *b = msg_body(reply, store);
         for (uint32_t i = 0; i < b->n; i++) {

@@ -204,9 +204,14 @@ static void conn_dead(rconn *c, const char *why)
     rd_redisq *q = c->q;
     if (q == NULL)
         return;
-    log_warn("queue_connection_lost", KV_STR("backend", "redis"),
-             KV_STR("conn", c == q->cmd ? "commands" : "reads"), KV_STR("detail", why),
-             KV_INT("retry_in_ms", q->backoff_ms));
+    /* Logged when a working connection breaks; failed reconnects only at debug level. */
+    if (c->up)
+        log_warn("queue_connection_lost", KV_STR("backend", "redis"),
+                 KV_STR("conn", c == q->cmd ? "commands" : "reads"), KV_STR("detail", why),
+                 KV_INT("retry_in_ms", q->backoff_ms));
+    else
+        log_debug("queue_connect_failed", KV_STR("backend", "redis"), KV_STR("detail", why),
+                  KV_INT("retry_in_ms", q->backoff_ms));
     c->q = NULL;
     if (q->cmd == c) {
         q->cmd = NULL;

@@ -359,8 +359,13 @@ static void conn_broken(pg_conn *c, const char *why)
     c->req = NULL;
     PQclear(c->result);
     c->result = NULL;
-    log_warn("store_connection_lost", KV_STR("backend", "postgres"), KV_INT("conn", c->index),
-             KV_STR("detail", why), KV_INT("retry_in_ms", c->backoff_ms));
+    /* Logged when a connection that worked breaks; failed reconnects only at debug level. */
+    if (was == C_IDLE || was == C_BUSY || !st->down)
+        log_warn("store_connection_lost", KV_STR("backend", "postgres"), KV_INT("conn", c->index),
+                 KV_STR("detail", why), KV_INT("retry_in_ms", c->backoff_ms));
+    else
+        log_debug("store_connect_failed", KV_STR("backend", "postgres"), KV_INT("conn", c->index),
+                  KV_STR("detail", why), KV_INT("retry_in_ms", c->backoff_ms));
     if (c->polling) {
         struct io_uring_sqe *sqe = loop_sqe(st->self->loop, NULL);
         io_uring_prep_poll_remove(sqe, (uint64_t)(uintptr_t)&c->poll);
