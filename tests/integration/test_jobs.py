@@ -11,7 +11,6 @@ import time
 import pytest
 
 from conftest import reeld_bin
-from servers import postgres, redis  # noqa: F401  (fixtures)
 
 
 _started = []
@@ -118,7 +117,7 @@ def pg_jobs(pg, url):
     return out
 
 
-def test_killed_worker_job_is_finished_by_another_after_the_lease(postgres, redis):  # noqa
+def test_killed_worker_job_is_finished_by_another_after_the_lease(postgres, redis):
     redis.cli("FLUSHALL")
     env = {"POSTGRES_URL": postgres.new_database(), "REDIS_URL": redis.url,
            "REELD_JOB_LEASE_MS": "1500", "REELD_NOOP_SLOTS": "1"}
@@ -148,7 +147,7 @@ def test_killed_worker_job_is_finished_by_another_after_the_lease(postgres, redi
 
 
 @pytest.mark.parametrize("queue", ["embedded", "redis"])
-def test_postgres_restart_mid_run_loses_nothing(postgres, redis, queue):  # noqa: F811
+def test_postgres_restart_mid_run_loses_nothing(postgres, redis, queue):
     env = {"POSTGRES_URL": postgres.new_database(), "REELD_NOOP_SLOTS": "2",
            "REELD_JOB_POLL_MS": "50"}
     if queue == "redis":
@@ -176,7 +175,7 @@ def test_postgres_restart_mid_run_loses_nothing(postgres, redis, queue):  # noqa
     w.stop()
 
 
-def test_redis_restart_and_flush_republishes_from_postgres(postgres, redis):  # noqa: F811
+def test_redis_restart_and_flush_republishes_from_postgres(postgres, redis):
     redis.cli("FLUSHALL")
     env = {"POSTGRES_URL": postgres.new_database(), "REDIS_URL": redis.url,
            "REELD_NOOP_SLOTS": "2"}

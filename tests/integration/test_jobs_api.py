@@ -6,7 +6,6 @@ import time
 import urllib.error
 import urllib.request
 
-from servers import postgres  # noqa: F401  (fixture)
 from test_jobs import add_job, wait_for
 
 
@@ -62,7 +61,7 @@ def test_job_routes_lookups_pages_cancel_and_errors(reeld_factory, tmp_path):
     assert q["waiting"] == 4 and q["active"] == 0 and q["dead"] == 0
 
 
-def test_store_down_is_503_with_retry_after(reeld_factory, postgres):  # noqa: F811
+def test_store_down_is_503_with_retry_after(reeld_factory, postgres):
     env = {"POSTGRES_URL": postgres.new_database()}
     r = reeld_factory(env=env, args=("--cores", "1"))
     job = add_job(env, 1)

@@ -7,10 +7,9 @@ import subprocess
 import pytest
 
 from conftest import ROOT
-from servers import postgres  # noqa: F401  (fixture)
 
 
-def test_store_suite_against_postgres(postgres):  # noqa: F811
+def test_store_suite_against_postgres(postgres):
     prog = os.path.join(ROOT, "zig-out", "test", "test_store")
     if not os.path.exists(prog):
         pytest.skip("zig-out/test/test_store is missing: run `tools/zig build test` first")
