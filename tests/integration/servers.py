@@ -10,15 +10,20 @@ PostgreSQL runs as the unprivileged `postgres` user when the tests run as root (
 package creates it), else as the current user. Both are tuned for tests (no fsync)."""
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
 
 import pytest
 
-from conftest import free_port
-
 PG_BIN = "/usr/lib/postgresql/15/bin"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _as_pg_user(cmd):
