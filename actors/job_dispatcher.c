@@ -28,6 +28,7 @@
 #define MAX_RUNNING     1024
 #define MAX_DONE        2048
 #define WRITES_INFLIGHT 2
+#define OUTCOMES_HIGH   256 /* unwritten outcomes above which no more jobs are claimed */
 #define STORE_TIMEOUT   10000 /* ms a store request may take before it counts as failed */
 #define READ_BLOCK_MS   1000
 #define CLAIM_SAMPLES   65536
@@ -252,6 +253,7 @@ static int written(rd_actor *self, rd_msg *reply, int err, void *ctx)
         msg_free(reply);
     free(w);
     flush_done(d);
+    try_claim(d);
     return 0;
 }
 
@@ -414,7 +416,8 @@ static void on_reset(void *ctx)
 
 static void try_claim(disp *d)
 {
-    if (d->claim_inflight || d->stopping || d->nentries > 0)
+    /* Back-pressure: while outcomes wait for the store, claiming more only makes more. */
+    if (d->claim_inflight || d->stopping || d->nentries > 0 || d->ndone >= OUTCOMES_HIGH)
         return;
     if (d->q == NULL && d->queue_empty)
         return;
