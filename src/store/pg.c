@@ -251,6 +251,10 @@ typedef struct pg_conn {
     rd_timer retry;   /* reconnect after backoff */
     uint32_t backoff_ms;
     int index;
+    uint32_t prepared;         /* statements prepared on this connection, by stmt_key bit */
+    int preparing;             /* -1, or the key being prepared before the request runs */
+    const char *pv[PG_PARAMS]; /* the request's parameters, kept across the prepare */
+    int pn;
     char params[PG_PARAM_BUF];
 } pg_conn;
 
@@ -279,6 +283,7 @@ struct pgstore {
 static void conn_poll_done(rd_op *op, int res, uint32_t flags);
 static void conn_start(pg_conn *c);
 static void retry_due(rd_timer *t);
+static int send_statement(pg_conn *c);
 static void pump(pgstore *st);
 
 static void answer(rd_msg *m, int status)
@@ -344,6 +349,7 @@ static pg_conn *conn_new(pgstore *st, int index, uint32_t backoff_ms)
     c->poll.done = conn_poll_done;
     c->retry.fire = retry_due;
     c->backoff_ms = backoff_ms;
+    c->preparing = -1;
     st->conns[index] = c;
     return c;
 }
@@ -414,6 +420,8 @@ static void connect_step(pg_conn *c)
 
 static void conn_start(pg_conn *c)
 {
+    c->prepared = 0; /* a new session has no prepared statements */
+    c->preparing = -1;
     c->pg = PQconnectStart(c->st->arg->url);
     if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD) {
         conn_broken(c, c->pg ? PQerrorMessage(c->pg) : "out of memory");
@@ -852,6 +860,12 @@ static void finish_request(pg_conn *c)
         status = read_result(b, r);
     } else {
         status = r ? result_error(r) : -EIO;
+        const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+        if (code != NULL && strcmp(code, "26000") == 0) {
+            /* Our prepared statements are gone (DISCARD ALL, a pooler): prepare again. */
+            c->prepared = 0;
+            status = -EAGAIN;
+        }
         log_warn("store_failed", KV_STR("backend", "postgres"), KV_INT("op", b->op),
                  KV_ERRNO(status),
                  KV_STR("detail", r ? PQresultErrorMessage(r) : PQerrorMessage(c->pg)));
@@ -882,6 +896,22 @@ static void conn_read(pg_conn *c)
     }
     while (!PQisBusy(c->pg)) {
         PGresult *r = PQgetResult(c->pg);
+        if (r == NULL && c->preparing >= 0 && c->result != NULL &&
+            PQresultStatus(c->result) == PGRES_COMMAND_OK) {
+            /* Prepared: now run it. */
+            c->prepared |= 1u << c->preparing;
+            PQclear(c->result);
+            c->result = NULL;
+            if (send_statement(c) < 0)
+                return;
+            int f = PQflush(c->pg);
+            if (f < 0) {
+                conn_broken(c, PQerrorMessage(c->pg));
+                return;
+            }
+            c->flushing = f == 1;
+            continue;
+        }
         if (r == NULL) {
             finish_request(c);
             arm(c, POLLIN);
@@ -893,7 +923,7 @@ static void conn_read(pg_conn *c)
         else
             PQclear(r);
     }
-    arm(c, POLLIN);
+    arm(c, c->flushing ? POLLIN | POLLOUT : POLLIN);
 }
 
 static void conn_flush(pg_conn *c)
@@ -907,6 +937,51 @@ static void conn_flush(pg_conn *c)
     arm(c, c->flushing ? POLLIN | POLLOUT : POLLIN);
 }
 
+/* Each statement is prepared once per connection (named by its key) and then only executed:
+ * the server parses and plans the long CTEs once, not per request. */
+static int stmt_key(const struct rd_msg_store *b, const char **q)
+{
+    if (b->op == STORE_JOB_CLAIM && b->n > 0) {
+        *q = claim_ids;
+        return STORE_OP_COUNT;
+    }
+    if (b->op == STORE_JOB_CLAIM && b->kind[0] == '\0') {
+        *q = claim_any;
+        return STORE_OP_COUNT + 1;
+    }
+    *q = sql[b->op];
+    return b->op;
+}
+
+static void stmt_name(char *name, size_t cap, int key)
+{
+    snprintf(name, cap, "reeld_%d", key);
+}
+
+/* Sends the request's statement (prepared), or its preparation first. 0, or -1 when the
+ * connection broke (conn_broken has run). */
+static int send_statement(pg_conn *c)
+{
+    const struct rd_msg_store *b = msg_body(c->req, store);
+    const char *q;
+    int key = stmt_key(b, &q);
+    char name[32];
+    stmt_name(name, sizeof(name), key);
+    int ok;
+    if (c->prepared & (1u << key)) {
+        c->preparing = -1;
+        ok = PQsendQueryPrepared(c->pg, name, c->pn, c->pv, NULL, NULL, 0);
+    } else {
+        c->preparing = key;
+        ok = PQsendPrepare(c->pg, name, q, c->pn, NULL);
+    }
+    if (!ok) {
+        conn_broken(c, PQerrorMessage(c->pg));
+        return -1;
+    }
+    return 0;
+}
+
 static void conn_send(pg_conn *c, rd_msg *m)
 {
     struct rd_msg_store *b = msg_body(m, store);
@@ -916,17 +991,12 @@ static void conn_send(pg_conn *c, rd_msg *m)
         answer(m, r);
         return;
     }
-    const char *q = sql[b->op];
-    if (b->op == STORE_JOB_CLAIM)
-        q = b->n > 0 ? claim_ids : b->kind[0] ? sql[b->op] : claim_any;
-    if (!PQsendQueryParams(c->pg, q, p.n, NULL, p.v, NULL, NULL, 0)) {
-        c->req = m;
-        c->state = C_BUSY;
-        conn_broken(c, PQerrorMessage(c->pg));
-        return;
-    }
+    memcpy(c->pv, p.v, sizeof(c->pv));
+    c->pn = p.n;
     c->req = m;
     c->state = C_BUSY;
+    if (send_statement(c) < 0)
+        return;
     if (c->polling) {
         /* The idle read poll is armed; it wakes on the answer. Flush now, once. */
         int f = PQflush(c->pg);
