@@ -28,7 +28,7 @@
 #define MAX_RUNNING     1024
 #define MAX_DONE        2048
 #define WRITES_INFLIGHT 2
-#define OUTCOMES_HIGH   256 /* unwritten outcomes above which no more jobs are claimed */
+#define OUTCOMES_HIGH   256   /* unwritten outcomes above which no more jobs are claimed */
 #define STORE_TIMEOUT   10000 /* ms a store request may take before it counts as failed */
 #define READ_BLOCK_MS   1000
 #define CLAIM_SAMPLES   65536
@@ -53,6 +53,7 @@ typedef struct outcome {
     int64_t id;
     int32_t attempt;
     int32_t status;
+    int32_t release;  /* hand the job back (this node stops); neither success nor failure */
     int64_t retry_ms; /* fail: delay before the next attempt; < 0: do not retry */
     char kind[RD_JOB_KIND_MAX];
     char entry[32];
@@ -198,12 +199,13 @@ static const char *wanted_kind(disp *d)
 
 /* ---- completions ---- */
 
-static void queue_outcome(disp *d, const running *r, int status, int retryable, const char *error)
+static outcome *queue_outcome(disp *d, const running *r, int status, int retryable,
+                              const char *error)
 {
     if (d->ndone == MAX_DONE) {
-        /* Bounded: the lease will expire and another attempt will run the job again. */
+        /* Bounded (claims stop long before): the lease expires and the job runs again. */
         log_error("dispatcher_outcomes_full", KV_INT("job", r->id));
-        return;
+        return NULL;
     }
     outcome *o = &d->done[d->ndone++];
     memset(o, 0, sizeof(*o));
@@ -214,6 +216,7 @@ static void queue_outcome(disp *d, const running *r, int status, int retryable, 
     snprintf(o->kind, sizeof(o->kind), "%s", r->kind);
     snprintf(o->entry, sizeof(o->entry), "%s", r->entry);
     snprintf(o->error, sizeof(o->error), "%s", error ? error : "");
+    return o;
 }
 
 typedef struct write_ctx {
@@ -242,9 +245,11 @@ static int written(rd_actor *self, rd_msg *reply, int err, void *ctx)
         for (uint32_t i = 0; i < b->n; i++) {
             const rd_job *j = &b->jobs[i];
             const outcome *o = &w->o[i];
-            log_info(o->status == 0 ? "job_succeeded" : "job_failed", KV_INT("job", j->id),
-                     KV_INT("attempt", o->attempt), KV_STR("state", job_state_name(j->state)),
-                     KV_STR("error", o->error));
+            log_info(o->release       ? "job_released"
+                     : o->status == 0 ? "job_succeeded"
+                                      : "job_failed",
+                     KV_INT("job", j->id), KV_INT("attempt", o->attempt),
+                     KV_STR("state", job_state_name(j->state)), KV_STR("error", o->error));
             if (d->q != NULL && o->entry[0])
                 redisq_ack(d->q, o->kind, o->entry);
         }
@@ -257,21 +262,26 @@ static int written(rd_actor *self, rd_msg *reply, int err, void *ctx)
     return 0;
 }
 
-/* Writes queued outcomes: batches of one kind of write (complete or fail). */
+static rd_store_op write_op(const outcome *o)
+{
+    return o->release ? STORE_JOB_RELEASE : o->status != 0 ? STORE_JOB_FAIL : STORE_JOB_COMPLETE;
+}
+
+/* Writes queued outcomes: batches of one kind of write (complete, fail or release). */
 static void flush_done(disp *d)
 {
     while (d->ndone > 0 && d->writes_inflight < WRITES_INFLIGHT && !d->writes_blocked) {
-        int fail = d->done[0].status != 0;
+        rd_store_op op = write_op(&d->done[0]);
         write_ctx *w = rd_calloc(1, sizeof(*w), "a completion batch");
         int keep = 0;
         for (int i = 0; i < d->ndone; i++) {
-            if ((d->done[i].status != 0) == fail && w->n < RD_STORE_BATCH)
+            if (write_op(&d->done[i]) == op && w->n < RD_STORE_BATCH)
                 w->o[w->n++] = d->done[i];
             else
                 d->done[keep++] = d->done[i];
         }
         d->ndone = keep;
-        rd_msg *m = request(d, fail ? STORE_JOB_FAIL : STORE_JOB_COMPLETE);
+        rd_msg *m = request(d, op);
         struct rd_msg_store *b = msg_body(m, store);
         b->n = (uint32_t)w->n;
         for (int i = 0; i < w->n; i++) {
@@ -834,6 +844,23 @@ static void disp_stop_hook(rd_stop_hook *hook, rd_loop *loop)
     if (d == NULL)
         return;
     d->stopping = 1;
+    /* Running jobs go back to the queue now (not after their lease), their attempt uncounted,
+     * and their workers are told to stop. The store answers while the loops drain. */
+    for (int i = 0; i < d->nrun; i++) {
+        running *r = &d->run[i];
+        if (r->lost)
+            continue;
+        r->lost = 1;
+        outcome *o = queue_outcome(d, r, 0, 0, "");
+        if (o != NULL)
+            o->release = 1;
+        rd_msg *m = msg_new(MSG_JOB_CANCEL);
+        msg_body(m, job_cancel)->id = r->id;
+        if (actor_send(r->worker, m) < 0)
+            msg_free(m);
+    }
+    d->writes_blocked = 0;
+    flush_done(d);
     loop_timer_cancel(loop, &d->tick);
     loop_timer_cancel(loop, &d->hb);
     loop_timer_cancel(loop, &d->sweep);

@@ -107,6 +107,9 @@ typedef enum rd_store_op {
     /* in: owner, jobs[0..n) id, attempts, error, retry_ms; out: the new state (queued to
      * retry, failed, or dead), else as heartbeat */
     STORE_JOB_FAIL,
+    /* in: owner, jobs[0..n) id, attempts; out: JOB_QUEUED where applied (due now, the attempt
+     * not counted: the node is stopping, the job did not fail), else as heartbeat */
+    STORE_JOB_RELEASE,
     /* in: jobs[0].id; out: jobs[0] as it was before; -ENOENT, or -EALREADY when it had
      * finished */
     STORE_JOB_CANCEL,

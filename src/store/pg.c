@@ -135,6 +135,10 @@ static const char *const sql[STORE_OP_COUNT] = {
                               " run_after_ms = " NOW " + greatest(d.num, 0), error = d.txt,"
                               " lease_expires_ms = 0, published_ms = 0, updated_ms = " NOW,
                               "AND $2::bigint IS NOT NULL"),
+    [STORE_JOB_RELEASE] = FENCED("state = 'queued', attempts = j.attempts - 1,"
+                                 " lease_expires_ms = 0, run_after_ms = " NOW ", published_ms = 0,"
+                                 " updated_ms = " NOW,
+                                 "AND $2::bigint IS NOT NULL"),
     [STORE_JOB_CANCEL] = "WITH u AS (UPDATE jobs SET state = 'cancelled', lease_expires_ms = 0,"
                          " updated_ms = " NOW " WHERE id = $1"
                          " AND state IN ('queued', 'running') RETURNING id)"
@@ -622,6 +626,7 @@ static int build(pg_conn *c, const struct rd_msg_store *b, params *p)
     case STORE_JOB_HEARTBEAT:
     case STORE_JOB_COMPLETE:
     case STORE_JOB_FAIL:
+    case STORE_JOB_RELEASE:
         param_text(p, b->owner);
         param_int(p, b->lease_ms);
         param_int_array(p, b, F_ID);
@@ -777,6 +782,7 @@ static int read_result(struct rd_msg_store *b, const PGresult *r)
     case STORE_JOB_HEARTBEAT:
     case STORE_JOB_COMPLETE:
     case STORE_JOB_FAIL:
+    case STORE_JOB_RELEASE:
         for (int i = 0; i < rows; i++) {
             int64_t id = num(r, i, 0);
             for (uint32_t k = 0; k < b->n; k++)

@@ -77,6 +77,7 @@ enum {
     Q_JOB_HEARTBEAT,
     Q_JOB_COMPLETE,
     Q_JOB_FAIL,
+    Q_JOB_RELEASE,
     Q_JOB_CANCEL,
     Q_JOB_STATE,
     Q_COUNTS,
@@ -129,6 +130,9 @@ static const char *const sql[Q_COUNT] = {
                    " published_ms = 0, updated_ms = ?1"
                    " WHERE id = ?2 AND lease_owner = ?3 AND attempts = ?4 AND state = 'running'"
                    " RETURNING state",
+    [Q_JOB_RELEASE] = "UPDATE jobs SET state = 'queued', attempts = attempts - 1,"
+                      " lease_expires_ms = 0, run_after_ms = ?1, published_ms = 0, updated_ms = ?1"
+                      " WHERE id = ?2 AND lease_owner = ?3 AND attempts = ?4 AND state = 'running'",
     [Q_JOB_CANCEL] = "UPDATE jobs SET state = 'cancelled', lease_expires_ms = 0,"
                      " updated_ms = ?1 WHERE id = ?2 AND state IN ('queued', 'running')",
     [Q_JOB_STATE] = "SELECT state, lease_owner, attempts FROM jobs WHERE id = ?1",
@@ -591,6 +595,7 @@ static int op_job_fenced(sq *s, struct rd_msg_store *b)
     int64_t now = now_ms();
     int q = b->op == STORE_JOB_HEARTBEAT  ? Q_JOB_HEARTBEAT
             : b->op == STORE_JOB_COMPLETE ? Q_JOB_COMPLETE
+            : b->op == STORE_JOB_RELEASE  ? Q_JOB_RELEASE
                                           : Q_JOB_FAIL;
     for (uint32_t i = 0; i < b->n; i++) {
         rd_job *j = &b->jobs[i];
@@ -629,6 +634,8 @@ static int op_job_fenced(sq *s, struct rd_msg_store *b)
             state = JOB_RUNNING;
         else if (q == Q_JOB_COMPLETE)
             state = JOB_SUCCEEDED;
+        else if (q == Q_JOB_RELEASE)
+            state = JOB_QUEUED;
         j->state = state;
     }
     return 0;
@@ -757,6 +764,7 @@ static int execute(sq *s, struct rd_msg_store *b)
     case STORE_JOB_HEARTBEAT:
     case STORE_JOB_COMPLETE:
     case STORE_JOB_FAIL:
+    case STORE_JOB_RELEASE:
         return op_job_fenced(s, b);
     case STORE_JOB_CANCEL:
         return op_job_cancel(s, b);

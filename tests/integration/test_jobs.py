@@ -223,3 +223,21 @@ def test_cancel_stops_a_running_job_within_a_second(tmp_path):
     assert get_job(env, job["id"])["state"] == "cancelled"
     assert job_cli(env, "cancel", "424242").returncode == 3  # unknown: not found
     w.stop()
+
+
+def test_graceful_stop_hands_running_jobs_back(postgres):
+    env = {"POSTGRES_URL": postgres.new_database(), "REELD_NOOP_SLOTS": "1"}
+    a = Worker(dict(env, REELD_NOOP_WORK_MS="60000"), "node-stopping")
+    job = add_job(env, 1)
+    wait_for(lambda: get_job(env, job["id"])["state"] == "running", 20, "the job to start")
+    t0 = time.time()
+    a.stop()
+    assert time.time() - t0 < 5
+    back = get_job(env, job["id"])
+    assert back["state"] == "queued" and back["attempts"] == 0, back
+    assert a.events("job_released")
+    b = Worker(dict(env, REELD_NOOP_WORK_MS="50"), "node-next")
+    done = wait_for(lambda: (j := get_job(env, job["id"]))["state"] == "succeeded" and j, 20,
+                    "another node to run it")
+    assert done["attempts"] == 1 and done["lease_owner"] == "node-next"
+    b.stop()

@@ -339,6 +339,21 @@ TEST(fencing_by_owner_and_attempt)
     CHECK_EQ_INT(done.progress, 1000);
 }
 
+TEST(release_hands_the_job_back_without_counting_the_attempt)
+{
+    rd_job j = create_job(450, "noop", 0, 3), got;
+    CHECK_EQ_INT(claim("stopping-node", 30000, 1, j.id, &got), 1);
+    CHECK_EQ_INT(fenced(STORE_JOB_RELEASE, "other", &got, 0, NULL), JOB_STATE_NONE);
+    CHECK_EQ_INT(fenced(STORE_JOB_RELEASE, "stopping-node", &got, 0, NULL), JOB_QUEUED);
+    int st;
+    rd_job back = get_job(j.id, &st);
+    CHECK_EQ_INT(back.state, JOB_QUEUED);
+    CHECK_EQ_INT(back.attempts, 0);
+    CHECK_EQ_INT(claim("next-node", 30000, 1, j.id, &got), 1);
+    CHECK_EQ_INT(got.attempts, 1);
+    CHECK_EQ_INT(fenced(STORE_JOB_COMPLETE, "next-node", &got, 0, NULL), JOB_SUCCEEDED);
+}
+
 TEST(expired_lease_is_taken_over_and_the_old_owner_fenced_out)
 {
     rd_job j = create_job(400, "noop", 0, 3);
@@ -482,6 +497,7 @@ static void suite(const char *name)
     RUN(claim_by_priority_leases_and_counts_attempts);
     RUN(claim_only_the_kinds_asked_for);
     RUN(fencing_by_owner_and_attempt);
+    RUN(release_hands_the_job_back_without_counting_the_attempt);
     RUN(expired_lease_is_taken_over_and_the_old_owner_fenced_out);
     RUN(failures_retry_after_the_delay_then_die_with_the_last_error);
     RUN(cancel_queued_running_finished_and_unknown);
