@@ -241,3 +241,14 @@ def test_graceful_stop_hands_running_jobs_back(postgres):
                     "another node to run it")
     assert done["attempts"] == 1 and done["lease_owner"] == "node-next"
     b.stop()
+
+
+def test_rediss_is_refused_with_one_clear_line(tmp_path):
+    env = dict(os.environ, REELD_DATA_DIR=str(tmp_path), POSTGRES_URL="postgres://x@127.0.0.1/x",
+               REDIS_URL="rediss://cache.example:6380")
+    for cmd in ("serve", "worker"):
+        r = subprocess.run([reeld_bin(), cmd], env=env, capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 2, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and "REDIS_URL" in lines[0] and "TLS" in lines[0], r.stderr
