@@ -16,6 +16,34 @@ static const char *const names[MSG_COUNT] = {[MSG_NONE] = "none",
 #undef RD_MSG_NAME
 };
 
+/* Payloads that reference memory of their own: freed with the message unless taken. */
+static void hls_object_dispose(rd_msg *m)
+{
+    free(msg_body(m, hls_object)->data);
+}
+
+static void http_request_dispose(rd_msg *m)
+{
+    buf_unref(msg_body(m, http_request)->raw);
+}
+
+static void http_response_dispose(rd_msg *m)
+{
+    buf_unref(msg_body(m, http_response)->body);
+}
+
+static void http_part_dispose(rd_msg *m)
+{
+    buf_unref(msg_body(m, http_part)->body);
+}
+
+static void (*const dispose[MSG_COUNT])(rd_msg *m) = {
+    [MSG_HLS_OBJECT] = hls_object_dispose,
+    [MSG_HTTP_REQUEST] = http_request_dispose,
+    [MSG_HTTP_RESPONSE] = http_response_dispose,
+    [MSG_HTTP_PART] = http_part_dispose,
+};
+
 rd_msg *msg_new(rd_msg_type type)
 {
     size_t n = sizeof(rd_msg) + (type < MSG_COUNT ? payload_size[type] : 0);
@@ -32,19 +60,8 @@ void msg_free(rd_msg *m)
 {
     if (m == NULL)
         return;
-    switch (m->type) {
-    case MSG_HTTP_REQUEST:
-        buf_unref(msg_body(m, http_request)->raw);
-        break;
-    case MSG_HTTP_RESPONSE:
-        buf_unref(msg_body(m, http_response)->body);
-        break;
-    case MSG_HTTP_PART:
-        buf_unref(msg_body(m, http_part)->body);
-        break;
-    default:
-        break;
-    }
+    if (m->type < MSG_COUNT && dispose[m->type] != NULL)
+        dispose[m->type](m);
     free(m);
 }
 

@@ -15,6 +15,7 @@
 #include "src/rt/mpsc.h"
 
 struct rd_actor;
+struct s3_op;
 
 /* Runtime messages. */
 struct rd_msg_ping {
@@ -80,6 +81,46 @@ struct rd_msg_http_part_ack {
     uint8_t failed;
 };
 
+/* Media jobs (actors/gpu_encoder.c). A job's outputs, progress and end go to its `sink`. */
+struct rd_msg_transcode {
+    uint64_t job;
+    struct rd_actor *sink; /* gets HLS_OBJECT, TRANSCODE_PROGRESS and one TRANSCODE_DONE */
+    char input[1024];      /* local path of the master */
+    char preset[8];        /* auto|1080p|720p|480p; empty: the encoder's default */
+    int32_t segment_sec;   /* 0: the encoder's default */
+};
+struct rd_msg_transcode_cancel {
+    uint64_t job; /* stops the job within a second; its TRANSCODE_DONE says -ECANCELED */
+};
+struct rd_msg_hls_object {
+    uint64_t job;
+    char name[64]; /* "720p/seg_00003.ts", "720p/index.m3u8", "master.m3u8", "poster.jpg" */
+    uint8_t *data; /* malloc'd bytes that move with the message: a receiver that keeps them sets
+                    * data to NULL; msg_free frees whatever is still attached */
+    size_t len;
+};
+struct rd_msg_transcode_progress {
+    uint64_t job;
+    double percent, fps, speed, media_sec;
+    int64_t frames;
+};
+struct rd_msg_transcode_done {
+    uint64_t job;
+    int32_t status;  /* 0, -ECANCELED, -EBUSY (the encoder was busy) or another -errno */
+    char error[256]; /* one sentence for the user when status < 0 */
+    char encoder[8]; /* nvenc|x264 */
+    char preset[8];  /* the ladder used */
+    int32_t rungs;
+    int64_t frames, segments;
+    double media_sec, wall_sec;
+    int64_t peak_rss_kb;
+};
+
+/* Blob storage. */
+struct rd_msg_s3_call {
+    struct s3_op *op; /* borrowed: the sender waits for op->done (src/blob/s3.h, s3_call) */
+};
+
 /* X(NAME, payload struct tag): MSG_NAME is the type, struct rd_msg_<tag> the payload. */
 #define RD_MESSAGES(X)                                                                             \
     X(PING, ping)                                                                                  \
@@ -89,6 +130,12 @@ struct rd_msg_http_part_ack {
     X(HTTP_RESPONSE, http_response)                                                                \
     X(HTTP_PART, http_part)                                                                        \
     X(HTTP_PART_ACK, http_part_ack)                                                                \
+    X(TRANSCODE, transcode)                                                                        \
+    X(TRANSCODE_CANCEL, transcode_cancel)                                                          \
+    X(HLS_OBJECT, hls_object)                                                                      \
+    X(TRANSCODE_PROGRESS, transcode_progress)                                                      \
+    X(TRANSCODE_DONE, transcode_done)                                                              \
+    X(S3_CALL, s3_call)                                                                            \
     X(STORE, store)                                                                                \
     X(JOB_PULL, job_pull)                                                                          \
     X(JOB_ASSIGN, job_assign)                                                                      \
@@ -120,7 +167,8 @@ typedef struct rd_msg {
 
 /* A new zeroed message of `type`; aborts on out-of-memory (runtime rule). Free with msg_free
  * unless it is sent: after a successful send it belongs to the receiver. msg_free also drops
- * the rd_buf references the payload holds. */
+ * what the payload still holds (rd_buf references, an HLS_OBJECT's bytes), so a dropped
+ * message leaks nothing. */
 rd_msg *msg_new(rd_msg_type type);
 void msg_free(rd_msg *m);
 const char *msg_name(rd_msg_type type);

@@ -21,7 +21,7 @@ static int cmd_version(int argc, char **argv)
 static const struct command {
     const char *name;
     int (*run)(int argc, char **argv);
-    const char *usage;
+    const char *usage; /* NULL: not listed in --help */
 } commands[] = {
     {"serve", cmd_serve, "serve [--listen ADDR] [--cores N]   run the server"},
     {"migrate", cmd_migrate,
@@ -30,7 +30,10 @@ static const struct command {
      "worker [--cores N]                  run only the worker role (noop jobs)"},
     {"job", cmd_job, "job add|get|cancel|list|counts ... inspect and change jobs in the store"},
     {"presign", cmd_presign, "presign --method M --bucket B --key K  print a presigned URL"},
+    {"transcode", cmd_transcode,
+     "transcode INPUT OUTDIR [OPTIONS]    encode an HLS ladder into OUTDIR"},
     {"version", cmd_version, "version                             print the version"},
+    {"s3", cmd_s3, NULL}, /* operator and test tool: not listed */
 };
 
 static void usage(FILE *out)
@@ -40,7 +43,8 @@ static void usage(FILE *out)
             "Usage: reeld COMMAND [OPTIONS]\n\nCommands:\n",
             REELD_VERSION);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(out, "  reeld %s\n", commands[i].usage);
+        if (commands[i].usage != NULL)
+            fprintf(out, "  reeld %s\n", commands[i].usage);
     fputc('\n', out);
     config_usage(out);
 }

@@ -1,0 +1,300 @@
+/* gpu-encoder: runs transcode jobs, one at a time, on its own thread.
+ *
+ * owns:  its slot (NVENC sessions on one GPU, one per rung, or a CPU slot) and its job.
+ * takes: TRANSCODE (a job), TRANSCODE_CANCEL (noticed between packets while a job runs),
+ *        STOP (a running job is cancelled, then the actor ends).
+ * sends: to the job's sink: HLS_OBJECT for every closed segment while encoding goes on, then
+ *        the variant playlists, the master playlist and the poster; TRANSCODE_PROGRESS at most
+ *        once a second; exactly one TRANSCODE_DONE. A TRANSCODE that arrives while busy gets
+ *        TRANSCODE_DONE with -EBUSY (an idle encoder pulls work; a busy one is never pushed).
+ * never: drops an HLS_OBJECT or TRANSCODE_DONE: when the sink's mailbox is full it waits (still
+ *        noticing a cancel), which is the back-pressure that slows encoding to upload speed;
+ *        touches anything but its own state; blocks a loop (it is a thread actor). */
+#include "actors/gpu_encoder.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "src/media/avlog.h"
+#include "src/media/ladder.h"
+#include "src/media/transcode.h"
+#include "src/rt/log.h"
+
+#define SEND_RETRY_NS 5000000L /* 5 ms between tries at a full mailbox */
+
+typedef struct encoder {
+    rd_actor *self;
+    const encoder_slot *slot;
+    uint64_t job;   /* the running job, 0 when idle */
+    rd_actor *sink; /* its sink */
+    int cancel;     /* the running job is to stop */
+    int stop_seen;  /* a STOP was taken off the mailbox mid-job: re-sent after it */
+} encoder;
+
+static const char *kind_name(media_encoder k)
+{
+    return k == MEDIA_ENC_NVENC ? "nvenc" : "x264";
+}
+
+/* Takes every message queued behind the running job: cancels, stops, refused jobs. */
+static void poll_mailbox(encoder *e)
+{
+    rd_msg *m;
+    while ((m = actor_try_receive(e->self)) != NULL) {
+        if (m->type == MSG_TRANSCODE_CANCEL && msg_body(m, transcode_cancel)->job == e->job) {
+            e->cancel = 1;
+        } else if (m->type == MSG_STOP && (m->flags & RD_MSG_SYSTEM)) {
+            e->cancel = 1;
+            e->stop_seen = 1;
+        } else if (m->type == MSG_TRANSCODE) {
+            struct rd_msg_transcode *t = msg_body(m, transcode);
+            rd_msg *d = msg_new(MSG_TRANSCODE_DONE);
+            msg_body(d, transcode_done)->job = t->job;
+            msg_body(d, transcode_done)->status = -EBUSY;
+            snprintf(msg_body(d, transcode_done)->error, sizeof(msg_body(d, transcode_done)->error),
+                     "the encoder is busy with another job: send it to an idle one");
+            if (t->sink == NULL || actor_send(t->sink, d) < 0)
+                msg_free(d);
+        }
+        msg_free(m);
+    }
+}
+
+/* Sends `m` to the sink, waiting while its mailbox is full. 0, -EPIPE (the sink has stopped)
+ * or -ECANCELED (cancelled while waiting; `m` is freed). */
+static int send_reliably(encoder *e, rd_msg *m, int cancellable)
+{
+    for (;;) {
+        int r = actor_send(e->sink, m);
+        if (r == 0)
+            return 0;
+        if (r != -EAGAIN) {
+            msg_free(m);
+            return r;
+        }
+        poll_mailbox(e);
+        if (cancellable && e->cancel) {
+            msg_free(m);
+            return -ECANCELED;
+        }
+        struct timespec ts = {0, SEND_RETRY_NS};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int sink_object(void *ctx, const char *name, uint8_t *data, size_t len)
+{
+    encoder *e = ctx;
+    rd_msg *m = msg_new(MSG_HLS_OBJECT);
+    struct rd_msg_hls_object *o = msg_body(m, hls_object);
+    o->job = e->job;
+    snprintf(o->name, sizeof(o->name), "%s", name);
+    o->data = data;
+    o->len = len;
+    return send_reliably(e, m, 1);
+}
+
+static void sink_progress(void *ctx, const transcode_progress *p)
+{
+    encoder *e = ctx;
+    rd_msg *m = msg_new(MSG_TRANSCODE_PROGRESS);
+    struct rd_msg_transcode_progress *b = msg_body(m, transcode_progress);
+    b->job = e->job;
+    b->percent = p->percent;
+    b->fps = p->fps;
+    b->speed = p->speed;
+    b->media_sec = p->media_sec;
+    b->frames = p->frames;
+    if (actor_send(e->sink, m) < 0)
+        msg_free(m); /* progress may be dropped: the next one supersedes it */
+}
+
+static int sink_cancelled(void *ctx)
+{
+    encoder *e = ctx;
+    poll_mailbox(e);
+    return e->cancel;
+}
+
+static void run_job(encoder *e, const struct rd_msg_transcode *t)
+{
+    const encoder_slot *s = e->slot;
+    e->job = t->job;
+    e->sink = t->sink;
+    e->cancel = 0;
+    transcode_opts o = {
+        .preset = t->preset[0] ? t->preset : s->preset,
+        .segment_sec = t->segment_sec > 0 ? t->segment_sec : s->segment_sec,
+        .encoder = s->kind,
+        .cuda_device = s->cuda_device,
+        .x264_preset = s->x264_preset,
+        .x264_threads = s->x264_threads,
+    };
+    transcode_sink sink = {sink_object, sink_progress, sink_cancelled, e};
+    transcode_result res;
+    char err[256];
+    log_info("transcode_started", KV_INT("job", t->job), KV_STR("input", t->input),
+             KV_STR("encoder", kind_name(s->kind)), KV_INT("slot", s->index),
+             KV_STR("preset", o.preset), KV_INT("segment_sec", o.segment_sec));
+    media_source *src = NULL;
+    int r = source_open_file(t->input, &src);
+    if (r < 0) {
+        memset(&res, 0, sizeof(res));
+        snprintf(err, sizeof(err), "cannot open the input %.160s: %s", t->input, strerror(-r));
+    } else {
+        r = transcode_run(src, &o, &sink, &res, err, sizeof(err));
+    }
+    source_close(src);
+
+    rd_msg *m = msg_new(MSG_TRANSCODE_DONE);
+    struct rd_msg_transcode_done *d = msg_body(m, transcode_done);
+    d->job = t->job;
+    d->status = r;
+    snprintf(d->error, sizeof(d->error), "%s", r < 0 ? err : "");
+    snprintf(d->encoder, sizeof(d->encoder), "%s", kind_name(s->kind));
+    snprintf(d->preset, sizeof(d->preset), "%s", res.preset);
+    d->rungs = res.rungs;
+    d->frames = res.frames;
+    d->segments = res.segments;
+    d->media_sec = res.media_sec;
+    d->wall_sec = res.wall_sec;
+    d->peak_rss_kb = res.peak_rss_kb;
+    if (r == 0)
+        log_info("transcode_done", KV_INT("job", t->job), KV_STR("preset", res.preset),
+                 KV_INT("rungs", res.rungs), KV_INT("segments", res.segments),
+                 KV_INT("frames", res.frames), KV_DBL("media_sec", res.media_sec),
+                 KV_DBL("wall_sec", res.wall_sec),
+                 KV_DBL("fps", res.wall_sec > 0 ? (double)res.frames / res.wall_sec : 0),
+                 KV_INT("peak_rss_kb", res.peak_rss_kb), KV_INT("damaged_packets", res.damaged));
+    else
+        log_error("transcode_failed", KV_INT("job", t->job), KV_STR("reason", err), KV_ERRNO(r),
+                  KV_DBL("wall_sec", res.wall_sec), KV_INT("peak_rss_kb", res.peak_rss_kb));
+    if (send_reliably(e, m, 0) < 0)
+        log_warn("transcode_done_undelivered", KV_INT("job", t->job));
+    e->job = 0;
+    e->sink = NULL;
+    if (e->stop_seen)
+        actor_stop(e->self); /* the STOP taken mid-job, put back */
+}
+
+static int encoder_init(rd_actor *self, void *arg)
+{
+    encoder *e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return -ENOMEM;
+    e->self = self;
+    e->slot = arg;
+    self->state = e;
+    return 0;
+}
+
+static int encoder_handle(rd_actor *self, rd_msg *m)
+{
+    encoder *e = self->state;
+    switch (m->type) {
+    case MSG_TRANSCODE:
+        if (msg_body(m, transcode)->sink == NULL) {
+            log_warn("transcode_without_sink", KV_INT("job", msg_body(m, transcode)->job));
+            return RD_DONE;
+        }
+        run_job(e, msg_body(m, transcode));
+        return RD_DONE;
+    case MSG_TRANSCODE_CANCEL:
+        return RD_DONE; /* not running here: nothing to stop */
+    default:
+        log_warn("unexpected_message", KV_STR("actor", "gpu_encoder"),
+                 KV_STR("type", msg_name((rd_msg_type)m->type)));
+        return RD_DONE;
+    }
+}
+
+static void encoder_fini(rd_actor *self)
+{
+    free(self->state);
+}
+
+static const rd_actor_def encoder_def = {
+    .name = "gpu_encoder",
+    .init = encoder_init,
+    .handle = encoder_handle,
+    .fini = encoder_fini,
+    .mailbox_bound = 64,
+};
+
+int encoder_pool_start(const rd_config *cfg, int cpu_slots, int max, encoder_pool *pool, char *err,
+                       size_t errlen)
+{
+    memset(pool, 0, sizeof(*pool));
+    avlog_install();
+    /* A job encodes every rung at once: one NVENC session per rung, so an encoder actor on a
+     * GPU stands for as many sessions as the ladder has rungs. */
+    int rungs = ladder_max_rungs(ladder_preset(cfg->preview_preset, 1));
+    int per_gpu = cfg->nvenc_sessions_per_gpu;
+    if (max > 0 && per_gpu > max * rungs)
+        per_gpu = max * rungs;
+    int r = hwprobe_run(cfg->encoder, cfg->gpu_devices, per_gpu, cpu_slots, &pool->probe);
+    if (r < 0) {
+        snprintf(err, errlen,
+                 "ENCODER=nvenc but no GPU opened an NVENC session (%s): use ENCODER=auto or x264",
+                 pool->probe.reason);
+        return r;
+    }
+    int nvenc = pool->probe.encoder == MEDIA_ENC_NVENC;
+    int per_gpu_encoders[HWPROBE_MAX_GPUS];
+    int n = nvenc ? 0 : pool->probe.sessions;
+    for (int g = 0; g < pool->probe.ngpus; g++) {
+        int e = pool->probe.gpus[g].sessions / rungs;
+        per_gpu_encoders[g] = e > 0 ? e : 1; /* a GPU short of sessions still takes one job */
+        n += per_gpu_encoders[g];
+    }
+    if (max > 0 && n > max)
+        n = max;
+    pool->slots = calloc((size_t)n, sizeof(*pool->slots));
+    pool->actors = calloc((size_t)n, sizeof(*pool->actors));
+    if (pool->slots == NULL || pool->actors == NULL) {
+        encoder_pool_stop(pool);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    int gpu = 0, used = 0;
+    for (int i = 0; i < n; i++) {
+        encoder_slot *s = &pool->slots[i];
+        s->index = i;
+        s->kind = pool->probe.encoder;
+        s->gpu = -1;
+        if (nvenc) {
+            while (used >= per_gpu_encoders[gpu]) {
+                gpu++;
+                used = 0;
+            }
+            s->gpu = pool->probe.gpus[gpu].index;
+            s->cuda_device = pool->probe.gpus[gpu].device;
+            used++;
+        }
+        s->preset = cfg->preview_preset;
+        s->segment_sec = cfg->hls_segment_sec;
+        r = actor_spawn_thread(&encoder_def, s, -1, &pool->actors[i]);
+        if (r < 0) {
+            encoder_pool_stop(pool);
+            snprintf(err, errlen, "cannot start an encoder thread: %s", strerror(-r));
+            return r;
+        }
+        pool->n++;
+    }
+    return 0;
+}
+
+void encoder_pool_stop(encoder_pool *pool)
+{
+    for (int i = 0; i < pool->n; i++)
+        actor_stop(pool->actors[i]);
+    for (int i = 0; i < pool->n; i++)
+        actor_join(pool->actors[i]);
+    free(pool->actors);
+    free(pool->slots);
+    hwprobe_free(&pool->probe);
+    memset(pool, 0, sizeof(*pool));
+}

@@ -1,0 +1,41 @@
+/* gpu-encoder actors: one thread actor per GPU encoder slot (a ladder's worth of NVENC
+ * sessions) or CPU slot, each running one transcode job at a time. See gpu_encoder.c for the
+ * contract. */
+#ifndef REELD_ACTORS_GPU_ENCODER_H
+#define REELD_ACTORS_GPU_ENCODER_H
+
+#include "src/media/hwprobe.h"
+#include "src/rt/actor.h"
+#include "src/rt/config.h"
+
+typedef struct encoder_slot {
+    int index;               /* 0.. over the pool, for logs */
+    media_encoder kind;      /* what this slot encodes with */
+    int gpu;                 /* CUDA index; -1 for a CPU slot */
+    void *cuda_device;       /* AVBufferRef * of its GPU, borrowed from the probe */
+    const char *preset;      /* default ladder (PREVIEW_PRESET) */
+    int segment_sec;         /* default HLS_SEGMENT_SEC */
+    const char *x264_preset; /* NULL: veryfast */
+    int x264_threads;        /* 0: libx264's own */
+} encoder_slot;
+
+typedef struct encoder_pool {
+    hwprobe_result probe;
+    encoder_slot *slots;
+    rd_actor **actors;
+    int n;
+} encoder_pool;
+
+/* Probes the GPUs (ENCODER, GPU_DEVICES, NVENC_SESSIONS_PER_GPU in `cfg`) and spawns the
+ * encoders: on NVENC one per GPU for every ladder's worth of sessions that opened (a job opens
+ * one session per rung of PREVIEW_PRESET), else `cpu_slots` libx264 encoders; at most `max`
+ * (0: no limit). Returns 0, or -ENODEV when ENCODER=nvenc and no NVENC opened, with one line
+ * in `err`. */
+int encoder_pool_start(const rd_config *cfg, int cpu_slots, int max, encoder_pool *pool, char *err,
+                       size_t errlen);
+
+/* Stops every encoder (a running job is cancelled first), waits for their threads, frees the
+ * pool. The actors themselves are freed by actor_free_all. */
+void encoder_pool_stop(encoder_pool *pool);
+
+#endif

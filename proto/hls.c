@@ -1,0 +1,93 @@
+/* HLS playlist writers. Numbers are written with the C locale's '.' (reeld never calls
+ * setlocale), durations with three decimals: players sum them, so they must not drift. */
+#include "proto/hls.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+typedef struct out {
+    char *buf;
+    size_t cap, len;
+    int overflow;
+} out;
+
+static void put(out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(out *o, const char *fmt, ...)
+{
+    if (o->overflow)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= o->cap - o->len) {
+        o->overflow = 1;
+        return;
+    }
+    o->len += (size_t)n;
+}
+
+static int finish(out *o)
+{
+    return o->overflow ? -ENOSPC : (int)o->len;
+}
+
+int hls_target_duration(const hls_segment *segs, int n)
+{
+    double longest = 0;
+    for (int i = 0; i < n; i++)
+        if (segs[i].duration > longest)
+            longest = segs[i].duration;
+    int t = (int)ceil(longest - 0.001);
+    return t < 1 ? 1 : t;
+}
+
+int hls_write_media(char *buf, size_t cap, const hls_segment *segs, int n)
+{
+    if (cap == 0)
+        return -ENOSPC;
+    out o = {buf, cap, 0, 0};
+    buf[0] = '\0';
+    put(&o, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:%d\n", hls_target_duration(segs, n));
+    put(&o, "#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n");
+    for (int i = 0; i < n; i++)
+        put(&o, "#EXTINF:%.3f,\n%s\n", segs[i].duration, segs[i].uri);
+    put(&o, "#EXT-X-ENDLIST\n");
+    return finish(&o);
+}
+
+int hls_write_master(char *buf, size_t cap, const hls_variant *v, int n)
+{
+    if (cap == 0)
+        return -ENOSPC;
+    out o = {buf, cap, 0, 0};
+    buf[0] = '\0';
+    put(&o, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    for (int i = 0; i < n; i++) {
+        put(&o, "#EXT-X-STREAM-INF:BANDWIDTH=%lld,AVERAGE-BANDWIDTH=%lld",
+            (long long)v[i].bandwidth, (long long)v[i].average_bandwidth);
+        if (v[i].width > 0 && v[i].height > 0)
+            put(&o, ",RESOLUTION=%dx%d", v[i].width, v[i].height);
+        if (v[i].frame_rate > 0)
+            put(&o, ",FRAME-RATE=%.3f", v[i].frame_rate);
+        put(&o, ",CODECS=\"%s\"\n%s\n", v[i].codecs, v[i].uri);
+    }
+    return finish(&o);
+}
+
+int hls_avc1_codec(const uint8_t *p, size_t n, char *out_name, size_t cap)
+{
+    /* A start code is 00 00 01 (a four-byte 00 00 00 01 ends with it); the NAL header follows,
+     * and an SPS (type 7) begins with profile_idc, the constraint flags and level_idc. */
+    for (size_t i = 0; i + 6 < n; i++) {
+        if (p[i] != 0 || p[i + 1] != 0 || p[i + 2] != 1)
+            continue;
+        if ((p[i + 3] & 0x1f) == 7) {
+            int r = snprintf(out_name, cap, "avc1.%02x%02x%02x", p[i + 4], p[i + 5], p[i + 6]);
+            return r > 0 && (size_t)r < cap ? 0 : -ENOSPC;
+        }
+    }
+    return -ENOENT;
+}

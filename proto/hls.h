@@ -1,0 +1,44 @@
+/* HLS playlist text (RFC 8216) and the codec strings it names.
+ *
+ * owns:  nothing: writers fill a buffer the caller supplies, parsers read the caller's bytes.
+ * never: does I/O or allocates.
+ *
+ * A media playlist lists one rendition's segments (VOD: ENDLIST, TARGETDURATION the longest
+ * segment rounded up); the master playlist lists the renditions. Both are written only once a
+ * job has finished, so every number in them is final. */
+#ifndef REELD_PROTO_HLS_H
+#define REELD_PROTO_HLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct hls_segment {
+    const char *uri; /* relative to the playlist, e.g. "seg_00000.ts" */
+    double duration; /* seconds */
+} hls_segment;
+
+typedef struct hls_variant {
+    const char *uri;           /* relative to the master, e.g. "720p/index.m3u8" */
+    int64_t bandwidth;         /* peak bits per second of any segment */
+    int64_t average_bandwidth; /* total bits / total seconds */
+    int width, height;         /* 0 for an audio-only variant: no RESOLUTION */
+    double frame_rate;         /* 0: no FRAME-RATE */
+    const char *codecs;        /* e.g. "avc1.64001f,mp4a.40.2" */
+} hls_variant;
+
+/* The EXT-X-TARGETDURATION of `n` segments: the longest duration rounded up to whole seconds,
+ * durations within 1 ms of an integer counting as that integer; at least 1. */
+int hls_target_duration(const hls_segment *segs, int n);
+
+/* Writes a VOD media playlist of `n` segments into buf (NUL-terminated). Returns its length,
+ * or -ENOSPC when `cap` is too small (buf then holds a truncated prefix). */
+int hls_write_media(char *buf, size_t cap, const hls_segment *segs, int n);
+
+/* Writes the master playlist of `n` variants. Returns the length or -ENOSPC, as above. */
+int hls_write_master(char *buf, size_t cap, const hls_variant *v, int n);
+
+/* Finds the first H.264 SPS in Annex B bytes and writes its RFC 6381 name ("avc1.PPCCLL") into
+ * `out` (at least 12 bytes). Returns 0, or -ENOENT when there is no SPS. */
+int hls_avc1_codec(const uint8_t *annexb, size_t n, char *out, size_t cap);
+
+#endif

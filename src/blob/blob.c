@@ -1,0 +1,255 @@
+/* The blob interface over its two backends. See blob.h.
+ *
+ * The backends differ enough (file-system calls against an asynchronous client on a loop) that
+ * a table of function pointers would only forward; each call switches on the kind instead. */
+#include "src/blob/blob.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "src/rt/alloc.h"
+
+struct blob_store {
+    blobfs *fs;    /* fs backend, or NULL */
+    s3_client *s3; /* s3 backend (borrowed), or NULL */
+    uint64_t multipart_threshold, part_size;
+};
+
+int blob_open_fs(blob_store **out, const char *data_dir, char *err, size_t errlen)
+{
+    blobfs *fs;
+    int r = blobfs_open(&fs, data_dir, err, errlen);
+    if (r < 0)
+        return r;
+    blob_store *b = rd_calloc(1, sizeof(*b), "the blob store");
+    b->fs = fs;
+    *out = b;
+    return 0;
+}
+
+int blob_open_s3(blob_store **out, s3_client *client)
+{
+    blob_store *b = rd_calloc(1, sizeof(*b), "the blob store");
+    b->s3 = client;
+    b->multipart_threshold = BLOB_MULTIPART_MIN;
+    b->part_size = BLOB_PART_SIZE;
+    *out = b;
+    return 0;
+}
+
+void blob_set_parts(blob_store *b, uint64_t threshold, uint64_t part_size)
+{
+    assert(part_size >= (5u << 20));
+    b->multipart_threshold = threshold;
+    b->part_size = part_size;
+}
+
+void blob_close(blob_store *b)
+{
+    if (b == NULL)
+        return;
+    blobfs_close(b->fs);
+    free(b);
+}
+
+const char *blob_kind(const blob_store *b)
+{
+    return b->fs ? "fs" : "s3";
+}
+
+/* One sentence for an fs failure. */
+static int fs_result(int r, const char *what, const char *bucket, const char *key, char *msg,
+                     size_t msglen)
+{
+    if (r >= 0 || msg == NULL)
+        return r < 0 ? r : 0;
+    if (r == -EINVAL)
+        snprintf(msg, msglen, "%s %s/%s refused: bucket or key is not a safe name.", what, bucket,
+                 key);
+    else if (r == -ENOENT)
+        snprintf(msg, msglen, "%s %s/%s failed: no such object.", what, bucket, key);
+    else
+        snprintf(msg, msglen, "%s %s/%s failed: %s.", what, bucket, key, strerror(-r));
+    return r;
+}
+
+static int s3_result(s3_op *op, int r, blob_info *info, char *msg, size_t msglen)
+{
+    if (r < 0) {
+        if (msg != NULL)
+            snprintf(msg, msglen, "%s", op->message);
+        return r;
+    }
+    if (info != NULL) {
+        info->size = op->object_size >= 0 ? op->object_size : (int64_t)op->body_len;
+        snprintf(info->etag, sizeof(info->etag), "%s", op->etag);
+        snprintf(info->content_type, sizeof(info->content_type), "%s", op->content_type_out);
+    }
+    return 0;
+}
+
+int blob_put(blob_store *b, const char *bucket, const char *key, const void *data, size_t len,
+             const char *content_type, blob_info *info, char *msg, size_t msglen)
+{
+    if (b->fs)
+        return fs_result(blobfs_put(b->fs, bucket, key, data, len, content_type, info), "PUT",
+                         bucket, key, msg, msglen);
+    s3_op op = {.method = S3_PUT,
+                .bucket = bucket,
+                .key = key,
+                .body = data,
+                .body_len = len,
+                .content_type = content_type};
+    int r = s3_result(&op, s3_call(b->s3, &op), info, msg, msglen);
+    if (r == 0 && info != NULL) {
+        info->size = (int64_t)len;
+        snprintf(info->content_type, sizeof(info->content_type), "%s",
+                 content_type ? content_type : "");
+    }
+    return r;
+}
+
+static int s3_multipart(blob_store *b, const char *bucket, const char *key, int fd, uint64_t size,
+                        const char *content_type, blob_info *info, char *msg, size_t msglen)
+{
+    s3_op op = {
+        .method = S3_MPU_CREATE, .bucket = bucket, .key = key, .content_type = content_type};
+    if (s3_call(b->s3, &op) < 0)
+        return s3_result(&op, op.res, NULL, msg, msglen);
+    char upload_id[sizeof(op.upload_id_out)];
+    snprintf(upload_id, sizeof(upload_id), "%s", op.upload_id_out);
+    uint64_t part = b->part_size;
+    size_t nparts = size ? (size_t)((size + part - 1) / part) : 1;
+    s3_part *parts = rd_calloc(nparts, sizeof(*parts), "multipart part list");
+    int r = 0;
+    for (size_t i = 0; i < nparts && r == 0; i++) {
+        uint64_t off = i * part;
+        op = (s3_op){.method = S3_MPU_PART,
+                     .bucket = bucket,
+                     .key = key,
+                     .upload_id = upload_id,
+                     .part_number = (int)i + 1,
+                     .from_file = 1,
+                     .body_fd = fd,
+                     .file_off = (int64_t)off,
+                     .file_len = size - off < part ? size - off : part};
+        r = s3_result(&op, s3_call(b->s3, &op), NULL, msg, msglen);
+        parts[i].number = (int)i + 1;
+        snprintf(parts[i].etag, sizeof(parts[i].etag), "%s", op.etag);
+    }
+    if (r == 0) {
+        op = (s3_op){.method = S3_MPU_COMPLETE,
+                     .bucket = bucket,
+                     .key = key,
+                     .upload_id = upload_id,
+                     .parts = parts,
+                     .nparts = nparts};
+        r = s3_result(&op, s3_call(b->s3, &op), info, msg, msglen);
+    }
+    if (r < 0) {
+        s3_op abort_op = {
+            .method = S3_MPU_ABORT, .bucket = bucket, .key = key, .upload_id = upload_id};
+        s3_call(b->s3, &abort_op);
+    } else if (info != NULL) {
+        info->size = (int64_t)size;
+    }
+    free(parts);
+    return r;
+}
+
+int blob_put_file(blob_store *b, const char *bucket, const char *key, const char *path,
+                  const char *content_type, blob_info *info, char *msg, size_t msglen)
+{
+    if (b->fs)
+        return fs_result(blobfs_put_file(b->fs, bucket, key, path, content_type, info), "PUT",
+                         bucket, key, msg, msglen);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        int r = -errno;
+        if (fd >= 0)
+            close(fd);
+        if (msg != NULL)
+            snprintf(msg, msglen, "cannot read %s (%s).", path, strerror(-r));
+        return r;
+    }
+    int r;
+    if ((uint64_t)st.st_size > b->multipart_threshold) {
+        r = s3_multipart(b, bucket, key, fd, (uint64_t)st.st_size, content_type, info, msg, msglen);
+    } else {
+        s3_op op = {.method = S3_PUT,
+                    .bucket = bucket,
+                    .key = key,
+                    .from_file = 1,
+                    .body_fd = fd,
+                    .file_len = (uint64_t)st.st_size,
+                    .content_type = content_type};
+        r = s3_result(&op, s3_call(b->s3, &op), info, msg, msglen);
+        if (r == 0 && info != NULL)
+            info->size = st.st_size;
+    }
+    close(fd);
+    return r;
+}
+
+int blob_get_range(blob_store *b, const char *bucket, const char *key, uint64_t offset, void *buf,
+                   size_t len, size_t *got, char *msg, size_t msglen)
+{
+    if (b->fs)
+        return fs_result(blobfs_get_range(b->fs, bucket, key, offset, buf, len, got), "GET", bucket,
+                         key, msg, msglen);
+    return s3_get_range(b->s3, bucket, key, offset, buf, len, got, msg, msglen);
+}
+
+int blob_head(blob_store *b, const char *bucket, const char *key, blob_info *info, char *msg,
+              size_t msglen)
+{
+    if (b->fs)
+        return fs_result(blobfs_head(b->fs, bucket, key, info), "HEAD", bucket, key, msg, msglen);
+    s3_op op = {.method = S3_HEAD, .bucket = bucket, .key = key};
+    return s3_result(&op, s3_call(b->s3, &op), info, msg, msglen);
+}
+
+int blob_delete(blob_store *b, const char *bucket, const char *key, char *msg, size_t msglen)
+{
+    if (b->fs)
+        return fs_result(blobfs_delete(b->fs, bucket, key), "DELETE", bucket, key, msg, msglen);
+    s3_op op = {.method = S3_DELETE, .bucket = bucket, .key = key};
+    return s3_result(&op, s3_call(b->s3, &op), NULL, msg, msglen);
+}
+
+int blob_copy(blob_store *b, const char *src_bucket, const char *src_key, const char *dst_bucket,
+              const char *dst_key, int lock_days, blob_info *info, char *msg, size_t msglen)
+{
+    if (b->fs)
+        return fs_result(blobfs_copy(b->fs, src_bucket, src_key, dst_bucket, dst_key, info), "COPY",
+                         src_bucket, src_key, msg, msglen);
+    s3_op op = {.method = S3_COPY,
+                .bucket = dst_bucket,
+                .key = dst_key,
+                .copy_bucket = src_bucket,
+                .copy_key = src_key,
+                .lock_days = lock_days};
+    int r = s3_result(&op, s3_call(b->s3, &op), NULL, msg, msglen);
+    if (r == 0 && info != NULL)
+        r = blob_head(b, dst_bucket, dst_key, info, msg, msglen);
+    return r;
+}
+
+int blob_list(blob_store *b, const char *bucket, const char *prefix,
+              int (*fn)(void *ctx, const char *key, int64_t size), void *ctx, char *msg,
+              size_t msglen)
+{
+    if (b->fs)
+        return fs_result(blobfs_list(b->fs, bucket, prefix, fn, ctx), "LIST", bucket,
+                         prefix ? prefix : "", msg, msglen);
+    if (msg != NULL)
+        snprintf(msg, msglen, "listing is not available on S3 storage yet.");
+    return -EOPNOTSUPP;
+}

@@ -1,0 +1,64 @@
+/* Object storage as the rest of reeld sees it: one interface, two backends.
+ *
+ *   fs  (embedded default, no S3_ENDPOINT): files under REELD_DATA_DIR/blobs (src/blob/fs.h).
+ *   s3  (fleet): any S3-compatible service through reeld's client (src/blob/s3.h).
+ *
+ * owns:  the backend it opened (the fs store, or nothing for s3: the client is borrowed and
+ *        must outlive the store).
+ * never: runs on a loop thread. Every call blocks: the fs backend in file-system calls, the s3
+ *        backend waiting for its client's loop (s3_call). Thread actors (encoders, uploaders on
+ *        their own thread) and commands call it; a loop actor uses s3.h's async API in fleet
+ *        mode, and hands fs work to a thread actor.
+ *
+ * Every call returns 0 or -errno: -ENOENT (no such object), -EINVAL (a bucket or key refused),
+ * -EACCES (refused by the storage), -ERANGE (read past the end), -EIO (the storage failed after
+ * its retries). A failure also leaves one sentence in `msg` (msglen bytes; may be NULL). */
+#ifndef REELD_BLOB_BLOB_H
+#define REELD_BLOB_BLOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "src/blob/fs.h"
+#include "src/blob/s3.h"
+
+typedef struct blob_store blob_store;
+
+/* The fs backend under `data_dir`. 0 or -errno with one sentence in `err`. */
+int blob_open_fs(blob_store **out, const char *data_dir, char *err, size_t errlen);
+/* The s3 backend over `client` (borrowed). */
+int blob_open_s3(blob_store **out, s3_client *client);
+/* s3 backend: files of more than `threshold` bytes go up in parts of `part_size` (at least
+ * 5 MiB, S3's smallest part but the last). Defaults: BLOB_MULTIPART_MIN, BLOB_PART_SIZE. */
+void blob_set_parts(blob_store *b, uint64_t threshold, uint64_t part_size);
+/* NULL is a no-op. */
+void blob_close(blob_store *b);
+/* "fs" or "s3". */
+const char *blob_kind(const blob_store *b);
+
+/* Stores data[0..len) as bucket/key; fills `info` (size, ETag, type) when non-NULL. */
+int blob_put(blob_store *b, const char *bucket, const char *key, const void *data, size_t len,
+             const char *content_type, blob_info *info, char *msg, size_t msglen);
+/* Stores the file at `path` as bucket/key; on S3 in parts above the threshold (blob_set_parts),
+ * the upload aborted on failure so no part is left behind. */
+#define BLOB_MULTIPART_MIN (64ull << 20)
+#define BLOB_PART_SIZE     (16ull << 20)
+int blob_put_file(blob_store *b, const char *bucket, const char *key, const char *path,
+                  const char *content_type, blob_info *info, char *msg, size_t msglen);
+/* Reads up to `len` bytes of bucket/key from `offset` into buf; *got is how many. */
+int blob_get_range(blob_store *b, const char *bucket, const char *key, uint64_t offset, void *buf,
+                   size_t len, size_t *got, char *msg, size_t msglen);
+int blob_head(blob_store *b, const char *bucket, const char *key, blob_info *info, char *msg,
+              size_t msglen);
+/* Deleting a missing object succeeds, as on S3. */
+int blob_delete(blob_store *b, const char *bucket, const char *key, char *msg, size_t msglen);
+/* Copies src to dst (promotion of an upload to masters); `lock_days` > 0 asks S3 for COMPLIANCE
+ * retention that long (the fs backend has no retention and ignores it). */
+int blob_copy(blob_store *b, const char *src_bucket, const char *src_key, const char *dst_bucket,
+              const char *dst_key, int lock_days, blob_info *info, char *msg, size_t msglen);
+/* Keys of `bucket` under `prefix`: fs only; -EOPNOTSUPP on s3. */
+int blob_list(blob_store *b, const char *bucket, const char *prefix,
+              int (*fn)(void *ctx, const char *key, int64_t size), void *ctx, char *msg,
+              size_t msglen);
+
+#endif

@@ -1,0 +1,561 @@
+/* The embedded blob backend. See fs.h.
+ *
+ * Reads open objects with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) from the objects
+ * directory, so even a symlink planted inside the tree cannot lead out of it; key validation
+ * has already refused every name that could. */
+#include "src/blob/fs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "proto/hmac.h"
+#include "src/rt/alloc.h"
+
+#define DEFAULT_TYPE "application/octet-stream"
+#define COPY_BUF     (1 << 20)
+#define ROOT_MAX     2048 /* a root path; with a bucket and key it stays under PATH_MAX */
+
+struct blobfs {
+    char objects[ROOT_MAX]; /* DATA_DIR/blobs */
+    char meta[ROOT_MAX];    /* DATA_DIR/blobs.meta */
+    char tmp[ROOT_MAX];     /* DATA_DIR/blobs.tmp */
+    int objects_fd;
+    int meta_fd;
+};
+
+int blobfs_valid_bucket(const char *b)
+{
+    size_t n = strlen(b);
+    if (n < 3 || n > BLOBFS_MAX_BUCKET || strstr(b, "..") != NULL)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = b[i];
+        int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (!alnum && !((c == '.' || c == '-') && i > 0 && i < n - 1))
+            return 0;
+    }
+    return 1;
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+static int valid_segments(const char *k, size_t len)
+{
+    if (len == 0 || len > BLOBFS_MAX_KEY || memchr(k, '\0', len) != NULL || k[0] == '/' ||
+        k[len - 1] == '/')
+        return 0;
+    size_t b = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && k[i] != '/')
+            continue;
+        size_t sl = i - b;
+        if (sl == 0 || (sl == 1 && k[b] == '.') || (sl == 2 && k[b] == '.' && k[b + 1] == '.'))
+            return 0;
+        b = i + 1;
+    }
+    return 1;
+}
+
+int blobfs_valid_key(const char *key, size_t len)
+{
+    if (!valid_segments(key, len))
+        return 0;
+    if (memchr(key, '%', len) == NULL)
+        return 1;
+    char dec[BLOBFS_MAX_KEY];
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        int h, l;
+        if (key[i] == '%' && i + 2 < len && (h = hexval(key[i + 1])) >= 0 &&
+            (l = hexval(key[i + 2])) >= 0) {
+            dec[n++] = (char)(h * 16 + l);
+            i += 2;
+        } else {
+            dec[n++] = key[i];
+        }
+    }
+    return valid_segments(dec, n);
+}
+
+static int mkdir_p(const char *path)
+{
+    char p[PATH_MAX];
+    snprintf(p, sizeof(p), "%s", path);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, 0700) < 0 && errno != EEXIST)
+            return -errno;
+        *s = '/';
+    }
+    if (mkdir(p, 0700) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+int blobfs_open(blobfs **out, const char *data_dir, char *err, size_t errlen)
+{
+    blobfs *fs = rd_calloc(1, sizeof(*fs), "the blob store");
+    int n1 = snprintf(fs->objects, sizeof(fs->objects), "%s/blobs", data_dir);
+    int n2 = snprintf(fs->meta, sizeof(fs->meta), "%s/blobs.meta", data_dir);
+    int n3 = snprintf(fs->tmp, sizeof(fs->tmp), "%s/blobs.tmp", data_dir);
+    int r = 0;
+    if (n1 < 0 || n2 < 0 || n3 < 0 || (size_t)n3 >= sizeof(fs->tmp))
+        r = -ENAMETOOLONG;
+    if (r == 0)
+        r = mkdir_p(fs->objects);
+    if (r == 0)
+        r = mkdir_p(fs->meta);
+    if (r == 0)
+        r = mkdir_p(fs->tmp);
+    if (r == 0) {
+        fs->objects_fd = open(fs->objects, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        fs->meta_fd = open(fs->meta, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fs->objects_fd < 0 || fs->meta_fd < 0)
+            r = -errno;
+    }
+    if (r < 0) {
+        snprintf(err, errlen, "REELD_DATA_DIR: cannot use %s/blobs for objects (%s)", data_dir,
+                 strerror(-r));
+        if (fs->objects_fd > 0)
+            close(fs->objects_fd);
+        if (fs->meta_fd > 0)
+            close(fs->meta_fd);
+        free(fs);
+        return r;
+    }
+    *out = fs;
+    return 0;
+}
+
+void blobfs_close(blobfs *fs)
+{
+    if (fs == NULL)
+        return;
+    close(fs->objects_fd);
+    close(fs->meta_fd);
+    free(fs);
+}
+
+/* "bucket/key" into rel; -EINVAL when either is refused. */
+static int relpath(char *rel, size_t cap, const char *bucket, const char *key)
+{
+    if (!blobfs_valid_bucket(bucket) || !blobfs_valid_key(key, strlen(key)))
+        return -EINVAL;
+    int n = snprintf(rel, cap, "%s/%s", bucket, key);
+    return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+static int open_beneath(int dirfd, const char *rel, int flags)
+{
+    struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
+                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS};
+    long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+    return fd < 0 ? -errno : (int)fd;
+}
+
+/* Creates the directories of `rel` (all but its last segment) under `root`. */
+static int make_parents(const char *root, const char *rel)
+{
+    const char *slash = strrchr(rel, '/');
+    char dir[PATH_MAX];
+    int n = snprintf(dir, sizeof(dir), "%s/%.*s", root, (int)(slash - rel), rel);
+    if (n < 0 || (size_t)n >= sizeof(dir))
+        return -ENAMETOOLONG;
+    return mkdir_p(dir);
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int blobfs_write_begin(blobfs *fs, const char *bucket, const char *key, const char *content_type,
+                       blobfs_writer *w)
+{
+    memset(w, 0, sizeof(*w));
+    w->fd = -1;
+    char rel[BLOBFS_MAX_BUCKET + BLOBFS_MAX_KEY + 2];
+    int r = relpath(rel, sizeof(rel), bucket, key);
+    if (r < 0)
+        return r;
+    const char *ct = content_type && *content_type ? content_type : DEFAULT_TYPE;
+    if (strlen(ct) >= sizeof(w->content_type) || strpbrk(ct, "\r\n") != NULL)
+        return -EINVAL;
+    w->fs = fs;
+    snprintf(w->bucket, sizeof(w->bucket), "%s", bucket);
+    snprintf(w->key, sizeof(w->key), "%s", key);
+    snprintf(w->content_type, sizeof(w->content_type), "%s", ct);
+    snprintf(w->tmp, sizeof(w->tmp), "%s/obj-XXXXXX", fs->tmp);
+    w->fd = mkostemp(w->tmp, O_CLOEXEC);
+    if (w->fd < 0)
+        return -errno;
+    br_md5_init(&w->md5);
+    return 0;
+}
+
+int blobfs_write(blobfs_writer *w, const void *data, size_t len)
+{
+    if (w->fd < 0)
+        return -EBADF;
+    int r = write_all(w->fd, data, len);
+    if (r == 0) {
+        br_md5_update(&w->md5, data, len);
+        w->len += len;
+    }
+    return r;
+}
+
+void blobfs_write_abort(blobfs_writer *w)
+{
+    if (w->fd < 0)
+        return;
+    close(w->fd);
+    unlink(w->tmp);
+    w->fd = -1;
+}
+
+/* Writes `text` to root/rel atomically (temp + rename). */
+static int replace_file(blobfs *fs, const char *root, const char *rel, const char *text, size_t len)
+{
+    char tmp[PATH_MAX], dst[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s/meta-XXXXXX", fs->tmp);
+    int n = snprintf(dst, sizeof(dst), "%s/%s", root, rel);
+    if (n < 0 || (size_t)n >= sizeof(dst))
+        return -ENAMETOOLONG;
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int r = write_all(fd, text, len);
+    if (r == 0 && fsync(fd) < 0)
+        r = -errno;
+    close(fd);
+    if (r == 0)
+        r = make_parents(root, rel);
+    if (r == 0 && rename(tmp, dst) < 0)
+        r = -errno;
+    if (r < 0)
+        unlink(tmp);
+    return r;
+}
+
+int blobfs_write_commit(blobfs_writer *w, blob_info *info)
+{
+    if (w->fd < 0)
+        return -EBADF;
+    blobfs *fs = w->fs;
+    char rel[BLOBFS_MAX_BUCKET + BLOBFS_MAX_KEY + 2], dst[PATH_MAX];
+    snprintf(rel, sizeof(rel), "%s/%s", w->bucket, w->key);
+    int n = snprintf(dst, sizeof(dst), "%s/%s", fs->objects, rel);
+    uint8_t md5[16];
+    br_md5_out(&w->md5, md5);
+    char hex[33], meta[256];
+    hmac_hex(hex, md5, sizeof(md5));
+    int ml = snprintf(meta, sizeof(meta), "\"%s\"\n%s\n", hex, w->content_type);
+    int r = n < 0 || (size_t)n >= sizeof(dst) ? -ENAMETOOLONG : 0;
+    if (r == 0 && fsync(w->fd) < 0)
+        r = -errno;
+    /* Metadata first: a crash between the two leaves the old object with new metadata, which
+     * the next put of the same key repairs; the other order could show new bytes with an old
+     * ETag. */
+    if (r == 0)
+        r = replace_file(fs, fs->meta, rel, meta, (size_t)ml);
+    if (r == 0)
+        r = make_parents(fs->objects, rel);
+    if (r == 0 && rename(w->tmp, dst) < 0)
+        r = -errno;
+    close(w->fd);
+    w->fd = -1;
+    if (r < 0) {
+        unlink(w->tmp);
+        return r;
+    }
+    if (info != NULL) {
+        info->size = (int64_t)w->len;
+        snprintf(info->etag, sizeof(info->etag), "\"%s\"", hex);
+        snprintf(info->content_type, sizeof(info->content_type), "%s", w->content_type);
+    }
+    return 0;
+}
+
+int blobfs_put(blobfs *fs, const char *bucket, const char *key, const void *data, size_t len,
+               const char *content_type, blob_info *info)
+{
+    blobfs_writer w;
+    int r = blobfs_write_begin(fs, bucket, key, content_type, &w);
+    if (r == 0)
+        r = blobfs_write(&w, data, len);
+    if (r == 0)
+        return blobfs_write_commit(&w, info);
+    blobfs_write_abort(&w);
+    return r;
+}
+
+/* Streams fd's bytes into a writer, then commits. Closes nothing. */
+static int put_from_fd(blobfs *fs, int fd, const char *bucket, const char *key,
+                       const char *content_type, blob_info *info)
+{
+    blobfs_writer w;
+    int r = blobfs_write_begin(fs, bucket, key, content_type, &w);
+    if (r < 0)
+        return r;
+    char *buf = rd_calloc(1, COPY_BUF, "a copy buffer");
+    for (;;) {
+        ssize_t n = read(fd, buf, COPY_BUF);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            r = -errno;
+            break;
+        }
+        if (n == 0)
+            break;
+        if ((r = blobfs_write(&w, buf, (size_t)n)) < 0)
+            break;
+    }
+    free(buf);
+    if (r == 0)
+        return blobfs_write_commit(&w, info);
+    blobfs_write_abort(&w);
+    return r;
+}
+
+int blobfs_put_file(blobfs *fs, const char *bucket, const char *key, const char *path,
+                    const char *content_type, blob_info *info)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int r = put_from_fd(fs, fd, bucket, key, content_type, info);
+    close(fd);
+    return r;
+}
+
+static void read_meta(blobfs *fs, const char *rel, blob_info *info)
+{
+    info->etag[0] = '\0';
+    snprintf(info->content_type, sizeof(info->content_type), "%s", DEFAULT_TYPE);
+    int fd = open_beneath(fs->meta_fd, rel, O_RDONLY);
+    if (fd < 0)
+        return;
+    char buf[256];
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return;
+    buf[n] = '\0';
+    char *nl = strchr(buf, '\n');
+    if (nl == NULL)
+        return;
+    *nl = '\0';
+    snprintf(info->etag, sizeof(info->etag), "%.*s", (int)sizeof(info->etag) - 1, buf);
+    char *ct = nl + 1, *end = strchr(ct, '\n');
+    if (end != NULL && end > ct) {
+        *end = '\0';
+        snprintf(info->content_type, sizeof(info->content_type), "%.*s",
+                 (int)sizeof(info->content_type) - 1, ct);
+    }
+}
+
+int blobfs_open_read(blobfs *fs, const char *bucket, const char *key, blob_info *info)
+{
+    char rel[BLOBFS_MAX_BUCKET + BLOBFS_MAX_KEY + 2];
+    int r = relpath(rel, sizeof(rel), bucket, key);
+    if (r < 0)
+        return r;
+    int fd = open_beneath(fs->objects_fd, rel, O_RDONLY);
+    if (fd < 0)
+        return fd == -ENOTDIR || fd == -ELOOP || fd == -EXDEV ? -ENOENT : fd;
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return -ENOENT;
+    }
+    if (info != NULL) {
+        info->size = st.st_size;
+        read_meta(fs, rel, info);
+    }
+    return fd;
+}
+
+int blobfs_head(blobfs *fs, const char *bucket, const char *key, blob_info *info)
+{
+    int fd = blobfs_open_read(fs, bucket, key, info);
+    if (fd < 0)
+        return fd;
+    close(fd);
+    return 0;
+}
+
+int blobfs_get_range(blobfs *fs, const char *bucket, const char *key, uint64_t offset, void *buf,
+                     size_t len, size_t *got)
+{
+    blob_info info;
+    *got = 0;
+    int fd = blobfs_open_read(fs, bucket, key, &info);
+    if (fd < 0)
+        return fd;
+    int r = 0;
+    if (offset >= (uint64_t)info.size && info.size > 0) {
+        r = -ERANGE;
+    } else {
+        while (*got < len) {
+            ssize_t n = pread(fd, (char *)buf + *got, len - *got, (off_t)(offset + *got));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0) {
+                r = -errno;
+                break;
+            }
+            if (n == 0)
+                break;
+            *got += (size_t)n;
+        }
+    }
+    close(fd);
+    return r;
+}
+
+int blobfs_delete(blobfs *fs, const char *bucket, const char *key)
+{
+    char rel[BLOBFS_MAX_BUCKET + BLOBFS_MAX_KEY + 2];
+    int r = relpath(rel, sizeof(rel), bucket, key);
+    if (r < 0)
+        return r;
+    /* As S3: deleting what is not there succeeds. */
+    if (unlinkat(fs->objects_fd, rel, 0) < 0 && errno != ENOENT && errno != ENOTDIR)
+        return -errno;
+    unlinkat(fs->meta_fd, rel, 0);
+    return 0;
+}
+
+int blobfs_copy(blobfs *fs, const char *src_bucket, const char *src_key, const char *dst_bucket,
+                const char *dst_key, blob_info *info)
+{
+    blob_info src;
+    int fd = blobfs_open_read(fs, src_bucket, src_key, &src);
+    if (fd < 0)
+        return fd;
+    int r = put_from_fd(fs, fd, dst_bucket, dst_key, src.content_type, info);
+    close(fd);
+    return r;
+}
+
+static int walk(int dir, char *key, size_t klen, const char *prefix,
+                int (*fn)(void *ctx, const char *key, int64_t size), void *ctx)
+{
+    DIR *d = fdopendir(dir);
+    if (d == NULL) {
+        close(dir);
+        return -errno;
+    }
+    int r = 0;
+    struct dirent *e;
+    while (r == 0 && (e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        size_t nl = strlen(e->d_name);
+        if (klen + nl + 2 > BLOBFS_MAX_KEY + 1)
+            continue;
+        memcpy(key + klen, e->d_name, nl + 1);
+        struct stat st;
+        if (fstatat(dir, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            int sub = openat(dir, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub < 0)
+                continue;
+            key[klen + nl] = '/';
+            key[klen + nl + 1] = '\0';
+            r = walk(sub, key, klen + nl + 1, prefix, fn, ctx);
+        } else if (S_ISREG(st.st_mode) && strncmp(key, prefix, strlen(prefix)) == 0) {
+            r = fn(ctx, key, st.st_size);
+        }
+    }
+    closedir(d);
+    return r;
+}
+
+int blobfs_list(blobfs *fs, const char *bucket, const char *prefix,
+                int (*fn)(void *ctx, const char *key, int64_t size), void *ctx)
+{
+    if (!blobfs_valid_bucket(bucket))
+        return -EINVAL;
+    int d = open_beneath(fs->objects_fd, bucket, O_RDONLY | O_DIRECTORY);
+    if (d < 0)
+        return d;
+    char key[BLOBFS_MAX_KEY + 2] = "";
+    return walk(d, key, 0, prefix ? prefix : "", fn, ctx);
+}
+
+/* Percent-decodes src[0..len) into dst (cap bytes with the NUL). -EINVAL on a bad escape or
+ * a NUL, -ENAMETOOLONG when it does not fit. */
+static int pct_decode(char *dst, size_t cap, const char *src, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = src[i];
+        if (c == '%') {
+            int h, l;
+            if (i + 2 >= len)
+                return -EINVAL;
+            if ((h = hexval(src[i + 1])) < 0 || (l = hexval(src[i + 2])) < 0)
+                return -EINVAL;
+            c = (char)(h * 16 + l);
+            i += 2;
+        }
+        if (c == '\0')
+            return -EINVAL;
+        if (n + 1 >= cap)
+            return -ENAMETOOLONG;
+        dst[n++] = c;
+    }
+    dst[n] = '\0';
+    return (int)n;
+}
+
+int blobfs_presigned_check(sigv4_key_cache *cache, const sigv4_credentials *cred, int64_t now,
+                           const sigv4_incoming *in, char *bucket, char *key)
+{
+    static const char prefix[] = "/blob/";
+    size_t pl = sizeof(prefix) - 1;
+    if (in->path_len <= pl || memcmp(in->path, prefix, pl) != 0)
+        return -EINVAL;
+    const char *b = in->path + pl;
+    const char *slash = memchr(b, '/', in->path_len - pl);
+    if (slash == NULL)
+        return -EINVAL;
+    const char *k = slash + 1;
+    size_t klen = in->path_len - (size_t)(k - in->path);
+    int bn = pct_decode(bucket, BLOBFS_MAX_BUCKET + 1, b, (size_t)(slash - b));
+    int kn = pct_decode(key, BLOBFS_MAX_KEY + 1, k, klen);
+    if (bn < 0 || kn < 0 || !blobfs_valid_bucket(bucket) || !blobfs_valid_key(key, (size_t)kn))
+        return -EINVAL;
+    return sigv4_verify(cache, cred, now, in);
+}

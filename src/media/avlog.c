@@ -1,0 +1,36 @@
+/* FFmpeg log lines arrive in pieces with a trailing newline; av_log_format_line2 assembles one
+ * message per call, which is all FFmpeg's own callers ever pass. */
+#include "src/media/avlog.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <libavutil/log.h>
+
+#include "src/rt/log.h"
+
+static void avlog_callback(void *avcl, int level, const char *fmt, va_list vl)
+{
+    int debug = log_threshold <= RD_LOG_DEBUG;
+    if (level > av_log_get_level())
+        return; /* a caller silenced FFmpeg (the GPU probe) */
+    if (level > AV_LOG_ERROR && !(debug && level <= AV_LOG_INFO))
+        return;
+    char line[1024];
+    int print_prefix = 1;
+    av_log_format_line2(avcl, level, fmt, vl, line, sizeof(line), &print_prefix);
+    size_t n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    if (n == 0)
+        return;
+    if (level <= AV_LOG_ERROR)
+        log_warn("ffmpeg", KV_STR("msg", line));
+    else
+        log_debug("ffmpeg", KV_STR("msg", line));
+}
+
+void avlog_install(void)
+{
+    av_log_set_callback(avlog_callback);
+}

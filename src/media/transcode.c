@@ -1,0 +1,1573 @@
+/* The transcode pipeline. The job's thread (the encoder actor's) demuxes through a custom
+ * AVIOContext over a source, decodes once, encodes AAC once, and gives every rung references
+ * to the pictures and packets. Each rung has a worker thread that scales (swscale, or
+ * scale_cuda in a filter graph on the GPU path), encodes and muxes into MPEG-TS collected in
+ * memory; closed segments come back to the job's thread, which alone talks to the sink. The
+ * rungs thus run side by side with one libx264 thread each on a small machine, instead of
+ * frame threads that hold pictures (memory) for little speed. Queues are bounded both ways.
+ *
+ * Timestamps: everything after the decoder is in 90 kHz, relative to the input's start, plus
+ * OUT_OFFSET so B-frame dts and AAC priming never go below zero. A keyframe is forced on the
+ * first frame at or after every multiple of the segment length, and no encoder cuts on scenes,
+ * so every rung's keyframes fall on the same frames. A rung's segment is cut at the first
+ * keyframe past the next multiple: the same rule on the same frames gives the same cuts.
+ *
+ * Segments: one mpegts muxer per rung for the whole job (continuity counters run on); at a cut
+ * its PES buffers are flushed, the bytes handed to the sink, and PAT/PMT re-sent so the next
+ * segment starts decodable. Audio packets wait in a per-rung queue until the rung's video has
+ * caught up with them (the video encoder lags), so they land in the segment they belong to. */
+#include "src/media/transcode.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavfilter/buffersink.h>
+#include <libavfilter/buffersrc.h>
+#include <libavformat/avformat.h>
+#include <libavutil/audio_fifo.h>
+#include <libavutil/display.h>
+#include <libavutil/hwcontext.h>
+#include <libavutil/imgutils.h>
+#include <libavutil/opt.h>
+#include <libswresample/swresample.h>
+#include <libswscale/swscale.h>
+
+#include "proto/hls.h"
+#include "src/media/ladder.h"
+#include "src/rt/loop.h"
+
+#define TB90            ((AVRational){1, 90000})
+#define OUT_OFFSET      126000 /* 1.4 s, where FFmpeg's own HLS output starts too */
+#define IO_BUF_SIZE     65536  /* AVIOContext buffers, in and out */
+#define AUDIO_RATE      48000
+#define AUDIO_KBPS      128
+#define AUDIO_QUEUE_MAX 4096    /* AAC frames (~85 s) a rung holds for its video: more is refused */
+#define PLAYLIST_MAX    1048576 /* bytes of one playlist */
+#define FORMATS         "mov,matroska,avi,mpegts,flv,mpeg,mxf,asf,ogg,wav,mp3,aac,flac,nut,yuv4mpegpipe,gif"
+
+typedef struct seginfo {
+    double duration; /* seconds */
+    int64_t bytes;
+} seginfo;
+
+#define RUNG_QUEUE  32 /* frames and audio packets waiting for a rung's worker */
+#define RUNG_FRAMES 4  /* of which pictures: each pins a decoded picture (3 MB at 1080p) */
+
+/* What the job's thread gives a rung: a decoded picture, an AAC packet, or (neither) the end. */
+typedef struct rung_item {
+    AVFrame *frame; /* a reference to the decoder's picture, stamped and flagged */
+    AVPacket *audio;
+} rung_item;
+
+/* A closed segment on its way from a worker to the sink. */
+typedef struct outobj {
+    struct outobj *next;
+    char name[64];
+    uint8_t *data;
+    size_t len;
+} outobj;
+
+typedef struct variant {
+    ladder_rung rung; /* size and bitrate (video rungs) */
+    char name[8];     /* directory: rung name or "audio" */
+    int video;        /* 0: the audio-only rung */
+    int vst, ast;     /* stream indexes in the muxer; -1 when absent */
+    AVCodecContext *enc;
+    struct SwsContext *sws;
+    AVBufferPool *pool; /* scaled and rotated pictures */
+    AVFilterGraph *graph;
+    AVFilterContext *gsrc, *gsink;
+    AVFormatContext *mux;
+    uint8_t *seg; /* bytes of the open segment */
+    size_t seg_len, seg_cap;
+    int io_failed;
+    int seg_open;
+    int64_t seg_start; /* 90 kHz pts of the open segment's first frame */
+    int64_t next_cut;  /* relative 90 kHz time the open segment may end at */
+    int64_t end;       /* 90 kHz end of the last packet written */
+    seginfo *segs;
+    int nsegs, segs_cap;
+    int64_t bytes; /* of all its segments */
+    AVPacket **aq; /* audio waiting for this rung's video */
+    int aq_head, aq_len, aq_cap;
+    char codecs[40];
+
+    /* The rung's worker thread and what passes between it and the job's thread (under mu). */
+    struct job *j;
+    pthread_t thread;
+    int running; /* thread started and not joined */
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* broadcast on every change below */
+    rung_item q[RUNG_QUEUE];
+    int q_head, q_len;
+    int q_frames;                /* pictures among them */
+    outobj *out_head, *out_tail; /* closed segments for the job's thread to hand over */
+    int finished;                /* the worker has ended */
+    int status;                  /* its result */
+    char err[256];               /* its message */
+    AVPacket *pkt, *mpkt;        /* from the encoder; a reference on its way into the muxer */
+    int threads;                 /* libx264 threads */
+} variant;
+
+typedef struct job {
+    _Atomic int abort; /* workers stop at their next item */
+    const transcode_opts *o;
+    const transcode_sink *sink;
+    int64_t seg90; /* segment length in 90 kHz */
+    uint64_t t0_ns;
+    uint64_t last_progress_ns;
+
+    AVFormatContext *in;
+    AVIOContext *in_pb;
+    int vi, ai; /* input stream indexes; -1 when absent */
+    AVCodecContext *vdec, *adec;
+    int rotation;  /* clockwise degrees to display the picture upright */
+    int64_t start; /* input start, AV_TIME_BASE */
+    double duration;
+    AVRational frame_rate;
+    int64_t frame_dur90;
+
+    variant *v;
+    int nv;
+    AVCodecContext *aenc;
+    SwrContext *swr;
+    AVAudioFifo *fifo;
+    uint8_t **abuf; /* resampled samples */
+    int abuf_samples;
+    int64_t a_next; /* pts of the next AAC frame, in samples; INT64_MIN before the first */
+
+    int64_t next_kf; /* relative 90 kHz time of the next forced keyframe */
+    int64_t last_t;  /* relative 90 kHz time of the last frame sent */
+    int64_t vframes, aframes, decode_errors;
+    int64_t poster_at;
+    int poster_tried;
+    uint8_t *poster;
+    size_t poster_len;
+    AVFrame *frame;
+    AVFrame *sw_frame; /* a GPU frame copied down (poster) */
+    AVPacket *pkt;     /* from the demuxer or the AAC encoder */
+} job;
+
+/* ---- errors ---- */
+
+/* Where fail() writes: the job's message on the job's thread, a rung's on its worker. */
+static __thread char *err_buf;
+static __thread size_t err_len;
+
+static int fail(int r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(int r, const char *fmt, ...)
+{
+    if (err_buf != NULL && err_buf[0] == '\0') {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err_buf, err_len, fmt, ap);
+        va_end(ap);
+    }
+    return r < 0 ? r : -EIO;
+}
+
+/* FFmpeg's AVERROR values are negative errnos or tags; callers only need "negative". */
+static int av_fail(int r, const char *what)
+{
+    return fail(r, "%s failed: %s", what, av_err2str(r));
+}
+
+/* ---- input through the source ---- */
+
+static int src_read(void *opaque, uint8_t *buf, int len)
+{
+    media_source *s = opaque;
+    int n = s->read(s, buf, len);
+    if (n == 0)
+        return AVERROR_EOF;
+    return n < 0 ? AVERROR(-n) : n;
+}
+
+static int64_t src_seek(void *opaque, int64_t offset, int whence)
+{
+    media_source *s = opaque;
+    whence &= ~AVSEEK_FORCE;
+    if (whence == AVSEEK_SIZE)
+        return s->size >= 0 ? s->size : AVERROR(ENOSYS);
+    int64_t r = s->seek(s, offset, whence);
+    return r < 0 ? AVERROR((int)-r) : r;
+}
+
+static const char *media_kind(const AVCodecParameters *p)
+{
+    return p->codec_type == AVMEDIA_TYPE_VIDEO ? "video" : "audio";
+}
+
+static int check_size(int w, int h)
+{
+    if (w > LADDER_MAX_SIDE || h > LADDER_MAX_SIDE || (w > 0 && w < 2) || (h > 0 && h < 2))
+        return fail(-EINVAL,
+                    "the video is %dx%d: reeld takes 2 to %d pixels on a side, scale it first", w,
+                    h, LADDER_MAX_SIDE);
+    return 0;
+}
+
+static enum AVPixelFormat pick_cuda(AVCodecContext *c, const enum AVPixelFormat *fmts)
+{
+    for (const enum AVPixelFormat *p = fmts; *p != AV_PIX_FMT_NONE; p++)
+        if (*p == AV_PIX_FMT_CUDA)
+            return *p;
+    return avcodec_default_get_format(c, fmts);
+}
+
+static int open_decoder(job *j, int index, AVCodecContext **out)
+{
+    AVStream *st = j->in->streams[index];
+    const AVCodec *codec = avcodec_find_decoder(st->codecpar->codec_id);
+    if (codec == NULL) {
+        char tag[AV_FOURCC_MAX_STRING_SIZE] = "";
+        av_fourcc_make_string(tag, st->codecpar->codec_tag);
+        return fail(-ENOTSUP,
+                    "the %s codec is not supported (%s, tag '%s'): convert it to H.264/AAC first",
+                    media_kind(st->codecpar), avcodec_get_name(st->codecpar->codec_id), tag);
+    }
+    AVCodecContext *c = avcodec_alloc_context3(codec);
+    if (c == NULL)
+        return -ENOMEM;
+    *out = c;
+    int r = avcodec_parameters_to_context(c, st->codecpar);
+    if (r < 0)
+        return av_fail(r, "reading the codec parameters");
+    c->pkt_timebase = st->time_base;
+    /* On a small machine the rungs' encoders already fill every core: frame threads in the
+     * decoder would only hold more pictures (memory) without adding speed. */
+    c->thread_count = sysconf(_SC_NPROCESSORS_ONLN) > 4 ? 0 : 1;
+    c->max_pixels = (int64_t)LADDER_MAX_SIDE * LADDER_MAX_SIDE;
+    if (c->codec_type == AVMEDIA_TYPE_VIDEO && j->o->encoder == MEDIA_ENC_NVENC &&
+        j->o->cuda_device != NULL && j->rotation == 0) {
+        /* Decode on the GPU when NVDEC knows the codec; pick_cuda falls back otherwise. */
+        c->hw_device_ctx = av_buffer_ref(j->o->cuda_device);
+        c->get_format = pick_cuda;
+        c->extra_hw_frames = RUNG_FRAMES + 2; /* pictures the rungs' queues hold on the GPU */
+    }
+    r = avcodec_open2(c, codec, NULL);
+    if (r < 0)
+        return fail(r,
+                    "the %s stream cannot be decoded (%s): the input is corrupt or uses an "
+                    "unsupported profile",
+                    media_kind(st->codecpar), av_err2str(r));
+    return 0;
+}
+
+static int rotation_of(const AVStream *st)
+{
+    const uint8_t *m = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, NULL);
+    if (m == NULL)
+        return 0;
+    double a = av_display_rotation_get((const int32_t *)(const void *)m);
+    if (isnan(a))
+        return 0;
+    int deg = (int)lround(-a) % 360;
+    if (deg < 0)
+        deg += 360;
+    deg = (deg + 45) / 90 * 90 % 360; /* only quarter turns */
+    return deg;
+}
+
+static int open_input(job *j, media_source *src)
+{
+    if (src->size == 0)
+        return fail(-EINVAL, "the input is empty (0 bytes): upload the file again");
+    uint8_t *buf = av_malloc(IO_BUF_SIZE);
+    if (buf == NULL)
+        return -ENOMEM;
+    j->in_pb = avio_alloc_context(buf, IO_BUF_SIZE, 0, src, src_read, NULL, src_seek);
+    if (j->in_pb == NULL) {
+        av_free(buf);
+        return -ENOMEM;
+    }
+    j->in = avformat_alloc_context();
+    if (j->in == NULL)
+        return -ENOMEM;
+    j->in->pb = j->in_pb;
+    /* Only container demuxers, never playlists or concat lists that would open other URLs. */
+    j->in->format_whitelist = av_strdup(FORMATS);
+    int r = avformat_open_input(&j->in, NULL, NULL, NULL);
+    if (r < 0)
+        return fail(r,
+                    "the input is not audio or video reeld can read (%s): it is corrupt, truncated "
+                    "or another kind of file",
+                    av_err2str(r));
+    for (unsigned i = 0; i < j->in->nb_streams; i++) {
+        const AVCodecParameters *p = j->in->streams[i]->codecpar;
+        if (p->codec_type == AVMEDIA_TYPE_VIDEO && check_size(p->width, p->height) < 0)
+            return -EINVAL;
+    }
+    r = avformat_find_stream_info(j->in, NULL);
+    if (r < 0)
+        return fail(r, "the input's streams cannot be read (%s): it is corrupt or truncated",
+                    av_err2str(r));
+    j->vi = av_find_best_stream(j->in, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
+    if (j->vi >= 0 && (j->in->streams[j->vi]->disposition & AV_DISPOSITION_ATTACHED_PIC))
+        j->vi = -1; /* cover art of an audio file */
+    j->ai = av_find_best_stream(j->in, AVMEDIA_TYPE_AUDIO, -1, j->vi, NULL, 0);
+    if (j->vi < 0 && j->ai < 0)
+        return fail(-EINVAL, "the input has no audio or video stream");
+    for (unsigned i = 0; i < j->in->nb_streams; i++)
+        if ((int)i != j->vi && (int)i != j->ai)
+            j->in->streams[i]->discard = AVDISCARD_ALL;
+    j->start = j->in->start_time != AV_NOPTS_VALUE ? j->in->start_time : 0;
+    j->duration = j->in->duration > 0 ? (double)j->in->duration / AV_TIME_BASE : 0;
+    if (j->vi >= 0) {
+        AVStream *st = j->in->streams[j->vi];
+        if (check_size(st->codecpar->width, st->codecpar->height) < 0)
+            return -EINVAL;
+        j->rotation = rotation_of(st);
+        j->frame_rate = av_guess_frame_rate(j->in, st, NULL);
+        if (j->frame_rate.num <= 0 || j->frame_rate.den <= 0 || av_q2d(j->frame_rate) > 240)
+            j->frame_rate = (AVRational){30, 1};
+        j->frame_dur90 = av_rescale_q(1, av_inv_q(j->frame_rate), TB90);
+        if ((r = open_decoder(j, j->vi, &j->vdec)) < 0)
+            return r;
+    }
+    if (j->ai >= 0 && (r = open_decoder(j, j->ai, &j->adec)) < 0)
+        return r;
+    return 0;
+}
+
+/* ---- output: segments in memory ---- */
+
+static int seg_write(void *opaque, uint8_t *buf, int n)
+{
+    variant *v = opaque;
+    if (v->seg_len + (size_t)n > v->seg_cap) {
+        size_t cap = v->seg_cap ? v->seg_cap : 262144;
+        while (cap < v->seg_len + (size_t)n)
+            cap *= 2;
+        uint8_t *p = realloc(v->seg, cap);
+        if (p == NULL) {
+            v->io_failed = 1;
+            return AVERROR(ENOMEM);
+        }
+        v->seg = p;
+        v->seg_cap = cap;
+    }
+    memcpy(v->seg + v->seg_len, buf, (size_t)n);
+    v->seg_len += (size_t)n;
+    return n;
+}
+
+static int emit(job *j, const char *name, uint8_t *data, size_t len)
+{
+    int r = j->sink->object(j->sink->ctx, name, data, len);
+    if (r < 0)
+        return fail(r, "handing over %s failed: %s", name, strerror(-r));
+    return 0;
+}
+
+static int open_mux(job *j, variant *v)
+{
+    int r = avformat_alloc_output_context2(&v->mux, NULL, "mpegts", NULL);
+    if (r < 0)
+        return av_fail(r, "creating the MPEG-TS muxer");
+    uint8_t *buf = av_malloc(IO_BUF_SIZE);
+    if (buf == NULL)
+        return -ENOMEM;
+    v->mux->pb = avio_alloc_context(buf, IO_BUF_SIZE, 1, v, NULL, seg_write, NULL);
+    if (v->mux->pb == NULL) {
+        av_free(buf);
+        return -ENOMEM;
+    }
+    v->vst = v->ast = -1;
+    if (v->video) {
+        AVStream *st = avformat_new_stream(v->mux, NULL);
+        if (st == NULL || avcodec_parameters_from_context(st->codecpar, v->enc) < 0)
+            return -ENOMEM;
+        st->time_base = TB90;
+        v->vst = st->index;
+    }
+    if (j->aenc != NULL) {
+        AVStream *st = avformat_new_stream(v->mux, NULL);
+        if (st == NULL || avcodec_parameters_from_context(st->codecpar, j->aenc) < 0)
+            return -ENOMEM;
+        st->time_base = TB90;
+        v->ast = st->index;
+    }
+    AVDictionary *opts = NULL;
+    av_dict_set(&opts, "mpegts_copyts", "1", 0); /* our timestamps, unshifted */
+    r = avformat_write_header(v->mux, &opts);
+    av_dict_free(&opts);
+    if (r < 0)
+        return av_fail(r, "starting the MPEG-TS muxer");
+    return 0;
+}
+
+/* Writes one packet (a reference; `pkt` stays the caller's) stamped in 90 kHz. */
+static int mux_write(variant *v, const AVPacket *pkt, int stream)
+{
+    AVPacket *p = v->mpkt;
+    int r = av_packet_ref(p, pkt);
+    if (r < 0)
+        return r;
+    p->stream_index = stream;
+    av_packet_rescale_ts(p, TB90, v->mux->streams[stream]->time_base);
+    r = av_write_frame(v->mux, p);
+    av_packet_unref(p);
+    if (r < 0 || v->io_failed)
+        return av_fail(r < 0 ? r : AVERROR(ENOMEM), "muxing a segment");
+    return 0;
+}
+
+/* Opens a segment at `pts`; it may end at the first boundary after pts + slack (90 kHz). */
+static void open_segment(job *j, variant *v, int64_t pts, int64_t slack)
+{
+    int64_t rel = pts + slack - OUT_OFFSET;
+    v->seg_open = 1;
+    v->seg_start = pts;
+    v->next_cut = (rel < 0 ? 1 : rel / j->seg90 + 1) * j->seg90;
+}
+
+/* Closes the open segment at `end` (90 kHz) and queues it for the job thread to hand over. */
+static int cut_segment(variant *v, int64_t end)
+{
+    if (!v->seg_open)
+        return 0;
+    av_write_frame(v->mux, NULL); /* flushes the PES packets mpegts holds back */
+    avio_flush(v->mux->pb);
+    if (v->io_failed)
+        return fail(-ENOMEM, "out of memory collecting a segment");
+    if (v->nsegs == v->segs_cap) {
+        int cap = v->segs_cap ? v->segs_cap * 2 : 64;
+        seginfo *s = realloc(v->segs, (size_t)cap * sizeof(*s));
+        if (s == NULL)
+            return -ENOMEM;
+        v->segs = s;
+        v->segs_cap = cap;
+    }
+    seginfo *s = &v->segs[v->nsegs];
+    /* The first segment's timeline starts at zero: AAC priming before it is never played. */
+    int64_t start = v->nsegs == 0 && v->seg_start < OUT_OFFSET ? OUT_OFFSET : v->seg_start;
+    s->duration = (double)(end - start) / 90000.0;
+    s->bytes = (int64_t)v->seg_len;
+    v->bytes += s->bytes;
+    char name[64];
+    snprintf(name, sizeof(name), "%s/seg_%05d.ts", v->name, v->nsegs);
+    v->nsegs++;
+    outobj *o = calloc(1, sizeof(*o));
+    if (o == NULL)
+        return -ENOMEM;
+    snprintf(o->name, sizeof(o->name), "%s", name);
+    o->data = v->seg;
+    o->len = v->seg_len;
+    v->seg = NULL;
+    v->seg_len = v->seg_cap = 0;
+    v->seg_open = 0;
+    av_opt_set(v->mux->priv_data, "mpegts_flags", "+resend_headers", 0);
+    pthread_mutex_lock(&v->mu);
+    if (v->out_tail != NULL)
+        v->out_tail->next = o;
+    else
+        v->out_head = o;
+    v->out_tail = o;
+    pthread_mutex_unlock(&v->mu);
+    return 0;
+}
+
+/* ---- audio ---- */
+
+/* Queues an AAC packet for the rung's video to catch up with; `pkt` becomes the queue's. */
+static int queue_audio(variant *v, AVPacket *pkt)
+{
+    if (v->aq_head > 0 && v->aq_head == v->aq_len)
+        v->aq_head = v->aq_len = 0;
+    if (v->aq_len == v->aq_cap) {
+        if (v->aq_head > 0) {
+            memmove(v->aq, v->aq + v->aq_head, (size_t)(v->aq_len - v->aq_head) * sizeof(*v->aq));
+            v->aq_len -= v->aq_head;
+            v->aq_head = 0;
+        } else {
+            if (v->aq_cap >= AUDIO_QUEUE_MAX)
+                return -E2BIG;
+            int cap = v->aq_cap ? v->aq_cap * 2 : 64;
+            AVPacket **q = realloc(v->aq, (size_t)cap * sizeof(*q));
+            if (q == NULL)
+                return -ENOMEM;
+            v->aq = q;
+            v->aq_cap = cap;
+        }
+    }
+    v->aq[v->aq_len++] = pkt;
+    return 0;
+}
+
+/* Writes the queued audio packets that start before `limit` (90 kHz; INT64_MAX: all). */
+static int flush_audio(variant *v, int64_t limit)
+{
+    while (v->aq_head < v->aq_len && v->aq[v->aq_head]->pts < limit) {
+        AVPacket *p = v->aq[v->aq_head++];
+        int r = mux_write(v, p, v->ast);
+        av_packet_free(&p);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static int push(job *j, variant *v, rung_item it);
+
+/* An AAC packet (90 kHz): straight into the audio rung, to the video rungs' workers. */
+static int audio_packet(job *j, AVPacket *pkt)
+{
+    for (int i = 0; i < j->nv; i++) {
+        variant *v = &j->v[i];
+        int r;
+        if (!v->video) {
+            int64_t rel = pkt->pts - OUT_OFFSET;
+            /* Cut at the AAC frame nearest the boundary: off by half a frame at most. */
+            if (v->seg_open && rel + pkt->duration / 2 >= v->next_cut &&
+                (r = cut_segment(v, pkt->pts)) < 0)
+                return r;
+            if (!v->seg_open)
+                open_segment(j, v, pkt->pts, pkt->duration / 2);
+            if ((r = mux_write(v, pkt, v->ast)) < 0)
+                return r;
+            if (pkt->pts + pkt->duration > v->end)
+                v->end = pkt->pts + pkt->duration;
+            continue;
+        }
+        AVPacket *c = av_packet_clone(pkt);
+        if (c == NULL)
+            return -ENOMEM;
+        if ((r = push(j, v, (rung_item){.audio = c})) < 0)
+            return r;
+    }
+    return 0;
+}
+
+static int drain_audio(job *j)
+{
+    int r;
+    while ((r = avcodec_receive_packet(j->aenc, j->pkt)) == 0) {
+        AVPacket *p = av_packet_alloc();
+        if (p == NULL)
+            return -ENOMEM;
+        av_packet_move_ref(p, j->pkt);
+        av_packet_rescale_ts(p, j->aenc->time_base, TB90);
+        p->pts += OUT_OFFSET;
+        p->dts += OUT_OFFSET;
+        r = audio_packet(j, p);
+        av_packet_free(&p);
+        if (r < 0)
+            return r;
+    }
+    return r == AVERROR(EAGAIN) || r == AVERROR_EOF ? 0 : av_fail(r, "AAC encoding");
+}
+
+static int open_audio(job *j)
+{
+    const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_AAC);
+    if (codec == NULL)
+        return fail(-ENOSYS, "this FFmpeg has no AAC encoder");
+    AVCodecContext *c = j->aenc = avcodec_alloc_context3(codec);
+    if (c == NULL)
+        return -ENOMEM;
+    c->sample_fmt = AV_SAMPLE_FMT_FLTP;
+    c->sample_rate = AUDIO_RATE;
+    av_channel_layout_default(&c->ch_layout, 2);
+    c->bit_rate = AUDIO_KBPS * 1000;
+    c->time_base = (AVRational){1, AUDIO_RATE};
+    int r = avcodec_open2(c, codec, NULL);
+    if (r < 0)
+        return av_fail(r, "opening the AAC encoder");
+    AVChannelLayout in_layout;
+    if (j->adec->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC)
+        av_channel_layout_default(&in_layout, j->adec->ch_layout.nb_channels);
+    else if ((r = av_channel_layout_copy(&in_layout, &j->adec->ch_layout)) < 0)
+        return r;
+    r = swr_alloc_set_opts2(&j->swr, &c->ch_layout, c->sample_fmt, c->sample_rate, &in_layout,
+                            j->adec->sample_fmt, j->adec->sample_rate, 0, NULL);
+    av_channel_layout_uninit(&in_layout);
+    if (r < 0 || (r = swr_init(j->swr)) < 0)
+        return av_fail(r, "setting up the audio resampler");
+    j->fifo = av_audio_fifo_alloc(c->sample_fmt, 2, c->frame_size * 4);
+    if (j->fifo == NULL)
+        return -ENOMEM;
+    j->a_next = INT64_MIN;
+    return 0;
+}
+
+/* Encodes whole AAC frames from the FIFO (and the short remainder when `last`). */
+static int encode_audio(job *j, int last)
+{
+    int fs = j->aenc->frame_size;
+    while (av_audio_fifo_size(j->fifo) >= fs || (last && av_audio_fifo_size(j->fifo) > 0)) {
+        AVFrame *f = av_frame_alloc();
+        if (f == NULL)
+            return -ENOMEM;
+        int n = FFMIN(av_audio_fifo_size(j->fifo), fs);
+        f->nb_samples = n;
+        f->format = j->aenc->sample_fmt;
+        f->sample_rate = AUDIO_RATE;
+        int r = av_channel_layout_copy(&f->ch_layout, &j->aenc->ch_layout);
+        if (r >= 0)
+            r = av_frame_get_buffer(f, 0);
+        if (r >= 0 && av_audio_fifo_read(j->fifo, (void **)f->data, n) != n)
+            r = AVERROR(EIO);
+        f->pts = j->a_next;
+        j->a_next += n;
+        if (r >= 0)
+            r = avcodec_send_frame(j->aenc, f);
+        av_frame_free(&f);
+        if (r < 0)
+            return av_fail(r, "AAC encoding");
+        if ((r = drain_audio(j)) < 0)
+            return r;
+    }
+    return 0;
+}
+
+static int audio_frame(job *j, AVFrame *f)
+{
+    AVStream *st = j->in->streams[j->ai];
+    if (j->a_next == INT64_MIN) {
+        int64_t ts = f->best_effort_timestamp != AV_NOPTS_VALUE ? f->best_effort_timestamp : 0;
+        int64_t rel = av_rescale_q(ts, st->time_base, (AVRational){1, AUDIO_RATE}) -
+                      av_rescale_q(j->start, AV_TIME_BASE_Q, (AVRational){1, AUDIO_RATE});
+        j->a_next = rel;
+    }
+    int out = swr_get_out_samples(j->swr, f->nb_samples);
+    if (out > j->abuf_samples) {
+        if (j->abuf != NULL)
+            av_freep(&j->abuf[0]);
+        av_freep(&j->abuf);
+        int r = av_samples_alloc_array_and_samples(&j->abuf, NULL, 2, out, AV_SAMPLE_FMT_FLTP, 0);
+        if (r < 0)
+            return r;
+        j->abuf_samples = out;
+    }
+    int n = swr_convert(j->swr, j->abuf, out, (const uint8_t **)f->extended_data, f->nb_samples);
+    if (n < 0)
+        return av_fail(n, "resampling audio");
+    if (av_audio_fifo_write(j->fifo, (void **)j->abuf, n) < n)
+        return -ENOMEM;
+    j->aframes++;
+    return encode_audio(j, 0);
+}
+
+/* ---- video ---- */
+
+static int open_video_encoder(job *j, variant *v, AVBufferRef *hw_frames)
+{
+    int nvenc = j->o->encoder == MEDIA_ENC_NVENC;
+    const AVCodec *codec = avcodec_find_encoder_by_name(nvenc ? "h264_nvenc" : "libx264");
+    if (codec == NULL)
+        return fail(-ENOSYS, "this FFmpeg has no %s encoder", nvenc ? "h264_nvenc" : "libx264");
+    AVCodecContext *c = v->enc = avcodec_alloc_context3(codec);
+    if (c == NULL)
+        return -ENOMEM;
+    c->width = v->rung.width;
+    c->height = v->rung.height;
+    c->sample_aspect_ratio = (AVRational){1, 1};
+    c->time_base = TB90;
+    c->framerate = j->frame_rate;
+    c->bit_rate = (int64_t)v->rung.video_kbps * 1000;
+    c->rc_max_rate = (int64_t)v->rung.maxrate_kbps * 1000;
+    c->rc_buffer_size = (int)(c->rc_max_rate * 2);
+    /* A GOP a little longer than a segment: the forced keyframes set the real boundaries. */
+    c->gop_size = (int)ceil(av_q2d(j->frame_rate) * j->o->segment_sec) + 1;
+    c->keyint_min = c->gop_size;
+    c->color_range = AVCOL_RANGE_MPEG;
+    AVDictionary *opts = NULL;
+    av_dict_set(&opts, "forced-idr", "1", 0);
+    if (nvenc) {
+        c->pix_fmt = AV_PIX_FMT_CUDA;
+        c->hw_frames_ctx = av_buffer_ref(hw_frames);
+        av_dict_set(&opts, "preset", "p4", 0);
+        av_dict_set(&opts, "rc", "vbr", 0);
+        av_dict_set(&opts, "no-scenecut", "1", 0);
+        av_dict_set(&opts, "strict_gop", "1", 0);
+    } else {
+        c->pix_fmt = AV_PIX_FMT_YUV420P;
+        c->thread_count = v->threads;
+        av_dict_set(&opts, "preset", j->o->x264_preset ? j->o->x264_preset : "veryfast", 0);
+        av_dict_set(
+            &opts, "x264-params",
+            v->threads > 1 ? "scenecut=0:open-gop=0:sliced-threads=1" : "scenecut=0:open-gop=0", 0);
+    }
+    int r = avcodec_open2(c, codec, &opts);
+    av_dict_free(&opts);
+    if (r < 0)
+        return fail(r, "opening the %s encoder for %s failed: %s", codec->name, v->name,
+                    av_err2str(r));
+    return open_mux(j, v);
+}
+
+/* NVENC path: a graph that brings the frame to the GPU if it is not there, turns it upright
+ * (on the CPU: no CUDA transpose in this FFmpeg), and scales it with scale_cuda. */
+static int open_graph(job *j, variant *v, const AVFrame *f)
+{
+    static const char *const turn[] = {"", "transpose=clock,", "hflip,vflip,", "transpose=cclock,"};
+    int hw = f->format == AV_PIX_FMT_CUDA;
+    char args[256], chain[256];
+    v->graph = avfilter_graph_alloc();
+    if (v->graph == NULL)
+        return -ENOMEM;
+    snprintf(args, sizeof(args), "video_size=%dx%d:pix_fmt=%d:time_base=1/90000:pixel_aspect=1/1",
+             f->width, f->height, f->format);
+    int r = avfilter_graph_create_filter(&v->gsrc, avfilter_get_by_name("buffer"), "in", args, NULL,
+                                         v->graph);
+    if (r >= 0 && hw) {
+        AVBufferSrcParameters *par = av_buffersrc_parameters_alloc();
+        if (par == NULL)
+            return -ENOMEM;
+        par->hw_frames_ctx = f->hw_frames_ctx;
+        r = av_buffersrc_parameters_set(v->gsrc, par);
+        av_free(par);
+    }
+    if (r >= 0)
+        r = avfilter_graph_create_filter(&v->gsink, avfilter_get_by_name("buffersink"), "out", NULL,
+                                         NULL, v->graph);
+    if (r < 0)
+        return av_fail(r, "building the GPU scaler");
+    snprintf(chain, sizeof(chain), "%s%sscale_cuda=w=%d:h=%d", hw ? "" : turn[j->rotation / 90],
+             hw ? "" : "format=nv12,hwupload_cuda,", v->rung.width, v->rung.height);
+    AVFilterInOut *outs = avfilter_inout_alloc(), *ins = avfilter_inout_alloc();
+    if (outs == NULL || ins == NULL) {
+        avfilter_inout_free(&outs);
+        avfilter_inout_free(&ins);
+        return -ENOMEM;
+    }
+    outs->name = av_strdup("in");
+    outs->filter_ctx = v->gsrc;
+    ins->name = av_strdup("out");
+    ins->filter_ctx = v->gsink;
+    r = avfilter_graph_parse_ptr(v->graph, chain, &ins, &outs, NULL);
+    avfilter_inout_free(&outs);
+    avfilter_inout_free(&ins);
+    for (unsigned i = 0; r >= 0 && i < v->graph->nb_filters; i++)
+        if (strstr(v->graph->filters[i]->filter->name, "hwupload") != NULL)
+            v->graph->filters[i]->hw_device_ctx = av_buffer_ref(j->o->cuda_device);
+    if (r >= 0)
+        r = avfilter_graph_config(v->graph, NULL);
+    if (r < 0)
+        return av_fail(r, "building the GPU scaler");
+    return open_video_encoder(j, v, av_buffersink_get_hw_frames_ctx(v->gsink));
+}
+
+/* A yuv420p picture from the rung's pool. */
+static AVFrame *pool_frame(variant *v, int w, int h)
+{
+    int size = av_image_get_buffer_size(AV_PIX_FMT_YUV420P, w, h, 32);
+    if (v->pool == NULL) {
+        int other = av_image_get_buffer_size(AV_PIX_FMT_YUV420P, h, w, 32);
+        v->pool = av_buffer_pool_init((size_t)FFMAX(size, other), NULL);
+        if (v->pool == NULL)
+            return NULL;
+    }
+    AVFrame *f = av_frame_alloc();
+    if (f == NULL)
+        return NULL;
+    f->buf[0] = av_buffer_pool_get(v->pool);
+    if (f->buf[0] == NULL) {
+        av_frame_free(&f);
+        return NULL;
+    }
+    av_image_fill_arrays(f->data, f->linesize, f->buf[0]->data, AV_PIX_FMT_YUV420P, w, h, 32);
+    f->width = w;
+    f->height = h;
+    f->format = AV_PIX_FMT_YUV420P;
+    return f;
+}
+
+static void rotate_plane(const uint8_t *s, int sls, int w, int h, uint8_t *d, int dls, int deg)
+{
+    for (int y = 0; y < h; y++) {
+        const uint8_t *row = s + (ptrdiff_t)y * sls;
+        if (deg == 90)
+            for (int x = 0; x < w; x++)
+                d[(ptrdiff_t)x * dls + (h - 1 - y)] = row[x];
+        else if (deg == 180)
+            for (int x = 0; x < w; x++)
+                d[(ptrdiff_t)(h - 1 - y) * dls + (w - 1 - x)] = row[x];
+        else
+            for (int x = 0; x < w; x++)
+                d[(ptrdiff_t)(w - 1 - x) * dls + y] = row[x];
+    }
+}
+
+/* Scales `in` to the rung (and turns it upright) into a pooled picture; *out is the caller's. */
+static int scale_frame(job *j, variant *v, struct SwsContext **sws, const AVFrame *in,
+                       AVFrame **out)
+{
+    int turned = j->rotation == 90 || j->rotation == 270;
+    int sw = turned ? v->rung.height : v->rung.width, sh = turned ? v->rung.width : v->rung.height;
+    *sws = sws_getCachedContext(*sws, in->width, in->height, in->format, sw, sh, AV_PIX_FMT_YUV420P,
+                                SWS_BICUBIC, NULL, NULL, NULL);
+    if (*sws == NULL)
+        return fail(-EINVAL, "cannot scale %dx%d %s video", in->width, in->height,
+                    av_get_pix_fmt_name(in->format));
+    AVFrame *f = pool_frame(v, sw, sh);
+    if (f == NULL)
+        return -ENOMEM;
+    sws_scale(*sws, (const uint8_t *const *)in->data, in->linesize, 0, in->height, f->data,
+              f->linesize);
+    if (j->rotation != 0) {
+        AVFrame *r = pool_frame(v, v->rung.width, v->rung.height);
+        if (r == NULL) {
+            av_frame_free(&f);
+            return -ENOMEM;
+        }
+        for (int p = 0; p < 3; p++) {
+            int pw = p ? (sw + 1) / 2 : sw, ph = p ? (sh + 1) / 2 : sh;
+            rotate_plane(f->data[p], f->linesize[p], pw, ph, r->data[p], r->linesize[p],
+                         j->rotation);
+        }
+        av_frame_free(&f);
+        f = r;
+    }
+    *out = f;
+    return 0;
+}
+
+static int mux_video(job *j, variant *v, const AVPacket *pkt)
+{
+    int r;
+    int key = pkt->flags & AV_PKT_FLAG_KEY;
+    if (key && v->codecs[0] == '\0') {
+        char avc[16];
+        if (hls_avc1_codec(pkt->data, (size_t)pkt->size, avc, sizeof(avc)) < 0)
+            snprintf(avc, sizeof(avc), "avc1.640028");
+        snprintf(v->codecs, sizeof(v->codecs), "%s%s", avc, j->aenc ? ",mp4a.40.2" : "");
+    }
+    if (v->seg_open && key && pkt->pts - OUT_OFFSET >= v->next_cut) {
+        if ((r = flush_audio(v, pkt->pts)) < 0 || (r = cut_segment(v, pkt->pts)) < 0)
+            return r;
+    }
+    if (!v->seg_open)
+        open_segment(j, v, pkt->pts, 0);
+    if ((r = flush_audio(v, pkt->dts + 1)) < 0 || (r = mux_write(v, pkt, v->vst)) < 0)
+        return r;
+    if (pkt->pts + j->frame_dur90 > v->end)
+        v->end = pkt->pts + j->frame_dur90;
+    return 0;
+}
+
+static int drain_video(job *j, variant *v)
+{
+    int r;
+    while ((r = avcodec_receive_packet(v->enc, v->pkt)) == 0) {
+        r = mux_video(j, v, v->pkt);
+        av_packet_unref(v->pkt);
+        if (r < 0)
+            return r;
+    }
+    return r == AVERROR(EAGAIN) || r == AVERROR_EOF ? 0 : av_fail(r, "video encoding");
+}
+
+static int encode_video(job *j, variant *v, AVFrame *f)
+{
+    int r = avcodec_send_frame(v->enc, f);
+    if (r < 0)
+        return av_fail(r, "video encoding");
+    return drain_video(j, v);
+}
+
+static int make_poster(job *j, const AVFrame *in)
+{
+    const AVFrame *src = in;
+    if (in->format == AV_PIX_FMT_CUDA) {
+        av_frame_unref(j->sw_frame);
+        if (av_hwframe_transfer_data(j->sw_frame, in, 0) < 0)
+            return 0; /* no poster is better than no ladder */
+        src = j->sw_frame;
+    }
+    variant *top = &j->v[0];
+    struct SwsContext *sws = NULL;
+    AVFrame *pic = NULL;
+    int r = scale_frame(j, top, &sws, src, &pic);
+    sws_freeContext(sws);
+    if (r < 0)
+        return r;
+    /* JPEG is full range: one more (cheap, once) conversion from the video's limited range. */
+    AVFrame *full = av_frame_alloc();
+    const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_MJPEG);
+    AVCodecContext *c = codec ? avcodec_alloc_context3(codec) : NULL;
+    AVPacket *pkt = av_packet_alloc();
+    sws = NULL;
+    if (full != NULL) {
+        full->width = pic->width;
+        full->height = pic->height;
+        full->format = AV_PIX_FMT_YUVJ420P;
+        sws = sws_getContext(pic->width, pic->height, AV_PIX_FMT_YUV420P, pic->width, pic->height,
+                             AV_PIX_FMT_YUVJ420P, SWS_BICUBIC, NULL, NULL, NULL);
+    }
+    if (sws != NULL && av_frame_get_buffer(full, 0) >= 0 && c != NULL && pkt != NULL) {
+        sws_scale(sws, (const uint8_t *const *)pic->data, pic->linesize, 0, pic->height, full->data,
+                  full->linesize);
+        c->width = full->width;
+        c->height = full->height;
+        c->pix_fmt = AV_PIX_FMT_YUVJ420P;
+        c->time_base = (AVRational){1, 1};
+        c->flags |= AV_CODEC_FLAG_QSCALE;
+        c->global_quality = FF_QP2LAMBDA * 3;
+        if (avcodec_open2(c, codec, NULL) >= 0 && avcodec_send_frame(c, full) >= 0 &&
+            avcodec_send_frame(c, NULL) >= 0 && avcodec_receive_packet(c, pkt) >= 0) {
+            j->poster = malloc((size_t)pkt->size);
+            if (j->poster != NULL) {
+                memcpy(j->poster, pkt->data, (size_t)pkt->size);
+                j->poster_len = (size_t)pkt->size;
+            }
+        }
+    }
+    sws_freeContext(sws);
+    av_packet_free(&pkt);
+    avcodec_free_context(&c);
+    av_frame_free(&full);
+    av_frame_free(&pic);
+    return 0;
+}
+
+/* Worker side: scales (or hands the GPU graph) one stamped picture and encodes it. */
+static int rung_video(job *j, variant *v, AVFrame *in)
+{
+    int64_t t = in->pts;
+    int force = in->pict_type == AV_PICTURE_TYPE_I;
+    AVFrame *f = NULL;
+    int r;
+    if (j->o->encoder == MEDIA_ENC_NVENC) {
+        if (v->graph == NULL && (r = open_graph(j, v, in)) < 0)
+            return r;
+        if ((r = av_buffersrc_add_frame_flags(v->gsrc, in, AV_BUFFERSRC_FLAG_KEEP_REF)) < 0)
+            return av_fail(r, "GPU scaling");
+        f = av_frame_alloc();
+        if (f == NULL)
+            return -ENOMEM;
+        if ((r = av_buffersink_get_frame(v->gsink, f)) < 0) {
+            av_frame_free(&f);
+            return r == AVERROR(EAGAIN) ? 0 : av_fail(r, "GPU scaling");
+        }
+    } else {
+        if (v->enc == NULL && (r = open_video_encoder(j, v, NULL)) < 0)
+            return r;
+        if (j->rotation == 0 && in->format == AV_PIX_FMT_YUV420P && in->width == v->rung.width &&
+            in->height == v->rung.height) {
+            f = av_frame_clone(in); /* the decoded picture is this rung: encode it as it is */
+            if (f == NULL)
+                return -ENOMEM;
+        } else if ((r = scale_frame(j, v, &v->sws, in, &f)) < 0) {
+            return r;
+        }
+    }
+    f->pts = t + OUT_OFFSET;
+    f->pict_type = force ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
+    r = encode_video(j, v, f);
+    av_frame_free(&f);
+    return r;
+}
+
+/* Worker side, at the end of the input: drains the encoder, closes the last segment. */
+static int rung_finish(job *j, variant *v)
+{
+    int r;
+    if (v->mux == NULL)
+        return 0; /* never got a picture: nothing to close */
+    if (v->enc != NULL) {
+        if ((r = avcodec_send_frame(v->enc, NULL)) < 0)
+            return av_fail(r, "video encoding");
+        if ((r = drain_video(j, v)) < 0)
+            return r;
+    }
+    if ((r = flush_audio(v, INT64_MAX)) < 0)
+        return r;
+    return cut_segment(v, v->end);
+}
+
+static void *rung_main(void *arg)
+{
+    variant *v = arg;
+    job *j = v->j;
+    err_buf = v->err;
+    err_len = sizeof(v->err);
+    int r = 0;
+    for (;;) {
+        pthread_mutex_lock(&v->mu);
+        while (v->q_len == 0 && !atomic_load(&j->abort))
+            pthread_cond_wait(&v->cv, &v->mu);
+        if (atomic_load(&j->abort)) {
+            pthread_mutex_unlock(&v->mu);
+            r = -ECANCELED;
+            break;
+        }
+        rung_item it = v->q[v->q_head];
+        v->q_head = (v->q_head + 1) % RUNG_QUEUE;
+        v->q_len--;
+        v->q_frames -= it.frame != NULL;
+        pthread_cond_broadcast(&v->cv);
+        pthread_mutex_unlock(&v->mu);
+        if (it.frame != NULL) {
+            r = rung_video(j, v, it.frame);
+            av_frame_free(&it.frame);
+        } else if (it.audio != NULL) {
+            r = queue_audio(v, it.audio);
+            if (r < 0)
+                av_packet_free(&it.audio);
+            if (r == -E2BIG)
+                r = fail(r, "the input's audio runs far ahead of its video: remux it first");
+        } else {
+            r = rung_finish(j, v);
+            break;
+        }
+        if (r < 0)
+            break;
+    }
+    pthread_mutex_lock(&v->mu);
+    v->status = r;
+    v->finished = 1;
+    pthread_cond_broadcast(&v->cv);
+    pthread_mutex_unlock(&v->mu);
+    return NULL;
+}
+
+static int cancelled(job *j)
+{
+    return j->sink->cancelled != NULL && j->sink->cancelled(j->sink->ctx);
+}
+
+/* Hands the segments the workers have closed to the sink, in each rung's order. */
+static int drain_outputs(job *j)
+{
+    int r = 0;
+    for (int i = 0; i < j->nv; i++) {
+        variant *v = &j->v[i];
+        pthread_mutex_lock(&v->mu);
+        outobj *o = v->out_head;
+        v->out_head = v->out_tail = NULL;
+        pthread_mutex_unlock(&v->mu);
+        while (o != NULL) {
+            outobj *next = o->next;
+            if (r == 0)
+                r = emit(j, o->name, o->data, o->len);
+            else
+                free(o->data);
+            free(o);
+            o = next;
+        }
+    }
+    return r;
+}
+
+/* The worker's failure as the job's: its message becomes the job's. */
+static int rung_failed(variant *v)
+{
+    return v->status == -ECANCELED ? -ECANCELED : fail(v->status, "%s", v->err);
+}
+
+/* Gives a rung an item, waiting while its queue is full (handing over segments and noticing a
+ * cancel meanwhile). The item is the rung's afterwards, or freed on failure. */
+static int push(job *j, variant *v, rung_item it)
+{
+    int r = 0;
+    for (;;) {
+        pthread_mutex_lock(&v->mu);
+        if (v->finished) {
+            pthread_mutex_unlock(&v->mu);
+            r = rung_failed(v);
+            break;
+        }
+        if (v->q_len < RUNG_QUEUE && (it.frame == NULL || v->q_frames < RUNG_FRAMES)) {
+            v->q[(v->q_head + v->q_len) % RUNG_QUEUE] = it;
+            v->q_len++;
+            v->q_frames += it.frame != NULL;
+            pthread_cond_broadcast(&v->cv);
+            pthread_mutex_unlock(&v->mu);
+            return 0;
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 20000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&v->cv, &v->mu, &until);
+        pthread_mutex_unlock(&v->mu);
+        if (cancelled(j)) {
+            r = -ECANCELED;
+            break;
+        }
+        if ((r = drain_outputs(j)) < 0)
+            break;
+    }
+    av_frame_free(&it.frame);
+    av_packet_free(&it.audio);
+    return r;
+}
+
+/* Ends every worker: with the end item and a wait for the last segments when `finish`, at once
+ * (abort) otherwise. Returns the first worker failure, or 0. */
+static int stop_rungs(job *j, int finish)
+{
+    int r = 0;
+    for (int i = 0; finish && r == 0 && i < j->nv; i++)
+        if (j->v[i].running)
+            r = push(j, &j->v[i], (rung_item){0});
+    for (int i = 0; finish && r == 0 && i < j->nv; i++) {
+        variant *v = &j->v[i];
+        while (r == 0 && v->running) {
+            pthread_mutex_lock(&v->mu);
+            int done = v->finished;
+            if (!done) {
+                struct timespec until;
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_nsec += 20000000L;
+                if (until.tv_nsec >= 1000000000L) {
+                    until.tv_sec++;
+                    until.tv_nsec -= 1000000000L;
+                }
+                pthread_cond_timedwait(&v->cv, &v->mu, &until);
+            }
+            pthread_mutex_unlock(&v->mu);
+            if (done) {
+                pthread_join(v->thread, NULL);
+                v->running = 0;
+                if (v->status < 0)
+                    r = rung_failed(v);
+            } else if (cancelled(j)) {
+                r = -ECANCELED;
+            } else {
+                r = drain_outputs(j);
+            }
+        }
+    }
+    atomic_store(&j->abort, 1);
+    for (int i = 0; i < j->nv; i++) {
+        variant *v = &j->v[i];
+        if (!v->running)
+            continue;
+        pthread_mutex_lock(&v->mu);
+        pthread_cond_broadcast(&v->cv);
+        pthread_mutex_unlock(&v->mu);
+        pthread_join(v->thread, NULL);
+        v->running = 0;
+    }
+    return r;
+}
+
+/* Job side: stamps a decoded picture (time, forced keyframe) and gives every rung a
+ * reference to it; the poster is taken here too. */
+static int video_frame(job *j, AVFrame *in)
+{
+    AVStream *st = j->in->streams[j->vi];
+    int64_t ts = in->best_effort_timestamp;
+    int64_t t = ts == AV_NOPTS_VALUE ? j->last_t + j->frame_dur90
+                                     : av_rescale_q(ts, st->time_base, TB90) -
+                                           av_rescale_q(j->start, AV_TIME_BASE_Q, TB90);
+    if (j->vframes > 0 && t <= j->last_t)
+        return 0; /* a repeated or backward timestamp: the encoders need them increasing */
+    if (check_size(in->width, in->height) < 0)
+        return -EINVAL;
+    j->last_t = t;
+    j->vframes++;
+    int force = t >= j->next_kf;
+    if (force)
+        j->next_kf = (t < 0 ? 1 : t / j->seg90 + 1) * j->seg90;
+    in->pts = t;
+    in->pict_type = force ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
+    for (int i = 0; i < j->nv; i++) {
+        AVFrame *f = av_frame_clone(in);
+        if (f == NULL)
+            return -ENOMEM;
+        int r = push(j, &j->v[i], (rung_item){.frame = f});
+        if (r < 0)
+            return r;
+    }
+    if (!j->poster_tried && t >= j->poster_at) {
+        j->poster_tried = 1;
+        return make_poster(j, in);
+    }
+    return 0;
+}
+
+/* ---- the job ---- */
+
+static void progress(job *j, int force)
+{
+    uint64_t now = rd_now_ns();
+    if (j->sink->progress == NULL || (!force && now - j->last_progress_ns < 1000000000ull))
+        return;
+    j->last_progress_ns = now;
+    double wall = (double)(now - j->t0_ns) / 1e9;
+    transcode_progress p = {0};
+    p.frames = j->vframes;
+    p.media_sec = j->vi >= 0 ? (double)j->last_t / 90000.0
+                             : (j->a_next == INT64_MIN ? 0 : (double)j->a_next / AUDIO_RATE);
+    if (p.media_sec < 0)
+        p.media_sec = 0;
+    p.percent = j->duration > 0 ? FFMIN(100.0, 100.0 * p.media_sec / j->duration) : 0;
+    p.fps = wall > 0 ? (double)j->vframes / wall : 0;
+    p.speed = wall > 0 ? p.media_sec / wall : 0;
+    j->sink->progress(j->sink->ctx, &p);
+}
+
+static int decode(job *j, AVCodecContext *dec, const AVPacket *pkt)
+{
+    int r = avcodec_send_packet(dec, pkt);
+    if (r == AVERROR_INVALIDDATA) {
+        j->decode_errors++;
+        return 0; /* a damaged packet: conceal and go on; a file with no good frame fails */
+    }
+    if (r < 0 && r != AVERROR_EOF)
+        return av_fail(r, "decoding");
+    for (;;) {
+        r = avcodec_receive_frame(dec, j->frame);
+        if (r == AVERROR(EAGAIN) || r == AVERROR_EOF)
+            return 0;
+        if (r == AVERROR_INVALIDDATA) {
+            j->decode_errors++;
+            continue;
+        }
+        if (r < 0)
+            return av_fail(r, "decoding");
+        r = dec == j->vdec ? video_frame(j, j->frame) : audio_frame(j, j->frame);
+        av_frame_unref(j->frame);
+        if (r < 0)
+            return r;
+    }
+}
+
+static int setup_ladder(job *j, transcode_result *res)
+{
+    const char *preset = ladder_preset(j->o->preset, j->o->encoder == MEDIA_ENC_NVENC);
+    snprintf(res->preset, sizeof(res->preset), "%s", preset);
+    ladder_rung rungs[LADDER_MAX_RUNGS];
+    int n = 1;
+    if (j->vi >= 0) {
+        const AVCodecParameters *p = j->in->streams[j->vi]->codecpar;
+        AVRational sar = p->sample_aspect_ratio;
+        long w = p->width, h = p->height;
+        if (sar.num > 0 && sar.den > 0)
+            w = w * sar.num / sar.den;
+        if (j->rotation == 90 || j->rotation == 270) {
+            long t = w;
+            w = h;
+            h = t;
+        }
+        n = ladder_build(preset, (int)w, (int)h, rungs);
+        if (n == -EINVAL && (w < 2 || h < 2 || w > LADDER_MAX_SIDE || h > LADDER_MAX_SIDE))
+            return fail(n, "the video is %ldx%ld: reeld takes 2 to %d pixels on a side", w, h,
+                        LADDER_MAX_SIDE);
+        if (n < 0)
+            return fail(n, "unknown preset '%s': use auto, 1080p, 720p or 480p", preset);
+    }
+    j->v = calloc((size_t)n, sizeof(*j->v));
+    if (j->v == NULL)
+        return -ENOMEM;
+    j->nv = n;
+    long total_px = 0, ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    for (int i = 0; i < n && j->vi >= 0; i++)
+        total_px += (long)rungs[i].width * rungs[i].height;
+    for (int i = 0; i < n; i++) {
+        variant *v = &j->v[i];
+        pthread_mutex_init(&v->mu, NULL);
+        pthread_cond_init(&v->cv, NULL);
+        v->pkt = av_packet_alloc();
+        v->mpkt = av_packet_alloc();
+        if (v->pkt == NULL || v->mpkt == NULL)
+            return -ENOMEM;
+        /* libx264 threads by the rung's share of the pixels: the rungs' workers already run
+         * side by side, so one thread each is right on a small machine, and frame threads
+         * (each holding pictures) are spent only where a rung needs more than a core. */
+        v->threads = j->o->x264_threads;
+        if (v->threads <= 0 && j->vi >= 0 && total_px > 0)
+            v->threads = (int)ceil((double)ncpu * rungs[i].width * rungs[i].height / total_px);
+        if (v->threads < 1)
+            v->threads = 1;
+        v->vst = v->ast = -1;
+        if (j->vi >= 0) {
+            v->video = 1;
+            v->rung = rungs[i];
+            _Static_assert(sizeof(v->name) == sizeof(rungs[i].name), "rung names fit");
+            memcpy(v->name, rungs[i].name, sizeof(v->name));
+        } else {
+            snprintf(v->name, sizeof(v->name), "audio");
+            snprintf(v->codecs, sizeof(v->codecs), "mp4a.40.2");
+        }
+    }
+    return 0;
+}
+
+static int publish(job *j, transcode_result *res)
+{
+    int r = 0;
+    char *text = malloc(PLAYLIST_MAX);
+    hls_variant *hv = calloc((size_t)j->nv, sizeof(*hv));
+    char(*uris)[32] = calloc((size_t)j->nv, sizeof(*uris));
+    if (text == NULL || hv == NULL || uris == NULL) {
+        r = -ENOMEM;
+        goto out;
+    }
+    for (int i = 0; i < j->nv && r >= 0; i++) {
+        variant *v = &j->v[i];
+        hls_segment *segs = calloc((size_t)v->nsegs + 1, sizeof(*segs));
+        char(*names)[24] = calloc((size_t)v->nsegs + 1, sizeof(*names));
+        double total = 0, peak = 0;
+        if (segs == NULL || names == NULL) {
+            free(segs);
+            free(names);
+            r = -ENOMEM;
+            break;
+        }
+        for (int s = 0; s < v->nsegs; s++) {
+            snprintf(names[s], sizeof(names[s]), "seg_%05d.ts", s);
+            segs[s].uri = names[s];
+            segs[s].duration = v->segs[s].duration;
+            total += v->segs[s].duration;
+            double bps = v->segs[s].duration > 0 ? v->segs[s].bytes * 8 / v->segs[s].duration : 0;
+            if (bps > peak)
+                peak = bps;
+        }
+        int len = hls_write_media(text, PLAYLIST_MAX, segs, v->nsegs);
+        free(segs);
+        free(names);
+        if (len < 0) {
+            r = fail(len, "the playlist of %s is too long", v->name);
+            break;
+        }
+        snprintf(uris[i], sizeof(uris[i]), "%s/index.m3u8", v->name);
+        uint8_t *copy = malloc((size_t)len);
+        if (copy == NULL) {
+            r = -ENOMEM;
+            break;
+        }
+        memcpy(copy, text, (size_t)len);
+        r = emit(j, uris[i], copy, (size_t)len);
+        hv[i].uri = uris[i];
+        hv[i].bandwidth = (int64_t)ceil(peak);
+        hv[i].average_bandwidth = total > 0 ? (int64_t)ceil((double)v->bytes * 8 / total) : 0;
+        hv[i].width = v->video ? v->rung.width : 0;
+        hv[i].height = v->video ? v->rung.height : 0;
+        hv[i].frame_rate = v->video ? av_q2d(j->frame_rate) : 0;
+        hv[i].codecs = v->codecs[0] ? v->codecs : "avc1.640028,mp4a.40.2";
+        res->segments += v->nsegs;
+        if (i == 0)
+            res->media_sec = total;
+    }
+    if (r >= 0) {
+        int len = hls_write_master(text, PLAYLIST_MAX, hv, j->nv);
+        uint8_t *copy = len > 0 ? malloc((size_t)len) : NULL;
+        if (copy == NULL) {
+            r = -ENOMEM;
+            goto out;
+        }
+        memcpy(copy, text, (size_t)len);
+        r = emit(j, "master.m3u8", copy, (size_t)len);
+    }
+    if (r >= 0 && j->poster != NULL) {
+        r = emit(j, "poster.jpg", j->poster, j->poster_len);
+        j->poster = NULL;
+    }
+out:
+    free(text);
+    free(hv);
+    free(uris);
+    return r;
+}
+
+static int run(job *j, media_source *src, transcode_result *res)
+{
+    int r;
+    if ((r = open_input(j, src)) < 0 || (r = setup_ladder(j, res)) < 0)
+        return r;
+    if (j->ai >= 0 && (r = open_audio(j)) < 0)
+        return r;
+    for (int i = 0; i < j->nv; i++) {
+        variant *v = &j->v[i];
+        if (!v->video && (r = open_mux(j, v)) < 0)
+            return r;
+        if (v->video) {
+            v->j = j;
+            if ((r = -pthread_create(&v->thread, NULL, rung_main, v)) < 0)
+                return fail(r, "cannot start a thread for %s: %s", v->name, strerror(-r));
+            v->running = 1;
+        }
+    }
+    res->rungs = j->nv;
+    j->poster_at = (int64_t)(FFMIN(1.0, j->duration / 10) * 90000);
+    while ((r = av_read_frame(j->in, j->pkt)) >= 0) {
+        AVPacket *p = av_packet_clone(j->pkt);
+        av_packet_unref(j->pkt);
+        if (p == NULL)
+            return -ENOMEM;
+        r = 0;
+        if (p->stream_index == j->vi)
+            r = decode(j, j->vdec, p);
+        else if (p->stream_index == j->ai)
+            r = decode(j, j->adec, p);
+        av_packet_free(&p);
+        if (r < 0)
+            return r;
+        if (cancelled(j))
+            return -ECANCELED;
+        if ((r = drain_outputs(j)) < 0)
+            return r;
+        progress(j, 0);
+    }
+    if (r != AVERROR_EOF)
+        return fail(r, "reading the input failed at byte %lld (%s): it is truncated or corrupt",
+                    (long long)avio_tell(j->in_pb), av_err2str(r));
+    if (j->vdec != NULL && (r = decode(j, j->vdec, NULL)) < 0)
+        return r;
+    if (j->adec != NULL && (r = decode(j, j->adec, NULL)) < 0)
+        return r;
+    if (j->vi >= 0 && j->vframes == 0)
+        return fail(-EINVAL, "no video frame could be decoded: the input is corrupt or truncated");
+    if (j->vi < 0 && j->aframes == 0)
+        return fail(-EINVAL, "no audio could be decoded: the input is corrupt or truncated");
+    /* A file cut short after a complete index (MP4 with its moov first) reads to a clean end:
+     * only its own duration tells that half of it is missing. */
+    double reached = FFMAX(j->vi >= 0 ? (double)j->last_t / 90000 : 0,
+                           j->a_next != INT64_MIN ? (double)j->a_next / AUDIO_RATE : 0);
+    if (j->duration > 0 && reached < j->duration * 0.9 - 0.5)
+        return fail(-EINVAL, "the input stops at %.1f s of its %.1f s: it is truncated or corrupt",
+                    reached, j->duration);
+    if (j->aenc != NULL) {
+        if ((r = encode_audio(j, 1)) < 0)
+            return r;
+        if ((r = avcodec_send_frame(j->aenc, NULL)) < 0)
+            return av_fail(r, "AAC encoding");
+        if ((r = drain_audio(j)) < 0)
+            return r;
+    }
+    if ((r = stop_rungs(j, 1)) < 0)
+        return r;
+    for (int i = 0; i < j->nv; i++)
+        if (!j->v[i].video && (r = cut_segment(&j->v[i], j->v[i].end)) < 0)
+            return r;
+    if ((r = drain_outputs(j)) < 0)
+        return r;
+    if (cancelled(j))
+        return -ECANCELED;
+    progress(j, 1);
+    return publish(j, res);
+}
+
+static void free_variant(variant *v)
+{
+    for (int i = 0; i < v->q_len; i++) {
+        rung_item *it = &v->q[(v->q_head + i) % RUNG_QUEUE];
+        av_frame_free(&it->frame);
+        av_packet_free(&it->audio);
+    }
+    while (v->out_head != NULL) {
+        outobj *o = v->out_head;
+        v->out_head = o->next;
+        free(o->data);
+        free(o);
+    }
+    pthread_mutex_destroy(&v->mu);
+    pthread_cond_destroy(&v->cv);
+    av_packet_free(&v->pkt);
+    av_packet_free(&v->mpkt);
+    avcodec_free_context(&v->enc);
+    sws_freeContext(v->sws);
+    avfilter_graph_free(&v->graph);
+    if (v->mux != NULL) {
+        if (v->mux->pb != NULL)
+            av_freep(&v->mux->pb->buffer);
+        avio_context_free(&v->mux->pb);
+        avformat_free_context(v->mux);
+    }
+    av_buffer_pool_uninit(&v->pool);
+    for (int i = v->aq_head; i < v->aq_len; i++)
+        av_packet_free(&v->aq[i]);
+    free(v->aq);
+    free(v->seg);
+    free(v->segs);
+}
+
+static int64_t peak_rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[128];
+    int64_t kb = -1;
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "VmHWM: %lld", (long long *)&kb) == 1)
+            break;
+    if (f != NULL)
+        fclose(f);
+    if (kb < 0) {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        kb = ru.ru_maxrss;
+    }
+    return kb;
+}
+
+/* Resets the kernel's peak-RSS mark so VmHWM at the end is this job's peak (Linux: writing 5
+ * to clear_refs). Best effort: without it the figure is the process's peak so far. */
+static void reset_peak_rss(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (f != NULL) {
+        fputs("5", f);
+        fclose(f);
+    }
+}
+
+int transcode_run(media_source *src, const transcode_opts *o, const transcode_sink *sink,
+                  transcode_result *res, char *err, size_t errlen)
+{
+    memset(res, 0, sizeof(*res));
+    err[0] = '\0';
+    reset_peak_rss();
+    job j = {0};
+    j.o = o;
+    j.sink = sink;
+    j.vi = j.ai = -1;
+    j.seg90 = (int64_t)(o->segment_sec > 0 ? o->segment_sec : 4) * 90000;
+    j.t0_ns = j.last_progress_ns = rd_now_ns();
+    j.frame = av_frame_alloc();
+    j.sw_frame = av_frame_alloc();
+    j.pkt = av_packet_alloc();
+    err_buf = err;
+    err_len = errlen;
+    int r = j.frame && j.sw_frame && j.pkt ? run(&j, src, res) : -ENOMEM;
+    stop_rungs(&j, 0);
+    if (r < -4095)
+        r = -EINVAL; /* an FFmpeg tag (AVERROR_INVALIDDATA, ...): callers get a -errno */
+    if (r == -ENOMEM && err[0] == '\0')
+        snprintf(err, errlen, "out of memory");
+    else if (r < 0 && err[0] == '\0')
+        snprintf(err, errlen, r == -ECANCELED ? "cancelled" : "transcoding failed: %s",
+                 strerror(-r));
+    res->frames = j.vframes;
+    res->damaged = j.decode_errors;
+    res->wall_sec = (double)(rd_now_ns() - j.t0_ns) / 1e9;
+    res->peak_rss_kb = peak_rss_kb();
+    for (int i = 0; i < j.nv; i++)
+        free_variant(&j.v[i]);
+    free(j.v);
+    free(j.poster);
+    avcodec_free_context(&j.vdec);
+    avcodec_free_context(&j.adec);
+    avcodec_free_context(&j.aenc);
+    swr_free(&j.swr);
+    if (j.fifo != NULL)
+        av_audio_fifo_free(j.fifo);
+    if (j.abuf != NULL)
+        av_freep(&j.abuf[0]);
+    av_freep(&j.abuf);
+    avformat_close_input(&j.in);
+    if (j.in_pb != NULL)
+        av_freep(&j.in_pb->buffer);
+    avio_context_free(&j.in_pb);
+    av_frame_free(&j.frame);
+    av_frame_free(&j.sw_frame);
+    av_packet_free(&j.pkt);
+    err_buf = NULL;
+    return r;
+}

@@ -1,0 +1,69 @@
+/* One transcode job: an input becomes an HLS ladder, decoded once, scaled and encoded per rung
+ * with keyframes aligned across rungs, cut into MPEG-TS segments as it goes.
+ *
+ * owns:  every FFmpeg context of the job, created and freed inside transcode_run.
+ * takes: a source (still the caller's afterwards) and a sink of callbacks.
+ * never: writes a file or sends a message itself: every output leaves through the sink, so the
+ *        same job feeds a directory (the CLI) or an uploader (the server); keeps more than one
+ *        open segment per rung in memory.
+ *
+ * Output names, relative to the job's prefix: "<rung>/seg_00000.ts", "<rung>/index.m3u8",
+ * "master.m3u8", "poster.jpg" (video only). Audio is AAC, encoded once and muxed into every
+ * rung: each variant stays self-contained (every HLS player plays it, no audio groups), and the
+ * shared packets are references, not copies. An input without video gets one "audio" rung. */
+#ifndef REELD_MEDIA_TRANSCODE_H
+#define REELD_MEDIA_TRANSCODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "src/media/hwprobe.h"
+#include "src/media/source.h"
+
+typedef struct transcode_opts {
+    const char *preset;      /* auto|1080p|720p|480p (ladder_preset) */
+    int segment_sec;         /* HLS_SEGMENT_SEC, 1..30 */
+    media_encoder encoder;   /* x264 or NVENC */
+    void *cuda_device;       /* NVENC: AVBufferRef * of the GPU's CUDA device context */
+    const char *x264_preset; /* NULL: "veryfast" */
+    int x264_threads;        /* 0: libx264's own choice */
+} transcode_opts;
+
+typedef struct transcode_progress {
+    double percent;   /* of the input's duration; 0 when unknown */
+    double fps;       /* decoded frames per wall second, since the start */
+    double speed;     /* media seconds per wall second */
+    int64_t frames;   /* video frames decoded */
+    double media_sec; /* position reached */
+} transcode_progress;
+
+typedef struct transcode_sink {
+    /* A finished output. `data` (malloc'd, `len` bytes) becomes the callee's, who frees it with
+     * free(). Segments come as they close; playlists, then the master, then the poster last.
+     * Returns 0, or -errno to fail the job. */
+    int (*object)(void *ctx, const char *name, uint8_t *data, size_t len);
+    /* At most once a second. May be NULL. */
+    void (*progress)(void *ctx, const transcode_progress *p);
+    /* Polled between packets: non-zero stops the job with -ECANCELED. May be NULL. */
+    int (*cancelled)(void *ctx);
+    void *ctx;
+} transcode_sink;
+
+typedef struct transcode_result {
+    char preset[8];   /* the ladder used ("auto" resolved) */
+    int rungs;        /* renditions written */
+    int64_t frames;   /* video frames decoded */
+    int64_t segments; /* segments over all rungs */
+    double media_sec; /* output duration */
+    double wall_sec;
+    int64_t peak_rss_kb; /* the process's peak resident memory during the job */
+    int64_t damaged;     /* packets the decoders refused (concealed; the job went on) */
+} transcode_result;
+
+/* Runs the job to the end on the calling thread (it blocks for as long as encoding takes).
+ * Returns 0, -ECANCELED, or another -errno with one sentence in `err` for the user
+ * ("the input is not audio or video reeld can read: ..."). `res` is filled either way. */
+int transcode_run(media_source *src, const transcode_opts *o, const transcode_sink *sink,
+                  transcode_result *res, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,30 @@
+/* libFuzzer target for S3 error documents and element text (proto/s3_wire.c).
+ *
+ * Checks: outputs are NUL-terminated within their buffers, lengths agree with strlen, and the
+ * one-sentence description always fits. */
+#include <assert.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/s3_wire.c"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char *buf = malloc(size ? size : 1);
+    memcpy(buf, data, size);
+    s3wire_error e;
+    if (s3wire_parse_error(buf, size, &e) == 0) {
+        assert(strlen(e.code) < sizeof(e.code) && strlen(e.message) < sizeof(e.message));
+        char line[128];
+        int n = s3wire_describe(line, sizeof(line), "GET", "b", "k", 404, &e, 0);
+        assert(n >= 0 && (size_t)n < sizeof(line) && strlen(line) == (size_t)n);
+    }
+    char small[8];
+    int n = s3wire_xml_text(buf, size, "UploadId", small, sizeof(small));
+    assert(n == -ENOENT || (n >= 0 && (size_t)n == strlen(small) && n < 8));
+    int64_t t;
+    s3wire_parse_http_date(buf, size, &t);
+    free(buf);
+    return 0;
+}

@@ -1,0 +1,263 @@
+/* src/blob/fs: key and bucket validation (traversal in every spelling), atomic puts, ranges,
+ * copy, delete, list, symlinks refused, and the presigned check the /blob/ routes will call;
+ * src/blob/blob.h over it. */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "src/blob/blob.h"
+#include "src/blob/fs.h"
+#include "tests/unit/test.h"
+
+static int valid(const char *k)
+{
+    return blobfs_valid_key(k, strlen(k));
+}
+
+TEST(keys)
+{
+    CHECK(valid("a"));
+    CHECK(valid("uploads/2026/11/video one.mp4"));
+    CHECK(valid("a..b/c.d/..e"));
+    CHECK(valid("100%"));
+    CHECK(!valid(""));
+    CHECK(!valid("/etc/passwd"));
+    CHECK(!valid(".."));
+    CHECK(!valid("../x"));
+    CHECK(!valid("a/../../x"));
+    CHECK(!valid("a/.."));
+    CHECK(!valid("./a"));
+    CHECK(!valid("a/./b"));
+    CHECK(!valid("a//b"));
+    CHECK(!valid("a/"));
+    CHECK(!valid("%2e%2e/x"));
+    CHECK(!valid("a/%2E%2e/b"));
+    CHECK(!valid("%2fetc%2fpasswd"));
+    CHECK(!valid("a%00b"));
+    CHECK(!blobfs_valid_key("a\0b", 3));
+    char big[BLOBFS_MAX_KEY + 2];
+    memset(big, 'k', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    CHECK(!valid(big));
+    big[BLOBFS_MAX_KEY] = '\0';
+    CHECK(valid(big));
+}
+
+TEST(buckets)
+{
+    CHECK(blobfs_valid_bucket("staging"));
+    CHECK(blobfs_valid_bucket("my.bucket-1"));
+    CHECK(!blobfs_valid_bucket("ab"));
+    CHECK(!blobfs_valid_bucket(".."));
+    CHECK(!blobfs_valid_bucket("a..b"));
+    CHECK(!blobfs_valid_bucket("-abc"));
+    CHECK(!blobfs_valid_bucket("Upper"));
+    CHECK(!blobfs_valid_bucket("a/b"));
+}
+
+static char dir[64];
+
+static blobfs *open_store(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/reeld-blobfs-XXXXXX");
+    if (mkdtemp(dir) == NULL)
+        return NULL;
+    blobfs *fs;
+    char err[256];
+    return blobfs_open(&fs, dir, err, sizeof(err)) == 0 ? fs : NULL;
+}
+
+static void remove_store(blobfs *fs)
+{
+    blobfs_close(fs);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    CHECK_EQ_INT(system(cmd), 0);
+}
+
+static int count_tmp(void)
+{
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "test -z \"$(ls -A %s/blobs.tmp)\"", dir);
+    return system(cmd) == 0 ? 0 : 1;
+}
+
+static int count_keys(void *ctx, const char *key, int64_t size)
+{
+    (void)key;
+    *(int64_t *)ctx += size;
+    return 0;
+}
+
+TEST(round_trip)
+{
+    blobfs *fs = open_store();
+    CHECK(fs != NULL);
+    if (fs == NULL)
+        return;
+    blob_info info;
+    CHECK_EQ_INT(blobfs_put(fs, "staging", "a/b/c.mp4", "hello world", 11, "video/mp4", &info), 0);
+    CHECK_EQ_STR(info.etag, "\"5eb63bbbe01eeed093cb22bb8f5acdc3\""); /* md5("hello world") */
+    memset(&info, 0, sizeof(info));
+    CHECK_EQ_INT(blobfs_head(fs, "staging", "a/b/c.mp4", &info), 0);
+    CHECK_EQ_INT(info.size, 11);
+    CHECK_EQ_STR(info.content_type, "video/mp4");
+    CHECK_EQ_STR(info.etag, "\"5eb63bbbe01eeed093cb22bb8f5acdc3\"");
+
+    char buf[16];
+    size_t got;
+    CHECK_EQ_INT(blobfs_get_range(fs, "staging", "a/b/c.mp4", 6, buf, sizeof(buf), &got), 0);
+    CHECK_EQ_INT(got, 5);
+    CHECK(memcmp(buf, "world", 5) == 0);
+    CHECK_EQ_INT(blobfs_get_range(fs, "staging", "a/b/c.mp4", 11, buf, 4, &got), -ERANGE);
+
+    CHECK_EQ_INT(blobfs_copy(fs, "staging", "a/b/c.mp4", "masters", "asset/1", &info), 0);
+    CHECK_EQ_INT(blobfs_head(fs, "masters", "asset/1", &info), 0);
+    CHECK_EQ_STR(info.content_type, "video/mp4");
+    CHECK_EQ_INT(info.size, 11);
+
+    int64_t total = 0;
+    CHECK_EQ_INT(blobfs_put(fs, "staging", "a/d", "xy", 2, NULL, NULL), 0);
+    CHECK_EQ_INT(blobfs_list(fs, "staging", "a/", count_keys, &total), 0);
+    CHECK_EQ_INT(total, 13);
+
+    /* overwrite is atomic and leaves no temp file */
+    CHECK_EQ_INT(blobfs_put(fs, "staging", "a/d", "xyz", 3, NULL, &info), 0);
+    CHECK_EQ_STR(info.content_type, "application/octet-stream");
+    CHECK_EQ_INT(count_tmp(), 0);
+
+    CHECK_EQ_INT(blobfs_delete(fs, "staging", "a/b/c.mp4"), 0);
+    CHECK_EQ_INT(blobfs_head(fs, "staging", "a/b/c.mp4", &info), -ENOENT);
+    CHECK_EQ_INT(blobfs_delete(fs, "staging", "a/b/c.mp4"), 0); /* as S3: no error */
+    CHECK_EQ_INT(blobfs_head(fs, "nobucket", "x", &info), -ENOENT);
+    remove_store(fs);
+}
+
+TEST(writer_abort_leaves_nothing)
+{
+    blobfs *fs = open_store();
+    if (fs == NULL)
+        SKIP("no temp dir");
+    blobfs_writer w;
+    CHECK_EQ_INT(blobfs_write_begin(fs, "staging", "partial", "video/mp4", &w), 0);
+    CHECK_EQ_INT(blobfs_write(&w, "abc", 3), 0);
+    blobfs_write_abort(&w);
+    blobfs_write_abort(&w); /* twice is a no-op */
+    blob_info info;
+    CHECK_EQ_INT(blobfs_head(fs, "staging", "partial", &info), -ENOENT);
+    CHECK_EQ_INT(count_tmp(), 0);
+    CHECK_EQ_INT(blobfs_write_begin(fs, "staging", "x", "bad\r\ntype", &w), -EINVAL);
+    remove_store(fs);
+}
+
+TEST(traversal_refused_everywhere)
+{
+    blobfs *fs = open_store();
+    if (fs == NULL)
+        SKIP("no temp dir");
+    blob_info info;
+    size_t got;
+    char buf[4];
+    CHECK_EQ_INT(blobfs_put(fs, "staging", "../escape", "x", 1, NULL, NULL), -EINVAL);
+    CHECK_EQ_INT(blobfs_put(fs, "..", "escape", "x", 1, NULL, NULL), -EINVAL);
+    CHECK_EQ_INT(blobfs_head(fs, "staging", "/etc/passwd", &info), -EINVAL);
+    CHECK_EQ_INT(blobfs_get_range(fs, "staging", "a/../../x", 0, buf, 4, &got), -EINVAL);
+    CHECK_EQ_INT(blobfs_copy(fs, "staging", "%2e%2e/x", "masters", "y", NULL), -EINVAL);
+    CHECK_EQ_INT(blobfs_delete(fs, "staging", "../../sigv4.seed"), -EINVAL);
+
+    /* a symlink planted inside the tree is not followed out of it */
+    char link[160];
+    CHECK_EQ_INT(blobfs_put(fs, "staging", "real", "x", 1, NULL, NULL), 0);
+    snprintf(link, sizeof(link), "%s/blobs/staging/passwd", dir);
+    CHECK_EQ_INT(symlink("/etc/passwd", link), 0);
+    CHECK_EQ_INT(blobfs_head(fs, "staging", "passwd", &info), -ENOENT);
+    snprintf(link, sizeof(link), "%s/blobs/staging/etc", dir);
+    CHECK_EQ_INT(symlink("/etc", link), 0);
+    CHECK_EQ_INT(blobfs_get_range(fs, "staging", "etc/passwd", 0, buf, 4, &got), -ENOENT);
+    remove_store(fs);
+}
+
+static const sigv4_credentials cred = {"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+                                       "us-east-1", "s3"};
+
+/* Presigns `path` for GET at `now` and checks it back as the HTTP route would. */
+static int check_url(const char *sign_path, const char *recv_path, int64_t now, char *bucket,
+                     char *key)
+{
+    sigv4_key_cache cache = {0};
+    sigv4_pair host = {"host", "127.0.0.1:8080"};
+    sigv4_request req = {"GET", sign_path, NULL, 0, &host, 1, NULL};
+    char url[4096];
+    int n = sigv4_presign(&cache, &cred, now, 600, &req, url, sizeof(url));
+    if (n < 0)
+        return n;
+    const char *q = strchr(url, '?');
+    sigv4_incoming in = {.method = "GET",
+                         .method_len = 3,
+                         .path = recv_path ? recv_path : url,
+                         .path_len = recv_path ? strlen(recv_path) : (size_t)(q - url),
+                         .query = q + 1,
+                         .query_len = strlen(q + 1),
+                         .host = "127.0.0.1:8080",
+                         .host_len = 14};
+    int r = blobfs_presigned_check(&cache, &cred, now + 5, &in, bucket, key);
+    sigv4_key_cache_clear(&cache);
+    return r;
+}
+
+TEST(presigned_check)
+{
+    char bucket[BLOBFS_MAX_BUCKET + 1], key[BLOBFS_MAX_KEY + 1];
+    int64_t now = 1795000000;
+    CHECK_EQ_INT(check_url("/blob/staging/up/my video.mp4", NULL, now, bucket, key), 0);
+    CHECK_EQ_STR(bucket, "staging");
+    CHECK_EQ_STR(key, "up/my video.mp4");
+    /* a path other than the one signed */
+    CHECK_EQ_INT(check_url("/blob/staging/a", "/blob/staging/b", now, bucket, key), -EACCES);
+    /* traversal, encoded or not, never reaches the signature check */
+    CHECK_EQ_INT(check_url("/blob/staging/../x", NULL, now, bucket, key), -EINVAL);
+    CHECK_EQ_INT(check_url("/blob/staging/a", "/blob/staging/%2e%2e/x", now, bucket, key), -EINVAL);
+    CHECK_EQ_INT(check_url("/blob/staging/a", "/blob/staging/%252e%252e/x", now, bucket, key),
+                 -EINVAL);
+    CHECK_EQ_INT(check_url("/blob/staging/a", "/blob/staging/a%00b", now, bucket, key), -EINVAL);
+    CHECK_EQ_INT(check_url("/blob/staging/a", "/blob/staging", now, bucket, key), -EINVAL);
+    CHECK_EQ_INT(check_url("/blob/staging/a", "/other/staging/a", now, bucket, key), -EINVAL);
+    CHECK_EQ_INT(check_url("/blob/staging/a", "/blob/%2e%2e/a", now, bucket, key), -EINVAL);
+}
+
+TEST(blob_interface_over_fs)
+{
+    snprintf(dir, sizeof(dir), "/tmp/reeld-blob-XXXXXX");
+    CHECK(mkdtemp(dir) != NULL);
+    blob_store *b;
+    char err[256], msg[256];
+    CHECK_EQ_INT(blob_open_fs(&b, dir, err, sizeof(err)), 0);
+    CHECK_EQ_STR(blob_kind(b), "fs");
+    blob_info info;
+    CHECK_EQ_INT(blob_put(b, "staging", "k", "abc", 3, "text/plain", &info, msg, sizeof(msg)), 0);
+    CHECK_EQ_INT(blob_copy(b, "staging", "k", "masters", "k", 30, &info, msg, sizeof(msg)), 0);
+    CHECK_EQ_INT(blob_head(b, "masters", "k", &info, msg, sizeof(msg)), 0);
+    CHECK_EQ_INT(info.size, 3);
+    CHECK_EQ_INT(blob_head(b, "masters", "nope", &info, msg, sizeof(msg)), -ENOENT);
+    CHECK_EQ_STR(msg, "HEAD masters/nope failed: no such object.");
+    CHECK_EQ_INT(blob_put(b, "staging", "../x", "a", 1, NULL, NULL, msg, sizeof(msg)), -EINVAL);
+    CHECK_EQ_STR(msg, "PUT staging/../x refused: bucket or key is not a safe name.");
+    blob_close(b);
+    blob_close(NULL);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    CHECK_EQ_INT(system(cmd), 0);
+}
+
+int main(void)
+{
+    RUN(keys);
+    RUN(buckets);
+    RUN(round_trip);
+    RUN(writer_abort_leaves_nothing);
+    RUN(traversal_refused_everywhere);
+    RUN(presigned_check);
+    RUN(blob_interface_over_fs);
+    return test_summary();
+}

@@ -1,0 +1,82 @@
+/* Known-answer tests of the HLS playlist writers and the avc1 codec string. */
+#include "proto/hls.h"
+
+#include <errno.h>
+
+#include "tests/unit/test.h"
+
+TEST(media_playlist)
+{
+    const hls_segment segs[] = {
+        {"seg_00000.ts", 4.0}, {"seg_00001.ts", 4.0333}, {"seg_00002.ts", 1.5}};
+    char buf[512];
+    int n = hls_write_media(buf, sizeof(buf), segs, 3);
+    CHECK_EQ_STR(buf, "#EXTM3U\n"
+                      "#EXT-X-VERSION:3\n"
+                      "#EXT-X-TARGETDURATION:5\n"
+                      "#EXT-X-MEDIA-SEQUENCE:0\n"
+                      "#EXT-X-PLAYLIST-TYPE:VOD\n"
+                      "#EXTINF:4.000,\nseg_00000.ts\n"
+                      "#EXTINF:4.033,\nseg_00001.ts\n"
+                      "#EXTINF:1.500,\nseg_00002.ts\n"
+                      "#EXT-X-ENDLIST\n");
+    CHECK_EQ_INT(n, (long long)strlen(buf));
+}
+
+TEST(target_duration_rounds_up_but_forgives_float_noise)
+{
+    const hls_segment exact[] = {{"a", 4.0000004}, {"b", 3.9}};
+    CHECK_EQ_INT(hls_target_duration(exact, 2), 4);
+    const hls_segment over[] = {{"a", 4.01}};
+    CHECK_EQ_INT(hls_target_duration(over, 1), 5);
+    CHECK_EQ_INT(hls_target_duration(NULL, 0), 1);
+}
+
+TEST(master_playlist)
+{
+    const hls_variant v[] = {
+        {"720p/index.m3u8", 3100000, 2900000, 1280, 720, 30, "avc1.64001f,mp4a.40.2"},
+        {"audio/index.m3u8", 140000, 132000, 0, 0, 0, "mp4a.40.2"},
+    };
+    char buf[512];
+    int n = hls_write_master(buf, sizeof(buf), v, 2);
+    CHECK_EQ_STR(buf, "#EXTM3U\n"
+                      "#EXT-X-VERSION:3\n"
+                      "#EXT-X-INDEPENDENT-SEGMENTS\n"
+                      "#EXT-X-STREAM-INF:BANDWIDTH=3100000,AVERAGE-BANDWIDTH=2900000,"
+                      "RESOLUTION=1280x720,FRAME-RATE=30.000,CODECS=\"avc1.64001f,mp4a.40.2\"\n"
+                      "720p/index.m3u8\n"
+                      "#EXT-X-STREAM-INF:BANDWIDTH=140000,AVERAGE-BANDWIDTH=132000,"
+                      "CODECS=\"mp4a.40.2\"\n"
+                      "audio/index.m3u8\n");
+    CHECK_EQ_INT(n, (long long)strlen(buf));
+}
+
+TEST(writers_report_a_small_buffer)
+{
+    const hls_segment segs[] = {{"seg_00000.ts", 4.0}};
+    char buf[40];
+    CHECK_EQ_INT(hls_write_media(buf, sizeof(buf), segs, 1), -ENOSPC);
+    CHECK_EQ_INT(hls_write_master(buf, 0, NULL, 0), -ENOSPC);
+}
+
+TEST(avc1_codec_from_sps)
+{
+    /* An access unit delimiter, then an SPS of High profile (100), level 3.1 (31). */
+    const uint8_t au[] = {0, 0, 0, 1, 0x09, 0xf0, 0, 0, 0, 1, 0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9};
+    char name[16];
+    CHECK_EQ_INT(hls_avc1_codec(au, sizeof(au), name, sizeof(name)), 0);
+    CHECK_EQ_STR(name, "avc1.64001f");
+    const uint8_t none[] = {0, 0, 1, 0x65, 0x88, 0x84, 0x00, 0x10};
+    CHECK_EQ_INT(hls_avc1_codec(none, sizeof(none), name, sizeof(name)), -ENOENT);
+}
+
+int main(void)
+{
+    RUN(media_playlist);
+    RUN(target_duration_rounds_up_but_forgives_float_noise);
+    RUN(master_playlist);
+    RUN(writers_report_a_small_buffer);
+    RUN(avc1_codec_from_sps);
+    return test_summary();
+}
