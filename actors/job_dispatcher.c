@@ -316,9 +316,11 @@ static void assign(disp *d, const rd_job *job, const char *entry)
     snprintf(r.kind, sizeof(r.kind), "%s", job->kind);
     snprintf(r.entry, sizeof(r.entry), "%s", entry ? entry : "");
     if (w == NULL || d->nrun == MAX_RUNNING) {
-        /* Cannot happen while claims stay within credit; give the attempt back if it does. */
+        /* Cannot happen while claims stay within credit; hand the job back if it does. */
         log_error("dispatcher_no_worker", KV_INT("job", job->id), KV_STR("kind", job->kind));
-        queue_outcome(d, &r, -EAGAIN, 1, "no worker was free for the claimed job");
+        outcome *o = queue_outcome(d, &r, 0, 0, "");
+        if (o != NULL)
+            o->release = 1;
         return;
     }
     rd_msg *m = msg_new(MSG_JOB_ASSIGN);
@@ -326,7 +328,9 @@ static void assign(disp *d, const rd_job *job, const char *entry)
     if (actor_send(w->a, m) < 0) {
         msg_free(m);
         w->credit = 0;
-        queue_outcome(d, &r, -EPIPE, 1, "the worker could not be reached");
+        outcome *o = queue_outcome(d, &r, 0, 0, "");
+        if (o != NULL)
+            o->release = 1; /* the worker is gone: the job did not run */
         return;
     }
     w->credit--;
@@ -357,6 +361,7 @@ static int claimed(rd_actor *self, rd_msg *reply, int err, void *ctx)
                 if (d->entries[k].job_id == b->jobs[i].id) {
                     entry = d->entries[k].id;
                     d->entries[k].job_id = 0; /* taken: acknowledged when done */
+                    break;                    /* a duplicate announcement is acknowledged now */
                 }
             }
             assign(d, &b->jobs[i], entry);

@@ -154,7 +154,7 @@ static const char *const sql[STORE_OP_COUNT] = {
                           " SELECT o.job_id, j.kind FROM o JOIN jobs j ON j.id = o.job_id",
     [STORE_JOB_DUE] = "UPDATE jobs SET published_ms = " NOW " WHERE id = ANY (ARRAY(SELECT j.id"
                       " FROM jobs j WHERE j.state IN ('queued', 'running') AND " CLAIMABLE
-                      " AND j.published_ms < " NOW " - $3::bigint AND j.id > $1 ORDER BY j.id"
+                      " AND j.published_ms <= " NOW " - $3::bigint AND j.id > $1 ORDER BY j.id"
                       " LIMIT $2 FOR UPDATE SKIP LOCKED)) RETURNING id, kind",
 };
 

@@ -142,7 +142,7 @@ static const char *const sql[Q_COUNT] = {
                 " WHERE state = 'running' AND lease_expires_ms < ?1"
                 " AND attempts >= max_attempts",
     [Q_DUE] = "SELECT id, kind FROM jobs WHERE state IN ('queued', 'running') AND " CLAIMABLE
-              " AND published_ms < ?1 - ?3 ORDER BY priority DESC, id LIMIT ?2",
+              " AND published_ms <= ?1 - ?3 ORDER BY priority DESC, id LIMIT ?2",
     [Q_MARK_PUBLISHED] = "UPDATE jobs SET published_ms = ?1 WHERE id = ?2",
 };
 
