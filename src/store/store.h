@@ -46,8 +46,9 @@ static inline int store_retryable(int err)
  * (postgres: an advisory lock). 0, or -errno with one line in `err`. */
 int store_migrate(const rd_config *cfg, char *err, size_t errlen);
 
-/* Spawns the store's actor for `cfg`: the postgres backend on `loop` when POSTGRES_URL is set,
- * else the sqlite backend on its own thread. The schema must be migrated. 0 or -errno. */
+/* Spawns the store's actor for `cfg`: the postgres backend on `loop` when POSTGRES_URL is set
+ * (REELD_PG_POOL connections, default 4, at most 16), else the sqlite backend on its own
+ * thread. The schema must be migrated. 0 or -errno. */
 int store_spawn(const rd_config *cfg, rd_loop *loop, rd_actor **out);
 
 /* After the loops have stopped (rt_stop): stops the store (the sqlite thread ends) and frees
