@@ -43,7 +43,8 @@ typedef struct running {
     int64_t id;
     int32_t attempt;
     int32_t progress;
-    int lost; /* cancelled or leased elsewhere: the worker was told to stop */
+    int lost;             /* cancelled or leased elsewhere: the worker was told to stop */
+    uint64_t progress_ns; /* when the worker last said how far along it is (or started) */
     rd_actor *worker;
     char kind[RD_JOB_KIND_MAX];
     char entry[32]; /* stream entry to XACK when done ("" when none) */
@@ -312,7 +313,7 @@ static void assign(disp *d, const rd_job *job, const char *entry)
         if (c->credit > 0 && strcmp(c->kind, job->kind) == 0)
             w = c;
     }
-    running r = {.id = job->id, .attempt = job->attempts};
+    running r = {.id = job->id, .attempt = job->attempts, .progress_ns = rd_now_ns()};
     snprintf(r.kind, sizeof(r.kind), "%s", job->kind);
     snprintf(r.entry, sizeof(r.entry), "%s", entry ? entry : "");
     if (w == NULL || d->nrun == MAX_RUNNING) {
@@ -527,6 +528,20 @@ static void heartbeat_fire(rd_timer *t)
     }
     if (d->hb_inflight > 0)
         return; /* the store is slow: do not pile up */
+    /* The lease is renewed only while the work moves: a worker silent for a whole lease is
+     * taken to be stuck. It is told to stop, and the lease runs out for another node. */
+    for (int k = 0; k < d->nrun; k++) {
+        running *r = &d->run[k];
+        if (r->lost || now - r->progress_ns < (uint64_t)d->dc.lease_ms * 1000000ull)
+            continue;
+        r->lost = 1;
+        log_warn("job_stalled", KV_INT("job", r->id), KV_INT("attempt", r->attempt),
+                 KV_INT("silent_ms", (now - r->progress_ns) / 1000000));
+        rd_msg *m = msg_new(MSG_JOB_CANCEL);
+        msg_body(m, job_cancel)->id = r->id;
+        if (actor_send(r->worker, m) < 0)
+            msg_free(m);
+    }
     for (int i = 0; i < d->nrun; i += RD_STORE_BATCH) {
         rd_msg *m = request(d, STORE_JOB_HEARTBEAT);
         struct rd_msg_store *b = msg_body(m, store);
@@ -818,6 +833,8 @@ static int disp_handle(rd_actor *self, rd_msg *m)
         running *r = find_running(d, p->id, p->attempt);
         if (r != NULL)
             r->progress = p->progress < 0 ? 0 : p->progress > 1000 ? 1000 : p->progress;
+        if (r != NULL)
+            r->progress_ns = rd_now_ns();
         return RD_DONE;
     }
     case MSG_JOB_DONE:

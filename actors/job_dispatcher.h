@@ -5,7 +5,8 @@
  * whose lease expired) and sends one MSG_JOB_ASSIGN per job. It never claims more than its
  * workers asked for. While a job runs, the dispatcher renews its lease by heartbeat (every
  * lease/3, at most once a second, with the latest progress: progress writes are at most one a
- * second per job). A heartbeat that finds the job cancelled, or leased to someone else, tells
+ * second per job), but only while the work moves: a worker that reports no progress for a whole
+ * lease is told to stop and the lease left to expire. A heartbeat that finds the job cancelled, or leased to someone else, tells
  * the worker to stop (MSG_JOB_CANCEL). MSG_JOB_DONE writes the outcome, fenced by owner and
  * attempt: succeeded, or failed and retried after a jittered exponential backoff, or dead
  * after max_attempts with the last error.

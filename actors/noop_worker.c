@@ -19,6 +19,7 @@ typedef struct settings {
     int slots;
     int work_ms;
     int fail_attempts;
+    int silent; /* REELD_NOOP_SILENT=1: no progress reports (a stuck worker, for tests) */
 } settings;
 
 typedef struct slot {
@@ -118,7 +119,8 @@ static int noop_handle(rd_actor *self, rd_msg *m)
             return RD_DONE;
         }
         loop_timer_start(self->loop, &s->finish, (uint64_t)w->set.work_ms * 1000000ull, 0);
-        loop_timer_start(self->loop, &s->progress, 200000000ull, 200000000ull);
+        if (!w->set.silent)
+            loop_timer_start(self->loop, &s->progress, 200000000ull, 200000000ull);
         return RD_DONE;
     }
     if (m->type == MSG_JOB_CANCEL) {
@@ -176,6 +178,8 @@ int noop_worker_spawn(rd_loop *loop, rd_actor *dispatcher, int slots, rd_actor *
         s->work_ms = 0;
     v = getenv("REELD_NOOP_FAIL_ATTEMPTS");
     s->fail_attempts = v ? atoi(v) : 0;
+    v = getenv("REELD_NOOP_SILENT");
+    s->silent = v != NULL && atoi(v) == 1;
     return actor_spawn(loop, &noop_def, s, out);
 }
 

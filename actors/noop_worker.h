@@ -10,7 +10,7 @@
  * never: blocks; holds a job after being told to stop.
  *
  * REELD_NOOP_FAIL_ATTEMPTS=N makes attempts 1..N fail with a retryable error (tests of
- * retries and of dead jobs). */
+ * retries and of dead jobs); REELD_NOOP_SILENT=1 sends no progress (a stuck worker). */
 #ifndef REELD_ACTORS_NOOP_WORKER_H
 #define REELD_ACTORS_NOOP_WORKER_H
 

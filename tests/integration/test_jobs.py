@@ -252,3 +252,18 @@ def test_rediss_is_refused_with_one_clear_line(tmp_path):
         assert r.returncode == 2, r.stderr
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and "REDIS_URL" in lines[0] and "TLS" in lines[0], r.stderr
+
+
+def test_a_silent_worker_loses_its_lease_to_a_live_one(postgres):
+    env = {"POSTGRES_URL": postgres.new_database(), "REELD_NOOP_SLOTS": "1",
+           "REELD_JOB_LEASE_MS": "1200"}
+    stuck = Worker(dict(env, REELD_NOOP_WORK_MS="60000", REELD_NOOP_SILENT="1"), "node-stuck")
+    job = add_job(env, 1)
+    wait_for(lambda: get_job(env, job["id"])["state"] == "running", 20, "the job to start")
+    live = Worker(dict(env, REELD_NOOP_WORK_MS="100"), "node-live")
+    done = wait_for(lambda: (j := get_job(env, job["id"]))["state"] == "succeeded" and j, 20,
+                    "the live node to take the job over")
+    assert done["lease_owner"] == "node-live" and done["attempts"] == 2
+    assert stuck.events("job_stalled") and stuck.events("worker_stopping")
+    stuck.stop()
+    live.stop()
