@@ -83,8 +83,10 @@ pub fn build(b: *std.Build) !void {
         const name = std.fs.path.stem(f);
         const cmd = b.addSystemCommand(&.{ "clang-14", "-g", "-O1", "-fsanitize=fuzzer,address,undefined", "-I." });
         cmd.addArgs(&cflags_common);
+        // Fuzz targets include the parser under test: the depfile makes its edits rebuild them.
+        cmd.addArg("-MD");
+        _ = cmd.addPrefixedDepFileOutputArg("-MF", "fuzz.d");
         cmd.addFileArg(b.path(f));
-        // Fuzz targets include the parser under test; they name its file themselves.
         cmd.addArg("-o");
         const out = cmd.addOutputFileArg(name);
         const inst = b.addInstallFileWithDir(out, .{ .custom = "fuzz" }, name);
