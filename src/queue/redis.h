@@ -10,6 +10,9 @@
  *
  * owns:  two connections (commands; blocking reads), reconnected with backoff (100 ms doubling
  *        to 2 s).
+ * takes: calls from its owner (the dispatcher), on the owner's loop thread only.
+ * sends: no messages: reads and resets come back as the owner's callbacks (rd_redisq_events),
+ *        on the same thread.
  * never: blocks the loop (hostnames are resolved once at start, by redisq_parse_url, on the
  *        main thread); speaks TLS: rediss:// is refused with a clear line. */
 #ifndef REELD_QUEUE_REDIS_H
