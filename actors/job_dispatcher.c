@@ -61,6 +61,14 @@ typedef struct outcome {
     char error[RD_JOB_ERROR_MAX];
 } outcome;
 
+/* A callback context of a request in flight. Tracked so that one whose answer never comes (the
+ * loops stopped first) is still freed, by dispatcher_free. */
+typedef struct ctx_link ctx_link;
+struct ctx_link {
+    ctx_link *prev, *next;
+    void (*dispose)(ctx_link *l);
+};
+
 typedef struct disp disp;
 struct disp {
     rd_actor *self, *store;
@@ -81,6 +89,7 @@ struct disp {
     int relay_inflight, due_inflight, sweep_inflight, counts_inflight;
     uint64_t counts_ns; /* when the queue counts were last asked for */
     int store_failing;  /* logged once when the store starts failing, once when it is back */
+    ctx_link contexts;  /* callback contexts of requests in flight (a ring; this is its head) */
     int republish;      /* Redis lost the stream: publish everything due, page by page */
     int64_t republish_cursor;
     rd_stream_entry entries[RD_STORE_BATCH]; /* announced jobs being claimed */
@@ -220,7 +229,28 @@ static outcome *queue_outcome(disp *d, const running *r, int status, int retryab
     return o;
 }
 
+static void track(disp *d, ctx_link *l, void (*dispose)(ctx_link *l))
+{
+    l->dispose = dispose;
+    l->next = d->contexts.next;
+    l->prev = &d->contexts;
+    d->contexts.next->prev = l;
+    d->contexts.next = l;
+}
+
+static void untrack(ctx_link *l)
+{
+    l->prev->next = l->next;
+    l->next->prev = l->prev;
+}
+
+static void dispose_free(ctx_link *l)
+{
+    free(l);
+}
+
 typedef struct write_ctx {
+    ctx_link link; /* first: the context is freed through it */
     int n;
     outcome o[RD_STORE_BATCH];
 } write_ctx;
@@ -257,6 +287,7 @@ static int written(rd_actor *self, rd_msg *reply, int err, void *ctx)
     }
     if (reply != NULL)
         msg_free(reply);
+    untrack(&w->link);
     free(w);
     flush_done(d);
     try_claim(d);
@@ -300,6 +331,7 @@ static void flush_done(disp *d)
             free(w);
             return;
         }
+        track(d, &w->link, dispose_free);
     }
 }
 
@@ -694,6 +726,7 @@ static void tick_fire(rd_timer *t)
 /* ---- requests from the API ---- */
 
 typedef struct fwd {
+    ctx_link link; /* first: the context is freed through it */
     rd_actor *from;
     uint32_t corr;
     uint16_t op;
@@ -733,6 +766,7 @@ static int forwarded(rd_actor *self, rd_msg *reply, int err, void *ctx)
             redisq_stats(d->q, &b->counts.stream_length, &b->counts.stream_pending);
     }
     answer_to(f, reply);
+    untrack(&f->link);
     free(f);
     return 0;
 }
@@ -749,14 +783,30 @@ static int forward(disp *d, rd_msg *m)
         msg_body(m, store)->status = r == -EAGAIN ? -EAGAIN : -ENOTCONN;
         answer_to(f, m);
         free(f);
+    } else {
+        track(d, &f->link, dispose_free);
     }
     return RD_KEPT;
+}
+
+typedef struct cancel_ctx {
+    ctx_link link; /* first */
+    rd_msg *req;   /* the MSG_JOB_CANCEL request, answered in place */
+} cancel_ctx;
+
+static void dispose_cancel(ctx_link *l)
+{
+    msg_free(((cancel_ctx *)(void *)l)->req);
+    free(l);
 }
 
 static int cancelled(rd_actor *self, rd_msg *reply, int err, void *ctx)
 {
     disp *d = self->state;
-    rd_msg *req = ctx;
+    cancel_ctx *cc = ctx;
+    rd_msg *req = cc->req;
+    untrack(&cc->link);
+    free(cc);
     int st = status_of(reply, err);
     struct rd_msg_job_cancel *c = msg_body(req, job_cancel);
     c->status = st;
@@ -843,11 +893,16 @@ static int disp_handle(rd_actor *self, rd_msg *m)
     case MSG_JOB_CANCEL: {
         rd_msg *s = store_request(STORE_JOB_CANCEL);
         msg_body(s, store)->jobs[0].id = msg_body(m, job_cancel)->id;
-        if (ask(d, s, cancelled, m) < 0) {
+        cancel_ctx *cc = rd_calloc(1, sizeof(*cc), "a cancel request");
+        cc->req = m;
+        if (ask(d, s, cancelled, cc) < 0) {
+            free(cc);
             msg_body(m, job_cancel)->status = -ENOTCONN;
             if (m->from == NULL || actor_reply(m, m) < 0)
                 return RD_DONE;
+            return RD_KEPT;
         }
+        track(d, &cc->link, dispose_cancel);
         return RD_KEPT;
     }
     case MSG_STORE:
@@ -903,6 +958,7 @@ static int disp_init(rd_actor *self, void *arg)
     d->store = proto->store;
     d->dc = proto->dc;
     d->rnd = (uint32_t)rd_now_ns() | 1;
+    d->contexts.next = d->contexts.prev = &d->contexts;
     self->state = d;
     d->tick.fire = tick_fire;
     d->hb.fire = heartbeat_fire;
@@ -998,6 +1054,11 @@ void dispatcher_free(rd_actor *a)
     disp *d = a->state;
     if (d != NULL && d->ndone > 0)
         log_warn("dispatcher_outcomes_unwritten", KV_INT("jobs", d->ndone));
+    while (d != NULL && d->contexts.next != &d->contexts) {
+        ctx_link *l = d->contexts.next;
+        untrack(l);
+        l->dispose(l);
+    }
     free(d); /* its timers and connections ended with the loop (the stop hook) */
     a->state = NULL;
     free(a->arg);

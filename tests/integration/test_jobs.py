@@ -263,7 +263,8 @@ def test_a_silent_worker_loses_its_lease_to_a_live_one(postgres):
     live = Worker(dict(env, REELD_NOOP_WORK_MS="100"), "node-live")
     done = wait_for(lambda: (j := get_job(env, job["id"]))["state"] == "succeeded" and j, 20,
                     "the live node to take the job over")
-    assert done["lease_owner"] == "node-live" and done["attempts"] == 2
+    # The stuck node may take it again once (and stall again) before the live one gets it.
+    assert done["lease_owner"] == "node-live" and done["attempts"] in (2, 3)
     assert stuck.events("job_stalled") and stuck.events("worker_stopping")
     stuck.stop()
     live.stop()
