@@ -9,14 +9,15 @@
 #include "src/rt/config.h"
 
 typedef struct encoder_slot {
-    int index;               /* 0.. over the pool, for logs */
-    media_encoder kind;      /* what this slot encodes with */
-    int gpu;                 /* CUDA index; -1 for a CPU slot */
-    void *cuda_device;       /* AVBufferRef * of its GPU, borrowed from the probe */
-    const char *preset;      /* default ladder (PREVIEW_PRESET) */
-    int segment_sec;         /* default HLS_SEGMENT_SEC */
-    const char *x264_preset; /* NULL: veryfast */
-    int x264_threads;        /* 0: libx264's own */
+    int index;                  /* 0.. over the pool, for logs */
+    media_encoder kind;         /* what this slot encodes with */
+    int gpu;                    /* CUDA index; -1 for a CPU slot */
+    void *cuda_device;          /* AVBufferRef * of its GPU, borrowed from the probe */
+    const char *preset;         /* default ladder (PREVIEW_PRESET) */
+    int segment_sec;            /* default HLS_SEGMENT_SEC */
+    const char *segment_format; /* default HLS_SEGMENT_FORMAT: ts|fmp4 */
+    const char *x264_preset;    /* NULL: veryfast */
+    int x264_threads;           /* 0: libx264's own */
 } encoder_slot;
 
 typedef struct encoder_pool {

@@ -221,6 +221,8 @@ typedef struct slot {
     int16_t route;      /* -1: none matched (metrics label "unmatched") */
     uint16_t status;
     uint64_t start_ns;
+    int64_t body_len;      /* streamed with a Content-Length: the bytes it announced */
+    uint64_t body_sent;    /* streamed: body bytes written so far */
     rd_msg *reply;         /* MSG_HTTP_RESPONSE, once READY */
     rd_msg *parts, **tail; /* MSG_HTTP_PART queued in order, linked through node.next */
 } slot;
@@ -554,6 +556,7 @@ static void emit_reply(conn *c, slot *s)
         keep = 0;
     }
     s->chunked = clen == -1;
+    s->body_len = clen;
     if (!keep)
         c->close_after = 1;
     char head[1024];
@@ -605,9 +608,15 @@ static int emit_parts(conn *c, slot *s)
                 out_put(c, sz, (size_t)k);
             }
             out_put(c, p->body->data, p->body->len);
+            s->body_sent += p->body->len;
             if (s->chunked)
                 out_put(c, "\r\n", 2);
         }
+        /* A body that ends short of (or past) its Content-Length would leave the client
+         * reading the next response as the rest of this one: close after it instead, so the
+         * client sees the truncation. */
+        if (last && !s->head_only && s->body_len >= 0 && s->body_sent != (uint64_t)s->body_len)
+            c->close_after = 1;
         if (last && s->chunked && !s->head_only)
             out_put(c, "0\r\n\r\n", 5);
         if (p->ack_to != NULL) {

@@ -408,7 +408,7 @@ int metrics_write(prom_writer *w)
         write_family(w, m);
     pthread_mutex_unlock(&mu);
     write_runtime(w);
-    return w->full;
+    return w->err != 0;
 }
 
 /* ---- the actor ---- */

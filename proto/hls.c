@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 typedef struct out {
     char *buf;
@@ -44,14 +45,17 @@ int hls_target_duration(const hls_segment *segs, int n)
     return t < 1 ? 1 : t;
 }
 
-int hls_write_media(char *buf, size_t cap, const hls_segment *segs, int n)
+int hls_write_media(char *buf, size_t cap, const char *map, const hls_segment *segs, int n)
 {
     if (cap == 0)
         return -ENOSPC;
     out o = {buf, cap, 0, 0};
     buf[0] = '\0';
-    put(&o, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:%d\n", hls_target_duration(segs, n));
+    put(&o, "#EXTM3U\n#EXT-X-VERSION:%d\n#EXT-X-TARGETDURATION:%d\n", map != NULL ? 6 : 3,
+        hls_target_duration(segs, n));
     put(&o, "#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n");
+    if (map != NULL)
+        put(&o, "#EXT-X-MAP:URI=\"%s\"\n", map);
     for (int i = 0; i < n; i++)
         put(&o, "#EXTINF:%.3f,\n%s\n", segs[i].duration, segs[i].uri);
     put(&o, "#EXT-X-ENDLIST\n");
@@ -90,4 +94,20 @@ int hls_avc1_codec(const uint8_t *p, size_t n, char *out_name, size_t cap)
         }
     }
     return -ENOENT;
+}
+
+const char *hls_content_type(const char *name)
+{
+    static const struct {
+        const char *ext, *type;
+    } types[] = {{".m3u8", "application/vnd.apple.mpegurl"},
+                 {".ts", "video/mp2t"},
+                 {".m4s", "video/mp4"},
+                 {".mp4", "video/mp4"},
+                 {".jpg", "image/jpeg"}};
+    const char *dot = strrchr(name, '.');
+    for (size_t i = 0; dot != NULL && i < sizeof(types) / sizeof(types[0]); i++)
+        if (strcmp(dot, types[i].ext) == 0)
+            return types[i].type;
+    return "application/octet-stream";
 }

@@ -5,7 +5,8 @@
  *
  * A media playlist lists one rendition's segments (VOD: ENDLIST, TARGETDURATION the longest
  * segment rounded up); the master playlist lists the renditions. Both are written only once a
- * job has finished, so every number in them is final. */
+ * job has finished, so every number in them is final. Segments are MPEG-TS, or fragmented MP4
+ * (CMAF) behind an initialisation segment that the media playlist names in EXT-X-MAP. */
 #ifndef REELD_PROTO_HLS_H
 #define REELD_PROTO_HLS_H
 
@@ -30,9 +31,11 @@ typedef struct hls_variant {
  * durations within 1 ms of an integer counting as that integer; at least 1. */
 int hls_target_duration(const hls_segment *segs, int n);
 
-/* Writes a VOD media playlist of `n` segments into buf (NUL-terminated). Returns its length,
- * or -ENOSPC when `cap` is too small (buf then holds a truncated prefix). */
-int hls_write_media(char *buf, size_t cap, const hls_segment *segs, int n);
+/* Writes a VOD media playlist of `n` segments into buf (NUL-terminated). `map` is the URI of the
+ * fMP4 initialisation segment (EXT-X-MAP, which raises EXT-X-VERSION from 3 to 6 as RFC 8216
+ * requires), or NULL for MPEG-TS segments. Returns its length, or -ENOSPC when `cap` is too
+ * small (buf then holds a truncated prefix). */
+int hls_write_media(char *buf, size_t cap, const char *map, const hls_segment *segs, int n);
 
 /* Writes the master playlist of `n` variants. Returns the length or -ENOSPC, as above. */
 int hls_write_master(char *buf, size_t cap, const hls_variant *v, int n);
@@ -40,5 +43,10 @@ int hls_write_master(char *buf, size_t cap, const hls_variant *v, int n);
 /* Finds the first H.264 SPS in Annex B bytes and writes its RFC 6381 name ("avc1.PPCCLL") into
  * `out` (at least 12 bytes). Returns 0, or -ENOENT when there is no SPS. */
 int hls_avc1_codec(const uint8_t *annexb, size_t n, char *out, size_t cap);
+
+/* The Content-Type of an object of a ladder, by its name's extension: playlists, MPEG-TS and
+ * fMP4 segments (init.mp4 and .m4s are video/mp4), the JPEG poster; "application/octet-stream"
+ * for anything else. The string is static. */
+const char *hls_content_type(const char *name);
 
 #endif

@@ -1,6 +1,7 @@
 /* HTTP/1.1 request parsing and response heads; see http1.h for the contract and the
  * strictness rules. Everything here works on the caller's bytes and nothing else. */
 #include "proto/http1.h"
+#include "proto/wbuf.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -428,96 +429,64 @@ void http1_date(time_t t, char out[30])
              months[tm.tm_mon % 12], (tm.tm_year + 1900) % 10000, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-typedef struct writer {
-    char *p;
-    size_t cap, len;
-    int full;
-} writer;
-
-static void put(writer *w, const char *s, size_t n)
-{
-    if (w->full || w->cap - w->len < n) {
-        w->full = 1;
-        return;
-    }
-    memcpy(w->p + w->len, s, n);
-    w->len += n;
-}
-
-static void puts_(writer *w, const char *s)
-{
-    put(w, s, strlen(s));
-}
-
-static void put_uint(writer *w, uint64_t v)
-{
-    char tmp[24];
-    int i = sizeof(tmp);
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    put(w, tmp + i, sizeof(tmp) - (size_t)i);
-}
-
 int http1_write_head(char *out, size_t cap, int status, const char *date, const char *server,
                      const char *content_type, int64_t content_length, int keep_alive,
                      const char *extra)
 {
-    writer w = {out, cap, 0, 0};
-    puts_(&w, "HTTP/1.1 ");
-    put_uint(&w, (uint64_t)status);
-    put(&w, " ", 1);
-    puts_(&w, http1_reason(status));
-    puts_(&w, "\r\nDate: ");
-    puts_(&w, date);
-    puts_(&w, "\r\nServer: ");
-    puts_(&w, server);
+    rd_wbuf w = wbuf_init(out, cap);
+    wbuf_str(&w, "HTTP/1.1 ");
+    wbuf_uint(&w, (uint64_t)status);
+    wbuf_put(&w, " ", 1);
+    wbuf_str(&w, http1_reason(status));
+    wbuf_str(&w, "\r\nDate: ");
+    wbuf_str(&w, date);
+    wbuf_str(&w, "\r\nServer: ");
+    wbuf_str(&w, server);
     if (content_type != NULL) {
-        puts_(&w, "\r\nContent-Type: ");
-        puts_(&w, content_type);
+        wbuf_str(&w, "\r\nContent-Type: ");
+        wbuf_str(&w, content_type);
     }
     if (content_length >= 0) {
-        puts_(&w, "\r\nContent-Length: ");
-        put_uint(&w, (uint64_t)content_length);
+        wbuf_str(&w, "\r\nContent-Length: ");
+        wbuf_uint(&w, (uint64_t)content_length);
     } else if (content_length != HTTP1_UNTIL_CLOSE) {
-        puts_(&w, "\r\nTransfer-Encoding: chunked");
+        wbuf_str(&w, "\r\nTransfer-Encoding: chunked");
     }
     if (!keep_alive)
-        puts_(&w, "\r\nConnection: close");
-    puts_(&w, "\r\n");
+        wbuf_str(&w, "\r\nConnection: close");
+    wbuf_str(&w, "\r\n");
     if (extra != NULL)
-        puts_(&w, extra);
-    puts_(&w, "\r\n");
-    return w.full ? -ENOSPC : (int)w.len;
+        wbuf_str(&w, extra);
+    wbuf_str(&w, "\r\n");
+    return w.err ? w.err : (int)w.len;
 }
 
-static void put_json_string(writer *w, const char *s)
+static void put_json_string(rd_wbuf *w, const char *s)
 {
-    put(w, "\"", 1);
+    wbuf_put(w, "\"", 1);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\') {
             char e[2] = {'\\', (char)c};
-            put(w, e, 2);
+            wbuf_put(w, e, 2);
         } else if (c < 0x20) {
             char e[8];
             snprintf(e, sizeof(e), "\\u%04x", c);
-            put(w, e, 6);
+            wbuf_put(w, e, 6);
         } else {
-            put(w, (const char *)&c, 1);
+            wbuf_put(w, (const char *)&c, 1);
         }
     }
-    put(w, "\"", 1);
+    wbuf_put(w, "\"", 1);
 }
 
 int http1_write_error_json(char *out, size_t cap, const char *code, const char *message)
 {
-    writer w = {out, cap, 0, 0};
-    puts_(&w, "{\"error\":{\"code\":");
+    rd_wbuf w = wbuf_init(out, cap);
+    wbuf_str(&w, "{\"error\":{\"code\":");
     put_json_string(&w, code);
-    puts_(&w, ",\"message\":");
+    wbuf_str(&w, ",\"message\":");
     put_json_string(&w, message);
-    puts_(&w, "}}");
-    return w.full ? -ENOSPC : (int)w.len;
+    wbuf_str(&w, "}}");
+    return w.err ? w.err : (int)w.len;
 }

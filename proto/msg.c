@@ -37,11 +37,15 @@ static void http_part_dispose(rd_msg *m)
     buf_unref(msg_body(m, http_part)->body);
 }
 
+static void cache_touch_dispose(rd_msg *m)
+{
+    buf_unref(msg_body(m, cache_touch)->keys);
+}
+
 static void (*const dispose[MSG_COUNT])(rd_msg *m) = {
-    [MSG_HLS_OBJECT] = hls_object_dispose,
-    [MSG_HTTP_REQUEST] = http_request_dispose,
-    [MSG_HTTP_RESPONSE] = http_response_dispose,
-    [MSG_HTTP_PART] = http_part_dispose,
+    [MSG_CACHE_TOUCH] = cache_touch_dispose, /* keys of edge cache hits */
+    [MSG_HLS_OBJECT] = hls_object_dispose,       [MSG_HTTP_REQUEST] = http_request_dispose,
+    [MSG_HTTP_RESPONSE] = http_response_dispose, [MSG_HTTP_PART] = http_part_dispose,
 };
 
 rd_msg *msg_new(rd_msg_type type)

@@ -81,6 +81,13 @@ struct rd_msg_http_part_ack {
     uint8_t failed;
 };
 
+/* Edge cache: hits a loop served from a shard it does not own, so the owner can keep its LRU
+ * order (sent in batches to the owning cache-manager). */
+struct rd_msg_cache_touch {
+    rd_buf *keys; /* cache_key[n] (src/edge/cache_index.h); the message's reference */
+    uint32_t n;
+};
+
 /* Media jobs (actors/gpu_encoder.c). A job's outputs, progress and end go to its `sink`. */
 struct rd_msg_transcode {
     uint64_t job;
@@ -88,13 +95,16 @@ struct rd_msg_transcode {
     char input[1024];      /* local path of the master */
     char preset[8];        /* auto|1080p|720p|480p; empty: the encoder's default */
     int32_t segment_sec;   /* 0: the encoder's default */
+    char format[8];        /* ts|fmp4; empty: the encoder's default */
 };
 struct rd_msg_transcode_cancel {
     uint64_t job; /* stops the job within a second; its TRANSCODE_DONE says -ECANCELED */
 };
 struct rd_msg_hls_object {
     uint64_t job;
-    char name[64]; /* "720p/seg_00003.ts", "720p/index.m3u8", "master.m3u8", "poster.jpg" */
+    char name[64]; /* "720p/seg_00003.ts" (or "720p/init.mp4" and "720p/seg_00003.m4s"),
+                    * "720p/index.m3u8", "master.m3u8", "poster.jpg": hls_content_type gives the
+                    * Content-Type */
     uint8_t *data; /* malloc'd bytes that move with the message: a receiver that keeps them sets
                     * data to NULL; msg_free frees whatever is still attached */
     size_t len;
@@ -135,6 +145,7 @@ struct rd_msg_s3_call {
     X(HLS_OBJECT, hls_object)                                                                      \
     X(TRANSCODE_PROGRESS, transcode_progress)                                                      \
     X(TRANSCODE_DONE, transcode_done)                                                              \
+    X(CACHE_TOUCH, cache_touch)                                                                    \
     X(S3_CALL, s3_call)                                                                            \
     X(STORE, store)                                                                                \
     X(JOB_PULL, job_pull)                                                                          \

@@ -8,25 +8,7 @@
 
 void prom_init(prom_writer *w, char *buf, size_t cap)
 {
-    w->buf = buf;
-    w->cap = cap;
-    w->len = 0;
-    w->full = 0;
-}
-
-static void put(prom_writer *w, const char *s, size_t n)
-{
-    if (w->full || w->cap - w->len < n) {
-        w->full = 1;
-        return;
-    }
-    memcpy(w->buf + w->len, s, n);
-    w->len += n;
-}
-
-static void puts_(prom_writer *w, const char *s)
-{
-    put(w, s, strlen(s));
+    *w = wbuf_init(buf, cap);
 }
 
 /* HELP text escapes only \ and newline; label values also escape ". */
@@ -34,54 +16,54 @@ static void put_escaped(prom_writer *w, const char *s, int quote)
 {
     for (; *s; s++) {
         if (*s == '\\')
-            put(w, "\\\\", 2);
+            wbuf_put(w, "\\\\", 2);
         else if (*s == '\n')
-            put(w, "\\n", 2);
+            wbuf_put(w, "\\n", 2);
         else if (quote && *s == '"')
-            put(w, "\\\"", 2);
+            wbuf_put(w, "\\\"", 2);
         else
-            put(w, s, 1);
+            wbuf_put(w, s, 1);
     }
 }
 
 void prom_family(prom_writer *w, const char *name, const char *type, const char *help)
 {
-    puts_(w, "# HELP ");
-    puts_(w, name);
-    put(w, " ", 1);
+    wbuf_str(w, "# HELP ");
+    wbuf_str(w, name);
+    wbuf_put(w, " ", 1);
     put_escaped(w, help, 0);
-    puts_(w, "\n# TYPE ");
-    puts_(w, name);
-    put(w, " ", 1);
-    puts_(w, type);
-    put(w, "\n", 1);
+    wbuf_str(w, "\n# TYPE ");
+    wbuf_str(w, name);
+    wbuf_put(w, " ", 1);
+    wbuf_str(w, type);
+    wbuf_put(w, "\n", 1);
 }
 
 static void put_series(prom_writer *w, const char *name, const char *suffix,
                        const char *const *lnames, const char *const *lvalues, int n, const char *le)
 {
-    puts_(w, name);
-    puts_(w, suffix);
+    wbuf_str(w, name);
+    wbuf_str(w, suffix);
     if (n > 0 || le != NULL) {
-        put(w, "{", 1);
+        wbuf_put(w, "{", 1);
         for (int i = 0; i < n; i++) {
             if (i > 0)
-                put(w, ",", 1);
-            puts_(w, lnames[i]);
-            puts_(w, "=\"");
+                wbuf_put(w, ",", 1);
+            wbuf_str(w, lnames[i]);
+            wbuf_str(w, "=\"");
             put_escaped(w, lvalues[i], 1);
-            put(w, "\"", 1);
+            wbuf_put(w, "\"", 1);
         }
         if (le != NULL) {
             if (n > 0)
-                put(w, ",", 1);
-            puts_(w, "le=\"");
-            puts_(w, le);
-            put(w, "\"", 1);
+                wbuf_put(w, ",", 1);
+            wbuf_str(w, "le=\"");
+            wbuf_str(w, le);
+            wbuf_put(w, "\"", 1);
         }
-        put(w, "}", 1);
+        wbuf_put(w, "}", 1);
     }
-    put(w, " ", 1);
+    wbuf_put(w, " ", 1);
 }
 
 /* Integers without an exponent; anything else in the shortest form that reads back the same
@@ -114,8 +96,8 @@ void prom_sample(prom_writer *w, const char *name, const char *suffix, const cha
     char v[32];
     format_double(value, v);
     put_series(w, name, suffix, lnames, lvalues, n, le);
-    puts_(w, v);
-    put(w, "\n", 1);
+    wbuf_str(w, v);
+    wbuf_put(w, "\n", 1);
 }
 
 void prom_sample_u64(prom_writer *w, const char *name, const char *suffix,
@@ -125,6 +107,6 @@ void prom_sample_u64(prom_writer *w, const char *name, const char *suffix,
     char v[24];
     snprintf(v, sizeof(v), "%llu", (unsigned long long)value);
     put_series(w, name, suffix, lnames, lvalues, n, le);
-    puts_(w, v);
-    put(w, "\n", 1);
+    wbuf_str(w, v);
+    wbuf_put(w, "\n", 1);
 }

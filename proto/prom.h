@@ -13,13 +13,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/wbuf.h"
+
 #define PROM_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
-typedef struct prom_writer {
-    char *buf;
-    size_t cap, len;
-    int full; /* 1 once something did not fit */
-} prom_writer;
+/* The caller's buffer; err is -ENOSPC once something did not fit (proto/wbuf.h). */
+typedef rd_wbuf prom_writer;
 
 void prom_init(prom_writer *w, char *buf, size_t cap);
 

@@ -2,39 +2,11 @@
  * scratch; a signature is two SHA-256 passes over a few hundred bytes plus one HMAC with the
  * cached key, so presigning costs microseconds. */
 #include "proto/sigv4.h"
+#include "proto/wbuf.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-
-/* A bounded writer: the first overflow sets err and later writes are ignored. */
-typedef struct wbuf {
-    char *p;
-    size_t cap, len;
-    int err;
-} wbuf;
-
-static void w_put(wbuf *w, const char *s, size_t n)
-{
-    if (w->err)
-        return;
-    if (n >= w->cap - w->len) {
-        w->err = -ENOSPC;
-        return;
-    }
-    memcpy(w->p + w->len, s, n);
-    w->len += n;
-}
-
-static void w_str(wbuf *w, const char *s)
-{
-    w_put(w, s, strlen(s));
-}
-
-static void w_chr(wbuf *w, char c)
-{
-    w_put(w, &c, 1);
-}
 
 static int unreserved(unsigned char c)
 {
@@ -42,7 +14,7 @@ static int unreserved(unsigned char c)
            c == '.' || c == '_' || c == '~';
 }
 
-static void w_enc(wbuf *w, const char *s, size_t n, int keep_slash)
+static void w_enc(rd_wbuf *w, const char *s, size_t n, int keep_slash)
 {
     static const char hex[] = "0123456789ABCDEF";
     if (w->err)
@@ -51,10 +23,10 @@ static void w_enc(wbuf *w, const char *s, size_t n, int keep_slash)
         for (size_t i = 0; i < n && !w->err; i++) {
             unsigned char c = (unsigned char)s[i];
             if (unreserved(c) || (keep_slash && c == '/')) {
-                w_chr(w, (char)c);
+                wbuf_chr(w, (char)c);
             } else {
                 char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-                w_put(w, e, 3);
+                wbuf_put(w, e, 3);
             }
         }
         return;
@@ -74,28 +46,11 @@ static void w_enc(wbuf *w, const char *s, size_t n, int keep_slash)
     w->len = (size_t)(o - w->p);
 }
 
-/* NUL-terminates and returns the length, or the first error. */
-static int w_end(wbuf *w)
-{
-    if (w->err)
-        return w->err;
-    if (w->cap == 0)
-        return -ENOSPC;
-    w->p[w->len] = '\0';
-    return (int)w->len;
-}
-
-static wbuf w_init(char *p, size_t cap)
-{
-    wbuf w = {p, cap, 0, cap == 0 ? -ENOSPC : 0};
-    return w;
-}
-
 int sigv4_uri_encode(char *dst, size_t cap, const char *src, size_t len, int keep_slash)
 {
-    wbuf w = w_init(dst, cap);
+    rd_wbuf w = wbuf_init(dst, cap);
     w_enc(&w, src, len, keep_slash);
-    return w_end(&w);
+    return wbuf_end(&w);
 }
 
 void sigv4_key_cache_clear(sigv4_key_cache *cache)
@@ -233,14 +188,14 @@ static int same_as_previous(const header_order *o, size_t i)
     return i > 0 && span_cmp(o->name[i - 1], o->name[i]) == 0;
 }
 
-static void w_signed_headers(wbuf *w, const header_order *o)
+static void w_signed_headers(rd_wbuf *w, const header_order *o)
 {
     for (size_t i = 0; i < o->n; i++) {
         if (same_as_previous(o, i))
             continue;
         if (i > 0)
-            w_chr(w, ';');
-        w_put(w, o->name[i].p, o->name[i].n);
+            wbuf_chr(w, ';');
+        wbuf_put(w, o->name[i].p, o->name[i].n);
     }
 }
 
@@ -250,13 +205,13 @@ int sigv4_signed_headers(char *out, size_t cap, const sigv4_pair *headers, size_
     int r = order_headers(&o, headers, n);
     if (r < 0)
         return r;
-    wbuf w = w_init(out, cap);
+    rd_wbuf w = wbuf_init(out, cap);
     w_signed_headers(&w, &o);
-    return w_end(&w);
+    return wbuf_end(&w);
 }
 
 /* A header value trimmed, with each inner run of spaces or tabs written as one space. */
-static void w_header_value(wbuf *w, const char *v)
+static void w_header_value(rd_wbuf *w, const char *v)
 {
     int pending_space = 0, started = 0;
     for (; *v; v++) {
@@ -265,10 +220,10 @@ static void w_header_value(wbuf *w, const char *v)
             continue;
         }
         if (pending_space)
-            w_chr(w, ' ');
+            wbuf_chr(w, ' ');
         pending_space = 0;
         started = 1;
-        w_chr(w, *v);
+        wbuf_chr(w, *v);
     }
 }
 
@@ -283,7 +238,7 @@ static int order_query(query_order *o, const sigv4_pair *q, size_t n)
 {
     if (n > SIGV4_MAX_PARAMS)
         return -E2BIG;
-    wbuf w = w_init(o->scratch, sizeof(o->scratch));
+    rd_wbuf w = wbuf_init(o->scratch, sizeof(o->scratch));
     o->n = 0;
     for (size_t i = 0; i < n; i++) {
         if (q[i].name == NULL || q[i].value == NULL)
@@ -326,35 +281,35 @@ int sigv4_canonical_request(char *out, size_t cap, const sigv4_request *req)
     if (r < 0)
         return r;
 
-    wbuf w = w_init(out, cap);
-    w_str(&w, req->method);
-    w_chr(&w, '\n');
+    rd_wbuf w = wbuf_init(out, cap);
+    wbuf_str(&w, req->method);
+    wbuf_chr(&w, '\n');
     w_enc(&w, req->path, strlen(req->path), 1);
-    w_chr(&w, '\n');
+    wbuf_chr(&w, '\n');
     for (size_t i = 0; i < qo.n; i++) {
         if (i > 0)
-            w_chr(&w, '&');
-        w_put(&w, qo.name[i].p, qo.name[i].n);
-        w_chr(&w, '=');
-        w_put(&w, qo.value[i].p, qo.value[i].n);
+            wbuf_chr(&w, '&');
+        wbuf_put(&w, qo.name[i].p, qo.name[i].n);
+        wbuf_chr(&w, '=');
+        wbuf_put(&w, qo.value[i].p, qo.value[i].n);
     }
-    w_chr(&w, '\n');
+    wbuf_chr(&w, '\n');
     for (size_t i = 0; i < ho.n; i++) {
         if (same_as_previous(&ho, i)) {
-            w_chr(&w, ',');
+            wbuf_chr(&w, ',');
         } else {
             if (i > 0)
-                w_chr(&w, '\n');
-            w_put(&w, ho.name[i].p, ho.name[i].n);
-            w_chr(&w, ':');
+                wbuf_chr(&w, '\n');
+            wbuf_put(&w, ho.name[i].p, ho.name[i].n);
+            wbuf_chr(&w, ':');
         }
         w_header_value(&w, ho.value[i]);
     }
-    w_str(&w, ho.n > 0 ? "\n\n" : "\n");
+    wbuf_str(&w, ho.n > 0 ? "\n\n" : "\n");
     w_signed_headers(&w, &ho);
-    w_chr(&w, '\n');
-    w_str(&w, req->payload_hash);
-    return w_end(&w);
+    wbuf_chr(&w, '\n');
+    wbuf_str(&w, req->payload_hash);
+    return wbuf_end(&w);
 }
 
 int sigv4_scope(char *out, size_t cap, const char *amz_date, const sigv4_credentials *cred)
@@ -362,14 +317,14 @@ int sigv4_scope(char *out, size_t cap, const char *amz_date, const sigv4_credent
     if (amz_date == NULL || strnlen(amz_date, 8) < 8 || cred->region == NULL ||
         cred->service == NULL)
         return -EINVAL;
-    wbuf w = w_init(out, cap);
-    w_put(&w, amz_date, 8);
-    w_chr(&w, '/');
-    w_str(&w, cred->region);
-    w_chr(&w, '/');
-    w_str(&w, cred->service);
-    w_str(&w, "/aws4_request");
-    return w_end(&w);
+    rd_wbuf w = wbuf_init(out, cap);
+    wbuf_put(&w, amz_date, 8);
+    wbuf_chr(&w, '/');
+    wbuf_str(&w, cred->region);
+    wbuf_chr(&w, '/');
+    wbuf_str(&w, cred->service);
+    wbuf_str(&w, "/aws4_request");
+    return wbuf_end(&w);
 }
 
 int sigv4_string_to_sign(char *out, size_t cap, const char *amz_date, const char *scope,
@@ -379,14 +334,14 @@ int sigv4_string_to_sign(char *out, size_t cap, const char *amz_date, const char
     char hex[HMAC_SHA256_HEX + 1];
     hmac_sha256_digest(canonical, canonical_len, digest);
     hmac_hex(hex, digest, sizeof(digest));
-    wbuf w = w_init(out, cap);
-    w_str(&w, SIGV4_ALGORITHM "\n");
-    w_str(&w, amz_date);
-    w_chr(&w, '\n');
-    w_str(&w, scope);
-    w_chr(&w, '\n');
-    w_put(&w, hex, HMAC_SHA256_HEX);
-    return w_end(&w);
+    rd_wbuf w = wbuf_init(out, cap);
+    wbuf_str(&w, SIGV4_ALGORITHM "\n");
+    wbuf_str(&w, amz_date);
+    wbuf_chr(&w, '\n');
+    wbuf_str(&w, scope);
+    wbuf_chr(&w, '\n');
+    wbuf_put(&w, hex, HMAC_SHA256_HEX);
+    return wbuf_end(&w);
 }
 
 int sigv4_signing_key(sigv4_key_cache *cache, const sigv4_credentials *cred, const char *amz_date,
@@ -460,16 +415,16 @@ int sigv4_authorization(sigv4_key_cache *cache, const sigv4_credentials *cred, c
     r = sigv4_signed_headers(signed_headers, sizeof(signed_headers), req->headers, req->nheaders);
     if (r < 0)
         return r;
-    wbuf w = w_init(out, cap);
-    w_str(&w, SIGV4_ALGORITHM " Credential=");
-    w_str(&w, cred->access_key_id);
-    w_chr(&w, '/');
-    w_str(&w, scope);
-    w_str(&w, ", SignedHeaders=");
-    w_str(&w, signed_headers);
-    w_str(&w, ", Signature=");
-    w_str(&w, sig);
-    return w_end(&w);
+    rd_wbuf w = wbuf_init(out, cap);
+    wbuf_str(&w, SIGV4_ALGORITHM " Credential=");
+    wbuf_str(&w, cred->access_key_id);
+    wbuf_chr(&w, '/');
+    wbuf_str(&w, scope);
+    wbuf_str(&w, ", SignedHeaders=");
+    wbuf_str(&w, signed_headers);
+    wbuf_str(&w, ", Signature=");
+    wbuf_str(&w, sig);
+    return wbuf_end(&w);
 }
 
 int sigv4_sign_headers(sigv4_key_cache *cache, const sigv4_credentials *cred, int64_t now,
@@ -531,11 +486,11 @@ int sigv4_presign(sigv4_key_cache *cache, const sigv4_credentials *cred, int64_t
     r = sigv4_signed_headers(signed_headers, sizeof(signed_headers), req->headers, req->nheaders);
     if (r < 0)
         return r;
-    wbuf wc = w_init(credential, sizeof(credential));
-    w_str(&wc, cred->access_key_id);
-    w_chr(&wc, '/');
-    w_str(&wc, scope);
-    if (w_end(&wc) < 0)
+    rd_wbuf wc = wbuf_init(credential, sizeof(credential));
+    wbuf_str(&wc, cred->access_key_id);
+    wbuf_chr(&wc, '/');
+    wbuf_str(&wc, scope);
+    if (wbuf_end(&wc) < 0)
         return -EINVAL;
     char *e = expires_text + sizeof(expires_text) - 1;
     *e = '\0';
@@ -565,29 +520,29 @@ int sigv4_presign(sigv4_key_cache *cache, const sigv4_credentials *cred, int64_t
     if (r < 0)
         return r;
 
-    wbuf w = w_init(out, cap);
+    rd_wbuf w = wbuf_init(out, cap);
     if (req->nquery == 0) {
         /* Only the X-Amz-* parameters, whose sorted order is botocore's order too: the URL's
          * path and query are the canonical request's second and third lines. */
         const char *path = strchr(canonical, '\n') + 1;
         const char *query = strchr(path, '\n') + 1;
-        w_put(&w, path, (size_t)(query - 1 - path));
-        w_chr(&w, '?');
-        w_put(&w, query, (size_t)(strchr(query, '\n') - query));
-        w_str(&w, "&X-Amz-Signature=");
-        w_str(&w, sig);
-        return w_end(&w);
+        wbuf_put(&w, path, (size_t)(query - 1 - path));
+        wbuf_chr(&w, '?');
+        wbuf_put(&w, query, (size_t)(strchr(query, '\n') - query));
+        wbuf_str(&w, "&X-Amz-Signature=");
+        wbuf_str(&w, sig);
+        return wbuf_end(&w);
     }
     w_enc(&w, req->path, strlen(req->path), 1);
     for (size_t i = 0; i < n; i++) {
-        w_chr(&w, i == 0 ? '?' : '&');
+        wbuf_chr(&w, i == 0 ? '?' : '&');
         w_enc(&w, params[i].name, strlen(params[i].name), 0);
-        w_chr(&w, '=');
+        wbuf_chr(&w, '=');
         w_enc(&w, params[i].value, strlen(params[i].value), 0);
     }
-    w_str(&w, "&X-Amz-Signature=");
-    w_str(&w, sig);
-    return w_end(&w);
+    wbuf_str(&w, "&X-Amz-Signature=");
+    wbuf_str(&w, sig);
+    return wbuf_end(&w);
 }
 
 /* ---- verification --------------------------------------------------------------------- */
@@ -602,7 +557,7 @@ static int hexval(char c)
 
 /* Percent-decodes s[0..n) into `w` with a NUL after it; sets *out to the decoded string. A bad
  * escape or a decoded NUL is -EINVAL. */
-static int w_decode(wbuf *w, const char *s, size_t n, const char **out)
+static int w_decode(rd_wbuf *w, const char *s, size_t n, const char **out)
 {
     size_t at = w->len;
     for (size_t i = 0; i < n; i++) {
@@ -619,9 +574,9 @@ static int w_decode(wbuf *w, const char *s, size_t n, const char **out)
         } else if (c == '\0') {
             return -EINVAL;
         }
-        w_chr(w, c);
+        wbuf_chr(w, c);
     }
-    w_chr(w, '\0');
+    wbuf_chr(w, '\0');
     if (w->err)
         return w->err;
     *out = w->p + at;
@@ -629,11 +584,11 @@ static int w_decode(wbuf *w, const char *s, size_t n, const char **out)
 }
 
 /* Copies p[0..n) and a NUL into `w`; sets *out to the copy. */
-static int w_copy(wbuf *w, const char *p, size_t n, const char **out)
+static int w_copy(rd_wbuf *w, const char *p, size_t n, const char **out)
 {
     size_t at = w->len;
-    w_put(w, p, n);
-    w_chr(w, '\0');
+    wbuf_put(w, p, n);
+    wbuf_chr(w, '\0');
     if (w->err)
         return w->err;
     *out = w->p + at;
@@ -664,7 +619,7 @@ int sigv4_verify(sigv4_key_cache *cache, const sigv4_credentials *cred, int64_t 
     sigv4_pair params[SIGV4_MAX_PARAMS], headers[SIGV4_MAX_HEADERS];
     size_t nparams = 0, nheaders = 0;
     char scratch[SIGV4_MAX_CANON];
-    wbuf w = w_init(scratch, sizeof(scratch));
+    rd_wbuf w = wbuf_init(scratch, sizeof(scratch));
     const char *method = NULL, *path = NULL;
     int r;
 

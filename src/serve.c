@@ -1,7 +1,9 @@
 /* `reeld serve`: the loops, the actors on them, and a graceful stop on SIGINT/SIGTERM. */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "actors/cache_manager.h"
 #include "actors/http_listener.h"
 #include "actors/metrics.h"
 #include "src/cmd.h"
@@ -28,6 +30,12 @@ int cmd_serve(int argc, char **argv)
                                .max_conns = (uint32_t)cfg.http_max_conns};
     log_set_level(cfg.log_level);
     rt_block_signals();
+    /* Segments travel as rd_bufs of up to a few MiB. Past glibc's default threshold each one
+     * would be an mmap, page faults on first touch, and a munmap: the edge measured 30% fewer
+     * requests per second that way. Keep such blocks in the heap, and let it hold on to freed
+     * memory up to a bound. */
+    mallopt(M_MMAP_THRESHOLD, 8 << 20);
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
 
     rd_runtime rt;
     int r = rt_start(&rt, cfg.cores);
@@ -63,6 +71,13 @@ int cmd_serve(int argc, char **argv)
     r = metrics_routes(routes, metrics, rt.nloops);
     if (r == 0)
         r = jobs_routes(&jobs, &rt, routes);
+    if (r == 0 && cache_start(&cfg, rt.loops, rt.nloops, routes, err, sizeof(err)) < 0) {
+        log_error("start_failed", KV_STR("what", "edge"), KV_STR("reason", err));
+        fprintf(stderr, "reeld: %s\n", err);
+        rt_stop(&rt, 0);
+        cache_free_all();
+        return 1;
+    }
     for (int i = 0; i < rt.nloops && r == 0; i++)
         r = http_listener_start(rt.loops[i], rt.nloops, cfg.listen, &http_cfg, routes,
                                 &listeners[i]);
@@ -82,6 +97,7 @@ int cmd_serve(int argc, char **argv)
     jobs_free(&jobs);
     for (int i = 0; i < nloops; i++)
         http_listener_free(listeners[i]);
+    cache_free_all();
     actor_free_all();
     metrics_free_all();
     http_routes_destroy(routes);

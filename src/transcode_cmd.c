@@ -54,7 +54,7 @@ static int usage_error(const char *fmt, const char *v)
     fprintf(stderr, "reeld transcode: ");
     fprintf(stderr, fmt, v);
     fprintf(stderr, "\nUsage: reeld transcode INPUT OUTDIR [--preset auto|1080p|720p|480p] "
-                    "[--encoder auto|nvenc|x264] [--segment SECONDS]\n");
+                    "[--encoder auto|nvenc|x264] [--segment SECONDS] [--format ts|fmp4]\n");
     return 2;
 }
 
@@ -70,7 +70,8 @@ int cmd_transcode(int argc, char **argv)
 {
     static const char *const presets[] = {"auto", "1080p", "720p", "480p", NULL};
     static const char *const encoders[] = {"auto", "nvenc", "x264", NULL};
-    const char *input = NULL, *outdir = NULL, *preset = NULL, *encoder = NULL;
+    static const char *const formats[] = {"ts", "fmp4", NULL};
+    const char *input = NULL, *outdir = NULL, *preset = NULL, *encoder = NULL, *format = NULL;
     int segment = 0;
     char **rest = calloc((size_t)argc + 1, sizeof(*rest));
     if (rest == NULL)
@@ -79,10 +80,10 @@ int cmd_transcode(int argc, char **argv)
     rest[nrest++] = argv[0];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char *names[] = {"--preset", "--encoder", "--segment"};
+        const char *names[] = {"--preset", "--encoder", "--segment", "--format"};
         const char *val = NULL;
         int which = -1;
-        for (int k = 0; k < 3 && which < 0; k++) {
+        for (int k = 0; k < 4 && which < 0; k++) {
             size_t n = strlen(names[k]);
             if (!strncmp(a, names[k], n) && (a[n] == '=' || a[n] == '\0')) {
                 which = k;
@@ -105,6 +106,8 @@ int cmd_transcode(int argc, char **argv)
                 return usage_error("--segment must be whole seconds from 1 to 30 (got '%s')", val);
             }
             segment = (int)s;
+        } else if (which == 3) {
+            format = val;
         } else if (a[0] == '-' && a[1] == '-') {
             rest[nrest++] = argv[i]; /* a setting's flag (--log ...), with its value */
             if (strchr(a, '=') == NULL && i + 1 < argc)
@@ -130,6 +133,10 @@ int cmd_transcode(int argc, char **argv)
         free(rest);
         return usage_error("--encoder must be auto, nvenc or x264 (got '%s')", encoder);
     }
+    if (format != NULL && !one_of(format, formats)) {
+        free(rest);
+        return usage_error("--format must be ts or fmp4 (got '%s')", format);
+    }
 
     rd_config cfg;
     char err[512];
@@ -146,6 +153,8 @@ int cmd_transcode(int argc, char **argv)
         cfg.encoder = encoder;
     if (segment > 0)
         cfg.hls_segment_sec = segment;
+    if (format != NULL)
+        cfg.hls_segment_format = format;
     if (access(input, R_OK) < 0) {
         fprintf(stderr, "reeld: transcode failed: cannot read %s: %s\n", input, strerror(errno));
         return 1;
@@ -175,6 +184,7 @@ int cmd_transcode(int argc, char **argv)
     snprintf(t->input, sizeof(t->input), "%s", input);
     snprintf(t->preset, sizeof(t->preset), "%s", cfg.preview_preset);
     t->segment_sec = cfg.hls_segment_sec;
+    snprintf(t->format, sizeof(t->format), "%s", cfg.hls_segment_format);
     if (actor_send(pool.actors[0], m) < 0) {
         msg_free(m);
         atomic_store(&c.done, 1);

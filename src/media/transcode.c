@@ -1,7 +1,7 @@
 /* The transcode pipeline. The job's thread (the encoder actor's) demuxes through a custom
  * AVIOContext over a source, decodes once, encodes AAC once, and gives every rung references
  * to the pictures and packets. Each rung has a worker thread that scales (swscale, or
- * scale_cuda in a filter graph on the GPU path), encodes and muxes into MPEG-TS collected in
+ * scale_cuda in a filter graph on the GPU path), encodes and muxes into segments collected in
  * memory; closed segments come back to the job's thread, which alone talks to the sink. The
  * rungs thus run side by side with one libx264 thread each on a small machine, instead of
  * frame threads that hold pictures (memory) for little speed. Queues are bounded both ways.
@@ -12,10 +12,12 @@
  * so every rung's keyframes fall on the same frames. A rung's segment is cut at the first
  * keyframe past the next multiple: the same rule on the same frames gives the same cuts.
  *
- * Segments: one mpegts muxer per rung for the whole job (continuity counters run on); at a cut
+ * Segments: one muxer per rung for the whole job. MPEG-TS: continuity counters run on; at a cut
  * its PES buffers are flushed, the bytes handed to the sink, and PAT/PMT re-sent so the next
- * segment starts decodable. Audio packets wait in a per-rung queue until the rung's video has
- * caught up with them (the video encoder lags), so they land in the segment they belong to. */
+ * segment starts decodable. fMP4: the header is the init segment, and a cut flushes one
+ * fragment (frag_custom), which starts with the keyframe the cut was made at. Audio packets
+ * wait in a per-rung queue until the rung's video has caught up with them (the video encoder
+ * lags), so they land in the segment they belong to. */
 #include "src/media/transcode.h"
 
 #include <errno.h>
@@ -59,8 +61,11 @@ typedef struct seginfo {
     int64_t bytes;
 } seginfo;
 
-#define RUNG_QUEUE  32 /* frames and audio packets waiting for a rung's worker */
-#define RUNG_FRAMES 4  /* of which pictures: each pins a decoded picture (3 MB at 1080p) */
+/* A rung's queue: frames and audio packets waiting for its worker, of which pictures. Each
+ * picture pins a decoded one (3 MB at 1080p): two keep the slowest rung fed, more only hold
+ * memory. */
+#define RUNG_QUEUE  32
+#define RUNG_FRAMES 2
 
 /* What the job's thread gives a rung: a decoded picture, an AAC packet, or (neither) the end. */
 typedef struct rung_item {
@@ -90,6 +95,7 @@ typedef struct variant {
     uint8_t *seg; /* bytes of the open segment */
     size_t seg_len, seg_cap;
     int io_failed;
+    int fmp4; /* fragmented MP4 segments (mp4 muxer) instead of MPEG-TS */
     int seg_open;
     int64_t seg_start; /* 90 kHz pts of the open segment's first frame */
     int64_t next_cut;  /* relative 90 kHz time the open segment may end at */
@@ -150,6 +156,7 @@ typedef struct job {
     int64_t vframes, aframes, decode_errors;
     int64_t poster_at;
     int poster_tried;
+    AVFrame *poster_pic; /* the poster's picture until the rungs are done */
     uint8_t *poster;
     size_t poster_len;
     AVFrame *frame;
@@ -369,11 +376,35 @@ static int emit(job *j, const char *name, uint8_t *data, size_t len)
     return 0;
 }
 
+/* Hands a finished object of the rung (a segment, the init segment) to the job's thread, which
+ * alone talks to the sink. `data` becomes the queue's. */
+static int queue_out(variant *v, const char *name, uint8_t *data, size_t len)
+{
+    outobj *o = calloc(1, sizeof(*o));
+    if (o == NULL) {
+        free(data);
+        return -ENOMEM;
+    }
+    snprintf(o->name, sizeof(o->name), "%s", name);
+    o->data = data;
+    o->len = len;
+    pthread_mutex_lock(&v->mu);
+    if (v->out_tail != NULL)
+        v->out_tail->next = o;
+    else
+        v->out_head = o;
+    v->out_tail = o;
+    pthread_mutex_unlock(&v->mu);
+    return 0;
+}
+
 static int open_mux(job *j, variant *v)
 {
-    int r = avformat_alloc_output_context2(&v->mux, NULL, "mpegts", NULL);
+    v->fmp4 = j->o->fmp4;
+    const char *kind = v->fmp4 ? "fMP4" : "MPEG-TS";
+    int r = avformat_alloc_output_context2(&v->mux, NULL, v->fmp4 ? "mp4" : "mpegts", NULL);
     if (r < 0)
-        return av_fail(r, "creating the MPEG-TS muxer");
+        return fail(r, "creating the %s muxer failed: %s", kind, av_err2str(r));
     uint8_t *buf = av_malloc(IO_BUF_SIZE);
     if (buf == NULL)
         return -ENOMEM;
@@ -398,11 +429,36 @@ static int open_mux(job *j, variant *v)
         v->ast = st->index;
     }
     AVDictionary *opts = NULL;
-    av_dict_set(&opts, "mpegts_copyts", "1", 0); /* our timestamps, unshifted */
+    if (v->fmp4) {
+        /* The header is ftyp and a moov without samples (the init segment); every cut flushes
+         * one fragment whose offsets count from its moof, as CMAF asks. A fragment's tfdt is
+         * our own timestamp (frag_discont, no edit list, no shift to zero: they are never
+         * negative), so the rungs, the audio and the segments' EXTINF share one timeline as
+         * in MPEG-TS. Shifted to zero, each track would start at 0 on its own and the AAC
+         * priming and the B-frame delay would move audio against video. Not "+cmaf": its
+         * negative composition offsets come back two frames late from FFmpeg's own reader. */
+        av_dict_set(&opts, "movflags", "+frag_custom+empty_moov+default_base_moof+frag_discont", 0);
+        av_dict_set(&opts, "use_editlist", "0", 0);
+        v->mux->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
+    } else {
+        av_dict_set(&opts, "mpegts_copyts", "1", 0); /* our timestamps, unshifted */
+    }
     r = avformat_write_header(v->mux, &opts);
     av_dict_free(&opts);
     if (r < 0)
-        return av_fail(r, "starting the MPEG-TS muxer");
+        return fail(r, "starting the %s muxer failed: %s", kind, av_err2str(r));
+    if (v->fmp4) {
+        avio_flush(v->mux->pb);
+        if (v->io_failed)
+            return fail(-ENOMEM, "out of memory collecting the init segment");
+        char name[64];
+        snprintf(name, sizeof(name), "%s/init.mp4", v->name);
+        uint8_t *data = v->seg;
+        size_t len = v->seg_len;
+        v->seg = NULL;
+        v->seg_len = v->seg_cap = 0;
+        return queue_out(v, name, data, len);
+    }
     return 0;
 }
 
@@ -436,7 +492,9 @@ static int cut_segment(variant *v, int64_t end)
 {
     if (!v->seg_open)
         return 0;
-    av_write_frame(v->mux, NULL); /* flushes the PES packets mpegts holds back */
+    /* mpegts: flushes the PES packets it holds back; mp4 (frag_custom): writes the fragment,
+     * one moof+mdat, of everything since the last cut. */
+    av_write_frame(v->mux, NULL);
     avio_flush(v->mux->pb);
     if (v->io_failed)
         return fail(-ENOMEM, "out of memory collecting a segment");
@@ -455,26 +513,16 @@ static int cut_segment(variant *v, int64_t end)
     s->bytes = (int64_t)v->seg_len;
     v->bytes += s->bytes;
     char name[64];
-    snprintf(name, sizeof(name), "%s/seg_%05d.ts", v->name, v->nsegs);
+    snprintf(name, sizeof(name), "%s/seg_%05d.%s", v->name, v->nsegs, v->fmp4 ? "m4s" : "ts");
     v->nsegs++;
-    outobj *o = calloc(1, sizeof(*o));
-    if (o == NULL)
-        return -ENOMEM;
-    snprintf(o->name, sizeof(o->name), "%s", name);
-    o->data = v->seg;
-    o->len = v->seg_len;
+    uint8_t *data = v->seg;
+    size_t len = v->seg_len;
     v->seg = NULL;
     v->seg_len = v->seg_cap = 0;
     v->seg_open = 0;
-    av_opt_set(v->mux->priv_data, "mpegts_flags", "+resend_headers", 0);
-    pthread_mutex_lock(&v->mu);
-    if (v->out_tail != NULL)
-        v->out_tail->next = o;
-    else
-        v->out_head = o;
-    v->out_tail = o;
-    pthread_mutex_unlock(&v->mu);
-    return 0;
+    if (!v->fmp4)
+        av_opt_set(v->mux->priv_data, "mpegts_flags", "+resend_headers", 0);
+    return queue_out(v, name, data, len);
 }
 
 /* ---- audio ---- */
@@ -580,6 +628,8 @@ static int open_audio(job *j)
     av_channel_layout_default(&c->ch_layout, 2);
     c->bit_rate = AUDIO_KBPS * 1000;
     c->time_base = (AVRational){1, AUDIO_RATE};
+    if (j->o->fmp4)
+        c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
     int r = avcodec_open2(c, codec, NULL);
     if (r < 0)
         return av_fail(r, "opening the AAC encoder");
@@ -681,6 +731,8 @@ static int open_video_encoder(job *j, variant *v, AVBufferRef *hw_frames)
     c->gop_size = (int)ceil(av_q2d(j->frame_rate) * j->o->segment_sec) + 1;
     c->keyint_min = c->gop_size;
     c->color_range = AVCOL_RANGE_MPEG;
+    if (j->o->fmp4)
+        c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER; /* SPS and PPS in the init segment's avcC */
     AVDictionary *opts = NULL;
     av_dict_set(&opts, "forced-idr", "1", 0);
     if (nvenc) {
@@ -758,9 +810,20 @@ static int open_graph(job *j, variant *v, const AVFrame *f)
     return open_video_encoder(j, v, av_buffersink_get_hw_frames_ctx(v->gsink));
 }
 
-/* A yuv420p picture from the rung's pool. */
-static AVFrame *pool_frame(variant *v, int w, int h)
+/* A yuv420p picture from the rung's pool (its worker's), or of its own when `pooled` is 0. */
+static AVFrame *pool_frame(variant *v, int pooled, int w, int h)
 {
+    if (!pooled) {
+        AVFrame *f = av_frame_alloc();
+        if (f == NULL)
+            return NULL;
+        f->width = w;
+        f->height = h;
+        f->format = AV_PIX_FMT_YUV420P;
+        if (av_frame_get_buffer(f, 32) < 0)
+            av_frame_free(&f);
+        return f;
+    }
     int size = av_image_get_buffer_size(AV_PIX_FMT_YUV420P, w, h, 32);
     if (v->pool == NULL) {
         int other = av_image_get_buffer_size(AV_PIX_FMT_YUV420P, h, w, 32);
@@ -799,8 +862,9 @@ static void rotate_plane(const uint8_t *s, int sls, int w, int h, uint8_t *d, in
     }
 }
 
-/* Scales `in` to the rung (and turns it upright) into a pooled picture; *out is the caller's. */
-static int scale_frame(job *j, variant *v, struct SwsContext **sws, const AVFrame *in,
+/* Scales `in` to the rung (and turns it upright) into a picture from the rung's pool when
+ * `pooled`; *out is the caller's. */
+static int scale_frame(job *j, variant *v, int pooled, struct SwsContext **sws, const AVFrame *in,
                        AVFrame **out)
 {
     int turned = j->rotation == 90 || j->rotation == 270;
@@ -810,13 +874,13 @@ static int scale_frame(job *j, variant *v, struct SwsContext **sws, const AVFram
     if (*sws == NULL)
         return fail(-EINVAL, "cannot scale %dx%d %s video", in->width, in->height,
                     av_get_pix_fmt_name(in->format));
-    AVFrame *f = pool_frame(v, sw, sh);
+    AVFrame *f = pool_frame(v, pooled, sw, sh);
     if (f == NULL)
         return -ENOMEM;
     sws_scale(*sws, (const uint8_t *const *)in->data, in->linesize, 0, in->height, f->data,
               f->linesize);
     if (j->rotation != 0) {
-        AVFrame *r = pool_frame(v, v->rung.width, v->rung.height);
+        AVFrame *r = pool_frame(v, pooled, v->rung.width, v->rung.height);
         if (r == NULL) {
             av_frame_free(&f);
             return -ENOMEM;
@@ -839,7 +903,11 @@ static int mux_video(job *j, variant *v, const AVPacket *pkt)
     int key = pkt->flags & AV_PKT_FLAG_KEY;
     if (key && v->codecs[0] == '\0') {
         char avc[16];
-        if (hls_avc1_codec(pkt->data, (size_t)pkt->size, avc, sizeof(avc)) < 0)
+        /* The SPS is in the keyframe (MPEG-TS), or only in the encoder's global header (fMP4). */
+        if (hls_avc1_codec(pkt->data, (size_t)pkt->size, avc, sizeof(avc)) < 0 &&
+            (v->enc->extradata == NULL ||
+             hls_avc1_codec(v->enc->extradata, (size_t)v->enc->extradata_size, avc, sizeof(avc)) <
+                 0))
             snprintf(avc, sizeof(avc), "avc1.640028");
         snprintf(v->codecs, sizeof(v->codecs), "%s%s", avc, j->aenc ? ",mp4a.40.2" : "");
     }
@@ -860,6 +928,8 @@ static int drain_video(job *j, variant *v)
 {
     int r;
     while ((r = avcodec_receive_packet(v->enc, v->pkt)) == 0) {
+        if (v->pkt->duration <= 0)
+            v->pkt->duration = j->frame_dur90; /* mp4 sizes a fragment's last sample by it */
         r = mux_video(j, v, v->pkt);
         av_packet_unref(v->pkt);
         if (r < 0)
@@ -876,7 +946,9 @@ static int encode_video(job *j, variant *v, AVFrame *f)
     return drain_video(j, v);
 }
 
-static int make_poster(job *j, const AVFrame *in)
+/* Job side: the poster's picture, scaled to the top rung, upright and full range (JPEG's; one
+ * more cheap conversion, once, from the video's limited range), kept for encode_poster. */
+static int take_poster(job *j, const AVFrame *in)
 {
     const AVFrame *src = in;
     if (in->format == AV_PIX_FMT_CUDA) {
@@ -885,18 +957,14 @@ static int make_poster(job *j, const AVFrame *in)
             return 0; /* no poster is better than no ladder */
         src = j->sw_frame;
     }
-    variant *top = &j->v[0];
     struct SwsContext *sws = NULL;
     AVFrame *pic = NULL;
-    int r = scale_frame(j, top, &sws, src, &pic);
+    int r = scale_frame(j, &j->v[0], 0, &sws, src, &pic);
     sws_freeContext(sws);
+    av_frame_unref(j->sw_frame);
     if (r < 0)
         return r;
-    /* JPEG is full range: one more (cheap, once) conversion from the video's limited range. */
     AVFrame *full = av_frame_alloc();
-    const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_MJPEG);
-    AVCodecContext *c = codec ? avcodec_alloc_context3(codec) : NULL;
-    AVPacket *pkt = av_packet_alloc();
     sws = NULL;
     if (full != NULL) {
         full->width = pic->width;
@@ -905,9 +973,27 @@ static int make_poster(job *j, const AVFrame *in)
         sws = sws_getContext(pic->width, pic->height, AV_PIX_FMT_YUV420P, pic->width, pic->height,
                              AV_PIX_FMT_YUVJ420P, SWS_BICUBIC, NULL, NULL, NULL);
     }
-    if (sws != NULL && av_frame_get_buffer(full, 0) >= 0 && c != NULL && pkt != NULL) {
+    if (sws != NULL && av_frame_get_buffer(full, 0) >= 0) {
         sws_scale(sws, (const uint8_t *const *)pic->data, pic->linesize, 0, pic->height, full->data,
                   full->linesize);
+        j->poster_pic = full;
+        full = NULL;
+    }
+    sws_freeContext(sws);
+    av_frame_free(&full);
+    av_frame_free(&pic);
+    return 0;
+}
+
+/* Encodes the poster's JPEG once the rungs' encoders are gone: the MJPEG encoder's tables
+ * (12 MB at 1080p) would otherwise add to the job's peak memory, taken a second into it. */
+static void encode_poster(job *j)
+{
+    AVFrame *full = j->poster_pic;
+    const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_MJPEG);
+    AVCodecContext *c = codec ? avcodec_alloc_context3(codec) : NULL;
+    AVPacket *pkt = av_packet_alloc();
+    if (full != NULL && c != NULL && pkt != NULL) {
         c->width = full->width;
         c->height = full->height;
         c->pix_fmt = AV_PIX_FMT_YUVJ420P;
@@ -923,12 +1009,9 @@ static int make_poster(job *j, const AVFrame *in)
             }
         }
     }
-    sws_freeContext(sws);
     av_packet_free(&pkt);
     avcodec_free_context(&c);
-    av_frame_free(&full);
-    av_frame_free(&pic);
-    return 0;
+    av_frame_free(&j->poster_pic);
 }
 
 /* Worker side: scales (or hands the GPU graph) one stamped picture and encodes it. */
@@ -958,7 +1041,7 @@ static int rung_video(job *j, variant *v, AVFrame *in)
             f = av_frame_clone(in); /* the decoded picture is this rung: encode it as it is */
             if (f == NULL)
                 return -ENOMEM;
-        } else if ((r = scale_frame(j, v, &v->sws, in, &f)) < 0) {
+        } else if ((r = scale_frame(j, v, 1, &v->sws, in, &f)) < 0) {
             return r;
         }
     }
@@ -983,7 +1066,16 @@ static int rung_finish(job *j, variant *v)
     }
     if ((r = flush_audio(v, INT64_MAX)) < 0)
         return r;
-    return cut_segment(v, v->end);
+    if ((r = cut_segment(v, v->end)) < 0)
+        return r;
+    /* No picture comes after this: the encoder's frames (libx264's are most of the job's
+     * memory) go now, so the poster's encoder after the last rung never adds to the peak. */
+    avcodec_free_context(&v->enc);
+    sws_freeContext(v->sws);
+    v->sws = NULL;
+    avfilter_graph_free(&v->graph);
+    av_buffer_pool_uninit(&v->pool);
+    return 0;
 }
 
 static void *rung_main(void *arg)
@@ -1187,7 +1279,7 @@ static int video_frame(job *j, AVFrame *in)
     }
     if (!j->poster_tried && t >= j->poster_at) {
         j->poster_tried = 1;
-        return make_poster(j, in);
+        return take_poster(j, in);
     }
     return 0;
 }
@@ -1322,7 +1414,7 @@ static int publish(job *j, transcode_result *res)
             break;
         }
         for (int s = 0; s < v->nsegs; s++) {
-            snprintf(names[s], sizeof(names[s]), "seg_%05d.ts", s);
+            snprintf(names[s], sizeof(names[s]), "seg_%05d.%s", s, j->o->fmp4 ? "m4s" : "ts");
             segs[s].uri = names[s];
             segs[s].duration = v->segs[s].duration;
             total += v->segs[s].duration;
@@ -1330,7 +1422,8 @@ static int publish(job *j, transcode_result *res)
             if (bps > peak)
                 peak = bps;
         }
-        int len = hls_write_media(text, PLAYLIST_MAX, segs, v->nsegs);
+        int len =
+            hls_write_media(text, PLAYLIST_MAX, j->o->fmp4 ? "init.mp4" : NULL, segs, v->nsegs);
         free(segs);
         free(names);
         if (len < 0) {
@@ -1444,6 +1537,7 @@ static int run(job *j, media_source *src, transcode_result *res)
     }
     if ((r = stop_rungs(j, 1)) < 0)
         return r;
+    encode_poster(j);
     for (int i = 0; i < j->nv; i++)
         if (!j->v[i].video && (r = cut_segment(&j->v[i], j->v[i].end)) < 0)
             return r;
@@ -1552,6 +1646,7 @@ int transcode_run(media_source *src, const transcode_opts *o, const transcode_si
         free_variant(&j.v[i]);
     free(j.v);
     free(j.poster);
+    av_frame_free(&j.poster_pic);
     avcodec_free_context(&j.vdec);
     avcodec_free_context(&j.adec);
     avcodec_free_context(&j.aenc);

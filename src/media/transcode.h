@@ -1,5 +1,5 @@
 /* One transcode job: an input becomes an HLS ladder, decoded once, scaled and encoded per rung
- * with keyframes aligned across rungs, cut into MPEG-TS segments as it goes.
+ * with keyframes aligned across rungs, cut into MPEG-TS (or fragmented MP4) segments as it goes.
  *
  * owns:  every FFmpeg context of the job, created and freed inside transcode_run.
  * takes: a source (still the caller's afterwards) and a sink of callbacks.
@@ -8,9 +8,13 @@
  *        open segment per rung in memory.
  *
  * Output names, relative to the job's prefix: "<rung>/seg_00000.ts", "<rung>/index.m3u8",
- * "master.m3u8", "poster.jpg" (video only). Audio is AAC, encoded once and muxed into every
- * rung: each variant stays self-contained (every HLS player plays it, no audio groups), and the
- * shared packets are references, not copies. An input without video gets one "audio" rung. */
+ * "master.m3u8", "poster.jpg" (video only). With `fmp4`, a rung's first output is
+ * "<rung>/init.mp4" (ftyp and moov: the EXT-X-MAP of its playlist) and its segments are
+ * "<rung>/seg_00000.m4s" (one moof and mdat each), cut at the same keyframes.
+ *
+ * Audio is AAC, encoded once and muxed into every rung: each variant stays self-contained (every
+ * HLS player plays it, no audio groups), and the shared packets are references, not copies. An
+ * input without video gets one "audio" rung. */
 #ifndef REELD_MEDIA_TRANSCODE_H
 #define REELD_MEDIA_TRANSCODE_H
 
@@ -23,6 +27,7 @@
 typedef struct transcode_opts {
     const char *preset;      /* auto|1080p|720p|480p (ladder_preset) */
     int segment_sec;         /* HLS_SEGMENT_SEC, 1..30 */
+    int fmp4;                /* HLS_SEGMENT_FORMAT=fmp4: CMAF segments behind an init segment */
     media_encoder encoder;   /* x264 or NVENC */
     void *cuda_device;       /* NVENC: AVBufferRef * of the GPU's CUDA device context */
     const char *x264_preset; /* NULL: "veryfast" */

@@ -76,7 +76,13 @@ static const setting settings[] = {
     {"EDGE_PUBLIC_BASE", NULL, NULL, K_URL, OFF(edge_public_base), NULL, 0, 0, "http://|https://",
      "base URL of playback links (default: this listener)"},
     {"EDGE_SIGNING_KEY", NULL, NULL, K_SECRET, OFF(edge_signing_key), NULL, 16, 0, NULL,
-     "HMAC key of playback tokens, at least 16 bytes"},
+     "HMAC key of playback tokens, at least 16 bytes (unset: a random key in the data directory)"},
+    {"EDGE_SIGNING_KEY_PREVIOUS", NULL, NULL, K_SECRET, OFF(edge_signing_key_previous), NULL, 16, 0,
+     NULL, "key rotation: the former EDGE_SIGNING_KEY, still accepted during the grace window"},
+    {"EDGE_KEY_GRACE_SEC", NULL, NULL, K_INT, OFF(edge_key_grace_sec), "86400", 0, 31 * 86400, NULL,
+     "seconds after start that links signed with EDGE_SIGNING_KEY_PREVIOUS still play"},
+    {"EDGE_LINK_TTL_SEC", NULL, NULL, K_INT, OFF(edge_link_ttl_sec), "21600", 60, 31 * 86400, NULL,
+     "lifetime of a playback link from GET /api/assets/{id}/playback"},
     {"ALLOWED_ORIGINS", NULL, NULL, K_STR, OFF(allowed_origins), "", 0, 0, NULL,
      "CORS allowlist, comma-separated origins"},
     {"RATE_LIMIT_MAX", NULL, NULL, K_INT, OFF(rate_limit_max), "600", 1, 1000000, NULL,
@@ -97,6 +103,8 @@ static const setting settings[] = {
      "auto|1080p|720p|480p", "HLS ladder (auto: 1080p on NVENC, 480p on CPU)"},
     {"HLS_SEGMENT_SEC", NULL, NULL, K_INT, OFF(hls_segment_sec), "4", 1, 30, NULL,
      "HLS segment duration in seconds"},
+    {"HLS_SEGMENT_FORMAT", NULL, NULL, K_ENUM, OFF(hls_segment_format), "ts", 0, 0, "ts|fmp4",
+     "HLS segments: MPEG-TS, or fragmented MP4 behind an init segment (EXT-X-MAP)"},
     {"ENCODER", NULL, NULL, K_ENUM, OFF(encoder), "auto", 0, 0, "auto|nvenc|x264",
      "video encoder (auto: NVENC when a GPU has it, else libx264)"},
     {"GPU_DEVICES", NULL, NULL, K_LIST, OFF(gpu_devices), "", 0, 0, NULL,
@@ -316,6 +324,10 @@ int config_load(rd_config *cfg, int argc, char **argv, char *err, size_t errlen)
                  "S3_ENDPOINT is set: S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY must be set too");
         return -EINVAL;
     }
+    if (cfg->edge_signing_key_previous != NULL && cfg->edge_signing_key == NULL) {
+        snprintf(err, errlen, "EDGE_SIGNING_KEY_PREVIOUS is set: EDGE_SIGNING_KEY must be set too");
+        return -EINVAL;
+    }
     if (cfg->redis_url != NULL && cfg->postgres_url == NULL) {
         snprintf(err, errlen, "REDIS_URL is set: the fleet queue needs POSTGRES_URL as its store");
         return -EINVAL;
@@ -346,6 +358,7 @@ void config_log(const rd_config *cfg)
              KV_STR("blob", cfg->s3_endpoint ? "s3" : "fs"), KV_STR("encoder", cfg->encoder),
              KV_STR("preset", cfg->preview_preset), KV_INT("segment_sec", cfg->hls_segment_sec),
              KV_STR("edge_signing_key", cfg->edge_signing_key ? "set" : "unset"),
+             KV_STR("edge_signing_key_previous", cfg->edge_signing_key_previous ? "set" : "unset"),
              KV_STR("jwt_secret", cfg->jwt_secret ? "set" : "unset"),
              KV_STR("api_keys", cfg->api_keys ? "set" : "unset"));
 }

@@ -40,6 +40,9 @@ typedef struct rd_config {
 
     const char *edge_public_base;
     const char *edge_signing_key;
+    const char *edge_signing_key_previous; /* accepted until start + edge_key_grace_sec */
+    int edge_key_grace_sec;
+    int edge_link_ttl_sec; /* playback link lifetime */
     const char *allowed_origins;
     int rate_limit_max, rate_limit_window;
     int rl_presign_max, rl_presign_window;
@@ -48,8 +51,9 @@ typedef struct rd_config {
 
     const char *preview_preset; /* auto|1080p|720p|480p */
     int hls_segment_sec;
-    const char *encoder;     /* auto|nvenc|x264 */
-    const char *gpu_devices; /* comma-separated GPU indexes; empty = all found */
+    const char *hls_segment_format; /* ts|fmp4 */
+    const char *encoder;            /* auto|nvenc|x264 */
+    const char *gpu_devices;        /* comma-separated GPU indexes; empty = all found */
     int nvenc_sessions_per_gpu;
 
     const char *cache_dir; /* empty = data_dir/cache */

@@ -87,6 +87,32 @@ def playlist(path):
     return target, segs
 
 
+def playlist_format(path):
+    """"ts" or "fmp4" (then with its EXT-X-MAP, the version RFC 8216 asks for and .m4s names)."""
+    text = open(path).read()
+    maps = re.findall(r'#EXT-X-MAP:URI="([^"]+)"', text)
+    version = int(re.search(r"#EXT-X-VERSION:(\d+)", text).group(1))
+    names = [uri for _, uri in playlist(path)[1]]
+    if not maps:
+        assert version == 3 and all(n.endswith(".ts") for n in names), path
+        return "ts", None
+    assert maps == ["init.mp4"] and version >= 6, (path, maps, version)
+    assert all(n.endswith(".m4s") for n in names), names
+    return "fmp4", maps[0]
+
+
+def box_types(data):
+    """The top-level ISO BMFF boxes of `data`, in order."""
+    types, off = [], 0
+    while off + 8 <= len(data):
+        size = int.from_bytes(data[off:off + 4], "big")
+        types.append(data[off + 4:off + 8].decode("latin-1"))
+        assert size >= 8, types
+        off += size
+    assert off == len(data), types
+    return types
+
+
 def master(out):
     text = open(os.path.join(out, "master.m3u8")).read()
     assert text.startswith("#EXTM3U\n")
@@ -104,7 +130,7 @@ def first_packets(seg, stream):
     return pk
 
 
-def check_ladder(out, src_secs, seg_sec, fps, want_sizes, audio=True, video=True):
+def check_ladder(out, src_secs, seg_sec, fps, want_sizes, audio=True, video=True, fmt="ts"):
     """Everything the issue asks of an output, for every rung."""
     frame = 1.0 / fps if video else 1024 / 48000
     variants = master(out)
@@ -126,9 +152,20 @@ def check_ladder(out, src_secs, seg_sec, fps, want_sizes, audio=True, video=True
             if i < len(segs) - 1:
                 assert abs(d - seg_sec) <= frame + 1e-3, (uri, i, d)
         rung_dir = os.path.dirname(os.path.join(out, uri))
+        got, init = playlist_format(os.path.join(out, uri))
+        assert got == fmt, (uri, got)
+        if init:
+            init = open(os.path.join(rung_dir, init), "rb").read()
+            assert box_types(init) == ["ftyp", "moov"], box_types(init)
         starts = []
-        for _, name in segs:
+        for k, (_, name) in enumerate(segs):
             seg = os.path.join(rung_dir, name)
+            if init:
+                # A media segment is one fragment; a reader takes it behind the init segment.
+                body = open(seg, "rb").read()
+                assert box_types(body) == ["moof", "mdat"], (seg, box_types(body))
+                seg = f"{out}.probe-{os.path.basename(rung_dir)}-{k}.mp4"
+                open(seg, "wb").write(init + body)
             streams = probe(seg, "-show_streams")["streams"]
             kinds = sorted(s["codec_type"] for s in streams)
             assert kinds == sorted((["audio"] if audio else []) + (["video"] if video else [])), kinds
@@ -158,10 +195,11 @@ def check_ladder(out, src_secs, seg_sec, fps, want_sizes, audio=True, video=True
     return variants
 
 
-def test_ladder_aligned_across_rungs(inputs, tmp_path):
-    r = transcode(inputs["ladder"], tmp_path / "out", "--preset", "480p")
+@pytest.mark.parametrize("fmt", ["ts", "fmp4"])
+def test_ladder_aligned_across_rungs(inputs, tmp_path, fmt):
+    r = transcode(inputs["ladder"], tmp_path / "out", "--preset", "480p", "--format", fmt)
     assert r.returncode == 0, r.stderr
-    check_ladder(str(tmp_path / "out"), 6.0, 4, 30, ["854x480", "640x360"])
+    check_ladder(str(tmp_path / "out"), 6.0, 4, 30, ["854x480", "640x360"], fmt=fmt)
     jpeg = open(tmp_path / "out" / "poster.jpg", "rb").read()
     assert jpeg[:3] == b"\xff\xd8\xff"
     poster = probe(str(tmp_path / "out" / "poster.jpg"), "-show_streams")["streams"][0]
@@ -232,19 +270,42 @@ def test_variable_frame_rate(inputs, tmp_path):
     assert variants
 
 
-def test_audio_only(inputs, tmp_path):
-    r = transcode(inputs["audio"], tmp_path / "out")
+@pytest.mark.parametrize("fmt", ["ts", "fmp4"])
+def test_audio_only(inputs, tmp_path, fmt):
+    r = transcode(inputs["audio"], tmp_path / "out", "--format", fmt)
     assert r.returncode == 0, r.stderr
-    variants = check_ladder(str(tmp_path / "out"), 5.0, 4, 30, [], video=False)
+    variants = check_ladder(str(tmp_path / "out"), 5.0, 4, 30, [], video=False, fmt=fmt)
     assert [u for _, u in variants] == ["audio/index.m3u8"]
     assert "RESOLUTION" not in variants[0][0]
     assert not os.path.exists(tmp_path / "out" / "poster.jpg")
 
 
-def test_video_only(inputs, tmp_path):
-    r = transcode(inputs["video"], tmp_path / "out")
+@pytest.mark.parametrize("fmt", ["ts", "fmp4"])
+def test_video_only(inputs, tmp_path, fmt):
+    r = transcode(inputs["video"], tmp_path / "out", "--format", fmt)
     assert r.returncode == 0, r.stderr
-    check_ladder(str(tmp_path / "out"), 3.0, 4, 30, ["426x240"], audio=False)
+    check_ladder(str(tmp_path / "out"), 3.0, 4, 30, ["426x240"], audio=False, fmt=fmt)
+
+
+def test_fmp4_from_environment_on_the_ts_timeline(inputs, tmp_path):
+    """HLS_SEGMENT_FORMAT=fmp4 gives the same cuts, codecs and A/V timing as MPEG-TS: each
+    stream starts where it starts in the TS ladder (AAC priming and B-frame delay kept)."""
+    r = transcode(inputs["ladder"], tmp_path / "mp4", "--segment", "2",
+                  env={"HLS_SEGMENT_FORMAT": "fmp4"})
+    assert r.returncode == 0, r.stderr
+    check_ladder(str(tmp_path / "mp4"), 6.0, 2, 30, ["854x480", "640x360"], fmt="fmp4")
+    r = transcode(inputs["ladder"], tmp_path / "ts", "--segment", "2")
+    assert r.returncode == 0, r.stderr
+    strip = lambda v: [(dict(a, **{"BANDWIDTH": 0, "AVERAGE-BANDWIDTH": 0}), u) for a, u in v]
+    assert strip(master(str(tmp_path / "mp4"))) == strip(master(str(tmp_path / "ts")))
+    for rung in ("480p", "360p"):
+        _, a = playlist(tmp_path / "mp4" / rung / "index.m3u8")
+        _, b = playlist(tmp_path / "ts" / rung / "index.m3u8")
+        assert [d for d, _ in a] == [d for d, _ in b]
+        starts = [{s["codec_type"]: s["start_time"] for s in
+                   probe(str(tmp_path / f / rung / "index.m3u8"), "-show_streams")["streams"]}
+                  for f in ("mp4", "ts")]
+        assert starts[0] == starts[1], starts
 
 
 @pytest.mark.parametrize("name,words", [
@@ -274,6 +335,10 @@ def test_missing_input_and_bad_flags(inputs, tmp_path):
     assert r.returncode == 2 and "--preset must be" in r.stderr
     r = transcode(inputs["odd"], tmp_path / "out", "--segment", "0")
     assert r.returncode == 2 and "--segment" in r.stderr
+    r = transcode(inputs["odd"], tmp_path / "out", "--format", "mp4")
+    assert r.returncode == 2 and "--format must be ts or fmp4" in r.stderr
+    r = transcode(inputs["odd"], tmp_path / "out", env={"HLS_SEGMENT_FORMAT": "cmaf"})
+    assert r.returncode == 2 and "HLS_SEGMENT_FORMAT" in r.stderr
 
 
 def test_nvenc_demanded_without_gpu_is_a_clear_error(inputs, tmp_path):

@@ -46,7 +46,7 @@ static char dir[64], good[128], bad[128];
 static rd_actor *collector;
 static encoder_pool pool;
 
-static void send_job(int encoder, uint64_t job, const char *input)
+static void send_job_as(int encoder, uint64_t job, const char *input, const char *format)
 {
     rd_msg *m = msg_new(MSG_TRANSCODE);
     struct rd_msg_transcode *t = msg_body(m, transcode);
@@ -55,7 +55,13 @@ static void send_job(int encoder, uint64_t job, const char *input)
     snprintf(t->input, sizeof(t->input), "%s", input);
     snprintf(t->preset, sizeof(t->preset), "480p");
     t->segment_sec = 1;
+    snprintf(t->format, sizeof(t->format), "%s", format);
     CHECK_EQ_INT(actor_send(pool.actors[encoder], m), 0);
+}
+
+static void send_job(int encoder, uint64_t job, const char *input)
+{
+    send_job_as(encoder, job, input, "");
 }
 
 /* The end of `job`, waiting up to 60 s; NULL on timeout. */
@@ -129,6 +135,32 @@ TEST(busy_encoder_refuses_and_cancel_stops)
     CHECK(cancelled != NULL && cancelled->status == -ECANCELED);
 }
 
+TEST(fmp4_job_sends_the_init_segment_first)
+{
+    send_job_as(0, 6, good, "fmp4");
+    const struct rd_msg_transcode_done *d = wait_done(6);
+    CHECK(d != NULL && d->status == 0);
+    pthread_mutex_lock(&got.mu);
+    int init = -1, first_seg = -1, segs = 0, ts = 0, playlist = -1;
+    for (int i = 0; i < got.nobjects; i++) {
+        if (got.object_job[i] != 6)
+            continue;
+        const char *n = got.names[i];
+        if (!strcmp(n, "240p/init.mp4") && init < 0)
+            init = i;
+        else if (strstr(n, "/seg_") != NULL && strstr(n, ".m4s") != NULL && segs++ == 0)
+            first_seg = i;
+        else if (strstr(n, ".ts") != NULL)
+            ts++;
+        else if (!strcmp(n, "240p/index.m3u8"))
+            playlist = i;
+    }
+    pthread_mutex_unlock(&got.mu);
+    CHECK(init >= 0 && init < first_seg && first_seg < playlist);
+    CHECK(segs >= 2 && d != NULL && segs == d->segments);
+    CHECK_EQ_INT(ts, 0);
+}
+
 int main(void)
 {
     if (system("command -v ffmpeg >/dev/null 2>&1") != 0) {
@@ -161,6 +193,7 @@ int main(void)
     }
     RUN(failing_job_leaves_other_encoders_working);
     RUN(busy_encoder_refuses_and_cancel_stops);
+    RUN(fmp4_job_sends_the_init_segment_first);
     encoder_pool_stop(&pool);
     actor_stop(collector);
     actor_join(collector);

@@ -1,6 +1,7 @@
 /* The listener end to end on one loop, through the route API: path parameters reach the
  * target, a streamed reply (head, then parts) leaves chunked and in order, a streamed reply
- * with a known length leaves as is, a target that never answers gets the client a 504. */
+ * with a known length leaves as is (and one that falls short of it ends the connection), a target
+ * that never answers gets the client a 504. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -14,7 +15,7 @@
 #include "src/rt/runtime.h"
 #include "tests/unit/test.h"
 
-static int route_echo, route_stream, route_sized, route_silent, route_acked;
+static int route_echo, route_stream, route_sized, route_silent, route_acked, route_short;
 
 /* The acked stream: one part in flight at a time, the next sent when the last is acked. */
 static struct {
@@ -52,6 +53,16 @@ static int target_handle(rd_actor *self, rd_msg *m)
         acked.sent = acked.acks = acked.failed = 0;
         http_reply_stream(m, 200, "text/plain", -1, NULL);
         send_numbered_part(self);
+        return RD_DONE;
+    }
+    if ((int)q->route == route_short) {
+        /* Announces 10 bytes, sends 5 and ends: a producer whose source failed mid-body. */
+        http_reply_stream(m, 200, "text/plain", 10, NULL);
+        rd_buf *b = buf_new(5);
+        memcpy(b->data, "hello", 5);
+        b->len = 5;
+        http_send_part(m->from, q->stream, b, 0, NULL);
+        http_send_part(m->from, q->stream, NULL, 1, NULL);
         return RD_DONE;
     }
     if ((int)q->route == route_echo) {
@@ -173,6 +184,19 @@ TEST(streamed_reply_with_length_is_sent_as_is)
     CHECK(strstr(r, "\r\n\r\nhelloworld") != NULL);
 }
 
+TEST(short_sized_stream_closes_the_connection)
+{
+    struct timeval t0, t1;
+    gettimeofday(&t0, NULL);
+    char *r = exchange(port, "GET /t/short HTTP/1.1\r\nHost: x\r\n\r\n", "(never)");
+    gettimeofday(&t1, NULL);
+    CHECK(strstr(r, "Content-Length: 10\r\n") != NULL);
+    const char *body = strstr(r, "\r\n\r\n");
+    CHECK(body != NULL && strcmp(body, "\r\n\r\nhello") == 0);
+    /* Closed right after the short body, not at the 2 s idle timeout. */
+    CHECK((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_usec - t0.tv_usec) / 1000 < 1000);
+}
+
 TEST(pipelined_stream_and_plain_replies_keep_order)
 {
     char *r = exchange(port,
@@ -250,6 +274,7 @@ int main(void)
     route_sized = http_routes_add(routes, "/t/sized", RD_HTTP_GET, &target, 1, 0, 0);
     route_silent = http_routes_add(routes, "/t/silent", RD_HTTP_GET, &target, 1, 0, 200);
     route_acked = http_routes_add(routes, "/t/acked", RD_HTTP_GET, &target, 1, 0, 0);
+    route_short = http_routes_add(routes, "/t/short", RD_HTTP_GET, &target, 1, 0, 0);
     rd_http_config cfg = {.header_timeout_ms = 2000, .idle_timeout_ms = 2000, .max_conns = 64};
     char addr[32];
     port = free_port();
@@ -261,6 +286,7 @@ int main(void)
     RUN(streamed_reply_is_chunked_in_order);
     RUN(streamed_reply_to_http10_ends_with_the_connection);
     RUN(streamed_reply_with_length_is_sent_as_is);
+    RUN(short_sized_stream_closes_the_connection);
     RUN(pipelined_stream_and_plain_replies_keep_order);
     RUN(acked_parts_flow_one_at_a_time);
     RUN(client_gone_mid_stream_fails_the_ack);

@@ -10,7 +10,7 @@ TEST(media_playlist)
     const hls_segment segs[] = {
         {"seg_00000.ts", 4.0}, {"seg_00001.ts", 4.0333}, {"seg_00002.ts", 1.5}};
     char buf[512];
-    int n = hls_write_media(buf, sizeof(buf), segs, 3);
+    int n = hls_write_media(buf, sizeof(buf), NULL, segs, 3);
     CHECK_EQ_STR(buf, "#EXTM3U\n"
                       "#EXT-X-VERSION:3\n"
                       "#EXT-X-TARGETDURATION:5\n"
@@ -21,6 +21,34 @@ TEST(media_playlist)
                       "#EXTINF:1.500,\nseg_00002.ts\n"
                       "#EXT-X-ENDLIST\n");
     CHECK_EQ_INT(n, (long long)strlen(buf));
+}
+
+TEST(fmp4_media_playlist_names_its_init_segment)
+{
+    const hls_segment segs[] = {{"seg_00000.m4s", 4.0}, {"seg_00001.m4s", 2.5}};
+    char buf[512];
+    int n = hls_write_media(buf, sizeof(buf), "init.mp4", segs, 2);
+    CHECK_EQ_STR(buf, "#EXTM3U\n"
+                      "#EXT-X-VERSION:6\n"
+                      "#EXT-X-TARGETDURATION:4\n"
+                      "#EXT-X-MEDIA-SEQUENCE:0\n"
+                      "#EXT-X-PLAYLIST-TYPE:VOD\n"
+                      "#EXT-X-MAP:URI=\"init.mp4\"\n"
+                      "#EXTINF:4.000,\nseg_00000.m4s\n"
+                      "#EXTINF:2.500,\nseg_00001.m4s\n"
+                      "#EXT-X-ENDLIST\n");
+    CHECK_EQ_INT(n, (long long)strlen(buf));
+}
+
+TEST(content_types)
+{
+    CHECK_EQ_STR(hls_content_type("720p/index.m3u8"), "application/vnd.apple.mpegurl");
+    CHECK_EQ_STR(hls_content_type("720p/seg_00001.ts"), "video/mp2t");
+    CHECK_EQ_STR(hls_content_type("720p/init.mp4"), "video/mp4");
+    CHECK_EQ_STR(hls_content_type("720p/seg_00001.m4s"), "video/mp4");
+    CHECK_EQ_STR(hls_content_type("poster.jpg"), "image/jpeg");
+    CHECK_EQ_STR(hls_content_type("notes"), "application/octet-stream");
+    CHECK_EQ_STR(hls_content_type("a.ts.bak"), "application/octet-stream");
 }
 
 TEST(target_duration_rounds_up_but_forgives_float_noise)
@@ -56,7 +84,7 @@ TEST(writers_report_a_small_buffer)
 {
     const hls_segment segs[] = {{"seg_00000.ts", 4.0}};
     char buf[40];
-    CHECK_EQ_INT(hls_write_media(buf, sizeof(buf), segs, 1), -ENOSPC);
+    CHECK_EQ_INT(hls_write_media(buf, sizeof(buf), NULL, segs, 1), -ENOSPC);
     CHECK_EQ_INT(hls_write_master(buf, 0, NULL, 0), -ENOSPC);
 }
 
@@ -74,6 +102,8 @@ TEST(avc1_codec_from_sps)
 int main(void)
 {
     RUN(media_playlist);
+    RUN(fmp4_media_playlist_names_its_init_segment);
+    RUN(content_types);
     RUN(target_duration_rounds_up_but_forgives_float_noise);
     RUN(master_playlist);
     RUN(writers_report_a_small_buffer);

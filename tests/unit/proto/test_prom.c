@@ -21,7 +21,7 @@ TEST(known_answer)
     prom_sample(&w, "reeld_h_seconds", "_sum", NULL, NULL, 0, NULL, 0.25);
     prom_sample(&w, "reeld_g", "", NULL, NULL, 0, NULL, 3);
     prom_sample(&w, "reeld_g", "", NULL, NULL, 0, NULL, INFINITY);
-    CHECK(!w.full);
+    CHECK_EQ_INT(w.err, 0);
     buf[w.len] = 0;
     CHECK_EQ_STR(buf, "# HELP reeld_x_total Help with \\\\ and\\nnewline.\n"
                       "# TYPE reeld_x_total counter\n"
@@ -36,13 +36,13 @@ TEST(known_answer)
                       "reeld_g +Inf\n");
 }
 
-TEST(overflow_sets_full)
+TEST(overflow_sets_enospc)
 {
     char buf[16];
     prom_writer w;
     prom_init(&w, buf, sizeof(buf));
     prom_family(&w, "reeld_long_name_total", "counter", "x");
-    CHECK(w.full);
+    CHECK_EQ_INT(w.err, -ENOSPC);
     CHECK(w.len <= sizeof(buf));
 }
 
@@ -68,7 +68,7 @@ TEST(le_format)
 int main(void)
 {
     RUN(known_answer);
-    RUN(overflow_sets_full);
+    RUN(overflow_sets_enospc);
     RUN(le_format);
     return test_summary();
 }

@@ -1,0 +1,1326 @@
+/* The cache-manager: the edge's actor, one per loop.
+ *
+ * owns:  one shard of the cache: the index (src/edge/cache_index.h) of the objects whose key
+ *        hashes to it, their files under CACHE_DIR, the origin fetches (flights) of those
+ *        objects, and the streamed responses (jobs) it is producing.
+ * takes: MSG_HTTP_REQUEST for /hls/… and /api/assets/{id}/playback (from its loop's listener,
+ *        or forwarded by another cache-manager: a miss of an object this shard owns);
+ *        MSG_HTTP_PART_ACK for the parts it sent; MSG_CACHE_TOUCH (hits served elsewhere).
+ * sends: MSG_HTTP_RESPONSE (actor_reply) and MSG_HTTP_PART to the request's listener;
+ *        MSG_HTTP_REQUEST (forwarded) and MSG_CACHE_TOUCH to the owning cache-manager.
+ * never: blocks its loop: every open, read, write, rename and eviction goes through io_uring
+ *        (the direct calls are metadata of files it holds open: fstat, futimens, close, and
+ *        the unlink of a temporary file it gives up on); fetches an object twice at once; puts
+ *        a playlist or a failed fetch on disk.
+ *
+ * Sharding: object {asset}/{path} has key K = SHA-256 prefix, file CACHE_DIR/xx/K (xx: its
+ * first byte in hex), owner shard K % loops. A request is served where it lands: the loop
+ * opens the file; if it is there, that is a hit (served here; the owner hears of it in a
+ * batched MSG_CACHE_TOUCH so its LRU stays right). If not, the request is forwarded to the
+ * owner, which joins it to the object's flight or starts one: one origin GET per object,
+ * whatever the number of clients or loops asking. The files themselves are the shared index
+ * for hits: they appear by rename once complete, and an eviction's unlink does not disturb a
+ * reader that has the file open.
+ *
+ * Flow control: a response to this loop's listener keeps at most HIT_INFLIGHT parts
+ * unacknowledged. A response to another loop's listener (a forwarded miss) streams without
+ * acknowledgements (an ack names only its stream, and streams of two listeners may collide):
+ * such a client can hold at most one object in memory. */
+#include "actors/cache_manager.h"
+
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "actors/metrics.h"
+#include "proto/edge_token.h"
+#include "proto/hmac.h"
+#include "proto/http_cond.h"
+#include "src/edge/cache_index.h"
+#include "src/edge/edgekey.h"
+#include "src/edge/origin.h"
+#include "src/rt/log.h"
+
+#define HIT_CHUNK      (512 * 1024) /* bytes per read of a cached file */
+#define HIT_INFLIGHT   2            /* unacknowledged parts per response to the local listener */
+#define JOB_BUCKETS    1024         /* hash of jobs by stream */
+#define TOUCH_BATCH    256          /* keys per MSG_CACHE_TOUCH */
+#define TOUCH_DELAY_MS 50           /* a batch leaves at most this long after its first hit */
+#define MAX_WAITERS    4096         /* clients waiting on one flight; more get 503 */
+#define MAX_SHARDS     1024
+#define DIR_MAX        400 /* bytes of CACHE_DIR, so file names fit FILE_MAX */
+#define FILE_MAX       512
+
+static const char CC_SEGMENT[] = "public, max-age=31536000, immutable";
+static const char CC_PLAYLIST[] = "no-cache";
+
+typedef struct shard shard;
+typedef struct flight flight;
+typedef struct job job;
+
+/* One response being produced: a hit read from a cached file, or a waiter on a flight. */
+struct job {
+    shard *sh;
+    job *hnext; /* jobs by stream (only while streaming with acks) */
+    rd_msg *req;
+    rd_actor *listener;
+    uint64_t stream;
+    cache_key key;
+    char asset[EDGE_ASSET_MAX + 1];
+    char path[EDGE_PATH_MAX + 1];
+    char file[FILE_MAX]; /* the cached file; read by the kernel at submit */
+    uint8_t playlist, head_only, acked, hashed, replied;
+    uint64_t cursor, end;  /* bytes [cursor, end) still to send */
+    uint32_t inflight;     /* parts sent and not yet acknowledged */
+    int fd;                /* hit: the open cached file */
+    rd_op op;              /* hit: the open or read in flight */
+    uint8_t busy, done_cb; /* hit: an operation is in flight; the job ended meanwhile */
+    rd_buf *chunk;         /* hit: the read in flight */
+    job *fnext;            /* waiter: next on the flight */
+};
+
+/* One origin GET of one object, with everything it has delivered so far. */
+struct flight {
+    shard *sh;
+    flight *next; /* the shard's open flights (joinable) */
+    cache_key key;
+    char asset[EDGE_ASSET_MAX + 1];
+    char path[EDGE_PATH_MAX + 1];
+    uint8_t playlist, joinable, have_head, origin_done, store;
+    int err; /* the origin's failure, once done */
+    origin_get *get;
+    origin_sink sink;
+    rd_timer timeout;
+    uint64_t start_ns;
+    uint64_t size, have;
+    int64_t mtime;
+    rd_buf **chunks;
+    uint64_t *chunk_off;
+    uint32_t nchunks, cap;
+    job *waiters;
+    uint32_t nwaiters;
+    /* the temporary file */
+    int fd;
+    rd_op op;            /* the open, write or rename in flight */
+    uint8_t disk_busy;   /* op in flight */
+    uint8_t disk_failed; /* give up on storing it */
+    uint8_t opened, renamed;
+    uint32_t wchunk; /* next chunk to write */
+    uint64_t written, wpos;
+    char tmp[FILE_MAX], file[FILE_MAX];
+};
+
+struct shard {
+    rd_actor *self;
+    rd_loop *loop;
+    int idx;
+    cache_index ix;
+    flight *flights;
+    job *jobs[JOB_BUCKETS];
+    rd_buf *touch[MAX_SHARDS]; /* keys hit here, by owning shard */
+    rd_timer touch_timer;
+    uint64_t tmp_seq;
+};
+
+/* Settings and metrics shared by the shards: written before the loops serve, read-only after. */
+static struct {
+    int nshards;
+    shard *shards;
+    rd_actor_def def;
+    char dir[DIR_MAX];
+    uint64_t shard_bytes;
+    uint32_t fetch_timeout_ms;
+    uint32_t link_ttl_sec;
+    char public_base[512];
+    edge_keyring keys;
+    origin *origin;
+    int route_hls, route_playback;
+    rd_series *hits, *misses, *bytes_served, *evictions, *coalesced, *cache_bytes, *cache_objects;
+    rd_series *fetch_ok, *fetch_missing, *fetch_failed, *fetch_seconds;
+    rd_series *token_bad, *token_expired;
+} G;
+
+/* ---- names ---- */
+
+static cache_key key_of(const char *asset, const char *path)
+{
+    char name[EDGE_ASSET_MAX + EDGE_PATH_MAX + 2];
+    uint8_t d[HMAC_SHA256_LEN];
+    int n = snprintf(name, sizeof(name), "%s/%s", asset, path);
+    hmac_sha256_digest(name, (size_t)n, d);
+    cache_key k = {0, 0};
+    for (int i = 0; i < 8; i++) {
+        k.hi = k.hi << 8 | d[i];
+        k.lo = k.lo << 8 | d[8 + i];
+    }
+    return k;
+}
+
+static int owner_of(cache_key k)
+{
+    return (int)(k.hi % (uint64_t)G.nshards);
+}
+
+static void file_of(cache_key k, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%02x/%016llx%016llx", G.dir, (unsigned)(k.hi >> 56),
+             (unsigned long long)k.hi, (unsigned long long)k.lo);
+}
+
+static const char *content_type(const char *path)
+{
+    const char *dot = strrchr(path, '.');
+    static const struct {
+        const char *ext, *type;
+    } types[] = {{".m3u8", "application/vnd.apple.mpegurl"},
+                 {".ts", "video/mp2t"},
+                 {".m4s", "video/mp4"},
+                 {".mp4", "video/mp4"},
+                 {".jpg", "image/jpeg"},
+                 {".jpeg", "image/jpeg"}};
+    for (size_t i = 0; dot != NULL && i < sizeof(types) / sizeof(types[0]); i++)
+        if (strcmp(dot, types[i].ext) == 0)
+            return types[i].type;
+    return "application/octet-stream";
+}
+
+/* ---- jobs ---- */
+
+static uint32_t job_slot(uint64_t stream)
+{
+    return (uint32_t)((stream * 0x9E3779B97F4A7C15ull) >> 54) & (JOB_BUCKETS - 1);
+}
+
+static void job_hash(job *j)
+{
+    uint32_t s = job_slot(j->stream);
+    j->hnext = j->sh->jobs[s];
+    j->sh->jobs[s] = j;
+    j->hashed = 1;
+}
+
+static void job_unhash(job *j)
+{
+    if (!j->hashed)
+        return;
+    job **pp = &j->sh->jobs[job_slot(j->stream)];
+    while (*pp != j)
+        pp = &(*pp)->hnext;
+    *pp = j->hnext;
+    j->hashed = 0;
+}
+
+static job *job_find(shard *sh, uint64_t stream)
+{
+    for (job *j = sh->jobs[job_slot(stream)]; j != NULL; j = j->hnext)
+        if (j->stream == stream)
+            return j;
+    return NULL;
+}
+
+static void job_free(job *j)
+{
+    job_unhash(j);
+    if (j->fd >= 0)
+        close(j->fd);
+    buf_unref(j->chunk);
+    msg_free(j->req);
+    free(j);
+}
+
+/* Ends a job; a hit with a read in flight is freed by that read's completion. */
+static void job_end(job *j)
+{
+    job_unhash(j);
+    if (j->busy) {
+        j->done_cb = 1;
+        return;
+    }
+    job_free(j);
+}
+
+/* ---- responses ---- */
+
+static void etag_of(const job *j, uint64_t size, int64_t mtime, char out[64])
+{
+    snprintf(out, 64, "\"%08llx-%llx-%llx\"", (unsigned long long)(j->key.hi >> 32),
+             (unsigned long long)size, (unsigned long long)mtime);
+}
+
+/* A response without a streamed body (304, 416, errors with our headers). */
+static void reply_plain(job *j, int status, const char *ctype, const char *headers,
+                        const char *body)
+{
+    rd_msg *m = msg_new(MSG_HTTP_RESPONSE);
+    struct rd_msg_http_response *r = msg_body(m, http_response);
+    r->status = (uint16_t)status;
+    if (ctype)
+        snprintf(r->content_type, sizeof(r->content_type), "%s", ctype);
+    snprintf(r->headers, sizeof(r->headers), "%s", headers);
+    if (body) {
+        r->small_len = (uint32_t)strlen(body);
+        memcpy(r->small, body, r->small_len);
+    }
+    if (actor_reply(j->req, m) < 0)
+        msg_free(m); /* the listener is gone: nobody to answer */
+    j->replied = 1;
+}
+
+static void reply_error(job *j, int status, const char *code, const char *message)
+{
+    http_reply_error(j->req, status, code, message);
+    j->replied = 1;
+}
+
+/* Decides the response to `j` for an object of `size` bytes modified at `mtime`, and sends
+ * its head. Returns 1 when body bytes [j->cursor, j->end) are to follow, 0 when the response
+ * is complete. */
+static int respond(job *j, uint64_t size, int64_t mtime, int hit)
+{
+    const struct rd_msg_http_request *q = msg_body(j->req, http_request);
+    char etag[64], date[30], headers[256];
+    etag_of(j, size, mtime, etag);
+    http1_date((time_t)mtime, date);
+    int n = snprintf(headers, sizeof(headers),
+                     "Cache-Control: %s\r\nETag: %s\r\nLast-Modified: %s\r\nX-Cache: %s\r\n",
+                     j->playlist ? CC_PLAYLIST : CC_SEGMENT, etag, date, hit ? "HIT" : "MISS");
+    http1_str inm = http_request_header(q, "If-None-Match");
+    http1_str ims = http_request_header(q, "If-Modified-Since");
+    if (httpcond_not_modified(inm.p, inm.len, ims.p, ims.len, etag, (time_t)mtime)) {
+        reply_plain(j, 304, NULL, headers, NULL);
+        return 0;
+    }
+    http1_str range = http_request_header(q, "Range");
+    uint64_t first = 0, last = size ? size - 1 : 0;
+    int rc = httpcond_range(range.p, range.len, size, &first, &last);
+    if (rc == HTTPCOND_UNSATISFIABLE) {
+        snprintf(headers + n, sizeof(headers) - (size_t)n, "Content-Range: bytes */%llu\r\n",
+                 (unsigned long long)size);
+        reply_plain(j, 416, "application/json", headers,
+                    "{\"error\":{\"code\":\"range_not_satisfiable\","
+                    "\"message\":\"The range starts past the end of the object.\"}}");
+        return 0;
+    }
+    if (rc == HTTPCOND_PARTIAL)
+        snprintf(headers + n, sizeof(headers) - (size_t)n,
+                 "Accept-Ranges: bytes\r\nContent-Range: bytes %llu-%llu/%llu\r\n",
+                 (unsigned long long)first, (unsigned long long)last, (unsigned long long)size);
+    else
+        snprintf(headers + n, sizeof(headers) - (size_t)n, "Accept-Ranges: bytes\r\n");
+    j->cursor = first;
+    j->end = size ? last + 1 : 0;
+    int r = http_reply_stream(j->req, rc == HTTPCOND_PARTIAL ? 206 : 200, content_type(j->path),
+                              (int64_t)(j->end - j->cursor), headers);
+    j->replied = 1;
+    if (r < 0)
+        return 0;
+    if (j->head_only || j->cursor == j->end) {
+        http_send_part(j->listener, j->stream, NULL, 1, NULL);
+        return 0;
+    }
+    return 1;
+}
+
+/* Sends one part; `body`'s reference moves. */
+static void send_part(job *j, rd_buf *body, int last)
+{
+    metrics_add(G.bytes_served, body ? body->len : 0);
+    if (j->acked)
+        j->inflight++;
+    http_send_part(j->listener, j->stream, body, last, j->acked ? j->sh->self : NULL);
+}
+
+/* ---- hits ---- */
+
+static void hit_read(job *j);
+
+static void on_hit_read(rd_op *op, int res, uint32_t flags)
+{
+    (void)flags;
+    job *j = (job *)(void *)((char *)op - offsetof(job, op));
+    j->busy = 0;
+    if (j->done_cb) {
+        job_free(j);
+        return;
+    }
+    rd_buf *b = j->chunk;
+    if (res <= 0) {
+        /* The file cannot be read (or shrank): end the body short; the listener then closes
+         * the connection, so the client sees the failure. */
+        log_warn("edge_read_failed", KV_STR("file", j->file), KV_ERRNO(res < 0 ? res : -EIO));
+        j->chunk = NULL;
+        buf_unref(b);
+        send_part(j, NULL, 1);
+        job_end(j);
+        return;
+    }
+    b->len += (size_t)res;
+    j->cursor += (uint64_t)res;
+    if (b->len < b->cap) {
+        j->busy = 1;
+        struct io_uring_sqe *sqe = loop_sqe(j->sh->loop, &j->op);
+        io_uring_prep_read(sqe, j->fd, b->data + b->len, (unsigned)(b->cap - b->len), j->cursor);
+        return;
+    }
+    j->chunk = NULL;
+    int last = j->cursor == j->end;
+    send_part(j, b, last);
+    if (last) {
+        job_end(j);
+        return;
+    }
+    if (!j->acked || j->inflight < HIT_INFLIGHT)
+        hit_read(j);
+}
+
+static void hit_read(job *j)
+{
+    uint64_t left = j->end - j->cursor;
+    j->chunk = buf_new(left < HIT_CHUNK ? (size_t)left : HIT_CHUNK);
+    j->busy = 1;
+    j->op.done = on_hit_read;
+    struct io_uring_sqe *sqe = loop_sqe(j->sh->loop, &j->op);
+    io_uring_prep_read(sqe, j->fd, j->chunk->data, (unsigned)j->chunk->cap, j->cursor);
+}
+
+static void touch_flush(shard *sh)
+{
+    for (int i = 0; i < G.nshards; i++) {
+        rd_buf *b = sh->touch[i];
+        if (b == NULL)
+            continue;
+        sh->touch[i] = NULL;
+        rd_msg *m = msg_new(MSG_CACHE_TOUCH);
+        msg_body(m, cache_touch)->keys = b;
+        msg_body(m, cache_touch)->n = (uint32_t)(b->len / sizeof(cache_key));
+        if (actor_send(G.shards[i].self, m) < 0)
+            msg_free(m); /* the owner is busy: its LRU order is only approximate */
+    }
+}
+
+static void on_touch_timer(rd_timer *t)
+{
+    shard *sh = (shard *)(void *)((char *)t - offsetof(shard, touch_timer));
+    touch_flush(sh);
+}
+
+/* Records a hit on `key` for its owner's LRU. */
+static void touch(shard *sh, cache_key key)
+{
+    int o = owner_of(key);
+    if (o == sh->idx) {
+        cache_entry *e = cache_index_find(&sh->ix, key);
+        if (e != NULL)
+            cache_index_touch(&sh->ix, e);
+        return;
+    }
+    rd_buf *b = sh->touch[o];
+    if (b == NULL)
+        b = sh->touch[o] = buf_new(TOUCH_BATCH * sizeof(cache_key));
+    memcpy(b->data + b->len, &key, sizeof(key));
+    b->len += sizeof(key);
+    if (b->len == b->cap)
+        touch_flush(sh);
+    else if (!loop_timer_armed(&sh->touch_timer))
+        loop_timer_start(sh->loop, &sh->touch_timer, TOUCH_DELAY_MS * 1000000ull, 0);
+}
+
+static void owner_miss(shard *sh, job *j);
+
+static void on_hit_open(rd_op *op, int res, uint32_t flags)
+{
+    (void)flags;
+    job *j = (job *)(void *)((char *)op - offsetof(job, op));
+    shard *sh = j->sh;
+    j->busy = 0;
+    if (res < 0) {
+        int o = owner_of(j->key);
+        if (o == sh->idx) {
+            owner_miss(sh, j);
+            return;
+        }
+        /* Not cached: the owner fetches it (or is already fetching it). */
+        if (actor_send(G.shards[o].self, j->req) == 0) {
+            j->req = NULL;
+        } else {
+            reply_error(j, 503, "busy", "The edge is busy; try again shortly.");
+        }
+        job_free(j);
+        return;
+    }
+    j->fd = res;
+    struct stat st;
+    if (fstat(j->fd, &st) < 0) {
+        reply_error(j, 500, "internal", "The cached object could not be read.");
+        job_free(j);
+        return;
+    }
+    metrics_add(G.hits, 1);
+    touch(sh, j->key);
+    if (!respond(j, (uint64_t)st.st_size, (int64_t)st.st_mtime, 1)) {
+        job_free(j);
+        return;
+    }
+    if (j->listener->loop == sh->loop) {
+        j->acked = 1;
+        job_hash(j);
+    }
+    hit_read(j);
+}
+
+static void hit_open(shard *sh, job *j)
+{
+    file_of(j->key, j->file, sizeof(j->file));
+    j->busy = 1;
+    j->op.done = on_hit_open;
+    struct io_uring_sqe *sqe = loop_sqe(sh->loop, &j->op);
+    io_uring_prep_openat(sqe, AT_FDCWD, j->file, O_RDONLY | O_CLOEXEC, 0);
+}
+
+static void on_ack(shard *sh, const struct rd_msg_http_part_ack *a)
+{
+    job *j = job_find(sh, a->stream);
+    if (j == NULL)
+        return;
+    if (a->failed) {
+        job_end(j); /* the client is gone */
+        return;
+    }
+    if (j->inflight)
+        j->inflight--;
+    if (!j->busy && j->cursor < j->end && j->inflight < HIT_INFLIGHT)
+        hit_read(j);
+}
+
+/* ---- flights ---- */
+
+static void flight_free(flight *f)
+{
+    assert(f->waiters == NULL && !f->disk_busy && f->get == NULL);
+    loop_timer_cancel(f->sh->loop, &f->timeout);
+    for (uint32_t i = 0; i < f->nchunks; i++)
+        buf_unref(f->chunks[i]);
+    free(f->chunks);
+    free(f->chunk_off);
+    if (f->fd >= 0)
+        close(f->fd);
+    free(f);
+}
+
+static void flight_unlist(flight *f)
+{
+    if (!f->joinable)
+        return;
+    f->joinable = 0;
+    flight **pp = &f->sh->flights;
+    while (*pp != f)
+        pp = &(*pp)->next;
+    *pp = f->next;
+}
+
+static void flight_maybe_free(flight *f)
+{
+    if (f->waiters == NULL && !f->disk_busy && f->get == NULL && !f->joinable)
+        flight_free(f);
+}
+
+static void waiter_remove(flight *f, job *j)
+{
+    job **pp = &f->waiters;
+    while (*pp != j)
+        pp = &(*pp)->fnext;
+    *pp = j->fnext;
+    f->nwaiters--;
+    job_free(j);
+}
+
+/* A slice of the flight's bytes [from, from + len) that lies within one chunk. */
+static rd_buf *slice(flight *f, uint64_t from, uint64_t max)
+{
+    uint32_t lo = 0, hi = f->nchunks;
+    while (hi - lo > 1) {
+        uint32_t mid = (lo + hi) / 2;
+        if (f->chunk_off[mid] <= from)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    rd_buf *c = f->chunks[lo];
+    uint64_t in = from - f->chunk_off[lo];
+    uint64_t n = c->len - in < max ? c->len - in : max;
+    if (in == 0 && n == c->len)
+        return buf_ref(c);
+    rd_buf *b = buf_new((size_t)n);
+    memcpy(b->data, c->data + in, (size_t)n);
+    b->len = (size_t)n;
+    return b;
+}
+
+/* Sends a replied waiter everything the flight has for it; 1 when it is finished. */
+static int waiter_pump(flight *f, job *j)
+{
+    while (j->cursor < j->end && j->cursor < f->have) {
+        uint64_t avail = (f->have < j->end ? f->have : j->end) - j->cursor;
+        rd_buf *b = slice(f, j->cursor, avail);
+        j->cursor += b->len;
+        send_part(j, b, j->cursor == j->end);
+    }
+    return j->cursor == j->end;
+}
+
+/* Gives a waiter its response head, and what the flight has so far. */
+static int waiter_start(flight *f, job *j)
+{
+    if (!respond(j, f->size, f->mtime, 0))
+        return 1;
+    return waiter_pump(f, j);
+}
+
+static void flight_fail_waiters(flight *f)
+{
+    while (f->waiters) {
+        job *j = f->waiters;
+        if (!j->replied) {
+            if (f->err == -ENOENT)
+                reply_error(j, 404, "not_found", "No such object.");
+            else if (f->err == -ETIMEDOUT)
+                reply_error(j, 504, "origin_timeout", "The origin did not answer in time.");
+            else
+                reply_error(j, 502, "origin_failed", "The origin failed; try again.");
+        } else {
+            /* Head already sent: the body ends short of its Content-Length, and the listener
+             * closes the connection after it, so the client sees the failure. */
+            send_part(j, NULL, 1);
+        }
+        waiter_remove(f, j);
+    }
+}
+
+typedef struct unlink_op {
+    rd_op op; /* first: the completion frees the block */
+    char path[FILE_MAX];
+} unlink_op;
+
+static void unlink_done(rd_op *op, int res, uint32_t flags)
+{
+    (void)flags;
+    if (res < 0 && res != -ENOENT)
+        log_warn("edge_evict_failed", KV_STR("file", ((unlink_op *)(void *)op)->path),
+                 KV_ERRNO(res));
+    free(op);
+}
+
+static void evict(shard *sh)
+{
+    cache_key k;
+    uint64_t size;
+    while (cache_index_pop_lru(&sh->ix, &k, &size)) {
+        /* A fire-and-forget unlink through the ring; its path lives until the completion. */
+        unlink_op *u = malloc(sizeof(*u));
+        if (u == NULL) {
+            fputs("reeld: out of memory evicting from the edge cache\n", stderr);
+            abort();
+        }
+        file_of(k, u->path, sizeof(u->path));
+        u->op.done = unlink_done;
+        struct io_uring_sqe *sqe = loop_sqe(sh->loop, &u->op);
+        io_uring_prep_unlinkat(sqe, AT_FDCWD, u->path, 0);
+        metrics_add(G.evictions, 1);
+        metrics_gauge_add(G.cache_bytes, -(int64_t)size);
+        metrics_gauge_add(G.cache_objects, -1);
+    }
+}
+
+static void disk_next(flight *f);
+
+static void disk_abandon(flight *f)
+{
+    f->disk_failed = 1;
+    if (f->fd >= 0) {
+        close(f->fd);
+        f->fd = -1;
+        unlink(f->tmp); /* a file in our own directory we just made: no remote wait */
+    }
+}
+
+static void on_disk(rd_op *op, int res, uint32_t flags)
+{
+    (void)flags;
+    flight *f = (flight *)(void *)((char *)op - offsetof(flight, op));
+    shard *sh = f->sh;
+    f->disk_busy = 0;
+    if (f->renamed) {
+        /* The rename finished. */
+        if (res < 0) {
+            log_warn("edge_store_failed", KV_STR("file", f->file), KV_ERRNO(res));
+            unlink(f->tmp);
+        } else {
+            cache_index_insert(&sh->ix, f->key, f->size);
+            metrics_gauge_add(G.cache_bytes, (int64_t)f->size);
+            metrics_gauge_add(G.cache_objects, 1);
+            evict(sh);
+        }
+        flight_unlist(f);
+        flight_maybe_free(f);
+        return;
+    }
+    if (!f->opened) {
+        if (res < 0) {
+            log_warn("edge_store_failed", KV_STR("file", f->tmp), KV_ERRNO(res));
+            f->disk_failed = 1;
+        } else {
+            f->fd = res;
+            f->opened = 1;
+            if (f->disk_failed)
+                disk_abandon(f); /* the fetch failed while the file was being made */
+        }
+    } else if (res <= 0) {
+        log_warn("edge_store_failed", KV_STR("file", f->tmp), KV_ERRNO(res < 0 ? res : -EIO));
+        disk_abandon(f);
+    } else {
+        f->written += (uint64_t)res;
+        f->wpos += (uint64_t)res;
+        if (f->wpos == f->chunks[f->wchunk]->len) {
+            f->wchunk++;
+            f->wpos = 0;
+        }
+    }
+    if (f->disk_failed && f->origin_done) {
+        flight_unlist(f);
+        flight_maybe_free(f);
+        return;
+    }
+    disk_next(f);
+}
+
+/* Moves the temporary file along: write what has arrived, then rename it into place. */
+static void disk_next(flight *f)
+{
+    if (f->disk_busy || f->disk_failed || !f->store)
+        return;
+    if (f->wchunk < f->nchunks) {
+        rd_buf *c = f->chunks[f->wchunk];
+        f->disk_busy = 1;
+        struct io_uring_sqe *sqe = loop_sqe(f->sh->loop, &f->op);
+        io_uring_prep_write(sqe, f->fd, c->data + f->wpos, (unsigned)(c->len - f->wpos),
+                            f->written);
+        return;
+    }
+    if (!f->origin_done || f->err < 0 || f->written != f->size)
+        return;
+    /* Complete. Its mtime is the origin's, so hits answer with the same validators; its atime
+     * is now, the order in which a restart rebuilds the LRU. */
+    struct timespec ts[2] = {{.tv_nsec = UTIME_NOW}, {.tv_sec = f->mtime}};
+    futimens(f->fd, ts);
+    close(f->fd);
+    f->fd = -1;
+    f->renamed = 1;
+    f->disk_busy = 1;
+    struct io_uring_sqe *sqe = loop_sqe(f->sh->loop, &f->op);
+    io_uring_prep_renameat(sqe, AT_FDCWD, f->tmp, AT_FDCWD, f->file, 0);
+}
+
+static void on_head(origin_sink *s, uint64_t size, int64_t mtime)
+{
+    flight *f = (flight *)(void *)((char *)s - offsetof(flight, sink));
+    shard *sh = f->sh;
+    f->have_head = 1;
+    f->size = size;
+    f->mtime = mtime;
+    f->store = !f->playlist && size <= G.shard_bytes;
+    if (f->store) {
+        snprintf(f->tmp, sizeof(f->tmp), "%s/tmp/%d.%d.%llu", G.dir, (int)getpid(), sh->idx,
+                 (unsigned long long)sh->tmp_seq++);
+        file_of(f->key, f->file, sizeof(f->file));
+        f->disk_busy = 1;
+        f->op.done = on_disk;
+        struct io_uring_sqe *sqe = loop_sqe(sh->loop, &f->op);
+        io_uring_prep_openat(sqe, AT_FDCWD, f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    }
+    job **pp = &f->waiters;
+    while (*pp) {
+        job *j = *pp;
+        if (waiter_start(f, j)) {
+            *pp = j->fnext;
+            f->nwaiters--;
+            job_free(j);
+        } else {
+            pp = &j->fnext;
+        }
+    }
+}
+
+static void on_data(origin_sink *s, rd_buf *chunk)
+{
+    flight *f = (flight *)(void *)((char *)s - offsetof(flight, sink));
+    if (f->nchunks == f->cap) {
+        f->cap = f->cap ? f->cap * 2 : 8;
+        f->chunks = realloc(f->chunks, f->cap * sizeof(*f->chunks));
+        f->chunk_off = realloc(f->chunk_off, f->cap * sizeof(*f->chunk_off));
+        if (f->chunks == NULL || f->chunk_off == NULL) {
+            fputs("reeld: out of memory in an edge fetch\n", stderr);
+            abort();
+        }
+    }
+    f->chunks[f->nchunks] = chunk;
+    f->chunk_off[f->nchunks] = f->have;
+    f->nchunks++;
+    f->have += chunk->len;
+    job **pp = &f->waiters;
+    while (*pp) {
+        job *j = *pp;
+        if (waiter_pump(f, j)) {
+            *pp = j->fnext;
+            f->nwaiters--;
+            job_free(j);
+        } else {
+            pp = &j->fnext;
+        }
+    }
+    disk_next(f);
+}
+
+static void on_done(origin_sink *s, int err)
+{
+    flight *f = (flight *)(void *)((char *)s - offsetof(flight, sink));
+    if (err == 0 && f->have != f->size)
+        err = -EIO; /* the object changed while it was read: its size is not what it said */
+    f->get = NULL;
+    f->origin_done = 1;
+    f->err = err;
+    loop_timer_cancel(f->sh->loop, &f->timeout);
+    metrics_observe(G.fetch_seconds, (double)(rd_now_ns() - f->start_ns) / 1e9);
+    if (err == 0) {
+        metrics_add(G.fetch_ok, 1);
+        /* Every waiter has been sent everything: waiter_pump finished them. */
+        if (!f->store || f->disk_failed)
+            flight_unlist(f); /* a playlist, or not storable: the next request fetches afresh */
+        disk_next(f);
+        flight_maybe_free(f);
+        return;
+    }
+    metrics_add(err == -ENOENT ? G.fetch_missing : G.fetch_failed, 1);
+    if (err != -ENOENT)
+        log_warn("edge_origin_failed", KV_STR("asset", f->asset), KV_STR("path", f->path),
+                 KV_ERRNO(err));
+    flight_unlist(f);
+    flight_fail_waiters(f);
+    if (f->opened)
+        disk_abandon(f);
+    f->disk_failed = 1;
+    flight_maybe_free(f);
+}
+
+static void on_timeout(rd_timer *t)
+{
+    flight *f = (flight *)(void *)((char *)t - offsetof(flight, timeout));
+    if (f->get == NULL)
+        return;
+    origin_get_cancel(G.origin, f->get);
+    on_done(&f->sink, -ETIMEDOUT);
+}
+
+static void flight_join(flight *f, job *j)
+{
+    if (f->nwaiters >= MAX_WAITERS) {
+        reply_error(j, 503, "busy", "Too many clients wait for this object; try again.");
+        job_free(j);
+        return;
+    }
+    if (f->have_head && waiter_start(f, j)) {
+        job_free(j);
+        return;
+    }
+    j->fnext = f->waiters;
+    f->waiters = j;
+    f->nwaiters++;
+}
+
+static void flight_start(shard *sh, job *j)
+{
+    flight *f = calloc(1, sizeof(*f));
+    if (f == NULL) {
+        fputs("reeld: out of memory starting an edge fetch\n", stderr);
+        abort();
+    }
+    f->sh = sh;
+    f->key = j->key;
+    memcpy(f->asset, j->asset, sizeof(f->asset));
+    memcpy(f->path, j->path, sizeof(f->path));
+    f->playlist = j->playlist;
+    f->fd = -1;
+    f->sink = (origin_sink){.head = on_head, .data = on_data, .done = on_done};
+    f->timeout.fire = on_timeout;
+    f->start_ns = rd_now_ns();
+    int r = origin_get_start(G.origin, sh->loop, f->asset, f->path, &f->sink, &f->get);
+    if (r < 0) {
+        metrics_add(G.fetch_failed, 1);
+        reply_error(j, 502, "origin_failed", "The origin failed; try again.");
+        job_free(j);
+        free(f);
+        return;
+    }
+    f->joinable = 1;
+    f->next = sh->flights;
+    sh->flights = f;
+    loop_timer_start(sh->loop, &f->timeout, (uint64_t)G.fetch_timeout_ms * 1000000ull, 0);
+    flight_join(f, j);
+}
+
+/* A request for an object this shard owns, not found on disk (or a playlist). */
+static void owner_miss(shard *sh, job *j)
+{
+    for (flight *f = sh->flights; f != NULL; f = f->next) {
+        if (f->key.hi == j->key.hi && f->key.lo == j->key.lo) {
+            metrics_add(G.coalesced, 1);
+            if (!j->playlist)
+                metrics_add(G.misses, 1);
+            flight_join(f, j);
+            return;
+        }
+    }
+    /* A file the index still lists but the disk lost is forgotten now. */
+    if (cache_index_remove(&sh->ix, j->key))
+        log_warn("edge_cache_lost", KV_STR("asset", j->asset), KV_STR("path", j->path));
+    if (!j->playlist)
+        metrics_add(G.misses, 1);
+    flight_start(sh, j);
+}
+
+/* ---- requests ---- */
+
+static int copy_param(const rd_http_request *q, uint32_t i, char *out, size_t cap)
+{
+    http1_str s = http_request_param(q, i);
+    if (s.len >= cap)
+        return -1;
+    memcpy(out, s.p, s.len);
+    out[s.len] = '\0';
+    return (int)s.len;
+}
+
+static void serve_hls(shard *sh, rd_msg *m)
+{
+    const rd_http_request *q = msg_body(m, http_request);
+    job *j = calloc(1, sizeof(*j));
+    if (j == NULL) {
+        fputs("reeld: out of memory serving the edge\n", stderr);
+        abort();
+    }
+    j->sh = sh;
+    j->req = m;
+    j->fd = -1;
+    j->listener = m->from;
+    j->stream = q->stream;
+    j->head_only = q->method == RD_HTTP_HEAD;
+    int al = copy_param(q, 2, j->asset, sizeof(j->asset));
+    int pl = copy_param(q, 3, j->path, sizeof(j->path));
+    if (al < 0 || pl < 0 || !edge_asset_valid(j->asset, (size_t)al) ||
+        !edge_path_valid(j->path, (size_t)pl)) {
+        reply_error(j, 400, "bad_path", "The asset or path is not a valid name.");
+        job_free(j);
+        return;
+    }
+    http1_str exp = http_request_param(q, 0), sig = http_request_param(q, 1);
+    int v = edge_token_verify(&G.keys, exp.p, exp.len, sig.p, sig.len, j->asset, (size_t)al,
+                              (int64_t)time(NULL));
+    if (v == -EKEYEXPIRED) {
+        metrics_add(G.token_expired, 1);
+        reply_error(j, 410, "link_expired", "This playback link has expired; ask for a new one.");
+        job_free(j);
+        return;
+    }
+    if (v < 0) {
+        metrics_add(G.token_bad, 1);
+        reply_error(j, 403, "bad_signature", "This playback link is not valid.");
+        job_free(j);
+        return;
+    }
+    j->key = key_of(j->asset, j->path);
+    size_t plen = (size_t)pl;
+    j->playlist = plen > 5 && strcmp(j->path + plen - 5, ".m3u8") == 0;
+    if (!j->playlist) {
+        hit_open(sh, j);
+        return;
+    }
+    int o = owner_of(j->key);
+    if (o == sh->idx) {
+        owner_miss(sh, j);
+    } else if (actor_send(G.shards[o].self, m) == 0) {
+        j->req = NULL;
+        job_free(j);
+    } else {
+        reply_error(j, 503, "busy", "The edge is busy; try again shortly.");
+        job_free(j);
+    }
+}
+
+static void serve_playback(rd_msg *m)
+{
+    const rd_http_request *q = msg_body(m, http_request);
+    /* Asset ownership (the caller's org owns {id}, the asset is ready) plugs in here once the
+     * API has its auth and store: until then any well-formed id gets a link, which plays only
+     * if the origin has that asset's ladder. */
+    http1_str id = http_request_param(q, 0);
+    char asset[EDGE_ASSET_MAX + 1], sig[EDGE_TOKEN_SIG_LEN + 1];
+    if (!edge_asset_valid(id.p, id.len)) {
+        http_reply_error(m, 400, "bad_asset", "The asset id is not valid.");
+        return;
+    }
+    memcpy(asset, id.p, id.len);
+    asset[id.len] = '\0';
+    int64_t exp = (int64_t)time(NULL) + G.link_ttl_sec;
+    edge_token_sign(&G.keys, exp, asset, id.len, sig);
+    time_t t = (time_t)exp;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char body[1024];
+    int n = snprintf(body, sizeof(body),
+                     "{\"url\":\"%s/hls/%lld/%s/%s/master.m3u8\","
+                     "\"expires_at\":\"%04d-%02d-%02dT%02d:%02d:%02dZ\"}",
+                     G.public_base, (long long)exp, sig, asset, tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    http_reply(m, 200, "application/json", body, (size_t)n);
+}
+
+static void on_touch(shard *sh, const struct rd_msg_cache_touch *t)
+{
+    const cache_key *k = (const cache_key *)(const void *)t->keys->data;
+    for (uint32_t i = 0; i < t->n; i++) {
+        cache_entry *e = cache_index_find(&sh->ix, k[i]);
+        if (e != NULL)
+            cache_index_touch(&sh->ix, e);
+    }
+}
+
+static int cache_init(rd_actor *self, void *arg)
+{
+    shard *sh = arg;
+    sh->self = self;
+    sh->loop = self->loop;
+    sh->touch_timer.fire = on_touch_timer;
+    self->state = sh;
+    return 0;
+}
+
+static int cache_handle(rd_actor *self, rd_msg *m)
+{
+    shard *sh = self->state;
+    switch (m->type) {
+    case MSG_HTTP_REQUEST:
+        if ((int)msg_body(m, http_request)->route == G.route_playback) {
+            serve_playback(m);
+            return RD_DONE;
+        }
+        serve_hls(sh, m);
+        return RD_KEPT;
+    case MSG_HTTP_PART_ACK:
+        on_ack(sh, msg_body(m, http_part_ack));
+        return RD_DONE;
+    case MSG_CACHE_TOUCH:
+        on_touch(sh, msg_body(m, cache_touch));
+        return RD_DONE;
+    default:
+        return RD_DONE;
+    }
+}
+
+/* ---- start: keys, origin, the index from disk ---- */
+
+typedef struct found {
+    cache_key key;
+    uint64_t size;
+    struct timespec stored; /* atime: set when the file was stored (relatime keeps it close) */
+} found;
+
+static int by_age(const void *a, const void *b)
+{
+    const found *x = a, *y = b;
+    if (x->stored.tv_sec != y->stored.tv_sec)
+        return x->stored.tv_sec < y->stored.tv_sec ? -1 : 1;
+    if (x->stored.tv_nsec != y->stored.tv_nsec)
+        return x->stored.tv_nsec < y->stored.tv_nsec ? -1 : 1;
+    return 0;
+}
+
+static int parse_name(const char *name, cache_key *k)
+{
+    uint8_t b[16];
+    if (strlen(name) != 32 || hmac_unhex(b, sizeof(b), name, 32) < 0)
+        return -EINVAL;
+    k->hi = k->lo = 0;
+    for (int i = 0; i < 8; i++) {
+        k->hi = k->hi << 8 | b[i];
+        k->lo = k->lo << 8 | b[8 + i];
+    }
+    return 0;
+}
+
+/* Makes CACHE_DIR and its subdirectories, empties tmp/, and lists what is cached. */
+static int scan(found **out, size_t *count, char *err, size_t errlen)
+{
+    char path[FILE_MAX];
+    size_t n = 0, cap = 0;
+    found *list = NULL;
+    if (mkdir(G.dir, 0700) < 0 && errno != EEXIST) {
+        int r = -errno;
+        snprintf(err, errlen, "CACHE_DIR: cannot create %s (%s)", G.dir, strerror(errno));
+        return r;
+    }
+    snprintf(path, sizeof(path), "%s/tmp", G.dir);
+    mkdir(path, 0700);
+    DIR *d = opendir(path);
+    for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;)
+        if (e->d_name[0] != '.')
+            unlinkat(dirfd(d), e->d_name, 0); /* fetches a stop cut short */
+    if (d != NULL)
+        closedir(d);
+    for (int x = 0; x < 256; x++) {
+        snprintf(path, sizeof(path), "%s/%02x", G.dir, x);
+        if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+            int r = -errno;
+            snprintf(err, errlen, "CACHE_DIR: cannot create %s (%s)", path, strerror(errno));
+            free(list);
+            return r;
+        }
+        d = opendir(path);
+        for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;) {
+            cache_key k;
+            struct stat st;
+            if (parse_name(e->d_name, &k) < 0 ||
+                fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+                continue;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 256;
+                list = realloc(list, cap * sizeof(*list));
+                if (list == NULL) {
+                    fputs("reeld: out of memory reading the edge cache\n", stderr);
+                    abort();
+                }
+            }
+            list[n++] = (found){k, (uint64_t)st.st_size, st.st_atim};
+        }
+        if (d != NULL)
+            closedir(d);
+    }
+    *out = list;
+    *count = n;
+    return 0;
+}
+
+static void make_metrics(void)
+{
+#define SERIES(var, name, help, kind)                                                              \
+    G.var = metrics_series(metrics_family(name, help, kind, NULL, NULL, 0), NULL)
+    SERIES(hits, "reeld_edge_cache_hits_total", "Edge requests served from the disk cache.",
+           RD_COUNTER);
+    SERIES(misses, "reeld_edge_cache_misses_total",
+           "Edge requests for segments not in the disk cache.", RD_COUNTER);
+    SERIES(bytes_served, "reeld_edge_bytes_served_total", "Body bytes the edge sent.", RD_COUNTER);
+    SERIES(evictions, "reeld_edge_cache_evictions_total",
+           "Objects removed from the disk cache to stay within CACHE_MAX_BYTES.", RD_COUNTER);
+    SERIES(coalesced, "reeld_edge_coalesced_waiters_total",
+           "Requests that joined an origin fetch already under way.", RD_COUNTER);
+    SERIES(cache_bytes, "reeld_edge_cache_bytes", "Bytes in the disk cache.", RD_GAUGE);
+    SERIES(cache_objects, "reeld_edge_cache_objects", "Objects in the disk cache.", RD_GAUGE);
+    SERIES(fetch_seconds, "reeld_edge_origin_fetch_seconds",
+           "Time an origin GET took, start to end.", RD_HISTOGRAM);
+#undef SERIES
+    rd_metric *fetches = metrics_family("reeld_edge_origin_fetches_total", "Origin GETs by result.",
+                                        RD_COUNTER, "result", NULL, 0);
+    G.fetch_ok = metrics_series(fetches, (const char *const[]){"ok"});
+    G.fetch_missing = metrics_series(fetches, (const char *const[]){"not_found"});
+    G.fetch_failed = metrics_series(fetches, (const char *const[]){"error"});
+    rd_metric *rejected =
+        metrics_family("reeld_edge_token_rejected_total", "Playback links refused, by reason.",
+                       RD_COUNTER, "reason", NULL, 0);
+    G.token_bad = metrics_series(rejected, (const char *const[]){"bad"});
+    G.token_expired = metrics_series(rejected, (const char *const[]){"expired"});
+}
+
+static int load_keys(const rd_config *cfg, char *err, size_t errlen)
+{
+    uint8_t gen[EDGEKEY_LEN];
+    const void *key = cfg->edge_signing_key;
+    size_t keylen = key ? strlen(cfg->edge_signing_key) : 0;
+    if (key == NULL) {
+        int r = edgekey_load(cfg->data_dir, gen, err, errlen);
+        if (r < 0)
+            return r;
+        key = gen;
+        keylen = sizeof(gen);
+        if (cfg->s3_endpoint != NULL)
+            log_warn("edge_key_local",
+                     KV_STR("hint", "EDGE_SIGNING_KEY is unset: links signed here play only on "
+                                    "machines sharing this data directory"));
+    }
+    const char *prev = cfg->edge_signing_key_previous;
+    edge_keyring_init(&G.keys, key, keylen, prev, prev ? strlen(prev) : 0,
+                      (int64_t)time(NULL) + cfg->edge_key_grace_sec);
+    memset(gen, 0, sizeof(gen));
+    return 0;
+}
+
+int cache_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_http_routes *routes,
+                char *err, size_t errlen)
+{
+    assert(nloops >= 1 && nloops <= MAX_SHARDS);
+    memset(&G, 0, sizeof(G));
+    int r = load_keys(cfg, err, errlen);
+    if (r < 0)
+        return r;
+    if ((cfg->cache_dir[0]
+             ? snprintf(G.dir, sizeof(G.dir), "%s", cfg->cache_dir)
+             : snprintf(G.dir, sizeof(G.dir), "%s/cache", cfg->data_dir)) >= DIR_MAX) {
+        snprintf(err, errlen, "CACHE_DIR: path longer than %d bytes", DIR_MAX);
+        return -ENAMETOOLONG;
+    }
+    const char *base = cfg->edge_public_base;
+    if (base != NULL)
+        snprintf(G.public_base, sizeof(G.public_base), "%s", base);
+    else
+        snprintf(G.public_base, sizeof(G.public_base), "http://%s", cfg->listen);
+    size_t bl = strlen(G.public_base);
+    while (bl > 0 && G.public_base[bl - 1] == '/')
+        G.public_base[--bl] = '\0';
+    for (size_t i = 0; i < bl; i++) {
+        unsigned char c = (unsigned char)G.public_base[i];
+        if (c <= ' ' || c == '"' || c == '\\' || c >= 0x7f) {
+            /* It goes into JSON and URLs as is. */
+            snprintf(err, errlen,
+                     "EDGE_PUBLIC_BASE: must be a plain URL without spaces, quotes "
+                     "or backslashes");
+            return -EINVAL;
+        }
+    }
+    G.fetch_timeout_ms = (uint32_t)cfg->fetch_timeout_ms;
+    G.link_ttl_sec = (uint32_t)cfg->edge_link_ttl_sec;
+    G.nshards = nloops;
+    G.shard_bytes = (uint64_t)cfg->cache_max_bytes / (uint64_t)nloops;
+    if (cfg->s3_endpoint != NULL) {
+        origin_s3_config oc = {.endpoint = cfg->s3_endpoint,
+                               .region = cfg->s3_region,
+                               .access_key_id = cfg->s3_access_key_id,
+                               .secret_access_key = cfg->s3_secret_access_key,
+                               .bucket = cfg->s3_bucket_previews,
+                               .timeout_ms = G.fetch_timeout_ms};
+        r = origin_s3_create(&oc, loops, nloops, &G.origin, err, errlen);
+        if (r < 0)
+            return r;
+    } else {
+        r = origin_fs_create(cfg->data_dir, cfg->s3_bucket_previews, &G.origin);
+        if (r < 0) {
+            snprintf(err, errlen, "edge: cannot set up the origin (%s)", strerror(-r));
+            return r;
+        }
+    }
+    make_metrics();
+
+    found *list = NULL;
+    size_t count = 0;
+    r = scan(&list, &count, err, errlen);
+    if (r < 0)
+        return r;
+    G.shards = calloc((size_t)nloops, sizeof(*G.shards));
+    if (G.shards == NULL) {
+        fputs("reeld: out of memory starting the edge\n", stderr);
+        abort();
+    }
+    for (int i = 0; i < nloops; i++) {
+        G.shards[i].idx = i;
+        cache_index_init(&G.shards[i].ix, G.shard_bytes);
+    }
+    /* Oldest first, so the most recently stored end up most recently used. */
+    if (count > 0)
+        qsort(list, count, sizeof(*list), by_age);
+    uint64_t evicted = 0;
+    for (size_t i = 0; i < count; i++) {
+        cache_index_insert(&G.shards[owner_of(list[i].key)].ix, list[i].key, list[i].size);
+        metrics_gauge_add(G.cache_bytes, (int64_t)list[i].size);
+        metrics_gauge_add(G.cache_objects, 1);
+    }
+    free(list);
+    for (int i = 0; i < nloops; i++) {
+        cache_key k;
+        uint64_t size;
+        while (cache_index_pop_lru(&G.shards[i].ix, &k, &size)) {
+            char path[FILE_MAX];
+            file_of(k, path, sizeof(path));
+            unlink(path);
+            evicted++;
+            metrics_add(G.evictions, 1);
+            metrics_gauge_add(G.cache_bytes, -(int64_t)size);
+            metrics_gauge_add(G.cache_objects, -1);
+        }
+    }
+    log_info("edge_cache", KV_STR("dir", G.dir), KV_INT("objects", (int64_t)count - evicted),
+             KV_INT("evicted", evicted), KV_INT("max_bytes", cfg->cache_max_bytes),
+             KV_STR("origin", G.origin->ops->name));
+
+    G.def = (rd_actor_def){.name = "cache_manager", .init = cache_init, .handle = cache_handle};
+    rd_actor **actors = calloc((size_t)nloops, sizeof(*actors));
+    if (actors == NULL) {
+        fputs("reeld: out of memory starting the edge\n", stderr);
+        abort();
+    }
+    for (int i = 0; i < nloops && r == 0; i++) {
+        r = actor_spawn(loops[i], &G.def, &G.shards[i], &actors[i]);
+        G.shards[i].self = actors[i];
+    }
+    if (r == 0) {
+        r = G.route_hls = http_routes_add(routes, "/hls/{exp}/{sig}/{asset}/{path...}", RD_HTTP_GET,
+                                          actors, nloops, 0, G.fetch_timeout_ms + 2000);
+    }
+    if (r >= 0) {
+        r = G.route_playback =
+            http_routes_add(routes, "/api/assets/{id}/playback", RD_HTTP_GET, actors, nloops, 0, 0);
+    }
+    free(actors);
+    if (r < 0) {
+        snprintf(err, errlen, "edge: cannot start (%s)", strerror(-r));
+        return r;
+    }
+    return 0;
+}
+
+void cache_free_all(void)
+{
+    for (int i = 0; G.shards != NULL && i < G.nshards; i++) {
+        shard *sh = &G.shards[i];
+        for (int b = 0; b < JOB_BUCKETS; b++) {
+            while (sh->jobs[b] != NULL) {
+                job *j = sh->jobs[b];
+                j->busy = 0;
+                job_free(j);
+            }
+        }
+        while (sh->flights != NULL) {
+            flight *f = sh->flights;
+            flight_unlist(f);
+            while (f->waiters) {
+                job *j = f->waiters;
+                f->waiters = j->fnext;
+                job_free(j);
+            }
+            f->disk_busy = 0;
+            f->get = NULL;
+            f->timeout.slot = 0; /* its loop is gone: nothing to disarm */
+            flight_free(f);
+        }
+        for (int s = 0; s < G.nshards; s++)
+            buf_unref(sh->touch[s]);
+        cache_index_fini(&sh->ix);
+    }
+    free(G.shards);
+    origin_destroy(G.origin);
+    edge_keyring_clear(&G.keys);
+    memset(&G, 0, sizeof(G));
+}

@@ -1,0 +1,38 @@
+/* The edge: signed playback links, and the cache-manager that serves /hls from a disk cache
+ * in front of the origin (the previews bucket).
+ *
+ *   GET|HEAD /hls/{exp}/{sig}/{asset}/{path...}   a playlist, segment or poster of an asset
+ *   GET      /api/assets/{id}/playback            {"url": …/master.m3u8, "expires_at": …}
+ *
+ * Tokens (proto/edge_token.h) are checked before anything else: bad → 403, expired → 410.
+ * Segments and posters are served from CACHE_DIR, bounded by CACHE_MAX_BYTES with LRU
+ * eviction; a miss is fetched from the origin once however many clients ask at the same time
+ * (single-flight), streamed to all of them while it is written to a temporary file that is
+ * renamed into place when complete. Playlists are fetched from the origin every time and never
+ * written to disk. One Range per request (206/416), ETag/If-None-Match and
+ * Last-Modified/If-Modified-Since (304). See cache_manager.c for the sharding.
+ *
+ * Signing key: EDGE_SIGNING_KEY; during a rotation EDGE_SIGNING_KEY_PREVIOUS is accepted for
+ * EDGE_KEY_GRACE_SEC after start. With no EDGE_SIGNING_KEY, reeld generates a random key once
+ * into REELD_DATA_DIR/edge.key (0600, src/edge/edgekey.h), so links survive restarts. */
+#ifndef REELD_ACTORS_CACHE_MANAGER_H
+#define REELD_ACTORS_CACHE_MANAGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "actors/http_listener.h"
+#include "src/rt/config.h"
+#include "src/rt/loop.h"
+
+/* Loads the signing keys (creating DATA_DIR/edge.key when needed), opens the origin, rebuilds
+ * each shard's index from CACHE_DIR (on the calling thread, before the loops serve: the only
+ * blocking disk work the edge does), spawns one cache-manager per loop and registers its routes
+ * on `routes`. 0, or -errno with one sentence in `err`. */
+int cache_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_http_routes *routes,
+                char *err, size_t errlen);
+
+/* Frees what the cache-managers hold, once the loops have stopped. A no-op when none started. */
+void cache_free_all(void);
+
+#endif

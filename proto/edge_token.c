@@ -1,0 +1,136 @@
+/* Playback tokens: signing and constant-time verification. See edge_token.h. */
+#include "proto/edge_token.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define DOMAIN "reeld-edge-v1\n"
+
+static int name_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+}
+
+int edge_asset_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > EDGE_ASSET_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!name_char(s[i]))
+            return 0;
+    return 1;
+}
+
+int edge_path_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > EDGE_PATH_MAX)
+        return 0;
+    size_t seg = 0; /* bytes in the current segment */
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '/') {
+            if (seg == 0)
+                return 0;
+            seg = 0;
+            continue;
+        }
+        if (!name_char(c) && c != '.')
+            return 0;
+        if (seg == 0 && c == '.')
+            return 0;
+        seg++;
+    }
+    return seg > 0;
+}
+
+void edge_keyring_init(edge_keyring *kr, const void *key, size_t keylen, const void *prev,
+                       size_t prevlen, int64_t previous_until)
+{
+    memset(kr, 0, sizeof(*kr));
+    hmac_key_init(&kr->current, key, keylen);
+    if (prev != NULL) {
+        hmac_key_init(&kr->previous, prev, prevlen);
+        kr->has_previous = 1;
+        kr->previous_until = previous_until;
+    }
+}
+
+void edge_keyring_clear(edge_keyring *kr)
+{
+    if (kr == NULL)
+        return;
+    volatile unsigned char *p = (volatile unsigned char *)kr;
+    for (size_t i = 0; i < sizeof(*kr); i++)
+        p[i] = 0;
+}
+
+/* The signed message: DOMAIN exp "\n" asset. */
+static size_t message(char *out, const char *exp, size_t exp_len, const char *asset,
+                      size_t asset_len)
+{
+    size_t n = sizeof(DOMAIN) - 1;
+    memcpy(out, DOMAIN, n);
+    memcpy(out + n, exp, exp_len);
+    n += exp_len;
+    out[n++] = '\n';
+    memcpy(out + n, asset, asset_len);
+    return n + asset_len;
+}
+
+#define MSG_MAX (sizeof(DOMAIN) + EDGE_TOKEN_EXP_MAX + 1 + EDGE_ASSET_MAX)
+
+int edge_token_sign(const edge_keyring *kr, int64_t exp, const char *asset, size_t asset_len,
+                    char sig[EDGE_TOKEN_SIG_LEN + 1])
+{
+    char digits[24], msg[MSG_MAX];
+    uint8_t mac[HMAC_SHA256_LEN];
+    if (exp < 0 || !edge_asset_valid(asset, asset_len))
+        return -EINVAL;
+    int n = snprintf(digits, sizeof(digits), "%lld", (long long)exp);
+    if (n > EDGE_TOKEN_EXP_MAX)
+        return -EINVAL;
+    size_t len = message(msg, digits, (size_t)n, asset, asset_len);
+    hmac_key_sign(&kr->current, msg, len, mac);
+    hmac_hex(sig, mac, sizeof(mac));
+    return 0;
+}
+
+/* Canonical decimal: digits only, no leading zero (so one expiry has one spelling). */
+static int parse_exp(const char *s, size_t len, int64_t *out)
+{
+    if (len == 0 || len > EDGE_TOKEN_EXP_MAX || (s[0] == '0' && len > 1))
+        return -EINVAL;
+    int64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -EINVAL;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+int edge_token_verify(const edge_keyring *kr, const char *exp, size_t exp_len, const char *sig,
+                      size_t sig_len, const char *asset, size_t asset_len, int64_t now)
+{
+    int64_t when;
+    uint8_t want[HMAC_SHA256_LEN], mac[HMAC_SHA256_LEN];
+    char msg[MSG_MAX];
+    if (parse_exp(exp, exp_len, &when) < 0 || !edge_asset_valid(asset, asset_len) ||
+        hmac_unhex(want, sizeof(want), sig, sig_len) < 0)
+        return -EKEYREJECTED;
+    size_t len = message(msg, exp, exp_len, asset, asset_len);
+    hmac_key_sign(&kr->current, msg, len, mac);
+    int ok = hmac_equal(mac, want, sizeof(mac));
+    if (kr->has_previous) {
+        /* Computed whatever the first answer was, so timing does not say which key signed. */
+        hmac_key_sign(&kr->previous, msg, len, mac);
+        ok |= hmac_equal(mac, want, sizeof(mac)) & (now < kr->previous_until);
+    }
+    memset(mac, 0, sizeof(mac));
+    if (!ok)
+        return -EKEYREJECTED;
+    return when < now ? -EKEYEXPIRED : 0;
+}

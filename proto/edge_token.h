@@ -1,0 +1,60 @@
+/* Playback tokens of the edge, and the names they may cover.
+ *
+ * A playback URL is EDGE_PUBLIC_BASE/hls/{exp}/{sig}/{asset}/{path}: exp is the expiry in unix
+ * seconds (decimal, no sign, no leading zero), sig the 64 lowercase hex digits of
+ * HMAC-SHA256(EDGE_SIGNING_KEY, "reeld-edge-v1\n" exp "\n" asset). The token sits in the path
+ * so the relative URIs of a playlist inherit it; it covers every path under the asset.
+ *
+ * Key rotation: a keyring holds the current key and, optionally, the previous one with the
+ * unix time until which it is still accepted (the grace window). Only the current key signs.
+ *
+ * owns:  nothing; no I/O, no allocation. Keys live in the caller's keyring.
+ * never: compares signatures with memcmp; tells a caller which key matched or how closely. */
+#ifndef REELD_PROTO_EDGE_TOKEN_H
+#define REELD_PROTO_EDGE_TOKEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/hmac.h"
+
+#define EDGE_TOKEN_SIG_LEN HMAC_SHA256_HEX /* hex digits of a signature */
+#define EDGE_ASSET_MAX     64              /* bytes of an asset id */
+#define EDGE_PATH_MAX      256             /* bytes of a path under an asset */
+#define EDGE_TOKEN_EXP_MAX 12              /* decimal digits of an expiry */
+
+typedef struct edge_keyring {
+    hmac_key current;
+    hmac_key previous;
+    int has_previous;
+    int64_t previous_until; /* unix seconds: the previous key verifies while now < this */
+} edge_keyring;
+
+/* Fills `kr` from the current key and, when `prev` is not NULL, the previous key accepted until
+ * `previous_until`. Zero the keyring with edge_keyring_clear when done. */
+void edge_keyring_init(edge_keyring *kr, const void *key, size_t keylen, const void *prev,
+                       size_t prevlen, int64_t previous_until);
+void edge_keyring_clear(edge_keyring *kr);
+
+/* Writes the signature of (exp, asset) with the current key: 64 hex digits and a NUL. 0, or
+ * -EINVAL when exp is negative or the asset is not a valid asset id. */
+int edge_token_sign(const edge_keyring *kr, int64_t exp, const char *asset, size_t asset_len,
+                    char sig[EDGE_TOKEN_SIG_LEN + 1]);
+
+/* Checks a token taken from a URL at time `now` (unix seconds). Returns 0 when it is valid;
+ * -EKEYREJECTED when it is malformed or signed by no accepted key (answer 403); -EKEYEXPIRED
+ * when its signature is good but exp has passed (answer 410). The signature is checked before
+ * the expiry, so a forged expiry is a 403 like any other forgery. */
+int edge_token_verify(const edge_keyring *kr, const char *exp, size_t exp_len, const char *sig,
+                      size_t sig_len, const char *asset, size_t asset_len, int64_t now);
+
+/* 1 when `s` is an asset id: 1 to EDGE_ASSET_MAX of [A-Za-z0-9_-]. */
+int edge_asset_valid(const char *s, size_t len);
+
+/* 1 when `s` is a path under an asset that names one object and can only name it: '/'-separated
+ * segments of [A-Za-z0-9._-], none empty, none starting with '.' (so no "." or ".."), at most
+ * EDGE_PATH_MAX bytes. Percent-encoding is refused rather than decoded: nothing reeld
+ * publishes needs it, and a decoded "%2e%2e" could not then climb out. */
+int edge_path_valid(const char *s, size_t len);
+
+#endif

@@ -1,0 +1,69 @@
+/* A bounded writer into a caller's buffer: proto/'s writers (HTTP heads, Prometheus text,
+ * SigV4 canonical strings) all fill memory they are given and never allocate.
+ *
+ * The first write that does not fit sets err = -ENOSPC and every later write is ignored, so a
+ * writer checks once at the end instead of after every piece. A byte is always kept free for
+ * the terminating NUL of wbuf_end. */
+#ifndef REELD_PROTO_WBUF_H
+#define REELD_PROTO_WBUF_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef struct rd_wbuf {
+    char *p;
+    size_t cap, len;
+    int err; /* 0, or -ENOSPC once something did not fit */
+} rd_wbuf;
+
+static inline rd_wbuf wbuf_init(char *p, size_t cap)
+{
+    rd_wbuf w = {p, cap, 0, cap == 0 ? -ENOSPC : 0};
+    return w;
+}
+
+static inline void wbuf_put(rd_wbuf *w, const char *s, size_t n)
+{
+    if (w->err)
+        return;
+    if (n >= w->cap - w->len) {
+        w->err = -ENOSPC;
+        return;
+    }
+    memcpy(w->p + w->len, s, n);
+    w->len += n;
+}
+
+static inline void wbuf_str(rd_wbuf *w, const char *s)
+{
+    wbuf_put(w, s, strlen(s));
+}
+
+static inline void wbuf_chr(rd_wbuf *w, char c)
+{
+    wbuf_put(w, &c, 1);
+}
+
+static inline void wbuf_uint(rd_wbuf *w, uint64_t v)
+{
+    char tmp[24];
+    int i = sizeof(tmp);
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    wbuf_put(w, tmp + i, sizeof(tmp) - (size_t)i);
+}
+
+/* NUL-terminates and returns the length, or the first error. */
+static inline int wbuf_end(rd_wbuf *w)
+{
+    if (w->err)
+        return w->err;
+    w->p[w->len] = '\0';
+    return (int)w->len;
+}
+
+#endif

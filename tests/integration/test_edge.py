@@ -1,0 +1,438 @@
+"""The edge over loopback: signed /hls links (tampering, expiry, key rotation, the embedded key),
+path traversal, Range, 304s, single-flight under 100 concurrent clients, LRU eviction, a
+restart that keeps the cache, origin failures that cache nothing, and playlists that are never
+cached. The origin is the fs one: files under DATA_DIR/blobs/previews/{asset}/hls/."""
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import re
+import socket
+import stat
+import threading
+import time
+
+import pytest
+
+KEY = "edge-test-key-0123456789"
+OLD_KEY = "edge-old-key-0123456789"
+
+
+def sign(asset, exp, key=KEY):
+    msg = f"reeld-edge-v1\n{exp}\n{asset}".encode()
+    return hmac.new(key.encode(), msg, hashlib.sha256).hexdigest()
+
+
+def link(asset, path, exp=None, key=KEY):
+    exp = exp if exp is not None else int(time.time()) + 3600
+    return f"/hls/{exp}/{sign(asset, exp, key)}/{asset}/{path}"
+
+
+def put(r, asset, path, data):
+    p = os.path.join(r.data_dir, "blobs", "previews", asset, "hls", path)
+    os.makedirs(os.path.dirname(p), exist_ok=True)
+    with open(p, "wb") as f:
+        f.write(data)
+    return p
+
+
+def get(r, target, headers=None, method="GET"):
+    """One request with the target sent exactly as given (http.client does not normalise)."""
+    c = http.client.HTTPConnection("127.0.0.1", r.port, timeout=10)
+    try:
+        c.request(method, target, headers=headers or {})
+        resp = c.getresponse()
+        body = resp.read()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, body
+    finally:
+        c.close()
+
+
+def metric(r, name):
+    _, _, body = get(r, "/metrics")
+    m = re.search(rf"^{re.escape(name)} (\S+)$", body.decode(), re.M)
+    return float(m.group(1)) if m else None
+
+
+def fetches(r, result="ok"):
+    return metric(r, f'reeld_edge_origin_fetches_total{{result="{result}"}}')
+
+
+def wait_cached(r, n):
+    """Waits until n objects are in the cache: a response can end just before its file is
+    renamed into place."""
+    deadline = time.time() + 5
+    while metric(r, "reeld_edge_cache_objects") != n and time.time() < deadline:
+        time.sleep(0.02)
+    assert metric(r, "reeld_edge_cache_objects") == n
+
+
+def cache_files(r):
+    root = os.path.join(r.data_dir, "cache")
+    return [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs
+            if not d.endswith("tmp")]
+
+
+@pytest.fixture
+def edge(reeld_factory):
+    def start(**env):
+        e = {"EDGE_SIGNING_KEY": KEY, "REELD_DRAIN_SEC": "2"}
+        e.update(env)
+        return reeld_factory(env=e)
+    return start
+
+
+SEG = os.urandom(300 * 1024)
+
+
+def test_tokens_tampering_and_expiry(edge):
+    r = edge()
+    put(r, "a1", "v0/s0.ts", SEG)
+    good = link("a1", "v0/s0.ts")
+    assert get(r, good)[0] == 200
+    exp = int(time.time()) + 3600
+    sig = sign("a1", exp)
+    flipped = sig[:5] + ("0" if sig[5] != "0" else "1") + sig[6:]
+    assert get(r, f"/hls/{exp}/{flipped}/a1/v0/s0.ts")[0] == 403
+    assert get(r, f"/hls/{exp + 1}/{sig}/a1/v0/s0.ts")[0] == 403   # longer life
+    assert get(r, f"/hls/{exp}/{sig}/a2/v0/s0.ts")[0] == 403       # another asset
+    assert get(r, f"/hls/{exp}/{sig[:32]}/a1/v0/s0.ts")[0] == 403  # truncated
+    assert get(r, f"/hls/0{exp}/{sig}/a1/v0/s0.ts")[0] == 403      # respelt expiry
+    assert get(r, link("a1", "v0/s0.ts", key="another-key-0123456"))[0] == 403
+    past = int(time.time()) - 5
+    status, _, body = get(r, link("a1", "v0/s0.ts", exp=past))
+    assert status == 410 and json.loads(body)["error"]["code"] == "link_expired"
+    assert metric(r, 'reeld_edge_token_rejected_total{reason="expired"}') == 1
+    assert metric(r, 'reeld_edge_token_rejected_total{reason="bad"}') == 6
+
+
+def test_key_rotation(edge):
+    r = edge(EDGE_SIGNING_KEY_PREVIOUS=OLD_KEY, EDGE_KEY_GRACE_SEC="3600")
+    put(r, "a1", "v0/s0.ts", SEG)
+    assert get(r, link("a1", "v0/s0.ts", key=OLD_KEY))[0] == 200
+    assert get(r, link("a1", "v0/s0.ts"))[0] == 200
+    r2 = edge(EDGE_SIGNING_KEY_PREVIOUS=OLD_KEY, EDGE_KEY_GRACE_SEC="0")  # window over
+    put(r2, "a1", "v0/s0.ts", SEG)
+    assert get(r2, link("a1", "v0/s0.ts", key=OLD_KEY))[0] == 403
+    assert get(r2, link("a1", "v0/s0.ts"))[0] == 200
+
+
+def test_embedded_key_survives_restart(reeld_factory):
+    r = reeld_factory(env={"REELD_CORES": "1"})
+    keyfile = os.path.join(r.data_dir, "edge.key")
+    assert stat.S_IMODE(os.stat(keyfile).st_mode) == 0o600
+    put(r, "a1", "master.m3u8", b"#EXTM3U\n")
+    status, _, body = get(r, "/api/assets/a1/playback")
+    assert status == 200
+    doc = json.loads(body)
+    url = doc["url"]
+    assert url.startswith(f"http://{r.addr}/hls/") and url.endswith("/a1/master.m3u8")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", doc["expires_at"])
+    target = url[len(f"http://{r.addr}"):]
+    assert get(r, target)[0] == 200
+    assert r.stop() == 0
+    r2 = reeld_factory(env={"REELD_CORES": "1"}, data_dir=r.data_dir)
+    assert get(r2, target)[0] == 200
+    assert get(r2, "/api/assets/a..b/playback")[0] == 400
+
+
+def test_playback_public_base(edge):
+    r = edge(EDGE_PUBLIC_BASE="https://cdn.example.com/")
+    doc = json.loads(get(r, "/api/assets/x9/playback")[2])
+    m = re.fullmatch(r"https://cdn\.example\.com/hls/(\d+)/([0-9a-f]{64})/x9/master\.m3u8",
+                     doc["url"])
+    assert m and m.group(2) == sign("x9", int(m.group(1)))
+
+
+def test_path_traversal(edge):
+    r = edge()
+    put(r, "a1", "v0/s0.ts", SEG)
+    secret = os.path.join(r.data_dir, "blobs", "previews", "secret.ts")
+    with open(secret, "wb") as f:
+        f.write(b"secret")
+    exp = int(time.time()) + 3600
+    for asset, path in [("a1", "../secret.ts"), ("a1", "v0/../../secret.ts"),
+                        ("a1", "%2e%2e/secret.ts"), ("a1", "v0/%2e%2e/%2e%2e/secret.ts"),
+                        ("a1", "..%2fsecret.ts"), ("a1", "./v0/s0.ts"), ("a1", "v0//s0.ts"),
+                        ("..", "secret.ts"), ("%2e%2e", "secret.ts"), ("a1%2f..", "x.ts"),
+                        ("a1", "v0/s0.ts%00"), ("a1", ".hidden")]:
+        status, _, body = get(r, f"/hls/{exp}/{sign('a1', exp)}/{asset}/{path}")
+        assert status in (400, 404), (asset, path, status)
+        assert b"secret" != body
+    assert fetches(r) == 0 and fetches(r, "not_found") == 0
+
+
+def test_range_and_head(edge):
+    r = edge()
+    data = bytes(range(256)) * 4096  # 1 MiB
+    put(r, "a1", "v0/s0.ts", data)
+    url = link("a1", "v0/s0.ts")
+    for first in ("MISS", "HIT"):
+        status, h, body = get(r, url, {"Range": "bytes=0-99"})
+        assert status == 206 and body == data[:100] and h["x-cache"] == first
+        assert h["content-range"] == f"bytes 0-99/{len(data)}"
+        wait_cached(r, 1)
+    status, h, body = get(r, url, {"Range": "bytes=-10"})                # suffix
+    assert status == 206 and body == data[-10:]
+    assert h["content-range"] == f"bytes {len(data) - 10}-{len(data) - 1}/{len(data)}"
+    status, h, body = get(r, url, {"Range": "bytes=1000000-"})           # open-ended
+    assert status == 206 and body == data[1000000:]
+    status, h, body = get(r, url, {"Range": "bytes=1048000-99999999"})   # end past the end
+    assert status == 206 and body == data[1048000:]
+    status, h, body = get(r, url, {"Range": f"bytes={len(data)}-"})      # starts past the end
+    assert status == 416 and h["content-range"] == f"bytes */{len(data)}"
+    status, h, body = get(r, url, {"Range": "bytes=0-9,20-29"})          # several: all of it
+    assert status == 200 and body == data
+    status, h, body = get(r, url, {"Range": "bytes=9-0"})                # malformed: ignored
+    assert status == 200 and body == data
+    status, h, body = get(r, url, method="HEAD")
+    assert status == 200 and body == b"" and h["content-length"] == str(len(data))
+    assert h["content-type"] == "video/mp2t"
+    assert h["cache-control"] == "public, max-age=31536000, immutable"
+
+
+def test_range_on_a_miss(edge):
+    r = edge()
+    data = os.urandom(700 * 1024)
+    put(r, "a1", "v0/s1.ts", data)
+    status, h, body = get(r, link("a1", "v0/s1.ts"), {"Range": "bytes=300000-400000"})
+    assert status == 206 and h["x-cache"] == "MISS" and body == data[300000:400001]
+    wait_cached(r, 1)  # the whole object is stored though the client asked for part of it
+    status, h, body = get(r, link("a1", "v0/s1.ts"))
+    assert status == 200 and h["x-cache"] == "HIT" and body == data
+    assert fetches(r) == 1
+
+
+def test_not_modified(edge):
+    r = edge()
+    put(r, "a1", "v0/s0.ts", SEG)
+    url = link("a1", "v0/s0.ts")
+    status, h, _ = get(r, url)
+    etag, lm = h["etag"], h["last-modified"]
+    for hit in range(2):
+        status, h2, body = get(r, url, {"If-None-Match": etag})
+        assert status == 304 and body == b"" and h2["etag"] == etag
+        assert get(r, url, {"If-None-Match": f'"other", W/{etag}'})[0] == 304
+        assert get(r, url, {"If-Modified-Since": lm})[0] == 304
+    assert get(r, url, {"If-None-Match": '"other"'})[0] == 200
+    assert get(r, url, {"If-Modified-Since": "Thu, 01 Jan 1970 00:00:00 GMT"})[0] == 200
+    # If-None-Match decides when both are sent.
+    assert get(r, url, {"If-None-Match": '"other"', "If-Modified-Since": lm})[0] == 200
+
+
+def test_content_types(edge):
+    r = edge()
+    for path, ctype in [("v0/s.ts", "video/mp2t"), ("v0/s.m4s", "video/mp4"),
+                        ("v0/init.mp4", "video/mp4"), ("poster.jpg", "image/jpeg"),
+                        ("v0/index.m3u8", "application/vnd.apple.mpegurl")]:
+        put(r, "a1", path, b"x" * 10)
+        status, h, _ = get(r, link("a1", path))
+        assert status == 200 and h["content-type"] == ctype, path
+
+
+def test_single_flight_100_clients(edge):
+    r = edge()
+    data = os.urandom(8 << 20)
+    put(r, "a1", "v0/big.ts", data)
+    target = link("a1", "v0/big.ts")
+    req = f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+    socks = [socket.create_connection(("127.0.0.1", r.port), timeout=20) for _ in range(100)]
+    results = [None] * len(socks)
+
+    def read(i, s):
+        buf = b""
+        while True:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            buf += chunk
+        s.close()
+        head, _, body = buf.partition(b"\r\n\r\n")
+        results[i] = (head.split(b" ")[1], body)
+
+    for s in socks:  # every request is out before any answer is read
+        s.sendall(req)
+    threads = [threading.Thread(target=read, args=(i, s)) for i, s in enumerate(socks)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(st == b"200" and body == data for st, body in results)
+    assert fetches(r) == 1
+    hits = metric(r, "reeld_edge_cache_hits_total")
+    misses = metric(r, "reeld_edge_cache_misses_total")
+    assert hits + misses == 100
+    assert metric(r, "reeld_edge_coalesced_waiters_total") == misses - 1
+
+
+def test_lru_eviction(edge):
+    r = edge(REELD_CORES="1", CACHE_MAX_BYTES="1M")
+    segs = {f"s{i}.ts": os.urandom(300 * 1024) for i in range(1, 5)}
+    for name, data in segs.items():
+        put(r, "a1", name, data)
+
+    def fetch(name):
+        status, h, body = get(r, link("a1", name))
+        assert status == 200 and body == segs[name]
+        if h["x-cache"] == "MISS":
+            deadline = time.time() + 5
+            while not os.path.exists(stored(name)) and time.time() < deadline:
+                time.sleep(0.02)
+        return h["x-cache"]
+
+    def stored(name):
+        key = hashlib.sha256(f"a1/{name}".encode()).hexdigest()[:32]
+        return os.path.join(r.data_dir, "cache", key[:2], key)
+
+    assert [fetch(n) for n in ("s1.ts", "s2.ts", "s3.ts")] == ["MISS"] * 3
+    assert fetch("s1.ts") == "HIT"   # s2 is now the least recently used
+    assert fetch("s4.ts") == "MISS"  # 1200 KiB > 1 MiB: s2 goes
+    deadline = time.time() + 5  # the eviction follows the rename, its unlink the eviction
+    while (metric(r, "reeld_edge_cache_evictions_total") != 1 or os.path.exists(stored("s2.ts"))) \
+            and time.time() < deadline:
+        time.sleep(0.02)
+    assert metric(r, "reeld_edge_cache_evictions_total") == 1
+    assert not os.path.exists(stored("s2.ts"))
+    assert [fetch(n) for n in ("s1.ts", "s3.ts", "s4.ts")] == ["HIT"] * 3
+    assert fetch("s2.ts") == "MISS"
+    assert metric(r, "reeld_edge_cache_bytes") <= 1 << 20
+    deadline = time.time() + 5  # the eviction's unlink follows the rename
+    while len(cache_files(r)) != 3 and time.time() < deadline:
+        time.sleep(0.02)
+    assert len(cache_files(r)) == 3
+
+
+def test_lru_order_across_loops(edge):
+    """Hits served on a loop that does not own the object still count for its LRU order (they
+    reach the owner in batches within 50 ms). One keep-alive connection stays on one loop; the
+    objects of both shards go through it, so one shard's hits all come from the other loop."""
+    if os.cpu_count() < 2:
+        pytest.skip("needs 2 cores")
+    r = edge(REELD_CORES="2", CACHE_MAX_BYTES="2M")  # 1 MiB per loop's shard
+
+    def owner(name):
+        return int(hashlib.sha256(f"a1/{name}".encode()).hexdigest()[:16], 16) % 2
+
+    groups = [[n for n in (f"s{i}.ts" for i in range(200)) if owner(n) == o][:4] for o in (0, 1)]
+    for g in groups:
+        for name in g:
+            put(r, "a1", name, os.urandom(300 * 1024))
+    conn = http.client.HTTPConnection("127.0.0.1", r.port, timeout=10)
+
+    def fetch(name):
+        conn.request("GET", link("a1", name))
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status == 200
+        return resp.getheader("X-Cache")
+
+    for n, name in enumerate([g[i] for i in range(3) for g in groups], 1):
+        assert fetch(name) == "MISS"
+        wait_cached(r, n)
+    for _ in range(5):
+        assert fetch(groups[0][0]) == "HIT" and fetch(groups[1][0]) == "HIT"
+    time.sleep(0.2)
+    for n, g in enumerate(groups, 1):
+        assert fetch(g[3]) == "MISS"  # evicts g[1], not the g[0] just used
+        deadline = time.time() + 5
+        while metric(r, "reeld_edge_cache_evictions_total") != n and time.time() < deadline:
+            time.sleep(0.02)
+    assert [fetch(g[0]) for g in groups] == ["HIT", "HIT"]
+    assert [fetch(g[1]) for g in groups] == ["MISS", "MISS"]
+    conn.close()
+
+
+def test_restart_keeps_cache(edge):
+    r = edge()
+    p = put(r, "a1", "v0/s0.ts", SEG)
+    url = link("a1", "v0/s0.ts")
+    assert get(r, url)[1]["x-cache"] == "MISS"
+    assert r.stop() == 0
+    os.unlink(p)  # the origin no longer has it: only the cache can answer
+    r2 = edge(REELD_DATA_DIR=r.data_dir)
+    r2.data_dir = r.data_dir
+    status, h, body = get(r2, url)
+    assert status == 200 and h["x-cache"] == "HIT" and body == SEG
+    assert metric(r2, "reeld_edge_cache_objects") == 1
+    assert fetches(r2) == 0
+
+
+def test_origin_missing_and_failing(edge):
+    r = edge(FETCH_TIMEOUT_MS="1000")
+    url = link("a1", "v0/s0.ts")
+    assert get(r, url)[0] == 404
+    assert fetches(r, "not_found") == 1
+    # A symlink loop: the origin fails (ELOOP) rather than lacking the object.
+    loop = os.path.join(r.data_dir, "blobs", "previews", "a1", "hls", "v0", "s1.ts")
+    os.makedirs(os.path.dirname(loop), exist_ok=True)
+    os.symlink(loop, loop)
+    status, _, body = get(r, link("a1", "v0/s1.ts"))
+    assert status == 502 and json.loads(body)["error"]["code"] == "origin_failed"
+    # A FIFO: io_uring opens it without waiting when the path is in the dentry cache (then it
+    # is not a regular file: 404), else in a worker that waits for a writer, until
+    # FETCH_TIMEOUT_MS ends the fetch (504).
+    fifo = os.path.join(r.data_dir, "blobs", "previews", "a1", "hls", "v0", "s2.ts")
+    os.mkfifo(fifo)
+    t0 = time.time()
+    status = get(r, link("a1", "v0/s2.ts"))[0]
+    assert status in (404, 504) and time.time() - t0 < 5
+    assert fetches(r, "error") + fetches(r, "not_found") == 3
+    assert cache_files(r) == []
+    # Nothing was poisoned: once the origin has the objects, they are served.
+    os.unlink(loop)
+    os.unlink(fifo)
+    for name in ("s0.ts", "s1.ts", "s2.ts"):
+        put(r, "a1", f"v0/{name}", SEG)
+        status, h, body = get(r, link("a1", f"v0/{name}"))
+        assert status == 200 and h["x-cache"] == "MISS" and body == SEG
+    wait_cached(r, 3)
+    assert len(cache_files(r)) == 3
+
+
+def test_playlists_never_cached(edge):
+    r = edge()
+    p = put(r, "a1", "v0/index.m3u8", b"#EXTM3U\n#one\n")
+    url = link("a1", "v0/index.m3u8")
+    for _ in range(2):
+        status, h, body = get(r, url)
+        assert status == 200 and body == b"#EXTM3U\n#one\n"
+        assert h["cache-control"] == "no-cache" and h["x-cache"] == "MISS"
+        assert h["content-type"] == "application/vnd.apple.mpegurl"
+    with open(p, "wb") as f:
+        f.write(b"#EXTM3U\n#two\n")
+    assert get(r, url)[2] == b"#EXTM3U\n#two\n"
+    assert fetches(r) == 3
+    assert cache_files(r) == []
+    assert metric(r, "reeld_edge_cache_misses_total") == 0
+
+
+def test_restart_rebuilds_lru_order(edge):
+    r = edge(REELD_CORES="1", CACHE_MAX_BYTES="1M")
+    segs = {f"s{i}.ts": os.urandom(300 * 1024) for i in range(1, 5)}
+    for name, data in segs.items():
+        put(r, "a1", name, data)
+    for n, name in enumerate(("s1.ts", "s2.ts", "s3.ts"), 1):
+        assert get(r, link("a1", name))[0] == 200
+        wait_cached(r, n)
+    assert r.stop() == 0
+    r2 = edge(REELD_CORES="1", CACHE_MAX_BYTES="1M", REELD_DATA_DIR=r.data_dir)
+    r2.data_dir = r.data_dir
+    assert metric(r2, "reeld_edge_cache_objects") == 3
+    assert get(r2, link("a1", "s4.ts"))[1]["x-cache"] == "MISS"  # evicts s1, stored first
+    deadline = time.time() + 5  # s4 is stored (and s1 evicted) just after its response
+    while metric(r2, "reeld_edge_cache_evictions_total") != 1 and time.time() < deadline:
+        time.sleep(0.02)
+    wait_cached(r2, 3)
+    assert [get(r2, link("a1", n))[1]["x-cache"] for n in ("s2.ts", "s3.ts", "s4.ts")] == \
+        ["HIT"] * 3
+    assert get(r2, link("a1", "s1.ts"))[1]["x-cache"] == "MISS"
+
+
+def test_bad_public_base_stops_start(tmp_path):
+    import subprocess
+    from conftest import free_port, reeld_bin
+    env = dict(os.environ, REELD_DATA_DIR=str(tmp_path), REELD_LISTEN=f"127.0.0.1:{free_port()}",
+               EDGE_PUBLIC_BASE='https://cdn.example.com/"x')
+    p = subprocess.run([reeld_bin(), "serve"], env=env, capture_output=True, text=True, timeout=20)
+    assert p.returncode == 1 and "EDGE_PUBLIC_BASE" in p.stderr

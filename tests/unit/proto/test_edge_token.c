@@ -1,0 +1,110 @@
+/* Edge tokens: known-answer signatures (computed independently with Python's hmac), tampering,
+ * expiry, key rotation, and the names a token may cover. */
+#include <errno.h>
+#include <string.h>
+
+#include "proto/edge_token.h"
+#include "tests/unit/test.h"
+
+#define KEY  "0123456789abcdef0123456789abcdef"
+#define PREV "previous-key-16bytes"
+#define SIG1 "3a5dc43ec567d1640ed12c93511135fc2dc8c0a3f79fbebf8be88b25e6c08574"
+#define SIG2 "04c812f76fc3f4562267f24a1799a7e704fcbb239d5208eaeed407dbcadd2553"
+
+static int verify(const edge_keyring *kr, const char *exp, const char *sig, const char *asset,
+                  int64_t now)
+{
+    return edge_token_verify(kr, exp, strlen(exp), sig, strlen(sig), asset, strlen(asset), now);
+}
+
+TEST(known_answers)
+{
+    edge_keyring kr, old;
+    char sig[EDGE_TOKEN_SIG_LEN + 1];
+    edge_keyring_init(&kr, KEY, strlen(KEY), NULL, 0, 0);
+    CHECK_EQ_INT(edge_token_sign(&kr, 1795370697, "a1", 2, sig), 0);
+    CHECK_EQ_STR(sig, SIG1);
+    edge_keyring_init(&old, PREV, strlen(PREV), NULL, 0, 0);
+    CHECK_EQ_INT(edge_token_sign(&old, 1700000000, "asset_X-9", 9, sig), 0);
+    CHECK_EQ_STR(sig, SIG2);
+    CHECK_EQ_INT(verify(&kr, "1795370697", SIG1, "a1", 1700000000), 0);
+    CHECK_EQ_INT(edge_token_sign(&kr, -1, "a1", 2, sig), -EINVAL);
+    CHECK_EQ_INT(edge_token_sign(&kr, 1, "a/1", 3, sig), -EINVAL);
+}
+
+TEST(tampering)
+{
+    edge_keyring kr;
+    edge_keyring_init(&kr, KEY, strlen(KEY), NULL, 0, 0);
+    int64_t now = 1700000000;
+    char bad[] = SIG1;
+    bad[10] ^= 1;
+    CHECK_EQ_INT(verify(&kr, "1795370697", bad, "a1", now), -EKEYREJECTED);
+    CHECK_EQ_INT(verify(&kr, "1795370698", SIG1, "a1", now), -EKEYREJECTED);  /* longer life */
+    CHECK_EQ_INT(verify(&kr, "01795370697", SIG1, "a1", now), -EKEYREJECTED); /* respelt */
+    CHECK_EQ_INT(verify(&kr, "1795370697", SIG1, "a2", now), -EKEYREJECTED);  /* other asset */
+    CHECK_EQ_INT(verify(&kr, "1795370697", "3a5dc4", "a1", now), -EKEYREJECTED);
+    CHECK_EQ_INT(verify(&kr, "", SIG1, "a1", now), -EKEYREJECTED);
+    CHECK_EQ_INT(verify(&kr, "-1", SIG1, "a1", now), -EKEYREJECTED);
+    CHECK_EQ_INT(verify(&kr, "1795370697", SIG1, "..", now), -EKEYREJECTED);
+    edge_keyring other;
+    edge_keyring_init(&other, PREV, strlen(PREV), NULL, 0, 0);
+    CHECK_EQ_INT(verify(&other, "1795370697", SIG1, "a1", now), -EKEYREJECTED);
+}
+
+TEST(expiry)
+{
+    edge_keyring kr;
+    edge_keyring_init(&kr, KEY, strlen(KEY), NULL, 0, 0);
+    CHECK_EQ_INT(verify(&kr, "1795370697", SIG1, "a1", 1795370697), 0); /* the last second */
+    CHECK_EQ_INT(verify(&kr, "1795370697", SIG1, "a1", 1795370698), -EKEYEXPIRED);
+}
+
+TEST(rotation)
+{
+    edge_keyring kr;
+    /* SIG2 was signed by PREV: accepted while the grace window lasts, then refused. */
+    edge_keyring_init(&kr, KEY, strlen(KEY), PREV, strlen(PREV), 1600000000);
+    CHECK_EQ_INT(verify(&kr, "1700000000", SIG2, "asset_X-9", 1599999999), 0);
+    CHECK_EQ_INT(verify(&kr, "1700000000", SIG2, "asset_X-9", 1600000000), -EKEYREJECTED);
+    /* The current key still verifies, and only it signs. */
+    char sig[EDGE_TOKEN_SIG_LEN + 1];
+    edge_token_sign(&kr, 1795370697, "a1", 2, sig);
+    CHECK_EQ_STR(sig, SIG1);
+    CHECK_EQ_INT(verify(&kr, "1795370697", SIG1, "a1", 1599999999), 0);
+    edge_keyring_clear(&kr);
+    CHECK_EQ_INT(kr.has_previous, 0);
+}
+
+TEST(names)
+{
+    CHECK(edge_asset_valid("a1", 2));
+    CHECK(edge_asset_valid("A_b-9", 5));
+    CHECK(!edge_asset_valid("", 0));
+    CHECK(!edge_asset_valid("..", 2));
+    CHECK(!edge_asset_valid("a%2f", 4));
+    CHECK(!edge_asset_valid("a.b", 3));
+    const char *ok[] = {"master.m3u8", "v0/seg0.ts", "720p/init.mp4", "poster.jpg", "a-b_c/d.e.f"};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        CHECK(edge_path_valid(ok[i], strlen(ok[i])));
+    const char *bad[] = {"",        "..",          "../x.ts",  "v0/../../x", "v0/./x.ts",
+                         "/abs.ts", "v0//x.ts",    "v0/",      ".hidden",    "%2e%2e/x.ts",
+                         "v0%2fx",  "v0/seg 1.ts", "v0\\x.ts", "x?.ts",      "v0/.."};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (edge_path_valid(bad[i], strlen(bad[i])))
+            printf("  accepted \"%s\"\n", bad[i]);
+        CHECK(!edge_path_valid(bad[i], strlen(bad[i])));
+    }
+    char nul[] = "v0/x\0.ts";
+    CHECK(!edge_path_valid(nul, sizeof(nul) - 1));
+}
+
+int main(void)
+{
+    RUN(known_answers);
+    RUN(tampering);
+    RUN(expiry);
+    RUN(rotation);
+    RUN(names);
+    return test_summary();
+}
