@@ -1,14 +1,15 @@
 /* The upload → promote API on one thread actor.
  *
- * owns:  the asset table (in memory, bounded by API_MAX_ASSETS, until the job store holds
- *        assets), the rate-limit buckets, the parsed API keys (as SHA-256 digests), the URL
- *        signer, the blob backend and, in S3 mode, the S3 client and its TLS anchors.
- * takes: MSG_HTTP_REQUEST for the routes in api.h.
- * sends: MSG_HTTP_RESPONSE replies to the listener that asked.
- * never: runs on a loop (HEAD, CopyObject and the multipart calls block); answers a request
- *        before auth and the rate limits have passed (OPTIONS preflights and /api/docs aside);
- *        tells one org that another org's asset exists (404, as for a missing one); compares a
- *        key or a signature with memcmp; logs a token, a key or a signed URL's signature.
+ * owns:  the upload sessions (in memory, bounded by API_MAX_ASSETS: an asset's org, its
+ *        multipart upload id and parts, its store row and job ids; the store keeps the durable
+ *        asset row and the job), a store client, the rate-limit buckets, the parsed API keys (as
+ * SHA-256 digests), the URL signer, the blob backend and, in S3 mode, the S3 client and its TLS
+ * anchors. takes: MSG_HTTP_REQUEST for the routes in api.h. sends: MSG_HTTP_RESPONSE replies to the
+ * listener that asked; MSG_STORE (STORE_ASSET_CREATE, STORE_JOB_CREATE) to the dispatcher, through
+ * the store client's bridge. never: runs on a loop (HEAD, CopyObject and the multipart calls
+ * block); answers a request before auth and the rate limits have passed (OPTIONS preflights and
+ * /api/docs aside); tells one org that another org's asset exists (404, as for a missing one);
+ * compares a key or a signature with memcmp; logs a token, a key or a signed URL's signature.
  *
  * Clients: the rate-limit client of an authenticated request is its org (all its keys and
  * tokens share the buckets); in the open embedded mode it is the client's IP address. */
@@ -32,6 +33,8 @@
 #include "src/edge/edgekey.h"
 #include "src/net/tls.h"
 #include "src/ratelimit.h"
+#include "src/store/client.h"
+#include "src/store/store.h"
 #include "src/rt/log.h"
 #include "src/urlsign.h"
 
@@ -44,6 +47,8 @@
 #define API_MAX_PARTS  10000       /* S3's limit */
 #define JWT_LEEWAY_S   30
 #define ORG_MAX        64
+#define STORE_WAIT_MS  5000 /* a store call's deadline */
+#define JOB_ATTEMPTS   3
 
 enum { RL_ALL, RL_PRESIGN, RL_PROMOTE };
 enum { R_UPLOADS, R_COMPLETE, R_PROMOTE, R_ASSET, R_PLAYBACK, R_DOCS, R_COUNT };
@@ -61,7 +66,8 @@ typedef struct asset {
     char upload_id[256];
     int64_t part_size;
     int nparts;
-    char job_id[40];
+    int64_t store_id; /* the store's asset row */
+    char job_id[40];  /* the store's job id, decimal, once promoted */
 } asset;
 
 typedef struct api_key {
@@ -76,6 +82,7 @@ typedef struct api {
     s3_client *s3;
     tls_anchors anchors;
     ratelimit *rl;
+    rd_store_client *store;
     edge_keyring edge;   /* signs playback links the edge (actors/cache_manager.c) checks */
     char edge_base[512]; /* EDGE_PUBLIC_BASE, or http://REELD_LISTEN; no '/' at the end */
     api_key keys[API_MAX_KEYS];
@@ -355,7 +362,32 @@ static asset *asset_new(api *a, const char *org)
     return x;
 }
 
-static void asset_json(json_writer *w, const asset *x)
+/* Forgets an asset that failed before its id was handed out. */
+static void asset_drop(api *a, asset *x)
+{
+    uint64_t h = id_hash(x->id);
+    for (uint64_t i = 0;; i++) {
+        asset **s = &a->slots[(h + i) & (API_SLOTS - 1)];
+        if (*s == x) {
+            /* Keep probe chains intact: re-place the entries after the hole. */
+            *s = NULL;
+            for (uint64_t k = (h + i + 1) & (API_SLOTS - 1); a->slots[k] != NULL;
+                 k = (k + 1) & (API_SLOTS - 1)) {
+                asset *y = a->slots[k];
+                a->slots[k] = NULL;
+                uint64_t j = id_hash(y->id);
+                while (a->slots[j & (API_SLOTS - 1)] != NULL)
+                    j++;
+                a->slots[j & (API_SLOTS - 1)] = y;
+            }
+            break;
+        }
+    }
+    a->nassets--;
+    free(x);
+}
+
+static void upload_asset_json(json_writer *w, const asset *x)
 {
     char created[32];
     iso_time(x->created, created);
@@ -423,6 +455,33 @@ static int video_type(const char *t)
     return 1;
 }
 
+/* ---- the store ---- */
+
+/* One store call; 0 with the answer in *out (the caller frees it), or -errno. */
+static int store_call(api *a, rd_msg *req, rd_msg **out)
+{
+    *out = NULL;
+    int r = store_client_call(a->store, req, STORE_WAIT_MS, out);
+    if (r == 0 && *out != NULL)
+        r = msg_body(*out, store)->status;
+    if (r < 0) {
+        msg_free(*out);
+        *out = NULL;
+    }
+    return r;
+}
+
+static void store_failed(const rd_msg *m, int r, const char *cors)
+{
+    char hdr[400];
+    snprintf(hdr, sizeof(hdr), "%sRetry-After: 1\r\n", cors);
+    if (store_retryable(r) || r == -ETIMEDOUT)
+        reply_error(m, 503, "store_unavailable", "The job store is busy or unreachable; retry.",
+                    hdr);
+    else
+        reply_error(m, 500, "internal", "The job store refused the request; see the logs.", cors);
+}
+
 /* ---- POST /api/uploads ---- */
 
 static void post_upload(api *a, const rd_msg *m, const principal *p, const char *cors)
@@ -466,6 +525,26 @@ static void post_upload(api *a, const rd_msg *m, const principal *p, const char 
     snprintf(x->filename, sizeof(x->filename), "%s", filename);
     snprintf(x->content_type, sizeof(x->content_type), "%s", type);
     x->size = size;
+    rd_msg *req = msg_new(MSG_STORE), *ans;
+    struct rd_msg_store *st = msg_body(req, store);
+    st->op = STORE_ASSET_CREATE;
+    st->n = 1;
+    rd_asset *row = &st->assets[0];
+    row->size_bytes = size;
+    snprintf(row->org, sizeof(row->org), "%s", p->org);
+    snprintf(row->state, sizeof(row->state), "uploading");
+    snprintf(row->filename, sizeof(row->filename), "%.127s", filename);
+    snprintf(row->content_type, sizeof(row->content_type), "%.63s", type);
+    snprintf(row->staging_key, sizeof(row->staging_key), "%s", x->id);
+    int sr = store_call(a, req, &ans);
+    if (sr < 0) {
+        log_error("api_asset_create_failed", KV_STR("asset", x->id), KV_ERRNO(sr));
+        asset_drop(a, x);
+        store_failed(m, sr, cors);
+        return;
+    }
+    x->store_id = msg_body(ans, store)->assets[0].id;
+    msg_free(ans);
     int64_t now = (int64_t)time(NULL), exp = a->cfg.presign_expires;
     char expires[32];
     iso_time(now + exp, expires);
@@ -712,9 +791,23 @@ static void post_promote(api *a, const rd_msg *m, const principal *p, const char
             reply_error(m, 502, "storage_failed", "Copying to masters failed; try again.", cors);
             return;
         }
-        /* One job per asset: the id is derived from the asset's, so asking twice is the same
-         * job. The job dispatcher takes it from here once it runs in this process. */
-        snprintf(x->job_id, sizeof(x->job_id), "j%s", x->id + 1);
+        /* One job per asset and kind, by the store's own rule: promoting twice, or again after
+         * a failure here, finds the same job. */
+        rd_msg *req = msg_new(MSG_STORE), *ans;
+        struct rd_msg_store *st = msg_body(req, store);
+        st->op = STORE_JOB_CREATE;
+        st->n = 1;
+        st->jobs[0].asset_id = x->store_id;
+        snprintf(st->jobs[0].kind, sizeof(st->jobs[0].kind), "transcode");
+        st->jobs[0].max_attempts = JOB_ATTEMPTS;
+        r = store_call(a, req, &ans);
+        if (r < 0) {
+            log_error("api_job_create_failed", KV_STR("asset", x->id), KV_ERRNO(r));
+            store_failed(m, r, cors);
+            return;
+        }
+        snprintf(x->job_id, sizeof(x->job_id), "%lld", (long long)msg_body(ans, store)->jobs[0].id);
+        msg_free(ans);
         x->promoted = 1;
         log_info("asset_promoted", KV_STR("asset", x->id), KV_STR("org", x->org),
                  KV_STR("job", x->job_id), KV_INT("lock_days", a->cfg.object_lock_default_days));
@@ -736,7 +829,7 @@ static void get_asset(api *a, const rd_msg *m, const principal *p, const char *c
     char body[1024];
     json_writer w;
     json_writer_init(&w, body, sizeof(body));
-    asset_json(&w, x);
+    upload_asset_json(&w, x);
     int n = json_writer_finish(&w);
     reply(m, 200, body, n > 0 ? (size_t)n : 0, cors);
 }
@@ -884,6 +977,7 @@ static void api_fini(rd_actor *self)
     s3_client_destroy(a->s3);
     tls_anchors_free(&a->anchors);
     ratelimit_destroy(a->rl);
+    store_client_destroy(a->store);
     urlsign_clear(&a->sign);
     edge_keyring_clear(&a->edge);
     memset(a->keys, 0, sizeof(a->keys));
@@ -972,8 +1066,8 @@ static int load_edge_key(api *a, const rd_config *cfg, char *err, size_t errlen)
     return 0;
 }
 
-int api_start(const rd_config *cfg, rd_loop *loop, rd_http_routes *routes, rd_actor **out,
-              char *err, size_t errlen)
+int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http_routes *routes,
+              rd_actor **out, char *err, size_t errlen)
 {
     err[0] = '\0';
     api *a = calloc(1, sizeof(*a));
@@ -1012,6 +1106,8 @@ int api_start(const rd_config *cfg, rd_loop *loop, rd_http_routes *routes, rd_ac
     }
     if (r == 0)
         r = load_edge_key(a, cfg, err, errlen);
+    if (r == 0)
+        r = store_client_create(loop, dispatcher, &a->store);
     if (r < 0) {
         api_def.fini(&(rd_actor){.state = a});
         return r;

@@ -22,11 +22,13 @@
 #include "src/rt/loop.h"
 
 /* Opens the blob backend of `cfg` (S3 through a client on `loop`, or files in the data
- * directory), spawns the API actor on its own thread and registers its routes. Logs once when
- * the API is open to loopback clients only (no REELD_API_KEYS, no JWT_SECRET). 0, or -errno
- * with one sentence in `err`. */
-int api_start(const rd_config *cfg, rd_loop *loop, rd_http_routes *routes, rd_actor **out,
-              char *err, size_t errlen);
+ * directory), spawns the API actor on its own thread and registers its routes. Assets and jobs
+ * are written to the store through `dispatcher` (actors/job_dispatcher.h: it forwards MSG_STORE
+ * and wakes itself for new jobs), over a store client bridged on `loop`. Logs once when the API
+ * is open to loopback clients only (no REELD_API_KEYS, no JWT_SECRET). 0, or -errno with one
+ * sentence in `err`. */
+int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http_routes *routes,
+              rd_actor **out, char *err, size_t errlen);
 
 /* Stop it with actor_stop after the loops have stopped, then actor_join: its fini closes the
  * blob backend and the S3 client. */

@@ -8,6 +8,8 @@
  *        blocks its loop (a scrape reads /proc/self/statm, which does not block). */
 #include "actors/metrics.h"
 
+#include "actors/job_dispatcher.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -452,13 +454,16 @@ static int serve_metrics(const rd_msg *m)
 
 static int serve_health(const rd_msg *m)
 {
-    char body[256];
-    /* queue: job counts by state, filled in by the job dispatcher once it exists. */
-    int n =
-        snprintf(body, sizeof(body),
-                 "{\"ok\":true,\"uptime_s\":%llu,\"memory\":{\"rss_bytes\":%llu},"
-                 "\"queue\":{}}",
-                 (unsigned long long)metrics_uptime_s(), (unsigned long long)metrics_rss_bytes());
+    char body[512], queue[256] = "{}";
+    /* queue: job counts by state, as the job dispatcher last read them (about a second old). */
+    rd_queue_counts c;
+    if (dispatcher_queue_counts(&c) == 0)
+        queue_counts_json(queue, sizeof(queue), &c);
+    int n = snprintf(body, sizeof(body),
+                     "{\"ok\":true,\"uptime_s\":%llu,\"memory\":{\"rss_bytes\":%llu},"
+                     "\"queue\":%s}",
+                     (unsigned long long)metrics_uptime_s(),
+                     (unsigned long long)metrics_rss_bytes(), queue);
     return http_reply(m, 200, "application/json", body, (size_t)n);
 }
 

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/jobs.h"
 #include "src/rt/buf.h"
 #include "src/rt/mpsc.h"
 
@@ -164,7 +165,13 @@ struct rd_msg_s3_call {
     X(TRANSCODE_PROGRESS, transcode_progress)                                                      \
     X(TRANSCODE_DONE, transcode_done)                                                              \
     X(CACHE_TOUCH, cache_touch)                                                                    \
-    X(S3_CALL, s3_call)
+    X(S3_CALL, s3_call)                                                                            \
+    X(STORE, store)                                                                                \
+    X(JOB_PULL, job_pull)                                                                          \
+    X(JOB_ASSIGN, job_assign)                                                                      \
+    X(JOB_PROGRESS, job_progress)                                                                  \
+    X(JOB_DONE, job_done)                                                                          \
+    X(JOB_CANCEL, job_cancel)
 
 typedef enum rd_msg_type {
     MSG_NONE = 0,

@@ -8,6 +8,14 @@
 /* Runs the server until SIGINT or SIGTERM, then drains and returns 0. */
 int cmd_serve(int argc, char **argv);
 
+/* Applies the store's schema migrations and exits. */
+int cmd_migrate(int argc, char **argv);
+
+/* Runs the worker role alone: store, job dispatcher, noop workers; no HTTP. */
+int cmd_worker(int argc, char **argv);
+
+/* `reeld job add|get|cancel|list|counts ...`: one store request, the answer as JSON lines. */
+int cmd_job(int argc, char **argv);
 /* Prints a presigned PUT or GET URL for BUCKET/KEY (src/presign.c); 2 on a bad flag. */
 int cmd_presign(int argc, char **argv);
 

@@ -24,6 +24,11 @@ static const struct command {
     const char *usage; /* NULL: not listed in --help */
 } commands[] = {
     {"serve", cmd_serve, "serve [--listen ADDR] [--cores N]   run the server"},
+    {"migrate", cmd_migrate,
+     "migrate                             apply the store's schema migrations"},
+    {"worker", cmd_worker,
+     "worker [--cores N]                  run only the worker role (noop jobs)"},
+    {"job", cmd_job, "job add|get|cancel|list|counts ... inspect and change jobs in the store"},
     {"presign", cmd_presign, "presign --method M --bucket B --key K  print a presigned URL"},
     {"transcode", cmd_transcode,
      "transcode INPUT OUTDIR [OPTIONS]    encode an HLS ladder into OUTDIR"},

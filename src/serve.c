@@ -9,6 +9,7 @@
 #include "actors/http_listener.h"
 #include "actors/metrics.h"
 #include "src/cmd.h"
+#include "src/jobs.h"
 #include "src/rt/actor.h"
 #include "src/rt/log.h"
 #include "src/rt/runtime.h"
@@ -18,6 +19,11 @@ int cmd_serve(int argc, char **argv)
     rd_config cfg;
     char err[512];
     if (config_load(&cfg, argc, argv, err, sizeof(err)) < 0) {
+        fprintf(stderr, "reeld: %s\n", err);
+        return 2;
+    }
+    rd_jobs jobs;
+    if (jobs_config(&jobs, &cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "reeld: %s\n", err);
         return 2;
     }
@@ -40,6 +46,15 @@ int cmd_serve(int argc, char **argv)
         return 1;
     }
     config_log(&cfg);
+    const char *noop = getenv("REELD_NOOP_SLOTS");
+    r = jobs_start(&jobs, &cfg, &rt, noop ? atoi(noop) : 0, err, sizeof(err));
+    if (r < 0) {
+        log_error("start_failed", KV_STR("what", "job system"), KV_STR("detail", err));
+        rt_stop(&rt, 0);
+        jobs_free(&jobs);
+        actor_free_all();
+        return 1;
+    }
     log_info("started", KV_INT("loops", rt.nloops),
              KV_STR("wake", loop_uses_msg_ring(rt.loops[0]) ? "msg_ring" : "eventfd"));
 
@@ -72,7 +87,7 @@ int cmd_serve(int argc, char **argv)
     }
     rd_actor *api = NULL;
     if (r == 0) {
-        r = api_start(&cfg, rt.loops[0], routes, &api, err, sizeof(err));
+        r = api_start(&cfg, rt.loops[0], jobs.dispatcher, routes, &api, err, sizeof(err));
         if (r < 0) {
             log_error("start_failed", KV_STR("what", "API"), KV_STR("reason", err));
             fprintf(stderr, "reeld: %s\n", err);
@@ -80,8 +95,10 @@ int cmd_serve(int argc, char **argv)
             return 1;
         }
     }
-    /* After the API: its /api/assets/{id}/playback (auth, org, promoted) answers before the
-     * edge's. */
+    /* After the API: its /api/assets/{id} and /playback (auth, org) answer before the job
+     * system's and the edge's. */
+    if (r == 0)
+        r = jobs_routes(&jobs, &rt, routes);
     if (r == 0 && cache_start(&cfg, rt.loops, rt.nloops, routes, err, sizeof(err)) < 0) {
         log_error("start_failed", KV_STR("what", "edge"), KV_STR("reason", err));
         fprintf(stderr, "reeld: %s\n", err);
@@ -114,6 +131,7 @@ int cmd_serve(int argc, char **argv)
         actor_join(blob);
     }
     blobfs_close(fs);
+    jobs_free(&jobs);
     for (int i = 0; i < nloops; i++)
         http_listener_free(listeners[i]);
     cache_free_all();

@@ -73,6 +73,15 @@ void actor_free_all(void)
             msg_free(m);
         if (a->wake_fd >= 0)
             close(a->wake_fd);
+        /* Requests still unanswered when the loops stopped: no callback can run any more (its
+         * loop is gone), but their records are ours to free. */
+        for (int i = 0; a->pending != NULL && i < PENDING_BUCKETS; i++) {
+            while (a->pending[i] != NULL) {
+                rd_pending *p = a->pending[i];
+                a->pending[i] = p->next;
+                free(p);
+            }
+        }
         free(a->pending);
         free(a);
         a = next;

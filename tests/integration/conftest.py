@@ -81,3 +81,7 @@ def reeld_factory():
     for r in started:
         rc = r.stop()
         assert rc == 0, f"reeld exited with {rc}:\n{r.logs()[-4000:]}"
+
+
+# Real PostgreSQL and Redis, one of each per test session, for any test that names them.
+from servers import postgres, redis  # noqa: E402,F401

@@ -107,6 +107,8 @@ def test_upload_put_promote_twice_playback(reeld_factory):
     assert st == 202 and first["job_id"]
     st, _, again = call(r, "POST", f"/api/assets/{aid}/promote")
     assert st == 202 and again["job_id"] == first["job_id"]
+    st, _, job = call(r, "GET", f"/api/jobs/{first['job_id']}")
+    assert st == 200 and job["kind"] == "transcode", job
     with open(os.path.join(r.data_dir, "blobs", "masters", aid), "rb") as f:
         assert f.read() == data
     st, _, asset = call(r, "GET", f"/api/assets/{aid}")

@@ -1,0 +1,210 @@
+/* Jobs, assets and renditions as they cross actor boundaries: the rows the store keeps, the
+ * store's request/answer payload, and the messages between the job dispatcher and its workers.
+ * Plain data only; included by proto/msg.h. */
+#ifndef REELD_PROTO_JOBS_H
+#define REELD_PROTO_JOBS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Job and asset states, as stored (job_state_name gives the text form). */
+typedef enum rd_job_state {
+    JOB_STATE_NONE = 0,
+    JOB_QUEUED,    /* waiting for run_after_ms, then for a worker */
+    JOB_RUNNING,   /* leased by lease_owner until lease_expires_ms */
+    JOB_SUCCEEDED, /* done */
+    JOB_FAILED,    /* failed with an error not worth retrying */
+    JOB_CANCELLED, /* cancelled by a user */
+    JOB_DEAD,      /* failed max_attempts times; `error` is the last error */
+    JOB_STATE_COUNT
+} rd_job_state;
+
+#define RD_JOB_KIND_MAX    24  /* "transcode", "noop", ... with the NUL */
+#define RD_LEASE_OWNER_MAX 64  /* node/worker name with the NUL */
+#define RD_JOB_ERROR_MAX   160 /* last error, cut */
+#define RD_STORE_TEXT_MAX  128 /* asset text fields */
+#define RD_STORE_BATCH     32  /* rows one request carries */
+
+typedef struct rd_job {
+    int64_t id;
+    int64_t asset_id;
+    char kind[RD_JOB_KIND_MAX];
+    int32_t state;        /* rd_job_state */
+    int32_t priority;     /* higher first */
+    int32_t attempts;     /* attempts started; the current one while running (fencing) */
+    int32_t max_attempts; /* after this many failed attempts: dead */
+    int32_t progress;     /* per mille */
+    int32_t created;      /* job create: 1 when this call inserted it, 0 when it existed */
+    int64_t retry_ms;     /* job fail: delay before the next attempt; < 0: do not retry */
+    int64_t run_after_ms;
+    int64_t lease_expires_ms; /* 0 when not leased */
+    int64_t created_ms, updated_ms;
+    char lease_owner[RD_LEASE_OWNER_MAX];
+    char error[RD_JOB_ERROR_MAX];
+} rd_job;
+
+typedef struct rd_asset {
+    int64_t id;
+    int64_t size_bytes;
+    int64_t created_ms, updated_ms;
+    char org[64];
+    char state[24]; /* uploading, uploaded, promoted, ready, failed */
+    char filename[RD_STORE_TEXT_MAX];
+    char content_type[64];
+    char staging_key[RD_STORE_TEXT_MAX];
+    char master_key[RD_STORE_TEXT_MAX];
+} rd_asset;
+
+typedef struct rd_rendition {
+    int64_t id, asset_id;
+    int32_t width, height, bitrate_kbps;
+    char name[24]; /* "720p" */
+    char playlist_key[RD_STORE_TEXT_MAX];
+} rd_rendition;
+
+/* Queue counts for /api/health and metrics. */
+typedef struct rd_queue_counts {
+    int64_t waiting;   /* queued */
+    int64_t active;    /* running */
+    int64_t completed; /* succeeded */
+    int64_t failed;    /* failed or cancelled */
+    int64_t dead;
+    int64_t stream_length;  /* fleet: entries in the job streams (-1: no stream) */
+    int64_t stream_pending; /* fleet: entries read and not yet acknowledged (-1: no stream) */
+} rd_queue_counts;
+
+typedef enum rd_store_op {
+    /* in: assets[0] (id ignored); out: assets[0] */
+    STORE_ASSET_CREATE = 1,
+    /* in: assets[0].id; out: assets[0], or -ENOENT */
+    STORE_ASSET_GET,
+    /* in: cursor, limit; out: assets[0..n), cursor (0: last page) */
+    STORE_ASSET_LIST,
+    /* in: renditions[0] (upsert by asset and name) */
+    STORE_RENDITION_PUT,
+    /* in: asset_id; out: renditions[0..n) */
+    STORE_RENDITION_LIST,
+    /* in: jobs[0..n) asset_id, kind, priority, max_attempts; out: the jobs, `created` set
+     * where this call inserted (one job per asset and kind; fleet mode also writes an outbox
+     * row in the same transaction) */
+    STORE_JOB_CREATE,
+    /* in: jobs[0].id; out: jobs[0], or -ENOENT */
+    STORE_JOB_GET,
+    /* in: state (0: any), cursor, limit; out: jobs[0..n) by id, cursor */
+    STORE_JOB_LIST,
+    /* in: owner, lease_ms, limit, and either n = 0 (the next due jobs by priority) or
+     * jobs[0..n).id (those jobs only); out: jobs[0..n) now running for `owner`, attempts
+     * counted. Claims a job that is queued and due, or running with its lease expired and
+     * attempts left. */
+    STORE_JOB_CLAIM,
+    /* in: owner, lease_ms, jobs[0..n) id, attempts, progress; out: jobs[i].state JOB_RUNNING
+     * where the lease was renewed, else the job's state now (another owner or attempt:
+     * JOB_STATE_NONE) */
+    STORE_JOB_HEARTBEAT,
+    /* in: owner, jobs[0..n) id, attempts; out: state JOB_SUCCEEDED where applied, else as
+     * heartbeat */
+    STORE_JOB_COMPLETE,
+    /* in: owner, jobs[0..n) id, attempts, error, retry_ms; out: the new state (queued to
+     * retry, failed, or dead), else as heartbeat */
+    STORE_JOB_FAIL,
+    /* in: owner, jobs[0..n) id, attempts; out: JOB_QUEUED where applied (due now, the attempt
+     * not counted: the node is stopping, the job did not fail), else as heartbeat */
+    STORE_JOB_RELEASE,
+    /* in: jobs[0].id; out: jobs[0] as it was before; -ENOENT, or -EALREADY when it had
+     * finished */
+    STORE_JOB_CANCEL,
+    /* out: counts */
+    STORE_JOB_COUNTS,
+    /* out: n = running jobs whose lease expired after their last attempt, now dead */
+    STORE_JOB_SWEEP,
+    /* fleet: out: jobs[0..n) id and kind of outbox rows, deleted */
+    STORE_OUTBOX_TAKE,
+    /* in: limit, lease_ms (as "not published for"); out: jobs[0..n) id, kind due to run
+     * (queued and due, or running with an expired lease) and not published in the last
+     * lease_ms; marks them published now */
+    STORE_JOB_DUE,
+    STORE_OP_COUNT
+} rd_store_op;
+
+struct rd_msg_store {
+    uint16_t op;      /* rd_store_op */
+    int32_t status;   /* answer: 0 or -errno */
+    uint32_t n;       /* rows used in the array below (in and out) */
+    uint32_t limit;   /* list, claim, take: most rows wanted (<= RD_STORE_BATCH) */
+    int32_t state;    /* list filter */
+    int64_t lease_ms; /* claim, heartbeat; job due: republish age */
+    int64_t cursor;   /* list: rows after this id (0: from the start); answer: next cursor */
+    int64_t asset_id; /* rendition list */
+    char owner[RD_LEASE_OWNER_MAX];
+    char kind[RD_JOB_KIND_MAX]; /* claim of the next due jobs: only this kind ("": any) */
+    rd_queue_counts counts;
+    union {
+        rd_job jobs[RD_STORE_BATCH];
+        rd_asset assets[RD_STORE_BATCH];
+        rd_rendition renditions[RD_STORE_BATCH];
+    };
+};
+
+/* ---- dispatcher and workers (pull: a worker asks, the dispatcher never hands out more) ---- */
+
+/* worker -> dispatcher: "I can take `slots` more jobs of `kind`". */
+struct rd_msg_job_pull {
+    uint32_t slots;
+    char kind[RD_JOB_KIND_MAX];
+};
+
+/* dispatcher -> worker: run this job (one per slot asked for). */
+struct rd_msg_job_assign {
+    rd_job job;
+};
+
+/* worker -> dispatcher: how far along (written at most once a second per job). */
+struct rd_msg_job_progress {
+    int64_t id;
+    int32_t attempt;
+    int32_t progress; /* per mille */
+};
+
+/* worker -> dispatcher: the attempt ended. status 0: succeeded; -ECANCELED: stopped because it
+ * was told to; other -errno: failed, retried when `retryable` and attempts are left. */
+struct rd_msg_job_done {
+    int64_t id;
+    int32_t attempt;
+    int32_t status;
+    int32_t retryable;
+    char error[RD_JOB_ERROR_MAX];
+};
+
+/* dispatcher -> worker: stop this job within a second (cancelled, or its lease is lost), then
+ * answer with MSG_JOB_DONE status -ECANCELED. Also API -> dispatcher as a request to cancel
+ * (the answer is the same message with `status`: 0, -ENOENT or -EALREADY). */
+struct rd_msg_job_cancel {
+    int64_t id;
+    int32_t status;
+    int32_t prior_state;
+};
+
+/* Text form ("queued", ...); "" for JOB_STATE_NONE. */
+const char *job_state_name(int state);
+/* Parses a state name; JOB_STATE_NONE when unknown. */
+int job_state_parse(const char *name, size_t len);
+
+/* The API's JSON shapes, written into the caller's buffer (NUL-terminated). Return the length,
+ * or -ENOSPC when `cap` is too small. */
+int job_json(char *buf, size_t cap, const rd_job *j);
+int asset_json(char *buf, size_t cap, const rd_asset *a);
+/* {"waiting":…,"active":…,"completed":…,"failed":…,"dead":…[,"stream_length":…,
+ * "stream_pending":…]} */
+int queue_counts_json(char *buf, size_t cap, const rd_queue_counts *c);
+
+/* Opaque page cursors of the list routes (`?cursor=`): the last id of a page, with a letter
+ * naming the list it belongs to ('j' jobs, 'a' assets), in URL-safe base64 without padding.
+ * Clients must not build them; a cursor for the wrong list is as bad as a malformed one.
+ * job_cursor_encode writes at most RD_CURSOR_MAX bytes with the NUL and returns the length. */
+#define RD_CURSOR_MAX 32
+int job_cursor_encode(char *out, char list, int64_t last_id);
+/* 0 and the id, or -EINVAL for anything malformed or of another list (the API says 400). An
+ * empty cursor is the first page (id 0). */
+int job_cursor_decode(const char *in, size_t len, char list, int64_t *last_id);
+
+#endif

@@ -1,0 +1,1239 @@
+/* The postgres store: the fleet's truth (POSTGRES_URL).
+ *
+ * A loop actor with a small pool of libpq connections in non-blocking mode. Each connection is
+ * a little state machine driven by one-shot io_uring polls on its socket: connecting
+ * (PQconnectPoll), idle (a read poll stays armed so a server that goes away is noticed at
+ * once), busy (PQflush until sent, then PQconsumeInput/PQisBusy/PQgetResult). Every request is
+ * one SQL statement, so it is one transaction: a job and its outbox row are written by one
+ * INSERT with a data-modifying CTE. Batches travel as arrays (unnest), so a request of 32 jobs
+ * costs one round trip.
+ *
+ * A broken connection answers its request with -ECONNRESET and reconnects with backoff (50 ms
+ * doubling to 2 s). While no connection is up after a failure, requests are answered at once
+ * with -ENOTCONN rather than queued: callers retry, and the API says 503. */
+#include <errno.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/rt/alloc.h"
+#include "src/rt/log.h"
+#include "src/store/store.h"
+
+#define PG_POOL_MAX    16
+#define PG_QUEUE_BOUND 1024 /* requests waiting for a connection */
+#define PG_BACKOFF_MIN 50
+#define PG_BACKOFF_MAX 2000
+#define PG_PARAMS      8
+#define PG_PARAM_BUF   24576 /* 32 errors of 160 bytes, escaped, fit */
+
+/* ---- schema ---- */
+
+static const char *const migrations[] = {
+    "CREATE TABLE assets ("
+    " id bigserial PRIMARY KEY, org text NOT NULL, filename text NOT NULL DEFAULT '',"
+    " content_type text NOT NULL DEFAULT '', size_bytes bigint NOT NULL DEFAULT 0,"
+    " state text NOT NULL, staging_key text NOT NULL DEFAULT '',"
+    " master_key text NOT NULL DEFAULT '', created_ms bigint NOT NULL,"
+    " updated_ms bigint NOT NULL);"
+    "CREATE INDEX assets_org ON assets (org, id);"
+    "CREATE TABLE jobs ("
+    " id bigserial PRIMARY KEY, asset_id bigint NOT NULL, kind text NOT NULL,"
+    " state text NOT NULL CHECK (state IN"
+    "  ('queued','running','succeeded','failed','cancelled','dead')),"
+    " priority integer NOT NULL DEFAULT 0, attempts integer NOT NULL DEFAULT 0,"
+    " max_attempts integer NOT NULL DEFAULT 5, progress integer NOT NULL DEFAULT 0,"
+    " run_after_ms bigint NOT NULL, lease_owner text NOT NULL DEFAULT '',"
+    " lease_expires_ms bigint NOT NULL DEFAULT 0, error text NOT NULL DEFAULT '',"
+    " published_ms bigint NOT NULL DEFAULT 0,"
+    " created_ms bigint NOT NULL, updated_ms bigint NOT NULL, UNIQUE (asset_id, kind));"
+    /* The queue's order, over the few rows that can be claimed; finished jobs are listed by a
+     * second index that the claim cannot use (a planner with stale statistics would otherwise
+     * pick it and sort the whole backlog). */
+    "CREATE INDEX jobs_ready ON jobs (kind, priority DESC, id)"
+    " WHERE state IN ('queued','running');"
+    "CREATE INDEX jobs_finished ON jobs (state, id) WHERE state NOT IN ('queued','running');"
+    "CREATE TABLE renditions ("
+    " id bigserial PRIMARY KEY, asset_id bigint NOT NULL, name text NOT NULL,"
+    " width integer NOT NULL, height integer NOT NULL, bitrate_kbps integer NOT NULL,"
+    " playlist_key text NOT NULL, created_ms bigint NOT NULL, UNIQUE (asset_id, name));"
+    "CREATE TABLE outbox ("
+    " id bigserial PRIMARY KEY, job_id bigint NOT NULL, created_ms bigint NOT NULL);",
+};
+
+#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+/* The database server's clock in Unix milliseconds: one clock for the whole fleet. */
+#define NOW "(extract(epoch from statement_timestamp()) * 1000)::bigint"
+#define JOB_COLS                                                                                   \
+    "j.id, j.asset_id, j.kind, j.state, j.priority, j.attempts, j.max_attempts, j.progress,"       \
+    " j.run_after_ms, j.lease_expires_ms, j.created_ms, j.updated_ms, j.lease_owner, j.error"
+#define ASSET_COLS                                                                                 \
+    "id, org, filename, content_type, size_bytes, state, staging_key, master_key, created_ms,"     \
+    " updated_ms"
+#define CLAIMABLE                                                                                  \
+    "((j.state = 'queued' AND j.run_after_ms <= " NOW ") OR"                                       \
+    " (j.state = 'running' AND j.lease_expires_ms < " NOW " AND j.attempts < j.max_attempts))"
+#define CLAIM_SET                                                                                  \
+    "UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, lease_owner = $1,"            \
+    " lease_expires_ms = " NOW " + $2::bigint, progress = 0, updated_ms = " NOW
+/* The answer to a fenced update: per job, the new state where it applied, else its state now
+ * when the owner still holds that attempt (a cancel keeps both), else ''. */
+#define FENCED(set, where)                                                                         \
+    "WITH d AS (SELECT * FROM unnest($3::bigint[], $4::int[], $5::bigint[], $6::text[])"           \
+    "  AS d(id, attempt, num, txt)),"                                                              \
+    " u AS (UPDATE jobs j SET " set " FROM d WHERE j.id = d.id AND j.lease_owner = $1"             \
+    "  AND j.attempts = d.attempt AND j.state = 'running' " where " RETURNING j.id, j.state)"      \
+    " SELECT d.id, CASE WHEN u.id IS NOT NULL THEN u.state"                                        \
+    "  WHEN j.lease_owner = $1 AND j.attempts = d.attempt THEN j.state ELSE '' END"                \
+    " FROM d LEFT JOIN u ON u.id = d.id LEFT JOIN jobs j ON j.id = d.id"
+
+static const char *const sql[STORE_OP_COUNT] = {
+    [STORE_ASSET_CREATE] = "INSERT INTO assets (org, filename, content_type, size_bytes, state,"
+                           " staging_key, master_key, created_ms, updated_ms)"
+                           " VALUES ($1, $2, $3, $4, $5, $6, $7, " NOW ", " NOW ")"
+                           " RETURNING " ASSET_COLS,
+    [STORE_ASSET_GET] = "SELECT " ASSET_COLS " FROM assets WHERE id = $1",
+    [STORE_ASSET_LIST] = "SELECT " ASSET_COLS " FROM assets WHERE id > $1 ORDER BY id LIMIT $2",
+    [STORE_RENDITION_PUT] =
+        "INSERT INTO renditions (asset_id, name, width, height, bitrate_kbps, playlist_key,"
+        " created_ms) VALUES ($1, $2, $3, $4, $5, $6, " NOW ")"
+        " ON CONFLICT (asset_id, name) DO UPDATE SET width = excluded.width,"
+        " height = excluded.height, bitrate_kbps = excluded.bitrate_kbps,"
+        " playlist_key = excluded.playlist_key RETURNING id",
+    [STORE_RENDITION_LIST] = "SELECT id, asset_id, name, width, height, bitrate_kbps,"
+                             " playlist_key FROM renditions WHERE asset_id = $1"
+                             " ORDER BY height DESC, id LIMIT 32",
+    [STORE_JOB_CREATE] =
+        "WITH d AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::int[])"
+        "  AS d(asset_id, kind, priority, max_attempts)),"
+        " j AS (INSERT INTO jobs AS j (asset_id, kind, state, priority, max_attempts,"
+        "  run_after_ms, published_ms, created_ms, updated_ms)"
+        "  SELECT asset_id, kind, 'queued', priority, max_attempts, " NOW ", " NOW ", " NOW ", " NOW
+        " FROM d ON CONFLICT (asset_id, kind) DO UPDATE SET kind = excluded.kind"
+        "  RETURNING " JOB_COLS ", (j.xmax = 0) AS created),"
+        " o AS (INSERT INTO outbox (job_id, created_ms)"
+        "  SELECT id, " NOW " FROM j WHERE created AND $5::boolean)"
+        " SELECT * FROM j",
+    [STORE_JOB_GET] = "SELECT " JOB_COLS " FROM jobs j WHERE j.id = $1",
+    [STORE_JOB_LIST] = "SELECT " JOB_COLS " FROM jobs j WHERE j.id > $1"
+                       " AND ($3 = '' OR j.state = $3) ORDER BY j.id LIMIT $2",
+    [STORE_JOB_CLAIM] = CLAIM_SET " WHERE j.id = ANY (ARRAY(SELECT j.id FROM jobs j"
+                                  " WHERE j.state IN ('queued', 'running') AND " CLAIMABLE
+                                  " AND j.kind = $4 ORDER BY j.priority DESC, j.id LIMIT $3"
+                                  " FOR UPDATE SKIP LOCKED)) RETURNING " JOB_COLS,
+    [STORE_JOB_HEARTBEAT] = FENCED("lease_expires_ms = " NOW " + $2::bigint,"
+                                   " progress = d.num, updated_ms = " NOW,
+                                   ""),
+    [STORE_JOB_COMPLETE] = FENCED("state = 'succeeded', progress = 1000, lease_expires_ms = 0,"
+                                  " error = '', updated_ms = " NOW,
+                                  "AND $2::bigint IS NOT NULL"),
+    [STORE_JOB_FAIL] = FENCED("state = CASE WHEN d.num < 0 THEN 'failed'"
+                              " WHEN j.attempts >= j.max_attempts THEN 'dead' ELSE 'queued' END,"
+                              " run_after_ms = " NOW " + greatest(d.num, 0), error = d.txt,"
+                              " lease_expires_ms = 0, published_ms = 0, updated_ms = " NOW,
+                              "AND $2::bigint IS NOT NULL"),
+    [STORE_JOB_RELEASE] = FENCED("state = 'queued', attempts = j.attempts - 1,"
+                                 " lease_expires_ms = 0, run_after_ms = " NOW ", published_ms = 0,"
+                                 " updated_ms = " NOW,
+                                 "AND $2::bigint IS NOT NULL"),
+    [STORE_JOB_CANCEL] = "WITH u AS (UPDATE jobs SET state = 'cancelled', lease_expires_ms = 0,"
+                         " updated_ms = " NOW " WHERE id = $1"
+                         " AND state IN ('queued', 'running') RETURNING id)"
+                         " SELECT " JOB_COLS ", (SELECT count(*) FROM u)"
+                         " FROM jobs j WHERE j.id = $1",
+    [STORE_JOB_COUNTS] = "SELECT state, count(*) FROM jobs GROUP BY state",
+    [STORE_JOB_SWEEP] = "UPDATE jobs SET state = 'dead', lease_expires_ms = 0,"
+                        " updated_ms = " NOW ", error = 'the worker stopped answering on the"
+                        " last attempt (lease expired)' WHERE state = 'running'"
+                        " AND lease_expires_ms < " NOW " AND attempts >= max_attempts",
+    [STORE_OUTBOX_TAKE] = "WITH o AS (DELETE FROM outbox WHERE id = ANY (ARRAY(SELECT id FROM"
+                          " outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)) RETURNING job_id)"
+                          " SELECT o.job_id, j.kind FROM o JOIN jobs j ON j.id = o.job_id",
+    [STORE_JOB_DUE] = "UPDATE jobs SET published_ms = " NOW " WHERE id = ANY (ARRAY(SELECT j.id"
+                      " FROM jobs j WHERE j.state IN ('queued', 'running') AND " CLAIMABLE
+                      " AND j.published_ms <= " NOW " - $3::bigint AND j.id > $1 ORDER BY j.id"
+                      " LIMIT $2 FOR UPDATE SKIP LOCKED)) RETURNING id, kind",
+};
+
+/* Claim variants: one statement per shape, so each gets a plan of its own (an "$n IS NULL OR"
+ * filter would make the generic plan sort the whole table). "id = ANY (ARRAY(subquery))" rather
+ * than "id IN (subquery)": with a LIMIT that is a parameter the planner would hash-join the
+ * whole table; the array makes it fetch the few rows by primary key. */
+static const char claim_any[] = CLAIM_SET " WHERE j.id = ANY (ARRAY(SELECT j.id FROM jobs j"
+                                          " WHERE j.state IN ('queued', 'running') AND " CLAIMABLE
+                                          " ORDER BY j.priority DESC, j.id LIMIT $3"
+                                          " FOR UPDATE SKIP LOCKED)) RETURNING " JOB_COLS;
+/* Announced jobs: a row another claimer holds is waited for, then re-checked (READ COMMITTED
+ * re-evaluates the WHERE on the new version), so exactly one claimer wins. */
+static const char claim_ids[] =
+    CLAIM_SET " WHERE j.id = ANY ($3::bigint[]) AND " CLAIMABLE " RETURNING " JOB_COLS;
+
+/* ---- migrations (blocking: main thread, before the loops serve) ---- */
+
+static int exec_blocking(PGconn *c, const char *q, char *err, size_t errlen)
+{
+    PGresult *res = PQexec(c, q);
+    ExecStatusType st = PQresultStatus(res);
+    int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+    if (!ok)
+        snprintf(err, errlen, "POSTGRES_URL: migration failed: %s", PQerrorMessage(c));
+    PQclear(res);
+    return ok ? 0 : -EIO;
+}
+
+int store_pg_migrate(const char *url, char *err, size_t errlen)
+{
+    PGconn *c = PQconnectdb(url);
+    if (PQstatus(c) != CONNECTION_OK) {
+        snprintf(err, errlen, "POSTGRES_URL: cannot connect: %s", PQerrorMessage(c));
+        char *nl = strchr(err, '\n');
+        if (nl)
+            *nl = '\0';
+        PQfinish(c);
+        return -ENOTCONN;
+    }
+    PQclear(PQexec(c, "SET client_min_messages = warning"));
+    /* The advisory lock makes nodes starting together migrate one after the other. */
+    int r = exec_blocking(c,
+                          "BEGIN; SELECT pg_advisory_xact_lock(7305240901);"
+                          "CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL);"
+                          "INSERT INTO schema_version SELECT 0"
+                          " WHERE NOT EXISTS (SELECT 1 FROM schema_version);",
+                          err, errlen);
+    int version = 0;
+    if (r == 0) {
+        PGresult *res = PQexec(c, "SELECT version FROM schema_version");
+        if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+            version = atoi(PQgetvalue(res, 0, 0));
+        PQclear(res);
+        if (version > NMIGRATIONS) {
+            snprintf(err, errlen,
+                     "POSTGRES_URL: the database has schema version %d, newer than this reeld"
+                     " knows (%d); run a newer reeld",
+                     version, NMIGRATIONS);
+            r = -EPROTO;
+        }
+    }
+    for (int i = version; r == 0 && i < NMIGRATIONS; i++) {
+        r = exec_blocking(c, migrations[i], err, errlen);
+        if (r == 0) {
+            char q[64];
+            snprintf(q, sizeof(q), "UPDATE schema_version SET version = %d", i + 1);
+            r = exec_blocking(c, q, err, errlen);
+        }
+    }
+    if (r == 0)
+        r = exec_blocking(c, "COMMIT", err, errlen);
+    if (r == 0 && version < NMIGRATIONS)
+        log_info("store_migrated", KV_STR("backend", "postgres"), KV_INT("from", version),
+                 KV_INT("to", NMIGRATIONS));
+    char *nl = strchr(err, '\n');
+    if (r < 0 && nl)
+        *nl = '\0';
+    PQfinish(c);
+    return r;
+}
+
+/* ---- the actor ---- */
+
+enum { C_DOWN, C_CONNECTING, C_IDLE, C_BUSY };
+
+typedef struct pgstore pgstore;
+
+typedef struct pg_conn {
+    rd_op poll;  /* the one poll on the socket, when `polling` */
+    pgstore *st; /* NULL once the store is gone: the last completion frees this */
+    PGconn *pg;
+    int state;        /* C_* */
+    int polling;      /* a poll is in flight */
+    int flushing;     /* the request is not all sent yet */
+    rd_msg *req;      /* the request in flight (C_BUSY) */
+    PGresult *result; /* its first result */
+    rd_timer retry;   /* reconnect after backoff */
+    uint32_t backoff_ms;
+    int index;
+    uint32_t prepared;         /* statements prepared on this connection, by stmt_key bit */
+    int preparing;             /* -1, or the key being prepared before the request runs */
+    const char *pv[PG_PARAMS]; /* the request's parameters, kept across the prepare */
+    int pn;
+    char params[PG_PARAM_BUF];
+} pg_conn;
+
+typedef struct pg_arg {
+    const char *url;
+    int pool, outbox;
+    rd_stop_hook hook; /* registered once; survives restarts */
+    int hooked;
+    pgstore *live; /* the current state, for the stop hook */
+} pg_arg;
+
+struct pgstore {
+    rd_actor *self;
+    pg_arg *arg;
+    pg_conn *conns[PG_POOL_MAX];
+    int npool;
+    int down; /* a connection failed and none is up: answer -ENOTCONN at once */
+    int stopping;
+    int draining; /* the loop is stopping: finish what comes, keep no idle poll armed */
+    rd_msg *queue[PG_QUEUE_BOUND]; /* waiting for a connection, FIFO */
+    uint32_t qhead, qlen;
+    rd_msg *urgent[PG_QUEUE_BOUND]; /* claims and heartbeats: they go first */
+    uint32_t uhead, ulen;
+};
+
+static void conn_poll_done(rd_op *op, int res, uint32_t flags);
+static void conn_start(pg_conn *c);
+static void retry_due(rd_timer *t);
+static int send_statement(pg_conn *c);
+static void pump(pgstore *st);
+
+static void answer(rd_msg *m, int status)
+{
+    msg_body(m, store)->status = status;
+    if (m->from == NULL || actor_reply(m, m) != 0)
+        msg_free(m);
+}
+
+static int any_up(const pgstore *st)
+{
+    for (int i = 0; i < st->npool; i++)
+        if (st->conns[i]->state == C_IDLE || st->conns[i]->state == C_BUSY)
+            return 1;
+    return 0;
+}
+
+static void fail_queue(pgstore *st, int err)
+{
+    while (st->qlen > 0) {
+        rd_msg *m = st->queue[st->qhead];
+        st->qhead = (st->qhead + 1) % PG_QUEUE_BOUND;
+        st->qlen--;
+        answer(m, err);
+    }
+    while (st->ulen > 0) {
+        rd_msg *m = st->urgent[st->uhead];
+        st->uhead = (st->uhead + 1) % PG_QUEUE_BOUND;
+        st->ulen--;
+        answer(m, err);
+    }
+}
+
+/* Claims and heartbeats are what workers wait on (and what a lease depends on): they overtake
+ * bulk writes waiting for a connection. (Keeping a connection for them alone measured slower:
+ * the bulk writes then queue behind three.) */
+static int is_urgent(const rd_msg *m)
+{
+    int op = msg_body(m, store)->op;
+    return op == STORE_JOB_CLAIM || op == STORE_JOB_HEARTBEAT;
+}
+
+static void arm(pg_conn *c, unsigned mask)
+{
+    if (c->polling || (c->st->draining && c->state == C_IDLE))
+        return;
+    rd_loop *loop = c->st->self->loop;
+    struct io_uring_sqe *sqe = loop_sqe(loop, &c->poll);
+    io_uring_prep_poll_add(sqe, PQsocket(c->pg), mask);
+    c->polling = 1;
+}
+
+static void retry_due(rd_timer *t)
+{
+    pg_conn *c = (pg_conn *)(void *)((char *)t - offsetof(pg_conn, retry));
+    conn_start(c);
+}
+
+static pg_conn *conn_new(pgstore *st, int index, uint32_t backoff_ms)
+{
+    pg_conn *c = rd_calloc(1, sizeof(*c), "a postgres connection");
+    c->st = st;
+    c->index = index;
+    c->poll.done = conn_poll_done;
+    c->retry.fire = retry_due;
+    c->backoff_ms = backoff_ms;
+    c->preparing = -1;
+    st->conns[index] = c;
+    return c;
+}
+
+/* The connection is unusable: drop it, answer its request, reconnect after the backoff. A
+ * connection with a poll in flight is left to that poll's completion to free (after a cancel),
+ * and a fresh one takes its place. */
+static void conn_broken(pg_conn *c, const char *why)
+{
+    pgstore *st = c->st;
+    int was = c->state;
+    rd_msg *req = c->req;
+    c->req = NULL;
+    PQclear(c->result);
+    c->result = NULL;
+    /* Logged when a connection that worked breaks; failed reconnects only at debug level. */
+    if (was == C_IDLE || was == C_BUSY || !st->down)
+        log_warn("store_connection_lost", KV_STR("backend", "postgres"), KV_INT("conn", c->index),
+                 KV_STR("detail", why), KV_INT("retry_in_ms", c->backoff_ms));
+    else
+        log_debug("store_connect_failed", KV_STR("backend", "postgres"), KV_INT("conn", c->index),
+                  KV_STR("detail", why), KV_INT("retry_in_ms", c->backoff_ms));
+    if (c->polling) {
+        struct io_uring_sqe *sqe = loop_sqe(st->self->loop, NULL);
+        io_uring_prep_poll_remove(sqe, (uint64_t)(uintptr_t)&c->poll);
+        c->st = NULL;
+        c = conn_new(st, c->index, c->backoff_ms);
+    } else {
+        PQfinish(c->pg);
+        c->pg = NULL;
+    }
+    c->state = C_DOWN;
+    c->flushing = 0;
+    if (req != NULL)
+        answer(req, was == C_BUSY ? -ECONNRESET : -ENOTCONN);
+    if (!any_up(st)) {
+        st->down = 1;
+        fail_queue(st, -ENOTCONN);
+    }
+    if (!st->stopping && !st->draining)
+        loop_timer_start(st->self->loop, &c->retry, (uint64_t)c->backoff_ms * 1000000ull, 0);
+    c->backoff_ms = c->backoff_ms * 2 > PG_BACKOFF_MAX ? PG_BACKOFF_MAX : c->backoff_ms * 2;
+}
+
+static void connect_step(pg_conn *c)
+{
+    switch (PQconnectPoll(c->pg)) {
+    case PGRES_POLLING_READING:
+        arm(c, POLLIN);
+        return;
+    case PGRES_POLLING_WRITING:
+        arm(c, POLLOUT);
+        return;
+    case PGRES_POLLING_OK:
+        c->state = C_IDLE;
+        c->backoff_ms = PG_BACKOFF_MIN;
+        if (c->st->down)
+            log_info("store_reconnected", KV_STR("backend", "postgres"), KV_INT("conn", c->index));
+        c->st->down = 0;
+        arm(c, POLLIN); /* notices the server going away while idle */
+        pump(c->st);
+        return;
+    default:
+        conn_broken(c, PQerrorMessage(c->pg));
+        return;
+    }
+}
+
+static void conn_start(pg_conn *c)
+{
+    c->prepared = 0; /* a new session has no prepared statements */
+    c->preparing = -1;
+    c->pg = PQconnectStart(c->st->arg->url);
+    if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD) {
+        conn_broken(c, c->pg ? PQerrorMessage(c->pg) : "out of memory");
+        return;
+    }
+    PQsetnonblocking(c->pg, 1);
+    c->state = C_CONNECTING;
+    arm(c, POLLOUT);
+}
+
+/* ---- building a request's parameters (text format) ---- */
+
+typedef struct params {
+    const char *v[PG_PARAMS];
+    int n;
+    char *buf;
+    size_t len, cap;
+    int overflow;
+} params;
+
+static char *pstart(params *p)
+{
+    return p->buf + p->len;
+}
+
+static void pputc(params *p, char ch)
+{
+    if (p->len + 1 < p->cap)
+        p->buf[p->len++] = ch;
+    else
+        p->overflow = 1;
+}
+
+static void pputs(params *p, const char *s)
+{
+    while (*s)
+        pputc(p, *s++);
+}
+
+static void pputi(params *p, int64_t v)
+{
+    char tmp[24];
+    snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
+    pputs(p, tmp);
+}
+
+/* Ends the value being built and adds it as the next parameter. */
+static void pend(params *p, char *start)
+{
+    pputc(p, '\0');
+    p->v[p->n++] = p->overflow ? "" : start;
+}
+
+static void param_text(params *p, const char *s)
+{
+    char *start = pstart(p);
+    pputs(p, s);
+    pend(p, start);
+}
+
+static void param_int(params *p, int64_t v)
+{
+    char *start = pstart(p);
+    pputi(p, v);
+    pend(p, start);
+}
+
+enum { F_ID, F_ASSET, F_PRIORITY, F_MAX_ATTEMPTS, F_ATTEMPTS, F_PROGRESS, F_RETRY };
+
+static int64_t job_field(const rd_job *j, int f)
+{
+    switch (f) {
+    case F_ID:
+        return j->id;
+    case F_ASSET:
+        return j->asset_id;
+    case F_PRIORITY:
+        return j->priority;
+    case F_MAX_ATTEMPTS:
+        return j->max_attempts > 0 ? j->max_attempts : 5;
+    case F_ATTEMPTS:
+        return j->attempts;
+    case F_PROGRESS:
+        return j->progress;
+    default:
+        return j->retry_ms;
+    }
+}
+
+static void param_int_array(params *p, const struct rd_msg_store *b, int f)
+{
+    char *start = pstart(p);
+    pputc(p, '{');
+    for (uint32_t i = 0; i < b->n; i++) {
+        if (i)
+            pputc(p, ',');
+        pputi(p, job_field(&b->jobs[i], f));
+    }
+    pputc(p, '}');
+    pend(p, start);
+}
+
+/* A text[] literal of the jobs' kinds (f = 0) or errors (f = 1): quoted, \ and " escaped. */
+static void param_text_array(params *p, const struct rd_msg_store *b, int f)
+{
+    char *start = pstart(p);
+    pputc(p, '{');
+    for (uint32_t i = 0; i < b->n; i++) {
+        if (i)
+            pputc(p, ',');
+        pputc(p, '"');
+        for (const char *s = f ? b->jobs[i].error : b->jobs[i].kind; *s; s++) {
+            if (*s == '"' || *s == '\\')
+                pputc(p, '\\');
+            pputc(p, *s);
+        }
+        pputc(p, '"');
+    }
+    pputc(p, '}');
+    pend(p, start);
+}
+
+static uint32_t page_limit(const struct rd_msg_store *b)
+{
+    return b->limit == 0 || b->limit > RD_STORE_BATCH ? RD_STORE_BATCH : b->limit;
+}
+
+/* Fills the parameters of request `b`. 0 or -EINVAL. */
+static int build(pg_conn *c, const struct rd_msg_store *b, params *p)
+{
+    p->buf = c->params;
+    p->cap = sizeof(c->params);
+    if (b->n > RD_STORE_BATCH || b->op == 0 || b->op >= STORE_OP_COUNT)
+        return -EINVAL;
+    const rd_asset *a = &b->assets[0];
+    switch (b->op) {
+    case STORE_ASSET_CREATE:
+        param_text(p, a->org);
+        param_text(p, a->filename);
+        param_text(p, a->content_type);
+        param_int(p, a->size_bytes);
+        param_text(p, a->state[0] ? a->state : "uploading");
+        param_text(p, a->staging_key);
+        param_text(p, a->master_key);
+        break;
+    case STORE_ASSET_GET:
+        param_int(p, a->id);
+        break;
+    case STORE_ASSET_LIST:
+        param_int(p, b->cursor);
+        param_int(p, page_limit(b) + 1);
+        break;
+    case STORE_RENDITION_PUT: {
+        const rd_rendition *r = &b->renditions[0];
+        param_int(p, r->asset_id);
+        param_text(p, r->name);
+        param_int(p, r->width);
+        param_int(p, r->height);
+        param_int(p, r->bitrate_kbps);
+        param_text(p, r->playlist_key);
+        break;
+    }
+    case STORE_RENDITION_LIST:
+        param_int(p, b->asset_id);
+        break;
+    case STORE_JOB_CREATE:
+        for (uint32_t i = 0; i < b->n; i++)
+            if (b->jobs[i].kind[0] == '\0' || b->jobs[i].asset_id <= 0)
+                return -EINVAL;
+        param_int_array(p, b, F_ASSET);
+        param_text_array(p, b, 0);
+        param_int_array(p, b, F_PRIORITY);
+        param_int_array(p, b, F_MAX_ATTEMPTS);
+        param_text(p, c->st->arg->outbox ? "true" : "false");
+        break;
+    case STORE_JOB_GET:
+    case STORE_JOB_CANCEL:
+        param_int(p, b->jobs[0].id);
+        break;
+    case STORE_JOB_LIST:
+        param_int(p, b->cursor);
+        param_int(p, page_limit(b) + 1);
+        param_text(p, job_state_name(b->state));
+        break;
+    case STORE_JOB_CLAIM:
+        if (b->owner[0] == '\0' || b->lease_ms <= 0)
+            return -EINVAL;
+        param_text(p, b->owner);
+        param_int(p, b->lease_ms);
+        if (b->n > 0) {
+            param_int_array(p, b, F_ID);
+        } else {
+            param_int(p, page_limit(b));
+            if (b->kind[0])
+                param_text(p, b->kind);
+        }
+        break;
+    case STORE_JOB_HEARTBEAT:
+    case STORE_JOB_COMPLETE:
+    case STORE_JOB_FAIL:
+    case STORE_JOB_RELEASE:
+        param_text(p, b->owner);
+        param_int(p, b->lease_ms);
+        param_int_array(p, b, F_ID);
+        param_int_array(p, b, F_ATTEMPTS);
+        param_int_array(p, b, b->op == STORE_JOB_HEARTBEAT ? F_PROGRESS : F_RETRY);
+        param_text_array(p, b, 1);
+        break;
+    case STORE_JOB_COUNTS:
+    case STORE_JOB_SWEEP:
+        break;
+    case STORE_OUTBOX_TAKE:
+        param_int(p, page_limit(b));
+        break;
+    case STORE_JOB_DUE:
+        param_int(p, b->cursor);
+        param_int(p, page_limit(b));
+        param_int(p, b->lease_ms);
+        break;
+    }
+    return p->overflow ? -EINVAL : 0;
+}
+
+/* ---- reading results ---- */
+
+static int64_t num(const PGresult *r, int row, int col)
+{
+    return strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+static void text(char *dst, size_t cap, const PGresult *r, int row, int col)
+{
+    snprintf(dst, cap, "%s", PQgetvalue(r, row, col));
+}
+
+static int state_of(const PGresult *r, int row, int col)
+{
+    return job_state_parse(PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col));
+}
+
+static void read_job(const PGresult *r, int row, rd_job *j)
+{
+    memset(j, 0, sizeof(*j));
+    j->id = num(r, row, 0);
+    j->asset_id = num(r, row, 1);
+    text(j->kind, sizeof(j->kind), r, row, 2);
+    j->state = state_of(r, row, 3);
+    j->priority = (int32_t)num(r, row, 4);
+    j->attempts = (int32_t)num(r, row, 5);
+    j->max_attempts = (int32_t)num(r, row, 6);
+    j->progress = (int32_t)num(r, row, 7);
+    j->run_after_ms = num(r, row, 8);
+    j->lease_expires_ms = num(r, row, 9);
+    j->created_ms = num(r, row, 10);
+    j->updated_ms = num(r, row, 11);
+    text(j->lease_owner, sizeof(j->lease_owner), r, row, 12);
+    text(j->error, sizeof(j->error), r, row, 13);
+}
+
+static void read_asset(const PGresult *r, int row, rd_asset *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->id = num(r, row, 0);
+    text(a->org, sizeof(a->org), r, row, 1);
+    text(a->filename, sizeof(a->filename), r, row, 2);
+    text(a->content_type, sizeof(a->content_type), r, row, 3);
+    a->size_bytes = num(r, row, 4);
+    text(a->state, sizeof(a->state), r, row, 5);
+    text(a->staging_key, sizeof(a->staging_key), r, row, 6);
+    text(a->master_key, sizeof(a->master_key), r, row, 7);
+    a->created_ms = num(r, row, 8);
+    a->updated_ms = num(r, row, 9);
+}
+
+/* Fills request `b` from result `r`; returns the status. */
+static int read_result(struct rd_msg_store *b, const PGresult *r)
+{
+    int rows = PQntuples(r);
+    uint32_t limit = page_limit(b);
+    switch (b->op) {
+    case STORE_ASSET_CREATE:
+    case STORE_ASSET_GET:
+        if (rows == 0)
+            return -ENOENT;
+        read_asset(r, 0, &b->assets[0]);
+        b->n = 1;
+        return 0;
+    case STORE_ASSET_LIST:
+        b->n = 0;
+        b->cursor = 0;
+        for (int i = 0; i < rows; i++) {
+            if (b->n == limit) {
+                b->cursor = b->assets[b->n - 1].id;
+                break;
+            }
+            read_asset(r, i, &b->assets[b->n++]);
+        }
+        return 0;
+    case STORE_RENDITION_PUT:
+        b->renditions[0].id = rows ? num(r, 0, 0) : 0;
+        b->n = 1;
+        return 0;
+    case STORE_RENDITION_LIST:
+        b->n = 0;
+        for (int i = 0; i < rows && i < RD_STORE_BATCH; i++) {
+            rd_rendition *x = &b->renditions[b->n++];
+            memset(x, 0, sizeof(*x));
+            x->id = num(r, i, 0);
+            x->asset_id = num(r, i, 1);
+            text(x->name, sizeof(x->name), r, i, 2);
+            x->width = (int32_t)num(r, i, 3);
+            x->height = (int32_t)num(r, i, 4);
+            x->bitrate_kbps = (int32_t)num(r, i, 5);
+            text(x->playlist_key, sizeof(x->playlist_key), r, i, 6);
+        }
+        return 0;
+    case STORE_JOB_CREATE:
+        /* Rows come back in any order: put each where its (asset, kind) was asked. */
+        for (int i = 0; i < rows; i++) {
+            rd_job j;
+            read_job(r, i, &j);
+            j.created = PQgetvalue(r, i, 14)[0] == 't';
+            for (uint32_t k = 0; k < b->n; k++) {
+                if (b->jobs[k].id == 0 && b->jobs[k].asset_id == j.asset_id &&
+                    strcmp(b->jobs[k].kind, j.kind) == 0) {
+                    b->jobs[k] = j;
+                    break;
+                }
+            }
+        }
+        return 0;
+    case STORE_JOB_GET:
+        if (rows == 0)
+            return -ENOENT;
+        read_job(r, 0, &b->jobs[0]);
+        b->n = 1;
+        return 0;
+    case STORE_JOB_LIST:
+        b->n = 0;
+        b->cursor = 0;
+        for (int i = 0; i < rows; i++) {
+            if (b->n == limit) {
+                b->cursor = b->jobs[b->n - 1].id;
+                break;
+            }
+            read_job(r, i, &b->jobs[b->n++]);
+        }
+        return 0;
+    case STORE_JOB_CLAIM:
+        b->n = 0;
+        for (int i = 0; i < rows && i < RD_STORE_BATCH; i++)
+            read_job(r, i, &b->jobs[b->n++]);
+        return 0;
+    case STORE_JOB_HEARTBEAT:
+    case STORE_JOB_COMPLETE:
+    case STORE_JOB_FAIL:
+    case STORE_JOB_RELEASE:
+        for (int i = 0; i < rows; i++) {
+            int64_t id = num(r, i, 0);
+            for (uint32_t k = 0; k < b->n; k++)
+                if (b->jobs[k].id == id)
+                    b->jobs[k].state = state_of(r, i, 1);
+        }
+        return 0;
+    case STORE_JOB_CANCEL:
+        if (rows == 0)
+            return -ENOENT;
+        read_job(r, 0, &b->jobs[0]);
+        b->n = 1;
+        return num(r, 0, 14) == 1 ? 0 : -EALREADY;
+    case STORE_JOB_COUNTS:
+        memset(&b->counts, 0, sizeof(b->counts));
+        for (int i = 0; i < rows; i++) {
+            int64_t n = num(r, i, 1);
+            switch (state_of(r, i, 0)) {
+            case JOB_QUEUED:
+                b->counts.waiting += n;
+                break;
+            case JOB_RUNNING:
+                b->counts.active += n;
+                break;
+            case JOB_SUCCEEDED:
+                b->counts.completed += n;
+                break;
+            case JOB_FAILED:
+            case JOB_CANCELLED:
+                b->counts.failed += n;
+                break;
+            case JOB_DEAD:
+                b->counts.dead += n;
+                break;
+            }
+        }
+        return 0;
+    case STORE_JOB_SWEEP:
+        b->n = (uint32_t)atoi(PQcmdTuples((PGresult *)r));
+        return 0;
+    case STORE_OUTBOX_TAKE:
+    case STORE_JOB_DUE:
+        b->n = 0;
+        for (int i = 0; i < rows && i < RD_STORE_BATCH; i++) {
+            memset(&b->jobs[b->n], 0, sizeof(rd_job));
+            b->jobs[b->n].id = num(r, i, 0);
+            text(b->jobs[b->n].kind, sizeof(b->jobs[b->n].kind), r, i, 1);
+            b->n++;
+        }
+        if (b->op == STORE_JOB_DUE)
+            b->cursor = b->n == limit ? b->jobs[b->n - 1].id : 0;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+/* A failed statement: SQLSTATE classes that mean "try again" become retryable errors. */
+static int result_error(const PGresult *r)
+{
+    const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    if (code == NULL)
+        return -EIO;
+    if (!strncmp(code, "40", 2) || !strncmp(code, "53", 2) || !strncmp(code, "57", 2) ||
+        !strncmp(code, "08", 2))
+        return -EAGAIN; /* serialization, resources, shutdown, connection */
+    if (!strncmp(code, "22", 2) || !strncmp(code, "23", 2))
+        return -EINVAL; /* bad data, constraint */
+    return -EIO;
+}
+
+/* ---- running requests ---- */
+
+static void finish_request(pg_conn *c)
+{
+    rd_msg *m = c->req;
+    struct rd_msg_store *b = msg_body(m, store);
+    PGresult *r = c->result;
+    int status;
+    ExecStatusType es = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (es == PGRES_TUPLES_OK || es == PGRES_COMMAND_OK) {
+        status = read_result(b, r);
+    } else {
+        status = r ? result_error(r) : -EIO;
+        const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+        if (code != NULL && strcmp(code, "26000") == 0) {
+            /* Our prepared statements are gone (DISCARD ALL, a pooler): prepare again. */
+            c->prepared = 0;
+            status = -EAGAIN;
+        }
+        log_warn("store_failed", KV_STR("backend", "postgres"), KV_INT("op", b->op),
+                 KV_ERRNO(status),
+                 KV_STR("detail", r ? PQresultErrorMessage(r) : PQerrorMessage(c->pg)));
+    }
+    PQclear(r);
+    c->result = NULL;
+    c->req = NULL;
+    c->state = C_IDLE;
+    answer(m, status);
+}
+
+/* Reads what the server sent; finishes the request when its results are all in. */
+static void conn_read(pg_conn *c)
+{
+    if (!PQconsumeInput(c->pg)) {
+        conn_broken(c, PQerrorMessage(c->pg));
+        return;
+    }
+    if (c->state == C_IDLE) {
+        PGnotify *n;
+        while ((n = PQnotifies(c->pg)) != NULL)
+            PQfreemem(n);
+        if (PQstatus(c->pg) == CONNECTION_BAD)
+            conn_broken(c, PQerrorMessage(c->pg));
+        else
+            arm(c, POLLIN);
+        return;
+    }
+    while (!PQisBusy(c->pg)) {
+        PGresult *r = PQgetResult(c->pg);
+        if (r == NULL && c->preparing >= 0 && c->result != NULL &&
+            PQresultStatus(c->result) == PGRES_COMMAND_OK) {
+            /* Prepared: now run it. */
+            c->prepared |= 1u << c->preparing;
+            PQclear(c->result);
+            c->result = NULL;
+            if (send_statement(c) < 0)
+                return;
+            int f = PQflush(c->pg);
+            if (f < 0) {
+                conn_broken(c, PQerrorMessage(c->pg));
+                return;
+            }
+            c->flushing = f == 1;
+            continue;
+        }
+        if (r == NULL) {
+            finish_request(c);
+            arm(c, POLLIN);
+            pump(c->st);
+            return;
+        }
+        if (c->result == NULL)
+            c->result = r;
+        else
+            PQclear(r);
+    }
+    arm(c, c->flushing ? POLLIN | POLLOUT : POLLIN);
+}
+
+static void conn_flush(pg_conn *c)
+{
+    int f = PQflush(c->pg);
+    if (f < 0) {
+        conn_broken(c, PQerrorMessage(c->pg));
+        return;
+    }
+    c->flushing = f == 1;
+    arm(c, c->flushing ? POLLIN | POLLOUT : POLLIN);
+}
+
+/* Each statement is prepared once per connection (named by its key) and then only executed:
+ * the server parses and plans the long CTEs once, not per request. */
+static int stmt_key(const struct rd_msg_store *b, const char **q)
+{
+    if (b->op == STORE_JOB_CLAIM && b->n > 0) {
+        *q = claim_ids;
+        return STORE_OP_COUNT;
+    }
+    if (b->op == STORE_JOB_CLAIM && b->kind[0] == '\0') {
+        *q = claim_any;
+        return STORE_OP_COUNT + 1;
+    }
+    *q = sql[b->op];
+    return b->op;
+}
+
+static void stmt_name(char *name, size_t cap, int key)
+{
+    snprintf(name, cap, "reeld_%d", key);
+}
+
+/* Sends the request's statement (prepared), or its preparation first. 0, or -1 when the
+ * connection broke (conn_broken has run). */
+static int send_statement(pg_conn *c)
+{
+    const struct rd_msg_store *b = msg_body(c->req, store);
+    const char *q;
+    int key = stmt_key(b, &q);
+    char name[32];
+    stmt_name(name, sizeof(name), key);
+    int ok;
+    if (c->prepared & (1u << key)) {
+        c->preparing = -1;
+        ok = PQsendQueryPrepared(c->pg, name, c->pn, c->pv, NULL, NULL, 0);
+    } else {
+        c->preparing = key;
+        ok = PQsendPrepare(c->pg, name, q, c->pn, NULL);
+    }
+    if (!ok) {
+        conn_broken(c, PQerrorMessage(c->pg));
+        return -1;
+    }
+    return 0;
+}
+
+static void conn_send(pg_conn *c, rd_msg *m)
+{
+    struct rd_msg_store *b = msg_body(m, store);
+    params p = {0};
+    int r = build(c, b, &p);
+    if (r < 0) {
+        answer(m, r);
+        return;
+    }
+    memcpy(c->pv, p.v, sizeof(c->pv));
+    c->pn = p.n;
+    c->req = m;
+    c->state = C_BUSY;
+    if (send_statement(c) < 0)
+        return;
+    if (c->polling) {
+        /* The idle read poll is armed; it wakes on the answer. Flush now, once. */
+        int f = PQflush(c->pg);
+        if (f < 0) {
+            conn_broken(c, PQerrorMessage(c->pg));
+            return;
+        }
+        c->flushing = f == 1;
+        return;
+    }
+    conn_flush(c);
+}
+
+static void conn_poll_done(rd_op *op, int res, uint32_t flags)
+{
+    (void)flags;
+    pg_conn *c = (pg_conn *)(void *)((char *)op - offsetof(pg_conn, poll));
+    c->polling = 0;
+    if (c->st == NULL) {
+        PQfinish(c->pg); /* dropped while this poll was in flight */
+        free(c);
+        return;
+    }
+    if (res == -ECANCELED && c->st->draining) {
+        /* The idle poll, cancelled at stop; a request sent meanwhile needs a poll of its own. */
+        if (c->state == C_BUSY)
+            arm(c, c->flushing ? POLLIN | POLLOUT : POLLIN);
+        return;
+    }
+    if (res < 0) {
+        conn_broken(c, strerror(-res));
+        return;
+    }
+    switch (c->state) {
+    case C_CONNECTING:
+        connect_step(c);
+        break;
+    case C_BUSY:
+        if (c->flushing && (res & POLLOUT)) {
+            int f = PQflush(c->pg);
+            if (f < 0) {
+                conn_broken(c, PQerrorMessage(c->pg));
+                return;
+            }
+            c->flushing = f == 1;
+        }
+        if (res & (POLLIN | POLLERR | POLLHUP)) {
+            conn_read(c);
+            return;
+        }
+        arm(c, c->flushing ? POLLIN | POLLOUT : POLLIN);
+        break;
+    case C_IDLE:
+        conn_read(c);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Gives queued requests to idle connections, urgent ones first. */
+static void pump(pgstore *st)
+{
+    for (int i = 0; i < st->npool && st->qlen + st->ulen > 0; i++) {
+        pg_conn *c = st->conns[i];
+        if (c->state != C_IDLE)
+            continue;
+        rd_msg *m;
+        if (st->ulen > 0) {
+            m = st->urgent[st->uhead];
+            st->uhead = (st->uhead + 1) % PG_QUEUE_BOUND;
+            st->ulen--;
+        } else {
+            m = st->queue[st->qhead];
+            st->qhead = (st->qhead + 1) % PG_QUEUE_BOUND;
+            st->qlen--;
+        }
+        conn_send(c, m);
+    }
+}
+
+static void pg_stop_hook(rd_stop_hook *hook, rd_loop *loop);
+
+static int pg_init(rd_actor *self, void *argp)
+{
+    pg_arg *arg = argp;
+    pgstore *st = rd_calloc(1, sizeof(*st), "the postgres store");
+    st->self = self;
+    st->arg = arg;
+    st->npool = arg->pool < 1 ? 1 : arg->pool > PG_POOL_MAX ? PG_POOL_MAX : arg->pool;
+    self->state = st;
+    arg->live = st;
+    if (!arg->hooked) {
+        arg->hook.fn = pg_stop_hook;
+        loop_on_stop(self->loop, &arg->hook);
+        arg->hooked = 1;
+    }
+    for (int i = 0; i < st->npool; i++)
+        conn_start(conn_new(st, i, PG_BACKOFF_MIN));
+    return 0;
+}
+
+/* Closes every connection; a connection with a poll in flight is freed by its completion. */
+static void shut(pgstore *st)
+{
+    st->stopping = 1;
+    fail_queue(st, -ENOTCONN);
+    for (int i = 0; i < st->npool; i++) {
+        pg_conn *c = st->conns[i];
+        if (c == NULL)
+            continue;
+        st->conns[i] = NULL;
+        loop_timer_cancel(st->self->loop, &c->retry);
+        if (c->req != NULL)
+            answer(c->req, -ECONNRESET);
+        c->req = NULL;
+        PQclear(c->result);
+        c->result = NULL;
+        c->st = NULL;
+        if (c->polling) {
+            struct io_uring_sqe *sqe = loop_sqe(st->self->loop, NULL);
+            io_uring_prep_poll_remove(sqe, (uint64_t)(uintptr_t)&c->poll);
+        } else {
+            PQfinish(c->pg);
+            free(c);
+        }
+    }
+}
+
+/* The loop begins to stop: the store keeps answering while the loop drains (the dispatcher's
+ * last completions), but no idle poll or reconnect may keep the loop alive. */
+static void pg_stop_hook(rd_stop_hook *hook, rd_loop *loop)
+{
+    pg_arg *arg = (pg_arg *)(void *)((char *)hook - offsetof(pg_arg, hook));
+    pgstore *st = arg->live;
+    if (st == NULL)
+        return;
+    st->draining = 1;
+    for (int i = 0; i < st->npool; i++) {
+        pg_conn *c = st->conns[i];
+        loop_timer_cancel(loop, &c->retry);
+        if (c->state == C_IDLE && c->polling)
+            io_uring_prep_poll_remove(loop_sqe(loop, NULL), (uint64_t)(uintptr_t)&c->poll);
+        else if (c->state == C_CONNECTING)
+            conn_broken(c, "stopping");
+    }
+}
+
+static void pg_fini(rd_actor *self)
+{
+    pgstore *st = self->state;
+    if (st == NULL)
+        return;
+    if (!st->stopping)
+        shut(st);
+    st->arg->live = NULL;
+    free(st);
+}
+
+static int pg_handle(rd_actor *self, rd_msg *m)
+{
+    pgstore *st = self->state;
+    if (m->type != MSG_STORE)
+        return RD_DONE;
+    if (st->stopping || (st->down && !any_up(st))) {
+        answer(m, -ENOTCONN);
+        return RD_KEPT;
+    }
+    if (is_urgent(m)) {
+        if (st->ulen == PG_QUEUE_BOUND) {
+            answer(m, -EAGAIN);
+            return RD_KEPT;
+        }
+        st->urgent[(st->uhead + st->ulen) % PG_QUEUE_BOUND] = m;
+        st->ulen++;
+    } else {
+        if (st->qlen == PG_QUEUE_BOUND) {
+            answer(m, -EAGAIN);
+            return RD_KEPT;
+        }
+        st->queue[(st->qhead + st->qlen) % PG_QUEUE_BOUND] = m;
+        st->qlen++;
+    }
+    pump(st);
+    return RD_KEPT;
+}
+
+static const rd_actor_def pg_def = {.name = "store-postgres",
+                                    .init = pg_init,
+                                    .handle = pg_handle,
+                                    .fini = pg_fini,
+                                    .mailbox_bound = 4096};
+
+int store_pg_spawn(rd_loop *loop, const char *url, int pool, int outbox, rd_actor **out)
+{
+    pg_arg *arg = rd_calloc(1, sizeof(*arg), "the postgres store's settings");
+    arg->url = url;
+    arg->pool = pool;
+    arg->outbox = outbox;
+    return actor_spawn(loop, &pg_def, arg, out);
+}
+
+void store_pg_free(rd_actor *a)
+{
+    pgstore *st = a->state;
+    pg_arg *arg = a->arg;
+    if (st != NULL) {
+        /* The loop is gone: no completion will come, and nobody is left to answer. */
+        for (; st->qlen > 0; st->qlen--, st->qhead = (st->qhead + 1) % PG_QUEUE_BOUND)
+            msg_free(st->queue[st->qhead]);
+        for (; st->ulen > 0; st->ulen--, st->uhead = (st->uhead + 1) % PG_QUEUE_BOUND)
+            msg_free(st->urgent[st->uhead]);
+        for (int i = 0; i < st->npool; i++) {
+            pg_conn *c = st->conns[i];
+            if (c == NULL)
+                continue;
+            if (c->req != NULL)
+                msg_free(c->req);
+            PQclear(c->result);
+            PQfinish(c->pg);
+            free(c);
+        }
+        free(st);
+        a->state = NULL;
+    }
+    free(arg);
+    a->arg = NULL;
+}
+
+int store_is_pg(const rd_actor *a)
+{
+    return a->def == &pg_def;
+}

@@ -1,0 +1,848 @@
+/* The sqlite store: the embedded default, one file (REELD_DATA_DIR/reeld.db) in WAL mode.
+ *
+ * SQLite calls block, so the backend is a thread actor: its thread owns the connection and the
+ * prepared statements, and nothing else touches them. Each request is one transaction (BEGIN
+ * IMMEDIATE for writes, so two writers never deadlock on an upgrade). Times come from this
+ * machine's clock: there is only one node. */
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "src/rt/log.h"
+#include "src/store/store.h"
+
+/* The schema, one migration per entry; schema_version holds how many have run. */
+static const char *const migrations[] = {
+    "CREATE TABLE assets ("
+    " id INTEGER PRIMARY KEY, org TEXT NOT NULL, filename TEXT NOT NULL DEFAULT '',"
+    " content_type TEXT NOT NULL DEFAULT '', size_bytes INTEGER NOT NULL DEFAULT 0,"
+    " state TEXT NOT NULL, staging_key TEXT NOT NULL DEFAULT '',"
+    " master_key TEXT NOT NULL DEFAULT '', created_ms INTEGER NOT NULL,"
+    " updated_ms INTEGER NOT NULL);"
+    "CREATE INDEX assets_org ON assets (org, id);"
+    "CREATE TABLE jobs ("
+    " id INTEGER PRIMARY KEY, asset_id INTEGER NOT NULL, kind TEXT NOT NULL,"
+    " state TEXT NOT NULL CHECK (state IN"
+    "  ('queued','running','succeeded','failed','cancelled','dead')),"
+    " priority INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,"
+    " max_attempts INTEGER NOT NULL DEFAULT 5, progress INTEGER NOT NULL DEFAULT 0,"
+    " run_after_ms INTEGER NOT NULL, lease_owner TEXT NOT NULL DEFAULT '',"
+    " lease_expires_ms INTEGER NOT NULL DEFAULT 0, error TEXT NOT NULL DEFAULT '',"
+    " published_ms INTEGER NOT NULL DEFAULT 0,"
+    " created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, UNIQUE (asset_id, kind));"
+    /* The queue's order, over the few rows that can be claimed; finished jobs are listed by a
+     * second index that the claim cannot use (a planner with stale statistics would otherwise
+     * pick it and sort the whole backlog). */
+    "CREATE INDEX jobs_ready ON jobs (kind, priority DESC, id)"
+    " WHERE state IN ('queued','running');"
+    "CREATE INDEX jobs_finished ON jobs (state, id) WHERE state NOT IN ('queued','running');"
+    "CREATE TABLE renditions ("
+    " id INTEGER PRIMARY KEY, asset_id INTEGER NOT NULL, name TEXT NOT NULL,"
+    " width INTEGER NOT NULL, height INTEGER NOT NULL, bitrate_kbps INTEGER NOT NULL,"
+    " playlist_key TEXT NOT NULL, created_ms INTEGER NOT NULL, UNIQUE (asset_id, name));",
+};
+
+#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+#define JOB_COLS                                                                                   \
+    "id, asset_id, kind, state, priority, attempts, max_attempts, progress, run_after_ms,"         \
+    " lease_expires_ms, created_ms, updated_ms, lease_owner, error"
+#define ASSET_COLS                                                                                 \
+    "id, org, filename, content_type, size_bytes, state, staging_key, master_key, created_ms,"     \
+    " updated_ms"
+/* A job a worker may claim now (?1 = now). */
+#define CLAIMABLE                                                                                  \
+    "((state = 'queued' AND run_after_ms <= ?1) OR"                                                \
+    " (state = 'running' AND lease_expires_ms < ?1 AND attempts < max_attempts))"
+
+enum {
+    Q_BEGIN,
+    Q_COMMIT,
+    Q_ROLLBACK,
+    Q_ASSET_INSERT,
+    Q_ASSET_GET,
+    Q_ASSET_LIST,
+    Q_REND_PUT,
+    Q_REND_LIST,
+    Q_JOB_INSERT,
+    Q_JOB_BY_KEY,
+    Q_JOB_GET,
+    Q_JOB_LIST,
+    Q_JOB_LIST_STATE,
+    Q_JOB_NEXT,
+    Q_JOB_CLAIM,
+    Q_JOB_HEARTBEAT,
+    Q_JOB_COMPLETE,
+    Q_JOB_FAIL,
+    Q_JOB_RELEASE,
+    Q_JOB_CANCEL,
+    Q_JOB_STATE,
+    Q_COUNTS,
+    Q_SWEEP,
+    Q_DUE,
+    Q_MARK_PUBLISHED,
+    Q_COUNT
+};
+
+static const char *const sql[Q_COUNT] = {
+    [Q_BEGIN] = "BEGIN IMMEDIATE",
+    [Q_COMMIT] = "COMMIT",
+    [Q_ROLLBACK] = "ROLLBACK",
+    [Q_ASSET_INSERT] = "INSERT INTO assets (org, filename, content_type, size_bytes, state,"
+                       " staging_key, master_key, created_ms, updated_ms)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) RETURNING " ASSET_COLS,
+    [Q_ASSET_GET] = "SELECT " ASSET_COLS " FROM assets WHERE id = ?1",
+    [Q_ASSET_LIST] = "SELECT " ASSET_COLS " FROM assets WHERE id > ?1 ORDER BY id LIMIT ?2",
+    [Q_REND_PUT] = "INSERT INTO renditions (asset_id, name, width, height, bitrate_kbps,"
+                   " playlist_key, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                   " ON CONFLICT (asset_id, name) DO UPDATE SET width = excluded.width,"
+                   " height = excluded.height, bitrate_kbps = excluded.bitrate_kbps,"
+                   " playlist_key = excluded.playlist_key RETURNING id",
+    [Q_REND_LIST] = "SELECT id, asset_id, name, width, height, bitrate_kbps, playlist_key"
+                    " FROM renditions WHERE asset_id = ?1 ORDER BY height DESC, id LIMIT ?2",
+    [Q_JOB_INSERT] = "INSERT INTO jobs (asset_id, kind, state, priority, max_attempts,"
+                     " run_after_ms, created_ms, updated_ms)"
+                     " VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?5, ?5)"
+                     " ON CONFLICT (asset_id, kind) DO NOTHING",
+    [Q_JOB_BY_KEY] = "SELECT " JOB_COLS " FROM jobs WHERE asset_id = ?1 AND kind = ?2",
+    [Q_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1",
+    [Q_JOB_LIST] = "SELECT " JOB_COLS " FROM jobs WHERE id > ?1 ORDER BY id LIMIT ?2",
+    [Q_JOB_LIST_STATE] = "SELECT " JOB_COLS " FROM jobs WHERE state = ?3 AND id > ?1"
+                         " ORDER BY id LIMIT ?2",
+    [Q_JOB_NEXT] = "SELECT id FROM jobs WHERE state IN ('queued', 'running') AND " CLAIMABLE
+                   " AND (?3 = '' OR kind = ?3) ORDER BY priority DESC, id LIMIT ?2",
+    [Q_JOB_CLAIM] = "UPDATE jobs SET state = 'running', attempts = attempts + 1,"
+                    " lease_owner = ?3, lease_expires_ms = ?1 + ?4, progress = 0,"
+                    " updated_ms = ?1 WHERE id = ?2 AND " CLAIMABLE " RETURNING " JOB_COLS,
+    [Q_JOB_HEARTBEAT] = "UPDATE jobs SET lease_expires_ms = ?1 + ?5, progress = ?6,"
+                        " updated_ms = ?1 WHERE id = ?2 AND lease_owner = ?3 AND attempts = ?4"
+                        " AND state = 'running'",
+    [Q_JOB_COMPLETE] = "UPDATE jobs SET state = 'succeeded', progress = 1000,"
+                       " lease_expires_ms = 0, error = '', updated_ms = ?1"
+                       " WHERE id = ?2 AND lease_owner = ?3 AND attempts = ?4"
+                       " AND state = 'running'",
+    [Q_JOB_FAIL] = "UPDATE jobs SET state = CASE WHEN ?5 < 0 THEN 'failed'"
+                   " WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END,"
+                   " run_after_ms = ?1 + max(?5, 0), error = ?6, lease_expires_ms = 0,"
+                   " published_ms = 0, updated_ms = ?1"
+                   " WHERE id = ?2 AND lease_owner = ?3 AND attempts = ?4 AND state = 'running'"
+                   " RETURNING state",
+    [Q_JOB_RELEASE] = "UPDATE jobs SET state = 'queued', attempts = attempts - 1,"
+                      " lease_expires_ms = 0, run_after_ms = ?1, published_ms = 0, updated_ms = ?1"
+                      " WHERE id = ?2 AND lease_owner = ?3 AND attempts = ?4 AND state = 'running'",
+    [Q_JOB_CANCEL] = "UPDATE jobs SET state = 'cancelled', lease_expires_ms = 0,"
+                     " updated_ms = ?1 WHERE id = ?2 AND state IN ('queued', 'running')",
+    [Q_JOB_STATE] = "SELECT state, lease_owner, attempts FROM jobs WHERE id = ?1",
+    [Q_COUNTS] = "SELECT state, count(*) FROM jobs GROUP BY state",
+    [Q_SWEEP] = "UPDATE jobs SET state = 'dead', lease_expires_ms = 0, updated_ms = ?1,"
+                " error = 'the worker stopped answering on the last attempt (lease expired)'"
+                " WHERE state = 'running' AND lease_expires_ms < ?1"
+                " AND attempts >= max_attempts",
+    [Q_DUE] = "SELECT id, kind FROM jobs WHERE state IN ('queued', 'running') AND " CLAIMABLE
+              " AND published_ms <= ?1 - ?3 ORDER BY priority DESC, id LIMIT ?2",
+    [Q_MARK_PUBLISHED] = "UPDATE jobs SET published_ms = ?1 WHERE id = ?2",
+};
+
+typedef struct sq {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[Q_COUNT];
+    const char *path;
+} sq;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int sq_errno(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return -EAGAIN;
+    case SQLITE_NOMEM:
+        return -ENOMEM;
+    case SQLITE_CONSTRAINT:
+    case SQLITE_MISMATCH:
+    case SQLITE_RANGE:
+        return -EINVAL;
+    case SQLITE_FULL:
+        return -ENOSPC;
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+        return -EACCES;
+    default:
+        return -EIO;
+    }
+}
+
+static int sq_open(const char *path, sqlite3 **out, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(
+        path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open the SQLite database %s: %s", path,
+                 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        sqlite3_close(db);
+        return sq_errno(rc);
+    }
+    sqlite3_busy_timeout(db, 5000);
+    /* WAL: readers never wait for the writer; NORMAL sync is durable across a process crash
+     * and loses at most the last transactions on power loss. */
+    rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;", NULL, NULL,
+                      NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot set up the SQLite database %s: %s", path, sqlite3_errmsg(db));
+        sqlite3_close(db);
+        return sq_errno(rc);
+    }
+    *out = db;
+    return 0;
+}
+
+int store_sqlite_migrate(const char *path, char *err, size_t errlen)
+{
+    sqlite3 *db;
+    int r = sq_open(path, &db, err, errlen);
+    if (r < 0)
+        return r;
+    char *msg = NULL;
+    int rc = sqlite3_exec(db,
+                          "BEGIN IMMEDIATE;"
+                          "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);"
+                          "INSERT INTO schema_version SELECT 0"
+                          " WHERE NOT EXISTS (SELECT 1 FROM schema_version);",
+                          NULL, NULL, &msg);
+    int version = 0;
+    if (rc == SQLITE_OK) {
+        sqlite3_stmt *st;
+        rc = sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &st, NULL);
+        if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+            version = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+    }
+    if (rc == SQLITE_OK && version > NMIGRATIONS) {
+        snprintf(err, errlen,
+                 "the database %s has schema version %d, newer than this reeld knows (%d);"
+                 " run a newer reeld",
+                 path, version, NMIGRATIONS);
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_close(db);
+        return -EPROTO;
+    }
+    for (int i = version; rc == SQLITE_OK && i < NMIGRATIONS; i++) {
+        rc = sqlite3_exec(db, migrations[i], NULL, NULL, &msg);
+        if (rc == SQLITE_OK) {
+            char q[64];
+            snprintf(q, sizeof(q), "UPDATE schema_version SET version = %d", i + 1);
+            rc = sqlite3_exec(db, q, NULL, NULL, &msg);
+        }
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, "COMMIT", NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "migrating the SQLite database %s failed: %s", path,
+                 msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_close(db);
+        return sq_errno(rc);
+    }
+    if (version < NMIGRATIONS)
+        log_info("store_migrated", KV_STR("backend", "sqlite"), KV_INT("from", version),
+                 KV_INT("to", NMIGRATIONS));
+    sqlite3_close(db);
+    return 0;
+}
+
+/* The prepared statement for `q`, reset and unbound; NULL after logging when it cannot be
+ * prepared (a bug: the SQL is fixed). */
+static sqlite3_stmt *stmt(sq *s, int q)
+{
+    if (s->stmt[q] == NULL) {
+        int rc =
+            sqlite3_prepare_v3(s->db, sql[q], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[q], NULL);
+        if (rc != SQLITE_OK) {
+            log_error("store_prepare_failed", KV_STR("backend", "sqlite"), KV_INT("query", q),
+                      KV_STR("detail", sqlite3_errmsg(s->db)));
+            return NULL;
+        }
+    }
+    sqlite3_reset(s->stmt[q]);
+    sqlite3_clear_bindings(s->stmt[q]);
+    return s->stmt[q];
+}
+
+static void copy_text(char *dst, size_t cap, sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    snprintf(dst, cap, "%s", t ? (const char *)t : "");
+}
+
+static void read_job(sqlite3_stmt *st, rd_job *j)
+{
+    memset(j, 0, sizeof(*j));
+    j->id = sqlite3_column_int64(st, 0);
+    j->asset_id = sqlite3_column_int64(st, 1);
+    copy_text(j->kind, sizeof(j->kind), st, 2);
+    const unsigned char *state = sqlite3_column_text(st, 3);
+    j->state = state ? job_state_parse((const char *)state, strlen((const char *)state)) : 0;
+    j->priority = sqlite3_column_int(st, 4);
+    j->attempts = sqlite3_column_int(st, 5);
+    j->max_attempts = sqlite3_column_int(st, 6);
+    j->progress = sqlite3_column_int(st, 7);
+    j->run_after_ms = sqlite3_column_int64(st, 8);
+    j->lease_expires_ms = sqlite3_column_int64(st, 9);
+    j->created_ms = sqlite3_column_int64(st, 10);
+    j->updated_ms = sqlite3_column_int64(st, 11);
+    copy_text(j->lease_owner, sizeof(j->lease_owner), st, 12);
+    copy_text(j->error, sizeof(j->error), st, 13);
+}
+
+static void read_asset(sqlite3_stmt *st, rd_asset *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->id = sqlite3_column_int64(st, 0);
+    copy_text(a->org, sizeof(a->org), st, 1);
+    copy_text(a->filename, sizeof(a->filename), st, 2);
+    copy_text(a->content_type, sizeof(a->content_type), st, 3);
+    a->size_bytes = sqlite3_column_int64(st, 4);
+    copy_text(a->state, sizeof(a->state), st, 5);
+    copy_text(a->staging_key, sizeof(a->staging_key), st, 6);
+    copy_text(a->master_key, sizeof(a->master_key), st, 7);
+    a->created_ms = sqlite3_column_int64(st, 8);
+    a->updated_ms = sqlite3_column_int64(st, 9);
+}
+
+static int run(sq *s, int q)
+{
+    sqlite3_stmt *st = stmt(s, q);
+    if (st == NULL)
+        return -EIO;
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sq_errno(rc);
+}
+
+static int step_done(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sq_errno(rc);
+}
+
+/* The state of job `id` now, for an answer to a fenced update that did not apply: the state
+ * when `owner` still holds attempt `attempt`, else JOB_STATE_NONE. */
+static int job_state_for(sq *s, int64_t id, const char *owner, int attempt)
+{
+    sqlite3_stmt *st = stmt(s, Q_JOB_STATE);
+    if (st == NULL)
+        return JOB_STATE_NONE;
+    sqlite3_bind_int64(st, 1, id);
+    int state = JOB_STATE_NONE;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        const char *o = (const char *)sqlite3_column_text(st, 1);
+        int state_now = job_state_parse(name, strlen(name));
+        /* A cancel keeps the owner and attempt: the worker learns why it must stop. */
+        if (o != NULL && strcmp(o, owner) == 0 && sqlite3_column_int(st, 2) == attempt)
+            state = state_now;
+    }
+    sqlite3_reset(st);
+    return state;
+}
+
+static int op_asset_create(sq *s, struct rd_msg_store *b)
+{
+    sqlite3_stmt *st = stmt(s, Q_ASSET_INSERT);
+    if (st == NULL)
+        return -EIO;
+    rd_asset *a = &b->assets[0];
+    sqlite3_bind_text(st, 1, a->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, a->filename, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, a->content_type, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, a->size_bytes);
+    sqlite3_bind_text(st, 5, a->state[0] ? a->state : "uploading", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, a->staging_key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, a->master_key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 8, now_ms());
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW)
+        return sq_errno(rc);
+    read_asset(st, a);
+    b->n = 1;
+    return 0;
+}
+
+static int op_asset_get(sq *s, struct rd_msg_store *b)
+{
+    sqlite3_stmt *st = stmt(s, Q_ASSET_GET);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, b->assets[0].id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return -ENOENT;
+    if (rc != SQLITE_ROW)
+        return sq_errno(rc);
+    read_asset(st, &b->assets[0]);
+    b->n = 1;
+    return 0;
+}
+
+static uint32_t page_limit(const struct rd_msg_store *b)
+{
+    return b->limit == 0 || b->limit > RD_STORE_BATCH ? RD_STORE_BATCH : b->limit;
+}
+
+static int op_asset_list(sq *s, struct rd_msg_store *b)
+{
+    sqlite3_stmt *st = stmt(s, Q_ASSET_LIST);
+    if (st == NULL)
+        return -EIO;
+    uint32_t limit = page_limit(b);
+    sqlite3_bind_int64(st, 1, b->cursor);
+    sqlite3_bind_int(st, 2, (int)limit + 1);
+    int rc;
+    b->n = 0;
+    b->cursor = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (b->n == limit) {
+            b->cursor = b->assets[b->n - 1].id;
+            break;
+        }
+        read_asset(st, &b->assets[b->n++]);
+    }
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq_errno(rc);
+}
+
+static int op_rendition_put(sq *s, struct rd_msg_store *b)
+{
+    sqlite3_stmt *st = stmt(s, Q_REND_PUT);
+    if (st == NULL)
+        return -EIO;
+    rd_rendition *r = &b->renditions[0];
+    sqlite3_bind_int64(st, 1, r->asset_id);
+    sqlite3_bind_text(st, 2, r->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, r->width);
+    sqlite3_bind_int(st, 4, r->height);
+    sqlite3_bind_int(st, 5, r->bitrate_kbps);
+    sqlite3_bind_text(st, 6, r->playlist_key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 7, now_ms());
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW)
+        return sq_errno(rc);
+    r->id = sqlite3_column_int64(st, 0);
+    b->n = 1;
+    return 0;
+}
+
+static int op_rendition_list(sq *s, struct rd_msg_store *b)
+{
+    sqlite3_stmt *st = stmt(s, Q_REND_LIST);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, b->asset_id);
+    sqlite3_bind_int(st, 2, RD_STORE_BATCH);
+    int rc;
+    b->n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        rd_rendition *r = &b->renditions[b->n++];
+        memset(r, 0, sizeof(*r));
+        r->id = sqlite3_column_int64(st, 0);
+        r->asset_id = sqlite3_column_int64(st, 1);
+        copy_text(r->name, sizeof(r->name), st, 2);
+        r->width = sqlite3_column_int(st, 3);
+        r->height = sqlite3_column_int(st, 4);
+        r->bitrate_kbps = sqlite3_column_int(st, 5);
+        copy_text(r->playlist_key, sizeof(r->playlist_key), st, 6);
+    }
+    return rc == SQLITE_DONE ? 0 : sq_errno(rc);
+}
+
+static int op_job_create(sq *s, struct rd_msg_store *b)
+{
+    int64_t now = now_ms();
+    for (uint32_t i = 0; i < b->n; i++) {
+        rd_job *j = &b->jobs[i];
+        if (j->kind[0] == '\0' || j->asset_id <= 0)
+            return -EINVAL;
+        sqlite3_stmt *st = stmt(s, Q_JOB_INSERT);
+        if (st == NULL)
+            return -EIO;
+        sqlite3_bind_int64(st, 1, j->asset_id);
+        sqlite3_bind_text(st, 2, j->kind, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, j->priority);
+        sqlite3_bind_int(st, 4, j->max_attempts > 0 ? j->max_attempts : 5);
+        sqlite3_bind_int64(st, 5, now);
+        int r = step_done(st);
+        if (r < 0)
+            return r;
+        int created = sqlite3_changes(s->db) == 1;
+        st = stmt(s, Q_JOB_BY_KEY);
+        if (st == NULL)
+            return -EIO;
+        sqlite3_bind_int64(st, 1, j->asset_id);
+        sqlite3_bind_text(st, 2, j->kind, -1, SQLITE_TRANSIENT);
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+            return sq_errno(rc);
+        read_job(st, j);
+        j->created = created;
+    }
+    return 0;
+}
+
+static int op_job_get(sq *s, struct rd_msg_store *b)
+{
+    sqlite3_stmt *st = stmt(s, Q_JOB_GET);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, b->jobs[0].id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return -ENOENT;
+    if (rc != SQLITE_ROW)
+        return sq_errno(rc);
+    read_job(st, &b->jobs[0]);
+    b->n = 1;
+    return 0;
+}
+
+static int op_job_list(sq *s, struct rd_msg_store *b)
+{
+    sqlite3_stmt *st = stmt(s, b->state ? Q_JOB_LIST_STATE : Q_JOB_LIST);
+    if (st == NULL)
+        return -EIO;
+    uint32_t limit = page_limit(b);
+    sqlite3_bind_int64(st, 1, b->cursor);
+    sqlite3_bind_int(st, 2, (int)limit + 1);
+    if (b->state)
+        sqlite3_bind_text(st, 3, job_state_name(b->state), -1, SQLITE_STATIC);
+    int rc;
+    b->n = 0;
+    b->cursor = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (b->n == limit) {
+            b->cursor = b->jobs[b->n - 1].id;
+            break;
+        }
+        read_job(st, &b->jobs[b->n++]);
+    }
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq_errno(rc);
+}
+
+static int claim_one(sq *s, struct rd_msg_store *b, int64_t now, int64_t id, rd_job *out)
+{
+    sqlite3_stmt *st = stmt(s, Q_JOB_CLAIM);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int64(st, 2, id);
+    sqlite3_bind_text(st, 3, b->owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, b->lease_ms);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    if (rc != SQLITE_ROW)
+        return sq_errno(rc);
+    read_job(st, out);
+    return 1;
+}
+
+static int op_job_claim(sq *s, struct rd_msg_store *b)
+{
+    if (b->owner[0] == '\0' || b->lease_ms <= 0)
+        return -EINVAL;
+    int64_t now = now_ms();
+    int64_t ids[RD_STORE_BATCH];
+    uint32_t nids = 0;
+    if (b->n > 0) {
+        for (uint32_t i = 0; i < b->n && i < RD_STORE_BATCH; i++)
+            ids[nids++] = b->jobs[i].id;
+    } else {
+        sqlite3_stmt *st = stmt(s, Q_JOB_NEXT);
+        if (st == NULL)
+            return -EIO;
+        sqlite3_bind_int64(st, 1, now);
+        sqlite3_bind_int(st, 2, (int)page_limit(b));
+        sqlite3_bind_text(st, 3, b->kind, -1, SQLITE_STATIC);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+            ids[nids++] = sqlite3_column_int64(st, 0);
+        if (rc != SQLITE_DONE)
+            return sq_errno(rc);
+    }
+    b->n = 0;
+    for (uint32_t i = 0; i < nids; i++) {
+        int r = claim_one(s, b, now, ids[i], &b->jobs[b->n]);
+        if (r < 0)
+            return r;
+        b->n += (uint32_t)r;
+    }
+    return 0;
+}
+
+/* Heartbeat, complete and fail: one fenced UPDATE per job (owner and attempt must match). */
+static int op_job_fenced(sq *s, struct rd_msg_store *b)
+{
+    int64_t now = now_ms();
+    int q = b->op == STORE_JOB_HEARTBEAT  ? Q_JOB_HEARTBEAT
+            : b->op == STORE_JOB_COMPLETE ? Q_JOB_COMPLETE
+            : b->op == STORE_JOB_RELEASE  ? Q_JOB_RELEASE
+                                          : Q_JOB_FAIL;
+    for (uint32_t i = 0; i < b->n; i++) {
+        rd_job *j = &b->jobs[i];
+        sqlite3_stmt *st = stmt(s, q);
+        if (st == NULL)
+            return -EIO;
+        sqlite3_bind_int64(st, 1, now);
+        sqlite3_bind_int64(st, 2, j->id);
+        sqlite3_bind_text(st, 3, b->owner, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 4, j->attempts);
+        if (q == Q_JOB_HEARTBEAT) {
+            sqlite3_bind_int64(st, 5, b->lease_ms);
+            sqlite3_bind_int(st, 6, j->progress);
+        } else if (q == Q_JOB_FAIL) {
+            sqlite3_bind_int64(st, 5, j->retry_ms);
+            sqlite3_bind_text(st, 6, j->error, -1, SQLITE_STATIC);
+        }
+        int rc = sqlite3_step(st);
+        int applied;
+        int state = JOB_STATE_NONE;
+        if (q == Q_JOB_FAIL) {
+            applied = rc == SQLITE_ROW;
+            if (applied) {
+                const char *name = (const char *)sqlite3_column_text(st, 0);
+                state = job_state_parse(name, strlen(name));
+            }
+            sqlite3_reset(st);
+        } else {
+            applied = rc == SQLITE_DONE && sqlite3_changes(s->db) == 1;
+        }
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return sq_errno(rc);
+        if (!applied)
+            state = job_state_for(s, j->id, b->owner, j->attempts);
+        else if (q == Q_JOB_HEARTBEAT)
+            state = JOB_RUNNING;
+        else if (q == Q_JOB_COMPLETE)
+            state = JOB_SUCCEEDED;
+        else if (q == Q_JOB_RELEASE)
+            state = JOB_QUEUED;
+        j->state = state;
+    }
+    return 0;
+}
+
+static int op_job_cancel(sq *s, struct rd_msg_store *b)
+{
+    int r = op_job_get(s, b);
+    if (r < 0)
+        return r;
+    if (b->jobs[0].state != JOB_QUEUED && b->jobs[0].state != JOB_RUNNING)
+        return -EALREADY;
+    sqlite3_stmt *st = stmt(s, Q_JOB_CANCEL);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, now_ms());
+    sqlite3_bind_int64(st, 2, b->jobs[0].id);
+    return step_done(st);
+}
+
+static int op_job_counts(sq *s, struct rd_msg_store *b)
+{
+    sqlite3_stmt *st = stmt(s, Q_COUNTS);
+    if (st == NULL)
+        return -EIO;
+    memset(&b->counts, 0, sizeof(b->counts));
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        int64_t n = sqlite3_column_int64(st, 1);
+        switch (job_state_parse(name, strlen(name))) {
+        case JOB_QUEUED:
+            b->counts.waiting += n;
+            break;
+        case JOB_RUNNING:
+            b->counts.active += n;
+            break;
+        case JOB_SUCCEEDED:
+            b->counts.completed += n;
+            break;
+        case JOB_FAILED:
+        case JOB_CANCELLED:
+            b->counts.failed += n;
+            break;
+        case JOB_DEAD:
+            b->counts.dead += n;
+            break;
+        }
+    }
+    return rc == SQLITE_DONE ? 0 : sq_errno(rc);
+}
+
+static int op_job_sweep(sq *s, struct rd_msg_store *b)
+{
+    sqlite3_stmt *st = stmt(s, Q_SWEEP);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, now_ms());
+    int r = step_done(st);
+    b->n = r == 0 ? (uint32_t)sqlite3_changes(s->db) : 0;
+    return r;
+}
+
+static int op_job_due(sq *s, struct rd_msg_store *b)
+{
+    int64_t now = now_ms();
+    sqlite3_stmt *st = stmt(s, Q_DUE);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int(st, 2, (int)page_limit(b));
+    sqlite3_bind_int64(st, 3, b->lease_ms);
+    int rc;
+    b->n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        memset(&b->jobs[b->n], 0, sizeof(rd_job));
+        b->jobs[b->n].id = sqlite3_column_int64(st, 0);
+        copy_text(b->jobs[b->n].kind, sizeof(b->jobs[b->n].kind), st, 1);
+        b->n++;
+    }
+    if (rc != SQLITE_DONE)
+        return sq_errno(rc);
+    for (uint32_t i = 0; i < b->n; i++) {
+        st = stmt(s, Q_MARK_PUBLISHED);
+        if (st == NULL)
+            return -EIO;
+        sqlite3_bind_int64(st, 1, now);
+        sqlite3_bind_int64(st, 2, b->jobs[i].id);
+        int r = step_done(st);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static int is_write(int op)
+{
+    return op != STORE_ASSET_GET && op != STORE_ASSET_LIST && op != STORE_RENDITION_LIST &&
+           op != STORE_JOB_GET && op != STORE_JOB_LIST && op != STORE_JOB_COUNTS &&
+           op != STORE_OUTBOX_TAKE;
+}
+
+static int execute(sq *s, struct rd_msg_store *b)
+{
+    if (b->n > RD_STORE_BATCH)
+        return -EINVAL;
+    switch (b->op) {
+    case STORE_ASSET_CREATE:
+        return op_asset_create(s, b);
+    case STORE_ASSET_GET:
+        return op_asset_get(s, b);
+    case STORE_ASSET_LIST:
+        return op_asset_list(s, b);
+    case STORE_RENDITION_PUT:
+        return op_rendition_put(s, b);
+    case STORE_RENDITION_LIST:
+        return op_rendition_list(s, b);
+    case STORE_JOB_CREATE:
+        return op_job_create(s, b);
+    case STORE_JOB_GET:
+        return op_job_get(s, b);
+    case STORE_JOB_LIST:
+        return op_job_list(s, b);
+    case STORE_JOB_CLAIM:
+        return op_job_claim(s, b);
+    case STORE_JOB_HEARTBEAT:
+    case STORE_JOB_COMPLETE:
+    case STORE_JOB_FAIL:
+    case STORE_JOB_RELEASE:
+        return op_job_fenced(s, b);
+    case STORE_JOB_CANCEL:
+        return op_job_cancel(s, b);
+    case STORE_JOB_COUNTS:
+        return op_job_counts(s, b);
+    case STORE_JOB_SWEEP:
+        return op_job_sweep(s, b);
+    case STORE_OUTBOX_TAKE:
+        b->n = 0; /* no outbox: the embedded queue is in-process */
+        return 0;
+    case STORE_JOB_DUE:
+        return op_job_due(s, b);
+    default:
+        return -EINVAL;
+    }
+}
+
+static int sq_init(rd_actor *self, void *arg)
+{
+    sq *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return -ENOMEM;
+    s->path = arg;
+    char err[256];
+    int r = sq_open(s->path, &s->db, err, sizeof(err));
+    if (r < 0) {
+        log_error("store_open_failed", KV_STR("backend", "sqlite"), KV_STR("detail", err));
+        free(s);
+        return r;
+    }
+    self->state = s;
+    return 0;
+}
+
+static void sq_fini(rd_actor *self)
+{
+    sq *s = self->state;
+    if (s == NULL)
+        return;
+    for (int i = 0; i < Q_COUNT; i++)
+        sqlite3_finalize(s->stmt[i]);
+    sqlite3_close(s->db);
+    free(s);
+}
+
+static int sq_handle(rd_actor *self, rd_msg *m)
+{
+    sq *s = self->state;
+    if (m->type != MSG_STORE)
+        return RD_DONE;
+    struct rd_msg_store *b = msg_body(m, store);
+    int write = is_write(b->op);
+    int r = write ? run(s, Q_BEGIN) : 0;
+    if (r == 0) {
+        r = execute(s, b);
+        /* A statement left on a row (RETURNING, one-row reads) would hold the transaction. */
+        for (int i = Q_ASSET_INSERT; i < Q_COUNT; i++)
+            if (s->stmt[i] != NULL)
+                sqlite3_reset(s->stmt[i]);
+        if (write)
+            r = r == 0 ? run(s, Q_COMMIT) : (run(s, Q_ROLLBACK), r);
+    }
+    if (r < 0 && r != -ENOENT && r != -EALREADY && r != -EINVAL)
+        log_warn("store_failed", KV_STR("backend", "sqlite"), KV_INT("op", b->op), KV_ERRNO(r),
+                 KV_STR("detail", sqlite3_errmsg(s->db)));
+    b->status = r;
+    if (m->from == NULL || actor_reply(m, m) != 0)
+        return RD_DONE;
+    return RD_KEPT;
+}
+
+static const rd_actor_def sq_def = {.name = "store-sqlite",
+                                    .init = sq_init,
+                                    .handle = sq_handle,
+                                    .fini = sq_fini,
+                                    .mailbox_bound = 1024};
+
+int store_sqlite_spawn(const char *path, rd_actor **out)
+{
+    return actor_spawn_thread(&sq_def, (void *)path, -1, out);
+}

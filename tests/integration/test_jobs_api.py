@@ -1,0 +1,79 @@
+"""The jobs and assets routes over HTTP against `reeld serve`: lookups, pages with opaque
+cursors, cancel, the errors (404, 409, 400) and 503 + Retry-After while PostgreSQL is down;
+/api/health carries the queue counts."""
+import json
+import time
+import urllib.error
+import urllib.request
+
+from test_jobs import add_job, wait_for
+
+
+def call(r, method, path):
+    req = urllib.request.Request(f"http://{r.addr}{path}", method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=15) as resp:
+            return resp.status, dict(resp.headers), json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), json.loads(e.read() or b"null")
+
+
+def test_job_routes_lookups_pages_cancel_and_errors(reeld_factory, tmp_path):
+    env = {"REELD_DATA_DIR": str(tmp_path)}
+    r = reeld_factory(env=env, args=("--cores", "1"))
+    ids = [add_job(env, 10 + i)["id"] for i in range(5)]
+
+    st, _, job = call(r, "GET", f"/api/jobs/{ids[0]}")
+    assert st == 200 and job["state"] == "queued" and job["id"] == str(ids[0])
+    assert call(r, "GET", "/api/jobs/987654")[0] == 404
+    assert call(r, "GET", "/api/jobs/abc")[0] == 404
+
+    seen, cursor, pages = [], None, 0
+    while True:
+        path = "/api/jobs?state=queued&limit=2" + (f"&cursor={cursor}" if cursor else "")
+        st, _, page = call(r, "GET", path)
+        assert st == 200, page
+        seen += [int(j["id"]) for j in page["jobs"]]
+        cursor = page["next_cursor"]
+        pages += 1
+        if cursor is None:
+            break
+    assert seen == ids and pages == 3
+
+    st, _, err = call(r, "GET", "/api/jobs?cursor=not-a-cursor!")
+    assert st == 400 and err["error"]["code"] == "bad_cursor"
+    assert call(r, "GET", "/api/jobs?state=nope")[0] == 400
+    st, _, assets = call(r, "GET", "/api/assets")
+    assert st == 200 and assets == {"assets": [], "next_cursor": None}
+    assert call(r, "GET", f"/api/assets?cursor={cursor or 'x'}")[0] == 400
+    assert call(r, "GET", "/api/assets/1")[0] == 404
+
+    st, _, body = call(r, "DELETE", f"/api/jobs/{ids[1]}")
+    assert st == 200 and body["state"] == "cancelled" and body["was"] == "queued"
+    st, _, err = call(r, "DELETE", f"/api/jobs/{ids[1]}")
+    assert st == 409 and err["error"]["code"] == "job_finished"
+    assert call(r, "DELETE", "/api/jobs/987654")[0] == 404
+
+    def health_counts():
+        q = call(r, "GET", "/api/health")[2]["queue"]
+        return q if q.get("failed") == 1 else None
+    q = wait_for(health_counts, 10, "the health counts to catch up")
+    assert q["waiting"] == 4 and q["active"] == 0 and q["dead"] == 0
+
+
+def test_store_down_is_503_with_retry_after(reeld_factory, postgres):
+    env = {"POSTGRES_URL": postgres.new_database()}
+    r = reeld_factory(env=env, args=("--cores", "1"))
+    job = add_job(env, 1)
+    assert call(r, "GET", f"/api/jobs/{job['id']}")[0] == 200
+    postgres.stop()
+    try:
+        time.sleep(0.3)
+        st, headers, err = call(r, "GET", f"/api/jobs/{job['id']}")
+        assert st == 503, err
+        assert headers.get("Retry-After") == "1"
+        assert err["error"]["code"] == "store_unavailable"
+    finally:
+        postgres.start()
+    wait_for(lambda: call(r, "GET", f"/api/jobs/{job['id']}")[0] == 200, 15,
+             "the store to reconnect")

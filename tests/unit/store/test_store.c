@@ -1,0 +1,560 @@
+/* The store's contract, one suite run against every backend: sqlite always (a fresh file), and
+ * postgres when REELD_TEST_POSTGRES_URL names an empty database (tests/integration/
+ * test_store_postgres.py starts a server and runs this program with it set). One suite in C
+ * rather than two: the cases are written once, against the message interface the dispatcher
+ * uses, so the backends cannot drift apart. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "src/rt/actor.h"
+#include "src/rt/loop.h"
+#include "src/store/client.h"
+#include "src/store/store.h"
+#include "tests/unit/test.h"
+
+static rd_store_client *client;
+static const char *backend;
+
+static rd_msg *call(rd_msg *req, int *status)
+{
+    rd_msg *ans = NULL;
+    *status = store_client_call(client, req, 5000, &ans);
+    return ans;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+/* Creates one job and returns it (by value); asset ids are unique per case. */
+static rd_job create_job(int64_t asset, const char *kind, int priority, int max_attempts)
+{
+    rd_msg *m = store_request(STORE_JOB_CREATE);
+    struct rd_msg_store *b = msg_body(m, store);
+    b->n = 1;
+    b->jobs[0].asset_id = asset;
+    snprintf(b->jobs[0].kind, sizeof(b->jobs[0].kind), "%s", kind);
+    b->jobs[0].priority = priority;
+    b->jobs[0].max_attempts = max_attempts;
+    int st;
+    rd_msg *a = call(m, &st);
+    rd_job j = {0};
+    CHECK_EQ_INT(st, 0);
+    if (a != NULL) {
+        j = msg_body(a, store)->jobs[0];
+        msg_free(a);
+    }
+    return j;
+}
+
+/* Claims up to `limit` due jobs (or `id` only when non-zero) for `owner`; returns how many. */
+static int claim(const char *owner, int64_t lease_ms, uint32_t limit, int64_t id, rd_job *out)
+{
+    rd_msg *m = store_request(STORE_JOB_CLAIM);
+    struct rd_msg_store *b = msg_body(m, store);
+    snprintf(b->owner, sizeof(b->owner), "%s", owner);
+    b->lease_ms = lease_ms;
+    b->limit = limit;
+    if (id != 0) {
+        b->n = 1;
+        b->jobs[0].id = id;
+    }
+    int st;
+    rd_msg *a = call(m, &st);
+    CHECK_EQ_INT(st, 0);
+    int n = 0;
+    if (a != NULL) {
+        n = (int)msg_body(a, store)->n;
+        if (out != NULL)
+            memcpy(out, msg_body(a, store)->jobs, sizeof(rd_job) * (size_t)n);
+        msg_free(a);
+    }
+    return n;
+}
+
+/* A fenced update (heartbeat, complete, fail) of one job; returns the state answered. */
+static int fenced(rd_store_op op, const char *owner, const rd_job *j, int64_t retry_ms,
+                  const char *error)
+{
+    rd_msg *m = store_request(op);
+    struct rd_msg_store *b = msg_body(m, store);
+    snprintf(b->owner, sizeof(b->owner), "%s", owner);
+    b->lease_ms = 30000;
+    b->n = 1;
+    b->jobs[0].id = j->id;
+    b->jobs[0].attempts = j->attempts;
+    b->jobs[0].progress = 500;
+    b->jobs[0].retry_ms = retry_ms;
+    snprintf(b->jobs[0].error, sizeof(b->jobs[0].error), "%s", error ? error : "");
+    int st;
+    rd_msg *a = call(m, &st);
+    CHECK_EQ_INT(st, 0);
+    int state = -1;
+    if (a != NULL) {
+        state = msg_body(a, store)->jobs[0].state;
+        msg_free(a);
+    }
+    return state;
+}
+
+static rd_job get_job(int64_t id, int *status)
+{
+    rd_msg *m = store_request(STORE_JOB_GET);
+    msg_body(m, store)->jobs[0].id = id;
+    rd_msg *a = call(m, status);
+    rd_job j = {0};
+    if (a != NULL) {
+        j = msg_body(a, store)->jobs[0];
+        msg_free(a);
+    }
+    return j;
+}
+
+static int cancel(int64_t id)
+{
+    rd_msg *m = store_request(STORE_JOB_CANCEL);
+    msg_body(m, store)->jobs[0].id = id;
+    int st;
+    rd_msg *a = call(m, &st);
+    msg_free(a);
+    return st;
+}
+
+static rd_queue_counts counts(void)
+{
+    int st;
+    rd_msg *a = call(store_request(STORE_JOB_COUNTS), &st);
+    CHECK_EQ_INT(st, 0);
+    rd_queue_counts c = {0};
+    if (a != NULL) {
+        c = msg_body(a, store)->counts;
+        msg_free(a);
+    }
+    return c;
+}
+
+/* Finishes every due job so a case starts with nothing claimable. */
+static void drain(void)
+{
+    rd_job js[RD_STORE_BATCH];
+    int n;
+    while ((n = claim("drain", 60000, RD_STORE_BATCH, 0, js)) > 0)
+        for (int i = 0; i < n; i++)
+            fenced(STORE_JOB_COMPLETE, "drain", &js[i], 0, NULL);
+}
+
+TEST(assets_create_get_and_page)
+{
+    int64_t first = 0;
+    for (int i = 0; i < 5; i++) {
+        rd_msg *m = store_request(STORE_ASSET_CREATE);
+        rd_asset *a = &msg_body(m, store)->assets[0];
+        snprintf(a->org, sizeof(a->org), "acme");
+        snprintf(a->filename, sizeof(a->filename), "clip \"%d\".mp4", i);
+        snprintf(a->content_type, sizeof(a->content_type), "video/mp4");
+        a->size_bytes = 1000 + i;
+        int st;
+        rd_msg *ans = call(m, &st);
+        CHECK_EQ_INT(st, 0);
+        if (ans == NULL)
+            return;
+        rd_asset *got = &msg_body(ans, store)->assets[0];
+        CHECK(got->id > 0);
+        CHECK_EQ_STR(got->state, "uploading");
+        CHECK(got->created_ms > 1700000000000LL);
+        if (i == 0)
+            first = got->id;
+        msg_free(ans);
+    }
+    rd_msg *m = store_request(STORE_ASSET_GET);
+    msg_body(m, store)->assets[0].id = first;
+    int st;
+    rd_msg *ans = call(m, &st);
+    CHECK_EQ_INT(st, 0);
+    if (ans != NULL) {
+        CHECK_EQ_STR(msg_body(ans, store)->assets[0].filename, "clip \"0\".mp4");
+        CHECK_EQ_INT(msg_body(ans, store)->assets[0].size_bytes, 1000);
+        msg_free(ans);
+    }
+    m = store_request(STORE_ASSET_GET);
+    msg_body(m, store)->assets[0].id = 987654321;
+    msg_free(call(m, &st));
+    CHECK_EQ_INT(st, -ENOENT);
+
+    /* Pages of 2 walk all five, in id order, then end with cursor 0. */
+    int64_t cursor = first - 1, seen = 0, pages = 0;
+    do {
+        m = store_request(STORE_ASSET_LIST);
+        msg_body(m, store)->cursor = cursor;
+        msg_body(m, store)->limit = 2;
+        ans = call(m, &st);
+        CHECK_EQ_INT(st, 0);
+        if (ans == NULL)
+            return;
+        seen += msg_body(ans, store)->n;
+        cursor = msg_body(ans, store)->cursor;
+        msg_free(ans);
+        pages++;
+    } while (cursor != 0 && pages < 10);
+    CHECK_EQ_INT(seen, 5);
+    CHECK_EQ_INT(pages, 3);
+
+    m = store_request(STORE_RENDITION_PUT);
+    rd_rendition *r = &msg_body(m, store)->renditions[0];
+    r->asset_id = first;
+    snprintf(r->name, sizeof(r->name), "720p");
+    r->width = 1280;
+    r->height = 720;
+    r->bitrate_kbps = 3000;
+    snprintf(r->playlist_key, sizeof(r->playlist_key), "a/720p.m3u8");
+    msg_free(call(m, &st));
+    CHECK_EQ_INT(st, 0);
+    m = store_request(STORE_RENDITION_LIST);
+    msg_body(m, store)->asset_id = first;
+    ans = call(m, &st);
+    CHECK_EQ_INT(st, 0);
+    if (ans != NULL) {
+        CHECK_EQ_INT(msg_body(ans, store)->n, 1);
+        CHECK_EQ_STR(msg_body(ans, store)->renditions[0].name, "720p");
+        msg_free(ans);
+    }
+}
+
+TEST(job_create_is_idempotent_per_asset_and_kind)
+{
+    rd_job a = create_job(100, "transcode", 0, 3);
+    rd_job b = create_job(100, "transcode", 5, 9);
+    rd_job c = create_job(100, "poster", 0, 3);
+    CHECK(a.id > 0);
+    CHECK_EQ_INT(a.created, 1);
+    CHECK_EQ_INT(b.id, a.id);
+    CHECK_EQ_INT(b.created, 0);
+    CHECK_EQ_INT(b.max_attempts, 3); /* the first creation's settings stand */
+    CHECK(c.id != a.id);
+    CHECK_EQ_INT(a.state, JOB_QUEUED);
+    CHECK_EQ_INT(a.attempts, 0);
+
+    /* A batch: each answer sits where it was asked, new or not. */
+    rd_msg *m = store_request(STORE_JOB_CREATE);
+    struct rd_msg_store *q = msg_body(m, store);
+    q->n = 3;
+    q->jobs[0].asset_id = 101;
+    snprintf(q->jobs[0].kind, sizeof(q->jobs[0].kind), "transcode");
+    q->jobs[1].asset_id = 100;
+    snprintf(q->jobs[1].kind, sizeof(q->jobs[1].kind), "transcode");
+    q->jobs[2].asset_id = 102;
+    snprintf(q->jobs[2].kind, sizeof(q->jobs[2].kind), "transcode");
+    int st;
+    rd_msg *ans = call(m, &st);
+    CHECK_EQ_INT(st, 0);
+    if (ans != NULL) {
+        q = msg_body(ans, store);
+        CHECK_EQ_INT(q->jobs[0].asset_id, 101);
+        CHECK_EQ_INT(q->jobs[0].created, 1);
+        CHECK_EQ_INT(q->jobs[1].id, a.id);
+        CHECK_EQ_INT(q->jobs[1].created, 0);
+        CHECK_EQ_INT(q->jobs[2].asset_id, 102);
+        msg_free(ans);
+    }
+    m = store_request(STORE_JOB_CREATE);
+    msg_body(m, store)->n = 1; /* no kind */
+    msg_body(m, store)->jobs[0].asset_id = 1;
+    msg_free(call(m, &st));
+    CHECK_EQ_INT(st, -EINVAL);
+    drain();
+}
+
+TEST(claim_by_priority_leases_and_counts_attempts)
+{
+    rd_job low = create_job(200, "noop", 0, 3);
+    rd_job high = create_job(201, "noop", 10, 3);
+    rd_job got[RD_STORE_BATCH];
+    CHECK_EQ_INT(claim("w1", 30000, 1, 0, got), 1);
+    CHECK_EQ_INT(got[0].id, high.id);
+    CHECK_EQ_INT(got[0].state, JOB_RUNNING);
+    CHECK_EQ_INT(got[0].attempts, 1);
+    CHECK_EQ_STR(got[0].lease_owner, "w1");
+    CHECK(got[0].lease_expires_ms > got[0].updated_ms);
+    /* The leased job is not claimable; the other one is. */
+    CHECK_EQ_INT(claim("w2", 30000, 1, high.id, NULL), 0);
+    CHECK_EQ_INT(claim("w2", 30000, 5, 0, got), 1);
+    CHECK_EQ_INT(got[0].id, low.id);
+    CHECK_EQ_INT(claim("w3", 30000, 5, 0, NULL), 0);
+    rd_job h = get_job(high.id, &(int){0});
+    CHECK_EQ_INT(fenced(STORE_JOB_COMPLETE, "w1", &h, 0, NULL), JOB_SUCCEEDED);
+    CHECK_EQ_INT(fenced(STORE_JOB_COMPLETE, "w2", &got[0], 0, NULL), JOB_SUCCEEDED);
+}
+
+static int claim_kind(const char *kind, rd_job *out)
+{
+    rd_msg *m = store_request(STORE_JOB_CLAIM);
+    struct rd_msg_store *b = msg_body(m, store);
+    snprintf(b->owner, sizeof(b->owner), "w-kind");
+    snprintf(b->kind, sizeof(b->kind), "%s", kind);
+    b->lease_ms = 30000;
+    b->limit = 4;
+    int st;
+    rd_msg *a = call(m, &st);
+    CHECK_EQ_INT(st, 0);
+    int n = a ? (int)msg_body(a, store)->n : 0;
+    if (a != NULL && n > 0 && out != NULL)
+        *out = msg_body(a, store)->jobs[0];
+    msg_free(a);
+    return n;
+}
+
+TEST(claim_only_the_kinds_asked_for)
+{
+    drain();
+    rd_job t = create_job(250, "thumbnail", 0, 3), got;
+    CHECK_EQ_INT(claim_kind("noop", NULL), 0);
+    CHECK_EQ_INT(claim_kind("thumbnail", &got), 1);
+    CHECK_EQ_INT(got.id, t.id);
+    CHECK_EQ_INT(fenced(STORE_JOB_COMPLETE, "w-kind", &got, 0, NULL), JOB_SUCCEEDED);
+}
+
+TEST(fencing_by_owner_and_attempt)
+{
+    rd_job j = create_job(300, "noop", 0, 3);
+    rd_job got;
+    CHECK_EQ_INT(claim("w1", 30000, 1, j.id, &got), 1);
+    rd_job wrong_attempt = got;
+    wrong_attempt.attempts = 7;
+    CHECK_EQ_INT(fenced(STORE_JOB_HEARTBEAT, "w1", &wrong_attempt, 0, NULL), JOB_STATE_NONE);
+    CHECK_EQ_INT(fenced(STORE_JOB_COMPLETE, "intruder", &got, 0, NULL), JOB_STATE_NONE);
+    CHECK_EQ_INT(fenced(STORE_JOB_HEARTBEAT, "w1", &got, 0, NULL), JOB_RUNNING);
+    int st;
+    CHECK_EQ_INT(get_job(j.id, &st).progress, 500);
+    CHECK_EQ_INT(fenced(STORE_JOB_COMPLETE, "w1", &got, 0, NULL), JOB_SUCCEEDED);
+    /* Completing twice is answered with the state, not applied again. */
+    CHECK_EQ_INT(fenced(STORE_JOB_COMPLETE, "w1", &got, 0, NULL), JOB_SUCCEEDED);
+    rd_job done = get_job(j.id, &st);
+    CHECK_EQ_INT(done.state, JOB_SUCCEEDED);
+    CHECK_EQ_INT(done.attempts, 1);
+    CHECK_EQ_INT(done.progress, 1000);
+}
+
+TEST(release_hands_the_job_back_without_counting_the_attempt)
+{
+    rd_job j = create_job(450, "noop", 0, 3), got;
+    CHECK_EQ_INT(claim("stopping-node", 30000, 1, j.id, &got), 1);
+    CHECK_EQ_INT(fenced(STORE_JOB_RELEASE, "other", &got, 0, NULL), JOB_STATE_NONE);
+    CHECK_EQ_INT(fenced(STORE_JOB_RELEASE, "stopping-node", &got, 0, NULL), JOB_QUEUED);
+    int st;
+    rd_job back = get_job(j.id, &st);
+    CHECK_EQ_INT(back.state, JOB_QUEUED);
+    CHECK_EQ_INT(back.attempts, 0);
+    CHECK_EQ_INT(claim("next-node", 30000, 1, j.id, &got), 1);
+    CHECK_EQ_INT(got.attempts, 1);
+    CHECK_EQ_INT(fenced(STORE_JOB_COMPLETE, "next-node", &got, 0, NULL), JOB_SUCCEEDED);
+}
+
+TEST(expired_lease_is_taken_over_and_the_old_owner_fenced_out)
+{
+    rd_job j = create_job(400, "noop", 0, 3);
+    rd_job first, second;
+    CHECK_EQ_INT(claim("dead-worker", 50, 1, j.id, &first), 1);
+    CHECK_EQ_INT(claim("w2", 30000, 1, j.id, NULL), 0); /* still leased */
+    sleep_ms(120);
+    CHECK_EQ_INT(claim("w2", 30000, 1, 0, &second), 1);
+    CHECK_EQ_INT(second.id, j.id);
+    CHECK_EQ_INT(second.attempts, 2);
+    CHECK_EQ_INT(fenced(STORE_JOB_COMPLETE, "dead-worker", &first, 0, NULL), JOB_STATE_NONE);
+    CHECK_EQ_INT(fenced(STORE_JOB_COMPLETE, "w2", &second, 0, NULL), JOB_SUCCEEDED);
+    int st;
+    rd_job done = get_job(j.id, &st);
+    CHECK_EQ_INT(done.state, JOB_SUCCEEDED);
+    CHECK_EQ_INT(done.attempts, 2);
+}
+
+TEST(failures_retry_after_the_delay_then_die_with_the_last_error)
+{
+    rd_job j = create_job(500, "noop", 0, 2);
+    rd_job got;
+    CHECK_EQ_INT(claim("w1", 30000, 1, j.id, &got), 1);
+    CHECK_EQ_INT(fenced(STORE_JOB_FAIL, "w1", &got, 150, "disk full"), JOB_QUEUED);
+    CHECK_EQ_INT(claim("w1", 30000, 1, j.id, NULL), 0); /* not before run_after */
+    sleep_ms(200);
+    CHECK_EQ_INT(claim("w1", 30000, 1, j.id, &got), 1);
+    CHECK_EQ_INT(got.attempts, 2);
+    CHECK_EQ_INT(fenced(STORE_JOB_FAIL, "w1", &got, 0, "decoder \"crashed\""), JOB_DEAD);
+    int st;
+    rd_job dead = get_job(j.id, &st);
+    CHECK_EQ_INT(dead.state, JOB_DEAD);
+    CHECK_EQ_STR(dead.error, "decoder \"crashed\"");
+    CHECK_EQ_INT(claim("w1", 30000, 1, j.id, NULL), 0);
+
+    rd_job k = create_job(501, "noop", 0, 5);
+    CHECK_EQ_INT(claim("w1", 30000, 1, k.id, &got), 1);
+    CHECK_EQ_INT(fenced(STORE_JOB_FAIL, "w1", &got, -1, "not a video"), JOB_FAILED);
+}
+
+TEST(cancel_queued_running_finished_and_unknown)
+{
+    rd_job q = create_job(600, "noop", 0, 3);
+    CHECK_EQ_INT(cancel(q.id), 0);
+    CHECK_EQ_INT(cancel(q.id), -EALREADY);
+    CHECK_EQ_INT(cancel(99999999), -ENOENT);
+    rd_job r = create_job(601, "noop", 0, 3), got;
+    CHECK_EQ_INT(claim("w1", 30000, 1, r.id, &got), 1);
+    CHECK_EQ_INT(cancel(r.id), 0);
+    /* The worker's next heartbeat learns why it must stop; its completion does not apply. */
+    CHECK_EQ_INT(fenced(STORE_JOB_HEARTBEAT, "w1", &got, 0, NULL), JOB_CANCELLED);
+    CHECK_EQ_INT(fenced(STORE_JOB_COMPLETE, "w1", &got, 0, NULL), JOB_CANCELLED);
+    int st;
+    CHECK_EQ_INT(get_job(r.id, &st).state, JOB_CANCELLED);
+    get_job(424242424, &st);
+    CHECK_EQ_INT(st, -ENOENT);
+}
+
+TEST(list_by_state_with_cursor)
+{
+    for (int i = 0; i < 5; i++)
+        create_job(700 + i, "listed", 0, 3);
+    int64_t cursor = 0;
+    int seen = 0, pages = 0;
+    do {
+        rd_msg *m = store_request(STORE_JOB_LIST);
+        msg_body(m, store)->state = JOB_QUEUED;
+        msg_body(m, store)->cursor = cursor;
+        msg_body(m, store)->limit = 2;
+        int st;
+        rd_msg *ans = call(m, &st);
+        CHECK_EQ_INT(st, 0);
+        if (ans == NULL)
+            return;
+        for (uint32_t i = 0; i < msg_body(ans, store)->n; i++) {
+            CHECK_EQ_INT(msg_body(ans, store)->jobs[i].state, JOB_QUEUED);
+            CHECK(msg_body(ans, store)->jobs[i].id > cursor);
+            seen++;
+        }
+        cursor = msg_body(ans, store)->cursor;
+        msg_free(ans);
+        pages++;
+    } while (cursor != 0 && pages < 10);
+    CHECK_EQ_INT(seen, 5);
+    CHECK_EQ_INT(pages, 3);
+    drain();
+}
+
+TEST(counts_sweep_and_due)
+{
+    drain();
+    rd_queue_counts before = counts();
+    rd_job a = create_job(800, "noop", 0, 1), got;
+    create_job(801, "noop", 0, 3);
+    rd_queue_counts mid = counts();
+    CHECK_EQ_INT(mid.waiting, before.waiting + 2);
+
+    /* Due: both once, then not again within the age. */
+    rd_msg *m = store_request(STORE_JOB_DUE);
+    msg_body(m, store)->lease_ms = 0;
+    int st;
+    rd_msg *ans = call(m, &st);
+    CHECK_EQ_INT(st, 0);
+    if (ans != NULL) {
+        CHECK_EQ_INT(msg_body(ans, store)->n, 2);
+        msg_free(ans);
+    }
+    m = store_request(STORE_JOB_DUE);
+    msg_body(m, store)->lease_ms = 60000;
+    ans = call(m, &st);
+    if (ans != NULL) {
+        CHECK_EQ_INT(msg_body(ans, store)->n, 0);
+        msg_free(ans);
+    }
+
+    /* A worker that vanished on the last attempt: the sweep buries the job. */
+    CHECK_EQ_INT(claim("gone", 30, 1, a.id, &got), 1);
+    sleep_ms(80);
+    ans = call(store_request(STORE_JOB_SWEEP), &st);
+    CHECK_EQ_INT(st, 0);
+    if (ans != NULL) {
+        CHECK_EQ_INT(msg_body(ans, store)->n, 1);
+        msg_free(ans);
+    }
+    rd_job dead = get_job(a.id, &st);
+    CHECK_EQ_INT(dead.state, JOB_DEAD);
+    CHECK(strstr(dead.error, "lease expired") != NULL);
+    rd_queue_counts after = counts();
+    CHECK_EQ_INT(after.dead, before.dead + 1);
+    CHECK_EQ_INT(after.waiting, before.waiting + 1);
+    drain();
+    CHECK_EQ_INT(counts().completed, after.completed + 1);
+}
+
+static void suite(const char *name)
+{
+    backend = name;
+    printf("# backend %s\n", name);
+    RUN(assets_create_get_and_page);
+    RUN(job_create_is_idempotent_per_asset_and_kind);
+    RUN(claim_by_priority_leases_and_counts_attempts);
+    RUN(claim_only_the_kinds_asked_for);
+    RUN(fencing_by_owner_and_attempt);
+    RUN(release_hands_the_job_back_without_counting_the_attempt);
+    RUN(expired_lease_is_taken_over_and_the_old_owner_fenced_out);
+    RUN(failures_retry_after_the_delay_then_die_with_the_last_error);
+    RUN(cancel_queued_running_finished_and_unknown);
+    RUN(list_by_state_with_cursor);
+    RUN(counts_sweep_and_due);
+}
+
+static int with_store(rd_config *cfg, const char *name)
+{
+    char err[512];
+    int r = store_migrate(cfg, err, sizeof(err));
+    if (r == 0)
+        r = store_migrate(cfg, err, sizeof(err)); /* twice: the second is a no-op */
+    if (r < 0) {
+        printf("not ok migrate_%s: %s\n", name, err);
+        test_failed++;
+        return r;
+    }
+    rd_loop *loop;
+    loop_create(&loop, 0, -1);
+    loop_start(loop);
+    rd_actor *store;
+    store_spawn(cfg, loop, &store);
+    store_client_create(loop, store, &client);
+    suite(name);
+    store_client_destroy(client);
+    loop_stop(loop, rd_now_ns() + 2000000000ull);
+    loop_join(loop);
+    store_free(store);
+    loop_destroy(loop);
+    return 0;
+}
+
+int main(void)
+{
+    char dir[] = "/tmp/reeld-store-test-XXXXXX";
+    if (mkdtemp(dir) == NULL)
+        return 1;
+    rd_config cfg = {.data_dir = dir};
+    with_store(&cfg, "sqlite");
+    char path[128];
+    snprintf(path, sizeof(path), "%s/reeld.db", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/reeld.db-wal", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/reeld.db-shm", dir);
+    unlink(path);
+    rmdir(dir);
+
+    const char *pg = getenv("REELD_TEST_POSTGRES_URL");
+    if (pg != NULL && pg[0] != '\0') {
+        rd_config pcfg = {.postgres_url = pg};
+        with_store(&pcfg, "postgres");
+    } else {
+        printf("skip postgres: REELD_TEST_POSTGRES_URL is not set (the integration suite sets"
+               " it)\n");
+    }
+    actor_free_all();
+    return test_summary();
+}
