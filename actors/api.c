@@ -965,6 +965,8 @@ static int api_init(rd_actor *self, void *arg)
     return 0;
 }
 
+/* What needs the loops running (the store client's bridge lives on one): on stop, before
+ * rt_stop. The rest waits for api_free. */
 static void api_fini(rd_actor *self)
 {
     api *a = self->state;
@@ -973,17 +975,32 @@ static void api_fini(rd_actor *self)
     for (uint32_t i = 0; a->slots != NULL && i < API_SLOTS; i++)
         free(a->slots[i]);
     free(a->slots);
-    blob_close(a->blob);
-    s3_client_destroy(a->s3);
-    tls_anchors_free(&a->anchors);
+    a->slots = NULL;
     ratelimit_destroy(a->rl);
+    a->rl = NULL;
     store_client_destroy(a->store);
+    a->store = NULL;
     urlsign_clear(&a->sign);
     edge_keyring_clear(&a->edge);
     memset(a->keys, 0, sizeof(a->keys));
-    free(a);
     self->state = NULL;
-    self->arg = NULL;
+}
+
+/* The S3 client is destroyed once its loop has stopped, as s3.h asks. */
+static void api_destroy(api *a)
+{
+    blob_close(a->blob);
+    s3_client_destroy(a->s3);
+    tls_anchors_free(&a->anchors);
+    free(a);
+}
+
+void api_free(rd_actor *actor)
+{
+    if (actor == NULL || actor->arg == NULL)
+        return;
+    api_destroy(actor->arg);
+    actor->arg = NULL;
 }
 
 static const rd_actor_def api_def = {
@@ -1102,6 +1119,7 @@ int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http
         if (err[0] == '\0')
             snprintf(err, errlen, "the API could not start (%s)", strerror(-r));
         api_def.fini(&(rd_actor){.state = a});
+        api_destroy(a);
         return r;
     }
     if (r == 0)
@@ -1110,6 +1128,7 @@ int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http
         r = store_client_create(loop, dispatcher, &a->store);
     if (r < 0) {
         api_def.fini(&(rd_actor){.state = a});
+        api_destroy(a);
         return r;
     }
     a->open_mode = cfg->api_keys == NULL && cfg->jwt_secret == NULL;
@@ -1121,6 +1140,7 @@ int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http
     if (r < 0) {
         snprintf(err, errlen, "cannot start the API thread (%s)", strerror(-r));
         api_def.fini(&(rd_actor){.state = a});
+        api_destroy(a);
         return r;
     }
     a->m_refused = metrics_family("reeld_api_refused_total",

@@ -30,7 +30,9 @@
 int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http_routes *routes,
               rd_actor **out, char *err, size_t errlen);
 
-/* Stop it with actor_stop after the loops have stopped, then actor_join: its fini closes the
- * blob backend and the S3 client. */
+/* Shutdown: actor_stop and actor_join while the loops still run (the request being handled
+ * finishes, the store client's bridge stops), then rt_stop, then api_free: it closes the blob
+ * backend and the S3 client, whose loop has stopped by then. NULL is a no-op. */
+void api_free(rd_actor *a);
 
 #endif

@@ -121,11 +121,12 @@ int cmd_serve(int argc, char **argv)
     int sig = rt_wait_signal();
     log_info("stopping", KV_INT("signal", sig), KV_INT("drain_sec", cfg.drain_sec));
     int nloops = rt.nloops;
-    rt_stop(&rt, (uint64_t)cfg.drain_sec * 1000000000ull);
     if (api != NULL) {
         actor_stop(api);
         actor_join(api);
     }
+    rt_stop(&rt, (uint64_t)cfg.drain_sec * 1000000000ull);
+    api_free(api);
     if (blob != NULL) {
         actor_stop(blob);
         actor_join(blob);
