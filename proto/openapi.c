@@ -1,6 +1,6 @@
 /* The OpenAPI 3.1 document of the HTTP API, served by GET /api/docs. Kept here as JSON in a C
  * string (build.zig embeds no files); tests/integration/test_api.py checks it parses and runs
- * schemathesis against it. Edit the JSON in place: one line per source line. */
+ * schemathesis against it. Edit the JSON in place. */
 #include "proto/openapi.h"
 
 const char openapi_json[] =
@@ -9,7 +9,9 @@ const char openapi_json[] =
     " \"info\": {\n"
     "  \"title\": \"reeld API\",\n"
     "  \"version\": \"0.1.0\",\n"
-    "  \"description\": \"Upload videos straight to object storage with presigned URLs, promote them to immutable masters, and play them back as HLS. Errors are {\\\"error\\\":{\\\"code\\\",\\\"message\\\"}}.\"\n"
+    "  \"description\": \"Upload videos straight to object storage with presigned URLs, promote "
+    "them to immutable masters, and play them back as HLS. Errors are "
+    "{\\\"error\\\":{\\\"code\\\",\\\"message\\\"}}.\"\n"
     " },\n"
     " \"security\": [\n"
     "  {\n"
@@ -147,7 +149,8 @@ const char openapi_json[] =
     "  \"/api/assets/{id}/promote\": {\n"
     "   \"post\": {\n"
     "    \"operationId\": \"promoteAsset\",\n"
-    "    \"summary\": \"Copy the upload to masters (Object Lock) and start its transcode job; idempotent\",\n"
+    "    \"summary\": \"Copy the upload to masters (Object Lock) and start its transcode job; "
+    "idempotent\",\n"
     "    \"parameters\": [\n"
     "     {\n"
     "      \"name\": \"id\",\n"
@@ -334,7 +337,8 @@ const char openapi_json[] =
     "   \"bearer\": {\n"
     "    \"type\": \"http\",\n"
     "    \"scheme\": \"bearer\",\n"
-    "    \"description\": \"An API key from REELD_API_KEYS, or an HS256 JWT (JWT_SECRET) with exp and an org claim.\"\n"
+    "    \"description\": \"An API key from REELD_API_KEYS, or an HS256 JWT (JWT_SECRET) with exp "
+    "and an org claim.\"\n"
     "   }\n"
     "  },\n"
     "  \"responses\": {\n"
