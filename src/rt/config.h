@@ -28,6 +28,12 @@ typedef struct rd_config {
 
     const char *postgres_url; /* POSTGRES_URL: fleet store; unset = SQLite in data_dir */
     const char *redis_url;    /* REDIS_URL or VALKEY_URL: fleet queue */
+    int pg_pool;              /* REELD_PG_POOL: PostgreSQL connections per node */
+    const char *node_name;    /* REELD_NODE_NAME: lease owner and stream consumer */
+    int job_lease_ms;         /* REELD_JOB_LEASE_MS */
+    int job_retry_base_ms;    /* REELD_JOB_RETRY_BASE_MS */
+    int job_retry_max_ms;     /* REELD_JOB_RETRY_MAX_MS */
+    int job_poll_ms;          /* REELD_JOB_POLL_MS */
 
     const char *s3_endpoint; /* unset = the fs blob backend in data_dir */
     const char *s3_region;
