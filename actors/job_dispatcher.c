@@ -695,6 +695,10 @@ static void sweep_fire(rd_timer *t)
         for (int i = 0; i < d->nworkers; i++)
             if (i == 0 || strcmp(d->workers[i].kind, d->workers[0].kind) != 0)
                 redisq_refresh_stats(d->q, d->workers[i].kind);
+        /* A node without workers (API and edge only) still reports the transcode stream: it is
+         * what a fleet's autoscaler scales on, and any node may be the one scraped. */
+        if (d->nworkers == 0)
+            redisq_refresh_stats(d->q, "transcode");
         /* Entries a dead node read and never acknowledged come back after the lease. */
         const char *kind = wanted_kind(d);
         if (kind != NULL && !redisq_reading(d->q) && !d->claim_inflight)
