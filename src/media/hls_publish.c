@@ -55,8 +55,9 @@ hlspub_kind hlspub_kind_of(const char *name)
 
 static int valid_name(const char *name, size_t len)
 {
-    return len > 0 && len < HLSPUB_MAX_NAME && name[0] != '/' && strstr(name, "..") == NULL &&
-           strstr(name, "://") == NULL;
+    return len > 0 && len < HLSPUB_MAX_NAME && name[0] != '/' &&
+           memmem(name, len, "..", 2) == NULL && memmem(name, len, "://", 3) == NULL &&
+           memchr(name, '\0', len) == NULL;
 }
 
 hlspub *hlspub_new(void)
