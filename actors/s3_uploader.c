@@ -385,6 +385,7 @@ static void take_finished(uploader *u, long wait_ns)
         put_done(u, list);
         list = next;
     }
+    pump_all(u); /* a slot freed by one job may go to another */
 }
 
 /* ---- messages ---- */
@@ -533,7 +534,6 @@ static int uploader_handle(rd_actor *self, rd_msg *m)
     uploader *u = self->state;
     int r = on_message(u, m);
     take_finished(u, 0);
-    pump_all(u);
     drive(u);
     return r;
 }
