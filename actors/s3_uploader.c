@@ -8,7 +8,8 @@
  *        TRANSCODE_PROGRESS and TRANSCODE_DONE (the encoder's, passed on to the job's notify),
  *        STOP.
  * sends: to a job's notify: its TRANSCODE_PROGRESS (dropped when notify is full: the next one
- *        supersedes it), TRANSCODE_DONE, then exactly one UPLOAD_DONE. To the S3 client's
+ *        supersedes it), TRANSCODE_DONE, then exactly one UPLOAD_DONE. To a job's encoder, when
+ *        the upload fails while it still encodes: TRANSCODE_CANCEL. To the S3 client's
  *        actor: MSG_S3_CALL (s3_submit), PUT and, after a failure, DELETE. Counts
  *        reeld_upload_objects_total{outcome}, reeld_upload_bytes_total,
  *        reeld_upload_jobs_total{outcome}.
@@ -59,6 +60,7 @@ struct upload_job {
     uint64_t id;
     char asset[64];
     rd_actor *notify;
+    rd_actor *encoder; /* told to cancel when the upload fails first; may be NULL */
     hlspub *plan;
     rd_msg **objects; /* by plan index: the HLS_OBJECTs that wait to be stored */
     int cap;
@@ -154,6 +156,12 @@ static void fail_job(uploader *u, upload_job *j, int status, const char *fmt, co
     snprintf(j->error, sizeof(j->error), fmt, a, b);
     log_error("upload_failed", KV_INT("job", j->id), KV_STR("asset", j->asset),
               KV_STR("reason", j->error), KV_ERRNO(status));
+    if (!j->transcoded && j->encoder != NULL) {
+        rd_msg *m = msg_new(MSG_TRANSCODE_CANCEL);
+        msg_body(m, transcode_cancel)->job = j->id;
+        if (actor_send(j->encoder, m) < 0)
+            msg_free(m); /* a full or stopped encoder: the job just runs to its end */
+    }
 }
 
 static void drop_waiting(uploader *u, upload_job *j)
@@ -481,6 +489,7 @@ static void on_register(uploader *u, const struct rd_msg_upload_job *r)
     j->id = r->job;
     snprintf(j->asset, sizeof(j->asset), "%s", r->asset);
     j->notify = r->notify;
+    j->encoder = r->encoder;
     j->plan = hlspub_new();
     j->started_ns = now_ns();
     if (find_job(u, r->job) != NULL) {

@@ -129,9 +129,11 @@ struct rd_msg_transcode_done {
  * sending the TRANSCODE that names the uploader as its sink. */
 struct rd_msg_upload_job {
     uint64_t job;
-    char asset[64];          /* objects go to S3_BUCKET_PREVIEWS under {asset}/hls/ */
-    struct rd_actor *notify; /* gets the job's TRANSCODE_PROGRESS and TRANSCODE_DONE (passed on),
-                              * then one UPLOAD_DONE; NULL: nobody */
+    char asset[64];           /* objects go to S3_BUCKET_PREVIEWS under {asset}/hls/ */
+    struct rd_actor *notify;  /* gets the job's TRANSCODE_PROGRESS and TRANSCODE_DONE (passed on),
+                               * then one UPLOAD_DONE; NULL: nobody */
+    struct rd_actor *encoder; /* NULL, or the encoder running the job: it gets TRANSCODE_CANCEL
+                               * when the upload fails first, so a doomed job stops encoding */
 };
 struct rd_msg_upload_done {
     uint64_t job;

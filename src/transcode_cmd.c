@@ -207,10 +207,15 @@ static int run_upload(const rd_config *cfg, const char *input, const char *asset
         fprintf(stderr, "reeld: upload failed: cannot start the uploader: %s\n", strerror(-r));
         goto out;
     }
+    if (!from_dir && (r = encoder_pool_start(cfg, 1, 1, &pool, err, sizeof(err))) < 0) {
+        fprintf(stderr, "reeld: transcode failed: %s\n", err);
+        goto out;
+    }
     rd_msg *m = msg_new(MSG_UPLOAD_JOB);
     msg_body(m, upload_job)->job = 1;
     snprintf(msg_body(m, upload_job)->asset, sizeof(msg_body(m, upload_job)->asset), "%s", asset);
     msg_body(m, upload_job)->notify = notify;
+    msg_body(m, upload_job)->encoder = pool.n > 0 ? pool.actors[0] : NULL;
     send_waiting(up, m);
 
     if (from_dir) {
@@ -225,10 +230,6 @@ static int run_upload(const rd_config *cfg, const char *input, const char *asset
                      strerror(-r));
         send_waiting(up, m);
     } else {
-        if ((r = encoder_pool_start(cfg, 1, 1, &pool, err, sizeof(err))) < 0) {
-            fprintf(stderr, "reeld: transcode failed: %s\n", err);
-            goto out;
-        }
         m = msg_new(MSG_TRANSCODE);
         struct rd_msg_transcode *t = msg_body(m, transcode);
         t->job = 1;
@@ -258,9 +259,11 @@ static int run_upload(const rd_config *cfg, const char *input, const char *asset
     if (c.bar_shown)
         fputc('\n', stderr);
     const struct rd_msg_upload_done *u = &c.upload;
-    if (c.result.status == -ECANCELED) {
+    if (cancel_sent) {
         fprintf(stderr, "reeld: transcode cancelled\n");
         status = 130;
+    } else if (c.result.status < 0 && c.result.status != -ECANCELED) {
+        fprintf(stderr, "reeld: transcode failed: %s\n", c.result.error);
     } else if (u->status < 0) {
         fprintf(stderr, "reeld: upload failed: %s\n", u->error);
     } else {

@@ -208,3 +208,24 @@ def test_fs_backend_same_order(clip, tmp_path):
     meta = data / "blobs.meta" / "previews" / "local1" / "hls" / "master.m3u8"
     assert "application/vnd.apple.mpegurl" in meta.read_text()
     check_order(events(r.stderr), ladder)
+
+
+def test_a_refused_segment_stops_the_encoding(tmp_path):
+    """The uploader cancels the job at its encoder once the upload cannot succeed."""
+    long_clip = tmp_path / "long.mp4"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=320x180:rate=25", "-t", "60", "-c:v", "libx264", "-preset",
+                    "ultrafast", str(long_clip)], check=True)
+    peer = RefusingS3("seg_00001")
+    try:
+        r = upload(str(long_clip), "stopped", {"S3_ENDPOINT": f"http://127.0.0.1:{peer.port}",
+                                               "S3_ACCESS_KEY_ID": "k",
+                                               "S3_SECRET_ACCESS_KEY": "s"})
+    finally:
+        peer.close()
+    assert r.returncode == 1
+    assert "403 AccessDenied" in r.stderr.strip().splitlines()[-1]
+    ends = [json.loads(line) for line in r.stderr.splitlines()
+            if line.startswith("{") and '"transcode_' in line]
+    assert any(e["event"] == "transcode_failed" and e["reason"] == "cancelled" for e in ends), ends
+    assert peer.objects == {}
