@@ -44,7 +44,7 @@
 typedef struct upload_job upload_job;
 typedef struct uploader uploader;
 
-/* One PUT (or DELETE) on its way through the S3 client. */
+/* One PUT on its way through the S3 client (the DELETEs of a clean-up wait, one at a time). */
 typedef struct put_op {
     s3_op op;
     uploader *u;
@@ -85,11 +85,6 @@ struct uploader {
     put_op *finished, **finished_tail;
     rd_series *objects_ok, *objects_failed, *bytes, *jobs_ok, *jobs_failed;
 };
-
-static uint64_t now_ns(void)
-{
-    return rd_now_ns();
-}
 
 int uploader_key(char *key, size_t cap, const char *asset, const char *name)
 {
@@ -195,7 +190,7 @@ static void landed(uploader *u, upload_job *j, int i, size_t len, uint64_t start
     metrics_add(u->objects_ok, 1);
     metrics_add(u->bytes, len);
     log_debug("upload_stored", KV_INT("job", j->id), KV_STR("name", hlspub_name(j->plan, i)),
-              KV_INT("bytes", len), KV_DBL("ms", (double)(now_ns() - started_ns) / 1e6));
+              KV_INT("bytes", len), KV_DBL("ms", (double)(rd_now_ns() - started_ns) / 1e6));
 }
 
 /* Starts (s3) or does (fs) the store of object `i`, whose message is held. */
@@ -215,7 +210,7 @@ static void store(uploader *u, upload_job *j, int i)
     log_debug("upload_put", KV_INT("job", j->id), KV_STR("key", key), KV_INT("bytes", o->len));
     if (a->s3 == NULL) {
         char msg[512];
-        uint64_t t0 = now_ns();
+        uint64_t t0 = rd_now_ns();
         int r = blob_put(a->fs, a->bucket, key, o->data, o->len, hls_content_type(o->name), NULL,
                          msg, sizeof(msg));
         if (r < 0) {
@@ -232,7 +227,7 @@ static void store(uploader *u, upload_job *j, int i)
     p->job = j;
     p->index = i;
     p->object = m;
-    p->started_ns = now_ns();
+    p->started_ns = rd_now_ns();
     snprintf(p->key, sizeof(p->key), "%s", key);
     p->op.method = S3_PUT;
     p->op.bucket = a->bucket;
@@ -325,7 +320,7 @@ static void settle(uploader *u, upload_job *j)
     snprintf(d->asset, sizeof(d->asset), "%s", j->asset);
     d->objects = j->stored;
     d->bytes = j->bytes;
-    d->wall_sec = (double)(now_ns() - j->started_ns) / 1e9;
+    d->wall_sec = (double)(rd_now_ns() - j->started_ns) / 1e9;
     metrics_add(j->status == 0 ? u->jobs_ok : u->jobs_failed, 1);
     if (j->status == 0)
         log_info("upload_done", KV_INT("job", j->id), KV_STR("asset", j->asset),
@@ -491,7 +486,7 @@ static void on_register(uploader *u, const struct rd_msg_upload_job *r)
     j->notify = r->notify;
     j->encoder = r->encoder;
     j->plan = hlspub_new();
-    j->started_ns = now_ns();
+    j->started_ns = rd_now_ns();
     if (find_job(u, r->job) != NULL) {
         /* a second registration of a running job: refused, the first one goes on */
         rd_msg *m = msg_new(MSG_UPLOAD_DONE);
