@@ -103,12 +103,11 @@ struct s3_op {
     int64_t file_off;
     uint64_t file_len;
     const char
-        *content_type;    /* PUT, MPU_CREATE, COPY (then the metadata is replaced); may be NULL */
-    const char *cache_control; /* PUT, MPU_CREATE: Cache-Control stored with the object; NULL:
-                                  none */
+        *content_type; /* PUT, MPU_CREATE, COPY (then the metadata is replaced); may be NULL */
+    const char *cache_control; /* PUT, MPU_CREATE: the object's Cache-Control; may be NULL */
     uint64_t range_start;      /* GET: first byte */
-    uint64_t range_len;   /* GET: 0 for the whole object from range_start */
-    const char *copy_bucket; /* COPY: the source */
+    uint64_t range_len;        /* GET: 0 for the whole object from range_start */
+    const char *copy_bucket;   /* COPY: the source */
     const char *copy_key;
     int lock_days;         /* COPY: > 0 sets COMPLIANCE retention until now + lock_days */
     const char *upload_id; /* MPU_PART, MPU_COMPLETE, MPU_ABORT */
