@@ -85,6 +85,8 @@ static const setting settings[] = {
      "bucket of HLS renditions"},
     {"OBJECT_LOCK_DEFAULT_DAYS", NULL, NULL, K_INT, OFF(object_lock_default_days), "0", 0, 36500,
      NULL, "Object Lock retention of masters in days (0: none)"},
+    {"UPLOAD_CONCURRENCY", NULL, NULL, K_INT, OFF(upload_concurrency), "8", 1, 256, NULL,
+     "HLS upload: PUTs to S3_BUCKET_PREVIEWS in flight at once, per uploader"},
     {"EDGE_PUBLIC_BASE", NULL, NULL, K_URL, OFF(edge_public_base), NULL, 0, 0, "http://|https://",
      "base URL of playback links (default: this listener)"},
     {"EDGE_SIGNING_KEY", NULL, NULL, K_SECRET, OFF(edge_signing_key), NULL, 16, 0, NULL,

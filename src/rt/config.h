@@ -43,6 +43,7 @@ typedef struct rd_config {
     const char *s3_bucket_masters;
     const char *s3_bucket_previews;
     int object_lock_default_days;
+    int upload_concurrency; /* UPLOAD_CONCURRENCY: HLS PUTs in flight per uploader */
 
     const char *edge_public_base;
     const char *edge_signing_key;
