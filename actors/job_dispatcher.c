@@ -695,6 +695,10 @@ static void sweep_fire(rd_timer *t)
         for (int i = 0; i < d->nworkers; i++)
             if (i == 0 || strcmp(d->workers[i].kind, d->workers[0].kind) != 0)
                 redisq_refresh_stats(d->q, d->workers[i].kind);
+        /* A node without workers (API and edge only) still reports the transcode stream: it is
+         * what a fleet's autoscaler scales on, and any node may be the one scraped. */
+        if (d->nworkers == 0)
+            redisq_refresh_stats(d->q, "transcode");
         /* Entries a dead node read and never acknowledged come back after the lease. */
         const char *kind = wanted_kind(d);
         if (kind != NULL && !redisq_reading(d->q) && !d->claim_inflight)
@@ -1065,37 +1069,15 @@ void dispatcher_free(rd_actor *a)
     a->arg = NULL;
 }
 
-static int env_ms(const char *name, int64_t def, int64_t min, int64_t max, int64_t *out, char *err,
-                  size_t errlen)
-{
-    const char *v = getenv(name);
-    *out = def;
-    if (v == NULL || v[0] == '\0')
-        return 0;
-    char *end;
-    long long n = strtoll(v, &end, 10);
-    if (*end != '\0' || n < min || n > max) {
-        snprintf(err, errlen, "%s: must be an integer from %lld to %lld (got '%s')", name,
-                 (long long)min, (long long)max, v);
-        return -EINVAL;
-    }
-    *out = n;
-    return 0;
-}
-
 int dispatcher_config_load(rd_dispatcher_config *dc, const rd_config *cfg, char *err, size_t errlen)
 {
     memset(dc, 0, sizeof(*dc));
-    int r = env_ms("REELD_JOB_LEASE_MS", 30000, 50, 86400000, &dc->lease_ms, err, errlen);
-    if (r == 0)
-        r = env_ms("REELD_JOB_RETRY_BASE_MS", 2000, 1, 86400000, &dc->retry_base_ms, err, errlen);
-    if (r == 0)
-        r = env_ms("REELD_JOB_RETRY_MAX_MS", 600000, 1, 86400000, &dc->retry_max_ms, err, errlen);
-    if (r == 0)
-        r = env_ms("REELD_JOB_POLL_MS", 250, 5, 60000, &dc->poll_ms, err, errlen);
-    if (r < 0)
-        return r;
-    const char *node = getenv("REELD_NODE_NAME");
+    dc->lease_ms = cfg->job_lease_ms;
+    dc->retry_base_ms = cfg->job_retry_base_ms;
+    dc->retry_max_ms = cfg->job_retry_max_ms;
+    dc->poll_ms = cfg->job_poll_ms;
+    const char *node = cfg->node_name;
+    int r;
     if (node != NULL && node[0] != '\0') {
         snprintf(dc->owner, sizeof(dc->owner), "%s", node);
     } else {

@@ -399,6 +399,30 @@ static void write_runtime(prom_writer *w)
         prom_sample_u64(w, "reeld_actor_messages_total", "", aname, &s->a[i].name, 1, NULL,
                         s->a[i].handled);
     free(s);
+
+    /* The queue, as the job dispatcher last counted it (about a second old); the stream's
+     * length and pending entries are what a fleet's autoscaler reads. */
+    rd_queue_counts c;
+    if (dispatcher_queue_counts(&c) == 0) {
+        static const char *const sname[] = {"state"};
+        static const char *const states[] = {"waiting", "active", "completed", "failed", "dead"};
+        const int64_t counts[] = {c.waiting, c.active, c.completed, c.failed, c.dead};
+        prom_family(w, "reeld_jobs", "gauge", "Jobs in the store by state.");
+        for (int i = 0; i < 5; i++)
+            prom_sample(w, "reeld_jobs", "", sname, &states[i], 1, NULL, (double)counts[i]);
+        if (c.stream_length >= 0) {
+            prom_family(w, "reeld_queue_stream_entries", "gauge",
+                        "Entries in the Redis job streams (XLEN, all kinds).");
+            prom_sample(w, "reeld_queue_stream_entries", "", NULL, NULL, 0, NULL,
+                        (double)c.stream_length);
+        }
+        if (c.stream_pending >= 0) {
+            prom_family(w, "reeld_queue_stream_pending", "gauge",
+                        "Stream entries read by a worker and not yet acknowledged (XPENDING).");
+            prom_sample(w, "reeld_queue_stream_pending", "", NULL, NULL, 0, NULL,
+                        (double)c.stream_pending);
+        }
+    }
 }
 
 int metrics_write(prom_writer *w)

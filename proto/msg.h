@@ -143,9 +143,29 @@ struct rd_msg_transcode_done {
     int64_t peak_rss_kb;
 };
 
+/* HLS upload (actors/s3_uploader.c). Whoever starts a job registers it with the uploader before
+ * sending the TRANSCODE that names the uploader as its sink. */
+struct rd_msg_upload_job {
+    uint64_t job;
+    char asset[64];           /* objects go to S3_BUCKET_PREVIEWS under {asset}/hls/ */
+    struct rd_actor *notify;  /* gets the job's TRANSCODE_PROGRESS and TRANSCODE_DONE (passed on),
+                               * then one UPLOAD_DONE; NULL: nobody */
+    struct rd_actor *encoder; /* NULL, or the encoder running the job: it gets TRANSCODE_CANCEL
+                               * when the upload fails first, so a doomed job stops encoding */
+};
+struct rd_msg_upload_done {
+    uint64_t job;
+    int32_t status;  /* 0: every object landed, master last; else -errno, the master absent */
+    char error[512]; /* one sentence when status < 0 (the S3 message when S3 refused) */
+    char asset[64];
+    int64_t objects; /* objects stored */
+    int64_t bytes;   /* bytes stored */
+    double wall_sec; /* registration to the last object landed */
+};
+
 /* Blob storage. */
 struct rd_msg_s3_call {
-    struct s3_op *op; /* borrowed: the sender waits for op->done (src/blob/s3.h, s3_call) */
+    struct s3_op *op; /* borrowed until op->done (src/blob/s3.h: s3_call waits, s3_submit not) */
 };
 
 /* X(NAME, payload struct tag): MSG_NAME is the type, struct rd_msg_<tag> the payload. */
@@ -171,7 +191,9 @@ struct rd_msg_s3_call {
     X(JOB_ASSIGN, job_assign)                                                                      \
     X(JOB_PROGRESS, job_progress)                                                                  \
     X(JOB_DONE, job_done)                                                                          \
-    X(JOB_CANCEL, job_cancel)
+    X(JOB_CANCEL, job_cancel)                                                                      \
+    X(UPLOAD_JOB, upload_job)                                                                      \
+    X(UPLOAD_DONE, upload_done)
 
 typedef enum rd_msg_type {
     MSG_NONE = 0,

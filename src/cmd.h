@@ -19,8 +19,10 @@ int cmd_job(int argc, char **argv);
 /* Prints a presigned PUT or GET URL for BUCKET/KEY (src/presign.c); 2 on a bad flag. */
 int cmd_presign(int argc, char **argv);
 
-/* Transcodes one input into an HLS ladder in a directory: 0, 1 when the job failed (one line
- * on stderr says why), 2 on a usage error, 130 when cancelled by SIGINT/SIGTERM. */
+/* Transcodes one input into an HLS ladder in a directory, or with --upload --asset ID publishes
+ * it through the s3-uploader (S3_BUCKET_PREVIEWS, or the fs backend without S3_ENDPOINT): 0, 1
+ * when the job failed (one line on stderr says why), 2 on a usage error, 130 when cancelled by
+ * SIGINT/SIGTERM. */
 int cmd_transcode(int argc, char **argv);
 
 /* `reeld s3 put|get|head|delete|copy|multipart ...`: one S3 operation through reeld's client

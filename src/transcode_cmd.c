@@ -1,17 +1,30 @@
 /* `reeld transcode INPUT OUTDIR`: one job through the same encoder actor the server runs, with
  * a directory writer as its sink. Progress goes to stderr (a bar on a terminal, plain lines
- * otherwise); the outcome is one line; SIGINT or SIGTERM cancels the job. */
+ * otherwise); the outcome is one line; SIGINT or SIGTERM cancels the job.
+ *
+ * `reeld transcode INPUT --upload --asset ID`: the same job with the server's s3-uploader as its
+ * sink, publishing to S3_BUCKET_PREVIEWS under ID/hls/ (S3_ENDPOINT set) or to the fs backend
+ * under REELD_DATA_DIR (unset). When INPUT is a directory holding a ladder made earlier, its
+ * files are published as they are, without encoding (to measure or repeat an upload). */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "actors/gpu_encoder.h"
 #include "actors/hls_dir_writer.h"
+#include "actors/metrics.h"
+#include "actors/s3_uploader.h"
+#include "src/blob/blob.h"
 #include "src/cmd.h"
+#include "src/net/tls.h"
 #include "src/rt/log.h"
 #include "src/rt/runtime.h"
 
@@ -21,6 +34,7 @@ typedef struct cli {
     _Atomic int done;
     struct rd_msg_transcode_done result;
     char write_error[320];
+    struct rd_msg_upload_done upload; /* --upload: the uploader's report */
 } cli;
 
 static void on_progress(void *ctx, const struct rd_msg_transcode_progress *p)
@@ -49,12 +63,34 @@ static void on_done(void *ctx, const struct rd_msg_transcode_done *d, const char
     atomic_store(&c->done, 1);
 }
 
+/* --upload: the job's notify actor, a thread actor handing the messages to the callbacks. */
+static int notify_handle(rd_actor *self, rd_msg *m)
+{
+    cli *c = self->state;
+    if (m->type == MSG_TRANSCODE_PROGRESS) {
+        on_progress(c, msg_body(m, transcode_progress));
+    } else if (m->type == MSG_TRANSCODE_DONE) {
+        c->result = *msg_body(m, transcode_done);
+    } else if (m->type == MSG_UPLOAD_DONE) {
+        c->upload = *msg_body(m, upload_done);
+        atomic_store(&c->done, 1);
+    }
+    return RD_DONE;
+}
+
+static const rd_actor_def notify_def = {
+    .name = "transcode_cli",
+    .handle = notify_handle,
+    .mailbox_bound = 64,
+};
+
 static int usage_error(const char *fmt, const char *v)
 {
     fprintf(stderr, "reeld transcode: ");
     fprintf(stderr, fmt, v);
     fprintf(stderr, "\nUsage: reeld transcode INPUT OUTDIR [--preset auto|1080p|720p|480p] "
-                    "[--encoder auto|nvenc|x264] [--segment SECONDS] [--format ts|fmp4]\n");
+                    "[--encoder auto|nvenc|x264] [--segment SECONDS] [--format ts|fmp4]\n"
+                    "       reeld transcode INPUT --upload --asset ID [OPTIONS]\n");
     return 2;
 }
 
@@ -66,13 +102,206 @@ static int one_of(const char *v, const char *const *set)
     return 0;
 }
 
+/* Sends `m` to `to`, waiting while its mailbox is full. 0 or -EPIPE (`m` freed). */
+static int send_waiting(rd_actor *to, rd_msg *m)
+{
+    int r;
+    while ((r = actor_send(to, m)) == -EAGAIN) {
+        struct timespec ts = {0, 2000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (r < 0)
+        msg_free(m);
+    return r;
+}
+
+/* Hands every file under dir/sub (a ladder made earlier) to the uploader as job 1's objects. */
+static int feed_dir(rd_actor *uploader, const char *dir, const char *sub, int64_t *count)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s%s%s", dir, sub[0] ? "/" : "", sub);
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return -errno;
+    struct dirent *e;
+    int r = 0;
+    while (r == 0 && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || strstr(e->d_name, ".tmp") != NULL)
+            continue;
+        char name[320], file[4500];
+        snprintf(name, sizeof(name), "%s%s%s", sub, sub[0] ? "/" : "", e->d_name);
+        snprintf(file, sizeof(file), "%s/%s", dir, name);
+        struct stat st;
+        if (stat(file, &st) < 0) {
+            r = -errno;
+        } else if (S_ISDIR(st.st_mode)) {
+            r = feed_dir(uploader, dir, name, count);
+        } else if (strlen(name) >= sizeof(((struct rd_msg_hls_object *)0)->name)) {
+            r = -ENAMETOOLONG;
+        } else {
+            uint8_t *data = malloc(st.st_size > 0 ? (size_t)st.st_size : 1);
+            int fd = open(file, O_RDONLY | O_CLOEXEC);
+            ssize_t got = fd >= 0 && data != NULL ? read(fd, data, (size_t)st.st_size) : -1;
+            if (fd >= 0)
+                close(fd);
+            if (got != (ssize_t)st.st_size) {
+                free(data);
+                r = got < 0 ? -errno : -EIO;
+                break;
+            }
+            rd_msg *m = msg_new(MSG_HLS_OBJECT);
+            struct rd_msg_hls_object *o = msg_body(m, hls_object);
+            o->job = 1;
+            memcpy(o->name, name, strlen(name) + 1); /* length checked above */
+            o->data = data;
+            o->len = (size_t)st.st_size;
+            r = send_waiting(uploader, m);
+            (*count)++;
+        }
+    }
+    closedir(d);
+    return r;
+}
+
+static int run_upload(const rd_config *cfg, const char *input, const char *asset)
+{
+    char err[512];
+    int status = 1, r;
+    tls_anchors anchors = {0};
+    rd_runtime rt = {0};
+    s3_client *s3 = NULL;
+    blob_store *fs = NULL;
+    rd_actor *notify = NULL, *up = NULL;
+    encoder_pool pool = {0};
+    cli c = {.tty = isatty(STDERR_FILENO)};
+    struct stat st;
+    int from_dir = stat(input, &st) == 0 && S_ISDIR(st.st_mode);
+
+    if (cfg->s3_endpoint != NULL) {
+        int tls = strncmp(cfg->s3_endpoint, "https://", 8) == 0;
+        if (tls && tls_anchors_load(&anchors, TLS_SYSTEM_CA_FILE, err, sizeof(err)) < 0) {
+            fprintf(stderr, "reeld: upload failed: %s\n", err);
+            return 1;
+        }
+        if ((r = rt_start(&rt, 1)) < 0) {
+            fprintf(stderr, "reeld: upload failed: cannot start a loop (%s)\n", strerror(-r));
+            tls_anchors_free(&anchors);
+            return 1;
+        }
+        s3_config sc = {.endpoint = cfg->s3_endpoint,
+                        .region = cfg->s3_region,
+                        .access_key_id = cfg->s3_access_key_id,
+                        .secret_access_key = cfg->s3_secret_access_key,
+                        .anchors = tls ? &anchors : NULL};
+        if (s3_client_create(&s3, rt.loops[0], &sc, err, sizeof(err)) < 0) {
+            fprintf(stderr, "reeld: upload failed: %s\n", err);
+            goto out;
+        }
+    } else if (blob_open_fs(&fs, cfg->data_dir, err, sizeof(err)) < 0) {
+        fprintf(stderr, "reeld: upload failed: %s\n", err);
+        goto out;
+    }
+    uploader_arg ua = {s3, fs, cfg->s3_bucket_previews, cfg->upload_concurrency};
+    if ((r = actor_spawn_thread(&notify_def, &c, -1, &notify)) < 0 ||
+        (r = uploader_spawn(&ua, &up)) < 0) {
+        fprintf(stderr, "reeld: upload failed: cannot start the uploader: %s\n", strerror(-r));
+        goto out;
+    }
+    if (!from_dir && (r = encoder_pool_start(cfg, 1, 1, &pool, err, sizeof(err))) < 0) {
+        fprintf(stderr, "reeld: transcode failed: %s\n", err);
+        goto out;
+    }
+    rd_msg *m = msg_new(MSG_UPLOAD_JOB);
+    msg_body(m, upload_job)->job = 1;
+    snprintf(msg_body(m, upload_job)->asset, sizeof(msg_body(m, upload_job)->asset), "%s", asset);
+    msg_body(m, upload_job)->notify = notify;
+    msg_body(m, upload_job)->encoder = pool.n > 0 ? pool.actors[0] : NULL;
+    send_waiting(up, m);
+
+    if (from_dir) {
+        int64_t count = 0;
+        r = feed_dir(up, input, "", &count);
+        m = msg_new(MSG_TRANSCODE_DONE);
+        struct rd_msg_transcode_done *d = msg_body(m, transcode_done);
+        d->job = 1;
+        d->status = r;
+        if (r < 0)
+            snprintf(d->error, sizeof(d->error), "reading the ladder in %.200s failed: %s", input,
+                     strerror(-r));
+        send_waiting(up, m);
+    } else {
+        m = msg_new(MSG_TRANSCODE);
+        struct rd_msg_transcode *t = msg_body(m, transcode);
+        t->job = 1;
+        t->sink = up;
+        snprintf(t->input, sizeof(t->input), "%s", input);
+        snprintf(t->preset, sizeof(t->preset), "%s", cfg->preview_preset);
+        t->segment_sec = cfg->hls_segment_sec;
+        snprintf(t->format, sizeof(t->format), "%s", cfg->hls_segment_format);
+        send_waiting(pool.actors[0], m);
+    }
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    int cancel_sent = 0;
+    while (!atomic_load(&c.done)) {
+        struct timespec tick = {0, 100000000L};
+        int sig = sigtimedwait(&sigs, NULL, &tick);
+        if ((sig == SIGINT || sig == SIGTERM) && !cancel_sent && pool.n > 0) {
+            rd_msg *cm = msg_new(MSG_TRANSCODE_CANCEL);
+            msg_body(cm, transcode_cancel)->job = 1;
+            if (actor_send(pool.actors[0], cm) < 0)
+                msg_free(cm);
+            cancel_sent = 1;
+        }
+    }
+    if (c.bar_shown)
+        fputc('\n', stderr);
+    const struct rd_msg_upload_done *u = &c.upload;
+    if (cancel_sent) {
+        fprintf(stderr, "reeld: transcode cancelled\n");
+        status = 130;
+    } else if (c.result.status < 0 && c.result.status != -ECANCELED) {
+        fprintf(stderr, "reeld: transcode failed: %s\n", c.result.error);
+    } else if (u->status < 0) {
+        fprintf(stderr, "reeld: upload failed: %s\n", u->error);
+    } else {
+        printf("%s/%s/hls/master.m3u8: %lld objects, %.1f MB in %.2f s (%.1f MB/s)\n",
+               s3 != NULL ? cfg->s3_bucket_previews : "blobs", asset, (long long)u->objects,
+               (double)u->bytes / 1e6, u->wall_sec,
+               u->wall_sec > 0 ? (double)u->bytes / 1e6 / u->wall_sec : 0);
+        status = 0;
+    }
+out:
+    if (pool.n > 0)
+        encoder_pool_stop(&pool);
+    if (up != NULL) {
+        actor_stop(up);
+        actor_join(up);
+    }
+    if (notify != NULL) {
+        actor_stop(notify);
+        actor_join(notify);
+    }
+    if (rt.loops != NULL)
+        rt_stop(&rt, 2000000000ull);
+    s3_client_destroy(s3);
+    actor_free_all();
+    metrics_free_all();
+    blob_close(fs);
+    tls_anchors_free(&anchors);
+    return status;
+}
+
 int cmd_transcode(int argc, char **argv)
 {
     static const char *const presets[] = {"auto", "1080p", "720p", "480p", NULL};
     static const char *const encoders[] = {"auto", "nvenc", "x264", NULL};
     static const char *const formats[] = {"ts", "fmp4", NULL};
     const char *input = NULL, *outdir = NULL, *preset = NULL, *encoder = NULL, *format = NULL;
-    int segment = 0;
+    const char *asset = NULL;
+    int segment = 0, upload = 0;
     char **rest = calloc((size_t)argc + 1, sizeof(*rest));
     if (rest == NULL)
         return 1;
@@ -80,10 +309,14 @@ int cmd_transcode(int argc, char **argv)
     rest[nrest++] = argv[0];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char *names[] = {"--preset", "--encoder", "--segment", "--format"};
+        const char *names[] = {"--preset", "--encoder", "--segment", "--format", "--asset"};
         const char *val = NULL;
         int which = -1;
-        for (int k = 0; k < 4 && which < 0; k++) {
+        if (!strcmp(a, "--upload")) {
+            upload = 1;
+            continue;
+        }
+        for (int k = 0; k < 5 && which < 0; k++) {
             size_t n = strlen(names[k]);
             if (!strncmp(a, names[k], n) && (a[n] == '=' || a[n] == '\0')) {
                 which = k;
@@ -108,6 +341,8 @@ int cmd_transcode(int argc, char **argv)
             segment = (int)s;
         } else if (which == 3) {
             format = val;
+        } else if (which == 4) {
+            asset = val;
         } else if (a[0] == '-' && a[1] == '-') {
             rest[nrest++] = argv[i]; /* a setting's flag (--log ...), with its value */
             if (strchr(a, '=') == NULL && i + 1 < argc)
@@ -121,7 +356,15 @@ int cmd_transcode(int argc, char **argv)
             return usage_error("unexpected argument '%s'", a);
         }
     }
-    if (input == NULL || outdir == NULL) {
+    if (upload && (outdir != NULL || asset == NULL)) {
+        free(rest);
+        return usage_error("%s", "--upload takes INPUT and --asset ID, and no OUTDIR");
+    }
+    if (!upload && asset != NULL) {
+        free(rest);
+        return usage_error("%s", "--asset goes with --upload");
+    }
+    if (input == NULL || (outdir == NULL && !upload)) {
         free(rest);
         return usage_error("%s", "INPUT and OUTDIR are required");
     }
@@ -160,6 +403,8 @@ int cmd_transcode(int argc, char **argv)
         return 1;
     }
     rt_block_signals();
+    if (upload)
+        return run_upload(&cfg, input, asset);
 
     cli c = {.tty = isatty(STDERR_FILENO)};
     hlsdir_arg warg = {outdir, on_progress, on_done, &c};

@@ -515,6 +515,9 @@ static int build_request(s3_req *r)
     if (e == 0 && op->content_type != NULL &&
         (op->method == S3_PUT || op->method == S3_MPU_CREATE || op->method == S3_COPY))
         e = head_add(r, &n, "Content-Type: %s\r\n", op->content_type);
+    if (e == 0 && op->cache_control != NULL &&
+        (op->method == S3_PUT || op->method == S3_MPU_CREATE))
+        e = head_add(r, &n, "Cache-Control: %s\r\n", op->cache_control);
     if (e == 0 && op->method == S3_COPY && op->lock_days > 0)
         /* S3 wants a checksum on any write that sets a retention; the body is empty. */
         e = head_add(r, &n, "Content-MD5: %s\r\n", EMPTY_MD5_BASE64);
@@ -858,7 +861,8 @@ static int valid_request(const s3_op *op)
 {
     if (op->bucket == NULL || op->bucket[0] == '\0' || op->key == NULL || op->key[0] == '\0' ||
         strlen(op->key) > S3_MAX_KEY || strchr(op->bucket, '/') != NULL ||
-        (op->content_type != NULL && !valid_header_value(op->content_type)))
+        (op->content_type != NULL && !valid_header_value(op->content_type)) ||
+        (op->cache_control != NULL && !valid_header_value(op->cache_control)))
         return 0;
     switch (op->method) {
     case S3_COPY:
@@ -1005,6 +1009,18 @@ int s3_call(s3_client *c, s3_op *op)
     pthread_mutex_destroy(&w.mu);
     pthread_cond_destroy(&w.cv);
     return op->res;
+}
+
+int s3_submit(s3_client *c, s3_op *op)
+{
+    assert(loop_current() != c->loop);
+    assert(op->done != NULL);
+    rd_msg *m = msg_new(MSG_S3_CALL);
+    msg_body(m, s3_call)->op = op;
+    int r = actor_send(c->actor, m);
+    if (r < 0)
+        msg_free(m);
+    return r;
 }
 
 typedef struct range_sink {

@@ -103,10 +103,11 @@ struct s3_op {
     int64_t file_off;
     uint64_t file_len;
     const char
-        *content_type;    /* PUT, MPU_CREATE, COPY (then the metadata is replaced); may be NULL */
-    uint64_t range_start; /* GET: first byte */
-    uint64_t range_len;   /* GET: 0 for the whole object from range_start */
-    const char *copy_bucket; /* COPY: the source */
+        *content_type; /* PUT, MPU_CREATE, COPY (then the metadata is replaced); may be NULL */
+    const char *cache_control; /* PUT, MPU_CREATE: the object's Cache-Control; may be NULL */
+    uint64_t range_start;      /* GET: first byte */
+    uint64_t range_len;        /* GET: 0 for the whole object from range_start */
+    const char *copy_bucket;   /* COPY: the source */
     const char *copy_key;
     int lock_days;         /* COPY: > 0 sets retention until now + lock_days */
     const char *lock_mode; /* COPY with lock_days: "GOVERNANCE" or NULL for "COMPLIANCE" */
@@ -148,6 +149,13 @@ int s3_start(s3_client *c, s3_op *op);
  * on_chunk runs on the loop thread while the caller waits. Returns op->res, or -EAGAIN /
  * -EPIPE when the client's actor refused the request (mailbox full, stopped). */
 int s3_call(s3_client *c, s3_op *op);
+
+/* Any thread but the client's loop: starts `op` on the client's loop without waiting. op->done
+ * runs on that loop thread (once, as with s3_start), so it must only hand the result back to
+ * the caller's thread. Returns 0, or -EAGAIN / -EPIPE when the client's actor refused the
+ * request (mailbox full, stopped): then `done` is not called. Lets a thread actor keep several
+ * operations in flight over the keep-alive pool. */
+int s3_submit(s3_client *c, s3_op *op);
 
 /* Any thread but the client's loop: reads up to `len` bytes of bucket/key from `offset` into
  * `buf`; *got is how many arrived (fewer at the end of the object). Returns 0, -ERANGE when

@@ -497,6 +497,10 @@ static void stat_done(redisAsyncContext *ac, void *r, void *priv)
     if (priv == (void *)2 && reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
         reply->element[0]->type == REDIS_REPLY_INTEGER)
         c->q->pending = reply->element[0]->integer;
+    /* No group yet (no worker has read this stream): nothing is pending. */
+    if (priv == (void *)2 && reply->type == REDIS_REPLY_ERROR &&
+        strncmp(reply->str, "NOGROUP", 7) == 0)
+        c->q->pending = 0;
 }
 
 void redisq_refresh_stats(rd_redisq *q, const char *kind)

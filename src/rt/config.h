@@ -28,6 +28,12 @@ typedef struct rd_config {
 
     const char *postgres_url; /* POSTGRES_URL: fleet store; unset = SQLite in data_dir */
     const char *redis_url;    /* REDIS_URL or VALKEY_URL: fleet queue */
+    int pg_pool;              /* REELD_PG_POOL: PostgreSQL connections per node */
+    const char *node_name;    /* REELD_NODE_NAME: lease owner and stream consumer */
+    int job_lease_ms;         /* REELD_JOB_LEASE_MS */
+    int job_retry_base_ms;    /* REELD_JOB_RETRY_BASE_MS */
+    int job_retry_max_ms;     /* REELD_JOB_RETRY_MAX_MS */
+    int job_poll_ms;          /* REELD_JOB_POLL_MS */
 
     const char *s3_endpoint; /* unset = the fs blob backend in data_dir */
     const char *s3_region;
@@ -44,6 +50,7 @@ typedef struct rd_config {
     int64_t multipart_threshold; /* REELD_MULTIPART_THRESHOLD: S3 uploads above go in parts */
     int64_t part_size;           /* REELD_PART_SIZE: multipart part size */
     int presign_expires;         /* REELD_PRESIGN_EXPIRES: seconds an upload URL stays valid */
+    int upload_concurrency;      /* UPLOAD_CONCURRENCY: HLS PUTs in flight per uploader */
 
     const char *edge_public_base;
     const char *edge_signing_key;

@@ -11,6 +11,7 @@
  * A broken connection answers its request with -ECONNRESET and reconnects with backoff (50 ms
  * doubling to 2 s). While no connection is up after a failure, requests are answered at once
  * with -ENOTCONN rather than queued: callers retry, and the API says 503. */
+#include <assert.h>
 #include <errno.h>
 #include <libpq-fe.h>
 #include <poll.h>
@@ -1199,6 +1200,7 @@ static const rd_actor_def pg_def = {.name = "store-postgres",
 
 int store_pg_spawn(rd_loop *loop, const char *url, int pool, int outbox, rd_actor **out)
 {
+    assert(pool >= 1);
     pg_arg *arg = rd_calloc(1, sizeof(*arg), "the postgres store's settings");
     arg->url = url;
     arg->pool = pool;

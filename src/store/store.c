@@ -36,10 +36,7 @@ int store_migrate(const rd_config *cfg, char *err, size_t errlen)
 int store_spawn(const rd_config *cfg, rd_loop *loop, rd_actor **out)
 {
     if (cfg->postgres_url != NULL) {
-        const char *v = getenv("REELD_PG_POOL");
-        int pool = v != NULL ? atoi(v) : 4;
-        return store_pg_spawn(loop, cfg->postgres_url, pool < 1 ? 4 : pool, cfg->redis_url != NULL,
-                              out);
+        return store_pg_spawn(loop, cfg->postgres_url, cfg->pg_pool, cfg->redis_url != NULL, out);
     }
     static char path[PATH_MAX]; /* outlives the actor: the process's one sqlite store */
     char err[256];

@@ -2,6 +2,7 @@
 cursors, cancel, the errors (404, 409, 400) and 503 + Retry-After while PostgreSQL is down;
 /api/health carries the queue counts."""
 import json
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -77,3 +78,23 @@ def test_store_down_is_503_with_retry_after(reeld_factory, postgres):
         postgres.start()
     wait_for(lambda: call(r, "GET", f"/api/jobs/{job['id']}")[0] == 200, 15,
              "the store to reconnect")
+
+
+def test_metrics_export_job_counts_and_the_stream_for_an_autoscaler(reeld_factory, postgres,
+                                                                      redis):
+    redis.cli("FLUSHALL")
+    env = {"POSTGRES_URL": postgres.new_database(), "REDIS_URL": redis.url}
+    r = reeld_factory(env=env, args=("--cores", "1"))
+    add_job(env, 77, kind="transcode")  # no worker here: it waits in the stream
+
+    def scrape():
+        with urllib.request.urlopen(f"http://{r.addr}/metrics", timeout=15) as resp:
+            return resp.read().decode()
+
+    wait_for(lambda: 'reeld_jobs{state="waiting"} 1' in scrape()
+             and "reeld_queue_stream_entries 1" in scrape(), 10, "queue gauges in /metrics")
+    text = scrape()
+    assert "reeld_queue_stream_pending 0" in text
+    check = subprocess.run(["promtool", "check", "metrics"], input=text.encode(),
+                           capture_output=True)
+    assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()

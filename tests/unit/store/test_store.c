@@ -549,7 +549,7 @@ int main(void)
 
     const char *pg = getenv("REELD_TEST_POSTGRES_URL");
     if (pg != NULL && pg[0] != '\0') {
-        rd_config pcfg = {.postgres_url = pg};
+        rd_config pcfg = {.postgres_url = pg, .pg_pool = 4};
         with_store(&pcfg, "postgres");
     } else {
         printf("skip postgres: REELD_TEST_POSTGRES_URL is not set (the integration suite sets"

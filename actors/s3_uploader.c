@@ -1,0 +1,608 @@
+/* s3-uploader: puts the objects of transcode jobs into S3_BUCKET_PREVIEWS under
+ * {asset}/hls/{name}, in the order hls_publish allows, and reports each job's end.
+ *
+ * owns:  its jobs (asset, notify actor, publication plan, the HLS_OBJECT messages whose bytes
+ *        are not stored yet), its PUTs in flight (at most `concurrency`), the queue on which the
+ *        S3 client's loop hands finished PUTs back.
+ * takes: UPLOAD_JOB (registers a job), HLS_OBJECT (an object of a registered job),
+ *        TRANSCODE_PROGRESS and TRANSCODE_DONE (the encoder's, passed on to the job's notify),
+ *        STOP.
+ * sends: to a job's notify: its TRANSCODE_PROGRESS (dropped when notify is full: the next one
+ *        supersedes it), TRANSCODE_DONE, then exactly one UPLOAD_DONE. To a job's encoder, when
+ *        the upload fails while it still encodes: TRANSCODE_CANCEL. To the S3 client's
+ *        actor: MSG_S3_CALL (s3_submit), PUT and, after a failure, DELETE. Counts
+ *        reeld_upload_objects_total{outcome}, reeld_upload_bytes_total,
+ *        reeld_upload_jobs_total{outcome}.
+ * never: PUTs a master playlist before the job is whole and everything else has landed, nor
+ *        leaves one behind after a failure (what a failed job stored is deleted, master first);
+ *        holds more than `concurrency` objects that could go but wait for a PUT slot: while it
+ *        does, it takes no new message, so the encoder's send waits (back-pressure); drops an
+ *        HLS_OBJECT of a registered job silently; runs on a loop (fs writes block).
+ *
+ * Every PUT that lands logs "upload_stored" at debug level and every PUT that starts
+ * "upload_put", in order, so the order can be read back from the log. */
+#include "actors/s3_uploader.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "actors/metrics.h"
+#include "proto/hls.h"
+#include "src/media/hls_publish.h"
+#include "src/rt/alloc.h"
+#include "src/rt/log.h"
+
+#define POLL_NS        2000000L /* while PUTs fly and a slot is free: how often mail is looked at */
+#define SEND_RETRY_NS  5000000L /* between tries at a full notify mailbox */
+#define DONE_RETRY_MAX 2000     /* tries (10 s) before an UPLOAD_DONE is given up */
+
+typedef struct upload_job upload_job;
+typedef struct uploader uploader;
+
+/* One PUT on its way through the S3 client (the DELETEs of a clean-up wait, one at a time). */
+typedef struct put_op {
+    s3_op op;
+    uploader *u;
+    upload_job *job;
+    int index;      /* in the job's plan */
+    rd_msg *object; /* the HLS_OBJECT whose bytes are the body, until done */
+    uint64_t started_ns;
+    struct put_op *next; /* in the finished queue */
+    char key[S3_MAX_KEY + 1];
+} put_op;
+
+struct upload_job {
+    uint64_t id;
+    char asset[64];
+    rd_actor *notify;
+    rd_actor *encoder; /* told to cancel when the upload fails first; may be NULL */
+    hlspub *plan;
+    rd_msg **objects; /* by plan index: the HLS_OBJECTs that wait to be stored */
+    int cap;
+    int inflight;   /* PUTs of this job on the wire */
+    int transcoded; /* its TRANSCODE_DONE has arrived */
+    int status;     /* 0, or the first failure */
+    char error[512];
+    int64_t stored, bytes;
+    uint64_t started_ns;
+    upload_job *next;
+};
+
+struct uploader {
+    rd_actor *self;
+    const uploader_arg *arg;
+    upload_job *jobs;
+    int inflight; /* PUTs on the wire, all jobs */
+    int waiting;  /* objects held that are not on their way yet (objects[]), all jobs */
+    int stop_seen;
+    pthread_mutex_t mu; /* guards `finished`: the S3 client's loop pushes, this thread pops */
+    pthread_cond_t cv;
+    put_op *finished, **finished_tail;
+    rd_series *objects_ok, *objects_failed, *bytes, *jobs_ok, *jobs_failed;
+};
+
+int uploader_key(char *key, size_t cap, const char *asset, const char *name)
+{
+    int n = snprintf(key, cap, "%s/hls/%s", asset, name);
+    return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+const char *uploader_cache_control(const char *name)
+{
+    hlspub_kind k = hlspub_kind_of(name);
+    return k == HLSPUB_VARIANT || k == HLSPUB_MASTER ? UPLOAD_CACHE_PLAYLIST
+                                                     : UPLOAD_CACHE_IMMUTABLE;
+}
+
+/* An asset id is a path segment: letters, digits, '-', '_', '.', not "." or "..". */
+static int valid_asset(const char *a)
+{
+    size_t n = strlen(a);
+    if (n == 0 || n >= 64 || strcmp(a, ".") == 0 || strcmp(a, "..") == 0)
+        return 0;
+    for (const char *p = a; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '_' || *p == '.'))
+            return 0;
+    return 1;
+}
+
+static upload_job *find_job(uploader *u, uint64_t id)
+{
+    for (upload_job *j = u->jobs; j != NULL; j = j->next)
+        if (j->id == id)
+            return j;
+    return NULL;
+}
+
+/* Sends `m` to the job's notify, waiting while its mailbox is full (the end of a job must
+ * arrive). */
+static void notify_reliably(upload_job *j, rd_msg *m)
+{
+    for (int i = 0; j->notify != NULL && i < DONE_RETRY_MAX; i++) {
+        int r = actor_send(j->notify, m);
+        if (r == 0)
+            return;
+        if (r != -EAGAIN)
+            break;
+        struct timespec ts = {0, SEND_RETRY_NS};
+        nanosleep(&ts, NULL);
+    }
+    if (j->notify != NULL)
+        log_warn("upload_notify_undelivered", KV_INT("job", j->id),
+                 KV_STR("type", msg_name((rd_msg_type)m->type)));
+    msg_free(m);
+}
+
+static void drop_waiting(uploader *u, upload_job *j);
+
+static void fail_job(uploader *u, upload_job *j, int status, const char *fmt, const char *a,
+                     const char *b)
+{
+    drop_waiting(u, j); /* nothing more of a failed job is stored */
+    if (j->status < 0)
+        return; /* the first failure is the one reported */
+    j->status = status;
+    snprintf(j->error, sizeof(j->error), fmt, a, b);
+    log_error("upload_failed", KV_INT("job", j->id), KV_STR("asset", j->asset),
+              KV_STR("reason", j->error), KV_ERRNO(status));
+    if (!j->transcoded && j->encoder != NULL) {
+        rd_msg *m = msg_new(MSG_TRANSCODE_CANCEL);
+        msg_body(m, transcode_cancel)->job = j->id;
+        if (actor_send(j->encoder, m) < 0)
+            msg_free(m); /* a full or stopped encoder: the job just runs to its end */
+    }
+}
+
+static void drop_waiting(uploader *u, upload_job *j)
+{
+    for (int i = 0; i < j->cap; i++)
+        if (j->objects[i] != NULL) {
+            msg_free(j->objects[i]);
+            j->objects[i] = NULL;
+            u->waiting--;
+        }
+}
+
+/* ---- storing ---- */
+
+static void put_finished(s3_op *op)
+{
+    put_op *p = op->ctx;
+    uploader *u = p->u;
+    pthread_mutex_lock(&u->mu);
+    *u->finished_tail = p;
+    u->finished_tail = &p->next;
+    pthread_cond_signal(&u->cv);
+    pthread_mutex_unlock(&u->mu);
+}
+
+static void landed(uploader *u, upload_job *j, int i, size_t len, uint64_t started_ns)
+{
+    hlspub_landed(j->plan, i);
+    j->stored++;
+    j->bytes += (int64_t)len;
+    metrics_add(u->objects_ok, 1);
+    metrics_add(u->bytes, len);
+    log_debug("upload_stored", KV_INT("job", j->id), KV_STR("name", hlspub_name(j->plan, i)),
+              KV_INT("bytes", len), KV_DBL("ms", (double)(rd_now_ns() - started_ns) / 1e6));
+}
+
+/* Starts (s3) or does (fs) the store of object `i`, whose message is held. */
+static void store(uploader *u, upload_job *j, int i)
+{
+    rd_msg *m = j->objects[i];
+    struct rd_msg_hls_object *o = msg_body(m, hls_object);
+    const uploader_arg *a = u->arg;
+    char key[S3_MAX_KEY + 1];
+    j->objects[i] = NULL; /* on its way now */
+    u->waiting--;
+    if (uploader_key(key, sizeof(key), j->asset, o->name) < 0) {
+        fail_job(u, j, -ENAMETOOLONG, "the key of %s/hls/%s is too long", j->asset, o->name);
+        msg_free(m);
+        return;
+    }
+    log_debug("upload_put", KV_INT("job", j->id), KV_STR("key", key), KV_INT("bytes", o->len));
+    if (a->s3 == NULL) {
+        char msg[512];
+        uint64_t t0 = rd_now_ns();
+        int r = blob_put(a->fs, a->bucket, key, o->data, o->len, hls_content_type(o->name), NULL,
+                         msg, sizeof(msg));
+        if (r < 0) {
+            metrics_add(u->objects_failed, 1);
+            fail_job(u, j, r, "%s%s", msg, "");
+        } else {
+            landed(u, j, i, o->len, t0);
+        }
+        msg_free(m);
+        return;
+    }
+    put_op *p = rd_calloc(1, sizeof(*p), "upload put");
+    p->u = u;
+    p->job = j;
+    p->index = i;
+    p->object = m;
+    p->started_ns = rd_now_ns();
+    snprintf(p->key, sizeof(p->key), "%s", key);
+    p->op.method = S3_PUT;
+    p->op.bucket = a->bucket;
+    p->op.key = p->key;
+    p->op.body = o->data;
+    p->op.body_len = o->len;
+    p->op.content_type = hls_content_type(o->name);
+    p->op.cache_control = uploader_cache_control(o->name);
+    p->op.done = put_finished;
+    p->op.ctx = p;
+    int r = s3_submit(a->s3, &p->op);
+    if (r < 0) {
+        fail_job(u, j, r, "S3 PutObject of %s: the S3 client is %s.", key,
+                 r == -EAGAIN ? "overloaded" : "stopped");
+        metrics_add(u->objects_failed, 1);
+        msg_free(m);
+        free(p);
+        return;
+    }
+    j->inflight++;
+    u->inflight++;
+}
+
+/* Starts what the job's plan allows, as far as PUT slots go. */
+static void pump(uploader *u, upload_job *j)
+{
+    int limit = u->arg->s3 != NULL ? u->arg->concurrency : 1;
+    while (j->status == 0 && (u->arg->s3 == NULL || u->inflight < limit)) {
+        int i = hlspub_next(j->plan);
+        if (i < 0)
+            break;
+        store(u, j, i);
+    }
+}
+
+static void pump_all(uploader *u)
+{
+    for (upload_job *j = u->jobs; j != NULL; j = j->next)
+        pump(u, j);
+}
+
+/* Deletes what a failed job stored: the master first (were it there), then the poster and the
+ * playlists, then the segments, so no playlist ever names a missing segment. */
+static void clean_up(uploader *u, upload_job *j)
+{
+    static const hlspub_kind order[] = {HLSPUB_MASTER, HLSPUB_POSTER, HLSPUB_VARIANT,
+                                        HLSPUB_SEGMENT};
+    int deleted = 0, left = 0;
+    for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
+        for (int i = 0; i < hlspub_count(j->plan); i++) {
+            if (hlspub_kind_at(j->plan, i) != order[k] || !hlspub_has_landed(j->plan, i))
+                continue;
+            char key[S3_MAX_KEY + 1], msg[512];
+            uploader_key(key, sizeof(key), j->asset, hlspub_name(j->plan, i));
+            int r;
+            if (u->arg->s3 != NULL) {
+                s3_op op = {.method = S3_DELETE, .bucket = u->arg->bucket, .key = key};
+                r = s3_call(u->arg->s3, &op);
+                snprintf(msg, sizeof(msg), "%s", op.message);
+            } else {
+                r = blob_delete(u->arg->fs, u->arg->bucket, key, msg, sizeof(msg));
+            }
+            if (r < 0) {
+                left++;
+                log_warn("upload_cleanup_failed", KV_INT("job", j->id), KV_STR("key", key),
+                         KV_STR("reason", msg), KV_ERRNO(r));
+            } else {
+                deleted++;
+            }
+        }
+    }
+    log_info("upload_cleaned_up", KV_INT("job", j->id), KV_STR("asset", j->asset),
+             KV_INT("deleted", deleted), KV_INT("left", left));
+}
+
+/* Ends the job if nothing more can happen to it: reports it and forgets it. */
+static void settle(uploader *u, upload_job *j)
+{
+    if (!j->transcoded || j->inflight > 0)
+        return;
+    if (j->status == 0 && !hlspub_complete(j->plan))
+        return;
+    if (j->status < 0)
+        clean_up(u, j);
+    rd_msg *m = msg_new(MSG_UPLOAD_DONE);
+    struct rd_msg_upload_done *d = msg_body(m, upload_done);
+    d->job = j->id;
+    d->status = j->status;
+    snprintf(d->error, sizeof(d->error), "%s", j->error);
+    snprintf(d->asset, sizeof(d->asset), "%s", j->asset);
+    d->objects = j->stored;
+    d->bytes = j->bytes;
+    d->wall_sec = (double)(rd_now_ns() - j->started_ns) / 1e9;
+    metrics_add(j->status == 0 ? u->jobs_ok : u->jobs_failed, 1);
+    if (j->status == 0)
+        log_info("upload_done", KV_INT("job", j->id), KV_STR("asset", j->asset),
+                 KV_INT("objects", j->stored), KV_INT("bytes", j->bytes),
+                 KV_DBL("wall_sec", d->wall_sec));
+    notify_reliably(j, m);
+    for (upload_job **pp = &u->jobs; *pp != NULL; pp = &(*pp)->next)
+        if (*pp == j) {
+            *pp = j->next;
+            break;
+        }
+    drop_waiting(u, j);
+    hlspub_free(j->plan);
+    free(j->objects);
+    free(j);
+}
+
+/* A PUT came back from the S3 client. */
+static void put_done(uploader *u, put_op *p)
+{
+    upload_job *j = p->job;
+    size_t len = p->op.body_len;
+    j->inflight--;
+    u->inflight--;
+    if (p->op.res == 0) {
+        landed(u, j, p->index, len, p->started_ns);
+    } else {
+        metrics_add(u->objects_failed, 1);
+        log_debug("upload_put_failed", KV_INT("job", j->id), KV_STR("key", p->key),
+                  KV_INT("status", p->op.status), KV_STR("code", p->op.code),
+                  KV_INT("attempts", p->op.attempts));
+        fail_job(u, j, p->op.res, "%s%s", p->op.message[0] ? p->op.message : "S3 PutObject failed.",
+                 "");
+    }
+    msg_free(p->object);
+    free(p);
+    pump(u, j);
+    settle(u, j);
+}
+
+/* Takes every finished PUT; with `wait_ns` > 0 first waits that long for one (-1: until one
+ * comes). */
+static void take_finished(uploader *u, long wait_ns)
+{
+    pthread_mutex_lock(&u->mu);
+    if (u->finished == NULL && wait_ns < 0) {
+        while (u->finished == NULL)
+            pthread_cond_wait(&u->cv, &u->mu);
+    } else if (u->finished == NULL && wait_ns > 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += wait_ns;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&u->cv, &u->mu, &ts);
+    }
+    put_op *list = u->finished;
+    u->finished = NULL;
+    u->finished_tail = &u->finished;
+    pthread_mutex_unlock(&u->mu);
+    while (list != NULL) {
+        put_op *next = list->next;
+        put_done(u, list);
+        list = next;
+    }
+    pump_all(u); /* a slot freed by one job may go to another */
+}
+
+/* ---- messages ---- */
+
+static int on_message(uploader *u, rd_msg *m);
+
+/* While PUTs fly, this thread stays here: it hands finished PUTs back to their jobs, and takes
+ * new mail only while fewer than `concurrency` objects wait for a slot, which is what holds the
+ * encoders back when S3 is slower than they are. */
+static void drive(uploader *u)
+{
+    while (u->inflight > 0) {
+        if (u->waiting < u->arg->concurrency && !u->stop_seen) {
+            rd_msg *m = actor_try_receive(u->self);
+            if (m != NULL) {
+                if (m->type == MSG_STOP && (m->flags & RD_MSG_SYSTEM))
+                    u->stop_seen = 1; /* put back once nothing is in flight */
+                else if (on_message(u, m) == RD_KEPT)
+                    continue;
+                msg_free(m);
+                continue;
+            }
+            take_finished(u, POLL_NS);
+        } else {
+            take_finished(u, -1);
+        }
+    }
+    if (u->stop_seen) {
+        u->stop_seen = 0;
+        actor_stop(u->self);
+    }
+}
+
+static int on_object(uploader *u, rd_msg *m)
+{
+    struct rd_msg_hls_object *o = msg_body(m, hls_object);
+    upload_job *j = find_job(u, o->job);
+    if (j == NULL) {
+        log_warn("upload_unregistered_job", KV_INT("job", o->job), KV_STR("name", o->name));
+        return RD_DONE;
+    }
+    if (j->status < 0)
+        return RD_DONE; /* failed: the rest of it is dropped (msg_free frees the bytes) */
+    int i = hlspub_add(j->plan, o->name, o->data, o->len);
+    if (i < 0) {
+        fail_job(u, j, i, "the encoder handed over %s, which cannot be published (%s)", o->name,
+                 i == -EEXIST ? "sent twice" : "a bad name or playlist");
+        return RD_DONE;
+    }
+    if (i >= j->cap) {
+        int cap = j->cap ? j->cap * 2 : 64;
+        rd_msg **grown = realloc(j->objects, (size_t)cap * sizeof(*grown));
+        if (grown == NULL) {
+            fprintf(stderr, "reeld: out of memory (upload job)\n");
+            abort();
+        }
+        memset(grown + j->cap, 0, (size_t)(cap - j->cap) * sizeof(*grown));
+        j->objects = grown;
+        j->cap = cap;
+    }
+    j->objects[i] = m;
+    u->waiting++;
+    pump(u, j);
+    return RD_KEPT;
+}
+
+static void on_transcode_done(uploader *u, rd_msg *m)
+{
+    const struct rd_msg_transcode_done *d = msg_body(m, transcode_done);
+    upload_job *j = find_job(u, d->job);
+    if (j == NULL) {
+        log_warn("upload_unregistered_job", KV_INT("job", d->job));
+        msg_free(m);
+        return;
+    }
+    j->transcoded = 1;
+    if (d->status < 0) {
+        fail_job(u, j, d->status, "%s%s", d->error[0] ? d->error : "the transcode failed", "");
+    } else if (j->status == 0) {
+        char err[256];
+        int r = hlspub_finish(j->plan, err, sizeof(err));
+        if (r < 0)
+            fail_job(u, j, r, "%s%s", err, "");
+    }
+    notify_reliably(j, m);
+    pump(u, j);
+    settle(u, j);
+}
+
+static void on_register(uploader *u, const struct rd_msg_upload_job *r)
+{
+    upload_job *j = rd_calloc(1, sizeof(*j), "upload job");
+    j->id = r->job;
+    snprintf(j->asset, sizeof(j->asset), "%s", r->asset);
+    j->notify = r->notify;
+    j->encoder = r->encoder;
+    j->plan = hlspub_new();
+    j->started_ns = rd_now_ns();
+    if (find_job(u, r->job) != NULL) {
+        /* a second registration of a running job: refused, the first one goes on */
+        rd_msg *m = msg_new(MSG_UPLOAD_DONE);
+        struct rd_msg_upload_done *d = msg_body(m, upload_done);
+        d->job = j->id;
+        d->status = -EEXIST;
+        snprintf(d->error, sizeof(d->error), "job %llu is already being uploaded",
+                 (unsigned long long)r->job);
+        snprintf(d->asset, sizeof(d->asset), "%s", j->asset);
+        notify_reliably(j, m);
+        hlspub_free(j->plan);
+        free(j);
+        return;
+    }
+    if (!valid_asset(r->asset))
+        fail_job(u, j, -EINVAL,
+                 "the asset id '%.63s' is not a path segment (letters, digits, '-', '_', '.')%s",
+                 r->asset, "");
+    j->next = u->jobs;
+    u->jobs = j;
+}
+
+static int on_message(uploader *u, rd_msg *m)
+{
+    switch (m->type) {
+    case MSG_UPLOAD_JOB:
+        on_register(u, msg_body(m, upload_job));
+        return RD_DONE;
+    case MSG_HLS_OBJECT:
+        return on_object(u, m);
+    case MSG_TRANSCODE_PROGRESS: {
+        upload_job *j = find_job(u, msg_body(m, transcode_progress)->job);
+        if (j != NULL && j->notify != NULL && actor_send(j->notify, m) == 0)
+            return RD_KEPT;
+        return RD_DONE; /* progress may be dropped: the next one supersedes it */
+    }
+    case MSG_TRANSCODE_DONE:
+        on_transcode_done(u, m);
+        return RD_KEPT;
+    default:
+        log_warn("unexpected_message", KV_STR("actor", "s3_uploader"),
+                 KV_STR("type", msg_name((rd_msg_type)m->type)));
+        return RD_DONE;
+    }
+}
+
+static int uploader_handle(rd_actor *self, rd_msg *m)
+{
+    uploader *u = self->state;
+    int r = on_message(u, m);
+    take_finished(u, 0);
+    drive(u);
+    return r;
+}
+
+static int uploader_init(rd_actor *self, void *arg)
+{
+    uploader *u = rd_calloc(1, sizeof(*u), "uploader");
+    u->self = self;
+    u->arg = arg;
+    u->finished_tail = &u->finished;
+    pthread_mutex_init(&u->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&u->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    rd_metric *objects = metrics_family("reeld_upload_objects_total",
+                                        "HLS objects stored in the previews bucket, by outcome",
+                                        RD_COUNTER, "outcome", NULL, 0);
+    rd_metric *jobs = metrics_family("reeld_upload_jobs_total",
+                                     "Jobs whose ladder was published whole (ok) or not (failed)",
+                                     RD_COUNTER, "outcome", NULL, 0);
+    rd_metric *bytes = metrics_family("reeld_upload_bytes_total", "Bytes of HLS objects stored",
+                                      RD_COUNTER, NULL, NULL, 0);
+    u->objects_ok = metrics_series(objects, (const char *const[]){"ok"});
+    u->objects_failed = metrics_series(objects, (const char *const[]){"failed"});
+    u->jobs_ok = metrics_series(jobs, (const char *const[]){"ok"});
+    u->jobs_failed = metrics_series(jobs, (const char *const[]){"failed"});
+    u->bytes = metrics_series(bytes, NULL);
+    self->state = u;
+    return 0;
+}
+
+/* Only once nothing is in flight (drive waits for that before a STOP is taken): jobs not yet
+ * ended are dropped with their objects; their notify hears nothing more. */
+static void uploader_fini(rd_actor *self)
+{
+    uploader *u = self->state;
+    if (u == NULL)
+        return;
+    while (u->jobs != NULL) {
+        upload_job *j = u->jobs;
+        u->jobs = j->next;
+        log_warn("upload_abandoned", KV_INT("job", j->id), KV_STR("asset", j->asset));
+        drop_waiting(u, j);
+        hlspub_free(j->plan);
+        free(j->objects);
+        free(j);
+    }
+    pthread_mutex_destroy(&u->mu);
+    pthread_cond_destroy(&u->cv);
+    free(u);
+}
+
+static const rd_actor_def uploader_def = {
+    .name = "s3_uploader",
+    .init = uploader_init,
+    .handle = uploader_handle,
+    .fini = uploader_fini,
+    .mailbox_bound = 64, /* a few segments of slack per encoder; then they wait */
+};
+
+int uploader_spawn(const uploader_arg *arg, rd_actor **out)
+{
+    assert(arg->s3 != NULL || arg->fs != NULL);
+    assert(arg->concurrency > 0);
+    return actor_spawn_thread(&uploader_def, (void *)arg, -1, out);
+}
