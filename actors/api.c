@@ -535,7 +535,10 @@ static void post_upload(api *a, const rd_msg *m, const principal *p, const char 
     snprintf(row->state, sizeof(row->state), "uploading");
     snprintf(row->filename, sizeof(row->filename), "%.127s", filename);
     snprintf(row->content_type, sizeof(row->content_type), "%.63s", type);
+    /* The public id names the object in both buckets, and the ladder's prefix in previews
+     * (what playback links point at). */
     snprintf(row->staging_key, sizeof(row->staging_key), "%s", x->id);
+    snprintf(row->master_key, sizeof(row->master_key), "%s", x->id);
     int sr = store_call(a, req, &ans);
     if (sr < 0) {
         log_error("api_asset_create_failed", KV_STR("asset", x->id), KV_ERRNO(sr));
