@@ -1,21 +1,24 @@
 /* The HTTP/1.1 listener: one per loop, each with its own SO_REUSEPORT socket.
  *
  * owns:  its listening socket and multishot accept; its connections (a fixed table sized by
- *        the connection cap, each with an input buffer, two output buffers, a timer and a ring
- *        of pipelined requests awaiting replies); its provided-buffer ring for multishot recv.
- * takes: MSG_HTTP_PART (later parts of streamed responses); replies (MSG_HTTP_RESPONSE) to the
- *        MSG_HTTP_REQUESTs it sent.
+ *        the connection cap, each with an input buffer, two output buffers, a timer, a ring
+ *        of pipelined requests awaiting replies, and a pipe once it sends a file part); its
+ *        provided-buffer ring for multishot recv; the descriptors of the file parts it holds.
+ * takes: MSG_HTTP_PART (later parts of streamed responses: bytes, or a file range spliced to
+ *        the socket); replies (MSG_HTTP_RESPONSE) to the MSG_HTTP_REQUESTs it sent.
  * sends: MSG_HTTP_REQUEST, as actor_request, to the target actor of the matched route;
  *        MSG_HTTP_PART_ACK to producers of streamed parts that ask for one.
  * never: blocks (every socket operation goes through the loop's ring, except setsockopt,
- *        shutdown and close, which do not block); grows a buffer past its bound (a client that
- *        sends faster than it reads is paused, then cut off); answers out of order.
+ *        shutdown, close, pipe2 and fcntl, which do not block); copies a file part's bytes; grows a
+ * buffer past its bound (a client that sends faster than it reads is paused, then cut off); answers
+ * out of order.
  *
  * A connection's life: accept → recv (multishot, provided buffers; bytes are copied into the
  * connection's input buffer and the ring buffer goes straight back) → parse heads as they
  * complete → dispatch each request to its route's actor → responses are written into the
  * output buffer in request order as replies arrive → one send per batch (the other output
- * buffer fills meanwhile) → idle → ... Errors that end the connection are answered, then the
+ * buffer fills meanwhile; a file part waits for the buffers before it, is spliced, and what
+ * came after it is written then) → idle → ... Errors that end the connection are answered, then the
  * write side is shut and the connection lingers until the peer closes (or LINGER_MS), so the
  * error is not lost to a reset. One timer per connection is re-armed lazily: it fires, looks
  * at the state, and either acts (408, idle close) or sleeps until the next deadline. */
@@ -23,6 +26,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -49,6 +53,7 @@
 #define OUT_STALL      (1 << 20)   /* pending output: stop parsing until it drains */
 #define LINGER_MS      2000        /* after a closing response: wait this long for the peer's FIN */
 #define REJECT_RESERVE 64          /* extra slots used only to answer 503 past the cap */
+#define PIPE_SIZE      (256 * 1024) /* a connection's splice pipe: file bytes per round trip */
 #define SERVER_NAME    "reeld"
 
 /* ---- routes ---- */
@@ -237,7 +242,8 @@ struct conn {
     listener *l;
     int fd;
     uint32_t idx, gen;
-    rd_op recv_op, send_op;
+    rd_op recv_op, send_op; /* send_op: an output buffer, or pipe -> socket while splicing */
+    rd_op splice_op;        /* file -> pipe */
     rd_timer timer;
     uint8_t in_use, recv_armed, sending, closing, lingering, peer_eof, close_after, paused;
     uint8_t served, in_process, reject, stop_budget;
@@ -262,6 +268,17 @@ struct conn {
     uint8_t fill; /* index of the output buffer being filled; the other may be in flight */
     uint32_t sent;
     uint64_t queued_total, sent_total; /* output bytes ever buffered / handed to the kernel */
+    struct {
+        rd_msg *part;       /* the file part being sent (what preceded it has left); NULL */
+        uint64_t off, left; /* next byte to splice into the pipe, bytes not yet in it */
+        uint32_t in_pipe;   /* bytes in the pipe, not yet in the socket */
+        uint8_t ops;        /* splices in flight */
+        int err;            /* the first failure of this part's splices */
+        char tail[8];       /* chunk end (and last chunk) to write once the bytes have left */
+        uint8_t tail_len;
+    } file;
+    int pipe[2];       /* the connection's splice pipe; -1 until its first file part */
+    uint32_t pipe_cap; /* its size */
     struct {
         rd_actor *to;
         uint64_t stream, mark, bytes; /* ack once sent_total reaches mark */
@@ -412,8 +429,8 @@ static void drop_part(rd_msg *m)
 {
     struct rd_msg_http_part *p = msg_body(m, http_part);
     if (p->ack_to != NULL)
-        send_ack(p->ack_to, p->stream, p->body ? p->body->len : 0, 1);
-    msg_free(m);
+        send_ack(p->ack_to, p->stream, p->file ? p->file_len : p->body ? p->body->len : 0, 1);
+    msg_free(m); /* closes a file part's descriptor */
 }
 
 /* Acknowledges the parts whose bytes have all been handed to the kernel (or, `failed`, all of
@@ -431,11 +448,19 @@ static void acks_release(conn *c, int failed)
 }
 
 static void on_send(rd_op *op, int res, uint32_t flags);
+static void splice_start(conn *c);
 
+/* Starts sending what is queued: the output buffer being filled, else the file part that
+ * follows what has already left. */
 static void kick_send(conn *c)
 {
-    if (c->sending || c->out[c->fill].len == 0 || c->closing)
+    if (c->sending || c->closing)
         return;
+    if (c->out[c->fill].len == 0) {
+        if (c->file.part != NULL)
+            splice_start(c);
+        return;
+    }
     outbuf *o = &c->out[c->fill];
     c->fill ^= 1;
     c->sending = 1;
@@ -465,7 +490,7 @@ static void shrink(outbuf *o)
 /* True when the connection owes nothing more and should close. */
 static int conn_finished(const conn *c)
 {
-    if (pending(c) || c->sending || c->out[c->fill].len)
+    if (pending(c) || c->sending || c->out[c->fill].len || c->file.part)
         return 0;
     if (c->close_after)
         return 1;
@@ -487,6 +512,8 @@ static void start_linger(conn *c)
     shutdown(c->fd, SHUT_WR);
     loop_timer_start(c->l->loop, &c->timer, ms_ns(LINGER_MS), 0);
 }
+
+static void output_left(conn *c);
 
 static void on_send(rd_op *op, int res, uint32_t flags)
 {
@@ -510,8 +537,14 @@ static void on_send(rd_op *op, int res, uint32_t flags)
     c->sending = 0;
     o->len = 0;
     shrink(o);
+    output_left(c);
+}
+
+/* What was in flight has all left: send what is queued behind it, or resume reading. */
+static void output_left(conn *c)
+{
     c->last_ns = rd_now_ns();
-    if (c->out[c->fill].len) {
+    if (c->out[c->fill].len || c->file.part) {
         kick_send(c);
         return;
     }
@@ -529,6 +562,143 @@ static void on_send(rd_op *op, int res, uint32_t flags)
     }
     if (!pending(c) && c->in_len == c->in_off && !c->cur.active)
         timer_by(c, c->last_ns + ms_ns(c->l->cfg.idle_timeout_ms));
+}
+
+/* ---- file parts: file -> pipe -> socket, no copy in user space ----
+ *
+ * One round moves up to the pipe's size: a splice file -> pipe linked to a splice pipe ->
+ * socket of the same length. A short first splice cancels the second (the kernel fails the
+ * link); whatever is then in the pipe goes on its own, and a short send repeats it. Only
+ * one round is in flight, and the pipe is empty between rounds. */
+
+static void on_splice_in(rd_op *op, int res, uint32_t flags);
+static void on_splice_out(rd_op *op, int res, uint32_t flags);
+
+/* The connection's pipe, made on its first file part. 0 or -errno. */
+static int pipe_open(conn *c)
+{
+    if (c->pipe[0] >= 0)
+        return 0;
+    if (pipe2(c->pipe, O_CLOEXEC) < 0) {
+        c->pipe[0] = c->pipe[1] = -1;
+        return -errno;
+    }
+    /* Smaller when the user's pipe budget (fs/pipe-user-pages-soft) is spent: still works. */
+    fcntl(c->pipe[1], F_SETPIPE_SZ, PIPE_SIZE);
+    int sz = fcntl(c->pipe[1], F_GETPIPE_SZ);
+    c->pipe_cap = sz > 0 ? (uint32_t)sz : 4096;
+    return 0;
+}
+
+static void pipe_close(conn *c)
+{
+    if (c->pipe[0] < 0)
+        return;
+    close(c->pipe[0]);
+    close(c->pipe[1]);
+    c->pipe[0] = c->pipe[1] = -1;
+}
+
+static void splice_round(conn *c)
+{
+    rd_loop *loop = c->l->loop;
+    struct io_uring_sqe *sqe;
+    if (c->file.in_pipe) {
+        sqe = loop_sqe(loop, &c->send_op);
+        io_uring_prep_splice(sqe, c->pipe[0], -1, c->fd, -1, c->file.in_pipe, 0);
+        c->file.ops = 1;
+        return;
+    }
+    const struct rd_msg_http_part *p = msg_body(c->file.part, http_part);
+    uint32_t n = c->file.left < c->pipe_cap ? (uint32_t)c->file.left : c->pipe_cap;
+    /* A link must not straddle a submit: make room for both SQEs first. */
+    if (io_uring_sq_space_left(loop_ring(loop)) < 2)
+        io_uring_submit(loop_ring(loop));
+    sqe = loop_sqe(loop, &c->splice_op);
+    io_uring_prep_splice(sqe, p->fd, (int64_t)c->file.off, c->pipe[1], -1, n, 0);
+    sqe->flags |= IOSQE_IO_LINK;
+    sqe = loop_sqe(loop, &c->send_op);
+    io_uring_prep_splice(sqe, c->pipe[0], -1, c->fd, -1, n, 0);
+    c->file.ops = 2;
+}
+
+/* The output buffers have drained and a file part is next. */
+static void splice_start(conn *c)
+{
+    assert(!c->sending && c->file.part != NULL);
+    int r = pipe_open(c);
+    if (r < 0) {
+        log_warn("http_pipe_failed", KV_ERRNO(r));
+        conn_abort(c);
+        return;
+    }
+    c->sending = 1;
+    c->send_op.done = on_splice_out;
+    splice_round(c);
+}
+
+/* Both splices of a round have completed: the next round, the end of the part, or the end of
+ * the connection. */
+static void splice_step(conn *c)
+{
+    if (c->file.ops)
+        return;
+    if (c->file.err || c->closing) {
+        /* The head promised bytes that will not come: only closing tells the client. */
+        if (c->file.err && c->file.err != -EPIPE && c->file.err != -ECONNRESET)
+            log_warn("http_splice_failed", KV_ERRNO(c->file.err));
+        c->sending = 0;
+        c->send_op.done = on_send;
+        conn_abort(c);
+        return;
+    }
+    if (c->file.in_pipe || c->file.left) {
+        splice_round(c);
+        return;
+    }
+    msg_free(c->file.part); /* closes the file */
+    c->file.part = NULL;
+    c->sending = 0;
+    c->send_op.done = on_send;
+    if (c->file.tail_len)
+        out_put(c, c->file.tail, c->file.tail_len);
+    c->file.tail_len = 0;
+    conn_flush(c); /* what queued up behind the part */
+    if (c->closing || c->sending)
+        return;
+    output_left(c);
+}
+
+static void on_splice_in(rd_op *op, int res, uint32_t flags)
+{
+    (void)flags;
+    conn *c = (conn *)(void *)((char *)op - offsetof(conn, splice_op));
+    c->file.ops--;
+    if (res > 0) {
+        c->file.in_pipe += (uint32_t)res;
+        c->file.off += (uint64_t)res;
+        c->file.left -= (uint64_t)res;
+    } else if (res != -EAGAIN && c->file.err == 0) {
+        c->file.err = res < 0 ? res : -ENODATA; /* 0: the file ends before the range */
+    }
+    splice_step(c);
+}
+
+static void on_splice_out(rd_op *op, int res, uint32_t flags)
+{
+    (void)flags;
+    conn *c = (conn *)(void *)((char *)op - offsetof(conn, send_op));
+    c->file.ops--;
+    if (res > 0) {
+        c->file.in_pipe -= (uint32_t)res;
+        c->sent_total += (uint64_t)res;
+        acks_release(c, 0);
+    } else if (res == 0 && c->file.err == 0) {
+        c->file.err = -EPIPE;
+    } else if (res < 0 && res != -EAGAIN && res != -ECANCELED && c->file.err == 0) {
+        c->file.err = res; /* -ECANCELED: the splice before it came up short; -EAGAIN: retry */
+    }
+    splice_step(c);
 }
 
 /* Writes the response head (and body, when it came whole) of the slot at the pipeline's head. */
@@ -593,34 +763,55 @@ static void finish_slot(conn *c, slot *s)
 /* Writes the queued parts of a streaming slot; returns 1 when the last one was written. */
 static int emit_parts(conn *c, slot *s)
 {
-    while (s->parts) {
+    while (s->parts && c->file.part == NULL) {
         rd_msg *m = s->parts;
         s->parts = (rd_msg *)(void *)atomic_load_explicit(&m->node.next, memory_order_relaxed);
         if (s->parts == NULL)
             s->tail = &s->parts;
         struct rd_msg_http_part *p = msg_body(m, http_part);
         int last = p->last;
-        int written = !s->head_only && p->body && p->body->len;
+        uint64_t len = p->file ? p->file_len : p->body ? p->body->len : 0;
+        int written = !s->head_only && len;
+        int kept = 0; /* a file part waits for the output before it to leave */
         if (written) {
             if (s->chunked) {
                 char sz[24];
-                int k = snprintf(sz, sizeof(sz), "%zx\r\n", p->body->len);
+                int k = snprintf(sz, sizeof(sz), "%llx\r\n", (unsigned long long)len);
                 out_put(c, sz, (size_t)k);
             }
-            out_put(c, p->body->data, p->body->len);
-            s->body_sent += p->body->len;
-            if (s->chunked)
+            if (p->file) {
+                c->file.part = m;
+                c->file.off = p->file_off;
+                c->file.left = len;
+                c->file.in_pipe = 0;
+                c->file.err = 0;
+                c->file.tail_len = 0;
+                c->queued_total += len;
+                kept = 1;
+            } else {
+                out_put(c, p->body->data, p->body->len);
+            }
+            s->body_sent += len;
+            if (s->chunked && kept) {
+                memcpy(c->file.tail, "\r\n", 2);
+                c->file.tail_len = 2;
+            } else if (s->chunked) {
                 out_put(c, "\r\n", 2);
+            }
         }
         /* A body that ends short of (or past) its Content-Length would leave the client
          * reading the next response as the rest of this one: close after it instead, so the
          * client sees the truncation. */
         if (last && !s->head_only && s->body_len >= 0 && s->body_sent != (uint64_t)s->body_len)
             c->close_after = 1;
-        if (last && s->chunked && !s->head_only)
+        if (last && s->chunked && !s->head_only && kept) {
+            memcpy(c->file.tail + c->file.tail_len, "0\r\n\r\n", 5);
+            c->file.tail_len += 5;
+        } else if (last && s->chunked && !s->head_only) {
             out_put(c, "0\r\n\r\n", 5);
+        }
         if (p->ack_to != NULL) {
-            uint64_t bytes = p->body ? p->body->len : 0;
+            uint64_t bytes = len;
             if (c->ack_len == PIPELINE) {
                 send_ack(p->ack_to, p->stream, bytes, 0); /* more in flight than we track */
             } else {
@@ -630,8 +821,10 @@ static int emit_parts(conn *c, slot *s)
                 c->acks[i].mark = c->queued_total;
                 c->acks[i].bytes = bytes;
             }
+            p->ack_to = NULL; /* acknowledged through acks[] from now on */
         }
-        msg_free(m);
+        if (!kept)
+            msg_free(m);
         if (last)
             return 1;
     }
@@ -640,7 +833,7 @@ static int emit_parts(conn *c, slot *s)
 
 static void conn_flush(conn *c)
 {
-    while (pending(c)) {
+    while (pending(c) && c->file.part == NULL) {
         slot *s = &c->slots[c->seq_head % PIPELINE];
         if (s->state == SLOT_WAIT)
             break;
@@ -1150,6 +1343,9 @@ static void conn_release(conn *c)
     loop_timer_cancel(l->loop, &c->timer);
     close(c->fd);
     acks_release(c, 1);
+    msg_free(c->file.part); /* closes its file */
+    c->file.part = NULL;
+    pipe_close(c);
     for (int i = 0; i < PIPELINE; i++) {
         slot *s = &c->slots[i];
         msg_free(s->reply);
@@ -1192,6 +1388,10 @@ static void conn_abort(conn *c)
         loop_timer_cancel(c->l->loop, &c->timer);
         if (c->recv_armed)
             cancel_recv(c);
+        /* A splice to a client that stopped reading blocks in the kernel's worker: shutting
+         * the socket ends it now. */
+        if (c->sending && c->file.part != NULL)
+            shutdown(c->fd, SHUT_RDWR);
     }
     if (!c->recv_armed && !c->sending)
         conn_release(c);
@@ -1292,6 +1492,8 @@ static void conn_open(listener *l, int fd)
     c->reject = (uint8_t)reject;
     c->recv_op.done = on_recv;
     c->send_op.done = on_send;
+    c->splice_op.done = on_splice_in;
+    c->pipe[0] = c->pipe[1] = -1;
     c->timer.fire = conn_timer;
     c->last_ns = rd_now_ns();
     loop_timer_start(l->loop, &c->timer, ms_ns(l->cfg.header_timeout_ms), 0);
@@ -1533,6 +1735,8 @@ void http_listener_free(rd_actor *a)
         conn *c = &l->conns[i];
         if (c->in_use) {
             close(c->fd);
+            msg_free(c->file.part);
+            pipe_close(c);
             for (int k = 0; k < PIPELINE; k++) {
                 msg_free(c->slots[k].reply);
                 while (c->slots[k].parts) {
@@ -1649,5 +1853,24 @@ int http_send_part(rd_actor *listener_actor, uint64_t stream, rd_buf *body, int 
     int r = actor_send(listener_actor, m);
     if (r < 0)
         msg_free(m);
+    return r;
+}
+
+int http_send_file_part(rd_actor *listener_actor, uint64_t stream, int fd, uint64_t off,
+                        uint64_t len, int last, rd_actor *ack_to)
+{
+    assert(fd >= 0 && len > 0);
+    rd_msg *m = msg_new(MSG_HTTP_PART);
+    struct rd_msg_http_part *p = msg_body(m, http_part);
+    p->stream = stream;
+    p->file = 1;
+    p->fd = fd;
+    p->file_off = off;
+    p->file_len = len;
+    p->last = (uint8_t)last;
+    p->ack_to = ack_to;
+    int r = actor_send(listener_actor, m);
+    if (r < 0)
+        msg_free(m); /* closes fd */
     return r;
 }

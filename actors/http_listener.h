@@ -124,5 +124,14 @@ int http_reply_stream(const rd_msg *request, int status, const char *content_typ
  * is gone and the rest of the response should not be made. A producer that keeps a few parts
  * unacknowledged at a time (say 2 to 4 of 64 KiB) holds a slow client to that much memory. */
 int http_send_part(rd_actor *listener, uint64_t stream, rd_buf *body, int last, rd_actor *ack_to);
+/* The same with a body that is `len` bytes of the open file `fd` from `off`: the listener
+ * splices them file -> pipe -> socket (IORING_OP_SPLICE), so they are never copied in user
+ * space. `fd` moves into the message whatever the result: the listener closes it once the
+ * bytes have left or the client is gone (on failure here it is closed at once). The file
+ * must hold the range: a file that ends early ends the connection, as a short body does. A
+ * HEAD response sends nothing of it. `len` > 0; use http_send_part(NULL) for an empty part.
+ * The ack, when asked for, comes once all `len` bytes are in the socket buffer. */
+int http_send_file_part(rd_actor *listener, uint64_t stream, int fd, uint64_t off, uint64_t len,
+                        int last, rd_actor *ack_to);
 
 #endif
