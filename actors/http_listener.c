@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -272,7 +273,9 @@ struct conn {
         rd_msg *part;       /* the file part being sent (what preceded it has left); NULL */
         uint64_t off, left; /* next byte to splice into the pipe, bytes not yet in it */
         uint32_t in_pipe;   /* bytes in the pipe, not yet in the socket */
-        uint8_t ops;        /* splices in flight */
+        uint8_t ops;        /* splices (or the poll) in flight */
+        uint8_t full;       /* the socket had no room: wait for POLLOUT, then splice again */
+        uint8_t polling;    /* send_op is that poll */
         int err;            /* the first failure of this part's splices */
         char tail[8];       /* chunk end (and last chunk) to write once the bytes have left */
         uint8_t tail_len;
@@ -569,7 +572,9 @@ static void output_left(conn *c)
  * One round moves up to the pipe's size: a splice file -> pipe linked to a splice pipe ->
  * socket of the same length. A short first splice cancels the second (the kernel fails the
  * link); whatever is then in the pipe goes on its own, and a short send repeats it. Only
- * one round is in flight, and the pipe is empty between rounds. */
+ * one round is in flight, and the pipe is empty between rounds. io_uring runs splices in its
+ * worker threads: the socket side is non-blocking (-EAGAIN, then a POLLOUT poll and again),
+ * so a client that stops reading holds no worker. */
 
 static void on_splice_in(rd_op *op, int res, uint32_t flags);
 static void on_splice_out(rd_op *op, int res, uint32_t flags);
@@ -603,9 +608,17 @@ static void splice_round(conn *c)
 {
     rd_loop *loop = c->l->loop;
     struct io_uring_sqe *sqe;
+    if (c->file.full) {
+        c->file.full = 0;
+        c->file.polling = 1;
+        sqe = loop_sqe(loop, &c->send_op);
+        io_uring_prep_poll_add(sqe, c->fd, POLLOUT);
+        c->file.ops = 1;
+        return;
+    }
     if (c->file.in_pipe) {
         sqe = loop_sqe(loop, &c->send_op);
-        io_uring_prep_splice(sqe, c->pipe[0], -1, c->fd, -1, c->file.in_pipe, 0);
+        io_uring_prep_splice(sqe, c->pipe[0], -1, c->fd, -1, c->file.in_pipe, SPLICE_F_NONBLOCK);
         c->file.ops = 1;
         return;
     }
@@ -618,7 +631,7 @@ static void splice_round(conn *c)
     io_uring_prep_splice(sqe, p->fd, (int64_t)c->file.off, c->pipe[1], -1, n, 0);
     sqe->flags |= IOSQE_IO_LINK;
     sqe = loop_sqe(loop, &c->send_op);
-    io_uring_prep_splice(sqe, c->pipe[0], -1, c->fd, -1, n, 0);
+    io_uring_prep_splice(sqe, c->pipe[0], -1, c->fd, -1, n, SPLICE_F_NONBLOCK);
     c->file.ops = 2;
 }
 
@@ -652,7 +665,7 @@ static void splice_step(conn *c)
         conn_abort(c);
         return;
     }
-    if (c->file.in_pipe || c->file.left) {
+    if (c->file.full || c->file.in_pipe || c->file.left) {
         splice_round(c);
         return;
     }
@@ -689,14 +702,20 @@ static void on_splice_out(rd_op *op, int res, uint32_t flags)
     (void)flags;
     conn *c = (conn *)(void *)((char *)op - offsetof(conn, send_op));
     c->file.ops--;
-    if (res > 0) {
+    if (c->file.polling) {
+        c->file.polling = 0;
+        if (res < 0 && c->file.err == 0)
+            c->file.err = res;
+    } else if (res == -EAGAIN) {
+        c->file.full = 1;
+    } else if (res > 0) {
         c->file.in_pipe -= (uint32_t)res;
         c->sent_total += (uint64_t)res;
         acks_release(c, 0);
     } else if (res == 0 && c->file.err == 0) {
         c->file.err = -EPIPE;
-    } else if (res < 0 && res != -EAGAIN && res != -ECANCELED && c->file.err == 0) {
-        c->file.err = res; /* -ECANCELED: the splice before it came up short; -EAGAIN: retry */
+    } else if (res < 0 && res != -ECANCELED && c->file.err == 0) {
+        c->file.err = res; /* -ECANCELED: the splice before it came up short */
     }
     splice_step(c);
 }
@@ -785,6 +804,7 @@ static int emit_parts(conn *c, slot *s)
                 c->file.left = len;
                 c->file.in_pipe = 0;
                 c->file.err = 0;
+                c->file.full = c->file.polling = 0;
                 c->file.tail_len = 0;
                 c->queued_total += len;
                 kept = 1;
