@@ -9,19 +9,21 @@
  * sends: MSG_HTTP_REQUEST, as actor_request, to the target actor of the matched route;
  *        MSG_HTTP_PART_ACK to producers of streamed parts that ask for one.
  * never: blocks (every socket operation goes through the loop's ring, except setsockopt,
- *        shutdown, close, pipe2 and fcntl, which do not block); copies a file part's bytes; grows a
- * buffer past its bound (a client that sends faster than it reads is paused, then cut off); answers
- * out of order.
+ *        shutdown, close, pipe2 and fcntl, which do not block); copies a file part's bytes
+ *        (nor a large buffer part's: it is sent from its rd_buf); grows a buffer past its
+ *        bound (a client that sends faster than it reads is paused, then cut off); answers
+ *        out of order.
  *
  * A connection's life: accept → recv (multishot, provided buffers; bytes are copied into the
  * connection's input buffer and the ring buffer goes straight back) → parse heads as they
  * complete → dispatch each request to its route's actor → responses are written into the
  * output buffer in request order as replies arrive → one send per batch (the other output
- * buffer fills meanwhile; a file part waits for the buffers before it, is spliced, and what
- * came after it is written then) → idle → ... Errors that end the connection are answered, then the
- * write side is shut and the connection lingers until the peer closes (or LINGER_MS), so the
- * error is not lost to a reset. One timer per connection is re-armed lazily: it fires, looks
- * at the state, and either acts (408, idle close) or sleeps until the next deadline. */
+ * buffer fills meanwhile; a file part or a large buffer part waits for the output before it,
+ * is spliced or sent on its own, and what came after it is written then) → idle → ...
+ * Errors that end the connection are answered, then the write side is shut and the
+ * connection lingers until the peer closes (or LINGER_MS), so the error is not lost to a
+ * reset. One timer per connection is re-armed lazily: it fires, looks at the state, and
+ * either acts (408, idle close) or sleeps until the next deadline. */
 #include "actors/http_listener.h"
 
 #include <assert.h>
@@ -55,6 +57,7 @@
 #define LINGER_MS      2000        /* after a closing response: wait this long for the peer's FIN */
 #define REJECT_RESERVE 64          /* extra slots used only to answer 503 past the cap */
 #define PIPE_SIZE      (256 * 1024) /* a connection's splice pipe: file bytes per round trip */
+#define HOLD_MIN       (64 * 1024)  /* buffer parts this large are sent from where they are */
 #define SERVER_NAME    "reeld"
 
 /* ---- routes ---- */
@@ -270,8 +273,10 @@ struct conn {
     uint32_t sent;
     uint64_t queued_total, sent_total; /* output bytes ever buffered / handed to the kernel */
     struct {
-        rd_msg *part;       /* the file part being sent (what preceded it has left); NULL */
-        uint64_t off, left; /* next byte to splice into the pipe, bytes not yet in it */
+        rd_msg *part; /* a part sent on its own once what preceded it has left: a file
+                       * part, or a large buffer (not copied into out[]); NULL */
+        uint8_t is_file;
+        uint64_t off, left; /* next byte to splice into the pipe (or send), bytes not yet */
         uint32_t in_pipe;   /* bytes in the pipe, not yet in the socket */
         uint8_t ops;        /* splices (or the poll) in flight */
         uint8_t full;       /* the socket had no room: wait for POLLOUT, then splice again */
@@ -279,7 +284,7 @@ struct conn {
         int err;            /* the first failure of this part's splices */
         char tail[8];       /* chunk end (and last chunk) to write once the bytes have left */
         uint8_t tail_len;
-    } file;
+    } held;
     int pipe[2];       /* the connection's splice pipe; -1 until its first file part */
     uint32_t pipe_cap; /* its size */
     struct {
@@ -453,14 +458,14 @@ static void acks_release(conn *c, int failed)
 static void on_send(rd_op *op, int res, uint32_t flags);
 static void splice_start(conn *c);
 
-/* Starts sending what is queued: the output buffer being filled, else the file part that
+/* Starts sending what is queued: the output buffer being filled, else the held part that
  * follows what has already left. */
 static void kick_send(conn *c)
 {
     if (c->sending || c->closing)
         return;
     if (c->out[c->fill].len == 0) {
-        if (c->file.part != NULL)
+        if (c->held.part != NULL)
             splice_start(c);
         return;
     }
@@ -493,7 +498,7 @@ static void shrink(outbuf *o)
 /* True when the connection owes nothing more and should close. */
 static int conn_finished(const conn *c)
 {
-    if (pending(c) || c->sending || c->out[c->fill].len || c->file.part)
+    if (pending(c) || c->sending || c->out[c->fill].len || c->held.part)
         return 0;
     if (c->close_after)
         return 1;
@@ -547,7 +552,7 @@ static void on_send(rd_op *op, int res, uint32_t flags)
 static void output_left(conn *c)
 {
     c->last_ns = rd_now_ns();
-    if (c->out[c->fill].len || c->file.part) {
+    if (c->out[c->fill].len || c->held.part) {
         kick_send(c);
         return;
     }
@@ -567,7 +572,8 @@ static void output_left(conn *c)
         timer_by(c, c->last_ns + ms_ns(c->l->cfg.idle_timeout_ms));
 }
 
-/* ---- file parts: file -> pipe -> socket, no copy in user space ----
+/* ---- held parts: a file part (file -> pipe -> socket, no copy in user space), or a large
+ * buffer sent straight from its rd_buf ----
  *
  * One round moves up to the pipe's size: a splice file -> pipe linked to a splice pipe ->
  * socket of the same length. A short first splice cancels the second (the kernel fails the
@@ -608,38 +614,45 @@ static void splice_round(conn *c)
 {
     rd_loop *loop = c->l->loop;
     struct io_uring_sqe *sqe;
-    if (c->file.full) {
-        c->file.full = 0;
-        c->file.polling = 1;
+    if (c->held.full) {
+        c->held.full = 0;
+        c->held.polling = 1;
         sqe = loop_sqe(loop, &c->send_op);
         io_uring_prep_poll_add(sqe, c->fd, POLLOUT);
-        c->file.ops = 1;
+        c->held.ops = 1;
         return;
     }
-    if (c->file.in_pipe) {
+    if (c->held.in_pipe) {
         sqe = loop_sqe(loop, &c->send_op);
-        io_uring_prep_splice(sqe, c->pipe[0], -1, c->fd, -1, c->file.in_pipe, SPLICE_F_NONBLOCK);
-        c->file.ops = 1;
+        io_uring_prep_splice(sqe, c->pipe[0], -1, c->fd, -1, c->held.in_pipe, SPLICE_F_NONBLOCK);
+        c->held.ops = 1;
         return;
     }
-    const struct rd_msg_http_part *p = msg_body(c->file.part, http_part);
-    uint32_t n = c->file.left < c->pipe_cap ? (uint32_t)c->file.left : c->pipe_cap;
+    const struct rd_msg_http_part *p = msg_body(c->held.part, http_part);
+    if (!c->held.is_file) {
+        sqe = loop_sqe(loop, &c->send_op);
+        io_uring_prep_send(sqe, c->fd, p->body->data + c->held.off, (size_t)c->held.left,
+                           MSG_NOSIGNAL);
+        c->held.ops = 1;
+        return;
+    }
+    uint32_t n = c->held.left < c->pipe_cap ? (uint32_t)c->held.left : c->pipe_cap;
     /* A link must not straddle a submit: make room for both SQEs first. */
     if (io_uring_sq_space_left(loop_ring(loop)) < 2)
         io_uring_submit(loop_ring(loop));
     sqe = loop_sqe(loop, &c->splice_op);
-    io_uring_prep_splice(sqe, p->fd, (int64_t)c->file.off, c->pipe[1], -1, n, 0);
+    io_uring_prep_splice(sqe, p->fd, (int64_t)c->held.off, c->pipe[1], -1, n, 0);
     sqe->flags |= IOSQE_IO_LINK;
     sqe = loop_sqe(loop, &c->send_op);
     io_uring_prep_splice(sqe, c->pipe[0], -1, c->fd, -1, n, SPLICE_F_NONBLOCK);
-    c->file.ops = 2;
+    c->held.ops = 2;
 }
 
-/* The output buffers have drained and a file part is next. */
+/* The output buffers have drained and a held part is next. */
 static void splice_start(conn *c)
 {
-    assert(!c->sending && c->file.part != NULL);
-    int r = pipe_open(c);
+    assert(!c->sending && c->held.part != NULL);
+    int r = c->held.is_file ? pipe_open(c) : 0;
     if (r < 0) {
         log_warn("http_pipe_failed", KV_ERRNO(r));
         conn_abort(c);
@@ -654,28 +667,28 @@ static void splice_start(conn *c)
  * the connection. */
 static void splice_step(conn *c)
 {
-    if (c->file.ops)
+    if (c->held.ops)
         return;
-    if (c->file.err || c->closing) {
+    if (c->held.err || c->closing) {
         /* The head promised bytes that will not come: only closing tells the client. */
-        if (c->file.err && c->file.err != -EPIPE && c->file.err != -ECONNRESET)
-            log_warn("http_splice_failed", KV_ERRNO(c->file.err));
+        if (c->held.err && c->held.err != -EPIPE && c->held.err != -ECONNRESET)
+            log_warn("http_splice_failed", KV_ERRNO(c->held.err));
         c->sending = 0;
         c->send_op.done = on_send;
         conn_abort(c);
         return;
     }
-    if (c->file.full || c->file.in_pipe || c->file.left) {
+    if (c->held.full || c->held.in_pipe || c->held.left) {
         splice_round(c);
         return;
     }
-    msg_free(c->file.part); /* closes the file */
-    c->file.part = NULL;
+    msg_free(c->held.part); /* closes a file part's file */
+    c->held.part = NULL;
     c->sending = 0;
     c->send_op.done = on_send;
-    if (c->file.tail_len)
-        out_put(c, c->file.tail, c->file.tail_len);
-    c->file.tail_len = 0;
+    if (c->held.tail_len)
+        out_put(c, c->held.tail, c->held.tail_len);
+    c->held.tail_len = 0;
     conn_flush(c); /* what queued up behind the part */
     if (c->closing || c->sending)
         return;
@@ -686,13 +699,13 @@ static void on_splice_in(rd_op *op, int res, uint32_t flags)
 {
     (void)flags;
     conn *c = (conn *)(void *)((char *)op - offsetof(conn, splice_op));
-    c->file.ops--;
+    c->held.ops--;
     if (res > 0) {
-        c->file.in_pipe += (uint32_t)res;
-        c->file.off += (uint64_t)res;
-        c->file.left -= (uint64_t)res;
-    } else if (res != -EAGAIN && c->file.err == 0) {
-        c->file.err = res < 0 ? res : -ENODATA; /* 0: the file ends before the range */
+        c->held.in_pipe += (uint32_t)res;
+        c->held.off += (uint64_t)res;
+        c->held.left -= (uint64_t)res;
+    } else if (res != -EAGAIN && c->held.err == 0) {
+        c->held.err = res < 0 ? res : -ENODATA; /* 0: the file ends before the range */
     }
     splice_step(c);
 }
@@ -701,21 +714,26 @@ static void on_splice_out(rd_op *op, int res, uint32_t flags)
 {
     (void)flags;
     conn *c = (conn *)(void *)((char *)op - offsetof(conn, send_op));
-    c->file.ops--;
-    if (c->file.polling) {
-        c->file.polling = 0;
-        if (res < 0 && c->file.err == 0)
-            c->file.err = res;
+    c->held.ops--;
+    if (c->held.polling) {
+        c->held.polling = 0;
+        if (res < 0 && c->held.err == 0)
+            c->held.err = res;
     } else if (res == -EAGAIN) {
-        c->file.full = 1;
-    } else if (res > 0) {
-        c->file.in_pipe -= (uint32_t)res;
+        c->held.full = 1;
+    } else if (res > 0 && !c->held.is_file) {
+        c->held.off += (uint64_t)res;
+        c->held.left -= (uint64_t)res;
         c->sent_total += (uint64_t)res;
         acks_release(c, 0);
-    } else if (res == 0 && c->file.err == 0) {
-        c->file.err = -EPIPE;
-    } else if (res < 0 && res != -ECANCELED && c->file.err == 0) {
-        c->file.err = res; /* -ECANCELED: the splice before it came up short */
+    } else if (res > 0) {
+        c->held.in_pipe -= (uint32_t)res;
+        c->sent_total += (uint64_t)res;
+        acks_release(c, 0);
+    } else if (res == 0 && c->held.err == 0) {
+        c->held.err = -EPIPE;
+    } else if (res < 0 && res != -ECANCELED && c->held.err == 0) {
+        c->held.err = res; /* -ECANCELED: the splice before it came up short */
     }
     splice_step(c);
 }
@@ -782,7 +800,7 @@ static void finish_slot(conn *c, slot *s)
 /* Writes the queued parts of a streaming slot; returns 1 when the last one was written. */
 static int emit_parts(conn *c, slot *s)
 {
-    while (s->parts && c->file.part == NULL) {
+    while (s->parts && c->held.part == NULL) {
         rd_msg *m = s->parts;
         s->parts = (rd_msg *)(void *)atomic_load_explicit(&m->node.next, memory_order_relaxed);
         if (s->parts == NULL)
@@ -791,21 +809,22 @@ static int emit_parts(conn *c, slot *s)
         int last = p->last;
         uint64_t len = p->file ? p->file_len : p->body ? p->body->len : 0;
         int written = !s->head_only && len;
-        int kept = 0; /* a file part waits for the output before it to leave */
+        int kept = 0; /* held: waits for the output before it to leave, then goes alone */
         if (written) {
             if (s->chunked) {
                 char sz[24];
                 int k = snprintf(sz, sizeof(sz), "%llx\r\n", (unsigned long long)len);
                 out_put(c, sz, (size_t)k);
             }
-            if (p->file) {
-                c->file.part = m;
-                c->file.off = p->file_off;
-                c->file.left = len;
-                c->file.in_pipe = 0;
-                c->file.err = 0;
-                c->file.full = c->file.polling = 0;
-                c->file.tail_len = 0;
+            if (p->file || len >= HOLD_MIN) {
+                c->held.part = m;
+                c->held.is_file = p->file;
+                c->held.off = p->file ? p->file_off : 0;
+                c->held.left = len;
+                c->held.in_pipe = 0;
+                c->held.err = 0;
+                c->held.full = c->held.polling = 0;
+                c->held.tail_len = 0;
                 c->queued_total += len;
                 kept = 1;
             } else {
@@ -813,8 +832,8 @@ static int emit_parts(conn *c, slot *s)
             }
             s->body_sent += len;
             if (s->chunked && kept) {
-                memcpy(c->file.tail, "\r\n", 2);
-                c->file.tail_len = 2;
+                memcpy(c->held.tail, "\r\n", 2);
+                c->held.tail_len = 2;
             } else if (s->chunked) {
                 out_put(c, "\r\n", 2);
             }
@@ -825,8 +844,8 @@ static int emit_parts(conn *c, slot *s)
         if (last && !s->head_only && s->body_len >= 0 && s->body_sent != (uint64_t)s->body_len)
             c->close_after = 1;
         if (last && s->chunked && !s->head_only && kept) {
-            memcpy(c->file.tail + c->file.tail_len, "0\r\n\r\n", 5);
-            c->file.tail_len += 5;
+            memcpy(c->held.tail + c->held.tail_len, "0\r\n\r\n", 5);
+            c->held.tail_len += 5;
         } else if (last && s->chunked && !s->head_only) {
             out_put(c, "0\r\n\r\n", 5);
         }
@@ -853,7 +872,7 @@ static int emit_parts(conn *c, slot *s)
 
 static void conn_flush(conn *c)
 {
-    while (pending(c) && c->file.part == NULL) {
+    while (pending(c) && c->held.part == NULL) {
         slot *s = &c->slots[c->seq_head % PIPELINE];
         if (s->state == SLOT_WAIT)
             break;
@@ -1363,8 +1382,8 @@ static void conn_release(conn *c)
     loop_timer_cancel(l->loop, &c->timer);
     close(c->fd);
     acks_release(c, 1);
-    msg_free(c->file.part); /* closes its file */
-    c->file.part = NULL;
+    msg_free(c->held.part); /* closes its file */
+    c->held.part = NULL;
     pipe_close(c);
     for (int i = 0; i < PIPELINE; i++) {
         slot *s = &c->slots[i];
@@ -1410,7 +1429,7 @@ static void conn_abort(conn *c)
             cancel_recv(c);
         /* A splice to a client that stopped reading blocks in the kernel's worker: shutting
          * the socket ends it now. */
-        if (c->sending && c->file.part != NULL)
+        if (c->sending && c->held.part != NULL)
             shutdown(c->fd, SHUT_RDWR);
     }
     if (!c->recv_armed && !c->sending)
@@ -1755,7 +1774,7 @@ void http_listener_free(rd_actor *a)
         conn *c = &l->conns[i];
         if (c->in_use) {
             close(c->fd);
-            msg_free(c->file.part);
+            msg_free(c->held.part);
             pipe_close(c);
             for (int k = 0; k < PIPELINE; k++) {
                 msg_free(c->slots[k].reply);

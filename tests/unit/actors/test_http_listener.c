@@ -25,6 +25,7 @@ static int route_file;
 #define FILE_LEN (3 * 1024 * 1024 + 123) /* several pipe-fulls, not a multiple of a page */
 #define HUGE_LEN                                                                                   \
     (64 << 20) /* more than socket buffers hold: a client that stops reading blocks it */
+#define BIG_BUF (300 * 1000)
 static char file_path[64], huge_path[64];
 static int file_acks, file_failed; /* acks of file parts: sent, client gone first */
 
@@ -72,6 +73,24 @@ static int target_handle(rd_actor *self, rd_msg *m)
          * unknown), /t/file/past (announces and asks for more than the file has), /t/file/huge
          * (HUGE_LEN bytes of a sparse file). */
         http1_str mode = http_request_param(q, 0);
+        if (mode.len == 6 && memcmp(mode.p, "bigbuf", 6) == 0) {
+            /* A large buffer part between two small ones: sent from its rd_buf, in order. */
+            http_reply_stream(m, 200, "video/mp2t", 5 + BIG_BUF + 5, NULL);
+            const char *ends[] = {"hello", "world"};
+            for (int i = 0; i < 3; i++) {
+                rd_buf *b = buf_new(i == 1 ? BIG_BUF : 5);
+                if (i == 1) {
+                    for (size_t k = 0; k < BIG_BUF; k++)
+                        b->data[k] = (char)file_byte(k);
+                    b->len = BIG_BUF;
+                } else {
+                    memcpy(b->data, ends[i / 2], 5);
+                    b->len = 5;
+                }
+                http_send_part(m->from, q->stream, b, i == 2, NULL);
+            }
+            return RD_DONE;
+        }
         int huge = mode.len == 4 && memcmp(mode.p, "huge", 4) == 0;
         int fd = open(huge ? huge_path : file_path, O_RDONLY | O_CLOEXEC);
         uint64_t off = 0, len = huge ? HUGE_LEN : FILE_LEN;
@@ -409,6 +428,18 @@ TEST(file_part_then_pipelined_request_keeps_order)
     free(r);
 }
 
+TEST(large_buffer_part_keeps_its_place)
+{
+    size_t n;
+    char *r = fetch(port, "GET /t/file/bigbuf HTTP/1.1\r\nHost: x\r\n\r\n", BIG_BUF + 10, NULL, &n);
+    const char *body = strstr(r, "\r\n\r\n") + 4;
+    CHECK_EQ_INT((long)(n - (size_t)(body - r)), BIG_BUF + 10);
+    CHECK(memcmp(body, "hello", 5) == 0);
+    CHECK(body_matches(body + 5, 0, BIG_BUF));
+    CHECK(memcmp(body + 5 + BIG_BUF, "world", 5) == 0);
+    free(r);
+}
+
 TEST(file_part_to_head_sends_no_body)
 {
     int before = open_fds();
@@ -525,6 +556,7 @@ int main(void)
     RUN(file_part_sends_a_range);
     RUN(file_part_in_a_chunked_stream);
     RUN(file_part_then_pipelined_request_keeps_order);
+    RUN(large_buffer_part_keeps_its_place);
     RUN(file_part_to_head_sends_no_body);
     RUN(file_part_past_the_end_closes_the_connection);
     RUN(client_gone_mid_splice_closes_the_file);
