@@ -2,8 +2,9 @@
  *
  * owns:  its listening socket and multishot accept; its connections (a fixed table sized by
  *        the connection cap, each with an input buffer, two output buffers, a timer, a ring
- *        of pipelined requests awaiting replies, and a pipe once it sends a file part); its
- *        provided-buffer ring for multishot recv; the descriptors of the file parts it holds.
+ *        of pipelined requests awaiting replies, and a pipe while it sends a file part); its
+ *        provided-buffer ring for multishot recv; the descriptors of the file parts it holds;
+ *        a pool of empty pipes.
  * takes: MSG_HTTP_PART (later parts of streamed responses: bytes, or a file range spliced to
  *        the socket); replies (MSG_HTTP_RESPONSE) to the MSG_HTTP_REQUESTs it sent.
  * sends: MSG_HTTP_REQUEST, as actor_request, to the target actor of the matched route;
@@ -56,7 +57,8 @@
 #define OUT_STALL      (1 << 20)   /* pending output: stop parsing until it drains */
 #define LINGER_MS      2000        /* after a closing response: wait this long for the peer's FIN */
 #define REJECT_RESERVE 64          /* extra slots used only to answer 503 past the cap */
-#define PIPE_SIZE      (256 * 1024) /* a connection's splice pipe: file bytes per round trip */
+#define PIPE_SIZE      (256 * 1024) /* a splice pipe: file bytes per round trip */
+#define PIPE_POOL      64           /* empty pipes a listener keeps for the next file parts */
 #define HOLD_MIN       (64 * 1024)  /* buffer parts this large are sent from where they are */
 #define SERVER_NAME    "reeld"
 
@@ -285,7 +287,7 @@ struct conn {
         char tail[8];       /* chunk end (and last chunk) to write once the bytes have left */
         uint8_t tail_len;
     } held;
-    int pipe[2];       /* the connection's splice pipe; -1 until its first file part */
+    int pipe[2];       /* the splice pipe, while a file part is being sent; else -1 */
     uint32_t pipe_cap; /* its size */
     struct {
         rd_actor *to;
@@ -317,6 +319,11 @@ struct listener {
     uint32_t nconns, live, live_reject;
     conn *free_list, *free_reject;
     size_t in_max;
+    struct {
+        int fd[2];
+        uint32_t cap;
+    } pipes[PIPE_POOL]; /* empty pipes, so a pipe is made once, not per file part */
+    uint32_t npipes;
     char date[30];
     time_t date_t;
     rd_stop_hook stop_hook;
@@ -585,11 +592,21 @@ static void output_left(conn *c)
 static void on_splice_in(rd_op *op, int res, uint32_t flags);
 static void on_splice_out(rd_op *op, int res, uint32_t flags);
 
-/* The connection's pipe, made on its first file part. 0 or -errno. */
+/* A pipe for the connection's file part: an empty one of the listener's, or a new one. The
+ * pool bounds the pipes to the file parts in flight, not the connections (the user's pipe
+ * budget, fs/pipe-user-pages-soft, is shared by all). 0 or -errno. */
 static int pipe_open(conn *c)
 {
+    listener *l = c->l;
     if (c->pipe[0] >= 0)
         return 0;
+    if (l->npipes) {
+        l->npipes--;
+        c->pipe[0] = l->pipes[l->npipes].fd[0];
+        c->pipe[1] = l->pipes[l->npipes].fd[1];
+        c->pipe_cap = l->pipes[l->npipes].cap;
+        return 0;
+    }
     if (pipe2(c->pipe, O_CLOEXEC) < 0) {
         c->pipe[0] = c->pipe[1] = -1;
         return -errno;
@@ -607,6 +624,23 @@ static void pipe_close(conn *c)
         return;
     close(c->pipe[0]);
     close(c->pipe[1]);
+    c->pipe[0] = c->pipe[1] = -1;
+}
+
+/* Gives back the connection's pipe, which must be empty (its part has all left). */
+static void pipe_put(conn *c)
+{
+    listener *l = c->l;
+    if (c->pipe[0] < 0)
+        return;
+    if (l->npipes == PIPE_POOL) {
+        pipe_close(c);
+        return;
+    }
+    l->pipes[l->npipes].fd[0] = c->pipe[0];
+    l->pipes[l->npipes].fd[1] = c->pipe[1];
+    l->pipes[l->npipes].cap = c->pipe_cap;
+    l->npipes++;
     c->pipe[0] = c->pipe[1] = -1;
 }
 
@@ -682,6 +716,8 @@ static void splice_step(conn *c)
         splice_round(c);
         return;
     }
+    assert(c->held.in_pipe == 0);
+    pipe_put(c);
     msg_free(c->held.part); /* closes a file part's file */
     c->held.part = NULL;
     c->sending = 0;
@@ -1792,6 +1828,10 @@ void http_listener_free(rd_actor *a)
     }
     if (l->fd >= 0)
         close(l->fd);
+    for (uint32_t i = 0; i < l->npipes; i++) {
+        close(l->pipes[i].fd[0]);
+        close(l->pipes[i].fd[1]);
+    }
     free(l->conns);
     free(l->br);
     free(l->br_mem);
