@@ -465,6 +465,13 @@ static void acks_release(conn *c, int failed)
 static void on_send(rd_op *op, int res, uint32_t flags);
 static void splice_start(conn *c);
 
+/* A held part follows the output buffer (a response head, usually): MSG_MORE lets the head
+ * leave in the same segment as the first body bytes despite TCP_NODELAY. */
+static int send_flags(const conn *c)
+{
+    return MSG_NOSIGNAL | (c->held.part != NULL ? MSG_MORE : 0);
+}
+
 /* Starts sending what is queued: the output buffer being filled, else the held part that
  * follows what has already left. */
 static void kick_send(conn *c)
@@ -481,7 +488,7 @@ static void kick_send(conn *c)
     c->sending = 1;
     c->sent = 0;
     struct io_uring_sqe *sqe = loop_sqe(c->l->loop, &c->send_op);
-    io_uring_prep_send(sqe, c->fd, o->p, o->len, MSG_NOSIGNAL);
+    io_uring_prep_send(sqe, c->fd, o->p, o->len, send_flags(c));
 }
 
 /* Makes the connection's timer fire no later than `due` (monotonic ns). */
@@ -546,7 +553,7 @@ static void on_send(rd_op *op, int res, uint32_t flags)
     acks_release(c, 0);
     if (c->sent < o->len) {
         struct io_uring_sqe *sqe = loop_sqe(c->l->loop, &c->send_op);
-        io_uring_prep_send(sqe, c->fd, o->p + c->sent, o->len - c->sent, MSG_NOSIGNAL);
+        io_uring_prep_send(sqe, c->fd, o->p + c->sent, o->len - c->sent, send_flags(c));
         return;
     }
     c->sending = 0;
