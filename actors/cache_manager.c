@@ -5,8 +5,9 @@
  *        objects, and the streamed responses (jobs) it is producing.
  * takes: MSG_HTTP_REQUEST for /hls/… and /api/assets/{id}/playback (from its loop's listener,
  *        or forwarded by another cache-manager: a miss of an object this shard owns);
- *        MSG_HTTP_PART_ACK for the parts it sent; MSG_CACHE_TOUCH (hits served elsewhere).
- * sends: MSG_HTTP_RESPONSE (actor_reply) and MSG_HTTP_PART to the request's listener;
+ *        MSG_CACHE_TOUCH (hits served elsewhere).
+ * sends: MSG_HTTP_RESPONSE (actor_reply) and MSG_HTTP_PART to the request's listener (a hit's
+ *        body is one file part: the listener splices the cached file to the socket);
  *        MSG_HTTP_REQUEST (forwarded) and MSG_CACHE_TOUCH to the owning cache-manager.
  * never: blocks its loop: every open, read, write, rename and eviction goes through io_uring
  *        (the direct calls are metadata of files it holds open: fstat, futimens, close, and
@@ -22,10 +23,10 @@
  * for hits: they appear by rename once complete, and an eviction's unlink does not disturb a
  * reader that has the file open.
  *
- * Flow control: a response to this loop's listener keeps at most HIT_INFLIGHT parts
- * unacknowledged. A response to another loop's listener (a forwarded miss) streams without
- * acknowledgements (an ack names only its stream, and streams of two listeners may collide):
- * such a client can hold at most one object in memory. */
+ * Flow control: a hit holds no memory here (its bytes go from the page cache to the socket
+ * in the kernel). A miss streams to its listener without acknowledgements (an ack names only
+ * its stream, and streams of two listeners may collide): such a client can hold at most one
+ * object in memory. */
 #include "actors/cache_manager.h"
 
 #include <assert.h>
@@ -49,12 +50,9 @@
 #include "src/edge/origin.h"
 #include "src/rt/log.h"
 
-#define HIT_CHUNK      (512 * 1024) /* bytes per read of a cached file */
-#define HIT_INFLIGHT   2            /* unacknowledged parts per response to the local listener */
-#define JOB_BUCKETS    1024         /* hash of jobs by stream */
-#define TOUCH_BATCH    256          /* keys per MSG_CACHE_TOUCH */
-#define TOUCH_DELAY_MS 50           /* a batch leaves at most this long after its first hit */
-#define MAX_WAITERS    4096         /* clients waiting on one flight; more get 503 */
+#define TOUCH_BATCH    256  /* keys per MSG_CACHE_TOUCH */
+#define TOUCH_DELAY_MS 50   /* a batch leaves at most this long after its first hit */
+#define MAX_WAITERS    4096 /* clients waiting on one flight; more get 503 */
 #define MAX_SHARDS     1024
 #define DIR_MAX        400 /* bytes of CACHE_DIR, so file names fit FILE_MAX */
 #define FILE_MAX       512
@@ -69,7 +67,6 @@ typedef struct job job;
 /* One response being produced: a hit read from a cached file, or a waiter on a flight. */
 struct job {
     shard *sh;
-    job *hnext; /* jobs by stream (only while streaming with acks) */
     rd_msg *req;
     rd_actor *listener;
     uint64_t stream;
@@ -77,14 +74,11 @@ struct job {
     char asset[EDGE_ASSET_MAX + 1];
     char path[EDGE_PATH_MAX + 1];
     char file[FILE_MAX]; /* the cached file; read by the kernel at submit */
-    uint8_t playlist, head_only, acked, hashed, replied;
-    uint64_t cursor, end;  /* bytes [cursor, end) still to send */
-    uint32_t inflight;     /* parts sent and not yet acknowledged */
-    int fd;                /* hit: the open cached file */
-    rd_op op;              /* hit: the open or read in flight */
-    uint8_t busy, done_cb; /* hit: an operation is in flight; the job ended meanwhile */
-    rd_buf *chunk;         /* hit: the read in flight */
-    job *fnext;            /* waiter: next on the flight */
+    uint8_t playlist, head_only, replied;
+    uint64_t cursor, end; /* bytes [cursor, end) still to send */
+    int fd;               /* hit: the open cached file, until the listener takes it */
+    rd_op op;             /* hit: the open in flight */
+    job *fnext;           /* waiter: next on the flight */
 };
 
 /* One origin GET of one object, with everything it has delivered so far. */
@@ -124,7 +118,6 @@ struct shard {
     int idx;
     cache_index ix;
     flight *flights;
-    job *jobs[JOB_BUCKETS];
     rd_buf *touch[MAX_SHARDS]; /* keys hit here, by owning shard */
     rd_timer touch_timer;
     uint64_t tmp_seq;
@@ -194,57 +187,12 @@ static const char *content_type(const char *path)
 
 /* ---- jobs ---- */
 
-static uint32_t job_slot(uint64_t stream)
-{
-    return (uint32_t)((stream * 0x9E3779B97F4A7C15ull) >> 54) & (JOB_BUCKETS - 1);
-}
-
-static void job_hash(job *j)
-{
-    uint32_t s = job_slot(j->stream);
-    j->hnext = j->sh->jobs[s];
-    j->sh->jobs[s] = j;
-    j->hashed = 1;
-}
-
-static void job_unhash(job *j)
-{
-    if (!j->hashed)
-        return;
-    job **pp = &j->sh->jobs[job_slot(j->stream)];
-    while (*pp != j)
-        pp = &(*pp)->hnext;
-    *pp = j->hnext;
-    j->hashed = 0;
-}
-
-static job *job_find(shard *sh, uint64_t stream)
-{
-    for (job *j = sh->jobs[job_slot(stream)]; j != NULL; j = j->hnext)
-        if (j->stream == stream)
-            return j;
-    return NULL;
-}
-
 static void job_free(job *j)
 {
-    job_unhash(j);
     if (j->fd >= 0)
         close(j->fd);
-    buf_unref(j->chunk);
     msg_free(j->req);
     free(j);
-}
-
-/* Ends a job; a hit with a read in flight is freed by that read's completion. */
-static void job_end(job *j)
-{
-    job_unhash(j);
-    if (j->busy) {
-        j->done_cb = 1;
-        return;
-    }
-    job_free(j);
 }
 
 /* ---- responses ---- */
@@ -333,63 +281,10 @@ static int respond(job *j, uint64_t size, int64_t mtime, int hit)
 static void send_part(job *j, rd_buf *body, int last)
 {
     metrics_add(G.bytes_served, body ? body->len : 0);
-    if (j->acked)
-        j->inflight++;
-    http_send_part(j->listener, j->stream, body, last, j->acked ? j->sh->self : NULL);
+    http_send_part(j->listener, j->stream, body, last, NULL);
 }
 
 /* ---- hits ---- */
-
-static void hit_read(job *j);
-
-static void on_hit_read(rd_op *op, int res, uint32_t flags)
-{
-    (void)flags;
-    job *j = (job *)(void *)((char *)op - offsetof(job, op));
-    j->busy = 0;
-    if (j->done_cb) {
-        job_free(j);
-        return;
-    }
-    rd_buf *b = j->chunk;
-    if (res <= 0) {
-        /* The file cannot be read (or shrank): end the body short; the listener then closes
-         * the connection, so the client sees the failure. */
-        log_warn("edge_read_failed", KV_STR("file", j->file), KV_ERRNO(res < 0 ? res : -EIO));
-        j->chunk = NULL;
-        buf_unref(b);
-        send_part(j, NULL, 1);
-        job_end(j);
-        return;
-    }
-    b->len += (size_t)res;
-    j->cursor += (uint64_t)res;
-    if (b->len < b->cap) {
-        j->busy = 1;
-        struct io_uring_sqe *sqe = loop_sqe(j->sh->loop, &j->op);
-        io_uring_prep_read(sqe, j->fd, b->data + b->len, (unsigned)(b->cap - b->len), j->cursor);
-        return;
-    }
-    j->chunk = NULL;
-    int last = j->cursor == j->end;
-    send_part(j, b, last);
-    if (last) {
-        job_end(j);
-        return;
-    }
-    if (!j->acked || j->inflight < HIT_INFLIGHT)
-        hit_read(j);
-}
-
-static void hit_read(job *j)
-{
-    uint64_t left = j->end - j->cursor;
-    j->chunk = buf_new(left < HIT_CHUNK ? (size_t)left : HIT_CHUNK);
-    j->busy = 1;
-    j->op.done = on_hit_read;
-    struct io_uring_sqe *sqe = loop_sqe(j->sh->loop, &j->op);
-    io_uring_prep_read(sqe, j->fd, j->chunk->data, (unsigned)j->chunk->cap, j->cursor);
-}
 
 static void touch_flush(shard *sh)
 {
@@ -440,7 +335,6 @@ static void on_hit_open(rd_op *op, int res, uint32_t flags)
     (void)flags;
     job *j = (job *)(void *)((char *)op - offsetof(job, op));
     shard *sh = j->sh;
-    j->busy = 0;
     if (res < 0) {
         int o = owner_of(j->key);
         if (o == sh->idx) {
@@ -469,38 +363,21 @@ static void on_hit_open(rd_op *op, int res, uint32_t flags)
         job_free(j);
         return;
     }
-    if (j->listener->loop == sh->loop) {
-        j->acked = 1;
-        job_hash(j);
-    }
-    hit_read(j);
+    /* The listener splices the range from the file to the socket: the bytes are never read
+     * here, and the descriptor is the listener's from now on. */
+    metrics_add(G.bytes_served, j->end - j->cursor);
+    http_send_file_part(j->listener, j->stream, j->fd, j->cursor, j->end - j->cursor, 1, NULL);
+    j->fd = -1;
+    job_free(j);
 }
 
 static void hit_open(shard *sh, job *j)
 {
     file_of(j->key, j->file, sizeof(j->file));
-    j->busy = 1;
     j->op.done = on_hit_open;
     struct io_uring_sqe *sqe = loop_sqe(sh->loop, &j->op);
     io_uring_prep_openat(sqe, AT_FDCWD, j->file, O_RDONLY | O_CLOEXEC, 0);
 }
-
-static void on_ack(shard *sh, const struct rd_msg_http_part_ack *a)
-{
-    job *j = job_find(sh, a->stream);
-    if (j == NULL)
-        return;
-    if (a->failed) {
-        job_end(j); /* the client is gone */
-        return;
-    }
-    if (j->inflight)
-        j->inflight--;
-    if (!j->busy && j->cursor < j->end && j->inflight < HIT_INFLIGHT)
-        hit_read(j);
-}
-
-/* ---- flights ---- */
 
 static void flight_free(flight *f)
 {
@@ -1022,9 +899,6 @@ static int cache_handle(rd_actor *self, rd_msg *m)
         }
         serve_hls(sh, m);
         return RD_KEPT;
-    case MSG_HTTP_PART_ACK:
-        on_ack(sh, msg_body(m, http_part_ack));
-        return RD_DONE;
     case MSG_CACHE_TOUCH:
         on_touch(sh, msg_body(m, cache_touch));
         return RD_DONE;
@@ -1295,13 +1169,6 @@ void cache_free_all(void)
 {
     for (int i = 0; G.shards != NULL && i < G.nshards; i++) {
         shard *sh = &G.shards[i];
-        for (int b = 0; b < JOB_BUCKETS; b++) {
-            while (sh->jobs[b] != NULL) {
-                job *j = sh->jobs[b];
-                j->busy = 0;
-                job_free(j);
-            }
-        }
         while (sh->flights != NULL) {
             flight *f = sh->flights;
             flight_unlist(f);

@@ -1,30 +1,37 @@
 /* The HTTP/1.1 listener: one per loop, each with its own SO_REUSEPORT socket.
  *
  * owns:  its listening socket and multishot accept; its connections (a fixed table sized by
- *        the connection cap, each with an input buffer, two output buffers, a timer and a ring
- *        of pipelined requests awaiting replies); its provided-buffer ring for multishot recv.
- * takes: MSG_HTTP_PART (later parts of streamed responses); MSG_HTTP_BODY_ACK (a target has
- *        used part of a streamed request body); replies (MSG_HTTP_RESPONSE) to the
- *        MSG_HTTP_REQUESTs it sent.
+ *        the connection cap, each with an input buffer, two output buffers, a timer, a ring
+ *        of pipelined requests awaiting replies, and a pipe while it sends a file part); its
+ *        provided-buffer ring for multishot recv; the descriptors of the file parts it holds;
+ *        a pool of empty pipes.
+ * takes: MSG_HTTP_PART (later parts of streamed responses: bytes, or a file range spliced to
+ *        the socket); MSG_HTTP_BODY_ACK (a target has used part of a streamed request body);
+ *        replies (MSG_HTTP_RESPONSE) to the MSG_HTTP_REQUESTs it sent.
  * sends: MSG_HTTP_REQUEST, as actor_request, to the target actor of the matched route, then
  *        MSG_HTTP_BODY for routes that stream bodies; MSG_HTTP_PART_ACK to producers of streamed
  *        parts that ask for one.
  * never: blocks (every socket operation goes through the loop's ring, except setsockopt,
- *        shutdown and close, which do not block); grows a buffer past its bound (a client that
- *        sends faster than it reads is paused, then cut off); answers out of order.
+ *        shutdown, close, pipe2 and fcntl, which do not block); copies a file part's bytes
+ *        (nor a large buffer part's: it is sent from its rd_buf); grows a buffer past its
+ *        bound (a client that sends faster than it reads is paused, then cut off); answers
+ *        out of order.
  *
  * A connection's life: accept → recv (multishot, provided buffers; bytes are copied into the
  * connection's input buffer and the ring buffer goes straight back) → parse heads as they
  * complete → dispatch each request to its route's actor → responses are written into the
  * output buffer in request order as replies arrive → one send per batch (the other output
- * buffer fills meanwhile) → idle → ... Errors that end the connection are answered, then the
- * write side is shut and the connection lingers until the peer closes (or LINGER_MS), so the
- * error is not lost to a reset. One timer per connection is re-armed lazily: it fires, looks
- * at the state, and either acts (408, idle close) or sleeps until the next deadline. */
+ * buffer fills meanwhile; a file part or a large buffer part waits for the output before it,
+ * is spliced or sent on its own, and what came after it is written then) → idle → ...
+ * Errors that end the connection are answered, then the write side is shut and the
+ * connection lingers until the peer closes (or LINGER_MS), so the error is not lost to a
+ * reset. One timer per connection is re-armed lazily: it fires, looks at the state, and
+ * either acts (408, idle close) or sleeps until the next deadline. */
 #include "actors/http_listener.h"
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -32,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,6 +59,9 @@
 #define OUT_STALL      (1 << 20)   /* pending output: stop parsing until it drains */
 #define LINGER_MS      2000        /* after a closing response: wait this long for the peer's FIN */
 #define REJECT_RESERVE 64          /* extra slots used only to answer 503 past the cap */
+#define PIPE_SIZE      (256 * 1024) /* a splice pipe: file bytes per round trip */
+#define PIPE_POOL      64           /* empty pipes a listener keeps for the next file parts */
+#define HOLD_MIN       (64 * 1024)  /* buffer parts this large are sent from where they are */
 #define SERVER_NAME    "reeld"
 
 /* ---- routes ---- */
@@ -239,7 +250,8 @@ struct conn {
     listener *l;
     int fd;
     uint32_t idx, gen;
-    rd_op recv_op, send_op;
+    rd_op recv_op, send_op; /* send_op: an output buffer, or pipe -> socket while splicing */
+    rd_op splice_op;        /* file -> pipe */
     rd_timer timer;
     uint8_t in_use, recv_armed, sending, closing, lingering, peer_eof, close_after, paused;
     uint8_t served, in_process, reject, stop_budget;
@@ -268,6 +280,21 @@ struct conn {
     uint8_t fill; /* index of the output buffer being filled; the other may be in flight */
     uint32_t sent;
     uint64_t queued_total, sent_total; /* output bytes ever buffered / handed to the kernel */
+    struct {
+        rd_msg *part; /* a part sent on its own once what preceded it has left: a file
+                       * part, or a large buffer (not copied into out[]); NULL */
+        uint8_t is_file;
+        uint64_t off, left; /* next byte to splice into the pipe (or send), bytes not yet */
+        uint32_t in_pipe;   /* bytes in the pipe, not yet in the socket */
+        uint8_t ops;        /* splices (or the poll) in flight */
+        uint8_t full;       /* the socket had no room: wait for POLLOUT, then splice again */
+        uint8_t polling;    /* send_op is that poll */
+        int err;            /* the first failure of this part's splices */
+        char tail[8];       /* chunk end (and last chunk) to write once the bytes have left */
+        uint8_t tail_len;
+    } held;
+    int pipe[2];       /* the splice pipe, while a file part is being sent; else -1 */
+    uint32_t pipe_cap; /* its size */
     struct {
         rd_actor *to;
         uint64_t stream, mark, bytes; /* ack once sent_total reaches mark */
@@ -299,6 +326,11 @@ struct listener {
     uint32_t nconns, live, live_reject;
     conn *free_list, *free_reject;
     size_t in_max;
+    struct {
+        int fd[2];
+        uint32_t cap;
+    } pipes[PIPE_POOL]; /* empty pipes, so a pipe is made once, not per file part */
+    uint32_t npipes;
     char date[30];
     time_t date_t;
     rd_stop_hook stop_hook;
@@ -419,8 +451,8 @@ static void drop_part(rd_msg *m)
 {
     struct rd_msg_http_part *p = msg_body(m, http_part);
     if (p->ack_to != NULL)
-        send_ack(p->ack_to, p->stream, p->body ? p->body->len : 0, 1);
-    msg_free(m);
+        send_ack(p->ack_to, p->stream, p->file ? p->file_len : p->body ? p->body->len : 0, 1);
+    msg_free(m); /* closes a file part's descriptor */
 }
 
 /* Acknowledges the parts whose bytes have all been handed to the kernel (or, `failed`, all of
@@ -438,17 +470,32 @@ static void acks_release(conn *c, int failed)
 }
 
 static void on_send(rd_op *op, int res, uint32_t flags);
+static void splice_start(conn *c);
 
+/* A held part follows the output buffer (a response head, usually): MSG_MORE lets the head
+ * leave in the same segment as the first body bytes despite TCP_NODELAY. */
+static int send_flags(const conn *c)
+{
+    return MSG_NOSIGNAL | (c->held.part != NULL ? MSG_MORE : 0);
+}
+
+/* Starts sending what is queued: the output buffer being filled, else the held part that
+ * follows what has already left. */
 static void kick_send(conn *c)
 {
-    if (c->sending || c->out[c->fill].len == 0 || c->closing)
+    if (c->sending || c->closing)
         return;
+    if (c->out[c->fill].len == 0) {
+        if (c->held.part != NULL)
+            splice_start(c);
+        return;
+    }
     outbuf *o = &c->out[c->fill];
     c->fill ^= 1;
     c->sending = 1;
     c->sent = 0;
     struct io_uring_sqe *sqe = loop_sqe(c->l->loop, &c->send_op);
-    io_uring_prep_send(sqe, c->fd, o->p, o->len, MSG_NOSIGNAL);
+    io_uring_prep_send(sqe, c->fd, o->p, o->len, send_flags(c));
 }
 
 /* Makes the connection's timer fire no later than `due` (monotonic ns). */
@@ -472,7 +519,7 @@ static void shrink(outbuf *o)
 /* True when the connection owes nothing more and should close. */
 static int conn_finished(const conn *c)
 {
-    if (pending(c) || c->sending || c->out[c->fill].len)
+    if (pending(c) || c->sending || c->out[c->fill].len || c->held.part)
         return 0;
     if (c->close_after)
         return 1;
@@ -495,6 +542,8 @@ static void start_linger(conn *c)
     loop_timer_start(c->l->loop, &c->timer, ms_ns(LINGER_MS), 0);
 }
 
+static void output_left(conn *c);
+
 static void on_send(rd_op *op, int res, uint32_t flags)
 {
     (void)flags;
@@ -511,14 +560,20 @@ static void on_send(rd_op *op, int res, uint32_t flags)
     acks_release(c, 0);
     if (c->sent < o->len) {
         struct io_uring_sqe *sqe = loop_sqe(c->l->loop, &c->send_op);
-        io_uring_prep_send(sqe, c->fd, o->p + c->sent, o->len - c->sent, MSG_NOSIGNAL);
+        io_uring_prep_send(sqe, c->fd, o->p + c->sent, o->len - c->sent, send_flags(c));
         return;
     }
     c->sending = 0;
     o->len = 0;
     shrink(o);
+    output_left(c);
+}
+
+/* What was in flight has all left: send what is queued behind it, or resume reading. */
+static void output_left(conn *c)
+{
     c->last_ns = rd_now_ns();
-    if (c->out[c->fill].len) {
+    if (c->out[c->fill].len || c->held.part) {
         kick_send(c);
         return;
     }
@@ -536,6 +591,201 @@ static void on_send(rd_op *op, int res, uint32_t flags)
     }
     if (!pending(c) && c->in_len == c->in_off && !c->cur.active)
         timer_by(c, c->last_ns + ms_ns(c->l->cfg.idle_timeout_ms));
+}
+
+/* ---- held parts: a file part (file -> pipe -> socket, no copy in user space), or a large
+ * buffer sent straight from its rd_buf ----
+ *
+ * One round moves up to the pipe's size: a splice file -> pipe linked to a splice pipe ->
+ * socket of the same length. A short first splice cancels the second (the kernel fails the
+ * link); whatever is then in the pipe goes on its own, and a short send repeats it. Only
+ * one round is in flight, and the pipe is empty between rounds. io_uring runs splices in its
+ * worker threads: the socket side is non-blocking (-EAGAIN, then a POLLOUT poll and again),
+ * so a client that stops reading holds no worker. */
+
+static void on_splice_in(rd_op *op, int res, uint32_t flags);
+static void on_splice_out(rd_op *op, int res, uint32_t flags);
+
+/* A pipe for the connection's file part: an empty one of the listener's, or a new one. The
+ * pool bounds the pipes to the file parts in flight, not the connections (the user's pipe
+ * budget, fs/pipe-user-pages-soft, is shared by all). 0 or -errno. */
+static int pipe_open(conn *c)
+{
+    listener *l = c->l;
+    if (c->pipe[0] >= 0)
+        return 0;
+    if (l->npipes) {
+        l->npipes--;
+        c->pipe[0] = l->pipes[l->npipes].fd[0];
+        c->pipe[1] = l->pipes[l->npipes].fd[1];
+        c->pipe_cap = l->pipes[l->npipes].cap;
+        return 0;
+    }
+    if (pipe2(c->pipe, O_CLOEXEC) < 0) {
+        c->pipe[0] = c->pipe[1] = -1;
+        return -errno;
+    }
+    /* Smaller when the user's pipe budget (fs/pipe-user-pages-soft) is spent: still works. */
+    fcntl(c->pipe[1], F_SETPIPE_SZ, PIPE_SIZE);
+    int sz = fcntl(c->pipe[1], F_GETPIPE_SZ);
+    c->pipe_cap = sz > 0 ? (uint32_t)sz : 4096;
+    return 0;
+}
+
+static void pipe_close(conn *c)
+{
+    if (c->pipe[0] < 0)
+        return;
+    close(c->pipe[0]);
+    close(c->pipe[1]);
+    c->pipe[0] = c->pipe[1] = -1;
+}
+
+/* Gives back the connection's pipe, which must be empty (its part has all left). */
+static void pipe_put(conn *c)
+{
+    listener *l = c->l;
+    if (c->pipe[0] < 0)
+        return;
+    if (l->npipes == PIPE_POOL) {
+        pipe_close(c);
+        return;
+    }
+    l->pipes[l->npipes].fd[0] = c->pipe[0];
+    l->pipes[l->npipes].fd[1] = c->pipe[1];
+    l->pipes[l->npipes].cap = c->pipe_cap;
+    l->npipes++;
+    c->pipe[0] = c->pipe[1] = -1;
+}
+
+static void splice_round(conn *c)
+{
+    rd_loop *loop = c->l->loop;
+    struct io_uring_sqe *sqe;
+    if (c->held.full) {
+        c->held.full = 0;
+        c->held.polling = 1;
+        sqe = loop_sqe(loop, &c->send_op);
+        io_uring_prep_poll_add(sqe, c->fd, POLLOUT);
+        c->held.ops = 1;
+        return;
+    }
+    if (c->held.in_pipe) {
+        sqe = loop_sqe(loop, &c->send_op);
+        io_uring_prep_splice(sqe, c->pipe[0], -1, c->fd, -1, c->held.in_pipe, SPLICE_F_NONBLOCK);
+        c->held.ops = 1;
+        return;
+    }
+    const struct rd_msg_http_part *p = msg_body(c->held.part, http_part);
+    if (!c->held.is_file) {
+        sqe = loop_sqe(loop, &c->send_op);
+        io_uring_prep_send(sqe, c->fd, p->body->data + c->held.off, (size_t)c->held.left,
+                           MSG_NOSIGNAL);
+        c->held.ops = 1;
+        return;
+    }
+    uint32_t n = c->held.left < c->pipe_cap ? (uint32_t)c->held.left : c->pipe_cap;
+    /* A link must not straddle a submit: make room for both SQEs first. */
+    if (io_uring_sq_space_left(loop_ring(loop)) < 2)
+        io_uring_submit(loop_ring(loop));
+    sqe = loop_sqe(loop, &c->splice_op);
+    io_uring_prep_splice(sqe, p->fd, (int64_t)c->held.off, c->pipe[1], -1, n, 0);
+    sqe->flags |= IOSQE_IO_LINK;
+    sqe = loop_sqe(loop, &c->send_op);
+    io_uring_prep_splice(sqe, c->pipe[0], -1, c->fd, -1, n, SPLICE_F_NONBLOCK);
+    c->held.ops = 2;
+}
+
+/* The output buffers have drained and a held part is next. */
+static void splice_start(conn *c)
+{
+    assert(!c->sending && c->held.part != NULL);
+    int r = c->held.is_file ? pipe_open(c) : 0;
+    if (r < 0) {
+        log_warn("http_pipe_failed", KV_ERRNO(r));
+        conn_abort(c);
+        return;
+    }
+    c->sending = 1;
+    c->send_op.done = on_splice_out;
+    splice_round(c);
+}
+
+/* Both splices of a round have completed: the next round, the end of the part, or the end of
+ * the connection. */
+static void splice_step(conn *c)
+{
+    if (c->held.ops)
+        return;
+    if (c->held.err || c->closing) {
+        /* The head promised bytes that will not come: only closing tells the client. */
+        if (c->held.err && c->held.err != -EPIPE && c->held.err != -ECONNRESET)
+            log_warn("http_splice_failed", KV_ERRNO(c->held.err));
+        c->sending = 0;
+        c->send_op.done = on_send;
+        conn_abort(c);
+        return;
+    }
+    if (c->held.full || c->held.in_pipe || c->held.left) {
+        splice_round(c);
+        return;
+    }
+    assert(c->held.in_pipe == 0);
+    pipe_put(c);
+    msg_free(c->held.part); /* closes a file part's file */
+    c->held.part = NULL;
+    c->sending = 0;
+    c->send_op.done = on_send;
+    if (c->held.tail_len)
+        out_put(c, c->held.tail, c->held.tail_len);
+    c->held.tail_len = 0;
+    conn_flush(c); /* what queued up behind the part */
+    if (c->closing || c->sending)
+        return;
+    output_left(c);
+}
+
+static void on_splice_in(rd_op *op, int res, uint32_t flags)
+{
+    (void)flags;
+    conn *c = (conn *)(void *)((char *)op - offsetof(conn, splice_op));
+    c->held.ops--;
+    if (res > 0) {
+        c->held.in_pipe += (uint32_t)res;
+        c->held.off += (uint64_t)res;
+        c->held.left -= (uint64_t)res;
+    } else if (res != -EAGAIN && c->held.err == 0) {
+        c->held.err = res < 0 ? res : -ENODATA; /* 0: the file ends before the range */
+    }
+    splice_step(c);
+}
+
+static void on_splice_out(rd_op *op, int res, uint32_t flags)
+{
+    (void)flags;
+    conn *c = (conn *)(void *)((char *)op - offsetof(conn, send_op));
+    c->held.ops--;
+    if (c->held.polling) {
+        c->held.polling = 0;
+        if (res < 0 && c->held.err == 0)
+            c->held.err = res;
+    } else if (res == -EAGAIN) {
+        c->held.full = 1;
+    } else if (res > 0 && !c->held.is_file) {
+        c->held.off += (uint64_t)res;
+        c->held.left -= (uint64_t)res;
+        c->sent_total += (uint64_t)res;
+        acks_release(c, 0);
+    } else if (res > 0) {
+        c->held.in_pipe -= (uint32_t)res;
+        c->sent_total += (uint64_t)res;
+        acks_release(c, 0);
+    } else if (res == 0 && c->held.err == 0) {
+        c->held.err = -EPIPE;
+    } else if (res < 0 && res != -ECANCELED && c->held.err == 0) {
+        c->held.err = res; /* -ECANCELED: the splice before it came up short */
+    }
+    splice_step(c);
 }
 
 /* Writes the response head (and body, when it came whole) of the slot at the pipeline's head. */
@@ -600,34 +850,57 @@ static void finish_slot(conn *c, slot *s)
 /* Writes the queued parts of a streaming slot; returns 1 when the last one was written. */
 static int emit_parts(conn *c, slot *s)
 {
-    while (s->parts) {
+    while (s->parts && c->held.part == NULL) {
         rd_msg *m = s->parts;
         s->parts = (rd_msg *)(void *)atomic_load_explicit(&m->node.next, memory_order_relaxed);
         if (s->parts == NULL)
             s->tail = &s->parts;
         struct rd_msg_http_part *p = msg_body(m, http_part);
         int last = p->last;
-        int written = !s->head_only && p->body && p->body->len;
+        uint64_t len = p->file ? p->file_len : p->body ? p->body->len : 0;
+        int written = !s->head_only && len;
+        int kept = 0; /* held: waits for the output before it to leave, then goes alone */
         if (written) {
             if (s->chunked) {
                 char sz[24];
-                int k = snprintf(sz, sizeof(sz), "%zx\r\n", p->body->len);
+                int k = snprintf(sz, sizeof(sz), "%llx\r\n", (unsigned long long)len);
                 out_put(c, sz, (size_t)k);
             }
-            out_put(c, p->body->data, p->body->len);
-            s->body_sent += p->body->len;
-            if (s->chunked)
+            if (p->file || len >= HOLD_MIN) {
+                c->held.part = m;
+                c->held.is_file = p->file;
+                c->held.off = p->file ? p->file_off : 0;
+                c->held.left = len;
+                c->held.in_pipe = 0;
+                c->held.err = 0;
+                c->held.full = c->held.polling = 0;
+                c->held.tail_len = 0;
+                c->queued_total += len;
+                kept = 1;
+            } else {
+                out_put(c, p->body->data, p->body->len);
+            }
+            s->body_sent += len;
+            if (s->chunked && kept) {
+                memcpy(c->held.tail, "\r\n", 2);
+                c->held.tail_len = 2;
+            } else if (s->chunked) {
                 out_put(c, "\r\n", 2);
+            }
         }
         /* A body that ends short of (or past) its Content-Length would leave the client
          * reading the next response as the rest of this one: close after it instead, so the
          * client sees the truncation. */
         if (last && !s->head_only && s->body_len >= 0 && s->body_sent != (uint64_t)s->body_len)
             c->close_after = 1;
-        if (last && s->chunked && !s->head_only)
+        if (last && s->chunked && !s->head_only && kept) {
+            memcpy(c->held.tail + c->held.tail_len, "0\r\n\r\n", 5);
+            c->held.tail_len += 5;
+        } else if (last && s->chunked && !s->head_only) {
             out_put(c, "0\r\n\r\n", 5);
+        }
         if (p->ack_to != NULL) {
-            uint64_t bytes = p->body ? p->body->len : 0;
+            uint64_t bytes = len;
             if (c->ack_len == PIPELINE) {
                 send_ack(p->ack_to, p->stream, bytes, 0); /* more in flight than we track */
             } else {
@@ -637,8 +910,10 @@ static int emit_parts(conn *c, slot *s)
                 c->acks[i].mark = c->queued_total;
                 c->acks[i].bytes = bytes;
             }
+            p->ack_to = NULL; /* acknowledged through acks[] from now on */
         }
-        msg_free(m);
+        if (!kept)
+            msg_free(m);
         if (last)
             return 1;
     }
@@ -647,7 +922,7 @@ static int emit_parts(conn *c, slot *s)
 
 static void conn_flush(conn *c)
 {
-    while (pending(c)) {
+    while (pending(c) && c->held.part == NULL) {
         slot *s = &c->slots[c->seq_head % PIPELINE];
         if (s->state == SLOT_WAIT)
             break;
@@ -1254,6 +1529,9 @@ static void conn_release(conn *c)
     close(c->fd);
     acks_release(c, 1);
     stream_fail(c);
+    msg_free(c->held.part); /* closes its file */
+    c->held.part = NULL;
+    pipe_close(c);
     for (int i = 0; i < PIPELINE; i++) {
         slot *s = &c->slots[i];
         msg_free(s->reply);
@@ -1296,6 +1574,10 @@ static void conn_abort(conn *c)
         loop_timer_cancel(c->l->loop, &c->timer);
         if (c->recv_armed)
             cancel_recv(c);
+        /* A splice to a client that stopped reading blocks in the kernel's worker: shutting
+         * the socket ends it now. */
+        if (c->sending && c->held.part != NULL)
+            shutdown(c->fd, SHUT_RDWR);
     }
     if (!c->recv_armed && !c->sending)
         conn_release(c);
@@ -1413,6 +1695,8 @@ static void conn_open(listener *l, int fd)
     c->reject = (uint8_t)reject;
     c->recv_op.done = on_recv;
     c->send_op.done = on_send;
+    c->splice_op.done = on_splice_in;
+    c->pipe[0] = c->pipe[1] = -1;
     c->timer.fire = conn_timer;
     c->last_ns = rd_now_ns();
     loop_timer_start(l->loop, &c->timer, ms_ns(l->cfg.header_timeout_ms), 0);
@@ -1676,6 +1960,8 @@ void http_listener_free(rd_actor *a)
         conn *c = &l->conns[i];
         if (c->in_use) {
             close(c->fd);
+            msg_free(c->held.part);
+            pipe_close(c);
             for (int k = 0; k < PIPELINE; k++) {
                 msg_free(c->slots[k].reply);
                 while (c->slots[k].parts) {
@@ -1692,6 +1978,10 @@ void http_listener_free(rd_actor *a)
     }
     if (l->fd >= 0)
         close(l->fd);
+    for (uint32_t i = 0; i < l->npipes; i++) {
+        close(l->pipes[i].fd[0]);
+        close(l->pipes[i].fd[1]);
+    }
     free(l->conns);
     free(l->br);
     free(l->br_mem);
@@ -1804,5 +2094,24 @@ int http_send_part(rd_actor *listener_actor, uint64_t stream, rd_buf *body, int 
     int r = actor_send(listener_actor, m);
     if (r < 0)
         msg_free(m);
+    return r;
+}
+
+int http_send_file_part(rd_actor *listener_actor, uint64_t stream, int fd, uint64_t off,
+                        uint64_t len, int last, rd_actor *ack_to)
+{
+    assert(fd >= 0 && len > 0);
+    rd_msg *m = msg_new(MSG_HTTP_PART);
+    struct rd_msg_http_part *p = msg_body(m, http_part);
+    p->stream = stream;
+    p->file = 1;
+    p->fd = fd;
+    p->file_off = off;
+    p->file_len = len;
+    p->last = (uint8_t)last;
+    p->ack_to = ack_to;
+    int r = actor_send(listener_actor, m);
+    if (r < 0)
+        msg_free(m); /* closes fd */
     return r;
 }

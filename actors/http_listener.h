@@ -6,8 +6,10 @@
  * one rd_buf, and sends MSG_HTTP_REQUEST to the route's target with actor_request. The target
  * answers with actor_reply(MSG_HTTP_RESPONSE) (the helpers below build one); a response with
  * `more` set is streamed: MSG_HTTP_PART messages follow, sent to the request's `from` (the
- * listener) with the request's `stream`, the last one with `last` = 1. Responses leave in the
- * order the requests came (pipelining). HEAD is routed like GET; the listener drops the body.
+ * listener) with the request's `stream`, the last one with `last` = 1; a part's body is bytes
+ * (an rd_buf) or a range of an open file, spliced to the socket (http_send_file_part).
+ * Responses leave in the order the requests came (pipelining). HEAD is routed like GET; the
+ * listener drops the body.
  *
  * A target that does not answer within the route's timeout gets the client a 504; one whose
  * mailbox is full a 503 with Retry-After. Streamed parts can be acknowledged once sent (flow
@@ -130,13 +132,23 @@ int http_reply_stream(const rd_msg *request, int status, const char *content_typ
 /* Sends one part of a streamed response to `listener` (the request's `from`) for `stream` (the
  * request's); keep both when the request is freed. The reference `body` moves into the message
  * (NULL for an empty last part). 0 or -errno as actor_send; on failure the reference is
- * dropped.
+ * dropped. A body of 64 KiB or more is sent from the buffer itself (not copied into the
+ * connection's output), so the reference is held until its bytes are in the socket buffer.
  *
  * Flow control: with `ack_to` set (the producer itself, usually), MSG_HTTP_PART_ACK comes back
  * once the part's bytes are in the kernel's socket buffer, or with `failed` = 1 when the client
  * is gone and the rest of the response should not be made. A producer that keeps a few parts
  * unacknowledged at a time (say 2 to 4 of 64 KiB) holds a slow client to that much memory. */
 int http_send_part(rd_actor *listener, uint64_t stream, rd_buf *body, int last, rd_actor *ack_to);
+/* The same with a body that is `len` bytes of the open file `fd` from `off`: the listener
+ * splices them file -> pipe -> socket (IORING_OP_SPLICE), so they are never copied in user
+ * space. `fd` moves into the message whatever the result: the listener closes it once the
+ * bytes have left or the client is gone (on failure here it is closed at once). The file
+ * must hold the range: a file that ends early ends the connection, as a short body does. A
+ * HEAD response sends nothing of it. `len` > 0; use http_send_part(NULL) for an empty part.
+ * The ack, when asked for, comes once all `len` bytes are in the socket buffer. */
+int http_send_file_part(rd_actor *listener, uint64_t stream, int fd, uint64_t off, uint64_t len,
+                        int last, rd_actor *ack_to);
 
 /* Acknowledges `bytes` of a streamed request body (a MSG_HTTP_BODY's data length) to `listener`
  * (the request's `from`) for `stream`. 0 or -errno as actor_send. */

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 static const size_t payload_size[MSG_COUNT] = {
 #define RD_MSG_SIZE(name, tag) [MSG_##name] = sizeof(struct rd_msg_##tag),
@@ -39,7 +40,10 @@ static void http_body_dispose(rd_msg *m)
 
 static void http_part_dispose(rd_msg *m)
 {
-    buf_unref(msg_body(m, http_part)->body);
+    struct rd_msg_http_part *p = msg_body(m, http_part);
+    buf_unref(p->body);
+    if (p->file && p->fd >= 0)
+        close(p->fd); /* not I/O: the descriptor the part owns */
 }
 
 static void cache_touch_dispose(rd_msg *m)

@@ -69,11 +69,17 @@ struct rd_msg_http_response {
     char small[RD_HTTP_SMALL_BODY]; /* a short body, copied in */
 };
 
+/* A part's body is either bytes in memory (`body`) or, with `file` set, a range of an open
+ * file that the listener splices to the socket without copying it (http_send_file_part). The
+ * message owns `fd` then: msg_free closes it, so a part dropped anywhere leaks no descriptor. */
 struct rd_msg_http_part {
     uint64_t stream;         /* the request's stream */
     rd_buf *body;            /* the message's reference; NULL for an empty last part */
     struct rd_actor *ack_to; /* NULL, or who gets MSG_HTTP_PART_ACK once this part has left */
     uint8_t last;            /* ends the response */
+    uint8_t file;            /* 1: the body is [file_off, file_off + file_len) of fd */
+    int32_t fd;              /* with `file`: the message's descriptor, closed by msg_free */
+    uint64_t file_off, file_len;
 };
 
 /* Flow control of streamed responses: the part's bytes are in the kernel's socket buffer
@@ -219,7 +225,8 @@ typedef struct rd_msg {
 
 /* A new zeroed message of `type`; aborts on out-of-memory (runtime rule). Free with msg_free
  * unless it is sent: after a successful send it belongs to the receiver. msg_free also drops
- * what the payload still holds (rd_buf references, an HLS_OBJECT's bytes), so a dropped
+ * what the payload still holds (rd_buf references, an HLS_OBJECT's bytes, a file part's
+ * descriptor), so a dropped
  * message leaks nothing. */
 rd_msg *msg_new(rd_msg_type type);
 void msg_free(rd_msg *m);

@@ -1,92 +1,11 @@
-/* Embedded-mode edge key from a file; see edgekey.h for the file's contract. */
+/* Embedded-mode edge key; see edgekey.h for the file's contract. */
 #include "src/edge/edgekey.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/random.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include "src/rt/keyfile.h"
 
-#include "proto/hmac.h"
-
-static int fail(char *err, size_t errlen, int r, const char *fmt, const char *path)
-{
-    snprintf(err, errlen, fmt, path, strerror(-r));
-    return r;
-}
-
-/* A new key in a temporary file, linked to `path`; EEXIST means another process won. */
-static int create_key(const char *path, char *err, size_t errlen)
-{
-    uint8_t key[EDGEKEY_LEN];
-    char hex[2 * EDGEKEY_LEN + 2], tmp[4096];
-    if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key))
-        return fail(err, errlen, -EIO, "%s: cannot get random bytes for a new key (%s)", path);
-    hmac_hex(hex, key, sizeof(key));
-    memset(key, 0, sizeof(key));
-    hex[2 * EDGEKEY_LEN] = '\n';
-    if (snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid()) >= (int)sizeof(tmp))
-        return fail(err, errlen, -ENAMETOOLONG, "%s: path too long (%s)", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return fail(err, errlen, -errno, "%s: cannot create the edge key (%s)", tmp);
-    ssize_t w = write(fd, hex, 2 * EDGEKEY_LEN + 1);
-    int r = (w == 2 * EDGEKEY_LEN + 1 && fsync(fd) == 0) ? 0 : -(errno ? errno : EIO);
-    close(fd);
-    memset(hex, 0, sizeof(hex));
-    if (r == 0 && link(tmp, path) < 0 && errno != EEXIST)
-        r = -errno;
-    unlink(tmp);
-    return r < 0 ? fail(err, errlen, r, "%s: cannot write the edge key (%s)", path) : 0;
-}
-
-static int read_key(const char *path, uint8_t key[EDGEKEY_LEN], char *err, size_t errlen)
-{
-    char text[2 * EDGEKEY_LEN + 2];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT)
-        return -ENOENT;
-    if (fd < 0)
-        return fail(err, errlen, -errno, "%s: cannot open the edge key (%s)", path);
-    struct stat st;
-    if (fstat(fd, &st) < 0 || (st.st_mode & 077) != 0) {
-        close(fd);
-        snprintf(err, errlen, "%s: readable by group or others; run chmod 600 on it", path);
-        return -EPERM;
-    }
-    ssize_t n = read(fd, text, sizeof(text));
-    int r = n < 0 ? -errno : 0;
-    close(fd);
-    if (r < 0)
-        return fail(err, errlen, r, "%s: cannot read the edge key (%s)", path);
-    if (n == 2 * EDGEKEY_LEN + 1 && text[2 * EDGEKEY_LEN] == '\n')
-        n--;
-    r = n == 2 * EDGEKEY_LEN ? hmac_unhex(key, EDGEKEY_LEN, text, 2 * EDGEKEY_LEN) : -EINVAL;
-    memset(text, 0, sizeof(text));
-    if (r < 0) {
-        snprintf(err, errlen, "%s: not an edge key (64 hex digits); delete it to make a new one",
-                 path);
-        return -EINVAL;
-    }
-    return 0;
-}
+_Static_assert(EDGEKEY_LEN == KEYFILE_LEN, "the edge key is a key file's length");
 
 int edgekey_load(const char *data_dir, uint8_t key[EDGEKEY_LEN], char *err, size_t errlen)
 {
-    char path[4096];
-    if (snprintf(path, sizeof(path), "%s/%s", data_dir, EDGEKEY_FILE) >= (int)sizeof(path))
-        return fail(err, errlen, -ENAMETOOLONG, "%s: path too long (%s)", data_dir);
-    if (mkdir(data_dir, 0700) < 0 && errno != EEXIST)
-        return fail(err, errlen, -errno, "%s: cannot create the data directory (%s)", data_dir);
-    int r = read_key(path, key, err, errlen);
-    if (r == -ENOENT) {
-        r = create_key(path, err, errlen);
-        if (r == 0)
-            r = read_key(path, key, err, errlen);
-        if (r == -ENOENT)
-            r = fail(err, errlen, r, "%s: the edge key vanished while being read (%s)", path);
-    }
-    return r;
+    return keyfile_load(data_dir, EDGEKEY_FILE, "edge key", key, err, errlen);
 }

@@ -1,9 +1,12 @@
 /* The listener end to end on one loop, through the route API: path parameters reach the
  * target, a streamed reply (head, then parts) leaves chunked and in order, a streamed reply
  * with a known length leaves as is (and one that falls short of it ends the connection), a target
- * that never answers gets the client a 504. */
+ * that never answers gets the client a 504; file parts (spliced from a file) send the whole
+ * file, a range, nothing for HEAD, and close their file when the client leaves mid-way. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -26,6 +29,21 @@ static struct {
     int pieces, oversized; /* oversized: a piece above RD_HTTP_BODY_CHUNK */
     rd_msg *held;
 } upload;
+static int route_file;
+
+/* The file that file parts come from: FILE_LEN bytes, byte i = file_byte(i). */
+#define FILE_LEN (3 * 1024 * 1024 + 123) /* several pipe-fulls, not a multiple of a page */
+#define HUGE_LEN                                                                                   \
+    (64 << 20) /* more than socket buffers hold: a client that stops reading blocks it */
+#define BIG_BUF (300 * 1000)
+static char file_path[64], huge_path[64];
+static int base_pipes;             /* pipes open before any file part (stdout may be one) */
+static int file_acks, file_failed; /* acks of file parts: sent, client gone first */
+
+static unsigned char file_byte(uint64_t i)
+{
+    return (unsigned char)(i * 7 + i / 4096);
+}
 
 /* The acked stream: one part in flight at a time, the next sent when the last is acked. */
 static struct {
@@ -89,6 +107,10 @@ static int target_handle(rd_actor *self, rd_msg *m)
         return upload_piece(m);
     if (m->type == MSG_HTTP_PART_ACK) {
         const struct rd_msg_http_part_ack *a = msg_body(m, http_part_ack);
+        if (a->bytes > 1000) { /* a file part's */
+            file_acks += !a->failed;
+            file_failed += a->failed;
+        }
         if (a->stream == acked.stream) {
             acked.acks++;
             acked.failed += a->failed;
@@ -106,6 +128,47 @@ static int target_handle(rd_actor *self, rd_msg *m)
         memset(&upload, 0, sizeof(upload));
         upload.request = m;
         return RD_KEPT;
+    }
+    if ((int)q->route == route_file) {
+        /* /t/file/whole, /t/file/range (bytes 1000..5999 as a 206), /t/file/chunked (length
+         * unknown), /t/file/past (announces and asks for more than the file has), /t/file/huge
+         * (HUGE_LEN bytes of a sparse file). */
+        http1_str mode = http_request_param(q, 0);
+        if (mode.len == 6 && memcmp(mode.p, "bigbuf", 6) == 0) {
+            /* A large buffer part between two small ones: sent from its rd_buf, in order. */
+            http_reply_stream(m, 200, "video/mp2t", 5 + BIG_BUF + 5, NULL);
+            const char *ends[] = {"hello", "world"};
+            for (int i = 0; i < 3; i++) {
+                rd_buf *b = buf_new(i == 1 ? BIG_BUF : 5);
+                if (i == 1) {
+                    for (size_t k = 0; k < BIG_BUF; k++)
+                        b->data[k] = (char)file_byte(k);
+                    b->len = BIG_BUF;
+                } else {
+                    memcpy(b->data, ends[i / 2], 5);
+                    b->len = 5;
+                }
+                http_send_part(m->from, q->stream, b, i == 2, NULL);
+            }
+            return RD_DONE;
+        }
+        int huge = mode.len == 4 && memcmp(mode.p, "huge", 4) == 0;
+        int fd = open(huge ? huge_path : file_path, O_RDONLY | O_CLOEXEC);
+        uint64_t off = 0, len = huge ? HUGE_LEN : FILE_LEN;
+        int64_t clen = (int64_t)len;
+        int status = 200;
+        if (mode.len == 5 && memcmp(mode.p, "range", 5) == 0) {
+            off = 1000, len = 5000, clen = 5000, status = 206;
+        } else if (mode.len == 7 && memcmp(mode.p, "chunked", 7) == 0) {
+            clen = -1;
+        } else if (mode.len == 4 && memcmp(mode.p, "past", 4) == 0) {
+            len = FILE_LEN + 100, clen = FILE_LEN + 100;
+        }
+        http_reply_stream(m, status, "video/mp2t", clen, NULL);
+        http_send_file_part(m->from, q->stream, fd, off, len, clen >= 0, self);
+        if (clen < 0)
+            http_send_part(m->from, q->stream, NULL, 1, NULL);
+        return RD_DONE;
     }
     if ((int)q->route == route_acked) {
         acked.listener = m->from;
@@ -207,6 +270,82 @@ static char *exchange(int port, const char *req, const char *until)
     return buf;
 }
 
+/* Sends `req` and reads the answer until the connection closes, `want` bytes of body have come
+ * after the first head, or `until` appears. Returns a malloc'd buffer (NUL-terminated; the
+ * body may hold NULs) and its length. */
+static char *fetch(int port_, const char *req, size_t want, const char *until, size_t *out_len)
+{
+    size_t cap = FILE_LEN + 8192, n = 0;
+    char *buf = malloc(cap + 1);
+    int fd = dial(port_);
+    if (fd < 0 || buf == NULL) {
+        *out_len = 0;
+        return buf;
+    }
+    ssize_t w = write(fd, req, strlen(req));
+    (void)w;
+    for (;;) {
+        buf[n] = 0;
+        const char *body = strstr(buf, "\r\n\r\n");
+        if (body != NULL && n - (size_t)(body + 4 - buf) >= want)
+            break;
+        if (until != NULL && memmem(buf, n, until, strlen(until)) != NULL)
+            break;
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    buf[n] = 0;
+    *out_len = n;
+    return buf;
+}
+
+static int body_matches(const char *body, uint64_t off, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)body[i] != file_byte(off + i))
+            return 0;
+    return 1;
+}
+
+/* Open descriptors whose target starts with `prefix` (a path, "pipe:"). */
+static int count_fds(const char *prefix)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL)
+        return -1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char link[300], target[256];
+        snprintf(link, sizeof(link), "/proc/self/fd/%s", e->d_name);
+        ssize_t len = readlink(link, target, sizeof(target) - 1);
+        if (len <= 0)
+            continue;
+        target[len] = 0;
+        n += strncmp(target, prefix, strlen(prefix)) == 0;
+    }
+    closedir(d);
+    return n;
+}
+
+/* The same once the listener has released what it was closing (it does so a moment after the
+ * client's close). */
+static int open_fds(const char *prefix)
+{
+    int n = count_fds(prefix);
+    for (int i = 0; i < 20; i++) {
+        usleep(10000);
+        int m = count_fds(prefix);
+        if (m == n && i >= 4)
+            break;
+        n = m;
+    }
+    return n;
+}
+
 static rd_runtime rt;
 static int port;
 static rd_actor *listener;
@@ -295,6 +434,125 @@ TEST(client_gone_mid_stream_fails_the_ack)
     usleep(50000);
     CHECK(acked.failed == 1 || acked.sent == 4); /* told to stop, or it had all gone already */
     CHECK(acked.acks <= acked.sent);
+}
+
+TEST(file_part_sends_the_whole_file)
+{
+    file_acks = 0;
+    size_t n;
+    char *r = fetch(port, "GET /t/file/whole HTTP/1.1\r\nHost: x\r\n\r\n", FILE_LEN, NULL, &n);
+    CHECK(strstr(r, "HTTP/1.1 200 OK\r\n") == r);
+    char clen[64];
+    snprintf(clen, sizeof(clen), "Content-Length: %d\r\n", FILE_LEN);
+    CHECK(strstr(r, clen) != NULL);
+    const char *body = strstr(r, "\r\n\r\n") + 4;
+    CHECK_EQ_INT((long)(n - (size_t)(body - r)), FILE_LEN);
+    CHECK(body_matches(body, 0, FILE_LEN));
+    free(r);
+    usleep(50000);
+    CHECK_EQ_INT(file_acks, 1); /* acknowledged once all of it had left */
+    CHECK_EQ_INT(open_fds(file_path), 0);
+    /* At most the one pipe, back in the listener's pool. */
+    CHECK(open_fds("pipe:") <= base_pipes + 2);
+}
+
+TEST(file_part_sends_a_range)
+{
+    size_t n;
+    char *r = fetch(port, "GET /t/file/range HTTP/1.1\r\nHost: x\r\n\r\n", 5000, NULL, &n);
+    CHECK(strstr(r, "HTTP/1.1 206 ") == r);
+    CHECK(strstr(r, "Content-Length: 5000\r\n") != NULL);
+    const char *body = strstr(r, "\r\n\r\n") + 4;
+    CHECK_EQ_INT((long)(n - (size_t)(body - r)), 5000);
+    CHECK(body_matches(body, 1000, 5000));
+    free(r);
+}
+
+TEST(file_part_in_a_chunked_stream)
+{
+    size_t n;
+    char *r =
+        fetch(port, "GET /t/file/chunked HTTP/1.1\r\nHost: x\r\n\r\n", FILE_LEN + 20, NULL, &n);
+    char size_line[32];
+    snprintf(size_line, sizeof(size_line), "\r\n\r\n%x\r\n", FILE_LEN);
+    char *body = strstr(r, size_line);
+    CHECK(body != NULL);
+    if (body != NULL) {
+        body += strlen(size_line);
+        CHECK(body_matches(body, 0, FILE_LEN));
+        CHECK(memcmp(body + FILE_LEN, "\r\n0\r\n\r\n", 7) == 0);
+    }
+    free(r);
+}
+
+TEST(file_part_then_pipelined_request_keeps_order)
+{
+    size_t n;
+    char *r = fetch(port,
+                    "GET /t/file/range HTTP/1.1\r\nHost: x\r\n\r\n"
+                    "GET /t/echo/z/y HTTP/1.1\r\nHost: x\r\n\r\n",
+                    (size_t)-1, "z|y|", &n);
+    const char *body = strstr(r, "\r\n\r\n");
+    CHECK(body != NULL && body_matches(body + 4, 1000, 5000));
+    CHECK(body != NULL && strstr(body + 4 + 5000, "HTTP/1.1 200 OK\r\n") == body + 4 + 5000);
+    CHECK(memmem(r, n, "z|y|", 4) != NULL);
+    free(r);
+}
+
+TEST(large_buffer_part_keeps_its_place)
+{
+    size_t n;
+    char *r = fetch(port, "GET /t/file/bigbuf HTTP/1.1\r\nHost: x\r\n\r\n", BIG_BUF + 10, NULL, &n);
+    const char *body = strstr(r, "\r\n\r\n") + 4;
+    CHECK_EQ_INT((long)(n - (size_t)(body - r)), BIG_BUF + 10);
+    CHECK(memcmp(body, "hello", 5) == 0);
+    CHECK(body_matches(body + 5, 0, BIG_BUF));
+    CHECK(memcmp(body + 5 + BIG_BUF, "world", 5) == 0);
+    free(r);
+}
+
+TEST(file_part_to_head_sends_no_body)
+{
+    char *r = exchange(port, "HEAD /t/file/whole HTTP/1.1\r\nHost: x\r\n\r\n", "\r\n\r\n");
+    char clen[64];
+    snprintf(clen, sizeof(clen), "Content-Length: %d\r\n", FILE_LEN);
+    CHECK(strstr(r, clen) != NULL);
+    const char *body = strstr(r, "\r\n\r\n");
+    CHECK(body != NULL && body[4] == 0);
+    CHECK_EQ_INT(open_fds(file_path), 0); /* the part's file is closed without being sent */
+}
+
+TEST(file_part_past_the_end_closes_the_connection)
+{
+    size_t n;
+    char *r = fetch(port, "GET /t/file/past HTTP/1.1\r\nHost: x\r\n\r\n", (size_t)-1, NULL, &n);
+    const char *body = strstr(r, "\r\n\r\n") + 4;
+    CHECK_EQ_INT((long)(n - (size_t)(body - r)), FILE_LEN); /* all there is, then the close */
+    free(r);
+    CHECK_EQ_INT(open_fds(file_path), 0);
+    CHECK(open_fds("pipe:") <= base_pipes + 2);
+}
+
+TEST(client_gone_mid_splice_closes_the_file)
+{
+    int pipes = open_fds("pipe:");
+    file_failed = 0;
+    int fd = dial(port);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    const char *req = "GET /t/file/huge HTTP/1.1\r\nHost: x\r\n\r\n";
+    ssize_t w = write(fd, req, strlen(req));
+    (void)w;
+    char b[256];
+    ssize_t n = read(fd, b, sizeof(b)); /* the head has come; the rest fills the socket */
+    (void)n;
+    usleep(100000); /* the splice now waits for room in the socket */
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(fd);
+    CHECK_EQ_INT(open_fds(huge_path), 0); /* the part's file is closed */
+    CHECK(open_fds("pipe:") <= pipes);    /* its pipe (not empty) too, not pooled */
+    CHECK_EQ_INT(file_failed, 1);         /* it was cut off mid-way, not sent whole */
 }
 
 TEST(silent_target_gives_504)
@@ -407,6 +665,20 @@ int main(void)
     route_short = http_routes_add(routes, "/t/short", RD_HTTP_GET, &target, 1, 0, 0);
     route_upload = http_routes_add(routes, "/t/upload", RD_HTTP_PUT | RD_HTTP_STREAM_BODY, &target,
                                    1, 8 << 20, 0);
+    route_file = http_routes_add(routes, "/t/file/{mode}", RD_HTTP_GET, &target, 1, 0, 0);
+    snprintf(file_path, sizeof(file_path), "/tmp/reeld-test-file-part-%d", (int)getpid());
+    FILE *f = fopen(file_path, "wb");
+    for (uint64_t i = 0; f != NULL && i < FILE_LEN; i++)
+        fputc(file_byte(i), f);
+    if (f != NULL)
+        fclose(f);
+    snprintf(huge_path, sizeof(huge_path), "/tmp/reeld-test-file-part-%d-huge", (int)getpid());
+    int hfd = open(huge_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (hfd >= 0) {
+        if (ftruncate(hfd, HUGE_LEN) < 0)
+            perror("ftruncate");
+        close(hfd);
+    }
     rd_http_config cfg = {.header_timeout_ms = 2000, .idle_timeout_ms = 2000, .max_conns = 64};
     char addr[32];
     port = free_port();
@@ -414,6 +686,7 @@ int main(void)
     int r = http_listener_start(rt.loops[0], 1, addr, &cfg, routes, &listener);
     CHECK_EQ_INT(r, 0);
 
+    base_pipes = count_fds("pipe:");
     RUN(params_and_headers_reach_the_target);
     RUN(streamed_reply_is_chunked_in_order);
     RUN(streamed_reply_to_http10_ends_with_the_connection);
@@ -422,6 +695,14 @@ int main(void)
     RUN(pipelined_stream_and_plain_replies_keep_order);
     RUN(acked_parts_flow_one_at_a_time);
     RUN(client_gone_mid_stream_fails_the_ack);
+    RUN(file_part_sends_the_whole_file);
+    RUN(file_part_sends_a_range);
+    RUN(file_part_in_a_chunked_stream);
+    RUN(file_part_then_pipelined_request_keeps_order);
+    RUN(large_buffer_part_keeps_its_place);
+    RUN(file_part_to_head_sends_no_body);
+    RUN(file_part_past_the_end_closes_the_connection);
+    RUN(client_gone_mid_splice_closes_the_file);
     RUN(silent_target_gives_504);
     RUN(route_api_refuses_bad_patterns);
     RUN(streamed_request_body_arrives_whole);
@@ -432,5 +713,7 @@ int main(void)
     actor_free_all();
     metrics_free_all();
     http_routes_destroy(routes);
+    unlink(file_path);
+    unlink(huge_path);
     return test_summary();
 }
