@@ -232,20 +232,13 @@ typedef struct principal {
     char client[80]; /* the rate-limit key */
 } principal;
 
-static int is_loopback(const char *peer)
-{
-    if (strncmp(peer, "::ffff:", 7) == 0)
-        peer += 7;
-    return strncmp(peer, "127.", 4) == 0 || strcmp(peer, "::1") == 0;
-}
-
 /* 0 with `p` filled, or the status (401/403) with code and message set. */
 static int authenticate(const api *a, const rd_http_request *q, principal *p, const char **code,
                         const char **message)
 {
     memset(p, 0, sizeof(*p));
     if (a->open_mode) {
-        if (!is_loopback(q->peer)) {
+        if (!http_request_from_loopback(q)) {
             *code = "forbidden";
             *message = "Without REELD_API_KEYS or JWT_SECRET the API answers loopback clients "
                        "only.";

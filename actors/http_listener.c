@@ -2115,3 +2115,11 @@ int http_send_file_part(rd_actor *listener_actor, uint64_t stream, int fd, uint6
         msg_free(m); /* closes fd */
     return r;
 }
+
+int http_request_from_loopback(const struct rd_msg_http_request *q)
+{
+    const char *peer = q->peer;
+    if (strncmp(peer, "::ffff:", 7) == 0)
+        peer += 7;
+    return strncmp(peer, "127.", 4) == 0 || strcmp(peer, "::1") == 0;
+}

@@ -111,6 +111,9 @@ static inline http1_str http_request_body(const rd_http_request *r)
 }
 /* The i-th {name} match of the route's pattern; empty past num_params. */
 http1_str http_request_param(const rd_http_request *r, uint32_t i);
+/* 1 when the request came from a loopback address (127.0.0.0/8, ::1, ::ffff:127.x). */
+int http_request_from_loopback(const struct rd_msg_http_request *q);
+
 /* The first header named `name` (case-insensitive); p == NULL when absent. */
 http1_str http_request_header(const rd_http_request *r, const char *name);
 

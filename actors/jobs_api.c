@@ -207,6 +207,14 @@ static int api_handle(rd_actor *self, rd_msg *m)
         return RD_DONE;
     const struct rd_msg_http_request *q = msg_body(m, http_request);
     int route = (int)q->route;
+    /* These routes cross orgs (jobs carry no org yet): operators' routes, for loopback clients
+     * only, whatever auth the client API (actors/api.c) is configured with. */
+    if (!http_request_from_loopback(q)) {
+        reply_error(m, 403, "forbidden",
+                    "Job and asset listings answer loopback clients only; use the asset routes "
+                    "with a bearer token.");
+        return RD_DONE;
+    }
     if (route == route_job || route == route_asset) {
         int64_t id = parse_id(http_request_param(q, 0));
         if (id == 0) {

@@ -350,6 +350,22 @@ static rd_runtime rt;
 static int port;
 static rd_actor *listener;
 
+TEST(loopback_peers_are_told_apart)
+{
+    struct rd_msg_http_request q;
+    static const char *const local[] = {"127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"};
+    static const char *const remote[] = {"10.0.0.1", "192.168.1.2", "::2", "::ffff:10.0.0.1",
+                                         "1.127.0.0", ""};
+    for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++) {
+        snprintf(q.peer, sizeof(q.peer), "%s", local[i]);
+        CHECK(http_request_from_loopback(&q));
+    }
+    for (size_t i = 0; i < sizeof(remote) / sizeof(remote[0]); i++) {
+        snprintf(q.peer, sizeof(q.peer), "%s", remote[i]);
+        CHECK(!http_request_from_loopback(&q));
+    }
+}
+
 TEST(params_and_headers_reach_the_target)
 {
     char *r = exchange(
@@ -687,6 +703,7 @@ int main(void)
     CHECK_EQ_INT(r, 0);
 
     base_pipes = count_fds("pipe:");
+    RUN(loopback_peers_are_told_apart);
     RUN(params_and_headers_reach_the_target);
     RUN(streamed_reply_is_chunked_in_order);
     RUN(streamed_reply_to_http10_ends_with_the_connection);
