@@ -4,8 +4,9 @@
  * With S3_ENDPOINT the URL is path-style on that endpoint (ENDPOINT/BUCKET/KEY), signed with
  * S3_ACCESS_KEY_ID / S3_SECRET_ACCESS_KEY for S3_REGION, byte for byte what botocore's
  * generate_presigned_url gives for the same inputs. Without it (embedded mode) the URL points
- * at reeld's own listener, http://REELD_LISTEN/blob/BUCKET/KEY, signed with the configured keys
- * or, when none are set, with the local key pair of src/blob/localkey.h.
+ * at reeld's own listener, REELD_PUBLIC_URL (or http://REELD_LISTEN) + /blob/BUCKET/KEY, signed
+ * with the configured keys or, when none are set, with the local key pair of
+ * src/blob/localkey.h. The URL is the one the API hands clients (src/urlsign.h).
  *
  * `--bench N` (not in --help) signs N URLs in a loop and prints the rate, for bench/presign. */
 #include <errno.h>
@@ -14,19 +15,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "proto/sigv4.h"
-#include "src/blob/localkey.h"
 #include "src/cmd.h"
+#include "src/urlsign.h"
 
 #define MAX_KEY 1024 /* S3's limit on an object key, in bytes */
-
-/* Where URLs point and who signs them. */
-typedef struct presign_target {
-    char base[512]; /* "http://127.0.0.1:9000" or "http://127.0.0.1:8080/blob", no '/' at end */
-    char host[256]; /* Host header the client will send: base's host[:port], default port off */
-    sigv4_credentials cred;
-    localkey local; /* the embedded pair, when cred points into it */
-} presign_target;
 
 typedef struct presign_args {
     const char *method, *bucket, *key;
@@ -42,84 +34,10 @@ static int usage_error(const char *fmt, const char *what)
     return 2;
 }
 
-/* The endpoint's scheme, host and port, minus any trailing '/', as `base`; its host[:port] with
- * the scheme's default port dropped, as `host` (botocore signs it that way). */
-static int target_endpoint(presign_target *t, const char *endpoint)
-{
-    const char *hostpart = strstr(endpoint, "://");
-    if (hostpart == NULL)
-        return -EINVAL;
-    hostpart += 3;
-    size_t hlen = strcspn(hostpart, "/?#");
-    if (hlen == 0 || memchr(hostpart, '@', hlen) != NULL || hostpart[hlen] == '?' ||
-        hostpart[hlen] == '#' || hlen >= sizeof(t->host))
-        return -EINVAL;
-    size_t blen = strlen(endpoint);
-    while (blen > 0 && endpoint[blen - 1] == '/')
-        blen--;
-    if (blen >= sizeof(t->base))
-        return -EINVAL;
-    memcpy(t->base, endpoint, blen);
-    t->base[blen] = '\0';
-
-    memcpy(t->host, hostpart, hlen);
-    t->host[hlen] = '\0';
-    const char *dflt = strncmp(endpoint, "https://", 8) == 0 ? ":443" : ":80";
-    size_t dl = strlen(dflt);
-    if (hlen > dl && strcmp(t->host + hlen - dl, dflt) == 0)
-        t->host[hlen - dl] = '\0';
-    return 0;
-}
-
-static int target_init(presign_target *t, const rd_config *cfg, char *err, size_t errlen)
-{
-    memset(t, 0, sizeof(*t));
-    t->cred.region = cfg->s3_region;
-    t->cred.service = "s3";
-    t->cred.access_key_id = cfg->s3_access_key_id;
-    t->cred.secret_access_key = cfg->s3_secret_access_key;
-    if (cfg->s3_endpoint != NULL) {
-        if (target_endpoint(t, cfg->s3_endpoint) < 0) {
-            snprintf(err, errlen, "S3_ENDPOINT: must be scheme://host[:port][/path] (got '%s')",
-                     cfg->s3_endpoint);
-            return -EINVAL;
-        }
-        return 0;
-    }
-    snprintf(t->base, sizeof(t->base), "http://%s/blob", cfg->listen);
-    snprintf(t->host, sizeof(t->host), "%s", cfg->listen);
-    if (t->cred.access_key_id != NULL && t->cred.secret_access_key != NULL)
-        return 0;
-    if (t->cred.access_key_id != NULL || t->cred.secret_access_key != NULL) {
-        snprintf(err, errlen, "set both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or neither");
-        return -EINVAL;
-    }
-    int r = localkey_load(cfg->data_dir, &t->local, err, errlen);
-    if (r < 0)
-        return r;
-    t->cred.access_key_id = t->local.access_key_id;
-    t->cred.secret_access_key = t->local.secret_access_key;
-    return 0;
-}
-
 /* The full URL for one object into `out`. Returns its length or -errno. */
-static int presign_url(const presign_target *t, sigv4_key_cache *cache, const presign_args *a,
-                       int64_t now, char *out, size_t cap)
+static int presign_url(urlsign *u, const presign_args *a, int64_t now, char *out, size_t cap)
 {
-    /* The signed path is the base's own path, then /bucket/key. */
-    const char *base_path = strchr(strstr(t->base, "://") + 3, '/');
-    char path[2 * MAX_KEY];
-    int n = snprintf(path, sizeof(path), "%s/%s/%s", base_path ? base_path : "", a->bucket, a->key);
-    if (n < 0 || (size_t)n >= sizeof(path))
-        return -ENAMETOOLONG;
-    size_t origin = base_path ? (size_t)(base_path - t->base) : strlen(t->base);
-    if (origin >= cap)
-        return -ENOSPC;
-    memcpy(out, t->base, origin);
-    sigv4_pair host = {"host", t->host};
-    sigv4_request req = {a->method, path, NULL, 0, &host, 1, NULL};
-    int r = sigv4_presign(cache, &t->cred, now, a->expires, &req, out + origin, cap - origin);
-    return r < 0 ? r : (int)origin + r;
+    return urlsign_url(u, a->method, a->bucket, a->key, NULL, 0, now, a->expires, out, cap);
 }
 
 static int valid_bucket(const char *b)
@@ -216,7 +134,7 @@ static double now_sec(void)
 }
 
 /* Signs `a->bench` URLs (a new key each time, as a server does) and prints the rate. */
-static int bench(const presign_target *t, sigv4_key_cache *cache, const presign_args *a)
+static int bench(urlsign *u, const presign_args *a)
 {
     char url[4 * MAX_KEY], key[MAX_KEY + 32];
     presign_args each = *a;
@@ -225,7 +143,7 @@ static int bench(const presign_target *t, sigv4_key_cache *cache, const presign_
     double start = now_sec();
     for (long i = 0; i < a->bench; i++) {
         snprintf(key, sizeof(key), "%s-%ld", a->key, i);
-        int n = presign_url(t, cache, &each, a->at, url, sizeof(url));
+        int n = presign_url(u, &each, a->at, url, sizeof(url));
         if (n < 0) {
             fprintf(stderr, "reeld presign: %s\n", strerror(-n));
             return 1;
@@ -258,23 +176,21 @@ int cmd_presign(int argc, char **argv)
     if (status != 0)
         return status;
 
-    presign_target t;
-    if (target_init(&t, &cfg, err, sizeof(err)) < 0) {
+    urlsign u;
+    if (urlsign_init(&u, &cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "reeld presign: %s\n", err);
         return 1;
     }
-    sigv4_key_cache cache = {0};
     char url[4 * MAX_KEY];
     int r;
     if (a.bench > 0) {
-        status = bench(&t, &cache, &a);
-    } else if ((r = presign_url(&t, &cache, &a, a.at, url, sizeof(url))) < 0) {
+        status = bench(&u, &a);
+    } else if ((r = presign_url(&u, &a, a.at, url, sizeof(url))) < 0) {
         fprintf(stderr, "reeld presign: cannot sign the URL (%s)\n", strerror(-r));
         status = 1;
     } else {
         printf("%s\n", url);
     }
-    sigv4_key_cache_clear(&cache);
-    localkey_clear(&t.local);
+    urlsign_clear(&u);
     return status;
 }
