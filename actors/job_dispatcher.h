@@ -6,10 +6,10 @@
  * workers asked for. While a job runs, the dispatcher renews its lease by heartbeat (every
  * lease/3, at most once a second, with the latest progress: progress writes are at most one a
  * second per job), but only while the work moves: a worker that reports no progress for a whole
- * lease is told to stop and the lease left to expire. A heartbeat that finds the job cancelled, or leased to someone else, tells
- * the worker to stop (MSG_JOB_CANCEL). MSG_JOB_DONE writes the outcome, fenced by owner and
- * attempt: succeeded, or failed and retried after a jittered exponential backoff, or dead
- * after max_attempts with the last error.
+ * lease is told to stop and the lease left to expire. A heartbeat that finds the job cancelled, or
+ * leased to someone else, tells the worker to stop (MSG_JOB_CANCEL). MSG_JOB_DONE writes the
+ * outcome, fenced by owner and attempt: succeeded, or failed and retried after a jittered
+ * exponential backoff, or dead after max_attempts with the last error.
  *
  * Queues: embedded (no REDIS_URL), the dispatcher claims straight from the store, woken by
  * jobs created through it and by a short poll (jobs created by other nodes). Fleet (REDIS_URL),

@@ -53,10 +53,8 @@ static void cache_touch_dispose(rd_msg *m)
 
 static void (*const dispose[MSG_COUNT])(rd_msg *m) = {
     [MSG_CACHE_TOUCH] = cache_touch_dispose, /* keys of edge cache hits */
-    [MSG_HLS_OBJECT] = hls_object_dispose,
-    [MSG_HTTP_REQUEST] = http_request_dispose,
-    [MSG_HTTP_RESPONSE] = http_response_dispose,
-    [MSG_HTTP_PART] = http_part_dispose,
+    [MSG_HLS_OBJECT] = hls_object_dispose,       [MSG_HTTP_REQUEST] = http_request_dispose,
+    [MSG_HTTP_RESPONSE] = http_response_dispose, [MSG_HTTP_PART] = http_part_dispose,
     [MSG_HTTP_BODY] = http_body_dispose,
 };
 

@@ -354,8 +354,8 @@ TEST(loopback_peers_are_told_apart)
 {
     struct rd_msg_http_request q;
     static const char *const local[] = {"127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"};
-    static const char *const remote[] = {"10.0.0.1", "192.168.1.2", "::2", "::ffff:10.0.0.1",
-                                         "1.127.0.0", ""};
+    static const char *const remote[] = {"10.0.0.1",        "192.168.1.2", "::2",
+                                         "::ffff:10.0.0.1", "1.127.0.0",   ""};
     for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++) {
         snprintf(q.peer, sizeof(q.peer), "%s", local[i]);
         CHECK(http_request_from_loopback(&q));
