@@ -192,3 +192,25 @@ int job_cursor_decode(const char *in, size_t len, char list, int64_t *last_id)
     *last_id = id;
     return 0;
 }
+
+void queue_counts_add(rd_queue_counts *c, int state, int64_t n)
+{
+    switch (state) {
+    case JOB_QUEUED:
+        c->waiting += n;
+        break;
+    case JOB_RUNNING:
+        c->active += n;
+        break;
+    case JOB_SUCCEEDED:
+        c->completed += n;
+        break;
+    case JOB_FAILED:
+    case JOB_CANCELLED:
+        c->failed += n;
+        break;
+    case JOB_DEAD:
+        c->dead += n;
+        break;
+    }
+}

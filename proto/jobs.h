@@ -189,6 +189,10 @@ const char *job_state_name(int state);
 /* Parses a state name; JOB_STATE_NONE when unknown. */
 int job_state_parse(const char *name, size_t len);
 
+/* Adds `n` jobs in `state` to the counts' bucket for it (failed and cancelled count together,
+ * as the API reports them). */
+void queue_counts_add(rd_queue_counts *c, int state, int64_t n);
+
 /* The API's JSON shapes, written into the caller's buffer (NUL-terminated). Return the length,
  * or -ENOSPC when `cap` is too small. */
 int job_json(char *buf, size_t cap, const rd_job *j);

@@ -800,27 +800,8 @@ static int read_result(struct rd_msg_store *b, const PGresult *r)
         return num(r, 0, 14) == 1 ? 0 : -EALREADY;
     case STORE_JOB_COUNTS:
         memset(&b->counts, 0, sizeof(b->counts));
-        for (int i = 0; i < rows; i++) {
-            int64_t n = num(r, i, 1);
-            switch (state_of(r, i, 0)) {
-            case JOB_QUEUED:
-                b->counts.waiting += n;
-                break;
-            case JOB_RUNNING:
-                b->counts.active += n;
-                break;
-            case JOB_SUCCEEDED:
-                b->counts.completed += n;
-                break;
-            case JOB_FAILED:
-            case JOB_CANCELLED:
-                b->counts.failed += n;
-                break;
-            case JOB_DEAD:
-                b->counts.dead += n;
-                break;
-            }
-        }
+        for (int i = 0; i < rows; i++)
+            queue_counts_add(&b->counts, state_of(r, i, 0), num(r, i, 1));
         return 0;
     case STORE_JOB_SWEEP:
         b->n = (uint32_t)atoi(PQcmdTuples((PGresult *)r));

@@ -665,25 +665,8 @@ static int op_job_counts(sq *s, struct rd_msg_store *b)
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(st, 0);
-        int64_t n = sqlite3_column_int64(st, 1);
-        switch (job_state_parse(name, strlen(name))) {
-        case JOB_QUEUED:
-            b->counts.waiting += n;
-            break;
-        case JOB_RUNNING:
-            b->counts.active += n;
-            break;
-        case JOB_SUCCEEDED:
-            b->counts.completed += n;
-            break;
-        case JOB_FAILED:
-        case JOB_CANCELLED:
-            b->counts.failed += n;
-            break;
-        case JOB_DEAD:
-            b->counts.dead += n;
-            break;
-        }
+        queue_counts_add(&b->counts, job_state_parse(name, strlen(name)),
+                         sqlite3_column_int64(st, 1));
     }
     return rc == SQLITE_DONE ? 0 : sq_errno(rc);
 }
