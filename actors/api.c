@@ -1053,21 +1053,12 @@ static int parse_origins(api *a, const char *list, char *err, size_t errlen)
     return 0;
 }
 
-/* The edge's key, as cache_start loads it: EDGE_SIGNING_KEY, or the generated DATA_DIR key. */
+/* The edge's keyring (src/edge/edgekey.h: the same the edge checks with) and link base. */
 static int load_edge_key(api *a, const rd_config *cfg, char *err, size_t errlen)
 {
-    uint8_t gen[EDGEKEY_LEN];
-    const void *key = cfg->edge_signing_key;
-    size_t keylen = key ? strlen(cfg->edge_signing_key) : 0;
-    if (key == NULL) {
-        int r = edgekey_load(cfg->data_dir, gen, err, errlen);
-        if (r < 0)
-            return r;
-        key = gen;
-        keylen = sizeof(gen);
-    }
-    edge_keyring_init(&a->edge, key, keylen, NULL, 0, 0);
-    memset(gen, 0, sizeof(gen));
+    int r = edgekey_keyring(cfg, &a->edge, err, errlen);
+    if (r < 0)
+        return r;
     const char *base = cfg->edge_public_base;
     if (base != NULL)
         snprintf(a->edge_base, sizeof(a->edge_base), "%s", base);

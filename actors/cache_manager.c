@@ -1022,25 +1022,12 @@ static void make_metrics(void)
 
 static int load_keys(const rd_config *cfg, char *err, size_t errlen)
 {
-    uint8_t gen[EDGEKEY_LEN];
-    const void *key = cfg->edge_signing_key;
-    size_t keylen = key ? strlen(cfg->edge_signing_key) : 0;
-    if (key == NULL) {
-        int r = edgekey_load(cfg->data_dir, gen, err, errlen);
-        if (r < 0)
-            return r;
-        key = gen;
-        keylen = sizeof(gen);
-        if (cfg->s3_endpoint != NULL)
-            log_warn("edge_key_local",
-                     KV_STR("hint", "EDGE_SIGNING_KEY is unset: links signed here play only on "
-                                    "machines sharing this data directory"));
-    }
-    const char *prev = cfg->edge_signing_key_previous;
-    edge_keyring_init(&G.keys, key, keylen, prev, prev ? strlen(prev) : 0,
-                      (int64_t)time(NULL) + cfg->edge_key_grace_sec);
-    memset(gen, 0, sizeof(gen));
-    return 0;
+    int r = edgekey_keyring(cfg, &G.keys, err, errlen);
+    if (r == 0 && cfg->edge_signing_key == NULL && cfg->s3_endpoint != NULL)
+        log_warn("edge_key_local",
+                 KV_STR("hint", "EDGE_SIGNING_KEY is unset: links signed here play only on "
+                                "machines sharing this data directory"));
+    return r;
 }
 
 int cache_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_http_routes *routes,

@@ -13,6 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/edge_token.h"
+#include "src/rt/config.h"
+
 #define EDGEKEY_FILE "edge.key"
 #define EDGEKEY_LEN  32
 
@@ -20,5 +23,10 @@
  * missing. 0, or -errno with one sentence in `err` (unreadable, malformed, readable by group or
  * others). */
 int edgekey_load(const char *data_dir, uint8_t key[EDGEKEY_LEN], char *err, size_t errlen);
+
+/* The edge's keyring from the settings: EDGE_SIGNING_KEY, or the generated DATA_DIR key, plus
+ * EDGE_SIGNING_KEY_PREVIOUS for EDGE_KEY_GRACE_SEC from now. Everything that signs or checks
+ * playback links (the edge, the API) builds it here, so they always agree. 0 or -errno. */
+int edgekey_keyring(const rd_config *cfg, edge_keyring *kr, char *err, size_t errlen);
 
 #endif
