@@ -29,7 +29,7 @@
 #include "proto/json.h"
 #include "proto/jwt.h"
 #include "proto/openapi.h"
-#include "src/blob/blob.h"
+#include "src/blob/backend.h"
 #include "src/edge/edgekey.h"
 #include "src/net/tls.h"
 #include "src/ratelimit.h"
@@ -78,9 +78,9 @@ typedef struct api_key {
 typedef struct api {
     rd_config cfg;
     urlsign sign;
-    blob_store *blob;
-    s3_client *s3;
-    tls_anchors anchors;
+    blob_backend backend;
+    blob_store *blob; /* backend.blob */
+    s3_client *s3;    /* backend.s3: NULL in embedded mode */
     ratelimit *rl;
     rd_store_client *store;
     edge_keyring edge;   /* signs playback links the edge (actors/cache_manager.c) checks */
@@ -380,7 +380,27 @@ static void asset_drop(api *a, asset *x)
     free(x);
 }
 
-static void upload_asset_json(json_writer *w, const asset *x)
+/* What a client sees of an asset's life: uploading, then processing while its job is queued or
+ * running, then ready (every rung published) or failed. */
+static const char *asset_state(const asset *x, const rd_job *job)
+{
+    if (!x->promoted)
+        return "uploading";
+    if (job == NULL)
+        return "processing";
+    switch (job->state) {
+    case JOB_SUCCEEDED:
+        return "ready";
+    case JOB_FAILED:
+    case JOB_CANCELLED:
+    case JOB_DEAD:
+        return "failed";
+    default:
+        return "processing";
+    }
+}
+
+static void upload_asset_json(json_writer *w, const asset *x, const rd_job *job)
 {
     char created[32];
     iso_time(x->created, created);
@@ -388,7 +408,18 @@ static void upload_asset_json(json_writer *w, const asset *x)
     json_key(w, "asset_id");
     json_str(w, x->id);
     json_key(w, "state");
-    json_str(w, x->promoted ? "promoted" : "uploading");
+    json_str(w, asset_state(x, job));
+    if (job != NULL) {
+        /* Per cent, from the job's per mille: 100 only once the ladder is published. */
+        json_key(w, "progress");
+        json_int64(w, job->state == JOB_SUCCEEDED ? 100 : job->progress / 10);
+        json_key(w, "attempts");
+        json_int64(w, job->attempts);
+        if (job->error[0] && job->state != JOB_SUCCEEDED) {
+            json_key(w, "error");
+            json_str(w, job->error);
+        }
+    }
     json_key(w, "filename");
     json_str(w, x->filename);
     json_key(w, "content_type");
@@ -815,6 +846,23 @@ static void post_promote(api *a, const rd_msg *m, const principal *p, const char
 
 /* ---- GET /api/assets/{id} and /playback ---- */
 
+/* The job of a promoted asset, from the store. 0, -ENOENT (not promoted), or the store's error. */
+static int asset_job(api *a, const asset *x, rd_job *out)
+{
+    if (!x->promoted || x->job_id[0] == '\0')
+        return -ENOENT;
+    rd_msg *req = msg_new(MSG_STORE), *ans;
+    struct rd_msg_store *st = msg_body(req, store);
+    st->op = STORE_JOB_GET;
+    st->jobs[0].id = strtoll(x->job_id, NULL, 10);
+    int r = store_call(a, req, &ans);
+    if (r == 0) {
+        *out = msg_body(ans, store)->jobs[0];
+        msg_free(ans);
+    }
+    return r;
+}
+
 static void get_asset(api *a, const rd_msg *m, const principal *p, const char *cors)
 {
     asset *x = asset_find(a, http_request_param(msg_body(m, http_request), 0), p->org);
@@ -822,10 +870,16 @@ static void get_asset(api *a, const rd_msg *m, const principal *p, const char *c
         reply_error(m, 404, "not_found", "No such asset.", cors);
         return;
     }
-    char body[1024];
+    rd_job job;
+    int r = asset_job(a, x, &job);
+    if (r < 0 && r != -ENOENT) {
+        store_failed(m, r, cors);
+        return;
+    }
+    char body[1536];
     json_writer w;
     json_writer_init(&w, body, sizeof(body));
-    upload_asset_json(&w, x);
+    upload_asset_json(&w, x, r == 0 ? &job : NULL);
     int n = json_writer_finish(&w);
     reply(m, 200, body, n > 0 ? (size_t)n : 0, cors);
 }
@@ -840,6 +894,14 @@ static void get_playback(api *a, const rd_msg *m, const principal *p, const char
     if (!x->promoted) {
         reply_error(m, 409, "not_ready", "Promote the asset first; playback follows its job.",
                     cors);
+        return;
+    }
+    /* The link is good from promotion on; its master playlist appears (the edge answers 404
+     * until then) only once every rung is published, which `ready` says. */
+    rd_job job;
+    int jr = asset_job(a, x, &job);
+    if (jr < 0 && jr != -ENOENT) {
+        store_failed(m, jr, cors);
         return;
     }
     /* A link to the edge, signed with the key it checks (proto/edge_token.h). */
@@ -857,6 +919,10 @@ static void get_playback(api *a, const rd_msg *m, const principal *p, const char
     json_str(&w, url);
     json_key(&w, "expires_at");
     json_str(&w, expires);
+    json_key(&w, "state");
+    json_str(&w, asset_state(x, jr == 0 ? &job : NULL));
+    json_key(&w, "ready");
+    json_bool(&w, jr == 0 && job.state == JOB_SUCCEEDED);
     json_object_end(&w);
     int n = json_writer_finish(&w);
     if (r < 0 || n < 0)
@@ -985,9 +1051,7 @@ static void api_fini(rd_actor *self)
 /* The S3 client is destroyed once its loop has stopped, as s3.h asks. */
 static void api_destroy(api *a)
 {
-    blob_close(a->blob);
-    s3_client_destroy(a->s3);
-    tls_anchors_free(&a->anchors);
+    blob_backend_close(&a->backend);
     free(a);
 }
 
@@ -1086,21 +1150,9 @@ int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http
         r = parse_origins(a, cfg->allowed_origins, err, errlen);
     if (r == 0)
         r = urlsign_init(&a->sign, cfg, err, errlen);
-    if (r == 0 && cfg->s3_endpoint != NULL) {
-        int tls = strncmp(cfg->s3_endpoint, "https://", 8) == 0;
-        if (tls)
-            r = tls_anchors_load(&a->anchors, TLS_SYSTEM_CA_FILE, err, errlen);
-        s3_config sc = {.endpoint = cfg->s3_endpoint,
-                        .region = cfg->s3_region,
-                        .access_key_id = cfg->s3_access_key_id,
-                        .secret_access_key = cfg->s3_secret_access_key,
-                        .anchors = tls ? &a->anchors : NULL};
-        if (r == 0)
-            r = s3_client_create(&a->s3, loop, &sc, err, errlen);
-        if (r == 0)
-            r = blob_open_s3(&a->blob, a->s3);
-    } else if (r == 0) {
-        r = blob_open_fs(&a->blob, cfg->data_dir, err, errlen);
+    if (r == 0 && (r = blob_backend_open(&a->backend, cfg, loop, err, errlen)) == 0) {
+        a->blob = a->backend.blob;
+        a->s3 = a->backend.s3;
     }
     if (r < 0) {
         if (err[0] == '\0')

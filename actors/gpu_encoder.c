@@ -146,12 +146,25 @@ static void run_job(encoder *e, const struct rd_msg_transcode *t)
              KV_STR("preset", o.preset), KV_INT("segment_sec", o.segment_sec),
              KV_STR("segment_format", o.fmp4 ? "fmp4" : "ts"));
     media_source *src = NULL;
-    int r = source_open_file(t->input, &src);
-    if (r < 0) {
-        memset(&res, 0, sizeof(res));
-        snprintf(err, sizeof(err), "cannot open the input %.160s: %s", t->input, strerror(-r));
+    int r;
+    memset(&res, 0, sizeof(res));
+    if (t->bucket[0] != '\0' && s->blob == NULL) {
+        r = -EINVAL;
+        snprintf(err, sizeof(err), "this encoder has no blob store to read %s from", t->bucket);
+    } else if (t->bucket[0] != '\0') {
+        r = source_open_blob(s->blob, t->bucket, t->input, &src, err, sizeof(err));
     } else {
+        r = source_open_file(t->input, &src);
+        if (r < 0)
+            snprintf(err, sizeof(err), "cannot open the input %.160s: %s", t->input, strerror(-r));
+    }
+    if (r == 0)
         r = transcode_run(src, &o, &sink, &res, err, sizeof(err));
+    /* A read that failed may have looked like the end of the input to the demuxer: the
+     * source's own error decides, so a short ladder is never called whole. */
+    if (src != NULL && src->error < 0 && r != -ECANCELED) {
+        r = src->error;
+        snprintf(err, sizeof(err), "%s", src->why);
     }
     source_close(src);
 
@@ -304,6 +317,12 @@ int encoder_pool_start(const rd_config *cfg, int cpu_slots, int max, encoder_poo
         pool->n++;
     }
     return 0;
+}
+
+void encoder_pool_set_blob(encoder_pool *pool, struct blob_store *blob)
+{
+    for (int i = 0; i < pool->n; i++)
+        pool->slots[i].blob = blob;
 }
 
 void encoder_pool_stop(encoder_pool *pool)

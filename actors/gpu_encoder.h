@@ -18,6 +18,7 @@ typedef struct encoder_slot {
     const char *segment_format; /* default HLS_SEGMENT_FORMAT: ts|fmp4 */
     const char *x264_preset;    /* NULL: veryfast */
     int x264_threads;           /* 0: libx264's own */
+    struct blob_store *blob;    /* where TRANSCODE's `bucket` inputs are read from; may be NULL */
 } encoder_slot;
 
 typedef struct encoder_pool {
@@ -34,6 +35,10 @@ typedef struct encoder_pool {
  * in `err`. */
 int encoder_pool_start(const rd_config *cfg, int cpu_slots, int max, encoder_pool *pool, char *err,
                        size_t errlen);
+
+/* Before the first TRANSCODE that names a bucket: the blob store every encoder of the pool reads
+ * such inputs from (borrowed; it must outlive the pool). */
+void encoder_pool_set_blob(encoder_pool *pool, struct blob_store *blob);
 
 /* Stops every encoder (a running job is cancelled first), waits for their threads, frees the
  * pool. The actors themselves are freed by actor_free_all. */

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "actors/metrics.h"
 #include "src/rt/alloc.h"
 #include "src/rt/log.h"
 #include "src/store/store.h"
@@ -32,6 +33,8 @@
 #define STORE_TIMEOUT   10000 /* ms a store request may take before it counts as failed */
 #define READ_BLOCK_MS   1000
 #define CLAIM_SAMPLES   65536
+
+#define OUTCOME_KINDS 5 /* entries of outcome_kinds */
 
 typedef struct worker {
     rd_actor *a;
@@ -103,11 +106,15 @@ struct disp {
     uint64_t nclaims;
     rd_stop_hook hook; /* in the settings copy (arg): registered once, survives restarts */
     disp *live;        /* in the settings copy: the running state */
+    rd_series *outcomes[OUTCOME_KINDS]; /* reeld_job_outcomes_total by outcome_kinds */
 };
+
+/* reeld_job_outcomes_total{outcome}: what each written attempt came to. */
+static const char *const outcome_kinds[] = {"succeeded", "retried", "failed", "dead", "cancelled"};
 
 static _Atomic uint64_t written_total; /* outcomes the store confirmed, all dispatchers */
 /* The last queue counts read from the store (refreshed about once a second), for /api/health. */
-static _Atomic int64_t counts_cache[7];
+static _Atomic int64_t counts_cache[8];
 static _Atomic int counts_known;
 
 static void try_claim(disp *d);
@@ -276,6 +283,15 @@ static int written(rd_actor *self, rd_msg *reply, int err, void *ctx)
         for (uint32_t i = 0; i < b->n; i++) {
             const rd_job *j = &b->jobs[i];
             const outcome *o = &w->o[i];
+            int k = o->release ? -1
+                    : j->state == JOB_SUCCEEDED ? 0
+                    : j->state == JOB_QUEUED    ? 1
+                    : j->state == JOB_FAILED    ? 2
+                    : j->state == JOB_DEAD      ? 3
+                    : j->state == JOB_CANCELLED ? 4
+                                                : -1;
+            if (k >= 0)
+                metrics_add(d->outcomes[k], 1);
             log_info(o->release       ? "job_released"
                      : o->status == 0 ? "job_succeeded"
                                       : "job_failed",
@@ -526,9 +542,9 @@ static int counted(rd_actor *self, rd_msg *reply, int err, void *ctx)
         c.stream_length = c.stream_pending = -1;
         if (d->q != NULL)
             redisq_stats(d->q, &c.stream_length, &c.stream_pending);
-        int64_t v[7] = {c.waiting, c.active,        c.completed,     c.failed,
-                        c.dead,    c.stream_length, c.stream_pending};
-        for (int i = 0; i < 7; i++)
+        int64_t v[8] = {c.waiting,       c.active,         c.completed, c.failed, c.dead,
+                        c.stream_length, c.stream_pending, c.oldest_queued_ms};
+        for (int i = 0; i < 8; i++)
             atomic_store_explicit(&counts_cache[i], v[i], memory_order_relaxed);
         atomic_store_explicit(&counts_known, 1, memory_order_release);
     }
@@ -541,10 +557,10 @@ int dispatcher_queue_counts(rd_queue_counts *out)
 {
     if (!atomic_load_explicit(&counts_known, memory_order_acquire))
         return -ENOENT;
-    int64_t v[7];
-    for (int i = 0; i < 7; i++)
+    int64_t v[8];
+    for (int i = 0; i < 8; i++)
         v[i] = atomic_load_explicit(&counts_cache[i], memory_order_relaxed);
-    *out = (rd_queue_counts){v[0], v[1], v[2], v[3], v[4], v[5], v[6]};
+    *out = (rd_queue_counts){v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]};
     return 0;
 }
 
@@ -962,6 +978,12 @@ static int disp_init(rd_actor *self, void *arg)
     d->store = proto->store;
     d->dc = proto->dc;
     d->rnd = (uint32_t)rd_now_ns() | 1;
+    rd_metric *outcomes = metrics_family("reeld_job_outcomes_total",
+                                         "Job attempts written to the store, by what they came to "
+                                         "(retried: failed, queued again after a backoff)",
+                                         RD_COUNTER, "outcome", NULL, 0);
+    for (int i = 0; i < OUTCOME_KINDS; i++)
+        d->outcomes[i] = metrics_series(outcomes, &outcome_kinds[i]);
     d->contexts.next = d->contexts.prev = &d->contexts;
     self->state = d;
     d->tick.fire = tick_fire;

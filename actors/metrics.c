@@ -410,6 +410,10 @@ static void write_runtime(prom_writer *w)
         prom_family(w, "reeld_jobs", "gauge", "Jobs in the store by state.");
         for (int i = 0; i < 5; i++)
             prom_sample(w, "reeld_jobs", "", sname, &states[i], 1, NULL, (double)counts[i]);
+        prom_family(w, "reeld_queue_oldest_age_seconds", "gauge",
+                    "How long the oldest due queued job has waited for a worker (0: none).");
+        prom_sample(w, "reeld_queue_oldest_age_seconds", "", NULL, NULL, 0, NULL,
+                    (double)c.oldest_queued_ms / 1000.0);
         if (c.stream_length >= 0) {
             prom_family(w, "reeld_queue_stream_entries", "gauge",
                         "Entries in the Redis job streams (XLEN, all kinds).");

@@ -115,7 +115,9 @@ struct rd_msg_cache_touch {
 struct rd_msg_transcode {
     uint64_t job;
     struct rd_actor *sink; /* gets HLS_OBJECT, TRANSCODE_PROGRESS and one TRANSCODE_DONE */
-    char input[1024];      /* local path of the master */
+    char input[1024];      /* local path of the master, or its key in `bucket` */
+    char bucket[64];       /* non-empty: `input` is a key of this bucket of the encoder's blob
+                            * store (read by ranged GETs) */
     char preset[8];        /* auto|1080p|720p|480p; empty: the encoder's default */
     int32_t segment_sec;   /* 0: the encoder's default */
     char format[8];        /* ts|fmp4; empty: the encoder's default */

@@ -1,7 +1,17 @@
-/* `reeld serve`: the loops, the actors on them, and a graceful stop on SIGINT/SIGTERM. */
+/* `reeld serve [--roles api,edge,worker]`: the loops, the actors of each role on them, and a
+ * graceful stop on SIGINT/SIGTERM.
+ *
+ * Every process serves /metrics and /api/health and runs the job system (store and
+ * dispatcher). The roles add:
+ *   api     the upload → promote → playback API, the jobs and assets routes, and in embedded
+ *           mode the /blob/ routes that answer presigned URLs;
+ *   edge    /hls/: signed links checked, segments from the disk cache or the origin;
+ *   worker  gpu-encoders, the s3-uploader and the transcode-worker that pulls jobs for them.
+ * All three by default: one process is the whole product. */
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "actors/api.h"
 #include "actors/blob_server.h"
@@ -13,6 +23,40 @@
 #include "src/rt/actor.h"
 #include "src/rt/log.h"
 #include "src/rt/runtime.h"
+#include "src/worker_role.h"
+
+typedef struct roles {
+    int api, edge, worker;
+} roles;
+
+/* REELD_ROLES / --roles: comma-separated names, at least one. 0, or -EINVAL with one line. */
+static int parse_roles(const char *v, roles *r, char *err, size_t errlen)
+{
+    memset(r, 0, sizeof(*r));
+    const char *p = v;
+    while (*p != '\0') {
+        size_t n = strcspn(p, ",");
+        if (n == 3 && !strncmp(p, "api", 3))
+            r->api = 1;
+        else if (n == 4 && !strncmp(p, "edge", 4))
+            r->edge = 1;
+        else if (n == 6 && !strncmp(p, "worker", 6))
+            r->worker = 1;
+        else {
+            snprintf(err, errlen, "REELD_ROLES: unknown role '%.*s' in '%s' (use api, edge, worker)",
+                     (int)n, p, v);
+            return -EINVAL;
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    if (!r->api && !r->edge && !r->worker) {
+        snprintf(err, errlen, "REELD_ROLES: name at least one of api, edge, worker");
+        return -EINVAL;
+    }
+    return 0;
+}
 
 int cmd_serve(int argc, char **argv)
 {
@@ -22,8 +66,10 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "reeld: %s\n", err);
         return 2;
     }
+    roles role;
     rd_jobs jobs;
-    if (jobs_config(&jobs, &cfg, err, sizeof(err)) < 0) {
+    if (parse_roles(cfg.roles, &role, err, sizeof(err)) < 0 ||
+        jobs_config(&jobs, &cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "reeld: %s\n", err);
         return 2;
     }
@@ -46,6 +92,8 @@ int cmd_serve(int argc, char **argv)
         return 1;
     }
     config_log(&cfg);
+    /* Before any actor runs: families made on a loop thread size their cells by the loops. */
+    metrics_init(rt.loops, rt.nloops);
     const char *noop = getenv("REELD_NOOP_SLOTS");
     r = jobs_start(&jobs, &cfg, &rt, noop ? atoi(noop) : 0, err, sizeof(err));
     if (r < 0) {
@@ -56,11 +104,21 @@ int cmd_serve(int argc, char **argv)
         return 1;
     }
     log_info("started", KV_INT("loops", rt.nloops),
-             KV_STR("wake", loop_uses_msg_ring(rt.loops[0]) ? "msg_ring" : "eventfd"));
+             KV_STR("wake", loop_uses_msg_ring(rt.loops[0]) ? "msg_ring" : "eventfd"),
+             KV_STR("roles", cfg.roles));
+    worker_role worker = {0};
+    if (role.worker &&
+        worker_role_start(&worker, &cfg, &rt, jobs.dispatcher, jobs.store, err, sizeof(err)) < 0) {
+        log_error("start_failed", KV_STR("what", "worker"), KV_STR("reason", err));
+        fprintf(stderr, "reeld: %s\n", err);
+        worker_role_stop(&worker);
+        rt_stop(&rt, 0);
+        worker_role_free(&worker);
+        return 1;
+    }
 
-    /* Metrics first (every family is sharded by loop), then the routes' actors, then the
-     * routes, then one listener per loop: the route table is read-only once they run. */
-    metrics_init(rt.loops, rt.nloops);
+    /* The metrics actors, then the routes' actors, then the routes, then one listener per
+     * loop: the route table is read-only once they run. */
     rd_actor **metrics = calloc((size_t)rt.nloops, sizeof(*metrics));
     rd_actor **listeners = calloc((size_t)rt.nloops, sizeof(*listeners));
     rd_http_routes *routes = NULL;
@@ -74,7 +132,7 @@ int cmd_serve(int argc, char **argv)
     /* Embedded mode: reeld answers the presigned URLs it hands out. */
     blobfs *fs = NULL;
     rd_actor *blob = NULL;
-    if (r == 0 && cfg.s3_endpoint == NULL) {
+    if (r == 0 && role.api && cfg.s3_endpoint == NULL) {
         r = blobfs_open(&fs, cfg.data_dir, err, sizeof(err));
         if (r == 0)
             r = blob_server_start(fs, &cfg, routes, &blob, err, sizeof(err));
@@ -86,7 +144,7 @@ int cmd_serve(int argc, char **argv)
         }
     }
     rd_actor *api = NULL;
-    if (r == 0) {
+    if (r == 0 && role.api) {
         r = api_start(&cfg, rt.loops[0], jobs.dispatcher, routes, &api, err, sizeof(err));
         if (r < 0) {
             log_error("start_failed", KV_STR("what", "API"), KV_STR("reason", err));
@@ -97,9 +155,9 @@ int cmd_serve(int argc, char **argv)
     }
     /* After the API: its /api/assets/{id} and /playback (auth, org) answer before the job
      * system's and the edge's. */
-    if (r == 0)
+    if (r == 0 && role.api)
         r = jobs_routes(&jobs, &rt, routes);
-    if (r == 0 && cache_start(&cfg, rt.loops, rt.nloops, routes, err, sizeof(err)) < 0) {
+    if (r == 0 && role.edge && cache_start(&cfg, rt.loops, rt.nloops, routes, err, sizeof(err)) < 0) {
         log_error("start_failed", KV_STR("what", "edge"), KV_STR("reason", err));
         fprintf(stderr, "reeld: %s\n", err);
         rt_stop(&rt, 0);
@@ -121,6 +179,7 @@ int cmd_serve(int argc, char **argv)
     int sig = rt_wait_signal();
     log_info("stopping", KV_INT("signal", sig), KV_INT("drain_sec", cfg.drain_sec));
     int nloops = rt.nloops;
+    worker_role_stop(&worker);
     if (api != NULL) {
         actor_stop(api);
         actor_join(api);
@@ -132,6 +191,7 @@ int cmd_serve(int argc, char **argv)
         actor_join(blob);
     }
     blobfs_close(fs);
+    worker_role_free(&worker);
     jobs_free(&jobs);
     for (int i = 0; i < nloops; i++)
         http_listener_free(listeners[i]);

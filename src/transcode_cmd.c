@@ -22,7 +22,7 @@
 #include "actors/hls_dir_writer.h"
 #include "actors/metrics.h"
 #include "actors/s3_uploader.h"
-#include "src/blob/blob.h"
+#include "src/blob/backend.h"
 #include "src/cmd.h"
 #include "src/net/tls.h"
 #include "src/rt/log.h"
@@ -167,41 +167,25 @@ static int run_upload(const rd_config *cfg, const char *input, const char *asset
 {
     char err[512];
     int status = 1, r;
-    tls_anchors anchors = {0};
     rd_runtime rt = {0};
-    s3_client *s3 = NULL;
-    blob_store *fs = NULL;
+    blob_backend bk = {0};
     rd_actor *notify = NULL, *up = NULL;
     encoder_pool pool = {0};
     cli c = {.tty = isatty(STDERR_FILENO)};
     struct stat st;
     int from_dir = stat(input, &st) == 0 && S_ISDIR(st.st_mode);
 
-    if (cfg->s3_endpoint != NULL) {
-        int tls = strncmp(cfg->s3_endpoint, "https://", 8) == 0;
-        if (tls && tls_anchors_load(&anchors, TLS_SYSTEM_CA_FILE, err, sizeof(err)) < 0) {
-            fprintf(stderr, "reeld: upload failed: %s\n", err);
-            return 1;
-        }
-        if ((r = rt_start(&rt, 1)) < 0) {
-            fprintf(stderr, "reeld: upload failed: cannot start a loop (%s)\n", strerror(-r));
-            tls_anchors_free(&anchors);
-            return 1;
-        }
-        s3_config sc = {.endpoint = cfg->s3_endpoint,
-                        .region = cfg->s3_region,
-                        .access_key_id = cfg->s3_access_key_id,
-                        .secret_access_key = cfg->s3_secret_access_key,
-                        .anchors = tls ? &anchors : NULL};
-        if (s3_client_create(&s3, rt.loops[0], &sc, err, sizeof(err)) < 0) {
-            fprintf(stderr, "reeld: upload failed: %s\n", err);
-            goto out;
-        }
-    } else if (blob_open_fs(&fs, cfg->data_dir, err, sizeof(err)) < 0) {
+    if ((r = rt_start(&rt, 1)) < 0) {
+        fprintf(stderr, "reeld: upload failed: cannot start a loop (%s)\n", strerror(-r));
+        return 1;
+    }
+    if (blob_backend_open(&bk, cfg, rt.loops[0], err, sizeof(err)) < 0) {
         fprintf(stderr, "reeld: upload failed: %s\n", err);
         goto out;
     }
-    uploader_arg ua = {s3, fs, cfg->s3_bucket_previews, cfg->upload_concurrency};
+    s3_client *s3 = bk.s3;
+    uploader_arg ua = {s3, s3 != NULL ? NULL : bk.blob, cfg->s3_bucket_previews,
+                       cfg->upload_concurrency};
     if ((r = actor_spawn_thread(&notify_def, &c, -1, &notify)) < 0 ||
         (r = uploader_spawn(&ua, &up)) < 0) {
         fprintf(stderr, "reeld: upload failed: cannot start the uploader: %s\n", strerror(-r));
@@ -286,11 +270,9 @@ out:
     }
     if (rt.loops != NULL)
         rt_stop(&rt, 2000000000ull);
-    s3_client_destroy(s3);
+    blob_backend_close(&bk);
     actor_free_all();
     metrics_free_all();
-    blob_close(fs);
-    tls_anchors_free(&anchors);
     return status;
 }
 

@@ -19,6 +19,8 @@
 typedef struct rd_config {
     const char *listen;         /* REELD_LISTEN host:port */
     int cores;                  /* REELD_CORES: loops to run */
+    const char *roles;          /* REELD_ROLES / --roles: api,edge,worker (serve checks it) */
+    int cpu_encoders;           /* REELD_CPU_ENCODERS: libx264 jobs at once without NVENC */
     const char *data_dir;       /* REELD_DATA_DIR */
     const char *log_level;      /* REELD_LOG */
     int drain_sec;              /* REELD_DRAIN_SEC: graceful stop deadline */

@@ -145,7 +145,9 @@ static const char *const sql[STORE_OP_COUNT] = {
                          " AND state IN ('queued', 'running') RETURNING id)"
                          " SELECT " JOB_COLS ", (SELECT count(*) FROM u)"
                          " FROM jobs j WHERE j.id = $1",
-    [STORE_JOB_COUNTS] = "SELECT state, count(*) FROM jobs GROUP BY state",
+    [STORE_JOB_COUNTS] = "SELECT state, count(*), coalesce(max(" NOW " - run_after_ms)"
+                         " FILTER (WHERE state = 'queued' AND run_after_ms <= " NOW "), 0)"
+                         " FROM jobs GROUP BY state",
     [STORE_JOB_SWEEP] = "UPDATE jobs SET state = 'dead', lease_expires_ms = 0,"
                         " updated_ms = " NOW ", error = 'the worker stopped answering on the"
                         " last attempt (lease expired)' WHERE state = 'running'"
@@ -800,8 +802,11 @@ static int read_result(struct rd_msg_store *b, const PGresult *r)
         return num(r, 0, 14) == 1 ? 0 : -EALREADY;
     case STORE_JOB_COUNTS:
         memset(&b->counts, 0, sizeof(b->counts));
-        for (int i = 0; i < rows; i++)
+        for (int i = 0; i < rows; i++) {
             queue_counts_add(&b->counts, state_of(r, i, 0), num(r, i, 1));
+            if (num(r, i, 2) > b->counts.oldest_queued_ms)
+                b->counts.oldest_queued_ms = num(r, i, 2);
+        }
         return 0;
     case STORE_JOB_SWEEP:
         b->n = (uint32_t)atoi(PQcmdTuples((PGresult *)r));

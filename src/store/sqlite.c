@@ -136,7 +136,8 @@ static const char *const sql[Q_COUNT] = {
     [Q_JOB_CANCEL] = "UPDATE jobs SET state = 'cancelled', lease_expires_ms = 0,"
                      " updated_ms = ?1 WHERE id = ?2 AND state IN ('queued', 'running')",
     [Q_JOB_STATE] = "SELECT state, lease_owner, attempts FROM jobs WHERE id = ?1",
-    [Q_COUNTS] = "SELECT state, count(*) FROM jobs GROUP BY state",
+    [Q_COUNTS] = "SELECT state, count(*), coalesce(max(CASE WHEN state = 'queued' AND"
+                 " run_after_ms <= ?1 THEN ?1 - run_after_ms END), 0) FROM jobs GROUP BY state",
     [Q_SWEEP] = "UPDATE jobs SET state = 'dead', lease_expires_ms = 0, updated_ms = ?1,"
                 " error = 'the worker stopped answering on the last attempt (lease expired)'"
                 " WHERE state = 'running' AND lease_expires_ms < ?1"
@@ -662,11 +663,14 @@ static int op_job_counts(sq *s, struct rd_msg_store *b)
     if (st == NULL)
         return -EIO;
     memset(&b->counts, 0, sizeof(b->counts));
+    sqlite3_bind_int64(st, 1, now_ms());
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(st, 0);
         queue_counts_add(&b->counts, job_state_parse(name, strlen(name)),
                          sqlite3_column_int64(st, 1));
+        if (sqlite3_column_int64(st, 2) > b->counts.oldest_queued_ms)
+            b->counts.oldest_queued_ms = sqlite3_column_int64(st, 2);
     }
     return rc == SQLITE_DONE ? 0 : sq_errno(rc);
 }

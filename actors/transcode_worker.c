@@ -1,0 +1,336 @@
+/* The transcode worker. Contract in transcode_worker.h.
+ *
+ * owns:  its slots, one per encoder.
+ * takes: JOB_ASSIGN, JOB_CANCEL, store answers, TRANSCODE_PROGRESS, TRANSCODE_DONE, UPLOAD_DONE.
+ * sends: JOB_PULL/PROGRESS/DONE, STORE, UPLOAD_JOB, TRANSCODE, TRANSCODE_CANCEL.
+ * never: blocks. */
+#include "actors/transcode_worker.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/rt/alloc.h"
+#include "src/rt/log.h"
+#include "src/store/store.h"
+
+#define STORE_TIMEOUT_MS 10000
+
+typedef enum slot_state {
+    SLOT_IDLE,
+    SLOT_ASSET,   /* asking the store for the job's asset */
+    SLOT_RUNNING, /* encoding and uploading; ends with the uploader's UPLOAD_DONE */
+} slot_state;
+
+typedef struct slot {
+    slot_state state;
+    uint32_t gen; /* counts assignments, so a late store answer finds no slot */
+    int cancelled;
+    rd_job job;
+    char asset[64];
+    uint64_t started_ns;
+    int transcoded; /* the encoder's TRANSCODE_DONE has come (through the uploader) */
+    struct rd_msg_transcode_done done;
+} slot;
+
+typedef struct worker {
+    rd_actor *self;
+    const transcode_worker_arg *arg;
+    slot slots[TRANSCODE_WORKER_MAX];
+} worker;
+
+int transcode_worker_retryable(int status)
+{
+    switch (status) {
+    case 0:
+    case -ECANCELED: /* nothing failed: the job was stopped */
+    case -EINVAL:    /* the master cannot be decoded */
+    case -ENOTSUP:   /* nor demuxed, or holds nothing reeld encodes */
+    case -ENOSYS:    /* this FFmpeg lacks an encoder: so would the next attempt */
+    case -ENOENT:    /* no master, or no asset */
+    case -E2BIG:     /* a picture too big for any rung */
+    case -ENAMETOOLONG:
+        return 0;
+    default:
+        /* FFmpeg's own error tags (AVERROR_INVALIDDATA and kin) are far below -errno: the
+         * input is at fault, not the moment. */
+        return status > -4096;
+    }
+}
+
+static void to_dispatcher(worker *w, rd_msg *m)
+{
+    m->from = w->self;
+    if (actor_send(w->arg->dispatcher, m) < 0) {
+        log_warn("worker_send_failed", KV_STR("msg", msg_name((rd_msg_type)m->type)));
+        msg_free(m);
+    }
+}
+
+static void pull(worker *w, int n)
+{
+    rd_msg *m = msg_new(MSG_JOB_PULL);
+    msg_body(m, job_pull)->slots = (uint32_t)n;
+    snprintf(msg_body(m, job_pull)->kind, RD_JOB_KIND_MAX, "transcode");
+    to_dispatcher(w, m);
+}
+
+/* The job of slot `s` has ended with `status`: tell the dispatcher, free the slot, pull. */
+static void finish(worker *w, slot *s, int status, const char *error)
+{
+    if (s->cancelled)
+        status = -ECANCELED;
+    rd_msg *m = msg_new(MSG_JOB_DONE);
+    struct rd_msg_job_done *d = msg_body(m, job_done);
+    d->id = s->job.id;
+    d->attempt = s->job.attempts;
+    d->status = status;
+    d->retryable = transcode_worker_retryable(status);
+    snprintf(d->error, sizeof(d->error), "%s", status == 0 ? "" : error ? error : strerror(-status));
+    if (status == 0)
+        log_info("transcode_job_finished", KV_INT("job", s->job.id), KV_STR("asset", s->asset),
+                 KV_INT("attempt", s->job.attempts),
+                 KV_DBL("wall_sec", (double)(rd_now_ns() - s->started_ns) / 1e9));
+    else
+        log_warn("transcode_job_failed", KV_INT("job", s->job.id), KV_STR("asset", s->asset),
+                 KV_INT("attempt", s->job.attempts), KV_STR("reason", d->error),
+                 KV_INT("retryable", d->retryable));
+    s->state = SLOT_IDLE;
+    to_dispatcher(w, m);
+    pull(w, 1);
+}
+
+static slot *slot_of_job(worker *w, int64_t id)
+{
+    for (int i = 0; i < w->arg->n; i++)
+        if (w->slots[i].state != SLOT_IDLE && w->slots[i].job.id == id)
+            return &w->slots[i];
+    return NULL;
+}
+
+/* The asset is known: register the job with the uploader, then start the encoder. */
+static void start(worker *w, slot *s)
+{
+    int i = (int)(s - w->slots);
+    rd_msg *u = msg_new(MSG_UPLOAD_JOB);
+    struct rd_msg_upload_job *uj = msg_body(u, upload_job);
+    uj->job = (uint64_t)s->job.id;
+    snprintf(uj->asset, sizeof(uj->asset), "%s", s->asset);
+    uj->notify = w->self;
+    uj->encoder = w->arg->encoders[i];
+    if (actor_send(w->arg->uploader, u) < 0) {
+        msg_free(u);
+        finish(w, s, -EAGAIN, "the uploader is not taking jobs (its queue is full or it stopped)");
+        return;
+    }
+    rd_msg *t = msg_new(MSG_TRANSCODE);
+    struct rd_msg_transcode *tc = msg_body(t, transcode);
+    tc->job = (uint64_t)s->job.id;
+    tc->sink = w->arg->uploader;
+    snprintf(tc->input, sizeof(tc->input), "%s", s->asset);
+    snprintf(tc->bucket, sizeof(tc->bucket), "%s", w->arg->masters_bucket);
+    s->state = SLOT_RUNNING;
+    if (actor_send(w->arg->encoders[i], t) < 0) {
+        msg_free(t);
+        /* The uploader holds the job now: end it there as an encoder would, and the job ends
+         * with the UPLOAD_DONE that follows. */
+        rd_msg *d = msg_new(MSG_TRANSCODE_DONE);
+        msg_body(d, transcode_done)->job = (uint64_t)s->job.id;
+        msg_body(d, transcode_done)->status = -EAGAIN;
+        snprintf(msg_body(d, transcode_done)->error, sizeof(msg_body(d, transcode_done)->error),
+                 "the encoder did not take the job");
+        if (actor_send(w->arg->uploader, d) < 0) {
+            msg_free(d);
+            finish(w, s, -EAGAIN, "neither the encoder nor the uploader took the job");
+        }
+    }
+}
+
+static int asset_answered(rd_actor *self, rd_msg *reply, int err, void *ctx)
+{
+    worker *w = self->state;
+    uintptr_t c = (uintptr_t)ctx;
+    slot *s = &w->slots[c & 0xff];
+    int st = err < 0 ? err : msg_body(reply, store)->status;
+    if (s->state != SLOT_ASSET || s->gen != (uint32_t)(c >> 8)) {
+        /* not this slot's question any more */
+    } else if (st == -ENOENT) {
+        finish(w, s, -ENOENT, "the job's asset is not in the store");
+    } else if (st < 0) {
+        char why[128];
+        snprintf(why, sizeof(why), "the store did not answer for the job's asset: %s",
+                 strerror(-st));
+        finish(w, s, st, why);
+    } else if (s->cancelled) {
+        finish(w, s, -ECANCELED, NULL);
+    } else {
+        const rd_asset *a = &msg_body(reply, store)->assets[0];
+        if (a->master_key[0] == '\0' || strlen(a->master_key) >= sizeof(s->asset)) {
+            finish(w, s, -EINVAL, "the asset names no usable master key");
+        } else {
+            snprintf(s->asset, sizeof(s->asset), "%s", a->master_key);
+            start(w, s);
+        }
+    }
+    if (reply != NULL)
+        msg_free(reply);
+    return RD_DONE;
+}
+
+static void on_assign(worker *w, const rd_job *job)
+{
+    slot *s = NULL;
+    for (int i = 0; i < w->arg->n && s == NULL; i++)
+        if (w->slots[i].state == SLOT_IDLE)
+            s = &w->slots[i];
+    if (s == NULL) {
+        log_error("worker_overcommitted", KV_INT("job", job->id));
+        return;
+    }
+    memset(&s->done, 0, sizeof(s->done));
+    s->job = *job;
+    s->asset[0] = '\0';
+    s->cancelled = 0;
+    s->transcoded = 0;
+    s->started_ns = rd_now_ns();
+    s->state = SLOT_ASSET;
+    s->gen++;
+    rd_msg *q = store_request(STORE_ASSET_GET);
+    msg_body(q, store)->assets[0].id = job->asset_id;
+    uintptr_t ctx = (uintptr_t)(s - w->slots) | ((uintptr_t)s->gen << 8);
+    int r = actor_request(w->self, w->arg->store, q, STORE_TIMEOUT_MS, asset_answered, (void *)ctx);
+    if (r < 0) {
+        msg_free(q);
+        finish(w, s, r, "the store is not taking requests");
+    }
+}
+
+static void on_cancel(worker *w, int64_t id)
+{
+    slot *s = slot_of_job(w, id);
+    if (s == NULL || s->cancelled)
+        return;
+    s->cancelled = 1;
+    log_info("worker_stopping", KV_INT("job", id));
+    if (s->state == SLOT_RUNNING) {
+        rd_msg *m = msg_new(MSG_TRANSCODE_CANCEL);
+        msg_body(m, transcode_cancel)->job = (uint64_t)id;
+        if (actor_send(w->arg->encoders[s - w->slots], m) < 0)
+            msg_free(m); /* the encoder has stopped: its job ends by itself */
+    }
+}
+
+static void on_upload_done(worker *w, const struct rd_msg_upload_done *u)
+{
+    slot *s = slot_of_job(w, (int64_t)u->job);
+    if (s == NULL || s->state != SLOT_RUNNING)
+        return;
+    int st = s->done.status;
+    const char *why = s->done.error;
+    if (!s->transcoded) {
+        st = u->status < 0 ? u->status : -EIO;
+        why = u->status < 0 ? u->error : "the encoder's end never reached the uploader";
+    } else if (u->status < 0 && (st == 0 || (st == -ECANCELED && u->status != -ECANCELED))) {
+        st = u->status; /* the upload failed first (and cancelled the encode) */
+        why = u->error;
+    }
+    if (st == -ECANCELED && !s->cancelled) {
+        /* Nobody asked: the encoder was stopped because this process is stopping. The job is
+         * the dispatcher's to release (its attempt uncounted), not a failure to report. */
+        log_info("transcode_job_left", KV_INT("job", s->job.id), KV_STR("asset", s->asset));
+        s->state = SLOT_IDLE;
+        return;
+    }
+    if (st < 0) {
+        finish(w, s, st, why);
+        return;
+    }
+    log_info("transcode_published", KV_INT("job", s->job.id), KV_STR("asset", s->asset),
+             KV_STR("encoder", s->done.encoder), KV_STR("preset", s->done.preset),
+             KV_INT("rungs", s->done.rungs), KV_INT("frames", s->done.frames),
+             KV_DBL("media_sec", s->done.media_sec), KV_DBL("encode_sec", s->done.wall_sec),
+             KV_INT("objects", u->objects), KV_INT("bytes", u->bytes));
+    finish(w, s, 0, NULL);
+}
+
+static int worker_handle(rd_actor *self, rd_msg *m)
+{
+    worker *w = self->state;
+    switch (m->type) {
+    case MSG_JOB_ASSIGN:
+        on_assign(w, &msg_body(m, job_assign)->job);
+        break;
+    case MSG_JOB_CANCEL:
+        on_cancel(w, msg_body(m, job_cancel)->id);
+        break;
+    case MSG_TRANSCODE_PROGRESS: {
+        const struct rd_msg_transcode_progress *p = msg_body(m, transcode_progress);
+        slot *s = slot_of_job(w, (int64_t)p->job);
+        if (s == NULL)
+            break;
+        rd_msg *j = msg_new(MSG_JOB_PROGRESS);
+        struct rd_msg_job_progress *jp = msg_body(j, job_progress);
+        jp->id = s->job.id;
+        jp->attempt = s->job.attempts;
+        /* Per mille; 1000 is the job done, which only the upload's end says. */
+        int pm = (int)(p->percent * 10.0);
+        jp->progress = pm < 0 ? 0 : pm > 999 ? 999 : pm;
+        to_dispatcher(w, j);
+        break;
+    }
+    case MSG_TRANSCODE_DONE: {
+        slot *s = slot_of_job(w, (int64_t)msg_body(m, transcode_done)->job);
+        if (s != NULL) {
+            s->done = *msg_body(m, transcode_done);
+            s->transcoded = 1;
+        }
+        break;
+    }
+    case MSG_UPLOAD_DONE:
+        on_upload_done(w, msg_body(m, upload_done));
+        break;
+    default:
+        break;
+    }
+    return RD_DONE;
+}
+
+static int worker_init(rd_actor *self, void *arg)
+{
+    worker *w = rd_calloc(1, sizeof(*w), "the transcode worker");
+    w->self = self;
+    w->arg = arg;
+    self->state = w;
+    pull(w, w->arg->n);
+    return 0;
+}
+
+static void worker_fini(rd_actor *self)
+{
+    free(self->state);
+    self->state = NULL;
+}
+
+static const rd_actor_def worker_def = {
+    .name = "transcode-worker",
+    .init = worker_init,
+    .handle = worker_handle,
+    .fini = worker_fini,
+};
+
+void transcode_worker_free(rd_actor *a)
+{
+    if (a == NULL)
+        return;
+    free(a->state);
+    a->state = NULL;
+}
+
+int transcode_worker_spawn(rd_loop *loop, const transcode_worker_arg *arg, rd_actor **out)
+{
+    if (arg->n < 1 || arg->n > TRANSCODE_WORKER_MAX)
+        return -EINVAL;
+    return actor_spawn(loop, &worker_def, (void *)arg, out);
+}

@@ -1,0 +1,31 @@
+/* The blob backend a process's settings name, opened in one place: S3 (S3_ENDPOINT set: a
+ * client on a loop, trusting the system CA bundle for https) or the fs backend under
+ * REELD_DATA_DIR (embedded mode).
+ *
+ * owns:  the trust anchors, the S3 client and the blob store, until blob_backend_close.
+ * never: opens a connection before the first request (the client connects lazily). */
+#ifndef REELD_BLOB_BACKEND_H
+#define REELD_BLOB_BACKEND_H
+
+#include <stddef.h>
+
+#include "src/blob/blob.h"
+#include "src/blob/s3.h"
+#include "src/net/tls.h"
+#include "src/rt/config.h"
+
+typedef struct blob_backend {
+    tls_anchors anchors;
+    s3_client *s3;    /* NULL in embedded mode */
+    blob_store *blob; /* over s3, or the fs backend */
+} blob_backend;
+
+/* Opens the backend of `cfg`; an S3 client runs its requests on `loop`. Not on a loop thread
+ * (DNS is resolved here). 0, or -errno with one sentence in `err`; `b` is then empty. */
+int blob_backend_open(blob_backend *b, const rd_config *cfg, rd_loop *loop, char *err,
+                      size_t errlen);
+
+/* After the client's loop has stopped. An empty backend is a no-op. */
+void blob_backend_close(blob_backend *b);
+
+#endif
