@@ -1,0 +1,263 @@
+"""The product end to end, as a client meets it, in both modes:
+
+- embedded: one `reeld serve` with every role on the embedded default (SQLite, local blobs,
+  in-process queue, libx264);
+- fleet: PostgreSQL + Redis + an S3 server (moto), two processes: `--roles api,edge` and
+  `--roles worker`.
+
+Each walks tools/demo.py's client through every step (presigned upload, promote, progress,
+playback link, master + variant + segment through the edge) and plays the stream back through
+the edge with ffprobe. The fault test kills the worker with SIGKILL mid-encode and checks that a
+worker started afterwards finishes the job, while a viewer polling the master playlist never
+gets one before every rendition is whole."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from conftest import Reeld, free_port
+from test_s3_client import wait_port
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
+import demo  # noqa: E402
+
+EDGE_KEY = "e2e-edge-signing-key-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    """6 s of 640x360 with sound: quick to encode under the sanitizers."""
+    return demo.make_sample(str(tmp_path_factory.mktemp("e2e") / "short.mp4"), secs=6,
+                            size="640x360")
+
+
+@pytest.fixture(scope="module")
+def long_sample(tmp_path_factory):
+    """20 s of 720p: long enough to be killed in the middle of."""
+    return demo.make_sample(str(tmp_path_factory.mktemp("e2e") / "long.mp4"), secs=20)
+
+
+def ffprobe(url):
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries",
+                          "stream=codec_type,codec_name,width,height:format=duration",
+                          "-of", "json", url], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def check_playback(result, secs):
+    """The stream a player gets through the edge: H.264 video and AAC audio of the whole
+    length, in every rendition the master names."""
+    info = ffprobe(result["url"])
+    kinds = {(s["codec_type"], s["codec_name"]) for s in info["streams"]}
+    assert ("video", "h264") in kinds and ("audio", "aac") in kinds, info
+    assert abs(float(info["format"]["duration"]) - secs) < 1.0, info["format"]
+    heights = sorted({s["height"] for s in info["streams"] if s["codec_type"] == "video"})
+    assert len(heights) == len(result["variants"]) >= 1, (heights, result["variants"])
+
+
+def metric(r, name):
+    _, _, body = demo._request(f"http://{r.addr}/metrics")
+    for line in body.decode().splitlines():
+        if not line.startswith("#") and line.rsplit(" ", 1)[0] == name:
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+class Viewer(threading.Thread):
+    """Polls the master playlist through the edge the whole time; every time it is there,
+    fetches every variant playlist it names and every segment they name. Records any moment a
+    master led to something missing or unfinished."""
+
+    def __init__(self, url):
+        super().__init__(daemon=True)
+        self.url, self.stop_at, self.violations = url, None, []
+        self.misses = self.hits = 0
+        self.done = threading.Event()
+
+    def run(self):
+        base = self.url.rsplit("/", 1)[0]
+        while not self.done.is_set():
+            st, _, body = demo._request(self.url)
+            if st == 404:
+                self.misses += 1
+            elif st != 200:
+                self.violations.append(f"master answered {st}")
+            else:
+                self.hits += 1
+                for v in demo.uris(body):
+                    vst, _, vbody = demo._request(f"{base}/{v}")
+                    if vst != 200 or b"#EXT-X-ENDLIST" not in vbody:
+                        self.violations.append(f"{v}: {vst}, finished={b'#EXT-X-ENDLIST' in vbody}")
+                        continue
+                    vdir = f"{base}/{v}".rsplit("/", 1)[0]
+                    for seg in demo.uris(vbody):
+                        sst, _, _ = demo._request(f"{vdir}/{seg}")
+                        if sst != 200:
+                            self.violations.append(f"{v} {seg}: {sst}")
+            time.sleep(0.05)
+
+
+# ---- embedded ----
+
+def test_embedded_end_to_end(reeld_factory, sample, tmp_path):
+    r = reeld_factory()
+    result = demo.run(f"http://{r.addr}", sample, out=None, workdir=str(tmp_path))
+    # Every step answered as documented.
+    assert result["final"]["state"] == "ready" and result["final"]["progress"] == 100
+    assert result["progress"][-1] == ("ready", 100)
+    assert all(state == "processing" for state, _ in result["progress"][:-1])
+    assert result["url"].startswith(f"http://{r.addr}/hls/") and result["segment_bytes"] > 1000
+    check_playback(result, 6)
+    # The master went to masters, the ladder to previews, under the asset's id.
+    blobs = os.path.join(r.data_dir, "blobs")
+    assert os.path.getsize(os.path.join(blobs, "masters", result["asset"])) == os.path.getsize(sample)
+    assert os.path.exists(os.path.join(blobs, "previews", result["asset"], "hls", "master.m3u8"))
+    assert metric(r, 'reeld_job_outcomes_total{outcome="succeeded"}') == 1
+    assert metric(r, 'reeld_upload_jobs_total{outcome="ok"}') == 1
+    logs = r.logs()
+    assert '"event":"transcode_published"' in logs and '"roles":"api,edge,worker"' in logs
+
+
+def test_roles_are_checked(tmp_path):
+    out = subprocess.run([os.environ.get("REELD_BIN", "zig-out/bin/reeld"), "serve", "--roles",
+                          "api,gpu"], capture_output=True, text=True, timeout=30,
+                         env=dict(os.environ, REELD_DATA_DIR=str(tmp_path)))
+    assert out.returncode == 2 and "unknown role 'gpu'" in out.stderr, out.stderr
+
+
+# ---- fleet ----
+
+@pytest.fixture(scope="module")
+def s3():
+    """moto without IAM checks (presigned query-string requests need that; see test_api.py)."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port, proc)
+        endpoint = f"http://127.0.0.1:{port}"
+        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                              aws_access_key_id="AKIDREELDE2E", aws_secret_access_key="secret",
+                              config=Config(s3={"addressing_style": "path"}))
+        yield {"endpoint": endpoint, "client": client}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+class Fleet:
+    """One api+edge process and worker processes sharing PostgreSQL, Redis and S3."""
+
+    def __init__(self, postgres, redis, s3, tag, **extra):
+        redis.cli("FLUSHALL")
+        self.s3 = s3["client"]
+        self.buckets = {k: f"{tag}-{k}" for k in ("staging", "masters", "previews")}
+        for b in self.buckets.values():
+            self.s3.create_bucket(Bucket=b)
+        self.env = {"POSTGRES_URL": postgres.new_database(), "REDIS_URL": redis.url,
+                    "S3_ENDPOINT": s3["endpoint"], "S3_REGION": "us-east-1",
+                    "S3_ACCESS_KEY_ID": "AKIDREELDE2E", "S3_SECRET_ACCESS_KEY": "secret",
+                    "S3_BUCKET_STAGING": self.buckets["staging"],
+                    "S3_BUCKET_MASTERS": self.buckets["masters"],
+                    "S3_BUCKET_PREVIEWS": self.buckets["previews"],
+                    "EDGE_SIGNING_KEY": EDGE_KEY, "REELD_CORES": "2"}
+        self.env.update(extra)
+        self.procs = []
+        self.front = self.start("api,edge")
+
+    def start(self, roles, name=None):
+        env = dict(self.env)
+        if name:
+            env["REELD_NODE_NAME"] = name
+        r = Reeld(env=env, args=("--roles", roles))
+        self.procs.append(r)
+        return r
+
+    def previews(self, asset):
+        got = self.s3.list_objects_v2(Bucket=self.buckets["previews"], Prefix=f"{asset}/hls/")
+        return {o["Key"][len(asset) + 5:] for o in got.get("Contents", [])}
+
+    def close(self):
+        codes = []
+        for r in self.procs:
+            if r.proc.poll() is None or r.proc.returncode != -signal.SIGKILL:
+                codes.append((r.stop(), r))
+            else:
+                r.log.close()
+        for rc, r in codes:
+            assert rc == 0, f"reeld exited with {rc}:\n{r.logs()[-3000:]}"
+
+
+def test_fleet_end_to_end(postgres, redis, s3, sample, tmp_path):
+    f = Fleet(postgres, redis, s3, "e2e1")
+    try:
+        worker = f.start("worker")
+        result = demo.run(f"http://{f.front.addr}", sample, out=None, workdir=str(tmp_path))
+        assert result["final"]["state"] == "ready"
+        check_playback(result, 6)
+        # The roles did what they say: the worker encoded, the front did not.
+        assert '"event":"transcode_published"' in worker.logs()
+        assert '"event":"transcode_started"' not in f.front.logs()
+        assert '"event":"worker_started"' not in f.front.logs()
+        # The ladder is in the previews bucket, master and poster included, and the master is
+        # in masters under the asset's id.
+        objs = f.previews(result["asset"])
+        assert "master.m3u8" in objs and any(o.endswith(".ts") for o in objs), objs
+        head = f.s3.head_object(Bucket=f.buckets["masters"], Key=result["asset"])
+        assert head["ContentLength"] == os.path.getsize(sample)
+        assert metric(worker, 'reeld_upload_jobs_total{outcome="ok"}') == 1
+        # The worker acknowledged the job's stream entry (its dispatcher reads the stream).
+        deadline = time.time() + 10
+        while metric(worker, "reeld_queue_stream_pending") != 0 and time.time() < deadline:
+            time.sleep(0.2)
+        assert metric(worker, "reeld_queue_stream_pending") == 0
+    finally:
+        f.close()
+
+
+def test_fleet_worker_killed_mid_encode(postgres, redis, s3, long_sample):
+    # A short lease, so the dead worker's job is taken over within seconds.
+    f = Fleet(postgres, redis, s3, "e2e2", REELD_JOB_LEASE_MS="3000")
+    viewer = None
+    try:
+        first = f.start("worker", name="worker-1")
+        c = demo.Client(f"http://{f.front.addr}")
+        asset = c.upload(long_sample)
+        c.promote(asset)
+        viewer = Viewer(c.playback(asset)["url"])
+        viewer.start()
+        deadline = time.time() + 120
+        while True:
+            a = c.asset(asset)
+            if a["state"] == "processing" and a["progress"] >= 5:
+                break
+            assert a["state"] == "processing" and time.time() < deadline, a
+            time.sleep(0.1)
+        first.proc.send_signal(signal.SIGKILL)
+        first.proc.wait(timeout=10)
+        assert a["progress"] < 100
+        # Some of the ladder may have landed; never the master playlist.
+        assert "master.m3u8" not in f.previews(asset)
+        second = f.start("worker", name="worker-2")
+        final = c.wait_ready(asset, timeout=300)
+        assert final["attempts"] == 2, final
+        assert '"event":"transcode_published"' in second.logs()
+        result = {"url": c.playback(asset)["url"],
+                  "variants": demo.uris(demo.fetch(c.playback(asset)["url"]))}
+        check_playback(result, 20)
+        time.sleep(0.5)  # a few more rounds of the viewer on the finished ladder
+    finally:
+        if viewer is not None:
+            viewer.done.set()
+            viewer.join(timeout=30)
+        f.close()
+    assert viewer.violations == [], viewer.violations[:5]
+    assert viewer.misses > 0 and viewer.hits > 0, (viewer.misses, viewer.hits)
