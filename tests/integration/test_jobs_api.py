@@ -84,8 +84,8 @@ def test_metrics_export_job_counts_and_the_stream_for_an_autoscaler(reeld_factor
                                                                       redis):
     redis.cli("FLUSHALL")
     env = {"POSTGRES_URL": postgres.new_database(), "REDIS_URL": redis.url}
-    r = reeld_factory(env=env, args=("--cores", "1"))
-    add_job(env, 77, kind="transcode")  # no worker here: it waits in the stream
+    r = reeld_factory(env=env, args=("--cores", "1", "--roles", "api,edge"))
+    add_job(env, 77, kind="transcode")  # no worker role here: it waits in the stream
 
     def scrape():
         with urllib.request.urlopen(f"http://{r.addr}/metrics", timeout=15) as resp:
