@@ -34,7 +34,7 @@
 #define READ_BLOCK_MS   1000
 #define CLAIM_SAMPLES   65536
 
-#define OUTCOME_KINDS 5 /* entries of outcome_kinds */
+#define OUTCOME_KINDS   5 /* entries of outcome_kinds */
 
 typedef struct worker {
     rd_actor *a;
@@ -283,7 +283,7 @@ static int written(rd_actor *self, rd_msg *reply, int err, void *ctx)
         for (uint32_t i = 0; i < b->n; i++) {
             const rd_job *j = &b->jobs[i];
             const outcome *o = &w->o[i];
-            int k = o->release ? -1
+            int k = o->release                  ? -1
                     : j->state == JOB_SUCCEEDED ? 0
                     : j->state == JOB_QUEUED    ? 1
                     : j->state == JOB_FAILED    ? 2
@@ -542,8 +542,8 @@ static int counted(rd_actor *self, rd_msg *reply, int err, void *ctx)
         c.stream_length = c.stream_pending = -1;
         if (d->q != NULL)
             redisq_stats(d->q, &c.stream_length, &c.stream_pending);
-        int64_t v[8] = {c.waiting,       c.active,         c.completed, c.failed, c.dead,
-                        c.stream_length, c.stream_pending, c.oldest_queued_ms};
+        int64_t v[8] = {c.waiting, c.active,        c.completed,      c.failed,
+                        c.dead,    c.stream_length, c.stream_pending, c.oldest_queued_ms};
         for (int i = 0; i < 8; i++)
             atomic_store_explicit(&counts_cache[i], v[i], memory_order_relaxed);
         atomic_store_explicit(&counts_known, 1, memory_order_release);

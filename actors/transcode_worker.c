@@ -88,7 +88,10 @@ static void finish(worker *w, slot *s, int status, const char *error)
     d->attempt = s->job.attempts;
     d->status = status;
     d->retryable = transcode_worker_retryable(status);
-    snprintf(d->error, sizeof(d->error), "%s", status == 0 ? "" : error ? error : strerror(-status));
+    snprintf(d->error, sizeof(d->error), "%s",
+             status == 0 ? ""
+             : error     ? error
+                         : strerror(-status));
     if (status == 0)
         log_info("transcode_job_finished", KV_INT("job", s->job.id), KV_STR("asset", s->asset),
                  KV_INT("attempt", s->job.attempts),

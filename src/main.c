@@ -23,11 +23,12 @@ static const struct command {
     int (*run)(int argc, char **argv);
     const char *usage; /* NULL: not listed in --help */
 } commands[] = {
-    {"serve", cmd_serve, "serve [--listen ADDR] [--cores N]   run the server"},
+    {"serve", cmd_serve,
+     "serve [--roles R] [--listen ADDR]   run the server; R: api,edge,worker (default all)"},
     {"migrate", cmd_migrate,
      "migrate                             apply the store's schema migrations"},
     {"worker", cmd_worker,
-     "worker [--cores N]                  run only the worker role (noop jobs)"},
+     "worker [--cores N]                  a headless worker of noop jobs (REELD_NOOP_SLOTS)"},
     {"job", cmd_job, "job add|get|cancel|list|counts ... inspect and change jobs in the store"},
     {"presign", cmd_presign, "presign --method M --bucket B --key K  print a presigned URL"},
     {"transcode", cmd_transcode,

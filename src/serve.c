@@ -43,8 +43,9 @@ static int parse_roles(const char *v, roles *r, char *err, size_t errlen)
         else if (n == 6 && !strncmp(p, "worker", 6))
             r->worker = 1;
         else {
-            snprintf(err, errlen, "REELD_ROLES: unknown role '%.*s' in '%s' (use api, edge, worker)",
-                     (int)n, p, v);
+            snprintf(err, errlen,
+                     "REELD_ROLES: unknown role '%.*s' in '%s' (use api, edge, worker)", (int)n, p,
+                     v);
             return -EINVAL;
         }
         p += n;
@@ -157,7 +158,8 @@ int cmd_serve(int argc, char **argv)
      * system's and the edge's. */
     if (r == 0 && role.api)
         r = jobs_routes(&jobs, &rt, routes);
-    if (r == 0 && role.edge && cache_start(&cfg, rt.loops, rt.nloops, routes, err, sizeof(err)) < 0) {
+    if (r == 0 && role.edge &&
+        cache_start(&cfg, rt.loops, rt.nloops, routes, err, sizeof(err)) < 0) {
         log_error("start_failed", KV_STR("what", "edge"), KV_STR("reason", err));
         fprintf(stderr, "reeld: %s\n", err);
         rt_stop(&rt, 0);

@@ -70,7 +70,11 @@ class Client:
         if doc is not None:
             body = json.dumps(doc).encode()
             headers["Content-Type"] = "application/json"
-        status, _, data = _request(self.api + path, method, body, headers)
+        for _ in range(20):
+            status, h, data = _request(self.api + path, method, body, headers)
+            if status not in (429, 503) or "retry-after" not in h:
+                break
+            time.sleep(min(float(h["retry-after"]), 5.0))  # rate-limited or busy: as told
         try:
             parsed = json.loads(data) if data else None
         except ValueError:

@@ -117,8 +117,8 @@ static int blob_source_read(media_source *s, uint8_t *buf, int len)
             r = -EIO; /* the object is shorter than its HEAD said: it changed under us */
         if (r < 0) {
             if (s->why[0] == '\0')
-                snprintf(s->why, sizeof(s->why), "reading %s/%s at byte %lld failed: %s",
-                         b->bucket, b->key, (long long)b->pos, strerror(-r));
+                snprintf(s->why, sizeof(s->why), "reading %s/%s at byte %lld failed: %s", b->bucket,
+                         b->key, (long long)b->pos, strerror(-r));
             s->error = r;
             return r;
         }

@@ -261,3 +261,136 @@ def test_fleet_worker_killed_mid_encode(postgres, redis, s3, long_sample):
         f.close()
     assert viewer.violations == [], viewer.violations[:5]
     assert viewer.misses > 0 and viewer.hits > 0, (viewer.misses, viewer.hits)
+
+
+# ---- storage and database failing mid-job ----
+
+class Cuttable:
+    """A TCP forwarder to `upstream` that can be cut: cut() resets every connection through it
+    and refuses new ones until mend(). Between reeld and its S3 server, it is S3 going away."""
+
+    def __init__(self, upstream_port):
+        import socket
+        self.upstream, self.cut_now, self.conns = upstream_port, False, []
+        self.lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        import socket
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            if self.cut_now:
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+                c.close()
+                continue
+            u = socket.create_connection(("127.0.0.1", self.upstream))
+            with self.lock:
+                self.conns += [c, u]
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self.pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def pump(a, b):
+        try:
+            while True:
+                d = a.recv(65536)
+                if not d:
+                    break
+                b.sendall(d)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(2)
+            except OSError:
+                pass
+
+    def cut(self):
+        self.cut_now = True
+        with self.lock:
+            for s in self.conns:
+                try:
+                    s.shutdown(2)
+                except OSError:
+                    pass
+            self.conns = []
+
+    def mend(self):
+        self.cut_now = False
+
+    def close(self):
+        self.cut()
+        self.sock.close()
+
+
+def wait_processing(c, asset, at_least=5, timeout=120):
+    deadline = time.time() + timeout
+    while True:
+        a = c.asset(asset)
+        if a["state"] == "processing" and a.get("progress", 0) >= at_least:
+            return a
+        assert a["state"] == "processing" and time.time() < deadline, a
+        time.sleep(0.1)
+
+
+def test_s3_gone_mid_job_is_retried_and_nothing_is_lost(reeld_factory, s3, long_sample):
+    for b in ("e2e3-staging", "e2e3-masters", "e2e3-previews"):
+        s3["client"].create_bucket(Bucket=b)
+    proxy = Cuttable(int(s3["endpoint"].rsplit(":", 1)[1]))
+    try:
+        # The retry comes 5–10 s after the failure: after S3 is back.
+        r = reeld_factory(env={"S3_ENDPOINT": f"http://127.0.0.1:{proxy.port}",
+                               "S3_REGION": "us-east-1", "S3_ACCESS_KEY_ID": "AKIDREELDE2E",
+                               "S3_SECRET_ACCESS_KEY": "secret",
+                               "S3_BUCKET_STAGING": "e2e3-staging",
+                               "S3_BUCKET_MASTERS": "e2e3-masters",
+                               "S3_BUCKET_PREVIEWS": "e2e3-previews",
+                               "REELD_JOB_RETRY_BASE_MS": "10000"})
+        c = demo.Client(f"http://{r.addr}")
+        asset = c.upload(long_sample)
+        c.promote(asset)
+        wait_processing(c, asset)
+        proxy.cut()
+        # The attempt fails on S3 (its reads or its uploads), with S3 named in the error.
+        deadline = time.time() + 60
+        a = c.asset(asset)
+        while not a.get("error") and time.time() < deadline:
+            time.sleep(0.1)
+            a = c.asset(asset)
+        assert a["state"] == "processing" and a["attempts"] == 1, a
+        time.sleep(1)
+        proxy.mend()
+        listed = s3["client"].list_objects_v2(Bucket="e2e3-previews", Prefix=f"{asset}/hls/")
+        assert f"{asset}/hls/master.m3u8" not in {o["Key"] for o in listed.get("Contents", [])}
+        final = c.wait_ready(asset, timeout=300)
+        assert final["attempts"] == 2, final
+        pb = c.playback(asset)
+        check_playback({"url": pb["url"], "variants": demo.uris(demo.fetch(pb["url"]))}, 20)
+        assert '"event":"transcode_job_failed"' in r.logs() and '"retryable":1' in r.logs()
+    finally:
+        proxy.close()
+
+
+def test_database_restart_mid_job_loses_nothing(postgres, redis, s3, long_sample):
+    f = Fleet(postgres, redis, s3, "e2e4")
+    try:
+        f.start("worker")
+        c = demo.Client(f"http://{f.front.addr}")
+        asset = c.upload(long_sample)
+        c.promote(asset)
+        wait_processing(c, asset)
+        postgres.restart(down_sec=3)
+        final = c.wait_ready(asset, timeout=300)
+        assert final["attempts"] == 1, final  # the lease held: the encode went on
+        pb = c.playback(asset)
+        check_playback({"url": pb["url"], "variants": demo.uris(demo.fetch(pb["url"]))}, 20)
+    finally:
+        f.close()
