@@ -1115,3 +1115,20 @@ int dispatcher_config_load(rd_dispatcher_config *dc, const rd_config *cfg, char 
     }
     return 0;
 }
+
+void job_worker_send(rd_actor *self, rd_actor *dispatcher, rd_msg *m)
+{
+    m->from = self;
+    if (actor_send(dispatcher, m) < 0) {
+        log_warn("worker_send_failed", KV_STR("msg", msg_name((rd_msg_type)m->type)));
+        msg_free(m);
+    }
+}
+
+void job_worker_pull(rd_actor *self, rd_actor *dispatcher, const char *kind, int n)
+{
+    rd_msg *m = msg_new(MSG_JOB_PULL);
+    msg_body(m, job_pull)->slots = (uint32_t)n;
+    snprintf(msg_body(m, job_pull)->kind, RD_JOB_KIND_MAX, "%s", kind);
+    job_worker_send(self, dispatcher, m);
+}

@@ -73,6 +73,13 @@ int dispatcher_queue_counts(rd_queue_counts *out);
  * dispatcher of the process since it started. */
 uint64_t dispatcher_outcomes_written(void);
 
+/* The worker side of the protocol, for worker actors: sends `m` from `self` to the dispatcher
+ * (one that is refused is logged and freed: the dispatcher is stopping). */
+void job_worker_send(rd_actor *self, rd_actor *dispatcher, rd_msg *m);
+
+/* The worker side: "`self` can take `n` more jobs of `kind`". */
+void job_worker_pull(rd_actor *self, rd_actor *dispatcher, const char *kind, int n);
+
 /* Jittered exponential backoff before attempt `attempt` + 1: base * 2^(attempt-1), capped,
  * then scaled by a random factor in [0.5, 1]. `rnd` is a uniform 32-bit random number. */
 int64_t dispatcher_backoff_ms(const rd_dispatcher_config *dc, int attempt, uint32_t rnd);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/job_dispatcher.h"
 #include "src/rt/alloc.h"
 #include "src/rt/log.h"
 
@@ -38,19 +39,12 @@ typedef struct noop {
 
 static void send_to_dispatcher(noop *w, rd_msg *m)
 {
-    m->from = w->self;
-    if (actor_send(w->set.dispatcher, m) < 0) {
-        log_warn("worker_send_failed", KV_STR("msg", msg_name((rd_msg_type)m->type)));
-        msg_free(m);
-    }
+    job_worker_send(w->self, w->set.dispatcher, m);
 }
 
 static void pull(noop *w, int n)
 {
-    rd_msg *m = msg_new(MSG_JOB_PULL);
-    msg_body(m, job_pull)->slots = (uint32_t)n;
-    snprintf(msg_body(m, job_pull)->kind, RD_JOB_KIND_MAX, "noop");
-    send_to_dispatcher(w, m);
+    job_worker_pull(w->self, w->set.dispatcher, "noop", n);
 }
 
 static void end_job(slot *s, int status, const char *error)

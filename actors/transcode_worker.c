@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/job_dispatcher.h"
 #include "src/rt/alloc.h"
 #include "src/rt/log.h"
 #include "src/store/store.h"
@@ -62,19 +63,12 @@ int transcode_worker_retryable(int status)
 
 static void to_dispatcher(worker *w, rd_msg *m)
 {
-    m->from = w->self;
-    if (actor_send(w->arg->dispatcher, m) < 0) {
-        log_warn("worker_send_failed", KV_STR("msg", msg_name((rd_msg_type)m->type)));
-        msg_free(m);
-    }
+    job_worker_send(w->self, w->arg->dispatcher, m);
 }
 
 static void pull(worker *w, int n)
 {
-    rd_msg *m = msg_new(MSG_JOB_PULL);
-    msg_body(m, job_pull)->slots = (uint32_t)n;
-    snprintf(msg_body(m, job_pull)->kind, RD_JOB_KIND_MAX, "transcode");
-    to_dispatcher(w, m);
+    job_worker_pull(w->self, w->arg->dispatcher, "transcode", n);
 }
 
 /* The job of slot `s` has ended with `status`: tell the dispatcher, free the slot, pull. */
@@ -173,7 +167,7 @@ static int asset_answered(rd_actor *self, rd_msg *reply, int err, void *ctx)
         if (a->master_key[0] == '\0' || strlen(a->master_key) >= sizeof(s->asset)) {
             finish(w, s, -EINVAL, "the asset names no usable master key");
         } else {
-            snprintf(s->asset, sizeof(s->asset), "%s", a->master_key);
+            memcpy(s->asset, a->master_key, strlen(a->master_key) + 1); /* length checked */
             start(w, s);
         }
     }

@@ -111,14 +111,17 @@ static int blob_source_read(media_source *s, uint8_t *buf, int len)
         size_t got = 0;
         int r = blob_get_range(b->blob, b->bucket, b->key, (uint64_t)b->pos, b->win, sizeof(b->win),
                                &got, s->why, sizeof(s->why));
-        if (r == -ERANGE)
-            return 0;
-        if (r == 0 && got == 0)
-            r = -EIO; /* the object is shorter than its HEAD said: it changed under us */
+        /* pos < size here: no bytes, or "past the end", means the object is shorter than its
+         * HEAD said (it changed under us), never the end of the input. */
+        if (r == -ERANGE || (r == 0 && got == 0)) {
+            r = -EIO;
+            snprintf(s->why, sizeof(s->why), "the master %.63s/%.120s changed while being read",
+                     b->bucket, b->key);
+        }
         if (r < 0) {
             if (s->why[0] == '\0')
-                snprintf(s->why, sizeof(s->why), "reading %s/%s at byte %lld failed: %s", b->bucket,
-                         b->key, (long long)b->pos, strerror(-r));
+                snprintf(s->why, sizeof(s->why), "reading %.63s/%.120s at byte %lld failed: %s",
+                         b->bucket, b->key, (long long)b->pos, strerror(-r));
             s->error = r;
             return r;
         }

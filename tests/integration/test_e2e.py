@@ -18,12 +18,10 @@ import sys
 import threading
 import time
 
-import boto3
 import pytest
-from botocore.config import Config
 
-from conftest import Reeld, free_port
-from test_s3_client import wait_port
+from conftest import Reeld
+from test_api import moto  # noqa: F401 (the S3 server, a fixture)
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
 import demo  # noqa: E402
@@ -136,21 +134,10 @@ def test_roles_are_checked(tmp_path):
 # ---- fleet ----
 
 @pytest.fixture(scope="module")
-def s3():
+def s3(moto):
     """moto without IAM checks (presigned query-string requests need that; see test_api.py)."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_port(port, proc)
-        endpoint = f"http://127.0.0.1:{port}"
-        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                              aws_access_key_id="AKIDREELDE2E", aws_secret_access_key="secret",
-                              config=Config(s3={"addressing_style": "path"}))
-        yield {"endpoint": endpoint, "client": client}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    return {"endpoint": moto["endpoint"], "client": moto["s3"], "id": moto["id"],
+            "secret": moto["secret"]}
 
 
 class Fleet:
@@ -164,7 +151,7 @@ class Fleet:
             self.s3.create_bucket(Bucket=b)
         self.env = {"POSTGRES_URL": postgres.new_database(), "REDIS_URL": redis.url,
                     "S3_ENDPOINT": s3["endpoint"], "S3_REGION": "us-east-1",
-                    "S3_ACCESS_KEY_ID": "AKIDREELDE2E", "S3_SECRET_ACCESS_KEY": "secret",
+                    "S3_ACCESS_KEY_ID": s3["id"], "S3_SECRET_ACCESS_KEY": s3["secret"],
                     "S3_BUCKET_STAGING": self.buckets["staging"],
                     "S3_BUCKET_MASTERS": self.buckets["masters"],
                     "S3_BUCKET_PREVIEWS": self.buckets["previews"],
@@ -348,8 +335,8 @@ def test_s3_gone_mid_job_is_retried_and_nothing_is_lost(reeld_factory, s3, long_
     try:
         # The retry comes 5–10 s after the failure: after S3 is back.
         r = reeld_factory(env={"S3_ENDPOINT": f"http://127.0.0.1:{proxy.port}",
-                               "S3_REGION": "us-east-1", "S3_ACCESS_KEY_ID": "AKIDREELDE2E",
-                               "S3_SECRET_ACCESS_KEY": "secret",
+                               "S3_REGION": "us-east-1", "S3_ACCESS_KEY_ID": s3["id"],
+                               "S3_SECRET_ACCESS_KEY": s3["secret"],
                                "S3_BUCKET_STAGING": "e2e3-staging",
                                "S3_BUCKET_MASTERS": "e2e3-masters",
                                "S3_BUCKET_PREVIEWS": "e2e3-previews",
