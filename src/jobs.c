@@ -52,6 +52,12 @@ int jobs_routes(rd_jobs *j, rd_runtime *rt, rd_http_routes *routes)
     return jobs_api_routes(routes, j->api_actors, rt->nloops);
 }
 
+void jobs_halt(rd_jobs *j)
+{
+    store_free(j->store);
+    j->store = NULL;
+}
+
 void jobs_free(rd_jobs *j)
 {
     free(j->api_actors);

@@ -38,7 +38,11 @@ int jobs_start(rd_jobs *j, const rd_config *cfg, rd_runtime *rt, int noop_slots,
  * listeners start. 0 or -errno. */
 int jobs_routes(rd_jobs *j, rd_runtime *rt, rd_http_routes *routes);
 
-/* After rt_stop: frees what the actors held. */
+/* After rt_halt, before rt_free: stops the store's thread (SQLite), which may still be answering
+ * a loop actor's request. Then jobs_free. */
+void jobs_halt(rd_jobs *j);
+
+/* After the loops have stopped: frees what the actors held. */
 void jobs_free(rd_jobs *j);
 
 #endif

@@ -65,7 +65,9 @@ int cmd_worker(int argc, char **argv)
              KV_INT("noop_slots", slots));
     int sig = rt_wait_signal();
     log_info("stopping", KV_INT("signal", sig), KV_INT("drain_sec", cfg.drain_sec));
-    rt_stop(&rt, (uint64_t)cfg.drain_sec * 1000000000ull);
+    rt_halt(&rt, (uint64_t)cfg.drain_sec * 1000000000ull);
+    jobs_halt(&jobs);
+    rt_free(&rt);
     jobs_free(&jobs);
     actor_free_all();
     log_info("stopped");

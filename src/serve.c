@@ -186,12 +186,15 @@ int cmd_serve(int argc, char **argv)
         actor_stop(api);
         actor_join(api);
     }
-    rt_stop(&rt, (uint64_t)cfg.drain_sec * 1000000000ull);
-    api_free(api);
+    rt_halt(&rt, (uint64_t)cfg.drain_sec * 1000000000ull);
+    /* The thread actors that answer loop actors stop before the loops are freed. */
     if (blob != NULL) {
         actor_stop(blob);
         actor_join(blob);
     }
+    jobs_halt(&jobs);
+    rt_free(&rt);
+    api_free(api);
     blobfs_close(fs);
     worker_role_free(&worker);
     jobs_free(&jobs);

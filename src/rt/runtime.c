@@ -42,11 +42,21 @@ int rt_start(rd_runtime *rt, int cores)
 
 void rt_stop(rd_runtime *rt, uint64_t drain_ns)
 {
+    rt_halt(rt, drain_ns);
+    rt_free(rt);
+}
+
+void rt_halt(rd_runtime *rt, uint64_t drain_ns)
+{
     uint64_t deadline = rd_now_ns() + drain_ns;
     for (int i = 0; i < rt->nloops; i++)
         loop_stop(rt->loops[i], deadline);
     for (int i = 0; i < rt->nloops; i++)
         loop_join(rt->loops[i]);
+}
+
+void rt_free(rd_runtime *rt)
+{
     for (int i = 0; i < rt->nloops; i++)
         loop_destroy(rt->loops[i]);
     free(rt->loops);

@@ -24,6 +24,13 @@ int rt_start(rd_runtime *rt, int cores);
 /* Asks every loop to stop, giving in-flight work `drain_ns`, waits for them, frees them. */
 void rt_stop(rd_runtime *rt, uint64_t drain_ns);
 
+/* rt_stop in two halves, for a process whose thread actors may still answer loop actors while
+ * the loops drain (the SQLite store, the blob server): rt_halt stops and joins the loops but
+ * keeps them, so a late reply lands in a mailbox nobody reads instead of freed memory; stop
+ * those thread actors, then rt_free. */
+void rt_halt(rd_runtime *rt, uint64_t drain_ns);
+void rt_free(rd_runtime *rt);
+
 /* Blocks SIGINT, SIGTERM and SIGPIPE in the calling thread (and the threads it creates). */
 void rt_block_signals(void);
 

@@ -51,7 +51,8 @@ class Reeld:
         raise RuntimeError(f"reeld did not listen on {self.addr}:\n{self.logs()}")
 
     def logs(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log_path, "rb") as f:
             return f.read().decode(errors="replace")
 

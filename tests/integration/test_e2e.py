@@ -381,3 +381,31 @@ def test_database_restart_mid_job_loses_nothing(postgres, redis, s3, long_sample
         check_playback({"url": pb["url"], "variants": demo.uris(demo.fetch(pb["url"]))}, 20)
     finally:
         f.close()
+
+
+def test_graceful_stop_mid_job_hands_it_back(reeld_factory, long_sample):
+    r = reeld_factory()
+    c = demo.Client(f"http://{r.addr}")
+    asset = c.upload(long_sample)
+    job = c.promote(asset)["job_id"]
+    wait_processing(c, asset)
+    assert r.stop() == 0  # SIGTERM mid-encode: a clean exit
+    logs = r.logs()
+    # The worker left the job to the dispatcher, which released it (the SQLite store applies
+    # the release before it stops; its answer may come after the loops have, unlogged).
+    assert '"event":"transcode_job_left"' in logs and '"transcode_job_failed"' not in logs
+    assert not os.path.exists(os.path.join(r.data_dir, "blobs", "previews", asset, "hls",
+                                           "master.m3u8"))
+    # The same data directory, started again: the job was handed back, its attempt uncounted.
+    r2 = reeld_factory(data_dir=r.data_dir)
+    # The API's upload sessions live in memory (README), so follow the job, not the asset.
+    deadline = time.time() + 300
+    while True:
+        j = json.loads(demo._request(f"http://{r2.addr}/api/jobs/{job}")[2])
+        if j["state"] == "succeeded":
+            break
+        assert j["state"] in ("queued", "running") and time.time() < deadline, j
+        time.sleep(0.2)
+    assert j["attempts"] == 1 and not j.get("error"), j  # released, not failed: uncounted
+    assert os.path.exists(os.path.join(r2.data_dir, "blobs", "previews", asset, "hls",
+                                       "master.m3u8"))
