@@ -243,8 +243,8 @@ static const rd_actor_def encoder_def = {
     .mailbox_bound = 64,
 };
 
-int encoder_pool_start(const rd_config *cfg, int cpu_slots, int max, encoder_pool *pool, char *err,
-                       size_t errlen)
+int encoder_pool_start(const rd_config *cfg, int cpu_slots, int max, struct blob_store *blob,
+                       encoder_pool *pool, char *err, size_t errlen)
 {
     memset(pool, 0, sizeof(*pool));
     avlog_install();
@@ -308,6 +308,7 @@ int encoder_pool_start(const rd_config *cfg, int cpu_slots, int max, encoder_poo
         s->preset = cfg->preview_preset;
         s->segment_sec = cfg->hls_segment_sec;
         s->segment_format = cfg->hls_segment_format;
+        s->blob = blob;
         r = actor_spawn_thread(&encoder_def, s, -1, &pool->actors[i]);
         if (r < 0) {
             encoder_pool_stop(pool);
@@ -317,12 +318,6 @@ int encoder_pool_start(const rd_config *cfg, int cpu_slots, int max, encoder_poo
         pool->n++;
     }
     return 0;
-}
-
-void encoder_pool_set_blob(encoder_pool *pool, struct blob_store *blob)
-{
-    for (int i = 0; i < pool->n; i++)
-        pool->slots[i].blob = blob;
 }
 
 void encoder_pool_stop(encoder_pool *pool)

@@ -31,14 +31,11 @@ typedef struct encoder_pool {
 /* Probes the GPUs (ENCODER, GPU_DEVICES, NVENC_SESSIONS_PER_GPU in `cfg`) and spawns the
  * encoders: on NVENC one per GPU for every ladder's worth of sessions that opened (a job opens
  * one session per rung of PREVIEW_PRESET), else `cpu_slots` libx264 encoders; at most `max`
- * (0: no limit). Returns 0, or -ENODEV when ENCODER=nvenc and no NVENC opened, with one line
- * in `err`. */
-int encoder_pool_start(const rd_config *cfg, int cpu_slots, int max, encoder_pool *pool, char *err,
-                       size_t errlen);
-
-/* Before the first TRANSCODE that names a bucket: the blob store every encoder of the pool reads
- * such inputs from (borrowed; it must outlive the pool). */
-void encoder_pool_set_blob(encoder_pool *pool, struct blob_store *blob);
+ * (0: no limit). `blob` (borrowed, outliving the pool; may be NULL) is where TRANSCODEs that
+ * name a bucket are read from. Returns 0, or -ENODEV when ENCODER=nvenc and no NVENC opened,
+ * with one line in `err`. */
+int encoder_pool_start(const rd_config *cfg, int cpu_slots, int max, struct blob_store *blob,
+                       encoder_pool *pool, char *err, size_t errlen);
 
 /* Stops every encoder (a running job is cancelled first), waits for their threads, frees the
  * pool. The actors themselves are freed by actor_free_all. */

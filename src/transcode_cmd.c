@@ -163,6 +163,29 @@ static int feed_dir(rd_actor *uploader, const char *dir, const char *sub, int64_
     return r;
 }
 
+/* Waits for job 1 to end; SIGINT or SIGTERM cancels it at the pool's encoder (once). Returns 1
+ * when a cancel was sent. */
+static int wait_cancelling(cli *c, const encoder_pool *pool)
+{
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    int cancel_sent = 0;
+    while (!atomic_load(&c->done)) {
+        struct timespec tick = {0, 100000000L};
+        int sig = sigtimedwait(&sigs, NULL, &tick);
+        if ((sig == SIGINT || sig == SIGTERM) && !cancel_sent && pool->n > 0) {
+            rd_msg *cm = msg_new(MSG_TRANSCODE_CANCEL);
+            msg_body(cm, transcode_cancel)->job = 1;
+            if (actor_send(pool->actors[0], cm) < 0)
+                msg_free(cm);
+            cancel_sent = 1;
+        }
+    }
+    return cancel_sent;
+}
+
 static int run_upload(const rd_config *cfg, const char *input, const char *asset)
 {
     char err[512];
@@ -191,7 +214,7 @@ static int run_upload(const rd_config *cfg, const char *input, const char *asset
         fprintf(stderr, "reeld: upload failed: cannot start the uploader: %s\n", strerror(-r));
         goto out;
     }
-    if (!from_dir && (r = encoder_pool_start(cfg, 1, 1, &pool, err, sizeof(err))) < 0) {
+    if (!from_dir && (r = encoder_pool_start(cfg, 1, 1, NULL, &pool, err, sizeof(err))) < 0) {
         fprintf(stderr, "reeld: transcode failed: %s\n", err);
         goto out;
     }
@@ -224,22 +247,7 @@ static int run_upload(const rd_config *cfg, const char *input, const char *asset
         snprintf(t->format, sizeof(t->format), "%s", cfg->hls_segment_format);
         send_waiting(pool.actors[0], m);
     }
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    int cancel_sent = 0;
-    while (!atomic_load(&c.done)) {
-        struct timespec tick = {0, 100000000L};
-        int sig = sigtimedwait(&sigs, NULL, &tick);
-        if ((sig == SIGINT || sig == SIGTERM) && !cancel_sent && pool.n > 0) {
-            rd_msg *cm = msg_new(MSG_TRANSCODE_CANCEL);
-            msg_body(cm, transcode_cancel)->job = 1;
-            if (actor_send(pool.actors[0], cm) < 0)
-                msg_free(cm);
-            cancel_sent = 1;
-        }
-    }
+    int cancel_sent = wait_cancelling(&c, &pool);
     if (c.bar_shown)
         fputc('\n', stderr);
     const struct rd_msg_upload_done *u = &c.upload;
@@ -396,7 +404,7 @@ int cmd_transcode(int argc, char **argv)
         return 1;
     }
     encoder_pool pool;
-    if ((r = encoder_pool_start(&cfg, 1, 1, &pool, err, sizeof(err))) < 0) {
+    if ((r = encoder_pool_start(&cfg, 1, 1, NULL, &pool, err, sizeof(err))) < 0) {
         fprintf(stderr, "reeld: transcode failed: %s\n", err);
         actor_stop(writer);
         actor_join(writer);
@@ -419,22 +427,7 @@ int cmd_transcode(int argc, char **argv)
         snprintf(c.result.error, sizeof(c.result.error), "the encoder did not start");
     }
 
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    int cancel_sent = 0;
-    while (!atomic_load(&c.done)) {
-        struct timespec tick = {0, 100000000L};
-        int sig = sigtimedwait(&sigs, NULL, &tick);
-        if ((sig == SIGINT || sig == SIGTERM) && !cancel_sent) {
-            rd_msg *cm = msg_new(MSG_TRANSCODE_CANCEL);
-            msg_body(cm, transcode_cancel)->job = 1;
-            if (actor_send(pool.actors[0], cm) < 0)
-                msg_free(cm);
-            cancel_sent = 1;
-        }
-    }
+    wait_cancelling(&c, &pool); /* a cancelled job ends -ECANCELED: said below */
     encoder_pool_stop(&pool);
     actor_stop(writer);
     actor_join(writer);

@@ -18,10 +18,10 @@ int worker_role_start(worker_role *w, const rd_config *cfg, rd_runtime *rt, rd_a
     if (r < 0)
         return r;
     w->started = 1;
-    r = encoder_pool_start(cfg, cfg->cpu_encoders, TRANSCODE_WORKER_MAX, &w->pool, err, errlen);
+    r = encoder_pool_start(cfg, cfg->cpu_encoders, TRANSCODE_WORKER_MAX, w->backend.blob, &w->pool,
+                           err, errlen);
     if (r < 0)
         return r;
-    encoder_pool_set_blob(&w->pool, w->backend.blob);
     w->up = (uploader_arg){.s3 = w->backend.s3,
                            .fs = w->backend.s3 != NULL ? NULL : w->backend.blob,
                            .bucket = cfg->s3_bucket_previews,

@@ -187,7 +187,7 @@ int main(void)
     char *argv0[] = {"test", NULL};
     if (config_load(&cfg, 1, argv0, err, sizeof(err)) < 0 ||
         actor_spawn_thread(&collector_def, NULL, -1, &collector) < 0 ||
-        encoder_pool_start(&cfg, 2, 2, &pool, err, sizeof(err)) < 0) {
+        encoder_pool_start(&cfg, 2, 2, NULL, &pool, err, sizeof(err)) < 0) {
         printf("setup failed: %s\n", err);
         return 1;
     }
