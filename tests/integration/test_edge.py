@@ -254,13 +254,11 @@ def test_content_types(edge):
         assert status == 200 and h["content-type"] == ctype, path
 
 
-def test_single_flight_100_clients(edge):
-    r = edge()
-    data = os.urandom(8 << 20)
-    put(r, "a1", "v0/big.ts", data)
-    target = link("a1", "v0/big.ts")
+def burst(r, target, n=100, timeout=30):
+    """n clients ask for `target` at once (every request is out before any answer is read);
+    returns [(status, body)] in client order."""
     req = f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
-    socks = [socket.create_connection(("127.0.0.1", r.port), timeout=20) for _ in range(100)]
+    socks = [socket.create_connection(("127.0.0.1", r.port), timeout=timeout) for _ in range(n)]
     results = [None] * len(socks)
 
     def read(i, s):
@@ -274,13 +272,21 @@ def test_single_flight_100_clients(edge):
         head, _, body = buf.partition(b"\r\n\r\n")
         results[i] = (head.split(b" ")[1], body)
 
-    for s in socks:  # every request is out before any answer is read
+    for s in socks:
         s.sendall(req)
     threads = [threading.Thread(target=read, args=(i, s)) for i, s in enumerate(socks)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    return results
+
+
+def test_single_flight_100_clients(edge):
+    r = edge()
+    data = os.urandom(8 << 20)
+    put(r, "a1", "v0/big.ts", data)
+    results = burst(r, link("a1", "v0/big.ts"))
     assert all(st == b"200" and body == data for st, body in results)
     assert fetches(r) == 1
     hits = metric(r, "reeld_edge_cache_hits_total")

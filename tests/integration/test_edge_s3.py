@@ -5,7 +5,7 @@ import os
 import socket
 import threading
 
-from test_edge import fetches, get, link, metric, wait_cached, KEY
+from test_edge import burst, fetches, get, link, metric, wait_cached, KEY
 from test_s3_client import moto  # noqa: F401 (the fixture)
 
 
@@ -28,28 +28,7 @@ def test_s3_origin_single_flight(moto, reeld_factory):  # noqa: F811
                            "S3_ACCESS_KEY_ID": moto["id"], "S3_SECRET_ACCESS_KEY": moto["secret"],
                            "EDGE_SIGNING_KEY": KEY, "REELD_DRAIN_SEC": "2"})
     target = link("a1", "v0/s0.ts")
-    req = f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
-    socks = [socket.create_connection(("127.0.0.1", r.port), timeout=30) for _ in range(100)]
-    results = [None] * len(socks)
-
-    def read(i, s):
-        buf = b""
-        while True:
-            chunk = s.recv(1 << 20)
-            if not chunk:
-                break
-            buf += chunk
-        s.close()
-        head, _, body = buf.partition(b"\r\n\r\n")
-        results[i] = (head.split(b" ")[1], body)
-
-    for s in socks:
-        s.sendall(req)
-    threads = [threading.Thread(target=read, args=(i, s)) for i, s in enumerate(socks)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = burst(r, target)
     assert all(st == b"200" and body == data for st, body in results)
     assert fetches(r) == 1 and gets(r) == 1
     wait_cached(r, 1)
