@@ -82,18 +82,41 @@ typedef struct route {
     int ntargets;
     size_t body_limit;
     uint32_t timeout_ms;
+    rd_http_gate gate; /* NULL: every body is read */
+    void *gate_ctx;
 } route;
 
+/* Connections per client address, counted by every loop's listener in one table of buckets
+ * (an address hashes to one; two addresses that share a bucket share its bound, which errs on
+ * the side of refusing). IPv6 clients are counted per /64, the block one client controls. */
+#define CLIENT_BUCKETS 16384
+
+/* The routes and what the listeners of every loop share: made once per server. */
 struct rd_http_routes {
     route r[RD_HTTP_MAX_ROUTES];
     int n;
-    size_t max_body; /* largest body limit of any route: bounds input buffers */
+    size_t max_body;                /* largest body limit of any route: bounds input buffers */
+    _Atomic uint32_t *client_conns; /* [CLIENT_BUCKETS] */
 };
 
 int http_routes_create(rd_http_routes **out)
 {
-    *out = calloc(1, sizeof(**out));
-    return *out ? 0 : -ENOMEM;
+    rd_http_routes *r = calloc(1, sizeof(*r));
+    if (r != NULL && (r->client_conns = calloc(CLIENT_BUCKETS, sizeof(*r->client_conns))) == NULL) {
+        free(r);
+        r = NULL;
+    }
+    *out = r;
+    return r ? 0 : -ENOMEM;
+}
+
+int http_routes_gate(rd_http_routes *routes, int id, rd_http_gate gate, void *ctx)
+{
+    if (routes == NULL || id < 0 || id >= routes->n)
+        return -EINVAL;
+    routes->r[id].gate = gate;
+    routes->r[id].gate_ctx = ctx;
+    return 0;
 }
 
 void http_routes_destroy(rd_http_routes *routes)
@@ -104,6 +127,7 @@ void http_routes_destroy(rd_http_routes *routes)
         free(routes->r[i].pattern);
         free(routes->r[i].targets);
     }
+    free((void *)routes->client_conns);
     free(routes);
 }
 
@@ -301,6 +325,9 @@ struct conn {
     } acks[PIPELINE];
     uint8_t ack_head, ack_len;
     char peer[48];          /* the client's address, for MSG_HTTP_REQUEST */
+    int32_t client;         /* its bucket in routes->client_conns, or -1 when not counted */
+    uint64_t win_start_ns;  /* a body's current rate window began */
+    uint64_t win_bytes;     /* bytes received in it */
     uint64_t head_start_ns; /* first byte of the request being read */
     uint64_t last_ns;       /* last activity */
     conn *next_free;
@@ -318,6 +345,8 @@ struct listener {
     int fd;
     rd_op accept_op;
     uint8_t accept_armed, stopping;
+    rd_timer accept_timer;                     /* out of descriptors: accept again when it fires */
+    uint64_t accept_fail_log_ns, accept_fails; /* failures since the last log line */
     const rd_http_routes *routes;
     rd_http_config cfg;
     struct io_uring_buf_ring *br;
@@ -346,6 +375,14 @@ static void conn_process(conn *c);
 static void conn_flush(conn *c);
 static void arm_recv(conn *c);
 
+/* More input is wanted: another request may follow, or the current request's body is still
+ * arriving. A request that says "close" (or HTTP/1.0) ends the connection after it, but its
+ * body is read to the end first: its target is waiting for it. */
+static inline int wants_input(const conn *c)
+{
+    return !c->no_more || c->cur.active;
+}
+
 static inline uint16_t pending(const conn *c)
 {
     return (uint16_t)(c->seq_next - c->seq_head);
@@ -366,20 +403,33 @@ static const char *date_now(listener *l)
     return l->date;
 }
 
+/* A request's stream id, unique in the process: targets key their per-request state by it
+ * alone (the blob server's uploads, the edge's fills), and one target serves the listeners of
+ * every loop, so the loop is part of it. Bits: loop (12) | connection (20) | generation (16) |
+ * pipeline sequence (16). The connection table of one loop is at most 2^20 (REELD_HTTP_MAX_CONNS
+ * is at most 10^6) and loops at most 1024 (REELD_CORES). */
+#define TOKEN_LOOP_SHIFT 52
+#define TOKEN_IDX_SHIFT  32
+#define TOKEN_IDX_MASK   0xfffffu
+#define TOKEN_GEN_MASK   0xffffu
+
 static uint64_t make_token(const conn *c, uint16_t seq)
 {
-    return ((uint64_t)c->idx << 40) | ((uint64_t)(c->gen & 0xffffff) << 16) | seq;
+    return ((uint64_t)loop_index(c->l->loop) << TOKEN_LOOP_SHIFT) |
+           ((uint64_t)(c->idx & TOKEN_IDX_MASK) << TOKEN_IDX_SHIFT) |
+           ((uint64_t)(c->gen & TOKEN_GEN_MASK) << 16) | seq;
 }
 
 static conn *token_conn(listener *l, uint64_t token, slot **s)
 {
-    uint32_t idx = (uint32_t)(token >> 40);
-    uint32_t gen = (uint32_t)(token >> 16) & 0xffffff;
+    uint32_t loop = (uint32_t)(token >> TOKEN_LOOP_SHIFT);
+    uint32_t idx = (uint32_t)(token >> TOKEN_IDX_SHIFT) & TOKEN_IDX_MASK;
+    uint32_t gen = (uint32_t)(token >> 16) & TOKEN_GEN_MASK;
     uint16_t seq = (uint16_t)token;
-    if (idx >= l->nconns)
+    if (loop != (uint32_t)loop_index(l->loop) || idx >= l->nconns)
         return NULL;
     conn *c = &l->conns[idx];
-    if (!c->in_use || (c->gen & 0xffffff) != gen)
+    if (!c->in_use || (c->gen & TOKEN_GEN_MASK) != gen)
         return NULL;
     *s = &c->slots[seq % PIPELINE];
     if ((*s)->state == SLOT_FREE || (*s)->seq != seq)
@@ -499,6 +549,30 @@ static void kick_send(conn *c)
 }
 
 /* Makes the connection's timer fire no later than `due` (monotonic ns). */
+static void timer_by(conn *c, uint64_t due);
+
+/* A request body must keep up REELD_HTTP_BODY_MIN_RATE bytes/s, judged over windows of at least
+ * BODY_WINDOW_MS (bytes received / time since the window began), so a client cannot hold a
+ * connection with a byte now and then (each byte used to reset the idle deadline). Time the
+ * listener itself held the body back (its target had not used what it had, or reading was
+ * paused) is not the client's: the window starts again then. */
+#define BODY_WINDOW_MS 10000
+
+static void body_window_start(conn *c)
+{
+    c->win_start_ns = rd_now_ns();
+    c->win_bytes = 0;
+    if (c->l->cfg.body_min_rate)
+        timer_by(c, c->win_start_ns + ms_ns(BODY_WINDOW_MS));
+}
+
+/* The listener, not the client, is why the body is not moving. */
+static int body_held(const conn *c)
+{
+    return c->paused ||
+           (c->cur.streaming && c->cur.inflight + RD_HTTP_BODY_CHUNK > RD_HTTP_BODY_WINDOW);
+}
+
 static void timer_by(conn *c, uint64_t due)
 {
     if (loop_timer_armed(&c->timer) && c->timer.deadline_ns <= due)
@@ -586,6 +660,8 @@ static void output_left(conn *c)
     }
     if (c->paused && !c->recv_armed && !c->closing && !c->peer_eof &&
         c->in_len - c->in_off <= BACKLOG_PAUSE) {
+        if (c->cur.active)
+            body_window_start(c); /* the pause was ours */
         c->paused = 0;
         arm_recv(c);
     }
@@ -1038,7 +1114,7 @@ static int reply_cb(rd_actor *self, rd_msg *reply, int err, void *ctx)
 /* Builds MSG_HTTP_REQUEST from the head at in + in_off and the body at `body`, and sends it. */
 static int dispatch(conn *c, const http1_request *req, int route_id, const uint32_t *poff,
                     const uint32_t *plen, uint32_t np, const char *body, size_t body_len,
-                    int keep_alive, int64_t stream_len)
+                    int keep_alive, int64_t stream_len, int body_refused)
 {
     listener *l = c->l;
     const route *rt = &l->routes->r[route_id];
@@ -1084,6 +1160,7 @@ static int dispatch(conn *c, const http1_request *req, int route_id, const uint3
         q->body_stream = 1;
         q->content_length = (uint64_t)stream_len;
     }
+    q->body_refused = (uint8_t)body_refused;
 
     slot *s = slot_new(c, route_id, q->method == RD_HTTP_HEAD, keep_alive);
     s->http10 = req->minor == 0;
@@ -1148,7 +1225,7 @@ static void complete_request(conn *c, const char *body, size_t body_len, uint32_
     http1_parse_request(c->in + c->in_off, c->cur.head_len, &req, hdrs, HTTP1_MAX_HEADERS);
     http1_framing_of(&req, &fr);
     int id = find_route(c->l, &req, poff, plen, &np, &allow);
-    dispatch(c, &req, id, poff, plen, np, body, body_len, fr.keep_alive, -1);
+    dispatch(c, &req, id, poff, plen, np, body, body_len, fr.keep_alive, -1, 0);
     c->cur.active = 0;
     c->in_off += consumed;
     c->scan = 0;
@@ -1262,7 +1339,7 @@ static void send_continue(conn *c)
 static void parse_loop(conn *c)
 {
     listener *l = c->l;
-    while (!c->close_after && !c->no_more && !c->closing && !c->lingering &&
+    while (!c->close_after && wants_input(c) && !c->closing && !c->lingering &&
            pending(c) < PIPELINE && c->out[c->fill].len < OUT_STALL) {
         if (l->stopping && c->stop_budget == 0 && !c->cur.active)
             break;
@@ -1334,8 +1411,18 @@ static void parse_loop(conn *c)
         memset(&c->cur, 0, sizeof(c->cur));
         c->cur.head_len = (uint32_t)n;
         c->cur.limit = limit;
+        const route *rt = &l->routes->r[id];
+        if (has_body && rt->gate != NULL && rt->gate(rt->gate_ctx, &req, c->peer) != 0) {
+            /* Refused from its head (no or bad credentials): the body is not read, so an
+             * unauthenticated client cannot make us hold or buffer one. Its target answers
+             * (and counts the refusal); the connection ends after that answer. */
+            dispatch(c, &req, id, poff, plen, np, NULL, 0, 0, -1, 1);
+            c->in_off = c->in_len;
+            c->scan = 0;
+            break;
+        }
         if (!has_body) {
-            dispatch(c, &req, id, poff, plen, np, NULL, 0, fr.keep_alive, -1);
+            dispatch(c, &req, id, poff, plen, np, NULL, 0, fr.keep_alive, -1, 0);
             c->in_off += (uint32_t)n;
             c->scan = 0;
             continue;
@@ -1347,8 +1434,8 @@ static void parse_loop(conn *c)
                 break;
             }
             /* The head goes now; the body follows in MSG_HTTP_BODY pieces. */
-            if (dispatch(c, &req, id, poff, plen, np, NULL, 0, fr.keep_alive, fr.content_length) <
-                0) {
+            if (dispatch(c, &req, id, poff, plen, np, NULL, 0, fr.keep_alive, fr.content_length,
+                         0) < 0) {
                 c->no_more = 1; /* the body is not read: the connection ends after the 503 */
                 break;
             }
@@ -1361,6 +1448,7 @@ static void parse_loop(conn *c)
             if (fr.expect_continue && req.minor >= 1 && pending(c) == 1)
                 send_continue(c);
             c->last_ns = rd_now_ns();
+            body_window_start(c);
             continue;
         }
         c->cur.active = 1;
@@ -1368,6 +1456,7 @@ static void parse_loop(conn *c)
         c->cur.need = fr.chunked ? 0 : (uint64_t)fr.content_length;
         c->cur.expect = (uint8_t)(fr.expect_continue && req.minor >= 1);
         c->last_ns = rd_now_ns();
+        body_window_start(c);
     }
     if (c->in_off == c->in_len) {
         c->in_off = c->in_len = 0;
@@ -1462,7 +1551,7 @@ static void on_recv(rd_op *op, int res, uint32_t flags)
     if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
         int bid = (int)(flags >> IORING_CQE_BUFFER_SHIFT);
         int r = 0;
-        if (!c->closing && !c->lingering && !c->no_more)
+        if (!c->closing && !c->lingering && wants_input(c))
             r = in_append(c, l->br_mem + (size_t)bid * BR_SIZE, (uint32_t)res);
         recycle(l, bid);
         if (r < 0) {
@@ -1470,6 +1559,7 @@ static void on_recv(rd_op *op, int res, uint32_t flags)
             return;
         }
         c->last_ns = rd_now_ns();
+        c->win_bytes += (uint64_t)res;
         if (!c->closing && !c->lingering)
             conn_process(c);
     } else if (res == 0) {
@@ -1552,6 +1642,9 @@ static void conn_release(conn *c)
     shrink(&c->out[1]);
     c->in_use = 0;
     c->gen++;
+    if (c->client >= 0)
+        atomic_fetch_sub_explicit(&l->routes->client_conns[c->client], 1, memory_order_relaxed);
+    c->client = -1;
     if (c->reject) {
         l->live_reject--;
         c->next_free = l->free_reject;
@@ -1589,6 +1682,7 @@ static void conn_timer(rd_timer *t)
     listener *l = c->l;
     uint64_t now = rd_now_ns(), due;
     int answer = 0; /* 408 before closing */
+    int slow = 0;   /* the body fell below its minimum rate */
     if (c->lingering || c->closing) {
         conn_abort(c);
         return;
@@ -1596,6 +1690,25 @@ static void conn_timer(rd_timer *t)
     if (c->cur.active) {
         due = c->last_ns + ms_ns(l->cfg.idle_timeout_ms);
         answer = 1;
+        if (l->cfg.body_min_rate) {
+            uint64_t elapsed = now - c->win_start_ns;
+            if (elapsed >= ms_ns(BODY_WINDOW_MS)) {
+                if (body_held(c) ||
+                    c->win_bytes * 1000000000ull >= (uint64_t)l->cfg.body_min_rate * elapsed) {
+                    c->win_start_ns = now;
+                    c->win_bytes = 0;
+                } else {
+                    slow = 1;
+                    due = now;
+                    log_info("http_body_too_slow", KV_INT("loop", loop_index(l->loop)),
+                             KV_STR("peer", c->peer), KV_INT("bytes", (int64_t)c->win_bytes),
+                             KV_INT("ms", (int64_t)(elapsed / 1000000)));
+                }
+            }
+            uint64_t wdue = c->win_start_ns + ms_ns(BODY_WINDOW_MS);
+            if (wdue < due)
+                due = wdue;
+        }
     } else if (c->no_more) {
         due = now + ms_ns(l->cfg.idle_timeout_ms); /* answering its last request */
         if (!pending(c) && !c->sending)
@@ -1632,7 +1745,11 @@ static void conn_timer(rd_timer *t)
     }
     c->cur.active = 0;
     c->in_off = c->in_len; /* what was read of the request is dropped */
-    respond_error(c, -1, 408, "timeout", "The request did not arrive in time.", NULL, 1);
+    respond_error(c, -1, 408, "timeout",
+                  slow ? "The request body arrived slower than the server's minimum rate "
+                         "(REELD_HTTP_BODY_MIN_RATE)."
+                       : "The request did not arrive in time.",
+                  NULL, 1);
     if (!c->closing) {
         conn_flush(c);
         if (conn_finished(c))
@@ -1649,10 +1766,52 @@ static void arm_accept(listener *l)
     l->accept_armed = 1;
 }
 
+/* The bucket of a client address in routes->client_conns (FNV-1a over the IPv4 address or the
+ * IPv6 /64), or -1 for an address of another family. */
+static int32_t client_bucket(const struct sockaddr_storage *sa)
+{
+    const uint8_t *p;
+    size_t n;
+    if (sa->ss_family == AF_INET) {
+        p = (const uint8_t *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+        n = 4;
+    } else if (sa->ss_family == AF_INET6) {
+        p = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
+        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        n = 8;
+        if (memcmp(p, mapped, sizeof(mapped)) == 0) {
+            p += 12;
+            n = 4;
+        }
+    } else {
+        return -1;
+    }
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 16777619u;
+    return (int32_t)(h % CLIENT_BUCKETS);
+}
+
 static void conn_open(listener *l, int fd)
 {
+    struct sockaddr_storage sa;
+    socklen_t salen = sizeof(sa);
+    if (getpeername(fd, (struct sockaddr *)&sa, &salen) != 0)
+        sa.ss_family = AF_UNSPEC;
+    /* One address may hold at most max_conns_per_client of the connections, so slow clients
+     * behind one address cannot take every slot. */
+    int32_t client = client_bucket(&sa);
+    int over_client = 0;
+    if (client >= 0 && l->cfg.max_conns_per_client > 0 &&
+        atomic_fetch_add_explicit(&l->routes->client_conns[client], 1, memory_order_relaxed) >=
+            l->cfg.max_conns_per_client) {
+        atomic_fetch_sub_explicit(&l->routes->client_conns[client], 1, memory_order_relaxed);
+        over_client = 1;
+    }
+    if (l->cfg.max_conns_per_client == 0 || over_client)
+        client = -1;
     int reject = 0;
-    conn *c = l->free_list;
+    conn *c = over_client ? NULL : l->free_list;
     if (c != NULL) {
         l->free_list = c->next_free;
         l->live++;
@@ -1663,6 +1822,9 @@ static void conn_open(listener *l, int fd)
         if (c == NULL) {
             close(fd);
             metrics_add(l->rejected, 1);
+            if (client >= 0)
+                atomic_fetch_sub_explicit(&l->routes->client_conns[client], 1,
+                                          memory_order_relaxed);
             return;
         }
         l->free_reject = c->next_free;
@@ -1673,9 +1835,7 @@ static void conn_open(listener *l, int fd)
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     char peer[48] = "";
-    struct sockaddr_storage sa;
-    socklen_t salen = sizeof(sa);
-    if (getpeername(fd, (struct sockaddr *)&sa, &salen) == 0)
+    if (sa.ss_family != AF_UNSPEC)
         getnameinfo((struct sockaddr *)&sa, salen, peer, sizeof(peer), NULL, 0, NI_NUMERICHOST);
     uint32_t idx = c->idx, gen = c->gen;
     char *in = c->in;
@@ -1693,6 +1853,7 @@ static void conn_open(listener *l, int fd)
     c->in_use = 1;
     memcpy(c->peer, peer, sizeof(peer));
     c->reject = (uint8_t)reject;
+    c->client = client;
     c->recv_op.done = on_recv;
     c->send_op.done = on_send;
     c->splice_op.done = on_splice_in;
@@ -1703,10 +1864,45 @@ static void conn_open(listener *l, int fd)
     arm_recv(c);
     if (reject) {
         respond_error(c, -1, 503, "too_many_connections",
-                      "The server has too many open connections; try again shortly.",
+                      over_client ? "Too many open connections from your address; close some "
+                                    "or try again shortly."
+                                  : "The server has too many open connections; try again shortly.",
                       "Retry-After: 1\r\n", 1);
         conn_flush(c);
     }
+}
+
+/* Out of descriptors (or kernel memory), accepting again at once fails again at once: a busy
+ * loop and a flood of log lines. Wait this long instead (as nginx does), with the pending
+ * connections left in the backlog. */
+#define ACCEPT_RETRY_MS 100
+#define ACCEPT_LOG_MS   1000 /* at most one log line per this, with the count since the last */
+
+static void accept_retry(rd_timer *t)
+{
+    listener *l = (listener *)(void *)((char *)t - offsetof(listener, accept_timer));
+    if (!l->stopping && !l->accept_armed && l->fd >= 0)
+        arm_accept(l);
+}
+
+static void accept_failed(listener *l, int res)
+{
+    l->accept_fails++;
+    uint64_t now = rd_now_ns();
+    if (l->accept_fail_log_ns == 0 || now - l->accept_fail_log_ns >= ms_ns(ACCEPT_LOG_MS)) {
+        log_warn("http_accept_failed", KV_INT("loop", loop_index(l->loop)), KV_ERRNO(res),
+                 KV_INT("failures", (int64_t)l->accept_fails));
+        l->accept_fail_log_ns = now;
+        l->accept_fails = 0;
+    }
+    if (res != -EMFILE && res != -ENFILE && res != -ENOBUFS && res != -ENOMEM)
+        return;
+    if (l->accept_armed) {
+        struct io_uring_sqe *sqe = loop_sqe(l->loop, NULL);
+        io_uring_prep_cancel(sqe, &l->accept_op, 0);
+    }
+    if (!loop_timer_armed(&l->accept_timer))
+        loop_timer_start(l->loop, &l->accept_timer, ms_ns(ACCEPT_RETRY_MS), 0);
 }
 
 static void on_accept(rd_op *op, int res, uint32_t flags)
@@ -1720,9 +1916,9 @@ static void on_accept(rd_op *op, int res, uint32_t flags)
         else
             conn_open(l, res);
     } else if (res != -ECANCELED) {
-        log_warn("http_accept_failed", KV_INT("loop", loop_index(l->loop)), KV_ERRNO(res));
+        accept_failed(l, res);
     }
-    if (l->accept_armed)
+    if (l->accept_armed || loop_timer_armed(&l->accept_timer))
         return;
     if (l->stopping) {
         if (l->fd >= 0) {
@@ -1740,6 +1936,7 @@ static void on_stop(rd_stop_hook *hook, rd_loop *loop)
 {
     listener *l = (listener *)(void *)((char *)hook - offsetof(listener, stop_hook));
     l->stopping = 1;
+    loop_timer_cancel(loop, &l->accept_timer);
     if (l->accept_armed) {
         struct io_uring_sqe *sqe = loop_sqe(loop, NULL);
         io_uring_prep_cancel(sqe, &l->accept_op, 0);
@@ -1770,6 +1967,10 @@ static int listener_init(rd_actor *self, void *arg)
         return 0; /* a restart: the connections and the ring are still ours */
     uint32_t per_loop = (l->cfg.max_conns + (uint32_t)l->nloops - 1) / (uint32_t)l->nloops;
     l->nconns = per_loop + REJECT_RESERVE;
+    if (l->nconns > TOKEN_IDX_MASK + 1 || loop_index(l->loop) >= 4096) {
+        log_error("http_too_many_conns", KV_INT("per_loop", l->nconns));
+        return -EINVAL;
+    }
     l->conns = calloc(l->nconns, sizeof(conn));
     size_t ring_bytes = BR_ENTRIES * sizeof(struct io_uring_buf);
     void *ring = NULL, *mem = NULL;
@@ -1816,6 +2017,7 @@ static int listener_init(rd_actor *self, void *arg)
     l->free_list = rev;
     l->in_max = HEAD_MAX + l->routes->max_body + 256 * 1024;
     l->accept_op.done = on_accept;
+    l->accept_timer.fire = accept_retry;
     l->stop_hook.fn = on_stop;
     loop_on_stop(l->loop, &l->stop_hook);
     arm_accept(l);
@@ -1829,6 +2031,8 @@ static void body_acked(listener *l, const struct rd_msg_http_body_ack *a)
     conn *c = token_conn(l, a->stream, &s);
     if (c == NULL || !c->cur.active || !c->cur.streaming || c->cur.token != a->stream)
         return;
+    if (body_held(c))
+        body_window_start(c);
     c->cur.inflight = a->bytes > c->cur.inflight ? 0 : c->cur.inflight - a->bytes;
     c->last_ns = rd_now_ns();
     if (!c->in_process)

@@ -75,11 +75,24 @@ void http_routes_destroy(rd_http_routes *routes);
 int http_routes_add(rd_http_routes *routes, const char *pattern, unsigned methods,
                     rd_actor *const *targets, int ntargets, size_t body_limit, uint32_t timeout_ms);
 
+/* A route's gate: called on the listener's loop with a request's head (and the client's
+ * address as text) before its body is read. 0 lets the body in; anything else means the head
+ * is refused (no or bad credentials): the body is not read, the target still gets the request
+ * with body_refused = 1 and no body, answers it (so refusals are counted and rate-limited in
+ * one place), and the connection ends after the answer. A gate runs on every loop at once: it
+ * reads only what does not change after start, and never blocks. */
+typedef int (*rd_http_gate)(void *ctx, const http1_request *req, const char *peer);
+
+/* Sets the gate of route `id` (from http_routes_add). 0, or -EINVAL for an unknown id. */
+int http_routes_gate(rd_http_routes *routes, int id, rd_http_gate gate, void *ctx);
+
 /* Listener settings (from rd_config: REELD_HTTP_*). */
 typedef struct rd_http_config {
-    uint32_t header_timeout_ms; /* REELD_HTTP_HEADER_TIMEOUT_MS: head must arrive (408) */
-    uint32_t idle_timeout_ms;   /* REELD_HTTP_IDLE_TIMEOUT_MS: keep-alive idle, then close */
-    uint32_t max_conns;         /* REELD_HTTP_MAX_CONNS: open connections, all loops (503) */
+    uint32_t header_timeout_ms;    /* REELD_HTTP_HEADER_TIMEOUT_MS: head must arrive (408) */
+    uint32_t idle_timeout_ms;      /* REELD_HTTP_IDLE_TIMEOUT_MS: keep-alive idle, then close */
+    uint32_t max_conns;            /* REELD_HTTP_MAX_CONNS: open connections, all loops (503) */
+    uint32_t max_conns_per_client; /* REELD_HTTP_MAX_CONNS_PER_CLIENT: per address (503); 0: none */
+    uint32_t body_min_rate;        /* REELD_HTTP_BODY_MIN_RATE: bytes/s per 10 s window; 0: off */
 } rd_http_config;
 
 /* Opens the listening socket of one loop on `addr` (host:port, SO_REUSEPORT so every loop

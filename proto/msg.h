@@ -52,6 +52,8 @@ struct rd_msg_http_request {
     uint32_t num_params;
     uint8_t minor;           /* HTTP/1.<minor> */
     uint8_t body_stream;     /* 1: the body follows as MSG_HTTP_BODY (RD_HTTP_STREAM_BODY routes) */
+    uint8_t body_refused;    /* 1: the route's gate refused the head, so its body was not read
+                              * (body_len 0): the target answers (401/403) without it */
     uint64_t content_length; /* with body_stream: the body's length */
     char peer[48];           /* the client's address as text ("127.0.0.1", "::1"); "" unknown */
 };

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "actors/api.h"
 #include "actors/blob_server.h"
@@ -24,6 +25,26 @@
 #include "src/rt/log.h"
 #include "src/rt/runtime.h"
 #include "src/worker_role.h"
+
+/* Each connection is a descriptor, and so is each open file, cache entry and upstream socket:
+ * the soft limit (often 1024) goes up to the hard one, and a hard limit below the connection
+ * cap is said once, at start, instead of as accept failures under load. */
+static void raise_fd_limit(uint32_t max_conns)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)max_conns + 256)
+        log_warn("fd_limit_low", KV_INT("limit", (int64_t)rl.rlim_cur),
+                 KV_INT("max_conns", max_conns),
+                 KV_STR("hint", "raise the hard limit (ulimit -Hn, LimitNOFILE=) above "
+                                "REELD_HTTP_MAX_CONNS, or lower REELD_HTTP_MAX_CONNS"));
+}
 
 typedef struct roles {
     int api, edge, worker;
@@ -76,7 +97,9 @@ int cmd_serve(int argc, char **argv)
     }
     rd_http_config http_cfg = {.header_timeout_ms = (uint32_t)cfg.http_header_timeout_ms,
                                .idle_timeout_ms = (uint32_t)cfg.http_idle_timeout_ms,
-                               .max_conns = (uint32_t)cfg.http_max_conns};
+                               .max_conns = (uint32_t)cfg.http_max_conns,
+                               .max_conns_per_client = (uint32_t)cfg.http_max_conns_per_client,
+                               .body_min_rate = (uint32_t)cfg.http_body_min_rate};
     log_set_level(cfg.log_level);
     rt_block_signals();
     /* Segments travel as rd_bufs of up to a few MiB. Past glibc's default threshold each one
@@ -85,6 +108,8 @@ int cmd_serve(int argc, char **argv)
      * memory up to a bound. */
     mallopt(M_MMAP_THRESHOLD, 8 << 20);
     mallopt(M_TRIM_THRESHOLD, 64 << 20);
+
+    raise_fd_limit(http_cfg.max_conns);
 
     rd_runtime rt;
     int r = rt_start(&rt, cfg.cores);

@@ -17,16 +17,20 @@
 #include <stdio.h>
 
 typedef struct rd_config {
-    const char *listen;         /* REELD_LISTEN host:port */
-    int cores;                  /* REELD_CORES: loops to run */
-    const char *roles;          /* REELD_ROLES / --roles: api,edge,worker (serve checks it) */
-    int cpu_encoders;           /* REELD_CPU_ENCODERS: libx264 jobs at once without NVENC */
-    const char *data_dir;       /* REELD_DATA_DIR */
-    const char *log_level;      /* REELD_LOG */
-    int drain_sec;              /* REELD_DRAIN_SEC: graceful stop deadline */
-    int http_header_timeout_ms; /* REELD_HTTP_HEADER_TIMEOUT_MS: request head deadline (408) */
-    int http_idle_timeout_ms;   /* REELD_HTTP_IDLE_TIMEOUT_MS: idle keep-alive, then close */
-    int http_max_conns;         /* REELD_HTTP_MAX_CONNS: open connections, all loops (503) */
+    const char *listen;            /* REELD_LISTEN host:port */
+    int cores;                     /* REELD_CORES: loops to run */
+    const char *roles;             /* REELD_ROLES / --roles: api,edge,worker (serve checks it) */
+    int cpu_encoders;              /* REELD_CPU_ENCODERS: libx264 jobs at once without NVENC */
+    const char *data_dir;          /* REELD_DATA_DIR */
+    const char *log_level;         /* REELD_LOG */
+    int drain_sec;                 /* REELD_DRAIN_SEC: graceful stop deadline */
+    int http_header_timeout_ms;    /* REELD_HTTP_HEADER_TIMEOUT_MS: request head deadline (408) */
+    int http_idle_timeout_ms;      /* REELD_HTTP_IDLE_TIMEOUT_MS: idle keep-alive, then close */
+    int http_max_conns;            /* REELD_HTTP_MAX_CONNS: open connections, all loops (503) */
+    int http_max_conns_per_client; /* REELD_HTTP_MAX_CONNS_PER_CLIENT: per address, all loops */
+    int http_body_min_rate;        /* REELD_HTTP_BODY_MIN_RATE: bytes/s a body keeps up (408) */
+    int upload_slots_per_org;      /* REELD_UPLOAD_SLOTS_PER_ORG: embedded PUTs at once per org */
+    int upload_slots_per_client;   /* REELD_UPLOAD_SLOTS_PER_CLIENT: the same per address */
 
     const char *postgres_url; /* POSTGRES_URL: fleet store; unset = SQLite in data_dir */
     const char *redis_url;    /* REDIS_URL or VALKEY_URL: fleet queue */
