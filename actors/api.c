@@ -232,23 +232,32 @@ typedef struct principal {
     char client[80]; /* the rate-limit key */
 } principal;
 
-/* 0 with `p` filled, or the status (401/403) with code and message set. */
-static int authenticate(const api *a, const rd_http_request *q, principal *p, const char **code,
-                        const char **message)
+/* 1 for a loopback address as text (127.0.0.0/8, ::1, ::ffff:127.x). */
+static int peer_is_loopback(const char *peer)
+{
+    if (strncmp(peer, "::ffff:", 7) == 0)
+        peer += 7;
+    return strncmp(peer, "127.", 4) == 0 || strcmp(peer, "::1") == 0;
+}
+
+/* From the Authorization header's value `h` (p == NULL when absent) and the client's address:
+ * 0 with `p` filled, or the status (401/403) with code and message set. Reads only what is
+ * fixed at start (keys, secret, mode), so the listeners' gate calls it on every loop too. */
+static int authenticate(const api *a, http1_str h, const char *peer, principal *p,
+                        const char **code, const char **message)
 {
     memset(p, 0, sizeof(*p));
     if (a->open_mode) {
-        if (!http_request_from_loopback(q)) {
+        if (!peer_is_loopback(peer)) {
             *code = "forbidden";
             *message = "Without REELD_API_KEYS or JWT_SECRET the API answers loopback clients "
                        "only.";
             return 403;
         }
         snprintf(p->org, sizeof(p->org), "local");
-        snprintf(p->client, sizeof(p->client), "ip:%s", q->peer);
+        snprintf(p->client, sizeof(p->client), "ip:%s", peer);
         return 0;
     }
-    http1_str h = http_request_header(q, "authorization");
     *code = "unauthorized";
     if (h.p == NULL || h.len < 8 || strncasecmp(h.p, "Bearer ", 7) != 0) {
         *message = "Send Authorization: Bearer <API key or JWT>.";
@@ -294,6 +303,22 @@ static int authenticate(const api *a, const rd_http_request *q, principal *p, co
     snprintf(p->org, sizeof(p->org), "%s", a->keys[found].org);
     snprintf(p->client, sizeof(p->client), "org:%s", a->keys[found].org);
     return 0;
+}
+
+/* The routes' gate (http_listener.h): a request with a body and no valid credentials is refused
+ * from its head, so the listener never reads or buffers the body. api_handle answers it (and
+ * counts the refusal) as any refused request. Runs on the loops: it reads only the keys, the
+ * JWT secret and the mode, which do not change until api_destroy. */
+static int api_gate(void *ctx, const http1_request *req, const char *peer)
+{
+    const api *a = ctx;
+    if (req->method.len == 7 && memcmp(req->method.p, "OPTIONS", 7) == 0)
+        return 0; /* a preflight is answered without credentials */
+    const http1_header *auth = http1_find_header(req, "authorization");
+    http1_str h = auth ? auth->value : (http1_str){NULL, 0};
+    principal p;
+    const char *code, *message;
+    return authenticate(a, h, peer, &p, &code, &message);
 }
 
 /* ---- assets ---- */
@@ -618,8 +643,12 @@ static void post_upload(api *a, const rd_msg *m, const principal *p, const char 
     json_str(&w, "PUT");
     int r = 0;
     if (!multipart) {
-        r = urlsign_url(&a->sign, "PUT", a->cfg.s3_bucket_staging, x->id, NULL, 0, now, exp, url,
-                        4096);
+        /* The URL takes exactly the announced size. Embedded, it names the org too (signed,
+         * so the blob server can bound each org's uploads in progress); S3 gets no parameter
+         * of ours. */
+        sigv4_pair org = {"reeld-org", x->org};
+        r = urlsign_url(&a->sign, "PUT", a->cfg.s3_bucket_staging, x->id, &org, a->s3 ? 0 : 1, now,
+                        exp, size, url, 4096);
         json_key(&w, "url");
         json_str(&w, r > 0 ? url : "");
     } else {
@@ -633,8 +662,9 @@ static void post_upload(api *a, const rd_msg *m, const principal *p, const char 
             char num[16];
             snprintf(num, sizeof(num), "%d", n);
             sigv4_pair qp[2] = {{"partNumber", num}, {"uploadId", x->upload_id}};
-            r = urlsign_url(&a->sign, "PUT", a->cfg.s3_bucket_staging, x->id, qp, 2, now, exp, url,
-                            4096);
+            int64_t len = n < nparts ? part : size - (int64_t)(nparts - 1) * part;
+            r = urlsign_url(&a->sign, "PUT", a->cfg.s3_bucket_staging, x->id, qp, 2, now, exp, len,
+                            url, 4096);
             json_object_begin(&w);
             json_key(&w, "n");
             json_int64(&w, n);
@@ -975,7 +1005,15 @@ static int api_handle(rd_actor *self, rd_msg *m)
     }
     principal p;
     const char *code = NULL, *message = NULL;
-    int st = authenticate(a, q, &p, &code, &message);
+    int st = authenticate(a, http_request_header(q, "authorization"), q->peer, &p, &code, &message);
+    if (st == 0 && q->body_refused) {
+        /* The gate refused these credentials a moment ago (a token that just became valid):
+         * the body was not read, so there is nothing to act on. */
+        st = 401;
+        code = "unauthorized";
+        message = "The credentials were refused before the body was read; send the request "
+                  "again.";
+    }
     if (st != 0) {
         refused(a, st, "auth");
         snprintf(hdr, sizeof(hdr), "%s%s", cors,
@@ -1044,13 +1082,15 @@ static void api_fini(rd_actor *self)
     a->store = NULL;
     urlsign_clear(&a->sign);
     edge_keyring_clear(&a->edge);
-    memset(a->keys, 0, sizeof(a->keys));
     self->state = NULL;
 }
 
 /* The S3 client is destroyed once its loop has stopped, as s3.h asks. */
 static void api_destroy(api *a)
 {
+    /* The key digests are zeroed only now: the listeners' gate reads them until the loops
+     * have stopped. */
+    memset(a->keys, 0, sizeof(a->keys));
     blob_backend_close(&a->backend);
     free(a);
 }
@@ -1205,6 +1245,8 @@ int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http
             return id;
         }
         a->route[table[i].id] = id;
+        if (table[i].id != R_DOCS)
+            http_routes_gate(routes, id, api_gate, a);
     }
     return 0;
 }

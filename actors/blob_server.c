@@ -1,8 +1,10 @@
 /* Presigned PUT/GET/HEAD of the embedded object store, on a thread of its own.
  *
  * owns:  the uploads in progress (a writer and its temp file each, keyed by the request's
- *        stream), the downloads in progress (an open file each), a SigV4 key cache and the
- *        credentials it verifies with (src/urlsign.h). The blobfs store is borrowed.
+ *        stream, which is unique in the process; each counted against its org's and its
+ *        client address's share of the slots), the downloads in progress (an open file
+ *        each), a SigV4 key cache and the credentials it verifies with (src/urlsign.h). The
+ *        blobfs store is borrowed.
  * takes: MSG_HTTP_REQUEST (route /blob/{bucket}/{key...}); MSG_HTTP_BODY (a PUT's body);
  *        MSG_HTTP_PART_ACK (a GET's part has left).
  * sends: replies (MSG_HTTP_RESPONSE) to the listener; MSG_HTTP_BODY_ACK and MSG_HTTP_PART to
@@ -23,7 +25,10 @@
 #include "src/rt/log.h"
 #include "src/urlsign.h"
 
-#define MAX_UPLOADS   256 /* at once; more: 503 SlowDown */
+#define MAX_UPLOADS                                                                                \
+    256 /* at once; more: 503 SlowDown (and at most cfg's share per org and                        \
+         * per client address, so one tenant cannot take them all) */
+#define ORG_PARAM     "reeld-org" /* the signed query parameter that names the uploader's org */
 #define MAX_DOWNLOADS 256
 #define GET_PARTS     4 /* 64 KiB parts in flight per download */
 #define GET_CHUNK     (64 * 1024)
@@ -35,6 +40,8 @@ typedef struct upload {
     rd_actor *listener;
     blobfs_writer w;
     uint64_t expect, got;
+    char org[72];  /* ORG_PARAM as in the URL (still percent-encoded); "" when absent */
+    char peer[48]; /* the client's address */
 } upload;
 
 typedef struct download {
@@ -51,6 +58,7 @@ typedef struct blob_server {
     blobfs *fs;
     urlsign sign;
     uint64_t max_upload;
+    int slots_per_org, slots_per_client;
     int route;
     upload up[MAX_UPLOADS];
     download down[MAX_DOWNLOADS];
@@ -176,6 +184,60 @@ static int put_done(blob_server *bs, upload *u)
     return 0;
 }
 
+/* The value of query parameter `name` (as sent, not decoded) into out; "" when absent or
+ * longer than cap - 1. The query was checked by the signature, so it is what the API signed. */
+static void query_value(http1_str query, const char *name, char *out, size_t cap)
+{
+    size_t nl = strlen(name);
+    const char *p = query.p, *end = query.p + query.len;
+    out[0] = '\0';
+    while (p != NULL && p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *e = amp ? amp : end;
+        if ((size_t)(e - p) > nl && memcmp(p, name, nl) == 0 && p[nl] == '=') {
+            size_t vl = (size_t)(e - p) - nl - 1;
+            if (vl < cap) {
+                memcpy(out, p + nl + 1, vl);
+                out[vl] = '\0';
+            }
+            return;
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+}
+
+/* A free upload slot, or NULL with the reason (503 SlowDown) already answered. */
+static upload *slot_for(blob_server *bs, const rd_msg *m, const char *org, const char *peer)
+{
+    upload *u = NULL;
+    int same_org = 0, same_client = 0;
+    for (int i = 0; i < MAX_UPLOADS; i++) {
+        const upload *x = &bs->up[i];
+        if (!x->used) {
+            if (u == NULL)
+                u = &bs->up[i];
+            continue;
+        }
+        same_org += strcmp(x->org, org) == 0;
+        same_client += strcmp(x->peer, peer) == 0;
+    }
+    const char *why = NULL;
+    if (u == NULL)
+        why = "Too many uploads at once; try again shortly.";
+    else if (same_org >= bs->slots_per_org)
+        why = "Too many uploads in progress for this org (REELD_UPLOAD_SLOTS_PER_ORG); try again "
+              "when one has finished.";
+    else if (same_client >= bs->slots_per_client)
+        why = "Too many uploads in progress from this address (REELD_UPLOAD_SLOTS_PER_CLIENT); "
+              "try again when one has finished.";
+    if (why == NULL)
+        return u;
+    log_info("blob_put_busy", KV_STR("org", org), KV_STR("peer", peer),
+             KV_INT("org_uploads", same_org), KV_INT("client_uploads", same_client));
+    xml_error(m, 503, "SlowDown", why);
+    return NULL;
+}
+
 static void put_begin(blob_server *bs, rd_msg *m, const char *bucket, const char *key)
 {
     const rd_http_request *q = msg_body(m, http_request);
@@ -195,12 +257,10 @@ static void put_begin(blob_server *bs, rd_msg *m, const char *bucket, const char
         msg_free(m);
         return;
     }
-    upload *u = NULL;
-    for (int i = 0; u == NULL && i < MAX_UPLOADS; i++)
-        if (!bs->up[i].used)
-            u = &bs->up[i];
+    char org[sizeof(((upload *)0)->org)];
+    query_value(http_request_query(q), ORG_PARAM, org, sizeof(org));
+    upload *u = slot_for(bs, m, org, q->peer);
     if (u == NULL) {
-        xml_error(m, 503, "SlowDown", "Too many uploads at once; try again shortly.");
         msg_free(m);
         return;
     }
@@ -215,6 +275,8 @@ static void put_begin(blob_server *bs, rd_msg *m, const char *bucket, const char
         return;
     }
     u->used = 1;
+    memcpy(u->org, org, sizeof(u->org));
+    snprintf(u->peer, sizeof(u->peer), "%s", q->peer);
     u->stream = q->stream;
     u->request = m;
     u->listener = m->from;
@@ -485,6 +547,8 @@ int blob_server_start(blobfs *fs, const rd_config *cfg, rd_http_routes *routes, 
     }
     bs->fs = fs;
     bs->max_upload = (uint64_t)cfg->max_upload_bytes;
+    bs->slots_per_org = cfg->upload_slots_per_org;
+    bs->slots_per_client = cfg->upload_slots_per_client;
     for (int i = 0; i < MAX_UPLOADS; i++)
         bs->up[i].w.fd = -1;
     for (int i = 0; i < MAX_DOWNLOADS; i++)

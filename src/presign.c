@@ -37,7 +37,7 @@ static int usage_error(const char *fmt, const char *what)
 /* The full URL for one object into `out`. Returns its length or -errno. */
 static int presign_url(urlsign *u, const presign_args *a, int64_t now, char *out, size_t cap)
 {
-    return urlsign_url(u, a->method, a->bucket, a->key, NULL, 0, now, a->expires, out, cap);
+    return urlsign_url(u, a->method, a->bucket, a->key, NULL, 0, now, a->expires, -1, out, cap);
 }
 
 static int valid_bucket(const char *b)

@@ -82,8 +82,8 @@ void urlsign_clear(urlsign *u)
 }
 
 int urlsign_url(urlsign *u, const char *method, const char *bucket, const char *key,
-                const sigv4_pair *query, size_t nquery, int64_t now, int64_t expires, char *out,
-                size_t cap)
+                const sigv4_pair *query, size_t nquery, int64_t now, int64_t expires,
+                int64_t length, char *out, size_t cap)
 {
     const char *base_path = strchr(strstr(u->base, "://") + 3, '/');
     char path[2 * BLOBFS_MAX_KEY + 256];
@@ -94,8 +94,10 @@ int urlsign_url(urlsign *u, const char *method, const char *bucket, const char *
     if (origin >= cap)
         return -ENOSPC;
     memcpy(out, u->base, origin);
-    sigv4_pair host = {"host", u->host};
-    sigv4_request req = {method, path, query, nquery, &host, 1, NULL};
+    char len[24];
+    snprintf(len, sizeof(len), "%lld", (long long)length);
+    sigv4_pair headers[2] = {{"host", u->host}, {"content-length", len}};
+    sigv4_request req = {method, path, query, nquery, headers, length >= 0 ? 2 : 1, NULL};
     int r = sigv4_presign(&u->cache, &u->cred, now, expires, &req, out + origin, cap - origin);
     return r < 0 ? r : (int)origin + r;
 }

@@ -35,9 +35,11 @@ void urlsign_clear(urlsign *u);
 
 /* A presigned URL for `method` on bucket/key (raw, not encoded), with extra query parameters
  * (partNumber, uploadId; may be NULL when nquery is 0), valid `expires` seconds from `now`,
- * into out. Returns its length, or -errno as sigv4_presign (-ENOSPC, -EINVAL). */
+ * into out. `length` >= 0 signs the Content-Length too (SignedHeaders=content-length;host), so
+ * the URL takes a body of exactly that many bytes, as S3 and the embedded /blob/ both check;
+ * -1 leaves it free. Returns its length, or -errno as sigv4_presign (-ENOSPC, -EINVAL). */
 int urlsign_url(urlsign *u, const char *method, const char *bucket, const char *key,
-                const sigv4_pair *query, size_t nquery, int64_t now, int64_t expires, char *out,
-                size_t cap);
+                const sigv4_pair *query, size_t nquery, int64_t now, int64_t expires,
+                int64_t length, char *out, size_t cap);
 
 #endif
