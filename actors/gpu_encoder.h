@@ -30,7 +30,8 @@ typedef struct encoder_pool {
 
 /* Probes the GPUs (ENCODER, GPU_DEVICES, NVENC_SESSIONS_PER_GPU in `cfg`) and spawns the
  * encoders: on NVENC one per GPU for every ladder's worth of sessions that opened (a job opens
- * one session per rung of PREVIEW_PRESET), else `cpu_slots` libx264 encoders; at most `max`
+ * one session per rung of PREVIEW_PRESET), else `cpu_slots` libx264 encoders (on hybrid, GPUs
+ * with CUDA but no NVENC, spread over those GPUs, which decode and scale); at most `max`
  * (0: no limit). `blob` (borrowed, outliving the pool; may be NULL) is where TRANSCODEs that
  * name a bucket are read from. Returns 0, or -ENODEV when ENCODER=nvenc and no NVENC opened,
  * with one line in `err`. */
