@@ -173,7 +173,8 @@ static void run_job(encoder *e, const struct rd_msg_transcode *t)
     d->job = t->job;
     d->status = r;
     snprintf(d->error, sizeof(d->error), "%s", r < 0 ? err : "");
-    snprintf(d->encoder, sizeof(d->encoder), "%s", kind_name(s->kind));
+    snprintf(d->encoder, sizeof(d->encoder), "%s",
+             res.encoder[0] ? res.encoder : kind_name(s->kind));
     snprintf(d->preset, sizeof(d->preset), "%s", res.preset);
     d->rungs = res.rungs;
     d->frames = res.frames;
