@@ -644,7 +644,7 @@ static int open_audio(job *j)
     int r = avcodec_open2(c, codec, NULL);
     if (r < 0)
         return av_fail(r, "opening the AAC encoder");
-    AVChannelLayout in_layout;
+    AVChannelLayout in_layout = {0}; /* av_channel_layout_copy uninits its destination first */
     if (j->adec->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC)
         av_channel_layout_default(&in_layout, j->adec->ch_layout.nb_channels);
     else if ((r = av_channel_layout_copy(&in_layout, &j->adec->ch_layout)) < 0)
