@@ -137,6 +137,8 @@ static void run_job(encoder *e, const struct rd_msg_transcode *t)
         .cuda_device = s->cuda_device,
         .x264_preset = s->x264_preset,
         .x264_threads = s->x264_threads,
+        .max_duration_sec = s->max_duration_sec,
+        .max_frame_pixels = s->max_frame_pixels,
     };
     transcode_sink sink = {sink_object, sink_progress, sink_cancelled, e};
     transcode_result res;
@@ -313,6 +315,8 @@ int encoder_pool_start(const rd_config *cfg, int cpu_slots, int max, struct blob
         s->preset = cfg->preview_preset;
         s->segment_sec = cfg->hls_segment_sec;
         s->segment_format = cfg->hls_segment_format;
+        s->max_duration_sec = cfg->max_duration_sec;
+        s->max_frame_pixels = cfg->max_frame_pixels;
         s->blob = blob;
         r = actor_spawn_thread(&encoder_def, s, -1, &pool->actors[i]);
         if (r < 0) {

@@ -18,6 +18,8 @@ typedef struct encoder_slot {
     const char *segment_format; /* default HLS_SEGMENT_FORMAT: ts|fmp4 */
     const char *x264_preset;    /* NULL: veryfast */
     int x264_threads;           /* 0: libx264's own */
+    int max_duration_sec;       /* REELD_MAX_DURATION_SEC (0: no limit) */
+    int64_t max_frame_pixels;   /* REELD_MAX_FRAME_PIXELS (0: no limit) */
     struct blob_store *blob;    /* where TRANSCODE's `bucket` inputs are read from; may be NULL */
 } encoder_slot;
 

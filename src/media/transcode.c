@@ -231,6 +231,41 @@ static int check_size(int w, int h)
     return 0;
 }
 
+/* Transcode bombs: pictures bigger than REELD_MAX_FRAME_PIXELS. */
+static int check_pixels(const job *j, int w, int h)
+{
+    int64_t max = j->o->max_frame_pixels;
+    if (max > 0 && (int64_t)w * h > max)
+        return fail(-E2BIG,
+                    "the video is %dx%d, %lld pixels a picture, more than the %lld that "
+                    "REELD_MAX_FRAME_PIXELS allows: scale it down first",
+                    w, h, (long long)w * h, (long long)max);
+    return 0;
+}
+
+/* Transcode bombs: media longer than REELD_MAX_DURATION_SEC, by the header (`decoded` 0) or by
+ * the timestamps decoded so far (a header that lies, or none). */
+static int check_duration(const job *j, double sec, int decoded)
+{
+    int max = j->o->max_duration_sec;
+    if (max <= 0 || sec <= max)
+        return 0;
+    if (decoded && j->duration > 0)
+        return fail(-E2BIG,
+                    "the input's media runs past %d s, the most REELD_MAX_DURATION_SEC allows, "
+                    "though its header says %.0f s: cut it into parts",
+                    max, j->duration);
+    if (decoded)
+        return fail(-E2BIG,
+                    "the input's media runs past %d s, the most REELD_MAX_DURATION_SEC allows (its "
+                    "header gives no length): cut it into parts",
+                    max);
+    return fail(-E2BIG,
+                "the input lasts %.0f s, longer than the %d s REELD_MAX_DURATION_SEC allows: cut "
+                "it into parts",
+                sec, max);
+}
+
 static enum AVPixelFormat pick_cuda(AVCodecContext *c, const enum AVPixelFormat *fmts)
 {
     for (const enum AVPixelFormat *p = fmts; *p != AV_PIX_FMT_NONE; p++)
@@ -324,6 +359,8 @@ static int open_input(job *j, media_source *src)
         const AVCodecParameters *p = j->in->streams[i]->codecpar;
         if (p->codec_type == AVMEDIA_TYPE_VIDEO && check_size(p->width, p->height) < 0)
             return -EINVAL;
+        if (p->codec_type == AVMEDIA_TYPE_VIDEO && (r = check_pixels(j, p->width, p->height)) < 0)
+            return r;
     }
     r = avformat_find_stream_info(j->in, NULL);
     if (r < 0)
@@ -340,10 +377,14 @@ static int open_input(job *j, media_source *src)
             j->in->streams[i]->discard = AVDISCARD_ALL;
     j->start = j->in->start_time != AV_NOPTS_VALUE ? j->in->start_time : 0;
     j->duration = j->in->duration > 0 ? (double)j->in->duration / AV_TIME_BASE : 0;
+    if ((r = check_duration(j, j->duration, 0)) < 0)
+        return r;
     if (j->vi >= 0) {
         AVStream *st = j->in->streams[j->vi];
         if (check_size(st->codecpar->width, st->codecpar->height) < 0)
             return -EINVAL;
+        if ((r = check_pixels(j, st->codecpar->width, st->codecpar->height)) < 0)
+            return r;
         j->rotation = rotation_of(st);
         j->frame_rate = av_guess_frame_rate(j->in, st, NULL);
         if (j->frame_rate.num <= 0 || j->frame_rate.den <= 0 || av_q2d(j->frame_rate) > 240)
@@ -700,12 +741,15 @@ static int audio_frame(job *j, AVFrame *f)
                       av_rescale_q(j->start, AV_TIME_BASE_Q, (AVRational){1, AUDIO_RATE});
         j->a_next = rel;
     }
+    int r = check_duration(j, (double)j->a_next / AUDIO_RATE, 1);
+    if (r < 0)
+        return r;
     int out = swr_get_out_samples(j->swr, f->nb_samples);
     if (out > j->abuf_samples) {
         if (j->abuf != NULL)
             av_freep(&j->abuf[0]);
         av_freep(&j->abuf);
-        int r = av_samples_alloc_array_and_samples(&j->abuf, NULL, 2, out, AV_SAMPLE_FMT_FLTP, 0);
+        r = av_samples_alloc_array_and_samples(&j->abuf, NULL, 2, out, AV_SAMPLE_FMT_FLTP, 0);
         if (r < 0)
             return r;
         j->abuf_samples = out;
@@ -1381,6 +1425,9 @@ static int video_frame(job *j, AVFrame *in)
     if (check_size(in->width, in->height) < 0)
         return -EINVAL;
     int r;
+    if ((r = check_pixels(j, in->width, in->height)) < 0 ||
+        (r = check_duration(j, (double)t / 90000, 1)) < 0)
+        return r;
     j->last_t = t;
     j->vframes++;
     int force = t >= j->next_kf;

@@ -32,6 +32,11 @@ typedef struct transcode_opts {
     void *cuda_device;       /* NVENC, hybrid: AVBufferRef * of the GPU's CUDA device context */
     const char *x264_preset; /* NULL: "veryfast" */
     int x264_threads;        /* 0: libx264's own choice */
+    /* Transcode bombs: an input longer (REELD_MAX_DURATION_SEC), by its header or by the
+     * timestamps decoded, or with bigger pictures (REELD_MAX_FRAME_PIXELS) fails with -E2BIG.
+     * 0: no limit. */
+    int max_duration_sec;
+    int64_t max_frame_pixels;
 } transcode_opts;
 
 typedef struct transcode_progress {
