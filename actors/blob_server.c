@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "actors/metrics.h"
+#include "proto/cors.h"
 #include "src/rt/log.h"
 #include "src/urlsign.h"
 
@@ -59,6 +60,7 @@ typedef struct blob_server {
     urlsign sign;
     uint64_t max_upload;
     int slots_per_org, slots_per_client;
+    cors_policy cors; /* ALLOWED_ORIGINS: browsers on these origins PUT and GET here */
     int route;
     upload up[MAX_UPLOADS];
     download down[MAX_DOWNLOADS];
@@ -67,14 +69,75 @@ typedef struct blob_server {
 
 /* ---- replies ---- */
 
-static int xml_error(const rd_msg *req, int status, const char *code, const char *message)
+/* What a browser's script may read of a response besides the safelisted headers: the ETag
+ * (multipart clients send it back) and the range headers of a ranged GET. */
+#define CORS_EXPOSE "ETag, Content-Range, Accept-Ranges, Content-Length"
+static const char *const cors_request_headers[] = {"content-type", "range", NULL};
+#define CORS_METHODS "GET, HEAD, PUT"
+
+/* The CORS lines for the request's Origin into out ("" when none or not allowed). */
+static void cors_lines(const blob_server *bs, const rd_msg *req, char *out, size_t cap)
+{
+    http1_str o = http_request_header(msg_body(req, http_request), "origin");
+    if (cors_response_lines(&bs->cors, o.p, o.len, CORS_EXPOSE, out, cap) < 0)
+        out[0] = '\0';
+}
+
+/* Replies with `headers` (may be NULL) and the request's CORS lines after them. */
+static int reply_with(const blob_server *bs, const rd_msg *req, int status, const char *type,
+                      const char *body, size_t len, const char *headers)
+{
+    rd_msg *reply = msg_new(MSG_HTTP_RESPONSE);
+    struct rd_msg_http_response *resp = msg_body(reply, http_response);
+    resp->status = (uint16_t)status;
+    if (type)
+        snprintf(resp->content_type, sizeof(resp->content_type), "%s", type);
+    int n = snprintf(resp->headers, sizeof(resp->headers), "%s", headers ? headers : "");
+    cors_lines(bs, req, resp->headers + n, sizeof(resp->headers) - (size_t)n);
+    if (len <= RD_HTTP_SMALL_BODY) {
+        memcpy(resp->small, body, len);
+        resp->small_len = (uint32_t)len;
+    } else {
+        resp->body = buf_new(len);
+        memcpy(resp->body->data, body, len);
+        resp->body->len = len;
+    }
+    int r = actor_reply(req, reply);
+    if (r < 0)
+        msg_free(reply);
+    return r;
+}
+
+static int xml_error(const blob_server *bs, const rd_msg *req, int status, const char *code,
+                     const char *message)
 {
     char body[512];
     int n = snprintf(body, sizeof(body),
                      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>%s</Code>"
                      "<Message>%s</Message></Error>",
                      code, message);
-    return http_reply(req, status, "application/xml", body, (size_t)n);
+    return reply_with(bs, req, status, "application/xml", body, (size_t)n, NULL);
+}
+
+/* A preflight: allowed origins may PUT (with Content-Type) and GET (with Range). Not signed
+ * (browsers send no credentials in one), and it grants nothing: the request after it still
+ * needs its signature. */
+static void preflight(const blob_server *bs, const rd_msg *m)
+{
+    const rd_http_request *q = msg_body(m, http_request);
+    http1_str o = http_request_header(q, "origin");
+    http1_str want = http_request_header(q, "access-control-request-method");
+    http1_str hdrs = http_request_header(q, "access-control-request-headers");
+    char out[512];
+    if (cors_preflight(&bs->cors, o.p, o.len, want.p, want.len, hdrs.p, hdrs.len, CORS_METHODS,
+                       cors_request_headers, out, sizeof(out)) <= 0)
+        out[0] = '\0';
+    rd_msg *reply = msg_new(MSG_HTTP_RESPONSE);
+    struct rd_msg_http_response *resp = msg_body(reply, http_response);
+    resp->status = 204;
+    snprintf(resp->headers, sizeof(resp->headers), "%s", out);
+    if (actor_reply(m, reply) < 0)
+        msg_free(reply);
 }
 
 /* A sigv4/blobfs_presigned_check result as S3 would say it. */
@@ -82,25 +145,25 @@ static int refuse(blob_server *bs, const rd_msg *req, int err)
 {
     if (err == -EINVAL) {
         metrics_add(bs->m_bad, 1);
-        return xml_error(req, 400, "InvalidRequest",
+        return xml_error(bs, req, 400, "InvalidRequest",
                          "The URL is not /blob/{bucket}/{key} with a valid bucket, key and "
                          "presigned query.");
     }
     metrics_add(bs->m_denied, 1);
     switch (err) {
     case -EKEYEXPIRED:
-        return xml_error(req, 403, "AccessDenied", "Request has expired");
+        return xml_error(bs, req, 403, "AccessDenied", "Request has expired");
     case -EACCES:
-        return xml_error(req, 403, "SignatureDoesNotMatch",
+        return xml_error(bs, req, 403, "SignatureDoesNotMatch",
                          "The request signature we calculated does not match the signature you "
                          "provided (method, path, host or query changed).");
     case -EAGAIN:
-        return xml_error(req, 403, "AccessDenied", "Request is not valid yet (X-Amz-Date).");
+        return xml_error(bs, req, 403, "AccessDenied", "Request is not valid yet (X-Amz-Date).");
     case -EKEYREJECTED:
-        return xml_error(req, 403, "InvalidAccessKeyId",
+        return xml_error(bs, req, 403, "InvalidAccessKeyId",
                          "The access key, region or service in the credential is not ours.");
     default:
-        return xml_error(req, 403, "AccessDenied", sigv4_strerror(err));
+        return xml_error(bs, req, 403, "AccessDenied", sigv4_strerror(err));
     }
 }
 
@@ -168,16 +231,11 @@ static int put_done(blob_server *bs, upload *u)
     int r = blobfs_write_commit(&u->w, &info);
     if (r < 0) {
         log_error("blob_put_failed", KV_STR("bucket", u->w.bucket), KV_ERRNO(r));
-        xml_error(u->request, 500, "InternalError", "The object could not be stored.");
+        xml_error(bs, u->request, 500, "InternalError", "The object could not be stored.");
     } else {
         char hdr[128];
         snprintf(hdr, sizeof(hdr), "ETag: %s\r\n", info.etag);
-        rd_msg *reply = msg_new(MSG_HTTP_RESPONSE);
-        struct rd_msg_http_response *resp = msg_body(reply, http_response);
-        resp->status = 200;
-        snprintf(resp->headers, sizeof(resp->headers), "%s", hdr);
-        if (actor_reply(u->request, reply) < 0)
-            msg_free(reply);
+        reply_with(bs, u->request, 200, NULL, "", 0, hdr);
         metrics_add(bs->m_put_bytes, u->got);
     }
     upload_end(u);
@@ -234,7 +292,7 @@ static upload *slot_for(blob_server *bs, const rd_msg *m, const char *org, const
         return u;
     log_info("blob_put_busy", KV_STR("org", org), KV_STR("peer", peer),
              KV_INT("org_uploads", same_org), KV_INT("client_uploads", same_client));
-    xml_error(m, 503, "SlowDown", why);
+    xml_error(bs, m, 503, "SlowDown", why);
     return NULL;
 }
 
@@ -245,7 +303,7 @@ static void put_begin(blob_server *bs, rd_msg *m, const char *bucket, const char
     char type[128] = "";
     if (ct.p != NULL) {
         if (ct.len >= sizeof(type)) {
-            xml_error(m, 400, "InvalidArgument", "The Content-Type is longer than 127 bytes.");
+            xml_error(bs, m, 400, "InvalidArgument", "The Content-Type is longer than 127 bytes.");
             msg_free(m);
             return;
         }
@@ -253,7 +311,8 @@ static void put_begin(blob_server *bs, rd_msg *m, const char *bucket, const char
         type[ct.len] = '\0';
     }
     if (q->body_stream && q->content_length > bs->max_upload) {
-        xml_error(m, 413, "EntityTooLarge", "The upload is larger than REELD_MAX_UPLOAD_BYTES.");
+        xml_error(bs, m, 413, "EntityTooLarge",
+                  "The upload is larger than REELD_MAX_UPLOAD_BYTES.");
         msg_free(m);
         return;
     }
@@ -267,9 +326,9 @@ static void put_begin(blob_server *bs, rd_msg *m, const char *bucket, const char
     int r = blobfs_write_begin(bs->fs, bucket, key, type[0] ? type : NULL, &u->w);
     if (r < 0) {
         if (r == -EINVAL)
-            xml_error(m, 400, "InvalidArgument", "The bucket, key or Content-Type is refused.");
+            xml_error(bs, m, 400, "InvalidArgument", "The bucket, key or Content-Type is refused.");
         else
-            xml_error(m, 500, "InternalError", "The object could not be created.");
+            xml_error(bs, m, 500, "InternalError", "The object could not be created.");
         msg_free(m);
         u->w.fd = -1;
         return;
@@ -295,7 +354,7 @@ static void put_body(blob_server *bs, rd_msg *m)
     if (b->failed) {
         log_info("blob_put_incomplete", KV_STR("bucket", u->w.bucket),
                  KV_INT("got", (int64_t)u->got), KV_INT("expected", (int64_t)u->expect));
-        xml_error(u->request, 400, "IncompleteBody",
+        xml_error(bs, u->request, 400, "IncompleteBody",
                   "The body ended before its Content-Length; nothing was stored.");
         upload_end(u);
         return;
@@ -304,7 +363,7 @@ static void put_body(blob_server *bs, rd_msg *m)
     int r = len ? blobfs_write(&u->w, b->data->data, len) : 0;
     if (r < 0) {
         log_error("blob_put_failed", KV_STR("bucket", u->w.bucket), KV_ERRNO(r));
-        xml_error(u->request, r == -ENOSPC ? 507 : 500, "InternalError",
+        xml_error(bs, u->request, r == -ENOSPC ? 507 : 500, "InternalError",
                   "The object could not be written.");
         upload_end(u);
         return;
@@ -408,23 +467,25 @@ static void get_begin(blob_server *bs, const rd_msg *m, const char *bucket, cons
     int fd = blobfs_open_read(bs->fs, bucket, key, &info);
     if (fd < 0) {
         if (fd == -ENOENT || fd == -ENOTDIR || fd == -EISDIR)
-            xml_error(m, 404, "NoSuchKey", "The specified key does not exist.");
+            xml_error(bs, m, 404, "NoSuchKey", "The specified key does not exist.");
         else
-            xml_error(m, 500, "InternalError", "The object could not be read.");
+            xml_error(bs, m, 500, "InternalError", "The object could not be read.");
         return;
     }
     uint64_t size = (uint64_t)info.size, start = 0, end = size;
     int ranged = parse_range(http_request_header(q, "range"), size, &start, &end);
     if (ranged < 0) {
         close(fd);
-        xml_error(m, 416, "InvalidRange", "The requested range is not satisfiable.");
+        xml_error(bs, m, 416, "InvalidRange", "The requested range is not satisfiable.");
         return;
     }
-    char hdr[256];
+    char hdr[512];
     int n = snprintf(hdr, sizeof(hdr), "ETag: %s\r\nAccept-Ranges: bytes\r\n", info.etag);
     if (ranged > 0)
-        snprintf(hdr + n, sizeof(hdr) - (size_t)n, "Content-Range: bytes %llu-%llu/%llu\r\n",
-                 (unsigned long long)start, (unsigned long long)end - 1, (unsigned long long)size);
+        n += snprintf(hdr + n, sizeof(hdr) - (size_t)n, "Content-Range: bytes %llu-%llu/%llu\r\n",
+                      (unsigned long long)start, (unsigned long long)end - 1,
+                      (unsigned long long)size);
+    cors_lines(bs, m, hdr + n, sizeof(hdr) - (size_t)n);
     rd_actor *listener = m->from;
     uint64_t stream = q->stream;
     download *d = NULL;
@@ -433,7 +494,7 @@ static void get_begin(blob_server *bs, const rd_msg *m, const char *bucket, cons
             d = &bs->down[i];
     if (q->method != RD_HTTP_HEAD && d == NULL) {
         close(fd);
-        xml_error(m, 503, "SlowDown", "Too many downloads at once; try again shortly.");
+        xml_error(bs, m, 503, "SlowDown", "Too many downloads at once; try again shortly.");
         return;
     }
     if (http_reply_stream(m, ranged > 0 ? 206 : 200, info.content_type, (int64_t)(end - start),
@@ -482,6 +543,10 @@ static int blob_handle(rd_actor *self, rd_msg *m)
     if (m->type != MSG_HTTP_REQUEST)
         return RD_DONE;
     const rd_http_request *q = msg_body(m, http_request);
+    if (q->method == RD_HTTP_OPTIONS) {
+        preflight(bs, m);
+        return RD_DONE;
+    }
     char bucket[BLOBFS_MAX_BUCKET + 1], key[BLOBFS_MAX_KEY + 1];
     int r = verify(bs, m, bucket, key);
     if (r < 0) {
@@ -497,7 +562,7 @@ static int blob_handle(rd_actor *self, rd_msg *m)
         return RD_DONE;
     }
     metrics_add(bs->m_denied, 1);
-    xml_error(m, 403, "AccessDenied", "Only GET, HEAD and PUT are served here.");
+    xml_error(bs, m, 403, "AccessDenied", "Only GET, HEAD and PUT are served here.");
     return RD_DONE;
 }
 
@@ -548,6 +613,12 @@ int blob_server_start(blobfs *fs, const rd_config *cfg, rd_http_routes *routes, 
     bs->fs = fs;
     bs->max_upload = (uint64_t)cfg->max_upload_bytes;
     bs->slots_per_org = cfg->upload_slots_per_org;
+    r = cors_parse(&bs->cors, cfg->allowed_origins, "ALLOWED_ORIGINS", err, errlen);
+    if (r < 0) {
+        urlsign_clear(&bs->sign);
+        free(bs);
+        return r;
+    }
     bs->slots_per_client = cfg->upload_slots_per_client;
     for (int i = 0; i < MAX_UPLOADS; i++)
         bs->up[i].w.fd = -1;
@@ -576,7 +647,7 @@ int blob_server_start(blobfs *fs, const rd_config *cfg, rd_http_routes *routes, 
      * not a 405 that would say which methods exist. */
     r = http_routes_add(routes, "/blob/{bucket}/{key...}",
                         RD_HTTP_GET | RD_HTTP_PUT | RD_HTTP_POST | RD_HTTP_DELETE | RD_HTTP_PATCH |
-                            RD_HTTP_STREAM_BODY,
+                            RD_HTTP_OPTIONS | RD_HTTP_STREAM_BODY,
                         out, 1, (size_t)cfg->max_upload_bytes, 24u * 3600 * 1000);
     if (r < 0) {
         snprintf(err, errlen, "cannot add the /blob/ route (%s)", strerror(-r));
