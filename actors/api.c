@@ -1131,6 +1131,16 @@ static int load_edge_key(api *a, const rd_config *cfg, char *err, size_t errlen)
     size_t bl = strlen(a->edge_base);
     while (bl > 0 && a->edge_base[bl - 1] == '/')
         a->edge_base[--bl] = '\0';
+    for (size_t i = 0; i < bl; i++) {
+        unsigned char c = (unsigned char)a->edge_base[i];
+        if (c <= ' ' || c == '"' || c == '\\' || c >= 0x7f) {
+            /* It goes into links as is. */
+            snprintf(err, errlen,
+                     "EDGE_PUBLIC_BASE: must be a plain URL without spaces, quotes "
+                     "or backslashes");
+            return -EINVAL;
+        }
+    }
     return 0;
 }
 

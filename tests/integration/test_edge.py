@@ -168,6 +168,19 @@ def test_playback_public_base(edge):
     assert m and m.group(2) == sign(aid, int(m.group(1)))
 
 
+def test_edge_only_node_signs_nothing(reeld_factory):
+    """Only the API signs playback links (auth, org, promoted asset): a node that runs the edge
+    alone has no playback route at all, so no id gets a link from it."""
+    r = reeld_factory(env={"EDGE_SIGNING_KEY": KEY, "REELD_DRAIN_SEC": "2"},
+                      args=["--roles", "edge"])
+    put(r, "x", "master.m3u8", b"#EXTM3U\n")
+    for aid in ("x", "a1", "anything"):
+        status, _, body = get(r, f"/api/assets/{aid}/playback")
+        assert status == 404, (aid, status, body)
+        assert b"/hls/" not in body
+    assert get(r, link("x", "master.m3u8"))[0] == 200  # the edge itself still serves
+
+
 def test_path_traversal(edge):
     r = edge()
     put(r, "a1", "v0/s0.ts", SEG)
