@@ -22,7 +22,7 @@ from conftest import free_port, reeld_bin
 from test_s3_client import wait_port
 
 SECRET = "jwt-secret-for-tests-0123456789abcdef"
-KEYS = "acme:key-acme-1,beta:key-beta-1"
+KEYS = "acme:key-acme-1-0123456789,beta:key-beta-1-0123456789"
 
 
 def call(r, method, path, body=None, headers=None):
@@ -245,12 +245,12 @@ def test_auth_keys_and_jwts(reeld_factory):
         assert err["error"]["code"] in ("unauthorized", "forbidden")
         if status == 401:
             assert hdrs["www-authenticate"].startswith("Bearer")
-    up = new_upload(r, 5, {"Authorization": "Bearer key-acme-1"})
+    up = new_upload(r, 5, {"Authorization": "Bearer key-acme-1-0123456789"})
     aid = up["asset_id"]
     token = jwt({"org": "acme", "sub": "u1", "exp": now + 600})
     st, _, asset = call(r, "GET", f"/api/assets/{aid}", headers={"Authorization": "Bearer " + token})
     assert st == 200 and asset["asset_id"] == aid
-    for other in ("Bearer key-beta-1", "Bearer " + jwt({"org": "beta", "exp": now + 600})):
+    for other in ("Bearer key-beta-1-0123456789", "Bearer " + jwt({"org": "beta", "exp": now + 600})):
         for method, path in (("GET", f"/api/assets/{aid}"), ("POST", f"/api/assets/{aid}/promote"),
                              ("GET", f"/api/assets/{aid}/playback")):
             st, _, _ = call(r, method, path, headers={"Authorization": other})
@@ -258,7 +258,7 @@ def test_auth_keys_and_jwts(reeld_factory):
     st, _, metrics = call(r, "GET", "/metrics")
     assert b'reeld_api_refused_total{code="401",class="auth"} 7' in metrics
     assert b'reeld_api_refused_total{code="403",class="auth"} 1' in metrics
-    assert SECRET not in r.logs() and "key-acme-1" not in r.logs()
+    assert SECRET not in r.logs() and "key-acme-1-0123456789" not in r.logs()
 
 
 # ---- CORS and rate limits ----
