@@ -12,7 +12,10 @@
  * compares a key or a signature with memcmp; logs a token, a key or a signed URL's signature.
  *
  * Clients: the rate-limit client of an authenticated request is its org (all its keys and
- * tokens share the buckets); in the open embedded mode it is the client's IP address. */
+ * tokens share the buckets); in the open embedded mode it is the client's IP address. Failed
+ * authentication (401) is counted per client IP address (RL_AUTH_FAIL_*): once an address has
+ * spent its failures, its requests get 429 before their credentials are even checked, so
+ * guessing keys stops there and a right guess is not told apart by a 200. */
 #include "actors/api.h"
 
 #include <errno.h>
@@ -50,7 +53,7 @@
 #define STORE_WAIT_MS  5000 /* a store call's deadline */
 #define JOB_ATTEMPTS   3
 
-enum { RL_ALL, RL_PRESIGN, RL_PROMOTE };
+enum { RL_ALL, RL_PRESIGN, RL_PROMOTE, RL_AUTH_FAIL };
 enum { R_UPLOADS, R_COMPLETE, R_PROMOTE, R_ASSET, R_PLAYBACK, R_DOCS, R_COUNT };
 
 typedef struct asset {
@@ -973,18 +976,34 @@ static int api_handle(rd_actor *self, rd_msg *m)
         reply(m, 200, openapi_json, openapi_json_len, cors);
         return RD_DONE;
     }
+    /* An address that has failed authentication too often is refused whatever it sends now. */
+    char addr[80];
+    snprintf(addr, sizeof(addr), "ip:%s", q->peer);
+    int wait = ratelimit_peek(a->rl, RL_AUTH_FAIL, addr, a->cfg.rl_auth_fail_max,
+                              a->cfg.rl_auth_fail_window, now_ms);
+    if (wait > 0) {
+        refused(a, 429, "auth");
+        snprintf(hdr, sizeof(hdr), "%sRetry-After: %d\r\n", cors, wait);
+        reply_error(m, 429, "rate_limited",
+                    "Too many failed authentications from this address; retry after Retry-After.",
+                    hdr);
+        return RD_DONE;
+    }
     principal p;
     const char *code = NULL, *message = NULL;
     int st = authenticate(a, q, &p, &code, &message);
     if (st != 0) {
+        if (st == 401) /* a wrong or missing credential: spends one of the address's failures */
+            ratelimit_take(a->rl, RL_AUTH_FAIL, addr, a->cfg.rl_auth_fail_max,
+                           a->cfg.rl_auth_fail_window, now_ms);
         refused(a, st, "auth");
         snprintf(hdr, sizeof(hdr), "%s%s", cors,
                  st == 401 ? "WWW-Authenticate: Bearer realm=\"reeld\"\r\n" : "");
         reply_error(m, st, code, message, hdr);
         return RD_DONE;
     }
-    int wait = ratelimit_take(a->rl, RL_ALL, p.client, a->cfg.rate_limit_max,
-                              a->cfg.rate_limit_window, now_ms);
+    wait = ratelimit_take(a->rl, RL_ALL, p.client, a->cfg.rate_limit_max, a->cfg.rate_limit_window,
+                          now_ms);
     const char *cls = "all";
     if (wait == 0 && r == R_UPLOADS) {
         cls = "presign";

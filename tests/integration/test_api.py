@@ -304,6 +304,64 @@ def test_rate_limits(reeld_factory):
     assert b'reeld_api_refused_total{code="429",class="promote"} 1' in metrics
 
 
+def pipelined(r, requests):
+    """Sends every raw request on one connection at once; returns [(status, headers, body)]."""
+    import socket
+    with socket.create_connection(("127.0.0.1", r.port), timeout=20) as s:
+        s.sendall(b"".join(requests))
+        data, out = b"", []
+        while len(out) < len(requests):
+            head_end = data.find(b"\r\n\r\n")
+            if head_end >= 0:
+                head = data[:head_end].decode()
+                hdrs = {l.split(":", 1)[0].lower(): l.split(":", 1)[1].strip()
+                        for l in head.split("\r\n")[1:]}
+                end = head_end + 4 + int(hdrs.get("content-length", "0"))
+                if len(data) >= end:
+                    out.append((int(head.split()[1]), hdrs, data[head_end + 4:end]))
+                    data = data[end:]
+                    continue
+            chunk = s.recv(65536)
+            assert chunk, f"connection closed after {len(out)} responses"
+            data += chunk
+    return out
+
+
+def test_failed_auth_is_rate_limited_per_client(reeld_factory):
+    """Wrong keys pipelined on one connection: the first RL_AUTH_FAIL_MAX get 401, then 429 with
+    Retry-After, and while the address is refused even the right key gets 429 (so guessing
+    cannot go on and learn the answer from a 200)."""
+    r = reeld_factory(env={"REELD_API_KEYS": KEYS, "RATE_LIMIT_MAX": "100000"})
+    req = ("GET /api/assets/a0 HTTP/1.1\r\nHost: x\r\n"
+           "Authorization: Bearer wrong-key-{:06d}\r\n\r\n")
+    got = pipelined(r, [req.format(i).encode() for i in range(200)])
+    statuses = [st for st, _, _ in got]
+    assert statuses[:20] == [401] * 20, statuses[:25]
+    assert statuses[20:] == [429] * 180, statuses[18:30]
+    _, hdrs, body = got[-1]
+    assert 1 <= int(hdrs["retry-after"]) <= 60
+    assert json.loads(body)["error"]["code"] == "rate_limited"
+    st, hdrs, _ = call(r, "GET", "/api/assets/a0",
+                       headers={"Authorization": "Bearer key-acme-1-0123456789"})
+    assert st == 429 and int(hdrs["retry-after"]) >= 1
+    metrics = call(r, "GET", "/metrics")[2]
+    assert b'reeld_api_refused_total{code="401",class="auth"} 20' in metrics
+    assert b'reeld_api_refused_total{code="429",class="auth"} 181' in metrics
+
+
+def test_failed_auth_limit_is_a_setting(reeld_factory):
+    r = reeld_factory(env={"REELD_API_KEYS": KEYS, "RL_AUTH_FAIL_MAX": "3",
+                           "RL_AUTH_FAIL_WINDOW": "3"})
+    good = {"Authorization": "Bearer key-acme-1-0123456789"}
+    for _ in range(5):  # successes spend nothing of the failure budget
+        assert call(r, "GET", "/api/assets/a0", headers=good)[0] == 404
+    bad = {"Authorization": "Bearer nope-nope-nope-nope"}
+    assert [call(r, "GET", "/api/assets/a0", headers=bad)[0] for _ in range(4)] == \
+        [401, 401, 401, 429]
+    time.sleep(1.2)  # 3 per 3 s: one failure back each second
+    assert call(r, "GET", "/api/assets/a0", headers=good)[0] == 404
+
+
 # ---- S3 mode ----
 
 @pytest.fixture(scope="module")
