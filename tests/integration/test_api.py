@@ -199,6 +199,10 @@ def test_blob_refusals_write_nothing(reeld_factory):
         assert st == 400, path
     st, _, _ = put_url(good, b"x" * (65 * 1024))
     assert st == 413
+    # The longest key S3 takes (1024 bytes) in one segment names no file: 400, not 500.
+    st, _, body = put_url(presign("PUT", "k" * 1024), b"data")
+    assert st == 400 and b"<Code>Invalid" in body, (st, body)
+    assert put_url(presign("PUT", "k" * 256), b"data")[0] == 400
     assert blob_files(r) == []
     st, hdrs, _ = put_url(good, b"x" * 1000)
     assert st == 200 and hdrs["etag"]
