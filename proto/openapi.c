@@ -381,6 +381,8 @@ const char openapi_json[] =
     "    \"properties\": {\n"
     "     \"filename\": {\n"
     "      \"type\": \"string\",\n"
+    "      \"description\": \"1 to 255 bytes of UTF-8 without control characters (else"
+    " 400)\",\n"
     "      \"minLength\": 1,\n"
     "      \"maxLength\": 255\n"
     "     },\n"

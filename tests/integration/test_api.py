@@ -172,6 +172,48 @@ def test_upload_request_refusals(reeld_factory):
     assert blob_files(r) == []
 
 
+def test_upload_text_fields_are_clean(reeld_factory):
+    """content_type goes into HTTP headers (the upload's, S3's) and filename into JSON and the
+    store: a control character anywhere in the one, or bytes that are not UTF-8 (or C1
+    controls) in the other, are refused with 400 before anything is stored."""
+    r = reeld_factory()
+    raw = b'{"filename":"%s","content_type":"%s","size":5}'
+    for filename, ctype in [
+        (b"a.mp4", b"video/mp4;\\r\\nX-Injected: 1"),
+        (b"a.mp4", b"video/mp4; codecs=avc1\\r\\n"),
+        (b"a.mp4", b"video/mp4\\n"),
+        (b"a.mp4", b"video/mp4;\\tx"),
+        (b"a.mp4", b"video/mp4;\\u0000"),
+        (b"a.mp4", b"video/mp4; x=\xc3\xa9"),
+        (b"a\xff.mp4", b"video/mp4"),                 # not UTF-8
+        (b"a\xc0\xaf.mp4", b"video/mp4"),             # overlong '/'
+        (b"a\xed\xa0\x80.mp4", b"video/mp4"),         # a surrogate, raw
+        (b"a\\udc00.mp4", b"video/mp4"),              # a lone surrogate, escaped (bad JSON)
+        (b"a\xe2\x82.mp4", b"video/mp4"),             # truncated sequence
+        (b"a\xf4\x90\x80\x80.mp4", b"video/mp4"),     # above U+10FFFF
+        (b"a\\u0085.mp4", b"video/mp4"),              # C1 control
+    ]:
+        st, _, err = call(r, "POST", "/api/uploads", raw % (filename, ctype),
+                          {"Content-Type": "application/json"})
+        code = "invalid_json" if b"\\udc00" in filename else "invalid_field"
+        assert st == 400 and err["error"]["code"] == code, (filename, ctype, st, err)
+    assert blob_files(r) == []
+    # Clean text still works, UTF-8 included, and comes back as sent; the store keeps a prefix
+    # that ends on a character boundary.
+    for name in ("vid\u00e9o \u2713 \U0001f3ac.mp4", "\u00e9" * 120 + ".mp4"):
+        body = {"filename": name, "content_type": "video/mp4; codecs=\"avc1.64001f\"", "size": 5}
+        st, _, up = call(r, "POST", "/api/uploads", body)
+        assert st == 201, up
+        st, _, asset = call(r, "GET", f"/api/assets/{up['asset_id']}")
+        assert asset["filename"] == name and asset["content_type"] == body["content_type"]
+    import sqlite3
+    db = sqlite3.connect(os.path.join(r.data_dir, "reeld.db"))
+    stored = [row[0] for row in db.execute("SELECT filename FROM assets ORDER BY id")]
+    db.close()
+    assert stored[0] == "vid\u00e9o \u2713 \U0001f3ac.mp4"
+    assert stored[1] == "\u00e9" * 63, stored[1]
+
+
 def test_blob_refusals_write_nothing(reeld_factory):
     r = reeld_factory(env={"REELD_MAX_UPLOAD_BYTES": "64K"})
     env = dict(os.environ, REELD_DATA_DIR=r.data_dir, REELD_LISTEN=r.addr)
