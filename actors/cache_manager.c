@@ -58,8 +58,9 @@
 #define DIR_MAX        400 /* bytes of CACHE_DIR, so file names fit FILE_MAX */
 #define FILE_MAX       512
 
-static const char CC_SEGMENT[] = "public, max-age=31536000, immutable";
+static const char CC_SEGMENT[] = "public, max-age=31536000, immutable"; /* 200, 206, 304 */
 static const char CC_PLAYLIST[] = "no-cache";
+static const char CC_ERROR[] = "no-store"; /* 4xx, 5xx: no cache keeps one for the object */
 
 typedef struct shard shard;
 typedef struct flight flight;
@@ -202,7 +203,7 @@ static void etag_of(const job *j, uint64_t size, int64_t mtime, char out[64])
              (unsigned long long)size, (unsigned long long)mtime);
 }
 
-/* A response without a streamed body (304, 416, errors with our headers). */
+/* A response without a streamed body (304, 416, errors: all with our headers). */
 static void reply_plain(job *j, int status, const char *ctype, const char *headers,
                         const char *body)
 {
@@ -223,8 +224,12 @@ static void reply_plain(job *j, int status, const char *ctype, const char *heade
 
 static void reply_error(job *j, int status, const char *code, const char *message)
 {
-    http_reply_error(j->req, status, code, message);
-    j->replied = 1;
+    char body[RD_HTTP_SMALL_BODY];
+    int n = http1_write_error_json(body, sizeof(body) - 1, code, message);
+    body[n > 0 ? n : 0] = '\0'; /* the writer does not terminate it; reply_plain takes strlen */
+    char headers[40];
+    snprintf(headers, sizeof(headers), "Cache-Control: %s\r\n", CC_ERROR);
+    reply_plain(j, status, "application/json", headers, body);
 }
 
 /* Decides the response to `j` for an object of `size` bytes modified at `mtime`, and sends
@@ -249,8 +254,10 @@ static int respond(job *j, uint64_t size, int64_t mtime, int hit)
     uint64_t first = 0, last = size ? size - 1 : 0;
     int rc = httpcond_range(range.p, range.len, size, &first, &last);
     if (rc == HTTPCOND_UNSATISFIABLE) {
-        snprintf(headers + n, sizeof(headers) - (size_t)n, "Content-Range: bytes */%llu\r\n",
-                 (unsigned long long)size);
+        /* An error: none of the object's cache headers (immutable would pin it in caches). */
+        snprintf(headers, sizeof(headers),
+                 "Cache-Control: %s\r\nContent-Range: bytes */%llu\r\nX-Cache: %s\r\n", CC_ERROR,
+                 (unsigned long long)size, hit ? "HIT" : "MISS");
         reply_plain(j, 416, "application/json", headers,
                     "{\"error\":{\"code\":\"range_not_satisfiable\","
                     "\"message\":\"The range starts past the end of the object.\"}}");
