@@ -12,7 +12,10 @@
  * compares a key or a signature with memcmp; logs a token, a key or a signed URL's signature.
  *
  * Clients: the rate-limit client of an authenticated request is its org (all its keys and
- * tokens share the buckets); in the open embedded mode it is the client's IP address. */
+ * tokens share the buckets); in the open embedded mode it is the client's IP address. Failed
+ * authentication (401) is counted per client IP address (RL_AUTH_FAIL_*): once an address has
+ * spent its failures, its requests get 429 before their credentials are even checked, so
+ * guessing keys stops there and a right guess is not told apart by a 200. */
 #include "actors/api.h"
 
 #include <errno.h>
@@ -50,7 +53,7 @@
 #define STORE_WAIT_MS  5000 /* a store call's deadline */
 #define JOB_ATTEMPTS   3
 
-enum { RL_ALL, RL_PRESIGN, RL_PROMOTE };
+enum { RL_ALL, RL_PRESIGN, RL_PROMOTE, RL_AUTH_FAIL };
 enum { R_UPLOADS, R_COMPLETE, R_PROMOTE, R_ASSET, R_PLAYBACK, R_DOCS, R_COUNT };
 
 typedef struct asset {
@@ -484,12 +487,63 @@ static int json_body(const rd_msg *m, const char *cors, json_tok *toks, size_t n
     return n;
 }
 
-static int printable(const char *s)
+/* Printable ASCII only (0x20..0x7e): text that goes into HTTP header lines. */
+static int header_text(const char *s, size_t n)
 {
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
             return 0;
     return 1;
+}
+
+/* The bytes of the UTF-8 sequence starting at s[0..n), or 0 when it is not strict UTF-8
+ * (overlong, a surrogate, above U+10FFFF, truncated) or a C0/C1 control or DEL. */
+static size_t utf8_char(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    if (c < 0x80)
+        return c >= 0x20 && c != 0x7f;
+    size_t len = c >= 0xc2 && c <= 0xdf   ? 2
+                 : c >= 0xe0 && c <= 0xef ? 3
+                 : c >= 0xf0 && c <= 0xf4 ? 4
+                                          : 0;
+    if (len == 0 || len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) || (c == 0xf0 && s[1] < 0x90) ||
+        (c == 0xf4 && s[1] > 0x8f))
+        return 0; /* overlong, a surrogate, above U+10FFFF */
+    if (c == 0xc2 && s[1] < 0xa0)
+        return 0; /* U+0080..U+009F: C1 controls */
+    return len;
+}
+
+/* 1 when s[0..n) is strict UTF-8 without control characters. */
+static int clean_utf8(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_char((const unsigned char *)s + i, n - i);
+        if (k == 0)
+            return 0;
+        i += k;
+    }
+    return 1;
+}
+
+/* The longest prefix of s (NUL-terminated) of at most `max` bytes that ends on a character
+ * boundary, copied to out (max + 1 bytes). For valid UTF-8 only. */
+static void utf8_prefix(char *out, const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n > max) {
+        n = max;
+        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+            n--; /* s[n] continues a sequence: cut before the sequence */
+    }
+    memcpy(out, s, n);
+    out[n] = '\0';
 }
 
 /* A video/<subtype> MIME type without parameters oddities: letters, digits, . + - only. */
@@ -547,13 +601,24 @@ static void post_upload(api *a, const rd_msg *m, const principal *p, const char 
     }
     char filename[256], type[128];
     int64_t size;
-    if (json_string(s, &t[fi], filename, sizeof(filename)) <= 0 || !printable(filename)) {
+    /* An embedded NUL (\u0000) would cut the C string short: the length must match. */
+    int fl = json_string(s, &t[fi], filename, sizeof(filename));
+    if (fl <= 0 || strlen(filename) != (size_t)fl || !clean_utf8(filename, (size_t)fl)) {
         reply_error(m, 400, "invalid_field",
-                    "filename must be a string of 1 to 255 bytes without control characters.",
+                    "filename must be UTF-8 text of 1 to 255 bytes without control characters.",
                     cors);
         return;
     }
-    if (json_string(s, &t[ci], type, sizeof(type)) <= 0 || !video_type(type)) {
+    /* It goes into header lines (the upload's Content-Type, S3's): printable ASCII only,
+     * parameters after ';' included. */
+    int tl = json_string(s, &t[ci], type, sizeof(type));
+    if (tl == -EINVAL ||
+        (tl > 0 && (strlen(type) != (size_t)tl || !header_text(type, (size_t)tl)))) {
+        reply_error(m, 400, "invalid_field",
+                    "content_type must be printable ASCII, without control characters.", cors);
+        return;
+    }
+    if (tl <= 0 || !video_type(type)) {
         reply_error(m, 415, "unsupported_media_type",
                     "content_type must be a video type such as video/mp4.", cors);
         return;
@@ -582,7 +647,7 @@ static void post_upload(api *a, const rd_msg *m, const principal *p, const char 
     row->size_bytes = size;
     snprintf(row->org, sizeof(row->org), "%s", p->org);
     snprintf(row->state, sizeof(row->state), "uploading");
-    snprintf(row->filename, sizeof(row->filename), "%.127s", filename);
+    utf8_prefix(row->filename, filename, sizeof(row->filename) - 1);
     snprintf(row->content_type, sizeof(row->content_type), "%.63s", type);
     /* The public id names the object in both buckets, and the ladder's prefix in previews
      * (what playback links point at). */
@@ -1003,6 +1068,19 @@ static int api_handle(rd_actor *self, rd_msg *m)
         reply(m, 200, openapi_json, openapi_json_len, cors);
         return RD_DONE;
     }
+    /* An address that has failed authentication too often is refused whatever it sends now. */
+    char addr[80];
+    snprintf(addr, sizeof(addr), "ip:%s", q->peer);
+    int wait = ratelimit_peek(a->rl, RL_AUTH_FAIL, addr, a->cfg.rl_auth_fail_max,
+                              a->cfg.rl_auth_fail_window, now_ms);
+    if (wait > 0) {
+        refused(a, 429, "auth");
+        snprintf(hdr, sizeof(hdr), "%sRetry-After: %d\r\n", cors, wait);
+        reply_error(m, 429, "rate_limited",
+                    "Too many failed authentications from this address; retry after Retry-After.",
+                    hdr);
+        return RD_DONE;
+    }
     principal p;
     const char *code = NULL, *message = NULL;
     int st = authenticate(a, http_request_header(q, "authorization"), q->peer, &p, &code, &message);
@@ -1015,14 +1093,17 @@ static int api_handle(rd_actor *self, rd_msg *m)
                   "again.";
     }
     if (st != 0) {
+        if (st == 401) /* a wrong or missing credential: spends one of the address's failures */
+            ratelimit_take(a->rl, RL_AUTH_FAIL, addr, a->cfg.rl_auth_fail_max,
+                           a->cfg.rl_auth_fail_window, now_ms);
         refused(a, st, "auth");
         snprintf(hdr, sizeof(hdr), "%s%s", cors,
                  st == 401 ? "WWW-Authenticate: Bearer realm=\"reeld\"\r\n" : "");
         reply_error(m, st, code, message, hdr);
         return RD_DONE;
     }
-    int wait = ratelimit_take(a->rl, RL_ALL, p.client, a->cfg.rate_limit_max,
-                              a->cfg.rate_limit_window, now_ms);
+    wait = ratelimit_take(a->rl, RL_ALL, p.client, a->cfg.rate_limit_max, a->cfg.rate_limit_window,
+                          now_ms);
     const char *cls = "all";
     if (wait == 0 && r == R_UPLOADS) {
         cls = "presign";
@@ -1171,6 +1252,16 @@ static int load_edge_key(api *a, const rd_config *cfg, char *err, size_t errlen)
     size_t bl = strlen(a->edge_base);
     while (bl > 0 && a->edge_base[bl - 1] == '/')
         a->edge_base[--bl] = '\0';
+    for (size_t i = 0; i < bl; i++) {
+        unsigned char c = (unsigned char)a->edge_base[i];
+        if (c <= ' ' || c == '"' || c == '\\' || c >= 0x7f) {
+            /* It goes into links as is. */
+            snprintf(err, errlen,
+                     "EDGE_PUBLIC_BASE: must be a plain URL without spaces, quotes "
+                     "or backslashes");
+            return -EINVAL;
+        }
+    }
     return 0;
 }
 

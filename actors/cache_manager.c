@@ -3,13 +3,14 @@
  * owns:  one shard of the cache: the index (src/edge/cache_index.h) of the objects whose key
  *        hashes to it, their files under CACHE_DIR, the origin fetches (flights) of those
  *        objects, and the streamed responses (jobs) it is producing.
- * takes: MSG_HTTP_REQUEST for /hls/… and /api/assets/{id}/playback (from its loop's listener,
- *        or forwarded by another cache-manager: a miss of an object this shard owns);
+ * takes: MSG_HTTP_REQUEST for /hls/… (from its loop's listener, or forwarded by another
+ *        cache-manager: a miss of an object this shard owns);
  *        MSG_CACHE_TOUCH (hits served elsewhere).
  * sends: MSG_HTTP_RESPONSE (actor_reply) and MSG_HTTP_PART to the request's listener (a hit's
  *        body is one file part: the listener splices the cached file to the socket);
  *        MSG_HTTP_REQUEST (forwarded) and MSG_CACHE_TOUCH to the owning cache-manager.
- * never: blocks its loop: every open, read, write, rename and eviction goes through io_uring
+ * never: signs a link (only the API does, for an asset of the caller's org: actors/api.c);
+ *        blocks its loop: every open, read, write, rename and eviction goes through io_uring
  *        (the direct calls are metadata of files it holds open: fstat, futimens, close, and
  *        the unlink of a temporary file it gives up on); fetches an object twice at once; puts
  *        a playlist or a failed fetch on disk.
@@ -57,8 +58,9 @@
 #define DIR_MAX        400 /* bytes of CACHE_DIR, so file names fit FILE_MAX */
 #define FILE_MAX       512
 
-static const char CC_SEGMENT[] = "public, max-age=31536000, immutable";
+static const char CC_SEGMENT[] = "public, max-age=31536000, immutable"; /* 200, 206, 304 */
 static const char CC_PLAYLIST[] = "no-cache";
+static const char CC_ERROR[] = "no-store"; /* 4xx, 5xx: no cache keeps one for the object */
 
 typedef struct shard shard;
 typedef struct flight flight;
@@ -131,11 +133,9 @@ static struct {
     char dir[DIR_MAX];
     uint64_t shard_bytes;
     uint32_t fetch_timeout_ms;
-    uint32_t link_ttl_sec;
-    char public_base[512];
     edge_keyring keys;
     origin *origin;
-    int route_hls, route_playback;
+    int route_hls;
     rd_series *hits, *misses, *bytes_served, *evictions, *coalesced, *cache_bytes, *cache_objects;
     rd_series *fetch_ok, *fetch_missing, *fetch_failed, *fetch_seconds;
     rd_series *token_bad, *token_expired;
@@ -203,7 +203,7 @@ static void etag_of(const job *j, uint64_t size, int64_t mtime, char out[64])
              (unsigned long long)size, (unsigned long long)mtime);
 }
 
-/* A response without a streamed body (304, 416, errors with our headers). */
+/* A response without a streamed body (304, 416, errors: all with our headers). */
 static void reply_plain(job *j, int status, const char *ctype, const char *headers,
                         const char *body)
 {
@@ -224,8 +224,12 @@ static void reply_plain(job *j, int status, const char *ctype, const char *heade
 
 static void reply_error(job *j, int status, const char *code, const char *message)
 {
-    http_reply_error(j->req, status, code, message);
-    j->replied = 1;
+    char body[RD_HTTP_SMALL_BODY];
+    int n = http1_write_error_json(body, sizeof(body) - 1, code, message);
+    body[n > 0 ? n : 0] = '\0'; /* the writer does not terminate it; reply_plain takes strlen */
+    char headers[40];
+    snprintf(headers, sizeof(headers), "Cache-Control: %s\r\n", CC_ERROR);
+    reply_plain(j, status, "application/json", headers, body);
 }
 
 /* Decides the response to `j` for an object of `size` bytes modified at `mtime`, and sends
@@ -250,8 +254,10 @@ static int respond(job *j, uint64_t size, int64_t mtime, int hit)
     uint64_t first = 0, last = size ? size - 1 : 0;
     int rc = httpcond_range(range.p, range.len, size, &first, &last);
     if (rc == HTTPCOND_UNSATISFIABLE) {
-        snprintf(headers + n, sizeof(headers) - (size_t)n, "Content-Range: bytes */%llu\r\n",
-                 (unsigned long long)size);
+        /* An error: none of the object's cache headers (immutable would pin it in caches). */
+        snprintf(headers, sizeof(headers),
+                 "Cache-Control: %s\r\nContent-Range: bytes */%llu\r\nX-Cache: %s\r\n", CC_ERROR,
+                 (unsigned long long)size, hit ? "HIT" : "MISS");
         reply_plain(j, 416, "application/json", headers,
                     "{\"error\":{\"code\":\"range_not_satisfiable\","
                     "\"message\":\"The range starts past the end of the object.\"}}");
@@ -840,34 +846,6 @@ static void serve_hls(shard *sh, rd_msg *m)
     }
 }
 
-static void serve_playback(rd_msg *m)
-{
-    const rd_http_request *q = msg_body(m, http_request);
-    /* Asset ownership (the caller's org owns {id}, the asset is ready) plugs in here once the
-     * API has its auth and store: until then any well-formed id gets a link, which plays only
-     * if the origin has that asset's ladder. */
-    http1_str id = http_request_param(q, 0);
-    char asset[EDGE_ASSET_MAX + 1], sig[EDGE_TOKEN_SIG_LEN + 1];
-    if (!edge_asset_valid(id.p, id.len)) {
-        http_reply_error(m, 400, "bad_asset", "The asset id is not valid.");
-        return;
-    }
-    memcpy(asset, id.p, id.len);
-    asset[id.len] = '\0';
-    int64_t exp = (int64_t)time(NULL) + G.link_ttl_sec;
-    edge_token_sign(&G.keys, exp, asset, id.len, sig);
-    time_t t = (time_t)exp;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char body[1024];
-    int n = snprintf(body, sizeof(body),
-                     "{\"url\":\"%s/hls/%lld/%s/%s/master.m3u8\","
-                     "\"expires_at\":\"%04d-%02d-%02dT%02d:%02d:%02dZ\"}",
-                     G.public_base, (long long)exp, sig, asset, tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    http_reply(m, 200, "application/json", body, (size_t)n);
-}
-
 static void on_touch(shard *sh, const struct rd_msg_cache_touch *t)
 {
     const cache_key *k = (const cache_key *)(const void *)t->keys->data;
@@ -893,10 +871,6 @@ static int cache_handle(rd_actor *self, rd_msg *m)
     shard *sh = self->state;
     switch (m->type) {
     case MSG_HTTP_REQUEST:
-        if ((int)msg_body(m, http_request)->route == G.route_playback) {
-            serve_playback(m);
-            return RD_DONE;
-        }
         serve_hls(sh, m);
         return RD_KEPT;
     case MSG_CACHE_TOUCH:
@@ -1044,26 +1018,7 @@ int cache_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_http
         snprintf(err, errlen, "CACHE_DIR: path longer than %d bytes", DIR_MAX);
         return -ENAMETOOLONG;
     }
-    const char *base = cfg->edge_public_base;
-    if (base != NULL)
-        snprintf(G.public_base, sizeof(G.public_base), "%s", base);
-    else
-        snprintf(G.public_base, sizeof(G.public_base), "http://%s", cfg->listen);
-    size_t bl = strlen(G.public_base);
-    while (bl > 0 && G.public_base[bl - 1] == '/')
-        G.public_base[--bl] = '\0';
-    for (size_t i = 0; i < bl; i++) {
-        unsigned char c = (unsigned char)G.public_base[i];
-        if (c <= ' ' || c == '"' || c == '\\' || c >= 0x7f) {
-            /* It goes into JSON and URLs as is. */
-            snprintf(err, errlen,
-                     "EDGE_PUBLIC_BASE: must be a plain URL without spaces, quotes "
-                     "or backslashes");
-            return -EINVAL;
-        }
-    }
     G.fetch_timeout_ms = (uint32_t)cfg->fetch_timeout_ms;
-    G.link_ttl_sec = (uint32_t)cfg->edge_link_ttl_sec;
     G.nshards = nloops;
     G.shard_bytes = (uint64_t)cfg->cache_max_bytes / (uint64_t)nloops;
     if (cfg->s3_endpoint != NULL) {
@@ -1139,10 +1094,6 @@ int cache_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_http
     if (r == 0) {
         r = G.route_hls = http_routes_add(routes, "/hls/{exp}/{sig}/{asset}/{path...}", RD_HTTP_GET,
                                           actors, nloops, 0, G.fetch_timeout_ms + 2000);
-    }
-    if (r >= 0) {
-        r = G.route_playback =
-            http_routes_add(routes, "/api/assets/{id}/playback", RD_HTTP_GET, actors, nloops, 0, 0);
     }
     free(actors);
     if (r < 0) {

@@ -1,13 +1,14 @@
-/* The edge: signed playback links, and the cache-manager that serves /hls from a disk cache
- * in front of the origin (the previews bucket).
+/* The edge: the cache-manager that serves signed /hls links from a disk cache in front of the
+ * origin (the previews bucket).
  *
  *   GET|HEAD /hls/{exp}/{sig}/{asset}/{path...}   a playlist, segment or poster of an asset
- *   GET      /api/assets/{id}/playback            {"url": …/master.m3u8, "expires_at": …}
  *
- * Tokens (proto/edge_token.h) are checked before anything else: bad → 403, expired → 410.
- * Segments and posters are served from CACHE_DIR, bounded by CACHE_MAX_BYTES with LRU
- * eviction; a miss is fetched from the origin once however many clients ask at the same time
- * (single-flight), streamed to all of them while it is written to a temporary file that is
+ * The edge checks links and never signs one: GET /api/assets/{id}/playback is the API's
+ * (actors/api.c: auth, the caller's org, a promoted asset), so a node with only the edge role
+ * has no playback route. Tokens (proto/edge_token.h) are checked before anything else: bad →
+ * 403, expired → 410. Segments and posters are served from CACHE_DIR, bounded by CACHE_MAX_BYTES
+ * with LRU eviction; a miss is fetched from the origin once however many clients ask at the same
+ * time (single-flight), streamed to all of them while it is written to a temporary file that is
  * renamed into place when complete. Playlists are fetched from the origin every time and never
  * written to disk. One Range per request (206/416), ETag/If-None-Match and
  * Last-Modified/If-Modified-Since (304). See cache_manager.c for the sharding.

@@ -157,9 +157,15 @@ int jwt_verify_hs256(const char *token, size_t len, const void *secret, size_t s
     if (opt_string(body, t, 0, "org", out->org, sizeof(out->org)) < 0 ||
         opt_string(body, t, 0, "sub", out->sub, sizeof(out->sub)) < 0)
         return -EINVAL;
-    if (now > out->exp + leeway)
+    /* Checked: a time at the end of int64 would overflow with the leeway (and trap in a
+     * ReleaseSafe build). No honest token carries one, so it is refused as malformed. */
+    int64_t last, first = INT64_MIN;
+    if (__builtin_add_overflow(out->exp, leeway, &last) ||
+        (ni >= 0 && __builtin_sub_overflow(out->nbf, leeway, &first)))
+        return -EINVAL;
+    if (now > last)
         return -EKEYEXPIRED;
-    if (ni >= 0 && now < out->nbf - leeway)
+    if (ni >= 0 && now < first)
         return -EAGAIN;
     return 0;
 }

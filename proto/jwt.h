@@ -29,7 +29,8 @@ typedef struct jwt_claims {
  * at time `now`. Returns:
  *   0            valid; `out` filled;
  *   -EINVAL      malformed: not three base64url parts, header or payload not a JSON object, a
- *                claim of the wrong type, exp missing, longer than JWT_MAX_LEN;
+ *                claim of the wrong type, exp missing, longer than JWT_MAX_LEN, exp + leeway
+ *                or nbf - leeway outside int64 (no overflow: such a token is refused);
  *   -ENOTSUP     the header's alg is not "HS256" (alg "none" lands here);
  *   -EACCES      the signature does not match;
  *   -EKEYEXPIRED now > exp + leeway;

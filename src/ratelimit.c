@@ -39,47 +39,84 @@ static uint64_t fnv1a(int cls, const char *s)
     return h ? h : 1;
 }
 
+static void clip_key(const char *client, char key[RATELIMIT_KEY])
+{
+    size_t n = strlen(client);
+    if (n >= RATELIMIT_KEY)
+        n = RATELIMIT_KEY - 1;
+    memcpy(key, client, n);
+    key[n] = '\0';
+}
+
+/* The bucket of (cls, key), or NULL; `stalest` (when not NULL) gets the slot to reuse for it. */
+static bucket *find(ratelimit *rl, int cls, const char *key, uint64_t h, bucket **stalest)
+{
+    bucket *old = NULL;
+    for (int i = 0; i < RATELIMIT_PROBE; i++) {
+        bucket *b = &rl->b[(h + (uint64_t)i) & (RATELIMIT_SLOTS - 1)];
+        if (b->hash == h && b->cls == cls && strcmp(b->client, key) == 0)
+            return b;
+        if (b->hash == 0 || old == NULL || (old->hash != 0 && b->last_ms < old->last_ms))
+            old = b;
+    }
+    if (stalest != NULL)
+        *stalest = old;
+    return NULL;
+}
+
+/* The milli-tokens of `b` at now_ms: max tokens per window, i.e. max * 1000 milli-tokens per
+ * window_s * 1000 ms, never above max. */
+static int64_t refilled(const bucket *b, int max, int window_s, int64_t now_ms)
+{
+    int64_t cap = (int64_t)max * 1000, elapsed = now_ms - b->last_ms;
+    if (elapsed <= 0)
+        return b->milli;
+    int64_t gain = elapsed * (int64_t)max / window_s;
+    return b->milli + gain > cap ? cap : b->milli + gain;
+}
+
+/* Seconds until `milli` reaches one token: (1000 - milli) / (max / window_s) ms, at least 1. */
+static int wait_s(int64_t milli, int max, int window_s)
+{
+    int64_t wait_ms = ((1000 - milli) * window_s + max - 1) / max;
+    int64_t s = (wait_ms + 999) / 1000;
+    return s < 1 ? 1 : (int)s;
+}
+
 int ratelimit_take(ratelimit *rl, int cls, const char *client, int max, int window_s,
                    int64_t now_ms)
 {
     char key[RATELIMIT_KEY];
-    size_t n = strlen(client);
-    if (n >= sizeof(key))
-        n = sizeof(key) - 1;
-    memcpy(key, client, n);
-    key[n] = '\0';
+    clip_key(client, key);
     uint64_t h = fnv1a(cls, key);
-    bucket *slot = NULL, *stalest = NULL;
-    for (int i = 0; i < RATELIMIT_PROBE && slot == NULL; i++) {
-        bucket *b = &rl->b[(h + (uint64_t)i) & (RATELIMIT_SLOTS - 1)];
-        if (b->hash == h && b->cls == cls && strcmp(b->client, key) == 0)
-            slot = b;
-        else if (b->hash == 0 || stalest == NULL ||
-                 (stalest->hash != 0 && b->last_ms < stalest->last_ms))
-            stalest = b;
-    }
-    int64_t cap = (int64_t)max * 1000;
+    bucket *stalest = NULL, *slot = find(rl, cls, key, h, &stalest);
     if (slot == NULL) {
         slot = stalest;
         slot->hash = h;
         slot->cls = cls;
-        memcpy(slot->client, key, n + 1);
-        slot->milli = cap;
+        memcpy(slot->client, key, strlen(key) + 1);
+        slot->milli = (int64_t)max * 1000;
         slot->last_ms = now_ms;
     }
-    /* Refill: max tokens per window, i.e. max * 1000 milli-tokens per window_s * 1000 ms. */
-    int64_t elapsed = now_ms - slot->last_ms;
-    if (elapsed > 0) {
-        int64_t gain = elapsed * (int64_t)max / window_s;
-        slot->milli = slot->milli + gain > cap ? cap : slot->milli + gain;
+    if (now_ms > slot->last_ms) {
+        slot->milli = refilled(slot, max, window_s, now_ms);
         slot->last_ms = now_ms;
     }
     if (slot->milli >= 1000) {
         slot->milli -= 1000;
         return 0;
     }
-    /* Time until 1000 milli-tokens: (1000 - milli) / (max / window_s) ms. */
-    int64_t wait_ms = ((1000 - slot->milli) * window_s + max - 1) / max;
-    int64_t s = (wait_ms + 999) / 1000;
-    return s < 1 ? 1 : (int)s;
+    return wait_s(slot->milli, max, window_s);
+}
+
+int ratelimit_peek(ratelimit *rl, int cls, const char *client, int max, int window_s,
+                   int64_t now_ms)
+{
+    char key[RATELIMIT_KEY];
+    clip_key(client, key);
+    const bucket *b = find(rl, cls, key, fnv1a(cls, key), NULL);
+    if (b == NULL)
+        return 0; /* never taken from (or evicted): full */
+    int64_t milli = refilled(b, max, window_s, now_ms);
+    return milli >= 1000 ? 0 : wait_s(milli, max, window_s);
 }

@@ -30,4 +30,10 @@ void ratelimit_destroy(ratelimit *rl);
 int ratelimit_take(ratelimit *rl, int cls, const char *client, int max, int window_s,
                    int64_t now_ms);
 
+/* What ratelimit_take would answer now, taking nothing and creating no bucket: 0 when a token
+ * is there (or the client has no bucket), else the seconds to wait. For limits that count only
+ * some requests (failed authentication) but must refuse every request once spent. */
+int ratelimit_peek(ratelimit *rl, int cls, const char *client, int max, int window_s,
+                   int64_t now_ms);
+
 #endif

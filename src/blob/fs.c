@@ -65,6 +65,8 @@ static int valid_segments(const char *k, size_t len)
         size_t sl = i - b;
         if (sl == 0 || (sl == 1 && k[b] == '.') || (sl == 2 && k[b] == '.' && k[b + 1] == '.'))
             return 0;
+        if (sl > BLOBFS_MAX_SEGMENT) /* no file can have that name: refused here, not at rename */
+            return 0;
         b = i + 1;
     }
     return 1;

@@ -24,8 +24,9 @@
 
 #include "proto/sigv4.h"
 
-#define BLOBFS_MAX_KEY    1024 /* bytes, as S3 */
-#define BLOBFS_MAX_BUCKET 63
+#define BLOBFS_MAX_KEY     1024 /* bytes, as S3 */
+#define BLOBFS_MAX_SEGMENT 255  /* bytes between slashes: a file name (NAME_MAX) */
+#define BLOBFS_MAX_BUCKET  63
 
 typedef struct blobfs blobfs;
 
@@ -40,7 +41,8 @@ typedef struct blob_info {
 int blobfs_valid_bucket(const char *bucket);
 
 /* 1 when key[0..len) may name a file under a bucket: 1..BLOBFS_MAX_KEY bytes, no NUL, not
- * starting with '/', no empty, "." or ".." segment (a//b, a/./b, ../x, x/..), no trailing '/',
+ * starting with '/', no empty, "." or ".." segment (a//b, a/./b, ../x, x/..), no segment longer
+ * than BLOBFS_MAX_SEGMENT (S3 takes one, a file system does not), no trailing '/',
  * and the same holds for its percent-decoded form (so "%2e%2e/x" is refused too). */
 int blobfs_valid_key(const char *key, size_t len);
 

@@ -19,7 +19,7 @@ typedef enum kind {
     K_ENUM,   /* one of the '|'-separated words in `choices` */
     K_ADDR,   /* host:port or [v6]:port */
     K_URL,    /* starts with one of the '|'-separated prefixes in `choices` */
-    K_KEYS,   /* comma-separated org:key pairs */
+    K_KEYS,   /* comma-separated org:key pairs; `min` = minimum length of each key */
     K_LIST,   /* comma-separated integers (GPU indexes) */
 } kind;
 
@@ -135,6 +135,10 @@ static const setting settings[] = {
      "promotions per client per window"},
     {"RL_PROMOTE_WINDOW", NULL, NULL, K_INT, OFF(rl_promote_window), "60", 1, 86400, NULL,
      "promote window in seconds"},
+    {"RL_AUTH_FAIL_MAX", NULL, NULL, K_INT, OFF(rl_auth_fail_max), "20", 1, 1000000, NULL,
+     "failed authentications (401) per client address per window; then 429"},
+    {"RL_AUTH_FAIL_WINDOW", NULL, NULL, K_INT, OFF(rl_auth_fail_window), "60", 1, 86400, NULL,
+     "failed-authentication window in seconds"},
     {"FETCH_TIMEOUT_MS", NULL, NULL, K_INT, OFF(fetch_timeout_ms), "10000", 1, 600000, NULL,
      "edge: origin fetch timeout"},
     {"PREVIEW_PRESET", NULL, NULL, K_ENUM, OFF(preview_preset), "auto", 0, 0,
@@ -157,8 +161,8 @@ static const setting settings[] = {
      "edge disk cache (empty: DATA_DIR/cache)"},
     {"CACHE_MAX_BYTES", NULL, NULL, K_BYTES, OFF(cache_max_bytes), "10G", 1 << 20, INT64_MAX, NULL,
      "edge cache size bound (suffixes K, M, G, T)"},
-    {"REELD_API_KEYS", NULL, NULL, K_KEYS, OFF(api_keys), NULL, 0, 0, NULL,
-     "static API keys, comma-separated org:key pairs"},
+    {"REELD_API_KEYS", NULL, NULL, K_KEYS, OFF(api_keys), NULL, 16, 0, NULL,
+     "static API keys, comma-separated org:key pairs, each key at least 16 bytes"},
     {"JWT_SECRET", NULL, NULL, K_SECRET, OFF(jwt_secret), NULL, 32, 0, NULL,
      "HS256 secret for bearer JWTs, at least 32 bytes"},
 };
@@ -211,9 +215,10 @@ static int valid_addr(const char *v)
     return parse_int(colon + 1, &port) == 0 && port >= 1 && port <= 65535;
 }
 
-static int valid_keys(const char *v)
+/* org:key[,org:key...]; both parts non-empty, no spaces. 1 when valid; 0 when malformed; -1
+ * when a key is shorter than `min` bytes (its org in `org`: the line names it, never the key). */
+static int valid_keys(const char *v, int64_t min, char *org, size_t orgcap)
 {
-    /* org:key[,org:key...]; both parts non-empty, no spaces */
     const char *p = v;
     while (*p) {
         const char *comma = strchr(p, ',');
@@ -221,6 +226,10 @@ static int valid_keys(const char *v)
         const char *colon = memchr(p, ':', n);
         if (colon == NULL || colon == p || colon == p + n - 1 || memchr(p, ' ', n))
             return 0;
+        if ((int64_t)(p + n - colon - 1) < min) {
+            snprintf(org, orgcap, "%.*s", (int)(colon - p), p);
+            return -1;
+        }
         p += n + (comma != NULL);
     }
     return *v != '\0';
@@ -287,10 +296,17 @@ static int apply(rd_config *cfg, const setting *s, const char *v, char *err, siz
         if (!one_of(v, s->choices, 1))
             return bad(err, errlen, s, "must be a URL starting with %s (got '%s')", s->choices, v);
         break;
-    case K_KEYS:
-        if (!valid_keys(v))
+    case K_KEYS: {
+        char org[64];
+        int ok = valid_keys(v, s->min, org, sizeof(org));
+        if (ok == 0)
             return bad(err, errlen, s, "must be comma-separated org:key pairs");
+        if (ok < 0)
+            return bad(err, errlen, s,
+                       "every key must be at least %lld bytes long (org '%s' has a shorter one)",
+                       (long long)s->min, org);
         break;
+    }
     case K_LIST:
         if (!valid_list(v))
             return bad(err, errlen, s, "must be comma-separated GPU indexes such as 0,1 (got '%s')",

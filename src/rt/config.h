@@ -67,6 +67,7 @@ typedef struct rd_config {
     int rate_limit_max, rate_limit_window;
     int rl_presign_max, rl_presign_window;
     int rl_promote_max, rl_promote_window;
+    int rl_auth_fail_max, rl_auth_fail_window; /* failed authentications per client address */
     int fetch_timeout_ms;
 
     const char *preview_preset; /* auto|1080p|720p|480p */

@@ -1,15 +1,18 @@
-/* The sqlite store: the embedded default, one file (REELD_DATA_DIR/reeld.db) in WAL mode.
+/* The sqlite store: the embedded default, one file (REELD_DATA_DIR/reeld.db, 0600) in WAL mode.
  *
  * SQLite calls block, so the backend is a thread actor: its thread owns the connection and the
  * prepared statements, and nothing else touches them. Each request is one transaction (BEGIN
  * IMMEDIATE for writes, so two writers never deadlock on an upgrade). Times come from this
  * machine's clock: there is only one node. */
 #include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "src/rt/log.h"
 #include "src/store/store.h"
@@ -183,9 +186,53 @@ static int sq_errno(int rc)
     }
 }
 
+/* Makes `path` 0600 when it has group or other bits (a file of another user's that cannot be
+ * changed is only warned about). 0 (also when it does not exist and !create), or -errno. */
+static int tighten(const char *path, int create)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+    if (fd < 0)
+        return errno == ENOENT && !create ? 0 : -errno;
+    struct stat st;
+    int r = fstat(fd, &st) < 0 ? -errno : 0;
+    if (r == 0 && (st.st_mode & 077) != 0) {
+        if (fchmod(fd, st.st_mode & 0700) == 0)
+            log_warn("store_file_tightened", KV_STR("path", path),
+                     KV_STR("why", "it was readable by group or others; now 0600"));
+        else
+            log_warn("store_file_not_private", KV_STR("path", path), KV_ERRNO(-errno),
+                     KV_STR("why", "readable by group or others, and its mode cannot be changed"));
+    }
+    close(fd);
+    return r;
+}
+
+/* The database holds every org's assets and jobs: 0600 like the key files, whatever the umask.
+ * SQLite creates the -wal and -shm files with the database file's mode, so the file is made
+ * here first (an empty file is an empty database); ones an older reeld left readable are
+ * tightened. */
+static int private_files(const char *path, char *err, size_t errlen)
+{
+    char side[4096];
+    int r = tighten(path, 1);
+    for (int i = 0; r == 0 && i < 2; i++) {
+        if (snprintf(side, sizeof(side), "%s%s", path, i ? "-shm" : "-wal") >= (int)sizeof(side))
+            r = -ENAMETOOLONG;
+        else
+            r = tighten(side, 0);
+    }
+    if (r < 0)
+        snprintf(err, errlen, "cannot make the SQLite database %s private (0600): %s", path,
+                 strerror(-r));
+    return r;
+}
+
 static int sq_open(const char *path, sqlite3 **out, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
+    int pr = private_files(path, err, errlen);
+    if (pr < 0)
+        return pr;
     int rc = sqlite3_open_v2(
         path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {

@@ -22,7 +22,7 @@ from conftest import free_port, reeld_bin
 from test_s3_client import wait_port
 
 SECRET = "jwt-secret-for-tests-0123456789abcdef"
-KEYS = "acme:key-acme-1,beta:key-beta-1"
+KEYS = "acme:key-acme-1-0123456789,beta:key-beta-1-0123456789"
 
 
 def call(r, method, path, body=None, headers=None):
@@ -174,6 +174,48 @@ def test_upload_request_refusals(reeld_factory):
     assert blob_files(r) == []
 
 
+def test_upload_text_fields_are_clean(reeld_factory):
+    """content_type goes into HTTP headers (the upload's, S3's) and filename into JSON and the
+    store: a control character anywhere in the one, or bytes that are not UTF-8 (or C1
+    controls) in the other, are refused with 400 before anything is stored."""
+    r = reeld_factory()
+    raw = b'{"filename":"%s","content_type":"%s","size":5}'
+    for filename, ctype in [
+        (b"a.mp4", b"video/mp4;\\r\\nX-Injected: 1"),
+        (b"a.mp4", b"video/mp4; codecs=avc1\\r\\n"),
+        (b"a.mp4", b"video/mp4\\n"),
+        (b"a.mp4", b"video/mp4;\\tx"),
+        (b"a.mp4", b"video/mp4;\\u0000"),
+        (b"a.mp4", b"video/mp4; x=\xc3\xa9"),
+        (b"a\xff.mp4", b"video/mp4"),                 # not UTF-8
+        (b"a\xc0\xaf.mp4", b"video/mp4"),             # overlong '/'
+        (b"a\xed\xa0\x80.mp4", b"video/mp4"),         # a surrogate, raw
+        (b"a\\udc00.mp4", b"video/mp4"),              # a lone surrogate, escaped (bad JSON)
+        (b"a\xe2\x82.mp4", b"video/mp4"),             # truncated sequence
+        (b"a\xf4\x90\x80\x80.mp4", b"video/mp4"),     # above U+10FFFF
+        (b"a\\u0085.mp4", b"video/mp4"),              # C1 control
+    ]:
+        st, _, err = call(r, "POST", "/api/uploads", raw % (filename, ctype),
+                          {"Content-Type": "application/json"})
+        code = "invalid_json" if b"\\udc00" in filename else "invalid_field"
+        assert st == 400 and err["error"]["code"] == code, (filename, ctype, st, err)
+    assert blob_files(r) == []
+    # Clean text still works, UTF-8 included, and comes back as sent; the store keeps a prefix
+    # that ends on a character boundary.
+    for name in ("vid\u00e9o \u2713 \U0001f3ac.mp4", "\u00e9" * 120 + ".mp4"):
+        body = {"filename": name, "content_type": "video/mp4; codecs=\"avc1.64001f\"", "size": 5}
+        st, _, up = call(r, "POST", "/api/uploads", body)
+        assert st == 201, up
+        st, _, asset = call(r, "GET", f"/api/assets/{up['asset_id']}")
+        assert asset["filename"] == name and asset["content_type"] == body["content_type"]
+    import sqlite3
+    db = sqlite3.connect(os.path.join(r.data_dir, "reeld.db"))
+    stored = [row[0] for row in db.execute("SELECT filename FROM assets ORDER BY id")]
+    db.close()
+    assert stored[0] == "vid\u00e9o \u2713 \U0001f3ac.mp4"
+    assert stored[1] == "\u00e9" * 63, stored[1]
+
+
 def test_blob_refusals_write_nothing(reeld_factory):
     r = reeld_factory(env={"REELD_MAX_UPLOAD_BYTES": "64K"})
     env = dict(os.environ, REELD_DATA_DIR=r.data_dir, REELD_LISTEN=r.addr)
@@ -201,6 +243,10 @@ def test_blob_refusals_write_nothing(reeld_factory):
         assert st == 400, path
     st, _, _ = put_url(good, b"x" * (65 * 1024))
     assert st == 413
+    # The longest key S3 takes (1024 bytes) in one segment names no file: 400, not 500.
+    st, _, body = put_url(presign("PUT", "k" * 1024), b"data")
+    assert st == 400 and b"<Code>Invalid" in body, (st, body)
+    assert put_url(presign("PUT", "k" * 256), b"data")[0] == 400
     assert blob_files(r) == []
     st, hdrs, _ = put_url(good, b"x" * 1000)
     assert st == 200 and hdrs["etag"]
@@ -247,12 +293,12 @@ def test_auth_keys_and_jwts(reeld_factory):
         assert err["error"]["code"] in ("unauthorized", "forbidden")
         if status == 401:
             assert hdrs["www-authenticate"].startswith("Bearer")
-    up = new_upload(r, 5, {"Authorization": "Bearer key-acme-1"})
+    up = new_upload(r, 5, {"Authorization": "Bearer key-acme-1-0123456789"})
     aid = up["asset_id"]
     token = jwt({"org": "acme", "sub": "u1", "exp": now + 600})
     st, _, asset = call(r, "GET", f"/api/assets/{aid}", headers={"Authorization": "Bearer " + token})
     assert st == 200 and asset["asset_id"] == aid
-    for other in ("Bearer key-beta-1", "Bearer " + jwt({"org": "beta", "exp": now + 600})):
+    for other in ("Bearer key-beta-1-0123456789", "Bearer " + jwt({"org": "beta", "exp": now + 600})):
         for method, path in (("GET", f"/api/assets/{aid}"), ("POST", f"/api/assets/{aid}/promote"),
                              ("GET", f"/api/assets/{aid}/playback")):
             st, _, _ = call(r, method, path, headers={"Authorization": other})
@@ -260,7 +306,7 @@ def test_auth_keys_and_jwts(reeld_factory):
     st, _, metrics = call(r, "GET", "/metrics")
     assert b'reeld_api_refused_total{code="401",class="auth"} 7' in metrics
     assert b'reeld_api_refused_total{code="403",class="auth"} 1' in metrics
-    assert SECRET not in r.logs() and "key-acme-1" not in r.logs()
+    assert SECRET not in r.logs() and "key-acme-1-0123456789" not in r.logs()
 
 
 # ---- CORS and rate limits ----
@@ -304,6 +350,64 @@ def test_rate_limits(reeld_factory):
     metrics = call(r, "GET", "/metrics")[2]
     assert b'reeld_api_refused_total{code="429",class="presign"} 1' in metrics
     assert b'reeld_api_refused_total{code="429",class="promote"} 1' in metrics
+
+
+def pipelined(r, requests):
+    """Sends every raw request on one connection at once; returns [(status, headers, body)]."""
+    import socket
+    with socket.create_connection(("127.0.0.1", r.port), timeout=20) as s:
+        s.sendall(b"".join(requests))
+        data, out = b"", []
+        while len(out) < len(requests):
+            head_end = data.find(b"\r\n\r\n")
+            if head_end >= 0:
+                head = data[:head_end].decode()
+                hdrs = {l.split(":", 1)[0].lower(): l.split(":", 1)[1].strip()
+                        for l in head.split("\r\n")[1:]}
+                end = head_end + 4 + int(hdrs.get("content-length", "0"))
+                if len(data) >= end:
+                    out.append((int(head.split()[1]), hdrs, data[head_end + 4:end]))
+                    data = data[end:]
+                    continue
+            chunk = s.recv(65536)
+            assert chunk, f"connection closed after {len(out)} responses"
+            data += chunk
+    return out
+
+
+def test_failed_auth_is_rate_limited_per_client(reeld_factory):
+    """Wrong keys pipelined on one connection: the first RL_AUTH_FAIL_MAX get 401, then 429 with
+    Retry-After, and while the address is refused even the right key gets 429 (so guessing
+    cannot go on and learn the answer from a 200)."""
+    r = reeld_factory(env={"REELD_API_KEYS": KEYS, "RATE_LIMIT_MAX": "100000"})
+    req = ("GET /api/assets/a0 HTTP/1.1\r\nHost: x\r\n"
+           "Authorization: Bearer wrong-key-{:06d}\r\n\r\n")
+    got = pipelined(r, [req.format(i).encode() for i in range(200)])
+    statuses = [st for st, _, _ in got]
+    assert statuses[:20] == [401] * 20, statuses[:25]
+    assert statuses[20:] == [429] * 180, statuses[18:30]
+    _, hdrs, body = got[-1]
+    assert 1 <= int(hdrs["retry-after"]) <= 60
+    assert json.loads(body)["error"]["code"] == "rate_limited"
+    st, hdrs, _ = call(r, "GET", "/api/assets/a0",
+                       headers={"Authorization": "Bearer key-acme-1-0123456789"})
+    assert st == 429 and int(hdrs["retry-after"]) >= 1
+    metrics = call(r, "GET", "/metrics")[2]
+    assert b'reeld_api_refused_total{code="401",class="auth"} 20' in metrics
+    assert b'reeld_api_refused_total{code="429",class="auth"} 181' in metrics
+
+
+def test_failed_auth_limit_is_a_setting(reeld_factory):
+    r = reeld_factory(env={"REELD_API_KEYS": KEYS, "RL_AUTH_FAIL_MAX": "3",
+                           "RL_AUTH_FAIL_WINDOW": "3"})
+    good = {"Authorization": "Bearer key-acme-1-0123456789"}
+    for _ in range(5):  # successes spend nothing of the failure budget
+        assert call(r, "GET", "/api/assets/a0", headers=good)[0] == 404
+    bad = {"Authorization": "Bearer nope-nope-nope-nope"}
+    assert [call(r, "GET", "/api/assets/a0", headers=bad)[0] for _ in range(4)] == \
+        [401, 401, 401, 429]
+    time.sleep(1.2)  # 3 per 3 s: one failure back each second
+    assert call(r, "GET", "/api/assets/a0", headers=good)[0] == 404
 
 
 # ---- S3 mode ----

@@ -168,6 +168,19 @@ def test_playback_public_base(edge):
     assert m and m.group(2) == sign(aid, int(m.group(1)))
 
 
+def test_edge_only_node_signs_nothing(reeld_factory):
+    """Only the API signs playback links (auth, org, promoted asset): a node that runs the edge
+    alone has no playback route at all, so no id gets a link from it."""
+    r = reeld_factory(env={"EDGE_SIGNING_KEY": KEY, "REELD_DRAIN_SEC": "2"},
+                      args=["--roles", "edge"])
+    put(r, "x", "master.m3u8", b"#EXTM3U\n")
+    for aid in ("x", "a1", "anything"):
+        status, _, body = get(r, f"/api/assets/{aid}/playback")
+        assert status == 404, (aid, status, body)
+        assert b"/hls/" not in body
+    assert get(r, link("x", "master.m3u8"))[0] == 200  # the edge itself still serves
+
+
 def test_path_traversal(edge):
     r = edge()
     put(r, "a1", "v0/s0.ts", SEG)
@@ -213,6 +226,31 @@ def test_range_and_head(edge):
     assert status == 200 and body == b"" and h["content-length"] == str(len(data))
     assert h["content-type"] == "video/mp2t"
     assert h["cache-control"] == "public, max-age=31536000, immutable"
+
+
+def test_errors_are_never_cached(edge):
+    """Only a segment's 200/206/304 is immutable: a 416 (and every other error the edge gives)
+    says no-store, so no shared cache keeps it in place of the object."""
+    r = edge()
+    data = os.urandom(1000)
+    put(r, "a1", "v0/s0.ts", data)
+    url = link("a1", "v0/s0.ts")
+    for _ in ("MISS", "HIT"):
+        status, h, _ = get(r, url, {"Range": "bytes=5000-"})
+        assert status == 416 and h["content-range"] == "bytes */1000"
+        assert h["cache-control"] == "no-store", h
+        assert "etag" not in h and "last-modified" not in h
+        assert get(r, url)[0] == 200
+        wait_cached(r, 1)
+    exp = int(time.time()) + 3600
+    for target, want in [(link("a1", "v0/missing.ts"), 404),
+                         (link("a1", "v0/s0.ts", exp=int(time.time()) - 5), 410),
+                         (f"/hls/{exp}/{'0' * 64}/a1/v0/s0.ts", 403),
+                         (f"/hls/{exp}/{sign('a1', exp)}/a1/.hidden", 400)]:
+        status, h, _ = get(r, target)
+        assert status == want and h.get("cache-control") == "no-store", (target, status, h)
+    status, h, _ = get(r, url, {"If-None-Match": get(r, url)[1]["etag"]})
+    assert status == 304 and h["cache-control"] == "public, max-age=31536000, immutable"
 
 
 def test_range_on_a_miss(edge):

@@ -1,5 +1,5 @@
 /* src/ratelimit: a burst up to max, refill over the window, Retry-After, classes and clients
- * kept apart, and a full table reusing its stalest bucket. */
+ * kept apart, a full table reusing its stalest bucket, and peeking without taking. */
 #include "src/ratelimit.h"
 #include "tests/unit/test.h"
 
@@ -38,9 +38,35 @@ TEST(table_full_reuses_stalest)
     ratelimit_destroy(rl);
 }
 
+/* Peek says what a take would, and takes nothing: the API checks an address's failed-auth
+ * bucket before the credentials and takes from it only when they fail. */
+TEST(peek_takes_nothing)
+{
+    ratelimit *rl;
+    CHECK_EQ_INT(ratelimit_create(&rl), 0);
+    CHECK_EQ_INT(ratelimit_peek(rl, 3, "ip:10.0.0.1", 2, 10, 1000), 0); /* no bucket yet */
+    for (int i = 0; i < 10; i++)
+        CHECK_EQ_INT(ratelimit_peek(rl, 3, "ip:10.0.0.1", 2, 10, 1000), 0);
+    CHECK_EQ_INT(ratelimit_take(rl, 3, "ip:10.0.0.1", 2, 10, 1000), 0);
+    CHECK_EQ_INT(ratelimit_peek(rl, 3, "ip:10.0.0.1", 2, 10, 1000), 0);
+    CHECK_EQ_INT(ratelimit_take(rl, 3, "ip:10.0.0.1", 2, 10, 1000), 0);
+    /* Empty: 2 per 10 s, one token back in 5 s; peeking again and again changes nothing. */
+    for (int i = 0; i < 10; i++)
+        CHECK_EQ_INT(ratelimit_peek(rl, 3, "ip:10.0.0.1", 2, 10, 1000), 5);
+    CHECK_EQ_INT(ratelimit_peek(rl, 3, "ip:10.0.0.1", 2, 10, 4000), 2);
+    CHECK_EQ_INT(ratelimit_peek(rl, 3, "ip:10.0.0.1", 2, 10, 6000), 0);
+    CHECK_EQ_INT(ratelimit_take(rl, 3, "ip:10.0.0.1", 2, 10, 6000), 0);
+    CHECK_EQ_INT(ratelimit_peek(rl, 3, "ip:10.0.0.1", 2, 10, 6000), 5);
+    /* Another class or client is not affected. */
+    CHECK_EQ_INT(ratelimit_peek(rl, 0, "ip:10.0.0.1", 2, 10, 6000), 0);
+    CHECK_EQ_INT(ratelimit_peek(rl, 3, "ip:10.0.0.2", 2, 10, 6000), 0);
+    ratelimit_destroy(rl);
+}
+
 int main(void)
 {
     RUN(burst_then_refill);
     RUN(table_full_reuses_stalest);
+    RUN(peek_takes_nothing);
     return test_summary();
 }

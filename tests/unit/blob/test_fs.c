@@ -40,7 +40,19 @@ TEST(keys)
     memset(big, 'k', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
     CHECK(!valid(big));
+    /* A segment is a file name: NAME_MAX bytes at most (else the put failed at rename, 500). */
     big[BLOBFS_MAX_KEY] = '\0';
+    CHECK(!valid(big));
+    big[BLOBFS_MAX_SEGMENT] = '\0';
+    CHECK(valid(big));
+    big[BLOBFS_MAX_SEGMENT] = 'k';
+    big[BLOBFS_MAX_SEGMENT + 1] = '\0';
+    CHECK(!valid(big));
+    /* 1024 bytes in segments of 255 or less is fine. */
+    memset(big, 'k', BLOBFS_MAX_KEY);
+    big[BLOBFS_MAX_KEY] = '\0';
+    for (int i = 200; i < BLOBFS_MAX_KEY; i += 201)
+        big[i] = '/';
     CHECK(valid(big));
 }
 
@@ -131,6 +143,31 @@ TEST(round_trip)
     CHECK_EQ_INT(blobfs_head(fs, "staging", "a/b/c.mp4", &info), -ENOENT);
     CHECK_EQ_INT(blobfs_delete(fs, "staging", "a/b/c.mp4"), 0); /* as S3: no error */
     CHECK_EQ_INT(blobfs_head(fs, "nobucket", "x", &info), -ENOENT);
+    remove_store(fs);
+}
+
+/* The longest keys: 1024 bytes in segments of NAME_MAX store and read back; one segment
+ * longer than that is refused up front (-EINVAL), not at the rename. */
+TEST(longest_keys)
+{
+    blobfs *fs = open_store();
+    CHECK(fs != NULL);
+    if (fs == NULL)
+        return;
+    char key[BLOBFS_MAX_KEY + 1];
+    memset(key, 'k', BLOBFS_MAX_KEY);
+    key[BLOBFS_MAX_KEY] = '\0';
+    /* Segments of 255, 255, 255, 254 and 1 bytes. */
+    key[255] = key[511] = key[767] = key[1022] = '/';
+    blob_info info;
+    CHECK_EQ_INT(blobfs_put(fs, "staging", key, "x", 1, NULL, &info), 0);
+    CHECK_EQ_INT(blobfs_head(fs, "staging", key, &info), 0);
+    CHECK_EQ_INT(info.size, 1);
+    memset(key, 'k', BLOBFS_MAX_KEY);
+    blobfs_writer w;
+    CHECK_EQ_INT(blobfs_write_begin(fs, "staging", key, NULL, &w), -EINVAL);
+    CHECK_EQ_INT(blobfs_put(fs, "staging", key, "x", 1, NULL, &info), -EINVAL);
+    CHECK_EQ_INT(count_tmp(), 0);
     remove_store(fs);
 }
 
@@ -255,6 +292,7 @@ int main(void)
     RUN(keys);
     RUN(buckets);
     RUN(round_trip);
+    RUN(longest_keys);
     RUN(writer_abort_leaves_nothing);
     RUN(traversal_refused_everywhere);
     RUN(presigned_check);

@@ -121,6 +121,36 @@ TEST(refusals)
         CHECK_EQ_INT(verify(malformed[i], 1800000000, &c), -EINVAL);
 }
 
+/* Times at the ends of int64 (and past them): adding or subtracting the leeway must not
+ * overflow (a ReleaseSafe build traps on it); such a token is refused, never accepted. */
+TEST(extreme_times)
+{
+    char tok[1024];
+    jwt_claims c;
+    static const char *const claims[] = {
+        "{\"org\":\"x\",\"exp\":9223372036854775807}",
+        "{\"org\":\"x\",\"exp\":9223372036854775790}",
+        "{\"org\":\"x\",\"exp\":9223372036854775799.5}",
+        "{\"org\":\"x\",\"exp\":-9223372036854775808}",
+        "{\"org\":\"x\",\"exp\":2000000000,\"nbf\":-9223372036854775808}",
+        "{\"org\":\"x\",\"exp\":2000000000,\"nbf\":-9223372036854775800}",
+        "{\"org\":\"x\",\"exp\":9223372036854775807,\"nbf\":-9223372036854775808}",
+        "{\"org\":\"x\",\"exp\":1e300}",
+        "{\"org\":\"x\",\"exp\":2000000000,\"nbf\":-1e300}",
+        "{\"org\":\"x\",\"exp\":99999999999999999999999}",
+    };
+    for (size_t i = 0; i < sizeof(claims) / sizeof(claims[0]); i++) {
+        mint("{\"alg\":\"HS256\"}", claims[i], tok, sizeof(tok));
+        CHECK(verify(tok, 1800000000, &c) < 0);
+    }
+    /* The leeway at the other end: now near INT64_MIN and INT64_MAX with ordinary times. */
+    mint("{\"alg\":\"HS256\"}", "{\"org\":\"x\",\"exp\":2000000000,\"nbf\":-5}", tok, sizeof(tok));
+    CHECK_EQ_INT(verify(tok, INT64_MAX, &c), -EKEYEXPIRED);
+    CHECK_EQ_INT(verify(tok, INT64_MIN, &c), -EAGAIN);
+    /* A negative but representable nbf is an ordinary past time. */
+    CHECK_EQ_INT(verify(tok, 1800000000, &c), 0);
+}
+
 TEST(base64url)
 {
     char out[16];
@@ -142,6 +172,7 @@ int main(void)
     RUN(own_token_and_signer);
     RUN(times_with_leeway);
     RUN(refusals);
+    RUN(extreme_times);
     RUN(base64url);
     return test_summary();
 }
