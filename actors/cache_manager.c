@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "actors/metrics.h"
+#include "proto/cors.h"
 #include "proto/edge_token.h"
 #include "proto/hmac.h"
 #include "proto/http_cond.h"
@@ -136,6 +137,7 @@ static struct {
     edge_keyring keys;
     origin *origin;
     int route_hls;
+    cors_policy cors; /* PLAYBACK_ALLOWED_ORIGINS: pages whose MSE players may fetch objects */
     rd_series *hits, *misses, *bytes_served, *evictions, *coalesced, *cache_bytes, *cache_objects;
     rd_series *fetch_ok, *fetch_missing, *fetch_failed, *fetch_seconds;
     rd_series *token_bad, *token_expired;
@@ -203,6 +205,21 @@ static void etag_of(const job *j, uint64_t size, int64_t mtime, char out[64])
              (unsigned long long)size, (unsigned long long)mtime);
 }
 
+/* What an MSE player's script reads besides the safelisted headers: the range answer and the
+ * validators. A player fetches playlists and segments itself (XHR/fetch), so every response
+ * needs the CORS lines, errors included (the player reads their status). */
+#define CORS_EXPOSE "Content-Length, Content-Range, Accept-Ranges, ETag"
+static const char *const cors_request_headers[] = {"range", "if-none-match", "if-modified-since",
+                                                   NULL};
+
+/* Appends the CORS lines for the request's Origin at `out` (nothing when none or refused). */
+static void cors_append(const rd_msg *req, char *out, size_t cap)
+{
+    http1_str o = http_request_header(msg_body(req, http_request), "origin");
+    if (cors_response_lines(&G.cors, o.p, o.len, CORS_EXPOSE, out, cap) < 0)
+        out[0] = '\0';
+}
+
 /* A response without a streamed body (304, 416, errors: all with our headers). */
 static void reply_plain(job *j, int status, const char *ctype, const char *headers,
                         const char *body)
@@ -212,7 +229,9 @@ static void reply_plain(job *j, int status, const char *ctype, const char *heade
     r->status = (uint16_t)status;
     if (ctype)
         snprintf(r->content_type, sizeof(r->content_type), "%s", ctype);
-    snprintf(r->headers, sizeof(r->headers), "%s", headers);
+    int hn = snprintf(r->headers, sizeof(r->headers), "%s", headers);
+    if (hn >= 0 && (size_t)hn < sizeof(r->headers))
+        cors_append(j->req, r->headers + hn, sizeof(r->headers) - (size_t)hn);
     if (body) {
         r->small_len = (uint32_t)strlen(body);
         memcpy(r->small, body, r->small_len);
@@ -238,7 +257,7 @@ static void reply_error(job *j, int status, const char *code, const char *messag
 static int respond(job *j, uint64_t size, int64_t mtime, int hit)
 {
     const struct rd_msg_http_request *q = msg_body(j->req, http_request);
-    char etag[64], date[30], headers[256];
+    char etag[64], date[30], headers[512];
     etag_of(j, size, mtime, etag);
     http1_date((time_t)mtime, date);
     int n = snprintf(headers, sizeof(headers),
@@ -264,11 +283,13 @@ static int respond(job *j, uint64_t size, int64_t mtime, int hit)
         return 0;
     }
     if (rc == HTTPCOND_PARTIAL)
-        snprintf(headers + n, sizeof(headers) - (size_t)n,
-                 "Accept-Ranges: bytes\r\nContent-Range: bytes %llu-%llu/%llu\r\n",
-                 (unsigned long long)first, (unsigned long long)last, (unsigned long long)size);
+        n +=
+            snprintf(headers + n, sizeof(headers) - (size_t)n,
+                     "Accept-Ranges: bytes\r\nContent-Range: bytes %llu-%llu/%llu\r\n",
+                     (unsigned long long)first, (unsigned long long)last, (unsigned long long)size);
     else
-        snprintf(headers + n, sizeof(headers) - (size_t)n, "Accept-Ranges: bytes\r\n");
+        n += snprintf(headers + n, sizeof(headers) - (size_t)n, "Accept-Ranges: bytes\r\n");
+    cors_append(j->req, headers + n, sizeof(headers) - (size_t)n);
     j->cursor = first;
     j->end = size ? last + 1 : 0;
     int r = http_reply_stream(j->req, rc == HTTPCOND_PARTIAL ? 206 : 200, content_type(j->path),
@@ -804,6 +825,25 @@ static void serve_hls(shard *sh, rd_msg *m)
     j->listener = m->from;
     j->stream = q->stream;
     j->head_only = q->method == RD_HTTP_HEAD;
+    if (q->method == RD_HTTP_OPTIONS) {
+        /* A preflight (a player that sends Range): it grants nothing, the GET after it still
+         * needs its signature. */
+        http1_str o = http_request_header(q, "origin");
+        http1_str want = http_request_header(q, "access-control-request-method");
+        http1_str hdrs = http_request_header(q, "access-control-request-headers");
+        char out[512];
+        if (cors_preflight(&G.cors, o.p, o.len, want.p, want.len, hdrs.p, hdrs.len, "GET, HEAD",
+                           cors_request_headers, out, sizeof(out)) <= 0)
+            out[0] = '\0';
+        rd_msg *reply = msg_new(MSG_HTTP_RESPONSE);
+        msg_body(reply, http_response)->status = 204;
+        snprintf(msg_body(reply, http_response)->headers,
+                 sizeof(msg_body(reply, http_response)->headers), "%s", out);
+        if (actor_reply(m, reply) < 0)
+            msg_free(reply);
+        job_free(j);
+        return;
+    }
     int al = copy_param(q, 2, j->asset, sizeof(j->asset));
     int pl = copy_param(q, 3, j->path, sizeof(j->path));
     if (al < 0 || pl < 0 || !edge_asset_valid(j->asset, (size_t)al) ||
@@ -1012,6 +1052,9 @@ int cache_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_http
     int r = load_keys(cfg, err, errlen);
     if (r < 0)
         return r;
+    r = cors_parse(&G.cors, cfg->playback_allowed_origins, "PLAYBACK_ALLOWED_ORIGINS", err, errlen);
+    if (r < 0)
+        return r;
     if ((cfg->cache_dir[0]
              ? snprintf(G.dir, sizeof(G.dir), "%s", cfg->cache_dir)
              : snprintf(G.dir, sizeof(G.dir), "%s/cache", cfg->data_dir)) >= DIR_MAX) {
@@ -1092,8 +1135,9 @@ int cache_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_http
         G.shards[i].self = actors[i];
     }
     if (r == 0) {
-        r = G.route_hls = http_routes_add(routes, "/hls/{exp}/{sig}/{asset}/{path...}", RD_HTTP_GET,
-                                          actors, nloops, 0, G.fetch_timeout_ms + 2000);
+        r = G.route_hls = http_routes_add(routes, "/hls/{exp}/{sig}/{asset}/{path...}",
+                                          RD_HTTP_GET | RD_HTTP_OPTIONS, actors, nloops, 0,
+                                          G.fetch_timeout_ms + 2000);
     }
     free(actors);
     if (r < 0) {

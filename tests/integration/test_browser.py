@@ -1,0 +1,161 @@
+"""The flow reeld exists for, in a real browser on another origin: headless Chromium loads the
+platform's page (served here from a second port, so every call to reeld is cross-origin), which
+asks the API for an upload, PUTs the file to the presigned URL, promotes it, follows its
+progress, and plays the ladder with video.js's MSE engine (http-streaming), which fetches the
+playlists and segments itself. It passes when the player's clock runs past 4 s with no media
+error. A screenshot of the page is left in zig-out/browser/ for a person to look at."""
+import functools
+import http.server
+import importlib.util
+import os
+import shutil
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import ROOT, free_port
+from test_abuse import KEYS
+
+KEY = KEYS.split(",")[0].split(":", 1)[1]
+
+CHROMIUM = shutil.which("chromium")
+DRIVER = shutil.which("chromedriver")
+try:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+except ImportError:  # pragma: no cover - the bootstrap installs it
+    webdriver = None
+VIDEOJS = importlib.util.find_spec("js.videojs")
+
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and DRIVER and webdriver and VIDEOJS and shutil.which("ffmpeg")),
+    reason="needs chromium, chromium-driver, selenium, js.videojs and ffmpeg")
+
+PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>reeld from another origin</title>
+<link href="/video-js.css" rel="stylesheet"><script src="/video.js"></script></head>
+<body><h3 id="status">starting</h3>
+<video id="v" class="video-js" width="640" height="360" muted playsinline></video>
+<script>
+window.flow = {steps: [], error: null, done: false};
+const say = (s) => { window.flow.steps.push(s); document.getElementById('status').textContent = s; };
+async function call(path, opts) {
+  const r = await fetch(API + path, opts);
+  const body = await r.json();
+  if (!r.ok) throw new Error(path + ': ' + r.status + ' ' + JSON.stringify(body));
+  return body;
+}
+async function run() {
+  const auth = {'Authorization': 'Bearer ' + KEY};
+  const file = await (await fetch('/clip.mp4')).blob();
+  const up = await call('/api/uploads', {method: 'POST',
+      headers: {...auth, 'Content-Type': 'application/json'},
+      body: JSON.stringify({filename: 'clip.mp4', content_type: 'video/mp4', size: file.size})});
+  say('upload created');
+  const put = await fetch(up.upload.url, {method: 'PUT', body: file,
+      headers: {'Content-Type': up.upload.headers['Content-Type']}});
+  if (!put.ok) throw new Error('PUT: ' + put.status + ' ' + await put.text());
+  window.flow.etag = put.headers.get('ETag');
+  say('uploaded');
+  await call('/api/assets/' + up.asset_id + '/promote', {method: 'POST', headers: auth});
+  for (let i = 0; ; i++) {
+    const a = await call('/api/assets/' + up.asset_id, {headers: auth});
+    window.flow.progress = a.progress;
+    if (a.state === 'ready') break;
+    if (a.state === 'failed' || i > 1200) throw new Error('transcode: ' + JSON.stringify(a));
+    say(a.state + ' ' + (a.progress || 0) + '%');
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+  const pb = await call('/api/assets/' + up.asset_id + '/playback', {headers: auth});
+  say('playing ' + pb.url);
+  // MSE, never the browser's own HLS: the engine fetches every playlist and segment itself,
+  // cross-origin (video.js 7 calls it `hls`, later versions `vhs`).
+  const player = videojs('v', {muted: true, html5: {hls: {overrideNative: true},
+      vhs: {overrideNative: true}, nativeAudioTracks: false, nativeVideoTracks: false}});
+  window.player = player;
+  player.on('error', () => { window.flow.error = JSON.stringify(player.error()); });
+  player.src({src: pb.url, type: 'application/x-mpegURL'});
+  await player.play();
+  window.flow.done = true;
+}
+run().catch((e) => { window.flow.error = String(e); say('error: ' + e); });
+</script></body></html>
+"""
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    path = tmp_path_factory.mktemp("browser") / "clip.mp4"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=640x360:rate=25", "-f", "lavfi", "-i", "sine=frequency=440",
+                    "-t", "10", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+                    "-c:a", "aac", "-shortest", str(path)], check=True)
+    return path
+
+
+class Site:
+    """The platform's front end on its own origin (a port of its own): the page, video.js and
+    the clip. `api` is reeld's base URL, which the page calls cross-origin."""
+
+    def __init__(self, root, port, api):
+        res = os.path.join(VIDEOJS.submodule_search_locations[0], "resources")
+        for name in ("video.js", "video-js.css"):
+            shutil.copy(os.path.join(res, name), root / name)
+        (root / "index.html").write_text(
+            PAGE.replace("API + path", f"'{api}' + path").replace("'Bearer ' + KEY",
+                                                                  f"'Bearer {KEY}'"))
+        self.origin = f"http://127.0.0.1:{port}"
+        handler = functools.partial(_Quiet, directory=str(root))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def browser():
+    o = webdriver.ChromeOptions()
+    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+              "--autoplay-policy=no-user-gesture-required", "--window-size=800,600"):
+        o.add_argument(a)
+    o.binary_location = CHROMIUM
+    return webdriver.Chrome(service=Service(DRIVER), options=o)
+
+
+def test_upload_and_play_with_an_mse_player_from_another_origin(reeld_factory, clip, tmp_path):
+    shutil.copy(clip, tmp_path / "clip.mp4")
+    port = free_port()
+    r = reeld_factory(env={"REELD_API_KEYS": KEYS, "ALLOWED_ORIGINS": f"http://127.0.0.1:{port}",
+                           "HLS_SEGMENT_SEC": "2", "PREVIEW_PRESET": "480p"})
+    site = Site(tmp_path, port, f"http://{r.addr}")
+    d = browser()
+    try:
+        d.get(site.origin + "/index.html")
+        deadline = time.time() + 240
+        state = {}
+        while time.time() < deadline:
+            state = d.execute_script(
+                "return {flow: window.flow, t: window.player ? window.player.currentTime() : 0,"
+                " vhs: !!(window.player && (window.player.tech({IWillNotUseThisInPlugins: true}).hls"
+                " || window.player.tech({IWillNotUseThisInPlugins: true}).vhs))}")
+            if state["flow"]["error"] or state["t"] > 4:
+                break
+            time.sleep(0.25)
+        os.makedirs(os.path.join(ROOT, "zig-out", "browser"), exist_ok=True)
+        d.save_screenshot(os.path.join(ROOT, "zig-out", "browser", "mse_playback.png"))
+        flow = state["flow"]
+        assert flow["error"] is None, (flow, r.logs()[-3000:])
+        assert flow["etag"], flow  # ETag is exposed to the page's script
+        assert state["vhs"], "video.js played natively, not through MSE"
+        assert state["t"] > 4, state
+    finally:
+        d.quit()
+        site.close()
