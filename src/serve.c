@@ -17,6 +17,7 @@
 #include "actors/api.h"
 #include "actors/blob_server.h"
 #include "actors/cache_manager.h"
+#include "actors/console.h"
 #include "actors/http_listener.h"
 #include "actors/metrics.h"
 #include "src/cmd.h"
@@ -191,6 +192,18 @@ int cmd_serve(int argc, char **argv)
         cache_free_all();
         return 1;
     }
+    /* The web console: on by default where the embedded default runs (no S3_ENDPOINT). */
+    console *con = NULL;
+    int want_console = strcmp(cfg.console, "on") == 0 ||
+                       (strcmp(cfg.console, "auto") == 0 && cfg.s3_endpoint == NULL);
+    if (r == 0 && role.api && want_console &&
+        console_start(rt.loops, rt.nloops, routes, &con, err, sizeof(err)) < 0) {
+        log_error("start_failed", KV_STR("what", "console"), KV_STR("reason", err));
+        fprintf(stderr, "reeld: %s\n", err);
+        rt_stop(&rt, 0);
+        console_free(con);
+        return 1;
+    }
     for (int i = 0; i < rt.nloops && r == 0; i++)
         r = http_listener_start(rt.loops[i], rt.nloops, cfg.listen, &http_cfg, routes,
                                 &listeners[i]);
@@ -227,6 +240,7 @@ int cmd_serve(int argc, char **argv)
         http_listener_free(listeners[i]);
     cache_free_all();
     actor_free_all();
+    console_free(con);
     metrics_free_all();
     http_routes_destroy(routes);
     free(metrics);

@@ -123,6 +123,8 @@ static const setting settings[] = {
      "lifetime of a playback link from GET /api/assets/{id}/playback"},
     {"ALLOWED_ORIGINS", NULL, NULL, K_STR, OFF(allowed_origins), "", 0, 0, NULL,
      "CORS allowlist of the API and /blob/ uploads, comma-separated origins (* for any)"},
+    {"REELD_CONSOLE", NULL, NULL, K_ENUM, OFF(console), "auto", 0, 0, "auto|on|off",
+     "web console at GET / on API nodes (auto: on in embedded mode, off with S3_ENDPOINT)"},
     {"PLAYBACK_ALLOWED_ORIGINS", NULL, NULL, K_STR, OFF(playback_allowed_origins), "*", 0, 0, NULL,
      "CORS allowlist of the edge (/hls/): pages whose players may fetch (links are signed)"},
     {"RATE_LIMIT_MAX", NULL, NULL, K_INT, OFF(rate_limit_max), "600", 1, 1000000, NULL,

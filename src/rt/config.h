@@ -65,6 +65,7 @@ typedef struct rd_config {
     int edge_link_ttl_sec; /* playback link lifetime */
     const char *allowed_origins;
     const char *playback_allowed_origins; /* PLAYBACK_ALLOWED_ORIGINS: CORS of the edge */
+    const char *console;                  /* REELD_CONSOLE: auto|on|off, the page at GET / */
     int rate_limit_max, rate_limit_window;
     int rl_presign_max, rl_presign_window;
     int rl_promote_max, rl_promote_window;
