@@ -286,6 +286,10 @@ def test_auth_keys_and_jwts(reeld_factory):
         ({"Authorization": "Bearer " + jwt({"org": "acme", "exp": now + 600, "nbf": now + 600})},
          401),
         ({"Authorization": "Bearer " + jwt({"exp": now + 600})}, 403),
+        # Times at the ends of int64 (the leeway would overflow): refused, and reeld lives on.
+        ({"Authorization": "Bearer " + jwt({"org": "acme", "exp": 2**63 - 1})}, 401),
+        ({"Authorization": "Bearer " + jwt({"org": "acme", "exp": now + 600, "nbf": -2**63})},
+         401),
     ]
     for headers, status in refusals:
         st, hdrs, err = call(r, "POST", "/api/uploads", body, headers)
@@ -304,7 +308,7 @@ def test_auth_keys_and_jwts(reeld_factory):
             st, _, _ = call(r, method, path, headers={"Authorization": other})
             assert st == 404, (other, path)
     st, _, metrics = call(r, "GET", "/metrics")
-    assert b'reeld_api_refused_total{code="401",class="auth"} 7' in metrics
+    assert b'reeld_api_refused_total{code="401",class="auth"} 9' in metrics
     assert b'reeld_api_refused_total{code="403",class="auth"} 1' in metrics
     assert SECRET not in r.logs() and "key-acme-1-0123456789" not in r.logs()
 

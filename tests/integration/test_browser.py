@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import threading
 import time
+import urllib.error
 
 import pytest
 
@@ -159,3 +160,48 @@ def test_upload_and_play_with_an_mse_player_from_another_origin(reeld_factory, c
     finally:
         d.quit()
         site.close()
+
+
+def test_console_uploads_and_plays(reeld_factory, clip):
+    """The embedded console (GET /): key, file, upload with progress, transcode, play, list."""
+    r = reeld_factory(env={"REELD_API_KEYS": KEYS, "HLS_SEGMENT_SEC": "2",
+                           "PREVIEW_PRESET": "480p"})
+    d = browser()
+    try:
+        d.get(f"http://{r.addr}/")
+        assert d.title == "reeld console"
+        d.find_element("id", "key").send_keys(KEY)
+        d.find_element("css selector", "#key-form button").click()
+        d.find_element("id", "file").send_keys(str(clip))
+        d.find_element("id", "go").click()
+        deadline = time.time() + 240
+        state = {}
+        while time.time() < deadline:
+            state = d.execute_script(
+                "return {status: document.getElementById('status').textContent,"
+                " up: document.getElementById('up-bar').value,"
+                " job: document.getElementById('job-bar').value,"
+                " link: document.getElementById('link').value,"
+                " t: document.getElementById('video').currentTime,"
+                " rows: document.querySelectorAll('#rows tr').length}")
+            if state["status"].startswith("failed") or state["t"] > 2:
+                break
+            time.sleep(0.25)
+        os.makedirs(os.path.join(ROOT, "zig-out", "browser"), exist_ok=True)
+        d.save_screenshot(os.path.join(ROOT, "zig-out", "browser", "console.png"))
+        assert state["t"] > 2, (state, r.logs()[-2000:])
+        assert state["up"] == 100 and state["job"] == 100
+        assert f"http://{r.addr}/hls/" in state["link"]
+        # The page's own files; nothing outside assets/console/.
+        import urllib.request
+        with urllib.request.urlopen(f"http://{r.addr}/console/app.js", timeout=5) as resp:
+            assert resp.headers["Content-Type"].startswith("text/javascript")
+            assert "Content-Security-Policy" in resp.headers
+        for bad in ("/console/..%2fconsole%2findex.html", "/console/.hidden", "/console/none.js"):
+            try:
+                urllib.request.urlopen(f"http://{r.addr}{bad}", timeout=5)
+                raise AssertionError(bad)
+            except urllib.error.HTTPError as e:
+                assert e.code == 404, bad
+    finally:
+        d.quit()
