@@ -39,7 +39,7 @@ typedef struct encoder {
 
 static const char *kind_name(media_encoder k)
 {
-    return k == MEDIA_ENC_NVENC ? "nvenc" : "x264";
+    return k == MEDIA_ENC_NVENC ? "nvenc" : k == MEDIA_ENC_HYBRID ? "hybrid" : "x264";
 }
 
 /* Takes every message queued behind the running job: cancels, stops, refused jobs. */
@@ -137,6 +137,8 @@ static void run_job(encoder *e, const struct rd_msg_transcode *t)
         .cuda_device = s->cuda_device,
         .x264_preset = s->x264_preset,
         .x264_threads = s->x264_threads,
+        .max_duration_sec = s->max_duration_sec,
+        .max_frame_pixels = s->max_frame_pixels,
     };
     transcode_sink sink = {sink_object, sink_progress, sink_cancelled, e};
     transcode_result res;
@@ -173,7 +175,8 @@ static void run_job(encoder *e, const struct rd_msg_transcode *t)
     d->job = t->job;
     d->status = r;
     snprintf(d->error, sizeof(d->error), "%s", r < 0 ? err : "");
-    snprintf(d->encoder, sizeof(d->encoder), "%s", kind_name(s->kind));
+    snprintf(d->encoder, sizeof(d->encoder), "%s",
+             res.encoder[0] ? res.encoder : kind_name(s->kind));
     snprintf(d->preset, sizeof(d->preset), "%s", res.preset);
     d->rungs = res.rungs;
     d->frames = res.frames;
@@ -182,10 +185,10 @@ static void run_job(encoder *e, const struct rd_msg_transcode *t)
     d->wall_sec = res.wall_sec;
     d->peak_rss_kb = res.peak_rss_kb;
     if (r == 0)
-        log_info("transcode_done", KV_INT("job", t->job), KV_STR("preset", res.preset),
-                 KV_INT("rungs", res.rungs), KV_INT("segments", res.segments),
-                 KV_INT("frames", res.frames), KV_DBL("media_sec", res.media_sec),
-                 KV_DBL("wall_sec", res.wall_sec),
+        log_info("transcode_done", KV_INT("job", t->job), KV_STR("encoder", d->encoder),
+                 KV_STR("preset", res.preset), KV_INT("rungs", res.rungs),
+                 KV_INT("segments", res.segments), KV_INT("frames", res.frames),
+                 KV_DBL("media_sec", res.media_sec), KV_DBL("wall_sec", res.wall_sec),
                  KV_DBL("fps", res.wall_sec > 0 ? (double)res.frames / res.wall_sec : 0),
                  KV_INT("peak_rss_kb", res.peak_rss_kb), KV_INT("damaged_packets", res.damaged));
     else
@@ -268,6 +271,7 @@ int encoder_pool_start(const rd_config *cfg, int cpu_slots, int max, struct blob
         return r;
     }
     int nvenc = pool->probe.encoder == MEDIA_ENC_NVENC;
+    int hybrid = pool->probe.encoder == MEDIA_ENC_HYBRID && pool->probe.ngpus > 0;
     /* libx264 asks for transparent huge pages on its big picture buffers and rounds the advice
      * up to whole 2 MB pages, which faults in memory past the buffers' ends: 16 MB of the
      * 1080p ladder's peak (measured twice, 377 -> 361 MB), with no speed lost that the
@@ -276,7 +280,7 @@ int encoder_pool_start(const rd_config *cfg, int cpu_slots, int max, struct blob
         prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
     int per_gpu_encoders[HWPROBE_MAX_GPUS];
     int n = nvenc ? 0 : pool->probe.sessions;
-    for (int g = 0; g < pool->probe.ngpus; g++) {
+    for (int g = 0; nvenc && g < pool->probe.ngpus; g++) {
         int e = pool->probe.gpus[g].sessions / rungs;
         per_gpu_encoders[g] = e > 0 ? e : 1; /* a GPU short of sessions still takes one job */
         n += per_gpu_encoders[g];
@@ -304,10 +308,15 @@ int encoder_pool_start(const rd_config *cfg, int cpu_slots, int max, struct blob
             s->gpu = pool->probe.gpus[gpu].index;
             s->cuda_device = pool->probe.gpus[gpu].device;
             used++;
+        } else if (hybrid) { /* the CPU's encoders, their decoding and scaling spread over GPUs */
+            s->gpu = pool->probe.gpus[i % pool->probe.ngpus].index;
+            s->cuda_device = pool->probe.gpus[i % pool->probe.ngpus].device;
         }
         s->preset = cfg->preview_preset;
         s->segment_sec = cfg->hls_segment_sec;
         s->segment_format = cfg->hls_segment_format;
+        s->max_duration_sec = cfg->max_duration_sec;
+        s->max_frame_pixels = cfg->max_frame_pixels;
         s->blob = blob;
         r = actor_spawn_thread(&encoder_def, s, -1, &pool->actors[i]);
         if (r < 0) {

@@ -18,6 +18,8 @@ typedef struct encoder_slot {
     const char *segment_format; /* default HLS_SEGMENT_FORMAT: ts|fmp4 */
     const char *x264_preset;    /* NULL: veryfast */
     int x264_threads;           /* 0: libx264's own */
+    int max_duration_sec;       /* REELD_MAX_DURATION_SEC (0: no limit) */
+    int64_t max_frame_pixels;   /* REELD_MAX_FRAME_PIXELS (0: no limit) */
     struct blob_store *blob;    /* where TRANSCODE's `bucket` inputs are read from; may be NULL */
 } encoder_slot;
 
@@ -30,7 +32,8 @@ typedef struct encoder_pool {
 
 /* Probes the GPUs (ENCODER, GPU_DEVICES, NVENC_SESSIONS_PER_GPU in `cfg`) and spawns the
  * encoders: on NVENC one per GPU for every ladder's worth of sessions that opened (a job opens
- * one session per rung of PREVIEW_PRESET), else `cpu_slots` libx264 encoders; at most `max`
+ * one session per rung of PREVIEW_PRESET), else `cpu_slots` libx264 encoders (on hybrid, GPUs
+ * with CUDA but no NVENC, spread over those GPUs, which decode and scale); at most `max`
  * (0: no limit). `blob` (borrowed, outliving the pool; may be NULL) is where TRANSCODEs that
  * name a bucket are read from. Returns 0, or -ENODEV when ENCODER=nvenc and no NVENC opened,
  * with one line in `err`. */

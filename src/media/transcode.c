@@ -44,7 +44,10 @@
 #include <libswscale/swscale.h>
 
 #include "proto/hls.h"
+#include "src/media/avlog.h"
 #include "src/media/ladder.h"
+#include "src/media/vpath.h"
+#include "src/rt/log.h"
 #include "src/rt/loop.h"
 
 #define TB90            ((AVRational){1, 90000})
@@ -91,6 +94,7 @@ typedef struct variant {
     AVBufferPool *pool; /* scaled and rotated pictures */
     AVFilterGraph *graph;
     AVFilterContext *gsrc, *gsink;
+    AVBufferRef *enc_frames; /* NVENC from CUDA frames: the NV12 frames its encoder opened with */
     AVFormatContext *mux;
     uint8_t *seg; /* bytes of the open segment */
     size_t seg_len, seg_cap;
@@ -127,6 +131,10 @@ typedef struct variant {
 typedef struct job {
     _Atomic int abort; /* workers stop at their next item */
     const transcode_opts *o;
+    media_encoder path; /* o->encoder, or hybrid after NVENC failed to open */
+    AVFilterGraph *up;  /* NVENC, software-decoded input: the one upload of the job */
+    AVFilterContext *up_src, *up_sink;
+    AVFrame *up_frame;
     const transcode_sink *sink;
     int64_t seg90; /* segment length in 90 kHz */
     uint64_t t0_ns;
@@ -223,6 +231,41 @@ static int check_size(int w, int h)
     return 0;
 }
 
+/* Transcode bombs: pictures bigger than REELD_MAX_FRAME_PIXELS. */
+static int check_pixels(const job *j, int w, int h)
+{
+    int64_t max = j->o->max_frame_pixels;
+    if (max > 0 && (int64_t)w * h > max)
+        return fail(-E2BIG,
+                    "the video is %dx%d, %lld pixels a picture, more than the %lld that "
+                    "REELD_MAX_FRAME_PIXELS allows: scale it down first",
+                    w, h, (long long)w * h, (long long)max);
+    return 0;
+}
+
+/* Transcode bombs: media longer than REELD_MAX_DURATION_SEC, by the header (`decoded` 0) or by
+ * the timestamps decoded so far (a header that lies, or none). */
+static int check_duration(const job *j, double sec, int decoded)
+{
+    int max = j->o->max_duration_sec;
+    if (max <= 0 || sec <= max)
+        return 0;
+    if (decoded && j->duration > 0)
+        return fail(-E2BIG,
+                    "the input's media runs past %d s, the most REELD_MAX_DURATION_SEC allows, "
+                    "though its header says %.0f s: cut it into parts",
+                    max, j->duration);
+    if (decoded)
+        return fail(-E2BIG,
+                    "the input's media runs past %d s, the most REELD_MAX_DURATION_SEC allows (its "
+                    "header gives no length): cut it into parts",
+                    max);
+    return fail(-E2BIG,
+                "the input lasts %.0f s, longer than the %d s REELD_MAX_DURATION_SEC allows: cut "
+                "it into parts",
+                sec, max);
+}
+
 static enum AVPixelFormat pick_cuda(AVCodecContext *c, const enum AVPixelFormat *fmts)
 {
     for (const enum AVPixelFormat *p = fmts; *p != AV_PIX_FMT_NONE; p++)
@@ -254,11 +297,14 @@ static int open_decoder(job *j, int index, AVCodecContext **out)
      * decoder would only hold more pictures (memory) without adding speed. */
     c->thread_count = sysconf(_SC_NPROCESSORS_ONLN) > 4 ? 0 : 1;
     c->max_pixels = (int64_t)LADDER_MAX_SIDE * LADDER_MAX_SIDE;
-    if (c->codec_type == AVMEDIA_TYPE_VIDEO && j->o->encoder == MEDIA_ENC_NVENC &&
-        j->o->cuda_device != NULL && j->rotation == 0) {
-        /* Decode on the GPU when NVDEC knows the codec; pick_cuda falls back otherwise. */
+    if (c->codec_type == AVMEDIA_TYPE_VIDEO && j->path != MEDIA_ENC_X264 &&
+        j->o->cuda_device != NULL) {
+        /* Decode on the GPU when NVDEC knows the codec; pick_cuda falls back otherwise. One
+         * thread: frame threads each hold surfaces, and with the rungs' they pass NVDEC's 32.
+         * (A codec NVDEC refuses then decodes on one CPU thread: rare, and still correct.) */
         c->hw_device_ctx = av_buffer_ref(j->o->cuda_device);
         c->get_format = pick_cuda;
+        c->thread_count = 1;
         c->extra_hw_frames = RUNG_FRAMES + 2; /* pictures the rungs' queues hold on the GPU */
     }
     r = avcodec_open2(c, codec, NULL);
@@ -313,6 +359,8 @@ static int open_input(job *j, media_source *src)
         const AVCodecParameters *p = j->in->streams[i]->codecpar;
         if (p->codec_type == AVMEDIA_TYPE_VIDEO && check_size(p->width, p->height) < 0)
             return -EINVAL;
+        if (p->codec_type == AVMEDIA_TYPE_VIDEO && (r = check_pixels(j, p->width, p->height)) < 0)
+            return r;
     }
     r = avformat_find_stream_info(j->in, NULL);
     if (r < 0)
@@ -329,10 +377,14 @@ static int open_input(job *j, media_source *src)
             j->in->streams[i]->discard = AVDISCARD_ALL;
     j->start = j->in->start_time != AV_NOPTS_VALUE ? j->in->start_time : 0;
     j->duration = j->in->duration > 0 ? (double)j->in->duration / AV_TIME_BASE : 0;
+    if ((r = check_duration(j, j->duration, 0)) < 0)
+        return r;
     if (j->vi >= 0) {
         AVStream *st = j->in->streams[j->vi];
         if (check_size(st->codecpar->width, st->codecpar->height) < 0)
             return -EINVAL;
+        if ((r = check_pixels(j, st->codecpar->width, st->codecpar->height)) < 0)
+            return r;
         j->rotation = rotation_of(st);
         j->frame_rate = av_guess_frame_rate(j->in, st, NULL);
         if (j->frame_rate.num <= 0 || j->frame_rate.den <= 0 || av_q2d(j->frame_rate) > 240)
@@ -633,7 +685,7 @@ static int open_audio(job *j)
     int r = avcodec_open2(c, codec, NULL);
     if (r < 0)
         return av_fail(r, "opening the AAC encoder");
-    AVChannelLayout in_layout;
+    AVChannelLayout in_layout = {0}; /* av_channel_layout_copy uninits its destination first */
     if (j->adec->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC)
         av_channel_layout_default(&in_layout, j->adec->ch_layout.nb_channels);
     else if ((r = av_channel_layout_copy(&in_layout, &j->adec->ch_layout)) < 0)
@@ -689,12 +741,15 @@ static int audio_frame(job *j, AVFrame *f)
                       av_rescale_q(j->start, AV_TIME_BASE_Q, (AVRational){1, AUDIO_RATE});
         j->a_next = rel;
     }
+    int r = check_duration(j, (double)j->a_next / AUDIO_RATE, 1);
+    if (r < 0)
+        return r;
     int out = swr_get_out_samples(j->swr, f->nb_samples);
     if (out > j->abuf_samples) {
         if (j->abuf != NULL)
             av_freep(&j->abuf[0]);
         av_freep(&j->abuf);
-        int r = av_samples_alloc_array_and_samples(&j->abuf, NULL, 2, out, AV_SAMPLE_FMT_FLTP, 0);
+        r = av_samples_alloc_array_and_samples(&j->abuf, NULL, 2, out, AV_SAMPLE_FMT_FLTP, 0);
         if (r < 0)
             return r;
         j->abuf_samples = out;
@@ -710,83 +765,135 @@ static int audio_frame(job *j, AVFrame *f)
 
 /* ---- video ---- */
 
-static int open_video_encoder(job *j, variant *v, AVBufferRef *hw_frames)
+/* Opens the rung's video encoder for frames in `pix_fmt` on the job's path (NVENC from CUDA
+ * frames: `hw_frames` is what they look like). The muxer is opened after, by the caller. */
+static int open_video_encoder(job *j, variant *v, enum AVPixelFormat pix_fmt,
+                              AVBufferRef *hw_frames)
 {
-    int nvenc = j->o->encoder == MEDIA_ENC_NVENC;
-    const AVCodec *codec = avcodec_find_encoder_by_name(nvenc ? "h264_nvenc" : "libx264");
+    int nvenc = j->path == MEDIA_ENC_NVENC;
+    const char *name = vpath_codec_name(j->path);
+    const AVCodec *codec = avcodec_find_encoder_by_name(name);
     if (codec == NULL)
-        return fail(-ENOSYS, "this FFmpeg has no %s encoder", nvenc ? "h264_nvenc" : "libx264");
+        return fail(-ENOSYS, "this FFmpeg has no %s encoder", name);
     AVCodecContext *c = v->enc = avcodec_alloc_context3(codec);
     if (c == NULL)
         return -ENOMEM;
-    c->width = v->rung.width;
-    c->height = v->rung.height;
-    c->sample_aspect_ratio = (AVRational){1, 1};
-    c->time_base = TB90;
-    c->framerate = j->frame_rate;
-    c->bit_rate = (int64_t)v->rung.video_kbps * 1000;
-    c->rc_max_rate = (int64_t)v->rung.maxrate_kbps * 1000;
-    c->rc_buffer_size = (int)(c->rc_max_rate * 2);
-    /* A GOP a little longer than a segment: the forced keyframes set the real boundaries. */
-    c->gop_size = (int)ceil(av_q2d(j->frame_rate) * j->o->segment_sec) + 1;
-    c->keyint_min = c->gop_size;
-    c->color_range = AVCOL_RANGE_MPEG;
-    if (j->o->fmp4)
-        c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER; /* SPS and PPS in the init segment's avcC */
+    vpath_params p = {
+        .width = v->rung.width,
+        .height = v->rung.height,
+        .video_kbps = v->rung.video_kbps,
+        .maxrate_kbps = v->rung.maxrate_kbps,
+        .frame_rate = j->frame_rate,
+        .segment_sec = j->o->segment_sec,
+        .fmp4 = j->o->fmp4,
+        .threads = v->threads,
+        .x264_preset = j->o->x264_preset,
+        .pix_fmt = pix_fmt,
+    };
     AVDictionary *opts = NULL;
-    av_dict_set(&opts, "forced-idr", "1", 0);
-    if (nvenc) {
-        c->pix_fmt = AV_PIX_FMT_CUDA;
-        c->hw_frames_ctx = av_buffer_ref(hw_frames);
-        av_dict_set(&opts, "preset", "p4", 0);
-        av_dict_set(&opts, "rc", "vbr", 0);
-        av_dict_set(&opts, "no-scenecut", "1", 0);
-        av_dict_set(&opts, "strict_gop", "1", 0);
-    } else {
-        c->pix_fmt = AV_PIX_FMT_YUV420P;
-        c->thread_count = v->threads;
-        av_dict_set(&opts, "preset", j->o->x264_preset ? j->o->x264_preset : "veryfast", 0);
-        av_dict_set(
-            &opts, "x264-params",
-            v->threads > 1 ? "scenecut=0:open-gop=0:sliced-threads=1" : "scenecut=0:open-gop=0", 0);
+    int r = vpath_encoder_setup(c, &opts, j->path, &p);
+    if (r >= 0 && nvenc && pix_fmt == AV_PIX_FMT_CUDA)
+        r = (c->hw_frames_ctx = av_buffer_ref(hw_frames)) != NULL ? 0 : -ENOMEM;
+    else if (r >= 0 && nvenc) /* NV12 from system memory, onto the job's GPU */
+        r = (c->hw_device_ctx = av_buffer_ref(j->o->cuda_device)) != NULL ? 0 : -ENOMEM;
+    if (r < 0) {
+        av_dict_free(&opts);
+        return r;
     }
-    int r = avcodec_open2(c, codec, &opts);
+    char ffmsg[192];
+    avlog_capture_begin(ffmsg, sizeof(ffmsg));
+    r = avcodec_open2(c, codec, &opts);
+    avlog_capture_end();
     av_dict_free(&opts);
     if (r < 0)
-        return fail(r, "opening the %s encoder for %s failed: %s", codec->name, v->name,
-                    av_err2str(r));
-    return open_mux(j, v);
+        return fail(r, "opening the %s encoder for %s failed: %s%s%s", codec->name, v->name,
+                    av_err2str(r), ffmsg[0] ? " (FFmpeg: " : "", ffmsg[0] ? ffmsg : "");
+    return 0;
 }
 
-/* NVENC path: a graph that brings the frame to the GPU if it is not there, turns it upright
- * (on the CPU: no CUDA transpose in this FFmpeg), and scales it with scale_cuda. */
-static int open_graph(job *j, variant *v, const AVFrame *f)
+/* NVENC: the NV12 CUDA frames of the rung's size its encoder opens with, before any frame has
+ * come (scale_cuda's own come later: NVENC takes any frames of that device and format). */
+static int rung_frames(job *j, variant *v, AVBufferRef **out)
 {
-    static const char *const turn[] = {"", "transpose=clock,", "hflip,vflip,", "transpose=cclock,"};
-    int hw = f->format == AV_PIX_FMT_CUDA;
-    char args[256], chain[256];
-    v->graph = avfilter_graph_alloc();
-    if (v->graph == NULL)
+    AVBufferRef *ref = av_hwframe_ctx_alloc(j->o->cuda_device);
+    if (ref == NULL)
+        return -ENOMEM;
+    AVHWFramesContext *fc = (AVHWFramesContext *)(void *)ref->data;
+    fc->format = AV_PIX_FMT_CUDA;
+    fc->sw_format = AV_PIX_FMT_NV12;
+    fc->width = v->rung.width;
+    fc->height = v->rung.height;
+    int r = av_hwframe_ctx_init(ref);
+    if (r < 0) {
+        av_buffer_unref(&ref);
+        return fail(vpath_gpu_status(r), "the GPU refused frames for %s: %s", v->name,
+                    av_err2str(r));
+    }
+    *out = ref;
+    return 0;
+}
+
+/* NVENC: every rung's encoder opens before the first packet is decoded, so a GPU out of
+ * sessions shows here, not rungs into the job. If one fails, the job goes on hybrid (libx264
+ * on the GPU's frames): the FFmpeg message that said why goes to the log. */
+static int open_nvenc_rungs(job *j)
+{
+    int r = 0;
+    for (int i = 0; i < j->nv && r == 0; i++) {
+        variant *v = &j->v[i];
+        if (!v->video)
+            continue;
+        enum AVPixelFormat fmt = vpath_rung_pix_fmt(MEDIA_ENC_NVENC, j->rotation);
+        if (fmt == AV_PIX_FMT_CUDA && (r = rung_frames(j, v, &v->enc_frames)) < 0)
+            break;
+        r = open_video_encoder(j, v, fmt, v->enc_frames);
+    }
+    if (r == -ENOMEM || r == -ECANCELED)
+        return r;
+    if (r < 0) {
+        media_encoder to = vpath_fallback(MEDIA_ENC_NVENC, j->o->cuda_device != NULL);
+        log_warn("nvenc_fallback", KV_STR("reason", err_buf ? err_buf : ""),
+                 KV_STR("path", vpath_name(to)));
+        if (err_buf != NULL)
+            err_buf[0] = '\0';
+        for (int i = 0; i < j->nv; i++) {
+            avcodec_free_context(&j->v[i].enc);
+            av_buffer_unref(&j->v[i].enc_frames);
+        }
+        j->path = to;
+        return 0;
+    }
+    for (int i = 0; i < j->nv; i++)
+        if (j->v[i].video && (r = open_mux(j, &j->v[i])) < 0)
+            return r;
+    return 0;
+}
+
+/* Runs a filter chain between a buffer source shaped like `f` and a buffer sink. Filters whose
+ * name has "hwupload" get the job's CUDA device. */
+static int build_graph(job *j, const AVFrame *f, const char *chain, AVFilterGraph **graph,
+                       AVFilterContext **src, AVFilterContext **sink)
+{
+    char args[256];
+    AVFilterGraph *g = *graph = avfilter_graph_alloc();
+    if (g == NULL)
         return -ENOMEM;
     snprintf(args, sizeof(args), "video_size=%dx%d:pix_fmt=%d:time_base=1/90000:pixel_aspect=1/1",
              f->width, f->height, f->format);
-    int r = avfilter_graph_create_filter(&v->gsrc, avfilter_get_by_name("buffer"), "in", args, NULL,
-                                         v->graph);
-    if (r >= 0 && hw) {
+    int r = avfilter_graph_create_filter(src, avfilter_get_by_name("buffer"), "in", args, NULL, g);
+    if (r >= 0 && f->hw_frames_ctx != NULL) {
         AVBufferSrcParameters *par = av_buffersrc_parameters_alloc();
         if (par == NULL)
             return -ENOMEM;
         par->hw_frames_ctx = f->hw_frames_ctx;
-        r = av_buffersrc_parameters_set(v->gsrc, par);
+        r = av_buffersrc_parameters_set(*src, par);
         av_free(par);
     }
     if (r >= 0)
-        r = avfilter_graph_create_filter(&v->gsink, avfilter_get_by_name("buffersink"), "out", NULL,
-                                         NULL, v->graph);
+        r = avfilter_graph_create_filter(sink, avfilter_get_by_name("buffersink"), "out", NULL,
+                                         NULL, g);
     if (r < 0)
-        return av_fail(r, "building the GPU scaler");
-    snprintf(chain, sizeof(chain), "%s%sscale_cuda=w=%d:h=%d", hw ? "" : turn[j->rotation / 90],
-             hw ? "" : "format=nv12,hwupload_cuda,", v->rung.width, v->rung.height);
+        return r;
     AVFilterInOut *outs = avfilter_inout_alloc(), *ins = avfilter_inout_alloc();
     if (outs == NULL || ins == NULL) {
         avfilter_inout_free(&outs);
@@ -794,20 +901,67 @@ static int open_graph(job *j, variant *v, const AVFrame *f)
         return -ENOMEM;
     }
     outs->name = av_strdup("in");
-    outs->filter_ctx = v->gsrc;
+    outs->filter_ctx = *src;
     ins->name = av_strdup("out");
-    ins->filter_ctx = v->gsink;
-    r = avfilter_graph_parse_ptr(v->graph, chain, &ins, &outs, NULL);
+    ins->filter_ctx = *sink;
+    r = avfilter_graph_parse_ptr(g, chain, &ins, &outs, NULL);
     avfilter_inout_free(&outs);
     avfilter_inout_free(&ins);
-    for (unsigned i = 0; r >= 0 && i < v->graph->nb_filters; i++)
-        if (strstr(v->graph->filters[i]->filter->name, "hwupload") != NULL)
-            v->graph->filters[i]->hw_device_ctx = av_buffer_ref(j->o->cuda_device);
+    for (unsigned i = 0; r >= 0 && i < g->nb_filters; i++)
+        if (strstr(g->filters[i]->filter->name, "hwupload") != NULL &&
+            (g->filters[i]->hw_device_ctx = av_buffer_ref(j->o->cuda_device)) == NULL)
+            r = AVERROR(ENOMEM);
     if (r >= 0)
-        r = avfilter_graph_config(v->graph, NULL);
+        r = avfilter_graph_config(g, NULL);
+    return r;
+}
+
+/* Sends `in` through a graph and takes the one frame out: 0 with it in `out`, 1 when the graph
+ * holds it back, or an AVERROR. */
+static int filter_one(AVFilterContext *src, AVFilterContext *sink, AVFrame *in, AVFrame *out)
+{
+    int r = av_buffersrc_add_frame_flags(src, in, AV_BUFFERSRC_FLAG_KEEP_REF);
     if (r < 0)
-        return av_fail(r, "building the GPU scaler");
-    return open_video_encoder(j, v, av_buffersink_get_hw_frames_ctx(v->gsink));
+        return r;
+    r = av_buffersink_get_frame(sink, out);
+    return r == AVERROR(EAGAIN) ? 1 : r;
+}
+
+/* NVENC and hybrid: the rung's graph from CUDA frames (vpath_rung_chain): scale_cuda to NV12,
+ * and for hybrid or a turned source the download and the turn of the small frame. */
+static int open_graph(job *j, variant *v, const AVFrame *f)
+{
+    char chain[256];
+    int r =
+        vpath_rung_chain(chain, sizeof(chain), j->path, j->rotation, v->rung.width, v->rung.height);
+    if (r >= 0)
+        r = build_graph(j, f, chain, &v->graph, &v->gsrc, &v->gsink);
+    if (r < 0)
+        return fail(vpath_gpu_status(r), "building the GPU scaler (%s) failed: %s", chain,
+                    av_err2str(r));
+    return 0;
+}
+
+/* NVENC, a software-decoded picture: brought to the GPU once for every rung (8-bit 4:2:0 on
+ * the way, which H.264 NVENC needs), into j->up_frame. 0, 1 when held back, or -errno. */
+static int upload_frame(job *j, AVFrame *in)
+{
+    char chain[64];
+    int r = 0;
+    if (j->up == NULL && (r = vpath_upload_chain(chain, sizeof(chain))) >= 0)
+        r = build_graph(j, in, chain, &j->up, &j->up_src, &j->up_sink);
+    if (r >= 0) {
+        av_frame_unref(j->up_frame);
+        r = filter_one(j->up_src, j->up_sink, in, j->up_frame);
+    }
+    if (r < 0)
+        return fail(vpath_gpu_status(r), "uploading a picture to the GPU failed: %s",
+                    av_err2str(r));
+    if (r == 0) {
+        j->up_frame->pts = in->pts;
+        j->up_frame->pict_type = in->pict_type;
+    }
+    return r;
 }
 
 /* A yuv420p picture from the rung's pool (its worker's), or of its own when `pooled` is 0. */
@@ -1021,20 +1175,27 @@ static int rung_video(job *j, variant *v, AVFrame *in)
     int force = in->pict_type == AV_PICTURE_TYPE_I;
     AVFrame *f = NULL;
     int r;
-    if (j->o->encoder == MEDIA_ENC_NVENC) {
+    if (in->format == AV_PIX_FMT_CUDA) {
+        /* NVENC (its encoder opened with the job) or hybrid (opened here, at the first frame
+         * its graph gives). NVENC's frames all come here: software-decoded ones uploaded. */
         if (v->graph == NULL && (r = open_graph(j, v, in)) < 0)
             return r;
-        if ((r = av_buffersrc_add_frame_flags(v->gsrc, in, AV_BUFFERSRC_FLAG_KEEP_REF)) < 0)
-            return av_fail(r, "GPU scaling");
         f = av_frame_alloc();
         if (f == NULL)
             return -ENOMEM;
-        if ((r = av_buffersink_get_frame(v->gsink, f)) < 0) {
+        if ((r = filter_one(v->gsrc, v->gsink, in, f)) != 0) {
             av_frame_free(&f);
-            return r == AVERROR(EAGAIN) ? 0 : av_fail(r, "GPU scaling");
+            return r > 0 ? 0 : fail(vpath_gpu_status(r), "GPU scaling failed: %s", av_err2str(r));
+        }
+        if (v->enc == NULL &&
+            ((r = open_video_encoder(j, v, (enum AVPixelFormat)f->format, NULL)) < 0 ||
+             (r = open_mux(j, v)) < 0)) {
+            av_frame_free(&f);
+            return r;
         }
     } else {
-        if (v->enc == NULL && (r = open_video_encoder(j, v, NULL)) < 0)
+        if (v->enc == NULL && ((r = open_video_encoder(j, v, AV_PIX_FMT_YUV420P, NULL)) < 0 ||
+                               (r = open_mux(j, v)) < 0))
             return r;
         if (j->rotation == 0 && in->format == AV_PIX_FMT_YUV420P && in->width == v->rung.width &&
             in->height == v->rung.height) {
@@ -1049,7 +1210,7 @@ static int rung_video(job *j, variant *v, AVFrame *in)
     f->pict_type = force ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
     r = encode_video(j, v, f);
     av_frame_free(&f);
-    return r;
+    return r < 0 && j->path == MEDIA_ENC_NVENC ? vpath_gpu_status(r) : r;
 }
 
 /* Worker side, at the end of the input: drains the encoder, closes the last segment. */
@@ -1071,6 +1232,7 @@ static int rung_finish(job *j, variant *v)
     /* No picture comes after this: the encoder's frames (libx264's are most of the job's
      * memory) go now, so the poster's encoder after the last rung never adds to the peak. */
     avcodec_free_context(&v->enc);
+    av_buffer_unref(&v->enc_frames);
     sws_freeContext(v->sws);
     v->sws = NULL;
     avfilter_graph_free(&v->graph);
@@ -1262,6 +1424,10 @@ static int video_frame(job *j, AVFrame *in)
         return 0; /* a repeated or backward timestamp: the encoders need them increasing */
     if (check_size(in->width, in->height) < 0)
         return -EINVAL;
+    int r;
+    if ((r = check_pixels(j, in->width, in->height)) < 0 ||
+        (r = check_duration(j, (double)t / 90000, 1)) < 0)
+        return r;
     j->last_t = t;
     j->vframes++;
     int force = t >= j->next_kf;
@@ -1269,14 +1435,20 @@ static int video_frame(job *j, AVFrame *in)
         j->next_kf = (t < 0 ? 1 : t / j->seg90 + 1) * j->seg90;
     in->pts = t;
     in->pict_type = force ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
-    for (int i = 0; i < j->nv; i++) {
-        AVFrame *f = av_frame_clone(in);
+    const AVFrame *give = in;
+    if (j->path == MEDIA_ENC_NVENC && in->format != AV_PIX_FMT_CUDA) {
+        if ((r = upload_frame(j, in)) < 0)
+            return r;
+        give = r == 0 ? j->up_frame : NULL; /* an upload holds nothing back: never NULL */
+    }
+    for (int i = 0; give != NULL && i < j->nv; i++) {
+        AVFrame *f = av_frame_clone(give);
         if (f == NULL)
             return -ENOMEM;
-        int r = push(j, &j->v[i], (rung_item){.frame = f});
-        if (r < 0)
+        if ((r = push(j, &j->v[i], (rung_item){.frame = f})) < 0)
             return r;
     }
+    av_frame_unref(j->up_frame);
     if (!j->poster_tried && t >= j->poster_at) {
         j->poster_tried = 1;
         return take_poster(j, in);
@@ -1333,7 +1505,7 @@ static int decode(job *j, AVCodecContext *dec, const AVPacket *pkt)
 
 static int setup_ladder(job *j, transcode_result *res)
 {
-    const char *preset = ladder_preset(j->o->preset, j->o->encoder == MEDIA_ENC_NVENC);
+    const char *preset = ladder_preset(j->o->preset, j->path == MEDIA_ENC_NVENC);
     snprintf(res->preset, sizeof(res->preset), "%s", preset);
     ladder_rung rungs[LADDER_MAX_RUNGS];
     int n = 1;
@@ -1477,6 +1649,8 @@ static int run(job *j, media_source *src, transcode_result *res)
         return r;
     if (j->ai >= 0 && (r = open_audio(j)) < 0)
         return r;
+    if (j->path == MEDIA_ENC_NVENC && j->vi >= 0 && (r = open_nvenc_rungs(j)) < 0)
+        return r;
     for (int i = 0; i < j->nv; i++) {
         variant *v = &j->v[i];
         if (!v->video && (r = open_mux(j, v)) < 0)
@@ -1567,6 +1741,7 @@ static void free_variant(variant *v)
     av_packet_free(&v->pkt);
     av_packet_free(&v->mpkt);
     avcodec_free_context(&v->enc);
+    av_buffer_unref(&v->enc_frames);
     sws_freeContext(v->sws);
     avfilter_graph_free(&v->graph);
     if (v->mux != NULL) {
@@ -1620,16 +1795,20 @@ int transcode_run(media_source *src, const transcode_opts *o, const transcode_si
     reset_peak_rss();
     job j = {0};
     j.o = o;
+    j.path = o->encoder;
+    if (j.path != MEDIA_ENC_X264 && o->cuda_device == NULL)
+        j.path = MEDIA_ENC_X264; /* no GPU to run it on */
     j.sink = sink;
     j.vi = j.ai = -1;
     j.seg90 = (int64_t)(o->segment_sec > 0 ? o->segment_sec : 4) * 90000;
     j.t0_ns = j.last_progress_ns = rd_now_ns();
     j.frame = av_frame_alloc();
     j.sw_frame = av_frame_alloc();
+    j.up_frame = av_frame_alloc();
     j.pkt = av_packet_alloc();
     err_buf = err;
     err_len = errlen;
-    int r = j.frame && j.sw_frame && j.pkt ? run(&j, src, res) : -ENOMEM;
+    int r = j.frame && j.sw_frame && j.up_frame && j.pkt ? run(&j, src, res) : -ENOMEM;
     stop_rungs(&j, 0);
     if (r < -4095)
         r = -EINVAL; /* an FFmpeg tag (AVERROR_INVALIDDATA, ...): callers get a -errno */
@@ -1640,6 +1819,7 @@ int transcode_run(media_source *src, const transcode_opts *o, const transcode_si
                  strerror(-r));
     res->frames = j.vframes;
     res->damaged = j.decode_errors;
+    snprintf(res->encoder, sizeof(res->encoder), "%s", vpath_name(j.path));
     res->wall_sec = (double)(rd_now_ns() - j.t0_ns) / 1e9;
     res->peak_rss_kb = peak_rss_kb();
     for (int i = 0; i < j.nv; i++)
@@ -1662,6 +1842,8 @@ int transcode_run(media_source *src, const transcode_opts *o, const transcode_si
     avio_context_free(&j.in_pb);
     av_frame_free(&j.frame);
     av_frame_free(&j.sw_frame);
+    av_frame_free(&j.up_frame);
+    avfilter_graph_free(&j.up);
     av_packet_free(&j.pkt);
     err_buf = NULL;
     return r;

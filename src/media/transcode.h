@@ -28,10 +28,15 @@ typedef struct transcode_opts {
     const char *preset;      /* auto|1080p|720p|480p (ladder_preset) */
     int segment_sec;         /* HLS_SEGMENT_SEC, 1..30 */
     int fmp4;                /* HLS_SEGMENT_FORMAT=fmp4: CMAF segments behind an init segment */
-    media_encoder encoder;   /* x264 or NVENC */
-    void *cuda_device;       /* NVENC: AVBufferRef * of the GPU's CUDA device context */
+    media_encoder encoder;   /* x264, NVENC or hybrid (vpath.h) */
+    void *cuda_device;       /* NVENC, hybrid: AVBufferRef * of the GPU's CUDA device context */
     const char *x264_preset; /* NULL: "veryfast" */
     int x264_threads;        /* 0: libx264's own choice */
+    /* Transcode bombs: an input longer (REELD_MAX_DURATION_SEC), by its header or by the
+     * timestamps decoded, or with bigger pictures (REELD_MAX_FRAME_PIXELS) fails with -E2BIG.
+     * 0: no limit. */
+    int max_duration_sec;
+    int64_t max_frame_pixels;
 } transcode_opts;
 
 typedef struct transcode_progress {
@@ -63,11 +68,18 @@ typedef struct transcode_result {
     double wall_sec;
     int64_t peak_rss_kb; /* the process's peak resident memory during the job */
     int64_t damaged;     /* packets the decoders refused (concealed; the job went on) */
+    char encoder[8];     /* the path that ran: "nvenc", "hybrid" (NVENC failed to open, or
+                          * none), "x264" */
 } transcode_result;
 
 /* Runs the job to the end on the calling thread (it blocks for as long as encoding takes).
  * Returns 0, -ECANCELED, or another -errno with one sentence in `err` for the user
- * ("the input is not audio or video reeld can read: ..."). `res` is filled either way. */
+ * ("the input is not audio or video reeld can read: ..."). `res` is filled either way.
+ *
+ * On NVENC every rung's encoder opens before the first packet is decoded; if one cannot (a
+ * GPU out of sessions, a driver NVENC refuses), the job goes on with libx264 on the GPU's
+ * decoded and scaled frames (hybrid), logging FFmpeg's message ("nvenc_fallback"). A failure
+ * of the GPU side later (scaling, NVENC encoding) returns -EIO: the device's, retried. */
 int transcode_run(media_source *src, const transcode_opts *o, const transcode_sink *sink,
                   transcode_result *res, char *err, size_t errlen);
 

@@ -129,9 +129,11 @@ def test_upload_put_promote_twice_playback(reeld_factory):
 def test_promote_checks_size_and_type(reeld_factory):
     r = reeld_factory()
     up = new_upload(r, 10)
-    assert put_url(up["upload"]["url"], b"12345")[0] == 200
+    # The URL signs the announced size: another size is refused before anything is stored.
+    st, _, body = put_url(up["upload"]["url"], b"12345")
+    assert st == 403 and b"SignatureDoesNotMatch" in body
     st, _, err = call(r, "POST", f"/api/assets/{up['asset_id']}/promote")
-    assert st == 409 and err["error"]["code"] == "size_mismatch"
+    assert st == 409 and err["error"]["code"] == "not_uploaded"
     up = new_upload(r, 5)
     assert put_url(up["upload"]["url"], b"12345", content_type="text/plain")[0] == 200
     st, _, err = call(r, "POST", f"/api/assets/{up['asset_id']}/promote")
