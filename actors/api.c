@@ -1,15 +1,19 @@
 /* The upload → promote API on one thread actor.
  *
- * owns:  the upload sessions (in memory, bounded by API_MAX_ASSETS: an asset's org, its
- *        multipart upload id and parts, its store row and job ids; the store keeps the durable
- *        asset row and the job), a store client, the rate-limit buckets, the parsed API keys (as
- * SHA-256 digests), the URL signer, the blob backend and, in S3 mode, the S3 client and its TLS
- * anchors. takes: MSG_HTTP_REQUEST for the routes in api.h. sends: MSG_HTTP_RESPONSE replies to the
- * listener that asked; MSG_STORE (STORE_ASSET_CREATE, STORE_JOB_CREATE) to the dispatcher, through
- * the store client's bridge. never: runs on a loop (HEAD, CopyObject and the multipart calls
- * block); answers a request before auth and the rate limits have passed (OPTIONS preflights and
- * /api/docs aside); tells one org that another org's asset exists (404, as for a missing one);
- * compares a key or a signature with memcmp; logs a token, a key or a signed URL's signature.
+ * owns:  a store client, the rate-limit buckets, the parsed API keys (as SHA-256 digests), the
+ *        URL signer, the blob backend and, in S3 mode, the S3 client and its TLS anchors.
+ *        No asset: the store is the truth. Every route reads the asset's row (by its public id
+ *        and the caller's org) and writes what changed before it answers, so a restart, or
+ *        another node on the same store, sees the same asset.
+ * takes: MSG_HTTP_REQUEST for the routes in api.h.
+ * sends: MSG_HTTP_RESPONSE replies to the listener that asked; MSG_STORE (STORE_ASSET_CREATE,
+ *        _FIND, _UPDATE, _LIST, STORE_JOB_CREATE) to the dispatcher, through the store
+ *        client's bridge.
+ * never: runs on a loop (HEAD, CopyObject and the multipart calls block); answers a request
+ *        before auth and the rate limits have passed (OPTIONS preflights and /api/docs
+ *        aside); tells one org that another org's asset exists (404, as for a missing one);
+ *        shows the store's own numeric asset ids; compares a key or a signature with memcmp;
+ *        logs a token, a key or a signed URL's signature.
  *
  * Clients: the rate-limit client of an authenticated request is its org (all its keys and
  * tokens share the buckets); in the open embedded mode it is the client's IP address. Failed
@@ -41,8 +45,6 @@
 #include "src/rt/log.h"
 #include "src/urlsign.h"
 
-#define API_MAX_ASSETS (1 << 17) /* in memory at once */
-#define API_SLOTS      (1 << 18) /* hash slots for them (power of two, twice the bound) */
 #define API_MAX_KEYS   64
 #define API_MAX_ORIGIN 16
 #define API_ORIGIN_LEN 81 /* bytes of an allowed origin, NUL included: CORS lines fit the reply */
@@ -54,24 +56,7 @@
 #define JOB_ATTEMPTS   3
 
 enum { RL_ALL, RL_PRESIGN, RL_PROMOTE, RL_AUTH_FAIL };
-enum { R_UPLOADS, R_COMPLETE, R_PROMOTE, R_ASSET, R_PLAYBACK, R_DOCS, R_COUNT };
-
-typedef struct asset {
-    char id[32];
-    char org[ORG_MAX];
-    char filename[256];
-    char content_type[128];
-    int64_t size;
-    int64_t created;
-    int promoted;
-    int multipart;
-    int completed; /* multipart: CompleteMultipartUpload succeeded */
-    char upload_id[256];
-    int64_t part_size;
-    int nparts;
-    int64_t store_id; /* the store's asset row */
-    char job_id[40];  /* the store's job id, decimal, once promoted */
-} asset;
+enum { R_UPLOADS, R_COMPLETE, R_PROMOTE, R_ASSET, R_PLAYBACK, R_LIST, R_DOCS, R_COUNT };
 
 typedef struct api_key {
     char org[ORG_MAX];
@@ -94,8 +79,6 @@ typedef struct api {
     char origins[API_MAX_ORIGIN][API_ORIGIN_LEN];
     int norigins;
     int route[R_COUNT];
-    asset **slots;
-    int nassets;
     rd_metric *m_refused;
 } api;
 
@@ -326,141 +309,39 @@ static int api_gate(void *ctx, const http1_request *req, const char *peer)
 
 /* ---- assets ---- */
 
-static uint64_t id_hash(const char *id)
+/* A new public id: "a" and 24 hex digits of 96 random bits. 0 or -errno. */
+static int new_public_id(char out[RD_ASSET_ID_MAX])
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *id; id++) {
-        h ^= (unsigned char)*id;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-/* The asset `id` of `org`, or NULL (missing, or another org's: both are a 404). */
-static asset *asset_find(api *a, http1_str id, const char *org)
-{
-    char key[32];
-    if (id.len == 0 || id.len >= sizeof(key))
-        return NULL;
-    memcpy(key, id.p, id.len);
-    key[id.len] = '\0';
-    uint64_t h = id_hash(key);
-    for (uint64_t i = 0; i < API_SLOTS; i++) {
-        asset *x = a->slots[(h + i) & (API_SLOTS - 1)];
-        if (x == NULL)
-            return NULL;
-        if (strcmp(x->id, key) == 0)
-            return strcmp(x->org, org) == 0 ? x : NULL;
-    }
-    return NULL;
-}
-
-static asset *asset_new(api *a, const char *org)
-{
-    if (a->nassets >= API_MAX_ASSETS)
-        return NULL;
-    asset *x = calloc(1, sizeof(*x));
-    if (x == NULL)
-        return NULL;
     uint8_t rnd[12];
-    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-        free(x);
-        return NULL;
-    }
-    x->id[0] = 'a';
-    hmac_hex(x->id + 1, rnd, sizeof(rnd));
-    snprintf(x->org, sizeof(x->org), "%s", org);
-    x->created = (int64_t)time(NULL);
-    uint64_t h = id_hash(x->id);
-    for (uint64_t i = 0;; i++) {
-        asset **s = &a->slots[(h + i) & (API_SLOTS - 1)];
-        if (*s == NULL) {
-            *s = x;
-            break;
-        }
-    }
-    a->nassets++;
-    return x;
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+        return -EIO;
+    out[0] = 'a';
+    hmac_hex(out + 1, rnd, sizeof(rnd));
+    return 0;
 }
 
-/* Forgets an asset that failed before its id was handed out. */
-static void asset_drop(api *a, asset *x)
+/* A path id that can name an asset: 1 to 31 of [A-Za-z0-9_-] (what the store's ids are made
+ * of). Anything else is no asset, without asking the store. */
+static int public_id_ok(http1_str id)
 {
-    uint64_t h = id_hash(x->id);
-    for (uint64_t i = 0;; i++) {
-        asset **s = &a->slots[(h + i) & (API_SLOTS - 1)];
-        if (*s == x) {
-            /* Keep probe chains intact: re-place the entries after the hole. */
-            *s = NULL;
-            for (uint64_t k = (h + i + 1) & (API_SLOTS - 1); a->slots[k] != NULL;
-                 k = (k + 1) & (API_SLOTS - 1)) {
-                asset *y = a->slots[k];
-                a->slots[k] = NULL;
-                uint64_t j = id_hash(y->id);
-                while (a->slots[j & (API_SLOTS - 1)] != NULL)
-                    j++;
-                a->slots[j & (API_SLOTS - 1)] = y;
-            }
-            break;
-        }
+    if (id.len == 0 || id.len >= RD_ASSET_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < id.len; i++) {
+        char c = id.p[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return 0;
     }
-    a->nassets--;
-    free(x);
+    return 1;
 }
 
-/* What a client sees of an asset's life: uploading, then processing while its job is queued or
- * running, then ready (every rung published) or failed. */
-static const char *asset_state(const asset *x, const rd_job *job)
+/* The org whose assets a read (GET an asset, its playback link, the listing) may see: the
+ * caller's. In the open embedded mode (no keys, no JWT secret: loopback clients only, the
+ * operators' mode) reads see every org, as the operators' cross-org listing always did; writes
+ * (complete, promote) stay with org "local" there too. */
+static const char *read_org(const api *a, const principal *p)
 {
-    if (!x->promoted)
-        return "uploading";
-    if (job == NULL)
-        return "processing";
-    switch (job->state) {
-    case JOB_SUCCEEDED:
-        return "ready";
-    case JOB_FAILED:
-    case JOB_CANCELLED:
-    case JOB_DEAD:
-        return "failed";
-    default:
-        return "processing";
-    }
-}
-
-static void upload_asset_json(json_writer *w, const asset *x, const rd_job *job)
-{
-    char created[32];
-    iso_time(x->created, created);
-    json_object_begin(w);
-    json_key(w, "asset_id");
-    json_str(w, x->id);
-    json_key(w, "state");
-    json_str(w, asset_state(x, job));
-    if (job != NULL) {
-        /* Per cent, from the job's per mille: 100 only once the ladder is published. */
-        json_key(w, "progress");
-        json_int64(w, job->state == JOB_SUCCEEDED ? 100 : job->progress / 10);
-        json_key(w, "attempts");
-        json_int64(w, job->attempts);
-        if (job->error[0] && job->state != JOB_SUCCEEDED) {
-            json_key(w, "error");
-            json_str(w, job->error);
-        }
-    }
-    json_key(w, "filename");
-    json_str(w, x->filename);
-    json_key(w, "content_type");
-    json_str(w, x->content_type);
-    json_key(w, "size");
-    json_int64(w, x->size);
-    json_key(w, "created_at");
-    json_str(w, created);
-    if (x->job_id[0]) {
-        json_key(w, "job_id");
-        json_str(w, x->job_id);
-    }
-    json_object_end(w);
+    return a->open_mode ? "" : p->org;
 }
 
 /* ---- request bodies ---- */
@@ -585,6 +466,50 @@ static void store_failed(const rd_msg *m, int r, const char *cors)
         reply_error(m, 500, "internal", "The job store refused the request; see the logs.", cors);
 }
 
+/* The asset the path's id names, of `org` ("": any org), from the store: 0 with `out` filled,
+ * or -1 once answered (404 `missing` for a malformed, unknown or another org's id; 503/500
+ * when the store fails). */
+static int asset_lookup(api *a, const rd_msg *m, const char *org, rd_asset *out,
+                        const char *missing, const char *cors)
+{
+    http1_str id = http_request_param(msg_body(m, http_request), 0);
+    if (!public_id_ok(id)) {
+        reply_error(m, 404, "not_found", missing, cors);
+        return -1;
+    }
+    rd_msg *req = store_request(STORE_ASSET_FIND), *ans;
+    rd_asset *q = &msg_body(req, store)->assets[0];
+    memcpy(q->public_id, id.p, id.len); /* length checked: the request is zeroed */
+    snprintf(q->org, sizeof(q->org), "%s", org);
+    int r = store_call(a, req, &ans);
+    if (r == -ENOENT) {
+        reply_error(m, 404, "not_found", missing, cors);
+        return -1;
+    }
+    if (r < 0) {
+        log_error("api_asset_find_failed", KV_ERRNO(r));
+        store_failed(m, r, cors);
+        return -1;
+    }
+    *out = msg_body(ans, store)->assets[0];
+    msg_free(ans);
+    return 0;
+}
+
+/* Moves asset `x` to `state` ("uploaded", or "processing" with `job_id`) in the store. */
+static int asset_set(api *a, const rd_asset *x, const char *state, int64_t job_id)
+{
+    rd_msg *req = store_request(STORE_ASSET_UPDATE), *ans;
+    rd_asset *q = &msg_body(req, store)->assets[0];
+    snprintf(q->public_id, sizeof(q->public_id), "%s", x->public_id);
+    snprintf(q->org, sizeof(q->org), "%s", x->org);
+    snprintf(q->state, sizeof(q->state), "%s", state);
+    q->job_id = job_id;
+    int r = store_call(a, req, &ans);
+    msg_free(ans);
+    return r;
+}
+
 /* ---- POST /api/uploads ---- */
 
 static void post_upload(api *a, const rd_msg *m, const principal *p, const char *cors)
@@ -599,7 +524,7 @@ static void post_upload(api *a, const rd_msg *m, const principal *p, const char 
         reply_error(m, 400, "missing_field", "filename, content_type and size are required.", cors);
         return;
     }
-    char filename[256], type[128];
+    char filename[RD_FILENAME_MAX], type[RD_STORE_TEXT_MAX];
     int64_t size;
     /* An embedded NUL (\u0000) would cut the C string short: the length must match. */
     int fl = json_string(s, &t[fi], filename, sizeof(filename));
@@ -631,65 +556,73 @@ static void post_upload(api *a, const rd_msg *m, const principal *p, const char 
         reply_error(m, 413, "too_large", "size is above REELD_MAX_UPLOAD_BYTES.", cors);
         return;
     }
-    asset *x = asset_new(a, p->org);
-    if (x == NULL) {
-        reply_error(m, 503, "full", "Too many assets in memory; try again later.", cors);
+    char id[RD_ASSET_ID_MAX];
+    if (new_public_id(id) < 0) {
+        reply_error(m, 500, "internal", "No random bytes for an asset id; see the logs.", cors);
         return;
     }
-    snprintf(x->filename, sizeof(x->filename), "%s", filename);
-    snprintf(x->content_type, sizeof(x->content_type), "%s", type);
-    x->size = size;
-    rd_msg *req = msg_new(MSG_STORE), *ans;
-    struct rd_msg_store *st = msg_body(req, store);
-    st->op = STORE_ASSET_CREATE;
-    st->n = 1;
-    rd_asset *row = &st->assets[0];
-    row->size_bytes = size;
-    snprintf(row->org, sizeof(row->org), "%s", p->org);
-    snprintf(row->state, sizeof(row->state), "uploading");
-    utf8_prefix(row->filename, filename, sizeof(row->filename) - 1);
-    snprintf(row->content_type, sizeof(row->content_type), "%.63s", type);
-    /* The public id names the object in both buckets, and the ladder's prefix in previews
-     * (what playback links point at). */
-    snprintf(row->staging_key, sizeof(row->staging_key), "%s", x->id);
-    snprintf(row->master_key, sizeof(row->master_key), "%s", x->id);
-    int sr = store_call(a, req, &ans);
-    if (sr < 0) {
-        log_error("api_asset_create_failed", KV_STR("asset", x->id), KV_ERRNO(sr));
-        asset_drop(a, x);
-        store_failed(m, sr, cors);
-        return;
-    }
-    x->store_id = msg_body(ans, store)->assets[0].id;
-    msg_free(ans);
     int64_t now = (int64_t)time(NULL), exp = a->cfg.presign_expires;
     char expires[32];
     iso_time(now + exp, expires);
 
+    /* The multipart upload first, so the row is written once, whole: a client can complete
+     * it on any node. */
     int multipart = a->s3 != NULL && size > a->cfg.multipart_threshold;
     int64_t part = a->cfg.part_size;
     int nparts = 1;
+    char upload_id[RD_UPLOAD_ID_MAX] = "";
     if (multipart) {
         if ((size + part - 1) / part > API_MAX_PARTS)
             part = ((size + API_MAX_PARTS - 1) / API_MAX_PARTS + (1 << 20) - 1) & ~((1 << 20) - 1);
         nparts = (int)((size + part - 1) / part);
         s3_op op = {.method = S3_MPU_CREATE,
                     .bucket = a->cfg.s3_bucket_staging,
-                    .key = x->id,
+                    .key = id,
                     .content_type = type};
         int r = s3_call(a->s3, &op);
+        if (r == 0 && strlen(op.upload_id_out) >= sizeof(upload_id))
+            r = -ENAMETOOLONG;
         if (r < 0) {
-            log_error("api_multipart_create_failed", KV_STR("asset", x->id), KV_ERRNO(r),
+            log_error("api_multipart_create_failed", KV_STR("asset", id), KV_ERRNO(r),
                       KV_STR("s3", op.message));
             reply_error(m, 502, "storage_failed",
                         "Object storage refused to start the upload; try again.", cors);
             return;
         }
-        snprintf(x->upload_id, sizeof(x->upload_id), "%s", op.upload_id_out);
-        x->multipart = 1;
-        x->part_size = part;
-        x->nparts = nparts;
+        snprintf(upload_id, sizeof(upload_id), "%s", op.upload_id_out);
     }
+    rd_msg *req = store_request(STORE_ASSET_CREATE), *ans;
+    rd_asset *row = &msg_body(req, store)->assets[0];
+    snprintf(row->public_id, sizeof(row->public_id), "%s", id);
+    snprintf(row->org, sizeof(row->org), "%s", p->org);
+    snprintf(row->state, sizeof(row->state), "uploading");
+    utf8_prefix(row->filename, filename, sizeof(row->filename) - 1);
+    snprintf(row->content_type, sizeof(row->content_type), "%s", type);
+    row->size_bytes = size;
+    /* The public id names the object in both buckets, and the ladder's prefix in previews
+     * (what playback links point at). */
+    snprintf(row->staging_key, sizeof(row->staging_key), "%s", id);
+    snprintf(row->master_key, sizeof(row->master_key), "%s", id);
+    if (multipart) {
+        snprintf(row->upload_id, sizeof(row->upload_id), "%s", upload_id);
+        row->part_size = part;
+        row->nparts = nparts;
+    }
+    int sr = store_call(a, req, &ans);
+    msg_free(ans);
+    if (sr < 0) {
+        log_error("api_asset_create_failed", KV_STR("asset", id), KV_ERRNO(sr));
+        if (multipart) {
+            s3_op op = {.method = S3_MPU_ABORT,
+                        .bucket = a->cfg.s3_bucket_staging,
+                        .key = id,
+                        .upload_id = upload_id};
+            s3_call(a->s3, &op); /* best effort: nobody was told of this upload */
+        }
+        store_failed(m, sr, cors);
+        return;
+    }
+
     size_t cap = 4096 + (size_t)nparts * 2048;
     char *body = malloc(cap);
     char *url = malloc(4096);
@@ -701,7 +634,7 @@ static void post_upload(api *a, const rd_msg *m, const principal *p, const char 
     json_writer_init(&w, body, cap);
     json_object_begin(&w);
     json_key(&w, "asset_id");
-    json_str(&w, x->id);
+    json_str(&w, id);
     json_key(&w, "upload");
     json_object_begin(&w);
     json_key(&w, "method");
@@ -711,14 +644,14 @@ static void post_upload(api *a, const rd_msg *m, const principal *p, const char 
         /* The URL takes exactly the announced size. Embedded, it names the org too (signed,
          * so the blob server can bound each org's uploads in progress); S3 gets no parameter
          * of ours. */
-        sigv4_pair org = {"reeld-org", x->org};
-        r = urlsign_url(&a->sign, "PUT", a->cfg.s3_bucket_staging, x->id, &org, a->s3 ? 0 : 1, now,
+        sigv4_pair org = {"reeld-org", p->org};
+        r = urlsign_url(&a->sign, "PUT", a->cfg.s3_bucket_staging, id, &org, a->s3 ? 0 : 1, now,
                         exp, size, url, 4096);
         json_key(&w, "url");
         json_str(&w, r > 0 ? url : "");
     } else {
         json_key(&w, "upload_id");
-        json_str(&w, x->upload_id);
+        json_str(&w, upload_id);
         json_key(&w, "part_size");
         json_int64(&w, part);
         json_key(&w, "parts");
@@ -726,9 +659,9 @@ static void post_upload(api *a, const rd_msg *m, const principal *p, const char 
         for (int n = 1; n <= nparts && r >= 0; n++) {
             char num[16];
             snprintf(num, sizeof(num), "%d", n);
-            sigv4_pair qp[2] = {{"partNumber", num}, {"uploadId", x->upload_id}};
+            sigv4_pair qp[2] = {{"partNumber", num}, {"uploadId", upload_id}};
             int64_t len = n < nparts ? part : size - (int64_t)(nparts - 1) * part;
-            r = urlsign_url(&a->sign, "PUT", a->cfg.s3_bucket_staging, x->id, qp, 2, now, exp, len,
+            r = urlsign_url(&a->sign, "PUT", a->cfg.s3_bucket_staging, id, qp, 2, now, exp, len,
                             url, 4096);
             json_object_begin(&w);
             json_key(&w, "n");
@@ -740,7 +673,7 @@ static void post_upload(api *a, const rd_msg *m, const principal *p, const char 
         json_array_end(&w);
         json_key(&w, "complete_url");
         char path[96];
-        snprintf(path, sizeof(path), "/api/uploads/%s/complete", x->id);
+        snprintf(path, sizeof(path), "/api/uploads/%s/complete", id);
         json_str(&w, path);
     }
     json_key(&w, "headers");
@@ -754,12 +687,12 @@ static void post_upload(api *a, const rd_msg *m, const principal *p, const char 
     json_object_end(&w);
     int len = json_writer_finish(&w);
     if (r < 0 || len < 0) {
-        log_error("api_presign_failed", KV_STR("asset", x->id), KV_ERRNO(r < 0 ? r : len));
+        log_error("api_presign_failed", KV_STR("asset", id), KV_ERRNO(r < 0 ? r : len));
         reply_error(m, 500, "internal", "The upload URL could not be signed; see the logs.", cors);
     } else {
         reply(m, 201, body, (size_t)len, cors);
-        log_info("upload_created", KV_STR("asset", x->id), KV_STR("org", x->org),
-                 KV_INT("size", size), KV_INT("parts", multipart ? nparts : 0));
+        log_info("upload_created", KV_STR("asset", id), KV_STR("org", p->org), KV_INT("size", size),
+                 KV_INT("parts", multipart ? nparts : 0));
     }
     free(body);
     free(url);
@@ -770,25 +703,23 @@ static void post_upload(api *a, const rd_msg *m, const principal *p, const char 
 static void post_complete(api *a, const rd_msg *m, const principal *p, const char *cors)
 {
     const rd_http_request *q = msg_body(m, http_request);
-    asset *x = asset_find(a, http_request_param(q, 0), p->org);
-    if (x == NULL) {
-        reply_error(m, 404, "not_found", "No such upload.", cors);
+    rd_asset x;
+    if (asset_lookup(a, m, p->org, &x, "No such upload.", cors) < 0)
         return;
-    }
     char ok[128];
-    int n = snprintf(ok, sizeof(ok), "{\"asset_id\":\"%s\",\"completed\":true}", x->id);
-    if (!x->multipart) {
+    int n = snprintf(ok, sizeof(ok), "{\"asset_id\":\"%s\",\"completed\":true}", x.public_id);
+    if (x.nparts < 1 || x.upload_id[0] == '\0') {
         reply_error(m, 409, "not_multipart",
                     "This upload is a single PUT: nothing to complete; promote it directly.", cors);
         return;
     }
-    if (x->completed || x->promoted) {
-        reply(m, 200, ok, (size_t)n, cors);
+    if (strcmp(x.state, "uploading") != 0) {
+        reply(m, 200, ok, (size_t)n, cors); /* completed (or promoted) already: here or elsewhere */
         return;
     }
-    size_t ntoks = 8 + (size_t)x->nparts * 5;
+    size_t ntoks = 8 + (size_t)x.nparts * 5;
     json_tok *t = malloc(ntoks * sizeof(*t));
-    s3_part *parts = calloc((size_t)x->nparts, sizeof(*parts));
+    s3_part *parts = calloc((size_t)x.nparts, sizeof(*parts));
     if (t == NULL || parts == NULL) {
         fputs("reeld: out of memory completing an upload\n", stderr);
         abort();
@@ -797,13 +728,13 @@ static void post_complete(api *a, const rd_msg *m, const principal *p, const cha
     if (json_body(m, cors, t, ntoks) < 0)
         goto out;
     int arr = json_get(s, t, 0, "parts");
-    if (arr < 0 || t[arr].type != JSON_ARRAY || t[arr].size != (uint32_t)x->nparts) {
+    if (arr < 0 || t[arr].type != JSON_ARRAY || t[arr].size != (uint32_t)x.nparts) {
         char msg[128];
-        snprintf(msg, sizeof(msg), "parts must list all %d parts as {n, etag}.", x->nparts);
+        snprintf(msg, sizeof(msg), "parts must list all %d parts as {n, etag}.", x.nparts);
         reply_error(m, 400, "invalid_field", msg, cors);
         goto out;
     }
-    for (int i = 0; i < x->nparts; i++) {
+    for (int i = 0; i < x.nparts; i++) {
         int it = json_item(t, arr, (uint32_t)i);
         int ni = json_get(s, t, it, "n"), ei = json_get(s, t, it, "etag");
         int64_t num;
@@ -818,13 +749,23 @@ static void post_complete(api *a, const rd_msg *m, const principal *p, const cha
     }
     s3_op op = {.method = S3_MPU_COMPLETE,
                 .bucket = a->cfg.s3_bucket_staging,
-                .key = x->id,
-                .upload_id = x->upload_id,
+                .key = x.staging_key,
+                .upload_id = x.upload_id,
                 .parts = parts,
-                .nparts = (size_t)x->nparts};
+                .nparts = (size_t)x.nparts};
     int r = s3_call(a->s3, &op);
+    if (r == -ENOENT) {
+        /* No such upload any more: completed by an earlier call whose answer (or store write)
+         * was lost. The object of the announced size says so. */
+        blob_info info;
+        char msg[256];
+        if (blob_head(a->blob, a->cfg.s3_bucket_staging, x.staging_key, &info, msg, sizeof(msg)) ==
+                0 &&
+            info.size == x.size_bytes)
+            r = 0;
+    }
     if (r < 0) {
-        log_warn("api_multipart_complete_failed", KV_STR("asset", x->id), KV_ERRNO(r),
+        log_warn("api_multipart_complete_failed", KV_STR("asset", x.public_id), KV_ERRNO(r),
                  KV_STR("s3", op.message));
         if (r == -EINVAL || r == -ENOENT)
             reply_error(m, 400, "invalid_parts",
@@ -833,7 +774,12 @@ static void post_complete(api *a, const rd_msg *m, const principal *p, const cha
             reply_error(m, 502, "storage_failed", "Object storage failed; try again.", cors);
         goto out;
     }
-    x->completed = 1;
+    r = asset_set(a, &x, "uploaded", 0);
+    if (r < 0 && r != -ENOENT) { /* -ENOENT: promoted meanwhile, which needed it complete */
+        log_error("api_asset_update_failed", KV_STR("asset", x.public_id), KV_ERRNO(r));
+        store_failed(m, r, cors);
+        goto out;
+    }
     reply(m, 200, ok, (size_t)n, cors);
 out:
     free(t);
@@ -844,15 +790,12 @@ out:
 
 static void post_promote(api *a, const rd_msg *m, const principal *p, const char *cors)
 {
-    const rd_http_request *q = msg_body(m, http_request);
-    asset *x = asset_find(a, http_request_param(q, 0), p->org);
-    if (x == NULL) {
-        reply_error(m, 404, "not_found", "No such asset.", cors);
+    rd_asset x;
+    if (asset_lookup(a, m, p->org, &x, "No such asset.", cors) < 0)
         return;
-    }
     char body[160];
-    if (!x->promoted) {
-        if (x->multipart && !x->completed) {
+    if (x.job_id == 0) {
+        if (x.nparts > 0 && strcmp(x.state, "uploading") == 0) {
             reply_error(m, 409, "upload_incomplete",
                         "Complete the multipart upload (POST /api/uploads/{id}/complete) before "
                         "promoting.",
@@ -861,7 +804,8 @@ static void post_promote(api *a, const rd_msg *m, const principal *p, const char
         }
         char msg[256];
         blob_info info;
-        int r = blob_head(a->blob, a->cfg.s3_bucket_staging, x->id, &info, msg, sizeof(msg));
+        int r =
+            blob_head(a->blob, a->cfg.s3_bucket_staging, x.staging_key, &info, msg, sizeof(msg));
         if (r == -ENOENT) {
             reply_error(m, 409, "not_uploaded",
                         "Nothing has been uploaded for this asset yet: PUT the file to its "
@@ -870,16 +814,16 @@ static void post_promote(api *a, const rd_msg *m, const principal *p, const char
             return;
         }
         if (r < 0) {
-            log_error("api_promote_head_failed", KV_STR("asset", x->id), KV_ERRNO(r),
+            log_error("api_promote_head_failed", KV_STR("asset", x.public_id), KV_ERRNO(r),
                       KV_STR("why", msg));
             reply_error(m, 502, "storage_failed", "Object storage failed; try again.", cors);
             return;
         }
-        if (info.size != x->size) {
+        if (info.size != x.size_bytes) {
             snprintf(msg, sizeof(msg),
                      "The uploaded object has %lld bytes, not the %lld announced; upload it "
                      "again.",
-                     (long long)info.size, (long long)x->size);
+                     (long long)info.size, (long long)x.size_bytes);
             reply_error(m, 409, "size_mismatch", msg, cors);
             return;
         }
@@ -894,9 +838,9 @@ static void post_promote(api *a, const rd_msg *m, const principal *p, const char
             /* Directly, for the lock mode blob_copy does not take. */
             s3_op op = {.method = S3_COPY,
                         .bucket = a->cfg.s3_bucket_masters,
-                        .key = x->id,
+                        .key = x.master_key,
                         .copy_bucket = a->cfg.s3_bucket_staging,
-                        .copy_key = x->id,
+                        .copy_key = x.staging_key,
                         .lock_days = a->cfg.object_lock_default_days,
                         .lock_mode = strcmp(a->cfg.object_lock_mode, "governance") == 0
                                          ? "GOVERNANCE"
@@ -904,108 +848,80 @@ static void post_promote(api *a, const rd_msg *m, const principal *p, const char
             r = s3_call(a->s3, &op);
             snprintf(msg, sizeof(msg), "%.200s", op.message);
         } else {
-            r = blob_copy(a->blob, a->cfg.s3_bucket_staging, x->id, a->cfg.s3_bucket_masters, x->id,
-                          0, NULL, msg, sizeof(msg));
+            r = blob_copy(a->blob, a->cfg.s3_bucket_staging, x.staging_key,
+                          a->cfg.s3_bucket_masters, x.master_key, 0, NULL, msg, sizeof(msg));
         }
         if (r < 0) {
-            log_error("api_promote_copy_failed", KV_STR("asset", x->id), KV_ERRNO(r),
+            log_error("api_promote_copy_failed", KV_STR("asset", x.public_id), KV_ERRNO(r),
                       KV_STR("why", msg));
             reply_error(m, 502, "storage_failed", "Copying to masters failed; try again.", cors);
             return;
         }
-        /* One job per asset and kind, by the store's own rule: promoting twice, or again after
-         * a failure here, finds the same job. */
-        rd_msg *req = msg_new(MSG_STORE), *ans;
+        /* One job per asset and kind, by the store's own rule: promoting twice, on two nodes
+         * at once, or again after a failure here, finds the same job; the asset row then
+         * names it. */
+        rd_msg *req = store_request(STORE_JOB_CREATE), *ans;
         struct rd_msg_store *st = msg_body(req, store);
-        st->op = STORE_JOB_CREATE;
         st->n = 1;
-        st->jobs[0].asset_id = x->store_id;
+        st->jobs[0].asset_id = x.id;
         snprintf(st->jobs[0].kind, sizeof(st->jobs[0].kind), "transcode");
         st->jobs[0].max_attempts = JOB_ATTEMPTS;
         r = store_call(a, req, &ans);
         if (r < 0) {
-            log_error("api_job_create_failed", KV_STR("asset", x->id), KV_ERRNO(r));
+            log_error("api_job_create_failed", KV_STR("asset", x.public_id), KV_ERRNO(r));
             store_failed(m, r, cors);
             return;
         }
-        snprintf(x->job_id, sizeof(x->job_id), "%lld", (long long)msg_body(ans, store)->jobs[0].id);
+        x.job_id = msg_body(ans, store)->jobs[0].id;
         msg_free(ans);
-        x->promoted = 1;
-        log_info("asset_promoted", KV_STR("asset", x->id), KV_STR("org", x->org),
-                 KV_STR("job", x->job_id), KV_INT("lock_days", a->cfg.object_lock_default_days));
+        r = asset_set(a, &x, "processing", x.job_id);
+        if (r < 0) {
+            log_error("api_asset_update_failed", KV_STR("asset", x.public_id), KV_ERRNO(r));
+            store_failed(m, r, cors);
+            return;
+        }
+        log_info("asset_promoted", KV_STR("asset", x.public_id), KV_STR("org", x.org),
+                 KV_INT("job", x.job_id), KV_INT("lock_days", a->cfg.object_lock_default_days));
     }
-    int n =
-        snprintf(body, sizeof(body), "{\"job_id\":\"%s\",\"asset_id\":\"%s\"}", x->job_id, x->id);
+    int n = snprintf(body, sizeof(body), "{\"job_id\":\"%lld\",\"asset_id\":\"%s\"}",
+                     (long long)x.job_id, x.public_id);
     reply(m, 202, body, (size_t)n, cors);
 }
 
-/* ---- GET /api/assets/{id} and /playback ---- */
-
-/* The job of a promoted asset, from the store. 0, -ENOENT (not promoted), or the store's error. */
-static int asset_job(api *a, const asset *x, rd_job *out)
-{
-    if (!x->promoted || x->job_id[0] == '\0')
-        return -ENOENT;
-    rd_msg *req = msg_new(MSG_STORE), *ans;
-    struct rd_msg_store *st = msg_body(req, store);
-    st->op = STORE_JOB_GET;
-    st->jobs[0].id = strtoll(x->job_id, NULL, 10);
-    int r = store_call(a, req, &ans);
-    if (r == 0) {
-        *out = msg_body(ans, store)->jobs[0];
-        msg_free(ans);
-    }
-    return r;
-}
+/* ---- GET /api/assets/{id}, /playback and the listing ---- */
 
 static void get_asset(api *a, const rd_msg *m, const principal *p, const char *cors)
 {
-    asset *x = asset_find(a, http_request_param(msg_body(m, http_request), 0), p->org);
-    if (x == NULL) {
-        reply_error(m, 404, "not_found", "No such asset.", cors);
+    rd_asset x;
+    if (asset_lookup(a, m, read_org(a, p), &x, "No such asset.", cors) < 0)
         return;
-    }
-    rd_job job;
-    int r = asset_job(a, x, &job);
-    if (r < 0 && r != -ENOENT) {
-        store_failed(m, r, cors);
-        return;
-    }
-    char body[1536];
-    json_writer w;
-    json_writer_init(&w, body, sizeof(body));
-    upload_asset_json(&w, x, r == 0 ? &job : NULL);
-    int n = json_writer_finish(&w);
-    reply(m, 200, body, n > 0 ? (size_t)n : 0, cors);
+    char body[2048];
+    int n = asset_json(body, sizeof(body), &x);
+    if (n < 0)
+        reply_error(m, 500, "internal", "The asset does not fit an answer.", cors);
+    else
+        reply(m, 200, body, (size_t)n, cors);
 }
 
 static void get_playback(api *a, const rd_msg *m, const principal *p, const char *cors)
 {
-    asset *x = asset_find(a, http_request_param(msg_body(m, http_request), 0), p->org);
-    if (x == NULL) {
-        reply_error(m, 404, "not_found", "No such asset.", cors);
+    rd_asset x;
+    if (asset_lookup(a, m, read_org(a, p), &x, "No such asset.", cors) < 0)
         return;
-    }
-    if (!x->promoted) {
+    if (x.job_id == 0) {
         reply_error(m, 409, "not_ready", "Promote the asset first; playback follows its job.",
                     cors);
         return;
     }
     /* The link is good from promotion on; its master playlist appears (the edge answers 404
-     * until then) only once every rung is published, which `ready` says. */
-    rd_job job;
-    int jr = asset_job(a, x, &job);
-    if (jr < 0 && jr != -ENOENT) {
-        store_failed(m, jr, cors);
-        return;
-    }
-    /* A link to the edge, signed with the key it checks (proto/edge_token.h). */
+     * until then) only once every rung is published, which `ready` says. A link to the edge,
+     * signed with the key it checks (proto/edge_token.h). */
     char sig[EDGE_TOKEN_SIG_LEN + 1], expires[32], body[1024];
     int64_t exp = (int64_t)time(NULL) + a->cfg.edge_link_ttl_sec;
-    int r = edge_token_sign(&a->edge, exp, x->id, strlen(x->id), sig);
+    int r = edge_token_sign(&a->edge, exp, x.master_key, strlen(x.master_key), sig);
     char url[800];
     snprintf(url, sizeof(url), "%s/hls/%lld/%s/%s/master.m3u8", a->edge_base, (long long)exp, sig,
-             x->id);
+             x.master_key);
     iso_time(exp, expires);
     json_writer w;
     json_writer_init(&w, body, sizeof(body));
@@ -1015,9 +931,9 @@ static void get_playback(api *a, const rd_msg *m, const principal *p, const char
     json_key(&w, "expires_at");
     json_str(&w, expires);
     json_key(&w, "state");
-    json_str(&w, asset_state(x, jr == 0 ? &job : NULL));
+    json_str(&w, x.state);
     json_key(&w, "ready");
-    json_bool(&w, jr == 0 && job.state == JOB_SUCCEEDED);
+    json_bool(&w, x.job_state == JOB_SUCCEEDED);
     json_object_end(&w);
     int n = json_writer_finish(&w);
     if (r < 0 || n < 0)
@@ -1026,11 +942,105 @@ static void get_playback(api *a, const rd_msg *m, const principal *p, const char
         reply(m, 200, body, (size_t)n, cors);
 }
 
+/* The value of `name` in the query string (not decoded: cursors, numbers and state names need
+ * no escaping); p == NULL when absent. */
+static http1_str query_param(http1_str q, const char *name)
+{
+    size_t nl = strlen(name);
+    size_t i = 0;
+    while (i < q.len) {
+        size_t end = i;
+        while (end < q.len && q.p[end] != '&')
+            end++;
+        if (end - i >= nl && memcmp(q.p + i, name, nl) == 0 &&
+            (end - i == nl || q.p[i + nl] == '='))
+            return end - i == nl ? (http1_str){q.p + end, 0}
+                                 : (http1_str){q.p + i + nl + 1, end - i - nl - 1};
+        i = end + 1;
+    }
+    return (http1_str){NULL, 0};
+}
+
+/* GET /api/assets?cursor=&limit=&state=: the caller's assets, newest first, in pages under an
+ * opaque cursor. One route, one owner: for an authenticated caller its org's assets; in the
+ * open embedded mode (loopback clients only: the operators) every org's, the view the
+ * operators' listing gave before (read_org). */
+static void list_assets(api *a, const rd_msg *m, const principal *p, const char *cors)
+{
+    http1_str query = http_request_query(msg_body(m, http_request));
+    http1_str cursor = query_param(query, "cursor");
+    http1_str limit = query_param(query, "limit");
+    http1_str state = query_param(query, "state");
+    int64_t after = 0;
+    if (job_cursor_decode(cursor.p ? cursor.p : "", cursor.len, 'a', &after) < 0) {
+        reply_error(m, 400, "bad_cursor", "The cursor is malformed; use next_cursor as given.",
+                    cors);
+        return;
+    }
+    int64_t lim = RD_STORE_BATCH;
+    if (limit.p != NULL) {
+        lim = 0;
+        for (size_t i = 0; i < limit.len && lim <= RD_STORE_BATCH; i++)
+            lim = limit.p[i] >= '0' && limit.p[i] <= '9' ? lim * 10 + (limit.p[i] - '0') : -1;
+        if (limit.len == 0 || lim < 1 || lim > RD_STORE_BATCH) {
+            reply_error(m, 400, "bad_limit", "limit must be an integer from 1 to 32.", cors);
+            return;
+        }
+    }
+    static const char *const states[] = {"uploading", "uploaded", "processing", "ready", "failed"};
+    int known = state.p == NULL || state.len == 0;
+    for (size_t i = 0; !known && i < sizeof(states) / sizeof(states[0]); i++)
+        known = strlen(states[i]) == state.len && memcmp(states[i], state.p, state.len) == 0;
+    if (!known) {
+        reply_error(m, 400, "bad_state",
+                    "state must be uploading, uploaded, processing, ready or failed.", cors);
+        return;
+    }
+    rd_msg *req = store_request(STORE_ASSET_LIST), *ans;
+    struct rd_msg_store *b = msg_body(req, store);
+    b->cursor = after;
+    b->limit = (uint32_t)lim;
+    snprintf(b->assets[0].org, sizeof(b->assets[0].org), "%s", read_org(a, p));
+    if (state.p != NULL)
+        memcpy(b->assets[0].state, state.p, state.len); /* a known name: it fits */
+    int r = store_call(a, req, &ans);
+    if (r < 0) {
+        log_error("api_asset_list_failed", KV_ERRNO(r));
+        store_failed(m, r, cors);
+        return;
+    }
+    b = msg_body(ans, store);
+    size_t cap = 256 + (size_t)b->n * 2048, len = 0;
+    char *body = malloc(cap);
+    if (body == NULL) {
+        fputs("reeld: out of memory answering a listing\n", stderr);
+        abort();
+    }
+    len = (size_t)snprintf(body, cap, "{\"assets\":[");
+    for (uint32_t i = 0; i < b->n; i++) {
+        if (i)
+            body[len++] = ',';
+        int n = asset_json(body + len, cap - len, &b->assets[i]);
+        if (n > 0)
+            len += (size_t)n;
+    }
+    char next[RD_CURSOR_MAX];
+    if (b->cursor != 0) {
+        job_cursor_encode(next, 'a', b->cursor);
+        len += (size_t)snprintf(body + len, cap - len, "],\"next_cursor\":\"%s\"}", next);
+    } else {
+        len += (size_t)snprintf(body + len, cap - len, "],\"next_cursor\":null}");
+    }
+    msg_free(ans);
+    reply(m, 200, body, len, cors);
+    free(body);
+}
+
 /* ---- the actor ---- */
 
 static const char *route_methods(int r)
 {
-    return r == R_ASSET || r == R_PLAYBACK || r == R_DOCS ? "GET, HEAD" : "POST";
+    return r == R_ASSET || r == R_PLAYBACK || r == R_LIST || r == R_DOCS ? "GET, HEAD" : "POST";
 }
 
 static int api_handle(rd_actor *self, rd_msg *m)
@@ -1133,6 +1143,9 @@ static int api_handle(rd_actor *self, rd_msg *m)
     case R_ASSET:
         get_asset(a, m, &p, cors);
         break;
+    case R_LIST:
+        list_assets(a, m, &p, cors);
+        break;
     default:
         get_playback(a, m, &p, cors);
         break;
@@ -1153,10 +1166,6 @@ static void api_fini(rd_actor *self)
     api *a = self->state;
     if (a == NULL)
         return;
-    for (uint32_t i = 0; a->slots != NULL && i < API_SLOTS; i++)
-        free(a->slots[i]);
-    free(a->slots);
-    a->slots = NULL;
     ratelimit_destroy(a->rl);
     a->rl = NULL;
     store_client_destroy(a->store);
@@ -1273,8 +1282,7 @@ int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http
     if (a == NULL)
         return -ENOMEM;
     a->cfg = *cfg;
-    a->slots = calloc(API_SLOTS, sizeof(*a->slots));
-    int r = a->slots ? ratelimit_create(&a->rl) : -ENOMEM;
+    int r = ratelimit_create(&a->rl);
     if (r == 0)
         r = parse_keys(a, cfg->api_keys, err, errlen);
     if (r == 0)
@@ -1326,6 +1334,7 @@ int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http
         {R_PROMOTE, "/api/assets/{id}/promote", RD_HTTP_POST},
         {R_PLAYBACK, "/api/assets/{id}/playback", RD_HTTP_GET},
         {R_ASSET, "/api/assets/{id}", RD_HTTP_GET},
+        {R_LIST, "/api/assets", RD_HTTP_GET},
         {R_DOCS, "/api/docs", RD_HTTP_GET},
     };
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {

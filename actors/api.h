@@ -5,13 +5,15 @@
  *   POST /api/uploads/{id}/complete     {parts:[{n, etag}]} (S3 multipart) → 200
  *   POST /api/assets/{id}/promote       → 202 {job_id} (idempotent)
  *   GET  /api/assets/{id}               → 200 the asset
+ *   GET  /api/assets?cursor=&limit=&state= → 200 the caller's assets, newest first
  *   GET  /api/assets/{id}/playback      → 200 {url, expires_at}: a signed link to the edge
  *   GET  /api/docs                      → the OpenAPI 3.1 document (no auth)
  *   OPTIONS on each of them             → CORS preflight
  *
  * One thread actor serves them all: HEAD and CopyObject block (the blob interface), so they
- * cannot run on a loop, and one actor keeps the rate-limit buckets and the asset table exact for
- * the whole process rather than per loop. Its bound mailbox turns a flood into 503s. */
+ * cannot run on a loop, and one actor keeps the rate-limit buckets exact for the whole process
+ * rather than per loop. Assets live in the store only (any node, or this one after a restart,
+ * answers for them). Its bound mailbox turns a flood into 503s. */
 #ifndef REELD_ACTORS_API_H
 #define REELD_ACTORS_API_H
 

@@ -715,9 +715,10 @@ static void sweep_fire(rd_timer *t)
          * what a fleet's autoscaler scales on, and any node may be the one scraped. */
         if (d->nworkers == 0)
             redisq_refresh_stats(d->q, "transcode");
-        /* Entries a dead node read and never acknowledged come back after the lease. */
+        /* Entries a dead node read and never acknowledged come back after the lease: on this
+         * timer, whether or not the blocking read is waiting (it nearly always is). */
         const char *kind = wanted_kind(d);
-        if (kind != NULL && !redisq_reading(d->q) && !d->claim_inflight)
+        if (kind != NULL && !d->claim_inflight)
             redisq_reclaim(d->q, kind, (int)credit_for(d, kind), d->dc.lease_ms);
     }
 }

@@ -1,4 +1,4 @@
-/* The jobs and assets routes. Contract in jobs_api.h.
+/* The job routes. Contract in jobs_api.h.
  *
  * owns:  the HTTP requests being answered (each kept until its store answer comes).
  * takes: MSG_HTTP_REQUEST.
@@ -16,7 +16,7 @@
 
 #define API_TIMEOUT_MS 10000
 
-static int route_job = -1, route_jobs = -1, route_asset = -1, route_assets = -1;
+static int route_job = -1, route_jobs = -1;
 
 int jobs_api_routes(rd_http_routes *routes, rd_actor *const *actors, int n)
 {
@@ -29,15 +29,6 @@ int jobs_api_routes(rd_http_routes *routes, rd_actor *const *actors, int n)
     if (r < 0)
         return r;
     route_jobs = r;
-    r = http_routes_add(routes, "/api/assets/{id}", RD_HTTP_GET, actors, n, 0,
-                        API_TIMEOUT_MS + 1000);
-    if (r < 0)
-        return r;
-    route_asset = r;
-    r = http_routes_add(routes, "/api/assets", RD_HTTP_GET, actors, n, 0, API_TIMEOUT_MS + 1000);
-    if (r < 0)
-        return r;
-    route_assets = r;
     return 0;
 }
 
@@ -108,23 +99,22 @@ static void reply_store_error(const rd_msg *req, int err, const char *what)
     }
 }
 
-/* A page of jobs or assets: {"jobs":[…],"next_cursor":"…"|null}. */
-static void reply_page(const rd_msg *req, const struct rd_msg_store *b, int jobs)
+/* A page of jobs: {"jobs":[…],"next_cursor":"…"|null}. */
+static void reply_page(const rd_msg *req, const struct rd_msg_store *b)
 {
     size_t cap = 1024 + (size_t)b->n * 2048;
     char *body = rd_calloc(1, cap, "a page of results");
-    size_t len = (size_t)snprintf(body, cap, "{\"%s\":[", jobs ? "jobs" : "assets");
+    size_t len = (size_t)snprintf(body, cap, "{\"jobs\":[");
     for (uint32_t i = 0; i < b->n; i++) {
         if (i)
             body[len++] = ',';
-        int n = jobs ? job_json(body + len, cap - len, &b->jobs[i])
-                     : asset_json(body + len, cap - len, &b->assets[i]);
+        int n = job_json(body + len, cap - len, &b->jobs[i]);
         if (n > 0)
             len += (size_t)n;
     }
     char cursor[RD_CURSOR_MAX];
     if (b->cursor != 0) {
-        job_cursor_encode(cursor, jobs ? 'j' : 'a', b->cursor);
+        job_cursor_encode(cursor, 'j', b->cursor);
         len += (size_t)snprintf(body + len, cap - len, "],\"next_cursor\":\"%s\"}", cursor);
     } else {
         len += (size_t)snprintf(body + len, cap - len, "],\"next_cursor\":null}");
@@ -139,8 +129,7 @@ static int store_answered(rd_actor *self, rd_msg *reply, int err, void *ctx)
     rd_msg *req = ctx;
     int st = err < 0 ? err : msg_body(reply, store)->status;
     if (st < 0) {
-        int op = reply ? msg_body(reply, store)->op : 0;
-        reply_store_error(req, st, op == STORE_ASSET_GET ? "asset" : "job");
+        reply_store_error(req, st, "job");
     } else {
         const struct rd_msg_store *b = msg_body(reply, store);
         char body[2048];
@@ -150,12 +139,8 @@ static int store_answered(rd_actor *self, rd_msg *reply, int err, void *ctx)
             n = job_json(body, sizeof(body), &b->jobs[0]);
             http_reply(req, 200, "application/json", body, n > 0 ? (size_t)n : 0);
             break;
-        case STORE_ASSET_GET:
-            n = asset_json(body, sizeof(body), &b->assets[0]);
-            http_reply(req, 200, "application/json", body, n > 0 ? (size_t)n : 0);
-            break;
         default:
-            reply_page(req, b, b->op == STORE_JOB_LIST);
+            reply_page(req, b);
             break;
         }
     }
@@ -211,39 +196,34 @@ static int api_handle(rd_actor *self, rd_msg *m)
      * only, whatever auth the client API (actors/api.c) is configured with. */
     if (!http_request_from_loopback(q)) {
         reply_error(m, 403, "forbidden",
-                    "Job and asset listings answer loopback clients only; use the asset routes "
-                    "with a bearer token.");
+                    "Job routes answer loopback clients only; use the asset routes with a "
+                    "bearer token.");
         return RD_DONE;
     }
-    if (route == route_job || route == route_asset) {
+    if (route == route_job) {
         int64_t id = parse_id(http_request_param(q, 0));
         if (id == 0) {
-            reply_error(m, 404, "not_found",
-                        route == route_job ? "No such job." : "No such asset.");
+            reply_error(m, 404, "not_found", "No such job.");
             return RD_DONE;
         }
-        if (route == route_job && q->method == RD_HTTP_DELETE) {
+        if (q->method == RD_HTTP_DELETE) {
             rd_msg *c = msg_new(MSG_JOB_CANCEL);
             msg_body(c, job_cancel)->id = id;
             return ask(self, api->dispatcher, c, cancel_answered, m);
         }
-        rd_msg *s = store_request(route == route_job ? STORE_JOB_GET : STORE_ASSET_GET);
-        if (route == route_job)
-            msg_body(s, store)->jobs[0].id = id;
-        else
-            msg_body(s, store)->assets[0].id = id;
+        rd_msg *s = store_request(STORE_JOB_GET);
+        msg_body(s, store)->jobs[0].id = id;
         return ask(self, api->store, s, store_answered, m);
     }
-    if (route == route_jobs || route == route_assets) {
-        int jobs = route == route_jobs;
+    if (route == route_jobs) {
         http1_str query = http_request_query(q);
         http1_str cursor = query_param(query, "cursor");
         int64_t after = 0;
-        if (job_cursor_decode(cursor.p ? cursor.p : "", cursor.len, jobs ? 'j' : 'a', &after) < 0) {
+        if (job_cursor_decode(cursor.p ? cursor.p : "", cursor.len, 'j', &after) < 0) {
             reply_error(m, 400, "bad_cursor", "The cursor is malformed; use next_cursor as given.");
             return RD_DONE;
         }
-        rd_msg *s = store_request(jobs ? STORE_JOB_LIST : STORE_ASSET_LIST);
+        rd_msg *s = store_request(STORE_JOB_LIST);
         struct rd_msg_store *b = msg_body(s, store);
         b->cursor = after;
         http1_str limit = query_param(query, "limit");
@@ -255,7 +235,7 @@ static int api_handle(rd_actor *self, rd_msg *m)
         }
         b->limit = (uint32_t)lim;
         http1_str state = query_param(query, "state");
-        if (jobs && state.p != NULL && state.len > 0) {
+        if (state.p != NULL && state.len > 0) {
             b->state = job_state_parse(state.p, state.len);
             if (b->state == JOB_STATE_NONE) {
                 msg_free(s);

@@ -1,12 +1,14 @@
-/* The jobs and assets routes of the HTTP API:
+/* The job routes of the HTTP API (operators: loopback clients only; jobs carry no org):
  *
  *   GET    /api/jobs/{id}               the job, or 404
  *   GET    /api/jobs?state=&cursor=     a page of jobs by id ({"jobs":[…],"next_cursor":…});
  *                                       an unknown state or a malformed cursor is a 400
  *   DELETE /api/jobs/{id}               cancels it (a running job's worker is told to stop);
  *                                       404 unknown, 409 already finished
- *   GET    /api/assets/{id}             the asset, or 404
- *   GET    /api/assets?cursor=          a page of assets
+ *
+ * The asset routes (GET /api/assets/{id}, GET /api/assets) belong to the client API
+ * (actors/api.h): one owner per route, with its auth and org scoping; in the open embedded
+ * mode they give operators the cross-org view this file used to.
  *
  * A store that cannot be reached answers 503 with Retry-After: 1. Ids are decimal; anything
  * else names no job (404). Cursors are opaque (proto/jobs.h).

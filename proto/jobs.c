@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static const char *const state_names[JOB_STATE_COUNT] = {
     [JOB_STATE_NONE] = "",         [JOB_QUEUED] = "queued", [JOB_RUNNING] = "running",
@@ -68,6 +69,32 @@ static void put_lit(char *buf, size_t cap, size_t *len, const char *s)
             buf[(*len)++] = *s;
 }
 
+/* ,"progress":P with P per cent to one decimal, from per mille (1000 → 100.0). */
+static void put_progress(char *buf, size_t cap, size_t *len, int64_t permille)
+{
+    if (permille < 0)
+        permille = 0;
+    if (permille > 1000)
+        permille = 1000;
+    put_raw(buf, cap, len, ",\"progress\":%lld", (long long)(permille / 10));
+    put_raw(buf, cap, len, ".%lld", (long long)(permille % 10));
+}
+
+/* ,"name":"2024-01-02T03:04:05Z" from Unix milliseconds. */
+static void put_time(char *buf, size_t cap, size_t *len, const char *name, int64_t ms)
+{
+    struct tm tm;
+    time_t t = (time_t)(ms / 1000);
+    char iso[32];
+    gmtime_r(&t, &tm);
+    strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    put_lit(buf, cap, len, ",\"");
+    put_lit(buf, cap, len, name);
+    put_lit(buf, cap, len, "\":\"");
+    put_lit(buf, cap, len, iso);
+    put_lit(buf, cap, len, "\"");
+}
+
 static int finish_json(char *buf, size_t cap, size_t len)
 {
     if (len + 1 >= cap)
@@ -87,7 +114,7 @@ int job_json(char *buf, size_t cap, const rd_job *j)
     put_raw(buf, cap, &len, ",\"priority\":%lld", j->priority);
     put_raw(buf, cap, &len, ",\"attempts\":%lld", j->attempts);
     put_raw(buf, cap, &len, ",\"max_attempts\":%lld", j->max_attempts);
-    put_raw(buf, cap, &len, ",\"progress\":%lld", j->progress);
+    put_progress(buf, cap, &len, j->state == JOB_SUCCEEDED ? 1000 : j->progress);
     put_raw(buf, cap, &len, ",\"run_after_ms\":%lld", (long long)j->run_after_ms);
     put_lit(buf, cap, &len, ",\"lease_owner\":");
     put_str(buf, cap, &len, j->lease_owner);
@@ -102,16 +129,30 @@ int job_json(char *buf, size_t cap, const rd_job *j)
 int asset_json(char *buf, size_t cap, const rd_asset *a)
 {
     size_t len = 0;
-    put_raw(buf, cap, &len, "{\"id\":\"%lld\",\"org\":", (long long)a->id);
+    put_lit(buf, cap, &len, "{\"asset_id\":");
+    put_str(buf, cap, &len, a->public_id);
+    put_lit(buf, cap, &len, ",\"org\":");
     put_str(buf, cap, &len, a->org);
+    put_lit(buf, cap, &len, ",\"state\":");
+    put_str(buf, cap, &len, a->state);
+    if (a->job_id != 0) {
+        put_progress(buf, cap, &len, a->job_state == JOB_SUCCEEDED ? 1000 : a->job_progress);
+        put_raw(buf, cap, &len, ",\"attempts\":%lld", a->job_attempts);
+        if (a->job_error[0] && a->job_state != JOB_SUCCEEDED) {
+            put_lit(buf, cap, &len, ",\"error\":");
+            put_str(buf, cap, &len, a->job_error);
+        }
+    }
     put_lit(buf, cap, &len, ",\"filename\":");
     put_str(buf, cap, &len, a->filename);
     put_lit(buf, cap, &len, ",\"content_type\":");
     put_str(buf, cap, &len, a->content_type);
-    put_raw(buf, cap, &len, ",\"size_bytes\":%lld,\"state\":", (long long)a->size_bytes);
-    put_str(buf, cap, &len, a->state);
-    put_raw(buf, cap, &len, ",\"created_ms\":%lld", (long long)a->created_ms);
-    put_raw(buf, cap, &len, ",\"updated_ms\":%lld}", (long long)a->updated_ms);
+    put_raw(buf, cap, &len, ",\"size\":%lld", (long long)a->size_bytes);
+    put_time(buf, cap, &len, "created_at", a->created_ms);
+    put_time(buf, cap, &len, "updated_at", a->updated_ms);
+    if (a->job_id != 0)
+        put_raw(buf, cap, &len, ",\"job_id\":\"%lld\"", (long long)a->job_id);
+    put_lit(buf, cap, &len, "}");
     return finish_json(buf, cap, len);
 }
 

@@ -43,16 +43,35 @@ typedef struct rd_job {
     char error[RD_JOB_ERROR_MAX];
 } rd_job;
 
+#define RD_ASSET_ID_MAX  32  /* public asset id with the NUL ("a" + 24 hex digits) */
+#define RD_UPLOAD_ID_MAX 256 /* S3 multipart upload id with the NUL */
+#define RD_FILENAME_MAX  256 /* asset file name with the NUL */
+
+/* An asset: one row from POST /api/uploads on. Clients know it by `public_id` (random, never
+ * guessable) and only within its org; `id` is the store's own key (jobs and renditions point
+ * at it) and is never shown. */
 typedef struct rd_asset {
     int64_t id;
-    int64_t size_bytes;
+    int64_t size_bytes; /* announced at upload */
     int64_t created_ms, updated_ms;
+    int64_t part_size; /* multipart upload: bytes per part; 0 for a single PUT */
+    int64_t job_id;    /* the transcode job, once promoted (0: not yet) */
+    int32_t nparts;    /* multipart upload: parts (0 for a single PUT) */
+    /* Read from the job on find and list (not stored with the asset): its state, progress
+     * (per mille), attempts and last error; job_state JOB_STATE_NONE before promotion. */
+    int32_t job_state, job_progress, job_attempts;
+    char public_id[RD_ASSET_ID_MAX];
     char org[64];
-    char state[24]; /* uploading, uploaded, promoted, ready, failed */
-    char filename[RD_STORE_TEXT_MAX];
-    char content_type[64];
+    /* Stored: uploading, uploaded (multipart completed), processing (promoted). Read back
+     * (find, list) it follows the job: processing while it is queued or running, then ready
+     * or failed. */
+    char state[24];
+    char filename[RD_FILENAME_MAX];
+    char content_type[RD_STORE_TEXT_MAX];
     char staging_key[RD_STORE_TEXT_MAX];
     char master_key[RD_STORE_TEXT_MAX];
+    char upload_id[RD_UPLOAD_ID_MAX]; /* multipart upload id ("" for a single PUT) */
+    char job_error[RD_JOB_ERROR_MAX];
 } rd_asset;
 
 typedef struct rd_rendition {
@@ -75,11 +94,13 @@ typedef struct rd_queue_counts {
 } rd_queue_counts;
 
 typedef enum rd_store_op {
-    /* in: assets[0] (id ignored); out: assets[0] */
+    /* in: assets[0] (id ignored; public_id required and unique); out: assets[0] */
     STORE_ASSET_CREATE = 1,
-    /* in: assets[0].id; out: assets[0], or -ENOENT */
+    /* in: assets[0].id (the store's key: workers); out: assets[0], or -ENOENT */
     STORE_ASSET_GET,
-    /* in: cursor, limit; out: assets[0..n), cursor (0: last page) */
+    /* in: cursor (0: from the newest), limit, assets[0].org ("": every org), assets[0].state
+     * ("": any; else the state as read back); out: assets[0..n) newest first, with their
+     * jobs, and cursor (0: last page) */
     STORE_ASSET_LIST,
     /* in: renditions[0] (upsert by asset and name) */
     STORE_RENDITION_PUT,
@@ -124,6 +145,15 @@ typedef enum rd_store_op {
      * (queued and due, or running with an expired lease) and not published in the last
      * lease_ms; marks them published now */
     STORE_JOB_DUE,
+    /* in: assets[0].public_id and org ("": any org, for operators); out: assets[0] with its
+     * job's state, progress, attempts and error; -ENOENT when there is none (another org's
+     * asset is none) */
+    STORE_ASSET_FIND,
+    /* in: assets[0].public_id, org, state ("uploaded" or "processing") and, for
+     * "processing", job_id; out: assets[0] as stored now. Once an asset has a job only
+     * "processing" applies again (with the same job: one per asset and kind), so a late
+     * "uploaded" cannot move it back: -ENOENT then, as for an unknown asset. */
+    STORE_ASSET_UPDATE,
     STORE_OP_COUNT
 } rd_store_op;
 
@@ -197,6 +227,10 @@ void queue_counts_add(rd_queue_counts *c, int state, int64_t n);
 /* The API's JSON shapes, written into the caller's buffer (NUL-terminated). Return the length,
  * or -ENOSPC when `cap` is too small. */
 int job_json(char *buf, size_t cap, const rd_job *j);
+/* An asset as clients see it: {asset_id (the public id), org, state, progress, attempts,
+ * error, filename, content_type, size, created_at, updated_at, job_id}; progress, attempts
+ * and job_id once promoted, error when the job has one and did not succeed. Progress (here and
+ * in job_json) is per cent with one decimal (42.5), from the per mille the store keeps. */
 int asset_json(char *buf, size_t cap, const rd_asset *a);
 /* {"waiting":…,"active":…,"completed":…,"failed":…,"dead":…[,"stream_length":…,
  * "stream_pending":…]} */

@@ -170,7 +170,7 @@ def run(api, video=None, key=None, out=sys.stdout, workdir="."):
         p = a.get("progress", 0)
         if not seen or seen[-1] != (a["state"], p):
             seen.append((a["state"], p))
-            say(f"  {a['state']:<10} {p:3d}%")
+            say(f"  {a['state']:<10} {p:5.1f}%")
     t3 = time.time()
     final = c.wait_ready(asset, on_progress=progress)
     t["transcode_s"] = time.time() - t3

@@ -32,9 +32,10 @@ struct rd_redisq {
     rd_redis_addr addr;
     char consumer[RD_LEASE_OWNER_MAX];
     rd_redisq_events ev;
-    rconn *cmd;  /* commands: XADD, XACK, XGROUP, XAUTOCLAIM, stats */
-    rconn *rdc;  /* blocking reads */
-    int reading; /* a read (or the group creation before it) is in flight */
+    rconn *cmd;     /* commands: XADD, XACK, XGROUP, XAUTOCLAIM, stats */
+    rconn *rdc;     /* blocking reads */
+    int reading;    /* a read (or the group creation before it) is in flight */
+    int reclaiming; /* an XAUTOCLAIM (on the command connection) is in flight */
     char kinds[MAX_KINDS][RD_JOB_KIND_MAX];
     int ensured[MAX_KINDS]; /* the group is known to exist on this connection */
     int nkinds;
@@ -221,6 +222,8 @@ static void conn_dead(rconn *c, const char *why)
     if (q->rdc == c)
         q->rdc = NULL;
     schedule_retry(q);
+    if (q->cmd == NULL)
+        q->reclaiming = 0; /* its callback only frees its context */
     if (q->reading) {
         q->reading = 0;
         q->ev.entries(q->ev.ctx, "", NULL, 0, -ENOTCONN);
@@ -353,7 +356,7 @@ static void group_created(redisAsyncContext *ac, void *r, void *priv)
             start_read(q, rc);
             return;
         }
-        q->reading = 0;
+        *(rc->reclaim ? &q->reclaiming : &q->reading) = 0;
         q->ev.entries(q->ev.ctx, q->kinds[rc->k], NULL, 0, -ENOTCONN);
     }
     free(rc);
@@ -387,7 +390,7 @@ static void read_done(redisAsyncContext *ac, void *r, void *priv)
         free(rc);
         return;
     }
-    q->reading = 0;
+    *(rc->reclaim ? &q->reclaiming : &q->reading) = 0;
     rd_stream_entry entries[RD_STORE_BATCH];
     int n = 0, err = 0;
     if (reply->type == REDIS_REPLY_ERROR) {
@@ -427,7 +430,10 @@ static void start_read(rd_redisq *q, read_ctx *rc)
 static int read_common(rd_redisq *q, const char *kind, int count, int block_ms, int reclaim,
                        int64_t min_idle_ms)
 {
-    if (q->reading)
+    /* A read and a reclaim go on different connections (the blocking XREADGROUP holds its
+     * own), so each waits only for one of its kind: a node that is always inside its blocking
+     * read still reclaims a dead node's entries on its sweep. */
+    if (reclaim ? q->reclaiming : q->reading)
         return -EBUSY;
     if (q->cmd == NULL || q->rdc == NULL || !q->cmd->up || !q->rdc->up)
         return -ENOTCONN;
@@ -441,7 +447,7 @@ static int read_common(rd_redisq *q, const char *kind, int count, int block_ms, 
     rc->block_ms = block_ms;
     rc->reclaim = reclaim;
     rc->min_idle_ms = min_idle_ms;
-    q->reading = 1;
+    *(reclaim ? &q->reclaiming : &q->reading) = 1;
     if (!q->ensured[k])
         ensure_group_ctx(q, rc);
     else
@@ -606,7 +612,7 @@ void redisq_destroy(rd_redisq *q)
     loop_timer_cancel(q->loop, &q->retry);
     rconn *cmd = q->cmd, *rdc = q->rdc;
     q->cmd = q->rdc = NULL;
-    q->reading = 0;
+    q->reading = q->reclaiming = 0;
     drop(cmd);
     drop(rdc);
     free(q);

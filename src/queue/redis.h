@@ -74,7 +74,9 @@ int redisq_read(rd_redisq *q, const char *kind, int count, int block_ms);
 int redisq_reading(const rd_redisq *q);
 
 /* XAUTOCLAIM of up to `count` entries of `kind` pending longer than `min_idle_ms` with any
- * consumer (a node that died): they become this node's; the answer comes by `entries`. */
+ * consumer (a node that died): they become this node's; the answer comes by `entries`. It
+ * runs on the command connection, alongside a blocking redisq_read: -EBUSY only while another
+ * reclaim is in flight. */
 int redisq_reclaim(rd_redisq *q, const char *kind, int count, int64_t min_idle_ms);
 
 /* XACK of entry `entry_id` of `kind`'s stream. 0 or -ENOTCONN. */

@@ -27,7 +27,7 @@
 #define PG_QUEUE_BOUND 1024 /* requests waiting for a connection */
 #define PG_BACKOFF_MIN 50
 #define PG_BACKOFF_MAX 2000
-#define PG_PARAMS      8
+#define PG_PARAMS      12
 #define PG_PARAM_BUF   24576 /* 32 errors of 160 bytes, escaped, fit */
 
 /* ---- schema ---- */
@@ -62,6 +62,18 @@ static const char *const migrations[] = {
     " playlist_key text NOT NULL, created_ms bigint NOT NULL, UNIQUE (asset_id, name));"
     "CREATE TABLE outbox ("
     " id bigserial PRIMARY KEY, job_id bigint NOT NULL, created_ms bigint NOT NULL);",
+    /* 2: the asset is the upload session (the API keeps none in memory). Rows of schema 1
+     * named their object by the public id (staging_key), and their job by asset and kind. */
+    "ALTER TABLE assets ADD COLUMN public_id text, ADD COLUMN upload_id text NOT NULL DEFAULT '',"
+    " ADD COLUMN part_size bigint NOT NULL DEFAULT 0,"
+    " ADD COLUMN nparts integer NOT NULL DEFAULT 0,"
+    " ADD COLUMN job_id bigint NOT NULL DEFAULT 0;"
+    "UPDATE assets SET public_id = CASE WHEN staging_key <> '' THEN staging_key"
+    " ELSE 'legacy' || id END;"
+    "UPDATE assets a SET job_id = j.id, state = 'processing' FROM jobs j"
+    " WHERE j.asset_id = a.id AND j.kind = 'transcode';"
+    "ALTER TABLE assets ALTER COLUMN public_id SET NOT NULL;"
+    "CREATE UNIQUE INDEX assets_public ON assets (public_id);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -71,9 +83,20 @@ static const char *const migrations[] = {
 #define JOB_COLS                                                                                   \
     "j.id, j.asset_id, j.kind, j.state, j.priority, j.attempts, j.max_attempts, j.progress,"       \
     " j.run_after_ms, j.lease_expires_ms, j.created_ms, j.updated_ms, j.lease_owner, j.error"
+/* An asset as read back: its state follows its job once promoted (ASSET_STATE), and the job's
+ * progress, attempts and error come with it. ASSET_COLS is the same row without the job (for
+ * RETURNING). */
 #define ASSET_COLS                                                                                 \
-    "id, org, filename, content_type, size_bytes, state, staging_key, master_key, created_ms,"     \
-    " updated_ms"
+    "id, public_id, org, filename, content_type, size_bytes, state, staging_key, master_key,"      \
+    " upload_id, part_size, nparts, job_id, created_ms, updated_ms, '', 0, 0, ''"
+#define ASSET_STATE                                                                                \
+    "(CASE WHEN j.id IS NULL THEN a.state WHEN j.state = 'succeeded' THEN 'ready'"                 \
+    " WHEN j.state IN ('failed', 'cancelled', 'dead') THEN 'failed' ELSE 'processing' END)"
+#define ASSET_COLS_J                                                                               \
+    "a.id, a.public_id, a.org, a.filename, a.content_type, a.size_bytes, " ASSET_STATE ","         \
+    " a.staging_key, a.master_key, a.upload_id, a.part_size, a.nparts, a.job_id, a.created_ms,"    \
+    " a.updated_ms, coalesce(j.state, ''), coalesce(j.progress, 0), coalesce(j.attempts, 0),"      \
+    " coalesce(j.error, '') FROM assets a LEFT JOIN jobs j ON j.id = a.job_id"
 #define CLAIMABLE                                                                                  \
     "((j.state = 'queued' AND j.run_after_ms <= " NOW ") OR"                                       \
     " (j.state = 'running' AND j.lease_expires_ms < " NOW " AND j.attempts < j.max_attempts))"
@@ -92,12 +115,21 @@ static const char *const migrations[] = {
     " FROM d LEFT JOIN u ON u.id = d.id LEFT JOIN jobs j ON j.id = d.id"
 
 static const char *const sql[STORE_OP_COUNT] = {
-    [STORE_ASSET_CREATE] = "INSERT INTO assets (org, filename, content_type, size_bytes, state,"
-                           " staging_key, master_key, created_ms, updated_ms)"
-                           " VALUES ($1, $2, $3, $4, $5, $6, $7, " NOW ", " NOW ")"
-                           " RETURNING " ASSET_COLS,
-    [STORE_ASSET_GET] = "SELECT " ASSET_COLS " FROM assets WHERE id = $1",
-    [STORE_ASSET_LIST] = "SELECT " ASSET_COLS " FROM assets WHERE id > $1 ORDER BY id LIMIT $2",
+    [STORE_ASSET_CREATE] = "INSERT INTO assets (public_id, org, filename, content_type,"
+                           " size_bytes, state, staging_key, master_key, upload_id, part_size,"
+                           " nparts, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7,"
+                           " $8, $9, $10, $11, " NOW ", " NOW ") RETURNING " ASSET_COLS,
+    [STORE_ASSET_GET] = "SELECT " ASSET_COLS_J " WHERE a.id = $1",
+    [STORE_ASSET_LIST] = "SELECT " ASSET_COLS_J " WHERE ($1::bigint = 0 OR a.id < $1::bigint)"
+                         " AND ($3::text = '' OR a.org = $3::text)"
+                         " AND ($4::text = '' OR " ASSET_STATE " = $4::text)"
+                         " ORDER BY a.id DESC LIMIT $2",
+    [STORE_ASSET_FIND] = "SELECT " ASSET_COLS_J " WHERE a.public_id = $1"
+                         " AND ($2::text = '' OR a.org = $2::text)",
+    [STORE_ASSET_UPDATE] = "UPDATE assets SET state = $3,"
+                           " job_id = CASE WHEN $4::bigint > 0 THEN $4::bigint ELSE job_id END,"
+                           " updated_ms = " NOW " WHERE public_id = $1 AND org = $2"
+                           " AND (job_id = 0 OR $4::bigint > 0) RETURNING " ASSET_COLS,
     [STORE_RENDITION_PUT] =
         "INSERT INTO renditions (asset_id, name, width, height, bitrate_kbps, playlist_key,"
         " created_ms) VALUES ($1, $2, $3, $4, $5, $6, " NOW ")"
@@ -187,8 +219,10 @@ static int exec_blocking(PGconn *c, const char *q, char *err, size_t errlen)
     return ok ? 0 : -EIO;
 }
 
-int store_pg_migrate(const char *url, char *err, size_t errlen)
+int store_pg_migrate(const char *url, int upto, char *err, size_t errlen)
 {
+    if (upto > NMIGRATIONS)
+        upto = NMIGRATIONS;
     PGconn *c = PQconnectdb(url);
     if (PQstatus(c) != CONNECTION_OK) {
         snprintf(err, errlen, "POSTGRES_URL: cannot connect: %s", PQerrorMessage(c));
@@ -220,7 +254,7 @@ int store_pg_migrate(const char *url, char *err, size_t errlen)
             r = -EPROTO;
         }
     }
-    for (int i = version; r == 0 && i < NMIGRATIONS; i++) {
+    for (int i = version; r == 0 && i < upto; i++) {
         r = exec_blocking(c, migrations[i], err, errlen);
         if (r == 0) {
             char q[64];
@@ -230,9 +264,9 @@ int store_pg_migrate(const char *url, char *err, size_t errlen)
     }
     if (r == 0)
         r = exec_blocking(c, "COMMIT", err, errlen);
-    if (r == 0 && version < NMIGRATIONS)
+    if (r == 0 && version < upto)
         log_info("store_migrated", KV_STR("backend", "postgres"), KV_INT("from", version),
-                 KV_INT("to", NMIGRATIONS));
+                 KV_INT("to", upto));
     char *nl = strchr(err, '\n');
     if (r < 0 && nl)
         *nl = '\0';
@@ -567,6 +601,9 @@ static int build(pg_conn *c, const struct rd_msg_store *b, params *p)
     const rd_asset *a = &b->assets[0];
     switch (b->op) {
     case STORE_ASSET_CREATE:
+        if (a->public_id[0] == '\0' || a->org[0] == '\0')
+            return -EINVAL;
+        param_text(p, a->public_id);
         param_text(p, a->org);
         param_text(p, a->filename);
         param_text(p, a->content_type);
@@ -574,6 +611,9 @@ static int build(pg_conn *c, const struct rd_msg_store *b, params *p)
         param_text(p, a->state[0] ? a->state : "uploading");
         param_text(p, a->staging_key);
         param_text(p, a->master_key);
+        param_text(p, a->upload_id);
+        param_int(p, a->part_size);
+        param_int(p, a->nparts);
         break;
     case STORE_ASSET_GET:
         param_int(p, a->id);
@@ -581,7 +621,24 @@ static int build(pg_conn *c, const struct rd_msg_store *b, params *p)
     case STORE_ASSET_LIST:
         param_int(p, b->cursor);
         param_int(p, page_limit(b) + 1);
+        param_text(p, a->org);
+        param_text(p, a->state);
         break;
+    case STORE_ASSET_FIND:
+        param_text(p, a->public_id);
+        param_text(p, a->org);
+        break;
+    case STORE_ASSET_UPDATE: {
+        int processing = strcmp(a->state, "processing") == 0;
+        if (a->public_id[0] == '\0' || a->org[0] == '\0' ||
+            (processing ? a->job_id <= 0 : strcmp(a->state, "uploaded") != 0 || a->job_id != 0))
+            return -EINVAL;
+        param_text(p, a->public_id);
+        param_text(p, a->org);
+        param_text(p, a->state);
+        param_int(p, a->job_id);
+        break;
+    }
     case STORE_RENDITION_PUT: {
         const rd_rendition *r = &b->renditions[0];
         param_int(p, r->asset_id);
@@ -693,15 +750,24 @@ static void read_asset(const PGresult *r, int row, rd_asset *a)
 {
     memset(a, 0, sizeof(*a));
     a->id = num(r, row, 0);
-    text(a->org, sizeof(a->org), r, row, 1);
-    text(a->filename, sizeof(a->filename), r, row, 2);
-    text(a->content_type, sizeof(a->content_type), r, row, 3);
-    a->size_bytes = num(r, row, 4);
-    text(a->state, sizeof(a->state), r, row, 5);
-    text(a->staging_key, sizeof(a->staging_key), r, row, 6);
-    text(a->master_key, sizeof(a->master_key), r, row, 7);
-    a->created_ms = num(r, row, 8);
-    a->updated_ms = num(r, row, 9);
+    text(a->public_id, sizeof(a->public_id), r, row, 1);
+    text(a->org, sizeof(a->org), r, row, 2);
+    text(a->filename, sizeof(a->filename), r, row, 3);
+    text(a->content_type, sizeof(a->content_type), r, row, 4);
+    a->size_bytes = num(r, row, 5);
+    text(a->state, sizeof(a->state), r, row, 6);
+    text(a->staging_key, sizeof(a->staging_key), r, row, 7);
+    text(a->master_key, sizeof(a->master_key), r, row, 8);
+    text(a->upload_id, sizeof(a->upload_id), r, row, 9);
+    a->part_size = num(r, row, 10);
+    a->nparts = (int32_t)num(r, row, 11);
+    a->job_id = num(r, row, 12);
+    a->created_ms = num(r, row, 13);
+    a->updated_ms = num(r, row, 14);
+    a->job_state = state_of(r, row, 15);
+    a->job_progress = (int32_t)num(r, row, 16);
+    a->job_attempts = (int32_t)num(r, row, 17);
+    text(a->job_error, sizeof(a->job_error), r, row, 18);
 }
 
 /* Fills request `b` from result `r`; returns the status. */
@@ -712,6 +778,8 @@ static int read_result(struct rd_msg_store *b, const PGresult *r)
     switch (b->op) {
     case STORE_ASSET_CREATE:
     case STORE_ASSET_GET:
+    case STORE_ASSET_FIND:
+    case STORE_ASSET_UPDATE:
         if (rows == 0)
             return -ENOENT;
         read_asset(r, 0, &b->assets[0]);

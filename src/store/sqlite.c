@@ -46,6 +46,19 @@ static const char *const migrations[] = {
     " id INTEGER PRIMARY KEY, asset_id INTEGER NOT NULL, name TEXT NOT NULL,"
     " width INTEGER NOT NULL, height INTEGER NOT NULL, bitrate_kbps INTEGER NOT NULL,"
     " playlist_key TEXT NOT NULL, created_ms INTEGER NOT NULL, UNIQUE (asset_id, name));",
+    /* 2: the asset is the upload session (the API keeps none in memory). Rows of schema 1
+     * named their object by the public id (staging_key), and their job by asset and kind. */
+    "ALTER TABLE assets ADD COLUMN public_id TEXT;"
+    "ALTER TABLE assets ADD COLUMN upload_id TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE assets ADD COLUMN part_size INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE assets ADD COLUMN nparts INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE assets ADD COLUMN job_id INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE assets SET public_id = CASE WHEN staging_key <> '' THEN staging_key"
+    " ELSE 'legacy' || id END;"
+    "UPDATE assets SET job_id = coalesce((SELECT j.id FROM jobs j WHERE j.asset_id = assets.id"
+    " AND j.kind = 'transcode'), 0);"
+    "UPDATE assets SET state = 'processing' WHERE job_id <> 0;"
+    "CREATE UNIQUE INDEX assets_public ON assets (public_id);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -53,9 +66,20 @@ static const char *const migrations[] = {
 #define JOB_COLS                                                                                   \
     "id, asset_id, kind, state, priority, attempts, max_attempts, progress, run_after_ms,"         \
     " lease_expires_ms, created_ms, updated_ms, lease_owner, error"
+/* An asset as read back: its state follows its job once promoted (ASSET_STATE), and the job's
+ * progress, attempts and error come with it. ASSET_COLS is the same row without the job (for
+ * RETURNING). */
 #define ASSET_COLS                                                                                 \
-    "id, org, filename, content_type, size_bytes, state, staging_key, master_key, created_ms,"     \
-    " updated_ms"
+    "id, public_id, org, filename, content_type, size_bytes, state, staging_key, master_key,"      \
+    " upload_id, part_size, nparts, job_id, created_ms, updated_ms, '', 0, 0, ''"
+#define ASSET_STATE                                                                                \
+    "(CASE WHEN j.id IS NULL THEN a.state WHEN j.state = 'succeeded' THEN 'ready'"                 \
+    " WHEN j.state IN ('failed', 'cancelled', 'dead') THEN 'failed' ELSE 'processing' END)"
+#define ASSET_COLS_J                                                                               \
+    "a.id, a.public_id, a.org, a.filename, a.content_type, a.size_bytes, " ASSET_STATE ","         \
+    " a.staging_key, a.master_key, a.upload_id, a.part_size, a.nparts, a.job_id, a.created_ms,"    \
+    " a.updated_ms, coalesce(j.state, ''), coalesce(j.progress, 0), coalesce(j.attempts, 0),"      \
+    " coalesce(j.error, '') FROM assets a LEFT JOIN jobs j ON j.id = a.job_id"
 /* A job a worker may claim now (?1 = now). */
 #define CLAIMABLE                                                                                  \
     "((state = 'queued' AND run_after_ms <= ?1) OR"                                                \
@@ -68,6 +92,8 @@ enum {
     Q_ASSET_INSERT,
     Q_ASSET_GET,
     Q_ASSET_LIST,
+    Q_ASSET_FIND,
+    Q_ASSET_UPDATE,
     Q_REND_PUT,
     Q_REND_LIST,
     Q_JOB_INSERT,
@@ -94,11 +120,19 @@ static const char *const sql[Q_COUNT] = {
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
-    [Q_ASSET_INSERT] = "INSERT INTO assets (org, filename, content_type, size_bytes, state,"
-                       " staging_key, master_key, created_ms, updated_ms)"
-                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) RETURNING " ASSET_COLS,
-    [Q_ASSET_GET] = "SELECT " ASSET_COLS " FROM assets WHERE id = ?1",
-    [Q_ASSET_LIST] = "SELECT " ASSET_COLS " FROM assets WHERE id > ?1 ORDER BY id LIMIT ?2",
+    [Q_ASSET_INSERT] = "INSERT INTO assets (public_id, org, filename, content_type, size_bytes,"
+                       " state, staging_key, master_key, upload_id, part_size, nparts,"
+                       " created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+                       " ?10, ?11, ?12, ?12) RETURNING " ASSET_COLS,
+    [Q_ASSET_GET] = "SELECT " ASSET_COLS_J " WHERE a.id = ?1",
+    [Q_ASSET_LIST] = "SELECT " ASSET_COLS_J " WHERE (?1 = 0 OR a.id < ?1)"
+                     " AND (?3 = '' OR a.org = ?3) AND (?4 = '' OR " ASSET_STATE " = ?4)"
+                     " ORDER BY a.id DESC LIMIT ?2",
+    [Q_ASSET_FIND] = "SELECT " ASSET_COLS_J " WHERE a.public_id = ?1 AND (?2 = '' OR a.org = ?2)",
+    [Q_ASSET_UPDATE] = "UPDATE assets SET state = ?3,"
+                       " job_id = CASE WHEN ?4 > 0 THEN ?4 ELSE job_id END, updated_ms = ?5"
+                       " WHERE public_id = ?1 AND org = ?2 AND (job_id = 0 OR ?4 > 0)"
+                       " RETURNING " ASSET_COLS,
     [Q_REND_PUT] = "INSERT INTO renditions (asset_id, name, width, height, bitrate_kbps,"
                    " playlist_key, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
                    " ON CONFLICT (asset_id, name) DO UPDATE SET width = excluded.width,"
@@ -255,8 +289,10 @@ static int sq_open(const char *path, sqlite3 **out, char *err, size_t errlen)
     return 0;
 }
 
-int store_sqlite_migrate(const char *path, char *err, size_t errlen)
+int store_sqlite_migrate(const char *path, int upto, char *err, size_t errlen)
 {
+    if (upto > NMIGRATIONS)
+        upto = NMIGRATIONS;
     sqlite3 *db;
     int r = sq_open(path, &db, err, errlen);
     if (r < 0)
@@ -285,7 +321,7 @@ int store_sqlite_migrate(const char *path, char *err, size_t errlen)
         sqlite3_close(db);
         return -EPROTO;
     }
-    for (int i = version; rc == SQLITE_OK && i < NMIGRATIONS; i++) {
+    for (int i = version; rc == SQLITE_OK && i < upto; i++) {
         rc = sqlite3_exec(db, migrations[i], NULL, NULL, &msg);
         if (rc == SQLITE_OK) {
             char q[64];
@@ -303,9 +339,9 @@ int store_sqlite_migrate(const char *path, char *err, size_t errlen)
         sqlite3_close(db);
         return sq_errno(rc);
     }
-    if (version < NMIGRATIONS)
+    if (version < upto)
         log_info("store_migrated", KV_STR("backend", "sqlite"), KV_INT("from", version),
-                 KV_INT("to", NMIGRATIONS));
+                 KV_INT("to", upto));
     sqlite3_close(db);
     return 0;
 }
@@ -358,15 +394,25 @@ static void read_asset(sqlite3_stmt *st, rd_asset *a)
 {
     memset(a, 0, sizeof(*a));
     a->id = sqlite3_column_int64(st, 0);
-    copy_text(a->org, sizeof(a->org), st, 1);
-    copy_text(a->filename, sizeof(a->filename), st, 2);
-    copy_text(a->content_type, sizeof(a->content_type), st, 3);
-    a->size_bytes = sqlite3_column_int64(st, 4);
-    copy_text(a->state, sizeof(a->state), st, 5);
-    copy_text(a->staging_key, sizeof(a->staging_key), st, 6);
-    copy_text(a->master_key, sizeof(a->master_key), st, 7);
-    a->created_ms = sqlite3_column_int64(st, 8);
-    a->updated_ms = sqlite3_column_int64(st, 9);
+    copy_text(a->public_id, sizeof(a->public_id), st, 1);
+    copy_text(a->org, sizeof(a->org), st, 2);
+    copy_text(a->filename, sizeof(a->filename), st, 3);
+    copy_text(a->content_type, sizeof(a->content_type), st, 4);
+    a->size_bytes = sqlite3_column_int64(st, 5);
+    copy_text(a->state, sizeof(a->state), st, 6);
+    copy_text(a->staging_key, sizeof(a->staging_key), st, 7);
+    copy_text(a->master_key, sizeof(a->master_key), st, 8);
+    copy_text(a->upload_id, sizeof(a->upload_id), st, 9);
+    a->part_size = sqlite3_column_int64(st, 10);
+    a->nparts = sqlite3_column_int(st, 11);
+    a->job_id = sqlite3_column_int64(st, 12);
+    a->created_ms = sqlite3_column_int64(st, 13);
+    a->updated_ms = sqlite3_column_int64(st, 14);
+    const unsigned char *js = sqlite3_column_text(st, 15);
+    a->job_state = js ? job_state_parse((const char *)js, strlen((const char *)js)) : 0;
+    a->job_progress = sqlite3_column_int(st, 16);
+    a->job_attempts = sqlite3_column_int(st, 17);
+    copy_text(a->job_error, sizeof(a->job_error), st, 18);
 }
 
 static int run(sq *s, int q)
@@ -412,14 +458,20 @@ static int op_asset_create(sq *s, struct rd_msg_store *b)
     if (st == NULL)
         return -EIO;
     rd_asset *a = &b->assets[0];
-    sqlite3_bind_text(st, 1, a->org, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, a->filename, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, a->content_type, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, a->size_bytes);
-    sqlite3_bind_text(st, 5, a->state[0] ? a->state : "uploading", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, a->staging_key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, a->master_key, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 8, now_ms());
+    if (a->public_id[0] == '\0' || a->org[0] == '\0')
+        return -EINVAL;
+    sqlite3_bind_text(st, 1, a->public_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, a->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, a->filename, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, a->content_type, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, a->size_bytes);
+    sqlite3_bind_text(st, 6, a->state[0] ? a->state : "uploading", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, a->staging_key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, a->master_key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, a->upload_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 10, a->part_size);
+    sqlite3_bind_int(st, 11, a->nparts);
+    sqlite3_bind_int64(st, 12, now_ms());
     int rc = sqlite3_step(st);
     if (rc != SQLITE_ROW)
         return sq_errno(rc);
@@ -457,6 +509,8 @@ static int op_asset_list(sq *s, struct rd_msg_store *b)
     uint32_t limit = page_limit(b);
     sqlite3_bind_int64(st, 1, b->cursor);
     sqlite3_bind_int(st, 2, (int)limit + 1);
+    sqlite3_bind_text(st, 3, b->assets[0].org, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, b->assets[0].state, -1, SQLITE_TRANSIENT);
     int rc;
     b->n = 0;
     b->cursor = 0;
@@ -468,6 +522,48 @@ static int op_asset_list(sq *s, struct rd_msg_store *b)
         read_asset(st, &b->assets[b->n++]);
     }
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq_errno(rc);
+}
+
+static int op_asset_find(sq *s, struct rd_msg_store *b)
+{
+    sqlite3_stmt *st = stmt(s, Q_ASSET_FIND);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_text(st, 1, b->assets[0].public_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, b->assets[0].org, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return -ENOENT;
+    if (rc != SQLITE_ROW)
+        return sq_errno(rc);
+    read_asset(st, &b->assets[0]);
+    b->n = 1;
+    return 0;
+}
+
+static int op_asset_update(sq *s, struct rd_msg_store *b)
+{
+    rd_asset *a = &b->assets[0];
+    int processing = strcmp(a->state, "processing") == 0;
+    if (a->public_id[0] == '\0' || a->org[0] == '\0' ||
+        (processing ? a->job_id <= 0 : strcmp(a->state, "uploaded") != 0 || a->job_id != 0))
+        return -EINVAL;
+    sqlite3_stmt *st = stmt(s, Q_ASSET_UPDATE);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_text(st, 1, a->public_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, a->org, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, a->state, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 4, a->job_id);
+    sqlite3_bind_int64(st, 5, now_ms());
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return -ENOENT;
+    if (rc != SQLITE_ROW)
+        return sq_errno(rc);
+    read_asset(st, a);
+    b->n = 1;
+    return 0;
 }
 
 static int op_rendition_put(sq *s, struct rd_msg_store *b)
@@ -767,9 +863,9 @@ static int op_job_due(sq *s, struct rd_msg_store *b)
 
 static int is_write(int op)
 {
-    return op != STORE_ASSET_GET && op != STORE_ASSET_LIST && op != STORE_RENDITION_LIST &&
-           op != STORE_JOB_GET && op != STORE_JOB_LIST && op != STORE_JOB_COUNTS &&
-           op != STORE_OUTBOX_TAKE;
+    return op != STORE_ASSET_GET && op != STORE_ASSET_LIST && op != STORE_ASSET_FIND &&
+           op != STORE_RENDITION_LIST && op != STORE_JOB_GET && op != STORE_JOB_LIST &&
+           op != STORE_JOB_COUNTS && op != STORE_OUTBOX_TAKE;
 }
 
 static int execute(sq *s, struct rd_msg_store *b)
@@ -811,6 +907,10 @@ static int execute(sq *s, struct rd_msg_store *b)
         return 0;
     case STORE_JOB_DUE:
         return op_job_due(s, b);
+    case STORE_ASSET_FIND:
+        return op_asset_find(s, b);
+    case STORE_ASSET_UPDATE:
+        return op_asset_update(s, b);
     default:
         return -EINVAL;
     }

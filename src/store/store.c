@@ -24,13 +24,18 @@ static int sqlite_path(const rd_config *cfg, char *path, size_t cap, char *err, 
     return 0;
 }
 
-int store_migrate(const rd_config *cfg, char *err, size_t errlen)
+int store_migrate_to(const rd_config *cfg, int version, char *err, size_t errlen)
 {
     if (cfg->postgres_url != NULL)
-        return store_pg_migrate(cfg->postgres_url, err, errlen);
+        return store_pg_migrate(cfg->postgres_url, version, err, errlen);
     char path[PATH_MAX];
     int r = sqlite_path(cfg, path, sizeof(path), err, errlen);
-    return r < 0 ? r : store_sqlite_migrate(path, err, errlen);
+    return r < 0 ? r : store_sqlite_migrate(path, version, err, errlen);
+}
+
+int store_migrate(const rd_config *cfg, char *err, size_t errlen)
+{
+    return store_migrate_to(cfg, INT_MAX, err, errlen);
 }
 
 int store_spawn(const rd_config *cfg, rd_loop *loop, rd_actor **out)

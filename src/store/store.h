@@ -46,6 +46,10 @@ static inline int store_retryable(int err)
  * (postgres: an advisory lock). 0, or -errno with one line in `err`. */
 int store_migrate(const rd_config *cfg, char *err, size_t errlen);
 
+/* The same, up to schema `version` only (1: the first schema): the store suite builds a
+ * database as an older reeld left it, then upgrades it. */
+int store_migrate_to(const rd_config *cfg, int version, char *err, size_t errlen);
+
 /* Spawns the store's actor for `cfg`: the postgres backend on `loop` when POSTGRES_URL is set
  * (REELD_PG_POOL connections, default 4, at most 16), else the sqlite backend on its own
  * thread. The schema must be migrated. 0 or -errno. */
@@ -65,13 +69,13 @@ const char *store_strerror(int err);
 
 /* The sqlite backend on a thread of its own; `path` must outlive the actor. */
 int store_sqlite_spawn(const char *path, rd_actor **out);
-int store_sqlite_migrate(const char *path, char *err, size_t errlen);
+int store_sqlite_migrate(const char *path, int version, char *err, size_t errlen);
 
 /* The postgres backend on `loop`: a pool of `pool` connections to `url` (must outlive it),
  * reconnecting with backoff (50 ms doubling to 2 s). Writes an outbox row with each new job when
  * `outbox` is set (fleet queue on Redis). */
 int store_pg_spawn(rd_loop *loop, const char *url, int pool, int outbox, rd_actor **out);
-int store_pg_migrate(const char *url, char *err, size_t errlen);
+int store_pg_migrate(const char *url, int version, char *err, size_t errlen);
 void store_pg_free(rd_actor *a);
 int store_is_pg(const rd_actor *a);
 

@@ -270,3 +270,28 @@ def test_a_silent_worker_loses_its_lease_to_a_live_one(postgres):
     assert stuck.events("job_stalled") and stuck.events("worker_stopping")
     stuck.stop()
     live.stop()
+
+
+def test_a_dead_nodes_pending_entry_is_reclaimed_while_the_live_node_blocks(postgres, redis):
+    """A node killed between reading a stream entry and acknowledging it leaves the entry
+    pending under its name. A live node spends nearly all its time inside its blocking
+    XREADGROUP; its sweep still XAUTOCLAIMs the entry once it is idle for the lease, claims
+    the job in the store and acknowledges it, so nothing stays pending for good."""
+    redis.cli("FLUSHALL")
+    env = {"POSTGRES_URL": postgres.new_database(), "REDIS_URL": redis.url,
+           "REELD_JOB_LEASE_MS": "1000", "REELD_NOOP_SLOTS": "1", "REELD_NOOP_WORK_MS": "1"}
+    stream = "reeld:jobs:noop"
+    job = add_job(env, 1)
+    redis.cli("XGROUP", "CREATE", stream, "workers", "0", "MKSTREAM")
+    redis.cli("XADD", stream, "*", "job", str(job["id"]))
+    redis.cli("XREADGROUP", "GROUP", "workers", "dead-node", "COUNT", "1", "STREAMS", stream, ">")
+
+    def pending():
+        return int(redis.cli("XPENDING", stream, "workers").splitlines()[0])
+    assert pending() == 1
+
+    b = Worker(env, "node-b")
+    wait_for(lambda: get_job(env, job["id"])["state"] == "succeeded", 20, "node-b to run the job")
+    wait_for(lambda: pending() == 0, 15, "the dead node's entry to be reclaimed and acknowledged")
+    assert redis.cli("XINFO", "CONSUMERS", stream, "workers").count("dead-node") == 1
+    b.stop()

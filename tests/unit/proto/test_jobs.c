@@ -33,6 +33,7 @@ TEST(job_json_escapes_and_says_everything)
     CHECK(n > 0);
     CHECK(strstr(buf, "\"id\":\"9007199254740993\"") != NULL);
     CHECK(strstr(buf, "\"state\":\"dead\"") != NULL);
+    CHECK(strstr(buf, "\"progress\":100.0,") != NULL); /* per cent, one decimal */
     CHECK(strstr(buf, "\"error\":\"bad \\\"input\\\"\\u000a\\\\x\"") != NULL);
     CHECK_EQ_INT(job_json(buf, 40, &j), -ENOSPC);
 
@@ -49,6 +50,40 @@ TEST(job_json_escapes_and_says_everything)
     c.stream_pending = 2;
     queue_counts_json(buf, sizeof(buf), &c);
     CHECK(strstr(buf, "\"stream_length\":10,\"stream_pending\":2}") != NULL);
+}
+
+TEST(progress_is_per_cent_with_one_decimal_in_jobs_and_assets)
+{
+    rd_job j = {.id = 1, .asset_id = 2, .state = JOB_RUNNING, .progress = 425};
+    char buf[2048];
+    CHECK(job_json(buf, sizeof(buf), &j) > 0);
+    CHECK(strstr(buf, "\"progress\":42.5,") != NULL);
+    j.progress = 7;
+    job_json(buf, sizeof(buf), &j);
+    CHECK(strstr(buf, "\"progress\":0.7,") != NULL);
+
+    rd_asset a = {
+        .id = 77, .size_bytes = 5, .created_ms = 1700000000000LL, .updated_ms = 1700000001000LL};
+    snprintf(a.public_id, sizeof(a.public_id), "a0123456789abcdef01234567");
+    snprintf(a.org, sizeof(a.org), "acme");
+    snprintf(a.state, sizeof(a.state), "uploading");
+    snprintf(a.filename, sizeof(a.filename), "x.mp4");
+    CHECK(asset_json(buf, sizeof(buf), &a) > 0);
+    CHECK(strstr(buf, "\"asset_id\":\"a0123456789abcdef01234567\"") != NULL);
+    CHECK(strstr(buf, "\"77\"") == NULL); /* the store's key is never shown */
+    CHECK(strstr(buf, "progress") == NULL);
+    CHECK(strstr(buf, "\"created_at\":\"2023-11-14T22:13:20Z\"") != NULL);
+    a.job_id = 9;
+    a.job_state = JOB_RUNNING;
+    a.job_progress = 999;
+    a.job_attempts = 1;
+    snprintf(a.state, sizeof(a.state), "processing");
+    asset_json(buf, sizeof(buf), &a);
+    CHECK(strstr(buf, "\"progress\":99.9,\"attempts\":1") != NULL);
+    CHECK(strstr(buf, "\"job_id\":\"9\"") != NULL);
+    a.job_state = JOB_SUCCEEDED;
+    asset_json(buf, sizeof(buf), &a);
+    CHECK(strstr(buf, "\"progress\":100.0") != NULL);
 }
 
 TEST(cursor_round_trips_and_refuses_the_malformed)
@@ -76,6 +111,7 @@ int main(void)
 {
     RUN(state_names_round_trip);
     RUN(job_json_escapes_and_says_everything);
+    RUN(progress_is_per_cent_with_one_decimal_in_jobs_and_assets);
     RUN(cursor_round_trips_and_refuses_the_malformed);
     return test_summary();
 }

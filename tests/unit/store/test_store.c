@@ -4,6 +4,8 @@
  * rather than two: the cases are written once, against the message interface the dispatcher
  * uses, so the backends cannot drift apart. */
 #include <errno.h>
+#include <libpq-fe.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -148,36 +150,103 @@ static void drain(void)
             fenced(STORE_JOB_COMPLETE, "drain", &js[i], 0, NULL);
 }
 
-TEST(assets_create_get_and_page)
+/* Creates an asset of `org` named `public_id`; returns the status, the row in *out. */
+static int create_asset(const char *public_id, const char *org, int64_t size, rd_asset *out)
 {
-    int64_t first = 0;
-    for (int i = 0; i < 5; i++) {
-        rd_msg *m = store_request(STORE_ASSET_CREATE);
-        rd_asset *a = &msg_body(m, store)->assets[0];
-        snprintf(a->org, sizeof(a->org), "acme");
-        snprintf(a->filename, sizeof(a->filename), "clip \"%d\".mp4", i);
-        snprintf(a->content_type, sizeof(a->content_type), "video/mp4");
-        a->size_bytes = 1000 + i;
-        int st;
-        rd_msg *ans = call(m, &st);
-        CHECK_EQ_INT(st, 0);
-        if (ans == NULL)
-            return;
-        rd_asset *got = &msg_body(ans, store)->assets[0];
-        CHECK(got->id > 0);
-        CHECK_EQ_STR(got->state, "uploading");
-        CHECK(got->created_ms > 1700000000000LL);
-        if (i == 0)
-            first = got->id;
+    rd_msg *m = store_request(STORE_ASSET_CREATE);
+    rd_asset *a = &msg_body(m, store)->assets[0];
+    snprintf(a->public_id, sizeof(a->public_id), "%s", public_id);
+    snprintf(a->org, sizeof(a->org), "%s", org);
+    snprintf(a->filename, sizeof(a->filename), "clip \"%s\".mp4", public_id);
+    snprintf(a->content_type, sizeof(a->content_type), "video/mp4");
+    snprintf(a->staging_key, sizeof(a->staging_key), "%s", public_id);
+    snprintf(a->master_key, sizeof(a->master_key), "%s", public_id);
+    a->size_bytes = size;
+    int st;
+    rd_msg *ans = call(m, &st);
+    if (ans != NULL && out != NULL)
+        *out = msg_body(ans, store)->assets[0];
+    msg_free(ans);
+    return st;
+}
+
+/* The asset `public_id` as `org` ("": any) sees it; the status. */
+static int find_asset(const char *public_id, const char *org, rd_asset *out)
+{
+    rd_msg *m = store_request(STORE_ASSET_FIND);
+    snprintf(msg_body(m, store)->assets[0].public_id, RD_ASSET_ID_MAX, "%s", public_id);
+    snprintf(msg_body(m, store)->assets[0].org, 64, "%s", org);
+    int st;
+    rd_msg *ans = call(m, &st);
+    if (out != NULL)
+        memset(out, 0, sizeof(*out));
+    if (ans != NULL && out != NULL && st == 0)
+        *out = msg_body(ans, store)->assets[0];
+    msg_free(ans);
+    return st;
+}
+
+static int update_asset(const char *public_id, const char *org, const char *state, int64_t job)
+{
+    rd_msg *m = store_request(STORE_ASSET_UPDATE);
+    rd_asset *a = &msg_body(m, store)->assets[0];
+    snprintf(a->public_id, sizeof(a->public_id), "%s", public_id);
+    snprintf(a->org, sizeof(a->org), "%s", org);
+    snprintf(a->state, sizeof(a->state), "%s", state);
+    a->job_id = job;
+    int st;
+    msg_free(call(m, &st));
+    return st;
+}
+
+/* One page of `org`'s assets ("": every org) in `state` ("": any) after `cursor`: the count,
+ * the rows in out[], the next cursor in *next. */
+static int list_assets(const char *org, const char *state, int64_t cursor, uint32_t limit,
+                       rd_asset *out, int64_t *next)
+{
+    rd_msg *m = store_request(STORE_ASSET_LIST);
+    struct rd_msg_store *b = msg_body(m, store);
+    b->cursor = cursor;
+    b->limit = limit;
+    snprintf(b->assets[0].org, sizeof(b->assets[0].org), "%s", org);
+    snprintf(b->assets[0].state, sizeof(b->assets[0].state), "%s", state);
+    int st;
+    rd_msg *ans = call(m, &st);
+    CHECK_EQ_INT(st, 0);
+    int n = 0;
+    *next = 0;
+    if (ans != NULL) {
+        n = (int)msg_body(ans, store)->n;
+        memcpy(out, msg_body(ans, store)->assets, sizeof(rd_asset) * (size_t)n);
+        *next = msg_body(ans, store)->cursor;
         msg_free(ans);
     }
+    return n;
+}
+
+TEST(assets_create_get_and_page_newest_first)
+{
+    rd_asset first = {0}, got;
+    for (int i = 0; i < 5; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "apage%d", i);
+        CHECK_EQ_INT(create_asset(id, "pager", 1000 + i, &got), 0);
+        CHECK(got.id > 0);
+        CHECK_EQ_STR(got.public_id, id);
+        CHECK_EQ_STR(got.state, "uploading");
+        CHECK(got.created_ms > 1700000000000LL);
+        if (i == 0)
+            first = got;
+    }
+    /* By the store's key (workers), with the same row. */
     rd_msg *m = store_request(STORE_ASSET_GET);
-    msg_body(m, store)->assets[0].id = first;
+    msg_body(m, store)->assets[0].id = first.id;
     int st;
     rd_msg *ans = call(m, &st);
     CHECK_EQ_INT(st, 0);
     if (ans != NULL) {
-        CHECK_EQ_STR(msg_body(ans, store)->assets[0].filename, "clip \"0\".mp4");
+        CHECK_EQ_STR(msg_body(ans, store)->assets[0].filename, "clip \"apage0\".mp4");
+        CHECK_EQ_STR(msg_body(ans, store)->assets[0].public_id, "apage0");
         CHECK_EQ_INT(msg_body(ans, store)->assets[0].size_bytes, 1000);
         msg_free(ans);
     }
@@ -186,19 +255,20 @@ TEST(assets_create_get_and_page)
     msg_free(call(m, &st));
     CHECK_EQ_INT(st, -ENOENT);
 
-    /* Pages of 2 walk all five, in id order, then end with cursor 0. */
-    int64_t cursor = first - 1, seen = 0, pages = 0;
+    /* Pages of 2 walk all five, newest first, then end with cursor 0. */
+    int64_t cursor = 0, last = INT64_MAX;
+    int seen = 0, pages = 0;
+    rd_asset rows[RD_STORE_BATCH];
     do {
-        m = store_request(STORE_ASSET_LIST);
-        msg_body(m, store)->cursor = cursor;
-        msg_body(m, store)->limit = 2;
-        ans = call(m, &st);
-        CHECK_EQ_INT(st, 0);
-        if (ans == NULL)
-            return;
-        seen += msg_body(ans, store)->n;
-        cursor = msg_body(ans, store)->cursor;
-        msg_free(ans);
+        int n = list_assets("pager", "", cursor, 2, rows, &cursor);
+        for (int i = 0; i < n; i++) {
+            CHECK(rows[i].id < last);
+            CHECK_EQ_STR(rows[i].org, "pager");
+            last = rows[i].id;
+        }
+        if (seen == 0 && n > 0)
+            CHECK_EQ_STR(rows[0].public_id, "apage4");
+        seen += n;
         pages++;
     } while (cursor != 0 && pages < 10);
     CHECK_EQ_INT(seen, 5);
@@ -206,7 +276,7 @@ TEST(assets_create_get_and_page)
 
     m = store_request(STORE_RENDITION_PUT);
     rd_rendition *r = &msg_body(m, store)->renditions[0];
-    r->asset_id = first;
+    r->asset_id = first.id;
     snprintf(r->name, sizeof(r->name), "720p");
     r->width = 1280;
     r->height = 720;
@@ -215,7 +285,7 @@ TEST(assets_create_get_and_page)
     msg_free(call(m, &st));
     CHECK_EQ_INT(st, 0);
     m = store_request(STORE_RENDITION_LIST);
-    msg_body(m, store)->asset_id = first;
+    msg_body(m, store)->asset_id = first.id;
     ans = call(m, &st);
     CHECK_EQ_INT(st, 0);
     if (ans != NULL) {
@@ -223,6 +293,115 @@ TEST(assets_create_get_and_page)
         CHECK_EQ_STR(msg_body(ans, store)->renditions[0].name, "720p");
         msg_free(ans);
     }
+}
+
+TEST(asset_find_is_by_public_id_and_org)
+{
+    rd_asset a, b;
+    CHECK_EQ_INT(create_asset("afind1", "acme", 5, &a), 0);
+    CHECK_EQ_INT(create_asset("afind2", "beta", 6, &b), 0);
+    CHECK_EQ_INT(create_asset("afind1", "beta", 7, NULL), -EINVAL); /* public ids are unique */
+    CHECK_EQ_INT(create_asset("", "acme", 7, NULL), -EINVAL);
+    rd_asset got;
+    CHECK_EQ_INT(find_asset("afind1", "acme", &got), 0);
+    CHECK_EQ_INT(got.id, a.id);
+    CHECK_EQ_INT(got.size_bytes, 5);
+    CHECK_EQ_STR(got.state, "uploading");
+    CHECK_EQ_INT(got.job_id, 0);
+    CHECK_EQ_INT(got.job_state, JOB_STATE_NONE);
+    CHECK_EQ_INT(find_asset("afind1", "beta", NULL), -ENOENT); /* another org's: none */
+    CHECK_EQ_INT(find_asset("afind2", "acme", NULL), -ENOENT);
+    CHECK_EQ_INT(find_asset("afind-missing", "acme", NULL), -ENOENT);
+    CHECK_EQ_INT(find_asset("afind2", "", &got), 0); /* operators: any org */
+    CHECK_EQ_STR(got.org, "beta");
+}
+
+TEST(asset_state_follows_upload_promotion_and_the_job)
+{
+    rd_asset a;
+    CHECK_EQ_INT(create_asset("amove1", "acme", 5, &a), 0);
+    CHECK_EQ_INT(update_asset("amove1", "acme", "ready", 0), -EINVAL); /* not the store's to set */
+    CHECK_EQ_INT(update_asset("amove1", "acme", "processing", 0), -EINVAL); /* needs a job */
+    CHECK_EQ_INT(update_asset("amove1", "beta", "uploaded", 0), -ENOENT);
+    CHECK_EQ_INT(update_asset("amove1", "acme", "uploaded", 0), 0);
+    rd_asset got;
+    CHECK_EQ_INT(find_asset("amove1", "acme", &got), 0);
+    CHECK_EQ_STR(got.state, "uploaded");
+
+    drain();
+    rd_job j = create_job(a.id, "transcode", 0, 3), run;
+    CHECK_EQ_INT(update_asset("amove1", "acme", "processing", j.id), 0);
+    CHECK_EQ_INT(update_asset("amove1", "acme", "processing", j.id), 0);  /* again: the same */
+    CHECK_EQ_INT(update_asset("amove1", "acme", "uploaded", 0), -ENOENT); /* no way back */
+    CHECK_EQ_INT(find_asset("amove1", "acme", &got), 0);
+    CHECK_EQ_STR(got.state, "processing");
+    CHECK_EQ_INT(got.job_id, j.id);
+    CHECK_EQ_INT(got.job_state, JOB_QUEUED);
+
+    CHECK_EQ_INT(claim("w-asset", 30000, 1, j.id, &run), 1);
+    CHECK_EQ_INT(fenced(STORE_JOB_HEARTBEAT, "w-asset", &run, 0, NULL), JOB_RUNNING);
+    CHECK_EQ_INT(find_asset("amove1", "acme", &got), 0);
+    CHECK_EQ_STR(got.state, "processing");
+    CHECK_EQ_INT(got.job_progress, 500);
+    CHECK_EQ_INT(got.job_attempts, 1);
+    CHECK_EQ_INT(fenced(STORE_JOB_COMPLETE, "w-asset", &run, 0, NULL), JOB_SUCCEEDED);
+    CHECK_EQ_INT(find_asset("amove1", "acme", &got), 0);
+    CHECK_EQ_STR(got.state, "ready");
+    CHECK_EQ_INT(got.job_state, JOB_SUCCEEDED);
+
+    rd_asset b;
+    CHECK_EQ_INT(create_asset("amove2", "acme", 5, &b), 0);
+    rd_job k = create_job(b.id, "transcode", 0, 3);
+    CHECK_EQ_INT(update_asset("amove2", "acme", "processing", k.id), 0);
+    CHECK_EQ_INT(claim("w-asset", 30000, 1, k.id, &run), 1);
+    CHECK_EQ_INT(fenced(STORE_JOB_FAIL, "w-asset", &run, -1, "not a video"), JOB_FAILED);
+    CHECK_EQ_INT(find_asset("amove2", "acme", &got), 0);
+    CHECK_EQ_STR(got.state, "failed");
+    CHECK_EQ_STR(got.job_error, "not a video");
+
+    /* The listing filters on the state as read back, per org. */
+    rd_asset rows[RD_STORE_BATCH];
+    int64_t next;
+    int n = list_assets("acme", "ready", 0, 32, rows, &next);
+    CHECK_EQ_INT(n, 1);
+    if (n == 1)
+        CHECK_EQ_STR(rows[0].public_id, "amove1");
+    CHECK_EQ_INT(list_assets("acme", "failed", 0, 32, rows, &next), 1);
+    CHECK_EQ_INT(list_assets("beta", "ready", 0, 32, rows, &next), 0);
+    CHECK(list_assets("", "", 0, 32, rows, &next) >= 5);
+}
+
+/* A database as reeld left it before assets were upload sessions (schema 1): an asset never
+ * promoted, and one whose transcode job succeeded. Filled before the upgrade. */
+static const char legacy_sql[] =
+    "INSERT INTO assets (org, filename, content_type, size_bytes, state, staging_key,"
+    " master_key, created_ms, updated_ms) VALUES"
+    " ('legacy', 'old1.mp4', 'video/mp4', 41, 'uploading', 'aold1', 'aold1', 1, 1),"
+    " ('legacy', 'old2.mp4', 'video/mp4', 42, 'uploading', 'aold2', 'aold2', 1, 1);"
+    "INSERT INTO jobs (asset_id, kind, state, run_after_ms, created_ms, updated_ms)"
+    " SELECT id, 'transcode', 'succeeded', 1, 1, 1 FROM assets WHERE staging_key = 'aold2';";
+
+static int legacy_seeded;
+
+TEST(migration_from_schema_1_keeps_old_assets)
+{
+    CHECK(legacy_seeded); /* a schema-1 database with rows was upgraded */
+    if (!legacy_seeded)
+        return;
+    rd_asset got;
+    CHECK_EQ_INT(find_asset("aold1", "legacy", &got), 0);
+    CHECK_EQ_STR(got.state, "uploading");
+    CHECK_EQ_INT(got.size_bytes, 41);
+    CHECK_EQ_INT(got.job_id, 0);
+    CHECK_EQ_INT(find_asset("aold2", "legacy", &got), 0);
+    CHECK_EQ_STR(got.state, "ready");
+    CHECK(got.job_id > 0);
+    CHECK_EQ_INT(got.job_state, JOB_SUCCEEDED);
+    CHECK_EQ_INT(find_asset("aold2", "acme", NULL), -ENOENT);
+    /* New assets after the old ones: ids go on from where schema 1 left them. */
+    rd_asset fresh;
+    CHECK_EQ_INT(create_asset("anew-after-upgrade", "legacy", 1, &fresh), 0);
+    CHECK(fresh.id > got.id);
 }
 
 TEST(job_create_is_idempotent_per_asset_and_kind)
@@ -492,7 +671,10 @@ static void suite(const char *name)
 {
     backend = name;
     printf("# backend %s\n", name);
-    RUN(assets_create_get_and_page);
+    RUN(migration_from_schema_1_keeps_old_assets);
+    RUN(assets_create_get_and_page_newest_first);
+    RUN(asset_find_is_by_public_id_and_org);
+    RUN(asset_state_follows_upload_promotion_and_the_job);
     RUN(job_create_is_idempotent_per_asset_and_kind);
     RUN(claim_by_priority_leases_and_counts_attempts);
     RUN(claim_only_the_kinds_asked_for);
@@ -505,10 +687,39 @@ static void suite(const char *name)
     RUN(counts_sweep_and_due);
 }
 
+/* Fills a schema-1 database with legacy_sql. 0 or -1. */
+static int seed_legacy(const rd_config *cfg)
+{
+    if (cfg->postgres_url != NULL) {
+        PGconn *c = PQconnectdb(cfg->postgres_url);
+        PGresult *r = PQexec(c, legacy_sql);
+        int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        if (!ok)
+            printf("# seeding postgres: %s", PQerrorMessage(c));
+        PQclear(r);
+        PQfinish(c);
+        return ok ? 0 : -1;
+    }
+    char path[256];
+    snprintf(path, sizeof(path), "%s/reeld.db", cfg->data_dir);
+    sqlite3 *db;
+    int rc = sqlite3_open(path, &db);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, legacy_sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        printf("# seeding sqlite: %s\n", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
 static int with_store(rd_config *cfg, const char *name)
 {
     char err[512];
-    int r = store_migrate(cfg, err, sizeof(err));
+    /* First as the previous reeld left it, with rows, then upgraded. */
+    int r = store_migrate_to(cfg, 1, err, sizeof(err));
+    legacy_seeded = r == 0 && seed_legacy(cfg) == 0;
+    if (r == 0)
+        r = store_migrate(cfg, err, sizeof(err));
     if (r == 0)
         r = store_migrate(cfg, err, sizeof(err)); /* twice: the second is a no-op */
     if (r < 0) {
