@@ -202,18 +202,21 @@ def test_upload_text_fields_are_clean(reeld_factory):
     assert blob_files(r) == []
     # Clean text still works, UTF-8 included, and comes back as sent; the store keeps a prefix
     # that ends on a character boundary.
-    for name in ("vid\u00e9o \u2713 \U0001f3ac.mp4", "\u00e9" * 120 + ".mp4"):
+    # The store is what GET answers from, and it keeps every byte the API accepts (255).
+    for name in ("vid\u00e9o \u2713 \U0001f3ac.mp4", "\u00e9" * 125 + ".mp4"):
         body = {"filename": name, "content_type": "video/mp4; codecs=\"avc1.64001f\"", "size": 5}
         st, _, up = call(r, "POST", "/api/uploads", body)
         assert st == 201, up
         st, _, asset = call(r, "GET", f"/api/assets/{up['asset_id']}")
         assert asset["filename"] == name and asset["content_type"] == body["content_type"]
+    st, _, err = call(r, "POST", "/api/uploads",
+                      {"filename": "\u00e9" * 128, "content_type": "video/mp4", "size": 5})
+    assert st == 400 and "255 bytes" in err["error"]["message"], err
     import sqlite3
     db = sqlite3.connect(os.path.join(r.data_dir, "reeld.db"))
     stored = [row[0] for row in db.execute("SELECT filename FROM assets ORDER BY id")]
     db.close()
-    assert stored[0] == "vid\u00e9o \u2713 \U0001f3ac.mp4"
-    assert stored[1] == "\u00e9" * 63, stored[1]
+    assert stored == ["vid\u00e9o \u2713 \U0001f3ac.mp4", "\u00e9" * 125 + ".mp4"], stored
 
 
 def test_blob_refusals_write_nothing(reeld_factory):
