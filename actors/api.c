@@ -827,6 +827,31 @@ static void post_promote(api *a, const rd_msg *m, const principal *p, const char
             reply_error(m, 409, "size_mismatch", msg, cors);
             return;
         }
+        /* A bound on one org's jobs in flight, so one tenant cannot queue enough to hold every
+         * encoder for hours; checked before the copy, so a refused promote costs no storage.
+         * Two promotes at once may both pass: the bound is soft by that much. */
+        if (a->cfg.max_jobs_per_org > 0) {
+            rd_msg *req = store_request(STORE_ORG_ACTIVE_JOBS), *ans;
+            snprintf(msg_body(req, store)->assets[0].org,
+                     sizeof(msg_body(req, store)->assets[0].org), "%s", x.org);
+            r = store_call(a, req, &ans);
+            if (r < 0) {
+                store_failed(m, r, cors);
+                return;
+            }
+            int64_t active = msg_body(ans, store)->counts.active;
+            msg_free(ans);
+            if (active >= a->cfg.max_jobs_per_org) {
+                char hdr[400];
+                snprintf(hdr, sizeof(hdr), "%sRetry-After: 30\r\n", cors);
+                snprintf(msg, sizeof(msg),
+                         "This org has %lld jobs queued or running, the most "
+                         "REELD_MAX_JOBS_PER_ORG allows; promote again when one has finished.",
+                         (long long)active);
+                reply_error(m, 429, "too_many_jobs", msg, hdr);
+                return;
+            }
+        }
         if (!video_type(info.content_type)) {
             reply_error(m, 415, "unsupported_media_type",
                         "The uploaded object's Content-Type is not a video type; upload it again "

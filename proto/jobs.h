@@ -154,6 +154,9 @@ typedef enum rd_store_op {
      * "processing" applies again (with the same job: one per asset and kind), so a late
      * "uploaded" cannot move it back: -ENOENT then, as for an unknown asset. */
     STORE_ASSET_UPDATE,
+    /* in: assets[0].org; out: counts.active = that org's jobs queued or running (the limit
+     * on jobs in flight per org is checked against it) */
+    STORE_ORG_ACTIVE_JOBS,
     STORE_OP_COUNT
 } rd_store_op;
 

@@ -123,6 +123,8 @@ static const setting settings[] = {
      "lifetime of a playback link from GET /api/assets/{id}/playback"},
     {"ALLOWED_ORIGINS", NULL, NULL, K_STR, OFF(allowed_origins), "", 0, 0, NULL,
      "CORS allowlist of the API and /blob/ uploads, comma-separated origins (* for any)"},
+    {"REELD_MAX_JOBS_PER_ORG", NULL, NULL, K_INT, OFF(max_jobs_per_org), "100", 0, 1000000, NULL,
+     "jobs queued or running at once for one org; a promote past it gets 429 (0: no bound)"},
     {"REELD_CONSOLE", NULL, NULL, K_ENUM, OFF(console), "auto", 0, 0, "auto|on|off",
      "web console at GET / on API nodes (auto: on in embedded mode, off with S3_ENDPOINT)"},
     {"PLAYBACK_ALLOWED_ORIGINS", NULL, NULL, K_STR, OFF(playback_allowed_origins), "*", 0, 0, NULL,

@@ -130,6 +130,8 @@ static const char *const sql[STORE_OP_COUNT] = {
                            " job_id = CASE WHEN $4::bigint > 0 THEN $4::bigint ELSE job_id END,"
                            " updated_ms = " NOW " WHERE public_id = $1 AND org = $2"
                            " AND (job_id = 0 OR $4::bigint > 0) RETURNING " ASSET_COLS,
+    [STORE_ORG_ACTIVE_JOBS] = "SELECT count(*) FROM jobs j JOIN assets a ON a.id = j.asset_id"
+                              " WHERE j.state IN ('queued', 'running') AND a.org = $1",
     [STORE_RENDITION_PUT] =
         "INSERT INTO renditions (asset_id, name, width, height, bitrate_kbps, playlist_key,"
         " created_ms) VALUES ($1, $2, $3, $4, $5, $6, " NOW ")"
@@ -628,6 +630,9 @@ static int build(pg_conn *c, const struct rd_msg_store *b, params *p)
         param_text(p, a->public_id);
         param_text(p, a->org);
         break;
+    case STORE_ORG_ACTIVE_JOBS:
+        param_text(p, a->org);
+        break;
     case STORE_ASSET_UPDATE: {
         int processing = strcmp(a->state, "processing") == 0;
         if (a->public_id[0] == '\0' || a->org[0] == '\0' ||
@@ -776,6 +781,9 @@ static int read_result(struct rd_msg_store *b, const PGresult *r)
     int rows = PQntuples(r);
     uint32_t limit = page_limit(b);
     switch (b->op) {
+    case STORE_ORG_ACTIVE_JOBS:
+        b->counts.active = rows ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+        return 0;
     case STORE_ASSET_CREATE:
     case STORE_ASSET_GET:
     case STORE_ASSET_FIND:

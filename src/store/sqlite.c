@@ -93,6 +93,7 @@ enum {
     Q_ASSET_GET,
     Q_ASSET_LIST,
     Q_ASSET_FIND,
+    Q_ORG_ACTIVE,
     Q_ASSET_UPDATE,
     Q_REND_PUT,
     Q_REND_LIST,
@@ -129,6 +130,9 @@ static const char *const sql[Q_COUNT] = {
                      " AND (?3 = '' OR a.org = ?3) AND (?4 = '' OR " ASSET_STATE " = ?4)"
                      " ORDER BY a.id DESC LIMIT ?2",
     [Q_ASSET_FIND] = "SELECT " ASSET_COLS_J " WHERE a.public_id = ?1 AND (?2 = '' OR a.org = ?2)",
+    /* Over the few unfinished jobs (the jobs_ready index), each checked against its asset. */
+    [Q_ORG_ACTIVE] = "SELECT count(*) FROM jobs j JOIN assets a ON a.id = j.asset_id"
+                     " WHERE j.state IN ('queued', 'running') AND a.org = ?1",
     [Q_ASSET_UPDATE] = "UPDATE assets SET state = ?3,"
                        " job_id = CASE WHEN ?4 > 0 THEN ?4 ELSE job_id END, updated_ms = ?5"
                        " WHERE public_id = ?1 AND org = ?2 AND (job_id = 0 OR ?4 > 0)"
@@ -541,6 +545,19 @@ static int op_asset_find(sq *s, struct rd_msg_store *b)
     return 0;
 }
 
+static int op_org_active(sq *s, struct rd_msg_store *b)
+{
+    sqlite3_stmt *st = stmt(s, Q_ORG_ACTIVE);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_text(st, 1, b->assets[0].org, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW)
+        return sq_errno(rc);
+    b->counts.active = sqlite3_column_int64(st, 0);
+    return 0;
+}
+
 static int op_asset_update(sq *s, struct rd_msg_store *b)
 {
     rd_asset *a = &b->assets[0];
@@ -911,6 +928,8 @@ static int execute(sq *s, struct rd_msg_store *b)
         return op_asset_find(s, b);
     case STORE_ASSET_UPDATE:
         return op_asset_update(s, b);
+    case STORE_ORG_ACTIVE_JOBS:
+        return op_org_active(s, b);
     default:
         return -EINVAL;
     }

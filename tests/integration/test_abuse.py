@@ -342,3 +342,34 @@ def _cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# ---- jobs in flight per org ----
+
+def test_one_org_cannot_queue_every_job(reeld_factory):
+    """No worker here (api,edge): promoted jobs stay queued, so they count as in flight."""
+    r = reeld_factory(env={"REELD_API_KEYS": KEYS, "REELD_MAX_JOBS_PER_ORG": "1"},
+                      args=("--roles", "api,edge"))
+
+    def uploaded(headers):
+        data = os.urandom(2000)
+        aid, url = new_upload(r, len(data), headers)
+        req = urllib.request.Request(url, data=data, method="PUT",
+                                     headers={"Content-Type": "video/mp4"})
+        urllib.request.urlopen(req, timeout=10).close()
+        return aid
+
+    first = uploaded(ACME)
+    st, job = api(r, "POST", f"/api/assets/{first}/promote", None, ACME)
+    assert st == 202, job
+    second = uploaded(ACME)
+    st, err = api(r, "POST", f"/api/assets/{second}/promote", None, ACME)
+    assert st == 429 and err["error"]["code"] == "too_many_jobs", err
+    assert "REELD_MAX_JOBS_PER_ORG" in err["error"]["message"]
+    # Nothing was copied for the refused one; the promoted one is still idempotent; another
+    # org is not held back.
+    assert not os.path.exists(os.path.join(r.data_dir, "blobs", "masters", second))
+    st, again = api(r, "POST", f"/api/assets/{first}/promote", None, ACME)
+    assert st == 202 and again["job_id"] == job["job_id"]
+    st, other = api(r, "POST", f"/api/assets/{uploaded(BETA)}/promote", None, BETA)
+    assert st == 202, other
