@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "actors/metrics.h"
+#include "proto/cors.h"
 #include "proto/edge_token.h"
 #include "proto/hmac.h"
 #include "proto/json.h"
@@ -46,8 +47,6 @@
 #include "src/urlsign.h"
 
 #define API_MAX_KEYS   64
-#define API_MAX_ORIGIN 16
-#define API_ORIGIN_LEN 81 /* bytes of an allowed origin, NUL included: CORS lines fit the reply */
 #define API_BODY_LIMIT (64 * 1024) /* JSON request bodies (a 10000-part completion fits) */
 #define API_MAX_PARTS  10000       /* S3's limit */
 #define JWT_LEEWAY_S   30
@@ -75,9 +74,8 @@ typedef struct api {
     char edge_base[512]; /* EDGE_PUBLIC_BASE, or http://REELD_LISTEN; no '/' at the end */
     api_key keys[API_MAX_KEYS];
     int nkeys;
-    int open_mode; /* no keys, no JWT secret: loopback clients only, org "local" */
-    char origins[API_MAX_ORIGIN][API_ORIGIN_LEN];
-    int norigins;
+    int open_mode;    /* no keys, no JWT secret: loopback clients only, org "local" */
+    cors_policy cors; /* ALLOWED_ORIGINS */
     int route[R_COUNT];
     rd_metric *m_refused;
 } api;
@@ -135,80 +133,28 @@ static void iso_time(int64_t t, char out[32])
 /* The CORS lines for a request's Origin, or "" when there is none or it is not allowed. */
 static void cors_headers(const api *a, const rd_http_request *q, char *out, size_t cap)
 {
-    out[0] = '\0';
     http1_str o = http_request_header(q, "origin");
-    if (o.p == NULL || o.len == 0 || o.len >= API_ORIGIN_LEN)
-        return;
-    for (int i = 0; i < a->norigins; i++) {
-        if (strlen(a->origins[i]) == o.len && memcmp(a->origins[i], o.p, o.len) == 0) {
-            snprintf(out, cap,
-                     "Access-Control-Allow-Origin: %.*s\r\nVary: Origin\r\n"
-                     "Access-Control-Expose-Headers: Retry-After\r\n",
-                     (int)o.len, o.p);
-            return;
-        }
-        if (strcmp(a->origins[i], "*") == 0) {
-            snprintf(out, cap,
-                     "Access-Control-Allow-Origin: *\r\n"
-                     "Access-Control-Expose-Headers: Retry-After\r\n");
-            return;
-        }
-    }
+    if (cors_response_lines(&a->cors, o.p, o.len, "Retry-After", out, cap) < 0)
+        out[0] = '\0';
 }
 
-/* Header names a browser may send: only these are allowed in a preflight. */
-static int header_list_allowed(http1_str h)
-{
-    static const char *const ok[] = {"authorization", "content-type", "accept", "accept-language",
-                                     "content-language"};
-    size_t i = 0;
-    while (i < h.len) {
-        while (i < h.len && (h.p[i] == ' ' || h.p[i] == ','))
-            i++;
-        size_t s = i;
-        while (i < h.len && h.p[i] != ',' && h.p[i] != ' ')
-            i++;
-        if (i == s)
-            break;
-        int found = 0;
-        for (size_t k = 0; k < sizeof(ok) / sizeof(ok[0]) && !found; k++)
-            found = strlen(ok[k]) == i - s && strncasecmp(ok[k], h.p + s, i - s) == 0;
-        if (!found)
-            return 0;
-    }
-    return 1;
-}
+/* Header names a browser may send to the API: only these are allowed in a preflight. */
+static const char *const cors_request_headers[] = {"authorization",   "content-type",     "accept",
+                                                   "accept-language", "content-language", NULL};
 
 static void preflight(const api *a, const rd_msg *m, const char *methods)
 {
     const rd_http_request *q = msg_body(m, http_request);
-    char cors[300];
-    cors_headers(a, q, cors, sizeof(cors));
+    http1_str o = http_request_header(q, "origin");
     http1_str want = http_request_header(q, "access-control-request-method");
     http1_str hdrs = http_request_header(q, "access-control-request-headers");
-    char out[256];
+    char out[512];
     /* A disallowed origin, an unknown method or header: no CORS headers, and the browser
      * refuses the real request. */
-    if (cors[0] == '\0' || want.p == NULL || want.len == 0 || want.len > 7 ||
-        (hdrs.p != NULL && !header_list_allowed(hdrs))) {
-        reply(m, 204, "", 0, NULL);
-        return;
-    }
-    char w[8];
-    memcpy(w, want.p, want.len);
-    w[want.len] = '\0';
-    if (strstr(methods, w) == NULL) {
-        reply(m, 204, "", 0, NULL);
-        return;
-    }
-    /* cors already ends in CRLF; the allow lines are short enough for the 256-byte field. */
-    const char *origin_line_end = strstr(cors, "\r\n");
-    snprintf(out, sizeof(out),
-             "%.*s\r\nVary: Origin\r\nAccess-Control-Allow-Methods: %s\r\n"
-             "Access-Control-Allow-Headers: Authorization, Content-Type\r\n"
-             "Access-Control-Max-Age: 600\r\n",
-             (int)(origin_line_end - cors), cors, methods);
-    reply(m, 204, "", 0, out);
+    if (cors_preflight(&a->cors, o.p, o.len, want.p, want.len, hdrs.p, hdrs.len, methods,
+                       cors_request_headers, out, sizeof(out)) <= 0)
+        out[0] = '\0';
+    reply(m, 204, "", 0, out[0] ? out : NULL);
 }
 
 /* ---- auth ---- */
@@ -1248,30 +1194,6 @@ static int parse_keys(api *a, const char *list, char *err, size_t errlen)
     return 0;
 }
 
-static int parse_origins(api *a, const char *list, char *err, size_t errlen)
-{
-    const char *p = list;
-    while (p && *p) {
-        while (*p == ' ')
-            p++;
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        while (len && p[len - 1] == ' ')
-            len--;
-        if (len) {
-            if (a->norigins == API_MAX_ORIGIN || len >= sizeof(a->origins[0])) {
-                snprintf(err, errlen, "ALLOWED_ORIGINS: at most %d origins of %d bytes or less",
-                         API_MAX_ORIGIN, API_ORIGIN_LEN - 1);
-                return -EINVAL;
-            }
-            memcpy(a->origins[a->norigins], p, len);
-            a->origins[a->norigins++][len] = '\0';
-        }
-        p = comma ? comma + 1 : NULL;
-    }
-    return 0;
-}
-
 /* The edge's keyring (src/edge/edgekey.h: the same the edge checks with) and link base. */
 static int load_edge_key(api *a, const rd_config *cfg, char *err, size_t errlen)
 {
@@ -1311,7 +1233,7 @@ int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http
     if (r == 0)
         r = parse_keys(a, cfg->api_keys, err, errlen);
     if (r == 0)
-        r = parse_origins(a, cfg->allowed_origins, err, errlen);
+        r = cors_parse(&a->cors, cfg->allowed_origins, "ALLOWED_ORIGINS", err, errlen);
     if (r == 0)
         r = urlsign_init(&a->sign, cfg, err, errlen);
     if (r == 0 && (r = blob_backend_open(&a->backend, cfg, loop, err, errlen)) == 0) {
