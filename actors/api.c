@@ -85,23 +85,8 @@ typedef struct api {
 /* Replies with a JSON body (copied) and extra header lines (CORS, Retry-After, ...). */
 static void reply(const rd_msg *m, int status, const char *body, size_t len, const char *headers)
 {
-    rd_msg *r = msg_new(MSG_HTTP_RESPONSE);
-    struct rd_msg_http_response *resp = msg_body(r, http_response);
-    resp->status = (uint16_t)status;
-    if (len || status != 204)
-        snprintf(resp->content_type, sizeof(resp->content_type), "application/json");
-    if (headers)
-        snprintf(resp->headers, sizeof(resp->headers), "%s", headers);
-    if (len <= RD_HTTP_SMALL_BODY) {
-        memcpy(resp->small, body, len);
-        resp->small_len = (uint32_t)len;
-    } else {
-        resp->body = buf_new(len);
-        memcpy(resp->body->data, body, len);
-        resp->body->len = len;
-    }
-    if (actor_reply(m, r) < 0)
-        msg_free(r); /* the listener is gone: nothing to answer */
+    http_reply_headers(m, status, len || status != 204 ? "application/json" : NULL, body, len,
+                       headers);
 }
 
 static void reply_error(const rd_msg *m, int status, const char *code, const char *message,
@@ -987,21 +972,7 @@ static void list_assets(api *a, const rd_msg *m, const principal *p, const char 
         fputs("reeld: out of memory answering a listing\n", stderr);
         abort();
     }
-    len = (size_t)snprintf(body, cap, "{\"assets\":[");
-    for (uint32_t i = 0; i < b->n; i++) {
-        if (i)
-            body[len++] = ',';
-        int n = asset_json(body + len, cap - len, &b->assets[i]);
-        if (n > 0)
-            len += (size_t)n;
-    }
-    char next[RD_CURSOR_MAX];
-    if (b->cursor != 0) {
-        job_cursor_encode(next, 'a', b->cursor);
-        len += (size_t)snprintf(body + len, cap - len, "],\"next_cursor\":\"%s\"}", next);
-    } else {
-        len += (size_t)snprintf(body + len, cap - len, "],\"next_cursor\":null}");
-    }
+    len = page_json(body, cap, b, 'a');
     msg_free(ans);
     reply(m, 200, body, len, cors);
     free(body);

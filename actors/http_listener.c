@@ -2234,18 +2234,26 @@ static int send_reply(const rd_msg *request, rd_msg *reply)
 int http_reply(const rd_msg *request, int status, const char *content_type, const void *body,
                size_t len)
 {
+    return http_reply_headers(request, status, content_type, body, len, NULL);
+}
+
+int http_reply_headers(const rd_msg *request, int status, const char *content_type,
+                       const void *body, size_t len, const char *headers)
+{
+    rd_msg *m = new_response(status, content_type);
+    struct rd_msg_http_response *r = msg_body(m, http_response);
+    if (headers != NULL)
+        snprintf(r->headers, sizeof(r->headers), "%s", headers);
     if (len <= RD_HTTP_SMALL_BODY) {
-        rd_msg *m = new_response(status, content_type);
-        struct rd_msg_http_response *r = msg_body(m, http_response);
         if (len)
             memcpy(r->small, body, len);
         r->small_len = (uint32_t)len;
-        return send_reply(request, m);
+    } else {
+        r->body = buf_new(len);
+        memcpy(r->body->data, body, len);
+        r->body->len = len;
     }
-    rd_buf *b = buf_new(len);
-    memcpy(b->data, body, len);
-    b->len = len;
-    return http_reply_buf(request, status, content_type, b);
+    return send_reply(request, m);
 }
 
 int http_reply_buf(const rd_msg *request, int status, const char *content_type, rd_buf *body)
