@@ -1,11 +1,18 @@
 """`reeld buckets init` against a moto server that checks every SigV4 signature (the `moto`
 fixture of test_s3_client.py): the three buckets created and configured, a second run that
-changes nothing, a masters bucket that cannot get Object Lock, S3 out of reach, and a browser's
-CORS preflight answered by the staging bucket."""
+changes nothing, a masters bucket that cannot get Object Lock, S3 out of reach, a browser's
+CORS preflight answered by the staging bucket; and, with a peer that checks what moto does not,
+the Content-MD5 S3 requires on configuration PUTs."""
+import base64
+import hashlib
+import http.server
 import os
+import socketserver
 import subprocess
 import sys
+import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 
@@ -210,3 +217,77 @@ def test_browser_preflight_to_staging(moto_open):
     # Another origin is refused (moto echoes it in its 403's headers all the same).
     status, _ = preflight("https://evil.example")
     assert status == 403
+
+
+class DigestCheckingPeer:
+    """An S3 peer with what moto does not check: like AWS, it refuses a bucket configuration
+    PUT without a Content-MD5 that matches the body (400 InvalidDigest). Its buckets exist;
+    they have no CORS or lifecycle yet and Object Lock without a retention. Keeps each
+    configuration PUT as (subresource, Content-MD5, body)."""
+
+    def __init__(self):
+        self.puts = []
+        peer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def answer(self, status, body=b""):
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def error(self, status, code):
+                self.answer(status, f"<Error><Code>{code}</Code><Message>{code}.</Message>"
+                                    "</Error>".encode())
+
+            def do_HEAD(self):
+                self.answer(200)
+
+            def do_GET(self):
+                sub = urllib.parse.urlsplit(self.path).query.split("=")[0]
+                if sub == "object-lock":
+                    self.answer(200, b"<ObjectLockConfiguration><ObjectLockEnabled>Enabled"
+                                     b"</ObjectLockEnabled></ObjectLockConfiguration>")
+                else:
+                    self.error(404, "NoSuchCORSConfiguration" if sub == "cors"
+                               else "NoSuchLifecycleConfiguration")
+
+            def do_PUT(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                sub = urllib.parse.urlsplit(self.path).query.split("=")[0]
+                md5 = self.headers.get("Content-MD5")
+                if md5 is None:
+                    return self.error(400, "MissingContentMD5")
+                if md5 != base64.b64encode(hashlib.md5(body).digest()).decode():
+                    return self.error(400, "InvalidDigest")
+                peer.puts.append((sub, md5, body))
+                self.answer(200)
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_configuration_puts_carry_content_md5():
+    peer = DigestCheckingPeer()
+    try:
+        m = {"endpoint": f"http://127.0.0.1:{peer.port}", "id": "AKID", "secret": "secret"}
+        r = run(m, "init", ALLOWED_ORIGINS="https://app.example", OBJECT_LOCK_DEFAULT_DAYS="3",
+                **names())
+        assert r.returncode == 0, r.stderr
+        assert [p[0] for p in peer.puts] == ["cors", "lifecycle", "object-lock"]
+        assert b"<AllowedOrigin>https://app.example</AllowedOrigin>" in peer.puts[0][2]
+        assert b"<Days>3</Days>" in peer.puts[2][2]
+    finally:
+        peer.close()
