@@ -1,5 +1,6 @@
 /* The S3 client: object operations on any S3-compatible service (AWS, Wasabi, Spaces, MinIO),
- * signed with SigV4, over HTTPS (BearSSL) or plain HTTP, on one loop.
+ * and the few bucket operations `reeld buckets init` needs, signed with SigV4, over HTTPS
+ * (BearSSL) or plain HTTP, on one loop.
  *
  * owns:  per client: the endpoint's resolved addresses, a keep-alive pool of idle connections
  *        per host (at most S3_POOL_IDLE each, closed after S3_POOL_IDLE_SEC unused), the
