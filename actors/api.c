@@ -37,6 +37,7 @@
 #include "proto/json.h"
 #include "proto/jwt.h"
 #include "proto/openapi.h"
+#include "proto/s3_wire.h"
 #include "src/blob/backend.h"
 #include "src/edge/edgekey.h"
 #include "src/net/tls.h"
@@ -810,7 +811,15 @@ static void post_promote(api *a, const rd_msg *m, const principal *p, const char
         if (r < 0) {
             log_error("api_promote_copy_failed", KV_STR("asset", x.public_id), KV_ERRNO(r),
                       KV_STR("why", msg));
-            reply_error(m, 502, "storage_failed", "Copying to masters failed; try again.", cors);
+            /* A refusal (4xx: a bucket's settings changed, say) is not cured by trying again:
+             * the client is told the storage's own sentence. */
+            char why[320];
+            if (r == -EINVAL || r == -EACCES || r == -ENOENT)
+                snprintf(why, sizeof(why), "Object storage refused the copy to masters: %.250s",
+                         msg[0] ? msg : "no reason given");
+            else
+                snprintf(why, sizeof(why), "Copying to masters failed; try again.");
+            reply_error(m, 502, "storage_failed", why, cors);
             return;
         }
         /* One job per asset and kind, by the store's own rule: promoting twice, on two nodes
@@ -1165,6 +1174,38 @@ static int parse_keys(api *a, const char *list, char *err, size_t errlen)
     return 0;
 }
 
+/* With OBJECT_LOCK_DEFAULT_DAYS > 0 every promote copies with retention, which a masters bucket
+ * without Object Lock refuses: say so once, at start, instead of as a 502 on every promote.
+ * Storage that cannot be reached now is not a reason to stay down: a warning, and promotes
+ * report what they meet. */
+static int check_masters_lock(api *a, char *err, size_t errlen)
+{
+    if (a->s3 == NULL || a->cfg.object_lock_default_days <= 0)
+        return 0;
+    static char doc[4096];
+    s3_op op = {.method = S3_GET_OBJECT_LOCK,
+                .bucket = a->cfg.s3_bucket_masters,
+                .resp = doc,
+                .resp_cap = sizeof(doc)};
+    int r = s3_call(a->s3, &op);
+    char enabled[32] = "";
+    if (r == 0)
+        s3wire_xml_text(doc, strlen(doc), "ObjectLockEnabled", enabled, sizeof(enabled));
+    if ((r == 0 && strcmp(enabled, "Enabled") != 0) ||
+        (r == -ENOENT && strcmp(op.code, "NoSuchBucket") != 0)) {
+        snprintf(err, errlen,
+                 "S3_BUCKET_MASTERS '%s' has no Object Lock, and OBJECT_LOCK_DEFAULT_DAYS is %d: "
+                 "create the buckets with `reeld buckets init` (a new masters bucket) or set "
+                 "OBJECT_LOCK_DEFAULT_DAYS=0",
+                 a->cfg.s3_bucket_masters, a->cfg.object_lock_default_days);
+        return -EINVAL;
+    }
+    if (r < 0)
+        log_warn("masters_lock_unchecked", KV_STR("bucket", a->cfg.s3_bucket_masters), KV_ERRNO(r),
+                 KV_STR("why", op.message));
+    return 0;
+}
+
 /* The edge's keyring (src/edge/edgekey.h: the same the edge checks with) and link base. */
 static int load_edge_key(api *a, const rd_config *cfg, char *err, size_t errlen)
 {
@@ -1211,6 +1252,8 @@ int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http
         a->blob = a->backend.blob;
         a->s3 = a->backend.s3;
     }
+    if (r == 0)
+        r = check_masters_lock(a, err, errlen);
     if (r < 0) {
         if (err[0] == '\0')
             snprintf(err, errlen, "the API could not start (%s)", strerror(-r));

@@ -477,6 +477,18 @@ def test_s3_promote_sets_object_lock(reeld_factory, moto):
     assert 86400 < left <= 2 * 86400 + 60
 
 
+def test_masters_without_object_lock_stop_start_with_one_line(moto, tmp_path):
+    """With retention asked for, a masters bucket without Object Lock used to fail every promote
+    with a 502 that said to try again."""
+    env = dict(os.environ, REELD_DATA_DIR=str(tmp_path), REELD_LISTEN=f"127.0.0.1:{free_port()}",
+               **s3_env(moto, S3_BUCKET_MASTERS="masters", OBJECT_LOCK_DEFAULT_DAYS="2"))
+    out = subprocess.run([reeld_bin(), "serve", "--roles", "api"], env=env, capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode != 0
+    line = [l for l in out.stderr.splitlines() if l.startswith("reeld:")]
+    assert line and "has no Object Lock" in line[0] and "buckets init" in line[0], out.stderr
+
+
 def test_s3_multipart_complete_and_promote(reeld_factory, moto):
     r = reeld_factory(env=s3_env(moto, REELD_MULTIPART_THRESHOLD="5M", REELD_PART_SIZE="5M"))
     data = os.urandom(6 << 20)
