@@ -131,6 +131,31 @@ void http_routes_destroy(rd_http_routes *routes)
     free(routes);
 }
 
+/* 1 when some path matches both a's segments from i and b's from j (a {param} matches one
+ * non-empty segment, a {rest...} one or more). */
+static int segs_overlap(const route *a, int i, const route *b, int j)
+{
+    if (i == a->nseg || j == b->nseg)
+        return i == a->nseg && j == b->nseg;
+    const typeof(a->seg[0]) *x = &a->seg[i], *y = &b->seg[j];
+    if (x->rest || y->rest) {
+        const route *o = x->rest ? b : a;
+        int k = x->rest ? j : i;
+        /* The rest takes anything non-empty: only a lone empty last segment escapes it. */
+        return !(k == o->nseg - 1 && !o->seg[k].param && o->seg[k].len == 0);
+    }
+    if (x->param && y->param)
+        return segs_overlap(a, i + 1, b, j + 1);
+    if (x->param || y->param)
+        return (x->param ? y->len : x->len) > 0 && segs_overlap(a, i + 1, b, j + 1);
+    return x->len == y->len && memcmp(x->p, y->p, x->len) == 0 && segs_overlap(a, i + 1, b, j + 1);
+}
+
+static const char *owner_name(const route *rt)
+{
+    return rt->targets[0] && rt->targets[0]->def ? rt->targets[0]->def->name : "?";
+}
+
 int http_routes_add(rd_http_routes *routes, const char *pattern, unsigned methods,
                     rd_actor *const *targets, int ntargets, size_t body_limit, uint32_t timeout_ms)
 {
@@ -170,6 +195,20 @@ int http_routes_add(rd_http_routes *routes, const char *pattern, unsigned method
     memcpy(rt->targets, targets, sizeof(*targets) * (size_t)ntargets);
     rt->ntargets = ntargets;
     rt->methods = methods | ((methods & RD_HTTP_GET) ? RD_HTTP_HEAD : 0);
+    /* A route has one owner: a pattern that can match a path another route matches, for a
+     * method both take, is refused, so which actor answers never depends on the order of
+     * registration. */
+    for (int i = 0; i < routes->n; i++) {
+        const route *o = &routes->r[i];
+        if ((o->methods & rt->methods & ~(unsigned)RD_HTTP_STREAM_BODY) == 0 ||
+            !segs_overlap(o, 0, rt, 0))
+            continue;
+        log_error("route_conflict", KV_STR("route", pattern), KV_STR("owner", owner_name(rt)),
+                  KV_STR("overlaps", o->pattern), KV_STR("owned_by", owner_name(o)));
+        free(rt->pattern);
+        free(rt->targets);
+        return -EEXIST;
+    }
     rt->body_limit = body_limit;
     rt->timeout_ms = timeout_ms ? timeout_ms : RD_HTTP_DEFAULT_TIMEOUT_MS;
     if (body_limit > routes->max_body && !(methods & RD_HTTP_STREAM_BODY))
