@@ -4,7 +4,10 @@
  *        the connection cap, each with an input buffer, two output buffers, a timer, a ring
  *        of pipelined requests awaiting replies, and a pipe while it sends a file part); its
  *        provided-buffer ring for multishot recv; the descriptors of the file parts it holds;
- *        a pool of empty pipes.
+ *        a pool of empty pipes; a timer that re-arms accept after running out of descriptors.
+ *        With every loop's listener it shares the per-address connection counts (atomic
+ *        counters in the route table) and the routes' gates (run here, on the head, before a
+ *        body is read).
  * takes: MSG_HTTP_PART (later parts of streamed responses: bytes, or a file range spliced to
  *        the socket); MSG_HTTP_BODY_ACK (a target has used part of a streamed request body);
  *        replies (MSG_HTTP_RESPONSE) to the MSG_HTTP_REQUESTs it sent.
@@ -15,7 +18,8 @@
  *        shutdown, close, pipe2 and fcntl, which do not block); copies a file part's bytes
  *        (nor a large buffer part's: it is sent from its rd_buf); grows a buffer past its
  *        bound (a client that sends faster than it reads is paused, then cut off); answers
- *        out of order.
+ *        out of order; reads a body its route's gate refused; lets a body trickle below
+ *        REELD_HTTP_BODY_MIN_RATE; retries a failing accept at once.
  *
  * A connection's life: accept → recv (multishot, provided buffers; bytes are copied into the
  * connection's input buffer and the ring buffer goes straight back) → parse heads as they
