@@ -1234,7 +1234,7 @@ static int load_edge_key(api *a, const rd_config *cfg, char *err, size_t errlen)
 }
 
 int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http_routes *routes,
-              rd_actor **out, char *err, size_t errlen)
+              int part, rd_actor **out, char *err, size_t errlen)
 {
     err[0] = '\0';
     api *a = calloc(1, sizeof(*a));
@@ -1246,13 +1246,15 @@ int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http
         r = parse_keys(a, cfg->api_keys, err, errlen);
     if (r == 0)
         r = cors_parse(&a->cors, cfg->allowed_origins, "ALLOWED_ORIGINS", err, errlen);
-    if (r == 0)
+    /* The readers answer from the store and sign edge links: no object storage. */
+    if (r == 0 && part == API_WRITES)
         r = urlsign_init(&a->sign, cfg, err, errlen);
-    if (r == 0 && (r = blob_backend_open(&a->backend, cfg, loop, err, errlen)) == 0) {
+    if (r == 0 && part == API_WRITES &&
+        (r = blob_backend_open(&a->backend, cfg, loop, err, errlen)) == 0) {
         a->blob = a->backend.blob;
         a->s3 = a->backend.s3;
     }
-    if (r == 0)
+    if (r == 0 && part == API_WRITES)
         r = check_masters_lock(a, err, errlen);
     if (r < 0) {
         if (err[0] == '\0')
@@ -1271,7 +1273,7 @@ int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http
         return r;
     }
     a->open_mode = cfg->api_keys == NULL && cfg->jwt_secret == NULL;
-    if (a->open_mode)
+    if (a->open_mode && part == API_WRITES)
         log_warn("api_open_to_loopback",
                  KV_STR("why", "neither REELD_API_KEYS nor JWT_SECRET is set: the API answers "
                                "loopback clients only, as org \"local\""));
@@ -1287,18 +1289,23 @@ int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http
                                   RD_COUNTER, "code,class", NULL, 0);
     static const struct {
         int id;
+        int part;
         const char *pattern;
         unsigned methods;
     } table[] = {
-        {R_UPLOADS, "/api/uploads", RD_HTTP_POST},
-        {R_COMPLETE, "/api/uploads/{id}/complete", RD_HTTP_POST},
-        {R_PROMOTE, "/api/assets/{id}/promote", RD_HTTP_POST},
-        {R_PLAYBACK, "/api/assets/{id}/playback", RD_HTTP_GET},
-        {R_ASSET, "/api/assets/{id}", RD_HTTP_GET},
-        {R_LIST, "/api/assets", RD_HTTP_GET},
-        {R_DOCS, "/api/docs", RD_HTTP_GET},
+        {R_UPLOADS, API_WRITES, "/api/uploads", RD_HTTP_POST},
+        {R_COMPLETE, API_WRITES, "/api/uploads/{id}/complete", RD_HTTP_POST},
+        {R_PROMOTE, API_WRITES, "/api/assets/{id}/promote", RD_HTTP_POST},
+        {R_PLAYBACK, API_READS, "/api/assets/{id}/playback", RD_HTTP_GET},
+        {R_ASSET, API_READS, "/api/assets/{id}", RD_HTTP_GET},
+        {R_LIST, API_READS, "/api/assets", RD_HTTP_GET},
+        {R_DOCS, API_READS, "/api/docs", RD_HTTP_GET},
     };
+    for (int i = 0; i < R_COUNT; i++)
+        a->route[i] = -1;
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+        if (table[i].part != part)
+            continue;
         int id = http_routes_add(routes, table[i].pattern, table[i].methods | RD_HTTP_OPTIONS, out,
                                  1, table[i].id == R_DOCS ? 0 : API_BODY_LIMIT, 0);
         if (id < 0) {
