@@ -209,7 +209,13 @@ static int put_done(blob_server *bs, upload *u)
 {
     blob_info info;
     int r = blobfs_write_commit(&u->w, &info);
-    if (r < 0) {
+    if (r == -ENOTDIR || r == -EISDIR) {
+        /* "a/b" where "a" is an object, or the other way round: the name is the client's
+         * (S3 itself would take both; a file system cannot). */
+        xml_error(bs, u->request, 409, "KeyConflict",
+                  "The key clashes with an existing key that is a prefix of it (or has it as "
+                  "one); choose another key.");
+    } else if (r < 0) {
         log_error("blob_put_failed", KV_STR("bucket", u->w.bucket), KV_ERRNO(r));
         xml_error(bs, u->request, 500, "InternalError", "The object could not be stored.");
     } else {

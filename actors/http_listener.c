@@ -1069,8 +1069,10 @@ static rd_msg *local_response(int status, const char *code, const char *message,
     struct rd_msg_http_response *r = msg_body(m, http_response);
     r->status = (uint16_t)status;
     snprintf(r->content_type, sizeof(r->content_type), "application/json");
-    if (headers)
-        snprintf(r->headers, sizeof(r->headers), "%s", headers);
+    /* The listener's own answers are errors (404, 405, 408, 413, 431, 503, ...): no cache
+     * keeps one in place of what the path serves. */
+    snprintf(r->headers, sizeof(r->headers), "Cache-Control: no-store\r\n%s",
+             headers ? headers : "");
     int n = http1_write_error_json(r->small, sizeof(r->small), code, message);
     r->small_len = n > 0 ? (uint32_t)n : 0;
     return m;

@@ -373,3 +373,41 @@ def test_one_org_cannot_queue_every_job(reeld_factory):
     assert st == 202 and again["job_id"] == job["job_id"]
     st, other = api(r, "POST", f"/api/assets/{uploaded(BETA)}/promote", None, BETA)
     assert st == 202, other
+
+
+# ---- answers that must not be cached or misread ----
+
+def test_listener_errors_are_not_cacheable(reeld_keys):
+    r = reeld_keys()
+    for raw, code in ((b"GET /nowhere HTTP/1.1\r\nHost: t\r\n\r\n", 404),
+                      (b"DELETE /api/ping HTTP/1.1\r\nHost: t\r\n\r\n", 405)):
+        s = connect(r)
+        s.sendall(raw)
+        status, h, _ = Reader(s).response()
+        s.close()
+        assert status == code and h["cache-control"] == "no-store", (code, h)
+
+
+def test_a_key_that_clashes_with_another_is_409_not_500(reeld_keys):
+    """Embedded storage is a file tree: "a/b" cannot sit beside an object "a"."""
+    r = reeld_keys()
+
+    def presigned(key):
+        env = dict(os.environ, REELD_DATA_DIR=r.data_dir, REELD_LISTEN=r.addr)
+        out = subprocess.run([reeld_bin(), "presign", "--method", "PUT", "--bucket", "staging",
+                              "--key", key], env=env, capture_output=True, text=True, timeout=20)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    def put(url):
+        req = urllib.request.Request(url, data=b"12345", method="PUT",
+                                     headers={"Content-Type": "video/mp4"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, b""
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    assert put(presigned("clash"))[0] == 200
+    status, body = put(presigned("clash/inner"))
+    assert status == 409 and b"KeyConflict" in body, (status, body)
