@@ -77,6 +77,8 @@ typedef struct api {
     int nkeys;
     int open_mode;    /* no keys, no JWT secret: loopback clients only, org "local" */
     cors_policy cors; /* ALLOWED_ORIGINS */
+    rd_actor_def def; /* api_def, with the writer's tick (the upload sweep) */
+    rd_series *m_expired;
     int route[R_COUNT];
     rd_metric *m_refused;
 } api;
@@ -630,13 +632,25 @@ static void post_upload(api *a, const rd_msg *m, const principal *p, const char 
     free(url);
 }
 
+/* 1 (answered 410) when the upload expired unpromoted: its staging object is gone. */
+static int upload_expired(const rd_msg *m, const rd_asset *x, const char *cors)
+{
+    if (strcmp(x->state, "expired") != 0)
+        return 0;
+    reply_error(m, 410, "upload_expired",
+                "This upload was not promoted within REELD_UPLOAD_EXPIRE_SEC and was removed; "
+                "create a new upload.",
+                cors);
+    return 1;
+}
+
 /* ---- POST /api/uploads/{id}/complete ---- */
 
 static void post_complete(api *a, const rd_msg *m, const principal *p, const char *cors)
 {
     const rd_http_request *q = msg_body(m, http_request);
     rd_asset x;
-    if (asset_lookup(a, m, p->org, &x, "No such upload.", cors) < 0)
+    if (asset_lookup(a, m, p->org, &x, "No such upload.", cors) < 0 || upload_expired(m, &x, cors))
         return;
     char ok[128];
     int n = snprintf(ok, sizeof(ok), "{\"asset_id\":\"%s\",\"completed\":true}", x.public_id);
@@ -723,7 +737,7 @@ out:
 static void post_promote(api *a, const rd_msg *m, const principal *p, const char *cors)
 {
     rd_asset x;
-    if (asset_lookup(a, m, p->org, &x, "No such asset.", cors) < 0)
+    if (asset_lookup(a, m, p->org, &x, "No such asset.", cors) < 0 || upload_expired(m, &x, cors))
         return;
     char body[160];
     if (x.job_id == 0) {
@@ -952,7 +966,8 @@ static void list_assets(api *a, const rd_msg *m, const principal *p, const char 
             return;
         }
     }
-    static const char *const states[] = {"uploading", "uploaded", "processing", "ready", "failed"};
+    static const char *const states[] = {"uploading", "uploaded", "processing",
+                                         "ready",     "failed",   "expired"};
     int known = state.p == NULL || state.len == 0;
     for (size_t i = 0; !known && i < sizeof(states) / sizeof(states[0]); i++)
         known = strlen(states[i]) == state.len && memcmp(states[i], state.p, state.len) == 0;
@@ -1144,6 +1159,49 @@ void api_free(rd_actor *actor)
     actor->arg = NULL;
 }
 
+/* Uploads never promoted expire (REELD_UPLOAD_EXPIRE_SEC): on the writer's tick, the store
+ * marks them "expired" and this thread deletes what they left in staging (the object, or the
+ * multipart upload). Any node may run it; the store hands each row to one of them. */
+static void sweep_uploads(rd_actor *self)
+{
+    api *a = self->state;
+    if (a == NULL || a->blob == NULL || a->cfg.upload_expire_sec <= 0)
+        return;
+    int64_t cutoff = (int64_t)time(NULL) * 1000 - (int64_t)a->cfg.upload_expire_sec * 1000;
+    for (int round = 0; round < 8; round++) { /* at most 8 batches a tick */
+        rd_msg *req = store_request(STORE_ASSET_EXPIRE), *ans;
+        msg_body(req, store)->cursor = cutoff;
+        msg_body(req, store)->limit = RD_STORE_BATCH;
+        int r = store_call(a, req, &ans);
+        if (r < 0) {
+            log_warn("upload_sweep_failed", KV_ERRNO(r));
+            return;
+        }
+        const struct rd_msg_store *b = msg_body(ans, store);
+        uint32_t n = b->n;
+        for (uint32_t i = 0; i < n; i++) {
+            const rd_asset *x = &b->assets[i];
+            char msg[256];
+            if (x->upload_id[0] && a->s3 != NULL) {
+                s3_op op = {.method = S3_MPU_ABORT,
+                            .bucket = a->cfg.s3_bucket_staging,
+                            .key = x->staging_key,
+                            .upload_id = x->upload_id};
+                s3_call(a->s3, &op); /* gone already: the same */
+            }
+            r = blob_delete(a->blob, a->cfg.s3_bucket_staging, x->staging_key, msg, sizeof(msg));
+            if (r < 0 && r != -ENOENT)
+                log_warn("upload_expired_delete_failed", KV_STR("asset", x->public_id), KV_ERRNO(r),
+                         KV_STR("why", msg));
+            log_info("upload_expired", KV_STR("asset", x->public_id), KV_STR("org", x->org));
+        }
+        metrics_add(a->m_expired, n);
+        msg_free(ans);
+        if (n < RD_STORE_BATCH)
+            return;
+    }
+}
+
 static const rd_actor_def api_def = {
     .name = "api",
     .init = api_init,
@@ -1277,7 +1335,20 @@ int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http
         log_warn("api_open_to_loopback",
                  KV_STR("why", "neither REELD_API_KEYS nor JWT_SECRET is set: the API answers "
                                "loopback clients only, as org \"local\""));
-    r = actor_spawn_thread(&api_def, a, -1, out);
+    a->def = api_def;
+    if (part == API_WRITES && cfg->upload_expire_sec > 0) {
+        /* A quarter of the expiry, at most 10 min, at least 100 ms: an upload goes soon after
+         * its time, and an idle node does not spin. */
+        int64_t ms = (int64_t)cfg->upload_expire_sec * 250;
+        a->def.tick = sweep_uploads;
+        a->def.tick_ms = (uint32_t)(ms > 600000 ? 600000 : ms < 100 ? 100 : ms);
+        rd_metric *ex = metrics_family("reeld_uploads_expired_total",
+                                       "Uploads never promoted within REELD_UPLOAD_EXPIRE_SEC, "
+                                       "removed from staging.",
+                                       RD_COUNTER, NULL, NULL, 0);
+        a->m_expired = metrics_series(ex, NULL);
+    }
+    r = actor_spawn_thread(&a->def, a, -1, out);
     if (r < 0) {
         snprintf(err, errlen, "cannot start the API thread (%s)", strerror(-r));
         api_def.fini(&(rd_actor){.state = a});

@@ -157,6 +157,11 @@ typedef enum rd_store_op {
     /* in: assets[0].org; out: counts.active = that org's jobs queued or running (the limit
      * on jobs in flight per org is checked against it) */
     STORE_ORG_ACTIVE_JOBS,
+    /* in: cursor = a time (ms): uploads created before it and never promoted (no job) are
+     * marked "expired", at most `limit`; out: assets[0..n) so marked (their staging keys and
+     * multipart upload ids are the caller's to delete). An expired asset never changes
+     * again (STORE_ASSET_UPDATE refuses it as unknown). */
+    STORE_ASSET_EXPIRE,
     STORE_OP_COUNT
 } rd_store_op;
 

@@ -5,6 +5,7 @@ one address taking every upload slot or connection, bodies that trickle, credent
 before a body is read, and a process out of file descriptors."""
 import json
 import os
+import re
 import resource
 import socket
 import subprocess
@@ -411,3 +412,36 @@ def test_a_key_that_clashes_with_another_is_409_not_500(reeld_keys):
     assert put(presigned("clash"))[0] == 200
     status, body = put(presigned("clash/inner"))
     assert status == 409 and b"KeyConflict" in body, (status, body)
+
+
+# ---- uploads that are never promoted ----
+
+def test_unpromoted_uploads_expire_and_staging_is_cleaned(reeld_keys):
+    r = reeld_keys(REELD_UPLOAD_EXPIRE_SEC="1")
+    data = os.urandom(3000)
+    old, url = new_upload(r, len(data), ACME)
+    req = urllib.request.Request(url, data=data, method="PUT",
+                                 headers={"Content-Type": "video/mp4"})
+    urllib.request.urlopen(req, timeout=10).close()
+    assert staged(r, old) == data
+    kept, kurl = new_upload(r, len(data), ACME)
+    req = urllib.request.Request(kurl, data=data, method="PUT",
+                                 headers={"Content-Type": "video/mp4"})
+    urllib.request.urlopen(req, timeout=10).close()
+    st, job = api(r, "POST", f"/api/assets/{kept}/promote", None, ACME)
+    assert st == 202, job
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        st, asset = api(r, "GET", f"/api/assets/{old}", None, ACME)
+        if asset.get("state") == "expired":
+            break
+        time.sleep(0.2)
+    assert asset["state"] == "expired", asset
+    assert staged(r, old) is None
+    st, err = api(r, "POST", f"/api/assets/{old}/promote", None, ACME)
+    assert st == 410 and err["error"]["code"] == "upload_expired", err
+    # The promoted one is not touched.
+    st, asset = api(r, "GET", f"/api/assets/{kept}", None, ACME)
+    assert asset["state"] != "expired", asset
+    metrics = urllib.request.urlopen(f"http://{r.addr}/metrics", timeout=5).read().decode()
+    assert re.search(r"^reeld_uploads_expired_total [1-9]", metrics, re.M), metrics[-2000:]

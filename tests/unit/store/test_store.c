@@ -418,6 +418,51 @@ TEST(active_jobs_are_counted_per_org)
     drain();
 }
 
+static int expire(int64_t before_ms, rd_asset *out, int cap)
+{
+    rd_msg *m = store_request(STORE_ASSET_EXPIRE);
+    msg_body(m, store)->cursor = before_ms;
+    msg_body(m, store)->limit = RD_STORE_BATCH;
+    int st;
+    rd_msg *a = call(m, &st);
+    CHECK_EQ_INT(st, 0);
+    int n = a ? (int)msg_body(a, store)->n : 0;
+    for (int i = 0; i < n && i < cap; i++)
+        out[i] = msg_body(a, store)->assets[i];
+    msg_free(a);
+    return n;
+}
+
+TEST(unpromoted_uploads_expire_once)
+{
+    drain();
+    rd_asset up, done, promoted, got[RD_STORE_BATCH];
+    CHECK_EQ_INT(create_asset("exp-up", "exp", 5, &up), 0);
+    CHECK_EQ_INT(create_asset("exp-done", "exp", 5, &done), 0);
+    CHECK_EQ_INT(update_asset("exp-done", "exp", "uploaded", 0), 0);
+    CHECK_EQ_INT(create_asset("exp-job", "exp", 5, &promoted), 0);
+    rd_job j = create_job(promoted.id, "transcode", 0, 3);
+    CHECK_EQ_INT(update_asset("exp-job", "exp", "processing", j.id), 0);
+    CHECK_EQ_INT(expire(1, got, RD_STORE_BATCH), 0); /* nothing that old */
+    int64_t later = up.created_ms + 3600 * 1000;
+    int n = expire(later, got, RD_STORE_BATCH);
+    int seen = 0;
+    for (int i = 0; i < n; i++) {
+        seen +=
+            strcmp(got[i].public_id, "exp-up") == 0 || strcmp(got[i].public_id, "exp-done") == 0;
+        CHECK(strcmp(got[i].public_id, "exp-job") != 0);
+    }
+    CHECK_EQ_INT(seen, 2);
+    rd_asset x;
+    CHECK_EQ_INT(find_asset("exp-up", "exp", &x), 0);
+    CHECK_EQ_STR(x.state, "expired");
+    CHECK_EQ_INT(find_asset("exp-job", "exp", &x), 0);
+    CHECK(strcmp(x.state, "expired") != 0);
+    CHECK_EQ_INT(expire(later, got, RD_STORE_BATCH), 0);                   /* once */
+    CHECK_EQ_INT(update_asset("exp-done", "exp", "uploaded", 0), -ENOENT); /* for good */
+    drain();
+}
+
 TEST(migration_from_schema_1_keeps_old_assets)
 {
     CHECK(legacy_seeded); /* a schema-1 database with rows was upgraded */
@@ -711,6 +756,7 @@ static void suite(const char *name)
     RUN(asset_find_is_by_public_id_and_org);
     RUN(asset_state_follows_upload_promotion_and_the_job);
     RUN(active_jobs_are_counted_per_org);
+    RUN(unpromoted_uploads_expire_once);
     RUN(job_create_is_idempotent_per_asset_and_kind);
     RUN(claim_by_priority_leases_and_counts_attempts);
     RUN(claim_only_the_kinds_asked_for);
