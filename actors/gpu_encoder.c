@@ -25,8 +25,8 @@
 #include "src/media/transcode.h"
 #include "src/rt/log.h"
 
-#define SEND_RETRY_NS 5000000L /* 5 ms between tries at a full mailbox */
-#define MMAP_FROM     131072   /* bytes from which malloc maps (and unmaps) a block of its own */
+#define CANCEL_CHECK_MS 50     /* waiting on a full sink, look at our own mail this often */
+#define MMAP_FROM       131072 /* bytes from which malloc maps (and unmaps) a block of its own */
 
 typedef struct encoder {
     rd_actor *self;
@@ -83,8 +83,9 @@ static int send_reliably(encoder *e, rd_msg *m, int cancellable)
             msg_free(m);
             return -ECANCELED;
         }
-        struct timespec ts = {0, SEND_RETRY_NS};
-        nanosleep(&ts, NULL);
+        /* Woken as soon as the sink makes room; the timeout only bounds how long a cancel
+         * (which arrives in our own mailbox) waits to be seen. */
+        mailbox_wait_room(&e->sink->mbox, CANCEL_CHECK_MS);
     }
 }
 

@@ -37,9 +37,8 @@
 #include "src/rt/alloc.h"
 #include "src/rt/log.h"
 
-#define POLL_NS        2000000L /* while PUTs fly and a slot is free: how often mail is looked at */
-#define SEND_RETRY_NS  5000000L /* between tries at a full notify mailbox */
-#define DONE_RETRY_MAX 2000     /* tries (10 s) before an UPLOAD_DONE is given up */
+#define POLL_NS      2000000L /* while PUTs fly and a slot is free: how often mail is looked at */
+#define DONE_WAIT_MS 10000    /* waiting for room at a full notify mailbox, then given up */
 
 typedef struct upload_job upload_job;
 typedef struct uploader uploader;
@@ -124,15 +123,8 @@ static upload_job *find_job(uploader *u, uint64_t id)
  * arrive). */
 static void notify_reliably(upload_job *j, rd_msg *m)
 {
-    for (int i = 0; j->notify != NULL && i < DONE_RETRY_MAX; i++) {
-        int r = actor_send(j->notify, m);
-        if (r == 0)
-            return;
-        if (r != -EAGAIN)
-            break;
-        struct timespec ts = {0, SEND_RETRY_NS};
-        nanosleep(&ts, NULL);
-    }
+    if (j->notify != NULL && actor_send_wait(j->notify, m, DONE_WAIT_MS) == 0)
+        return;
     if (j->notify != NULL)
         log_warn("upload_notify_undelivered", KV_INT("job", j->id),
                  KV_STR("type", msg_name((rd_msg_type)m->type)));

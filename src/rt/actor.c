@@ -118,6 +118,26 @@ int actor_send(rd_actor *to, rd_msg *m)
     return 0;
 }
 
+int actor_send_wait(rd_actor *to, rd_msg *m, int timeout_ms)
+{
+    assert(loop_current() == NULL);
+    uint64_t end = timeout_ms >= 0 ? rd_now_ns() + (uint64_t)timeout_ms * 1000000ull : 0;
+    for (;;) {
+        int r = actor_send(to, m);
+        if (r != -EAGAIN)
+            return r;
+        int left = -1;
+        if (timeout_ms >= 0) {
+            uint64_t now = rd_now_ns();
+            if (now >= end)
+                return -EAGAIN;
+            left = (int)((end - now + 999999) / 1000000);
+        }
+        if (mailbox_wait_room(&to->mbox, left) == -ETIMEDOUT)
+            return -EAGAIN;
+    }
+}
+
 void actor_stop(rd_actor *a)
 {
     rd_msg *m = msg_new(MSG_STOP);

@@ -92,6 +92,11 @@ int actor_spawn_thread(const rd_actor_def *def, void *arg, int cpu, rd_actor **o
  * in one chain with the others for that actor (loop_post). -EAGAIN when its mailbox is full
  * (back-pressure) or -EPIPE when it has stopped: `m` is still the caller's. */
 int actor_send(rd_actor *to, rd_msg *m);
+/* From a thread that may block (a thread actor, a command; never a loop): actor_send, waiting
+ * while `to`'s mailbox is full, at most `timeout_ms` in all (-1: no limit). The consumer wakes
+ * the waiter when it makes room: no polling. 0; -EPIPE (stopped) or -EAGAIN (still full at the
+ * deadline), with the message still the caller's. */
+int actor_send_wait(rd_actor *to, rd_msg *m, int timeout_ms);
 
 /* Sends `m` as a request from `self` (a loop actor, on its own thread). Exactly one call of
  * `cb` follows: with the reply, or with -ETIMEDOUT after `timeout_ms`, or with -ECANCELED if

@@ -23,7 +23,8 @@ extern const int rd_nembedded;
 static inline const rd_embedded *rd_embedded_find(const char *path, size_t len)
 {
     for (int i = 0; i < rd_nembedded; i++)
-        if (strlen(rd_embedded_files[i].path) == len && memcmp(rd_embedded_files[i].path, path, len) == 0)
+        if (strlen(rd_embedded_files[i].path) == len &&
+            memcmp(rd_embedded_files[i].path, path, len) == 0)
             return &rd_embedded_files[i];
     return NULL;
 }

@@ -19,8 +19,11 @@
 #include "src/rt/mpsc.h"
 
 typedef struct rd_mailbox {
-    rd_mpsc q;     /* q.count is the depth: pushed and not yet finished */
-    int32_t bound; /* refuse pushes at this depth; 0 = unbounded */
+    rd_mpsc q;               /* q.count is the depth: pushed and not yet finished */
+    int32_t bound;           /* refuse pushes at this depth; 0 = unbounded */
+    _Atomic int32_t waiters; /* senders blocked in mailbox_wait_room */
+    _Atomic uint32_t room;   /* bumped (and futex-woken) when the depth falls below the bound
+                              * while someone waits */
 } rd_mailbox;
 
 void mailbox_init(rd_mailbox *mb, int32_t bound);
@@ -44,8 +47,15 @@ static inline rd_msg *mailbox_pop(rd_mailbox *mb)
 }
 
 /* Consumer only: `n` popped messages are finished. Returns how many remain (> 0: stay
- * scheduled and run again; 0: idle, the next push schedules). */
+ * scheduled and run again; 0: idle, the next push schedules). Wakes the senders waiting for
+ * room once the depth is below the bound. */
 int32_t mailbox_done(rd_mailbox *mb, int32_t n);
+
+/* A sender that may block (a thread, never a loop): waits until the depth is below the bound,
+ * at most `timeout_ms` (-1: no limit). 0 when there is room (a push may still lose the race
+ * to another sender: push again), -ETIMEDOUT. Back-pressure without polling: the consumer's
+ * mailbox_done wakes it. */
+int mailbox_wait_room(rd_mailbox *mb, int timeout_ms);
 
 /* Approximate number of queued messages (for metrics). */
 static inline int32_t mailbox_depth(rd_mailbox *mb)

@@ -264,6 +264,37 @@ TEST(thread_actor_blocks_and_full_mailbox_pushes_back)
     sem_destroy(&gate);
 }
 
+/* actor_send_wait: a full mailbox makes the sender wait, without polling, until the consumer
+ * makes room; past its deadline the message is still the sender's. */
+TEST(send_wait_blocks_until_room_then_times_out)
+{
+    sem_init(&gate, 0, 0);
+    atomic_store(&blocked_handled, 0);
+    rd_actor *b;
+    CHECK_EQ_INT(actor_spawn_thread(&blocker_def, NULL, -1, &b), 0);
+    for (int i = 0; i < 4; i++)
+        CHECK_EQ_INT(actor_send(b, ask(ASK_ECHO, (uint64_t)i)), 0);
+    rd_msg *m = ask(ASK_ECHO, 4);
+    uint64_t t0 = rd_now_ns();
+    CHECK_EQ_INT(actor_send_wait(b, m, 100), -EAGAIN); /* full for 100 ms: still ours */
+    CHECK(rd_now_ns() - t0 >= 90000000ull);
+    /* The blocker finishes its batch (depth is counted down per batch): room. */
+    for (int i = 0; i < 4; i++)
+        sem_post(&gate);
+    t0 = rd_now_ns();
+    int r = actor_send_wait(b, m, 5000);
+    CHECK_EQ_INT(r, 0);
+    if (r != 0)
+        msg_free(m);
+    CHECK(rd_now_ns() - t0 < 2000000000ull); /* woken, not timed out */
+    sem_post(&gate);
+    CHECK(wait_int(&blocked_handled, 5, 2000));
+    actor_stop(b);
+    actor_join(b);
+    actor_free_all();
+    sem_destroy(&gate);
+}
+
 /* A thread actor's tick: called on its own thread while it is idle, and between messages
  * while mail keeps coming, never during one. */
 static atomic_int ticks, tick_in_handle, in_handle, ticked_handled;
@@ -321,5 +352,6 @@ int main(void)
     RUN(stop_runs_fini_and_refuses_mail);
     RUN(thread_actor_blocks_and_full_mailbox_pushes_back);
     RUN(thread_actor_ticks_idle_and_between_messages);
+    RUN(send_wait_blocks_until_room_then_times_out);
     return test_summary();
 }
