@@ -123,6 +123,9 @@ struct rd_msg_transcode {
     char preset[8];        /* auto|1080p|720p|480p; empty: the encoder's default */
     int32_t segment_sec;   /* 0: the encoder's default */
     char format[8];        /* ts|fmp4; empty: the encoder's default */
+    uint8_t mp4;           /* also download.mp4 (else the encoder's MP4_DOWNLOAD decides) */
+    uint8_t has_poster_time;
+    double poster_time; /* seconds into the video, when has_poster_time */
 };
 struct rd_msg_transcode_cancel {
     uint64_t job; /* stops the job within a second; its TRANSCODE_DONE says -ECANCELED */
