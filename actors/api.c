@@ -890,17 +890,78 @@ static void post_promote(api *a, const rd_msg *m, const principal *p, const char
 
 /* ---- GET /api/assets/{id}, /playback and the listing ---- */
 
+/* What a ready asset's job may have published beside its ladder (src/media/transcode.h): the
+ * master always, the rest when the job made them (an audio-only input has no pictures, a job
+ * without MP4_DOWNLOAD no download). */
+static const char *const outputs[] = {"master.m3u8", "poster.jpg", "poster.webp", "storyboard.vtt",
+                                      "download.mp4"};
+#define NOUTPUTS (sizeof(outputs) / sizeof(outputs[0]))
+
+/* Which outputs exist, by a HEAD of each in the previews bucket; none before the job is done. */
+static void outputs_of(api *a, const rd_asset *x, int have[NOUTPUTS])
+{
+    for (size_t i = 0; i < NOUTPUTS; i++) {
+        have[i] = 0;
+        if (x->job_state != JOB_SUCCEEDED)
+            continue;
+        char key[512], msg[256];
+        blob_info info;
+        snprintf(key, sizeof(key), "%s/hls/%s", x->master_key, outputs[i]);
+        have[i] = blob_head(a->blob, a->cfg.s3_bucket_previews, key, &info, msg, sizeof(msg)) == 0;
+    }
+}
+
 static void get_asset(api *a, const rd_msg *m, const principal *p, const char *cors)
 {
     rd_asset x;
     if (asset_lookup(a, m, read_org(a, p), &x, "No such asset.", cors) < 0)
         return;
-    char body[2048];
-    int n = asset_json(body, sizeof(body), &x);
-    if (n < 0)
+    char body[2560];
+    int n = asset_json(body, sizeof(body) - 256, &x);
+    if (n > 0 && body[n - 1] == '}') {
+        /* ,"outputs":[...] before the closing brace: what a ready asset has published. */
+        int have[NOUTPUTS];
+        outputs_of(a, &x, have);
+        n--;
+        n += snprintf(body + n, sizeof(body) - (size_t)n, ",\"outputs\":[");
+        int first = 1;
+        for (size_t i = 0; i < NOUTPUTS; i++)
+            if (have[i]) {
+                n += snprintf(body + n, sizeof(body) - (size_t)n, "%s\"%s\"", first ? "" : ",",
+                              outputs[i]);
+                first = 0;
+            }
+        n += snprintf(body + n, sizeof(body) - (size_t)n, "]}");
+    }
+    if (n < 0 || (size_t)n >= sizeof(body))
         reply_error(m, 500, "internal", "The asset does not fit an answer.", cors);
     else
         reply(m, 200, body, (size_t)n, cors);
+}
+
+/* A signed edge URL of `name` under the asset, or JSON null when the asset lacks it. The
+ * download link also carries ?download=1 and the uploaded file name, signed for the edge
+ * (edge_name_sign) so it can name the attachment without the store. */
+static void edge_url(api *a, json_writer *w, const rd_asset *x, int64_t exp, const char *sig,
+                     const char *name, int present, int download)
+{
+    if (!present) {
+        json_raw(w, "null", 4);
+        return;
+    }
+    char url[1600];
+    int n = snprintf(url, sizeof(url), "%s/hls/%lld/%s/%s/%s", a->edge_base, (long long)exp, sig,
+                     x->master_key, name);
+    if (download && n > 0 && (size_t)n < sizeof(url)) {
+        char b64[EDGE_NAME_MAX + 1], nsig[EDGE_TOKEN_SIG_LEN + 1];
+        size_t fl = strnlen(x->filename, 240); /* the edge keeps 120 bytes of it anyway */
+        int bl = fl > 0 ? jwt_b64url_encode(b64, sizeof(b64), x->filename, fl) : -EINVAL;
+        n += snprintf(url + n, sizeof(url) - (size_t)n, "?download=1");
+        if (bl > 0 && edge_name_sign(&a->edge, exp, x->master_key, strlen(x->master_key), b64,
+                                     (size_t)bl, nsig) == 0)
+            snprintf(url + n, sizeof(url) - (size_t)n, "&name=%s&nsig=%s", b64, nsig);
+    }
+    json_str(w, url);
 }
 
 static void get_playback(api *a, const rd_msg *m, const principal *p, const char *cors)
@@ -916,7 +977,7 @@ static void get_playback(api *a, const rd_msg *m, const principal *p, const char
     /* The link is good from promotion on; its master playlist appears (the edge answers 404
      * until then) only once every rung is published, which `ready` says. A link to the edge,
      * signed with the key it checks (proto/edge_token.h). */
-    char sig[EDGE_TOKEN_SIG_LEN + 1], expires[32], body[1024];
+    char sig[EDGE_TOKEN_SIG_LEN + 1], expires[32], body[4096];
     int64_t exp = (int64_t)time(NULL) + a->cfg.edge_link_ttl_sec;
     int r = edge_token_sign(&a->edge, exp, x.master_key, strlen(x.master_key), sig);
     char url[800];
@@ -934,6 +995,20 @@ static void get_playback(api *a, const rd_msg *m, const principal *p, const char
     json_str(&w, x.state);
     json_key(&w, "ready");
     json_bool(&w, x.job_state == JOB_SUCCEEDED);
+    /* The pictures and the download, once the job has published them (null until then, or
+     * when the job made none), signed like the master's link. */
+    int have[NOUTPUTS];
+    outputs_of(a, &x, have);
+    json_key(&w, "poster_url");
+    edge_url(a, &w, &x, exp, sig, "poster.jpg", r == 0 && have[1], 0);
+    json_key(&w, "poster_webp_url");
+    edge_url(a, &w, &x, exp, sig, "poster.webp", r == 0 && have[2], 0);
+    json_key(&w, "storyboard_vtt_url");
+    edge_url(a, &w, &x, exp, sig, "storyboard.vtt", r == 0 && have[3], 0);
+    json_key(&w, "mp4_url");
+    edge_url(a, &w, &x, exp, sig, "download.mp4", r == 0 && have[4], 0);
+    json_key(&w, "mp4_download_url");
+    edge_url(a, &w, &x, exp, sig, "download.mp4", r == 0 && have[4], 1);
     json_object_end(&w);
     int n = json_writer_finish(&w);
     if (r < 0 || n < 0)

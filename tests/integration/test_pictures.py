@@ -254,3 +254,98 @@ def test_publication_puts_pictures_before_the_master(inputs, tmp_path):
     meta = data / "blobs.meta" / "previews" / "pics" / "hls"
     assert "text/vtt" in (meta / "storyboard.vtt").read_text()
     assert "video/mp4" in (meta / "download.mp4").read_text()
+
+
+# ---- through `reeld serve`: the API's links and the edge ----
+
+def http(url, headers=None, method="GET"):
+    import urllib.error
+    import urllib.request
+    req = urllib.request.Request(url, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+
+def test_served_pictures_and_download(reeld_factory, inputs, tmp_path):
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
+    import demo
+    named = tmp_path / 'Été "2026"; x.mov.mp4'
+    with open(inputs["clip"], "rb") as src, open(named, "wb") as dst:
+        dst.write(src.read())
+    r = reeld_factory(env={"MP4_DOWNLOAD": "on", "EDGE_SIGNING_KEY": "pictures-edge-key-0123456789abcdef"})
+    c = demo.Client(f"http://{r.addr}")
+    asset = c.upload(str(named))
+    before = c.asset(asset)
+    assert before["outputs"] == []
+    c.promote(asset)
+    c.wait_ready(asset, timeout=300)
+    got = c.asset(asset)
+    want = {"master.m3u8", "poster.jpg", "storyboard.vtt", "download.mp4"}
+    if has_libwebp():
+        want.add("poster.webp")
+    assert set(got["outputs"]) == want, got
+    pb = c.playback(asset)
+    base = pb["url"].rsplit("/", 1)[0]
+    for key, name in (("poster_url", "poster.jpg"), ("storyboard_vtt_url", "storyboard.vtt"),
+                      ("mp4_url", "download.mp4")):
+        assert pb[key] == f"{base}/{name}", (key, pb[key])
+    assert (pb["poster_webp_url"] is not None) == has_libwebp()
+
+    st, h, body = http(pb["poster_url"])
+    assert st == 200 and h["content-type"] == "image/jpeg" and body[:2] == b"\xff\xd8"
+    st, h, body = http(pb["storyboard_vtt_url"])
+    assert st == 200 and h["content-type"] == "text/vtt"
+    cues = parse_vtt(body.decode())
+    assert abs(cues[-1][1] - SECS) < 0.2
+    for sprite in sorted({cue[2] for cue in cues}):
+        st, h, data = http(f"{base}/{sprite}")
+        assert st == 200 and h["content-type"] == "image/jpeg", sprite
+    if has_libwebp():
+        st, h, _ = http(pb["poster_webp_url"])
+        assert st == 200 and h["content-type"] == "image/webp"
+
+    # The MP4 plays from the edge: its type, ranges, no attachment unless asked.
+    st, h, whole = http(pb["mp4_url"])
+    assert st == 200 and h["content-type"] == "video/mp4" and "content-disposition" not in h
+    assert boxes_of(whole)[:2] == ["ftyp", "moov"]
+    st, h, part = http(pb["mp4_url"], {"Range": "bytes=100-199"})
+    assert st == 206 and part == whole[100:200]
+    assert h["content-range"] == f"bytes 100-199/{len(whole)}"
+    info = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of",
+                           "csv=p=0", pb["mp4_url"]], capture_output=True, text=True, timeout=60)
+    assert abs(float(info.stdout) - SECS) < 0.3, info
+
+    # ?download=1 with the name the API signed: the uploaded name, made safe, as .mp4.
+    dl = pb["mp4_download_url"]
+    assert dl.startswith(pb["mp4_url"] + "?download=1&name=")
+    st, h, body = http(dl)
+    assert st == 200 and body == whole
+    assert h["content-disposition"] == (
+        "attachment; filename=\"_t_ _2026__ x.mov.mp4\"; "
+        "filename*=UTF-8''%C3%89t%C3%A9%20%222026%22%3B%20x.mov.mp4"), h["content-disposition"]
+    # A name nobody signed is never shown: the asset id stands in.
+    forged = re.sub(r"name=[^&]+", "name=ZXZpbC5leGU", dl)
+    st, h, _ = http(forged)
+    assert st == 200
+    assert h["content-disposition"] == (f"attachment; filename=\"{asset}.mp4\"; "
+                                        f"filename*=UTF-8''{asset}.mp4")
+    st, h, _ = http(pb["mp4_url"] + "?download=1")
+    assert h["content-disposition"].startswith(f"attachment; filename=\"{asset}.mp4\"")
+    # The path's token still decides access, whatever the query says.
+    tampered = dl.replace(f"/{asset}/", f"/{asset}x/")
+    assert http(tampered)[0] == 403
+
+
+def boxes_of(data):
+    out, off = [], 0
+    while off + 8 <= len(data):
+        size = int.from_bytes(data[off:off + 4], "big")
+        out.append(data[off + 4:off + 8].decode("latin-1"))
+        if size < 8:
+            break
+        off += size
+    return out
