@@ -23,6 +23,7 @@
 #include "actors/api.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -788,9 +789,54 @@ out:
 
 /* ---- POST /api/assets/{id}/promote ---- */
 
+/* The promote body, optional: {"mp4": true|false, "poster_time": seconds}. Returns 0 with the
+ * options set, or -1 having answered 400/415. */
+static int promote_options(const rd_msg *m, const char *cors, rd_job *j)
+{
+    http1_str b = http_request_body(msg_body(m, http_request));
+    size_t i = 0;
+    while (i < b.len && (b.p[i] == ' ' || b.p[i] == '\t' || b.p[i] == '\r' || b.p[i] == '\n'))
+        i++;
+    if (i == b.len)
+        return 0; /* no body: the defaults */
+    json_tok t[16];
+    if (json_body(m, cors, t, 16) < 0)
+        return -1;
+    const char *s = b.p;
+    int mi = json_get(s, t, 0, "mp4"), pi = json_get(s, t, 0, "poster_time");
+    if (mi >= 0) {
+        if (t[mi].type != JSON_TRUE && t[mi].type != JSON_FALSE) {
+            reply_error(m, 400, "invalid_field", "mp4 must be true or false.", cors);
+            return -1;
+        }
+        j->mp4 = t[mi].type == JSON_TRUE;
+    }
+    if (pi >= 0) {
+        char num[40];
+        char *end = NULL;
+        double v = -1;
+        if (t[pi].type == JSON_NUMBER && t[pi].len < sizeof(num)) {
+            memcpy(num, s + t[pi].start, t[pi].len);
+            num[t[pi].len] = '\0';
+            v = strtod(num, &end);
+        }
+        if (end == NULL || *end != '\0' || !(v >= 0 && v <= 1e7)) {
+            reply_error(m, 400, "invalid_field",
+                        "poster_time must be a number of seconds from 0 to 10000000.", cors);
+            return -1;
+        }
+        j->has_poster = 1;
+        j->poster_ms = (int64_t)llround(v * 1000);
+    }
+    return 0;
+}
+
 static void post_promote(api *a, const rd_msg *m, const principal *p, const char *cors)
 {
     rd_asset x;
+    rd_job opts = {0};
+    if (promote_options(m, cors, &opts) < 0)
+        return;
     if (asset_lookup(a, m, p->org, &x, "No such asset.", cors) < 0)
         return;
     char body[160];
@@ -866,6 +912,9 @@ static void post_promote(api *a, const rd_msg *m, const principal *p, const char
         st->jobs[0].asset_id = x.id;
         snprintf(st->jobs[0].kind, sizeof(st->jobs[0].kind), "transcode");
         st->jobs[0].max_attempts = JOB_ATTEMPTS;
+        st->jobs[0].mp4 = opts.mp4;
+        st->jobs[0].has_poster = opts.has_poster;
+        st->jobs[0].poster_ms = opts.poster_ms;
         r = store_call(a, req, &ans);
         if (r < 0) {
             log_error("api_job_create_failed", KV_STR("asset", x.public_id), KV_ERRNO(r));

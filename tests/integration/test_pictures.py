@@ -258,10 +258,10 @@ def test_publication_puts_pictures_before_the_master(inputs, tmp_path):
 
 # ---- through `reeld serve`: the API's links and the edge ----
 
-def http(url, headers=None, method="GET"):
+def http(url, headers=None, method="GET", data=None):
     import urllib.error
     import urllib.request
-    req = urllib.request.Request(url, headers=headers or {}, method=method)
+    req = urllib.request.Request(url, headers=headers or {}, method=method, data=data)
     try:
         with urllib.request.urlopen(req, timeout=60) as resp:
             return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
@@ -349,3 +349,40 @@ def boxes_of(data):
             break
         off += size
     return out
+
+
+def test_promote_body_asks_for_the_download_and_the_poster_time(reeld_factory, inputs):
+    """Without MP4_DOWNLOAD, {"mp4": true} gives this asset its download; poster_time picks
+    the poster's picture. Another asset promoted without a body gets neither."""
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
+    import demo
+    r = reeld_factory()
+    c = demo.Client(f"http://{r.addr}")
+    plain, asked = c.upload(inputs["clip"]), c.upload(inputs["clip"])
+    for bad in ({"mp4": "yes"}, {"poster_time": -1}, {"poster_time": "8"}, [1]):
+        st, _, body = http(f"http://{r.addr}/api/assets/{asked}/promote",
+                           {"Content-Type": "application/json"}, method="POST",
+                           data=json.dumps(bad).encode())
+        assert st == 400, (bad, st, body)
+    c.promote(plain)
+    c.call("POST", f"/api/assets/{asked}/promote", {"mp4": True, "poster_time": 8.5},
+           expect=(202,))
+    for a in (plain, asked):
+        c.wait_ready(a, timeout=300)
+    assert "download.mp4" not in c.asset(plain)["outputs"]
+    assert c.playback(plain)["mp4_url"] is None
+    assert "download.mp4" in c.asset(asked)["outputs"]
+    pb = c.playback(asked)
+    st, h, mp4 = http(pb["mp4_url"])
+    assert st == 200 and h["content-type"] == "video/mp4" and boxes_of(mp4)[:2] == ["ftyp", "moov"]
+    posters = {}
+    for a in (plain, asked):
+        st, _, jpg = http(c.playback(a)["poster_url"])
+        assert st == 200
+        path = os.path.join(r.data_dir, f"poster-{a}.jpg")
+        open(path, "wb").write(jpg)
+        posters[a] = gray(path)
+    at_8, at_1 = gray(inputs["clip"], 8.5), gray(inputs["clip"], 1.0)
+    assert distance(posters[asked], at_8) < distance(posters[asked], at_1)
+    assert distance(posters[plain], at_1) < distance(posters[plain], at_8)
