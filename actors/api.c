@@ -23,6 +23,7 @@
 #include "actors/api.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -734,9 +735,54 @@ out:
 
 /* ---- POST /api/assets/{id}/promote ---- */
 
+/* The promote body, optional: {"mp4": true|false, "poster_time": seconds}. Returns 0 with the
+ * options set, or -1 having answered 400/415. */
+static int promote_options(const rd_msg *m, const char *cors, rd_job *j)
+{
+    http1_str b = http_request_body(msg_body(m, http_request));
+    size_t i = 0;
+    while (i < b.len && (b.p[i] == ' ' || b.p[i] == '\t' || b.p[i] == '\r' || b.p[i] == '\n'))
+        i++;
+    if (i == b.len)
+        return 0; /* no body: the defaults */
+    json_tok t[16];
+    if (json_body(m, cors, t, 16) < 0)
+        return -1;
+    const char *s = b.p;
+    int mi = json_get(s, t, 0, "mp4"), pi = json_get(s, t, 0, "poster_time");
+    if (mi >= 0) {
+        if (t[mi].type != JSON_TRUE && t[mi].type != JSON_FALSE) {
+            reply_error(m, 400, "invalid_field", "mp4 must be true or false.", cors);
+            return -1;
+        }
+        j->mp4 = t[mi].type == JSON_TRUE;
+    }
+    if (pi >= 0) {
+        char num[40];
+        char *end = NULL;
+        double v = -1;
+        if (t[pi].type == JSON_NUMBER && t[pi].len < sizeof(num)) {
+            memcpy(num, s + t[pi].start, t[pi].len);
+            num[t[pi].len] = '\0';
+            v = strtod(num, &end);
+        }
+        if (end == NULL || *end != '\0' || !(v >= 0 && v <= 1e7)) {
+            reply_error(m, 400, "invalid_field",
+                        "poster_time must be a number of seconds from 0 to 10000000.", cors);
+            return -1;
+        }
+        j->has_poster = 1;
+        j->poster_ms = (int64_t)llround(v * 1000);
+    }
+    return 0;
+}
+
 static void post_promote(api *a, const rd_msg *m, const principal *p, const char *cors)
 {
     rd_asset x;
+    rd_job opts = {0};
+    if (promote_options(m, cors, &opts) < 0)
+        return;
     if (asset_lookup(a, m, p->org, &x, "No such asset.", cors) < 0 || upload_expired(m, &x, cors))
         return;
     char body[160];
@@ -845,6 +891,9 @@ static void post_promote(api *a, const rd_msg *m, const principal *p, const char
         st->jobs[0].asset_id = x.id;
         snprintf(st->jobs[0].kind, sizeof(st->jobs[0].kind), "transcode");
         st->jobs[0].max_attempts = JOB_ATTEMPTS;
+        st->jobs[0].mp4 = opts.mp4;
+        st->jobs[0].has_poster = opts.has_poster;
+        st->jobs[0].poster_ms = opts.poster_ms;
         r = store_call(a, req, &ans);
         if (r < 0) {
             log_error("api_job_create_failed", KV_STR("asset", x.public_id), KV_ERRNO(r));
@@ -869,17 +918,78 @@ static void post_promote(api *a, const rd_msg *m, const principal *p, const char
 
 /* ---- GET /api/assets/{id}, /playback and the listing ---- */
 
+/* What a ready asset's job may have published beside its ladder (src/media/transcode.h): the
+ * master always, the rest when the job made them (an audio-only input has no pictures, a job
+ * without MP4_DOWNLOAD no download). */
+static const char *const outputs[] = {"master.m3u8", "poster.jpg", "poster.webp", "storyboard.vtt",
+                                      "download.mp4"};
+#define NOUTPUTS (sizeof(outputs) / sizeof(outputs[0]))
+
+/* Which outputs exist, by a HEAD of each in the previews bucket; none before the job is done. */
+static void outputs_of(api *a, const rd_asset *x, int have[NOUTPUTS])
+{
+    for (size_t i = 0; i < NOUTPUTS; i++) {
+        have[i] = 0;
+        if (x->job_state != JOB_SUCCEEDED)
+            continue;
+        char key[512], msg[256];
+        blob_info info;
+        snprintf(key, sizeof(key), "%s/hls/%s", x->master_key, outputs[i]);
+        have[i] = blob_head(a->blob, a->cfg.s3_bucket_previews, key, &info, msg, sizeof(msg)) == 0;
+    }
+}
+
 static void get_asset(api *a, const rd_msg *m, const principal *p, const char *cors)
 {
     rd_asset x;
     if (asset_lookup(a, m, read_org(a, p), &x, "No such asset.", cors) < 0)
         return;
-    char body[2048];
-    int n = asset_json(body, sizeof(body), &x);
-    if (n < 0)
+    char body[2560];
+    int n = asset_json(body, sizeof(body) - 256, &x);
+    if (n > 0 && body[n - 1] == '}') {
+        /* ,"outputs":[...] before the closing brace: what a ready asset has published. */
+        int have[NOUTPUTS];
+        outputs_of(a, &x, have);
+        n--;
+        n += snprintf(body + n, sizeof(body) - (size_t)n, ",\"outputs\":[");
+        int first = 1;
+        for (size_t i = 0; i < NOUTPUTS; i++)
+            if (have[i]) {
+                n += snprintf(body + n, sizeof(body) - (size_t)n, "%s\"%s\"", first ? "" : ",",
+                              outputs[i]);
+                first = 0;
+            }
+        n += snprintf(body + n, sizeof(body) - (size_t)n, "]}");
+    }
+    if (n < 0 || (size_t)n >= sizeof(body))
         reply_error(m, 500, "internal", "The asset does not fit an answer.", cors);
     else
         reply(m, 200, body, (size_t)n, cors);
+}
+
+/* A signed edge URL of `name` under the asset, or JSON null when the asset lacks it. The
+ * download link also carries ?download=1 and the uploaded file name, signed for the edge
+ * (edge_name_sign) so it can name the attachment without the store. */
+static void edge_url(api *a, json_writer *w, const rd_asset *x, int64_t exp, const char *sig,
+                     const char *name, int present, int download)
+{
+    if (!present) {
+        json_raw(w, "null", 4);
+        return;
+    }
+    char url[1600];
+    int n = snprintf(url, sizeof(url), "%s/hls/%lld/%s/%s/%s", a->edge_base, (long long)exp, sig,
+                     x->master_key, name);
+    if (download && n > 0 && (size_t)n < sizeof(url)) {
+        char b64[EDGE_NAME_MAX + 1], nsig[EDGE_TOKEN_SIG_LEN + 1];
+        size_t fl = strnlen(x->filename, 240); /* the edge keeps 120 bytes of it anyway */
+        int bl = fl > 0 ? jwt_b64url_encode(b64, sizeof(b64), x->filename, fl) : -EINVAL;
+        n += snprintf(url + n, sizeof(url) - (size_t)n, "?download=1");
+        if (bl > 0 && edge_name_sign(&a->edge, exp, x->master_key, strlen(x->master_key), b64,
+                                     (size_t)bl, nsig) == 0)
+            snprintf(url + n, sizeof(url) - (size_t)n, "&name=%s&nsig=%s", b64, nsig);
+    }
+    json_str(w, url);
 }
 
 static void get_playback(api *a, const rd_msg *m, const principal *p, const char *cors)
@@ -895,7 +1005,7 @@ static void get_playback(api *a, const rd_msg *m, const principal *p, const char
     /* The link is good from promotion on; its master playlist appears (the edge answers 404
      * until then) only once every rung is published, which `ready` says. A link to the edge,
      * signed with the key it checks (proto/edge_token.h). */
-    char sig[EDGE_TOKEN_SIG_LEN + 1], expires[32], body[1024];
+    char sig[EDGE_TOKEN_SIG_LEN + 1], expires[32], body[4096];
     int64_t exp = (int64_t)time(NULL) + a->cfg.edge_link_ttl_sec;
     int r = edge_token_sign(&a->edge, exp, x.master_key, strlen(x.master_key), sig);
     char url[800];
@@ -913,6 +1023,20 @@ static void get_playback(api *a, const rd_msg *m, const principal *p, const char
     json_str(&w, x.state);
     json_key(&w, "ready");
     json_bool(&w, x.job_state == JOB_SUCCEEDED);
+    /* The pictures and the download, once the job has published them (null until then, or
+     * when the job made none), signed like the master's link. */
+    int have[NOUTPUTS];
+    outputs_of(a, &x, have);
+    json_key(&w, "poster_url");
+    edge_url(a, &w, &x, exp, sig, "poster.jpg", r == 0 && have[1], 0);
+    json_key(&w, "poster_webp_url");
+    edge_url(a, &w, &x, exp, sig, "poster.webp", r == 0 && have[2], 0);
+    json_key(&w, "storyboard_vtt_url");
+    edge_url(a, &w, &x, exp, sig, "storyboard.vtt", r == 0 && have[3], 0);
+    json_key(&w, "mp4_url");
+    edge_url(a, &w, &x, exp, sig, "download.mp4", r == 0 && have[4], 0);
+    json_key(&w, "mp4_download_url");
+    edge_url(a, &w, &x, exp, sig, "download.mp4", r == 0 && have[4], 1);
     json_object_end(&w);
     int n = json_writer_finish(&w);
     if (r < 0 || n < 0)
@@ -1304,11 +1428,11 @@ int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http
         r = parse_keys(a, cfg->api_keys, err, errlen);
     if (r == 0)
         r = cors_parse(&a->cors, cfg->allowed_origins, "ALLOWED_ORIGINS", err, errlen);
-    /* The readers answer from the store and sign edge links: no object storage. */
+    /* The readers answer from the store and sign edge links; they look at object storage
+     * only to list a ready asset's outputs (HEADs in the previews bucket). */
     if (r == 0 && part == API_WRITES)
         r = urlsign_init(&a->sign, cfg, err, errlen);
-    if (r == 0 && part == API_WRITES &&
-        (r = blob_backend_open(&a->backend, cfg, loop, err, errlen)) == 0) {
+    if (r == 0 && (r = blob_backend_open(&a->backend, cfg, loop, err, errlen)) == 0) {
         a->blob = a->backend.blob;
         a->s3 = a->backend.s3;
     }

@@ -44,9 +44,12 @@
 
 #include "actors/metrics.h"
 #include "proto/cors.h"
+#include "proto/disposition.h"
 #include "proto/edge_token.h"
+#include "proto/hls.h"
 #include "proto/hmac.h"
 #include "proto/http_cond.h"
+#include "proto/jwt.h"
 #include "src/edge/cache_index.h"
 #include "src/edge/edgekey.h"
 #include "src/edge/origin.h"
@@ -78,6 +81,7 @@ struct job {
     char path[EDGE_PATH_MAX + 1];
     char file[FILE_MAX]; /* the cached file; read by the kernel at submit */
     uint8_t playlist, head_only, replied;
+    char disp[640];       /* download.mp4?download=1: the Content-Disposition value; else empty */
     uint64_t cursor, end; /* bytes [cursor, end) still to send */
     int fd;               /* hit: the open cached file, until the listener takes it */
     rd_op op;             /* hit: the open in flight */
@@ -170,24 +174,38 @@ static void file_of(cache_key k, char *out, size_t cap)
              (unsigned long long)k.hi, (unsigned long long)k.lo);
 }
 
+/* One table for the uploader and the edge: what is stored is served as it was stored. */
 static const char *content_type(const char *path)
 {
-    const char *dot = strrchr(path, '.');
-    static const struct {
-        const char *ext, *type;
-    } types[] = {{".m3u8", "application/vnd.apple.mpegurl"},
-                 {".ts", "video/mp2t"},
-                 {".m4s", "video/mp4"},
-                 {".mp4", "video/mp4"},
-                 {".jpg", "image/jpeg"},
-                 {".jpeg", "image/jpeg"}};
-    for (size_t i = 0; dot != NULL && i < sizeof(types) / sizeof(types[0]); i++)
-        if (strcmp(dot, types[i].ext) == 0)
-            return types[i].type;
-    return "application/octet-stream";
+    return hls_content_type(path);
 }
 
 /* ---- jobs ---- */
+
+/* download.mp4?download=1: an attachment named like the uploaded file when the link carries
+ * that name signed by the API (&name=base64url&nsig=hex, proto/edge_token.h), else after the
+ * asset id. The path's token has already been checked; without the flag, nothing. */
+static void set_disposition(job *j, const struct rd_msg_http_request *q, http1_str exp)
+{
+    http1_str qs = http_request_query(q);
+    if (!disposition_query_flag(qs.p, qs.len, "download"))
+        return;
+    const char *name = j->asset, *b64, *sig;
+    size_t nlen = strlen(j->asset), blen, slen;
+    char decoded[EDGE_NAME_MAX];
+    if (disposition_query_param(qs.p, qs.len, "name", &b64, &blen) &&
+        disposition_query_param(qs.p, qs.len, "nsig", &sig, &slen) &&
+        edge_name_verify(&G.keys, exp.p, exp.len, j->asset, strlen(j->asset), b64, blen, sig, slen,
+                         (int64_t)time(NULL))) {
+        int n = jwt_b64url_decode(decoded, sizeof(decoded), b64, blen);
+        if (n > 0) {
+            name = decoded;
+            nlen = (size_t)n;
+        }
+    }
+    if (disposition_attachment(j->disp, sizeof(j->disp), name, nlen, ".mp4") < 0)
+        j->disp[0] = '\0';
+}
 
 static void job_free(job *j)
 {
@@ -257,12 +275,15 @@ static void reply_error(job *j, int status, const char *code, const char *messag
 static int respond(job *j, uint64_t size, int64_t mtime, int hit)
 {
     const struct rd_msg_http_request *q = msg_body(j->req, http_request);
-    char etag[64], date[30], headers[512];
+    char etag[64], date[30], headers[1024];
     etag_of(j, size, mtime, etag);
     http1_date((time_t)mtime, date);
     int n = snprintf(headers, sizeof(headers),
                      "Cache-Control: %s\r\nETag: %s\r\nLast-Modified: %s\r\nX-Cache: %s\r\n",
                      j->playlist ? CC_PLAYLIST : CC_SEGMENT, etag, date, hit ? "HIT" : "MISS");
+    if (j->disp[0] != '\0')
+        n += snprintf(headers + n, sizeof(headers) - (size_t)n, "Content-Disposition: %s\r\n",
+                      j->disp);
     http1_str inm = http_request_header(q, "If-None-Match");
     http1_str ims = http_request_header(q, "If-Modified-Since");
     if (httpcond_not_modified(inm.p, inm.len, ims.p, ims.len, etag, (time_t)mtime)) {
@@ -862,6 +883,8 @@ static void serve_hls(shard *sh, rd_msg *m)
         job_free(j);
         return;
     }
+    if (strcmp(j->path, "download.mp4") == 0)
+        set_disposition(j, q, exp);
     j->key = key_of(j->asset, j->path);
     size_t plen = (size_t)pl;
     j->playlist = plen > 5 && strcmp(j->path + plen - 5, ".m3u8") == 0;

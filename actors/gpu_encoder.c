@@ -140,6 +140,10 @@ static void run_job(encoder *e, const struct rd_msg_transcode *t)
         .x264_threads = s->x264_threads,
         .max_duration_sec = s->max_duration_sec,
         .max_frame_pixels = s->max_frame_pixels,
+        .storyboard_interval_sec = s->storyboard_interval_sec,
+        .has_poster_time = t->has_poster_time,
+        .poster_time = t->poster_time,
+        .mp4 = s->mp4 || t->mp4,
     };
     transcode_sink sink = {sink_object, sink_progress, sink_cancelled, e};
     transcode_result res;
@@ -147,7 +151,7 @@ static void run_job(encoder *e, const struct rd_msg_transcode *t)
     log_info("transcode_started", KV_INT("job", t->job), KV_STR("input", t->input),
              KV_STR("encoder", kind_name(s->kind)), KV_INT("slot", s->index),
              KV_STR("preset", o.preset), KV_INT("segment_sec", o.segment_sec),
-             KV_STR("segment_format", o.fmp4 ? "fmp4" : "ts"));
+             KV_STR("segment_format", o.fmp4 ? "fmp4" : "ts"), KV_INT("mp4", o.mp4));
     media_source *src = NULL;
     int r;
     memset(&res, 0, sizeof(res));
@@ -318,6 +322,8 @@ int encoder_pool_start(const rd_config *cfg, int cpu_slots, int max, struct blob
         s->segment_format = cfg->hls_segment_format;
         s->max_duration_sec = cfg->max_duration_sec;
         s->max_frame_pixels = cfg->max_frame_pixels;
+        s->storyboard_interval_sec = cfg->storyboard_interval_sec;
+        s->mp4 = cfg->mp4_download != NULL && strcmp(cfg->mp4_download, "on") == 0;
         s->blob = blob;
         r = actor_spawn_thread(&encoder_def, s, -1, &pool->actors[i]);
         if (r < 0) {

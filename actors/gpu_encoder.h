@@ -9,18 +9,20 @@
 #include "src/rt/config.h"
 
 typedef struct encoder_slot {
-    int index;                  /* 0.. over the pool, for logs */
-    media_encoder kind;         /* what this slot encodes with */
-    int gpu;                    /* CUDA index; -1 for a CPU slot */
-    void *cuda_device;          /* AVBufferRef * of its GPU, borrowed from the probe */
-    const char *preset;         /* default ladder (PREVIEW_PRESET) */
-    int segment_sec;            /* default HLS_SEGMENT_SEC */
-    const char *segment_format; /* default HLS_SEGMENT_FORMAT: ts|fmp4 */
-    const char *x264_preset;    /* NULL: veryfast */
-    int x264_threads;           /* 0: libx264's own */
-    int max_duration_sec;       /* REELD_MAX_DURATION_SEC (0: no limit) */
-    int64_t max_frame_pixels;   /* REELD_MAX_FRAME_PIXELS (0: no limit) */
-    struct blob_store *blob;    /* where TRANSCODE's `bucket` inputs are read from; may be NULL */
+    int index;                   /* 0.. over the pool, for logs */
+    media_encoder kind;          /* what this slot encodes with */
+    int gpu;                     /* CUDA index; -1 for a CPU slot */
+    void *cuda_device;           /* AVBufferRef * of its GPU, borrowed from the probe */
+    const char *preset;          /* default ladder (PREVIEW_PRESET) */
+    int segment_sec;             /* default HLS_SEGMENT_SEC */
+    const char *segment_format;  /* default HLS_SEGMENT_FORMAT: ts|fmp4 */
+    const char *x264_preset;     /* NULL: veryfast */
+    int x264_threads;            /* 0: libx264's own */
+    int max_duration_sec;        /* REELD_MAX_DURATION_SEC (0: no limit) */
+    int64_t max_frame_pixels;    /* REELD_MAX_FRAME_PIXELS (0: no limit) */
+    int storyboard_interval_sec; /* STORYBOARD_INTERVAL_SEC (0: from the duration) */
+    int mp4;                     /* MP4_DOWNLOAD=on: download.mp4 for every job */
+    struct blob_store *blob;     /* where TRANSCODE's `bucket` inputs are read from; may be NULL */
 } encoder_slot;
 
 typedef struct encoder_pool {

@@ -935,7 +935,7 @@ static void emit_reply(conn *c, slot *s)
     s->body_len = clen;
     if (!keep)
         c->close_after = 1;
-    char head[1024];
+    char head[2048];
     int n = http1_write_head(head, sizeof(head), r->status, date_now(l), SERVER_NAME,
                              r->content_type[0] ? r->content_type : NULL, clen, keep,
                              r->headers[0] ? r->headers : NULL);

@@ -138,7 +138,8 @@ http1_str http_request_header(const rd_http_request *r, const char *name);
  * `content_type` may be NULL. 0 or -errno as actor_reply (the reply is freed on failure). */
 int http_reply(const rd_msg *request, int status, const char *content_type, const void *body,
                size_t len);
-/* The same with extra header lines (each ending in CRLF; NULL: none; at most 511 bytes). */
+/* The same with extra header lines (each ending in CRLF; NULL: none; they must fit
+ * rd_msg_http_response.headers). */
 int http_reply_headers(const rd_msg *request, int status, const char *content_type,
                        const void *body, size_t len, const char *headers);
 /* The same with a body the caller built: the reference `body` moves into the reply. */

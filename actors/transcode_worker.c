@@ -128,6 +128,9 @@ static void start(worker *w, slot *s)
     tc->sink = w->arg->uploader;
     snprintf(tc->input, sizeof(tc->input), "%s", s->asset);
     snprintf(tc->bucket, sizeof(tc->bucket), "%s", w->arg->masters_bucket);
+    tc->mp4 = s->job.mp4 != 0; /* what the promote body asked */
+    tc->has_poster_time = s->job.has_poster != 0;
+    tc->poster_time = (double)s->job.poster_ms / 1000.0;
     s->state = SLOT_RUNNING;
     if (actor_send(w->arg->encoders[i], t) < 0) {
         msg_free(t);

@@ -134,3 +134,71 @@ int edge_token_verify(const edge_keyring *kr, const char *exp, size_t exp_len, c
         return -EKEYREJECTED;
     return when < now ? -EKEYEXPIRED : 0;
 }
+
+/* ---- the download's file name ---- */
+
+#define NAME_DOMAIN "reeld-edge-name-v1\n"
+#define NAME_MSG_MAX                                                                               \
+    (sizeof(NAME_DOMAIN) + EDGE_TOKEN_EXP_MAX + 1 + EDGE_ASSET_MAX + 1 + EDGE_NAME_MAX)
+
+static int b64url_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > EDGE_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!name_char(s[i]))
+            return 0;
+    return 1;
+}
+
+static size_t name_message(char *out, const char *exp, size_t exp_len, const char *asset,
+                           size_t asset_len, const char *name, size_t name_len)
+{
+    size_t n = sizeof(NAME_DOMAIN) - 1;
+    memcpy(out, NAME_DOMAIN, n);
+    memcpy(out + n, exp, exp_len);
+    n += exp_len;
+    out[n++] = '\n';
+    memcpy(out + n, asset, asset_len);
+    n += asset_len;
+    out[n++] = '\n';
+    memcpy(out + n, name, name_len);
+    return n + name_len;
+}
+
+int edge_name_sign(const edge_keyring *kr, int64_t exp, const char *asset, size_t asset_len,
+                   const char *name, size_t name_len, char sig[EDGE_TOKEN_SIG_LEN + 1])
+{
+    char digits[24], msg[NAME_MSG_MAX];
+    uint8_t mac[HMAC_SHA256_LEN];
+    if (exp < 0 || !edge_asset_valid(asset, asset_len) || !b64url_valid(name, name_len))
+        return -EINVAL;
+    int n = snprintf(digits, sizeof(digits), "%lld", (long long)exp);
+    if (n > EDGE_TOKEN_EXP_MAX)
+        return -EINVAL;
+    size_t len = name_message(msg, digits, (size_t)n, asset, asset_len, name, name_len);
+    hmac_key_sign(&kr->current, msg, len, mac);
+    hmac_hex(sig, mac, sizeof(mac));
+    return 0;
+}
+
+int edge_name_verify(const edge_keyring *kr, const char *exp, size_t exp_len, const char *asset,
+                     size_t asset_len, const char *name, size_t name_len, const char *sig,
+                     size_t sig_len, int64_t now)
+{
+    int64_t when;
+    uint8_t want[HMAC_SHA256_LEN], mac[HMAC_SHA256_LEN];
+    char msg[NAME_MSG_MAX];
+    if (parse_exp(exp, exp_len, &when) < 0 || !edge_asset_valid(asset, asset_len) ||
+        !b64url_valid(name, name_len) || hmac_unhex(want, sizeof(want), sig, sig_len) < 0)
+        return 0;
+    size_t len = name_message(msg, exp, exp_len, asset, asset_len, name, name_len);
+    hmac_key_sign(&kr->current, msg, len, mac);
+    int ok = hmac_equal(mac, want, sizeof(mac));
+    if (kr->has_previous) {
+        hmac_key_sign(&kr->previous, msg, len, mac);
+        ok |= hmac_equal(mac, want, sizeof(mac)) & (now < kr->previous_until);
+    }
+    memset(mac, 0, sizeof(mac));
+    return ok && when >= now;
+}

@@ -48,6 +48,21 @@ int edge_token_sign(const edge_keyring *kr, int64_t exp, const char *asset, size
 int edge_token_verify(const edge_keyring *kr, const char *exp, size_t exp_len, const char *sig,
                       size_t sig_len, const char *asset, size_t asset_len, int64_t now);
 
+/* A download's file name (?download=1&name=N&nsig=S on download.mp4): N is the name the asset
+ * was uploaded with, base64url without padding (at most EDGE_NAME_MAX characters), and S the
+ * 64 hex digits of HMAC-SHA256(EDGE_SIGNING_KEY, "reeld-edge-name-v1\n" exp "\n" asset "\n" N),
+ * for the same exp and asset as the path's token. The path's token still decides access; this
+ * one only lets the edge trust a name it cannot look up (a name nobody signed is never shown:
+ * the edge uses the asset id). edge_name_sign: 0 or -EINVAL (as edge_token_sign, or a name
+ * empty, too long or outside the base64url alphabet). edge_name_verify: 1 when S is good for
+ * (exp, asset, N) under an accepted key at `now`, else 0; constant time in S. */
+#define EDGE_NAME_MAX 400
+int edge_name_sign(const edge_keyring *kr, int64_t exp, const char *asset, size_t asset_len,
+                   const char *name, size_t name_len, char sig[EDGE_TOKEN_SIG_LEN + 1]);
+int edge_name_verify(const edge_keyring *kr, const char *exp, size_t exp_len, const char *asset,
+                     size_t asset_len, const char *name, size_t name_len, const char *sig,
+                     size_t sig_len, int64_t now);
+
 /* 1 when `s` is an asset id: 1 to EDGE_ASSET_MAX of [A-Za-z0-9_-]. */
 int edge_asset_valid(const char *s, size_t len);
 

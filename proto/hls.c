@@ -104,7 +104,10 @@ const char *hls_content_type(const char *name)
                  {".ts", "video/mp2t"},
                  {".m4s", "video/mp4"},
                  {".mp4", "video/mp4"},
-                 {".jpg", "image/jpeg"}};
+                 {".jpg", "image/jpeg"},
+                 {".jpeg", "image/jpeg"},
+                 {".webp", "image/webp"},
+                 {".vtt", "text/vtt"}};
     const char *dot = strrchr(name, '.');
     for (size_t i = 0; dot != NULL && i < sizeof(types) / sizeof(types[0]); i++)
         if (strcmp(dot, types[i].ext) == 0)

@@ -45,7 +45,8 @@ int hls_write_master(char *buf, size_t cap, const hls_variant *v, int n);
 int hls_avc1_codec(const uint8_t *annexb, size_t n, char *out, size_t cap);
 
 /* The Content-Type of an object of a ladder, by its name's extension: playlists, MPEG-TS and
- * fMP4 segments (init.mp4 and .m4s are video/mp4), the JPEG poster; "application/octet-stream"
+ * fMP4 segments (init.mp4 and .m4s are video/mp4), the download (.mp4), the posters (JPEG,
+ * WebP), the storyboard (sprites .jpg, its WebVTT .vtt: text/vtt); "application/octet-stream"
  * for anything else. The string is static. */
 const char *hls_content_type(const char *name);
 

@@ -41,6 +41,11 @@ typedef struct rd_job {
     int64_t created_ms, updated_ms;
     char lease_owner[RD_LEASE_OWNER_MAX];
     char error[RD_JOB_ERROR_MAX];
+    /* What the promote body asked of a transcode, fixed at create: also download.mp4, and the
+     * poster's time (poster_ms, when has_poster). */
+    int32_t mp4;
+    int32_t has_poster;
+    int64_t poster_ms;
 } rd_job;
 
 #define RD_ASSET_ID_MAX  32  /* public asset id with the NUL ("a" + 24 hex digits) */

@@ -65,7 +65,8 @@ struct rd_msg_http_response {
     uint8_t more;           /* 1: MSG_HTTP_PART messages follow; the last has last = 1 */
     int64_t content_length; /* whole body length; -1 with `more`: sent chunked */
     char content_type[64];  /* empty: no Content-Type */
-    char headers[512];      /* extra header lines, each ending in CRLF (CORS lines fit) */
+    char headers[1024];     /* extra header lines, each ending in CRLF (CORS lines and a
+                             * download's Content-Disposition fit) */
     rd_buf *body;           /* the body (the message's reference), or NULL: small[] */
     uint32_t small_len;
     char small[RD_HTTP_SMALL_BODY]; /* a short body, copied in */
@@ -123,6 +124,9 @@ struct rd_msg_transcode {
     char preset[8];        /* auto|1080p|720p|480p; empty: the encoder's default */
     int32_t segment_sec;   /* 0: the encoder's default */
     char format[8];        /* ts|fmp4; empty: the encoder's default */
+    uint8_t mp4;           /* also download.mp4 (else the encoder's MP4_DOWNLOAD decides) */
+    uint8_t has_poster_time;
+    double poster_time; /* seconds into the video, when has_poster_time */
 };
 struct rd_msg_transcode_cancel {
     uint64_t job; /* stops the job within a second; its TRANSCODE_DONE says -ECANCELED */

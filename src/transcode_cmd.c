@@ -84,12 +84,24 @@ static const rd_actor_def notify_def = {
     .mailbox_bound = 64,
 };
 
+/* --poster-time SECONDS and --mp4: what a promote body may ask for, per job. */
+static double poster_time = -1;
+static int want_mp4;
+
+static void set_picture_options(struct rd_msg_transcode *t)
+{
+    t->has_poster_time = poster_time >= 0;
+    t->poster_time = poster_time >= 0 ? poster_time : 0;
+    t->mp4 = (uint8_t)want_mp4;
+}
+
 static int usage_error(const char *fmt, const char *v)
 {
     fprintf(stderr, "reeld transcode: ");
     fprintf(stderr, fmt, v);
     fprintf(stderr, "\nUsage: reeld transcode INPUT OUTDIR [--preset auto|1080p|720p|480p] "
                     "[--encoder auto|nvenc|x264] [--segment SECONDS] [--format ts|fmp4]\n"
+                    "       [--poster-time SECONDS] [--mp4]\n"
                     "       reeld transcode INPUT --upload --asset ID [OPTIONS]\n");
     return 2;
 }
@@ -245,6 +257,7 @@ static int run_upload(const rd_config *cfg, const char *input, const char *asset
         snprintf(t->preset, sizeof(t->preset), "%s", cfg->preview_preset);
         t->segment_sec = cfg->hls_segment_sec;
         snprintf(t->format, sizeof(t->format), "%s", cfg->hls_segment_format);
+        set_picture_options(t);
         send_waiting(pool.actors[0], m);
     }
     int cancel_sent = wait_cancelling(&c, &pool);
@@ -299,14 +312,19 @@ int cmd_transcode(int argc, char **argv)
     rest[nrest++] = argv[0];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char *names[] = {"--preset", "--encoder", "--segment", "--format", "--asset"};
+        const char *names[] = {"--preset", "--encoder", "--segment",
+                               "--format", "--asset",   "--poster-time"};
         const char *val = NULL;
         int which = -1;
         if (!strcmp(a, "--upload")) {
             upload = 1;
             continue;
         }
-        for (int k = 0; k < 5 && which < 0; k++) {
+        if (!strcmp(a, "--mp4")) {
+            want_mp4 = 1;
+            continue;
+        }
+        for (int k = 0; k < 6 && which < 0; k++) {
             size_t n = strlen(names[k]);
             if (!strncmp(a, names[k], n) && (a[n] == '=' || a[n] == '\0')) {
                 which = k;
@@ -333,6 +351,14 @@ int cmd_transcode(int argc, char **argv)
             format = val;
         } else if (which == 4) {
             asset = val;
+        } else if (which == 5) {
+            char *end;
+            double t = strtod(val, &end);
+            if (*val == '\0' || *end != '\0' || !(t >= 0 && t <= 1e7)) {
+                free(rest);
+                return usage_error("--poster-time must be seconds, 0 or more (got '%s')", val);
+            }
+            poster_time = t;
         } else if (a[0] == '-' && a[1] == '-') {
             rest[nrest++] = argv[i]; /* a setting's flag (--log ...), with its value */
             if (strchr(a, '=') == NULL && i + 1 < argc)
@@ -420,6 +446,7 @@ int cmd_transcode(int argc, char **argv)
     snprintf(t->preset, sizeof(t->preset), "%s", cfg.preview_preset);
     t->segment_sec = cfg.hls_segment_sec;
     snprintf(t->format, sizeof(t->format), "%s", cfg.hls_segment_format);
+    set_picture_options(t);
     if (actor_send(pool.actors[0], m) < 0) {
         msg_free(m);
         atomic_store(&c.done, 1);

@@ -48,7 +48,9 @@ hlspub_kind hlspub_kind_of(const char *name)
         return HLSPUB_MASTER;
     if (ends_with(name, ".m3u8"))
         return HLSPUB_VARIANT;
-    if (ends_with(name, ".jpg"))
+    /* Only the poster waits for the master; the storyboard's sprites and VTT, and the MP4
+     * download, are things the master's readiness promises, so they go before it. */
+    if (strcmp(name, "poster.jpg") == 0 || strcmp(name, "poster.webp") == 0)
         return HLSPUB_POSTER;
     return HLSPUB_SEGMENT;
 }

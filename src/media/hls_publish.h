@@ -4,16 +4,16 @@
  * never: does I/O; decides how an object is stored (the uploader does that).
  *
  * Rules, whatever order the objects arrive in:
- *   - a segment (".ts", ".m4s", an fMP4 "init.mp4": anything but a playlist or the poster) may
- *     go at once;
+ *   - a segment (".ts", ".m4s", an fMP4 "init.mp4": anything but a playlist or the poster, so
+ *     also the storyboard's sprites and VTT and "download.mp4") may go at once;
  *   - a variant playlist ("720p/index.m3u8") once every object it names (its segments and its
  *     EXT-X-MAP) has landed;
  *   - the master playlist ("master.m3u8") once the producer has said the job is whole
  *     (hlspub_finish) and every other object but the poster has landed, so a viewer who can
  *     read the master can read everything it leads to;
- *   - the poster ("poster.jpg") last, once the master has landed (or, for a job without a
- *     master, once everything else has).
- * A failed job is never finished: its master is never handed out. */
+ *   - the poster ("poster.jpg", "poster.webp") last, once the master has landed (or, for a job
+ * without a master, once everything else has). A failed job is never finished: its master is never
+ * handed out. */
 #ifndef REELD_MEDIA_HLS_PUBLISH_H
 #define REELD_MEDIA_HLS_PUBLISH_H
 
@@ -26,7 +26,7 @@ typedef enum hlspub_kind {
     HLSPUB_SEGMENT, /* media segment or fMP4 initialisation segment */
     HLSPUB_VARIANT, /* a rendition's media playlist */
     HLSPUB_MASTER,  /* master.m3u8 */
-    HLSPUB_POSTER,  /* poster.jpg (any .jpg) */
+    HLSPUB_POSTER,  /* poster.jpg, poster.webp */
 } hlspub_kind;
 
 typedef struct hlspub hlspub;

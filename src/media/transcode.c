@@ -46,6 +46,7 @@
 #include "proto/hls.h"
 #include "src/media/avlog.h"
 #include "src/media/ladder.h"
+#include "src/media/storyboard.h"
 #include "src/media/vpath.h"
 #include "src/rt/log.h"
 #include "src/rt/loop.h"
@@ -113,6 +114,8 @@ typedef struct variant {
 
     /* The rung's worker thread and what passes between it and the job's thread (under mu). */
     struct job *j;
+    AVFormatContext *dl; /* top rung with opts->mp4: the download's MP4 muxer, into dl_path */
+    char dl_path[256];
     pthread_t thread;
     int running; /* thread started and not joined */
     pthread_mutex_t mu;
@@ -165,8 +168,21 @@ typedef struct job {
     int64_t poster_at;
     int poster_tried;
     AVFrame *poster_pic; /* the poster's picture until the rungs are done */
+    AVFrame *poster_yuv; /* the same in the video's range, for the WebP */
     uint8_t *poster;
     size_t poster_len;
+    uint8_t *poster_webp;
+    size_t poster_webp_len;
+
+    /* The storyboard (storyboard.h): a tile from the decoded picture every sb_step90. */
+    int sb_off; /* none: no tile size, or a GPU picture could not be read */
+    int64_t sb_step90, sb_next;
+    int sb_tw, sb_th;
+    int sb_n, sb_cap;
+    int64_t *sb_ms;     /* each tile's start, ms */
+    AVFrame *sb_sprite; /* the sprite being filled, full range */
+    AVFrame *sb_tile;   /* one tile, scaled (turned when the video is) */
+    struct SwsContext *sb_sws;
     AVFrame *frame;
     AVFrame *sw_frame; /* a GPU frame copied down (poster) */
     AVPacket *pkt;     /* from the demuxer or the AAC encoder */
@@ -450,6 +466,60 @@ static int queue_out(variant *v, const char *name, uint8_t *data, size_t len)
     return 0;
 }
 
+/* The download (opts->mp4, top rung): an MP4 muxer beside the segments' that gets the same
+ * packets, into a temporary file, so the mov muxer can move its moov to the front at the end
+ * (faststart reads the file back). Shifted to start at zero, with an edit list for the
+ * B-frame delay, like any ffmpeg -c copy. */
+static int open_download(job *j, variant *v)
+{
+    const char *dir = getenv("TMPDIR");
+    snprintf(v->dl_path, sizeof(v->dl_path), "%s/reeld-download-XXXXXX.mp4",
+             dir != NULL && dir[0] != '\0' && strlen(dir) < 200 ? dir : "/tmp");
+    int fd = mkstemps(v->dl_path, 4);
+    if (fd < 0) {
+        int e = errno;
+        v->dl_path[0] = '\0';
+        return fail(-e, "cannot create a temporary file for the MP4 download: %s", strerror(e));
+    }
+    close(fd);
+    int r = avformat_alloc_output_context2(&v->dl, NULL, "mp4", v->dl_path);
+    if (r < 0)
+        return fail(r, "creating the MP4 muxer failed: %s", av_err2str(r));
+    if ((r = avio_open(&v->dl->pb, v->dl_path, AVIO_FLAG_WRITE)) < 0)
+        return fail(r, "opening the MP4 download's file failed: %s", av_err2str(r));
+    for (unsigned i = 0; i < v->mux->nb_streams; i++) {
+        AVStream *st = avformat_new_stream(v->dl, NULL);
+        if (st == NULL || avcodec_parameters_copy(st->codecpar, v->mux->streams[i]->codecpar) < 0)
+            return -ENOMEM;
+        st->codecpar->codec_tag = 0;
+        st->time_base = TB90;
+    }
+    v->dl->avoid_negative_ts = AVFMT_AVOID_NEG_TS_MAKE_ZERO;
+    AVDictionary *opts = NULL;
+    av_dict_set(&opts, "movflags", "+faststart", 0);
+    r = avformat_write_header(v->dl, &opts);
+    av_dict_free(&opts);
+    if (r < 0)
+        return fail(r, "starting the MP4 muxer failed: %s", av_err2str(r));
+    (void)j;
+    return 0;
+}
+
+/* Rung side, at the end: the download's trailer (the moov, moved to the front). */
+static int close_download(variant *v)
+{
+    if (v->dl == NULL)
+        return 0;
+    int r = av_write_trailer(v->dl);
+    int c = avio_closep(&v->dl->pb);
+    avformat_free_context(v->dl);
+    v->dl = NULL;
+    if (r < 0 || c < 0)
+        return fail(r < 0 ? r : c, "finishing the MP4 download failed: %s",
+                    av_err2str(r < 0 ? r : c));
+    return 0;
+}
+
 static int open_mux(job *j, variant *v)
 {
     v->fmp4 = j->o->fmp4;
@@ -499,6 +569,8 @@ static int open_mux(job *j, variant *v)
     av_dict_free(&opts);
     if (r < 0)
         return fail(r, "starting the %s muxer failed: %s", kind, av_err2str(r));
+    if (j->o->mp4 && v->video && v == &j->v[0] && (r = open_download(j, v)) < 0)
+        return r;
     if (v->fmp4) {
         avio_flush(v->mux->pb);
         if (v->io_failed)
@@ -527,6 +599,16 @@ static int mux_write(variant *v, const AVPacket *pkt, int stream)
     av_packet_unref(p);
     if (r < 0 || v->io_failed)
         return av_fail(r < 0 ? r : AVERROR(ENOMEM), "muxing a segment");
+    if (v->dl != NULL) {
+        /* The same packet into the download: a reference, never a second encode. */
+        if ((r = av_packet_ref(p, pkt)) < 0)
+            return r;
+        p->stream_index = stream;
+        av_packet_rescale_ts(p, TB90, v->dl->streams[stream]->time_base);
+        r = av_interleaved_write_frame(v->dl, p); /* takes the reference */
+        if (r < 0)
+            return av_fail(r, "muxing the MP4 download");
+    }
     return 0;
 }
 
@@ -1132,6 +1214,8 @@ static int take_poster(job *j, const AVFrame *in)
                   full->linesize);
         j->poster_pic = full;
         full = NULL;
+        j->poster_yuv = pic;
+        pic = NULL;
     }
     sws_freeContext(sws);
     av_frame_free(&full);
@@ -1139,33 +1223,194 @@ static int take_poster(job *j, const AVFrame *in)
     return 0;
 }
 
-/* Encodes the poster's JPEG once the rungs' encoders are gone: the MJPEG encoder's tables
- * (12 MB at 1080p) would otherwise add to the job's peak memory, taken a second into it. */
-static void encode_poster(job *j)
+/* One picture as one image (JPEG, WebP), malloc'd into *out. 0, or a negative AVERROR. */
+static int encode_image(const AVCodec *codec, const AVFrame *f, enum AVPixelFormat fmt, int qscale,
+                        uint8_t **out, size_t *len)
 {
-    AVFrame *full = j->poster_pic;
-    const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_MJPEG);
-    AVCodecContext *c = codec ? avcodec_alloc_context3(codec) : NULL;
+    AVCodecContext *c = avcodec_alloc_context3(codec);
     AVPacket *pkt = av_packet_alloc();
-    if (full != NULL && c != NULL && pkt != NULL) {
-        c->width = full->width;
-        c->height = full->height;
-        c->pix_fmt = AV_PIX_FMT_YUVJ420P;
+    int r = c != NULL && pkt != NULL ? 0 : AVERROR(ENOMEM);
+    if (r == 0) {
+        c->width = f->width;
+        c->height = f->height;
+        c->pix_fmt = fmt;
         c->time_base = (AVRational){1, 1};
-        c->flags |= AV_CODEC_FLAG_QSCALE;
-        c->global_quality = FF_QP2LAMBDA * 3;
-        if (avcodec_open2(c, codec, NULL) >= 0 && avcodec_send_frame(c, full) >= 0 &&
-            avcodec_send_frame(c, NULL) >= 0 && avcodec_receive_packet(c, pkt) >= 0) {
-            j->poster = malloc((size_t)pkt->size);
-            if (j->poster != NULL) {
-                memcpy(j->poster, pkt->data, (size_t)pkt->size);
-                j->poster_len = (size_t)pkt->size;
+        if (qscale > 0) {
+            c->flags |= AV_CODEC_FLAG_QSCALE;
+            c->global_quality = FF_QP2LAMBDA * qscale;
+        }
+        if ((r = avcodec_open2(c, codec, NULL)) >= 0 && (r = avcodec_send_frame(c, f)) >= 0 &&
+            (r = avcodec_send_frame(c, NULL)) >= 0 && (r = avcodec_receive_packet(c, pkt)) >= 0) {
+            *out = malloc((size_t)pkt->size);
+            if (*out == NULL) {
+                r = AVERROR(ENOMEM);
+            } else {
+                memcpy(*out, pkt->data, (size_t)pkt->size);
+                *len = (size_t)pkt->size;
             }
         }
     }
     av_packet_free(&pkt);
     avcodec_free_context(&c);
+    return r;
+}
+
+/* Encodes the poster's JPEG once the rungs' encoders are gone: the MJPEG encoder's tables
+ * (12 MB at 1080p) would otherwise add to the job's peak memory, taken a second into it. */
+static void encode_poster(job *j)
+{
+    const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_MJPEG);
+    if (j->poster_pic != NULL && codec != NULL)
+        encode_image(codec, j->poster_pic, AV_PIX_FMT_YUVJ420P, 3, &j->poster, &j->poster_len);
+    /* poster.webp only where this FFmpeg was built with libwebp: asked at run time, and
+     * without it there is simply no WebP. */
+    const AVCodec *webp = avcodec_find_encoder_by_name("libwebp");
+    if (j->poster_yuv != NULL && webp != NULL) {
+        int r = encode_image(webp, j->poster_yuv, AV_PIX_FMT_YUV420P, 0, &j->poster_webp,
+                             &j->poster_webp_len);
+        if (r < 0)
+            log_warn("poster_webp_failed", KV_STR("why", av_err2str(r)));
+    }
     av_frame_free(&j->poster_pic);
+    av_frame_free(&j->poster_yuv);
+}
+
+/* ---- the storyboard ---- */
+
+/* The sprite of the tiles so far as one JPEG, "sprite_<s>.jpg", handed to the sink now: only
+ * as many rows (and columns) as it holds tiles. */
+static int flush_sprite(job *j)
+{
+    if (j->sb_sprite == NULL)
+        return 0;
+    int s = (j->sb_n - 1) / STORYBOARD_PER_SPRITE, w, h;
+    storyboard_sprite_size(s, j->sb_n, j->sb_tw, j->sb_th, &w, &h);
+    AVFrame *view = av_frame_clone(j->sb_sprite);
+    av_frame_free(&j->sb_sprite);
+    if (view == NULL)
+        return -ENOMEM;
+    view->width = w;
+    view->height = h;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_MJPEG);
+    int r = codec != NULL ? encode_image(codec, view, AV_PIX_FMT_YUVJ420P, 5, &data, &len)
+                          : AVERROR_ENCODER_NOT_FOUND;
+    av_frame_free(&view);
+    if (r < 0)
+        return av_fail(r, "encoding a storyboard sprite");
+    char name[32];
+    snprintf(name, sizeof(name), "sprite_%d.jpg", s);
+    return emit(j, name, data, len);
+}
+
+/* Job side: a tile from the picture just decoded (the same decode the rungs get), scaled,
+ * turned upright and put in its place in the sprite; a full sprite goes out at once. A GPU
+ * picture is copied down first; if it cannot be, the job goes on without a storyboard. */
+static int take_tile(job *j, const AVFrame *in, int64_t slot90)
+{
+    const AVFrame *src = in;
+    if (in->format == AV_PIX_FMT_CUDA) {
+        av_frame_unref(j->sw_frame);
+        int r = av_hwframe_transfer_data(j->sw_frame, in, 0);
+        if (r < 0) {
+            log_warn("storyboard_skipped", KV_STR("why", "a GPU picture could not be copied down"),
+                     KV_STR("error", av_err2str(r)));
+            j->sb_off = 1;
+            return 0;
+        }
+        src = j->sw_frame;
+    }
+    int turned = j->rotation == 90 || j->rotation == 270;
+    int sw = turned ? j->sb_th : j->sb_tw, sh = turned ? j->sb_tw : j->sb_th;
+    j->sb_sws = sws_getCachedContext(j->sb_sws, src->width, src->height, src->format, sw, sh,
+                                     AV_PIX_FMT_YUVJ420P, SWS_BICUBIC, NULL, NULL, NULL);
+    if (j->sb_sws == NULL) {
+        log_warn("storyboard_skipped", KV_STR("why", "the picture's format cannot be scaled"),
+                 KV_STR("format", av_get_pix_fmt_name(src->format)));
+        j->sb_off = 1;
+        return 0;
+    }
+    if (j->sb_tile == NULL) {
+        j->sb_tile = av_frame_alloc();
+        if (j->sb_tile == NULL)
+            return -ENOMEM;
+        j->sb_tile->width = sw;
+        j->sb_tile->height = sh;
+        j->sb_tile->format = AV_PIX_FMT_YUVJ420P;
+        if (av_frame_get_buffer(j->sb_tile, 0) < 0)
+            return -ENOMEM;
+    }
+    sws_scale(j->sb_sws, (const uint8_t *const *)src->data, src->linesize, 0, src->height,
+              j->sb_tile->data, j->sb_tile->linesize);
+    av_frame_unref(j->sw_frame);
+    if (j->sb_n == j->sb_cap) {
+        int cap = j->sb_cap ? j->sb_cap * 2 : 256;
+        int64_t *ms = realloc(j->sb_ms, (size_t)cap * sizeof(*ms));
+        if (ms == NULL)
+            return -ENOMEM;
+        j->sb_ms = ms;
+        j->sb_cap = cap;
+    }
+    if (j->sb_sprite == NULL) {
+        AVFrame *sp = av_frame_alloc();
+        if (sp == NULL)
+            return -ENOMEM;
+        sp->width = STORYBOARD_COLS * j->sb_tw;
+        sp->height = STORYBOARD_ROWS * j->sb_th;
+        sp->format = AV_PIX_FMT_YUVJ420P;
+        if (av_frame_get_buffer(sp, 0) < 0) {
+            av_frame_free(&sp);
+            return -ENOMEM;
+        }
+        for (int p = 0; p < 3; p++) /* black, full range */
+            memset(sp->data[p], p ? 128 : 0,
+                   (size_t)sp->linesize[p] * (p ? sp->height / 2 : sp->height));
+        j->sb_sprite = sp;
+    }
+    int s, x, y;
+    storyboard_place(j->sb_n, j->sb_tw, j->sb_th, &s, &x, &y);
+    for (int p = 0; p < 3; p++) {
+        int k = p ? 1 : 0; /* chroma planes are half size both ways */
+        int pw = sw >> k, ph = sh >> k;
+        uint8_t *d =
+            j->sb_sprite->data[p] + (ptrdiff_t)(y >> k) * j->sb_sprite->linesize[p] + (x >> k);
+        const uint8_t *t = j->sb_tile->data[p];
+        if (j->rotation == 0)
+            for (int row = 0; row < ph; row++)
+                memcpy(d + (ptrdiff_t)row * j->sb_sprite->linesize[p],
+                       t + (ptrdiff_t)row * j->sb_tile->linesize[p], (size_t)pw);
+        else
+            rotate_plane(t, j->sb_tile->linesize[p], pw, ph, d, j->sb_sprite->linesize[p],
+                         j->rotation);
+    }
+    j->sb_ms[j->sb_n++] = slot90 / 90;
+    if (j->sb_n % STORYBOARD_PER_SPRITE == 0)
+        return flush_sprite(j);
+    return 0;
+}
+
+/* The last sprite and storyboard.vtt, once the video's end is known. */
+static int finish_storyboard(job *j)
+{
+    if (j->sb_n == 0)
+        return 0;
+    int r = flush_sprite(j);
+    if (r < 0)
+        return r;
+    int64_t end_ms = (j->last_t + j->frame_dur90) / 90;
+    if (end_ms <= j->sb_ms[j->sb_n - 1])
+        end_ms = j->sb_ms[j->sb_n - 1] + 1;
+    size_t cap = 64 + (size_t)j->sb_n * 96;
+    char *text = malloc(cap);
+    if (text == NULL)
+        return -ENOMEM;
+    int len = storyboard_vtt(text, cap, j->sb_ms, j->sb_n, end_ms, j->sb_tw, j->sb_th);
+    if (len < 0) {
+        free(text);
+        return fail(len, "the storyboard's VTT could not be written");
+    }
+    return emit(j, "storyboard.vtt", (uint8_t *)text, (size_t)len);
 }
 
 /* Worker side: scales (or hands the GPU graph) one stamped picture and encodes it. */
@@ -1227,7 +1472,7 @@ static int rung_finish(job *j, variant *v)
     }
     if ((r = flush_audio(v, INT64_MAX)) < 0)
         return r;
-    if ((r = cut_segment(v, v->end)) < 0)
+    if ((r = cut_segment(v, v->end)) < 0 || (r = close_download(v)) < 0)
         return r;
     /* No picture comes after this: the encoder's frames (libx264's are most of the job's
      * memory) go now, so the poster's encoder after the last rung never adds to the peak. */
@@ -1449,6 +1694,14 @@ static int video_frame(job *j, AVFrame *in)
             return r;
     }
     av_frame_unref(j->up_frame);
+    if (!j->sb_off && t >= j->sb_next) {
+        /* The slot this picture falls in (a gap in the video skips slots: the tile before
+         * covers them). The first tile stands for the start, whenever its picture is. */
+        int64_t slot = t < 0 ? 0 : t / j->sb_step90 * j->sb_step90;
+        j->sb_next = slot + j->sb_step90;
+        if ((r = take_tile(j, in, j->sb_n == 0 ? 0 : slot)) < 0)
+            return r;
+    }
     if (!j->poster_tried && t >= j->poster_at) {
         j->poster_tried = 1;
         return take_poster(j, in);
@@ -1564,9 +1817,37 @@ static int setup_ladder(job *j, transcode_result *res)
     return 0;
 }
 
+/* The download's file, closed by its rung, as the object "download.mp4". */
+static int emit_download(job *j)
+{
+    variant *v = &j->v[0];
+    if (v->dl_path[0] == '\0')
+        return 0;
+    FILE *f = fopen(v->dl_path, "rb");
+    if (f == NULL)
+        return fail(-errno, "the MP4 download's file is gone: %s", strerror(errno));
+    uint8_t *data = NULL;
+    long n = -1;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0) {
+        data = malloc((size_t)n);
+        if (data != NULL && fread(data, 1, (size_t)n, f) != (size_t)n) {
+            free(data);
+            data = NULL;
+        }
+    }
+    fclose(f);
+    unlink(v->dl_path);
+    v->dl_path[0] = '\0';
+    if (data == NULL)
+        return fail(n > 0 ? -ENOMEM : -EIO, "reading the MP4 download back failed");
+    return emit(j, "download.mp4", data, (size_t)n);
+}
+
 static int publish(job *j, transcode_result *res)
 {
     int r = 0;
+    if (j->vi >= 0 && ((r = finish_storyboard(j)) < 0 || (r = emit_download(j)) < 0))
+        return r;
     char *text = malloc(PLAYLIST_MAX);
     hls_variant *hv = calloc((size_t)j->nv, sizeof(*hv));
     char(*uris)[32] = calloc((size_t)j->nv, sizeof(*uris));
@@ -1635,6 +1916,10 @@ static int publish(job *j, transcode_result *res)
         r = emit(j, "poster.jpg", j->poster, j->poster_len);
         j->poster = NULL;
     }
+    if (r >= 0 && j->poster_webp != NULL) {
+        r = emit(j, "poster.webp", j->poster_webp, j->poster_webp_len);
+        j->poster_webp = NULL;
+    }
 out:
     free(text);
     free(hv);
@@ -1664,6 +1949,15 @@ static int run(job *j, media_source *src, transcode_result *res)
     }
     res->rungs = j->nv;
     j->poster_at = (int64_t)(FFMIN(1.0, j->duration / 10) * 90000);
+    if (j->o->has_poster_time && j->o->poster_time >= 0) {
+        double at = j->o->poster_time;
+        if (j->duration > 0 && at > j->duration - 0.5) /* past the end: near the end */
+            at = FFMAX(0, j->duration - 0.5);
+        j->poster_at = (int64_t)(at * 90000);
+    }
+    j->sb_off = j->vi < 0 || storyboard_tile_size(j->v[0].rung.width, j->v[0].rung.height,
+                                                  &j->sb_tw, &j->sb_th) < 0;
+    j->sb_step90 = (int64_t)storyboard_interval(j->duration, j->o->storyboard_interval_sec) * 90000;
     while ((r = av_read_frame(j->in, j->pkt)) >= 0) {
         AVPacket *p = av_packet_clone(j->pkt);
         av_packet_unref(j->pkt);
@@ -1751,6 +2045,12 @@ static void free_variant(variant *v)
         avformat_free_context(v->mux);
     }
     av_buffer_pool_uninit(&v->pool);
+    if (v->dl != NULL) {
+        avio_closep(&v->dl->pb);
+        avformat_free_context(v->dl);
+    }
+    if (v->dl_path[0] != '\0')
+        unlink(v->dl_path);
     for (int i = v->aq_head; i < v->aq_len; i++)
         av_packet_free(&v->aq[i]);
     free(v->aq);
@@ -1826,7 +2126,13 @@ int transcode_run(media_source *src, const transcode_opts *o, const transcode_si
         free_variant(&j.v[i]);
     free(j.v);
     free(j.poster);
+    free(j.poster_webp);
     av_frame_free(&j.poster_pic);
+    av_frame_free(&j.poster_yuv);
+    free(j.sb_ms);
+    av_frame_free(&j.sb_sprite);
+    av_frame_free(&j.sb_tile);
+    sws_freeContext(j.sb_sws);
     avcodec_free_context(&j.vdec);
     avcodec_free_context(&j.adec);
     avcodec_free_context(&j.aenc);

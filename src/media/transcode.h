@@ -8,7 +8,10 @@
  *        open segment per rung in memory.
  *
  * Output names, relative to the job's prefix: "<rung>/seg_00000.ts", "<rung>/index.m3u8",
- * "master.m3u8", "poster.jpg" (video only). With `fmp4`, a rung's first output is
+ * "master.m3u8", "poster.jpg" (video only). Video also gets "poster.webp" (when this FFmpeg has
+ * libwebp), the storyboard: "sprite_0.jpg"... (tiles taken from the same decode, never a
+ * second pass) and "storyboard.vtt", and with `mp4` "download.mp4". With `fmp4`, a rung's first
+ * output is
  * "<rung>/init.mp4" (ftyp and moov: the EXT-X-MAP of its playlist) and its segments are
  * "<rung>/seg_00000.m4s" (one moof and mdat each), cut at the same keyframes.
  *
@@ -37,6 +40,17 @@ typedef struct transcode_opts {
      * 0: no limit. */
     int max_duration_sec;
     int64_t max_frame_pixels;
+    /* The storyboard (src/media/storyboard.h): a tile every this many seconds of video
+     * (STORYBOARD_INTERVAL_SEC); 0: from the duration, at most ~200 tiles, at least 1 s. */
+    int storyboard_interval_sec;
+    /* The poster's time in seconds when has_poster_time (the promote body's poster_time), else
+     * a tenth of the way in, at most 1 s. A time past the header's duration is taken half a second
+     * before its end. */
+    int has_poster_time;
+    double poster_time;
+    /* Also "download.mp4": the top rung's H.264 packets and the AAC track remuxed into one
+     * MP4 with its moov first (MP4_DOWNLOAD, the promote body's "mp4"). No second encode. */
+    int mp4;
 } transcode_opts;
 
 typedef struct transcode_progress {
@@ -49,7 +63,8 @@ typedef struct transcode_progress {
 
 typedef struct transcode_sink {
     /* A finished output. `data` (malloc'd, `len` bytes) becomes the callee's, who frees it with
-     * free(). Segments come as they close; playlists, then the master, then the poster last.
+     * free(). Segments and sprites come as they close; the last sprite, storyboard.vtt,
+     * download.mp4 and the playlists, then the master, then the posters last.
      * Returns 0, or -errno to fail the job. */
     int (*object)(void *ctx, const char *name, uint8_t *data, size_t len);
     /* At most once a second. May be NULL. */

@@ -80,8 +80,10 @@ typedef struct rd_config {
     const char *encoder;            /* auto|nvenc|x264 */
     const char *gpu_devices;        /* comma-separated GPU indexes; empty = all found */
     int nvenc_sessions_per_gpu;
-    int max_duration_sec; /* REELD_MAX_DURATION_SEC: longer masters fail (transcode bombs) */
-    int max_frame_pixels; /* REELD_MAX_FRAME_PIXELS: bigger pictures fail */
+    int max_duration_sec;        /* REELD_MAX_DURATION_SEC: longer masters fail (transcode bombs) */
+    int max_frame_pixels;        /* REELD_MAX_FRAME_PIXELS: bigger pictures fail */
+    int storyboard_interval_sec; /* STORYBOARD_INTERVAL_SEC: 0 = from the duration */
+    const char *mp4_download;    /* MP4_DOWNLOAD: on|off, download.mp4 for every job */
 
     const char *cache_dir; /* empty = data_dir/cache */
     int64_t cache_max_bytes;

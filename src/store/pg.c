@@ -74,6 +74,10 @@ static const char *const migrations[] = {
     " WHERE j.asset_id = a.id AND j.kind = 'transcode';"
     "ALTER TABLE assets ALTER COLUMN public_id SET NOT NULL;"
     "CREATE UNIQUE INDEX assets_public ON assets (public_id);",
+    /* 3: what the promote body asks of a transcode (poster_ms -1: no time asked). */
+    "ALTER TABLE jobs ADD COLUMN mp4 integer NOT NULL DEFAULT 0,"
+    " ADD COLUMN poster_ms bigint NOT NULL"
+    " DEFAULT -1;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -82,7 +86,8 @@ static const char *const migrations[] = {
 #define NOW "(extract(epoch from statement_timestamp()) * 1000)::bigint"
 #define JOB_COLS                                                                                   \
     "j.id, j.asset_id, j.kind, j.state, j.priority, j.attempts, j.max_attempts, j.progress,"       \
-    " j.run_after_ms, j.lease_expires_ms, j.created_ms, j.updated_ms, j.lease_owner, j.error"
+    " j.run_after_ms, j.lease_expires_ms, j.created_ms, j.updated_ms, j.lease_owner, j.error,"     \
+    " j.mp4, j.poster_ms"
 /* An asset as read back: its state follows its job once promoted (ASSET_STATE), and the job's
  * progress, attempts and error come with it. ASSET_COLS is the same row without the job (for
  * RETURNING). */
@@ -147,12 +152,12 @@ static const char *const sql[STORE_OP_COUNT] = {
                              " playlist_key FROM renditions WHERE asset_id = $1"
                              " ORDER BY height DESC, id LIMIT 32",
     [STORE_JOB_CREATE] =
-        "WITH d AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::int[])"
-        "  AS d(asset_id, kind, priority, max_attempts)),"
+        "WITH d AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::int[],"
+        "  $6::int[], $7::bigint[]) AS d(asset_id, kind, priority, max_attempts, mp4, poster_ms)),"
         " j AS (INSERT INTO jobs AS j (asset_id, kind, state, priority, max_attempts,"
-        "  run_after_ms, published_ms, created_ms, updated_ms)"
+        "  run_after_ms, published_ms, created_ms, updated_ms, mp4, poster_ms)"
         "  SELECT asset_id, kind, 'queued', priority, max_attempts, " NOW ", " NOW ", " NOW ", " NOW
-        " FROM d ON CONFLICT (asset_id, kind) DO UPDATE SET kind = excluded.kind"
+        ", mp4, poster_ms FROM d ON CONFLICT (asset_id, kind) DO UPDATE SET kind = excluded.kind"
         "  RETURNING " JOB_COLS ", (j.xmax = 0) AS created),"
         " o AS (INSERT INTO outbox (job_id, created_ms)"
         "  SELECT id, " NOW " FROM j WHERE created AND $5::boolean)"
@@ -538,7 +543,17 @@ static void param_int(params *p, int64_t v)
     pend(p, start);
 }
 
-enum { F_ID, F_ASSET, F_PRIORITY, F_MAX_ATTEMPTS, F_ATTEMPTS, F_PROGRESS, F_RETRY };
+enum {
+    F_ID,
+    F_ASSET,
+    F_PRIORITY,
+    F_MAX_ATTEMPTS,
+    F_ATTEMPTS,
+    F_PROGRESS,
+    F_RETRY,
+    F_MP4,
+    F_POSTER
+};
 
 static int64_t job_field(const rd_job *j, int f)
 {
@@ -555,6 +570,10 @@ static int64_t job_field(const rd_job *j, int f)
         return j->attempts;
     case F_PROGRESS:
         return j->progress;
+    case F_MP4:
+        return j->mp4 ? 1 : 0;
+    case F_POSTER:
+        return j->has_poster && j->poster_ms >= 0 ? j->poster_ms : -1;
     default:
         return j->retry_ms;
     }
@@ -675,6 +694,8 @@ static int build(pg_conn *c, const struct rd_msg_store *b, params *p)
         param_int_array(p, b, F_PRIORITY);
         param_int_array(p, b, F_MAX_ATTEMPTS);
         param_text(p, c->st->arg->outbox ? "true" : "false");
+        param_int_array(p, b, F_MP4);
+        param_int_array(p, b, F_POSTER);
         break;
     case STORE_JOB_GET:
     case STORE_JOB_CANCEL:
@@ -758,6 +779,11 @@ static void read_job(const PGresult *r, int row, rd_job *j)
     j->updated_ms = num(r, row, 11);
     text(j->lease_owner, sizeof(j->lease_owner), r, row, 12);
     text(j->error, sizeof(j->error), r, row, 13);
+    j->mp4 = (int32_t)num(r, row, 14);
+    j->poster_ms = num(r, row, 15);
+    j->has_poster = j->poster_ms >= 0;
+    if (!j->has_poster)
+        j->poster_ms = 0;
 }
 
 static void read_asset(const PGresult *r, int row, rd_asset *a)
@@ -841,7 +867,7 @@ static int read_result(struct rd_msg_store *b, const PGresult *r)
         for (int i = 0; i < rows; i++) {
             rd_job j;
             read_job(r, i, &j);
-            j.created = PQgetvalue(r, i, 14)[0] == 't';
+            j.created = PQgetvalue(r, i, 16)[0] == 't';
             for (uint32_t k = 0; k < b->n; k++) {
                 if (b->jobs[k].id == 0 && b->jobs[k].asset_id == j.asset_id &&
                     strcmp(b->jobs[k].kind, j.kind) == 0) {
@@ -889,7 +915,7 @@ static int read_result(struct rd_msg_store *b, const PGresult *r)
             return -ENOENT;
         read_job(r, 0, &b->jobs[0]);
         b->n = 1;
-        return num(r, 0, 14) == 1 ? 0 : -EALREADY;
+        return num(r, 0, 16) == 1 ? 0 : -EALREADY;
     case STORE_JOB_COUNTS:
         memset(&b->counts, 0, sizeof(b->counts));
         for (int i = 0; i < rows; i++) {

@@ -59,13 +59,17 @@ static const char *const migrations[] = {
     " AND j.kind = 'transcode'), 0);"
     "UPDATE assets SET state = 'processing' WHERE job_id <> 0;"
     "CREATE UNIQUE INDEX assets_public ON assets (public_id);",
+    /* 3: what the promote body asks of a transcode (poster_ms -1: no time asked). */
+    "ALTER TABLE jobs ADD COLUMN mp4 INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN poster_ms INTEGER NOT NULL"
+    " DEFAULT -1;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 #define JOB_COLS                                                                                   \
     "id, asset_id, kind, state, priority, attempts, max_attempts, progress, run_after_ms,"         \
-    " lease_expires_ms, created_ms, updated_ms, lease_owner, error"
+    " lease_expires_ms, created_ms, updated_ms, lease_owner, error, mp4, poster_ms"
 /* An asset as read back: its state follows its job once promoted (ASSET_STATE), and the job's
  * progress, attempts and error come with it. ASSET_COLS is the same row without the job (for
  * RETURNING). */
@@ -150,8 +154,8 @@ static const char *const sql[Q_COUNT] = {
     [Q_REND_LIST] = "SELECT id, asset_id, name, width, height, bitrate_kbps, playlist_key"
                     " FROM renditions WHERE asset_id = ?1 ORDER BY height DESC, id LIMIT ?2",
     [Q_JOB_INSERT] = "INSERT INTO jobs (asset_id, kind, state, priority, max_attempts,"
-                     " run_after_ms, created_ms, updated_ms)"
-                     " VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?5, ?5)"
+                     " run_after_ms, created_ms, updated_ms, mp4, poster_ms)"
+                     " VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?5, ?5, ?6, ?7)"
                      " ON CONFLICT (asset_id, kind) DO NOTHING",
     [Q_JOB_BY_KEY] = "SELECT " JOB_COLS " FROM jobs WHERE asset_id = ?1 AND kind = ?2",
     [Q_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1",
@@ -397,6 +401,11 @@ static void read_job(sqlite3_stmt *st, rd_job *j)
     j->updated_ms = sqlite3_column_int64(st, 11);
     copy_text(j->lease_owner, sizeof(j->lease_owner), st, 12);
     copy_text(j->error, sizeof(j->error), st, 13);
+    j->mp4 = sqlite3_column_int(st, 14);
+    j->poster_ms = sqlite3_column_int64(st, 15);
+    j->has_poster = j->poster_ms >= 0;
+    if (!j->has_poster)
+        j->poster_ms = 0;
 }
 
 static void read_asset(sqlite3_stmt *st, rd_asset *a)
@@ -663,6 +672,8 @@ static int op_job_create(sq *s, struct rd_msg_store *b)
         sqlite3_bind_int(st, 3, j->priority);
         sqlite3_bind_int(st, 4, j->max_attempts > 0 ? j->max_attempts : 5);
         sqlite3_bind_int64(st, 5, now);
+        sqlite3_bind_int(st, 6, j->mp4 ? 1 : 0);
+        sqlite3_bind_int64(st, 7, j->has_poster && j->poster_ms >= 0 ? j->poster_ms : -1);
         int r = step_done(st);
         if (r < 0)
             return r;

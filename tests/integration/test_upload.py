@@ -6,6 +6,7 @@ log lines ("upload_put" when a PUT starts, "upload_stored" when it has landed)."
 import http.server
 import json
 import os
+import re
 import shutil
 import socketserver
 import subprocess
@@ -18,7 +19,8 @@ from test_s3_client import REGION, moto  # noqa: F401 (the fixture)
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 TYPES = {".ts": "video/mp2t", ".m4s": "video/mp4", ".mp4": "video/mp4",
-         ".m3u8": "application/vnd.apple.mpegurl", ".jpg": "image/jpeg"}
+         ".m3u8": "application/vnd.apple.mpegurl", ".jpg": "image/jpeg", ".webp": "image/webp",
+         ".vtt": "text/vtt"}
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
 
@@ -64,22 +66,28 @@ def names_in(playlist, base=""):
     return found
 
 
+POSTERS = ("poster.jpg", "poster.webp")
+
+
 def check_order(evs, ladder):
     """Every variant started after its segments landed, the master after everything else but
-    the poster landed, the poster after the master landed."""
+    the posters landed (the storyboard's VTT and sprites included), the posters after the
+    master landed."""
     stored = {n: i for i, (e, n) in enumerate(evs) if e == "upload_stored"}
     started = {n: i for i, (e, n) in enumerate(evs) if e == "upload_put"}
     assert set(stored) == set(ladder), (sorted(stored), sorted(ladder))
+    assert "storyboard.vtt" in ladder and "sprite_0.jpg" in ladder, sorted(ladder)
     for name, body in ladder.items():
         if name.endswith(".m3u8") and name != "master.m3u8":
             base = name.rsplit("/", 1)[0] + "/"
             for seg in names_in(body, base):
                 assert stored[seg] < started[name], (seg, name)
     for name in ladder:
-        if name not in ("master.m3u8", "poster.jpg"):
+        if name != "master.m3u8" and name not in POSTERS:
             assert stored[name] < started["master.m3u8"], name
-    assert stored["master.m3u8"] < started["poster.jpg"]
-    assert started["poster.jpg"] == max(started.values())
+    posters = [started[p] for p in POSTERS if p in started]
+    assert stored["master.m3u8"] < min(posters)
+    assert max(posters) == max(started.values())
 
 
 @pytest.mark.parametrize("fmt", ["ts", "fmp4"])
@@ -109,6 +117,13 @@ def test_ladder_lands_in_s3_master_last(moto, clip, fmt):  # noqa: F811
 
     fetch("master.m3u8")
     fetch("poster.jpg")
+    fetch("storyboard.vtt")
+    for sprite in sorted(set(re.findall(r"sprite_\d+\.jpg", ladder["storyboard.vtt"].decode()))):
+        fetch(sprite)
+    try:
+        fetch("poster.webp")  # where this FFmpeg has libwebp
+    except s3.exceptions.NoSuchKey:
+        pass
     for v in names_in(ladder["master.m3u8"]):
         fetch(v)
         for seg in names_in(ladder[v], v.rsplit("/", 1)[0] + "/"):
@@ -188,7 +203,8 @@ def test_a_refused_segment_fails_the_job_and_leaves_no_master(clip):
     assert "403" in line and "AccessDenied" in line and "seg_00002" in line, line
     puts = [p for m, p in peer.log if m == "PUT"]
     assert not any(p.endswith("/master.m3u8") for p in puts), puts
-    assert not any(p.endswith(".m3u8") or p.endswith(".jpg") for p in puts), puts
+    # Sprites may go before the master like segments; the posters never go before it.
+    assert not any(p.endswith(".m3u8") or "/poster." in p for p in puts), puts
     assert peer.objects == {}, sorted(peer.objects)  # what landed was deleted again
     assert any(m == "DELETE" for m, _ in peer.log)
 

@@ -54,6 +54,11 @@ TEST(kinds)
     CHECK_EQ_INT(hlspub_kind_of("720p/index.m3u8"), HLSPUB_VARIANT);
     CHECK_EQ_INT(hlspub_kind_of("master.m3u8"), HLSPUB_MASTER);
     CHECK_EQ_INT(hlspub_kind_of("poster.jpg"), HLSPUB_POSTER);
+    CHECK_EQ_INT(hlspub_kind_of("poster.webp"), HLSPUB_POSTER);
+    /* The storyboard and the download go before the master, which promises them. */
+    CHECK_EQ_INT(hlspub_kind_of("sprite_0.jpg"), HLSPUB_SEGMENT);
+    CHECK_EQ_INT(hlspub_kind_of("storyboard.vtt"), HLSPUB_SEGMENT);
+    CHECK_EQ_INT(hlspub_kind_of("download.mp4"), HLSPUB_SEGMENT);
 }
 
 /* Every arrival order of a two-rung ladder (reversed, interleaved, encoder order) gives the

@@ -99,6 +99,49 @@ TEST(names)
     CHECK(!edge_path_valid(nul, sizeof(nul) - 1));
 }
 
+/* The download's name: signed over exp, asset and the name, by Python's hmac too. */
+#define NSIG "96e1e1025e1df0a35dec25a7f7ff5c621a518d38ab4f0fa6e1dbc7983521ffa8"
+TEST(download_name)
+{
+    edge_keyring kr, other;
+    char sig[EDGE_TOKEN_SIG_LEN + 1];
+    edge_keyring_init(&kr, KEY, strlen(KEY), NULL, 0, 0);
+    edge_keyring_init(&other, PREV, strlen(PREV), NULL, 0, 0);
+    const char *name = "aG9saWRheS5tb3Y"; /* "holiday.mov" */
+    CHECK_EQ_INT(edge_name_sign(&kr, 1795370697, "a1", 2, name, strlen(name), sig), 0);
+    CHECK_EQ_STR(sig, NSIG);
+    CHECK_EQ_INT(
+        edge_name_verify(&kr, "1795370697", 10, "a1", 2, name, strlen(name), NSIG, 64, 1700000000),
+        1);
+    /* another name, asset, expiry or key, an expired link, a token of the path: refused */
+    CHECK_EQ_INT(edge_name_verify(&kr, "1795370697", 10, "a1", 2, "aG9saWRheS5tb3Z", 15, NSIG, 64,
+                                  1700000000),
+                 0);
+    CHECK_EQ_INT(
+        edge_name_verify(&kr, "1795370697", 10, "a2", 2, name, strlen(name), NSIG, 64, 1700000000),
+        0);
+    CHECK_EQ_INT(
+        edge_name_verify(&kr, "1795370698", 10, "a1", 2, name, strlen(name), NSIG, 64, 1700000000),
+        0);
+    CHECK_EQ_INT(edge_name_verify(&other, "1795370697", 10, "a1", 2, name, strlen(name), NSIG, 64,
+                                  1700000000),
+                 0);
+    CHECK_EQ_INT(
+        edge_name_verify(&kr, "1795370697", 10, "a1", 2, name, strlen(name), NSIG, 64, 1795370698),
+        0);
+    CHECK_EQ_INT(
+        edge_name_verify(&kr, "1795370697", 10, "a1", 2, name, strlen(name), SIG1, 64, 1700000000),
+        0);
+    /* names outside base64url, empty or too long are neither signed nor accepted */
+    CHECK_EQ_INT(edge_name_sign(&kr, 1795370697, "a1", 2, "a=b", 3, sig), -EINVAL);
+    CHECK_EQ_INT(edge_name_sign(&kr, 1795370697, "a1", 2, "", 0, sig), -EINVAL);
+    char longname[EDGE_NAME_MAX + 2];
+    memset(longname, 'A', sizeof(longname));
+    CHECK_EQ_INT(edge_name_sign(&kr, 1795370697, "a1", 2, longname, EDGE_NAME_MAX, sig), 0);
+    CHECK_EQ_INT(edge_name_sign(&kr, 1795370697, "a1", 2, longname, EDGE_NAME_MAX + 1, sig),
+                 -EINVAL);
+}
+
 int main(void)
 {
     RUN(known_answers);
@@ -106,5 +149,6 @@ int main(void)
     RUN(expiry);
     RUN(rotation);
     RUN(names);
+    RUN(download_name);
     return test_summary();
 }

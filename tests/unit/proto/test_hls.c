@@ -47,6 +47,10 @@ TEST(content_types)
     CHECK_EQ_STR(hls_content_type("720p/init.mp4"), "video/mp4");
     CHECK_EQ_STR(hls_content_type("720p/seg_00001.m4s"), "video/mp4");
     CHECK_EQ_STR(hls_content_type("poster.jpg"), "image/jpeg");
+    CHECK_EQ_STR(hls_content_type("poster.webp"), "image/webp");
+    CHECK_EQ_STR(hls_content_type("sprite_0.jpg"), "image/jpeg");
+    CHECK_EQ_STR(hls_content_type("storyboard.vtt"), "text/vtt");
+    CHECK_EQ_STR(hls_content_type("download.mp4"), "video/mp4");
     CHECK_EQ_STR(hls_content_type("notes"), "application/octet-stream");
     CHECK_EQ_STR(hls_content_type("a.ts.bak"), "application/octet-stream");
 }

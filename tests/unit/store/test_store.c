@@ -577,6 +577,49 @@ TEST(claim_only_the_kinds_asked_for)
     CHECK_EQ_INT(fenced(STORE_JOB_COMPLETE, "w-kind", &got, 0, NULL), JOB_SUCCEEDED);
 }
 
+/* The promote body's options ride on the job from create to claim, in a batch too; a job
+ * created without them has none (no download, no poster time: not a poster at 0 s). */
+TEST(job_options_come_back_with_the_claim)
+{
+    drain();
+    rd_msg *m = store_request(STORE_JOB_CREATE);
+    struct rd_msg_store *q = msg_body(m, store);
+    q->n = 2;
+    q->jobs[0].asset_id = 260;
+    snprintf(q->jobs[0].kind, sizeof(q->jobs[0].kind), "pictures");
+    q->jobs[0].mp4 = 1;
+    q->jobs[0].has_poster = 1;
+    q->jobs[0].poster_ms = 8500;
+    q->jobs[1].asset_id = 261;
+    snprintf(q->jobs[1].kind, sizeof(q->jobs[1].kind), "pictures");
+    int st;
+    rd_msg *ans = call(m, &st);
+    CHECK_EQ_INT(st, 0);
+    int64_t asked = 0;
+    if (ans != NULL) {
+        q = msg_body(ans, store);
+        CHECK_EQ_INT(q->jobs[0].mp4, 1);
+        CHECK_EQ_INT(q->jobs[0].has_poster, 1);
+        CHECK_EQ_INT(q->jobs[0].poster_ms, 8500);
+        CHECK_EQ_INT(q->jobs[1].mp4, 0);
+        CHECK_EQ_INT(q->jobs[1].has_poster, 0);
+        asked = q->jobs[0].id;
+        msg_free(ans);
+    }
+    rd_job got[RD_STORE_BATCH];
+    CHECK_EQ_INT(claim("w-opts", 30000, 1, asked, got), 1);
+    CHECK_EQ_INT(got[0].mp4, 1);
+    CHECK_EQ_INT(got[0].has_poster, 1);
+    CHECK_EQ_INT(got[0].poster_ms, 8500);
+    rd_job g = get_job(asked, &(int){0});
+    CHECK_EQ_INT(g.poster_ms, 8500);
+    CHECK_EQ_INT(fenced(STORE_JOB_COMPLETE, "w-opts", &got[0], 0, NULL), JOB_SUCCEEDED);
+    CHECK_EQ_INT(claim_kind("pictures", got), 1);
+    CHECK_EQ_INT(got[0].mp4, 0);
+    CHECK_EQ_INT(got[0].has_poster, 0);
+    CHECK_EQ_INT(fenced(STORE_JOB_COMPLETE, "w-kind", &got[0], 0, NULL), JOB_SUCCEEDED);
+}
+
 TEST(fencing_by_owner_and_attempt)
 {
     rd_job j = create_job(300, "noop", 0, 3);
@@ -760,6 +803,7 @@ static void suite(const char *name)
     RUN(job_create_is_idempotent_per_asset_and_kind);
     RUN(claim_by_priority_leases_and_counts_attempts);
     RUN(claim_only_the_kinds_asked_for);
+    RUN(job_options_come_back_with_the_claim);
     RUN(fencing_by_owner_and_attempt);
     RUN(release_hands_the_job_back_without_counting_the_attempt);
     RUN(expired_lease_is_taken_over_and_the_old_owner_fenced_out);
