@@ -886,7 +886,9 @@ static void on_done(disp *d, const struct rd_msg_job_done *m)
         if (d->q != NULL && r->entry[0])
             redisq_ack(d->q, r->kind, r->entry);
     } else {
-        queue_outcome(d, r, m->status, m->retryable, m->error);
+        outcome *o = queue_outcome(d, r, m->status, m->retryable, m->error);
+        if (o != NULL && m->retryable && m->retry_after_ms > 0)
+            o->retry_ms = m->retry_after_ms; /* the worker's own schedule (webhooks) */
     }
     *r = d->run[--d->nrun];
     flush_done(d);
