@@ -246,3 +246,37 @@ def test_event_written_before_kill_9_is_delivered_after_restart(tmp_path):
         if r.proc.poll() is None:
             r.stop()
         rx.close()
+
+
+def test_postgres_fleet_delivers_through_the_outbox(postgres, redis):
+    """The same on PostgreSQL with the Redis queue: the event's job reaches the workers through
+    the outbox written with it; a 503 is retried; the listing and rotation work there too."""
+    rx = Receiver(answers=[503])
+    env = dict(FAST, POSTGRES_URL=postgres.new_database(), REDIS_URL=redis.url)
+    r = Reeld(env=env)
+    try:
+        st, _, hook = set_hook(r, rx.url)
+        assert st == 201, hook
+        assert set_hook(r, rx.url)[0] == 200  # the second PUT updates
+        st, _, rot = call(r, "POST", "/api/webhook/rotate-secret", headers=ACME)
+        assert st == 200 and rot["secret"] != hook["secret"]
+        aid = promote_random(r)
+        got = rx.wait(3, timeout=60)
+        assert [s for _, _, s in got] == [503, 200, 200], got
+        events = [json.loads(b) for _, b, _ in got]
+        assert [e["type"] for e in events] == ["asset.uploaded"] * 2 + ["asset.failed"]
+        assert all(e["data"]["asset_id"] == aid for e in events)
+        for headers, body, _ in got:
+            assert verify(rot["secret"], headers["reeld-signature"], body)
+            assert verify(hook["secret"], headers["reeld-signature"], body)
+        time.sleep(0.5)
+        ds = deliveries(r)
+        assert [(d["type"], d["attempt"], d["status_code"], d["state"]) for d in ds] == [
+            ("asset.failed", 1, 200, "delivered"), ("asset.uploaded", 2, 200, "delivered"),
+            ("asset.uploaded", 1, 503, "retrying")], ds
+        assert deliveries(r, BETA) == []
+        assert r.stop() == 0, r.logs()[-3000:]
+    finally:
+        if r.proc.poll() is None:
+            r.stop()
+        rx.close()
