@@ -151,6 +151,11 @@ struct rd_msg_transcode_done {
     int64_t frames, segments;
     double media_sec, wall_sec;
     int64_t peak_rss_kb;
+    int32_t nladder; /* video renditions, as published */
+    struct {
+        char name[8];
+        int32_t width, height, kbps;
+    } ladder[4];
 };
 
 /* HLS upload (actors/s3_uploader.c). Whoever starts a job registers it with the uploader before

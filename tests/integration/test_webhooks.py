@@ -280,3 +280,34 @@ def test_postgres_fleet_delivers_through_the_outbox(postgres, redis):
         if r.proc.poll() is None:
             r.stop()
         rx.close()
+
+
+def test_ready_carries_renditions_and_a_playable_link(reeld_factory, tmp_path):
+    """A real (tiny) video: asset.ready lists the renditions and a signed link that plays."""
+    import subprocess
+    import urllib.request
+    path = str(tmp_path / "tiny.mp4")
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc2=size=320x180:rate=15", "-t", "2", "-c:v", "libx264", "-preset",
+                    "ultrafast", "-pix_fmt", "yuv420p", path], check=True)
+    data = open(path, "rb").read()
+    rx = Receiver()
+    try:
+        r = reeld_factory(env=FAST)
+        st, _, hook = set_hook(r, rx.url, ["asset.ready", "asset.failed"])
+        assert st == 201
+        st, _, up = call(r, "POST", "/api/uploads",
+                         {"filename": "tiny.mp4", "content_type": "video/mp4", "size": len(data)},
+                         ACME)
+        assert st == 201 and put_url(up["upload"]["url"], data)[0] == 200
+        assert call(r, "POST", f"/api/assets/{up['asset_id']}/promote", headers=ACME)[0] == 202
+        headers, body, _ = rx.wait(1, timeout=120)[0]
+        assert verify(hook["secret"], headers["reeld-signature"], body)
+        e = json.loads(body)
+        assert e["type"] == "asset.ready" and e["data"]["asset_id"] == up["asset_id"], e
+        rs = e["data"]["renditions"]
+        assert rs and all(x["width"] > 0 and x["height"] > 0 and x["name"] for x in rs), rs
+        with urllib.request.urlopen(e["data"]["playback"], timeout=10) as resp:
+            assert resp.status == 200 and resp.read().startswith(b"#EXTM3U")
+    finally:
+        rx.close()
