@@ -254,6 +254,7 @@ static void record_renditions(worker *w, slot *s)
         r->width = s->done.ladder[i].width;
         r->height = s->done.ladder[i].height;
         r->bitrate_kbps = s->done.ladder[i].kbps;
+        r->duration_ms = (int64_t)(s->done.media_sec * 1000.0);
         snprintf(r->playlist_key, sizeof(r->playlist_key), "%.60s/%s/index.m3u8", s->asset,
                  s->done.ladder[i].name);
         s->pending++;

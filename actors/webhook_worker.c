@@ -314,6 +314,7 @@ static void attempt_delivery(wworker *w, const rd_webhook_delivery *ev, const rd
                        .created_ms = ev->created_ms,
                        .error = strcmp(ev->type, "asset.failed") == 0 ? ev->error : NULL,
                        .playback = playback[0] ? playback : NULL,
+                       .duration_sec = ready ? (double)ev->duration_ms / 1000.0 : 0,
                        .renditions = rs,
                        .nrenditions = nrs};
     char *body = rd_calloc(1, BODY_MAX, "a webhook body");

@@ -76,6 +76,7 @@ typedef struct rd_asset {
 
 typedef struct rd_rendition {
     int64_t id, asset_id;
+    int64_t duration_ms; /* put: the asset's duration, stored with the asset when > 0 */
     int32_t width, height, bitrate_kbps;
     char name[24]; /* "720p" */
     char playlist_key[RD_STORE_TEXT_MAX];
@@ -102,6 +103,7 @@ typedef struct rd_webhook_delivery {
     int64_t asset_id;      /* the store's key of the asset */
     int64_t created_ms;    /* the event's creation (event), the attempt's (list) */
     int64_t next_retry_ms; /* list: when the next attempt is due (0: none) */
+    int64_t duration_ms;   /* event: the asset's duration once transcoded (0: unknown) */
     int32_t status_code;   /* the receiver's answer (0: none: timeout, connection error) */
     int32_t latency_ms;
     int32_t attempt;

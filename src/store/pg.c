@@ -89,7 +89,8 @@ static const char *const migrations[] = {
     " id bigserial PRIMARY KEY, event bigint NOT NULL, org text NOT NULL,"
     " attempt integer NOT NULL, status_code integer NOT NULL, latency_ms integer NOT NULL,"
     " state text NOT NULL, error text NOT NULL DEFAULT '', created_ms bigint NOT NULL);"
-    "CREATE INDEX webhook_attempts_org ON webhook_attempts (org, id);",
+    "CREATE INDEX webhook_attempts_org ON webhook_attempts (org, id);"
+    "ALTER TABLE assets ADD COLUMN duration_ms bigint NOT NULL DEFAULT 0;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -184,7 +185,8 @@ static const char *const sql[STORE_OP_COUNT] = {
                            " updated_ms = " NOW " WHERE public_id = $1 AND org = $2"
                            " AND (job_id = 0 OR $4::bigint > 0) RETURNING " ASSET_COLS,
     [STORE_RENDITION_PUT] =
-        "INSERT INTO renditions (asset_id, name, width, height, bitrate_kbps, playlist_key,"
+        "WITH d AS (UPDATE assets SET duration_ms = $7::bigint WHERE id = $1 AND $7::bigint > 0)"
+        " INSERT INTO renditions (asset_id, name, width, height, bitrate_kbps, playlist_key,"
         " created_ms) VALUES ($1, $2, $3, $4, $5, $6, " NOW ")"
         " ON CONFLICT (asset_id, name) DO UPDATE SET width = excluded.width,"
         " height = excluded.height, bitrate_kbps = excluded.bitrate_kbps,"
@@ -258,12 +260,13 @@ static const char *const sql[STORE_OP_COUNT] = {
     [STORE_WEBHOOK_ROTATE] = "UPDATE webhooks SET previous_secret = secret, secret = $2,"
                              " previous_until_ms = " NOW " + $3::bigint, updated_ms = " NOW
                              " WHERE org = $1 RETURNING " WEBHOOK_COLS,
-    [STORE_WEBHOOK_EVENT] = "SELECT e.id, e.asset_id, e.created_ms, e.event_id, e.type, e.org,"
-                            " coalesce(a.public_id, ''), e.error, coalesce(w.url, ''),"
-                            " coalesce(w.events, ''), coalesce(w.secret, ''),"
-                            " coalesce(w.previous_secret, ''), coalesce(w.previous_until_ms, 0)"
-                            " FROM webhook_events e LEFT JOIN assets a ON a.id = e.asset_id"
-                            " LEFT JOIN webhooks w ON w.org = e.org WHERE e.id = $1",
+    [STORE_WEBHOOK_EVENT] =
+        "SELECT e.id, e.asset_id, e.created_ms, e.event_id, e.type, e.org,"
+        " coalesce(a.public_id, ''), e.error, coalesce(w.url, ''),"
+        " coalesce(w.events, ''), coalesce(w.secret, ''),"
+        " coalesce(w.previous_secret, ''), coalesce(w.previous_until_ms, 0),"
+        " coalesce(a.duration_ms, 0) FROM webhook_events e LEFT JOIN assets a ON a.id = e.asset_id"
+        " LEFT JOIN webhooks w ON w.org = e.org WHERE e.id = $1",
     [STORE_WEBHOOK_ATTEMPT] = "INSERT INTO webhook_attempts (event, org, attempt, status_code,"
                               " latency_ms, state, error, created_ms) SELECT id, org, $2, $3,"
                               " $4, $5, $6, " NOW " FROM webhook_events WHERE id = $1",
@@ -734,6 +737,7 @@ static int build(pg_conn *c, const struct rd_msg_store *b, params *p)
         param_int(p, r->height);
         param_int(p, r->bitrate_kbps);
         param_text(p, r->playlist_key);
+        param_int(p, r->duration_ms);
         break;
     }
     case STORE_RENDITION_LIST:
@@ -1062,6 +1066,7 @@ static int read_result(struct rd_msg_store *b, const PGresult *r)
         text(w->secret, sizeof(w->secret), r, 0, 10);
         text(w->previous, sizeof(w->previous), r, 0, 11);
         w->previous_until_ms = num(r, 0, 12);
+        d->duration_ms = num(r, 0, 13);
         b->n = 1;
         return 0;
     }

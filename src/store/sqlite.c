@@ -74,7 +74,8 @@ static const char *const migrations[] = {
     " id INTEGER PRIMARY KEY, event INTEGER NOT NULL, org TEXT NOT NULL,"
     " attempt INTEGER NOT NULL, status_code INTEGER NOT NULL, latency_ms INTEGER NOT NULL,"
     " state TEXT NOT NULL, error TEXT NOT NULL DEFAULT '', created_ms INTEGER NOT NULL);"
-    "CREATE INDEX webhook_attempts_org ON webhook_attempts (org, id);",
+    "CREATE INDEX webhook_attempts_org ON webhook_attempts (org, id);"
+    "ALTER TABLE assets ADD COLUMN duration_ms INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -137,6 +138,7 @@ enum {
     Q_SWEEP,
     Q_DUE,
     Q_MARK_PUBLISHED,
+    Q_ASSET_DURATION,
     Q_WH_GET,
     Q_WH_INSERT,
     Q_WH_UPDATE,
@@ -217,6 +219,7 @@ static const char *const sql[Q_COUNT] = {
     [Q_DUE] = "SELECT id, kind FROM jobs WHERE state IN ('queued', 'running') AND " CLAIMABLE
               " AND published_ms <= ?1 - ?3 ORDER BY priority DESC, id LIMIT ?2",
     [Q_MARK_PUBLISHED] = "UPDATE jobs SET published_ms = ?1 WHERE id = ?2",
+    [Q_ASSET_DURATION] = "UPDATE assets SET duration_ms = ?2 WHERE id = ?1",
     [Q_WH_GET] = "SELECT org, url, events, secret, previous_secret, previous_until_ms,"
                  " created_ms, updated_ms FROM webhooks WHERE org = ?1",
     [Q_WH_INSERT] = "INSERT INTO webhooks (org, url, events, secret, created_ms, updated_ms)"
@@ -231,12 +234,13 @@ static const char *const sql[Q_COUNT] = {
                     " FROM assets a JOIN webhooks w ON w.org = a.org WHERE a.id = ?1"
                     " AND instr(',' || w.events || ',', ',' || ?2 || ',') > 0"
                     " ON CONFLICT DO NOTHING RETURNING id",
-    [Q_EV_GET] = "SELECT e.id, e.asset_id, e.created_ms, e.event_id, e.type, e.org,"
-                 " coalesce(a.public_id, ''), e.error, coalesce(w.url, ''),"
-                 " coalesce(w.events, ''), coalesce(w.secret, ''),"
-                 " coalesce(w.previous_secret, ''), coalesce(w.previous_until_ms, 0)"
-                 " FROM webhook_events e LEFT JOIN assets a ON a.id = e.asset_id"
-                 " LEFT JOIN webhooks w ON w.org = e.org WHERE e.id = ?1",
+    [Q_EV_GET] =
+        "SELECT e.id, e.asset_id, e.created_ms, e.event_id, e.type, e.org,"
+        " coalesce(a.public_id, ''), e.error, coalesce(w.url, ''),"
+        " coalesce(w.events, ''), coalesce(w.secret, ''),"
+        " coalesce(w.previous_secret, ''), coalesce(w.previous_until_ms, 0),"
+        " coalesce(a.duration_ms, 0) FROM webhook_events e LEFT JOIN assets a ON a.id = e.asset_id"
+        " LEFT JOIN webhooks w ON w.org = e.org WHERE e.id = ?1",
     [Q_AT_INSERT] = "INSERT INTO webhook_attempts (event, org, attempt, status_code, latency_ms,"
                     " state, error, created_ms) SELECT id, org, ?2, ?3, ?4, ?5, ?6, ?7"
                     " FROM webhook_events WHERE id = ?1",
@@ -650,7 +654,16 @@ static int op_rendition_put(sq *s, struct rd_msg_store *b)
     if (rc != SQLITE_ROW)
         return sq_errno(rc);
     r->id = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
     b->n = 1;
+    if (r->duration_ms > 0) {
+        st = stmt(s, Q_ASSET_DURATION);
+        if (st == NULL)
+            return -EIO;
+        sqlite3_bind_int64(st, 1, r->asset_id);
+        sqlite3_bind_int64(st, 2, r->duration_ms);
+        return step_done(st);
+    }
     return 0;
 }
 
@@ -1122,6 +1135,7 @@ static int op_webhook_event(sq *s, struct rd_msg_store *b)
     copy_text(w->secret, sizeof(w->secret), st, 10);
     copy_text(w->previous, sizeof(w->previous), st, 11);
     w->previous_until_ms = sqlite3_column_int64(st, 12);
+    d->duration_ms = sqlite3_column_int64(st, 13);
     b->n = 1;
     return 0;
 }

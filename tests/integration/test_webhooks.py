@@ -307,6 +307,7 @@ def test_ready_carries_renditions_and_a_playable_link(reeld_factory, tmp_path):
         assert e["type"] == "asset.ready" and e["data"]["asset_id"] == up["asset_id"], e
         rs = e["data"]["renditions"]
         assert rs and all(x["width"] > 0 and x["height"] > 0 and x["name"] for x in rs), rs
+        assert 1.5 < e["data"]["duration"] < 2.5, e  # a 2 s clip
         with urllib.request.urlopen(e["data"]["playback"], timeout=10) as resp:
             assert resp.status == 200 and resp.read().startswith(b"#EXTM3U")
     finally:
