@@ -312,3 +312,36 @@ def test_ready_carries_renditions_and_a_playable_link(reeld_factory, tmp_path):
             assert resp.status == 200 and resp.read().startswith(b"#EXTM3U")
     finally:
         rx.close()
+
+
+def test_https_endpoint_with_an_untrusted_certificate_gets_nothing(reeld_factory, tmp_path):
+    """HTTPS goes through BearSSL with the system's CAs: a self-signed receiver is refused by
+    the certificate check (retried: the certificate may be fixed), and gets no request."""
+    import ssl
+    import subprocess
+    key, cert = str(tmp_path / "k.pem"), str(tmp_path / "c.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "1", "-subj", "/CN=localhost", "-addext",
+                    "subjectAltName=DNS:localhost"], check=True, capture_output=True)
+    rx = Receiver()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    rx.server.socket = ctx.wrap_socket(rx.server.socket, server_side=True)
+    port = rx.server.server_address[1]
+    try:
+        r = reeld_factory(env=dict(FAST, WEBHOOK_RETRY_BASE_MS="60000"))
+        assert set_hook(r, f"https://localhost:{port}/h", ["asset.uploaded"])[0] == 201
+        promote_random(r)
+        deadline = time.time() + 30
+        ds = []
+        while time.time() < deadline and not ds:
+            time.sleep(0.3)
+            ds = deliveries(r)
+        assert len(ds) == 1, ds
+        d = ds[0]
+        assert d["status_code"] is None and d["state"] == "retrying", d
+        assert "TLS" in d["error"] and "certificate" in d["error"], d
+        assert d["next_retry_at"] is not None
+        assert rx.got == []
+    finally:
+        rx.close()
