@@ -162,24 +162,6 @@ typedef struct attempt {
     char error[RD_JOB_ERROR_MAX];
 } attempt;
 
-/* The status code from the start of a response ("HTTP/1.1 204 ..."), or 0 while incomplete,
- * or -EPROTO when it is no HTTP/1.x response. */
-static int status_line(const char *b, size_t n)
-{
-    const char *nl = memchr(b, '\n', n);
-    if (nl == NULL)
-        return n > 1024 ? -EPROTO : 0;
-    if (nl - b < 12 || memcmp(b, "HTTP/1.", 7) != 0 || b[8] != ' ')
-        return -EPROTO;
-    int code = 0;
-    for (int i = 9; i < 12; i++) {
-        if (b[i] < '0' || b[i] > '9')
-            return -EPROTO;
-        code = code * 10 + (b[i] - '0');
-    }
-    return code >= 100 ? code : -EPROTO;
-}
-
 /* POSTs head+body to one address; fills `a` (status, or the error). */
 static void post_to(webhook_workers *ww, const webhook_url *u, const struct addrinfo *ai,
                     const char *head, size_t hlen, const char *body, size_t blen, int64_t deadline,
@@ -216,7 +198,7 @@ static void post_to(webhook_workers *ww, const webhook_url *u, const struct addr
             if (n < 0)
                 goto io_failed_tls;
             got += (size_t)n;
-            code = status_line(resp, got);
+            code = webhook_status_line(resp, got);
         }
         goto answered;
     io_failed_tls : {
@@ -244,7 +226,7 @@ static void post_to(webhook_workers *ww, const webhook_url *u, const struct addr
         if (n < 0)
             goto io_failed;
         got += (size_t)n;
-        code = status_line(resp, got);
+        code = webhook_status_line(resp, got);
     }
 answered:
     if (code <= 0) {

@@ -57,6 +57,11 @@ int webhook_ipv4_private(const uint8_t a[4]);
 int webhook_ipv6_private(const uint8_t a[16]);
 int webhook_sockaddr_private(const struct sockaddr *sa);
 
+/* The status code at the start of a receiver's answer ("HTTP/1.1 204 No Content\r\n..."): 100
+ * to 999 once the status line is whole, 0 while it is not (and no longer than 1024 bytes), or
+ * -EPROTO when it is no HTTP/1.x status line. */
+int webhook_status_line(const char *b, size_t n);
+
 /* 1 when the URL's host is known to be private without resolving it: an IP literal that is, or
  * "localhost" and names under .localhost, .local, .internal. Names are checked again, by their
  * addresses, at delivery. */

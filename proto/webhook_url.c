@@ -207,3 +207,23 @@ int webhook_host_private(const webhook_url *u)
            ends_with(u->host, ".local") || ends_with(u->host, ".internal") ||
            strchr(u->host, '.') == NULL; /* a bare name resolves by the local search list */
 }
+
+/* ---- the receiver's answer ---- */
+
+int webhook_status_line(const char *b, size_t n)
+{
+    const char *nl = memchr(b, '\n', n);
+    if (nl == NULL)
+        return n > 1024 ? -EPROTO : 0;
+    if (nl - b < 12 || memcmp(b, "HTTP/1.", 7) != 0 || b[7] < '0' || b[7] > '9' || b[8] != ' ')
+        return -EPROTO;
+    int code = 0;
+    for (int i = 9; i < 12; i++) {
+        if (b[i] < '0' || b[i] > '9')
+            return -EPROTO;
+        code = code * 10 + (b[i] - '0');
+    }
+    if (nl - b > 12 && b[12] != ' ' && b[12] != '\r')
+        return -EPROTO; /* "HTTP/1.1 2000" */
+    return code >= 100 ? code : -EPROTO;
+}

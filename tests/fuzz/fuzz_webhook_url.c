@@ -1,4 +1,5 @@
-/* libFuzzer target for the webhook URL checker (proto/webhook.c).
+/* libFuzzer target for the webhook URL checker and the receiver's status line
+ * (proto/webhook_url.c): the input is tried as both.
  *
  * Checks: nothing reads past the input; an accepted URL has a host that is a NUL-terminated
  * string of its own buffer, a port, and a request target inside the input (or "/") that starts
@@ -33,6 +34,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         assert(r == -EINVAL && why != NULL);
     }
+    /* The same bytes as a receiver's answer. */
+    int code = webhook_status_line(buf, size);
+    assert(code == 0 || code == -EPROTO || (code >= 100 && code <= 999));
+    if (code == 0)
+        assert(memchr(buf, '\n', size) == NULL && size <= 1024);
     free(buf);
     return 0;
 }

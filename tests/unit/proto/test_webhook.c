@@ -197,6 +197,25 @@ TEST(event_json)
     CHECK_EQ_INT(webhook_event_json(buf, 20, &f), -ENOSPC);
 }
 
+TEST(status_line)
+{
+#define SL(s) webhook_status_line(s, sizeof(s) - 1)
+    CHECK_EQ_INT(SL("HTTP/1.1 204 No Content\r\n"), 204);
+    CHECK_EQ_INT(SL("HTTP/1.0 500\r\n"), 500);
+    CHECK_EQ_INT(SL("HTTP/1.1 200\n"), 200);
+    CHECK_EQ_INT(SL("HTTP/1.1 20"), 0); /* not whole yet */
+    CHECK_EQ_INT(SL(""), 0);
+    CHECK_EQ_INT(SL("HTTP/2 200 OK\r\n"), -EPROTO);
+    CHECK_EQ_INT(SL("HTTP/1.1 2000 OK\r\n"), -EPROTO);
+    CHECK_EQ_INT(SL("HTTP/1.1 099 OK\r\n"), -EPROTO);
+    CHECK_EQ_INT(SL("HTTP/1.1 2x0 OK\r\n"), -EPROTO);
+    CHECK_EQ_INT(SL("SSH-2.0-OpenSSH\r\n"), -EPROTO);
+    char big[1100];
+    memset(big, 'a', sizeof(big));
+    CHECK_EQ_INT(webhook_status_line(big, sizeof(big)), -EPROTO);
+#undef SL
+}
+
 int main(void)
 {
     RUN(url_ok);
@@ -205,5 +224,6 @@ int main(void)
     RUN(signature);
     RUN(events);
     RUN(event_json);
+    RUN(status_line);
     return test_summary();
 }
