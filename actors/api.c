@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "actors/metrics.h"
+#include "actors/progress_stream.h"
 #include "proto/edge_token.h"
 #include "proto/hmac.h"
 #include "proto/json.h"
@@ -68,6 +69,7 @@ enum {
     R_WEBHOOK,
     R_WH_ROTATE,
     R_WH_DELIVERIES,
+    R_EVENTS,
     R_COUNT
 };
 
@@ -84,6 +86,7 @@ typedef struct api {
     s3_client *s3;    /* backend.s3: NULL in embedded mode */
     ratelimit *rl;
     rd_store_client *store;
+    rd_actor *sse;       /* the progress streams (GET /api/assets/{id}/events) */
     edge_keyring edge;   /* signs playback links the edge (actors/cache_manager.c) checks */
     char edge_base[512]; /* EDGE_PUBLIC_BASE, or http://REELD_LISTEN; no '/' at the end */
     api_key keys[API_MAX_KEYS];
@@ -1312,6 +1315,30 @@ static void list_deliveries(api *a, const rd_msg *m, const principal *p, const c
     free(body);
 }
 
+/* ---- GET /api/assets/{id}/events: live progress ---- */
+
+static void get_events(api *a, const rd_msg *m, const principal *p, const char *cors)
+{
+    rd_asset x;
+    if (asset_lookup(a, m, read_org(a, p), &x, "No such asset.", cors) < 0)
+        return;
+    char hdr[512];
+    snprintf(hdr, sizeof(hdr), "%sCache-Control: no-store\r\nX-Accel-Buffering: no\r\n", cors);
+    if (http_reply_stream(m, 200, "text/event-stream", -1, hdr) < 0)
+        return; /* the listener is gone */
+    rd_msg *o = msg_new(MSG_SSE_OPEN);
+    struct rd_msg_sse_open *so = msg_body(o, sse_open);
+    so->listener = m->from;
+    so->stream = msg_body(m, http_request)->stream;
+    snprintf(so->public_id, sizeof(so->public_id), "%s", x.public_id);
+    snprintf(so->org, sizeof(so->org), "%s", read_org(a, p));
+    uint64_t stream = so->stream;
+    if (actor_send(a->sse, o) < 0) {
+        msg_free(o);
+        http_send_part(m->from, stream, NULL, 1, NULL);
+    }
+}
+
 /* ---- the actor ---- */
 
 static const char *route_methods(int r)
@@ -1320,6 +1347,8 @@ static const char *route_methods(int r)
         return "GET, PUT, DELETE";
     if (r == R_WH_DELIVERIES)
         return "GET, HEAD";
+    if (r == R_EVENTS)
+        return "GET";
     return r == R_ASSET || r == R_PLAYBACK || r == R_LIST || r == R_DOCS ? "GET, HEAD" : "POST";
 }
 
@@ -1440,6 +1469,9 @@ static int api_handle(rd_actor *self, rd_msg *m)
     case R_WH_DELIVERIES:
         list_deliveries(a, m, &p, cors);
         break;
+    case R_EVENTS:
+        get_events(a, m, &p, cors);
+        break;
     default:
         get_playback(a, m, &p, cors);
         break;
@@ -1475,6 +1507,7 @@ static void api_destroy(api *a)
     /* The key digests are zeroed only now: the listeners' gate reads them until the loops
      * have stopped. */
     memset(a->keys, 0, sizeof(a->keys));
+    progress_stream_free(a->sse);
     blob_backend_close(&a->backend);
     free(a);
 }
@@ -1598,6 +1631,8 @@ int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http
         r = load_edge_key(a, cfg, err, errlen);
     if (r == 0)
         r = store_client_create(loop, dispatcher, &a->store);
+    if (r == 0)
+        r = progress_stream_spawn(loop, dispatcher, 500, &a->sse);
     if (r < 0) {
         api_def.fini(&(rd_actor){.state = a});
         api_destroy(a);
@@ -1633,6 +1668,7 @@ int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http
         {R_WEBHOOK, "/api/webhook", RD_HTTP_GET | RD_HTTP_PUT | RD_HTTP_DELETE},
         {R_WH_ROTATE, "/api/webhook/rotate-secret", RD_HTTP_POST},
         {R_WH_DELIVERIES, "/api/webhook/deliveries", RD_HTTP_GET},
+        {R_EVENTS, "/api/assets/{id}/events", RD_HTTP_GET},
     };
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
         int id = http_routes_add(routes, table[i].pattern, table[i].methods | RD_HTTP_OPTIONS, out,

@@ -184,6 +184,15 @@ struct rd_msg_s3_call {
 };
 
 /* X(NAME, payload struct tag): MSG_NAME is the type, struct rd_msg_<tag> the payload. */
+/* API -> progress-stream: follow this asset on a response already started (text/event-stream)
+ * for `stream` of `listener`. */
+struct rd_msg_sse_open {
+    struct rd_actor *listener;
+    uint64_t stream;
+    char public_id[RD_ASSET_ID_MAX];
+    char org[64]; /* "": any org (the open embedded mode) */
+};
+
 #define RD_MESSAGES(X)                                                                             \
     X(PING, ping)                                                                                  \
     X(PONG, ping)                                                                                  \
@@ -208,7 +217,8 @@ struct rd_msg_s3_call {
     X(JOB_DONE, job_done)                                                                          \
     X(JOB_CANCEL, job_cancel)                                                                      \
     X(UPLOAD_JOB, upload_job)                                                                      \
-    X(UPLOAD_DONE, upload_done)
+    X(UPLOAD_DONE, upload_done)                                                                    \
+    X(SSE_OPEN, sse_open)
 
 typedef enum rd_msg_type {
     MSG_NONE = 0,

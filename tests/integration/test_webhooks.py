@@ -345,3 +345,57 @@ def test_https_endpoint_with_an_untrusted_certificate_gets_nothing(reeld_factory
         assert rx.got == []
     finally:
         rx.close()
+
+
+def read_events(r, aid, who=ACME, timeout=60):
+    """GET /api/assets/{id}/events to its end: [(event, data)] and the response headers."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", r.port, timeout=timeout)
+    conn.request("GET", f"/api/assets/{aid}/events", headers=who)
+    resp = conn.getresponse()
+    headers = {k.lower(): v for k, v in resp.getheaders()}
+    if resp.status != 200:
+        return resp.status, headers, []
+    events, name, data = [], None, []
+    for raw in resp:  # lines, as they arrive; ends with the stream
+        line = raw.decode().rstrip("\n")
+        if line == "":
+            if data:
+                events.append((name, "\n".join(data)))
+            name, data = None, []
+        elif line.startswith("event: "):
+            name = line[7:]
+        elif line.startswith("data: "):
+            data.append(line[6:])
+    conn.close()
+    return resp.status, headers, events
+
+
+def test_live_progress_streams_until_the_asset_is_done(reeld_factory, tmp_path):
+    import subprocess
+    path = str(tmp_path / "p.mp4")
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc2=size=320x180:rate=15", "-t", "4", "-c:v", "libx264", "-preset",
+                    "ultrafast", "-pix_fmt", "yuv420p", path], check=True)
+    data = open(path, "rb").read()
+    r = reeld_factory(env=FAST)
+    st, _, up = call(r, "POST", "/api/uploads",
+                     {"filename": "p.mp4", "content_type": "video/mp4", "size": len(data)}, ACME)
+    assert st == 201 and put_url(up["upload"]["url"], data)[0] == 200
+    aid = up["asset_id"]
+    assert read_events(r, aid, who=BETA)[0] == 404  # another org's asset is none
+    assert call(r, "POST", f"/api/assets/{aid}/promote", headers=ACME)[0] == 202
+    st, headers, events = read_events(r, aid)
+    assert st == 200 and headers["content-type"] == "text/event-stream", headers
+    assets = [json.loads(d) for n, d in events if n == "asset"]
+    assert assets and assets[-1]["state"] == "ready", events
+    assert all(a["asset_id"] == aid for a in assets)
+    assert len({json.dumps(a, sort_keys=True) for a in assets}) == len(assets)  # changes only
+    # A finished asset: one event, then the end.
+    st, _, events = read_events(r, aid, timeout=10)
+    assert st == 200 and [json.loads(d)["state"] for n, d in events if n == "asset"] == ["ready"]
+    # Random bytes: the stream ends with the failure and its error.
+    bad = promote_random(r)
+    st, _, events = read_events(r, bad)
+    last = json.loads([d for n, d in events if n == "asset"][-1])
+    assert last["state"] == "failed" and last["error"], last
