@@ -32,11 +32,13 @@
 
 #include "actors/metrics.h"
 #include "actors/progress_stream.h"
+#include "proto/cors.h"
 #include "proto/edge_token.h"
 #include "proto/hmac.h"
 #include "proto/json.h"
 #include "proto/jwt.h"
 #include "proto/openapi.h"
+#include "proto/s3_wire.h"
 #include "proto/webhook.h"
 #include "src/blob/backend.h"
 #include "src/edge/edgekey.h"
@@ -48,8 +50,6 @@
 #include "src/urlsign.h"
 
 #define API_MAX_KEYS   64
-#define API_MAX_ORIGIN 16
-#define API_ORIGIN_LEN 81 /* bytes of an allowed origin, NUL included: CORS lines fit the reply */
 #define API_BODY_LIMIT (64 * 1024) /* JSON request bodies (a 10000-part completion fits) */
 #define API_MAX_PARTS  10000       /* S3's limit */
 #define JWT_LEEWAY_S   30
@@ -91,9 +91,10 @@ typedef struct api {
     char edge_base[512]; /* EDGE_PUBLIC_BASE, or http://REELD_LISTEN; no '/' at the end */
     api_key keys[API_MAX_KEYS];
     int nkeys;
-    int open_mode; /* no keys, no JWT secret: loopback clients only, org "local" */
-    char origins[API_MAX_ORIGIN][API_ORIGIN_LEN];
-    int norigins;
+    int open_mode;    /* no keys, no JWT secret: loopback clients only, org "local" */
+    cors_policy cors; /* ALLOWED_ORIGINS */
+    rd_actor_def def; /* api_def, with the writer's tick (the upload sweep) */
+    rd_series *m_expired;
     int route[R_COUNT];
     rd_metric *m_refused;
 } api;
@@ -103,23 +104,8 @@ typedef struct api {
 /* Replies with a JSON body (copied) and extra header lines (CORS, Retry-After, ...). */
 static void reply(const rd_msg *m, int status, const char *body, size_t len, const char *headers)
 {
-    rd_msg *r = msg_new(MSG_HTTP_RESPONSE);
-    struct rd_msg_http_response *resp = msg_body(r, http_response);
-    resp->status = (uint16_t)status;
-    if (len || status != 204)
-        snprintf(resp->content_type, sizeof(resp->content_type), "application/json");
-    if (headers)
-        snprintf(resp->headers, sizeof(resp->headers), "%s", headers);
-    if (len <= RD_HTTP_SMALL_BODY) {
-        memcpy(resp->small, body, len);
-        resp->small_len = (uint32_t)len;
-    } else {
-        resp->body = buf_new(len);
-        memcpy(resp->body->data, body, len);
-        resp->body->len = len;
-    }
-    if (actor_reply(m, r) < 0)
-        msg_free(r); /* the listener is gone: nothing to answer */
+    http_reply_headers(m, status, len || status != 204 ? "application/json" : NULL, body, len,
+                       headers);
 }
 
 static void reply_error(const rd_msg *m, int status, const char *code, const char *message,
@@ -151,80 +137,28 @@ static void iso_time(int64_t t, char out[32])
 /* The CORS lines for a request's Origin, or "" when there is none or it is not allowed. */
 static void cors_headers(const api *a, const rd_http_request *q, char *out, size_t cap)
 {
-    out[0] = '\0';
     http1_str o = http_request_header(q, "origin");
-    if (o.p == NULL || o.len == 0 || o.len >= API_ORIGIN_LEN)
-        return;
-    for (int i = 0; i < a->norigins; i++) {
-        if (strlen(a->origins[i]) == o.len && memcmp(a->origins[i], o.p, o.len) == 0) {
-            snprintf(out, cap,
-                     "Access-Control-Allow-Origin: %.*s\r\nVary: Origin\r\n"
-                     "Access-Control-Expose-Headers: Retry-After\r\n",
-                     (int)o.len, o.p);
-            return;
-        }
-        if (strcmp(a->origins[i], "*") == 0) {
-            snprintf(out, cap,
-                     "Access-Control-Allow-Origin: *\r\n"
-                     "Access-Control-Expose-Headers: Retry-After\r\n");
-            return;
-        }
-    }
+    if (cors_response_lines(&a->cors, o.p, o.len, "Retry-After", out, cap) < 0)
+        out[0] = '\0';
 }
 
-/* Header names a browser may send: only these are allowed in a preflight. */
-static int header_list_allowed(http1_str h)
-{
-    static const char *const ok[] = {"authorization", "content-type", "accept", "accept-language",
-                                     "content-language"};
-    size_t i = 0;
-    while (i < h.len) {
-        while (i < h.len && (h.p[i] == ' ' || h.p[i] == ','))
-            i++;
-        size_t s = i;
-        while (i < h.len && h.p[i] != ',' && h.p[i] != ' ')
-            i++;
-        if (i == s)
-            break;
-        int found = 0;
-        for (size_t k = 0; k < sizeof(ok) / sizeof(ok[0]) && !found; k++)
-            found = strlen(ok[k]) == i - s && strncasecmp(ok[k], h.p + s, i - s) == 0;
-        if (!found)
-            return 0;
-    }
-    return 1;
-}
+/* Header names a browser may send to the API: only these are allowed in a preflight. */
+static const char *const cors_request_headers[] = {"authorization",   "content-type",     "accept",
+                                                   "accept-language", "content-language", NULL};
 
 static void preflight(const api *a, const rd_msg *m, const char *methods)
 {
     const rd_http_request *q = msg_body(m, http_request);
-    char cors[300];
-    cors_headers(a, q, cors, sizeof(cors));
+    http1_str o = http_request_header(q, "origin");
     http1_str want = http_request_header(q, "access-control-request-method");
     http1_str hdrs = http_request_header(q, "access-control-request-headers");
-    char out[256];
+    char out[512];
     /* A disallowed origin, an unknown method or header: no CORS headers, and the browser
      * refuses the real request. */
-    if (cors[0] == '\0' || want.p == NULL || want.len == 0 || want.len > 7 ||
-        (hdrs.p != NULL && !header_list_allowed(hdrs))) {
-        reply(m, 204, "", 0, NULL);
-        return;
-    }
-    char w[8];
-    memcpy(w, want.p, want.len);
-    w[want.len] = '\0';
-    if (strstr(methods, w) == NULL) {
-        reply(m, 204, "", 0, NULL);
-        return;
-    }
-    /* cors already ends in CRLF; the allow lines are short enough for the 256-byte field. */
-    const char *origin_line_end = strstr(cors, "\r\n");
-    snprintf(out, sizeof(out),
-             "%.*s\r\nVary: Origin\r\nAccess-Control-Allow-Methods: %s\r\n"
-             "Access-Control-Allow-Headers: Authorization, Content-Type\r\n"
-             "Access-Control-Max-Age: 600\r\n",
-             (int)(origin_line_end - cors), cors, methods);
-    reply(m, 204, "", 0, out);
+    if (cors_preflight(&a->cors, o.p, o.len, want.p, want.len, hdrs.p, hdrs.len, methods,
+                       cors_request_headers, out, sizeof(out)) <= 0)
+        out[0] = '\0';
+    reply(m, 204, "", 0, out[0] ? out : NULL);
 }
 
 /* ---- auth ---- */
@@ -714,13 +648,25 @@ static void post_upload(api *a, const rd_msg *m, const principal *p, const char 
     free(url);
 }
 
+/* 1 (answered 410) when the upload expired unpromoted: its staging object is gone. */
+static int upload_expired(const rd_msg *m, const rd_asset *x, const char *cors)
+{
+    if (strcmp(x->state, "expired") != 0)
+        return 0;
+    reply_error(m, 410, "upload_expired",
+                "This upload was not promoted within REELD_UPLOAD_EXPIRE_SEC and was removed; "
+                "create a new upload.",
+                cors);
+    return 1;
+}
+
 /* ---- POST /api/uploads/{id}/complete ---- */
 
 static void post_complete(api *a, const rd_msg *m, const principal *p, const char *cors)
 {
     const rd_http_request *q = msg_body(m, http_request);
     rd_asset x;
-    if (asset_lookup(a, m, p->org, &x, "No such upload.", cors) < 0)
+    if (asset_lookup(a, m, p->org, &x, "No such upload.", cors) < 0 || upload_expired(m, &x, cors))
         return;
     char ok[128];
     int n = snprintf(ok, sizeof(ok), "{\"asset_id\":\"%s\",\"completed\":true}", x.public_id);
@@ -807,7 +753,7 @@ out:
 static void post_promote(api *a, const rd_msg *m, const principal *p, const char *cors)
 {
     rd_asset x;
-    if (asset_lookup(a, m, p->org, &x, "No such asset.", cors) < 0)
+    if (asset_lookup(a, m, p->org, &x, "No such asset.", cors) < 0 || upload_expired(m, &x, cors))
         return;
     char body[160];
     if (x.job_id == 0) {
@@ -843,6 +789,31 @@ static void post_promote(api *a, const rd_msg *m, const principal *p, const char
             reply_error(m, 409, "size_mismatch", msg, cors);
             return;
         }
+        /* A bound on one org's jobs in flight, so one tenant cannot queue enough to hold every
+         * encoder for hours; checked before the copy, so a refused promote costs no storage.
+         * Two promotes at once may both pass: the bound is soft by that much. */
+        if (a->cfg.max_jobs_per_org > 0) {
+            rd_msg *req = store_request(STORE_ORG_ACTIVE_JOBS), *ans;
+            snprintf(msg_body(req, store)->assets[0].org,
+                     sizeof(msg_body(req, store)->assets[0].org), "%s", x.org);
+            r = store_call(a, req, &ans);
+            if (r < 0) {
+                store_failed(m, r, cors);
+                return;
+            }
+            int64_t active = msg_body(ans, store)->counts.active;
+            msg_free(ans);
+            if (active >= a->cfg.max_jobs_per_org) {
+                char hdr[400];
+                snprintf(hdr, sizeof(hdr), "%sRetry-After: 30\r\n", cors);
+                snprintf(msg, sizeof(msg),
+                         "This org has %lld jobs queued or running, the most "
+                         "REELD_MAX_JOBS_PER_ORG allows; promote again when one has finished.",
+                         (long long)active);
+                reply_error(m, 429, "too_many_jobs", msg, hdr);
+                return;
+            }
+        }
         if (!video_type(info.content_type)) {
             reply_error(m, 415, "unsupported_media_type",
                         "The uploaded object's Content-Type is not a video type; upload it again "
@@ -870,7 +841,15 @@ static void post_promote(api *a, const rd_msg *m, const principal *p, const char
         if (r < 0) {
             log_error("api_promote_copy_failed", KV_STR("asset", x.public_id), KV_ERRNO(r),
                       KV_STR("why", msg));
-            reply_error(m, 502, "storage_failed", "Copying to masters failed; try again.", cors);
+            /* A refusal (4xx: a bucket's settings changed, say) is not cured by trying again:
+             * the client is told the storage's own sentence. */
+            char why[320];
+            if (r == -EINVAL || r == -EACCES || r == -ENOENT)
+                snprintf(why, sizeof(why), "Object storage refused the copy to masters: %.250s",
+                         msg[0] ? msg : "no reason given");
+            else
+                snprintf(why, sizeof(why), "Copying to masters failed; try again.");
+            reply_error(m, 502, "storage_failed", why, cors);
             return;
         }
         /* One job per asset and kind, by the store's own rule: promoting twice, on two nodes
@@ -1003,7 +982,8 @@ static void list_assets(api *a, const rd_msg *m, const principal *p, const char 
             return;
         }
     }
-    static const char *const states[] = {"uploading", "uploaded", "processing", "ready", "failed"};
+    static const char *const states[] = {"uploading", "uploaded", "processing",
+                                         "ready",     "failed",   "expired"};
     int known = state.p == NULL || state.len == 0;
     for (size_t i = 0; !known && i < sizeof(states) / sizeof(states[0]); i++)
         known = strlen(states[i]) == state.len && memcmp(states[i], state.p, state.len) == 0;
@@ -1032,21 +1012,7 @@ static void list_assets(api *a, const rd_msg *m, const principal *p, const char 
         fputs("reeld: out of memory answering a listing\n", stderr);
         abort();
     }
-    len = (size_t)snprintf(body, cap, "{\"assets\":[");
-    for (uint32_t i = 0; i < b->n; i++) {
-        if (i)
-            body[len++] = ',';
-        int n = asset_json(body + len, cap - len, &b->assets[i]);
-        if (n > 0)
-            len += (size_t)n;
-    }
-    char next[RD_CURSOR_MAX];
-    if (b->cursor != 0) {
-        job_cursor_encode(next, 'a', b->cursor);
-        len += (size_t)snprintf(body + len, cap - len, "],\"next_cursor\":\"%s\"}", next);
-    } else {
-        len += (size_t)snprintf(body + len, cap - len, "],\"next_cursor\":null}");
-    }
+    len = page_json(body, cap, b, 'a');
     msg_free(ans);
     reply(m, 200, body, len, cors);
     free(body);
@@ -1520,6 +1486,49 @@ void api_free(rd_actor *actor)
     actor->arg = NULL;
 }
 
+/* Uploads never promoted expire (REELD_UPLOAD_EXPIRE_SEC): on the writer's tick, the store
+ * marks them "expired" and this thread deletes what they left in staging (the object, or the
+ * multipart upload). Any node may run it; the store hands each row to one of them. */
+static void sweep_uploads(rd_actor *self)
+{
+    api *a = self->state;
+    if (a == NULL || a->blob == NULL || a->cfg.upload_expire_sec <= 0)
+        return;
+    int64_t cutoff = (int64_t)time(NULL) * 1000 - (int64_t)a->cfg.upload_expire_sec * 1000;
+    for (int round = 0; round < 8; round++) { /* at most 8 batches a tick */
+        rd_msg *req = store_request(STORE_ASSET_EXPIRE), *ans;
+        msg_body(req, store)->cursor = cutoff;
+        msg_body(req, store)->limit = RD_STORE_BATCH;
+        int r = store_call(a, req, &ans);
+        if (r < 0) {
+            log_warn("upload_sweep_failed", KV_ERRNO(r));
+            return;
+        }
+        const struct rd_msg_store *b = msg_body(ans, store);
+        uint32_t n = b->n;
+        for (uint32_t i = 0; i < n; i++) {
+            const rd_asset *x = &b->assets[i];
+            char msg[256];
+            if (x->upload_id[0] && a->s3 != NULL) {
+                s3_op op = {.method = S3_MPU_ABORT,
+                            .bucket = a->cfg.s3_bucket_staging,
+                            .key = x->staging_key,
+                            .upload_id = x->upload_id};
+                s3_call(a->s3, &op); /* gone already: the same */
+            }
+            r = blob_delete(a->blob, a->cfg.s3_bucket_staging, x->staging_key, msg, sizeof(msg));
+            if (r < 0 && r != -ENOENT)
+                log_warn("upload_expired_delete_failed", KV_STR("asset", x->public_id), KV_ERRNO(r),
+                         KV_STR("why", msg));
+            log_info("upload_expired", KV_STR("asset", x->public_id), KV_STR("org", x->org));
+        }
+        metrics_add(a->m_expired, n);
+        msg_free(ans);
+        if (n < RD_STORE_BATCH)
+            return;
+    }
+}
+
 static const rd_actor_def api_def = {
     .name = "api",
     .init = api_init,
@@ -1550,27 +1559,35 @@ static int parse_keys(api *a, const char *list, char *err, size_t errlen)
     return 0;
 }
 
-static int parse_origins(api *a, const char *list, char *err, size_t errlen)
+/* With OBJECT_LOCK_DEFAULT_DAYS > 0 every promote copies with retention, which a masters bucket
+ * without Object Lock refuses: say so once, at start, instead of as a 502 on every promote.
+ * Storage that cannot be reached now is not a reason to stay down: a warning, and promotes
+ * report what they meet. */
+static int check_masters_lock(api *a, char *err, size_t errlen)
 {
-    const char *p = list;
-    while (p && *p) {
-        while (*p == ' ')
-            p++;
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        while (len && p[len - 1] == ' ')
-            len--;
-        if (len) {
-            if (a->norigins == API_MAX_ORIGIN || len >= sizeof(a->origins[0])) {
-                snprintf(err, errlen, "ALLOWED_ORIGINS: at most %d origins of %d bytes or less",
-                         API_MAX_ORIGIN, API_ORIGIN_LEN - 1);
-                return -EINVAL;
-            }
-            memcpy(a->origins[a->norigins], p, len);
-            a->origins[a->norigins++][len] = '\0';
-        }
-        p = comma ? comma + 1 : NULL;
+    if (a->s3 == NULL || a->cfg.object_lock_default_days <= 0)
+        return 0;
+    static char doc[4096];
+    s3_op op = {.method = S3_GET_OBJECT_LOCK,
+                .bucket = a->cfg.s3_bucket_masters,
+                .resp = doc,
+                .resp_cap = sizeof(doc)};
+    int r = s3_call(a->s3, &op);
+    char enabled[32] = "";
+    if (r == 0)
+        s3wire_xml_text(doc, strlen(doc), "ObjectLockEnabled", enabled, sizeof(enabled));
+    if ((r == 0 && strcmp(enabled, "Enabled") != 0) ||
+        (r == -ENOENT && strcmp(op.code, "NoSuchBucket") != 0)) {
+        snprintf(err, errlen,
+                 "S3_BUCKET_MASTERS '%s' has no Object Lock, and OBJECT_LOCK_DEFAULT_DAYS is %d: "
+                 "create the buckets with `reeld buckets init` (a new masters bucket) or set "
+                 "OBJECT_LOCK_DEFAULT_DAYS=0",
+                 a->cfg.s3_bucket_masters, a->cfg.object_lock_default_days);
+        return -EINVAL;
     }
+    if (r < 0)
+        log_warn("masters_lock_unchecked", KV_STR("bucket", a->cfg.s3_bucket_masters), KV_ERRNO(r),
+                 KV_STR("why", op.message));
     return 0;
 }
 
@@ -1602,7 +1619,7 @@ static int load_edge_key(api *a, const rd_config *cfg, char *err, size_t errlen)
 }
 
 int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http_routes *routes,
-              rd_actor **out, char *err, size_t errlen)
+              int part, rd_actor **out, char *err, size_t errlen)
 {
     err[0] = '\0';
     api *a = calloc(1, sizeof(*a));
@@ -1613,13 +1630,17 @@ int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http
     if (r == 0)
         r = parse_keys(a, cfg->api_keys, err, errlen);
     if (r == 0)
-        r = parse_origins(a, cfg->allowed_origins, err, errlen);
-    if (r == 0)
+        r = cors_parse(&a->cors, cfg->allowed_origins, "ALLOWED_ORIGINS", err, errlen);
+    /* The readers answer from the store and sign edge links: no object storage. */
+    if (r == 0 && part == API_WRITES)
         r = urlsign_init(&a->sign, cfg, err, errlen);
-    if (r == 0 && (r = blob_backend_open(&a->backend, cfg, loop, err, errlen)) == 0) {
+    if (r == 0 && part == API_WRITES &&
+        (r = blob_backend_open(&a->backend, cfg, loop, err, errlen)) == 0) {
         a->blob = a->backend.blob;
         a->s3 = a->backend.s3;
     }
+    if (r == 0 && part == API_WRITES)
+        r = check_masters_lock(a, err, errlen);
     if (r < 0) {
         if (err[0] == '\0')
             snprintf(err, errlen, "the API could not start (%s)", strerror(-r));
@@ -1631,7 +1652,7 @@ int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http
         r = load_edge_key(a, cfg, err, errlen);
     if (r == 0)
         r = store_client_create(loop, dispatcher, &a->store);
-    if (r == 0)
+    if (r == 0 && part == API_READS)
         r = progress_stream_spawn(loop, dispatcher, 500, &a->sse);
     if (r < 0) {
         api_def.fini(&(rd_actor){.state = a});
@@ -1639,11 +1660,24 @@ int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http
         return r;
     }
     a->open_mode = cfg->api_keys == NULL && cfg->jwt_secret == NULL;
-    if (a->open_mode)
+    if (a->open_mode && part == API_WRITES)
         log_warn("api_open_to_loopback",
                  KV_STR("why", "neither REELD_API_KEYS nor JWT_SECRET is set: the API answers "
                                "loopback clients only, as org \"local\""));
-    r = actor_spawn_thread(&api_def, a, -1, out);
+    a->def = api_def;
+    if (part == API_WRITES && cfg->upload_expire_sec > 0) {
+        /* A quarter of the expiry, at most 10 min, at least 100 ms: an upload goes soon after
+         * its time, and an idle node does not spin. */
+        int64_t ms = (int64_t)cfg->upload_expire_sec * 250;
+        a->def.tick = sweep_uploads;
+        a->def.tick_ms = (uint32_t)(ms > 600000 ? 600000 : ms < 100 ? 100 : ms);
+        rd_metric *ex = metrics_family("reeld_uploads_expired_total",
+                                       "Uploads never promoted within REELD_UPLOAD_EXPIRE_SEC, "
+                                       "removed from staging.",
+                                       RD_COUNTER, NULL, NULL, 0);
+        a->m_expired = metrics_series(ex, NULL);
+    }
+    r = actor_spawn_thread(&a->def, a, -1, out);
     if (r < 0) {
         snprintf(err, errlen, "cannot start the API thread (%s)", strerror(-r));
         api_def.fini(&(rd_actor){.state = a});
@@ -1655,22 +1689,28 @@ int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http
                                   RD_COUNTER, "code,class", NULL, 0);
     static const struct {
         int id;
+        int part;
         const char *pattern;
         unsigned methods;
     } table[] = {
-        {R_UPLOADS, "/api/uploads", RD_HTTP_POST},
-        {R_COMPLETE, "/api/uploads/{id}/complete", RD_HTTP_POST},
-        {R_PROMOTE, "/api/assets/{id}/promote", RD_HTTP_POST},
-        {R_PLAYBACK, "/api/assets/{id}/playback", RD_HTTP_GET},
-        {R_ASSET, "/api/assets/{id}", RD_HTTP_GET},
-        {R_LIST, "/api/assets", RD_HTTP_GET},
-        {R_DOCS, "/api/docs", RD_HTTP_GET},
-        {R_WEBHOOK, "/api/webhook", RD_HTTP_GET | RD_HTTP_PUT | RD_HTTP_DELETE},
-        {R_WH_ROTATE, "/api/webhook/rotate-secret", RD_HTTP_POST},
-        {R_WH_DELIVERIES, "/api/webhook/deliveries", RD_HTTP_GET},
-        {R_EVENTS, "/api/assets/{id}/events", RD_HTTP_GET},
+        {R_UPLOADS, API_WRITES, "/api/uploads", RD_HTTP_POST},
+        {R_COMPLETE, API_WRITES, "/api/uploads/{id}/complete", RD_HTTP_POST},
+        {R_PROMOTE, API_WRITES, "/api/assets/{id}/promote", RD_HTTP_POST},
+        {R_PLAYBACK, API_READS, "/api/assets/{id}/playback", RD_HTTP_GET},
+        {R_ASSET, API_READS, "/api/assets/{id}", RD_HTTP_GET},
+        {R_LIST, API_READS, "/api/assets", RD_HTTP_GET},
+        {R_DOCS, API_READS, "/api/docs", RD_HTTP_GET},
+        /* One owner per pattern: the endpoint's three methods go with the writes. */
+        {R_WEBHOOK, API_WRITES, "/api/webhook", RD_HTTP_GET | RD_HTTP_PUT | RD_HTTP_DELETE},
+        {R_WH_ROTATE, API_WRITES, "/api/webhook/rotate-secret", RD_HTTP_POST},
+        {R_WH_DELIVERIES, API_READS, "/api/webhook/deliveries", RD_HTTP_GET},
+        {R_EVENTS, API_READS, "/api/assets/{id}/events", RD_HTTP_GET},
     };
+    for (int i = 0; i < R_COUNT; i++)
+        a->route[i] = -1;
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+        if (table[i].part != part)
+            continue;
         int id = http_routes_add(routes, table[i].pattern, table[i].methods | RD_HTTP_OPTIONS, out,
                                  1, table[i].id == R_DOCS ? 0 : API_BODY_LIMIT, 0);
         if (id < 0) {

@@ -10,10 +10,13 @@
  *   GET  /api/docs                      → the OpenAPI 3.1 document (no auth)
  *   OPTIONS on each of them             → CORS preflight
  *
- * One thread actor serves them all: HEAD and CopyObject block (the blob interface), so they
- * cannot run on a loop, and one actor keeps the rate-limit buckets exact for the whole process
- * rather than per loop. Assets live in the store only (any node, or this one after a restart,
- * answers for them). Its bound mailbox turns a flood into 503s. */
+ * Two thread actors of this code serve them: the writers (uploads, complete, promote: HEAD,
+ * CopyObject and the multipart calls block, so they cannot run on a loop) and the readers
+ * (the asset, its playback link, the listing, the document: one store read each). A promote
+ * waiting seconds on a slow object store then holds up other writes only, never a status
+ * poll or a playback link. Each keeps its own rate-limit buckets, exact for its routes in the
+ * whole process. Assets live in the store only (any node, or this one after a restart,
+ * answers for them). A bound mailbox turns a flood into 503s. */
 #ifndef REELD_ACTORS_API_H
 #define REELD_ACTORS_API_H
 
@@ -29,8 +32,9 @@
  * and wakes itself for new jobs), over a store client bridged on `loop`. Logs once when the API
  * is open to loopback clients only (no REELD_API_KEYS, no JWT_SECRET). 0, or -errno with one
  * sentence in `err`. */
+enum { API_WRITES, API_READS };
 int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http_routes *routes,
-              rd_actor **out, char *err, size_t errlen);
+              int part, rd_actor **out, char *err, size_t errlen);
 
 /* Shutdown: actor_stop and actor_join while the loops still run (the request being handled
  * finishes, the store client's bridge stops), then rt_stop, then api_free: it closes the blob

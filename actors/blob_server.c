@@ -87,25 +87,10 @@ static void cors_lines(const blob_server *bs, const rd_msg *req, char *out, size
 static int reply_with(const blob_server *bs, const rd_msg *req, int status, const char *type,
                       const char *body, size_t len, const char *headers)
 {
-    rd_msg *reply = msg_new(MSG_HTTP_RESPONSE);
-    struct rd_msg_http_response *resp = msg_body(reply, http_response);
-    resp->status = (uint16_t)status;
-    if (type)
-        snprintf(resp->content_type, sizeof(resp->content_type), "%s", type);
-    int n = snprintf(resp->headers, sizeof(resp->headers), "%s", headers ? headers : "");
-    cors_lines(bs, req, resp->headers + n, sizeof(resp->headers) - (size_t)n);
-    if (len <= RD_HTTP_SMALL_BODY) {
-        memcpy(resp->small, body, len);
-        resp->small_len = (uint32_t)len;
-    } else {
-        resp->body = buf_new(len);
-        memcpy(resp->body->data, body, len);
-        resp->body->len = len;
-    }
-    int r = actor_reply(req, reply);
-    if (r < 0)
-        msg_free(reply);
-    return r;
+    char all[512];
+    int n = snprintf(all, sizeof(all), "%s", headers ? headers : "");
+    cors_lines(bs, req, all + n, sizeof(all) - (size_t)n);
+    return http_reply_headers(req, status, type, body, len, all);
 }
 
 static int xml_error(const blob_server *bs, const rd_msg *req, int status, const char *code,
@@ -132,12 +117,7 @@ static void preflight(const blob_server *bs, const rd_msg *m)
     if (cors_preflight(&bs->cors, o.p, o.len, want.p, want.len, hdrs.p, hdrs.len, CORS_METHODS,
                        cors_request_headers, out, sizeof(out)) <= 0)
         out[0] = '\0';
-    rd_msg *reply = msg_new(MSG_HTTP_RESPONSE);
-    struct rd_msg_http_response *resp = msg_body(reply, http_response);
-    resp->status = 204;
-    snprintf(resp->headers, sizeof(resp->headers), "%s", out);
-    if (actor_reply(m, reply) < 0)
-        msg_free(reply);
+    http_reply_headers(m, 204, NULL, "", 0, out);
 }
 
 /* A sigv4/blobfs_presigned_check result as S3 would say it. */
@@ -229,7 +209,13 @@ static int put_done(blob_server *bs, upload *u)
 {
     blob_info info;
     int r = blobfs_write_commit(&u->w, &info);
-    if (r < 0) {
+    if (r == -ENOTDIR || r == -EISDIR) {
+        /* "a/b" where "a" is an object, or the other way round: the name is the client's
+         * (S3 itself would take both; a file system cannot). */
+        xml_error(bs, u->request, 409, "KeyConflict",
+                  "The key clashes with an existing key that is a prefix of it (or has it as "
+                  "one); choose another key.");
+    } else if (r < 0) {
         log_error("blob_put_failed", KV_STR("bucket", u->w.bucket), KV_ERRNO(r));
         xml_error(bs, u->request, 500, "InternalError", "The object could not be stored.");
     } else {

@@ -835,12 +835,7 @@ static void serve_hls(shard *sh, rd_msg *m)
         if (cors_preflight(&G.cors, o.p, o.len, want.p, want.len, hdrs.p, hdrs.len, "GET, HEAD",
                            cors_request_headers, out, sizeof(out)) <= 0)
             out[0] = '\0';
-        rd_msg *reply = msg_new(MSG_HTTP_RESPONSE);
-        msg_body(reply, http_response)->status = 204;
-        snprintf(msg_body(reply, http_response)->headers,
-                 sizeof(msg_body(reply, http_response)->headers), "%s", out);
-        if (actor_reply(m, reply) < 0)
-            msg_free(reply);
+        http_reply_headers(m, 204, NULL, "", 0, out);
         job_free(j);
         return;
     }

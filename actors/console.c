@@ -36,22 +36,10 @@ static const char *type_of(const char *path)
 
 static void serve(const rd_msg *m, const rd_embedded *a)
 {
-    rd_msg *r = msg_new(MSG_HTTP_RESPONSE);
-    struct rd_msg_http_response *resp = msg_body(r, http_response);
-    if (a == NULL) {
-        resp->status = 404;
-        snprintf(resp->content_type, sizeof(resp->content_type), "text/plain");
-        resp->small_len = (uint32_t)snprintf(resp->small, sizeof(resp->small), "Not found.\n");
-    } else {
-        resp->status = 200;
-        snprintf(resp->content_type, sizeof(resp->content_type), "%s", type_of(a->path));
-        snprintf(resp->headers, sizeof(resp->headers), "%s", HEADERS);
-        resp->body = buf_new(a->len);
-        memcpy(resp->body->data, a->data, a->len);
-        resp->body->len = a->len;
-    }
-    if (actor_reply(m, r) < 0)
-        msg_free(r);
+    if (a == NULL)
+        http_reply(m, 404, "text/plain", "Not found.\n", 11);
+    else
+        http_reply_headers(m, 200, type_of(a->path), a->data, a->len, HEADERS);
 }
 
 static int console_handle(rd_actor *self, rd_msg *m)

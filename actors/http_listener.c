@@ -4,7 +4,10 @@
  *        the connection cap, each with an input buffer, two output buffers, a timer, a ring
  *        of pipelined requests awaiting replies, and a pipe while it sends a file part); its
  *        provided-buffer ring for multishot recv; the descriptors of the file parts it holds;
- *        a pool of empty pipes.
+ *        a pool of empty pipes; a timer that re-arms accept after running out of descriptors.
+ *        With every loop's listener it shares the per-address connection counts (atomic
+ *        counters in the route table) and the routes' gates (run here, on the head, before a
+ *        body is read).
  * takes: MSG_HTTP_PART (later parts of streamed responses: bytes, or a file range spliced to
  *        the socket); MSG_HTTP_BODY_ACK (a target has used part of a streamed request body);
  *        replies (MSG_HTTP_RESPONSE) to the MSG_HTTP_REQUESTs it sent.
@@ -15,7 +18,8 @@
  *        shutdown, close, pipe2 and fcntl, which do not block); copies a file part's bytes
  *        (nor a large buffer part's: it is sent from its rd_buf); grows a buffer past its
  *        bound (a client that sends faster than it reads is paused, then cut off); answers
- *        out of order.
+ *        out of order; reads a body its route's gate refused; lets a body trickle below
+ *        REELD_HTTP_BODY_MIN_RATE; retries a failing accept at once.
  *
  * A connection's life: accept → recv (multishot, provided buffers; bytes are copied into the
  * connection's input buffer and the ring buffer goes straight back) → parse heads as they
@@ -131,6 +135,31 @@ void http_routes_destroy(rd_http_routes *routes)
     free(routes);
 }
 
+/* 1 when some path matches both a's segments from i and b's from j (a {param} matches one
+ * non-empty segment, a {rest...} one or more). */
+static int segs_overlap(const route *a, int i, const route *b, int j)
+{
+    if (i == a->nseg || j == b->nseg)
+        return i == a->nseg && j == b->nseg;
+    const typeof(a->seg[0]) *x = &a->seg[i], *y = &b->seg[j];
+    if (x->rest || y->rest) {
+        const route *o = x->rest ? b : a;
+        int k = x->rest ? j : i;
+        /* The rest takes anything non-empty: only a lone empty last segment escapes it. */
+        return !(k == o->nseg - 1 && !o->seg[k].param && o->seg[k].len == 0);
+    }
+    if (x->param && y->param)
+        return segs_overlap(a, i + 1, b, j + 1);
+    if (x->param || y->param)
+        return (x->param ? y->len : x->len) > 0 && segs_overlap(a, i + 1, b, j + 1);
+    return x->len == y->len && memcmp(x->p, y->p, x->len) == 0 && segs_overlap(a, i + 1, b, j + 1);
+}
+
+static const char *owner_name(const route *rt)
+{
+    return rt->targets[0] && rt->targets[0]->def ? rt->targets[0]->def->name : "?";
+}
+
 int http_routes_add(rd_http_routes *routes, const char *pattern, unsigned methods,
                     rd_actor *const *targets, int ntargets, size_t body_limit, uint32_t timeout_ms)
 {
@@ -170,6 +199,20 @@ int http_routes_add(rd_http_routes *routes, const char *pattern, unsigned method
     memcpy(rt->targets, targets, sizeof(*targets) * (size_t)ntargets);
     rt->ntargets = ntargets;
     rt->methods = methods | ((methods & RD_HTTP_GET) ? RD_HTTP_HEAD : 0);
+    /* A route has one owner: a pattern that can match a path another route matches, for a
+     * method both take, is refused, so which actor answers never depends on the order of
+     * registration. */
+    for (int i = 0; i < routes->n; i++) {
+        const route *o = &routes->r[i];
+        if ((o->methods & rt->methods & ~(unsigned)RD_HTTP_STREAM_BODY) == 0 ||
+            !segs_overlap(o, 0, rt, 0))
+            continue;
+        log_error("route_conflict", KV_STR("route", pattern), KV_STR("owner", owner_name(rt)),
+                  KV_STR("overlaps", o->pattern), KV_STR("owned_by", owner_name(o)));
+        free(rt->pattern);
+        free(rt->targets);
+        return -EEXIST;
+    }
     rt->body_limit = body_limit;
     rt->timeout_ms = timeout_ms ? timeout_ms : RD_HTTP_DEFAULT_TIMEOUT_MS;
     if (body_limit > routes->max_body && !(methods & RD_HTTP_STREAM_BODY))
@@ -1026,8 +1069,10 @@ static rd_msg *local_response(int status, const char *code, const char *message,
     struct rd_msg_http_response *r = msg_body(m, http_response);
     r->status = (uint16_t)status;
     snprintf(r->content_type, sizeof(r->content_type), "application/json");
-    if (headers)
-        snprintf(r->headers, sizeof(r->headers), "%s", headers);
+    /* The listener's own answers are errors (404, 405, 408, 413, 431, 503, ...): no cache
+     * keeps one in place of what the path serves. */
+    snprintf(r->headers, sizeof(r->headers), "Cache-Control: no-store\r\n%s",
+             headers ? headers : "");
     int n = http1_write_error_json(r->small, sizeof(r->small), code, message);
     r->small_len = n > 0 ? (uint32_t)n : 0;
     return m;
@@ -2234,18 +2279,26 @@ static int send_reply(const rd_msg *request, rd_msg *reply)
 int http_reply(const rd_msg *request, int status, const char *content_type, const void *body,
                size_t len)
 {
+    return http_reply_headers(request, status, content_type, body, len, NULL);
+}
+
+int http_reply_headers(const rd_msg *request, int status, const char *content_type,
+                       const void *body, size_t len, const char *headers)
+{
+    rd_msg *m = new_response(status, content_type);
+    struct rd_msg_http_response *r = msg_body(m, http_response);
+    if (headers != NULL)
+        snprintf(r->headers, sizeof(r->headers), "%s", headers);
     if (len <= RD_HTTP_SMALL_BODY) {
-        rd_msg *m = new_response(status, content_type);
-        struct rd_msg_http_response *r = msg_body(m, http_response);
         if (len)
             memcpy(r->small, body, len);
         r->small_len = (uint32_t)len;
-        return send_reply(request, m);
+    } else {
+        r->body = buf_new(len);
+        memcpy(r->body->data, body, len);
+        r->body->len = len;
     }
-    rd_buf *b = buf_new(len);
-    memcpy(b->data, body, len);
-    b->len = len;
-    return http_reply_buf(request, status, content_type, b);
+    return send_reply(request, m);
 }
 
 int http_reply_buf(const rd_msg *request, int status, const char *content_type, rd_buf *body)

@@ -62,11 +62,13 @@ int http_routes_create(rd_http_routes **out);
 void http_routes_destroy(rd_http_routes *routes);
 
 /* Adds a route and returns its id (>= 0; MSG_HTTP_REQUEST carries it), or -EINVAL for a bad
- * pattern or -ENOSPC past RD_HTTP_MAX_ROUTES. Before http_listener_start only.
+ * pattern, -ENOSPC past RD_HTTP_MAX_ROUTES, or -EEXIST (logged as route_conflict, naming
+ * both patterns and their actors) when a path and method it takes are another route's: a
+ * route has exactly one owner. Before http_listener_start only.
  *
  *   pattern:    "/api/assets/{id}/promote": literal segments, "{name}" matches one non-empty
  *               segment, a last "{name...}" matches the rest of the path (at least one byte);
- *               matches arrive as params in order. The first route that matches wins.
+ *               matches arrive as params in order.
  *   methods:    RD_HTTP_* bits; GET implies HEAD.
  *   targets:    the actor that handles it, or one per loop: the listener of loop i sends to
  *               targets[i % ntargets] (keeps cheap routes on their own core). Copied.
@@ -136,6 +138,9 @@ http1_str http_request_header(const rd_http_request *r, const char *name);
  * `content_type` may be NULL. 0 or -errno as actor_reply (the reply is freed on failure). */
 int http_reply(const rd_msg *request, int status, const char *content_type, const void *body,
                size_t len);
+/* The same with extra header lines (each ending in CRLF; NULL: none; at most 511 bytes). */
+int http_reply_headers(const rd_msg *request, int status, const char *content_type,
+                       const void *body, size_t len, const char *headers);
 /* The same with a body the caller built: the reference `body` moves into the reply. */
 int http_reply_buf(const rd_msg *request, int status, const char *content_type, rd_buf *body);
 /* An error in the house shape {"error":{"code":…,"message":…}}. */

@@ -104,21 +104,7 @@ static void reply_page(const rd_msg *req, const struct rd_msg_store *b)
 {
     size_t cap = 1024 + (size_t)b->n * 2048;
     char *body = rd_calloc(1, cap, "a page of results");
-    size_t len = (size_t)snprintf(body, cap, "{\"jobs\":[");
-    for (uint32_t i = 0; i < b->n; i++) {
-        if (i)
-            body[len++] = ',';
-        int n = job_json(body + len, cap - len, &b->jobs[i]);
-        if (n > 0)
-            len += (size_t)n;
-    }
-    char cursor[RD_CURSOR_MAX];
-    if (b->cursor != 0) {
-        job_cursor_encode(cursor, 'j', b->cursor);
-        len += (size_t)snprintf(body + len, cap - len, "],\"next_cursor\":\"%s\"}", cursor);
-    } else {
-        len += (size_t)snprintf(body + len, cap - len, "],\"next_cursor\":null}");
-    }
+    size_t len = page_json(body, cap, b, 'j');
     http_reply(req, 200, "application/json", body, len);
     free(body);
 }

@@ -255,3 +255,24 @@ void queue_counts_add(rd_queue_counts *c, int state, int64_t n)
         break;
     }
 }
+
+size_t page_json(char *buf, size_t cap, const struct rd_msg_store *b, char list)
+{
+    size_t len = (size_t)snprintf(buf, cap, "{\"%s\":[", list == 'a' ? "assets" : "jobs");
+    for (uint32_t i = 0; i < b->n && len + 1 < cap; i++) {
+        if (i)
+            buf[len++] = ',';
+        int n = list == 'a' ? asset_json(buf + len, cap - len, &b->assets[i])
+                            : job_json(buf + len, cap - len, &b->jobs[i]);
+        if (n > 0)
+            len += (size_t)n;
+    }
+    char next[RD_CURSOR_MAX];
+    if (b->cursor != 0 && len < cap) {
+        job_cursor_encode(next, list, b->cursor);
+        len += (size_t)snprintf(buf + len, cap - len, "],\"next_cursor\":\"%s\"}", next);
+    } else if (len < cap) {
+        len += (size_t)snprintf(buf + len, cap - len, "],\"next_cursor\":null}");
+    }
+    return len < cap ? len : cap - 1;
+}

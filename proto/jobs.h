@@ -188,6 +188,14 @@ typedef enum rd_store_op {
      * "processing" applies again (with the same job: one per asset and kind), so a late
      * "uploaded" cannot move it back: -ENOENT then, as for an unknown asset. */
     STORE_ASSET_UPDATE,
+    /* in: assets[0].org; out: counts.active = that org's jobs queued or running (the limit
+     * on jobs in flight per org is checked against it) */
+    STORE_ORG_ACTIVE_JOBS,
+    /* in: cursor = a time (ms): uploads created before it and never promoted (no job) are
+     * marked "expired", at most `limit`; out: assets[0..n) so marked (their staging keys and
+     * multipart upload ids are the caller's to delete). An expired asset never changes
+     * again (STORE_ASSET_UPDATE refuses it as unknown). */
+    STORE_ASSET_EXPIRE,
     /* in: webhook (org, url, events, secret: used only when it is created); out: webhook as
      * stored, `created` set when this call created it */
     STORE_WEBHOOK_PUT,
@@ -292,6 +300,10 @@ int asset_json(char *buf, size_t cap, const rd_asset *a);
 /* {"waiting":…,"active":…,"completed":…,"failed":…,"dead":…[,"stream_length":…,
  * "stream_pending":…]} */
 int queue_counts_json(char *buf, size_t cap, const rd_queue_counts *c);
+/* A page of a listing answer: {"jobs":[…],"next_cursor":"…"|null} for list 'j' (b->jobs),
+ * {"assets":[…],…} for 'a' (b->assets), with b->cursor as the next page's cursor. The
+ * buffer needs 256 + 2048 bytes per row. Returns the length. */
+size_t page_json(char *buf, size_t cap, const struct rd_msg_store *b, char list);
 
 /* Opaque page cursors of the list routes (`?cursor=`): the last id of a page, with a letter
  * naming the list it belongs to ('j' jobs, 'a' assets), in URL-safe base64 without padding.

@@ -45,21 +45,11 @@ static void put_utf8(char *out, size_t cap, size_t *o, uint32_t cp)
     }
 }
 
-int s3wire_xml_text(const char *xml, size_t len, const char *name, char *out, size_t cap)
+int s3wire_xml_decode(const char *b, size_t len, char *out, size_t cap)
 {
-    char open[80], close[80];
-    int ol = snprintf(open, sizeof(open), "<%s>", name);
-    int cl = snprintf(close, sizeof(close), "</%s>", name);
-    if (cap == 0 || ol <= 0 || cl <= 0 || (size_t)cl >= sizeof(close))
-        return -EINVAL;
-    out[0] = '\0';
-    const char *b = find(xml, len, open, (size_t)ol);
-    if (b == NULL)
-        return -ENOENT;
-    b += ol;
-    const char *e = find(b, len - (size_t)(b - xml), close, (size_t)cl);
-    if (e == NULL)
-        return -ENOENT;
+    if (cap == 0)
+        return 0;
+    const char *e = b + len;
     static const struct {
         const char *ent;
         char c;
@@ -110,6 +100,24 @@ int s3wire_xml_text(const char *xml, size_t len, const char *name, char *out, si
     }
     out[o] = '\0';
     return (int)o;
+}
+
+int s3wire_xml_text(const char *xml, size_t len, const char *name, char *out, size_t cap)
+{
+    char open[80], close[80];
+    int ol = snprintf(open, sizeof(open), "<%s>", name);
+    int cl = snprintf(close, sizeof(close), "</%s>", name);
+    if (cap == 0 || ol <= 0 || cl <= 0 || (size_t)cl >= sizeof(close))
+        return -EINVAL;
+    out[0] = '\0';
+    const char *b = find(xml, len, open, (size_t)ol);
+    if (b == NULL)
+        return -ENOENT;
+    b += ol;
+    const char *e = find(b, len - (size_t)(b - xml), close, (size_t)cl);
+    if (e == NULL)
+        return -ENOENT;
+    return s3wire_xml_decode(b, (size_t)(e - b), out, cap);
 }
 
 int s3wire_parse_error(const char *xml, size_t len, s3wire_error *e)

@@ -23,6 +23,11 @@
  * its length, or -ENOENT when absent. */
 int s3wire_xml_text(const char *xml, size_t len, const char *name, char *out, size_t cap);
 
+/* The text xml[0..len) of an element with its entities (the five predefined ones, numeric
+ * character references) decoded and control characters turned into spaces, into `out` (cap
+ * bytes, NUL-terminated, cut to fit). Returns the length written. */
+int s3wire_xml_decode(const char *xml, size_t len, char *out, size_t cap);
+
 /* An S3 error document: <Error><Code>…</Code><Message>…</Message></Error>. */
 typedef struct s3wire_error {
     char code[64];     /* "NoSuchKey", "SignatureDoesNotMatch"; "" when none */

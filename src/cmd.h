@@ -29,4 +29,8 @@ int cmd_transcode(int argc, char **argv);
  * (src/s3cmd.c); a tool for operators and tests, not listed in --help. */
 int cmd_s3(int argc, char **argv);
 
+/* `reeld buckets init`: creates the S3 buckets and sets their CORS, lifecycle and Object Lock
+ * configuration (src/buckets_cmd.c); 0, 1 with the S3 error on stderr, 2 on a usage error. */
+int cmd_buckets(int argc, char **argv);
+
 #endif

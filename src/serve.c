@@ -183,9 +183,13 @@ int cmd_serve(int argc, char **argv)
             return 1;
         }
     }
-    rd_actor *api = NULL;
+    rd_actor *api = NULL, *api_reads = NULL;
     if (r == 0 && role.api) {
-        r = api_start(&cfg, rt.loops[0], jobs.dispatcher, routes, &api, err, sizeof(err));
+        r = api_start(&cfg, rt.loops[0], jobs.dispatcher, routes, API_WRITES, &api, err,
+                      sizeof(err));
+        if (r == 0)
+            r = api_start(&cfg, rt.loops[rt.nloops > 1 ? 1 : 0], jobs.dispatcher, routes, API_READS,
+                          &api_reads, err, sizeof(err));
         if (r < 0) {
             log_error("start_failed", KV_STR("what", "API"), KV_STR("reason", err));
             fprintf(stderr, "reeld: %s\n", err);
@@ -234,9 +238,12 @@ int cmd_serve(int argc, char **argv)
     int nloops = rt.nloops;
     worker_role_stop(&worker);
     webhook_workers_stop(hooks);
-    if (api != NULL) {
-        actor_stop(api);
-        actor_join(api);
+    for (int i = 0; i < 2; i++) {
+        rd_actor *x = i ? api_reads : api;
+        if (x != NULL) {
+            actor_stop(x);
+            actor_join(x);
+        }
     }
     rt_halt(&rt, (uint64_t)cfg.drain_sec * 1000000000ull);
     /* The thread actors that answer loop actors stop before the loops are freed. */
@@ -247,6 +254,7 @@ int cmd_serve(int argc, char **argv)
     jobs_halt(&jobs);
     rt_free(&rt);
     api_free(api);
+    api_free(api_reads);
     blobfs_close(fs);
     worker_role_free(&worker);
     webhook_workers_free(hooks);

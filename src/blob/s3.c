@@ -19,6 +19,7 @@
 
 #include "actors/metrics.h"
 #include "proto/hmac.h"
+#include "proto/md5.h"
 #include "proto/msg.h"
 #include "proto/s3_wire.h"
 #include "proto/sigv4.h"
@@ -68,8 +69,8 @@ struct s3_client {
     int hooked;             /* stop_hook is registered */
     rd_stop_hook stop_hook; /* fails what is in flight when the loop stops */
     /* Metrics, looked up once per operation kind. */
-    rd_series *m_ok[S3_MPU_ABORT + 1], *m_failed[S3_MPU_ABORT + 1];
-    rd_series *m_retries[S3_MPU_ABORT + 1], *m_seconds[S3_MPU_ABORT + 1];
+    rd_series *m_ok[S3_NMETHODS], *m_failed[S3_NMETHODS];
+    rd_series *m_retries[S3_NMETHODS], *m_seconds[S3_NMETHODS];
 };
 
 typedef struct s3_req {
@@ -82,13 +83,15 @@ typedef struct s3_req {
     uint64_t started_ns;        /* when s3_start took the operation */
     int timed_out;
     int streaming;      /* this response's body goes to on_chunk */
+    int body_cut;       /* the response body did not fit in `body` */
     int chunk_err;      /* what on_chunk returned to stop the GET */
     uint64_t delivered; /* GET bytes given to on_chunk over all attempts */
     rd_timer attempt_timer;
     rd_timer backoff_timer;
     char host[512];
     char payload_hash[HMAC_SHA256_HEX + 1];
-    char *xml; /* MPU_COMPLETE's request body */
+    char content_md5[MD5_BASE64_LEN + 1]; /* of a bucket configuration body */
+    char *xml;                            /* MPU_COMPLETE's request body */
     size_t xml_len;
     int64_t server_date; /* Date of the last response, 0 if none */
     char body[S3_BODY_KEEP];
@@ -109,7 +112,54 @@ static const char *const method_names[] = {
     [S3_MPU_PART] = "UploadPart",
     [S3_MPU_COMPLETE] = "CompleteMultipartUpload",
     [S3_MPU_ABORT] = "AbortMultipartUpload",
+    [S3_HEAD_BUCKET] = "HeadBucket",
+    [S3_CREATE_BUCKET] = "CreateBucket",
+    [S3_PUT_BUCKET_CORS] = "PutBucketCors",
+    [S3_GET_BUCKET_CORS] = "GetBucketCors",
+    [S3_PUT_BUCKET_LIFECYCLE] = "PutBucketLifecycleConfiguration",
+    [S3_GET_BUCKET_LIFECYCLE] = "GetBucketLifecycleConfiguration",
+    [S3_PUT_OBJECT_LOCK] = "PutObjectLockConfiguration",
+    [S3_GET_OBJECT_LOCK] = "GetObjectLockConfiguration",
 };
+
+static int bucket_op(s3_method m)
+{
+    return m >= S3_HEAD_BUCKET;
+}
+
+/* The subresource of a bucket configuration operation ("cors"), or NULL. */
+static const char *subresource(s3_method m)
+{
+    switch (m) {
+    case S3_PUT_BUCKET_CORS:
+    case S3_GET_BUCKET_CORS:
+        return "cors";
+    case S3_PUT_BUCKET_LIFECYCLE:
+    case S3_GET_BUCKET_LIFECYCLE:
+        return "lifecycle";
+    case S3_PUT_OBJECT_LOCK:
+    case S3_GET_OBJECT_LOCK:
+        return "object-lock";
+    default:
+        return NULL;
+    }
+}
+
+/* A bucket PUT whose body is a configuration document (sent with Content-MD5). */
+static int config_put(s3_method m)
+{
+    return m == S3_PUT_BUCKET_CORS || m == S3_PUT_BUCKET_LIFECYCLE || m == S3_PUT_OBJECT_LOCK;
+}
+
+static int config_get(s3_method m)
+{
+    return m == S3_GET_BUCKET_CORS || m == S3_GET_BUCKET_LIFECYCLE || m == S3_GET_OBJECT_LOCK;
+}
+
+static const char *key_of(const s3_op *op)
+{
+    return op->key ? op->key : "";
+}
 
 const char *s3_method_name(s3_method m)
 {
@@ -122,10 +172,18 @@ static const char *http_method(s3_method m)
     case S3_PUT:
     case S3_COPY:
     case S3_MPU_PART:
+    case S3_CREATE_BUCKET:
+    case S3_PUT_BUCKET_CORS:
+    case S3_PUT_BUCKET_LIFECYCLE:
+    case S3_PUT_OBJECT_LOCK:
         return "PUT";
     case S3_GET:
+    case S3_GET_BUCKET_CORS:
+    case S3_GET_BUCKET_LIFECYCLE:
+    case S3_GET_OBJECT_LOCK:
         return "GET";
     case S3_HEAD:
+    case S3_HEAD_BUCKET:
         return "HEAD";
     case S3_DELETE:
     case S3_MPU_ABORT:
@@ -180,8 +238,12 @@ static const rd_actor_def s3_actor_def = {
     .handle = actor_handle,
 };
 
-static void init_metrics(s3_client *c)
+/* The series of operation `m`. Object operations get theirs when the client is made, so that
+ * a scrape shows them at zero; bucket operations (an operator's command) on first use. */
+static void method_metrics(s3_client *c, int m)
 {
+    if (c->m_ok[m] != NULL)
+        return;
     rd_metric *req = metrics_family("reeld_s3_requests_total",
                                     "S3 operations finished, by operation and outcome", RD_COUNTER,
                                     "op,outcome", NULL, 0);
@@ -191,14 +253,18 @@ static void init_metrics(s3_client *c)
     rd_metric *secs =
         metrics_family("reeld_s3_request_seconds", "S3 operation time, retries included",
                        RD_HISTOGRAM, "op", NULL, 0);
-    for (int m = 0; m <= S3_MPU_ABORT; m++) {
-        const char *ok[] = {method_names[m], "ok"}, *failed[] = {method_names[m], "error"};
-        const char *op[] = {method_names[m]};
-        c->m_ok[m] = metrics_series(req, ok);
-        c->m_failed[m] = metrics_series(req, failed);
-        c->m_retries[m] = metrics_series(retries, op);
-        c->m_seconds[m] = metrics_series(secs, op);
-    }
+    const char *ok[] = {method_names[m], "ok"}, *failed[] = {method_names[m], "error"};
+    const char *op[] = {method_names[m]};
+    c->m_ok[m] = metrics_series(req, ok);
+    c->m_failed[m] = metrics_series(req, failed);
+    c->m_retries[m] = metrics_series(retries, op);
+    c->m_seconds[m] = metrics_series(secs, op);
+}
+
+static void init_metrics(s3_client *c)
+{
+    for (int m = 0; m <= S3_MPU_ABORT; m++)
+        method_metrics(c, m);
 }
 
 /* Splits "scheme://host[:port][/path]" into the client's fields. */
@@ -406,9 +472,13 @@ static int build_request(s3_req *r)
     s3_client *c = r->cl;
     s3_op *op = r->op;
     char path[2 * S3_MAX_KEY + 512];
-    int pn = c->virtual_hosted
-                 ? snprintf(path, sizeof(path), "%s/%s", c->base_path, op->key)
-                 : snprintf(path, sizeof(path), "%s/%s/%s", c->base_path, op->bucket, op->key);
+    int pn =
+        bucket_op(op->method)
+            ? (c->virtual_hosted ? snprintf(path, sizeof(path), "%s/", c->base_path)
+                                 : snprintf(path, sizeof(path), "%s/%s", c->base_path, op->bucket))
+        : c->virtual_hosted
+            ? snprintf(path, sizeof(path), "%s/%s", c->base_path, op->key)
+            : snprintf(path, sizeof(path), "%s/%s/%s", c->base_path, op->bucket, op->key);
     if (pn < 0 || (size_t)pn >= sizeof(path))
         return -ENAMETOOLONG;
 
@@ -429,6 +499,8 @@ static int build_request(s3_req *r)
         query[nq++] = (sigv4_pair){"uploadId", op->upload_id};
         break;
     default:
+        if (subresource(op->method) != NULL)
+            query[nq++] = (sigv4_pair){subresource(op->method), ""};
         break;
     }
 
@@ -454,6 +526,8 @@ static int build_request(s3_req *r)
             extra[ne++] = (sigv4_pair){"x-amz-object-lock-retain-until-date", until};
         }
     }
+    if (op->method == S3_CREATE_BUCKET && op->bucket_lock)
+        extra[ne++] = (sigv4_pair){"x-amz-bucket-object-lock-enabled", "true"};
 
     /* Range: a resumed GET asks for what it has not delivered yet. */
     char range[64] = "";
@@ -476,6 +550,10 @@ static int build_request(s3_req *r)
     } else if (op->method == S3_MPU_COMPLETE) {
         has_body = 1;
         content_length = r->xml_len;
+        payload = r->payload_hash;
+    } else if (op->method == S3_CREATE_BUCKET || config_put(op->method)) {
+        has_body = 1;
+        content_length = op->body_len;
         payload = r->payload_hash;
     } else if (op->method == S3_MPU_CREATE || op->method == S3_COPY) {
         has_body = 1; /* a POST or PUT without a body still says Content-Length: 0 */
@@ -521,6 +599,8 @@ static int build_request(s3_req *r)
     if (e == 0 && op->method == S3_COPY && op->lock_days > 0)
         /* S3 wants a checksum on any write that sets a retention; the body is empty. */
         e = head_add(r, &n, "Content-MD5: %s\r\n", EMPTY_MD5_BASE64);
+    if (e == 0 && config_put(op->method))
+        e = head_add(r, &n, "Content-MD5: %s\r\n", r->content_md5);
     if (e == 0 && has_body)
         e = head_add(r, &n, "Content-Length: %llu\r\n", (unsigned long long)content_length);
     if (e == 0)
@@ -531,7 +611,7 @@ static int build_request(s3_req *r)
     httpc_exchange *x = &r->x;
     x->head = r->head;
     x->head_len = n;
-    x->head_request = op->method == S3_HEAD;
+    x->head_request = op->method == S3_HEAD || op->method == S3_HEAD_BUCKET;
     x->from_file = 0;
     x->body = NULL;
     x->body_len = 0;
@@ -545,6 +625,9 @@ static int build_request(s3_req *r)
     } else if (op->method == S3_MPU_COMPLETE) {
         x->body = (const uint8_t *)r->xml;
         x->body_len = r->xml_len;
+    } else if (op->method == S3_CREATE_BUCKET || config_put(op->method)) {
+        x->body = op->body;
+        x->body_len = op->body_len;
     }
     return 0;
 }
@@ -570,6 +653,7 @@ static int on_head(httpc_exchange *x, const http1_response *resp)
     op->status = resp->status;
     op->content_length = resp->content_length;
     r->body_len = 0;
+    r->body_cut = 0;
     r->server_date = 0;
     size_t len;
     const char *v = http1_response_header(resp, "date", &len);
@@ -604,6 +688,8 @@ static int on_body(httpc_exchange *x, uint8_t *data, size_t len)
     }
     size_t room = sizeof(r->body) - 1 - r->body_len;
     size_t take = len < room ? len : room;
+    if (take < len)
+        r->body_cut = 1;
     memcpy(r->body + r->body_len, data, take);
     r->body_len += take;
     r->body[r->body_len] = '\0';
@@ -635,7 +721,7 @@ static void complete(s3_req *r, int res, const s3wire_error *e)
     if (res < 0) {
         int status = op->status / 100 == 2 && e == NULL ? 0 : op->status;
         char what[2 * S3_MAX_KEY];
-        snprintf(what, sizeof(what), "%s", op->key ? op->key : "");
+        snprintf(what, sizeof(what), "%s", key_of(op));
         if (op->message[0] == '\0')
             s3wire_describe(op->message, sizeof(op->message), s3_method_name(op->method),
                             op->bucket ? op->bucket : "", what, status, e, res);
@@ -693,7 +779,7 @@ static void exchange_done(httpc_exchange *x, int res)
     if (res < 0 && tls_err != 0)
         snprintf(op->message, sizeof(op->message),
                  "S3 %s %.64s/%.200s failed: TLS with %.100s failed: %s (BearSSL error %d).",
-                 s3_method_name(op->method), op->bucket, op->key, r->host, tls_strerror(tls_err),
+                 s3_method_name(op->method), op->bucket, key_of(op), r->host, tls_strerror(tls_err),
                  tls_err);
 
     if (res < 0) {
@@ -733,6 +819,19 @@ static void exchange_done(httpc_exchange *x, int res)
         }
         if ((op->method == S3_COPY || op->method == S3_MPU_COMPLETE) && op->etag[0] == '\0')
             s3wire_xml_text(r->body, r->body_len, "ETag", op->etag, sizeof(op->etag));
+        if (config_get(op->method)) {
+            if (r->body_cut || r->body_len >= op->resp_cap) {
+                snprintf(op->message, sizeof(op->message),
+                         "S3 %s %s failed: the configuration is larger than %zu bytes.",
+                         s3_method_name(op->method), op->bucket,
+                         r->body_cut ? sizeof(r->body) - 1 : op->resp_cap - 1);
+                complete(r, -EMSGSIZE, NULL);
+                return;
+            }
+            memcpy(op->resp, r->body, r->body_len);
+            op->resp[r->body_len] = '\0';
+            op->resp_len = r->body_len;
+        }
         complete(r, 0, NULL);
         return;
     }
@@ -768,7 +867,7 @@ static void send_request(s3_req *r)
         r->c = NULL;
         snprintf(r->op->message, sizeof(r->op->message),
                  "S3 %s %s/%s failed: the request cannot be built (%s).",
-                 s3_method_name(r->op->method), r->op->bucket, r->op->key, strerror(-e));
+                 s3_method_name(r->op->method), r->op->bucket, key_of(r->op), strerror(-e));
         complete(r, e, NULL);
         return;
     }
@@ -859,6 +958,20 @@ static void client_stopping(rd_stop_hook *hook, rd_loop *loop)
 
 static int valid_request(const s3_op *op)
 {
+    if ((unsigned)op->method >= S3_NMETHODS)
+        return 0;
+    if (bucket_op(op->method)) {
+        if (op->bucket == NULL || op->bucket[0] == '\0' || strchr(op->bucket, '/') != NULL ||
+            (op->key != NULL && op->key[0] != '\0'))
+            return 0;
+        if (config_put(op->method))
+            return op->body != NULL && op->body_len > 0;
+        if (op->method == S3_CREATE_BUCKET)
+            return op->body != NULL || op->body_len == 0;
+        if (config_get(op->method))
+            return op->resp != NULL && op->resp_cap > 0;
+        return 1;
+    }
     if (op->bucket == NULL || op->bucket[0] == '\0' || op->key == NULL || op->key[0] == '\0' ||
         strlen(op->key) > S3_MAX_KEY || strchr(op->bucket, '/') != NULL ||
         (op->content_type != NULL && !valid_header_value(op->content_type)) ||
@@ -921,6 +1034,7 @@ int s3_start(s3_client *c, s3_op *op)
     op->attempts = 0;
     op->content_length = -1;
     op->object_size = -1;
+    op->resp_len = 0;
     op->etag[0] = op->content_type_out[0] = op->upload_id_out[0] = '\0';
     op->code[0] = op->message[0] = '\0';
     if (!valid_request(op)) {
@@ -933,11 +1047,12 @@ int s3_start(s3_client *c, s3_op *op)
     }
     if (c->stopping) {
         snprintf(op->message, sizeof(op->message), "S3 %s %s/%s: reeld is stopping.",
-                 s3_method_name(op->method), op->bucket, op->key);
+                 s3_method_name(op->method), op->bucket, key_of(op));
         op->res = -ECANCELED;
         op->done(op);
         return 0;
     }
+    method_metrics(c, op->method);
     s3_req *r = rd_calloc(1, sizeof(*r), "an S3 request");
     r->next = c->active;
     if (c->active != NULL)
@@ -953,6 +1068,10 @@ int s3_start(s3_client *c, s3_op *op)
         snprintf(r->host, sizeof(r->host), "%s", c->host);
     if ((op->method == S3_PUT || op->method == S3_MPU_PART) && !op->from_file)
         hash_hex(op->body, op->body_len, r->payload_hash);
+    if (op->method == S3_CREATE_BUCKET || config_put(op->method))
+        hash_hex(op->body ? op->body : "", op->body_len, r->payload_hash);
+    if (config_put(op->method))
+        md5_base64(op->body, op->body_len, r->content_md5);
     if (op->method == S3_MPU_COMPLETE) {
         build_complete_xml(r);
         hash_hex(r->xml, r->xml_len, r->payload_hash);

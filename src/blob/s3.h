@@ -1,5 +1,6 @@
 /* The S3 client: object operations on any S3-compatible service (AWS, Wasabi, Spaces, MinIO),
- * signed with SigV4, over HTTPS (BearSSL) or plain HTTP, on one loop.
+ * and the few bucket operations `reeld buckets init` needs, signed with SigV4, over HTTPS
+ * (BearSSL) or plain HTTP, on one loop.
  *
  * owns:  per client: the endpoint's resolved addresses, a keep-alive pool of idle connections
  *        per host (at most S3_POOL_IDLE each, closed after S3_POOL_IDLE_SEC unused), the
@@ -83,7 +84,19 @@ typedef enum s3_method {
     S3_MPU_PART,     /* UploadPart part_number of upload_id: etag comes back */
     S3_MPU_COMPLETE, /* CompleteMultipartUpload of upload_id from parts[] */
     S3_MPU_ABORT,    /* AbortMultipartUpload */
+    /* Bucket operations: no key; a configuration goes as `body` (XML, sent with Content-MD5)
+     * and comes back into `resp`. */
+    S3_HEAD_BUCKET,          /* HeadBucket: 0 when it exists and may be used, -ENOENT when not */
+    S3_CREATE_BUCKET,        /* CreateBucket: body is a CreateBucketConfiguration or empty */
+    S3_PUT_BUCKET_CORS,      /* PutBucketCors */
+    S3_GET_BUCKET_CORS,      /* GetBucketCors (-ENOENT, code NoSuchCORSConfiguration: none) */
+    S3_PUT_BUCKET_LIFECYCLE, /* PutBucketLifecycleConfiguration */
+    S3_GET_BUCKET_LIFECYCLE, /* GetBucketLifecycleConfiguration */
+    S3_PUT_OBJECT_LOCK,      /* PutObjectLockConfiguration */
+    S3_GET_OBJECT_LOCK,      /* GetObjectLockConfiguration (-ENOENT: Object Lock is off) */
 } s3_method;
+
+#define S3_NMETHODS (S3_GET_OBJECT_LOCK + 1)
 
 typedef struct s3_part {
     int number;    /* 1..10000 */
@@ -96,7 +109,8 @@ struct s3_op {
     s3_method method;
     const char *bucket;
     const char *key;
-    const void *body; /* PUT, MPU_PART: body_len bytes from memory, unless from_file */
+    const void *body; /* PUT, MPU_PART: body_len bytes from memory, unless from_file; the
+                         bucket PUTs and CREATE_BUCKET: the XML document */
     size_t body_len;
     int from_file; /* 1: the body is file_len bytes of body_fd from file_off */
     int body_fd;
@@ -115,6 +129,9 @@ struct s3_op {
     int part_number;       /* MPU_PART */
     const s3_part *parts;  /* MPU_COMPLETE: nparts parts in ascending order */
     size_t nparts;
+    int bucket_lock; /* CREATE_BUCKET: with Object Lock enabled (and so versioning) */
+    char *resp;      /* GET_BUCKET_*, GET_OBJECT_LOCK: the response document, NUL-terminated */
+    size_t resp_cap; /* bytes at resp; a larger document fails the operation with -EMSGSIZE */
     /* GET body pieces of a 2xx response, in order, each once. Return 0 to go on, -errno to
      * stop (the operation then ends with that error). The bytes are valid during the call. */
     int (*on_chunk)(s3_op *op, const uint8_t *data, size_t len);
@@ -132,6 +149,7 @@ struct s3_op {
     char etag[80];              /* PUT, HEAD, GET, COPY, MPU_PART, MPU_COMPLETE */
     char content_type_out[128]; /* HEAD, GET */
     char upload_id_out[256];    /* MPU_CREATE */
+    size_t resp_len;            /* GET_BUCKET_*, GET_OBJECT_LOCK: bytes of the document */
     char code[64];              /* S3 error code ("NoSuchKey"), "" when none */
     char message[512];          /* on failure: one sentence for a user */
 
@@ -141,8 +159,9 @@ struct s3_op {
 };
 
 /* Starts `op` on the client's loop thread. The op belongs to the client until `done`. Returns
- * 0, or -EINVAL for a request that cannot be sent (missing bucket or key, a key over
- * S3_MAX_KEY, a content type with control characters): then `done` is not called. */
+ * 0, or -EINVAL for a request that cannot be sent (missing bucket, or key of an object
+ * operation, a key over S3_MAX_KEY, a content type with control characters, a bucket PUT
+ * without a body or GET without `resp`): then `done` is not called. */
 int s3_start(s3_client *c, s3_op *op);
 
 /* Any thread but the client's loop: runs `op` there and waits for it. op->done is not used;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -402,6 +403,8 @@ static void *actor_thread(void *arg)
     char name[16];
     snprintf(name, sizeof(name), "reeld-%.9s", a->def->name);
     pthread_setname_np(pthread_self(), name);
+    uint64_t tick_ns = (uint64_t)a->def->tick_ms * 1000000ull;
+    uint64_t next_tick = a->def->tick != NULL && tick_ns ? rd_now_ns() + tick_ns : 0;
     for (;;) {
         if (!ensure_started(a))
             continue; /* fail() slept the backoff */
@@ -422,8 +425,20 @@ static void *actor_thread(void *arg)
             mailbox_done(&a->mbox, n);
             return NULL;
         }
+        if (next_tick != 0 && a->started && rd_now_ns() >= next_tick) {
+            a->def->tick(a);
+            next_tick = rd_now_ns() + tick_ns;
+        }
         if (mailbox_done(&a->mbox, n) > 0)
             continue;
+        if (next_tick != 0) {
+            /* Idle: sleep until a send finds us idle or the tick is due. */
+            uint64_t now = rd_now_ns();
+            int ms = next_tick > now ? (int)((next_tick - now + 999999) / 1000000) : 0;
+            struct pollfd p = {.fd = a->wake_fd, .events = POLLIN};
+            if (poll(&p, 1, ms) <= 0)
+                continue;
+        }
         uint64_t v;
         ssize_t r = read(a->wake_fd, &v, sizeof(v)); /* sleeps until a send finds us idle */
         (void)r;

@@ -37,6 +37,10 @@ typedef struct rd_actor_def {
     int (*handle)(rd_actor *self, rd_msg *m); /* RD_DONE, RD_KEPT or -errno */
     void (*fini)(rd_actor *self);             /* undoes init; may be NULL */
     int32_t mailbox_bound;                    /* 0: RD_MAILBOX_DEFAULT_BOUND */
+    /* Thread actors only: called on the actor's thread every tick_ms (between messages, never
+     * during one), for periodic work of an actor that blocks (a loop actor uses a timer). */
+    void (*tick)(rd_actor *self);
+    uint32_t tick_ms;
 } rd_actor_def;
 
 #define RD_MAILBOX_DEFAULT_BOUND 4096

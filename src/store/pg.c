@@ -183,7 +183,15 @@ static const char *const sql[STORE_OP_COUNT] = {
     [STORE_ASSET_UPDATE] = "UPDATE assets SET state = $3,"
                            " job_id = CASE WHEN $4::bigint > 0 THEN $4::bigint ELSE job_id END,"
                            " updated_ms = " NOW " WHERE public_id = $1 AND org = $2"
-                           " AND (job_id = 0 OR $4::bigint > 0) RETURNING " ASSET_COLS,
+                           " AND (job_id = 0 OR $4::bigint > 0) AND state <> 'expired'"
+                           " RETURNING " ASSET_COLS,
+    [STORE_ASSET_EXPIRE] = "UPDATE assets SET state = 'expired', updated_ms = " NOW
+                           " WHERE id IN (SELECT id FROM assets WHERE job_id = 0"
+                           " AND created_ms < $1 AND state IN ('uploading', 'uploaded')"
+                           " ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING " ASSET_COLS,
+    [STORE_ORG_ACTIVE_JOBS] = "SELECT count(*) FROM jobs j JOIN assets a ON a.id = j.asset_id"
+                              " WHERE j.state IN ('queued', 'running') AND a.org = $1"
+                              " AND j.kind <> 'webhook'", /* its asset_id is its event */
     [STORE_RENDITION_PUT] =
         "WITH d AS (UPDATE assets SET duration_ms = $7::bigint WHERE id = $1 AND $7::bigint > 0)"
         " INSERT INTO renditions (asset_id, name, width, height, bitrate_kbps, playlist_key,"
@@ -718,6 +726,13 @@ static int build(pg_conn *c, const struct rd_msg_store *b, params *p)
         param_text(p, a->public_id);
         param_text(p, a->org);
         break;
+    case STORE_ORG_ACTIVE_JOBS:
+        param_text(p, a->org);
+        break;
+    case STORE_ASSET_EXPIRE:
+        param_int(p, b->cursor);
+        param_int(p, page_limit(b));
+        break;
     case STORE_ASSET_UPDATE: {
         int processing = strcmp(a->state, "processing") == 0;
         if (a->public_id[0] == '\0' || a->org[0] == '\0' ||
@@ -910,6 +925,14 @@ static int read_result(struct rd_msg_store *b, const PGresult *r)
     int rows = PQntuples(r);
     uint32_t limit = page_limit(b);
     switch (b->op) {
+    case STORE_ORG_ACTIVE_JOBS:
+        b->counts.active = rows ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+        return 0;
+    case STORE_ASSET_EXPIRE:
+        b->n = 0;
+        for (int i = 0; i < rows && b->n < RD_STORE_BATCH; i++)
+            read_asset(r, i, &b->assets[b->n++]);
+        return 0;
     case STORE_ASSET_CREATE:
     case STORE_ASSET_GET:
     case STORE_ASSET_FIND:

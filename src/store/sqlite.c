@@ -118,6 +118,8 @@ enum {
     Q_ASSET_GET,
     Q_ASSET_LIST,
     Q_ASSET_FIND,
+    Q_ORG_ACTIVE,
+    Q_ASSET_EXPIRE,
     Q_ASSET_UPDATE,
     Q_REND_PUT,
     Q_REND_LIST,
@@ -164,9 +166,17 @@ static const char *const sql[Q_COUNT] = {
                      " AND (?3 = '' OR a.org = ?3) AND (?4 = '' OR " ASSET_STATE " = ?4)"
                      " ORDER BY a.id DESC LIMIT ?2",
     [Q_ASSET_FIND] = "SELECT " ASSET_COLS_J " WHERE a.public_id = ?1 AND (?2 = '' OR a.org = ?2)",
+    /* Over the few unfinished jobs (the jobs_ready index), each checked against its asset. */
+    [Q_ORG_ACTIVE] = "SELECT count(*) FROM jobs j JOIN assets a ON a.id = j.asset_id"
+                     " WHERE j.state IN ('queued', 'running') AND a.org = ?1"
+                     " AND j.kind <> 'webhook'", /* a webhook job's asset_id is its event */
     [Q_ASSET_UPDATE] = "UPDATE assets SET state = ?3,"
                        " job_id = CASE WHEN ?4 > 0 THEN ?4 ELSE job_id END, updated_ms = ?5"
                        " WHERE public_id = ?1 AND org = ?2 AND (job_id = 0 OR ?4 > 0)"
+                       " AND state <> 'expired' RETURNING " ASSET_COLS,
+    [Q_ASSET_EXPIRE] = "UPDATE assets SET state = 'expired', updated_ms = ?3 WHERE id IN"
+                       " (SELECT id FROM assets WHERE job_id = 0 AND created_ms < ?1"
+                       " AND state IN ('uploading', 'uploaded') ORDER BY id LIMIT ?2)"
                        " RETURNING " ASSET_COLS,
     [Q_REND_PUT] = "INSERT INTO renditions (asset_id, name, width, height, bitrate_kbps,"
                    " playlist_key, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
@@ -610,6 +620,35 @@ static int op_asset_find(sq *s, struct rd_msg_store *b)
     read_asset(st, &b->assets[0]);
     b->n = 1;
     return 0;
+}
+
+static int op_org_active(sq *s, struct rd_msg_store *b)
+{
+    sqlite3_stmt *st = stmt(s, Q_ORG_ACTIVE);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_text(st, 1, b->assets[0].org, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW)
+        return sq_errno(rc);
+    b->counts.active = sqlite3_column_int64(st, 0);
+    return 0;
+}
+
+static int op_asset_expire(sq *s, struct rd_msg_store *b)
+{
+    sqlite3_stmt *st = stmt(s, Q_ASSET_EXPIRE);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, b->cursor);
+    sqlite3_bind_int(st, 2,
+                     (int)(b->limit && b->limit <= RD_STORE_BATCH ? b->limit : RD_STORE_BATCH));
+    sqlite3_bind_int64(st, 3, now_ms());
+    b->n = 0;
+    int rc;
+    while (b->n < RD_STORE_BATCH && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        read_asset(st, &b->assets[b->n++]);
+    return b->n == RD_STORE_BATCH || rc == SQLITE_DONE ? 0 : sq_errno(rc);
 }
 
 static int op_asset_update(sq *s, struct rd_msg_store *b)
@@ -1244,6 +1283,10 @@ static int execute(sq *s, struct rd_msg_store *b)
         return op_asset_find(s, b);
     case STORE_ASSET_UPDATE:
         return op_asset_update(s, b);
+    case STORE_ORG_ACTIVE_JOBS:
+        return op_org_active(s, b);
+    case STORE_ASSET_EXPIRE:
+        return op_asset_expire(s, b);
     case STORE_WEBHOOK_PUT:
     case STORE_WEBHOOK_GET:
     case STORE_WEBHOOK_DELETE:

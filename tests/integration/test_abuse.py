@@ -5,6 +5,7 @@ one address taking every upload slot or connection, bodies that trickle, credent
 before a body is read, and a process out of file descriptors."""
 import json
 import os
+import re
 import resource
 import socket
 import subprocess
@@ -342,3 +343,105 @@ def _cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# ---- jobs in flight per org ----
+
+def test_one_org_cannot_queue_every_job(reeld_factory):
+    """No worker here (api,edge): promoted jobs stay queued, so they count as in flight."""
+    r = reeld_factory(env={"REELD_API_KEYS": KEYS, "REELD_MAX_JOBS_PER_ORG": "1"},
+                      args=("--roles", "api,edge"))
+
+    def uploaded(headers):
+        data = os.urandom(2000)
+        aid, url = new_upload(r, len(data), headers)
+        req = urllib.request.Request(url, data=data, method="PUT",
+                                     headers={"Content-Type": "video/mp4"})
+        urllib.request.urlopen(req, timeout=10).close()
+        return aid
+
+    first = uploaded(ACME)
+    st, job = api(r, "POST", f"/api/assets/{first}/promote", None, ACME)
+    assert st == 202, job
+    second = uploaded(ACME)
+    st, err = api(r, "POST", f"/api/assets/{second}/promote", None, ACME)
+    assert st == 429 and err["error"]["code"] == "too_many_jobs", err
+    assert "REELD_MAX_JOBS_PER_ORG" in err["error"]["message"]
+    # Nothing was copied for the refused one; the promoted one is still idempotent; another
+    # org is not held back.
+    assert not os.path.exists(os.path.join(r.data_dir, "blobs", "masters", second))
+    st, again = api(r, "POST", f"/api/assets/{first}/promote", None, ACME)
+    assert st == 202 and again["job_id"] == job["job_id"]
+    st, other = api(r, "POST", f"/api/assets/{uploaded(BETA)}/promote", None, BETA)
+    assert st == 202, other
+
+
+# ---- answers that must not be cached or misread ----
+
+def test_listener_errors_are_not_cacheable(reeld_keys):
+    r = reeld_keys()
+    for raw, code in ((b"GET /nowhere HTTP/1.1\r\nHost: t\r\n\r\n", 404),
+                      (b"DELETE /api/ping HTTP/1.1\r\nHost: t\r\n\r\n", 405)):
+        s = connect(r)
+        s.sendall(raw)
+        status, h, _ = Reader(s).response()
+        s.close()
+        assert status == code and h["cache-control"] == "no-store", (code, h)
+
+
+def test_a_key_that_clashes_with_another_is_409_not_500(reeld_keys):
+    """Embedded storage is a file tree: "a/b" cannot sit beside an object "a"."""
+    r = reeld_keys()
+
+    def presigned(key):
+        env = dict(os.environ, REELD_DATA_DIR=r.data_dir, REELD_LISTEN=r.addr)
+        out = subprocess.run([reeld_bin(), "presign", "--method", "PUT", "--bucket", "staging",
+                              "--key", key], env=env, capture_output=True, text=True, timeout=20)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    def put(url):
+        req = urllib.request.Request(url, data=b"12345", method="PUT",
+                                     headers={"Content-Type": "video/mp4"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, b""
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    assert put(presigned("clash"))[0] == 200
+    status, body = put(presigned("clash/inner"))
+    assert status == 409 and b"KeyConflict" in body, (status, body)
+
+
+# ---- uploads that are never promoted ----
+
+def test_unpromoted_uploads_expire_and_staging_is_cleaned(reeld_keys):
+    r = reeld_keys(REELD_UPLOAD_EXPIRE_SEC="1")
+    data = os.urandom(3000)
+    old, url = new_upload(r, len(data), ACME)
+    req = urllib.request.Request(url, data=data, method="PUT",
+                                 headers={"Content-Type": "video/mp4"})
+    urllib.request.urlopen(req, timeout=10).close()
+    assert staged(r, old) == data
+    kept, kurl = new_upload(r, len(data), ACME)
+    req = urllib.request.Request(kurl, data=data, method="PUT",
+                                 headers={"Content-Type": "video/mp4"})
+    urllib.request.urlopen(req, timeout=10).close()
+    st, job = api(r, "POST", f"/api/assets/{kept}/promote", None, ACME)
+    assert st == 202, job
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        st, asset = api(r, "GET", f"/api/assets/{old}", None, ACME)
+        if asset.get("state") == "expired":
+            break
+        time.sleep(0.2)
+    assert asset["state"] == "expired", asset
+    assert staged(r, old) is None
+    st, err = api(r, "POST", f"/api/assets/{old}/promote", None, ACME)
+    assert st == 410 and err["error"]["code"] == "upload_expired", err
+    # The promoted one is not touched.
+    st, asset = api(r, "GET", f"/api/assets/{kept}", None, ACME)
+    assert asset["state"] != "expired", asset
+    metrics = urllib.request.urlopen(f"http://{r.addr}/metrics", timeout=5).read().decode()
+    assert re.search(r"^reeld_uploads_expired_total [1-9]", metrics, re.M), metrics[-2000:]

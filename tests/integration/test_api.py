@@ -326,7 +326,7 @@ def test_cors_preflight(reeld_factory):
     assert st == 204
     assert hdrs["access-control-allow-origin"] == "https://app.example"
     assert "POST" in hdrs["access-control-allow-methods"]
-    assert "Authorization" in hdrs["access-control-allow-headers"]
+    assert "authorization" in hdrs["access-control-allow-headers"].lower()
     assert "origin" in hdrs["vary"].lower()
     for bad in ({**pre, "Origin": "https://evil.example"},
                 {**pre, "Access-Control-Request-Method": "DELETE"},
@@ -477,6 +477,18 @@ def test_s3_promote_sets_object_lock(reeld_factory, moto):
     assert 86400 < left <= 2 * 86400 + 60
 
 
+def test_masters_without_object_lock_stop_start_with_one_line(moto, tmp_path):
+    """With retention asked for, a masters bucket without Object Lock used to fail every promote
+    with a 502 that said to try again."""
+    env = dict(os.environ, REELD_DATA_DIR=str(tmp_path), REELD_LISTEN=f"127.0.0.1:{free_port()}",
+               **s3_env(moto, S3_BUCKET_MASTERS="masters", OBJECT_LOCK_DEFAULT_DAYS="2"))
+    out = subprocess.run([reeld_bin(), "serve", "--roles", "api"], env=env, capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode != 0
+    line = [l for l in out.stderr.splitlines() if l.startswith("reeld:")]
+    assert line and "has no Object Lock" in line[0] and "buckets init" in line[0], out.stderr
+
+
 def test_s3_multipart_complete_and_promote(reeld_factory, moto):
     r = reeld_factory(env=s3_env(moto, REELD_MULTIPART_THRESHOLD="5M", REELD_PART_SIZE="5M"))
     data = os.urandom(6 << 20)
@@ -515,3 +527,84 @@ def test_openapi_document_and_schemathesis(reeld_factory, tmp_path):
          "--hypothesis-derandomize", "--experimental", "openapi-3.1", "--show-trace"],
         capture_output=True, text=True, timeout=90, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+
+
+class SlowS3:
+    """A TCP forwarder to moto that, once `delay` is set, holds every answer that long: object
+    storage having a bad minute."""
+
+    def __init__(self, upstream_port):
+        import socket
+        import threading
+        self.upstream, self.delay = upstream_port, 0.0
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        import socket
+        import threading
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            u = socket.create_connection(("127.0.0.1", self.upstream))
+            threading.Thread(target=self.pump, args=(c, u, False), daemon=True).start()
+            threading.Thread(target=self.pump, args=(u, c, True), daemon=True).start()
+
+    def pump(self, a, b, answers):
+        try:
+            while True:
+                d = a.recv(65536)
+                if not d:
+                    break
+                if answers and self.delay:
+                    time.sleep(self.delay)
+                b.sendall(d)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(2)
+            except OSError:
+                pass
+
+
+def test_a_slow_promote_does_not_hold_up_status_polls(reeld_factory, moto):
+    """The API's writes and reads run on two threads: a promote waiting seconds on object
+    storage (HEAD, CopyObject) used to hold every other API request of the node behind it."""
+    import threading
+    slow = SlowS3(int(moto["endpoint"].rsplit(":", 1)[1]))
+    r = reeld_factory(env=s3_env(moto, S3_ENDPOINT=f"http://127.0.0.1:{slow.port}"))
+    data = os.urandom(1000)
+    up = new_upload(r, len(data))
+    assert put_url(up["upload"]["url"], data)[0] == 200
+    aid = up["asset_id"]
+    slow.delay = 2.0
+    done = {}
+
+    def promote():
+        t = time.time()
+        done["status"] = call(r, "POST", f"/api/assets/{aid}/promote")[0]
+        done["secs"] = time.time() - t
+
+    th = threading.Thread(target=promote)
+    th.start()
+    time.sleep(0.3)  # the promote is waiting on its HEAD now
+    took = []
+    for path in [f"/api/assets/{aid}", f"/api/assets/{aid}/playback", "/api/assets",
+                 "/api/health"] * 3:
+        t = time.time()
+        st, _, body = call(r, "GET", path)
+        took.append(time.time() - t)
+        assert st == (409 if path.endswith("/playback") else 200), (path, body)  # not yet promoted
+    assert "status" not in done, "the promote finished before the reads were tried"
+    th.join(30)
+    slow.delay = 0.0
+    assert done["status"] == 202 and done["secs"] >= 2, done
+    # Generous: a read held behind the promote waits two seconds or more.
+    assert max(took) < 1.0, took

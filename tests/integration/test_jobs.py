@@ -179,7 +179,9 @@ def test_redis_restart_and_flush_republishes_from_postgres(postgres, redis):
     redis.cli("FLUSHALL")
     env = {"POSTGRES_URL": postgres.new_database(), "REDIS_URL": redis.url,
            "REELD_NOOP_SLOTS": "2"}
-    w = Worker(dict(env, REELD_NOOP_WORK_MS="150"), "node-r")
+    # Jobs slow enough that most are still waiting in the stream when Redis loses it, however
+    # loaded the machine is (at 150 ms a job, a slow restart let them all finish first).
+    w = Worker(dict(env, REELD_NOOP_WORK_MS="600"), "node-r")
     wait_for(lambda: w.events("dispatcher_started"), 20, "the worker to start")
     ids = [add_job(env, 200 + i)["id"] for i in range(16)]
     wait_for(lambda: w.events("job_succeeded"), 20, "a first job to finish")

@@ -591,6 +591,31 @@ TEST(route_api_refuses_bad_patterns)
     http_routes_destroy(routes);
 }
 
+/* A route has one owner: anything that can match a path and method another route takes is
+ * refused, whatever the order; disjoint patterns or methods are not. */
+TEST(route_api_refuses_overlaps)
+{
+    rd_http_routes *routes;
+    CHECK_EQ_INT(http_routes_create(&routes), 0);
+    rd_actor *a = listener;
+    CHECK(http_routes_add(routes, "/api/assets/{id}", RD_HTTP_GET, &a, 1, 0, 0) >= 0);
+    CHECK(http_routes_add(routes, "/api/assets/{id}/promote", RD_HTTP_POST, &a, 1, 0, 0) >= 0);
+    CHECK(http_routes_add(routes, "/api/assets", RD_HTTP_GET, &a, 1, 0, 0) >= 0);
+    CHECK(http_routes_add(routes, "/api/assets/{id}", RD_HTTP_DELETE, &a, 1, 0, 0) >= 0);
+    CHECK(http_routes_add(routes, "/", RD_HTTP_GET, &a, 1, 0, 0) >= 0);
+    CHECK(http_routes_add(routes, "/files/{f}", RD_HTTP_GET, &a, 1, 0, 0) >= 0);
+    CHECK_EQ_INT(http_routes_add(routes, "/api/assets/{x}", RD_HTTP_GET, &a, 1, 0, 0), -EEXIST);
+    CHECK_EQ_INT(http_routes_add(routes, "/api/assets/abc", RD_HTTP_HEAD, &a, 1, 0, 0), -EEXIST);
+    CHECK_EQ_INT(http_routes_add(routes, "/api/{what}/x/promote", RD_HTTP_POST, &a, 1, 0, 0),
+                 -EEXIST);
+    CHECK_EQ_INT(http_routes_add(routes, "/api/{rest...}", RD_HTTP_GET, &a, 1, 0, 0), -EEXIST);
+    CHECK_EQ_INT(http_routes_add(routes, "/files/{rest...}", RD_HTTP_GET, &a, 1, 0, 0), -EEXIST);
+    CHECK(http_routes_add(routes, "/api/{rest...}", RD_HTTP_PUT, &a, 1, 0, 0) >= 0);
+    CHECK(http_routes_add(routes, "/other/{rest...}", RD_HTTP_GET, &a, 1, 0, 0) >= 0);
+    CHECK(http_routes_add(routes, "/api/assets/{id}/promote/now", RD_HTTP_POST, &a, 1, 0, 0) >= 0);
+    http_routes_destroy(routes);
+}
+
 /* 3 MiB through a target that acks late: it arrives whole, in order, in pieces no larger than
  * RD_HTTP_BODY_CHUNK, and the reply follows the last one. */
 TEST(streamed_request_body_arrives_whole)
@@ -722,6 +747,7 @@ int main(void)
     RUN(client_gone_mid_splice_closes_the_file);
     RUN(silent_target_gives_504);
     RUN(route_api_refuses_bad_patterns);
+    RUN(route_api_refuses_overlaps);
     RUN(streamed_request_body_arrives_whole);
     RUN(streamed_request_body_refusals);
 

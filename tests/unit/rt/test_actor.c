@@ -264,6 +264,55 @@ TEST(thread_actor_blocks_and_full_mailbox_pushes_back)
     sem_destroy(&gate);
 }
 
+/* A thread actor's tick: called on its own thread while it is idle, and between messages
+ * while mail keeps coming, never during one. */
+static atomic_int ticks, tick_in_handle, in_handle, ticked_handled;
+
+static void ticker_tick(rd_actor *self)
+{
+    (void)self;
+    if (atomic_load(&in_handle))
+        atomic_store(&tick_in_handle, 1);
+    atomic_fetch_add(&ticks, 1);
+}
+
+static int ticker_handle(rd_actor *self, rd_msg *m)
+{
+    (void)self;
+    (void)m;
+    atomic_store(&in_handle, 1);
+    struct timespec ts = {0, 2000000};
+    nanosleep(&ts, NULL);
+    atomic_store(&in_handle, 0);
+    atomic_fetch_add(&ticked_handled, 1);
+    return RD_DONE;
+}
+
+static const rd_actor_def ticker_def = {
+    .name = "ticker", .handle = ticker_handle, .tick = ticker_tick, .tick_ms = 20};
+
+TEST(thread_actor_ticks_idle_and_between_messages)
+{
+    atomic_store(&ticks, 0);
+    atomic_store(&ticked_handled, 0);
+    rd_actor *t;
+    CHECK_EQ_INT(actor_spawn_thread(&ticker_def, NULL, -1, &t), 0);
+    CHECK(wait_int(&ticks, 3, 2000)); /* idle: nothing sent */
+    int before = atomic_load(&ticks);
+    for (int i = 0; i < 60; i++) { /* ~120 ms of steady mail */
+        rd_msg *m = ask(ASK_ECHO, (uint64_t)i);
+        if (actor_send(t, m) < 0)
+            msg_free(m);
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    CHECK(atomic_load(&ticks) >= before + 2);
+    CHECK_EQ_INT(atomic_load(&tick_in_handle), 0);
+    actor_stop(t);
+    actor_join(t);
+    actor_free_all();
+}
+
 int main(void)
 {
     RUN(request_reply);
@@ -271,5 +320,6 @@ int main(void)
     RUN(supervisor_restarts_and_keeps_mail);
     RUN(stop_runs_fini_and_refuses_mail);
     RUN(thread_actor_blocks_and_full_mailbox_pushes_back);
+    RUN(thread_actor_ticks_idle_and_between_messages);
     return test_summary();
 }

@@ -383,6 +383,86 @@ static const char legacy_sql[] =
 
 static int legacy_seeded;
 
+static int64_t org_active(const char *org)
+{
+    rd_msg *m = store_request(STORE_ORG_ACTIVE_JOBS);
+    snprintf(msg_body(m, store)->assets[0].org, sizeof(msg_body(m, store)->assets[0].org), "%s",
+             org);
+    int st;
+    rd_msg *a = call(m, &st);
+    CHECK_EQ_INT(st, 0);
+    int64_t n = a ? msg_body(a, store)->counts.active : -1;
+    msg_free(a);
+    return n;
+}
+
+TEST(active_jobs_are_counted_per_org)
+{
+    drain();
+    rd_asset a1, a2, b1;
+    CHECK_EQ_INT(create_asset("actv-a1", "actv-acme", 5, &a1), 0);
+    CHECK_EQ_INT(create_asset("actv-a2", "actv-acme", 5, &a2), 0);
+    CHECK_EQ_INT(create_asset("actv-b1", "actv-beta", 5, &b1), 0);
+    CHECK_EQ_INT(org_active("actv-acme"), 0);
+    rd_job j1 = create_job(a1.id, "transcode", 0, 3);
+    create_job(a2.id, "transcode", 0, 3);
+    create_job(b1.id, "transcode", 0, 3);
+    CHECK_EQ_INT(org_active("actv-acme"), 2);
+    CHECK_EQ_INT(org_active("actv-beta"), 1);
+    rd_job run;
+    CHECK_EQ_INT(claim("w", 60000, 1, j1.id, &run), 1); /* running still counts */
+    CHECK_EQ_INT(org_active("actv-acme"), 2);
+    CHECK_EQ_INT(fenced(STORE_JOB_COMPLETE, "w", &run, 0, NULL), JOB_SUCCEEDED);
+    CHECK_EQ_INT(org_active("actv-acme"), 1); /* finished: no longer */
+    CHECK_EQ_INT(org_active("nobody"), 0);
+    drain();
+}
+
+static int expire(int64_t before_ms, rd_asset *out, int cap)
+{
+    rd_msg *m = store_request(STORE_ASSET_EXPIRE);
+    msg_body(m, store)->cursor = before_ms;
+    msg_body(m, store)->limit = RD_STORE_BATCH;
+    int st;
+    rd_msg *a = call(m, &st);
+    CHECK_EQ_INT(st, 0);
+    int n = a ? (int)msg_body(a, store)->n : 0;
+    for (int i = 0; i < n && i < cap; i++)
+        out[i] = msg_body(a, store)->assets[i];
+    msg_free(a);
+    return n;
+}
+
+TEST(unpromoted_uploads_expire_once)
+{
+    drain();
+    rd_asset up, done, promoted, got[RD_STORE_BATCH];
+    CHECK_EQ_INT(create_asset("exp-up", "exp", 5, &up), 0);
+    CHECK_EQ_INT(create_asset("exp-done", "exp", 5, &done), 0);
+    CHECK_EQ_INT(update_asset("exp-done", "exp", "uploaded", 0), 0);
+    CHECK_EQ_INT(create_asset("exp-job", "exp", 5, &promoted), 0);
+    rd_job j = create_job(promoted.id, "transcode", 0, 3);
+    CHECK_EQ_INT(update_asset("exp-job", "exp", "processing", j.id), 0);
+    CHECK_EQ_INT(expire(1, got, RD_STORE_BATCH), 0); /* nothing that old */
+    int64_t later = up.created_ms + 3600 * 1000;
+    int n = expire(later, got, RD_STORE_BATCH);
+    int seen = 0;
+    for (int i = 0; i < n; i++) {
+        seen +=
+            strcmp(got[i].public_id, "exp-up") == 0 || strcmp(got[i].public_id, "exp-done") == 0;
+        CHECK(strcmp(got[i].public_id, "exp-job") != 0);
+    }
+    CHECK_EQ_INT(seen, 2);
+    rd_asset x;
+    CHECK_EQ_INT(find_asset("exp-up", "exp", &x), 0);
+    CHECK_EQ_STR(x.state, "expired");
+    CHECK_EQ_INT(find_asset("exp-job", "exp", &x), 0);
+    CHECK(strcmp(x.state, "expired") != 0);
+    CHECK_EQ_INT(expire(later, got, RD_STORE_BATCH), 0);                   /* once */
+    CHECK_EQ_INT(update_asset("exp-done", "exp", "uploaded", 0), -ENOENT); /* for good */
+    drain();
+}
+
 TEST(migration_from_schema_1_keeps_old_assets)
 {
     CHECK(legacy_seeded); /* a schema-1 database with rows was upgraded */
@@ -842,6 +922,8 @@ static void suite(const char *name)
     RUN(assets_create_get_and_page_newest_first);
     RUN(asset_find_is_by_public_id_and_org);
     RUN(asset_state_follows_upload_promotion_and_the_job);
+    RUN(active_jobs_are_counted_per_org);
+    RUN(unpromoted_uploads_expire_once);
     RUN(job_create_is_idempotent_per_asset_and_kind);
     RUN(claim_by_priority_leases_and_counts_attempts);
     RUN(claim_only_the_kinds_asked_for);
