@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "actors/metrics.h"
+#include "actors/progress_stream.h"
 #include "proto/cors.h"
 #include "proto/edge_token.h"
 #include "proto/hmac.h"
@@ -39,6 +40,7 @@
 #include "proto/jwt.h"
 #include "proto/openapi.h"
 #include "proto/s3_wire.h"
+#include "proto/webhook.h"
 #include "src/blob/backend.h"
 #include "src/edge/edgekey.h"
 #include "src/net/tls.h"
@@ -57,7 +59,20 @@
 #define JOB_ATTEMPTS   3
 
 enum { RL_ALL, RL_PRESIGN, RL_PROMOTE, RL_AUTH_FAIL };
-enum { R_UPLOADS, R_COMPLETE, R_PROMOTE, R_ASSET, R_PLAYBACK, R_LIST, R_DOCS, R_COUNT };
+enum {
+    R_UPLOADS,
+    R_COMPLETE,
+    R_PROMOTE,
+    R_ASSET,
+    R_PLAYBACK,
+    R_LIST,
+    R_DOCS,
+    R_WEBHOOK,
+    R_WH_ROTATE,
+    R_WH_DELIVERIES,
+    R_EVENTS,
+    R_COUNT
+};
 
 typedef struct api_key {
     char org[ORG_MAX];
@@ -72,6 +87,7 @@ typedef struct api {
     s3_client *s3;    /* backend.s3: NULL in embedded mode */
     ratelimit *rl;
     rd_store_client *store;
+    rd_actor *sse;       /* the progress streams (GET /api/assets/{id}/events) */
     edge_keyring edge;   /* signs playback links the edge (actors/cache_manager.c) checks */
     char edge_base[512]; /* EDGE_PUBLIC_BASE, or http://REELD_LISTEN; no '/' at the end */
     api_key keys[API_MAX_KEYS];
@@ -1126,10 +1142,303 @@ static void list_assets(api *a, const rd_msg *m, const principal *p, const char 
     free(body);
 }
 
+/* ---- webhooks: PUT/GET/DELETE /api/webhook, rotate-secret, deliveries ---- */
+
+/* A new signing secret: "whsec_" and 64 hex digits of 256 random bits. 0 or -errno. */
+static int new_webhook_secret(char out[WEBHOOK_SECRET_MAX])
+{
+    uint8_t rnd[32];
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+        return -EIO;
+    memcpy(out, "whsec_", 6);
+    hmac_hex(out + 6, rnd, sizeof(rnd));
+    memset(rnd, 0, sizeof(rnd));
+    return 0;
+}
+
+/* The endpoint as clients see it; the secret only when `secret` (creation, rotation). */
+static void reply_webhook(const rd_msg *m, int status, const rd_webhook *w, int secret,
+                          const char *cors)
+{
+    char body[4096], t[32];
+    json_writer j;
+    json_writer_init(&j, body, sizeof(body));
+    json_object_begin(&j);
+    json_key(&j, "url");
+    json_str(&j, w->url);
+    json_key(&j, "events");
+    json_array_begin(&j);
+    for (const char *p = w->events; *p;) {
+        const char *c = strchr(p, ',');
+        size_t len = c ? (size_t)(c - p) : strlen(p);
+        json_strn(&j, p, len);
+        p += len + (c != NULL);
+    }
+    json_array_end(&j);
+    if (secret) {
+        json_key(&j, "secret");
+        json_str(&j, w->secret);
+    }
+    if (w->previous[0] != '\0' && w->previous_until_ms > (int64_t)time(NULL) * 1000) {
+        iso_time(w->previous_until_ms / 1000, t);
+        json_key(&j, "previous_secret_expires_at");
+        json_str(&j, t);
+    }
+    iso_time(w->created_ms / 1000, t);
+    json_key(&j, "created_at");
+    json_str(&j, t);
+    iso_time(w->updated_ms / 1000, t);
+    json_key(&j, "updated_at");
+    json_str(&j, t);
+    json_object_end(&j);
+    int n = json_writer_finish(&j);
+    if (n < 0)
+        reply_error(m, 500, "internal", "The webhook does not fit an answer.", cors);
+    else
+        reply(m, status, body, (size_t)n, cors);
+}
+
+static void put_webhook(api *a, const rd_msg *m, const principal *p, const char *cors)
+{
+    json_tok t[64];
+    if (json_body(m, cors, t, 64) < 0)
+        return;
+    const char *s = http_request_body(msg_body(m, http_request)).p;
+    int ui = json_get(s, t, 0, "url"), ei = json_get(s, t, 0, "events");
+    char url[WEBHOOK_URL_MAX + 1];
+    int ul = ui < 0 ? -EINVAL : json_string(s, &t[ui], url, sizeof(url));
+    if (ul == -ENOSPC) {
+        reply_error(m, 400, "invalid_url", "url is longer than 2048 bytes.", cors);
+        return;
+    }
+    if (ul <= 0 || strlen(url) != (size_t)ul) {
+        reply_error(m, 400, "invalid_field",
+                    "url is required: an https:// or http:// URL of at most 2048 bytes.", cors);
+        return;
+    }
+    webhook_url u;
+    const char *why = NULL;
+    if (webhook_url_parse(url, (size_t)ul, &u, &why) < 0) {
+        reply_error(m, 400, "invalid_url", why, cors);
+        return;
+    }
+    if (!a->cfg.webhook_allow_private && webhook_host_private(&u)) {
+        reply_error(m, 400, "private_url",
+                    "url names a loopback, private or link-local host; webhooks go to public "
+                    "endpoints (WEBHOOK_ALLOW_PRIVATE=1 allows others).",
+                    cors);
+        return;
+    }
+    int bits = WEBHOOK_EV_ALL;
+    if (ei >= 0) {
+        if (t[ei].type != JSON_ARRAY) {
+            reply_error(m, 400, "invalid_field", "events must be an array of event types.", cors);
+            return;
+        }
+        bits = 0;
+        for (uint32_t i = 0;; i++) {
+            int k = json_item(t, ei, i);
+            if (k < 0)
+                break;
+            char name[WEBHOOK_TYPE_MAX];
+            int nl = json_string(s, &t[k], name, sizeof(name));
+            int bit = nl > 0 ? webhook_event_bit(name, (size_t)nl) : 0;
+            if (bit == 0) {
+                reply_error(m, 400, "invalid_event",
+                            "events may hold asset.uploaded, asset.ready and asset.failed.", cors);
+                return;
+            }
+            bits |= bit;
+        }
+        if (bits == 0) {
+            reply_error(m, 400, "invalid_field", "events must name at least one event type.", cors);
+            return;
+        }
+    }
+    rd_msg *req = store_request(STORE_WEBHOOK_PUT), *ans;
+    rd_webhook *w = &msg_body(req, store)->webhook;
+    snprintf(w->org, sizeof(w->org), "%s", p->org);
+    memcpy(w->url, url, (size_t)ul + 1);
+    webhook_events_format(bits, w->events);
+    if (new_webhook_secret(w->secret) < 0) {
+        msg_free(req);
+        reply_error(m, 500, "internal", "No random bytes for a secret; see the logs.", cors);
+        return;
+    }
+    int r = store_call(a, req, &ans);
+    if (r < 0) {
+        log_error("api_webhook_put_failed", KV_STR("org", p->org), KV_ERRNO(r));
+        store_failed(m, r, cors);
+        return;
+    }
+    rd_webhook out = msg_body(ans, store)->webhook;
+    msg_free(ans);
+    log_info("webhook_set", KV_STR("org", p->org), KV_STR("events", out.events),
+             KV_INT("created", out.created));
+    /* The secret is shown once, when the endpoint is created; later PUTs keep it (rotate it
+     * with POST /api/webhook/rotate-secret). */
+    reply_webhook(m, out.created ? 201 : 200, &out, out.created, cors);
+    memset(&out, 0, sizeof(out));
+}
+
+static void webhook_simple(api *a, const rd_msg *m, const principal *p, int op, const char *cors)
+{
+    rd_msg *req = store_request((rd_store_op)op), *ans;
+    struct rd_msg_store *b = msg_body(req, store);
+    snprintf(b->webhook.org, sizeof(b->webhook.org), "%s", p->org);
+    if (op == STORE_WEBHOOK_ROTATE) {
+        b->lease_ms = (int64_t)a->cfg.webhook_secret_grace_sec * 1000;
+        if (new_webhook_secret(b->webhook.secret) < 0) {
+            msg_free(req);
+            reply_error(m, 500, "internal", "No random bytes for a secret; see the logs.", cors);
+            return;
+        }
+    }
+    int r = store_call(a, req, &ans);
+    if (r == -ENOENT) {
+        reply_error(m, 404, "not_found", "This org has no webhook; PUT /api/webhook first.", cors);
+        return;
+    }
+    if (r < 0) {
+        log_error("api_webhook_failed", KV_STR("org", p->org), KV_INT("op", op), KV_ERRNO(r));
+        store_failed(m, r, cors);
+        return;
+    }
+    rd_webhook out = msg_body(ans, store)->webhook;
+    msg_free(ans);
+    if (op == STORE_WEBHOOK_DELETE) {
+        log_info("webhook_deleted", KV_STR("org", p->org));
+        reply(m, 204, "", 0, cors);
+    } else {
+        if (op == STORE_WEBHOOK_ROTATE)
+            log_info("webhook_secret_rotated", KV_STR("org", p->org),
+                     KV_INT("grace_sec", a->cfg.webhook_secret_grace_sec));
+        reply_webhook(m, 200, &out, op == STORE_WEBHOOK_ROTATE, cors);
+    }
+    memset(&out, 0, sizeof(out));
+}
+
+static void list_deliveries(api *a, const rd_msg *m, const principal *p, const char *cors)
+{
+    http1_str query = http_request_query(msg_body(m, http_request));
+    http1_str cursor = query_param(query, "cursor");
+    int64_t after = 0;
+    if (job_cursor_decode(cursor.p ? cursor.p : "", cursor.len, 'w', &after) < 0) {
+        reply_error(m, 400, "bad_cursor", "The cursor is malformed; use next_cursor as given.",
+                    cors);
+        return;
+    }
+    rd_msg *req = store_request(STORE_WEBHOOK_LIST), *ans;
+    struct rd_msg_store *b = msg_body(req, store);
+    b->cursor = after;
+    b->limit = RD_STORE_BATCH;
+    snprintf(b->webhook.org, sizeof(b->webhook.org), "%s", p->org);
+    int r = store_call(a, req, &ans);
+    if (r < 0) {
+        log_error("api_webhook_list_failed", KV_ERRNO(r));
+        store_failed(m, r, cors);
+        return;
+    }
+    b = msg_body(ans, store);
+    size_t cap = 512 + (size_t)b->n * 1024;
+    char *body = malloc(cap);
+    if (body == NULL) {
+        fputs("reeld: out of memory answering a listing\n", stderr);
+        abort();
+    }
+    json_writer j;
+    json_writer_init(&j, body, cap);
+    json_object_begin(&j);
+    json_key(&j, "deliveries");
+    json_array_begin(&j);
+    char t[32];
+    for (uint32_t i = 0; i < b->n; i++) {
+        const rd_webhook_delivery *d = &b->deliveries[i];
+        json_object_begin(&j);
+        json_key(&j, "event_id");
+        json_str(&j, d->event_id);
+        json_key(&j, "type");
+        json_str(&j, d->type);
+        json_key(&j, "asset_id");
+        json_str(&j, d->asset_public);
+        json_key(&j, "attempt");
+        json_int64(&j, d->attempt);
+        json_key(&j, "status_code");
+        if (d->status_code > 0)
+            json_int64(&j, d->status_code);
+        else
+            json_raw(&j, "null", 4);
+        json_key(&j, "latency_ms");
+        json_int64(&j, d->latency_ms);
+        json_key(&j, "state");
+        json_str(&j, d->state);
+        json_key(&j, "error");
+        json_str(&j, d->error);
+        json_key(&j, "next_retry_at");
+        if (d->next_retry_ms > 0) {
+            iso_time(d->next_retry_ms / 1000, t);
+            json_str(&j, t);
+        } else {
+            json_raw(&j, "null", 4);
+        }
+        iso_time(d->created_ms / 1000, t);
+        json_key(&j, "attempted_at");
+        json_str(&j, t);
+        json_object_end(&j);
+    }
+    json_array_end(&j);
+    json_key(&j, "next_cursor");
+    if (b->cursor != 0) {
+        char next[RD_CURSOR_MAX];
+        job_cursor_encode(next, 'w', b->cursor);
+        json_str(&j, next);
+    } else {
+        json_raw(&j, "null", 4);
+    }
+    json_object_end(&j);
+    int n = json_writer_finish(&j);
+    msg_free(ans);
+    if (n < 0)
+        reply_error(m, 500, "internal", "The listing does not fit an answer.", cors);
+    else
+        reply(m, 200, body, (size_t)n, cors);
+    free(body);
+}
+
+/* ---- GET /api/assets/{id}/events: live progress ---- */
+
+static void get_events(api *a, const rd_msg *m, const principal *p, const char *cors)
+{
+    rd_asset x;
+    if (asset_lookup(a, m, read_org(a, p), &x, "No such asset.", cors) < 0)
+        return;
+    char hdr[512];
+    snprintf(hdr, sizeof(hdr), "%sCache-Control: no-store\r\nX-Accel-Buffering: no\r\n", cors);
+    if (http_reply_stream(m, 200, "text/event-stream", -1, hdr) < 0)
+        return; /* the listener is gone */
+    rd_msg *o = msg_new(MSG_SSE_OPEN);
+    struct rd_msg_sse_open *so = msg_body(o, sse_open);
+    so->listener = m->from;
+    so->stream = msg_body(m, http_request)->stream;
+    snprintf(so->public_id, sizeof(so->public_id), "%s", x.public_id);
+    snprintf(so->org, sizeof(so->org), "%s", read_org(a, p));
+    uint64_t stream = so->stream;
+    if (actor_send(a->sse, o) < 0) {
+        msg_free(o);
+        http_send_part(m->from, stream, NULL, 1, NULL);
+    }
+}
+
 /* ---- the actor ---- */
 
 static const char *route_methods(int r)
 {
+    if (r == R_WEBHOOK)
+        return "GET, PUT, DELETE";
+    if (r == R_WH_DELIVERIES)
+        return "GET, HEAD";
+    if (r == R_EVENTS)
+        return "GET";
     return r == R_ASSET || r == R_PLAYBACK || r == R_LIST || r == R_DOCS ? "GET, HEAD" : "POST";
 }
 
@@ -1236,6 +1545,23 @@ static int api_handle(rd_actor *self, rd_msg *m)
     case R_LIST:
         list_assets(a, m, &p, cors);
         break;
+    case R_WEBHOOK:
+        if (q->method == RD_HTTP_PUT)
+            put_webhook(a, m, &p, cors);
+        else
+            webhook_simple(a, m, &p,
+                           q->method == RD_HTTP_DELETE ? STORE_WEBHOOK_DELETE : STORE_WEBHOOK_GET,
+                           cors);
+        break;
+    case R_WH_ROTATE:
+        webhook_simple(a, m, &p, STORE_WEBHOOK_ROTATE, cors);
+        break;
+    case R_WH_DELIVERIES:
+        list_deliveries(a, m, &p, cors);
+        break;
+    case R_EVENTS:
+        get_events(a, m, &p, cors);
+        break;
     default:
         get_playback(a, m, &p, cors);
         break;
@@ -1271,6 +1597,7 @@ static void api_destroy(api *a)
     /* The key digests are zeroed only now: the listeners' gate reads them until the loops
      * have stopped. */
     memset(a->keys, 0, sizeof(a->keys));
+    progress_stream_free(a->sse);
     blob_backend_close(&a->backend);
     free(a);
 }
@@ -1449,6 +1776,8 @@ int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http
         r = load_edge_key(a, cfg, err, errlen);
     if (r == 0)
         r = store_client_create(loop, dispatcher, &a->store);
+    if (r == 0 && part == API_READS)
+        r = progress_stream_spawn(loop, dispatcher, 500, &a->sse);
     if (r < 0) {
         api_def.fini(&(rd_actor){.state = a});
         api_destroy(a);
@@ -1495,6 +1824,11 @@ int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http
         {R_ASSET, API_READS, "/api/assets/{id}", RD_HTTP_GET},
         {R_LIST, API_READS, "/api/assets", RD_HTTP_GET},
         {R_DOCS, API_READS, "/api/docs", RD_HTTP_GET},
+        /* One owner per pattern: the endpoint's three methods go with the writes. */
+        {R_WEBHOOK, API_WRITES, "/api/webhook", RD_HTTP_GET | RD_HTTP_PUT | RD_HTTP_DELETE},
+        {R_WH_ROTATE, API_WRITES, "/api/webhook/rotate-secret", RD_HTTP_POST},
+        {R_WH_DELIVERIES, API_READS, "/api/webhook/deliveries", RD_HTTP_GET},
+        {R_EVENTS, API_READS, "/api/assets/{id}/events", RD_HTTP_GET},
     };
     for (int i = 0; i < R_COUNT; i++)
         a->route[i] = -1;

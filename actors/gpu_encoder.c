@@ -189,6 +189,13 @@ static void run_job(encoder *e, const struct rd_msg_transcode *t)
     d->media_sec = res.media_sec;
     d->wall_sec = res.wall_sec;
     d->peak_rss_kb = res.peak_rss_kb;
+    for (int i = 0; i < res.nladder && i < (int)(sizeof(d->ladder) / sizeof(d->ladder[0])); i++) {
+        snprintf(d->ladder[i].name, sizeof(d->ladder[i].name), "%s", res.ladder[i].name);
+        d->ladder[i].width = res.ladder[i].width;
+        d->ladder[i].height = res.ladder[i].height;
+        d->ladder[i].kbps = res.ladder[i].video_kbps;
+        d->nladder = i + 1;
+    }
     if (r == 0)
         log_info("transcode_done", KV_INT("job", t->job), KV_STR("encoder", d->encoder),
                  KV_STR("preset", res.preset), KV_INT("rungs", res.rungs),

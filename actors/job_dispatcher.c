@@ -708,12 +708,18 @@ static void sweep_fire(rd_timer *t)
         if (!d->republish)
             d->republish_cursor = 0;
         run_due(d, d->republish ? 0 : d->dc.lease_ms);
+        /* Webhook deliveries are not what a fleet scales on: their stream is never the one
+         * reported (every node has webhook workers). */
+        int reported = 0;
         for (int i = 0; i < d->nworkers; i++)
-            if (i == 0 || strcmp(d->workers[i].kind, d->workers[0].kind) != 0)
+            if (strcmp(d->workers[i].kind, "webhook") != 0 &&
+                (!reported || strcmp(d->workers[i].kind, d->workers[0].kind) != 0)) {
                 redisq_refresh_stats(d->q, d->workers[i].kind);
+                reported = 1;
+            }
         /* A node without workers (API and edge only) still reports the transcode stream: it is
          * what a fleet's autoscaler scales on, and any node may be the one scraped. */
-        if (d->nworkers == 0)
+        if (!reported)
             redisq_refresh_stats(d->q, "transcode");
         /* Entries a dead node read and never acknowledged come back after the lease: on this
          * timer, whether or not the blocking read is waiting (it nearly always is). */
@@ -886,7 +892,9 @@ static void on_done(disp *d, const struct rd_msg_job_done *m)
         if (d->q != NULL && r->entry[0])
             redisq_ack(d->q, r->kind, r->entry);
     } else {
-        queue_outcome(d, r, m->status, m->retryable, m->error);
+        outcome *o = queue_outcome(d, r, m->status, m->retryable, m->error);
+        if (o != NULL && m->retryable && m->retry_after_ms > 0)
+            o->retry_ms = m->retry_after_ms; /* the worker's own schedule (webhooks) */
     }
     *r = d->run[--d->nrun];
     flush_done(d);

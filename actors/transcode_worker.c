@@ -21,8 +21,9 @@
 
 typedef enum slot_state {
     SLOT_IDLE,
-    SLOT_ASSET,   /* asking the store for the job's asset */
-    SLOT_RUNNING, /* encoding and uploading; ends with the uploader's UPLOAD_DONE */
+    SLOT_ASSET,      /* asking the store for the job's asset */
+    SLOT_RUNNING,    /* encoding and uploading; ends with the uploader's UPLOAD_DONE */
+    SLOT_RENDITIONS, /* published: writing its renditions' rows (webhooks list them) */
 } slot_state;
 
 typedef struct slot {
@@ -33,6 +34,7 @@ typedef struct slot {
     char asset[64];
     uint64_t started_ns;
     int transcoded; /* the encoder's TRANSCODE_DONE has come (through the uploader) */
+    int pending;    /* SLOT_RENDITIONS: rendition rows not yet answered */
     struct rd_msg_transcode_done done;
 } slot;
 
@@ -222,6 +224,53 @@ static void on_cancel(worker *w, int64_t id)
     }
 }
 
+static int rendition_answered(rd_actor *self, rd_msg *reply, int err, void *ctx)
+{
+    worker *w = self->state;
+    uintptr_t c = (uintptr_t)ctx;
+    slot *s = &w->slots[c & 0xff];
+    int st = err < 0 ? err : msg_body(reply, store)->status;
+    if (reply != NULL)
+        msg_free(reply);
+    if (s->state != SLOT_RENDITIONS || s->gen != (uint32_t)(c >> 8))
+        return RD_DONE;
+    if (st < 0)
+        log_warn("transcode_rendition_not_recorded", KV_INT("job", s->job.id),
+                 KV_STR("asset", s->asset), KV_ERRNO(st));
+    if (--s->pending == 0)
+        finish(w, s, 0, NULL);
+    return RD_DONE;
+}
+
+/* Published: the renditions' rows (what asset.ready lists), then the job's success. A row that
+ * cannot be written is logged, not a failure: the renditions play all the same. */
+static void record_renditions(worker *w, slot *s)
+{
+    s->state = SLOT_RENDITIONS;
+    s->pending = 1; /* held while the requests go out */
+    uintptr_t ctx = (uintptr_t)(s - w->slots) | ((uintptr_t)s->gen << 8);
+    for (int i = 0; i < s->done.nladder && i < 4; i++) {
+        rd_msg *q = store_request(STORE_RENDITION_PUT);
+        rd_rendition *r = &msg_body(q, store)->renditions[0];
+        r->asset_id = s->job.asset_id;
+        snprintf(r->name, sizeof(r->name), "%s", s->done.ladder[i].name);
+        r->width = s->done.ladder[i].width;
+        r->height = s->done.ladder[i].height;
+        r->bitrate_kbps = s->done.ladder[i].kbps;
+        r->duration_ms = (int64_t)(s->done.media_sec * 1000.0);
+        snprintf(r->playlist_key, sizeof(r->playlist_key), "%.60s/%s/index.m3u8", s->asset,
+                 s->done.ladder[i].name);
+        s->pending++;
+        if (actor_request(w->self, w->arg->store, q, STORE_TIMEOUT_MS, rendition_answered,
+                          (void *)ctx) < 0) {
+            msg_free(q);
+            s->pending--;
+        }
+    }
+    if (--s->pending == 0)
+        finish(w, s, 0, NULL);
+}
+
 static void on_upload_done(worker *w, const struct rd_msg_upload_done *u)
 {
     slot *s = slot_of_job(w, (int64_t)u->job);
@@ -252,7 +301,7 @@ static void on_upload_done(worker *w, const struct rd_msg_upload_done *u)
              KV_INT("rungs", s->done.rungs), KV_INT("frames", s->done.frames),
              KV_DBL("media_sec", s->done.media_sec), KV_DBL("encode_sec", s->done.wall_sec),
              KV_INT("objects", u->objects), KV_INT("bytes", u->bytes));
-    finish(w, s, 0, NULL);
+    record_renditions(w, s);
 }
 
 static int worker_handle(rd_actor *self, rd_msg *m)

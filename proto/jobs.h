@@ -81,10 +81,44 @@ typedef struct rd_asset {
 
 typedef struct rd_rendition {
     int64_t id, asset_id;
+    int64_t duration_ms; /* put: the asset's duration, stored with the asset when > 0 */
     int32_t width, height, bitrate_kbps;
     char name[24]; /* "720p" */
     char playlist_key[RD_STORE_TEXT_MAX];
 } rd_rendition;
+
+/* An org's webhook endpoint (one per org). */
+typedef struct rd_webhook {
+    char org[64];
+    char url[2049];
+    char events[96];           /* subscribed types, comma-separated ("asset.ready,...") */
+    char secret[72];           /* signs every delivery */
+    char previous[72];         /* the secret before the last rotation ("" when none) */
+    int64_t previous_until_ms; /* `previous` signs too until then */
+    int64_t created_ms, updated_ms;
+    int32_t created; /* put: 1 when this call created it */
+} rd_webhook;
+
+/* A webhook event to deliver (STORE_WEBHOOK_EVENT), or one delivery attempt (recorded by
+ * STORE_WEBHOOK_ATTEMPT, listed by STORE_WEBHOOK_LIST). The event's delivery is a job of kind
+ * "webhook" whose asset_id is the event's row (`event_row`). */
+typedef struct rd_webhook_delivery {
+    int64_t id;            /* the attempt's row (list cursor) */
+    int64_t event_row;     /* the event's row */
+    int64_t asset_id;      /* the store's key of the asset */
+    int64_t created_ms;    /* the event's creation (event), the attempt's (list) */
+    int64_t next_retry_ms; /* list: when the next attempt is due (0: none) */
+    int64_t duration_ms;   /* event: the asset's duration once transcoded (0: unknown) */
+    int32_t status_code;   /* the receiver's answer (0: none: timeout, connection error) */
+    int32_t latency_ms;
+    int32_t attempt;
+    char event_id[32];
+    char type[24];
+    char org[64];
+    char asset_public[RD_ASSET_ID_MAX];
+    char state[16];               /* attempt: delivered, retrying, dead */
+    char error[RD_JOB_ERROR_MAX]; /* event: asset.failed's error; attempt: what went wrong */
+} rd_webhook_delivery;
 
 /* Queue counts for /api/health and metrics. */
 typedef struct rd_queue_counts {
@@ -167,6 +201,24 @@ typedef enum rd_store_op {
      * multipart upload ids are the caller's to delete). An expired asset never changes
      * again (STORE_ASSET_UPDATE refuses it as unknown). */
     STORE_ASSET_EXPIRE,
+    /* in: webhook (org, url, events, secret: used only when it is created); out: webhook as
+     * stored, `created` set when this call created it */
+    STORE_WEBHOOK_PUT,
+    /* in: webhook.org; out: webhook, or -ENOENT */
+    STORE_WEBHOOK_GET,
+    /* in: webhook.org; out: -ENOENT when there was none */
+    STORE_WEBHOOK_DELETE,
+    /* in: webhook.org, webhook.secret (the new one), lease_ms (the old one's grace); out:
+     * webhook, or -ENOENT */
+    STORE_WEBHOOK_ROTATE,
+    /* in: deliveries[0].event_row; out: deliveries[0] (the event) and webhook (its org's
+     * endpoint now; url "" when it was deleted), or -ENOENT */
+    STORE_WEBHOOK_EVENT,
+    /* in: deliveries[0] event_row, attempt, status_code, latency_ms, state, error */
+    STORE_WEBHOOK_ATTEMPT,
+    /* in: webhook.org, cursor (0: from the newest), limit; out: deliveries[0..n) newest
+     * first, cursor (0: last page) */
+    STORE_WEBHOOK_LIST,
     STORE_OP_COUNT
 } rd_store_op;
 
@@ -186,6 +238,10 @@ struct rd_msg_store {
         rd_job jobs[RD_STORE_BATCH];
         rd_asset assets[RD_STORE_BATCH];
         rd_rendition renditions[RD_STORE_BATCH];
+        struct {
+            rd_webhook webhook;
+            rd_webhook_delivery deliveries[RD_STORE_BATCH];
+        };
     };
 };
 
@@ -216,6 +272,7 @@ struct rd_msg_job_done {
     int32_t attempt;
     int32_t status;
     int32_t retryable;
+    int64_t retry_after_ms; /* > 0: the worker's own delay before the next attempt */
     char error[RD_JOB_ERROR_MAX];
 };
 

@@ -155,6 +155,11 @@ struct rd_msg_transcode_done {
     int64_t frames, segments;
     double media_sec, wall_sec;
     int64_t peak_rss_kb;
+    int32_t nladder; /* video renditions, as published */
+    struct {
+        char name[8];
+        int32_t width, height, kbps;
+    } ladder[4];
 };
 
 /* HLS upload (actors/s3_uploader.c). Whoever starts a job registers it with the uploader before
@@ -183,6 +188,15 @@ struct rd_msg_s3_call {
 };
 
 /* X(NAME, payload struct tag): MSG_NAME is the type, struct rd_msg_<tag> the payload. */
+/* API -> progress-stream: follow this asset on a response already started (text/event-stream)
+ * for `stream` of `listener`. */
+struct rd_msg_sse_open {
+    struct rd_actor *listener;
+    uint64_t stream;
+    char public_id[RD_ASSET_ID_MAX];
+    char org[64]; /* "": any org (the open embedded mode) */
+};
+
 #define RD_MESSAGES(X)                                                                             \
     X(PING, ping)                                                                                  \
     X(PONG, ping)                                                                                  \
@@ -207,7 +221,8 @@ struct rd_msg_s3_call {
     X(JOB_DONE, job_done)                                                                          \
     X(JOB_CANCEL, job_cancel)                                                                      \
     X(UPLOAD_JOB, upload_job)                                                                      \
-    X(UPLOAD_DONE, upload_done)
+    X(UPLOAD_DONE, upload_done)                                                                    \
+    X(SSE_OPEN, sse_open)
 
 typedef enum rd_msg_type {
     MSG_NONE = 0,

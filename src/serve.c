@@ -17,6 +17,7 @@
 #include "actors/api.h"
 #include "actors/blob_server.h"
 #include "actors/cache_manager.h"
+#include "actors/webhook_worker.h"
 #include "actors/console.h"
 #include "actors/http_listener.h"
 #include "actors/metrics.h"
@@ -144,6 +145,18 @@ int cmd_serve(int argc, char **argv)
         return 1;
     }
 
+    /* Webhook deliveries: every node with the job system takes part. */
+    webhook_workers *hooks = NULL;
+    if (webhook_workers_start(&cfg, &rt, jobs.dispatcher, jobs.store, &hooks, err, sizeof(err)) <
+        0) {
+        log_error("start_failed", KV_STR("what", "webhook workers"), KV_STR("reason", err));
+        fprintf(stderr, "reeld: %s\n", err);
+        webhook_workers_stop(hooks);
+        worker_role_stop(&worker);
+        rt_stop(&rt, 0);
+        return 1;
+    }
+
     /* The metrics actors, then the routes' actors, then the routes, then one listener per
      * loop: the route table is read-only once they run. */
     rd_actor **metrics = calloc((size_t)rt.nloops, sizeof(*metrics));
@@ -224,6 +237,7 @@ int cmd_serve(int argc, char **argv)
     log_info("stopping", KV_INT("signal", sig), KV_INT("drain_sec", cfg.drain_sec));
     int nloops = rt.nloops;
     worker_role_stop(&worker);
+    webhook_workers_stop(hooks);
     for (int i = 0; i < 2; i++) {
         rd_actor *x = i ? api_reads : api;
         if (x != NULL) {
@@ -243,6 +257,7 @@ int cmd_serve(int argc, char **argv)
     api_free(api_reads);
     blobfs_close(fs);
     worker_role_free(&worker);
+    webhook_workers_free(hooks);
     jobs_free(&jobs);
     for (int i = 0; i < nloops; i++)
         http_listener_free(listeners[i]);

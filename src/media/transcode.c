@@ -1779,6 +1779,8 @@ static int setup_ladder(job *j, transcode_result *res)
                         LADDER_MAX_SIDE);
         if (n < 0)
             return fail(n, "unknown preset '%s': use auto, 1080p, 720p or 480p", preset);
+        memcpy(res->ladder, rungs, sizeof(ladder_rung) * (size_t)n);
+        res->nladder = n;
     }
     j->v = calloc((size_t)n, sizeof(*j->v));
     if (j->v == NULL)

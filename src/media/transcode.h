@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "src/media/hwprobe.h"
+#include "src/media/ladder.h"
 #include "src/media/source.h"
 
 typedef struct transcode_opts {
@@ -85,6 +86,8 @@ typedef struct transcode_result {
     int64_t damaged;     /* packets the decoders refused (concealed; the job went on) */
     char encoder[8];     /* the path that ran: "nvenc", "hybrid" (NVENC failed to open, or
                           * none), "x264" */
+    ladder_rung ladder[LADDER_MAX_RUNGS]; /* the video renditions (nladder of them) */
+    int nladder;
 } transcode_result;
 
 /* Runs the job to the end on the calling thread (it blocks for as long as encoding takes).

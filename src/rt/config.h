@@ -88,6 +88,14 @@ typedef struct rd_config {
     const char *cache_dir; /* empty = data_dir/cache */
     int64_t cache_max_bytes;
 
+    int webhook_allow_private;    /* WEBHOOK_ALLOW_PRIVATE: deliver to private addresses */
+    int webhook_secret_grace_sec; /* WEBHOOK_SECRET_GRACE_SEC: a rotated secret still signs */
+    int webhook_timeout_ms;       /* WEBHOOK_TIMEOUT_MS: one delivery's deadline */
+    int webhook_max_attempts;     /* WEBHOOK_MAX_ATTEMPTS: then the delivery is dead */
+    int webhook_retry_base_ms;    /* WEBHOOK_RETRY_BASE_MS: first retry delay, doubling */
+    int webhook_retry_max_ms;     /* WEBHOOK_RETRY_MAX_MS: longest retry delay */
+    int webhook_workers;          /* WEBHOOK_WORKERS: deliveries at once per node */
+
     const char *api_keys; /* org:key,... */
     const char *jwt_secret;
 } rd_config;

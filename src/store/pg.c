@@ -78,6 +78,23 @@ static const char *const migrations[] = {
     "ALTER TABLE jobs ADD COLUMN mp4 integer NOT NULL DEFAULT 0,"
     " ADD COLUMN poster_ms bigint NOT NULL"
     " DEFAULT -1;",
+    /* 4: webhooks. One endpoint per org; an event row per asset and type, written with the
+     * change that causes it, delivered by a job of kind 'webhook' whose asset_id is the
+     * event's row; one row per delivery attempt. */
+    "CREATE TABLE webhooks ("
+    " org text PRIMARY KEY, url text NOT NULL, events text NOT NULL, secret text NOT NULL,"
+    " previous_secret text NOT NULL DEFAULT '', previous_until_ms bigint NOT NULL DEFAULT 0,"
+    " created_ms bigint NOT NULL, updated_ms bigint NOT NULL);"
+    "CREATE TABLE webhook_events ("
+    " id bigserial PRIMARY KEY, event_id text NOT NULL UNIQUE, org text NOT NULL,"
+    " asset_id bigint NOT NULL, type text NOT NULL, error text NOT NULL DEFAULT '',"
+    " created_ms bigint NOT NULL, UNIQUE (asset_id, type));"
+    "CREATE TABLE webhook_attempts ("
+    " id bigserial PRIMARY KEY, event bigint NOT NULL, org text NOT NULL,"
+    " attempt integer NOT NULL, status_code integer NOT NULL, latency_ms integer NOT NULL,"
+    " state text NOT NULL, error text NOT NULL DEFAULT '', created_ms bigint NOT NULL);"
+    "CREATE INDEX webhook_attempts_org ON webhook_attempts (org, id);"
+    "ALTER TABLE assets ADD COLUMN duration_ms bigint NOT NULL DEFAULT 0;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -119,6 +136,43 @@ static const char *const migrations[] = {
     "  WHEN j.lease_owner = $1 AND j.attempts = d.attempt THEN j.state ELSE '' END"                \
     " FROM d LEFT JOIN u ON u.id = d.id LEFT JOIN jobs j ON j.id = d.id"
 
+/* A webhook job waits while an earlier event of the same asset is still being delivered:
+ * deliveries of one asset go out in order. */
+#define NOT_BLOCKED                                                                                \
+    "(j.kind <> 'webhook' OR NOT EXISTS (SELECT 1 FROM webhook_events e JOIN webhook_events p"     \
+    " ON p.asset_id = e.asset_id AND p.id < e.id JOIN jobs pj ON pj.asset_id = p.id"               \
+    " AND pj.kind = 'webhook' WHERE e.id = j.asset_id AND pj.state IN ('queued', 'running')))"
+/* The webhook events of CTE x (asset_id, type, error), where the asset's org has an endpoint
+ * that takes the type, with their delivery jobs (and outbox rows when `outbox`), in the
+ * statement's transaction. */
+#define EMIT(outbox, attempts)                                                                     \
+    " ev AS (INSERT INTO webhook_events (event_id, org, asset_id, type, error, created_ms)"        \
+    "  SELECT 'evt_' || substr(md5(gen_random_uuid()::text), 1, 24), a.org, a.id, x.type,"         \
+    "  x.error, " NOW " FROM x JOIN assets a ON a.id = x.asset_id JOIN webhooks w ON"              \
+    "  w.org = a.org WHERE position(',' || x.type || ',' in ',' || w.events || ',') > 0"           \
+    "  ON CONFLICT DO NOTHING RETURNING id),"                                                      \
+    " wj AS (INSERT INTO jobs (asset_id, kind, state, priority, max_attempts, run_after_ms,"       \
+    "  published_ms, created_ms, updated_ms) SELECT id, 'webhook', 'queued', 0, " attempts ","     \
+    "  " NOW ", " NOW ", " NOW ", " NOW " FROM ev RETURNING id),"                                  \
+    " wo AS (INSERT INTO outbox (job_id, created_ms) SELECT id, " NOW " FROM wj WHERE " outbox ")"
+/* Complete and fail: FENCED, and the transcode job's outcome as its asset's event. */
+#define FENCED_EV(set, where)                                                                      \
+    "WITH d AS (SELECT * FROM unnest($3::bigint[], $4::int[], $5::bigint[], $6::text[])"           \
+    "  AS d(id, attempt, num, txt)),"                                                              \
+    " u AS (UPDATE jobs j SET " set " FROM d WHERE j.id = d.id AND j.lease_owner = $1"             \
+    "  AND j.attempts = d.attempt AND j.state = 'running' " where                                  \
+    "  RETURNING j.id, j.state, j.kind, j.asset_id, j.error),"                                     \
+    " x AS (SELECT asset_id, CASE WHEN state = 'succeeded' THEN 'asset.ready'"                     \
+    "  ELSE 'asset.failed' END AS type, CASE WHEN state = 'succeeded' THEN '' ELSE error END"      \
+    "  AS error FROM u WHERE kind = 'transcode' AND state IN ('succeeded', 'failed', "             \
+    "'dead'))," EMIT(                                                                              \
+        "$7::boolean",                                                                             \
+        "$8::int") " SELECT d.id, CASE WHEN u.id IS NOT NULL THEN u.state"                         \
+                   "  WHEN j.lease_owner = $1 AND j.attempts = d.attempt THEN j.state ELSE '' END" \
+                   " FROM d LEFT JOIN u ON u.id = d.id LEFT JOIN jobs j ON j.id = d.id"
+#define WEBHOOK_COLS                                                                               \
+    "org, url, events, secret, previous_secret, previous_until_ms, created_ms, updated_ms"
+
 static const char *const sql[STORE_OP_COUNT] = {
     [STORE_ASSET_CREATE] = "INSERT INTO assets (public_id, org, filename, content_type,"
                            " size_bytes, state, staging_key, master_key, upload_id, part_size,"
@@ -141,9 +195,11 @@ static const char *const sql[STORE_OP_COUNT] = {
                            " AND created_ms < $1 AND state IN ('uploading', 'uploaded')"
                            " ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING " ASSET_COLS,
     [STORE_ORG_ACTIVE_JOBS] = "SELECT count(*) FROM jobs j JOIN assets a ON a.id = j.asset_id"
-                              " WHERE j.state IN ('queued', 'running') AND a.org = $1",
+                              " WHERE j.state IN ('queued', 'running') AND a.org = $1"
+                              " AND j.kind <> 'webhook'", /* its asset_id is its event */
     [STORE_RENDITION_PUT] =
-        "INSERT INTO renditions (asset_id, name, width, height, bitrate_kbps, playlist_key,"
+        "WITH d AS (UPDATE assets SET duration_ms = $7::bigint WHERE id = $1 AND $7::bigint > 0)"
+        " INSERT INTO renditions (asset_id, name, width, height, bitrate_kbps, playlist_key,"
         " created_ms) VALUES ($1, $2, $3, $4, $5, $6, " NOW ")"
         " ON CONFLICT (asset_id, name) DO UPDATE SET width = excluded.width,"
         " height = excluded.height, bitrate_kbps = excluded.bitrate_kbps,"
@@ -160,26 +216,30 @@ static const char *const sql[STORE_OP_COUNT] = {
         ", mp4, poster_ms FROM d ON CONFLICT (asset_id, kind) DO UPDATE SET kind = excluded.kind"
         "  RETURNING " JOB_COLS ", (j.xmax = 0) AS created),"
         " o AS (INSERT INTO outbox (job_id, created_ms)"
-        "  SELECT id, " NOW " FROM j WHERE created AND $5::boolean)"
-        " SELECT * FROM j",
+        "  SELECT id, " NOW " FROM j WHERE created AND $5::boolean),"
+        /* The promote was accepted: its event. */
+        " x AS (SELECT asset_id, 'asset.uploaded'::text AS type, ''::text AS error FROM j"
+        "  WHERE created AND kind = 'transcode')," EMIT("$5::boolean",
+                                                        "$8::int") " SELECT * FROM j",
     [STORE_JOB_GET] = "SELECT " JOB_COLS " FROM jobs j WHERE j.id = $1",
     [STORE_JOB_LIST] = "SELECT " JOB_COLS " FROM jobs j WHERE j.id > $1"
                        " AND ($3 = '' OR j.state = $3) ORDER BY j.id LIMIT $2",
-    [STORE_JOB_CLAIM] = CLAIM_SET " WHERE j.id = ANY (ARRAY(SELECT j.id FROM jobs j"
-                                  " WHERE j.state IN ('queued', 'running') AND " CLAIMABLE
-                                  " AND j.kind = $4 ORDER BY j.priority DESC, j.id LIMIT $3"
-                                  " FOR UPDATE SKIP LOCKED)) RETURNING " JOB_COLS,
+    [STORE_JOB_CLAIM] =
+        CLAIM_SET " WHERE j.id = ANY (ARRAY(SELECT j.id FROM jobs j"
+                  " WHERE j.state IN ('queued', 'running') AND " CLAIMABLE
+                  " AND j.kind = $4 AND " NOT_BLOCKED " ORDER BY j.priority DESC, j.id LIMIT $3"
+                  " FOR UPDATE SKIP LOCKED)) RETURNING " JOB_COLS,
     [STORE_JOB_HEARTBEAT] = FENCED("lease_expires_ms = " NOW " + $2::bigint,"
                                    " progress = d.num, updated_ms = " NOW,
                                    ""),
-    [STORE_JOB_COMPLETE] = FENCED("state = 'succeeded', progress = 1000, lease_expires_ms = 0,"
-                                  " error = '', updated_ms = " NOW,
-                                  "AND $2::bigint IS NOT NULL"),
-    [STORE_JOB_FAIL] = FENCED("state = CASE WHEN d.num < 0 THEN 'failed'"
-                              " WHEN j.attempts >= j.max_attempts THEN 'dead' ELSE 'queued' END,"
-                              " run_after_ms = " NOW " + greatest(d.num, 0), error = d.txt,"
-                              " lease_expires_ms = 0, published_ms = 0, updated_ms = " NOW,
-                              "AND $2::bigint IS NOT NULL"),
+    [STORE_JOB_COMPLETE] = FENCED_EV("state = 'succeeded', progress = 1000, lease_expires_ms = 0,"
+                                     " error = '', updated_ms = " NOW,
+                                     "AND $2::bigint IS NOT NULL"),
+    [STORE_JOB_FAIL] = FENCED_EV("state = CASE WHEN d.num < 0 THEN 'failed'"
+                                 " WHEN j.attempts >= j.max_attempts THEN 'dead' ELSE 'queued' END,"
+                                 " run_after_ms = " NOW " + greatest(d.num, 0), error = d.txt,"
+                                 " lease_expires_ms = 0, published_ms = 0, updated_ms = " NOW,
+                                 "AND $2::bigint IS NOT NULL"),
     [STORE_JOB_RELEASE] = FENCED("state = 'queued', attempts = j.attempts - 1,"
                                  " lease_expires_ms = 0, run_after_ms = " NOW ", published_ms = 0,"
                                  " updated_ms = " NOW,
@@ -203,20 +263,51 @@ static const char *const sql[STORE_OP_COUNT] = {
                       " FROM jobs j WHERE j.state IN ('queued', 'running') AND " CLAIMABLE
                       " AND j.published_ms <= " NOW " - $3::bigint AND j.id > $1 ORDER BY j.id"
                       " LIMIT $2 FOR UPDATE SKIP LOCKED)) RETURNING id, kind",
+    [STORE_WEBHOOK_PUT] =
+        "INSERT INTO webhooks AS w (org, url, events, secret, created_ms,"
+        " updated_ms) VALUES ($1, $2, $3, $4, " NOW ", " NOW ")"
+        " ON CONFLICT (org) DO UPDATE SET url = excluded.url,"
+        " events = excluded.events, updated_ms = " NOW " RETURNING " WEBHOOK_COLS ", (w.xmax = 0)",
+    [STORE_WEBHOOK_GET] = "SELECT " WEBHOOK_COLS " FROM webhooks WHERE org = $1",
+    [STORE_WEBHOOK_DELETE] = "DELETE FROM webhooks WHERE org = $1 RETURNING " WEBHOOK_COLS,
+    [STORE_WEBHOOK_ROTATE] = "UPDATE webhooks SET previous_secret = secret, secret = $2,"
+                             " previous_until_ms = " NOW " + $3::bigint, updated_ms = " NOW
+                             " WHERE org = $1 RETURNING " WEBHOOK_COLS,
+    [STORE_WEBHOOK_EVENT] =
+        "SELECT e.id, e.asset_id, e.created_ms, e.event_id, e.type, e.org,"
+        " coalesce(a.public_id, ''), e.error, coalesce(w.url, ''),"
+        " coalesce(w.events, ''), coalesce(w.secret, ''),"
+        " coalesce(w.previous_secret, ''), coalesce(w.previous_until_ms, 0),"
+        " coalesce(a.duration_ms, 0) FROM webhook_events e LEFT JOIN assets a ON a.id = e.asset_id"
+        " LEFT JOIN webhooks w ON w.org = e.org WHERE e.id = $1",
+    [STORE_WEBHOOK_ATTEMPT] = "INSERT INTO webhook_attempts (event, org, attempt, status_code,"
+                              " latency_ms, state, error, created_ms) SELECT id, org, $2, $3,"
+                              " $4, $5, $6, " NOW " FROM webhook_events WHERE id = $1",
+    /* The next retry: the job's due time while it waits, on its latest attempt's row. */
+    [STORE_WEBHOOK_LIST] =
+        "SELECT t.id, t.event, e.asset_id, t.created_ms,"
+        " CASE WHEN j.state = 'queued' AND j.attempts = t.attempt THEN j.run_after_ms"
+        " ELSE 0 END, t.status_code, t.latency_ms, t.attempt, e.event_id, e.type,"
+        " t.org, coalesce(a.public_id, ''), t.state, t.error"
+        " FROM webhook_attempts t JOIN webhook_events e ON e.id = t.event"
+        " LEFT JOIN jobs j ON j.asset_id = e.id AND j.kind = 'webhook'"
+        " LEFT JOIN assets a ON a.id = e.asset_id"
+        " WHERE t.org = $1 AND ($2::bigint = 0 OR t.id < $2::bigint) ORDER BY t.id DESC LIMIT $3",
 };
 
 /* Claim variants: one statement per shape, so each gets a plan of its own (an "$n IS NULL OR"
  * filter would make the generic plan sort the whole table). "id = ANY (ARRAY(subquery))" rather
  * than "id IN (subquery)": with a LIMIT that is a parameter the planner would hash-join the
  * whole table; the array makes it fetch the few rows by primary key. */
-static const char claim_any[] = CLAIM_SET " WHERE j.id = ANY (ARRAY(SELECT j.id FROM jobs j"
-                                          " WHERE j.state IN ('queued', 'running') AND " CLAIMABLE
-                                          " ORDER BY j.priority DESC, j.id LIMIT $3"
-                                          " FOR UPDATE SKIP LOCKED)) RETURNING " JOB_COLS;
+static const char claim_any[] =
+    CLAIM_SET " WHERE j.id = ANY (ARRAY(SELECT j.id FROM jobs j"
+              " WHERE j.state IN ('queued', 'running') AND " CLAIMABLE " AND " NOT_BLOCKED
+              " ORDER BY j.priority DESC, j.id LIMIT $3"
+              " FOR UPDATE SKIP LOCKED)) RETURNING " JOB_COLS;
 /* Announced jobs: a row another claimer holds is waited for, then re-checked (READ COMMITTED
  * re-evaluates the WHERE on the new version), so exactly one claimer wins. */
-static const char claim_ids[] =
-    CLAIM_SET " WHERE j.id = ANY ($3::bigint[]) AND " CLAIMABLE " RETURNING " JOB_COLS;
+static const char claim_ids[] = CLAIM_SET " WHERE j.id = ANY ($3::bigint[]) AND " CLAIMABLE
+                                          " AND " NOT_BLOCKED " RETURNING " JOB_COLS;
 
 /* ---- migrations (blocking: main thread, before the loops serve) ---- */
 
@@ -680,6 +771,7 @@ static int build(pg_conn *c, const struct rd_msg_store *b, params *p)
         param_int(p, r->height);
         param_int(p, r->bitrate_kbps);
         param_text(p, r->playlist_key);
+        param_int(p, r->duration_ms);
         break;
     }
     case STORE_RENDITION_LIST:
@@ -696,6 +788,7 @@ static int build(pg_conn *c, const struct rd_msg_store *b, params *p)
         param_text(p, c->st->arg->outbox ? "true" : "false");
         param_int_array(p, b, F_MP4);
         param_int_array(p, b, F_POSTER);
+        param_int(p, store_webhook_max_attempts); /* $8 */
         break;
     case STORE_JOB_GET:
     case STORE_JOB_CANCEL:
@@ -729,6 +822,48 @@ static int build(pg_conn *c, const struct rd_msg_store *b, params *p)
         param_int_array(p, b, F_ATTEMPTS);
         param_int_array(p, b, b->op == STORE_JOB_HEARTBEAT ? F_PROGRESS : F_RETRY);
         param_text_array(p, b, 1);
+        if (b->op == STORE_JOB_COMPLETE || b->op == STORE_JOB_FAIL) {
+            param_text(p, c->st->arg->outbox ? "true" : "false");
+            param_int(p, store_webhook_max_attempts);
+        }
+        break;
+    case STORE_WEBHOOK_PUT:
+    case STORE_WEBHOOK_GET:
+    case STORE_WEBHOOK_DELETE:
+    case STORE_WEBHOOK_ROTATE:
+        if (b->webhook.org[0] == '\0')
+            return -EINVAL;
+        param_text(p, b->webhook.org);
+        if (b->op == STORE_WEBHOOK_PUT) {
+            if (b->webhook.url[0] == '\0' || b->webhook.secret[0] == '\0')
+                return -EINVAL;
+            param_text(p, b->webhook.url);
+            param_text(p, b->webhook.events);
+            param_text(p, b->webhook.secret);
+        } else if (b->op == STORE_WEBHOOK_ROTATE) {
+            if (b->webhook.secret[0] == '\0')
+                return -EINVAL;
+            param_text(p, b->webhook.secret);
+            param_int(p, b->lease_ms);
+        }
+        break;
+    case STORE_WEBHOOK_EVENT:
+        param_int(p, b->deliveries[0].event_row);
+        break;
+    case STORE_WEBHOOK_ATTEMPT: {
+        const rd_webhook_delivery *d = &b->deliveries[0];
+        param_int(p, d->event_row);
+        param_int(p, d->attempt);
+        param_int(p, d->status_code);
+        param_int(p, d->latency_ms);
+        param_text(p, d->state);
+        param_text(p, d->error);
+        break;
+    }
+    case STORE_WEBHOOK_LIST:
+        param_text(p, b->webhook.org);
+        param_int(p, b->cursor);
+        param_int(p, page_limit(b) + 1);
         break;
     case STORE_JOB_COUNTS:
     case STORE_JOB_SWEEP:
@@ -939,6 +1074,81 @@ static int read_result(struct rd_msg_store *b, const PGresult *r)
         if (b->op == STORE_JOB_DUE)
             b->cursor = b->n == limit ? b->jobs[b->n - 1].id : 0;
         return 0;
+    case STORE_WEBHOOK_PUT:
+    case STORE_WEBHOOK_GET:
+    case STORE_WEBHOOK_DELETE:
+    case STORE_WEBHOOK_ROTATE: {
+        if (rows == 0)
+            return -ENOENT;
+        rd_webhook *w = &b->webhook;
+        memset(w, 0, sizeof(*w));
+        text(w->org, sizeof(w->org), r, 0, 0);
+        text(w->url, sizeof(w->url), r, 0, 1);
+        text(w->events, sizeof(w->events), r, 0, 2);
+        text(w->secret, sizeof(w->secret), r, 0, 3);
+        text(w->previous, sizeof(w->previous), r, 0, 4);
+        w->previous_until_ms = num(r, 0, 5);
+        w->created_ms = num(r, 0, 6);
+        w->updated_ms = num(r, 0, 7);
+        if (b->op == STORE_WEBHOOK_PUT)
+            w->created = PQgetvalue(r, 0, 8)[0] == 't';
+        return 0;
+    }
+    case STORE_WEBHOOK_EVENT: {
+        if (rows == 0)
+            return -ENOENT;
+        rd_webhook_delivery *d = &b->deliveries[0];
+        memset(d, 0, sizeof(*d));
+        d->event_row = num(r, 0, 0);
+        d->asset_id = num(r, 0, 1);
+        d->created_ms = num(r, 0, 2);
+        text(d->event_id, sizeof(d->event_id), r, 0, 3);
+        text(d->type, sizeof(d->type), r, 0, 4);
+        text(d->org, sizeof(d->org), r, 0, 5);
+        text(d->asset_public, sizeof(d->asset_public), r, 0, 6);
+        text(d->error, sizeof(d->error), r, 0, 7);
+        rd_webhook *w = &b->webhook;
+        memset(w, 0, sizeof(*w));
+        snprintf(w->org, sizeof(w->org), "%s", d->org);
+        text(w->url, sizeof(w->url), r, 0, 8);
+        text(w->events, sizeof(w->events), r, 0, 9);
+        text(w->secret, sizeof(w->secret), r, 0, 10);
+        text(w->previous, sizeof(w->previous), r, 0, 11);
+        w->previous_until_ms = num(r, 0, 12);
+        d->duration_ms = num(r, 0, 13);
+        b->n = 1;
+        return 0;
+    }
+    case STORE_WEBHOOK_ATTEMPT:
+        return 0;
+    case STORE_WEBHOOK_LIST:
+        b->n = 0;
+        b->cursor = 0;
+        for (int i = 0; i < rows; i++) {
+            if (b->n == limit) {
+                b->cursor = b->deliveries[b->n - 1].id;
+                break;
+            }
+            rd_webhook_delivery *d = &b->deliveries[b->n++];
+            memset(d, 0, sizeof(*d));
+            d->id = num(r, i, 0);
+            d->event_row = num(r, i, 1);
+            d->asset_id = num(r, i, 2);
+            d->created_ms = num(r, i, 3);
+            d->next_retry_ms = num(r, i, 4);
+            d->status_code = (int32_t)num(r, i, 5);
+            d->latency_ms = (int32_t)num(r, i, 6);
+            d->attempt = (int32_t)num(r, i, 7);
+            text(d->event_id, sizeof(d->event_id), r, i, 8);
+            text(d->type, sizeof(d->type), r, i, 9);
+            text(d->org, sizeof(d->org), r, i, 10);
+            text(d->asset_public, sizeof(d->asset_public), r, i, 11);
+            text(d->state, sizeof(d->state), r, i, 12);
+            text(d->error, sizeof(d->error), r, i, 13);
+        }
+        return 0;
+    case STORE_OP_COUNT:
+        break;
     }
     return -EINVAL;
 }

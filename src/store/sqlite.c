@@ -63,6 +63,23 @@ static const char *const migrations[] = {
     "ALTER TABLE jobs ADD COLUMN mp4 INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE jobs ADD COLUMN poster_ms INTEGER NOT NULL"
     " DEFAULT -1;",
+    /* 4: webhooks. One endpoint per org; an event row per asset and type, written with the
+     * change that causes it, delivered by a job of kind 'webhook' whose asset_id is the
+     * event's row; one row per delivery attempt. */
+    "CREATE TABLE webhooks ("
+    " org TEXT PRIMARY KEY, url TEXT NOT NULL, events TEXT NOT NULL, secret TEXT NOT NULL,"
+    " previous_secret TEXT NOT NULL DEFAULT '', previous_until_ms INTEGER NOT NULL DEFAULT 0,"
+    " created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);"
+    "CREATE TABLE webhook_events ("
+    " id INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, org TEXT NOT NULL,"
+    " asset_id INTEGER NOT NULL, type TEXT NOT NULL, error TEXT NOT NULL DEFAULT '',"
+    " created_ms INTEGER NOT NULL, UNIQUE (asset_id, type));"
+    "CREATE TABLE webhook_attempts ("
+    " id INTEGER PRIMARY KEY, event INTEGER NOT NULL, org TEXT NOT NULL,"
+    " attempt INTEGER NOT NULL, status_code INTEGER NOT NULL, latency_ms INTEGER NOT NULL,"
+    " state TEXT NOT NULL, error TEXT NOT NULL DEFAULT '', created_ms INTEGER NOT NULL);"
+    "CREATE INDEX webhook_attempts_org ON webhook_attempts (org, id);"
+    "ALTER TABLE assets ADD COLUMN duration_ms INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -88,6 +105,14 @@ static const char *const migrations[] = {
 #define CLAIMABLE                                                                                  \
     "((state = 'queued' AND run_after_ms <= ?1) OR"                                                \
     " (state = 'running' AND lease_expires_ms < ?1 AND attempts < max_attempts))"
+
+/* A webhook job waits while an earlier event of the same asset is still being delivered:
+ * deliveries of one asset go out in order. */
+#define NOT_BLOCKED                                                                                \
+    "(kind <> 'webhook' OR NOT EXISTS (SELECT 1 FROM webhook_events e JOIN webhook_events p"       \
+    " ON p.asset_id = e.asset_id AND p.id < e.id JOIN jobs pj ON pj.asset_id = p.id AND pj.kind "  \
+    "= 'webhook'"                                                                                  \
+    " WHERE e.id = jobs.asset_id AND pj.state IN ('queued', 'running')))"
 
 enum {
     Q_BEGIN,
@@ -119,6 +144,16 @@ enum {
     Q_SWEEP,
     Q_DUE,
     Q_MARK_PUBLISHED,
+    Q_ASSET_DURATION,
+    Q_WH_GET,
+    Q_WH_INSERT,
+    Q_WH_UPDATE,
+    Q_WH_DELETE,
+    Q_WH_ROTATE,
+    Q_EV_INSERT,
+    Q_EV_GET,
+    Q_AT_INSERT,
+    Q_AT_LIST,
     Q_COUNT
 };
 
@@ -137,7 +172,8 @@ static const char *const sql[Q_COUNT] = {
     [Q_ASSET_FIND] = "SELECT " ASSET_COLS_J " WHERE a.public_id = ?1 AND (?2 = '' OR a.org = ?2)",
     /* Over the few unfinished jobs (the jobs_ready index), each checked against its asset. */
     [Q_ORG_ACTIVE] = "SELECT count(*) FROM jobs j JOIN assets a ON a.id = j.asset_id"
-                     " WHERE j.state IN ('queued', 'running') AND a.org = ?1",
+                     " WHERE j.state IN ('queued', 'running') AND a.org = ?1"
+                     " AND j.kind <> 'webhook'", /* a webhook job's asset_id is its event */
     [Q_ASSET_UPDATE] = "UPDATE assets SET state = ?3,"
                        " job_id = CASE WHEN ?4 > 0 THEN ?4 ELSE job_id END, updated_ms = ?5"
                        " WHERE public_id = ?1 AND org = ?2 AND (job_id = 0 OR ?4 > 0)"
@@ -162,11 +198,13 @@ static const char *const sql[Q_COUNT] = {
     [Q_JOB_LIST] = "SELECT " JOB_COLS " FROM jobs WHERE id > ?1 ORDER BY id LIMIT ?2",
     [Q_JOB_LIST_STATE] = "SELECT " JOB_COLS " FROM jobs WHERE state = ?3 AND id > ?1"
                          " ORDER BY id LIMIT ?2",
-    [Q_JOB_NEXT] = "SELECT id FROM jobs WHERE state IN ('queued', 'running') AND " CLAIMABLE
-                   " AND (?3 = '' OR kind = ?3) ORDER BY priority DESC, id LIMIT ?2",
-    [Q_JOB_CLAIM] = "UPDATE jobs SET state = 'running', attempts = attempts + 1,"
-                    " lease_owner = ?3, lease_expires_ms = ?1 + ?4, progress = 0,"
-                    " updated_ms = ?1 WHERE id = ?2 AND " CLAIMABLE " RETURNING " JOB_COLS,
+    [Q_JOB_NEXT] =
+        "SELECT id FROM jobs WHERE state IN ('queued', 'running') AND " CLAIMABLE
+        " AND (?3 = '' OR kind = ?3) AND " NOT_BLOCKED " ORDER BY priority DESC, id LIMIT ?2",
+    [Q_JOB_CLAIM] =
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1,"
+        " lease_owner = ?3, lease_expires_ms = ?1 + ?4, progress = 0,"
+        " updated_ms = ?1 WHERE id = ?2 AND " CLAIMABLE " AND " NOT_BLOCKED " RETURNING " JOB_COLS,
     [Q_JOB_HEARTBEAT] = "UPDATE jobs SET lease_expires_ms = ?1 + ?5, progress = ?6,"
                         " updated_ms = ?1 WHERE id = ?2 AND lease_owner = ?3 AND attempts = ?4"
                         " AND state = 'running'",
@@ -195,6 +233,40 @@ static const char *const sql[Q_COUNT] = {
     [Q_DUE] = "SELECT id, kind FROM jobs WHERE state IN ('queued', 'running') AND " CLAIMABLE
               " AND published_ms <= ?1 - ?3 ORDER BY priority DESC, id LIMIT ?2",
     [Q_MARK_PUBLISHED] = "UPDATE jobs SET published_ms = ?1 WHERE id = ?2",
+    [Q_ASSET_DURATION] = "UPDATE assets SET duration_ms = ?2 WHERE id = ?1",
+    [Q_WH_GET] = "SELECT org, url, events, secret, previous_secret, previous_until_ms,"
+                 " created_ms, updated_ms FROM webhooks WHERE org = ?1",
+    [Q_WH_INSERT] = "INSERT INTO webhooks (org, url, events, secret, created_ms, updated_ms)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (org) DO NOTHING",
+    [Q_WH_UPDATE] = "UPDATE webhooks SET url = ?2, events = ?3, updated_ms = ?4 WHERE org = ?1",
+    [Q_WH_DELETE] = "DELETE FROM webhooks WHERE org = ?1",
+    [Q_WH_ROTATE] = "UPDATE webhooks SET previous_secret = secret, secret = ?2,"
+                    " previous_until_ms = ?3 + ?4, updated_ms = ?3 WHERE org = ?1",
+    /* The event, when the asset's org has an endpoint that takes this type. */
+    [Q_EV_INSERT] = "INSERT INTO webhook_events (event_id, org, asset_id, type, error, created_ms)"
+                    " SELECT 'evt_' || lower(hex(randomblob(12))), a.org, a.id, ?2, ?3, ?4"
+                    " FROM assets a JOIN webhooks w ON w.org = a.org WHERE a.id = ?1"
+                    " AND instr(',' || w.events || ',', ',' || ?2 || ',') > 0"
+                    " ON CONFLICT DO NOTHING RETURNING id",
+    [Q_EV_GET] =
+        "SELECT e.id, e.asset_id, e.created_ms, e.event_id, e.type, e.org,"
+        " coalesce(a.public_id, ''), e.error, coalesce(w.url, ''),"
+        " coalesce(w.events, ''), coalesce(w.secret, ''),"
+        " coalesce(w.previous_secret, ''), coalesce(w.previous_until_ms, 0),"
+        " coalesce(a.duration_ms, 0) FROM webhook_events e LEFT JOIN assets a ON a.id = e.asset_id"
+        " LEFT JOIN webhooks w ON w.org = e.org WHERE e.id = ?1",
+    [Q_AT_INSERT] = "INSERT INTO webhook_attempts (event, org, attempt, status_code, latency_ms,"
+                    " state, error, created_ms) SELECT id, org, ?2, ?3, ?4, ?5, ?6, ?7"
+                    " FROM webhook_events WHERE id = ?1",
+    /* The next retry: the job's due time while it waits, on its latest attempt's row. */
+    [Q_AT_LIST] = "SELECT t.id, t.event, e.asset_id, t.created_ms,"
+                  " CASE WHEN j.state = 'queued' AND j.attempts = t.attempt THEN j.run_after_ms"
+                  " ELSE 0 END, t.status_code, t.latency_ms, t.attempt, e.event_id, e.type,"
+                  " t.org, coalesce(a.public_id, ''), t.state, t.error"
+                  " FROM webhook_attempts t JOIN webhook_events e ON e.id = t.event"
+                  " LEFT JOIN jobs j ON j.asset_id = e.id AND j.kind = 'webhook'"
+                  " LEFT JOIN assets a ON a.id = e.asset_id"
+                  " WHERE t.org = ?1 AND (?2 = 0 OR t.id < ?2) ORDER BY t.id DESC LIMIT ?3",
 };
 
 typedef struct sq {
@@ -630,7 +702,16 @@ static int op_rendition_put(sq *s, struct rd_msg_store *b)
     if (rc != SQLITE_ROW)
         return sq_errno(rc);
     r->id = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
     b->n = 1;
+    if (r->duration_ms > 0) {
+        st = stmt(s, Q_ASSET_DURATION);
+        if (st == NULL)
+            return -EIO;
+        sqlite3_bind_int64(st, 1, r->asset_id);
+        sqlite3_bind_int64(st, 2, r->duration_ms);
+        return step_done(st);
+    }
     return 0;
 }
 
@@ -656,6 +737,9 @@ static int op_rendition_list(sq *s, struct rd_msg_store *b)
     }
     return rc == SQLITE_DONE ? 0 : sq_errno(rc);
 }
+
+static int emit_event(sq *s, int64_t asset_id, const char *type, const char *error, int64_t now);
+static int emit_outcome(sq *s, int64_t job_id, int state, int64_t now);
 
 static int op_job_create(sq *s, struct rd_msg_store *b)
 {
@@ -687,7 +771,14 @@ static int op_job_create(sq *s, struct rd_msg_store *b)
         if (rc != SQLITE_ROW)
             return sq_errno(rc);
         read_job(st, j);
+        sqlite3_reset(st);
         j->created = created;
+        if (created && strcmp(j->kind, "transcode") == 0) {
+            /* The promote was accepted: its event, in the same transaction. */
+            r = emit_event(s, j->asset_id, "asset.uploaded", "", now);
+            if (r < 0)
+                return r;
+        }
     }
     return 0;
 }
@@ -830,6 +921,12 @@ static int op_job_fenced(sq *s, struct rd_msg_store *b)
         else if (q == Q_JOB_RELEASE)
             state = JOB_QUEUED;
         j->state = state;
+        if (applied && (q == Q_JOB_COMPLETE || q == Q_JOB_FAIL)) {
+            /* The asset's outcome: its event, in the same transaction. */
+            int r = emit_outcome(s, j->id, state, now);
+            if (r < 0)
+                return r;
+        }
     }
     return 0;
 }
@@ -910,11 +1007,250 @@ static int op_job_due(sq *s, struct rd_msg_store *b)
     return 0;
 }
 
+/* ---- webhooks ---- */
+
+/* Writes the `type` event of asset `asset_id` when its org's endpoint takes that type, with
+ * its delivery job, in the caller's transaction. 0 (also when there is no endpoint), or
+ * -errno. */
+static int emit_event(sq *s, int64_t asset_id, const char *type, const char *error, int64_t now)
+{
+    sqlite3_stmt *st = stmt(s, Q_EV_INSERT);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, asset_id);
+    sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, error ? error : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 4, now);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    if (rc != SQLITE_ROW)
+        return sq_errno(rc);
+    int64_t ev = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    st = stmt(s, Q_JOB_INSERT);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, ev);
+    sqlite3_bind_text(st, 2, "webhook", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, 0);
+    sqlite3_bind_int(st, 4, store_webhook_max_attempts);
+    sqlite3_bind_int64(st, 5, now);
+    sqlite3_bind_int(st, 6, 0);    /* no MP4 */
+    sqlite3_bind_int64(st, 7, -1); /* no poster time */
+    return step_done(st);
+}
+
+/* After a transcode job's outcome was written: its asset's event. */
+static int emit_outcome(sq *s, int64_t job_id, int state, int64_t now)
+{
+    if (state != JOB_SUCCEEDED && state != JOB_FAILED && state != JOB_DEAD)
+        return 0;
+    sqlite3_stmt *st = stmt(s, Q_JOB_GET);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, job_id);
+    if (sqlite3_step(st) != SQLITE_ROW)
+        return 0;
+    rd_job j;
+    read_job(st, &j);
+    sqlite3_reset(st);
+    if (strcmp(j.kind, "transcode") != 0)
+        return 0;
+    return emit_event(s, j.asset_id, state == JOB_SUCCEEDED ? "asset.ready" : "asset.failed",
+                      state == JOB_SUCCEEDED ? "" : j.error, now);
+}
+
+static void read_webhook(sqlite3_stmt *st, rd_webhook *w)
+{
+    memset(w, 0, sizeof(*w));
+    copy_text(w->org, sizeof(w->org), st, 0);
+    copy_text(w->url, sizeof(w->url), st, 1);
+    copy_text(w->events, sizeof(w->events), st, 2);
+    copy_text(w->secret, sizeof(w->secret), st, 3);
+    copy_text(w->previous, sizeof(w->previous), st, 4);
+    w->previous_until_ms = sqlite3_column_int64(st, 5);
+    w->created_ms = sqlite3_column_int64(st, 6);
+    w->updated_ms = sqlite3_column_int64(st, 7);
+}
+
+static int webhook_get(sq *s, rd_webhook *w)
+{
+    sqlite3_stmt *st = stmt(s, Q_WH_GET);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_text(st, 1, w->org, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return -ENOENT;
+    if (rc != SQLITE_ROW)
+        return sq_errno(rc);
+    read_webhook(st, w);
+    sqlite3_reset(st);
+    return 0;
+}
+
+static int op_webhook(sq *s, struct rd_msg_store *b)
+{
+    rd_webhook *w = &b->webhook;
+    int64_t now = now_ms();
+    if (w->org[0] == '\0')
+        return -EINVAL;
+    sqlite3_stmt *st;
+    int created = 0;
+    switch (b->op) {
+    case STORE_WEBHOOK_GET:
+        return webhook_get(s, w);
+    case STORE_WEBHOOK_DELETE:
+        st = stmt(s, Q_WH_DELETE);
+        if (st == NULL)
+            return -EIO;
+        sqlite3_bind_text(st, 1, w->org, -1, SQLITE_STATIC);
+        if (step_done(st) < 0)
+            return -EIO;
+        return sqlite3_changes(s->db) == 1 ? 0 : -ENOENT;
+    case STORE_WEBHOOK_PUT:
+        if (w->url[0] == '\0' || w->secret[0] == '\0')
+            return -EINVAL;
+        st = stmt(s, Q_WH_INSERT);
+        if (st == NULL)
+            return -EIO;
+        sqlite3_bind_text(st, 1, w->org, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, w->url, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, w->events, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, w->secret, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, now);
+        if (step_done(st) < 0)
+            return -EIO;
+        created = sqlite3_changes(s->db) == 1;
+        if (!created) {
+            st = stmt(s, Q_WH_UPDATE);
+            if (st == NULL)
+                return -EIO;
+            sqlite3_bind_text(st, 1, w->org, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, w->url, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 3, w->events, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 4, now);
+            if (step_done(st) < 0)
+                return -EIO;
+        }
+        break;
+    case STORE_WEBHOOK_ROTATE:
+        if (w->secret[0] == '\0')
+            return -EINVAL;
+        st = stmt(s, Q_WH_ROTATE);
+        if (st == NULL)
+            return -EIO;
+        sqlite3_bind_text(st, 1, w->org, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, w->secret, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, now);
+        sqlite3_bind_int64(st, 4, b->lease_ms);
+        if (step_done(st) < 0)
+            return -EIO;
+        if (sqlite3_changes(s->db) != 1)
+            return -ENOENT;
+        break;
+    default:
+        return -EINVAL;
+    }
+    int r = webhook_get(s, w);
+    w->created = created;
+    return r;
+}
+
+static int op_webhook_event(sq *s, struct rd_msg_store *b)
+{
+    sqlite3_stmt *st = stmt(s, Q_EV_GET);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, b->deliveries[0].event_row);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return -ENOENT;
+    if (rc != SQLITE_ROW)
+        return sq_errno(rc);
+    rd_webhook_delivery *d = &b->deliveries[0];
+    memset(d, 0, sizeof(*d));
+    d->event_row = sqlite3_column_int64(st, 0);
+    d->asset_id = sqlite3_column_int64(st, 1);
+    d->created_ms = sqlite3_column_int64(st, 2);
+    copy_text(d->event_id, sizeof(d->event_id), st, 3);
+    copy_text(d->type, sizeof(d->type), st, 4);
+    copy_text(d->org, sizeof(d->org), st, 5);
+    copy_text(d->asset_public, sizeof(d->asset_public), st, 6);
+    copy_text(d->error, sizeof(d->error), st, 7);
+    rd_webhook *w = &b->webhook;
+    memset(w, 0, sizeof(*w));
+    snprintf(w->org, sizeof(w->org), "%s", d->org);
+    copy_text(w->url, sizeof(w->url), st, 8);
+    copy_text(w->events, sizeof(w->events), st, 9);
+    copy_text(w->secret, sizeof(w->secret), st, 10);
+    copy_text(w->previous, sizeof(w->previous), st, 11);
+    w->previous_until_ms = sqlite3_column_int64(st, 12);
+    d->duration_ms = sqlite3_column_int64(st, 13);
+    b->n = 1;
+    return 0;
+}
+
+static int op_webhook_attempt(sq *s, struct rd_msg_store *b)
+{
+    const rd_webhook_delivery *d = &b->deliveries[0];
+    sqlite3_stmt *st = stmt(s, Q_AT_INSERT);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, d->event_row);
+    sqlite3_bind_int(st, 2, d->attempt);
+    sqlite3_bind_int(st, 3, d->status_code);
+    sqlite3_bind_int(st, 4, d->latency_ms);
+    sqlite3_bind_text(st, 5, d->state, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, d->error, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 7, now_ms());
+    return step_done(st);
+}
+
+static int op_webhook_list(sq *s, struct rd_msg_store *b)
+{
+    sqlite3_stmt *st = stmt(s, Q_AT_LIST);
+    if (st == NULL)
+        return -EIO;
+    uint32_t limit = page_limit(b);
+    sqlite3_bind_text(st, 1, b->webhook.org, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, b->cursor);
+    sqlite3_bind_int(st, 3, (int)limit + 1);
+    int rc;
+    b->n = 0;
+    b->cursor = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (b->n == limit) {
+            b->cursor = b->deliveries[b->n - 1].id;
+            break;
+        }
+        rd_webhook_delivery *d = &b->deliveries[b->n++];
+        memset(d, 0, sizeof(*d));
+        d->id = sqlite3_column_int64(st, 0);
+        d->event_row = sqlite3_column_int64(st, 1);
+        d->asset_id = sqlite3_column_int64(st, 2);
+        d->created_ms = sqlite3_column_int64(st, 3);
+        d->next_retry_ms = sqlite3_column_int64(st, 4);
+        d->status_code = sqlite3_column_int(st, 5);
+        d->latency_ms = sqlite3_column_int(st, 6);
+        d->attempt = sqlite3_column_int(st, 7);
+        copy_text(d->event_id, sizeof(d->event_id), st, 8);
+        copy_text(d->type, sizeof(d->type), st, 9);
+        copy_text(d->org, sizeof(d->org), st, 10);
+        copy_text(d->asset_public, sizeof(d->asset_public), st, 11);
+        copy_text(d->state, sizeof(d->state), st, 12);
+        copy_text(d->error, sizeof(d->error), st, 13);
+    }
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq_errno(rc);
+}
+
 static int is_write(int op)
 {
     return op != STORE_ASSET_GET && op != STORE_ASSET_LIST && op != STORE_ASSET_FIND &&
            op != STORE_RENDITION_LIST && op != STORE_JOB_GET && op != STORE_JOB_LIST &&
-           op != STORE_JOB_COUNTS && op != STORE_OUTBOX_TAKE;
+           op != STORE_JOB_COUNTS && op != STORE_OUTBOX_TAKE && op != STORE_WEBHOOK_GET &&
+           op != STORE_WEBHOOK_EVENT && op != STORE_WEBHOOK_LIST;
 }
 
 static int execute(sq *s, struct rd_msg_store *b)
@@ -964,6 +1300,17 @@ static int execute(sq *s, struct rd_msg_store *b)
         return op_org_active(s, b);
     case STORE_ASSET_EXPIRE:
         return op_asset_expire(s, b);
+    case STORE_WEBHOOK_PUT:
+    case STORE_WEBHOOK_GET:
+    case STORE_WEBHOOK_DELETE:
+    case STORE_WEBHOOK_ROTATE:
+        return op_webhook(s, b);
+    case STORE_WEBHOOK_EVENT:
+        return op_webhook_event(s, b);
+    case STORE_WEBHOOK_ATTEMPT:
+        return op_webhook_attempt(s, b);
+    case STORE_WEBHOOK_LIST:
+        return op_webhook_list(s, b);
     default:
         return -EINVAL;
     }

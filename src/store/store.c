@@ -38,8 +38,12 @@ int store_migrate(const rd_config *cfg, char *err, size_t errlen)
     return store_migrate_to(cfg, INT_MAX, err, errlen);
 }
 
+int store_webhook_max_attempts = 60;
+
 int store_spawn(const rd_config *cfg, rd_loop *loop, rd_actor **out)
 {
+    if (cfg->webhook_max_attempts > 0)
+        store_webhook_max_attempts = cfg->webhook_max_attempts;
     if (cfg->postgres_url != NULL) {
         return store_pg_spawn(loop, cfg->postgres_url, cfg->pg_pool, cfg->redis_url != NULL, out);
     }

@@ -59,6 +59,10 @@ int store_spawn(const rd_config *cfg, rd_loop *loop, rd_actor **out);
  * what its actor held. NULL is a no-op. */
 void store_free(rd_actor *store);
 
+/* Attempts of a webhook delivery job (WEBHOOK_MAX_ATTEMPTS): the store creates those jobs
+ * itself, in the transaction of the change that causes the event. Set by store_spawn. */
+extern int store_webhook_max_attempts;
+
 /* A new store request (zeroed) for `op`. Send it with actor_request. */
 rd_msg *store_request(rd_store_op op);
 

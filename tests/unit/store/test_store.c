@@ -790,6 +790,173 @@ TEST(counts_sweep_and_due)
     CHECK_EQ_INT(counts().completed, after.completed + 1);
 }
 
+/* ---- webhooks ---- */
+
+static int claim_hooks(const char *kind, uint32_t limit, rd_job *out)
+{
+    rd_msg *m = store_request(STORE_JOB_CLAIM);
+    struct rd_msg_store *b = msg_body(m, store);
+    snprintf(b->owner, sizeof(b->owner), "hooks");
+    snprintf(b->kind, sizeof(b->kind), "%s", kind);
+    b->lease_ms = 30000;
+    b->limit = limit;
+    int st;
+    rd_msg *a = call(m, &st);
+    CHECK_EQ_INT(st, 0);
+    int n = 0;
+    if (a != NULL) {
+        n = (int)msg_body(a, store)->n;
+        if (out != NULL)
+            memcpy(out, msg_body(a, store)->jobs, sizeof(rd_job) * (size_t)n);
+        msg_free(a);
+    }
+    return n;
+}
+
+static int webhook_op(rd_store_op op, const char *org, const char *url, const char *secret,
+                      rd_webhook *out)
+{
+    rd_msg *m = store_request(op);
+    struct rd_msg_store *b = msg_body(m, store);
+    snprintf(b->webhook.org, sizeof(b->webhook.org), "%s", org);
+    snprintf(b->webhook.url, sizeof(b->webhook.url), "%s", url ? url : "");
+    snprintf(b->webhook.events, sizeof(b->webhook.events),
+             "asset.uploaded,asset.ready,asset.failed");
+    snprintf(b->webhook.secret, sizeof(b->webhook.secret), "%s", secret ? secret : "");
+    b->lease_ms = 60000;
+    int st;
+    rd_msg *a = call(m, &st);
+    if (a != NULL && out != NULL)
+        *out = msg_body(a, store)->webhook;
+    msg_free(a);
+    return st;
+}
+
+static int webhook_event(int64_t row, rd_webhook_delivery *ev, rd_webhook *hook)
+{
+    rd_msg *m = store_request(STORE_WEBHOOK_EVENT);
+    msg_body(m, store)->deliveries[0].event_row = row;
+    int st;
+    rd_msg *a = call(m, &st);
+    if (a != NULL) {
+        *ev = msg_body(a, store)->deliveries[0];
+        if (hook != NULL)
+            *hook = msg_body(a, store)->webhook;
+    }
+    msg_free(a);
+    return st;
+}
+
+TEST(webhook_events_are_written_with_their_cause)
+{
+    drain();
+    rd_webhook w, again;
+    CHECK_EQ_INT(webhook_op(STORE_WEBHOOK_GET, "hooked", NULL, NULL, &w), -ENOENT);
+    CHECK_EQ_INT(webhook_op(STORE_WEBHOOK_PUT, "hooked", "https://a.example/h", "whsec_1", &w), 0);
+    CHECK_EQ_INT(w.created, 1);
+    CHECK_EQ_STR(w.secret, "whsec_1");
+    CHECK_EQ_INT(webhook_op(STORE_WEBHOOK_PUT, "hooked", "https://b.example/h", "whsec_2", &again),
+                 0);
+    CHECK_EQ_INT(again.created, 0);
+    CHECK_EQ_STR(again.secret, "whsec_1"); /* a change keeps the secret */
+    CHECK_EQ_STR(again.url, "https://b.example/h");
+    CHECK_EQ_INT(webhook_op(STORE_WEBHOOK_ROTATE, "hooked", NULL, "whsec_3", &w), 0);
+    CHECK_EQ_STR(w.secret, "whsec_3");
+    CHECK_EQ_STR(w.previous, "whsec_1");
+    CHECK(w.previous_until_ms > w.updated_ms);
+    CHECK_EQ_INT(webhook_op(STORE_WEBHOOK_ROTATE, "nobody", NULL, "whsec_4", NULL), -ENOENT);
+
+    rd_asset a1, a2, a3;
+    CHECK_EQ_INT(create_asset("awh1", "hooked", 5, &a1), 0);
+    CHECK_EQ_INT(create_asset("awh2", "hooked", 5, &a2), 0);
+    CHECK_EQ_INT(create_asset("awh3", "unhooked", 5, &a3), 0);
+
+    /* Promote: the transcode job and the asset.uploaded event, with its delivery job. */
+    rd_job t1 = create_job(a1.id, "transcode", 0, 1), t3 = create_job(a3.id, "transcode", 0, 1);
+    create_job(a1.id, "transcode", 0, 1); /* again: the same job, no second event */
+    rd_job hooks[8], got;
+    CHECK_EQ_INT(claim_hooks("webhook", 8, hooks), 1);
+    rd_webhook_delivery ev;
+    rd_webhook hook;
+    CHECK_EQ_INT(webhook_event(hooks[0].asset_id, &ev, &hook), 0);
+    CHECK_EQ_STR(ev.type, "asset.uploaded");
+    CHECK_EQ_STR(ev.asset_public, "awh1");
+    CHECK_EQ_STR(ev.org, "hooked");
+    CHECK_EQ_INT((int)strlen(ev.event_id), 28);
+    CHECK(strncmp(ev.event_id, "evt_", 4) == 0);
+    CHECK_EQ_STR(hook.url, "https://b.example/h");
+    CHECK_EQ_STR(hook.secret, "whsec_3");
+    CHECK_EQ_STR(hook.previous, "whsec_1");
+    CHECK_EQ_INT(hooks[0].max_attempts, store_webhook_max_attempts);
+
+    /* Success: asset.ready, whose delivery waits for the asset's earlier one. */
+    CHECK_EQ_INT(claim("tw", 30000, 1, t1.id, &got), 1);
+    CHECK_EQ_INT(fenced(STORE_JOB_COMPLETE, "tw", &got, 0, NULL), JOB_SUCCEEDED);
+    CHECK_EQ_INT(claim_hooks("webhook", 8, NULL), 0); /* the uploaded one still runs */
+    CHECK_EQ_INT(fenced(STORE_JOB_COMPLETE, "hooks", &hooks[0], 0, NULL), JOB_SUCCEEDED);
+    CHECK_EQ_INT(claim_hooks("webhook", 8, hooks), 1);
+    CHECK_EQ_INT(webhook_event(hooks[0].asset_id, &ev, NULL), 0);
+    CHECK_EQ_STR(ev.type, "asset.ready");
+    CHECK_EQ_STR(ev.error, "");
+
+    /* The attempt is recorded and listed for its org only. */
+    rd_msg *m = store_request(STORE_WEBHOOK_ATTEMPT);
+    rd_webhook_delivery *d = &msg_body(m, store)->deliveries[0];
+    d->event_row = ev.event_row;
+    d->attempt = 1;
+    d->status_code = 503;
+    d->latency_ms = 12;
+    snprintf(d->state, sizeof(d->state), "retrying");
+    int st;
+    msg_free(call(m, &st));
+    CHECK_EQ_INT(st, 0);
+    m = store_request(STORE_WEBHOOK_LIST);
+    snprintf(msg_body(m, store)->webhook.org, 64, "hooked");
+    rd_msg *ans = call(m, &st);
+    CHECK_EQ_INT(st, 0);
+    if (ans != NULL) {
+        struct rd_msg_store *b = msg_body(ans, store);
+        CHECK_EQ_INT(b->n, 1);
+        CHECK_EQ_STR(b->deliveries[0].event_id, ev.event_id);
+        CHECK_EQ_STR(b->deliveries[0].type, "asset.ready");
+        CHECK_EQ_STR(b->deliveries[0].asset_public, "awh1");
+        CHECK_EQ_INT(b->deliveries[0].status_code, 503);
+        CHECK_EQ_STR(b->deliveries[0].state, "retrying");
+        msg_free(ans);
+    }
+    m = store_request(STORE_WEBHOOK_LIST);
+    snprintf(msg_body(m, store)->webhook.org, 64, "unhooked");
+    ans = call(m, &st);
+    CHECK(ans != NULL && msg_body(ans, store)->n == 0);
+    msg_free(ans);
+    CHECK_EQ_INT(fenced(STORE_JOB_COMPLETE, "hooks", &hooks[0], 0, NULL), JOB_SUCCEEDED);
+
+    /* A final failure: asset.failed with the error. A retry to come is no event. */
+    rd_job t2 = create_job(a2.id, "transcode", 0, 2);
+    CHECK_EQ_INT(claim_hooks("webhook", 8, hooks), 1); /* awh2's uploaded */
+    CHECK_EQ_INT(fenced(STORE_JOB_COMPLETE, "hooks", &hooks[0], 0, NULL), JOB_SUCCEEDED);
+    CHECK_EQ_INT(claim("tw", 30000, 1, t2.id, &got), 1);
+    CHECK_EQ_INT(fenced(STORE_JOB_FAIL, "tw", &got, 0, "S3 was away"), JOB_QUEUED);
+    CHECK_EQ_INT(claim_hooks("webhook", 8, NULL), 0);
+    CHECK_EQ_INT(claim("tw", 30000, 1, t2.id, &got), 1);
+    CHECK_EQ_INT(fenced(STORE_JOB_FAIL, "tw", &got, -1, "the master cannot be decoded"),
+                 JOB_FAILED);
+    CHECK_EQ_INT(claim_hooks("webhook", 8, hooks), 1);
+    CHECK_EQ_INT(webhook_event(hooks[0].asset_id, &ev, NULL), 0);
+    CHECK_EQ_STR(ev.type, "asset.failed");
+    CHECK_EQ_STR(ev.error, "the master cannot be decoded");
+    CHECK_EQ_STR(ev.asset_public, "awh2");
+
+    /* No endpoint, no event (awh3's org); a deleted endpoint: the event says so. */
+    CHECK(t3.id > 0);
+    CHECK_EQ_INT(webhook_op(STORE_WEBHOOK_DELETE, "hooked", NULL, NULL, NULL), 0);
+    CHECK_EQ_INT(webhook_op(STORE_WEBHOOK_DELETE, "hooked", NULL, NULL, NULL), -ENOENT);
+    CHECK_EQ_INT(webhook_event(hooks[0].asset_id, &ev, &hook), 0);
+    CHECK_EQ_STR(hook.url, "");
+    CHECK_EQ_INT(webhook_event(987654321, &ev, NULL), -ENOENT);
+    drain();
+}
+
 static void suite(const char *name)
 {
     backend = name;
@@ -811,6 +978,7 @@ static void suite(const char *name)
     RUN(cancel_queued_running_finished_and_unknown);
     RUN(list_by_state_with_cursor);
     RUN(counts_sweep_and_due);
+    RUN(webhook_events_are_written_with_their_cause);
 }
 
 /* Fills a schema-1 database with legacy_sql. 0 or -1. */
