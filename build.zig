@@ -3,7 +3,8 @@
 //! Sources are discovered, not listed: every .c under src/, actors/ and proto/ is part of the
 //! core (src/main.c is the binary's entry point), every tests/unit/**/test_*.c is one test
 //! program, every tests/fuzz/fuzz_*.c one libFuzzer target, every bench/bench_*.c one benchmark
-//! program. Adding a module needs no edit here. Every file under assets/ (the web console) is
+//! program. Adding a module needs no edit here. Every file under assets/ (the web console, the
+//! OpenAPI document) is
 //! embedded in the binary: a C file generated here holds their bytes (src/rt/assets.h), so the
 //! files stay files in the repository and a change to one rebuilds what embeds it.
 //!

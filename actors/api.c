@@ -38,7 +38,6 @@
 #include "proto/hmac.h"
 #include "proto/json.h"
 #include "proto/jwt.h"
-#include "proto/openapi.h"
 #include "proto/s3_wire.h"
 #include "proto/webhook.h"
 #include "src/blob/backend.h"
@@ -47,6 +46,7 @@
 #include "src/ratelimit.h"
 #include "src/store/client.h"
 #include "src/store/store.h"
+#include "src/rt/assets.h"
 #include "src/rt/log.h"
 #include "src/urlsign.h"
 
@@ -1474,7 +1474,12 @@ static int api_handle(rd_actor *self, rd_msg *m)
             reply_error(m, 429, "rate_limited", "Too many requests; retry after Retry-After.", hdr);
             return RD_DONE;
         }
-        reply(m, 200, openapi_json, openapi_json_len, cors);
+        /* assets/openapi.json, embedded at build time. */
+        const rd_embedded *doc = rd_embedded_find("openapi.json", 12);
+        if (doc == NULL)
+            reply_error(m, 404, "not_found", "This build has no API document.", cors);
+        else
+            reply(m, 200, doc->data, doc->len, cors);
         return RD_DONE;
     }
     /* An address that has failed authentication too often is refused whatever it sends now. */
