@@ -4,9 +4,9 @@
 //! core (src/main.c is the binary's entry point), every tests/unit/**/test_*.c is one test
 //! program, every tests/fuzz/fuzz_*.c one libFuzzer target, every bench/bench_*.c one benchmark
 //! program. Adding a module needs no edit here. Every file under assets/ (the web console, the
-//! OpenAPI document) is
-//! embedded in the binary: a C file generated here holds their bytes (src/rt/assets.h), so the
-//! files stay files in the repository and a change to one rebuilds what embeds it.
+//! OpenAPI document) is embedded in the binary: a C file generated here holds their bytes
+//! (src/rt/assets.h), so the files stay files in the repository and a change to one rebuilds
+//! what embeds it.
 //!
 //! Zig's own toolchain has no AddressSanitizer runtime, so `-Dsanitize=address|thread` builds
 //! with the system C compiler (gcc, whose libasan/libubsan/libtsan Debian ships) through cached
