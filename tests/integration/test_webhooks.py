@@ -329,7 +329,8 @@ def test_https_endpoint_with_an_untrusted_certificate_gets_nothing(reeld_factory
     rx.server.socket = ctx.wrap_socket(rx.server.socket, server_side=True)
     port = rx.server.server_address[1]
     try:
-        r = reeld_factory(env=dict(FAST, WEBHOOK_RETRY_BASE_MS="60000"))
+        r = reeld_factory(env=dict(FAST, WEBHOOK_RETRY_BASE_MS="60000",
+                                   WEBHOOK_RETRY_MAX_MS="120000"))
         assert set_hook(r, f"https://localhost:{port}/h", ["asset.uploaded"])[0] == 201
         promote_random(r)
         deadline = time.time() + 30
