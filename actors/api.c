@@ -135,32 +135,9 @@ static void iso_time(int64_t t, char out[32])
 
 /* ---- CORS ---- */
 
-/* The CORS lines for a request's Origin, or "" when there is none or it is not allowed. */
-static void cors_headers(const api *a, const rd_http_request *q, char *out, size_t cap)
-{
-    http1_str o = http_request_header(q, "origin");
-    if (cors_response_lines(&a->cors, o.p, o.len, "Retry-After", out, cap) < 0)
-        out[0] = '\0';
-}
-
 /* Header names a browser may send to the API: only these are allowed in a preflight. */
 static const char *const cors_request_headers[] = {"authorization",   "content-type",     "accept",
                                                    "accept-language", "content-language", NULL};
-
-static void preflight(const api *a, const rd_msg *m, const char *methods)
-{
-    const rd_http_request *q = msg_body(m, http_request);
-    http1_str o = http_request_header(q, "origin");
-    http1_str want = http_request_header(q, "access-control-request-method");
-    http1_str hdrs = http_request_header(q, "access-control-request-headers");
-    char out[512];
-    /* A disallowed origin, an unknown method or header: no CORS headers, and the browser
-     * refuses the real request. */
-    if (cors_preflight(&a->cors, o.p, o.len, want.p, want.len, hdrs.p, hdrs.len, methods,
-                       cors_request_headers, out, sizeof(out)) <= 0)
-        out[0] = '\0';
-    reply(m, 204, "", 0, out[0] ? out : NULL);
-}
 
 /* ---- auth ---- */
 
@@ -1456,11 +1433,11 @@ static int api_handle(rd_actor *self, rd_msg *m)
         return RD_DONE;
     }
     if (q->method == RD_HTTP_OPTIONS) {
-        preflight(a, m, route_methods(r));
+        http_reply_preflight(m, &a->cors, route_methods(r), cors_request_headers);
         return RD_DONE;
     }
     char cors[300];
-    cors_headers(a, q, cors, sizeof(cors));
+    http_cors_lines(m, &a->cors, "Retry-After", cors, sizeof(cors));
     int64_t now_ms = (int64_t)(rd_now_ns() / 1000000);
     char hdr[512];
     if (r == R_DOCS) {

@@ -75,21 +75,13 @@ typedef struct blob_server {
 static const char *const cors_request_headers[] = {"content-type", "range", NULL};
 #define CORS_METHODS "GET, HEAD, PUT"
 
-/* The CORS lines for the request's Origin into out ("" when none or not allowed). */
-static void cors_lines(const blob_server *bs, const rd_msg *req, char *out, size_t cap)
-{
-    http1_str o = http_request_header(msg_body(req, http_request), "origin");
-    if (cors_response_lines(&bs->cors, o.p, o.len, CORS_EXPOSE, out, cap) < 0)
-        out[0] = '\0';
-}
-
 /* Replies with `headers` (may be NULL) and the request's CORS lines after them. */
 static int reply_with(const blob_server *bs, const rd_msg *req, int status, const char *type,
                       const char *body, size_t len, const char *headers)
 {
     char all[512];
     int n = snprintf(all, sizeof(all), "%s", headers ? headers : "");
-    cors_lines(bs, req, all + n, sizeof(all) - (size_t)n);
+    http_cors_lines(req, &bs->cors, CORS_EXPOSE, all + n, sizeof(all) - (size_t)n);
     return http_reply_headers(req, status, type, body, len, all);
 }
 
@@ -102,22 +94,6 @@ static int xml_error(const blob_server *bs, const rd_msg *req, int status, const
                      "<Message>%s</Message></Error>",
                      code, message);
     return reply_with(bs, req, status, "application/xml", body, (size_t)n, NULL);
-}
-
-/* A preflight: allowed origins may PUT (with Content-Type) and GET (with Range). Not signed
- * (browsers send no credentials in one), and it grants nothing: the request after it still
- * needs its signature. */
-static void preflight(const blob_server *bs, const rd_msg *m)
-{
-    const rd_http_request *q = msg_body(m, http_request);
-    http1_str o = http_request_header(q, "origin");
-    http1_str want = http_request_header(q, "access-control-request-method");
-    http1_str hdrs = http_request_header(q, "access-control-request-headers");
-    char out[512];
-    if (cors_preflight(&bs->cors, o.p, o.len, want.p, want.len, hdrs.p, hdrs.len, CORS_METHODS,
-                       cors_request_headers, out, sizeof(out)) <= 0)
-        out[0] = '\0';
-    http_reply_headers(m, 204, NULL, "", 0, out);
 }
 
 /* A sigv4/blobfs_presigned_check result as S3 would say it. */
@@ -471,7 +447,7 @@ static void get_begin(blob_server *bs, const rd_msg *m, const char *bucket, cons
         n += snprintf(hdr + n, sizeof(hdr) - (size_t)n, "Content-Range: bytes %llu-%llu/%llu\r\n",
                       (unsigned long long)start, (unsigned long long)end - 1,
                       (unsigned long long)size);
-    cors_lines(bs, m, hdr + n, sizeof(hdr) - (size_t)n);
+    http_cors_lines(m, &bs->cors, CORS_EXPOSE, hdr + n, sizeof(hdr) - (size_t)n);
     rd_actor *listener = m->from;
     uint64_t stream = q->stream;
     download *d = NULL;
@@ -530,7 +506,10 @@ static int blob_handle(rd_actor *self, rd_msg *m)
         return RD_DONE;
     const rd_http_request *q = msg_body(m, http_request);
     if (q->method == RD_HTTP_OPTIONS) {
-        preflight(bs, m);
+        /* Allowed origins may PUT (with Content-Type) and GET (with Range). Not signed
+         * (browsers send no credentials in one), and it grants nothing: the request after it
+         * still needs its signature. */
+        http_reply_preflight(m, &bs->cors, CORS_METHODS, cors_request_headers);
         return RD_DONE;
     }
     char bucket[BLOBFS_MAX_BUCKET + 1], key[BLOBFS_MAX_KEY + 1];

@@ -230,14 +230,6 @@ static void etag_of(const job *j, uint64_t size, int64_t mtime, char out[64])
 static const char *const cors_request_headers[] = {"range", "if-none-match", "if-modified-since",
                                                    NULL};
 
-/* Appends the CORS lines for the request's Origin at `out` (nothing when none or refused). */
-static void cors_append(const rd_msg *req, char *out, size_t cap)
-{
-    http1_str o = http_request_header(msg_body(req, http_request), "origin");
-    if (cors_response_lines(&G.cors, o.p, o.len, CORS_EXPOSE, out, cap) < 0)
-        out[0] = '\0';
-}
-
 /* A response without a streamed body (304, 416, errors: all with our headers). */
 static void reply_plain(job *j, int status, const char *ctype, const char *headers,
                         const char *body)
@@ -249,7 +241,8 @@ static void reply_plain(job *j, int status, const char *ctype, const char *heade
         snprintf(r->content_type, sizeof(r->content_type), "%s", ctype);
     int hn = snprintf(r->headers, sizeof(r->headers), "%s", headers);
     if (hn >= 0 && (size_t)hn < sizeof(r->headers))
-        cors_append(j->req, r->headers + hn, sizeof(r->headers) - (size_t)hn);
+        http_cors_lines(j->req, &G.cors, CORS_EXPOSE, r->headers + hn,
+                        sizeof(r->headers) - (size_t)hn);
     if (body) {
         r->small_len = (uint32_t)strlen(body);
         memcpy(r->small, body, r->small_len);
@@ -310,7 +303,7 @@ static int respond(job *j, uint64_t size, int64_t mtime, int hit)
                      (unsigned long long)first, (unsigned long long)last, (unsigned long long)size);
     else
         n += snprintf(headers + n, sizeof(headers) - (size_t)n, "Accept-Ranges: bytes\r\n");
-    cors_append(j->req, headers + n, sizeof(headers) - (size_t)n);
+    http_cors_lines(j->req, &G.cors, CORS_EXPOSE, headers + n, sizeof(headers) - (size_t)n);
     j->cursor = first;
     j->end = size ? last + 1 : 0;
     int r = http_reply_stream(j->req, rc == HTTPCOND_PARTIAL ? 206 : 200, content_type(j->path),
@@ -849,14 +842,7 @@ static void serve_hls(shard *sh, rd_msg *m)
     if (q->method == RD_HTTP_OPTIONS) {
         /* A preflight (a player that sends Range): it grants nothing, the GET after it still
          * needs its signature. */
-        http1_str o = http_request_header(q, "origin");
-        http1_str want = http_request_header(q, "access-control-request-method");
-        http1_str hdrs = http_request_header(q, "access-control-request-headers");
-        char out[512];
-        if (cors_preflight(&G.cors, o.p, o.len, want.p, want.len, hdrs.p, hdrs.len, "GET, HEAD",
-                           cors_request_headers, out, sizeof(out)) <= 0)
-            out[0] = '\0';
-        http_reply_headers(m, 204, NULL, "", 0, out);
+        http_reply_preflight(m, &G.cors, "GET, HEAD", cors_request_headers);
         job_free(j);
         return;
     }

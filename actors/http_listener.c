@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "actors/metrics.h"
+#include "proto/cors.h"
 #include "src/rt/log.h"
 
 #define HEAD_MAX       (16 * 1024) /* request line + headers; larger: 431 */
@@ -2306,6 +2307,28 @@ int http_reply_buf(const rd_msg *request, int status, const char *content_type, 
     rd_msg *m = new_response(status, content_type);
     msg_body(m, http_response)->body = body;
     return send_reply(request, m);
+}
+
+void http_cors_lines(const rd_msg *request, const struct cors_policy *policy, const char *expose,
+                     char *out, size_t cap)
+{
+    http1_str o = http_request_header(msg_body(request, http_request), "origin");
+    if (cors_response_lines(policy, o.p, o.len, expose, out, cap) < 0 && cap)
+        out[0] = '\0';
+}
+
+int http_reply_preflight(const rd_msg *request, const struct cors_policy *policy,
+                         const char *methods, const char *const *allowed_headers)
+{
+    const rd_http_request *q = msg_body(request, http_request);
+    http1_str o = http_request_header(q, "origin");
+    http1_str want = http_request_header(q, "access-control-request-method");
+    http1_str hdrs = http_request_header(q, "access-control-request-headers");
+    char out[512];
+    if (cors_preflight(policy, o.p, o.len, want.p, want.len, hdrs.p, hdrs.len, methods,
+                       allowed_headers, out, sizeof(out)) <= 0)
+        out[0] = '\0';
+    return http_reply_headers(request, 204, NULL, "", 0, out[0] ? out : NULL);
 }
 
 int http_reply_error(const rd_msg *request, int status, const char *code, const char *message)

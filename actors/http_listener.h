@@ -147,6 +147,17 @@ int http_reply_buf(const rd_msg *request, int status, const char *content_type, 
 /* An error in the house shape {"error":{"code":…,"message":…}}. */
 int http_reply_error(const rd_msg *request, int status, const char *code, const char *message);
 
+/* CORS for route owners (proto/cors.h). http_cors_lines: the lines for the request's Origin
+ * under `policy` into out ("" when there is none or it is refused), exposing `expose` (NULL:
+ * nothing beyond the safelisted headers). http_reply_preflight: answers an OPTIONS preflight
+ * with 204 and, when the origin, method and headers are allowed, the allow lines (else none,
+ * and the browser stops). */
+struct cors_policy;
+void http_cors_lines(const rd_msg *request, const struct cors_policy *policy, const char *expose,
+                     char *out, size_t cap);
+int http_reply_preflight(const rd_msg *request, const struct cors_policy *policy,
+                         const char *methods, const char *const *allowed_headers);
+
 /* Starts a streamed response: status, type, total length (-1: unknown, sent chunked), extra
  * header lines (each ending in CRLF; may be NULL). The body follows with http_send_part. */
 int http_reply_stream(const rd_msg *request, int status, const char *content_type,
