@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -144,3 +145,71 @@ def redis():
     r = Redis()
     yield r
     r.close()
+
+
+class Forwarder:
+    """A TCP forwarder to `upstream` on loopback. Between reeld and its S3 server it is the
+    storage misbehaving: cut() resets every connection through it and refuses new ones until
+    mend() (S3 going away); while `delay` is set, every answer is held that long (a slow S3)."""
+
+    def __init__(self, upstream_port):
+        import socket
+        self.upstream, self.cut_now, self.conns, self.delay = upstream_port, False, [], 0.0
+        self.lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        import socket
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            if self.cut_now:
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+                c.close()
+                continue
+            u = socket.create_connection(("127.0.0.1", self.upstream))
+            with self.lock:
+                self.conns += [c, u]
+            for a, b, answers in ((c, u, False), (u, c, True)):
+                threading.Thread(target=self.pump, args=(a, b, answers), daemon=True).start()
+
+    def pump(self, a, b, answers):
+        try:
+            while True:
+                d = a.recv(65536)
+                if not d:
+                    break
+                if answers and self.delay:
+                    time.sleep(self.delay)
+                b.sendall(d)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(2)
+            except OSError:
+                pass
+
+    def cut(self):
+        self.cut_now = True
+        with self.lock:
+            for s in self.conns:
+                try:
+                    s.shutdown(2)
+                except OSError:
+                    pass
+            self.conns = []
+
+    def mend(self):
+        self.cut_now = False
+
+    def close(self):
+        self.cut()
+        self.sock.close()

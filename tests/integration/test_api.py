@@ -529,56 +529,12 @@ def test_openapi_document_and_schemathesis(reeld_factory, tmp_path):
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
 
 
-class SlowS3:
-    """A TCP forwarder to moto that, once `delay` is set, holds every answer that long: object
-    storage having a bad minute."""
-
-    def __init__(self, upstream_port):
-        import socket
-        import threading
-        self.upstream, self.delay = upstream_port, 0.0
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self.accept, daemon=True).start()
-
-    def accept(self):
-        import socket
-        import threading
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            u = socket.create_connection(("127.0.0.1", self.upstream))
-            threading.Thread(target=self.pump, args=(c, u, False), daemon=True).start()
-            threading.Thread(target=self.pump, args=(u, c, True), daemon=True).start()
-
-    def pump(self, a, b, answers):
-        try:
-            while True:
-                d = a.recv(65536)
-                if not d:
-                    break
-                if answers and self.delay:
-                    time.sleep(self.delay)
-                b.sendall(d)
-        except OSError:
-            pass
-        for s in (a, b):
-            try:
-                s.shutdown(2)
-            except OSError:
-                pass
-
-
 def test_a_slow_promote_does_not_hold_up_status_polls(reeld_factory, moto):
     """The API's writes and reads run on two threads: a promote waiting seconds on object
     storage (HEAD, CopyObject) used to hold every other API request of the node behind it."""
     import threading
-    slow = SlowS3(int(moto["endpoint"].rsplit(":", 1)[1]))
+    from servers import Forwarder
+    slow = Forwarder(int(moto["endpoint"].rsplit(":", 1)[1]))
     r = reeld_factory(env=s3_env(moto, S3_ENDPOINT=f"http://127.0.0.1:{slow.port}"))
     data = os.urandom(1000)
     up = new_upload(r, len(data))

@@ -20,6 +20,7 @@ import time
 
 import pytest
 
+from servers import Forwarder
 from conftest import Reeld
 from test_api import moto  # noqa: F401 (the S3 server, a fixture)
 
@@ -252,72 +253,6 @@ def test_fleet_worker_killed_mid_encode(postgres, redis, s3, long_sample):
 
 # ---- storage and database failing mid-job ----
 
-class Cuttable:
-    """A TCP forwarder to `upstream` that can be cut: cut() resets every connection through it
-    and refuses new ones until mend(). Between reeld and its S3 server, it is S3 going away."""
-
-    def __init__(self, upstream_port):
-        import socket
-        self.upstream, self.cut_now, self.conns = upstream_port, False, []
-        self.lock = threading.Lock()
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self.accept, daemon=True).start()
-
-    def accept(self):
-        import socket
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            if self.cut_now:
-                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
-                c.close()
-                continue
-            u = socket.create_connection(("127.0.0.1", self.upstream))
-            with self.lock:
-                self.conns += [c, u]
-            for a, b in ((c, u), (u, c)):
-                threading.Thread(target=self.pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def pump(a, b):
-        try:
-            while True:
-                d = a.recv(65536)
-                if not d:
-                    break
-                b.sendall(d)
-        except OSError:
-            pass
-        for s in (a, b):
-            try:
-                s.shutdown(2)
-            except OSError:
-                pass
-
-    def cut(self):
-        self.cut_now = True
-        with self.lock:
-            for s in self.conns:
-                try:
-                    s.shutdown(2)
-                except OSError:
-                    pass
-            self.conns = []
-
-    def mend(self):
-        self.cut_now = False
-
-    def close(self):
-        self.cut()
-        self.sock.close()
-
-
 def wait_processing(c, asset, at_least=5, timeout=120):
     deadline = time.time() + timeout
     while True:
@@ -331,7 +266,7 @@ def wait_processing(c, asset, at_least=5, timeout=120):
 def test_s3_gone_mid_job_is_retried_and_nothing_is_lost(reeld_factory, s3, long_sample):
     for b in ("e2e3-staging", "e2e3-masters", "e2e3-previews"):
         s3["client"].create_bucket(Bucket=b)
-    proxy = Cuttable(int(s3["endpoint"].rsplit(":", 1)[1]))
+    proxy = Forwarder(int(s3["endpoint"].rsplit(":", 1)[1]))
     try:
         # The retry comes 5–10 s after the failure: after S3 is back.
         r = reeld_factory(env={"S3_ENDPOINT": f"http://127.0.0.1:{proxy.port}",
