@@ -74,6 +74,12 @@ enum {
     R_COUNT
 };
 
+#define OUTPUTS_CACHE 1024
+typedef struct outputs_seen {
+    int64_t job_id; /* 0: empty */
+    uint8_t have;   /* bit i: outputs[i] exists */
+} outputs_seen;
+
 typedef struct api_key {
     char org[ORG_MAX];
     uint8_t digest[HMAC_SHA256_LEN]; /* SHA-256 of the key: compared in constant time */
@@ -95,6 +101,7 @@ typedef struct api {
     int open_mode;    /* no keys, no JWT secret: loopback clients only, org "local" */
     cors_policy cors; /* ALLOWED_ORIGINS */
     rd_actor_def def; /* api_def, with the writer's tick (the upload sweep) */
+    outputs_seen outputs_cache[OUTPUTS_CACHE]; /* readers: a done job's outputs, by job id */
     rd_series *m_expired;
     int route[R_COUNT];
     rd_metric *m_refused;
@@ -918,17 +925,36 @@ static const char *const outputs[] = {"master.m3u8", "poster.jpg", "poster.webp"
                                       "download.mp4"};
 #define NOUTPUTS (sizeof(outputs) / sizeof(outputs[0]))
 
-/* Which outputs exist, by a HEAD of each in the previews bucket; none before the job is done. */
+/* Which outputs exist, by a HEAD of each in the previews bucket; none before the job is done.
+ * What a succeeded job published never changes, so the answer is kept per job id (a cache,
+ * refilled from storage after a restart or on another node): a status poll of a ready asset
+ * costs no HEAD after the first. An answer with a failed HEAD (not a 404) is not kept. */
 static void outputs_of(api *a, const rd_asset *x, int have[NOUTPUTS])
 {
-    for (size_t i = 0; i < NOUTPUTS; i++) {
+    for (size_t i = 0; i < NOUTPUTS; i++)
         have[i] = 0;
-        if (x->job_state != JOB_SUCCEEDED)
-            continue;
+    if (x->job_state != JOB_SUCCEEDED)
+        return;
+    outputs_seen *e = &a->outputs_cache[(uint64_t)x->job_id % OUTPUTS_CACHE];
+    if (e->job_id == x->job_id) {
+        for (size_t i = 0; i < NOUTPUTS; i++)
+            have[i] = (e->have >> i) & 1;
+        return;
+    }
+    int sure = 1;
+    unsigned bits = 0;
+    for (size_t i = 0; i < NOUTPUTS; i++) {
         char key[512], msg[256];
         blob_info info;
         snprintf(key, sizeof(key), "%s/hls/%s", x->master_key, outputs[i]);
-        have[i] = blob_head(a->blob, a->cfg.s3_bucket_previews, key, &info, msg, sizeof(msg)) == 0;
+        int r = blob_head(a->blob, a->cfg.s3_bucket_previews, key, &info, msg, sizeof(msg));
+        have[i] = r == 0;
+        bits |= (unsigned)have[i] << i;
+        sure &= r == 0 || r == -ENOENT;
+    }
+    if (sure) {
+        e->job_id = x->job_id;
+        e->have = (uint8_t)bits;
     }
 }
 
