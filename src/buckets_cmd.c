@@ -279,6 +279,11 @@ static int run(s3_client *c, const plan *p)
     return 0;
 }
 
+static int run_plan(s3_client *c, void *arg)
+{
+    return run(c, arg);
+}
+
 int cmd_buckets(int argc, char **argv)
 {
     char **rest = calloc((size_t)argc + 1, sizeof(char *));
@@ -325,35 +330,6 @@ int cmd_buckets(int argc, char **argv)
     if ((status = make_plan(&p, &cfg, expire_days)) != 0)
         return status;
 
-    tls_anchors anchors = {0};
-    int tls = strncmp(cfg.s3_endpoint, "https://", 8) == 0;
-    if (tls && tls_anchors_load(&anchors, TLS_SYSTEM_CA_FILE, err, sizeof(err)) < 0) {
-        fprintf(stderr, "reeld buckets init: %s\n", err);
-        return 1;
-    }
-    rd_runtime rt;
-    int r = rt_start(&rt, 1);
-    if (r < 0) {
-        fprintf(stderr, "reeld buckets init: cannot start a loop (%s)\n", strerror(-r));
-        tls_anchors_free(&anchors);
-        return 1;
-    }
-    s3_config sc = {.endpoint = cfg.s3_endpoint,
-                    .region = cfg.s3_region,
-                    .access_key_id = cfg.s3_access_key_id,
-                    .secret_access_key = cfg.s3_secret_access_key,
-                    .anchors = tls ? &anchors : NULL};
-    s3_client *c = NULL;
-    if (s3_client_create(&c, rt.loops[0], &sc, err, sizeof(err)) < 0) {
-        fprintf(stderr, "reeld buckets init: %s\n", err);
-        status = 1;
-    } else {
-        status = run(c, &p);
-    }
-    rt_stop(&rt, 2000000000ull);
-    s3_client_destroy(c);
-    actor_free_all();
-    metrics_free_all();
-    tls_anchors_free(&anchors);
-    return status;
+    s3_config sc = {0};
+    return s3cmd_with_client("reeld buckets init", &cfg, NULL, &sc, run_plan, &p, NULL);
 }

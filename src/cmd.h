@@ -3,6 +3,7 @@
 #ifndef REELD_CMD_H
 #define REELD_CMD_H
 
+#include "src/blob/s3.h"
 #include "src/rt/config.h"
 
 /* Runs the server until SIGINT or SIGTERM, then drains and returns 0. */
@@ -32,5 +33,13 @@ int cmd_s3(int argc, char **argv);
 /* `reeld buckets init`: creates the S3 buckets and sets their CORS, lifecycle and Object Lock
  * configuration (src/buckets_cmd.c); 0, 1 with the S3 error on stderr, 2 on a usage error. */
 int cmd_buckets(int argc, char **argv);
+
+/* For the commands that talk to S3 (`reeld s3`, `reeld buckets`): loads the CA file (the
+ * system's when NULL) for an https endpoint, starts one loop, creates the client from cfg's
+ * S3_* settings and the other fields of `sc`, runs fn(client, arg), then stops and frees it
+ * all (calling `after`, when not NULL, once the loop has stopped). Returns fn's status, or 1
+ * after one line on stderr prefixed with `who`. */
+int s3cmd_with_client(const char *who, const rd_config *cfg, const char *ca_file, s3_config *sc,
+                      int (*fn)(s3_client *c, void *arg), void *arg, void (*after)(void));
 
 #endif

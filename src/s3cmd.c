@@ -269,6 +269,11 @@ static int run(s3_client *c, const s3cmd_args *a)
     return 0;
 }
 
+static int run_args(s3_client *c, void *arg)
+{
+    return run(c, arg);
+}
+
 static void print_metrics(void)
 {
     static char text[1 << 16];
@@ -303,38 +308,47 @@ int cmd_s3(int argc, char **argv)
         fprintf(stderr, "reeld s3: set S3_ENDPOINT (and the S3_* keys) to reach object storage\n");
         return 2;
     }
+    s3_config sc = {.virtual_hosted = a.virtual_hosted,
+                    .timeout_ms = a.timeout_ms > 0 ? (uint32_t)a.timeout_ms : 0,
+                    .max_attempts = a.attempts};
+    return s3cmd_with_client("reeld s3", &cfg, a.ca_file, &sc, run_args, &a,
+                             a.metrics ? print_metrics : NULL);
+}
+
+int s3cmd_with_client(const char *who, const rd_config *cfg, const char *ca_file, s3_config *sc,
+                      int (*fn)(s3_client *c, void *arg), void *arg, void (*after)(void))
+{
+    char err[512];
     tls_anchors anchors = {0};
-    int tls = strncmp(cfg.s3_endpoint, "https://", 8) == 0;
-    if (tls && tls_anchors_load(&anchors, a.ca_file ? a.ca_file : TLS_SYSTEM_CA_FILE, err,
-                                sizeof(err)) < 0) {
-        fprintf(stderr, "reeld s3: %s\n", err);
+    int tls = strncmp(cfg->s3_endpoint, "https://", 8) == 0;
+    if (tls &&
+        tls_anchors_load(&anchors, ca_file ? ca_file : TLS_SYSTEM_CA_FILE, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s: %s\n", who, err);
         return 1;
     }
     rd_runtime rt;
     int r = rt_start(&rt, 1);
     if (r < 0) {
-        fprintf(stderr, "reeld s3: cannot start a loop (%s)\n", strerror(-r));
+        fprintf(stderr, "%s: cannot start a loop (%s)\n", who, strerror(-r));
         tls_anchors_free(&anchors);
         return 1;
     }
-    s3_config sc = {.endpoint = cfg.s3_endpoint,
-                    .region = cfg.s3_region,
-                    .access_key_id = cfg.s3_access_key_id,
-                    .secret_access_key = cfg.s3_secret_access_key,
-                    .virtual_hosted = a.virtual_hosted,
-                    .anchors = tls ? &anchors : NULL,
-                    .timeout_ms = a.timeout_ms > 0 ? (uint32_t)a.timeout_ms : 0,
-                    .max_attempts = a.attempts};
+    sc->endpoint = cfg->s3_endpoint;
+    sc->region = cfg->s3_region;
+    sc->access_key_id = cfg->s3_access_key_id;
+    sc->secret_access_key = cfg->s3_secret_access_key;
+    sc->anchors = tls ? &anchors : NULL;
     s3_client *c = NULL;
-    if (s3_client_create(&c, rt.loops[0], &sc, err, sizeof(err)) < 0) {
-        fprintf(stderr, "reeld s3: %s\n", err);
+    int status;
+    if (s3_client_create(&c, rt.loops[0], sc, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s: %s\n", who, err);
         status = 1;
     } else {
-        status = run(c, &a);
+        status = fn(c, arg);
     }
     rt_stop(&rt, 2000000000ull);
-    if (a.metrics)
-        print_metrics();
+    if (after != NULL)
+        after();
     s3_client_destroy(c);
     actor_free_all();
     metrics_free_all();
