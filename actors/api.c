@@ -1064,25 +1064,6 @@ static void get_playback(api *a, const rd_msg *m, const principal *p, const char
         reply(m, 200, body, (size_t)n, cors);
 }
 
-/* The value of `name` in the query string (not decoded: cursors, numbers and state names need
- * no escaping); p == NULL when absent. */
-static http1_str query_param(http1_str q, const char *name)
-{
-    size_t nl = strlen(name);
-    size_t i = 0;
-    while (i < q.len) {
-        size_t end = i;
-        while (end < q.len && q.p[end] != '&')
-            end++;
-        if (end - i >= nl && memcmp(q.p + i, name, nl) == 0 &&
-            (end - i == nl || q.p[i + nl] == '='))
-            return end - i == nl ? (http1_str){q.p + end, 0}
-                                 : (http1_str){q.p + i + nl + 1, end - i - nl - 1};
-        i = end + 1;
-    }
-    return (http1_str){NULL, 0};
-}
-
 /* GET /api/assets?cursor=&limit=&state=: the caller's assets, newest first, in pages under an
  * opaque cursor. One route, one owner: for an authenticated caller its org's assets; in the
  * open embedded mode (loopback clients only: the operators) every org's, the view the
@@ -1090,9 +1071,9 @@ static http1_str query_param(http1_str q, const char *name)
 static void list_assets(api *a, const rd_msg *m, const principal *p, const char *cors)
 {
     http1_str query = http_request_query(msg_body(m, http_request));
-    http1_str cursor = query_param(query, "cursor");
-    http1_str limit = query_param(query, "limit");
-    http1_str state = query_param(query, "state");
+    http1_str cursor = http1_query_param(query, "cursor");
+    http1_str limit = http1_query_param(query, "limit");
+    http1_str state = http1_query_param(query, "state");
     int64_t after = 0;
     if (job_cursor_decode(cursor.p ? cursor.p : "", cursor.len, 'a', &after) < 0) {
         reply_error(m, 400, "bad_cursor", "The cursor is malformed; use next_cursor as given.",
@@ -1324,7 +1305,7 @@ static void webhook_simple(api *a, const rd_msg *m, const principal *p, int op, 
 static void list_deliveries(api *a, const rd_msg *m, const principal *p, const char *cors)
 {
     http1_str query = http_request_query(msg_body(m, http_request));
-    http1_str cursor = query_param(query, "cursor");
+    http1_str cursor = http1_query_param(query, "cursor");
     int64_t after = 0;
     if (job_cursor_decode(cursor.p ? cursor.p : "", cursor.len, 'w', &after) < 0) {
         reply_error(m, 400, "bad_cursor", "The cursor is malformed; use next_cursor as given.",

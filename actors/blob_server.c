@@ -204,28 +204,6 @@ static int put_done(blob_server *bs, upload *u)
     return 0;
 }
 
-/* The value of query parameter `name` (as sent, not decoded) into out; "" when absent or
- * longer than cap - 1. The query was checked by the signature, so it is what the API signed. */
-static void query_value(http1_str query, const char *name, char *out, size_t cap)
-{
-    size_t nl = strlen(name);
-    const char *p = query.p, *end = query.p + query.len;
-    out[0] = '\0';
-    while (p != NULL && p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *e = amp ? amp : end;
-        if ((size_t)(e - p) > nl && memcmp(p, name, nl) == 0 && p[nl] == '=') {
-            size_t vl = (size_t)(e - p) - nl - 1;
-            if (vl < cap) {
-                memcpy(out, p + nl + 1, vl);
-                out[vl] = '\0';
-            }
-            return;
-        }
-        p = amp ? amp + 1 : NULL;
-    }
-}
-
 /* A free upload slot, or NULL with the reason (503 SlowDown) already answered. */
 static upload *slot_for(blob_server *bs, const rd_msg *m, const char *org, const char *peer)
 {
@@ -279,7 +257,9 @@ static void put_begin(blob_server *bs, rd_msg *m, const char *bucket, const char
         return;
     }
     char org[sizeof(((upload *)0)->org)];
-    query_value(http_request_query(q), ORG_PARAM, org, sizeof(org));
+    /* Signed with the URL, so it is what the API wrote; kept as sent (still encoded). */
+    http1_str ov = http1_query_param(http_request_query(q), ORG_PARAM);
+    snprintf(org, sizeof(org), "%.*s", ov.len < sizeof(org) ? (int)ov.len : 0, ov.p ? ov.p : "");
     upload *u = slot_for(bs, m, org, q->peer);
     if (u == NULL) {
         msg_free(m);

@@ -46,25 +46,6 @@ static int64_t parse_id(http1_str s)
     return v;
 }
 
-/* The value of `name` in the query (not decoded: the values this API takes need no escaping);
- * p == NULL when absent. */
-static http1_str query_param(http1_str q, const char *name)
-{
-    size_t nl = strlen(name);
-    size_t i = 0;
-    while (i < q.len) {
-        size_t end = i;
-        while (end < q.len && q.p[end] != '&')
-            end++;
-        if (end - i > nl && memcmp(q.p + i, name, nl) == 0 && q.p[i + nl] == '=')
-            return (http1_str){q.p + i + nl + 1, end - i - nl - 1};
-        if (end - i == nl && memcmp(q.p + i, name, nl) == 0)
-            return (http1_str){q.p + end, 0};
-        i = end + 1;
-    }
-    return (http1_str){NULL, 0};
-}
-
 static void reply_error(const rd_msg *req, int status, const char *code, const char *message)
 {
     http_reply_error(req, status, code, message);
@@ -203,7 +184,7 @@ static int api_handle(rd_actor *self, rd_msg *m)
     }
     if (route == route_jobs) {
         http1_str query = http_request_query(q);
-        http1_str cursor = query_param(query, "cursor");
+        http1_str cursor = http1_query_param(query, "cursor");
         int64_t after = 0;
         if (job_cursor_decode(cursor.p ? cursor.p : "", cursor.len, 'j', &after) < 0) {
             reply_error(m, 400, "bad_cursor", "The cursor is malformed; use next_cursor as given.");
@@ -212,7 +193,7 @@ static int api_handle(rd_actor *self, rd_msg *m)
         rd_msg *s = store_request(STORE_JOB_LIST);
         struct rd_msg_store *b = msg_body(s, store);
         b->cursor = after;
-        http1_str limit = query_param(query, "limit");
+        http1_str limit = http1_query_param(query, "limit");
         int64_t lim = limit.p ? parse_id(limit) : RD_STORE_BATCH;
         if (lim < 1 || lim > RD_STORE_BATCH) {
             msg_free(s);
@@ -220,7 +201,7 @@ static int api_handle(rd_actor *self, rd_msg *m)
             return RD_DONE;
         }
         b->limit = (uint32_t)lim;
-        http1_str state = query_param(query, "state");
+        http1_str state = http1_query_param(query, "state");
         if (state.p != NULL && state.len > 0) {
             b->state = job_state_parse(state.p, state.len);
             if (b->state == JOB_STATE_NONE) {

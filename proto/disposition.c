@@ -6,22 +6,17 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "proto/http1.h"
+
 int disposition_query_param(const char *q, size_t len, const char *name, const char **val,
                             size_t *vlen)
 {
-    size_t nl = strlen(name), i = 0;
-    while (i < len) {
-        size_t end = i;
-        while (end < len && q[end] != '&')
-            end++;
-        if (end - i > nl && memcmp(q + i, name, nl) == 0 && q[i + nl] == '=') {
-            *val = q + i + nl + 1;
-            *vlen = end - i - nl - 1;
-            return 1;
-        }
-        i = end + 1;
-    }
-    return 0;
+    http1_str v = http1_query_param((http1_str){q, len}, name);
+    if (v.p == NULL || v.p[-1] != '=')
+        return 0; /* absent, or given without '=' */
+    *val = v.p;
+    *vlen = v.len;
+    return 1;
 }
 
 int disposition_query_flag(const char *q, size_t len, const char *name)

@@ -490,3 +490,19 @@ int http1_write_error_json(char *out, size_t cap, const char *code, const char *
     wbuf_str(&w, "}}");
     return w.err ? w.err : (int)w.len;
 }
+
+http1_str http1_query_param(http1_str query, const char *name)
+{
+    size_t nl = strlen(name), i = 0;
+    while (i < query.len) {
+        size_t end = i;
+        while (end < query.len && query.p[end] != '&')
+            end++;
+        if (end - i > nl && memcmp(query.p + i, name, nl) == 0 && query.p[i + nl] == '=')
+            return (http1_str){query.p + i + nl + 1, end - i - nl - 1};
+        if (end - i == nl && memcmp(query.p + i, name, nl) == 0)
+            return (http1_str){query.p + end, 0};
+        i = end + 1;
+    }
+    return (http1_str){NULL, 0};
+}

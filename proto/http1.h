@@ -67,6 +67,10 @@ typedef struct http1_framing {
  * missing or repeated Host on HTTP/1.1. */
 int http1_framing_of(const http1_request *req, http1_framing *out);
 
+/* The raw value of `name` in a query string (the bytes after '?', not decoded), the first
+ * occurrence: a slice of `query`; "name" alone gives an empty value; p == NULL when absent. */
+http1_str http1_query_param(http1_str query, const char *name);
+
 /* The first header named `name` (case-insensitive), or NULL. */
 const http1_header *http1_find_header(const http1_request *req, const char *name);
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "proto/disposition.c"
+#include "proto/http1.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -32,6 +32,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_slice(req.target, buf, size);
         check_slice(req.path, buf, size);
         check_slice(req.query, buf, size);
+        static const char *const names[] = {"cursor", "limit", "a", "reeld-org"};
+        for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+            http1_str v = http1_query_param(req.query, names[k]);
+            if (v.p != NULL)
+                check_slice(v, buf, size);
+        }
         assert(req.num_headers <= HTTP1_MAX_HEADERS);
         for (size_t i = 0; i < req.num_headers; i++) {
             check_slice(req.headers[i].name, buf, size);

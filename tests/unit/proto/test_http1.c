@@ -283,6 +283,22 @@ TEST(error_json)
     CHECK_EQ_INT(http1_write_error_json(out, 10, "bad", "x"), -ENOSPC);
 }
 
+TEST(query_params)
+{
+    http1_str q = {"cursor=abc&limit=5&flag&limits=9&empty=", 38};
+    http1_str v = http1_query_param(q, "cursor");
+    CHECK(v.p != NULL && v.len == 3 && memcmp(v.p, "abc", 3) == 0);
+    v = http1_query_param(q, "limit");
+    CHECK(v.p != NULL && v.len == 1 && v.p[0] == '5');
+    v = http1_query_param(q, "flag");
+    CHECK(v.p != NULL && v.len == 0);
+    v = http1_query_param(q, "empty");
+    CHECK(v.p != NULL && v.len == 0);
+    CHECK(http1_query_param(q, "lim").p == NULL);
+    CHECK(http1_query_param(q, "state").p == NULL);
+    CHECK(http1_query_param((http1_str){"", 0}, "a").p == NULL);
+}
+
 int main(void)
 {
     RUN(simple_get);
@@ -296,5 +312,6 @@ int main(void)
     RUN(chunked_bad);
     RUN(response_head);
     RUN(error_json);
+    RUN(query_params);
     return test_summary();
 }
