@@ -1396,19 +1396,53 @@ static void get_events(api *a, const rd_msg *m, const principal *p, const char *
     rd_asset x;
     if (asset_lookup(a, m, read_org(a, p), &x, "No such asset.", cors) < 0)
         return;
+    /* Last-Event-ID: what an EventSource saw before it reconnected (a number, else ignored). */
+    int64_t last = -1;
+    http1_str le = http_request_header(msg_body(m, http_request), "last-event-id");
+    if (le.len > 0 && le.len < 19) {
+        int64_t v = 0;
+        size_t i = 0;
+        while (i < le.len && le.p[i] >= '0' && le.p[i] <= '9')
+            v = v * 10 + (le.p[i++] - '0');
+        if (i == le.len)
+            last = v;
+    }
     char hdr[512];
+    if (progress_asset_final(&x) && last >= progress_event_id(&x)) {
+        /* The client saw the end: 204 tells EventSource not to reconnect again. */
+        snprintf(hdr, sizeof(hdr), "%sCache-Control: no-store\r\n", cors);
+        reply(m, 204, NULL, 0, hdr);
+        return;
+    }
+    const char *org = read_org(a, p);
+    int admitted = progress_stream_admit(org, a->cfg.sse_max_per_org);
+    if (admitted < 0) {
+        snprintf(hdr, sizeof(hdr), "%sRetry-After: 5\r\n", cors);
+        reply_error(m, 429, "too_many_streams",
+                    admitted == -EUSERS
+                        ? "Too many live progress streams are open for this org on this node "
+                          "(REELD_SSE_MAX_PER_ORG); close one or poll GET /api/assets/{id}."
+                        : "Too many live progress streams are open on this node; try again "
+                          "shortly or poll GET /api/assets/{id}.",
+                    hdr);
+        return;
+    }
     snprintf(hdr, sizeof(hdr), "%sCache-Control: no-store\r\nX-Accel-Buffering: no\r\n", cors);
-    if (http_reply_stream(m, 200, "text/event-stream", -1, hdr) < 0)
+    if (http_reply_stream(m, 200, "text/event-stream", -1, hdr) < 0) {
+        progress_stream_release(org);
         return; /* the listener is gone */
+    }
     rd_msg *o = msg_new(MSG_SSE_OPEN);
     struct rd_msg_sse_open *so = msg_body(o, sse_open);
     so->listener = m->from;
     so->stream = msg_body(m, http_request)->stream;
     snprintf(so->public_id, sizeof(so->public_id), "%s", x.public_id);
-    snprintf(so->org, sizeof(so->org), "%s", read_org(a, p));
+    snprintf(so->org, sizeof(so->org), "%s", org);
+    so->last_event_id = last;
     uint64_t stream = so->stream;
     if (actor_send(a->sse, o) < 0) {
         msg_free(o);
+        progress_stream_release(org);
         http_send_part(m->from, stream, NULL, 1, NULL);
     }
 }

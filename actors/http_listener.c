@@ -306,6 +306,9 @@ typedef struct slot {
     uint64_t body_sent;    /* streamed: body bytes written so far */
     rd_msg *reply;         /* MSG_HTTP_RESPONSE, once READY */
     rd_msg *parts, **tail; /* MSG_HTTP_PART queued in order, linked through node.next */
+    rd_actor *watch;       /* endless stream (SSE): the producer of its last part, told if the
+                            * client goes while it has nothing in flight */
+    uint64_t watch_stream;
 } slot;
 
 typedef struct outbuf {
@@ -645,6 +648,14 @@ static int conn_finished(const conn *c)
         return 1;
     /* Half-closed: the peer will send nothing more; what it sent has been answered. */
     return c->peer_eof;
+}
+
+/* 1 when the response being sent is a stream of no announced length (Server-Sent Events):
+ * a peer that half-closes is gone, as every HTTP client that closes its side is. */
+static int endless_stream(const conn *c)
+{
+    const slot *s = &c->slots[c->seq_head % PIPELINE];
+    return s->state == SLOT_STREAM && s->seq == c->seq_head && s->chunked && s->body_len < 0;
 }
 
 static void start_linger(conn *c)
@@ -1019,6 +1030,8 @@ static int emit_parts(conn *c, slot *s)
         } else if (last && s->chunked && !s->head_only) {
             out_put(c, "0\r\n\r\n", 5);
         }
+        s->watch = last || s->body_len >= 0 ? NULL : p->ack_to; /* endless streams only */
+        s->watch_stream = p->stream;
         if (p->ack_to != NULL) {
             uint64_t bytes = len;
             if (c->ack_len == PIPELINE) {
@@ -1616,6 +1629,10 @@ static void on_recv(rd_op *op, int res, uint32_t flags)
             conn_abort(c);
             return;
         }
+        if (endless_stream(c)) {
+            conn_abort(c); /* nobody reads an endless stream after hanging up */
+            return;
+        }
         if (c->cur.active || c->in_len > c->in_off) {
             /* The request it was sending will never complete. */
             stream_fail(c);
@@ -1663,6 +1680,18 @@ static void conn_release(conn *c)
     listener *l = c->l;
     loop_timer_cancel(l->loop, &c->timer);
     close(c->fd);
+    /* A stream whose producer has nothing queued or unacknowledged would otherwise learn that
+     * its client is gone only when it next sends (an SSE stream: at its next keep-alive). */
+    for (int i = 0; i < PIPELINE; i++) {
+        slot *s = &c->slots[i];
+        int told = s->state != SLOT_STREAM || s->watch == NULL || s->parts != NULL;
+        for (int k = 0; k < c->ack_len && !told; k++) {
+            int j = (c->ack_head + k) % PIPELINE;
+            told = c->acks[j].to == s->watch && c->acks[j].stream == s->watch_stream;
+        }
+        if (!told)
+            send_ack(s->watch, s->watch_stream, 0, 1);
+    }
     acks_release(c, 1);
     stream_fail(c);
     msg_free(c->held.part); /* closes its file */

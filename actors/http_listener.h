@@ -171,7 +171,12 @@ int http_reply_stream(const rd_msg *request, int status, const char *content_typ
  * Flow control: with `ack_to` set (the producer itself, usually), MSG_HTTP_PART_ACK comes back
  * once the part's bytes are in the kernel's socket buffer, or with `failed` = 1 when the client
  * is gone and the rest of the response should not be made. A producer that keeps a few parts
- * unacknowledged at a time (say 2 to 4 of 64 KiB) holds a slow client to that much memory. */
+ * unacknowledged at a time (say 2 to 4 of 64 KiB) holds a slow client to that much memory.
+ * A response of unknown length (content_length -1, an event stream) whose client hangs up
+ * (or half-closes) is ended at once, and the `ack_to` of its last part gets one more
+ * MSG_HTTP_PART_ACK with `failed` = 1 (bytes 0) even when all its parts were acknowledged,
+ * so a stream that sends rarely still learns that its client is gone. A part that was on its
+ * way meanwhile is acknowledged as failed too: stop at the first failed ack, ignore the rest. */
 int http_send_part(rd_actor *listener, uint64_t stream, rd_buf *body, int last, rd_actor *ack_to);
 /* The same with a body that is `len` bytes of the open file `fd` from `off`: the listener
  * splices them file -> pipe -> socket (IORING_OP_SPLICE), so they are never copied in user

@@ -114,7 +114,7 @@ static const char *const outcome_kinds[] = {"succeeded", "retried", "failed", "d
 
 static _Atomic uint64_t written_total; /* outcomes the store confirmed, all dispatchers */
 /* The last queue counts read from the store (refreshed about once a second), for /api/health. */
-static _Atomic int64_t counts_cache[8];
+static _Atomic int64_t counts_cache[9];
 static _Atomic int counts_known;
 
 static void try_claim(disp *d);
@@ -280,6 +280,16 @@ static int written(rd_actor *self, rd_msg *reply, int err, void *ctx)
         store_answered(d);
         struct rd_msg_store *b = msg_body(reply, store);
         atomic_fetch_add_explicit(&written_total, b->n, memory_order_relaxed);
+        /* A job that ended may have made work in the same transaction (a webhook event for a
+         * transcode's end) or let some go (an asset's next event, once the one before it is
+         * delivered or dead): look now, not at the next poll (REELD_JOB_POLL_MS). */
+        int ended = 0;
+        for (uint32_t i = 0; i < b->n; i++)
+            ended |= b->jobs[i].state != JOB_QUEUED && b->jobs[i].state != JOB_RUNNING;
+        if (ended) {
+            d->queue_empty = 0;
+            relay_outbox(d);
+        }
         for (uint32_t i = 0; i < b->n; i++) {
             const rd_job *j = &b->jobs[i];
             const outcome *o = &w->o[i];
@@ -542,9 +552,10 @@ static int counted(rd_actor *self, rd_msg *reply, int err, void *ctx)
         c.stream_length = c.stream_pending = -1;
         if (d->q != NULL)
             redisq_stats(d->q, &c.stream_length, &c.stream_pending);
-        int64_t v[8] = {c.waiting, c.active,        c.completed,      c.failed,
-                        c.dead,    c.stream_length, c.stream_pending, c.oldest_queued_ms};
-        for (int i = 0; i < 8; i++)
+        int64_t v[9] = {
+            c.waiting,       c.active,         c.completed,        c.failed,           c.dead,
+            c.stream_length, c.stream_pending, c.oldest_queued_ms, c.oldest_webhook_ms};
+        for (int i = 0; i < 9; i++)
             atomic_store_explicit(&counts_cache[i], v[i], memory_order_relaxed);
         atomic_store_explicit(&counts_known, 1, memory_order_release);
     }
@@ -557,10 +568,10 @@ int dispatcher_queue_counts(rd_queue_counts *out)
 {
     if (!atomic_load_explicit(&counts_known, memory_order_acquire))
         return -ENOENT;
-    int64_t v[8];
-    for (int i = 0; i < 8; i++)
+    int64_t v[9];
+    for (int i = 0; i < 9; i++)
         v[i] = atomic_load_explicit(&counts_cache[i], memory_order_relaxed);
-    *out = (rd_queue_counts){v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]};
+    *out = (rd_queue_counts){v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]};
     return 0;
 }
 
@@ -568,7 +579,9 @@ static void heartbeat_fire(rd_timer *t)
 {
     disp *d = (disp *)(void *)((char *)t - offsetof(disp, hb));
     uint64_t now = rd_now_ns();
-    if (!d->counts_inflight && now - d->counts_ns >= 1000000000ull) {
+    /* Counted at each heartbeat (a second), with slack for the timer's jitter: with none, a
+     * tick a hair early would skip a count and leave the figures two seconds old. */
+    if (!d->counts_inflight && now - d->counts_ns >= 900000000ull) {
         d->counts_ns = now;
         d->counts_inflight = 1;
         if (ask(d, request(d, STORE_JOB_COUNTS), counted, NULL) < 0)

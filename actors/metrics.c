@@ -414,6 +414,10 @@ static void write_runtime(prom_writer *w)
                     "How long the oldest due queued job has waited for a worker (0: none).");
         prom_sample(w, "reeld_queue_oldest_age_seconds", "", NULL, NULL, 0, NULL,
                     (double)c.oldest_queued_ms / 1000.0);
+        prom_family(w, "reeld_webhook_oldest_undelivered_seconds", "gauge",
+                    "Age of the oldest webhook event neither delivered nor dead (0: none).");
+        prom_sample(w, "reeld_webhook_oldest_undelivered_seconds", "", NULL, NULL, 0, NULL,
+                    (double)c.oldest_webhook_ms / 1000.0);
         if (c.stream_length >= 0) {
             prom_family(w, "reeld_queue_stream_entries", "gauge",
                         "Entries in the Redis job streams (XLEN, all kinds).");

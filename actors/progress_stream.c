@@ -2,6 +2,7 @@
 #include "actors/progress_stream.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@ typedef struct sse_stream {
     uint64_t stream;
     int64_t last_sent_ms;
     uint32_t last_hash; /* of the asset's JSON last sent (0: none yet) */
+    int64_t floor_id;   /* events with a smaller id are not sent (they were seen) */
     char public_id[RD_ASSET_ID_MAX];
     char org[64];
 } sse_stream;
@@ -48,9 +50,65 @@ static uint32_t fnv(const char *p, size_t n)
     return h ? h : 1;
 }
 
+/* ---- places: counted here, taken by the API threads ---- */
+
+#define ORG_BUCKETS 1024 /* orgs hash into these; two orgs in one bucket share its bound */
+
+static _Atomic int places_total;
+static _Atomic int places_org[ORG_BUCKETS];
+
+static _Atomic int *org_bucket(const char *org)
+{
+    return &places_org[fnv(org, strlen(org)) % ORG_BUCKETS];
+}
+
+int progress_stream_admit(const char *org, int per_org)
+{
+    if (atomic_fetch_add(&places_total, 1) >= PROGRESS_STREAMS_MAX) {
+        atomic_fetch_sub(&places_total, 1);
+        return -EBUSY;
+    }
+    _Atomic int *b = org_bucket(org);
+    if (atomic_fetch_add(b, 1) >= per_org) {
+        atomic_fetch_sub(b, 1);
+        atomic_fetch_sub(&places_total, 1);
+        return -EUSERS;
+    }
+    return 0;
+}
+
+void progress_stream_release(const char *org)
+{
+    atomic_fetch_sub(org_bucket(org), 1);
+    atomic_fetch_sub(&places_total, 1);
+}
+
+int progress_asset_final(const rd_asset *a)
+{
+    return a->job_state == JOB_SUCCEEDED || strcmp(a->state, "failed") == 0 ||
+           strcmp(a->state, "expired") == 0;
+}
+
+int64_t progress_event_id(const rd_asset *a)
+{
+    int64_t permille = a->job_progress < 0 ? 0 : a->job_progress > 1000 ? 1000 : a->job_progress;
+    if (progress_asset_final(a))
+        permille = 1000;
+    return (int64_t)(a->job_attempts < 0 ? 0 : a->job_attempts) * 1001 + permille;
+}
+
 static int64_t now_ms(void)
 {
     return (int64_t)(rd_now_ns() / 1000000);
+}
+
+/* Frees the slot and gives its place back. */
+static void stream_end(sse_stream *s)
+{
+    if (!s->used)
+        return;
+    s->used = 0;
+    progress_stream_release(s->org);
 }
 
 /* Sends `text` on the stream; `last` ends it (and frees the slot). */
@@ -66,7 +124,7 @@ static void send_text(sse *e, sse_stream *s, const char *text, size_t len, int l
         last = 1; /* the listener is gone */
     s->last_sent_ms = now_ms();
     if (last)
-        s->used = 0;
+        stream_end(s);
 }
 
 static int asset_answered(rd_actor *self, rd_msg *reply, int err, void *ctx)
@@ -82,17 +140,25 @@ static int asset_answered(rd_actor *self, rd_msg *reply, int err, void *ctx)
             send_text(e, s, gone, sizeof(gone) - 1, 1);
         } else if (st == 0) {
             const rd_asset *a = &msg_body(reply, store)->assets[0];
-            char text[ASSET_JSON_MAX + 32];
-            int n = snprintf(text, sizeof(text), "event: asset\ndata: ");
+            int final = progress_asset_final(a);
+            int64_t id = progress_event_id(a);
+            char text[ASSET_JSON_MAX + 96];
+            int n = snprintf(text, sizeof(text), "event: %s\nid: %lld\ndata: ",
+                             !final                          ? "progress"
+                             : a->job_state == JOB_SUCCEEDED ? "ready"
+                                                             : "failed",
+                             (long long)id);
             int j = asset_json(text + n, sizeof(text) - (size_t)n - 4, a);
-            int final = a->job_state == JOB_SUCCEEDED || strcmp(a->state, "failed") == 0;
             if (j > 0) {
                 uint32_t h = fnv(text + n, (size_t)j);
                 n += j;
                 memcpy(text + n, "\n\n", 3);
                 n += 2;
-                if (h != s->last_hash || final) {
+                /* A change, and nothing the client saw before it reconnected; the end is
+                 * always sent (the API answered 204 if the client had seen it). */
+                if (final || (h != s->last_hash && id >= s->floor_id)) {
                     s->last_hash = h;
+                    s->floor_id = id;
                     send_text(e, s, text, (size_t)n, 0);
                 }
             }
@@ -141,9 +207,10 @@ static void on_open(sse *e, const struct rd_msg_sse_open *o)
     for (int i = 0; i < PROGRESS_STREAMS_MAX && s == NULL; i++)
         if (!e->s[i].used)
             s = &e->s[i];
-    if (s == NULL) {
+    if (s == NULL) { /* cannot happen: the API took a place (at most PROGRESS_STREAMS_MAX) */
         static const char full[] = "event: error\ndata: {\"code\":\"too_many_streams\"}\n\n";
         sse_stream tmp = {.used = 1, .listener = o->listener, .stream = o->stream};
+        snprintf(tmp.org, sizeof(tmp.org), "%s", o->org);
         send_text(e, &tmp, full, sizeof(full) - 1, 1);
         return;
     }
@@ -154,6 +221,7 @@ static void on_open(sse *e, const struct rd_msg_sse_open *o)
     s->listener = o->listener;
     s->stream = o->stream;
     s->last_sent_ms = now_ms();
+    s->floor_id = o->last_event_id + 1; /* -1 (none): everything */
     snprintf(s->public_id, sizeof(s->public_id), "%s", o->public_id);
     snprintf(s->org, sizeof(s->org), "%s", o->org);
     /* The retry hint for EventSource, then the asset as it is now. */
@@ -169,7 +237,7 @@ static int sse_handle(rd_actor *self, rd_msg *m)
     } else if (m->type == MSG_HTTP_PART_ACK && msg_body(m, http_part_ack)->failed) {
         for (int i = 0; i < PROGRESS_STREAMS_MAX; i++)
             if (e->s[i].used && e->s[i].stream == msg_body(m, http_part_ack)->stream)
-                e->s[i].used = 0; /* the client is gone */
+                stream_end(&e->s[i]); /* the client is gone */
     }
     return RD_DONE;
 }

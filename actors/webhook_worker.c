@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "actors/job_dispatcher.h"
+#include "actors/metrics.h"
 #include "proto/edge_token.h"
 #include "proto/webhook.h"
 #include "src/edge/edgekey.h"
@@ -43,6 +44,9 @@ struct webhook_workers {
     rd_loop *loop;
     rd_actor *actors[WH_MAX];
     int n;
+    /* reeld_webhook_deliveries_total{outcome}: delivered, retrying, dead. */
+    rd_series *outcomes[3];
+    rd_series *latency; /* reeld_webhook_delivery_seconds: attempts that got an answer */
 };
 
 typedef struct wworker {
@@ -424,6 +428,9 @@ static void deliver(wworker *w, const rd_job *job)
     snprintf(d->state, sizeof(d->state), "%s", ok ? "delivered" : retry ? "retrying" : "dead");
     snprintf(d->error, sizeof(d->error), "%s", a.error);
     r = store_client_call(w->store, req, STORE_WAIT_MS, NULL);
+    metrics_add(w->ww->outcomes[ok ? 0 : retry ? 1 : 2], 1);
+    if (a.status_code != 0)
+        metrics_observe(w->ww->latency, (double)a.latency_ms / 1000.0);
     if (r < 0)
         log_warn("webhook_attempt_not_recorded", KV_STR("event", ev.event_id), KV_ERRNO(r));
     if (ok)
@@ -513,6 +520,19 @@ int webhook_workers_start(const rd_config *cfg, rd_runtime *rt, rd_actor *dispat
     size_t bl = strlen(ww->edge_base);
     while (bl > 0 && ww->edge_base[bl - 1] == '/')
         ww->edge_base[--bl] = '\0';
+    rd_metric *outcomes =
+        metrics_family("reeld_webhook_deliveries_total",
+                       "Webhook delivery attempts by outcome (delivered, retrying, dead).",
+                       RD_COUNTER, "outcome", NULL, 0);
+    static const char *const names[] = {"delivered", "retrying", "dead"};
+    for (int i = 0; i < 3; i++)
+        ww->outcomes[i] = metrics_series(outcomes, &names[i]);
+    static const double secs[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+    ww->latency = metrics_series(
+        metrics_family("reeld_webhook_delivery_seconds",
+                       "Time from connecting to a webhook endpoint to its status line.",
+                       RD_HISTOGRAM, NULL, secs, (int)(sizeof(secs) / sizeof(secs[0]))),
+        NULL);
     *out = ww;
     for (int i = 0; i < cfg->webhook_workers && i < WH_MAX; i++) {
         r = actor_spawn_thread(&ww_def, ww, -1, &ww->actors[i]);

@@ -127,9 +127,10 @@ typedef struct rd_queue_counts {
     int64_t completed; /* succeeded */
     int64_t failed;    /* failed or cancelled */
     int64_t dead;
-    int64_t stream_length;    /* fleet: entries in the job streams (-1: no stream) */
-    int64_t stream_pending;   /* fleet: entries read and not yet acknowledged (-1: no stream) */
-    int64_t oldest_queued_ms; /* how long the oldest due queued job has waited (0: none) */
+    int64_t stream_length;     /* fleet: entries in the job streams (-1: no stream) */
+    int64_t stream_pending;    /* fleet: entries read and not yet acknowledged (-1: no stream) */
+    int64_t oldest_queued_ms;  /* how long the oldest due queued job has waited (0: none) */
+    int64_t oldest_webhook_ms; /* age of the oldest webhook event not yet delivered or dead */
 } rd_queue_counts;
 
 typedef enum rd_store_op {

@@ -194,7 +194,8 @@ struct rd_msg_sse_open {
     struct rd_actor *listener;
     uint64_t stream;
     char public_id[RD_ASSET_ID_MAX];
-    char org[64]; /* "": any org (the open embedded mode) */
+    char org[64];          /* "": any org (the open embedded mode) */
+    int64_t last_event_id; /* from Last-Event-ID; -1: none */
 };
 
 #define RD_MESSAGES(X)                                                                             \

@@ -85,26 +85,65 @@ async function upload(file) {
   await follow(id);
 }
 
+// Shows one state of the asset; true once it is done (ready or failed).
+async function shown(id, a) {
+  const pct = Number(a.progress || 0);
+  $('job-bar').value = a.state === 'ready' ? 100 : pct;
+  $('job-text').textContent = a.state + (a.state === 'processing' ? ' ' + pct.toFixed(1) + '%' : '');
+  if (a.state === 'ready') {
+    say('ready');
+    await play(id);
+    refresh();
+    return true;
+  }
+  if (a.state === 'failed' || a.state === 'expired') {
+    say(a.state + ': ' + (a.error || 'no reason given'), true);
+    refresh();
+    return true;
+  }
+  say(a.state + '…');
+  return false;
+}
+
+// Live progress from GET /api/assets/{id}/events, read with fetch (EventSource cannot send the
+// bearer token). True when the stream showed the end; false when it is not available (429, an
+// old server, a proxy that buffers): the caller polls instead.
+async function followEvents(id) {
+  let r;
+  try {
+    r = await fetch('/api/assets/' + id + '/events', {headers: auth()});
+  } catch (e) {
+    return false;
+  }
+  if (r.status !== 200 || !r.body) return false;
+  $('job-text').dataset.via = 'events';
+  const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = '';
+  for (;;) {
+    if (current !== id) { reader.cancel(); return true; }
+    const {value, done} = await reader.read();
+    if (done) return false;
+    buf += value;
+    let end;
+    while ((end = buf.indexOf('\n\n')) >= 0) {
+      const block = buf.slice(0, end);
+      buf = buf.slice(end + 2);
+      const data = block.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6));
+      if (data.length && await shown(id, JSON.parse(data.join('\n')))) {
+        reader.cancel();
+        return true;
+      }
+    }
+  }
+}
+
 async function follow(id) {
   current = id;
+  if (await followEvents(id)) return;
+  $('job-text').dataset.via = 'polling';
   for (;;) {
     if (current !== id) return;
-    const a = await api('/api/assets/' + id);
-    const pct = Number(a.progress || 0);
-    $('job-bar').value = a.state === 'ready' ? 100 : pct;
-    $('job-text').textContent = a.state + (a.state === 'processing' ? ' ' + pct.toFixed(1) + '%' : '');
-    if (a.state === 'ready') {
-      say('ready');
-      await play(id);
-      refresh();
-      return;
-    }
-    if (a.state === 'failed') {
-      say('failed: ' + (a.error || 'no reason given'), true);
-      refresh();
-      return;
-    }
-    say(a.state + '…');
+    if (await shown(id, await api('/api/assets/' + id))) return;
     await new Promise((ok) => setTimeout(ok, 500));
   }
 }

@@ -66,6 +66,8 @@ static const setting settings[] = {
      "embedded /blob/: PUTs in progress at once for one org (beyond: 503 SlowDown)"},
     {"REELD_UPLOAD_SLOTS_PER_CLIENT", NULL, NULL, K_INT, OFF(upload_slots_per_client), "64", 1, 256,
      NULL, "embedded /blob/: PUTs in progress at once from one client address"},
+    {"REELD_SSE_MAX_PER_ORG", NULL, NULL, K_INT, OFF(sse_max_per_org), "32", 1, 256, NULL,
+     "GET /api/assets/{id}/events: live streams open at once for one org, per node (beyond: 429)"},
     {"POSTGRES_URL", NULL, NULL, K_URL, OFF(postgres_url), NULL, 0, 0, "postgres://|postgresql://",
      "fleet store (unset: SQLite in the data directory)"},
     {"REDIS_URL", "VALKEY_URL", NULL, K_URL, OFF(redis_url), NULL, 0, 0, "redis://|rediss://",

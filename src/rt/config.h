@@ -30,6 +30,7 @@ typedef struct rd_config {
     int http_max_conns_per_client; /* REELD_HTTP_MAX_CONNS_PER_CLIENT: per address, all loops */
     int http_body_min_rate;        /* REELD_HTTP_BODY_MIN_RATE: bytes/s a body keeps up (408) */
     int upload_slots_per_org;      /* REELD_UPLOAD_SLOTS_PER_ORG: embedded PUTs at once per org */
+    int sse_max_per_org;           /* REELD_SSE_MAX_PER_ORG: live progress streams per org */
     int upload_slots_per_client;   /* REELD_UPLOAD_SLOTS_PER_CLIENT: the same per address */
 
     const char *postgres_url; /* POSTGRES_URL: fleet store; unset = SQLite in data_dir */

@@ -250,8 +250,9 @@ static const char *const sql[STORE_OP_COUNT] = {
                          " SELECT " JOB_COLS ", (SELECT count(*) FROM u)"
                          " FROM jobs j WHERE j.id = $1",
     [STORE_JOB_COUNTS] = "SELECT state, count(*), coalesce(max(" NOW " - run_after_ms)"
-                         " FILTER (WHERE state = 'queued' AND run_after_ms <= " NOW "), 0)"
-                         " FROM jobs GROUP BY state",
+                         " FILTER (WHERE state = 'queued' AND run_after_ms <= " NOW "), 0),"
+                         " coalesce(max(" NOW " - created_ms) FILTER (WHERE kind = 'webhook'"
+                         " AND state IN ('queued', 'running')), 0) FROM jobs GROUP BY state",
     [STORE_JOB_SWEEP] = "UPDATE jobs SET state = 'dead', lease_expires_ms = 0,"
                         " updated_ms = " NOW ", error = 'the worker stopped answering on the"
                         " last attempt (lease expired)' WHERE state = 'running'"
@@ -1057,6 +1058,8 @@ static int read_result(struct rd_msg_store *b, const PGresult *r)
             queue_counts_add(&b->counts, state_of(r, i, 0), num(r, i, 1));
             if (num(r, i, 2) > b->counts.oldest_queued_ms)
                 b->counts.oldest_queued_ms = num(r, i, 2);
+            if (num(r, i, 3) > b->counts.oldest_webhook_ms)
+                b->counts.oldest_webhook_ms = num(r, i, 3);
         }
         return 0;
     case STORE_JOB_SWEEP:

@@ -225,7 +225,9 @@ static const char *const sql[Q_COUNT] = {
                      " updated_ms = ?1 WHERE id = ?2 AND state IN ('queued', 'running')",
     [Q_JOB_STATE] = "SELECT state, lease_owner, attempts FROM jobs WHERE id = ?1",
     [Q_COUNTS] = "SELECT state, count(*), coalesce(max(CASE WHEN state = 'queued' AND"
-                 " run_after_ms <= ?1 THEN ?1 - run_after_ms END), 0) FROM jobs GROUP BY state",
+                 " run_after_ms <= ?1 THEN ?1 - run_after_ms END), 0),"
+                 " coalesce(max(CASE WHEN kind = 'webhook' AND state IN ('queued', 'running')"
+                 " THEN ?1 - created_ms END), 0) FROM jobs GROUP BY state",
     [Q_SWEEP] = "UPDATE jobs SET state = 'dead', lease_expires_ms = 0, updated_ms = ?1,"
                 " error = 'the worker stopped answering on the last attempt (lease expired)'"
                 " WHERE state = 'running' AND lease_expires_ms < ?1"
@@ -960,6 +962,8 @@ static int op_job_counts(sq *s, struct rd_msg_store *b)
                          sqlite3_column_int64(st, 1));
         if (sqlite3_column_int64(st, 2) > b->counts.oldest_queued_ms)
             b->counts.oldest_queued_ms = sqlite3_column_int64(st, 2);
+        if (sqlite3_column_int64(st, 3) > b->counts.oldest_webhook_ms)
+            b->counts.oldest_webhook_ms = sqlite3_column_int64(st, 3);
     }
     return rc == SQLITE_DONE ? 0 : sq_errno(rc);
 }

@@ -181,6 +181,7 @@ def test_console_uploads_and_plays(reeld_factory, clip):
                 "return {status: document.getElementById('status').textContent,"
                 " up: document.getElementById('up-bar').value,"
                 " job: document.getElementById('job-bar').value,"
+                " via: document.getElementById('job-text').dataset.via,"
                 " link: document.getElementById('link').value,"
                 " t: document.getElementById('video').currentTime,"
                 " rows: document.querySelectorAll('#rows tr').length}")
@@ -191,6 +192,7 @@ def test_console_uploads_and_plays(reeld_factory, clip):
         d.save_screenshot(os.path.join(ROOT, "zig-out", "browser", "console.png"))
         assert state["t"] > 2, (state, r.logs()[-2000:])
         assert state["up"] == 100 and state["job"] == 100
+        assert state["via"] == "events", state  # live progress, not polling
         assert f"http://{r.addr}/hls/" in state["link"]
         # The page's own files; nothing outside assets/console/.
         import urllib.request

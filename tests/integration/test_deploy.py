@@ -243,7 +243,8 @@ def test_prometheus_rule_unit_tests():
     tests = yaml.safe_load(read("prometheus", "reeld.rules.test.yml"))["tests"]
     fired = {t["alertname"] for g in tests for t in g["alert_rule_test"] if t.get("exp_alerts")}
     silent = {t["alertname"] for g in tests for t in g["alert_rule_test"] if not t.get("exp_alerts")}
-    need = {"ReeldQueueBacklog", "ReeldHttp5xxHigh", "ReeldEdgeCacheHitRatioLow"}
+    need = {"ReeldQueueBacklog", "ReeldHttp5xxHigh", "ReeldEdgeCacheHitRatioLow",
+            "ReeldWebhookEventsOld"}
     assert need <= fired and need <= silent
     promtool("test", "rules", "reeld.rules.test.yml")
 

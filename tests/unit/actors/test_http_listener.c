@@ -448,8 +448,11 @@ TEST(client_gone_mid_stream_fails_the_ack)
     for (int i = 0; i < 100 && acked.failed == 0 && acked.sent < 4; i++)
         usleep(10000);
     usleep(50000);
-    CHECK(acked.failed == 1 || acked.sent == 4); /* told to stop, or it had all gone already */
-    CHECK(acked.acks <= acked.sent);
+    CHECK(acked.failed >= 1 || acked.sent == 4); /* told to stop, or it had all gone already */
+    /* Each part is acknowledged once; an endless stream whose client goes between parts gets
+     * one more failed ack (bytes 0), so that a producer with nothing in flight hears of it. */
+    CHECK(acked.acks <= acked.sent + 1);
+    CHECK(acked.failed <= 2);
 }
 
 TEST(file_part_sends_the_whole_file)
