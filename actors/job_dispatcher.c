@@ -40,6 +40,7 @@ typedef struct worker {
     rd_actor *a;
     char kind[RD_JOB_KIND_MAX];
     uint32_t credit; /* jobs it asked for and has not been given */
+    uint8_t empty;   /* embedded: the last claim of its kind came back short */
 } worker;
 
 typedef struct running {
@@ -85,7 +86,10 @@ struct disp {
     int ndone;
     int claim_inflight;
     int claim_asked;
-    int queue_empty; /* the last claim came back short: wait for a wake or the tick */
+    /* Embedded: a kind whose last claim came back short is not asked again until a wake (a
+     * job created or ended) or the tick. Per kind: a short claim of webhooks says nothing of
+     * transcodes. */
+    char claim_kind[RD_JOB_KIND_MAX];
     int hb_inflight;
     int writes_inflight;
     int writes_blocked; /* the store failed a write: retry on the tick */
@@ -97,6 +101,10 @@ struct disp {
     int64_t republish_cursor;
     rd_stream_entry entries[RD_STORE_BATCH]; /* announced jobs being claimed */
     int nentries;
+    /* Fleet: entries of another kind that came in the same read as those being claimed,
+     * claimed next (one claim is in flight at a time). */
+    rd_stream_entry held[RD_STORE_BATCH];
+    int nheld;
     rd_timer tick, hb, sweep;
     rd_redisq *q;
     uint32_t rnd;
@@ -118,6 +126,7 @@ static _Atomic int64_t counts_cache[9];
 static _Atomic int counts_known;
 
 static void try_claim(disp *d);
+static int claim_held(disp *d);
 static void flush_done(disp *d);
 static void relay_outbox(disp *d);
 static void run_due(disp *d, int64_t age_ms);
@@ -201,12 +210,20 @@ static uint32_t credit_for(const disp *d, const char *kind)
     return n;
 }
 
-/* A kind some worker has credit for, starting the search round-robin; NULL when none. */
+/* Embedded: every kind may have due jobs again. */
+static void queue_filled(disp *d)
+{
+    for (int i = 0; i < d->nworkers; i++)
+        d->workers[i].empty = 0;
+}
+
+/* A kind some worker has credit for (and, embedded, not known to have nothing due), starting
+ * the search round-robin; NULL when none. */
 static const char *wanted_kind(disp *d)
 {
     for (int k = 0; k < d->nworkers; k++) {
         worker *w = &d->workers[(d->next_worker + k) % d->nworkers];
-        if (w->credit > 0) {
+        if (w->credit > 0 && !w->empty) {
             d->next_worker = (d->next_worker + k + 1) % d->nworkers;
             return w->kind;
         }
@@ -287,7 +304,7 @@ static int written(rd_actor *self, rd_msg *reply, int err, void *ctx)
         for (uint32_t i = 0; i < b->n; i++)
             ended |= b->jobs[i].state != JOB_QUEUED && b->jobs[i].state != JOB_RUNNING;
         if (ended) {
-            d->queue_empty = 0;
+            queue_filled(d);
             relay_outbox(d);
         }
         for (uint32_t i = 0; i < b->n; i++) {
@@ -409,7 +426,8 @@ static int claimed(rd_actor *self, rd_msg *reply, int err, void *ctx)
     int n = 0;
     if (st < 0) {
         store_failed(d, "claim", st);
-        d->queue_empty = 1; /* try again on the tick */
+        for (int i = 0; d->q == NULL && i < d->nworkers; i++)
+            d->workers[i].empty = 1; /* try again on the tick */
     } else {
         store_answered(d);
         struct rd_msg_store *b = msg_body(reply, store);
@@ -425,7 +443,9 @@ static int claimed(rd_actor *self, rd_msg *reply, int err, void *ctx)
             }
             assign(d, &b->jobs[i], entry);
         }
-        d->queue_empty = n < d->claim_asked;
+        for (int i = 0; d->q == NULL && i < d->nworkers; i++)
+            if (strcmp(d->workers[i].kind, d->claim_kind) == 0)
+                d->workers[i].empty = n < d->claim_asked;
     }
     /* Announced jobs not claimed here are running elsewhere, finished, or not due: the store
      * says so, and its sweep publishes them again when they are due. When the store did not
@@ -438,8 +458,10 @@ static int claimed(rd_actor *self, rd_msg *reply, int err, void *ctx)
     }
     if (reply != NULL)
         msg_free(reply);
-    if (st == 0 && (n > 0 || d->q != NULL))
-        try_claim(d); /* embedded: more may be due; fleet: read the stream again */
+    if (st == 0 && claim_held(d))
+        return 0;
+    if (st == 0)
+        try_claim(d); /* embedded: more may be due, or another kind; fleet: read again */
     return 0;
 }
 
@@ -449,6 +471,7 @@ static void claim_from_store(disp *d, const char *kind, uint32_t n, const rd_str
     rd_msg *m = request(d, STORE_JOB_CLAIM);
     struct rd_msg_store *b = msg_body(m, store);
     snprintf(b->kind, sizeof(b->kind), "%s", kind);
+    snprintf(d->claim_kind, sizeof(d->claim_kind), "%s", kind);
     b->limit = n > RD_STORE_BATCH ? RD_STORE_BATCH : n;
     d->nentries = 0;
     for (int i = 0; i < ne && i < (int)b->limit; i++) {
@@ -463,6 +486,31 @@ static void claim_from_store(disp *d, const char *kind, uint32_t n, const rd_str
         d->claim_inflight = 0; /* entries, if any, stay for the tick */
 }
 
+/* Claims the held entries of one kind; 1 when a claim went out. Entries of a kind that has
+ * no credit now are left pending: XAUTOCLAIM returns them after the lease. */
+static int claim_held(disp *d)
+{
+    while (d->nheld > 0 && !d->claim_inflight) {
+        char kind[RD_JOB_KIND_MAX];
+        snprintf(kind, sizeof(kind), "%s", d->held[0].kind);
+        rd_stream_entry e[RD_STORE_BATCH];
+        int n = 0, keep = 0;
+        for (int i = 0; i < d->nheld; i++) {
+            if (strcmp(d->held[i].kind, kind) == 0)
+                e[n++] = d->held[i];
+            else
+                d->held[keep++] = d->held[i];
+        }
+        d->nheld = keep;
+        uint32_t credit = credit_for(d, kind);
+        if (credit > 0) {
+            claim_from_store(d, kind, credit, e, n);
+            return d->claim_inflight;
+        }
+    }
+    return 0;
+}
+
 static void on_entries(void *ctx, const char *kind, const rd_stream_entry *e, int n, int err)
 {
     disp *d = ctx;
@@ -472,8 +520,14 @@ static void on_entries(void *ctx, const char *kind, const rd_stream_entry *e, in
         return;
     }
     uint32_t credit = credit_for(d, kind);
-    if (credit == 0 || d->claim_inflight) {
+    if (credit == 0) {
         /* Credit went away meanwhile: leave the entries pending; XAUTOCLAIM returns them. */
+        return;
+    }
+    if (d->claim_inflight) {
+        /* Another kind's entries from the same read are being claimed: these are next. */
+        for (int i = 0; i < n && d->nheld < RD_STORE_BATCH; i++)
+            d->held[d->nheld++] = e[i];
         return;
     }
     claim_from_store(d, kind, credit, e, n);
@@ -493,19 +547,41 @@ static void try_claim(disp *d)
     /* Back-pressure: while outcomes wait for the store, claiming more only makes more. */
     if (d->claim_inflight || d->stopping || d->nentries > 0 || d->ndone >= OUTCOMES_HIGH)
         return;
-    if (d->q == NULL && d->queue_empty)
+    if (d->q != NULL) {
+        if (d->nheld > 0 || redisq_reading(d->q))
+            return;
+        /* One blocking read of every kind with credit: COUNT is per stream, so the smallest
+         * credit, which no kind's entries can exceed. */
+        const char *kinds[MAX_WORKERS];
+        uint32_t credit[MAX_WORKERS];
+        int nk = 0;
+        for (int i = 0; i < d->nworkers; i++) {
+            const worker *w = &d->workers[i];
+            int k = 0;
+            while (k < nk && strcmp(kinds[k], w->kind) != 0)
+                k++;
+            if (k == nk) {
+                kinds[nk] = w->kind;
+                credit[nk++] = 0;
+            }
+            credit[k] += w->credit;
+        }
+        uint32_t count = RD_STORE_BATCH;
+        int with = 0;
+        for (int k = 0; k < nk; k++) {
+            if (credit[k] == 0)
+                continue;
+            count = credit[k] < count ? credit[k] : count;
+            kinds[with++] = kinds[k];
+        }
+        if (with > 0)
+            redisq_read(d->q, kinds, with, (int)count, READ_BLOCK_MS);
         return;
+    }
     const char *kind = wanted_kind(d);
     if (kind == NULL)
         return;
-    uint32_t credit = credit_for(d, kind);
-    if (d->q == NULL) {
-        claim_from_store(d, kind, credit, NULL, 0);
-        return;
-    }
-    if (!redisq_reading(d->q))
-        redisq_read(d->q, kind, (int)(credit > RD_STORE_BATCH ? RD_STORE_BATCH : credit),
-                    READ_BLOCK_MS);
+    claim_from_store(d, kind, credit_for(d, kind), NULL, 0);
 }
 
 /* ---- heartbeats ---- */
@@ -745,7 +821,7 @@ static void sweep_fire(rd_timer *t)
 static void tick_fire(rd_timer *t)
 {
     disp *d = (disp *)(void *)((char *)t - offsetof(disp, tick));
-    d->queue_empty = 0;
+    queue_filled(d);
     d->writes_blocked = 0;
     flush_done(d);
     relay_outbox(d);
@@ -795,7 +871,7 @@ static int forwarded(rd_actor *self, rd_msg *reply, int err, void *ctx)
         for (uint32_t i = 0; i < b->n; i++)
             created += b->jobs[i].created;
         if (created) {
-            d->queue_empty = 0;
+            queue_filled(d);
             relay_outbox(d);
             try_claim(d);
         }

@@ -20,10 +20,11 @@
 #include "src/rt/alloc.h"
 #include "src/rt/log.h"
 
-#define GROUP       "workers"
-#define MAX_KINDS   8
-#define BACKOFF_MIN 100
-#define BACKOFF_MAX 2000
+#define GROUP         "workers"
+#define STREAM_PREFIX "reeld:jobs:"
+#define MAX_KINDS     8
+#define BACKOFF_MIN   100
+#define BACKOFF_MAX   2000
 
 typedef struct rconn rconn;
 
@@ -320,7 +321,8 @@ static int parse_entries(const redisReply *arr, const char *kind, rd_stream_entr
 
 typedef struct read_ctx {
     rd_redisq *q;
-    int k;
+    int k;         /* the kind being ensured, or reclaimed */
+    unsigned mask; /* a read: the kinds whose streams it reads (bit k: q->kinds[k]) */
     int count;
     int block_ms;
     int reclaim;
@@ -353,7 +355,7 @@ static void group_created(redisAsyncContext *ac, void *r, void *priv)
     }
     if (rc->count > 0) {
         if (q->ensured[rc->k] && q->rdc != NULL) {
-            start_read(q, rc);
+            start_read(q, rc); /* which ensures the read's next kind, if one is not yet */
             return;
         }
         *(rc->reclaim ? &q->reclaiming : &q->reading) = 0;
@@ -366,8 +368,8 @@ static void group_created(redisAsyncContext *ac, void *r, void *priv)
  * context describes a read (count > 0), the read follows. */
 static void ensure_group_ctx(rd_redisq *q, read_ctx *rc)
 {
-    redisAsyncCommand(q->cmd->ac, group_created, rc, "XGROUP CREATE reeld:jobs:%s %s 0 MKSTREAM",
-                      q->kinds[rc->k], GROUP);
+    redisAsyncCommand(q->cmd->ac, group_created, rc,
+                      "XGROUP CREATE " STREAM_PREFIX "%s %s 0 MKSTREAM", q->kinds[rc->k], GROUP);
 }
 
 static void ensure_group(rd_redisq *q, int k)
@@ -393,24 +395,43 @@ static void read_done(redisAsyncContext *ac, void *r, void *priv)
     *(rc->reclaim ? &q->reclaiming : &q->reading) = 0;
     rd_stream_entry entries[RD_STORE_BATCH];
     int n = 0, err = 0;
+    unsigned mask = rc->mask;
+    int reclaim = rc->reclaim;
+    free(rc);
     if (reply->type == REDIS_REPLY_ERROR) {
-        if (strstr(reply->str, "NOGROUP"))
-            q->ensured[k] = 0; /* Redis lost the stream: the next read recreates the group */
-        else
+        if (strstr(reply->str, "NOGROUP")) {
+            /* Redis lost a stream: the next read recreates the groups (BUSYGROUP if kept) */
+            for (int i = 0; i < q->nkinds; i++)
+                if (reclaim ? i == k : (mask >> i) & 1u)
+                    q->ensured[i] = 0;
+        } else {
             log_warn("queue_read_failed", KV_STR("detail", reply->str));
+        }
         err = -EAGAIN;
-    } else if (rc->reclaim) {
+    } else if (reclaim) {
         /* XAUTOCLAIM: [next-id, [entries...], ...] */
         if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2)
             n = parse_entries(reply->element[1], q->kinds[k], entries, RD_STORE_BATCH);
     } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0) {
-        /* XREADGROUP: [[stream, [entries...]]] */
-        const redisReply *s = reply->element[0];
-        if (s->type == REDIS_REPLY_ARRAY && s->elements == 2)
-            n = parse_entries(s->element[1], q->kinds[k], entries, RD_STORE_BATCH);
+        /* XREADGROUP: [[stream, [entries...]], ...], one per stream that had entries: each
+         * kind's entries go to the owner on their own. */
+        for (size_t i = 0; i < reply->elements; i++) {
+            const redisReply *st = reply->element[i];
+            if (st->type != REDIS_REPLY_ARRAY || st->elements != 2 ||
+                st->element[0]->type != REDIS_REPLY_STRING ||
+                strncmp(st->element[0]->str, STREAM_PREFIX, sizeof(STREAM_PREFIX) - 1) != 0)
+                continue;
+            const char *kind = st->element[0]->str + sizeof(STREAM_PREFIX) - 1;
+            int m = parse_entries(st->element[1], kind, entries, RD_STORE_BATCH);
+            if (m > 0)
+                q->ev.entries(q->ev.ctx, kind, entries, m, 0);
+        }
+        return;
     }
-    free(rc);
-    q->ev.entries(q->ev.ctx, q->kinds[k], entries, n, err);
+    if (!reclaim) /* a read that timed out empty, or failed: for the first of its kinds */
+        for (k = 0; k < q->nkinds && !((mask >> k) & 1u); k++)
+            ;
+    q->ev.entries(q->ev.ctx, k < q->nkinds ? q->kinds[k] : "", entries, n, err);
 }
 
 static void start_read(rd_redisq *q, read_ctx *rc)
@@ -418,51 +439,95 @@ static void start_read(rd_redisq *q, read_ctx *rc)
     int count = rc->count > RD_STORE_BATCH ? RD_STORE_BATCH : rc->count;
     if (rc->reclaim) {
         redisAsyncCommand(q->cmd->ac, read_done, rc,
-                          "XAUTOCLAIM reeld:jobs:%s %s %s %lld 0-0 COUNT %d", q->kinds[rc->k],
+                          "XAUTOCLAIM " STREAM_PREFIX "%s %s %s %lld 0-0 COUNT %d", q->kinds[rc->k],
                           GROUP, q->consumer, (long long)rc->min_idle_ms, count);
-    } else {
-        redisAsyncCommand(q->rdc->ac, read_done, rc,
-                          "XREADGROUP GROUP %s %s COUNT %d BLOCK %d STREAMS reeld:jobs:%s >", GROUP,
-                          q->consumer, count, rc->block_ms, q->kinds[rc->k]);
+        return;
     }
+    /* Every stream read needs its group: create the missing ones first, one at a time (each
+     * answer comes back here). */
+    for (int k = 0; k < q->nkinds; k++) {
+        if (((rc->mask >> k) & 1u) && !q->ensured[k]) {
+            rc->k = k;
+            ensure_group_ctx(q, rc);
+            return;
+        }
+    }
+    /* XREADGROUP GROUP g c COUNT n BLOCK ms STREAMS s1 s2 ... > > ...: one blocking read of
+     * every kind this node has room for, so a job of one kind never waits out a read that
+     * blocks on another's stream. */
+    const char *argv[9 + 2 * MAX_KINDS];
+    size_t lens[9 + 2 * MAX_KINDS];
+    char cnt[16], blk[16], names[MAX_KINDS][sizeof(STREAM_PREFIX) + RD_JOB_KIND_MAX];
+    snprintf(cnt, sizeof(cnt), "%d", count);
+    snprintf(blk, sizeof(blk), "%d", rc->block_ms);
+    int argc = 0;
+    const char *head[] = {"XREADGROUP", "GROUP", GROUP, q->consumer, "COUNT",
+                          cnt,          "BLOCK", blk,   "STREAMS"};
+    for (size_t i = 0; i < sizeof(head) / sizeof(head[0]); i++)
+        argv[argc++] = head[i];
+    int ns = 0;
+    for (int k = 0; k < q->nkinds; k++) {
+        if ((rc->mask >> k) & 1u) {
+            snprintf(names[ns], sizeof(names[ns]), STREAM_PREFIX "%s", q->kinds[k]);
+            argv[argc++] = names[ns++];
+        }
+    }
+    for (int i = 0; i < ns; i++)
+        argv[argc++] = ">";
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    redisAsyncCommandArgv(q->rdc->ac, read_done, rc, argc, argv, lens);
 }
 
-static int read_common(rd_redisq *q, const char *kind, int count, int block_ms, int reclaim,
-                       int64_t min_idle_ms)
+int redisq_read(rd_redisq *q, const char *const *kinds, int nkinds, int count, int block_ms)
+{
+    if (q->reading)
+        return -EBUSY;
+    if (q->cmd == NULL || q->rdc == NULL || !q->cmd->up || !q->rdc->up)
+        return -ENOTCONN;
+    unsigned mask = 0;
+    for (int i = 0; i < nkinds; i++) {
+        int k = kind_index(q, kinds[i]);
+        if (k < 0)
+            return -ENOSPC;
+        mask |= 1u << k;
+    }
+    if (mask == 0)
+        return -EINVAL;
+    read_ctx *rc = rd_calloc(1, sizeof(*rc), "a redis read");
+    rc->q = q;
+    rc->mask = mask;
+    rc->count = count < 1 ? 1 : count;
+    rc->block_ms = block_ms;
+    q->reading = 1;
+    start_read(q, rc);
+    return 0;
+}
+
+int redisq_reclaim(rd_redisq *q, const char *kind, int count, int64_t min_idle_ms)
 {
     /* A read and a reclaim go on different connections (the blocking XREADGROUP holds its
      * own), so each waits only for one of its kind: a node that is always inside its blocking
      * read still reclaims a dead node's entries on its sweep. */
-    if (reclaim ? q->reclaiming : q->reading)
+    if (q->reclaiming)
         return -EBUSY;
     if (q->cmd == NULL || q->rdc == NULL || !q->cmd->up || !q->rdc->up)
         return -ENOTCONN;
     int k = kind_index(q, kind);
     if (k < 0)
         return -ENOSPC;
-    read_ctx *rc = rd_calloc(1, sizeof(*rc), "a redis read");
+    read_ctx *rc = rd_calloc(1, sizeof(*rc), "a redis reclaim");
     rc->q = q;
     rc->k = k;
     rc->count = count < 1 ? 1 : count;
-    rc->block_ms = block_ms;
-    rc->reclaim = reclaim;
+    rc->reclaim = 1;
     rc->min_idle_ms = min_idle_ms;
-    *(reclaim ? &q->reclaiming : &q->reading) = 1;
+    q->reclaiming = 1;
     if (!q->ensured[k])
         ensure_group_ctx(q, rc);
     else
         start_read(q, rc);
     return 0;
-}
-
-int redisq_read(rd_redisq *q, const char *kind, int count, int block_ms)
-{
-    return read_common(q, kind, count, block_ms, 0, 0);
-}
-
-int redisq_reclaim(rd_redisq *q, const char *kind, int count, int64_t min_idle_ms)
-{
-    return read_common(q, kind, count, 0, 1, min_idle_ms);
 }
 
 int redisq_reading(const rd_redisq *q)
@@ -479,8 +544,8 @@ int redisq_publish(rd_redisq *q, int64_t id, const char *kind)
 {
     if (q->cmd == NULL)
         return -ENOTCONN;
-    redisAsyncCommand(q->cmd->ac, NULL, NULL, "XADD reeld:jobs:%s MAXLEN ~ 1000000 * job %lld",
-                      kind, (long long)id);
+    redisAsyncCommand(q->cmd->ac, NULL, NULL,
+                      "XADD " STREAM_PREFIX "%s MAXLEN ~ 1000000 * job %lld", kind, (long long)id);
     return 0;
 }
 
@@ -488,7 +553,8 @@ int redisq_ack(rd_redisq *q, const char *kind, const char *entry_id)
 {
     if (q->cmd == NULL)
         return -ENOTCONN;
-    redisAsyncCommand(q->cmd->ac, NULL, NULL, "XACK reeld:jobs:%s %s %s", kind, GROUP, entry_id);
+    redisAsyncCommand(q->cmd->ac, NULL, NULL, "XACK " STREAM_PREFIX "%s %s %s", kind, GROUP,
+                      entry_id);
     return 0;
 }
 
@@ -513,8 +579,9 @@ void redisq_refresh_stats(rd_redisq *q, const char *kind)
 {
     if (q->cmd == NULL || !q->cmd->up)
         return;
-    redisAsyncCommand(q->cmd->ac, stat_done, (void *)1, "XLEN reeld:jobs:%s", kind);
-    redisAsyncCommand(q->cmd->ac, stat_done, (void *)2, "XPENDING reeld:jobs:%s %s", kind, GROUP);
+    redisAsyncCommand(q->cmd->ac, stat_done, (void *)1, "XLEN " STREAM_PREFIX "%s", kind);
+    redisAsyncCommand(q->cmd->ac, stat_done, (void *)2, "XPENDING " STREAM_PREFIX "%s %s", kind,
+                      GROUP);
 }
 
 void redisq_stats(const rd_redisq *q, int64_t *length, int64_t *pending)

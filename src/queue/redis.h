@@ -68,9 +68,12 @@ int redisq_ready(const rd_redisq *q);
  * a lost publish is repaired by the store's republish sweep. 0 or -ENOTCONN. */
 int redisq_publish(rd_redisq *q, int64_t id, const char *kind);
 
-/* XREADGROUP of up to `count` new entries of `kind`, waiting up to `block_ms`. One read at a
- * time: -EBUSY while one is in flight, -ENOTCONN when down. The answer comes by `entries`. */
-int redisq_read(rd_redisq *q, const char *kind, int count, int block_ms);
+/* One XREADGROUP of the streams of `kinds` (up to `count` new entries from each), waiting up
+ * to `block_ms` for any of them: a node with room for several kinds waits on all at once.
+ * One read at a time: -EBUSY while one is in flight, -ENOTCONN when down. The answer comes by
+ * `entries`, once per stream that had entries (in one go, on the same turn of the loop), or
+ * once with n = 0 (for the first kind) when the read timed out empty or failed. */
+int redisq_read(rd_redisq *q, const char *const *kinds, int nkinds, int count, int block_ms);
 int redisq_reading(const rd_redisq *q);
 
 /* XAUTOCLAIM of up to `count` entries of `kind` pending longer than `min_idle_ms` with any
