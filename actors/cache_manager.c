@@ -50,9 +50,11 @@
 #include "proto/hmac.h"
 #include "proto/http_cond.h"
 #include "proto/jwt.h"
+#include "proto/thumb.h"
 #include "src/edge/cache_index.h"
 #include "src/edge/edgekey.h"
 #include "src/edge/origin.h"
+#include "src/edge/origin_thumb.h"
 #include "src/rt/log.h"
 
 #define TOUCH_BATCH    256  /* keys per MSG_CACHE_TOUCH */
@@ -96,7 +98,8 @@ struct flight {
     char asset[EDGE_ASSET_MAX + 1];
     char path[EDGE_PATH_MAX + 1];
     uint8_t playlist, joinable, have_head, origin_done, store;
-    int err; /* the origin's failure, once done */
+    int err;     /* the origin's failure, once done */
+    origin *src; /* G.origin, or G.thumbs for a thumbnail */
     origin_get *get;
     origin_sink sink;
     rd_timer timeout;
@@ -140,6 +143,7 @@ static struct {
     uint32_t fetch_timeout_ms;
     edge_keyring keys;
     origin *origin;
+    origin *thumbs; /* made, not fetched: thumbnail.jpg?time=&width= (over origin) */
     int route_hls;
     cors_policy cors; /* PLAYBACK_ALLOWED_ORIGINS: pages whose MSE players may fetch objects */
     rd_series *hits, *misses, *bytes_served, *evictions, *coalesced, *cache_bytes, *cache_objects;
@@ -742,7 +746,7 @@ static void on_timeout(rd_timer *t)
     flight *f = (flight *)(void *)((char *)t - offsetof(flight, timeout));
     if (f->get == NULL)
         return;
-    origin_get_cancel(G.origin, f->get);
+    origin_get_cancel(f->src, f->get);
     on_done(&f->sink, -ETIMEDOUT);
 }
 
@@ -778,7 +782,10 @@ static void flight_start(shard *sh, job *j)
     f->sink = (origin_sink){.head = on_head, .data = on_data, .done = on_done};
     f->timeout.fire = on_timeout;
     f->start_ns = rd_now_ns();
-    int r = origin_get_start(G.origin, sh->loop, f->asset, f->path, &f->sink, &f->get);
+    int64_t tms;
+    int tw;
+    f->src = thumb_path_parse(f->path, &tms, &tw) ? G.thumbs : G.origin;
+    int r = origin_get_start(f->src, sh->loop, f->asset, f->path, &f->sink, &f->get);
     if (r < 0) {
         metrics_add(G.fetch_failed, 1);
         reply_error(j, 502, "origin_failed", "The origin failed; try again.");
@@ -871,6 +878,19 @@ static void serve_hls(shard *sh, rd_msg *m)
     }
     if (strcmp(j->path, "download.mp4") == 0)
         set_disposition(j, q, exp);
+    if (strcmp(j->path, "thumbnail.jpg") == 0) {
+        /* A picture at any time: cached under its canonical name, made on a miss. */
+        http1_str query = http_request_query(q);
+        int64_t tms;
+        int tw;
+        const char *why = NULL;
+        if (thumb_params(query.p, query.len, &tms, &tw, &why) < 0) {
+            reply_error(j, 400, "bad_thumbnail", why);
+            job_free(j);
+            return;
+        }
+        pl = thumb_path(j->path, sizeof(j->path), tms, tw);
+    }
     j->key = key_of(j->asset, j->path);
     size_t plen = (size_t)pl;
     j->playlist = plen > 5 && strcmp(j->path + plen - 5, ".m3u8") == 0;
@@ -1085,6 +1105,11 @@ int cache_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_http
             return r;
         }
     }
+    r = origin_thumb_create(G.origin, &G.thumbs);
+    if (r < 0) {
+        snprintf(err, errlen, "edge: cannot start the thumbnail renderer (%s)", strerror(-r));
+        return r;
+    }
     make_metrics();
 
     found *list = NULL;
@@ -1173,6 +1198,7 @@ void cache_free_all(void)
         cache_index_fini(&sh->ix);
     }
     free(G.shards);
+    origin_destroy(G.thumbs);
     origin_destroy(G.origin);
     edge_keyring_clear(&G.keys);
     memset(&G, 0, sizeof(G));

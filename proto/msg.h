@@ -187,6 +187,11 @@ struct rd_msg_s3_call {
     struct s3_op *op; /* borrowed until op->done (src/blob/s3.h: s3_call waits, s3_submit not) */
 };
 
+/* Edge (src/edge/origin_thumb.c) -> its render thread: decode this segment's frame. */
+struct rd_msg_thumb_render {
+    struct thumb_get *get; /* borrowed until the render writes its wake byte */
+};
+
 /* X(NAME, payload struct tag): MSG_NAME is the type, struct rd_msg_<tag> the payload. */
 /* API -> progress-stream: follow this asset on a response already started (text/event-stream)
  * for `stream` of `listener`. */
@@ -223,7 +228,8 @@ struct rd_msg_sse_open {
     X(JOB_CANCEL, job_cancel)                                                                      \
     X(UPLOAD_JOB, upload_job)                                                                      \
     X(UPLOAD_DONE, upload_done)                                                                    \
-    X(SSE_OPEN, sse_open)
+    X(SSE_OPEN, sse_open)                                                                          \
+    X(THUMB_RENDER, thumb_render)
 
 typedef enum rd_msg_type {
     MSG_NONE = 0,

@@ -44,6 +44,7 @@
 #include <libswscale/swscale.h>
 
 #include "proto/hls.h"
+#include "src/media/thumb.h"
 #include "src/media/avlog.h"
 #include "src/media/ladder.h"
 #include "src/media/storyboard.h"
@@ -1224,50 +1225,20 @@ static int take_poster(job *j, const AVFrame *in)
 }
 
 /* One picture as one image (JPEG, WebP), malloc'd into *out. 0, or a negative AVERROR. */
-static int encode_image(const AVCodec *codec, const AVFrame *f, enum AVPixelFormat fmt, int qscale,
-                        uint8_t **out, size_t *len)
-{
-    AVCodecContext *c = avcodec_alloc_context3(codec);
-    AVPacket *pkt = av_packet_alloc();
-    int r = c != NULL && pkt != NULL ? 0 : AVERROR(ENOMEM);
-    if (r == 0) {
-        c->width = f->width;
-        c->height = f->height;
-        c->pix_fmt = fmt;
-        c->time_base = (AVRational){1, 1};
-        if (qscale > 0) {
-            c->flags |= AV_CODEC_FLAG_QSCALE;
-            c->global_quality = FF_QP2LAMBDA * qscale;
-        }
-        if ((r = avcodec_open2(c, codec, NULL)) >= 0 && (r = avcodec_send_frame(c, f)) >= 0 &&
-            (r = avcodec_send_frame(c, NULL)) >= 0 && (r = avcodec_receive_packet(c, pkt)) >= 0) {
-            *out = malloc((size_t)pkt->size);
-            if (*out == NULL) {
-                r = AVERROR(ENOMEM);
-            } else {
-                memcpy(*out, pkt->data, (size_t)pkt->size);
-                *len = (size_t)pkt->size;
-            }
-        }
-    }
-    av_packet_free(&pkt);
-    avcodec_free_context(&c);
-    return r;
-}
-
 /* Encodes the poster's JPEG once the rungs' encoders are gone: the MJPEG encoder's tables
  * (12 MB at 1080p) would otherwise add to the job's peak memory, taken a second into it. */
 static void encode_poster(job *j)
 {
     const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_MJPEG);
     if (j->poster_pic != NULL && codec != NULL)
-        encode_image(codec, j->poster_pic, AV_PIX_FMT_YUVJ420P, 3, &j->poster, &j->poster_len);
+        media_encode_image(codec, j->poster_pic, AV_PIX_FMT_YUVJ420P, 3, &j->poster,
+                           &j->poster_len);
     /* poster.webp only where this FFmpeg was built with libwebp: asked at run time, and
      * without it there is simply no WebP. */
     const AVCodec *webp = avcodec_find_encoder_by_name("libwebp");
     if (j->poster_yuv != NULL && webp != NULL) {
-        int r = encode_image(webp, j->poster_yuv, AV_PIX_FMT_YUV420P, 0, &j->poster_webp,
-                             &j->poster_webp_len);
+        int r = media_encode_image(webp, j->poster_yuv, AV_PIX_FMT_YUV420P, 0, &j->poster_webp,
+                                   &j->poster_webp_len);
         if (r < 0)
             log_warn("poster_webp_failed", KV_STR("why", av_err2str(r)));
     }
@@ -1294,7 +1265,7 @@ static int flush_sprite(job *j)
     uint8_t *data = NULL;
     size_t len = 0;
     const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_MJPEG);
-    int r = codec != NULL ? encode_image(codec, view, AV_PIX_FMT_YUVJ420P, 5, &data, &len)
+    int r = codec != NULL ? media_encode_image(codec, view, AV_PIX_FMT_YUVJ420P, 5, &data, &len)
                           : AVERROR_ENCODER_NOT_FOUND;
     av_frame_free(&view);
     if (r < 0)
