@@ -442,7 +442,7 @@ typedef struct pg_conn {
     rd_timer retry;   /* reconnect after backoff */
     uint32_t backoff_ms;
     int index;
-    uint32_t prepared;         /* statements prepared on this connection, by stmt_key bit */
+    uint64_t prepared;         /* statements prepared on this connection, by stmt_key bit */
     int preparing;             /* -1, or the key being prepared before the request runs */
     const char *pv[PG_PARAMS]; /* the request's parameters, kept across the prepare */
     int pn;
@@ -1309,7 +1309,7 @@ static void conn_read(pg_conn *c)
         if (r == NULL && c->preparing >= 0 && c->result != NULL &&
             PQresultStatus(c->result) == PGRES_COMMAND_OK) {
             /* Prepared: now run it. */
-            c->prepared |= 1u << c->preparing;
+            c->prepared |= 1ull << c->preparing;
             PQclear(c->result);
             c->result = NULL;
             if (send_statement(c) < 0)
@@ -1363,6 +1363,8 @@ static int stmt_key(const struct rd_msg_store *b, const char **q)
     return b->op;
 }
 
+_Static_assert(STORE_OP_COUNT + 2 <= 64, "a statement key is a bit of pg_conn.prepared");
+
 static void stmt_name(char *name, size_t cap, int key)
 {
     snprintf(name, cap, "reeld_%d", key);
@@ -1378,7 +1380,7 @@ static int send_statement(pg_conn *c)
     char name[32];
     stmt_name(name, sizeof(name), key);
     int ok;
-    if (c->prepared & (1u << key)) {
+    if (c->prepared & (1ull << key)) {
         c->preparing = -1;
         ok = PQsendQueryPrepared(c->pg, name, c->pn, c->pv, NULL, NULL, 0);
     } else {
