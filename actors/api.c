@@ -7,8 +7,8 @@
  *        another node on the same store, sees the same asset.
  * takes: MSG_HTTP_REQUEST for the routes in api.h.
  * sends: MSG_HTTP_RESPONSE replies to the listener that asked; MSG_STORE (STORE_ASSET_CREATE,
- *        _FIND, _UPDATE, _LIST, STORE_JOB_CREATE) to the dispatcher, through the store
- *        client's bridge.
+ *        _FIND, _UPDATE, _LIST, _DELETE, _PURGE_DUE, _PURGED, STORE_JOB_CREATE) to the
+ *        dispatcher, through the store client's bridge.
  * never: runs on a loop (HEAD, CopyObject and the multipart calls block); answers a request
  *        before auth and the rate limits have passed (OPTIONS preflights and /api/docs
  *        aside); tells one org that another org's asset exists (404, as for a missing one);
@@ -71,6 +71,7 @@ enum {
     R_WH_ROTATE,
     R_WH_DELIVERIES,
     R_EVENTS,
+    R_DELETE,
     R_COUNT
 };
 
@@ -103,6 +104,7 @@ typedef struct api {
     rd_actor_def def; /* api_def, with the writer's tick (the upload sweep) */
     outputs_seen outputs_cache[OUTPUTS_CACHE]; /* readers: a done job's outputs, by job id */
     rd_series *m_expired;
+    rd_series *m_deleted;
     int route[R_COUNT];
     rd_metric *m_refused;
 } api;
@@ -1229,7 +1231,9 @@ static void put_webhook(api *a, const rd_msg *m, const principal *p, const char 
             int bit = nl > 0 ? webhook_event_bit(name, (size_t)nl) : 0;
             if (bit == 0) {
                 reply_error(m, 400, "invalid_event",
-                            "events may hold asset.uploaded, asset.ready and asset.failed.", cors);
+                            "events may hold asset.uploaded, asset.ready, asset.failed and "
+                            "asset.deleted.",
+                            cors);
                 return;
             }
             bits |= bit;
@@ -1447,6 +1451,232 @@ static void get_events(api *a, const rd_msg *m, const principal *p, const char *
     }
 }
 
+/* ---- DELETE /api/assets/{id} ---- */
+
+typedef struct key_list {
+    char **keys;
+    size_t n, cap;
+} key_list;
+
+static int collect_key(void *ctx, const char *key, int64_t size)
+{
+    (void)size;
+    key_list *l = ctx;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->keys = realloc(l->keys, l->cap * sizeof(*l->keys));
+        if (l->keys == NULL) {
+            fputs("reeld: out of memory deleting an asset\n", stderr);
+            abort();
+        }
+    }
+    l->keys[l->n] = strdup(key);
+    if (l->keys[l->n] == NULL) {
+        fputs("reeld: out of memory deleting an asset\n", stderr);
+        abort();
+    }
+    l->n++;
+    return 0;
+}
+
+/* An S3 date-time (2025-06-01T12:00:00Z, fractions and an offset of Z/+00:00 allowed) as Unix
+ * seconds, or 0 when it is not one. */
+static int64_t iso_seconds(const char *t)
+{
+    struct tm tm = {0};
+    int y, mo, d, h, mi, sec;
+    if (sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &sec) != 6)
+        return 0;
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    return (int64_t)timegm(&tm);
+}
+
+/* Deletes what asset `x` left in storage: its previews (everything under its prefix), its
+ * staging object (and multipart upload), and its master unless Object Lock retention still
+ * holds it (then *until is when that ends, Unix seconds). Embedded storage has no retention.
+ * 0 when nothing but such a master is left, else the last failure (-errno): every object is
+ * tried whatever failed before. */
+static int purge_asset(api *a, const rd_asset *x, int64_t *until)
+{
+    *until = 0;
+    char msg[256], prefix[RD_STORE_TEXT_MAX + 2];
+    int fail = 0;
+    snprintf(prefix, sizeof(prefix), "%s/", x->master_key);
+    key_list l = {0};
+    int r = x->master_key[0] ? blob_list(a->blob, a->cfg.s3_bucket_previews, prefix, collect_key,
+                                         &l, msg, sizeof(msg))
+                             : 0;
+    if (r < 0 && r != -ENOENT) {
+        log_warn("asset_purge_list_failed", KV_STR("asset", x->public_id), KV_ERRNO(r),
+                 KV_STR("why", msg));
+        fail = r;
+    }
+    for (size_t i = 0; i < l.n; i++) {
+        r = blob_delete(a->blob, a->cfg.s3_bucket_previews, l.keys[i], msg, sizeof(msg));
+        if (r < 0 && r != -ENOENT) {
+            log_warn("asset_purge_failed", KV_STR("asset", x->public_id), KV_STR("key", l.keys[i]),
+                     KV_ERRNO(r), KV_STR("why", msg));
+            fail = r;
+        }
+        free(l.keys[i]);
+    }
+    free(l.keys);
+    if (x->upload_id[0] && a->s3 != NULL) {
+        s3_op op = {.method = S3_MPU_ABORT,
+                    .bucket = a->cfg.s3_bucket_staging,
+                    .key = x->staging_key,
+                    .upload_id = x->upload_id};
+        s3_call(a->s3, &op); /* completed or gone already: the same */
+    }
+    if (x->staging_key[0]) {
+        r = blob_delete(a->blob, a->cfg.s3_bucket_staging, x->staging_key, msg, sizeof(msg));
+        if (r < 0 && r != -ENOENT) {
+            log_warn("asset_purge_failed", KV_STR("asset", x->public_id),
+                     KV_STR("bucket", "staging"), KV_ERRNO(r), KV_STR("why", msg));
+            fail = r;
+        }
+    }
+    if (x->master_key[0] == '\0' || x->job_id == 0)
+        return fail; /* never promoted: no master */
+    if (a->s3 == NULL) {
+        r = blob_delete(a->blob, a->cfg.s3_bucket_masters, x->master_key, msg, sizeof(msg));
+    } else {
+        /* Its retention first: S3 refuses to delete a locked version (and a plain delete in a
+         * versioned bucket would only hide it), so the version is named. */
+        s3_op h = {.method = S3_HEAD, .bucket = a->cfg.s3_bucket_masters, .key = x->master_key};
+        r = s3_call(a->s3, &h);
+        snprintf(msg, sizeof(msg), "%.250s", h.message);
+        int64_t t = r == 0 && h.lock_until_out[0] ? iso_seconds(h.lock_until_out) : 0;
+        if (t > (int64_t)time(NULL)) {
+            *until = t;
+        } else if (r == 0) {
+            s3_op d = {.method = S3_DELETE,
+                       .bucket = a->cfg.s3_bucket_masters,
+                       .key = x->master_key,
+                       .version_id = h.version_id_out[0] ? h.version_id_out : NULL};
+            r = s3_call(a->s3, &d);
+            snprintf(msg, sizeof(msg), "%.250s", d.message);
+        }
+    }
+    if (r < 0 && r != -ENOENT) {
+        log_warn("asset_purge_failed", KV_STR("asset", x->public_id), KV_STR("bucket", "masters"),
+                 KV_ERRNO(r), KV_STR("why", msg));
+        fail = r;
+    }
+    return fail;
+}
+
+/* Purges asset `x` and records the outcome in the store: done, the master kept until its
+ * retention ends (then tried again), or tried again in `retry_ms` (a failure, or a job that
+ * was running and may still write). 1 when everything but a retained master is gone and
+ * nothing is left to do soon, 0 when the rest is the sweep's. */
+static int purge_and_record(api *a, rd_asset *x, int64_t retry_ms)
+{
+    int64_t until = 0;
+    int r = purge_asset(a, x, &until);
+    int64_t now = (int64_t)time(NULL);
+    int64_t again = r < 0          ? 30000
+                    : retry_ms > 0 ? retry_ms
+                    : until > now  ? (until - now + 1) * 1000
+                                   : 0;
+    rd_msg *req = store_request(STORE_ASSET_PURGED), *ans;
+    struct rd_msg_store *b = msg_body(req, store);
+    b->assets[0].id = x->id;
+    b->assets[0].master_until_ms = until * 1000;
+    b->lease_ms = again;
+    int sr = store_call(a, req, &ans);
+    msg_free(ans);
+    if (sr < 0 && sr != -ENOENT)
+        log_warn("asset_purge_record_failed", KV_STR("asset", x->public_id), KV_ERRNO(sr));
+    x->master_until_ms = until * 1000;
+    if (r == 0 && retry_ms == 0 && sr == 0)
+        log_info("asset_purged", KV_STR("asset", x->public_id), KV_INT("master_until", until));
+    return r == 0 && retry_ms == 0 && sr == 0;
+}
+
+static void delete_asset(api *a, const rd_msg *m, const principal *p, const char *cors)
+{
+    http1_str id = http_request_param(msg_body(m, http_request), 0);
+    if (!public_id_ok(id)) {
+        reply_error(m, 404, "not_found", "No such asset.", cors);
+        return;
+    }
+    rd_msg *req = store_request(STORE_ASSET_DELETE), *ans;
+    rd_asset *q = &msg_body(req, store)->assets[0];
+    memcpy(q->public_id, id.p, id.len); /* length checked: the request is zeroed */
+    snprintf(q->org, sizeof(q->org), "%s", p->org);
+    int r = store_call(a, req, &ans);
+    if (r == -ENOENT) {
+        reply_error(m, 404, "not_found", "No such asset.", cors);
+        return;
+    }
+    if (r < 0) {
+        log_error("api_asset_delete_failed", KV_ERRNO(r));
+        store_failed(m, r, cors);
+        return;
+    }
+    rd_asset x = msg_body(ans, store)->assets[0];
+    int newly = msg_body(ans, store)->state == 1;
+    msg_free(ans);
+    if (newly) {
+        metrics_add(a->m_deleted, 1);
+        log_info("asset_deleted", KV_STR("asset", x.public_id), KV_STR("org", x.org),
+                 KV_INT("job", x.job_id), KV_STR("job_was", job_state_name(x.job_state)));
+    }
+    /* The store says it is deleted: every node and edge acts on that. Its objects go now;
+     * a job that was running may still write for a moment, so its prefix is swept once more
+     * after the worker has heard of the cancel (heartbeats, about a second). */
+    int done = x.purge_after_ms == 0;
+    if (!done)
+        done = purge_and_record(a, &x, newly && x.job_state == JOB_RUNNING ? 15000 : 0);
+    if (done && x.master_until_ms <= (int64_t)time(NULL) * 1000) {
+        reply(m, 204, "", 0, cors);
+        return;
+    }
+    char body[256], until[32];
+    json_writer w;
+    json_writer_init(&w, body, sizeof(body));
+    json_object_begin(&w);
+    json_key(&w, "asset_id");
+    json_str(&w, x.public_id);
+    json_key(&w, "state");
+    json_str(&w, "deleted");
+    json_key(&w, "master_retained_until");
+    if (x.master_until_ms > (int64_t)time(NULL) * 1000) {
+        iso_time(x.master_until_ms / 1000, until);
+        json_str(&w, until);
+    } else {
+        json_raw(&w, "null", 4);
+    }
+    json_object_end(&w);
+    int n = json_writer_finish(&w);
+    reply(m, 202, body, n > 0 ? (size_t)n : 0, cors);
+}
+
+/* Deleted assets whose objects are still to go (a failure, a running job's late writes, a
+ * master under retention until its date): on the writer's tick; the store hands each to one
+ * node at a time. */
+static void sweep_purges(api *a)
+{
+    rd_msg *req = store_request(STORE_ASSET_PURGE_DUE), *ans;
+    msg_body(req, store)->limit = 8;
+    msg_body(req, store)->lease_ms = 60000;
+    int r = store_call(a, req, &ans);
+    if (r < 0) {
+        log_warn("asset_purge_sweep_failed", KV_ERRNO(r));
+        return;
+    }
+    struct rd_msg_store *b = msg_body(ans, store);
+    for (uint32_t i = 0; i < b->n; i++)
+        purge_and_record(a, &b->assets[i], 0);
+    msg_free(ans);
+}
+
 /* ---- the actor ---- */
 
 static const char *route_methods(int r)
@@ -1457,7 +1687,9 @@ static const char *route_methods(int r)
         return "GET, HEAD";
     if (r == R_EVENTS)
         return "GET";
-    return r == R_ASSET || r == R_PLAYBACK || r == R_LIST || r == R_DOCS ? "GET, HEAD" : "POST";
+    if (r == R_ASSET || r == R_DELETE)
+        return "GET, HEAD, DELETE";
+    return r == R_PLAYBACK || r == R_LIST || r == R_DOCS ? "GET, HEAD" : "POST";
 }
 
 static int api_handle(rd_actor *self, rd_msg *m)
@@ -1585,6 +1817,9 @@ static int api_handle(rd_actor *self, rd_msg *m)
     case R_EVENTS:
         get_events(a, m, &p, cors);
         break;
+    case R_DELETE:
+        delete_asset(a, m, &p, cors);
+        break;
     default:
         get_playback(a, m, &p, cors);
         break;
@@ -1636,10 +1871,9 @@ void api_free(rd_actor *actor)
 /* Uploads never promoted expire (REELD_UPLOAD_EXPIRE_SEC): on the writer's tick, the store
  * marks them "expired" and this thread deletes what they left in staging (the object, or the
  * multipart upload). Any node may run it; the store hands each row to one of them. */
-static void sweep_uploads(rd_actor *self)
+static void sweep_uploads(api *a)
 {
-    api *a = self->state;
-    if (a == NULL || a->blob == NULL || a->cfg.upload_expire_sec <= 0)
+    if (a->cfg.upload_expire_sec <= 0)
         return;
     int64_t cutoff = (int64_t)time(NULL) * 1000 - (int64_t)a->cfg.upload_expire_sec * 1000;
     for (int round = 0; round < 8; round++) { /* at most 8 batches a tick */
@@ -1674,6 +1908,16 @@ static void sweep_uploads(rd_actor *self)
         if (n < RD_STORE_BATCH)
             return;
     }
+}
+
+/* The writer's tick: expired uploads, then deleted assets' objects still to go. */
+static void writer_tick(rd_actor *self)
+{
+    api *a = self->state;
+    if (a == NULL || a->blob == NULL)
+        return;
+    sweep_uploads(a);
+    sweep_purges(a);
 }
 
 static const rd_actor_def api_def = {
@@ -1812,12 +2056,21 @@ int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http
                  KV_STR("why", "neither REELD_API_KEYS nor JWT_SECRET is set: the API answers "
                                "loopback clients only, as org \"local\""));
     a->def = api_def;
+    if (part == API_WRITES) {
+        /* Deleted assets' objects are looked for every 5 s. */
+        a->def.tick = writer_tick;
+        a->def.tick_ms = 5000;
+        rd_metric *del =
+            metrics_family("reeld_assets_deleted_total",
+                           "Assets deleted (DELETE /api/assets/{id}).", RD_COUNTER, NULL, NULL, 0);
+        a->m_deleted = metrics_series(del, NULL);
+    }
     if (part == API_WRITES && cfg->upload_expire_sec > 0) {
         /* A quarter of the expiry, at most 10 min, at least 100 ms: an upload goes soon after
          * its time, and an idle node does not spin. */
         int64_t ms = (int64_t)cfg->upload_expire_sec * 250;
-        a->def.tick = sweep_uploads;
-        a->def.tick_ms = (uint32_t)(ms > 600000 ? 600000 : ms < 100 ? 100 : ms);
+        if (ms < a->def.tick_ms)
+            a->def.tick_ms = (uint32_t)(ms < 100 ? 100 : ms);
         rd_metric *ex = metrics_family("reeld_uploads_expired_total",
                                        "Uploads never promoted within REELD_UPLOAD_EXPIRE_SEC, "
                                        "removed from staging.",
@@ -1852,14 +2105,19 @@ int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http
         {R_WH_ROTATE, API_WRITES, "/api/webhook/rotate-secret", RD_HTTP_POST},
         {R_WH_DELIVERIES, API_READS, "/api/webhook/deliveries", RD_HTTP_GET},
         {R_EVENTS, API_READS, "/api/assets/{id}/events", RD_HTTP_GET},
+        /* The asset's path, DELETE only: deleting blocks on object storage, so it is the
+         * writers'; its preflight is the readers' route's (R_ASSET), which names DELETE. */
+        {R_DELETE, API_WRITES, "/api/assets/{id}", RD_HTTP_DELETE},
     };
     for (int i = 0; i < R_COUNT; i++)
         a->route[i] = -1;
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
         if (table[i].part != part)
             continue;
-        int id = http_routes_add(routes, table[i].pattern, table[i].methods | RD_HTTP_OPTIONS, out,
-                                 1, table[i].id == R_DOCS ? 0 : API_BODY_LIMIT, 0);
+        unsigned methods = table[i].methods | (table[i].id == R_DELETE ? 0 : RD_HTTP_OPTIONS);
+        int id = http_routes_add(
+            routes, table[i].pattern, methods, out, 1,
+            table[i].id == R_DOCS || table[i].id == R_DELETE ? 0 : API_BODY_LIMIT, 0);
         if (id < 0) {
             snprintf(err, errlen, "cannot add the route %s (%s)", table[i].pattern, strerror(-id));
             return id;

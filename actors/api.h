@@ -5,12 +5,13 @@
  *   POST /api/uploads/{id}/complete     {parts:[{n, etag}]} (S3 multipart) → 200
  *   POST /api/assets/{id}/promote       → 202 {job_id} (idempotent)
  *   GET  /api/assets/{id}               → 200 the asset
+ *   DELETE /api/assets/{id}             → 204, or 202 {master_retained_until} (idempotent)
  *   GET  /api/assets?cursor=&limit=&state= → 200 the caller's assets, newest first
  *   GET  /api/assets/{id}/playback      → 200 {url, expires_at}: a signed link to the edge
  *   GET  /api/docs                      → the OpenAPI 3.1 document (no auth)
  *   OPTIONS on each of them             → CORS preflight
  *
- * Two thread actors of this code serve them: the writers (uploads, complete, promote: HEAD,
+ * Two thread actors of this code serve them: the writers (uploads, complete, promote, delete: HEAD,
  * CopyObject and the multipart calls block, so they cannot run on a loop) and the readers
  * (the asset, its playback link, the listing, the document: one store read each). A promote
  * waiting seconds on a slow object store then holds up other writes only, never a status

@@ -3,9 +3,15 @@
  * owns:  one shard of the cache: the index (src/edge/cache_index.h) of the objects whose key
  *        hashes to it, their files under CACHE_DIR, the origin fetches (flights) of those
  *        objects, and the streamed responses (jobs) it is producing.
+ * owns (also): a bounded set of deleted assets whose links it refuses (404), a cache of what
+ *        the store says: entries expire when the links they refuse would have.
  * takes: MSG_HTTP_REQUEST for /hls/… (from its loop's listener, or forwarded by another
  *        cache-manager: a miss of an object this shard owns);
- *        MSG_CACHE_TOUCH (hits served elsewhere).
+ *        MSG_CACHE_TOUCH (hits served elsewhere);
+ *        MSG_EDGE_DELETED (deletions shard 0 learnt from the store).
+ * sends (also): shard 0, every second: MSG_STORE STORE_ASSET_DELETED to the dispatcher (the
+ *        deletions since its last look; at start, those of the last EDGE_LINK_TTL_SEC), and
+ *        MSG_EDGE_DELETED with what it learnt to the other shards.
  * sends: MSG_HTTP_RESPONSE (actor_reply) and MSG_HTTP_PART to the request's listener (a hit's
  *        body is one file part: the listener splices the cached file to the socket);
  *        MSG_HTTP_REQUEST (forwarded) and MSG_CACHE_TOUCH to the owning cache-manager.
@@ -56,6 +62,7 @@
 #include "src/edge/origin.h"
 #include "src/edge/origin_thumb.h"
 #include "src/rt/log.h"
+#include "src/store/store.h"
 
 #define TOUCH_BATCH    256  /* keys per MSG_CACHE_TOUCH */
 #define TOUCH_DELAY_MS 50   /* a batch leaves at most this long after its first hit */
@@ -63,6 +70,10 @@
 #define MAX_SHARDS     1024
 #define DIR_MAX        400 /* bytes of CACHE_DIR, so file names fit FILE_MAX */
 #define FILE_MAX       512
+#define DENY_MAX       8192 /* deleted assets one shard refuses at once; more: the oldest go */
+#define DENY_POLL_MS   1000 /* how often shard 0 asks the store for deletions */
+#define DENY_OVERLAP   2000 /* each look goes back this far (ms): commits land late */
+#define STORE_WAIT_MS  5000
 
 static const char CC_SEGMENT[] = "public, max-age=31536000, immutable"; /* 200, 206, 304 */
 static const char CC_PLAYLIST[] = "no-cache";
@@ -122,7 +133,19 @@ struct flight {
     char tmp[FILE_MAX], file[FILE_MAX];
 };
 
+/* A deleted asset whose links are refused until `until_ms` (empty: name[0] == 0). */
+typedef struct deny_entry {
+    int64_t until_ms;
+    char name[EDGE_ASSET_MAX + 1];
+} deny_entry;
+
 struct shard {
+    deny_entry *deny; /* DENY_MAX, open addressing */
+    rd_timer poll_timer;
+    int polling;
+    int64_t del_last_ms; /* the newest deletion seen (the store's clock); 0: none yet */
+    int64_t cur_ms, cur_id;
+    int rounds;
     rd_actor *self;
     rd_loop *loop;
     int idx;
@@ -144,11 +167,13 @@ static struct {
     edge_keyring keys;
     origin *origin;
     origin *thumbs; /* made, not fetched: thumbnail.jpg?time=&width= (over origin) */
+    rd_actor *store; /* the dispatcher: store requests go through it */
+    int64_t link_ttl_ms;
     int route_hls;
     cors_policy cors; /* PLAYBACK_ALLOWED_ORIGINS: pages whose MSE players may fetch objects */
     rd_series *hits, *misses, *bytes_served, *evictions, *coalesced, *cache_bytes, *cache_objects;
     rd_series *fetch_ok, *fetch_missing, *fetch_failed, *fetch_seconds;
-    rd_series *token_bad, *token_expired;
+    rd_series *token_bad, *token_expired, *deleted_refused;
 } G;
 
 /* ---- names ---- */
@@ -561,6 +586,183 @@ static void evict(shard *sh)
     }
 }
 
+/* ---- deleted assets ---- */
+
+static uint64_t asset_tag(const char *asset)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = asset; *p; p++)
+        h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    return h ? h : 1;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The slot of `asset` in the deny set, or -1. Expired entries still hold their slot (probes
+ * pass them) until an insertion reuses it. */
+static int deny_find(const shard *sh, const char *asset)
+{
+    uint32_t i = (uint32_t)asset_tag(asset) % DENY_MAX;
+    for (int n = 0; n < DENY_MAX; n++, i = (i + 1) % DENY_MAX) {
+        const deny_entry *e = &sh->deny[i];
+        if (e->name[0] == '\0')
+            return -1;
+        if (strcmp(e->name, asset) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+static int deny_has(const shard *sh, const char *asset)
+{
+    int i = sh->deny ? deny_find(sh, asset) : -1;
+    return i >= 0 && sh->deny[i].until_ms > wall_ms();
+}
+
+/* Adds `asset` until `until_ms`; 1 when it was not refused yet. A full probe sequence takes
+ * the first expired slot, else the home slot (an older deletion is forgotten: the bound). */
+static int deny_add(shard *sh, const char *asset, int64_t until_ms)
+{
+    int i = deny_find(sh, asset);
+    if (i >= 0) {
+        int fresh = sh->deny[i].until_ms <= wall_ms();
+        if (until_ms > sh->deny[i].until_ms)
+            sh->deny[i].until_ms = until_ms;
+        return fresh;
+    }
+    uint32_t home = (uint32_t)asset_tag(asset) % DENY_MAX, j = home;
+    int64_t now = wall_ms();
+    for (int n = 0; n < DENY_MAX; n++, j = (j + 1) % DENY_MAX)
+        if (sh->deny[j].name[0] == '\0' || sh->deny[j].until_ms <= now)
+            break;
+    if (sh->deny[j].name[0] != '\0' && sh->deny[j].until_ms > now)
+        j = home;
+    snprintf(sh->deny[j].name, sizeof(sh->deny[j].name), "%s", asset);
+    sh->deny[j].until_ms = until_ms;
+    return 1;
+}
+
+/* Drops this shard's cached objects of the asset tagged `tag` (index and files). */
+static void drop_asset(shard *sh, uint64_t tag)
+{
+    cache_key keys[256];
+    uint64_t sizes[256];
+    for (;;) {
+        int n = 0;
+        for (cache_entry *e = sh->ix.lru.newer; e != &sh->ix.lru && n < 256; e = e->newer)
+            if (e->tag == tag) {
+                keys[n] = e->key;
+                sizes[n++] = e->size;
+            }
+        for (int i = 0; i < n; i++) {
+            cache_index_remove(&sh->ix, keys[i]);
+            unlink_op *u = malloc(sizeof(*u));
+            if (u == NULL) {
+                fputs("reeld: out of memory dropping from the edge cache\n", stderr);
+                abort();
+            }
+            file_of(keys[i], u->path, sizeof(u->path));
+            u->op.done = unlink_done;
+            struct io_uring_sqe *sqe = loop_sqe(sh->loop, &u->op);
+            io_uring_prep_unlinkat(sqe, AT_FDCWD, u->path, 0);
+            metrics_gauge_add(G.cache_bytes, -(int64_t)sizes[i]);
+            metrics_gauge_add(G.cache_objects, -1);
+        }
+        if (n < 256)
+            return;
+    }
+}
+
+static void learn_deleted(shard *sh, const char *asset, int64_t until_ms)
+{
+    if (!edge_asset_valid(asset, strlen(asset)) || until_ms <= wall_ms())
+        return;
+    if (deny_add(sh, asset, until_ms)) {
+        drop_asset(sh, asset_tag(asset));
+        if (sh->idx == 0)
+            log_info("edge_asset_deleted", KV_STR("asset", asset));
+    }
+}
+
+static void poll_deleted(shard *sh);
+
+/* Shard 0: the store's answer; what it says goes to every shard. */
+static int deleted_answered(rd_actor *self, rd_msg *reply, int err, void *ctx)
+{
+    (void)ctx;
+    shard *sh = self->state;
+    int st = err < 0 ? err : reply != NULL ? msg_body(reply, store)->status : -EIO;
+    int more = 0;
+    if (st == 0) {
+        const struct rd_msg_store *b = msg_body(reply, store);
+        rd_msg *out[MAX_SHARDS] = {0};
+        for (int s = 1; s < G.nshards && b->n > 0; s++) {
+            out[s] = msg_new(MSG_EDGE_DELETED);
+            msg_body(out[s], edge_deleted)->n = 0;
+        }
+        for (uint32_t i = 0; i < b->n && i < RD_STORE_BATCH; i++) {
+            const rd_asset *x = &b->assets[i];
+            int64_t until = x->deleted_ms + G.link_ttl_ms + 60000;
+            learn_deleted(sh, x->master_key, until);
+            for (int s = 1; s < G.nshards; s++) {
+                struct rd_msg_edge_deleted *d = msg_body(out[s], edge_deleted);
+                snprintf(d->assets[d->n], sizeof(d->assets[d->n]), "%s", x->master_key);
+                d->until_ms[d->n++] = until;
+            }
+            if (x->deleted_ms > sh->del_last_ms)
+                sh->del_last_ms = x->deleted_ms;
+            sh->cur_ms = x->deleted_ms;
+            sh->cur_id = x->id;
+        }
+        for (int s = 1; s < G.nshards; s++)
+            if (out[s] != NULL && actor_send(G.shards[s].self, out[s]) < 0) {
+                msg_free(out[s]); /* its mailbox is full: the next look repeats these */
+                sh->del_last_ms = 0;
+            }
+        more = b->n == RD_STORE_BATCH && ++sh->rounds < 8;
+    }
+    msg_free(reply);
+    sh->polling = 0;
+    if (more)
+        poll_deleted(sh);
+    return RD_DONE;
+}
+
+/* Asks for the deletions after the cursor: the first page of a look starts DENY_OVERLAP before
+ * the newest deletion seen (at start: the last link lifetime). */
+static void poll_deleted(shard *sh)
+{
+    if (sh->polling || G.store == NULL)
+        return;
+    rd_msg *q = store_request(STORE_ASSET_DELETED);
+    struct rd_msg_store *b = msg_body(q, store);
+    b->limit = RD_STORE_BATCH;
+    b->lease_ms = G.link_ttl_ms;
+    b->cursor = sh->cur_ms;
+    b->asset_id = sh->cur_id;
+    sh->polling = 1;
+    if (actor_request(sh->self, G.store, q, STORE_WAIT_MS, deleted_answered, NULL) < 0) {
+        msg_free(q);
+        sh->polling = 0;
+    }
+}
+
+static void on_poll_timer(rd_timer *t)
+{
+    shard *sh = (shard *)(void *)((char *)t - offsetof(shard, poll_timer));
+    if (sh->polling)
+        return;
+    sh->rounds = 0;
+    sh->cur_ms = sh->del_last_ms > DENY_OVERLAP ? sh->del_last_ms - DENY_OVERLAP : 0;
+    sh->cur_id = 0;
+    poll_deleted(sh);
+}
+
 static void disk_next(flight *f);
 
 static void disk_abandon(flight *f)
@@ -585,9 +787,11 @@ static void on_disk(rd_op *op, int res, uint32_t flags)
             log_warn("edge_store_failed", KV_STR("file", f->file), KV_ERRNO(res));
             unlink(f->tmp);
         } else {
-            cache_index_insert(&sh->ix, f->key, f->size);
+            cache_index_insert(&sh->ix, f->key, f->size)->tag = asset_tag(f->asset);
             metrics_gauge_add(G.cache_bytes, (int64_t)f->size);
             metrics_gauge_add(G.cache_objects, 1);
+            if (deny_has(sh, f->asset)) /* deleted while it was fetched */
+                drop_asset(sh, asset_tag(f->asset));
             evict(sh);
         }
         flight_unlist(f);
@@ -876,6 +1080,13 @@ static void serve_hls(shard *sh, rd_msg *m)
         job_free(j);
         return;
     }
+    if (deny_has(sh, j->asset)) {
+        /* Deleted: the store said so (shard 0 asks it every second). */
+        metrics_add(G.deleted_refused, 1);
+        reply_error(j, 404, "asset_deleted", "This asset was deleted.");
+        job_free(j);
+        return;
+    }
     if (strcmp(j->path, "download.mp4") == 0)
         set_disposition(j, q, exp);
     if (strcmp(j->path, "thumbnail.jpg") == 0) {
@@ -926,8 +1137,20 @@ static int cache_init(rd_actor *self, void *arg)
     sh->self = self;
     sh->loop = self->loop;
     sh->touch_timer.fire = on_touch_timer;
+    sh->poll_timer.fire = on_poll_timer;
     self->state = sh;
+    if (sh->idx == 0 && G.store != NULL) {
+        loop_timer_start(sh->loop, &sh->poll_timer, 1000000ull,
+                         (uint64_t)DENY_POLL_MS * 1000000ull);
+    }
     return 0;
+}
+
+static void cache_fini(rd_actor *self)
+{
+    shard *sh = self->state;
+    if (sh != NULL && sh->idx == 0 && G.store != NULL)
+        loop_timer_cancel(self->loop, &sh->poll_timer);
 }
 
 static int cache_handle(rd_actor *self, rd_msg *m)
@@ -940,6 +1163,12 @@ static int cache_handle(rd_actor *self, rd_msg *m)
     case MSG_CACHE_TOUCH:
         on_touch(sh, msg_body(m, cache_touch));
         return RD_DONE;
+    case MSG_EDGE_DELETED: {
+        const struct rd_msg_edge_deleted *d = msg_body(m, edge_deleted);
+        for (uint32_t i = 0; i < d->n && i < RD_STORE_BATCH; i++)
+            learn_deleted(sh, d->assets[i], d->until_ms[i]);
+        return RD_DONE;
+    }
     default:
         return RD_DONE;
     }
@@ -1056,6 +1285,7 @@ static void make_metrics(void)
                        RD_COUNTER, "reason", NULL, 0);
     G.token_bad = metrics_series(rejected, (const char *const[]){"bad"});
     G.token_expired = metrics_series(rejected, (const char *const[]){"expired"});
+    G.deleted_refused = metrics_series(rejected, (const char *const[]){"deleted"});
 }
 
 static int load_keys(const rd_config *cfg, char *err, size_t errlen)
@@ -1068,11 +1298,13 @@ static int load_keys(const rd_config *cfg, char *err, size_t errlen)
     return r;
 }
 
-int cache_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_http_routes *routes,
-                char *err, size_t errlen)
+int cache_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_actor *store,
+                rd_http_routes *routes, char *err, size_t errlen)
 {
     assert(nloops >= 1 && nloops <= MAX_SHARDS);
     memset(&G, 0, sizeof(G));
+    G.store = store;
+    G.link_ttl_ms = (int64_t)cfg->edge_link_ttl_sec * 1000;
     int r = load_keys(cfg, err, errlen);
     if (r < 0)
         return r;
@@ -1124,6 +1356,11 @@ int cache_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_http
     }
     for (int i = 0; i < nloops; i++) {
         G.shards[i].idx = i;
+        G.shards[i].deny = calloc(DENY_MAX, sizeof(deny_entry));
+        if (G.shards[i].deny == NULL) {
+            fputs("reeld: out of memory starting the edge\n", stderr);
+            abort();
+        }
         cache_index_init(&G.shards[i].ix, G.shard_bytes);
     }
     /* Oldest first, so the most recently stored end up most recently used. */
@@ -1153,7 +1390,8 @@ int cache_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_http
              KV_INT("evicted", evicted), KV_INT("max_bytes", cfg->cache_max_bytes),
              KV_STR("origin", G.origin->ops->name));
 
-    G.def = (rd_actor_def){.name = "cache_manager", .init = cache_init, .handle = cache_handle};
+    G.def = (rd_actor_def){
+        .name = "cache_manager", .init = cache_init, .handle = cache_handle, .fini = cache_fini};
     rd_actor **actors = calloc((size_t)nloops, sizeof(*actors));
     if (actors == NULL) {
         fputs("reeld: out of memory starting the edge\n", stderr);
@@ -1196,6 +1434,7 @@ void cache_free_all(void)
         for (int s = 0; s < G.nshards; s++)
             buf_unref(sh->touch[s]);
         cache_index_fini(&sh->ix);
+        free(sh->deny);
     }
     free(G.shards);
     origin_destroy(G.thumbs);

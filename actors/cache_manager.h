@@ -29,9 +29,12 @@
 /* Loads the signing keys (creating DATA_DIR/edge.key when needed), opens the origin, rebuilds
  * each shard's index from CACHE_DIR (on the calling thread, before the loops serve: the only
  * blocking disk work the edge does), spawns one cache-manager per loop and registers its routes
- * on `routes`. 0, or -errno with one sentence in `err`. */
-int cache_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_http_routes *routes,
-                char *err, size_t errlen);
+ * on `routes`. Deleted assets (DELETE /api/assets/{id}) are learnt from the store through
+ * `store` (the job dispatcher; NULL: none): shard 0 asks every second, and every shard then
+ * refuses their links with 404 and drops their cached objects. 0, or -errno with one sentence
+ * in `err`. */
+int cache_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_actor *store,
+                rd_http_routes *routes, char *err, size_t errlen);
 
 /* Frees what the cache-managers hold, once the loops have stopped. A no-op when none started. */
 void cache_free_all(void);

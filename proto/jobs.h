@@ -77,6 +77,10 @@ typedef struct rd_asset {
     char master_key[RD_STORE_TEXT_MAX];
     char upload_id[RD_UPLOAD_ID_MAX]; /* multipart upload id ("" for a single PUT) */
     char job_error[RD_JOB_ERROR_MAX];
+    /* Deletion (DELETE /api/assets/{id}): when it was deleted (0: it was not), when its
+     * stored objects are to be deleted next (0: all gone, or not deleted), and until when
+     * Object Lock retention keeps its master (0: none known). */
+    int64_t deleted_ms, purge_after_ms, master_until_ms;
 } rd_asset;
 
 typedef struct rd_rendition {
@@ -220,6 +224,21 @@ typedef enum rd_store_op {
     /* in: webhook.org, cursor (0: from the newest), limit; out: deliveries[0..n) newest
      * first, cursor (0: last page) */
     STORE_WEBHOOK_LIST,
+    /* in: assets[0].public_id and org; marks the asset deleted (its objects due for deletion
+     * now), cancels its job when queued or running and writes asset.deleted, in one
+     * transaction; out: assets[0] as stored (job_state: the job's state before), state = 1
+     * when this call deleted it (0: it was already). -ENOENT for an unknown id or another
+     * org's asset. A deleted asset is none to STORE_ASSET_FIND, _LIST and _UPDATE. */
+    STORE_ASSET_DELETE,
+    /* in: limit, lease_ms; out: assets[0..n) deleted and due for their objects' deletion,
+     * handed out for lease_ms (their purge_after_ms moved that far): one node at a time. */
+    STORE_ASSET_PURGE_DUE,
+    /* in: assets[0].id, master_until_ms, and lease_ms: 0 when every object is gone (or only
+     * the master is left, kept until master_until_ms), else the delay before trying again. */
+    STORE_ASSET_PURGED,
+    /* in: cursor (a deleted_ms) and asset_id (an id): deletions after that point, by
+     * (deleted_ms, id); cursor 0: those of the last lease_ms; limit. out: assets[0..n) */
+    STORE_ASSET_DELETED,
     STORE_OP_COUNT
 } rd_store_op;
 

@@ -114,6 +114,14 @@ struct rd_msg_cache_touch {
     uint32_t n;
 };
 
+/* Edge: assets the store says were deleted (the asset names of their links), from the
+ * cache-manager that asked the store to the others. */
+struct rd_msg_edge_deleted {
+    uint32_t n;
+    int64_t until_ms[RD_STORE_BATCH]; /* refuse its links until then (they expire by then) */
+    char assets[RD_STORE_BATCH][RD_STORE_TEXT_MAX];
+};
+
 /* Media jobs (actors/gpu_encoder.c). A job's outputs, progress and end go to its `sink`. */
 struct rd_msg_transcode {
     uint64_t job;
@@ -219,6 +227,7 @@ struct rd_msg_sse_open {
     X(TRANSCODE_PROGRESS, transcode_progress)                                                      \
     X(TRANSCODE_DONE, transcode_done)                                                              \
     X(CACHE_TOUCH, cache_touch)                                                                    \
+    X(EDGE_DELETED, edge_deleted)                                                                  \
     X(S3_CALL, s3_call)                                                                            \
     X(STORE, store)                                                                                \
     X(JOB_PULL, job_pull)                                                                          \

@@ -12,7 +12,8 @@
 #include "proto/hmac.h"
 #include "proto/json.h"
 
-static const char *const names[] = {"asset.uploaded", "asset.ready", "asset.failed"};
+static const char *const names[] = {"asset.uploaded", "asset.ready", "asset.failed",
+                                    "asset.deleted"};
 #define NNAMES ((int)(sizeof(names) / sizeof(names[0])))
 
 int webhook_event_bit(const char *name, size_t len)

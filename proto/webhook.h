@@ -24,7 +24,8 @@ enum {
     WEBHOOK_EV_UPLOADED = 1 << 0, /* asset.uploaded: the promote was accepted */
     WEBHOOK_EV_READY = 1 << 1,    /* asset.ready: every rendition is published */
     WEBHOOK_EV_FAILED = 1 << 2,   /* asset.failed: the transcode failed for good */
-    WEBHOOK_EV_ALL = 7,
+    WEBHOOK_EV_DELETED = 1 << 3,  /* asset.deleted: DELETE /api/assets/{id} */
+    WEBHOOK_EV_ALL = 15,
 };
 
 /* The bit of a type name ("asset.ready"), 0 when unknown. */

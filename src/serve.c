@@ -202,7 +202,7 @@ int cmd_serve(int argc, char **argv)
     if (r == 0 && role.api)
         r = jobs_routes(&jobs, &rt, routes);
     if (r == 0 && role.edge &&
-        cache_start(&cfg, rt.loops, rt.nloops, routes, err, sizeof(err)) < 0) {
+        cache_start(&cfg, rt.loops, rt.nloops, jobs.dispatcher, routes, err, sizeof(err)) < 0) {
         log_error("start_failed", KV_STR("what", "edge"), KV_STR("reason", err));
         fprintf(stderr, "reeld: %s\n", err);
         rt_stop(&rt, 0);

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "proto/s3_wire.h"
 #include "src/rt/alloc.h"
 
 struct blob_store {
@@ -249,7 +250,46 @@ int blob_list(blob_store *b, const char *bucket, const char *prefix,
     if (b->fs)
         return fs_result(blobfs_list(b->fs, bucket, prefix, fn, ctx), "LIST", bucket,
                          prefix ? prefix : "", msg, msglen);
-    if (msg != NULL)
-        snprintf(msg, msglen, "listing is not available on S3 storage yet.");
-    return -EOPNOTSUPP;
+    /* ListObjectsV2 in pages small enough for the client's kept response (40 keys), each
+     * page's keys handed to fn before the next is asked for. */
+    char *doc = malloc(BLOB_LIST_DOC), token[1024] = "";
+    if (doc == NULL)
+        return -ENOMEM;
+    int r = 0;
+    for (int more = 1; more && r == 0;) {
+        s3_op op = {.method = S3_LIST_OBJECTS,
+                    .bucket = bucket,
+                    .prefix = prefix,
+                    .continuation = token[0] ? token : NULL,
+                    .max_keys = 40,
+                    .resp = doc,
+                    .resp_cap = BLOB_LIST_DOC};
+        r = s3_call(b->s3, &op);
+        if (r < 0) {
+            if (msg != NULL)
+                snprintf(msg, msglen, "%s", op.message);
+            break;
+        }
+        const char *p = doc, *end = doc + op.resp_len;
+        while (r == 0) {
+            const char *c = strstr(p, "<Contents>");
+            if (c == NULL || c >= end)
+                break;
+            const char *ce = strstr(c, "</Contents>");
+            if (ce == NULL)
+                break;
+            char key[1100], size[32] = "0";
+            if (s3wire_xml_text(c, (size_t)(ce - c), "Key", key, sizeof(key)) > 0) {
+                s3wire_xml_text(c, (size_t)(ce - c), "Size", size, sizeof(size));
+                r = fn(ctx, key, strtoll(size, NULL, 10));
+            }
+            p = ce + 11;
+        }
+        char trunc[8] = "";
+        s3wire_xml_text(doc, op.resp_len, "IsTruncated", trunc, sizeof(trunc));
+        more = strcmp(trunc, "true") == 0 &&
+               s3wire_xml_text(doc, op.resp_len, "NextContinuationToken", token, sizeof(token)) > 0;
+    }
+    free(doc);
+    return r;
 }

@@ -56,7 +56,9 @@ int blob_delete(blob_store *b, const char *bucket, const char *key, char *msg, s
  * retention that long (the fs backend has no retention and ignores it). */
 int blob_copy(blob_store *b, const char *src_bucket, const char *src_key, const char *dst_bucket,
               const char *dst_key, int lock_days, blob_info *info, char *msg, size_t msglen);
-/* Keys of `bucket` under `prefix`: fs only; -EOPNOTSUPP on s3. */
+/* Keys of `bucket` under `prefix`, each handed to fn (which returns 0 to go on, or -errno to
+ * stop with that error). On S3 in pages of ListObjectsV2. */
+#define BLOB_LIST_DOC 16384
 int blob_list(blob_store *b, const char *bucket, const char *prefix,
               int (*fn)(void *ctx, const char *key, int64_t size), void *ctx, char *msg,
               size_t msglen);

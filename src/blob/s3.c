@@ -120,6 +120,7 @@ static const char *const method_names[] = {
     [S3_GET_BUCKET_LIFECYCLE] = "GetBucketLifecycleConfiguration",
     [S3_PUT_OBJECT_LOCK] = "PutObjectLockConfiguration",
     [S3_GET_OBJECT_LOCK] = "GetObjectLockConfiguration",
+    [S3_LIST_OBJECTS] = "ListObjectsV2",
 };
 
 static int bucket_op(s3_method m)
@@ -153,7 +154,8 @@ static int config_put(s3_method m)
 
 static int config_get(s3_method m)
 {
-    return m == S3_GET_BUCKET_CORS || m == S3_GET_BUCKET_LIFECYCLE || m == S3_GET_OBJECT_LOCK;
+    return m == S3_GET_BUCKET_CORS || m == S3_GET_BUCKET_LIFECYCLE || m == S3_GET_OBJECT_LOCK ||
+           m == S3_LIST_OBJECTS;
 }
 
 static const char *key_of(const s3_op *op)
@@ -181,6 +183,7 @@ static const char *http_method(s3_method m)
     case S3_GET_BUCKET_CORS:
     case S3_GET_BUCKET_LIFECYCLE:
     case S3_GET_OBJECT_LOCK:
+    case S3_LIST_OBJECTS:
         return "GET";
     case S3_HEAD:
     case S3_HEAD_BUCKET:
@@ -482,10 +485,23 @@ static int build_request(s3_req *r)
     if (pn < 0 || (size_t)pn >= sizeof(path))
         return -ENAMETOOLONG;
 
-    sigv4_pair query[2];
+    sigv4_pair query[4];
     size_t nq = 0;
-    char partno[16];
+    char partno[16], maxkeys[16];
     switch (op->method) {
+    case S3_DELETE:
+        if (op->version_id != NULL)
+            query[nq++] = (sigv4_pair){"versionId", op->version_id};
+        break;
+    case S3_LIST_OBJECTS:
+        query[nq++] = (sigv4_pair){"list-type", "2"};
+        snprintf(maxkeys, sizeof(maxkeys), "%d", op->max_keys > 0 ? op->max_keys : 1000);
+        query[nq++] = (sigv4_pair){"max-keys", maxkeys};
+        if (op->prefix != NULL)
+            query[nq++] = (sigv4_pair){"prefix", op->prefix};
+        if (op->continuation != NULL)
+            query[nq++] = (sigv4_pair){"continuation-token", op->continuation};
+        break;
     case S3_MPU_CREATE:
         query[nq++] = (sigv4_pair){"uploads", ""};
         break;
@@ -663,6 +679,11 @@ static int on_head(httpc_exchange *x, const http1_response *resp)
         return 0;
     copy_header(resp, "etag", op->etag, sizeof(op->etag));
     copy_header(resp, "content-type", op->content_type_out, sizeof(op->content_type_out));
+    if (op->method == S3_HEAD) {
+        copy_header(resp, "x-amz-version-id", op->version_id_out, sizeof(op->version_id_out));
+        copy_header(resp, "x-amz-object-lock-retain-until-date", op->lock_until_out,
+                    sizeof(op->lock_until_out));
+    }
     if (op->method == S3_HEAD || op->method == S3_GET) {
         op->object_size = resp->content_length;
         v = http1_response_header(resp, "content-range", &len);
@@ -1036,6 +1057,7 @@ int s3_start(s3_client *c, s3_op *op)
     op->object_size = -1;
     op->resp_len = 0;
     op->etag[0] = op->content_type_out[0] = op->upload_id_out[0] = '\0';
+    op->version_id_out[0] = op->lock_until_out[0] = '\0';
     op->code[0] = op->message[0] = '\0';
     if (!valid_request(op)) {
         snprintf(op->message, sizeof(op->message),

@@ -94,9 +94,11 @@ typedef enum s3_method {
     S3_GET_BUCKET_LIFECYCLE, /* GetBucketLifecycleConfiguration */
     S3_PUT_OBJECT_LOCK,      /* PutObjectLockConfiguration */
     S3_GET_OBJECT_LOCK,      /* GetObjectLockConfiguration (-ENOENT: Object Lock is off) */
+    S3_LIST_OBJECTS,         /* ListObjectsV2 of `prefix`, from `continuation` (NULL: the
+                                start), at most max_keys (0: 1000): the document into `resp` */
 } s3_method;
 
-#define S3_NMETHODS (S3_GET_OBJECT_LOCK + 1)
+#define S3_NMETHODS (S3_LIST_OBJECTS + 1)
 
 typedef struct s3_part {
     int number;    /* 1..10000 */
@@ -123,11 +125,15 @@ struct s3_op {
     uint64_t range_len;        /* GET: 0 for the whole object from range_start */
     const char *copy_bucket;   /* COPY: the source */
     const char *copy_key;
-    int lock_days;         /* COPY: > 0 sets retention until now + lock_days */
-    const char *lock_mode; /* COPY with lock_days: "GOVERNANCE" or NULL for "COMPLIANCE" */
-    const char *upload_id; /* MPU_PART, MPU_COMPLETE, MPU_ABORT */
-    int part_number;       /* MPU_PART */
-    const s3_part *parts;  /* MPU_COMPLETE: nparts parts in ascending order */
+    int lock_days;            /* COPY: > 0 sets retention until now + lock_days */
+    const char *lock_mode;    /* COPY with lock_days: "GOVERNANCE" or NULL for "COMPLIANCE" */
+    const char *upload_id;    /* MPU_PART, MPU_COMPLETE, MPU_ABORT */
+    const char *version_id;   /* DELETE: that version of the object (NULL: the current one) */
+    const char *prefix;       /* LIST_OBJECTS: keys starting with it (NULL: all) */
+    const char *continuation; /* LIST_OBJECTS: NextContinuationToken of the page before */
+    int max_keys;             /* LIST_OBJECTS */
+    int part_number;          /* MPU_PART */
+    const s3_part *parts;     /* MPU_COMPLETE: nparts parts in ascending order */
     size_t nparts;
     int bucket_lock; /* CREATE_BUCKET: with Object Lock enabled (and so versioning) */
     char *resp;      /* GET_BUCKET_*, GET_OBJECT_LOCK: the response document, NUL-terminated */
@@ -149,6 +155,8 @@ struct s3_op {
     char etag[80];              /* PUT, HEAD, GET, COPY, MPU_PART, MPU_COMPLETE */
     char content_type_out[128]; /* HEAD, GET */
     char upload_id_out[256];    /* MPU_CREATE */
+    char version_id_out[128];   /* HEAD: x-amz-version-id ("" in an unversioned bucket) */
+    char lock_until_out[40];    /* HEAD: x-amz-object-lock-retain-until-date ("" when none) */
     size_t resp_len;            /* GET_BUCKET_*, GET_OBJECT_LOCK: bytes of the document */
     char code[64];              /* S3 error code ("NoSuchKey"), "" when none */
     char message[512];          /* on failure: one sentence for a user */

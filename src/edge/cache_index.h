@@ -19,6 +19,7 @@ typedef struct cache_entry cache_entry;
 struct cache_entry {
     cache_key key;
     uint64_t size;      /* bytes on disk */
+    uint64_t tag;       /* the caller's (the edge: its asset's hash; 0 when unknown) */
     cache_entry *hnext; /* hash chain */
     cache_entry *newer; /* LRU list: towards the most recently used */
     cache_entry *older; /* LRU list: towards the least recently used */

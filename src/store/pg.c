@@ -95,6 +95,15 @@ static const char *const migrations[] = {
     " state text NOT NULL, error text NOT NULL DEFAULT '', created_ms bigint NOT NULL);"
     "CREATE INDEX webhook_attempts_org ON webhook_attempts (org, id);"
     "ALTER TABLE assets ADD COLUMN duration_ms bigint NOT NULL DEFAULT 0;",
+    /* 5: deletion. A deleted asset keeps its row (its id answers 404, its events keep their
+     * asset, the edges read the deletions of the last link lifetime); purge_after_ms says
+     * when its objects are to be deleted next (0: done), master_until_ms until when Object
+     * Lock keeps its master. */
+    "ALTER TABLE assets ADD COLUMN deleted_ms bigint NOT NULL DEFAULT 0,"
+    " ADD COLUMN purge_after_ms bigint NOT NULL DEFAULT 0,"
+    " ADD COLUMN master_until_ms bigint NOT NULL DEFAULT 0;"
+    "CREATE INDEX assets_deleted ON assets (deleted_ms, id) WHERE deleted_ms > 0;"
+    "CREATE INDEX assets_purge ON assets (purge_after_ms) WHERE purge_after_ms > 0;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -110,15 +119,18 @@ static const char *const migrations[] = {
  * RETURNING). */
 #define ASSET_COLS                                                                                 \
     "id, public_id, org, filename, content_type, size_bytes, state, staging_key, master_key,"      \
-    " upload_id, part_size, nparts, job_id, created_ms, updated_ms, '', 0, 0, ''"
+    " upload_id, part_size, nparts, job_id, created_ms, updated_ms, '', 0, 0, '', deleted_ms,"     \
+    " purge_after_ms, master_until_ms"
 #define ASSET_STATE                                                                                \
-    "(CASE WHEN j.id IS NULL THEN a.state WHEN j.state = 'succeeded' THEN 'ready'"                 \
+    "(CASE WHEN a.deleted_ms > 0 THEN 'deleted' WHEN j.id IS NULL THEN a.state WHEN j.state = "    \
+    "'succeeded' THEN 'ready'"                                                                     \
     " WHEN j.state IN ('failed', 'cancelled', 'dead') THEN 'failed' ELSE 'processing' END)"
 #define ASSET_COLS_J                                                                               \
     "a.id, a.public_id, a.org, a.filename, a.content_type, a.size_bytes, " ASSET_STATE ","         \
     " a.staging_key, a.master_key, a.upload_id, a.part_size, a.nparts, a.job_id, a.created_ms,"    \
     " a.updated_ms, coalesce(j.state, ''), coalesce(j.progress, 0), coalesce(j.attempts, 0),"      \
-    " coalesce(j.error, '') FROM assets a LEFT JOIN jobs j ON j.id = a.job_id"
+    " coalesce(j.error, ''), a.deleted_ms, a.purge_after_ms, a.master_until_ms"                    \
+    " FROM assets a LEFT JOIN jobs j ON j.id = a.job_id"
 #define CLAIMABLE                                                                                  \
     "((j.state = 'queued' AND j.run_after_ms <= " NOW ") OR"                                       \
     " (j.state = 'running' AND j.lease_expires_ms < " NOW " AND j.attempts < j.max_attempts))"
@@ -180,18 +192,18 @@ static const char *const sql[STORE_OP_COUNT] = {
                            " $8, $9, $10, $11, " NOW ", " NOW ") RETURNING " ASSET_COLS,
     [STORE_ASSET_GET] = "SELECT " ASSET_COLS_J " WHERE a.id = $1",
     [STORE_ASSET_LIST] = "SELECT " ASSET_COLS_J " WHERE ($1::bigint = 0 OR a.id < $1::bigint)"
-                         " AND ($3::text = '' OR a.org = $3::text)"
+                         " AND a.deleted_ms = 0 AND ($3::text = '' OR a.org = $3::text)"
                          " AND ($4::text = '' OR " ASSET_STATE " = $4::text)"
                          " ORDER BY a.id DESC LIMIT $2",
     [STORE_ASSET_FIND] = "SELECT " ASSET_COLS_J " WHERE a.public_id = $1"
-                         " AND ($2::text = '' OR a.org = $2::text)",
+                         " AND ($2::text = '' OR a.org = $2::text) AND a.deleted_ms = 0",
     [STORE_ASSET_UPDATE] = "UPDATE assets SET state = $3,"
                            " job_id = CASE WHEN $4::bigint > 0 THEN $4::bigint ELSE job_id END,"
                            " updated_ms = " NOW " WHERE public_id = $1 AND org = $2"
                            " AND (job_id = 0 OR $4::bigint > 0) AND state <> 'expired'"
-                           " RETURNING " ASSET_COLS,
+                           " AND deleted_ms = 0 RETURNING " ASSET_COLS,
     [STORE_ASSET_EXPIRE] = "UPDATE assets SET state = 'expired', updated_ms = " NOW
-                           " WHERE id IN (SELECT id FROM assets WHERE job_id = 0"
+                           " WHERE id IN (SELECT id FROM assets WHERE job_id = 0 AND deleted_ms = 0"
                            " AND created_ms < $1 AND state IN ('uploading', 'uploaded')"
                            " ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING " ASSET_COLS,
     [STORE_ORG_ACTIVE_JOBS] = "SELECT count(*) FROM jobs j JOIN assets a ON a.id = j.asset_id"
@@ -294,6 +306,40 @@ static const char *const sql[STORE_OP_COUNT] = {
         " LEFT JOIN jobs j ON j.asset_id = e.id AND j.kind = 'webhook'"
         " LEFT JOIN assets a ON a.id = e.asset_id"
         " WHERE t.org = $1 AND ($2::bigint = 0 OR t.id < $2::bigint) ORDER BY t.id DESC LIMIT $3",
+    /* The row as it was (the job's state before the cancel), with the deletion's times and
+     * whether this statement made it. */
+    [STORE_ASSET_DELETE] =
+        "WITH a0 AS (SELECT id, job_id FROM assets WHERE public_id = $1 AND org = $2"
+        "  AND deleted_ms = 0 FOR UPDATE),"
+        " c AS (UPDATE jobs SET state = 'cancelled', lease_expires_ms = 0, updated_ms = " NOW
+        "  WHERE id = (SELECT job_id FROM a0) AND state IN ('queued', 'running') RETURNING id),"
+        " d AS (UPDATE assets SET deleted_ms = " NOW ", purge_after_ms = " NOW ","
+        "  updated_ms = " NOW " WHERE id = (SELECT id FROM a0) AND deleted_ms = 0 RETURNING id),"
+        " x AS (SELECT id AS asset_id, 'asset.deleted'::text AS type, ''::text AS error"
+        "  FROM d)," EMIT(
+            "$3::boolean",
+            "$4::int") " SELECT a.id, a.public_id, a.org, a.filename, a.content_type, "
+                       "a.size_bytes, 'deleted',"
+                       " a.staging_key, a.master_key, a.upload_id, a.part_size, a.nparts, a.job_id,"
+                       " a.created_ms, a.updated_ms, coalesce(j.state, ''), coalesce(j.progress, "
+                       "0),"
+                       " coalesce(j.attempts, 0), coalesce(j.error, ''),"
+                       " CASE WHEN d.id IS NULL THEN a.deleted_ms ELSE " NOW " END,"
+                       " CASE WHEN d.id IS NULL THEN a.purge_after_ms ELSE " NOW
+                       " END, a.master_until_ms,"
+                       " (d.id IS NOT NULL) FROM assets a LEFT JOIN jobs j ON j.id = a.job_id"
+                       " LEFT JOIN d ON d.id = a.id WHERE a.public_id = $1 AND a.org = $2",
+    [STORE_ASSET_PURGE_DUE] =
+        "UPDATE assets SET purge_after_ms = " NOW " + $2::bigint WHERE id = ANY (ARRAY("
+        "SELECT id FROM assets WHERE purge_after_ms > 0 AND purge_after_ms <= " NOW
+        " ORDER BY purge_after_ms LIMIT $1 FOR UPDATE SKIP LOCKED)) RETURNING " ASSET_COLS,
+    [STORE_ASSET_PURGED] = "UPDATE assets SET purge_after_ms = CASE WHEN $2::bigint > 0"
+                           " THEN " NOW " + $2::bigint ELSE 0 END, master_until_ms = $3::bigint"
+                           " WHERE id = $1 AND deleted_ms > 0 RETURNING id",
+    [STORE_ASSET_DELETED] =
+        "SELECT " ASSET_COLS " FROM assets WHERE deleted_ms > 0 AND CASE WHEN $1::bigint = 0"
+        " THEN deleted_ms >= " NOW " - $3::bigint ELSE (deleted_ms, id) > ($1::bigint, $2::bigint)"
+        " END ORDER BY deleted_ms, id LIMIT $4",
 };
 
 /* Claim variants: one statement per shape, so each gets a plan of its own (an "$n IS NULL OR"
@@ -396,7 +442,7 @@ typedef struct pg_conn {
     rd_timer retry;   /* reconnect after backoff */
     uint32_t backoff_ms;
     int index;
-    uint32_t prepared;         /* statements prepared on this connection, by stmt_key bit */
+    uint64_t prepared;         /* statements prepared on this connection, by stmt_key bit */
     int preparing;             /* -1, or the key being prepared before the request runs */
     const char *pv[PG_PARAMS]; /* the request's parameters, kept across the prepare */
     int pn;
@@ -866,6 +912,29 @@ static int build(pg_conn *c, const struct rd_msg_store *b, params *p)
         param_int(p, b->cursor);
         param_int(p, page_limit(b) + 1);
         break;
+    case STORE_ASSET_DELETE:
+        if (a->public_id[0] == '\0' || a->org[0] == '\0')
+            return -EINVAL;
+        param_text(p, a->public_id);
+        param_text(p, a->org);
+        param_text(p, c->st->arg->outbox ? "true" : "false");
+        param_int(p, store_webhook_max_attempts);
+        break;
+    case STORE_ASSET_PURGE_DUE:
+        param_int(p, page_limit(b));
+        param_int(p, b->lease_ms > 0 ? b->lease_ms : 60000);
+        break;
+    case STORE_ASSET_PURGED:
+        param_int(p, a->id);
+        param_int(p, b->lease_ms);
+        param_int(p, a->master_until_ms);
+        break;
+    case STORE_ASSET_DELETED:
+        param_int(p, b->cursor);
+        param_int(p, b->asset_id);
+        param_int(p, b->lease_ms);
+        param_int(p, page_limit(b));
+        break;
     case STORE_JOB_COUNTS:
     case STORE_JOB_SWEEP:
         break;
@@ -944,6 +1013,9 @@ static void read_asset(const PGresult *r, int row, rd_asset *a)
     a->job_progress = (int32_t)num(r, row, 16);
     a->job_attempts = (int32_t)num(r, row, 17);
     text(a->job_error, sizeof(a->job_error), r, row, 18);
+    a->deleted_ms = num(r, row, 19);
+    a->purge_after_ms = num(r, row, 20);
+    a->master_until_ms = num(r, row, 21);
 }
 
 /* Fills request `b` from result `r`; returns the status. */
@@ -1150,6 +1222,21 @@ static int read_result(struct rd_msg_store *b, const PGresult *r)
             text(d->error, sizeof(d->error), r, i, 13);
         }
         return 0;
+    case STORE_ASSET_DELETE:
+        if (rows == 0)
+            return -ENOENT;
+        read_asset(r, 0, &b->assets[0]);
+        b->n = 1;
+        b->state = strcmp(PQgetvalue(r, 0, 22), "t") == 0;
+        return 0;
+    case STORE_ASSET_PURGED:
+        return rows == 0 ? -ENOENT : 0;
+    case STORE_ASSET_PURGE_DUE:
+    case STORE_ASSET_DELETED:
+        b->n = 0;
+        for (int i = 0; i < rows && b->n < RD_STORE_BATCH; i++)
+            read_asset(r, i, &b->assets[b->n++]);
+        return 0;
     case STORE_OP_COUNT:
         break;
     }
@@ -1222,7 +1309,7 @@ static void conn_read(pg_conn *c)
         if (r == NULL && c->preparing >= 0 && c->result != NULL &&
             PQresultStatus(c->result) == PGRES_COMMAND_OK) {
             /* Prepared: now run it. */
-            c->prepared |= 1u << c->preparing;
+            c->prepared |= 1ull << c->preparing;
             PQclear(c->result);
             c->result = NULL;
             if (send_statement(c) < 0)
@@ -1276,6 +1363,8 @@ static int stmt_key(const struct rd_msg_store *b, const char **q)
     return b->op;
 }
 
+_Static_assert(STORE_OP_COUNT + 2 <= 64, "a statement key is a bit of pg_conn.prepared");
+
 static void stmt_name(char *name, size_t cap, int key)
 {
     snprintf(name, cap, "reeld_%d", key);
@@ -1291,7 +1380,7 @@ static int send_statement(pg_conn *c)
     char name[32];
     stmt_name(name, sizeof(name), key);
     int ok;
-    if (c->prepared & (1u << key)) {
+    if (c->prepared & (1ull << key)) {
         c->preparing = -1;
         ok = PQsendQueryPrepared(c->pg, name, c->pn, c->pv, NULL, NULL, 0);
     } else {

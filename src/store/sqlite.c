@@ -80,6 +80,15 @@ static const char *const migrations[] = {
     " state TEXT NOT NULL, error TEXT NOT NULL DEFAULT '', created_ms INTEGER NOT NULL);"
     "CREATE INDEX webhook_attempts_org ON webhook_attempts (org, id);"
     "ALTER TABLE assets ADD COLUMN duration_ms INTEGER NOT NULL DEFAULT 0;",
+    /* 5: deletion. A deleted asset keeps its row (its id answers 404, its events keep their
+     * asset, the edges read the deletions of the last link lifetime); purge_after_ms says
+     * when its objects are to be deleted next (0: done), master_until_ms until when Object
+     * Lock keeps its master. */
+    "ALTER TABLE assets ADD COLUMN deleted_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE assets ADD COLUMN purge_after_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE assets ADD COLUMN master_until_ms INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX assets_deleted ON assets (deleted_ms, id) WHERE deleted_ms > 0;"
+    "CREATE INDEX assets_purge ON assets (purge_after_ms) WHERE purge_after_ms > 0;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -92,15 +101,18 @@ static const char *const migrations[] = {
  * RETURNING). */
 #define ASSET_COLS                                                                                 \
     "id, public_id, org, filename, content_type, size_bytes, state, staging_key, master_key,"      \
-    " upload_id, part_size, nparts, job_id, created_ms, updated_ms, '', 0, 0, ''"
+    " upload_id, part_size, nparts, job_id, created_ms, updated_ms, '', 0, 0, '', deleted_ms,"     \
+    " purge_after_ms, master_until_ms"
 #define ASSET_STATE                                                                                \
-    "(CASE WHEN j.id IS NULL THEN a.state WHEN j.state = 'succeeded' THEN 'ready'"                 \
+    "(CASE WHEN a.deleted_ms > 0 THEN 'deleted' WHEN j.id IS NULL THEN a.state WHEN j.state = "    \
+    "'succeeded' THEN 'ready'"                                                                     \
     " WHEN j.state IN ('failed', 'cancelled', 'dead') THEN 'failed' ELSE 'processing' END)"
 #define ASSET_COLS_J                                                                               \
     "a.id, a.public_id, a.org, a.filename, a.content_type, a.size_bytes, " ASSET_STATE ","         \
     " a.staging_key, a.master_key, a.upload_id, a.part_size, a.nparts, a.job_id, a.created_ms,"    \
     " a.updated_ms, coalesce(j.state, ''), coalesce(j.progress, 0), coalesce(j.attempts, 0),"      \
-    " coalesce(j.error, '') FROM assets a LEFT JOIN jobs j ON j.id = a.job_id"
+    " coalesce(j.error, ''), a.deleted_ms, a.purge_after_ms, a.master_until_ms"                    \
+    " FROM assets a LEFT JOIN jobs j ON j.id = a.job_id"
 /* A job a worker may claim now (?1 = now). */
 #define CLAIMABLE                                                                                  \
     "((state = 'queued' AND run_after_ms <= ?1) OR"                                                \
@@ -154,6 +166,12 @@ enum {
     Q_EV_GET,
     Q_AT_INSERT,
     Q_AT_LIST,
+    Q_ASSET_FIND_ANY,
+    Q_ASSET_MARK_DELETED,
+    Q_ASSET_PURGE_DUE,
+    Q_ASSET_PURGED,
+    Q_ASSET_DELETED,
+    Q_ASSET_DELETED_SINCE,
     Q_COUNT
 };
 
@@ -167,9 +185,11 @@ static const char *const sql[Q_COUNT] = {
                        " ?10, ?11, ?12, ?12) RETURNING " ASSET_COLS,
     [Q_ASSET_GET] = "SELECT " ASSET_COLS_J " WHERE a.id = ?1",
     [Q_ASSET_LIST] = "SELECT " ASSET_COLS_J " WHERE (?1 = 0 OR a.id < ?1)"
-                     " AND (?3 = '' OR a.org = ?3) AND (?4 = '' OR " ASSET_STATE " = ?4)"
+                     " AND a.deleted_ms = 0 AND (?3 = '' OR a.org = ?3)"
+                     " AND (?4 = '' OR " ASSET_STATE " = ?4)"
                      " ORDER BY a.id DESC LIMIT ?2",
-    [Q_ASSET_FIND] = "SELECT " ASSET_COLS_J " WHERE a.public_id = ?1 AND (?2 = '' OR a.org = ?2)",
+    [Q_ASSET_FIND] = "SELECT " ASSET_COLS_J " WHERE a.public_id = ?1 AND (?2 = '' OR a.org = ?2)"
+                     " AND a.deleted_ms = 0",
     /* Over the few unfinished jobs (the jobs_ready index), each checked against its asset. */
     [Q_ORG_ACTIVE] = "SELECT count(*) FROM jobs j JOIN assets a ON a.id = j.asset_id"
                      " WHERE j.state IN ('queued', 'running') AND a.org = ?1"
@@ -177,11 +197,12 @@ static const char *const sql[Q_COUNT] = {
     [Q_ASSET_UPDATE] = "UPDATE assets SET state = ?3,"
                        " job_id = CASE WHEN ?4 > 0 THEN ?4 ELSE job_id END, updated_ms = ?5"
                        " WHERE public_id = ?1 AND org = ?2 AND (job_id = 0 OR ?4 > 0)"
-                       " AND state <> 'expired' RETURNING " ASSET_COLS,
-    [Q_ASSET_EXPIRE] = "UPDATE assets SET state = 'expired', updated_ms = ?3 WHERE id IN"
-                       " (SELECT id FROM assets WHERE job_id = 0 AND created_ms < ?1"
-                       " AND state IN ('uploading', 'uploaded') ORDER BY id LIMIT ?2)"
-                       " RETURNING " ASSET_COLS,
+                       " AND state <> 'expired' AND deleted_ms = 0 RETURNING " ASSET_COLS,
+    [Q_ASSET_EXPIRE] =
+        "UPDATE assets SET state = 'expired', updated_ms = ?3 WHERE id IN"
+        " (SELECT id FROM assets WHERE job_id = 0 AND created_ms < ?1"
+        " AND deleted_ms = 0 AND state IN ('uploading', 'uploaded') ORDER BY id LIMIT ?2)"
+        " RETURNING " ASSET_COLS,
     [Q_REND_PUT] = "INSERT INTO renditions (asset_id, name, width, height, bitrate_kbps,"
                    " playlist_key, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
                    " ON CONFLICT (asset_id, name) DO UPDATE SET width = excluded.width,"
@@ -269,6 +290,21 @@ static const char *const sql[Q_COUNT] = {
                   " LEFT JOIN jobs j ON j.asset_id = e.id AND j.kind = 'webhook'"
                   " LEFT JOIN assets a ON a.id = e.asset_id"
                   " WHERE t.org = ?1 AND (?2 = 0 OR t.id < ?2) ORDER BY t.id DESC LIMIT ?3",
+    [Q_ASSET_FIND_ANY] = "SELECT " ASSET_COLS_J " WHERE a.public_id = ?1 AND a.org = ?2",
+    [Q_ASSET_MARK_DELETED] = "UPDATE assets SET deleted_ms = ?2, purge_after_ms = ?2,"
+                             " updated_ms = ?2 WHERE id = ?1 AND deleted_ms = 0",
+    [Q_ASSET_PURGE_DUE] =
+        "UPDATE assets SET purge_after_ms = ?1 + ?3 WHERE id IN"
+        " (SELECT id FROM assets WHERE purge_after_ms > 0 AND purge_after_ms <= ?1"
+        " ORDER BY purge_after_ms LIMIT ?2) RETURNING " ASSET_COLS,
+    [Q_ASSET_PURGED] =
+        "UPDATE assets SET purge_after_ms = CASE WHEN ?2 > 0 THEN ?4 + ?2 ELSE 0 END,"
+        " master_until_ms = ?3 WHERE id = ?1 AND deleted_ms > 0",
+    [Q_ASSET_DELETED] = "SELECT " ASSET_COLS " FROM assets WHERE deleted_ms > 0"
+                        " AND (deleted_ms > ?1 OR (deleted_ms = ?1 AND id > ?2))"
+                        " ORDER BY deleted_ms, id LIMIT ?3",
+    [Q_ASSET_DELETED_SINCE] = "SELECT " ASSET_COLS " FROM assets WHERE deleted_ms >= ?1"
+                              " AND deleted_ms > 0 ORDER BY deleted_ms, id LIMIT ?2",
 };
 
 typedef struct sq {
@@ -505,6 +541,9 @@ static void read_asset(sqlite3_stmt *st, rd_asset *a)
     a->job_progress = sqlite3_column_int(st, 16);
     a->job_attempts = sqlite3_column_int(st, 17);
     copy_text(a->job_error, sizeof(a->job_error), st, 18);
+    a->deleted_ms = sqlite3_column_int64(st, 19);
+    a->purge_after_ms = sqlite3_column_int64(st, 20);
+    a->master_until_ms = sqlite3_column_int64(st, 21);
 }
 
 static int run(sq *s, int q)
@@ -1249,12 +1288,111 @@ static int op_webhook_list(sq *s, struct rd_msg_store *b)
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq_errno(rc);
 }
 
+/* ---- deletion ---- */
+
+static int op_asset_delete(sq *s, struct rd_msg_store *b)
+{
+    rd_asset *a = &b->assets[0];
+    if (a->public_id[0] == '\0' || a->org[0] == '\0')
+        return -EINVAL;
+    sqlite3_stmt *st = stmt(s, Q_ASSET_FIND_ANY);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_text(st, 1, a->public_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, a->org, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return -ENOENT;
+    if (rc != SQLITE_ROW)
+        return sq_errno(rc);
+    read_asset(st, a);
+    sqlite3_reset(st);
+    b->n = 1;
+    b->state = 0;
+    if (a->deleted_ms > 0)
+        return 0; /* deleted already: as it is */
+    int64_t now = now_ms();
+    if (a->job_id > 0 && (a->job_state == JOB_QUEUED || a->job_state == JOB_RUNNING)) {
+        st = stmt(s, Q_JOB_CANCEL);
+        if (st == NULL)
+            return -EIO;
+        sqlite3_bind_int64(st, 1, now);
+        sqlite3_bind_int64(st, 2, a->job_id);
+        int r = step_done(st);
+        if (r < 0)
+            return r;
+    }
+    st = stmt(s, Q_ASSET_MARK_DELETED);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, a->id);
+    sqlite3_bind_int64(st, 2, now);
+    int r = step_done(st);
+    if (r < 0)
+        return r;
+    r = emit_event(s, a->id, "asset.deleted", "", now);
+    if (r < 0)
+        return r;
+    a->deleted_ms = a->purge_after_ms = a->updated_ms = now;
+    snprintf(a->state, sizeof(a->state), "deleted");
+    b->state = 1;
+    return 0;
+}
+
+static int op_asset_purge_due(sq *s, struct rd_msg_store *b)
+{
+    sqlite3_stmt *st = stmt(s, Q_ASSET_PURGE_DUE);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, now_ms());
+    sqlite3_bind_int(st, 2, (int)page_limit(b));
+    sqlite3_bind_int64(st, 3, b->lease_ms > 0 ? b->lease_ms : 60000);
+    b->n = 0;
+    int rc;
+    while (b->n < RD_STORE_BATCH && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        read_asset(st, &b->assets[b->n++]);
+    return b->n == RD_STORE_BATCH || rc == SQLITE_DONE ? 0 : sq_errno(rc);
+}
+
+static int op_asset_purged(sq *s, struct rd_msg_store *b)
+{
+    sqlite3_stmt *st = stmt(s, Q_ASSET_PURGED);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, b->assets[0].id);
+    sqlite3_bind_int64(st, 2, b->lease_ms);
+    sqlite3_bind_int64(st, 3, b->assets[0].master_until_ms);
+    sqlite3_bind_int64(st, 4, now_ms());
+    int r = step_done(st);
+    return r < 0 ? r : sqlite3_changes(s->db) == 1 ? 0 : -ENOENT;
+}
+
+static int op_asset_deleted(sq *s, struct rd_msg_store *b)
+{
+    sqlite3_stmt *st = stmt(s, b->cursor > 0 ? Q_ASSET_DELETED : Q_ASSET_DELETED_SINCE);
+    if (st == NULL)
+        return -EIO;
+    if (b->cursor > 0) {
+        sqlite3_bind_int64(st, 1, b->cursor);
+        sqlite3_bind_int64(st, 2, b->asset_id);
+        sqlite3_bind_int(st, 3, (int)page_limit(b));
+    } else {
+        sqlite3_bind_int64(st, 1, now_ms() - b->lease_ms);
+        sqlite3_bind_int(st, 2, (int)page_limit(b));
+    }
+    b->n = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && b->n < RD_STORE_BATCH)
+        read_asset(st, &b->assets[b->n++]);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq_errno(rc);
+}
+
 static int is_write(int op)
 {
     return op != STORE_ASSET_GET && op != STORE_ASSET_LIST && op != STORE_ASSET_FIND &&
            op != STORE_RENDITION_LIST && op != STORE_JOB_GET && op != STORE_JOB_LIST &&
            op != STORE_JOB_COUNTS && op != STORE_OUTBOX_TAKE && op != STORE_WEBHOOK_GET &&
-           op != STORE_WEBHOOK_EVENT && op != STORE_WEBHOOK_LIST;
+           op != STORE_WEBHOOK_EVENT && op != STORE_WEBHOOK_LIST && op != STORE_ASSET_DELETED;
 }
 
 static int execute(sq *s, struct rd_msg_store *b)
@@ -1315,6 +1453,14 @@ static int execute(sq *s, struct rd_msg_store *b)
         return op_webhook_attempt(s, b);
     case STORE_WEBHOOK_LIST:
         return op_webhook_list(s, b);
+    case STORE_ASSET_DELETE:
+        return op_asset_delete(s, b);
+    case STORE_ASSET_PURGE_DUE:
+        return op_asset_purge_due(s, b);
+    case STORE_ASSET_PURGED:
+        return op_asset_purged(s, b);
+    case STORE_ASSET_DELETED:
+        return op_asset_deleted(s, b);
     default:
         return -EINVAL;
     }

@@ -117,7 +117,8 @@ def test_uploaded_and_failed_are_signed_and_listed(reeld_factory):
         secret = hook["secret"]
         assert secret.startswith("whsec_") and len(secret) == 6 + 64
         assert hook["url"] == rx.url
-        assert hook["events"] == ["asset.uploaded", "asset.ready", "asset.failed"]
+        assert hook["events"] == [
+            "asset.uploaded", "asset.ready", "asset.failed", "asset.deleted"]
         st, _, got = call(r, "GET", "/api/webhook", headers=ACME)
         assert st == 200 and got["url"] == rx.url and "secret" not in got, got
 

@@ -154,7 +154,8 @@ TEST(events)
     CHECK_EQ_INT(webhook_event_bit("asset.ready", 11), WEBHOOK_EV_READY);
     CHECK_EQ_INT(webhook_event_bit("asset.readyx", 12), 0);
     webhook_events_format(WEBHOOK_EV_ALL, list);
-    CHECK_EQ_STR(list, "asset.uploaded,asset.ready,asset.failed");
+    CHECK_EQ_STR(list, "asset.uploaded,asset.ready,asset.failed,asset.deleted");
+    CHECK_EQ_INT(webhook_event_bit("asset.deleted", 13), WEBHOOK_EV_DELETED);
     CHECK_EQ_INT(webhook_events_parse(list), WEBHOOK_EV_ALL);
     CHECK_EQ_INT(webhook_events_parse("asset.failed"), WEBHOOK_EV_FAILED);
     CHECK_EQ_INT(webhook_events_parse(""), 0);
