@@ -166,7 +166,7 @@ static struct {
     uint32_t fetch_timeout_ms;
     edge_keyring keys;
     origin *origin;
-    origin *thumbs; /* made, not fetched: thumbnail.jpg?time=&width= (over origin) */
+    origin *thumbs;  /* made, not fetched: thumbnail.jpg?time=&width= (over origin) */
     rd_actor *store; /* the dispatcher: store requests go through it */
     int64_t link_ttl_ms;
     int route_hls;

@@ -42,7 +42,8 @@ typedef struct transcode_opts {
     int max_duration_sec;
     int64_t max_frame_pixels;
     /* The storyboard (src/media/storyboard.h): a tile every this many seconds of video
-     * (STORYBOARD_INTERVAL_SEC); 0: from the duration, at most ~200 tiles, at least 1 s. */
+     * (STORYBOARD_INTERVAL_SEC); 0: from the duration, at most ~200 tiles, at least 1 s; below
+     * 0: no storyboard. */
     int storyboard_interval_sec;
     /* The poster's time in seconds when has_poster_time (the promote body's poster_time), else
      * a tenth of the way in, at most 1 s. A time past the header's duration is taken half a second

@@ -8,6 +8,7 @@ import functools
 import http.server
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -38,7 +39,7 @@ PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>reeld from another origin</title>
 <link href="/video-js.css" rel="stylesheet"><script src="/video.js"></script></head>
 <body><h3 id="status">starting</h3>
-<video id="v" class="video-js" width="640" height="360" muted playsinline></video>
+<video id="v" class="video-js" width="640" height="360" muted playsinline crossorigin="anonymous"></video>
 <script>
 window.flow = {steps: [], error: null, done: false};
 const say = (s) => { window.flow.steps.push(s); document.getElementById('status').textContent = s; };
@@ -80,6 +81,26 @@ async function run() {
   player.src({src: pb.url, type: 'application/x-mpegURL'});
   await player.play();
   window.flow.done = true;
+  // Seek-bar previews: the storyboard as the thumbnails track players read (cross-origin,
+  // so the edge's CORS matters), one of its sprites, and a thumbnail made on demand.
+  const image = (src) => new Promise((ok, no) => {
+    const i = new Image();
+    i.onload = () => ok([i.naturalWidth, i.naturalHeight]);
+    i.onerror = () => no(new Error('image ' + src));
+    i.src = src;
+  });
+  const tt = player.addRemoteTextTrack({kind: 'metadata', label: 'thumbnails',
+                                        src: pb.storyboard_vtt_url}, false);
+  tt.track.mode = 'hidden';
+  tt.addEventListener('error', () => { window.flow.thumbs_error = 'the track failed to load'; });
+  tt.addEventListener('load', async () => {
+    const cues = Array.from(tt.track.cues || []);
+    window.flow.thumbs = cues.map((c) => [c.startTime, c.endTime, c.text]);
+    try {
+      window.flow.sprite = await image(new URL(cues[0].text.split('#')[0], pb.storyboard_vtt_url));
+      window.flow.thumbnail = await image(pb.url.replace(/master\.m3u8$/, 'thumbnail.jpg?time=3&width=200'));
+    } catch (e) { window.flow.thumbs_error = String(e); }
+  });
 }
 run().catch((e) => { window.flow.error = String(e); say('error: ' + e); });
 </script></body></html>
@@ -157,6 +178,17 @@ def test_upload_and_play_with_an_mse_player_from_another_origin(reeld_factory, c
         assert flow["etag"], flow  # ETag is exposed to the page's script
         assert state["vhs"], "video.js played natively, not through MSE"
         assert state["t"] > 4, state
+        while time.time() < deadline and not state["flow"].get("thumbnail") and \
+                not state["flow"].get("thumbs_error"):
+            time.sleep(0.25)
+            state = d.execute_script("return {flow: window.flow}")
+        flow = state["flow"]
+        assert flow.get("thumbs_error") is None, flow
+        cues = flow["thumbs"]
+        assert len(cues) == 10 and cues[0][0] == 0 and abs(cues[-1][1] - 10) < 0.2, cues
+        assert all(re.fullmatch(r"sprite_0\.jpg#xywh=\d+,\d+,\d+,\d+", c[2]) for c in cues)
+        assert flow["sprite"][0] > 0 and flow["sprite"][1] > 0, flow
+        assert flow["thumbnail"] == [200, 112], flow
     finally:
         d.quit()
         site.close()
