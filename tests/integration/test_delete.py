@@ -13,7 +13,8 @@ import urllib.parse
 
 from conftest import Reeld
 from test_api import call, moto, put_url, s3_env  # noqa: F401 (moto: the S3 server, a fixture)
-from test_webhooks import ACME, BETA, FAST, Receiver, clip, set_hook, upload_clip, verify
+from test_webhooks import (ACME, BETA, FAST, Receiver, clip, fleet_env, set_hook, upload_clip,
+                           verify)
 
 
 def get(port, path):
@@ -117,12 +118,7 @@ def test_embedded_delete_stops_links_removes_files_and_tells_the_webhook(reeld_f
 
 def test_fleet_delete_reaches_the_other_edge_within_two_seconds(postgres, redis, moto, tmp_path):
     data = clip(tmp_path, seconds=2)
-    try:
-        moto["s3"].create_bucket(Bucket="previews")
-    except moto["s3"].exceptions.BucketAlreadyOwnedByYou:
-        pass
-    env = s3_env(moto, POSTGRES_URL=postgres.new_database(), REDIS_URL=redis.url,
-                 EDGE_SIGNING_KEY="edge-key-for-delete-0123456789abcdef", **FAST)
+    env = fleet_env(postgres, redis, moto, "edge-key-for-delete-0123456789abcdef")
     one = Reeld(env=env, args=("--roles", "api,edge"))
     two = Reeld(env=env, args=("--roles", "api,edge"))
     worker = Reeld(env=env, args=("--roles", "worker"))

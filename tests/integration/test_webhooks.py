@@ -538,17 +538,23 @@ def test_live_progress_streams_until_the_asset_is_done(reeld_factory, tmp_path):
     assert events[-1][2]["state"] == "failed" and events[-1][2]["error"], events
 
 
-def test_live_progress_through_a_node_that_runs_no_job(postgres, redis, moto, tmp_path):
-    """An API node and a worker node on one PostgreSQL, Redis and S3: the API node's stream
-    shows the worker's progress; a reconnect with Last-Event-ID gets nothing it saw."""
+def fleet_env(postgres, redis, moto, edge_key):
+    """A fleet's settings on the suite's PostgreSQL, Redis and S3 (with a previews bucket),
+    webhooks and retries as FAST."""
     from test_api import s3_env
-    data = clip(tmp_path, seconds=8)
     try:
         moto["s3"].create_bucket(Bucket="previews")
     except moto["s3"].exceptions.BucketAlreadyOwnedByYou:
         pass
-    env = s3_env(moto, POSTGRES_URL=postgres.new_database(), REDIS_URL=redis.url,
-                 EDGE_SIGNING_KEY="edge-key-for-live-progress-0123456789", **FAST)
+    return s3_env(moto, POSTGRES_URL=postgres.new_database(), REDIS_URL=redis.url,
+                  EDGE_SIGNING_KEY=edge_key, **FAST)
+
+
+def test_live_progress_through_a_node_that_runs_no_job(postgres, redis, moto, tmp_path):
+    """An API node and a worker node on one PostgreSQL, Redis and S3: the API node's stream
+    shows the worker's progress; a reconnect with Last-Event-ID gets nothing it saw."""
+    data = clip(tmp_path, seconds=8)
+    env = fleet_env(postgres, redis, moto, "edge-key-for-live-progress-0123456789")
     api = Reeld(env=env, args=("--roles", "api,edge"))
     worker = Reeld(env=env, args=("--roles", "worker"))
     try:
