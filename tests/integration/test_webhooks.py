@@ -602,7 +602,7 @@ def test_live_progress_streams_are_bounded_per_org(reeld_factory):
     beta_conn, beta = open_stream(other, BETA)
     assert beta.status == 200
     opened[0][0].close()
-    deadline = time.time() + 5
+    deadline = time.time() + 10
     while True:  # the listener tells the stream at once: no wait for a keep-alive (15 s)
         conn, resp = open_stream(aid)
         if resp.status == 200 or time.time() > deadline:
