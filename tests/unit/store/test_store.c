@@ -463,6 +463,101 @@ TEST(unpromoted_uploads_expire_once)
     drain();
 }
 
+/* STORE_ASSET_DELETE of `public_id` as `org`: the status, the row, whether this call deleted it. */
+static int delete_asset(const char *public_id, const char *org, rd_asset *out, int *newly)
+{
+    rd_msg *m = store_request(STORE_ASSET_DELETE);
+    rd_asset *a = &msg_body(m, store)->assets[0];
+    snprintf(a->public_id, sizeof(a->public_id), "%s", public_id);
+    snprintf(a->org, sizeof(a->org), "%s", org);
+    int st;
+    rd_msg *ans = call(m, &st);
+    if (ans != NULL && st == 0) {
+        if (out != NULL)
+            *out = msg_body(ans, store)->assets[0];
+        if (newly != NULL)
+            *newly = msg_body(ans, store)->state == 1;
+    }
+    msg_free(ans);
+    return st;
+}
+
+/* A page of assets of one of the deletion ops (_PURGE_DUE, _DELETED); the count. */
+static int deletions(rd_store_op op, int64_t cursor, int64_t after_id, int64_t lease_ms,
+                     rd_asset *out)
+{
+    rd_msg *m = store_request(op);
+    struct rd_msg_store *b = msg_body(m, store);
+    b->cursor = cursor;
+    b->asset_id = after_id;
+    b->lease_ms = lease_ms;
+    b->limit = RD_STORE_BATCH;
+    int st;
+    rd_msg *ans = call(m, &st);
+    CHECK_EQ_INT(st, 0);
+    int n = 0;
+    if (ans != NULL && st == 0) {
+        n = (int)msg_body(ans, store)->n;
+        memcpy(out, msg_body(ans, store)->assets, sizeof(rd_asset) * (size_t)n);
+    }
+    msg_free(ans);
+    return n;
+}
+
+static int has(const rd_asset *a, int n, const char *public_id)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(a[i].public_id, public_id) == 0)
+            return 1;
+    return 0;
+}
+
+TEST(deleted_assets_vanish_cancel_their_job_and_reach_the_edges)
+{
+    drain();
+    rd_asset a, b, x, got[RD_STORE_BATCH];
+    int newly = -1;
+    CHECK_EQ_INT(create_asset("del-1", "delorg", 5, &a), 0);
+    rd_job j = create_job(a.id, "transcode", 0, 3);
+    CHECK_EQ_INT(update_asset("del-1", "delorg", "processing", j.id), 0);
+    CHECK_EQ_INT(create_asset("del-2", "delorg", 5, &b), 0);
+    CHECK_EQ_INT(delete_asset("del-1", "otherorg", NULL, NULL), -ENOENT); /* not theirs */
+    CHECK_EQ_INT(delete_asset("del-none", "delorg", NULL, NULL), -ENOENT);
+    CHECK_EQ_INT(delete_asset("del-1", "delorg", &x, &newly), 0);
+    CHECK_EQ_INT(newly, 1);
+    CHECK(x.deleted_ms > 0);
+    CHECK_EQ_INT(x.job_state, JOB_QUEUED);                        /* what the job was */
+    CHECK_EQ_INT(delete_asset("del-1", "delorg", &x, &newly), 0); /* again: the same, once */
+    CHECK_EQ_INT(newly, 0);
+    /* Gone for every reader; its job cancelled; the other asset untouched. */
+    CHECK_EQ_INT(find_asset("del-1", "delorg", &x), -ENOENT);
+    CHECK_EQ_INT(update_asset("del-1", "delorg", "uploaded", 0), -ENOENT);
+    int st;
+    CHECK_EQ_INT(get_job(j.id, &st).state, JOB_CANCELLED);
+    CHECK_EQ_INT(find_asset("del-2", "delorg", &x), 0);
+    int64_t next;
+    int n = list_assets("delorg", "", 0, 10, got, &next);
+    CHECK(!has(got, n, "del-1") && has(got, n, "del-2"));
+    /* Its objects: handed out to one node at a time, then done. */
+    n = deletions(STORE_ASSET_PURGE_DUE, 0, 0, 60000, got);
+    CHECK(has(got, n, "del-1") && !has(got, n, "del-2"));
+    n = deletions(STORE_ASSET_PURGE_DUE, 0, 0, 60000, got);
+    CHECK(!has(got, n, "del-1")); /* leased to the first asker */
+    rd_msg *m = store_request(STORE_ASSET_PURGED);
+    msg_body(m, store)->assets[0].id = a.id;
+    msg_body(m, store)->lease_ms = 0;
+    msg_free(call(m, &st));
+    CHECK_EQ_INT(st, 0);
+    /* The edges: deletions of the last while, then only those after a point. */
+    n = deletions(STORE_ASSET_DELETED, 0, 0, 60000, got);
+    CHECK(has(got, n, "del-1") && !has(got, n, "del-2"));
+    rd_asset last = got[n - 1];
+    CHECK_EQ_INT(deletions(STORE_ASSET_DELETED, last.deleted_ms, last.id, 0, got), 0);
+    CHECK_EQ_INT(delete_asset("del-2", "delorg", NULL, &newly), 0);
+    n = deletions(STORE_ASSET_DELETED, last.deleted_ms, last.id, 0, got);
+    CHECK(n == 1 && has(got, n, "del-2"));
+}
+
 TEST(migration_from_schema_1_keeps_old_assets)
 {
     CHECK(legacy_seeded); /* a schema-1 database with rows was upgraded */
@@ -979,6 +1074,7 @@ static void suite(const char *name)
     RUN(list_by_state_with_cursor);
     RUN(counts_sweep_and_due);
     RUN(webhook_events_are_written_with_their_cause);
+    RUN(deleted_assets_vanish_cancel_their_job_and_reach_the_edges);
 }
 
 /* Fills a schema-1 database with legacy_sql. 0 or -1. */
