@@ -59,6 +59,15 @@ def cached_files(r):
             for f in os.listdir(os.path.join(root, d))]
 
 
+def wait_cached(r, want_some, timeout=15):
+    """The cache's files once they are there (or gone): a file is renamed into place just after
+    its response ends, and unlinked on the loop's ring just after a deletion is heard of."""
+    deadline = time.time() + timeout
+    while bool(cached_files(r)) != want_some and time.time() < deadline:
+        time.sleep(0.1)
+    return cached_files(r)
+
+
 def wait_status(port, path, want, timeout):
     deadline = time.time() + timeout
     while True:
@@ -80,14 +89,14 @@ def test_embedded_delete_stops_links_removes_files_and_tells_the_webhook(reeld_f
         wait_ready(r, aid)
         master, seg = links(r, aid)
         assert get(r.port, seg)[0] == 200  # now cached
-        assert cached_files(r), "the segment should be in the edge cache"
+        assert wait_cached(r, True), "the segment should be in the edge cache"
 
         assert call(r, "DELETE", f"/api/assets/{aid}", headers=BETA)[0] == 404  # not beta's
         st, _, body = call(r, "DELETE", f"/api/assets/{aid}", headers=ACME)
         assert st == 204, body
-        assert wait_status(r.port, seg, 404, 3) == 404
+        assert wait_status(r.port, seg, 404, 15) == 404
         assert get(r.port, master)[0] == 404
-        assert cached_files(r) == []  # the edge dropped its copy
+        assert wait_cached(r, False) == []  # the edge dropped its copy
         for path in ("", "/playback", "/events"):
             assert call(r, "GET", f"/api/assets/{aid}{path}", headers=ACME)[0] == 404, path
         assert call(r, "POST", f"/api/assets/{aid}/promote", headers=ACME)[0] == 404
