@@ -98,7 +98,7 @@ async function run() {
     window.flow.thumbs = cues.map((c) => [c.startTime, c.endTime, c.text]);
     try {
       window.flow.sprite = await image(new URL(cues[0].text.split('#')[0], pb.storyboard_vtt_url));
-      window.flow.thumbnail = await image(pb.url.replace(/master\.m3u8$/, 'thumbnail.jpg?time=3&width=200'));
+      window.flow.thumbnail = await image(pb.url.replace(/master[.]m3u8$/, 'thumbnail.jpg?time=3&width=200'));
     } catch (e) { window.flow.thumbs_error = String(e); }
   });
 }
