@@ -105,6 +105,20 @@ def distance(a, b):
     return sum(abs(x - y) for x, y in zip(a, b)) / len(a)
 
 
+def psnr(picture, source, at, size, crop=None):
+    """PSNR (dB, luma and chroma averaged) of `picture` (cropped to `crop` "w:h:x:y") against
+    `source`'s frame at `at` seconds scaled to `size` "w:h", both as 4:2:0."""
+    first = f"crop={crop}," if crop else ""
+    out = subprocess.run(["ffmpeg", "-v", "info", "-nostats", "-i", picture, "-ss", str(at), "-i",
+                          source, "-frames:v", "1", "-lavfi",
+                          f"[0:v]{first}scale={size},format=yuv420p[a];"
+                          f"[1:v]scale={size},format=yuv420p[b];[a][b]psnr", "-f", "null", "-"],
+                         check=True, capture_output=True, text=True).stderr
+    m = re.search(r"PSNR .* average:([0-9.]+|inf)", out)
+    assert m, out[-2000:]
+    return float(m.group(1))
+
+
 def has_libwebp():
     out = subprocess.run(["ffmpeg", "-hide_banner", "-encoders"], capture_output=True,
                          text=True).stdout
@@ -148,6 +162,10 @@ def test_storyboard_from_the_one_decode(inputs, tmp_path):
     near = distance(tile, gray(inputs["clip"], 7.0))
     far = distance(tile, gray(inputs["clip"], 2.0))
     assert near < far, (near, far)
+    # And close to it: PSNR against ffmpeg's own frame at 7 s, scaled to the tile's size.
+    db = psnr(sprite, inputs["clip"], 7.0, "160:90", crop="160:90:1120:0")
+    assert db > 22, db
+    assert psnr(sprite, inputs["clip"], 2.0, "160:90", crop="160:90:1120:0") < db
 
 
 def test_storyboard_interval_setting(inputs, tmp_path):
