@@ -1479,23 +1479,6 @@ static int collect_key(void *ctx, const char *key, int64_t size)
     return 0;
 }
 
-/* An S3 date-time (2025-06-01T12:00:00Z, fractions and an offset of Z/+00:00 allowed) as Unix
- * seconds, or 0 when it is not one. */
-static int64_t iso_seconds(const char *t)
-{
-    struct tm tm = {0};
-    int y, mo, d, h, mi, sec;
-    if (sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &sec) != 6)
-        return 0;
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
-    return (int64_t)timegm(&tm);
-}
-
 /* Deletes what asset `x` left in storage: its previews (everything under its prefix), its
  * staging object (and multipart upload), and its master unless Object Lock retention still
  * holds it (then *until is when that ends, Unix seconds). Embedded storage has no retention.
@@ -1551,7 +1534,10 @@ static int purge_asset(api *a, const rd_asset *x, int64_t *until)
         s3_op h = {.method = S3_HEAD, .bucket = a->cfg.s3_bucket_masters, .key = x->master_key};
         r = s3_call(a->s3, &h);
         snprintf(msg, sizeof(msg), "%.250s", h.message);
-        int64_t t = r == 0 && h.lock_until_out[0] ? iso_seconds(h.lock_until_out) : 0;
+        int64_t t = 0;
+        if (r == 0 && h.lock_until_out[0] &&
+            s3wire_parse_iso8601(h.lock_until_out, strlen(h.lock_until_out), &t) < 0)
+            t = 0; /* a date S3 would not write: as if none (the delete then says why) */
         if (t > (int64_t)time(NULL)) {
             *until = t;
         } else if (r == 0) {

@@ -248,6 +248,29 @@ int s3wire_parse_http_date(const char *s, size_t len, int64_t *t)
     return 0;
 }
 
+int s3wire_parse_iso8601(const char *s, size_t len, int64_t *t)
+{
+    int year, mon, day, hh, mm, ss;
+    if (len < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' ||
+        num(s, 4, &year) || num(s + 5, 2, &mon) || num(s + 8, 2, &day) || num(s + 11, 2, &hh) ||
+        num(s + 14, 2, &mm) || num(s + 17, 2, &ss) || mon < 1 || mon > 12 || day < 1 || day > 31 ||
+        hh > 23 || mm > 59 || ss > 60)
+        return -EINVAL;
+    size_t i = 19;
+    if (i < len && s[i] == '.') {
+        size_t d = ++i;
+        while (i < len && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == d)
+            return -EINVAL;
+    }
+    int utc = (len - i == 1 && s[i] == 'Z') || (len - i == 6 && memcmp(s + i, "+00:00", 6) == 0);
+    if (!utc)
+        return -EINVAL;
+    *t = days_from_civil(year, (unsigned)mon, (unsigned)day) * 86400 + hh * 3600 + mm * 60 + ss;
+    return 0;
+}
+
 int s3wire_iso8601(int64_t t, char *out, size_t cap)
 {
     if (t < 0 || t > 253402300799LL || cap < 21)

@@ -58,6 +58,11 @@ uint32_t s3wire_backoff_ms(int attempt, uint32_t rnd);
  * the epoch. Returns 0 or -EINVAL. */
 int s3wire_parse_http_date(const char *s, size_t len, int64_t *t);
 
+/* Parses an ISO 8601 UTC date-time as S3 writes them (Object Lock's RetainUntilDate, HEAD's
+ * x-amz-object-lock-retain-until-date): "2026-11-22T11:00:00Z", with optional fractions of a
+ * second (dropped) and "Z" or "+00:00". Into seconds since the epoch; 0 or -EINVAL. */
+int s3wire_parse_iso8601(const char *s, size_t len, int64_t *t);
+
 /* Formats `t` as ISO 8601 UTC, "2026-11-22T11:00:00Z" (Object Lock retain-until dates), into
  * `out` (at least 21 bytes). Returns 0 or -ERANGE. */
 int s3wire_iso8601(int64_t t, char *out, size_t cap);

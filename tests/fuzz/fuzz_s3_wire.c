@@ -1,4 +1,4 @@
-/* libFuzzer target for S3 error documents and element text (proto/s3_wire.c).
+/* libFuzzer target for S3 error documents, element text and dates (proto/s3_wire.c).
  *
  * Checks: outputs are NUL-terminated within their buffers, lengths agree with strlen, and the
  * one-sentence description always fits. */
@@ -25,6 +25,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     assert(n == -ENOENT || (n >= 0 && (size_t)n == strlen(small) && n < 8));
     int64_t t;
     s3wire_parse_http_date(buf, size, &t);
+    /* An ISO date that parses formats back to one that parses to the same time. */
+    if (s3wire_parse_iso8601(buf, size, &t) == 0 && t >= 0) {
+        char iso[32];
+        int64_t again = -1;
+        if (s3wire_iso8601(t, iso, sizeof(iso)) == 0) {
+            assert(s3wire_parse_iso8601(iso, strlen(iso), &again) == 0 && again == t);
+        }
+    }
     free(buf);
     return 0;
 }

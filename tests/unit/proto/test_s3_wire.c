@@ -96,6 +96,19 @@ TEST(dates)
     CHECK_EQ_INT(s3wire_iso8601(951782400, iso, sizeof(iso)), 0);
     CHECK_EQ_STR(iso, "2000-02-29T00:00:00Z");
     CHECK_EQ_INT(s3wire_iso8601(-1, iso, sizeof(iso)), -ERANGE);
+    const char *ok[] = {"1994-11-06T08:49:37Z", "1994-11-06T08:49:37.123Z",
+                        "1994-11-06T08:49:37+00:00", "1994-11-06T08:49:37.5+00:00"};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        t = 0;
+        CHECK_EQ_INT(s3wire_parse_iso8601(ok[i], strlen(ok[i]), &t), 0);
+        CHECK_EQ_INT(t, 784111777);
+    }
+    const char *bad[] = {"1994-11-06T08:49:37",   "1994-11-06 08:49:37Z",
+                         "1994-13-06T08:49:37Z",  "1994-11-06T08:49:37+01:00",
+                         "1994-11-06T08:49:37.Z", "1994-11-06T24:49:37Z",
+                         "94-11-06T08:49:37Z",    "1994-11-06T08:49:37ZZ"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        CHECK_EQ_INT(s3wire_parse_iso8601(bad[i], strlen(bad[i]), &t), -EINVAL);
 }
 
 int main(void)
