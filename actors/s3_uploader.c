@@ -2,8 +2,8 @@
  * {asset}/hls/{name}, in the order hls_publish allows, and reports each job's end.
  *
  * owns:  its jobs (asset, notify actor, publication plan, the HLS_OBJECT messages whose bytes
- *        are not stored yet), its PUTs in flight (at most `concurrency`), the queue on which the
- *        S3 client's loop hands finished PUTs back.
+ *        are not stored yet), its PUTs in flight (at most `concurrency`), the list on which the
+ *        S3 client's loop hands finished PUTs back (then it wakes the thread: actor_wake).
  * takes: UPLOAD_JOB (registers a job), HLS_OBJECT (an object of a registered job),
  *        TRANSCODE_PROGRESS and TRANSCODE_DONE (the encoder's, passed on to the job's notify),
  *        STOP.
@@ -17,7 +17,9 @@
  *        leaves one behind after a failure (what a failed job stored is deleted, master first);
  *        holds more than `concurrency` objects that could go but wait for a PUT slot: while it
  *        does, it takes no new message, so the encoder's send waits (back-pressure); drops an
- *        HLS_OBJECT of a registered job silently; runs on a loop (fs writes block).
+ *        HLS_OBJECT of a registered job silently; runs on a loop (fs writes block); looks at
+ *        its mailbox or its finished PUTs on a period: it sleeps in actor_wait until a PUT
+ *        comes back or, only while it takes new mail, a message arrives.
  *
  * Every PUT that lands logs "upload_stored" at debug level and every PUT that starts
  * "upload_put", in order, so the order can be read back from the log. */
@@ -29,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "actors/metrics.h"
 #include "proto/hls.h"
@@ -37,8 +38,7 @@
 #include "src/rt/alloc.h"
 #include "src/rt/log.h"
 
-#define POLL_NS      2000000L /* while PUTs fly and a slot is free: how often mail is looked at */
-#define DONE_WAIT_MS 10000    /* waiting for room at a full notify mailbox, then given up */
+#define DONE_WAIT_MS 10000 /* waiting for room at a full notify mailbox, then given up */
 
 typedef struct upload_job upload_job;
 typedef struct uploader uploader;
@@ -80,7 +80,6 @@ struct uploader {
     int waiting;  /* objects held that are not on their way yet (objects[]), all jobs */
     int stop_seen;
     pthread_mutex_t mu; /* guards `finished`: the S3 client's loop pushes, this thread pops */
-    pthread_cond_t cv;
     put_op *finished, **finished_tail;
     rd_series *objects_ok, *objects_failed, *bytes, *jobs_ok, *jobs_failed;
 };
@@ -163,15 +162,17 @@ static void drop_waiting(uploader *u, upload_job *j)
 
 /* ---- storing ---- */
 
+/* On the S3 client's loop thread. */
 static void put_finished(s3_op *op)
 {
     put_op *p = op->ctx;
     uploader *u = p->u;
+    rd_actor *self = u->self; /* once unlocked, u may be gone (the uploader stopped) */
     pthread_mutex_lock(&u->mu);
     *u->finished_tail = p;
     u->finished_tail = &p->next;
-    pthread_cond_signal(&u->cv);
     pthread_mutex_unlock(&u->mu);
+    actor_wake(self); /* the actor itself outlives its stop */
 }
 
 static void landed(uploader *u, upload_job *j, int i, size_t len, uint64_t started_ns)
@@ -353,24 +354,10 @@ static void put_done(uploader *u, put_op *p)
     settle(u, j);
 }
 
-/* Takes every finished PUT; with `wait_ns` > 0 first waits that long for one (-1: until one
- * comes). */
-static void take_finished(uploader *u, long wait_ns)
+/* Takes every finished PUT, without waiting. */
+static void take_finished(uploader *u)
 {
     pthread_mutex_lock(&u->mu);
-    if (u->finished == NULL && wait_ns < 0) {
-        while (u->finished == NULL)
-            pthread_cond_wait(&u->cv, &u->mu);
-    } else if (u->finished == NULL && wait_ns > 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += wait_ns;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&u->cv, &u->mu, &ts);
-    }
     put_op *list = u->finished;
     u->finished = NULL;
     u->finished_tail = &u->finished;
@@ -389,11 +376,18 @@ static int on_message(uploader *u, rd_msg *m);
 
 /* While PUTs fly, this thread stays here: it hands finished PUTs back to their jobs, and takes
  * new mail only while fewer than `concurrency` objects wait for a slot, which is what holds the
- * encoders back when S3 is slower than they are. */
+ * encoders back when S3 is slower than they are. It sleeps on one thing, its eventfd
+ * (actor_wait): a finished PUT always wakes it (put_finished), new mail only while it takes
+ * mail. So a PUT's end and a message are each handled as soon as they come, and nothing is
+ * looked at on a period. */
 static void drive(uploader *u)
 {
-    while (u->inflight > 0) {
-        if (u->waiting < u->arg->concurrency && !u->stop_seen) {
+    for (;;) {
+        take_finished(u);
+        if (u->inflight == 0)
+            break;
+        int mail = u->waiting < u->arg->concurrency && !u->stop_seen;
+        if (mail) {
             rd_msg *m = actor_try_receive(u->self);
             if (m != NULL) {
                 if (m->type == MSG_STOP && (m->flags & RD_MSG_SYSTEM))
@@ -403,10 +397,8 @@ static void drive(uploader *u)
                 msg_free(m);
                 continue;
             }
-            take_finished(u, POLL_NS);
-        } else {
-            take_finished(u, -1);
         }
+        actor_wait(u->self, mail, -1);
     }
     if (u->stop_seen) {
         u->stop_seen = 0;
@@ -529,7 +521,6 @@ static int uploader_handle(rd_actor *self, rd_msg *m)
 {
     uploader *u = self->state;
     int r = on_message(u, m);
-    take_finished(u, 0);
     drive(u);
     return r;
 }
@@ -541,11 +532,6 @@ static int uploader_init(rd_actor *self, void *arg)
     u->arg = arg;
     u->finished_tail = &u->finished;
     pthread_mutex_init(&u->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&u->cv, &ca);
-    pthread_condattr_destroy(&ca);
     rd_metric *objects = metrics_family("reeld_upload_objects_total",
                                         "HLS objects stored in the previews bucket, by outcome",
                                         RD_COUNTER, "outcome", NULL, 0);
@@ -580,7 +566,6 @@ static void uploader_fini(rd_actor *self)
         free(j);
     }
     pthread_mutex_destroy(&u->mu);
-    pthread_cond_destroy(&u->cv);
     free(u);
 }
 

@@ -14,7 +14,6 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "src/rt/alloc.h"
@@ -140,10 +139,13 @@ int actor_send_wait(rd_actor *to, rd_msg *m, int timeout_ms)
 
 void actor_stop(rd_actor *a)
 {
+    atomic_store_explicit(&a->stopping, 1, memory_order_release);
     rd_msg *m = msg_new(MSG_STOP);
     m->flags |= RD_MSG_SYSTEM;
     if (actor_send(a, m) != 0)
         msg_free(m); /* already stopped */
+    else if (a->loop == NULL)
+        actor_wake(a); /* ends a restart back-off (fail) */
 }
 
 /* ---- requests ---- */
@@ -272,8 +274,21 @@ static void fail(rd_actor *a, int err, const char *where)
         a->restart_timer.fire = restart_due;
         loop_timer_start(a->loop, &a->restart_timer, (uint64_t)delay * 1000000ull, 0);
     } else {
-        struct timespec ts = {.tv_sec = delay / 1000, .tv_nsec = (long)(delay % 1000) * 1000000};
-        nanosleep(&ts, NULL);
+        /* A thread actor has no loop to set a timer on: its thread waits out the delay, on its
+         * eventfd so that actor_stop ends the wait at once. A wait for a deadline, not a poll:
+         * other wakes (a send to an idle mailbox) only make it wait again for what is left. */
+        uint64_t end = rd_now_ns() + (uint64_t)delay * 1000000ull;
+        for (;;) {
+            uint64_t now = rd_now_ns();
+            if (now >= end || atomic_load_explicit(&a->stopping, memory_order_acquire))
+                break;
+            struct pollfd p = {.fd = a->wake_fd, .events = POLLIN};
+            if (poll(&p, 1, (int)((end - now + 999999) / 1000000)) > 0) {
+                uint64_t v;
+                ssize_t r = read(a->wake_fd, &v, sizeof(v));
+                (void)r;
+            }
+        }
         a->down = 0;
     }
 }
@@ -411,6 +426,35 @@ rd_msg *actor_try_receive(rd_actor *self)
     return m;
 }
 
+void actor_wake(rd_actor *a)
+{
+    assert(a->loop == NULL);
+    uint64_t one = 1;
+    ssize_t n = write(a->wake_fd, &one, sizeof(one));
+    (void)n; /* fails only when the counter is saturated: it is awake anyway */
+}
+
+void actor_wait(rd_actor *self, int mail, int timeout_ms)
+{
+    assert(self->loop == NULL);
+    if (mail) {
+        /* Finish the batch: once the depth is 0, the next send writes wake_fd (the mailbox
+         * rule), as it does while the thread sleeps between batches. */
+        int32_t left = mailbox_done(&self->mbox, self->taken);
+        self->taken = 0;
+        if (left > 0)
+            return; /* queued, or a push half-way: actor_try_receive will have it */
+    }
+    /* Sends to a non-idle mailbox do not write wake_fd, so without `mail` only actor_wake (or
+     * a send that found the depth at 0 after an earlier wait with `mail`) ends this. */
+    struct pollfd p = {.fd = self->wake_fd, .events = POLLIN};
+    if (poll(&p, 1, timeout_ms) > 0) {
+        uint64_t v;
+        ssize_t r = read(self->wake_fd, &v, sizeof(v));
+        (void)r;
+    }
+}
+
 static void *actor_thread(void *arg)
 {
     rd_actor *a = arg;
@@ -426,13 +470,20 @@ static void *actor_thread(void *arg)
     uint64_t tick_ns = (uint64_t)a->def->tick_ms * 1000000ull;
     uint64_t next_tick = a->def->tick != NULL && tick_ns ? rd_now_ns() + tick_ns : 0;
     for (;;) {
-        if (!ensure_started(a))
-            continue; /* fail() slept the backoff */
-        int32_t n = 0;
+        if (!ensure_started(a)) {
+            if (!atomic_load_explicit(&a->stopping, memory_order_acquire))
+                continue; /* fail() waited out the back-off: init again */
+            /* Asked to stop and init fails: the STOP could never be reached. */
+            finish(a);
+            drop_mail(a);
+            return NULL;
+        }
+        int32_t n = 0; /* popped in this batch; a->taken: of those, not yet finished */
         int stopped = 0;
         rd_msg *m;
         while (n < RD_ACTOR_BATCH && (m = mailbox_pop(&a->mbox)) != NULL) {
             n++;
+            a->taken++;
             if (dispatch(a, m)) {
                 stopped = 1;
                 break;
@@ -442,14 +493,16 @@ static void *actor_thread(void *arg)
         }
         if (stopped) {
             drop_mail(a);
-            mailbox_done(&a->mbox, n);
+            mailbox_done(&a->mbox, a->taken);
             return NULL;
         }
         if (next_tick != 0 && a->started && rd_now_ns() >= next_tick) {
             a->def->tick(a);
             next_tick = rd_now_ns() + tick_ns;
         }
-        if (mailbox_done(&a->mbox, n) > 0)
+        int32_t left = mailbox_done(&a->mbox, a->taken);
+        a->taken = 0;
+        if (left > 0)
             continue;
         if (next_tick != 0) {
             /* Idle: sleep until a send finds us idle or the tick is due. */

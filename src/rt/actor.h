@@ -8,11 +8,15 @@
  * never: runs on two threads at once; blocks its loop (blocking work gets a thread actor).
  *
  * Two kinds: loop actors live on an rd_loop and run in bounded batches when scheduled; thread
- * actors (encoders) own a thread that sleeps on an eventfd while the mailbox is empty.
+ * actors (encoders) own a thread that sleeps on an eventfd while the mailbox is empty. A thread
+ * actor's handler that hands work to another thread sleeps in actor_wait on that same eventfd
+ * until the work comes back (actor_wake) or, if it wants, new mail arrives: nothing polls.
  *
  * Supervision: a handler (or init) that returns a negative errno counts as a failure. The
  * actor's pending requests are cancelled, fini runs, and init runs again after a backoff
- * (10 ms doubling to 5 s, reset by a success). Messages wait in the mailbox meanwhile. */
+ * (10 ms doubling to 5 s, reset by a success). Messages wait in the mailbox meanwhile. A thread
+ * actor waits out the back-off on its own thread, but actor_stop ends that wait, and a thread
+ * actor asked to stop whose init fails ends there (its queued mail dropped). */
 #ifndef REELD_RT_ACTOR_H
 #define REELD_RT_ACTOR_H
 
@@ -56,15 +60,16 @@ struct rd_actor {
     rd_mpsc_node ready; /* link in the loop's ready queue */
     rd_mailbox mbox;
     const rd_actor_def *def;
-    rd_loop *loop;       /* NULL for a thread actor */
-    void *state;         /* the actor's own, set by init */
-    void *arg;           /* init's argument, kept for restarts */
-    _Atomic int stopped; /* set once MSG_STOP is handled: sends fail */
-    int started;         /* init has succeeded since the last failure */
-    int down;            /* failed, waiting for the restart timer */
-    int parked;          /* down with messages waiting: the timer must schedule it */
-    int phantom;         /* 1 until the first run: spawn's scheduling count */
-    uint32_t backoff_ms; /* next restart delay */
+    rd_loop *loop;        /* NULL for a thread actor */
+    void *state;          /* the actor's own, set by init */
+    void *arg;            /* init's argument, kept for restarts */
+    _Atomic int stopped;  /* set once MSG_STOP is handled: sends fail */
+    _Atomic int stopping; /* actor_stop was called: a thread actor's restart back-off ends */
+    int started;          /* init has succeeded since the last failure */
+    int down;             /* failed, waiting for the restart timer */
+    int parked;           /* down with messages waiting: the timer must schedule it */
+    int phantom;          /* 1 until the first run: spawn's scheduling count */
+    uint32_t backoff_ms;  /* next restart delay */
     rd_timer restart_timer;
     _Atomic uint64_t restarts; /* failures that led to a restart */
     _Atomic uint64_t handled;  /* messages handled */
@@ -73,7 +78,8 @@ struct rd_actor {
     uint32_t pending_count;
     /* thread actors */
     pthread_t thread;
-    int wake_fd; /* eventfd the thread sleeps on; -1 for loop actors */
+    int wake_fd;   /* eventfd the thread sleeps on; -1 for loop actors */
+    int32_t taken; /* popped in the current batch and not yet finished (mailbox_done) */
     int cpu;
     rd_actor *next_all; /* registry link */
 };
@@ -115,6 +121,20 @@ void actor_stop(rd_actor *a);
 /* Thread actors, from their own handler: the next queued message without waiting, or NULL.
  * Lets a long handler (an encode) notice a cancel. The message is the caller's. */
 rd_msg *actor_try_receive(rd_actor *self);
+
+/* Thread actors, from their own handler: sleeps until actor_wake(self) or, when `mail` is set,
+ * until a message is queued (take it with actor_try_receive), at most `timeout_ms` (-1: no
+ * limit). With `mail` it returns at once while mail is queued; without it new mail does not
+ * end the wait (what a handler does that takes no new work for now). It may return without
+ * cause: the caller looks again at what it waits for. With `mail` the messages of the current
+ * batch, the one being handled included, count as finished from then on (the depth counts what
+ * is queued), so that the next send finds the actor idle and wakes it. */
+void actor_wait(rd_actor *self, int mail, int timeout_ms);
+
+/* Any thread: ends the thread actor's actor_wait, or makes its next one return at once. For
+ * the thread that finished work the actor handed it; the actor stays alive until
+ * actor_free_all, so a wake after it stopped is harmless. */
+void actor_wake(rd_actor *a);
 
 /* Waits for a stopped thread actor's thread to end. */
 void actor_join(rd_actor *a);

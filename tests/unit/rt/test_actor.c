@@ -1,5 +1,6 @@
 /* Actors: request/reply, the timeout path and a late reply, supervisor restarts without losing
- * mail, back-pressure from a full mailbox, stop, and a thread actor that blocks. */
+ * mail, back-pressure from a full mailbox, stop, a thread actor that blocks, one that waits in
+ * its handler for a wake or mail, and a stop during a thread actor's restart back-off. */
 #include <errno.h>
 #include <semaphore.h>
 #include <stdlib.h>
@@ -344,6 +345,119 @@ TEST(thread_actor_ticks_idle_and_between_messages)
     actor_free_all();
 }
 
+/* actor_wait / actor_wake: a thread actor's handler that handed work to another thread sleeps
+ * on its eventfd. Not taking mail, a send does not end the wait and a wake does; without a wake
+ * the wait ends at its timeout; taking mail, what is queued comes at once and the next send
+ * ends the wait. */
+static sem_t waiter_phase;
+static atomic_int waiter_woken, waiter_early, waiter_got, waiter_timed_out;
+
+static int waiter_handle(rd_actor *self, rd_msg *m)
+{
+    (void)m;
+    actor_wait(self, 0, 0); /* drains a wake left by the send that woke the thread */
+    sem_post(&waiter_phase);
+    for (;;) {
+        actor_wait(self, 0, -1);
+        if (atomic_load(&waiter_woken))
+            break;
+        atomic_fetch_add(&waiter_early, 1);
+    }
+    uint64_t t0 = rd_now_ns();
+    actor_wait(self, 0, 30);
+    if (rd_now_ns() - t0 >= 25 * MS)
+        atomic_store(&waiter_timed_out, 1);
+    int posted = 0;
+    while (atomic_load(&waiter_got) < 2) {
+        rd_msg *in = actor_try_receive(self);
+        if (in != NULL) {
+            msg_free(in);
+            atomic_fetch_add(&waiter_got, 1);
+            continue;
+        }
+        if (!posted) {
+            posted = 1;
+            sem_post(&waiter_phase);
+        }
+        actor_wait(self, 1, -1);
+    }
+    return RD_DONE;
+}
+
+static const rd_actor_def waiter_def = {.name = "waiter", .handle = waiter_handle};
+
+TEST(thread_actor_waits_for_a_wake_or_mail)
+{
+    sem_init(&waiter_phase, 0, 0);
+    rd_actor *w;
+    CHECK_EQ_INT(actor_spawn_thread(&waiter_def, NULL, -1, &w), 0);
+    CHECK_EQ_INT(actor_send(w, ask(ASK_ECHO, 1)), 0);
+    sem_wait(&waiter_phase); /* waiting, not taking mail */
+    CHECK_EQ_INT(actor_send(w, ask(ASK_ECHO, 2)), 0);
+    struct timespec ts = {0, 50000000};
+    nanosleep(&ts, NULL);
+    CHECK_EQ_INT(atomic_load(&waiter_early), 0); /* the send did not end the wait */
+    atomic_store(&waiter_woken, 1);
+    actor_wake(w);
+    sem_wait(&waiter_phase); /* took message 2, now waits for mail */
+    CHECK_EQ_INT(atomic_load(&waiter_got), 1);
+    CHECK_EQ_INT(atomic_load(&waiter_timed_out), 1);
+    nanosleep(&ts, NULL);
+    CHECK_EQ_INT(atomic_load(&waiter_got), 1);
+    uint64_t t0 = rd_now_ns();
+    CHECK_EQ_INT(actor_send(w, ask(ASK_ECHO, 3)), 0);
+    CHECK(wait_int(&waiter_got, 2, 2000));
+    CHECK(rd_now_ns() - t0 < 1000 * MS); /* woken by the send */
+    actor_stop(w);
+    actor_join(w);
+    actor_free_all();
+    sem_destroy(&waiter_phase);
+}
+
+/* A thread actor waits out its restart back-off on its own thread; a stop ends the wait, and
+ * an actor whose init keeps failing still stops (its STOP would otherwise never be reached). */
+static atomic_int failing_inits;
+
+static int failing_init(rd_actor *self, void *arg)
+{
+    (void)self;
+    (void)arg;
+    atomic_fetch_add(&failing_inits, 1);
+    return -EIO;
+}
+
+static int failing_handle(rd_actor *self, rd_msg *m)
+{
+    (void)self;
+    (void)m;
+    return RD_DONE;
+}
+
+static const rd_actor_def failing_def = {
+    .name = "failing", .init = failing_init, .handle = failing_handle};
+
+TEST(stop_ends_a_thread_actors_restart_backoff)
+{
+    atomic_store(&failing_inits, 0);
+    rd_actor *f;
+    CHECK_EQ_INT(actor_spawn_thread(&failing_def, NULL, -1, &f), 0);
+    CHECK(wait_int(&failing_inits, 5, 2000)); /* 10+20+40+80 ms; now 160 ms more */
+    uint64_t t0 = rd_now_ns();
+    actor_stop(f);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 2;
+    int r = pthread_timedjoin_np(f->thread, NULL, &deadline);
+    CHECK_EQ_INT(r, 0);
+    if (r != 0)
+        return; /* still running: leave it */
+    CHECK(rd_now_ns() - t0 < 120 * MS);
+    rd_msg *m = ask(ASK_ECHO, 1);
+    CHECK_EQ_INT(actor_send(f, m), -EPIPE); /* stopped: the message is still ours */
+    msg_free(m);
+    actor_free_all();
+}
+
 int main(void)
 {
     RUN(request_reply);
@@ -353,5 +467,7 @@ int main(void)
     RUN(thread_actor_blocks_and_full_mailbox_pushes_back);
     RUN(thread_actor_ticks_idle_and_between_messages);
     RUN(send_wait_blocks_until_room_then_times_out);
+    RUN(thread_actor_waits_for_a_wake_or_mail);
+    RUN(stop_ends_a_thread_actors_restart_backoff);
     return test_summary();
 }
