@@ -31,11 +31,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "actors/metrics.h"
 #include "proto/hls.h"
 #include "src/media/hls_publish.h"
 #include "src/rt/alloc.h"
 #include "src/rt/log.h"
+#include "src/rt/metrics.h"
 
 #define POLL_NS      2000000L /* while PUTs fly and a slot is free: how often mail is looked at */
 #define DONE_WAIT_MS 10000    /* waiting for room at a full notify mailbox, then given up */
