@@ -31,7 +31,6 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "actors/metrics.h"
 #include "actors/progress_stream.h"
 #include "proto/cors.h"
 #include "proto/edge_token.h"
@@ -48,6 +47,7 @@
 #include "src/store/store.h"
 #include "src/rt/assets.h"
 #include "src/rt/log.h"
+#include "src/rt/metrics.h"
 #include "src/urlsign.h"
 
 #define API_MAX_KEYS   64

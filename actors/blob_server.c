@@ -21,9 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "actors/metrics.h"
 #include "proto/cors.h"
 #include "src/rt/log.h"
+#include "src/rt/metrics.h"
 #include "src/urlsign.h"
 
 #define MAX_UPLOADS                                                                                \

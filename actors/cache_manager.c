@@ -48,7 +48,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "actors/metrics.h"
 #include "proto/cors.h"
 #include "proto/disposition.h"
 #include "proto/edge_token.h"
@@ -62,6 +61,7 @@
 #include "src/edge/origin.h"
 #include "src/edge/origin_thumb.h"
 #include "src/rt/log.h"
+#include "src/rt/metrics.h"
 #include "src/store/store.h"
 
 #define TOUCH_BATCH    256  /* keys per MSG_CACHE_TOUCH */

@@ -48,9 +48,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "actors/metrics.h"
 #include "proto/cors.h"
 #include "src/rt/log.h"
+#include "src/rt/metrics.h"
 
 #define HEAD_MAX       (16 * 1024) /* request line + headers; larger: 431 */
 #define PIPELINE       16          /* requests of one connection awaiting replies */

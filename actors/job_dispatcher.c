@@ -3,7 +3,8 @@
  * owns:  worker credits, the running table, unwritten completions, the Redis queue.
  * takes: MSG_JOB_PULL, MSG_JOB_PROGRESS, MSG_JOB_DONE, MSG_JOB_CANCEL (request), MSG_STORE
  *        (request, forwarded).
- * sends: MSG_JOB_ASSIGN, MSG_JOB_CANCEL to workers; MSG_STORE to the store.
+ * sends: MSG_JOB_ASSIGN, MSG_JOB_CANCEL to workers; MSG_STORE to the store; the queue gauges
+ *        to a scrape (write_queue, a metrics collector).
  * never: blocks; claims more than its workers' credit; writes a job without the fence.
  *
  * One claim is in flight at a time, so credit cannot be promised twice. Completions are
@@ -20,9 +21,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "actors/metrics.h"
+#include "proto/prom.h"
 #include "src/rt/alloc.h"
 #include "src/rt/log.h"
+#include "src/rt/metrics.h"
 #include "src/store/store.h"
 
 #define MAX_WORKERS     256
@@ -113,6 +115,7 @@ struct disp {
     uint32_t claim_us[CLAIM_SAMPLES]; /* claim round trips, a ring (benchmarks, metrics) */
     uint64_t nclaims;
     rd_stop_hook hook; /* in the settings copy (arg): registered once, survives restarts */
+    int collecting;    /* in the settings copy: write_queue is a metrics collector */
     disp *live;        /* in the settings copy: the running state */
     rd_series *outcomes[OUTCOME_KINDS]; /* reeld_job_outcomes_total by outcome_kinds */
 };
@@ -651,6 +654,52 @@ int dispatcher_queue_counts(rd_queue_counts *out)
     return 0;
 }
 
+/* The metrics collector: the queue, as the dispatchers last counted it (about a second old);
+ * the stream's length and pending entries are what a fleet's autoscaler reads. Process-wide
+ * like the counts: every dispatcher adds it with a NULL context, so it is written once. */
+static void write_queue(prom_writer *w, void *ctx)
+{
+    (void)ctx;
+    rd_queue_counts c;
+    if (dispatcher_queue_counts(&c) != 0)
+        return;
+    static const char *const sname[] = {"state"};
+    static const char *const states[] = {"waiting", "active", "completed", "failed", "dead"};
+    const int64_t counts[] = {c.waiting, c.active, c.completed, c.failed, c.dead};
+    prom_family(w, "reeld_jobs", "gauge", "Jobs in the store by state.");
+    for (int i = 0; i < 5; i++)
+        prom_sample(w, "reeld_jobs", "", sname, &states[i], 1, NULL, (double)counts[i]);
+    prom_family(w, "reeld_queue_oldest_age_seconds", "gauge",
+                "How long the oldest due queued job has waited for a worker (0: none).");
+    prom_sample(w, "reeld_queue_oldest_age_seconds", "", NULL, NULL, 0, NULL,
+                (double)c.oldest_queued_ms / 1000.0);
+    prom_family(w, "reeld_webhook_oldest_undelivered_seconds", "gauge",
+                "Age of the oldest webhook event neither delivered nor dead (0: none).");
+    prom_sample(w, "reeld_webhook_oldest_undelivered_seconds", "", NULL, NULL, 0, NULL,
+                (double)c.oldest_webhook_ms / 1000.0);
+    if (c.stream_length >= 0) {
+        prom_family(w, "reeld_queue_stream_entries", "gauge",
+                    "Entries in the Redis job streams (XLEN, all kinds).");
+        prom_sample(w, "reeld_queue_stream_entries", "", NULL, NULL, 0, NULL,
+                    (double)c.stream_length);
+    }
+    if (c.stream_pending >= 0) {
+        prom_family(w, "reeld_queue_stream_pending", "gauge",
+                    "Stream entries read by a worker and not yet acknowledged (XPENDING).");
+        prom_sample(w, "reeld_queue_stream_pending", "", NULL, NULL, 0, NULL,
+                    (double)c.stream_pending);
+    }
+}
+
+/* `proto` is the settings copy: added once per dispatcher, removed at its stop or free. */
+static void stop_collecting(disp *proto)
+{
+    if (!proto->collecting)
+        return;
+    proto->collecting = 0;
+    metrics_collector_remove(write_queue, NULL);
+}
+
 static void heartbeat_fire(rd_timer *t)
 {
     disp *d = (disp *)(void *)((char *)t - offsetof(disp, hb));
@@ -1035,6 +1084,7 @@ static int disp_handle(rd_actor *self, rd_msg *m)
 static void disp_stop_hook(rd_stop_hook *hook, rd_loop *loop)
 {
     disp *proto = (disp *)(void *)((char *)hook - offsetof(disp, hook));
+    stop_collecting(proto);
     disp *d = proto->live;
     if (d == NULL)
         return;
@@ -1071,6 +1121,8 @@ static int disp_init(rd_actor *self, void *arg)
     if (proto->hook.fn == NULL) {
         proto->hook.fn = disp_stop_hook;
         loop_on_stop(self->loop, &proto->hook);
+        proto->collecting = 1;
+        metrics_collector_add(write_queue, NULL);
     }
     d->self = self;
     d->store = proto->store;
@@ -1185,6 +1237,8 @@ void dispatcher_free(rd_actor *a)
     }
     free(d); /* its timers and connections ended with the loop (the stop hook) */
     a->state = NULL;
+    if (a->arg != NULL)
+        stop_collecting(a->arg);
     free(a->arg);
     a->arg = NULL;
 }

@@ -25,7 +25,10 @@
  *        MSG_STORE requests (from the API: forwarded to the store and answered with its answer;
  *        a job created this way wakes the dispatcher; STORE_JOB_COUNTS answers carry the stream
  *        length and pending count).
- * sends: MSG_JOB_ASSIGN and MSG_JOB_CANCEL to workers; MSG_STORE requests to the store.
+ * sends: MSG_JOB_ASSIGN and MSG_JOB_CANCEL to workers; MSG_STORE requests to the store;
+ *        from its start to its stop, the queue gauges at each scrape (reeld_jobs{state},
+ *        reeld_queue_*, reeld_webhook_oldest_undelivered_seconds), as a collector of the metrics
+ *        registry (src/rt/metrics.h).
  * never: blocks; runs two claims at once; hands a worker more jobs than it asked for; writes a
  *        job it does not hold the lease of (every write is fenced). */
 #ifndef REELD_ACTORS_JOB_DISPATCHER_H
@@ -66,7 +69,7 @@ int dispatcher_claim_latency(rd_actor *a, uint64_t *count, double *p50_ms, doubl
 
 /* Any thread: the queue counts as last read from the store (about once a second, by the
  * dispatcher's timer), with the stream length and pending count in fleet mode. 0, or -ENOENT
- * before the first read. For /api/health and metrics. */
+ * before the first read. For /api/health and the queue gauges. */
 int dispatcher_queue_counts(rd_queue_counts *out);
 
 /* Any thread: outcomes (succeeded or failed attempts) the store has confirmed, by every

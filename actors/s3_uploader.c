@@ -32,11 +32,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "actors/metrics.h"
 #include "proto/hls.h"
 #include "src/media/hls_publish.h"
 #include "src/rt/alloc.h"
 #include "src/rt/log.h"
+#include "src/rt/metrics.h"
 
 #define DONE_WAIT_MS 10000 /* waiting for room at a full notify mailbox, then given up */
 

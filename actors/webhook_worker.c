@@ -18,13 +18,13 @@
 #include <unistd.h>
 
 #include "actors/job_dispatcher.h"
-#include "actors/metrics.h"
 #include "proto/edge_token.h"
 #include "proto/webhook.h"
 #include "src/edge/edgekey.h"
 #include "src/net/tls.h"
 #include "src/rt/alloc.h"
 #include "src/rt/log.h"
+#include "src/rt/metrics.h"
 #include "src/store/client.h"
 #include "src/store/store.h"
 

@@ -23,7 +23,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "actors/metrics.h"
 #include "proto/s3_bucket.h"
 #include "proto/s3_wire.h"
 #include "src/blob/s3.h"

@@ -21,13 +21,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "actors/metrics.h"
 #include "src/blob/blob.h"
 #include "src/blob/s3.h"
 #include "src/cmd.h"
 #include "src/net/tls.h"
 #include "src/rt/actor.h"
 #include "src/rt/log.h"
+#include "src/rt/metrics.h"
 #include "src/rt/runtime.h"
 
 #define S3CMD_READ_CHUNK (8u << 20) /* bytes per ranged GET when downloading */

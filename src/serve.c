@@ -25,6 +25,7 @@
 #include "src/jobs.h"
 #include "src/rt/actor.h"
 #include "src/rt/log.h"
+#include "src/rt/metrics.h"
 #include "src/rt/runtime.h"
 #include "src/worker_role.h"
 

@@ -20,12 +20,12 @@
 
 #include "actors/gpu_encoder.h"
 #include "actors/hls_dir_writer.h"
-#include "actors/metrics.h"
 #include "actors/s3_uploader.h"
 #include "src/blob/backend.h"
 #include "src/cmd.h"
 #include "src/net/tls.h"
 #include "src/rt/log.h"
+#include "src/rt/metrics.h"
 #include "src/rt/runtime.h"
 
 typedef struct cli {

@@ -17,7 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "actors/metrics.h"
 #include "proto/hmac.h"
 #include "proto/md5.h"
 #include "proto/msg.h"
@@ -27,6 +26,7 @@
 #include "src/rt/actor.h"
 #include "src/rt/alloc.h"
 #include "src/rt/log.h"
+#include "src/rt/metrics.h"
 
 #define S3_MAX_ADDRS     8
 #define S3_POOL_HOSTS    16

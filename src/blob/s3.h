@@ -10,7 +10,7 @@
  * takes: MSG_S3_CALL (s3_call's requests, from threads that are not its loop).
  * sends: nothing; results come back through the operation's callbacks. Counts, by operation,
  *        reeld_s3_requests_total{op,outcome}, reeld_s3_retries_total{op} and
- *        reeld_s3_request_seconds{op} (actors/metrics.h).
+ *        reeld_s3_request_seconds{op} (src/rt/metrics.h).
  * never: blocks its loop (DNS is resolved in s3_client_create, before the loop uses the client;
  *        file bodies are read through io_uring); logs a secret or a signature; retries a request
  *        that failed for a reason retrying cannot fix (403, 404, 400 other than RequestTimeout).

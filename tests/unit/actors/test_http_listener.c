@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "actors/http_listener.h"
-#include "actors/metrics.h"
+#include "src/rt/metrics.h"
 #include "src/rt/runtime.h"
 #include "tests/unit/test.h"
 

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "actors/metrics.h"
+#include "src/rt/metrics.h"
 #include "tests/unit/test.h"
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
