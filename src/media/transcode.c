@@ -1928,9 +1928,9 @@ static int run(job *j, media_source *src, transcode_result *res)
             at = FFMAX(0, j->duration - 0.5);
         j->poster_at = (int64_t)(at * 90000);
     }
-    j->sb_off = j->vi < 0 || j->o->storyboard_interval_sec < 0 ||
-                storyboard_tile_size(j->v[0].rung.width, j->v[0].rung.height,
-                                                  &j->sb_tw, &j->sb_th) < 0;
+    j->sb_off =
+        j->vi < 0 || j->o->storyboard_interval_sec < 0 ||
+        storyboard_tile_size(j->v[0].rung.width, j->v[0].rung.height, &j->sb_tw, &j->sb_th) < 0;
     j->sb_step90 = (int64_t)storyboard_interval(j->duration, j->o->storyboard_interval_sec) * 90000;
     while ((r = av_read_frame(j->in, j->pkt)) >= 0) {
         AVPacket *p = av_packet_clone(j->pkt);

@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "actors/metrics.h"
+#include "src/rt/metrics.h"
 #include "tests/unit/test.h"
 
 #define MS 1000000ull
