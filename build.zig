@@ -1,7 +1,7 @@
 //! Builds reeld, its unit tests and its fuzz targets.
 //!
-//! Sources are discovered, not listed: every .c under src/, actors/ and proto/ is part of the
-//! core (src/main.c is the binary's entry point), every tests/unit/**/test_*.c is one test
+//! Sources are discovered, not listed: every .c under src/, actors/, proto/ and cmd/ is part of the
+//! core (cmd/main.c is the binary's entry point), every tests/unit/**/test_*.c is one test
 //! program, every tests/fuzz/fuzz_*.c one libFuzzer target, every bench/bench_*.c one benchmark
 //! program. Adding a module needs no edit here. Every file under assets/ (the web console, the
 //! OpenAPI document) is embedded in the binary: a C file generated here holds their bytes
@@ -37,9 +37,9 @@ pub fn build(b: *std.Build) !void {
     const sanitize = b.option(Sanitize, "sanitize", "address (ASan+UBSan) or thread (TSan): build with the system cc") orelse .none;
     const version = b.option([]const u8, "version", "version string baked into the binary") orelse "0.1.0";
 
-    const core = try collect(b, &.{ "src", "actors", "proto" }, ".c", "");
+    const core = try collect(b, &.{ "src", "actors", "proto", "cmd" }, ".c", "");
     var core_no_main = std.ArrayList([]const u8).init(b.allocator);
-    for (core) |f| if (!std.mem.eql(u8, f, "src/main.c")) try core_no_main.append(f);
+    for (core) |f| if (!std.mem.eql(u8, f, "cmd/main.c")) try core_no_main.append(f);
     const tests = try collect(b, &.{"tests/unit"}, ".c", "test_");
     const fuzzers = try collect(b, &.{"tests/fuzz"}, ".c", "fuzz_");
     const benches = try collect(b, &.{"bench"}, ".c", "bench_");
@@ -56,7 +56,7 @@ pub fn build(b: *std.Build) !void {
         // inside it. Zig caches each C object by content and flags, so the core sources are
         // compiled once whichever program includes them.
         const lib = core_no_main.items;
-        const exe = program(b, target, optimize, "reeld", "src/main.c", lib, version, assets_c);
+        const exe = program(b, target, optimize, "reeld", "cmd/main.c", lib, version, assets_c);
         b.installArtifact(exe);
         const run = b.addRunArtifact(exe);
         run.stdio = .inherit;
@@ -196,7 +196,7 @@ fn systemCcBuild(b: *std.Build, sanitize: Sanitize, core: []const []const u8, te
         }
     };
 
-    const exe = link.exe(b, "reeld", "src/main.c", objs.items, san_flags, pc_args.items, version_flag);
+    const exe = link.exe(b, "reeld", "cmd/main.c", objs.items, san_flags, pc_args.items, version_flag);
     b.getInstallStep().dependOn(&b.addInstallBinFile(exe, "reeld").step);
     const run = std.Build.Step.Run.create(b, "run reeld");
     run.addFileArg(exe);

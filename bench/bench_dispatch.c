@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "src/jobs.h"
+#include "cmd/jobs.h"
 #include "src/rt/actor.h"
 #include "src/rt/log.h"
 #include "src/store/client.h"

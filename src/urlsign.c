@@ -1,4 +1,4 @@
-/* Presigned URLs for clients; the endpoint parsing mirrors `reeld presign` (src/presign.c). */
+/* Presigned URLs for clients; the endpoint parsing mirrors `reeld presign` (cmd/presign.c). */
 #include "src/urlsign.h"
 
 #include <errno.h>

@@ -62,7 +62,7 @@ def runtime_packages():
 
 def known_metrics():
     names = set()
-    for d in ("src", "actors", "proto"):
+    for d in ("src", "actors", "proto", "cmd"):
         for dirpath, _, files in os.walk(os.path.join(ROOT, d)):
             for f in files:
                 if f.endswith((".c", ".h")):

@@ -1,5 +1,5 @@
 /* The worker role. See worker_role.h. */
-#include "src/worker_role.h"
+#include "cmd/worker_role.h"
 
 #include <errno.h>
 #include <stdio.h>

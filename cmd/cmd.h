@@ -17,7 +17,7 @@ int cmd_worker(int argc, char **argv);
 
 /* `reeld job add|get|cancel|list|counts ...`: one store request, the answer as JSON lines. */
 int cmd_job(int argc, char **argv);
-/* Prints a presigned PUT or GET URL for BUCKET/KEY (src/presign.c); 2 on a bad flag. */
+/* Prints a presigned PUT or GET URL for BUCKET/KEY (cmd/presign.c); 2 on a bad flag. */
 int cmd_presign(int argc, char **argv);
 
 /* Transcodes one input into an HLS ladder in a directory, or with --upload --asset ID publishes
@@ -27,11 +27,11 @@ int cmd_presign(int argc, char **argv);
 int cmd_transcode(int argc, char **argv);
 
 /* `reeld s3 put|get|head|delete|copy|multipart ...`: one S3 operation through reeld's client
- * (src/s3cmd.c); a tool for operators and tests, not listed in --help. */
+ * (cmd/s3cmd.c); a tool for operators and tests, not listed in --help. */
 int cmd_s3(int argc, char **argv);
 
 /* `reeld buckets init`: creates the S3 buckets and sets their CORS, lifecycle and Object Lock
- * configuration (src/buckets_cmd.c); 0, 1 with the S3 error on stderr, 2 on a usage error. */
+ * configuration (cmd/buckets_cmd.c); 0, 1 with the S3 error on stderr, 2 on a usage error. */
 int cmd_buckets(int argc, char **argv);
 
 /* For the commands that talk to S3 (`reeld s3`, `reeld buckets`): loads the CA file (the

@@ -22,7 +22,7 @@
 #include "actors/hls_dir_writer.h"
 #include "actors/s3_uploader.h"
 #include "src/blob/backend.h"
-#include "src/cmd.h"
+#include "cmd/cmd.h"
 #include "src/net/tls.h"
 #include "src/rt/log.h"
 #include "src/rt/metrics.h"

@@ -1,5 +1,5 @@
 /* `reeld buckets init`: creates and configures the three S3 buckets reeld uses, so that an
- * operator needs no other tool. Like `reeld s3` (src/s3cmd.c) it runs one loop with the S3
+ * operator needs no other tool. Like `reeld s3` (cmd/s3cmd.c) it runs one loop with the S3
  * client the server would make from the same S3_* settings (path style, the system CAs), and
  * drives it from the main thread with the blocking s3_call.
  *
@@ -26,7 +26,7 @@
 #include "proto/s3_bucket.h"
 #include "proto/s3_wire.h"
 #include "src/blob/s3.h"
-#include "src/cmd.h"
+#include "cmd/cmd.h"
 #include "src/net/tls.h"
 #include "src/rt/actor.h"
 #include "src/rt/log.h"

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "actors/http_listener.h"
-#include "src/cmd.h"
+#include "cmd/cmd.h"
 
 #ifndef REELD_VERSION
 #define REELD_VERSION "0.0.0-dev"

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "src/cmd.h"
-#include "src/jobs.h"
+#include "cmd/cmd.h"
+#include "cmd/jobs.h"
 #include "src/rt/actor.h"
 #include "src/rt/log.h"
 #include "src/rt/runtime.h"

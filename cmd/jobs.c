@@ -1,5 +1,5 @@
 /* Wiring of the job system. See jobs.h. */
-#include "src/jobs.h"
+#include "cmd/jobs.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -21,13 +21,13 @@
 #include "actors/console.h"
 #include "actors/http_listener.h"
 #include "actors/metrics.h"
-#include "src/cmd.h"
-#include "src/jobs.h"
+#include "cmd/cmd.h"
+#include "cmd/jobs.h"
 #include "src/rt/actor.h"
 #include "src/rt/log.h"
 #include "src/rt/metrics.h"
 #include "src/rt/runtime.h"
-#include "src/worker_role.h"
+#include "cmd/worker_role.h"
 
 /* Each connection is a descriptor, and so is each open file, cache entry and upstream socket:
  * the soft limit (often 1024) goes up to the hard one, and a hard limit below the connection

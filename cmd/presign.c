@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "src/cmd.h"
+#include "cmd/cmd.h"
 #include "src/urlsign.h"
 
 #define MAX_KEY 1024 /* S3's limit on an object key, in bytes */

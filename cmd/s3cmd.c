@@ -23,7 +23,7 @@
 
 #include "src/blob/blob.h"
 #include "src/blob/s3.h"
-#include "src/cmd.h"
+#include "cmd/cmd.h"
 #include "src/net/tls.h"
 #include "src/rt/actor.h"
 #include "src/rt/log.h"
