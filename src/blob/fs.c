@@ -490,11 +490,16 @@ static int walk(int dir, char *key, size_t klen, const char *prefix,
         if (fstatat(dir, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
             continue;
         if (S_ISDIR(st.st_mode)) {
+            /* Only directories on the way to the prefix, or under it: listing one asset's
+             * objects opens its directory, not the whole bucket. */
+            key[klen + nl] = '/';
+            key[klen + nl + 1] = '\0';
+            size_t kl = klen + nl + 1, pl = strlen(prefix);
+            if (strncmp(key, prefix, kl < pl ? kl : pl) != 0)
+                continue;
             int sub = openat(dir, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             if (sub < 0)
                 continue;
-            key[klen + nl] = '/';
-            key[klen + nl + 1] = '\0';
             r = walk(sub, key, klen + nl + 1, prefix, fn, ctx);
         } else if (S_ISREG(st.st_mode) && strncmp(key, prefix, strlen(prefix)) == 0) {
             r = fn(ctx, key, st.st_size);

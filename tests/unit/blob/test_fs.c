@@ -133,6 +133,24 @@ TEST(round_trip)
     CHECK_EQ_INT(blobfs_put(fs, "staging", "a/d", "xy", 2, NULL, NULL), 0);
     CHECK_EQ_INT(blobfs_list(fs, "staging", "a/", count_keys, &total), 0);
     CHECK_EQ_INT(total, 13);
+    /* A prefix is a string prefix, as S3's: "a" takes "ab/..." too, "a/" does not; the walk
+     * skips the directories that cannot lead to it. */
+    CHECK_EQ_INT(blobfs_put(fs, "staging", "ab/e", "12345", 5, NULL, NULL), 0);
+    CHECK_EQ_INT(blobfs_put(fs, "staging", "b/f", "1234567", 7, NULL, NULL), 0);
+    total = 0;
+    CHECK_EQ_INT(blobfs_list(fs, "staging", "a/", count_keys, &total), 0);
+    CHECK_EQ_INT(total, 13);
+    total = 0;
+    CHECK_EQ_INT(blobfs_list(fs, "staging", "a", count_keys, &total), 0);
+    CHECK_EQ_INT(total, 18);
+    total = 0;
+    CHECK_EQ_INT(blobfs_list(fs, "staging", "a/b/", count_keys, &total), 0);
+    CHECK_EQ_INT(total, 11);
+    total = 0;
+    CHECK_EQ_INT(blobfs_list(fs, "staging", "", count_keys, &total), 0);
+    CHECK_EQ_INT(total, 25);
+    CHECK_EQ_INT(blobfs_delete(fs, "staging", "ab/e"), 0);
+    CHECK_EQ_INT(blobfs_delete(fs, "staging", "b/f"), 0);
 
     /* overwrite is atomic and leaves no temp file */
     CHECK_EQ_INT(blobfs_put(fs, "staging", "a/d", "xyz", 3, NULL, &info), 0);
