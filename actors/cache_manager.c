@@ -48,6 +48,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proto/fnv.h"
 #include "proto/cors.h"
 #include "proto/disposition.h"
 #include "proto/edge_token.h"
@@ -590,17 +591,8 @@ static void evict(shard *sh)
 
 static uint64_t asset_tag(const char *asset)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (const char *p = asset; *p; p++)
-        h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    uint64_t h = fnv1a64(FNV64_BASIS, asset, strlen(asset));
     return h ? h : 1;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* The slot of `asset` in the deny set, or -1. Expired entries still hold their slot (probes
@@ -621,7 +613,7 @@ static int deny_find(const shard *sh, const char *asset)
 static int deny_has(const shard *sh, const char *asset)
 {
     int i = sh->deny ? deny_find(sh, asset) : -1;
-    return i >= 0 && sh->deny[i].until_ms > wall_ms();
+    return i >= 0 && sh->deny[i].until_ms > rd_wall_ms();
 }
 
 /* Adds `asset` until `until_ms`; 1 when it was not refused yet. A full probe sequence takes
@@ -630,13 +622,13 @@ static int deny_add(shard *sh, const char *asset, int64_t until_ms)
 {
     int i = deny_find(sh, asset);
     if (i >= 0) {
-        int fresh = sh->deny[i].until_ms <= wall_ms();
+        int fresh = sh->deny[i].until_ms <= rd_wall_ms();
         if (until_ms > sh->deny[i].until_ms)
             sh->deny[i].until_ms = until_ms;
         return fresh;
     }
     uint32_t home = (uint32_t)asset_tag(asset) % DENY_MAX, j = home;
-    int64_t now = wall_ms();
+    int64_t now = rd_wall_ms();
     for (int n = 0; n < DENY_MAX; n++, j = (j + 1) % DENY_MAX)
         if (sh->deny[j].name[0] == '\0' || sh->deny[j].until_ms <= now)
             break;
@@ -680,7 +672,7 @@ static void drop_asset(shard *sh, uint64_t tag)
 
 static void learn_deleted(shard *sh, const char *asset, int64_t until_ms)
 {
-    if (!edge_asset_valid(asset, strlen(asset)) || until_ms <= wall_ms())
+    if (!edge_asset_valid(asset, strlen(asset)) || until_ms <= rd_wall_ms())
         return;
     if (deny_add(sh, asset, until_ms)) {
         drop_asset(sh, asset_tag(asset));

@@ -48,6 +48,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proto/fnv.h"
 #include "proto/cors.h"
 #include "src/rt/log.h"
 #include "src/rt/metrics.h"
@@ -1861,10 +1862,7 @@ static int32_t client_bucket(const struct sockaddr_storage *sa)
     } else {
         return -1;
     }
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 16777619u;
-    return (int32_t)(h % CLIENT_BUCKETS);
+    return (int32_t)(fnv1a32(FNV32_BASIS, p, n) % CLIENT_BUCKETS);
 }
 
 static void conn_open(listener *l, int fd)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "actors/http_listener.h"
+#include "proto/fnv.h"
 #include "src/rt/alloc.h"
 #include "src/rt/log.h"
 #include "src/store/store.h"
@@ -44,10 +45,8 @@ typedef struct sse_arg {
 
 static uint32_t fnv(const char *p, size_t n)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (uint8_t)p[i]) * 16777619u;
-    return h ? h : 1;
+    uint32_t h = fnv1a32(FNV32_BASIS, p, n);
+    return h ? h : 1; /* 0 means "nothing sent yet" */
 }
 
 /* ---- places: counted here, taken by the API threads ---- */

@@ -24,6 +24,7 @@
 #include "src/net/tls.h"
 #include "src/rt/alloc.h"
 #include "src/rt/log.h"
+#include "src/rt/loop.h"
 #include "src/rt/metrics.h"
 #include "src/store/client.h"
 #include "src/store/store.h"
@@ -68,13 +69,6 @@ static int64_t mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -288,7 +282,7 @@ static void attempt_delivery(wworker *w, const rd_webhook_delivery *ev, const rd
                                         b->renditions[i].height, b->renditions[i].bitrate_kbps};
         }
         char sig[EDGE_TOKEN_SIG_LEN + 1];
-        int64_t exp = wall_ms() / 1000 + ww->cfg.edge_link_ttl_sec;
+        int64_t exp = rd_wall_ms() / 1000 + ww->cfg.edge_link_ttl_sec;
         if (edge_token_sign(&ww->edge, exp, ev->asset_public, strlen(ev->asset_public), sig) == 0)
             snprintf(playback, sizeof(playback), "%s/hls/%lld/%s/%s/master.m3u8", ww->edge_base,
                      (long long)exp, sig, ev->asset_public);
@@ -307,7 +301,7 @@ static void attempt_delivery(wworker *w, const rd_webhook_delivery *ev, const rd
     char *head = rd_calloc(1, HEAD_MAX, "a webhook request head");
     int blen = webhook_event_json(body, BODY_MAX, &e);
     msg_free(rans);
-    int64_t now_ms = wall_ms();
+    int64_t now_ms = rd_wall_ms();
     char sig[WEBHOOK_SIG_MAX];
     int sl = blen < 0 ? -ENOSPC
                       : webhook_signature(sig, sizeof(sig), now_ms / 1000, body, (size_t)blen,

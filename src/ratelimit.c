@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/fnv.h"
+
 typedef struct bucket {
     uint64_t hash; /* 0: empty */
     int cls;
@@ -31,11 +33,7 @@ void ratelimit_destroy(ratelimit *rl)
 
 static uint64_t fnv1a(int cls, const char *s)
 {
-    uint64_t h = 1469598103934665603ull ^ (uint64_t)(unsigned)cls;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
+    uint64_t h = fnv1a64(FNV64_BASIS ^ (uint64_t)(unsigned)cls, s, strlen(s));
     return h ? h : 1;
 }
 

@@ -53,6 +53,9 @@ typedef struct rd_loop_stats {
 
 /* Monotonic clock in nanoseconds. */
 uint64_t rd_now_ns(void);
+/* Wall clock in milliseconds since the epoch (timestamps that other nodes and stores compare:
+ * event times, link lifetimes). Any thread. */
+int64_t rd_wall_ms(void);
 
 /* Creates loop number `index`, to be pinned to `cpu` (-1: not pinned). The ring itself is set
  * up by the thread that runs the loop. Returns 0 or -errno. */

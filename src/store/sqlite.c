@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "src/rt/log.h"
+#include "src/rt/loop.h"
 #include "src/store/store.h"
 
 /* The schema, one migration per entry; schema_version holds how many have run. */
@@ -315,9 +316,7 @@ typedef struct sq {
 
 static int64_t now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return rd_wall_ms();
 }
 
 static int sq_errno(int rc)

@@ -1,0 +1,32 @@
+/* FNV-1a: the hash reeld uses to spread small keys over fixed tables (client-address and
+ * per-org buckets, rate-limit slots, the edge's deny set, change detection of a stream's text).
+ * Not for anything an attacker may aim at a table's worst case beyond its bound.
+ *
+ * owns:  nothing; pure functions over the caller's bytes. */
+#ifndef REELD_PROTO_FNV_H
+#define REELD_PROTO_FNV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FNV32_BASIS 2166136261u
+#define FNV64_BASIS 1469598103934665603ull
+
+/* Continues hash `h` (start with FNV32_BASIS / FNV64_BASIS) over n bytes. */
+static inline uint32_t fnv1a32(uint32_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 16777619u;
+    return h;
+}
+
+static inline uint64_t fnv1a64(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+#endif
