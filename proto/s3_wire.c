@@ -83,7 +83,8 @@ int s3wire_xml_decode(const char *b, size_t len, char *out, size_t cap)
                     cp = cp * (hex ? 16 : 10) + (uint32_t)v;
                 }
                 if (q < e && *q == ';' && digits > 0 && cp > 0 && cp <= 0x10FFFF) {
-                    put_utf8(out, cap, &o, cp);
+                    /* "&#10;" is a control character too: a space, as below. */
+                    put_utf8(out, cap, &o, cp < 0x20 || cp == 0x7f ? ' ' : cp);
                     p = q + 1;
                     done = 1;
                 }

@@ -154,6 +154,10 @@ TEST(canon_rejects_what_is_not_xml)
     CHECK_EQ_INT(canon_str("<a>x</a>", c, 4), -E2BIG);
     CHECK_EQ_INT(canon_str("<a x=\"/>\">y</a >", c, sizeof(c)), 4);
     CHECK_EQ_STR(c, "a=y\n");
+    /* A character reference to a control character is a space, as a raw one is: a newline
+     * in a value would make two lines of one (the fuzzer found "&#10;"). */
+    CHECK_EQ_INT(canon_str("<a><b>x&#10;y&#x9;z</b></a>", c, sizeof(c)), 13);
+    CHECK_EQ_STR(c, "a/b[1]=x y z\n");
 }
 
 TEST(canon_limits)
