@@ -1978,7 +1978,7 @@ static int load_edge_key(api *a, const rd_config *cfg, char *err, size_t errlen)
     if (base != NULL)
         snprintf(a->edge_base, sizeof(a->edge_base), "%s", base);
     else
-        snprintf(a->edge_base, sizeof(a->edge_base), "http://%s", cfg->listen);
+        config_listen_url(cfg, a->edge_base, sizeof(a->edge_base));
     size_t bl = strlen(a->edge_base);
     while (bl > 0 && a->edge_base[bl - 1] == '/')
         a->edge_base[--bl] = '\0';

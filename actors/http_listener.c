@@ -50,12 +50,14 @@
 
 #include "proto/fnv.h"
 #include "proto/cors.h"
+#include "src/net/tls_server.h"
+#include "src/rt/alloc.h"
 #include "src/rt/log.h"
 #include "src/rt/metrics.h"
 
 #define HEAD_MAX       (16 * 1024) /* request line + headers; larger: 431 */
 #define PIPELINE       16          /* requests of one connection awaiting replies */
-#define BR_GROUP       0x4854      /* provided-buffer group id ("HT") */
+#define BR_GROUP       0x4854      /* first provided-buffer group id ("HT"); one per listener */
 #define BR_ENTRIES     512         /* buffers in the ring (power of two) */
 #define BR_SIZE        4096        /* bytes per buffer */
 #define IN_BASE        4096        /* first input buffer */
@@ -68,6 +70,8 @@
 #define PIPE_SIZE      (256 * 1024) /* a splice pipe: file bytes per round trip */
 #define PIPE_POOL      64           /* empty pipes a listener keeps for the next file parts */
 #define HOLD_MIN       (64 * 1024)  /* buffer parts this large are sent from where they are */
+#define TLS_IN_MAX     (64 * 1024)  /* ciphertext the engine has not taken yet; more: cut off */
+#define TLS_FBUF       (64 * 1024)  /* HTTPS: a file part's bytes read per round */
 #define SERVER_NAME    "reeld"
 
 /* ---- routes ---- */
@@ -379,6 +383,20 @@ struct conn {
     uint64_t head_start_ns; /* first byte of the request being read */
     uint64_t last_ns;       /* last activity */
     conn *next_free;
+    /* HTTPS (tls_on): the engine (kept for the slot's next connection), ciphertext it has not
+     * taken yet, the record send in flight, and the plaintext write it is encrypting: an
+     * output buffer or a held part's bytes, completed through send_op.done as a plain send
+     * would be, once every record holding it has left. A file part is read into fbuf first
+     * (no splice: the bytes must pass through the engine). */
+    tls_conn *tls;
+    rd_op tls_op;
+    uint8_t tls_on, tls_ready, tls_sending, tls_pumping, tls_again, tls_app_active, tls_seen;
+    char *tls_in;
+    uint32_t tls_in_len;
+    const char *tls_app;
+    uint32_t tls_app_len, tls_app_done;
+    char *tls_fbuf;
+    uint64_t accept_ns;
 };
 
 #define NSTATUS 24
@@ -399,6 +417,7 @@ struct listener {
     rd_http_config cfg;
     struct io_uring_buf_ring *br;
     char *br_mem;
+    uint16_t bgid; /* the ring's group id: unique, as two listeners may share a loop */
     conn *conns;
     uint32_t nconns, live, live_reject;
     conn *free_list, *free_reject;
@@ -414,6 +433,7 @@ struct listener {
     rd_actor_def def; /* its own: the mailbox bound follows the connection cap */
     rd_metric *m_requests, *m_duration;
     rd_series *open_conns, *rejected;
+    rd_series *tls_ok, *tls_failed;
     rd_series *req_series[RD_HTTP_MAX_ROUTES + 1][NSTATUS];
     rd_series *dur_series[RD_HTTP_MAX_ROUTES + 1];
 };
@@ -569,6 +589,8 @@ static void acks_release(conn *c, int failed)
 
 static void on_send(rd_op *op, int res, uint32_t flags);
 static void splice_start(conn *c);
+static void tls_write_start(conn *c, const char *p, uint32_t n);
+static void tls_close_notify(conn *c);
 
 /* A held part follows the output buffer (a response head, usually): MSG_MORE lets the head
  * leave in the same segment as the first body bytes despite TCP_NODELAY. */
@@ -592,6 +614,10 @@ static void kick_send(conn *c)
     c->fill ^= 1;
     c->sending = 1;
     c->sent = 0;
+    if (c->tls_on) {
+        tls_write_start(c, o->p, o->len);
+        return;
+    }
     struct io_uring_sqe *sqe = loop_sqe(c->l->loop, &c->send_op);
     io_uring_prep_send(sqe, c->fd, o->p, o->len, send_flags(c));
 }
@@ -668,6 +694,7 @@ static void start_linger(conn *c)
         return;
     }
     c->lingering = 1;
+    tls_close_notify(c);
     shutdown(c->fd, SHUT_WR);
     loop_timer_start(c->l->loop, &c->timer, ms_ns(LINGER_MS), 0);
 }
@@ -723,6 +750,198 @@ static void output_left(conn *c)
     }
     if (!pending(c) && c->in_len == c->in_off && !c->cur.active)
         timer_by(c, c->last_ns + ms_ns(c->l->cfg.idle_timeout_ms));
+}
+
+/* ---- HTTPS: the engine between the socket and the rest ----
+ *
+ * Ciphertext from recv goes into tls_in and on into the engine; plaintext out of the engine
+ * goes into the input buffer as a plain recv's bytes would. A write (kick_send's output
+ * buffer, a held part's bytes) is copied into the engine, and completes through send_op.done
+ * with its whole length once the records that hold it have been handed to the kernel, so
+ * on_send and on_splice_out need not know about TLS. One record send is in flight at a time
+ * (tls_op); the pump is not re-entered (a call while it runs asks it to go round again). */
+
+static int in_append(conn *c, const char *p, uint32_t n);
+static slot *respond_error(conn *c, int route_id, int status, const char *code, const char *message,
+                           const char *headers, int close);
+static void on_tls_sent(rd_op *op, int res, uint32_t flags);
+
+/* Ends the write in progress: `res` is its length, or a negative errno when it will never
+ * leave. The callback may end (and free) the connection: call last. */
+static void tls_app_finish(conn *c, int res)
+{
+    c->tls_app_active = 0;
+    c->send_op.done(&c->send_op, res, 0);
+}
+
+/* Moves what can move: ciphertext in, plaintext out (to the input buffer, when the connection
+ * still reads), the pending write in, records out. `process`: parse what arrived (the recv
+ * path parses itself). May end the connection. */
+static void tls_pump(conn *c, int process)
+{
+    if (c->tls_pumping) {
+        c->tls_again = 1;
+        return;
+    }
+    c->tls_pumping = 1;
+    br_ssl_engine_context *eng = tls_conn_engine(c->tls);
+    int got = 0, overflow = 0, app_done = 0;
+    unsigned st;
+    do {
+        c->tls_again = 0;
+        for (;;) {
+            st = br_ssl_engine_current_state(eng);
+            if (st & BR_SSL_CLOSED)
+                break;
+            if (c->tls_in_len && (st & BR_SSL_RECVREC)) {
+                size_t k = tls_conn_push(c->tls, c->tls_in, c->tls_in_len);
+                memmove(c->tls_in, c->tls_in + k, c->tls_in_len - k);
+                c->tls_in_len -= (uint32_t)k;
+                continue;
+            }
+            if (st & BR_SSL_RECVAPP) {
+                size_t len;
+                unsigned char *buf = br_ssl_engine_recvapp_buf(eng, &len);
+                if (!c->closing && !c->lingering && wants_input(c) && !overflow) {
+                    if (in_append(c, (const char *)buf, (uint32_t)len) < 0)
+                        overflow = 1;
+                    else
+                        got = 1;
+                }
+                br_ssl_engine_recvapp_ack(eng, len);
+                continue;
+            }
+            if (c->tls_app_active && c->tls_app_done < c->tls_app_len && (st & BR_SSL_SENDAPP)) {
+                c->tls_app_done += (uint32_t)tls_conn_write(c->tls, c->tls_app + c->tls_app_done,
+                                                            c->tls_app_len - c->tls_app_done, 1);
+                continue;
+            }
+            break;
+        }
+        if (!c->tls_ready && (st & (BR_SSL_SENDAPP | BR_SSL_RECVAPP))) {
+            c->tls_ready = 1;
+            metrics_add(c->l->tls_ok, 1);
+        }
+        if (!c->tls_sending && !c->closing && (st & BR_SSL_SENDREC)) {
+            size_t len;
+            unsigned char *buf = br_ssl_engine_sendrec_buf(eng, &len);
+            struct io_uring_sqe *sqe = loop_sqe(c->l->loop, &c->tls_op);
+            io_uring_prep_send(sqe, c->fd, buf, len, MSG_NOSIGNAL);
+            c->tls_sending = 1;
+        }
+        app_done = c->tls_app_active && c->tls_app_done == c->tls_app_len && !c->tls_sending &&
+                   !(st & BR_SSL_SENDREC);
+    } while (c->tls_again);
+    c->tls_pumping = 0;
+    if (overflow) {
+        conn_abort(c); /* it sent far more than it reads: cut off */
+        return;
+    }
+    if ((st & BR_SSL_CLOSED) && !c->tls_sending) {
+        /* The alert (if any) has left. A clean close (close_notify) is the client leaving. */
+        int e = br_ssl_engine_last_error(eng);
+        if (e != BR_ERR_OK && !c->tls_ready) {
+            metrics_add(c->l->tls_failed, 1);
+            log_debug("tls_handshake_failed", KV_STR("peer", c->peer),
+                      KV_STR("reason", tls_conn_strerror(e)), KV_INT("br_err", e));
+        } else if (e != BR_ERR_OK) {
+            log_debug("tls_failed", KV_STR("peer", c->peer), KV_STR("reason", tls_conn_strerror(e)),
+                      KV_INT("br_err", e));
+        }
+        if (c->tls_app_active)
+            tls_app_finish(c, -EPIPE); /* ends in conn_abort */
+        else
+            conn_abort(c);
+        return;
+    }
+    if (got && process && !c->in_process)
+        conn_process(c);
+    if (app_done && !c->closing)
+        tls_app_finish(c, (int)c->tls_app_len);
+}
+
+/* Starts encrypting and sending p[0..n) (n > 0), completed through send_op.done. */
+static void tls_write_start(conn *c, const char *p, uint32_t n)
+{
+    c->tls_app = p;
+    c->tls_app_len = n;
+    c->tls_app_done = 0;
+    c->tls_app_active = 1;
+    tls_pump(c, 1);
+}
+
+static void on_tls_sent(rd_op *op, int res, uint32_t flags)
+{
+    (void)flags;
+    conn *c = (conn *)(void *)((char *)op - offsetof(conn, tls_op));
+    c->tls_sending = 0;
+    if (res <= 0 || c->closing) {
+        if (c->tls_app_active)
+            tls_app_finish(c, res < 0 ? res : -EPIPE); /* ends in conn_abort */
+        else
+            conn_abort(c);
+        return;
+    }
+    br_ssl_engine_sendrec_ack(tls_conn_engine(c->tls), (size_t)res);
+    c->last_ns = rd_now_ns();
+    tls_pump(c, 1);
+}
+
+/* 1 when the first bytes of a connection are a plain HTTP request line, not a ClientHello. */
+static int looks_like_http(const char *p, uint32_t n)
+{
+    static const char *const methods[] = {"GET ",    "HEAD ",    "POST ", "PUT ",
+                                          "DELETE ", "OPTIONS ", "PATCH "};
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+        size_t l = strlen(methods[i]);
+        if (n >= l && memcmp(p, methods[i], l) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Bytes from the socket of an HTTPS connection. 0, or -ENOBUFS when the engine is that far
+ * behind (the caller cuts the connection off). */
+static int tls_take(conn *c, const char *p, uint32_t n)
+{
+    if (c->closing || c->lingering)
+        return 0;
+    if (!c->tls_seen) {
+        c->tls_seen = 1;
+        if (looks_like_http(p, n)) {
+            /* Plain HTTP to the HTTPS port: say so in plain HTTP, as nginx does, and end. */
+            c->tls_on = 0;
+            tls_conn_end(c->tls);
+            metrics_add(c->l->tls_failed, 1);
+            respond_error(c, -1, 400, "https_required",
+                          "This port speaks HTTPS: use an https:// URL.", NULL, 1);
+            conn_flush(c);
+            return 0;
+        }
+    }
+    if ((uint32_t)TLS_IN_MAX - c->tls_in_len < n)
+        return -ENOBUFS;
+    if (c->tls_in == NULL)
+        c->tls_in = rd_calloc(1, TLS_IN_MAX, "TLS input");
+    memcpy(c->tls_in + c->tls_in_len, p, n);
+    c->tls_in_len += n;
+    tls_pump(c, 0);
+    return 0;
+}
+
+/* The connection is done with: a close_notify, if it can leave now without waiting. */
+static void tls_close_notify(conn *c)
+{
+    if (!c->tls_on || !c->tls_ready || c->tls_sending)
+        return;
+    br_ssl_engine_context *eng = tls_conn_engine(c->tls);
+    br_ssl_engine_close(eng);
+    if (br_ssl_engine_current_state(eng) & BR_SSL_SENDREC) {
+        size_t len;
+        unsigned char *buf = br_ssl_engine_sendrec_buf(eng, &len);
+        ssize_t k = send(c->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        (void)k; /* a full socket: the client does without it */
+    }
 }
 
 /* ---- held parts: a file part (file -> pipe -> socket, no copy in user space), or a large
@@ -790,10 +1009,33 @@ static void pipe_put(conn *c)
     c->pipe[0] = c->pipe[1] = -1;
 }
 
+/* HTTPS: a buffer part goes through the engine from where it is; a file part is read into
+ * fbuf (one round), then written through the engine (the next). */
+static void tls_held_round(conn *c)
+{
+    const struct rd_msg_http_part *p = msg_body(c->held.part, http_part);
+    c->held.ops = 1;
+    if (!c->held.is_file) {
+        tls_write_start(c, p->body->data + c->held.off, (uint32_t)c->held.left);
+        return;
+    }
+    if (c->held.in_pipe) {
+        tls_write_start(c, c->tls_fbuf, c->held.in_pipe);
+        return;
+    }
+    uint32_t n = c->held.left < TLS_FBUF ? (uint32_t)c->held.left : TLS_FBUF;
+    struct io_uring_sqe *sqe = loop_sqe(c->l->loop, &c->splice_op);
+    io_uring_prep_read(sqe, p->fd, c->tls_fbuf, n, c->held.off);
+}
+
 static void splice_round(conn *c)
 {
     rd_loop *loop = c->l->loop;
     struct io_uring_sqe *sqe;
+    if (c->tls_on) {
+        tls_held_round(c);
+        return;
+    }
     if (c->held.full) {
         c->held.full = 0;
         c->held.polling = 1;
@@ -832,7 +1074,9 @@ static void splice_round(conn *c)
 static void splice_start(conn *c)
 {
     assert(!c->sending && c->held.part != NULL);
-    int r = c->held.is_file ? pipe_open(c) : 0;
+    int r = c->held.is_file && !c->tls_on ? pipe_open(c) : 0;
+    if (c->held.is_file && c->tls_on && c->tls_fbuf == NULL)
+        c->tls_fbuf = rd_calloc(1, TLS_FBUF, "an HTTPS file buffer");
     if (r < 0) {
         log_warn("http_pipe_failed", KV_ERRNO(r));
         conn_abort(c);
@@ -1396,6 +1640,44 @@ static void send_continue(conn *c)
 
 /* Parses what it can: heads, bodies, pipelined requests, until input runs out, the pipeline
  * is full, the output backs up, or the connection is ending. */
+/* 308 to the same host (its Host header without the port), the HTTPS port and the same
+ * target. 308, not 301: a POST stays a POST. */
+static slot *respond_redirect(conn *c, const http1_request *req, int close)
+{
+    const http1_header *h = http1_find_header(req, "host");
+    http1_str host = h ? h->value : (http1_str){"", 0};
+    size_t hl = host.len;
+    if (hl > 0 && host.p[0] == '[') {
+        const char *rb = memchr(host.p, ']', hl);
+        hl = rb ? (size_t)(rb - host.p) + 1 : 0;
+    } else {
+        const char *colon = memchr(host.p, ':', hl);
+        if (colon != NULL)
+            hl = (size_t)(colon - host.p);
+    }
+    int ok = hl > 0 && hl <= 255;
+    for (size_t i = 0; i < hl && ok; i++) {
+        char ch = host.p[i];
+        ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+             ch == '.' || ch == '-' || ch == '[' || ch == ']' || ch == ':';
+    }
+    char hdr[1000];
+    char port[8] = "";
+    if (c->l->cfg.redirect_port != 443)
+        snprintf(port, sizeof(port), ":%u", c->l->cfg.redirect_port);
+    if (!ok)
+        return respond_error(c, -1, 400, "bad_host",
+                             "The request needs a Host header naming this server to be "
+                             "redirected to HTTPS.",
+                             NULL, 1);
+    int n = snprintf(hdr, sizeof(hdr), "Location: https://%.*s%s%.*s\r\n", (int)hl, host.p, port,
+                     (int)req->target.len, req->target.p);
+    if (n < 0 || (size_t)n >= sizeof(hdr))
+        return respond_error(c, -1, 400, "url_too_long",
+                             "The URL is too long to redirect; use https:// directly.", NULL, 1);
+    return respond_error(c, -1, 308, "https_required", "This server speaks HTTPS.", hdr, close);
+}
+
 static void parse_loop(conn *c)
 {
     listener *l = c->l;
@@ -1443,6 +1725,17 @@ static void parse_loop(conn *c)
             break;
         }
         int has_body = fr.chunked || fr.content_length > 0;
+        if (l->cfg.redirect_port) {
+            /* A redirect listener: the body (if any) is not read, as for an unrouted path. */
+            slot *s = respond_redirect(c, &req, has_body || !fr.keep_alive);
+            if (s != NULL)
+                s->head_only = method_bit(req.method) == RD_HTTP_HEAD;
+            if (has_body)
+                break;
+            c->in_off += (uint32_t)n;
+            c->scan = 0;
+            continue;
+        }
         uint32_t poff[RD_HTTP_MAX_PARAMS], plen[RD_HTTP_MAX_PARAMS], np;
         unsigned allow;
         int id = find_route(l, &req, poff, plen, &np, &allow);
@@ -1585,7 +1878,7 @@ static void arm_recv(conn *c)
     struct io_uring_sqe *sqe = loop_sqe(c->l->loop, &c->recv_op);
     io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
-    sqe->buf_group = BR_GROUP;
+    sqe->buf_group = c->l->bgid;
     c->recv_armed = 1;
 }
 
@@ -1611,7 +1904,9 @@ static void on_recv(rd_op *op, int res, uint32_t flags)
     if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
         int bid = (int)(flags >> IORING_CQE_BUFFER_SHIFT);
         int r = 0;
-        if (!c->closing && !c->lingering && wants_input(c))
+        if (c->tls_on)
+            r = tls_take(c, l->br_mem + (size_t)bid * BR_SIZE, (uint32_t)res);
+        else if (!c->closing && !c->lingering && wants_input(c))
             r = in_append(c, l->br_mem + (size_t)bid * BR_SIZE, (uint32_t)res);
         recycle(l, bid);
         if (r < 0) {
@@ -1681,6 +1976,10 @@ static void conn_release(conn *c)
     listener *l = c->l;
     loop_timer_cancel(l->loop, &c->timer);
     close(c->fd);
+    if (c->tls_on)
+        tls_conn_end(c->tls);
+    c->tls_on = 0;
+    c->tls_in_len = 0;
     /* A stream whose producer has nothing queued or unacknowledged would otherwise learn that
      * its client is gone only when it next sends (an SSE stream: at its next keep-alive). */
     for (int i = 0; i < PIPELINE; i++) {
@@ -1745,10 +2044,15 @@ static void conn_abort(conn *c)
             cancel_recv(c);
         /* A splice to a client that stopped reading blocks in the kernel's worker: shutting
          * the socket ends it now. */
-        if (c->sending && c->held.part != NULL)
+        if ((c->sending && c->held.part != NULL) || c->tls_sending)
             shutdown(c->fd, SHUT_RDWR);
     }
-    if (!c->recv_armed && !c->sending)
+    if (c->tls_app_active && !c->tls_sending) {
+        /* A write waiting on the engine (the handshake never finished) will not leave. */
+        tls_app_finish(c, -ECANCELED); /* ends in conn_abort again */
+        return;
+    }
+    if (!c->recv_armed && !c->sending && !c->tls_sending)
         conn_release(c);
 }
 
@@ -1761,6 +2065,16 @@ static void conn_timer(rd_timer *t)
     int slow = 0;   /* the body fell below its minimum rate */
     if (c->lingering || c->closing) {
         conn_abort(c);
+        return;
+    }
+    if (c->tls_on && !c->tls_ready) {
+        /* The handshake has the head's deadline, counted from the accept: a client cannot
+         * hold the connection with a byte now and then. */
+        due = c->accept_ns + ms_ns(l->cfg.header_timeout_ms);
+        if (now < due)
+            loop_timer_start(l->loop, t, due - now, 0);
+        else
+            conn_abort(c);
         return;
     }
     if (c->cur.active) {
@@ -1914,7 +2228,12 @@ static void conn_open(listener *l, int fd)
     char *in = c->in;
     uint32_t in_cap = c->in_cap;
     outbuf o0 = c->out[0], o1 = c->out[1];
+    tls_conn *tls = c->tls;
+    char *tls_in = c->tls_in, *tls_fbuf = c->tls_fbuf;
     memset(c, 0, sizeof(*c));
+    c->tls = tls;
+    c->tls_in = tls_in;
+    c->tls_fbuf = tls_fbuf;
     c->l = l;
     c->fd = fd;
     c->idx = idx;
@@ -1932,7 +2251,24 @@ static void conn_open(listener *l, int fd)
     c->splice_op.done = on_splice_in;
     c->pipe[0] = c->pipe[1] = -1;
     c->timer.fire = conn_timer;
-    c->last_ns = rd_now_ns();
+    c->last_ns = c->accept_ns = rd_now_ns();
+    c->tls_op.done = on_tls_sent;
+    if (l->cfg.tls != NULL && !reject) {
+        if (c->tls == NULL)
+            c->tls = rd_calloc(1, sizeof(*c->tls), "a TLS engine");
+        if (tls_conn_start(c->tls, l->cfg.tls) == 0) {
+            c->tls_on = 1;
+        } else {
+            log_warn("tls_start_failed", KV_STR("peer", c->peer));
+            c->closing = 1; /* released below, before any operation is in flight */
+        }
+    }
+    if (c->closing || (reject && l->cfg.tls != NULL)) {
+        /* HTTPS past the cap: a handshake only to say 503 would cost what the cap saves. */
+        c->closing = 1;
+        conn_abort(c);
+        return;
+    }
     loop_timer_start(l->loop, &c->timer, ms_ns(l->cfg.header_timeout_ms), 0);
     arm_recv(c);
     if (reject) {
@@ -2055,8 +2391,10 @@ static int listener_init(rd_actor *self, void *arg)
     memset(ring, 0, ring_bytes);
     l->br = ring;
     l->br_mem = mem;
+    static _Atomic uint16_t next_group;
+    l->bgid = (uint16_t)(BR_GROUP + atomic_fetch_add(&next_group, 1));
     struct io_uring_buf_reg reg = {
-        .ring_addr = (unsigned long)ring, .ring_entries = BR_ENTRIES, .bgid = BR_GROUP};
+        .ring_addr = (unsigned long)ring, .ring_entries = BR_ENTRIES, .bgid = l->bgid};
     int r = io_uring_register_buf_ring(loop_ring(l->loop), &reg, 0);
     if (r < 0) {
         log_error("http_buf_ring", KV_INT("loop", loop_index(l->loop)), KV_ERRNO(r));
@@ -2222,6 +2560,15 @@ int http_listener_start(rd_loop *loop, int nloops, const char *addr, const rd_ht
                                     "Connections refused with 503 past REELD_HTTP_MAX_CONNS.",
                                     RD_COUNTER, NULL, NULL, 0);
     l->rejected = metrics_series(rej, NULL);
+    if (cfg->tls != NULL) {
+        rd_metric *hs = metrics_family("reeld_tls_handshakes_total",
+                                       "TLS handshakes on the listener, by outcome (failed: no "
+                                       "common version or suite, not TLS, or cut short).",
+                                       RD_COUNTER, "outcome", NULL, 0);
+        const char *ok[] = {"ok"}, *failed[] = {"failed"};
+        l->tls_ok = metrics_series(hs, ok);
+        l->tls_failed = metrics_series(hs, failed);
+    }
     listener_def_init(l);
     return actor_spawn(loop, &l->def, l, out);
 }
@@ -2249,6 +2596,11 @@ void http_listener_free(rd_actor *a)
                 }
             }
         }
+        if (c->in_use && c->tls_on)
+            tls_conn_end(c->tls);
+        free(c->tls);
+        free(c->tls_in);
+        free(c->tls_fbuf);
         free(c->in);
         free(c->out[0].p);
         free(c->out[1].p);

@@ -95,6 +95,12 @@ typedef struct rd_http_config {
     uint32_t max_conns;            /* REELD_HTTP_MAX_CONNS: open connections, all loops (503) */
     uint32_t max_conns_per_client; /* REELD_HTTP_MAX_CONNS_PER_CLIENT: per address (503); 0: none */
     uint32_t body_min_rate;        /* REELD_HTTP_BODY_MIN_RATE: bytes/s per 10 s window; 0: off */
+    /* HTTPS: every connection speaks TLS through this (REELD_TLS_CERT/KEY); NULL: plain HTTP.
+     * Shared by every loop's listener; it must outlive them. */
+    struct tls_server *tls;
+    /* Non-zero: a redirect listener (REELD_HTTP_REDIRECT_LISTEN). It routes nothing: every
+     * request gets 308 to https://<its Host, without port>[:redirect_port]<target>. */
+    uint16_t redirect_port;
 } rd_http_config;
 
 /* Opens the listening socket of one loop on `addr` (host:port, SO_REUSEPORT so every loop

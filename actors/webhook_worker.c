@@ -510,7 +510,7 @@ int webhook_workers_start(const rd_config *cfg, rd_runtime *rt, rd_actor *dispat
     if (cfg->edge_public_base != NULL)
         snprintf(ww->edge_base, sizeof(ww->edge_base), "%s", cfg->edge_public_base);
     else
-        snprintf(ww->edge_base, sizeof(ww->edge_base), "http://%s", cfg->listen);
+        config_listen_url(cfg, ww->edge_base, sizeof(ww->edge_base));
     size_t bl = strlen(ww->edge_base);
     while (bl > 0 && ww->edge_base[bl - 1] == '/')
         ww->edge_base[--bl] = '\0';

@@ -63,7 +63,7 @@ int cmd_worker(int argc, char **argv)
     }
     log_info("started", KV_STR("role", "worker"), KV_INT("loops", rt.nloops),
              KV_INT("noop_slots", slots));
-    int sig = rt_wait_signal();
+    int sig = rt_wait_signal(NULL, NULL);
     log_info("stopping", KV_INT("signal", sig), KV_INT("drain_sec", cfg.drain_sec));
     rt_halt(&rt, (uint64_t)cfg.drain_sec * 1000000000ull);
     jobs_halt(&jobs);

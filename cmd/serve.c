@@ -23,11 +23,44 @@
 #include "actors/metrics.h"
 #include "cmd/cmd.h"
 #include "cmd/jobs.h"
+#include "src/net/tls_server.h"
 #include "src/rt/actor.h"
 #include "src/rt/log.h"
 #include "src/rt/metrics.h"
 #include "src/rt/runtime.h"
 #include "cmd/worker_role.h"
+
+/* SIGHUP with HTTPS: the certificate and key are read again (a renewal). New connections use
+ * them; open ones keep theirs until they end. A failed read keeps the old ones. */
+static void reload_tls(void *ctx)
+{
+    tls_server *tls = ctx;
+    char err[300];
+    if (tls_server_reload(tls, err, sizeof(err)) < 0) {
+        log_error("tls_reload_failed", KV_STR("reason", err));
+        return;
+    }
+    log_info("tls_reloaded", KV_INT("not_after", tls_server_not_after(tls)));
+}
+
+/* The HTTPS port, for the redirect listener's Location: the port of REELD_PUBLIC_URL when it
+ * is https, else REELD_LISTEN's. */
+static uint16_t https_port(const rd_config *cfg)
+{
+    const char *pub = cfg->public_url;
+    if (pub != NULL && strncmp(pub, "https://", 8) == 0) {
+        const char *h = pub + 8, *end = h + strcspn(h, "/");
+        const char *colon = NULL;
+        for (const char *p = h; p < end; p++)
+            if (*p == ':')
+                colon = p;
+        if (colon == NULL || (h[0] == '[' && memchr(colon, ']', (size_t)(end - colon)) != NULL))
+            return 443;
+        return (uint16_t)atoi(colon + 1);
+    }
+    const char *colon = strrchr(cfg->listen, ':');
+    return colon ? (uint16_t)atoi(colon + 1) : 443;
+}
 
 /* Each connection is a descriptor, and so is each open file, cache entry and upstream socket:
  * the soft limit (often 1024) goes up to the hard one, and a hard limit below the connection
@@ -104,6 +137,13 @@ int cmd_serve(int argc, char **argv)
                                .max_conns_per_client = (uint32_t)cfg.http_max_conns_per_client,
                                .body_min_rate = (uint32_t)cfg.http_body_min_rate};
     log_set_level(cfg.log_level);
+    tls_server *tls = NULL;
+    if (cfg.tls_cert != NULL &&
+        tls_server_create(&tls, cfg.tls_cert, cfg.tls_key, err, sizeof(err)) < 0) {
+        fprintf(stderr, "reeld: REELD_TLS_CERT/REELD_TLS_KEY: %s\n", err);
+        return 2;
+    }
+    http_cfg.tls = tls;
     rt_block_signals();
     /* Segments travel as rd_bufs of up to a few MiB. Past glibc's default threshold each one
      * would be an mmap, page faults on first touch, and a munmap: the edge measured 30% fewer
@@ -231,10 +271,35 @@ int cmd_serve(int argc, char **argv)
         rt_stop(&rt, 0);
         return 1;
     }
-    log_info("listening", KV_STR("addr", cfg.listen), KV_INT("loops", rt.nloops),
-             KV_INT("max_conns", http_cfg.max_conns));
+    /* HTTP to HTTPS: its own listeners, with a route table of nothing (they only redirect). */
+    rd_actor **redirects = calloc((size_t)rt.nloops, sizeof(*redirects));
+    rd_http_routes *no_routes = NULL;
+    if (redirects == NULL || http_routes_create(&no_routes) < 0) {
+        fputs("reeld: out of memory at start\n", stderr);
+        abort();
+    }
+    if (cfg.http_redirect_listen != NULL) {
+        rd_http_config redir_cfg = http_cfg;
+        redir_cfg.tls = NULL;
+        redir_cfg.redirect_port = https_port(&cfg);
+        for (int i = 0; i < rt.nloops && r == 0; i++)
+            r = http_listener_start(rt.loops[i], rt.nloops, cfg.http_redirect_listen, &redir_cfg,
+                                    no_routes, &redirects[i]);
+        if (r < 0) {
+            log_error("start_failed", KV_STR("what", "HTTP redirect listener"),
+                      KV_STR("addr", cfg.http_redirect_listen), KV_ERRNO(r));
+            rt_stop(&rt, 0);
+            return 1;
+        }
+    }
+    log_info("listening", KV_STR("addr", cfg.listen), KV_STR("scheme", tls ? "https" : "http"),
+             KV_INT("loops", rt.nloops), KV_INT("max_conns", http_cfg.max_conns));
+    if (tls != NULL)
+        log_info("tls", KV_INT("not_after", tls_server_not_after(tls)),
+                 KV_STR("redirect_from",
+                        cfg.http_redirect_listen ? cfg.http_redirect_listen : "(none)"));
 
-    int sig = rt_wait_signal();
+    int sig = rt_wait_signal(tls ? reload_tls : NULL, tls);
     log_info("stopping", KV_INT("signal", sig), KV_INT("drain_sec", cfg.drain_sec));
     int nloops = rt.nloops;
     worker_role_stop(&worker);
@@ -260,15 +325,20 @@ int cmd_serve(int argc, char **argv)
     worker_role_free(&worker);
     webhook_workers_free(hooks);
     jobs_free(&jobs);
-    for (int i = 0; i < nloops; i++)
+    for (int i = 0; i < nloops; i++) {
         http_listener_free(listeners[i]);
+        http_listener_free(redirects[i]);
+    }
     cache_free_all();
     actor_free_all();
     console_free(con);
     metrics_free_all();
     http_routes_destroy(routes);
+    http_routes_destroy(no_routes);
+    tls_server_free(tls);
     free(metrics);
     free(listeners);
+    free(redirects);
     log_info("stopped");
     return 0;
 }

@@ -377,6 +377,8 @@ const char *http1_reason(int status)
         return "Found";
     case 304:
         return "Not Modified";
+    case 308:
+        return "Permanent Redirect";
     case 400:
         return "Bad Request";
     case 401:

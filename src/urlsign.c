@@ -51,7 +51,7 @@ int urlsign_init(urlsign *u, const rd_config *cfg, char *err, size_t errlen)
         return 0;
     }
     char listen_url[300];
-    snprintf(listen_url, sizeof(listen_url), "http://%s", cfg->listen);
+    config_listen_url(cfg, listen_url, sizeof(listen_url));
     const char *pub = cfg->public_url ? cfg->public_url : listen_url;
     if (set_base(u, pub, "/blob") < 0) {
         snprintf(err, errlen, "REELD_PUBLIC_URL: must be scheme://host[:port][/path] (got '%s')",

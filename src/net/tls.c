@@ -111,48 +111,77 @@ static int read_file(const char *path, growbuf *out)
     return 0;
 }
 
-int tls_anchors_load(tls_anchors *a, const char *path, char *err, size_t errlen)
+int tls_pem_each(const char *path, tls_pem_fn fn, void *ctx)
 {
-    memset(a, 0, sizeof(*a));
     growbuf file = {0};
     int r = read_file(path, &file);
     if (r < 0) {
-        snprintf(err, errlen, "cannot read the CA bundle %s (%s)", path, strerror(-r));
         free(file.p);
         return r;
     }
     br_pem_decoder_context pc;
     br_pem_decoder_init(&pc);
     growbuf der = {0};
-    size_t cap = 0;
-    int in_cert = 0;
+    char name[128] = "";
+    int in_obj = 0, err = 0;
     const unsigned char *p = file.p;
     size_t left = file.len;
-    while (left > 0) {
+    while (left > 0 && err == 0) {
         size_t used = br_pem_decoder_push(&pc, p, left);
         p += used;
         left -= used;
         switch (br_pem_decoder_event(&pc)) {
         case BR_PEM_BEGIN_OBJ:
-            in_cert = strcmp(br_pem_decoder_name(&pc), "CERTIFICATE") == 0 ||
-                      strcmp(br_pem_decoder_name(&pc), "X509 CERTIFICATE") == 0;
+            snprintf(name, sizeof(name), "%s", br_pem_decoder_name(&pc));
             der.len = 0;
-            br_pem_decoder_setdest(&pc, in_cert ? grow_append : NULL, in_cert ? &der : NULL);
+            in_obj = 1;
+            br_pem_decoder_setdest(&pc, grow_append, &der);
             break;
         case BR_PEM_END_OBJ:
-            if (in_cert)
-                add_anchor(a, &cap, der.p, der.len); /* undecodable ones are skipped */
-            in_cert = 0;
+            if (in_obj)
+                err = fn(ctx, name, der.p, der.len);
+            in_obj = 0;
             break;
         case BR_PEM_ERROR:
-            left = 0;
+            err = -EINVAL;
             break;
         default:
             break;
         }
     }
+    /* What the buffers held may be a private key: wiped before they are freed. */
+    if (der.p != NULL)
+        explicit_bzero(der.p, der.cap);
     free(der.p);
+    if (file.p != NULL)
+        explicit_bzero(file.p, file.cap);
     free(file.p);
+    return err;
+}
+
+typedef struct anchors_ctx {
+    tls_anchors *a;
+    size_t cap;
+} anchors_ctx;
+
+static int anchor_object(void *ctx, const char *name, const unsigned char *der, size_t len)
+{
+    anchors_ctx *x = ctx;
+    if (strcmp(name, "CERTIFICATE") == 0 || strcmp(name, "X509 CERTIFICATE") == 0)
+        add_anchor(x->a, &x->cap, der, len); /* undecodable ones are skipped */
+    return 0;
+}
+
+int tls_anchors_load(tls_anchors *a, const char *path, char *err, size_t errlen)
+{
+    memset(a, 0, sizeof(*a));
+    anchors_ctx x = {a, 0};
+    int r = tls_pem_each(path, anchor_object, &x);
+    if (r < 0 && r != -EINVAL) {
+        snprintf(err, errlen, "cannot read the CA bundle %s (%s)", path, strerror(-r));
+        tls_anchors_free(a);
+        return r;
+    }
     if (a->n == 0) {
         snprintf(err, errlen, "the CA bundle %s holds no certificate reeld can use", path);
         tls_anchors_free(a);

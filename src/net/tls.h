@@ -31,6 +31,14 @@ typedef struct tls_anchors {
  * decode (unsupported key types) are skipped. */
 int tls_anchors_load(tls_anchors *a, const char *path, char *err, size_t errlen);
 
+/* Calls fn(ctx, name, der, len) for each object of the PEM file at `path` ("CERTIFICATE",
+ * "PRIVATE KEY", ...), in order; `der` is valid during the call only. Blocking file I/O: at
+ * start or reload, never on a loop thread. Returns 0, -errno as open(2)/read(2), -EINVAL when
+ * the file is not PEM past some point (objects before it were given), or what fn returned when
+ * it returned non-zero (which stops the walk). Buffers that held the file are wiped. */
+typedef int (*tls_pem_fn)(void *ctx, const char *name, const unsigned char *der, size_t len);
+int tls_pem_each(const char *path, tls_pem_fn fn, void *ctx);
+
 /* Frees what tls_anchors_load allocated and zeroes `a`. NULL is a no-op. */
 void tls_anchors_free(tls_anchors *a);
 

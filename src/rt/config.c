@@ -40,6 +40,13 @@ typedef struct setting {
 static const setting settings[] = {
     {"REELD_LISTEN", NULL, "--listen", K_ADDR, OFF(listen), "127.0.0.1:8080", 0, 0, NULL,
      "address the HTTP listener binds (one SO_REUSEPORT socket per loop)"},
+    {"REELD_TLS_CERT", NULL, NULL, K_STR, OFF(tls_cert), NULL, 0, 0, NULL,
+     "PEM certificate chain (leaf first): with REELD_TLS_KEY the listener speaks HTTPS only; "
+     "SIGHUP reloads both"},
+    {"REELD_TLS_KEY", NULL, NULL, K_STR, OFF(tls_key), NULL, 0, 0, NULL,
+     "PEM private key of REELD_TLS_CERT (RSA or EC)"},
+    {"REELD_HTTP_REDIRECT_LISTEN", NULL, NULL, K_ADDR, OFF(http_redirect_listen), NULL, 0, 0, NULL,
+     "with TLS: a plain-HTTP address that answers every request with 308 to https://"},
     {"REELD_CORES", NULL, "--cores", K_INT, OFF(cores), NULL, 1, 1024, NULL,
      "event loops to run, one per core (default: every online core)"},
     {"REELD_ROLES", NULL, "--roles", K_STR, OFF(roles), "api,edge,worker", 0, 0, NULL,
@@ -102,7 +109,7 @@ static const setting settings[] = {
     {"OBJECT_LOCK_MODE", NULL, NULL, K_ENUM, OFF(object_lock_mode), "compliance", 0, 0,
      "governance|compliance", "Object Lock mode of masters' retention"},
     {"REELD_PUBLIC_URL", NULL, NULL, K_URL, OFF(public_url), NULL, 0, 0, "http://|https://",
-     "base URL clients reach this listener at (default: http://REELD_LISTEN)"},
+     "base URL clients reach this listener at (default: http(s)://REELD_LISTEN)"},
     {"REELD_MAX_UPLOAD_BYTES", NULL, NULL, K_BYTES, OFF(max_upload_bytes), "5G", 1, INT64_MAX, NULL,
      "largest upload accepted (suffixes K, M, G, T)"},
     {"REELD_MULTIPART_THRESHOLD", NULL, NULL, K_BYTES, OFF(multipart_threshold), "64M", 5 << 20,
@@ -417,6 +424,16 @@ int config_load(rd_config *cfg, int argc, char **argv, char *err, size_t errlen)
         snprintf(err, errlen, "EDGE_SIGNING_KEY_PREVIOUS is set: EDGE_SIGNING_KEY must be set too");
         return -EINVAL;
     }
+    if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
+        snprintf(err, errlen, "REELD_TLS_CERT and REELD_TLS_KEY go together: set both or neither");
+        return -EINVAL;
+    }
+    if (cfg->http_redirect_listen != NULL && cfg->tls_cert == NULL) {
+        snprintf(err, errlen,
+                 "REELD_HTTP_REDIRECT_LISTEN redirects to HTTPS: set REELD_TLS_CERT and "
+                 "REELD_TLS_KEY too");
+        return -EINVAL;
+    }
     if (cfg->redis_url != NULL && cfg->postgres_url == NULL) {
         snprintf(err, errlen, "REDIS_URL is set: the fleet queue needs POSTGRES_URL as its store");
         return -EINVAL;
@@ -450,4 +467,9 @@ void config_log(const rd_config *cfg)
              KV_STR("edge_signing_key_previous", cfg->edge_signing_key_previous ? "set" : "unset"),
              KV_STR("jwt_secret", cfg->jwt_secret ? "set" : "unset"),
              KV_STR("api_keys", cfg->api_keys ? "set" : "unset"));
+}
+
+void config_listen_url(const rd_config *cfg, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s://%s", cfg->tls_cert ? "https" : "http", cfg->listen);
 }

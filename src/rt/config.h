@@ -17,13 +17,16 @@
 #include <stdio.h>
 
 typedef struct rd_config {
-    const char *listen;            /* REELD_LISTEN host:port */
-    int cores;                     /* REELD_CORES: loops to run */
-    const char *roles;             /* REELD_ROLES / --roles: api,edge,worker (serve checks it) */
-    int cpu_encoders;              /* REELD_CPU_ENCODERS: libx264 jobs at once without NVENC */
-    const char *data_dir;          /* REELD_DATA_DIR */
-    const char *log_level;         /* REELD_LOG */
-    int drain_sec;                 /* REELD_DRAIN_SEC: graceful stop deadline */
+    const char *listen;               /* REELD_LISTEN host:port */
+    const char *tls_cert;             /* REELD_TLS_CERT: PEM chain; set: the listener is HTTPS */
+    const char *tls_key;              /* REELD_TLS_KEY: its private key */
+    const char *http_redirect_listen; /* REELD_HTTP_REDIRECT_LISTEN: plain HTTP, 308 to https */
+    int cores;                        /* REELD_CORES: loops to run */
+    const char *roles;                /* REELD_ROLES / --roles: api,edge,worker (serve checks it) */
+    int cpu_encoders;                 /* REELD_CPU_ENCODERS: libx264 jobs at once without NVENC */
+    const char *data_dir;             /* REELD_DATA_DIR */
+    const char *log_level;            /* REELD_LOG */
+    int drain_sec;                    /* REELD_DRAIN_SEC: graceful stop deadline */
     int http_header_timeout_ms;    /* REELD_HTTP_HEADER_TIMEOUT_MS: request head deadline (408) */
     int http_idle_timeout_ms;      /* REELD_HTTP_IDLE_TIMEOUT_MS: idle keep-alive, then close */
     int http_max_conns;            /* REELD_HTTP_MAX_CONNS: open connections, all loops (503) */
@@ -100,6 +103,9 @@ typedef struct rd_config {
     const char *api_keys; /* org:key,... */
     const char *jwt_secret;
 } rd_config;
+
+/* The listener's own base URL: "https://REELD_LISTEN" with TLS, else "http://REELD_LISTEN". */
+void config_listen_url(const rd_config *cfg, char *out, size_t cap);
 
 /* Fills `cfg` from defaults, then the environment, then `argv` (flags such as --listen ADDR or
  * --listen=ADDR; argv[0] is not read). Returns 0, or -EINVAL with one line in `err`. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "src/rt/actor.h"
+#include "src/rt/log.h"
 
 int rt_start(rd_runtime *rt, int cores)
 {
@@ -69,6 +70,7 @@ static void signal_set(sigset_t *set)
     sigemptyset(set);
     sigaddset(set, SIGINT);
     sigaddset(set, SIGTERM);
+    sigaddset(set, SIGHUP);
 }
 
 void rt_block_signals(void)
@@ -79,11 +81,18 @@ void rt_block_signals(void)
     signal(SIGPIPE, SIG_IGN); /* a peer that hangs up is an error code, not a death */
 }
 
-int rt_wait_signal(void)
+int rt_wait_signal(void (*on_hup)(void *ctx), void *ctx)
 {
     sigset_t set;
     signal_set(&set);
-    int sig = 0;
-    sigwait(&set, &sig);
-    return sig;
+    for (;;) {
+        int sig = 0;
+        sigwait(&set, &sig);
+        if (sig != SIGHUP)
+            return sig;
+        if (on_hup != NULL)
+            on_hup(ctx);
+        else
+            log_info("sighup", KV_STR("action", "none: nothing to reload"));
+    }
 }

@@ -3,8 +3,8 @@
  * owns:  the loops (created, pinned, started, stopped, joined, freed here).
  * never: decides what runs on the loops; callers spawn actors once rt_start returns.
  *
- * Signals: rt_block_signals() must run before any thread starts, so SIGINT and SIGTERM reach
- * only the thread that calls rt_wait_signal(). */
+ * Signals: rt_block_signals() must run before any thread starts, so SIGINT, SIGTERM and SIGHUP
+ * reach only the thread that calls rt_wait_signal(). */
 #ifndef REELD_RT_RUNTIME_H
 #define REELD_RT_RUNTIME_H
 
@@ -31,10 +31,13 @@ void rt_stop(rd_runtime *rt, uint64_t drain_ns);
 void rt_halt(rd_runtime *rt, uint64_t drain_ns);
 void rt_free(rd_runtime *rt);
 
-/* Blocks SIGINT, SIGTERM and SIGPIPE in the calling thread (and the threads it creates). */
+/* Blocks SIGINT, SIGTERM, SIGHUP and SIGPIPE in the calling thread (and the threads it
+ * creates). */
 void rt_block_signals(void);
 
-/* Waits for SIGINT or SIGTERM; returns the signal number. */
-int rt_wait_signal(void);
+/* Waits for SIGINT or SIGTERM and returns the signal number. Each SIGHUP meanwhile calls
+ * on_hup(ctx) on the calling thread (a reload; NULL: it is logged and ignored, where it would
+ * otherwise have ended the process). */
+int rt_wait_signal(void (*on_hup)(void *ctx), void *ctx);
 
 #endif
