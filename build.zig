@@ -91,7 +91,9 @@ pub fn build(b: *std.Build) !void {
         cmd.addArg("-MD");
         _ = cmd.addPrefixedDepFileOutputArg("-MF", "fuzz.d");
         cmd.addFileArg(b.path(f));
-        cmd.addArg("-o");
+        // The TLS target runs BearSSL's engine under the fuzzer (the library itself is not
+        // instrumented; what reeld does around it is).
+        cmd.addArgs(&.{ "-lbearssl", "-lpthread", "-o" });
         const out = cmd.addOutputFileArg(name);
         const inst = b.addInstallFileWithDir(out, .{ .custom = "fuzz" }, name);
         fuzz_step.dependOn(&inst.step);
