@@ -107,6 +107,8 @@ def test_systemd_unit_settings():
     assert one["ExecStart"] == "/usr/local/bin/reeld serve"
     assert one["User"] == "reeld" and "video" in one["SupplementaryGroups"].split()
     assert one["EnvironmentFile"] == "-/etc/reeld/reeld.env"
+    assert one["ExecReload"] == "/bin/kill -HUP $MAINPID"  # certificate renewal
+    assert one["CapabilityBoundingSet"] == one["AmbientCapabilities"] == "CAP_NET_BIND_SERVICE"
     # The drain must finish before systemd's SIGKILL.
     assert one["KillSignal"] == "SIGTERM"
     assert int(one["TimeoutStopSec"]) > int(defaults["REELD_DRAIN_SEC"])
