@@ -4,8 +4,9 @@
  *        the connection cap, each with an input buffer, two output buffers, a timer, a ring
  *        of pipelined requests awaiting replies, and a pipe while it sends a file part); its
  *        provided-buffer ring for multishot recv; the descriptors of the file parts it holds;
- *        a pool of empty pipes; a timer that re-arms accept after running out of descriptors.
- *        With every loop's listener it shares the per-address connection counts (atomic
+ *        a pool of empty pipes; a timer that re-arms accept after running out of descriptors;
+ *        with HTTPS, each connection's TLS engine and its record send (the credentials and
+ *        session cache belong to the shared tls_server). With every loop's listener it shares the per-address connection counts (atomic
  *        counters in the route table) and the routes' gates (run here, on the head, before a
  *        body is read).
  * takes: MSG_HTTP_PART (later parts of streamed responses: bytes, or a file range spliced to
@@ -15,8 +16,9 @@
  *        MSG_HTTP_BODY for routes that stream bodies; MSG_HTTP_PART_ACK to producers of streamed
  *        parts that ask for one.
  * never: blocks (every socket operation goes through the loop's ring, except setsockopt,
- *        shutdown, close, pipe2 and fcntl, which do not block); copies a file part's bytes
- *        (nor a large buffer part's: it is sent from its rd_buf); grows a buffer past its
+ *        shutdown, close, pipe2 and fcntl, which do not block, and a MSG_DONTWAIT send of a
+ *        close_notify); copies a file part's bytes over plain HTTP (nor a large buffer part's:
+ *        it is sent from its rd_buf; over HTTPS both pass through the engine); grows a buffer past its
  *        bound (a client that sends faster than it reads is paused, then cut off); answers
  *        out of order; reads a body its route's gate refused; lets a body trickle below
  *        REELD_HTTP_BODY_MIN_RATE; retries a failing accept at once.
