@@ -6,21 +6,22 @@
  *        provided-buffer ring for multishot recv; the descriptors of the file parts it holds;
  *        a pool of empty pipes; a timer that re-arms accept after running out of descriptors;
  *        with HTTPS, each connection's TLS engine and its record send (the credentials and
- *        session cache belong to the shared tls_server). With every loop's listener it shares the
- * per-address connection counts (atomic counters in the route table) and the routes' gates (run
- * here, on the head, before a body is read). takes: MSG_HTTP_PART (later parts of streamed
- * responses: bytes, or a file range spliced to the socket); MSG_HTTP_BODY_ACK (a target has used
- * part of a streamed request body); replies (MSG_HTTP_RESPONSE) to the MSG_HTTP_REQUESTs it sent.
+ *        session cache belong to the shared tls_server). With every loop's listener it shares
+ *        the per-address connection counts (atomic counters in the route table) and the
+ *        routes' gates (run here, on the head, before a body is read).
+ * takes: MSG_HTTP_PART (later parts of streamed responses: bytes, or a file range spliced to
+ *        the socket); MSG_HTTP_BODY_ACK (a target has used part of a streamed request body);
+ *        replies (MSG_HTTP_RESPONSE) to the MSG_HTTP_REQUESTs it sent.
  * sends: MSG_HTTP_REQUEST, as actor_request, to the target actor of the matched route, then
  *        MSG_HTTP_BODY for routes that stream bodies; MSG_HTTP_PART_ACK to producers of streamed
  *        parts that ask for one.
  * never: blocks (every socket operation goes through the loop's ring, except setsockopt,
  *        shutdown, close, pipe2 and fcntl, which do not block, and a MSG_DONTWAIT send of a
- *        close_notify); copies a file part's bytes over plain HTTP (nor a large buffer part's:
- *        it is sent from its rd_buf; over HTTPS both pass through the engine); grows a buffer past
- * its bound (a client that sends faster than it reads is paused, then cut off); answers out of
- * order; reads a body its route's gate refused; lets a body trickle below REELD_HTTP_BODY_MIN_RATE;
- * retries a failing accept at once.
+ *        close_notify); copies a file part's bytes over plain HTTP (nor a large buffer
+ *        part's: it is sent from its rd_buf; over HTTPS both pass through the engine); grows
+ *        a buffer past its bound (a client that sends faster than it reads is paused, then
+ *        cut off); answers out of order; reads a body its route's gate refused; lets a body
+ *        trickle below REELD_HTTP_BODY_MIN_RATE; retries a failing accept at once.
  *
  * A connection's life: accept → recv (multishot, provided buffers; bytes are copied into the
  * connection's input buffer and the ring buffer goes straight back) → parse heads as they
