@@ -3,13 +3,16 @@ platform's page (served here from a second port, so every call to reeld is cross
 asks the API for an upload, PUTs the file to the presigned URL, promotes it, follows its
 progress, and plays the ladder with video.js's MSE engine (http-streaming), which fetches the
 playlists and segments itself. It passes when the player's clock runs past 4 s with no media
-error. A screenshot of the page is left in zig-out/browser/ for a person to look at."""
+error. It runs over HTTP and over HTTPS (reeld with REELD_TLS_CERT/KEY, the page served over TLS
+too, both certificates from a throwaway CA). A screenshot of the page is left in
+zig-out/browser/ for a person to look at."""
 import functools
 import http.server
 import importlib.util
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import threading
 import time
@@ -19,6 +22,7 @@ import pytest
 
 from conftest import ROOT, free_port
 from test_abuse import KEYS
+from tlsca import TestCA
 
 KEY = KEYS.split(",")[0].split(":", 1)[1]
 
@@ -56,6 +60,7 @@ async function run() {
       headers: {...auth, 'Content-Type': 'application/json'},
       body: JSON.stringify({filename: 'clip.mp4', content_type: 'video/mp4', size: file.size})});
   say('upload created');
+  window.flow.upload_url = up.upload.url;
   const put = await fetch(up.upload.url, {method: 'PUT', body: file,
       headers: {'Content-Type': up.upload.headers['Content-Type']}});
   if (!put.ok) throw new Error('PUT: ' + put.status + ' ' + await put.text());
@@ -71,6 +76,7 @@ async function run() {
     await new Promise((ok) => setTimeout(ok, 100));
   }
   const pb = await call('/api/assets/' + up.asset_id + '/playback', {headers: auth});
+  window.flow.playback_url = pb.url;
   say('playing ' + pb.url);
   // MSE, never the browser's own HLS: the engine fetches every playlist and segment itself,
   // cross-origin (video.js 7 calls it `hls`, later versions `vhs`).
@@ -119,18 +125,23 @@ def clip(tmp_path_factory):
 
 class Site:
     """The platform's front end on its own origin (a port of its own): the page, video.js and
-    the clip. `api` is reeld's base URL, which the page calls cross-origin."""
+    the clip. `api` is reeld's base URL, which the page calls cross-origin. With `tls` (a chain
+    PEM and its key) the page is served over HTTPS."""
 
-    def __init__(self, root, port, api):
+    def __init__(self, root, port, api, tls=None):
         res = os.path.join(VIDEOJS.submodule_search_locations[0], "resources")
         for name in ("video.js", "video-js.css"):
             shutil.copy(os.path.join(res, name), root / name)
         (root / "index.html").write_text(
             PAGE.replace("API + path", f"'{api}' + path").replace("'Bearer ' + KEY",
                                                                   f"'Bearer {KEY}'"))
-        self.origin = f"http://127.0.0.1:{port}"
+        self.origin = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
         handler = functools.partial(_Quiet, directory=str(root))
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.httpd = (_TLSServer if tls else http.server.ThreadingHTTPServer)(
+            ("127.0.0.1", port), handler)
+        if tls:
+            self.httpd.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.httpd.ctx.load_cert_chain(*tls)
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def close(self):
@@ -138,27 +149,62 @@ class Site:
         self.httpd.server_close()
 
 
+class _TLSServer(http.server.ThreadingHTTPServer):
+    """Handshakes in each connection's own thread, not in accept: a socket Chromium opens
+    ahead of time and leaves silent must not hold up the others."""
+
+    def finish_request(self, request, client_address):
+        request.settimeout(30)
+        try:
+            conn = self.ctx.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return
+        try:
+            super().finish_request(conn, client_address)
+        finally:
+            conn.close()
+
+
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
 
-def browser():
+def browser(trust_spki=()):
+    """Headless Chromium. `trust_spki`: base64 SHA-256 SPKI hashes of the test certificates to
+    accept, and only those: headless Chromium honours --ignore-certificate-errors-spki-list (a
+    page whose certificate is not on it still fails with a certificate error), so neither
+    --ignore-certificate-errors nor acceptInsecureCerts is needed."""
     o = webdriver.ChromeOptions()
     for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
               "--autoplay-policy=no-user-gesture-required", "--window-size=800,600"):
         o.add_argument(a)
+    if trust_spki:
+        o.add_argument("--ignore-certificate-errors-spki-list=" + ",".join(trust_spki))
     o.binary_location = CHROMIUM
     return webdriver.Chrome(service=Service(DRIVER), options=o)
 
 
-def test_upload_and_play_with_an_mse_player_from_another_origin(reeld_factory, clip, tmp_path):
-    shutil.copy(clip, tmp_path / "clip.mp4")
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_upload_and_play_with_an_mse_player_from_another_origin(reeld_factory, clip, tmp_path,
+                                                                scheme):
+    site_dir = tmp_path / "site"
+    site_dir.mkdir()
+    shutil.copy(clip, site_dir / "clip.mp4")
     port = free_port()
-    r = reeld_factory(env={"REELD_API_KEYS": KEYS, "ALLOWED_ORIGINS": f"http://127.0.0.1:{port}",
-                           "HLS_SEGMENT_SEC": "2", "PREVIEW_PRESET": "480p"})
-    site = Site(tmp_path, port, f"http://{r.addr}")
-    d = browser()
+    env = {"REELD_API_KEYS": KEYS, "ALLOWED_ORIGINS": f"{scheme}://127.0.0.1:{port}",
+           "HLS_SEGMENT_SEC": "2", "PREVIEW_PRESET": "480p"}
+    site_tls, spki = None, ()
+    if scheme == "https":
+        ca = TestCA(tmp_path / "ca")
+        reeld_chain, reeld_key = ca.issue("reeld")
+        site_tls = ca.issue("site")
+        env.update({"REELD_TLS_CERT": reeld_chain, "REELD_TLS_KEY": reeld_key})
+        spki = (TestCA.spki_sha256_b64(reeld_chain), TestCA.spki_sha256_b64(site_tls[0]))
+    r = reeld_factory(env=env)
+    api = f"{scheme}://{r.addr}"
+    site = Site(site_dir, port, api, tls=site_tls)
+    d = browser(trust_spki=spki)
     try:
         d.get(site.origin + "/index.html")
         deadline = time.time() + 240
@@ -172,9 +218,12 @@ def test_upload_and_play_with_an_mse_player_from_another_origin(reeld_factory, c
                 break
             time.sleep(0.25)
         os.makedirs(os.path.join(ROOT, "zig-out", "browser"), exist_ok=True)
-        d.save_screenshot(os.path.join(ROOT, "zig-out", "browser", "mse_playback.png"))
+        d.save_screenshot(os.path.join(ROOT, "zig-out", "browser", f"mse_playback_{scheme}.png"))
         flow = state["flow"]
         assert flow["error"] is None, (flow, r.logs()[-3000:])
+        # reeld's own URLs follow its scheme: the presigned PUT and the playback link.
+        assert flow["upload_url"].startswith(api + "/"), flow
+        assert flow["playback_url"].startswith(api + "/"), flow
         assert flow["etag"], flow  # ETag is exposed to the page's script
         assert state["vhs"], "video.js played natively, not through MSE"
         assert state["t"] > 4, state
