@@ -728,6 +728,19 @@ static void on_send(rd_op *op, int res, uint32_t flags)
     output_left(c);
 }
 
+/* Reading paused on a backlog (unparsed input, or ciphertext the TLS engine has not taken
+ * yet): read again once it has shrunk. */
+static void resume_recv(conn *c)
+{
+    if (c->paused && !c->recv_armed && !c->closing && !c->peer_eof &&
+        c->in_len - c->in_off <= BACKLOG_PAUSE && c->tls_in_len <= TLS_IN_MAX / 2) {
+        if (c->cur.active)
+            body_window_start(c); /* the pause was ours */
+        c->paused = 0;
+        arm_recv(c);
+    }
+}
+
 /* What was in flight has all left: send what is queued behind it, or resume reading. */
 static void output_left(conn *c)
 {
@@ -743,13 +756,7 @@ static void output_left(conn *c)
         start_linger(c);
         return;
     }
-    if (c->paused && !c->recv_armed && !c->closing && !c->peer_eof &&
-        c->in_len - c->in_off <= BACKLOG_PAUSE) {
-        if (c->cur.active)
-            body_window_start(c); /* the pause was ours */
-        c->paused = 0;
-        arm_recv(c);
-    }
+    resume_recv(c);
     if (!pending(c) && c->in_len == c->in_off && !c->cur.active)
         timer_by(c, c->last_ns + ms_ns(c->l->cfg.idle_timeout_ms));
 }
@@ -795,7 +802,7 @@ static void tls_pump(conn *c, int process)
             st = br_ssl_engine_current_state(eng);
             if (st & BR_SSL_CLOSED)
                 break;
-            if (c->tls_in_len && (st & BR_SSL_RECVREC)) {
+            if (c->tls_in_len && (st & (BR_SSL_RECVREC | BR_SSL_SENDREC)) == BR_SSL_RECVREC) {
                 size_t k = tls_conn_push(c->tls, c->tls_in, c->tls_in_len);
                 memmove(c->tls_in, c->tls_in + k, c->tls_in_len - k);
                 c->tls_in_len -= (uint32_t)k;
@@ -886,7 +893,9 @@ static void on_tls_sent(rd_op *op, int res, uint32_t flags)
     }
     br_ssl_engine_sendrec_ack(tls_conn_engine(c->tls), (size_t)res);
     c->last_ns = rd_now_ns();
-    tls_pump(c, 1);
+    tls_pump(c, 1); /* may end the connection: then closing is set, and nothing more happens */
+    if (c->in_use && !c->closing && !c->tls_app_active)
+        resume_recv(c); /* a handshake record left: ciphertext held behind it went in */
 }
 
 /* 1 when the first bytes of a connection are a plain HTTP request line, not a ClientHello. */
@@ -1953,7 +1962,8 @@ static void on_recv(rd_op *op, int res, uint32_t flags)
         return;
     /* Stalled with a backlog (the pipeline or the output is full): stop reading until the
      * output drains (on_send re-arms), so a client that does not read cannot grow us. */
-    int stalled = c->in_len - c->in_off > BACKLOG_PAUSE && (!c->cur.active || c->cur.streaming);
+    int stalled = (c->in_len - c->in_off > BACKLOG_PAUSE && (!c->cur.active || c->cur.streaming)) ||
+                  c->tls_in_len > TLS_IN_MAX / 2;
     if (c->recv_armed) {
         if (stalled && !c->paused) {
             c->paused = 1;

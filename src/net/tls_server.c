@@ -320,7 +320,11 @@ size_t tls_conn_push(tls_conn *t, const void *p, size_t n)
 {
     br_ssl_engine_context *eng = &t->sc.eng;
     size_t done = 0;
-    while (done < n && (br_ssl_engine_current_state(eng) & BR_SSL_RECVREC)) {
+    /* Never while a record waits to leave: BearSSL wants its output sent first. A client's
+     * Finished and first request often come together (False Start); fed at once, the
+     * request would reach the engine before the server's Finished was out, and fail it. */
+    while (done < n && (br_ssl_engine_current_state(eng) & (BR_SSL_RECVREC | BR_SSL_SENDREC)) ==
+                           BR_SSL_RECVREC) {
         size_t len;
         unsigned char *buf = br_ssl_engine_recvrec_buf(eng, &len);
         size_t k = n - done < len ? n - done : len;

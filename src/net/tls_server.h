@@ -63,7 +63,8 @@ static inline br_ssl_engine_context *tls_conn_engine(tls_conn *t)
     return &t->sc.eng;
 }
 
-/* Copies ciphertext into the engine as far as it takes it; returns the bytes taken. */
+/* Copies ciphertext into the engine as far as it takes it, and none while it has a record to
+ * send (the caller sends that first, then pushes the rest); returns the bytes taken. */
 size_t tls_conn_push(tls_conn *t, const void *p, size_t n);
 
 /* Copies plaintext into the engine as far as it takes it and, when `flush`, closes the
