@@ -43,6 +43,15 @@ static void reload_tls(void *ctx)
     log_info("tls_reloaded", KV_INT("not_after", tls_server_not_after(tls)));
 }
 
+/* The certificate's end, so an alert can fire before a failed renewal becomes an outage. */
+static void tls_collect(prom_writer *w, void *ctx)
+{
+    prom_family(w, "reeld_tls_certificate_expiry_timestamp_seconds", "gauge",
+                "notAfter of the listener's certificate (Unix time): the one new connections get.");
+    prom_sample(w, "reeld_tls_certificate_expiry_timestamp_seconds", "", NULL, NULL, 0, NULL,
+                (double)tls_server_not_after(ctx));
+}
+
 /* The HTTPS port, for the redirect listener's Location: the port of REELD_PUBLIC_URL when it
  * is https, else REELD_LISTEN's. */
 static uint16_t https_port(const rd_config *cfg)
@@ -295,6 +304,8 @@ int cmd_serve(int argc, char **argv)
     log_info("listening", KV_STR("addr", cfg.listen), KV_STR("scheme", tls ? "https" : "http"),
              KV_INT("loops", rt.nloops), KV_INT("max_conns", http_cfg.max_conns));
     if (tls != NULL)
+        metrics_collector_add(tls_collect, tls);
+    if (tls != NULL)
         log_info("tls", KV_INT("not_after", tls_server_not_after(tls)),
                  KV_STR("redirect_from",
                         cfg.http_redirect_listen ? cfg.http_redirect_listen : "(none)"));
@@ -332,6 +343,8 @@ int cmd_serve(int argc, char **argv)
     cache_free_all();
     actor_free_all();
     console_free(con);
+    if (tls != NULL)
+        metrics_collector_remove(tls_collect, tls);
     metrics_free_all();
     http_routes_destroy(routes);
     http_routes_destroy(no_routes);

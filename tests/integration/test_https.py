@@ -327,11 +327,13 @@ def test_sighup_reloads_the_certificate_and_keeps_connections(tls, ca):
                              input=der, capture_output=True, check=True).stdout
         return out.strip()
 
+    notafter = metric(r, ctx, "reeld_tls_certificate_expiry_timestamp_seconds")
+    assert 86400 < notafter - time.time() <= 2 * 86400 + 60  # the test CA issues for 2 days
     before = serial()
     keep = http.client.HTTPSConnection("localhost", r.port, context=ctx, timeout=10)
     keep.request("GET", "/api/health")
     assert keep.getresponse().read()
-    chain, key = ca.issue("renewed")
+    chain, key = ca.issue("renewed", days=30)
     os.replace(chain, r.chain)
     os.replace(key, r.key)
     r.proc.send_signal(signal.SIGHUP)
@@ -341,6 +343,8 @@ def test_sighup_reloads_the_certificate_and_keeps_connections(tls, ca):
     assert "tls_reloaded" in r.logs()
     after = serial()
     assert after != before
+    # The metric an expiry alert reads follows the reload.
+    assert metric(r, ctx, "reeld_tls_certificate_expiry_timestamp_seconds") > notafter + 20 * 86400
     keep.request("GET", "/api/health")  # the open connection was not dropped
     resp = keep.getresponse()
     assert resp.status == 200 and resp.read()
