@@ -316,39 +316,39 @@ void tls_conn_end(tls_conn *t)
     t->creds = NULL;
 }
 
-size_t tls_conn_push(tls_conn *t, const void *p, size_t n)
+/* Copies p[0..n) into the engine through one of its buffers (records in, or application data
+ * out) while its state, masked, is `want`. */
+static size_t copy_in(br_ssl_engine_context *eng, unsigned mask, unsigned want,
+                      unsigned char *(*buf_of)(const br_ssl_engine_context *, size_t *),
+                      void (*ack)(br_ssl_engine_context *, size_t), const void *p, size_t n)
 {
-    br_ssl_engine_context *eng = &t->sc.eng;
     size_t done = 0;
-    /* Never while a record waits to leave: BearSSL wants its output sent first. A client's
-     * Finished and first request often come together (False Start); fed at once, the
-     * request would reach the engine before the server's Finished was out, and fail it. */
-    while (done < n && (br_ssl_engine_current_state(eng) & (BR_SSL_RECVREC | BR_SSL_SENDREC)) ==
-                           BR_SSL_RECVREC) {
+    while (done < n && (br_ssl_engine_current_state(eng) & mask) == want) {
         size_t len;
-        unsigned char *buf = br_ssl_engine_recvrec_buf(eng, &len);
+        unsigned char *buf = buf_of(eng, &len);
         size_t k = n - done < len ? n - done : len;
         memcpy(buf, (const unsigned char *)p + done, k);
-        br_ssl_engine_recvrec_ack(eng, k);
+        ack(eng, k);
         done += k;
     }
     return done;
 }
 
+size_t tls_conn_push(tls_conn *t, const void *p, size_t n)
+{
+    /* Never while a record waits to leave: BearSSL wants its output sent first. A client's
+     * Finished and first request often come together (False Start); fed at once, the
+     * request would reach the engine before the server's Finished was out, and fail it. */
+    return copy_in(&t->sc.eng, BR_SSL_RECVREC | BR_SSL_SENDREC, BR_SSL_RECVREC,
+                   br_ssl_engine_recvrec_buf, br_ssl_engine_recvrec_ack, p, n);
+}
+
 size_t tls_conn_write(tls_conn *t, const void *p, size_t n, int flush)
 {
-    br_ssl_engine_context *eng = &t->sc.eng;
-    size_t done = 0;
-    while (done < n && (br_ssl_engine_current_state(eng) & BR_SSL_SENDAPP)) {
-        size_t len;
-        unsigned char *buf = br_ssl_engine_sendapp_buf(eng, &len);
-        size_t k = n - done < len ? n - done : len;
-        memcpy(buf, (const unsigned char *)p + done, k);
-        br_ssl_engine_sendapp_ack(eng, k);
-        done += k;
-    }
+    size_t done = copy_in(&t->sc.eng, BR_SSL_SENDAPP, BR_SSL_SENDAPP, br_ssl_engine_sendapp_buf,
+                          br_ssl_engine_sendapp_ack, p, n);
     if (flush && done == n && n > 0)
-        br_ssl_engine_flush(eng, 0);
+        br_ssl_engine_flush(&t->sc.eng, 0);
     return done;
 }
 
