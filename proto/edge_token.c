@@ -61,9 +61,7 @@ void edge_keyring_clear(edge_keyring *kr)
 {
     if (kr == NULL)
         return;
-    volatile unsigned char *p = (volatile unsigned char *)kr;
-    for (size_t i = 0; i < sizeof(*kr); i++)
-        p[i] = 0;
+    explicit_bzero(kr, sizeof(*kr)); /* a memset the compiler may not drop */
 }
 
 /* The signed message: DOMAIN exp "\n" asset. */

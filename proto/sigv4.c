@@ -57,9 +57,7 @@ void sigv4_key_cache_clear(sigv4_key_cache *cache)
 {
     if (cache == NULL)
         return;
-    volatile unsigned char *p = (volatile unsigned char *)cache;
-    for (size_t i = 0; i < sizeof(*cache); i++)
-        p[i] = 0;
+    explicit_bzero(cache, sizeof(*cache)); /* a memset the compiler may not drop */
 }
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's days_from_civil). */
