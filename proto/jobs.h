@@ -83,6 +83,18 @@ typedef struct rd_asset {
     int64_t deleted_ms, purge_after_ms, master_until_ms;
 } rd_asset;
 
+/* A caption track of an asset (PUT /api/assets/{id}/captions/{lang}). The cues themselves are
+ * objects in the previews bucket; the store holds which tracks there are, so any node lists
+ * them and republishes the master playlist from the same truth. */
+#define RD_CAPTION_LANG_MAX 36
+#define RD_CAPTIONS_MAX     16 /* tracks per asset */
+typedef struct rd_caption {
+    char lang[RD_CAPTION_LANG_MAX]; /* BCP 47 tag, as checked by captions_lang_ok */
+    char name[64];                  /* shown in players' menus */
+    int32_t is_default;             /* 1: players select it without asking */
+    int64_t created_ms, updated_ms;
+} rd_caption;
+
 typedef struct rd_rendition {
     int64_t id, asset_id;
     int64_t duration_ms; /* put: the asset's duration, stored with the asset when > 0 */
@@ -239,6 +251,19 @@ typedef enum rd_store_op {
     /* in: cursor (a deleted_ms) and asset_id (an id): deletions after that point, by
      * (deleted_ms, id); cursor 0: those of the last lease_ms; limit. out: assets[0..n) */
     STORE_ASSET_DELETED,
+    /* in: asset_id, captions[0] (lang, name, is_default); inserts or replaces that track
+     * (is_default = 1 clears it on the asset's other tracks) and adds one to the asset's
+     * captions version, in one transaction; out: captions[0] as stored, n = 1, state = 1
+     * when this call created it (0: replaced), cursor = the captions version after.
+     * -ENOSPC for a new lang when the asset has RD_CAPTIONS_MAX tracks; -ENOENT for an
+     * unknown or deleted asset. */
+    STORE_CAPTION_PUT,
+    /* in: asset_id; out: captions[0..n) by lang, cursor = the asset's captions version (0
+     * before any PUT). -ENOENT for an unknown or deleted asset. */
+    STORE_CAPTION_LIST,
+    /* in: asset_id, captions[0].lang; deletes that track and adds one to the captions
+     * version; out: cursor = the version after. -ENOENT when there is no such track. */
+    STORE_CAPTION_DELETE,
     STORE_OP_COUNT
 } rd_store_op;
 
@@ -258,6 +283,7 @@ struct rd_msg_store {
         rd_job jobs[RD_STORE_BATCH];
         rd_asset assets[RD_STORE_BATCH];
         rd_rendition renditions[RD_STORE_BATCH];
+        rd_caption captions[RD_STORE_BATCH];
         struct {
             rd_webhook webhook;
             rd_webhook_delivery deliveries[RD_STORE_BATCH];
