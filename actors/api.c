@@ -32,8 +32,11 @@
 #include <time.h>
 
 #include "actors/progress_stream.h"
+#include "proto/captions.h"
 #include "proto/cors.h"
 #include "proto/edge_token.h"
+#include "proto/hls.h"
+#include "proto/thumb.h"
 #include "proto/hmac.h"
 #include "proto/json.h"
 #include "proto/jwt.h"
@@ -45,6 +48,7 @@
 #include "src/ratelimit.h"
 #include "src/store/client.h"
 #include "src/store/store.h"
+#include "src/rt/alloc.h"
 #include "src/rt/assets.h"
 #include "src/rt/log.h"
 #include "src/rt/metrics.h"
@@ -72,6 +76,8 @@ enum {
     R_WH_DELIVERIES,
     R_EVENTS,
     R_DELETE,
+    R_CAPTION,  /* PUT, DELETE /api/assets/{id}/captions/{lang} */
+    R_CAPTIONS, /* GET /api/assets/{id}/captions */
     R_COUNT
 };
 
@@ -1663,6 +1669,355 @@ static void sweep_purges(api *a)
     msg_free(ans);
 }
 
+/* ---- captions ----
+ *
+ * A track's cues are objects under the ladder: {hls}/captions/{lang}.vtt (the whole file) and
+ * {hls}/captions/{lang}/index.m3u8 with its WebVTT segments. Which tracks there are is the
+ * store's (STORE_CAPTION_*), and the master playlist is republished from it after every
+ * change: each writer reads the store's list and its version, writes the master, and writes it
+ * again while the version it wrote is not the store's, so whatever writer finishes last, the
+ * master ends up naming every track the store has. */
+
+/* The first PTS of reeld's MPEG-TS segments: FFmpeg's mpegts muxer starts at 1.4 s (90 kHz). */
+#define CAPTIONS_MPEGTS_OFFSET 126000
+
+typedef struct caption_put_ctx {
+    api *a;
+    const char *prefix; /* {hls}/captions/{lang} */
+    char msg[256];
+} caption_put_ctx;
+
+static int put_previews(api *a, const char *key, const char *data, size_t len, const char *type,
+                        char *msg, size_t msglen)
+{
+    return blob_put(a->blob, a->cfg.s3_bucket_previews, key, data, len, type, NULL, msg, msglen);
+}
+
+static int put_segment(void *ctx, int index, const char *vtt, size_t len)
+{
+    caption_put_ctx *c = ctx;
+    char key[700];
+    snprintf(key, sizeof(key), "%s/" CAPTIONS_SEGMENT_NAME, c->prefix, index);
+    return put_previews(c->a, key, vtt, len, "text/vtt", c->msg, sizeof(c->msg));
+}
+
+/* Reads a whole small object of the previews bucket into buf (NUL-terminated). Its length, or
+ * -errno (-ENOENT: none; -EFBIG: larger than cap - 1). */
+static int get_previews(api *a, const char *key, char *buf, size_t cap)
+{
+    char msg[256];
+    size_t got = 0;
+    int r = blob_get_range(a->blob, a->cfg.s3_bucket_previews, key, 0, buf, cap, &got, msg,
+                           sizeof(msg));
+    if (r < 0)
+        return r;
+    if (got >= cap)
+        return -EFBIG;
+    buf[got] = '\0';
+    return (int)got;
+}
+
+/* Republishes the master playlist of `x` with the tracks the store lists, until the version
+ * written is the store's. 0 or -errno. */
+static int publish_captions(api *a, const rd_asset *x)
+{
+    char key[600], master[16384], out[20480];
+    snprintf(key, sizeof(key), "%s/hls/master.m3u8", x->master_key);
+    int64_t written = -1;
+    for (int round = 0; round < 8; round++) {
+        rd_msg *req = store_request(STORE_CAPTION_LIST), *ans;
+        msg_body(req, store)->asset_id = x->id;
+        int r = store_call(a, req, &ans);
+        if (r < 0)
+            return r;
+        struct rd_msg_store *b = msg_body(ans, store);
+        int64_t version = b->cursor;
+        if (version == written) {
+            msg_free(ans);
+            return 0;
+        }
+        hls_subtitle subs[RD_CAPTIONS_MAX];
+        char uris[RD_CAPTIONS_MAX][RD_CAPTION_LANG_MAX + 32];
+        int n = (int)(b->n < RD_CAPTIONS_MAX ? b->n : RD_CAPTIONS_MAX);
+        for (int i = 0; i < n; i++) {
+            snprintf(uris[i], sizeof(uris[i]), "captions/%s/index.m3u8", b->captions[i].lang);
+            subs[i] = (hls_subtitle){b->captions[i].lang, b->captions[i].name, uris[i],
+                                     b->captions[i].is_default};
+        }
+        int len = get_previews(a, key, master, sizeof(master));
+        int w =
+            len < 0 ? len : hls_master_subtitles(master, (size_t)len, subs, n, out, sizeof(out));
+        char msg[256] = "";
+        if (w >= 0)
+            w = put_previews(a, key, out, (size_t)w, "application/vnd.apple.mpegurl", msg,
+                             sizeof(msg));
+        msg_free(ans);
+        if (w < 0) {
+            log_warn("captions_publish_failed", KV_STR("asset", x->public_id), KV_ERRNO(w),
+                     KV_STR("detail", msg));
+            return w;
+        }
+        written = version;
+    }
+    return -EAGAIN;
+}
+
+/* The {lang} of the path, checked: 0, or -1 once answered 400. */
+static int caption_lang(const rd_msg *m, char lang[RD_CAPTION_LANG_MAX], const char *cors)
+{
+    http1_str l = http_request_param(msg_body(m, http_request), 1);
+    if (!captions_lang_ok(l.p, l.len) || l.len >= RD_CAPTION_LANG_MAX) {
+        reply_error(m, 400, "bad_lang",
+                    "The language must be a BCP 47 tag such as en, pt-BR or zh-Hant.", cors);
+        return -1;
+    }
+    memcpy(lang, l.p, l.len);
+    lang[l.len] = '\0';
+    return 0;
+}
+
+/* The asset of the path, of the caller's org, with its ladder published: 0, or -1 answered. */
+static int caption_asset(api *a, const rd_msg *m, const principal *p, rd_asset *x, const char *cors)
+{
+    if (asset_lookup(a, m, p->org, x, "No such asset.", cors) < 0)
+        return -1;
+    if (x->job_state != JOB_SUCCEEDED) {
+        reply_error(m, 409, "not_ready",
+                    "Captions go on a published ladder: wait until the asset is ready.", cors);
+        return -1;
+    }
+    return 0;
+}
+
+static void caption_json(json_writer *w, const rd_caption *c)
+{
+    json_object_begin(w);
+    json_key(w, "lang");
+    json_str(w, c->lang);
+    json_key(w, "name");
+    json_str(w, c->name);
+    json_key(w, "default");
+    json_bool(w, c->is_default != 0);
+    json_object_end(w);
+}
+
+static void put_caption(api *a, const rd_msg *m, const principal *p, const char *cors)
+{
+    const rd_http_request *q = msg_body(m, http_request);
+    rd_asset x;
+    char lang[RD_CAPTION_LANG_MAX];
+    if (caption_lang(m, lang, cors) < 0 || caption_asset(a, m, p, &x, cors) < 0)
+        return;
+    http1_str query = http_request_query(q);
+    http1_str qn = http1_query_param(query, "name"), qd = http1_query_param(query, "default");
+    char name[64];
+    int nl = qn.p ? http1_pct_decode(name, sizeof(name), qn.p, qn.len) : -ENOENT;
+    if (nl == -ENOENT)
+        nl = snprintf(name, sizeof(name), "%s", lang);
+    int ok = nl > 0;
+    for (int i = 0; ok && i < nl; i++)
+        ok = (unsigned char)name[i] >= 0x20 && name[i] != '"' && name[i] != 0x7f;
+    if (!ok) {
+        reply_error(m, 400, "bad_name",
+                    "name must be 1 to 63 bytes of text without quotes (percent-encoded).", cors);
+        return;
+    }
+    int is_default = qd.p != NULL && (qd.len == 0 || (qd.len == 1 && qd.p[0] == '1') ||
+                                      (qd.len == 4 && strncmp(qd.p, "true", 4) == 0));
+    http1_str ct = http_request_header(q, "content-type");
+    int hint = CAPTIONS_AUTO;
+    if (ct.p != NULL && ct.len >= 8 && strncasecmp(ct.p, "text/vtt", 8) == 0)
+        hint = CAPTIONS_VTT;
+    else if (ct.p != NULL && ct.len >= 20 && strncasecmp(ct.p, "application/x-subrip", 20) == 0)
+        hint = CAPTIONS_SRT;
+    else if (ct.p != NULL && !(ct.len >= 10 && strncasecmp(ct.p, "text/plain", 10) == 0) &&
+             !(ct.len >= 24 && strncasecmp(ct.p, "application/octet-stream", 24) == 0)) {
+        reply_error(m, 415, "unsupported_media_type",
+                    "Send WebVTT (text/vtt) or SRT (application/x-subrip).", cors);
+        return;
+    }
+    http1_str body = http_request_body(q);
+    captions_track t;
+    captions_error ce;
+    int r = captions_parse(body.p, body.len, hint, &t, &ce);
+    if (r < 0) {
+        char buf[256];
+        json_writer w;
+        json_writer_init(&w, buf, sizeof(buf));
+        json_object_begin(&w);
+        json_key(&w, "error");
+        json_object_begin(&w);
+        json_key(&w, "code");
+        json_str(&w, r == -E2BIG ? "captions_too_large" : "bad_captions");
+        json_key(&w, "message");
+        json_str(&w, ce.message);
+        json_key(&w, "line");
+        json_int64(&w, ce.line);
+        json_object_end(&w);
+        json_object_end(&w);
+        int n = json_writer_finish(&w);
+        reply(m, r == -E2BIG ? 413 : 400, buf, n > 0 ? (size_t)n : 0, cors);
+        return;
+    }
+    /* The ladder's length and segment kind, from its top rung's playlist. */
+    char key[700], msg[256] = "";
+    size_t text_cap = 4 << 20; /* a top rung's playlist: ~30 bytes a segment */
+    char *text = rd_calloc(1, text_cap, "a playlist");
+    int64_t duration_ms = 0;
+    int fmp4 = 0, top_w = 0;
+    char top[256] = "";
+    snprintf(key, sizeof(key), "%s/hls/master.m3u8", x.master_key);
+    int len = get_previews(a, key, text, text_cap);
+    if (len >= 0)
+        len = thumb_top_variant(text, (size_t)len, top, sizeof(top), &top_w) < 0 ? -ENOENT : 0;
+    if (len >= 0) {
+        snprintf(key, sizeof(key), "%s/hls/%s", x.master_key, top);
+        len = get_previews(a, key, text, text_cap);
+    }
+    if (len >= 0)
+        len = thumb_media_length(text, (size_t)len, &duration_ms, &fmp4);
+    free(text);
+    char *vtt = NULL;
+    size_t vtt_len = 0;
+    int w = len;
+    caption_put_ctx c = {a, key, ""};
+    if (w >= 0)
+        w = captions_write_vtt(&t, &vtt, &vtt_len);
+    if (w >= 0) {
+        snprintf(key, sizeof(key), "%s/hls/captions/%s.vtt", x.master_key, lang);
+        w = put_previews(a, key, vtt, vtt_len, "text/vtt", msg, sizeof(msg));
+    }
+    if (w >= 0) {
+        snprintf(key, sizeof(key), "%s/hls/captions/%s", x.master_key, lang);
+        int64_t seg_ms = (int64_t)a->cfg.hls_segment_sec * 1000;
+        w = captions_segment(&t, seg_ms, duration_ms, fmp4 ? -1 : CAPTIONS_MPEGTS_OFFSET,
+                             put_segment, &c);
+        if (w >= 0) {
+            int64_t nseg = captions_segments(seg_ms, duration_ms);
+            size_t cap = CAPTIONS_PLAYLIST_CAP(nseg);
+            char *pl = malloc(cap);
+            int pn = pl ? captions_playlist(pl, cap, seg_ms, duration_ms) : -ENOMEM;
+            char pkey[720];
+            snprintf(pkey, sizeof(pkey), "%s/index.m3u8", key);
+            w = pn < 0 ? pn
+                       : put_previews(a, pkey, pl, (size_t)pn, "application/vnd.apple.mpegurl", msg,
+                                      sizeof(msg));
+            free(pl);
+        } else if (c.msg[0]) {
+            snprintf(msg, sizeof(msg), "%s", c.msg);
+        }
+    }
+    free(vtt);
+    size_t ncues = t.n;
+    captions_free(&t);
+    if (w < 0) {
+        log_error("captions_store_failed", KV_STR("asset", x.public_id), KV_STR("lang", lang),
+                  KV_ERRNO(w), KV_STR("detail", msg));
+        reply_error(m, 502, "storage_failed",
+                    "The captions could not be written to storage; retry.", cors);
+        return;
+    }
+    rd_msg *req = store_request(STORE_CAPTION_PUT), *ans;
+    struct rd_msg_store *b = msg_body(req, store);
+    b->asset_id = x.id;
+    snprintf(b->captions[0].lang, sizeof(b->captions[0].lang), "%s", lang);
+    snprintf(b->captions[0].name, sizeof(b->captions[0].name), "%s", name);
+    b->captions[0].is_default = is_default;
+    b->n = 1;
+    r = store_call(a, req, &ans);
+    if (r == -ENOSPC) {
+        reply_error(m, 409, "too_many_tracks", "An asset has at most 16 caption tracks.", cors);
+        return;
+    }
+    if (r < 0) {
+        store_failed(m, r, cors);
+        return;
+    }
+    rd_caption stored = msg_body(ans, store)->captions[0];
+    int created = msg_body(ans, store)->state == 1;
+    msg_free(ans);
+    r = publish_captions(a, &x);
+    if (r < 0) {
+        reply_error(m, 502, "storage_failed",
+                    "The track is saved but the master playlist could not be republished; "
+                    "send it again.",
+                    cors);
+        return;
+    }
+    log_info("captions_put", KV_STR("asset", x.public_id), KV_STR("lang", lang),
+             KV_INT("cues", (int64_t)ncues), KV_INT("duration_ms", duration_ms));
+    char out[512];
+    json_writer jw;
+    json_writer_init(&jw, out, sizeof(out));
+    caption_json(&jw, &stored);
+    int n = json_writer_finish(&jw);
+    reply(m, created ? 201 : 200, out, n > 0 ? (size_t)n : 0, cors);
+}
+
+static void delete_caption(api *a, const rd_msg *m, const principal *p, const char *cors)
+{
+    rd_asset x;
+    char lang[RD_CAPTION_LANG_MAX];
+    if (caption_lang(m, lang, cors) < 0 || caption_asset(a, m, p, &x, cors) < 0)
+        return;
+    rd_msg *req = store_request(STORE_CAPTION_DELETE), *ans;
+    struct rd_msg_store *b = msg_body(req, store);
+    b->asset_id = x.id;
+    snprintf(b->captions[0].lang, sizeof(b->captions[0].lang), "%s", lang);
+    b->n = 1;
+    int r = store_call(a, req, &ans);
+    msg_free(ans);
+    if (r == -ENOENT) {
+        reply_error(m, 404, "not_found", "The asset has no track in that language.", cors);
+        return;
+    }
+    if (r < 0) {
+        store_failed(m, r, cors);
+        return;
+    }
+    if (publish_captions(a, &x) < 0) {
+        reply_error(m, 502, "storage_failed",
+                    "The track is gone but the master playlist could not be republished; "
+                    "send the DELETE again.",
+                    cors);
+        return;
+    }
+    /* The master no longer names it: its objects can go (a failure leaves unreachable ones). */
+    char key[700], msg[256];
+    snprintf(key, sizeof(key), "%s/hls/captions/%s.vtt", x.master_key, lang);
+    blob_delete(a->blob, a->cfg.s3_bucket_previews, key, msg, sizeof(msg));
+    log_info("captions_deleted", KV_STR("asset", x.public_id), KV_STR("lang", lang));
+    reply(m, 204, "", 0, cors);
+}
+
+static void list_captions(api *a, const rd_msg *m, const principal *p, const char *cors)
+{
+    rd_asset x;
+    if (asset_lookup(a, m, read_org(a, p), &x, "No such asset.", cors) < 0)
+        return;
+    rd_msg *req = store_request(STORE_CAPTION_LIST), *ans;
+    msg_body(req, store)->asset_id = x.id;
+    int r = store_call(a, req, &ans);
+    if (r < 0) {
+        store_failed(m, r, cors);
+        return;
+    }
+    struct rd_msg_store *b = msg_body(ans, store);
+    char out[RD_CAPTIONS_MAX * 160 + 64];
+    json_writer w;
+    json_writer_init(&w, out, sizeof(out));
+    json_object_begin(&w);
+    json_key(&w, "captions");
+    json_array_begin(&w);
+    for (uint32_t i = 0; i < b->n && i < RD_CAPTIONS_MAX; i++)
+        caption_json(&w, &b->captions[i]);
+    json_array_end(&w);
+    json_object_end(&w);
+    msg_free(ans);
+    int n = json_writer_finish(&w);
+    reply(m, 200, out, n > 0 ? (size_t)n : 0, cors);
+}
+
 /* ---- the actor ---- */
 
 static const char *route_methods(int r)
@@ -1675,6 +2030,8 @@ static const char *route_methods(int r)
         return "GET";
     if (r == R_ASSET || r == R_DELETE)
         return "GET, HEAD, DELETE";
+    if (r == R_CAPTION)
+        return "PUT, DELETE";
     return r == R_PLAYBACK || r == R_LIST || r == R_DOCS ? "GET, HEAD" : "POST";
 }
 
@@ -1805,6 +2162,15 @@ static int api_handle(rd_actor *self, rd_msg *m)
         break;
     case R_DELETE:
         delete_asset(a, m, &p, cors);
+        break;
+    case R_CAPTION:
+        if (q->method == RD_HTTP_PUT)
+            put_caption(a, m, &p, cors);
+        else
+            delete_caption(a, m, &p, cors);
+        break;
+    case R_CAPTIONS:
+        list_captions(a, m, &p, cors);
         break;
     default:
         get_playback(a, m, &p, cors);
@@ -2094,6 +2460,8 @@ int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http
         /* The asset's path, DELETE only: deleting blocks on object storage, so it is the
          * writers'; its preflight is the readers' route's (R_ASSET), which names DELETE. */
         {R_DELETE, API_WRITES, "/api/assets/{id}", RD_HTTP_DELETE},
+        {R_CAPTION, API_WRITES, "/api/assets/{id}/captions/{lang}", RD_HTTP_PUT | RD_HTTP_DELETE},
+        {R_CAPTIONS, API_READS, "/api/assets/{id}/captions", RD_HTTP_GET},
     };
     for (int i = 0; i < R_COUNT; i++)
         a->route[i] = -1;
@@ -2101,9 +2469,11 @@ int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http
         if (table[i].part != part)
             continue;
         unsigned methods = table[i].methods | (table[i].id == R_DELETE ? 0 : RD_HTTP_OPTIONS);
-        int id = http_routes_add(
-            routes, table[i].pattern, methods, out, 1,
-            table[i].id == R_DOCS || table[i].id == R_DELETE ? 0 : API_BODY_LIMIT, 0);
+        int id = http_routes_add(routes, table[i].pattern, methods, out, 1,
+                                 table[i].id == R_DOCS || table[i].id == R_DELETE ? 0
+                                 : table[i].id == R_CAPTION ? CAPTIONS_MAX_BYTES
+                                                            : API_BODY_LIMIT,
+                                 0);
         if (id < 0) {
             snprintf(err, errlen, "cannot add the route %s (%s)", table[i].pattern, strerror(-id));
             return id;

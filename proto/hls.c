@@ -114,3 +114,58 @@ const char *hls_content_type(const char *name)
             return types[i].type;
     return "application/octet-stream";
 }
+
+/* Copies an EXT-X-STREAM-INF line without its SUBTITLES="..." attribute. */
+static void put_stream_inf(out *o, const char *l, size_t ll)
+{
+    static const char attr[] = ",SUBTITLES=\"";
+    const char *a = NULL;
+    for (size_t i = 0; i + sizeof(attr) - 1 <= ll && a == NULL; i++)
+        if (memcmp(l + i, attr, sizeof(attr) - 1) == 0)
+            a = l + i;
+    if (a == NULL) {
+        put(o, "%.*s", (int)ll, l);
+        return;
+    }
+    const char *q = memchr(a + sizeof(attr) - 1, '"', ll - (size_t)(a - l) - (sizeof(attr) - 1));
+    const char *rest = q ? q + 1 : l + ll;
+    put(o, "%.*s%.*s", (int)(a - l), l, (int)(l + ll - rest), rest);
+}
+
+int hls_master_subtitles(const char *in, size_t len, const hls_subtitle *subs, int n, char *buf,
+                         size_t cap)
+{
+    out o = {buf, cap, 0, 0};
+    if (cap == 0)
+        return -ENOSPC;
+    buf[0] = '\0';
+    int variants = 0;
+    static const char media[] = "#EXT-X-MEDIA:TYPE=SUBTITLES";
+    static const char inf[] = "#EXT-X-STREAM-INF:";
+    for (size_t pos = 0; pos < len;) {
+        const char *l = in + pos;
+        const char *nl = memchr(l, '\n', len - pos);
+        size_t ll = nl ? (size_t)(nl - l) : len - pos;
+        pos += ll + (nl != NULL);
+        size_t bare = ll > 0 && l[ll - 1] == '\r' ? ll - 1 : ll;
+        if (bare >= sizeof(media) - 1 && memcmp(l, media, sizeof(media) - 1) == 0)
+            continue;
+        if (bare >= sizeof(inf) - 1 && memcmp(l, inf, sizeof(inf) - 1) == 0) {
+            if (variants++ == 0)
+                for (int i = 0; i < n; i++)
+                    put(&o,
+                        "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"%s\",LANGUAGE=\"%s\","
+                        "DEFAULT=%s,AUTOSELECT=YES,URI=\"%s\"\n",
+                        subs[i].name, subs[i].lang, subs[i].is_default ? "YES" : "NO", subs[i].uri);
+            put_stream_inf(&o, l, bare);
+            put(&o, "%s\n", n > 0 ? ",SUBTITLES=\"subs\"" : "");
+            continue;
+        }
+        if (ll == 0 && nl == NULL)
+            break;
+        put(&o, "%.*s\n", (int)bare, l);
+    }
+    if (variants == 0)
+        return -EINVAL;
+    return finish(&o);
+}

@@ -40,6 +40,23 @@ int hls_write_media(char *buf, size_t cap, const char *map, const hls_segment *s
 /* Writes the master playlist of `n` variants. Returns the length or -ENOSPC, as above. */
 int hls_write_master(char *buf, size_t cap, const hls_variant *v, int n);
 
+/* A subtitle rendition for hls_master_subtitles. Names and languages must hold no '"' and no
+ * control byte (the API checks them). */
+typedef struct hls_subtitle {
+    const char *lang; /* LANGUAGE, e.g. "en" or "pt-BR" */
+    const char *name; /* NAME, shown in players' menus */
+    const char *uri;  /* its media playlist, relative to the master */
+    int is_default;
+} hls_subtitle;
+
+/* Rewrites the master playlist in[0..len) with exactly these `n` subtitle renditions (0: none):
+ * its EXT-X-MEDIA TYPE=SUBTITLES lines and the SUBTITLES attribute of every EXT-X-STREAM-INF
+ * are replaced, the new EXT-X-MEDIA lines (GROUP-ID "subs") go before the first variant, and
+ * every variant names the group. Anything else is kept as it was. Idempotent. Returns the
+ * length written to out (NUL-terminated), -ENOSPC, or -EINVAL when `in` has no variant. */
+int hls_master_subtitles(const char *in, size_t len, const hls_subtitle *subs, int n, char *out,
+                         size_t cap);
+
 /* Finds the first H.264 SPS in Annex B bytes and writes its RFC 6381 name ("avc1.PPCCLL") into
  * `out` (at least 12 bytes). Returns 0, or -ENOENT when there is no SPS. */
 int hls_avc1_codec(const uint8_t *annexb, size_t n, char *out, size_t cap);

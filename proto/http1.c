@@ -508,3 +508,26 @@ http1_str http1_query_param(http1_str query, const char *name)
     }
     return (http1_str){NULL, 0};
 }
+
+int http1_pct_decode(char *dst, size_t cap, const char *src, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = src[i];
+        if (c == '%') {
+            int h, l;
+            if (i + 2 >= len || (h = hexval((unsigned char)src[i + 1])) < 0 ||
+                (l = hexval((unsigned char)src[i + 2])) < 0)
+                return -EINVAL;
+            c = (char)(h * 16 + l);
+            i += 2;
+        }
+        if (c == '\0')
+            return -EINVAL;
+        if (n + 1 >= cap)
+            return -ENAMETOOLONG;
+        dst[n++] = c;
+    }
+    dst[n] = '\0';
+    return (int)n;
+}

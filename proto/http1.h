@@ -71,6 +71,10 @@ int http1_framing_of(const http1_request *req, http1_framing *out);
  * occurrence: a slice of `query`; "name" alone gives an empty value; p == NULL when absent. */
 http1_str http1_query_param(http1_str query, const char *name);
 
+/* Percent-decodes src[0..len) into dst (cap bytes with the NUL; '+' stays '+'). Returns the
+ * length, -EINVAL on a bad escape or a decoded NUL, -ENAMETOOLONG when it does not fit. */
+int http1_pct_decode(char *dst, size_t cap, const char *src, size_t len);
+
 /* The first header named `name` (case-insensitive), or NULL. */
 const http1_header *http1_find_header(const http1_request *req, const char *name);
 

@@ -238,3 +238,25 @@ int thumb_segment_at(const char *text, size_t len, int64_t time_ms, char *uri, s
     }
     return have ? 0 : -ENOENT;
 }
+
+int thumb_media_length(const char *text, size_t len, int64_t *duration_ms, int *fmp4)
+{
+    size_t pos = 0, ll;
+    const char *line;
+    int64_t t = 0, dur = -1;
+    int segs = 0;
+    *fmp4 = 0;
+    while (next_line(text, len, &pos, &line, &ll)) {
+        if (starts(line, ll, "#EXT-X-MAP:")) {
+            *fmp4 = 1;
+        } else if (starts(line, ll, "#EXTINF:")) {
+            dur = extinf_ms(line, ll);
+        } else if (ll > 0 && line[0] != '#' && dur >= 0) {
+            t += dur;
+            dur = -1;
+            segs++;
+        }
+    }
+    *duration_ms = t;
+    return segs > 0 ? 0 : -ENOENT;
+}

@@ -39,4 +39,9 @@ int thumb_top_variant(const char *text, size_t len, char *uri, size_t cap, int *
 int thumb_segment_at(const char *text, size_t len, int64_t time_ms, char *uri, size_t cap,
                      int64_t *start_ms, char *map, size_t mapcap);
 
+/* In a media playlist: the sum of its segments' durations, and whether they are fragmented MP4
+ * (an EXT-X-MAP) rather than MPEG-TS. 0, or -ENOENT when there is no segment. (Captions are
+ * segmented to the length of the video they go with.) */
+int thumb_media_length(const char *text, size_t len, int64_t *duration_ms, int *fmp4);
+
 #endif

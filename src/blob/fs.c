@@ -16,6 +16,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "proto/http1.h"
 #include "proto/hmac.h"
 #include "src/rt/alloc.h"
 
@@ -521,32 +522,6 @@ int blobfs_list(blobfs *fs, const char *bucket, const char *prefix,
     return walk(d, key, 0, prefix ? prefix : "", fn, ctx);
 }
 
-/* Percent-decodes src[0..len) into dst (cap bytes with the NUL). -EINVAL on a bad escape or
- * a NUL, -ENAMETOOLONG when it does not fit. */
-static int pct_decode(char *dst, size_t cap, const char *src, size_t len)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = src[i];
-        if (c == '%') {
-            int h, l;
-            if (i + 2 >= len)
-                return -EINVAL;
-            if ((h = hexval(src[i + 1])) < 0 || (l = hexval(src[i + 2])) < 0)
-                return -EINVAL;
-            c = (char)(h * 16 + l);
-            i += 2;
-        }
-        if (c == '\0')
-            return -EINVAL;
-        if (n + 1 >= cap)
-            return -ENAMETOOLONG;
-        dst[n++] = c;
-    }
-    dst[n] = '\0';
-    return (int)n;
-}
-
 int blobfs_presigned_check(sigv4_key_cache *cache, const sigv4_credentials *cred, int64_t now,
                            const sigv4_incoming *in, char *bucket, char *key)
 {
@@ -560,8 +535,8 @@ int blobfs_presigned_check(sigv4_key_cache *cache, const sigv4_credentials *cred
         return -EINVAL;
     const char *k = slash + 1;
     size_t klen = in->path_len - (size_t)(k - in->path);
-    int bn = pct_decode(bucket, BLOBFS_MAX_BUCKET + 1, b, (size_t)(slash - b));
-    int kn = pct_decode(key, BLOBFS_MAX_KEY + 1, k, klen);
+    int bn = http1_pct_decode(bucket, BLOBFS_MAX_BUCKET + 1, b, (size_t)(slash - b));
+    int kn = http1_pct_decode(key, BLOBFS_MAX_KEY + 1, k, klen);
     if (bn < 0 || kn < 0 || !blobfs_valid_bucket(bucket) || !blobfs_valid_key(key, (size_t)kn))
         return -EINVAL;
     return sigv4_verify(cache, cred, now, in);

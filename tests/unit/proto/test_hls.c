@@ -103,10 +103,43 @@ TEST(avc1_codec_from_sps)
     CHECK_EQ_INT(hls_avc1_codec(none, sizeof(none), name, sizeof(name)), -ENOENT);
 }
 
+TEST(master_subtitles_replace_and_remove)
+{
+    const char *master = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n"
+                         "#EXT-X-STREAM-INF:BANDWIDTH=1000,RESOLUTION=640x360\n360p/index.m3u8\n"
+                         "#EXT-X-STREAM-INF:BANDWIDTH=500,RESOLUTION=320x180\n180p/index.m3u8\n";
+    hls_subtitle subs[2] = {{"en", "English", "captions/en/index.m3u8", 1},
+                            {"pt-BR", "Português", "captions/pt-BR/index.m3u8", 0}};
+    char a[2048], b[2048], c[2048];
+    int n = hls_master_subtitles(master, strlen(master), subs, 2, a, sizeof(a));
+    CHECK(n > 0);
+    CHECK_EQ_STR(a,
+                 "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n"
+                 "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"English\",LANGUAGE=\"en\","
+                 "DEFAULT=YES,AUTOSELECT=YES,URI=\"captions/en/index.m3u8\"\n"
+                 "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"Português\","
+                 "LANGUAGE=\"pt-BR\",DEFAULT=NO,AUTOSELECT=YES,URI=\"captions/pt-BR/index.m3u8\"\n"
+                 "#EXT-X-STREAM-INF:BANDWIDTH=1000,RESOLUTION=640x360,SUBTITLES=\"subs\"\n"
+                 "360p/index.m3u8\n"
+                 "#EXT-X-STREAM-INF:BANDWIDTH=500,RESOLUTION=320x180,SUBTITLES=\"subs\"\n"
+                 "180p/index.m3u8\n");
+    /* Again with one track: the old ones go, nothing doubles. */
+    CHECK(hls_master_subtitles(a, (size_t)n, subs + 1, 1, b, sizeof(b)) > 0);
+    CHECK(strstr(b, "English") == NULL && strstr(b, "Português") != NULL);
+    CHECK(strstr(strstr(b, "SUBTITLES=\"subs\"") + 1, "SUBTITLES=\"subs\",SUBTITLES") == NULL);
+    /* None: the master as it was. */
+    n = hls_master_subtitles(b, strlen(b), NULL, 0, c, sizeof(c));
+    CHECK_EQ_INT(n, (int)strlen(master));
+    CHECK_EQ_STR(c, master);
+    CHECK_EQ_INT(hls_master_subtitles("#EXTM3U\n", 8, subs, 1, c, sizeof(c)), -EINVAL);
+    CHECK_EQ_INT(hls_master_subtitles(master, strlen(master), subs, 2, c, 64), -ENOSPC);
+}
+
 int main(void)
 {
     RUN(media_playlist);
     RUN(fmp4_media_playlist_names_its_init_segment);
+    RUN(master_subtitles_replace_and_remove);
     RUN(content_types);
     RUN(target_duration_rounds_up_but_forgives_float_noise);
     RUN(master_playlist);

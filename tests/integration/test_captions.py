@@ -1,0 +1,145 @@
+"""Captions on the stream: PUT /api/assets/{id}/captions/{lang} (SRT or WebVTT) on a ready
+asset, its WebVTT segments and playlist through the edge, the master republished with an
+EXT-X-MEDIA SUBTITLES group that every variant names (ffprobe reads it), listing, replacing,
+deleting, a restart that keeps the tracks, and the refusals: malformed cues (with their line),
+bad language tags, bad content types, another org's asset, an asset not ready yet."""
+import json
+import re
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+from conftest import Reeld
+from test_api import call, put_url
+
+KEYS = "acme:key-acme-1-0123456789,beta:key-beta-1-0123456789"
+ACME = {"Authorization": "Bearer key-acme-1-0123456789"}
+BETA = {"Authorization": "Bearer key-beta-1-0123456789"}
+SECS = 9
+
+SRT = ("\ufeff1\r\n00:00:00,500 --> 00:00:01,500\r\nHello <i>there</i>\r\n\r\n"
+       "2\r\n00:00:01,800 --> 00:00:02,600\r\nAcross the boundary\r\n\r\n"
+       "3\r\n00:00:05,000 --> 00:00:06,000\r\nNão é só ASCII — 字幕\r\n").encode()
+VTT = (b"WEBVTT\n\nNOTE styled\n\n00:01.000 --> 00:03.000 line:0 align:start\n"
+       b"<b>Bonjour</b>\n\n00:07.000 --> 00:08.500\nAu revoir\n")
+
+
+def fetch(url):
+    try:
+        with urllib.request.urlopen(url, timeout=20) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def put_caption(r, aid, lang, body, ctype, query="", headers=ACME):
+    h = dict(headers)
+    h["Content-Type"] = ctype
+    return call(r, "PUT", f"/api/assets/{aid}/captions/{lang}{query}", body, h)
+
+
+def upload(r, data, promote=True):
+    st, _, up = call(r, "POST", "/api/uploads",
+                     {"filename": "c.mp4", "content_type": "video/mp4", "size": len(data)}, ACME)
+    assert st == 201 and put_url(up["upload"]["url"], data)[0] == 200
+    if promote:
+        assert call(r, "POST", f"/api/assets/{up['asset_id']}/promote", headers=ACME)[0] == 202
+    return up["asset_id"]
+
+
+def test_captions_on_the_stream(reeld_factory, tmp_path):
+    src = str(tmp_path / "clip.mp4")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    f"testsrc2=size=320x180:rate=25:duration={SECS}", "-c:v", "libx264",
+                    "-preset", "ultrafast", "-pix_fmt", "yuv420p", src], check=True)
+    data = open(src, "rb").read()
+    env = {"REELD_API_KEYS": KEYS, "HLS_SEGMENT_SEC": "2", "STORYBOARD_INTERVAL_SEC": "-1"}
+    r = reeld_factory(env=env)
+    waiting = upload(r, data, promote=False)
+    aid = upload(r, data)
+    # Not ready: no ladder to add captions to.
+    st, _, body = put_caption(r, waiting, "en", SRT, "application/x-subrip")
+    assert st == 409 and body["error"]["code"] == "not_ready", body
+    deadline = time.time() + 180
+    while call(r, "GET", f"/api/assets/{aid}", headers=ACME)[2]["state"] != "ready":
+        assert time.time() < deadline
+        time.sleep(0.3)
+
+    st, _, body = put_caption(r, aid, "en", SRT, "application/x-subrip", "?name=English&default=1")
+    assert st == 201, body
+    assert body == {"lang": "en", "name": "English", "default": True}
+    st, _, body = put_caption(r, aid, "fr", VTT, "text/vtt; charset=utf-8",
+                              "?name=Fran%C3%A7ais")
+    assert st == 201 and body["name"] == "Français", body
+    st, _, body = put_caption(r, aid, "en", SRT, "text/plain", "?name=English&default=1")
+    assert st == 200, body  # replaced
+    st, _, body = call(r, "GET", f"/api/assets/{aid}/captions", headers=ACME)
+    assert st == 200 and [(c["lang"], c["default"]) for c in body["captions"]] == \
+        [("en", True), ("fr", False)], body
+
+    st, _, pb = call(r, "GET", f"/api/assets/{aid}/playback", headers=ACME)
+    master_url = pb["url"]
+    base = master_url.rsplit("/", 1)[0]
+    st, master = fetch(master_url)
+    master = master.decode()
+    assert st == 200
+    assert ('#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="English",LANGUAGE="en",'
+            'DEFAULT=YES,AUTOSELECT=YES,URI="captions/en/index.m3u8"') in master, master
+    assert 'NAME="Français",LANGUAGE="fr",DEFAULT=NO' in master, master
+    infs = [l for l in master.splitlines() if l.startswith("#EXT-X-STREAM-INF:")]
+    assert infs and all(l.endswith(',SUBTITLES="subs"') for l in infs), master
+
+    st, pl = fetch(f"{base}/captions/en/index.m3u8")
+    pl = pl.decode()
+    assert st == 200 and "#EXT-X-ENDLIST" in pl, pl
+    segs = re.findall(r"^(seg_\d{5}\.vtt)$", pl, re.M)
+    durs = [float(x) for x in re.findall(r"^#EXTINF:([\d.]+),", pl, re.M)]
+    assert len(segs) == 5 and abs(sum(durs) - SECS) < 0.2, pl
+    texts = [fetch(f"{base}/captions/en/{s}")[1].decode() for s in segs]
+    for t in texts:
+        assert t.startswith("WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:126000,LOCAL:00:00:00.000\n"), t
+    assert "Across the boundary" in texts[0] and "Across the boundary" in texts[1]
+    assert "Hello" in texts[0] and "Hello" not in texts[1]
+    assert "Não é só ASCII — 字幕" in texts[2]
+    st, whole = fetch(f"{base}/captions/en.vtt")
+    assert st == 200 and whole.startswith(b"WEBVTT") and whole.count(b"-->") == 3
+    # ffprobe follows the master to the subtitle rendition and reads it as WebVTT.
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_name",
+                          "-of", "json", master_url], capture_output=True, text=True, timeout=60)
+    streams = json.loads(out.stdout)["streams"]
+    assert {"codec_type": "subtitle", "codec_name": "webvtt"} in streams, (streams, out.stderr)
+
+    # Refusals, each changing nothing.
+    bad = b"1\r\n00:00:01,000 --> 00:00:00,500\r\nbackwards\r\n"
+    st, _, body = put_caption(r, aid, "de", bad, "application/x-subrip")
+    assert st == 400 and body["error"]["code"] == "bad_captions" and body["error"]["line"] == 2, body
+    assert "line 2" in body["error"]["message"]
+    for lang in ("english!", "e_n", "x" * 40):
+        st, _, body = put_caption(r, aid, lang, SRT, "application/x-subrip")
+        assert st in (400, 404) and st != 200, (lang, st, body)
+    st, _, body = put_caption(r, aid, "de", SRT, "image/png")
+    assert st == 415, body
+    st, _, body = put_caption(r, aid, "de", SRT, "application/x-subrip", headers=BETA)
+    assert st == 404, body  # another org's asset
+    st, _, body = put_caption(r, aid, "de", SRT, "application/x-subrip", '?name=a%22b')
+    assert st == 400 and body["error"]["code"] == "bad_name", body
+    assert [c["lang"] for c in call(r, "GET", f"/api/assets/{aid}/captions",
+                                    headers=ACME)[2]["captions"]] == ["en", "fr"]
+
+    # Delete one: the master stops naming it.
+    assert call(r, "DELETE", f"/api/assets/{aid}/captions/fr", headers=ACME)[0] == 204
+    assert call(r, "DELETE", f"/api/assets/{aid}/captions/fr", headers=ACME)[0] == 404
+    master = fetch(master_url)[1].decode()
+    assert "Français" not in master and 'LANGUAGE="en"' in master
+    assert master.count('SUBTITLES="subs"') == len(infs)
+
+    # The store is the truth: a restart lists the same.
+    data_dir = r.data_dir
+    assert r.stop() == 0
+    r2 = Reeld(env=env, data_dir=data_dir)
+    try:
+        st, _, body = call(r2, "GET", f"/api/assets/{aid}/captions", headers=ACME)
+        assert st == 200 and [c["lang"] for c in body["captions"]] == ["en"], body
+    finally:
+        assert r2.stop() == 0
