@@ -104,6 +104,13 @@ static const char *const migrations[] = {
     " ADD COLUMN master_until_ms bigint NOT NULL DEFAULT 0;"
     "CREATE INDEX assets_deleted ON assets (deleted_ms, id) WHERE deleted_ms > 0;"
     "CREATE INDEX assets_purge ON assets (purge_after_ms) WHERE purge_after_ms > 0;",
+    /* 6: caption tracks, one per asset and language (the cues are objects); the asset's
+     * captions_version counts their changes, so a republished master playlist can tell. */
+    "CREATE TABLE captions ("
+    " asset_id bigint NOT NULL REFERENCES assets (id) ON DELETE CASCADE,"
+    " lang text NOT NULL, name text NOT NULL, is_default boolean NOT NULL DEFAULT false,"
+    " created_ms bigint NOT NULL, updated_ms bigint NOT NULL, PRIMARY KEY (asset_id, lang));"
+    "ALTER TABLE assets ADD COLUMN captions_version bigint NOT NULL DEFAULT 0;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -184,6 +191,7 @@ static const char *const migrations[] = {
                    " FROM d LEFT JOIN u ON u.id = d.id LEFT JOIN jobs j ON j.id = d.id"
 #define WEBHOOK_COLS                                                                               \
     "org, url, events, secret, previous_secret, previous_until_ms, created_ms, updated_ms"
+#define CAPTION_COLS "c.lang, c.name, c.is_default::int, c.created_ms, c.updated_ms"
 
 static const char *const sql[STORE_OP_COUNT] = {
     [STORE_ASSET_CREATE] = "INSERT INTO assets (public_id, org, filename, content_type,"
@@ -340,6 +348,34 @@ static const char *const sql[STORE_OP_COUNT] = {
         "SELECT " ASSET_COLS " FROM assets WHERE deleted_ms > 0 AND CASE WHEN $1::bigint = 0"
         " THEN deleted_ms >= " NOW " - $3::bigint ELSE (deleted_ms, id) > ($1::bigint, $2::bigint)"
         " END ORDER BY deleted_ms, id LIMIT $4",
+    /* One row always: whether the asset is there (0: -ENOENT), the track as stored (NULL:
+     * the asset has all its tracks, -ENOSPC), whether it is new, the version after. The
+     * version's UPDATE is the gate: it waits for a concurrent put or delete of the asset and
+     * re-checks deleted_ms on the row as that left it. */
+    [STORE_CAPTION_PUT] =
+        "WITH a AS (SELECT id, (SELECT count(*) FROM captions WHERE asset_id = $1::bigint) AS n,"
+        "  EXISTS (SELECT 1 FROM captions WHERE asset_id = $1::bigint AND lang = $2::text) AS has"
+        "  FROM assets WHERE id = $1::bigint AND deleted_ms = 0),"
+        " v AS (UPDATE assets SET captions_version = captions_version + 1"
+        "  WHERE id = (SELECT id FROM a WHERE has OR n < $5::int) AND deleted_ms = 0"
+        "  RETURNING captions_version),"
+        " o AS (UPDATE captions SET is_default = false WHERE asset_id = $1::bigint"
+        "  AND lang <> $2::text AND is_default AND $4::int <> 0 AND EXISTS (SELECT 1 FROM v)),"
+        " c AS (INSERT INTO captions AS c (asset_id, lang, name, is_default, created_ms,"
+        "  updated_ms) SELECT $1::bigint, $2::text, $3::text, $4::int <> 0, " NOW ", " NOW
+        "  FROM v ON CONFLICT (asset_id, lang) DO UPDATE SET name = excluded.name,"
+        "  is_default = excluded.is_default, updated_ms = excluded.updated_ms"
+        "  RETURNING " CAPTION_COLS ", (c.xmax = 0) AS created)"
+        " SELECT (SELECT count(*) FROM a), c.*, v.captions_version FROM (SELECT 1) one"
+        " LEFT JOIN c ON true LEFT JOIN v ON true",
+    /* No row for an unknown or deleted asset, one with a NULL lang when it has no tracks. */
+    [STORE_CAPTION_LIST] = "SELECT a.captions_version, " CAPTION_COLS " FROM assets a"
+                           " LEFT JOIN captions c ON c.asset_id = a.id WHERE a.id = $1"
+                           " AND a.deleted_ms = 0 ORDER BY c.lang COLLATE \"C\" LIMIT 32",
+    [STORE_CAPTION_DELETE] =
+        "WITH d AS (DELETE FROM captions WHERE asset_id = $1::bigint AND lang = $2::text"
+        "  RETURNING asset_id) UPDATE assets SET captions_version = captions_version + 1"
+        " WHERE id = (SELECT asset_id FROM d) RETURNING captions_version",
 };
 
 /* Claim variants: one statement per shape, so each gets a plan of its own (an "$n IS NULL OR"
@@ -935,6 +971,23 @@ static int build(pg_conn *c, const struct rd_msg_store *b, params *p)
         param_int(p, b->lease_ms);
         param_int(p, page_limit(b));
         break;
+    case STORE_CAPTION_PUT:
+    case STORE_CAPTION_LIST:
+    case STORE_CAPTION_DELETE: {
+        const rd_caption *cap = &b->captions[0];
+        if (b->op == STORE_CAPTION_PUT && cap->lang[0] == '\0')
+            return -EINVAL;
+        param_int(p, b->asset_id);
+        if (b->op == STORE_CAPTION_LIST)
+            break;
+        param_text(p, cap->lang);
+        if (b->op == STORE_CAPTION_PUT) {
+            param_text(p, cap->name);
+            param_int(p, cap->is_default ? 1 : 0);
+            param_int(p, RD_CAPTIONS_MAX);
+        }
+        break;
+    }
     case STORE_JOB_COUNTS:
     case STORE_JOB_SWEEP:
         break;
@@ -1016,6 +1069,16 @@ static void read_asset(const PGresult *r, int row, rd_asset *a)
     a->deleted_ms = num(r, row, 19);
     a->purge_after_ms = num(r, row, 20);
     a->master_until_ms = num(r, row, 21);
+}
+
+static void read_caption(const PGresult *r, int row, int col, rd_caption *c)
+{
+    memset(c, 0, sizeof(*c));
+    text(c->lang, sizeof(c->lang), r, row, col);
+    text(c->name, sizeof(c->name), r, row, col + 1);
+    c->is_default = num(r, row, col + 2) != 0;
+    c->created_ms = num(r, row, col + 3);
+    c->updated_ms = num(r, row, col + 4);
 }
 
 /* Fills request `b` from result `r`; returns the status. */
@@ -1236,6 +1299,29 @@ static int read_result(struct rd_msg_store *b, const PGresult *r)
         b->n = 0;
         for (int i = 0; i < rows && b->n < RD_STORE_BATCH; i++)
             read_asset(r, i, &b->assets[b->n++]);
+        return 0;
+    case STORE_CAPTION_PUT:
+        if (rows != 1 || num(r, 0, 0) == 0)
+            return -ENOENT;
+        if (PQgetisnull(r, 0, 1))
+            return -ENOSPC;
+        read_caption(r, 0, 1, &b->captions[0]);
+        b->n = 1;
+        b->state = PQgetvalue(r, 0, 6)[0] == 't';
+        b->cursor = num(r, 0, 7);
+        return 0;
+    case STORE_CAPTION_LIST:
+        if (rows == 0)
+            return -ENOENT;
+        b->n = 0;
+        b->cursor = num(r, 0, 0);
+        for (int i = 0; i < rows && b->n < RD_STORE_BATCH && !PQgetisnull(r, i, 1); i++)
+            read_caption(r, i, 1, &b->captions[b->n++]);
+        return 0;
+    case STORE_CAPTION_DELETE:
+        if (rows == 0)
+            return -ENOENT;
+        b->cursor = num(r, 0, 0);
         return 0;
     case STORE_OP_COUNT:
         break;

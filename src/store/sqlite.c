@@ -90,6 +90,13 @@ static const char *const migrations[] = {
     "ALTER TABLE assets ADD COLUMN master_until_ms INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX assets_deleted ON assets (deleted_ms, id) WHERE deleted_ms > 0;"
     "CREATE INDEX assets_purge ON assets (purge_after_ms) WHERE purge_after_ms > 0;",
+    /* 6: caption tracks, one per asset and language (the cues are objects); the asset's
+     * captions_version counts their changes, so a republished master playlist can tell. */
+    "CREATE TABLE captions ("
+    " asset_id INTEGER NOT NULL REFERENCES assets (id) ON DELETE CASCADE,"
+    " lang TEXT NOT NULL, name TEXT NOT NULL, is_default INTEGER NOT NULL DEFAULT 0,"
+    " created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, PRIMARY KEY (asset_id, lang));"
+    "ALTER TABLE assets ADD COLUMN captions_version INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -173,6 +180,12 @@ enum {
     Q_ASSET_PURGED,
     Q_ASSET_DELETED,
     Q_ASSET_DELETED_SINCE,
+    Q_CAP_ASSET,
+    Q_CAP_UNDEFAULT,
+    Q_CAP_PUT,
+    Q_CAP_DELETE,
+    Q_CAP_BUMP,
+    Q_CAP_LIST,
     Q_COUNT
 };
 
@@ -306,6 +319,25 @@ static const char *const sql[Q_COUNT] = {
                         " ORDER BY deleted_ms, id LIMIT ?3",
     [Q_ASSET_DELETED_SINCE] = "SELECT " ASSET_COLS " FROM assets WHERE deleted_ms >= ?1"
                               " AND deleted_ms > 0 ORDER BY deleted_ms, id LIMIT ?2",
+    /* A caption put's checks: the asset's tracks, and whether ?2 is one of them. */
+    [Q_CAP_ASSET] = "SELECT (SELECT count(*) FROM captions WHERE asset_id = ?1),"
+                    " EXISTS (SELECT 1 FROM captions WHERE asset_id = ?1 AND lang = ?2)"
+                    " FROM assets WHERE id = ?1 AND deleted_ms = 0",
+    [Q_CAP_UNDEFAULT] = "UPDATE captions SET is_default = 0 WHERE asset_id = ?1 AND lang <> ?2"
+                        " AND is_default <> 0",
+    [Q_CAP_PUT] = "INSERT INTO captions (asset_id, lang, name, is_default, created_ms, updated_ms)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (asset_id, lang) DO UPDATE SET"
+                  " name = excluded.name, is_default = excluded.is_default,"
+                  " updated_ms = excluded.updated_ms"
+                  " RETURNING lang, name, is_default, created_ms, updated_ms",
+    [Q_CAP_DELETE] = "DELETE FROM captions WHERE asset_id = ?1 AND lang = ?2",
+    [Q_CAP_BUMP] = "UPDATE assets SET captions_version = captions_version + 1 WHERE id = ?1"
+                   " RETURNING captions_version",
+    /* One statement (one snapshot): no row for an unknown or deleted asset, one row with a
+     * NULL lang for an asset without tracks. */
+    [Q_CAP_LIST] = "SELECT a.captions_version, c.lang, c.name, c.is_default, c.created_ms,"
+                   " c.updated_ms FROM assets a LEFT JOIN captions c ON c.asset_id = a.id"
+                   " WHERE a.id = ?1 AND a.deleted_ms = 0 ORDER BY c.lang LIMIT ?2",
 };
 
 typedef struct sq {
@@ -755,13 +787,23 @@ static int op_rendition_put(sq *s, struct rd_msg_store *b)
     return 0;
 }
 
+/* Statement `q` for the rows of asset b->asset_id (?1), at most a batch of them (?2); NULL
+ * when it cannot be prepared. */
+static sqlite3_stmt *asset_rows(sq *s, int q, const struct rd_msg_store *b)
+{
+    sqlite3_stmt *st = stmt(s, q);
+    if (st != NULL) {
+        sqlite3_bind_int64(st, 1, b->asset_id);
+        sqlite3_bind_int(st, 2, RD_STORE_BATCH);
+    }
+    return st;
+}
+
 static int op_rendition_list(sq *s, struct rd_msg_store *b)
 {
-    sqlite3_stmt *st = stmt(s, Q_REND_LIST);
+    sqlite3_stmt *st = asset_rows(s, Q_REND_LIST, b);
     if (st == NULL)
         return -EIO;
-    sqlite3_bind_int64(st, 1, b->asset_id);
-    sqlite3_bind_int(st, 2, RD_STORE_BATCH);
     int rc;
     b->n = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1386,12 +1428,124 @@ static int op_asset_deleted(sq *s, struct rd_msg_store *b)
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq_errno(rc);
 }
 
+/* ---- caption tracks ---- */
+
+static void read_caption(sqlite3_stmt *st, int col, rd_caption *c)
+{
+    memset(c, 0, sizeof(*c));
+    copy_text(c->lang, sizeof(c->lang), st, col);
+    copy_text(c->name, sizeof(c->name), st, col + 1);
+    c->is_default = sqlite3_column_int(st, col + 2) != 0;
+    c->created_ms = sqlite3_column_int64(st, col + 3);
+    c->updated_ms = sqlite3_column_int64(st, col + 4);
+}
+
+/* Binds the asset (?1) and the track's lang (?2) to statement `q`; NULL when it cannot be
+ * prepared. */
+static sqlite3_stmt *caption_stmt(sq *s, int q, const struct rd_msg_store *b)
+{
+    sqlite3_stmt *st = stmt(s, q);
+    if (st != NULL) {
+        sqlite3_bind_int64(st, 1, b->asset_id);
+        sqlite3_bind_text(st, 2, b->captions[0].lang, -1, SQLITE_TRANSIENT);
+    }
+    return st;
+}
+
+/* Steps `st` (NULL: it could not be prepared) onto its first row: 0, -ENOENT when there is
+ * none, or the error. */
+static int first_row(sqlite3_stmt *st)
+{
+    if (st == NULL)
+        return -EIO;
+    int rc = sqlite3_step(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sq_errno(rc);
+}
+
+/* One more change to the asset's tracks: its captions version after, in b->cursor. */
+static int caption_bump(sq *s, struct rd_msg_store *b)
+{
+    sqlite3_stmt *st = stmt(s, Q_CAP_BUMP);
+    if (st != NULL)
+        sqlite3_bind_int64(st, 1, b->asset_id);
+    int r = first_row(st);
+    if (r == 0)
+        b->cursor = sqlite3_column_int64(st, 0);
+    return r;
+}
+
+static int op_caption_put(sq *s, struct rd_msg_store *b)
+{
+    rd_caption *c = &b->captions[0];
+    if (c->lang[0] == '\0')
+        return -EINVAL;
+    sqlite3_stmt *st = caption_stmt(s, Q_CAP_ASSET, b);
+    int r = first_row(st);
+    if (r < 0)
+        return r;
+    int64_t tracks = sqlite3_column_int64(st, 0);
+    int exists = sqlite3_column_int(st, 1);
+    sqlite3_reset(st);
+    if (!exists && tracks >= RD_CAPTIONS_MAX)
+        return -ENOSPC;
+    if (c->is_default) {
+        st = caption_stmt(s, Q_CAP_UNDEFAULT, b);
+        if (st == NULL)
+            return -EIO;
+        r = step_done(st);
+        if (r < 0)
+            return r;
+    }
+    st = caption_stmt(s, Q_CAP_PUT, b);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_text(st, 3, c->name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 4, c->is_default ? 1 : 0);
+    sqlite3_bind_int64(st, 5, now_ms());
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW)
+        return sq_errno(rc);
+    read_caption(st, 0, c);
+    sqlite3_reset(st);
+    b->n = 1;
+    b->state = !exists;
+    return caption_bump(s, b);
+}
+
+static int op_caption_list(sq *s, struct rd_msg_store *b)
+{
+    sqlite3_stmt *st = asset_rows(s, Q_CAP_LIST, b);
+    int r = first_row(st);
+    if (r < 0)
+        return r;
+    b->n = 0;
+    b->cursor = sqlite3_column_int64(st, 0);
+    int rc = SQLITE_ROW;
+    for (; rc == SQLITE_ROW && sqlite3_column_type(st, 1) != SQLITE_NULL; rc = sqlite3_step(st))
+        read_caption(st, 1, &b->captions[b->n++]);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq_errno(rc);
+}
+
+static int op_caption_delete(sq *s, struct rd_msg_store *b)
+{
+    sqlite3_stmt *st = caption_stmt(s, Q_CAP_DELETE, b);
+    if (st == NULL)
+        return -EIO;
+    int r = step_done(st);
+    if (r < 0)
+        return r;
+    if (sqlite3_changes(s->db) != 1)
+        return -ENOENT;
+    return caption_bump(s, b);
+}
+
 static int is_write(int op)
 {
     return op != STORE_ASSET_GET && op != STORE_ASSET_LIST && op != STORE_ASSET_FIND &&
            op != STORE_RENDITION_LIST && op != STORE_JOB_GET && op != STORE_JOB_LIST &&
            op != STORE_JOB_COUNTS && op != STORE_OUTBOX_TAKE && op != STORE_WEBHOOK_GET &&
-           op != STORE_WEBHOOK_EVENT && op != STORE_WEBHOOK_LIST && op != STORE_ASSET_DELETED;
+           op != STORE_WEBHOOK_EVENT && op != STORE_WEBHOOK_LIST && op != STORE_ASSET_DELETED &&
+           op != STORE_CAPTION_LIST;
 }
 
 static int execute(sq *s, struct rd_msg_store *b)
@@ -1460,6 +1614,12 @@ static int execute(sq *s, struct rd_msg_store *b)
         return op_asset_purged(s, b);
     case STORE_ASSET_DELETED:
         return op_asset_deleted(s, b);
+    case STORE_CAPTION_PUT:
+        return op_caption_put(s, b);
+    case STORE_CAPTION_LIST:
+        return op_caption_list(s, b);
+    case STORE_CAPTION_DELETE:
+        return op_caption_delete(s, b);
     default:
         return -EINVAL;
     }
@@ -1510,7 +1670,10 @@ static int sq_handle(rd_actor *self, rd_msg *m)
         if (write)
             r = r == 0 ? run(s, Q_COMMIT) : (run(s, Q_ROLLBACK), r);
     }
-    if (r < 0 && r != -ENOENT && r != -EALREADY && r != -EINVAL)
+    /* Answers, not failures: a caption put's -ENOSPC says the asset has all its tracks. */
+    int answer = r == -ENOENT || r == -EALREADY || r == -EINVAL ||
+                 (r == -ENOSPC && b->op == STORE_CAPTION_PUT);
+    if (r < 0 && !answer)
         log_warn("store_failed", KV_STR("backend", "sqlite"), KV_INT("op", b->op), KV_ERRNO(r),
                  KV_STR("detail", sqlite3_errmsg(s->db)));
     b->status = r;

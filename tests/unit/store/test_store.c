@@ -558,6 +558,136 @@ TEST(deleted_assets_vanish_cancel_their_job_and_reach_the_edges)
     CHECK(n == 1 && has(got, n, "del-2"));
 }
 
+/* STORE_CAPTION_PUT of `asset`'s track `lang`: the status, the track as stored, whether this
+ * call created it, the captions version after. */
+static int caption_put(int64_t asset, const char *lang, const char *name, int is_default,
+                       rd_caption *out, int *created, int64_t *version)
+{
+    rd_msg *m = store_request(STORE_CAPTION_PUT);
+    struct rd_msg_store *b = msg_body(m, store);
+    b->asset_id = asset;
+    snprintf(b->captions[0].lang, sizeof(b->captions[0].lang), "%s", lang);
+    snprintf(b->captions[0].name, sizeof(b->captions[0].name), "%s", name);
+    b->captions[0].is_default = is_default;
+    int st;
+    rd_msg *ans = call(m, &st);
+    if (ans != NULL && st == 0) {
+        b = msg_body(ans, store);
+        CHECK_EQ_INT(b->n, 1);
+        *out = b->captions[0];
+        *created = b->state;
+        *version = b->cursor;
+    }
+    msg_free(ans);
+    return st;
+}
+
+/* STORE_CAPTION_LIST of `asset`: the status, the tracks in out[0..*n), the version. */
+static int caption_list(int64_t asset, rd_caption *out, int *n, int64_t *version)
+{
+    rd_msg *m = store_request(STORE_CAPTION_LIST);
+    msg_body(m, store)->asset_id = asset;
+    int st;
+    rd_msg *ans = call(m, &st);
+    *n = -1;
+    if (ans != NULL && st == 0) {
+        struct rd_msg_store *b = msg_body(ans, store);
+        *n = (int)b->n;
+        memcpy(out, b->captions, sizeof(rd_caption) * b->n);
+        *version = b->cursor;
+    }
+    msg_free(ans);
+    return st;
+}
+
+/* STORE_CAPTION_DELETE of `asset`'s track `lang`: the status, the version after. */
+static int caption_delete(int64_t asset, const char *lang, int64_t *version)
+{
+    rd_msg *m = store_request(STORE_CAPTION_DELETE);
+    msg_body(m, store)->asset_id = asset;
+    snprintf(msg_body(m, store)->captions[0].lang, RD_CAPTION_LANG_MAX, "%s", lang);
+    int st;
+    rd_msg *ans = call(m, &st);
+    if (ans != NULL && st == 0)
+        *version = msg_body(ans, store)->cursor;
+    msg_free(ans);
+    return st;
+}
+
+TEST(caption_tracks_by_lang_with_a_version)
+{
+    rd_asset a, gone;
+    rd_caption c, first, got[RD_STORE_BATCH];
+    int created = -1, n = -1;
+    int64_t v = -1;
+    CHECK_EQ_INT(create_asset("cap-1", "caporg", 5, &a), 0);
+    CHECK_EQ_INT(caption_list(a.id, got, &n, &v), 0);
+    CHECK(n == 0 && v == 0); /* no tracks yet, version 0 */
+    CHECK_EQ_INT(caption_put(a.id, "fr",
+                             "Fran\xc3\xa7"
+                             "ais",
+                             1, &first, &created, &v),
+                 0);
+    CHECK(created == 1 && v == 1);
+    CHECK_EQ_STR(first.lang, "fr");
+    CHECK_EQ_STR(first.name, "Fran\xc3\xa7"
+                             "ais");
+    CHECK_EQ_INT(first.is_default, 1);
+    CHECK(first.created_ms > 0 && first.updated_ms == first.created_ms);
+    sleep_ms(5);
+    /* Replaced: the same track, its creation kept. */
+    CHECK_EQ_INT(caption_put(a.id, "fr", "French", 1, &c, &created, &v), 0);
+    CHECK(created == 0 && v == 2);
+    CHECK_EQ_STR(c.name, "French");
+    CHECK_EQ_INT(c.created_ms, first.created_ms);
+    CHECK(c.updated_ms > first.updated_ms);
+    /* The default moves to the last track put as default. */
+    CHECK_EQ_INT(caption_put(a.id, "en", "English", 1, &c, &created, &v), 0);
+    CHECK(created == 1 && v == 3);
+    CHECK_EQ_INT(caption_put(a.id, "de", "Deutsch", 0, &c, &created, &v), 0);
+    CHECK(created == 1 && v == 4 && c.is_default == 0);
+    CHECK_EQ_INT(caption_list(a.id, got, &n, &v), 0);
+    CHECK_EQ_INT(n, 3);
+    CHECK_EQ_INT(v, 4);
+    if (n == 3) {
+        CHECK_EQ_STR(got[0].lang, "de");
+        CHECK_EQ_STR(got[1].lang, "en");
+        CHECK_EQ_STR(got[2].lang, "fr");
+        CHECK_EQ_STR(got[1].name, "English");
+        CHECK_EQ_STR(got[2].name, "French");
+        CHECK(got[0].is_default == 0 && got[1].is_default == 1 && got[2].is_default == 0);
+        CHECK_EQ_INT(got[2].created_ms, first.created_ms);
+        CHECK(got[0].created_ms > 0 && got[0].updated_ms == got[0].created_ms);
+    }
+    /* Up to RD_CAPTIONS_MAX tracks: a new one more is refused, a replacement still goes. */
+    char lang[RD_CAPTION_LANG_MAX];
+    for (int i = 3; i < RD_CAPTIONS_MAX; i++) {
+        snprintf(lang, sizeof(lang), "x-%02d", i);
+        CHECK_EQ_INT(caption_put(a.id, lang, lang, 0, &c, &created, &v), 0);
+    }
+    CHECK_EQ_INT(v, RD_CAPTIONS_MAX + 1);
+    CHECK_EQ_INT(caption_put(a.id, "zu", "isiZulu", 0, &c, &created, &v), -ENOSPC);
+    CHECK_EQ_INT(caption_list(a.id, got, &n, &v), 0);
+    CHECK(n == RD_CAPTIONS_MAX && v == RD_CAPTIONS_MAX + 1); /* nothing changed */
+    CHECK_EQ_INT(caption_put(a.id, "fr", "French", 0, &c, &created, &v), 0);
+    CHECK(created == 0 && v == RD_CAPTIONS_MAX + 2 && c.is_default == 0);
+    /* Delete: the version moves on; a second time there is nothing to delete. */
+    CHECK_EQ_INT(caption_delete(a.id, "x-03", &v), 0);
+    CHECK_EQ_INT(v, RD_CAPTIONS_MAX + 3);
+    CHECK_EQ_INT(caption_delete(a.id, "x-03", &v), -ENOENT);
+    CHECK_EQ_INT(caption_list(a.id, got, &n, &v), 0);
+    CHECK(n == RD_CAPTIONS_MAX - 1 && v == RD_CAPTIONS_MAX + 3);
+    CHECK_EQ_INT(caption_put(a.id, "zu", "isiZulu", 0, &c, &created, &v), 0); /* room again */
+    CHECK(created == 1 && v == RD_CAPTIONS_MAX + 4);
+    /* Unknown and deleted assets have no tracks to list or put. */
+    CHECK_EQ_INT(caption_list(a.id + 1000000, got, &n, &v), -ENOENT);
+    CHECK_EQ_INT(caption_put(a.id + 1000000, "en", "English", 0, &c, &created, &v), -ENOENT);
+    CHECK_EQ_INT(create_asset("cap-gone", "caporg", 5, &gone), 0);
+    CHECK_EQ_INT(delete_asset("cap-gone", "caporg", NULL, NULL), 0);
+    CHECK_EQ_INT(caption_put(gone.id, "en", "English", 0, &c, &created, &v), -ENOENT);
+    CHECK_EQ_INT(caption_list(gone.id, got, &n, &v), -ENOENT);
+}
+
 TEST(migration_from_schema_1_keeps_old_assets)
 {
     CHECK(legacy_seeded); /* a schema-1 database with rows was upgraded */
@@ -1075,6 +1205,7 @@ static void suite(const char *name)
     RUN(counts_sweep_and_due);
     RUN(webhook_events_are_written_with_their_cause);
     RUN(deleted_assets_vanish_cancel_their_job_and_reach_the_edges);
+    RUN(caption_tracks_by_lang_with_a_version);
 }
 
 /* Fills a schema-1 database with legacy_sql. 0 or -1. */
