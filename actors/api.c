@@ -1490,31 +1490,41 @@ static int collect_key(void *ctx, const char *key, int64_t size)
  * holds it (then *until is when that ends, Unix seconds). Embedded storage has no retention.
  * 0 when nothing but such a master is left, else the last failure (-errno): every object is
  * tried whatever failed before. */
-static int purge_asset(api *a, const rd_asset *x, int64_t *until)
+/* Deletes every object of the previews bucket under `prefix`. 0, or the last failure (each
+ * logged, naming the asset). */
+static int delete_prefix(api *a, const char *prefix, const char *asset)
 {
-    *until = 0;
-    char msg[256], prefix[RD_STORE_TEXT_MAX + 2];
+    char msg[256];
     int fail = 0;
-    snprintf(prefix, sizeof(prefix), "%s/", x->master_key);
     key_list l = {0};
-    int r = x->master_key[0] ? blob_list(a->blob, a->cfg.s3_bucket_previews, prefix, collect_key,
-                                         &l, msg, sizeof(msg))
-                             : 0;
+    int r =
+        blob_list(a->blob, a->cfg.s3_bucket_previews, prefix, collect_key, &l, msg, sizeof(msg));
     if (r < 0 && r != -ENOENT) {
-        log_warn("asset_purge_list_failed", KV_STR("asset", x->public_id), KV_ERRNO(r),
+        log_warn("asset_purge_list_failed", KV_STR("asset", asset), KV_ERRNO(r),
                  KV_STR("why", msg));
         fail = r;
     }
     for (size_t i = 0; i < l.n; i++) {
         r = blob_delete(a->blob, a->cfg.s3_bucket_previews, l.keys[i], msg, sizeof(msg));
         if (r < 0 && r != -ENOENT) {
-            log_warn("asset_purge_failed", KV_STR("asset", x->public_id), KV_STR("key", l.keys[i]),
+            log_warn("asset_purge_failed", KV_STR("asset", asset), KV_STR("key", l.keys[i]),
                      KV_ERRNO(r), KV_STR("why", msg));
             fail = r;
         }
         free(l.keys[i]);
     }
     free(l.keys);
+    return fail;
+}
+
+static int purge_asset(api *a, const rd_asset *x, int64_t *until)
+{
+    *until = 0;
+    char msg[256], prefix[RD_STORE_TEXT_MAX + 2];
+    int r, fail = 0;
+    snprintf(prefix, sizeof(prefix), "%s/", x->master_key);
+    if (x->master_key[0])
+        fail = delete_prefix(a, prefix, x->public_id);
     if (x->upload_id[0] && a->s3 != NULL) {
         s3_op op = {.method = S3_MPU_ABORT,
                     .bucket = a->cfg.s3_bucket_staging,
@@ -1982,10 +1992,13 @@ static void delete_caption(api *a, const rd_msg *m, const principal *p, const ch
                     cors);
         return;
     }
-    /* The master no longer names it: its objects can go (a failure leaves unreachable ones). */
+    /* The master no longer names it: its objects can go (a failure leaves unreachable ones,
+     * which the asset's own deletion removes with the rest). */
     char key[700], msg[256];
     snprintf(key, sizeof(key), "%s/hls/captions/%s.vtt", x.master_key, lang);
     blob_delete(a->blob, a->cfg.s3_bucket_previews, key, msg, sizeof(msg));
+    snprintf(key, sizeof(key), "%s/hls/captions/%s/", x.master_key, lang);
+    delete_prefix(a, key, x.public_id);
     log_info("captions_deleted", KV_STR("asset", x.public_id), KV_STR("lang", lang));
     reply(m, 204, "", 0, cors);
 }

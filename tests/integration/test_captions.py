@@ -140,6 +140,8 @@ def test_captions_on_the_stream(reeld_factory, tmp_path):
     assert call(r, "DELETE", f"/api/assets/{aid}/captions/fr", headers=ACME)[0] == 404
     master = fetch(master_url)[1].decode()
     assert "Français" not in master and 'LANGUAGE="en"' in master
+    assert fetch(f"{base}/captions/fr/index.m3u8")[0] == 404  # its objects are gone too
+    assert fetch(f"{base}/captions/en/index.m3u8")[0] == 200
     assert master.count('SUBTITLES="subs"') == len(infs)
 
     # The store is the truth: a restart lists the same.
