@@ -1681,8 +1681,8 @@ static void sweep_purges(api *a)
 
 /* ---- captions ----
  *
- * A track's cues are objects under the ladder: {hls}/captions/{lang}.vtt (the whole file) and
- * {hls}/captions/{lang}/index.m3u8 with its WebVTT segments. Which tracks there are is the
+ * A track's cues are objects under the ladder: {hls}/captions/{lang}/index.m3u8 and its WebVTT
+ * segments in {hls}/captions/{lang}/{version token}/. Which tracks there are is the
  * store's (STORE_CAPTION_*), and the master playlist is republished from it after every
  * change: each writer reads the store's list and its version, writes the master, and writes it
  * again while the version it wrote is not the store's, so whatever writer finishes last, the
@@ -1887,37 +1887,45 @@ static void put_caption(api *a, const rd_msg *m, const principal *p, const char 
     if (len >= 0)
         len = thumb_media_length(text, (size_t)len, &duration_ms, &fmp4);
     free(text);
-    char *vtt = NULL;
-    size_t vtt_len = 0;
+    /* Segments are cached as immutable (edges, browsers): a replaced track gets new names, in
+     * a directory of its own that the track's playlist (never cached) points into. What an
+     * earlier version left goes with the asset. */
     int w = len;
+    uint8_t rnd[4];
+    char token[2 * sizeof(rnd) + 1];
+    if (w >= 0 && getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+        w = -EIO;
+    hmac_hex(token, rnd, sizeof(rnd));
     caption_put_ctx c = {a, key, ""};
+    snprintf(key, sizeof(key), "%s/hls/captions/%s/%s", x.master_key, lang, token);
+    int64_t seg_ms = (int64_t)a->cfg.hls_segment_sec * 1000;
     if (w >= 0)
-        w = captions_write_vtt(&t, &vtt, &vtt_len);
-    if (w >= 0) {
-        snprintf(key, sizeof(key), "%s/hls/captions/%s.vtt", x.master_key, lang);
-        w = put_previews(a, key, vtt, vtt_len, "text/vtt", msg, sizeof(msg));
-    }
-    if (w >= 0) {
-        snprintf(key, sizeof(key), "%s/hls/captions/%s", x.master_key, lang);
-        int64_t seg_ms = (int64_t)a->cfg.hls_segment_sec * 1000;
         w = captions_segment(&t, seg_ms, duration_ms, fmp4 ? -1 : CAPTIONS_MPEGTS_OFFSET,
                              put_segment, &c);
-        if (w >= 0) {
-            int64_t nseg = captions_segments(seg_ms, duration_ms);
-            size_t cap = CAPTIONS_PLAYLIST_CAP(nseg);
-            char *pl = malloc(cap);
-            int pn = pl ? captions_playlist(pl, cap, seg_ms, duration_ms) : -ENOMEM;
-            char pkey[720];
-            snprintf(pkey, sizeof(pkey), "%s/index.m3u8", key);
-            w = pn < 0 ? pn
-                       : put_previews(a, pkey, pl, (size_t)pn, "application/vnd.apple.mpegurl", msg,
-                                      sizeof(msg));
-            free(pl);
-        } else if (c.msg[0]) {
-            snprintf(msg, sizeof(msg), "%s", c.msg);
+    if (w < 0 && c.msg[0])
+        snprintf(msg, sizeof(msg), "%s", c.msg);
+    if (w >= 0) {
+        int64_t nseg = captions_segments(seg_ms, duration_ms);
+        size_t cap = CAPTIONS_PLAYLIST_CAP(nseg);
+        char *pl = malloc(cap), *out = malloc(cap + (size_t)nseg * sizeof(token) + 16);
+        int pn = pl && out ? captions_playlist(pl, cap, seg_ms, duration_ms) : -ENOMEM;
+        size_t on = 0;
+        for (int i = 0; i < pn;) { /* each segment's URI, into its version's directory */
+            const char *eol = memchr(pl + i, '\n', (size_t)(pn - i));
+            size_t ll = eol ? (size_t)(eol - (pl + i)) + 1 : (size_t)(pn - i);
+            if (pl[i] != '#' && pl[i] != '\n')
+                on += (size_t)sprintf(out + on, "%s/", token);
+            memcpy(out + on, pl + i, ll);
+            on += ll;
+            i += (int)ll;
         }
+        snprintf(key, sizeof(key), "%s/hls/captions/%s/index.m3u8", x.master_key, lang);
+        w = pn < 0
+                ? pn
+                : put_previews(a, key, out, on, "application/vnd.apple.mpegurl", msg, sizeof(msg));
+        free(pl);
+        free(out);
     }
-    free(vtt);
     size_t ncues = t.n;
     captions_free(&t);
     if (w < 0) {
@@ -1994,9 +2002,7 @@ static void delete_caption(api *a, const rd_msg *m, const principal *p, const ch
     }
     /* The master no longer names it: its objects can go (a failure leaves unreachable ones,
      * which the asset's own deletion removes with the rest). */
-    char key[700], msg[256];
-    snprintf(key, sizeof(key), "%s/hls/captions/%s.vtt", x.master_key, lang);
-    blob_delete(a->blob, a->cfg.s3_bucket_previews, key, msg, sizeof(msg));
+    char key[700];
     snprintf(key, sizeof(key), "%s/hls/captions/%s/", x.master_key, lang);
     delete_prefix(a, key, x.public_id);
     log_info("captions_deleted", KV_STR("asset", x.public_id), KV_STR("lang", lang));

@@ -93,7 +93,7 @@ def test_captions_on_the_stream(reeld_factory, tmp_path):
     st, pl = fetch(f"{base}/captions/en/index.m3u8")
     pl = pl.decode()
     assert st == 200 and "#EXT-X-ENDLIST" in pl, pl
-    segs = re.findall(r"^(seg_\d{5}\.vtt)$", pl, re.M)
+    segs = re.findall(r"^([0-9a-f]{8}/seg_\d{5}\.vtt)$", pl, re.M)
     durs = [float(x) for x in re.findall(r"^#EXTINF:([\d.]+),", pl, re.M)]
     assert len(segs) == 5 and abs(sum(durs) - SECS) < 0.2, pl
     texts = [fetch(f"{base}/captions/en/{s}")[1].decode() for s in segs]
@@ -102,8 +102,16 @@ def test_captions_on_the_stream(reeld_factory, tmp_path):
     assert "Across the boundary" in texts[0] and "Across the boundary" in texts[1]
     assert "Hello" in texts[0] and "Hello" not in texts[1]
     assert "Não é só ASCII — 字幕" in texts[2]
-    st, whole = fetch(f"{base}/captions/en.vtt")
-    assert st == 200 and whole.startswith(b"WEBVTT") and whole.count(b"-->") == 3
+    # Replaced, the track's segments get new names: a cache that holds the old ones (they are
+    # immutable) never serves them for the new track.
+    changed = SRT.replace(b"Hello", b"Howdy")
+    assert put_caption(r, aid, "en", changed, "application/x-subrip",
+                       "?name=English&default=1")[0] == 200
+    pl2 = fetch(f"{base}/captions/en/index.m3u8")[1].decode()
+    segs2 = re.findall(r"^([0-9a-f]{8}/seg_\d{5}\.vtt)$", pl2, re.M)
+    assert len(segs2) == 5 and not set(segs2) & set(segs), (segs, segs2)
+    assert "Howdy" in fetch(f"{base}/captions/en/{segs2[0]}")[1].decode()
+    assert "Hello" in fetch(f"{base}/captions/en/{segs[0]}")[1].decode()  # still cached: fine
     # ffprobe reads the subtitle rendition as WebVTT, and the master still probes. (FFmpeg 5.1's
     # HLS demuxer finds the SUBTITLES rendition in the master but does not open it: it says so.)
     def probe(url, level="error"):
