@@ -1,11 +1,13 @@
 """The flow reeld exists for, in a real browser on another origin: headless Chromium loads the
 platform's page (served here from a second port, so every call to reeld is cross-origin), which
 asks the API for an upload, PUTs the file to the presigned URL, promotes it, follows its
-progress, and plays the ladder with video.js's MSE engine (http-streaming), which fetches the
-playlists and segments itself. It passes when the player's clock runs past 4 s with no media
-error. It runs over HTTP and over HTTPS (reeld with REELD_TLS_CERT/KEY, the page served over TLS
-too, both certificates from a throwaway CA). A screenshot of the page is left in
-zig-out/browser/ for a person to look at."""
+progress, adds a caption track (a WebVTT PUT), and plays the ladder with video.js's MSE engine
+(http-streaming), which fetches the playlists and segments itself. It passes when the player's
+clock runs past 4 s with no media error and the caption's cue, fetched from the master's
+SUBTITLES rendition, shows on the player's English text track. It runs over HTTP and over
+HTTPS (reeld with REELD_TLS_CERT/KEY, the page served over TLS too, both certificates from a
+throwaway CA). A screenshot of the page, the caption showing, is left in zig-out/browser/
+for a person to look at."""
 import functools
 import http.server
 import importlib.util
@@ -45,6 +47,7 @@ PAGE = """<!doctype html>
 <body><h3 id="status">starting</h3>
 <video id="v" class="video-js" width="640" height="360" muted playsinline crossorigin="anonymous"></video>
 <script>
+const CAPTION = 'WEBVTT\\n\\n00:00:00.500 --> 00:00:09.000\\nCaptioned by reeld\\n';
 window.flow = {steps: [], error: null, done: false};
 const say = (s) => { window.flow.steps.push(s); document.getElementById('status').textContent = s; };
 async function call(path, opts) {
@@ -75,6 +78,12 @@ async function run() {
     say(a.state + ' ' + (a.progress || 0) + '%');
     await new Promise((ok) => setTimeout(ok, 100));
   }
+  // A caption track, added cross-origin from this page (a preflighted PUT) before the player
+  // loads the master, which then names it in an EXT-X-MEDIA SUBTITLES group.
+  window.flow.caption = await call(
+      '/api/assets/' + up.asset_id + '/captions/en?name=English&default=1',
+      {method: 'PUT', headers: {...auth, 'Content-Type': 'text/vtt'}, body: CAPTION});
+  say('captioned');
   const pb = await call('/api/assets/' + up.asset_id + '/playback', {headers: auth});
   window.flow.playback_url = pb.url;
   say('playing ' + pb.url);
@@ -87,6 +96,14 @@ async function run() {
   player.src({src: pb.url, type: 'application/x-mpegURL'});
   await player.play();
   window.flow.done = true;
+  // VHS makes a text track of the SUBTITLES rendition (label: its NAME) once it has read the
+  // master; it fetches the WebVTT segments only for a track that is showing.
+  for (let i = 0; ; i++) {
+    const subs = Array.from(player.textTracks()).find((t) => t.language === 'en');
+    if (subs) { subs.mode = 'showing'; window.flow.subs = subs.label; break; }
+    if (i > 400) throw new Error('no text track for the SUBTITLES rendition');
+    await new Promise((ok) => setTimeout(ok, 50));
+  }
   // Seek-bar previews: the storyboard as the thumbnails track players read (cross-origin,
   // so the edge's CORS matters), one of its sprites, and a thumbnail made on demand.
   const image = (src) => new Promise((ok, no) => {
@@ -111,6 +128,16 @@ async function run() {
 run().catch((e) => { window.flow.error = String(e); say('error: ' + e); });
 </script></body></html>
 """
+
+
+CUE = "Captioned by reeld"  # the text of the one cue in the page's CAPTION
+
+# The page's English text track, its cues as [start, end, text] and the texts showing now.
+SUBS = ("const t = Array.from(window.player.textTracks()).find((t) => t.language === 'en');"
+        " return t ? {label: t.label, kind: t.kind, mode: t.mode,"
+        " cues: Array.from(t.cues || []).map((c) => [c.startTime, c.endTime, c.text]),"
+        " active: Array.from(t.activeCues || []).map((c) => c.text),"
+        " t: window.player.currentTime(), seeked: !!window.flow.seeked} : null")
 
 
 @pytest.fixture(scope="module")
@@ -181,6 +208,7 @@ def browser(trust_spki=()):
         o.add_argument(a)
     if trust_spki:
         o.add_argument("--ignore-certificate-errors-spki-list=" + ",".join(trust_spki))
+    o.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console, for the asserts
     o.binary_location = CHROMIUM
     return webdriver.Chrome(service=Service(DRIVER), options=o)
 
@@ -238,6 +266,32 @@ def test_upload_and_play_with_an_mse_player_from_another_origin(reeld_factory, c
         assert all(re.fullmatch(r"sprite_0\.jpg#xywh=\d+,\d+,\d+,\d+", c[2]) for c in cues)
         assert flow["sprite"][0] > 0 and flow["sprite"][1] > 0, flow
         assert flow["thumbnail"] == [200, 112], flow
+        # The caption track the page added: VHS read it from the master's SUBTITLES group (a
+        # text track labelled with its NAME), and, the track showing, fetched its WebVTT
+        # segments cross-origin and parsed the cue. The cue spans 0.5-9 s, so it is loaded
+        # wherever the playhead is; once it is, the player is put inside it to be seen.
+        assert flow["caption"] == {"lang": "en", "name": "English", "default": True}, flow
+        assert flow["subs"] == "English", flow
+        subs = None
+        while time.time() < deadline:
+            subs = d.execute_script(SUBS)
+            if subs and CUE in subs["active"]:
+                break
+            if subs and [c for c in subs["cues"] if c[2] == CUE] and not subs["seeked"]:
+                d.execute_script("window.player.pause(); window.player.currentTime(4);"
+                                 " window.flow.seeked = true;")
+            time.sleep(0.25)
+        logs = [e["message"] for e in d.get_log("browser")]
+        assert subs and subs["label"] == "English" and subs["kind"] == "subtitles" \
+            and subs["mode"] == "showing", (subs, logs)
+        cue = [c for c in subs["cues"] if c[2] == CUE]
+        assert cue, (subs, logs)
+        # Where X-TIMESTAMP-MAP (MPEGTS:126000, the video's first PTS) puts it: 0.5-9 s of the
+        # clip. VHS 1.x maps by the first segment's DTS, which B-frames put 2 frames (0.08 s)
+        # before that PTS, so its cues land 0.08 s late; hence the tolerance.
+        assert abs(cue[0][0] - 0.5) < 0.25 and abs(cue[0][1] - 9.0) < 0.25, (subs, logs)
+        assert set(subs["active"]) == {CUE}, (subs, logs)
+        d.save_screenshot(os.path.join(ROOT, "zig-out", "browser", f"mse_playback_{scheme}.png"))
     finally:
         d.quit()
         site.close()
