@@ -95,6 +95,30 @@ typedef struct rd_caption {
     int64_t created_ms, updated_ms;
 } rd_caption;
 
+/* An export (POST /api/assets/{id}/exports): a range of an asset's master, optionally scaled and
+ * with one caption track burned into the picture, encoded to one MP4 in the previews bucket.
+ * Its job is of kind "export" and points at the export's row: job.asset_id = export.id. */
+#define RD_EXPORT_ID_MAX 32 /* public export id with the NUL ("e" + 24 hex digits) */
+typedef struct rd_export {
+    int64_t id;       /* the store's key (its job's asset_id); never shown */
+    int64_t asset_id; /* the source asset's key */
+    int64_t job_id;   /* its job */
+    int64_t start_ms, end_ms;
+    int64_t created_ms, updated_ms;
+    int32_t height;  /* output picture height; 0: the source's */
+    int32_t created; /* create: 1 when this call inserted it, 0 when an identical one existed */
+    char public_id[RD_EXPORT_ID_MAX];
+    char org[64];
+    char lang[RD_CAPTION_LANG_MAX]; /* the caption track burned in; "" for none */
+    char format[8];                 /* "mp4" */
+    /* Read with the row (find, get), not stored with it: the source asset's public id and
+     * master key, and the job's state, progress (per mille), attempts and last error. */
+    char asset_public[RD_ASSET_ID_MAX];
+    char master_key[RD_STORE_TEXT_MAX];
+    int32_t job_state, job_progress, job_attempts;
+    char job_error[RD_JOB_ERROR_MAX];
+} rd_export;
+
 typedef struct rd_rendition {
     int64_t id, asset_id;
     int64_t duration_ms; /* put: the asset's duration, stored with the asset when > 0 */
@@ -264,6 +288,18 @@ typedef enum rd_store_op {
     /* in: asset_id, captions[0].lang; deletes that track and adds one to the captions
      * version; out: cursor = the version after. -ENOENT when there is no such track. */
     STORE_CAPTION_DELETE,
+    /* in: exports[0] (asset_id, org, public_id: used only when it is created, start_ms,
+     * end_ms, height, lang, format) and jobs[0].max_attempts; inserts the export unless the
+     * same asset has one with the same start_ms, end_ms, height, lang and format, and its job
+     * (kind "export", asset_id = the export's id; fleet mode: with its outbox row) in the same
+     * transaction; out: exports[0] as stored, with job_id and `created` (1: inserted by this
+     * call, 0: the identical one that was there). -ENOENT for an unknown or deleted asset. */
+    STORE_EXPORT_CREATE,
+    /* in: exports[0].public_id and org (the API; another org's export is none), or, with an
+     * empty public_id, exports[0].id (workers); out: exports[0] with asset_public,
+     * master_key and its job's state, progress, attempts and error; -ENOENT when there is
+     * none. */
+    STORE_EXPORT_GET,
     STORE_OP_COUNT
 } rd_store_op;
 
@@ -284,6 +320,7 @@ struct rd_msg_store {
         rd_asset assets[RD_STORE_BATCH];
         rd_rendition renditions[RD_STORE_BATCH];
         rd_caption captions[RD_STORE_BATCH];
+        rd_export exports[RD_STORE_BATCH];
         struct {
             rd_webhook webhook;
             rd_webhook_delivery deliveries[RD_STORE_BATCH];
