@@ -76,8 +76,11 @@ enum {
     R_WH_DELIVERIES,
     R_EVENTS,
     R_DELETE,
-    R_CAPTION,  /* PUT, DELETE /api/assets/{id}/captions/{lang} */
-    R_CAPTIONS, /* GET /api/assets/{id}/captions */
+    R_CAPTION,       /* PUT, DELETE /api/assets/{id}/captions/{lang} */
+    R_CAPTIONS,      /* GET /api/assets/{id}/captions */
+    R_EXPORTS,       /* POST /api/assets/{id}/exports */
+    R_EXPORT,        /* GET /api/exports/{id} */
+    R_EXPORT_CANCEL, /* POST /api/exports/{id}/cancel */
     R_COUNT
 };
 
@@ -922,6 +925,312 @@ static void post_promote(api *a, const rd_msg *m, const principal *p, const char
     int n = snprintf(body, sizeof(body), "{\"job_id\":\"%lld\",\"asset_id\":\"%s\"}",
                      (long long)x.job_id, x.public_id);
     reply(m, 202, body, (size_t)n, cors);
+}
+
+/* ---- exports: POST /api/assets/{id}/exports, GET /api/exports/{id}, .../cancel ----
+ *
+ * An export is a row and a job of kind "export" (STORE_EXPORT_CREATE writes both at once):
+ * any node answers for it, and the transcode worker's encoders run it like a ladder. The
+ * request is idempotent: the same range, height, track and format of the same asset is the
+ * same export (the store's unique index), so a retried POST finds the first one. */
+
+/* A number of seconds in 0..1e7 from token `i`, as milliseconds: 0, or -1 when it is not. */
+static int seconds_field(const char *s, const json_tok *t, int i, int64_t *ms)
+{
+    char num[40], *end = NULL;
+    double v = -1;
+    if (t[i].type == JSON_NUMBER && t[i].len < sizeof(num)) {
+        memcpy(num, s + t[i].start, t[i].len);
+        num[t[i].len] = '\0';
+        v = strtod(num, &end);
+    }
+    if (end == NULL || *end != '\0' || !(v >= 0 && v <= 1e7))
+        return -1;
+    *ms = (int64_t)llround(v * 1000);
+    return 0;
+}
+
+/* The asset's duration in ms, from its renditions' rows (0: unknown). */
+static int64_t asset_duration_ms(api *a, const rd_asset *x)
+{
+    rd_msg *req = store_request(STORE_RENDITION_LIST), *ans;
+    msg_body(req, store)->asset_id = x->id;
+    int64_t d = 0;
+    if (store_call(a, req, &ans) == 0) {
+        const struct rd_msg_store *b = msg_body(ans, store);
+        for (uint32_t i = 0; i < b->n && i < RD_STORE_BATCH; i++)
+            d = b->renditions[i].duration_ms > d ? b->renditions[i].duration_ms : d;
+        msg_free(ans);
+    }
+    return d;
+}
+
+static const char *export_state(int job_state)
+{
+    switch (job_state) {
+    case JOB_QUEUED:
+        return "queued";
+    case JOB_RUNNING:
+        return "processing";
+    case JOB_SUCCEEDED:
+        return "ready";
+    case JOB_CANCELLED:
+        return "cancelled";
+    default:
+        return "failed";
+    }
+}
+
+static void edge_url(api *a, json_writer *w, const rd_asset *x, int64_t exp, const char *sig,
+                     const char *name, int present, int download);
+
+/* The export as the API shows it; download_url (signed, an attachment) once it is ready. */
+static int export_json(api *a, char *buf, size_t cap, const rd_export *e)
+{
+    json_writer w;
+    json_writer_init(&w, buf, cap);
+    json_object_begin(&w);
+    json_key(&w, "id");
+    json_str(&w, e->public_id);
+    json_key(&w, "export_id");
+    json_str(&w, e->public_id);
+    json_key(&w, "asset_id");
+    json_str(&w, e->asset_public);
+    char num[32];
+    snprintf(num, sizeof(num), "%lld", (long long)e->job_id);
+    json_key(&w, "job_id");
+    json_str(&w, num);
+    json_key(&w, "state");
+    json_str(&w, export_state(e->job_state));
+    json_key(&w, "progress");
+    json_int64(&w, e->job_state == JOB_SUCCEEDED ? 100 : e->job_progress / 10);
+    json_key(&w, "start");
+    snprintf(num, sizeof(num), "%.3f", (double)e->start_ms / 1000.0);
+    json_raw(&w, num, strlen(num));
+    json_key(&w, "end");
+    snprintf(num, sizeof(num), "%.3f", (double)e->end_ms / 1000.0);
+    json_raw(&w, num, strlen(num));
+    json_key(&w, "captions");
+    if (e->lang[0])
+        json_str(&w, e->lang);
+    else
+        json_raw(&w, "null", 4);
+    json_key(&w, "height");
+    if (e->height > 0)
+        json_int64(&w, e->height);
+    else
+        json_raw(&w, "null", 4);
+    json_key(&w, "format");
+    json_str(&w, e->format);
+    json_key(&w, "error");
+    if (e->job_error[0] && e->job_state != JOB_SUCCEEDED)
+        json_str(&w, e->job_error);
+    else
+        json_raw(&w, "null", 4);
+    char created[32];
+    iso_time(e->created_ms / 1000, created);
+    json_key(&w, "created_at");
+    json_str(&w, created);
+    json_key(&w, "download_url");
+    int ready = e->job_state == JOB_SUCCEEDED;
+    char sig[EDGE_TOKEN_SIG_LEN + 1], name[64];
+    int64_t exp = (int64_t)time(NULL) + a->cfg.edge_link_ttl_sec;
+    if (ready)
+        ready = edge_token_sign(&a->edge, exp, e->master_key, strlen(e->master_key), sig) == 0;
+    rd_asset x;
+    memset(&x, 0, sizeof(x));
+    snprintf(x.master_key, sizeof(x.master_key), "%s", e->master_key);
+    /* The attachment is named after the export: the asset's file name is not in the row. */
+    snprintf(x.filename, sizeof(x.filename), "%s-%s", e->asset_public, e->public_id);
+    snprintf(name, sizeof(name), "exports/%s.mp4", e->public_id);
+    edge_url(a, &w, &x, exp, sig, name, ready, 1);
+    json_object_end(&w);
+    return json_writer_finish(&w);
+}
+
+/* The export the path names, of the caller's org: 0, or -1 once answered. */
+static int export_lookup(api *a, const rd_msg *m, const char *org, rd_export *out, const char *cors)
+{
+    http1_str id = http_request_param(msg_body(m, http_request), 0);
+    if (!public_id_ok(id) || id.len >= RD_EXPORT_ID_MAX) {
+        reply_error(m, 404, "not_found", "No such export.", cors);
+        return -1;
+    }
+    rd_msg *req = store_request(STORE_EXPORT_GET), *ans;
+    rd_export *q = &msg_body(req, store)->exports[0];
+    memcpy(q->public_id, id.p, id.len); /* length checked: the request is zeroed */
+    snprintf(q->org, sizeof(q->org), "%s", org);
+    int r = store_call(a, req, &ans);
+    if (r == -ENOENT) {
+        reply_error(m, 404, "not_found", "No such export.", cors);
+        return -1;
+    }
+    if (r < 0) {
+        store_failed(m, r, cors);
+        return -1;
+    }
+    *out = msg_body(ans, store)->exports[0];
+    msg_free(ans);
+    return 0;
+}
+
+static void post_export(api *a, const rd_msg *m, const principal *p, const char *cors)
+{
+    json_tok t[24];
+    if (json_body(m, cors, t, 24) < 0)
+        return;
+    const char *s = http_request_body(msg_body(m, http_request)).p;
+    rd_export e;
+    memset(&e, 0, sizeof(e));
+    snprintf(e.format, sizeof(e.format), "mp4");
+    int si = json_get(s, t, 0, "start"), ei = json_get(s, t, 0, "end"),
+        ci = json_get(s, t, 0, "captions"), hi = json_get(s, t, 0, "height"),
+        fi = json_get(s, t, 0, "format");
+    if (si < 0 || ei < 0 || seconds_field(s, t, si, &e.start_ms) < 0 ||
+        seconds_field(s, t, ei, &e.end_ms) < 0 || e.end_ms <= e.start_ms) {
+        reply_error(m, 400, "invalid_range",
+                    "start and end are seconds from 0 to 10000000, with end after start.", cors);
+        return;
+    }
+    if (fi >= 0) {
+        char f[8];
+        if (t[fi].type != JSON_STRING || json_string(s, &t[fi], f, sizeof(f)) < 0 ||
+            strcmp(f, "mp4") != 0) {
+            reply_error(m, 400, "invalid_field", "format must be \"mp4\".", cors);
+            return;
+        }
+    }
+    if (hi >= 0 && t[hi].type != JSON_NULL) {
+        int64_t h = 0;
+        if (t[hi].type != JSON_NUMBER || json_int(s, &t[hi], &h) < 0 || h < 144 || h > 4320 ||
+            h % 2 != 0) {
+            reply_error(m, 400, "invalid_field",
+                        "height must be an even number of pixels from 144 to 4320.", cors);
+            return;
+        }
+        e.height = (int32_t)h;
+    }
+    if (ci >= 0 && t[ci].type != JSON_NULL) {
+        if (t[ci].type != JSON_STRING || json_string(s, &t[ci], e.lang, sizeof(e.lang)) < 0 ||
+            !captions_lang_ok(e.lang, strlen(e.lang))) {
+            reply_error(m, 400, "bad_lang",
+                        "captions must name a caption track of the asset by its language (en, "
+                        "pt-BR, ...).",
+                        cors);
+            return;
+        }
+    }
+    rd_asset x;
+    if (asset_lookup(a, m, p->org, &x, "No such asset.", cors) < 0)
+        return;
+    if (x.job_state != JOB_SUCCEEDED) {
+        reply_error(m, 409, "not_ready", "Exports are made from a ready asset.", cors);
+        return;
+    }
+    int64_t duration = asset_duration_ms(a, &x);
+    if (duration > 0 && e.start_ms >= duration) {
+        reply_error(m, 400, "invalid_range", "start is past the end of the video.", cors);
+        return;
+    }
+    if (duration > 0 && e.end_ms > duration)
+        e.end_ms = duration; /* its end: the same export as one that asked for exactly that */
+    if (e.lang[0]) {
+        rd_msg *req = store_request(STORE_CAPTION_LIST), *ans;
+        msg_body(req, store)->asset_id = x.id;
+        int r = store_call(a, req, &ans);
+        if (r < 0) {
+            store_failed(m, r, cors);
+            return;
+        }
+        int found = 0;
+        const struct rd_msg_store *b = msg_body(ans, store);
+        for (uint32_t i = 0; i < b->n && i < RD_STORE_BATCH; i++)
+            found |= strcmp(b->captions[i].lang, e.lang) == 0;
+        msg_free(ans);
+        if (!found) {
+            reply_error(m, 400, "unknown_captions",
+                        "The asset has no caption track in that language: PUT it first.", cors);
+            return;
+        }
+    }
+    e.asset_id = x.id;
+    snprintf(e.org, sizeof(e.org), "%s", x.org);
+    char pub[RD_ASSET_ID_MAX];
+    if (new_public_id(pub) < 0) {
+        reply_error(m, 500, "internal", "No randomness for an id.", cors);
+        return;
+    }
+    pub[0] = 'e';
+    snprintf(e.public_id, sizeof(e.public_id), "%s", pub);
+    rd_msg *req = store_request(STORE_EXPORT_CREATE), *ans;
+    msg_body(req, store)->exports[0] = e;
+    msg_body(req, store)->jobs[0].max_attempts = JOB_ATTEMPTS;
+    msg_body(req, store)->n = 1;
+    int r = store_call(a, req, &ans);
+    if (r == -ENOENT) {
+        reply_error(m, 404, "not_found", "No such asset.", cors);
+        return;
+    }
+    if (r < 0) {
+        log_error("api_export_create_failed", KV_STR("asset", x.public_id), KV_ERRNO(r));
+        store_failed(m, r, cors);
+        return;
+    }
+    rd_export got = msg_body(ans, store)->exports[0];
+    msg_free(ans);
+    if (got.created)
+        log_info("export_created", KV_STR("asset", x.public_id), KV_STR("export", got.public_id),
+                 KV_INT("job", got.job_id), KV_INT("start_ms", got.start_ms),
+                 KV_INT("end_ms", got.end_ms), KV_STR("captions", got.lang));
+    char body[4096];
+    int n = export_json(a, body, sizeof(body), &got);
+    if (n < 0)
+        reply_error(m, 500, "internal", "The export does not fit an answer.", cors);
+    else
+        reply(m, 202, body, (size_t)n, cors);
+}
+
+static void get_export(api *a, const rd_msg *m, const principal *p, const char *cors)
+{
+    rd_export e;
+    if (export_lookup(a, m, read_org(a, p), &e, cors) < 0)
+        return;
+    char body[4096];
+    int n = export_json(a, body, sizeof(body), &e);
+    if (n < 0)
+        reply_error(m, 500, "internal", "The export does not fit an answer.", cors);
+    else
+        reply(m, 200, body, (size_t)n, cors);
+}
+
+/* Cancels the export's job through the dispatcher, which stops it at once when it runs on
+ * this node (elsewhere, that node's next heartbeat finds it cancelled). */
+static void cancel_export(api *a, const rd_msg *m, const principal *p, const char *cors)
+{
+    rd_export e;
+    if (export_lookup(a, m, p->org, &e, cors) < 0)
+        return;
+    rd_msg *c = msg_new(MSG_JOB_CANCEL), *ans = NULL;
+    msg_body(c, job_cancel)->id = e.job_id;
+    int r = store_client_call(a->store, c, STORE_WAIT_MS, &ans);
+    msg_free(ans);
+    if (r == -EALREADY) {
+        reply_error(m, 409, "already_finished", "The export has already finished.", cors);
+        return;
+    }
+    if (r < 0) {
+        store_failed(m, r, cors);
+        return;
+    }
+    log_info("export_cancelled", KV_STR("export", e.public_id), KV_INT("job", e.job_id));
+    if (export_lookup(a, m, p->org, &e, cors) < 0)
+        return;
+    char body[4096];
+    int n = export_json(a, body, sizeof(body), &e);
+    if (n < 0)
+        reply_error(m, 500, "internal", "The export does not fit an answer.", cors);
+    else
+        reply(m, 200, body, (size_t)n, cors);
 }
 
 /* ---- GET /api/assets/{id}, /playback and the listing ---- */
@@ -1896,6 +2205,17 @@ static void put_caption(api *a, const rd_msg *m, const principal *p, const char 
     if (w >= 0 && getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
         w = -EIO;
     hmac_hex(token, rnd, sizeof(rnd));
+    if (w >= 0) {
+        /* The whole track beside its segments: what an export burns in (one read, not one
+         * per segment). Replaced with the track. */
+        char *vtt = NULL;
+        size_t vlen = 0;
+        w = captions_write_vtt(&t, &vtt, &vlen);
+        snprintf(key, sizeof(key), RD_CAPTION_TRACK_KEY_FMT, x.master_key, lang);
+        if (w >= 0)
+            w = put_previews(a, key, vtt, vlen, "text/vtt", msg, sizeof(msg));
+        free(vtt);
+    }
     caption_put_ctx c = {a, key, ""};
     snprintf(key, sizeof(key), "%s/hls/captions/%s/%s", x.master_key, lang, token);
     int64_t seg_ms = (int64_t)a->cfg.hls_segment_sec * 1000;
@@ -2191,6 +2511,15 @@ static int api_handle(rd_actor *self, rd_msg *m)
     case R_CAPTIONS:
         list_captions(a, m, &p, cors);
         break;
+    case R_EXPORTS:
+        post_export(a, m, &p, cors);
+        break;
+    case R_EXPORT:
+        get_export(a, m, &p, cors);
+        break;
+    case R_EXPORT_CANCEL:
+        cancel_export(a, m, &p, cors);
+        break;
     default:
         get_playback(a, m, &p, cors);
         break;
@@ -2481,6 +2810,9 @@ int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http
         {R_DELETE, API_WRITES, "/api/assets/{id}", RD_HTTP_DELETE},
         {R_CAPTION, API_WRITES, "/api/assets/{id}/captions/{lang}", RD_HTTP_PUT | RD_HTTP_DELETE},
         {R_CAPTIONS, API_READS, "/api/assets/{id}/captions", RD_HTTP_GET},
+        {R_EXPORTS, API_WRITES, "/api/assets/{id}/exports", RD_HTTP_POST},
+        {R_EXPORT, API_READS, "/api/exports/{id}", RD_HTTP_GET},
+        {R_EXPORT_CANCEL, API_WRITES, "/api/exports/{id}/cancel", RD_HTTP_POST},
     };
     for (int i = 0; i < R_COUNT; i++)
         a->route[i] = -1;

@@ -1079,7 +1079,7 @@ static void serve_hls(shard *sh, rd_msg *m)
         job_free(j);
         return;
     }
-    if (strcmp(j->path, "download.mp4") == 0)
+    if (strcmp(j->path, "download.mp4") == 0 || strncmp(j->path, "exports/", 8) == 0)
         set_disposition(j, q, exp);
     if (strcmp(j->path, "thumbnail.jpg") == 0) {
         /* A picture at any time: cached under its canonical name, made on a miss. */

@@ -1,10 +1,14 @@
-/* gpu-encoder: runs transcode jobs, one at a time, on its own thread.
+/* gpu-encoder: runs transcode and export jobs, one at a time, on its own thread.
  *
- * owns:  its slot (NVENC sessions on one GPU, one per rung, or a CPU slot) and its job.
- * takes: TRANSCODE (a job), TRANSCODE_CANCEL (noticed between packets while a job runs),
- *        STOP (a running job is cancelled, then the actor ends).
- * sends: to the job's sink: HLS_OBJECT for every closed segment while encoding goes on, then
- *        the variant playlists, the master playlist and the poster; TRANSCODE_PROGRESS at most
+ * owns:  its slot (NVENC sessions on one GPU, one per rung, or a CPU slot), its job and, for an
+ *        export, the job's files in tmp_dir (the captions read back, the MP4 being written).
+ * takes: TRANSCODE (a job: a ladder, or with export_mp4 an export), TRANSCODE_CANCEL (noticed
+ *        between packets while a job runs), STOP (a running job is cancelled, then the actor
+ *        ends).
+ * sends: to the job's sink: for a ladder, HLS_OBJECT for every closed segment while encoding
+ *        goes on, then the variant playlists, the master playlist and the poster; for an
+ *        export nothing but progress and its end (the encoder stores the one MP4 itself, from
+ *        the file, in parts: blocking calls on its own thread); TRANSCODE_PROGRESS at most
  *        once a second; exactly one TRANSCODE_DONE. A TRANSCODE that arrives while busy gets
  *        TRANSCODE_DONE with -EBUSY (an idle encoder pulls work; a busy one is never pushed).
  * never: drops an HLS_OBJECT or TRANSCODE_DONE: when the sink's mailbox is full it waits (still
@@ -12,15 +16,20 @@
  *        touches anything but its own state; blocks a loop (it is a thread actor). */
 #include "actors/gpu_encoder.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "src/blob/blob.h"
 #include "src/media/avlog.h"
+#include "src/media/export.h"
 #include "src/media/ladder.h"
 #include "src/media/transcode.h"
 #include "src/rt/log.h"
@@ -121,6 +130,132 @@ static int sink_cancelled(void *ctx)
     encoder *e = ctx;
     poll_mailbox(e);
     return e->cancel;
+}
+
+/* Reads a small object (the captions to burn in) of `bucket` into a new file of tmp_dir,
+ * whose path goes to `path`. 0 or -errno with one sentence in err. */
+static int fetch_to_file(const encoder_slot *s, const char *bucket, const char *key, char *path,
+                         size_t pathlen, char *err, size_t errlen)
+{
+    size_t cap = (16u << 20) + 1, got = 0; /* captions are at most 8 MiB as uploaded */
+    char *buf = malloc(cap), msg[256] = "";
+    if (buf == NULL)
+        return -ENOMEM;
+    int r = blob_get_range(s->blob, bucket, key, 0, buf, cap, &got, msg, sizeof(msg));
+    if (r == 0 && got == cap)
+        r = -EFBIG;
+    int fd = -1;
+    if (r == 0) {
+        snprintf(path, pathlen, "%s/reeld-captions-XXXXXX", s->tmp_dir);
+        fd = mkstemp(path);
+        if (fd < 0)
+            r = -errno;
+    }
+    for (size_t off = 0; r == 0 && off < got;) {
+        ssize_t w = write(fd, buf + off, got - off);
+        if (w < 0)
+            r = -errno;
+        else
+            off += (size_t)w;
+    }
+    if (fd >= 0)
+        close(fd);
+    free(buf);
+    if (r < 0 && fd >= 0)
+        unlink(path);
+    if (r == -ENOENT)
+        snprintf(err, errlen,
+                 "the caption track to burn in has no full-track file; upload it again");
+    else if (r < 0)
+        snprintf(err, errlen, "cannot read the captions %.120s: %s", key,
+                 msg[0] ? msg : strerror(-r));
+    return r;
+}
+
+/* An export: the master's range to one MP4 in tmp_dir, then stored from the file. */
+static void run_export(encoder *e, const struct rd_msg_transcode *t)
+{
+    const encoder_slot *s = e->slot;
+    e->job = t->job;
+    e->sink = t->sink;
+    e->cancel = 0;
+    char err[256] = "", vtt[512] = "", out[512], msg[256] = "";
+    export_result res;
+    memset(&res, 0, sizeof(res));
+    log_info("export_started", KV_INT("job", t->job), KV_STR("input", t->input),
+             KV_STR("encoder", kind_name(s->kind)), KV_INT("slot", s->index),
+             KV_INT("start_ms", t->start_ms), KV_INT("end_ms", t->end_ms),
+             KV_INT("height", t->height), KV_STR("captions", t->captions_key));
+    media_source *src = NULL;
+    int r = 0, have_out = 0;
+    if (s->blob == NULL || s->tmp_dir == NULL) {
+        r = -EINVAL;
+        snprintf(err, sizeof(err), "this encoder has no blob store or directory for exports");
+    }
+    if (r == 0 && t->captions_key[0] != '\0')
+        r = fetch_to_file(s, t->out_bucket, t->captions_key, vtt, sizeof(vtt), err, sizeof(err));
+    if (r == 0)
+        r = source_open_blob(s->blob, t->bucket, t->input, &src, err, sizeof(err));
+    if (r == 0) {
+        snprintf(out, sizeof(out), "%s/reeld-export-%llu.mp4", s->tmp_dir,
+                 (unsigned long long)t->job);
+        export_opts o = {
+            .start_ms = t->start_ms,
+            .end_ms = t->end_ms,
+            .height = t->height,
+            .captions_vtt = vtt[0] ? vtt : NULL,
+            .encoder = s->kind,
+            .cuda_device = s->cuda_device,
+            .x264_preset = s->x264_preset,
+            .x264_threads = s->x264_threads,
+            .max_frame_pixels = s->max_frame_pixels,
+        };
+        export_sink sink = {sink_progress, sink_cancelled, e};
+        r = export_run(src, &o, out, &sink, &res, err, sizeof(err));
+        have_out = r == 0;
+        if (src->error < 0 && r != -ECANCELED) {
+            r = src->error;
+            snprintf(err, sizeof(err), "%s", src->why);
+        }
+    }
+    source_close(src);
+    if (r == 0) {
+        r = blob_put_file(s->blob, t->out_bucket, t->out_key, out, "video/mp4", NULL, msg,
+                          sizeof(msg));
+        if (r < 0)
+            snprintf(err, sizeof(err), "storing the export failed: %s",
+                     msg[0] ? msg : strerror(-r));
+    }
+    if (have_out)
+        unlink(out);
+    if (vtt[0])
+        unlink(vtt);
+    rd_msg *m = msg_new(MSG_TRANSCODE_DONE);
+    struct rd_msg_transcode_done *d = msg_body(m, transcode_done);
+    d->job = t->job;
+    d->status = r;
+    snprintf(d->error, sizeof(d->error), "%s", r < 0 ? err : "");
+    snprintf(d->encoder, sizeof(d->encoder), "%s",
+             res.encoder[0] ? res.encoder : kind_name(s->kind));
+    d->frames = res.frames;
+    d->media_sec = res.media_sec;
+    d->wall_sec = res.wall_sec;
+    d->peak_rss_kb = res.peak_rss_kb;
+    if (r == 0)
+        log_info("export_done", KV_INT("job", t->job), KV_STR("encoder", d->encoder),
+                 KV_INT("width", res.width), KV_INT("height", res.height),
+                 KV_INT("frames", res.frames), KV_INT("bytes", res.bytes),
+                 KV_DBL("media_sec", res.media_sec), KV_DBL("wall_sec", res.wall_sec),
+                 KV_INT("peak_rss_kb", res.peak_rss_kb));
+    else
+        log_error("export_failed", KV_INT("job", t->job), KV_STR("reason", err), KV_ERRNO(r),
+                  KV_DBL("wall_sec", res.wall_sec));
+    if (send_reliably(e, m, 0) < 0)
+        log_warn("transcode_done_undelivered", KV_INT("job", t->job));
+    e->job = 0;
+    e->sink = NULL;
+    if (e->stop_seen)
+        actor_stop(e->self);
 }
 
 static void run_job(encoder *e, const struct rd_msg_transcode *t)
@@ -234,7 +369,10 @@ static int encoder_handle(rd_actor *self, rd_msg *m)
             log_warn("transcode_without_sink", KV_INT("job", msg_body(m, transcode)->job));
             return RD_DONE;
         }
-        run_job(e, msg_body(m, transcode));
+        if (msg_body(m, transcode)->export_mp4)
+            run_export(e, msg_body(m, transcode));
+        else
+            run_job(e, msg_body(m, transcode));
         return RD_DONE;
     case MSG_TRANSCODE_CANCEL:
         return RD_DONE; /* not running here: nothing to stop */
@@ -263,6 +401,19 @@ int encoder_pool_start(const rd_config *cfg, int cpu_slots, int max, struct blob
 {
     memset(pool, 0, sizeof(*pool));
     avlog_install();
+    /* Exports are written here before they are stored: what a killed process left behind is
+     * of no use to anyone (its job runs again from the start), so it goes now. */
+    snprintf(pool->tmp_dir, sizeof(pool->tmp_dir), "%s/tmp",
+             cfg->data_dir != NULL ? cfg->data_dir : ".");
+    if (mkdir(pool->tmp_dir, 0700) < 0 && errno != EEXIST)
+        log_warn("encoder_tmp_dir", KV_STR("dir", pool->tmp_dir), KV_ERRNO(-errno));
+    DIR *dir = opendir(pool->tmp_dir);
+    for (struct dirent *de; dir != NULL && (de = readdir(dir)) != NULL;)
+        if (strncmp(de->d_name, "reeld-export-", 13) == 0 ||
+            strncmp(de->d_name, "reeld-captions-", 15) == 0)
+            unlinkat(dirfd(dir), de->d_name, 0);
+    if (dir != NULL)
+        closedir(dir);
     /* glibc raises its mmap threshold to the largest block freed so far (up to 32 MB), after
      * which segments and packets of megabytes come from the threads' arenas and stay there,
      * freed but resident, between jobs. A fixed threshold gives them back on free(). Measured
@@ -332,6 +483,7 @@ int encoder_pool_start(const rd_config *cfg, int cpu_slots, int max, struct blob
         s->storyboard_interval_sec = cfg->storyboard_interval_sec;
         s->mp4 = cfg->mp4_download != NULL && strcmp(cfg->mp4_download, "on") == 0;
         s->blob = blob;
+        s->tmp_dir = pool->tmp_dir;
         r = actor_spawn_thread(&encoder_def, s, -1, &pool->actors[i]);
         if (r < 0) {
             encoder_pool_stop(pool);

@@ -23,6 +23,7 @@ typedef struct encoder_slot {
     int storyboard_interval_sec; /* STORYBOARD_INTERVAL_SEC (0: from the duration) */
     int mp4;                     /* MP4_DOWNLOAD=on: download.mp4 for every job */
     struct blob_store *blob;     /* where TRANSCODE's `bucket` inputs are read from; may be NULL */
+    const char *tmp_dir;         /* exports: where the MP4 is written before it is stored */
 } encoder_slot;
 
 typedef struct encoder_pool {
@@ -30,6 +31,7 @@ typedef struct encoder_pool {
     encoder_slot *slots;
     rd_actor **actors;
     int n;
+    char tmp_dir[512]; /* REELD_DATA_DIR/tmp: exports' files, emptied at start */
 } encoder_pool;
 
 /* Probes the GPUs (ENCODER, GPU_DEVICES, NVENC_SESSIONS_PER_GPU in `cfg`) and spawns the

@@ -38,11 +38,18 @@
 
 #define OUTCOME_KINDS   5 /* entries of outcome_kinds */
 
+/* Kinds one worker's credit is for: a worker whose slots run more than one kind of job (the
+ * transcode worker's encoders also run exports) pulls "transcode,export", and its credit is
+ * spent on whichever kind is due first, so a slot is never promised twice. */
+#define KINDS_PER_WORKER 4
+
 typedef struct worker {
     rd_actor *a;
-    char kind[RD_JOB_KIND_MAX];
+    char kind[RD_JOB_KIND_MAX]; /* as pulled: one kind, or several separated by commas */
+    char kinds[KINDS_PER_WORKER][RD_JOB_KIND_MAX];
+    int nkinds;
     uint32_t credit; /* jobs it asked for and has not been given */
-    uint8_t empty;   /* embedded: the last claim of its kind came back short */
+    uint32_t empty;  /* embedded: bit k: the last claim of kinds[k] came back short */
 } worker;
 
 typedef struct running {
@@ -204,11 +211,20 @@ static running *find_running(disp *d, int64_t id, int32_t attempt)
     return NULL;
 }
 
+/* The index of `kind` among the kinds of `w`, or -1. */
+static int kind_of(const worker *w, const char *kind)
+{
+    for (int k = 0; k < w->nkinds; k++)
+        if (strcmp(w->kinds[k], kind) == 0)
+            return k;
+    return -1;
+}
+
 static uint32_t credit_for(const disp *d, const char *kind)
 {
     uint32_t n = 0;
     for (int i = 0; i < d->nworkers; i++)
-        if (strcmp(d->workers[i].kind, kind) == 0)
+        if (kind_of(&d->workers[i], kind) >= 0)
             n += d->workers[i].credit;
     return n;
 }
@@ -221,14 +237,17 @@ static void queue_filled(disp *d)
 }
 
 /* A kind some worker has credit for (and, embedded, not known to have nothing due), starting
- * the search round-robin; NULL when none. */
+ * the search round-robin over workers and, within a worker, in the order it named them; NULL
+ * when none. */
 static const char *wanted_kind(disp *d)
 {
     for (int k = 0; k < d->nworkers; k++) {
         worker *w = &d->workers[(d->next_worker + k) % d->nworkers];
-        if (w->credit > 0 && !w->empty) {
-            d->next_worker = (d->next_worker + k + 1) % d->nworkers;
-            return w->kind;
+        for (int j = 0; w->credit > 0 && j < w->nkinds; j++) {
+            if (!(w->empty & (1u << j))) {
+                d->next_worker = (d->next_worker + k + 1) % d->nworkers;
+                return w->kinds[j];
+            }
         }
     }
     return NULL;
@@ -388,7 +407,7 @@ static void assign(disp *d, const rd_job *job, const char *entry)
     worker *w = NULL;
     for (int k = 0; k < d->nworkers && w == NULL; k++) {
         worker *c = &d->workers[k];
-        if (c->credit > 0 && strcmp(c->kind, job->kind) == 0)
+        if (c->credit > 0 && kind_of(c, job->kind) >= 0)
             w = c;
     }
     running r = {.id = job->id, .attempt = job->attempts, .progress_ns = rd_now_ns()};
@@ -430,7 +449,7 @@ static int claimed(rd_actor *self, rd_msg *reply, int err, void *ctx)
     if (st < 0) {
         store_failed(d, "claim", st);
         for (int i = 0; d->q == NULL && i < d->nworkers; i++)
-            d->workers[i].empty = 1; /* try again on the tick */
+            d->workers[i].empty = ~0u; /* try again on the tick */
     } else {
         store_answered(d);
         struct rd_msg_store *b = msg_body(reply, store);
@@ -446,9 +465,13 @@ static int claimed(rd_actor *self, rd_msg *reply, int err, void *ctx)
             }
             assign(d, &b->jobs[i], entry);
         }
-        for (int i = 0; d->q == NULL && i < d->nworkers; i++)
-            if (strcmp(d->workers[i].kind, d->claim_kind) == 0)
-                d->workers[i].empty = n < d->claim_asked;
+        for (int i = 0; d->q == NULL && i < d->nworkers; i++) {
+            int k = kind_of(&d->workers[i], d->claim_kind);
+            if (k >= 0 && n < d->claim_asked)
+                d->workers[i].empty |= 1u << k;
+            else if (k >= 0)
+                d->workers[i].empty &= ~(1u << k);
+        }
     }
     /* Announced jobs not claimed here are running elsewhere, finished, or not due: the store
      * says so, and its sweep publishes them again when they are due. When the store did not
@@ -560,14 +583,18 @@ static void try_claim(disp *d)
         int nk = 0;
         for (int i = 0; i < d->nworkers; i++) {
             const worker *w = &d->workers[i];
-            int k = 0;
-            while (k < nk && strcmp(kinds[k], w->kind) != 0)
-                k++;
-            if (k == nk) {
-                kinds[nk] = w->kind;
-                credit[nk++] = 0;
+            for (int j = 0; j < w->nkinds; j++) {
+                int k = 0;
+                while (k < nk && strcmp(kinds[k], w->kinds[j]) != 0)
+                    k++;
+                if (k == nk) {
+                    if (nk == MAX_WORKERS)
+                        break;
+                    kinds[nk] = w->kinds[j];
+                    credit[nk++] = 0;
+                }
+                credit[k] += w->credit;
             }
-            credit[k] += w->credit;
         }
         uint32_t count = RD_STORE_BATCH;
         int with = 0;
@@ -850,9 +877,9 @@ static void sweep_fire(rd_timer *t)
          * reported (every node has webhook workers). */
         int reported = 0;
         for (int i = 0; i < d->nworkers; i++)
-            if (strcmp(d->workers[i].kind, "webhook") != 0 &&
-                (!reported || strcmp(d->workers[i].kind, d->workers[0].kind) != 0)) {
-                redisq_refresh_stats(d->q, d->workers[i].kind);
+            if (strcmp(d->workers[i].kinds[0], "webhook") != 0 &&
+                (!reported || strcmp(d->workers[i].kinds[0], d->workers[0].kinds[0]) != 0)) {
+                redisq_refresh_stats(d->q, d->workers[i].kinds[0]);
                 reported = 1;
             }
         /* A node without workers (API and edge only) still reports the transcode stream: it is
@@ -915,10 +942,10 @@ static int forwarded(rd_actor *self, rd_msg *reply, int err, void *ctx)
         msg_body(reply, store)->status = err;
     }
     struct rd_msg_store *b = msg_body(reply, store);
-    if (b->status == 0 && b->op == STORE_JOB_CREATE) {
+    if (b->status == 0 && (b->op == STORE_JOB_CREATE || b->op == STORE_EXPORT_CREATE)) {
         int created = 0;
         for (uint32_t i = 0; i < b->n; i++)
-            created += b->jobs[i].created;
+            created += b->op == STORE_JOB_CREATE ? b->jobs[i].created : b->exports[i].created;
         if (created) {
             queue_filled(d);
             relay_outbox(d);
@@ -1013,6 +1040,13 @@ static void on_pull(disp *d, const struct rd_msg_job_pull *p, rd_actor *from)
         w = &d->workers[d->nworkers++];
         w->a = from;
         snprintf(w->kind, sizeof(w->kind), "%s", p->kind);
+        w->nkinds = 0;
+        for (const char *k = w->kind; *k != '\0' && w->nkinds < KINDS_PER_WORKER;) {
+            size_t len = strcspn(k, ",");
+            if (len > 0)
+                snprintf(w->kinds[w->nkinds++], RD_JOB_KIND_MAX, "%.*s", (int)len, k);
+            k += len + (k[len] == ',');
+        }
     }
     w->credit += p->slots;
     try_claim(d);

@@ -1,6 +1,7 @@
 /* The job dispatcher: hands durable jobs to idle workers, one node's share of the fleet.
  *
- * Pull: a worker sends MSG_JOB_PULL ("I can take N jobs of kind K"); the dispatcher claims at
+ * Pull: a worker sends MSG_JOB_PULL ("I can take N jobs of kind K", or "of any of the kinds
+ * K1,K2": one credit for slots that run either); the dispatcher claims at
  * most that many from the store (a conditional UPDATE: queued and due, or leased by someone
  * whose lease expired) and sends one MSG_JOB_ASSIGN per job. It never claims more than its
  * workers asked for. While a job runs, the dispatcher renews its lease by heartbeat (every

@@ -1,7 +1,9 @@
 /* The transcode worker. Contract in transcode_worker.h.
  *
  * owns:  its slots, one per encoder.
- * takes: JOB_ASSIGN, JOB_CANCEL, store answers, TRANSCODE_PROGRESS, TRANSCODE_DONE, UPLOAD_DONE.
+ * takes: JOB_ASSIGN (transcode or export), JOB_CANCEL, store answers, TRANSCODE_PROGRESS,
+ *        TRANSCODE_DONE (an export's from its encoder, a ladder's through the uploader),
+ *        UPLOAD_DONE.
  * sends: JOB_PULL/PROGRESS/DONE, STORE, UPLOAD_JOB, TRANSCODE, TRANSCODE_CANCEL.
  * never: blocks. */
 #include "actors/transcode_worker.h"
@@ -21,7 +23,7 @@
 
 typedef enum slot_state {
     SLOT_IDLE,
-    SLOT_ASSET,      /* asking the store for the job's asset */
+    SLOT_ASSET,      /* asking the store for the job's asset (or export) */
     SLOT_RUNNING,    /* encoding and uploading; ends with the uploader's UPLOAD_DONE */
     SLOT_RENDITIONS, /* published: writing its renditions' rows (webhooks list them) */
 } slot_state;
@@ -30,6 +32,7 @@ typedef struct slot {
     slot_state state;
     uint32_t gen; /* counts assignments, so a late store answer finds no slot */
     int cancelled;
+    int is_export; /* a job of kind "export": no uploader, its encoder's TRANSCODE_DONE ends it */
     rd_job job;
     char asset[64];
     uint64_t started_ns;
@@ -70,7 +73,7 @@ static void to_dispatcher(worker *w, rd_msg *m)
 
 static void pull(worker *w, int n)
 {
-    job_worker_pull(w->self, w->arg->dispatcher, "transcode", n);
+    job_worker_pull(w->self, w->arg->dispatcher, "transcode,export", n);
 }
 
 /* The job of slot `s` has ended with `status`: tell the dispatcher, free the slot, pull. */
@@ -89,13 +92,13 @@ static void finish(worker *w, slot *s, int status, const char *error)
              : error     ? error
                          : strerror(-status));
     if (status == 0)
-        log_info("transcode_job_finished", KV_INT("job", s->job.id), KV_STR("asset", s->asset),
-                 KV_INT("attempt", s->job.attempts),
+        log_info("transcode_job_finished", KV_INT("job", s->job.id), KV_STR("kind", s->job.kind),
+                 KV_STR("asset", s->asset), KV_INT("attempt", s->job.attempts),
                  KV_DBL("wall_sec", (double)(rd_now_ns() - s->started_ns) / 1e9));
     else
-        log_warn("transcode_job_failed", KV_INT("job", s->job.id), KV_STR("asset", s->asset),
-                 KV_INT("attempt", s->job.attempts), KV_STR("reason", d->error),
-                 KV_INT("retryable", d->retryable));
+        log_warn("transcode_job_failed", KV_INT("job", s->job.id), KV_STR("kind", s->job.kind),
+                 KV_STR("asset", s->asset), KV_INT("attempt", s->job.attempts),
+                 KV_STR("reason", d->error), KV_INT("retryable", d->retryable));
     s->state = SLOT_IDLE;
     to_dispatcher(w, m);
     pull(w, 1);
@@ -150,6 +153,62 @@ static void start(worker *w, slot *s)
     }
 }
 
+/* The export's row is known: its encoder writes and stores the MP4 and answers to us. */
+static void start_export(worker *w, slot *s, const rd_export *x)
+{
+    int i = (int)(s - w->slots);
+    rd_msg *t = msg_new(MSG_TRANSCODE);
+    struct rd_msg_transcode *tc = msg_body(t, transcode);
+    tc->job = (uint64_t)s->job.id;
+    tc->sink = w->self;
+    tc->export_mp4 = 1;
+    tc->start_ms = x->start_ms;
+    tc->end_ms = x->end_ms;
+    tc->height = x->height;
+    snprintf(tc->input, sizeof(tc->input), "%s", x->master_key);
+    snprintf(tc->bucket, sizeof(tc->bucket), "%s", w->arg->masters_bucket);
+    snprintf(tc->out_bucket, sizeof(tc->out_bucket), "%s", w->arg->previews_bucket);
+    snprintf(tc->out_key, sizeof(tc->out_key), RD_EXPORT_KEY_FMT, x->master_key, x->public_id);
+    if (x->lang[0] != '\0')
+        snprintf(tc->captions_key, sizeof(tc->captions_key), RD_CAPTION_TRACK_KEY_FMT,
+                 x->master_key, x->lang);
+    s->state = SLOT_RUNNING;
+    if (actor_send(w->arg->encoders[i], t) < 0) {
+        msg_free(t);
+        finish(w, s, -EAGAIN, "the encoder did not take the job");
+    }
+}
+
+static int export_answered(rd_actor *self, rd_msg *reply, int err, void *ctx)
+{
+    worker *w = self->state;
+    uintptr_t c = (uintptr_t)ctx;
+    slot *s = &w->slots[c & 0xff];
+    int st = err < 0 ? err : msg_body(reply, store)->status;
+    if (s->state != SLOT_ASSET || s->gen != (uint32_t)(c >> 8)) {
+        /* not this slot's question any more */
+    } else if (st == -ENOENT) {
+        finish(w, s, -ENOENT, "the export is not in the store");
+    } else if (st < 0) {
+        char why[128];
+        snprintf(why, sizeof(why), "the store did not answer for the export: %s", strerror(-st));
+        finish(w, s, st, why);
+    } else if (s->cancelled) {
+        finish(w, s, -ECANCELED, NULL);
+    } else {
+        const rd_export *x = &msg_body(reply, store)->exports[0];
+        if (x->master_key[0] == '\0' || strlen(x->master_key) >= sizeof(s->asset)) {
+            finish(w, s, -EINVAL, "the export's asset names no usable master key");
+        } else {
+            memcpy(s->asset, x->master_key, strlen(x->master_key) + 1); /* length checked */
+            start_export(w, s, x);
+        }
+    }
+    if (reply != NULL)
+        msg_free(reply);
+    return RD_DONE;
+}
+
 static int asset_answered(rd_actor *self, rd_msg *reply, int err, void *ctx)
 {
     worker *w = self->state;
@@ -196,13 +255,18 @@ static void on_assign(worker *w, const rd_job *job)
     s->asset[0] = '\0';
     s->cancelled = 0;
     s->transcoded = 0;
+    s->is_export = strcmp(job->kind, "export") == 0;
     s->started_ns = rd_now_ns();
     s->state = SLOT_ASSET;
     s->gen++;
-    rd_msg *q = store_request(STORE_ASSET_GET);
-    msg_body(q, store)->assets[0].id = job->asset_id;
+    rd_msg *q = store_request(s->is_export ? STORE_EXPORT_GET : STORE_ASSET_GET);
+    if (s->is_export)
+        msg_body(q, store)->exports[0].id = job->asset_id; /* an export job points at its row */
+    else
+        msg_body(q, store)->assets[0].id = job->asset_id;
     uintptr_t ctx = (uintptr_t)(s - w->slots) | ((uintptr_t)s->gen << 8);
-    int r = actor_request(w->self, w->arg->store, q, STORE_TIMEOUT_MS, asset_answered, (void *)ctx);
+    int r = actor_request(w->self, w->arg->store, q, STORE_TIMEOUT_MS,
+                          s->is_export ? export_answered : asset_answered, (void *)ctx);
     if (r < 0) {
         msg_free(q);
         finish(w, s, r, "the store is not taking requests");
@@ -331,7 +395,16 @@ static int worker_handle(rd_actor *self, rd_msg *m)
     }
     case MSG_TRANSCODE_DONE: {
         slot *s = slot_of_job(w, (int64_t)msg_body(m, transcode_done)->job);
-        if (s != NULL) {
+        if (s != NULL && s->is_export && s->state == SLOT_RUNNING) {
+            const struct rd_msg_transcode_done *d = msg_body(m, transcode_done);
+            if (d->status == -ECANCELED && !s->cancelled) {
+                /* This process is stopping: the dispatcher hands the job back. */
+                log_info("export_job_left", KV_INT("job", s->job.id));
+                s->state = SLOT_IDLE;
+            } else {
+                finish(w, s, d->status, d->error[0] ? d->error : NULL);
+            }
+        } else if (s != NULL) {
             s->done = *msg_body(m, transcode_done);
             s->transcoded = 1;
         }

@@ -1,5 +1,7 @@
-/* transcode-worker: the worker side of the dispatcher's protocol for jobs of kind "transcode",
- * in front of a pool of gpu-encoders and one s3-uploader.
+/* transcode-worker: the worker side of the dispatcher's protocol for jobs of kinds "transcode"
+ * and "export", in front of a pool of gpu-encoders and one s3-uploader. One credit per idle
+ * encoder covers both kinds (it pulls "transcode,export"), so exports run on the same slots,
+ * GPUs and durable jobs as ladders, never beside them on more encoders than there are.
  *
  * A job goes: JOB_ASSIGN → the asset's row (STORE_ASSET_GET: its master's key, which is also
  * the prefix of its ladder) → UPLOAD_JOB to the uploader → TRANSCODE to an idle encoder, which
@@ -7,6 +9,10 @@
  * → TRANSCODE_PROGRESS passed on as JOB_PROGRESS → UPLOAD_DONE (every object landed, master
  * last; or the job failed and nothing of it is left that a player could find) → JOB_DONE. Then
  * the encoder's slot is pulled for again.
+ *
+ * An export goes: JOB_ASSIGN → the export's row (STORE_EXPORT_GET by the job's asset_id: the
+ * range, the track, the source's master) → TRANSCODE with export_mp4 to an idle encoder, which
+ * writes the MP4 and stores it in S3_BUCKET_PREVIEWS itself → its TRANSCODE_DONE → JOB_DONE.
  *
  * Errors: a master that cannot be decoded, is missing or is too big fails the job for good
  * (retrying cannot help); anything else (the store, S3 or the network failing mid-job) fails
@@ -35,7 +41,8 @@ typedef struct transcode_worker_arg {
     rd_actor *uploader;
     rd_actor **encoders; /* n idle encoders (actors/gpu_encoder.h), borrowed */
     int n;
-    const char *masters_bucket; /* S3_BUCKET_MASTERS: where the encoders read masters */
+    const char *masters_bucket;  /* S3_BUCKET_MASTERS: where the encoders read masters */
+    const char *previews_bucket; /* S3_BUCKET_PREVIEWS: exports and captions */
 } transcode_worker_arg;
 
 /* Spawns the worker on `loop`; `arg` and what it points to must outlive it. 0 or -errno. */

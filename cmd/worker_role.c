@@ -37,7 +37,8 @@ int worker_role_start(worker_role *w, const rd_config *cfg, rd_runtime *rt, rd_a
                                    .uploader = w->uploader,
                                    .encoders = w->encoders,
                                    .n = w->pool.n,
-                                   .masters_bucket = cfg->s3_bucket_masters};
+                                   .masters_bucket = cfg->s3_bucket_masters,
+                                   .previews_bucket = cfg->s3_bucket_previews};
     r = transcode_worker_spawn(rt->loops[0], &w->wa, &w->worker);
     if (r < 0) {
         snprintf(err, errlen, "cannot start the transcode worker: %s", strerror(-r));

@@ -99,6 +99,10 @@ typedef struct rd_caption {
  * with one caption track burned into the picture, encoded to one MP4 in the previews bucket.
  * Its job is of kind "export" and points at the export's row: job.asset_id = export.id. */
 #define RD_EXPORT_ID_MAX 32 /* public export id with the NUL ("e" + 24 hex digits) */
+/* Keys in the previews bucket, from the source's master key: the export's MP4 (with its public
+ * id), and a caption track's whole WebVTT (with its lang), which an export burns in. */
+#define RD_EXPORT_KEY_FMT        "%s/hls/exports/%s.mp4"
+#define RD_CAPTION_TRACK_KEY_FMT "%s/hls/captions/%s/track.vtt"
 typedef struct rd_export {
     int64_t id;       /* the store's key (its job's asset_id); never shown */
     int64_t asset_id; /* the source asset's key */

@@ -135,6 +135,16 @@ struct rd_msg_transcode {
     uint8_t mp4;           /* also download.mp4 (else the encoder's MP4_DOWNLOAD decides) */
     uint8_t has_poster_time;
     double poster_time; /* seconds into the video, when has_poster_time */
+    /* An export (src/media/export.h) instead of a ladder: the range of the master, the output
+     * height (0: the source's), the WebVTT to burn in (a key of `out_bucket`; "": none), and
+     * where the MP4 goes. The encoder stores it itself (no HLS_OBJECT) and its TRANSCODE_DONE
+     * goes to `sink`. */
+    uint8_t export_mp4;
+    int32_t height;
+    int64_t start_ms, end_ms;
+    char captions_key[256];
+    char out_bucket[64];
+    char out_key[256];
 };
 struct rd_msg_transcode_cancel {
     uint64_t job; /* stops the job within a second; its TRANSCODE_DONE says -ECANCELED */

@@ -22,7 +22,9 @@ static int answered(rd_actor *self, rd_msg *reply, int err, void *ctx)
     (void)self;
     rd_store_client *c = ctx;
     c->answer = reply;
-    c->err = err < 0 ? err : msg_body(reply, store)->status;
+    c->err = err < 0                         ? err
+             : reply->type == MSG_JOB_CANCEL ? msg_body(reply, job_cancel)->status
+                                             : msg_body(reply, store)->status;
     sem_post(&c->done);
     return RD_KEPT;
 }

@@ -3,7 +3,8 @@
  * answer back.
  *
  * owns:  the bridge actor's state (one call in flight at a time).
- * takes: MSG_STORE from the calling thread, answers from the store.
+ * takes: MSG_STORE (or a MSG_JOB_CANCEL, when `store` is the dispatcher) from the calling
+ *        thread, answers from the store.
  * sends: MSG_STORE requests to the store.
  * never: is used from a loop thread (store_client_call blocks). */
 #ifndef REELD_STORE_CLIENT_H
