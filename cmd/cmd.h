@@ -26,6 +26,11 @@ int cmd_presign(int argc, char **argv);
  * SIGINT/SIGTERM. */
 int cmd_transcode(int argc, char **argv);
 
+/* Exports a range of a local file into an MP4 (src/media/export.h): 0 after one JSON line of
+ * the result on stdout, 1 when the job failed (one line on stderr says why), 2 on a usage
+ * error, 130 when cancelled by SIGINT/SIGTERM. */
+int cmd_export(int argc, char **argv);
+
 /* `reeld s3 put|get|head|delete|copy|multipart ...`: one S3 operation through reeld's client
  * (cmd/s3cmd.c); a tool for operators and tests, not listed in --help. */
 int cmd_s3(int argc, char **argv);

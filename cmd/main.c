@@ -33,6 +33,8 @@ static const struct command {
     {"presign", cmd_presign, "presign --method M --bucket B --key K  print a presigned URL"},
     {"transcode", cmd_transcode,
      "transcode INPUT OUTDIR [OPTIONS]    encode an HLS ladder into OUTDIR"},
+    {"export", cmd_export,
+     "export IN OUT.mp4 --start S --end S   cut a range into one MP4 (--height, --captions)"},
     {"buckets", cmd_buckets,
      "buckets init                        create and configure the S3 buckets (S3 mode)"},
     {"version", cmd_version, "version                             print the version"},

@@ -44,10 +44,10 @@ typedef struct export_sink {
 } export_sink;
 
 typedef struct export_result {
-    int width, height;   /* of the output picture (0 for audio only) */
-    int64_t frames;      /* video frames written */
-    int64_t bytes;       /* of the output file */
-    double media_sec;    /* output duration */
+    int width, height; /* of the output picture (0 for audio only) */
+    int64_t frames;    /* video frames written */
+    int64_t bytes;     /* of the output file */
+    double media_sec;  /* output duration */
     double wall_sec;
     int64_t peak_rss_kb; /* the process's peak resident memory during the job */
     char encoder[8];     /* "nvenc" or "x264" */

@@ -28,7 +28,6 @@
 #include <string.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <libavcodec/avcodec.h>
@@ -36,7 +35,6 @@
 #include <libavfilter/buffersrc.h>
 #include <libavformat/avformat.h>
 #include <libavutil/audio_fifo.h>
-#include <libavutil/display.h>
 #include <libavutil/hwcontext.h>
 #include <libavutil/imgutils.h>
 #include <libavutil/opt.h>
@@ -46,7 +44,9 @@
 #include "proto/hls.h"
 #include "src/media/thumb.h"
 #include "src/media/avlog.h"
+#include "src/media/avsource.h"
 #include "src/media/ladder.h"
+#include "src/media/rss.h"
 #include "src/media/storyboard.h"
 #include "src/media/vpath.h"
 #include "src/rt/log.h"
@@ -59,7 +59,6 @@
 #define AUDIO_KBPS      128
 #define AUDIO_QUEUE_MAX 4096    /* AAC frames (~85 s) a rung holds for its video: more is refused */
 #define PLAYLIST_MAX    1048576 /* bytes of one playlist */
-#define FORMATS         "mov,matroska,avi,mpegts,flv,mpeg,mxf,asf,ogg,wav,mp3,aac,flac,nut,yuv4mpegpipe,gif"
 
 typedef struct seginfo {
     double duration; /* seconds */
@@ -215,25 +214,6 @@ static int av_fail(int r, const char *what)
 
 /* ---- input through the source ---- */
 
-static int src_read(void *opaque, uint8_t *buf, int len)
-{
-    media_source *s = opaque;
-    int n = s->read(s, buf, len);
-    if (n == 0)
-        return AVERROR_EOF;
-    return n < 0 ? AVERROR(-n) : n;
-}
-
-static int64_t src_seek(void *opaque, int64_t offset, int whence)
-{
-    media_source *s = opaque;
-    whence &= ~AVSEEK_FORCE;
-    if (whence == AVSEEK_SIZE)
-        return s->size >= 0 ? s->size : AVERROR(ENOSYS);
-    int64_t r = s->seek(s, offset, whence);
-    return r < 0 ? AVERROR((int)-r) : r;
-}
-
 static const char *media_kind(const AVCodecParameters *p)
 {
     return p->codec_type == AVMEDIA_TYPE_VIDEO ? "video" : "audio";
@@ -333,39 +313,18 @@ static int open_decoder(job *j, int index, AVCodecContext **out)
     return 0;
 }
 
-static int rotation_of(const AVStream *st)
-{
-    const uint8_t *m = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, NULL);
-    if (m == NULL)
-        return 0;
-    double a = av_display_rotation_get((const int32_t *)(const void *)m);
-    if (isnan(a))
-        return 0;
-    int deg = (int)lround(-a) % 360;
-    if (deg < 0)
-        deg += 360;
-    deg = (deg + 45) / 90 * 90 % 360; /* only quarter turns */
-    return deg;
-}
-
 static int open_input(job *j, media_source *src)
 {
     if (src->size == 0)
         return fail(-EINVAL, "the input is empty (0 bytes): upload the file again");
-    uint8_t *buf = av_malloc(IO_BUF_SIZE);
-    if (buf == NULL)
+    j->in_pb = source_avio(src);
+    if (j->in_pb == NULL)
         return -ENOMEM;
-    j->in_pb = avio_alloc_context(buf, IO_BUF_SIZE, 0, src, src_read, NULL, src_seek);
-    if (j->in_pb == NULL) {
-        av_free(buf);
-        return -ENOMEM;
-    }
     j->in = avformat_alloc_context();
     if (j->in == NULL)
         return -ENOMEM;
     j->in->pb = j->in_pb;
-    /* Only container demuxers, never playlists or concat lists that would open other URLs. */
-    j->in->format_whitelist = av_strdup(FORMATS);
+    j->in->format_whitelist = av_strdup(SOURCE_DEMUXERS);
     int r = avformat_open_input(&j->in, NULL, NULL, NULL);
     if (r < 0)
         return fail(r,
@@ -402,7 +361,7 @@ static int open_input(job *j, media_source *src)
             return -EINVAL;
         if ((r = check_pixels(j, st->codecpar->width, st->codecpar->height)) < 0)
             return r;
-        j->rotation = rotation_of(st);
+        j->rotation = source_rotation(st);
         j->frame_rate = av_guess_frame_rate(j->in, st, NULL);
         if (j->frame_rate.num <= 0 || j->frame_rate.den <= 0 || av_q2d(j->frame_rate) > 240)
             j->frame_rate = (AVRational){30, 1};
@@ -2032,41 +1991,12 @@ static void free_variant(variant *v)
     free(v->segs);
 }
 
-static int64_t peak_rss_kb(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[128];
-    int64_t kb = -1;
-    while (f != NULL && fgets(line, sizeof(line), f) != NULL)
-        if (sscanf(line, "VmHWM: %lld", (long long *)&kb) == 1)
-            break;
-    if (f != NULL)
-        fclose(f);
-    if (kb < 0) {
-        struct rusage ru;
-        getrusage(RUSAGE_SELF, &ru);
-        kb = ru.ru_maxrss;
-    }
-    return kb;
-}
-
-/* Resets the kernel's peak-RSS mark so VmHWM at the end is this job's peak (Linux: writing 5
- * to clear_refs). Best effort: without it the figure is the process's peak so far. */
-static void reset_peak_rss(void)
-{
-    FILE *f = fopen("/proc/self/clear_refs", "w");
-    if (f != NULL) {
-        fputs("5", f);
-        fclose(f);
-    }
-}
-
 int transcode_run(media_source *src, const transcode_opts *o, const transcode_sink *sink,
                   transcode_result *res, char *err, size_t errlen)
 {
     memset(res, 0, sizeof(*res));
     err[0] = '\0';
-    reset_peak_rss();
+    rss_reset_peak();
     job j = {0};
     j.o = o;
     j.path = o->encoder;
@@ -2095,7 +2025,7 @@ int transcode_run(media_source *src, const transcode_opts *o, const transcode_si
     res->damaged = j.decode_errors;
     snprintf(res->encoder, sizeof(res->encoder), "%s", vpath_name(j.path));
     res->wall_sec = (double)(rd_now_ns() - j.t0_ns) / 1e9;
-    res->peak_rss_kb = peak_rss_kb();
+    res->peak_rss_kb = rss_peak_kb();
     for (int i = 0; i < j.nv; i++)
         free_variant(&j.v[i]);
     free(j.v);
@@ -2117,9 +2047,7 @@ int transcode_run(media_source *src, const transcode_opts *o, const transcode_si
         av_freep(&j.abuf[0]);
     av_freep(&j.abuf);
     avformat_close_input(&j.in);
-    if (j.in_pb != NULL)
-        av_freep(&j.in_pb->buffer);
-    avio_context_free(&j.in_pb);
+    source_avio_free(&j.in_pb);
     av_frame_free(&j.frame);
     av_frame_free(&j.sw_frame);
     av_frame_free(&j.up_frame);
