@@ -111,6 +111,15 @@ static const char *const migrations[] = {
     " lang text NOT NULL, name text NOT NULL, is_default boolean NOT NULL DEFAULT false,"
     " created_ms bigint NOT NULL, updated_ms bigint NOT NULL, PRIMARY KEY (asset_id, lang));"
     "ALTER TABLE assets ADD COLUMN captions_version bigint NOT NULL DEFAULT 0;",
+    /* 7: exports, a range of an asset encoded to one MP4; one row per identical request (the
+     * unique index), so asking again finds the same export and, by its id, the same job. */
+    "CREATE TABLE exports ("
+    " id bigserial PRIMARY KEY, public_id text NOT NULL UNIQUE, org text NOT NULL,"
+    " asset_id bigint NOT NULL REFERENCES assets (id), start_ms bigint NOT NULL,"
+    " end_ms bigint NOT NULL, height integer NOT NULL DEFAULT 0, lang text NOT NULL DEFAULT '',"
+    " format text NOT NULL, created_ms bigint NOT NULL, updated_ms bigint NOT NULL);"
+    "CREATE UNIQUE INDEX exports_request ON exports"
+    " (asset_id, start_ms, end_ms, height, lang, format);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -189,6 +198,26 @@ static const char *const migrations[] = {
         "$8::int") " SELECT d.id, CASE WHEN u.id IS NOT NULL THEN u.state"                         \
                    "  WHEN j.lease_owner = $1 AND j.attempts = d.attempt THEN j.state ELSE '' END" \
                    " FROM d LEFT JOIN u ON u.id = d.id LEFT JOIN jobs j ON j.id = d.id"
+/* The jobs of CTE d (asset_id, kind, priority, max_attempts, mp4, poster_ms) unless their asset
+ * has one of that kind, as CTE j (JOB_COLS and `created`), with their outbox rows when $5 (a
+ * boolean: fleet mode) is true: STORE_JOB_CREATE and the export create both write jobs this way,
+ * so both pass the outbox flag as $5. */
+#define JOB_INSERT                                                                                 \
+    " j AS (INSERT INTO jobs AS j (asset_id, kind, state, priority, max_attempts,"                 \
+    "  run_after_ms, published_ms, created_ms, updated_ms, mp4, poster_ms)"                        \
+    "  SELECT asset_id, kind, 'queued', priority, max_attempts, " NOW ", " NOW ", " NOW ", " NOW   \
+    ", mp4, poster_ms FROM d ON CONFLICT (asset_id, kind) DO UPDATE SET kind = excluded.kind"      \
+    "  RETURNING " JOB_COLS ", (j.xmax = 0) AS created),"                                          \
+    " o AS (INSERT INTO outbox (job_id, created_ms)"                                               \
+    "  SELECT id, " NOW " FROM j WHERE created AND $5::boolean)"
+/* An export as read back, with its asset's public id and master and its job (kind 'export',
+ * whose asset_id is the export's row). */
+#define EXPORT_COLS_J                                                                              \
+    "e.id, e.asset_id, coalesce(j.id, 0), e.start_ms, e.end_ms, e.created_ms, e.updated_ms,"       \
+    " e.height, e.public_id, e.org, e.lang, e.format, a.public_id, a.master_key,"                  \
+    " coalesce(j.state, ''), coalesce(j.progress, 0), coalesce(j.attempts, 0),"                    \
+    " coalesce(j.error, '') FROM exports e JOIN assets a ON a.id = e.asset_id"                     \
+    " LEFT JOIN jobs j ON j.asset_id = e.id AND j.kind = 'export'"
 #define WEBHOOK_COLS                                                                               \
     "org, url, events, secret, previous_secret, previous_until_ms, created_ms, updated_ms"
 #define CAPTION_COLS "c.lang, c.name, c.is_default::int, c.created_ms, c.updated_ms"
@@ -214,9 +243,13 @@ static const char *const sql[STORE_OP_COUNT] = {
                            " WHERE id IN (SELECT id FROM assets WHERE job_id = 0 AND deleted_ms = 0"
                            " AND created_ms < $1 AND state IN ('uploading', 'uploaded')"
                            " ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING " ASSET_COLS,
-    [STORE_ORG_ACTIVE_JOBS] = "SELECT count(*) FROM jobs j JOIN assets a ON a.id = j.asset_id"
-                              " WHERE j.state IN ('queued', 'running') AND a.org = $1"
-                              " AND j.kind <> 'webhook'", /* its asset_id is its event */
+    /* A webhook job's asset_id is its event, an export job's its export. */
+    [STORE_ORG_ACTIVE_JOBS] =
+        "SELECT (SELECT count(*) FROM jobs j JOIN assets a ON a.id = j.asset_id"
+        " WHERE j.state IN ('queued', 'running') AND a.org = $1"
+        " AND j.kind NOT IN ('webhook', 'export')) + (SELECT count(*) FROM jobs j"
+        " JOIN exports e ON e.id = j.asset_id WHERE j.state IN ('queued', 'running')"
+        " AND j.kind = 'export' AND e.org = $1)",
     [STORE_RENDITION_PUT] =
         "WITH d AS (UPDATE assets SET duration_ms = $7::bigint WHERE id = $1 AND $7::bigint > 0)"
         " INSERT INTO renditions (asset_id, name, width, height, bitrate_kbps, playlist_key,"
@@ -229,14 +262,8 @@ static const char *const sql[STORE_OP_COUNT] = {
                              " ORDER BY height DESC, id LIMIT 32",
     [STORE_JOB_CREATE] =
         "WITH d AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::int[],"
-        "  $6::int[], $7::bigint[]) AS d(asset_id, kind, priority, max_attempts, mp4, poster_ms)),"
-        " j AS (INSERT INTO jobs AS j (asset_id, kind, state, priority, max_attempts,"
-        "  run_after_ms, published_ms, created_ms, updated_ms, mp4, poster_ms)"
-        "  SELECT asset_id, kind, 'queued', priority, max_attempts, " NOW ", " NOW ", " NOW ", " NOW
-        ", mp4, poster_ms FROM d ON CONFLICT (asset_id, kind) DO UPDATE SET kind = excluded.kind"
-        "  RETURNING " JOB_COLS ", (j.xmax = 0) AS created),"
-        " o AS (INSERT INTO outbox (job_id, created_ms)"
-        "  SELECT id, " NOW " FROM j WHERE created AND $5::boolean),"
+        "  $6::int[], $7::bigint[])"
+        "  AS d(asset_id, kind, priority, max_attempts, mp4, poster_ms))," JOB_INSERT ","
         /* The promote was accepted: its event. */
         " x AS (SELECT asset_id, 'asset.uploaded'::text AS type, ''::text AS error FROM j"
         "  WHERE created AND kind = 'transcode')," EMIT("$5::boolean",
@@ -321,6 +348,10 @@ static const char *const sql[STORE_OP_COUNT] = {
         "  AND deleted_ms = 0 FOR UPDATE),"
         " c AS (UPDATE jobs SET state = 'cancelled', lease_expires_ms = 0, updated_ms = " NOW
         "  WHERE id = (SELECT job_id FROM a0) AND state IN ('queued', 'running') RETURNING id),"
+        /* Its exports' jobs stop with its own. */
+        " ce AS (UPDATE jobs SET state = 'cancelled', lease_expires_ms = 0, updated_ms = " NOW
+        "  WHERE kind = 'export' AND state IN ('queued', 'running') AND asset_id IN"
+        "  (SELECT id FROM exports WHERE asset_id = (SELECT id FROM a0))),"
         " d AS (UPDATE assets SET deleted_ms = " NOW ", purge_after_ms = " NOW ","
         "  updated_ms = " NOW " WHERE id = (SELECT id FROM a0) AND deleted_ms = 0 RETURNING id),"
         " x AS (SELECT id AS asset_id, 'asset.deleted'::text AS type, ''::text AS error"
@@ -376,6 +407,29 @@ static const char *const sql[STORE_OP_COUNT] = {
         "WITH d AS (DELETE FROM captions WHERE asset_id = $1::bigint AND lang = $2::text"
         "  RETURNING asset_id) UPDATE assets SET captions_version = captions_version + 1"
         " WHERE id = (SELECT asset_id FROM d) RETURNING captions_version",
+    /* The asset (the org's, not deleted) is locked against a concurrent delete (FOR KEY SHARE
+     * waits for it, then re-checks deleted_ms); the export is inserted unless the identical
+     * one is there (the no-op update returns that one), then its job, as STORE_JOB_CREATE
+     * writes them. No row: the asset is unknown. */
+    [STORE_EXPORT_CREATE] =
+        "WITH a AS (SELECT id, public_id, master_key FROM assets WHERE id = $1::bigint"
+        "  AND org = $2::text AND deleted_ms = 0 FOR KEY SHARE),"
+        " e AS (INSERT INTO exports AS e (public_id, org, asset_id, start_ms, end_ms, height,"
+        "  lang, format, created_ms, updated_ms) SELECT $3::text, $2::text, id, $6::bigint,"
+        "  $7::bigint, $8::int, $9::text, $10::text, " NOW ", " NOW " FROM a"
+        "  ON CONFLICT (asset_id, start_ms, end_ms, height, lang, format)"
+        "  DO UPDATE SET format = excluded.format RETURNING e.id, e.asset_id, e.start_ms,"
+        "  e.end_ms, e.created_ms, e.updated_ms, e.height, e.public_id, e.org, e.lang, e.format,"
+        "  (e.xmax = 0) AS created),"
+        " d AS (SELECT id AS asset_id, 'export'::text AS kind, 0 AS priority,"
+        "  $4::int AS max_attempts, 0 AS mp4, (-1)::bigint AS poster_ms FROM e)," JOB_INSERT
+        " SELECT e.id, e.asset_id, j.id, e.start_ms, e.end_ms, e.created_ms, e.updated_ms,"
+        " e.height, e.public_id, e.org, e.lang, e.format, a.public_id, a.master_key, j.state,"
+        " j.progress, j.attempts, j.error, e.created FROM e JOIN a ON a.id = e.asset_id"
+        " JOIN j ON j.asset_id = e.id",
+    /* By public id, within the org ("": any); by id: export_by_id. */
+    [STORE_EXPORT_GET] = "SELECT " EXPORT_COLS_J " WHERE e.public_id = $1"
+                         " AND ($2::text = '' OR e.org = $2::text)",
 };
 
 /* Claim variants: one statement per shape, so each gets a plan of its own (an "$n IS NULL OR"
@@ -391,6 +445,8 @@ static const char claim_any[] =
  * re-evaluates the WHERE on the new version), so exactly one claimer wins. */
 static const char claim_ids[] = CLAIM_SET " WHERE j.id = ANY ($3::bigint[]) AND " CLAIMABLE
                                           " AND " NOT_BLOCKED " RETURNING " JOB_COLS;
+/* STORE_EXPORT_GET by the store's key (workers). */
+static const char export_by_id[] = "SELECT " EXPORT_COLS_J " WHERE e.id = $1";
 
 /* ---- migrations (blocking: main thread, before the loops serve) ---- */
 
@@ -988,6 +1044,35 @@ static int build(pg_conn *c, const struct rd_msg_store *b, params *p)
         }
         break;
     }
+    case STORE_EXPORT_CREATE: {
+        /* jobs[0] shares the union with exports[0]: its max_attempts lies over
+         * exports[0].updated_ms, which is not an input. */
+        const rd_export *e = &b->exports[0];
+        if (e->asset_id <= 0 || e->public_id[0] == '\0' || e->org[0] == '\0' ||
+            e->format[0] == '\0' || e->start_ms < 0 || e->end_ms <= e->start_ms || e->height < 0)
+            return -EINVAL;
+        param_int(p, e->asset_id);
+        param_text(p, e->org);
+        param_text(p, e->public_id);
+        param_int(p, job_field(&b->jobs[0], F_MAX_ATTEMPTS));
+        param_text(p, c->st->arg->outbox ? "true" : "false"); /* $5, as JOB_INSERT reads it */
+        param_int(p, e->start_ms);
+        param_int(p, e->end_ms);
+        param_int(p, e->height);
+        param_text(p, e->lang);
+        param_text(p, e->format);
+        break;
+    }
+    case STORE_EXPORT_GET:
+        if (b->exports[0].public_id[0] != '\0') {
+            param_text(p, b->exports[0].public_id);
+            param_text(p, b->exports[0].org);
+        } else if (b->exports[0].id > 0) {
+            param_int(p, b->exports[0].id);
+        } else {
+            return -EINVAL;
+        }
+        break;
     case STORE_JOB_COUNTS:
     case STORE_JOB_SWEEP:
         break;
@@ -1079,6 +1164,29 @@ static void read_caption(const PGresult *r, int row, int col, rd_caption *c)
     c->is_default = num(r, row, col + 2) != 0;
     c->created_ms = num(r, row, col + 3);
     c->updated_ms = num(r, row, col + 4);
+}
+
+static void read_export(const PGresult *r, int row, rd_export *e)
+{
+    memset(e, 0, sizeof(*e));
+    e->id = num(r, row, 0);
+    e->asset_id = num(r, row, 1);
+    e->job_id = num(r, row, 2);
+    e->start_ms = num(r, row, 3);
+    e->end_ms = num(r, row, 4);
+    e->created_ms = num(r, row, 5);
+    e->updated_ms = num(r, row, 6);
+    e->height = (int32_t)num(r, row, 7);
+    text(e->public_id, sizeof(e->public_id), r, row, 8);
+    text(e->org, sizeof(e->org), r, row, 9);
+    text(e->lang, sizeof(e->lang), r, row, 10);
+    text(e->format, sizeof(e->format), r, row, 11);
+    text(e->asset_public, sizeof(e->asset_public), r, row, 12);
+    text(e->master_key, sizeof(e->master_key), r, row, 13);
+    e->job_state = state_of(r, row, 14);
+    e->job_progress = (int32_t)num(r, row, 15);
+    e->job_attempts = (int32_t)num(r, row, 16);
+    text(e->job_error, sizeof(e->job_error), r, row, 17);
 }
 
 /* Fills request `b` from result `r`; returns the status. */
@@ -1323,6 +1431,15 @@ static int read_result(struct rd_msg_store *b, const PGresult *r)
             return -ENOENT;
         b->cursor = num(r, 0, 0);
         return 0;
+    case STORE_EXPORT_CREATE:
+    case STORE_EXPORT_GET:
+        if (rows == 0)
+            return -ENOENT;
+        read_export(r, 0, &b->exports[0]);
+        if (b->op == STORE_EXPORT_CREATE)
+            b->exports[0].created = PQgetvalue(r, 0, 18)[0] == 't';
+        b->n = 1;
+        return 0;
     case STORE_OP_COUNT:
         break;
     }
@@ -1445,11 +1562,15 @@ static int stmt_key(const struct rd_msg_store *b, const char **q)
         *q = claim_any;
         return STORE_OP_COUNT + 1;
     }
+    if (b->op == STORE_EXPORT_GET && b->exports[0].public_id[0] == '\0') {
+        *q = export_by_id;
+        return STORE_OP_COUNT + 2;
+    }
     *q = sql[b->op];
     return b->op;
 }
 
-_Static_assert(STORE_OP_COUNT + 2 <= 64, "a statement key is a bit of pg_conn.prepared");
+_Static_assert(STORE_OP_COUNT + 3 <= 64, "a statement key is a bit of pg_conn.prepared");
 
 static void stmt_name(char *name, size_t cap, int key)
 {

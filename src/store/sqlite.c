@@ -97,6 +97,15 @@ static const char *const migrations[] = {
     " lang TEXT NOT NULL, name TEXT NOT NULL, is_default INTEGER NOT NULL DEFAULT 0,"
     " created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, PRIMARY KEY (asset_id, lang));"
     "ALTER TABLE assets ADD COLUMN captions_version INTEGER NOT NULL DEFAULT 0;",
+    /* 7: exports, a range of an asset encoded to one MP4; one row per identical request (the
+     * unique index), so asking again finds the same export and, by its id, the same job. */
+    "CREATE TABLE exports ("
+    " id INTEGER PRIMARY KEY, public_id TEXT NOT NULL UNIQUE, org TEXT NOT NULL,"
+    " asset_id INTEGER NOT NULL REFERENCES assets (id), start_ms INTEGER NOT NULL,"
+    " end_ms INTEGER NOT NULL, height INTEGER NOT NULL DEFAULT 0, lang TEXT NOT NULL DEFAULT '',"
+    " format TEXT NOT NULL, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);"
+    "CREATE UNIQUE INDEX exports_request ON exports"
+    " (asset_id, start_ms, end_ms, height, lang, format);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -121,6 +130,14 @@ static const char *const migrations[] = {
     " a.updated_ms, coalesce(j.state, ''), coalesce(j.progress, 0), coalesce(j.attempts, 0),"      \
     " coalesce(j.error, ''), a.deleted_ms, a.purge_after_ms, a.master_until_ms"                    \
     " FROM assets a LEFT JOIN jobs j ON j.id = a.job_id"
+/* An export as read back, with its asset's public id and master and its job (kind 'export',
+ * whose asset_id is the export's row). */
+#define EXPORT_COLS_J                                                                              \
+    "e.id, e.asset_id, coalesce(j.id, 0), e.start_ms, e.end_ms, e.created_ms, e.updated_ms,"       \
+    " e.height, e.public_id, e.org, e.lang, e.format, a.public_id, a.master_key,"                  \
+    " coalesce(j.state, ''), coalesce(j.progress, 0), coalesce(j.attempts, 0),"                    \
+    " coalesce(j.error, '') FROM exports e JOIN assets a ON a.id = e.asset_id"                     \
+    " LEFT JOIN jobs j ON j.asset_id = e.id AND j.kind = 'export'"
 /* A job a worker may claim now (?1 = now). */
 #define CLAIMABLE                                                                                  \
     "((state = 'queued' AND run_after_ms <= ?1) OR"                                                \
@@ -186,6 +203,12 @@ enum {
     Q_CAP_DELETE,
     Q_CAP_BUMP,
     Q_CAP_LIST,
+    Q_EXP_ASSET,
+    Q_EXP_INSERT,
+    Q_EXP_BY_KEY,
+    Q_EXP_GET,
+    Q_EXP_GET_ID,
+    Q_EXP_CANCEL,
     Q_COUNT
 };
 
@@ -204,10 +227,14 @@ static const char *const sql[Q_COUNT] = {
                      " ORDER BY a.id DESC LIMIT ?2",
     [Q_ASSET_FIND] = "SELECT " ASSET_COLS_J " WHERE a.public_id = ?1 AND (?2 = '' OR a.org = ?2)"
                      " AND a.deleted_ms = 0",
-    /* Over the few unfinished jobs (the jobs_ready index), each checked against its asset. */
-    [Q_ORG_ACTIVE] = "SELECT count(*) FROM jobs j JOIN assets a ON a.id = j.asset_id"
+    /* Over the few unfinished jobs (the jobs_ready index), each checked against its asset, or
+     * for an export job against its export (a webhook job's asset_id is its event, an export
+     * job's its export). */
+    [Q_ORG_ACTIVE] = "SELECT (SELECT count(*) FROM jobs j JOIN assets a ON a.id = j.asset_id"
                      " WHERE j.state IN ('queued', 'running') AND a.org = ?1"
-                     " AND j.kind <> 'webhook'", /* a webhook job's asset_id is its event */
+                     " AND j.kind NOT IN ('webhook', 'export')) + (SELECT count(*) FROM jobs j"
+                     " JOIN exports e ON e.id = j.asset_id WHERE j.state IN ('queued', 'running')"
+                     " AND j.kind = 'export' AND e.org = ?1)",
     [Q_ASSET_UPDATE] = "UPDATE assets SET state = ?3,"
                        " job_id = CASE WHEN ?4 > 0 THEN ?4 ELSE job_id END, updated_ms = ?5"
                        " WHERE public_id = ?1 AND org = ?2 AND (job_id = 0 OR ?4 > 0)"
@@ -338,6 +365,22 @@ static const char *const sql[Q_COUNT] = {
     [Q_CAP_LIST] = "SELECT a.captions_version, c.lang, c.name, c.is_default, c.created_ms,"
                    " c.updated_ms FROM assets a LEFT JOIN captions c ON c.asset_id = a.id"
                    " WHERE a.id = ?1 AND a.deleted_ms = 0 ORDER BY c.lang LIMIT ?2",
+    /* An export create: the asset must be the org's and not deleted; then the insert and the
+     * look-up by the request share their parameters: ?1 public id, ?2 org, ?3 asset, ?4 start,
+     * ?5 end, ?6 height, ?7 lang, ?8 format (export_stmt), and ?9 now. */
+    [Q_EXP_ASSET] = "SELECT id FROM assets WHERE id = ?1 AND org = ?2 AND deleted_ms = 0",
+    [Q_EXP_INSERT] = "INSERT INTO exports (public_id, org, asset_id, start_ms, end_ms, height,"
+                     " lang, format, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+                     " ?8, ?9, ?9) ON CONFLICT (asset_id, start_ms, end_ms, height, lang, format)"
+                     " DO NOTHING",
+    [Q_EXP_BY_KEY] = "SELECT id FROM exports WHERE asset_id = ?3 AND start_ms = ?4"
+                     " AND end_ms = ?5 AND height = ?6 AND lang = ?7 AND format = ?8",
+    [Q_EXP_GET] = "SELECT " EXPORT_COLS_J " WHERE e.public_id = ?1 AND (?2 = '' OR e.org = ?2)",
+    [Q_EXP_GET_ID] = "SELECT " EXPORT_COLS_J " WHERE e.id = ?1",
+    /* A deleted asset's exports: their jobs stop with its own. */
+    [Q_EXP_CANCEL] = "UPDATE jobs SET state = 'cancelled', lease_expires_ms = 0, updated_ms = ?1"
+                     " WHERE kind = 'export' AND state IN ('queued', 'running')"
+                     " AND asset_id IN (SELECT id FROM exports WHERE asset_id = ?2)",
 };
 
 typedef struct sq {
@@ -823,44 +866,54 @@ static int op_rendition_list(sq *s, struct rd_msg_store *b)
 static int emit_event(sq *s, int64_t asset_id, const char *type, const char *error, int64_t now);
 static int emit_outcome(sq *s, int64_t job_id, int state, int64_t now);
 
+/* Creates job `j` (asset_id, kind, priority, max_attempts, options) unless its asset has one
+ * of that kind, in the caller's transaction; *j becomes the job as stored, `created` set when
+ * this call inserted it. STORE_JOB_CREATE and the export create both come here. */
+static int job_create_one(sq *s, rd_job *j, int64_t now)
+{
+    if (j->kind[0] == '\0' || j->asset_id <= 0)
+        return -EINVAL;
+    sqlite3_stmt *st = stmt(s, Q_JOB_INSERT);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, j->asset_id);
+    sqlite3_bind_text(st, 2, j->kind, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, j->priority);
+    sqlite3_bind_int(st, 4, j->max_attempts > 0 ? j->max_attempts : 5);
+    sqlite3_bind_int64(st, 5, now);
+    sqlite3_bind_int(st, 6, j->mp4 ? 1 : 0);
+    sqlite3_bind_int64(st, 7, j->has_poster && j->poster_ms >= 0 ? j->poster_ms : -1);
+    int r = step_done(st);
+    if (r < 0)
+        return r;
+    int created = sqlite3_changes(s->db) == 1;
+    st = stmt(s, Q_JOB_BY_KEY);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, j->asset_id);
+    sqlite3_bind_text(st, 2, j->kind, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW)
+        return sq_errno(rc);
+    read_job(st, j);
+    sqlite3_reset(st);
+    j->created = created;
+    if (created && strcmp(j->kind, "transcode") == 0) {
+        /* The promote was accepted: its event, in the same transaction. */
+        r = emit_event(s, j->asset_id, "asset.uploaded", "", now);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
 static int op_job_create(sq *s, struct rd_msg_store *b)
 {
     int64_t now = now_ms();
     for (uint32_t i = 0; i < b->n; i++) {
-        rd_job *j = &b->jobs[i];
-        if (j->kind[0] == '\0' || j->asset_id <= 0)
-            return -EINVAL;
-        sqlite3_stmt *st = stmt(s, Q_JOB_INSERT);
-        if (st == NULL)
-            return -EIO;
-        sqlite3_bind_int64(st, 1, j->asset_id);
-        sqlite3_bind_text(st, 2, j->kind, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 3, j->priority);
-        sqlite3_bind_int(st, 4, j->max_attempts > 0 ? j->max_attempts : 5);
-        sqlite3_bind_int64(st, 5, now);
-        sqlite3_bind_int(st, 6, j->mp4 ? 1 : 0);
-        sqlite3_bind_int64(st, 7, j->has_poster && j->poster_ms >= 0 ? j->poster_ms : -1);
-        int r = step_done(st);
+        int r = job_create_one(s, &b->jobs[i], now);
         if (r < 0)
             return r;
-        int created = sqlite3_changes(s->db) == 1;
-        st = stmt(s, Q_JOB_BY_KEY);
-        if (st == NULL)
-            return -EIO;
-        sqlite3_bind_int64(st, 1, j->asset_id);
-        sqlite3_bind_text(st, 2, j->kind, -1, SQLITE_TRANSIENT);
-        int rc = sqlite3_step(st);
-        if (rc != SQLITE_ROW)
-            return sq_errno(rc);
-        read_job(st, j);
-        sqlite3_reset(st);
-        j->created = created;
-        if (created && strcmp(j->kind, "transcode") == 0) {
-            /* The promote was accepted: its event, in the same transaction. */
-            r = emit_event(s, j->asset_id, "asset.uploaded", "", now);
-            if (r < 0)
-                return r;
-        }
     }
     return 0;
 }
@@ -1363,12 +1416,20 @@ static int op_asset_delete(sq *s, struct rd_msg_store *b)
         if (r < 0)
             return r;
     }
+    st = stmt(s, Q_EXP_CANCEL);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int64(st, 2, a->id);
+    int r = step_done(st);
+    if (r < 0)
+        return r;
     st = stmt(s, Q_ASSET_MARK_DELETED);
     if (st == NULL)
         return -EIO;
     sqlite3_bind_int64(st, 1, a->id);
     sqlite3_bind_int64(st, 2, now);
-    int r = step_done(st);
+    r = step_done(st);
     if (r < 0)
         return r;
     r = emit_event(s, a->id, "asset.deleted", "", now);
@@ -1539,13 +1600,137 @@ static int op_caption_delete(sq *s, struct rd_msg_store *b)
     return caption_bump(s, b);
 }
 
+/* ---- exports ---- */
+
+static void read_export(sqlite3_stmt *st, rd_export *e)
+{
+    memset(e, 0, sizeof(*e));
+    e->id = sqlite3_column_int64(st, 0);
+    e->asset_id = sqlite3_column_int64(st, 1);
+    e->job_id = sqlite3_column_int64(st, 2);
+    e->start_ms = sqlite3_column_int64(st, 3);
+    e->end_ms = sqlite3_column_int64(st, 4);
+    e->created_ms = sqlite3_column_int64(st, 5);
+    e->updated_ms = sqlite3_column_int64(st, 6);
+    e->height = sqlite3_column_int(st, 7);
+    copy_text(e->public_id, sizeof(e->public_id), st, 8);
+    copy_text(e->org, sizeof(e->org), st, 9);
+    copy_text(e->lang, sizeof(e->lang), st, 10);
+    copy_text(e->format, sizeof(e->format), st, 11);
+    copy_text(e->asset_public, sizeof(e->asset_public), st, 12);
+    copy_text(e->master_key, sizeof(e->master_key), st, 13);
+    const unsigned char *js = sqlite3_column_text(st, 14);
+    e->job_state = js ? job_state_parse((const char *)js, strlen((const char *)js)) : 0;
+    e->job_progress = sqlite3_column_int(st, 15);
+    e->job_attempts = sqlite3_column_int(st, 16);
+    copy_text(e->job_error, sizeof(e->job_error), st, 17);
+}
+
+/* Statement `q` (Q_EXP_INSERT, Q_EXP_BY_KEY) with the request's fields bound; NULL when it
+ * cannot be prepared. */
+static sqlite3_stmt *export_stmt(sq *s, int q, const rd_export *e)
+{
+    sqlite3_stmt *st = stmt(s, q);
+    if (st != NULL) {
+        sqlite3_bind_text(st, 1, e->public_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, e->org, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 3, e->asset_id);
+        sqlite3_bind_int64(st, 4, e->start_ms);
+        sqlite3_bind_int64(st, 5, e->end_ms);
+        sqlite3_bind_int(st, 6, e->height);
+        sqlite3_bind_text(st, 7, e->lang, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 8, e->format, -1, SQLITE_TRANSIENT);
+    }
+    return st;
+}
+
+/* Export `id` with its asset and job into *e: 0 or -ENOENT. */
+static int export_by_id(sq *s, int64_t id, rd_export *e)
+{
+    sqlite3_stmt *st = stmt(s, Q_EXP_GET_ID);
+    if (st != NULL)
+        sqlite3_bind_int64(st, 1, id);
+    int r = first_row(st);
+    if (r == 0)
+        read_export(st, e);
+    return r;
+}
+
+static int op_export_create(sq *s, struct rd_msg_store *b)
+{
+    /* jobs[0] shares the union with exports[0]: its max_attempts is read before any answer is
+     * written (it lies over exports[0].updated_ms, which is not an input). */
+    int32_t max_attempts = b->jobs[0].max_attempts;
+    rd_export *e = &b->exports[0];
+    if (e->asset_id <= 0 || e->public_id[0] == '\0' || e->org[0] == '\0' || e->format[0] == '\0' ||
+        e->start_ms < 0 || e->end_ms <= e->start_ms || e->height < 0)
+        return -EINVAL;
+    int64_t now = now_ms();
+    sqlite3_stmt *st = stmt(s, Q_EXP_ASSET);
+    if (st != NULL) {
+        sqlite3_bind_int64(st, 1, e->asset_id);
+        sqlite3_bind_text(st, 2, e->org, -1, SQLITE_TRANSIENT);
+    }
+    int r = first_row(st);
+    if (r < 0)
+        return r;
+    sqlite3_reset(st);
+    st = export_stmt(s, Q_EXP_INSERT, e);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_int64(st, 9, now);
+    r = step_done(st);
+    if (r < 0)
+        return r;
+    int created = sqlite3_changes(s->db) == 1;
+    st = export_stmt(s, Q_EXP_BY_KEY, e);
+    r = first_row(st);
+    if (r < 0)
+        return r;
+    rd_job j = {.asset_id = sqlite3_column_int64(st, 0), .max_attempts = max_attempts};
+    sqlite3_reset(st);
+    snprintf(j.kind, sizeof(j.kind), "export");
+    r = job_create_one(s, &j, now);
+    if (r < 0)
+        return r;
+    r = export_by_id(s, j.asset_id, e);
+    if (r < 0)
+        return r;
+    e->created = created;
+    b->n = 1;
+    return 0;
+}
+
+static int op_export_get(sq *s, struct rd_msg_store *b)
+{
+    rd_export *e = &b->exports[0];
+    int r;
+    if (e->public_id[0] == '\0') {
+        if (e->id <= 0)
+            return -EINVAL;
+        r = export_by_id(s, e->id, e);
+    } else {
+        sqlite3_stmt *st = stmt(s, Q_EXP_GET);
+        if (st != NULL) {
+            sqlite3_bind_text(st, 1, e->public_id, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(st, 2, e->org, -1, SQLITE_TRANSIENT);
+        }
+        r = first_row(st);
+        if (r == 0)
+            read_export(st, e);
+    }
+    if (r == 0)
+        b->n = 1;
+    return r;
+}
+
 static int is_write(int op)
 {
     return op != STORE_ASSET_GET && op != STORE_ASSET_LIST && op != STORE_ASSET_FIND &&
            op != STORE_RENDITION_LIST && op != STORE_JOB_GET && op != STORE_JOB_LIST &&
            op != STORE_JOB_COUNTS && op != STORE_OUTBOX_TAKE && op != STORE_WEBHOOK_GET &&
            op != STORE_WEBHOOK_EVENT && op != STORE_WEBHOOK_LIST && op != STORE_ASSET_DELETED &&
-           op != STORE_CAPTION_LIST;
+           op != STORE_CAPTION_LIST && op != STORE_EXPORT_GET;
 }
 
 static int execute(sq *s, struct rd_msg_store *b)
@@ -1620,6 +1805,10 @@ static int execute(sq *s, struct rd_msg_store *b)
         return op_caption_list(s, b);
     case STORE_CAPTION_DELETE:
         return op_caption_delete(s, b);
+    case STORE_EXPORT_CREATE:
+        return op_export_create(s, b);
+    case STORE_EXPORT_GET:
+        return op_export_get(s, b);
     default:
         return -EINVAL;
     }

@@ -383,6 +383,22 @@ static const char legacy_sql[] =
 
 static int legacy_seeded;
 
+/* A database as schema 6 left it: an asset with a caption track and a transcode job that
+ * succeeded. Filled before the upgrade to exports (schema 7). */
+static const char schema6_sql[] =
+    "INSERT INTO assets (public_id, org, filename, content_type, size_bytes, state, staging_key,"
+    " master_key, created_ms, updated_ms, captions_version) VALUES"
+    " ('acap6', 'six', 'six.mp4', 'video/mp4', 66, 'processing', 'acap6', 'masters/acap6', 1, 1,"
+    " 1);"
+    "INSERT INTO jobs (asset_id, kind, state, run_after_ms, created_ms, updated_ms)"
+    " SELECT id, 'transcode', 'succeeded', 1, 1, 1 FROM assets WHERE public_id = 'acap6';"
+    "UPDATE assets SET job_id = (SELECT j.id FROM jobs j WHERE j.asset_id = assets.id"
+    " AND j.kind = 'transcode') WHERE public_id = 'acap6';"
+    "INSERT INTO captions (asset_id, lang, name, is_default, created_ms, updated_ms)"
+    " SELECT id, 'en', 'English', 1 = 1, 1, 1 FROM assets WHERE public_id = 'acap6';";
+
+static int schema6_seeded;
+
 static int64_t org_active(const char *org)
 {
     rd_msg *m = store_request(STORE_ORG_ACTIVE_JOBS);
@@ -686,6 +702,199 @@ TEST(caption_tracks_by_lang_with_a_version)
     CHECK_EQ_INT(delete_asset("cap-gone", "caporg", NULL, NULL), 0);
     CHECK_EQ_INT(caption_put(gone.id, "en", "English", 0, &c, &created, &v), -ENOENT);
     CHECK_EQ_INT(caption_list(gone.id, got, &n, &v), -ENOENT);
+}
+
+/* STORE_EXPORT_CREATE of asset `asset`'s range as `org`, new exports named `public_id` (an MP4
+ * of height `height` with captions `lang`), its job with `max_attempts`: the status, the export
+ * as answered. */
+static int export_create(int64_t asset, const char *org, const char *public_id, int64_t start_ms,
+                         int64_t end_ms, int height, const char *lang, int max_attempts,
+                         rd_export *out)
+{
+    rd_msg *m = store_request(STORE_EXPORT_CREATE);
+    struct rd_msg_store *b = msg_body(m, store);
+    rd_export *e = &b->exports[0];
+    e->asset_id = asset;
+    snprintf(e->org, sizeof(e->org), "%s", org);
+    snprintf(e->public_id, sizeof(e->public_id), "%s", public_id);
+    e->start_ms = start_ms;
+    e->end_ms = end_ms;
+    e->height = height;
+    snprintf(e->lang, sizeof(e->lang), "%s", lang);
+    snprintf(e->format, sizeof(e->format), "mp4");
+    /* Last: jobs[0] shares the union with exports[0] (max_attempts lies over updated_ms). */
+    b->jobs[0].max_attempts = max_attempts;
+    int st;
+    rd_msg *ans = call(m, &st);
+    if (out != NULL)
+        memset(out, 0, sizeof(*out));
+    if (ans != NULL && st == 0 && out != NULL) {
+        CHECK_EQ_INT(msg_body(ans, store)->n, 1);
+        *out = msg_body(ans, store)->exports[0];
+    }
+    msg_free(ans);
+    return st;
+}
+
+/* STORE_EXPORT_GET by `public_id` within `org`, or by `id` when public_id is "": the status. */
+static int export_get(const char *public_id, const char *org, int64_t id, rd_export *out)
+{
+    rd_msg *m = store_request(STORE_EXPORT_GET);
+    rd_export *e = &msg_body(m, store)->exports[0];
+    snprintf(e->public_id, sizeof(e->public_id), "%s", public_id);
+    snprintf(e->org, sizeof(e->org), "%s", org);
+    e->id = id;
+    int st;
+    rd_msg *ans = call(m, &st);
+    if (out != NULL)
+        memset(out, 0, sizeof(*out));
+    if (ans != NULL && st == 0 && out != NULL)
+        *out = msg_body(ans, store)->exports[0];
+    msg_free(ans);
+    return st;
+}
+
+static int claim_hooks(const char *kind, uint32_t limit, rd_job *out);
+static int webhook_op(rd_store_op op, const char *org, const char *url, const char *secret,
+                      rd_webhook *out);
+
+TEST(exports_are_created_once_per_request_with_their_job)
+{
+    drain();
+    /* The org has an endpoint: exports write no events (only transcodes do, for now). */
+    CHECK_EQ_INT(webhook_op(STORE_WEBHOOK_PUT, "exporg", "https://x.example/h", "whsec_x", NULL),
+                 0);
+    rd_asset a;
+    CHECK_EQ_INT(create_asset("exp-src", "exporg", 5, &a), 0);
+    CHECK_EQ_INT(org_active("exporg"), 0);
+    rd_export e, again, other, got;
+    CHECK_EQ_INT(export_create(a.id, "exporg", "e-one", 1000, 5000, 720, "", 4, &e), 0);
+    CHECK_EQ_INT(e.created, 1);
+    CHECK(e.id > 0 && e.job_id > 0);
+    CHECK_EQ_INT(e.asset_id, a.id);
+    CHECK_EQ_STR(e.public_id, "e-one");
+    CHECK_EQ_STR(e.org, "exporg");
+    CHECK_EQ_STR(e.format, "mp4");
+    CHECK_EQ_STR(e.lang, "");
+    CHECK(e.start_ms == 1000 && e.end_ms == 5000 && e.height == 720);
+    CHECK_EQ_STR(e.asset_public, "exp-src");
+    CHECK_EQ_STR(e.master_key, "exp-src");
+    CHECK_EQ_INT(e.job_state, JOB_QUEUED);
+    CHECK(e.job_progress == 0 && e.job_attempts == 0);
+    CHECK(e.created_ms > 1700000000000LL && e.updated_ms == e.created_ms);
+    /* Its job points at the export's row, not at the asset. */
+    int st;
+    rd_job j = get_job(e.job_id, &st);
+    CHECK_EQ_INT(st, 0);
+    CHECK_EQ_STR(j.kind, "export");
+    CHECK_EQ_INT(j.asset_id, e.id);
+    CHECK_EQ_INT(j.state, JOB_QUEUED);
+    CHECK_EQ_INT(j.max_attempts, 4);
+    CHECK_EQ_INT(j.priority, 0);
+    CHECK_EQ_INT(org_active("exporg"), 1); /* counted for the export's org */
+
+    /* The identical request again: the same export and job, whatever public id it brought. */
+    CHECK_EQ_INT(export_create(a.id, "exporg", "e-two", 1000, 5000, 720, "", 4, &again), 0);
+    CHECK_EQ_INT(again.created, 0);
+    CHECK_EQ_INT(again.id, e.id);
+    CHECK_EQ_STR(again.public_id, "e-one");
+    CHECK_EQ_INT(again.job_id, e.job_id);
+    CHECK_EQ_INT(again.created_ms, e.created_ms);
+    CHECK_EQ_INT(export_get("e-two", "", 0, NULL), -ENOENT); /* never stored */
+    /* Another range: another export and job (max_attempts 0: the default). */
+    CHECK_EQ_INT(export_create(a.id, "exporg", "e-three", 1000, 6000, 720, "", 0, &other), 0);
+    CHECK_EQ_INT(other.created, 1);
+    CHECK(other.id != e.id && other.job_id != e.job_id);
+    CHECK_EQ_INT(get_job(other.job_id, &st).max_attempts, 5);
+    CHECK_EQ_INT(org_active("exporg"), 2);
+    CHECK_EQ_INT(org_active("nobody"), 0);
+
+    /* Get: by public id within the org (or any), never another org's; by the store's key. */
+    CHECK_EQ_INT(export_get("e-one", "exporg", 0, &got), 0);
+    CHECK_EQ_INT(got.id, e.id);
+    CHECK_EQ_INT(got.job_id, e.job_id);
+    CHECK_EQ_STR(got.asset_public, "exp-src");
+    CHECK_EQ_STR(got.master_key, "exp-src");
+    CHECK_EQ_INT(got.job_state, JOB_QUEUED);
+    CHECK_EQ_INT(export_get("e-one", "", 0, &got), 0);
+    CHECK_EQ_INT(got.id, e.id);
+    CHECK_EQ_INT(export_get("e-one", "otherorg", 0, NULL), -ENOENT);
+    CHECK_EQ_INT(export_get("e-none", "exporg", 0, NULL), -ENOENT);
+    CHECK_EQ_INT(export_get("", "", other.id, &got), 0);
+    CHECK_EQ_STR(got.public_id, "e-three");
+    CHECK(got.end_ms == 6000 && got.job_id == other.job_id);
+    CHECK_EQ_INT(export_get("", "", other.id + 1000000, NULL), -ENOENT);
+
+    /* The job's progress and outcome read back with the export; no webhook event. */
+    rd_job run;
+    CHECK_EQ_INT(claim("w-exp", 30000, 1, e.job_id, &run), 1);
+    CHECK_EQ_INT(fenced(STORE_JOB_HEARTBEAT, "w-exp", &run, 0, NULL), JOB_RUNNING);
+    CHECK_EQ_INT(export_get("e-one", "exporg", 0, &got), 0);
+    CHECK(got.job_state == JOB_RUNNING && got.job_progress == 500 && got.job_attempts == 1);
+    CHECK_EQ_INT(fenced(STORE_JOB_FAIL, "w-exp", &run, -1, "the range is past the end"),
+                 JOB_FAILED);
+    CHECK_EQ_INT(export_get("", "", e.id, &got), 0);
+    CHECK_EQ_INT(got.job_state, JOB_FAILED);
+    CHECK_EQ_STR(got.job_error, "the range is past the end");
+    CHECK_EQ_INT(org_active("exporg"), 1);
+    CHECK_EQ_INT(claim_hooks("webhook", 8, NULL), 0);
+
+    /* Refused: an unknown asset, another org's, a range that is none. */
+    CHECK_EQ_INT(export_create(a.id + 1000000, "exporg", "e-x", 0, 1000, 0, "", 0, NULL), -ENOENT);
+    CHECK_EQ_INT(export_create(a.id, "otherorg", "e-x", 0, 1000, 0, "", 0, NULL), -ENOENT);
+    CHECK_EQ_INT(export_create(a.id, "exporg", "e-x", 1000, 1000, 0, "", 0, NULL), -EINVAL);
+    CHECK_EQ_INT(export_create(a.id, "exporg", "", 0, 1000, 0, "", 0, NULL), -EINVAL);
+    CHECK_EQ_INT(export_get("", "", 0, NULL), -EINVAL);
+    /* A public id is one export's: another request may not take it. */
+    CHECK_EQ_INT(export_create(a.id, "exporg", "e-one", 0, 1000, 0, "", 0, NULL), -EINVAL);
+
+    /* Deleting the asset cancels its exports' unfinished jobs; a deleted asset takes none. */
+    rd_export q, r, kept;
+    rd_asset b;
+    CHECK_EQ_INT(create_asset("exp-keep", "exporg", 5, &b), 0);
+    CHECK_EQ_INT(export_create(b.id, "exporg", "e-kept", 0, 1000, 0, "", 3, &kept), 0);
+    CHECK_EQ_INT(export_create(a.id, "exporg", "e-queued", 0, 2000, 0, "en", 3, &q), 0);
+    CHECK_EQ_INT(export_create(a.id, "exporg", "e-running", 0, 3000, 0, "", 3, &r), 0);
+    CHECK_EQ_INT(claim("w-exp", 30000, 1, r.job_id, &run), 1);
+    CHECK_EQ_INT(delete_asset("exp-src", "exporg", NULL, NULL), 0);
+    CHECK_EQ_INT(get_job(q.job_id, &st).state, JOB_CANCELLED);
+    CHECK_EQ_INT(get_job(r.job_id, &st).state, JOB_CANCELLED);
+    CHECK_EQ_INT(get_job(other.job_id, &st).state, JOB_CANCELLED);
+    CHECK_EQ_INT(get_job(e.job_id, &st).state, JOB_FAILED); /* finished: as it was */
+    CHECK_EQ_INT(get_job(kept.job_id, &st).state, JOB_QUEUED);
+    CHECK_EQ_INT(fenced(STORE_JOB_HEARTBEAT, "w-exp", &run, 0, NULL), JOB_CANCELLED);
+    CHECK_EQ_INT(export_create(a.id, "exporg", "e-late", 0, 4000, 0, "", 3, NULL), -ENOENT);
+    CHECK_EQ_INT(org_active("exporg"), 1);
+    CHECK_EQ_INT(webhook_op(STORE_WEBHOOK_DELETE, "exporg", NULL, NULL, NULL), 0);
+    drain();
+}
+
+TEST(migration_from_schema_6_keeps_captions_and_takes_exports)
+{
+    CHECK(schema6_seeded); /* a schema-6 database with rows was upgraded */
+    if (!schema6_seeded)
+        return;
+    rd_asset got;
+    CHECK_EQ_INT(find_asset("acap6", "six", &got), 0);
+    CHECK_EQ_STR(got.state, "ready");
+    CHECK_EQ_INT(got.size_bytes, 66);
+    CHECK_EQ_INT(got.job_state, JOB_SUCCEEDED);
+    rd_caption c[RD_STORE_BATCH];
+    int n = -1;
+    int64_t v = -1;
+    CHECK_EQ_INT(caption_list(got.id, c, &n, &v), 0);
+    CHECK(n == 1 && v == 1);
+    if (n == 1) {
+        CHECK_EQ_STR(c[0].lang, "en");
+        CHECK_EQ_INT(c[0].is_default, 1);
+    }
+    rd_export e;
+    CHECK_EQ_INT(export_create(got.id, "six", "e-six", 0, 1000, 0, "en", 3, &e), 0);
+    CHECK_EQ_INT(e.created, 1);
+    CHECK_EQ_STR(e.master_key, "masters/acap6");
+    CHECK_EQ_STR(e.lang, "en");
+    CHECK_EQ_INT(org_active("six"), 1);
+    drain();
 }
 
 TEST(migration_from_schema_1_keeps_old_assets)
@@ -1206,14 +1415,16 @@ static void suite(const char *name)
     RUN(webhook_events_are_written_with_their_cause);
     RUN(deleted_assets_vanish_cancel_their_job_and_reach_the_edges);
     RUN(caption_tracks_by_lang_with_a_version);
+    RUN(exports_are_created_once_per_request_with_their_job);
+    RUN(migration_from_schema_6_keeps_captions_and_takes_exports);
 }
 
-/* Fills a schema-1 database with legacy_sql. 0 or -1. */
-static int seed_legacy(const rd_config *cfg)
+/* Runs `sql` on the database as it is (an older schema). 0 or -1. */
+static int seed(const rd_config *cfg, const char *sql)
 {
     if (cfg->postgres_url != NULL) {
         PGconn *c = PQconnectdb(cfg->postgres_url);
-        PGresult *r = PQexec(c, legacy_sql);
+        PGresult *r = PQexec(c, sql);
         int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
         if (!ok)
             printf("# seeding postgres: %s", PQerrorMessage(c));
@@ -1226,7 +1437,7 @@ static int seed_legacy(const rd_config *cfg)
     sqlite3 *db;
     int rc = sqlite3_open(path, &db);
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(db, legacy_sql, NULL, NULL, NULL);
+        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         printf("# seeding sqlite: %s\n", sqlite3_errmsg(db));
     sqlite3_close(db);
@@ -1236,9 +1447,12 @@ static int seed_legacy(const rd_config *cfg)
 static int with_store(rd_config *cfg, const char *name)
 {
     char err[512];
-    /* First as the previous reeld left it, with rows, then upgraded. */
+    /* First as older reelds left it, with rows (schema 1, then 6), then upgraded. */
     int r = store_migrate_to(cfg, 1, err, sizeof(err));
-    legacy_seeded = r == 0 && seed_legacy(cfg) == 0;
+    legacy_seeded = r == 0 && seed(cfg, legacy_sql) == 0;
+    if (r == 0)
+        r = store_migrate_to(cfg, 6, err, sizeof(err));
+    schema6_seeded = r == 0 && seed(cfg, schema6_sql) == 0;
     if (r == 0)
         r = store_migrate(cfg, err, sizeof(err));
     if (r == 0)
