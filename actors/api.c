@@ -950,20 +950,7 @@ static int seconds_field(const char *s, const json_tok *t, int i, int64_t *ms)
     return 0;
 }
 
-/* The asset's duration in ms, from its renditions' rows (0: unknown). */
-static int64_t asset_duration_ms(api *a, const rd_asset *x)
-{
-    rd_msg *req = store_request(STORE_RENDITION_LIST), *ans;
-    msg_body(req, store)->asset_id = x->id;
-    int64_t d = 0;
-    if (store_call(a, req, &ans) == 0) {
-        const struct rd_msg_store *b = msg_body(ans, store);
-        for (uint32_t i = 0; i < b->n && i < RD_STORE_BATCH; i++)
-            d = b->renditions[i].duration_ms > d ? b->renditions[i].duration_ms : d;
-        msg_free(ans);
-    }
-    return d;
-}
+static int ladder_length(api *a, const rd_asset *x, int64_t *duration_ms, int *fmp4);
 
 static const char *export_state(int job_state)
 {
@@ -1127,7 +1114,11 @@ static void post_export(api *a, const rd_msg *m, const principal *p, const char 
         reply_error(m, 409, "not_ready", "Exports are made from a ready asset.", cors);
         return;
     }
-    int64_t duration = asset_duration_ms(a, &x);
+    /* The video's length, from its published ladder (its top rung's playlist). */
+    int64_t duration = 0;
+    int fmp4 = 0;
+    if (ladder_length(a, &x, &duration, &fmp4) < 0)
+        duration = 0; /* unknown: the encoder stops at the end */
     if (duration > 0 && e.start_ms >= duration) {
         reply_error(m, 400, "invalid_range", "start is past the end of the video.", cors);
         return;
@@ -2036,6 +2027,29 @@ static int get_previews(api *a, const char *key, char *buf, size_t cap)
     return (int)got;
 }
 
+/* The published ladder's length and segment kind (fMP4 or not), from its top rung's playlist.
+ * 0, or -errno (-ENOENT: no ladder). */
+static int ladder_length(api *a, const rd_asset *x, int64_t *duration_ms, int *fmp4)
+{
+    char key[700];
+    size_t text_cap = 4 << 20; /* a top rung's playlist: ~30 bytes a segment */
+    char *text = rd_calloc(1, text_cap, "a playlist");
+    int top_w = 0;
+    char top[256] = "";
+    snprintf(key, sizeof(key), "%s/hls/master.m3u8", x->master_key);
+    int len = get_previews(a, key, text, text_cap);
+    if (len >= 0)
+        len = thumb_top_variant(text, (size_t)len, top, sizeof(top), &top_w) < 0 ? -ENOENT : 0;
+    if (len >= 0) {
+        snprintf(key, sizeof(key), "%s/hls/%s", x->master_key, top);
+        len = get_previews(a, key, text, text_cap);
+    }
+    if (len >= 0)
+        len = thumb_media_length(text, (size_t)len, duration_ms, fmp4);
+    free(text);
+    return len < 0 ? len : 0;
+}
+
 /* Republishes the master playlist of `x` with the tracks the store lists, until the version
  * written is the store's. 0 or -errno. */
 static int publish_captions(api *a, const rd_asset *x)
@@ -2178,24 +2192,10 @@ static void put_caption(api *a, const rd_msg *m, const principal *p, const char 
         reply(m, r == -E2BIG ? 413 : 400, buf, n > 0 ? (size_t)n : 0, cors);
         return;
     }
-    /* The ladder's length and segment kind, from its top rung's playlist. */
     char key[700], msg[256] = "";
-    size_t text_cap = 4 << 20; /* a top rung's playlist: ~30 bytes a segment */
-    char *text = rd_calloc(1, text_cap, "a playlist");
     int64_t duration_ms = 0;
-    int fmp4 = 0, top_w = 0;
-    char top[256] = "";
-    snprintf(key, sizeof(key), "%s/hls/master.m3u8", x.master_key);
-    int len = get_previews(a, key, text, text_cap);
-    if (len >= 0)
-        len = thumb_top_variant(text, (size_t)len, top, sizeof(top), &top_w) < 0 ? -ENOENT : 0;
-    if (len >= 0) {
-        snprintf(key, sizeof(key), "%s/hls/%s", x.master_key, top);
-        len = get_previews(a, key, text, text_cap);
-    }
-    if (len >= 0)
-        len = thumb_media_length(text, (size_t)len, &duration_ms, &fmp4);
-    free(text);
+    int fmp4 = 0;
+    int len = ladder_length(a, &x, &duration_ms, &fmp4);
     /* Segments are cached as immutable (edges, browsers): a replaced track gets new names, in
      * a directory of its own that the track's playlist (never cached) points into. What an
      * earlier version left goes with the asset. */

@@ -167,7 +167,7 @@ static int fetch_to_file(const encoder_slot *s, const char *bucket, const char *
         snprintf(err, errlen,
                  "the caption track to burn in has no full-track file; upload it again");
     else if (r < 0)
-        snprintf(err, errlen, "cannot read the captions %.120s: %s", key,
+        snprintf(err, errlen, "cannot read the captions %.120s: %.100s", key,
                  msg[0] ? msg : strerror(-r));
     return r;
 }
@@ -223,7 +223,7 @@ static void run_export(encoder *e, const struct rd_msg_transcode *t)
         r = blob_put_file(s->blob, t->out_bucket, t->out_key, out, "video/mp4", NULL, msg,
                           sizeof(msg));
         if (r < 0)
-            snprintf(err, sizeof(err), "storing the export failed: %s",
+            snprintf(err, sizeof(err), "storing the export failed: %.200s",
                      msg[0] ? msg : strerror(-r));
     }
     if (have_out)
