@@ -1537,8 +1537,8 @@ static void put_webhook(api *a, const rd_msg *m, const principal *p, const char 
             int bit = nl > 0 ? webhook_event_bit(name, (size_t)nl) : 0;
             if (bit == 0) {
                 reply_error(m, 400, "invalid_event",
-                            "events may hold asset.uploaded, asset.ready, asset.failed and "
-                            "asset.deleted.",
+                            "events may hold asset.uploaded, asset.ready, asset.failed, "
+                            "asset.deleted, export.ready and export.failed.",
                             cors);
                 return;
             }

@@ -19,6 +19,7 @@
 
 #include "actors/job_dispatcher.h"
 #include "proto/edge_token.h"
+#include "proto/jwt.h"
 #include "proto/webhook.h"
 #include "src/edge/edgekey.h"
 #include "src/net/tls.h"
@@ -287,16 +288,51 @@ static void attempt_delivery(wworker *w, const rd_webhook_delivery *ev, const rd
             snprintf(playback, sizeof(playback), "%s/hls/%lld/%s/%s/master.m3u8", ww->edge_base,
                      (long long)exp, sig, ev->asset_public);
     }
+    /* An export's event names the export; once it is ready, with a signed download link as
+     * GET /api/exports/{id} gives (an attachment named after the export, through the edge). */
+    webhook_export x = {0};
+    char download[1600] = "";
+    int is_export = ev->export_public[0] != '\0';
+    if (is_export) {
+        x = (webhook_export){.id = ev->export_public,
+                             .start_ms = ev->export_start_ms,
+                             .end_ms = ev->export_end_ms,
+                             .captions = ev->export_lang};
+        if (strcmp(ev->type, "export.ready") == 0 && ev->master_key[0] != '\0') {
+            char sig[EDGE_TOKEN_SIG_LEN + 1];
+            int64_t exp = rd_wall_ms() / 1000 + ww->cfg.edge_link_ttl_sec;
+            const char *mk = ev->master_key;
+            if (edge_token_sign(&ww->edge, exp, mk, strlen(mk), sig) == 0) {
+                int n = snprintf(download, sizeof(download),
+                                 "%s/hls/%lld/%s/%s/exports/%s.mp4?download=1", ww->edge_base,
+                                 (long long)exp, sig, mk, ev->export_public);
+                char fname[RD_ASSET_ID_MAX + RD_EXPORT_ID_MAX + 2];
+                char b64[EDGE_NAME_MAX + 1], nsig[EDGE_TOKEN_SIG_LEN + 1];
+                int fl =
+                    snprintf(fname, sizeof(fname), "%s-%s", ev->asset_public, ev->export_public);
+                int bl = jwt_b64url_encode(b64, sizeof(b64), fname, (size_t)fl);
+                if (n > 0 && (size_t)n < sizeof(download) && bl > 0 &&
+                    edge_name_sign(&ww->edge, exp, mk, strlen(mk), b64, (size_t)bl, nsig) == 0)
+                    snprintf(download + n, sizeof(download) - (size_t)n, "&name=%s&nsig=%s", b64,
+                             nsig);
+                else if (n < 0 || (size_t)n >= sizeof(download))
+                    download[0] = '\0';
+            }
+            x.download_url = download[0] ? download : NULL;
+        }
+    }
+    int failed = strcmp(ev->type, "asset.failed") == 0 || strcmp(ev->type, "export.failed") == 0;
     webhook_event e = {.id = ev->event_id,
                        .type = ev->type,
                        .asset_id = ev->asset_public,
                        .org = ev->org,
                        .created_ms = ev->created_ms,
-                       .error = strcmp(ev->type, "asset.failed") == 0 ? ev->error : NULL,
+                       .error = failed ? ev->error : NULL,
                        .playback = playback[0] ? playback : NULL,
                        .duration_sec = ready ? (double)ev->duration_ms / 1000.0 : 0,
                        .renditions = rs,
-                       .nrenditions = nrs};
+                       .nrenditions = nrs,
+                       .export = is_export ? &x : NULL};
     char *body = rd_calloc(1, BODY_MAX, "a webhook body");
     char *head = rd_calloc(1, HEAD_MAX, "a webhook request head");
     int blen = webhook_event_json(body, BODY_MAX, &e);

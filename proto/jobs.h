@@ -145,7 +145,8 @@ typedef struct rd_webhook {
 
 /* A webhook event to deliver (STORE_WEBHOOK_EVENT), or one delivery attempt (recorded by
  * STORE_WEBHOOK_ATTEMPT, listed by STORE_WEBHOOK_LIST). The event's delivery is a job of kind
- * "webhook" whose asset_id is the event's row (`event_row`). */
+ * "webhook" whose asset_id is the event's row (`event_row`). An export's event (export.ready,
+ * export.failed) is of the export's source asset and names the export too. */
 typedef struct rd_webhook_delivery {
     int64_t id;            /* the attempt's row (list cursor) */
     int64_t event_row;     /* the event's row */
@@ -161,7 +162,15 @@ typedef struct rd_webhook_delivery {
     char org[64];
     char asset_public[RD_ASSET_ID_MAX];
     char state[16];               /* attempt: delivered, retrying, dead */
-    char error[RD_JOB_ERROR_MAX]; /* event: asset.failed's error; attempt: what went wrong */
+    char error[RD_JOB_ERROR_MAX]; /* event: asset.failed's (export.failed's) error; attempt:
+                                     what went wrong */
+    /* event, export.*: the export (export_id 0 and the rest empty for an asset's event), and
+     * the source's master key, which signs the download link */
+    int64_t export_id;
+    int64_t export_start_ms, export_end_ms;
+    char export_public[RD_EXPORT_ID_MAX];
+    char export_lang[RD_CAPTION_LANG_MAX]; /* the caption track burned in; "" for none */
+    char master_key[RD_STORE_TEXT_MAX];
 } rd_webhook_delivery;
 
 /* Queue counts for /api/health and metrics. */

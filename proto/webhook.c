@@ -12,8 +12,8 @@
 #include "proto/hmac.h"
 #include "proto/json.h"
 
-static const char *const names[] = {"asset.uploaded", "asset.ready", "asset.failed",
-                                    "asset.deleted"};
+static const char *const names[] = {"asset.uploaded", "asset.ready",  "asset.failed",
+                                    "asset.deleted",  "export.ready", "export.failed"};
 #define NNAMES ((int)(sizeof(names) / sizeof(names[0])))
 
 int webhook_event_bit(const char *name, size_t len)
@@ -106,6 +106,23 @@ int webhook_event_json(char *buf, size_t cap, const webhook_event *e)
     json_object_begin(&w);
     json_key(&w, "asset_id");
     json_str(&w, e->asset_id);
+    const webhook_export *x = e->export;
+    if (x != NULL) {
+        char sec[32];
+        json_key(&w, "export_id");
+        json_str(&w, x->id);
+        json_key(&w, "start");
+        int sn = snprintf(sec, sizeof(sec), "%.3f", (double)x->start_ms / 1000.0);
+        json_raw(&w, sec, (size_t)sn);
+        json_key(&w, "end");
+        sn = snprintf(sec, sizeof(sec), "%.3f", (double)x->end_ms / 1000.0);
+        json_raw(&w, sec, (size_t)sn);
+        json_key(&w, "captions");
+        if (x->captions != NULL && x->captions[0] != '\0')
+            json_str(&w, x->captions);
+        else
+            json_raw(&w, "null", 4);
+    }
     if (e->error != NULL) {
         json_key(&w, "error");
         json_str(&w, e->error);
@@ -137,6 +154,10 @@ int webhook_event_json(char *buf, size_t cap, const webhook_event *e)
     if (e->playback != NULL) {
         json_key(&w, "playback");
         json_str(&w, e->playback);
+    }
+    if (x != NULL && x->download_url != NULL) {
+        json_key(&w, "download_url");
+        json_str(&w, x->download_url);
     }
     json_object_end(&w);
     json_object_end(&w);

@@ -21,11 +21,13 @@
 
 /* The event types, as a bit set (webhook_event_bit) and by name. */
 enum {
-    WEBHOOK_EV_UPLOADED = 1 << 0, /* asset.uploaded: the promote was accepted */
-    WEBHOOK_EV_READY = 1 << 1,    /* asset.ready: every rendition is published */
-    WEBHOOK_EV_FAILED = 1 << 2,   /* asset.failed: the transcode failed for good */
-    WEBHOOK_EV_DELETED = 1 << 3,  /* asset.deleted: DELETE /api/assets/{id} */
-    WEBHOOK_EV_ALL = 15,
+    WEBHOOK_EV_UPLOADED = 1 << 0,      /* asset.uploaded: the promote was accepted */
+    WEBHOOK_EV_READY = 1 << 1,         /* asset.ready: every rendition is published */
+    WEBHOOK_EV_FAILED = 1 << 2,        /* asset.failed: the transcode failed for good */
+    WEBHOOK_EV_DELETED = 1 << 3,       /* asset.deleted: DELETE /api/assets/{id} */
+    WEBHOOK_EV_EXPORT_READY = 1 << 4,  /* export.ready: the export's MP4 is stored */
+    WEBHOOK_EV_EXPORT_FAILED = 1 << 5, /* export.failed: the export failed for good */
+    WEBHOOK_EV_ALL = 63,
 };
 
 /* The bit of a type name ("asset.ready"), 0 when unknown. */
@@ -78,22 +80,32 @@ typedef struct webhook_rendition {
     int width, height, bitrate_kbps;
 } webhook_rendition;
 
+/* An export event's range and caption track (export.ready, export.failed). */
+typedef struct webhook_export {
+    const char *id;           /* the export's public id */
+    int64_t start_ms, end_ms; /* the range of the source */
+    const char *captions;     /* the caption track burned in; NULL or "" for none */
+    const char *download_url; /* export.ready: a signed download link (may be NULL) */
+} webhook_export;
+
 typedef struct webhook_event {
     const char *id;       /* "evt_…" */
     const char *type;     /* "asset.ready" */
     const char *asset_id; /* the public id */
     const char *org;
     int64_t created_ms;
-    const char *error;    /* asset.failed: the error sentence; else NULL */
+    const char *error;    /* asset.failed, export.failed: the error sentence; else NULL */
     const char *playback; /* asset.ready: a playback link (may be NULL) */
     double duration_sec;  /* asset.ready: <= 0 when unknown */
     const webhook_rendition *renditions;
     int nrenditions;
+    const webhook_export *export; /* export events: the export; else NULL */
 } webhook_event;
 
 /* {"id","type","created" (unix seconds),"created_at" (ISO 8601),"org","data":{"asset_id",
- * ["error"], ["renditions":[{name,width,height,bitrate_kbps}]], ["duration"], ["playback"]}}.
- * The length, or -ENOSPC. */
+ * ["export_id","start","end" (seconds),"captions" (lang or null)], ["error"],
+ * ["renditions":[{name,width,height,bitrate_kbps}]], ["duration"], ["playback"],
+ * ["download_url"]}}. The length, or -ENOSPC. */
 int webhook_event_json(char *buf, size_t cap, const webhook_event *e);
 
 #endif

@@ -120,6 +120,13 @@ static const char *const migrations[] = {
     " format text NOT NULL, created_ms bigint NOT NULL, updated_ms bigint NOT NULL);"
     "CREATE UNIQUE INDEX exports_request ON exports"
     " (asset_id, start_ms, end_ms, height, lang, format);",
+    /* 8: an export's events (export.ready, export.failed) are of its source asset, so they go
+     * out in order with the asset's own, and name the export (export_id); one per export and
+     * type, where an asset's event is one per asset and type. */
+    "ALTER TABLE webhook_events ADD COLUMN export_id bigint REFERENCES exports (id);"
+    "ALTER TABLE webhook_events DROP CONSTRAINT webhook_events_asset_id_type_key;"
+    "CREATE UNIQUE INDEX webhook_events_once ON webhook_events"
+    " (asset_id, type, coalesce(export_id, 0));",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -170,30 +177,37 @@ static const char *const migrations[] = {
     "(j.kind <> 'webhook' OR NOT EXISTS (SELECT 1 FROM webhook_events e JOIN webhook_events p"     \
     " ON p.asset_id = e.asset_id AND p.id < e.id JOIN jobs pj ON pj.asset_id = p.id"               \
     " AND pj.kind = 'webhook' WHERE e.id = j.asset_id AND pj.state IN ('queued', 'running')))"
-/* The webhook events of CTE x (asset_id, type, error), where the asset's org has an endpoint
- * that takes the type, with their delivery jobs (and outbox rows when `outbox`), in the
- * statement's transaction. */
+/* The webhook events of CTE x (asset_id, type, error, export_id: NULL but for an export's
+ * event, whose asset is the export's source), where the org (the export's, else the asset's)
+ * has an endpoint that takes the type, with their delivery jobs (and outbox rows when
+ * `outbox`), in the statement's transaction. */
 #define EMIT(outbox, attempts)                                                                     \
-    " ev AS (INSERT INTO webhook_events (event_id, org, asset_id, type, error, created_ms)"        \
-    "  SELECT 'evt_' || substr(md5(gen_random_uuid()::text), 1, 24), a.org, a.id, x.type,"         \
-    "  x.error, " NOW " FROM x JOIN assets a ON a.id = x.asset_id JOIN webhooks w ON"              \
-    "  w.org = a.org WHERE position(',' || x.type || ',' in ',' || w.events || ',') > 0"           \
+    " ev AS (INSERT INTO webhook_events (event_id, org, asset_id, export_id, type, error,"         \
+    "  created_ms) SELECT 'evt_' || substr(md5(gen_random_uuid()::text), 1, 24), w.org, a.id,"     \
+    "  x.export_id, x.type, x.error, " NOW " FROM x JOIN assets a ON a.id = x.asset_id"            \
+    "  LEFT JOIN exports xe ON xe.id = x.export_id JOIN webhooks w ON"                             \
+    "  w.org = coalesce(xe.org, a.org)"                                                            \
+    "  WHERE position(',' || x.type || ',' in ',' || w.events || ',') > 0"                         \
     "  ON CONFLICT DO NOTHING RETURNING id),"                                                      \
     " wj AS (INSERT INTO jobs (asset_id, kind, state, priority, max_attempts, run_after_ms,"       \
     "  published_ms, created_ms, updated_ms) SELECT id, 'webhook', 'queued', 0, " attempts ","     \
     "  " NOW ", " NOW ", " NOW ", " NOW " FROM ev RETURNING id),"                                  \
     " wo AS (INSERT INTO outbox (job_id, created_ms) SELECT id, " NOW " FROM wj WHERE " outbox ")"
-/* Complete and fail: FENCED, and the transcode job's outcome as its asset's event. */
+/* Complete and fail: FENCED, and the outcome of a transcode job as its asset's event, of an
+ * export job (whose asset_id is the export's row) as its export's. */
 #define FENCED_EV(set, where)                                                                      \
     "WITH d AS (SELECT * FROM unnest($3::bigint[], $4::int[], $5::bigint[], $6::text[])"           \
     "  AS d(id, attempt, num, txt)),"                                                              \
     " u AS (UPDATE jobs j SET " set " FROM d WHERE j.id = d.id AND j.lease_owner = $1"             \
     "  AND j.attempts = d.attempt AND j.state = 'running' " where                                  \
     "  RETURNING j.id, j.state, j.kind, j.asset_id, j.error),"                                     \
-    " x AS (SELECT asset_id, CASE WHEN state = 'succeeded' THEN 'asset.ready'"                     \
-    "  ELSE 'asset.failed' END AS type, CASE WHEN state = 'succeeded' THEN '' ELSE error END"      \
-    "  AS error FROM u WHERE kind = 'transcode' AND state IN ('succeeded', 'failed', "             \
-    "'dead'))," EMIT(                                                                              \
+    " x AS (SELECT coalesce(xe.asset_id, u.asset_id) AS asset_id,"                                 \
+    "  CASE WHEN u.kind = 'export' THEN 'export.' ELSE 'asset.' END ||"                            \
+    "  CASE WHEN u.state = 'succeeded' THEN 'ready' ELSE 'failed' END AS type,"                    \
+    "  CASE WHEN u.state = 'succeeded' THEN '' ELSE u.error END AS error,"                         \
+    "  xe.id AS export_id FROM u LEFT JOIN exports xe ON xe.id = u.asset_id"                       \
+    "  AND u.kind = 'export' WHERE u.kind IN ('transcode', 'export')"                              \
+    "  AND u.state IN ('succeeded', 'failed', 'dead'))," EMIT(                                     \
         "$7::boolean",                                                                             \
         "$8::int") " SELECT d.id, CASE WHEN u.id IS NOT NULL THEN u.state"                         \
                    "  WHEN j.lease_owner = $1 AND j.attempts = d.attempt THEN j.state ELSE '' END" \
@@ -265,9 +279,9 @@ static const char *const sql[STORE_OP_COUNT] = {
         "  $6::int[], $7::bigint[])"
         "  AS d(asset_id, kind, priority, max_attempts, mp4, poster_ms))," JOB_INSERT ","
         /* The promote was accepted: its event. */
-        " x AS (SELECT asset_id, 'asset.uploaded'::text AS type, ''::text AS error FROM j"
-        "  WHERE created AND kind = 'transcode')," EMIT("$5::boolean",
-                                                        "$8::int") " SELECT * FROM j",
+        " x AS (SELECT asset_id, 'asset.uploaded'::text AS type, ''::text AS error,"
+        "  NULL::bigint AS export_id FROM j WHERE created AND kind = 'transcode')," EMIT(
+            "$5::boolean", "$8::int") " SELECT * FROM j",
     [STORE_JOB_GET] = "SELECT " JOB_COLS " FROM jobs j WHERE j.id = $1",
     [STORE_JOB_LIST] = "SELECT " JOB_COLS " FROM jobs j WHERE j.id > $1"
                        " AND ($3 = '' OR j.state = $3) ORDER BY j.id LIMIT $2",
@@ -326,7 +340,10 @@ static const char *const sql[STORE_OP_COUNT] = {
         " coalesce(a.public_id, ''), e.error, coalesce(w.url, ''),"
         " coalesce(w.events, ''), coalesce(w.secret, ''),"
         " coalesce(w.previous_secret, ''), coalesce(w.previous_until_ms, 0),"
-        " coalesce(a.duration_ms, 0) FROM webhook_events e LEFT JOIN assets a ON a.id = e.asset_id"
+        " coalesce(a.duration_ms, 0), coalesce(e.export_id, 0), coalesce(x.public_id, ''),"
+        " coalesce(x.start_ms, 0), coalesce(x.end_ms, 0), coalesce(x.lang, ''),"
+        " coalesce(a.master_key, '') FROM webhook_events e LEFT JOIN assets a ON a.id = e.asset_id"
+        " LEFT JOIN exports x ON x.id = e.export_id"
         " LEFT JOIN webhooks w ON w.org = e.org WHERE e.id = $1",
     [STORE_WEBHOOK_ATTEMPT] = "INSERT INTO webhook_attempts (event, org, attempt, status_code,"
                               " latency_ms, state, error, created_ms) SELECT id, org, $2, $3,"
@@ -354,8 +371,8 @@ static const char *const sql[STORE_OP_COUNT] = {
         "  (SELECT id FROM exports WHERE asset_id = (SELECT id FROM a0))),"
         " d AS (UPDATE assets SET deleted_ms = " NOW ", purge_after_ms = " NOW ","
         "  updated_ms = " NOW " WHERE id = (SELECT id FROM a0) AND deleted_ms = 0 RETURNING id),"
-        " x AS (SELECT id AS asset_id, 'asset.deleted'::text AS type, ''::text AS error"
-        "  FROM d)," EMIT(
+        " x AS (SELECT id AS asset_id, 'asset.deleted'::text AS type, ''::text AS error,"
+        "  NULL::bigint AS export_id FROM d)," EMIT(
             "$3::boolean",
             "$4::int") " SELECT a.id, a.public_id, a.org, a.filename, a.content_type, "
                        "a.size_bytes, 'deleted',"
@@ -1362,6 +1379,12 @@ static int read_result(struct rd_msg_store *b, const PGresult *r)
         text(w->previous, sizeof(w->previous), r, 0, 11);
         w->previous_until_ms = num(r, 0, 12);
         d->duration_ms = num(r, 0, 13);
+        d->export_id = num(r, 0, 14);
+        text(d->export_public, sizeof(d->export_public), r, 0, 15);
+        d->export_start_ms = num(r, 0, 16);
+        d->export_end_ms = num(r, 0, 17);
+        text(d->export_lang, sizeof(d->export_lang), r, 0, 18);
+        text(d->master_key, sizeof(d->master_key), r, 0, 19);
         b->n = 1;
         return 0;
     }

@@ -106,6 +106,20 @@ static const char *const migrations[] = {
     " format TEXT NOT NULL, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);"
     "CREATE UNIQUE INDEX exports_request ON exports"
     " (asset_id, start_ms, end_ms, height, lang, format);",
+    /* 8: an export's events (export.ready, export.failed) are of its source asset, so they go
+     * out in order with the asset's own, and name the export (export_id); one per export and
+     * type, where an asset's event is one per asset and type. SQLite cannot drop the old
+     * UNIQUE (asset_id, type): the table is rebuilt, its rows and ids kept. */
+    "CREATE TABLE webhook_events8 ("
+    " id INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, org TEXT NOT NULL,"
+    " asset_id INTEGER NOT NULL, type TEXT NOT NULL, error TEXT NOT NULL DEFAULT '',"
+    " created_ms INTEGER NOT NULL, export_id INTEGER REFERENCES exports (id));"
+    "INSERT INTO webhook_events8 (id, event_id, org, asset_id, type, error, created_ms)"
+    " SELECT id, event_id, org, asset_id, type, error, created_ms FROM webhook_events;"
+    "DROP TABLE webhook_events;"
+    "ALTER TABLE webhook_events8 RENAME TO webhook_events;"
+    "CREATE UNIQUE INDEX webhook_events_once ON webhook_events"
+    " (asset_id, type, coalesce(export_id, 0));",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -188,6 +202,7 @@ enum {
     Q_WH_DELETE,
     Q_WH_ROTATE,
     Q_EV_INSERT,
+    Q_EV_INSERT_EXPORT,
     Q_EV_GET,
     Q_AT_INSERT,
     Q_AT_LIST,
@@ -312,12 +327,22 @@ static const char *const sql[Q_COUNT] = {
                     " FROM assets a JOIN webhooks w ON w.org = a.org WHERE a.id = ?1"
                     " AND instr(',' || w.events || ',', ',' || ?2 || ',') > 0"
                     " ON CONFLICT DO NOTHING RETURNING id",
+    /* An export's event: of its source asset, for the export's org. */
+    [Q_EV_INSERT_EXPORT] =
+        "INSERT INTO webhook_events (event_id, org, asset_id, export_id, type, error,"
+        " created_ms) SELECT 'evt_' || lower(hex(randomblob(12))), x.org, x.asset_id, x.id, ?2,"
+        " ?3, ?4 FROM exports x JOIN webhooks w ON w.org = x.org WHERE x.id = ?1"
+        " AND instr(',' || w.events || ',', ',' || ?2 || ',') > 0"
+        " ON CONFLICT DO NOTHING RETURNING id",
     [Q_EV_GET] =
         "SELECT e.id, e.asset_id, e.created_ms, e.event_id, e.type, e.org,"
         " coalesce(a.public_id, ''), e.error, coalesce(w.url, ''),"
         " coalesce(w.events, ''), coalesce(w.secret, ''),"
         " coalesce(w.previous_secret, ''), coalesce(w.previous_until_ms, 0),"
-        " coalesce(a.duration_ms, 0) FROM webhook_events e LEFT JOIN assets a ON a.id = e.asset_id"
+        " coalesce(a.duration_ms, 0), coalesce(e.export_id, 0), coalesce(x.public_id, ''),"
+        " coalesce(x.start_ms, 0), coalesce(x.end_ms, 0), coalesce(x.lang, ''),"
+        " coalesce(a.master_key, '') FROM webhook_events e LEFT JOIN assets a ON a.id = e.asset_id"
+        " LEFT JOIN exports x ON x.id = e.export_id"
         " LEFT JOIN webhooks w ON w.org = e.org WHERE e.id = ?1",
     [Q_AT_INSERT] = "INSERT INTO webhook_attempts (event, org, attempt, status_code, latency_ms,"
                     " state, error, created_ms) SELECT id, org, ?2, ?3, ?4, ?5, ?6, ?7"
@@ -1146,15 +1171,15 @@ static int op_job_due(sq *s, struct rd_msg_store *b)
 
 /* ---- webhooks ---- */
 
-/* Writes the `type` event of asset `asset_id` when its org's endpoint takes that type, with
- * its delivery job, in the caller's transaction. 0 (also when there is no endpoint), or
- * -errno. */
-static int emit_event(sq *s, int64_t asset_id, const char *type, const char *error, int64_t now)
+/* Writes the `type` event of `row` (an asset for Q_EV_INSERT, an export for
+ * Q_EV_INSERT_EXPORT) when its org's endpoint takes that type, with its delivery job, in the
+ * caller's transaction. 0 (also when there is no endpoint), or -errno. */
+static int emit_event_q(sq *s, int q, int64_t row, const char *type, const char *error, int64_t now)
 {
-    sqlite3_stmt *st = stmt(s, Q_EV_INSERT);
+    sqlite3_stmt *st = stmt(s, q);
     if (st == NULL)
         return -EIO;
-    sqlite3_bind_int64(st, 1, asset_id);
+    sqlite3_bind_int64(st, 1, row);
     sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, error ? error : "", -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 4, now);
@@ -1178,7 +1203,13 @@ static int emit_event(sq *s, int64_t asset_id, const char *type, const char *err
     return step_done(st);
 }
 
-/* After a transcode job's outcome was written: its asset's event. */
+static int emit_event(sq *s, int64_t asset_id, const char *type, const char *error, int64_t now)
+{
+    return emit_event_q(s, Q_EV_INSERT, asset_id, type, error, now);
+}
+
+/* After a transcode or export job's outcome was written: its asset's or export's event (a
+ * retry to come, or a cancel, is none). */
 static int emit_outcome(sq *s, int64_t job_id, int state, int64_t now)
 {
     if (state != JOB_SUCCEEDED && state != JOB_FAILED && state != JOB_DEAD)
@@ -1192,10 +1223,14 @@ static int emit_outcome(sq *s, int64_t job_id, int state, int64_t now)
     rd_job j;
     read_job(st, &j);
     sqlite3_reset(st);
+    const char *error = state == JOB_SUCCEEDED ? "" : j.error;
+    if (strcmp(j.kind, "export") == 0) /* the job's asset_id is the export's row */
+        return emit_event_q(s, Q_EV_INSERT_EXPORT, j.asset_id,
+                            state == JOB_SUCCEEDED ? "export.ready" : "export.failed", error, now);
     if (strcmp(j.kind, "transcode") != 0)
         return 0;
-    return emit_event(s, j.asset_id, state == JOB_SUCCEEDED ? "asset.ready" : "asset.failed",
-                      state == JOB_SUCCEEDED ? "" : j.error, now);
+    return emit_event(s, j.asset_id, state == JOB_SUCCEEDED ? "asset.ready" : "asset.failed", error,
+                      now);
 }
 
 static void read_webhook(sqlite3_stmt *st, rd_webhook *w)
@@ -1325,6 +1360,12 @@ static int op_webhook_event(sq *s, struct rd_msg_store *b)
     copy_text(w->previous, sizeof(w->previous), st, 11);
     w->previous_until_ms = sqlite3_column_int64(st, 12);
     d->duration_ms = sqlite3_column_int64(st, 13);
+    d->export_id = sqlite3_column_int64(st, 14);
+    copy_text(d->export_public, sizeof(d->export_public), st, 15);
+    d->export_start_ms = sqlite3_column_int64(st, 16);
+    d->export_end_ms = sqlite3_column_int64(st, 17);
+    copy_text(d->export_lang, sizeof(d->export_lang), st, 18);
+    copy_text(d->master_key, sizeof(d->master_key), st, 19);
     b->n = 1;
     return 0;
 }

@@ -153,12 +153,26 @@ TEST(events)
     char list[WEBHOOK_EVENTS_MAX];
     CHECK_EQ_INT(webhook_event_bit("asset.ready", 11), WEBHOOK_EV_READY);
     CHECK_EQ_INT(webhook_event_bit("asset.readyx", 12), 0);
-    webhook_events_format(WEBHOOK_EV_ALL, list);
-    CHECK_EQ_STR(list, "asset.uploaded,asset.ready,asset.failed,asset.deleted");
+    int n = webhook_events_format(WEBHOOK_EV_ALL, list);
+    CHECK_EQ_STR(list, "asset.uploaded,asset.ready,asset.failed,asset.deleted,export.ready,"
+                       "export.failed");
+    CHECK(n < WEBHOOK_EVENTS_MAX && (size_t)n == strlen(list)); /* every type fits the column */
     CHECK_EQ_INT(webhook_event_bit("asset.deleted", 13), WEBHOOK_EV_DELETED);
+    CHECK_EQ_INT(webhook_event_bit("export.ready", 12), WEBHOOK_EV_EXPORT_READY);
+    CHECK_EQ_INT(webhook_event_bit("export.failed", 13), WEBHOOK_EV_EXPORT_FAILED);
+    CHECK_EQ_INT(webhook_event_bit("export.ready", 11), 0);
     CHECK_EQ_INT(webhook_events_parse(list), WEBHOOK_EV_ALL);
     CHECK_EQ_INT(webhook_events_parse("asset.failed"), WEBHOOK_EV_FAILED);
+    CHECK_EQ_INT(webhook_events_parse("asset.ready,export.failed,nope"),
+                 WEBHOOK_EV_READY | WEBHOOK_EV_EXPORT_FAILED);
     CHECK_EQ_INT(webhook_events_parse(""), 0);
+    /* A list stored before the export events (an endpoint that took "all" then) keeps meaning
+     * the asset events only. */
+    CHECK_EQ_INT(webhook_events_parse("asset.uploaded,asset.ready,asset.failed,asset.deleted"),
+                 WEBHOOK_EV_UPLOADED | WEBHOOK_EV_READY | WEBHOOK_EV_FAILED | WEBHOOK_EV_DELETED);
+    for (int i = 0; i < 31; i++)
+        CHECK(((1 << i) & WEBHOOK_EV_ALL) ? webhook_events_format(1 << i, list) > 0
+                                          : webhook_events_format(1 << i, list) == 0);
 }
 
 TEST(event_json)
@@ -196,6 +210,34 @@ TEST(event_json)
                       "\"1970-01-01T00:00:00Z\",\"org\":\"o\",\"data\":{\"asset_id\":\"a1\","
                       "\"error\":\"the master cannot be decoded\\u000a\"}}");
     CHECK_EQ_INT(webhook_event_json(buf, 20, &f), -ENOSPC);
+
+    /* An export's events name the export, its range and its caption track (null for none). */
+    webhook_export x = {.id = "e42",
+                        .start_ms = 10000,
+                        .end_ms = 20500,
+                        .captions = "en",
+                        .download_url = "https://edge/hls/1/s/a1/exports/e42.mp4?download=1"};
+    webhook_event g = {.id = "evt_2",
+                       .type = "export.ready",
+                       .asset_id = "a1",
+                       .org = "o",
+                       .created_ms = 0,
+                       .export = &x};
+    n = webhook_event_json(buf, sizeof(buf), &g);
+    CHECK_EQ_STR(buf, "{\"id\":\"evt_2\",\"type\":\"export.ready\",\"created\":0,\"created_at\":"
+                      "\"1970-01-01T00:00:00Z\",\"org\":\"o\",\"data\":{\"asset_id\":\"a1\","
+                      "\"export_id\":\"e42\",\"start\":10.000,\"end\":20.500,\"captions\":\"en\","
+                      "\"download_url\":\"https://edge/hls/1/s/a1/exports/e42.mp4?download=1\"}}");
+    CHECK(json_parse(buf, (size_t)n, t, 64) > 0);
+    x = (webhook_export){.id = "e43", .start_ms = 0, .end_ms = 1000, .captions = ""};
+    g.type = "export.failed";
+    g.error = "the range is past the end";
+    n = webhook_event_json(buf, sizeof(buf), &g);
+    CHECK_EQ_STR(buf, "{\"id\":\"evt_2\",\"type\":\"export.failed\",\"created\":0,"
+                      "\"created_at\":\"1970-01-01T00:00:00Z\",\"org\":\"o\",\"data\":{"
+                      "\"asset_id\":\"a1\",\"export_id\":\"e43\",\"start\":0.000,\"end\":1.000,"
+                      "\"captions\":null,\"error\":\"the range is past the end\"}}");
+    CHECK(json_parse(buf, (size_t)n, t, 64) > 0);
 }
 
 TEST(status_line)

@@ -399,6 +399,22 @@ static const char schema6_sql[] =
 
 static int schema6_seeded;
 
+/* A database as schema 7 left it: an asset, its org's endpoint (taking the four asset events,
+ * which "all" was then) and the asset's asset.uploaded event, before export events (schema 8
+ * rebuilt the events' uniqueness). */
+static const char schema7_sql[] =
+    "INSERT INTO assets (public_id, org, filename, content_type, size_bytes, state, staging_key,"
+    " master_key, created_ms, updated_ms) VALUES"
+    " ('aev7', 'seven', 'seven.mp4', 'video/mp4', 77, 'uploaded', 'aev7', 'aev7', 1, 1);"
+    "INSERT INTO webhooks (org, url, events, secret, created_ms, updated_ms) VALUES ('seven',"
+    " 'https://seven.example/h', 'asset.uploaded,asset.ready,asset.failed,asset.deleted',"
+    " 'whsec_7', 1, 1);"
+    "INSERT INTO webhook_events (id, event_id, org, asset_id, type, error, created_ms)"
+    " SELECT 900007, 'evt_seven', 'seven', id, 'asset.uploaded', '', 1 FROM assets"
+    " WHERE public_id = 'aev7';";
+
+static int schema7_seeded;
+
 static int64_t org_active(const char *org)
 {
     rd_msg *m = store_request(STORE_ORG_ACTIVE_JOBS);
@@ -761,7 +777,7 @@ static int webhook_op(rd_store_op op, const char *org, const char *url, const ch
 TEST(exports_are_created_once_per_request_with_their_job)
 {
     drain();
-    /* The org has an endpoint: exports write no events (only transcodes do, for now). */
+    /* The org's endpoint takes the asset events only: exports write none. */
     CHECK_EQ_INT(webhook_op(STORE_WEBHOOK_PUT, "exporg", "https://x.example/h", "whsec_x", NULL),
                  0);
     rd_asset a;
@@ -894,6 +910,39 @@ TEST(migration_from_schema_6_keeps_captions_and_takes_exports)
     CHECK_EQ_STR(e.master_key, "masters/acap6");
     CHECK_EQ_STR(e.lang, "en");
     CHECK_EQ_INT(org_active("six"), 1);
+    drain();
+}
+
+static int webhook_event(int64_t row, rd_webhook_delivery *ev, rd_webhook *hook);
+
+TEST(migration_to_schema_8_keeps_webhook_events)
+{
+    CHECK(schema7_seeded); /* a schema-7 database with an event was upgraded */
+    if (!schema7_seeded)
+        return;
+    drain();
+    rd_webhook_delivery ev;
+    rd_webhook hook;
+    CHECK_EQ_INT(webhook_event(900007, &ev, &hook), 0);
+    CHECK_EQ_STR(ev.event_id, "evt_seven");
+    CHECK_EQ_STR(ev.type, "asset.uploaded");
+    CHECK_EQ_STR(ev.asset_public, "aev7");
+    CHECK_EQ_INT(ev.export_id, 0);
+    CHECK_EQ_STR(ev.export_public, "");
+    CHECK_EQ_STR(hook.url, "https://seven.example/h");
+    /* Still one asset.uploaded per asset: the promote's event is the one that was there. */
+    rd_asset a;
+    CHECK_EQ_INT(find_asset("aev7", "seven", &a), 0);
+    rd_job t = create_job(a.id, "transcode", 0, 1);
+    CHECK(t.created == 1);
+    CHECK_EQ_INT(claim_hooks("webhook", 8, NULL), 0);
+    /* The endpoint took "all" when that was four types: its exports write no events. */
+    rd_export e;
+    rd_job run;
+    CHECK_EQ_INT(export_create(a.id, "seven", "e-seven", 0, 1000, 0, "", 1, &e), 0);
+    CHECK_EQ_INT(claim("w-seven", 30000, 1, e.job_id, &run), 1);
+    CHECK_EQ_INT(fenced(STORE_JOB_COMPLETE, "w-seven", &run, 0, NULL), JOB_SUCCEEDED);
+    CHECK_EQ_INT(claim_hooks("webhook", 8, NULL), 0);
     drain();
 }
 
@@ -1391,6 +1440,103 @@ TEST(webhook_events_are_written_with_their_cause)
     drain();
 }
 
+/* Sets `org`'s endpoint to take `events` (a stored list). */
+static int webhook_put(const char *org, const char *events)
+{
+    rd_msg *m = store_request(STORE_WEBHOOK_PUT);
+    rd_webhook *w = &msg_body(m, store)->webhook;
+    snprintf(w->org, sizeof(w->org), "%s", org);
+    snprintf(w->url, sizeof(w->url), "https://%s.example/h", org);
+    snprintf(w->events, sizeof(w->events), "%s", events);
+    snprintf(w->secret, sizeof(w->secret), "whsec_%s", org);
+    int st;
+    msg_free(call(m, &st));
+    return st;
+}
+
+/* Claims the one webhook job due now, checks its event is `type` of export `e` (of asset
+ * `src`) with `error`, and finishes the delivery (so the asset's next event may go). */
+static void expect_export_event(const char *type, const rd_export *e, const char *src,
+                                const char *error)
+{
+    rd_job hooks[8];
+    int n = claim_hooks("webhook", 8, hooks);
+    CHECK_EQ_INT(n, 1);
+    if (n != 1)
+        return;
+    rd_webhook_delivery ev;
+    CHECK_EQ_INT(webhook_event(hooks[0].asset_id, &ev, NULL), 0);
+    CHECK_EQ_STR(ev.type, type);
+    CHECK_EQ_STR(ev.org, e->org);
+    CHECK_EQ_INT(ev.asset_id, e->asset_id);
+    CHECK_EQ_STR(ev.asset_public, src);
+    CHECK_EQ_INT(ev.export_id, e->id);
+    CHECK_EQ_STR(ev.export_public, e->public_id);
+    CHECK_EQ_INT(ev.export_start_ms, e->start_ms);
+    CHECK_EQ_INT(ev.export_end_ms, e->end_ms);
+    CHECK_EQ_STR(ev.export_lang, e->lang);
+    CHECK_EQ_STR(ev.master_key, e->master_key);
+    CHECK_EQ_STR(ev.error, error);
+    CHECK(strncmp(ev.event_id, "evt_", 4) == 0);
+    CHECK_EQ_INT(hooks[0].max_attempts, store_webhook_max_attempts);
+    CHECK_EQ_INT(fenced(STORE_JOB_COMPLETE, "hooks", &hooks[0], 0, NULL), JOB_SUCCEEDED);
+}
+
+TEST(export_events_are_written_with_the_export_outcome)
+{
+    drain();
+    CHECK_EQ_INT(webhook_put("xhook", "asset.ready,export.ready,export.failed"), 0);
+    rd_asset a;
+    CHECK_EQ_INT(create_asset("xh-src", "xhook", 5, &a), 0);
+    rd_export ok, ok2, retried, bad, gone, quiet;
+    CHECK_EQ_INT(export_create(a.id, "xhook", "xh-ok", 1000, 5000, 0, "", 3, &ok), 0);
+    CHECK_EQ_INT(export_create(a.id, "xhook", "xh-ok2", 0, 2500, 480, "en", 3, &ok2), 0);
+    CHECK_EQ_INT(export_create(a.id, "xhook", "xh-retried", 0, 3000, 0, "fr", 2, &retried), 0);
+    CHECK_EQ_INT(export_create(a.id, "xhook", "xh-bad", 0, 4000, 0, "", 3, &bad), 0);
+    CHECK_EQ_INT(export_create(a.id, "xhook", "xh-gone", 0, 6000, 0, "", 3, &gone), 0);
+    CHECK_EQ_INT(claim_hooks("webhook", 8, NULL), 0); /* creating one is no event */
+
+    /* Success: one export.ready naming the export; a second export of the same asset has its
+     * own (one event per export and type, not per asset). */
+    rd_job run;
+    CHECK_EQ_INT(claim("w-x", 30000, 1, ok.job_id, &run), 1);
+    CHECK_EQ_INT(fenced(STORE_JOB_COMPLETE, "w-x", &run, 0, NULL), JOB_SUCCEEDED);
+    expect_export_event("export.ready", &ok, "xh-src", "");
+    CHECK_EQ_INT(claim_hooks("webhook", 8, NULL), 0);
+    CHECK_EQ_INT(claim("w-x", 30000, 1, ok2.job_id, &run), 1);
+    CHECK_EQ_INT(fenced(STORE_JOB_COMPLETE, "w-x", &run, 0, NULL), JOB_SUCCEEDED);
+    expect_export_event("export.ready", &ok2, "xh-src", "");
+
+    /* A failure with a retry to come is none; the last attempt's is export.failed with the
+     * error (dead), as is a failure for good. */
+    CHECK_EQ_INT(claim("w-x", 30000, 1, retried.job_id, &run), 1);
+    CHECK_EQ_INT(fenced(STORE_JOB_FAIL, "w-x", &run, 0, "S3 was away"), JOB_QUEUED);
+    CHECK_EQ_INT(claim_hooks("webhook", 8, NULL), 0);
+    CHECK_EQ_INT(claim("w-x", 30000, 1, retried.job_id, &run), 1);
+    CHECK_EQ_INT(fenced(STORE_JOB_FAIL, "w-x", &run, 0, "S3 was away again"), JOB_DEAD);
+    expect_export_event("export.failed", &retried, "xh-src", "S3 was away again");
+    CHECK_EQ_INT(claim("w-x", 30000, 1, bad.job_id, &run), 1);
+    CHECK_EQ_INT(fenced(STORE_JOB_FAIL, "w-x", &run, -1, "the range is past the end"), JOB_FAILED);
+    expect_export_event("export.failed", &bad, "xh-src", "the range is past the end");
+
+    /* Cancelled, queued or running: no event, nor from the worker's late answer. */
+    CHECK_EQ_INT(claim("w-x", 30000, 1, gone.job_id, &run), 1);
+    CHECK_EQ_INT(cancel(gone.job_id), 0);
+    CHECK_EQ_INT(fenced(STORE_JOB_COMPLETE, "w-x", &run, 0, NULL), JOB_CANCELLED);
+    CHECK_EQ_INT(export_create(a.id, "xhook", "xh-queued", 0, 7000, 0, "", 3, &quiet), 0);
+    CHECK_EQ_INT(cancel(quiet.job_id), 0);
+    CHECK_EQ_INT(claim_hooks("webhook", 8, NULL), 0);
+
+    /* An endpoint that takes export.failed only: a ready export is none. */
+    CHECK_EQ_INT(webhook_put("xhook", "export.failed"), 0);
+    CHECK_EQ_INT(export_create(a.id, "xhook", "xh-unsent", 0, 8000, 0, "", 3, &quiet), 0);
+    CHECK_EQ_INT(claim("w-x", 30000, 1, quiet.job_id, &run), 1);
+    CHECK_EQ_INT(fenced(STORE_JOB_COMPLETE, "w-x", &run, 0, NULL), JOB_SUCCEEDED);
+    CHECK_EQ_INT(claim_hooks("webhook", 8, NULL), 0);
+    CHECK_EQ_INT(webhook_op(STORE_WEBHOOK_DELETE, "xhook", NULL, NULL, NULL), 0);
+    drain();
+}
+
 static void suite(const char *name)
 {
     backend = name;
@@ -1417,6 +1563,8 @@ static void suite(const char *name)
     RUN(caption_tracks_by_lang_with_a_version);
     RUN(exports_are_created_once_per_request_with_their_job);
     RUN(migration_from_schema_6_keeps_captions_and_takes_exports);
+    RUN(export_events_are_written_with_the_export_outcome);
+    RUN(migration_to_schema_8_keeps_webhook_events);
 }
 
 /* Runs `sql` on the database as it is (an older schema). 0 or -1. */
@@ -1447,12 +1595,15 @@ static int seed(const rd_config *cfg, const char *sql)
 static int with_store(rd_config *cfg, const char *name)
 {
     char err[512];
-    /* First as older reelds left it, with rows (schema 1, then 6), then upgraded. */
+    /* First as older reelds left it, with rows (schema 1, then 6, then 7), then upgraded. */
     int r = store_migrate_to(cfg, 1, err, sizeof(err));
     legacy_seeded = r == 0 && seed(cfg, legacy_sql) == 0;
     if (r == 0)
         r = store_migrate_to(cfg, 6, err, sizeof(err));
     schema6_seeded = r == 0 && seed(cfg, schema6_sql) == 0;
+    if (r == 0)
+        r = store_migrate_to(cfg, 7, err, sizeof(err));
+    schema7_seeded = r == 0 && seed(cfg, schema7_sql) == 0;
     if (r == 0)
         r = store_migrate(cfg, err, sizeof(err));
     if (r == 0)
