@@ -15,6 +15,7 @@ import urllib.request
 
 from test_api import call, moto, put_url  # noqa: F401 (moto: the S3 server, a fixture)
 from test_e2e import Fleet, s3  # noqa: F401 (s3: its buckets' client, a fixture)
+from test_webhooks import Receiver, set_hook, verify
 
 KEYS = "acme:key-acme-1-0123456789,beta:key-beta-1-0123456789"
 ACME = {"Authorization": "Bearer key-acme-1-0123456789"}
@@ -163,6 +164,55 @@ def test_export_cut_burn_download(reeld_factory, tmp_path):
     st, _, got = call(r, "POST", f"/api/assets/{aid}/exports", {"start": 1, "end": 2}, BETA)
     assert st == 404, got
     assert '"event":"export_done"' in r.logs()
+
+
+def test_export_ready_webhook(reeld_factory, tmp_path):
+    """An org whose endpoint takes export.ready gets one signed delivery when its export is
+    done, naming the export, its range and a download link that fetches the MP4; the asset's
+    own events, not subscribed, are not sent."""
+    src = str(tmp_path / "h.mp4")
+    data = make_source(src, secs=8)
+    env = {"REELD_API_KEYS": KEYS, "STORYBOARD_INTERVAL_SEC": "-1", "REELD_CPU_ENCODERS": "1",
+           "WEBHOOK_ALLOW_PRIVATE": "1", "REELD_JOB_POLL_MS": "50"}
+    rx = Receiver()
+    try:
+        r = reeld_factory(env=env)
+        st, _, hook = set_hook(r, rx.url, ["export.ready"], who=ACME)
+        assert st == 201 and hook["events"] == ["export.ready"], hook
+        st, _, every = set_hook(r, rx.url, who=BETA)  # no events: every type, exports' too
+        assert st == 201 and "export.ready" in every["events"], every
+        assert "export.failed" in every["events"], every
+        aid = upload_ready(r, data)
+        st, _, e = call(r, "POST", f"/api/assets/{aid}/exports", {"start": 2, "end": 4.5}, ACME)
+        assert st == 202, e
+        done = wait_export(r, e["export_id"])
+
+        got = rx.wait(1, timeout=60)
+        time.sleep(1.0)  # nothing else follows: the asset's events are not subscribed
+        assert len(rx.got) == 1, rx.got
+        headers, body, status = got[0]
+        assert status == 200
+        assert verify(hook["secret"], headers["reeld-signature"], body), headers
+        assert headers["reeld-event-type"] == "export.ready"
+        ev = json.loads(body)
+        assert ev["type"] == "export.ready" and ev["org"] == "acme", ev
+        assert headers["reeld-event-id"] == ev["id"] and ev["id"].startswith("evt_"), ev
+        d = ev["data"]
+        assert d["asset_id"] == aid and d["export_id"] == done["export_id"], d
+        assert (d["start"], d["end"], d["captions"]) == (2.0, 4.5, None), d
+        assert "error" not in d, d
+        st, hdrs, mp4 = fetch(d["download_url"])
+        assert st == 200 and hdrs.get("Content-Type") == "video/mp4", (st, hdrs, mp4[:200])
+        assert hdrs.get("Content-Disposition", "").startswith("attachment"), hdrs
+        assert mp4 == fetch(done["download_url"])[2]
+
+        time.sleep(0.5)  # the attempt is recorded just before the job ends
+        st, _, page = call(r, "GET", "/api/webhook/deliveries", headers=ACME)
+        assert st == 200, page
+        assert [(x["type"], x["state"], x["event_id"]) for x in page["deliveries"]] == [
+            ("export.ready", "delivered", ev["id"])], page
+    finally:
+        rx.close()
 
 
 def test_export_refusals_and_cancel(reeld_factory, tmp_path):

@@ -117,8 +117,9 @@ def test_uploaded_and_failed_are_signed_and_listed(reeld_factory):
         secret = hook["secret"]
         assert secret.startswith("whsec_") and len(secret) == 6 + 64
         assert hook["url"] == rx.url
-        assert hook["events"] == [
-            "asset.uploaded", "asset.ready", "asset.failed", "asset.deleted"]
+        assert hook["events"] == [  # no events asked: every type
+            "asset.uploaded", "asset.ready", "asset.failed", "asset.deleted", "export.ready",
+            "export.failed"]
         st, _, got = call(r, "GET", "/api/webhook", headers=ACME)
         assert st == 200 and got["url"] == rx.url and "secret" not in got, got
 
