@@ -2,7 +2,8 @@
  * jobs of kind "webhook" (one job per event; its asset_id is the event's row).
  *
  * A job goes: JOB_ASSIGN → the event and its org's endpoint (STORE_WEBHOOK_EVENT) → for
- * asset.ready the renditions (STORE_RENDITION_LIST) → the JSON body, signed (Reeld-Signature,
+ * asset.ready the renditions (STORE_RENDITION_LIST), for export.ready a signed download link
+ * (the event names the export) → the JSON body, signed (Reeld-Signature,
  * proto/webhook.h) → the endpoint's name resolved, every address checked (no private address
  * unless WEBHOOK_ALLOW_PRIVATE: DNS rebinding cannot reach inside) → one POST over HTTP or
  * HTTPS within WEBHOOK_TIMEOUT_MS → the attempt recorded (STORE_WEBHOOK_ATTEMPT) → JOB_DONE.
