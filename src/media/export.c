@@ -738,6 +738,47 @@ static int finish(ex *x)
     return 0;
 }
 
+/* Moves the demuxer to the keyframe at or before the start (its other streams follow). An
+ * index (MP4, Matroska) lands there at once; a search by timestamps (MPEG-TS) may land past it,
+ * as the keyframe the decoder would start from shows: then a little earlier, again. A source
+ * that cannot seek is read from its beginning. */
+static int seek_to_start(ex *x)
+{
+    int64_t back = 0;
+    for (int tries = 0; x->start90 > 0 && tries < 8; tries++) {
+        int64_t target = x->start90 - back;
+        if (target <= 0)
+            target = 0;
+        int64_t at = av_rescale_q(x->base90 + target, TB90, AV_TIME_BASE_Q);
+        if (av_seek_frame(x->in, -1, at, AVSEEK_FLAG_BACKWARD) < 0) {
+            if (tries == 0)
+                log_warn("export_seek_failed", KV_STR("why", "the input is read from its start"));
+            return 0;
+        }
+        if (x->vi < 0 || target == 0)
+            return 0;
+        int64_t key = AV_NOPTS_VALUE;
+        for (int n = 0; n < 100000 && key == AV_NOPTS_VALUE; n++) {
+            int r = av_read_frame(x->in, x->pkt);
+            if (r < 0)
+                break;
+            if (x->pkt->stream_index == x->vi && (x->pkt->flags & AV_PKT_FLAG_KEY)) {
+                int64_t ts = x->pkt->pts != AV_NOPTS_VALUE ? x->pkt->pts : x->pkt->dts;
+                if (ts != AV_NOPTS_VALUE)
+                    key = av_rescale_q(ts, x->in->streams[x->vi]->time_base, TB90) - x->base90;
+            }
+            av_packet_unref(x->pkt);
+        }
+        if (key != AV_NOPTS_VALUE && key <= x->start90) {
+            if (av_seek_frame(x->in, -1, at, AVSEEK_FLAG_BACKWARD) < 0)
+                return fail(x, -EINVAL, "seeking in the input failed: it is truncated or corrupt");
+            return 0;
+        }
+        back = back > 0 ? back * 2 : 2 * 90000;
+    }
+    return 0;
+}
+
 static int run(ex *x, media_source *src, const char *out_path)
 {
     const export_opts *o = x->o;
@@ -789,13 +830,8 @@ static int run(ex *x, media_source *src, const char *out_path)
         if ((r = build_graph(x, &probe)) < 0)
             return r;
     }
-    /* The keyframe at or before the start (the demuxer's other streams follow it). A source
-     * that cannot seek is read from its beginning. */
-    if (x->start90 > 0) {
-        int64_t at = av_rescale_q(x->base90 + x->start90, TB90, AV_TIME_BASE_Q);
-        if (av_seek_frame(x->in, -1, at, AVSEEK_FLAG_BACKWARD) < 0)
-            log_warn("export_seek_failed", KV_STR("why", "reading from the start instead"));
-    }
+    if ((r = seek_to_start(x)) < 0)
+        return r;
     x->a_done = x->ai < 0;
     x->v_done = x->vi < 0;
     while (!(x->v_done && x->a_done)) {
