@@ -152,6 +152,14 @@ int asset_json(char *buf, size_t cap, const rd_asset *a)
     put_time(buf, cap, &len, "updated_at", a->updated_ms);
     if (a->job_id != 0)
         put_raw(buf, cap, &len, ",\"job_id\":\"%lld\"", (long long)a->job_id);
+    if (a->source_id != 0) { /* a clip: what it was cut from */
+        put_lit(buf, cap, &len, ",\"source\":{\"asset_id\":");
+        put_str(buf, cap, &len, a->source_public);
+        put_raw(buf, cap, &len, ",\"start\":%lld", (long long)(a->source_start_ms / 1000));
+        put_raw(buf, cap, &len, ".%03lld", (long long)(a->source_start_ms % 1000));
+        put_raw(buf, cap, &len, ",\"end\":%lld", (long long)(a->source_end_ms / 1000));
+        put_raw(buf, cap, &len, ".%03lld}", (long long)(a->source_end_ms % 1000));
+    }
     put_lit(buf, cap, &len, "}");
     return finish_json(buf, cap, len);
 }

@@ -81,6 +81,12 @@ typedef struct rd_asset {
      * stored objects are to be deleted next (0: all gone, or not deleted), and until when
      * Object Lock retention keeps its master (0: none known). */
     int64_t deleted_ms, purge_after_ms, master_until_ms;
+    /* A clip (POST /api/assets/{id}/clips): the asset it was cut from (its store key; 0 for an
+     * upload) and the range, stored. Read back with it: the source's public id and master key
+     * (the clip's transcode job cuts its own master from that one first). */
+    int64_t source_id, source_start_ms, source_end_ms;
+    char source_public[RD_ASSET_ID_MAX];
+    char source_master[RD_STORE_TEXT_MAX];
 } rd_asset;
 
 /* A caption track of an asset (PUT /api/assets/{id}/captions/{lang}). The cues themselves are
@@ -313,6 +319,13 @@ typedef enum rd_store_op {
      * master_key and its job's state, progress, attempts and error; -ENOENT when there is
      * none. */
     STORE_EXPORT_GET,
+    /* in: assets[0] (public_id, org, filename, content_type, master_key, source_id,
+     * source_start_ms, source_end_ms) and jobs[0].max_attempts (read before anything is
+     * written: it shares the union with assets[0]); in one transaction: the new asset (state
+     * "processing") and its job of kind "transcode", which it names (job_id), unless the source
+     * is unknown, deleted or of another org (-ENOENT); out: assets[0] as STORE_ASSET_GET reads
+     * it (source_public and source_master filled), with its job. */
+    STORE_CLIP_CREATE,
     STORE_OP_COUNT
 } rd_store_op;
 
