@@ -81,6 +81,7 @@ enum {
     R_EXPORTS,       /* POST /api/assets/{id}/exports */
     R_EXPORT,        /* GET /api/exports/{id} */
     R_EXPORT_CANCEL, /* POST /api/exports/{id}/cancel */
+    R_CLIPS,         /* POST /api/assets/{id}/clips */
     R_COUNT
 };
 
@@ -1222,6 +1223,97 @@ static void cancel_export(api *a, const rd_msg *m, const principal *p, const cha
         reply_error(m, 500, "internal", "The export does not fit an answer.", cors);
     else
         reply(m, 200, body, (size_t)n, cors);
+}
+
+/* ---- POST /api/assets/{id}/clips ----
+ *
+ * A clip is a new asset cut from a ready one: its own id, master, ladder, poster and outputs,
+ * and a `source` naming the parent and the range. STORE_CLIP_CREATE writes the asset and its
+ * transcode job at once; that job cuts the clip's master from the parent's first (in the
+ * masters bucket, under the clip's key, so Object Lock keeps it like any master and deleting
+ * the parent leaves the clip whole), then makes its ladder. */
+static void post_clip(api *a, const rd_msg *m, const principal *p, const char *cors)
+{
+    json_tok t[16];
+    if (json_body(m, cors, t, 16) < 0)
+        return;
+    const char *s = http_request_body(msg_body(m, http_request)).p;
+    rd_asset c;
+    memset(&c, 0, sizeof(c));
+    int si = json_get(s, t, 0, "start"), ei = json_get(s, t, 0, "end"),
+        ti = json_get(s, t, 0, "title");
+    if (si < 0 || ei < 0 || seconds_field(s, t, si, &c.source_start_ms) < 0 ||
+        seconds_field(s, t, ei, &c.source_end_ms) < 0 || c.source_end_ms <= c.source_start_ms) {
+        reply_error(m, 400, "invalid_range",
+                    "start and end are seconds from 0 to 10000000, with end after start.", cors);
+        return;
+    }
+    char title[200] = "";
+    if (ti >= 0 && t[ti].type != JSON_NULL) {
+        int n = t[ti].type == JSON_STRING ? json_string(s, &t[ti], title, sizeof(title) - 4) : -1;
+        int ok = n > 0;
+        for (int i = 0; ok && i < n; i++)
+            ok = (unsigned char)title[i] >= 0x20 && title[i] != 0x7f;
+        if (!ok) {
+            reply_error(m, 400, "invalid_field", "title must be 1 to 195 bytes of text.", cors);
+            return;
+        }
+    }
+    rd_asset x;
+    if (asset_lookup(a, m, p->org, &x, "No such asset.", cors) < 0)
+        return;
+    if (x.job_state != JOB_SUCCEEDED) {
+        reply_error(m, 409, "not_ready", "Clips are cut from a ready asset.", cors);
+        return;
+    }
+    int64_t duration = 0;
+    int fmp4 = 0;
+    if (ladder_length(a, &x, &duration, &fmp4) < 0)
+        duration = 0;
+    if (duration > 0 && c.source_start_ms >= duration) {
+        reply_error(m, 400, "invalid_range", "start is past the end of the video.", cors);
+        return;
+    }
+    if (duration > 0 && c.source_end_ms > duration)
+        c.source_end_ms = duration;
+    if (new_public_id(c.public_id) < 0) {
+        reply_error(m, 500, "internal", "No randomness for an id.", cors);
+        return;
+    }
+    snprintf(c.org, sizeof(c.org), "%s", x.org);
+    snprintf(c.master_key, sizeof(c.master_key), "%s", c.public_id);
+    snprintf(c.content_type, sizeof(c.content_type), "video/mp4");
+    if (title[0])
+        snprintf(c.filename, sizeof(c.filename), "%s.mp4", title);
+    else
+        snprintf(c.filename, sizeof(c.filename), "%s", x.filename);
+    c.source_id = x.id;
+    rd_msg *req = store_request(STORE_CLIP_CREATE), *ans;
+    msg_body(req, store)->assets[0] = c;
+    /* After the asset: it lies over assets[0].job_progress, which the store does not read. */
+    msg_body(req, store)->jobs[0].max_attempts = JOB_ATTEMPTS;
+    msg_body(req, store)->n = 1;
+    int r = store_call(a, req, &ans);
+    if (r == -ENOENT) {
+        reply_error(m, 404, "not_found", "No such asset.", cors);
+        return;
+    }
+    if (r < 0) {
+        log_error("api_clip_create_failed", KV_STR("asset", x.public_id), KV_ERRNO(r));
+        store_failed(m, r, cors);
+        return;
+    }
+    rd_asset got = msg_body(ans, store)->assets[0];
+    msg_free(ans);
+    log_info("clip_created", KV_STR("asset", got.public_id), KV_STR("source", x.public_id),
+             KV_INT("job", got.job_id), KV_INT("start_ms", got.source_start_ms),
+             KV_INT("end_ms", got.source_end_ms));
+    char body[4096];
+    int n = asset_json(body, sizeof(body), &got);
+    if (n < 0)
+        reply_error(m, 500, "internal", "The clip does not fit an answer.", cors);
+    else
+        reply(m, 201, body, (size_t)n, cors);
 }
 
 /* ---- GET /api/assets/{id}, /playback and the listing ---- */
@@ -2520,6 +2612,9 @@ static int api_handle(rd_actor *self, rd_msg *m)
     case R_EXPORT_CANCEL:
         cancel_export(a, m, &p, cors);
         break;
+    case R_CLIPS:
+        post_clip(a, m, &p, cors);
+        break;
     default:
         get_playback(a, m, &p, cors);
         break;
@@ -2813,6 +2908,7 @@ int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http
         {R_EXPORTS, API_WRITES, "/api/assets/{id}/exports", RD_HTTP_POST},
         {R_EXPORT, API_READS, "/api/exports/{id}", RD_HTTP_GET},
         {R_EXPORT_CANCEL, API_WRITES, "/api/exports/{id}/cancel", RD_HTTP_POST},
+        {R_CLIPS, API_WRITES, "/api/assets/{id}/clips", RD_HTTP_POST},
     };
     for (int i = 0; i < R_COUNT; i++)
         a->route[i] = -1;

@@ -24,6 +24,7 @@
 typedef enum slot_state {
     SLOT_IDLE,
     SLOT_ASSET,      /* asking the store for the job's asset (or export) */
+    SLOT_CUTTING,    /* a clip: its encoder cuts the clip's master from the source's first */
     SLOT_RUNNING,    /* encoding and uploading; ends with the uploader's UPLOAD_DONE */
     SLOT_RENDITIONS, /* published: writing its renditions' rows (webhooks list them) */
 } slot_state;
@@ -33,6 +34,7 @@ typedef struct slot {
     uint32_t gen; /* counts assignments, so a late store answer finds no slot */
     int cancelled;
     int is_export; /* a job of kind "export": no uploader, its encoder's TRANSCODE_DONE ends it */
+    int is_clip;   /* a transcode of a clip: its master is cut first (SLOT_CUTTING) */
     rd_job job;
     char asset[64];
     uint64_t started_ns;
@@ -153,30 +155,55 @@ static void start(worker *w, slot *s)
     }
 }
 
-/* The export's row is known: its encoder writes and stores the MP4 and answers to us. */
-static void start_export(worker *w, slot *s, const rd_export *x)
+/* An export-mode TRANSCODE of `master`'s range for the slot's encoder, answered to us. */
+static rd_msg *cut_message(worker *w, slot *s, const char *master, int64_t start_ms, int64_t end_ms)
 {
-    int i = (int)(s - w->slots);
     rd_msg *t = msg_new(MSG_TRANSCODE);
     struct rd_msg_transcode *tc = msg_body(t, transcode);
     tc->job = (uint64_t)s->job.id;
     tc->sink = w->self;
     tc->export_mp4 = 1;
-    tc->start_ms = x->start_ms;
-    tc->end_ms = x->end_ms;
-    tc->height = x->height;
-    snprintf(tc->input, sizeof(tc->input), "%s", x->master_key);
+    tc->start_ms = start_ms;
+    tc->end_ms = end_ms;
+    snprintf(tc->input, sizeof(tc->input), "%s", master);
     snprintf(tc->bucket, sizeof(tc->bucket), "%s", w->arg->masters_bucket);
+    return t;
+}
+
+static void send_cut(worker *w, slot *s, rd_msg *t, slot_state state)
+{
+    s->state = state;
+    if (actor_send(w->arg->encoders[s - w->slots], t) < 0) {
+        msg_free(t);
+        finish(w, s, -EAGAIN, "the encoder did not take the job");
+    }
+}
+
+/* The export's row is known: its encoder writes and stores the MP4 and answers to us. */
+static void start_export(worker *w, slot *s, const rd_export *x)
+{
+    rd_msg *t = cut_message(w, s, x->master_key, x->start_ms, x->end_ms);
+    struct rd_msg_transcode *tc = msg_body(t, transcode);
+    tc->height = x->height;
     snprintf(tc->out_bucket, sizeof(tc->out_bucket), "%s", w->arg->previews_bucket);
     snprintf(tc->out_key, sizeof(tc->out_key), RD_EXPORT_KEY_FMT, x->master_key, x->public_id);
     if (x->lang[0] != '\0')
         snprintf(tc->captions_key, sizeof(tc->captions_key), RD_CAPTION_TRACK_KEY_FMT,
                  x->master_key, x->lang);
-    s->state = SLOT_RUNNING;
-    if (actor_send(w->arg->encoders[i], t) < 0) {
-        msg_free(t);
-        finish(w, s, -EAGAIN, "the encoder did not take the job");
-    }
+    send_cut(w, s, t, SLOT_RUNNING);
+}
+
+/* A clip's transcode: its master is the source's range, cut (frame-accurately, at master
+ * quality) into the masters bucket under the clip's own key; then its ladder, as for any
+ * asset. Every attempt cuts again: a master half-written by a dead worker is replaced. */
+static void start_clip(worker *w, slot *s, const rd_asset *a)
+{
+    rd_msg *t = cut_message(w, s, a->source_master, a->source_start_ms, a->source_end_ms);
+    struct rd_msg_transcode *tc = msg_body(t, transcode);
+    tc->master_quality = 1;
+    snprintf(tc->out_bucket, sizeof(tc->out_bucket), "%s", w->arg->masters_bucket);
+    snprintf(tc->out_key, sizeof(tc->out_key), "%s", a->master_key);
+    send_cut(w, s, t, SLOT_CUTTING);
 }
 
 static int export_answered(rd_actor *self, rd_msg *reply, int err, void *ctx)
@@ -228,11 +255,17 @@ static int asset_answered(rd_actor *self, rd_msg *reply, int err, void *ctx)
         finish(w, s, -ECANCELED, NULL);
     } else {
         const rd_asset *a = &msg_body(reply, store)->assets[0];
+        s->is_clip = a->source_id != 0;
         if (a->master_key[0] == '\0' || strlen(a->master_key) >= sizeof(s->asset)) {
             finish(w, s, -EINVAL, "the asset names no usable master key");
+        } else if (s->is_clip && a->source_master[0] == '\0') {
+            finish(w, s, -ENOENT, "the clip's source names no master");
         } else {
             memcpy(s->asset, a->master_key, strlen(a->master_key) + 1); /* length checked */
-            start(w, s);
+            if (s->is_clip)
+                start_clip(w, s, a);
+            else
+                start(w, s);
         }
     }
     if (reply != NULL)
@@ -256,6 +289,7 @@ static void on_assign(worker *w, const rd_job *job)
     s->cancelled = 0;
     s->transcoded = 0;
     s->is_export = strcmp(job->kind, "export") == 0;
+    s->is_clip = 0;
     s->started_ns = rd_now_ns();
     s->state = SLOT_ASSET;
     s->gen++;
@@ -280,7 +314,7 @@ static void on_cancel(worker *w, int64_t id)
         return;
     s->cancelled = 1;
     log_info("worker_stopping", KV_INT("job", id));
-    if (s->state == SLOT_RUNNING) {
+    if (s->state == SLOT_RUNNING || s->state == SLOT_CUTTING) {
         rd_msg *m = msg_new(MSG_TRANSCODE_CANCEL);
         msg_body(m, transcode_cancel)->job = (uint64_t)id;
         if (actor_send(w->arg->encoders[s - w->slots], m) < 0)
@@ -387,15 +421,30 @@ static int worker_handle(rd_actor *self, rd_msg *m)
         struct rd_msg_job_progress *jp = msg_body(j, job_progress);
         jp->id = s->job.id;
         jp->attempt = s->job.attempts;
-        /* Per mille; 1000 is the job done, which only the upload's end says. */
+        /* Per mille; 1000 is the job done, which only the upload's end says. A clip's cut is
+         * its first tenth, its ladder the rest. */
         int pm = (int)(p->percent * 10.0);
+        if (s->is_clip)
+            pm = s->state == SLOT_CUTTING ? pm / 10 : 100 + pm * 9 / 10;
         jp->progress = pm < 0 ? 0 : pm > 999 ? 999 : pm;
         to_dispatcher(w, j);
         break;
     }
     case MSG_TRANSCODE_DONE: {
         slot *s = slot_of_job(w, (int64_t)msg_body(m, transcode_done)->job);
-        if (s != NULL && s->is_export && s->state == SLOT_RUNNING) {
+        if (s != NULL && s->state == SLOT_CUTTING) {
+            const struct rd_msg_transcode_done *d = msg_body(m, transcode_done);
+            if (d->status == -ECANCELED && !s->cancelled) {
+                log_info("transcode_job_left", KV_INT("job", s->job.id), KV_STR("asset", s->asset));
+                s->state = SLOT_IDLE;
+            } else if (d->status < 0 || s->cancelled) {
+                finish(w, s, d->status < 0 ? d->status : -ECANCELED, d->error[0] ? d->error : NULL);
+            } else {
+                log_info("clip_master_cut", KV_INT("job", s->job.id), KV_STR("asset", s->asset),
+                         KV_DBL("media_sec", d->media_sec), KV_DBL("wall_sec", d->wall_sec));
+                start(w, s); /* the clip's own master now: its ladder, as for any asset */
+            }
+        } else if (s != NULL && s->is_export && s->state == SLOT_RUNNING) {
             const struct rd_msg_transcode_done *d = msg_body(m, transcode_done);
             if (d->status == -ECANCELED && !s->cancelled) {
                 /* This process is stopping: the dispatcher hands the job back. */

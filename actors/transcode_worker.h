@@ -10,6 +10,10 @@
  * last; or the job failed and nothing of it is left that a player could find) → JOB_DONE. Then
  * the encoder's slot is pulled for again.
  *
+ * A clip (an asset with a source) goes the same way, but its encoder first cuts the clip's
+ * master from the source's master (an export-mode TRANSCODE into S3_BUCKET_MASTERS under the
+ * clip's key, answered to us: SLOT_CUTTING), then the ladder is made from it as for any asset.
+ *
  * An export goes: JOB_ASSIGN → the export's row (STORE_EXPORT_GET by the job's asset_id: the
  * range, the track, the source's master) → TRANSCODE with export_mp4 to an idle encoder, which
  * writes the MP4 and stores it in S3_BUCKET_PREVIEWS itself → its TRANSCODE_DONE → JOB_DONE.

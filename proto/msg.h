@@ -140,6 +140,7 @@ struct rd_msg_transcode {
      * where the MP4 goes. The encoder stores it itself (no HLS_OBJECT) and its TRANSCODE_DONE
      * goes to `sink`. */
     uint8_t export_mp4;
+    uint8_t master_quality; /* export: a clip's master, kept for later ladders (near lossless) */
     int32_t height;
     int64_t start_ms, end_ms;
     char captions_key[256];

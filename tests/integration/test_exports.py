@@ -3,7 +3,9 @@ track into the picture and stores one MP4, as a durable job on the transcode wor
 Checked with ffprobe and ffmpeg: the duration (one frame), the first frame against the source's
 frame at `start` (PSNR), the caption's region changed and the rest not; the signed download
 (an attachment through the edge); idempotent requests; cancel; the refusals; and, in a fleet on
-PostgreSQL, Redis and S3, a worker killed mid-export whose job another worker finishes."""
+PostgreSQL, Redis and S3, a worker killed mid-export whose job another worker finishes.
+Clips: POST /api/assets/{id}/clips makes a new asset from a range, with its own master and
+ladder, which plays through the edge and outlives its parent's deletion."""
 import json
 import math
 import os
@@ -79,7 +81,8 @@ def gray(path, seek=None, frame=0):
     args = ["ffmpeg", "-v", "error"]
     if seek is not None:
         args += ["-ss", str(seek)]
-    args += ["-i", path, "-vf", f"select=eq(n\\,{frame})" if seek is None else "null",
+    args += ["-i", path, "-vf", (f"select=eq(n\\,{frame})," if seek is None else "") +
+             f"scale={W}:{H}",
              "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-"]
     out = subprocess.run(args, check=True, capture_output=True).stdout
     assert len(out) == W * H, len(out)
@@ -309,3 +312,61 @@ def test_fleet_worker_killed_mid_export(postgres, redis, s3, tmp_path):
         assert job["state"] == "ready"
     finally:
         f.close()
+
+
+def test_clip_is_an_asset_of_its_own(reeld_factory, tmp_path):
+    src = str(tmp_path / "match.mp4")
+    data = make_source(src)
+    env = {"REELD_API_KEYS": KEYS, "STORYBOARD_INTERVAL_SEC": "-1", "HLS_SEGMENT_SEC": "2"}
+    r = reeld_factory(env=env)
+    parent = upload_ready(r, data)
+    st, _, body = call(r, "POST", f"/api/assets/{parent}/clips", {"start": 20, "end": 20}, ACME)
+    assert st == 400 and body["error"]["code"] == "invalid_range", body
+    st, _, body = call(r, "POST", f"/api/assets/{parent}/clips", {"start": 20, "end": 35,
+                                                                  "title": 7}, ACME)
+    assert st == 400 and body["error"]["code"] == "invalid_field", body
+    st, _, body = call(r, "POST", f"/api/assets/{parent}/clips", {"start": 20, "end": 35}, BETA)
+    assert st == 404, body
+    st, _, clip = call(r, "POST", f"/api/assets/{parent}/clips",
+                       {"start": 20, "end": 35, "title": "Goal, 2nd half"}, ACME)
+    assert st == 201, clip
+    cid = clip["asset_id"]
+    assert cid != parent and cid.startswith("a") and clip["state"] == "processing", clip
+    assert clip["source"] == {"asset_id": parent, "start": 20.0, "end": 35.0}, clip
+    assert clip["filename"] == "Goal, 2nd half.mp4" and clip["job_id"], clip
+    deadline = time.time() + 240
+    while (a := call(r, "GET", f"/api/assets/{cid}", headers=ACME)[2])["state"] != "ready":
+        assert a["state"] == "processing" and time.time() < deadline, a
+        time.sleep(0.3)
+    assert a["source"]["asset_id"] == parent and "poster.jpg" in a["outputs"], a
+    assert '"event":"clip_master_cut"' in r.logs()
+
+    def variant(aid):
+        st, _, pb = call(r, "GET", f"/api/assets/{aid}/playback", headers=ACME)
+        assert st == 200 and pb["ready"], pb
+        st, _, master = fetch(pb["url"])
+        assert st == 200, master
+        uri = [ln for ln in master.decode().splitlines() if ln and not ln.startswith("#")][0]
+        return pb["url"].rsplit("/", 1)[0] + "/" + uri
+
+    # The clip's ladder: 15 s to the frame, starting at the parent's frame at 20 s.
+    url = variant(cid)
+    info = probe(url)
+    v = [x for x in info["streams"] if x["codec_type"] == "video"][0]
+    assert abs(int(v["nb_read_frames"]) - 15 * FPS) <= 1, v["nb_read_frames"]
+    first = gray(url)
+    assert psnr(first, gray(src, seek=20)) > 30, psnr(first, gray(src, seek=20))
+    assert psnr(first, gray(src, seek=20 + 1.0 / FPS)) < psnr(first, gray(src, seek=20)) - 3
+
+    # Deleting the parent leaves the clip: its master and ladder are its own.
+    assert call(r, "DELETE", f"/api/assets/{parent}", headers=ACME)[0] == 204
+    assert call(r, "GET", f"/api/assets/{parent}", headers=ACME)[0] == 404
+    st, _, a = call(r, "GET", f"/api/assets/{cid}", headers=ACME)
+    assert st == 200 and a["state"] == "ready" and a["source"]["asset_id"] == parent, a
+    time.sleep(2.5)  # the edges learn of deletions every second: the parent's is known now
+    url = variant(cid)
+    st, _, playlist = fetch(url)
+    assert st == 200, playlist
+    seg = [ln for ln in playlist.decode().splitlines() if ln and not ln.startswith("#")][0]
+    st, _, body = fetch(url.rsplit("/", 1)[0] + "/" + seg)
+    assert st == 200 and len(body) > 1000
