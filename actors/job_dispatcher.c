@@ -942,9 +942,10 @@ static int forwarded(rd_actor *self, rd_msg *reply, int err, void *ctx)
         msg_body(reply, store)->status = err;
     }
     struct rd_msg_store *b = msg_body(reply, store);
-    if (b->status == 0 && (b->op == STORE_JOB_CREATE || b->op == STORE_EXPORT_CREATE)) {
-        int created = 0;
-        for (uint32_t i = 0; i < b->n; i++)
+    if (b->status == 0 &&
+        (b->op == STORE_JOB_CREATE || b->op == STORE_EXPORT_CREATE || b->op == STORE_CLIP_CREATE)) {
+        int created = b->op == STORE_CLIP_CREATE; /* a clip's job is always new */
+        for (uint32_t i = 0; !created && i < b->n; i++)
             created += b->op == STORE_JOB_CREATE ? b->jobs[i].created : b->exports[i].created;
         if (created) {
             queue_filled(d);
