@@ -127,6 +127,12 @@ static const char *const migrations[] = {
     "ALTER TABLE webhook_events DROP CONSTRAINT webhook_events_asset_id_type_key;"
     "CREATE UNIQUE INDEX webhook_events_once ON webhook_events"
     " (asset_id, type, coalesce(export_id, 0));",
+    /* 9: clips. A clip is an asset of its own cut from another (source_id; NULL for an upload)
+     * over a range; it only names its source, so deleting the source (a mark, never a row
+     * deletion) leaves the clip as it is: nothing cascades. */
+    "ALTER TABLE assets ADD COLUMN source_id bigint REFERENCES assets (id),"
+    " ADD COLUMN source_start_ms bigint NOT NULL DEFAULT 0,"
+    " ADD COLUMN source_end_ms bigint NOT NULL DEFAULT 0;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -138,22 +144,32 @@ static const char *const migrations[] = {
     " j.run_after_ms, j.lease_expires_ms, j.created_ms, j.updated_ms, j.lease_owner, j.error,"     \
     " j.mp4, j.poster_ms"
 /* An asset as read back: its state follows its job once promoted (ASSET_STATE), and the job's
- * progress, attempts and error come with it. ASSET_COLS is the same row without the job (for
- * RETURNING). */
+ * progress, attempts and error come with it, and for a clip its source's public id and master
+ * (a deleted source still names itself). ASSET_COLS is the same row without the job (for
+ * RETURNING, where the source is a subquery: no join there). */
+#define ASSET_SOURCE(col)                                                                          \
+    "coalesce((SELECT s." col " FROM assets s WHERE s.id = assets.source_id), '')"
 #define ASSET_COLS                                                                                 \
     "id, public_id, org, filename, content_type, size_bytes, state, staging_key, master_key,"      \
     " upload_id, part_size, nparts, job_id, created_ms, updated_ms, '', 0, 0, '', deleted_ms,"     \
-    " purge_after_ms, master_until_ms"
+    " purge_after_ms, master_until_ms, coalesce(source_id, 0), source_start_ms,"                   \
+    " source_end_ms, " ASSET_SOURCE("public_id") ", " ASSET_SOURCE("master_key")
 #define ASSET_STATE                                                                                \
     "(CASE WHEN a.deleted_ms > 0 THEN 'deleted' WHEN j.id IS NULL THEN a.state WHEN j.state = "    \
     "'succeeded' THEN 'ready'"                                                                     \
     " WHEN j.state IN ('failed', 'cancelled', 'dead') THEN 'failed' ELSE 'processing' END)"
-#define ASSET_COLS_J                                                                               \
+/* The columns of ASSET_COLS_J, over an asset `a`, its job `j` and its source `s` (each a table
+ * or a CTE with those columns). */
+#define ASSET_SEL                                                                                  \
     "a.id, a.public_id, a.org, a.filename, a.content_type, a.size_bytes, " ASSET_STATE ","         \
     " a.staging_key, a.master_key, a.upload_id, a.part_size, a.nparts, a.job_id, a.created_ms,"    \
     " a.updated_ms, coalesce(j.state, ''), coalesce(j.progress, 0), coalesce(j.attempts, 0),"      \
-    " coalesce(j.error, ''), a.deleted_ms, a.purge_after_ms, a.master_until_ms"                    \
-    " FROM assets a LEFT JOIN jobs j ON j.id = a.job_id"
+    " coalesce(j.error, ''), a.deleted_ms, a.purge_after_ms, a.master_until_ms,"                   \
+    " coalesce(a.source_id, 0), a.source_start_ms, a.source_end_ms, coalesce(s.public_id, ''),"    \
+    " coalesce(s.master_key, '')"
+#define ASSET_COLS_J                                                                               \
+    ASSET_SEL " FROM assets a LEFT JOIN jobs j ON j.id = a.job_id"                                 \
+              " LEFT JOIN assets s ON s.id = a.source_id"
 #define CLAIMABLE                                                                                  \
     "((j.state = 'queued' AND j.run_after_ms <= " NOW ") OR"                                       \
     " (j.state = 'running' AND j.lease_expires_ms < " NOW " AND j.attempts < j.max_attempts))"
@@ -382,8 +398,10 @@ static const char *const sql[STORE_OP_COUNT] = {
                        " coalesce(j.attempts, 0), coalesce(j.error, ''),"
                        " CASE WHEN d.id IS NULL THEN a.deleted_ms ELSE " NOW " END,"
                        " CASE WHEN d.id IS NULL THEN a.purge_after_ms ELSE " NOW
-                       " END, a.master_until_ms,"
+                       " END, a.master_until_ms, coalesce(a.source_id, 0), a.source_start_ms,"
+                       " a.source_end_ms, coalesce(s.public_id, ''), coalesce(s.master_key, ''),"
                        " (d.id IS NOT NULL) FROM assets a LEFT JOIN jobs j ON j.id = a.job_id"
+                       " LEFT JOIN assets s ON s.id = a.source_id"
                        " LEFT JOIN d ON d.id = a.id WHERE a.public_id = $1 AND a.org = $2",
     [STORE_ASSET_PURGE_DUE] =
         "UPDATE assets SET purge_after_ms = " NOW " + $2::bigint WHERE id = ANY (ARRAY("
@@ -447,6 +465,22 @@ static const char *const sql[STORE_OP_COUNT] = {
     /* By public id, within the org ("": any); by id: export_by_id. */
     [STORE_EXPORT_GET] = "SELECT " EXPORT_COLS_J " WHERE e.public_id = $1"
                          " AND ($2::text = '' OR e.org = $2::text)",
+    /* The source (the org's, not deleted) is locked against a concurrent delete as for an
+     * export. The clip's id is taken first, so its job (written as STORE_JOB_CREATE writes
+     * jobs, without the promote's asset.uploaded) and the asset naming that job are each one
+     * INSERT: a CTE cannot update a row another CTE inserted. The answer is read from what
+     * they returned, as STORE_ASSET_GET reads it. No row: the source is unknown. */
+    [STORE_CLIP_CREATE] =
+        "WITH s AS (SELECT id, public_id, master_key FROM assets WHERE id = $1::bigint"
+        "  AND org = $2::text AND deleted_ms = 0 FOR KEY SHARE),"
+        " d AS (SELECT nextval(pg_get_serial_sequence('assets', 'id')) AS asset_id,"
+        "  'transcode'::text AS kind, 0 AS priority, $4::int AS max_attempts, 0 AS mp4,"
+        "  (-1)::bigint AS poster_ms FROM s)," JOB_INSERT ","
+        " a AS (INSERT INTO assets (id, public_id, org, filename, content_type, size_bytes, state,"
+        "  master_key, source_id, source_start_ms, source_end_ms, job_id, created_ms, updated_ms)"
+        "  SELECT j.asset_id, $3::text, $2::text, $6::text, $7::text, 0, 'processing', $8::text,"
+        "  s.id, $9::bigint, $10::bigint, j.id, " NOW ", " NOW " FROM j, s RETURNING *)"
+        " SELECT " ASSET_SEL " FROM a JOIN j ON j.id = a.job_id JOIN s ON s.id = a.source_id",
 };
 
 /* Claim variants: one statement per shape, so each gets a plan of its own (an "$n IS NULL OR"
@@ -1080,6 +1114,23 @@ static int build(pg_conn *c, const struct rd_msg_store *b, params *p)
         param_text(p, e->format);
         break;
     }
+    case STORE_CLIP_CREATE:
+        /* jobs[0] shares the union with assets[0]: its max_attempts lies over
+         * assets[0].job_state, which is not an input. */
+        if (a->public_id[0] == '\0' || a->org[0] == '\0' || a->source_id <= 0 ||
+            a->source_start_ms < 0 || a->source_end_ms <= a->source_start_ms)
+            return -EINVAL;
+        param_int(p, a->source_id);
+        param_text(p, a->org);
+        param_text(p, a->public_id);
+        param_int(p, job_field(&b->jobs[0], F_MAX_ATTEMPTS));
+        param_text(p, c->st->arg->outbox ? "true" : "false"); /* $5, as JOB_INSERT reads it */
+        param_text(p, a->filename);
+        param_text(p, a->content_type);
+        param_text(p, a->master_key);
+        param_int(p, a->source_start_ms);
+        param_int(p, a->source_end_ms);
+        break;
     case STORE_EXPORT_GET:
         if (b->exports[0].public_id[0] != '\0') {
             param_text(p, b->exports[0].public_id);
@@ -1171,6 +1222,11 @@ static void read_asset(const PGresult *r, int row, rd_asset *a)
     a->deleted_ms = num(r, row, 19);
     a->purge_after_ms = num(r, row, 20);
     a->master_until_ms = num(r, row, 21);
+    a->source_id = num(r, row, 22);
+    a->source_start_ms = num(r, row, 23);
+    a->source_end_ms = num(r, row, 24);
+    text(a->source_public, sizeof(a->source_public), r, row, 25);
+    text(a->source_master, sizeof(a->source_master), r, row, 26);
 }
 
 static void read_caption(const PGresult *r, int row, int col, rd_caption *c)
@@ -1224,6 +1280,7 @@ static int read_result(struct rd_msg_store *b, const PGresult *r)
     case STORE_ASSET_GET:
     case STORE_ASSET_FIND:
     case STORE_ASSET_UPDATE:
+    case STORE_CLIP_CREATE:
         if (rows == 0)
             return -ENOENT;
         read_asset(r, 0, &b->assets[0]);
@@ -1421,7 +1478,7 @@ static int read_result(struct rd_msg_store *b, const PGresult *r)
             return -ENOENT;
         read_asset(r, 0, &b->assets[0]);
         b->n = 1;
-        b->state = strcmp(PQgetvalue(r, 0, 22), "t") == 0;
+        b->state = strcmp(PQgetvalue(r, 0, 27), "t") == 0;
         return 0;
     case STORE_ASSET_PURGED:
         return rows == 0 ? -ENOENT : 0;

@@ -120,6 +120,12 @@ static const char *const migrations[] = {
     "ALTER TABLE webhook_events8 RENAME TO webhook_events;"
     "CREATE UNIQUE INDEX webhook_events_once ON webhook_events"
     " (asset_id, type, coalesce(export_id, 0));",
+    /* 9: clips. A clip is an asset of its own cut from another (source_id; NULL for an upload)
+     * over a range; it only names its source, so deleting the source (a mark, never a row
+     * deletion) leaves the clip as it is: nothing cascades. */
+    "ALTER TABLE assets ADD COLUMN source_id INTEGER REFERENCES assets (id);"
+    "ALTER TABLE assets ADD COLUMN source_start_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE assets ADD COLUMN source_end_ms INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -128,12 +134,16 @@ static const char *const migrations[] = {
     "id, asset_id, kind, state, priority, attempts, max_attempts, progress, run_after_ms,"         \
     " lease_expires_ms, created_ms, updated_ms, lease_owner, error, mp4, poster_ms"
 /* An asset as read back: its state follows its job once promoted (ASSET_STATE), and the job's
- * progress, attempts and error come with it. ASSET_COLS is the same row without the job (for
- * RETURNING). */
+ * progress, attempts and error come with it, and for a clip its source's public id and master
+ * (a deleted source still names itself). ASSET_COLS is the same row without the job (for
+ * RETURNING, where the source is a subquery: no join there). */
+#define ASSET_SOURCE(col)                                                                          \
+    "coalesce((SELECT s." col " FROM assets s WHERE s.id = assets.source_id), '')"
 #define ASSET_COLS                                                                                 \
     "id, public_id, org, filename, content_type, size_bytes, state, staging_key, master_key,"      \
     " upload_id, part_size, nparts, job_id, created_ms, updated_ms, '', 0, 0, '', deleted_ms,"     \
-    " purge_after_ms, master_until_ms"
+    " purge_after_ms, master_until_ms, coalesce(source_id, 0), source_start_ms,"                   \
+    " source_end_ms, " ASSET_SOURCE("public_id") ", " ASSET_SOURCE("master_key")
 #define ASSET_STATE                                                                                \
     "(CASE WHEN a.deleted_ms > 0 THEN 'deleted' WHEN j.id IS NULL THEN a.state WHEN j.state = "    \
     "'succeeded' THEN 'ready'"                                                                     \
@@ -142,8 +152,10 @@ static const char *const migrations[] = {
     "a.id, a.public_id, a.org, a.filename, a.content_type, a.size_bytes, " ASSET_STATE ","         \
     " a.staging_key, a.master_key, a.upload_id, a.part_size, a.nparts, a.job_id, a.created_ms,"    \
     " a.updated_ms, coalesce(j.state, ''), coalesce(j.progress, 0), coalesce(j.attempts, 0),"      \
-    " coalesce(j.error, ''), a.deleted_ms, a.purge_after_ms, a.master_until_ms"                    \
-    " FROM assets a LEFT JOIN jobs j ON j.id = a.job_id"
+    " coalesce(j.error, ''), a.deleted_ms, a.purge_after_ms, a.master_until_ms,"                   \
+    " coalesce(a.source_id, 0), a.source_start_ms, a.source_end_ms, coalesce(s.public_id, ''),"    \
+    " coalesce(s.master_key, '') FROM assets a LEFT JOIN jobs j ON j.id = a.job_id"                \
+    " LEFT JOIN assets s ON s.id = a.source_id"
 /* An export as read back, with its asset's public id and master and its job (kind 'export',
  * whose asset_id is the export's row). */
 #define EXPORT_COLS_J                                                                              \
@@ -218,12 +230,14 @@ enum {
     Q_CAP_DELETE,
     Q_CAP_BUMP,
     Q_CAP_LIST,
-    Q_EXP_ASSET,
+    Q_ASSET_OF_ORG,
     Q_EXP_INSERT,
     Q_EXP_BY_KEY,
     Q_EXP_GET,
     Q_EXP_GET_ID,
     Q_EXP_CANCEL,
+    Q_CLIP_INSERT,
+    Q_CLIP_JOB,
     Q_COUNT
 };
 
@@ -390,10 +404,11 @@ static const char *const sql[Q_COUNT] = {
     [Q_CAP_LIST] = "SELECT a.captions_version, c.lang, c.name, c.is_default, c.created_ms,"
                    " c.updated_ms FROM assets a LEFT JOIN captions c ON c.asset_id = a.id"
                    " WHERE a.id = ?1 AND a.deleted_ms = 0 ORDER BY c.lang LIMIT ?2",
-    /* An export create: the asset must be the org's and not deleted; then the insert and the
-     * look-up by the request share their parameters: ?1 public id, ?2 org, ?3 asset, ?4 start,
-     * ?5 end, ?6 height, ?7 lang, ?8 format (export_stmt), and ?9 now. */
-    [Q_EXP_ASSET] = "SELECT id FROM assets WHERE id = ?1 AND org = ?2 AND deleted_ms = 0",
+    /* An export's or a clip's source: the org's, not deleted. */
+    [Q_ASSET_OF_ORG] = "SELECT id FROM assets WHERE id = ?1 AND org = ?2 AND deleted_ms = 0",
+    /* An export create: after the source's check, the insert and the look-up by the request
+     * share their parameters: ?1 public id, ?2 org, ?3 asset, ?4 start, ?5 end, ?6 height,
+     * ?7 lang, ?8 format (export_stmt), and ?9 now. */
     [Q_EXP_INSERT] = "INSERT INTO exports (public_id, org, asset_id, start_ms, end_ms, height,"
                      " lang, format, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
                      " ?8, ?9, ?9) ON CONFLICT (asset_id, start_ms, end_ms, height, lang, format)"
@@ -406,6 +421,12 @@ static const char *const sql[Q_COUNT] = {
     [Q_EXP_CANCEL] = "UPDATE jobs SET state = 'cancelled', lease_expires_ms = 0, updated_ms = ?1"
                      " WHERE kind = 'export' AND state IN ('queued', 'running')"
                      " AND asset_id IN (SELECT id FROM exports WHERE asset_id = ?2)",
+    /* A clip: the asset (processing from the start: it has no upload), then its job. */
+    [Q_CLIP_INSERT] = "INSERT INTO assets (public_id, org, filename, content_type, size_bytes,"
+                      " state, master_key, source_id, source_start_ms, source_end_ms, created_ms,"
+                      " updated_ms) VALUES (?1, ?2, ?3, ?4, 0, 'processing', ?5, ?6, ?7, ?8, ?9,"
+                      " ?9) RETURNING id",
+    [Q_CLIP_JOB] = "UPDATE assets SET job_id = ?2 WHERE id = ?1",
 };
 
 typedef struct sq {
@@ -643,6 +664,11 @@ static void read_asset(sqlite3_stmt *st, rd_asset *a)
     a->deleted_ms = sqlite3_column_int64(st, 19);
     a->purge_after_ms = sqlite3_column_int64(st, 20);
     a->master_until_ms = sqlite3_column_int64(st, 21);
+    a->source_id = sqlite3_column_int64(st, 22);
+    a->source_start_ms = sqlite3_column_int64(st, 23);
+    a->source_end_ms = sqlite3_column_int64(st, 24);
+    copy_text(a->source_public, sizeof(a->source_public), st, 25);
+    copy_text(a->source_master, sizeof(a->source_master), st, 26);
 }
 
 static int run(sq *s, int q)
@@ -893,7 +919,8 @@ static int emit_outcome(sq *s, int64_t job_id, int state, int64_t now);
 
 /* Creates job `j` (asset_id, kind, priority, max_attempts, options) unless its asset has one
  * of that kind, in the caller's transaction; *j becomes the job as stored, `created` set when
- * this call inserted it. STORE_JOB_CREATE and the export create both come here. */
+ * this call inserted it. STORE_JOB_CREATE, the export create and the clip create all come
+ * here. */
 static int job_create_one(sq *s, rd_job *j, int64_t now)
 {
     if (j->kind[0] == '\0' || j->asset_id <= 0)
@@ -923,12 +950,6 @@ static int job_create_one(sq *s, rd_job *j, int64_t now)
     read_job(st, j);
     sqlite3_reset(st);
     j->created = created;
-    if (created && strcmp(j->kind, "transcode") == 0) {
-        /* The promote was accepted: its event, in the same transaction. */
-        r = emit_event(s, j->asset_id, "asset.uploaded", "", now);
-        if (r < 0)
-            return r;
-    }
     return 0;
 }
 
@@ -936,7 +957,12 @@ static int op_job_create(sq *s, struct rd_msg_store *b)
 {
     int64_t now = now_ms();
     for (uint32_t i = 0; i < b->n; i++) {
-        int r = job_create_one(s, &b->jobs[i], now);
+        rd_job *j = &b->jobs[i];
+        int r = job_create_one(s, j, now);
+        if (r == 0 && j->created && strcmp(j->kind, "transcode") == 0)
+            /* The promote was accepted: its event, in the same transaction (a clip's job is
+             * not a promote: it has none). */
+            r = emit_event(s, j->asset_id, "asset.uploaded", "", now);
         if (r < 0)
             return r;
     }
@@ -1707,7 +1733,7 @@ static int op_export_create(sq *s, struct rd_msg_store *b)
         e->start_ms < 0 || e->end_ms <= e->start_ms || e->height < 0)
         return -EINVAL;
     int64_t now = now_ms();
-    sqlite3_stmt *st = stmt(s, Q_EXP_ASSET);
+    sqlite3_stmt *st = stmt(s, Q_ASSET_OF_ORG);
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, e->asset_id);
         sqlite3_bind_text(st, 2, e->org, -1, SQLITE_TRANSIENT);
@@ -1763,6 +1789,60 @@ static int op_export_get(sq *s, struct rd_msg_store *b)
     if (r == 0)
         b->n = 1;
     return r;
+}
+
+/* ---- clips ---- */
+
+static int op_clip_create(sq *s, struct rd_msg_store *b)
+{
+    /* jobs[0] shares the union with assets[0]: its max_attempts is read before any answer is
+     * written (it lies over assets[0].job_state, which is not an input). */
+    int32_t max_attempts = b->jobs[0].max_attempts;
+    const rd_asset *a = &b->assets[0];
+    if (a->public_id[0] == '\0' || a->org[0] == '\0' || a->source_id <= 0 ||
+        a->source_start_ms < 0 || a->source_end_ms <= a->source_start_ms)
+        return -EINVAL;
+    int64_t now = now_ms();
+    sqlite3_stmt *st = stmt(s, Q_ASSET_OF_ORG);
+    if (st != NULL) {
+        sqlite3_bind_int64(st, 1, a->source_id);
+        sqlite3_bind_text(st, 2, a->org, -1, SQLITE_TRANSIENT);
+    }
+    int r = first_row(st);
+    if (r < 0)
+        return r;
+    sqlite3_reset(st);
+    st = stmt(s, Q_CLIP_INSERT);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_text(st, 1, a->public_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, a->org, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, a->filename, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, a->content_type, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, a->master_key, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 6, a->source_id);
+    sqlite3_bind_int64(st, 7, a->source_start_ms);
+    sqlite3_bind_int64(st, 8, a->source_end_ms);
+    sqlite3_bind_int64(st, 9, now);
+    r = first_row(st);
+    if (r < 0)
+        return r == -ENOENT ? -EIO : r;
+    rd_job j = {.asset_id = sqlite3_column_int64(st, 0), .max_attempts = max_attempts};
+    sqlite3_reset(st);
+    snprintf(j.kind, sizeof(j.kind), "transcode");
+    r = job_create_one(s, &j, now);
+    if (r < 0)
+        return r;
+    st = stmt(s, Q_CLIP_JOB);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, j.asset_id);
+    sqlite3_bind_int64(st, 2, j.id);
+    r = step_done(st);
+    if (r < 0)
+        return r;
+    b->assets[0].id = j.asset_id;
+    return op_asset_get(s, b);
 }
 
 static int is_write(int op)
@@ -1850,6 +1930,8 @@ static int execute(sq *s, struct rd_msg_store *b)
         return op_export_create(s, b);
     case STORE_EXPORT_GET:
         return op_export_get(s, b);
+    case STORE_CLIP_CREATE:
+        return op_clip_create(s, b);
     default:
         return -EINVAL;
     }

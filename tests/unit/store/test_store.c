@@ -415,6 +415,20 @@ static const char schema7_sql[] =
 
 static int schema7_seeded;
 
+/* A database as schema 8 left it: a transcoded asset, before clips (schema 9) gave assets a
+ * source. */
+static const char schema8_sql[] =
+    "INSERT INTO assets (public_id, org, filename, content_type, size_bytes, state, staging_key,"
+    " master_key, created_ms, updated_ms) VALUES"
+    " ('aold8', 'eight', 'eight.mp4', 'video/mp4', 88, 'processing', 'aold8', 'masters/aold8',"
+    " 1, 1);"
+    "INSERT INTO jobs (asset_id, kind, state, run_after_ms, created_ms, updated_ms)"
+    " SELECT id, 'transcode', 'succeeded', 1, 1, 1 FROM assets WHERE public_id = 'aold8';"
+    "UPDATE assets SET job_id = (SELECT j.id FROM jobs j WHERE j.asset_id = assets.id"
+    " AND j.kind = 'transcode') WHERE public_id = 'aold8';";
+
+static int schema8_seeded;
+
 static int64_t org_active(const char *org)
 {
     rd_msg *m = store_request(STORE_ORG_ACTIVE_JOBS);
@@ -1537,6 +1551,211 @@ TEST(export_events_are_written_with_the_export_outcome)
     drain();
 }
 
+/* ---- clips ---- */
+
+/* STORE_CLIP_CREATE of asset `source`'s range as `org`, the clip named `public_id` (its master
+ * "clips/<public_id>"), its job with `max_attempts`: the status, the clip as answered. */
+static int clip_create(int64_t source, const char *org, const char *public_id, int64_t start_ms,
+                       int64_t end_ms, int max_attempts, rd_asset *out)
+{
+    rd_msg *m = store_request(STORE_CLIP_CREATE);
+    struct rd_msg_store *b = msg_body(m, store);
+    rd_asset *a = &b->assets[0];
+    snprintf(a->public_id, sizeof(a->public_id), "%s", public_id);
+    snprintf(a->org, sizeof(a->org), "%s", org);
+    snprintf(a->filename, sizeof(a->filename), "%s.mp4", public_id);
+    snprintf(a->content_type, sizeof(a->content_type), "video/mp4");
+    snprintf(a->master_key, sizeof(a->master_key), "clips/%s", public_id);
+    a->source_id = source;
+    a->source_start_ms = start_ms;
+    a->source_end_ms = end_ms;
+    /* Last: jobs[0] shares the union with assets[0] (max_attempts lies over job_state). */
+    b->jobs[0].max_attempts = max_attempts;
+    b->n = 1;
+    int st;
+    rd_msg *ans = call(m, &st);
+    if (out != NULL)
+        memset(out, 0, sizeof(*out));
+    if (ans != NULL && st == 0 && out != NULL) {
+        CHECK_EQ_INT(msg_body(ans, store)->n, 1);
+        *out = msg_body(ans, store)->assets[0];
+    }
+    msg_free(ans);
+    return st;
+}
+
+/* Checks that `got` is clip `c` as stored, cut from `src` over [start_ms, end_ms). */
+static void expect_clip(const rd_asset *got, const rd_asset *c, const rd_asset *src,
+                        int64_t start_ms, int64_t end_ms)
+{
+    CHECK_EQ_INT(got->id, c->id);
+    CHECK_EQ_STR(got->public_id, c->public_id);
+    CHECK_EQ_INT(got->job_id, c->job_id);
+    CHECK_EQ_INT(got->source_id, src->id);
+    CHECK_EQ_INT(got->source_start_ms, start_ms);
+    CHECK_EQ_INT(got->source_end_ms, end_ms);
+    CHECK_EQ_STR(got->source_public, src->public_id);
+    CHECK_EQ_STR(got->source_master, src->master_key);
+}
+
+TEST(clips_are_assets_cut_from_another_with_their_job)
+{
+    drain();
+    /* A ready source; the org's endpoint comes after, so its own events are not in the way. */
+    rd_asset src, c, c2, got, rows[RD_STORE_BATCH];
+    CHECK_EQ_INT(create_asset("clip-src", "cliporg", 5, &src), 0);
+    rd_job t = create_job(src.id, "transcode", 0, 3), run;
+    CHECK_EQ_INT(update_asset("clip-src", "cliporg", "processing", t.id), 0);
+    CHECK_EQ_INT(claim("w-clip", 30000, 1, t.id, &run), 1);
+    CHECK_EQ_INT(fenced(STORE_JOB_COMPLETE, "w-clip", &run, 0, NULL), JOB_SUCCEEDED);
+    CHECK_EQ_INT(webhook_put("cliporg", "asset.uploaded,asset.ready,asset.failed"), 0);
+
+    CHECK_EQ_INT(clip_create(src.id, "cliporg", "clip-1", 1500, 4000, 4, &c), 0);
+    CHECK(c.id > 0 && c.id != src.id && c.job_id > 0);
+    CHECK_EQ_STR(c.public_id, "clip-1");
+    CHECK_EQ_STR(c.org, "cliporg");
+    CHECK_EQ_STR(c.state, "processing");
+    CHECK_EQ_STR(c.filename, "clip-1.mp4");
+    CHECK_EQ_STR(c.content_type, "video/mp4");
+    CHECK_EQ_STR(c.master_key, "clips/clip-1");
+    CHECK_EQ_STR(c.staging_key, "");
+    CHECK_EQ_INT(c.size_bytes, 0);
+    CHECK_EQ_INT(c.job_state, JOB_QUEUED);
+    CHECK(c.job_progress == 0 && c.job_attempts == 0 && c.deleted_ms == 0);
+    CHECK(c.created_ms > 1700000000000LL);
+    expect_clip(&c, &c, &src, 1500, 4000);
+    /* Its job: a transcode of the clip, with the attempts asked for. */
+    int st;
+    rd_job j = get_job(c.job_id, &st);
+    CHECK_EQ_INT(st, 0);
+    CHECK_EQ_STR(j.kind, "transcode");
+    CHECK_EQ_INT(j.asset_id, c.id);
+    CHECK_EQ_INT(j.state, JOB_QUEUED);
+    CHECK_EQ_INT(j.max_attempts, 4);
+    CHECK_EQ_INT(org_active("cliporg"), 1);
+    /* A clip is not an upload: no asset.uploaded. */
+    CHECK_EQ_INT(claim_hooks("webhook", 8, NULL), 0);
+
+    /* Read back: by public id (within the org, or any), by key, and listed; the source is not
+     * a clip. */
+    CHECK_EQ_INT(find_asset("clip-1", "cliporg", &got), 0);
+    expect_clip(&got, &c, &src, 1500, 4000);
+    CHECK_EQ_STR(got.state, "processing");
+    CHECK_EQ_INT(got.job_state, JOB_QUEUED);
+    CHECK_EQ_STR(got.master_key, "clips/clip-1");
+    CHECK_EQ_INT(find_asset("clip-1", "", &got), 0);
+    expect_clip(&got, &c, &src, 1500, 4000);
+    CHECK_EQ_INT(find_asset("clip-1", "otherorg", NULL), -ENOENT);
+    rd_msg *m = store_request(STORE_ASSET_GET);
+    msg_body(m, store)->assets[0].id = c.id;
+    rd_msg *ans = call(m, &st);
+    CHECK_EQ_INT(st, 0);
+    if (ans != NULL && st == 0)
+        expect_clip(&msg_body(ans, store)->assets[0], &c, &src, 1500, 4000);
+    msg_free(ans);
+    CHECK_EQ_INT(find_asset("clip-src", "cliporg", &got), 0);
+    CHECK_EQ_STR(got.state, "ready");
+    CHECK(got.source_id == 0 && got.source_start_ms == 0 && got.source_end_ms == 0);
+    CHECK_EQ_STR(got.source_public, "");
+    CHECK_EQ_STR(got.source_master, "");
+    int64_t next;
+    int n = list_assets("cliporg", "", 0, 32, rows, &next);
+    CHECK_EQ_INT(n, 2);
+    if (n == 2) {
+        expect_clip(&rows[0], &c, &src, 1500, 4000); /* newest first */
+        CHECK_EQ_STR(rows[0].state, "processing");
+        CHECK_EQ_STR(rows[1].public_id, "clip-src");
+        CHECK_EQ_INT(rows[1].source_id, 0);
+        CHECK_EQ_STR(rows[1].source_public, "");
+    }
+    n = list_assets("cliporg", "processing", 0, 32, rows, &next);
+    CHECK_EQ_INT(n, 1);
+    if (n == 1)
+        expect_clip(&rows[0], &c, &src, 1500, 4000);
+
+    /* Another range (max_attempts 0: the default). */
+    CHECK_EQ_INT(clip_create(src.id, "cliporg", "clip-2", 0, 1000, 0, &c2), 0);
+    CHECK(c2.id != c.id && c2.job_id != c.job_id);
+    expect_clip(&c2, &c2, &src, 0, 1000);
+    CHECK_EQ_INT(get_job(c2.job_id, &st).max_attempts, 5);
+
+    /* Refused, and nothing written: another org's source, an unknown one, a range that is
+     * none, a public id that is taken. */
+    CHECK_EQ_INT(clip_create(src.id, "otherorg", "clip-x", 0, 1000, 0, NULL), -ENOENT);
+    CHECK_EQ_INT(clip_create(src.id + 1000000, "cliporg", "clip-x", 0, 1000, 0, NULL), -ENOENT);
+    CHECK_EQ_INT(clip_create(src.id, "cliporg", "clip-x", 1000, 1000, 0, NULL), -EINVAL);
+    CHECK_EQ_INT(clip_create(src.id, "cliporg", "clip-x", -1, 1000, 0, NULL), -EINVAL);
+    CHECK_EQ_INT(clip_create(0, "cliporg", "clip-x", 0, 1000, 0, NULL), -EINVAL);
+    CHECK_EQ_INT(clip_create(src.id, "cliporg", "", 0, 1000, 0, NULL), -EINVAL);
+    CHECK_EQ_INT(clip_create(src.id, "cliporg", "clip-1", 0, 2000, 0, NULL), -EINVAL);
+    CHECK_EQ_INT(find_asset("clip-x", "", NULL), -ENOENT);
+    CHECK_EQ_INT(org_active("cliporg"), 2);
+
+    /* Deleting the source leaves its clips and their jobs as they were; they still name it.
+     * A deleted source takes no more clips. */
+    int newly = 0;
+    rd_asset gone;
+    CHECK_EQ_INT(delete_asset("clip-src", "cliporg", &gone, &newly), 0);
+    CHECK_EQ_INT(newly, 1);
+    CHECK_EQ_INT(find_asset("clip-1", "cliporg", &got), 0);
+    expect_clip(&got, &c, &src, 1500, 4000);
+    CHECK_EQ_STR(got.state, "processing");
+    CHECK_EQ_INT(got.deleted_ms, 0);
+    CHECK_EQ_INT(get_job(c.job_id, &st).state, JOB_QUEUED);
+    CHECK_EQ_INT(get_job(c2.job_id, &st).state, JOB_QUEUED);
+    CHECK_EQ_INT(clip_create(src.id, "cliporg", "clip-late", 0, 1000, 0, NULL), -ENOENT);
+    n = list_assets("cliporg", "", 0, 32, rows, &next);
+    CHECK(n == 2 && has(rows, n, "clip-1") && has(rows, n, "clip-2") && !has(rows, n, "clip-src"));
+    /* A deleted clip as the deletion and the edges read it: still with its source. */
+    CHECK_EQ_INT(delete_asset("clip-2", "cliporg", &got, &newly), 0);
+    expect_clip(&got, &c2, &src, 0, 1000);
+    CHECK_EQ_INT(get_job(c2.job_id, &st).state, JOB_CANCELLED); /* its own job stops */
+    n = deletions(STORE_ASSET_DELETED, gone.deleted_ms - 1, 0, 0, rows);
+    for (int i = 0; i < n; i++)
+        if (strcmp(rows[i].public_id, "clip-2") == 0)
+            expect_clip(&rows[i], &c2, &src, 0, 1000);
+    CHECK(has(rows, n, "clip-2") && has(rows, n, "clip-src"));
+
+    /* The clip's transcode ends as any asset's: ready, with asset.ready. */
+    CHECK_EQ_INT(claim("w-clip", 30000, 1, c.job_id, &run), 1);
+    CHECK_EQ_INT(fenced(STORE_JOB_COMPLETE, "w-clip", &run, 0, NULL), JOB_SUCCEEDED);
+    rd_job hooks[8];
+    n = claim_hooks("webhook", 8, hooks);
+    CHECK_EQ_INT(n, 1);
+    if (n == 1) {
+        rd_webhook_delivery ev;
+        CHECK_EQ_INT(webhook_event(hooks[0].asset_id, &ev, NULL), 0);
+        CHECK_EQ_STR(ev.type, "asset.ready");
+        CHECK_EQ_STR(ev.asset_public, "clip-1");
+        CHECK_EQ_INT(ev.asset_id, c.id);
+        CHECK_EQ_INT(fenced(STORE_JOB_COMPLETE, "hooks", &hooks[0], 0, NULL), JOB_SUCCEEDED);
+    }
+    CHECK_EQ_INT(find_asset("clip-1", "cliporg", &got), 0);
+    CHECK_EQ_STR(got.state, "ready");
+    expect_clip(&got, &c, &src, 1500, 4000);
+    CHECK_EQ_INT(webhook_op(STORE_WEBHOOK_DELETE, "cliporg", NULL, NULL, NULL), 0);
+    drain();
+}
+
+TEST(migration_to_schema_9_keeps_assets_as_uploads)
+{
+    CHECK(schema8_seeded); /* a schema-8 database with an asset was upgraded */
+    if (!schema8_seeded)
+        return;
+    drain();
+    rd_asset got, c;
+    CHECK_EQ_INT(find_asset("aold8", "eight", &got), 0);
+    CHECK_EQ_STR(got.state, "ready");
+    CHECK_EQ_INT(got.size_bytes, 88);
+    CHECK(got.source_id == 0 && got.source_start_ms == 0 && got.source_end_ms == 0);
+    CHECK_EQ_STR(got.source_public, "");
+    CHECK_EQ_STR(got.source_master, "");
+    CHECK_EQ_INT(clip_create(got.id, "eight", "clip-8", 0, 500, 1, &c), 0);
+    expect_clip(&c, &c, &got, 0, 500);
+    CHECK_EQ_STR(c.source_master, "masters/aold8");
+    drain();
+}
+
 static void suite(const char *name)
 {
     backend = name;
@@ -1565,6 +1784,8 @@ static void suite(const char *name)
     RUN(migration_from_schema_6_keeps_captions_and_takes_exports);
     RUN(export_events_are_written_with_the_export_outcome);
     RUN(migration_to_schema_8_keeps_webhook_events);
+    RUN(clips_are_assets_cut_from_another_with_their_job);
+    RUN(migration_to_schema_9_keeps_assets_as_uploads);
 }
 
 /* Runs `sql` on the database as it is (an older schema). 0 or -1. */
@@ -1595,7 +1816,7 @@ static int seed(const rd_config *cfg, const char *sql)
 static int with_store(rd_config *cfg, const char *name)
 {
     char err[512];
-    /* First as older reelds left it, with rows (schema 1, then 6, then 7), then upgraded. */
+    /* First as older reelds left it, with rows (schema 1, then 6, 7 and 8), then upgraded. */
     int r = store_migrate_to(cfg, 1, err, sizeof(err));
     legacy_seeded = r == 0 && seed(cfg, legacy_sql) == 0;
     if (r == 0)
@@ -1604,6 +1825,9 @@ static int with_store(rd_config *cfg, const char *name)
     if (r == 0)
         r = store_migrate_to(cfg, 7, err, sizeof(err));
     schema7_seeded = r == 0 && seed(cfg, schema7_sql) == 0;
+    if (r == 0)
+        r = store_migrate_to(cfg, 8, err, sizeof(err));
+    schema8_seeded = r == 0 && seed(cfg, schema8_sql) == 0;
     if (r == 0)
         r = store_migrate(cfg, err, sizeof(err));
     if (r == 0)
