@@ -148,9 +148,10 @@ static int open_decoder(ex *x, int index, AVCodecContext **out)
     if (r < 0)
         return fail(x, r, "reading the %s codec parameters failed: %s", kind, av_err2str(r));
     c->pkt_timebase = st->time_base;
-    /* Frame threads each hold pictures; on a small machine libx264's threads already take
-     * every core, so the decoder gets one. */
-    c->thread_count = sysconf(_SC_NPROCESSORS_ONLN) > 4 ? 0 : 1;
+    /* Two frame threads decode the next pictures while the encoder takes this one (the job's
+     * thread would otherwise do both in turn); more would each hold pictures for no speed that
+     * measured, with libx264's threads already on every core. */
+    c->thread_count = sysconf(_SC_NPROCESSORS_ONLN) > 4 ? 4 : 2;
     c->max_pixels = (int64_t)LADDER_MAX_SIDE * LADDER_MAX_SIDE;
     if ((r = avcodec_open2(c, codec, NULL)) < 0)
         return fail(x, -EINVAL,
@@ -291,6 +292,9 @@ static int open_video_encoder(ex *x, media_encoder path)
                 0 ||
             av_dict_set(&opts, "crf", X264_CRF, 0) < 0)
             r = -ENOMEM;
+        /* libx264's own frame threads. Sliced threads hold 65 MB less at 1080p on two cores
+         * (249 against 314 MB peak) for the same CPU time, but their serial lookahead left a
+         * core idle: 15-50 % longer in wall time. An export is waited for; speed won. */
     }
     if (r < 0) {
         av_dict_free(&opts);

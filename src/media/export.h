@@ -54,10 +54,12 @@ typedef struct export_result {
 } export_result;
 
 /* Runs the export to the end on the calling thread (blocking) and writes the MP4 (H.264 and
- * AAC, moov first) to `out_path`, created or truncated; on failure the file is removed.
+ * AAC, moov first) to `out_path`, created or truncated; on failure the file is removed (a
+ * failure found before it is created, such as a bad range, leaves `out_path` untouched).
  * Returns 0, -ECANCELED, or another -errno with one sentence for the user in `err`:
  * -EINVAL (the input cannot be decoded; a range that starts past the input's end; captions
- * libass cannot read), -ENOTSUP (no stream reeld encodes), -E2BIG (pictures too big), -EIO
+ * libass cannot read, or a file that does not start with "WEBVTT": nothing else reaches
+ * FFmpeg's probe), -ENOTSUP (no stream reeld encodes), -E2BIG (pictures too big), -EIO
  * (the device's, worth retrying), -ENOSPC (the disk). `res` is filled either way. An NVENC
  * encoder that will not open falls back to libx264, as a transcode does. */
 int export_run(media_source *src, const export_opts *o, const char *out_path,
