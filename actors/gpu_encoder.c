@@ -209,6 +209,7 @@ static void run_export(encoder *e, const struct rd_msg_transcode *t)
             .x264_preset = s->x264_preset,
             .x264_threads = s->x264_threads,
             .max_frame_pixels = s->max_frame_pixels,
+            .master_quality = t->master_quality,
         };
         export_sink sink = {sink_progress, sink_cancelled, e};
         r = export_run(src, &o, out, &sink, &res, err, sizeof(err));

@@ -39,11 +39,12 @@
 #include "src/rt/log.h"
 #include "src/rt/loop.h"
 
-#define TB90       ((AVRational){1, 90000})
-#define AUDIO_RATE 48000
-#define AUDIO_KBPS 128
-#define X264_CRF   "20"
-#define GOP_SEC    2
+#define TB90            ((AVRational){1, 90000})
+#define AUDIO_RATE      48000
+#define AUDIO_KBPS      128
+#define X264_CRF        "20"
+#define X264_MASTER_CRF "16" /* a clip's master: the ladder is made from it later */
+#define GOP_SEC         2
 
 typedef struct ex {
     const export_opts *o;
@@ -272,8 +273,10 @@ static int open_video_encoder(ex *x, media_encoder path)
     c->time_base = TB90;
     c->framerate = x->frame_rate;
     c->gop_size = (int)lround(av_q2d(x->frame_rate) * GOP_SEC);
-    c->rc_max_rate = (int64_t)maxrate_kbps(x->out_h) * 1000;
-    c->rc_buffer_size = (int)(c->rc_max_rate * 2);
+    if (!x->o->master_quality) {
+        c->rc_max_rate = (int64_t)maxrate_kbps(x->out_h) * 1000;
+        c->rc_buffer_size = (int)(c->rc_max_rate * 2);
+    }
     c->color_range = AVCOL_RANGE_MPEG;
     c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER; /* SPS and PPS in the moov's avcC */
     AVDictionary *opts = NULL;
@@ -282,7 +285,8 @@ static int open_video_encoder(ex *x, media_encoder path)
         /* No B-frames: FFmpeg 5.1's NVENC stamps a DTS past the PTS in a 1/90000 time base. */
         c->max_b_frames = 0;
         if (av_dict_set(&opts, "preset", "p4", 0) < 0 || av_dict_set(&opts, "rc", "vbr", 0) < 0 ||
-            av_dict_set(&opts, "cq", "23", 0) < 0 || av_dict_set(&opts, "profile", "high", 0) < 0)
+            av_dict_set(&opts, "cq", x->o->master_quality ? "18" : "23", 0) < 0 ||
+            av_dict_set(&opts, "profile", "high", 0) < 0)
             r = -ENOMEM;
         if (r == 0 && (c->hw_device_ctx = av_buffer_ref(x->o->cuda_device)) == NULL)
             r = -ENOMEM;
@@ -290,7 +294,7 @@ static int open_video_encoder(ex *x, media_encoder path)
         c->thread_count = x->o->x264_threads > 0 ? x->o->x264_threads : 0;
         if (av_dict_set(&opts, "preset", x->o->x264_preset ? x->o->x264_preset : "veryfast", 0) <
                 0 ||
-            av_dict_set(&opts, "crf", X264_CRF, 0) < 0)
+            av_dict_set(&opts, "crf", x->o->master_quality ? X264_MASTER_CRF : X264_CRF, 0) < 0)
             r = -ENOMEM;
         /* libx264's own frame threads. Sliced threads hold 65 MB less at 1080p on two cores
          * (249 against 314 MB peak) for the same CPU time, but their serial lookahead left a

@@ -33,6 +33,8 @@ typedef struct export_opts {
     const char *x264_preset;  /* NULL: "veryfast" */
     int x264_threads;         /* 0: libx264's own choice */
     int64_t max_frame_pixels; /* REELD_MAX_FRAME_PIXELS: bigger pictures fail with -E2BIG */
+    int master_quality;       /* a clip's master, which ladders are made from later: near
+                               * lossless (x264 CRF 16, NVENC CQ 18) and no bitrate cap */
 } export_opts;
 
 typedef struct export_sink {
