@@ -953,6 +953,68 @@ static int seconds_field(const char *s, const json_tok *t, int i, int64_t *ms)
 
 static int ladder_length(api *a, const rd_asset *x, int64_t *duration_ms, int *fmp4);
 
+/* The body's "start" and "end" (seconds, end after start) in ms: 0, or -1 once answered. */
+static int body_range(const rd_msg *m, const char *s, const json_tok *t, int64_t *start,
+                      int64_t *end, const char *cors)
+{
+    int si = json_get(s, t, 0, "start"), ei = json_get(s, t, 0, "end");
+    if (si < 0 || ei < 0 || seconds_field(s, t, si, start) < 0 ||
+        seconds_field(s, t, ei, end) < 0 || *end <= *start) {
+        reply_error(m, 400, "invalid_range",
+                    "start and end are seconds from 0 to 10000000, with end after start.", cors);
+        return -1;
+    }
+    return 0;
+}
+
+/* The ready asset of the path (the caller's org) that a range is cut from, with `*end` brought
+ * back to the video's end (the same cut as one that asked for exactly that): 0, or -1 once
+ * answered (404, 409 not_ready, 400 when `start` is past the end). */
+static int range_source(api *a, const rd_msg *m, const principal *p, rd_asset *x, int64_t start,
+                        int64_t *end, const char *cors)
+{
+    if (asset_lookup(a, m, p->org, x, "No such asset.", cors) < 0)
+        return -1;
+    if (x->job_state != JOB_SUCCEEDED) {
+        reply_error(m, 409, "not_ready", "Exports and clips are cut from a ready asset.", cors);
+        return -1;
+    }
+    /* The video's length, from its published ladder (its top rung's playlist); unknown, the
+     * encoder stops at the end. */
+    int64_t duration = 0;
+    int fmp4 = 0;
+    if (ladder_length(a, x, &duration, &fmp4) < 0)
+        duration = 0;
+    if (duration > 0 && start >= duration) {
+        reply_error(m, 400, "invalid_range", "start is past the end of the video.", cors);
+        return -1;
+    }
+    if (duration > 0 && *end > duration)
+        *end = duration;
+    return 0;
+}
+
+/* A create (export, clip) to the store: its answer, or NULL once answered (404 for the source
+ * asset gone meanwhile, 503/500). */
+static rd_msg *create_call(api *a, const rd_msg *m, rd_msg *req, const rd_asset *x,
+                           const char *cors)
+{
+    rd_msg *ans;
+    int r = store_call(a, req, &ans);
+    if (r == -ENOENT) {
+        reply_error(m, 404, "not_found", "No such asset.", cors);
+        return NULL;
+    }
+    if (r < 0) {
+        log_error("api_create_failed", KV_STR("asset", x->public_id),
+                  KV_STR("op", msg_body(req, store)->op == STORE_CLIP_CREATE ? "clip" : "export"),
+                  KV_ERRNO(r));
+        store_failed(m, r, cors);
+        return NULL;
+    }
+    return ans;
+}
+
 static const char *export_state(int job_state)
 {
     switch (job_state) {
@@ -1036,6 +1098,16 @@ static int export_json(api *a, char *buf, size_t cap, const rd_export *e)
     return json_writer_finish(&w);
 }
 
+static void reply_export(api *a, const rd_msg *m, int status, const rd_export *e, const char *cors)
+{
+    char body[4096];
+    int n = export_json(a, body, sizeof(body), e);
+    if (n < 0)
+        reply_error(m, 500, "internal", "The export does not fit an answer.", cors);
+    else
+        reply(m, status, body, (size_t)n, cors);
+}
+
 /* The export the path names, of the caller's org: 0, or -1 once answered. */
 static int export_lookup(api *a, const rd_msg *m, const char *org, rd_export *out, const char *cors)
 {
@@ -1071,15 +1143,10 @@ static void post_export(api *a, const rd_msg *m, const principal *p, const char 
     rd_export e;
     memset(&e, 0, sizeof(e));
     snprintf(e.format, sizeof(e.format), "mp4");
-    int si = json_get(s, t, 0, "start"), ei = json_get(s, t, 0, "end"),
-        ci = json_get(s, t, 0, "captions"), hi = json_get(s, t, 0, "height"),
+    int ci = json_get(s, t, 0, "captions"), hi = json_get(s, t, 0, "height"),
         fi = json_get(s, t, 0, "format");
-    if (si < 0 || ei < 0 || seconds_field(s, t, si, &e.start_ms) < 0 ||
-        seconds_field(s, t, ei, &e.end_ms) < 0 || e.end_ms <= e.start_ms) {
-        reply_error(m, 400, "invalid_range",
-                    "start and end are seconds from 0 to 10000000, with end after start.", cors);
+    if (body_range(m, s, t, &e.start_ms, &e.end_ms, cors) < 0)
         return;
-    }
     if (fi >= 0) {
         char f[8];
         if (t[fi].type != JSON_STRING || json_string(s, &t[fi], f, sizeof(f)) < 0 ||
@@ -1109,23 +1176,8 @@ static void post_export(api *a, const rd_msg *m, const principal *p, const char 
         }
     }
     rd_asset x;
-    if (asset_lookup(a, m, p->org, &x, "No such asset.", cors) < 0)
+    if (range_source(a, m, p, &x, e.start_ms, &e.end_ms, cors) < 0)
         return;
-    if (x.job_state != JOB_SUCCEEDED) {
-        reply_error(m, 409, "not_ready", "Exports are made from a ready asset.", cors);
-        return;
-    }
-    /* The video's length, from its published ladder (its top rung's playlist). */
-    int64_t duration = 0;
-    int fmp4 = 0;
-    if (ladder_length(a, &x, &duration, &fmp4) < 0)
-        duration = 0; /* unknown: the encoder stops at the end */
-    if (duration > 0 && e.start_ms >= duration) {
-        reply_error(m, 400, "invalid_range", "start is past the end of the video.", cors);
-        return;
-    }
-    if (duration > 0 && e.end_ms > duration)
-        e.end_ms = duration; /* its end: the same export as one that asked for exactly that */
     if (e.lang[0]) {
         rd_msg *req = store_request(STORE_CAPTION_LIST), *ans;
         msg_body(req, store)->asset_id = x.id;
@@ -1156,30 +1208,18 @@ static void post_export(api *a, const rd_msg *m, const principal *p, const char 
     snprintf(e.public_id, sizeof(e.public_id), "%s", pub);
     rd_msg *req = store_request(STORE_EXPORT_CREATE), *ans;
     msg_body(req, store)->exports[0] = e;
+    /* After the export: it lies over exports[0].updated_ms, which the store does not read. */
     msg_body(req, store)->jobs[0].max_attempts = JOB_ATTEMPTS;
     msg_body(req, store)->n = 1;
-    int r = store_call(a, req, &ans);
-    if (r == -ENOENT) {
-        reply_error(m, 404, "not_found", "No such asset.", cors);
+    if ((ans = create_call(a, m, req, &x, cors)) == NULL)
         return;
-    }
-    if (r < 0) {
-        log_error("api_export_create_failed", KV_STR("asset", x.public_id), KV_ERRNO(r));
-        store_failed(m, r, cors);
-        return;
-    }
     rd_export got = msg_body(ans, store)->exports[0];
     msg_free(ans);
     if (got.created)
         log_info("export_created", KV_STR("asset", x.public_id), KV_STR("export", got.public_id),
                  KV_INT("job", got.job_id), KV_INT("start_ms", got.start_ms),
                  KV_INT("end_ms", got.end_ms), KV_STR("captions", got.lang));
-    char body[4096];
-    int n = export_json(a, body, sizeof(body), &got);
-    if (n < 0)
-        reply_error(m, 500, "internal", "The export does not fit an answer.", cors);
-    else
-        reply(m, 202, body, (size_t)n, cors);
+    reply_export(a, m, 202, &got, cors);
 }
 
 static void get_export(api *a, const rd_msg *m, const principal *p, const char *cors)
@@ -1187,12 +1227,7 @@ static void get_export(api *a, const rd_msg *m, const principal *p, const char *
     rd_export e;
     if (export_lookup(a, m, read_org(a, p), &e, cors) < 0)
         return;
-    char body[4096];
-    int n = export_json(a, body, sizeof(body), &e);
-    if (n < 0)
-        reply_error(m, 500, "internal", "The export does not fit an answer.", cors);
-    else
-        reply(m, 200, body, (size_t)n, cors);
+    reply_export(a, m, 200, &e, cors);
 }
 
 /* Cancels the export's job through the dispatcher, which stops it at once when it runs on
@@ -1217,12 +1252,7 @@ static void cancel_export(api *a, const rd_msg *m, const principal *p, const cha
     log_info("export_cancelled", KV_STR("export", e.public_id), KV_INT("job", e.job_id));
     if (export_lookup(a, m, p->org, &e, cors) < 0)
         return;
-    char body[4096];
-    int n = export_json(a, body, sizeof(body), &e);
-    if (n < 0)
-        reply_error(m, 500, "internal", "The export does not fit an answer.", cors);
-    else
-        reply(m, 200, body, (size_t)n, cors);
+    reply_export(a, m, 200, &e, cors);
 }
 
 /* ---- POST /api/assets/{id}/clips ----
@@ -1240,14 +1270,9 @@ static void post_clip(api *a, const rd_msg *m, const principal *p, const char *c
     const char *s = http_request_body(msg_body(m, http_request)).p;
     rd_asset c;
     memset(&c, 0, sizeof(c));
-    int si = json_get(s, t, 0, "start"), ei = json_get(s, t, 0, "end"),
-        ti = json_get(s, t, 0, "title");
-    if (si < 0 || ei < 0 || seconds_field(s, t, si, &c.source_start_ms) < 0 ||
-        seconds_field(s, t, ei, &c.source_end_ms) < 0 || c.source_end_ms <= c.source_start_ms) {
-        reply_error(m, 400, "invalid_range",
-                    "start and end are seconds from 0 to 10000000, with end after start.", cors);
+    int ti = json_get(s, t, 0, "title");
+    if (body_range(m, s, t, &c.source_start_ms, &c.source_end_ms, cors) < 0)
         return;
-    }
     char title[200] = "";
     if (ti >= 0 && t[ti].type != JSON_NULL) {
         int n = t[ti].type == JSON_STRING ? json_string(s, &t[ti], title, sizeof(title) - 4) : -1;
@@ -1260,22 +1285,8 @@ static void post_clip(api *a, const rd_msg *m, const principal *p, const char *c
         }
     }
     rd_asset x;
-    if (asset_lookup(a, m, p->org, &x, "No such asset.", cors) < 0)
+    if (range_source(a, m, p, &x, c.source_start_ms, &c.source_end_ms, cors) < 0)
         return;
-    if (x.job_state != JOB_SUCCEEDED) {
-        reply_error(m, 409, "not_ready", "Clips are cut from a ready asset.", cors);
-        return;
-    }
-    int64_t duration = 0;
-    int fmp4 = 0;
-    if (ladder_length(a, &x, &duration, &fmp4) < 0)
-        duration = 0;
-    if (duration > 0 && c.source_start_ms >= duration) {
-        reply_error(m, 400, "invalid_range", "start is past the end of the video.", cors);
-        return;
-    }
-    if (duration > 0 && c.source_end_ms > duration)
-        c.source_end_ms = duration;
     if (new_public_id(c.public_id) < 0) {
         reply_error(m, 500, "internal", "No randomness for an id.", cors);
         return;
@@ -1293,16 +1304,8 @@ static void post_clip(api *a, const rd_msg *m, const principal *p, const char *c
     /* After the asset: it lies over assets[0].job_progress, which the store does not read. */
     msg_body(req, store)->jobs[0].max_attempts = JOB_ATTEMPTS;
     msg_body(req, store)->n = 1;
-    int r = store_call(a, req, &ans);
-    if (r == -ENOENT) {
-        reply_error(m, 404, "not_found", "No such asset.", cors);
+    if ((ans = create_call(a, m, req, &x, cors)) == NULL)
         return;
-    }
-    if (r < 0) {
-        log_error("api_clip_create_failed", KV_STR("asset", x.public_id), KV_ERRNO(r));
-        store_failed(m, r, cors);
-        return;
-    }
     rd_asset got = msg_body(ans, store)->assets[0];
     msg_free(ans);
     log_info("clip_created", KV_STR("asset", got.public_id), KV_STR("source", x.public_id),

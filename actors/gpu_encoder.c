@@ -132,6 +132,43 @@ static int sink_cancelled(void *ctx)
     return e->cancel;
 }
 
+static void begin_job(encoder *e, const struct rd_msg_transcode *t)
+{
+    e->job = t->job;
+    e->sink = t->sink;
+    e->cancel = 0;
+}
+
+/* The job's one TRANSCODE_DONE, with what every kind of job reports. */
+static rd_msg *done_message(const encoder *e, const struct rd_msg_transcode *t, int r,
+                            const char *err, const char *encoder_used, int64_t frames,
+                            double media_sec, double wall_sec, int64_t peak_rss_kb)
+{
+    rd_msg *m = msg_new(MSG_TRANSCODE_DONE);
+    struct rd_msg_transcode_done *d = msg_body(m, transcode_done);
+    d->job = t->job;
+    d->status = r;
+    snprintf(d->error, sizeof(d->error), "%s", r < 0 ? err : "");
+    snprintf(d->encoder, sizeof(d->encoder), "%s",
+             encoder_used[0] ? encoder_used : kind_name(e->slot->kind));
+    d->frames = frames;
+    d->media_sec = media_sec;
+    d->wall_sec = wall_sec;
+    d->peak_rss_kb = peak_rss_kb;
+    return m;
+}
+
+/* Sends the job's end and makes the encoder idle (or stops it, when a STOP came mid-job). */
+static void end_job(encoder *e, const struct rd_msg_transcode *t, rd_msg *done)
+{
+    if (send_reliably(e, done, 0) < 0)
+        log_warn("transcode_done_undelivered", KV_INT("job", t->job));
+    e->job = 0;
+    e->sink = NULL;
+    if (e->stop_seen)
+        actor_stop(e->self); /* the STOP taken mid-job, put back */
+}
+
 /* Reads a small object (the captions to burn in) of `bucket` into a new file of tmp_dir,
  * whose path goes to `path`. 0 or -errno with one sentence in err. */
 static int fetch_to_file(const encoder_slot *s, const char *bucket, const char *key, char *path,
@@ -176,9 +213,7 @@ static int fetch_to_file(const encoder_slot *s, const char *bucket, const char *
 static void run_export(encoder *e, const struct rd_msg_transcode *t)
 {
     const encoder_slot *s = e->slot;
-    e->job = t->job;
-    e->sink = t->sink;
-    e->cancel = 0;
+    begin_job(e, t);
     char err[256] = "", vtt[512] = "", out[512], msg[256] = "";
     export_result res;
     memset(&res, 0, sizeof(res));
@@ -231,17 +266,9 @@ static void run_export(encoder *e, const struct rd_msg_transcode *t)
         unlink(out);
     if (vtt[0])
         unlink(vtt);
-    rd_msg *m = msg_new(MSG_TRANSCODE_DONE);
+    rd_msg *m = done_message(e, t, r, err, res.encoder, res.frames, res.media_sec, res.wall_sec,
+                             res.peak_rss_kb);
     struct rd_msg_transcode_done *d = msg_body(m, transcode_done);
-    d->job = t->job;
-    d->status = r;
-    snprintf(d->error, sizeof(d->error), "%s", r < 0 ? err : "");
-    snprintf(d->encoder, sizeof(d->encoder), "%s",
-             res.encoder[0] ? res.encoder : kind_name(s->kind));
-    d->frames = res.frames;
-    d->media_sec = res.media_sec;
-    d->wall_sec = res.wall_sec;
-    d->peak_rss_kb = res.peak_rss_kb;
     if (r == 0)
         log_info("export_done", KV_INT("job", t->job), KV_STR("encoder", d->encoder),
                  KV_INT("width", res.width), KV_INT("height", res.height),
@@ -251,20 +278,13 @@ static void run_export(encoder *e, const struct rd_msg_transcode *t)
     else
         log_error("export_failed", KV_INT("job", t->job), KV_STR("reason", err), KV_ERRNO(r),
                   KV_DBL("wall_sec", res.wall_sec));
-    if (send_reliably(e, m, 0) < 0)
-        log_warn("transcode_done_undelivered", KV_INT("job", t->job));
-    e->job = 0;
-    e->sink = NULL;
-    if (e->stop_seen)
-        actor_stop(e->self);
+    end_job(e, t, m);
 }
 
 static void run_job(encoder *e, const struct rd_msg_transcode *t)
 {
     const encoder_slot *s = e->slot;
-    e->job = t->job;
-    e->sink = t->sink;
-    e->cancel = 0;
+    begin_job(e, t);
     const char *format = t->format[0] ? t->format : s->segment_format;
     transcode_opts o = {
         .preset = t->preset[0] ? t->preset : s->preset,
@@ -311,20 +331,12 @@ static void run_job(encoder *e, const struct rd_msg_transcode *t)
     }
     source_close(src);
 
-    rd_msg *m = msg_new(MSG_TRANSCODE_DONE);
+    rd_msg *m = done_message(e, t, r, err, res.encoder, res.frames, res.media_sec, res.wall_sec,
+                             res.peak_rss_kb);
     struct rd_msg_transcode_done *d = msg_body(m, transcode_done);
-    d->job = t->job;
-    d->status = r;
-    snprintf(d->error, sizeof(d->error), "%s", r < 0 ? err : "");
-    snprintf(d->encoder, sizeof(d->encoder), "%s",
-             res.encoder[0] ? res.encoder : kind_name(s->kind));
     snprintf(d->preset, sizeof(d->preset), "%s", res.preset);
     d->rungs = res.rungs;
-    d->frames = res.frames;
     d->segments = res.segments;
-    d->media_sec = res.media_sec;
-    d->wall_sec = res.wall_sec;
-    d->peak_rss_kb = res.peak_rss_kb;
     for (int i = 0; i < res.nladder && i < (int)(sizeof(d->ladder) / sizeof(d->ladder[0])); i++) {
         snprintf(d->ladder[i].name, sizeof(d->ladder[i].name), "%s", res.ladder[i].name);
         d->ladder[i].width = res.ladder[i].width;
@@ -342,12 +354,7 @@ static void run_job(encoder *e, const struct rd_msg_transcode *t)
     else
         log_error("transcode_failed", KV_INT("job", t->job), KV_STR("reason", err), KV_ERRNO(r),
                   KV_DBL("wall_sec", res.wall_sec), KV_INT("peak_rss_kb", res.peak_rss_kb));
-    if (send_reliably(e, m, 0) < 0)
-        log_warn("transcode_done_undelivered", KV_INT("job", t->job));
-    e->job = 0;
-    e->sink = NULL;
-    if (e->stop_seen)
-        actor_stop(e->self); /* the STOP taken mid-job, put back */
+    end_job(e, t, m);
 }
 
 static int encoder_init(rd_actor *self, void *arg)

@@ -206,63 +206,40 @@ static void start_clip(worker *w, slot *s, const rd_asset *a)
     send_cut(w, s, t, SLOT_CUTTING);
 }
 
-static int export_answered(rd_actor *self, rd_msg *reply, int err, void *ctx)
+/* The store's answer for the job's row: the asset (a transcode, or a clip's), or the export. */
+static int row_answered(rd_actor *self, rd_msg *reply, int err, void *ctx)
 {
     worker *w = self->state;
     uintptr_t c = (uintptr_t)ctx;
     slot *s = &w->slots[c & 0xff];
     int st = err < 0 ? err : msg_body(reply, store)->status;
+    const char *what = s->is_export ? "the export" : "the job's asset";
     if (s->state != SLOT_ASSET || s->gen != (uint32_t)(c >> 8)) {
         /* not this slot's question any more */
     } else if (st == -ENOENT) {
-        finish(w, s, -ENOENT, "the export is not in the store");
+        finish(w, s, -ENOENT,
+               s->is_export ? "the export is not in the store"
+                            : "the job's asset is not in the store");
     } else if (st < 0) {
         char why[128];
-        snprintf(why, sizeof(why), "the store did not answer for the export: %s", strerror(-st));
+        snprintf(why, sizeof(why), "the store did not answer for %s: %s", what, strerror(-st));
         finish(w, s, st, why);
     } else if (s->cancelled) {
         finish(w, s, -ECANCELED, NULL);
     } else {
         const rd_export *x = &msg_body(reply, store)->exports[0];
-        if (x->master_key[0] == '\0' || strlen(x->master_key) >= sizeof(s->asset)) {
-            finish(w, s, -EINVAL, "the export's asset names no usable master key");
-        } else {
-            memcpy(s->asset, x->master_key, strlen(x->master_key) + 1); /* length checked */
-            start_export(w, s, x);
-        }
-    }
-    if (reply != NULL)
-        msg_free(reply);
-    return RD_DONE;
-}
-
-static int asset_answered(rd_actor *self, rd_msg *reply, int err, void *ctx)
-{
-    worker *w = self->state;
-    uintptr_t c = (uintptr_t)ctx;
-    slot *s = &w->slots[c & 0xff];
-    int st = err < 0 ? err : msg_body(reply, store)->status;
-    if (s->state != SLOT_ASSET || s->gen != (uint32_t)(c >> 8)) {
-        /* not this slot's question any more */
-    } else if (st == -ENOENT) {
-        finish(w, s, -ENOENT, "the job's asset is not in the store");
-    } else if (st < 0) {
-        char why[128];
-        snprintf(why, sizeof(why), "the store did not answer for the job's asset: %s",
-                 strerror(-st));
-        finish(w, s, st, why);
-    } else if (s->cancelled) {
-        finish(w, s, -ECANCELED, NULL);
-    } else {
         const rd_asset *a = &msg_body(reply, store)->assets[0];
-        s->is_clip = a->source_id != 0;
-        if (a->master_key[0] == '\0' || strlen(a->master_key) >= sizeof(s->asset)) {
-            finish(w, s, -EINVAL, "the asset names no usable master key");
+        const char *master = s->is_export ? x->master_key : a->master_key;
+        s->is_clip = !s->is_export && a->source_id != 0;
+        if (master[0] == '\0' || strlen(master) >= sizeof(s->asset)) {
+            finish(w, s, -EINVAL, "the job's asset names no usable master key");
         } else if (s->is_clip && a->source_master[0] == '\0') {
             finish(w, s, -ENOENT, "the clip's source names no master");
         } else {
-            memcpy(s->asset, a->master_key, strlen(a->master_key) + 1); /* length checked */
-            if (s->is_clip)
+            memcpy(s->asset, master, strlen(master) + 1); /* length checked */
+            if (s->is_export)
+                start_export(w, s, x);
+            else if (s->is_clip)
                 start_clip(w, s, a);
             else
                 start(w, s);
@@ -299,8 +276,7 @@ static void on_assign(worker *w, const rd_job *job)
     else
         msg_body(q, store)->assets[0].id = job->asset_id;
     uintptr_t ctx = (uintptr_t)(s - w->slots) | ((uintptr_t)s->gen << 8);
-    int r = actor_request(w->self, w->arg->store, q, STORE_TIMEOUT_MS,
-                          s->is_export ? export_answered : asset_answered, (void *)ctx);
+    int r = actor_request(w->self, w->arg->store, q, STORE_TIMEOUT_MS, row_answered, (void *)ctx);
     if (r < 0) {
         msg_free(q);
         finish(w, s, r, "the store is not taking requests");
