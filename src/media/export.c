@@ -185,15 +185,9 @@ static int open_input(ex *x, media_source *src)
     if ((r = avformat_find_stream_info(x->in, NULL)) < 0)
         return fail(x, -EINVAL, "the input's streams cannot be read (%s): it is corrupt",
                     av_err2str(r));
-    x->vi = av_find_best_stream(x->in, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
-    if (x->vi >= 0 && (x->in->streams[x->vi]->disposition & AV_DISPOSITION_ATTACHED_PIC))
-        x->vi = -1; /* cover art of an audio file */
-    x->ai = av_find_best_stream(x->in, AVMEDIA_TYPE_AUDIO, -1, x->vi, NULL, 0);
+    source_pick_streams(x->in, &x->vi, &x->ai);
     if (x->vi < 0 && x->ai < 0)
         return fail(x, -ENOTSUP, "the input has no audio or video stream reeld can export");
-    for (unsigned i = 0; i < x->in->nb_streams; i++)
-        if ((int)i != x->vi && (int)i != x->ai)
-            x->in->streams[i]->discard = AVDISCARD_ALL;
     /* The timeline's zero: the first picture (or the audio's start for audio alone). */
     AVStream *ref = x->in->streams[x->vi >= 0 ? x->vi : x->ai];
     if (ref->start_time != AV_NOPTS_VALUE)
@@ -205,9 +199,7 @@ static int open_input(ex *x, media_source *src)
         if ((r = check_picture(x, st->codecpar->width, st->codecpar->height)) < 0)
             return r;
         x->rotation = source_rotation(st);
-        x->frame_rate = av_guess_frame_rate(x->in, st, NULL);
-        if (x->frame_rate.num <= 0 || x->frame_rate.den <= 0 || av_q2d(x->frame_rate) > 240)
-            x->frame_rate = (AVRational){30, 1};
+        x->frame_rate = source_frame_rate(x->in, st);
         x->frame_dur90 = av_rescale_q(1, av_inv_q(x->frame_rate), TB90);
         if ((r = open_decoder(x, x->vi, &x->vdec)) < 0)
             return r;

@@ -334,15 +334,9 @@ static int open_input(job *j, media_source *src)
     if (r < 0)
         return fail(r, "the input's streams cannot be read (%s): it is corrupt or truncated",
                     av_err2str(r));
-    j->vi = av_find_best_stream(j->in, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
-    if (j->vi >= 0 && (j->in->streams[j->vi]->disposition & AV_DISPOSITION_ATTACHED_PIC))
-        j->vi = -1; /* cover art of an audio file */
-    j->ai = av_find_best_stream(j->in, AVMEDIA_TYPE_AUDIO, -1, j->vi, NULL, 0);
+    source_pick_streams(j->in, &j->vi, &j->ai);
     if (j->vi < 0 && j->ai < 0)
         return fail(-EINVAL, "the input has no audio or video stream");
-    for (unsigned i = 0; i < j->in->nb_streams; i++)
-        if ((int)i != j->vi && (int)i != j->ai)
-            j->in->streams[i]->discard = AVDISCARD_ALL;
     j->start = j->in->start_time != AV_NOPTS_VALUE ? j->in->start_time : 0;
     j->duration = j->in->duration > 0 ? (double)j->in->duration / AV_TIME_BASE : 0;
     if ((r = check_duration(j, j->duration, 0)) < 0)
@@ -354,9 +348,7 @@ static int open_input(job *j, media_source *src)
         if ((r = check_pixels(j, st->codecpar->width, st->codecpar->height)) < 0)
             return r;
         j->rotation = source_rotation(st);
-        j->frame_rate = av_guess_frame_rate(j->in, st, NULL);
-        if (j->frame_rate.num <= 0 || j->frame_rate.den <= 0 || av_q2d(j->frame_rate) > 240)
-            j->frame_rate = (AVRational){30, 1};
+        j->frame_rate = source_frame_rate(j->in, st);
         j->frame_dur90 = av_rescale_q(1, av_inv_q(j->frame_rate), TB90);
         if ((r = open_decoder(j, j->vi, &j->vdec)) < 0)
             return r;
