@@ -12,6 +12,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "cmd/cli.h"
 #include "cmd/cmd.h"
 #include "proto/json.h"
 #include "src/media/avlog.h"
@@ -40,18 +41,7 @@ typedef struct cli {
 static void on_progress(void *ctx, const transcode_progress *p)
 {
     cli *c = ctx;
-    if (c->tty) {
-        char bar[31];
-        int fill = (int)(p->percent * 30 / 100);
-        for (int i = 0; i < 30; i++)
-            bar[i] = i < fill ? '#' : '-';
-        bar[30] = '\0';
-        fprintf(stderr, "\r[%s] %5.1f%%  %6.1f fps  %5.2fx ", bar, p->percent, p->fps, p->speed);
-        c->bar_shown = 1;
-    } else {
-        fprintf(stderr, "progress %.1f%% fps=%.1f speed=%.2fx frames=%lld\n", p->percent, p->fps,
-                p->speed, (long long)p->frames);
-    }
+    cli_progress(c->tty, &c->bar_shown, p->percent, p->fps, p->speed, p->frames);
 }
 
 static int usage_error(const char *fmt, const char *v)
@@ -122,14 +112,7 @@ int cmd_export(int argc, char **argv)
     static const char *const names[] = {"--start", "--end", "--height", "--captions", "--encoder"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = NULL;
-        int which = -1;
-        for (int k = 0; k < 5 && which < 0; k++) {
-            size_t n = strlen(names[k]);
-            if (!strncmp(a, names[k], n) && (a[n] == '=' || a[n] == '\0')) {
-                which = k;
-                val = a[n] == '=' ? a + n + 1 : (i + 1 < argc ? argv[++i] : NULL);
-            }
-        }
+        int which = cli_flag(argc, argv, &i, names, 5, &val);
         int bad = 0;
         if (which >= 0 && val == NULL) {
             free(rest);
@@ -149,10 +132,8 @@ int cmd_export(int argc, char **argv)
         } else if (which == 4) {
             encoder = val;
             bad = strcmp(val, "auto") && strcmp(val, "nvenc") && strcmp(val, "x264");
-        } else if (a[0] == '-' && a[1] == '-') {
-            rest[nrest++] = argv[i]; /* a setting's flag (--log ...), with its value */
-            if (strchr(a, '=') == NULL && i + 1 < argc)
-                rest[nrest++] = argv[++i];
+        } else if (cli_setting(argc, argv, &i, rest, &nrest)) {
+            continue; /* a setting's flag (--log ...), with its value: config_load's */
         } else if (input == NULL) {
             input = a;
         } else if (output == NULL) {

@@ -22,6 +22,7 @@
 #include "actors/hls_dir_writer.h"
 #include "actors/s3_uploader.h"
 #include "src/blob/backend.h"
+#include "cmd/cli.h"
 #include "cmd/cmd.h"
 #include "src/net/tls.h"
 #include "src/rt/log.h"
@@ -40,18 +41,7 @@ typedef struct cli {
 static void on_progress(void *ctx, const struct rd_msg_transcode_progress *p)
 {
     cli *c = ctx;
-    if (c->tty) {
-        char bar[31];
-        int fill = (int)(p->percent * 30 / 100);
-        for (int i = 0; i < 30; i++)
-            bar[i] = i < fill ? '#' : '-';
-        bar[30] = '\0';
-        fprintf(stderr, "\r[%s] %5.1f%%  %6.1f fps  %5.2fx ", bar, p->percent, p->fps, p->speed);
-        c->bar_shown = 1;
-    } else {
-        fprintf(stderr, "progress %.1f%% fps=%.1f speed=%.2fx frames=%lld\n", p->percent, p->fps,
-                p->speed, (long long)p->frames);
-    }
+    cli_progress(c->tty, &c->bar_shown, p->percent, p->fps, p->speed, p->frames);
 }
 
 static void on_done(void *ctx, const struct rd_msg_transcode_done *d, const char *write_error)
@@ -311,11 +301,10 @@ int cmd_transcode(int argc, char **argv)
     int nrest = 0;
     rest[nrest++] = argv[0];
     for (int i = 1; i < argc; i++) {
+        static const char *const names[] = {"--preset", "--encoder", "--segment",
+                                            "--format", "--asset",   "--poster-time"};
         const char *a = argv[i];
-        const char *names[] = {"--preset", "--encoder", "--segment",
-                               "--format", "--asset",   "--poster-time"};
         const char *val = NULL;
-        int which = -1;
         if (!strcmp(a, "--upload")) {
             upload = 1;
             continue;
@@ -324,13 +313,7 @@ int cmd_transcode(int argc, char **argv)
             want_mp4 = 1;
             continue;
         }
-        for (int k = 0; k < 6 && which < 0; k++) {
-            size_t n = strlen(names[k]);
-            if (!strncmp(a, names[k], n) && (a[n] == '=' || a[n] == '\0')) {
-                which = k;
-                val = a[n] == '=' ? a + n + 1 : (i + 1 < argc ? argv[++i] : NULL);
-            }
-        }
+        int which = cli_flag(argc, argv, &i, names, 6, &val);
         if (which >= 0 && val == NULL) {
             free(rest);
             return usage_error("%s needs a value", names[which]);
@@ -359,10 +342,8 @@ int cmd_transcode(int argc, char **argv)
                 return usage_error("--poster-time must be seconds, 0 or more (got '%s')", val);
             }
             poster_time = t;
-        } else if (a[0] == '-' && a[1] == '-') {
-            rest[nrest++] = argv[i]; /* a setting's flag (--log ...), with its value */
-            if (strchr(a, '=') == NULL && i + 1 < argc)
-                rest[nrest++] = argv[++i];
+        } else if (cli_setting(argc, argv, &i, rest, &nrest)) {
+            continue; /* a setting's flag (--log ...), with its value: config_load's */
         } else if (input == NULL) {
             input = a;
         } else if (outdir == NULL) {

@@ -59,3 +59,22 @@ int source_rotation(const AVStream *st)
     deg = (deg + 45) / 90 * 90 % 360; /* only quarter turns */
     return deg;
 }
+
+void source_pick_streams(AVFormatContext *in, int *vi, int *ai)
+{
+    *vi = av_find_best_stream(in, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
+    if (*vi >= 0 && (in->streams[*vi]->disposition & AV_DISPOSITION_ATTACHED_PIC))
+        *vi = -1; /* cover art of an audio file */
+    *ai = av_find_best_stream(in, AVMEDIA_TYPE_AUDIO, -1, *vi, NULL, 0);
+    for (unsigned i = 0; i < in->nb_streams; i++)
+        if ((int)i != *vi && (int)i != *ai)
+            in->streams[i]->discard = AVDISCARD_ALL;
+}
+
+AVRational source_frame_rate(AVFormatContext *in, AVStream *st)
+{
+    AVRational r = av_guess_frame_rate(in, st, NULL);
+    if (r.num <= 0 || r.den <= 0 || av_q2d(r) > 240)
+        r = (AVRational){30, 1};
+    return r;
+}

@@ -28,10 +28,9 @@
 #include <libavfilter/buffersink.h>
 #include <libavfilter/buffersrc.h>
 #include <libavformat/avformat.h>
-#include <libavutil/audio_fifo.h>
 #include <libavutil/opt.h>
-#include <libswresample/swresample.h>
 
+#include "src/media/aac.h"
 #include "src/media/avlog.h"
 #include "src/media/avsource.h"
 #include "src/media/ladder.h"
@@ -40,8 +39,6 @@
 #include "src/rt/loop.h"
 
 #define TB90            ((AVRational){1, 90000})
-#define AUDIO_RATE      48000
-#define AUDIO_KBPS      128
 #define X264_CRF        "20"
 #define X264_MASTER_CRF "16" /* a clip's master: the ladder is made from it later */
 #define GOP_SEC         2
@@ -79,12 +76,7 @@ typedef struct ex {
 
     /* audio */
     int a_done;
-    AVCodecContext *aenc;
-    SwrContext *swr;
-    AVAudioFifo *fifo;
-    uint8_t **abuf;
-    int abuf_samples;
-    int64_t a_next; /* output pts of the next AAC frame, 48 kHz; INT64_MIN before the first */
+    aac_encoder aac; /* .next: output pts of the next AAC frame, 48 kHz; INT64_MIN: none yet */
 
     AVFormatContext *out;
     int out_open; /* the file was created (removed again on failure) */
@@ -124,7 +116,7 @@ static void progress(ex *x, int force)
     transcode_progress p = {0};
     p.frames = x->vframes;
     p.media_sec = x->vi >= 0 ? (double)x->v_end90 / 90000
-                             : (x->a_next == INT64_MIN ? 0 : (double)x->a_next / AUDIO_RATE);
+                             : (x->aac.next == INT64_MIN ? 0 : (double)x->aac.next / AAC_RATE);
     p.percent = force ? 100 : range > 0 ? FFMIN(100.0, 100.0 * p.media_sec / range) : 0;
     p.fps = wall > 0 ? (double)x->vframes / wall : 0;
     p.speed = wall > 0 ? p.media_sec / wall : 0;
@@ -193,15 +185,9 @@ static int open_input(ex *x, media_source *src)
     if ((r = avformat_find_stream_info(x->in, NULL)) < 0)
         return fail(x, -EINVAL, "the input's streams cannot be read (%s): it is corrupt",
                     av_err2str(r));
-    x->vi = av_find_best_stream(x->in, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
-    if (x->vi >= 0 && (x->in->streams[x->vi]->disposition & AV_DISPOSITION_ATTACHED_PIC))
-        x->vi = -1; /* cover art of an audio file */
-    x->ai = av_find_best_stream(x->in, AVMEDIA_TYPE_AUDIO, -1, x->vi, NULL, 0);
+    source_pick_streams(x->in, &x->vi, &x->ai);
     if (x->vi < 0 && x->ai < 0)
         return fail(x, -ENOTSUP, "the input has no audio or video stream reeld can export");
-    for (unsigned i = 0; i < x->in->nb_streams; i++)
-        if ((int)i != x->vi && (int)i != x->ai)
-            x->in->streams[i]->discard = AVDISCARD_ALL;
     /* The timeline's zero: the first picture (or the audio's start for audio alone). */
     AVStream *ref = x->in->streams[x->vi >= 0 ? x->vi : x->ai];
     if (ref->start_time != AV_NOPTS_VALUE)
@@ -213,9 +199,7 @@ static int open_input(ex *x, media_source *src)
         if ((r = check_picture(x, st->codecpar->width, st->codecpar->height)) < 0)
             return r;
         x->rotation = source_rotation(st);
-        x->frame_rate = av_guess_frame_rate(x->in, st, NULL);
-        if (x->frame_rate.num <= 0 || x->frame_rate.den <= 0 || av_q2d(x->frame_rate) > 240)
-            x->frame_rate = (AVRational){30, 1};
+        x->frame_rate = source_frame_rate(x->in, st);
         x->frame_dur90 = av_rescale_q(1, av_inv_q(x->frame_rate), TB90);
         if ((r = open_decoder(x, x->vi, &x->vdec)) < 0)
             return r;
@@ -334,39 +318,6 @@ static int open_video(ex *x)
     return r;
 }
 
-static int open_audio(ex *x)
-{
-    const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_AAC);
-    if (codec == NULL)
-        return fail(x, -ENOSYS, "this FFmpeg has no AAC encoder");
-    AVCodecContext *c = x->aenc = avcodec_alloc_context3(codec);
-    if (c == NULL)
-        return -ENOMEM;
-    c->sample_fmt = AV_SAMPLE_FMT_FLTP;
-    c->sample_rate = AUDIO_RATE;
-    av_channel_layout_default(&c->ch_layout, 2);
-    c->bit_rate = AUDIO_KBPS * 1000;
-    c->time_base = (AVRational){1, AUDIO_RATE};
-    c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
-    int r = avcodec_open2(c, codec, NULL);
-    if (r < 0)
-        return fail(x, r, "opening the AAC encoder failed: %s", av_err2str(r));
-    AVChannelLayout in_layout = {0};
-    if (x->adec->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC)
-        av_channel_layout_default(&in_layout, x->adec->ch_layout.nb_channels);
-    else if ((r = av_channel_layout_copy(&in_layout, &x->adec->ch_layout)) < 0)
-        return r;
-    r = swr_alloc_set_opts2(&x->swr, &c->ch_layout, c->sample_fmt, c->sample_rate, &in_layout,
-                            x->adec->sample_fmt, x->adec->sample_rate, 0, NULL);
-    av_channel_layout_uninit(&in_layout);
-    if (r < 0 || (r = swr_init(x->swr)) < 0)
-        return fail(x, r, "setting up the audio resampler failed: %s", av_err2str(r));
-    if ((x->fifo = av_audio_fifo_alloc(c->sample_fmt, 2, c->frame_size * 4)) == NULL)
-        return -ENOMEM;
-    x->a_next = INT64_MIN;
-    return 0;
-}
-
 static int open_output(ex *x, const char *path)
 {
     int r = avformat_alloc_output_context2(&x->out, NULL, "mp4", path);
@@ -381,11 +332,11 @@ static int open_output(ex *x, const char *path)
         st->avg_frame_rate = x->frame_rate;
         x->vst = st->index;
     }
-    if (x->aenc != NULL) {
+    if (x->aac.enc != NULL) {
         AVStream *st = avformat_new_stream(x->out, NULL);
-        if (st == NULL || avcodec_parameters_from_context(st->codecpar, x->aenc) < 0)
+        if (st == NULL || avcodec_parameters_from_context(st->codecpar, x->aac.enc) < 0)
             return -ENOMEM;
-        st->time_base = x->aenc->time_base;
+        st->time_base = x->aac.enc->time_base;
         x->ast = st->index;
     }
     if ((r = avio_open(&x->out->pb, path, AVIO_FLAG_WRITE)) < 0)
@@ -400,10 +351,10 @@ static int open_output(ex *x, const char *path)
     return 0;
 }
 
-static int write_packet(ex *x, AVCodecContext *enc, int stream)
+/* A packet stamped in `tb` into the MP4's `stream`; its reference is taken. */
+static int write_packet(ex *x, AVPacket *p, AVRational tb, int stream)
 {
-    AVPacket *p = x->pkt;
-    av_packet_rescale_ts(p, enc->time_base, x->out->streams[stream]->time_base);
+    av_packet_rescale_ts(p, tb, x->out->streams[stream]->time_base);
     p->stream_index = stream;
     int r = av_interleaved_write_frame(x->out, p); /* takes the reference */
     if (r < 0)
@@ -411,23 +362,28 @@ static int write_packet(ex *x, AVCodecContext *enc, int stream)
     return 0;
 }
 
-static int drain(ex *x, AVCodecContext *enc, int stream)
+/* An AAC packet from the encoder, into the MP4. */
+static int aac_packet(void *ctx, AVPacket *pkt)
+{
+    ex *x = ctx;
+    return write_packet(x, pkt, x->aac.enc->time_base, x->ast);
+}
+
+/* Writes every packet the video encoder has ready. */
+static int drain_video(ex *x)
 {
     int r;
-    while ((r = avcodec_receive_packet(enc, x->pkt)) == 0) {
-        if (enc == x->venc) {
-            x->vframes++;
-            if (x->pkt->duration <= 0)
-                x->pkt->duration = x->frame_dur90;
-        }
-        if ((r = write_packet(x, enc, stream)) < 0)
+    while ((r = avcodec_receive_packet(x->venc, x->pkt)) == 0) {
+        x->vframes++;
+        if (x->pkt->duration <= 0)
+            x->pkt->duration = x->frame_dur90;
+        if ((r = write_packet(x, x->pkt, x->venc->time_base, x->vst)) < 0)
             return r;
     }
     if (r == AVERROR(EAGAIN) || r == AVERROR_EOF)
         return 0;
-    int gpu = enc == x->venc && x->path == MEDIA_ENC_NVENC && r != AVERROR(ENOMEM);
-    return fail(x, gpu ? -EIO : r, "%s encoding failed: %s", enc == x->venc ? "video" : "audio",
-                av_err2str(r));
+    int gpu = x->path == MEDIA_ENC_NVENC && r != AVERROR(ENOMEM);
+    return fail(x, gpu ? -EIO : r, "video encoding failed: %s", av_err2str(r));
 }
 
 /* ---- pictures ---- */
@@ -530,7 +486,7 @@ static int drain_graph(ex *x)
         if (r < 0)
             return fail(x, x->path == MEDIA_ENC_NVENC ? -EIO : r, "video encoding failed: %s",
                         av_err2str(r));
-        if ((r = drain(x, x->venc, x->vst)) < 0)
+        if ((r = drain_video(x)) < 0)
             return r;
     }
     if (r == AVERROR(EAGAIN) || r == AVERROR_EOF)
@@ -591,58 +547,6 @@ static int video_frame(ex *x, AVFrame *f)
 
 /* ---- samples ---- */
 
-static int encode_audio(ex *x, int last)
-{
-    int fs = x->aenc->frame_size;
-    while (av_audio_fifo_size(x->fifo) >= fs || (last && av_audio_fifo_size(x->fifo) > 0)) {
-        AVFrame *f = av_frame_alloc();
-        if (f == NULL)
-            return -ENOMEM;
-        int n = FFMIN(av_audio_fifo_size(x->fifo), fs);
-        f->nb_samples = n;
-        f->format = x->aenc->sample_fmt;
-        f->sample_rate = AUDIO_RATE;
-        int r = av_channel_layout_copy(&f->ch_layout, &x->aenc->ch_layout);
-        if (r >= 0)
-            r = av_frame_get_buffer(f, 0);
-        if (r >= 0 && av_audio_fifo_read(x->fifo, (void **)f->data, n) != n)
-            r = AVERROR(EIO);
-        f->pts = x->a_next;
-        x->a_next += n;
-        if (r >= 0)
-            r = avcodec_send_frame(x->aenc, f);
-        av_frame_free(&f);
-        if (r < 0)
-            return fail(x, r, "AAC encoding failed: %s", av_err2str(r));
-        if ((r = drain(x, x->aenc, x->ast)) < 0)
-            return r;
-    }
-    return 0;
-}
-
-/* Resamples `n` samples (NULL: the resampler's last) into the FIFO and encodes whole frames. */
-static int resample(ex *x, const uint8_t **in, int n)
-{
-    int out = swr_get_out_samples(x->swr, n);
-    if (out <= 0)
-        return 0;
-    if (out > x->abuf_samples) {
-        if (x->abuf != NULL)
-            av_freep(&x->abuf[0]);
-        av_freep(&x->abuf);
-        int r = av_samples_alloc_array_and_samples(&x->abuf, NULL, 2, out, AV_SAMPLE_FMT_FLTP, 0);
-        if (r < 0)
-            return r;
-        x->abuf_samples = out;
-    }
-    int got = swr_convert(x->swr, x->abuf, out, in, n);
-    if (got < 0)
-        return fail(x, got, "resampling audio failed: %s", av_err2str(got));
-    if (av_audio_fifo_write(x->fifo, (void **)x->abuf, got) < got)
-        return -ENOMEM;
-    return encode_audio(x, 0);
-}
-
 /* A decoded audio frame: the samples inside the range, cut in the input's own rate. */
 static int audio_frame(ex *x, AVFrame *f)
 {
@@ -652,12 +556,12 @@ static int audio_frame(ex *x, AVFrame *f)
         return 0;
     AVRational tbs = {1, sr};
     int64_t ts = f->best_effort_timestamp;
-    if (ts == AV_NOPTS_VALUE && x->a_next == INT64_MIN)
+    if (ts == AV_NOPTS_VALUE && x->aac.next == INT64_MIN)
         return 0; /* no time to place it by */
     int64_t s0 = av_rescale_q(x->start90, TB90, tbs), s1 = av_rescale_q(x->end90, TB90, tbs);
     int64_t first = ts != AV_NOPTS_VALUE
                         ? av_rescale_q(av_rescale_q(ts, st->time_base, TB90) - x->base90, TB90, tbs)
-                        : s0 + av_rescale_q(x->a_next, (AVRational){1, AUDIO_RATE}, tbs);
+                        : s0 + av_rescale_q(x->aac.next, (AVRational){1, AAC_RATE}, tbs);
     int n = f->nb_samples;
     if (first >= s1) {
         x->a_done = 1;
@@ -668,8 +572,8 @@ static int audio_frame(ex *x, AVFrame *f)
         x->a_done = 1; /* the range's last samples */
     if (keep_end <= skip)
         return 0;
-    if (x->a_next == INT64_MIN) /* audio that starts after the range does starts as late */
-        x->a_next = av_rescale_q(first + skip - s0, tbs, (AVRational){1, AUDIO_RATE});
+    if (x->aac.next == INT64_MIN) /* audio that starts after the range does starts as late */
+        x->aac.next = av_rescale_q(first + skip - s0, tbs, (AVRational){1, AAC_RATE});
     int ch = f->ch_layout.nb_channels, planar = av_sample_fmt_is_planar(f->format);
     int bps = av_get_bytes_per_sample(f->format);
     const uint8_t *in[64];
@@ -677,7 +581,7 @@ static int audio_frame(ex *x, AVFrame *f)
         return fail(x, -ENOTSUP, "the audio has %d channels: reeld takes 1 to 64", ch);
     for (int c = 0; c < (planar ? ch : 1); c++)
         in[c] = f->extended_data[c] + skip * bps * (planar ? 1 : ch);
-    return resample(x, in, (int)(keep_end - skip));
+    return aac_write(&x->aac, in, (int)(keep_end - skip));
 }
 
 /* ---- the job ---- */
@@ -725,16 +629,14 @@ static int finish(ex *x)
                     "start",
                     (double)x->start90 / 90000);
     if (x->venc != NULL) {
-        if ((r = avcodec_send_frame(x->venc, NULL)) < 0 || (r = drain(x, x->venc, x->vst)) < 0)
+        if ((r = avcodec_send_frame(x->venc, NULL)) < 0 || (r = drain_video(x)) < 0)
             return r < 0 && x->err[0] == '\0' ? fail(x, r, "video encoding failed") : r;
     }
-    if (x->aenc != NULL && x->a_next != INT64_MIN) {
-        if ((r = resample(x, NULL, 0)) < 0 || (r = encode_audio(x, 1)) < 0)
-            return r;
-        if ((r = avcodec_send_frame(x->aenc, NULL)) < 0 || (r = drain(x, x->aenc, x->ast)) < 0)
-            return r < 0 && x->err[0] == '\0' ? fail(x, r, "AAC encoding failed") : r;
-    }
-    if (x->vi < 0 && x->a_next == INT64_MIN)
+    /* The resampler's last samples (its delay), then the FIFO's remainder and the encoder's. */
+    if (x->aac.enc != NULL && x->aac.next != INT64_MIN &&
+        ((r = aac_write(&x->aac, NULL, 0)) < 0 || (r = aac_finish(&x->aac)) < 0))
+        return r;
+    if (x->vi < 0 && x->aac.next == INT64_MIN)
         return fail(x, -EINVAL,
                     "the range starts at %.3f s, past the input's end: pick an earlier start",
                     (double)x->start90 / 90000);
@@ -825,7 +727,7 @@ static int run(ex *x, media_source *src, const char *out_path)
     }
     if (x->vi >= 0 && (r = open_video(x)) < 0)
         return r;
-    if (x->ai >= 0 && (r = open_audio(x)) < 0)
+    if (x->ai >= 0 && (r = aac_open(&x->aac, x->adec, 1, aac_packet, x, x->err, x->errlen)) < 0)
         return r;
     if ((r = open_output(x, out_path)) < 0)
         return r;
@@ -885,7 +787,7 @@ int export_run(media_source *src, const export_opts *o, const char *out_path,
     ex x = {.o = o, .sink = sink, .err = err, .errlen = errlen, .vi = -1, .ai = -1};
     x.t0_ns = x.last_progress_ns = rd_now_ns();
     x.last_t = INT64_MIN;
-    x.a_next = INT64_MIN;
+    x.aac.next = INT64_MIN;
     x.path = MEDIA_ENC_X264;
     x.frame = av_frame_alloc();
     x.held = av_frame_alloc();
@@ -904,7 +806,7 @@ int export_run(media_source *src, const export_opts *o, const char *out_path,
     }
     res->frames = x.vframes;
     res->media_sec = x.vi >= 0 ? (double)x.v_end90 / 90000
-                               : (x.a_next == INT64_MIN ? 0 : (double)x.a_next / AUDIO_RATE);
+                               : (x.aac.next == INT64_MIN ? 0 : (double)x.aac.next / AAC_RATE);
     snprintf(res->encoder, sizeof(res->encoder), "%s",
              x.path == MEDIA_ENC_NVENC ? "nvenc" : "x264");
     if (x.out != NULL) {
@@ -919,15 +821,9 @@ int export_run(media_source *src, const export_opts *o, const char *out_path,
         res->bytes = st.st_size;
     avfilter_graph_free(&x.graph);
     avcodec_free_context(&x.venc);
-    avcodec_free_context(&x.aenc);
     avcodec_free_context(&x.vdec);
     avcodec_free_context(&x.adec);
-    swr_free(&x.swr);
-    if (x.fifo != NULL)
-        av_audio_fifo_free(x.fifo);
-    if (x.abuf != NULL)
-        av_freep(&x.abuf[0]);
-    av_freep(&x.abuf);
+    aac_close(&x.aac);
     avformat_close_input(&x.in);
     source_avio_free(&x.in_pb);
     av_frame_free(&x.frame);

@@ -34,15 +34,14 @@
 #include <libavfilter/buffersink.h>
 #include <libavfilter/buffersrc.h>
 #include <libavformat/avformat.h>
-#include <libavutil/audio_fifo.h>
 #include <libavutil/hwcontext.h>
 #include <libavutil/imgutils.h>
 #include <libavutil/opt.h>
-#include <libswresample/swresample.h>
 #include <libswscale/swscale.h>
 
 #include "proto/hls.h"
 #include "src/media/thumb.h"
+#include "src/media/aac.h"
 #include "src/media/avlog.h"
 #include "src/media/avsource.h"
 #include "src/media/ladder.h"
@@ -53,10 +52,8 @@
 #include "src/rt/loop.h"
 
 #define TB90            ((AVRational){1, 90000})
-#define OUT_OFFSET      126000 /* 1.4 s, where FFmpeg's own HLS output starts too */
-#define IO_BUF_SIZE     65536  /* AVIOContext buffers, in and out */
-#define AUDIO_RATE      48000
-#define AUDIO_KBPS      128
+#define OUT_OFFSET      126000  /* 1.4 s, where FFmpeg's own HLS output starts too */
+#define IO_BUF_SIZE     65536   /* AVIOContext buffers, in and out */
 #define AUDIO_QUEUE_MAX 4096    /* AAC frames (~85 s) a rung holds for its video: more is refused */
 #define PLAYLIST_MAX    1048576 /* bytes of one playlist */
 
@@ -155,12 +152,7 @@ typedef struct job {
 
     variant *v;
     int nv;
-    AVCodecContext *aenc;
-    SwrContext *swr;
-    AVAudioFifo *fifo;
-    uint8_t **abuf; /* resampled samples */
-    int abuf_samples;
-    int64_t a_next; /* pts of the next AAC frame, in samples; INT64_MIN before the first */
+    aac_encoder aac; /* encoded once for every rung; .next: pts of the next AAC frame */
 
     int64_t next_kf; /* relative 90 kHz time of the next forced keyframe */
     int64_t last_t;  /* relative 90 kHz time of the last frame sent */
@@ -342,15 +334,9 @@ static int open_input(job *j, media_source *src)
     if (r < 0)
         return fail(r, "the input's streams cannot be read (%s): it is corrupt or truncated",
                     av_err2str(r));
-    j->vi = av_find_best_stream(j->in, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
-    if (j->vi >= 0 && (j->in->streams[j->vi]->disposition & AV_DISPOSITION_ATTACHED_PIC))
-        j->vi = -1; /* cover art of an audio file */
-    j->ai = av_find_best_stream(j->in, AVMEDIA_TYPE_AUDIO, -1, j->vi, NULL, 0);
+    source_pick_streams(j->in, &j->vi, &j->ai);
     if (j->vi < 0 && j->ai < 0)
         return fail(-EINVAL, "the input has no audio or video stream");
-    for (unsigned i = 0; i < j->in->nb_streams; i++)
-        if ((int)i != j->vi && (int)i != j->ai)
-            j->in->streams[i]->discard = AVDISCARD_ALL;
     j->start = j->in->start_time != AV_NOPTS_VALUE ? j->in->start_time : 0;
     j->duration = j->in->duration > 0 ? (double)j->in->duration / AV_TIME_BASE : 0;
     if ((r = check_duration(j, j->duration, 0)) < 0)
@@ -362,9 +348,7 @@ static int open_input(job *j, media_source *src)
         if ((r = check_pixels(j, st->codecpar->width, st->codecpar->height)) < 0)
             return r;
         j->rotation = source_rotation(st);
-        j->frame_rate = av_guess_frame_rate(j->in, st, NULL);
-        if (j->frame_rate.num <= 0 || j->frame_rate.den <= 0 || av_q2d(j->frame_rate) > 240)
-            j->frame_rate = (AVRational){30, 1};
+        j->frame_rate = source_frame_rate(j->in, st);
         j->frame_dur90 = av_rescale_q(1, av_inv_q(j->frame_rate), TB90);
         if ((r = open_decoder(j, j->vi, &j->vdec)) < 0)
             return r;
@@ -503,9 +487,9 @@ static int open_mux(job *j, variant *v)
         st->time_base = TB90;
         v->vst = st->index;
     }
-    if (j->aenc != NULL) {
+    if (j->aac.enc != NULL) {
         AVStream *st = avformat_new_stream(v->mux, NULL);
-        if (st == NULL || avcodec_parameters_from_context(st->codecpar, j->aenc) < 0)
+        if (st == NULL || avcodec_parameters_from_context(st->codecpar, j->aac.enc) < 0)
             return -ENOMEM;
         st->time_base = TB90;
         v->ast = st->index;
@@ -690,119 +674,32 @@ static int audio_packet(job *j, AVPacket *pkt)
     return 0;
 }
 
-static int drain_audio(job *j)
+/* An AAC packet from the encoder (1/48000): onto the rungs' 90 kHz timeline, then to them. */
+static int aac_packet(void *ctx, AVPacket *pkt)
 {
-    int r;
-    while ((r = avcodec_receive_packet(j->aenc, j->pkt)) == 0) {
-        AVPacket *p = av_packet_alloc();
-        if (p == NULL)
-            return -ENOMEM;
-        av_packet_move_ref(p, j->pkt);
-        av_packet_rescale_ts(p, j->aenc->time_base, TB90);
-        p->pts += OUT_OFFSET;
-        p->dts += OUT_OFFSET;
-        r = audio_packet(j, p);
-        av_packet_free(&p);
-        if (r < 0)
-            return r;
-    }
-    return r == AVERROR(EAGAIN) || r == AVERROR_EOF ? 0 : av_fail(r, "AAC encoding");
-}
-
-static int open_audio(job *j)
-{
-    const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_AAC);
-    if (codec == NULL)
-        return fail(-ENOSYS, "this FFmpeg has no AAC encoder");
-    AVCodecContext *c = j->aenc = avcodec_alloc_context3(codec);
-    if (c == NULL)
-        return -ENOMEM;
-    c->sample_fmt = AV_SAMPLE_FMT_FLTP;
-    c->sample_rate = AUDIO_RATE;
-    av_channel_layout_default(&c->ch_layout, 2);
-    c->bit_rate = AUDIO_KBPS * 1000;
-    c->time_base = (AVRational){1, AUDIO_RATE};
-    if (j->o->fmp4)
-        c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
-    int r = avcodec_open2(c, codec, NULL);
-    if (r < 0)
-        return av_fail(r, "opening the AAC encoder");
-    AVChannelLayout in_layout = {0}; /* av_channel_layout_copy uninits its destination first */
-    if (j->adec->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC)
-        av_channel_layout_default(&in_layout, j->adec->ch_layout.nb_channels);
-    else if ((r = av_channel_layout_copy(&in_layout, &j->adec->ch_layout)) < 0)
-        return r;
-    r = swr_alloc_set_opts2(&j->swr, &c->ch_layout, c->sample_fmt, c->sample_rate, &in_layout,
-                            j->adec->sample_fmt, j->adec->sample_rate, 0, NULL);
-    av_channel_layout_uninit(&in_layout);
-    if (r < 0 || (r = swr_init(j->swr)) < 0)
-        return av_fail(r, "setting up the audio resampler");
-    j->fifo = av_audio_fifo_alloc(c->sample_fmt, 2, c->frame_size * 4);
-    if (j->fifo == NULL)
-        return -ENOMEM;
-    j->a_next = INT64_MIN;
-    return 0;
-}
-
-/* Encodes whole AAC frames from the FIFO (and the short remainder when `last`). */
-static int encode_audio(job *j, int last)
-{
-    int fs = j->aenc->frame_size;
-    while (av_audio_fifo_size(j->fifo) >= fs || (last && av_audio_fifo_size(j->fifo) > 0)) {
-        AVFrame *f = av_frame_alloc();
-        if (f == NULL)
-            return -ENOMEM;
-        int n = FFMIN(av_audio_fifo_size(j->fifo), fs);
-        f->nb_samples = n;
-        f->format = j->aenc->sample_fmt;
-        f->sample_rate = AUDIO_RATE;
-        int r = av_channel_layout_copy(&f->ch_layout, &j->aenc->ch_layout);
-        if (r >= 0)
-            r = av_frame_get_buffer(f, 0);
-        if (r >= 0 && av_audio_fifo_read(j->fifo, (void **)f->data, n) != n)
-            r = AVERROR(EIO);
-        f->pts = j->a_next;
-        j->a_next += n;
-        if (r >= 0)
-            r = avcodec_send_frame(j->aenc, f);
-        av_frame_free(&f);
-        if (r < 0)
-            return av_fail(r, "AAC encoding");
-        if ((r = drain_audio(j)) < 0)
-            return r;
-    }
-    return 0;
+    job *j = ctx;
+    av_packet_rescale_ts(pkt, j->aac.enc->time_base, TB90);
+    pkt->pts += OUT_OFFSET;
+    pkt->dts += OUT_OFFSET;
+    return audio_packet(j, pkt);
 }
 
 static int audio_frame(job *j, AVFrame *f)
 {
     AVStream *st = j->in->streams[j->ai];
-    if (j->a_next == INT64_MIN) {
+    if (j->aac.next == INT64_MIN) {
         int64_t ts = f->best_effort_timestamp != AV_NOPTS_VALUE ? f->best_effort_timestamp : 0;
-        int64_t rel = av_rescale_q(ts, st->time_base, (AVRational){1, AUDIO_RATE}) -
-                      av_rescale_q(j->start, AV_TIME_BASE_Q, (AVRational){1, AUDIO_RATE});
-        j->a_next = rel;
+        int64_t rel = av_rescale_q(ts, st->time_base, (AVRational){1, AAC_RATE}) -
+                      av_rescale_q(j->start, AV_TIME_BASE_Q, (AVRational){1, AAC_RATE});
+        j->aac.next = rel;
     }
-    int r = check_duration(j, (double)j->a_next / AUDIO_RATE, 1);
+    int r = check_duration(j, (double)j->aac.next / AAC_RATE, 1);
     if (r < 0)
         return r;
-    int out = swr_get_out_samples(j->swr, f->nb_samples);
-    if (out > j->abuf_samples) {
-        if (j->abuf != NULL)
-            av_freep(&j->abuf[0]);
-        av_freep(&j->abuf);
-        r = av_samples_alloc_array_and_samples(&j->abuf, NULL, 2, out, AV_SAMPLE_FMT_FLTP, 0);
-        if (r < 0)
-            return r;
-        j->abuf_samples = out;
-    }
-    int n = swr_convert(j->swr, j->abuf, out, (const uint8_t **)f->extended_data, f->nb_samples);
-    if (n < 0)
-        return av_fail(n, "resampling audio");
-    if (av_audio_fifo_write(j->fifo, (void **)j->abuf, n) < n)
-        return -ENOMEM;
+    if ((r = aac_write(&j->aac, (const uint8_t **)f->extended_data, f->nb_samples)) < 0)
+        return r;
     j->aframes++;
-    return encode_audio(j, 0);
+    return 0;
 }
 
 /* ---- video ---- */
@@ -1105,7 +1002,7 @@ static int mux_video(job *j, variant *v, const AVPacket *pkt)
              hls_avc1_codec(v->enc->extradata, (size_t)v->enc->extradata_size, avc, sizeof(avc)) <
                  0))
             snprintf(avc, sizeof(avc), "avc1.640028");
-        snprintf(v->codecs, sizeof(v->codecs), "%s%s", avc, j->aenc ? ",mp4a.40.2" : "");
+        snprintf(v->codecs, sizeof(v->codecs), "%s%s", avc, j->aac.enc ? ",mp4a.40.2" : "");
     }
     if (v->seg_open && key && pkt->pts - OUT_OFFSET >= v->next_cut) {
         if ((r = flush_audio(v, pkt->pts)) < 0 || (r = cut_segment(v, pkt->pts)) < 0)
@@ -1651,7 +1548,7 @@ static void progress(job *j, int force)
     transcode_progress p = {0};
     p.frames = j->vframes;
     p.media_sec = j->vi >= 0 ? (double)j->last_t / 90000.0
-                             : (j->a_next == INT64_MIN ? 0 : (double)j->a_next / AUDIO_RATE);
+                             : (j->aac.next == INT64_MIN ? 0 : (double)j->aac.next / AAC_RATE);
     if (p.media_sec < 0)
         p.media_sec = 0;
     p.percent = j->duration > 0 ? FFMIN(100.0, 100.0 * p.media_sec / j->duration) : 0;
@@ -1864,7 +1761,8 @@ static int run(job *j, media_source *src, transcode_result *res)
     int r;
     if ((r = open_input(j, src)) < 0 || (r = setup_ladder(j, res)) < 0)
         return r;
-    if (j->ai >= 0 && (r = open_audio(j)) < 0)
+    if (j->ai >= 0 &&
+        (r = aac_open(&j->aac, j->adec, j->o->fmp4, aac_packet, j, err_buf, err_len)) < 0)
         return r;
     if (j->path == MEDIA_ENC_NVENC && j->vi >= 0 && (r = open_nvenc_rungs(j)) < 0)
         return r;
@@ -1924,18 +1822,12 @@ static int run(job *j, media_source *src, transcode_result *res)
     /* A file cut short after a complete index (MP4 with its moov first) reads to a clean end:
      * only its own duration tells that half of it is missing. */
     double reached = FFMAX(j->vi >= 0 ? (double)j->last_t / 90000 : 0,
-                           j->a_next != INT64_MIN ? (double)j->a_next / AUDIO_RATE : 0);
+                           j->aac.next != INT64_MIN ? (double)j->aac.next / AAC_RATE : 0);
     if (j->duration > 0 && reached < j->duration * 0.9 - 0.5)
         return fail(-EINVAL, "the input stops at %.1f s of its %.1f s: it is truncated or corrupt",
                     reached, j->duration);
-    if (j->aenc != NULL) {
-        if ((r = encode_audio(j, 1)) < 0)
-            return r;
-        if ((r = avcodec_send_frame(j->aenc, NULL)) < 0)
-            return av_fail(r, "AAC encoding");
-        if ((r = drain_audio(j)) < 0)
-            return r;
-    }
+    if (j->aac.enc != NULL && (r = aac_finish(&j->aac)) < 0)
+        return r;
     if ((r = stop_rungs(j, 1)) < 0)
         return r;
     encode_poster(j);
@@ -2039,13 +1931,7 @@ int transcode_run(media_source *src, const transcode_opts *o, const transcode_si
     sws_freeContext(j.sb_sws);
     avcodec_free_context(&j.vdec);
     avcodec_free_context(&j.adec);
-    avcodec_free_context(&j.aenc);
-    swr_free(&j.swr);
-    if (j.fifo != NULL)
-        av_audio_fifo_free(j.fifo);
-    if (j.abuf != NULL)
-        av_freep(&j.abuf[0]);
-    av_freep(&j.abuf);
+    aac_close(&j.aac);
     avformat_close_input(&j.in);
     source_avio_free(&j.in_pb);
     av_frame_free(&j.frame);

@@ -15,7 +15,7 @@
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 
-#include "src/media/avlog.h"
+#include "tests/unit/media/fixture.h"
 #include "tests/unit/test.h"
 
 static char dir[64], master[96], master_ts[96], vtt[96], notvtt[96], out[96], out2[96];
@@ -300,27 +300,19 @@ TEST(captions_that_are_not_webvtt_are_einval)
 
 int main(void)
 {
-    if (system("command -v ffmpeg >/dev/null 2>&1") != 0) {
-        printf("skip export: no ffmpeg CLI to make inputs\n0 passed, 0 failed, 1 skipped\n");
-        return 0;
-    }
-    snprintf(dir, sizeof(dir), "/tmp/reeld-test-export-XXXXXX");
-    if (mkdtemp(dir) == NULL)
-        return 1;
-    avlog_install();
+    int r = fixture_begin("export", dir, sizeof(dir));
+    if (r != 0)
+        return r > 0 ? 0 : 1;
     snprintf(master, sizeof(master), "%s/master.mp4", dir);
     snprintf(master_ts, sizeof(master_ts), "%s/master.ts", dir);
     snprintf(vtt, sizeof(vtt), "%s/captions.vtt", dir);
     snprintf(notvtt, sizeof(notvtt), "%s/list.m3u8", dir);
     snprintf(out, sizeof(out), "%s/out.mp4", dir);
     snprintf(out2, sizeof(out2), "%s/out2.mp4", dir);
-    char cmd[1024];
-    snprintf(cmd, sizeof(cmd),
-             "ffmpeg -v error -y -f lavfi -i testsrc2=size=640x360:rate=25:duration=12 -f lavfi "
-             "-i sine=frequency=440:duration=12 -c:v libx264 -preset ultrafast -g 50 "
-             "-pix_fmt yuv420p -c:a aac %s && ffmpeg -v error -y -i %s -c copy -f mpegts %s",
-             master, master, master_ts);
-    if (system(cmd) != 0)
+    if (fixture_sh("ffmpeg -v error -y -f lavfi -i testsrc2=size=640x360:rate=25:duration=12 -f "
+                   "lavfi -i sine=frequency=440:duration=12 -c:v libx264 -preset ultrafast -g 50 "
+                   "-pix_fmt yuv420p -c:a aac %s && ffmpeg -v error -y -i %s -c copy -f mpegts %s",
+                   master, master, master_ts) < 0)
         return 1;
     FILE *f = fopen(vtt, "w");
     if (f == NULL)
@@ -339,8 +331,6 @@ int main(void)
     RUN(a_start_past_the_end_is_einval);
     RUN(a_cancel_stops_and_removes_the_file);
     RUN(captions_that_are_not_webvtt_are_einval);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        printf("could not remove %s\n", dir);
+    fixture_end(dir);
     return test_summary();
 }

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "actors/transcode_worker.h"
-#include "src/media/avlog.h"
+#include "tests/unit/media/fixture.h"
 #include "tests/unit/test.h"
 
 static char dir[64], mp4[96], ts[96];
@@ -133,31 +133,20 @@ TEST(decoding_stops_when_the_timestamps_pass_the_limit)
 
 int main(void)
 {
-    if (system("command -v ffmpeg >/dev/null 2>&1") != 0) {
-        printf("skip transcode_limits: no ffmpeg CLI to make inputs\n0 passed, 0 failed, 1 "
-               "skipped\n");
-        return 0;
-    }
-    snprintf(dir, sizeof(dir), "/tmp/reeld-test-limits-XXXXXX");
-    if (mkdtemp(dir) == NULL)
-        return 1;
-    avlog_install(); /* libx264's statistics stay out of the test's output */
+    int r = fixture_begin("transcode_limits", dir, sizeof(dir));
+    if (r != 0)
+        return r > 0 ? 0 : 1;
     snprintf(mp4, sizeof(mp4), "%s/in.mp4", dir);
     snprintf(ts, sizeof(ts), "%s/in.ts", dir);
-    char cmd[768];
-    snprintf(cmd, sizeof(cmd),
-             "ffmpeg -v error -y -f lavfi -i testsrc2=size=160x120:rate=25:duration=3 -f lavfi "
-             "-i sine=duration=3 -c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac %s && "
-             "ffmpeg -v error -y -i %s -c copy -f mpegts %s",
-             mp4, mp4, ts);
-    if (system(cmd) != 0)
+    if (fixture_sh("ffmpeg -v error -y -f lavfi -i testsrc2=size=160x120:rate=25:duration=3 -f "
+                   "lavfi -i sine=duration=3 -c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a "
+                   "aac %s && ffmpeg -v error -y -i %s -c copy -f mpegts %s",
+                   mp4, mp4, ts) < 0)
         return 1;
     RUN(within_the_limits_the_job_runs);
     RUN(a_master_longer_than_the_limit_fails_at_once);
     RUN(bigger_pictures_than_the_limit_fail_at_once);
     RUN(decoding_stops_when_the_timestamps_pass_the_limit);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        printf("could not remove %s\n", dir);
+    fixture_end(dir);
     return test_summary();
 }
