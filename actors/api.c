@@ -878,7 +878,7 @@ static void post_promote(api *a, const rd_msg *m, const principal *p, const char
             snprintf(msg, sizeof(msg), "%.200s", op.message);
         } else {
             r = blob_copy(a->blob, a->cfg.s3_bucket_staging, x.staging_key,
-                          a->cfg.s3_bucket_masters, x.master_key, 0, NULL, msg, sizeof(msg));
+                          a->cfg.s3_bucket_masters, x.master_key, 0, NULL, NULL, msg, sizeof(msg));
         }
         if (r < 0) {
             log_error("api_promote_copy_failed", KV_STR("asset", x.public_id), KV_ERRNO(r),

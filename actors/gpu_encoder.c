@@ -255,12 +255,24 @@ static void run_export(encoder *e, const struct rd_msg_transcode *t)
         }
     }
     source_close(src);
+    const char *put_bucket = t->via_bucket[0] ? t->via_bucket : t->out_bucket;
     if (r == 0) {
-        r = blob_put_file(s->blob, t->out_bucket, t->out_key, out, "video/mp4", NULL, msg,
+        r = blob_put_file(s->blob, put_bucket, t->out_key, out, "video/mp4", NULL, msg,
                           sizeof(msg));
         if (r < 0)
             snprintf(err, sizeof(err), "storing the export failed: %.200s",
                      msg[0] ? msg : strerror(-r));
+    }
+    if (r == 0 && t->via_bucket[0]) {
+        r = blob_copy(s->blob, t->via_bucket, t->out_key, t->out_bucket, t->out_key, t->lock_days,
+                      t->lock_mode[0] ? t->lock_mode : NULL, NULL, msg, sizeof(msg));
+        if (r < 0)
+            snprintf(err, sizeof(err), "copying the master into %.40s failed: %.180s",
+                     t->out_bucket, msg[0] ? msg : strerror(-r));
+        char dmsg[256];
+        if (blob_delete(s->blob, t->via_bucket, t->out_key, dmsg, sizeof(dmsg)) < 0)
+            log_warn("export_staged_left", KV_INT("job", t->job), KV_STR("key", t->out_key),
+                     KV_STR("detail", dmsg)); /* the staging bucket's lifecycle expires it */
     }
     if (have_out)
         unlink(out);

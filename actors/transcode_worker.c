@@ -203,6 +203,14 @@ static void start_clip(worker *w, slot *s, const rd_asset *a)
     tc->master_quality = 1;
     snprintf(tc->out_bucket, sizeof(tc->out_bucket), "%s", w->arg->masters_bucket);
     snprintf(tc->out_key, sizeof(tc->out_key), "%s", a->master_key);
+    /* Into masters by a copy with retention, like a promoted upload's master. */
+    snprintf(tc->via_bucket, sizeof(tc->via_bucket), "%s",
+             w->arg->staging_bucket ? w->arg->staging_bucket : "");
+    tc->lock_days = w->arg->lock_days;
+    snprintf(tc->lock_mode, sizeof(tc->lock_mode), "%s",
+             w->arg->lock_mode != NULL && strcmp(w->arg->lock_mode, "governance") == 0
+                 ? "GOVERNANCE"
+                 : "COMPLIANCE");
     send_cut(w, s, t, SLOT_CUTTING);
 }
 

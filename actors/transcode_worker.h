@@ -47,6 +47,9 @@ typedef struct transcode_worker_arg {
     int n;
     const char *masters_bucket;  /* S3_BUCKET_MASTERS: where the encoders read masters */
     const char *previews_bucket; /* S3_BUCKET_PREVIEWS: exports and captions */
+    const char *staging_bucket;  /* S3_BUCKET_STAGING: a clip's master on its way to masters */
+    int lock_days;               /* OBJECT_LOCK_DEFAULT_DAYS: a clip's master's retention */
+    const char *lock_mode;       /* OBJECT_LOCK_MODE: governance|compliance */
 } transcode_worker_arg;
 
 /* Spawns the worker on `loop`; `arg` and what it points to must outlive it. 0 or -errno. */

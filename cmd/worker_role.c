@@ -38,7 +38,10 @@ int worker_role_start(worker_role *w, const rd_config *cfg, rd_runtime *rt, rd_a
                                    .encoders = w->encoders,
                                    .n = w->pool.n,
                                    .masters_bucket = cfg->s3_bucket_masters,
-                                   .previews_bucket = cfg->s3_bucket_previews};
+                                   .previews_bucket = cfg->s3_bucket_previews,
+                                   .staging_bucket = cfg->s3_bucket_staging,
+                                   .lock_days = cfg->object_lock_default_days,
+                                   .lock_mode = cfg->object_lock_mode};
     r = transcode_worker_spawn(rt->loops[0], &w->wa, &w->worker);
     if (r < 0) {
         snprintf(err, errlen, "cannot start the transcode worker: %s", strerror(-r));

@@ -146,6 +146,13 @@ struct rd_msg_transcode {
     char captions_key[256];
     char out_bucket[64];
     char out_key[256];
+    /* Set for a master (a clip's): the MP4 is stored in `via_bucket` under out_key first, then
+     * copied into out_bucket with Object Lock retention (lock_days > 0, in lock_mode), as
+     * promotion copies uploads: S3 wants a checksum of every write that sets a retention,
+     * which a copy carries and a streamed PUT does not. The staged copy is deleted after. */
+    char via_bucket[64];
+    int32_t lock_days;
+    char lock_mode[16]; /* "GOVERNANCE" or "COMPLIANCE" */
 };
 struct rd_msg_transcode_cancel {
     uint64_t job; /* stops the job within a second; its TRANSCODE_DONE says -ECANCELED */

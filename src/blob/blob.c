@@ -226,7 +226,8 @@ int blob_delete(blob_store *b, const char *bucket, const char *key, char *msg, s
 }
 
 int blob_copy(blob_store *b, const char *src_bucket, const char *src_key, const char *dst_bucket,
-              const char *dst_key, int lock_days, blob_info *info, char *msg, size_t msglen)
+              const char *dst_key, int lock_days, const char *lock_mode, blob_info *info, char *msg,
+              size_t msglen)
 {
     if (b->fs)
         return fs_result(blobfs_copy(b->fs, src_bucket, src_key, dst_bucket, dst_key, info), "COPY",
@@ -236,7 +237,8 @@ int blob_copy(blob_store *b, const char *src_bucket, const char *src_key, const 
                 .key = dst_key,
                 .copy_bucket = src_bucket,
                 .copy_key = src_key,
-                .lock_days = lock_days};
+                .lock_days = lock_days,
+                .lock_mode = lock_mode};
     int r = s3_result(&op, s3_call(b->s3, &op), NULL, msg, msglen);
     if (r == 0 && info != NULL)
         r = blob_head(b, dst_bucket, dst_key, info, msg, msglen);

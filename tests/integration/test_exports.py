@@ -310,6 +310,20 @@ def test_fleet_worker_killed_mid_export(postgres, redis, s3, tmp_path):
         assert abs(float(v["duration"]) - 40.0) <= 1.0 / FPS + 1e-6, v["duration"]
         st, _, job = call(f.front, "GET", f"/api/exports/{e['export_id']}", headers=ACME)
         assert job["state"] == "ready"
+        # A clip on S3: its master goes through staging into masters by a copy with retention,
+        # as a promoted upload's does, and nothing is left in staging.
+        st, _, clip = call(f.front, "POST", f"/api/assets/{aid}/clips", {"start": 5, "end": 9},
+                           ACME)
+        assert st == 201, clip
+        deadline = time.time() + 180
+        while (c := call(f.front, "GET", f"/api/assets/{clip['asset_id']}",
+                         headers=ACME)[2])["state"] != "ready":
+            assert c["state"] == "processing" and time.time() < deadline, c
+            time.sleep(0.3)
+        head = f.s3.head_object(Bucket=f.buckets["masters"], Key=clip["asset_id"])
+        assert head["ContentLength"] > 1000 and head["ContentType"] == "video/mp4", head
+        staged = f.s3.list_objects_v2(Bucket=f.buckets["staging"], Prefix=clip["asset_id"])
+        assert staged.get("KeyCount", 0) == 0, staged
     finally:
         f.close()
 
