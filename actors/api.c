@@ -1031,8 +1031,8 @@ static const char *export_state(int job_state)
     }
 }
 
-static void edge_url(api *a, json_writer *w, const rd_asset *x, int64_t exp, const char *sig,
-                     const char *name, int present, int download);
+static void edge_url(api *a, json_writer *w, const char *master_key, int64_t exp, const char *path,
+                     int present, const char *download_name);
 
 /* The export as the API shows it; download_url (signed, an attachment) once it is ready. */
 static int export_json(api *a, char *buf, size_t cap, const rd_export *e)
@@ -1082,18 +1082,12 @@ static int export_json(api *a, char *buf, size_t cap, const rd_export *e)
     json_key(&w, "created_at");
     json_str(&w, created);
     json_key(&w, "download_url");
-    int ready = e->job_state == JOB_SUCCEEDED;
-    char sig[EDGE_TOKEN_SIG_LEN + 1], name[64];
+    char path[64], name[2 * RD_EXPORT_ID_MAX];
     int64_t exp = (int64_t)time(NULL) + a->cfg.edge_link_ttl_sec;
-    if (ready)
-        ready = edge_token_sign(&a->edge, exp, e->master_key, strlen(e->master_key), sig) == 0;
-    rd_asset x;
-    memset(&x, 0, sizeof(x));
-    snprintf(x.master_key, sizeof(x.master_key), "%s", e->master_key);
     /* The attachment is named after the export: the asset's file name is not in the row. */
-    snprintf(x.filename, sizeof(x.filename), "%s-%s", e->asset_public, e->public_id);
-    snprintf(name, sizeof(name), "exports/%s.mp4", e->public_id);
-    edge_url(a, &w, &x, exp, sig, name, ready, 1);
+    snprintf(name, sizeof(name), "%s-%s", e->asset_public, e->public_id);
+    snprintf(path, sizeof(path), RD_EXPORT_PATH_FMT, e->public_id);
+    edge_url(a, &w, e->master_key, exp, path, e->job_state == JOB_SUCCEEDED, name);
     json_object_end(&w);
     return json_writer_finish(&w);
 }
@@ -1389,29 +1383,18 @@ static void get_asset(api *a, const rd_msg *m, const principal *p, const char *c
         reply(m, 200, body, (size_t)n, cors);
 }
 
-/* A signed edge URL of `name` under the asset, or JSON null when the asset lacks it. The
- * download link also carries ?download=1 and the uploaded file name, signed for the edge
- * (edge_name_sign) so it can name the attachment without the store. */
-static void edge_url(api *a, json_writer *w, const rd_asset *x, int64_t exp, const char *sig,
-                     const char *name, int present, int download)
+/* A signed edge URL of `path` under the asset, or JSON null when the asset lacks it (or it
+ * cannot be signed). With a `download_name` (a download link), ?download=1 and that name,
+ * signed for the edge so it can name the attachment without the store. */
+static void edge_url(api *a, json_writer *w, const char *master_key, int64_t exp, const char *path,
+                     int present, const char *download_name)
 {
-    if (!present) {
-        json_raw(w, "null", 4);
-        return;
-    }
     char url[1600];
-    int n = snprintf(url, sizeof(url), "%s/hls/%lld/%s/%s/%s", a->edge_base, (long long)exp, sig,
-                     x->master_key, name);
-    if (download && n > 0 && (size_t)n < sizeof(url)) {
-        char b64[EDGE_NAME_MAX + 1], nsig[EDGE_TOKEN_SIG_LEN + 1];
-        size_t fl = strnlen(x->filename, 240); /* the edge keeps 120 bytes of it anyway */
-        int bl = fl > 0 ? jwt_b64url_encode(b64, sizeof(b64), x->filename, fl) : -EINVAL;
-        n += snprintf(url + n, sizeof(url) - (size_t)n, "?download=1");
-        if (bl > 0 && edge_name_sign(&a->edge, exp, x->master_key, strlen(x->master_key), b64,
-                                     (size_t)bl, nsig) == 0)
-            snprintf(url + n, sizeof(url) - (size_t)n, "&name=%s&nsig=%s", b64, nsig);
-    }
-    json_str(w, url);
+    if (present && edge_url_sign(&a->edge, a->edge_base, exp, master_key, path,
+                                 download_name != NULL, download_name, url, sizeof(url)) > 0)
+        json_str(w, url);
+    else
+        json_raw(w, "null", 4);
 }
 
 static void get_playback(api *a, const rd_msg *m, const principal *p, const char *cors)
@@ -1427,12 +1410,10 @@ static void get_playback(api *a, const rd_msg *m, const principal *p, const char
     /* The link is good from promotion on; its master playlist appears (the edge answers 404
      * until then) only once every rung is published, which `ready` says. A link to the edge,
      * signed with the key it checks (proto/edge_token.h). */
-    char sig[EDGE_TOKEN_SIG_LEN + 1], expires[32], body[4096];
+    char expires[32], body[4096], url[800];
     int64_t exp = (int64_t)time(NULL) + a->cfg.edge_link_ttl_sec;
-    int r = edge_token_sign(&a->edge, exp, x.master_key, strlen(x.master_key), sig);
-    char url[800];
-    snprintf(url, sizeof(url), "%s/hls/%lld/%s/%s/master.m3u8", a->edge_base, (long long)exp, sig,
-             x.master_key);
+    int r = edge_url_sign(&a->edge, a->edge_base, exp, x.master_key, "master.m3u8", 0, NULL, url,
+                          sizeof(url));
     iso_time(exp, expires);
     json_writer w;
     json_writer_init(&w, body, sizeof(body));
@@ -1450,15 +1431,15 @@ static void get_playback(api *a, const rd_msg *m, const principal *p, const char
     int have[NOUTPUTS];
     outputs_of(a, &x, have);
     json_key(&w, "poster_url");
-    edge_url(a, &w, &x, exp, sig, "poster.jpg", r == 0 && have[1], 0);
+    edge_url(a, &w, x.master_key, exp, "poster.jpg", have[1], NULL);
     json_key(&w, "poster_webp_url");
-    edge_url(a, &w, &x, exp, sig, "poster.webp", r == 0 && have[2], 0);
+    edge_url(a, &w, x.master_key, exp, "poster.webp", have[2], NULL);
     json_key(&w, "storyboard_vtt_url");
-    edge_url(a, &w, &x, exp, sig, "storyboard.vtt", r == 0 && have[3], 0);
+    edge_url(a, &w, x.master_key, exp, "storyboard.vtt", have[3], NULL);
     json_key(&w, "mp4_url");
-    edge_url(a, &w, &x, exp, sig, "download.mp4", r == 0 && have[4], 0);
+    edge_url(a, &w, x.master_key, exp, "download.mp4", have[4], NULL);
     json_key(&w, "mp4_download_url");
-    edge_url(a, &w, &x, exp, sig, "download.mp4", r == 0 && have[4], 1);
+    edge_url(a, &w, x.master_key, exp, "download.mp4", have[4], x.filename);
     json_object_end(&w);
     int n = json_writer_finish(&w);
     if (r < 0 || n < 0)

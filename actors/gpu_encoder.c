@@ -421,19 +421,11 @@ int encoder_pool_start(const rd_config *cfg, int cpu_slots, int max, struct blob
 {
     memset(pool, 0, sizeof(*pool));
     avlog_install();
-    /* Exports are written here before they are stored: what a killed process left behind is
-     * of no use to anyone (its job runs again from the start), so it goes now. */
+    /* Exports are written here before they are stored. */
     snprintf(pool->tmp_dir, sizeof(pool->tmp_dir), "%s/tmp",
              cfg->data_dir != NULL ? cfg->data_dir : ".");
     if (mkdir(pool->tmp_dir, 0700) < 0 && errno != EEXIST)
         log_warn("encoder_tmp_dir", KV_STR("dir", pool->tmp_dir), KV_ERRNO(-errno));
-    DIR *dir = opendir(pool->tmp_dir);
-    for (struct dirent *de; dir != NULL && (de = readdir(dir)) != NULL;)
-        if (strncmp(de->d_name, "reeld-export-", 13) == 0 ||
-            strncmp(de->d_name, "reeld-captions-", 15) == 0)
-            unlinkat(dirfd(dir), de->d_name, 0);
-    if (dir != NULL)
-        closedir(dir);
     /* glibc raises its mmap threshold to the largest block freed so far (up to 32 MB), after
      * which segments and packets of megabytes come from the threads' arenas and stay there,
      * freed but resident, between jobs. A fixed threshold gives them back on free(). Measured
@@ -513,6 +505,17 @@ int encoder_pool_start(const rd_config *cfg, int cpu_slots, int max, struct blob
         pool->n++;
     }
     return 0;
+}
+
+void encoder_pool_sweep(const encoder_pool *pool)
+{
+    DIR *dir = opendir(pool->tmp_dir);
+    for (struct dirent *de; dir != NULL && (de = readdir(dir)) != NULL;)
+        if (strncmp(de->d_name, "reeld-export-", 13) == 0 ||
+            strncmp(de->d_name, "reeld-captions-", 15) == 0)
+            unlinkat(dirfd(dir), de->d_name, 0);
+    if (dir != NULL)
+        closedir(dir);
 }
 
 void encoder_pool_stop(encoder_pool *pool)

@@ -44,6 +44,12 @@ typedef struct encoder_pool {
 int encoder_pool_start(const rd_config *cfg, int cpu_slots, int max, struct blob_store *blob,
                        encoder_pool *pool, char *err, size_t errlen);
 
+/* Deletes what exports of an earlier process left in the pool's tmp_dir (REELD_DATA_DIR/tmp):
+ * a killed job runs again from the start, so its files are of no use. Only for the server that
+ * owns the data directory (the worker role), before it takes jobs: a `reeld transcode` beside
+ * a running server must not pull a running export's file from under it. */
+void encoder_pool_sweep(const encoder_pool *pool);
+
 /* Stops every encoder (a running job is cancelled first), waits for their threads, frees the
  * pool. The actors themselves are freed by actor_free_all. */
 void encoder_pool_stop(encoder_pool *pool);

@@ -19,7 +19,6 @@
 
 #include "actors/job_dispatcher.h"
 #include "proto/edge_token.h"
-#include "proto/jwt.h"
 #include "proto/webhook.h"
 #include "src/edge/edgekey.h"
 #include "src/net/tls.h"
@@ -282,11 +281,10 @@ static void attempt_delivery(wworker *w, const rd_webhook_delivery *ev, const rd
                     (webhook_rendition){b->renditions[i].name, b->renditions[i].width,
                                         b->renditions[i].height, b->renditions[i].bitrate_kbps};
         }
-        char sig[EDGE_TOKEN_SIG_LEN + 1];
         int64_t exp = rd_wall_ms() / 1000 + ww->cfg.edge_link_ttl_sec;
-        if (edge_token_sign(&ww->edge, exp, ev->asset_public, strlen(ev->asset_public), sig) == 0)
-            snprintf(playback, sizeof(playback), "%s/hls/%lld/%s/%s/master.m3u8", ww->edge_base,
-                     (long long)exp, sig, ev->asset_public);
+        if (edge_url_sign(&ww->edge, ww->edge_base, exp, ev->asset_public, "master.m3u8", 0, NULL,
+                          playback, sizeof(playback)) < 0)
+            playback[0] = '\0';
     }
     /* An export's event names the export; once it is ready, with a signed download link as
      * GET /api/exports/{id} gives (an attachment named after the export, through the edge). */
@@ -299,26 +297,13 @@ static void attempt_delivery(wworker *w, const rd_webhook_delivery *ev, const rd
                              .end_ms = ev->export_end_ms,
                              .captions = ev->export_lang};
         if (strcmp(ev->type, "export.ready") == 0 && ev->master_key[0] != '\0') {
-            char sig[EDGE_TOKEN_SIG_LEN + 1];
             int64_t exp = rd_wall_ms() / 1000 + ww->cfg.edge_link_ttl_sec;
-            const char *mk = ev->master_key;
-            if (edge_token_sign(&ww->edge, exp, mk, strlen(mk), sig) == 0) {
-                int n = snprintf(download, sizeof(download),
-                                 "%s/hls/%lld/%s/%s/exports/%s.mp4?download=1", ww->edge_base,
-                                 (long long)exp, sig, mk, ev->export_public);
-                char fname[RD_ASSET_ID_MAX + RD_EXPORT_ID_MAX + 2];
-                char b64[EDGE_NAME_MAX + 1], nsig[EDGE_TOKEN_SIG_LEN + 1];
-                int fl =
-                    snprintf(fname, sizeof(fname), "%s-%s", ev->asset_public, ev->export_public);
-                int bl = jwt_b64url_encode(b64, sizeof(b64), fname, (size_t)fl);
-                if (n > 0 && (size_t)n < sizeof(download) && bl > 0 &&
-                    edge_name_sign(&ww->edge, exp, mk, strlen(mk), b64, (size_t)bl, nsig) == 0)
-                    snprintf(download + n, sizeof(download) - (size_t)n, "&name=%s&nsig=%s", b64,
-                             nsig);
-                else if (n < 0 || (size_t)n >= sizeof(download))
-                    download[0] = '\0';
-            }
-            x.download_url = download[0] ? download : NULL;
+            char path[64], fname[RD_ASSET_ID_MAX + RD_EXPORT_ID_MAX + 2];
+            snprintf(path, sizeof(path), RD_EXPORT_PATH_FMT, ev->export_public);
+            snprintf(fname, sizeof(fname), "%s-%s", ev->asset_public, ev->export_public);
+            if (edge_url_sign(&ww->edge, ww->edge_base, exp, ev->master_key, path, 1, fname,
+                              download, sizeof(download)) > 0)
+                x.download_url = download;
         }
     }
     int failed = strcmp(ev->type, "asset.failed") == 0 || strcmp(ev->type, "export.failed") == 0;

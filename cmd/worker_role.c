@@ -22,6 +22,7 @@ int worker_role_start(worker_role *w, const rd_config *cfg, rd_runtime *rt, rd_a
                            err, errlen);
     if (r < 0)
         return r;
+    encoder_pool_sweep(&w->pool); /* before the worker takes jobs */
     w->up = (uploader_arg){.s3 = w->backend.s3,
                            .fs = w->backend.s3 != NULL ? NULL : w->backend.blob,
                            .bucket = cfg->s3_bucket_previews,

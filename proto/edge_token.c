@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "proto/jwt.h"
+
 #define DOMAIN "reeld-edge-v1\n"
 
 static int name_char(char c)
@@ -178,6 +180,30 @@ int edge_name_sign(const edge_keyring *kr, int64_t exp, const char *asset, size_
     hmac_key_sign(&kr->current, msg, len, mac);
     hmac_hex(sig, mac, sizeof(mac));
     return 0;
+}
+
+int edge_url_sign(const edge_keyring *kr, const char *base, int64_t exp, const char *asset,
+                  const char *path, int download, const char *download_name, char *out, size_t cap)
+{
+    char sig[EDGE_TOKEN_SIG_LEN + 1];
+    size_t al = strlen(asset);
+    int r = edge_token_sign(kr, exp, asset, al, sig);
+    if (r < 0)
+        return r;
+    int n = snprintf(out, cap, "%s/hls/%lld/%s/%s/%s%s", base, (long long)exp, sig, asset, path,
+                     download ? "?download=1" : "");
+    if (n < 0 || (size_t)n >= cap)
+        return -ENOSPC;
+    size_t fl = download && download_name != NULL ? strnlen(download_name, 240) : 0;
+    char b64[EDGE_NAME_MAX + 1], nsig[EDGE_TOKEN_SIG_LEN + 1];
+    int bl = fl > 0 ? jwt_b64url_encode(b64, sizeof(b64), download_name, fl) : -EINVAL;
+    if (bl > 0 && edge_name_sign(kr, exp, asset, al, b64, (size_t)bl, nsig) == 0) {
+        int m = snprintf(out + n, cap - (size_t)n, "&name=%s&nsig=%s", b64, nsig);
+        if (m < 0 || (size_t)m >= cap - (size_t)n)
+            return -ENOSPC;
+        n += m;
+    }
+    return n;
 }
 
 int edge_name_verify(const edge_keyring *kr, const char *exp, size_t exp_len, const char *asset,

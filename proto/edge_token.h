@@ -63,6 +63,15 @@ int edge_name_verify(const edge_keyring *kr, const char *exp, size_t exp_len, co
                      size_t asset_len, const char *name, size_t name_len, const char *sig,
                      size_t sig_len, int64_t now);
 
+/* The playback URL base/hls/{exp}/{sig}/{asset}/{path} signed with the current key. With
+ * `download`, "?download=1" follows (the edge answers with an attachment), and when
+ * `download_name` is not empty, the signed name (&name=&nsig=, its first 240 bytes) that the
+ * attachment is to be called. The one place such links are made (the API's playback and
+ * export answers, webhook events), so they read the same everywhere. The URL's length, or
+ * -EINVAL (as edge_token_sign), -ENOSPC (`cap` too small). */
+int edge_url_sign(const edge_keyring *kr, const char *base, int64_t exp, const char *asset,
+                  const char *path, int download, const char *download_name, char *out, size_t cap);
+
 /* 1 when `s` is an asset id: 1 to EDGE_ASSET_MAX of [A-Za-z0-9_-]. */
 int edge_asset_valid(const char *s, size_t len);
 

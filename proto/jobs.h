@@ -107,7 +107,8 @@ typedef struct rd_caption {
 #define RD_EXPORT_ID_MAX 32 /* public export id with the NUL ("e" + 24 hex digits) */
 /* Keys in the previews bucket, from the source's master key: the export's MP4 (with its public
  * id), and a caption track's whole WebVTT (with its lang), which an export burns in. */
-#define RD_EXPORT_KEY_FMT        "%s/hls/exports/%s.mp4"
+#define RD_EXPORT_PATH_FMT       "exports/%s.mp4" /* under the ladder: the edge's path */
+#define RD_EXPORT_KEY_FMT        "%s/hls/" RD_EXPORT_PATH_FMT
 #define RD_CAPTION_TRACK_KEY_FMT "%s/hls/captions/%s/track.vtt"
 typedef struct rd_export {
     int64_t id;       /* the store's key (its job's asset_id); never shown */

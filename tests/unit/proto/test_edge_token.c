@@ -1,6 +1,7 @@
 /* Edge tokens: known-answer signatures (computed independently with Python's hmac), tampering,
  * expiry, key rotation, and the names a token may cover. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "proto/edge_token.h"
@@ -142,6 +143,31 @@ TEST(download_name)
                  -EINVAL);
 }
 
+/* The one maker of playback links: the path's token, then the download's flag and signed name. */
+TEST(urls)
+{
+    edge_keyring kr;
+    char sig[EDGE_TOKEN_SIG_LEN + 1], url[512], want[512];
+    edge_keyring_init(&kr, KEY, strlen(KEY), NULL, 0, 0);
+    CHECK_EQ_INT(edge_token_sign(&kr, 1795370697, "a1", 2, sig), 0);
+    int n = edge_url_sign(&kr, "https://e.example", 1795370697, "a1", "720p/index.m3u8", 0, NULL,
+                          url, sizeof(url));
+    snprintf(want, sizeof(want), "https://e.example/hls/1795370697/%s/a1/720p/index.m3u8", sig);
+    CHECK_EQ_STR(url, want);
+    CHECK_EQ_INT(n, (int)strlen(want));
+    edge_url_sign(&kr, "B", 1795370697, "a1", "download.mp4", 1, "holiday.mov", url, sizeof(url));
+    snprintf(want, sizeof(want),
+             "B/hls/1795370697/%s/a1/download.mp4?download=1&name=aG9saWRheS5tb3Y&nsig=" NSIG, sig);
+    CHECK_EQ_STR(url, want);
+    /* no name (or an empty one): the flag alone, and the edge names it after the asset */
+    edge_url_sign(&kr, "B", 1795370697, "a1", "download.mp4", 1, "", url, sizeof(url));
+    snprintf(want, sizeof(want), "B/hls/1795370697/%s/a1/download.mp4?download=1", sig);
+    CHECK_EQ_STR(url, want);
+    CHECK_EQ_INT(edge_url_sign(&kr, "B", 1795370697, "a1", "x", 0, NULL, url, 40), -ENOSPC);
+    CHECK_EQ_INT(edge_url_sign(&kr, "B", 1795370697, "a/1", "x", 0, NULL, url, sizeof(url)),
+                 -EINVAL);
+}
+
 int main(void)
 {
     RUN(known_answers);
@@ -150,5 +176,6 @@ int main(void)
     RUN(rotation);
     RUN(names);
     RUN(download_name);
+    RUN(urls);
     return test_summary();
 }
