@@ -168,6 +168,17 @@ def test_export_cut_burn_download(reeld_factory, tmp_path):
     assert st == 404, got
     assert '"event":"export_done"' in r.logs()
 
+    # The store is the truth: after a restart the same exports answer the same, and asking
+    # again still finds the first one.
+    assert r.stop() == 0
+    r2 = reeld_factory(env=env, data_dir=r.data_dir)
+    st, _, got = call(r2, "GET", f"/api/exports/{burned['export_id']}", headers=ACME)
+    assert st == 200 and got["state"] == "ready" and got["captions"] == "en", got
+    st, _, again = call(r2, "POST", f"/api/assets/{aid}/exports",
+                        {"start": 10, "end": 20, "captions": "en"}, ACME)
+    assert st == 202 and again["export_id"] == burned["export_id"], again
+    assert fetch(got["download_url"])[0] == 200
+
 
 def test_export_ready_webhook(reeld_factory, tmp_path):
     """An org whose endpoint takes export.ready gets one signed delivery when its export is
