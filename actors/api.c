@@ -1,4 +1,5 @@
-/* The upload → promote API on one thread actor.
+/* The upload → promote API: the writers on one thread actor; the readers on a front per loop
+ * (asynchronous store reads) and a thread for what blocks (actors/api.h).
  *
  * owns:  a store client, the rate-limit buckets, the parsed API keys (as SHA-256 digests), the
  *        URL signer, the blob backend and, in S3 mode, the S3 client and its TLS anchors.
@@ -8,8 +9,10 @@
  * takes: MSG_HTTP_REQUEST for the routes in api.h.
  * sends: MSG_HTTP_RESPONSE replies to the listener that asked; MSG_STORE (STORE_ASSET_CREATE,
  *        _FIND, _UPDATE, _LIST, _DELETE, _PURGE_DUE, _PURGED, STORE_JOB_CREATE) to the
- *        dispatcher, through the store client's bridge.
- * never: runs on a loop (HEAD, CopyObject and the multipart calls block); answers a request
+ *        dispatcher, through the store client's bridge; the fronts: STORE_ASSET_FIND to the
+ *        store (actor_request) and MSG_HTTP_REQUEST on to the readers' thread.
+ * never: blocks a loop (the fronts only send and answer; HEAD, CopyObject and the multipart
+ *        calls run on the threads); answers a request
  *        before auth and the rate limits have passed (OPTIONS preflights and /api/docs
  *        aside); tells one org that another org's asset exists (404, as for a missing one);
  *        shows the store's own numeric asset ids; compares a key or a signature with memcmp;
@@ -24,6 +27,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,8 +65,10 @@
 #define ORG_MAX        64
 #define STORE_WAIT_MS  5000 /* a store call's deadline */
 #define JOB_ATTEMPTS   3
+#define API_WRITERS    4 /* threads for the writes, which block on object storage */
 
 enum { RL_ALL, RL_PRESIGN, RL_PROMOTE, RL_AUTH_FAIL };
+enum { API_WRITES, API_READS };
 enum {
     R_UPLOADS,
     R_COMPLETE,
@@ -75,7 +81,6 @@ enum {
     R_WH_ROTATE,
     R_WH_DELIVERIES,
     R_EVENTS,
-    R_DELETE,
     R_CAPTION,       /* PUT, DELETE /api/assets/{id}/captions/{lang} */
     R_CAPTIONS,      /* GET /api/assets/{id}/captions */
     R_EXPORTS,       /* POST /api/assets/{id}/exports */
@@ -85,11 +90,10 @@ enum {
     R_COUNT
 };
 
+/* What a succeeded job published, by job id: (job id << 8) | 0x80 | bit i for outputs[i]; 0 is
+ * empty. One word per entry, so the readers' front (a loop) and their thread share it without a
+ * lock. */
 #define OUTPUTS_CACHE 1024
-typedef struct outputs_seen {
-    int64_t job_id; /* 0: empty */
-    uint8_t have;   /* bit i: outputs[i] exists */
-} outputs_seen;
 
 typedef struct api_key {
     char org[ORG_MAX];
@@ -112,12 +116,24 @@ typedef struct api {
     int open_mode;    /* no keys, no JWT secret: loopback clients only, org "local" */
     cors_policy cors; /* ALLOWED_ORIGINS */
     rd_actor_def def; /* api_def, with the writer's tick (the upload sweep) */
-    outputs_seen outputs_cache[OUTPUTS_CACHE]; /* readers: a done job's outputs, by job id */
+    _Atomic uint64_t outputs_cache[OUTPUTS_CACHE]; /* readers: a done job's outputs */
+    rd_actor *store_actor; /* the store itself: the front's reads skip the dispatcher's hop */
+    struct rd_api *pool;   /* the readers': the writers the fronts hand writes to */
+    rd_actor *thread;      /* readers: the thread the front hands blocking requests to */
     rd_series *m_expired;
     rd_series *m_deleted;
     int route[R_COUNT];
     rd_metric *m_refused;
 } api;
+
+/* The whole API: its threads' instances and the fronts. */
+struct rd_api {
+    api *reads;
+    api *writers[API_WRITERS];
+    int nwriters;
+    rd_actor **fronts; /* one per loop; state: `reads` */
+    int nfronts;
+};
 
 /* ---- replies ---- */
 
@@ -424,7 +440,7 @@ static int asset_lookup(api *a, const rd_msg *m, const char *org, rd_asset *out,
         reply_error(m, 404, "not_found", missing, cors);
         return -1;
     }
-    rd_msg *req = store_request(STORE_ASSET_FIND), *ans;
+    rd_msg *req = store_request_find(), *ans;
     rd_asset *q = &msg_body(req, store)->assets[0];
     memcpy(q->public_id, id.p, id.len); /* length checked: the request is zeroed */
     snprintf(q->org, sizeof(q->org), "%s", org);
@@ -1322,50 +1338,57 @@ static const char *const outputs[] = {"master.m3u8", "poster.jpg", "poster.webp"
                                       "download.mp4"};
 #define NOUTPUTS (sizeof(outputs) / sizeof(outputs[0]))
 
-/* Which outputs exist, by a HEAD of each in the previews bucket; none before the job is done.
- * What a succeeded job published never changes, so the answer is kept per job id (a cache,
- * refilled from storage after a restart or on another node): a status poll of a ready asset
- * costs no HEAD after the first. An answer with a failed HEAD (not a 404) is not kept. */
-static void outputs_of(api *a, const rd_asset *x, int have[NOUTPUTS])
+/* Which outputs asset `x` has, when that is known without object storage: none before its job
+ * has succeeded, or what the cache kept for the job. 1 with `have` filled, 0 when only HEADs
+ * can tell (outputs_of). */
+static int outputs_known(api *a, const rd_asset *x, int have[NOUTPUTS])
 {
     for (size_t i = 0; i < NOUTPUTS; i++)
         have[i] = 0;
     if (x->job_state != JOB_SUCCEEDED)
+        return 1;
+    uint64_t e = atomic_load_explicit(&a->outputs_cache[(uint64_t)x->job_id % OUTPUTS_CACHE],
+                                      memory_order_relaxed);
+    if (e == 0 || (e >> 8) != (uint64_t)x->job_id)
+        return 0;
+    for (size_t i = 0; i < NOUTPUTS; i++)
+        have[i] = (int)((e >> i) & 1);
+    return 1;
+}
+
+/* Which outputs exist, by a HEAD of each in the previews bucket; none before the job is done.
+ * What a succeeded job published never changes, so the answer is kept per job id (a cache,
+ * refilled from storage after a restart or on another node): a status poll of a ready asset
+ * costs no HEAD after the first. An answer with a failed HEAD (not a 404) is not kept. Blocks:
+ * the readers' thread only. */
+static void outputs_of(api *a, const rd_asset *x, int have[NOUTPUTS])
+{
+    if (outputs_known(a, x, have))
         return;
-    outputs_seen *e = &a->outputs_cache[(uint64_t)x->job_id % OUTPUTS_CACHE];
-    if (e->job_id == x->job_id) {
-        for (size_t i = 0; i < NOUTPUTS; i++)
-            have[i] = (e->have >> i) & 1;
-        return;
-    }
     int sure = 1;
-    unsigned bits = 0;
+    uint64_t bits = 0x80;
     for (size_t i = 0; i < NOUTPUTS; i++) {
         char key[512], msg[256];
         blob_info info;
         snprintf(key, sizeof(key), "%s/hls/%s", x->master_key, outputs[i]);
         int r = blob_head(a->blob, a->cfg.s3_bucket_previews, key, &info, msg, sizeof(msg));
         have[i] = r == 0;
-        bits |= (unsigned)have[i] << i;
+        bits |= (uint64_t)have[i] << i;
         sure &= r == 0 || r == -ENOENT;
     }
-    if (sure) {
-        e->job_id = x->job_id;
-        e->have = (uint8_t)bits;
-    }
+    if (sure)
+        atomic_store_explicit(&a->outputs_cache[(uint64_t)x->job_id % OUTPUTS_CACHE],
+                              ((uint64_t)x->job_id << 8) | bits, memory_order_relaxed);
 }
 
-static void get_asset(api *a, const rd_msg *m, const principal *p, const char *cors)
+/* GET /api/assets/{id}'s answer for asset `x`, whose outputs are `have`. */
+static void asset_answer(const rd_msg *m, const rd_asset *x, const int have[NOUTPUTS],
+                         const char *cors)
 {
-    rd_asset x;
-    if (asset_lookup(a, m, read_org(a, p), &x, "No such asset.", cors) < 0)
-        return;
     char body[2560];
-    int n = asset_json(body, sizeof(body) - 256, &x);
+    int n = asset_json(body, sizeof(body) - 256, x);
     if (n > 0 && body[n - 1] == '}') {
         /* ,"outputs":[...] before the closing brace: what a ready asset has published. */
-        int have[NOUTPUTS];
-        outputs_of(a, &x, have);
         n--;
         n += snprintf(body + n, sizeof(body) - (size_t)n, ",\"outputs\":[");
         int first = 1;
@@ -1383,6 +1406,16 @@ static void get_asset(api *a, const rd_msg *m, const principal *p, const char *c
         reply(m, 200, body, (size_t)n, cors);
 }
 
+static void get_asset(api *a, const rd_msg *m, const principal *p, const char *cors)
+{
+    rd_asset x;
+    if (asset_lookup(a, m, read_org(a, p), &x, "No such asset.", cors) < 0)
+        return;
+    int have[NOUTPUTS];
+    outputs_of(a, &x, have);
+    asset_answer(m, &x, have, cors);
+}
+
 /* A signed edge URL of `path` under the asset, or JSON null when the asset lacks it (or it
  * cannot be signed). With a `download_name` (a download link), ?download=1 and that name,
  * signed for the edge so it can name the attachment without the store. */
@@ -1397,12 +1430,11 @@ static void edge_url(api *a, json_writer *w, const char *master_key, int64_t exp
         json_raw(w, "null", 4);
 }
 
-static void get_playback(api *a, const rd_msg *m, const principal *p, const char *cors)
+/* GET /api/assets/{id}/playback's answer for asset `x`, whose outputs are `have`. */
+static void playback_answer(api *a, const rd_msg *m, const rd_asset *x, const int have[NOUTPUTS],
+                            const char *cors)
 {
-    rd_asset x;
-    if (asset_lookup(a, m, read_org(a, p), &x, "No such asset.", cors) < 0)
-        return;
-    if (x.job_id == 0) {
+    if (x->job_id == 0) {
         reply_error(m, 409, "not_ready", "Promote the asset first; playback follows its job.",
                     cors);
         return;
@@ -1412,7 +1444,7 @@ static void get_playback(api *a, const rd_msg *m, const principal *p, const char
      * signed with the key it checks (proto/edge_token.h). */
     char expires[32], body[4096], url[800];
     int64_t exp = (int64_t)time(NULL) + a->cfg.edge_link_ttl_sec;
-    int r = edge_url_sign(&a->edge, a->edge_base, exp, x.master_key, "master.m3u8", 0, NULL, url,
+    int r = edge_url_sign(&a->edge, a->edge_base, exp, x->master_key, "master.m3u8", 0, NULL, url,
                           sizeof(url));
     iso_time(exp, expires);
     json_writer w;
@@ -1423,29 +1455,37 @@ static void get_playback(api *a, const rd_msg *m, const principal *p, const char
     json_key(&w, "expires_at");
     json_str(&w, expires);
     json_key(&w, "state");
-    json_str(&w, x.state);
+    json_str(&w, x->state);
     json_key(&w, "ready");
-    json_bool(&w, x.job_state == JOB_SUCCEEDED);
+    json_bool(&w, x->job_state == JOB_SUCCEEDED);
     /* The pictures and the download, once the job has published them (null until then, or
      * when the job made none), signed like the master's link. */
-    int have[NOUTPUTS];
-    outputs_of(a, &x, have);
     json_key(&w, "poster_url");
-    edge_url(a, &w, x.master_key, exp, "poster.jpg", have[1], NULL);
+    edge_url(a, &w, x->master_key, exp, "poster.jpg", have[1], NULL);
     json_key(&w, "poster_webp_url");
-    edge_url(a, &w, x.master_key, exp, "poster.webp", have[2], NULL);
+    edge_url(a, &w, x->master_key, exp, "poster.webp", have[2], NULL);
     json_key(&w, "storyboard_vtt_url");
-    edge_url(a, &w, x.master_key, exp, "storyboard.vtt", have[3], NULL);
+    edge_url(a, &w, x->master_key, exp, "storyboard.vtt", have[3], NULL);
     json_key(&w, "mp4_url");
-    edge_url(a, &w, x.master_key, exp, "download.mp4", have[4], NULL);
+    edge_url(a, &w, x->master_key, exp, "download.mp4", have[4], NULL);
     json_key(&w, "mp4_download_url");
-    edge_url(a, &w, x.master_key, exp, "download.mp4", have[4], x.filename);
+    edge_url(a, &w, x->master_key, exp, "download.mp4", have[4], x->filename);
     json_object_end(&w);
     int n = json_writer_finish(&w);
     if (r < 0 || n < 0)
         reply_error(m, 500, "internal", "The playback URL could not be signed.", cors);
     else
         reply(m, 200, body, (size_t)n, cors);
+}
+
+static void get_playback(api *a, const rd_msg *m, const principal *p, const char *cors)
+{
+    rd_asset x;
+    if (asset_lookup(a, m, read_org(a, p), &x, "No such asset.", cors) < 0)
+        return;
+    int have[NOUTPUTS];
+    outputs_of(a, &x, have);
+    playback_answer(a, m, &x, have, cors);
 }
 
 /* GET /api/assets?cursor=&limit=&state=: the caller's assets, newest first, in pages under an
@@ -2443,69 +2483,94 @@ static const char *route_methods(int r)
         return "GET, HEAD";
     if (r == R_EVENTS)
         return "GET";
-    if (r == R_ASSET || r == R_DELETE)
+    if (r == R_ASSET)
         return "GET, HEAD, DELETE";
     if (r == R_CAPTION)
         return "PUT, DELETE";
-    return r == R_PLAYBACK || r == R_LIST || r == R_DOCS ? "GET, HEAD" : "POST";
+    return r == R_PLAYBACK || r == R_LIST || r == R_DOCS || r == R_CAPTIONS || r == R_EXPORT
+               ? "GET, HEAD"
+               : "POST";
 }
 
-static int api_handle(rd_actor *self, rd_msg *m)
+/* GET /api/docs: assets/openapi.json, embedded at build time (no auth; rate-limited by address). */
+static void get_docs(api *a, const rd_msg *m, const char *cors)
 {
-    api *a = self->state;
-    if (m->type != MSG_HTTP_REQUEST)
-        return RD_DONE;
+    const rd_http_request *q = msg_body(m, http_request);
+    char client[80], hdr[512];
+    snprintf(client, sizeof(client), "ip:%s", q->peer);
+    int wait = ratelimit_take(a->rl, RL_ALL, client, a->cfg.rate_limit_max,
+                              a->cfg.rate_limit_window, (int64_t)(rd_now_ns() / 1000000));
+    if (wait > 0) {
+        refused(a, 429, "all");
+        snprintf(hdr, sizeof(hdr), "%sRetry-After: %d\r\n", cors, wait);
+        reply_error(m, 429, "rate_limited", "Too many requests; retry after Retry-After.", hdr);
+        return;
+    }
+    const rd_embedded *doc = rd_embedded_find("openapi.json", 12);
+    if (doc == NULL)
+        reply_error(m, 404, "not_found", "This build has no API document.", cors);
+    else
+        reply(m, 200, doc->data, doc->len, cors);
+}
+
+/* Route index of request `m`, or R_COUNT (answered 404). */
+static int route_of(const api *a, const rd_msg *m)
+{
     const rd_http_request *q = msg_body(m, http_request);
     int r = 0;
     while (r < R_COUNT && a->route[r] != (int)q->route)
         r++;
-    if (r == R_COUNT) {
+    if (r == R_COUNT)
         reply_error(m, 404, "not_found", "No route matches this path.", NULL);
-        return RD_DONE;
-    }
-    if (q->method == RD_HTTP_OPTIONS) {
+    return r;
+}
+
+static int admit(api *a, const rd_msg *m, int r, const char *cors, int limits, principal *p);
+
+/* What every request goes through first, on a front (`limits` 1) or a thread (0: the front
+ * counted it): its route (404 when none), a preflight's answer, the CORS lines, the API
+ * document, then admit. 1 once answered; 0 with `*route`, `cors` and `p` set. */
+static int prologue(api *a, const rd_msg *m, int limits, int *route, char cors[300], principal *p)
+{
+    int r = *route = route_of(a, m);
+    if (r == R_COUNT)
+        return 1;
+    if (msg_body(m, http_request)->method == RD_HTTP_OPTIONS) {
         http_reply_preflight(m, &a->cors, route_methods(r), cors_request_headers);
-        return RD_DONE;
+        return 1;
     }
-    char cors[300];
-    http_cors_lines(m, &a->cors, "Retry-After", cors, sizeof(cors));
+    http_cors_lines(m, &a->cors, "Retry-After", cors, 300);
+    if (r == R_DOCS) {
+        get_docs(a, m, cors);
+        return 1;
+    }
+    return admit(a, m, r, cors, limits, p) < 0;
+}
+
+/* Authentication and the rate limits of request `m` on route `r`: 0 with `p` filled, or -1 once
+ * answered (401, 403 or 429). `limits` 0: the readers' front admitted it already and counted
+ * it in its buckets, so the thread it handed the request to only learns the caller's org. */
+static int admit(api *a, const rd_msg *m, int r, const char *cors, int limits, principal *p)
+{
+    const rd_http_request *q = msg_body(m, http_request);
     int64_t now_ms = (int64_t)(rd_now_ns() / 1000000);
     char hdr[512];
-    if (r == R_DOCS) {
-        char client[80];
-        snprintf(client, sizeof(client), "ip:%s", q->peer);
-        int wait = ratelimit_take(a->rl, RL_ALL, client, a->cfg.rate_limit_max,
-                                  a->cfg.rate_limit_window, now_ms);
-        if (wait > 0) {
-            refused(a, 429, "all");
-            snprintf(hdr, sizeof(hdr), "%sRetry-After: %d\r\n", cors, wait);
-            reply_error(m, 429, "rate_limited", "Too many requests; retry after Retry-After.", hdr);
-            return RD_DONE;
-        }
-        /* assets/openapi.json, embedded at build time. */
-        const rd_embedded *doc = rd_embedded_find("openapi.json", 12);
-        if (doc == NULL)
-            reply_error(m, 404, "not_found", "This build has no API document.", cors);
-        else
-            reply(m, 200, doc->data, doc->len, cors);
-        return RD_DONE;
-    }
     /* An address that has failed authentication too often is refused whatever it sends now. */
     char addr[80];
     snprintf(addr, sizeof(addr), "ip:%s", q->peer);
-    int wait = ratelimit_peek(a->rl, RL_AUTH_FAIL, addr, a->cfg.rl_auth_fail_max,
-                              a->cfg.rl_auth_fail_window, now_ms);
+    int wait = limits ? ratelimit_peek(a->rl, RL_AUTH_FAIL, addr, a->cfg.rl_auth_fail_max,
+                                       a->cfg.rl_auth_fail_window, now_ms)
+                      : 0;
     if (wait > 0) {
         refused(a, 429, "auth");
         snprintf(hdr, sizeof(hdr), "%sRetry-After: %d\r\n", cors, wait);
         reply_error(m, 429, "rate_limited",
                     "Too many failed authentications from this address; retry after Retry-After.",
                     hdr);
-        return RD_DONE;
+        return -1;
     }
-    principal p;
     const char *code = NULL, *message = NULL;
-    int st = authenticate(a, http_request_header(q, "authorization"), q->peer, &p, &code, &message);
+    int st = authenticate(a, http_request_header(q, "authorization"), q->peer, p, &code, &message);
     if (st == 0 && q->body_refused) {
         /* The gate refused these credentials a moment ago (a token that just became valid):
          * the body was not read, so there is nothing to act on. */
@@ -2515,33 +2580,47 @@ static int api_handle(rd_actor *self, rd_msg *m)
                   "again.";
     }
     if (st != 0) {
-        if (st == 401) /* a wrong or missing credential: spends one of the address's failures */
+        if (st == 401 && limits) /* a wrong or missing credential: spends one of the address's */
             ratelimit_take(a->rl, RL_AUTH_FAIL, addr, a->cfg.rl_auth_fail_max,
                            a->cfg.rl_auth_fail_window, now_ms);
         refused(a, st, "auth");
         snprintf(hdr, sizeof(hdr), "%s%s", cors,
                  st == 401 ? "WWW-Authenticate: Bearer realm=\"reeld\"\r\n" : "");
         reply_error(m, st, code, message, hdr);
-        return RD_DONE;
+        return -1;
     }
-    wait = ratelimit_take(a->rl, RL_ALL, p.client, a->cfg.rate_limit_max, a->cfg.rate_limit_window,
+    if (!limits)
+        return 0;
+    wait = ratelimit_take(a->rl, RL_ALL, p->client, a->cfg.rate_limit_max, a->cfg.rate_limit_window,
                           now_ms);
     const char *cls = "all";
     if (wait == 0 && r == R_UPLOADS) {
         cls = "presign";
-        wait = ratelimit_take(a->rl, RL_PRESIGN, p.client, a->cfg.rl_presign_max,
+        wait = ratelimit_take(a->rl, RL_PRESIGN, p->client, a->cfg.rl_presign_max,
                               a->cfg.rl_presign_window, now_ms);
     } else if (wait == 0 && r == R_PROMOTE) {
         cls = "promote";
-        wait = ratelimit_take(a->rl, RL_PROMOTE, p.client, a->cfg.rl_promote_max,
+        wait = ratelimit_take(a->rl, RL_PROMOTE, p->client, a->cfg.rl_promote_max,
                               a->cfg.rl_promote_window, now_ms);
     }
     if (wait > 0) {
         refused(a, 429, cls);
         snprintf(hdr, sizeof(hdr), "%sRetry-After: %d\r\n", cors, wait);
         reply_error(m, 429, "rate_limited", "Too many requests; retry after Retry-After.", hdr);
-        return RD_DONE;
+        return -1;
     }
+    return 0;
+}
+
+static int api_handle(rd_actor *self, rd_msg *m)
+{
+    api *a = self->state;
+    int r;
+    char cors[300];
+    principal p;
+    if (m->type != MSG_HTTP_REQUEST || prologue(a, m, 0, &r, cors, &p) != 0)
+        return RD_DONE;
+    const rd_http_request *q = msg_body(m, http_request);
     switch (r) {
     case R_UPLOADS:
         post_upload(a, m, &p, cors);
@@ -2553,7 +2632,10 @@ static int api_handle(rd_actor *self, rd_msg *m)
         post_promote(a, m, &p, cors);
         break;
     case R_ASSET:
-        get_asset(a, m, &p, cors);
+        if (q->method == RD_HTTP_DELETE)
+            delete_asset(a, m, &p, cors);
+        else
+            get_asset(a, m, &p, cors);
         break;
     case R_LIST:
         list_assets(a, m, &p, cors);
@@ -2574,9 +2656,6 @@ static int api_handle(rd_actor *self, rd_msg *m)
         break;
     case R_EVENTS:
         get_events(a, m, &p, cors);
-        break;
-    case R_DELETE:
-        delete_asset(a, m, &p, cors);
         break;
     case R_CAPTION:
         if (q->method == RD_HTTP_PUT)
@@ -2606,6 +2685,106 @@ static int api_handle(rd_actor *self, rd_msg *m)
     return RD_DONE;
 }
 
+/* ---- the readers' front ----
+ *
+ * A loop actor owns the readers' routes. It admits every request (auth, rate limits: its
+ * buckets are the readers' only ones), answers the status poll and the playback link itself
+ * with one asynchronous store read (no thread, no wait: as many in flight as clients ask), and
+ * hands the rest, and the first look at a ready asset's outputs (HEADs), to the readers'
+ * thread, whose handler may block. */
+
+static int is_write(int r, const rd_msg *m);
+
+/* Gives request `m` (of route r) to a thread that may block (it answers): a write to the
+ * writer with the fewest requests waiting, so one slow call (a 5 GB CopyObject) holds up only
+ * the requests queued behind it on that writer; anything else to the readers' thread. 503 when
+ * its mailbox is full. */
+static int hand_over(api *a, int r, rd_msg *m, const char *cors)
+{
+    rd_actor *to = a->thread;
+    if (is_write(r, m)) {
+        static _Atomic unsigned turn; /* where the search starts: ties go round */
+        unsigned t = atomic_fetch_add_explicit(&turn, 1, memory_order_relaxed);
+        int32_t best = INT32_MAX;
+        for (int i = 0; i < a->pool->nwriters; i++) {
+            rd_actor *w = a->pool->writers[(t + (unsigned)i) % (unsigned)a->pool->nwriters]->thread;
+            int32_t d = mailbox_depth(&w->mbox);
+            if (d < best) {
+                best = d;
+                to = w;
+            }
+        }
+    }
+    if (actor_send(to, m) == 0)
+        return RD_KEPT;
+    char hdr[400];
+    snprintf(hdr, sizeof(hdr), "%sRetry-After: 1\r\n", cors);
+    reply_error(m, 503, "busy", "The API is busy; retry.", hdr);
+    return RD_DONE;
+}
+
+/* The store's answer to the front's asset read for request `ctx`. */
+static int front_found(rd_actor *self, rd_msg *ans, int err, void *ctx)
+{
+    api *a = self->state;
+    rd_msg *m = ctx;
+    char cors[300];
+    http_cors_lines(m, &a->cors, "Retry-After", cors, sizeof(cors));
+    int st = err < 0 ? err : msg_body(ans, store)->status;
+    if (st == -ENOENT) {
+        reply_error(m, 404, "not_found", "No such asset.", cors);
+    } else if (st < 0) {
+        log_error("api_asset_find_failed", KV_ERRNO(st));
+        store_failed(m, st, cors);
+    } else {
+        const rd_asset *x = &msg_body(ans, store)->assets[0];
+        int have[NOUTPUTS];
+        if (!outputs_known(a, x, have)) {
+            msg_free(ans);
+            if (hand_over(a, R_ASSET, m, cors) == RD_DONE)
+                msg_free(m);
+            return 0;
+        }
+        if ((int)msg_body(m, http_request)->route == a->route[R_ASSET])
+            asset_answer(m, x, have, cors);
+        else
+            playback_answer(a, m, x, have, cors);
+    }
+    msg_free(ans);
+    msg_free(m);
+    return 0;
+}
+
+static int front_handle(rd_actor *self, rd_msg *m)
+{
+    api *a = self->state;
+    int r;
+    char cors[300];
+    principal p;
+    if (m->type != MSG_HTTP_REQUEST || prologue(a, m, 1, &r, cors, &p) != 0)
+        return RD_DONE;
+    const rd_http_request *q = msg_body(m, http_request);
+    if ((r != R_ASSET && r != R_PLAYBACK) || q->method != RD_HTTP_GET)
+        return hand_over(a, r, m, cors);
+    http1_str id = http_request_param(q, 0);
+    if (!public_id_ok(id)) {
+        reply_error(m, 404, "not_found", "No such asset.", cors);
+        return RD_DONE;
+    }
+    rd_msg *req = store_request_find();
+    rd_asset *f = &msg_body(req, store)->assets[0];
+    memcpy(f->public_id, id.p, id.len); /* length checked: the request is zeroed */
+    snprintf(f->org, sizeof(f->org), "%s", read_org(a, &p));
+    if (actor_request(self, a->store_actor, req, STORE_WAIT_MS, front_found, m) < 0) {
+        msg_free(req);
+        store_failed(m, -EAGAIN, cors);
+        return RD_DONE;
+    }
+    return RD_KEPT;
+}
+
+static const rd_actor_def front_def = {.name = "api-reads", .handle = front_handle};
+
 static int api_init(rd_actor *self, void *arg)
 {
     self->state = arg;
@@ -2619,12 +2798,8 @@ static void api_fini(rd_actor *self)
     api *a = self->state;
     if (a == NULL)
         return;
-    ratelimit_destroy(a->rl);
-    a->rl = NULL;
     store_client_destroy(a->store);
     a->store = NULL;
-    urlsign_clear(&a->sign);
-    edge_keyring_clear(&a->edge);
     self->state = NULL;
 }
 
@@ -2634,17 +2809,14 @@ static void api_destroy(api *a)
     /* The key digests are zeroed only now: the listeners' gate reads them until the loops
      * have stopped. */
     memset(a->keys, 0, sizeof(a->keys));
+    /* The readers' front (a loop actor) uses the buckets and the edge key until the loops
+     * have stopped. */
+    ratelimit_destroy(a->rl);
+    urlsign_clear(&a->sign);
+    edge_keyring_clear(&a->edge);
     progress_stream_free(a->sse);
     blob_backend_close(&a->backend);
     free(a);
-}
-
-void api_free(rd_actor *actor)
-{
-    if (actor == NULL || actor->arg == NULL)
-        return;
-    api_destroy(actor->arg);
-    actor->arg = NULL;
 }
 
 /* Uploads never promoted expire (REELD_UPLOAD_EXPIRE_SEC): on the writer's tick, the store
@@ -2788,14 +2960,18 @@ static int load_edge_key(api *a, const rd_config *cfg, char *err, size_t errlen)
     return 0;
 }
 
-int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http_routes *routes,
-              int part, rd_actor **out, char *err, size_t errlen)
+/* One thread's instance: the readers' (part API_READS) or a writer's (`ticks`: the one that
+ * also runs the periodic sweeps and checked the masters bucket at start). */
+static int api_new(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_actor *store,
+                   int part, int ticks, api **out, char *err, size_t errlen)
 {
     err[0] = '\0';
+    *out = NULL;
     api *a = calloc(1, sizeof(*a));
     if (a == NULL)
         return -ENOMEM;
     a->cfg = *cfg;
+    a->store_actor = store;
     int r = ratelimit_create(&a->rl);
     if (r == 0)
         r = parse_keys(a, cfg->api_keys, err, errlen);
@@ -2809,7 +2985,7 @@ int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http
         a->blob = a->backend.blob;
         a->s3 = a->backend.s3;
     }
-    if (r == 0 && part == API_WRITES)
+    if (r == 0 && ticks)
         r = check_masters_lock(a, err, errlen);
     if (r < 0) {
         if (err[0] == '\0')
@@ -2830,88 +3006,154 @@ int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http
         return r;
     }
     a->open_mode = cfg->api_keys == NULL && cfg->jwt_secret == NULL;
-    if (a->open_mode && part == API_WRITES)
+    if (a->open_mode && ticks)
         log_warn("api_open_to_loopback",
                  KV_STR("why", "neither REELD_API_KEYS nor JWT_SECRET is set: the API answers "
                                "loopback clients only, as org \"local\""));
     a->def = api_def;
     if (part == API_WRITES) {
-        /* Deleted assets' objects are looked for every 5 s. */
-        a->def.tick = writer_tick;
-        a->def.tick_ms = 5000;
         rd_metric *del =
             metrics_family("reeld_assets_deleted_total",
                            "Assets deleted (DELETE /api/assets/{id}).", RD_COUNTER, NULL, NULL, 0);
         a->m_deleted = metrics_series(del, NULL);
-    }
-    if (part == API_WRITES && cfg->upload_expire_sec > 0) {
-        /* A quarter of the expiry, at most 10 min, at least 100 ms: an upload goes soon after
-         * its time, and an idle node does not spin. */
-        int64_t ms = (int64_t)cfg->upload_expire_sec * 250;
-        if (ms < a->def.tick_ms)
-            a->def.tick_ms = (uint32_t)(ms < 100 ? 100 : ms);
         rd_metric *ex = metrics_family("reeld_uploads_expired_total",
                                        "Uploads never promoted within REELD_UPLOAD_EXPIRE_SEC, "
                                        "removed from staging.",
                                        RD_COUNTER, NULL, NULL, 0);
         a->m_expired = metrics_series(ex, NULL);
     }
-    r = actor_spawn_thread(&a->def, a, -1, out);
+    if (ticks) {
+        /* Deleted assets' objects are looked for every 5 s; expired uploads every quarter of
+         * the expiry (at most 5 s, at least 100 ms): an upload goes soon after its time, and an
+         * idle node does not spin. */
+        a->def.tick = writer_tick;
+        a->def.tick_ms = 5000;
+        int64_t ms = (int64_t)cfg->upload_expire_sec * 250;
+        if (cfg->upload_expire_sec > 0 && ms < a->def.tick_ms)
+            a->def.tick_ms = (uint32_t)(ms < 100 ? 100 : ms);
+    }
+    a->m_refused = metrics_family("reeld_api_refused_total",
+                                  "API requests refused: 401/403 (auth) and 429 (rate limits).",
+                                  RD_COUNTER, "code,class", NULL, 0);
+    for (int i = 0; i < R_COUNT; i++)
+        a->route[i] = -1;
+    r = actor_spawn_thread(&a->def, a, -1, &a->thread);
     if (r < 0) {
         snprintf(err, errlen, "cannot start the API thread (%s)", strerror(-r));
         api_def.fini(&(rd_actor){.state = a});
         api_destroy(a);
         return r;
     }
-    a->m_refused = metrics_family("reeld_api_refused_total",
-                                  "API requests refused: 401/403 (auth) and 429 (rate limits).",
-                                  RD_COUNTER, "code,class", NULL, 0);
-    static const struct {
-        int id;
-        int part;
-        const char *pattern;
-        unsigned methods;
-    } table[] = {
-        {R_UPLOADS, API_WRITES, "/api/uploads", RD_HTTP_POST},
-        {R_COMPLETE, API_WRITES, "/api/uploads/{id}/complete", RD_HTTP_POST},
-        {R_PROMOTE, API_WRITES, "/api/assets/{id}/promote", RD_HTTP_POST},
-        {R_PLAYBACK, API_READS, "/api/assets/{id}/playback", RD_HTTP_GET},
-        {R_ASSET, API_READS, "/api/assets/{id}", RD_HTTP_GET},
-        {R_LIST, API_READS, "/api/assets", RD_HTTP_GET},
-        {R_DOCS, API_READS, "/api/docs", RD_HTTP_GET},
-        /* One owner per pattern: the endpoint's three methods go with the writes. */
-        {R_WEBHOOK, API_WRITES, "/api/webhook", RD_HTTP_GET | RD_HTTP_PUT | RD_HTTP_DELETE},
-        {R_WH_ROTATE, API_WRITES, "/api/webhook/rotate-secret", RD_HTTP_POST},
-        {R_WH_DELIVERIES, API_READS, "/api/webhook/deliveries", RD_HTTP_GET},
-        {R_EVENTS, API_READS, "/api/assets/{id}/events", RD_HTTP_GET},
-        /* The asset's path, DELETE only: deleting blocks on object storage, so it is the
-         * writers'; its preflight is the readers' route's (R_ASSET), which names DELETE. */
-        {R_DELETE, API_WRITES, "/api/assets/{id}", RD_HTTP_DELETE},
-        {R_CAPTION, API_WRITES, "/api/assets/{id}/captions/{lang}", RD_HTTP_PUT | RD_HTTP_DELETE},
-        {R_CAPTIONS, API_READS, "/api/assets/{id}/captions", RD_HTTP_GET},
-        {R_EXPORTS, API_WRITES, "/api/assets/{id}/exports", RD_HTTP_POST},
-        {R_EXPORT, API_READS, "/api/exports/{id}", RD_HTTP_GET},
-        {R_EXPORT_CANCEL, API_WRITES, "/api/exports/{id}/cancel", RD_HTTP_POST},
-        {R_CLIPS, API_WRITES, "/api/assets/{id}/clips", RD_HTTP_POST},
-    };
-    for (int i = 0; i < R_COUNT; i++)
-        a->route[i] = -1;
-    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
-        if (table[i].part != part)
-            continue;
-        unsigned methods = table[i].methods | (table[i].id == R_DELETE ? 0 : RD_HTTP_OPTIONS);
-        int id = http_routes_add(routes, table[i].pattern, methods, out, 1,
-                                 table[i].id == R_DOCS || table[i].id == R_DELETE ? 0
-                                 : table[i].id == R_CAPTION ? CAPTIONS_MAX_BYTES
-                                                            : API_BODY_LIMIT,
+    *out = a;
+    return 0;
+}
+
+/* The routes, and whose thread does what blocks in them (the fronts own them all). */
+static const struct {
+    int id;
+    int part;
+    const char *pattern;
+    unsigned methods;
+} route_table[] = {
+    {R_UPLOADS, API_WRITES, "/api/uploads", RD_HTTP_POST},
+    {R_COMPLETE, API_WRITES, "/api/uploads/{id}/complete", RD_HTTP_POST},
+    {R_PROMOTE, API_WRITES, "/api/assets/{id}/promote", RD_HTTP_POST},
+    {R_PLAYBACK, API_READS, "/api/assets/{id}/playback", RD_HTTP_GET},
+    {R_ASSET, API_READS, "/api/assets/{id}", RD_HTTP_GET | RD_HTTP_DELETE},
+    {R_LIST, API_READS, "/api/assets", RD_HTTP_GET},
+    {R_DOCS, API_READS, "/api/docs", RD_HTTP_GET},
+    {R_WEBHOOK, API_WRITES, "/api/webhook", RD_HTTP_GET | RD_HTTP_PUT | RD_HTTP_DELETE},
+    {R_WH_ROTATE, API_WRITES, "/api/webhook/rotate-secret", RD_HTTP_POST},
+    {R_WH_DELIVERIES, API_READS, "/api/webhook/deliveries", RD_HTTP_GET},
+    {R_EVENTS, API_READS, "/api/assets/{id}/events", RD_HTTP_GET},
+    {R_CAPTION, API_WRITES, "/api/assets/{id}/captions/{lang}", RD_HTTP_PUT | RD_HTTP_DELETE},
+    {R_CAPTIONS, API_READS, "/api/assets/{id}/captions", RD_HTTP_GET},
+    {R_EXPORTS, API_WRITES, "/api/assets/{id}/exports", RD_HTTP_POST},
+    {R_EXPORT, API_READS, "/api/exports/{id}", RD_HTTP_GET},
+    {R_EXPORT_CANCEL, API_WRITES, "/api/exports/{id}/cancel", RD_HTTP_POST},
+    {R_CLIPS, API_WRITES, "/api/assets/{id}/clips", RD_HTTP_POST},
+};
+
+/* 1 when request `m` (of route r) is a write: one of the writers' threads takes it. */
+static int is_write(int r, const rd_msg *m)
+{
+    if (r == R_ASSET) /* one pattern, two parts: DELETE blocks on object storage */
+        return msg_body(m, http_request)->method == RD_HTTP_DELETE;
+    for (size_t i = 0; i < sizeof(route_table) / sizeof(route_table[0]); i++)
+        if (route_table[i].id == r)
+            return route_table[i].part == API_WRITES;
+    return 0;
+}
+
+int api_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_actor *dispatcher,
+              rd_actor *store, rd_http_routes *routes, rd_api **out, char *err, size_t errlen)
+{
+    rd_api *x = rd_calloc(1, sizeof(*x), "the API");
+    *out = x;
+    int r = api_new(cfg, loops[nloops > 1 ? 1 : 0], dispatcher, store, API_READS, 0, &x->reads, err,
+                    errlen);
+    for (int i = 0; r == 0 && i < API_WRITERS; i++) {
+        r = api_new(cfg, loops[i % nloops], dispatcher, store, API_WRITES, i == 0, &x->writers[i],
+                    err, errlen);
+        x->nwriters += r == 0;
+    }
+    if (r < 0)
+        return r;
+    api *a = x->reads;
+    a->pool = x;
+    x->fronts = rd_calloc((size_t)nloops, sizeof(*x->fronts), "the API's fronts");
+    for (int i = 0; i < nloops; i++) {
+        if ((r = actor_spawn(loops[i], &front_def, a, &x->fronts[i])) < 0) {
+            snprintf(err, errlen, "cannot start the API's fronts (%s)", strerror(-r));
+            return r;
+        }
+        x->nfronts++;
+    }
+    for (size_t i = 0; i < sizeof(route_table) / sizeof(route_table[0]); i++) {
+        int rid = route_table[i].id;
+        int id = http_routes_add(routes, route_table[i].pattern,
+                                 route_table[i].methods | RD_HTTP_OPTIONS, x->fronts, x->nfronts,
+                                 rid == R_DOCS      ? 0
+                                 : rid == R_CAPTION ? CAPTIONS_MAX_BYTES
+                                                    : API_BODY_LIMIT,
                                  0);
         if (id < 0) {
-            snprintf(err, errlen, "cannot add the route %s (%s)", table[i].pattern, strerror(-id));
+            snprintf(err, errlen, "cannot add the route %s (%s)", route_table[i].pattern,
+                     strerror(-id));
             return id;
         }
-        a->route[table[i].id] = id;
-        if (table[i].id != R_DOCS)
+        a->route[rid] = id;
+        for (int w = 0; w < x->nwriters; w++)
+            x->writers[w]->route[rid] = id;
+        if (rid != R_DOCS)
             http_routes_gate(routes, id, api_gate, a);
     }
     return 0;
+}
+
+void api_stop(rd_api *x)
+{
+    if (x == NULL)
+        return;
+    api *all[1 + API_WRITERS] = {x->reads};
+    for (int i = 0; i < x->nwriters; i++)
+        all[1 + i] = x->writers[i];
+    for (int i = 0; i <= x->nwriters; i++)
+        if (all[i] != NULL)
+            actor_stop(all[i]->thread);
+    for (int i = 0; i <= x->nwriters; i++)
+        if (all[i] != NULL)
+            actor_join(all[i]->thread);
+}
+
+void api_free(rd_api *x)
+{
+    if (x == NULL)
+        return;
+    if (x->reads != NULL)
+        api_destroy(x->reads);
+    for (int i = 0; i < x->nwriters; i++)
+        api_destroy(x->writers[i]);
+    free(x->fronts);
+    free(x);
 }

@@ -11,13 +11,16 @@
  *   GET  /api/docs                      → the OpenAPI 3.1 document (no auth)
  *   OPTIONS on each of them             → CORS preflight
  *
- * Two thread actors of this code serve them: the writers (uploads, complete, promote, delete: HEAD,
- * CopyObject and the multipart calls block, so they cannot run on a loop) and the readers
- * (the asset, its playback link, the listing, the document: one store read each). A promote
- * waiting seconds on a slow object store then holds up other writes only, never a status
- * poll or a playback link. Each keeps its own rate-limit buckets, exact for its routes in the
- * whole process. Assets live in the store only (any node, or this one after a restart,
- * answers for them). A bound mailbox turns a flood into 503s. */
+ * Every route is owned by one loop actor per loop, the "front": it admits each request (auth,
+ * rate limits: one table for the whole API, shared by the fronts) and answers the status poll
+ * and the playback link itself with one asynchronous store read, as many in flight as clients
+ * ask. What blocks it hands to threads: the writes (uploads, complete, promote, delete,
+ * captions, webhooks, exports, clips: HEAD, CopyObject and the multipart calls wait on object
+ * storage) to the writer with the fewest requests waiting (API_WRITERS of them), the other
+ * reads (the listing, the SSE streams, the first look at a ready asset's outputs) to the
+ * readers' thread. So a promote waiting seconds on a slow object store holds up no status poll,
+ * no playback link and no other writer's requests. Assets live in the store only (any node, or
+ * this one after a restart, answers for them). Bound mailboxes turn a flood into 503s. */
 #ifndef REELD_ACTORS_API_H
 #define REELD_ACTORS_API_H
 
@@ -27,19 +30,27 @@
 #include "src/rt/config.h"
 #include "src/rt/loop.h"
 
-/* Opens the blob backend of `cfg` (S3 through a client on `loop`, or files in the data
- * directory), spawns the API actor on its own thread and registers its routes. Assets and jobs
- * are written to the store through `dispatcher` (actors/job_dispatcher.h: it forwards MSG_STORE
- * and wakes itself for new jobs), over a store client bridged on `loop`. Logs once when the API
- * is open to loopback clients only (no REELD_API_KEYS, no JWT_SECRET). 0, or -errno with one
- * sentence in `err`. */
-enum { API_WRITES, API_READS };
-int api_start(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_http_routes *routes,
-              int part, rd_actor **out, char *err, size_t errlen);
+typedef struct rd_api rd_api;
 
-/* Shutdown: actor_stop and actor_join while the loops still run (the request being handled
- * finishes, the store client's bridge stops), then rt_stop, then api_free: it closes the blob
- * backend and the S3 client, whose loop has stopped by then. NULL is a no-op. */
-void api_free(rd_actor *a);
+/* Starts the API: the readers' thread (its store client and progress streams bridged on loop 1,
+ * or 0), API_WRITERS writers' threads (spread over the loops; the first also runs the periodic
+ * sweeps and checks at start that the masters bucket has Object Lock when retention is asked
+ * for), each with its own blob backend (S3 through a client on its loop, or files in the data
+ * directory), and a front on each of `loops`; registers the routes, all owned by the fronts.
+ * Assets and jobs are written to the store through `dispatcher` (actors/job_dispatcher.h: it
+ * forwards MSG_STORE and wakes itself for new jobs) over each thread's store client; the fronts
+ * read from `store` directly. Logs once when the API is open to loopback clients only (no
+ * REELD_API_KEYS, no JWT_SECRET). 0, or -errno with one sentence in `err` (then api_stop and
+ * api_free what `out` holds). */
+int api_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_actor *dispatcher,
+              rd_actor *store, rd_http_routes *routes, rd_api **out, char *err, size_t errlen);
+
+/* Shutdown, while the loops still run: stops the threads and waits for them (the request being
+ * handled finishes, the store clients' bridges stop). NULL is a no-op. */
+void api_stop(rd_api *api);
+
+/* After the loops have stopped: closes the blob backends and the S3 clients, frees the rest.
+ * NULL is a no-op. */
+void api_free(rd_api *api);
 
 #endif

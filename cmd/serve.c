@@ -233,13 +233,10 @@ int cmd_serve(int argc, char **argv)
             return 1;
         }
     }
-    rd_actor *api = NULL, *api_reads = NULL;
+    rd_api *api = NULL;
     if (r == 0 && role.api) {
-        r = api_start(&cfg, rt.loops[0], jobs.dispatcher, routes, API_WRITES, &api, err,
+        r = api_start(&cfg, rt.loops, rt.nloops, jobs.dispatcher, jobs.store, routes, &api, err,
                       sizeof(err));
-        if (r == 0)
-            r = api_start(&cfg, rt.loops[rt.nloops > 1 ? 1 : 0], jobs.dispatcher, routes, API_READS,
-                          &api_reads, err, sizeof(err));
         if (r < 0) {
             log_error("start_failed", KV_STR("what", "API"), KV_STR("reason", err));
             fprintf(stderr, "reeld: %s\n", err);
@@ -315,13 +312,7 @@ int cmd_serve(int argc, char **argv)
     int nloops = rt.nloops;
     worker_role_stop(&worker);
     webhook_workers_stop(hooks);
-    for (int i = 0; i < 2; i++) {
-        rd_actor *x = i ? api_reads : api;
-        if (x != NULL) {
-            actor_stop(x);
-            actor_join(x);
-        }
-    }
+    api_stop(api);
     rt_halt(&rt, (uint64_t)cfg.drain_sec * 1000000000ull);
     /* The thread actors that answer loop actors stop before the loops are freed. */
     if (blob != NULL) {
@@ -331,7 +322,6 @@ int cmd_serve(int argc, char **argv)
     jobs_halt(&jobs);
     rt_free(&rt);
     api_free(api);
-    api_free(api_reads);
     blobfs_close(fs);
     worker_role_free(&worker);
     webhook_workers_free(hooks);

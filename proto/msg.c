@@ -1,6 +1,7 @@
 /* Sizes and names of the catalogue's messages, generated from RD_MESSAGES. */
 #include "proto/msg.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -60,8 +61,13 @@ static void (*const dispose[MSG_COUNT])(rd_msg *m) = {
 
 rd_msg *msg_new(rd_msg_type type)
 {
-    size_t n = sizeof(rd_msg) + (type < MSG_COUNT ? payload_size[type] : 0);
-    rd_msg *m = calloc(1, n);
+    return msg_new_sized(type, type < MSG_COUNT ? payload_size[type] : 0);
+}
+
+rd_msg *msg_new_sized(rd_msg_type type, size_t payload)
+{
+    assert(type >= MSG_COUNT || payload <= payload_size[type]);
+    rd_msg *m = calloc(1, sizeof(rd_msg) + payload);
     if (m == NULL) {
         fputs("reeld: out of memory allocating a message\n", stderr);
         abort();

@@ -286,6 +286,9 @@ typedef struct rd_msg {
  * descriptor), so a dropped
  * message leaks nothing. */
 rd_msg *msg_new(rd_msg_type type);
+/* A message of `type` whose payload is only its first `payload` bytes (at most the type's
+ * size): for a type whose tail is an array the sender knows the receiver will not touch. */
+rd_msg *msg_new_sized(rd_msg_type type, size_t payload);
 void msg_free(rd_msg *m);
 const char *msg_name(rd_msg_type type);
 size_t msg_payload_size(rd_msg_type type);

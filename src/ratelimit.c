@@ -3,6 +3,7 @@
 #include "src/ratelimit.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,17 +18,23 @@ typedef struct bucket {
 } bucket;
 
 struct ratelimit {
+    pthread_mutex_t lock; /* the readers' fronts (one per loop) share one table */
     bucket b[RATELIMIT_SLOTS];
 };
 
 int ratelimit_create(ratelimit **out)
 {
     *out = calloc(1, sizeof(**out));
-    return *out ? 0 : -ENOMEM;
+    if (*out == NULL)
+        return -ENOMEM;
+    pthread_mutex_init(&(*out)->lock, NULL);
+    return 0;
 }
 
 void ratelimit_destroy(ratelimit *rl)
 {
+    if (rl != NULL)
+        pthread_mutex_destroy(&rl->lock);
     free(rl);
 }
 
@@ -81,12 +88,24 @@ static int wait_s(int64_t milli, int max, int window_s)
     return s < 1 ? 1 : (int)s;
 }
 
+static int take(ratelimit *rl, int cls, const char *key, uint64_t h, int max, int window_s,
+                int64_t now_ms);
+
 int ratelimit_take(ratelimit *rl, int cls, const char *client, int max, int window_s,
                    int64_t now_ms)
 {
     char key[RATELIMIT_KEY];
     clip_key(client, key);
     uint64_t h = fnv1a(cls, key);
+    pthread_mutex_lock(&rl->lock);
+    int r = take(rl, cls, key, h, max, window_s, now_ms);
+    pthread_mutex_unlock(&rl->lock);
+    return r;
+}
+
+static int take(ratelimit *rl, int cls, const char *key, uint64_t h, int max, int window_s,
+                int64_t now_ms)
+{
     bucket *stalest = NULL, *slot = find(rl, cls, key, h, &stalest);
     if (slot == NULL) {
         slot = stalest;
@@ -112,9 +131,10 @@ int ratelimit_peek(ratelimit *rl, int cls, const char *client, int max, int wind
 {
     char key[RATELIMIT_KEY];
     clip_key(client, key);
+    pthread_mutex_lock(&rl->lock);
     const bucket *b = find(rl, cls, key, fnv1a(cls, key), NULL);
-    if (b == NULL)
-        return 0; /* never taken from (or evicted): full */
-    int64_t milli = refilled(b, max, window_s, now_ms);
+    int64_t milli = b == NULL ? 1000 : refilled(b, max, window_s, now_ms);
+    pthread_mutex_unlock(&rl->lock);
+    /* No bucket: never taken from (or evicted), so full. */
     return milli >= 1000 ? 0 : wait_s(milli, max, window_s);
 }

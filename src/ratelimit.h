@@ -3,8 +3,8 @@
  * owns:  a fixed table of buckets (RATELIMIT_SLOTS), allocated once by ratelimit_create; no
  *        allocation afterwards, so a flood of new clients cannot grow memory: when the probe
  *        window is full, the bucket idle longest is reused (its client starts full again).
- * never: reads the clock (callers pass `now_ms`); is shared between threads (one table per
- *        actor).
+ * never: reads the clock (callers pass `now_ms`). A table may be shared between threads (the
+ *        API's readers, one front per loop, share one): a mutex, held for one probe, guards it.
  *
  * A bucket holds up to `max` tokens and gains max / window tokens per second; a request takes
  * one. Client keys are opaque text (an org, an API key's org, an IP address), hashed with the

@@ -29,6 +29,7 @@
 #define PG_BACKOFF_MAX 2000
 #define PG_PARAMS      12
 #define PG_PARAM_BUF   24576 /* 32 errors of 160 bytes, escaped, fit */
+#define PG_FIND_BATCH  32    /* asset reads sent as one statement */
 
 /* ---- schema ---- */
 
@@ -498,6 +499,15 @@ static const char claim_ids[] = CLAIM_SET " WHERE j.id = ANY ($3::bigint[]) AND 
                                           " AND " NOT_BLOCKED " RETURNING " JOB_COLS;
 /* STORE_EXPORT_GET by the store's key (workers). */
 static const char export_by_id[] = "SELECT " EXPORT_COLS_J " WHERE e.id = $1";
+/* Asset reads waiting together (status polls come in floods) in one statement: each row ends
+ * with its request's place in the arrays (1-based). The lateral subquery, kept apart by OFFSET
+ * 0, is one lookup in the public id's index per request whatever the statistics say (on a
+ * table not yet analyzed the planner otherwise scans every asset per statement). */
+static const char find_batch[] =
+    "SELECT " ASSET_SEL ", q.i FROM unnest($1::text[], $2::text[]) WITH ORDINALITY"
+    " AS q(pid, org, i) CROSS JOIN LATERAL (SELECT * FROM assets x WHERE x.public_id = q.pid"
+    " OFFSET 0) a LEFT JOIN jobs j ON j.id = a.job_id LEFT JOIN assets s ON s.id = a.source_id"
+    " WHERE (q.org = '' OR a.org = q.org) AND a.deleted_ms = 0";
 
 /* ---- migrations (blocking: main thread, before the loops serve) ---- */
 
@@ -577,10 +587,12 @@ typedef struct pg_conn {
     rd_op poll;  /* the one poll on the socket, when `polling` */
     pgstore *st; /* NULL once the store is gone: the last completion frees this */
     PGconn *pg;
-    int state;        /* C_* */
-    int polling;      /* a poll is in flight */
-    int flushing;     /* the request is not all sent yet */
-    rd_msg *req;      /* the request in flight (C_BUSY) */
+    int state;                       /* C_* */
+    int polling;                     /* a poll is in flight */
+    int flushing;                    /* the request is not all sent yet */
+    rd_msg *req;                     /* the request in flight (C_BUSY) */
+    rd_msg *more[PG_FIND_BATCH - 1]; /* asset reads riding in req's statement (find_batch) */
+    int nmore;
     PGresult *result; /* its first result */
     rd_timer retry;   /* reconnect after backoff */
     uint32_t backoff_ms;
@@ -625,6 +637,14 @@ static void answer(rd_msg *m, int status)
     msg_body(m, store)->status = status;
     if (m->from == NULL || actor_reply(m, m) != 0)
         msg_free(m);
+}
+
+/* Answers the asset reads that rode with the connection's request, all with `status`. */
+static void answer_more(pg_conn *c, int status)
+{
+    for (int i = 0; i < c->nmore; i++)
+        answer(c->more[i], status);
+    c->nmore = 0;
 }
 
 static int any_up(const pgstore *st)
@@ -698,6 +718,7 @@ static void conn_broken(pg_conn *c, const char *why)
     int was = c->state;
     rd_msg *req = c->req;
     c->req = NULL;
+    answer_more(c, was == C_BUSY ? -ECONNRESET : -ENOTCONN);
     PQclear(c->result);
     c->result = NULL;
     /* Logged when a connection that worked breaks; failed reconnects only at debug level. */
@@ -817,6 +838,18 @@ static void param_text(params *p, const char *s)
     pend(p, start);
 }
 
+/* An element of a text[] literal: quoted, \ and " escaped. */
+static void pquote(params *p, const char *s)
+{
+    pputc(p, '"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            pputc(p, '\\');
+        pputc(p, *s);
+    }
+    pputc(p, '"');
+}
+
 static void param_int(params *p, int64_t v)
 {
     char *start = pstart(p);
@@ -932,8 +965,23 @@ static int build(pg_conn *c, const struct rd_msg_store *b, params *p)
         param_text(p, a->state);
         break;
     case STORE_ASSET_FIND:
-        param_text(p, a->public_id);
-        param_text(p, a->org);
+        if (c->nmore == 0) {
+            param_text(p, a->public_id);
+            param_text(p, a->org);
+            break;
+        }
+        for (int f = 0; f < 2; f++) { /* the ids, then the orgs */
+            char *start = pstart(p);
+            pputc(p, '{');
+            for (int i = 0; i <= c->nmore; i++) {
+                const rd_asset *x = &msg_body(i ? c->more[i - 1] : c->req, store)->assets[0];
+                if (i)
+                    pputc(p, ',');
+                pquote(p, f ? x->org : x->public_id);
+            }
+            pputc(p, '}');
+            pend(p, start);
+        }
         break;
     case STORE_ORG_ACTIVE_JOBS:
         param_text(p, a->org);
@@ -1549,7 +1597,26 @@ static void finish_request(pg_conn *c)
     PGresult *r = c->result;
     int status;
     ExecStatusType es = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-    if (es == PGRES_TUPLES_OK || es == PGRES_COMMAND_OK) {
+    if (es == PGRES_TUPLES_OK && c->nmore > 0) {
+        /* find_batch: each row names its request; the others found nothing. */
+        rd_msg *all[PG_FIND_BATCH];
+        int found[PG_FIND_BATCH] = {0}, n = c->nmore + 1;
+        all[0] = m;
+        memcpy(all + 1, c->more, sizeof(rd_msg *) * (size_t)c->nmore);
+        for (int row = 0; row < PQntuples(r); row++) {
+            int64_t i = num(r, row, PQnfields(r) - 1) - 1;
+            if (i < 0 || i >= n)
+                continue;
+            struct rd_msg_store *x = msg_body(all[i], store);
+            read_asset(r, row, &x->assets[0]);
+            x->n = 1;
+            found[i] = 1;
+        }
+        c->nmore = 0;
+        for (int i = 1; i < n; i++)
+            answer(all[i], found[i] ? 0 : -ENOENT);
+        status = found[0] ? 0 : -ENOENT;
+    } else if (es == PGRES_TUPLES_OK || es == PGRES_COMMAND_OK) {
         status = read_result(b, r);
     } else {
         status = r ? result_error(r) : -EIO;
@@ -1567,6 +1634,7 @@ static void finish_request(pg_conn *c)
     c->result = NULL;
     c->req = NULL;
     c->state = C_IDLE;
+    answer_more(c, status);
     answer(m, status);
 }
 
@@ -1632,8 +1700,12 @@ static void conn_flush(pg_conn *c)
 
 /* Each statement is prepared once per connection (named by its key) and then only executed:
  * the server parses and plans the long CTEs once, not per request. */
-static int stmt_key(const struct rd_msg_store *b, const char **q)
+static int stmt_key(const pg_conn *c, const struct rd_msg_store *b, const char **q)
 {
+    if (b->op == STORE_ASSET_FIND && c->nmore > 0) {
+        *q = find_batch;
+        return STORE_OP_COUNT + 3;
+    }
     if (b->op == STORE_JOB_CLAIM && b->n > 0) {
         *q = claim_ids;
         return STORE_OP_COUNT;
@@ -1650,7 +1722,7 @@ static int stmt_key(const struct rd_msg_store *b, const char **q)
     return b->op;
 }
 
-_Static_assert(STORE_OP_COUNT + 3 <= 64, "a statement key is a bit of pg_conn.prepared");
+_Static_assert(STORE_OP_COUNT + 4 <= 64, "a statement key is a bit of pg_conn.prepared");
 
 static void stmt_name(char *name, size_t cap, int key)
 {
@@ -1663,7 +1735,7 @@ static int send_statement(pg_conn *c)
 {
     const struct rd_msg_store *b = msg_body(c->req, store);
     const char *q;
-    int key = stmt_key(b, &q);
+    int key = stmt_key(c, b, &q);
     char name[32];
     stmt_name(name, sizeof(name), key);
     int ok;
@@ -1685,14 +1757,16 @@ static void conn_send(pg_conn *c, rd_msg *m)
 {
     struct rd_msg_store *b = msg_body(m, store);
     params p = {0};
+    c->req = m;
     int r = build(c, b, &p);
     if (r < 0) {
+        c->req = NULL;
         answer(m, r);
+        answer_more(c, r);
         return;
     }
     memcpy(c->pv, p.v, sizeof(c->pv));
     c->pn = p.n;
-    c->req = m;
     c->state = C_BUSY;
     if (send_statement(c) < 0)
         return;
@@ -1772,6 +1846,14 @@ static void pump(pgstore *st)
             m = st->queue[st->qhead];
             st->qhead = (st->qhead + 1) % PG_QUEUE_BOUND;
             st->qlen--;
+            /* Asset reads queued behind it go in its statement. */
+            while (msg_body(m, store)->op == STORE_ASSET_FIND && st->qlen > 0 &&
+                   c->nmore < PG_FIND_BATCH - 1 &&
+                   msg_body(st->queue[st->qhead], store)->op == STORE_ASSET_FIND) {
+                c->more[c->nmore++] = st->queue[st->qhead];
+                st->qhead = (st->qhead + 1) % PG_QUEUE_BOUND;
+                st->qlen--;
+            }
         }
         conn_send(c, m);
     }
@@ -1812,6 +1894,7 @@ static void shut(pgstore *st)
         if (c->req != NULL)
             answer(c->req, -ECONNRESET);
         c->req = NULL;
+        answer_more(c, -ECONNRESET);
         PQclear(c->result);
         c->result = NULL;
         c->st = NULL;
@@ -1915,6 +1998,8 @@ void store_pg_free(rd_actor *a)
                 continue;
             if (c->req != NULL)
                 msg_free(c->req);
+            for (int k = 0; k < c->nmore; k++)
+                msg_free(c->more[k]);
             PQclear(c->result);
             PQfinish(c->pg);
             free(c);

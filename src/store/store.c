@@ -1,6 +1,7 @@
 /* The store's front: picks the backend from the configuration and says what errors mean. */
 #include "src/store/store.h"
 
+#include <stddef.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -69,6 +70,13 @@ rd_msg *store_request(rd_store_op op)
 {
     rd_msg *m = msg_new(MSG_STORE);
     msg_body(m, store)->op = (uint16_t)op;
+    return m;
+}
+
+rd_msg *store_request_find(void)
+{
+    rd_msg *m = msg_new_sized(MSG_STORE, offsetof(struct rd_msg_store, assets) + sizeof(rd_asset));
+    msg_body(m, store)->op = STORE_ASSET_FIND;
     return m;
 }
 

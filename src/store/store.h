@@ -65,6 +65,10 @@ extern int store_webhook_max_attempts;
 
 /* A new store request (zeroed) for `op`. Send it with actor_request. */
 rd_msg *store_request(rd_store_op op);
+/* The same for STORE_ASSET_FIND, sized for its one row (assets[0]) rather than RD_STORE_BATCH
+ * rows: a status poll allocates and zeroes ~1 KB, not the whole union. Both stores read and
+ * write only assets[0] of a find. */
+rd_msg *store_request_find(void);
 
 /* One-line description of a store error for users ("the database is unreachable; retry"). */
 const char *store_strerror(int err);

@@ -530,8 +530,10 @@ def test_openapi_document_and_schemathesis(reeld_factory, tmp_path):
 
 
 def test_a_slow_promote_does_not_hold_up_status_polls(reeld_factory, moto):
-    """The API's writes and reads run on two threads: a promote waiting seconds on object
-    storage (HEAD, CopyObject) used to hold every other API request of the node behind it."""
+    """A promote waiting seconds on object storage (HEAD, CopyObject) used to hold every other
+    API request of the node behind it: status polls, playback links and the listing are answered
+    on the loops or the readers' thread, and other writes (a new upload, which asks S3 nothing)
+    by another of the writers' threads."""
     import threading
     from servers import Forwarder
     slow = Forwarder(int(moto["endpoint"].rsplit(":", 1)[1]))
@@ -558,6 +560,10 @@ def test_a_slow_promote_does_not_hold_up_status_polls(reeld_factory, moto):
         st, _, body = call(r, "GET", path)
         took.append(time.time() - t)
         assert st == (409 if path.endswith("/playback") else 200), (path, body)  # not yet promoted
+    for _ in range(3):
+        t = time.time()
+        new_upload(r, 10)  # a write, on another writer
+        took.append(time.time() - t)
     assert "status" not in done, "the promote finished before the reads were tried"
     th.join(30)
     slow.delay = 0.0

@@ -143,6 +143,45 @@ def test_two_api_nodes_on_one_postgres(postgres, moto):
             assert node.stop() == 0, node.logs()[-3000:]
 
 
+def test_concurrent_polls_on_postgres_each_get_their_own_asset(postgres):
+    """Status polls from many clients at once reach PostgreSQL together (the API's readers send
+    them without waiting, the store reads those that queue in one statement): each still gets
+    its own asset, another org's id stays a 404 and an unknown one too, over keep-alive
+    connections from 16 threads."""
+    import concurrent.futures
+    import http.client
+    import json
+    env = {"POSTGRES_URL": postgres.new_database(), "REELD_API_KEYS": KEYS,
+           "RATE_LIMIT_MAX": "1000000", "RATE_LIMIT_WINDOW": "1"}
+    r = Reeld(env=env, args=("--roles", "api,edge"))
+    try:
+        mine = [upload(r, 10 + i)["asset_id"] for i in range(12)]
+        theirs = [upload(r, 50 + i, who=BETA)["asset_id"] for i in range(4)]
+
+        def poller(t):
+            conn = http.client.HTTPConnection("127.0.0.1", r.port, timeout=20)
+            wrong = []
+            for k in range(60):
+                i = (t * 7 + k) % 18
+                aid = mine[i] if i < 12 else theirs[i - 12] if i < 16 else "a" + "0" * 24
+                conn.request("GET", f"/api/assets/{aid}", headers=ACME)
+                resp = conn.getresponse()
+                body = json.loads(resp.read())
+                if i < 12:
+                    if resp.status != 200 or body["asset_id"] != aid or body["size"] != 10 + i:
+                        wrong.append((aid, resp.status, body))
+                elif resp.status != 404:
+                    wrong.append((aid, resp.status, body))
+            conn.close()
+            return wrong
+
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            wrong = [w for ws in pool.map(poller, range(16)) for w in ws]
+        assert wrong == [], wrong[:5]
+    finally:
+        assert r.stop() == 0, r.logs()[-3000:]
+
+
 def test_listing_lookups_and_bad_input(reeld_factory):
     r = reeld_factory(env={"REELD_API_KEYS": KEYS}, args=("--roles", "api,edge"))
     mine = [upload(r, 5, name=f"acme-{i}.mp4")["asset_id"] for i in range(5)]

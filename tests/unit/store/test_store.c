@@ -5,7 +5,9 @@
  * uses, so the backends cannot drift apart. */
 #include <errno.h>
 #include <libpq-fe.h>
+#include <semaphore.h>
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,6 +21,8 @@
 
 static rd_store_client *client;
 static const char *backend;
+static rd_loop *store_loop;
+static rd_actor *store_actor;
 
 static rd_msg *call(rd_msg *req, int *status)
 {
@@ -314,6 +318,95 @@ TEST(asset_find_is_by_public_id_and_org)
     CHECK_EQ_INT(find_asset("afind-missing", "acme", NULL), -ENOENT);
     CHECK_EQ_INT(find_asset("afind2", "", &got), 0); /* operators: any org */
     CHECK_EQ_STR(got.org, "beta");
+}
+
+/* Many asset reads sent at once, as the API's fronts send status polls: the postgres store
+ * answers those that queue together in one statement (find_batch), each with its own row, its
+ * own org's view and its own -ENOENT. Half are sized for one row (store_request_find). */
+#define BURST 48
+typedef struct burst {
+    sem_t done;
+    int left;
+    int status[BURST];
+    char got[BURST][RD_ASSET_ID_MAX];
+    char org[BURST][64];
+} burst;
+
+static int burst_answer(rd_actor *self, rd_msg *reply, int err, void *ctx)
+{
+    burst *b = self->state;
+    int i = (int)(intptr_t)ctx;
+    b->status[i] = err < 0 ? err : msg_body(reply, store)->status;
+    if (b->status[i] == 0) {
+        snprintf(b->got[i], sizeof(b->got[i]), "%s", msg_body(reply, store)->assets[0].public_id);
+        snprintf(b->org[i], sizeof(b->org[i]), "%s", msg_body(reply, store)->assets[0].org);
+    }
+    msg_free(reply);
+    if (--b->left == 0)
+        sem_post(&b->done);
+    return 0;
+}
+
+static const char *burst_id(int i)
+{
+    static const char *const ids[] = {"aburst0", "aburst1", "aburst2", "aburst-other",
+                                      "aburst-none"};
+    return ids[i % 5];
+}
+
+static const char *burst_org(int i)
+{
+    return i % 7 == 0 ? "" : "acme"; /* every seventh: the operators' view */
+}
+
+static int burst_handle(rd_actor *self, rd_msg *m)
+{
+    burst *b = self->state;
+    msg_free(m);
+    b->left = BURST;
+    for (int i = 0; i < BURST; i++) {
+        rd_msg *q = i % 2 ? store_request_find() : store_request(STORE_ASSET_FIND);
+        rd_asset *a = &msg_body(q, store)->assets[0];
+        snprintf(a->public_id, sizeof(a->public_id), "%s", burst_id(i));
+        snprintf(a->org, sizeof(a->org), "%s", burst_org(i));
+        if (actor_request(self, store_actor, q, 5000, burst_answer, (void *)(intptr_t)i) < 0) {
+            msg_free(q);
+            b->status[i] = -EAGAIN;
+            if (--b->left == 0)
+                sem_post(&b->done);
+        }
+    }
+    return RD_KEPT;
+}
+
+TEST(asset_finds_sent_together_get_their_own_answers)
+{
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ_INT(create_asset(burst_id(i), "acme", i, NULL), 0);
+    }
+    CHECK_EQ_INT(create_asset("aburst-other", "beta", 1, NULL), 0);
+    static const rd_actor_def def = {.name = "burst", .handle = burst_handle};
+    burst *b = calloc(1, sizeof(*b));
+    sem_init(&b->done, 0, 0);
+    rd_actor *a;
+    CHECK_EQ_INT(actor_spawn(store_loop, &def, b, &a), 0);
+    CHECK_EQ_INT(actor_send(a, msg_new(MSG_STORE)), 0);
+    while (sem_wait(&b->done) < 0)
+        ;
+    for (int i = 0; i < BURST; i++) {
+        const char *id = burst_id(i);
+        int other = strcmp(id, "aburst-other") == 0, none = strcmp(id, "aburst-none") == 0;
+        int want = none || (other && burst_org(i)[0] != '\0') ? -ENOENT : 0;
+        CHECK_EQ_INT(b->status[i], want);
+        if (want == 0) {
+            CHECK_EQ_STR(b->got[i], id);
+            CHECK_EQ_STR(b->org[i], other ? "beta" : "acme");
+        }
+    }
+    actor_stop(a);
+    sleep_ms(20); /* the stop is handled on the loop before the state goes */
+    sem_destroy(&b->done);
+    free(b);
 }
 
 TEST(asset_state_follows_upload_promotion_and_the_job)
@@ -1763,6 +1856,7 @@ static void suite(const char *name)
     RUN(migration_from_schema_1_keeps_old_assets);
     RUN(assets_create_get_and_page_newest_first);
     RUN(asset_find_is_by_public_id_and_org);
+    RUN(asset_finds_sent_together_get_their_own_answers);
     RUN(asset_state_follows_upload_promotion_and_the_job);
     RUN(active_jobs_are_counted_per_org);
     RUN(unpromoted_uploads_expire_once);
@@ -1843,6 +1937,8 @@ static int with_store(rd_config *cfg, const char *name)
     rd_actor *store;
     store_spawn(cfg, loop, &store);
     store_client_create(loop, store, &client);
+    store_loop = loop;
+    store_actor = store;
     suite(name);
     store_client_destroy(client);
     loop_stop(loop, rd_now_ns() + 2000000000ull);
