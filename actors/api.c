@@ -879,23 +879,13 @@ static void post_promote(api *a, const rd_msg *m, const principal *p, const char
                         cors);
             return;
         }
-        if (a->s3 != NULL) {
-            /* Directly, for the lock mode blob_copy does not take. */
-            s3_op op = {.method = S3_COPY,
-                        .bucket = a->cfg.s3_bucket_masters,
-                        .key = x.master_key,
-                        .copy_bucket = a->cfg.s3_bucket_staging,
-                        .copy_key = x.staging_key,
-                        .lock_days = a->cfg.object_lock_default_days,
-                        .lock_mode = strcmp(a->cfg.object_lock_mode, "governance") == 0
-                                         ? "GOVERNANCE"
-                                         : "COMPLIANCE"};
-            r = s3_call(a->s3, &op);
-            snprintf(msg, sizeof(msg), "%.200s", op.message);
-        } else {
-            r = blob_copy(a->blob, a->cfg.s3_bucket_staging, x.staging_key,
-                          a->cfg.s3_bucket_masters, x.master_key, 0, NULL, NULL, msg, sizeof(msg));
-        }
+        /* With the retention masters keep (S3 mode), in UploadPartCopy parts above
+         * REELD_COPY_PART_SIZE (5 GiB at most: S3's CopyObject limit). */
+        r = blob_copy(a->blob, a->cfg.s3_bucket_staging, x.staging_key, a->cfg.s3_bucket_masters,
+                      x.master_key, a->s3 != NULL ? a->cfg.object_lock_default_days : 0,
+                      strcmp(a->cfg.object_lock_mode, "governance") == 0 ? "GOVERNANCE"
+                                                                         : "COMPLIANCE",
+                      NULL, msg, sizeof(msg));
         if (r < 0) {
             log_error("api_promote_copy_failed", KV_STR("asset", x.public_id), KV_ERRNO(r),
                       KV_STR("why", msg));

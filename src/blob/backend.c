@@ -22,6 +22,8 @@ int blob_backend_open(blob_backend *b, const rd_config *cfg, rd_loop *loop, char
         r = s3_client_create(&b->s3, loop, &sc, err, errlen);
     if (r == 0)
         r = blob_open_s3(&b->blob, b->s3);
+    if (r == 0 && cfg->copy_part_size > 0)
+        blob_set_copy_parts(b->blob, (uint64_t)cfg->copy_part_size);
     if (r < 0) {
         if (err[0] == '\0')
             snprintf(err, errlen, "cannot open S3_ENDPOINT: %s", strerror(-r));

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@ struct blob_store {
     blobfs *fs;    /* fs backend, or NULL */
     s3_client *s3; /* s3 backend (borrowed), or NULL */
     uint64_t multipart_threshold, part_size;
+    uint64_t copy_part_max; /* copies above go in UploadPartCopy parts of this */
 };
 
 int blob_open_fs(blob_store **out, const char *data_dir, char *err, size_t errlen)
@@ -40,6 +42,7 @@ int blob_open_s3(blob_store **out, s3_client *client)
     b->s3 = client;
     b->multipart_threshold = BLOB_MULTIPART_MIN;
     b->part_size = BLOB_PART_SIZE;
+    b->copy_part_max = BLOB_COPY_MAX;
     *out = b;
     return 0;
 }
@@ -225,6 +228,86 @@ int blob_delete(blob_store *b, const char *bucket, const char *key, char *msg, s
     return s3_result(&op, s3_call(b->s3, &op), NULL, msg, msglen);
 }
 
+void blob_set_copy_parts(blob_store *b, uint64_t part_max)
+{
+    b->copy_part_max = part_max < (5u << 20)      ? 5u << 20
+                       : part_max > BLOB_COPY_MAX ? BLOB_COPY_MAX
+                                                  : part_max;
+}
+
+/* A copy of `size` bytes in parts, as S3 requires above 5 GiB: CreateMultipartUpload on the
+ * destination (with the retention, when asked), UploadPartCopy per range, Complete; aborted
+ * when a part fails, so no half object and no stray upload is left. */
+static int copy_in_parts(blob_store *b, const char *src_bucket, const char *src_key,
+                         const char *dst_bucket, const char *dst_key, int lock_days,
+                         const char *lock_mode, uint64_t size, char *msg, size_t msglen)
+{
+    uint64_t part = b->copy_part_max;
+    if ((size + part - 1) / part > 10000) /* S3's most parts */
+        part = (size + 9999) / 10000;
+    size_t nparts = (size_t)((size + part - 1) / part);
+    s3_op cr = {.method = S3_MPU_CREATE,
+                .bucket = dst_bucket,
+                .key = dst_key,
+                .lock_days = lock_days,
+                .lock_mode = lock_mode};
+    int r = s3_result(&cr, s3_call(b->s3, &cr), NULL, msg, msglen);
+    if (r < 0)
+        return r;
+    s3_part *parts = rd_calloc(nparts, sizeof(*parts), "the parts of a copy");
+    for (size_t i = 0; i < nparts && r == 0; i++) {
+        s3_op p = {.method = S3_MPU_PART_COPY,
+                   .bucket = dst_bucket,
+                   .key = dst_key,
+                   .upload_id = cr.upload_id_out,
+                   .part_number = (int)i + 1,
+                   .copy_bucket = src_bucket,
+                   .copy_key = src_key,
+                   .range_start = i * part,
+                   .range_len = i + 1 < nparts ? part : size - i * part};
+        r = s3_result(&p, s3_call(b->s3, &p), NULL, msg, msglen);
+        parts[i].number = (int)i + 1;
+        snprintf(parts[i].etag, sizeof(parts[i].etag), "%s", p.etag);
+    }
+    if (r == 0) {
+        s3_op done = {.method = S3_MPU_COMPLETE,
+                      .bucket = dst_bucket,
+                      .key = dst_key,
+                      .upload_id = cr.upload_id_out,
+                      .parts = parts,
+                      .nparts = nparts};
+        r = s3_result(&done, s3_call(b->s3, &done), NULL, msg, msglen);
+    }
+    if (r == 0 && lock_days > 0) {
+        /* The upload carried the retention (S3 applies it at Complete); it is set again on the
+         * object, since not every S3-compatible store takes it from CreateMultipartUpload. */
+        char until[32], doc[256];
+        s3wire_iso8601((int64_t)time(NULL) + (int64_t)lock_days * 86400, until, sizeof(until));
+        int n = snprintf(doc, sizeof(doc),
+                         "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>%s"
+                         "</Mode><RetainUntilDate>%s</RetainUntilDate></Retention>",
+                         lock_mode ? lock_mode : "COMPLIANCE", until);
+        s3_op ret = {.method = S3_PUT_RETENTION,
+                     .bucket = dst_bucket,
+                     .key = dst_key,
+                     .body = doc,
+                     .body_len = (size_t)n};
+        r = s3_result(&ret, s3_call(b->s3, &ret), NULL, msg, msglen);
+        /* Complete has made the object: nothing is left to abort. */
+        free(parts);
+        return r;
+    }
+    if (r < 0) {
+        s3_op ab = {.method = S3_MPU_ABORT,
+                    .bucket = dst_bucket,
+                    .key = dst_key,
+                    .upload_id = cr.upload_id_out};
+        s3_call(b->s3, &ab);
+    }
+    free(parts);
+    return r;
+}
+
 int blob_copy(blob_store *b, const char *src_bucket, const char *src_key, const char *dst_bucket,
               const char *dst_key, int lock_days, const char *lock_mode, blob_info *info, char *msg,
               size_t msglen)
@@ -232,6 +315,18 @@ int blob_copy(blob_store *b, const char *src_bucket, const char *src_key, const 
     if (b->fs)
         return fs_result(blobfs_copy(b->fs, src_bucket, src_key, dst_bucket, dst_key, info), "COPY",
                          src_bucket, src_key, msg, msglen);
+    /* The source's size says whether one CopyObject may take it. */
+    blob_info src;
+    int r = blob_head(b, src_bucket, src_key, &src, msg, msglen);
+    if (r < 0)
+        return r;
+    if ((uint64_t)src.size > b->copy_part_max) {
+        r = copy_in_parts(b, src_bucket, src_key, dst_bucket, dst_key, lock_days, lock_mode,
+                          (uint64_t)src.size, msg, msglen);
+        if (r == 0 && info != NULL)
+            r = blob_head(b, dst_bucket, dst_key, info, msg, msglen);
+        return r;
+    }
     s3_op op = {.method = S3_COPY,
                 .bucket = dst_bucket,
                 .key = dst_key,
@@ -239,7 +334,7 @@ int blob_copy(blob_store *b, const char *src_bucket, const char *src_key, const 
                 .copy_key = src_key,
                 .lock_days = lock_days,
                 .lock_mode = lock_mode};
-    int r = s3_result(&op, s3_call(b->s3, &op), NULL, msg, msglen);
+    r = s3_result(&op, s3_call(b->s3, &op), NULL, msg, msglen);
     if (r == 0 && info != NULL)
         r = blob_head(b, dst_bucket, dst_key, info, msg, msglen);
     return r;

@@ -31,6 +31,9 @@ int blob_open_s3(blob_store **out, s3_client *client);
 /* s3 backend: files of more than `threshold` bytes go up in parts of `part_size` (at least
  * 5 MiB, S3's smallest part but the last). Defaults: BLOB_MULTIPART_MIN, BLOB_PART_SIZE. */
 void blob_set_parts(blob_store *b, uint64_t threshold, uint64_t part_size);
+/* s3 backend: copies of more than `part_max` bytes (default and most: 5 GiB, what S3's
+ * CopyObject takes) go as a multipart upload of UploadPartCopy parts of `part_max`. */
+void blob_set_copy_parts(blob_store *b, uint64_t part_max);
 /* NULL is a no-op. */
 void blob_close(blob_store *b);
 /* "fs" or "s3". */
@@ -43,6 +46,7 @@ int blob_put(blob_store *b, const char *bucket, const char *key, const void *dat
  * the upload aborted on failure so no part is left behind. */
 #define BLOB_MULTIPART_MIN (64ull << 20)
 #define BLOB_PART_SIZE     (16ull << 20)
+#define BLOB_COPY_MAX      (5ull << 30) /* the largest CopyObject S3 takes */
 int blob_put_file(blob_store *b, const char *bucket, const char *key, const char *path,
                   const char *content_type, blob_info *info, char *msg, size_t msglen);
 /* Reads up to `len` bytes of bucket/key from `offset` into buf; *got is how many. */

@@ -112,6 +112,8 @@ static const char *const method_names[] = {
     [S3_MPU_PART] = "UploadPart",
     [S3_MPU_COMPLETE] = "CompleteMultipartUpload",
     [S3_MPU_ABORT] = "AbortMultipartUpload",
+    [S3_MPU_PART_COPY] = "UploadPartCopy",
+    [S3_PUT_RETENTION] = "PutObjectRetention",
     [S3_HEAD_BUCKET] = "HeadBucket",
     [S3_CREATE_BUCKET] = "CreateBucket",
     [S3_PUT_BUCKET_CORS] = "PutBucketCors",
@@ -141,6 +143,8 @@ static const char *subresource(s3_method m)
     case S3_PUT_OBJECT_LOCK:
     case S3_GET_OBJECT_LOCK:
         return "object-lock";
+    case S3_PUT_RETENTION:
+        return "retention";
     default:
         return NULL;
     }
@@ -149,7 +153,8 @@ static const char *subresource(s3_method m)
 /* A bucket PUT whose body is a configuration document (sent with Content-MD5). */
 static int config_put(s3_method m)
 {
-    return m == S3_PUT_BUCKET_CORS || m == S3_PUT_BUCKET_LIFECYCLE || m == S3_PUT_OBJECT_LOCK;
+    return m == S3_PUT_BUCKET_CORS || m == S3_PUT_BUCKET_LIFECYCLE || m == S3_PUT_OBJECT_LOCK ||
+           m == S3_PUT_RETENTION;
 }
 
 static int config_get(s3_method m)
@@ -174,10 +179,12 @@ static const char *http_method(s3_method m)
     case S3_PUT:
     case S3_COPY:
     case S3_MPU_PART:
+    case S3_MPU_PART_COPY:
     case S3_CREATE_BUCKET:
     case S3_PUT_BUCKET_CORS:
     case S3_PUT_BUCKET_LIFECYCLE:
     case S3_PUT_OBJECT_LOCK:
+    case S3_PUT_RETENTION:
         return "PUT";
     case S3_GET:
     case S3_GET_BUCKET_CORS:
@@ -506,6 +513,7 @@ static int build_request(s3_req *r)
         query[nq++] = (sigv4_pair){"uploads", ""};
         break;
     case S3_MPU_PART:
+    case S3_MPU_PART_COPY:
         snprintf(partno, sizeof(partno), "%d", op->part_number);
         query[nq++] = (sigv4_pair){"partNumber", partno};
         query[nq++] = (sigv4_pair){"uploadId", op->upload_id};
@@ -521,26 +529,32 @@ static int build_request(s3_req *r)
     }
 
     /* Extra signed headers: every x-amz-* one S3 must see signed. */
-    sigv4_pair extra[4];
+    sigv4_pair extra[5];
     size_t ne = 0;
-    char copy_src[3 * (S3_MAX_KEY + 256)], until[32];
-    if (op->method == S3_COPY) {
+    char copy_src[3 * (S3_MAX_KEY + 256)], until[32], copy_range[64];
+    if (op->method == S3_COPY || op->method == S3_MPU_PART_COPY) {
         char src[S3_MAX_KEY + 256];
         int sn = snprintf(src, sizeof(src), "/%s/%s", op->copy_bucket, op->copy_key);
         if (sn < 0 || (size_t)sn >= sizeof(src) ||
             sigv4_uri_encode(copy_src, sizeof(copy_src), src, (size_t)sn, 1) < 0)
             return -ENAMETOOLONG;
         extra[ne++] = (sigv4_pair){"x-amz-copy-source", copy_src};
-        if (op->content_type != NULL)
+        if (op->method == S3_MPU_PART_COPY) {
+            snprintf(copy_range, sizeof(copy_range), "bytes=%llu-%llu",
+                     (unsigned long long)op->range_start,
+                     (unsigned long long)(op->range_start + op->range_len - 1));
+            extra[ne++] = (sigv4_pair){"x-amz-copy-source-range", copy_range};
+        } else if (op->content_type != NULL) {
             extra[ne++] = (sigv4_pair){"x-amz-metadata-directive", "REPLACE"};
-        if (op->lock_days > 0) {
-            int64_t t = (int64_t)time(NULL) + c->skew_s + (int64_t)op->lock_days * 86400;
-            if (s3wire_iso8601(t, until, sizeof(until)) < 0)
-                return -ERANGE;
-            extra[ne++] = (sigv4_pair){"x-amz-object-lock-mode",
-                                       op->lock_mode ? op->lock_mode : "COMPLIANCE"};
-            extra[ne++] = (sigv4_pair){"x-amz-object-lock-retain-until-date", until};
         }
+    }
+    if ((op->method == S3_COPY || op->method == S3_MPU_CREATE) && op->lock_days > 0) {
+        int64_t t = (int64_t)time(NULL) + c->skew_s + (int64_t)op->lock_days * 86400;
+        if (s3wire_iso8601(t, until, sizeof(until)) < 0)
+            return -ERANGE;
+        extra[ne++] =
+            (sigv4_pair){"x-amz-object-lock-mode", op->lock_mode ? op->lock_mode : "COMPLIANCE"};
+        extra[ne++] = (sigv4_pair){"x-amz-object-lock-retain-until-date", until};
     }
     if (op->method == S3_CREATE_BUCKET && op->bucket_lock)
         extra[ne++] = (sigv4_pair){"x-amz-bucket-object-lock-enabled", "true"};
@@ -571,7 +585,8 @@ static int build_request(s3_req *r)
         has_body = 1;
         content_length = op->body_len;
         payload = r->payload_hash;
-    } else if (op->method == S3_MPU_CREATE || op->method == S3_COPY) {
+    } else if (op->method == S3_MPU_CREATE || op->method == S3_COPY ||
+               op->method == S3_MPU_PART_COPY) {
         has_body = 1; /* a POST or PUT without a body still says Content-Length: 0 */
         payload = SIGV4_EMPTY_SHA256;
     } else {
@@ -612,8 +627,10 @@ static int build_request(s3_req *r)
     if (e == 0 && op->cache_control != NULL &&
         (op->method == S3_PUT || op->method == S3_MPU_CREATE))
         e = head_add(r, &n, "Cache-Control: %s\r\n", op->cache_control);
-    if (e == 0 && op->method == S3_COPY && op->lock_days > 0)
-        /* S3 wants a checksum on any write that sets a retention; the body is empty. */
+    if (e == 0 && (((op->method == S3_COPY || op->method == S3_MPU_CREATE) && op->lock_days > 0) ||
+                   op->method == S3_MPU_PART_COPY))
+        /* S3 wants a checksum on any write that sets a retention (a part of an upload that has
+         * one included); the body is empty. */
         e = head_add(r, &n, "Content-MD5: %s\r\n", EMPTY_MD5_BASE64);
     if (e == 0 && config_put(op->method))
         e = head_add(r, &n, "Content-MD5: %s\r\n", r->content_md5);
@@ -826,7 +843,8 @@ static void exchange_done(httpc_exchange *x, int res)
     /* A 2xx body is only searched for an <Error> where S3 puts late failures: CopyObject and
      * CompleteMultipartUpload. An object's own bytes are never taken for one. */
     s3wire_error e;
-    int look = op->status / 100 != 2 || op->method == S3_COPY || op->method == S3_MPU_COMPLETE;
+    int look = op->status / 100 != 2 || op->method == S3_COPY || op->method == S3_MPU_COMPLETE ||
+               op->method == S3_MPU_PART_COPY;
     int has_error = look && s3wire_parse_error(r->body, r->body_len, &e) == 0;
     if (op->status / 100 == 2 && !has_error) {
         if (op->method == S3_MPU_CREATE &&
@@ -838,7 +856,9 @@ static void exchange_done(httpc_exchange *x, int res)
             complete(r, -EPROTO, NULL);
             return;
         }
-        if ((op->method == S3_COPY || op->method == S3_MPU_COMPLETE) && op->etag[0] == '\0')
+        if ((op->method == S3_COPY || op->method == S3_MPU_COMPLETE ||
+             op->method == S3_MPU_PART_COPY) &&
+            op->etag[0] == '\0')
             s3wire_xml_text(r->body, r->body_len, "ETag", op->etag, sizeof(op->etag));
         if (config_get(op->method)) {
             if (r->body_cut || r->body_len >= op->resp_cap) {
@@ -999,6 +1019,11 @@ static int valid_request(const s3_op *op)
         (op->cache_control != NULL && !valid_header_value(op->cache_control)))
         return 0;
     switch (op->method) {
+    case S3_MPU_PART_COPY:
+        if (op->part_number < 1 || op->part_number > 10000 || op->range_len == 0 ||
+            op->upload_id == NULL || op->upload_id[0] == '\0' || strlen(op->upload_id) >= 1000)
+            return 0;
+        /* fall through */
     case S3_COPY:
         return op->copy_bucket != NULL && op->copy_key != NULL && op->copy_key[0] != '\0' &&
                strlen(op->copy_key) <= S3_MAX_KEY;
@@ -1012,6 +1037,8 @@ static int valid_request(const s3_op *op)
                (op->method != S3_MPU_COMPLETE || op->nparts > 0);
     case S3_PUT:
         return op->from_file || op->body != NULL || op->body_len == 0;
+    case S3_PUT_RETENTION:
+        return op->body != NULL && op->body_len > 0;
     default:
         return 1;
     }

@@ -75,15 +75,18 @@ int s3_client_create(s3_client **out, rd_loop *loop, const s3_config *cfg, char 
 void s3_client_destroy(s3_client *c);
 
 typedef enum s3_method {
-    S3_PUT,          /* PutObject: body from memory or a file */
-    S3_GET,          /* GetObject, whole or a range, streamed to on_chunk */
-    S3_HEAD,         /* HeadObject: size, ETag, Content-Type */
-    S3_DELETE,       /* DeleteObject (204 also when the key did not exist) */
-    S3_COPY,         /* CopyObject from copy_bucket/copy_key, with Object Lock when lock_days */
-    S3_MPU_CREATE,   /* CreateMultipartUpload: upload_id comes back */
-    S3_MPU_PART,     /* UploadPart part_number of upload_id: etag comes back */
-    S3_MPU_COMPLETE, /* CompleteMultipartUpload of upload_id from parts[] */
-    S3_MPU_ABORT,    /* AbortMultipartUpload */
+    S3_PUT,           /* PutObject: body from memory or a file */
+    S3_GET,           /* GetObject, whole or a range, streamed to on_chunk */
+    S3_HEAD,          /* HeadObject: size, ETag, Content-Type */
+    S3_DELETE,        /* DeleteObject (204 also when the key did not exist) */
+    S3_COPY,          /* CopyObject from copy_bucket/copy_key, with Object Lock when lock_days */
+    S3_MPU_CREATE,    /* CreateMultipartUpload: upload_id comes back */
+    S3_MPU_PART,      /* UploadPart part_number of upload_id: etag comes back */
+    S3_MPU_COMPLETE,  /* CompleteMultipartUpload of upload_id from parts[] */
+    S3_MPU_ABORT,     /* AbortMultipartUpload */
+    S3_MPU_PART_COPY, /* UploadPartCopy: part_number of upload_id from copy_bucket/copy_key,
+                         bytes range_start .. range_start + range_len - 1; etag comes back */
+    S3_PUT_RETENTION, /* PutObjectRetention: body is the <Retention> document */
     /* Bucket operations: no key; a configuration goes as `body` (XML, sent with Content-MD5)
      * and comes back into `resp`. */
     S3_HEAD_BUCKET,          /* HeadBucket: 0 when it exists and may be used, -ENOENT when not */
@@ -121,18 +124,18 @@ struct s3_op {
     const char
         *content_type; /* PUT, MPU_CREATE, COPY (then the metadata is replaced); may be NULL */
     const char *cache_control; /* PUT, MPU_CREATE: the object's Cache-Control; may be NULL */
-    uint64_t range_start;      /* GET: first byte */
-    uint64_t range_len;        /* GET: 0 for the whole object from range_start */
+    uint64_t range_start;      /* GET, MPU_PART_COPY: first byte */
+    uint64_t range_len;        /* GET: 0 for the whole object from range_start; MPU_PART_COPY */
     const char *copy_bucket;   /* COPY: the source */
     const char *copy_key;
-    int lock_days;            /* COPY: > 0 sets retention until now + lock_days */
-    const char *lock_mode;    /* COPY with lock_days: "GOVERNANCE" or NULL for "COMPLIANCE" */
-    const char *upload_id;    /* MPU_PART, MPU_COMPLETE, MPU_ABORT */
+    int lock_days;            /* COPY, MPU_CREATE: > 0 sets retention until now + lock_days */
+    const char *lock_mode;    /* with lock_days: "GOVERNANCE" or NULL for "COMPLIANCE" */
+    const char *upload_id;    /* MPU_PART, MPU_PART_COPY, MPU_COMPLETE, MPU_ABORT */
     const char *version_id;   /* DELETE: that version of the object (NULL: the current one) */
     const char *prefix;       /* LIST_OBJECTS: keys starting with it (NULL: all) */
     const char *continuation; /* LIST_OBJECTS: NextContinuationToken of the page before */
     int max_keys;             /* LIST_OBJECTS */
-    int part_number;          /* MPU_PART */
+    int part_number;          /* MPU_PART, MPU_PART_COPY */
     const s3_part *parts;     /* MPU_COMPLETE: nparts parts in ascending order */
     size_t nparts;
     int bucket_lock; /* CREATE_BUCKET: with Object Lock enabled (and so versioning) */

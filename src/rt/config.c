@@ -116,6 +116,8 @@ static const setting settings[] = {
      INT64_MAX, NULL, "S3 mode: uploads larger than this go in parts"},
     {"REELD_PART_SIZE", NULL, NULL, K_BYTES, OFF(part_size), "16M", 5 << 20, 5ll << 30, NULL,
      "S3 mode: size of each upload part (5M to 5G)"},
+    {"REELD_COPY_PART_SIZE", NULL, NULL, K_BYTES, OFF(copy_part_size), "5G", 5 << 20, 5ll << 30,
+     NULL, "S3 mode: server-side copies (promote, clips) larger than this go in parts of it"},
     {"REELD_PRESIGN_EXPIRES", NULL, NULL, K_INT, OFF(presign_expires), "3600", 1, 604800, NULL,
      "seconds an upload or download URL stays valid"},
     {"UPLOAD_CONCURRENCY", NULL, NULL, K_INT, OFF(upload_concurrency), "8", 1, 256, NULL,

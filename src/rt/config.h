@@ -59,6 +59,7 @@ typedef struct rd_config {
     int64_t max_upload_bytes;    /* REELD_MAX_UPLOAD_BYTES: largest upload accepted (413) */
     int64_t multipart_threshold; /* REELD_MULTIPART_THRESHOLD: S3 uploads above go in parts */
     int64_t part_size;           /* REELD_PART_SIZE: multipart part size */
+    int64_t copy_part_size;      /* REELD_COPY_PART_SIZE: larger copies go as UploadPartCopy */
     int presign_expires;         /* REELD_PRESIGN_EXPIRES: seconds an upload URL stays valid */
     int upload_concurrency;      /* UPLOAD_CONCURRENCY: HLS PUTs in flight per uploader */
 

@@ -477,6 +477,30 @@ def test_s3_promote_sets_object_lock(reeld_factory, moto):
     assert 86400 < left <= 2 * 86400 + 60
 
 
+def test_a_master_larger_than_one_copy_goes_in_part_copies_with_its_lock(reeld_factory, moto):
+    """S3's CopyObject stops at 5 GiB: a larger upload is promoted by UploadPartCopy ranges of
+    REELD_COPY_PART_SIZE (here 5M, so a 12 MiB master is three parts), with the retention set on
+    the multipart upload, and no upload is left open."""
+    r = reeld_factory(env=s3_env(moto, S3_BUCKET_MASTERS="masters-locked",
+                                 OBJECT_LOCK_DEFAULT_DAYS="2", OBJECT_LOCK_MODE="governance",
+                                 REELD_COPY_PART_SIZE="5M", REELD_MULTIPART_THRESHOLD="64M"))
+    data = os.urandom(12 << 20)
+    up = new_upload(r, len(data))
+    assert put_url(up["upload"]["url"], data)[0] == 200
+    aid = up["asset_id"]
+    st, _, job = call(r, "POST", f"/api/assets/{aid}/promote")
+    assert st == 202, job
+    s3 = moto["s3"]
+    head = s3.head_object(Bucket="masters-locked", Key=aid)
+    assert head["ContentLength"] == len(data)
+    assert head["ETag"].strip('"').endswith("-3"), head["ETag"]  # made of three parts
+    assert head["ObjectLockMode"] == "GOVERNANCE"
+    left = head["ObjectLockRetainUntilDate"].timestamp() - time.time()
+    assert 2 * 86400 - 600 < left <= 2 * 86400 + 60, left
+    assert s3.get_object(Bucket="masters-locked", Key=aid)["Body"].read() == data
+    assert s3.list_multipart_uploads(Bucket="masters-locked").get("Uploads", []) == []
+
+
 def test_masters_without_object_lock_stop_start_with_one_line(moto, tmp_path):
     """With retention asked for, a masters bucket without Object Lock used to fail every promote
     with a 502 that said to try again."""
