@@ -211,6 +211,52 @@ def test_fleet_end_to_end(postgres, redis, s3, sample, tmp_path):
         f.close()
 
 
+def test_two_api_nodes_and_a_worker_share_every_asset(postgres, redis, s3, sample):
+    """The load-balancer walk: create on node 1, PUT to S3, promote on node 2, poll both until
+    ready, take the playback link from node 2 and fetch its playlists and a segment through node
+    1's edge. Any node answers any asset."""
+    import urllib.parse
+    from test_api import call, put_url
+    f = Fleet(postgres, redis, s3, "e2e3")
+    try:
+        one = f.front
+        two = f.start("api,edge")
+        f.start("worker")
+        with open(sample, "rb") as fh:
+            data = fh.read()
+        st, _, up = call(one, "POST", "/api/uploads",
+                         {"filename": "walk.mp4", "content_type": "video/mp4", "size": len(data)})
+        assert st == 201, up
+        aid = up["asset_id"]
+        assert put_url(up["upload"]["url"], data)[0] == 200
+        st, _, job = call(two, "POST", f"/api/assets/{aid}/promote")
+        assert st == 202, job
+        deadline, states = time.time() + 120, {}
+        while time.time() < deadline:
+            states = {n: call(r, "GET", f"/api/assets/{aid}")[2]["state"]
+                      for n, r in (("one", one), ("two", two))}
+            if states == {"one": "ready", "two": "ready"}:
+                break
+            assert "failed" not in states.values(), states
+            time.sleep(0.5)
+        assert states == {"one": "ready", "two": "ready"}, states
+        st, _, pb = call(two, "GET", f"/api/assets/{aid}/playback")
+        assert st == 200 and pb["ready"] is True, pb
+        u = urllib.parse.urlsplit(pb["url"])
+        base = f"http://{one.addr}{u.path.rsplit('/', 1)[0]}/"  # node 1's edge, node 2's link
+        st, _, master = call(one, "GET", u.path)
+        assert st == 200 and b"#EXTM3U" in master, master
+        variant = next(l for l in master.decode().splitlines() if l and not l.startswith("#"))
+        st, _, playlist = call(one, "GET", urllib.parse.urlsplit(base + variant).path)
+        assert st == 200, playlist
+        seg = next(l for l in playlist.decode().splitlines() if l and not l.startswith("#"))
+        seg_path = urllib.parse.urlsplit(base + variant.rsplit("/", 1)[0] + "/" + seg).path
+        st, hdrs, body = call(one, "GET", seg_path)
+        assert st == 200 and len(body) > 1000, (st, seg_path)
+    finally:
+        f.close()
+
+
 def test_fleet_worker_killed_mid_encode(postgres, redis, s3, long_sample):
     # A short lease, so the dead worker's job is taken over within seconds.
     f = Fleet(postgres, redis, s3, "e2e2", REELD_JOB_LEASE_MS="3000")
