@@ -22,7 +22,7 @@
 #include <stdio.h>
 
 #include "proto/http1.h"
-#include "proto/msg.h"
+#include "src/rt/msg.h"
 #include "src/rt/actor.h"
 #include "src/rt/loop.h"
 

@@ -3,7 +3,8 @@
  * A message is a header (rd_msg) followed by one payload struct named in RD_MESSAGES. Payloads
  * are plain data: numbers, fixed arrays, and rd_buf references for anything big (a reference is
  * moved with the message, never copied). Add a message by adding its payload struct and one
- * line to RD_MESSAGES; msg_new() then knows its size and name. */
+ * line to RD_MESSAGES; msg_new() (src/rt/msg.h) then knows its size and name. This file
+ * includes nothing of the runtime: it is the catalogue, not the envelope. */
 #ifndef REELD_PROTO_MSG_H
 #define REELD_PROTO_MSG_H
 
@@ -11,11 +12,10 @@
 #include <stdint.h>
 
 #include "proto/jobs.h"
-#include "src/rt/buf.h"
-#include "src/rt/mpsc.h"
 
 struct rd_actor;
 struct s3_op;
+typedef struct rd_buf rd_buf; /* src/rt/buf.h: payloads hold references, never look inside */
 
 /* Runtime messages. */
 struct rd_msg_ping {
@@ -266,34 +266,9 @@ typedef enum rd_msg_type {
         MSG_COUNT
 } rd_msg_type;
 
-enum {
-    RD_MSG_REPLY = 1 << 0,  /* answers the request whose corr it carries */
-    RD_MSG_SYSTEM = 1 << 1, /* runtime control (stop): bypasses the mailbox bound */
-};
-
-typedef struct rd_msg {
-    rd_mpsc_node node;                 /* mailbox link, owned by the mailbox while queued */
-    uint16_t type;                     /* rd_msg_type */
-    uint16_t flags;                    /* RD_MSG_* */
-    uint32_t corr;                     /* request/reply correlation id; 0 for a plain send */
-    struct rd_actor *from;             /* where a reply goes; NULL when none is wanted */
-    _Alignas(16) unsigned char body[]; /* the payload struct */
-} rd_msg;
-
-/* A new zeroed message of `type`; aborts on out-of-memory (runtime rule). Free with msg_free
- * unless it is sent: after a successful send it belongs to the receiver. msg_free also drops
- * what the payload still holds (rd_buf references, an HLS_OBJECT's bytes, a file part's
- * descriptor), so a dropped
- * message leaks nothing. */
-rd_msg *msg_new(rd_msg_type type);
-/* A message of `type` whose payload is only its first `payload` bytes (at most the type's
- * size): for a type whose tail is an array the sender knows the receiver will not touch. */
-rd_msg *msg_new_sized(rd_msg_type type, size_t payload);
-void msg_free(rd_msg *m);
+/* The message's name ("HTTP_REQUEST") and its payload's size. The envelope (the header, the
+ * allocation, what a dropped message releases) is the runtime's: src/rt/msg.h. */
 const char *msg_name(rd_msg_type type);
 size_t msg_payload_size(rd_msg_type type);
-
-/* Typed access to the payload: msg_body(m, ping) is a struct rd_msg_ping *. */
-#define msg_body(m, tag) ((struct rd_msg_##tag *)(void *)(m)->body)
 
 #endif

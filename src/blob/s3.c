@@ -19,7 +19,7 @@
 
 #include "proto/hmac.h"
 #include "proto/md5.h"
-#include "proto/msg.h"
+#include "src/rt/msg.h"
 #include "proto/s3_wire.h"
 #include "proto/sigv4.h"
 #include "src/net/http_client.h"

@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "proto/msg.h"
+#include "src/rt/msg.h"
 #include "proto/thumb.h"
 #include "src/media/thumb.h"
 #include "src/rt/actor.h"

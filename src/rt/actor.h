@@ -24,7 +24,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "proto/msg.h"
+#include "src/rt/msg.h"
 #include "src/rt/loop.h"
 #include "src/rt/mailbox.h"
 

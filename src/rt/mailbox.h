@@ -15,7 +15,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "proto/msg.h"
+#include "src/rt/msg.h"
 #include "src/rt/mpsc.h"
 
 typedef struct rd_mailbox {

@@ -30,7 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proto/msg.h"
+#include "src/rt/msg.h"
 #include "src/rt/actor.h"
 #include "src/rt/config.h"
 

@@ -1,0 +1,44 @@
+/* The message envelope: the header every message crossing an actor boundary carries, its
+ * allocation and its release. The catalogue of types and payloads is proto/msg.h.
+ *
+ * owns:  each message from msg_new until it is sent (then the receiver's) or msg_free'd.
+ * never: copies a payload's references (rd_buf, a descriptor): msg_free releases what the
+ *        payload still holds, so a dropped message leaks nothing. */
+#ifndef REELD_RT_MSG_H
+#define REELD_RT_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/msg.h"
+#include "src/rt/buf.h"
+#include "src/rt/mpsc.h"
+
+enum {
+    RD_MSG_REPLY = 1 << 0,  /* answers the request whose corr it carries */
+    RD_MSG_SYSTEM = 1 << 1, /* runtime control (stop): bypasses the mailbox bound */
+};
+
+typedef struct rd_msg {
+    rd_mpsc_node node;                 /* mailbox link, owned by the mailbox while queued */
+    uint16_t type;                     /* rd_msg_type */
+    uint16_t flags;                    /* RD_MSG_* */
+    uint32_t corr;                     /* request/reply correlation id; 0 for a plain send */
+    struct rd_actor *from;             /* where a reply goes; NULL when none is wanted */
+    _Alignas(16) unsigned char body[]; /* the payload struct */
+} rd_msg;
+
+/* A new zeroed message of `type`; aborts on out-of-memory (runtime rule). Free with msg_free
+ * unless it is sent: after a successful send it belongs to the receiver. msg_free also drops
+ * what the payload still holds (rd_buf references, an HLS_OBJECT's bytes, a file part's
+ * descriptor), so a dropped message leaks nothing. */
+rd_msg *msg_new(rd_msg_type type);
+/* A message of `type` whose payload is only its first `payload` bytes (at most the type's
+ * size): for a type whose tail is an array the sender knows the receiver will not touch. */
+rd_msg *msg_new_sized(rd_msg_type type, size_t payload);
+void msg_free(rd_msg *m);
+
+/* Typed access to the payload: msg_body(m, ping) is a struct rd_msg_ping *. */
+#define msg_body(m, tag) ((struct rd_msg_##tag *)(void *)(m)->body)
+
+#endif
