@@ -350,6 +350,7 @@ void loop_flush(rd_loop *loop)
     for (int i = 0; i < loop->noutbox; i++)
         flush_slot(loop, &loop->outbox[i]);
     loop->noutbox = 0;
+    msg_pool_flush(); /* and the messages this loop freed for other loops' pools */
 }
 
 int loop_post(rd_loop *loop, rd_actor *to, struct rd_msg *m)
@@ -477,8 +478,7 @@ static void reap(rd_loop *loop)
         io_uring_cq_advance(&loop->ring, n);
         for (unsigned i = 0; i < n; i++)
             dispatch_cqe(loop, c[i].ud, c[i].res, c[i].flags);
-        if (loop->noutbox)
-            loop_flush(loop);
+        loop_flush(loop);
     }
 }
 
@@ -492,8 +492,7 @@ static int run_ready(rd_loop *loop)
         rd_actor *a = (rd_actor *)(void *)((char *)n - offsetof(rd_actor, ready));
         runs++;
         int again = actor_run_batch(a);
-        if (loop->noutbox)
-            loop_flush(loop);
+        loop_flush(loop);
         if (again)
             mpsc_push(&loop->ready, &a->ready);
     }
@@ -526,8 +525,7 @@ int loop_run(rd_loop *loop)
         uint64_t t0 = rd_now_ns();
         run_ready(loop);
         fire_timers(loop, rd_now_ns());
-        if (loop->noutbox)
-            loop_flush(loop);
+        loop_flush(loop);
 
         if (atomic_load_explicit(&loop->stop_requested, memory_order_acquire)) {
             if (!loop->stopping)
@@ -572,6 +570,7 @@ int loop_run(rd_loop *loop)
         add_counter(&loop->iterations, 1);
         reap(loop);
     }
+    msg_pool_flush();
     current_loop = NULL;
     return 0;
 }
