@@ -352,7 +352,7 @@ struct conn {
         http1_chunked ch;
         size_t limit;
     } cur;
-    slot slots[PIPELINE];
+    slot *slots; /* PIPELINE of them from the first request; NULL while idle (conn_trim) */
     uint16_t seq_head, seq_next; /* oldest unanswered, next to assign */
     outbuf out[2];
     uint8_t fill; /* index of the output buffer being filled; the other may be in flight */
@@ -373,10 +373,10 @@ struct conn {
     } held;
     int pipe[2];       /* the splice pipe, while a file part is being sent; else -1 */
     uint32_t pipe_cap; /* its size */
-    struct {
+    struct conn_ack {
         rd_actor *to;
         uint64_t stream, mark, bytes; /* ack once sent_total reaches mark */
-    } acks[PIPELINE];
+    } * acks;                         /* PIPELINE of them once a part wants one; NULL while idle */
     uint8_t ack_head, ack_len;
     char peer[48];          /* the client's address, for MSG_HTTP_REQUEST */
     int32_t client;         /* its bucket in routes->client_conns, or -1 when not counted */
@@ -501,6 +501,8 @@ static conn *token_conn(listener *l, uint64_t token, slot **s)
     conn *c = &l->conns[idx];
     if (!c->in_use || (c->gen & TOKEN_GEN_MASK) != gen)
         return NULL;
+    if (c->slots == NULL)
+        return NULL; /* idle: nothing is owed */
     *s = &c->slots[seq % PIPELINE];
     if ((*s)->state == SLOT_FREE || (*s)->seq != seq)
         return NULL;
@@ -683,6 +685,8 @@ static int conn_finished(const conn *c)
  * a peer that half-closes is gone, as every HTTP client that closes its side is. */
 static int endless_stream(const conn *c)
 {
+    if (c->slots == NULL)
+        return 0;
     const slot *s = &c->slots[c->seq_head % PIPELINE];
     return s->state == SLOT_STREAM && s->seq == c->seq_head && s->chunked && s->body_len < 0;
 }
@@ -741,6 +745,34 @@ static void resume_recv(conn *c)
     }
 }
 
+/* An idle keep-alive connection (nothing owed, nothing buffered) holds no buffer and no
+ * request state: viewers keep connections open for the length of a video, so what one costs
+ * while it waits is what a node's memory is sized by. The next request allocates again. */
+static void conn_trim(conn *c)
+{
+    if (c->sending || c->held.part != NULL || c->ack_len)
+        return;
+    if (c->slots != NULL) {
+        for (int i = 0; i < PIPELINE; i++)
+            if (c->slots[i].state != SLOT_FREE || c->slots[i].reply || c->slots[i].parts)
+                return;
+        free(c->slots);
+        c->slots = NULL;
+    }
+    free(c->acks);
+    c->acks = NULL;
+    c->ack_head = 0;
+    free(c->in);
+    c->in = NULL;
+    c->in_cap = c->in_len = c->in_off = c->scan = 0;
+    for (int i = 0; i < 2; i++)
+        if (c->out[i].len == 0) {
+            free(c->out[i].p);
+            c->out[i].p = NULL;
+            c->out[i].cap = 0;
+        }
+}
+
 /* What was in flight has all left: send what is queued behind it, or resume reading. */
 static void output_left(conn *c)
 {
@@ -757,8 +789,10 @@ static void output_left(conn *c)
         return;
     }
     resume_recv(c);
-    if (!pending(c) && c->in_len == c->in_off && !c->cur.active)
+    if (!pending(c) && c->in_len == c->in_off && !c->cur.active) {
+        conn_trim(c);
         timer_by(c, c->last_ns + ms_ns(c->l->cfg.idle_timeout_ms));
+    }
 }
 
 /* ---- HTTPS: the engine between the socket and the rest ----
@@ -1293,6 +1327,8 @@ static int emit_parts(conn *c, slot *s)
             if (c->ack_len == PIPELINE) {
                 send_ack(p->ack_to, p->stream, bytes, 0); /* more in flight than we track */
             } else {
+                if (c->acks == NULL)
+                    c->acks = rd_calloc(PIPELINE, sizeof(*c->acks), "a connection's acks");
                 int i = (c->ack_head + c->ack_len++) % PIPELINE;
                 c->acks[i].to = p->ack_to;
                 c->acks[i].stream = p->stream;
@@ -1351,6 +1387,8 @@ static rd_msg *local_response(int status, const char *code, const char *message,
 static slot *slot_new(conn *c, int route_id, int head_only, int keep_alive)
 {
     assert(pending(c) < PIPELINE);
+    if (c->slots == NULL)
+        c->slots = rd_calloc(PIPELINE, sizeof(slot), "a connection's requests");
     uint16_t seq = c->seq_next++;
     slot *s = &c->slots[seq % PIPELINE];
     memset(s, 0, sizeof(*s));
@@ -1994,7 +2032,7 @@ static void conn_release(conn *c)
     c->tls_in_len = 0;
     /* A stream whose producer has nothing queued or unacknowledged would otherwise learn that
      * its client is gone only when it next sends (an SSE stream: at its next keep-alive). */
-    for (int i = 0; i < PIPELINE; i++) {
+    for (int i = 0; c->slots != NULL && i < PIPELINE; i++) {
         slot *s = &c->slots[i];
         int told = s->state != SLOT_STREAM || s->watch == NULL || s->parts != NULL;
         for (int k = 0; k < c->ack_len && !told; k++) {
@@ -2009,7 +2047,7 @@ static void conn_release(conn *c)
     msg_free(c->held.part); /* closes its file */
     c->held.part = NULL;
     pipe_close(c);
-    for (int i = 0; i < PIPELINE; i++) {
+    for (int i = 0; c->slots != NULL && i < PIPELINE; i++) {
         slot *s = &c->slots[i];
         msg_free(s->reply);
         while (s->parts) {
@@ -2019,14 +2057,11 @@ static void conn_release(conn *c)
         }
         memset(s, 0, sizeof(*s));
     }
-    if (c->in_cap > BUF_KEEP) {
-        free(c->in);
-        c->in = NULL;
-        c->in_cap = 0;
-    }
+    /* A closed connection's entry keeps nothing either (conn_trim). */
     c->out[0].len = c->out[1].len = 0;
-    shrink(&c->out[0]);
-    shrink(&c->out[1]);
+    c->in_len = c->in_off = 0;
+    c->ack_len = 0;
+    conn_trim(c);
     c->in_use = 0;
     c->gen++;
     if (c->client >= 0)
@@ -2240,6 +2275,8 @@ static void conn_open(listener *l, int fd)
     char *in = c->in;
     uint32_t in_cap = c->in_cap;
     outbuf o0 = c->out[0], o1 = c->out[1];
+    slot *slots = c->slots; /* what conn_trim could not free at the close (a send in flight) */
+    struct conn_ack *acks = c->acks;
     tls_conn *tls = c->tls;
     char *tls_in = c->tls_in, *tls_fbuf = c->tls_fbuf;
     memset(c, 0, sizeof(*c));
@@ -2254,6 +2291,8 @@ static void conn_open(listener *l, int fd)
     c->in_cap = in_cap;
     c->out[0] = o0;
     c->out[1] = o1;
+    c->slots = slots;
+    c->acks = acks;
     c->in_use = 1;
     memcpy(c->peer, peer, sizeof(peer));
     c->reject = (uint8_t)reject;
@@ -2598,7 +2637,7 @@ void http_listener_free(rd_actor *a)
             close(c->fd);
             msg_free(c->held.part);
             pipe_close(c);
-            for (int k = 0; k < PIPELINE; k++) {
+            for (int k = 0; c->slots != NULL && k < PIPELINE; k++) {
                 msg_free(c->slots[k].reply);
                 while (c->slots[k].parts) {
                     rd_msg *m = c->slots[k].parts;
@@ -2616,6 +2655,8 @@ void http_listener_free(rd_actor *a)
         free(c->in);
         free(c->out[0].p);
         free(c->out[1].p);
+        free(c->slots);
+        free(c->acks);
     }
     if (l->fd >= 0)
         close(l->fd);
