@@ -21,6 +21,7 @@
 
 #include "src/rt/alloc.h"
 #include "src/rt/log.h"
+#include "src/store/sql.h"
 #include "src/store/store.h"
 
 #define PG_POOL_MAX    16
@@ -144,21 +145,6 @@ static const char *const migrations[] = {
     "j.id, j.asset_id, j.kind, j.state, j.priority, j.attempts, j.max_attempts, j.progress,"       \
     " j.run_after_ms, j.lease_expires_ms, j.created_ms, j.updated_ms, j.lease_owner, j.error,"     \
     " j.mp4, j.poster_ms"
-/* An asset as read back: its state follows its job once promoted (ASSET_STATE), and the job's
- * progress, attempts and error come with it, and for a clip its source's public id and master
- * (a deleted source still names itself). ASSET_COLS is the same row without the job (for
- * RETURNING, where the source is a subquery: no join there). */
-#define ASSET_SOURCE(col)                                                                          \
-    "coalesce((SELECT s." col " FROM assets s WHERE s.id = assets.source_id), '')"
-#define ASSET_COLS                                                                                 \
-    "id, public_id, org, filename, content_type, size_bytes, state, staging_key, master_key,"      \
-    " upload_id, part_size, nparts, job_id, created_ms, updated_ms, '', 0, 0, '', deleted_ms,"     \
-    " purge_after_ms, master_until_ms, coalesce(source_id, 0), source_start_ms,"                   \
-    " source_end_ms, " ASSET_SOURCE("public_id") ", " ASSET_SOURCE("master_key")
-#define ASSET_STATE                                                                                \
-    "(CASE WHEN a.deleted_ms > 0 THEN 'deleted' WHEN j.id IS NULL THEN a.state WHEN j.state = "    \
-    "'succeeded' THEN 'ready'"                                                                     \
-    " WHEN j.state IN ('failed', 'cancelled', 'dead') THEN 'failed' ELSE 'processing' END)"
 /* The columns of ASSET_COLS_J, over an asset `a`, its job `j` and its source `s` (each a table
  * or a CTE with those columns). */
 #define ASSET_SEL                                                                                  \

@@ -16,6 +16,7 @@
 
 #include "src/rt/log.h"
 #include "src/rt/loop.h"
+#include "src/store/sql.h"
 #include "src/store/store.h"
 
 /* The schema, one migration per entry; schema_version holds how many have run. */
@@ -133,21 +134,6 @@ static const char *const migrations[] = {
 #define JOB_COLS                                                                                   \
     "id, asset_id, kind, state, priority, attempts, max_attempts, progress, run_after_ms,"         \
     " lease_expires_ms, created_ms, updated_ms, lease_owner, error, mp4, poster_ms"
-/* An asset as read back: its state follows its job once promoted (ASSET_STATE), and the job's
- * progress, attempts and error come with it, and for a clip its source's public id and master
- * (a deleted source still names itself). ASSET_COLS is the same row without the job (for
- * RETURNING, where the source is a subquery: no join there). */
-#define ASSET_SOURCE(col)                                                                          \
-    "coalesce((SELECT s." col " FROM assets s WHERE s.id = assets.source_id), '')"
-#define ASSET_COLS                                                                                 \
-    "id, public_id, org, filename, content_type, size_bytes, state, staging_key, master_key,"      \
-    " upload_id, part_size, nparts, job_id, created_ms, updated_ms, '', 0, 0, '', deleted_ms,"     \
-    " purge_after_ms, master_until_ms, coalesce(source_id, 0), source_start_ms,"                   \
-    " source_end_ms, " ASSET_SOURCE("public_id") ", " ASSET_SOURCE("master_key")
-#define ASSET_STATE                                                                                \
-    "(CASE WHEN a.deleted_ms > 0 THEN 'deleted' WHEN j.id IS NULL THEN a.state WHEN j.state = "    \
-    "'succeeded' THEN 'ready'"                                                                     \
-    " WHEN j.state IN ('failed', 'cancelled', 'dead') THEN 'failed' ELSE 'processing' END)"
 #define ASSET_COLS_J                                                                               \
     "a.id, a.public_id, a.org, a.filename, a.content_type, a.size_bytes, " ASSET_STATE ","         \
     " a.staging_key, a.master_key, a.upload_id, a.part_size, a.nparts, a.job_id, a.created_ms,"    \
