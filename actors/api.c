@@ -587,12 +587,8 @@ static void post_upload(api *a, const rd_msg *m, const principal *p, const char 
     }
 
     size_t cap = 4096 + (size_t)nparts * 2048;
-    char *body = malloc(cap);
-    char *url = malloc(4096);
-    if (body == NULL || url == NULL) {
-        fputs("reeld: out of memory answering an upload\n", stderr);
-        abort();
-    }
+    char *body = rd_malloc(cap, "answering an upload");
+    char *url = rd_malloc(4096, "answering an upload");
     json_writer w;
     json_writer_init(&w, body, cap);
     json_object_begin(&w);
@@ -693,12 +689,8 @@ static void post_complete(api *a, const rd_msg *m, const principal *p, const cha
         return;
     }
     size_t ntoks = 8 + (size_t)x.nparts * 5;
-    json_tok *t = malloc(ntoks * sizeof(*t));
-    s3_part *parts = calloc((size_t)x.nparts, sizeof(*parts));
-    if (t == NULL || parts == NULL) {
-        fputs("reeld: out of memory completing an upload\n", stderr);
-        abort();
-    }
+    json_tok *t = rd_malloc(ntoks * sizeof(*t), "completing an upload");
+    s3_part *parts = rd_calloc((size_t)x.nparts, sizeof(*parts), "completing an upload");
     const char *s = http_request_body(q).p;
     if (json_body(m, cors, t, ntoks) < 0)
         goto out;
@@ -1529,11 +1521,7 @@ static void list_assets(api *a, const rd_msg *m, const principal *p, const char 
     }
     b = msg_body(ans, store);
     size_t cap = 256 + (size_t)b->n * 2048, len = 0;
-    char *body = malloc(cap);
-    if (body == NULL) {
-        fputs("reeld: out of memory answering a listing\n", stderr);
-        abort();
-    }
+    char *body = rd_malloc(cap, "answering a listing");
     len = page_json(body, cap, b, 'a');
     msg_free(ans);
     reply(m, 200, body, len, cors);
@@ -1741,11 +1729,7 @@ static void list_deliveries(api *a, const rd_msg *m, const principal *p, const c
     }
     b = msg_body(ans, store);
     size_t cap = 512 + (size_t)b->n * 1024;
-    char *body = malloc(cap);
-    if (body == NULL) {
-        fputs("reeld: out of memory answering a listing\n", stderr);
-        abort();
-    }
+    char *body = rd_malloc(cap, "answering a listing");
     json_writer j;
     json_writer_init(&j, body, cap);
     json_object_begin(&j);
@@ -1876,11 +1860,7 @@ static int collect_key(void *ctx, const char *key, int64_t size)
     key_list *l = ctx;
     if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 64;
-        l->keys = realloc(l->keys, l->cap * sizeof(*l->keys));
-        if (l->keys == NULL) {
-            fputs("reeld: out of memory deleting an asset\n", stderr);
-            abort();
-        }
+        l->keys = rd_realloc(l->keys, l->cap * sizeof(*l->keys), "deleting an asset");
     }
     l->keys[l->n] = strdup(key);
     if (l->keys[l->n] == NULL) {

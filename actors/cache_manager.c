@@ -57,6 +57,7 @@
 #include "proto/http_cond.h"
 #include "proto/jwt.h"
 #include "proto/thumb.h"
+#include "src/rt/alloc.h"
 #include "src/edge/cache_index.h"
 #include "src/edge/edgekey.h"
 #include "src/edge/origin.h"
@@ -572,11 +573,7 @@ static void evict(shard *sh)
     uint64_t size;
     while (cache_index_pop_lru(&sh->ix, &k, &size)) {
         /* A fire-and-forget unlink through the ring; its path lives until the completion. */
-        unlink_op *u = malloc(sizeof(*u));
-        if (u == NULL) {
-            fputs("reeld: out of memory evicting from the edge cache\n", stderr);
-            abort();
-        }
+        unlink_op *u = rd_malloc(sizeof(*u), "evicting from the edge cache");
         file_of(k, u->path, sizeof(u->path));
         u->op.done = unlink_done;
         struct io_uring_sqe *sqe = loop_sqe(sh->loop, &u->op);
@@ -653,11 +650,7 @@ static void drop_asset(shard *sh, uint64_t tag)
             }
         for (int i = 0; i < n; i++) {
             cache_index_remove(&sh->ix, keys[i]);
-            unlink_op *u = malloc(sizeof(*u));
-            if (u == NULL) {
-                fputs("reeld: out of memory dropping from the edge cache\n", stderr);
-                abort();
-            }
+            unlink_op *u = rd_malloc(sizeof(*u), "dropping from the edge cache");
             file_of(keys[i], u->path, sizeof(u->path));
             u->op.done = unlink_done;
             struct io_uring_sqe *sqe = loop_sqe(sh->loop, &u->op);
@@ -881,12 +874,8 @@ static void on_data(origin_sink *s, rd_buf *chunk)
     flight *f = (flight *)(void *)((char *)s - offsetof(flight, sink));
     if (f->nchunks == f->cap) {
         f->cap = f->cap ? f->cap * 2 : 8;
-        f->chunks = realloc(f->chunks, f->cap * sizeof(*f->chunks));
-        f->chunk_off = realloc(f->chunk_off, f->cap * sizeof(*f->chunk_off));
-        if (f->chunks == NULL || f->chunk_off == NULL) {
-            fputs("reeld: out of memory in an edge fetch\n", stderr);
-            abort();
-        }
+        f->chunks = rd_realloc(f->chunks, f->cap * sizeof(*f->chunks), "an edge fetch");
+        f->chunk_off = rd_realloc(f->chunk_off, f->cap * sizeof(*f->chunk_off), "in an edge fetch");
     }
     f->chunks[f->nchunks] = chunk;
     f->chunk_off[f->nchunks] = f->have;
@@ -964,11 +953,7 @@ static void flight_join(flight *f, job *j)
 
 static void flight_start(shard *sh, job *j)
 {
-    flight *f = calloc(1, sizeof(*f));
-    if (f == NULL) {
-        fputs("reeld: out of memory starting an edge fetch\n", stderr);
-        abort();
-    }
+    flight *f = rd_calloc(1, sizeof(*f), "starting an edge fetch");
     f->sh = sh;
     f->key = j->key;
     memcpy(f->asset, j->asset, sizeof(f->asset));
@@ -1031,11 +1016,7 @@ static int copy_param(const rd_http_request *q, uint32_t i, char *out, size_t ca
 static void serve_hls(shard *sh, rd_msg *m)
 {
     const rd_http_request *q = msg_body(m, http_request);
-    job *j = calloc(1, sizeof(*j));
-    if (j == NULL) {
-        fputs("reeld: out of memory serving the edge\n", stderr);
-        abort();
-    }
+    job *j = rd_calloc(1, sizeof(*j), "serving the edge");
     j->sh = sh;
     j->req = m;
     j->fd = -1;
@@ -1233,11 +1214,7 @@ static int scan(found **out, size_t *count, char *err, size_t errlen)
                 continue;
             if (n == cap) {
                 cap = cap ? cap * 2 : 256;
-                list = realloc(list, cap * sizeof(*list));
-                if (list == NULL) {
-                    fputs("reeld: out of memory reading the edge cache\n", stderr);
-                    abort();
-                }
+                list = rd_realloc(list, cap * sizeof(*list), "reading the edge cache");
             }
             list[n++] = (found){k, (uint64_t)st.st_size, st.st_atim};
         }
@@ -1341,18 +1318,10 @@ int cache_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_acto
     r = scan(&list, &count, err, errlen);
     if (r < 0)
         return r;
-    G.shards = calloc((size_t)nloops, sizeof(*G.shards));
-    if (G.shards == NULL) {
-        fputs("reeld: out of memory starting the edge\n", stderr);
-        abort();
-    }
+    G.shards = rd_calloc((size_t)nloops, sizeof(*G.shards), "starting the edge");
     for (int i = 0; i < nloops; i++) {
         G.shards[i].idx = i;
-        G.shards[i].deny = calloc(DENY_MAX, sizeof(deny_entry));
-        if (G.shards[i].deny == NULL) {
-            fputs("reeld: out of memory starting the edge\n", stderr);
-            abort();
-        }
+        G.shards[i].deny = rd_calloc(DENY_MAX, sizeof(deny_entry), "starting the edge");
         cache_index_init(&G.shards[i].ix, G.shard_bytes);
     }
     /* Oldest first, so the most recently stored end up most recently used. */
@@ -1384,11 +1353,7 @@ int cache_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_acto
 
     G.def = (rd_actor_def){
         .name = "cache_manager", .init = cache_init, .handle = cache_handle, .fini = cache_fini};
-    rd_actor **actors = calloc((size_t)nloops, sizeof(*actors));
-    if (actors == NULL) {
-        fputs("reeld: out of memory starting the edge\n", stderr);
-        abort();
-    }
+    rd_actor **actors = rd_calloc((size_t)nloops, sizeof(*actors), "starting the edge");
     for (int i = 0; i < nloops && r == 0; i++) {
         r = actor_spawn(loops[i], &G.def, &G.shards[i], &actors[i]);
         G.shards[i].self = actors[i];

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/rt/alloc.h"
 #include "src/rt/assets.h"
 
 struct console {
@@ -67,12 +68,8 @@ static int console_handle(rd_actor *self, rd_msg *m)
 int console_start(rd_loop *const *loops, int nloops, rd_http_routes *routes, console **out,
                   char *err, size_t errlen)
 {
-    console *c = calloc(1, sizeof(*c));
-    rd_actor **actors = calloc((size_t)nloops, sizeof(*actors));
-    if (c == NULL || actors == NULL) {
-        fputs("reeld: out of memory starting the console\n", stderr);
-        abort();
-    }
+    console *c = rd_calloc(1, sizeof(*c), "starting the console");
+    rd_actor **actors = rd_calloc((size_t)nloops, sizeof(*actors), "starting the console");
     c->def = (rd_actor_def){.name = "console", .handle = console_handle};
     int r = 0;
     for (int i = 0; i < nloops && r == 0; i++)

@@ -544,11 +544,7 @@ static void out_put(conn *c, const void *p, size_t n)
         size_t cap = o->cap ? o->cap : OUT_BASE;
         while (cap - o->len < n)
             cap *= 2;
-        char *np = realloc(o->p, cap);
-        if (np == NULL) {
-            fputs("reeld: out of memory growing an HTTP output buffer\n", stderr);
-            abort();
-        }
+        char *np = rd_realloc(o->p, cap, "growing an HTTP output buffer");
         o->p = np;
         o->cap = (uint32_t)cap;
     }
@@ -1907,11 +1903,7 @@ static int in_append(conn *c, const char *p, uint32_t n)
         size_t cap = c->in_cap ? c->in_cap : IN_BASE;
         while (cap < need)
             cap *= 2;
-        char *np = realloc(c->in, cap);
-        if (np == NULL) {
-            fputs("reeld: out of memory growing an HTTP input buffer\n", stderr);
-            abort();
-        }
+        char *np = rd_realloc(c->in, cap, "growing an HTTP input buffer");
         c->in = np;
         c->in_cap = (uint32_t)cap;
     }

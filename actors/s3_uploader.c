@@ -424,11 +424,7 @@ static int on_object(uploader *u, rd_msg *m)
     }
     if (i >= j->cap) {
         int cap = j->cap ? j->cap * 2 : 64;
-        rd_msg **grown = realloc(j->objects, (size_t)cap * sizeof(*grown));
-        if (grown == NULL) {
-            fprintf(stderr, "reeld: out of memory (upload job)\n");
-            abort();
-        }
+        rd_msg **grown = rd_realloc(j->objects, (size_t)cap * sizeof(*grown), "upload job");
         memset(grown + j->cap, 0, (size_t)(cap - j->cap) * sizeof(*grown));
         j->objects = grown;
         j->cap = cap;

@@ -111,11 +111,7 @@ static void sub_data(origin_sink *s, rd_buf *chunk)
     if (g->limit > 0 && g->len + chunk->len <= g->limit) {
         if (g->len + chunk->len + 1 > g->cap) {
             size_t cap = (g->len + chunk->len + 1) * 2;
-            uint8_t *nb = realloc(g->buf, cap);
-            if (nb == NULL) {
-                fputs("reeld: out of memory reading a thumbnail's source\n", stderr);
-                abort();
-            }
+            uint8_t *nb = rd_realloc(g->buf, cap, "reading a thumbnail's source");
             g->buf = nb;
             g->cap = cap;
         }

@@ -28,11 +28,7 @@ struct hlspub {
 /* realloc that aborts on out-of-memory, like rd_calloc. */
 static void *grow(void *old, size_t size)
 {
-    void *p = realloc(old, size);
-    if (p == NULL) {
-        fprintf(stderr, "reeld: out of memory (hls publication plan)\n");
-        abort();
-    }
+    void *p = rd_realloc(old, size, "hls publication plan");
     return p;
 }
 

@@ -27,11 +27,7 @@ static void grow_append(void *ctx, const void *data, size_t len)
         size_t cap = g->cap ? g->cap : 1024;
         while (cap < g->len + len)
             cap *= 2;
-        unsigned char *p = realloc(g->p, cap);
-        if (p == NULL) {
-            fputs("reeld: out of memory reading trust anchors\n", stderr);
-            abort();
-        }
+        unsigned char *p = rd_realloc(g->p, cap, "reading trust anchors");
         g->p = p;
         g->cap = cap;
     }
@@ -61,11 +57,7 @@ static int add_anchor(tls_anchors *a, size_t *cap, const unsigned char *der, siz
     }
     if (a->n == *cap) {
         *cap = *cap ? *cap * 2 : 64;
-        br_x509_trust_anchor *ta = realloc(a->ta, *cap * sizeof(*ta));
-        if (ta == NULL) {
-            fputs("reeld: out of memory reading trust anchors\n", stderr);
-            abort();
-        }
+        br_x509_trust_anchor *ta = rd_realloc(a->ta, *cap * sizeof(*ta), "reading trust anchors");
         a->ta = ta;
     }
     br_x509_trust_anchor *t = &a->ta[a->n++];

@@ -6,8 +6,24 @@
 
 static void out_of_memory(const char *what, size_t size)
 {
-    fprintf(stderr, "reeld: out of memory allocating %zu bytes for %s\n", size, what);
+    fprintf(stderr, "reeld: out of memory (%zu bytes): %s\n", size, what);
     abort();
+}
+
+void *rd_malloc(size_t size, const char *what)
+{
+    void *p = malloc(size);
+    if (p == NULL && size > 0)
+        out_of_memory(what, size);
+    return p;
+}
+
+void *rd_realloc(void *old, size_t size, const char *what)
+{
+    void *p = realloc(old, size);
+    if (p == NULL && size > 0)
+        out_of_memory(what, size);
+    return p;
 }
 
 void *rd_calloc(size_t n, size_t size, const char *what)

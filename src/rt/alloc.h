@@ -6,8 +6,11 @@
 
 #include <stddef.h>
 
-/* Zeroed memory; never NULL. `what` names the allocation in the abort message. */
+/* malloc, calloc and realloc that never return NULL: out of memory prints one line naming
+ * `what` and the size, and aborts. The one place that pattern is written. */
+void *rd_malloc(size_t size, const char *what);
 void *rd_calloc(size_t n, size_t size, const char *what);
+void *rd_realloc(void *p, size_t size, const char *what);
 /* Zeroed memory aligned to 64 bytes; never NULL. Free with free(). */
 void *rd_calloc_aligned(size_t size, const char *what);
 

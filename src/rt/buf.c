@@ -1,4 +1,5 @@
 /* Reference-counted byte buffers; see buf.h. */
+#include "src/rt/alloc.h"
 #include "src/rt/buf.h"
 
 #include <stdio.h>
@@ -6,11 +7,7 @@
 
 rd_buf *buf_new(size_t cap)
 {
-    rd_buf *b = malloc(sizeof(*b) + cap);
-    if (b == NULL) {
-        fputs("reeld: out of memory allocating a buffer\n", stderr);
-        abort();
-    }
+    rd_buf *b = rd_malloc(sizeof(*b) + cap, "allocating a buffer");
     atomic_init(&b->refs, 1);
     b->len = 0;
     b->cap = cap;

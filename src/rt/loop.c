@@ -243,11 +243,7 @@ void loop_timer_start(rd_loop *loop, rd_timer *t, uint64_t after_ns, uint64_t pe
     loop_timer_cancel(loop, t);
     if (loop->heap_len == loop->heap_cap) {
         uint32_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
-        rd_timer **h = realloc(loop->heap, cap * sizeof(*h));
-        if (h == NULL) {
-            fputs("reeld: out of memory growing the timer heap\n", stderr);
-            abort();
-        }
+        rd_timer **h = rd_realloc(loop->heap, cap * sizeof(*h), "growing the timer heap");
         loop->heap = h;
         loop->heap_cap = cap;
     }

@@ -6,6 +6,7 @@
  * sends: nothing.
  * never: takes `mu` on a hot path (only when a family, series or collector is made or removed,
  *        and at scrape); blocks (a scrape reads /proc/self/statm, which does not block). */
+#include "src/rt/alloc.h"
 #include "src/rt/metrics.h"
 
 #include <fcntl.h>
@@ -68,11 +69,7 @@ static uint64_t started_ns;
 
 static void *xalloc(size_t n)
 {
-    void *p = calloc(1, n);
-    if (p == NULL) {
-        fputs("reeld: out of memory in metrics\n", stderr);
-        abort();
-    }
+    void *p = rd_calloc(1, n, "in metrics");
     return p;
 }
 
