@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "proto/json.h"
+
 static const char *const state_names[JOB_STATE_COUNT] = {
     [JOB_STATE_NONE] = "",         [JOB_QUEUED] = "queued", [JOB_RUNNING] = "running",
     [JOB_SUCCEEDED] = "succeeded", [JOB_FAILED] = "failed", [JOB_CANCELLED] = "cancelled",
@@ -25,159 +27,150 @@ int job_state_parse(const char *name, size_t len)
     return JOB_STATE_NONE;
 }
 
-/* Appends `s` as a JSON string (quoted, escaped). */
-static void put_str(char *buf, size_t cap, size_t *len, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    char tmp[8];
-    if (*len < cap)
-        buf[(*len)++] = '"';
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        const char *e = NULL;
-        size_t n = 1;
-        if (c == '"' || c == '\\') {
-            tmp[0] = '\\';
-            tmp[1] = (char)c;
-            e = tmp;
-            n = 2;
-        } else if (c < 0x20) {
-            memcpy(tmp, "\\u00", 4);
-            tmp[4] = hex[c >> 4];
-            tmp[5] = hex[c & 15];
-            e = tmp;
-            n = 6;
-        }
-        for (size_t i = 0; i < n; i++)
-            if (*len < cap)
-                buf[(*len)++] = e ? e[i] : (char)c;
-    }
-    if (*len < cap)
-        buf[(*len)++] = '"';
-}
-
-static void put_raw(char *buf, size_t cap, size_t *len, const char *fmt, long long v)
-{
-    int n = snprintf(buf + (*len < cap ? *len : cap), *len < cap ? cap - *len : 0, fmt, v);
-    *len += (size_t)n;
-}
-
-static void put_lit(char *buf, size_t cap, size_t *len, const char *s)
-{
-    for (; *s; s++)
-        if (*len < cap)
-            buf[(*len)++] = *s;
-}
-
-/* ,"progress":P with P per cent to one decimal, from per mille (1000 → 100.0). */
-static void put_progress(char *buf, size_t cap, size_t *len, int64_t permille)
+/* "progress": P with P per cent to one decimal, from per mille (1000 → 100.0). */
+static void put_progress(json_writer *w, int64_t permille)
 {
     if (permille < 0)
         permille = 0;
     if (permille > 1000)
         permille = 1000;
-    put_raw(buf, cap, len, ",\"progress\":%lld", (long long)(permille / 10));
-    put_raw(buf, cap, len, ".%lld", (long long)(permille % 10));
+    char v[24];
+    int n =
+        snprintf(v, sizeof(v), "%lld.%lld", (long long)(permille / 10), (long long)(permille % 10));
+    json_key(w, "progress");
+    json_raw(w, v, (size_t)n);
 }
 
-/* ,"name":"2024-01-02T03:04:05Z" from Unix milliseconds. */
-static void put_time(char *buf, size_t cap, size_t *len, const char *name, int64_t ms)
+/* "name": "2024-01-02T03:04:05Z" from Unix milliseconds. */
+static void put_time(json_writer *w, const char *name, int64_t ms)
 {
     struct tm tm;
     time_t t = (time_t)(ms / 1000);
     char iso[32];
     gmtime_r(&t, &tm);
     strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    put_lit(buf, cap, len, ",\"");
-    put_lit(buf, cap, len, name);
-    put_lit(buf, cap, len, "\":\"");
-    put_lit(buf, cap, len, iso);
-    put_lit(buf, cap, len, "\"");
+    json_key(w, name);
+    json_str(w, iso);
 }
 
-static int finish_json(char *buf, size_t cap, size_t len)
+/* "name": seconds with milliseconds (12.345), from milliseconds. */
+static void put_seconds(json_writer *w, const char *name, int64_t ms)
 {
-    if (len + 1 >= cap)
-        return -ENOSPC;
-    buf[len] = '\0';
-    return (int)len;
+    char v[32];
+    int n = snprintf(v, sizeof(v), "%lld.%03lld", (long long)(ms / 1000), (long long)(ms % 1000));
+    json_key(w, name);
+    json_raw(w, v, (size_t)n);
+}
+
+/* "name": "123": ids travel as strings (JavaScript's numbers stop at 2^53). */
+static void put_id(json_writer *w, const char *name, int64_t id)
+{
+    char v[24];
+    snprintf(v, sizeof(v), "%lld", (long long)id);
+    json_key(w, name);
+    json_str(w, v);
+}
+
+static void put_int(json_writer *w, const char *name, int64_t v)
+{
+    json_key(w, name);
+    json_int64(w, v);
+}
+
+static void job_write(json_writer *w, const rd_job *j)
+{
+    json_object_begin(w);
+    put_id(w, "id", j->id);
+    put_id(w, "asset_id", j->asset_id);
+    json_key(w, "kind");
+    json_str(w, j->kind);
+    json_key(w, "state");
+    json_str(w, job_state_name(j->state));
+    put_int(w, "priority", j->priority);
+    put_int(w, "attempts", j->attempts);
+    put_int(w, "max_attempts", j->max_attempts);
+    put_progress(w, j->state == JOB_SUCCEEDED ? 1000 : j->progress);
+    put_int(w, "run_after_ms", j->run_after_ms);
+    json_key(w, "lease_owner");
+    json_str(w, j->lease_owner);
+    put_int(w, "lease_expires_ms", j->lease_expires_ms);
+    json_key(w, "error");
+    json_str(w, j->error);
+    put_int(w, "created_ms", j->created_ms);
+    put_int(w, "updated_ms", j->updated_ms);
+    json_object_end(w);
+}
+
+static void asset_write(json_writer *w, const rd_asset *a)
+{
+    json_object_begin(w);
+    json_key(w, "asset_id");
+    json_str(w, a->public_id);
+    json_key(w, "org");
+    json_str(w, a->org);
+    json_key(w, "state");
+    json_str(w, a->state);
+    if (a->job_id != 0) {
+        put_progress(w, a->job_state == JOB_SUCCEEDED ? 1000 : a->job_progress);
+        put_int(w, "attempts", a->job_attempts);
+        if (a->job_error[0] && a->job_state != JOB_SUCCEEDED) {
+            json_key(w, "error");
+            json_str(w, a->job_error);
+        }
+    }
+    json_key(w, "filename");
+    json_str(w, a->filename);
+    json_key(w, "content_type");
+    json_str(w, a->content_type);
+    put_int(w, "size", a->size_bytes);
+    put_time(w, "created_at", a->created_ms);
+    put_time(w, "updated_at", a->updated_ms);
+    if (a->job_id != 0)
+        put_id(w, "job_id", a->job_id);
+    if (a->source_id != 0) { /* a clip: what it was cut from */
+        json_key(w, "source");
+        json_object_begin(w);
+        json_key(w, "asset_id");
+        json_str(w, a->source_public);
+        put_seconds(w, "start", a->source_start_ms);
+        put_seconds(w, "end", a->source_end_ms);
+        json_object_end(w);
+    }
+    json_object_end(w);
 }
 
 int job_json(char *buf, size_t cap, const rd_job *j)
 {
-    size_t len = 0;
-    put_raw(buf, cap, &len, "{\"id\":\"%lld\",\"asset_id\":", (long long)j->id);
-    put_raw(buf, cap, &len, "\"%lld\",\"kind\":", (long long)j->asset_id);
-    put_str(buf, cap, &len, j->kind);
-    put_lit(buf, cap, &len, ",\"state\":");
-    put_str(buf, cap, &len, job_state_name(j->state));
-    put_raw(buf, cap, &len, ",\"priority\":%lld", j->priority);
-    put_raw(buf, cap, &len, ",\"attempts\":%lld", j->attempts);
-    put_raw(buf, cap, &len, ",\"max_attempts\":%lld", j->max_attempts);
-    put_progress(buf, cap, &len, j->state == JOB_SUCCEEDED ? 1000 : j->progress);
-    put_raw(buf, cap, &len, ",\"run_after_ms\":%lld", (long long)j->run_after_ms);
-    put_lit(buf, cap, &len, ",\"lease_owner\":");
-    put_str(buf, cap, &len, j->lease_owner);
-    put_raw(buf, cap, &len, ",\"lease_expires_ms\":%lld", (long long)j->lease_expires_ms);
-    put_lit(buf, cap, &len, ",\"error\":");
-    put_str(buf, cap, &len, j->error);
-    put_raw(buf, cap, &len, ",\"created_ms\":%lld", (long long)j->created_ms);
-    put_raw(buf, cap, &len, ",\"updated_ms\":%lld}", (long long)j->updated_ms);
-    return finish_json(buf, cap, len);
+    json_writer w;
+    json_writer_init(&w, buf, cap);
+    job_write(&w, j);
+    return json_writer_finish(&w);
 }
 
 int asset_json(char *buf, size_t cap, const rd_asset *a)
 {
-    size_t len = 0;
-    put_lit(buf, cap, &len, "{\"asset_id\":");
-    put_str(buf, cap, &len, a->public_id);
-    put_lit(buf, cap, &len, ",\"org\":");
-    put_str(buf, cap, &len, a->org);
-    put_lit(buf, cap, &len, ",\"state\":");
-    put_str(buf, cap, &len, a->state);
-    if (a->job_id != 0) {
-        put_progress(buf, cap, &len, a->job_state == JOB_SUCCEEDED ? 1000 : a->job_progress);
-        put_raw(buf, cap, &len, ",\"attempts\":%lld", a->job_attempts);
-        if (a->job_error[0] && a->job_state != JOB_SUCCEEDED) {
-            put_lit(buf, cap, &len, ",\"error\":");
-            put_str(buf, cap, &len, a->job_error);
-        }
-    }
-    put_lit(buf, cap, &len, ",\"filename\":");
-    put_str(buf, cap, &len, a->filename);
-    put_lit(buf, cap, &len, ",\"content_type\":");
-    put_str(buf, cap, &len, a->content_type);
-    put_raw(buf, cap, &len, ",\"size\":%lld", (long long)a->size_bytes);
-    put_time(buf, cap, &len, "created_at", a->created_ms);
-    put_time(buf, cap, &len, "updated_at", a->updated_ms);
-    if (a->job_id != 0)
-        put_raw(buf, cap, &len, ",\"job_id\":\"%lld\"", (long long)a->job_id);
-    if (a->source_id != 0) { /* a clip: what it was cut from */
-        put_lit(buf, cap, &len, ",\"source\":{\"asset_id\":");
-        put_str(buf, cap, &len, a->source_public);
-        put_raw(buf, cap, &len, ",\"start\":%lld", (long long)(a->source_start_ms / 1000));
-        put_raw(buf, cap, &len, ".%03lld", (long long)(a->source_start_ms % 1000));
-        put_raw(buf, cap, &len, ",\"end\":%lld", (long long)(a->source_end_ms / 1000));
-        put_raw(buf, cap, &len, ".%03lld}", (long long)(a->source_end_ms % 1000));
-    }
-    put_lit(buf, cap, &len, "}");
-    return finish_json(buf, cap, len);
+    json_writer w;
+    json_writer_init(&w, buf, cap);
+    asset_write(&w, a);
+    return json_writer_finish(&w);
 }
 
 int queue_counts_json(char *buf, size_t cap, const rd_queue_counts *c)
 {
-    size_t len = 0;
-    put_raw(buf, cap, &len, "{\"waiting\":%lld", (long long)c->waiting);
-    put_raw(buf, cap, &len, ",\"active\":%lld", (long long)c->active);
-    put_raw(buf, cap, &len, ",\"completed\":%lld", (long long)c->completed);
-    put_raw(buf, cap, &len, ",\"failed\":%lld", (long long)c->failed);
-    put_raw(buf, cap, &len, ",\"dead\":%lld", (long long)c->dead);
+    json_writer w;
+    json_writer_init(&w, buf, cap);
+    json_object_begin(&w);
+    put_int(&w, "waiting", c->waiting);
+    put_int(&w, "active", c->active);
+    put_int(&w, "completed", c->completed);
+    put_int(&w, "failed", c->failed);
+    put_int(&w, "dead", c->dead);
     if (c->stream_length >= 0) {
-        put_raw(buf, cap, &len, ",\"stream_length\":%lld", (long long)c->stream_length);
-        put_raw(buf, cap, &len, ",\"stream_pending\":%lld", (long long)c->stream_pending);
+        put_int(&w, "stream_length", c->stream_length);
+        put_int(&w, "stream_pending", c->stream_pending);
     }
-    put_lit(buf, cap, &len, "}");
-    return finish_json(buf, cap, len);
+    json_object_end(&w);
+    return json_writer_finish(&w);
 }
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -266,21 +259,27 @@ void queue_counts_add(rd_queue_counts *c, int state, int64_t n)
 
 size_t page_json(char *buf, size_t cap, const struct rd_msg_store *b, char list)
 {
-    size_t len = (size_t)snprintf(buf, cap, "{\"%s\":[", list == 'a' ? "assets" : "jobs");
-    for (uint32_t i = 0; i < b->n && len + 1 < cap; i++) {
-        if (i)
-            buf[len++] = ',';
-        int n = list == 'a' ? asset_json(buf + len, cap - len, &b->assets[i])
-                            : job_json(buf + len, cap - len, &b->jobs[i]);
-        if (n > 0)
-            len += (size_t)n;
+    json_writer w;
+    json_writer_init(&w, buf, cap);
+    json_object_begin(&w);
+    json_key(&w, list == 'a' ? "assets" : "jobs");
+    json_array_begin(&w);
+    for (uint32_t i = 0; i < b->n; i++) {
+        if (list == 'a')
+            asset_write(&w, &b->assets[i]);
+        else
+            job_write(&w, &b->jobs[i]);
     }
-    char next[RD_CURSOR_MAX];
-    if (b->cursor != 0 && len < cap) {
+    json_array_end(&w);
+    json_key(&w, "next_cursor");
+    if (b->cursor != 0) {
+        char next[RD_CURSOR_MAX];
         job_cursor_encode(next, list, b->cursor);
-        len += (size_t)snprintf(buf + len, cap - len, "],\"next_cursor\":\"%s\"}", next);
-    } else if (len < cap) {
-        len += (size_t)snprintf(buf + len, cap - len, "],\"next_cursor\":null}");
+        json_str(&w, next);
+    } else {
+        json_raw(&w, "null", 4);
     }
-    return len < cap ? len : cap - 1;
+    json_object_end(&w);
+    int n = json_writer_finish(&w);
+    return n < 0 ? 0 : (size_t)n;
 }

@@ -417,7 +417,7 @@ int asset_json(char *buf, size_t cap, const rd_asset *a);
 int queue_counts_json(char *buf, size_t cap, const rd_queue_counts *c);
 /* A page of a listing answer: {"jobs":[…],"next_cursor":"…"|null} for list 'j' (b->jobs),
  * {"assets":[…],…} for 'a' (b->assets), with b->cursor as the next page's cursor. The
- * buffer needs 256 + 2048 bytes per row. Returns the length. */
+ * buffer needs 256 + 2048 bytes per row. Returns the length (0 when it did not fit). */
 size_t page_json(char *buf, size_t cap, const struct rd_msg_store *b, char list);
 
 /* Opaque page cursors of the list routes (`?cursor=`): the last id of a page, with a letter
