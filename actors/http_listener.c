@@ -57,13 +57,14 @@
 #include "src/rt/log.h"
 #include "src/rt/metrics.h"
 
-#define HEAD_MAX       (16 * 1024) /* request line + headers; larger: 431 */
-#define PIPELINE       16          /* requests of one connection awaiting replies */
-#define BR_GROUP       0x4854      /* first provided-buffer group id ("HT"); one per listener */
-#define BR_ENTRIES     512         /* buffers in the ring (power of two) */
-#define BR_SIZE        4096        /* bytes per buffer */
-#define IN_BASE        4096        /* first input buffer */
-#define OUT_BASE       4096        /* first output buffer */
+#define HEAD_MAX   (16 * 1024) /* request line + headers; larger: 431 */
+#define PIPELINE   16          /* requests of one connection awaiting replies */
+#define BR_GROUP   0x4854      /* first provided-buffer group id ("HT"); one per listener */
+#define BR_ENTRIES 512         /* buffers in the ring (power of two) */
+#define BR_SIZE    4096        /* bytes per buffer */
+#define IN_BASE    4096        /* first input buffer */
+#define OUT_BASE   4096        /* first output buffer */
+_Static_assert(IN_BASE == OUT_BASE, "idle connections' spare buffers serve both");
 #define BUF_KEEP       (64 * 1024) /* buffers larger than this shrink back when idle */
 #define BACKLOG_PAUSE  (64 * 1024) /* unparsed input while stalled: stop reading */
 #define OUT_STALL      (1 << 20)   /* pending output: stop parsing until it drains */
@@ -406,9 +407,33 @@ static const uint16_t status_codes[NSTATUS] = {200, 201, 202, 204, 206, 301, 302
                                                400, 401, 403, 404, 405, 408, 409, 413,
                                                416, 422, 429, 431, 500, 502, 503, 504};
 
+/* What idle connections gave back, kept for the next request of any connection of this loop:
+ * a connection that goes idle between two requests (every keep-alive request) costs a pop and
+ * a push, not malloc and free, and the memory stays bounded by SPARES, not by connections. */
+#define SPARES 256
+typedef struct spares {
+    void *p[SPARES];
+    int n;
+} spares;
+
+static void *spare_take(spares *s)
+{
+    return s->n ? s->p[--s->n] : NULL;
+}
+
+static void spare_give(spares *s, void *p)
+{
+    if (s->n < SPARES)
+        s->p[s->n++] = p;
+    else
+        free(p);
+}
+
 struct listener {
     rd_actor *self;
     rd_loop *loop;
+    spares bufs;  /* IN_BASE (= OUT_BASE) byte buffers */
+    spares slots; /* slot[PIPELINE] arrays, every slot free */
     int nloops;
     int fd;
     rd_op accept_op;
@@ -544,7 +569,9 @@ static void out_put(conn *c, const void *p, size_t n)
         size_t cap = o->cap ? o->cap : OUT_BASE;
         while (cap - o->len < n)
             cap *= 2;
-        char *np = rd_realloc(o->p, cap, "growing an HTTP output buffer");
+        char *np = o->cap == 0 && cap == OUT_BASE ? spare_take(&c->l->bufs) : NULL;
+        if (np == NULL)
+            np = rd_realloc(o->p, cap, "growing an HTTP output buffer");
         o->p = np;
         o->cap = (uint32_t)cap;
     }
@@ -752,18 +779,24 @@ static void conn_trim(conn *c)
         for (int i = 0; i < PIPELINE; i++)
             if (c->slots[i].state != SLOT_FREE || c->slots[i].reply || c->slots[i].parts)
                 return;
-        free(c->slots);
+        spare_give(&c->l->slots, c->slots);
         c->slots = NULL;
     }
     free(c->acks);
     c->acks = NULL;
     c->ack_head = 0;
-    free(c->in);
+    if (c->in != NULL && c->in_cap == IN_BASE)
+        spare_give(&c->l->bufs, c->in);
+    else
+        free(c->in);
     c->in = NULL;
     c->in_cap = c->in_len = c->in_off = c->scan = 0;
     for (int i = 0; i < 2; i++)
         if (c->out[i].len == 0) {
-            free(c->out[i].p);
+            if (c->out[i].p != NULL && c->out[i].cap == OUT_BASE)
+                spare_give(&c->l->bufs, c->out[i].p);
+            else
+                free(c->out[i].p);
             c->out[i].p = NULL;
             c->out[i].cap = 0;
         }
@@ -1383,7 +1416,7 @@ static rd_msg *local_response(int status, const char *code, const char *message,
 static slot *slot_new(conn *c, int route_id, int head_only, int keep_alive)
 {
     assert(pending(c) < PIPELINE);
-    if (c->slots == NULL)
+    if (c->slots == NULL && (c->slots = spare_take(&c->l->slots)) == NULL)
         c->slots = rd_calloc(PIPELINE, sizeof(slot), "a connection's requests");
     uint16_t seq = c->seq_next++;
     slot *s = &c->slots[seq % PIPELINE];
@@ -1903,7 +1936,10 @@ static int in_append(conn *c, const char *p, uint32_t n)
         size_t cap = c->in_cap ? c->in_cap : IN_BASE;
         while (cap < need)
             cap *= 2;
-        char *np = rd_realloc(c->in, cap, "growing an HTTP input buffer");
+        /* in_cap 0: no buffer (conn_trim gave it back) */
+        char *np = c->in_cap == 0 && cap == IN_BASE ? spare_take(&c->l->bufs) : NULL;
+        if (np == NULL)
+            np = rd_realloc(c->in, cap, "growing an HTTP input buffer");
         c->in = np;
         c->in_cap = (uint32_t)cap;
     }
@@ -2657,6 +2693,10 @@ void http_listener_free(rd_actor *a)
         close(l->pipes[i].fd[1]);
     }
     free(l->conns);
+    while (l->bufs.n)
+        free(spare_take(&l->bufs));
+    while (l->slots.n)
+        free(spare_take(&l->slots));
     free(l->br);
     free(l->br_mem);
     free(l);
