@@ -873,11 +873,11 @@ static void post_promote(api *a, const rd_msg *m, const principal *p, const char
         }
         /* With the retention masters keep (S3 mode), in UploadPartCopy parts above
          * REELD_COPY_PART_SIZE (5 GiB at most: S3's CopyObject limit). */
-        r = blob_copy(a->blob, a->cfg.s3_bucket_staging, x.staging_key, a->cfg.s3_bucket_masters,
-                      x.master_key, a->s3 != NULL ? a->cfg.object_lock_default_days : 0,
-                      strcmp(a->cfg.object_lock_mode, "governance") == 0 ? "GOVERNANCE"
-                                                                         : "COMPLIANCE",
-                      NULL, msg, sizeof(msg));
+        r = blob_copy(
+            a->blob, a->cfg.s3_bucket_staging, x.staging_key, info.size, a->cfg.s3_bucket_masters,
+            x.master_key, a->s3 != NULL ? a->cfg.object_lock_default_days : 0,
+            strcmp(a->cfg.object_lock_mode, "governance") == 0 ? "GOVERNANCE" : "COMPLIANCE", NULL,
+            msg, sizeof(msg));
         if (r < 0) {
             log_error("api_promote_copy_failed", KV_STR("asset", x.public_id), KV_ERRNO(r),
                       KV_STR("why", msg));

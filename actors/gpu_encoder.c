@@ -264,8 +264,8 @@ static void run_export(encoder *e, const struct rd_msg_transcode *t)
                      msg[0] ? msg : strerror(-r));
     }
     if (r == 0 && t->via_bucket[0]) {
-        r = blob_copy(s->blob, t->via_bucket, t->out_key, t->out_bucket, t->out_key, t->lock_days,
-                      t->lock_mode[0] ? t->lock_mode : NULL, NULL, msg, sizeof(msg));
+        r = blob_copy(s->blob, t->via_bucket, t->out_key, -1, t->out_bucket, t->out_key,
+                      t->lock_days, t->lock_mode[0] ? t->lock_mode : NULL, NULL, msg, sizeof(msg));
         if (r < 0)
             snprintf(err, sizeof(err), "copying the master into %.40s failed: %.180s",
                      t->out_bucket, msg[0] ? msg : strerror(-r));

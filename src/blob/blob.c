@@ -292,10 +292,11 @@ static int copy_in_parts(blob_store *b, const char *src_bucket, const char *src_
                      .key = dst_key,
                      .body = doc,
                      .body_len = (size_t)n};
-        r = s3_result(&ret, s3_call(b->s3, &ret), NULL, msg, msglen);
-        /* Complete has made the object: nothing is left to abort. */
-        free(parts);
-        return r;
+        int e = s3_result(&ret, s3_call(b->s3, &ret), NULL, msg, msglen);
+        if (e < 0) {
+            free(parts);
+            return e; /* Complete has made the object: nothing is left to abort */
+        }
     }
     if (r < 0) {
         s3_op ab = {.method = S3_MPU_ABORT,
@@ -308,21 +309,23 @@ static int copy_in_parts(blob_store *b, const char *src_bucket, const char *src_
     return r;
 }
 
-int blob_copy(blob_store *b, const char *src_bucket, const char *src_key, const char *dst_bucket,
-              const char *dst_key, int lock_days, const char *lock_mode, blob_info *info, char *msg,
-              size_t msglen)
+int blob_copy(blob_store *b, const char *src_bucket, const char *src_key, int64_t src_size,
+              const char *dst_bucket, const char *dst_key, int lock_days, const char *lock_mode,
+              blob_info *info, char *msg, size_t msglen)
 {
     if (b->fs)
         return fs_result(blobfs_copy(b->fs, src_bucket, src_key, dst_bucket, dst_key, info), "COPY",
                          src_bucket, src_key, msg, msglen);
-    /* The source's size says whether one CopyObject may take it. */
-    blob_info src;
-    int r = blob_head(b, src_bucket, src_key, &src, msg, msglen);
-    if (r < 0)
-        return r;
-    if ((uint64_t)src.size > b->copy_part_max) {
+    int r = 0;
+    if (src_size < 0) {
+        blob_info src;
+        if ((r = blob_head(b, src_bucket, src_key, &src, msg, msglen)) < 0)
+            return r;
+        src_size = src.size;
+    }
+    if ((uint64_t)src_size > b->copy_part_max) {
         r = copy_in_parts(b, src_bucket, src_key, dst_bucket, dst_key, lock_days, lock_mode,
-                          (uint64_t)src.size, msg, msglen);
+                          (uint64_t)src_size, msg, msglen);
         if (r == 0 && info != NULL)
             r = blob_head(b, dst_bucket, dst_key, info, msg, msglen);
         return r;

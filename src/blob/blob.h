@@ -58,10 +58,11 @@ int blob_head(blob_store *b, const char *bucket, const char *key, blob_info *inf
 int blob_delete(blob_store *b, const char *bucket, const char *key, char *msg, size_t msglen);
 /* Copies src to dst (a clip's master into masters); `lock_days` > 0 asks S3 for retention that
  * long in `lock_mode` ("GOVERNANCE", or NULL for COMPLIANCE); the fs backend has no retention
- * and ignores both. */
-int blob_copy(blob_store *b, const char *src_bucket, const char *src_key, const char *dst_bucket,
-              const char *dst_key, int lock_days, const char *lock_mode, blob_info *info, char *msg,
-              size_t msglen);
+ * and ignores both. `src_size`: the source's size when the caller has just read it, else -1
+ * (then it is asked for): it says whether one CopyObject may take it or parts are needed. */
+int blob_copy(blob_store *b, const char *src_bucket, const char *src_key, int64_t src_size,
+              const char *dst_bucket, const char *dst_key, int lock_days, const char *lock_mode,
+              blob_info *info, char *msg, size_t msglen);
 /* Keys of `bucket` under `prefix`, each handed to fn (which returns 0 to go on, or -errno to
  * stop with that error). On S3 in pages of ListObjectsV2. */
 #define BLOB_LIST_DOC 16384

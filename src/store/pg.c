@@ -900,13 +900,7 @@ static void param_text_array(params *p, const struct rd_msg_store *b, int f)
     for (uint32_t i = 0; i < b->n; i++) {
         if (i)
             pputc(p, ',');
-        pputc(p, '"');
-        for (const char *s = f ? b->jobs[i].error : b->jobs[i].kind; *s; s++) {
-            if (*s == '"' || *s == '\\')
-                pputc(p, '\\');
-            pputc(p, *s);
-        }
-        pputc(p, '"');
+        pquote(p, f ? b->jobs[i].error : b->jobs[i].kind);
     }
     pputc(p, '}');
     pend(p, start);

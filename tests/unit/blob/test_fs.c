@@ -291,8 +291,8 @@ TEST(blob_interface_over_fs)
     CHECK_EQ_STR(blob_kind(b), "fs");
     blob_info info;
     CHECK_EQ_INT(blob_put(b, "staging", "k", "abc", 3, "text/plain", &info, msg, sizeof(msg)), 0);
-    CHECK_EQ_INT(blob_copy(b, "staging", "k", "masters", "k", 30, NULL, &info, msg, sizeof(msg)),
-                 0);
+    CHECK_EQ_INT(
+        blob_copy(b, "staging", "k", -1, "masters", "k", 30, NULL, &info, msg, sizeof(msg)), 0);
     CHECK_EQ_INT(blob_head(b, "masters", "k", &info, msg, sizeof(msg)), 0);
     CHECK_EQ_INT(info.size, 3);
     CHECK_EQ_INT(blob_head(b, "masters", "nope", &info, msg, sizeof(msg)), -ENOENT);
