@@ -4,36 +4,10 @@
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-typedef struct out {
-    char *buf;
-    size_t cap, len;
-    int overflow;
-} out;
-
-static void put(out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(out *o, const char *fmt, ...)
-{
-    if (o->overflow)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= o->cap - o->len) {
-        o->overflow = 1;
-        return;
-    }
-    o->len += (size_t)n;
-}
-
-static int finish(out *o)
-{
-    return o->overflow ? -ENOSPC : (int)o->len;
-}
+#include "proto/wbuf.h"
 
 int hls_target_duration(const hls_segment *segs, int n)
 {
@@ -49,36 +23,36 @@ int hls_write_media(char *buf, size_t cap, const char *map, const hls_segment *s
 {
     if (cap == 0)
         return -ENOSPC;
-    out o = {buf, cap, 0, 0};
+    rd_wbuf o = wbuf_init(buf, cap);
     buf[0] = '\0';
-    put(&o, "#EXTM3U\n#EXT-X-VERSION:%d\n#EXT-X-TARGETDURATION:%d\n", map != NULL ? 6 : 3,
-        hls_target_duration(segs, n));
-    put(&o, "#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n");
+    wbuf_printf(&o, "#EXTM3U\n#EXT-X-VERSION:%d\n#EXT-X-TARGETDURATION:%d\n", map != NULL ? 6 : 3,
+                hls_target_duration(segs, n));
+    wbuf_printf(&o, "#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n");
     if (map != NULL)
-        put(&o, "#EXT-X-MAP:URI=\"%s\"\n", map);
+        wbuf_printf(&o, "#EXT-X-MAP:URI=\"%s\"\n", map);
     for (int i = 0; i < n; i++)
-        put(&o, "#EXTINF:%.3f,\n%s\n", segs[i].duration, segs[i].uri);
-    put(&o, "#EXT-X-ENDLIST\n");
-    return finish(&o);
+        wbuf_printf(&o, "#EXTINF:%.3f,\n%s\n", segs[i].duration, segs[i].uri);
+    wbuf_printf(&o, "#EXT-X-ENDLIST\n");
+    return wbuf_end(&o);
 }
 
 int hls_write_master(char *buf, size_t cap, const hls_variant *v, int n)
 {
     if (cap == 0)
         return -ENOSPC;
-    out o = {buf, cap, 0, 0};
+    rd_wbuf o = wbuf_init(buf, cap);
     buf[0] = '\0';
-    put(&o, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    wbuf_printf(&o, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
     for (int i = 0; i < n; i++) {
-        put(&o, "#EXT-X-STREAM-INF:BANDWIDTH=%lld,AVERAGE-BANDWIDTH=%lld",
-            (long long)v[i].bandwidth, (long long)v[i].average_bandwidth);
+        wbuf_printf(&o, "#EXT-X-STREAM-INF:BANDWIDTH=%lld,AVERAGE-BANDWIDTH=%lld",
+                    (long long)v[i].bandwidth, (long long)v[i].average_bandwidth);
         if (v[i].width > 0 && v[i].height > 0)
-            put(&o, ",RESOLUTION=%dx%d", v[i].width, v[i].height);
+            wbuf_printf(&o, ",RESOLUTION=%dx%d", v[i].width, v[i].height);
         if (v[i].frame_rate > 0)
-            put(&o, ",FRAME-RATE=%.3f", v[i].frame_rate);
-        put(&o, ",CODECS=\"%s\"\n%s\n", v[i].codecs, v[i].uri);
+            wbuf_printf(&o, ",FRAME-RATE=%.3f", v[i].frame_rate);
+        wbuf_printf(&o, ",CODECS=\"%s\"\n%s\n", v[i].codecs, v[i].uri);
     }
-    return finish(&o);
+    return wbuf_end(&o);
 }
 
 int hls_avc1_codec(const uint8_t *p, size_t n, char *out_name, size_t cap)
@@ -116,7 +90,7 @@ const char *hls_content_type(const char *name)
 }
 
 /* Copies an EXT-X-STREAM-INF line without its SUBTITLES="..." attribute. */
-static void put_stream_inf(out *o, const char *l, size_t ll)
+static void put_stream_inf(rd_wbuf *o, const char *l, size_t ll)
 {
     static const char attr[] = ",SUBTITLES=\"";
     const char *a = NULL;
@@ -124,18 +98,18 @@ static void put_stream_inf(out *o, const char *l, size_t ll)
         if (memcmp(l + i, attr, sizeof(attr) - 1) == 0)
             a = l + i;
     if (a == NULL) {
-        put(o, "%.*s", (int)ll, l);
+        wbuf_printf(o, "%.*s", (int)ll, l);
         return;
     }
     const char *q = memchr(a + sizeof(attr) - 1, '"', ll - (size_t)(a - l) - (sizeof(attr) - 1));
     const char *rest = q ? q + 1 : l + ll;
-    put(o, "%.*s%.*s", (int)(a - l), l, (int)(l + ll - rest), rest);
+    wbuf_printf(o, "%.*s%.*s", (int)(a - l), l, (int)(l + ll - rest), rest);
 }
 
 int hls_master_subtitles(const char *in, size_t len, const hls_subtitle *subs, int n, char *buf,
                          size_t cap)
 {
-    out o = {buf, cap, 0, 0};
+    rd_wbuf o = wbuf_init(buf, cap);
     if (cap == 0)
         return -ENOSPC;
     buf[0] = '\0';
@@ -153,19 +127,20 @@ int hls_master_subtitles(const char *in, size_t len, const hls_subtitle *subs, i
         if (bare >= sizeof(inf) - 1 && memcmp(l, inf, sizeof(inf) - 1) == 0) {
             if (variants++ == 0)
                 for (int i = 0; i < n; i++)
-                    put(&o,
+                    wbuf_printf(
+                        &o,
                         "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"%s\",LANGUAGE=\"%s\","
                         "DEFAULT=%s,AUTOSELECT=YES,URI=\"%s\"\n",
                         subs[i].name, subs[i].lang, subs[i].is_default ? "YES" : "NO", subs[i].uri);
             put_stream_inf(&o, l, bare);
-            put(&o, "%s\n", n > 0 ? ",SUBTITLES=\"subs\"" : "");
+            wbuf_printf(&o, "%s\n", n > 0 ? ",SUBTITLES=\"subs\"" : "");
             continue;
         }
         if (ll == 0 && nl == NULL)
             break;
-        put(&o, "%.*s\n", (int)bare, l);
+        wbuf_printf(&o, "%.*s\n", (int)bare, l);
     }
     if (variants == 0)
         return -EINVAL;
-    return finish(&o);
+    return wbuf_end(&o);
 }

@@ -2,66 +2,43 @@
 #include "proto/s3_bucket.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "proto/s3_wire.h"
+#include "proto/wbuf.h"
 
 #define S3_XMLNS "http://s3.amazonaws.com/doc/2006-03-01/"
 
 /* ---- building ---- */
 
-typedef struct xw {
-    char *out;
-    size_t cap, n;
-    int err;
-} xw;
-
-static void xw_add(xw *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void xw_add(xw *w, const char *fmt, ...)
-{
-    if (w->err)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(w->out + w->n, w->cap - w->n, fmt, ap);
-    va_end(ap);
-    if (k < 0 || (size_t)k >= w->cap - w->n)
-        w->err = -ENOSPC;
-    else
-        w->n += (size_t)k;
-}
-
 /* s[0..len) as element text; a control character makes the document invalid. */
-static void xw_text(xw *w, const char *s, size_t len)
+static void xw_text(rd_wbuf *w, const char *s, size_t len)
 {
     for (size_t i = 0; i < len && !w->err; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c < 0x20 || c == 0x7f)
             w->err = -EINVAL;
         else if (c == '&')
-            xw_add(w, "&amp;");
+            wbuf_printf(w, "&amp;");
         else if (c == '<')
-            xw_add(w, "&lt;");
+            wbuf_printf(w, "&lt;");
         else if (c == '>')
-            xw_add(w, "&gt;");
+            wbuf_printf(w, "&gt;");
         else
-            xw_add(w, "%c", c);
+            wbuf_printf(w, "%c", c);
     }
 }
 
-static int xw_end(xw *w)
+/* The document's length, or its error with the buffer emptied. */
+static int xw_end(rd_wbuf *w)
 {
-    if (w->cap == 0)
-        return -ENOSPC;
-    if (w->err) {
-        w->out[0] = '\0';
-        return w->err;
-    }
-    return (int)w->n;
+    int r = wbuf_end(w);
+    if (r < 0 && w->cap > 0)
+        w->p[0] = '\0';
+    return r;
 }
 
 static int word_ok(const char *s, const char *extra)
@@ -77,9 +54,9 @@ static int word_ok(const char *s, const char *extra)
 
 int s3bucket_cors_xml(char *out, size_t cap, const char *origins, int max_age)
 {
-    xw w = {out, cap, 0, 0};
+    rd_wbuf w = wbuf_init(out, cap);
     int n = 0;
-    xw_add(&w, "<CORSConfiguration xmlns=\"" S3_XMLNS "\"><CORSRule>");
+    wbuf_printf(&w, "<CORSConfiguration xmlns=\"" S3_XMLNS "\"><CORSRule>");
     for (const char *p = origins ? origins : ""; *p;) {
         size_t len = strcspn(p, ",");
         const char *b = p, *e = p + len;
@@ -88,69 +65,70 @@ int s3bucket_cors_xml(char *out, size_t cap, const char *origins, int max_age)
         while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
             e--;
         if (e > b) {
-            xw_add(&w, "<AllowedOrigin>");
+            wbuf_printf(&w, "<AllowedOrigin>");
             xw_text(&w, b, (size_t)(e - b));
-            xw_add(&w, "</AllowedOrigin>");
+            wbuf_printf(&w, "</AllowedOrigin>");
             n++;
         }
         p += len + (p[len] == ',');
     }
     if (n == 0 || max_age < 0)
         w.err = -EINVAL;
-    xw_add(&w,
-           "<AllowedMethod>PUT</AllowedMethod><AllowedMethod>GET</AllowedMethod>"
-           "<AllowedMethod>HEAD</AllowedMethod><AllowedHeader>content-type</AllowedHeader>"
-           "<ExposeHeader>ETag</ExposeHeader><MaxAgeSeconds>%d</MaxAgeSeconds>"
-           "</CORSRule></CORSConfiguration>",
-           max_age);
+    wbuf_printf(&w,
+                "<AllowedMethod>PUT</AllowedMethod><AllowedMethod>GET</AllowedMethod>"
+                "<AllowedMethod>HEAD</AllowedMethod><AllowedHeader>content-type</AllowedHeader>"
+                "<ExposeHeader>ETag</ExposeHeader><MaxAgeSeconds>%d</MaxAgeSeconds>"
+                "</CORSRule></CORSConfiguration>",
+                max_age);
     return xw_end(&w);
 }
 
 int s3bucket_lifecycle_xml(char *out, size_t cap, const char *id, int abort_days, int expire_days)
 {
-    xw w = {out, cap, 0, 0};
+    rd_wbuf w = wbuf_init(out, cap);
     if (abort_days < 1 || expire_days < 0 || !word_ok(id, "-_.") || strlen(id) > 255)
         w.err = -EINVAL;
-    xw_add(&w,
-           "<LifecycleConfiguration xmlns=\"" S3_XMLNS "\"><Rule><ID>%s</ID>"
-           "<Filter><Prefix></Prefix></Filter><Status>Enabled</Status>",
-           id ? id : "");
+    wbuf_printf(&w,
+                "<LifecycleConfiguration xmlns=\"" S3_XMLNS "\"><Rule><ID>%s</ID>"
+                "<Filter><Prefix></Prefix></Filter><Status>Enabled</Status>",
+                id ? id : "");
     if (expire_days > 0)
-        xw_add(&w, "<Expiration><Days>%d</Days></Expiration>", expire_days);
-    xw_add(&w,
-           "<AbortIncompleteMultipartUpload><DaysAfterInitiation>%d</DaysAfterInitiation>"
-           "</AbortIncompleteMultipartUpload></Rule></LifecycleConfiguration>",
-           abort_days);
+        wbuf_printf(&w, "<Expiration><Days>%d</Days></Expiration>", expire_days);
+    wbuf_printf(&w,
+                "<AbortIncompleteMultipartUpload><DaysAfterInitiation>%d</DaysAfterInitiation>"
+                "</AbortIncompleteMultipartUpload></Rule></LifecycleConfiguration>",
+                abort_days);
     return xw_end(&w);
 }
 
 int s3bucket_object_lock_xml(char *out, size_t cap, const char *mode, int days)
 {
-    xw w = {out, cap, 0, 0};
+    rd_wbuf w = wbuf_init(out, cap);
     const char *m = mode == NULL                          ? NULL
                     : strcasecmp(mode, "COMPLIANCE") == 0 ? "COMPLIANCE"
                     : strcasecmp(mode, "GOVERNANCE") == 0 ? "GOVERNANCE"
                                                           : NULL;
     if (m == NULL || days < 1)
         w.err = -EINVAL;
-    xw_add(&w,
-           "<ObjectLockConfiguration xmlns=\"" S3_XMLNS "\">"
-           "<ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention>"
-           "<Mode>%s</Mode><Days>%d</Days></DefaultRetention></Rule></ObjectLockConfiguration>",
-           m ? m : "", days);
+    wbuf_printf(
+        &w,
+        "<ObjectLockConfiguration xmlns=\"" S3_XMLNS "\">"
+        "<ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention>"
+        "<Mode>%s</Mode><Days>%d</Days></DefaultRetention></Rule></ObjectLockConfiguration>",
+        m ? m : "", days);
     return xw_end(&w);
 }
 
 int s3bucket_create_xml(char *out, size_t cap, const char *region)
 {
-    xw w = {out, cap, 0, 0};
+    rd_wbuf w = wbuf_init(out, cap);
     if (!word_ok(region, "-") || strlen(region) > 63)
         w.err = -EINVAL;
     else if (strcmp(region, "us-east-1") != 0)
-        xw_add(&w,
-               "<CreateBucketConfiguration xmlns=\"" S3_XMLNS "\"><LocationConstraint>%s"
-               "</LocationConstraint></CreateBucketConfiguration>",
-               region);
+        wbuf_printf(&w,
+                    "<CreateBucketConfiguration xmlns=\"" S3_XMLNS "\"><LocationConstraint>%s"
+                    "</LocationConstraint></CreateBucketConfiguration>",
+                    region);
     else if (cap > 0)
         out[0] = '\0';
     return xw_end(&w);

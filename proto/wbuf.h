@@ -2,14 +2,16 @@
  * SigV4 canonical strings) all fill memory they are given and never allocate.
  *
  * The first write that does not fit sets err = -ENOSPC and every later write is ignored, so a
- * writer checks once at the end instead of after every piece. A byte is always kept free for
- * the terminating NUL of wbuf_end. */
+ * writer checks once at the end instead of after every piece (playlists, S3 documents too). A byte
+ * is always kept free for the terminating NUL of wbuf_end. */
 #ifndef REELD_PROTO_WBUF_H
 #define REELD_PROTO_WBUF_H
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 typedef struct rd_wbuf {
@@ -55,6 +57,23 @@ static inline void wbuf_uint(rd_wbuf *w, uint64_t v)
         v /= 10;
     } while (v != 0);
     wbuf_put(w, tmp + i, sizeof(tmp) - (size_t)i);
+}
+
+/* Appends a printf format (C locale: reeld never calls setlocale). */
+static inline void wbuf_printf(rd_wbuf *w, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static inline void wbuf_printf(rd_wbuf *w, const char *fmt, ...)
+{
+    if (w->err)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(w->p + w->len, w->cap - w->len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= w->cap - w->len)
+        w->err = -ENOSPC;
+    else
+        w->len += (size_t)n;
 }
 
 /* NUL-terminates and returns the length, or the first error. */
