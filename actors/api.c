@@ -2,7 +2,8 @@
  * (asynchronous store reads) and a thread for what blocks (actors/api.h).
  *
  * owns:  a store client, the rate-limit buckets, the parsed API keys (as SHA-256 digests), the
- *        URL signer, the blob backend and, in S3 mode, the S3 client and its TLS anchors.
+ *        URL signer, the blob backend (and in S3 mode its client and TLS anchors: object
+ *        storage is reached only through src/blob/blob.h, never by S3 calls of its own).
  *        No asset: the store is the truth. Every route reads the asset's row (by its public id
  *        and the caller's org) and writes what changed before it answers, so a restart, or
  *        another node on the same store, sees the same asset.
@@ -44,7 +45,6 @@
 #include "proto/hmac.h"
 #include "proto/json.h"
 #include "proto/jwt.h"
-#include "proto/s3_wire.h"
 #include "proto/webhook.h"
 #include "src/blob/backend.h"
 #include "src/edge/edgekey.h"
@@ -105,7 +105,6 @@ typedef struct api {
     urlsign sign;
     blob_backend backend;
     blob_store *blob; /* backend.blob */
-    s3_client *s3;    /* backend.s3: NULL in embedded mode */
     ratelimit *rl;
     rd_store_client *store;
     rd_actor *sse;       /* the progress streams (GET /api/assets/{id}/events) */
@@ -530,7 +529,7 @@ static void post_upload(api *a, const rd_msg *m, const principal *p, const char 
 
     /* The multipart upload first, so the row is written once, whole: a client can complete
      * it on any node. */
-    int multipart = a->s3 != NULL && size > a->cfg.multipart_threshold;
+    int multipart = blob_has_uploads(a->blob) && size > a->cfg.multipart_threshold;
     int64_t part = a->cfg.part_size;
     int nparts = 1;
     char upload_id[RD_UPLOAD_ID_MAX] = "";
@@ -538,21 +537,16 @@ static void post_upload(api *a, const rd_msg *m, const principal *p, const char 
         if ((size + part - 1) / part > API_MAX_PARTS)
             part = ((size + API_MAX_PARTS - 1) / API_MAX_PARTS + (1 << 20) - 1) & ~((1 << 20) - 1);
         nparts = (int)((size + part - 1) / part);
-        s3_op op = {.method = S3_MPU_CREATE,
-                    .bucket = a->cfg.s3_bucket_staging,
-                    .key = id,
-                    .content_type = type};
-        int r = s3_call(a->s3, &op);
-        if (r == 0 && strlen(op.upload_id_out) >= sizeof(upload_id))
-            r = -ENAMETOOLONG;
+        char msg[256];
+        int r = blob_upload_start(a->blob, a->cfg.s3_bucket_staging, id, type, upload_id,
+                                  sizeof(upload_id), msg, sizeof(msg));
         if (r < 0) {
             log_error("api_multipart_create_failed", KV_STR("asset", id), KV_ERRNO(r),
-                      KV_STR("s3", op.message));
+                      KV_STR("s3", msg));
             reply_error(m, 502, "storage_failed",
                         "Object storage refused to start the upload; try again.", cors);
             return;
         }
-        snprintf(upload_id, sizeof(upload_id), "%s", op.upload_id_out);
     }
     rd_msg *req = store_request(STORE_ASSET_CREATE), *ans;
     rd_asset *row = &msg_body(req, store)->assets[0];
@@ -575,13 +569,8 @@ static void post_upload(api *a, const rd_msg *m, const principal *p, const char 
     msg_free(ans);
     if (sr < 0) {
         log_error("api_asset_create_failed", KV_STR("asset", id), KV_ERRNO(sr));
-        if (multipart) {
-            s3_op op = {.method = S3_MPU_ABORT,
-                        .bucket = a->cfg.s3_bucket_staging,
-                        .key = id,
-                        .upload_id = upload_id};
-            s3_call(a->s3, &op); /* best effort: nobody was told of this upload */
-        }
+        if (multipart) /* best effort: nobody was told of this upload */
+            blob_upload_abort(a->blob, a->cfg.s3_bucket_staging, id, upload_id, NULL, 0);
         store_failed(m, sr, cors);
         return;
     }
@@ -604,8 +593,8 @@ static void post_upload(api *a, const rd_msg *m, const principal *p, const char 
          * so the blob server can bound each org's uploads in progress); S3 gets no parameter
          * of ours. */
         sigv4_pair org = {"reeld-org", p->org};
-        r = urlsign_url(&a->sign, "PUT", a->cfg.s3_bucket_staging, id, &org, a->s3 ? 0 : 1, now,
-                        exp, size, url, 4096);
+        r = urlsign_url(&a->sign, "PUT", a->cfg.s3_bucket_staging, id, &org,
+                        blob_has_uploads(a->blob) ? 0 : 1, now, exp, size, url, 4096);
         json_key(&w, "url");
         json_str(&w, r > 0 ? url : "");
     } else {
@@ -714,13 +703,9 @@ static void post_complete(api *a, const rd_msg *m, const principal *p, const cha
         }
         parts[i].number = i + 1;
     }
-    s3_op op = {.method = S3_MPU_COMPLETE,
-                .bucket = a->cfg.s3_bucket_staging,
-                .key = x.staging_key,
-                .upload_id = x.upload_id,
-                .parts = parts,
-                .nparts = (size_t)x.nparts};
-    int r = s3_call(a->s3, &op);
+    char why[256] = "";
+    int r = blob_upload_complete(a->blob, a->cfg.s3_bucket_staging, x.staging_key, x.upload_id,
+                                 parts, (size_t)x.nparts, why, sizeof(why));
     if (r == -ENOENT) {
         /* No such upload any more: completed by an earlier call whose answer (or store write)
          * was lost. The object of the announced size says so. */
@@ -733,10 +718,10 @@ static void post_complete(api *a, const rd_msg *m, const principal *p, const cha
     }
     if (r < 0) {
         log_warn("api_multipart_complete_failed", KV_STR("asset", x.public_id), KV_ERRNO(r),
-                 KV_STR("s3", op.message));
+                 KV_STR("s3", why));
         if (r == -EINVAL || r == -ENOENT)
-            reply_error(m, 400, "invalid_parts",
-                        op.message[0] ? op.message : "Object storage refused the parts.", cors);
+            reply_error(m, 400, "invalid_parts", why[0] ? why : "Object storage refused the parts.",
+                        cors);
         else
             reply_error(m, 502, "storage_failed", "Object storage failed; try again.", cors);
         goto out;
@@ -873,11 +858,11 @@ static void post_promote(api *a, const rd_msg *m, const principal *p, const char
         }
         /* With the retention masters keep (S3 mode), in UploadPartCopy parts above
          * REELD_COPY_PART_SIZE (5 GiB at most: S3's CopyObject limit). */
-        r = blob_copy(
-            a->blob, a->cfg.s3_bucket_staging, x.staging_key, info.size, a->cfg.s3_bucket_masters,
-            x.master_key, a->s3 != NULL ? a->cfg.object_lock_default_days : 0,
-            strcmp(a->cfg.object_lock_mode, "governance") == 0 ? "GOVERNANCE" : "COMPLIANCE", NULL,
-            msg, sizeof(msg));
+        r = blob_copy(a->blob, a->cfg.s3_bucket_staging, x.staging_key, info.size,
+                      a->cfg.s3_bucket_masters, x.master_key, a->cfg.object_lock_default_days,
+                      strcmp(a->cfg.object_lock_mode, "governance") == 0 ? "GOVERNANCE"
+                                                                         : "COMPLIANCE",
+                      NULL, msg, sizeof(msg));
         if (r < 0) {
             log_error("api_promote_copy_failed", KV_STR("asset", x.public_id), KV_ERRNO(r),
                       KV_STR("why", msg));
@@ -1911,13 +1896,8 @@ static int purge_asset(api *a, const rd_asset *x, int64_t *until)
     snprintf(prefix, sizeof(prefix), "%s/", x->master_key);
     if (x->master_key[0])
         fail = delete_prefix(a, prefix, x->public_id);
-    if (x->upload_id[0] && a->s3 != NULL) {
-        s3_op op = {.method = S3_MPU_ABORT,
-                    .bucket = a->cfg.s3_bucket_staging,
-                    .key = x->staging_key,
-                    .upload_id = x->upload_id};
-        s3_call(a->s3, &op); /* completed or gone already: the same */
-    }
+    if (x->upload_id[0]) /* completed or gone already: the same */
+        blob_upload_abort(a->blob, a->cfg.s3_bucket_staging, x->staging_key, x->upload_id, NULL, 0);
     if (x->staging_key[0]) {
         r = blob_delete(a->blob, a->cfg.s3_bucket_staging, x->staging_key, msg, sizeof(msg));
         if (r < 0 && r != -ENOENT) {
@@ -1928,29 +1908,9 @@ static int purge_asset(api *a, const rd_asset *x, int64_t *until)
     }
     if (x->master_key[0] == '\0' || x->job_id == 0)
         return fail; /* never promoted: no master */
-    if (a->s3 == NULL) {
-        r = blob_delete(a->blob, a->cfg.s3_bucket_masters, x->master_key, msg, sizeof(msg));
-    } else {
-        /* Its retention first: S3 refuses to delete a locked version (and a plain delete in a
-         * versioned bucket would only hide it), so the version is named. */
-        s3_op h = {.method = S3_HEAD, .bucket = a->cfg.s3_bucket_masters, .key = x->master_key};
-        r = s3_call(a->s3, &h);
-        snprintf(msg, sizeof(msg), "%.250s", h.message);
-        int64_t t = 0;
-        if (r == 0 && h.lock_until_out[0] &&
-            s3wire_parse_iso8601(h.lock_until_out, strlen(h.lock_until_out), &t) < 0)
-            t = 0; /* a date S3 would not write: as if none (the delete then says why) */
-        if (t > (int64_t)time(NULL)) {
-            *until = t;
-        } else if (r == 0) {
-            s3_op d = {.method = S3_DELETE,
-                       .bucket = a->cfg.s3_bucket_masters,
-                       .key = x->master_key,
-                       .version_id = h.version_id_out[0] ? h.version_id_out : NULL};
-            r = s3_call(a->s3, &d);
-            snprintf(msg, sizeof(msg), "%.250s", d.message);
-        }
-    }
+    /* A master under retention stays, and says until when (S3 refuses to delete it). */
+    r = blob_delete_unless_retained(a->blob, a->cfg.s3_bucket_masters, x->master_key, until, msg,
+                                    sizeof(msg));
     if (r < 0 && r != -ENOENT) {
         log_warn("asset_purge_failed", KV_STR("asset", x->public_id), KV_STR("bucket", "masters"),
                  KV_ERRNO(r), KV_STR("why", msg));
@@ -2811,13 +2771,9 @@ static void sweep_uploads(api *a)
         for (uint32_t i = 0; i < n; i++) {
             const rd_asset *x = &b->assets[i];
             char msg[256];
-            if (x->upload_id[0] && a->s3 != NULL) {
-                s3_op op = {.method = S3_MPU_ABORT,
-                            .bucket = a->cfg.s3_bucket_staging,
-                            .key = x->staging_key,
-                            .upload_id = x->upload_id};
-                s3_call(a->s3, &op); /* gone already: the same */
-            }
+            if (x->upload_id[0]) /* gone already: the same */
+                blob_upload_abort(a->blob, a->cfg.s3_bucket_staging, x->staging_key, x->upload_id,
+                                  NULL, 0);
             r = blob_delete(a->blob, a->cfg.s3_bucket_staging, x->staging_key, msg, sizeof(msg));
             if (r < 0 && r != -ENOENT)
                 log_warn("upload_expired_delete_failed", KV_STR("asset", x->public_id), KV_ERRNO(r),
@@ -2877,19 +2833,13 @@ static int parse_keys(api *a, const char *list, char *err, size_t errlen)
  * report what they meet. */
 static int check_masters_lock(api *a, char *err, size_t errlen)
 {
-    if (a->s3 == NULL || a->cfg.object_lock_default_days <= 0)
+    if (a->cfg.object_lock_default_days <= 0)
         return 0;
-    static char doc[4096];
-    s3_op op = {.method = S3_GET_OBJECT_LOCK,
-                .bucket = a->cfg.s3_bucket_masters,
-                .resp = doc,
-                .resp_cap = sizeof(doc)};
-    int r = s3_call(a->s3, &op);
-    char enabled[32] = "";
-    if (r == 0)
-        s3wire_xml_text(doc, strlen(doc), "ObjectLockEnabled", enabled, sizeof(enabled));
-    if ((r == 0 && strcmp(enabled, "Enabled") != 0) ||
-        (r == -ENOENT && strcmp(op.code, "NoSuchBucket") != 0)) {
+    char why[256] = "";
+    int r = blob_lock_enabled(a->blob, a->cfg.s3_bucket_masters, why, sizeof(why));
+    if (r == -ENOTSUP)
+        return 0; /* the fs backend keeps no retention */
+    if (r == 0) {
         snprintf(err, errlen,
                  "S3_BUCKET_MASTERS '%s' has no Object Lock, and OBJECT_LOCK_DEFAULT_DAYS is %d: "
                  "create the buckets with `reeld buckets init` (a new masters bucket) or set "
@@ -2899,7 +2849,7 @@ static int check_masters_lock(api *a, char *err, size_t errlen)
     }
     if (r < 0)
         log_warn("masters_lock_unchecked", KV_STR("bucket", a->cfg.s3_bucket_masters), KV_ERRNO(r),
-                 KV_STR("why", op.message));
+                 KV_STR("why", why));
     return 0;
 }
 
@@ -2951,10 +2901,8 @@ static int api_new(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd
      * only to list a ready asset's outputs (HEADs in the previews bucket). */
     if (r == 0 && part == API_WRITES)
         r = urlsign_init(&a->sign, cfg, err, errlen);
-    if (r == 0 && (r = blob_backend_open(&a->backend, cfg, loop, err, errlen)) == 0) {
+    if (r == 0 && (r = blob_backend_open(&a->backend, cfg, loop, err, errlen)) == 0)
         a->blob = a->backend.blob;
-        a->s3 = a->backend.s3;
-    }
     if (r == 0 && ticks)
         r = check_masters_lock(a, err, errlen);
     if (r < 0) {

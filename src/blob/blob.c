@@ -228,6 +228,95 @@ int blob_delete(blob_store *b, const char *bucket, const char *key, char *msg, s
     return s3_result(&op, s3_call(b->s3, &op), NULL, msg, msglen);
 }
 
+int blob_has_uploads(const blob_store *b)
+{
+    return b->s3 != NULL;
+}
+
+int blob_upload_start(blob_store *b, const char *bucket, const char *key, const char *content_type,
+                      char *upload_id, size_t cap, char *msg, size_t msglen)
+{
+    if (b->fs)
+        return fs_result(-ENOTSUP, "multipart upload", bucket, key, msg, msglen);
+    s3_op op = {
+        .method = S3_MPU_CREATE, .bucket = bucket, .key = key, .content_type = content_type};
+    int r = s3_result(&op, s3_call(b->s3, &op), NULL, msg, msglen);
+    if (r == 0 && (size_t)snprintf(upload_id, cap, "%s", op.upload_id_out) >= cap) {
+        if (msg != NULL)
+            snprintf(msg, msglen, "the storage's upload id is longer than %zu bytes", cap - 1);
+        r = -ENAMETOOLONG;
+    }
+    return r;
+}
+
+int blob_upload_complete(blob_store *b, const char *bucket, const char *key, const char *upload_id,
+                         const s3_part *parts, size_t nparts, char *msg, size_t msglen)
+{
+    if (b->fs)
+        return fs_result(-ENOTSUP, "multipart upload", bucket, key, msg, msglen);
+    s3_op op = {.method = S3_MPU_COMPLETE,
+                .bucket = bucket,
+                .key = key,
+                .upload_id = upload_id,
+                .parts = parts,
+                .nparts = nparts};
+    return s3_result(&op, s3_call(b->s3, &op), NULL, msg, msglen);
+}
+
+int blob_upload_abort(blob_store *b, const char *bucket, const char *key, const char *upload_id,
+                      char *msg, size_t msglen)
+{
+    if (b->fs)
+        return 0;
+    s3_op op = {.method = S3_MPU_ABORT, .bucket = bucket, .key = key, .upload_id = upload_id};
+    int r = s3_result(&op, s3_call(b->s3, &op), NULL, msg, msglen);
+    return r == -ENOENT ? 0 : r;
+}
+
+int blob_delete_unless_retained(blob_store *b, const char *bucket, const char *key, int64_t *until,
+                                char *msg, size_t msglen)
+{
+    if (until != NULL)
+        *until = 0;
+    if (b->fs)
+        return blob_delete(b, bucket, key, msg, msglen);
+    s3_op h = {.method = S3_HEAD, .bucket = bucket, .key = key};
+    int r = s3_result(&h, s3_call(b->s3, &h), NULL, msg, msglen);
+    if (r < 0)
+        return r;
+    int64_t t = 0;
+    if (h.lock_until_out[0] &&
+        s3wire_parse_iso8601(h.lock_until_out, strlen(h.lock_until_out), &t) < 0)
+        t = 0; /* a date S3 would not write: as if none (the delete then says why) */
+    if (t > (int64_t)time(NULL)) {
+        if (until != NULL)
+            *until = t;
+        return 0;
+    }
+    s3_op d = {.method = S3_DELETE,
+               .bucket = bucket,
+               .key = key,
+               .version_id = h.version_id_out[0] ? h.version_id_out : NULL};
+    return s3_result(&d, s3_call(b->s3, &d), NULL, msg, msglen);
+}
+
+int blob_lock_enabled(blob_store *b, const char *bucket, char *msg, size_t msglen)
+{
+    if (b->fs)
+        return -ENOTSUP;
+    char doc[4096];
+    s3_op op = {
+        .method = S3_GET_OBJECT_LOCK, .bucket = bucket, .resp = doc, .resp_cap = sizeof(doc)};
+    int r = s3_call(b->s3, &op);
+    if (r == -ENOENT && strcmp(op.code, "NoSuchBucket") != 0)
+        return 0; /* the bucket is there, with no lock configuration */
+    if (r < 0)
+        return s3_result(&op, r, NULL, msg, msglen);
+    char enabled[32] = "";
+    s3wire_xml_text(doc, strlen(doc), "ObjectLockEnabled", enabled, sizeof(enabled));
+    return strcmp(enabled, "Enabled") == 0;
+}
+
 void blob_set_copy_parts(blob_store *b, uint64_t part_max)
 {
     b->copy_part_max = part_max < (5u << 20)      ? 5u << 20

@@ -63,6 +63,29 @@ int blob_delete(blob_store *b, const char *bucket, const char *key, char *msg, s
 int blob_copy(blob_store *b, const char *src_bucket, const char *src_key, int64_t src_size,
               const char *dst_bucket, const char *dst_key, int lock_days, const char *lock_mode,
               blob_info *info, char *msg, size_t msglen);
+/* Multipart uploads made by clients (the API hands out presigned part URLs between start and
+ * complete). Only the s3 backend has them: blob_has_uploads says so, and the fs backend answers
+ * -ENOTSUP to start and complete, 0 to abort (nothing to abort). */
+int blob_has_uploads(const blob_store *b);
+/* Starts one for bucket/key; its id (S3's UploadId) in upload_id[0..cap), -ENAMETOOLONG when
+ * it does not fit. */
+int blob_upload_start(blob_store *b, const char *bucket, const char *key, const char *content_type,
+                      char *upload_id, size_t cap, char *msg, size_t msglen);
+/* Completes it from its parts in order (number, ETag). -ENOENT: no such upload (completed or
+ * aborted already). */
+int blob_upload_complete(blob_store *b, const char *bucket, const char *key, const char *upload_id,
+                         const s3_part *parts, size_t nparts, char *msg, size_t msglen);
+/* Aborts it; an upload that is gone already is not an error. */
+int blob_upload_abort(blob_store *b, const char *bucket, const char *key, const char *upload_id,
+                      char *msg, size_t msglen);
+/* Deletes bucket/key for good unless it is under retention: on S3 the current version is
+ * named (in a versioned bucket a plain delete would only hide it). A retained object is left
+ * and *until (when non-NULL) says until when (Unix seconds); 0 otherwise. */
+int blob_delete_unless_retained(blob_store *b, const char *bucket, const char *key, int64_t *until,
+                                char *msg, size_t msglen);
+/* 1 when bucket has Object Lock enabled, 0 when not, -ENOENT when there is no such bucket,
+ * -ENOTSUP on the fs backend (no retention), or another -errno when it cannot be asked. */
+int blob_lock_enabled(blob_store *b, const char *bucket, char *msg, size_t msglen);
 /* Keys of `bucket` under `prefix`, each handed to fn (which returns 0 to go on, or -errno to
  * stop with that error). On S3 in pages of ListObjectsV2. */
 #define BLOB_LIST_DOC 16384

@@ -536,6 +536,31 @@ def test_s3_multipart_complete_and_promote(reeld_factory, moto):
     assert moto["s3"].head_object(Bucket="masters", Key=aid)["ContentLength"] == len(data)
 
 
+
+def test_s3_multipart_upload_left_unfinished_is_aborted_when_it_expires(reeld_factory, moto):
+    """An upload never completed expires with its multipart upload aborted in the bucket (its
+    parts are storage someone pays for), and a second asset's upload is left alone."""
+    r = reeld_factory(env=s3_env(moto, REELD_MULTIPART_THRESHOLD="5M", REELD_PART_SIZE="5M",
+                                 REELD_UPLOAD_EXPIRE_SEC="2"))
+    s3 = moto["s3"]
+    gone = new_upload(r, 6 << 20)
+    p1 = gone["upload"]["parts"][0]
+    st, _, body = put_url(p1["url"], os.urandom(5 << 20))
+    assert st == 200, body
+
+    def open_uploads():
+        return {u["Key"] for u in s3.list_multipart_uploads(Bucket="staging").get("Uploads", [])}
+
+    assert gone["asset_id"] in open_uploads()
+    deadline = time.time() + 20
+    while time.time() < deadline and gone["asset_id"] in open_uploads():
+        time.sleep(0.3)
+    assert gone["asset_id"] not in open_uploads()
+    st, _, asset = call(r, "GET", f"/api/assets/{gone['asset_id']}")
+    assert st == 200 and asset["state"] == "expired", asset
+    fresh = new_upload(r, 6 << 20)
+    assert fresh["asset_id"] in open_uploads()
+
 # ---- the OpenAPI document ----
 
 def test_openapi_document_and_schemathesis(reeld_factory, tmp_path):

@@ -299,6 +299,19 @@ TEST(blob_interface_over_fs)
     CHECK_EQ_STR(msg, "HEAD masters/nope failed: no such object.");
     CHECK_EQ_INT(blob_put(b, "staging", "../x", "a", 1, NULL, NULL, msg, sizeof(msg)), -EINVAL);
     CHECK_EQ_STR(msg, "PUT staging/../x refused: bucket or key is not a safe name.");
+    /* No client multipart uploads, no retention: said, not faked. */
+    CHECK_EQ_INT(blob_has_uploads(b), 0);
+    char id[64];
+    CHECK_EQ_INT(blob_upload_start(b, "staging", "k", NULL, id, sizeof(id), msg, sizeof(msg)),
+                 -ENOTSUP);
+    CHECK(strstr(msg, "multipart upload staging/k failed") != NULL);
+    CHECK_EQ_INT(blob_upload_complete(b, "staging", "k", "u", NULL, 0, msg, sizeof(msg)), -ENOTSUP);
+    CHECK_EQ_INT(blob_upload_abort(b, "staging", "k", "u", msg, sizeof(msg)), 0);
+    CHECK_EQ_INT(blob_lock_enabled(b, "masters", msg, sizeof(msg)), -ENOTSUP);
+    int64_t until = -1;
+    CHECK_EQ_INT(blob_delete_unless_retained(b, "masters", "k", &until, msg, sizeof(msg)), 0);
+    CHECK_EQ_INT(until, 0);
+    CHECK_EQ_INT(blob_head(b, "masters", "k", &info, msg, sizeof(msg)), -ENOENT);
     blob_close(b);
     blob_close(NULL);
     char cmd[128];
