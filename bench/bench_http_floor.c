@@ -7,10 +7,11 @@
  * boundaries) one constant response, all the responses of one receive in one send. No parsing,
  * no routing, no allocation per request, no timers: what is left is the transport's cost.
  *
- *     bench_http_floor PORT
+ *     bench_http_floor PORT [BODY_FILE CONTENT_TYPE]
  *
- * Runs until killed. The response carries the same body as reeld's GET /api/ping, with fewer
- * headers (no Date, no Connection): the floor does the least. */
+ * Runs until killed. The response carries the same body as reeld's GET /api/ping, or the file's
+ * bytes (read once at start: a playlist, say), with fewer headers (no Date, no Connection): the
+ * floor does the least. */
 #include <errno.h>
 #include <liburing.h>
 #include <netinet/in.h>
@@ -27,8 +28,9 @@
 #define MAX_CONNS 65536
 #define OUT_MAX   (64 * 1024)
 
-static const char RESPONSE[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                               "Content-Length: 11\r\n\r\n{\"ok\":true}";
+static char response[16384] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                              "Content-Length: 11\r\n\r\n{\"ok\":true}";
+static size_t response_len;
 
 enum { OP_ACCEPT = 1, OP_RECV, OP_SEND };
 
@@ -61,11 +63,11 @@ static void flush(struct io_uring *ring, conn *c)
     if (c->sending || c->pending == 0)
         return;
     size_t n = c->pending;
-    if (n * (sizeof(RESPONSE) - 1) > OUT_MAX)
-        n = OUT_MAX / (sizeof(RESPONSE) - 1);
+    if (n * response_len > OUT_MAX)
+        n = OUT_MAX / response_len;
     for (size_t i = 0; i < n; i++)
-        memcpy(c->out + i * (sizeof(RESPONSE) - 1), RESPONSE, sizeof(RESPONSE) - 1);
-    c->out_len = n * (sizeof(RESPONSE) - 1);
+        memcpy(c->out + i * response_len, response, response_len);
+    c->out_len = n * response_len;
     c->pending -= n;
     c->sending = 1;
     struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
@@ -84,9 +86,27 @@ static void drop(int fd)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: bench_http_floor PORT\n");
+    if (argc != 2 && argc != 4) {
+        fprintf(stderr, "usage: bench_http_floor PORT [BODY_FILE CONTENT_TYPE]\n");
         return 2;
+    }
+    response_len = strlen(response);
+    if (argc == 4) {
+        char body[8192];
+        FILE *f = fopen(argv[2], "rb");
+        size_t n = f ? fread(body, 1, sizeof(body), f) : 0;
+        if (f == NULL || !feof(f)) {
+            fprintf(stderr, "bench_http_floor: %s: missing or larger than 8 KiB\n", argv[2]);
+            return 2;
+        }
+        fclose(f);
+        int h = snprintf(response, sizeof(response),
+                         "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n",
+                         argv[3], n);
+        if (h < 0 || (size_t)h + n > sizeof(response))
+            return 2;
+        memcpy(response + h, body, n);
+        response_len = (size_t)h + n;
     }
     int lfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
     setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
