@@ -74,15 +74,18 @@ static const rd_actor_def notify_def = {
     .mailbox_bound = 64,
 };
 
-/* --poster-time SECONDS and --mp4: what a promote body may ask for, per job. */
+/* --poster-time SECONDS and --mp4: what a promote body may ask for, per job;
+ * --scale-from-source: every rung scaled from the decoded picture (for comparisons: by default
+ * the CPU path scales each rung from the next larger one). */
 static double poster_time = -1;
-static int want_mp4;
+static int want_mp4, scale_from_source;
 
 static void set_picture_options(struct rd_msg_transcode *t)
 {
     t->has_poster_time = poster_time >= 0;
     t->poster_time = poster_time >= 0 ? poster_time : 0;
     t->mp4 = (uint8_t)want_mp4;
+    t->scale_from_source = (uint8_t)scale_from_source;
 }
 
 static int usage_error(const char *fmt, const char *v)
@@ -91,7 +94,7 @@ static int usage_error(const char *fmt, const char *v)
     fprintf(stderr, fmt, v);
     fprintf(stderr, "\nUsage: reeld transcode INPUT OUTDIR [--preset auto|1080p|720p|480p] "
                     "[--encoder auto|nvenc|x264] [--segment SECONDS] [--format ts|fmp4]\n"
-                    "       [--poster-time SECONDS] [--mp4]\n"
+                    "       [--poster-time SECONDS] [--mp4] [--scale-from-source]\n"
                     "       reeld transcode INPUT --upload --asset ID [OPTIONS]\n");
     return 2;
 }
@@ -311,6 +314,10 @@ int cmd_transcode(int argc, char **argv)
         }
         if (!strcmp(a, "--mp4")) {
             want_mp4 = 1;
+            continue;
+        }
+        if (!strcmp(a, "--scale-from-source")) {
+            scale_from_source = 1;
             continue;
         }
         int which = cli_flag(argc, argv, &i, names, 6, &val);

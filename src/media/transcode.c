@@ -2,7 +2,9 @@
  * AVIOContext over a source, decodes once, encodes AAC once, and gives every rung references
  * to the pictures and packets. Each rung has a worker thread that scales (swscale, or
  * scale_cuda in a filter graph on the GPU path), encodes and muxes into segments collected in
- * memory; closed segments come back to the job's thread, which alone talks to the sink. The
+ * memory; closed segments come back to the job's thread, which alone talks to the sink. On the
+ * CPU the pictures cascade: the top rung gets the decoded picture, and each rung hands its
+ * scaled picture to the next smaller one (a scaler that reads less). The
  * rungs thus run side by side with one libx264 thread each on a small machine, instead of
  * frame threads that hold pictures (memory) for little speed. Queues are bounded both ways.
  *
@@ -126,6 +128,10 @@ typedef struct variant {
     char err[256];               /* its message */
     AVPacket *pkt, *mpkt;        /* from the encoder; a reference on its way into the muxer */
     int threads;                 /* libx264 threads */
+    /* Cascade (software path): the next smaller rung is scaled from this one's pictures, not
+     * from the decoded one (feeds), and its pictures come from here, upright (fed). */
+    struct variant *feeds;
+    int fed;
 } variant;
 
 typedef struct job {
@@ -955,15 +961,18 @@ static void rotate_plane(const uint8_t *s, int sls, int w, int h, uint8_t *d, in
     }
 }
 
-/* Scales `in` to the rung (and turns it upright) into a picture from the rung's pool when
- * `pooled`; *out is the caller's. */
-static int scale_frame(job *j, variant *v, int pooled, struct SwsContext **sws, const AVFrame *in,
-                       AVFrame **out)
+/* Scales `in` to the rung (and turns it `rotation` degrees upright) into a picture from the
+ * rung's pool when `pooled`; *out is the caller's. */
+static int scale_frame(variant *v, int rotation, int pooled, struct SwsContext **sws,
+                       const AVFrame *in, AVFrame **out)
 {
-    int turned = j->rotation == 90 || j->rotation == 270;
+    int turned = rotation == 90 || rotation == 270;
     int sw = turned ? v->rung.height : v->rung.width, sh = turned ? v->rung.width : v->rung.height;
+    /* A second scaling (cascade) with bicubic's 4 taps lost up to 1 dB of PSNR against the
+     * source (testsrc2, 480p → 360p); lanczos keeps the rung at or above bicubic from the
+     * source, and on a picture several times smaller still costs less (bench/cascade_psnr). */
     *sws = sws_getCachedContext(*sws, in->width, in->height, in->format, sw, sh, AV_PIX_FMT_YUV420P,
-                                SWS_BICUBIC, NULL, NULL, NULL);
+                                v->fed ? SWS_LANCZOS : SWS_BICUBIC, NULL, NULL, NULL);
     if (*sws == NULL)
         return fail(-EINVAL, "cannot scale %dx%d %s video", in->width, in->height,
                     av_get_pix_fmt_name(in->format));
@@ -972,7 +981,7 @@ static int scale_frame(job *j, variant *v, int pooled, struct SwsContext **sws, 
         return -ENOMEM;
     sws_scale(*sws, (const uint8_t *const *)in->data, in->linesize, 0, in->height, f->data,
               f->linesize);
-    if (j->rotation != 0) {
+    if (rotation != 0) {
         AVFrame *r = pool_frame(v, pooled, v->rung.width, v->rung.height);
         if (r == NULL) {
             av_frame_free(&f);
@@ -980,8 +989,7 @@ static int scale_frame(job *j, variant *v, int pooled, struct SwsContext **sws, 
         }
         for (int p = 0; p < 3; p++) {
             int pw = p ? (sw + 1) / 2 : sw, ph = p ? (sh + 1) / 2 : sh;
-            rotate_plane(f->data[p], f->linesize[p], pw, ph, r->data[p], r->linesize[p],
-                         j->rotation);
+            rotate_plane(f->data[p], f->linesize[p], pw, ph, r->data[p], r->linesize[p], rotation);
         }
         av_frame_free(&f);
         f = r;
@@ -1052,7 +1060,7 @@ static int take_poster(job *j, const AVFrame *in)
     }
     struct SwsContext *sws = NULL;
     AVFrame *pic = NULL;
-    int r = scale_frame(j, &j->v[0], 0, &sws, src, &pic);
+    int r = scale_frame(&j->v[0], j->rotation, 0, &sws, src, &pic);
     sws_freeContext(sws);
     av_frame_unref(j->sw_frame);
     if (r < 0)
@@ -1240,6 +1248,29 @@ static int finish_storyboard(job *j)
     return emit(j, "storyboard.vtt", (uint8_t *)text, (size_t)len);
 }
 
+/* Worker side, cascade: gives the rung below a picture of this one (or, `it` empty, the end,
+ * after the last one), waiting while its queue is full: that rung drains it by itself, never
+ * waiting on this one. A rung that has ended takes nothing more (its own failure is what the
+ * job reports). */
+static int hand_down(job *j, variant *to, rung_item it)
+{
+    pthread_mutex_lock(&to->mu);
+    while (!to->finished && !atomic_load(&j->abort) &&
+           (to->q_len == RUNG_QUEUE || (it.frame != NULL && to->q_frames >= RUNG_FRAMES)))
+        pthread_cond_wait(&to->cv, &to->mu);
+    if (to->finished || atomic_load(&j->abort)) {
+        pthread_mutex_unlock(&to->mu);
+        av_frame_free(&it.frame);
+        return atomic_load(&j->abort) ? -ECANCELED : 0;
+    }
+    to->q[(to->q_head + to->q_len) % RUNG_QUEUE] = it;
+    to->q_len++;
+    to->q_frames += it.frame != NULL;
+    pthread_cond_broadcast(&to->cv);
+    pthread_mutex_unlock(&to->mu);
+    return 0;
+}
+
 /* Worker side: scales (or hands the GPU graph) one stamped picture and encodes it. */
 static int rung_video(job *j, variant *v, AVFrame *in)
 {
@@ -1269,13 +1300,27 @@ static int rung_video(job *j, variant *v, AVFrame *in)
         if (v->enc == NULL && ((r = open_video_encoder(j, v, AV_PIX_FMT_YUV420P, NULL)) < 0 ||
                                (r = open_mux(j, v)) < 0))
             return r;
-        if (j->rotation == 0 && in->format == AV_PIX_FMT_YUV420P && in->width == v->rung.width &&
+        int rotation = v->fed ? 0 : j->rotation;
+        if (rotation == 0 && in->format == AV_PIX_FMT_YUV420P && in->width == v->rung.width &&
             in->height == v->rung.height) {
             f = av_frame_clone(in); /* the decoded picture is this rung: encode it as it is */
             if (f == NULL)
                 return -ENOMEM;
-        } else if ((r = scale_frame(j, v, 1, &v->sws, in, &f)) < 0) {
+        } else if ((r = scale_frame(v, rotation, 1, &v->sws, in, &f)) < 0) {
             return r;
+        }
+        if (v->feeds != NULL) {
+            AVFrame *next = av_frame_clone(f);
+            if (next == NULL) {
+                av_frame_free(&f);
+                return -ENOMEM;
+            }
+            next->pts = t;
+            next->pict_type = in->pict_type;
+            if ((r = hand_down(j, v->feeds, (rung_item){.frame = next})) < 0) {
+                av_frame_free(&f);
+                return r;
+            }
         }
     }
     f->pts = t + OUT_OFFSET;
@@ -1345,6 +1390,10 @@ static void *rung_main(void *arg)
                 r = fail(r, "the input's audio runs far ahead of its video: remux it first");
         } else {
             r = rung_finish(j, v);
+            /* The rung below has had every picture: now its end (even after a failure here,
+             * so it stops waiting). */
+            if (v->feeds != NULL)
+                hand_down(j, v->feeds, (rung_item){0});
             break;
         }
         if (r < 0)
@@ -1439,8 +1488,8 @@ static int stop_rungs(job *j, int finish)
 {
     int r = 0;
     for (int i = 0; finish && r == 0 && i < j->nv; i++)
-        if (j->v[i].running)
-            r = push(j, &j->v[i], (rung_item){0});
+        if (j->v[i].running && !j->v[i].fed)
+            r = push(j, &j->v[i], (rung_item){0}); /* a fed rung's comes from the one above */
     for (int i = 0; finish && r == 0 && i < j->nv; i++) {
         variant *v = &j->v[i];
         while (r == 0 && v->running) {
@@ -1514,6 +1563,8 @@ static int video_frame(job *j, AVFrame *in)
         give = r == 0 ? j->up_frame : NULL; /* an upload holds nothing back: never NULL */
     }
     for (int i = 0; give != NULL && i < j->nv; i++) {
+        if (j->v[i].fed)
+            continue; /* scaled from the rung above */
         AVFrame *f = av_frame_clone(give);
         if (f == NULL)
             return -ENOMEM;
@@ -1766,6 +1817,19 @@ static int run(job *j, media_source *src, transcode_result *res)
         return r;
     if (j->path == MEDIA_ENC_NVENC && j->vi >= 0 && (r = open_nvenc_rungs(j)) < 0)
         return r;
+    /* Cascade on the CPU: each rung scaled from the next larger one, not from the decoded
+     * picture, when it is no larger on either side: the scaler reads a picture several times
+     * smaller (1080p → 480p → 360p: the second scaling reads 854x480, not 1920x1080). On the
+     * GPU paths scale_cuda does every rung from the decoded picture (nothing of the CPU's to
+     * save). */
+    for (int i = 1; j->path == MEDIA_ENC_X264 && !j->o->scale_from_source && i < j->nv; i++) {
+        variant *up = &j->v[i - 1], *v = &j->v[i];
+        if (v->video && up->video && up->rung.width >= v->rung.width &&
+            up->rung.height >= v->rung.height) {
+            up->feeds = v;
+            v->fed = 1;
+        }
+    }
     for (int i = 0; i < j->nv; i++) {
         variant *v = &j->v[i];
         if (!v->video && (r = open_mux(j, v)) < 0)

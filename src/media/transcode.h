@@ -53,6 +53,9 @@ typedef struct transcode_opts {
     /* Also "download.mp4": the top rung's H.264 packets and the AAC track remuxed into one
      * MP4 with its moov first (MP4_DOWNLOAD, the promote body's "mp4"). No second encode. */
     int mp4;
+    /* Every rung scaled from the decoded picture (`reeld transcode --scale-from-source`), not
+     * each from the next larger rung as the CPU path does by default: for comparisons. */
+    int scale_from_source;
 } transcode_opts;
 
 typedef struct transcode_progress {

@@ -259,6 +259,35 @@ def test_rotation_is_applied(inputs, tmp_path):
     assert mad < 12, mad
 
 
+
+def first_gray(path, w, h, tmp_path, name):
+    out = tmp_path / f"{name}.gray"
+    ffmpeg("-i", str(path), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", str(out))
+    data = open(out, "rb").read()
+    assert len(data) == w * h, (name, len(data))
+    return data
+
+
+@pytest.mark.parametrize("name", ["ladder", "rotated_ladder"])
+def test_cascade_rungs_match_scaling_from_the_source(inputs, tmp_path, name):
+    """The CPU path scales each rung from the next larger one; the pictures must be those of
+    scaling from the decoded picture (--scale-from-source), the right way up, on every rung."""
+    src = inputs["ladder"]
+    sizes = [("480p", 854, 480), ("360p", 640, 360)]
+    if name == "rotated_ladder":
+        src = str(tmp_path / "rotated_ladder.mp4")
+        ffmpeg("-i", inputs["ladder"], "-c", "copy", "-metadata:s:v", "rotate=90", src)
+        sizes = [("480p", 480, 854), ("360p", 360, 640)]
+    for mode, flags in (("cascade", []), ("direct", ["--scale-from-source"])):
+        r = transcode(src, tmp_path / mode, "--preset", "480p", *flags)
+        assert r.returncode == 0, r.stderr
+        check_ladder(str(tmp_path / mode), 6.0, 4, 30, [f"{w}x{h}" for _, w, h in sizes])
+    for rung, w, h in sizes:
+        a = first_gray(tmp_path / "cascade" / rung / "index.m3u8", w, h, tmp_path, f"c{rung}")
+        b = first_gray(tmp_path / "direct" / rung / "index.m3u8", w, h, tmp_path, f"d{rung}")
+        mad = sum(abs(x - y) for x, y in zip(a, b)) / len(a)
+        assert mad < 3, (rung, mad)  # a picture turned twice, or not at all, is far above
+
 def test_variable_frame_rate(inputs, tmp_path):
     r = transcode(inputs["vfr"], tmp_path / "out")
     assert r.returncode == 0, r.stderr
