@@ -1847,11 +1847,7 @@ static int collect_key(void *ctx, const char *key, int64_t size)
         l->cap = l->cap ? l->cap * 2 : 64;
         l->keys = rd_realloc(l->keys, l->cap * sizeof(*l->keys), "deleting an asset");
     }
-    l->keys[l->n] = strdup(key);
-    if (l->keys[l->n] == NULL) {
-        fputs("reeld: out of memory deleting an asset\n", stderr);
-        abort();
-    }
+    l->keys[l->n] = rd_strdup(key, "deleting an asset");
     l->n++;
     return 0;
 }

@@ -2459,14 +2459,10 @@ static int listener_init(rd_actor *self, void *arg)
         log_error("http_too_many_conns", KV_INT("per_loop", l->nconns));
         return -EINVAL;
     }
-    l->conns = calloc(l->nconns, sizeof(conn));
+    l->conns = rd_calloc(l->nconns, sizeof(conn), "the HTTP listener's connections");
     size_t ring_bytes = BR_ENTRIES * sizeof(struct io_uring_buf);
-    void *ring = NULL, *mem = NULL;
-    if (l->conns == NULL || posix_memalign(&ring, 4096, ring_bytes) != 0 ||
-        posix_memalign(&mem, 4096, (size_t)BR_ENTRIES * BR_SIZE) != 0) {
-        fputs("reeld: out of memory setting up the HTTP listener\n", stderr);
-        abort();
-    }
+    void *ring = rd_aligned(4096, ring_bytes, "the HTTP listener's buffer ring");
+    void *mem = rd_aligned(4096, (size_t)BR_ENTRIES * BR_SIZE, "the HTTP listener's buffers");
     memset(ring, 0, ring_bytes);
     l->br = ring;
     l->br_mem = mem;

@@ -5,14 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void *must(void *p)
-{
-    if (p == NULL) {
-        fputs("reeld: out of memory in the edge cache index\n", stderr);
-        abort();
-    }
-    return p;
-}
+#include "src/rt/alloc.h"
 
 static uint32_t slot_of(const cache_index *ix, cache_key k)
 {
@@ -23,7 +16,7 @@ void cache_index_init(cache_index *ix, uint64_t max_bytes)
 {
     memset(ix, 0, sizeof(*ix));
     ix->mask = 255;
-    ix->buckets = must(calloc(ix->mask + 1, sizeof(*ix->buckets)));
+    ix->buckets = rd_calloc(ix->mask + 1, sizeof(*ix->buckets), "the edge cache index");
     ix->max_bytes = max_bytes;
     ix->lru.newer = ix->lru.older = &ix->lru;
 }
@@ -72,7 +65,7 @@ void cache_index_touch(cache_index *ix, cache_entry *e)
 static void grow(cache_index *ix)
 {
     uint32_t n = (ix->mask + 1) * 2;
-    cache_entry **b = must(calloc(n, sizeof(*b)));
+    cache_entry **b = rd_calloc(n, sizeof(*b), "the edge cache index");
     for (uint32_t i = 0; i <= ix->mask; i++) {
         cache_entry *e = ix->buckets[i];
         while (e != NULL) {
@@ -99,7 +92,7 @@ cache_entry *cache_index_insert(cache_index *ix, cache_key key, uint64_t size)
     }
     if (ix->count > ix->mask)
         grow(ix);
-    e = must(calloc(1, sizeof(*e)));
+    e = rd_calloc(1, sizeof(*e), "an edge cache entry");
     e->key = key;
     e->size = size;
     uint32_t s = slot_of(ix, key);

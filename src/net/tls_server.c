@@ -215,17 +215,13 @@ int tls_server_create(tls_server **out, const char *cert, const char *key, char 
         return r;
     tls_server *s = rd_calloc(1, sizeof(*s), "the TLS server");
     s->cur = c;
-    s->cert_path = strdup(cert);
-    s->key_path = strdup(key);
+    s->cert_path = rd_strdup(cert, "the certificate's path");
+    s->key_path = rd_strdup(key, "the key's path");
     s->cache.store = rd_calloc(1, SESSION_CACHE_BYTES, "the TLS session cache");
     br_ssl_session_cache_lru_init(&s->cache.lru, s->cache.store, SESSION_CACHE_BYTES);
     s->cache.vtable = &locked_cache_class;
     pthread_mutex_init(&s->cache.mu, NULL);
     pthread_mutex_init(&s->mu, NULL);
-    if (s->cert_path == NULL || s->key_path == NULL) {
-        fputs("reeld: out of memory\n", stderr);
-        abort();
-    }
     *out = s;
     return 0;
 }

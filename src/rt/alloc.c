@@ -34,12 +34,24 @@ void *rd_calloc(size_t n, size_t size, const char *what)
     return p;
 }
 
-void *rd_calloc_aligned(size_t size, const char *what)
+void *rd_aligned(size_t align, size_t size, const char *what)
 {
-    size_t rounded = (size + 63) & ~(size_t)63;
-    void *p = aligned_alloc(64, rounded);
+    size_t rounded = (size + align - 1) & ~(align - 1);
+    void *p = aligned_alloc(align, rounded);
     if (p == NULL)
         out_of_memory(what, rounded);
-    memset(p, 0, rounded);
     return p;
+}
+
+void *rd_calloc_aligned(size_t size, const char *what)
+{
+    void *p = rd_aligned(64, size, what);
+    memset(p, 0, (size + 63) & ~(size_t)63);
+    return p;
+}
+
+char *rd_strdup(const char *s, const char *what)
+{
+    size_t n = strlen(s) + 1;
+    return memcpy(rd_malloc(n, what), s, n);
 }

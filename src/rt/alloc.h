@@ -13,5 +13,10 @@ void *rd_calloc(size_t n, size_t size, const char *what);
 void *rd_realloc(void *p, size_t size, const char *what);
 /* Zeroed memory aligned to 64 bytes; never NULL. Free with free(). */
 void *rd_calloc_aligned(size_t size, const char *what);
+/* Memory aligned to `align` (a power of two: 64 for a cache line, 4096 for a page the kernel
+ * maps), `size` rounded up to it, not zeroed; never NULL. Free with free(). */
+void *rd_aligned(size_t align, size_t size, const char *what);
+/* A copy of `s`; never NULL. */
+char *rd_strdup(const char *s, const char *what);
 
 #endif

@@ -69,15 +69,12 @@ static uint64_t started_ns;
 
 static void *xalloc(size_t n)
 {
-    void *p = rd_calloc(1, n, "in metrics");
-    return p;
+    return rd_calloc(1, n, "in metrics");
 }
 
 static char *xstrdup(const char *s)
 {
-    char *d = xalloc(strlen(s) + 1);
-    strcpy(d, s);
-    return d;
+    return rd_strdup(s, "in metrics");
 }
 
 void metrics_init(rd_loop *const *loops, int nloops)
@@ -139,11 +136,7 @@ rd_series *metrics_series(rd_metric *m, const char *const *values)
     size_t words = m->kind == RD_HISTOGRAM ? 2 + (size_t)m->nbuckets : 1;
     size_t stride = (words * 8 + CELL_ALIGN - 1) / CELL_ALIGN * CELL_ALIGN;
     size_t size = sizeof(rd_series) + stride * (size_t)nshards;
-    rd_series *s = aligned_alloc(CELL_ALIGN, (size + CELL_ALIGN - 1) / CELL_ALIGN * CELL_ALIGN);
-    if (s == NULL) {
-        fputs("reeld: out of memory in metrics\n", stderr);
-        abort();
-    }
+    rd_series *s = rd_aligned(CELL_ALIGN, size, "a metric's series");
     memset(s, 0, size);
     s->family = m;
     s->stride = stride;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "src/rt/alloc.h"
 #include "src/rt/loop.h"
 
 /* Payloads that reference memory of their own: freed with the message unless taken. */
@@ -203,16 +204,11 @@ rd_msg *msg_new_sized(rd_msg_type type, size_t payload)
             p->free[c] = next_of(m);
             p->nfree[c]--;
         } else {
-            m = malloc(class_size(c));
+            m = rd_malloc(class_size(c), "a message");
         }
-        if (m != NULL)
-            memset(m, 0, n);
+        memset(m, 0, n);
     } else {
-        m = calloc(1, n);
-    }
-    if (m == NULL) {
-        fputs("reeld: out of memory allocating a message\n", stderr);
-        abort();
+        m = rd_calloc(1, n, "a message");
     }
     m->type = (uint16_t)type;
     if (p != NULL) {
