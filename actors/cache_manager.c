@@ -5,6 +5,11 @@
  *        objects, and the streamed responses (jobs) it is producing.
  * owns (also): a bounded set of deleted assets whose links it refuses (404), a cache of what
  *        the store says: entries expire when the links they refuse would have.
+ * owns (per edge, shared by its shards): the edge (rd_edge, made by cache_start, freed by
+ *        cache_free): settings, signing keys, CORS policy, origin, metric series and the shards;
+ *        read-only once the loops serve. Each shard points to its edge, and everything reaches it
+ *        through the shard, flight or job at hand: the file keeps no mutable state of its own,
+ *        so edges started side by side in one process share nothing.
  * takes: MSG_HTTP_REQUEST for /hls/… (from its loop's listener, or forwarded by another
  *        cache-manager: a miss of an object this shard owns);
  *        MSG_CACHE_TOUCH (hits served elsewhere);
@@ -112,7 +117,7 @@ struct flight {
     char path[EDGE_PATH_MAX + 1];
     uint8_t playlist, joinable, have_head, origin_done, store;
     int err;     /* the origin's failure, once done */
-    origin *src; /* G.origin, or G.thumbs for a thumbnail */
+    origin *src; /* the edge's origin, or its thumbs for a thumbnail */
     origin_get *get;
     origin_sink sink;
     rd_timer timeout;
@@ -142,6 +147,7 @@ typedef struct deny_entry {
 } deny_entry;
 
 struct shard {
+    rd_edge *e;       /* the edge it is a shard of */
     deny_entry *deny; /* DENY_MAX, open addressing */
     rd_timer poll_timer;
     int polling;
@@ -158,11 +164,11 @@ struct shard {
     uint64_t tmp_seq;
 };
 
-/* Settings and metrics shared by the shards: written before the loops serve, read-only after. */
-static struct {
+/* One edge: the settings and metrics its shards share, written before the loops serve and
+ * read-only after, and the shards. Each shard reaches it through sh->e. */
+struct rd_edge {
     int nshards;
     shard *shards;
-    rd_actor_def def;
     char dir[DIR_MAX];
     uint64_t shard_bytes;
     uint32_t fetch_timeout_ms;
@@ -171,12 +177,11 @@ static struct {
     origin *thumbs;  /* made, not fetched: thumbnail.jpg?time=&width= (over origin) */
     rd_actor *store; /* the dispatcher: store requests go through it */
     int64_t link_ttl_ms;
-    int route_hls;
     cors_policy cors; /* PLAYBACK_ALLOWED_ORIGINS: pages whose MSE players may fetch objects */
     rd_series *hits, *misses, *bytes_served, *evictions, *coalesced, *cache_bytes, *cache_objects;
     rd_series *fetch_ok, *fetch_missing, *fetch_failed, *fetch_seconds;
     rd_series *token_bad, *token_expired, *deleted_refused;
-} G;
+};
 
 /* ---- names ---- */
 
@@ -194,14 +199,14 @@ static cache_key key_of(const char *asset, const char *path)
     return k;
 }
 
-static int owner_of(cache_key k)
+static int owner_of(const rd_edge *e, cache_key k)
 {
-    return (int)(k.hi % (uint64_t)G.nshards);
+    return (int)(k.hi % (uint64_t)e->nshards);
 }
 
-static void file_of(cache_key k, char *out, size_t cap)
+static void file_of(const rd_edge *e, cache_key k, char *out, size_t cap)
 {
-    snprintf(out, cap, "%s/%02x/%016llx%016llx", G.dir, (unsigned)(k.hi >> 56),
+    snprintf(out, cap, "%s/%02x/%016llx%016llx", e->dir, (unsigned)(k.hi >> 56),
              (unsigned long long)k.hi, (unsigned long long)k.lo);
 }
 
@@ -226,8 +231,8 @@ static void set_disposition(job *j, const struct rd_msg_http_request *q, http1_s
     char decoded[EDGE_NAME_MAX];
     if (disposition_query_param(qs.p, qs.len, "name", &b64, &blen) &&
         disposition_query_param(qs.p, qs.len, "nsig", &sig, &slen) &&
-        edge_name_verify(&G.keys, exp.p, exp.len, j->asset, strlen(j->asset), b64, blen, sig, slen,
-                         (int64_t)time(NULL))) {
+        edge_name_verify(&j->sh->e->keys, exp.p, exp.len, j->asset, strlen(j->asset), b64, blen,
+                         sig, slen, (int64_t)time(NULL))) {
         int n = jwt_b64url_decode(decoded, sizeof(decoded), b64, blen);
         if (n > 0) {
             name = decoded;
@@ -272,7 +277,7 @@ static void reply_plain(job *j, int status, const char *ctype, const char *heade
         snprintf(r->content_type, sizeof(r->content_type), "%s", ctype);
     int hn = snprintf(r->headers, sizeof(r->headers), "%s", headers);
     if (hn >= 0 && (size_t)hn < sizeof(r->headers))
-        http_cors_lines(j->req, &G.cors, CORS_EXPOSE, r->headers + hn,
+        http_cors_lines(j->req, &j->sh->e->cors, CORS_EXPOSE, r->headers + hn,
                         sizeof(r->headers) - (size_t)hn);
     if (body) {
         r->small_len = (uint32_t)strlen(body);
@@ -334,7 +339,7 @@ static int respond(job *j, uint64_t size, int64_t mtime, int hit)
                      (unsigned long long)first, (unsigned long long)last, (unsigned long long)size);
     else
         n += snprintf(headers + n, sizeof(headers) - (size_t)n, "Accept-Ranges: bytes\r\n");
-    http_cors_lines(j->req, &G.cors, CORS_EXPOSE, headers + n, sizeof(headers) - (size_t)n);
+    http_cors_lines(j->req, &j->sh->e->cors, CORS_EXPOSE, headers + n, sizeof(headers) - (size_t)n);
     j->cursor = first;
     j->end = size ? last + 1 : 0;
     int r = http_reply_stream(j->req, rc == HTTPCOND_PARTIAL ? 206 : 200, content_type(j->path),
@@ -352,7 +357,7 @@ static int respond(job *j, uint64_t size, int64_t mtime, int hit)
 /* Sends one part; `body`'s reference moves. */
 static void send_part(job *j, rd_buf *body, int last)
 {
-    metrics_add(G.bytes_served, body ? body->len : 0);
+    metrics_add(j->sh->e->bytes_served, body ? body->len : 0);
     http_send_part(j->listener, j->stream, body, last, NULL);
 }
 
@@ -360,7 +365,7 @@ static void send_part(job *j, rd_buf *body, int last)
 
 static void touch_flush(shard *sh)
 {
-    for (int i = 0; i < G.nshards; i++) {
+    for (int i = 0; i < sh->e->nshards; i++) {
         rd_buf *b = sh->touch[i];
         if (b == NULL)
             continue;
@@ -368,7 +373,7 @@ static void touch_flush(shard *sh)
         rd_msg *m = msg_new(MSG_CACHE_TOUCH);
         msg_body(m, cache_touch)->keys = b;
         msg_body(m, cache_touch)->n = (uint32_t)(b->len / sizeof(cache_key));
-        if (actor_send(G.shards[i].self, m) < 0)
+        if (actor_send(sh->e->shards[i].self, m) < 0)
             msg_free(m); /* the owner is busy: its LRU order is only approximate */
     }
 }
@@ -382,7 +387,7 @@ static void on_touch_timer(rd_timer *t)
 /* Records a hit on `key` for its owner's LRU. */
 static void touch(shard *sh, cache_key key)
 {
-    int o = owner_of(key);
+    int o = owner_of(sh->e, key);
     if (o == sh->idx) {
         cache_entry *e = cache_index_find(&sh->ix, key);
         if (e != NULL)
@@ -407,14 +412,15 @@ static void on_hit_open(rd_op *op, int res, uint32_t flags)
     (void)flags;
     job *j = (job *)(void *)((char *)op - offsetof(job, op));
     shard *sh = j->sh;
+    rd_edge *e = sh->e;
     if (res < 0) {
-        int o = owner_of(j->key);
+        int o = owner_of(e, j->key);
         if (o == sh->idx) {
             owner_miss(sh, j);
             return;
         }
         /* Not cached: the owner fetches it (or is already fetching it). */
-        if (actor_send(G.shards[o].self, j->req) == 0) {
+        if (actor_send(e->shards[o].self, j->req) == 0) {
             j->req = NULL;
         } else {
             reply_error(j, 503, "busy", "The edge is busy; try again shortly.");
@@ -429,7 +435,7 @@ static void on_hit_open(rd_op *op, int res, uint32_t flags)
         job_free(j);
         return;
     }
-    metrics_add(G.hits, 1);
+    metrics_add(e->hits, 1);
     touch(sh, j->key);
     if (!respond(j, (uint64_t)st.st_size, (int64_t)st.st_mtime, 1)) {
         job_free(j);
@@ -437,7 +443,7 @@ static void on_hit_open(rd_op *op, int res, uint32_t flags)
     }
     /* The listener splices the range from the file to the socket: the bytes are never read
      * here, and the descriptor is the listener's from now on. */
-    metrics_add(G.bytes_served, j->end - j->cursor);
+    metrics_add(e->bytes_served, j->end - j->cursor);
     http_send_file_part(j->listener, j->stream, j->fd, j->cursor, j->end - j->cursor, 1, NULL);
     j->fd = -1;
     job_free(j);
@@ -445,7 +451,7 @@ static void on_hit_open(rd_op *op, int res, uint32_t flags)
 
 static void hit_open(shard *sh, job *j)
 {
-    file_of(j->key, j->file, sizeof(j->file));
+    file_of(sh->e, j->key, j->file, sizeof(j->file));
     j->op.done = on_hit_open;
     struct io_uring_sqe *sqe = loop_sqe(sh->loop, &j->op);
     io_uring_prep_openat(sqe, AT_FDCWD, j->file, O_RDONLY | O_CLOEXEC, 0);
@@ -574,13 +580,13 @@ static void evict(shard *sh)
     while (cache_index_pop_lru(&sh->ix, &k, &size)) {
         /* A fire-and-forget unlink through the ring; its path lives until the completion. */
         unlink_op *u = rd_malloc(sizeof(*u), "evicting from the edge cache");
-        file_of(k, u->path, sizeof(u->path));
+        file_of(sh->e, k, u->path, sizeof(u->path));
         u->op.done = unlink_done;
         struct io_uring_sqe *sqe = loop_sqe(sh->loop, &u->op);
         io_uring_prep_unlinkat(sqe, AT_FDCWD, u->path, 0);
-        metrics_add(G.evictions, 1);
-        metrics_gauge_add(G.cache_bytes, -(int64_t)size);
-        metrics_gauge_add(G.cache_objects, -1);
+        metrics_add(sh->e->evictions, 1);
+        metrics_gauge_add(sh->e->cache_bytes, -(int64_t)size);
+        metrics_gauge_add(sh->e->cache_objects, -1);
     }
 }
 
@@ -651,12 +657,12 @@ static void drop_asset(shard *sh, uint64_t tag)
         for (int i = 0; i < n; i++) {
             cache_index_remove(&sh->ix, keys[i]);
             unlink_op *u = rd_malloc(sizeof(*u), "dropping from the edge cache");
-            file_of(keys[i], u->path, sizeof(u->path));
+            file_of(sh->e, keys[i], u->path, sizeof(u->path));
             u->op.done = unlink_done;
             struct io_uring_sqe *sqe = loop_sqe(sh->loop, &u->op);
             io_uring_prep_unlinkat(sqe, AT_FDCWD, u->path, 0);
-            metrics_gauge_add(G.cache_bytes, -(int64_t)sizes[i]);
-            metrics_gauge_add(G.cache_objects, -1);
+            metrics_gauge_add(sh->e->cache_bytes, -(int64_t)sizes[i]);
+            metrics_gauge_add(sh->e->cache_objects, -1);
         }
         if (n < 256)
             return;
@@ -681,20 +687,21 @@ static int deleted_answered(rd_actor *self, rd_msg *reply, int err, void *ctx)
 {
     (void)ctx;
     shard *sh = self->state;
+    rd_edge *e = sh->e;
     int st = err < 0 ? err : reply != NULL ? msg_body(reply, store)->status : -EIO;
     int more = 0;
     if (st == 0) {
         const struct rd_msg_store *b = msg_body(reply, store);
         rd_msg *out[MAX_SHARDS] = {0};
-        for (int s = 1; s < G.nshards && b->n > 0; s++) {
+        for (int s = 1; s < e->nshards && b->n > 0; s++) {
             out[s] = msg_new(MSG_EDGE_DELETED);
             msg_body(out[s], edge_deleted)->n = 0;
         }
         for (uint32_t i = 0; i < b->n && i < RD_STORE_BATCH; i++) {
             const rd_asset *x = &b->assets[i];
-            int64_t until = x->deleted_ms + G.link_ttl_ms + 60000;
+            int64_t until = x->deleted_ms + e->link_ttl_ms + 60000;
             learn_deleted(sh, x->master_key, until);
-            for (int s = 1; s < G.nshards; s++) {
+            for (int s = 1; s < e->nshards; s++) {
                 struct rd_msg_edge_deleted *d = msg_body(out[s], edge_deleted);
                 snprintf(d->assets[d->n], sizeof(d->assets[d->n]), "%s", x->master_key);
                 d->until_ms[d->n++] = until;
@@ -704,8 +711,8 @@ static int deleted_answered(rd_actor *self, rd_msg *reply, int err, void *ctx)
             sh->cur_ms = x->deleted_ms;
             sh->cur_id = x->id;
         }
-        for (int s = 1; s < G.nshards; s++)
-            if (out[s] != NULL && actor_send(G.shards[s].self, out[s]) < 0) {
+        for (int s = 1; s < e->nshards; s++)
+            if (out[s] != NULL && actor_send(e->shards[s].self, out[s]) < 0) {
                 msg_free(out[s]); /* its mailbox is full: the next look repeats these */
                 sh->del_last_ms = 0;
             }
@@ -722,16 +729,16 @@ static int deleted_answered(rd_actor *self, rd_msg *reply, int err, void *ctx)
  * the newest deletion seen (at start: the last link lifetime). */
 static void poll_deleted(shard *sh)
 {
-    if (sh->polling || G.store == NULL)
+    if (sh->polling || sh->e->store == NULL)
         return;
     rd_msg *q = store_request(STORE_ASSET_DELETED);
     struct rd_msg_store *b = msg_body(q, store);
     b->limit = RD_STORE_BATCH;
-    b->lease_ms = G.link_ttl_ms;
+    b->lease_ms = sh->e->link_ttl_ms;
     b->cursor = sh->cur_ms;
     b->asset_id = sh->cur_id;
     sh->polling = 1;
-    if (actor_request(sh->self, G.store, q, STORE_WAIT_MS, deleted_answered, NULL) < 0) {
+    if (actor_request(sh->self, sh->e->store, q, STORE_WAIT_MS, deleted_answered, NULL) < 0) {
         msg_free(q);
         sh->polling = 0;
     }
@@ -773,8 +780,8 @@ static void on_disk(rd_op *op, int res, uint32_t flags)
             unlink(f->tmp);
         } else {
             cache_index_insert(&sh->ix, f->key, f->size)->tag = asset_tag(f->asset);
-            metrics_gauge_add(G.cache_bytes, (int64_t)f->size);
-            metrics_gauge_add(G.cache_objects, 1);
+            metrics_gauge_add(sh->e->cache_bytes, (int64_t)f->size);
+            metrics_gauge_add(sh->e->cache_objects, 1);
             if (deny_has(sh, f->asset)) /* deleted while it was fetched */
                 drop_asset(sh, asset_tag(f->asset));
             evict(sh);
@@ -846,11 +853,11 @@ static void on_head(origin_sink *s, uint64_t size, int64_t mtime)
     f->have_head = 1;
     f->size = size;
     f->mtime = mtime;
-    f->store = !f->playlist && size <= G.shard_bytes;
+    f->store = !f->playlist && size <= sh->e->shard_bytes;
     if (f->store) {
-        snprintf(f->tmp, sizeof(f->tmp), "%s/tmp/%d.%d.%llu", G.dir, (int)getpid(), sh->idx,
+        snprintf(f->tmp, sizeof(f->tmp), "%s/tmp/%d.%d.%llu", sh->e->dir, (int)getpid(), sh->idx,
                  (unsigned long long)sh->tmp_seq++);
-        file_of(f->key, f->file, sizeof(f->file));
+        file_of(sh->e, f->key, f->file, sizeof(f->file));
         f->disk_busy = 1;
         f->op.done = on_disk;
         struct io_uring_sqe *sqe = loop_sqe(sh->loop, &f->op);
@@ -898,15 +905,16 @@ static void on_data(origin_sink *s, rd_buf *chunk)
 static void on_done(origin_sink *s, int err)
 {
     flight *f = (flight *)(void *)((char *)s - offsetof(flight, sink));
+    rd_edge *e = f->sh->e;
     if (err == 0 && f->have != f->size)
         err = -EIO; /* the object changed while it was read: its size is not what it said */
     f->get = NULL;
     f->origin_done = 1;
     f->err = err;
     loop_timer_cancel(f->sh->loop, &f->timeout);
-    metrics_observe(G.fetch_seconds, (double)(rd_now_ns() - f->start_ns) / 1e9);
+    metrics_observe(e->fetch_seconds, (double)(rd_now_ns() - f->start_ns) / 1e9);
     if (err == 0) {
-        metrics_add(G.fetch_ok, 1);
+        metrics_add(e->fetch_ok, 1);
         /* Every waiter has been sent everything: waiter_pump finished them. */
         if (!f->store || f->disk_failed)
             flight_unlist(f); /* a playlist, or not storable: the next request fetches afresh */
@@ -914,7 +922,7 @@ static void on_done(origin_sink *s, int err)
         flight_maybe_free(f);
         return;
     }
-    metrics_add(err == -ENOENT ? G.fetch_missing : G.fetch_failed, 1);
+    metrics_add(err == -ENOENT ? e->fetch_missing : e->fetch_failed, 1);
     if (err != -ENOENT)
         log_warn("edge_origin_failed", KV_STR("asset", f->asset), KV_STR("path", f->path),
                  KV_ERRNO(err));
@@ -965,10 +973,10 @@ static void flight_start(shard *sh, job *j)
     f->start_ns = rd_now_ns();
     int64_t tms;
     int tw;
-    f->src = thumb_path_parse(f->path, &tms, &tw) ? G.thumbs : G.origin;
+    f->src = thumb_path_parse(f->path, &tms, &tw) ? sh->e->thumbs : sh->e->origin;
     int r = origin_get_start(f->src, sh->loop, f->asset, f->path, &f->sink, &f->get);
     if (r < 0) {
-        metrics_add(G.fetch_failed, 1);
+        metrics_add(sh->e->fetch_failed, 1);
         reply_error(j, 502, "origin_failed", "The origin failed; try again.");
         job_free(j);
         free(f);
@@ -977,7 +985,7 @@ static void flight_start(shard *sh, job *j)
     f->joinable = 1;
     f->next = sh->flights;
     sh->flights = f;
-    loop_timer_start(sh->loop, &f->timeout, (uint64_t)G.fetch_timeout_ms * 1000000ull, 0);
+    loop_timer_start(sh->loop, &f->timeout, (uint64_t)sh->e->fetch_timeout_ms * 1000000ull, 0);
     flight_join(f, j);
 }
 
@@ -986,9 +994,9 @@ static void owner_miss(shard *sh, job *j)
 {
     for (flight *f = sh->flights; f != NULL; f = f->next) {
         if (f->key.hi == j->key.hi && f->key.lo == j->key.lo) {
-            metrics_add(G.coalesced, 1);
+            metrics_add(sh->e->coalesced, 1);
             if (!j->playlist)
-                metrics_add(G.misses, 1);
+                metrics_add(sh->e->misses, 1);
             flight_join(f, j);
             return;
         }
@@ -997,7 +1005,7 @@ static void owner_miss(shard *sh, job *j)
     if (cache_index_remove(&sh->ix, j->key))
         log_warn("edge_cache_lost", KV_STR("asset", j->asset), KV_STR("path", j->path));
     if (!j->playlist)
-        metrics_add(G.misses, 1);
+        metrics_add(sh->e->misses, 1);
     flight_start(sh, j);
 }
 
@@ -1015,6 +1023,7 @@ static int copy_param(const rd_http_request *q, uint32_t i, char *out, size_t ca
 
 static void serve_hls(shard *sh, rd_msg *m)
 {
+    rd_edge *e = sh->e;
     const rd_http_request *q = msg_body(m, http_request);
     job *j = rd_calloc(1, sizeof(*j), "serving the edge");
     j->sh = sh;
@@ -1026,7 +1035,7 @@ static void serve_hls(shard *sh, rd_msg *m)
     if (q->method == RD_HTTP_OPTIONS) {
         /* A preflight (a player that sends Range): it grants nothing, the GET after it still
          * needs its signature. */
-        http_reply_preflight(m, &G.cors, "GET, HEAD", cors_request_headers);
+        http_reply_preflight(m, &e->cors, "GET, HEAD", cors_request_headers);
         job_free(j);
         return;
     }
@@ -1039,23 +1048,23 @@ static void serve_hls(shard *sh, rd_msg *m)
         return;
     }
     http1_str exp = http_request_param(q, 0), sig = http_request_param(q, 1);
-    int v = edge_token_verify(&G.keys, exp.p, exp.len, sig.p, sig.len, j->asset, (size_t)al,
+    int v = edge_token_verify(&e->keys, exp.p, exp.len, sig.p, sig.len, j->asset, (size_t)al,
                               (int64_t)time(NULL));
     if (v == -EKEYEXPIRED) {
-        metrics_add(G.token_expired, 1);
+        metrics_add(e->token_expired, 1);
         reply_error(j, 410, "link_expired", "This playback link has expired; ask for a new one.");
         job_free(j);
         return;
     }
     if (v < 0) {
-        metrics_add(G.token_bad, 1);
+        metrics_add(e->token_bad, 1);
         reply_error(j, 403, "bad_signature", "This playback link is not valid.");
         job_free(j);
         return;
     }
     if (deny_has(sh, j->asset)) {
         /* Deleted: the store said so (shard 0 asks it every second). */
-        metrics_add(G.deleted_refused, 1);
+        metrics_add(e->deleted_refused, 1);
         reply_error(j, 404, "asset_deleted", "This asset was deleted.");
         job_free(j);
         return;
@@ -1082,10 +1091,10 @@ static void serve_hls(shard *sh, rd_msg *m)
         hit_open(sh, j);
         return;
     }
-    int o = owner_of(j->key);
+    int o = owner_of(e, j->key);
     if (o == sh->idx) {
         owner_miss(sh, j);
-    } else if (actor_send(G.shards[o].self, m) == 0) {
+    } else if (actor_send(e->shards[o].self, m) == 0) {
         j->req = NULL;
         job_free(j);
     } else {
@@ -1112,7 +1121,7 @@ static int cache_init(rd_actor *self, void *arg)
     sh->touch_timer.fire = on_touch_timer;
     sh->poll_timer.fire = on_poll_timer;
     self->state = sh;
-    if (sh->idx == 0 && G.store != NULL) {
+    if (sh->idx == 0 && sh->e->store != NULL) {
         loop_timer_start(sh->loop, &sh->poll_timer, 1000000ull,
                          (uint64_t)DENY_POLL_MS * 1000000ull);
     }
@@ -1122,7 +1131,7 @@ static int cache_init(rd_actor *self, void *arg)
 static void cache_fini(rd_actor *self)
 {
     shard *sh = self->state;
-    if (sh != NULL && sh->idx == 0 && G.store != NULL)
+    if (sh != NULL && sh->idx == 0 && sh->e->store != NULL)
         loop_timer_cancel(self->loop, &sh->poll_timer);
 }
 
@@ -1179,26 +1188,26 @@ static int parse_name(const char *name, cache_key *k)
 }
 
 /* Makes CACHE_DIR and its subdirectories, empties tmp/, and lists what is cached. */
-static int scan(found **out, size_t *count, char *err, size_t errlen)
+static int scan(const rd_edge *e, found **out, size_t *count, char *err, size_t errlen)
 {
     char path[FILE_MAX];
     size_t n = 0, cap = 0;
     found *list = NULL;
-    if (mkdir(G.dir, 0700) < 0 && errno != EEXIST) {
+    if (mkdir(e->dir, 0700) < 0 && errno != EEXIST) {
         int r = -errno;
-        snprintf(err, errlen, "CACHE_DIR: cannot create %s (%s)", G.dir, strerror(errno));
+        snprintf(err, errlen, "CACHE_DIR: cannot create %s (%s)", e->dir, strerror(errno));
         return r;
     }
-    snprintf(path, sizeof(path), "%s/tmp", G.dir);
+    snprintf(path, sizeof(path), "%s/tmp", e->dir);
     mkdir(path, 0700);
     DIR *d = opendir(path);
-    for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;)
-        if (e->d_name[0] != '.')
-            unlinkat(dirfd(d), e->d_name, 0); /* fetches a stop cut short */
+    for (struct dirent *de; d != NULL && (de = readdir(d)) != NULL;)
+        if (de->d_name[0] != '.')
+            unlinkat(dirfd(d), de->d_name, 0); /* fetches a stop cut short */
     if (d != NULL)
         closedir(d);
     for (int x = 0; x < 256; x++) {
-        snprintf(path, sizeof(path), "%s/%02x", G.dir, x);
+        snprintf(path, sizeof(path), "%s/%02x", e->dir, x);
         if (mkdir(path, 0700) < 0 && errno != EEXIST) {
             int r = -errno;
             snprintf(err, errlen, "CACHE_DIR: cannot create %s (%s)", path, strerror(errno));
@@ -1206,11 +1215,11 @@ static int scan(found **out, size_t *count, char *err, size_t errlen)
             return r;
         }
         d = opendir(path);
-        for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;) {
+        for (struct dirent *de; d != NULL && (de = readdir(d)) != NULL;) {
             cache_key k;
             struct stat st;
-            if (parse_name(e->d_name, &k) < 0 ||
-                fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+            if (parse_name(de->d_name, &k) < 0 ||
+                fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
                 continue;
             if (n == cap) {
                 cap = cap ? cap * 2 : 256;
@@ -1226,10 +1235,10 @@ static int scan(found **out, size_t *count, char *err, size_t errlen)
     return 0;
 }
 
-static void make_metrics(void)
+static void make_metrics(rd_edge *e)
 {
 #define SERIES(var, name, help, kind)                                                              \
-    G.var = metrics_series(metrics_family(name, help, kind, NULL, NULL, 0), NULL)
+    e->var = metrics_series(metrics_family(name, help, kind, NULL, NULL, 0), NULL)
     SERIES(hits, "reeld_edge_cache_hits_total", "Edge requests served from the disk cache.",
            RD_COUNTER);
     SERIES(misses, "reeld_edge_cache_misses_total",
@@ -1246,20 +1255,20 @@ static void make_metrics(void)
 #undef SERIES
     rd_metric *fetches = metrics_family("reeld_edge_origin_fetches_total", "Origin GETs by result.",
                                         RD_COUNTER, "result", NULL, 0);
-    G.fetch_ok = metrics_series(fetches, (const char *const[]){"ok"});
-    G.fetch_missing = metrics_series(fetches, (const char *const[]){"not_found"});
-    G.fetch_failed = metrics_series(fetches, (const char *const[]){"error"});
+    e->fetch_ok = metrics_series(fetches, (const char *const[]){"ok"});
+    e->fetch_missing = metrics_series(fetches, (const char *const[]){"not_found"});
+    e->fetch_failed = metrics_series(fetches, (const char *const[]){"error"});
     rd_metric *rejected =
         metrics_family("reeld_edge_token_rejected_total", "Playback links refused, by reason.",
                        RD_COUNTER, "reason", NULL, 0);
-    G.token_bad = metrics_series(rejected, (const char *const[]){"bad"});
-    G.token_expired = metrics_series(rejected, (const char *const[]){"expired"});
-    G.deleted_refused = metrics_series(rejected, (const char *const[]){"deleted"});
+    e->token_bad = metrics_series(rejected, (const char *const[]){"bad"});
+    e->token_expired = metrics_series(rejected, (const char *const[]){"expired"});
+    e->deleted_refused = metrics_series(rejected, (const char *const[]){"deleted"});
 }
 
-static int load_keys(const rd_config *cfg, char *err, size_t errlen)
+static int load_keys(rd_edge *e, const rd_config *cfg, char *err, size_t errlen)
 {
-    int r = edgekey_keyring(cfg, &G.keys, err, errlen);
+    int r = edgekey_keyring(cfg, &e->keys, err, errlen);
     if (r == 0 && cfg->edge_signing_key == NULL && cfg->s3_endpoint != NULL)
         log_warn("edge_key_local",
                  KV_STR("hint", "EDGE_SIGNING_KEY is unset: links signed here play only on "
@@ -1267,101 +1276,105 @@ static int load_keys(const rd_config *cfg, char *err, size_t errlen)
     return r;
 }
 
+static const rd_actor_def cache_def = {
+    .name = "cache_manager", .init = cache_init, .handle = cache_handle, .fini = cache_fini};
+
 int cache_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_actor *store,
-                rd_http_routes *routes, char *err, size_t errlen)
+                rd_http_routes *routes, rd_edge **out, char *err, size_t errlen)
 {
     assert(nloops >= 1 && nloops <= MAX_SHARDS);
-    memset(&G, 0, sizeof(G));
-    G.store = store;
-    G.link_ttl_ms = (int64_t)cfg->edge_link_ttl_sec * 1000;
-    int r = load_keys(cfg, err, errlen);
+    rd_edge *e = rd_calloc(1, sizeof(*e), "starting the edge");
+    *out = e;
+    e->store = store;
+    e->link_ttl_ms = (int64_t)cfg->edge_link_ttl_sec * 1000;
+    int r = load_keys(e, cfg, err, errlen);
     if (r < 0)
         return r;
-    r = cors_parse(&G.cors, cfg->playback_allowed_origins, "PLAYBACK_ALLOWED_ORIGINS", err, errlen);
+    r = cors_parse(&e->cors, cfg->playback_allowed_origins, "PLAYBACK_ALLOWED_ORIGINS", err,
+                   errlen);
     if (r < 0)
         return r;
     if ((cfg->cache_dir[0]
-             ? snprintf(G.dir, sizeof(G.dir), "%s", cfg->cache_dir)
-             : snprintf(G.dir, sizeof(G.dir), "%s/cache", cfg->data_dir)) >= DIR_MAX) {
+             ? snprintf(e->dir, sizeof(e->dir), "%s", cfg->cache_dir)
+             : snprintf(e->dir, sizeof(e->dir), "%s/cache", cfg->data_dir)) >= DIR_MAX) {
         snprintf(err, errlen, "CACHE_DIR: path longer than %d bytes", DIR_MAX);
         return -ENAMETOOLONG;
     }
-    G.fetch_timeout_ms = (uint32_t)cfg->fetch_timeout_ms;
-    G.nshards = nloops;
-    G.shard_bytes = (uint64_t)cfg->cache_max_bytes / (uint64_t)nloops;
+    e->fetch_timeout_ms = (uint32_t)cfg->fetch_timeout_ms;
+    e->nshards = nloops;
+    e->shard_bytes = (uint64_t)cfg->cache_max_bytes / (uint64_t)nloops;
     if (cfg->s3_endpoint != NULL) {
         origin_s3_config oc = {.endpoint = cfg->s3_endpoint,
                                .region = cfg->s3_region,
                                .access_key_id = cfg->s3_access_key_id,
                                .secret_access_key = cfg->s3_secret_access_key,
                                .bucket = cfg->s3_bucket_previews,
-                               .timeout_ms = G.fetch_timeout_ms};
-        r = origin_s3_create(&oc, loops, nloops, &G.origin, err, errlen);
+                               .timeout_ms = e->fetch_timeout_ms};
+        r = origin_s3_create(&oc, loops, nloops, &e->origin, err, errlen);
         if (r < 0)
             return r;
     } else {
-        r = origin_fs_create(cfg->data_dir, cfg->s3_bucket_previews, &G.origin);
+        r = origin_fs_create(cfg->data_dir, cfg->s3_bucket_previews, &e->origin);
         if (r < 0) {
             snprintf(err, errlen, "edge: cannot set up the origin (%s)", strerror(-r));
             return r;
         }
     }
-    r = origin_thumb_create(G.origin, &G.thumbs);
+    r = origin_thumb_create(e->origin, &e->thumbs);
     if (r < 0) {
         snprintf(err, errlen, "edge: cannot start the thumbnail renderer (%s)", strerror(-r));
         return r;
     }
-    make_metrics();
+    make_metrics(e);
 
     found *list = NULL;
     size_t count = 0;
-    r = scan(&list, &count, err, errlen);
+    r = scan(e, &list, &count, err, errlen);
     if (r < 0)
         return r;
-    G.shards = rd_calloc((size_t)nloops, sizeof(*G.shards), "starting the edge");
+    e->shards = rd_calloc((size_t)nloops, sizeof(*e->shards), "starting the edge");
     for (int i = 0; i < nloops; i++) {
-        G.shards[i].idx = i;
-        G.shards[i].deny = rd_calloc(DENY_MAX, sizeof(deny_entry), "starting the edge");
-        cache_index_init(&G.shards[i].ix, G.shard_bytes);
+        e->shards[i].e = e;
+        e->shards[i].idx = i;
+        e->shards[i].deny = rd_calloc(DENY_MAX, sizeof(deny_entry), "starting the edge");
+        cache_index_init(&e->shards[i].ix, e->shard_bytes);
     }
     /* Oldest first, so the most recently stored end up most recently used. */
     if (count > 0)
         qsort(list, count, sizeof(*list), by_age);
     uint64_t evicted = 0;
     for (size_t i = 0; i < count; i++) {
-        cache_index_insert(&G.shards[owner_of(list[i].key)].ix, list[i].key, list[i].size);
-        metrics_gauge_add(G.cache_bytes, (int64_t)list[i].size);
-        metrics_gauge_add(G.cache_objects, 1);
+        cache_index_insert(&e->shards[owner_of(e, list[i].key)].ix, list[i].key, list[i].size);
+        metrics_gauge_add(e->cache_bytes, (int64_t)list[i].size);
+        metrics_gauge_add(e->cache_objects, 1);
     }
     free(list);
     for (int i = 0; i < nloops; i++) {
         cache_key k;
         uint64_t size;
-        while (cache_index_pop_lru(&G.shards[i].ix, &k, &size)) {
+        while (cache_index_pop_lru(&e->shards[i].ix, &k, &size)) {
             char path[FILE_MAX];
-            file_of(k, path, sizeof(path));
+            file_of(e, k, path, sizeof(path));
             unlink(path);
             evicted++;
-            metrics_add(G.evictions, 1);
-            metrics_gauge_add(G.cache_bytes, -(int64_t)size);
-            metrics_gauge_add(G.cache_objects, -1);
+            metrics_add(e->evictions, 1);
+            metrics_gauge_add(e->cache_bytes, -(int64_t)size);
+            metrics_gauge_add(e->cache_objects, -1);
         }
     }
-    log_info("edge_cache", KV_STR("dir", G.dir), KV_INT("objects", (int64_t)count - evicted),
+    log_info("edge_cache", KV_STR("dir", e->dir), KV_INT("objects", (int64_t)count - evicted),
              KV_INT("evicted", evicted), KV_INT("max_bytes", cfg->cache_max_bytes),
-             KV_STR("origin", G.origin->ops->name));
+             KV_STR("origin", e->origin->ops->name));
 
-    G.def = (rd_actor_def){
-        .name = "cache_manager", .init = cache_init, .handle = cache_handle, .fini = cache_fini};
     rd_actor **actors = rd_calloc((size_t)nloops, sizeof(*actors), "starting the edge");
     for (int i = 0; i < nloops && r == 0; i++) {
-        r = actor_spawn(loops[i], &G.def, &G.shards[i], &actors[i]);
-        G.shards[i].self = actors[i];
+        r = actor_spawn(loops[i], &cache_def, &e->shards[i], &actors[i]);
+        e->shards[i].self = actors[i];
     }
     if (r == 0) {
-        r = G.route_hls = http_routes_add(routes, "/hls/{exp}/{sig}/{asset}/{path...}",
-                                          RD_HTTP_GET | RD_HTTP_OPTIONS, actors, nloops, 0,
-                                          G.fetch_timeout_ms + 2000);
+        r = http_routes_add(routes, "/hls/{exp}/{sig}/{asset}/{path...}",
+                            RD_HTTP_GET | RD_HTTP_OPTIONS, actors, nloops, 0,
+                            e->fetch_timeout_ms + 2000);
     }
     free(actors);
     if (r < 0) {
@@ -1371,10 +1384,12 @@ int cache_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_acto
     return 0;
 }
 
-void cache_free_all(void)
+void cache_free(rd_edge *e)
 {
-    for (int i = 0; G.shards != NULL && i < G.nshards; i++) {
-        shard *sh = &G.shards[i];
+    if (e == NULL)
+        return;
+    for (int i = 0; e->shards != NULL && i < e->nshards; i++) {
+        shard *sh = &e->shards[i];
         while (sh->flights != NULL) {
             flight *f = sh->flights;
             flight_unlist(f);
@@ -1388,14 +1403,14 @@ void cache_free_all(void)
             f->timeout.slot = 0; /* its loop is gone: nothing to disarm */
             flight_free(f);
         }
-        for (int s = 0; s < G.nshards; s++)
+        for (int s = 0; s < e->nshards; s++)
             buf_unref(sh->touch[s]);
         cache_index_fini(&sh->ix);
         free(sh->deny);
     }
-    free(G.shards);
-    origin_destroy(G.thumbs);
-    origin_destroy(G.origin);
-    edge_keyring_clear(&G.keys);
-    memset(&G, 0, sizeof(G));
+    free(e->shards);
+    origin_destroy(e->thumbs);
+    origin_destroy(e->origin);
+    edge_keyring_clear(&e->keys);
+    free(e);
 }

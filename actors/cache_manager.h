@@ -15,7 +15,10 @@
  *
  * Signing key: EDGE_SIGNING_KEY; during a rotation EDGE_SIGNING_KEY_PREVIOUS is accepted for
  * EDGE_KEY_GRACE_SEC after start. With no EDGE_SIGNING_KEY, reeld generates a random key once
- * into REELD_DATA_DIR/edge.key (0600, src/edge/edgekey.h), so links survive restarts. */
+ * into REELD_DATA_DIR/edge.key (0600, src/edge/edgekey.h), so links survive restarts.
+ *
+ * State: per instance (rd_edge, made by cache_start and freed by cache_free), none global, so
+ * one edge can be started alone, or two in one process. */
 #ifndef REELD_ACTORS_CACHE_MANAGER_H
 #define REELD_ACTORS_CACHE_MANAGER_H
 
@@ -26,17 +29,24 @@
 #include "src/rt/config.h"
 #include "src/rt/loop.h"
 
+/* One edge: its settings, signing keys, origin, metric series and shards (one cache-manager per
+ * loop). All its state is per instance: two edges in one process (each with its own CACHE_DIR
+ * and route table) share nothing but the process's metrics registry. */
+typedef struct rd_edge rd_edge;
+
 /* Loads the signing keys (creating DATA_DIR/edge.key when needed), opens the origin, rebuilds
  * each shard's index from CACHE_DIR (on the calling thread, before the loops serve: the only
  * blocking disk work the edge does), spawns one cache-manager per loop and registers its routes
  * on `routes`. Deleted assets (DELETE /api/assets/{id}) are learnt from the store through
  * `store` (the job dispatcher; NULL: none): shard 0 asks every second, and every shard then
  * refuses their links with 404 and drops their cached objects. 0, or -errno with one sentence
- * in `err`. */
+ * in `err`. In both cases *out is the edge (on failure, what was made of it, some shards
+ * possibly spawned): free it with cache_free once the loops have stopped. */
 int cache_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_actor *store,
-                rd_http_routes *routes, char *err, size_t errlen);
+                rd_http_routes *routes, rd_edge **out, char *err, size_t errlen);
 
-/* Frees what the cache-managers hold, once the loops have stopped. A no-op when none started. */
-void cache_free_all(void);
+/* Frees what the edge's cache-managers hold, and the edge, once the loops have stopped. NULL
+ * is a no-op. */
+void cache_free(rd_edge *e);
 
 #endif
