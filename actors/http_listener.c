@@ -114,13 +114,10 @@ struct rd_http_routes {
 
 int http_routes_create(rd_http_routes **out)
 {
-    rd_http_routes *r = calloc(1, sizeof(*r));
-    if (r != NULL && (r->client_conns = calloc(CLIENT_BUCKETS, sizeof(*r->client_conns))) == NULL) {
-        free(r);
-        r = NULL;
-    }
+    rd_http_routes *r = rd_calloc(1, sizeof(*r), "a route table");
+    r->client_conns = rd_calloc(CLIENT_BUCKETS, sizeof(*r->client_conns), "a route table");
     *out = r;
-    return r ? 0 : -ENOMEM;
+    return 0;
 }
 
 int http_routes_gate(rd_http_routes *routes, int id, rd_http_gate gate, void *ctx)

@@ -56,7 +56,7 @@ enum {
 
 typedef struct rd_http_routes rd_http_routes;
 
-/* An empty route table. 0 or -ENOMEM. */
+/* An empty route table; always 0 (out of memory aborts with one line, the runtime's rule). */
 int http_routes_create(rd_http_routes **out);
 /* Frees a table no listener uses any more. NULL is a no-op. */
 void http_routes_destroy(rd_http_routes *routes);

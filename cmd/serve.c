@@ -24,6 +24,7 @@
 #include "cmd/cmd.h"
 #include "cmd/jobs.h"
 #include "src/net/tls_server.h"
+#include "src/rt/alloc.h"
 #include "src/rt/actor.h"
 #include "src/rt/log.h"
 #include "src/rt/metrics.h"
@@ -209,13 +210,10 @@ int cmd_serve(int argc, char **argv)
 
     /* The metrics actors, then the routes' actors, then the routes, then one listener per
      * loop: the route table is read-only once they run. */
-    rd_actor **metrics = calloc((size_t)rt.nloops, sizeof(*metrics));
-    rd_actor **listeners = calloc((size_t)rt.nloops, sizeof(*listeners));
+    rd_actor **metrics = rd_calloc((size_t)rt.nloops, sizeof(*metrics), "starting");
+    rd_actor **listeners = rd_calloc((size_t)rt.nloops, sizeof(*listeners), "starting");
     rd_http_routes *routes = NULL;
-    if (metrics == NULL || listeners == NULL || http_routes_create(&routes) < 0) {
-        fputs("reeld: out of memory at start\n", stderr);
-        abort();
-    }
+    http_routes_create(&routes);
     for (int i = 0; i < rt.nloops; i++)
         actor_spawn(rt.loops[i], &metrics_actor_def, NULL, &metrics[i]);
     r = metrics_routes(routes, metrics, rt.nloops);
@@ -248,12 +246,14 @@ int cmd_serve(int argc, char **argv)
      * system's and the edge's. */
     if (r == 0 && role.api)
         r = jobs_routes(&jobs, &rt, routes);
+    rd_edge *edge = NULL;
     if (r == 0 && role.edge &&
-        cache_start(&cfg, rt.loops, rt.nloops, jobs.dispatcher, routes, err, sizeof(err)) < 0) {
+        cache_start(&cfg, rt.loops, rt.nloops, jobs.dispatcher, routes, &edge, err, sizeof(err)) <
+            0) {
         log_error("start_failed", KV_STR("what", "edge"), KV_STR("reason", err));
         fprintf(stderr, "reeld: %s\n", err);
         rt_stop(&rt, 0);
-        cache_free_all();
+        cache_free(edge);
         return 1;
     }
     /* The web console: on by default where the embedded default runs (no S3_ENDPOINT). */
@@ -278,12 +278,9 @@ int cmd_serve(int argc, char **argv)
         return 1;
     }
     /* HTTP to HTTPS: its own listeners, with a route table of nothing (they only redirect). */
-    rd_actor **redirects = calloc((size_t)rt.nloops, sizeof(*redirects));
+    rd_actor **redirects = rd_calloc((size_t)rt.nloops, sizeof(*redirects), "starting");
     rd_http_routes *no_routes = NULL;
-    if (redirects == NULL || http_routes_create(&no_routes) < 0) {
-        fputs("reeld: out of memory at start\n", stderr);
-        abort();
-    }
+    http_routes_create(&no_routes);
     if (cfg.http_redirect_listen != NULL) {
         rd_http_config redir_cfg = http_cfg;
         redir_cfg.tls = NULL;
@@ -330,7 +327,7 @@ int cmd_serve(int argc, char **argv)
         http_listener_free(listeners[i]);
         http_listener_free(redirects[i]);
     }
-    cache_free_all();
+    cache_free(edge);
     actor_free_all();
     console_free(con);
     if (tls != NULL)
