@@ -312,7 +312,7 @@ static void run_job(encoder *e, const struct rd_msg_transcode *t)
         .has_poster_time = t->has_poster_time,
         .poster_time = t->poster_time,
         .mp4 = s->mp4 || t->mp4,
-        .scale_from_source = t->scale_from_source,
+        .cascade = t->cascade,
     };
     transcode_sink sink = {sink_object, sink_progress, sink_cancelled, e};
     transcode_result res;

@@ -75,17 +75,16 @@ static const rd_actor_def notify_def = {
 };
 
 /* --poster-time SECONDS and --mp4: what a promote body may ask for, per job;
- * --scale-from-source: every rung scaled from the decoded picture (for comparisons: by default
- * the CPU path scales each rung from the next larger one). */
+ * --cascade: each rung scaled from the next larger one (src/media/transcode.h). */
 static double poster_time = -1;
-static int want_mp4, scale_from_source;
+static int want_mp4, cascade;
 
 static void set_picture_options(struct rd_msg_transcode *t)
 {
     t->has_poster_time = poster_time >= 0;
     t->poster_time = poster_time >= 0 ? poster_time : 0;
     t->mp4 = (uint8_t)want_mp4;
-    t->scale_from_source = (uint8_t)scale_from_source;
+    t->cascade = (uint8_t)cascade;
 }
 
 static int usage_error(const char *fmt, const char *v)
@@ -94,7 +93,7 @@ static int usage_error(const char *fmt, const char *v)
     fprintf(stderr, fmt, v);
     fprintf(stderr, "\nUsage: reeld transcode INPUT OUTDIR [--preset auto|1080p|720p|480p] "
                     "[--encoder auto|nvenc|x264] [--segment SECONDS] [--format ts|fmp4]\n"
-                    "       [--poster-time SECONDS] [--mp4] [--scale-from-source]\n"
+                    "       [--poster-time SECONDS] [--mp4] [--cascade]\n"
                     "       reeld transcode INPUT --upload --asset ID [OPTIONS]\n");
     return 2;
 }
@@ -316,8 +315,8 @@ int cmd_transcode(int argc, char **argv)
             want_mp4 = 1;
             continue;
         }
-        if (!strcmp(a, "--scale-from-source")) {
-            scale_from_source = 1;
+        if (!strcmp(a, "--cascade")) {
+            cascade = 1;
             continue;
         }
         int which = cli_flag(argc, argv, &i, names, 6, &val);

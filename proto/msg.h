@@ -134,8 +134,8 @@ struct rd_msg_transcode {
     char format[8];        /* ts|fmp4; empty: the encoder's default */
     uint8_t mp4;           /* also download.mp4 (else the encoder's MP4_DOWNLOAD decides) */
     uint8_t has_poster_time;
-    uint8_t scale_from_source; /* every rung from the decoded picture, no cascade (comparisons) */
-    double poster_time;        /* seconds into the video, when has_poster_time */
+    uint8_t cascade;    /* CPU: each rung scaled from the next larger one (transcode_opts) */
+    double poster_time; /* seconds into the video, when has_poster_time */
     /* An export (src/media/export.h) instead of a ladder: the range of the master, the output
      * height (0: the source's), the WebVTT to burn in (a key of `out_bucket`; "": none), and
      * where the MP4 goes. The encoder stores it itself (no HLS_OBJECT) and its TRANSCODE_DONE

@@ -2,9 +2,9 @@
  * AVIOContext over a source, decodes once, encodes AAC once, and gives every rung references
  * to the pictures and packets. Each rung has a worker thread that scales (swscale, or
  * scale_cuda in a filter graph on the GPU path), encodes and muxes into segments collected in
- * memory; closed segments come back to the job's thread, which alone talks to the sink. On the
- * CPU the pictures cascade: the top rung gets the decoded picture, and each rung hands its
- * scaled picture to the next smaller one (a scaler that reads less). The
+ * memory; closed segments come back to the job's thread, which alone talks to the sink. With
+ * opts->cascade (CPU) the top rung gets the decoded picture and each rung hands its scaled
+ * picture to the next smaller one (a scaler that reads less). The
  * rungs thus run side by side with one libx264 thread each on a small machine, instead of
  * frame threads that hold pictures (memory) for little speed. Queues are bounded both ways.
  *
@@ -74,6 +74,7 @@ typedef struct seginfo {
 typedef struct rung_item {
     AVFrame *frame; /* a reference to the decoder's picture, stamped and flagged */
     AVPacket *audio;
+    uint8_t scaled; /* cascade: the picture is a rung above's, scaled once already */
 } rung_item;
 
 /* A closed segment on its way from a worker to the sink. */
@@ -963,16 +964,16 @@ static void rotate_plane(const uint8_t *s, int sls, int w, int h, uint8_t *d, in
 
 /* Scales `in` to the rung (and turns it `rotation` degrees upright) into a picture from the
  * rung's pool when `pooled`; *out is the caller's. */
-static int scale_frame(variant *v, int rotation, int pooled, struct SwsContext **sws,
+static int scale_frame(variant *v, int rotation, int second, int pooled, struct SwsContext **sws,
                        const AVFrame *in, AVFrame **out)
 {
     int turned = rotation == 90 || rotation == 270;
     int sw = turned ? v->rung.height : v->rung.width, sh = turned ? v->rung.width : v->rung.height;
-    /* A second scaling (cascade) with bicubic's 4 taps lost up to 1 dB of PSNR against the
+    /* A `second` scaling (cascade) with bicubic's 4 taps lost up to 1 dB of PSNR against the
      * source (testsrc2, 480p → 360p); lanczos keeps the rung at or above bicubic from the
-     * source, and on a picture several times smaller still costs less (bench/cascade_psnr). */
+     * source (bench/cascade_psnr). A first scaling stays bicubic. */
     *sws = sws_getCachedContext(*sws, in->width, in->height, in->format, sw, sh, AV_PIX_FMT_YUV420P,
-                                v->fed ? SWS_LANCZOS : SWS_BICUBIC, NULL, NULL, NULL);
+                                second ? SWS_LANCZOS : SWS_BICUBIC, NULL, NULL, NULL);
     if (*sws == NULL)
         return fail(-EINVAL, "cannot scale %dx%d %s video", in->width, in->height,
                     av_get_pix_fmt_name(in->format));
@@ -1060,7 +1061,7 @@ static int take_poster(job *j, const AVFrame *in)
     }
     struct SwsContext *sws = NULL;
     AVFrame *pic = NULL;
-    int r = scale_frame(&j->v[0], j->rotation, 0, &sws, src, &pic);
+    int r = scale_frame(&j->v[0], j->rotation, 0, 0, &sws, src, &pic);
     sws_freeContext(sws);
     av_frame_unref(j->sw_frame);
     if (r < 0)
@@ -1272,7 +1273,7 @@ static int hand_down(job *j, variant *to, rung_item it)
 }
 
 /* Worker side: scales (or hands the GPU graph) one stamped picture and encodes it. */
-static int rung_video(job *j, variant *v, AVFrame *in)
+static int rung_video(job *j, variant *v, AVFrame *in, int scaled)
 {
     int64_t t = in->pts;
     int force = in->pict_type == AV_PICTURE_TYPE_I;
@@ -1306,8 +1307,10 @@ static int rung_video(job *j, variant *v, AVFrame *in)
             f = av_frame_clone(in); /* the decoded picture is this rung: encode it as it is */
             if (f == NULL)
                 return -ENOMEM;
-        } else if ((r = scale_frame(v, rotation, 1, &v->sws, in, &f)) < 0) {
+        } else if ((r = scale_frame(v, rotation, scaled, 1, &v->sws, in, &f)) < 0) {
             return r;
+        } else {
+            scaled = 1;
         }
         if (v->feeds != NULL) {
             AVFrame *next = av_frame_clone(f);
@@ -1317,7 +1320,8 @@ static int rung_video(job *j, variant *v, AVFrame *in)
             }
             next->pts = t;
             next->pict_type = in->pict_type;
-            if ((r = hand_down(j, v->feeds, (rung_item){.frame = next})) < 0) {
+            if ((r = hand_down(j, v->feeds,
+                               (rung_item){.frame = next, .scaled = (uint8_t)scaled})) < 0) {
                 av_frame_free(&f);
                 return r;
             }
@@ -1380,7 +1384,7 @@ static void *rung_main(void *arg)
         pthread_cond_broadcast(&v->cv);
         pthread_mutex_unlock(&v->mu);
         if (it.frame != NULL) {
-            r = rung_video(j, v, it.frame);
+            r = rung_video(j, v, it.frame, it.scaled);
             av_frame_free(&it.frame);
         } else if (it.audio != NULL) {
             r = queue_audio(v, it.audio);
@@ -1817,12 +1821,11 @@ static int run(job *j, media_source *src, transcode_result *res)
         return r;
     if (j->path == MEDIA_ENC_NVENC && j->vi >= 0 && (r = open_nvenc_rungs(j)) < 0)
         return r;
-    /* Cascade on the CPU: each rung scaled from the next larger one, not from the decoded
-     * picture, when it is no larger on either side: the scaler reads a picture several times
-     * smaller (1080p → 480p → 360p: the second scaling reads 854x480, not 1920x1080). On the
-     * GPU paths scale_cuda does every rung from the decoded picture (nothing of the CPU's to
-     * save). */
-    for (int i = 1; j->path == MEDIA_ENC_X264 && !j->o->scale_from_source && i < j->nv; i++) {
+    /* Cascade (opts->cascade, CPU): each rung scaled from the next larger one, not from the
+     * decoded picture, when it is no larger on either side: the scaler reads a smaller picture
+     * (720p → 480p → 360p: the last scaling reads 854x480, not 1920x1080). On the GPU paths
+     * scale_cuda does every rung from the decoded picture (no CPU to save). */
+    for (int i = 1; j->path == MEDIA_ENC_X264 && j->o->cascade && i < j->nv; i++) {
         variant *up = &j->v[i - 1], *v = &j->v[i];
         if (v->video && up->video && up->rung.width >= v->rung.width &&
             up->rung.height >= v->rung.height) {

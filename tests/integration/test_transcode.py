@@ -270,15 +270,15 @@ def first_gray(path, w, h, tmp_path, name):
 
 @pytest.mark.parametrize("name", ["ladder", "rotated_ladder"])
 def test_cascade_rungs_match_scaling_from_the_source(inputs, tmp_path, name):
-    """The CPU path scales each rung from the next larger one; the pictures must be those of
-    scaling from the decoded picture (--scale-from-source), the right way up, on every rung."""
+    """With --cascade each rung is scaled from the next larger one; the pictures must be those
+    of scaling from the decoded picture, the right way up, on every rung."""
     src = inputs["ladder"]
     sizes = [("480p", 854, 480), ("360p", 640, 360)]
     if name == "rotated_ladder":
         src = str(tmp_path / "rotated_ladder.mp4")
         ffmpeg("-i", inputs["ladder"], "-c", "copy", "-metadata:s:v", "rotate=90", src)
         sizes = [("480p", 480, 854), ("360p", 360, 640)]
-    for mode, flags in (("cascade", []), ("direct", ["--scale-from-source"])):
+    for mode, flags in (("cascade", ["--cascade"]), ("direct", [])):
         r = transcode(src, tmp_path / mode, "--preset", "480p", *flags)
         assert r.returncode == 0, r.stderr
         check_ladder(str(tmp_path / mode), 6.0, 4, 30, [f"{w}x{h}" for _, w, h in sizes])
