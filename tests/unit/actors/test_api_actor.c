@@ -32,6 +32,7 @@
 #include "src/rt/log.h"
 #include "src/rt/metrics.h"
 #include "src/rt/runtime.h"
+#include "tests/unit/fixture_net.h"
 #include "tests/unit/test.h"
 
 #define NLOOPS    2
@@ -61,24 +62,6 @@ static rd_actor *blob; /* on A's routes, as in `reeld serve` */
 
 /* ---- files ---- */
 
-static void rm_rf(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d == NULL) {
-        unlink(path);
-        return;
-    }
-    for (struct dirent *de; (de = readdir(d)) != NULL;) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        char sub[1024];
-        snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
-        rm_rf(sub);
-    }
-    closedir(d);
-    rmdir(path);
-}
-
 /* 1 when object bucket/key exists in the fs blob store. */
 static int object_exists(const char *bucket, const char *key)
 {
@@ -97,32 +80,6 @@ typedef struct response {
     size_t len;
 } response;
 
-static int dial(int p)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)p),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    struct timeval tv = {.tv_sec = 5};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
-        return fd;
-    close(fd);
-    return -1;
-}
-
-static int send_all(int fd, const void *p, size_t n)
-{
-    for (size_t off = 0; off < n;) {
-        ssize_t w = send(fd, (const char *)p + off, n - off, MSG_NOSIGNAL);
-        if (w <= 0)
-            return -1;
-        off += (size_t)w;
-    }
-    return 0;
-}
-
 /* `method` `target` to API `x` with extra header lines `headers` (each ending in CRLF; may be
  * NULL) and `body` (NULL: none), Connection: close, read to the end. The status, or -1 when no
  * response came. */
@@ -138,7 +95,7 @@ static int call(const api_under_test *x, const char *method, const char *target,
     int n = snprintf(req, sizeof(req),
                      "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%s%sConnection: close\r\n\r\n%s",
                      method, target, x->port, headers ? headers : "", len, body ? body : "");
-    int fd = dial(x->port);
+    int fd = dial_ip(NULL, x->port);
     if (fd < 0)
         return -1;
     send_all(fd, req, (size_t)n);
@@ -475,17 +432,6 @@ TEST(no_io_uring)
 }
 
 /* ---- setup ---- */
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    bind(fd, (struct sockaddr *)&a, sizeof(a));
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 /* Starts API `x` from `base` on its own port, route table and listeners; `with_blob` adds the
  * /blob/ server to its routes. 0, or -1 having said why. */

@@ -33,6 +33,7 @@
 #include "src/rt/metrics.h"
 #include "src/rt/runtime.h"
 #include "src/urlsign.h"
+#include "tests/unit/fixture_net.h"
 #include "tests/unit/test.h"
 
 #define BUCKET     "staging"
@@ -48,24 +49,6 @@ static int port;
 static unsigned char obj[OBJ_LEN];
 
 /* ---- files ---- */
-
-static void rm_rf(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d == NULL) {
-        unlink(path);
-        return;
-    }
-    for (struct dirent *de; (de = readdir(d)) != NULL;) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        char sub[1024];
-        snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
-        rm_rf(sub);
-    }
-    closedir(d);
-    rmdir(path);
-}
 
 /* Entries of DATA_DIR/`sub` (not . and ..); 0 when it does not exist. */
 static int entries(const char *sub)
@@ -122,32 +105,6 @@ static void response_free(response *r)
     r->body = NULL;
 }
 
-static int dial(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    struct timeval tv = {.tv_sec = 5};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
-        return fd;
-    close(fd);
-    return -1;
-}
-
-static int send_all(int fd, const void *p, size_t n)
-{
-    for (size_t off = 0; off < n;) {
-        ssize_t w = send(fd, (const char *)p + off, n - off, MSG_NOSIGNAL);
-        if (w <= 0)
-            return -1;
-        off += (size_t)w;
-    }
-    return 0;
-}
-
 /* Reads one response to the end of the connection (the requests say Connection: close).
  * 0, or -1 when no response head came. */
 static int read_response(int fd, response *out)
@@ -196,7 +153,7 @@ static int exchange(const char *method, const char *target, const char *headers,
     int n =
         snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: %s\r\n%s%sConnection: close\r\n\r\n",
                  method, target, host, headers ? headers : "", len);
-    int fd = dial();
+    int fd = dial_ip(NULL, port);
     if (fd < 0)
         return -1;
     if (send_all(fd, req, (size_t)n) == 0 && blen > 0)
@@ -560,7 +517,7 @@ TEST(a_put_cut_off_mid_body_leaves_nothing)
                      "PUT %s HTTP/1.1\r\nHost: %s\r\nContent-Type: video/mp4\r\n"
                      "Content-Length: %d\r\n\r\n",
                      target, host, OBJ_LEN);
-    int fd = dial();
+    int fd = dial_ip(NULL, port);
     CHECK(fd >= 0);
     if (fd < 0)
         return;
@@ -575,7 +532,7 @@ TEST(a_put_cut_off_mid_body_leaves_nothing)
     CHECK(!exists("blobs.meta/" BUCKET "/videos/cut.mp4"));
 
     /* Cut off after the head alone. */
-    fd = dial();
+    fd = dial_ip(NULL, port);
     CHECK(fd >= 0);
     if (fd < 0)
         return;
@@ -602,7 +559,7 @@ TEST(a_put_over_an_object_cut_off_keeps_the_old_one)
                      "PUT %s HTTP/1.1\r\nHost: %s\r\nContent-Type: video/mp4\r\n"
                      "Content-Length: 50000\r\n\r\n",
                      target, host);
-    int fd = dial();
+    int fd = dial_ip(NULL, port);
     CHECK(fd >= 0);
     if (fd < 0)
         return;
@@ -647,7 +604,7 @@ static int put_started(const char *key, size_t sent)
                      "PUT %s HTTP/1.1\r\nHost: %s\r\nContent-Type: video/mp4\r\n"
                      "Content-Length: %d\r\nConnection: close\r\n\r\n",
                      target, host, OBJ_LEN);
-    int fd = dial();
+    int fd = dial_ip(NULL, port);
     if (fd >= 0 && (send_all(fd, req, (size_t)n) < 0 || send_all(fd, obj, sent) < 0)) {
         close(fd);
         fd = -1;
@@ -693,17 +650,6 @@ TEST(no_io_uring)
 }
 
 /* ---- setup ---- */
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    bind(fd, (struct sockaddr *)&a, sizeof(a));
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 int main(void)
 {

@@ -23,6 +23,7 @@
 #include "src/rt/actor.h"
 #include "src/rt/metrics.h"
 #include "src/rt/runtime.h"
+#include "tests/unit/fixture_net.h"
 #include "tests/unit/test.h"
 
 #define NLOOPS   2
@@ -93,36 +94,7 @@ static int wait_objects(const edge_under_test *e, int want)
     return n;
 }
 
-static void rm_rf(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d == NULL) {
-        unlink(path);
-        return;
-    }
-    for (struct dirent *de; (de = readdir(d)) != NULL;) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        char sub[1024];
-        snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
-        rm_rf(sub);
-    }
-    closedir(d);
-    rmdir(path);
-}
-
 /* ---- HTTP ---- */
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    bind(fd, (struct sockaddr *)&a, sizeof(a));
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 typedef struct response {
     int status;

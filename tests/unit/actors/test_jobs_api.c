@@ -24,6 +24,7 @@
 #include "src/rt/runtime.h"
 #include "src/store/client.h"
 #include "src/store/store.h"
+#include "tests/unit/fixture_net.h"
 #include "tests/unit/test.h"
 
 static rd_runtime rt;
@@ -40,19 +41,6 @@ typedef struct http_resp {
     char body[16384];
     size_t len;
 } http_resp;
-
-static int dial(const char *ip, int p)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p)};
-    inet_pton(AF_INET, ip, &a.sin_addr);
-    struct timeval tv = {.tv_sec = 5};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
-        return fd;
-    close(fd);
-    return -1;
-}
 
 static long long header_num(const char *head, const char *name)
 {
@@ -72,7 +60,7 @@ static int roundtrip_from(const char *ip, const char *req, http_resp *r)
     static char buf[sizeof(r->head) + sizeof(r->body)];
     size_t n = 0, head_len = 0;
     long long want = -1;
-    int fd = dial(ip, port);
+    int fd = dial_ip(ip, port);
     if (fd < 0)
         return -1;
     size_t len = strlen(req);
@@ -154,7 +142,7 @@ TEST(a_job_by_id)
     CHECK(r.len > 0 && r.body[r.len - 1] == '}');
     /* HEAD is routed like GET. */
     snprintf(want, sizeof(want), "HEAD %s HTTP/1.1\r\nHost: t\r\n\r\n", path);
-    int fd = dial("127.0.0.1", port);
+    int fd = dial_ip("127.0.0.1", port);
     CHECK(fd >= 0);
     if (fd >= 0) {
         char head[2048] = "";
@@ -397,17 +385,6 @@ TEST(a_store_that_is_gone_is_503_with_retry_after)
 TEST(no_io_uring)
 {
     SKIP("no io_uring here: the runtime did not start");
-}
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY)};
-    socklen_t len = sizeof(a);
-    bind(fd, (struct sockaddr *)&a, sizeof(a));
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    close(fd);
-    return ntohs(a.sin_port);
 }
 
 static int64_t create_job(int64_t asset)

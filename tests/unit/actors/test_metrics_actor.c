@@ -16,6 +16,7 @@
 #include "actors/metrics.h"
 #include "src/rt/metrics.h"
 #include "src/rt/runtime.h"
+#include "tests/unit/fixture_net.h"
 #include "tests/unit/test.h"
 
 static rd_runtime rt;
@@ -31,20 +32,6 @@ typedef struct http_resp {
     char *body; /* malloc'd, NUL-terminated */
     size_t len;
 } http_resp;
-
-static int dial(int p)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)p),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    struct timeval tv = {.tv_sec = 5};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
-        return fd;
-    close(fd);
-    return -1;
-}
 
 /* The value of header `name` in `head` as a number, or -1 when absent. */
 static long long header_num(const char *head, const char *name)
@@ -65,7 +52,7 @@ static int roundtrip(const char *req, size_t len, int head_only, http_resp *r)
     r->status = -1;
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap + 1);
-    int fd = dial(port);
+    int fd = dial_ip(NULL, port);
     if (fd < 0 || buf == NULL) {
         free(buf);
         r->body = strdup("");
@@ -345,17 +332,6 @@ TEST(no_io_uring)
 {
     if (!have_loop)
         SKIP("no io_uring here: the runtime did not start");
-}
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    bind(fd, (struct sockaddr *)&a, sizeof(a));
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    close(fd);
-    return ntohs(a.sin_port);
 }
 
 int main(void)

@@ -25,6 +25,7 @@
 #include "src/rt/actor.h"
 #include "src/rt/log.h"
 #include "src/rt/runtime.h"
+#include "tests/unit/fixture_net.h"
 #include "tests/unit/test.h"
 
 /* ---- the server ---- */
@@ -47,17 +48,6 @@ static int find_redis(void)
     }
     redis_bin[0] = '\0';
     return 0;
-}
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    bind(fd, (struct sockaddr *)&a, sizeof(a));
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    close(fd);
-    return ntohs(a.sin_port);
 }
 
 static void sleep_ms(int ms)
