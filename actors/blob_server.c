@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "proto/cors.h"
+#include "proto/http_cond.h"
 #include "src/rt/log.h"
 #include "src/rt/metrics.h"
 #include "src/urlsign.h"
@@ -361,45 +362,16 @@ static void get_pump(blob_server *bs, download *d)
     }
 }
 
-/* "bytes=a-b", "bytes=a-" or "bytes=-n" against `size`: 1 and [*start, *end) when satisfiable,
- * 0 for no usable Range (serve it whole), -1 when unsatisfiable (416). */
+/* The Range header against `size` (proto/http_cond.h, the edge's parser too): 1 and
+ * [*start, *end) when satisfiable, 0 for no usable Range (serve it whole), -1 when
+ * unsatisfiable (416). */
 static int parse_range(http1_str h, uint64_t size, uint64_t *start, uint64_t *end)
 {
-    if (h.p == NULL || h.len < 7 || memcmp(h.p, "bytes=", 6) != 0)
-        return 0;
-    char v[64];
-    if (h.len - 6 >= sizeof(v) || memchr(h.p, ',', h.len) != NULL)
-        return 0;
-    memcpy(v, h.p + 6, h.len - 6);
-    v[h.len - 6] = '\0';
-    char *dash = strchr(v, '-'), *e;
-    if (dash == NULL)
-        return 0;
-    *dash = '\0';
-    if (v[0] == '\0') {
-        unsigned long long n = strtoull(dash + 1, &e, 10);
-        if (*e || n == 0)
-            return 0;
-        *start = n >= size ? 0 : size - n;
-        *end = size;
-        return size ? 1 : -1;
-    }
-    unsigned long long a = strtoull(v, &e, 10);
-    if (*e)
-        return 0;
-    unsigned long long b = size ? size - 1 : 0;
-    if (dash[1]) {
-        b = strtoull(dash + 1, &e, 10);
-        if (*e || b < a)
-            return 0;
-        if (b >= size)
-            b = size - 1;
-    }
-    if (a >= size)
-        return -1;
-    *start = a;
-    *end = b + 1;
-    return 1;
+    uint64_t last = 0;
+    int r = httpcond_range(h.p, h.len, size, start, &last);
+    if (r == HTTPCOND_PARTIAL)
+        *end = last + 1;
+    return r;
 }
 
 static void get_begin(blob_server *bs, const rd_msg *m, const char *bucket, const char *key)

@@ -313,6 +313,16 @@ TEST(ranged_get_is_206_with_the_range)
     CHECK_EQ_INT(exchange("GET", target, "Range: items=0-1\r\n", -1, NULL, 0, &r), 200);
     CHECK_EQ_INT(r.len, OBJ_LEN);
     response_free(&r);
+    /* Positions are digits only (RFC 9110): a sign or a second dash makes the header invalid,
+     * and an invalid Range is ignored. */
+    static const char *const bad[] = {"bytes=10--1", "bytes=-+5", "bytes=+3-4", "bytes=1-0"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char h[64];
+        snprintf(h, sizeof(h), "Range: %s\r\n", bad[i]);
+        CHECK_EQ_INT(exchange("GET", target, h, -1, NULL, 0, &r), 200);
+        CHECK_EQ_INT(r.len, OBJ_LEN);
+        response_free(&r);
+    }
 }
 
 TEST(head_answers_the_length_without_a_body)
