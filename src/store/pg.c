@@ -163,7 +163,9 @@ static const char *const migrations[] = {
 #define CLAIMABLE CLAIMABLE_OF("j.state")
 /* Statements that name their jobs by key test the state so that it cannot use the queue's
  * partial index (jobs_ready, led by kind): with statistics that lag a fast-growing backlog the
- * planner chose that index for "id = ANY (...)", which reads every queued job per statement. */
+ * planner chose that index for "id = ANY (...)", which reads every queued job per statement.
+ * The fenced updates also say "j.id = ANY ($3)" beside their join on d: it is what offers the
+ * primary key's index to a generic plan made while the table was still small. */
 #define STATE_BY_KEY "(j.state || '')"
 #define CLAIM_SET                                                                                  \
     "UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, lease_owner = $1,"            \
