@@ -6,7 +6,8 @@
  * owns (also): a bounded set of deleted assets whose links it refuses (404), a cache of what
  *        the store says: entries expire when the links they refuse would have.
  * owns (per edge, shared by its shards): the edge (rd_edge, made by cache_start, freed by
- *        cache_free): settings, signing keys, CORS policy, origin, metric series and the shards;
+ *        cache_free): settings, signing keys, CORS policy, the blob store of the previews bucket
+ *        (src/blob/aio.h) and its origins, metric series and the shards;
  *        read-only once the loops serve. Each shard points to its edge, and everything reaches it
  *        through the shard, flight or job at hand: the file keeps no mutable state of its own,
  *        so edges started side by side in one process share nothing.
@@ -119,7 +120,7 @@ struct flight {
     int err;     /* the origin's failure, once done */
     origin *src; /* the edge's origin, or its thumbs for a thumbnail */
     origin_get *get;
-    origin_sink sink;
+    blob_sink sink;
     rd_timer timeout;
     uint64_t start_ns;
     uint64_t size, have;
@@ -173,6 +174,7 @@ struct rd_edge {
     uint64_t shard_bytes;
     uint32_t fetch_timeout_ms;
     edge_keyring keys;
+    blob_aio *blobs; /* the previews bucket: fs or s3 (src/blob/aio.h) */
     origin *origin;
     origin *thumbs;  /* made, not fetched: thumbnail.jpg?time=&width= (over origin) */
     rd_actor *store; /* the dispatcher: store requests go through it */
@@ -846,9 +848,11 @@ static void disk_next(flight *f)
     io_uring_prep_renameat(sqe, AT_FDCWD, f->tmp, AT_FDCWD, f->file, 0);
 }
 
-static void on_head(origin_sink *s, uint64_t size, int64_t mtime)
+static void on_head(blob_sink *s, const blob_meta *m)
 {
     flight *f = (flight *)(void *)((char *)s - offsetof(flight, sink));
+    uint64_t size = m->size;
+    int64_t mtime = m->mtime;
     shard *sh = f->sh;
     f->have_head = 1;
     f->size = size;
@@ -876,7 +880,7 @@ static void on_head(origin_sink *s, uint64_t size, int64_t mtime)
     }
 }
 
-static void on_data(origin_sink *s, rd_buf *chunk)
+static void on_data(blob_sink *s, rd_buf *chunk)
 {
     flight *f = (flight *)(void *)((char *)s - offsetof(flight, sink));
     if (f->nchunks == f->cap) {
@@ -902,8 +906,9 @@ static void on_data(origin_sink *s, rd_buf *chunk)
     disk_next(f);
 }
 
-static void on_done(origin_sink *s, int err)
+static void on_done(blob_sink *s, int err, const char *why)
 {
+    (void)why; /* the error number says what the edge answers */
     flight *f = (flight *)(void *)((char *)s - offsetof(flight, sink));
     rd_edge *e = f->sh->e;
     if (err == 0 && f->have != f->size)
@@ -940,7 +945,7 @@ static void on_timeout(rd_timer *t)
     if (f->get == NULL)
         return;
     origin_get_cancel(f->src, f->get);
-    on_done(&f->sink, -ETIMEDOUT);
+    on_done(&f->sink, -ETIMEDOUT, "");
 }
 
 static void flight_join(flight *f, job *j)
@@ -968,7 +973,7 @@ static void flight_start(shard *sh, job *j)
     memcpy(f->path, j->path, sizeof(f->path));
     f->playlist = j->playlist;
     f->fd = -1;
-    f->sink = (origin_sink){.head = on_head, .data = on_data, .done = on_done};
+    f->sink = (blob_sink){.head = on_head, .data = on_data, .done = on_done};
     f->timeout.fire = on_timeout;
     f->start_ns = rd_now_ns();
     int64_t tms;
@@ -1303,22 +1308,13 @@ int cache_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_acto
     e->fetch_timeout_ms = (uint32_t)cfg->fetch_timeout_ms;
     e->nshards = nloops;
     e->shard_bytes = (uint64_t)cfg->cache_max_bytes / (uint64_t)nloops;
-    if (cfg->s3_endpoint != NULL) {
-        origin_s3_config oc = {.endpoint = cfg->s3_endpoint,
-                               .region = cfg->s3_region,
-                               .access_key_id = cfg->s3_access_key_id,
-                               .secret_access_key = cfg->s3_secret_access_key,
-                               .bucket = cfg->s3_bucket_previews,
-                               .timeout_ms = e->fetch_timeout_ms};
-        r = origin_s3_create(&oc, loops, nloops, &e->origin, err, errlen);
-        if (r < 0)
-            return r;
-    } else {
-        r = origin_fs_create(cfg->data_dir, cfg->s3_bucket_previews, &e->origin);
-        if (r < 0) {
-            snprintf(err, errlen, "edge: cannot set up the origin (%s)", strerror(-r));
-            return r;
-        }
+    r = blob_aio_open(cfg, loops, nloops, e->fetch_timeout_ms, &e->blobs, err, errlen);
+    if (r < 0)
+        return r;
+    r = origin_blob_create(e->blobs, cfg->s3_bucket_previews, &e->origin);
+    if (r < 0) {
+        snprintf(err, errlen, "edge: cannot set up the origin (%s)", strerror(-r));
+        return r;
     }
     r = origin_thumb_create(e->origin, &e->thumbs);
     if (r < 0) {
@@ -1364,7 +1360,7 @@ int cache_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_acto
     }
     log_info("edge_cache", KV_STR("dir", e->dir), KV_INT("objects", (int64_t)count - evicted),
              KV_INT("evicted", evicted), KV_INT("max_bytes", cfg->cache_max_bytes),
-             KV_STR("origin", e->origin->ops->name));
+             KV_STR("origin", blob_aio_kind(e->blobs)));
 
     rd_actor **actors = rd_calloc((size_t)nloops, sizeof(*actors), "starting the edge");
     for (int i = 0; i < nloops && r == 0; i++) {
@@ -1411,6 +1407,7 @@ void cache_free(rd_edge *e)
     free(e->shards);
     origin_destroy(e->thumbs);
     origin_destroy(e->origin);
+    blob_aio_close(e->blobs);
     edge_keyring_clear(&e->keys);
     free(e);
 }

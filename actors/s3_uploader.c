@@ -3,22 +3,24 @@
  *
  * owns:  its jobs (asset, notify actor, publication plan, the HLS_OBJECT messages whose bytes
  *        are not stored yet), its PUTs in flight (at most `concurrency`), the list on which the
- *        S3 client's loop hands finished PUTs back (then it wakes the thread: actor_wake).
+ *        blob store's home loop hands finished requests back (then it wakes the thread:
+ *        actor_wake). One path for both backends (src/blob/aio.h): it never asks which.
  * takes: UPLOAD_JOB (registers a job), HLS_OBJECT (an object of a registered job),
  *        TRANSCODE_PROGRESS and TRANSCODE_DONE (the encoder's, passed on to the job's notify),
  *        STOP.
  * sends: to a job's notify: its TRANSCODE_PROGRESS (dropped when notify is full: the next one
  *        supersedes it), TRANSCODE_DONE, then exactly one UPLOAD_DONE. To a job's encoder, when
- *        the upload fails while it still encodes: TRANSCODE_CANCEL. To the S3 client's
- *        actor: MSG_S3_CALL (s3_submit), PUT and, after a failure, DELETE. Counts
+ *        the upload fails while it still encodes: TRANSCODE_CANCEL. To the blob store's
+ *        actor: MSG_BLOB_CALL, PUT and, after a failure, DELETE (one at a time). Counts
  *        reeld_upload_objects_total{outcome}, reeld_upload_bytes_total,
  *        reeld_upload_jobs_total{outcome}.
  * never: PUTs a master playlist before the job is whole and everything else has landed, nor
  *        leaves one behind after a failure (what a failed job stored is deleted, master first);
  *        holds more than `concurrency` objects that could go but wait for a PUT slot: while it
  *        does, it takes no new message, so the encoder's send waits (back-pressure); drops an
- *        HLS_OBJECT of a registered job silently; runs on a loop (fs writes block); looks at
- *        its mailbox or its finished PUTs on a period: it sleeps in actor_wait until a PUT
+ *        HLS_OBJECT of a registered job silently; runs on a loop (its handler waits for PUT
+ *        slots, which is the back-pressure); looks at its mailbox or its finished PUTs on a
+ *        period: it sleeps in actor_wait until a PUT
  *        comes back or, only while it takes new mail, a message arrives.
  *
  * Every PUT that lands logs "upload_stored" at debug level and every PUT that starts
@@ -43,14 +45,18 @@
 typedef struct upload_job upload_job;
 typedef struct uploader uploader;
 
-/* One PUT on its way through the S3 client (the DELETEs of a clean-up wait, one at a time). */
+/* One PUT on its way through the blob store, or one DELETE of a failed job's clean-up. */
 typedef struct put_op {
-    s3_op op;
+    blob_sink sink;
     uploader *u;
     upload_job *job;
     int index;      /* in the job's plan */
+    int is_delete;  /* a clean-up's DELETE */
     rd_msg *object; /* the HLS_OBJECT whose bytes are the body, until done */
+    size_t len;
     uint64_t started_ns;
+    int res;             /* set on the store's loop before the op is handed back */
+    char why[512];       /* the store's sentence when res < 0 */
     struct put_op *next; /* in the finished queue */
     char key[S3_MAX_KEY + 1];
 } put_op;
@@ -66,6 +72,9 @@ struct upload_job {
     int inflight;   /* PUTs of this job on the wire */
     int transcoded; /* its TRANSCODE_DONE has arrived */
     int status;     /* 0, or the first failure */
+    int cleaned;    /* a failed job's clean-up has ended */
+    size_t clean_kind;
+    int clean_at, deleted, left; /* the clean-up's place in the plan, and its counts */
     char error[512];
     int64_t stored, bytes;
     uint64_t started_ns;
@@ -79,7 +88,7 @@ struct uploader {
     int inflight; /* PUTs on the wire, all jobs */
     int waiting;  /* objects held that are not on their way yet (objects[]), all jobs */
     int stop_seen;
-    pthread_mutex_t mu; /* guards `finished`: the S3 client's loop pushes, this thread pops */
+    pthread_mutex_t mu; /* guards `finished`: the store's loop pushes, this thread pops */
     put_op *finished, **finished_tail;
     rd_series *objects_ok, *objects_failed, *bytes, *jobs_ok, *jobs_failed;
 };
@@ -162,17 +171,38 @@ static void drop_waiting(uploader *u, upload_job *j)
 
 /* ---- storing ---- */
 
-/* On the S3 client's loop thread. */
-static void put_finished(s3_op *op)
+/* On the store's home loop. */
+static void put_finished(blob_sink *sink, int err, const char *why)
 {
-    put_op *p = op->ctx;
+    put_op *p = (put_op *)(void *)sink;
     uploader *u = p->u;
     rd_actor *self = u->self; /* once unlocked, u may be gone (the uploader stopped) */
+    p->res = err;
+    snprintf(p->why, sizeof(p->why), "%s", why);
     pthread_mutex_lock(&u->mu);
     *u->finished_tail = p;
     u->finished_tail = &p->next;
     pthread_mutex_unlock(&u->mu);
     actor_wake(self); /* the actor itself outlives its stop */
+}
+
+/* Hands a PUT or DELETE to the store; it comes back through put_finished. 0 or -errno (then
+ * nothing was started and `p` is still the caller's). */
+static int submit(uploader *u, put_op *p, const struct rd_msg_hls_object *o)
+{
+    const uploader_arg *a = u->arg;
+    p->u = u;
+    p->sink.done = put_finished;
+    p->started_ns = rd_now_ns();
+    int r = o != NULL ? blob_aio_put(a->store, NULL, a->bucket, p->key, o->data, o->len,
+                                     hls_content_type(o->name), uploader_cache_control(o->name),
+                                     &p->sink, NULL)
+                      : blob_aio_delete(a->store, NULL, a->bucket, p->key, &p->sink, NULL);
+    if (r == 0) {
+        p->job->inflight++;
+        u->inflight++;
+    }
+    return r;
 }
 
 static void landed(uploader *u, upload_job *j, int i, size_t len, uint64_t started_ns)
@@ -186,69 +216,41 @@ static void landed(uploader *u, upload_job *j, int i, size_t len, uint64_t start
               KV_INT("bytes", len), KV_DBL("ms", (double)(rd_now_ns() - started_ns) / 1e6));
 }
 
-/* Starts (s3) or does (fs) the store of object `i`, whose message is held. */
+/* Starts the store of object `i`, whose message is held. */
 static void store(uploader *u, upload_job *j, int i)
 {
     rd_msg *m = j->objects[i];
     struct rd_msg_hls_object *o = msg_body(m, hls_object);
-    const uploader_arg *a = u->arg;
-    char key[S3_MAX_KEY + 1];
     j->objects[i] = NULL; /* on its way now */
     u->waiting--;
-    if (uploader_key(key, sizeof(key), j->asset, o->name) < 0) {
-        fail_job(u, j, -ENAMETOOLONG, "the key of %s/hls/%s is too long", j->asset, o->name);
-        msg_free(m);
-        return;
-    }
-    log_debug("upload_put", KV_INT("job", j->id), KV_STR("key", key), KV_INT("bytes", o->len));
-    if (a->s3 == NULL) {
-        char msg[512];
-        uint64_t t0 = rd_now_ns();
-        int r = blob_put(a->fs, a->bucket, key, o->data, o->len, hls_content_type(o->name), NULL,
-                         msg, sizeof(msg));
-        if (r < 0) {
-            metrics_add(u->objects_failed, 1);
-            fail_job(u, j, r, "%s%s", msg, "");
-        } else {
-            landed(u, j, i, o->len, t0);
-        }
-        msg_free(m);
-        return;
-    }
     put_op *p = rd_calloc(1, sizeof(*p), "upload put");
-    p->u = u;
     p->job = j;
     p->index = i;
     p->object = m;
-    p->started_ns = rd_now_ns();
-    snprintf(p->key, sizeof(p->key), "%s", key);
-    p->op.method = S3_PUT;
-    p->op.bucket = a->bucket;
-    p->op.key = p->key;
-    p->op.body = o->data;
-    p->op.body_len = o->len;
-    p->op.content_type = hls_content_type(o->name);
-    p->op.cache_control = uploader_cache_control(o->name);
-    p->op.done = put_finished;
-    p->op.ctx = p;
-    int r = s3_submit(a->s3, &p->op);
-    if (r < 0) {
-        fail_job(u, j, r, "S3 PutObject of %s: the S3 client is %s.", key,
-                 r == -EAGAIN ? "overloaded" : "stopped");
-        metrics_add(u->objects_failed, 1);
+    p->len = o->len;
+    if (uploader_key(p->key, sizeof(p->key), j->asset, o->name) < 0) {
+        fail_job(u, j, -ENAMETOOLONG, "the key of %s/hls/%s is too long", j->asset, o->name);
         msg_free(m);
         free(p);
         return;
     }
-    j->inflight++;
-    u->inflight++;
+    log_debug("upload_put", KV_INT("job", j->id), KV_STR("key", p->key), KV_INT("bytes", o->len));
+    int r = submit(u, p, o);
+    if (r < 0) {
+        fail_job(u, j, r, "storing %s: %s.", p->key,
+                 r == -EAGAIN   ? "the blob store is overloaded"
+                 : r == -EINVAL ? "the store refused the name or type"
+                                : "the blob store is stopped");
+        metrics_add(u->objects_failed, 1);
+        msg_free(m);
+        free(p);
+    }
 }
 
 /* Starts what the job's plan allows, as far as PUT slots go. */
 static void pump(uploader *u, upload_job *j)
 {
-    int limit = u->arg->s3 != NULL ? u->arg->concurrency : 1;
-    while (j->status == 0 && (u->arg->s3 == NULL || u->inflight < limit)) {
+    while (j->status == 0 && u->inflight < u->arg->concurrency) {
         int i = hlspub_next(j->plan);
         if (i < 0)
             break;
@@ -262,38 +264,35 @@ static void pump_all(uploader *u)
         pump(u, j);
 }
 
-/* Deletes what a failed job stored: the master first (were it there), then the poster and the
- * playlists, then the segments, so no playlist ever names a missing segment. */
-static void clean_up(uploader *u, upload_job *j)
+/* Deletes what a failed job stored, one object at a time: the master first (were it there),
+ * then the poster and the playlists, then the segments, so no playlist ever names a missing
+ * segment. 1 when a DELETE is on its way (settle comes back when it lands), 0 when nothing is
+ * left to delete. */
+static int clean_next(uploader *u, upload_job *j)
 {
     static const hlspub_kind order[] = {HLSPUB_MASTER, HLSPUB_POSTER, HLSPUB_VARIANT,
                                         HLSPUB_SEGMENT};
-    int deleted = 0, left = 0;
-    for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
-        for (int i = 0; i < hlspub_count(j->plan); i++) {
-            if (hlspub_kind_at(j->plan, i) != order[k] || !hlspub_has_landed(j->plan, i))
+    for (; j->clean_kind < sizeof(order) / sizeof(order[0]); j->clean_kind++, j->clean_at = 0) {
+        while (j->clean_at < hlspub_count(j->plan)) {
+            int i = j->clean_at++;
+            if (hlspub_kind_at(j->plan, i) != order[j->clean_kind] ||
+                !hlspub_has_landed(j->plan, i))
                 continue;
-            char key[S3_MAX_KEY + 1], msg[512];
-            uploader_key(key, sizeof(key), j->asset, hlspub_name(j->plan, i));
-            int r;
-            if (u->arg->s3 != NULL) {
-                s3_op op = {.method = S3_DELETE, .bucket = u->arg->bucket, .key = key};
-                r = s3_call(u->arg->s3, &op);
-                snprintf(msg, sizeof(msg), "%s", op.message);
-            } else {
-                r = blob_delete(u->arg->fs, u->arg->bucket, key, msg, sizeof(msg));
-            }
-            if (r < 0) {
-                left++;
-                log_warn("upload_cleanup_failed", KV_INT("job", j->id), KV_STR("key", key),
-                         KV_STR("reason", msg), KV_ERRNO(r));
-            } else {
-                deleted++;
-            }
+            put_op *p = rd_calloc(1, sizeof(*p), "upload clean-up");
+            p->job = j;
+            p->index = i;
+            p->is_delete = 1;
+            uploader_key(p->key, sizeof(p->key), j->asset, hlspub_name(j->plan, i));
+            int r = submit(u, p, NULL);
+            if (r == 0)
+                return 1;
+            j->left++;
+            log_warn("upload_cleanup_failed", KV_INT("job", j->id), KV_STR("key", p->key),
+                     KV_STR("reason", "the blob store took no request"), KV_ERRNO(r));
+            free(p);
         }
     }
-    log_info("upload_cleaned_up", KV_INT("job", j->id), KV_STR("asset", j->asset),
-             KV_INT("deleted", deleted), KV_INT("left", left));
+    return 0;
 }
 
 /* Ends the job if nothing more can happen to it: reports it and forgets it. */
@@ -303,8 +302,13 @@ static void settle(uploader *u, upload_job *j)
         return;
     if (j->status == 0 && !hlspub_complete(j->plan))
         return;
-    if (j->status < 0)
-        clean_up(u, j);
+    if (j->status < 0 && !j->cleaned) {
+        if (clean_next(u, j))
+            return;
+        j->cleaned = 1;
+        log_info("upload_cleaned_up", KV_INT("job", j->id), KV_STR("asset", j->asset),
+                 KV_INT("deleted", j->deleted), KV_INT("left", j->left));
+    }
     rd_msg *m = msg_new(MSG_UPLOAD_DONE);
     struct rd_msg_upload_done *d = msg_body(m, upload_done);
     d->job = j->id;
@@ -331,22 +335,27 @@ static void settle(uploader *u, upload_job *j)
     free(j);
 }
 
-/* A PUT came back from the S3 client. */
+/* A PUT or a clean-up's DELETE came back from the store. */
 static void put_done(uploader *u, put_op *p)
 {
     upload_job *j = p->job;
-    size_t len = p->op.body_len;
     j->inflight--;
     u->inflight--;
-    if (p->op.res == 0) {
-        landed(u, j, p->index, len, p->started_ns);
+    if (p->is_delete) {
+        if (p->res < 0) {
+            j->left++;
+            log_warn("upload_cleanup_failed", KV_INT("job", j->id), KV_STR("key", p->key),
+                     KV_STR("reason", p->why), KV_ERRNO(p->res));
+        } else {
+            j->deleted++;
+        }
+    } else if (p->res == 0) {
+        landed(u, j, p->index, p->len, p->started_ns);
     } else {
         metrics_add(u->objects_failed, 1);
         log_debug("upload_put_failed", KV_INT("job", j->id), KV_STR("key", p->key),
-                  KV_INT("status", p->op.status), KV_STR("code", p->op.code),
-                  KV_INT("attempts", p->op.attempts));
-        fail_job(u, j, p->op.res, "%s%s", p->op.message[0] ? p->op.message : "S3 PutObject failed.",
-                 "");
+                  KV_STR("reason", p->why), KV_ERRNO(p->res));
+        fail_job(u, j, p->res, "%s%s", p->why[0] ? p->why : "storing the object failed.", "");
     }
     msg_free(p->object);
     free(p);
@@ -575,7 +584,7 @@ static const rd_actor_def uploader_def = {
 
 int uploader_spawn(const uploader_arg *arg, rd_actor **out)
 {
-    assert(arg->s3 != NULL || arg->fs != NULL);
+    assert(arg->store != NULL);
     assert(arg->concurrency > 0);
     return actor_spawn_thread(&uploader_def, (void *)arg, -1, out);
 }

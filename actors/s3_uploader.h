@@ -9,23 +9,21 @@
 #ifndef REELD_ACTORS_S3_UPLOADER_H
 #define REELD_ACTORS_S3_UPLOADER_H
 
-#include "src/blob/blob.h"
-#include "src/blob/s3.h"
+#include "src/blob/aio.h"
 #include "src/rt/actor.h"
 
 #define UPLOAD_CACHE_IMMUTABLE "public, max-age=31536000, immutable" /* segments, poster */
 #define UPLOAD_CACHE_PLAYLIST  "no-cache"                            /* playlists */
 
 typedef struct uploader_arg {
-    s3_client *s3;      /* fleet: PUTs go through this client (its loop runs them); or NULL */
-    blob_store *fs;     /* embedded (s3 NULL): the fs backend, written on the uploader's thread */
+    blob_aio *store;    /* PUTs and DELETEs run on its home loop (fs: io_uring; s3: its client) */
     const char *bucket; /* S3_BUCKET_PREVIEWS */
-    int concurrency;    /* UPLOAD_CONCURRENCY: PUTs in flight at once over s3's pool */
+    int concurrency;    /* UPLOAD_CONCURRENCY: PUTs in flight at once */
 } uploader_arg;
 
-/* Spawns the uploader as a thread actor (fs writes block, and a handler that waits is what
- * slows the encoders down to upload speed). `arg` and what it points to must outlive the actor;
- * stop the uploader (actor_stop, actor_join) before the client's loop. 0 or -errno. */
+/* Spawns the uploader as a thread actor (a handler that waits for a PUT slot is what slows the
+ * encoders down to upload speed). `arg` and what it points to must outlive the actor; stop the
+ * uploader (actor_stop, actor_join) before the store's home loop. 0 or -errno. */
 int uploader_spawn(const uploader_arg *arg, rd_actor **out);
 
 /* The S3 key of `name` of `asset`'s ladder: "{asset}/hls/{name}". 0, or -ENAMETOOLONG. */

@@ -210,9 +210,7 @@ static int run_upload(const rd_config *cfg, const char *input, const char *asset
         fprintf(stderr, "reeld: upload failed: %s\n", err);
         goto out;
     }
-    s3_client *s3 = bk.s3;
-    uploader_arg ua = {s3, s3 != NULL ? NULL : bk.blob, cfg->s3_bucket_previews,
-                       cfg->upload_concurrency};
+    uploader_arg ua = {bk.aio, cfg->s3_bucket_previews, cfg->upload_concurrency};
     if ((r = actor_spawn_thread(&notify_def, &c, -1, &notify)) < 0 ||
         (r = uploader_spawn(&ua, &up)) < 0) {
         fprintf(stderr, "reeld: upload failed: cannot start the uploader: %s\n", strerror(-r));
@@ -265,7 +263,7 @@ static int run_upload(const rd_config *cfg, const char *input, const char *asset
         fprintf(stderr, "reeld: upload failed: %s\n", u->error);
     } else {
         printf("%s/%s/hls/master.m3u8: %lld objects, %.1f MB in %.2f s (%.1f MB/s)\n",
-               s3 != NULL ? cfg->s3_bucket_previews : "blobs", asset, (long long)u->objects,
+               bk.s3 != NULL ? cfg->s3_bucket_previews : "blobs", asset, (long long)u->objects,
                (double)u->bytes / 1e6, u->wall_sec,
                u->wall_sec > 0 ? (double)u->bytes / 1e6 / u->wall_sec : 0);
         status = 0;

@@ -12,8 +12,8 @@ int worker_role_start(worker_role *w, const rd_config *cfg, rd_runtime *rt, rd_a
                       rd_actor *store, char *err, size_t errlen)
 {
     memset(w, 0, sizeof(*w));
-    /* The uploader's PUTs and the encoders' ranged GETs go through one client on the last
-     * loop, beside the dispatcher, away from loop 0's API and store. */
+    /* The uploader's PUTs (fs: that loop's io_uring) and the encoders' ranged GETs go through
+     * one client on the last loop, beside the dispatcher, away from loop 0's API and store. */
     int r = blob_backend_open(&w->backend, cfg, rt->loops[rt->nloops - 1], err, errlen);
     if (r < 0)
         return r;
@@ -23,8 +23,7 @@ int worker_role_start(worker_role *w, const rd_config *cfg, rd_runtime *rt, rd_a
     if (r < 0)
         return r;
     encoder_pool_sweep(&w->pool); /* before the worker takes jobs */
-    w->up = (uploader_arg){.s3 = w->backend.s3,
-                           .fs = w->backend.s3 != NULL ? NULL : w->backend.blob,
+    w->up = (uploader_arg){.store = w->backend.aio,
                            .bucket = cfg->s3_bucket_previews,
                            .concurrency = cfg->upload_concurrency};
     r = uploader_spawn(&w->up, &w->uploader);
@@ -50,7 +49,7 @@ int worker_role_start(worker_role *w, const rd_config *cfg, rd_runtime *rt, rd_a
     }
     log_info("worker_started", KV_INT("encoders", w->pool.n),
              KV_STR("encoder", w->pool.probe.encoder == MEDIA_ENC_NVENC ? "nvenc" : "x264"),
-             KV_STR("storage", w->backend.s3 != NULL ? "s3" : "fs"));
+             KV_STR("storage", blob_aio_kind(w->backend.aio)));
     return 0;
 }
 

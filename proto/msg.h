@@ -211,7 +211,12 @@ struct rd_msg_upload_done {
 
 /* Blob storage. */
 struct rd_msg_s3_call {
-    struct s3_op *op; /* borrowed until op->done (src/blob/s3.h: s3_call waits, s3_submit not) */
+    struct s3_op *op; /* borrowed until op->done (src/blob/s3.h: s3_call waits for it) */
+};
+
+/* Any thread -> a blob store's actor on its home loop (src/blob/aio.h): start this request. */
+struct rd_msg_blob_call {
+    struct blob_req *req; /* the store's from now on */
 };
 
 /* Edge (src/edge/origin_thumb.c) -> its render thread: decode this segment's frame. */
@@ -248,6 +253,7 @@ struct rd_msg_sse_open {
     X(CACHE_TOUCH, cache_touch)                                                                    \
     X(EDGE_DELETED, edge_deleted)                                                                  \
     X(S3_CALL, s3_call)                                                                            \
+    X(BLOB_CALL, blob_call)                                                                        \
     X(STORE, store)                                                                                \
     X(JOB_PULL, job_pull)                                                                          \
     X(JOB_ASSIGN, job_assign)                                                                      \

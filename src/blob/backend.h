@@ -1,23 +1,26 @@
 /* The blob backend a process's settings name, opened in one place: S3 (S3_ENDPOINT set: a
  * client on a loop, trusting the system CA bundle for https) or the fs backend under
- * REELD_DATA_DIR (embedded mode).
+ * REELD_DATA_DIR (embedded mode), both as the asynchronous store (src/blob/aio.h, for actors)
+ * and, over the same client, the blocking one (src/blob/blob.h, for the threads that wait).
  *
- * owns:  the trust anchors, the S3 client and the blob store, until blob_backend_close.
+ * owns:  the asynchronous store (which owns the S3 client and its trust anchors) and the
+ *        blocking store, until blob_backend_close.
  * never: opens a connection before the first request (the client connects lazily). */
 #ifndef REELD_BLOB_BACKEND_H
 #define REELD_BLOB_BACKEND_H
 
 #include <stddef.h>
 
+#include "src/blob/aio.h"
 #include "src/blob/blob.h"
 #include "src/blob/s3.h"
 #include "src/net/tls.h"
 #include "src/rt/config.h"
 
 typedef struct blob_backend {
-    tls_anchors anchors;
-    s3_client *s3;    /* NULL in embedded mode */
-    blob_store *blob; /* over s3, or the fs backend */
+    blob_aio *aio;    /* asynchronous: home loop is the backend's loop */
+    s3_client *s3;    /* the aio store's client of that loop; NULL in embedded mode */
+    blob_store *blob; /* blocking: over s3, or the fs backend */
 } blob_backend;
 
 /* Opens the backend of `cfg`; an S3 client runs its requests on `loop`. Not on a loop thread

@@ -1179,18 +1179,6 @@ int s3_call(s3_client *c, s3_op *op)
     return op->res;
 }
 
-int s3_submit(s3_client *c, s3_op *op)
-{
-    assert(loop_current() != c->loop);
-    assert(op->done != NULL);
-    rd_msg *m = msg_new(MSG_S3_CALL);
-    msg_body(m, s3_call)->op = op;
-    int r = actor_send(c->actor, m);
-    if (r < 0)
-        msg_free(m);
-    return r;
-}
-
 typedef struct range_sink {
     uint8_t *buf;
     size_t cap, got;

@@ -180,13 +180,6 @@ int s3_start(s3_client *c, s3_op *op);
  * -EPIPE when the client's actor refused the request (mailbox full, stopped). */
 int s3_call(s3_client *c, s3_op *op);
 
-/* Any thread but the client's loop: starts `op` on the client's loop without waiting. op->done
- * runs on that loop thread (once, as with s3_start), so it must only hand the result back to
- * the caller's thread. Returns 0, or -EAGAIN / -EPIPE when the client's actor refused the
- * request (mailbox full, stopped): then `done` is not called. Lets a thread actor keep several
- * operations in flight over the keep-alive pool. */
-int s3_submit(s3_client *c, s3_op *op);
-
 /* Any thread but the client's loop: reads up to `len` bytes of bucket/key from `offset` into
  * `buf`; *got is how many arrived (fewer at the end of the object). Returns 0, -ERANGE when
  * `offset` is at or past the end, or -errno as s3_call; `message` (may be NULL) gets the

@@ -34,7 +34,7 @@ enum { ST_MASTER, ST_MEDIA, ST_INIT, ST_SEGMENT, ST_RENDER };
 struct thumb_get {
     othumb *o;
     rd_loop *loop;
-    origin_sink *sink;
+    blob_sink *sink;
     int stage;
     int cancelled;
     char asset[ASSET_MAX];
@@ -42,7 +42,7 @@ struct thumb_get {
     int width;
     /* the sub-GET of the inner origin, and what it brought */
     origin_get *sub;
-    origin_sink subsink;
+    blob_sink subsink;
     uint8_t *buf;
     size_t len, cap, limit;
     char rung[URI_MAX];    /* the top rung's directory ("1080p/"), "" at the root */
@@ -76,15 +76,17 @@ static void get_free(struct thumb_get *g)
 
 static void finish(struct thumb_get *g, int err)
 {
-    origin_sink *s = g->sink;
+    blob_sink *s = g->sink;
     if (err == 0) {
         rd_buf *b = buf_new(g->jpeg_len);
         memcpy(b->data, g->jpeg, g->jpeg_len);
         b->len = g->jpeg_len;
-        s->head(s, g->jpeg_len, (int64_t)time(NULL));
+        blob_meta m = {.size = g->jpeg_len, .mtime = (int64_t)time(NULL)};
+        snprintf(m.content_type, sizeof(m.content_type), "image/jpeg");
+        s->head(s, &m);
         s->data(s, b);
     }
-    s->done(s, err);
+    s->done(s, err, err < 0 ? "the thumbnail could not be made" : "");
     get_free(g);
 }
 
@@ -92,10 +94,10 @@ static void sub_start(struct thumb_get *g, const char *path, size_t limit);
 
 /* ---- the sub-GETs ---- */
 
-static void sub_head(origin_sink *s, uint64_t size, int64_t mtime)
+static void sub_head(blob_sink *s, const blob_meta *m)
 {
-    (void)mtime;
     struct thumb_get *g = (struct thumb_get *)((char *)s - offsetof(struct thumb_get, subsink));
+    uint64_t size = m->size;
     if (size > g->limit)
         g->limit = 0; /* too big: refused when done */
     else if (size + 1 > g->cap) {
@@ -105,7 +107,7 @@ static void sub_head(origin_sink *s, uint64_t size, int64_t mtime)
     }
 }
 
-static void sub_data(origin_sink *s, rd_buf *chunk)
+static void sub_data(blob_sink *s, rd_buf *chunk)
 {
     struct thumb_get *g = (struct thumb_get *)((char *)s - offsetof(struct thumb_get, subsink));
     if (g->limit > 0 && g->len + chunk->len <= g->limit) {
@@ -125,8 +127,9 @@ static void sub_data(origin_sink *s, rd_buf *chunk)
 
 static void render_start(struct thumb_get *g);
 
-static void sub_done(origin_sink *s, int err)
+static void sub_done(blob_sink *s, int err, const char *why)
 {
+    (void)why;
     struct thumb_get *g = (struct thumb_get *)((char *)s - offsetof(struct thumb_get, subsink));
     g->sub = NULL;
     if (err == 0 && g->limit == 0)
@@ -190,7 +193,7 @@ static int sub_try(struct thumb_get *g, const char *path, size_t limit)
         g->cap = 64 * 1024;
         g->buf = rd_calloc(1, g->cap, "a thumbnail's source");
     }
-    g->subsink = (origin_sink){.head = sub_head, .data = sub_data, .done = sub_done};
+    g->subsink = (blob_sink){.head = sub_head, .data = sub_data, .done = sub_done};
     return origin_get_start(g->o->inner, g->loop, g->asset, path, &g->subsink, &g->sub);
 }
 
@@ -264,7 +267,7 @@ static const rd_actor_def render_def = {.name = "thumbnail-render", .handle = re
 /* ---- the origin ---- */
 
 static int thumb_get_start(origin *base, rd_loop *loop, const char *asset, const char *path,
-                           origin_sink *sink, origin_get **out)
+                           blob_sink *sink, origin_get **out)
 {
     othumb *o = (othumb *)base;
     int64_t t;

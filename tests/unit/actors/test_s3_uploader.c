@@ -171,12 +171,15 @@ int main(void)
     if (mkdtemp(data_dir) == NULL)
         return 1;
     char err[256];
-    blob_store *fs;
-    if (blob_open_fs(&fs, data_dir, err, sizeof(err)) < 0) {
+    rd_loop *loop;
+    blob_aio *fs;
+    if (loop_create(&loop, 0, -1) < 0 || loop_start(loop) < 0)
+        return 1;
+    if (blob_aio_open_fs(data_dir, loop, &fs, err, sizeof(err)) < 0) {
         printf("%s\n", err);
         return 1;
     }
-    uploader_arg arg = {.fs = fs, .bucket = "previews", .concurrency = 4};
+    uploader_arg arg = {.store = fs, .bucket = "previews", .concurrency = 4};
     if (actor_spawn_thread(&notify_def, NULL, -1, &notify) < 0 ||
         uploader_spawn(&arg, &uploader) < 0)
         return 1;
@@ -191,9 +194,12 @@ int main(void)
     actor_join(uploader);
     actor_stop(notify);
     actor_join(notify);
+    loop_stop(loop, rd_now_ns() + 1000000000ull);
+    loop_join(loop);
+    blob_aio_close(fs);
     actor_free_all();
+    loop_destroy(loop);
     metrics_free_all();
-    blob_close(fs);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", data_dir);
     if (system(cmd) != 0)

@@ -156,7 +156,7 @@ static const char VARIANT[] = "#EXTM3U\n#EXTINF:1.0,\nseg_00000.ts\n#EXTINF:1.0,
                               "#EXT-X-ENDLIST\n";
 static const char MASTER[] = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n180p/index.m3u8\n";
 
-static s3_client *client;
+static blob_aio *client;
 
 TEST(sleeps_while_a_put_flies_and_holds_back_past_concurrency)
 {
@@ -229,11 +229,11 @@ int main(void)
                      .region = "us-east-1",
                      .access_key_id = "a",
                      .secret_access_key = "b"};
-    if (s3_client_create(&client, loop, &cfg, err, sizeof(err)) < 0) {
+    if (blob_aio_open_s3(&cfg, &loop, 1, &client, err, sizeof(err)) < 0) {
         printf("%s\n", err);
         return 1;
     }
-    uploader_arg arg = {.s3 = client, .bucket = "previews", .concurrency = 1};
+    uploader_arg arg = {.store = client, .bucket = "previews", .concurrency = 1};
     if (actor_spawn_thread(&notify_def, NULL, -1, &notify) < 0 ||
         uploader_spawn(&arg, &uploader) < 0)
         return 1;
@@ -244,7 +244,7 @@ int main(void)
     actor_join(notify);
     loop_stop(loop, rd_now_ns() + 1000 * MS);
     loop_join(loop);
-    s3_client_destroy(client);
+    blob_aio_close(client);
     actor_free_all();
     loop_destroy(loop);
     metrics_free_all();

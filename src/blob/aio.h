@@ -1,0 +1,107 @@
+/* Object storage, asynchronous: the one interface through which actors reach objects, with
+ * two backends, each answering on the asking loop like any rd_op.
+ *
+ *   fs  (embedded default, no S3_ENDPOINT): objects under DATA_DIR/blobs in the layout of
+ *       src/blob/fs.h (shared with the blocking backend and the blob server). Every file-system
+ *       call goes through the loop's io_uring: openat2 beneath the tree (no symlink followed),
+ *       read, write, fsync, renameat, mkdirat, unlinkat. A PUT writes a temp file, fsyncs it,
+ *       writes the metadata the same way, then renames both into place (metadata first, as
+ *       fs.c does), so a reader sees the old object or the new one, never half of one.
+ *   s3  (S3_ENDPOINT set): the S3 client (src/blob/s3.h) of the asking loop, one per loop the
+ *       store was opened with; retries, resumption of a cut GET and the keep-alive pool are
+ *       the client's.
+ *
+ * A request is started either on a loop thread, naming that loop (its callbacks run there), or
+ * from any other thread with loop NULL: it then runs on the store's home loop (the first one it
+ * was opened with) and its callbacks run there, so they must only hand the result back to the
+ * asking thread (a thread actor: push it on a list and actor_wake itself).
+ *
+ * The sink: `head` once when the object is known (GET and HEAD: its size and modification
+ * time, with the ETag and content type where the backend has them without another read: HEAD
+ * always, a GET on S3; PUT: what was stored, once it is durable), `data` with each chunk of a
+ * GET in order (the reference moves to the sink), then `done` once: 0, or -ENOENT (no such
+ * object), -EINVAL (a bucket or key refused), -ERANGE (a GET from past the end), -EACCES,
+ * -EIO, another -errno, with one sentence in `why` ("" on success). After done the request is
+ * over and the store frees it.
+ *
+ * owns:  per store, its backend (the fs directories' descriptors, or the S3 clients and trust
+ *        anchors it made) and one small actor ("blob_aio") on the home loop that starts the
+ *        requests of other threads; per request, its buffers and descriptors until done.
+ * takes: MSG_BLOB_CALL (requests from threads that are not a loop).
+ * never: blocks a loop (the MD5 of a PUT's body is taken on the asking thread, before the
+ *        request reaches a loop); calls a sink after done or after cancel; lets a key leave
+ *        its bucket (keys are checked as src/blob/fs.h says before a path is built). */
+#ifndef REELD_BLOB_AIO_H
+#define REELD_BLOB_AIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "src/blob/s3.h"
+#include "src/rt/buf.h"
+#include "src/rt/config.h"
+#include "src/rt/loop.h"
+
+typedef struct blob_aio blob_aio;
+typedef struct blob_req blob_req;
+
+typedef struct blob_meta {
+    uint64_t size;
+    int64_t mtime;          /* unix seconds (S3 GET: the fetch time: the client has no other) */
+    char etag[80];          /* quoted, as S3 gives it; "" when the backend has not read it */
+    char content_type[128]; /* "" when the backend has not read it */
+} blob_meta;
+
+typedef struct blob_sink blob_sink;
+struct blob_sink {
+    void (*head)(blob_sink *s, const blob_meta *m); /* may be NULL */
+    void (*data)(blob_sink *s, rd_buf *chunk);      /* GET only */
+    void (*done)(blob_sink *s, int err, const char *why);
+};
+
+/* The store of a process's settings: S3 (cfg->s3_endpoint set: a client per loop of `loops`,
+ * made here, trusting the system CA bundle for https, each attempt of a request given
+ * `timeout_ms`, 0: S3_DEFAULT_TIMEOUT) or fs under cfg->data_dir. Home loop: loops[0]. Not on
+ * a loop thread (S3 endpoints are resolved here). 0, or -errno with one sentence in `err`. */
+int blob_aio_open(const rd_config *cfg, rd_loop *const *loops, int nloops, uint32_t timeout_ms,
+                  blob_aio **out, char *err, size_t errlen);
+/* The fs backend under `data_dir` (its directories made when missing), home loop `home`. */
+int blob_aio_open_fs(const char *data_dir, rd_loop *home, blob_aio **out, char *err, size_t errlen);
+/* The s3 backend: one client per loop of `loops`, made with `sc` (its anchors borrowed: they
+ * must outlive the store). */
+int blob_aio_open_s3(const s3_config *sc, rd_loop *const *loops, int nloops, blob_aio **out,
+                     char *err, size_t errlen);
+/* After every loop it was opened with has stopped. NULL is a no-op. */
+void blob_aio_close(blob_aio *s);
+/* "fs" or "s3". */
+const char *blob_aio_kind(const blob_aio *s);
+/* s3: the client of `loop` (for the blocking src/blob/blob.h over the same connections);
+ * NULL on fs or for a loop the store was not opened with. */
+s3_client *blob_aio_client(const blob_aio *s, const rd_loop *loop);
+
+/* Each starts one request. `loop`: the calling thread's loop, or NULL from a thread that is
+ * not a loop. 0 with *out set (when out is not NULL), or -errno when it could not start (a name
+ * refused, no memory, the home actor's mailbox full or stopped): then no callback follows.
+ * Strings are copied; a PUT's body is borrowed until done. */
+
+/* Bytes off .. off+len-1 of bucket/key (len 0: to the end). */
+int blob_aio_get(blob_aio *s, rd_loop *loop, const char *bucket, const char *key, uint64_t off,
+                 uint64_t len, blob_sink *sink, blob_req **out);
+int blob_aio_head(blob_aio *s, rd_loop *loop, const char *bucket, const char *key, blob_sink *sink,
+                  blob_req **out);
+/* Stores body[0..len) as bucket/key with its content type (NULL: application/octet-stream)
+ * and, on S3, Cache-Control (NULL: none; the fs backend keeps none). */
+int blob_aio_put(blob_aio *s, rd_loop *loop, const char *bucket, const char *key, const void *body,
+                 size_t len, const char *content_type, const char *cache_control, blob_sink *sink,
+                 blob_req **out);
+/* Deleting what is not there succeeds, as on S3. */
+int blob_aio_delete(blob_aio *s, rd_loop *loop, const char *bucket, const char *key,
+                    blob_sink *sink, blob_req **out);
+
+/* On the request's loop thread, before done: no callback follows. A GET or HEAD stops at its
+ * next step (the fs backend also cancels the I/O in flight, so a stuck open ends now); a PUT
+ * or DELETE runs to its end unseen (its body must stay valid until then: cancel only those
+ * whose body is the store's or static). The store frees the request when its I/O ends. */
+void blob_aio_cancel(blob_req *r);
+
+#endif

@@ -1,0 +1,530 @@
+/* The fs backend of the asynchronous blob interface: every file-system call through the
+ * asking loop's io_uring. See aio.h.
+ *
+ * GET, HEAD:  openat2 beneath DATA_DIR/blobs (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), fstat
+ *             (the inode is in memory once opened), reads of up to CHUNK bytes; HEAD also
+ *             reads the object's metadata line pair from DATA_DIR/blobs.meta.
+ * PUT:        temp file in DATA_DIR/blobs.tmp, write, fsync; the same for the metadata; then
+ *             renameat of the metadata and of the object into place, making the directories
+ *             of the key (mkdirat, one segment at a time) only when a rename says they are
+ *             missing. The MD5 was taken on the asking thread.
+ * DELETE:     unlinkat of the object, then of its metadata.
+ * A failed PUT unlinks its temp files (one unlink on an error path, not a read or a wait). */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proto/hmac.h"
+#include "src/blob/aio_impl.h"
+#include "src/blob/fs.h"
+#include "src/rt/alloc.h"
+
+#define CHUNK (256 * 1024)
+
+typedef struct fs_store {
+    blob_aio base;
+    int objects_fd, meta_fd, tmp_fd;
+} fs_store;
+
+typedef enum step {
+    S_OPEN,      /* GET, HEAD: the object */
+    S_READ,      /* GET */
+    S_META_OPEN, /* HEAD */
+    S_META_READ,
+    S_TMP_OPEN, /* PUT: the object's temp file */
+    S_WRITE,
+    S_FSYNC,
+    S_MTMP_OPEN, /* PUT: the metadata's temp file */
+    S_MWRITE,
+    S_MFSYNC,
+    S_MRENAME,
+    S_RENAME,
+    S_MKDIR,  /* PUT: a directory of the key, then back to the rename that missed it */
+    S_UNLINK, /* DELETE */
+    S_MUNLINK,
+} step;
+
+typedef struct fs_req {
+    blob_req r;
+    rd_op op;
+    step step, after_mkdir;
+    uint8_t inflight, mk_meta, mk_obj, has_tmp, has_mtmp;
+    int fd;
+    int mk_dirfd;
+    size_t mk_at; /* where the next directory of rel ends */
+    uint64_t size, pos, end;
+    int64_t mtime;
+    rd_buf *chunk;
+    size_t meta_len;
+    struct open_how how;
+    char rel[64 + S3_MAX_KEY + 2]; /* bucket/key */
+    char dir[64 + S3_MAX_KEY + 2]; /* S_MKDIR: a prefix of rel */
+    char tmp[48], mtmp[48];
+    char meta[256];
+} fs_req;
+
+static atomic_uint_fast64_t tmp_seq;
+
+static fs_store *store_of(fs_req *q)
+{
+    return (fs_store *)(void *)q->r.store;
+}
+
+static void submit_open(fs_req *q, int dirfd, const char *path)
+{
+    q->how = (struct open_how){.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW,
+                               .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS};
+    io_uring_prep_openat2(loop_sqe(q->r.loop, &q->op), dirfd, path, &q->how);
+    q->inflight = 1;
+}
+
+static void submit_tmp(fs_req *q, char *name, size_t cap)
+{
+    snprintf(name, cap, "aio-%ld-%llu", (long)getpid(),
+             (unsigned long long)atomic_fetch_add(&tmp_seq, 1));
+    io_uring_prep_openat(loop_sqe(q->r.loop, &q->op), store_of(q)->tmp_fd, name,
+                         O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    q->inflight = 1;
+}
+
+static void submit_read(fs_req *q)
+{
+    uint64_t left = q->end - q->pos;
+    if (q->chunk == NULL)
+        q->chunk = buf_new(left < CHUNK ? (size_t)left : CHUNK);
+    rd_buf *b = q->chunk;
+    io_uring_prep_read(loop_sqe(q->r.loop, &q->op), q->fd, b->data + b->len,
+                       (unsigned)(b->cap - b->len), q->pos);
+    q->inflight = 1;
+}
+
+static void release(fs_req *q)
+{
+    if (q->fd >= 0)
+        close(q->fd);
+    q->fd = -1;
+    buf_unref(q->chunk);
+    q->chunk = NULL;
+    fs_store *s = store_of(q);
+    if (q->has_tmp)
+        unlinkat(s->tmp_fd, q->tmp, 0);
+    if (q->has_mtmp)
+        unlinkat(s->tmp_fd, q->mtmp, 0);
+    q->has_tmp = q->has_mtmp = 0;
+}
+
+static void fail(fs_req *q, int err)
+{
+    release(q);
+    char why[320];
+    const char *what = q->r.kind == BLOB_OP_PUT      ? "storing"
+                       : q->r.kind == BLOB_OP_DELETE ? "deleting"
+                                                     : "reading";
+    if (err == -ENOENT)
+        snprintf(why, sizeof(why), "%.63s/%.200s: no such object.", q->r.bucket, q->r.key);
+    else
+        snprintf(why, sizeof(why), "%s %.63s/%.200s failed: %s.", what, q->r.bucket, q->r.key,
+                 strerror(-err));
+    blob_req_end(&q->r, err, why);
+}
+
+static void succeed(fs_req *q)
+{
+    release(q);
+    blob_req_end(&q->r, 0, NULL);
+}
+
+/* The request was cancelled: it ends unseen. */
+static void drop(fs_req *q)
+{
+    release(q);
+    blob_req_free(&q->r);
+}
+
+/* The metadata file: "<etag>\n<content type>\n" (fs.c's format). */
+static void parse_meta(fs_req *q, size_t n, blob_meta *m)
+{
+    snprintf(m->content_type, sizeof(m->content_type), "application/octet-stream");
+    q->meta[n < sizeof(q->meta) ? n : sizeof(q->meta) - 1] = '\0';
+    char *nl = strchr(q->meta, '\n');
+    if (nl == NULL)
+        return;
+    *nl = '\0';
+    snprintf(m->etag, sizeof(m->etag), "%.*s", (int)sizeof(m->etag) - 1, q->meta);
+    char *ct = nl + 1, *end = strchr(ct, '\n');
+    if (end != NULL && end > ct) {
+        *end = '\0';
+        snprintf(m->content_type, sizeof(m->content_type), "%.*s", (int)sizeof(m->content_type) - 1,
+                 ct);
+    }
+}
+
+static void head_done(fs_req *q, size_t meta_len)
+{
+    blob_meta m = {.size = q->size, .mtime = q->mtime};
+    parse_meta(q, meta_len, &m);
+    if (blob_req_head(&q->r, &m))
+        succeed(q);
+    else
+        drop(q);
+}
+
+/* Starts the directories of rel under `dirfd` (all but its last segment), then `after`. */
+static void start_mkdir(fs_req *q, int dirfd, step after)
+{
+    q->mk_dirfd = dirfd;
+    q->after_mkdir = after;
+    q->mk_at = 0;
+    q->step = S_MKDIR;
+}
+
+static void submit_rename(fs_req *q);
+
+/* The next directory of rel, or the rename waiting for them. */
+static void next_mkdir(fs_req *q)
+{
+    const char *slash = strchr(q->rel + q->mk_at, '/');
+    if (slash == NULL) {
+        q->step = q->after_mkdir;
+        submit_rename(q);
+        return;
+    }
+    size_t n = (size_t)(slash - q->rel);
+    memcpy(q->dir, q->rel, n);
+    q->dir[n] = '\0';
+    q->mk_at = n + 1;
+    io_uring_prep_mkdirat(loop_sqe(q->r.loop, &q->op), q->mk_dirfd, q->dir, 0700);
+    q->inflight = 1;
+}
+
+static void submit_rename(fs_req *q)
+{
+    fs_store *s = store_of(q);
+    if (q->step == S_MRENAME)
+        io_uring_prep_renameat(loop_sqe(q->r.loop, &q->op), s->tmp_fd, q->mtmp, s->meta_fd, q->rel,
+                               0);
+    else
+        io_uring_prep_renameat(loop_sqe(q->r.loop, &q->op), s->tmp_fd, q->tmp, s->objects_fd,
+                               q->rel, 0);
+    q->inflight = 1;
+}
+
+static void put_landed(fs_req *q)
+{
+    blob_meta m = {.size = q->r.body_len, .mtime = (int64_t)time(NULL)};
+    char hex[33];
+    hmac_hex(hex, q->r.md5, sizeof(q->r.md5));
+    snprintf(m.etag, sizeof(m.etag), "\"%s\"", hex);
+    snprintf(m.content_type, sizeof(m.content_type), "%s", q->r.content_type);
+    blob_req_head(&q->r, &m);
+    succeed(q); /* unseen when cancelled */
+}
+
+/* The next write of the temp file, or its fsync once everything is written. */
+static void write_next(fs_req *q)
+{
+    const uint8_t *data = q->step == S_WRITE ? q->r.body : (const uint8_t *)q->meta;
+    uint64_t len = q->step == S_WRITE ? q->r.body_len : q->meta_len;
+    if (q->pos < len) {
+        uint64_t left = len - q->pos;
+        io_uring_prep_write(loop_sqe(q->r.loop, &q->op), q->fd, data + q->pos,
+                            left > (1u << 30) ? (1u << 30) : (unsigned)left, q->pos);
+    } else {
+        q->step = q->step == S_WRITE ? S_FSYNC : S_MFSYNC;
+        io_uring_prep_fsync(loop_sqe(q->r.loop, &q->op), q->fd, 0);
+    }
+    q->inflight = 1;
+}
+
+static void on_io(rd_op *op, int res, uint32_t flags)
+{
+    (void)flags;
+    fs_req *q = (fs_req *)(void *)((char *)op - offsetof(fs_req, op));
+    fs_store *s = store_of(q);
+    q->inflight = 0;
+    int reading = q->r.kind == BLOB_OP_GET || q->r.kind == BLOB_OP_HEAD;
+    if (q->r.cancelled && reading) {
+        if (q->step == S_OPEN && res >= 0)
+            q->fd = res;
+        drop(q);
+        return;
+    }
+    switch (q->step) {
+    case S_OPEN: {
+        if (res < 0) {
+            /* A file where a directory of the key should be, or a directory where the object
+             * should be: no such object. A symlink (ELOOP: never followed) is a store that
+             * something else has changed: a failure to report, not a missing object. */
+            fail(q, res == -ENOTDIR || res == -EISDIR ? -ENOENT : res);
+            return;
+        }
+        q->fd = res;
+        struct stat st;
+        if (fstat(q->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+            fail(q, -ENOENT);
+            return;
+        }
+        q->size = (uint64_t)st.st_size;
+        q->mtime = (int64_t)st.st_mtime;
+        if (q->r.kind == BLOB_OP_HEAD) {
+            close(q->fd);
+            q->fd = -1;
+            q->step = S_META_OPEN;
+            submit_open(q, s->meta_fd, q->rel);
+            return;
+        }
+        if (q->size > 0 && q->r.off >= q->size) {
+            fail(q, -ERANGE);
+            return;
+        }
+        q->pos = q->r.off < q->size ? q->r.off : q->size;
+        q->end = q->r.len > 0 && q->r.len < q->size - q->pos ? q->pos + q->r.len : q->size;
+        blob_meta m = {.size = q->size, .mtime = q->mtime};
+        if (!blob_req_head(&q->r, &m)) {
+            drop(q);
+            return;
+        }
+        if (q->pos == q->end) {
+            succeed(q);
+            return;
+        }
+        q->step = S_READ;
+        submit_read(q);
+        return;
+    }
+    case S_READ: {
+        if (res <= 0) {
+            fail(q, res < 0 ? res : -EIO); /* shorter than its size: it changed under us */
+            return;
+        }
+        rd_buf *b = q->chunk;
+        b->len += (size_t)res;
+        q->pos += (uint64_t)res;
+        if (b->len < b->cap) {
+            submit_read(q); /* a short read: the rest of this chunk first */
+            return;
+        }
+        q->chunk = NULL;
+        if (!blob_req_data(&q->r, b)) {
+            drop(q);
+            return;
+        }
+        if (q->pos == q->end)
+            succeed(q);
+        else
+            submit_read(q);
+        return;
+    }
+    case S_META_OPEN:
+        if (res < 0) {
+            head_done(q, 0); /* no metadata: the defaults, as fs.c */
+            return;
+        }
+        q->fd = res;
+        q->step = S_META_READ;
+        io_uring_prep_read(loop_sqe(q->r.loop, &q->op), q->fd, q->meta, sizeof(q->meta) - 1, 0);
+        q->inflight = 1;
+        return;
+    case S_META_READ:
+        head_done(q, res > 0 ? (size_t)res : 0);
+        return;
+    case S_TMP_OPEN:
+    case S_MTMP_OPEN:
+        if (res < 0) {
+            fail(q, res);
+            return;
+        }
+        q->fd = res;
+        q->pos = 0;
+        if (q->step == S_TMP_OPEN) {
+            q->has_tmp = 1;
+            q->step = S_WRITE;
+        } else {
+            q->has_mtmp = 1;
+            q->step = S_MWRITE;
+        }
+        write_next(q);
+        return;
+    case S_WRITE:
+    case S_MWRITE:
+        if (res < 0) {
+            fail(q, res);
+            return;
+        }
+        q->pos += (uint64_t)res;
+        write_next(q);
+        return;
+    case S_FSYNC:
+    case S_MFSYNC:
+        if (res < 0) {
+            fail(q, res);
+            return;
+        }
+        close(q->fd);
+        q->fd = -1;
+        if (q->step == S_FSYNC) {
+            char hex[33];
+            hmac_hex(hex, q->r.md5, sizeof(q->r.md5));
+            q->meta_len =
+                (size_t)snprintf(q->meta, sizeof(q->meta), "\"%s\"\n%s\n", hex, q->r.content_type);
+            q->step = S_MTMP_OPEN;
+            submit_tmp(q, q->mtmp, sizeof(q->mtmp));
+        } else {
+            /* Metadata first, as fs.c: a crash between the two renames leaves the old object
+             * with the new metadata, which the next put repairs. */
+            q->step = S_MRENAME;
+            submit_rename(q);
+        }
+        return;
+    case S_MRENAME:
+    case S_RENAME: {
+        /* A missing directory of the key: made once, then the rename again. */
+        uint8_t *made = q->step == S_MRENAME ? &q->mk_meta : &q->mk_obj;
+        if (res == -ENOENT && !*made) {
+            *made = 1;
+            start_mkdir(q, q->step == S_MRENAME ? s->meta_fd : s->objects_fd, q->step);
+            next_mkdir(q);
+            return;
+        }
+        if (res < 0) {
+            fail(q, res);
+            return;
+        }
+        if (q->step == S_MRENAME) {
+            q->has_mtmp = 0;
+            q->step = S_RENAME;
+            submit_rename(q);
+            return;
+        }
+        q->has_tmp = 0;
+        put_landed(q);
+        return;
+    }
+    case S_MKDIR:
+        if (res < 0 && res != -EEXIST) {
+            fail(q, res);
+            return;
+        }
+        next_mkdir(q);
+        return;
+    case S_UNLINK:
+        if (res < 0 && res != -ENOENT && res != -ENOTDIR) {
+            fail(q, res);
+            return;
+        }
+        q->step = S_MUNLINK;
+        io_uring_prep_unlinkat(loop_sqe(q->r.loop, &q->op), s->meta_fd, q->rel, 0);
+        q->inflight = 1;
+        return;
+    case S_MUNLINK:
+        succeed(q); /* metadata without its object is harmless: no error */
+        return;
+    }
+}
+
+static int fs_start(blob_req *r)
+{
+    fs_req *q = (fs_req *)(void *)r;
+    fs_store *s = store_of(q);
+    q->fd = -1;
+    q->op.done = on_io;
+    if (snprintf(q->rel, sizeof(q->rel), "%s/%s", r->bucket, r->key) >= (int)sizeof(q->rel))
+        return -ENAMETOOLONG;
+    switch (r->kind) {
+    case BLOB_OP_GET:
+    case BLOB_OP_HEAD:
+        q->step = S_OPEN;
+        submit_open(q, s->objects_fd, q->rel);
+        return 0;
+    case BLOB_OP_PUT:
+        q->step = S_TMP_OPEN;
+        submit_tmp(q, q->tmp, sizeof(q->tmp));
+        return 0;
+    case BLOB_OP_DELETE:
+        q->step = S_UNLINK;
+        io_uring_prep_unlinkat(loop_sqe(r->loop, &q->op), s->objects_fd, q->rel, 0);
+        q->inflight = 1;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+static void fs_cancel(blob_req *r)
+{
+    fs_req *q = (fs_req *)(void *)r;
+    /* Only a read in flight is cancelled (a stuck open ends now); a PUT or DELETE runs to its
+     * end unseen. Between completions (cancel called from a callback) nothing is in flight:
+     * the handler that called back sees the flag and frees the request. */
+    if (q->inflight && (r->kind == BLOB_OP_GET || r->kind == BLOB_OP_HEAD))
+        io_uring_prep_cancel(loop_sqe(r->loop, NULL), &q->op, 0);
+}
+
+static s3_client *fs_client(const blob_aio *s, const rd_loop *loop)
+{
+    (void)s;
+    (void)loop;
+    return NULL;
+}
+
+static void fs_close(blob_aio *b)
+{
+    fs_store *s = (fs_store *)(void *)b;
+    if (s->objects_fd >= 0)
+        close(s->objects_fd);
+    if (s->meta_fd >= 0)
+        close(s->meta_fd);
+    if (s->tmp_fd >= 0)
+        close(s->tmp_fd);
+    free(s);
+}
+
+static const blob_aio_ops fs_ops = {
+    .name = "fs",
+    .req_size = sizeof(fs_req),
+    .wants_md5 = 1,
+    .file_names = 1,
+    .start = fs_start,
+    .cancel = fs_cancel,
+    .client = fs_client,
+    .close = fs_close,
+};
+
+int blob_aio_open_fs(const char *data_dir, rd_loop *home, blob_aio **out, char *err, size_t errlen)
+{
+    /* The blocking store makes the directories (and says why it cannot). */
+    blobfs *fs;
+    int r = blobfs_open(&fs, data_dir, err, errlen);
+    if (r < 0)
+        return r;
+    blobfs_close(fs);
+    fs_store *s = rd_calloc(1, sizeof(*s), "blob store");
+    s->objects_fd = s->meta_fd = s->tmp_fd = -1;
+    static const char *const dirs[] = {"blobs", "blobs.meta", "blobs.tmp"};
+    int *fds[] = {&s->objects_fd, &s->meta_fd, &s->tmp_fd};
+    for (int i = 0; i < 3; i++) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/%s", data_dir, dirs[i]);
+        *fds[i] = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (*fds[i] < 0) {
+            r = -errno;
+            snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+            fs_close(&s->base);
+            return r;
+        }
+    }
+    r = blob_aio_init(&s->base, &fs_ops, home);
+    if (r < 0) {
+        snprintf(err, errlen, "cannot start the blob store's actor: %s", strerror(-r));
+        fs_close(&s->base);
+        return r;
+    }
+    *out = &s->base;
+    return 0;
+}

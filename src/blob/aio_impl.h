@@ -1,0 +1,67 @@
+/* What the two backends of src/blob/aio.h share with its front (aio.c): the store's and the
+ * request's common parts and the backend's table. Private to src/blob/aio*.c. */
+#ifndef REELD_BLOB_AIO_IMPL_H
+#define REELD_BLOB_AIO_IMPL_H
+
+#include "src/blob/aio.h"
+#include "src/rt/actor.h"
+
+typedef enum blob_kind_op { BLOB_OP_GET, BLOB_OP_HEAD, BLOB_OP_PUT, BLOB_OP_DELETE } blob_kind_op;
+
+typedef struct blob_aio_ops {
+    const char *name;
+    size_t req_size; /* bytes of the backend's request; struct blob_req comes first */
+    int wants_md5;   /* a PUT's MD5 is taken on the asking thread (blob_req.md5) */
+    int file_names;  /* buckets and keys must pass blobfs_valid_bucket/_key (they become paths) */
+    /* On r->loop's thread: 0 (then exactly one blob_req_end follows, unless cancelled), or
+     * -errno with nothing started and nothing to free but the request. */
+    int (*start)(blob_req *r);
+    void (*cancel)(blob_req *r);
+    s3_client *(*client)(const blob_aio *s, const rd_loop *loop);
+    void (*close)(blob_aio *s);
+} blob_aio_ops;
+
+struct blob_aio {
+    const blob_aio_ops *ops;
+    rd_loop *home;
+    rd_actor *actor; /* on home: starts the requests of other threads */
+};
+
+struct blob_req {
+    blob_aio *store;
+    rd_loop *loop;
+    blob_sink *sink;
+    blob_kind_op kind;
+    uint8_t cancelled;
+    uint64_t off, len;   /* GET */
+    const uint8_t *body; /* PUT, borrowed */
+    size_t body_len;
+    uint8_t md5[16]; /* PUT, when the backend wants it */
+    char bucket[64];
+    char key[S3_MAX_KEY + 1];
+    char content_type[128];
+    char cache_control[128];
+};
+
+/* Makes the store's actor on `home`; the backend's part of `s` is set. 0 or -errno. */
+int blob_aio_init(blob_aio *s, const blob_aio_ops *ops, rd_loop *home);
+
+/* The end of `r`: the sink hears done (unless cancelled), then the request is freed. The
+ * backend has released its own resources before. */
+void blob_req_end(blob_req *r, int err, const char *why);
+
+/* The sink hears head (unless cancelled or NULL). 1 when the request goes on, 0 when it was
+ * cancelled meanwhile (the backend then frees it without another callback). */
+int blob_req_head(blob_req *r, const blob_meta *m);
+
+/* The sink gets `chunk` (the reference moves); 1 / 0 as blob_req_head. */
+int blob_req_data(blob_req *r, rd_buf *chunk);
+
+/* Frees a request that ends unseen (cancelled). */
+void blob_req_free(blob_req *r);
+
+/* The s3 backend taking ownership of `anchors` (heap, may be NULL). */
+int blob_aio_s3_create(const s3_config *sc, rd_loop *const *loops, int nloops, tls_anchors *anchors,
+                       blob_aio **out, char *err, size_t errlen);
+
+#endif
