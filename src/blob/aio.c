@@ -101,8 +101,10 @@ static int make(blob_aio *s, blob_kind_op kind, const char *bucket, const char *
                 blob_sink *sink, blob_req **out)
 {
     size_t bl = strlen(bucket), kl = strlen(key);
-    if (s->ops->file_names ? !blobfs_valid_bucket(bucket) || !blobfs_valid_key(key, kl)
-                           : bl == 0 || kl == 0)
+    /* One rule for names on both backends (fs.h's): a key S3 would take but a file system
+     * would not ("a//b", "../x") is refused everywhere, so no object is storable on one
+     * backend and not the other, and no ".." reaches a server or proxy that normalises. */
+    if (!blobfs_valid_bucket(bucket) || !blobfs_valid_key(key, kl))
         return -EINVAL;
     if (bl >= sizeof((*out)->bucket) || kl >= sizeof((*out)->key))
         return -ENAMETOOLONG;

@@ -30,7 +30,8 @@
  * takes: MSG_BLOB_CALL (requests from threads that are not a loop).
  * never: blocks a loop (the MD5 of a PUT's body is taken on the asking thread, before the
  *        request reaches a loop); calls a sink after done or after cancel; lets a key leave
- *        its bucket (keys are checked as src/blob/fs.h says before a path is built). */
+ *        its bucket (buckets and keys pass src/blob/fs.h's checks on both backends, and the fs
+ *        backend follows no symlink, in reads, writes or deletes). */
 #ifndef REELD_BLOB_AIO_H
 #define REELD_BLOB_AIO_H
 

@@ -5,10 +5,12 @@
  *             (the inode is in memory once opened), reads of up to CHUNK bytes; HEAD also
  *             reads the object's metadata line pair from DATA_DIR/blobs.meta.
  * PUT:        temp file in DATA_DIR/blobs.tmp, write, fsync; the same for the metadata; then
- *             renameat of the metadata and of the object into place, making the directories
- *             of the key (mkdirat, one segment at a time) only when a rename says they are
- *             missing. The MD5 was taken on the asking thread.
- * DELETE:     unlinkat of the object, then of its metadata.
+ *             each is renamed into the directory its name is in, opened first beneath its tree
+ *             (openat2 O_PATH, no symlink: a directory symlink planted in the tree is refused,
+ *             never written through). When that directory is missing, the key's directories
+ *             are made and opened one at a time, each beneath the last. Metadata first, as
+ *             fs.c. The MD5 was taken on the asking thread.
+ * DELETE:     the same directory opened, then unlinkat of the name; then the metadata's.
  * A failed PUT unlinks its temp files (one unlink on an error path, not a read or a wait). */
 #include <errno.h>
 #include <fcntl.h>
@@ -44,28 +46,35 @@ typedef enum step {
     S_MTMP_OPEN, /* PUT: the metadata's temp file */
     S_MWRITE,
     S_MFSYNC,
-    S_MRENAME,
+    S_PARENT,     /* PUT, DELETE: the directory the object's name is in, opened beneath the
+                     tree without a symlink (a directory symlink planted in the tree is refused,
+                     not written through), then the step `then` */
+    S_WALK_MKDIR, /* PUT, when that directory is missing: each directory of the key in turn,
+                     made, then opened beneath the one before */
+    S_WALK_OPEN,
+    S_MRENAME, /* PUT: the metadata into place, then the object */
     S_RENAME,
-    S_MKDIR,  /* PUT: a directory of the key, then back to the rename that missed it */
-    S_UNLINK, /* DELETE */
+    S_UNLINK, /* DELETE: the object, then its metadata */
     S_MUNLINK,
 } step;
 
 typedef struct fs_req {
     blob_req r;
     rd_op op;
-    step step, after_mkdir;
-    uint8_t inflight, mk_meta, mk_obj, has_tmp, has_mtmp;
+    step step, then; /* S_PARENT: the step that uses the directory */
+    uint8_t inflight, has_tmp, has_mtmp;
     int fd;
-    int mk_dirfd;
-    size_t mk_at; /* where the next directory of rel ends */
+    int root_fd;    /* S_PARENT: the tree it is looked for in (objects or metadata) */
+    int pfd;        /* the directory the name is in, once opened */
+    size_t walk_at; /* S_WALK_*: where the next directory of rel starts */
+    size_t base;    /* where the object's own name starts in rel */
     uint64_t size, pos, end;
     int64_t mtime;
     rd_buf *chunk;
     size_t meta_len;
     struct open_how how;
     char rel[64 + S3_MAX_KEY + 2]; /* bucket/key */
-    char dir[64 + S3_MAX_KEY + 2]; /* S_MKDIR: a prefix of rel */
+    char dir[64 + S3_MAX_KEY + 2]; /* S_PARENT: rel's directories; S_WALK_*: one of them */
     char tmp[48], mtmp[48];
     char meta[256];
 } fs_req;
@@ -77,9 +86,9 @@ static fs_store *store_of(fs_req *q)
     return (fs_store *)(void *)q->r.store;
 }
 
-static void submit_open(fs_req *q, int dirfd, const char *path)
+static void submit_how(fs_req *q, int dirfd, const char *path, uint64_t flags)
 {
-    q->how = (struct open_how){.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW,
+    q->how = (struct open_how){.flags = flags | O_CLOEXEC | O_NOFOLLOW,
                                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS};
     io_uring_prep_openat2(loop_sqe(q->r.loop, &q->op), dirfd, path, &q->how);
     q->inflight = 1;
@@ -110,6 +119,9 @@ static void release(fs_req *q)
     if (q->fd >= 0)
         close(q->fd);
     q->fd = -1;
+    if (q->pfd >= 0)
+        close(q->pfd);
+    q->pfd = -1;
     buf_unref(q->chunk);
     q->chunk = NULL;
     fs_store *s = store_of(q);
@@ -176,43 +188,51 @@ static void head_done(fs_req *q, size_t meta_len)
         drop(q);
 }
 
-/* Starts the directories of rel under `dirfd` (all but its last segment), then `after`. */
-static void start_mkdir(fs_req *q, int dirfd, step after)
+/* Opens the directory rel's name is in, beneath `root_fd`, then goes on at `then`. */
+static void find_parent(fs_req *q, int root_fd, step then)
 {
-    q->mk_dirfd = dirfd;
-    q->after_mkdir = after;
-    q->mk_at = 0;
-    q->step = S_MKDIR;
+    if (q->pfd >= 0)
+        close(q->pfd);
+    q->pfd = -1;
+    q->root_fd = root_fd;
+    q->then = then;
+    q->step = S_PARENT;
+    memcpy(q->dir, q->rel, q->base - 1);
+    q->dir[q->base - 1] = '\0';
+    submit_how(q, root_fd, q->dir, O_PATH | O_DIRECTORY);
 }
 
-static void submit_rename(fs_req *q);
-
-/* The next directory of rel, or the rename waiting for them. */
-static void next_mkdir(fs_req *q)
+/* Submits the operation of the current step, which works in the opened directory q->pfd. */
+static void submit_step(fs_req *q)
 {
-    const char *slash = strchr(q->rel + q->mk_at, '/');
-    if (slash == NULL) {
-        q->step = q->after_mkdir;
-        submit_rename(q);
-        return;
-    }
-    size_t n = (size_t)(slash - q->rel);
-    memcpy(q->dir, q->rel, n);
-    q->dir[n] = '\0';
-    q->mk_at = n + 1;
-    io_uring_prep_mkdirat(loop_sqe(q->r.loop, &q->op), q->mk_dirfd, q->dir, 0700);
+    fs_store *s = store_of(q);
+    const char *name = q->rel + q->base;
+    if (q->step == S_MRENAME)
+        io_uring_prep_renameat(loop_sqe(q->r.loop, &q->op), s->tmp_fd, q->mtmp, q->pfd, name, 0);
+    else if (q->step == S_RENAME)
+        io_uring_prep_renameat(loop_sqe(q->r.loop, &q->op), s->tmp_fd, q->tmp, q->pfd, name, 0);
+    else
+        io_uring_prep_unlinkat(loop_sqe(q->r.loop, &q->op), q->pfd, name, 0);
     q->inflight = 1;
 }
 
-static void submit_rename(fs_req *q)
+/* The next directory of the walk (made, then opened beneath the one before), or the step that
+ * waited for the whole path once it is open. */
+static void walk_next(fs_req *q)
 {
-    fs_store *s = store_of(q);
-    if (q->step == S_MRENAME)
-        io_uring_prep_renameat(loop_sqe(q->r.loop, &q->op), s->tmp_fd, q->mtmp, s->meta_fd, q->rel,
-                               0);
-    else
-        io_uring_prep_renameat(loop_sqe(q->r.loop, &q->op), s->tmp_fd, q->tmp, s->objects_fd,
-                               q->rel, 0);
+    if (q->walk_at >= q->base) {
+        q->step = q->then;
+        submit_step(q);
+        return;
+    }
+    const char *seg = q->rel + q->walk_at;
+    size_t n = (size_t)(strchr(seg, '/') - seg);
+    memcpy(q->dir, seg, n);
+    q->dir[n] = '\0';
+    q->walk_at += n + 1;
+    q->step = S_WALK_MKDIR;
+    io_uring_prep_mkdirat(loop_sqe(q->r.loop, &q->op), q->pfd >= 0 ? q->pfd : q->root_fd, q->dir,
+                          0700);
     q->inflight = 1;
 }
 
@@ -277,7 +297,7 @@ static void on_io(rd_op *op, int res, uint32_t flags)
             close(q->fd);
             q->fd = -1;
             q->step = S_META_OPEN;
-            submit_open(q, s->meta_fd, q->rel);
+            submit_how(q, s->meta_fd, q->rel, O_RDONLY);
             return;
         }
         if (q->size > 0 && q->r.off >= q->size) {
@@ -379,49 +399,68 @@ static void on_io(rd_op *op, int res, uint32_t flags)
         } else {
             /* Metadata first, as fs.c: a crash between the two renames leaves the old object
              * with the new metadata, which the next put repairs. */
-            q->step = S_MRENAME;
-            submit_rename(q);
+            find_parent(q, s->meta_fd, S_MRENAME);
         }
         return;
-    case S_MRENAME:
-    case S_RENAME: {
-        /* A missing directory of the key: made once, then the rename again. */
-        uint8_t *made = q->step == S_MRENAME ? &q->mk_meta : &q->mk_obj;
-        if (res == -ENOENT && !*made) {
-            *made = 1;
-            start_mkdir(q, q->step == S_MRENAME ? s->meta_fd : s->objects_fd, q->step);
-            next_mkdir(q);
+    case S_PARENT:
+        if (res >= 0) {
+            q->pfd = res;
+            q->step = q->then;
+            submit_step(q);
             return;
         }
+        if (res == -ENOENT && q->r.kind == BLOB_OP_PUT) {
+            q->walk_at = 0; /* make what is missing, one directory at a time */
+            walk_next(q);
+            return;
+        }
+        if ((res == -ENOENT || res == -ENOTDIR) && q->r.kind == BLOB_OP_DELETE) {
+            if (q->then == S_UNLINK)
+                find_parent(q, s->meta_fd, S_MUNLINK); /* no object: perhaps metadata */
+            else
+                succeed(q);
+            return;
+        }
+        fail(q, res);
+        return;
+    case S_WALK_MKDIR:
+        if (res < 0 && res != -EEXIST) {
+            fail(q, res);
+            return;
+        }
+        q->step = S_WALK_OPEN;
+        submit_how(q, q->pfd >= 0 ? q->pfd : q->root_fd, q->dir, O_PATH | O_DIRECTORY);
+        return;
+    case S_WALK_OPEN:
+        if (res < 0) {
+            fail(q, res);
+            return;
+        }
+        if (q->pfd >= 0)
+            close(q->pfd);
+        q->pfd = res;
+        walk_next(q);
+        return;
+    case S_MRENAME:
+    case S_RENAME:
         if (res < 0) {
             fail(q, res);
             return;
         }
         if (q->step == S_MRENAME) {
             q->has_mtmp = 0;
-            q->step = S_RENAME;
-            submit_rename(q);
+            find_parent(q, s->objects_fd, S_RENAME);
             return;
         }
         q->has_tmp = 0;
         put_landed(q);
-        return;
-    }
-    case S_MKDIR:
-        if (res < 0 && res != -EEXIST) {
-            fail(q, res);
-            return;
-        }
-        next_mkdir(q);
         return;
     case S_UNLINK:
         if (res < 0 && res != -ENOENT && res != -ENOTDIR) {
             fail(q, res);
             return;
         }
-        q->step = S_MUNLINK;
-        io_uring_prep_unlinkat(loop_sqe(q->r.loop, &q->op), s->meta_fd, q->rel, 0);
-        q->inflight = 1;
+        find_parent(q, s->meta_fd, S_MUNLINK);
         return;
     case S_MUNLINK:
         succeed(q); /* metadata without its object is harmless: no error */
@@ -433,24 +472,23 @@ static int fs_start(blob_req *r)
 {
     fs_req *q = (fs_req *)(void *)r;
     fs_store *s = store_of(q);
-    q->fd = -1;
+    q->fd = q->pfd = -1;
     q->op.done = on_io;
     if (snprintf(q->rel, sizeof(q->rel), "%s/%s", r->bucket, r->key) >= (int)sizeof(q->rel))
         return -ENAMETOOLONG;
+    q->base = (size_t)(strrchr(q->rel, '/') - q->rel) + 1;
     switch (r->kind) {
     case BLOB_OP_GET:
     case BLOB_OP_HEAD:
         q->step = S_OPEN;
-        submit_open(q, s->objects_fd, q->rel);
+        submit_how(q, s->objects_fd, q->rel, O_RDONLY);
         return 0;
     case BLOB_OP_PUT:
         q->step = S_TMP_OPEN;
         submit_tmp(q, q->tmp, sizeof(q->tmp));
         return 0;
     case BLOB_OP_DELETE:
-        q->step = S_UNLINK;
-        io_uring_prep_unlinkat(loop_sqe(r->loop, &q->op), s->objects_fd, q->rel, 0);
-        q->inflight = 1;
+        find_parent(q, s->objects_fd, S_UNLINK);
         return 0;
     }
     return -EINVAL;
@@ -489,7 +527,6 @@ static const blob_aio_ops fs_ops = {
     .name = "fs",
     .req_size = sizeof(fs_req),
     .wants_md5 = 1,
-    .file_names = 1,
     .start = fs_start,
     .cancel = fs_cancel,
     .client = fs_client,

@@ -12,7 +12,6 @@ typedef struct blob_aio_ops {
     const char *name;
     size_t req_size; /* bytes of the backend's request; struct blob_req comes first */
     int wants_md5;   /* a PUT's MD5 is taken on the asking thread (blob_req.md5) */
-    int file_names;  /* buckets and keys must pass blobfs_valid_bucket/_key (they become paths) */
     /* On r->loop's thread: 0 (then exactly one blob_req_end follows, unless cancelled), or
      * -errno with nothing started and nothing to free but the request. */
     int (*start)(blob_req *r);

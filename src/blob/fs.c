@@ -172,15 +172,49 @@ static int open_beneath(int dirfd, const char *rel, int flags)
     return fd < 0 ? -errno : (int)fd;
 }
 
-/* Creates the directories of `rel` (all but its last segment) under `root`. */
-static int make_parents(const char *root, const char *rel)
+/* The directory rel's last name is in, opened beneath `root` without following a symlink (a
+ * directory symlink planted inside the tree is refused, not written through); with `make`, the
+ * missing directories are made on the way, each opened beneath the one before. Returns the
+ * descriptor (the caller's to close) and points *name at the last name in rel, or -errno. */
+static int parent_beneath(int root, const char *rel, int make, const char **name)
 {
-    const char *slash = strrchr(rel, '/');
-    char dir[PATH_MAX];
-    int n = snprintf(dir, sizeof(dir), "%s/%.*s", root, (int)(slash - rel), rel);
-    if (n < 0 || (size_t)n >= sizeof(dir))
-        return -ENAMETOOLONG;
-    return mkdir_p(dir);
+    const char *slash = strrchr(rel, '/'); /* rel is bucket/key: there is one */
+    char dir[BLOBFS_MAX_BUCKET + BLOBFS_MAX_KEY + 2];
+    size_t n = (size_t)(slash - rel);
+    memcpy(dir, rel, n);
+    dir[n] = '\0';
+    *name = slash + 1;
+    int fd = open_beneath(root, dir, O_PATH | O_DIRECTORY);
+    if (fd != -ENOENT || !make)
+        return fd;
+    int cur = -1;
+    for (char *seg = dir;;) {
+        char *end = strchr(seg, '/');
+        if (end != NULL)
+            *end = '\0';
+        int at = cur >= 0 ? cur : root;
+        int next = mkdirat(at, seg, 0700) < 0 && errno != EEXIST
+                       ? -errno
+                       : open_beneath(at, seg, O_PATH | O_DIRECTORY);
+        if (cur >= 0)
+            close(cur);
+        cur = next;
+        if (cur < 0 || end == NULL)
+            return cur;
+        seg = end + 1;
+    }
+}
+
+/* Renames the file `tmp` to rel beneath `root`, making its directories. */
+static int rename_beneath(const char *tmp, int root, const char *rel)
+{
+    const char *name;
+    int dir = parent_beneath(root, rel, 1, &name);
+    if (dir < 0)
+        return dir;
+    int r = renameat(AT_FDCWD, tmp, dir, name) < 0 ? -errno : 0;
+    close(dir);
+    return r;
 }
 
 static int write_all(int fd, const void *data, size_t len)
@@ -244,14 +278,11 @@ void blobfs_write_abort(blobfs_writer *w)
     w->fd = -1;
 }
 
-/* Writes `text` to root/rel atomically (temp + rename). */
-static int replace_file(blobfs *fs, const char *root, const char *rel, const char *text, size_t len)
+/* Writes `text` to rel beneath `root` atomically (temp + rename). */
+static int replace_file(blobfs *fs, int root, const char *rel, const char *text, size_t len)
 {
-    char tmp[PATH_MAX], dst[PATH_MAX];
+    char tmp[PATH_MAX];
     snprintf(tmp, sizeof(tmp), "%s/meta-XXXXXX", fs->tmp);
-    int n = snprintf(dst, sizeof(dst), "%s/%s", root, rel);
-    if (n < 0 || (size_t)n >= sizeof(dst))
-        return -ENAMETOOLONG;
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0)
         return -errno;
@@ -260,9 +291,7 @@ static int replace_file(blobfs *fs, const char *root, const char *rel, const cha
         r = -errno;
     close(fd);
     if (r == 0)
-        r = make_parents(root, rel);
-    if (r == 0 && rename(tmp, dst) < 0)
-        r = -errno;
+        r = rename_beneath(tmp, root, rel);
     if (r < 0)
         unlink(tmp);
     return r;
@@ -273,26 +302,21 @@ int blobfs_write_commit(blobfs_writer *w, blob_info *info)
     if (w->fd < 0)
         return -EBADF;
     blobfs *fs = w->fs;
-    char rel[BLOBFS_MAX_BUCKET + BLOBFS_MAX_KEY + 2], dst[PATH_MAX];
+    char rel[BLOBFS_MAX_BUCKET + BLOBFS_MAX_KEY + 2];
     snprintf(rel, sizeof(rel), "%s/%s", w->bucket, w->key);
-    int n = snprintf(dst, sizeof(dst), "%s/%s", fs->objects, rel);
     uint8_t md5[16];
     br_md5_out(&w->md5, md5);
     char hex[33], meta[256];
     hmac_hex(hex, md5, sizeof(md5));
     int ml = snprintf(meta, sizeof(meta), "\"%s\"\n%s\n", hex, w->content_type);
-    int r = n < 0 || (size_t)n >= sizeof(dst) ? -ENAMETOOLONG : 0;
-    if (r == 0 && fsync(w->fd) < 0)
-        r = -errno;
+    int r = fsync(w->fd) < 0 ? -errno : 0;
     /* Metadata first: a crash between the two leaves the old object with new metadata, which
      * the next put of the same key repairs; the other order could show new bytes with an old
      * ETag. */
     if (r == 0)
-        r = replace_file(fs, fs->meta, rel, meta, (size_t)ml);
+        r = replace_file(fs, fs->meta_fd, rel, meta, (size_t)ml);
     if (r == 0)
-        r = make_parents(fs->objects, rel);
-    if (r == 0 && rename(w->tmp, dst) < 0)
-        r = -errno;
+        r = rename_beneath(w->tmp, fs->objects_fd, rel);
     close(w->fd);
     w->fd = -1;
     if (r < 0) {
@@ -452,9 +476,20 @@ int blobfs_delete(blobfs *fs, const char *bucket, const char *key)
     if (r < 0)
         return r;
     /* As S3: deleting what is not there succeeds. */
-    if (unlinkat(fs->objects_fd, rel, 0) < 0 && errno != ENOENT && errno != ENOTDIR)
-        return -errno;
-    unlinkat(fs->meta_fd, rel, 0);
+    const char *name;
+    int dir = parent_beneath(fs->objects_fd, rel, 0, &name);
+    if (dir < 0 && dir != -ENOENT && dir != -ENOTDIR)
+        return dir; /* a symlink where a directory should be: refused */
+    if (dir >= 0) {
+        r = unlinkat(dir, name, 0) < 0 && errno != ENOENT && errno != ENOTDIR ? -errno : 0;
+        close(dir);
+        if (r < 0)
+            return r;
+    }
+    if ((dir = parent_beneath(fs->meta_fd, rel, 0, &name)) >= 0) {
+        unlinkat(dir, name, 0);
+        close(dir);
+    }
     return 0;
 }
 

@@ -7,8 +7,9 @@
  *        the new one, never half of one). A blobfs_writer owns its temp file until commit or
  *        abort.
  * never: lets a key leave DATA_DIR/blobs: keys are checked by blobfs_valid_key before any path
- *        is built, and again after percent-decoding; follows a symlink inside the tree (files
- *        are opened with O_NOFOLLOW); logs a signature or a secret.
+ *        is built, and again after percent-decoding; follows a symlink inside the tree (reads
+ *        open with openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, writes and deletes work in
+ *        the object's directory opened the same way); logs a signature or a secret.
  *
  * Every function does blocking file-system calls (open, write, fsync, rename): call them from
  * thread actors and commands, not from a loop thread. ETags are the hex MD5 of the content in

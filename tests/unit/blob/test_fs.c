@@ -230,6 +230,26 @@ TEST(traversal_refused_everywhere)
     snprintf(link, sizeof(link), "%s/blobs/staging/etc", dir);
     CHECK_EQ_INT(symlink("/etc", link), 0);
     CHECK_EQ_INT(blobfs_get_range(fs, "staging", "etc/passwd", 0, buf, 4, &got), -ENOENT);
+
+    /* nor written or deleted through: a directory symlink to a place outside the tree */
+    char out[160], outfile[200];
+    struct stat st;
+    snprintf(out, sizeof(out), "%s/outside", dir);
+    CHECK_EQ_INT(mkdir(out, 0700), 0);
+    snprintf(outfile, sizeof(outfile), "%s/victim", out);
+    FILE *f = fopen(outfile, "w");
+    CHECK(f != NULL);
+    if (f != NULL)
+        fclose(f);
+    snprintf(link, sizeof(link), "%s/blobs/staging/out", dir);
+    CHECK_EQ_INT(symlink(out, link), 0);
+    CHECK(blobfs_put(fs, "staging", "out/planted", "x", 1, NULL, NULL) < 0);
+    snprintf(outfile, sizeof(outfile), "%s/planted", out);
+    CHECK(stat(outfile, &st) < 0);
+    /* the symlink is no directory of the tree: nothing there to delete (0), nothing deleted */
+    CHECK_EQ_INT(blobfs_delete(fs, "staging", "out/victim"), 0);
+    snprintf(outfile, sizeof(outfile), "%s/victim", out);
+    CHECK_EQ_INT(stat(outfile, &st), 0);
     remove_store(fs);
 }
 
