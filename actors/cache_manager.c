@@ -300,10 +300,32 @@ static void reply_error(job *j, int status, const char *code, const char *messag
     reply_plain(j, status, "application/json", headers, body);
 }
 
+/* The largest body sent inside its response when a flight already holds it all: one message,
+ * so the listener writes head and body with one send (a head and a part that arrive apart go
+ * as two, and on loopback a send costs more than everything else a request does). */
+#define INLINE_MAX (256u * 1024u)
+
+/* Bytes [from, from + len) of a flight that has them all, as one buffer. */
+static rd_buf *gather(const flight *f, uint64_t from, uint64_t len)
+{
+    rd_buf *b = buf_new((size_t)len);
+    for (uint32_t i = 0; i < f->nchunks && b->len < len; i++) {
+        const rd_buf *c = f->chunks[i];
+        uint64_t at = from + b->len, off = f->chunk_off[i];
+        if (at < off || at >= off + c->len)
+            continue;
+        uint64_t n = off + c->len - at < len - b->len ? off + c->len - at : len - b->len;
+        memcpy(b->data + b->len, c->data + (at - off), (size_t)n);
+        b->len += (size_t)n;
+    }
+    return b;
+}
+
 /* Decides the response to `j` for an object of `size` bytes modified at `mtime`, and sends
- * its head. Returns 1 when body bytes [j->cursor, j->end) are to follow, 0 when the response
- * is complete. */
-static int respond(job *j, uint64_t size, int64_t mtime, int hit)
+ * its head (with the body when `f`, the flight, already holds all of it and it is small).
+ * Returns 1 when body bytes [j->cursor, j->end) are to follow, 0 when the response is
+ * complete. */
+static int respond(job *j, uint64_t size, int64_t mtime, int hit, const flight *f)
 {
     const struct rd_msg_http_request *q = msg_body(j->req, http_request);
     char etag[64], date[30], headers[1024];
@@ -344,6 +366,15 @@ static int respond(job *j, uint64_t size, int64_t mtime, int hit)
     http_cors_lines(j->req, &j->sh->e->cors, CORS_EXPOSE, headers + n, sizeof(headers) - (size_t)n);
     j->cursor = first;
     j->end = size ? last + 1 : 0;
+    if (f != NULL && !j->head_only && f->have >= j->end && j->end - j->cursor <= INLINE_MAX) {
+        uint64_t len = j->end - j->cursor;
+        metrics_add(j->sh->e->bytes_served, len);
+        j->replied = 1;
+        http_reply_buf_headers(j->req, rc == HTTPCOND_PARTIAL ? 206 : 200, content_type(j->path),
+                               len ? gather(f, j->cursor, len) : NULL, headers);
+        j->cursor = j->end;
+        return 0;
+    }
     int r = http_reply_stream(j->req, rc == HTTPCOND_PARTIAL ? 206 : 200, content_type(j->path),
                               (int64_t)(j->end - j->cursor), headers);
     j->replied = 1;
@@ -439,7 +470,7 @@ static void on_hit_open(rd_op *op, int res, uint32_t flags)
     }
     metrics_add(e->hits, 1);
     touch(sh, j->key);
-    if (!respond(j, (uint64_t)st.st_size, (int64_t)st.st_mtime, 1)) {
+    if (!respond(j, (uint64_t)st.st_size, (int64_t)st.st_mtime, 1, NULL)) {
         job_free(j);
         return;
     }
@@ -536,7 +567,7 @@ static int waiter_pump(flight *f, job *j)
 /* Gives a waiter its response head, and what the flight has so far. */
 static int waiter_start(flight *f, job *j)
 {
-    if (!respond(j, f->size, f->mtime, 0))
+    if (!respond(j, f->size, f->mtime, 0, f))
         return 1;
     return waiter_pump(f, j);
 }
@@ -848,6 +879,8 @@ static void disk_next(flight *f)
     io_uring_prep_renameat(sqe, AT_FDCWD, f->tmp, AT_FDCWD, f->file, 0);
 }
 
+static void start_waiters(flight *f);
+
 static void on_head(blob_sink *s, const blob_meta *m)
 {
     flight *f = (flight *)(void *)((char *)s - offsetof(flight, sink));
@@ -867,6 +900,14 @@ static void on_head(blob_sink *s, const blob_meta *m)
         struct io_uring_sqe *sqe = loop_sqe(sh->loop, &f->op);
         io_uring_prep_openat(sqe, AT_FDCWD, f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     }
+    if (f->playlist)
+        return; /* small: its waiters get it whole, in one response each, once it is all in */
+    start_waiters(f);
+}
+
+/* Answers every waiter that can be answered now; the finished ones leave the flight. */
+static void start_waiters(flight *f)
+{
     job **pp = &f->waiters;
     while (*pp) {
         job *j = *pp;
@@ -892,8 +933,8 @@ static void on_data(blob_sink *s, rd_buf *chunk)
     f->chunk_off[f->nchunks] = f->have;
     f->nchunks++;
     f->have += chunk->len;
-    job **pp = &f->waiters;
-    while (*pp) {
+    job **pp = f->playlist ? NULL : &f->waiters; /* a playlist's waiters start at done */
+    while (pp != NULL && *pp) {
         job *j = *pp;
         if (waiter_pump(f, j)) {
             *pp = j->fnext;
@@ -920,6 +961,8 @@ static void on_done(blob_sink *s, int err, const char *why)
     metrics_observe(e->fetch_seconds, (double)(rd_now_ns() - f->start_ns) / 1e9);
     if (err == 0) {
         metrics_add(e->fetch_ok, 1);
+        if (f->playlist)
+            start_waiters(f); /* they waited for all of it */
         /* Every waiter has been sent everything: waiter_pump finished them. */
         if (!f->store || f->disk_failed)
             flight_unlist(f); /* a playlist, or not storable: the next request fetches afresh */
@@ -955,7 +998,7 @@ static void flight_join(flight *f, job *j)
         job_free(j);
         return;
     }
-    if (f->have_head && waiter_start(f, j)) {
+    if (f->have_head && (!f->playlist || f->origin_done) && waiter_start(f, j)) {
         job_free(j);
         return;
     }

@@ -2761,8 +2761,17 @@ int http_reply_headers(const rd_msg *request, int status, const char *content_ty
 
 int http_reply_buf(const rd_msg *request, int status, const char *content_type, rd_buf *body)
 {
+    return http_reply_buf_headers(request, status, content_type, body, NULL);
+}
+
+int http_reply_buf_headers(const rd_msg *request, int status, const char *content_type,
+                           rd_buf *body, const char *headers)
+{
     rd_msg *m = new_response(status, content_type);
-    msg_body(m, http_response)->body = body;
+    struct rd_msg_http_response *r = msg_body(m, http_response);
+    r->body = body;
+    if (headers != NULL)
+        snprintf(r->headers, sizeof(r->headers), "%s", headers);
     return send_reply(request, m);
 }
 

@@ -148,8 +148,11 @@ int http_reply(const rd_msg *request, int status, const char *content_type, cons
  * rd_msg_http_response.headers). */
 int http_reply_headers(const rd_msg *request, int status, const char *content_type,
                        const void *body, size_t len, const char *headers);
-/* The same with a body the caller built: the reference `body` moves into the reply. */
+/* The same with a body the caller built: the reference `body` moves into the reply (NULL: an
+ * empty body). http_reply_buf_headers adds extra header lines as http_reply_headers. */
 int http_reply_buf(const rd_msg *request, int status, const char *content_type, rd_buf *body);
+int http_reply_buf_headers(const rd_msg *request, int status, const char *content_type,
+                           rd_buf *body, const char *headers);
 /* An error in the house shape {"error":{"code":…,"message":…}}. */
 int http_reply_error(const rd_msg *request, int status, const char *code, const char *message);
 

@@ -474,6 +474,26 @@ def test_playlists_never_cached(edge):
     assert metric(r, "reeld_edge_cache_misses_total") == 0
 
 
+def test_playlist_burst_each_whole(edge):
+    """Playlists are answered once all of them is in (head and body in one response): 100
+    clients at once each get the exact bytes, a small one and one larger than a response
+    carries whole (then streamed after the fetch); a range of a playlist is cut from what the
+    fetch brought; HEAD has no body."""
+    r = edge(REELD_CORES="1")
+    small = b"#EXTM3U\n" + b"".join(b"#EXTINF:4.000,\nseg%05d.ts\n" for i in range(4000))
+    large = small * 4  # over 256 KiB, several of the origin's chunks
+    put(r, "a1", "v0/index.m3u8", small)
+    put(r, "a1", "v1/index.m3u8", large)
+    for name, data in (("v0/index.m3u8", small), ("v1/index.m3u8", large)):
+        results = burst(r, link("a1", name))
+        assert all(st == b"200" and body == data for st, body in results), name
+    status, h, body = get(r, link("a1", "v0/index.m3u8"), {"Range": "bytes=100000-100099"})
+    assert status == 206 and body == small[100000:100100]
+    assert h["content-range"] == f"bytes 100000-100099/{len(small)}"
+    status, h, body = get(r, link("a1", "v1/index.m3u8"), method="HEAD")
+    assert status == 200 and body == b"" and h["content-length"] == str(len(large))
+
+
 def test_restart_rebuilds_lru_order(edge):
     r = edge(REELD_CORES="1", CACHE_MAX_BYTES="1M")
     segs = {f"s{i}.ts": os.urandom(300 * 1024) for i in range(1, 5)}
