@@ -51,6 +51,7 @@
 #include <unistd.h>
 
 #include "proto/fnv.h"
+#include "proto/wbuf.h"
 #include "proto/cors.h"
 #include "src/net/tls_server.h"
 #include "src/rt/alloc.h"
@@ -2722,7 +2723,7 @@ static rd_msg *new_response(int status, const char *content_type)
     struct rd_msg_http_response *r = msg_body(m, http_response);
     r->status = (uint16_t)status;
     if (content_type)
-        snprintf(r->content_type, sizeof(r->content_type), "%s", content_type);
+        wbuf_copy(r->content_type, sizeof(r->content_type), content_type);
     return m;
 }
 
@@ -2771,7 +2772,7 @@ int http_reply_buf_headers(const rd_msg *request, int status, const char *conten
     struct rd_msg_http_response *r = msg_body(m, http_response);
     r->body = body;
     if (headers != NULL)
-        snprintf(r->headers, sizeof(r->headers), "%s", headers);
+        wbuf_copy(r->headers, sizeof(r->headers), headers);
     return send_reply(request, m);
 }
 
@@ -2812,7 +2813,7 @@ int http_reply_stream(const rd_msg *request, int status, const char *content_typ
     r->more = 1;
     r->content_length = content_length;
     if (headers)
-        snprintf(r->headers, sizeof(r->headers), "%s", headers);
+        wbuf_copy(r->headers, sizeof(r->headers), headers);
     return send_reply(request, m);
 }
 

@@ -427,8 +427,25 @@ void http1_date(time_t t, char out[30])
                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
     struct tm tm;
     gmtime_r(&t, &tm);
-    snprintf(out, 30, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7], tm.tm_mday,
-             months[tm.tm_mon % 12], (tm.tm_year + 1900) % 10000, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    /* By hand, not snprintf: the edge writes one per response (Last-Modified). */
+    unsigned year = (unsigned)(tm.tm_year + 1900) % 10000;
+    rd_wbuf w = wbuf_init(out, 30);
+    wbuf_put(&w, days[tm.tm_wday % 7], 3);
+    wbuf_put(&w, ", ", 2);
+    wbuf_dec2(&w, (unsigned)tm.tm_mday);
+    wbuf_chr(&w, ' ');
+    wbuf_put(&w, months[tm.tm_mon % 12], 3);
+    wbuf_chr(&w, ' ');
+    wbuf_dec2(&w, year / 100);
+    wbuf_dec2(&w, year % 100);
+    wbuf_chr(&w, ' ');
+    wbuf_dec2(&w, (unsigned)tm.tm_hour);
+    wbuf_chr(&w, ':');
+    wbuf_dec2(&w, (unsigned)tm.tm_min);
+    wbuf_chr(&w, ':');
+    wbuf_dec2(&w, (unsigned)tm.tm_sec);
+    wbuf_put(&w, " GMT", 4);
+    wbuf_end(&w);
 }
 
 int http1_write_head(char *out, size_t cap, int status, const char *date, const char *server,

@@ -59,6 +59,38 @@ static inline void wbuf_uint(rd_wbuf *w, uint64_t v)
     wbuf_put(w, tmp + i, sizeof(tmp) - (size_t)i);
 }
 
+/* Appends v in lowercase hex, at least `digits` of them (zeros in front). */
+static inline void wbuf_hex(rd_wbuf *w, uint64_t v, int digits)
+{
+    char tmp[16];
+    int i = sizeof(tmp);
+    do {
+        tmp[--i] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v != 0 || (int)sizeof(tmp) - i < digits);
+    wbuf_put(w, tmp + i, sizeof(tmp) - (size_t)i);
+}
+
+/* Appends v as exactly two decimal digits (0..99). */
+static inline void wbuf_dec2(rd_wbuf *w, unsigned v)
+{
+    char d[2] = {(char)('0' + v / 10 % 10), (char)('0' + v % 10)};
+    wbuf_put(w, d, 2);
+}
+
+/* Copies s into dst[0..cap) as snprintf(dst, cap, "%s", s) would (cut to fit, always
+ * terminated when cap > 0), without the format machinery: for the hot paths. Returns strlen(s). */
+static inline size_t wbuf_copy(char *dst, size_t cap, const char *s)
+{
+    size_t n = strlen(s);
+    if (cap == 0)
+        return n;
+    size_t k = n < cap ? n : cap - 1;
+    memcpy(dst, s, k);
+    dst[k] = '\0';
+    return n;
+}
+
 /* Appends a printf format (C locale: reeld never calls setlocale). */
 static inline void wbuf_printf(rd_wbuf *w, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
