@@ -314,9 +314,13 @@ static void reply_error(job *j, int status, const char *code, const char *messag
  * as two, and on loopback a send costs more than everything else a request does). */
 #define INLINE_MAX (256u * 1024u)
 
-/* Bytes [from, from + len) of a flight that has them all, as one buffer. */
+/* Bytes [from, from + len) of a flight that has them all, as one buffer: the chunk itself
+ * when it is exactly those bytes (a whole playlist read in one piece: no copy). */
 static rd_buf *gather(const flight *f, uint64_t from, uint64_t len)
 {
+    for (uint32_t i = 0; i < f->nchunks; i++)
+        if (f->chunk_off[i] == from && f->chunks[i]->len == len)
+            return buf_ref(f->chunks[i]);
     rd_buf *b = buf_new((size_t)len);
     for (uint32_t i = 0; i < f->nchunks && b->len < len; i++) {
         const rd_buf *c = f->chunks[i];
