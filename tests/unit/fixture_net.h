@@ -5,10 +5,13 @@
 #define REELD_TEST_FIXTURE_NET_H
 
 #include <arpa/inet.h>
+#include <bearssl.h>
 #include <dirent.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -54,6 +57,57 @@ static inline int send_all(int fd, const void *p, size_t n)
         off += (size_t)w;
     }
     return 0;
+}
+
+/* A fake HTTP peer's reading: the next request on fd into b[0..cap), where *have bytes are
+ * already held (what came after the last request). Returns the request's length (head and
+ * Content-Length body; its head ends at b + *head_len), or 0 when the peer closed or the
+ * request does not fit. Drop it with request_done once answered. */
+static inline size_t request_read(int fd, char *b, size_t cap, size_t *have, size_t *head_len)
+{
+    char *end;
+    while ((end = memmem(b, *have, "\r\n\r\n", 4)) == NULL) {
+        ssize_t n = *have < cap ? read(fd, b + *have, cap - *have) : 0;
+        if (n <= 0)
+            return 0;
+        *have += (size_t)n;
+    }
+    size_t head = (size_t)(end - b) + 4, body = 0;
+    for (char *p = b; p < end; p++)
+        if ((p == b || p[-1] == '\n') && strncasecmp(p, "content-length:", 15) == 0)
+            body = strtoul(p + 15, NULL, 10);
+    if (head + body > cap)
+        return 0;
+    while (*have < head + body) {
+        ssize_t n = read(fd, b + *have, cap - *have);
+        if (n <= 0)
+            return 0;
+        *have += (size_t)n;
+    }
+    *head_len = head;
+    return head + body;
+}
+
+/* Drops the request of `len` bytes request_read returned, keeping what follows it. */
+static inline void request_done(char *b, size_t *have, size_t len)
+{
+    memmove(b, b + len, *have - len);
+    *have -= len;
+}
+
+/* "\"<hex MD5>\"" of p[0..n): the ETag S3 gives a single PUT. */
+static inline void md5_etag(const void *p, size_t n, char out[40])
+{
+    br_md5_context c;
+    unsigned char d[16];
+    br_md5_init(&c);
+    br_md5_update(&c, p, n);
+    br_md5_out(&c, d);
+    out[0] = '"';
+    for (int i = 0; i < 16; i++)
+        snprintf(out + 1 + 2 * i, 3, "%02x", d[i]);
+    out[33] = '"';
+    out[34] = '\0';
 }
 
 /* Removes `path` and everything under it (a test's temporary directory). */

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "src/rt/metrics.h"
+#include "tests/unit/fixture_net.h"
 #include "tests/unit/test.h"
 
 #define MS 1000000ull
@@ -39,36 +40,15 @@ static void *peer_conn(void *arg)
 {
     int fd = (int)(intptr_t)arg;
     char *b = malloc(PEER_BUF);
-    size_t have = 0;
-    for (;;) {
-        char *end;
-        while ((end = memmem(b, have, "\r\n\r\n", 4)) == NULL) {
-            ssize_t n = have < PEER_BUF ? read(fd, b + have, PEER_BUF - have) : 0;
-            if (n <= 0)
-                goto out;
-            have += (size_t)n;
-        }
-        size_t head = (size_t)(end - b) + 4, body = 0;
-        for (char *p = b; p < end; p++)
-            if ((p == b || p[-1] == '\n') && strncasecmp(p, "content-length:", 15) == 0)
-                body = strtoul(p + 15, NULL, 10);
-        if (head + body > PEER_BUF)
-            break;
-        while (have < head + body) {
-            ssize_t n = read(fd, b + have, PEER_BUF - have);
-            if (n <= 0)
-                goto out;
-            have += (size_t)n;
-        }
+    size_t have = 0, head, len;
+    while ((len = request_read(fd, b, PEER_BUF, &have, &head)) > 0) {
         atomic_fetch_add(&requests, 1);
         sleep_ms(atomic_load(&hold_ms));
         static const char ok[] = "HTTP/1.1 200 OK\r\nETag: \"e\"\r\nContent-Length: 0\r\n\r\n";
         if (write(fd, ok, sizeof(ok) - 1) != (ssize_t)sizeof(ok) - 1)
             break;
-        memmove(b, b + head + body, have - head - body);
-        have -= head + body;
+        request_done(b, &have, len);
     }
-out:
     free(b);
     close(fd);
     return NULL;

@@ -435,21 +435,6 @@ static int tmp_entries(void)
     return entries(path);
 }
 
-/* "\"<hex md5>\"" of p[0..n). */
-static void etag_of(const void *p, size_t n, char out[40])
-{
-    br_md5_context c;
-    unsigned char d[16];
-    br_md5_init(&c);
-    br_md5_update(&c, p, n);
-    br_md5_out(&c, d);
-    out[0] = '"';
-    for (int i = 0; i < 16; i++)
-        snprintf(out + 1 + 2 * i, 3, "%02x", d[i]);
-    out[33] = '"';
-    out[34] = '\0';
-}
-
 /* ---- fs --------------------------------------------------------------------------------- */
 
 #define BIG_LEN 600000 /* more than two 256 KiB chunks */
@@ -498,7 +483,7 @@ TEST(fs_put_nested)
 {
     NEED(fs != NULL);
     char want[40];
-    etag_of(seg, sizeof(seg), want);
+    md5_etag(seg, sizeof(seg), want);
     rec *r = put(fs, "previews", SEG_KEY, seg, sizeof(seg), "video/mp4", NULL);
     CHECK_OK(r);
     CHECK_EQ_INT(r->heads, 1);
@@ -548,7 +533,7 @@ TEST(fs_head)
 {
     NEED(fs != NULL);
     char want[40];
-    etag_of(seg, sizeof(seg), want);
+    md5_etag(seg, sizeof(seg), want);
     rec *r = head_of(fs, "previews", SEG_KEY);
     CHECK_OK(r);
     CHECK_EQ_INT(r->heads, 1);
@@ -625,7 +610,7 @@ TEST(fs_overwrite)
 {
     NEED(fs != NULL);
     char want[40];
-    etag_of(seg2, sizeof(seg2), want);
+    md5_etag(seg2, sizeof(seg2), want);
     rec *r = put(fs, "previews", SEG_KEY, seg2, sizeof(seg2), "video/iso.segment", NULL);
     CHECK_OK(r);
     CHECK_EQ_INT(r->meta.size, sizeof(seg2));
@@ -668,7 +653,7 @@ TEST(fs_loop_actor)
 
     static const char body[] = "written from the loop thread";
     char want[40];
-    etag_of(body, sizeof(body) - 1, want);
+    md5_etag(body, sizeof(body) - 1, want);
     job p = {.op = J_PUT,
              .s = fs,
              .bucket = "previews",
@@ -1157,28 +1142,10 @@ static void *peer_conn(void *arg)
 {
     int fd = (int)(intptr_t)arg;
     char *b = malloc(PEER_BUF);
-    size_t have = 0;
-    for (;;) {
-        char *end;
-        while ((end = memmem(b, have, "\r\n\r\n", 4)) == NULL) {
-            ssize_t n = have < PEER_BUF ? read(fd, b + have, PEER_BUF - have) : 0;
-            if (n <= 0)
-                goto out;
-            have += (size_t)n;
-        }
-        size_t head = (size_t)(end - b) + 4, body = 0;
-        char cl[32];
-        header_value(b, end, "content-length", cl, sizeof(cl));
-        if (cl[0])
-            body = strtoul(cl, NULL, 10);
-        if (head + body > PEER_BUF)
-            break;
-        while (have < head + body) {
-            ssize_t n = read(fd, b + have, PEER_BUF - have);
-            if (n <= 0)
-                goto out;
-            have += (size_t)n;
-        }
+    size_t have = 0, head, len;
+    while ((len = request_read(fd, b, PEER_BUF, &have, &head)) > 0) {
+        const char *end = b + head - 4;
+        size_t body = len - head;
         seen q = {.body = body};
         sscanf(b, "%7s %255s", q.method, q.path);
         header_value(b, end, "content-type", q.type, sizeof(q.type));
@@ -1190,10 +1157,8 @@ static void *peer_conn(void *arg)
         pthread_mutex_unlock(&peer_mu);
         if (answer(fd, &q) < 0)
             break;
-        memmove(b, b + head + body, have - head - body);
-        have -= head + body;
+        request_done(b, &have, len);
     }
-out:
     free(b);
     close(fd);
     return NULL;
