@@ -8,6 +8,7 @@
 #include <bearssl.h>
 #include <dirent.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +87,20 @@ static inline size_t request_read(int fd, char *b, size_t cap, size_t *have, siz
     }
     *head_len = head;
     return head + body;
+}
+
+/* A fake peer's accept loop: each connection of `listen_fd` to `conn` (given the descriptor as
+ * (intptr_t)) on a detached thread of its own, until accept fails (the socket shut down). */
+static inline void accept_each(int listen_fd, void *(*conn)(void *))
+{
+    for (;;) {
+        int c = accept(listen_fd, NULL, NULL);
+        if (c < 0)
+            return;
+        pthread_t t;
+        pthread_create(&t, NULL, conn, (void *)(intptr_t)c);
+        pthread_detach(t);
+    }
 }
 
 /* Drops the request of `len` bytes request_read returned, keeping what follows it. */

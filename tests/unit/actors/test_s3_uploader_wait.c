@@ -59,14 +59,8 @@ static int listen_fd;
 static void *peer(void *arg)
 {
     (void)arg;
-    for (;;) {
-        int c = accept(listen_fd, NULL, NULL);
-        if (c < 0)
-            return NULL;
-        pthread_t t;
-        pthread_create(&t, NULL, peer_conn, (void *)(intptr_t)c);
-        pthread_detach(t);
-    }
+    accept_each(listen_fd, peer_conn);
+    return NULL;
 }
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;

@@ -1169,14 +1169,8 @@ static int listen_fd = -1;
 static void *peer(void *arg)
 {
     (void)arg;
-    for (;;) {
-        int c = accept(listen_fd, NULL, NULL);
-        if (c < 0)
-            return NULL;
-        pthread_t t;
-        pthread_create(&t, NULL, peer_conn, (void *)(intptr_t)c);
-        pthread_detach(t);
-    }
+    accept_each(listen_fd, peer_conn);
+    return NULL;
 }
 
 static int peer_count(void)
