@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proto/blob_meta.h"
 #include "proto/hmac.h"
 #include "src/blob/aio_impl.h"
 #include "src/blob/fs.h"
@@ -76,7 +77,7 @@ typedef struct fs_req {
     char rel[64 + S3_MAX_KEY + 2]; /* bucket/key */
     char dir[64 + S3_MAX_KEY + 2]; /* S_PARENT: rel's directories; S_WALK_*: one of them */
     char tmp[48], mtmp[48];
-    char meta[256];
+    char meta[BLOB_META_MAX];
 } fs_req;
 
 static atomic_uint_fast64_t tmp_seq;
@@ -160,28 +161,11 @@ static void drop(fs_req *q)
     blob_req_free(&q->r);
 }
 
-/* The metadata file: "<etag>\n<content type>\n" (fs.c's format). */
-static void parse_meta(fs_req *q, size_t n, blob_meta *m)
-{
-    snprintf(m->content_type, sizeof(m->content_type), "application/octet-stream");
-    q->meta[n < sizeof(q->meta) ? n : sizeof(q->meta) - 1] = '\0';
-    char *nl = strchr(q->meta, '\n');
-    if (nl == NULL)
-        return;
-    *nl = '\0';
-    snprintf(m->etag, sizeof(m->etag), "%.*s", (int)sizeof(m->etag) - 1, q->meta);
-    char *ct = nl + 1, *end = strchr(ct, '\n');
-    if (end != NULL && end > ct) {
-        *end = '\0';
-        snprintf(m->content_type, sizeof(m->content_type), "%.*s", (int)sizeof(m->content_type) - 1,
-                 ct);
-    }
-}
-
 static void head_done(fs_req *q, size_t meta_len)
 {
     blob_meta m = {.size = q->size, .mtime = q->mtime};
-    parse_meta(q, meta_len, &m);
+    blob_meta_parse(q->meta, meta_len, m.etag, sizeof(m.etag), m.content_type,
+                    sizeof(m.content_type));
     if (blob_req_head(&q->r, &m))
         succeed(q);
     else
@@ -349,7 +333,7 @@ static void on_io(rd_op *op, int res, uint32_t flags)
         }
         q->fd = res;
         q->step = S_META_READ;
-        io_uring_prep_read(loop_sqe(q->r.loop, &q->op), q->fd, q->meta, sizeof(q->meta) - 1, 0);
+        io_uring_prep_read(loop_sqe(q->r.loop, &q->op), q->fd, q->meta, sizeof(q->meta), 0);
         q->inflight = 1;
         return;
     case S_META_READ:
@@ -390,10 +374,12 @@ static void on_io(rd_op *op, int res, uint32_t flags)
         close(q->fd);
         q->fd = -1;
         if (q->step == S_FSYNC) {
-            char hex[33];
-            hmac_hex(hex, q->r.md5, sizeof(q->r.md5));
-            q->meta_len =
-                (size_t)snprintf(q->meta, sizeof(q->meta), "\"%s\"\n%s\n", hex, q->r.content_type);
+            int ml = blob_meta_format(q->meta, sizeof(q->meta), q->r.md5, q->r.content_type);
+            if (ml < 0) {
+                fail(q, ml);
+                return;
+            }
+            q->meta_len = (size_t)ml;
             q->step = S_MTMP_OPEN;
             submit_tmp(q, q->mtmp, sizeof(q->mtmp));
         } else {

@@ -16,11 +16,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "proto/blob_meta.h"
 #include "proto/http1.h"
 #include "proto/hmac.h"
 #include "src/rt/alloc.h"
 
-#define DEFAULT_TYPE "application/octet-stream"
+#define DEFAULT_TYPE BLOB_META_DEFAULT_TYPE
 #define COPY_BUF     (1 << 20)
 #define ROOT_MAX     2048 /* a root path; with a bucket and key it stays under PATH_MAX */
 
@@ -306,10 +307,10 @@ int blobfs_write_commit(blobfs_writer *w, blob_info *info)
     snprintf(rel, sizeof(rel), "%s/%s", w->bucket, w->key);
     uint8_t md5[16];
     br_md5_out(&w->md5, md5);
-    char hex[33], meta[256];
+    char hex[33], meta[BLOB_META_MAX];
     hmac_hex(hex, md5, sizeof(md5));
-    int ml = snprintf(meta, sizeof(meta), "\"%s\"\n%s\n", hex, w->content_type);
-    int r = fsync(w->fd) < 0 ? -errno : 0;
+    int ml = blob_meta_format(meta, sizeof(meta), md5, w->content_type);
+    int r = ml < 0 ? ml : fsync(w->fd) < 0 ? -errno : 0;
     /* Metadata first: a crash between the two leaves the old object with new metadata, which
      * the next put of the same key repairs; the other order could show new bytes with an old
      * ETag. */
@@ -386,28 +387,15 @@ int blobfs_put_file(blobfs *fs, const char *bucket, const char *key, const char 
 
 static void read_meta(blobfs *fs, const char *rel, blob_info *info)
 {
-    info->etag[0] = '\0';
-    snprintf(info->content_type, sizeof(info->content_type), "%s", DEFAULT_TYPE);
+    char buf[BLOB_META_MAX];
+    ssize_t n = 0;
     int fd = open_beneath(fs->meta_fd, rel, O_RDONLY);
-    if (fd < 0)
-        return;
-    char buf[256];
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return;
-    buf[n] = '\0';
-    char *nl = strchr(buf, '\n');
-    if (nl == NULL)
-        return;
-    *nl = '\0';
-    snprintf(info->etag, sizeof(info->etag), "%.*s", (int)sizeof(info->etag) - 1, buf);
-    char *ct = nl + 1, *end = strchr(ct, '\n');
-    if (end != NULL && end > ct) {
-        *end = '\0';
-        snprintf(info->content_type, sizeof(info->content_type), "%.*s",
-                 (int)sizeof(info->content_type) - 1, ct);
+    if (fd >= 0) {
+        n = read(fd, buf, sizeof(buf));
+        close(fd);
     }
+    blob_meta_parse(buf, n > 0 ? (size_t)n : 0, info->etag, sizeof(info->etag), info->content_type,
+                    sizeof(info->content_type));
 }
 
 int blobfs_open_read(blobfs *fs, const char *bucket, const char *key, blob_info *info)
