@@ -125,6 +125,53 @@ static inline void md5_etag(const void *p, size_t n, char out[40])
     out[34] = '\0';
 }
 
+/* A response read to the end of its connection (the requests say Connection: close). */
+typedef struct response {
+    int status;
+    char head[4096]; /* status line and header lines, each ending in CRLF */
+    char *body;      /* len bytes, NUL-terminated; the caller's (response_free) */
+    size_t len;
+} response;
+
+static inline void response_free(response *r)
+{
+    free(r->body);
+    r->body = NULL;
+}
+
+/* Reads fd to its end into `out`: 0, or -1 when no response head came. */
+static inline int response_read(int fd, response *out)
+{
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (len == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+        }
+        ssize_t r = read(fd, buf + len, cap - len);
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    char *end = memmem(buf, len, "\r\n\r\n", 4);
+    if (end == NULL || sscanf(buf, "HTTP/1.1 %d ", &out->status) != 1) {
+        free(buf);
+        return -1;
+    }
+    size_t hlen = (size_t)(end - buf) + 2; /* the last header line's CRLF */
+    if (hlen >= sizeof(out->head))
+        hlen = sizeof(out->head) - 1;
+    memcpy(out->head, buf, hlen);
+    out->head[hlen] = '\0';
+    out->len = len - (size_t)(end + 4 - buf);
+    out->body = malloc(out->len + 1);
+    memcpy(out->body, end + 4, out->len);
+    out->body[out->len] = '\0';
+    free(buf);
+    return 0;
+}
+
 /* Removes `path` and everything under it (a test's temporary directory). */
 static inline void rm_rf(const char *path)
 {

@@ -73,18 +73,18 @@ static int object_exists(const char *bucket, const char *key)
 
 /* ---- HTTP ---- */
 
-typedef struct response {
+typedef struct api_response {
     int status;
     char head[4096];
     char body[16384];
     size_t len;
-} response;
+} api_response;
 
 /* `method` `target` to API `x` with extra header lines `headers` (each ending in CRLF; may be
  * NULL) and `body` (NULL: none), Connection: close, read to the end. The status, or -1 when no
  * response came. */
 static int call(const api_under_test *x, const char *method, const char *target,
-                const char *headers, const char *body, response *out)
+                const char *headers, const char *body, api_response *out)
 {
     memset(out, 0, sizeof(*out));
     out->status = -1;
@@ -117,7 +117,7 @@ static int call(const api_under_test *x, const char *method, const char *target,
     return out->status;
 }
 
-static int has_header(const response *r, const char *line)
+static int has_header(const api_response *r, const char *line)
 {
     return strcasestr(r->head, line) != NULL;
 }
@@ -136,7 +136,7 @@ static int json_at(const char *body, const char *k1, const char *k2, char *out, 
 }
 
 /* The error code of a JSON error body ("" when it is not one). */
-static const char *error_code(const response *r)
+static const char *error_code(const api_response *r)
 {
     static char code[64];
     if (json_at(r->body, "error", "code", code, sizeof(code)) < 0)
@@ -150,7 +150,7 @@ static int create_upload(const api_under_test *x, const char *auth, long long si
                          char *put, size_t putcap)
 {
     char body[160];
-    response r;
+    api_response r;
     snprintf(body, sizeof(body),
              "{\"filename\":\"clip.mp4\",\"content_type\":\"video/mp4\","
              "\"size\":%lld}",
@@ -177,7 +177,7 @@ static int create_upload(const api_under_test *x, const char *auth, long long si
 
 TEST(an_upload_creates_an_asset_that_get_returns)
 {
-    response r;
+    api_response r;
     char id[RD_ASSET_ID_MAX], v[4096], path[96];
     CHECK_EQ_INT(call(&A, "POST", "/api/uploads", AUTH1 JSON,
                       "{\"filename\":\"holiday.mp4\",\"content_type\":\"video/mp4\",\"size\":1234}",
@@ -215,7 +215,7 @@ TEST(an_upload_creates_an_asset_that_get_returns)
 
 TEST(auth_is_required_and_orgs_see_only_their_assets)
 {
-    response r;
+    api_response r;
     char id[RD_ASSET_ID_MAX], path[96], other[128];
     CHECK_EQ_INT(create_upload(&A, AUTH1 JSON, 1000, id, NULL, 0), 201);
     snprintf(path, sizeof(path), "/api/assets/%s", id);
@@ -261,7 +261,7 @@ TEST(bodies_that_are_not_a_json_object_are_400_naming_the_problem)
     static const char *const not_object[] = {
         "{\"filename\":", "not json", "[1,2,3]", "\"video.mp4\"", "{\"filename\":\"a\",}", "",
     };
-    response r;
+    api_response r;
     for (size_t i = 0; i < sizeof(not_object) / sizeof(not_object[0]); i++) {
         CHECK_EQ_INT(call(&A, "POST", "/api/uploads", AUTH1 JSON, not_object[i], &r), 400);
         CHECK(has_header(&r, "\r\nContent-Type: application/json\r\n"));
@@ -296,7 +296,7 @@ TEST(unknown_assets_are_404)
 {
     static const char *const ids[] = {"a000000000000000000000000", "nope", "a-b_c",
                                       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "a.b"};
-    response r;
+    api_response r;
     for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
         char path[128];
         snprintf(path, sizeof(path), "/api/assets/%s", ids[i]);
@@ -323,7 +323,7 @@ TEST(other_methods_are_405)
         {"GET", "/api/assets/a000000000000000000000000/promote", "POST, OPTIONS"},
         {"DELETE", "/api/assets", "GET, HEAD, OPTIONS"},
     };
-    response r;
+    api_response r;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char allow[96];
         CHECK_EQ_INT(call(&A, cases[i].method, cases[i].path, AUTH1, NULL, &r), 405);
@@ -337,7 +337,7 @@ TEST(other_methods_are_405)
 
 TEST(promote_before_the_upload_is_409_then_202_with_one_job)
 {
-    response r;
+    api_response r;
     char id[RD_ASSET_ID_MAX], put[4096], path[96], promote[128], job[32] = "", again[32] = "";
     static char video[3001];
     memset(video, 'v', sizeof(video) - 1);
@@ -380,7 +380,7 @@ TEST(promote_before_the_upload_is_409_then_202_with_one_job)
 
 TEST(delete_is_204_then_the_asset_is_gone)
 {
-    response r;
+    api_response r;
     char id[RD_ASSET_ID_MAX], path[96];
     CHECK_EQ_INT(create_upload(&A, AUTH1 JSON, 500, id, NULL, 0), 201);
     snprintf(path, sizeof(path), "/api/assets/%s", id);
@@ -397,7 +397,7 @@ TEST(delete_is_204_then_the_asset_is_gone)
 
 TEST(two_apis_answer_for_the_same_assets)
 {
-    response ra, rb;
+    api_response ra, rb;
     char id[RD_ASSET_ID_MAX], id2[RD_ASSET_ID_MAX], path[96], put[4096];
     CHECK_EQ_INT(create_upload(&A, AUTH1 JSON, 777, id, NULL, 0), 201);
     snprintf(path, sizeof(path), "/api/assets/%s", id);

@@ -92,53 +92,6 @@ static int exists(const char *rel)
 
 /* ---- HTTP ---- */
 
-typedef struct response {
-    int status;
-    char head[4096];
-    unsigned char *body;
-    size_t len;
-} response;
-
-static void response_free(response *r)
-{
-    free(r->body);
-    r->body = NULL;
-}
-
-/* Reads one response to the end of the connection (the requests say Connection: close).
- * 0, or -1 when no response head came. */
-static int read_response(int fd, response *out)
-{
-    size_t cap = 1 << 16, len = 0;
-    unsigned char *buf = malloc(cap);
-    for (;;) {
-        if (len == cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-        }
-        ssize_t r = read(fd, buf + len, cap - len);
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-    }
-    unsigned char *end = memmem(buf, len, "\r\n\r\n", 4);
-    if (end == NULL || sscanf((char *)buf, "HTTP/1.1 %d ", &out->status) != 1) {
-        free(buf);
-        return -1;
-    }
-    size_t hlen = (size_t)(end - buf) + 2; /* the last header line's CRLF */
-    if (hlen >= sizeof(out->head))
-        hlen = sizeof(out->head) - 1;
-    memcpy(out->head, buf, hlen);
-    out->head[hlen] = '\0';
-    out->len = len - (size_t)(end + 4 - buf);
-    out->body = malloc(out->len + 1);
-    memcpy(out->body, end + 4, out->len);
-    out->body[out->len] = '\0';
-    free(buf);
-    return 0;
-}
-
 /* `method` `target` with Host: the signed host, extra header lines `headers` (each ending in
  * CRLF; may be NULL), Content-Length `clen` when >= 0, then `blen` bytes of `body`. Returns
  * the status, or -1 when no response came. */
@@ -158,7 +111,7 @@ static int exchange(const char *method, const char *target, const char *headers,
         return -1;
     if (send_all(fd, req, (size_t)n) == 0 && blen > 0)
         send_all(fd, body, blen); /* a refusal may come (and the connection end) before it all */
-    int r = read_response(fd, out);
+    int r = response_read(fd, out);
     close(fd);
     return r == 0 ? out->status : -1;
 }
@@ -189,10 +142,8 @@ static int is_s3_error(const response *r, const char *code)
     char want[128];
     snprintf(want, sizeof(want), "<Error><Code>%s</Code><Message>", code);
     return r->body != NULL &&
-           strncmp((const char *)r->body, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", 39) ==
-               0 &&
-           strstr((const char *)r->body, want) != NULL &&
-           strstr((const char *)r->body, "</Message></Error>") != NULL &&
+           strncmp(r->body, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", 39) == 0 &&
+           strstr(r->body, want) != NULL && strstr(r->body, "</Message></Error>") != NULL &&
            has_header(r, "\r\nContent-Type: application/xml\r\n");
 }
 
@@ -258,7 +209,7 @@ TEST(presigned_put_then_get_returns_the_same_bytes)
     response_free(&r);
     CHECK_EQ_INT(exchange("GET", target, NULL, -1, NULL, 0, &r), 200);
     CHECK_EQ_INT(r.len, sizeof(small) - 1);
-    CHECK_EQ_STR((const char *)r.body, small);
+    CHECK_EQ_STR(r.body, small);
     response_free(&r);
     CHECK_EQ_INT(put_object("videos/one.mp4", obj, OBJ_LEN, &r), 200);
     response_free(&r);
@@ -355,7 +306,7 @@ TEST(bad_signatures_are_403_with_an_s3_error)
     sign_at("GET", "videos/one.mp4", -7200, 3600, -1, target, sizeof(target));
     CHECK_EQ_INT(exchange("GET", target, NULL, -1, NULL, 0, &r), 403);
     CHECK(is_s3_error(&r, "AccessDenied"));
-    CHECK(strstr((const char *)r.body, "Request has expired") != NULL);
+    CHECK(strstr(r.body, "Request has expired") != NULL);
     response_free(&r);
     /* Signed for an hour from now: not valid yet. */
     sign_at("GET", "videos/one.mp4", 3600, 600, -1, target, sizeof(target));
@@ -430,7 +381,7 @@ TEST(keys_that_are_not_safe_paths_are_400)
         sign("PUT", keys[i], 5, target, sizeof(target));
         int st = exchange("PUT", target, NULL, 5, "hello", 5, &r);
         if (st != 400)
-            printf("  key '%s': %d %s\n", keys[i], st, r.body ? (const char *)r.body : "");
+            printf("  key '%s': %d %s\n", keys[i], st, r.body ? r.body : "");
         CHECK_EQ_INT(st, 400);
         CHECK(is_s3_error(&r, "InvalidRequest"));
         response_free(&r);
@@ -626,7 +577,7 @@ TEST(uploads_in_progress_per_client_are_bounded_and_given_back)
     response_free(&r);
     /* The other upload finishes as started. */
     CHECK_EQ_INT(send_all(b, obj + 1000, OBJ_LEN - 1000), 0);
-    CHECK_EQ_INT(read_response(b, &r), 0);
+    CHECK_EQ_INT(response_read(b, &r), 0);
     close(b);
     CHECK_EQ_INT(r.status, 200);
     response_free(&r);

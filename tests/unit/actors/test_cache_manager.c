@@ -96,13 +96,6 @@ static int wait_objects(const edge_under_test *e, int want)
 
 /* ---- HTTP ---- */
 
-typedef struct response {
-    int status;
-    char head[4096];
-    char *body;
-    size_t body_len;
-} response;
-
 /* GET `target` from the edge with Connection: close, read to the end. 0, or -1 (no answer). */
 static int get(const edge_under_test *e, const char *target, response *out)
 {
@@ -124,41 +117,9 @@ static int get(const edge_under_test *e, const char *target, response *out)
         close(fd);
         return -1;
     }
-    size_t cap = 1 << 20, len = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (len == cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-        }
-        ssize_t r = read(fd, buf + len, cap - len);
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-    }
+    int r = response_read(fd, out);
     close(fd);
-    char *end = memmem(buf, len, "\r\n\r\n", 4);
-    if (end == NULL || sscanf(buf, "HTTP/1.1 %d ", &out->status) != 1) {
-        free(buf);
-        return -1;
-    }
-    size_t hlen = (size_t)(end - buf) + 2; /* the last header line's CRLF */
-    if (hlen >= sizeof(out->head))
-        hlen = sizeof(out->head) - 1;
-    memcpy(out->head, buf, hlen);
-    out->head[hlen] = '\0';
-    out->body_len = len - (size_t)(end + 4 - buf);
-    out->body = malloc(out->body_len + 1);
-    memcpy(out->body, end + 4, out->body_len);
-    out->body[out->body_len] = '\0';
-    free(buf);
-    return 0;
-}
-
-static void response_free(response *r)
-{
-    free(r->body);
-    r->body = NULL;
+    return r;
 }
 
 static int has_header(const response *r, const char *line)
@@ -179,7 +140,7 @@ static void link_to(const edge_under_test *signer, const char *path, int64_t ttl
 
 static int segment_matches(const response *r)
 {
-    if (r->body_len != SEG_LEN)
+    if (r->len != SEG_LEN)
         return 0;
     for (size_t i = 0; i < SEG_LEN; i++)
         if ((unsigned char)r->body[i] != seg_byte(i))
@@ -197,7 +158,7 @@ TEST(signed_playlist_is_served_and_not_stored)
     CHECK_EQ_INT(get(&A, target, &r), 0);
     CHECK_EQ_INT(r.status, 200);
     CHECK(has_header(&r, "Cache-Control: no-cache\r\n"));
-    CHECK_EQ_INT(r.body_len, strlen(PLAYLIST));
+    CHECK_EQ_INT(r.len, strlen(PLAYLIST));
     CHECK(r.body != NULL && strcmp(r.body, PLAYLIST) == 0);
     response_free(&r);
     usleep(50000);
@@ -293,7 +254,7 @@ TEST(two_edges_share_nothing)
     link_to(&B, "seg1.ts", 3600, target, sizeof(target));
     CHECK_EQ_INT(get(&B, target, &r), 0);
     CHECK_EQ_INT(r.status, 200);
-    CHECK_EQ_INT(r.body_len, SEG1_LEN);
+    CHECK_EQ_INT(r.len, SEG1_LEN);
     response_free(&r);
     CHECK_EQ_INT(wait_objects(&B, 2), 2);
     CHECK_EQ_INT(cached_objects(&A), 1);
