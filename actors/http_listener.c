@@ -26,9 +26,11 @@
  * A connection's life: accept → recv (multishot, provided buffers; bytes are copied into the
  * connection's input buffer and the ring buffer goes straight back) → parse heads as they
  * complete → dispatch each request to its route's actor → responses are written into the
- * output buffer in request order as replies arrive → one send per batch (the other output
- * buffer fills meanwhile; a file part or a large buffer part waits for the output before it,
- * is spliced or sent on its own, and what came after it is written then) → idle → ...
+ * output buffer in request order as replies arrive → one send per connection per loop turn,
+ * made at the turn's end (loop_at_turn_end), so a head and the parts sent with it leave
+ * together (the other output buffer fills while a send is in flight; a file part or a large
+ * buffer part waits for the output before it, is spliced or sent on its own, and what came
+ * after it is written then) → idle → ...
  * Errors that end the connection are answered, then the write side is shut and the
  * connection lingers until the peer closes (or LINGER_MS), so the error is not lost to a
  * reset. One timer per connection is re-armed lazily: it fires, looks at the state, and
@@ -332,7 +334,9 @@ struct conn {
     rd_timer timer;
     uint8_t in_use, recv_armed, sending, closing, lingering, peer_eof, close_after, paused;
     uint8_t served, in_process, reject, stop_budget;
-    uint8_t no_more; /* a request said "close": nothing after it is parsed */
+    uint8_t no_more;  /* a request said "close": nothing after it is parsed */
+    uint8_t send_due; /* on the listener's due list: kick_send waits for the turn's end */
+    conn *due_next;
     char *in;
     uint32_t in_off, in_len, in_cap;
     uint32_t scan; /* bytes after in_off already searched for a line end */
@@ -455,6 +459,8 @@ struct listener {
     char date[30];
     time_t date_t;
     rd_stop_hook stop_hook;
+    rd_turn_hook sends; /* runs the sends of the conns on due (kick_send) */
+    conn *due;
     rd_actor_def def; /* its own: the mailbox bound follows the connection cap */
     rd_metric *m_requests, *m_duration;
     rd_series *open_conns, *rejected;
@@ -626,7 +632,7 @@ static int send_flags(const conn *c)
 
 /* Starts sending what is queued: the output buffer being filled, else the held part that
  * follows what has already left. */
-static void kick_send(conn *c)
+static void send_now(conn *c)
 {
     if (c->sending || c->closing)
         return;
@@ -645,6 +651,40 @@ static void kick_send(conn *c)
     }
     struct io_uring_sqe *sqe = loop_sqe(c->l->loop, &c->send_op);
     io_uring_prep_send(sqe, c->fd, o->p, o->len, send_flags(c));
+}
+
+/* Sends what the connection is owed once this loop turn is over: a reply's head and the
+ * parts that follow it in the same turn (one message each) leave in one send, not one send for
+ * the head and another, after it, for the rest. Until then the output counts as being sent
+ * (sending_or_due). */
+static void kick_send(conn *c)
+{
+    if (c->sending || c->closing || c->send_due)
+        return;
+    listener *l = c->l;
+    c->send_due = 1;
+    c->due_next = l->due;
+    l->due = c;
+    loop_at_turn_end(l->loop, &l->sends);
+}
+
+static void sends_due(rd_turn_hook *hook)
+{
+    listener *l = (listener *)(void *)((char *)hook - offsetof(listener, sends));
+    conn *c = l->due;
+    l->due = NULL;
+    while (c != NULL) {
+        conn *next = c->due_next;
+        c->send_due = 0;
+        if (c->in_use) /* closed (and maybe reused) since: its output went with it */
+            send_now(c);
+        c = next;
+    }
+}
+
+static inline int sending_or_due(const conn *c)
+{
+    return c->sending || c->send_due;
 }
 
 /* Makes the connection's timer fire no later than `due` (monotonic ns). */
@@ -1996,7 +2036,7 @@ static void on_recv(rd_op *op, int res, uint32_t flags)
         c->peer_eof = 1;
         c->recv_armed = 0;
         if (c->lingering ||
-            (!c->cur.active && c->in_len == c->in_off && !pending(c) && !c->sending)) {
+            (!c->cur.active && c->in_len == c->in_off && !pending(c) && !sending_or_due(c))) {
             conn_abort(c);
             return;
         }
@@ -2174,12 +2214,12 @@ static void conn_timer(rd_timer *t)
         }
     } else if (c->no_more) {
         due = now + ms_ns(l->cfg.idle_timeout_ms); /* answering its last request */
-        if (!pending(c) && !c->sending)
+        if (!pending(c) && !sending_or_due(c))
             due = c->last_ns + ms_ns(l->cfg.idle_timeout_ms);
     } else if (c->in_len > c->in_off) {
         due = c->head_start_ns + ms_ns(l->cfg.header_timeout_ms);
         answer = 1;
-    } else if (pending(c) || c->sending) {
+    } else if (pending(c) || sending_or_due(c)) {
         loop_timer_start(l->loop, t, ms_ns(l->cfg.idle_timeout_ms), 0);
         return;
     } else if (!c->served) {
@@ -2436,7 +2476,7 @@ static void on_stop(rd_stop_hook *hook, rd_loop *loop)
             continue;
         int reading = c->cur.active || c->in_len > c->in_off;
         c->stop_budget = (uint8_t)reading;
-        if (conn_finished(c) || (!reading && !pending(c) && !c->sending))
+        if (conn_finished(c) || (!reading && !pending(c) && !sending_or_due(c)))
             conn_abort(c);
     }
 }
@@ -2448,6 +2488,7 @@ static int listener_init(rd_actor *self, void *arg)
     listener *l = arg;
     l->self = self;
     l->loop = self->loop;
+    l->sends.fn = sends_due;
     self->state = l;
     if (l->conns != NULL)
         return 0; /* a restart: the connections and the ring are still ours */

@@ -67,11 +67,12 @@ struct rd_loop {
     _Atomic uint64_t stop_deadline_ns;
     int stopping; /* stop hooks have run */
     rd_stop_hook *stop_hooks;
+    rd_turn_hook *turn_hooks; /* to run before the loop next enters the kernel */
 
     outbox_slot outbox[OUTBOX_SLOTS]; /* messages for actors of other loops, by destination */
     int noutbox;
 
-    _Atomic uint64_t busy_ns, iterations, wakes_sent, actor_runs;
+    _Atomic uint64_t busy_ns, iterations, wakes_sent, actor_runs, sqes;
 };
 
 static _Thread_local rd_loop *current_loop;
@@ -133,6 +134,7 @@ void loop_stats(const rd_loop *loop, rd_loop_stats *out)
     out->iterations = atomic_load_explicit(&loop->iterations, memory_order_relaxed);
     out->wakes_sent = atomic_load_explicit(&loop->wakes_sent, memory_order_relaxed);
     out->actor_runs = atomic_load_explicit(&loop->actor_runs, memory_order_relaxed);
+    out->sqes = atomic_load_explicit(&loop->sqes, memory_order_relaxed);
 }
 
 int loop_create(rd_loop **out, int index, int cpu)
@@ -181,7 +183,30 @@ struct io_uring_sqe *loop_sqe(rd_loop *loop, rd_op *op)
     io_uring_sqe_set_data(sqe, op);
     if (op != NULL)
         loop->inflight++;
+    add_counter(&loop->sqes, 1);
     return sqe;
+}
+
+void loop_at_turn_end(rd_loop *loop, rd_turn_hook *hook)
+{
+    assert(current_loop == loop);
+    if (hook->queued)
+        return;
+    hook->queued = 1;
+    hook->next = loop->turn_hooks;
+    loop->turn_hooks = hook;
+}
+
+/* Runs the hooks queued this turn; one queued while they run (a hook's work queued more) runs
+ * in the same pass. What they post leaves with the turn's last flush. */
+static void run_turn_hooks(rd_loop *loop)
+{
+    while (loop->turn_hooks != NULL) {
+        rd_turn_hook *h = loop->turn_hooks;
+        loop->turn_hooks = h->next;
+        h->queued = 0;
+        h->fn(h);
+    }
 }
 
 /* ---- timers: a binary min-heap of armed timers, slot = index + 1 ---- */
@@ -521,6 +546,7 @@ int loop_run(rd_loop *loop)
         uint64_t t0 = rd_now_ns();
         run_ready(loop);
         fire_timers(loop, rd_now_ns());
+        run_turn_hooks(loop);
         loop_flush(loop);
 
         if (atomic_load_explicit(&loop->stop_requested, memory_order_acquire)) {

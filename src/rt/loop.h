@@ -4,8 +4,9 @@
  *        loop's own thread submits), its timer heap, its ready queue of actors, an eventfd.
  * takes: actors to run (loop_schedule, from any thread), wake-ups (IORING_OP_MSG_RING from
  *        another loop, an eventfd write from any other thread), a stop request.
- * does:  runs ready actors in bounded batches, fires due timers, submits and reaps I/O. A
- *        completion's user data is the rd_op that asked: `op->done(op, res, flags)`.
+ * does:  runs ready actors in bounded batches, fires due timers, runs the turn's end hooks,
+ *        submits and reaps I/O. A completion's user data is the rd_op that asked:
+ *        `op->done(op, res, flags)`.
  * never: blocks in anything but io_uring_enter; runs an actor of another loop; lets one actor
  *        starve the others (each run is bounded).
  *
@@ -44,11 +45,21 @@ struct rd_stop_hook {
     rd_stop_hook *next;
 };
 
+/* Work deferred to the end of the turn (loop_at_turn_end). Embed it; it must stay valid while
+ * queued. */
+typedef struct rd_turn_hook rd_turn_hook;
+struct rd_turn_hook {
+    void (*fn)(rd_turn_hook *hook); /* on the loop thread */
+    rd_turn_hook *next;
+    int queued;
+};
+
 typedef struct rd_loop_stats {
     uint64_t busy_ns;    /* time spent outside io_uring_enter waits */
     uint64_t iterations; /* turns of the loop */
     uint64_t wakes_sent; /* MSG_RING or eventfd wakes this loop sent to others */
     uint64_t actor_runs; /* batches run */
+    uint64_t sqes;       /* operations queued for the kernel (loop_sqe) */
 } rd_loop_stats;
 
 /* Monotonic clock in nanoseconds. */
@@ -98,6 +109,13 @@ static inline int loop_timer_armed(const rd_timer *t)
 {
     return t->slot != 0;
 }
+
+/* Runs `hook` once, after this turn's actors, timers and completions have run and before the
+ * loop enters the kernel to submit what the turn queued. For I/O that is cheaper made once per
+ * turn than once per message: the listener gathers what a connection is owed from every
+ * message of the turn (a reply's head and its parts) and sends it with one operation. A hook
+ * already queued is not queued twice; one queued while the hooks run runs in the same pass. */
+void loop_at_turn_end(rd_loop *loop, rd_turn_hook *hook);
 
 /* Any thread: put `a` on the loop's ready queue and wake the loop if it sleeps (at most one
  * wake per burst: only the sender that finds it asleep wakes it). */

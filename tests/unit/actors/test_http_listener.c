@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "actors/http_listener.h"
+#include "src/rt/loop.h"
 #include "src/rt/metrics.h"
 #include "src/rt/runtime.h"
 #include "tests/unit/test.h"
@@ -412,6 +413,47 @@ TEST(short_sized_stream_closes_the_connection)
     CHECK((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_usec - t0.tv_usec) / 1000 < 1000);
 }
 
+/* Operations the loop queued for `n` requests, one after another on one keep-alive
+ * connection, each answered once `until` has arrived. */
+static uint64_t ops_for(const char *req, const char *until, int n)
+{
+    int fd = dial(port);
+    if (fd < 0)
+        return UINT64_MAX;
+    rd_loop_stats a, b;
+    loop_stats(rt.loops[0], &a);
+    for (int i = 0; i < n; i++) {
+        if (write(fd, req, strlen(req)) != (ssize_t)strlen(req))
+            break;
+        char buf[1024];
+        size_t got = 0;
+        buf[0] = 0;
+        while (got < sizeof(buf) - 1 && strstr(buf, until) == NULL) {
+            ssize_t r = read(fd, buf + got, sizeof(buf) - 1 - got);
+            if (r <= 0)
+                break;
+            got += (size_t)r;
+            buf[got] = 0;
+        }
+    }
+    loop_stats(rt.loops[0], &b);
+    close(fd);
+    return b.sqes - a.sqes;
+}
+
+/* A reply's head and the parts its target sent with it reach the listener in one turn: they
+ * leave in one send, as a reply in one message does (the head used to leave alone, the parts
+ * after it: two sends). */
+TEST(head_and_parts_of_one_turn_leave_in_one_send)
+{
+    enum { N = 32 };
+    uint64_t plain = ops_for("GET /t/echo/a/b HTTP/1.1\r\nHost: x\r\n\r\n", "a|b|", N);
+    uint64_t streamed = ops_for("GET /t/sized HTTP/1.1\r\nHost: x\r\n\r\n", "helloworld", N);
+    CHECK(plain < UINT64_MAX && streamed < UINT64_MAX);
+    CHECK(plain >= N); /* a send each, at least */
+    CHECK(streamed < plain + N / 4);
+}
+
 TEST(pipelined_stream_and_plain_replies_keep_order)
 {
     char *r = exchange(port,
@@ -737,6 +779,7 @@ int main(void)
     RUN(streamed_reply_to_http10_ends_with_the_connection);
     RUN(streamed_reply_with_length_is_sent_as_is);
     RUN(short_sized_stream_closes_the_connection);
+    RUN(head_and_parts_of_one_turn_leave_in_one_send);
     RUN(pipelined_stream_and_plain_replies_keep_order);
     RUN(acked_parts_flow_one_at_a_time);
     RUN(client_gone_mid_stream_fails_the_ack);

@@ -1,4 +1,5 @@
-/* The loop: timers in order and never early, cancel, periodic timers; cross-loop sends that
+/* The loop: timers in order and never early, cancel, periodic timers; hooks at the turn's end
+ * (once per turn however often queued, before the loop waits again); cross-loop sends that
  * wake a sleeping loop (MSG_RING and eventfd); a stop that drains in-flight I/O and one that
  * gives up at its deadline. */
 #include <errno.h>
@@ -171,6 +172,82 @@ static void cross_loop(int force_eventfd)
     actor_free_all();
 }
 
+/* ---- hooks at the end of the turn ---- */
+
+static char events[16];
+static int nevents;
+static rd_turn_hook hook_a, hook_b;
+static rd_timer t_first, t_second, t_late;
+
+static void note(char e)
+{
+    if (nevents < (int)sizeof(events) - 1)
+        events[nevents++] = e;
+}
+
+static void hook_b_fn(rd_turn_hook *h)
+{
+    (void)h;
+    note('b');
+}
+
+static void hook_a_fn(rd_turn_hook *h)
+{
+    (void)h;
+    note('a');
+    loop_at_turn_end(tloop, &hook_b); /* queued while hooks run: runs in the same pass */
+}
+
+static void first_fn(rd_timer *t)
+{
+    (void)t;
+    note('1');
+    loop_at_turn_end(tloop, &hook_a);
+    loop_at_turn_end(tloop, &hook_a); /* already queued: once */
+}
+
+static void second_fn(rd_timer *t)
+{
+    (void)t;
+    note('2');
+    loop_at_turn_end(tloop, &hook_a); /* same turn: still once */
+}
+
+static void late_fn(rd_timer *t)
+{
+    (void)t;
+    note('L');
+    loop_at_turn_end(tloop, &hook_a); /* a later turn: runs again */
+    loop_stop(tloop, rd_now_ns() + 1000 * MS);
+}
+
+static void arm_turn(rd_timer *t)
+{
+    (void)t;
+    t_first.fire = first_fn;
+    t_second.fire = second_fn;
+    t_late.fire = late_fn;
+    loop_timer_start(tloop, &t_first, 0, 0);
+    loop_timer_start(tloop, &t_second, 0, 0);
+    loop_timer_start(tloop, &t_late, 50 * MS, 0);
+}
+
+TEST(turn_end_hooks_run_once_per_turn_before_the_wait)
+{
+    CHECK_EQ_INT(loop_create(&tloop, 0, -1), 0);
+    hook_a.fn = hook_a_fn;
+    hook_b.fn = hook_b_fn;
+    nevents = 0;
+    static rd_timer kick = {.fire = arm_turn};
+    loop_timer_start(tloop, &kick, 0, 0);
+    CHECK_EQ_INT(loop_run(tloop), 0);
+    events[nevents] = 0;
+    /* Both timers of the first turn, then the hook once (and the one it queued), before the
+     * loop slept until the late timer, whose turn runs the hook again. */
+    CHECK_EQ_STR(events, "12abLab");
+    loop_destroy(tloop);
+}
+
 TEST(cross_loop_wake_msg_ring)
 {
     cross_loop(0);
@@ -325,6 +402,7 @@ int main(void)
 {
     RUN(timers_in_order_not_early_and_cancel);
     RUN(periodic_timer_ticks_until_cancelled);
+    RUN(turn_end_hooks_run_once_per_turn_before_the_wait);
     RUN(cross_loop_wake_msg_ring);
     RUN(cross_loop_wake_eventfd);
     RUN(cross_loop_stream_in_order_with_back_pressure);
