@@ -3,11 +3,16 @@
  * dispatcher in batches of 32 (a few batches in flight), the dispatcher claims them for noop
  * workers, the workers finish at once, the dispatcher writes the outcomes in batches.
  *
- *   bench_dispatch JOBS SLOTS     store and queue from the environment as for reeld itself:
- *                                 REELD_DATA_DIR (sqlite), POSTGRES_URL, REDIS_URL
+ *   bench_dispatch JOBS SLOTS [RATE]   store and queue from the environment as for reeld
+ *                                      itself: REELD_DATA_DIR (sqlite), POSTGRES_URL, REDIS_URL
+ *
+ * With RATE (jobs/s), the producer offers that load instead of all it can: a batch every
+ * BATCH/RATE seconds, whatever is in flight (an open loop, as uploads arrive), so the claim's
+ * latency is measured at a load below the store's capacity, not only at saturation.
  *
  * Prints one line: "jobs N seconds S jobs_per_s X claims C claim_p50_ms A claim_p99_ms B".
  * bench/dispatch starts the servers and runs it for sqlite, postgres and postgres+redis. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +21,7 @@
 #include "cmd/jobs.h"
 #include "src/rt/actor.h"
 #include "src/rt/log.h"
+#include "src/rt/loop.h"
 #include "src/store/client.h"
 #include "src/store/store.h"
 
@@ -24,9 +30,12 @@
 
 typedef struct producer {
     rd_actor *dispatcher;
+    rd_actor *self;
     int64_t total, sent, acked;
     int inflight;
     int64_t asset_base;
+    double rate;   /* jobs/s offered; 0: as fast as the dispatcher takes them */
+    rd_timer pace; /* rate: one batch per tick */
 } producer;
 
 static void produce(rd_actor *self, producer *p);
@@ -42,33 +51,57 @@ static int created(rd_actor *self, rd_msg *reply, int err, void *ctx)
     }
     p->acked += msg_body(reply, store)->n;
     msg_free(reply);
-    produce(self, p);
+    if (p->rate == 0)
+        produce(self, p);
     return 0;
 }
 
+static void send_batch(rd_actor *self, producer *p);
+
 static void produce(rd_actor *self, producer *p)
 {
-    while (p->inflight < INFLIGHT && p->sent < p->total) {
-        rd_msg *m = store_request(STORE_JOB_CREATE);
-        struct rd_msg_store *b = msg_body(m, store);
-        while (b->n < BATCH && p->sent < p->total) {
-            rd_job *j = &b->jobs[b->n++];
-            j->asset_id = p->asset_base + p->sent++;
-            snprintf(j->kind, sizeof(j->kind), "noop");
-            j->max_attempts = 3;
-        }
-        if (actor_request(self, p->dispatcher, m, 30000, created, p) < 0) {
-            fprintf(stderr, "bench: the dispatcher refused a request\n");
-            exit(1);
-        }
-        p->inflight++;
+    while (p->inflight < INFLIGHT && p->sent < p->total)
+        send_batch(self, p);
+}
+
+static void paced(rd_timer *t)
+{
+    producer *p = (producer *)(void *)((char *)t - offsetof(producer, pace));
+    if (p->sent < p->total)
+        send_batch(p->self, p);
+    else
+        loop_timer_cancel(p->self->loop, t);
+}
+
+static void send_batch(rd_actor *self, producer *p)
+{
+    rd_msg *m = store_request(STORE_JOB_CREATE);
+    struct rd_msg_store *b = msg_body(m, store);
+    while (b->n < BATCH && p->sent < p->total) {
+        rd_job *j = &b->jobs[b->n++];
+        j->asset_id = p->asset_base + p->sent++;
+        snprintf(j->kind, sizeof(j->kind), "noop");
+        j->max_attempts = 3;
     }
+    if (actor_request(self, p->dispatcher, m, 30000, created, p) < 0) {
+        fprintf(stderr, "bench: the dispatcher refused a request\n");
+        exit(1);
+    }
+    p->inflight++;
 }
 
 static int producer_init(rd_actor *self, void *arg)
 {
-    self->state = arg;
-    produce(self, arg);
+    producer *p = arg;
+    self->state = p;
+    p->self = self;
+    if (p->rate > 0) {
+        p->pace.fire = paced;
+        uint64_t every = (uint64_t)(BATCH * 1e9 / p->rate);
+        loop_timer_start(self->loop, &p->pace, 0, every);
+        return 0;
+    }
+    produce(self, p);
     return 0;
 }
 
@@ -93,6 +126,7 @@ int main(int argc, char **argv)
 {
     int64_t total = argc > 1 ? atoll(argv[1]) : 20000;
     int slots = argc > 2 ? atoi(argv[2]) : 64;
+    double rate = argc > 3 ? atof(argv[3]) : 0;
     rd_config cfg;
     char err[512];
     char *none[] = {"bench"};
@@ -123,8 +157,10 @@ int main(int argc, char **argv)
     }
     msg_free(ans);
 
-    producer p = {
-        .dispatcher = jobs.dispatcher, .total = total, .asset_base = (int64_t)time(NULL) * 1000000};
+    producer p = {.dispatcher = jobs.dispatcher,
+                  .total = total,
+                  .asset_base = (int64_t)time(NULL) * 1000000,
+                  .rate = rate};
     double t0 = now_s();
     rd_actor *prod;
     actor_spawn(rt.loops[0], &producer_def, &p, &prod);
