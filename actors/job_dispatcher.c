@@ -35,8 +35,11 @@
 #define STORE_TIMEOUT   10000 /* ms a store request may take before it counts as failed */
 #define READ_BLOCK_MS   1000
 #define CLAIM_SAMPLES   65536
+#define COUNT_ALL_MS                                                                               \
+    30000 /* the finished jobs are counted this often (the queue: every second)                    \
+           */
 
-#define OUTCOME_KINDS   5 /* entries of outcome_kinds */
+#define OUTCOME_KINDS 5 /* entries of outcome_kinds */
 
 /* Kinds one worker's credit is for: a worker whose slots run more than one kind of job (the
  * transcode worker's encoders also run exports) pulls "transcode,export", and its credit is
@@ -104,6 +107,7 @@ struct disp {
     int writes_blocked; /* the store failed a write: retry on the tick */
     int relay_inflight, due_inflight, sweep_inflight, counts_inflight;
     uint64_t counts_ns;   /* when the queue counts were last asked for */
+    uint64_t all_ns;      /* when the finished jobs were last counted too (0: never) */
     int store_failing;    /* logged once when the store starts failing, once when it is back */
     ctx_link contexts;    /* callback contexts of requests in flight (a ring; this is its head) */
     int republish;        /* Redis lost the stream: publish what is due, page by page */
@@ -657,6 +661,8 @@ static int counted(rd_actor *self, rd_msg *reply, int err, void *ctx)
     d->counts_inflight = 0;
     if (status_of(reply, err) == 0) {
         rd_queue_counts c = msg_body(reply, store)->counts;
+        if (c.completed >= 0)
+            d->all_ns = rd_now_ns();
         c.stream_length = c.stream_pending = -1;
         if (d->q != NULL)
             redisq_stats(d->q, &c.stream_length, &c.stream_pending);
@@ -664,7 +670,8 @@ static int counted(rd_actor *self, rd_msg *reply, int err, void *ctx)
             c.waiting,       c.active,         c.completed,        c.failed,           c.dead,
             c.stream_length, c.stream_pending, c.oldest_queued_ms, c.oldest_webhook_ms};
         for (int i = 0; i < 9; i++)
-            atomic_store_explicit(&counts_cache[i], v[i], memory_order_relaxed);
+            if (v[i] >= 0 || i < 2 || i > 4) /* finished: -1 when not counted this time */
+                atomic_store_explicit(&counts_cache[i], v[i], memory_order_relaxed);
         atomic_store_explicit(&counts_known, 1, memory_order_release);
     }
     if (reply != NULL)
@@ -734,11 +741,17 @@ static void heartbeat_fire(rd_timer *t)
     disp *d = (disp *)(void *)((char *)t - offsetof(disp, hb));
     uint64_t now = rd_now_ns();
     /* Counted at each heartbeat (a second), with slack for the timer's jitter: with none, a
-     * tick a hair early would skip a count and leave the figures two seconds old. */
+     * tick a hair early would skip a count and leave the figures two seconds old. The queue
+     * every second; the finished jobs, which only grow, at the first count and every
+     * COUNT_ALL_MS: counting them reads every job ever run. */
     if (!d->counts_inflight && now - d->counts_ns >= 900000000ull) {
+        rd_msg *m = request(d, STORE_JOB_COUNTS);
+        int all = d->all_ns == 0 || now - d->all_ns >= COUNT_ALL_MS * 1000000ull;
+        if (!all)
+            msg_body(m, store)->state = RD_COUNT_ACTIVE;
         d->counts_ns = now;
         d->counts_inflight = 1;
-        if (ask(d, request(d, STORE_JOB_COUNTS), counted, NULL) < 0)
+        if (ask(d, m, counted, NULL) < 0)
             d->counts_inflight = 0;
     }
     if (d->hb_inflight > 0)

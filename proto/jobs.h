@@ -24,6 +24,7 @@ typedef enum rd_job_state {
 #define RD_JOB_ERROR_MAX   160 /* last error, cut */
 #define RD_STORE_TEXT_MAX  128 /* asset text fields */
 #define RD_STORE_BATCH     32  /* rows one request carries */
+#define RD_COUNT_ACTIVE    1   /* STORE_JOB_COUNTS: the queue only (see there) */
 
 typedef struct rd_job {
     int64_t id;
@@ -235,7 +236,10 @@ typedef enum rd_store_op {
     /* in: jobs[0].id; out: jobs[0] as it was before; -ENOENT, or -EALREADY when it had
      * finished */
     STORE_JOB_CANCEL,
-    /* out: counts */
+    /* in: state = RD_COUNT_ACTIVE: only the queued and running jobs are counted (what a node
+     * looks at every second: read through the queue's partial index, so it costs what is in
+     * the queue, not every job ever run), and completed, failed and dead come back -1; 0:
+     * every state. out: counts */
     STORE_JOB_COUNTS,
     /* out: n = running jobs whose lease expired after their last attempt, now dead */
     STORE_JOB_SWEEP,

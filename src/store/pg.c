@@ -141,6 +141,11 @@ static const char *const migrations[] = {
 
 /* The database server's clock in Unix milliseconds: one clock for the whole fleet. */
 #define NOW "(extract(epoch from statement_timestamp()) * 1000)::bigint"
+/* The jobs table's size in pages as the planner last saw it (pg_class.relpages: 0 before the
+ * first ANALYZE or VACUUM) and as it is: two columns (stats_stale). */
+#define JOBS_PAGES                                                                                 \
+    "(SELECT relpages FROM pg_class WHERE oid = 'jobs'::regclass)::bigint,"                        \
+    " pg_relation_size('jobs'::regclass) / current_setting('block_size')::bigint"
 #define JOB_COLS                                                                                   \
     "j.id, j.asset_id, j.kind, j.state, j.priority, j.attempts, j.max_attempts, j.progress,"       \
     " j.run_after_ms, j.lease_expires_ms, j.created_ms, j.updated_ms, j.lease_owner, j.error,"     \
@@ -326,12 +331,11 @@ static const char *const sql[STORE_OP_COUNT] = {
                          " AND state IN ('queued', 'running') RETURNING id)"
                          " SELECT " JOB_COLS ", (SELECT count(*) FROM u)"
                          " FROM jobs j WHERE j.id = $1",
-    [STORE_JOB_COUNTS] = "SELECT state, count(*), coalesce(max(" NOW " - run_after_ms)"
-                         " FILTER (WHERE state = 'queued' AND run_after_ms <= " NOW "), 0),"
-                         " coalesce(max(" NOW " - created_ms) FILTER (WHERE kind = 'webhook'"
-                         " AND state IN ('queued', 'running')), 0),"
-                         " (SELECT reltuples FROM pg_class WHERE oid = 'jobs'::regclass)::bigint"
-                         " FROM jobs GROUP BY state",
+    [STORE_JOB_COUNTS] =
+        "SELECT state, count(*), coalesce(max(" NOW " - run_after_ms)"
+        " FILTER (WHERE state = 'queued' AND run_after_ms <= " NOW "), 0),"
+        " coalesce(max(" NOW " - created_ms) FILTER (WHERE kind = 'webhook'"
+        " AND state IN ('queued', 'running')), 0), " JOBS_PAGES " FROM jobs GROUP BY state",
     [STORE_JOB_SWEEP] = "UPDATE jobs SET state = 'dead', lease_expires_ms = 0,"
                         " updated_ms = " NOW ", error = 'the worker stopped answering on the"
                         " last attempt (lease expired)' WHERE state = 'running'"
@@ -484,6 +488,15 @@ static const char *const sql[STORE_OP_COUNT] = {
         "  s.id, $9::bigint, $10::bigint, j.id, " NOW ", " NOW " FROM j, s RETURNING *)"
         " SELECT " ASSET_SEL " FROM a JOIN j ON j.id = a.job_id JOIN s ON s.id = a.source_id",
 };
+
+/* STORE_JOB_COUNTS of the queue alone (RD_COUNT_ACTIVE), every second on every node: the
+ * predicate of the queue's partial index, so it reads the queue, not every job ever run (the
+ * whole table's count took 33-49 ms at 60,000 jobs). */
+static const char counts_active[] =
+    "SELECT state, count(*), coalesce(max(" NOW " - run_after_ms) FILTER (WHERE state = 'queued'"
+    " AND run_after_ms <= " NOW "), 0), coalesce(max(" NOW " - created_ms) FILTER (WHERE kind ="
+    " 'webhook'), 0), " JOBS_PAGES " FROM jobs WHERE state IN ('queued', 'running')"
+    " GROUP BY state";
 
 /* Claim variants: one statement per shape, so each gets a plan of its own (an "$n IS NULL OR"
  * filter would make the generic plan sort the whole table). "id = ANY (ARRAY(subquery))" rather
@@ -1418,6 +1431,8 @@ static int read_result(struct rd_msg_store *b, const PGresult *r)
         return num(r, 0, 16) == 1 ? 0 : -EALREADY;
     case STORE_JOB_COUNTS:
         memset(&b->counts, 0, sizeof(b->counts));
+        if (b->state == RD_COUNT_ACTIVE)
+            b->counts.completed = b->counts.failed = b->counts.dead = -1;
         for (int i = 0; i < rows; i++) {
             queue_counts_add(&b->counts, state_of(r, i, 0), num(r, i, 1));
             if (num(r, i, 2) > b->counts.oldest_queued_ms)
@@ -1594,21 +1609,21 @@ static int result_error(const PGresult *r)
  * once a minute (autovacuum_naptime). A queue that grows from empty faster than that kept plans
  * made for an empty table: every completion and claim read the whole jobs table (bench/dispatch
  * at 2,500 jobs/s offered: 9,400 rows read per statement, claim p99 13 ms). So the store takes
- * the statistics itself once the table holds twice the rows they say (and at least
- * STATS_MIN_ROWS); that is a few times while a table grows from empty, then autovacuum keeps
- * them. Only the columns the claim filters on (a sixth of the time of the whole row's: 37-68 ms
- * at 60,000 jobs under load). SKIP_LOCKED: a fleet's nodes that notice together do not queue
- * behind one another. */
-#define STATS_MIN_ROWS 1000
+ * the statistics itself once the table is twice the size they say (and at least
+ * STATS_MIN_PAGES: some hundreds of jobs); that is a few times while a table grows from empty,
+ * then autovacuum keeps them. Only the columns the claim filters on (a sixth of the time of the
+ * whole row's: 37-68 ms at 60,000 jobs under load). SKIP_LOCKED: a fleet's nodes that notice
+ * together do not queue behind one another. */
+#define STATS_MIN_PAGES 16
 
-/* 1 when STORE_JOB_COUNTS' answer says the statistics are stale (its last column is the
- * planner's row count, -1 before the first ANALYZE). */
+/* 1 when STORE_JOB_COUNTS' answer says the statistics are stale (its last two columns are
+ * JOBS_PAGES). An answer with no rows (an empty queue) says nothing. */
 static int stats_stale(const PGresult *r)
 {
-    int64_t rows = 0, planned = PQntuples(r) > 0 ? num(r, 0, 4) : 0;
-    for (int i = 0; i < PQntuples(r); i++)
-        rows += num(r, i, 1);
-    return rows >= STATS_MIN_ROWS && rows > 2 * (planned > 0 ? planned : 0);
+    if (PQntuples(r) == 0)
+        return 0;
+    int64_t planned = num(r, 0, 4), pages = num(r, 0, 5);
+    return pages >= STATS_MIN_PAGES && pages > 2 * planned;
 }
 
 static void analyzed(pg_conn *c)
@@ -1759,11 +1774,15 @@ static int stmt_key(const pg_conn *c, const struct rd_msg_store *b, const char *
         *q = export_by_id;
         return STORE_OP_COUNT + 2;
     }
+    if (b->op == STORE_JOB_COUNTS && b->state == RD_COUNT_ACTIVE) {
+        *q = counts_active;
+        return STORE_OP_COUNT + 4;
+    }
     *q = sql[b->op];
     return b->op;
 }
 
-_Static_assert(STORE_OP_COUNT + 4 <= 64, "a statement key is a bit of pg_conn.prepared");
+_Static_assert(STORE_OP_COUNT + 5 <= 64, "a statement key is a bit of pg_conn.prepared");
 
 static void stmt_name(char *name, size_t cap, int key)
 {

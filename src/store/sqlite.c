@@ -190,6 +190,7 @@ enum {
     Q_JOB_CANCEL,
     Q_JOB_STATE,
     Q_COUNTS,
+    Q_COUNTS_ACTIVE,
     Q_SWEEP,
     Q_DUE,
     Q_MARK_PUBLISHED,
@@ -305,6 +306,11 @@ static const char *const sql[Q_COUNT] = {
                  " run_after_ms <= ?1 THEN ?1 - run_after_ms END), 0),"
                  " coalesce(max(CASE WHEN kind = 'webhook' AND state IN ('queued', 'running')"
                  " THEN ?1 - created_ms END), 0) FROM jobs GROUP BY state",
+    /* The same over the queue: the partial index's predicate, so only its rows are read. */
+    [Q_COUNTS_ACTIVE] = "SELECT state, count(*), coalesce(max(CASE WHEN state = 'queued' AND"
+                        " run_after_ms <= ?1 THEN ?1 - run_after_ms END), 0),"
+                        " coalesce(max(CASE WHEN kind = 'webhook' THEN ?1 - created_ms END), 0)"
+                        " FROM jobs WHERE state IN ('queued', 'running') GROUP BY state",
     [Q_SWEEP] = "UPDATE jobs SET state = 'dead', lease_expires_ms = 0, updated_ms = ?1,"
                 " error = 'the worker stopped answering on the last attempt (lease expired)'"
                 " WHERE state = 'running' AND lease_expires_ms < ?1"
@@ -1120,10 +1126,13 @@ static int op_job_cancel(sq *s, struct rd_msg_store *b)
 
 static int op_job_counts(sq *s, struct rd_msg_store *b)
 {
-    sqlite3_stmt *st = stmt(s, Q_COUNTS);
+    int active = b->state == RD_COUNT_ACTIVE;
+    sqlite3_stmt *st = stmt(s, active ? Q_COUNTS_ACTIVE : Q_COUNTS);
     if (st == NULL)
         return -EIO;
     memset(&b->counts, 0, sizeof(b->counts));
+    if (active)
+        b->counts.completed = b->counts.failed = b->counts.dead = -1;
     sqlite3_bind_int64(st, 1, now_ms());
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
