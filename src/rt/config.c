@@ -208,14 +208,15 @@ static const setting settings[] = {
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 
-static int bad(char *err, size_t errlen, const setting *s, const char *fmt, ...)
+/* `name`: the variable the value came from (a setting's alias names itself). */
+static int bad(char *err, size_t errlen, const char *name, const char *fmt, ...)
 {
     char what[256];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
-    snprintf(err, errlen, "%s: %s", s->env, what);
+    snprintf(err, errlen, "%s: %s", name, what);
     return -EINVAL;
 }
 
@@ -282,7 +283,8 @@ static int valid_list(const char *v)
     return 1;
 }
 
-static int apply(rd_config *cfg, const setting *s, const char *v, char *err, size_t errlen)
+static int apply(rd_config *cfg, const setting *s, const char *name, const char *v, char *err,
+                 size_t errlen)
 {
     char *field = (char *)cfg + s->off;
     int64_t n;
@@ -291,11 +293,11 @@ static int apply(rd_config *cfg, const setting *s, const char *v, char *err, siz
         break;
     case K_SECRET:
         if (s->min > 0 && (int64_t)strlen(v) < s->min)
-            return bad(err, errlen, s, "must be at least %lld bytes long", (long long)s->min);
+            return bad(err, errlen, name, "must be at least %lld bytes long", (long long)s->min);
         break;
     case K_INT:
         if (parse_int(v, &n) < 0 || n < s->min || n > s->max)
-            return bad(err, errlen, s, "must be an integer from %lld to %lld (got '%s')",
+            return bad(err, errlen, name, "must be an integer from %lld to %lld (got '%s')",
                        (long long)s->min, (long long)s->max, v);
         *(int *)(void *)field = (int)n;
         return 0;
@@ -316,7 +318,7 @@ static int apply(rd_config *cfg, const setting *s, const char *v, char *err, siz
             end++;
         if (errno || end == v || *end != '\0' || b < 0 || (shift && b > (INT64_MAX >> shift)) ||
             ((int64_t)b << shift) < s->min || ((int64_t)b << shift) > s->max)
-            return bad(err, errlen, s,
+            return bad(err, errlen, name,
                        "must be a size from %lld to %lld bytes such as 512M or 10G (got '%s')",
                        (long long)s->min, (long long)s->max, v);
         *(int64_t *)(void *)field = (int64_t)b << shift;
@@ -324,32 +326,33 @@ static int apply(rd_config *cfg, const setting *s, const char *v, char *err, siz
     }
     case K_ENUM:
         if (!one_of(v, s->choices, 0))
-            return bad(err, errlen, s, "must be one of %s (got '%s')", s->choices, v);
+            return bad(err, errlen, name, "must be one of %s (got '%s')", s->choices, v);
         break;
     case K_ADDR:
         if (!valid_addr(v))
-            return bad(err, errlen, s, "must be host:port with a port from 1 to 65535 (got '%s')",
-                       v);
+            return bad(err, errlen, name,
+                       "must be host:port with a port from 1 to 65535 (got '%s')", v);
         break;
     case K_URL:
         if (!one_of(v, s->choices, 1))
-            return bad(err, errlen, s, "must be a URL starting with %s (got '%s')", s->choices, v);
+            return bad(err, errlen, name, "must be a URL starting with %s (got '%s')", s->choices,
+                       v);
         break;
     case K_KEYS: {
         char org[64];
         int ok = valid_keys(v, s->min, org, sizeof(org));
         if (ok == 0)
-            return bad(err, errlen, s, "must be comma-separated org:key pairs");
+            return bad(err, errlen, name, "must be comma-separated org:key pairs");
         if (ok < 0)
-            return bad(err, errlen, s,
+            return bad(err, errlen, name,
                        "every key must be at least %lld bytes long (org '%s' has a shorter one)",
                        (long long)s->min, org);
         break;
     }
     case K_LIST:
         if (!valid_list(v))
-            return bad(err, errlen, s, "must be comma-separated GPU indexes such as 0,1 (got '%s')",
-                       v);
+            return bad(err, errlen, name,
+                       "must be comma-separated GPU indexes such as 0,1 (got '%s')", v);
         break;
     }
     *(const char **)(void *)field = v;
@@ -361,7 +364,7 @@ int config_load(rd_config *cfg, int argc, char **argv, char *err, size_t errlen)
     memset(cfg, 0, sizeof(*cfg));
     for (size_t i = 0; i < NSETTINGS; i++) {
         const setting *s = &settings[i];
-        if (s->def != NULL && apply(cfg, s, s->def, err, errlen) < 0)
+        if (s->def != NULL && apply(cfg, s, s->env, s->def, err, errlen) < 0)
             return -EINVAL; /* a default that does not validate is a bug caught by the tests */
     }
     long online = sysconf(_SC_NPROCESSORS_ONLN);
@@ -375,11 +378,12 @@ int config_load(rd_config *cfg, int argc, char **argv, char *err, size_t errlen)
             snprintf(err, errlen, "%s and %s are both set and differ: set one", s->env, s->alias);
             return -EINVAL;
         }
+        const char *name = v != NULL ? s->env : s->alias;
         if (v == NULL)
             v = va;
         if (v != NULL && *v == '\0' && s->def == NULL)
             continue; /* an empty optional setting is unset */
-        if (v != NULL && apply(cfg, s, v, err, errlen) < 0)
+        if (v != NULL && apply(cfg, s, name, v, err, errlen) < 0)
             return -EINVAL;
     }
 
@@ -408,7 +412,7 @@ int config_load(rd_config *cfg, int argc, char **argv, char *err, size_t errlen)
             snprintf(err, errlen, "unknown option '%s' (see reeld --help)", arg);
             return -EINVAL;
         }
-        if (apply(cfg, s, v, err, errlen) < 0)
+        if (apply(cfg, s, s->env, v, err, errlen) < 0)
             return -EINVAL;
     }
     if (cfg->cores > online && online > 0) {
@@ -437,7 +441,9 @@ int config_load(rd_config *cfg, int argc, char **argv, char *err, size_t errlen)
         return -EINVAL;
     }
     if (cfg->redis_url != NULL && cfg->postgres_url == NULL) {
-        snprintf(err, errlen, "REDIS_URL is set: the fleet queue needs POSTGRES_URL as its store");
+        snprintf(err, errlen, "%s is set: the fleet queue needs POSTGRES_URL as its store",
+                 getenv("REDIS_URL") == NULL && getenv("VALKEY_URL") != NULL ? "VALKEY_URL"
+                                                                             : "REDIS_URL");
         return -EINVAL;
     }
     return 0;

@@ -553,8 +553,13 @@ TEST(valkey_url_is_an_alias_of_redis_url)
     unsetenv("REDIS_URL");
     setenv("VALKEY_URL", "http://valkey", 1);
     CHECK_EQ_INT(load(), -EINVAL);
-    CHECK(strstr(err, ": must be a URL starting with redis://|rediss:// (got 'http://valkey')") !=
-          NULL);
+    /* Refusals name the variable that was set. */
+    CHECK_EQ_STR(
+        err, "VALKEY_URL: must be a URL starting with redis://|rediss:// (got 'http://valkey')");
+    unsetenv("POSTGRES_URL");
+    setenv("VALKEY_URL", "redis://valkey:6379", 1);
+    CHECK_EQ_INT(load(), -EINVAL);
+    CHECK_EQ_STR(err, "VALKEY_URL is set: the fleet queue needs POSTGRES_URL as its store");
     clean_env();
 }
 
