@@ -295,8 +295,12 @@ static int kind_index(rd_redisq *q, const char *kind)
     return q->nkinds++;
 }
 
-/* Reads XREADGROUP / XAUTOCLAIM entries [id, [field, value, ...]] into `out`. */
-static int parse_entries(const redisReply *arr, const char *kind, rd_stream_entry *out, int cap)
+/* Reads XREADGROUP / XAUTOCLAIM entries [id, [field, value, ...]] into `out`. An entry that
+ * names no job (written by something else, or its fields trimmed away) is acknowledged here:
+ * left pending, every reclaim would take it again, and the pending gauge would count it
+ * forever. */
+static int parse_entries(rd_redisq *q, const redisReply *arr, const char *kind,
+                         rd_stream_entry *out, int cap)
 {
     int n = 0;
     if (arr == NULL || arr->type != REDIS_REPLY_ARRAY)
@@ -312,9 +316,15 @@ static int parse_entries(const redisReply *arr, const char *kind, rd_stream_entr
         snprintf(s->kind, sizeof(s->kind), "%s", kind);
         const redisReply *f = e->element[1];
         for (size_t k = 0; f->type == REDIS_REPLY_ARRAY && k + 1 < f->elements; k += 2)
-            if (f->element[k]->type == REDIS_REPLY_STRING && !strcmp(f->element[k]->str, "job"))
+            if (f->element[k]->type == REDIS_REPLY_STRING && !strcmp(f->element[k]->str, "job") &&
+                f->element[k + 1]->type == REDIS_REPLY_STRING)
                 s->job_id = strtoll(f->element[k + 1]->str, NULL, 10);
-        n += s->job_id > 0;
+        if (s->job_id > 0) {
+            n++;
+            continue;
+        }
+        log_warn("queue_entry_unreadable", KV_STR("stream", kind), KV_STR("entry", s->id));
+        redisq_ack(q, kind, s->id);
     }
     return n;
 }
@@ -411,10 +421,12 @@ static void read_done(redisAsyncContext *ac, void *r, void *priv)
     } else if (reclaim) {
         /* XAUTOCLAIM: [next-id, [entries...], ...] */
         if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2)
-            n = parse_entries(reply->element[1], q->kinds[k], entries, RD_STORE_BATCH);
+            n = parse_entries(q, reply->element[1], q->kinds[k], entries, RD_STORE_BATCH);
     } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0) {
         /* XREADGROUP: [[stream, [entries...]], ...], one per stream that had entries: each
-         * kind's entries go to the owner on their own. */
+         * kind's entries go to the owner on their own. When none were readable the owner is
+         * told as for an empty read (it reads again then). */
+        int told = 0;
         for (size_t i = 0; i < reply->elements; i++) {
             const redisReply *st = reply->element[i];
             if (st->type != REDIS_REPLY_ARRAY || st->elements != 2 ||
@@ -422,11 +434,13 @@ static void read_done(redisAsyncContext *ac, void *r, void *priv)
                 strncmp(st->element[0]->str, STREAM_PREFIX, sizeof(STREAM_PREFIX) - 1) != 0)
                 continue;
             const char *kind = st->element[0]->str + sizeof(STREAM_PREFIX) - 1;
-            int m = parse_entries(st->element[1], kind, entries, RD_STORE_BATCH);
+            int m = parse_entries(q, st->element[1], kind, entries, RD_STORE_BATCH);
             if (m > 0)
                 q->ev.entries(q->ev.ctx, kind, entries, m, 0);
+            told |= m > 0;
         }
-        return;
+        if (told)
+            return;
     }
     if (!reclaim) /* a read that timed out empty, or failed: for the first of its kinds */
         for (k = 0; k < q->nkinds && !((mask >> k) & 1u); k++)
