@@ -659,7 +659,7 @@ static void send_now(conn *c)
  * (sending_or_due). */
 static void kick_send(conn *c)
 {
-    if (c->sending || c->closing || c->send_due)
+    if (c->sending || c->closing || c->send_due || (c->out[c->fill].len == 0 && !c->held.part))
         return;
     listener *l = c->l;
     c->send_due = 1;
@@ -676,7 +676,9 @@ static void sends_due(rd_turn_hook *hook)
     while (c != NULL) {
         conn *next = c->due_next;
         c->send_due = 0;
-        if (c->in_use) /* closed (and maybe reused) since: its output went with it */
+        if (c->closing)
+            conn_abort(c); /* it waited for its place here to be released (conn_abort) */
+        else
             send_now(c);
         c = next;
     }
@@ -2165,7 +2167,9 @@ static void conn_abort(conn *c)
         tls_app_finish(c, -ECANCELED); /* ends in conn_abort again */
         return;
     }
-    if (!c->recv_armed && !c->sending && !c->tls_sending)
+    /* Not while on the due list either: the entry is released from there (sends_due), so a
+     * connection reused in the same turn cannot be linked twice. */
+    if (!c->recv_armed && !c->sending && !c->tls_sending && !c->send_due)
         conn_release(c);
 }
 

@@ -35,11 +35,13 @@
 #define STORE_TIMEOUT   10000 /* ms a store request may take before it counts as failed */
 #define READ_BLOCK_MS   1000
 #define CLAIM_SAMPLES   65536
-#define COUNT_ALL_MS                                                                               \
-    30000 /* the finished jobs are counted this often (the queue: every second)                    \
-           */
+/* The finished jobs (which only grow) are counted at most every COUNT_ALL_MIN_MS, and no more
+ * often than keeps that count to 1/COUNT_ALL_SHARE of the time: 2 s on a young store, a minute
+ * where counting the history takes 0.6 s. (The queue is counted every second.) */
+#define COUNT_ALL_MIN_MS 2000
+#define COUNT_ALL_SHARE  100
 
-#define OUTCOME_KINDS 5 /* entries of outcome_kinds */
+#define OUTCOME_KINDS    5 /* entries of outcome_kinds */
 
 /* Kinds one worker's credit is for: a worker whose slots run more than one kind of job (the
  * transcode worker's encoders also run exports) pulls "transcode,export", and its credit is
@@ -107,7 +109,7 @@ struct disp {
     int writes_blocked; /* the store failed a write: retry on the tick */
     int relay_inflight, due_inflight, sweep_inflight, counts_inflight;
     uint64_t counts_ns;   /* when the queue counts were last asked for */
-    uint64_t all_ns;      /* when the finished jobs were last counted too (0: never) */
+    uint64_t all_due_ns;  /* when the finished jobs are to be counted too (0: at once) */
     int store_failing;    /* logged once when the store starts failing, once when it is back */
     ctx_link contexts;    /* callback contexts of requests in flight (a ring; this is its head) */
     int republish;        /* Redis lost the stream: publish what is due, page by page */
@@ -661,8 +663,12 @@ static int counted(rd_actor *self, rd_msg *reply, int err, void *ctx)
     d->counts_inflight = 0;
     if (status_of(reply, err) == 0) {
         rd_queue_counts c = msg_body(reply, store)->counts;
-        if (c.completed >= 0)
-            d->all_ns = rd_now_ns();
+        if (c.completed >= 0) {
+            uint64_t now = rd_now_ns(), every = (now - d->counts_ns) * COUNT_ALL_SHARE;
+            if (every < COUNT_ALL_MIN_MS * 1000000ull)
+                every = COUNT_ALL_MIN_MS * 1000000ull;
+            d->all_due_ns = now + every;
+        }
         c.stream_length = c.stream_pending = -1;
         if (d->q != NULL)
             redisq_stats(d->q, &c.stream_length, &c.stream_pending);
@@ -690,7 +696,8 @@ int dispatcher_queue_counts(rd_queue_counts *out)
     return 0;
 }
 
-/* The metrics collector: the queue, as the dispatchers last counted it (about a second old);
+/* The metrics collector: the queue, as the dispatchers last counted it (about a second old; the
+ * finished jobs up to COUNT_ALL_SHARE times their count's time);
  * the stream's length and pending entries are what a fleet's autoscaler reads. Process-wide
  * like the counts: every dispatcher adds it with a NULL context, so it is written once. */
 static void write_queue(prom_writer *w, void *ctx)
@@ -742,11 +749,11 @@ static void heartbeat_fire(rd_timer *t)
     uint64_t now = rd_now_ns();
     /* Counted at each heartbeat (a second), with slack for the timer's jitter: with none, a
      * tick a hair early would skip a count and leave the figures two seconds old. The queue
-     * every second; the finished jobs, which only grow, at the first count and every
-     * COUNT_ALL_MS: counting them reads every job ever run. */
+     * every second; the finished jobs, which only grow, at the first count and then as
+     * COUNT_ALL_MIN_MS and COUNT_ALL_SHARE say: counting them reads every job ever run. */
     if (!d->counts_inflight && now - d->counts_ns >= 900000000ull) {
         rd_msg *m = request(d, STORE_JOB_COUNTS);
-        int all = d->all_ns == 0 || now - d->all_ns >= COUNT_ALL_MS * 1000000ull;
+        int all = now >= d->all_due_ns;
         if (!all)
             msg_body(m, store)->state = RD_COUNT_ACTIVE;
         d->counts_ns = now;

@@ -49,7 +49,8 @@ static int serve_metrics(const rd_msg *m)
 static int serve_health(const rd_msg *m)
 {
     char body[512], queue[256] = "{}";
-    /* queue: job counts by state, as the job dispatcher last read them (about a second old). */
+    /* queue: job counts by state, as the job dispatcher last read them (the queue about a second
+     * old, the finished jobs 2 s or more: see COUNT_ALL_SHARE). */
     rd_queue_counts c;
     if (dispatcher_queue_counts(&c) == 0)
         queue_counts_json(queue, sizeof(queue), &c);

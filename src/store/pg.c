@@ -640,7 +640,8 @@ struct pgstore {
     uint32_t qhead, qlen;
     rd_msg *urgent[PG_QUEUE_BOUND]; /* claims and heartbeats: they go first */
     uint32_t uhead, ulen;
-    int analyze_due; /* the jobs table outgrew its statistics (stats_stale) */
+    int analyze_due;           /* the jobs table outgrew its statistics (stats_stale) */
+    uint64_t analyze_after_ns; /* not again before (ANALYZE_GAP_MS after the last) */
 };
 
 static void conn_poll_done(rd_op *op, int res, uint32_t flags);
@@ -1615,6 +1616,9 @@ static int result_error(const PGresult *r)
  * whole row's: 37-68 ms at 60,000 jobs under load). SKIP_LOCKED: a fleet's nodes that notice
  * together do not queue behind one another. */
 #define STATS_MIN_PAGES 16
+/* An ANALYZE that changed nothing (skipped: another one held the table; refused: the role does
+ * not own it) is not tried again every second. */
+#define ANALYZE_GAP_MS 10000
 
 /* 1 when STORE_JOB_COUNTS' answer says the statistics are stale (its last two columns are
  * JOBS_PAGES). An answer with no rows (an empty queue) says nothing. */
@@ -1672,7 +1676,8 @@ static void finish_request(pg_conn *c)
         status = found[0] ? 0 : -ENOENT;
     } else if (es == PGRES_TUPLES_OK || es == PGRES_COMMAND_OK) {
         status = read_result(b, r);
-        if (status == 0 && b->op == STORE_JOB_COUNTS && stats_stale(r))
+        if (status == 0 && b->op == STORE_JOB_COUNTS && stats_stale(r) &&
+            rd_now_ns() >= c->st->analyze_after_ns)
             c->st->analyze_due = 1;
     } else {
         status = r ? result_error(r) : -EIO;
@@ -1921,6 +1926,7 @@ static void pump(pgstore *st)
          * waits for it. */
         if (st->analyze_due && !st->draining && (st->npool > 1 || st->qlen + st->ulen == 0)) {
             st->analyze_due = 0;
+            st->analyze_after_ns = rd_now_ns() + ANALYZE_GAP_MS * 1000000ull;
             analyze_send(c);
             continue;
         }

@@ -229,7 +229,7 @@ static void arm_turn(rd_timer *t)
     t_late.fire = late_fn;
     loop_timer_start(tloop, &t_first, 0, 0);
     loop_timer_start(tloop, &t_second, 0, 0);
-    loop_timer_start(tloop, &t_late, 50 * MS, 0);
+    loop_timer_start(tloop, &t_late, 500 * MS, 0); /* far enough to be a later turn */
 }
 
 TEST(turn_end_hooks_run_once_per_turn_before_the_wait)
