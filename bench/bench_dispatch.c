@@ -8,7 +8,8 @@
  *
  * With RATE (jobs/s), the producer offers that load instead of all it can: a batch every
  * BATCH/RATE seconds, whatever is in flight (an open loop, as uploads arrive), so the claim's
- * latency is measured at a load below the store's capacity, not only at saturation.
+ * latency is measured at a load below the store's capacity, not only at saturation. A tick the
+ * busy loop misses is skipped, not made up: the jobs/s printed is what was offered and done.
  *
  * Prints one line: "jobs N seconds S jobs_per_s X claims C claim_p50_ms A claim_p99_ms B".
  * bench/dispatch starts the servers and runs it for sqlite, postgres and postgres+redis. */
