@@ -663,7 +663,8 @@ static int counted(rd_actor *self, rd_msg *reply, int err, void *ctx)
     d->counts_inflight = 0;
     if (status_of(reply, err) == 0) {
         rd_queue_counts c = msg_body(reply, store)->counts;
-        if (c.completed >= 0) {
+        int all = c.completed >= 0; /* else the queue alone: the finished stay as last counted */
+        if (all) {
             uint64_t now = rd_now_ns(), every = (now - d->counts_ns) * COUNT_ALL_SHARE;
             if (every < COUNT_ALL_MIN_MS * 1000000ull)
                 every = COUNT_ALL_MIN_MS * 1000000ull;
@@ -676,7 +677,7 @@ static int counted(rd_actor *self, rd_msg *reply, int err, void *ctx)
             c.waiting,       c.active,         c.completed,        c.failed,           c.dead,
             c.stream_length, c.stream_pending, c.oldest_queued_ms, c.oldest_webhook_ms};
         for (int i = 0; i < 9; i++)
-            if (v[i] >= 0 || i < 2 || i > 4) /* finished: -1 when not counted this time */
+            if (all || i < 2 || i > 4) /* 2..4: completed, failed, dead */
                 atomic_store_explicit(&counts_cache[i], v[i], memory_order_relaxed);
         atomic_store_explicit(&counts_known, 1, memory_order_release);
     }

@@ -146,6 +146,11 @@ static const char *const migrations[] = {
 #define JOBS_PAGES                                                                                 \
     "(SELECT relpages FROM pg_class WHERE oid = 'jobs'::regclass)::bigint,"                        \
     " pg_relation_size('jobs'::regclass) / current_setting('block_size')::bigint"
+/* STORE_JOB_COUNTS' columns per state, over every job or the queue alone (counts_active). */
+#define COUNTS_COLS                                                                                \
+    "state, count(*), coalesce(max(" NOW " - run_after_ms) FILTER (WHERE state = 'queued'"         \
+    " AND run_after_ms <= " NOW "), 0), coalesce(max(" NOW " - created_ms) FILTER (WHERE kind ="   \
+    " 'webhook' AND state IN ('queued', 'running')), 0), " JOBS_PAGES
 #define JOB_COLS                                                                                   \
     "j.id, j.asset_id, j.kind, j.state, j.priority, j.attempts, j.max_attempts, j.progress,"       \
     " j.run_after_ms, j.lease_expires_ms, j.created_ms, j.updated_ms, j.lease_owner, j.error,"     \
@@ -331,11 +336,7 @@ static const char *const sql[STORE_OP_COUNT] = {
                          " AND state IN ('queued', 'running') RETURNING id)"
                          " SELECT " JOB_COLS ", (SELECT count(*) FROM u)"
                          " FROM jobs j WHERE j.id = $1",
-    [STORE_JOB_COUNTS] =
-        "SELECT state, count(*), coalesce(max(" NOW " - run_after_ms)"
-        " FILTER (WHERE state = 'queued' AND run_after_ms <= " NOW "), 0),"
-        " coalesce(max(" NOW " - created_ms) FILTER (WHERE kind = 'webhook'"
-        " AND state IN ('queued', 'running')), 0), " JOBS_PAGES " FROM jobs GROUP BY state",
+    [STORE_JOB_COUNTS] = "SELECT " COUNTS_COLS " FROM jobs GROUP BY state",
     [STORE_JOB_SWEEP] = "UPDATE jobs SET state = 'dead', lease_expires_ms = 0,"
                         " updated_ms = " NOW ", error = 'the worker stopped answering on the"
                         " last attempt (lease expired)' WHERE state = 'running'"
@@ -493,10 +494,7 @@ static const char *const sql[STORE_OP_COUNT] = {
  * predicate of the queue's partial index, so it reads the queue, not every job ever run (the
  * whole table's count took 33-49 ms at 60,000 jobs). */
 static const char counts_active[] =
-    "SELECT state, count(*), coalesce(max(" NOW " - run_after_ms) FILTER (WHERE state = 'queued'"
-    " AND run_after_ms <= " NOW "), 0), coalesce(max(" NOW " - created_ms) FILTER (WHERE kind ="
-    " 'webhook'), 0), " JOBS_PAGES " FROM jobs WHERE state IN ('queued', 'running')"
-    " GROUP BY state";
+    "SELECT " COUNTS_COLS " FROM jobs WHERE state IN ('queued', 'running') GROUP BY state";
 
 /* Claim variants: one statement per shape, so each gets a plan of its own (an "$n IS NULL OR"
  * filter would make the generic plan sort the whole table). "id = ANY (ARRAY(subquery))" rather

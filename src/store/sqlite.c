@@ -228,6 +228,12 @@ enum {
     Q_COUNT
 };
 
+/* STORE_JOB_COUNTS' columns per state, over every job or the queue alone. */
+#define COUNTS_COLS                                                                                \
+    "state, count(*), coalesce(max(CASE WHEN state = 'queued' AND run_after_ms <= ?1"              \
+    " THEN ?1 - run_after_ms END), 0), coalesce(max(CASE WHEN kind = 'webhook' AND state IN"       \
+    " ('queued', 'running') THEN ?1 - created_ms END), 0)"
+
 static const char *const sql[Q_COUNT] = {
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
@@ -302,15 +308,10 @@ static const char *const sql[Q_COUNT] = {
     [Q_JOB_CANCEL] = "UPDATE jobs SET state = 'cancelled', lease_expires_ms = 0,"
                      " updated_ms = ?1 WHERE id = ?2 AND state IN ('queued', 'running')",
     [Q_JOB_STATE] = "SELECT state, lease_owner, attempts FROM jobs WHERE id = ?1",
-    [Q_COUNTS] = "SELECT state, count(*), coalesce(max(CASE WHEN state = 'queued' AND"
-                 " run_after_ms <= ?1 THEN ?1 - run_after_ms END), 0),"
-                 " coalesce(max(CASE WHEN kind = 'webhook' AND state IN ('queued', 'running')"
-                 " THEN ?1 - created_ms END), 0) FROM jobs GROUP BY state",
+    [Q_COUNTS] = "SELECT " COUNTS_COLS " FROM jobs GROUP BY state",
     /* The same over the queue: the partial index's predicate, so only its rows are read. */
-    [Q_COUNTS_ACTIVE] = "SELECT state, count(*), coalesce(max(CASE WHEN state = 'queued' AND"
-                        " run_after_ms <= ?1 THEN ?1 - run_after_ms END), 0),"
-                        " coalesce(max(CASE WHEN kind = 'webhook' THEN ?1 - created_ms END), 0)"
-                        " FROM jobs WHERE state IN ('queued', 'running') GROUP BY state",
+    [Q_COUNTS_ACTIVE] =
+        "SELECT " COUNTS_COLS " FROM jobs WHERE state IN ('queued', 'running') GROUP BY state",
     [Q_SWEEP] = "UPDATE jobs SET state = 'dead', lease_expires_ms = 0, updated_ms = ?1,"
                 " error = 'the worker stopped answering on the last attempt (lease expired)'"
                 " WHERE state = 'running' AND lease_expires_ms < ?1"
