@@ -220,15 +220,24 @@ static int do_get(s3_client *c, const s3cmd_args *a)
 }
 
 /* Through the blob interface (src/blob/blob.h), which owns reeld's multipart logic. */
+/* The multipart verb's store, over the command's client: closed once the loop has stopped
+ * (after_run). */
+static blob_aio *mp_store;
+
 static int do_multipart(s3_client *c, const s3cmd_args *a)
 {
-    blob_store *b;
-    blob_open_s3(&b, c);
-    blob_set_parts(b, 0, a->part_size);
+    blob_store *b = NULL;
     blob_info info;
-    char msg[512];
-    int r =
-        blob_put_file(b, a->pos[0], a->pos[1], a->pos[2], a->content_type, &info, msg, sizeof(msg));
+    char msg[512] = "";
+    int r = blob_aio_open_s3_client(c, s3_client_loop(c), &mp_store);
+    if (r < 0) {
+        fprintf(stderr, "reeld s3: cannot start the store (%s)\n", strerror(-r));
+        return 1;
+    }
+    blob_aio_set_parts(mp_store, 0, a->part_size);
+    if ((r = blob_open(&b, mp_store, NULL, msg, sizeof(msg))) == 0)
+        r = blob_put_file(b, a->pos[0], a->pos[1], a->pos[2], a->content_type, &info, msg,
+                          sizeof(msg));
     blob_close(b);
     if (r < 0) {
         fprintf(stderr, "reeld s3: %s\n", msg);
@@ -274,8 +283,14 @@ static int run_args(s3_client *c, void *arg)
     return run(c, arg);
 }
 
-static void print_metrics(void)
+static int print_s3_metrics;
+
+static void after_run(void)
 {
+    blob_aio_close(mp_store);
+    mp_store = NULL;
+    if (!print_s3_metrics)
+        return;
     static char text[1 << 16];
     prom_writer w;
     prom_init(&w, text, sizeof(text));
@@ -311,8 +326,8 @@ int cmd_s3(int argc, char **argv)
     s3_config sc = {.virtual_hosted = a.virtual_hosted,
                     .timeout_ms = a.timeout_ms > 0 ? (uint32_t)a.timeout_ms : 0,
                     .max_attempts = a.attempts};
-    return s3cmd_with_client("reeld s3", &cfg, a.ca_file, &sc, run_args, &a,
-                             a.metrics ? print_metrics : NULL);
+    print_s3_metrics = a.metrics;
+    return s3cmd_with_client("reeld s3", &cfg, a.ca_file, &sc, run_args, &a, after_run);
 }
 
 int s3cmd_with_client(const char *who, const rd_config *cfg, const char *ca_file, s3_config *sc,

@@ -62,6 +62,9 @@ int blob_aio_init(blob_aio *s, const blob_aio_ops *ops, rd_loop *home)
 {
     s->ops = ops;
     s->home = home;
+    s->multipart_threshold = BLOB_MULTIPART_MIN;
+    s->part_size = BLOB_PART_SIZE;
+    s->copy_part_max = BLOB_COPY_MAX;
     return actor_spawn(home, &home_def, s, &s->actor);
 }
 
@@ -112,6 +115,8 @@ static int make(blob_aio *s, blob_kind_op kind, const char *bucket, const char *
     r->store = s;
     r->sink = sink;
     r->kind = kind;
+    r->fd = -1;
+    r->src_size = -1;
     memcpy(r->bucket, bucket, bl + 1);
     memcpy(r->key, key, kl + 1);
     *out = r;
@@ -159,23 +164,31 @@ int blob_aio_head(blob_aio *s, rd_loop *loop, const char *bucket, const char *ke
     return e < 0 ? e : go(s, loop, r, out);
 }
 
+/* A content type for the store: NULL or "" is application/octet-stream; none with a line
+ * break, none longer than the request keeps. */
+static int set_type(blob_req *r, const char *content_type)
+{
+    const char *ct =
+        content_type != NULL && *content_type ? content_type : "application/octet-stream";
+    if (strpbrk(ct, "\r\n") != NULL || snprintf(r->content_type, sizeof(r->content_type), "%s",
+                                                ct) >= (int)sizeof(r->content_type))
+        return -EINVAL;
+    return 0;
+}
+
 int blob_aio_put(blob_aio *s, rd_loop *loop, const char *bucket, const char *key, const void *body,
                  size_t len, const char *content_type, const char *cache_control, blob_sink *sink,
                  blob_req **out)
 {
-    const char *ct =
-        content_type != NULL && *content_type ? content_type : "application/octet-stream";
     const char *cc = cache_control != NULL ? cache_control : "";
-    if (strpbrk(ct, "\r\n") != NULL || strpbrk(cc, "\r\n") != NULL)
+    if (strpbrk(cc, "\r\n") != NULL)
         return -EINVAL;
     blob_req *r;
     int e = make(s, BLOB_OP_PUT, bucket, key, sink, &r);
     if (e < 0)
         return e;
-    if (snprintf(r->content_type, sizeof(r->content_type), "%s", ct) >=
-            (int)sizeof(r->content_type) ||
-        snprintf(r->cache_control, sizeof(r->cache_control), "%s", cc) >=
-            (int)sizeof(r->cache_control)) {
+    if (set_type(r, content_type) < 0 || snprintf(r->cache_control, sizeof(r->cache_control), "%s",
+                                                  cc) >= (int)sizeof(r->cache_control)) {
         free(r);
         return -EINVAL;
     }
@@ -196,6 +209,121 @@ int blob_aio_delete(blob_aio *s, rd_loop *loop, const char *bucket, const char *
     blob_req *r;
     int e = make(s, BLOB_OP_DELETE, bucket, key, sink, &r);
     return e < 0 ? e : go(s, loop, r, out);
+}
+
+int blob_aio_put_fd(blob_aio *s, rd_loop *loop, const char *bucket, const char *key, int fd,
+                    uint64_t len, const char *content_type, blob_sink *sink, blob_req **out)
+{
+    if (fd < 0)
+        return -EBADF;
+    blob_req *r;
+    int e = make(s, BLOB_OP_PUT_FD, bucket, key, sink, &r);
+    if (e == 0 && (e = set_type(r, content_type)) < 0)
+        free(r);
+    if (e < 0)
+        return e;
+    r->fd = fd;
+    r->body_len = len;
+    return go(s, loop, r, out);
+}
+
+int blob_aio_copy(blob_aio *s, rd_loop *loop, const char *src_bucket, const char *src_key,
+                  int64_t src_size, const char *dst_bucket, const char *dst_key, int lock_days,
+                  const char *lock_mode, blob_sink *sink, blob_req **out)
+{
+    size_t sl = strlen(src_key);
+    if (!blobfs_valid_bucket(src_bucket) || !blobfs_valid_key(src_key, sl))
+        return -EINVAL;
+    if (strlen(src_bucket) >= sizeof((blob_req){0}.src_bucket) || sl > S3_MAX_KEY)
+        return -ENAMETOOLONG;
+    const char *mode = lock_mode != NULL ? lock_mode : "";
+    if (strcmp(mode, "") != 0 && strcmp(mode, "GOVERNANCE") != 0 && strcmp(mode, "COMPLIANCE") != 0)
+        return -EINVAL;
+    blob_req *r;
+    int e = make(s, BLOB_OP_COPY, dst_bucket, dst_key, sink, &r);
+    if (e < 0)
+        return e;
+    memcpy(r->src_bucket, src_bucket, strlen(src_bucket) + 1);
+    memcpy(r->src_key, src_key, sl + 1);
+    r->src_size = src_size;
+    r->lock_days = lock_days > 0 ? lock_days : 0;
+    snprintf(r->lock_mode, sizeof(r->lock_mode), "%s", mode);
+    return go(s, loop, r, out);
+}
+
+int blob_aio_delete_unless_retained(blob_aio *s, rd_loop *loop, const char *bucket, const char *key,
+                                    blob_sink *sink, blob_req **out)
+{
+    blob_req *r;
+    int e = make(s, BLOB_OP_DELETE_KEPT, bucket, key, sink, &r);
+    return e < 0 ? e : go(s, loop, r, out);
+}
+
+int blob_aio_has_uploads(const blob_aio *s)
+{
+    return s->ops->uploads;
+}
+
+/* An upload request of `kind` for bucket/key, or -ENOTSUP on a backend without uploads. */
+static int make_upload(blob_aio *s, blob_kind_op kind, const char *bucket, const char *key,
+                       const char *upload_id, blob_sink *sink, blob_req **out)
+{
+    if (!s->ops->uploads)
+        return -ENOTSUP;
+    if (upload_id != NULL && (*upload_id == '\0' || strlen(upload_id) >= sizeof((*out)->upload_id)))
+        return -EINVAL;
+    int e = make(s, kind, bucket, key, sink, out);
+    if (e == 0 && upload_id != NULL)
+        memcpy((*out)->upload_id, upload_id, strlen(upload_id) + 1);
+    return e;
+}
+
+int blob_aio_upload_start(blob_aio *s, rd_loop *loop, const char *bucket, const char *key,
+                          const char *content_type, blob_sink *sink, blob_req **out)
+{
+    blob_req *r;
+    int e = make_upload(s, BLOB_OP_UPLOAD_START, bucket, key, NULL, sink, &r);
+    if (e == 0 && (e = set_type(r, content_type)) < 0)
+        free(r);
+    return e < 0 ? e : go(s, loop, r, out);
+}
+
+int blob_aio_upload_complete(blob_aio *s, rd_loop *loop, const char *bucket, const char *key,
+                             const char *upload_id, const s3_part *parts, size_t nparts,
+                             blob_sink *sink, blob_req **out)
+{
+    blob_req *r;
+    int e = make_upload(s, BLOB_OP_UPLOAD_COMPLETE, bucket, key, upload_id, sink, &r);
+    if (e == 0 && (nparts == 0 || parts == NULL)) {
+        free(r);
+        e = -EINVAL;
+    }
+    if (e < 0)
+        return e;
+    r->parts = parts;
+    r->nparts = nparts;
+    return go(s, loop, r, out);
+}
+
+int blob_aio_upload_abort(blob_aio *s, rd_loop *loop, const char *bucket, const char *key,
+                          const char *upload_id, blob_sink *sink, blob_req **out)
+{
+    blob_req *r;
+    int e = make_upload(s, BLOB_OP_UPLOAD_ABORT, bucket, key, upload_id, sink, &r);
+    return e < 0 ? e : go(s, loop, r, out);
+}
+
+void blob_aio_set_parts(blob_aio *s, uint64_t threshold, uint64_t part_size)
+{
+    s->multipart_threshold = threshold;
+    s->part_size = part_size > 0 ? part_size : BLOB_PART_SIZE;
+}
+
+void blob_aio_set_copy_parts(blob_aio *s, uint64_t part_max)
+{
+    s->copy_part_max = part_max < (5u << 20)      ? 5u << 20
+                       : part_max > BLOB_COPY_MAX ? BLOB_COPY_MAX
+                                                  : part_max;
 }
 
 void blob_aio_cancel(blob_req *r)
@@ -251,6 +379,11 @@ void blob_aio_close(blob_aio *s)
 const char *blob_aio_kind(const blob_aio *s)
 {
     return s->ops->name;
+}
+
+rd_loop *blob_aio_home(const blob_aio *s)
+{
+    return s->home;
 }
 
 s3_client *blob_aio_client(const blob_aio *s, const rd_loop *loop)

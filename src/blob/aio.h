@@ -9,7 +9,13 @@
  *       fs.c does), so a reader sees the old object or the new one, never half of one.
  *   s3  (S3_ENDPOINT set): the S3 client (src/blob/s3.h) of the asking loop, one per loop the
  *       store was opened with; retries, resumption of a cut GET and the keep-alive pool are
- *       the client's.
+ *       the client's. A request of several S3 calls (a file in parts, a copy in parts with
+ *       its retention, a delete that asks for the retention first) runs them one after the
+ *       other on that loop, and aborts an upload it leaves unfinished.
+ *
+ * The blocking face of this store, for the threads that must wait (an FFmpeg read callback,
+ * the encoders, the API's writers, the commands), is src/blob/blob.h: the same requests,
+ * waited for, not a second implementation.
  *
  * A request is started either on a loop thread, naming that loop (its callbacks run there), or
  * from any other thread with loop NULL: it then runs on the store's home loop (the first one it
@@ -18,7 +24,9 @@
  *
  * The sink: `head` once when the object is known (GET and HEAD: its size and modification
  * time, with the ETag and content type where the backend has them without another read: HEAD
- * always, a GET on S3; PUT: what was stored, once it is durable), `data` with each chunk of a
+ * always, a GET on S3; PUT, PUT from a file, COPY: what was stored, once it is durable; an
+ * upload's start: its id; a delete unless retained: only when it kept the object, with until
+ * when), `data` with each chunk of a
  * GET in order (the reference moves to the sink), then `done` once: 0, or -ENOENT (no such
  * object), -EINVAL (a bucket or key refused), -ERANGE (a GET from past the end), -EACCES,
  * -EIO, another -errno, with one sentence in `why` ("" on success). After done the request is
@@ -51,6 +59,9 @@ typedef struct blob_meta {
     int64_t mtime;          /* unix seconds (S3 GET: the fetch time: the client has no other) */
     char etag[80];          /* quoted, as S3 gives it; "" when the backend has not read it */
     char content_type[128]; /* "" when the backend has not read it */
+    char upload_id[256];    /* blob_aio_upload_start: the upload's id (S3's UploadId) */
+    int64_t retained_until; /* blob_aio_delete_unless_retained: kept under retention until
+                               then (unix seconds); 0: deleted */
 } blob_meta;
 
 typedef struct blob_sink blob_sink;
@@ -72,10 +83,15 @@ int blob_aio_open_fs(const char *data_dir, rd_loop *home, blob_aio **out, char *
  * must outlive the store). */
 int blob_aio_open_s3(const s3_config *sc, rd_loop *const *loops, int nloops, blob_aio **out,
                      char *err, size_t errlen);
+/* The s3 backend over `client` (borrowed: it must outlive the store, which never destroys it),
+ * the client of `loop`, the store's only and home loop. For a command that made its client. */
+int blob_aio_open_s3_client(s3_client *client, rd_loop *loop, blob_aio **out);
 /* After every loop it was opened with has stopped. NULL is a no-op. */
 void blob_aio_close(blob_aio *s);
 /* "fs" or "s3". */
 const char *blob_aio_kind(const blob_aio *s);
+/* The loop that runs the requests of threads that are not a loop. */
+rd_loop *blob_aio_home(const blob_aio *s);
 /* s3: the client of `loop` (for the blocking src/blob/blob.h over the same connections);
  * NULL on fs or for a loop the store was not opened with. */
 s3_client *blob_aio_client(const blob_aio *s, const rd_loop *loop);
@@ -99,10 +115,58 @@ int blob_aio_put(blob_aio *s, rd_loop *loop, const char *bucket, const char *key
 int blob_aio_delete(blob_aio *s, rd_loop *loop, const char *bucket, const char *key,
                     blob_sink *sink, blob_req **out);
 
+/* Stores the first `len` bytes of the file `fd` (borrowed until done, read from offset 0 as
+ * the request goes: nothing is read into memory whole) as bucket/key. s3: one PutObject, or
+ * above the store's threshold (blob_aio_set_parts) a multipart upload in parts, aborted when a
+ * part fails so none is left behind; fs: through a temp file, as blob_aio_put. `head` tells
+ * the size, ETag and content type stored. */
+#define BLOB_MULTIPART_MIN (64ull << 20)
+#define BLOB_PART_SIZE     (16ull << 20)
+#define BLOB_COPY_MAX      (5ull << 30) /* the largest CopyObject S3 takes */
+int blob_aio_put_fd(blob_aio *s, rd_loop *loop, const char *bucket, const char *key, int fd,
+                    uint64_t len, const char *content_type, blob_sink *sink, blob_req **out);
+/* Copies src to dst, with its content type. `lock_days` > 0 asks S3 for retention that long in
+ * `lock_mode` ("GOVERNANCE", or NULL for COMPLIANCE); the fs backend has no retention and
+ * ignores both. `src_size`: the source's size when the caller has just read it, else -1 (then
+ * it is asked for): above the store's copy part size (blob_aio_set_copy_parts; most and
+ * default 5 GiB, what S3's CopyObject takes) the copy is a multipart upload of UploadPartCopy
+ * parts, aborted when one fails. `head` tells what the copy is (S3: a HEAD of it). */
+int blob_aio_copy(blob_aio *s, rd_loop *loop, const char *src_bucket, const char *src_key,
+                  int64_t src_size, const char *dst_bucket, const char *dst_key, int lock_days,
+                  const char *lock_mode, blob_sink *sink, blob_req **out);
+/* Deletes bucket/key for good unless it is under retention: on S3 the current version is
+ * named (in a versioned bucket a plain delete would only hide it). A retained object is left,
+ * and `head` (only then) says until when in retained_until. On fs: blob_aio_delete. */
+int blob_aio_delete_unless_retained(blob_aio *s, rd_loop *loop, const char *bucket, const char *key,
+                                    blob_sink *sink, blob_req **out);
+
+/* Multipart uploads made by clients (the API hands out presigned part URLs between start and
+ * complete). Only the s3 backend has them: blob_aio_has_uploads says so, and on fs the three
+ * calls refuse to start with -ENOTSUP. Start: `head` gives the upload id. Complete: from
+ * `parts` in order (borrowed until done); -ENOENT when the upload is gone (completed or
+ * aborted already). Abort: an upload that is gone already is not an error. */
+int blob_aio_has_uploads(const blob_aio *s);
+int blob_aio_upload_start(blob_aio *s, rd_loop *loop, const char *bucket, const char *key,
+                          const char *content_type, blob_sink *sink, blob_req **out);
+int blob_aio_upload_complete(blob_aio *s, rd_loop *loop, const char *bucket, const char *key,
+                             const char *upload_id, const s3_part *parts, size_t nparts,
+                             blob_sink *sink, blob_req **out);
+int blob_aio_upload_abort(blob_aio *s, rd_loop *loop, const char *bucket, const char *key,
+                          const char *upload_id, blob_sink *sink, blob_req **out);
+
+/* s3: files of more than `threshold` bytes go up in parts of `part_size` (S3 refuses, at
+ * completion, a part under 5 MiB but the last: the callers' settings are checked for that).
+ * Defaults: BLOB_MULTIPART_MIN, BLOB_PART_SIZE. Before the first request. */
+void blob_aio_set_parts(blob_aio *s, uint64_t threshold, uint64_t part_size);
+/* s3: copies of more than `part_max` bytes (clamped to 5 MiB .. BLOB_COPY_MAX) go as
+ * UploadPartCopy parts of that size. Before the first request. */
+void blob_aio_set_copy_parts(blob_aio *s, uint64_t part_max);
+
 /* On the request's loop thread, before done: no callback follows. A GET or HEAD stops at its
- * next step (the fs backend also cancels the I/O in flight, so a stuck open ends now); a PUT
- * or DELETE runs to its end unseen (its body must stay valid until then: cancel only those
- * whose body is the store's or static). The store frees the request when its I/O ends. */
+ * next step (the fs backend also cancels the I/O in flight, so a stuck open ends now); every
+ * other request runs to its end unseen (a PUT's body, a file's descriptor and a completion's
+ * parts must stay valid until then: cancel only those whose are the store's or static). The store
+ * frees the request when its I/O ends. */
 void blob_aio_cancel(blob_req *r);
 
 #endif

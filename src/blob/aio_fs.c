@@ -10,8 +10,15 @@
  *             never written through). When that directory is missing, the key's directories
  *             are made and opened one at a time, each beneath the last. Metadata first, as
  *             fs.c. The MD5 was taken on the asking thread.
- * DELETE:     the same directory opened, then unlinkat of the name; then the metadata's.
+ * PUT_FD, COPY: a PUT whose bytes are read as it goes, a chunk at a time, from the caller's
+ *             file (PUT_FD) or from the source object opened beneath the tree (COPY, which
+ *             also reads the source's metadata for its content type and ETag); the MD5 is
+ *             taken on the loop, a chunk at a time, as the bytes pass, except for a COPY
+ *             whose source has its ETag (the same bytes: the same MD5).
+ * DELETE:     the same directory opened, then unlinkat of the name; then the metadata's
+ *             (DELETE_KEPT alike: the fs backend keeps no retention).
  * A failed PUT unlinks its temp files (one unlink on an error path, not a read or a wait). */
+#include <bearssl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -57,6 +64,10 @@ typedef enum step {
     S_RENAME,
     S_UNLINK, /* DELETE: the object, then its metadata */
     S_MUNLINK,
+    S_SRC_OPEN, /* COPY: the source object, then its metadata */
+    S_SRC_META_OPEN,
+    S_SRC_META_READ,
+    S_FILL, /* PUT_FD, COPY: the next chunk from the source, then S_WRITE */
 } step;
 
 typedef struct fs_req {
@@ -64,7 +75,13 @@ typedef struct fs_req {
     rd_op op;
     step step, then; /* S_PARENT: the step that uses the directory */
     uint8_t inflight, has_tmp, has_mtmp;
+    uint8_t streaming; /* PUT_FD, COPY: the bytes come from src_fd */
+    uint8_t have_md5;  /* COPY: the source's ETag is the MD5 of the same bytes */
     int fd;
+    int src_fd;        /* PUT_FD: the caller's (borrowed); COPY: the source object's */
+    uint8_t *sbuf;     /* streaming: one chunk of the source ... */
+    size_t slen, soff; /* ... its length, and how much of it is written */
+    br_md5_context md5;
     int root_fd;    /* S_PARENT: the tree it is looked for in (objects or metadata) */
     int pfd;        /* the directory the name is in, once opened */
     size_t walk_at; /* S_WALK_*: where the next directory of rel starts */
@@ -125,6 +142,11 @@ static void release(fs_req *q)
     q->pfd = -1;
     buf_unref(q->chunk);
     q->chunk = NULL;
+    if (q->r.kind == BLOB_OP_COPY && q->src_fd >= 0)
+        close(q->src_fd);
+    q->src_fd = -1;
+    free(q->sbuf);
+    q->sbuf = NULL;
     fs_store *s = store_of(q);
     if (q->has_tmp)
         unlinkat(s->tmp_fd, q->tmp, 0);
@@ -137,10 +159,26 @@ static void fail(fs_req *q, int err)
 {
     release(q);
     char why[320];
-    const char *what = q->r.kind == BLOB_OP_PUT      ? "storing"
-                       : q->r.kind == BLOB_OP_DELETE ? "deleting"
-                                                     : "reading";
-    if (err == -ENOENT)
+    const char *what;
+    switch (q->r.kind) {
+    case BLOB_OP_PUT:
+    case BLOB_OP_PUT_FD:
+        what = "storing";
+        break;
+    case BLOB_OP_COPY:
+        what = "copying to";
+        break;
+    case BLOB_OP_DELETE:
+    case BLOB_OP_DELETE_KEPT:
+        what = "deleting";
+        break;
+    default:
+        what = "reading";
+    }
+    if (err == -ENOENT && q->r.kind == BLOB_OP_COPY && q->step == S_SRC_OPEN)
+        snprintf(why, sizeof(why), "%.63s/%.200s: no such object to copy.", q->r.src_bucket,
+                 q->r.src_key);
+    else if (err == -ENOENT)
         snprintf(why, sizeof(why), "%.63s/%.200s: no such object.", q->r.bucket, q->r.key);
     else
         snprintf(why, sizeof(why), "%s %.63s/%.200s failed: %s.", what, q->r.bucket, q->r.key,
@@ -229,6 +267,34 @@ static void put_landed(fs_req *q)
     snprintf(m.content_type, sizeof(m.content_type), "%s", q->r.content_type);
     blob_req_head(&q->r, &m);
     succeed(q); /* unseen when cancelled */
+}
+
+/* Streaming: the next chunk of the source, or the temp file's fsync once it is all written. */
+static void fill_next(fs_req *q)
+{
+    if (q->pos >= q->r.body_len) {
+        if (!q->have_md5)
+            br_md5_out(&q->md5, q->r.md5);
+        q->step = S_FSYNC;
+        io_uring_prep_fsync(loop_sqe(q->r.loop, &q->op), q->fd, 0);
+    } else {
+        uint64_t left = q->r.body_len - q->pos;
+        if (q->sbuf == NULL)
+            q->sbuf = rd_malloc(CHUNK, "a copy's chunk");
+        q->step = S_FILL;
+        io_uring_prep_read(loop_sqe(q->r.loop, &q->op), q->src_fd, q->sbuf,
+                           left < CHUNK ? (unsigned)left : CHUNK, q->pos);
+    }
+    q->inflight = 1;
+}
+
+/* Streaming: the rest of the chunk in hand into the temp file. */
+static void write_chunk(fs_req *q)
+{
+    q->step = S_WRITE;
+    io_uring_prep_write(loop_sqe(q->r.loop, &q->op), q->fd, q->sbuf + q->soff,
+                        (unsigned)(q->slen - q->soff), q->pos + q->soff);
+    q->inflight = 1;
 }
 
 /* The next write of the temp file, or its fsync once everything is written. */
@@ -339,6 +405,47 @@ static void on_io(rd_op *op, int res, uint32_t flags)
     case S_META_READ:
         head_done(q, res > 0 ? (size_t)res : 0);
         return;
+    case S_SRC_OPEN: {
+        if (res < 0) {
+            fail(q, res == -ENOTDIR || res == -EISDIR ? -ENOENT : res);
+            return;
+        }
+        q->src_fd = res;
+        struct stat st;
+        if (fstat(q->src_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+            fail(q, -ENOENT);
+            return;
+        }
+        q->r.body_len = (size_t)st.st_size;
+        q->step = S_SRC_META_OPEN;
+        submit_how(q, s->meta_fd, q->dir, O_RDONLY);
+        return;
+    }
+    case S_SRC_META_OPEN:
+    case S_SRC_META_READ: {
+        if (q->step == S_SRC_META_OPEN && res >= 0) {
+            q->fd = res;
+            q->step = S_SRC_META_READ;
+            io_uring_prep_read(loop_sqe(q->r.loop, &q->op), q->fd, q->meta, sizeof(q->meta), 0);
+            q->inflight = 1;
+            return;
+        }
+        /* The source's type, as its HEAD would say (no metadata: the default). */
+        size_t n = q->step == S_SRC_META_READ && res > 0 ? (size_t)res : 0;
+        char etag[80];
+        if (q->fd >= 0)
+            close(q->fd);
+        q->fd = -1;
+        blob_meta_parse(q->meta, n, etag, sizeof(etag), q->r.content_type,
+                        sizeof(q->r.content_type));
+        /* The copy's bytes are the source's: so is its MD5, not taken again ("\"<32 hex>\""
+         * as every PUT here writes it; anything else is hashed as it passes). */
+        q->have_md5 = strlen(etag) == 34 && etag[0] == '"' && etag[33] == '"' &&
+                      hmac_unhex(q->r.md5, sizeof(q->r.md5), etag + 1, 32) == 0;
+        q->step = S_TMP_OPEN;
+        submit_tmp(q, q->tmp, sizeof(q->tmp));
+        return;
+    }
     case S_TMP_OPEN:
     case S_MTMP_OPEN:
         if (res < 0) {
@@ -354,12 +461,38 @@ static void on_io(rd_op *op, int res, uint32_t flags)
             q->has_mtmp = 1;
             q->step = S_MWRITE;
         }
-        write_next(q);
+        if (q->step == S_WRITE && q->streaming) {
+            br_md5_init(&q->md5);
+            fill_next(q);
+        } else {
+            write_next(q);
+        }
+        return;
+    case S_FILL:
+        if (res <= 0) {
+            fail(q, res < 0 ? res : -EIO); /* shorter than its size: it changed under us */
+            return;
+        }
+        if (!q->have_md5)
+            br_md5_update(&q->md5, q->sbuf, (size_t)res);
+        q->slen = (size_t)res;
+        q->soff = 0;
+        write_chunk(q);
         return;
     case S_WRITE:
     case S_MWRITE:
         if (res < 0) {
             fail(q, res);
+            return;
+        }
+        if (q->step == S_WRITE && q->streaming) {
+            q->soff += (size_t)res;
+            if (q->soff < q->slen) {
+                write_chunk(q);
+            } else {
+                q->pos += q->slen;
+                fill_next(q);
+            }
             return;
         }
         q->pos += (uint64_t)res;
@@ -395,12 +528,13 @@ static void on_io(rd_op *op, int res, uint32_t flags)
             submit_step(q);
             return;
         }
-        if (res == -ENOENT && q->r.kind == BLOB_OP_PUT) {
+        if (res == -ENOENT && q->r.kind != BLOB_OP_DELETE && q->r.kind != BLOB_OP_DELETE_KEPT) {
             q->walk_at = 0; /* make what is missing, one directory at a time */
             walk_next(q);
             return;
         }
-        if ((res == -ENOENT || res == -ENOTDIR) && q->r.kind == BLOB_OP_DELETE) {
+        if ((res == -ENOENT || res == -ENOTDIR) &&
+            (q->r.kind == BLOB_OP_DELETE || q->r.kind == BLOB_OP_DELETE_KEPT)) {
             if (q->then == S_UNLINK)
                 find_parent(q, s->meta_fd, S_MUNLINK); /* no object: perhaps metadata */
             else
@@ -458,7 +592,7 @@ static int fs_start(blob_req *r)
 {
     fs_req *q = (fs_req *)(void *)r;
     fs_store *s = store_of(q);
-    q->fd = q->pfd = -1;
+    q->fd = q->pfd = q->src_fd = -1;
     q->op.done = on_io;
     if (snprintf(q->rel, sizeof(q->rel), "%s/%s", r->bucket, r->key) >= (int)sizeof(q->rel))
         return -ENAMETOOLONG;
@@ -473,11 +607,30 @@ static int fs_start(blob_req *r)
         q->step = S_TMP_OPEN;
         submit_tmp(q, q->tmp, sizeof(q->tmp));
         return 0;
+    case BLOB_OP_PUT_FD:
+        q->streaming = 1;
+        q->src_fd = r->fd;
+        q->step = S_TMP_OPEN;
+        submit_tmp(q, q->tmp, sizeof(q->tmp));
+        return 0;
+    case BLOB_OP_COPY:
+        q->streaming = 1;
+        if (snprintf(q->dir, sizeof(q->dir), "%s/%s", r->src_bucket, r->src_key) >=
+            (int)sizeof(q->dir))
+            return -ENAMETOOLONG;
+        q->step = S_SRC_OPEN;
+        submit_how(q, s->objects_fd, q->dir, O_RDONLY);
+        return 0;
     case BLOB_OP_DELETE:
+    case BLOB_OP_DELETE_KEPT:
         find_parent(q, s->objects_fd, S_UNLINK);
         return 0;
+    case BLOB_OP_UPLOAD_START:
+    case BLOB_OP_UPLOAD_COMPLETE:
+    case BLOB_OP_UPLOAD_ABORT:
+        break; /* the front refuses them: the fs backend has no uploads */
     }
-    return -EINVAL;
+    return -ENOTSUP;
 }
 
 static void fs_cancel(blob_req *r)

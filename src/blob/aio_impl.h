@@ -6,12 +6,24 @@
 #include "src/blob/aio.h"
 #include "src/rt/actor.h"
 
-typedef enum blob_kind_op { BLOB_OP_GET, BLOB_OP_HEAD, BLOB_OP_PUT, BLOB_OP_DELETE } blob_kind_op;
+typedef enum blob_kind_op {
+    BLOB_OP_GET,
+    BLOB_OP_HEAD,
+    BLOB_OP_PUT,
+    BLOB_OP_DELETE,
+    BLOB_OP_PUT_FD,
+    BLOB_OP_COPY,
+    BLOB_OP_DELETE_KEPT, /* delete unless retained */
+    BLOB_OP_UPLOAD_START,
+    BLOB_OP_UPLOAD_COMPLETE,
+    BLOB_OP_UPLOAD_ABORT,
+} blob_kind_op;
 
 typedef struct blob_aio_ops {
     const char *name;
     size_t req_size; /* bytes of the backend's request; struct blob_req comes first */
     int wants_md5;   /* a PUT's MD5 is taken on the asking thread (blob_req.md5) */
+    int uploads;     /* takes the BLOB_OP_UPLOAD_* requests */
     /* On r->loop's thread: 0 (then exactly one blob_req_end follows, unless cancelled), or
      * -errno with nothing started and nothing to free but the request. */
     int (*start)(blob_req *r);
@@ -23,7 +35,9 @@ typedef struct blob_aio_ops {
 struct blob_aio {
     const blob_aio_ops *ops;
     rd_loop *home;
-    rd_actor *actor; /* on home: starts the requests of other threads */
+    rd_actor *actor;                         /* on home: starts the requests of other threads */
+    uint64_t multipart_threshold, part_size; /* PUT_FD on s3 */
+    uint64_t copy_part_max;                  /* COPY on s3 */
 };
 
 struct blob_req {
@@ -40,6 +54,15 @@ struct blob_req {
     char key[S3_MAX_KEY + 1];
     char content_type[128];
     char cache_control[128];
+    int fd;               /* PUT_FD, borrowed */
+    int64_t src_size;     /* COPY: -1 when unknown */
+    int lock_days;        /* COPY */
+    char lock_mode[16];   /* COPY: "" for COMPLIANCE */
+    const s3_part *parts; /* UPLOAD_COMPLETE, borrowed */
+    size_t nparts;
+    char upload_id[256]; /* UPLOAD_COMPLETE, UPLOAD_ABORT */
+    char src_bucket[64]; /* COPY */
+    char src_key[S3_MAX_KEY + 1];
 };
 
 /* Makes the store's actor on `home`; the backend's part of `s` is set. 0 or -errno. */

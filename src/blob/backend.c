@@ -13,10 +13,9 @@ int blob_backend_open(blob_backend *b, const rd_config *cfg, rd_loop *loop, char
     if (r < 0)
         return r;
     b->s3 = blob_aio_client(b->aio, loop);
-    r = b->s3 != NULL ? blob_open_s3(&b->blob, b->s3)
-                      : blob_open_fs(&b->blob, cfg->data_dir, err, errlen);
-    if (r == 0 && b->s3 != NULL && cfg->copy_part_size > 0)
-        blob_set_copy_parts(b->blob, (uint64_t)cfg->copy_part_size);
+    if (cfg->copy_part_size > 0)
+        blob_aio_set_copy_parts(b->aio, (uint64_t)cfg->copy_part_size);
+    r = blob_open(&b->blob, b->aio, cfg->data_dir, err, errlen);
     if (r < 0) {
         if (err[0] == '\0')
             snprintf(err, errlen, "cannot open the blob store: %s", strerror(-r));

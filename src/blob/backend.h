@@ -1,7 +1,8 @@
 /* The blob backend a process's settings name, opened in one place: S3 (S3_ENDPOINT set: a
  * client on a loop, trusting the system CA bundle for https) or the fs backend under
  * REELD_DATA_DIR (embedded mode), both as the asynchronous store (src/blob/aio.h, for actors)
- * and, over the same client, the blocking one (src/blob/blob.h, for the threads that wait).
+ * and its blocking face (src/blob/blob.h: the same requests, waited for by the threads that
+ * block).
  *
  * owns:  the asynchronous store (which owns the S3 client and its trust anchors) and the
  *        blocking store, until blob_backend_close.

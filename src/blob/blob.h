@@ -1,39 +1,43 @@
-/* Object storage as the rest of reeld sees it: one interface, two backends.
+/* Object storage for the threads that wait: each call one request of the asynchronous store
+ * (src/blob/aio.h), started from this thread (it runs on the store's home loop) and waited
+ * for. One implementation of each backend, the asynchronous one; this is its blocking face.
  *
- *   fs  (embedded default, no S3_ENDPOINT): files under REELD_DATA_DIR/blobs (src/blob/fs.h).
- *   s3  (fleet): any S3-compatible service through reeld's client (src/blob/s3.h).
+ * Who uses it: threads that must block anyway. An FFmpeg AVIOContext reading a source
+ * (src/media/source.c: FFmpeg's read callback returns the bytes), the encoder threads between
+ * frames, the API's writer threads (each of their requests is a sequence of store and object
+ * calls), and the commands. An actor on a loop uses aio.h directly.
  *
- * owns:  the backend it opened (the fs store, or nothing for s3: the client is borrowed and
- *        must outlive the store).
- * never: runs on a loop thread. Every call blocks: the fs backend in file-system calls, the s3
- *        backend waiting for its client's loop (s3_call). Thread actors (encoders, uploaders on
- *        their own thread) and commands call it; a loop actor uses s3.h's async API in fleet
- *        mode, and hands fs work to a thread actor.
+ * owns:  nothing of the store (borrowed: it must outlive this one); on fs, the directories'
+ *        descriptors for blob_list.
+ * never: runs on the store's home loop thread (it would wait for itself: asserted); keeps a
+ *        request after it returns.
+ *
+ * Two calls are not object requests of the store and stay here: blob_lock_enabled (a bucket's
+ * configuration, on S3 through the home loop's client) and blob_list (on S3 pages of
+ * ListObjectsV2 through that client; on fs a walk of the bucket's directories, on this
+ * thread: io_uring has no operation that reads a directory, so the walk belongs on a thread
+ * that may block, not on a loop).
  *
  * Every call returns 0 or -errno: -ENOENT (no such object), -EINVAL (a bucket or key refused),
  * -EACCES (refused by the storage), -ERANGE (read past the end), -EIO (the storage failed after
- * its retries). A failure also leaves one sentence in `msg` (msglen bytes; may be NULL). */
+ * its retries), -ENOTSUP (no such operation on this backend), -EAGAIN (the store's mailbox is
+ * full), -ECANCELED (reeld is stopping). A failure also leaves one sentence in `msg` (msglen
+ * bytes; may be NULL). */
 #ifndef REELD_BLOB_BLOB_H
 #define REELD_BLOB_BLOB_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "src/blob/aio.h"
 #include "src/blob/fs.h"
 #include "src/blob/s3.h"
 
 typedef struct blob_store blob_store;
 
-/* The fs backend under `data_dir`. 0 or -errno with one sentence in `err`. */
-int blob_open_fs(blob_store **out, const char *data_dir, char *err, size_t errlen);
-/* The s3 backend over `client` (borrowed). */
-int blob_open_s3(blob_store **out, s3_client *client);
-/* s3 backend: files of more than `threshold` bytes go up in parts of `part_size` (at least
- * 5 MiB, S3's smallest part but the last). Defaults: BLOB_MULTIPART_MIN, BLOB_PART_SIZE. */
-void blob_set_parts(blob_store *b, uint64_t threshold, uint64_t part_size);
-/* s3 backend: copies of more than `part_max` bytes (default and most: 5 GiB, what S3's
- * CopyObject takes) go as a multipart upload of UploadPartCopy parts of `part_max`. */
-void blob_set_copy_parts(blob_store *b, uint64_t part_max);
+/* The blocking face of `aio` (borrowed; its home loop running). `data_dir`: the fs backend's
+ * (for blob_list), unused on S3. 0 or -errno with one sentence in `err`. */
+int blob_open(blob_store **out, blob_aio *aio, const char *data_dir, char *err, size_t errlen);
 /* NULL is a no-op. */
 void blob_close(blob_store *b);
 /* "fs" or "s3". */
@@ -42,11 +46,8 @@ const char *blob_kind(const blob_store *b);
 /* Stores data[0..len) as bucket/key; fills `info` (size, ETag, type) when non-NULL. */
 int blob_put(blob_store *b, const char *bucket, const char *key, const void *data, size_t len,
              const char *content_type, blob_info *info, char *msg, size_t msglen);
-/* Stores the file at `path` as bucket/key; on S3 in parts above the threshold (blob_set_parts),
- * the upload aborted on failure so no part is left behind. */
-#define BLOB_MULTIPART_MIN (64ull << 20)
-#define BLOB_PART_SIZE     (16ull << 20)
-#define BLOB_COPY_MAX      (5ull << 30) /* the largest CopyObject S3 takes */
+/* Stores the file at `path` as bucket/key, read as it goes (blob_aio_put_fd: on S3 in parts
+ * above the store's threshold, the upload aborted on failure so no part is left behind). */
 int blob_put_file(blob_store *b, const char *bucket, const char *key, const char *path,
                   const char *content_type, blob_info *info, char *msg, size_t msglen);
 /* Reads up to `len` bytes of bucket/key from `offset` into buf; *got is how many. */
@@ -59,7 +60,8 @@ int blob_delete(blob_store *b, const char *bucket, const char *key, char *msg, s
 /* Copies src to dst (a clip's master into masters); `lock_days` > 0 asks S3 for retention that
  * long in `lock_mode` ("GOVERNANCE", or NULL for COMPLIANCE); the fs backend has no retention
  * and ignores both. `src_size`: the source's size when the caller has just read it, else -1
- * (then it is asked for): it says whether one CopyObject may take it or parts are needed. */
+ * (then it is asked for): it says whether one CopyObject may take it or parts are needed
+ * (blob_aio_copy). */
 int blob_copy(blob_store *b, const char *src_bucket, const char *src_key, int64_t src_size,
               const char *dst_bucket, const char *dst_key, int lock_days, const char *lock_mode,
               blob_info *info, char *msg, size_t msglen);

@@ -22,7 +22,6 @@
 #include "src/rt/alloc.h"
 
 #define DEFAULT_TYPE BLOB_META_DEFAULT_TYPE
-#define COPY_BUF     (1 << 20)
 #define ROOT_MAX     2048 /* a root path; with a bucket and key it stays under PATH_MAX */
 
 struct blobfs {
@@ -345,46 +344,6 @@ int blobfs_put(blobfs *fs, const char *bucket, const char *key, const void *data
     return r;
 }
 
-/* Streams fd's bytes into a writer, then commits. Closes nothing. */
-static int put_from_fd(blobfs *fs, int fd, const char *bucket, const char *key,
-                       const char *content_type, blob_info *info)
-{
-    blobfs_writer w;
-    int r = blobfs_write_begin(fs, bucket, key, content_type, &w);
-    if (r < 0)
-        return r;
-    char *buf = rd_calloc(1, COPY_BUF, "a copy buffer");
-    for (;;) {
-        ssize_t n = read(fd, buf, COPY_BUF);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            r = -errno;
-            break;
-        }
-        if (n == 0)
-            break;
-        if ((r = blobfs_write(&w, buf, (size_t)n)) < 0)
-            break;
-    }
-    free(buf);
-    if (r == 0)
-        return blobfs_write_commit(&w, info);
-    blobfs_write_abort(&w);
-    return r;
-}
-
-int blobfs_put_file(blobfs *fs, const char *bucket, const char *key, const char *path,
-                    const char *content_type, blob_info *info)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    int r = put_from_fd(fs, fd, bucket, key, content_type, info);
-    close(fd);
-    return r;
-}
-
 static void read_meta(blobfs *fs, const char *rel, blob_info *info)
 {
     char buf[BLOB_META_MAX];
@@ -426,71 +385,6 @@ int blobfs_head(blobfs *fs, const char *bucket, const char *key, blob_info *info
         return fd;
     close(fd);
     return 0;
-}
-
-int blobfs_get_range(blobfs *fs, const char *bucket, const char *key, uint64_t offset, void *buf,
-                     size_t len, size_t *got)
-{
-    blob_info info;
-    *got = 0;
-    int fd = blobfs_open_read(fs, bucket, key, &info);
-    if (fd < 0)
-        return fd;
-    int r = 0;
-    if (offset >= (uint64_t)info.size && info.size > 0) {
-        r = -ERANGE;
-    } else {
-        while (*got < len) {
-            ssize_t n = pread(fd, (char *)buf + *got, len - *got, (off_t)(offset + *got));
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0) {
-                r = -errno;
-                break;
-            }
-            if (n == 0)
-                break;
-            *got += (size_t)n;
-        }
-    }
-    close(fd);
-    return r;
-}
-
-int blobfs_delete(blobfs *fs, const char *bucket, const char *key)
-{
-    char rel[BLOBFS_MAX_BUCKET + BLOBFS_MAX_KEY + 2];
-    int r = relpath(rel, sizeof(rel), bucket, key);
-    if (r < 0)
-        return r;
-    /* As S3: deleting what is not there succeeds. */
-    const char *name;
-    int dir = parent_beneath(fs->objects_fd, rel, 0, &name);
-    if (dir < 0 && dir != -ENOENT && dir != -ENOTDIR)
-        return dir; /* a symlink where a directory should be: refused */
-    if (dir >= 0) {
-        r = unlinkat(dir, name, 0) < 0 && errno != ENOENT && errno != ENOTDIR ? -errno : 0;
-        close(dir);
-        if (r < 0)
-            return r;
-    }
-    if ((dir = parent_beneath(fs->meta_fd, rel, 0, &name)) >= 0) {
-        unlinkat(dir, name, 0);
-        close(dir);
-    }
-    return 0;
-}
-
-int blobfs_copy(blobfs *fs, const char *src_bucket, const char *src_key, const char *dst_bucket,
-                const char *dst_key, blob_info *info)
-{
-    blob_info src;
-    int fd = blobfs_open_read(fs, src_bucket, src_key, &src);
-    if (fd < 0)
-        return fd;
-    int r = put_from_fd(fs, fd, dst_bucket, dst_key, src.content_type, info);
-    close(fd);
-    return r;
 }
 
 static int walk(int dir, char *key, size_t klen, const char *prefix,

@@ -11,6 +11,12 @@
  *        open with openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, writes and deletes work in
  *        the object's directory opened the same way); logs a signature or a secret.
  *
+ * The layout is shared with the asynchronous fs backend (src/blob/aio_fs.c), which is how
+ * every other part of reeld reaches these objects. What stays here, blocking, is what the blob
+ * server's thread streams (a writer for a presigned PUT's body as it arrives, a reader for a
+ * GET), the names' checks, the presigned URLs' check, and a walk of a bucket's directories for
+ * blob_list (io_uring has no operation that reads a directory).
+ *
  * Every function does blocking file-system calls (open, write, fsync, rename): call them from
  * thread actors and commands, not from a loop thread. ETags are the hex MD5 of the content in
  * quotes, as S3 gives for a single PUT. A key and a key under it ("a" and "a/b") cannot both
@@ -80,17 +86,7 @@ void blobfs_write_abort(blobfs_writer *w);
 /* Whole-object conveniences. 0, -EINVAL (bad names), -ENOENT, or -errno. */
 int blobfs_put(blobfs *fs, const char *bucket, const char *key, const void *data, size_t len,
                const char *content_type, blob_info *info);
-int blobfs_put_file(blobfs *fs, const char *bucket, const char *key, const char *path,
-                    const char *content_type, blob_info *info);
 int blobfs_head(blobfs *fs, const char *bucket, const char *key, blob_info *info);
-int blobfs_delete(blobfs *fs, const char *bucket, const char *key);
-/* Copies src to dst (a new file, atomically in place). */
-int blobfs_copy(blobfs *fs, const char *src_bucket, const char *src_key, const char *dst_bucket,
-                const char *dst_key, blob_info *info);
-/* Reads up to `len` bytes from `offset` into buf; *got is how many (fewer at the end). -ERANGE
- * when offset is past the end of a non-empty object. */
-int blobfs_get_range(blobfs *fs, const char *bucket, const char *key, uint64_t offset, void *buf,
-                     size_t len, size_t *got);
 /* Opens the object for reading (a GET to stream with sendfile or io_uring reads). Returns the
  * fd (the caller's to close) or -errno; fills `info`. */
 int blobfs_open_read(blobfs *fs, const char *bucket, const char *key, blob_info *info);

@@ -1074,6 +1074,11 @@ static void hash_hex(const void *data, size_t len, char out[HMAC_SHA256_HEX + 1]
     hmac_hex(out, d, sizeof(d));
 }
 
+rd_loop *s3_client_loop(const s3_client *c)
+{
+    return c->loop;
+}
+
 int s3_start(s3_client *c, s3_op *op)
 {
     assert(loop_current() == c->loop && op->done != NULL);

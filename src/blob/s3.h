@@ -70,6 +70,8 @@ typedef struct s3_config {
  * sentence in `err`. */
 int s3_client_create(s3_client **out, rd_loop *loop, const s3_config *cfg, char *err,
                      size_t errlen);
+/* The loop the client runs on. */
+rd_loop *s3_client_loop(const s3_client *c);
 /* Closes pooled connections and frees the client, once its loop has stopped. NULL is a no-op.
  * Its actor stays registered until actor_free_all. */
 void s3_client_destroy(s3_client *c);

@@ -14,7 +14,18 @@
  * after the start and from the sink's head and data callbacks (nothing more is heard; a
  * cancelled PUT still lands); many requests in flight at once; requests made on a loop thread
  * by an actor (the home loop and a second loop) with their callbacks on that loop, and those
- * of the main thread (loop NULL) on the home loop; blob_aio_kind and blob_aio_client.
+ * of the main thread (loop NULL) on the home loop; blob_aio_kind and blob_aio_client. A PUT
+ * from a file (600,000 bytes, streamed: the MD5 taken chunk by chunk is the whole file's; a
+ * file shorter than said is -EIO with nothing stored), a COPY (bytes, ETag and the source's
+ * content type; a missing source named; retention ignored), no uploads (-ENOTSUP at the
+ * start), a delete unless retained that deletes.
+ *
+ * s3 also: a PUT from a file whole and in parts (CreateMultipartUpload, each part's bytes,
+ * Complete; a refused part aborts the upload), a COPY (CopyObject with the lock mode, the
+ * source's size asked when unknown, UploadPartCopy ranges above the copy part size with the
+ * retention set again, a refused part aborting), a delete unless retained (kept until a
+ * future date without a DELETE; otherwise the version named), the clients' uploads (start,
+ * complete, NoSuchUpload as -ENOENT, abort of a gone upload as success).
  *
  * s3 (two started loops, a fake S3 peer on a loopback socket): path-style requests, what a
  * PUT sends (Content-Type, application/octet-stream by default, Cache-Control) and the ETag it
@@ -36,7 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "src/blob/blob.h"
+#include "src/blob/fs.h"
 #include "src/rt/actor.h"
 #include "src/rt/metrics.h"
 #include "tests/unit/fixture_net.h"
@@ -234,6 +245,47 @@ static rec *del(blob_aio *s, const char *b, const char *k)
     r->start = blob_aio_delete(s, NULL, b, k, &r->sink, NULL);
     finish(r);
     return r;
+}
+
+static rec *put_fd(blob_aio *s, const char *b, const char *k, int fd, uint64_t len,
+                   const char *type)
+{
+    rec *r = rec_new(home);
+    r->start = blob_aio_put_fd(s, NULL, b, k, fd, len, type, &r->sink, NULL);
+    finish(r);
+    return r;
+}
+
+static rec *copy_of(blob_aio *s, const char *sb, const char *sk, int64_t size, const char *db,
+                    const char *dk, int days, const char *mode)
+{
+    rec *r = rec_new(home);
+    r->start = blob_aio_copy(s, NULL, sb, sk, size, db, dk, days, mode, &r->sink, NULL);
+    finish(r);
+    return r;
+}
+
+static rec *del_kept(blob_aio *s, const char *b, const char *k)
+{
+    rec *r = rec_new(home);
+    r->start = blob_aio_delete_unless_retained(s, NULL, b, k, &r->sink, NULL);
+    finish(r);
+    return r;
+}
+
+/* A file under /tmp holding p[0..n), opened for reading (unlinked already), or -1. */
+static int temp_file(const void *p, size_t n)
+{
+    char path[] = "/tmp/reeld-aio-file-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return -1;
+    unlink(path);
+    if (write(fd, p, n) != (ssize_t)n) {
+        close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 /* Started, done once with 0 and an empty `why`, on the right loop. */
@@ -440,7 +492,7 @@ static int tmp_entries(void)
 #define BIG_LEN 600000 /* more than two 256 KiB chunks */
 
 static blob_aio *fs;
-static blob_store *blocking; /* src/blob/blob.h over the same data dir */
+static blobfs *blocking; /* src/blob/fs.h (the blob server's reader) over the same data dir */
 static rd_actor *fs_actor;
 static rd_loop *loop2; /* a second loop, not the home, for the fs backend's actor path */
 static rd_actor *loop2_actor;
@@ -476,7 +528,7 @@ TEST(fs_open)
     CHECK(exists_rel("blobs"));
     CHECK(exists_rel("blobs.meta"));
     CHECK_EQ_INT(actor_spawn(home, &starter_def, NULL, &fs_actor), 0);
-    CHECK_EQ_INT(blob_open_fs(&blocking, data_dir, err, sizeof(err)), 0);
+    CHECK_EQ_INT(blobfs_open(&blocking, data_dir, err, sizeof(err)), 0);
 }
 
 TEST(fs_put_nested)
@@ -496,11 +548,10 @@ TEST(fs_put_nested)
     CHECK(file_is("blobs/previews/a1/hls/720p/seg_00001.m4s", seg, sizeof(seg)));
     CHECK(exists_rel("blobs.meta/previews/a1/hls/720p/seg_00001.m4s"));
     CHECK_EQ_INT(tmp_entries(), 0);
-    /* The blocking backend reads the same object the same way. */
+    /* The blob server's blocking reader (src/blob/fs.h) reads the same object the same way. */
     if (blocking != NULL) {
         blob_info info;
-        char msg[256];
-        CHECK_EQ_INT(blob_head(blocking, "previews", SEG_KEY, &info, msg, sizeof(msg)), 0);
+        CHECK_EQ_INT(blobfs_head(blocking, "previews", SEG_KEY, &info), 0);
         CHECK_EQ_INT(info.size, sizeof(seg));
         CHECK_EQ_STR(info.etag, want);
         CHECK_EQ_STR(info.content_type, "video/mp4");
@@ -584,7 +635,8 @@ TEST(fs_get)
     CHECK_EQ_INT(r->len, 1000);
     CHECK(r->len == 1000 && memcmp(r->data, big + 599000, 1000) == 0);
 
-    /* A range that runs past the end: what there is (as S3 and blobfs_get_range). */
+    /* A range that runs past the end: what there is (as S3, and the blocking blob_get_range over
+     * this store). */
     r = get(fs, "previews", "big/object.mp4", BIG_LEN - 10, 100);
     CHECK_OK(r);
     CHECK_EQ_INT(r->len, 10);
@@ -867,8 +919,7 @@ TEST(fs_delete)
     CHECK(!exists_rel("blobs.meta/previews/a1/hls/720p/seg_00001.m4s"));
     if (blocking != NULL) {
         blob_info info;
-        char msg[256];
-        CHECK_EQ_INT(blob_head(blocking, "previews", SEG_KEY, &info, msg, sizeof(msg)), -ENOENT);
+        CHECK_EQ_INT(blobfs_head(blocking, "previews", SEG_KEY, &info), -ENOENT);
     }
     /* As S3: deleting what is not there succeeds. */
     r = del(fs, "previews", SEG_KEY);
@@ -1014,6 +1065,100 @@ static void check_no_late_callbacks(int from)
     pthread_mutex_unlock(&mu);
 }
 
+TEST(fs_put_fd_streams_a_file)
+{
+    NEED(fs != NULL);
+    int fd = temp_file(big, BIG_LEN);
+    NEED(fd >= 0);
+    char want[40];
+    md5_etag(big, BIG_LEN, want);
+    rec *r = put_fd(fs, "masters", "from/file.mp4", fd, BIG_LEN, "video/mp4");
+    CHECK_OK(r);
+    CHECK_EQ_INT(r->heads_at_done, 1);
+    CHECK_EQ_INT(r->meta.size, BIG_LEN);
+    CHECK_EQ_STR(r->meta.etag, want); /* the MD5 taken chunk by chunk is the whole file's */
+    CHECK_EQ_STR(r->meta.content_type, "video/mp4");
+    CHECK(file_is("blobs/masters/from/file.mp4", big, BIG_LEN));
+    CHECK_EQ_INT(tmp_entries(), 0);
+    /* A file shorter than it was said to be: an error, nothing stored, no temp file left. */
+    r = put_fd(fs, "masters", "from/short.mp4", fd, BIG_LEN + 10, NULL);
+    CHECK_FAILS(r, -EIO);
+    CHECK(!exists_rel("blobs/masters/from/short.mp4"));
+    CHECK_EQ_INT(tmp_entries(), 0);
+    /* An empty file is an empty object. */
+    r = put_fd(fs, "masters", "from/empty", fd, 0, NULL);
+    CHECK_OK(r);
+    CHECK_EQ_STR(r->meta.etag, "\"d41d8cd98f00b204e9800998ecf8427e\"");
+    CHECK(file_is("blobs/masters/from/empty", "", 0));
+    close(fd);
+    CHECK_EQ_INT(blob_aio_put_fd(fs, NULL, "masters", "x", -1, 0, NULL, &rec_new(home)->sink, NULL),
+                 -EBADF);
+}
+
+TEST(fs_copy)
+{
+    NEED(fs != NULL);
+    rec *r = put(fs, "staging", "up/big", big, BIG_LEN, "video/quicktime", NULL);
+    CHECK_OK(r);
+    char want[40];
+    md5_etag(big, BIG_LEN, want);
+    /* Retention asked of the fs backend: ignored (it keeps none), the copy made. */
+    r = copy_of(fs, "staging", "up/big", -1, "masters", "m/big", 30, "GOVERNANCE");
+    CHECK_OK(r);
+    CHECK_EQ_INT(r->meta.size, BIG_LEN);
+    CHECK_EQ_STR(r->meta.etag, want);
+    CHECK_EQ_STR(r->meta.content_type, "video/quicktime"); /* the source's */
+    CHECK(file_is("blobs/masters/m/big", big, BIG_LEN));
+    r = head_of(fs, "masters", "m/big");
+    CHECK_OK(r);
+    CHECK_EQ_STR(r->meta.content_type, "video/quicktime");
+    CHECK_EQ_STR(r->meta.etag, want);
+    /* A source without metadata: the default type, and the MD5 taken from the bytes. */
+    char meta[512];
+    path_of(meta, sizeof(meta), "blobs.meta/staging/up/big");
+    CHECK_EQ_INT(unlink(meta), 0);
+    r = copy_of(fs, "staging", "up/big", -1, "masters", "m/bare", 0, NULL);
+    CHECK_OK(r);
+    CHECK_EQ_STR(r->meta.etag, want);
+    CHECK_EQ_STR(r->meta.content_type, "application/octet-stream");
+    CHECK(file_is("blobs/masters/m/bare", big, BIG_LEN));
+    /* A missing source: -ENOENT naming the source; nothing made. */
+    r = copy_of(fs, "staging", "up/nope", -1, "masters", "m/nope", 0, NULL);
+    CHECK_FAILS(r, -ENOENT);
+    CHECK(strstr(r->why, "staging/up/nope") != NULL);
+    CHECK(!exists_rel("blobs/masters/m/nope"));
+    CHECK_EQ_INT(tmp_entries(), 0);
+    /* Names refused on either side; a lock mode S3 does not know. */
+    CHECK_EQ_INT(blob_aio_copy(fs, NULL, "staging", "../x", -1, "masters", "y", 0, NULL,
+                               &rec_new(home)->sink, NULL),
+                 -EINVAL);
+    CHECK_EQ_INT(blob_aio_copy(fs, NULL, "staging", "up/big", -1, "masters", "a//b", 0, NULL,
+                               &rec_new(home)->sink, NULL),
+                 -EINVAL);
+    CHECK_EQ_INT(blob_aio_copy(fs, NULL, "staging", "up/big", -1, "masters", "y", 1, "FOREVER",
+                               &rec_new(home)->sink, NULL),
+                 -EINVAL);
+}
+
+TEST(fs_no_uploads_no_retention)
+{
+    NEED(fs != NULL);
+    CHECK_EQ_INT(blob_aio_has_uploads(fs), 0);
+    rec *r = rec_new(home);
+    CHECK_EQ_INT(blob_aio_upload_start(fs, NULL, "staging", "k", NULL, &r->sink, NULL), -ENOTSUP);
+    s3_part p = {.number = 1, .etag = "\"x\""};
+    CHECK_EQ_INT(blob_aio_upload_complete(fs, NULL, "staging", "k", "u", &p, 1, &r->sink, NULL),
+                 -ENOTSUP);
+    CHECK_EQ_INT(blob_aio_upload_abort(fs, NULL, "staging", "k", "u", &r->sink, NULL), -ENOTSUP);
+    /* Nothing is retained on fs: the object is deleted, and head is not called. */
+    r = put(fs, "masters", "gone/soon", seg, sizeof(seg), NULL, NULL);
+    CHECK_OK(r);
+    r = del_kept(fs, "masters", "gone/soon");
+    CHECK_OK(r);
+    CHECK_EQ_INT(r->heads, 0);
+    CHECK(!exists_rel("blobs/masters/gone/soon"));
+}
+
 TEST(fs_close)
 {
     if (loop2 != NULL)
@@ -1027,7 +1172,7 @@ TEST(fs_close)
     check_no_late_callbacks(0);
     blob_aio_close(fs);
     blob_aio_close(NULL);
-    blob_close(blocking);
+    blobfs_close(blocking);
     actor_free_all();
     loop_destroy(loop2);
     loop_destroy(home);
@@ -1048,6 +1193,9 @@ typedef struct seen {
     char type[128];
     char cache[128];
     char range[64];
+    char copy_source[256];
+    char copy_range[64];
+    char lock_mode[32];
     size_t body;
 } seen;
 
@@ -1083,12 +1231,81 @@ static int reply(int fd, const char *s)
 
 static const char HELLO[] = "hello";
 
+/* A 200 with an XML body. */
+static int reply_xml(int fd, const char *xml)
+{
+    char out[1024];
+    snprintf(out, sizeof(out),
+             "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: %zu\r\n\r\n%s",
+             strlen(xml), xml);
+    return reply(fd, out);
+}
+
+static int reply_error(int fd, int status, const char *reason, const char *code)
+{
+    char out[1024], xml[256];
+    snprintf(xml, sizeof(xml), "<Error><Code>%s</Code><Message>x</Message></Error>", code);
+    snprintf(out, sizeof(out),
+             "HTTP/1.1 %d %s\r\nContent-Type: application/xml\r\nContent-Length: %zu\r\n\r\n%s",
+             status, reason, strlen(xml), xml);
+    return reply(fd, out);
+}
+
+/* The multipart calls: an upload "up-1" made, parts taken (each part's ETag "p<n>", a part
+ * copy's in a CopyPartResult; part 2 of a key with "failpart" in it refused), completed into
+ * "whole", aborted; an upload of a key with "gone" in it is no more (NoSuchUpload). -1 when
+ * `q` is none of them. */
+static int answer_multipart(int fd, const seen *q)
+{
+    const char *part = strstr(q->path, "partNumber=");
+    int upload = strstr(q->path, "uploadId=") != NULL;
+    if (strcmp(q->method, "POST") == 0 && strstr(q->path, "?uploads") != NULL)
+        return reply_xml(fd, "<InitiateMultipartUploadResult><UploadId>up-1</UploadId>"
+                             "</InitiateMultipartUploadResult>");
+    if (upload && strstr(q->path, "gone") != NULL)
+        return reply_error(fd, 404, "Not Found", "NoSuchUpload");
+    if (strcmp(q->method, "POST") == 0 && upload)
+        return reply_xml(fd, "<CompleteMultipartUploadResult><ETag>\"whole\"</ETag>"
+                             "</CompleteMultipartUploadResult>");
+    if (strcmp(q->method, "DELETE") == 0 && upload)
+        return reply(fd, "HTTP/1.1 204 No Content\r\n\r\n");
+    if (strcmp(q->method, "PUT") == 0 && part != NULL) {
+        int n = atoi(part + 11);
+        if (n == 2 && strstr(q->path, "failpart") != NULL)
+            return reply_error(fd, 403, "Forbidden", "AccessDenied");
+        char out[256];
+        if (q->copy_source[0]) {
+            snprintf(out, sizeof(out), "<CopyPartResult><ETag>\"c%d\"</ETag></CopyPartResult>", n);
+            return reply_xml(fd, out);
+        }
+        snprintf(out, sizeof(out), "HTTP/1.1 200 OK\r\nETag: \"p%d\"\r\nContent-Length: 0\r\n\r\n",
+                 n);
+        return reply(fd, out);
+    }
+    if (strcmp(q->method, "PUT") == 0 && strstr(q->path, "?retention") != NULL)
+        return reply(fd, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    if (strcmp(q->method, "PUT") == 0 && q->copy_source[0])
+        return reply_xml(fd, "<CopyObjectResult><ETag>\"copied\"</ETag></CopyObjectResult>");
+    return -1;
+}
+
 /* One request: its answer. */
 static int answer(int fd, const seen *q)
 {
     char out[1024];
+    int m = answer_multipart(fd, q);
+    if (m != -1)
+        return m;
     if (strcmp(q->method, "DELETE") == 0)
         return reply(fd, "HTTP/1.1 204 No Content\r\n\r\n"); /* also when missing, as S3 */
+    if (strcmp(q->method, "HEAD") == 0 && strstr(q->path, "kept") != NULL)
+        return reply(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nETag: \"abc\"\r\n"
+                         "x-amz-version-id: v7\r\n"
+                         "x-amz-object-lock-retain-until-date: 2099-01-01T00:00:00.000Z\r\n\r\n");
+    if (strcmp(q->method, "HEAD") == 0 && strstr(q->path, "versioned") != NULL)
+        return reply(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nETag: \"abc\"\r\n"
+                         "x-amz-version-id: v7\r\n"
+                         "x-amz-object-lock-retain-until-date: 2001-01-01T00:00:00.000Z\r\n\r\n");
     if (strstr(q->path, "missing") != NULL) {
         if (strcmp(q->method, "HEAD") == 0)
             return reply(fd, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
@@ -1151,6 +1368,9 @@ static void *peer_conn(void *arg)
         header_value(b, end, "content-type", q.type, sizeof(q.type));
         header_value(b, end, "cache-control", q.cache, sizeof(q.cache));
         header_value(b, end, "range", q.range, sizeof(q.range));
+        header_value(b, end, "x-amz-copy-source", q.copy_source, sizeof(q.copy_source));
+        header_value(b, end, "x-amz-copy-source-range", q.copy_range, sizeof(q.copy_range));
+        header_value(b, end, "x-amz-object-lock-mode", q.lock_mode, sizeof(q.lock_mode));
         pthread_mutex_lock(&peer_mu);
         if (npeer < NSEEN)
             peer_seen[npeer++] = q;
@@ -1193,6 +1413,18 @@ static seen peer_last(const char *method)
         }
     pthread_mutex_unlock(&peer_mu);
     return q;
+}
+
+/* The requests the peer saw from index `from` on, `method` first, as "METHOD path" lines into
+ * out (for a whole sequence compared at once). */
+static void peer_since(int from, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    pthread_mutex_lock(&peer_mu);
+    for (int i = from; i < npeer && n < cap; i++)
+        n += (size_t)snprintf(out + n, cap - n, "%s %s\n", peer_seen[i].method, peer_seen[i].path);
+    pthread_mutex_unlock(&peer_mu);
 }
 
 /* ---- s3 --------------------------------------------------------------------------------- */
@@ -1413,6 +1645,185 @@ TEST(s3_cancel)
     pthread_mutex_unlock(&mu);
 }
 
+TEST(s3_put_fd)
+{
+    NEED(s3 != NULL);
+    enum { LEN = 40000 };
+    unsigned char *p = malloc(LEN);
+    for (size_t i = 0; i < LEN; i++)
+        p[i] = (unsigned char)(i * 31);
+    int fd = temp_file(p, LEN);
+    free(p);
+    NEED(fd >= 0);
+    /* Below the threshold: one PutObject with the file's bytes. */
+    rec *r = put_fd(s3, "masters", "one.mp4", fd, LEN, "video/mp4");
+    CHECK_OK(r);
+    CHECK_EQ_INT(r->meta.size, LEN);
+    CHECK_EQ_STR(r->meta.content_type, "video/mp4");
+    seen q = peer_last("PUT");
+    CHECK_EQ_STR(q.path, "/masters/one.mp4");
+    CHECK_EQ_INT(q.body, LEN);
+
+    /* Above it: CreateMultipartUpload, the parts in order (the last short), Complete. */
+    blob_aio_set_parts(s3, 1000, 16384);
+    int from = peer_count();
+    r = put_fd(s3, "masters", "parts.mp4", fd, LEN, "video/mp4");
+    CHECK_OK(r);
+    CHECK_EQ_INT(r->meta.size, LEN);
+    CHECK_EQ_STR(r->meta.etag, "\"whole\"");
+    char log[2048];
+    peer_since(from, log, sizeof(log));
+    CHECK_EQ_STR(log, "POST /masters/parts.mp4?uploads=\n"
+                      "PUT /masters/parts.mp4?partNumber=1&uploadId=up-1\n"
+                      "PUT /masters/parts.mp4?partNumber=2&uploadId=up-1\n"
+                      "PUT /masters/parts.mp4?partNumber=3&uploadId=up-1\n"
+                      "POST /masters/parts.mp4?uploadId=up-1\n");
+    pthread_mutex_lock(&peer_mu);
+    if (npeer >= 2) {
+        CHECK_EQ_INT(peer_seen[npeer - 2].body, LEN - 2 * 16384);
+        CHECK_EQ_INT(peer_seen[npeer - 3].body, 16384);
+    }
+    pthread_mutex_unlock(&peer_mu);
+
+    /* A part refused: the upload is aborted, so no part is left behind; the refusal is said. */
+    from = peer_count();
+    r = put_fd(s3, "masters", "failpart.mp4", fd, LEN, NULL);
+    CHECK_FAILS(r, -EACCES);
+    peer_since(from, log, sizeof(log));
+    CHECK_EQ_STR(log, "POST /masters/failpart.mp4?uploads=\n"
+                      "PUT /masters/failpart.mp4?partNumber=1&uploadId=up-1\n"
+                      "PUT /masters/failpart.mp4?partNumber=2&uploadId=up-1\n"
+                      "DELETE /masters/failpart.mp4?uploadId=up-1\n");
+    blob_aio_set_parts(s3, BLOB_MULTIPART_MIN, BLOB_PART_SIZE);
+    close(fd);
+}
+
+TEST(s3_copy)
+{
+    NEED(s3 != NULL);
+    /* Size known and small: one CopyObject with the retention asked, then a HEAD of the copy. */
+    int from = peer_count();
+    rec *r = copy_of(s3, "staging", "up/a", 5, "masters", "m/a", 30, "GOVERNANCE");
+    CHECK_OK(r);
+    CHECK_EQ_INT(r->heads, 1);
+    CHECK_EQ_INT(r->meta.size, 5);
+    CHECK_EQ_STR(r->meta.content_type, "text/plain");
+    char log[2048];
+    peer_since(from, log, sizeof(log));
+    CHECK_EQ_STR(log, "PUT /masters/m/a\nHEAD /masters/m/a\n");
+    seen q = peer_last("PUT");
+    CHECK_EQ_STR(q.copy_source, "/staging/up/a");
+    CHECK_EQ_STR(q.lock_mode, "GOVERNANCE");
+
+    /* Size unknown: asked first. */
+    from = peer_count();
+    r = copy_of(s3, "staging", "up/a", -1, "masters", "m/b", 0, NULL);
+    CHECK_OK(r);
+    peer_since(from, log, sizeof(log));
+    CHECK_EQ_STR(log, "HEAD /staging/up/a\nPUT /masters/m/b\nHEAD /masters/m/b\n");
+    q = peer_last("PUT");
+    CHECK_EQ_STR(q.lock_mode, "");
+
+    /* Above the copy part size (12 MiB in parts of 5 MiB): UploadPartCopy ranges, Complete,
+     * the retention set again on the object, a HEAD of it. */
+    blob_aio_set_copy_parts(s3, 5u << 20);
+    from = peer_count();
+    r = copy_of(s3, "staging", "up/a", 12 << 20, "masters", "m/c", 1, NULL);
+    CHECK_OK(r);
+    peer_since(from, log, sizeof(log));
+    CHECK_EQ_STR(log, "POST /masters/m/c?uploads=\n"
+                      "PUT /masters/m/c?partNumber=1&uploadId=up-1\n"
+                      "PUT /masters/m/c?partNumber=2&uploadId=up-1\n"
+                      "PUT /masters/m/c?partNumber=3&uploadId=up-1\n"
+                      "POST /masters/m/c?uploadId=up-1\n"
+                      "PUT /masters/m/c?retention=\n"
+                      "HEAD /masters/m/c\n");
+    pthread_mutex_lock(&peer_mu);
+    if (npeer >= 7) {
+        CHECK_EQ_STR(peer_seen[npeer - 7].lock_mode, "COMPLIANCE");
+        CHECK_EQ_STR(peer_seen[npeer - 6].copy_range, "bytes=0-5242879");
+        CHECK_EQ_STR(peer_seen[npeer - 4].copy_range, "bytes=10485760-12582911");
+        CHECK_EQ_STR(peer_seen[npeer - 4].copy_source, "/staging/up/a");
+    }
+    pthread_mutex_unlock(&peer_mu);
+    /* A part refused: aborted. */
+    from = peer_count();
+    r = copy_of(s3, "staging", "up/a", 12 << 20, "masters", "failpart", 0, NULL);
+    CHECK_FAILS(r, -EACCES);
+    peer_since(from, log, sizeof(log));
+    CHECK(strstr(log, "DELETE /masters/failpart?uploadId=up-1\n") != NULL);
+    CHECK(strstr(log, "POST /masters/failpart?uploadId") == NULL);
+    blob_aio_set_copy_parts(s3, BLOB_COPY_MAX);
+    /* A missing source. */
+    r = copy_of(s3, "staging", "missing", -1, "masters", "m/d", 0, NULL);
+    CHECK_FAILS(r, -ENOENT);
+}
+
+TEST(s3_delete_unless_retained)
+{
+    NEED(s3 != NULL);
+    /* Retained until 2099: left, and head says until when. */
+    int from = peer_count();
+    rec *r = del_kept(s3, "masters", "kept");
+    CHECK_OK(r);
+    CHECK_EQ_INT(r->heads, 1);
+    CHECK_EQ_INT(r->meta.retained_until, 4070908800); /* 2099-01-01 */
+    char log[1024];
+    peer_since(from, log, sizeof(log));
+    CHECK_EQ_STR(log, "HEAD /masters/kept\n");
+    /* Retention over: the current version deleted for good. */
+    from = peer_count();
+    r = del_kept(s3, "masters", "versioned");
+    CHECK_OK(r);
+    CHECK_EQ_INT(r->heads, 0);
+    peer_since(from, log, sizeof(log));
+    CHECK_EQ_STR(log, "HEAD /masters/versioned\nDELETE /masters/versioned?versionId=v7\n");
+    r = del_kept(s3, "masters", "missing");
+    CHECK_FAILS(r, -ENOENT);
+}
+
+TEST(s3_uploads)
+{
+    NEED(s3 != NULL);
+    CHECK_EQ_INT(blob_aio_has_uploads(s3), 1);
+    rec *r = rec_new(home);
+    r->start = blob_aio_upload_start(s3, NULL, "staging", "u/1", "video/mp4", &r->sink, NULL);
+    finish(r);
+    CHECK_OK(r);
+    CHECK_EQ_STR(r->meta.upload_id, "up-1");
+    seen q = peer_last("POST");
+    CHECK_EQ_STR(q.type, "video/mp4");
+    s3_part parts[2] = {{1, "\"p1\""}, {2, "\"p2\""}};
+    r = rec_new(home);
+    r->start =
+        blob_aio_upload_complete(s3, NULL, "staging", "u/1", "up-1", parts, 2, &r->sink, NULL);
+    finish(r);
+    CHECK_OK(r);
+    CHECK_EQ_STR(r->meta.etag, "\"whole\"");
+    CHECK_EQ_STR(peer_last("POST").path, "/staging/u/1?uploadId=up-1");
+    r = rec_new(home);
+    r->start =
+        blob_aio_upload_complete(s3, NULL, "staging", "gone", "up-1", parts, 2, &r->sink, NULL);
+    finish(r);
+    CHECK_FAILS(r, -ENOENT);
+    /* Aborted; one that is gone already is no error. */
+    r = rec_new(home);
+    r->start = blob_aio_upload_abort(s3, NULL, "staging", "u/1", "up-1", &r->sink, NULL);
+    finish(r);
+    CHECK_OK(r);
+    CHECK_EQ_STR(peer_last("DELETE").path, "/staging/u/1?uploadId=up-1");
+    r = rec_new(home);
+    r->start = blob_aio_upload_abort(s3, NULL, "staging", "gone", "up-1", &r->sink, NULL);
+    finish(r);
+    CHECK_OK(r);
+    /* What cannot be sent is refused at the start. */
+    CHECK_EQ_INT(blob_aio_upload_complete(s3, NULL, "staging", "u/1", "up-1", parts, 0,
+                                          &rec_new(home)->sink, NULL),
+                 -EINVAL);
+    CHECK_EQ_INT(blob_aio_upload_abort(s3, NULL, "staging", "u/1", "", &rec_new(home)->sink, NULL),
+                 -EINVAL);
+}
+
 TEST(s3_close)
 {
     for (int i = 0; i < 2; i++)
@@ -1451,6 +1862,9 @@ int main(void)
     RUN(fs_refused_names);
     RUN(fs_symlinks_not_followed);
     RUN(fs_symlinked_dir_not_written_through);
+    RUN(fs_put_fd_streams_a_file);
+    RUN(fs_copy);
+    RUN(fs_no_uploads_no_retention);
     RUN(fs_close);
 
     RUN(s3_open);
@@ -1461,6 +1875,10 @@ int main(void)
     RUN(s3_refused_names);
     RUN(s3_loop_actor);
     RUN(s3_cancel);
+    RUN(s3_put_fd);
+    RUN(s3_copy);
+    RUN(s3_delete_unless_retained);
+    RUN(s3_uploads);
     RUN(s3_close);
 
     for (int i = 0; i < nrecs; i++)

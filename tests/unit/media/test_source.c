@@ -11,6 +11,7 @@
 
 #include "src/blob/blob.h"
 
+#include "tests/unit/fixture_blob.h"
 #include "tests/unit/test.h"
 
 static char path[64];
@@ -57,8 +58,12 @@ TEST(blob_reads_across_windows_and_seeks)
 {
     char dir[] = "/tmp/reeld-test-blobsrc-XXXXXX", err[256] = "";
     CHECK(mkdtemp(dir) != NULL);
-    blob_store *b = NULL;
-    CHECK_EQ_INT(blob_open_fs(&b, dir, err, sizeof(err)), 0);
+    blob_fixture f;
+    if (blob_fixture_open(&f, dir, err, sizeof(err)) != 0) {
+        CHECK(!"a blob store");
+        return;
+    }
+    blob_store *b = f.b;
     uint8_t *data = malloc(BIG), *got = malloc(BIG);
     for (size_t i = 0; i < BIG; i++)
         data[i] = pattern(i);
@@ -102,7 +107,7 @@ TEST(blob_reads_across_windows_and_seeks)
     CHECK(strstr(err, "masters/nope does not exist") != NULL);
     free(data);
     free(got);
-    blob_close(b);
+    blob_fixture_close(&f);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     CHECK_EQ_INT(system(cmd), 0);
