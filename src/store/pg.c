@@ -10,7 +10,10 @@
  *
  * A broken connection answers its request with -ECONNRESET and reconnects with backoff (50 ms
  * doubling to 2 s). While no connection is up after a failure, requests are answered at once
- * with -ENOTCONN rather than queued: callers retry, and the API says 503. */
+ * with -ENOTCONN rather than queued: callers retry, and the API says 503.
+ *
+ * What the server says besides results (a WARNING raised by a trigger, a NOTICE) becomes a
+ * "postgres_notice" line of the log: libpq would print it raw on stderr, between JSON lines. */
 #include <assert.h>
 #include <errno.h>
 #include <libpq-fe.h>
@@ -524,6 +527,20 @@ static const char find_batch[] =
 
 /* ---- migrations (blocking: main thread, before the loops serve) ---- */
 
+/* What the server says besides results (a WARNING from a trigger or an extension, a NOTICE
+ * the session's level lets through): one line of reeld's log, not libpq's raw text on stderr
+ * between JSON lines. */
+static void pg_notice(void *arg, const char *message)
+{
+    (void)arg;
+    char line[512];
+    snprintf(line, sizeof(line), "%s", message);
+    size_t n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == ' '))
+        line[--n] = '\0';
+    log_warn("postgres_notice", KV_STR("message", line));
+}
+
 static int exec_blocking(PGconn *c, const char *q, char *err, size_t errlen)
 {
     PGresult *res = PQexec(c, q);
@@ -548,6 +565,7 @@ int store_pg_migrate(const char *url, int upto, char *err, size_t errlen)
         PQfinish(c);
         return -ENOTCONN;
     }
+    PQsetNoticeProcessor(c, pg_notice, NULL);
     PQclear(PQexec(c, "SET client_min_messages = warning"));
     /* The advisory lock makes nodes starting together migrate one after the other. */
     int r = exec_blocking(c,
@@ -801,6 +819,7 @@ static void conn_start(pg_conn *c)
         return;
     }
     PQsetnonblocking(c->pg, 1);
+    PQsetNoticeProcessor(c->pg, pg_notice, NULL);
     c->state = C_CONNECTING;
     arm(c, POLLOUT);
 }

@@ -8,12 +8,14 @@
 #include <semaphore.h>
 #include <sqlite3.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "src/rt/actor.h"
+#include "src/rt/log.h"
 #include "src/rt/loop.h"
 #include "src/store/client.h"
 #include "src/store/store.h"
@@ -1386,6 +1388,54 @@ TEST(jobs_table_grown_past_its_statistics_is_analyzed)
     CHECK(analyzed > analyzed_before); /* the store's ANALYZE, not autovacuum's */
 }
 
+/* Runs `sql` on its own connection; 1 when it succeeded. */
+static int pg_exec(const char *sql)
+{
+    PGconn *c = PQconnectdb(pg_url);
+    PGresult *r = PQexec(c, sql);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        printf("  %s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    return ok;
+}
+
+/* A WARNING the server sends with a result (here a trigger's) is a line of reeld's JSON log,
+ * not libpq's raw "WARNING:  ..." text on stderr between the log's lines. */
+TEST(server_warnings_are_log_lines)
+{
+    if (pg_url == NULL) {
+        SKIP("postgres only: SQLite has no server to warn");
+        return;
+    }
+    CHECK(pg_exec("CREATE FUNCTION reeld_test_warn() RETURNS trigger LANGUAGE plpgsql AS"
+                  " $$BEGIN RAISE WARNING 'reeld test warning'; RETURN NEW; END$$"));
+    CHECK(pg_exec("CREATE TRIGGER reeld_test_warn BEFORE INSERT ON jobs"
+                  " FOR EACH ROW EXECUTE FUNCTION reeld_test_warn()"));
+    char path[] = "/tmp/reeld-test-stderr-XXXXXX";
+    int fd = mkstemp(path), saved = dup(2);
+    CHECK(fd >= 0 && saved >= 0);
+    log_set_level("warn");
+    fflush(stderr);
+    dup2(fd, 2);
+    create_job(700, "noop", 0, 1);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    log_set_level("error");
+    char text[4096] = "";
+    ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+    text[n > 0 ? n : 0] = '\0';
+    close(fd);
+    unlink(path);
+    CHECK(strstr(text, "\"event\":\"postgres_notice\"") != NULL);
+    CHECK(strstr(text, "reeld test warning") != NULL);
+    for (char *line = strtok(text, "\n"); line != NULL; line = strtok(NULL, "\n"))
+        CHECK(line[0] == '{'); /* every line is the log's */
+    CHECK(pg_exec("DROP TRIGGER reeld_test_warn ON jobs; DROP FUNCTION reeld_test_warn()"));
+}
+
 TEST(counts_sweep_and_due)
 {
     drain();
@@ -1950,6 +2000,7 @@ static void suite(const char *name)
     RUN(clips_are_assets_cut_from_another_with_their_job);
     RUN(migration_to_schema_9_keeps_assets_as_uploads);
     RUN(jobs_table_grown_past_its_statistics_is_analyzed);
+    RUN(server_warnings_are_log_lines);
 }
 
 /* Runs `sql` on the database as it is (an older schema). 0 or -1. */
