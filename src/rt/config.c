@@ -264,7 +264,8 @@ static int valid_keys(const char *v, int64_t min, char *org, size_t orgcap)
         const char *comma = strchr(p, ',');
         size_t n = comma ? (size_t)(comma - p) : strlen(p);
         const char *colon = memchr(p, ':', n);
-        if (colon == NULL || colon == p || colon == p + n - 1 || memchr(p, ' ', n))
+        if (colon == NULL || colon == p || colon == p + n - 1 || memchr(p, ' ', n) ||
+            (comma != NULL && comma[1] == '\0')) /* a trailing comma, as a doubled one */
             return 0;
         if ((int64_t)(p + n - colon - 1) < min) {
             snprintf(org, orgcap, "%.*s", (int)(colon - p), p);

@@ -396,8 +396,9 @@ TEST(keys_and_secrets_are_refused_without_showing_them)
                   "REELD_API_KEYS: every key must be at least 16 bytes long (org 'beta' has a "
                   "shorter one)");
     CHECK(strstr(err, "tooshort") == NULL);
-    static const char *const malformed[] = {"nocolon", ":" KEY16, "acme:", "ac me:" KEY16,
-                                            "acme:" KEY16 ",,beta:" KEY16};
+    static const char *const malformed[] = {
+        "nocolon",         ":" KEY16,     "acme:", "ac me:" KEY16, "acme:" KEY16 ",,beta:" KEY16,
+        "acme:" KEY16 ",", ",acme:" KEY16};
     for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++) {
         CHECK_REFUSED("REELD_API_KEYS", malformed[i],
                       "REELD_API_KEYS: must be comma-separated org:key pairs");
