@@ -168,119 +168,101 @@ int cmd_serve(int argc, char **argv)
     int r = rt_start(&rt, cfg.cores);
     if (r < 0) {
         log_error("start_failed", KV_STR("what", "event loops"), KV_ERRNO(r));
+        tls_server_free(tls);
         return 1;
     }
+    /* What start-up makes, in order. A failure on the way goes to the same stop as a signal
+     * does (each part's stop and free take one never started), so nothing is left behind. */
+    int status = 1, collecting = 0;
+    worker_role worker = {0};
+    webhook_workers *hooks = NULL;
+    rd_actor **metrics = rd_calloc((size_t)rt.nloops, sizeof(*metrics), "starting");
+    rd_actor **listeners = rd_calloc((size_t)rt.nloops, sizeof(*listeners), "starting");
+    rd_actor **redirects = rd_calloc((size_t)rt.nloops, sizeof(*redirects), "starting");
+    rd_http_routes *routes = NULL, *no_routes = NULL;
+    blobfs *fs = NULL;
+    rd_actor *blob = NULL;
+    rd_api *api = NULL;
+    rd_edge *edge = NULL;
+    console *con = NULL;
+    const char *failed = NULL; /* what did not start */
+
     config_log(&cfg);
     /* Before any actor runs: families made on a loop thread size their cells by the loops. */
     metrics_init(rt.loops, rt.nloops);
     const char *noop = getenv("REELD_NOOP_SLOTS");
-    r = jobs_start(&jobs, &cfg, &rt, noop ? atoi(noop) : 0, err, sizeof(err));
-    if (r < 0) {
-        log_error("start_failed", KV_STR("what", "job system"), KV_STR("detail", err));
-        rt_stop(&rt, 0);
-        jobs_free(&jobs);
-        actor_free_all();
-        return 1;
+    if (jobs_start(&jobs, &cfg, &rt, noop ? atoi(noop) : 0, err, sizeof(err)) < 0) {
+        failed = "job system";
+        goto stop;
     }
     log_info("started", KV_INT("loops", rt.nloops),
              KV_STR("wake", loop_uses_msg_ring(rt.loops[0]) ? "msg_ring" : "eventfd"),
              KV_STR("roles", cfg.roles));
-    worker_role worker = {0};
     if (role.worker &&
         worker_role_start(&worker, &cfg, &rt, jobs.dispatcher, jobs.store, err, sizeof(err)) < 0) {
-        log_error("start_failed", KV_STR("what", "worker"), KV_STR("reason", err));
-        fprintf(stderr, "reeld: %s\n", err);
-        worker_role_stop(&worker);
-        rt_stop(&rt, 0);
-        worker_role_free(&worker);
-        return 1;
+        failed = "worker";
+        goto stop;
     }
-
     /* Webhook deliveries: every node with the job system takes part. */
-    webhook_workers *hooks = NULL;
     if (webhook_workers_start(&cfg, &rt, jobs.dispatcher, jobs.store, &hooks, err, sizeof(err)) <
         0) {
-        log_error("start_failed", KV_STR("what", "webhook workers"), KV_STR("reason", err));
-        fprintf(stderr, "reeld: %s\n", err);
-        webhook_workers_stop(hooks);
-        worker_role_stop(&worker);
-        rt_stop(&rt, 0);
-        return 1;
+        failed = "webhook workers";
+        goto stop;
     }
 
     /* The metrics actors, then the routes' actors, then the routes, then one listener per
      * loop: the route table is read-only once they run. */
-    rd_actor **metrics = rd_calloc((size_t)rt.nloops, sizeof(*metrics), "starting");
-    rd_actor **listeners = rd_calloc((size_t)rt.nloops, sizeof(*listeners), "starting");
-    rd_http_routes *routes = NULL;
     http_routes_create(&routes);
+    http_routes_create(&no_routes);
     for (int i = 0; i < rt.nloops; i++)
         actor_spawn(rt.loops[i], &metrics_actor_def, NULL, &metrics[i]);
-    r = metrics_routes(routes, metrics, rt.nloops);
-    /* Embedded mode: reeld answers the presigned URLs it hands out. */
-    blobfs *fs = NULL;
-    rd_actor *blob = NULL;
-    if (r == 0 && role.api && cfg.s3_endpoint == NULL) {
-        r = blobfs_open(&fs, cfg.data_dir, err, sizeof(err));
-        if (r == 0)
-            r = blob_server_start(fs, &cfg, routes, &blob, err, sizeof(err));
-        if (r < 0) {
-            log_error("start_failed", KV_STR("what", "blob server"), KV_STR("reason", err));
-            fprintf(stderr, "reeld: %s\n", err);
-            rt_stop(&rt, 0);
-            return 1;
-        }
+    if ((r = metrics_routes(routes, metrics, rt.nloops)) < 0) {
+        snprintf(err, sizeof(err), "%s", strerror(-r));
+        failed = "metrics";
+        goto stop;
     }
-    rd_api *api = NULL;
-    if (r == 0 && role.api) {
-        r = api_start(&cfg, rt.loops, rt.nloops, jobs.dispatcher, jobs.store, routes, &api, err,
-                      sizeof(err));
-        if (r < 0) {
-            log_error("start_failed", KV_STR("what", "API"), KV_STR("reason", err));
-            fprintf(stderr, "reeld: %s\n", err);
-            rt_stop(&rt, 0);
-            return 1;
-        }
+    /* Embedded mode: reeld answers the presigned URLs it hands out. */
+    if (role.api && cfg.s3_endpoint == NULL &&
+        (blobfs_open(&fs, cfg.data_dir, err, sizeof(err)) < 0 ||
+         blob_server_start(fs, &cfg, routes, &blob, err, sizeof(err)) < 0)) {
+        failed = "blob server";
+        goto stop;
+    }
+    if (role.api && api_start(&cfg, rt.loops, rt.nloops, jobs.dispatcher, jobs.store, routes, &api,
+                              err, sizeof(err)) < 0) {
+        failed = "API";
+        goto stop;
     }
     /* After the API: its /api/assets/{id} and /playback (auth, org) answer before the job
      * system's and the edge's. */
-    if (r == 0 && role.api)
-        r = jobs_routes(&jobs, &rt, routes);
-    rd_edge *edge = NULL;
-    if (r == 0 && role.edge &&
-        cache_start(&cfg, rt.loops, rt.nloops, jobs.dispatcher, routes, &edge, err, sizeof(err)) <
-            0) {
-        log_error("start_failed", KV_STR("what", "edge"), KV_STR("reason", err));
-        fprintf(stderr, "reeld: %s\n", err);
-        rt_stop(&rt, 0);
-        cache_free(edge);
-        return 1;
+    if (role.api && (r = jobs_routes(&jobs, &rt, routes)) < 0) {
+        snprintf(err, sizeof(err), "%s", strerror(-r));
+        failed = "job routes";
+        goto stop;
+    }
+    if (role.edge && cache_start(&cfg, rt.loops, rt.nloops, jobs.dispatcher, routes, &edge, err,
+                                 sizeof(err)) < 0) {
+        failed = "edge";
+        goto stop;
     }
     /* The web console: on by default where the embedded default runs (no S3_ENDPOINT). */
-    console *con = NULL;
     int want_console = strcmp(cfg.console, "on") == 0 ||
                        (strcmp(cfg.console, "auto") == 0 && cfg.s3_endpoint == NULL);
-    if (r == 0 && role.api && want_console &&
+    if (role.api && want_console &&
         console_start(rt.loops, rt.nloops, routes, &con, err, sizeof(err)) < 0) {
-        log_error("start_failed", KV_STR("what", "console"), KV_STR("reason", err));
-        fprintf(stderr, "reeld: %s\n", err);
-        rt_stop(&rt, 0);
-        console_free(con);
-        return 1;
+        failed = "console";
+        goto stop;
     }
+    r = 0;
     for (int i = 0; i < rt.nloops && r == 0; i++)
         r = http_listener_start(rt.loops[i], rt.nloops, cfg.listen, &http_cfg, routes,
                                 &listeners[i]);
     if (r < 0) {
-        log_error("start_failed", KV_STR("what", "HTTP listener"), KV_STR("addr", cfg.listen),
-                  KV_ERRNO(r));
-        rt_stop(&rt, 0);
-        return 1;
+        snprintf(err, sizeof(err), "%s: %s", cfg.listen, strerror(-r));
+        failed = "HTTP listener";
+        goto stop;
     }
     /* HTTP to HTTPS: its own listeners, with a route table of nothing (they only redirect). */
-    rd_actor **redirects = rd_calloc((size_t)rt.nloops, sizeof(*redirects), "starting");
-    rd_http_routes *no_routes = NULL;
-    http_routes_create(&no_routes);
     if (cfg.http_redirect_listen != NULL) {
         rd_http_config redir_cfg = http_cfg;
         redir_cfg.tls = NULL;
@@ -289,28 +271,34 @@ int cmd_serve(int argc, char **argv)
             r = http_listener_start(rt.loops[i], rt.nloops, cfg.http_redirect_listen, &redir_cfg,
                                     no_routes, &redirects[i]);
         if (r < 0) {
-            log_error("start_failed", KV_STR("what", "HTTP redirect listener"),
-                      KV_STR("addr", cfg.http_redirect_listen), KV_ERRNO(r));
-            rt_stop(&rt, 0);
-            return 1;
+            snprintf(err, sizeof(err), "%s: %s", cfg.http_redirect_listen, strerror(-r));
+            failed = "HTTP redirect listener";
+            goto stop;
         }
     }
     log_info("listening", KV_STR("addr", cfg.listen), KV_STR("scheme", tls ? "https" : "http"),
              KV_INT("loops", rt.nloops), KV_INT("max_conns", http_cfg.max_conns));
-    if (tls != NULL)
+    if (tls != NULL) {
         metrics_collector_add(tls_collect, tls);
-    if (tls != NULL)
+        collecting = 1;
         log_info("tls", KV_INT("not_after", tls_server_not_after(tls)),
                  KV_STR("redirect_from",
                         cfg.http_redirect_listen ? cfg.http_redirect_listen : "(none)"));
+    }
 
     int sig = rt_wait_signal(tls ? reload_tls : NULL, tls);
     log_info("stopping", KV_INT("signal", sig), KV_INT("drain_sec", cfg.drain_sec));
+    status = 0;
+stop:
+    if (failed != NULL) {
+        log_error("start_failed", KV_STR("what", failed), KV_STR("reason", err));
+        fprintf(stderr, "reeld: %s: %s\n", failed, err);
+    }
     int nloops = rt.nloops;
     worker_role_stop(&worker);
     webhook_workers_stop(hooks);
     api_stop(api);
-    rt_halt(&rt, (uint64_t)cfg.drain_sec * 1000000000ull);
+    rt_halt(&rt, status == 0 ? (uint64_t)cfg.drain_sec * 1000000000ull : 0);
     /* The thread actors that answer loop actors stop before the loops are freed. */
     if (blob != NULL) {
         actor_stop(blob);
@@ -330,7 +318,7 @@ int cmd_serve(int argc, char **argv)
     cache_free(edge);
     actor_free_all();
     console_free(con);
-    if (tls != NULL)
+    if (collecting)
         metrics_collector_remove(tls_collect, tls);
     metrics_free_all();
     http_routes_destroy(routes);
@@ -339,6 +327,6 @@ int cmd_serve(int argc, char **argv)
     free(metrics);
     free(listeners);
     free(redirects);
-    log_info("stopped");
-    return 0;
+    log_info(status == 0 ? "stopped" : "stopped_after_failed_start");
+    return status;
 }

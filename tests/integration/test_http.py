@@ -535,3 +535,17 @@ def test_unbindable_address_stops_with_exit_1():
     env = dict(os.environ, REELD_LISTEN="192.0.2.1:8080", REELD_LOG="error")  # not ours
     p = subprocess.run([reeld_bin(), "serve"], env=env, capture_output=True, timeout=10)
     assert p.returncode == 1 and b"HTTP listener" in p.stderr
+    # Everything else had started: it is all stopped and freed (the sanitizer build says so).
+    assert b"LeakSanitizer" not in p.stderr, p.stderr.decode()[-2000:]
+
+
+def test_unreachable_store_stops_with_exit_1_and_one_line(tmp_path):
+    from conftest import reeld_bin
+    from servers import free_port
+    env = dict(os.environ, POSTGRES_URL="postgres://reeld@127.0.0.1:1/x", REELD_LOG="error",
+               REELD_LISTEN=f"127.0.0.1:{free_port()}", REELD_DATA_DIR=str(tmp_path))
+    p = subprocess.run([reeld_bin(), "serve"], env=env, capture_output=True, timeout=30)
+    err = p.stderr.decode()
+    assert p.returncode == 1, err
+    assert "reeld: job system: POSTGRES_URL: cannot connect" in err
+    assert "LeakSanitizer" not in err, err[-2000:]
