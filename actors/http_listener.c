@@ -14,7 +14,11 @@
  *        replies (MSG_HTTP_RESPONSE) to the MSG_HTTP_REQUESTs it sent.
  * sends: MSG_HTTP_REQUEST, as actor_request, to the target actor of the matched route, then
  *        MSG_HTTP_BODY for routes that stream bodies; MSG_HTTP_PART_ACK to producers of streamed
- *        parts that ask for one.
+ *        parts that ask for one. Counts (src/rt/metrics.h):
+ *          reeld_http_requests_total{route,code}, reeld_http_request_duration_seconds{route},
+ *          reeld_http_open_connections, reeld_http_rejected_connections_total,
+ *          reeld_http_connection_buffers (blocks held by open connections),
+ *          and with HTTPS reeld_tls_handshakes_total{outcome}.
  * never: blocks (every socket operation goes through the loop's ring, except setsockopt,
  *        shutdown, close, pipe2 and fcntl, which do not block, and a MSG_DONTWAIT send of a
  *        close_notify); copies a file part's bytes over plain HTTP (nor a large buffer
@@ -464,6 +468,7 @@ struct listener {
     rd_actor_def def; /* its own: the mailbox bound follows the connection cap */
     rd_metric *m_requests, *m_duration;
     rd_series *open_conns, *rejected;
+    rd_series *held_bufs; /* reeld_http_connection_buffers */
     rd_series *tls_ok, *tls_failed;
     rd_series *req_series[RD_HTTP_MAX_ROUTES + 1][NSTATUS];
     rd_series *dur_series[RD_HTTP_MAX_ROUTES + 1];
@@ -564,6 +569,13 @@ static void count_response(listener *l, const slot *s)
     metrics_observe(l->dur_series[r], (double)(rd_now_ns() - s->start_ns) / 1e9);
 }
 
+/* A connection took (+1) or gave back (-1) one of its blocks: the input buffer, an output
+ * buffer, the request slots. */
+static void bufs_held(conn *c, int d)
+{
+    metrics_gauge_add(c->l->held_bufs, d);
+}
+
 /* ---- output ---- */
 
 static void out_put(conn *c, const void *p, size_t n)
@@ -573,6 +585,8 @@ static void out_put(conn *c, const void *p, size_t n)
         size_t cap = o->cap ? o->cap : OUT_BASE;
         while (cap - o->len < n)
             cap *= 2;
+        if (o->cap == 0)
+            bufs_held(c, 1);
         char *np = o->cap == 0 && cap == OUT_BASE ? spare_take(&c->l->bufs) : NULL;
         if (np == NULL)
             np = rd_realloc(o->p, cap, "growing an HTTP output buffer");
@@ -722,9 +736,10 @@ static void timer_by(conn *c, uint64_t due)
     loop_timer_start(c->l->loop, &c->timer, due > now ? due - now : 0, 0);
 }
 
-static void shrink(outbuf *o)
+static void shrink(conn *c, outbuf *o)
 {
     if (o->cap > BUF_KEEP) {
+        bufs_held(c, -1);
         free(o->p);
         o->p = NULL;
         o->cap = 0;
@@ -791,7 +806,7 @@ static void on_send(rd_op *op, int res, uint32_t flags)
     }
     c->sending = 0;
     o->len = 0;
-    shrink(o);
+    shrink(c, o);
     output_left(c);
 }
 
@@ -810,7 +825,9 @@ static void resume_recv(conn *c)
 
 /* An idle keep-alive connection (nothing owed, nothing buffered) holds no buffer and no
  * request state: viewers keep connections open for the length of a video, so what one costs
- * while it waits is what a node's memory is sized by. The next request allocates again. */
+ * while it waits is what a node's memory is sized by. The next request allocates again:
+ * from the listener's spare lists, so the give-back and take-again per request are a few list
+ * operations (deferring the trim by a second measured no cheaper: bench/RESULTS.md). */
 static void conn_trim(conn *c)
 {
     if (c->sending || c->held.part != NULL || c->ack_len)
@@ -821,10 +838,13 @@ static void conn_trim(conn *c)
                 return;
         spare_give(&c->l->slots, c->slots);
         c->slots = NULL;
+        bufs_held(c, -1);
     }
     free(c->acks);
     c->acks = NULL;
     c->ack_head = 0;
+    if (c->in != NULL)
+        bufs_held(c, -1);
     if (c->in != NULL && c->in_cap == IN_BASE)
         spare_give(&c->l->bufs, c->in);
     else
@@ -833,6 +853,8 @@ static void conn_trim(conn *c)
     c->in_cap = c->in_len = c->in_off = c->scan = 0;
     for (int i = 0; i < 2; i++)
         if (c->out[i].len == 0) {
+            if (c->out[i].p != NULL)
+                bufs_held(c, -1);
             if (c->out[i].p != NULL && c->out[i].cap == OUT_BASE)
                 spare_give(&c->l->bufs, c->out[i].p);
             else
@@ -1456,8 +1478,11 @@ static rd_msg *local_response(int status, const char *code, const char *message,
 static slot *slot_new(conn *c, int route_id, int head_only, int keep_alive)
 {
     assert(pending(c) < PIPELINE);
-    if (c->slots == NULL && (c->slots = spare_take(&c->l->slots)) == NULL)
-        c->slots = rd_calloc(PIPELINE, sizeof(slot), "a connection's requests");
+    if (c->slots == NULL) {
+        bufs_held(c, 1);
+        if ((c->slots = spare_take(&c->l->slots)) == NULL)
+            c->slots = rd_calloc(PIPELINE, sizeof(slot), "a connection's requests");
+    }
     uint16_t seq = c->seq_next++;
     slot *s = &c->slots[seq % PIPELINE];
     memset(s, 0, sizeof(*s));
@@ -1977,6 +2002,8 @@ static int in_append(conn *c, const char *p, uint32_t n)
         while (cap < need)
             cap *= 2;
         /* in_cap 0: no buffer (conn_trim gave it back) */
+        if (c->in_cap == 0)
+            bufs_held(c, 1);
         char *np = c->in_cap == 0 && cap == IN_BASE ? spare_take(&c->l->bufs) : NULL;
         if (np == NULL)
             np = rd_realloc(c->in, cap, "growing an HTTP input buffer");
@@ -2674,6 +2701,12 @@ int http_listener_start(rd_loop *loop, int nloops, const char *addr, const rd_ht
     rd_metric *open = metrics_family("reeld_http_open_connections", "Open HTTP connections.",
                                      RD_GAUGE, NULL, NULL, 0);
     l->open_conns = metrics_series(open, NULL);
+    rd_metric *held = metrics_family(
+        "reeld_http_connection_buffers",
+        "Buffers (input, output, request slots) held by open HTTP connections: those with a "
+        "request in flight or an answer being sent; an idle connection holds none.",
+        RD_GAUGE, NULL, NULL, 0);
+    l->held_bufs = metrics_series(held, NULL);
     rd_metric *rej = metrics_family("reeld_http_rejected_connections_total",
                                     "Connections refused with 503 past REELD_HTTP_MAX_CONNS.",
                                     RD_COUNTER, NULL, NULL, 0);

@@ -3,6 +3,7 @@ bodies, every limit and error, timeouts (shortened through REELD_HTTP_*_MS), hal
 connections, the connection cap, graceful stop, and /metrics checked by promtool."""
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -406,6 +407,35 @@ def test_idle_keep_alive_is_closed(reeld_factory):
     start = time.time()
     assert rd.closed(timeout=4.0)
     assert 0.8 <= time.time() - start < 3.0
+
+
+def connection_buffers(r):
+    m = re.search(r"^reeld_http_connection_buffers (\d+)$", scrape(r), re.M)
+    assert m, "reeld_http_connection_buffers is exported"
+    return int(m.group(1))
+
+
+def test_idle_keep_alive_connections_give_their_buffers_back(reeld):
+    """Viewers hold keep-alive connections for the length of a video: one that has answered and
+    waits holds no buffer (the gauge counts the input, output and request-slot blocks of
+    open connections), and asks again as before."""
+    held = []
+    for _ in range(40):
+        s = connect(reeld)
+        s.sendall(get("/api/ping"))
+        assert Reader(s).response()[0] == 200
+        held.append(s)
+    # The scrape's own connection holds what it is being answered with (at most 3 blocks).
+    deadline = time.time() + 10
+    n = connection_buffers(reeld)
+    while n > 3 and time.time() < deadline:
+        time.sleep(0.25)
+        n = connection_buffers(reeld)
+    assert n <= 3, f"{n} blocks still held by 40 idle connections"
+    for s in held:
+        s.sendall(get("/api/ping"))
+        assert Reader(s).response()[0] == 200
+        s.close()
 
 
 def test_half_closed_client_still_gets_its_answers(reeld):
