@@ -3,7 +3,8 @@
  *
  * owns:  a store client, the rate-limit buckets, the parsed API keys (as SHA-256 digests), the
  *        URL signer, the blob backend (and in S3 mode its client and TLS anchors: object
- *        storage is reached only through src/blob/blob.h, never by S3 calls of its own).
+ *        storage is reached only through src/blob/aio.h and its blocking face blob.h, never
+ *        by S3 calls of its own).
  *        No asset: the store is the truth. Every route reads the asset's row (by its public id
  *        and the caller's org) and writes what changed before it answers, so a restart, or
  *        another node on the same store, sees the same asset.
@@ -11,9 +12,10 @@
  * sends: MSG_HTTP_RESPONSE replies to the listener that asked; MSG_STORE (STORE_ASSET_CREATE,
  *        _FIND, _UPDATE, _LIST, _DELETE, _PURGE_DUE, _PURGED, STORE_JOB_CREATE) to the
  *        dispatcher, through the store client's bridge; the fronts: STORE_ASSET_FIND to the
- *        store (actor_request) and MSG_HTTP_REQUEST on to the readers' thread.
- * never: blocks a loop (the fronts only send and answer; HEAD, CopyObject and the multipart
- *        calls run on the threads); answers a request
+ *        store (actor_request), the HEADs of a ready asset's outputs to the readers' blob
+ *        store (asynchronous), and MSG_HTTP_REQUEST on to the readers' thread.
+ * never: blocks a loop (the fronts only send and answer; CopyObject and the multipart calls
+ *        run on the threads); answers a request
  *        before auth and the rate limits have passed (OPTIONS preflights and /api/docs
  *        aside); tells one org that another org's asset exists (404, as for a missing one);
  *        shows the store's own numeric asset ids; compares a key or a signature with memcmp;
@@ -1307,7 +1309,7 @@ static const char *const outputs[] = {"master.m3u8", "poster.jpg", "poster.webp"
 
 /* Which outputs asset `x` has, when that is known without object storage: none before its job
  * has succeeded, or what the cache kept for the job. 1 with `have` filled, 0 when only HEADs
- * can tell (outputs_of). */
+ * can tell (look_start). */
 static int outputs_known(api *a, const rd_asset *x, int have[NOUTPUTS])
 {
     for (size_t i = 0; i < NOUTPUTS; i++)
@@ -1323,29 +1325,15 @@ static int outputs_known(api *a, const rd_asset *x, int have[NOUTPUTS])
     return 1;
 }
 
-/* Which outputs exist, by a HEAD of each in the previews bucket; none before the job is done.
- * What a succeeded job published never changes, so the answer is kept per job id (a cache,
- * refilled from storage after a restart or on another node): a status poll of a ready asset
- * costs no HEAD after the first. An answer with a failed HEAD (not a 404) is not kept. Blocks:
- * the readers' thread only. */
-static void outputs_of(api *a, const rd_asset *x, int have[NOUTPUTS])
+/* Keeps what a succeeded job published (it never changes): a status poll of a ready asset
+ * costs no HEAD after the first. Only an answer every HEAD gave (found or 404) is kept. */
+static void outputs_keep(api *a, const rd_asset *x, const int have[NOUTPUTS])
 {
-    if (outputs_known(a, x, have))
-        return;
-    int sure = 1;
     uint64_t bits = 0x80;
-    for (size_t i = 0; i < NOUTPUTS; i++) {
-        char key[512], msg[256];
-        blob_info info;
-        snprintf(key, sizeof(key), "%s/hls/%s", x->master_key, outputs[i]);
-        int r = blob_head(a->blob, a->cfg.s3_bucket_previews, key, &info, msg, sizeof(msg));
-        have[i] = r == 0;
-        bits |= (uint64_t)have[i] << i;
-        sure &= r == 0 || r == -ENOENT;
-    }
-    if (sure)
-        atomic_store_explicit(&a->outputs_cache[(uint64_t)x->job_id % OUTPUTS_CACHE],
-                              ((uint64_t)x->job_id << 8) | bits, memory_order_relaxed);
+    for (size_t i = 0; i < NOUTPUTS; i++)
+        bits |= (uint64_t)(have[i] != 0) << i;
+    atomic_store_explicit(&a->outputs_cache[(uint64_t)x->job_id % OUTPUTS_CACHE],
+                          ((uint64_t)x->job_id << 8) | bits, memory_order_relaxed);
 }
 
 /* GET /api/assets/{id}'s answer for asset `x`, whose outputs are `have`. */
@@ -1371,16 +1359,6 @@ static void asset_answer(const rd_msg *m, const rd_asset *x, const int have[NOUT
         reply_error(m, 500, "internal", "The asset does not fit an answer.", cors);
     else
         reply(m, 200, body, (size_t)n, cors);
-}
-
-static void get_asset(api *a, const rd_msg *m, const principal *p, const char *cors)
-{
-    rd_asset x;
-    if (asset_lookup(a, m, read_org(a, p), &x, "No such asset.", cors) < 0)
-        return;
-    int have[NOUTPUTS];
-    outputs_of(a, &x, have);
-    asset_answer(m, &x, have, cors);
 }
 
 /* A signed edge URL of `path` under the asset, or JSON null when the asset lacks it (or it
@@ -1443,16 +1421,6 @@ static void playback_answer(api *a, const rd_msg *m, const rd_asset *x, const in
         reply_error(m, 500, "internal", "The playback URL could not be signed.", cors);
     else
         reply(m, 200, body, (size_t)n, cors);
-}
-
-static void get_playback(api *a, const rd_msg *m, const principal *p, const char *cors)
-{
-    rd_asset x;
-    if (asset_lookup(a, m, read_org(a, p), &x, "No such asset.", cors) < 0)
-        return;
-    int have[NOUTPUTS];
-    outputs_of(a, &x, have);
-    playback_answer(a, m, &x, have, cors);
 }
 
 /* GET /api/assets?cursor=&limit=&state=: the caller's assets, newest first, in pages under an
@@ -2557,11 +2525,10 @@ static int api_handle(rd_actor *self, rd_msg *m)
     case R_PROMOTE:
         post_promote(a, m, &p, cors);
         break;
-    case R_ASSET:
-        if (q->method == RD_HTTP_DELETE)
-            delete_asset(a, m, &p, cors);
-        else
-            get_asset(a, m, &p, cors);
+    case R_ASSET: /* DELETE: the front answers GET and HEAD itself */
+        if (q->method != RD_HTTP_DELETE)
+            goto unrouted;
+        delete_asset(a, m, &p, cors);
         break;
     case R_LIST:
         list_assets(a, m, &p, cors);
@@ -2604,8 +2571,10 @@ static int api_handle(rd_actor *self, rd_msg *m)
     case R_CLIPS:
         post_clip(a, m, &p, cors);
         break;
-    default:
-        get_playback(a, m, &p, cors);
+    default: /* GET .../playback: the front answers it */
+    unrouted:
+        log_error("api_unrouted", KV_INT("route", (int64_t)r));
+        reply_error(m, 500, "internal", "No handler for this route.", cors);
         break;
     }
     return RD_DONE;
@@ -2615,9 +2584,9 @@ static int api_handle(rd_actor *self, rd_msg *m)
  *
  * A loop actor owns the readers' routes. It admits every request (auth, rate limits: its
  * buckets are the readers' only ones), answers the status poll and the playback link itself
- * with one asynchronous store read (no thread, no wait: as many in flight as clients ask), and
- * hands the rest, and the first look at a ready asset's outputs (HEADs), to the readers'
- * thread, whose handler may block. */
+ * with one asynchronous store read (no thread, no wait: as many in flight as clients ask), the
+ * first look at a ready asset's outputs too (HEADs through the asynchronous blob store,
+ * look_start), and hands the rest to the readers' thread, whose handler may block. */
 
 static int is_write(int r, const rd_msg *m);
 
@@ -2649,6 +2618,73 @@ static int hand_over(api *a, int r, rd_msg *m, const char *cors)
     return RD_DONE;
 }
 
+/* A ready asset whose outputs are not known yet: a HEAD of each in the previews bucket, all
+ * at once through the asynchronous store, answered when the last is back. The HEADs run on
+ * the store's home loop (loop NULL), and so does the answer (a reply may leave any thread);
+ * the front that started them goes on at once. */
+typedef struct look look;
+typedef struct look_head {
+    blob_sink sink;
+    look *lk;
+    int i;
+} look_head;
+
+struct look {
+    api *a;
+    rd_msg *m; /* the request */
+    rd_asset x;
+    look_head heads[NOUTPUTS];
+    int have[NOUTPUTS];
+    _Atomic int left;   /* HEADs not back, and one for the front while it starts them */
+    _Atomic int unsure; /* a HEAD failed (not a 404): the answer is not kept */
+    char cors[300];
+};
+
+static void look_end(look *lk)
+{
+    if (atomic_fetch_sub_explicit(&lk->left, 1, memory_order_acq_rel) != 1)
+        return;
+    if (!atomic_load_explicit(&lk->unsure, memory_order_relaxed))
+        outputs_keep(lk->a, &lk->x, lk->have);
+    if ((int)msg_body(lk->m, http_request)->route == lk->a->route[R_ASSET])
+        asset_answer(lk->m, &lk->x, lk->have, lk->cors);
+    else
+        playback_answer(lk->a, lk->m, &lk->x, lk->have, lk->cors);
+    msg_free(lk->m);
+    free(lk);
+}
+
+static void look_done(blob_sink *s, int err, const char *why)
+{
+    (void)why;
+    look_head *h = (look_head *)(void *)s;
+    h->lk->have[h->i] = err == 0;
+    if (err < 0 && err != -ENOENT)
+        atomic_store_explicit(&h->lk->unsure, 1, memory_order_relaxed);
+    look_end(h->lk);
+}
+
+static void look_start(api *a, rd_msg *m, const rd_asset *x, const char *cors)
+{
+    look *lk = rd_calloc(1, sizeof(*lk), "a look at an asset's outputs");
+    lk->a = a;
+    lk->m = m;
+    lk->x = *x;
+    snprintf(lk->cors, sizeof(lk->cors), "%s", cors);
+    atomic_init(&lk->left, (int)NOUTPUTS + 1);
+    for (size_t i = 0; i < NOUTPUTS; i++) {
+        look_head *h = &lk->heads[i];
+        h->sink.done = look_done;
+        h->lk = lk;
+        h->i = (int)i;
+        char key[512];
+        snprintf(key, sizeof(key), "%s/hls/%s", x->master_key, outputs[i]);
+        if (blob_aio_head(a->backend.aio, NULL, a->cfg.s3_bucket_previews, key, &h->sink, NULL) < 0)
+            look_done(&h->sink, -EAGAIN, NULL); /* not started: as a failed HEAD */
+    }
+    look_end(lk); /* the front's own count */
+}
+
 /* The store's answer to the front's asset read for request `ctx`. */
 static int front_found(rd_actor *self, rd_msg *ans, int err, void *ctx)
 {
@@ -2666,9 +2702,8 @@ static int front_found(rd_actor *self, rd_msg *ans, int err, void *ctx)
         const rd_asset *x = &msg_body(ans, store)->assets[0];
         int have[NOUTPUTS];
         if (!outputs_known(a, x, have)) {
+            look_start(a, m, x, cors); /* it answers, and frees m */
             msg_free(ans);
-            if (hand_over(a, R_ASSET, m, cors) == RD_DONE)
-                msg_free(m);
             return 0;
         }
         if ((int)msg_body(m, http_request)->route == a->route[R_ASSET])
@@ -2690,8 +2725,8 @@ static int front_handle(rd_actor *self, rd_msg *m)
     if (m->type != MSG_HTTP_REQUEST || prologue(a, m, 1, &r, cors, &p) != 0)
         return RD_DONE;
     const rd_http_request *q = msg_body(m, http_request);
-    if ((r != R_ASSET && r != R_PLAYBACK) || q->method != RD_HTTP_GET)
-        return hand_over(a, r, m, cors);
+    if ((r != R_ASSET && r != R_PLAYBACK) || q->method == RD_HTTP_DELETE)
+        return hand_over(a, r, m, cors); /* GET and HEAD (GET without the body) stay here */
     http1_str id = http_request_param(q, 0);
     if (!public_id_ok(id)) {
         reply_error(m, 404, "not_found", "No such asset.", cors);
