@@ -2620,8 +2620,9 @@ static int hand_over(api *a, int r, rd_msg *m, const char *cors)
 
 /* A ready asset whose outputs are not known yet: a HEAD of each in the previews bucket, all
  * at once through the asynchronous store, answered when the last is back. The HEADs run on
- * the store's home loop (loop NULL), and so does the answer (a reply may leave any thread);
- * the front that started them goes on at once. */
+ * the front's own loop (the readers' store has a client on each), so its completions, the
+ * answer, and a stop that drains the loop's operations all happen there; the front goes on at
+ * once. */
 typedef struct look look;
 typedef struct look_head {
     blob_sink sink;
@@ -2642,9 +2643,9 @@ struct look {
 
 static void look_end(look *lk)
 {
-    if (atomic_fetch_sub_explicit(&lk->left, 1, memory_order_acq_rel) != 1)
+    if (--lk->left > 0)
         return;
-    if (!atomic_load_explicit(&lk->unsure, memory_order_relaxed))
+    if (!lk->unsure)
         outputs_keep(lk->a, &lk->x, lk->have);
     if ((int)msg_body(lk->m, http_request)->route == lk->a->route[R_ASSET])
         asset_answer(lk->m, &lk->x, lk->have, lk->cors);
@@ -2660,7 +2661,7 @@ static void look_done(blob_sink *s, int err, const char *why)
     look_head *h = (look_head *)(void *)s;
     h->lk->have[h->i] = err == 0;
     if (err < 0 && err != -ENOENT)
-        atomic_store_explicit(&h->lk->unsure, 1, memory_order_relaxed);
+        h->lk->unsure = 1;
     look_end(h->lk);
 }
 
@@ -2671,7 +2672,7 @@ static void look_start(api *a, rd_msg *m, const rd_asset *x, const char *cors)
     lk->m = m;
     lk->x = *x;
     snprintf(lk->cors, sizeof(lk->cors), "%s", cors);
-    atomic_init(&lk->left, (int)NOUTPUTS + 1);
+    lk->left = (int)NOUTPUTS + 1;
     for (size_t i = 0; i < NOUTPUTS; i++) {
         look_head *h = &lk->heads[i];
         h->sink.done = look_done;
@@ -2679,7 +2680,8 @@ static void look_start(api *a, rd_msg *m, const rd_asset *x, const char *cors)
         h->i = (int)i;
         char key[512];
         snprintf(key, sizeof(key), "%s/hls/%s", x->master_key, outputs[i]);
-        if (blob_aio_head(a->backend.aio, NULL, a->cfg.s3_bucket_previews, key, &h->sink, NULL) < 0)
+        if (blob_aio_head(a->backend.aio, loop_current(), a->cfg.s3_bucket_previews, key, &h->sink,
+                          NULL) < 0)
             look_done(&h->sink, -EAGAIN, NULL); /* not started: as a failed HEAD */
     }
     look_end(lk); /* the front's own count */
@@ -2913,9 +2915,12 @@ static int load_edge_key(api *a, const rd_config *cfg, char *err, size_t errlen)
 
 /* One thread's instance: the readers' (part API_READS) or a writer's (`ticks`: the one that
  * also runs the periodic sweeps and checked the masters bucket at start). */
-static int api_new(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd_actor *store,
-                   int part, int ticks, api **out, char *err, size_t errlen)
+/* An API part on loops[0]; its blob store has a client on each of `loops` (the readers': every
+ * loop, where the fronts look at outputs). */
+static int api_new(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_actor *dispatcher,
+                   rd_actor *store, int part, int ticks, api **out, char *err, size_t errlen)
 {
+    rd_loop *loop = loops[0];
     err[0] = '\0';
     *out = NULL;
     api *a = calloc(1, sizeof(*a));
@@ -2932,7 +2937,7 @@ static int api_new(const rd_config *cfg, rd_loop *loop, rd_actor *dispatcher, rd
      * only to list a ready asset's outputs (HEADs in the previews bucket). */
     if (r == 0 && part == API_WRITES)
         r = urlsign_init(&a->sign, cfg, err, errlen);
-    if (r == 0 && (r = blob_backend_open(&a->backend, cfg, loop, err, errlen)) == 0)
+    if (r == 0 && (r = blob_backend_open(&a->backend, cfg, loops, nloops, err, errlen)) == 0)
         a->blob = a->backend.blob;
     if (r == 0 && ticks)
         r = check_masters_lock(a, err, errlen);
@@ -3039,11 +3044,19 @@ int api_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_actor 
 {
     rd_api *x = rd_calloc(1, sizeof(*x), "the API");
     *out = x;
-    int r = api_new(cfg, loops[nloops > 1 ? 1 : 0], dispatcher, store, API_READS, 0, &x->reads, err,
-                    errlen);
+    /* The readers' part lives on the second loop (the first carries the store's bridge);
+     * its blob store reaches every loop, the fronts' own. */
+    rd_loop **order = rd_calloc((size_t)nloops, sizeof(*order), "the API's loops");
+    int home = nloops > 1 ? 1 : 0;
+    order[0] = loops[home];
+    for (int i = 0, k = 1; i < nloops; i++)
+        if (i != home)
+            order[k++] = loops[i];
+    int r = api_new(cfg, order, nloops, dispatcher, store, API_READS, 0, &x->reads, err, errlen);
+    free(order);
     for (int i = 0; r == 0 && i < API_WRITERS; i++) {
-        r = api_new(cfg, loops[i % nloops], dispatcher, store, API_WRITES, i == 0, &x->writers[i],
-                    err, errlen);
+        r = api_new(cfg, &loops[i % nloops], 1, dispatcher, store, API_WRITES, i == 0,
+                    &x->writers[i], err, errlen);
         x->nwriters += r == 0;
     }
     if (r < 0)

@@ -206,7 +206,7 @@ static int run_upload(const rd_config *cfg, const char *input, const char *asset
         fprintf(stderr, "reeld: upload failed: cannot start a loop (%s)\n", strerror(-r));
         return 1;
     }
-    if (blob_backend_open(&bk, cfg, rt.loops[0], err, sizeof(err)) < 0) {
+    if (blob_backend_open(&bk, cfg, rt.loops, 1, err, sizeof(err)) < 0) {
         fprintf(stderr, "reeld: upload failed: %s\n", err);
         goto out;
     }

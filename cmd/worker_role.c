@@ -14,7 +14,7 @@ int worker_role_start(worker_role *w, const rd_config *cfg, rd_runtime *rt, rd_a
     memset(w, 0, sizeof(*w));
     /* The uploader's PUTs (fs: that loop's io_uring) and the encoders' ranged GETs go through
      * one client on the last loop, beside the dispatcher, away from loop 0's API and store. */
-    int r = blob_backend_open(&w->backend, cfg, rt->loops[rt->nloops - 1], err, errlen);
+    int r = blob_backend_open(&w->backend, cfg, &rt->loops[rt->nloops - 1], 1, err, errlen);
     if (r < 0)
         return r;
     w->started = 1;

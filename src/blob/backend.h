@@ -19,17 +19,19 @@
 #include "src/rt/config.h"
 
 typedef struct blob_backend {
-    blob_aio *aio;    /* asynchronous: home loop is the backend's loop */
-    s3_client *s3;    /* the aio store's client of that loop; NULL in embedded mode */
+    blob_aio *aio;    /* asynchronous: home loop is the first of the backend's loops */
+    s3_client *s3;    /* the aio store's client of the home loop; NULL in embedded mode */
     blob_store *blob; /* blocking: over s3, or the fs backend */
 } blob_backend;
 
-/* Opens the backend of `cfg`; an S3 client runs its requests on `loop`. Not on a loop thread
- * (DNS is resolved here). 0, or -errno with one sentence in `err`; `b` is then empty. */
-int blob_backend_open(blob_backend *b, const rd_config *cfg, rd_loop *loop, char *err,
-                      size_t errlen);
+/* Opens the backend of `cfg` for `loops` (an S3 client each): loops[0] is the home, where
+ * the blocking face's requests and those of threads that are not a loop run; an actor on any
+ * of `loops` may pass its own loop to aio.h and have its requests run there. Not on a loop
+ * thread (DNS is resolved here). 0, or -errno with one sentence in `err`; `b` is then empty. */
+int blob_backend_open(blob_backend *b, const rd_config *cfg, rd_loop *const *loops, int nloops,
+                      char *err, size_t errlen);
 
-/* After the client's loop has stopped. An empty backend is a no-op. */
+/* After the clients' loops have stopped. An empty backend is a no-op. */
 void blob_backend_close(blob_backend *b);
 
 #endif
