@@ -76,7 +76,6 @@ typedef struct fs_req {
     step step, then; /* S_PARENT: the step that uses the directory */
     uint8_t inflight, has_tmp, has_mtmp;
     uint8_t streaming; /* PUT_FD, COPY: the bytes come from src_fd */
-    uint8_t have_md5;  /* COPY: the source's ETag is the MD5 of the same bytes */
     int fd;
     int src_fd;        /* PUT_FD: the caller's (borrowed); COPY: the source object's */
     uint8_t *sbuf;     /* streaming: one chunk of the source ... */
@@ -273,8 +272,7 @@ static void put_landed(fs_req *q)
 static void fill_next(fs_req *q)
 {
     if (q->pos >= q->r.body_len) {
-        if (!q->have_md5)
-            br_md5_out(&q->md5, q->r.md5);
+        br_md5_out(&q->md5, q->r.md5);
         q->step = S_FSYNC;
         io_uring_prep_fsync(loop_sqe(q->r.loop, &q->op), q->fd, 0);
     } else {
@@ -438,10 +436,9 @@ static void on_io(rd_op *op, int res, uint32_t flags)
         q->fd = -1;
         blob_meta_parse(q->meta, n, etag, sizeof(etag), q->r.content_type,
                         sizeof(q->r.content_type));
-        /* The copy's bytes are the source's: so is its MD5, not taken again ("\"<32 hex>\""
-         * as every PUT here writes it; anything else is hashed as it passes). */
-        q->have_md5 = strlen(etag) == 34 && etag[0] == '"' && etag[33] == '"' &&
-                      hmac_unhex(q->r.md5, sizeof(q->r.md5), etag + 1, 32) == 0;
+        /* The copy's ETag is the MD5 of the bytes it copies, taken as they pass: not the
+         * source's ETag, which a PUT landing between the open of the source and the read of
+         * its metadata (a PUT renames the metadata first) would make another object's. */
         q->step = S_TMP_OPEN;
         submit_tmp(q, q->tmp, sizeof(q->tmp));
         return;
@@ -473,8 +470,7 @@ static void on_io(rd_op *op, int res, uint32_t flags)
             fail(q, res < 0 ? res : -EIO); /* shorter than its size: it changed under us */
             return;
         }
-        if (!q->have_md5)
-            br_md5_update(&q->md5, q->sbuf, (size_t)res);
+        br_md5_update(&q->md5, q->sbuf, (size_t)res);
         q->slen = (size_t)res;
         q->soff = 0;
         write_chunk(q);

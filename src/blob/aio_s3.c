@@ -24,9 +24,9 @@ typedef struct s3_store {
 /* Where a request of more than one S3 operation is: each step is one operation of the
  * request's s3_op, started again from the last one's `done`. */
 typedef enum qstep {
-    Q_ONE,        /* GET, HEAD, PUT, DELETE and the uploads: their one operation */
-    Q_SRC_HEAD,   /* COPY: the source's size, when the caller did not know it */
-    Q_COPY,       /* COPY: CopyObject */
+    Q_ONE,      /* GET, HEAD, PUT, DELETE and the uploads: their one operation */
+    Q_SRC_HEAD, /* COPY: the source's size, when the caller did not know it; its type, for parts */
+    Q_COPY,     /* COPY: CopyObject */
     Q_MPU_CREATE, /* PUT_FD or COPY in parts: CreateMultipartUpload */
     Q_PART,       /* UploadPart (PUT_FD) or UploadPartCopy (COPY), part q->i */
     Q_COMPLETE,   /* CompleteMultipartUpload */
@@ -178,6 +178,8 @@ static void next_part(s3_req *q)
  * limit: the part grows when needed). */
 static void in_parts(s3_req *q, uint64_t part)
 {
+    if (part > q->size)
+        part = q->size ? q->size : 1; /* one part (and no overflow below) */
     if (q->size > 0 && (q->size + part - 1) / part > 10000)
         part = (q->size + 9999) / 10000;
     q->part = part;
@@ -187,6 +189,7 @@ static void in_parts(s3_req *q, uint64_t part)
     if (q->r.kind == BLOB_OP_PUT_FD) {
         op.content_type = q->r.content_type;
     } else {
+        op.content_type = q->r.content_type[0] ? q->r.content_type : NULL; /* the source's */
         op.lock_days = q->r.lock_days;
         op.lock_mode = q->r.lock_mode[0] ? q->r.lock_mode : NULL;
     }
@@ -214,7 +217,9 @@ static void retention(s3_req *q)
     /* The upload carried the retention (S3 applies it at Complete); it is set again on the
      * object, since not every S3-compatible store takes it from CreateMultipartUpload. */
     char until[32];
-    s3wire_iso8601((int64_t)time(NULL) + (int64_t)q->r.lock_days * 86400, until, sizeof(until));
+    /* By the server's clock, as the upload's date was: a date set again by ours alone would be
+     * earlier when the server runs ahead, and S3 refuses to shorten COMPLIANCE retention. */
+    s3wire_iso8601(s3_client_now(q->cl) + (int64_t)q->r.lock_days * 86400, until, sizeof(until));
     int n = snprintf(q->doc, sizeof(q->doc),
                      "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>%s"
                      "</Mode><RetainUntilDate>%s</RetainUntilDate></Retention>",
@@ -252,9 +257,13 @@ static void on_done(s3_op *op)
             finish(q, res, op->message);
             return;
         }
-        q->size = op->object_size >= 0     ? (uint64_t)op->object_size
-                  : op->content_length > 0 ? (uint64_t)op->content_length
-                                           : 0;
+        if (q->r.src_size >= 0) /* the caller's size: the one the parts are cut to */
+            q->size = (uint64_t)q->r.src_size;
+        else
+            q->size = op->object_size >= 0     ? (uint64_t)op->object_size
+                      : op->content_length > 0 ? (uint64_t)op->content_length
+                                               : 0;
+        snprintf(q->r.content_type, sizeof(q->r.content_type), "%s", op->content_type_out);
         copy_sized(q);
         return;
     case Q_MPU_CREATE:
@@ -381,7 +390,9 @@ static int s3_start_req(blob_req *r)
         op.content_type = r->content_type;
         break;
     case BLOB_OP_COPY:
-        if (r->src_size < 0) {
+        /* The source's size, when not given; its type, when the copy goes in parts (a
+         * CopyObject keeps the type itself; CreateMultipartUpload must be told it). */
+        if (r->src_size < 0 || (uint64_t)r->src_size > r->store->copy_part_max) {
             launch(q, Q_SRC_HEAD,
                    (s3_op){.method = S3_HEAD, .bucket = r->src_bucket, .key = r->src_key});
             return 0;

@@ -9,8 +9,9 @@
  *
  * owns:  nothing of the store (borrowed: it must outlive this one); on fs, the directories'
  *        descriptors for blob_list.
- * never: runs on the store's home loop thread (it would wait for itself: asserted); keeps a
- *        request after it returns.
+ * never: waits on an event loop's thread (it would hold back the loop's own completions, or
+ *        the outbox its request waits in): a call there is refused with -EDEADLK, in every
+ *        build; keeps a request after it returns.
  *
  * Two calls are not object requests of the store and stay here: blob_lock_enabled (a bucket's
  * configuration, on S3 through the home loop's client) and blob_list (on S3 pages of
@@ -21,8 +22,8 @@
  * Every call returns 0 or -errno: -ENOENT (no such object), -EINVAL (a bucket or key refused),
  * -EACCES (refused by the storage), -ERANGE (read past the end), -EIO (the storage failed after
  * its retries), -ENOTSUP (no such operation on this backend), -EAGAIN (the store's mailbox is
- * full), -ECANCELED (reeld is stopping). A failure also leaves one sentence in `msg` (msglen
- * bytes; may be NULL). */
+ * full), -ECANCELED (reeld is stopping), -EDEADLK (called on an event loop). A failure also leaves
+ * one sentence in `msg` (msglen bytes; may be NULL). */
 #ifndef REELD_BLOB_BLOB_H
 #define REELD_BLOB_BLOB_H
 

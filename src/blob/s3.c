@@ -1151,9 +1151,21 @@ static void waiter_done(s3_op *op)
     pthread_mutex_unlock(&w->mu);
 }
 
+int64_t s3_client_now(const s3_client *c)
+{
+    return (int64_t)time(NULL) + c->skew_s;
+}
+
 int s3_call(s3_client *c, s3_op *op)
 {
-    assert(loop_current() != c->loop);
+    if (loop_current() != NULL) { /* it would hold back its own loop: refused, not waited */
+        snprintf(op->message, sizeof(op->message),
+                 "S3 %s: asked on an event loop, which never "
+                 "waits.",
+                 s3_method_name(op->method));
+        op->res = -EDEADLK;
+        return op->res;
+    }
     if (loop_stopping(c->loop)) {
         snprintf(op->message, sizeof(op->message), "S3 %s: reeld is stopping.",
                  s3_method_name(op->method));

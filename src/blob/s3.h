@@ -177,17 +177,22 @@ struct s3_op {
  * without a body or GET without `resp`): then `done` is not called. */
 int s3_start(s3_client *c, s3_op *op);
 
-/* Any thread but the client's loop: runs `op` there and waits for it. op->done is not used;
- * on_chunk runs on the loop thread while the caller waits. Returns op->res, or -EAGAIN /
- * -EPIPE when the client's actor refused the request (mailbox full, stopped). */
+/* A thread that is not an event loop: runs `op` on the client's loop and waits for it.
+ * op->done is not used; on_chunk runs on the loop thread while the caller waits. Returns
+ * op->res, or -EAGAIN / -EPIPE when the client's actor refused the request (mailbox full,
+ * stopped), -EDEADLK on any loop's thread (a loop never waits). */
 int s3_call(s3_client *c, s3_op *op);
 
-/* Any thread but the client's loop: reads up to `len` bytes of bucket/key from `offset` into
+/* A thread that is not an event loop: reads up to `len` bytes of bucket/key from `offset` into
  * `buf`; *got is how many arrived (fewer at the end of the object). Returns 0, -ERANGE when
  * `offset` is at or past the end, or -errno as s3_call; `message` (may be NULL) gets the
  * sentence of a failure. For readers such as an FFmpeg AVIOContext on an encoder thread. */
 int s3_get_range(s3_client *c, const char *bucket, const char *key, uint64_t offset, void *buf,
                  size_t len, size_t *got, char *message, size_t msglen);
+
+/* Now by the server's clock: ours plus the skew learnt from a RequestTimeTooSkewed (0 until
+ * one came). For dates the server compares with its own (Object Lock retention). */
+int64_t s3_client_now(const s3_client *c);
 
 /* The name of `m` as S3 documents it ("PutObject"). */
 const char *s3_method_name(s3_method m);
