@@ -134,6 +134,7 @@ struct rd_api {
     int nwriters;
     rd_actor **fronts; /* one per loop; state: `reads` */
     int nfronts;
+    _Atomic unsigned turn; /* where hand_over's search for a writer starts: ties go round */
 };
 
 /* ---- replies ---- */
@@ -2598,8 +2599,7 @@ static int hand_over(api *a, int r, rd_msg *m, const char *cors)
 {
     rd_actor *to = a->thread;
     if (is_write(r, m)) {
-        static _Atomic unsigned turn; /* where the search starts: ties go round */
-        unsigned t = atomic_fetch_add_explicit(&turn, 1, memory_order_relaxed);
+        unsigned t = atomic_fetch_add_explicit(&a->pool->turn, 1, memory_order_relaxed);
         int32_t best = INT32_MAX;
         for (int i = 0; i < a->pool->nwriters; i++) {
             rd_actor *w = a->pool->writers[(t + (unsigned)i) % (unsigned)a->pool->nwriters]->thread;
