@@ -11,12 +11,11 @@
  * takes: MSG_HTTP_REQUEST for the routes in api.h.
  * sends: MSG_HTTP_RESPONSE replies to the listener that asked; MSG_STORE (STORE_ASSET_CREATE,
  *        _FIND, _UPDATE, _LIST, _DELETE, _PURGE_DUE, _PURGED, STORE_JOB_CREATE) to the
- *        dispatcher, through the store client's bridge; the fronts: STORE_ASSET_FIND to the
- *        store (actor_request), the HEADs of a ready asset's outputs to the readers' blob
- *        store (asynchronous), and MSG_HTTP_REQUEST on to the readers' thread.
- * never: blocks a loop (the fronts only send and answer; CopyObject and the multipart calls
- *        run on the threads); answers a request
- *        before auth and the rate limits have passed (OPTIONS preflights and /api/docs
+ *        dispatcher, through the store client's bridge; the fronts: STORE_ASSET_FIND and
+ *        STORE_ASSET_LIST to the store (actor_request), the HEADs of a ready asset's outputs to the
+ * readers' blob store (asynchronous), and MSG_HTTP_REQUEST on to the readers' thread. never: blocks
+ * a loop (the fronts only send and answer; CopyObject and the multipart calls run on the threads);
+ * answers a request before auth and the rate limits have passed (OPTIONS preflights and /api/docs
  *        aside); tells one org that another org's asset exists (404, as for a missing one);
  *        shows the store's own numeric asset ids; compares a key or a signature with memcmp;
  *        logs a token, a key or a signed URL's signature.
@@ -1428,7 +1427,8 @@ static void playback_answer(api *a, const rd_msg *m, const rd_asset *x, const in
  * opaque cursor. One route, one owner: for an authenticated caller its org's assets; in the
  * open embedded mode (loopback clients only: the operators) every org's, the view the
  * operators' listing gave before (read_org). */
-static void list_assets(api *a, const rd_msg *m, const principal *p, const char *cors)
+/* The store request of a listing, or NULL once answered (400 for a bad parameter). */
+static rd_msg *list_request(api *a, const rd_msg *m, const principal *p, const char *cors)
 {
     http1_str query = http_request_query(msg_body(m, http_request));
     http1_str cursor = http1_query_param(query, "cursor");
@@ -1438,7 +1438,7 @@ static void list_assets(api *a, const rd_msg *m, const principal *p, const char 
     if (job_cursor_decode(cursor.p ? cursor.p : "", cursor.len, 'a', &after) < 0) {
         reply_error(m, 400, "bad_cursor", "The cursor is malformed; use next_cursor as given.",
                     cors);
-        return;
+        return NULL;
     }
     int64_t lim = RD_STORE_BATCH;
     if (limit.p != NULL) {
@@ -1447,7 +1447,7 @@ static void list_assets(api *a, const rd_msg *m, const principal *p, const char 
             lim = limit.p[i] >= '0' && limit.p[i] <= '9' ? lim * 10 + (limit.p[i] - '0') : -1;
         if (limit.len == 0 || lim < 1 || lim > RD_STORE_BATCH) {
             reply_error(m, 400, "bad_limit", "limit must be an integer from 1 to 32.", cors);
-            return;
+            return NULL;
         }
     }
     static const char *const states[] = {"uploading", "uploaded", "processing",
@@ -1458,28 +1458,40 @@ static void list_assets(api *a, const rd_msg *m, const principal *p, const char 
     if (!known) {
         reply_error(m, 400, "bad_state",
                     "state must be uploading, uploaded, processing, ready or failed.", cors);
-        return;
+        return NULL;
     }
-    rd_msg *req = store_request(STORE_ASSET_LIST), *ans;
+    rd_msg *req = store_request(STORE_ASSET_LIST);
     struct rd_msg_store *b = msg_body(req, store);
     b->cursor = after;
     b->limit = (uint32_t)lim;
     snprintf(b->assets[0].org, sizeof(b->assets[0].org), "%s", read_org(a, p));
     if (state.p != NULL)
         memcpy(b->assets[0].state, state.p, state.len); /* a known name: it fits */
-    int r = store_call(a, req, &ans);
-    if (r < 0) {
-        log_error("api_asset_list_failed", KV_ERRNO(r));
-        store_failed(m, r, cors);
-        return;
+    return req;
+}
+
+/* The store's answer `ans` to listing request `ctx` (a front's: the call does not block). */
+static int list_answer(rd_actor *self, rd_msg *ans, int err, void *ctx)
+{
+    api *a = self->state;
+    rd_msg *m = ctx;
+    char cors[300];
+    http_cors_lines(m, &a->cors, "Retry-After", cors, sizeof(cors));
+    int st = err < 0 ? err : msg_body(ans, store)->status;
+    if (st < 0) {
+        log_error("api_asset_list_failed", KV_ERRNO(st));
+        store_failed(m, st, cors);
+    } else {
+        const struct rd_msg_store *b = msg_body(ans, store);
+        size_t cap = 256 + (size_t)b->n * 2048;
+        char *body = rd_malloc(cap, "answering a listing");
+        size_t len = page_json(body, cap, b, 'a');
+        reply(m, 200, body, len, cors);
+        free(body);
     }
-    b = msg_body(ans, store);
-    size_t cap = 256 + (size_t)b->n * 2048, len = 0;
-    char *body = rd_malloc(cap, "answering a listing");
-    len = page_json(body, cap, b, 'a');
     msg_free(ans);
-    reply(m, 200, body, len, cors);
-    free(body);
+    msg_free(m);
+    return 0;
 }
 
 /* ---- webhooks: PUT/GET/DELETE /api/webhook, rotate-secret, deliveries ---- */
@@ -2531,9 +2543,6 @@ static int api_handle(rd_actor *self, rd_msg *m)
             goto unrouted;
         delete_asset(a, m, &p, cors);
         break;
-    case R_LIST:
-        list_assets(a, m, &p, cors);
-        break;
     case R_WEBHOOK:
         if (q->method == RD_HTTP_PUT)
             put_webhook(a, m, &p, cors);
@@ -2584,10 +2593,11 @@ static int api_handle(rd_actor *self, rd_msg *m)
 /* ---- the readers' front ----
  *
  * A loop actor owns the readers' routes. It admits every request (auth, rate limits: its
- * buckets are the readers' only ones), answers the status poll and the playback link itself
- * with one asynchronous store read (no thread, no wait: as many in flight as clients ask), the
- * first look at a ready asset's outputs too (HEADs through the asynchronous blob store,
- * look_start), and hands the rest to the readers' thread, whose handler may block. */
+ * buckets are the readers' only ones), answers the status poll, the playback link and the
+ * asset listing itself with one asynchronous store read each (no thread, no wait: as many in
+ * flight as clients ask), the first look at a ready asset's outputs too (HEADs through the
+ * asynchronous blob store, look_start), and hands the rest to the readers' thread, whose
+ * handler may block. */
 
 static int is_write(int r, const rd_msg *m);
 
@@ -2718,6 +2728,18 @@ static int front_found(rd_actor *self, rd_msg *ans, int err, void *ctx)
     return 0;
 }
 
+/* Sends store request `req` for request `m`, whose answer `done` gives: RD_KEPT, or RD_DONE
+ * once answered (503: the store's mailbox is full). */
+static int front_ask(rd_actor *self, rd_msg *req, rd_reply_fn done, rd_msg *m, const char *cors)
+{
+    api *a = self->state;
+    if (actor_request(self, a->store_actor, req, STORE_WAIT_MS, done, m) == 0)
+        return RD_KEPT;
+    msg_free(req);
+    store_failed(m, -EAGAIN, cors);
+    return RD_DONE;
+}
+
 static int front_handle(rd_actor *self, rd_msg *m)
 {
     api *a = self->state;
@@ -2727,6 +2749,10 @@ static int front_handle(rd_actor *self, rd_msg *m)
     if (m->type != MSG_HTTP_REQUEST || prologue(a, m, 1, &r, cors, &p) != 0)
         return RD_DONE;
     const rd_http_request *q = msg_body(m, http_request);
+    if (r == R_LIST) {
+        rd_msg *req = list_request(a, m, &p, cors);
+        return req == NULL ? RD_DONE : front_ask(self, req, list_answer, m, cors);
+    }
     if ((r != R_ASSET && r != R_PLAYBACK) || q->method == RD_HTTP_DELETE)
         return hand_over(a, r, m, cors); /* GET and HEAD (GET without the body) stay here */
     http1_str id = http_request_param(q, 0);
@@ -2738,12 +2764,7 @@ static int front_handle(rd_actor *self, rd_msg *m)
     rd_asset *f = &msg_body(req, store)->assets[0];
     memcpy(f->public_id, id.p, id.len); /* length checked: the request is zeroed */
     snprintf(f->org, sizeof(f->org), "%s", read_org(a, &p));
-    if (actor_request(self, a->store_actor, req, STORE_WAIT_MS, front_found, m) < 0) {
-        msg_free(req);
-        store_failed(m, -EAGAIN, cors);
-        return RD_DONE;
-    }
-    return RD_KEPT;
+    return front_ask(self, req, front_found, m, cors);
 }
 
 static const rd_actor_def front_def = {.name = "api-reads", .handle = front_handle};

@@ -74,6 +74,11 @@ def test_store_down_is_503_with_retry_after(reeld_factory, postgres):
         assert st == 503, err
         assert headers.get("Retry-After") == "1"
         assert err["error"]["code"] == "store_unavailable"
+        # The reads the event loops answer themselves (the listing, a status poll) too.
+        for path in ("/api/assets", "/api/assets/a000000000000000000000000"):
+            st, headers, err = call(r, "GET", path)
+            assert st == 503 and headers.get("Retry-After") == "1", (path, st, err)
+            assert err["error"]["code"] == "store_unavailable"
     finally:
         postgres.start()
     wait_for(lambda: call(r, "GET", f"/api/jobs/{job['id']}")[0] == 200, 15,
