@@ -11,14 +11,14 @@
  * takes: MSG_HTTP_REQUEST for the routes in api.h.
  * sends: MSG_HTTP_RESPONSE replies to the listener that asked; MSG_STORE (STORE_ASSET_CREATE,
  *        _FIND, _UPDATE, _LIST, _DELETE, _PURGE_DUE, _PURGED, STORE_JOB_CREATE) to the
- *        dispatcher, through the store client's bridge; the fronts: STORE_ASSET_FIND and
- *        STORE_ASSET_LIST to the store (actor_request), the HEADs of a ready asset's outputs to the
- * readers' blob store (asynchronous), and MSG_HTTP_REQUEST on to the readers' thread. never: blocks
- * a loop (the fronts only send and answer; CopyObject and the multipart calls run on the threads);
- * answers a request before auth and the rate limits have passed (OPTIONS preflights and /api/docs
- *        aside); tells one org that another org's asset exists (404, as for a missing one);
- *        shows the store's own numeric asset ids; compares a key or a signature with memcmp;
- *        logs a token, a key or a signed URL's signature.
+ *        dispatcher, through the store client's bridge; the fronts: STORE_ASSET_FIND,
+ *        STORE_ASSET_LIST and STORE_WEBHOOK_LIST to the store (actor_request), the HEADs of a ready
+ * asset's outputs to the readers' blob store (asynchronous), and MSG_HTTP_REQUEST on to the
+ * readers' thread. never: blocks a loop (the fronts only send and answer; CopyObject and the
+ * multipart calls run on the threads); answers a request before auth and the rate limits have
+ * passed (OPTIONS preflights and /api/docs aside); tells one org that another org's asset exists
+ * (404, as for a missing one); shows the store's own numeric asset ids; compares a key or a
+ * signature with memcmp; logs a token, a key or a signed URL's signature.
  *
  * Clients: the rate-limit client of an authenticated request is its org (all its keys and
  * tokens share the buckets); in the open embedded mode it is the client's IP address. Failed
@@ -1672,7 +1672,8 @@ static void webhook_simple(api *a, const rd_msg *m, const principal *p, int op, 
     memset(&out, 0, sizeof(out));
 }
 
-static void list_deliveries(api *a, const rd_msg *m, const principal *p, const char *cors)
+/* The store request of GET /api/webhook/deliveries, or NULL once answered (400). */
+static rd_msg *deliveries_request(const rd_msg *m, const principal *p, const char *cors)
 {
     http1_str query = http_request_query(msg_body(m, http_request));
     http1_str cursor = http1_query_param(query, "cursor");
@@ -1680,20 +1681,33 @@ static void list_deliveries(api *a, const rd_msg *m, const principal *p, const c
     if (job_cursor_decode(cursor.p ? cursor.p : "", cursor.len, 'w', &after) < 0) {
         reply_error(m, 400, "bad_cursor", "The cursor is malformed; use next_cursor as given.",
                     cors);
-        return;
+        return NULL;
     }
-    rd_msg *req = store_request(STORE_WEBHOOK_LIST), *ans;
+    rd_msg *req = store_request(STORE_WEBHOOK_LIST);
     struct rd_msg_store *b = msg_body(req, store);
     b->cursor = after;
     b->limit = RD_STORE_BATCH;
     snprintf(b->webhook.org, sizeof(b->webhook.org), "%s", p->org);
-    int r = store_call(a, req, &ans);
+    return req;
+}
+
+/* The store's answer `ans` to request `ctx`'s deliveries (a front's: the call does not
+ * block). */
+static int deliveries_answer(rd_actor *self, rd_msg *ans, int err, void *ctx)
+{
+    api *a = self->state;
+    rd_msg *m = ctx;
+    char cors[300];
+    http_cors_lines(m, &a->cors, "Retry-After", cors, sizeof(cors));
+    int r = err < 0 ? err : msg_body(ans, store)->status;
     if (r < 0) {
         log_error("api_webhook_list_failed", KV_ERRNO(r));
         store_failed(m, r, cors);
-        return;
+        msg_free(ans);
+        msg_free(m);
+        return 0;
     }
-    b = msg_body(ans, store);
+    const struct rd_msg_store *b = msg_body(ans, store);
     size_t cap = 512 + (size_t)b->n * 1024;
     char *body = rd_malloc(cap, "answering a listing");
     json_writer j;
@@ -1753,6 +1767,8 @@ static void list_deliveries(api *a, const rd_msg *m, const principal *p, const c
     else
         reply(m, 200, body, (size_t)n, cors);
     free(body);
+    msg_free(m);
+    return 0;
 }
 
 /* ---- GET /api/assets/{id}/events: live progress ---- */
@@ -2554,9 +2570,6 @@ static int api_handle(rd_actor *self, rd_msg *m)
     case R_WH_ROTATE:
         webhook_simple(a, m, &p, STORE_WEBHOOK_ROTATE, cors);
         break;
-    case R_WH_DELIVERIES:
-        list_deliveries(a, m, &p, cors);
-        break;
     case R_EVENTS:
         get_events(a, m, &p, cors);
         break;
@@ -2593,11 +2606,11 @@ static int api_handle(rd_actor *self, rd_msg *m)
 /* ---- the readers' front ----
  *
  * A loop actor owns the readers' routes. It admits every request (auth, rate limits: its
- * buckets are the readers' only ones), answers the status poll, the playback link and the
- * asset listing itself with one asynchronous store read each (no thread, no wait: as many in
- * flight as clients ask), the first look at a ready asset's outputs too (HEADs through the
- * asynchronous blob store, look_start), and hands the rest to the readers' thread, whose
- * handler may block. */
+ * buckets are the readers' only ones), answers the status poll, the playback link, the
+ * asset listing and the webhook deliveries itself with one asynchronous store read each (no thread,
+ * no wait: as many in flight as clients ask), the first look at a ready asset's outputs too (HEADs
+ * through the asynchronous blob store, look_start), and hands the rest to the readers' thread,
+ * whose handler may block. */
 
 static int is_write(int r, const rd_msg *m);
 
@@ -2749,9 +2762,11 @@ static int front_handle(rd_actor *self, rd_msg *m)
     if (m->type != MSG_HTTP_REQUEST || prologue(a, m, 1, &r, cors, &p) != 0)
         return RD_DONE;
     const rd_http_request *q = msg_body(m, http_request);
-    if (r == R_LIST) {
-        rd_msg *req = list_request(a, m, &p, cors);
-        return req == NULL ? RD_DONE : front_ask(self, req, list_answer, m, cors);
+    if (r == R_LIST || r == R_WH_DELIVERIES) {
+        rd_msg *req = r == R_LIST ? list_request(a, m, &p, cors) : deliveries_request(m, &p, cors);
+        return req == NULL
+                   ? RD_DONE
+                   : front_ask(self, req, r == R_LIST ? list_answer : deliveries_answer, m, cors);
     }
     if ((r != R_ASSET && r != R_PLAYBACK) || q->method == RD_HTTP_DELETE)
         return hand_over(a, r, m, cors); /* GET and HEAD (GET without the body) stay here */
