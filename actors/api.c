@@ -12,7 +12,8 @@
  * sends: MSG_HTTP_RESPONSE replies to the listener that asked; MSG_STORE (STORE_ASSET_CREATE,
  *        _FIND, _UPDATE, _LIST, _DELETE, _PURGE_DUE, _PURGED, STORE_JOB_CREATE) to the
  *        dispatcher, through the store client's bridge; the fronts: STORE_ASSET_FIND,
- *        STORE_ASSET_LIST and STORE_WEBHOOK_LIST to the store (actor_request), the HEADs of a ready
+ *        STORE_ASSET_LIST, STORE_WEBHOOK_LIST and STORE_EXPORT_GET to the store
+ *        (actor_request), the HEADs of a ready
  * asset's outputs to the readers' blob store (asynchronous), and MSG_HTTP_REQUEST on to the
  * readers' thread. never: blocks a loop (the fronts only send and answer; CopyObject and the
  * multipart calls run on the threads); answers a request before auth and the rate limits have
@@ -1088,28 +1089,59 @@ static void reply_export(api *a, const rd_msg *m, int status, const rd_export *e
 }
 
 /* The export the path names, of the caller's org: 0, or -1 once answered. */
-static int export_lookup(api *a, const rd_msg *m, const char *org, rd_export *out, const char *cors)
+/* The store request for the export the path's id names, of `org`, or NULL once answered (404
+ * for a malformed id). */
+static rd_msg *export_request(const rd_msg *m, const char *org, const char *cors)
 {
     http1_str id = http_request_param(msg_body(m, http_request), 0);
     if (!public_id_ok(id) || id.len >= RD_EXPORT_ID_MAX) {
         reply_error(m, 404, "not_found", "No such export.", cors);
-        return -1;
+        return NULL;
     }
-    rd_msg *req = store_request(STORE_EXPORT_GET), *ans;
+    rd_msg *req = store_request(STORE_EXPORT_GET);
     rd_export *q = &msg_body(req, store)->exports[0];
     memcpy(q->public_id, id.p, id.len); /* length checked: the request is zeroed */
     snprintf(q->org, sizeof(q->org), "%s", org);
-    int r = store_call(a, req, &ans);
-    if (r == -ENOENT) {
+    return req;
+}
+
+/* The store's answer `r` (0 or -errno) with `ans` to an export's read: 0 with `out` filled, or
+ * -1 once answered (404 for an unknown id or another org's, 503/500 when the store fails). */
+static int export_found(const rd_msg *m, int r, rd_msg *ans, rd_export *out, const char *cors)
+{
+    if (r == -ENOENT)
         reply_error(m, 404, "not_found", "No such export.", cors);
-        return -1;
-    }
-    if (r < 0) {
+    else if (r < 0)
         store_failed(m, r, cors);
+    else
+        *out = msg_body(ans, store)->exports[0];
+    return r < 0 ? -1 : 0;
+}
+
+static int export_lookup(api *a, const rd_msg *m, const char *org, rd_export *out, const char *cors)
+{
+    rd_msg *req = export_request(m, org, cors), *ans = NULL;
+    if (req == NULL)
         return -1;
-    }
-    *out = msg_body(ans, store)->exports[0];
+    int r = store_call(a, req, &ans);
+    r = export_found(m, r, ans, out, cors);
     msg_free(ans);
+    return r;
+}
+
+/* GET /api/exports/{id}, on a front: the store's answer to its read (the call does not
+ * block). */
+static int export_answer(rd_actor *self, rd_msg *ans, int err, void *ctx)
+{
+    api *a = self->state;
+    rd_msg *m = ctx;
+    char cors[300];
+    http_cors_lines(m, &a->cors, "Retry-After", cors, sizeof(cors));
+    rd_export e;
+    if (export_found(m, err < 0 ? err : msg_body(ans, store)->status, ans, &e, cors) == 0)
+        reply_export(a, m, 200, &e, cors);
+    msg_free(ans);
+    msg_free(m);
     return 0;
 }
 
@@ -1199,14 +1231,6 @@ static void post_export(api *a, const rd_msg *m, const principal *p, const char 
                  KV_INT("job", got.job_id), KV_INT("start_ms", got.start_ms),
                  KV_INT("end_ms", got.end_ms), KV_STR("captions", got.lang));
     reply_export(a, m, 202, &got, cors);
-}
-
-static void get_export(api *a, const rd_msg *m, const principal *p, const char *cors)
-{
-    rd_export e;
-    if (export_lookup(a, m, read_org(a, p), &e, cors) < 0)
-        return;
-    reply_export(a, m, 200, &e, cors);
 }
 
 /* Cancels the export's job through the dispatcher, which stops it at once when it runs on
@@ -2585,9 +2609,6 @@ static int api_handle(rd_actor *self, rd_msg *m)
     case R_EXPORTS:
         post_export(a, m, &p, cors);
         break;
-    case R_EXPORT:
-        get_export(a, m, &p, cors);
-        break;
     case R_EXPORT_CANCEL:
         cancel_export(a, m, &p, cors);
         break;
@@ -2607,10 +2628,10 @@ static int api_handle(rd_actor *self, rd_msg *m)
  *
  * A loop actor owns the readers' routes. It admits every request (auth, rate limits: its
  * buckets are the readers' only ones), answers the status poll, the playback link, the
- * asset listing and the webhook deliveries itself with one asynchronous store read each (no thread,
- * no wait: as many in flight as clients ask), the first look at a ready asset's outputs too (HEADs
- * through the asynchronous blob store, look_start), and hands the rest to the readers' thread,
- * whose handler may block. */
+ * asset listing, the webhook deliveries and an export's status itself with one asynchronous store
+ * read each (no thread, no wait: as many in flight as clients ask), the first look at a ready
+ * asset's outputs too (HEADs through the asynchronous blob store, look_start), and hands the rest
+ * to the readers' thread, whose handler may block. */
 
 static int is_write(int r, const rd_msg *m);
 
@@ -2762,11 +2783,14 @@ static int front_handle(rd_actor *self, rd_msg *m)
     if (m->type != MSG_HTTP_REQUEST || prologue(a, m, 1, &r, cors, &p) != 0)
         return RD_DONE;
     const rd_http_request *q = msg_body(m, http_request);
-    if (r == R_LIST || r == R_WH_DELIVERIES) {
-        rd_msg *req = r == R_LIST ? list_request(a, m, &p, cors) : deliveries_request(m, &p, cors);
-        return req == NULL
-                   ? RD_DONE
-                   : front_ask(self, req, r == R_LIST ? list_answer : deliveries_answer, m, cors);
+    if (r == R_LIST || r == R_WH_DELIVERIES || r == R_EXPORT) {
+        rd_msg *req = r == R_LIST     ? list_request(a, m, &p, cors)
+                      : r == R_EXPORT ? export_request(m, read_org(a, &p), cors)
+                                      : deliveries_request(m, &p, cors);
+        rd_reply_fn done = r == R_LIST     ? list_answer
+                           : r == R_EXPORT ? export_answer
+                                           : deliveries_answer;
+        return req == NULL ? RD_DONE : front_ask(self, req, done, m, cors);
     }
     if ((r != R_ASSET && r != R_PLAYBACK) || q->method == RD_HTTP_DELETE)
         return hand_over(a, r, m, cors); /* GET and HEAD (GET without the body) stay here */
