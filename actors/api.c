@@ -1,25 +1,27 @@
-/* The upload → promote API: the writers on one thread actor; the readers on a front per loop
- * (asynchronous store reads) and a thread for what blocks (actors/api.h).
+/* The upload → promote API: the writers on thread actors; the readers on a front per loop
+ * (asynchronous store reads; no thread) (actors/api.h).
  *
- * owns:  a store client, the rate-limit buckets, the parsed API keys (as SHA-256 digests), the
- *        URL signer, the blob backend (and in S3 mode its client and TLS anchors: object
- *        storage is reached only through src/blob/aio.h and its blocking face blob.h, never
- *        by S3 calls of its own).
+ * owns:  per part, a store client (the writers'), the rate-limit buckets, the parsed API keys
+ *        (as SHA-256 digests), the URL signer, the blob backend (and in S3 mode its clients
+ *        and TLS anchors: object storage is reached only through src/blob/aio.h and its
+ *        blocking face blob.h, never by S3 calls of its own).
  *        No asset: the store is the truth. Every route reads the asset's row (by its public id
  *        and the caller's org) and writes what changed before it answers, so a restart, or
  *        another node on the same store, sees the same asset.
  * takes: MSG_HTTP_REQUEST for the routes in api.h.
- * sends: MSG_HTTP_RESPONSE replies to the listener that asked; MSG_STORE (STORE_ASSET_CREATE,
- *        _FIND, _UPDATE, _LIST, _DELETE, _PURGE_DUE, _PURGED, STORE_JOB_CREATE) to the
- *        dispatcher, through the store client's bridge; the fronts: STORE_ASSET_FIND,
- *        STORE_ASSET_LIST, STORE_WEBHOOK_LIST and STORE_EXPORT_GET to the store
- *        (actor_request), the HEADs of a ready
- * asset's outputs to the readers' blob store (asynchronous), and MSG_HTTP_REQUEST on to the
- * readers' thread. never: blocks a loop (the fronts only send and answer; CopyObject and the
- * multipart calls run on the threads); answers a request before auth and the rate limits have
- * passed (OPTIONS preflights and /api/docs aside); tells one org that another org's asset exists
- * (404, as for a missing one); shows the store's own numeric asset ids; compares a key or a
- * signature with memcmp; logs a token, a key or a signed URL's signature.
+ * sends: MSG_HTTP_RESPONSE replies to the listener that asked. The writers: MSG_STORE
+ *        (STORE_ASSET_CREATE, _FIND, _UPDATE, _DELETE, _PURGE_DUE, _PURGED, STORE_JOB_CREATE,
+ *        ...) to the dispatcher, through the store client's bridge. The fronts: STORE_ASSET_FIND,
+ *        STORE_ASSET_LIST, STORE_WEBHOOK_LIST, STORE_EXPORT_GET and STORE_CAPTION_LIST to the
+ *        store (actor_request), the HEADs of a ready asset's outputs to the readers' blob
+ *        store (asynchronous, on the front's loop), MSG_SSE_OPEN to the progress streams, and
+ *        the writes on to the writers' threads.
+ * never: blocks a loop (the fronts only send and answer; CopyObject and the multipart calls
+ *        run on the writers' threads); answers a request before auth and the rate limits have
+ *        passed (OPTIONS preflights and /api/docs aside); tells one org that another org's
+ *        asset exists (404, as for a missing one); shows the store's own numeric asset ids;
+ *        compares a key or a signature with memcmp; logs a token, a key or a signed URL's
+ *        signature.
  *
  * Clients: the rate-limit client of an authenticated request is its org (all its keys and
  * tokens share the buckets); in the open embedded mode it is the client's IP address. Failed
@@ -1797,11 +1799,10 @@ static int deliveries_answer(rd_actor *self, rd_msg *ans, int err, void *ctx)
 
 /* ---- GET /api/assets/{id}/events: live progress ---- */
 
-static void get_events(api *a, const rd_msg *m, const principal *p, const char *cors)
+/* GET /api/assets/{id}/events for asset `x`, found in the caller's org (a front's, once the
+ * store has answered: nothing here blocks). */
+static void events_open(api *a, const rd_msg *m, const rd_asset *x, const char *cors)
 {
-    rd_asset x;
-    if (asset_lookup(a, m, read_org(a, p), &x, "No such asset.", cors) < 0)
-        return;
     /* Last-Event-ID: what an EventSource saw before it reconnected (a number, else ignored). */
     int64_t last = -1;
     http1_str le = http_request_header(msg_body(m, http_request), "last-event-id");
@@ -1814,13 +1815,13 @@ static void get_events(api *a, const rd_msg *m, const principal *p, const char *
             last = v;
     }
     char hdr[512];
-    if (progress_asset_final(&x) && last >= progress_event_id(&x)) {
+    if (progress_asset_final(x) && last >= progress_event_id(x)) {
         /* The client saw the end: 204 tells EventSource not to reconnect again. */
         snprintf(hdr, sizeof(hdr), "%sCache-Control: no-store\r\n", cors);
         reply(m, 204, NULL, 0, hdr);
         return;
     }
-    const char *org = read_org(a, p);
+    const char *org = a->open_mode ? "" : x->org; /* read_org: the asset is the caller's */
     int admitted = progress_stream_admit(org, a->cfg.sse_max_per_org);
     if (admitted < 0) {
         snprintf(hdr, sizeof(hdr), "%sRetry-After: 5\r\n", cors);
@@ -1842,7 +1843,7 @@ static void get_events(api *a, const rd_msg *m, const principal *p, const char *
     struct rd_msg_sse_open *so = msg_body(o, sse_open);
     so->listener = m->from;
     so->stream = msg_body(m, http_request)->stream;
-    snprintf(so->public_id, sizeof(so->public_id), "%s", x.public_id);
+    snprintf(so->public_id, sizeof(so->public_id), "%s", x->public_id);
     snprintf(so->org, sizeof(so->org), "%s", org);
     so->last_event_id = last;
     uint64_t stream = so->stream;
@@ -2392,19 +2393,22 @@ static void delete_caption(api *a, const rd_msg *m, const principal *p, const ch
     reply(m, 204, "", 0, cors);
 }
 
-static void list_captions(api *a, const rd_msg *m, const principal *p, const char *cors)
+/* GET /api/assets/{id}/captions, on a front: the store's answer to the caption listing of the
+ * asset it found first (front_found). */
+static int captions_answer(rd_actor *self, rd_msg *ans, int err, void *ctx)
 {
-    rd_asset x;
-    if (asset_lookup(a, m, read_org(a, p), &x, "No such asset.", cors) < 0)
-        return;
-    rd_msg *req = store_request(STORE_CAPTION_LIST), *ans;
-    msg_body(req, store)->asset_id = x.id;
-    int r = store_call(a, req, &ans);
+    api *a = self->state;
+    rd_msg *m = ctx;
+    char cors[300];
+    http_cors_lines(m, &a->cors, "Retry-After", cors, sizeof(cors));
+    int r = err < 0 ? err : msg_body(ans, store)->status;
     if (r < 0) {
         store_failed(m, r, cors);
-        return;
+        msg_free(ans);
+        msg_free(m);
+        return 0;
     }
-    struct rd_msg_store *b = msg_body(ans, store);
+    const struct rd_msg_store *b = msg_body(ans, store);
     char out[RD_CAPTIONS_MAX * 160 + 64];
     json_writer w;
     json_writer_init(&w, out, sizeof(out));
@@ -2418,6 +2422,8 @@ static void list_captions(api *a, const rd_msg *m, const principal *p, const cha
     msg_free(ans);
     int n = json_writer_finish(&w);
     reply(m, 200, out, n > 0 ? (size_t)n : 0, cors);
+    msg_free(m);
+    return 0;
 }
 
 /* ---- the actor ---- */
@@ -2594,17 +2600,11 @@ static int api_handle(rd_actor *self, rd_msg *m)
     case R_WH_ROTATE:
         webhook_simple(a, m, &p, STORE_WEBHOOK_ROTATE, cors);
         break;
-    case R_EVENTS:
-        get_events(a, m, &p, cors);
-        break;
     case R_CAPTION:
         if (q->method == RD_HTTP_PUT)
             put_caption(a, m, &p, cors);
         else
             delete_caption(a, m, &p, cors);
-        break;
-    case R_CAPTIONS:
-        list_captions(a, m, &p, cors);
         break;
     case R_EXPORTS:
         post_export(a, m, &p, cors);
@@ -2626,32 +2626,35 @@ static int api_handle(rd_actor *self, rd_msg *m)
 
 /* ---- the readers' front ----
  *
- * A loop actor owns the readers' routes. It admits every request (auth, rate limits: its
- * buckets are the readers' only ones), answers the status poll, the playback link, the
- * asset listing, the webhook deliveries and an export's status itself with one asynchronous store
- * read each (no thread, no wait: as many in flight as clients ask), the first look at a ready
- * asset's outputs too (HEADs through the asynchronous blob store, look_start), and hands the rest
- * to the readers' thread, whose handler may block. */
+ * A loop actor on every loop owns every route. It admits each request (auth, rate limits: its
+ * buckets are the API's only ones) and answers every read itself: the status poll, the
+ * playback link, the asset listing, the webhook deliveries, an export's status with one
+ * asynchronous store read each; the progress stream and the captions' listing after the
+ * asset's (front_found); the first look at a ready asset's outputs with HEADs through the
+ * asynchronous blob store (look_start). No read waits on a thread. The writes it hands to the
+ * writers' threads, whose handlers may block. */
 
 static int is_write(int r, const rd_msg *m);
 
-/* Gives request `m` (of route r) to a thread that may block (it answers): a write to the
- * writer with the fewest requests waiting, so one slow call (a 5 GB CopyObject) holds up only
- * the requests queued behind it on that writer; anything else to the readers' thread. 503 when
- * its mailbox is full. */
+/* Gives write `m` (of route r) to the writer with the fewest requests waiting (it answers),
+ * so one slow call (a 5 GB CopyObject) holds up only the requests queued behind it on that
+ * writer. 503 when its mailbox is full; 500 for a read, which no thread takes. */
 static int hand_over(api *a, int r, rd_msg *m, const char *cors)
 {
-    rd_actor *to = a->thread;
-    if (is_write(r, m)) {
-        unsigned t = atomic_fetch_add_explicit(&a->pool->turn, 1, memory_order_relaxed);
-        int32_t best = INT32_MAX;
-        for (int i = 0; i < a->pool->nwriters; i++) {
-            rd_actor *w = a->pool->writers[(t + (unsigned)i) % (unsigned)a->pool->nwriters]->thread;
-            int32_t d = mailbox_depth(&w->mbox);
-            if (d < best) {
-                best = d;
-                to = w;
-            }
+    if (!is_write(r, m)) { /* every read is the fronts' own */
+        log_error("api_unrouted", KV_INT("route", (int64_t)r));
+        reply_error(m, 500, "internal", "No handler for this route.", cors);
+        return RD_DONE;
+    }
+    rd_actor *to = NULL;
+    unsigned t = atomic_fetch_add_explicit(&a->pool->turn, 1, memory_order_relaxed);
+    int32_t best = INT32_MAX;
+    for (int i = 0; i < a->pool->nwriters; i++) {
+        rd_actor *w = a->pool->writers[(t + (unsigned)i) % (unsigned)a->pool->nwriters]->thread;
+        int32_t d = mailbox_depth(&w->mbox);
+        if (d < best) {
+            best = d;
+            to = w;
         }
     }
     if (actor_send(to, m) == 0)
@@ -2731,37 +2734,6 @@ static void look_start(api *a, rd_msg *m, const rd_asset *x, const char *cors)
     look_end(lk); /* the front's own count */
 }
 
-/* The store's answer to the front's asset read for request `ctx`. */
-static int front_found(rd_actor *self, rd_msg *ans, int err, void *ctx)
-{
-    api *a = self->state;
-    rd_msg *m = ctx;
-    char cors[300];
-    http_cors_lines(m, &a->cors, "Retry-After", cors, sizeof(cors));
-    int st = err < 0 ? err : msg_body(ans, store)->status;
-    if (st == -ENOENT) {
-        reply_error(m, 404, "not_found", "No such asset.", cors);
-    } else if (st < 0) {
-        log_error("api_asset_find_failed", KV_ERRNO(st));
-        store_failed(m, st, cors);
-    } else {
-        const rd_asset *x = &msg_body(ans, store)->assets[0];
-        int have[NOUTPUTS];
-        if (!outputs_known(a, x, have)) {
-            look_start(a, m, x, cors); /* it answers, and frees m */
-            msg_free(ans);
-            return 0;
-        }
-        if ((int)msg_body(m, http_request)->route == a->route[R_ASSET])
-            asset_answer(m, x, have, cors);
-        else
-            playback_answer(a, m, x, have, cors);
-    }
-    msg_free(ans);
-    msg_free(m);
-    return 0;
-}
-
 /* Sends store request `req` for request `m`, whose answer `done` gives: RD_KEPT, or RD_DONE
  * once answered (503: the store's mailbox is full). */
 static int front_ask(rd_actor *self, rd_msg *req, rd_reply_fn done, rd_msg *m, const char *cors)
@@ -2772,6 +2744,45 @@ static int front_ask(rd_actor *self, rd_msg *req, rd_reply_fn done, rd_msg *m, c
     msg_free(req);
     store_failed(m, -EAGAIN, cors);
     return RD_DONE;
+}
+
+/* The store's answer to the front's asset read for request `ctx` (the status poll, the
+ * playback link, the progress stream, the captions' listing). */
+static int front_found(rd_actor *self, rd_msg *ans, int err, void *ctx)
+{
+    api *a = self->state;
+    rd_msg *m = ctx;
+    char cors[300];
+    http_cors_lines(m, &a->cors, "Retry-After", cors, sizeof(cors));
+    int st = err < 0 ? err : msg_body(ans, store)->status;
+    int route = (int)msg_body(m, http_request)->route, have[NOUTPUTS];
+    const rd_asset *x = st < 0 ? NULL : &msg_body(ans, store)->assets[0];
+    if (st == -ENOENT) {
+        reply_error(m, 404, "not_found", "No such asset.", cors);
+    } else if (st < 0) {
+        log_error("api_asset_find_failed", KV_ERRNO(st));
+        store_failed(m, st, cors);
+    } else if (route == a->route[R_EVENTS]) {
+        events_open(a, m, x, cors);
+    } else if (route == a->route[R_CAPTIONS]) {
+        rd_msg *req = store_request(STORE_CAPTION_LIST);
+        msg_body(req, store)->asset_id = x->id;
+        msg_free(ans);
+        if (front_ask(self, req, captions_answer, m, cors) == RD_DONE)
+            msg_free(m);
+        return 0; /* else captions_answer answers, and frees m */
+    } else if (!outputs_known(a, x, have)) {
+        look_start(a, m, x, cors); /* it answers, and frees m */
+        msg_free(ans);
+        return 0;
+    } else if (route == a->route[R_ASSET]) {
+        asset_answer(m, x, have, cors);
+    } else {
+        playback_answer(a, m, x, have, cors);
+    }
+    msg_free(ans);
+    msg_free(m);
+    return 0;
 }
 
 static int front_handle(rd_actor *self, rd_msg *m)
@@ -2792,7 +2803,8 @@ static int front_handle(rd_actor *self, rd_msg *m)
                                            : deliveries_answer;
         return req == NULL ? RD_DONE : front_ask(self, req, done, m, cors);
     }
-    if ((r != R_ASSET && r != R_PLAYBACK) || q->method == RD_HTTP_DELETE)
+    if ((r != R_ASSET && r != R_PLAYBACK && r != R_EVENTS && r != R_CAPTIONS) ||
+        q->method == RD_HTTP_DELETE)
         return hand_over(a, r, m, cors); /* GET and HEAD (GET without the body) stay here */
     http1_str id = http_request_param(q, 0);
     if (!public_id_ok(id)) {
@@ -2973,10 +2985,10 @@ static int load_edge_key(api *a, const rd_config *cfg, char *err, size_t errlen)
     return 0;
 }
 
-/* One thread's instance: the readers' (part API_READS) or a writer's (`ticks`: the one that
- * also runs the periodic sweeps and checked the masters bucket at start). */
-/* An API part on loops[0]; its blob store has a client on each of `loops` (the readers': every
- * loop, where the fronts look at outputs). */
+/* One part of the API on loops[0]: the readers' (API_READS: the fronts' state, no thread;
+ * its blob store has a client on each of `loops`, where the fronts look at outputs) or a
+ * writer's (a thread with its store client; `ticks`: the one that also runs the periodic
+ * sweeps and checked the masters bucket at start). */
 static int api_new(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_actor *dispatcher,
                    rd_actor *store, int part, int ticks, api **out, char *err, size_t errlen)
 {
@@ -3010,7 +3022,7 @@ static int api_new(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_a
     }
     if (r == 0)
         r = load_edge_key(a, cfg, err, errlen);
-    if (r == 0)
+    if (r == 0 && part == API_WRITES) /* the fronts ask `store` themselves */
         r = store_client_create(loop, dispatcher, &a->store);
     if (r == 0 && part == API_READS)
         r = progress_stream_spawn(loop, dispatcher, 500, &a->sse);
@@ -3051,6 +3063,10 @@ static int api_new(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_a
                                   RD_COUNTER, "code,class", NULL, 0);
     for (int i = 0; i < R_COUNT; i++)
         a->route[i] = -1;
+    if (part == API_READS) { /* the fronts answer every read: no thread */
+        *out = a;
+        return 0;
+    }
     r = actor_spawn_thread(&a->def, a, -1, &a->thread);
     if (r < 0) {
         snprintf(err, errlen, "cannot start the API thread (%s)", strerror(-r));
@@ -3161,10 +3177,10 @@ void api_stop(rd_api *x)
     for (int i = 0; i < x->nwriters; i++)
         all[1 + i] = x->writers[i];
     for (int i = 0; i <= x->nwriters; i++)
-        if (all[i] != NULL)
+        if (all[i] != NULL && all[i]->thread != NULL)
             actor_stop(all[i]->thread);
     for (int i = 0; i <= x->nwriters; i++)
-        if (all[i] != NULL)
+        if (all[i] != NULL && all[i]->thread != NULL)
             actor_join(all[i]->thread);
 }
 

@@ -12,15 +12,15 @@
  *   OPTIONS on each of them             → CORS preflight
  *
  * Every route is owned by one loop actor per loop, the "front": it admits each request (auth,
- * rate limits: one table for the whole API, shared by the fronts) and answers the status poll
- * and the playback link itself with one asynchronous store read, as many in flight as clients
- * ask. What blocks it hands to threads: the writes (uploads, complete, promote, delete,
- * captions, webhooks, exports, clips: HEAD, CopyObject and the multipart calls wait on object
- * storage) to the writer with the fewest requests waiting (API_WRITERS of them), the other
- * reads (the listing, the SSE streams, the first look at a ready asset's outputs) to the
- * readers' thread. So a promote waiting seconds on a slow object store holds up no status poll,
- * no playback link and no other writer's requests. Assets live in the store only (any node, or
- * this one after a restart, answers for them). Bound mailboxes turn a flood into 503s. */
+ * rate limits: one table for the whole API, shared by the fronts) and answers every read
+ * itself, with asynchronous store reads (and HEADs of a ready asset's outputs through the
+ * asynchronous blob store), as many in flight as clients ask: no read waits on a thread. The
+ * writes (uploads, complete, promote, delete, captions, webhooks, exports, clips: HEAD,
+ * CopyObject and the multipart calls wait on object storage) it hands to the writer thread with
+ * the fewest requests waiting (API_WRITERS of them). So a promote waiting seconds on a slow
+ * object store holds up no status poll, no playback link, no listing and no other writer's
+ * requests. Assets live in the store only (any node, or this one after a restart, answers for
+ * them). Bound mailboxes turn a flood into 503s. */
 #ifndef REELD_ACTORS_API_H
 #define REELD_ACTORS_API_H
 
@@ -32,10 +32,10 @@
 
 typedef struct rd_api rd_api;
 
-/* Starts the API: the readers' thread (its store client and progress streams bridged on loop 1,
- * or 0), API_WRITERS writers' threads (spread over the loops; the first also runs the periodic
- * sweeps and checks at start that the masters bucket has Object Lock when retention is asked
- * for), each with its own blob backend (S3 through a client on its loop, or files in the data
+/* Starts the API: the readers' part (its progress streams on loop 1, or 0; a blob client on
+ * every loop), API_WRITERS writers' threads (spread over the loops; the first also runs the
+ * periodic sweeps and checks at start that the masters bucket has Object Lock when retention is
+ * asked for), each with its own blob backend (S3 through a client on its loop, or files in the data
  * directory), and a front on each of `loops`; registers the routes, all owned by the fronts.
  * Assets and jobs are written to the store through `dispatcher` (actors/job_dispatcher.h: it
  * forwards MSG_STORE and wakes itself for new jobs) over each thread's store client; the fronts
