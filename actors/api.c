@@ -433,6 +433,14 @@ static void store_failed(const rd_msg *m, int r, const char *cors)
         reply_error(m, 500, "internal", "The job store refused the request; see the logs.", cors);
 }
 
+/* A front's store answer `ans` (or the request's error `err`: -ETIMEDOUT, -ECANCELED) for
+ * request `m`: the store's status, with the request's CORS lines in `cors`. */
+static int front_status(const api *a, const rd_msg *m, const rd_msg *ans, int err, char cors[300])
+{
+    http_cors_lines(m, &a->cors, "Retry-After", cors, 300);
+    return err < 0 ? err : msg_body(ans, store)->status;
+}
+
 /* The asset the path's id names, of `org` ("": any org), from the store: 0 with `out` filled,
  * or -1 once answered (404 `missing` for a malformed, unknown or another org's id; 503/500
  * when the store fails). */
@@ -1138,9 +1146,8 @@ static int export_answer(rd_actor *self, rd_msg *ans, int err, void *ctx)
     api *a = self->state;
     rd_msg *m = ctx;
     char cors[300];
-    http_cors_lines(m, &a->cors, "Retry-After", cors, sizeof(cors));
     rd_export e;
-    if (export_found(m, err < 0 ? err : msg_body(ans, store)->status, ans, &e, cors) == 0)
+    if (export_found(m, front_status(a, m, ans, err, cors), ans, &e, cors) == 0)
         reply_export(a, m, 200, &e, cors);
     msg_free(ans);
     msg_free(m);
@@ -1502,8 +1509,7 @@ static int list_answer(rd_actor *self, rd_msg *ans, int err, void *ctx)
     api *a = self->state;
     rd_msg *m = ctx;
     char cors[300];
-    http_cors_lines(m, &a->cors, "Retry-After", cors, sizeof(cors));
-    int st = err < 0 ? err : msg_body(ans, store)->status;
+    int st = front_status(a, m, ans, err, cors);
     if (st < 0) {
         log_error("api_asset_list_failed", KV_ERRNO(st));
         store_failed(m, st, cors);
@@ -1724,8 +1730,7 @@ static int deliveries_answer(rd_actor *self, rd_msg *ans, int err, void *ctx)
     api *a = self->state;
     rd_msg *m = ctx;
     char cors[300];
-    http_cors_lines(m, &a->cors, "Retry-After", cors, sizeof(cors));
-    int r = err < 0 ? err : msg_body(ans, store)->status;
+    int r = front_status(a, m, ans, err, cors);
     if (r < 0) {
         log_error("api_webhook_list_failed", KV_ERRNO(r));
         store_failed(m, r, cors);
@@ -2400,8 +2405,7 @@ static int captions_answer(rd_actor *self, rd_msg *ans, int err, void *ctx)
     api *a = self->state;
     rd_msg *m = ctx;
     char cors[300];
-    http_cors_lines(m, &a->cors, "Retry-After", cors, sizeof(cors));
-    int r = err < 0 ? err : msg_body(ans, store)->status;
+    int r = front_status(a, m, ans, err, cors);
     if (r < 0) {
         store_failed(m, r, cors);
         msg_free(ans);
@@ -2753,8 +2757,7 @@ static int front_found(rd_actor *self, rd_msg *ans, int err, void *ctx)
     api *a = self->state;
     rd_msg *m = ctx;
     char cors[300];
-    http_cors_lines(m, &a->cors, "Retry-After", cors, sizeof(cors));
-    int st = err < 0 ? err : msg_body(ans, store)->status;
+    int st = front_status(a, m, ans, err, cors);
     int route = (int)msg_body(m, http_request)->route, have[NOUTPUTS];
     const rd_asset *x = st < 0 ? NULL : &msg_body(ans, store)->assets[0];
     if (st == -ENOENT) {
