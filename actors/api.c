@@ -3123,8 +3123,9 @@ int api_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_actor 
 {
     rd_api *x = rd_calloc(1, sizeof(*x), "the API");
     *out = x;
-    /* The readers' part lives on the second loop (the first carries the store's bridge);
-     * its blob store reaches every loop, the fronts' own. */
+    /* The readers' part (its progress streams, its blob store's home) lives on the second
+     * loop (the first one with a single loop); its blob store reaches every loop, the fronts'
+     * own. */
     rd_loop **order = rd_calloc((size_t)nloops, sizeof(*order), "the API's loops");
     int home = nloops > 1 ? 1 : 0;
     order[0] = loops[home];
