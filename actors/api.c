@@ -12,16 +12,15 @@
  * sends: MSG_HTTP_RESPONSE replies to the listener that asked. The writers: MSG_STORE
  *        (STORE_ASSET_CREATE, _FIND, _UPDATE, _DELETE, _PURGE_DUE, _PURGED, STORE_JOB_CREATE,
  *        ...) to the dispatcher, through the store client's bridge. The fronts: STORE_ASSET_FIND,
- *        STORE_ASSET_LIST, STORE_WEBHOOK_LIST, STORE_EXPORT_GET and STORE_CAPTION_LIST to the
- *        store (actor_request), the HEADs of a ready asset's outputs to the readers' blob
- *        store (asynchronous, on the front's loop), MSG_SSE_OPEN to the progress streams, and
- *        the writes on to the writers' threads.
- * never: blocks a loop (the fronts only send and answer; CopyObject and the multipart calls
- *        run on the writers' threads); answers a request before auth and the rate limits have
- *        passed (OPTIONS preflights and /api/docs aside); tells one org that another org's
- *        asset exists (404, as for a missing one); shows the store's own numeric asset ids;
- *        compares a key or a signature with memcmp; logs a token, a key or a signed URL's
- *        signature.
+ *        STORE_ASSET_LIST, STORE_WEBHOOK_LIST, STORE_EXPORT_GET, STORE_CAPTION_LIST and
+ *        STORE_WEBHOOK_GET, _DELETE and _ROTATE to the store (actor_request), the HEADs of a ready
+ * asset's outputs to the readers' blob store (asynchronous, on the front's loop), MSG_SSE_OPEN to
+ * the progress streams, and the writes on to the writers' threads. never: blocks a loop (the fronts
+ * only send and answer; CopyObject and the multipart calls run on the writers' threads); answers a
+ * request before auth and the rate limits have passed (OPTIONS preflights and /api/docs aside);
+ * tells one org that another org's asset exists (404, as for a missing one); shows the store's own
+ * numeric asset ids; compares a key or a signature with memcmp; logs a token, a key or a signed
+ * URL's signature.
  *
  * Clients: the rate-limit client of an authenticated request is its org (all its keys and
  * tokens share the buckets); in the open embedded mode it is the client's IP address. Failed
@@ -1667,9 +1666,21 @@ static void put_webhook(api *a, const rd_msg *m, const principal *p, const char 
     memset(&out, 0, sizeof(out));
 }
 
-static void webhook_simple(api *a, const rd_msg *m, const principal *p, int op, const char *cors)
+/* The store op of GET or DELETE /api/webhook or POST /api/webhook/rotate-secret. */
+static int webhook_op(const api *a, const rd_msg *m)
 {
-    rd_msg *req = store_request((rd_store_op)op), *ans;
+    const rd_http_request *q = msg_body(m, http_request);
+    return (int)q->route == a->route[R_WH_ROTATE] ? STORE_WEBHOOK_ROTATE
+           : q->method == RD_HTTP_DELETE          ? STORE_WEBHOOK_DELETE
+                                                  : STORE_WEBHOOK_GET;
+}
+
+/* The store request of GET or DELETE /api/webhook or POST /api/webhook/rotate-secret (`op`),
+ * or NULL once answered (500: no random bytes for a new secret). */
+static rd_msg *webhook_request(api *a, const rd_msg *m, const principal *p, int op,
+                               const char *cors)
+{
+    rd_msg *req = store_request((rd_store_op)op);
     struct rd_msg_store *b = msg_body(req, store);
     snprintf(b->webhook.org, sizeof(b->webhook.org), "%s", p->org);
     if (op == STORE_WEBHOOK_ROTATE) {
@@ -1677,31 +1688,42 @@ static void webhook_simple(api *a, const rd_msg *m, const principal *p, int op, 
         if (new_webhook_secret(b->webhook.secret) < 0) {
             msg_free(req);
             reply_error(m, 500, "internal", "No random bytes for a secret; see the logs.", cors);
-            return;
+            return NULL;
         }
     }
-    int r = store_call(a, req, &ans);
+    return req;
+}
+
+/* The store's answer to request `ctx`'s webhook_request, on a front (one store statement: no
+ * object storage, so no thread). Its op is the request's: rotate-secret, DELETE or GET. */
+static int webhook_answer(rd_actor *self, rd_msg *ans, int err, void *ctx)
+{
+    api *a = self->state;
+    rd_msg *m = ctx;
+    char cors[300];
+    int r = front_status(a, m, ans, err, cors);
+    int op = webhook_op(a, m);
+    rd_webhook *w = ans != NULL ? &msg_body(ans, store)->webhook : NULL;
     if (r == -ENOENT) {
         reply_error(m, 404, "not_found", "This org has no webhook; PUT /api/webhook first.", cors);
-        return;
-    }
-    if (r < 0) {
-        log_error("api_webhook_failed", KV_STR("org", p->org), KV_INT("op", op), KV_ERRNO(r));
+    } else if (r < 0) {
+        log_error("api_webhook_failed", KV_STR("org", w ? w->org : ""), KV_INT("op", op),
+                  KV_ERRNO(r));
         store_failed(m, r, cors);
-        return;
-    }
-    rd_webhook out = msg_body(ans, store)->webhook;
-    msg_free(ans);
-    if (op == STORE_WEBHOOK_DELETE) {
-        log_info("webhook_deleted", KV_STR("org", p->org));
+    } else if (op == STORE_WEBHOOK_DELETE) {
+        log_info("webhook_deleted", KV_STR("org", w->org));
         reply(m, 204, "", 0, cors);
     } else {
         if (op == STORE_WEBHOOK_ROTATE)
-            log_info("webhook_secret_rotated", KV_STR("org", p->org),
+            log_info("webhook_secret_rotated", KV_STR("org", w->org),
                      KV_INT("grace_sec", a->cfg.webhook_secret_grace_sec));
-        reply_webhook(m, 200, &out, op == STORE_WEBHOOK_ROTATE, cors);
+        reply_webhook(m, 200, w, op == STORE_WEBHOOK_ROTATE, cors);
     }
-    memset(&out, 0, sizeof(out));
+    if (w != NULL)
+        memset(w, 0, sizeof(*w)); /* the secrets */
+    msg_free(ans);
+    msg_free(m);
+    return 0;
 }
 
 /* The store request of GET /api/webhook/deliveries, or NULL once answered (400). */
@@ -2593,16 +2615,10 @@ static int api_handle(rd_actor *self, rd_msg *m)
             goto unrouted;
         delete_asset(a, m, &p, cors);
         break;
-    case R_WEBHOOK:
-        if (q->method == RD_HTTP_PUT)
-            put_webhook(a, m, &p, cors);
-        else
-            webhook_simple(a, m, &p,
-                           q->method == RD_HTTP_DELETE ? STORE_WEBHOOK_DELETE : STORE_WEBHOOK_GET,
-                           cors);
-        break;
-    case R_WH_ROTATE:
-        webhook_simple(a, m, &p, STORE_WEBHOOK_ROTATE, cors);
+    case R_WEBHOOK: /* PUT: the fronts answer GET, DELETE and rotate-secret themselves */
+        if (q->method != RD_HTTP_PUT)
+            goto unrouted;
+        put_webhook(a, m, &p, cors);
         break;
     case R_CAPTION:
         if (q->method == RD_HTTP_PUT)
@@ -2635,8 +2651,9 @@ static int api_handle(rd_actor *self, rd_msg *m)
  * playback link, the asset listing, the webhook deliveries, an export's status with one
  * asynchronous store read each; the progress stream and the captions' listing after the
  * asset's (front_found); the first look at a ready asset's outputs with HEADs through the
- * asynchronous blob store (look_start). No read waits on a thread. The writes it hands to the
- * writers' threads, whose handlers may block. */
+ * asynchronous blob store (look_start). No read waits on a thread. Nor do the webhook's GET,
+ * DELETE and rotate-secret, one store statement each (webhook_answer). The other writes it
+ * hands to the writers' threads, whose handlers may block. */
 
 static int is_write(int r, const rd_msg *m);
 
@@ -2797,6 +2814,10 @@ static int front_handle(rd_actor *self, rd_msg *m)
     if (m->type != MSG_HTTP_REQUEST || prologue(a, m, 1, &r, cors, &p) != 0)
         return RD_DONE;
     const rd_http_request *q = msg_body(m, http_request);
+    if (r == R_WH_ROTATE || (r == R_WEBHOOK && q->method != RD_HTTP_PUT)) {
+        rd_msg *req = webhook_request(a, m, &p, webhook_op(a, m), cors);
+        return req == NULL ? RD_DONE : front_ask(self, req, webhook_answer, m, cors);
+    }
     if (r == R_LIST || r == R_WH_DELIVERIES || r == R_EXPORT) {
         rd_msg *req = r == R_LIST     ? list_request(a, m, &p, cors)
                       : r == R_EXPORT ? export_request(m, read_org(a, &p), cors)
