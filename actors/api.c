@@ -13,14 +13,14 @@
  *        (STORE_ASSET_CREATE, _FIND, _UPDATE, _DELETE, _PURGE_DUE, _PURGED, STORE_JOB_CREATE,
  *        ...) to the dispatcher, through the store client's bridge. The fronts: STORE_ASSET_FIND,
  *        STORE_ASSET_LIST, STORE_WEBHOOK_LIST, STORE_EXPORT_GET, STORE_CAPTION_LIST and
- *        STORE_WEBHOOK_GET, _DELETE and _ROTATE to the store (actor_request), the HEADs of a ready
- * asset's outputs to the readers' blob store (asynchronous, on the front's loop), MSG_SSE_OPEN to
- * the progress streams, and the writes on to the writers' threads. never: blocks a loop (the fronts
- * only send and answer; CopyObject and the multipart calls run on the writers' threads); answers a
- * request before auth and the rate limits have passed (OPTIONS preflights and /api/docs aside);
- * tells one org that another org's asset exists (404, as for a missing one); shows the store's own
- * numeric asset ids; compares a key or a signature with memcmp; logs a token, a key or a signed
- * URL's signature.
+ *        STORE_WEBHOOK_GET, _PUT, _DELETE and _ROTATE to the store (actor_request), the HEADs of a
+ * ready asset's outputs to the readers' blob store (asynchronous, on the front's loop),
+ * MSG_SSE_OPEN to the progress streams, and the writes on to the writers' threads. never: blocks a
+ * loop (the fronts only send and answer; CopyObject and the multipart calls run on the writers'
+ * threads); answers a request before auth and the rate limits have passed (OPTIONS preflights and
+ * /api/docs aside); tells one org that another org's asset exists (404, as for a missing one);
+ * shows the store's own numeric asset ids; compares a key or a signature with memcmp; logs a token,
+ * a key or a signed URL's signature.
  *
  * Clients: the rate-limit client of an authenticated request is its org (all its keys and
  * tokens share the buckets); in the open embedded mode it is the client's IP address. Failed
@@ -71,6 +71,10 @@
 #define API_WRITERS    4 /* threads for the writes, which block on object storage */
 
 enum { RL_ALL, RL_PRESIGN, RL_PROMOTE, RL_AUTH_FAIL };
+/* The API's parts: the writers' threads, and the readers' state that the fronts answer from. A
+ * route's part says who answers it: API_READS the fronts (every read, and the webhook's
+ * requests: one store statement each), API_WRITES a writer's thread (what waits on object
+ * storage or takes several steps). */
 enum { API_WRITES, API_READS };
 enum {
     R_UPLOADS,
@@ -1581,42 +1585,44 @@ static void reply_webhook(const rd_msg *m, int status, const rd_webhook *w, int 
         reply(m, status, body, (size_t)n, cors);
 }
 
-static void put_webhook(api *a, const rd_msg *m, const principal *p, const char *cors)
+/* The store request of PUT /api/webhook, or NULL once answered (400 for a bad body, 500 when no
+ * random bytes are to be had for its secret). */
+static rd_msg *put_webhook_request(api *a, const rd_msg *m, const principal *p, const char *cors)
 {
     json_tok t[64];
     if (json_body(m, cors, t, 64) < 0)
-        return;
+        return NULL;
     const char *s = http_request_body(msg_body(m, http_request)).p;
     int ui = json_get(s, t, 0, "url"), ei = json_get(s, t, 0, "events");
     char url[WEBHOOK_URL_MAX + 1];
     int ul = ui < 0 ? -EINVAL : json_string(s, &t[ui], url, sizeof(url));
     if (ul == -ENOSPC) {
         reply_error(m, 400, "invalid_url", "url is longer than 2048 bytes.", cors);
-        return;
+        return NULL;
     }
     if (ul <= 0 || strlen(url) != (size_t)ul) {
         reply_error(m, 400, "invalid_field",
                     "url is required: an https:// or http:// URL of at most 2048 bytes.", cors);
-        return;
+        return NULL;
     }
     webhook_url u;
     const char *why = NULL;
     if (webhook_url_parse(url, (size_t)ul, &u, &why) < 0) {
         reply_error(m, 400, "invalid_url", why, cors);
-        return;
+        return NULL;
     }
     if (!a->cfg.webhook_allow_private && webhook_host_private(&u)) {
         reply_error(m, 400, "private_url",
                     "url names a loopback, private or link-local host; webhooks go to public "
                     "endpoints (WEBHOOK_ALLOW_PRIVATE=1 allows others).",
                     cors);
-        return;
+        return NULL;
     }
     int bits = WEBHOOK_EV_ALL;
     if (ei >= 0) {
         if (t[ei].type != JSON_ARRAY) {
             reply_error(m, 400, "invalid_field", "events must be an array of event types.", cors);
-            return;
+            return NULL;
         }
         bits = 0;
         for (uint32_t i = 0;; i++) {
@@ -1631,16 +1637,16 @@ static void put_webhook(api *a, const rd_msg *m, const principal *p, const char 
                             "events may hold asset.uploaded, asset.ready, asset.failed, "
                             "asset.deleted, export.ready and export.failed.",
                             cors);
-                return;
+                return NULL;
             }
             bits |= bit;
         }
         if (bits == 0) {
             reply_error(m, 400, "invalid_field", "events must name at least one event type.", cors);
-            return;
+            return NULL;
         }
     }
-    rd_msg *req = store_request(STORE_WEBHOOK_PUT), *ans;
+    rd_msg *req = store_request(STORE_WEBHOOK_PUT);
     rd_webhook *w = &msg_body(req, store)->webhook;
     snprintf(w->org, sizeof(w->org), "%s", p->org);
     memcpy(w->url, url, (size_t)ul + 1);
@@ -1648,38 +1654,28 @@ static void put_webhook(api *a, const rd_msg *m, const principal *p, const char 
     if (new_webhook_secret(w->secret) < 0) {
         msg_free(req);
         reply_error(m, 500, "internal", "No random bytes for a secret; see the logs.", cors);
-        return;
+        return NULL;
     }
-    int r = store_call(a, req, &ans);
-    if (r < 0) {
-        log_error("api_webhook_put_failed", KV_STR("org", p->org), KV_ERRNO(r));
-        store_failed(m, r, cors);
-        return;
-    }
-    rd_webhook out = msg_body(ans, store)->webhook;
-    msg_free(ans);
-    log_info("webhook_set", KV_STR("org", p->org), KV_STR("events", out.events),
-             KV_INT("created", out.created));
-    /* The secret is shown once, when the endpoint is created; later PUTs keep it (rotate it
-     * with POST /api/webhook/rotate-secret). */
-    reply_webhook(m, out.created ? 201 : 200, &out, out.created, cors);
-    memset(&out, 0, sizeof(out));
+    return req;
 }
 
-/* The store op of GET or DELETE /api/webhook or POST /api/webhook/rotate-secret. */
+/* The store op of a request to /api/webhook (GET, PUT, DELETE) or its rotate-secret. */
 static int webhook_op(const api *a, const rd_msg *m)
 {
     const rd_http_request *q = msg_body(m, http_request);
     return (int)q->route == a->route[R_WH_ROTATE] ? STORE_WEBHOOK_ROTATE
            : q->method == RD_HTTP_DELETE          ? STORE_WEBHOOK_DELETE
+           : q->method == RD_HTTP_PUT             ? STORE_WEBHOOK_PUT
                                                   : STORE_WEBHOOK_GET;
 }
 
-/* The store request of GET or DELETE /api/webhook or POST /api/webhook/rotate-secret (`op`),
- * or NULL once answered (500: no random bytes for a new secret). */
+/* The store request of a request to /api/webhook or its rotate-secret (`op`), or NULL once
+ * answered (400 for a bad PUT body, 500: no random bytes for a new secret). */
 static rd_msg *webhook_request(api *a, const rd_msg *m, const principal *p, int op,
                                const char *cors)
 {
+    if (op == STORE_WEBHOOK_PUT)
+        return put_webhook_request(a, m, p, cors);
     rd_msg *req = store_request((rd_store_op)op);
     struct rd_msg_store *b = msg_body(req, store);
     snprintf(b->webhook.org, sizeof(b->webhook.org), "%s", p->org);
@@ -1695,7 +1691,7 @@ static rd_msg *webhook_request(api *a, const rd_msg *m, const principal *p, int 
 }
 
 /* The store's answer to request `ctx`'s webhook_request, on a front (one store statement: no
- * object storage, so no thread). Its op is the request's: rotate-secret, DELETE or GET. */
+ * object storage, so no thread). Its op is the request's (webhook_op). */
 static int webhook_answer(rd_actor *self, rd_msg *ans, int err, void *ctx)
 {
     api *a = self->state;
@@ -1710,6 +1706,12 @@ static int webhook_answer(rd_actor *self, rd_msg *ans, int err, void *ctx)
         log_error("api_webhook_failed", KV_STR("org", w ? w->org : ""), KV_INT("op", op),
                   KV_ERRNO(r));
         store_failed(m, r, cors);
+    } else if (op == STORE_WEBHOOK_PUT) {
+        log_info("webhook_set", KV_STR("org", w->org), KV_STR("events", w->events),
+                 KV_INT("created", w->created));
+        /* The secret is shown once, when the endpoint is created; later PUTs keep it (rotate
+         * it with POST /api/webhook/rotate-secret). */
+        reply_webhook(m, w->created ? 201 : 200, w, w->created, cors);
     } else if (op == STORE_WEBHOOK_DELETE) {
         log_info("webhook_deleted", KV_STR("org", w->org));
         reply(m, 204, "", 0, cors);
@@ -2615,11 +2617,6 @@ static int api_handle(rd_actor *self, rd_msg *m)
             goto unrouted;
         delete_asset(a, m, &p, cors);
         break;
-    case R_WEBHOOK: /* PUT: the fronts answer GET, DELETE and rotate-secret themselves */
-        if (q->method != RD_HTTP_PUT)
-            goto unrouted;
-        put_webhook(a, m, &p, cors);
-        break;
     case R_CAPTION:
         if (q->method == RD_HTTP_PUT)
             put_caption(a, m, &p, cors);
@@ -2651,9 +2648,9 @@ static int api_handle(rd_actor *self, rd_msg *m)
  * playback link, the asset listing, the webhook deliveries, an export's status with one
  * asynchronous store read each; the progress stream and the captions' listing after the
  * asset's (front_found); the first look at a ready asset's outputs with HEADs through the
- * asynchronous blob store (look_start). No read waits on a thread. Nor do the webhook's GET,
- * DELETE and rotate-secret, one store statement each (webhook_answer). The other writes it
- * hands to the writers' threads, whose handlers may block. */
+ * asynchronous blob store (look_start). No read waits on a thread. Nor do the webhook's
+ * requests (GET, PUT, DELETE, rotate-secret), one store statement each (webhook_answer). The
+ * other writes it hands to the writers' threads, whose handlers may block. */
 
 static int is_write(int r, const rd_msg *m);
 
@@ -2814,7 +2811,7 @@ static int front_handle(rd_actor *self, rd_msg *m)
     if (m->type != MSG_HTTP_REQUEST || prologue(a, m, 1, &r, cors, &p) != 0)
         return RD_DONE;
     const rd_http_request *q = msg_body(m, http_request);
-    if (r == R_WH_ROTATE || (r == R_WEBHOOK && q->method != RD_HTTP_PUT)) {
+    if (r == R_WH_ROTATE || r == R_WEBHOOK) {
         rd_msg *req = webhook_request(a, m, &p, webhook_op(a, m), cors);
         return req == NULL ? RD_DONE : front_ask(self, req, webhook_answer, m, cors);
     }
@@ -3102,7 +3099,7 @@ static int api_new(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_a
     return 0;
 }
 
-/* The routes, and whose thread does what blocks in them (the fronts own them all). */
+/* The routes, and who answers them (the fronts own them all, and hand API_WRITES on). */
 static const struct {
     int id;
     int part;
@@ -3116,8 +3113,8 @@ static const struct {
     {R_ASSET, API_READS, "/api/assets/{id}", RD_HTTP_GET | RD_HTTP_DELETE},
     {R_LIST, API_READS, "/api/assets", RD_HTTP_GET},
     {R_DOCS, API_READS, "/api/docs", RD_HTTP_GET},
-    {R_WEBHOOK, API_WRITES, "/api/webhook", RD_HTTP_GET | RD_HTTP_PUT | RD_HTTP_DELETE},
-    {R_WH_ROTATE, API_WRITES, "/api/webhook/rotate-secret", RD_HTTP_POST},
+    {R_WEBHOOK, API_READS, "/api/webhook", RD_HTTP_GET | RD_HTTP_PUT | RD_HTTP_DELETE},
+    {R_WH_ROTATE, API_READS, "/api/webhook/rotate-secret", RD_HTTP_POST},
     {R_WH_DELIVERIES, API_READS, "/api/webhook/deliveries", RD_HTTP_GET},
     {R_EVENTS, API_READS, "/api/assets/{id}/events", RD_HTTP_GET},
     {R_CAPTION, API_WRITES, "/api/assets/{id}/captions/{lang}", RD_HTTP_PUT | RD_HTTP_DELETE},

@@ -14,13 +14,14 @@
  * Every route is owned by one loop actor per loop, the "front": it admits each request (auth,
  * rate limits: one table for the whole API, shared by the fronts) and answers every read
  * itself, with asynchronous store reads (and HEADs of a ready asset's outputs through the
- * asynchronous blob store), as many in flight as clients ask: no read waits on a thread (nor the
- * webhook's GET, DELETE and rotate-secret). The writes (uploads, complete, promote, delete,
- * captions, the webhook's PUT, exports, clips: HEAD, CopyObject and the multipart calls wait on
- * object storage) it hands to the writer thread with the fewest requests waiting (API_WRITERS of
- * them). So a promote waiting seconds on a slow object store holds up no status poll, no playback
- * link, no listing and no other writer's requests. Assets live in the store only (any node, or this
- * one after a restart, answers for them). Bound mailboxes turn a flood into 503s. */
+ * asynchronous blob store), as many in flight as clients ask: no read waits on a thread, nor
+ * do the webhook's requests (one store statement each). The other writes (uploads, complete,
+ * promote, delete, captions, exports, clips: HEAD, CopyObject and the multipart calls wait on
+ * object storage) it hands to the writer thread with the fewest requests waiting (API_WRITERS
+ * of them). So a promote waiting seconds on a slow object store holds up no status poll, no
+ * playback link, no listing and no other writer's requests. Assets live in the store only (any
+ * node, or this one after a restart, answers for them). Bound mailboxes turn a flood into
+ * 503s. */
 #ifndef REELD_ACTORS_API_H
 #define REELD_ACTORS_API_H
 
