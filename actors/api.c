@@ -1,5 +1,6 @@
-/* The upload → promote API: the writers on thread actors; the readers on a front per loop
- * (asynchronous store reads; no thread) (actors/api.h).
+/* The upload → promote API: a front per loop answers the reads, the webhook's requests and an
+ * upload's creation (asynchronous store and object storage; no thread); the other writes go to
+ * the writers' thread actors (actors/api.h).
  *
  * owns:  per part, a store client (the writers'), the rate-limit buckets, the parsed API keys
  *        (as SHA-256 digests), the URL signer, the blob backend (and in S3 mode its clients
@@ -13,14 +14,16 @@
  *        (STORE_ASSET_CREATE, _FIND, _UPDATE, _DELETE, _PURGE_DUE, _PURGED, STORE_JOB_CREATE,
  *        ...) to the dispatcher, through the store client's bridge. The fronts: STORE_ASSET_FIND,
  *        STORE_ASSET_LIST, STORE_WEBHOOK_LIST, STORE_EXPORT_GET, STORE_CAPTION_LIST and
- *        STORE_WEBHOOK_GET, _PUT, _DELETE and _ROTATE to the store (actor_request), the HEADs of a
- * ready asset's outputs to the readers' blob store (asynchronous, on the front's loop),
- * MSG_SSE_OPEN to the progress streams, and the writes on to the writers' threads. never: blocks a
- * loop (the fronts only send and answer; CopyObject and the multipart calls run on the writers'
- * threads); answers a request before auth and the rate limits have passed (OPTIONS preflights and
- * /api/docs aside); tells one org that another org's asset exists (404, as for a missing one);
- * shows the store's own numeric asset ids; compares a key or a signature with memcmp; logs a token,
- * a key or a signed URL's signature.
+ *        STORE_WEBHOOK_GET, _PUT, _DELETE and _ROTATE, STORE_ASSET_CREATE to the store
+ *        (actor_request); the HEADs of a ready asset's outputs and a new upload's multipart
+ *        start (and its abort, when the row fails) to the fronts' blob store (asynchronous, on
+ *        the front's loop); MSG_SSE_OPEN to the progress streams; the other writes on to the
+ *        writers' threads.
+ * never: blocks a loop (the fronts only send and answer; CopyObject, the multipart completion
+ *        and the deletes run on the writers' threads); answers a request before auth and the rate
+ * limits have passed (OPTIONS preflights and /api/docs aside); tells one org that another org's
+ * asset exists (404, as for a missing one); shows the store's own numeric asset ids; compares a key
+ * or a signature with memcmp; logs a token, a key or a signed URL's signature.
  *
  * Clients: the rate-limit client of an authenticated request is its org (all its keys and
  * tokens share the buckets); in the open embedded mode it is the client's IP address. Failed
@@ -71,11 +74,12 @@
 #define API_WRITERS    4 /* threads for the writes, which block on object storage */
 
 enum { RL_ALL, RL_PRESIGN, RL_PROMOTE, RL_AUTH_FAIL };
-/* The API's parts: the writers' threads, and the readers' state that the fronts answer from. A
- * route's part says who answers it: API_READS the fronts (every read, and the webhook's
- * requests: one store statement each), API_WRITES a writer's thread (what waits on object
- * storage or takes several steps). */
-enum { API_WRITES, API_READS };
+/* The API's parts: the writers' threads, and the state that the fronts answer from. A route's
+ * part says who answers it: API_FRONTS the fronts on the event loops (every read, the webhook's
+ * requests: one store statement each, and the upload's creation: asynchronous object storage,
+ * then one statement), API_WRITES a writer's thread (what still waits on object storage through
+ * its blocking face, or takes several steps). */
+enum { API_WRITES, API_FRONTS };
 enum {
     R_UPLOADS,
     R_COMPLETE,
@@ -488,145 +492,136 @@ static int asset_set(api *a, const rd_asset *x, const char *state, int64_t job_i
     return r;
 }
 
-/* ---- POST /api/uploads ---- */
+/* ---- POST /api/uploads ----
+ *
+ * Answered on the front, never on a thread: the body checked, then (S3, above the multipart
+ * threshold) the multipart upload started through the asynchronous blob store on the front's
+ * loop, then the row written with one asynchronous store request, then the signed URLs. The
+ * multipart upload comes first so the row is written once, whole: a client can complete it on
+ * any node. */
 
-static void post_upload(api *a, const rd_msg *m, const principal *p, const char *cors)
+typedef struct upload_op {
+    blob_sink sink; /* the multipart start's, then the abort's after a failed row */
+    rd_actor *self; /* the front */
+    api *a;
+    rd_msg *m;
+    char org[ORG_MAX];
+    char id[RD_ASSET_ID_MAX];
+    char filename[RD_FILENAME_MAX];
+    char type[RD_STORE_TEXT_MAX];
+    char upload_id[RD_UPLOAD_ID_MAX];
+    int64_t size, part, now;
+    int nparts, multipart;
+    char cors[300];
+} upload_op;
+
+static void upload_free(upload_op *u)
+{
+    msg_free(u->m);
+    free(u);
+}
+
+/* The checked request of POST /api/uploads, or NULL once answered (400, 413, 415, 500). */
+static upload_op *upload_parse(api *a, rd_msg *m, const principal *p, const char *cors)
 {
     json_tok t[64];
     if (json_body(m, cors, t, 64) < 0)
-        return;
+        return NULL;
     const char *s = http_request_body(msg_body(m, http_request)).p;
     int fi = json_get(s, t, 0, "filename"), ci = json_get(s, t, 0, "content_type"),
         si = json_get(s, t, 0, "size");
     if (fi < 0 || ci < 0 || si < 0) {
         reply_error(m, 400, "missing_field", "filename, content_type and size are required.", cors);
-        return;
+        return NULL;
     }
-    char filename[RD_FILENAME_MAX], type[RD_STORE_TEXT_MAX];
-    int64_t size;
+    upload_op *u = rd_calloc(1, sizeof(*u), "an upload");
     /* An embedded NUL (\u0000) would cut the C string short: the length must match. */
-    int fl = json_string(s, &t[fi], filename, sizeof(filename));
-    if (fl <= 0 || strlen(filename) != (size_t)fl || !clean_utf8(filename, (size_t)fl)) {
+    int fl = json_string(s, &t[fi], u->filename, sizeof(u->filename));
+    /* It goes into header lines (the upload's Content-Type, S3's): printable ASCII only,
+     * parameters after ';' included. */
+    int tl = json_string(s, &t[ci], u->type, sizeof(u->type));
+    if (fl <= 0 || strlen(u->filename) != (size_t)fl || !clean_utf8(u->filename, (size_t)fl)) {
         reply_error(m, 400, "invalid_field",
                     "filename must be UTF-8 text of 1 to 255 bytes without control characters.",
                     cors);
-        return;
-    }
-    /* It goes into header lines (the upload's Content-Type, S3's): printable ASCII only,
-     * parameters after ';' included. */
-    int tl = json_string(s, &t[ci], type, sizeof(type));
-    if (tl == -EINVAL ||
-        (tl > 0 && (strlen(type) != (size_t)tl || !header_text(type, (size_t)tl)))) {
+    } else if (tl == -EINVAL ||
+               (tl > 0 && (strlen(u->type) != (size_t)tl || !header_text(u->type, (size_t)tl)))) {
         reply_error(m, 400, "invalid_field",
                     "content_type must be printable ASCII, without control characters.", cors);
-        return;
-    }
-    if (tl <= 0 || !video_type(type)) {
+    } else if (tl <= 0 || !video_type(u->type)) {
         reply_error(m, 415, "unsupported_media_type",
                     "content_type must be a video type such as video/mp4.", cors);
-        return;
-    }
-    if (json_int(s, &t[si], &size) < 0 || size < 1) {
+    } else if (json_int(s, &t[si], &u->size) < 0 || u->size < 1) {
         reply_error(m, 400, "invalid_field", "size must be a positive integer (bytes).", cors);
-        return;
-    }
-    if (size > a->cfg.max_upload_bytes) {
+    } else if (u->size > a->cfg.max_upload_bytes) {
         reply_error(m, 413, "too_large", "size is above REELD_MAX_UPLOAD_BYTES.", cors);
-        return;
-    }
-    char id[RD_ASSET_ID_MAX];
-    if (new_public_id(id) < 0) {
+    } else if (new_public_id(u->id) < 0) {
         reply_error(m, 500, "internal", "No random bytes for an asset id; see the logs.", cors);
-        return;
-    }
-    int64_t now = (int64_t)time(NULL), exp = a->cfg.presign_expires;
-    char expires[32];
-    iso_time(now + exp, expires);
-
-    /* The multipart upload first, so the row is written once, whole: a client can complete
-     * it on any node. */
-    int multipart = blob_has_uploads(a->blob) && size > a->cfg.multipart_threshold;
-    int64_t part = a->cfg.part_size;
-    int nparts = 1;
-    char upload_id[RD_UPLOAD_ID_MAX] = "";
-    if (multipart) {
-        if ((size + part - 1) / part > API_MAX_PARTS)
-            part = ((size + API_MAX_PARTS - 1) / API_MAX_PARTS + (1 << 20) - 1) & ~((1 << 20) - 1);
-        nparts = (int)((size + part - 1) / part);
-        char msg[256];
-        int r = blob_upload_start(a->blob, a->cfg.s3_bucket_staging, id, type, upload_id,
-                                  sizeof(upload_id), msg, sizeof(msg));
-        if (r < 0) {
-            log_error("api_multipart_create_failed", KV_STR("asset", id), KV_ERRNO(r),
-                      KV_STR("s3", msg));
-            reply_error(m, 502, "storage_failed",
-                        "Object storage refused to start the upload; try again.", cors);
-            return;
+    } else {
+        u->a = a;
+        u->m = m;
+        snprintf(u->org, sizeof(u->org), "%s", p->org);
+        snprintf(u->cors, sizeof(u->cors), "%s", cors);
+        u->now = (int64_t)time(NULL);
+        u->multipart = blob_aio_has_uploads(a->backend.aio) && u->size > a->cfg.multipart_threshold;
+        u->part = a->cfg.part_size;
+        u->nparts = 1;
+        if (u->multipart) {
+            if ((u->size + u->part - 1) / u->part > API_MAX_PARTS)
+                u->part = ((u->size + API_MAX_PARTS - 1) / API_MAX_PARTS + (1 << 20) - 1) &
+                          ~((1 << 20) - 1);
+            u->nparts = (int)((u->size + u->part - 1) / u->part);
         }
+        return u;
     }
-    rd_msg *req = store_request(STORE_ASSET_CREATE), *ans;
-    rd_asset *row = &msg_body(req, store)->assets[0];
-    snprintf(row->public_id, sizeof(row->public_id), "%s", id);
-    snprintf(row->org, sizeof(row->org), "%s", p->org);
-    snprintf(row->state, sizeof(row->state), "uploading");
-    utf8_prefix(row->filename, filename, sizeof(row->filename) - 1);
-    snprintf(row->content_type, sizeof(row->content_type), "%s", type);
-    row->size_bytes = size;
-    /* The public id names the object in both buckets, and the ladder's prefix in previews
-     * (what playback links point at). */
-    snprintf(row->staging_key, sizeof(row->staging_key), "%s", id);
-    snprintf(row->master_key, sizeof(row->master_key), "%s", id);
-    if (multipart) {
-        snprintf(row->upload_id, sizeof(row->upload_id), "%s", upload_id);
-        row->part_size = part;
-        row->nparts = nparts;
-    }
-    int sr = store_call(a, req, &ans);
-    msg_free(ans);
-    if (sr < 0) {
-        log_error("api_asset_create_failed", KV_STR("asset", id), KV_ERRNO(sr));
-        if (multipart) /* best effort: nobody was told of this upload */
-            blob_upload_abort(a->blob, a->cfg.s3_bucket_staging, id, upload_id, NULL, 0);
-        store_failed(m, sr, cors);
-        return;
-    }
+    free(u);
+    return NULL;
+}
 
-    size_t cap = 4096 + (size_t)nparts * 2048;
+/* The 201 of a created upload: its URL (one PUT), or its parts' URLs and the completion's. */
+static void upload_answer(upload_op *u)
+{
+    api *a = u->a;
+    int64_t exp = a->cfg.presign_expires;
+    char expires[32];
+    iso_time(u->now + exp, expires);
+    size_t cap = 4096 + (size_t)u->nparts * 2048;
     char *body = rd_malloc(cap, "answering an upload");
     char *url = rd_malloc(4096, "answering an upload");
     json_writer w;
     json_writer_init(&w, body, cap);
     json_object_begin(&w);
     json_key(&w, "asset_id");
-    json_str(&w, id);
+    json_str(&w, u->id);
     json_key(&w, "upload");
     json_object_begin(&w);
     json_key(&w, "method");
     json_str(&w, "PUT");
     int r = 0;
-    if (!multipart) {
+    if (!u->multipart) {
         /* The URL takes exactly the announced size. Embedded, it names the org too (signed,
          * so the blob server can bound each org's uploads in progress); S3 gets no parameter
          * of ours. */
-        sigv4_pair org = {"reeld-org", p->org};
-        r = urlsign_url(&a->sign, "PUT", a->cfg.s3_bucket_staging, id, &org,
-                        blob_has_uploads(a->blob) ? 0 : 1, now, exp, size, url, 4096);
+        sigv4_pair org = {"reeld-org", u->org};
+        r = urlsign_url(&a->sign, "PUT", a->cfg.s3_bucket_staging, u->id, &org,
+                        blob_aio_has_uploads(a->backend.aio) ? 0 : 1, u->now, exp, u->size, url,
+                        4096);
         json_key(&w, "url");
         json_str(&w, r > 0 ? url : "");
     } else {
         json_key(&w, "upload_id");
-        json_str(&w, upload_id);
+        json_str(&w, u->upload_id);
         json_key(&w, "part_size");
-        json_int64(&w, part);
+        json_int64(&w, u->part);
         json_key(&w, "parts");
         json_array_begin(&w);
-        for (int n = 1; n <= nparts && r >= 0; n++) {
+        for (int n = 1; n <= u->nparts && r >= 0; n++) {
             char num[16];
             snprintf(num, sizeof(num), "%d", n);
-            sigv4_pair qp[2] = {{"partNumber", num}, {"uploadId", upload_id}};
-            int64_t len = n < nparts ? part : size - (int64_t)(nparts - 1) * part;
-            r = urlsign_url(&a->sign, "PUT", a->cfg.s3_bucket_staging, id, qp, 2, now, exp, len,
-                            url, 4096);
+            sigv4_pair qp[2] = {{"partNumber", num}, {"uploadId", u->upload_id}};
+            int64_t len = n < u->nparts ? u->part : u->size - (int64_t)(u->nparts - 1) * u->part;
+            r = urlsign_url(&a->sign, "PUT", a->cfg.s3_bucket_staging, u->id, qp, 2, u->now, exp,
+                            len, url, 4096);
             json_object_begin(&w);
             json_key(&w, "n");
             json_int64(&w, n);
@@ -637,13 +632,13 @@ static void post_upload(api *a, const rd_msg *m, const principal *p, const char 
         json_array_end(&w);
         json_key(&w, "complete_url");
         char path[96];
-        snprintf(path, sizeof(path), "/api/uploads/%s/complete", id);
+        snprintf(path, sizeof(path), "/api/uploads/%s/complete", u->id);
         json_str(&w, path);
     }
     json_key(&w, "headers");
     json_object_begin(&w);
     json_key(&w, "Content-Type");
-    json_str(&w, type);
+    json_str(&w, u->type);
     json_object_end(&w);
     json_key(&w, "expires_at");
     json_str(&w, expires);
@@ -651,15 +646,125 @@ static void post_upload(api *a, const rd_msg *m, const principal *p, const char 
     json_object_end(&w);
     int len = json_writer_finish(&w);
     if (r < 0 || len < 0) {
-        log_error("api_presign_failed", KV_STR("asset", id), KV_ERRNO(r < 0 ? r : len));
-        reply_error(m, 500, "internal", "The upload URL could not be signed; see the logs.", cors);
+        log_error("api_presign_failed", KV_STR("asset", u->id), KV_ERRNO(r < 0 ? r : len));
+        reply_error(u->m, 500, "internal", "The upload URL could not be signed; see the logs.",
+                    u->cors);
     } else {
-        reply(m, 201, body, (size_t)len, cors);
-        log_info("upload_created", KV_STR("asset", id), KV_STR("org", p->org), KV_INT("size", size),
-                 KV_INT("parts", multipart ? nparts : 0));
+        reply(u->m, 201, body, (size_t)len, u->cors);
+        log_info("upload_created", KV_STR("asset", u->id), KV_STR("org", u->org),
+                 KV_INT("size", u->size), KV_INT("parts", u->multipart ? u->nparts : 0));
     }
     free(body);
     free(url);
+}
+
+/* The abort of a multipart upload whose row failed (best effort: nobody was told of it). */
+static void upload_aborted(blob_sink *s, int err, const char *why)
+{
+    upload_op *u = (upload_op *)s;
+    if (err < 0)
+        log_warn("api_multipart_abort_failed", KV_STR("asset", u->id), KV_ERRNO(err),
+                 KV_STR("s3", why));
+    upload_free(u);
+}
+
+/* The store's answer to the upload's row: the 201, or the store's error (and the multipart
+ * upload, if any, aborted). */
+static int upload_stored(rd_actor *self, rd_msg *ans, int err, void *ctx)
+{
+    (void)self;
+    upload_op *u = ctx;
+    int r = err < 0 ? err : msg_body(ans, store)->status;
+    msg_free(ans);
+    if (r == 0) {
+        upload_answer(u);
+        upload_free(u);
+        return 0;
+    }
+    log_error("api_asset_create_failed", KV_STR("asset", u->id), KV_ERRNO(r));
+    store_failed(u->m, r, u->cors);
+    if (!u->multipart) {
+        upload_free(u);
+        return 0;
+    }
+    u->sink = (blob_sink){.done = upload_aborted};
+    if (blob_aio_upload_abort(u->a->backend.aio, loop_current(), u->a->cfg.s3_bucket_staging, u->id,
+                              u->upload_id, &u->sink, NULL) < 0)
+        upload_aborted(&u->sink, -EAGAIN, "the abort could not start");
+    return 0;
+}
+
+/* Writes the upload's row (one asynchronous store request from the front). */
+static void upload_row(upload_op *u)
+{
+    api *a = u->a;
+    rd_msg *req = store_request(STORE_ASSET_CREATE);
+    rd_asset *row = &msg_body(req, store)->assets[0];
+    snprintf(row->public_id, sizeof(row->public_id), "%s", u->id);
+    snprintf(row->org, sizeof(row->org), "%s", u->org);
+    snprintf(row->state, sizeof(row->state), "uploading");
+    utf8_prefix(row->filename, u->filename, sizeof(row->filename) - 1);
+    snprintf(row->content_type, sizeof(row->content_type), "%s", u->type);
+    row->size_bytes = u->size;
+    /* The public id names the object in both buckets, and the ladder's prefix in previews
+     * (what playback links point at). */
+    snprintf(row->staging_key, sizeof(row->staging_key), "%s", u->id);
+    snprintf(row->master_key, sizeof(row->master_key), "%s", u->id);
+    if (u->multipart) {
+        snprintf(row->upload_id, sizeof(row->upload_id), "%s", u->upload_id);
+        row->part_size = u->part;
+        row->nparts = u->nparts;
+    }
+    /* A front that stopped while the multipart upload started takes no more requests. */
+    int r = atomic_load(&u->self->stopped)
+                ? -EPIPE
+                : actor_request(u->self, a->store_actor, req, STORE_WAIT_MS, upload_stored, u);
+    if (r < 0) {
+        msg_free(req);
+        upload_stored(u->self, NULL, -EAGAIN, u);
+    }
+}
+
+static void upload_started_head(blob_sink *s, const blob_meta *meta)
+{
+    upload_op *u = (upload_op *)s;
+    snprintf(u->upload_id, sizeof(u->upload_id), "%s", meta->upload_id);
+}
+
+/* The multipart upload's start is back: the row next, or 502. */
+static void upload_started(blob_sink *s, int err, const char *why)
+{
+    upload_op *u = (upload_op *)s;
+    if (err == 0 && u->upload_id[0] == '\0')
+        err = -EIO;
+    if (err < 0) {
+        log_error("api_multipart_create_failed", KV_STR("asset", u->id), KV_ERRNO(err),
+                  KV_STR("s3", why != NULL ? why : ""));
+        reply_error(u->m, 502, "storage_failed",
+                    "Object storage refused to start the upload; try again.", u->cors);
+        upload_free(u);
+        return;
+    }
+    upload_row(u);
+}
+
+/* POST /api/uploads on front `self`: RD_KEPT (the request is the upload's until answered) or
+ * RD_DONE once answered. */
+static int upload_begin(rd_actor *self, rd_msg *m, const principal *p, const char *cors)
+{
+    upload_op *u = upload_parse(self->state, m, p, cors);
+    if (u == NULL)
+        return RD_DONE;
+    u->self = self;
+    if (!u->multipart) {
+        upload_row(u);
+        return RD_KEPT;
+    }
+    u->sink = (blob_sink){.head = upload_started_head, .done = upload_started};
+    if (blob_aio_upload_start(u->a->backend.aio, loop_current(), u->a->cfg.s3_bucket_staging, u->id,
+                              u->type, &u->sink, NULL) < 0)
+        upload_started(&u->sink, -EAGAIN, "the upload could not start");
+    return RD_KEPT;
 }
 
 /* 1 (answered 410) when the upload expired unpromoted: its staging object is gone. */
@@ -2603,9 +2708,6 @@ static int api_handle(rd_actor *self, rd_msg *m)
         return RD_DONE;
     const rd_http_request *q = msg_body(m, http_request);
     switch (r) {
-    case R_UPLOADS:
-        post_upload(a, m, &p, cors);
-        break;
     case R_COMPLETE:
         post_complete(a, m, &p, cors);
         break;
@@ -2641,7 +2743,7 @@ static int api_handle(rd_actor *self, rd_msg *m)
     return RD_DONE;
 }
 
-/* ---- the readers' front ----
+/* ---- the front ----
  *
  * A loop actor on every loop owns every route. It admits each request (auth, rate limits: its
  * buckets are the API's only ones) and answers every read itself: the status poll, the
@@ -2649,8 +2751,9 @@ static int api_handle(rd_actor *self, rd_msg *m)
  * asynchronous store read each; the progress stream and the captions' listing after the
  * asset's (front_found); the first look at a ready asset's outputs with HEADs through the
  * asynchronous blob store (look_start). No read waits on a thread. Nor do the webhook's
- * requests (GET, PUT, DELETE, rotate-secret), one store statement each (webhook_answer). The
- * other writes it hands to the writers' threads, whose handlers may block. */
+ * requests (GET, PUT, DELETE, rotate-secret), one store statement each (webhook_answer), nor
+ * an upload's creation (upload_begin). The other writes it hands to the writers' threads,
+ * whose handlers may block. */
 
 static int is_write(int r, const rd_msg *m);
 
@@ -2811,6 +2914,8 @@ static int front_handle(rd_actor *self, rd_msg *m)
     if (m->type != MSG_HTTP_REQUEST || prologue(a, m, 1, &r, cors, &p) != 0)
         return RD_DONE;
     const rd_http_request *q = msg_body(m, http_request);
+    if (r == R_UPLOADS)
+        return upload_begin(self, m, &p, cors);
     if (r == R_WH_ROTATE || r == R_WEBHOOK) {
         rd_msg *req = webhook_request(a, m, &p, webhook_op(a, m), cors);
         return req == NULL ? RD_DONE : front_ask(self, req, webhook_answer, m, cors);
@@ -3006,7 +3111,7 @@ static int load_edge_key(api *a, const rd_config *cfg, char *err, size_t errlen)
     return 0;
 }
 
-/* One part of the API on loops[0]: the readers' (API_READS: the fronts' state, no thread;
+/* One part of the API on loops[0]: the readers' (API_FRONTS: the fronts' state, no thread;
  * its blob store has a client on each of `loops`, where the fronts look at outputs) or a
  * writer's (a thread with its store client; `ticks`: the one that also runs the periodic
  * sweeps and checked the masters bucket at start). */
@@ -3026,9 +3131,9 @@ static int api_new(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_a
         r = parse_keys(a, cfg->api_keys, err, errlen);
     if (r == 0)
         r = cors_parse(&a->cors, cfg->allowed_origins, "ALLOWED_ORIGINS", err, errlen);
-    /* The readers answer from the store and sign edge links; they look at object storage
-     * only to list a ready asset's outputs (HEADs in the previews bucket). */
-    if (r == 0 && part == API_WRITES)
+    /* The fronts sign an upload's URLs (the edge links take the edge key, below); the
+     * writers sign nothing. */
+    if (r == 0 && part == API_FRONTS)
         r = urlsign_init(&a->sign, cfg, err, errlen);
     if (r == 0 && (r = blob_backend_open(&a->backend, cfg, loops, nloops, err, errlen)) == 0)
         a->blob = a->backend.blob;
@@ -3045,7 +3150,7 @@ static int api_new(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_a
         r = load_edge_key(a, cfg, err, errlen);
     if (r == 0 && part == API_WRITES) /* the fronts ask `store` themselves */
         r = store_client_create(loop, dispatcher, &a->store);
-    if (r == 0 && part == API_READS)
+    if (r == 0 && part == API_FRONTS)
         r = progress_stream_spawn(loop, dispatcher, 500, &a->sse);
     if (r < 0) {
         api_def.fini(&(rd_actor){.state = a});
@@ -3084,7 +3189,7 @@ static int api_new(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_a
                                   RD_COUNTER, "code,class", NULL, 0);
     for (int i = 0; i < R_COUNT; i++)
         a->route[i] = -1;
-    if (part == API_READS) { /* the fronts answer every read: no thread */
+    if (part == API_FRONTS) { /* the fronts answer every read: no thread */
         *out = a;
         return 0;
     }
@@ -3106,21 +3211,21 @@ static const struct {
     const char *pattern;
     unsigned methods;
 } route_table[] = {
-    {R_UPLOADS, API_WRITES, "/api/uploads", RD_HTTP_POST},
+    {R_UPLOADS, API_FRONTS, "/api/uploads", RD_HTTP_POST},
     {R_COMPLETE, API_WRITES, "/api/uploads/{id}/complete", RD_HTTP_POST},
     {R_PROMOTE, API_WRITES, "/api/assets/{id}/promote", RD_HTTP_POST},
-    {R_PLAYBACK, API_READS, "/api/assets/{id}/playback", RD_HTTP_GET},
-    {R_ASSET, API_READS, "/api/assets/{id}", RD_HTTP_GET | RD_HTTP_DELETE},
-    {R_LIST, API_READS, "/api/assets", RD_HTTP_GET},
-    {R_DOCS, API_READS, "/api/docs", RD_HTTP_GET},
-    {R_WEBHOOK, API_READS, "/api/webhook", RD_HTTP_GET | RD_HTTP_PUT | RD_HTTP_DELETE},
-    {R_WH_ROTATE, API_READS, "/api/webhook/rotate-secret", RD_HTTP_POST},
-    {R_WH_DELIVERIES, API_READS, "/api/webhook/deliveries", RD_HTTP_GET},
-    {R_EVENTS, API_READS, "/api/assets/{id}/events", RD_HTTP_GET},
+    {R_PLAYBACK, API_FRONTS, "/api/assets/{id}/playback", RD_HTTP_GET},
+    {R_ASSET, API_FRONTS, "/api/assets/{id}", RD_HTTP_GET | RD_HTTP_DELETE},
+    {R_LIST, API_FRONTS, "/api/assets", RD_HTTP_GET},
+    {R_DOCS, API_FRONTS, "/api/docs", RD_HTTP_GET},
+    {R_WEBHOOK, API_FRONTS, "/api/webhook", RD_HTTP_GET | RD_HTTP_PUT | RD_HTTP_DELETE},
+    {R_WH_ROTATE, API_FRONTS, "/api/webhook/rotate-secret", RD_HTTP_POST},
+    {R_WH_DELIVERIES, API_FRONTS, "/api/webhook/deliveries", RD_HTTP_GET},
+    {R_EVENTS, API_FRONTS, "/api/assets/{id}/events", RD_HTTP_GET},
     {R_CAPTION, API_WRITES, "/api/assets/{id}/captions/{lang}", RD_HTTP_PUT | RD_HTTP_DELETE},
-    {R_CAPTIONS, API_READS, "/api/assets/{id}/captions", RD_HTTP_GET},
+    {R_CAPTIONS, API_FRONTS, "/api/assets/{id}/captions", RD_HTTP_GET},
     {R_EXPORTS, API_WRITES, "/api/assets/{id}/exports", RD_HTTP_POST},
-    {R_EXPORT, API_READS, "/api/exports/{id}", RD_HTTP_GET},
+    {R_EXPORT, API_FRONTS, "/api/exports/{id}", RD_HTTP_GET},
     {R_EXPORT_CANCEL, API_WRITES, "/api/exports/{id}/cancel", RD_HTTP_POST},
     {R_CLIPS, API_WRITES, "/api/assets/{id}/clips", RD_HTTP_POST},
 };
@@ -3150,7 +3255,7 @@ int api_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_actor 
     for (int i = 0, k = 1; i < nloops; i++)
         if (i != home)
             order[k++] = loops[i];
-    int r = api_new(cfg, order, nloops, dispatcher, store, API_READS, 0, &x->reads, err, errlen);
+    int r = api_new(cfg, order, nloops, dispatcher, store, API_FRONTS, 0, &x->reads, err, errlen);
     free(order);
     for (int i = 0; r == 0 && i < API_WRITERS; i++) {
         r = api_new(cfg, &loops[i % nloops], 1, dispatcher, store, API_WRITES, i == 0,

@@ -15,13 +15,14 @@
  * rate limits: one table for the whole API, shared by the fronts) and answers every read
  * itself, with asynchronous store reads (and HEADs of a ready asset's outputs through the
  * asynchronous blob store), as many in flight as clients ask: no read waits on a thread, nor
- * do the webhook's requests (one store statement each). The other writes (uploads, complete,
- * promote, delete, captions, exports, clips: HEAD, CopyObject and the multipart calls wait on
- * object storage) it hands to the writer thread with the fewest requests waiting (API_WRITERS
- * of them). So a promote waiting seconds on a slow object store holds up no status poll, no
- * playback link, no listing and no other writer's requests. Assets live in the store only (any
- * node, or this one after a restart, answers for them). Bound mailboxes turn a flood into
- * 503s. */
+ * do the webhook's requests (one store statement each), nor an upload's creation (its multipart
+ * start through the asynchronous blob store, then one store statement). The other writes
+ * (complete, promote, delete, captions, exports, clips: HEAD, CopyObject, the multipart
+ * completion and the deletes wait on object storage) it hands to the writer thread with the fewest
+ * requests waiting (API_WRITERS of them). So a promote waiting seconds on a slow object store holds
+ * up no status poll, no playback link, no listing and no other writer's requests. Assets live in
+ * the store only (any node, or this one after a restart, answers for them). Bound mailboxes turn a
+ * flood into 503s. */
 #ifndef REELD_ACTORS_API_H
 #define REELD_ACTORS_API_H
 

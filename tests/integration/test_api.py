@@ -561,6 +561,61 @@ def test_s3_multipart_upload_left_unfinished_is_aborted_when_it_expires(reeld_fa
     fresh = new_upload(r, 6 << 20)
     assert fresh["asset_id"] in open_uploads()
 
+def test_s3_gone_when_a_multipart_upload_starts_is_502_and_writes_nothing(reeld_factory, moto):
+    """The front starts the multipart upload through the asynchronous blob store before the
+    row: with S3 unreachable the answer is 502 storage_failed, no asset is written, and once
+    S3 is back the next upload is made whole."""
+    from servers import Forwarder
+    gate = Forwarder(int(moto["endpoint"].rsplit(":", 1)[1]))
+    r = reeld_factory(env=s3_env(moto, S3_ENDPOINT=f"http://127.0.0.1:{gate.port}",
+                                 REELD_MULTIPART_THRESHOLD="5M", REELD_PART_SIZE="5M"))
+    gate.cut()
+    try:
+        st, _, err = call(r, "POST", "/api/uploads",
+                          {"filename": "a.mp4", "content_type": "video/mp4", "size": 6 << 20})
+        assert st == 502 and err["error"]["code"] == "storage_failed", (st, err)
+        st, _, listing = call(r, "GET", "/api/assets")
+        assert st == 200 and listing["assets"] == [], listing
+    finally:
+        gate.mend()
+    up = new_upload(r, 6 << 20)
+    assert up["upload"]["upload_id"] and len(up["upload"]["parts"]) == 2
+    assert up["asset_id"] in {u["Key"] for u in moto["s3"].list_multipart_uploads(
+        Bucket="staging").get("Uploads", [])}
+
+
+def test_store_down_when_a_multipart_upload_is_created_aborts_it(reeld_factory, moto, postgres):
+    """The multipart upload is started before the row: when the row cannot be written (the
+    store is down) the answer is 503 with Retry-After, and the upload nobody was told of is
+    aborted, not left holding parts in the bucket."""
+    r = reeld_factory(env=s3_env(moto, POSTGRES_URL=postgres.new_database(),
+                                 REELD_MULTIPART_THRESHOLD="5M", REELD_PART_SIZE="5M"),
+                      args=("--cores", "1"))
+    s3 = moto["s3"]
+
+    def open_uploads():
+        return {(u["Key"], u["UploadId"])
+                for u in s3.list_multipart_uploads(Bucket="staging").get("Uploads", [])}
+
+    kept = new_upload(r, 6 << 20)["asset_id"]
+    before = open_uploads()
+    assert kept in {k for k, _ in before}
+    postgres.stop()
+    try:
+        time.sleep(0.3)
+        st, headers, err = call(r, "POST", "/api/uploads",
+                                {"filename": "a.mp4", "content_type": "video/mp4",
+                                 "size": 6 << 20})
+        assert st == 503 and headers.get("retry-after") == "1", (st, err)
+        assert err["error"]["code"] == "store_unavailable"
+        deadline = time.time() + 10
+        while time.time() < deadline and open_uploads() != before:
+            time.sleep(0.2)
+        assert open_uploads() == before  # the new one aborted, the first left alone
+    finally:
+        postgres.start()
+
+
 # ---- the OpenAPI document ----
 
 def test_openapi_document_and_schemathesis(reeld_factory, tmp_path):
@@ -581,8 +636,7 @@ def test_openapi_document_and_schemathesis(reeld_factory, tmp_path):
 def test_a_slow_promote_does_not_hold_up_status_polls(reeld_factory, moto):
     """A promote waiting seconds on object storage (HEAD, CopyObject) used to hold every other
     API request of the node behind it: status polls, playback links and the listing are answered
-    on the loops or the readers' thread, and other writes (a new upload, which asks S3 nothing)
-    by another of the writers' threads."""
+    on the loops, and so is a new upload (one PUT: it asks S3 nothing)."""
     import threading
     from servers import Forwarder
     slow = Forwarder(int(moto["endpoint"].rsplit(":", 1)[1]))
@@ -611,7 +665,7 @@ def test_a_slow_promote_does_not_hold_up_status_polls(reeld_factory, moto):
         assert st == (409 if path.endswith("/playback") else 200), (path, body)  # not yet promoted
     for _ in range(3):
         t = time.time()
-        new_upload(r, 10)  # a write, on another writer
+        new_upload(r, 10)  # a write, answered on the loops
         took.append(time.time() - t)
     assert "status" not in done, "the promote finished before the reads were tried"
     th.join(30)

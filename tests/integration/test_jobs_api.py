@@ -10,8 +10,11 @@ import urllib.request
 from test_jobs import add_job, wait_for
 
 
-def call(r, method, path):
-    req = urllib.request.Request(f"http://{r.addr}{path}", method=method)
+def call(r, method, path, body=None):
+    """One request through urllib (it sends Connection: close); `body` goes as JSON."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"http://{r.addr}{path}", data=data, method=method,
+                                 headers={"Content-Type": "application/json"} if data else {})
     try:
         with urllib.request.urlopen(req, timeout=15) as resp:
             return resp.status, dict(resp.headers), json.loads(resp.read() or b"null")
@@ -79,6 +82,11 @@ def test_store_down_is_503_with_retry_after(reeld_factory, postgres):
             st, headers, err = call(r, "GET", path)
             assert st == 503 and headers.get("Retry-After") == "1", (path, st, err)
             assert err["error"]["code"] == "store_unavailable"
+        # So does an upload's creation (its row is the one store statement it needs).
+        st, headers, err = call(r, "POST", "/api/uploads",
+                                {"filename": "a.mp4", "content_type": "video/mp4", "size": 10})
+        assert st == 503 and headers.get("Retry-After") == "1", (st, err)
+        assert err["error"]["code"] == "store_unavailable"
     finally:
         postgres.start()
     wait_for(lambda: call(r, "GET", f"/api/jobs/{job['id']}")[0] == 200, 15,
