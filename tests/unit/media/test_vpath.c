@@ -21,7 +21,7 @@ TEST(nvenc_chain_scales_to_nv12_on_the_gpu_without_passthrough)
 {
     char b[256];
     CHECK(vpath_rung_chain(b, sizeof(b), MEDIA_ENC_NVENC, 0, 1280, 720) > 0);
-    CHECK_EQ_STR(b, "scale_cuda=w=1280:h=720:format=nv12:passthrough=0");
+    CHECK_EQ_STR(b, "scale_cuda=w=1280:h=720:interp_algo=bilinear:format=nv12:passthrough=0");
     CHECK_EQ_INT(vpath_rung_pix_fmt(MEDIA_ENC_NVENC, 0), AV_PIX_FMT_CUDA);
 }
 
@@ -29,7 +29,8 @@ TEST(hybrid_chain_downloads_the_small_frame_for_libx264)
 {
     char b[256];
     CHECK(vpath_rung_chain(b, sizeof(b), MEDIA_ENC_HYBRID, 0, 854, 480) > 0);
-    CHECK_EQ_STR(b, "scale_cuda=w=854:h=480:format=nv12:passthrough=0,hwdownload,format=nv12");
+    CHECK_EQ_STR(b, "scale_cuda=w=854:h=480:interp_algo=bilinear:format=nv12:passthrough=0,"
+                    "hwdownload,format=nv12");
     CHECK_EQ_INT(vpath_rung_pix_fmt(MEDIA_ENC_HYBRID, 0), AV_PIX_FMT_NV12);
     CHECK_EQ_STR(vpath_codec_name(MEDIA_ENC_HYBRID), "libx264");
     CHECK_EQ_STR(vpath_codec_name(MEDIA_ENC_NVENC), "h264_nvenc");
@@ -41,14 +42,17 @@ TEST(a_turned_source_is_scaled_first_then_turned_small)
     char b[256];
     /* A 720x1280 rung of a phone video shot sideways: scaled to 1280x720, then turned. */
     CHECK(vpath_rung_chain(b, sizeof(b), MEDIA_ENC_NVENC, 90, 720, 1280) > 0);
-    CHECK_EQ_STR(b, "scale_cuda=w=1280:h=720:format=nv12:passthrough=0,hwdownload,format=nv12,"
+    CHECK_EQ_STR(b, "scale_cuda=w=1280:h=720:interp_algo=bilinear:format=nv12:passthrough=0,"
+                    "hwdownload,format=nv12,"
                     "transpose=clock");
     CHECK_EQ_INT(vpath_rung_pix_fmt(MEDIA_ENC_NVENC, 90), AV_PIX_FMT_NV12);
     CHECK(vpath_rung_chain(b, sizeof(b), MEDIA_ENC_HYBRID, 270, 360, 640) > 0);
-    CHECK_EQ_STR(b, "scale_cuda=w=640:h=360:format=nv12:passthrough=0,hwdownload,format=nv12,"
+    CHECK_EQ_STR(b, "scale_cuda=w=640:h=360:interp_algo=bilinear:format=nv12:passthrough=0,"
+                    "hwdownload,format=nv12,"
                     "transpose=cclock");
     CHECK(vpath_rung_chain(b, sizeof(b), MEDIA_ENC_NVENC, 180, 640, 360) > 0);
-    CHECK_EQ_STR(b, "scale_cuda=w=640:h=360:format=nv12:passthrough=0,hwdownload,format=nv12,"
+    CHECK_EQ_STR(b, "scale_cuda=w=640:h=360:interp_algo=bilinear:format=nv12:passthrough=0,"
+                    "hwdownload,format=nv12,"
                     "hflip,vflip");
 }
 
