@@ -1554,7 +1554,20 @@ static int video_frame(job *j, AVFrame *in)
         (r = check_duration(j, (double)t / 90000, 1)) < 0)
         return r;
     j->last_t = t;
-    j->vframes++;
+    if (j->vframes++ == 0 && j->path != MEDIA_ENC_X264) {
+        /* On a GPU path, where the pictures are decoded: NVDEC, or the CPU when it does not
+         * know the codec or profile (4:4:4, ProRes, AV1 through libdav1d): what a slow job's
+         * operator asks first. */
+        int gpu = in->format == AV_PIX_FMT_CUDA;
+        enum AVPixelFormat pf =
+            gpu && in->hw_frames_ctx != NULL
+                ? ((AVHWFramesContext *)(void *)in->hw_frames_ctx->data)->sw_format
+                : (enum AVPixelFormat)in->format;
+        const char *pn = av_get_pix_fmt_name(pf);
+        log_info("video_decode", KV_STR("decoder", j->vdec->codec->name),
+                 KV_STR("on", gpu ? "nvdec" : "cpu"), KV_STR("format", pn != NULL ? pn : "?"),
+                 KV_INT("width", in->width), KV_INT("height", in->height));
+    }
     int force = t >= j->next_kf;
     if (force)
         j->next_kf = (t < 0 ? 1 : t / j->seg90 + 1) * j->seg90;
