@@ -1,6 +1,6 @@
-/* The upload → promote API: a front per loop answers the reads, the webhook's requests and an
- * upload's creation (asynchronous store and object storage; no thread); the other writes go to
- * the writers' thread actors (actors/api.h).
+/* The upload → promote API: a front per loop answers the reads, the webhook's requests, an
+ * upload's creation and the promote (asynchronous store and object storage; no thread); the
+ * other writes go to the writers' thread actors (actors/api.h).
  *
  * owns:  per part, a store client (the writers'), the rate-limit buckets, the parsed API keys
  *        (as SHA-256 digests), the URL signer, the blob backend (and in S3 mode its clients
@@ -14,16 +14,17 @@
  *        (STORE_ASSET_CREATE, _FIND, _UPDATE, _DELETE, _PURGE_DUE, _PURGED, STORE_JOB_CREATE,
  *        ...) to the dispatcher, through the store client's bridge. The fronts: STORE_ASSET_FIND,
  *        STORE_ASSET_LIST, STORE_WEBHOOK_LIST, STORE_EXPORT_GET, STORE_CAPTION_LIST and
- *        STORE_WEBHOOK_GET, _PUT, _DELETE and _ROTATE, STORE_ASSET_CREATE to the store
- *        (actor_request); the HEADs of a ready asset's outputs and a new upload's multipart
- *        start (and its abort, when the row fails) to the fronts' blob store (asynchronous, on
- *        the front's loop); MSG_SSE_OPEN to the progress streams; the other writes on to the
- *        writers' threads.
- * never: blocks a loop (the fronts only send and answer; CopyObject, the multipart completion
- *        and the deletes run on the writers' threads); answers a request before auth and the rate
- * limits have passed (OPTIONS preflights and /api/docs aside); tells one org that another org's
- * asset exists (404, as for a missing one); shows the store's own numeric asset ids; compares a key
- * or a signature with memcmp; logs a token, a key or a signed URL's signature.
+ *        STORE_WEBHOOK_GET, _PUT, _DELETE and _ROTATE, STORE_ASSET_CREATE, STORE_ORG_ACTIVE_JOBS,
+ *        STORE_JOB_CREATE and STORE_ASSET_UPDATE to the store (actor_request); the HEADs of a
+ *        ready asset's outputs, a new upload's multipart start (and its abort, when the row
+ *        fails), a promote's HEAD and copy to masters to the fronts' blob store (asynchronous,
+ *        on the front's loop); MSG_SSE_OPEN to the progress streams; the other writes on to
+ *        the writers' threads.
+ * never: blocks a loop (the fronts only send and answer; the multipart completion, the
+ *        captions' objects and the deletes run on the writers' threads); answers a request before
+ * auth and the rate limits have passed (OPTIONS preflights and /api/docs aside); tells one org that
+ * another org's asset exists (404, as for a missing one); shows the store's own numeric asset ids;
+ * compares a key or a signature with memcmp; logs a token, a key or a signed URL's signature.
  *
  * Clients: the rate-limit client of an authenticated request is its org (all its keys and
  * tokens share the buckets); in the open embedded mode it is the client's IP address. Failed
@@ -448,21 +449,32 @@ static int front_status(const api *a, const rd_msg *m, const rd_msg *ans, int er
     return err < 0 ? err : msg_body(ans, store)->status;
 }
 
+/* The store request for the asset the path's id names, of `org` ("": any org), or NULL once
+ * answered (404 `missing` for a malformed id). */
+static rd_msg *asset_find_request(const rd_msg *m, const char *org, const char *missing,
+                                  const char *cors)
+{
+    http1_str id = http_request_param(msg_body(m, http_request), 0);
+    if (!public_id_ok(id)) {
+        reply_error(m, 404, "not_found", missing, cors);
+        return NULL;
+    }
+    rd_msg *req = store_request_find();
+    rd_asset *q = &msg_body(req, store)->assets[0];
+    memcpy(q->public_id, id.p, id.len); /* length checked: the request is zeroed */
+    snprintf(q->org, sizeof(q->org), "%s", org);
+    return req;
+}
+
 /* The asset the path's id names, of `org` ("": any org), from the store: 0 with `out` filled,
  * or -1 once answered (404 `missing` for a malformed, unknown or another org's id; 503/500
  * when the store fails). */
 static int asset_lookup(api *a, const rd_msg *m, const char *org, rd_asset *out,
                         const char *missing, const char *cors)
 {
-    http1_str id = http_request_param(msg_body(m, http_request), 0);
-    if (!public_id_ok(id)) {
-        reply_error(m, 404, "not_found", missing, cors);
+    rd_msg *req = asset_find_request(m, org, missing, cors), *ans;
+    if (req == NULL)
         return -1;
-    }
-    rd_msg *req = store_request_find(), *ans;
-    rd_asset *q = &msg_body(req, store)->assets[0];
-    memcpy(q->public_id, id.p, id.len); /* length checked: the request is zeroed */
-    snprintf(q->org, sizeof(q->org), "%s", org);
     int r = store_call(a, req, &ans);
     if (r == -ENOENT) {
         reply_error(m, 404, "not_found", missing, cors);
@@ -478,15 +490,23 @@ static int asset_lookup(api *a, const rd_msg *m, const char *org, rd_asset *out,
     return 0;
 }
 
-/* Moves asset `x` to `state` ("uploaded", or "processing" with `job_id`) in the store. */
-static int asset_set(api *a, const rd_asset *x, const char *state, int64_t job_id)
+/* The store request that moves asset `x` to `state` ("uploaded", or "processing" with
+ * `job_id`). */
+static rd_msg *asset_set_request(const rd_asset *x, const char *state, int64_t job_id)
 {
-    rd_msg *req = store_request(STORE_ASSET_UPDATE), *ans;
+    rd_msg *req = store_request(STORE_ASSET_UPDATE);
     rd_asset *q = &msg_body(req, store)->assets[0];
     snprintf(q->public_id, sizeof(q->public_id), "%s", x->public_id);
     snprintf(q->org, sizeof(q->org), "%s", x->org);
     snprintf(q->state, sizeof(q->state), "%s", state);
     q->job_id = job_id;
+    return req;
+}
+
+/* Moves asset `x` to `state` in the store (asset_set_request), waiting: 0 or -errno. */
+static int asset_set(api *a, const rd_asset *x, const char *state, int64_t job_id)
+{
+    rd_msg *req = asset_set_request(x, state, job_id), *ans;
     int r = store_call(a, req, &ans);
     msg_free(ans);
     return r;
@@ -903,133 +923,246 @@ static int promote_options(const rd_msg *m, const char *cors, rd_job *j)
     return 0;
 }
 
-static void post_promote(api *a, const rd_msg *m, const principal *p, const char *cors)
-{
+/* ---- POST /api/assets/{id}/promote, on the front ----
+ *
+ * Every step is asynchronous on the front's loop, so a promote waiting minutes on a copy of a
+ * large master holds no thread: the asset's row (store), the staging object's HEAD (blob
+ * store), the org's jobs in flight (store, when bounded), the copy to masters with its
+ * retention (blob store: CopyObject, or UploadPartCopy parts above REELD_COPY_PART_SIZE), the
+ * job, then the row's move to "processing" (store). A step's failure answers and ends it. */
+
+enum { PR_FIND, PR_COUNT, PR_JOB, PR_SET };
+
+typedef struct promote_op {
+    blob_sink sink; /* the HEAD's, then the copy's */
+    rd_actor *self; /* the front */
+    api *a;
+    rd_msg *m;
     rd_asset x;
-    rd_job opts = {0};
-    if (promote_options(m, cors, &opts) < 0)
-        return;
-    if (asset_lookup(a, m, p->org, &x, "No such asset.", cors) < 0 || upload_expired(m, &x, cors))
-        return;
+    rd_job opts;
+    blob_meta staged; /* the staging object, as its HEAD found it */
+    int step;         /* what the store's next answer is for */
+    char cors[300];
+} promote_op;
+
+static void promote_end(promote_op *o)
+{
+    msg_free(o->m);
+    free(o);
+}
+
+static void promote_accepted(promote_op *o)
+{
     char body[160];
-    if (x.job_id == 0) {
-        if (x.nparts > 0 && strcmp(x.state, "uploading") == 0) {
-            reply_error(m, 409, "upload_incomplete",
-                        "Complete the multipart upload (POST /api/uploads/{id}/complete) before "
-                        "promoting.",
-                        cors);
-            return;
-        }
-        char msg[256];
-        blob_info info;
-        int r =
-            blob_head(a->blob, a->cfg.s3_bucket_staging, x.staging_key, &info, msg, sizeof(msg));
-        if (r == -ENOENT) {
-            reply_error(m, 409, "not_uploaded",
-                        "Nothing has been uploaded for this asset yet: PUT the file to its "
-                        "upload URL, then promote.",
-                        cors);
-            return;
-        }
-        if (r < 0) {
-            log_error("api_promote_head_failed", KV_STR("asset", x.public_id), KV_ERRNO(r),
-                      KV_STR("why", msg));
-            reply_error(m, 502, "storage_failed", "Object storage failed; try again.", cors);
-            return;
-        }
-        if (info.size != x.size_bytes) {
-            snprintf(msg, sizeof(msg),
-                     "The uploaded object has %lld bytes, not the %lld announced; upload it "
-                     "again.",
-                     (long long)info.size, (long long)x.size_bytes);
-            reply_error(m, 409, "size_mismatch", msg, cors);
-            return;
-        }
+    int n = snprintf(body, sizeof(body), "{\"job_id\":\"%lld\",\"asset_id\":\"%s\"}",
+                     (long long)o->x.job_id, o->x.public_id);
+    reply(o->m, 202, body, (size_t)n, o->cors);
+    promote_end(o);
+}
+
+static int promote_stored(rd_actor *self, rd_msg *ans, int err, void *ctx);
+
+/* Sends the promote's next store request (`step` says what its answer is for); a front that
+ * has stopped, or a full store mailbox, answers 503. */
+static void promote_ask(promote_op *o, rd_msg *req, int step)
+{
+    o->step = step;
+    int r = atomic_load(&o->self->stopped)
+                ? -EPIPE
+                : actor_request(o->self, o->a->store_actor, req, STORE_WAIT_MS, promote_stored, o);
+    if (r < 0) {
+        msg_free(req);
+        store_failed(o->m, -EAGAIN, o->cors);
+        promote_end(o);
+    }
+}
+
+static void promote_copied(blob_sink *s, int err, const char *why)
+{
+    promote_op *o = (promote_op *)s;
+    if (err < 0) {
+        log_error("api_promote_copy_failed", KV_STR("asset", o->x.public_id), KV_ERRNO(err),
+                  KV_STR("why", why != NULL ? why : ""));
+        /* A refusal (4xx: a bucket's settings changed, say) is not cured by trying again: the
+         * client is told the storage's own sentence. */
+        char msg[320];
+        if (err == -EINVAL || err == -EACCES || err == -ENOENT)
+            snprintf(msg, sizeof(msg), "Object storage refused the copy to masters: %.250s",
+                     why != NULL && why[0] ? why : "no reason given");
+        else
+            snprintf(msg, sizeof(msg), "Copying to masters failed; try again.");
+        reply_error(o->m, 502, "storage_failed", msg, o->cors);
+        promote_end(o);
+        return;
+    }
+    /* One job per asset and kind, by the store's own rule: promoting twice, on two nodes at
+     * once, or again after a failure here, finds the same job; the asset row then names it. */
+    rd_msg *req = store_request(STORE_JOB_CREATE);
+    struct rd_msg_store *st = msg_body(req, store);
+    st->n = 1;
+    st->jobs[0].asset_id = o->x.id;
+    snprintf(st->jobs[0].kind, sizeof(st->jobs[0].kind), "transcode");
+    st->jobs[0].max_attempts = JOB_ATTEMPTS;
+    st->jobs[0].mp4 = o->opts.mp4;
+    st->jobs[0].has_poster = o->opts.has_poster;
+    st->jobs[0].poster_ms = o->opts.poster_ms;
+    promote_ask(o, req, PR_JOB);
+}
+
+/* The copy to masters, once the staged object passed its checks. */
+static void promote_copy(promote_op *o)
+{
+    api *a = o->a;
+    if (!video_type(o->staged.content_type)) {
+        reply_error(o->m, 415, "unsupported_media_type",
+                    "The uploaded object's Content-Type is not a video type; upload it again "
+                    "with the upload's headers.",
+                    o->cors);
+        promote_end(o);
+        return;
+    }
+    /* With the retention masters keep (S3 mode), in UploadPartCopy parts above
+     * REELD_COPY_PART_SIZE (5 GiB at most: S3's CopyObject limit). */
+    o->sink = (blob_sink){.done = promote_copied};
+    if (blob_aio_copy(a->backend.aio, loop_current(), a->cfg.s3_bucket_staging, o->x.staging_key,
+                      (int64_t)o->staged.size, a->cfg.s3_bucket_masters, o->x.master_key,
+                      a->cfg.object_lock_default_days,
+                      strcmp(a->cfg.object_lock_mode, "governance") == 0 ? "GOVERNANCE"
+                                                                         : "COMPLIANCE",
+                      &o->sink, NULL) < 0)
+        promote_copied(&o->sink, -EAGAIN, "the copy could not start");
+}
+
+static void promote_head(blob_sink *s, const blob_meta *meta)
+{
+    ((promote_op *)s)->staged = *meta;
+}
+
+/* The staging object's HEAD is back: uploaded, whole; then the org's bound, then the copy. */
+static void promote_headed(blob_sink *s, int err, const char *why)
+{
+    promote_op *o = (promote_op *)s;
+    char msg[256];
+    if (err == -ENOENT) {
+        reply_error(o->m, 409, "not_uploaded",
+                    "Nothing has been uploaded for this asset yet: PUT the file to its upload "
+                    "URL, then promote.",
+                    o->cors);
+    } else if (err < 0) {
+        log_error("api_promote_head_failed", KV_STR("asset", o->x.public_id), KV_ERRNO(err),
+                  KV_STR("why", why != NULL ? why : ""));
+        reply_error(o->m, 502, "storage_failed", "Object storage failed; try again.", o->cors);
+    } else if ((int64_t)o->staged.size != o->x.size_bytes) {
+        snprintf(msg, sizeof(msg),
+                 "The uploaded object has %lld bytes, not the %lld announced; upload it again.",
+                 (long long)o->staged.size, (long long)o->x.size_bytes);
+        reply_error(o->m, 409, "size_mismatch", msg, o->cors);
+    } else if (o->a->cfg.max_jobs_per_org > 0) {
         /* A bound on one org's jobs in flight, so one tenant cannot queue enough to hold every
          * encoder for hours; checked before the copy, so a refused promote costs no storage.
          * Two promotes at once may both pass: the bound is soft by that much. */
-        if (a->cfg.max_jobs_per_org > 0) {
-            rd_msg *req = store_request(STORE_ORG_ACTIVE_JOBS), *ans;
-            snprintf(msg_body(req, store)->assets[0].org,
-                     sizeof(msg_body(req, store)->assets[0].org), "%s", x.org);
-            r = store_call(a, req, &ans);
-            if (r < 0) {
-                store_failed(m, r, cors);
-                return;
-            }
-            int64_t active = msg_body(ans, store)->counts.active;
-            msg_free(ans);
-            if (active >= a->cfg.max_jobs_per_org) {
-                char hdr[400];
-                snprintf(hdr, sizeof(hdr), "%sRetry-After: 30\r\n", cors);
-                snprintf(msg, sizeof(msg),
-                         "This org has %lld jobs queued or running, the most "
-                         "REELD_MAX_JOBS_PER_ORG allows; promote again when one has finished.",
-                         (long long)active);
-                reply_error(m, 429, "too_many_jobs", msg, hdr);
-                return;
-            }
-        }
-        if (!video_type(info.content_type)) {
-            reply_error(m, 415, "unsupported_media_type",
-                        "The uploaded object's Content-Type is not a video type; upload it again "
-                        "with the upload's headers.",
-                        cors);
-            return;
-        }
-        /* With the retention masters keep (S3 mode), in UploadPartCopy parts above
-         * REELD_COPY_PART_SIZE (5 GiB at most: S3's CopyObject limit). */
-        r = blob_copy(a->blob, a->cfg.s3_bucket_staging, x.staging_key, info.size,
-                      a->cfg.s3_bucket_masters, x.master_key, a->cfg.object_lock_default_days,
-                      strcmp(a->cfg.object_lock_mode, "governance") == 0 ? "GOVERNANCE"
-                                                                         : "COMPLIANCE",
-                      NULL, msg, sizeof(msg));
-        if (r < 0) {
-            log_error("api_promote_copy_failed", KV_STR("asset", x.public_id), KV_ERRNO(r),
-                      KV_STR("why", msg));
-            /* A refusal (4xx: a bucket's settings changed, say) is not cured by trying again:
-             * the client is told the storage's own sentence. */
-            char why[320];
-            if (r == -EINVAL || r == -EACCES || r == -ENOENT)
-                snprintf(why, sizeof(why), "Object storage refused the copy to masters: %.250s",
-                         msg[0] ? msg : "no reason given");
-            else
-                snprintf(why, sizeof(why), "Copying to masters failed; try again.");
-            reply_error(m, 502, "storage_failed", why, cors);
-            return;
-        }
-        /* One job per asset and kind, by the store's own rule: promoting twice, on two nodes
-         * at once, or again after a failure here, finds the same job; the asset row then
-         * names it. */
-        rd_msg *req = store_request(STORE_JOB_CREATE), *ans;
-        struct rd_msg_store *st = msg_body(req, store);
-        st->n = 1;
-        st->jobs[0].asset_id = x.id;
-        snprintf(st->jobs[0].kind, sizeof(st->jobs[0].kind), "transcode");
-        st->jobs[0].max_attempts = JOB_ATTEMPTS;
-        st->jobs[0].mp4 = opts.mp4;
-        st->jobs[0].has_poster = opts.has_poster;
-        st->jobs[0].poster_ms = opts.poster_ms;
-        r = store_call(a, req, &ans);
-        if (r < 0) {
-            log_error("api_job_create_failed", KV_STR("asset", x.public_id), KV_ERRNO(r));
-            store_failed(m, r, cors);
-            return;
-        }
-        x.job_id = msg_body(ans, store)->jobs[0].id;
-        msg_free(ans);
-        r = asset_set(a, &x, "processing", x.job_id);
-        if (r < 0) {
-            log_error("api_asset_update_failed", KV_STR("asset", x.public_id), KV_ERRNO(r));
-            store_failed(m, r, cors);
-            return;
-        }
-        log_info("asset_promoted", KV_STR("asset", x.public_id), KV_STR("org", x.org),
-                 KV_INT("job", x.job_id), KV_INT("lock_days", a->cfg.object_lock_default_days));
+        rd_msg *req = store_request(STORE_ORG_ACTIVE_JOBS);
+        snprintf(msg_body(req, store)->assets[0].org, sizeof(msg_body(req, store)->assets[0].org),
+                 "%s", o->x.org);
+        promote_ask(o, req, PR_COUNT);
+        return;
+    } else {
+        promote_copy(o);
+        return;
     }
-    int n = snprintf(body, sizeof(body), "{\"job_id\":\"%lld\",\"asset_id\":\"%s\"}",
-                     (long long)x.job_id, x.public_id);
-    reply(m, 202, body, (size_t)n, cors);
+    promote_end(o);
+}
+
+/* The store's answer to the promote's request of step o->step. */
+static int promote_stored(rd_actor *self, rd_msg *ans, int err, void *ctx)
+{
+    (void)self;
+    promote_op *o = ctx;
+    int r = err < 0 ? err : msg_body(ans, store)->status;
+    const struct rd_msg_store *b = r == 0 ? msg_body(ans, store) : NULL;
+    char msg[256];
+    if (o->step == PR_FIND && r == -ENOENT) {
+        reply_error(o->m, 404, "not_found", "No such asset.", o->cors);
+    } else if (r < 0) {
+        if (o->step == PR_FIND)
+            log_error("api_asset_find_failed", KV_ERRNO(r));
+        else
+            log_error(o->step == PR_SET ? "api_asset_update_failed" : "api_job_create_failed",
+                      KV_STR("asset", o->x.public_id), KV_INT("step", o->step), KV_ERRNO(r));
+        store_failed(o->m, r, o->cors);
+    } else if (o->step == PR_FIND) {
+        o->x = b->assets[0];
+        msg_free(ans);
+        if (upload_expired(o->m, &o->x, o->cors)) {
+            promote_end(o);
+        } else if (o->x.job_id != 0) { /* promoted already: the same job */
+            promote_accepted(o);
+        } else if (o->x.nparts > 0 && strcmp(o->x.state, "uploading") == 0) {
+            reply_error(o->m, 409, "upload_incomplete",
+                        "Complete the multipart upload (POST /api/uploads/{id}/complete) before "
+                        "promoting.",
+                        o->cors);
+            promote_end(o);
+        } else {
+            o->sink = (blob_sink){.head = promote_head, .done = promote_headed};
+            if (blob_aio_head(o->a->backend.aio, loop_current(), o->a->cfg.s3_bucket_staging,
+                              o->x.staging_key, &o->sink, NULL) < 0)
+                promote_headed(&o->sink, -EAGAIN, "the HEAD could not start");
+        }
+        return 0;
+    } else if (o->step == PR_COUNT) {
+        int64_t active = b->counts.active;
+        msg_free(ans);
+        if (active < o->a->cfg.max_jobs_per_org) {
+            promote_copy(o);
+            return 0;
+        }
+        char hdr[400];
+        snprintf(hdr, sizeof(hdr), "%sRetry-After: 30\r\n", o->cors);
+        snprintf(msg, sizeof(msg),
+                 "This org has %lld jobs queued or running, the most REELD_MAX_JOBS_PER_ORG "
+                 "allows; promote again when one has finished.",
+                 (long long)active);
+        reply_error(o->m, 429, "too_many_jobs", msg, hdr);
+        promote_end(o);
+        return 0;
+    } else if (o->step == PR_JOB) {
+        o->x.job_id = b->jobs[0].id;
+        msg_free(ans);
+        promote_ask(o, asset_set_request(&o->x, "processing", o->x.job_id), PR_SET);
+        return 0;
+    } else { /* PR_SET */
+        log_info("asset_promoted", KV_STR("asset", o->x.public_id), KV_STR("org", o->x.org),
+                 KV_INT("job", o->x.job_id),
+                 KV_INT("lock_days", o->a->cfg.object_lock_default_days));
+        msg_free(ans);
+        promote_accepted(o);
+        return 0;
+    }
+    msg_free(ans);
+    promote_end(o);
+    return 0;
+}
+
+/* POST /api/assets/{id}/promote on front `self`: RD_KEPT (the request is the promote's until
+ * answered) or RD_DONE once answered (400 options, 404 id). */
+static int promote_begin(rd_actor *self, rd_msg *m, const principal *p, const char *cors)
+{
+    api *a = self->state;
+    rd_job opts = {0};
+    if (promote_options(m, cors, &opts) < 0)
+        return RD_DONE;
+    rd_msg *req = asset_find_request(m, p->org, "No such asset.", cors);
+    if (req == NULL)
+        return RD_DONE;
+    promote_op *o = rd_calloc(1, sizeof(*o), "a promote");
+    o->self = self;
+    o->a = a;
+    o->m = m;
+    o->opts = opts;
+    snprintf(o->cors, sizeof(o->cors), "%s", cors);
+    promote_ask(o, req, PR_FIND);
+    return RD_KEPT;
 }
 
 /* ---- exports: POST /api/assets/{id}/exports, GET /api/exports/{id}, .../cancel ----
@@ -2711,9 +2844,6 @@ static int api_handle(rd_actor *self, rd_msg *m)
     case R_COMPLETE:
         post_complete(a, m, &p, cors);
         break;
-    case R_PROMOTE:
-        post_promote(a, m, &p, cors);
-        break;
     case R_ASSET: /* DELETE: the front answers GET and HEAD itself */
         if (q->method != RD_HTTP_DELETE)
             goto unrouted;
@@ -2916,6 +3046,8 @@ static int front_handle(rd_actor *self, rd_msg *m)
     const rd_http_request *q = msg_body(m, http_request);
     if (r == R_UPLOADS)
         return upload_begin(self, m, &p, cors);
+    if (r == R_PROMOTE)
+        return promote_begin(self, m, &p, cors);
     if (r == R_WH_ROTATE || r == R_WEBHOOK) {
         rd_msg *req = webhook_request(a, m, &p, webhook_op(a, m), cors);
         return req == NULL ? RD_DONE : front_ask(self, req, webhook_answer, m, cors);
@@ -2932,16 +3064,8 @@ static int front_handle(rd_actor *self, rd_msg *m)
     if ((r != R_ASSET && r != R_PLAYBACK && r != R_EVENTS && r != R_CAPTIONS) ||
         q->method == RD_HTTP_DELETE)
         return hand_over(a, r, m, cors); /* GET and HEAD (GET without the body) stay here */
-    http1_str id = http_request_param(q, 0);
-    if (!public_id_ok(id)) {
-        reply_error(m, 404, "not_found", "No such asset.", cors);
-        return RD_DONE;
-    }
-    rd_msg *req = store_request_find();
-    rd_asset *f = &msg_body(req, store)->assets[0];
-    memcpy(f->public_id, id.p, id.len); /* length checked: the request is zeroed */
-    snprintf(f->org, sizeof(f->org), "%s", read_org(a, &p));
-    return front_ask(self, req, front_found, m, cors);
+    rd_msg *req = asset_find_request(m, read_org(a, &p), "No such asset.", cors);
+    return req == NULL ? RD_DONE : front_ask(self, req, front_found, m, cors);
 }
 
 static const rd_actor_def front_def = {.name = "api-reads", .handle = front_handle};
@@ -3213,7 +3337,7 @@ static const struct {
 } route_table[] = {
     {R_UPLOADS, API_FRONTS, "/api/uploads", RD_HTTP_POST},
     {R_COMPLETE, API_WRITES, "/api/uploads/{id}/complete", RD_HTTP_POST},
-    {R_PROMOTE, API_WRITES, "/api/assets/{id}/promote", RD_HTTP_POST},
+    {R_PROMOTE, API_FRONTS, "/api/assets/{id}/promote", RD_HTTP_POST},
     {R_PLAYBACK, API_FRONTS, "/api/assets/{id}/playback", RD_HTTP_GET},
     {R_ASSET, API_FRONTS, "/api/assets/{id}", RD_HTTP_GET | RD_HTTP_DELETE},
     {R_LIST, API_FRONTS, "/api/assets", RD_HTTP_GET},

@@ -584,6 +584,39 @@ def test_s3_gone_when_a_multipart_upload_starts_is_502_and_writes_nothing(reeld_
         Bucket="staging").get("Uploads", [])}
 
 
+def test_promote_when_object_storage_fails_answers_502_and_promotes_nothing(reeld_factory, moto):
+    """The promote's HEAD and copy run through the asynchronous blob store on the front: S3
+    unreachable at the HEAD is 502 storage_failed; a copy the storage refuses (the masters
+    bucket is missing) is 502 with the storage's own sentence; neither writes a job, and once
+    storage is right the same asset promotes."""
+    from servers import Forwarder
+    gate = Forwarder(int(moto["endpoint"].rsplit(":", 1)[1]))
+    r = reeld_factory(env=s3_env(moto, S3_ENDPOINT=f"http://127.0.0.1:{gate.port}",
+                                 S3_BUCKET_MASTERS="masters-not-yet"))
+    data = os.urandom(2000)
+    up = new_upload(r, len(data))
+    assert put_url(up["upload"]["url"], data)[0] == 200
+    aid = up["asset_id"]
+    gate.cut()
+    try:
+        st, _, err = call(r, "POST", f"/api/assets/{aid}/promote")
+        assert st == 502 and err["error"]["code"] == "storage_failed", (st, err)
+        assert "try again" in err["error"]["message"]
+    finally:
+        gate.mend()
+    st, _, err = call(r, "POST", f"/api/assets/{aid}/promote")
+    assert st == 502 and err["error"]["code"] == "storage_failed", (st, err)
+    assert "refused the copy to masters" in err["error"]["message"], err
+    st, _, asset = call(r, "GET", f"/api/assets/{aid}")
+    assert st == 200 and asset["state"] == "uploading" and asset.get("job_id") in (None, ""), asset
+    moto["s3"].create_bucket(Bucket="masters-not-yet")
+    st, _, job = call(r, "POST", f"/api/assets/{aid}/promote")
+    assert st == 202 and job["asset_id"] == aid, job
+    assert moto["s3"].head_object(Bucket="masters-not-yet", Key=aid)["ContentLength"] == len(data)
+    st, _, again = call(r, "POST", f"/api/assets/{aid}/promote")  # the same job, not a second
+    assert st == 202 and again["job_id"] == job["job_id"], again
+
+
 def test_store_down_when_a_multipart_upload_is_created_aborts_it(reeld_factory, moto, postgres):
     """The multipart upload is started before the row: when the row cannot be written (the
     store is down) the answer is 503 with Retry-After, and the upload nobody was told of is
@@ -635,8 +668,9 @@ def test_openapi_document_and_schemathesis(reeld_factory, tmp_path):
 
 def test_a_slow_promote_does_not_hold_up_status_polls(reeld_factory, moto):
     """A promote waiting seconds on object storage (HEAD, CopyObject) used to hold every other
-    API request of the node behind it: status polls, playback links and the listing are answered
-    on the loops, and so is a new upload (one PUT: it asks S3 nothing)."""
+    API request of the node behind it. It now waits on the front's loop without blocking it:
+    status polls, playback links, the listing and new uploads (one PUT: they ask S3 nothing)
+    are answered meanwhile."""
     import threading
     from servers import Forwarder
     slow = Forwarder(int(moto["endpoint"].rsplit(":", 1)[1]))

@@ -82,11 +82,13 @@ def test_store_down_is_503_with_retry_after(reeld_factory, postgres):
             st, headers, err = call(r, "GET", path)
             assert st == 503 and headers.get("Retry-After") == "1", (path, st, err)
             assert err["error"]["code"] == "store_unavailable"
-        # So does an upload's creation (its row is the one store statement it needs).
-        st, headers, err = call(r, "POST", "/api/uploads",
-                                {"filename": "a.mp4", "content_type": "video/mp4", "size": 10})
-        assert st == 503 and headers.get("Retry-After") == "1", (st, err)
-        assert err["error"]["code"] == "store_unavailable"
+        # So do an upload's creation and a promote (their first store statements).
+        for path, body in (("/api/uploads", {"filename": "a.mp4", "content_type": "video/mp4",
+                                             "size": 10}),
+                           ("/api/assets/a000000000000000000000000/promote", {})):
+            st, headers, err = call(r, "POST", path, body)
+            assert st == 503 and headers.get("Retry-After") == "1", (path, st, err)
+            assert err["error"]["code"] == "store_unavailable"
     finally:
         postgres.start()
     wait_for(lambda: call(r, "GET", f"/api/jobs/{job['id']}")[0] == 200, 15,
