@@ -1,6 +1,6 @@
 /* The upload → promote API: a front per loop answers the reads, the webhook's requests, an
- * upload's creation and the promote (asynchronous store and object storage; no thread); the
- * other writes go to the writers' thread actors (actors/api.h).
+ * upload's creation and completion and the promote (asynchronous store and object storage; no
+ * thread); the other writes go to the writers' thread actors (actors/api.h).
  *
  * owns:  per part, a store client (the writers'), the rate-limit buckets, the parsed API keys
  *        (as SHA-256 digests), the URL signer, the blob backend (and in S3 mode its clients
@@ -17,11 +17,11 @@
  *        STORE_WEBHOOK_GET, _PUT, _DELETE and _ROTATE, STORE_ASSET_CREATE, STORE_ORG_ACTIVE_JOBS,
  *        STORE_JOB_CREATE and STORE_ASSET_UPDATE to the store (actor_request); the HEADs of a
  *        ready asset's outputs, a new upload's multipart start (and its abort, when the row
- *        fails), a promote's HEAD and copy to masters to the fronts' blob store (asynchronous,
- *        on the front's loop); MSG_SSE_OPEN to the progress streams; the other writes on to
- *        the writers' threads.
- * never: blocks a loop (the fronts only send and answer; the multipart completion, the
- *        captions' objects and the deletes run on the writers' threads); answers a request before
+ *        fails) and completion, a promote's HEAD and copy to masters to the fronts' blob store
+ *        (asynchronous, on the front's loop); MSG_SSE_OPEN to the progress streams; the other
+ *        writes on to the writers' threads.
+ * never: blocks a loop (the fronts only send and answer; the captions' objects and the
+ *        deletes run on the writers' threads); answers a request before
  * auth and the rate limits have passed (OPTIONS preflights and /api/docs aside); tells one org that
  * another org's asset exists (404, as for a missing one); shows the store's own numeric asset ids;
  * compares a key or a signature with memcmp; logs a token, a key or a signed URL's signature.
@@ -503,13 +503,50 @@ static rd_msg *asset_set_request(const rd_asset *x, const char *state, int64_t j
     return req;
 }
 
-/* Moves asset `x` to `state` in the store (asset_set_request), waiting: 0 or -errno. */
-static int asset_set(api *a, const rd_asset *x, const char *state, int64_t job_id)
+/* ---- requests a front answers in several asynchronous steps ----
+ *
+ * An upload's completion and the promote each go store request → object storage → store
+ * request on the front's loop, never waiting (an upload's creation too, with its own struct:
+ * its failed row must abort the multipart upload it started). Each op's struct begins with a
+ * front_op: the request, its CORS lines, the store step in flight and the sink of the object
+ * storage request in flight (the sink first, so a sink's callback finds its op). */
+typedef struct front_op {
+    blob_sink sink;
+    rd_actor *self; /* the front */
+    api *a;
+    rd_msg *m; /* the request, the op's until it is answered */
+    int step;  /* what the store's next answer is for */
+    char cors[300];
+} front_op;
+
+static void op_start(front_op *o, rd_actor *self, rd_msg *m, const char *cors)
 {
-    rd_msg *req = asset_set_request(x, state, job_id), *ans;
-    int r = store_call(a, req, &ans);
-    msg_free(ans);
-    return r;
+    o->self = self;
+    o->a = self->state;
+    o->m = m;
+    snprintf(o->cors, sizeof(o->cors), "%s", cors);
+}
+
+/* Frees the op (whose request has been answered) and its request. */
+static void op_end(front_op *o)
+{
+    msg_free(o->m);
+    free(o);
+}
+
+/* Sends the op's next store request, whose answer `cb` gets with the op (`step` says what it
+ * is for). A front that has stopped, or a full store mailbox, answers 503 and ends the op. */
+static void op_ask(front_op *o, rd_msg *req, int step, rd_reply_fn cb)
+{
+    o->step = step;
+    int r = atomic_load(&o->self->stopped)
+                ? -EPIPE
+                : actor_request(o->self, o->a->store_actor, req, STORE_WAIT_MS, cb, o);
+    if (r < 0) {
+        msg_free(req);
+        store_failed(o->m, -EAGAIN, o->cors);
+        op_end(o);
+    }
 }
 
 /* ---- POST /api/uploads ----
@@ -799,84 +836,179 @@ static int upload_expired(const rd_msg *m, const rd_asset *x, const char *cors)
     return 1;
 }
 
-/* ---- POST /api/uploads/{id}/complete ---- */
+/* ---- POST /api/uploads/{id}/complete, on the front ----
+ *
+ * The asset's row (store), the multipart upload's completion from the client's parts (blob
+ * store), then the row's move to "uploaded" (store), each asynchronous on the front's loop. */
 
-static void post_complete(api *a, const rd_msg *m, const principal *p, const char *cors)
-{
-    const rd_http_request *q = msg_body(m, http_request);
+enum { CO_FIND, CO_SET };
+
+typedef struct complete_op {
+    front_op op; /* its sink: the completion's, then a HEAD's */
     rd_asset x;
-    if (asset_lookup(a, m, p->org, &x, "No such upload.", cors) < 0 || upload_expired(m, &x, cors))
-        return;
+    s3_part *parts; /* x.nparts of them, borrowed by the completion until it is done */
+    blob_meta staged;
+    int err; /* the completion's */
+    char why[256];
+} complete_op;
+
+static void complete_end(complete_op *o)
+{
+    free(o->parts);
+    op_end(&o->op);
+}
+
+static int complete_stored(rd_actor *self, rd_msg *ans, int err, void *ctx);
+
+static void complete_ok(complete_op *o)
+{
     char ok[128];
-    int n = snprintf(ok, sizeof(ok), "{\"asset_id\":\"%s\",\"completed\":true}", x.public_id);
-    if (x.nparts < 1 || x.upload_id[0] == '\0') {
-        reply_error(m, 409, "not_multipart",
-                    "This upload is a single PUT: nothing to complete; promote it directly.", cors);
+    int n = snprintf(ok, sizeof(ok), "{\"asset_id\":\"%s\",\"completed\":true}", o->x.public_id);
+    reply(o->op.m, 200, ok, (size_t)n, o->op.cors);
+    complete_end(o);
+}
+
+/* The completion's outcome `r` is known: the row moves to "uploaded", or the answer says why
+ * not (400 for parts S3 refused, 502 when it failed). */
+static void complete_decided(complete_op *o, int r)
+{
+    if (r < 0) {
+        log_warn("api_multipart_complete_failed", KV_STR("asset", o->x.public_id), KV_ERRNO(r),
+                 KV_STR("s3", o->why));
+        if (r == -EINVAL || r == -ENOENT)
+            reply_error(o->op.m, 400, "invalid_parts",
+                        o->why[0] ? o->why : "Object storage refused the parts.", o->op.cors);
+        else
+            reply_error(o->op.m, 502, "storage_failed", "Object storage failed; try again.",
+                        o->op.cors);
+        complete_end(o);
         return;
     }
-    if (strcmp(x.state, "uploading") != 0) {
-        reply(m, 200, ok, (size_t)n, cors); /* completed (or promoted) already: here or elsewhere */
+    op_ask(&o->op, asset_set_request(&o->x, "uploaded", 0), CO_SET, complete_stored);
+}
+
+static void complete_head(blob_sink *s, const blob_meta *meta)
+{
+    ((complete_op *)s)->staged = *meta;
+}
+
+/* No such upload any more: completed by an earlier call whose answer (or store write) was
+ * lost, when the object of the announced size is there. */
+static void complete_headed(blob_sink *s, int err, const char *why)
+{
+    (void)why;
+    complete_op *o = (complete_op *)s;
+    complete_decided(o, err == 0 && (int64_t)o->staged.size == o->x.size_bytes ? 0 : o->err);
+}
+
+static void complete_done(blob_sink *s, int err, const char *why)
+{
+    complete_op *o = (complete_op *)s;
+    o->err = err;
+    snprintf(o->why, sizeof(o->why), "%s", why != NULL ? why : "");
+    if (err != -ENOENT) {
+        complete_decided(o, err);
         return;
     }
-    size_t ntoks = 8 + (size_t)x.nparts * 5;
+    o->op.sink = (blob_sink){.head = complete_head, .done = complete_headed};
+    if (blob_aio_head(o->op.a->backend.aio, loop_current(), o->op.a->cfg.s3_bucket_staging,
+                      o->x.staging_key, &o->op.sink, NULL) < 0)
+        complete_decided(o, err);
+}
+
+/* The client's parts from the body, all x.nparts of them in order: 0, or -1 once answered. */
+static int complete_parts(complete_op *o)
+{
+    const rd_msg *m = o->op.m;
+    const char *cors = o->op.cors;
+    int nparts = o->x.nparts, r = -1;
+    size_t ntoks = 8 + (size_t)nparts * 5;
     json_tok *t = rd_malloc(ntoks * sizeof(*t), "completing an upload");
-    s3_part *parts = rd_calloc((size_t)x.nparts, sizeof(*parts), "completing an upload");
-    const char *s = http_request_body(q).p;
+    o->parts = rd_calloc((size_t)nparts, sizeof(*o->parts), "completing an upload");
+    const char *s = http_request_body(msg_body(m, http_request)).p;
     if (json_body(m, cors, t, ntoks) < 0)
         goto out;
     int arr = json_get(s, t, 0, "parts");
-    if (arr < 0 || t[arr].type != JSON_ARRAY || t[arr].size != (uint32_t)x.nparts) {
+    if (arr < 0 || t[arr].type != JSON_ARRAY || t[arr].size != (uint32_t)nparts) {
         char msg[128];
-        snprintf(msg, sizeof(msg), "parts must list all %d parts as {n, etag}.", x.nparts);
+        snprintf(msg, sizeof(msg), "parts must list all %d parts as {n, etag}.", nparts);
         reply_error(m, 400, "invalid_field", msg, cors);
         goto out;
     }
-    for (int i = 0; i < x.nparts; i++) {
+    for (int i = 0; i < nparts; i++) {
         int it = json_item(t, arr, (uint32_t)i);
         int ni = json_get(s, t, it, "n"), ei = json_get(s, t, it, "etag");
         int64_t num;
         if (ni < 0 || ei < 0 || json_int(s, &t[ni], &num) < 0 || num != i + 1 ||
-            json_string(s, &t[ei], parts[i].etag, sizeof(parts[i].etag)) <= 0) {
+            json_string(s, &t[ei], o->parts[i].etag, sizeof(o->parts[i].etag)) <= 0) {
             reply_error(m, 400, "invalid_field",
                         "Each part needs n (1, 2, ... in order) and the etag its PUT returned.",
                         cors);
             goto out;
         }
-        parts[i].number = i + 1;
+        o->parts[i].number = i + 1;
     }
-    char why[256] = "";
-    int r = blob_upload_complete(a->blob, a->cfg.s3_bucket_staging, x.staging_key, x.upload_id,
-                                 parts, (size_t)x.nparts, why, sizeof(why));
-    if (r == -ENOENT) {
-        /* No such upload any more: completed by an earlier call whose answer (or store write)
-         * was lost. The object of the announced size says so. */
-        blob_info info;
-        char msg[256];
-        if (blob_head(a->blob, a->cfg.s3_bucket_staging, x.staging_key, &info, msg, sizeof(msg)) ==
-                0 &&
-            info.size == x.size_bytes)
-            r = 0;
-    }
-    if (r < 0) {
-        log_warn("api_multipart_complete_failed", KV_STR("asset", x.public_id), KV_ERRNO(r),
-                 KV_STR("s3", why));
-        if (r == -EINVAL || r == -ENOENT)
-            reply_error(m, 400, "invalid_parts", why[0] ? why : "Object storage refused the parts.",
-                        cors);
-        else
-            reply_error(m, 502, "storage_failed", "Object storage failed; try again.", cors);
-        goto out;
-    }
-    r = asset_set(a, &x, "uploaded", 0);
-    if (r < 0 && r != -ENOENT) { /* -ENOENT: promoted meanwhile, which needed it complete */
-        log_error("api_asset_update_failed", KV_STR("asset", x.public_id), KV_ERRNO(r));
-        store_failed(m, r, cors);
-        goto out;
-    }
-    reply(m, 200, ok, (size_t)n, cors);
+    r = 0;
 out:
     free(t);
-    free(parts);
+    return r;
+}
+
+/* The store's answer to the completion's request of step o->op.step. */
+static int complete_stored(rd_actor *self, rd_msg *ans, int err, void *ctx)
+{
+    (void)self;
+    complete_op *o = ctx;
+    int r = err < 0 ? err : msg_body(ans, store)->status;
+    if (o->op.step == CO_FIND && r == -ENOENT) {
+        reply_error(o->op.m, 404, "not_found", "No such upload.", o->op.cors);
+    } else if (o->op.step == CO_SET && (r == 0 || r == -ENOENT)) {
+        complete_ok(o); /* -ENOENT: promoted meanwhile, which needed it complete */
+        msg_free(ans);
+        return 0;
+    } else if (r < 0) {
+        log_error(o->op.step == CO_FIND ? "api_asset_find_failed" : "api_asset_update_failed",
+                  KV_STR("asset", o->x.public_id), KV_ERRNO(r));
+        store_failed(o->op.m, r, o->op.cors);
+    } else { /* CO_FIND */
+        o->x = msg_body(ans, store)->assets[0];
+        msg_free(ans);
+        api *a = o->op.a;
+        if (upload_expired(o->op.m, &o->x, o->op.cors)) {
+            complete_end(o);
+        } else if (o->x.nparts < 1 || o->x.upload_id[0] == '\0') {
+            reply_error(o->op.m, 409, "not_multipart",
+                        "This upload is a single PUT: nothing to complete; promote it directly.",
+                        o->op.cors);
+            complete_end(o);
+        } else if (strcmp(o->x.state, "uploading") != 0) {
+            complete_ok(o); /* completed (or promoted) already: here or elsewhere */
+        } else if (complete_parts(o) < 0) {
+            complete_end(o);
+        } else {
+            o->op.sink = (blob_sink){.done = complete_done};
+            if (blob_aio_upload_complete(a->backend.aio, loop_current(), a->cfg.s3_bucket_staging,
+                                         o->x.staging_key, o->x.upload_id, o->parts,
+                                         (size_t)o->x.nparts, &o->op.sink, NULL) < 0)
+                complete_done(&o->op.sink, -EAGAIN, "the completion could not start");
+        }
+        return 0;
+    }
+    msg_free(ans);
+    complete_end(o);
+    return 0;
+}
+
+/* POST /api/uploads/{id}/complete on front `self`: RD_KEPT, or RD_DONE once answered (404). */
+static int complete_begin(rd_actor *self, rd_msg *m, const principal *p, const char *cors)
+{
+    rd_msg *req = asset_find_request(m, p->org, "No such upload.", cors);
+    if (req == NULL)
+        return RD_DONE;
+    complete_op *o = rd_calloc(1, sizeof(*o), "an upload's completion");
+    op_start(&o->op, self, m, cors);
+    op_ask(&o->op, req, CO_FIND, complete_stored);
+    return RD_KEPT;
 }
 
 /* ---- POST /api/assets/{id}/promote ---- */
@@ -934,21 +1066,15 @@ static int promote_options(const rd_msg *m, const char *cors, rd_job *j)
 enum { PR_FIND, PR_COUNT, PR_JOB, PR_SET };
 
 typedef struct promote_op {
-    blob_sink sink; /* the HEAD's, then the copy's */
-    rd_actor *self; /* the front */
-    api *a;
-    rd_msg *m;
+    front_op op; /* its sink: the HEAD's, then the copy's */
     rd_asset x;
     rd_job opts;
     blob_meta staged; /* the staging object, as its HEAD found it */
-    int step;         /* what the store's next answer is for */
-    char cors[300];
 } promote_op;
 
 static void promote_end(promote_op *o)
 {
-    msg_free(o->m);
-    free(o);
+    op_end(&o->op);
 }
 
 static void promote_accepted(promote_op *o)
@@ -956,25 +1082,15 @@ static void promote_accepted(promote_op *o)
     char body[160];
     int n = snprintf(body, sizeof(body), "{\"job_id\":\"%lld\",\"asset_id\":\"%s\"}",
                      (long long)o->x.job_id, o->x.public_id);
-    reply(o->m, 202, body, (size_t)n, o->cors);
+    reply(o->op.m, 202, body, (size_t)n, o->op.cors);
     promote_end(o);
 }
 
 static int promote_stored(rd_actor *self, rd_msg *ans, int err, void *ctx);
 
-/* Sends the promote's next store request (`step` says what its answer is for); a front that
- * has stopped, or a full store mailbox, answers 503. */
 static void promote_ask(promote_op *o, rd_msg *req, int step)
 {
-    o->step = step;
-    int r = atomic_load(&o->self->stopped)
-                ? -EPIPE
-                : actor_request(o->self, o->a->store_actor, req, STORE_WAIT_MS, promote_stored, o);
-    if (r < 0) {
-        msg_free(req);
-        store_failed(o->m, -EAGAIN, o->cors);
-        promote_end(o);
-    }
+    op_ask(&o->op, req, step, promote_stored);
 }
 
 static void promote_copied(blob_sink *s, int err, const char *why)
@@ -991,7 +1107,7 @@ static void promote_copied(blob_sink *s, int err, const char *why)
                      why != NULL && why[0] ? why : "no reason given");
         else
             snprintf(msg, sizeof(msg), "Copying to masters failed; try again.");
-        reply_error(o->m, 502, "storage_failed", msg, o->cors);
+        reply_error(o->op.m, 502, "storage_failed", msg, o->op.cors);
         promote_end(o);
         return;
     }
@@ -1012,25 +1128,25 @@ static void promote_copied(blob_sink *s, int err, const char *why)
 /* The copy to masters, once the staged object passed its checks. */
 static void promote_copy(promote_op *o)
 {
-    api *a = o->a;
+    api *a = o->op.a;
     if (!video_type(o->staged.content_type)) {
-        reply_error(o->m, 415, "unsupported_media_type",
+        reply_error(o->op.m, 415, "unsupported_media_type",
                     "The uploaded object's Content-Type is not a video type; upload it again "
                     "with the upload's headers.",
-                    o->cors);
+                    o->op.cors);
         promote_end(o);
         return;
     }
     /* With the retention masters keep (S3 mode), in UploadPartCopy parts above
      * REELD_COPY_PART_SIZE (5 GiB at most: S3's CopyObject limit). */
-    o->sink = (blob_sink){.done = promote_copied};
+    o->op.sink = (blob_sink){.done = promote_copied};
     if (blob_aio_copy(a->backend.aio, loop_current(), a->cfg.s3_bucket_staging, o->x.staging_key,
                       (int64_t)o->staged.size, a->cfg.s3_bucket_masters, o->x.master_key,
                       a->cfg.object_lock_default_days,
                       strcmp(a->cfg.object_lock_mode, "governance") == 0 ? "GOVERNANCE"
                                                                          : "COMPLIANCE",
-                      &o->sink, NULL) < 0)
-        promote_copied(&o->sink, -EAGAIN, "the copy could not start");
+                      &o->op.sink, NULL) < 0)
+        promote_copied(&o->op.sink, -EAGAIN, "the copy could not start");
 }
 
 static void promote_head(blob_sink *s, const blob_meta *meta)
@@ -1044,20 +1160,21 @@ static void promote_headed(blob_sink *s, int err, const char *why)
     promote_op *o = (promote_op *)s;
     char msg[256];
     if (err == -ENOENT) {
-        reply_error(o->m, 409, "not_uploaded",
+        reply_error(o->op.m, 409, "not_uploaded",
                     "Nothing has been uploaded for this asset yet: PUT the file to its upload "
                     "URL, then promote.",
-                    o->cors);
+                    o->op.cors);
     } else if (err < 0) {
         log_error("api_promote_head_failed", KV_STR("asset", o->x.public_id), KV_ERRNO(err),
                   KV_STR("why", why != NULL ? why : ""));
-        reply_error(o->m, 502, "storage_failed", "Object storage failed; try again.", o->cors);
+        reply_error(o->op.m, 502, "storage_failed", "Object storage failed; try again.",
+                    o->op.cors);
     } else if ((int64_t)o->staged.size != o->x.size_bytes) {
         snprintf(msg, sizeof(msg),
                  "The uploaded object has %lld bytes, not the %lld announced; upload it again.",
                  (long long)o->staged.size, (long long)o->x.size_bytes);
-        reply_error(o->m, 409, "size_mismatch", msg, o->cors);
-    } else if (o->a->cfg.max_jobs_per_org > 0) {
+        reply_error(o->op.m, 409, "size_mismatch", msg, o->op.cors);
+    } else if (o->op.a->cfg.max_jobs_per_org > 0) {
         /* A bound on one org's jobs in flight, so one tenant cannot queue enough to hold every
          * encoder for hours; checked before the copy, so a refused promote costs no storage.
          * Two promotes at once may both pass: the bound is soft by that much. */
@@ -1073,7 +1190,7 @@ static void promote_headed(blob_sink *s, int err, const char *why)
     promote_end(o);
 }
 
-/* The store's answer to the promote's request of step o->step. */
+/* The store's answer to the promote's request of step o->op.step. */
 static int promote_stored(rd_actor *self, rd_msg *ans, int err, void *ctx)
 {
     (void)self;
@@ -1081,52 +1198,52 @@ static int promote_stored(rd_actor *self, rd_msg *ans, int err, void *ctx)
     int r = err < 0 ? err : msg_body(ans, store)->status;
     const struct rd_msg_store *b = r == 0 ? msg_body(ans, store) : NULL;
     char msg[256];
-    if (o->step == PR_FIND && r == -ENOENT) {
-        reply_error(o->m, 404, "not_found", "No such asset.", o->cors);
+    if (o->op.step == PR_FIND && r == -ENOENT) {
+        reply_error(o->op.m, 404, "not_found", "No such asset.", o->op.cors);
     } else if (r < 0) {
-        if (o->step == PR_FIND)
+        if (o->op.step == PR_FIND)
             log_error("api_asset_find_failed", KV_ERRNO(r));
         else
-            log_error(o->step == PR_SET ? "api_asset_update_failed" : "api_job_create_failed",
-                      KV_STR("asset", o->x.public_id), KV_INT("step", o->step), KV_ERRNO(r));
-        store_failed(o->m, r, o->cors);
-    } else if (o->step == PR_FIND) {
+            log_error(o->op.step == PR_SET ? "api_asset_update_failed" : "api_job_create_failed",
+                      KV_STR("asset", o->x.public_id), KV_INT("step", o->op.step), KV_ERRNO(r));
+        store_failed(o->op.m, r, o->op.cors);
+    } else if (o->op.step == PR_FIND) {
         o->x = b->assets[0];
         msg_free(ans);
-        if (upload_expired(o->m, &o->x, o->cors)) {
+        if (upload_expired(o->op.m, &o->x, o->op.cors)) {
             promote_end(o);
         } else if (o->x.job_id != 0) { /* promoted already: the same job */
             promote_accepted(o);
         } else if (o->x.nparts > 0 && strcmp(o->x.state, "uploading") == 0) {
-            reply_error(o->m, 409, "upload_incomplete",
+            reply_error(o->op.m, 409, "upload_incomplete",
                         "Complete the multipart upload (POST /api/uploads/{id}/complete) before "
                         "promoting.",
-                        o->cors);
+                        o->op.cors);
             promote_end(o);
         } else {
-            o->sink = (blob_sink){.head = promote_head, .done = promote_headed};
-            if (blob_aio_head(o->a->backend.aio, loop_current(), o->a->cfg.s3_bucket_staging,
-                              o->x.staging_key, &o->sink, NULL) < 0)
-                promote_headed(&o->sink, -EAGAIN, "the HEAD could not start");
+            o->op.sink = (blob_sink){.head = promote_head, .done = promote_headed};
+            if (blob_aio_head(o->op.a->backend.aio, loop_current(), o->op.a->cfg.s3_bucket_staging,
+                              o->x.staging_key, &o->op.sink, NULL) < 0)
+                promote_headed(&o->op.sink, -EAGAIN, "the HEAD could not start");
         }
         return 0;
-    } else if (o->step == PR_COUNT) {
+    } else if (o->op.step == PR_COUNT) {
         int64_t active = b->counts.active;
         msg_free(ans);
-        if (active < o->a->cfg.max_jobs_per_org) {
+        if (active < o->op.a->cfg.max_jobs_per_org) {
             promote_copy(o);
             return 0;
         }
         char hdr[400];
-        snprintf(hdr, sizeof(hdr), "%sRetry-After: 30\r\n", o->cors);
+        snprintf(hdr, sizeof(hdr), "%sRetry-After: 30\r\n", o->op.cors);
         snprintf(msg, sizeof(msg),
                  "This org has %lld jobs queued or running, the most REELD_MAX_JOBS_PER_ORG "
                  "allows; promote again when one has finished.",
                  (long long)active);
-        reply_error(o->m, 429, "too_many_jobs", msg, hdr);
+        reply_error(o->op.m, 429, "too_many_jobs", msg, hdr);
         promote_end(o);
         return 0;
-    } else if (o->step == PR_JOB) {
+    } else if (o->op.step == PR_JOB) {
         o->x.job_id = b->jobs[0].id;
         msg_free(ans);
         promote_ask(o, asset_set_request(&o->x, "processing", o->x.job_id), PR_SET);
@@ -1134,7 +1251,7 @@ static int promote_stored(rd_actor *self, rd_msg *ans, int err, void *ctx)
     } else { /* PR_SET */
         log_info("asset_promoted", KV_STR("asset", o->x.public_id), KV_STR("org", o->x.org),
                  KV_INT("job", o->x.job_id),
-                 KV_INT("lock_days", o->a->cfg.object_lock_default_days));
+                 KV_INT("lock_days", o->op.a->cfg.object_lock_default_days));
         msg_free(ans);
         promote_accepted(o);
         return 0;
@@ -1148,7 +1265,6 @@ static int promote_stored(rd_actor *self, rd_msg *ans, int err, void *ctx)
  * answered) or RD_DONE once answered (400 options, 404 id). */
 static int promote_begin(rd_actor *self, rd_msg *m, const principal *p, const char *cors)
 {
-    api *a = self->state;
     rd_job opts = {0};
     if (promote_options(m, cors, &opts) < 0)
         return RD_DONE;
@@ -1156,11 +1272,8 @@ static int promote_begin(rd_actor *self, rd_msg *m, const principal *p, const ch
     if (req == NULL)
         return RD_DONE;
     promote_op *o = rd_calloc(1, sizeof(*o), "a promote");
-    o->self = self;
-    o->a = a;
-    o->m = m;
+    op_start(&o->op, self, m, cors);
     o->opts = opts;
-    snprintf(o->cors, sizeof(o->cors), "%s", cors);
     promote_ask(o, req, PR_FIND);
     return RD_KEPT;
 }
@@ -2841,9 +2954,6 @@ static int api_handle(rd_actor *self, rd_msg *m)
         return RD_DONE;
     const rd_http_request *q = msg_body(m, http_request);
     switch (r) {
-    case R_COMPLETE:
-        post_complete(a, m, &p, cors);
-        break;
     case R_ASSET: /* DELETE: the front answers GET and HEAD itself */
         if (q->method != RD_HTTP_DELETE)
             goto unrouted;
@@ -3048,6 +3158,8 @@ static int front_handle(rd_actor *self, rd_msg *m)
         return upload_begin(self, m, &p, cors);
     if (r == R_PROMOTE)
         return promote_begin(self, m, &p, cors);
+    if (r == R_COMPLETE)
+        return complete_begin(self, m, &p, cors);
     if (r == R_WH_ROTATE || r == R_WEBHOOK) {
         rd_msg *req = webhook_request(a, m, &p, webhook_op(a, m), cors);
         return req == NULL ? RD_DONE : front_ask(self, req, webhook_answer, m, cors);
@@ -3336,7 +3448,7 @@ static const struct {
     unsigned methods;
 } route_table[] = {
     {R_UPLOADS, API_FRONTS, "/api/uploads", RD_HTTP_POST},
-    {R_COMPLETE, API_WRITES, "/api/uploads/{id}/complete", RD_HTTP_POST},
+    {R_COMPLETE, API_FRONTS, "/api/uploads/{id}/complete", RD_HTTP_POST},
     {R_PROMOTE, API_FRONTS, "/api/assets/{id}/promote", RD_HTTP_POST},
     {R_PLAYBACK, API_FRONTS, "/api/assets/{id}/playback", RD_HTTP_GET},
     {R_ASSET, API_FRONTS, "/api/assets/{id}", RD_HTTP_GET | RD_HTTP_DELETE},

@@ -16,12 +16,12 @@
  * itself, with asynchronous store reads (and HEADs of a ready asset's outputs through the
  * asynchronous blob store), as many in flight as clients ask: no read waits on a thread, nor
  * do the webhook's requests (one store statement each), nor an upload's creation (its multipart
- * start through the asynchronous blob store, then one store statement), nor a promote (the
- * staging object's HEAD and the copy to masters through the asynchronous blob store, between
- * store statements): a promote waiting minutes on the copy of a large master holds no thread.
- * The other writes (complete, delete, captions, exports, clips: the multipart completion, the
- * captions' objects and the deletes wait on object storage through its blocking face, or take
- * several steps) it hands to the writer thread with the fewest requests waiting (API_WRITERS of
+ * start through the asynchronous blob store, then one store statement), nor its completion,
+ * nor a promote (the staging object's HEAD and the copy to masters through the asynchronous
+ * blob store, between store statements): a promote waiting minutes on the copy of a large
+ * master holds no thread. The other writes (delete, captions, exports, clips: the captions'
+ * objects and the deletes wait on object storage through its blocking face, or take several
+ * steps) it hands to the writer thread with the fewest requests waiting (API_WRITERS of
  * them). So nothing waiting on a slow object store holds up a status poll, a playback link, a
  * listing or another writer's requests. Assets live in
  * the store only (any node, or this one after a restart, answers for them). Bound mailboxes turn a

@@ -584,6 +584,73 @@ def test_s3_gone_when_a_multipart_upload_starts_is_502_and_writes_nothing(reeld_
         Bucket="staging").get("Uploads", [])}
 
 
+def test_s3_gone_when_a_multipart_upload_completes_is_502_then_it_completes(reeld_factory, moto):
+    """The completion runs through the asynchronous blob store on the front: S3 unreachable is
+    502 storage_failed and the upload stays open; the same call once S3 is back completes it,
+    and a third call (a client retrying) is answered from the row, still 200."""
+    from servers import Forwarder
+    gate = Forwarder(int(moto["endpoint"].rsplit(":", 1)[1]))
+    r = reeld_factory(env=s3_env(moto, S3_ENDPOINT=f"http://127.0.0.1:{gate.port}",
+                                 REELD_MULTIPART_THRESHOLD="5M", REELD_PART_SIZE="5M"))
+    data = os.urandom(6 << 20)
+    up = new_upload(r, len(data))
+    aid, u = up["asset_id"], up["upload"]
+    parts = []
+    for p in u["parts"]:
+        st, hdrs, body = put_url(p["url"], data[(p["n"] - 1) * u["part_size"]:
+                                                p["n"] * u["part_size"]])
+        assert st == 200, body
+        parts.append({"n": p["n"], "etag": hdrs["etag"]})
+    gate.cut()
+    try:
+        st, _, err = call(r, "POST", f"/api/uploads/{aid}/complete", {"parts": parts})
+        assert st == 502 and err["error"]["code"] == "storage_failed", (st, err)
+    finally:
+        gate.mend()
+    assert aid in {x["Key"] for x in moto["s3"].list_multipart_uploads(
+        Bucket="staging").get("Uploads", [])}
+    for _ in range(2):
+        st, _, done = call(r, "POST", f"/api/uploads/{aid}/complete", {"parts": parts})
+        assert st == 200 and done == {"asset_id": aid, "completed": True}, (st, done)
+    assert moto["s3"].head_object(Bucket="staging", Key=aid)["ContentLength"] == len(data)
+    st, _, job = call(r, "POST", f"/api/assets/{aid}/promote")
+    assert st == 202, job
+
+
+def test_a_completion_whose_answer_was_lost_is_completed_again(reeld_factory, moto):
+    """A multipart upload completed in the bucket while the row still says uploading (an
+    earlier completion whose store write or answer was lost; here boto3 completes it): the
+    completion answers 200 and the row moves on, so the promote goes. (moto, like S3 for a
+    while after, completes a completed upload again; a store that answers NoSuchUpload instead
+    is met by a HEAD of the object, which this server cannot show.) A wrong ETag on a live
+    upload is 400 invalid_parts and leaves it uploading."""
+    r = reeld_factory(env=s3_env(moto, REELD_MULTIPART_THRESHOLD="5M", REELD_PART_SIZE="5M"))
+    s3 = moto["s3"]
+    data = os.urandom(6 << 20)
+    ups = [new_upload(r, len(data)) for _ in range(2)]
+    done = []
+    for up in ups:
+        u, parts = up["upload"], []
+        for p in u["parts"]:
+            st, hdrs, body = put_url(p["url"], data[(p["n"] - 1) * u["part_size"]:
+                                                    p["n"] * u["part_size"]])
+            assert st == 200, body
+            parts.append({"n": p["n"], "etag": hdrs["etag"]})
+        done.append(parts)
+    lost, bad = ups
+    s3.complete_multipart_upload(
+        Bucket="staging", Key=lost["asset_id"], UploadId=lost["upload"]["upload_id"],
+        MultipartUpload={"Parts": [{"PartNumber": p["n"], "ETag": p["etag"]} for p in done[0]]})
+    st, _, ok = call(r, "POST", f"/api/uploads/{lost['asset_id']}/complete", {"parts": done[0]})
+    assert st == 200 and ok["completed"], (st, ok)
+    assert call(r, "POST", f"/api/assets/{lost['asset_id']}/promote")[0] == 202
+    wrong = [dict(done[1][0], etag='"0123456789abcdef0123456789abcdef"'), done[1][1]]
+    st, _, err = call(r, "POST", f"/api/uploads/{bad['asset_id']}/complete", {"parts": wrong})
+    assert st == 400 and err["error"]["code"] == "invalid_parts", (st, err)
+    st, _, asset = call(r, "GET", f"/api/assets/{bad['asset_id']}")
+    assert asset["state"] == "uploading", asset
+
+
 def test_promote_when_object_storage_fails_answers_502_and_promotes_nothing(reeld_factory, moto):
     """The promote's HEAD and copy run through the asynchronous blob store on the front: S3
     unreachable at the HEAD is 502 storage_failed; a copy the storage refuses (the masters
