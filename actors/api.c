@@ -434,7 +434,8 @@ static void store_failed(const rd_msg *m, int r, const char *cors)
 {
     char hdr[400];
     snprintf(hdr, sizeof(hdr), "%sRetry-After: 1\r\n", cors);
-    if (store_retryable(r) || r == -ETIMEDOUT)
+    /* -ECANCELED, -EPIPE: the front stopped (a drain) before the store answered. */
+    if (store_retryable(r) || r == -ETIMEDOUT || r == -ECANCELED || r == -EPIPE)
         reply_error(m, 503, "store_unavailable", "The job store is busy or unreachable; retry.",
                     hdr);
     else
@@ -549,6 +550,17 @@ static void op_ask(front_op *o, rd_msg *req, int step, rd_reply_fn cb)
     }
 }
 
+/* 1 (answered 503, the op ended) when the front has stopped: a callback of object storage
+ * starts no more work (a copy of gigabytes) that nobody will wait for. */
+static int op_stopped(front_op *o)
+{
+    if (!atomic_load(&o->self->stopped))
+        return 0;
+    store_failed(o->m, -EPIPE, o->cors);
+    op_end(o);
+    return 1;
+}
+
 /* ---- POST /api/uploads ----
  *
  * Answered on the front, never on a thread: the body checked, then (S3, above the multipart
@@ -645,6 +657,15 @@ static void upload_answer(upload_op *u)
     size_t cap = 4096 + (size_t)u->nparts * 2048;
     char *body = rd_malloc(cap, "answering an upload");
     char *url = rd_malloc(4096, "answering an upload");
+    /* The fronts of every loop share one signer, whose settings never change after start; its
+     * signing-key cache is not to be shared between threads (proto/sigv4.h), so each answer
+     * derives the day's key into a cache of its own (four HMACs). */
+    urlsign us = a->sign;
+    memset(&us.cache, 0, sizeof(us.cache));
+    if (a->sign.cred.access_key_id == a->sign.local.access_key_id) { /* the embedded pair */
+        us.cred.access_key_id = us.local.access_key_id;
+        us.cred.secret_access_key = us.local.secret_access_key;
+    }
     json_writer w;
     json_writer_init(&w, body, cap);
     json_object_begin(&w);
@@ -660,7 +681,7 @@ static void upload_answer(upload_op *u)
          * so the blob server can bound each org's uploads in progress); S3 gets no parameter
          * of ours. */
         sigv4_pair org = {"reeld-org", u->org};
-        r = urlsign_url(&a->sign, "PUT", a->cfg.s3_bucket_staging, u->id, &org,
+        r = urlsign_url(&us, "PUT", a->cfg.s3_bucket_staging, u->id, &org,
                         blob_aio_has_uploads(a->backend.aio) ? 0 : 1, u->now, exp, u->size, url,
                         4096);
         json_key(&w, "url");
@@ -677,8 +698,8 @@ static void upload_answer(upload_op *u)
             snprintf(num, sizeof(num), "%d", n);
             sigv4_pair qp[2] = {{"partNumber", num}, {"uploadId", u->upload_id}};
             int64_t len = n < u->nparts ? u->part : u->size - (int64_t)(u->nparts - 1) * u->part;
-            r = urlsign_url(&a->sign, "PUT", a->cfg.s3_bucket_staging, u->id, qp, 2, u->now, exp,
-                            len, url, 4096);
+            r = urlsign_url(&us, "PUT", a->cfg.s3_bucket_staging, u->id, qp, 2, u->now, exp, len,
+                            url, 4096);
             json_object_begin(&w);
             json_key(&w, "n");
             json_int64(&w, n);
@@ -711,6 +732,7 @@ static void upload_answer(upload_op *u)
         log_info("upload_created", KV_STR("asset", u->id), KV_STR("org", u->org),
                  KV_INT("size", u->size), KV_INT("parts", u->multipart ? u->nparts : 0));
     }
+    urlsign_clear(&us); /* the copy's key and cache, not the shared signer's */
     free(body);
     free(url);
 }
@@ -745,9 +767,9 @@ static int upload_stored(rd_actor *self, rd_msg *ans, int err, void *ctx)
         return 0;
     }
     u->sink = (blob_sink){.done = upload_aborted};
-    if (blob_aio_upload_abort(u->a->backend.aio, loop_current(), u->a->cfg.s3_bucket_staging, u->id,
-                              u->upload_id, &u->sink, NULL) < 0)
-        upload_aborted(&u->sink, -EAGAIN, "the abort could not start");
+    if ((r = blob_aio_upload_abort(u->a->backend.aio, loop_current(), u->a->cfg.s3_bucket_staging,
+                                   u->id, u->upload_id, &u->sink, NULL)) < 0)
+        upload_aborted(&u->sink, r, "the abort could not start");
     return 0;
 }
 
@@ -809,6 +831,7 @@ static void upload_started(blob_sink *s, int err, const char *why)
  * RD_DONE once answered. */
 static int upload_begin(rd_actor *self, rd_msg *m, const principal *p, const char *cors)
 {
+    int r;
     upload_op *u = upload_parse(self->state, m, p, cors);
     if (u == NULL)
         return RD_DONE;
@@ -818,9 +841,9 @@ static int upload_begin(rd_actor *self, rd_msg *m, const principal *p, const cha
         return RD_KEPT;
     }
     u->sink = (blob_sink){.head = upload_started_head, .done = upload_started};
-    if (blob_aio_upload_start(u->a->backend.aio, loop_current(), u->a->cfg.s3_bucket_staging, u->id,
-                              u->type, &u->sink, NULL) < 0)
-        upload_started(&u->sink, -EAGAIN, "the upload could not start");
+    if ((r = blob_aio_upload_start(u->a->backend.aio, loop_current(), u->a->cfg.s3_bucket_staging,
+                                   u->id, u->type, &u->sink, NULL)) < 0)
+        upload_started(&u->sink, r, "the upload could not start");
     return RD_KEPT;
 }
 
@@ -910,6 +933,8 @@ static void complete_done(blob_sink *s, int err, const char *why)
         complete_decided(o, err);
         return;
     }
+    if (op_stopped(&o->op))
+        return;
     o->op.sink = (blob_sink){.head = complete_head, .done = complete_headed};
     if (blob_aio_head(o->op.a->backend.aio, loop_current(), o->op.a->cfg.s3_bucket_staging,
                       o->x.staging_key, &o->op.sink, NULL) < 0)
@@ -967,8 +992,10 @@ static int complete_stored(rd_actor *self, rd_msg *ans, int err, void *ctx)
         msg_free(ans);
         return 0;
     } else if (r < 0) {
-        log_error(o->op.step == CO_FIND ? "api_asset_find_failed" : "api_asset_update_failed",
-                  KV_STR("asset", o->x.public_id), KV_ERRNO(r));
+        if (o->op.step == CO_FIND)
+            log_error("api_asset_find_failed", KV_ERRNO(r));
+        else
+            log_error("api_asset_update_failed", KV_STR("asset", o->x.public_id), KV_ERRNO(r));
         store_failed(o->op.m, r, o->op.cors);
     } else { /* CO_FIND */
         o->x = msg_body(ans, store)->assets[0];
@@ -987,10 +1014,10 @@ static int complete_stored(rd_actor *self, rd_msg *ans, int err, void *ctx)
             complete_end(o);
         } else {
             o->op.sink = (blob_sink){.done = complete_done};
-            if (blob_aio_upload_complete(a->backend.aio, loop_current(), a->cfg.s3_bucket_staging,
-                                         o->x.staging_key, o->x.upload_id, o->parts,
-                                         (size_t)o->x.nparts, &o->op.sink, NULL) < 0)
-                complete_done(&o->op.sink, -EAGAIN, "the completion could not start");
+            if ((r = blob_aio_upload_complete(
+                     a->backend.aio, loop_current(), a->cfg.s3_bucket_staging, o->x.staging_key,
+                     o->x.upload_id, o->parts, (size_t)o->x.nparts, &o->op.sink, NULL)) < 0)
+                complete_done(&o->op.sink, r, "the completion could not start");
         }
         return 0;
     }
@@ -1129,6 +1156,9 @@ static void promote_copied(blob_sink *s, int err, const char *why)
 static void promote_copy(promote_op *o)
 {
     api *a = o->op.a;
+    int r;
+    if (op_stopped(&o->op))
+        return;
     if (!video_type(o->staged.content_type)) {
         reply_error(o->op.m, 415, "unsupported_media_type",
                     "The uploaded object's Content-Type is not a video type; upload it again "
@@ -1140,13 +1170,13 @@ static void promote_copy(promote_op *o)
     /* With the retention masters keep (S3 mode), in UploadPartCopy parts above
      * REELD_COPY_PART_SIZE (5 GiB at most: S3's CopyObject limit). */
     o->op.sink = (blob_sink){.done = promote_copied};
-    if (blob_aio_copy(a->backend.aio, loop_current(), a->cfg.s3_bucket_staging, o->x.staging_key,
-                      (int64_t)o->staged.size, a->cfg.s3_bucket_masters, o->x.master_key,
-                      a->cfg.object_lock_default_days,
-                      strcmp(a->cfg.object_lock_mode, "governance") == 0 ? "GOVERNANCE"
-                                                                         : "COMPLIANCE",
-                      &o->op.sink, NULL) < 0)
-        promote_copied(&o->op.sink, -EAGAIN, "the copy could not start");
+    if ((r = blob_aio_copy(a->backend.aio, loop_current(), a->cfg.s3_bucket_staging,
+                           o->x.staging_key, (int64_t)o->staged.size, a->cfg.s3_bucket_masters,
+                           o->x.master_key, a->cfg.object_lock_default_days,
+                           strcmp(a->cfg.object_lock_mode, "governance") == 0 ? "GOVERNANCE"
+                                                                              : "COMPLIANCE",
+                           &o->op.sink, NULL)) < 0)
+        promote_copied(&o->op.sink, r, "the copy could not start");
 }
 
 static void promote_head(blob_sink *s, const blob_meta *meta)
@@ -1204,8 +1234,10 @@ static int promote_stored(rd_actor *self, rd_msg *ans, int err, void *ctx)
         if (o->op.step == PR_FIND)
             log_error("api_asset_find_failed", KV_ERRNO(r));
         else
-            log_error(o->op.step == PR_SET ? "api_asset_update_failed" : "api_job_create_failed",
-                      KV_STR("asset", o->x.public_id), KV_INT("step", o->op.step), KV_ERRNO(r));
+            log_error(o->op.step == PR_SET     ? "api_asset_update_failed"
+                      : o->op.step == PR_COUNT ? "api_org_jobs_count_failed"
+                                               : "api_job_create_failed",
+                      KV_STR("asset", o->x.public_id), KV_ERRNO(r));
         store_failed(o->op.m, r, o->op.cors);
     } else if (o->op.step == PR_FIND) {
         o->x = b->assets[0];
@@ -1222,9 +1254,10 @@ static int promote_stored(rd_actor *self, rd_msg *ans, int err, void *ctx)
             promote_end(o);
         } else {
             o->op.sink = (blob_sink){.head = promote_head, .done = promote_headed};
-            if (blob_aio_head(o->op.a->backend.aio, loop_current(), o->op.a->cfg.s3_bucket_staging,
-                              o->x.staging_key, &o->op.sink, NULL) < 0)
-                promote_headed(&o->op.sink, -EAGAIN, "the HEAD could not start");
+            if ((r = blob_aio_head(o->op.a->backend.aio, loop_current(),
+                                   o->op.a->cfg.s3_bucket_staging, o->x.staging_key, &o->op.sink,
+                                   NULL)) < 0)
+                promote_headed(&o->op.sink, r, "the HEAD could not start");
         }
         return 0;
     } else if (o->op.step == PR_COUNT) {
