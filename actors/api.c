@@ -1,6 +1,6 @@
 /* The upload → promote API: a front per loop answers the reads, the webhook's requests, an
- * upload's creation and completion and the promote (asynchronous store and object storage; no
- * thread); the other writes go to the writers' thread actors (actors/api.h).
+ * upload's creation and completion, the promote and an export's cancel (asynchronous store and
+ * object storage; no thread); the other writes go to the writers' thread actors (actors/api.h).
  *
  * owns:  per part, a store client (the writers'), the rate-limit buckets, the parsed API keys
  *        (as SHA-256 digests), the URL signer, the blob backend (and in S3 mode its clients
@@ -15,7 +15,8 @@
  *        ...) to the dispatcher, through the store client's bridge. The fronts: STORE_ASSET_FIND,
  *        STORE_ASSET_LIST, STORE_WEBHOOK_LIST, STORE_EXPORT_GET, STORE_CAPTION_LIST and
  *        STORE_WEBHOOK_GET, _PUT, _DELETE and _ROTATE, STORE_ASSET_CREATE, STORE_ORG_ACTIVE_JOBS,
- *        STORE_JOB_CREATE and STORE_ASSET_UPDATE to the store (actor_request); the HEADs of a
+ *        STORE_JOB_CREATE and STORE_ASSET_UPDATE to the store, MSG_JOB_CANCEL (an export's) to
+ *        the dispatcher (actor_request); the HEADs of a
  *        ready asset's outputs, a new upload's multipart start (and its abort, when the row
  *        fails) and completion, a promote's HEAD and copy to masters to the fronts' blob store
  *        (asynchronous, on the front's loop); MSG_SSE_OPEN to the progress streams; the other
@@ -129,6 +130,7 @@ typedef struct api {
     rd_actor_def def; /* api_def, with the writer's tick (the upload sweep) */
     _Atomic uint64_t outputs_cache[OUTPUTS_CACHE]; /* readers: a done job's outputs */
     rd_actor *store_actor; /* the store itself: the front's reads skip the dispatcher's hop */
+    rd_actor *dispatcher;  /* the fronts' job cancels */
     struct rd_api *pool;   /* the readers': the writers the fronts hand writes to */
     rd_actor *thread;      /* readers: the thread the front hands blocking requests to */
     rd_series *m_expired;
@@ -506,11 +508,12 @@ static rd_msg *asset_set_request(const rd_asset *x, const char *state, int64_t j
 
 /* ---- requests a front answers in several asynchronous steps ----
  *
- * An upload's completion and the promote each go store request → object storage → store
- * request on the front's loop, never waiting (an upload's creation too, with its own struct:
- * its failed row must abort the multipart upload it started). Each op's struct begins with a
- * front_op: the request, its CORS lines, the store step in flight and the sink of the object
- * storage request in flight (the sink first, so a sink's callback finds its op). */
+ * An upload's completion, the promote and an export's cancel each go store request → object
+ * storage or the dispatcher → store request on the front's loop, never waiting (an upload's
+ * creation too, with its own struct: its failed row must abort the multipart upload it started).
+ * Each op's struct begins with a front_op: the request, its CORS lines, the store step in flight
+ * and the sink of the object storage request in flight (the sink first, so a sink's callback finds
+ * its op). */
 typedef struct front_op {
     blob_sink sink;
     rd_actor *self; /* the front */
@@ -535,19 +538,25 @@ static void op_end(front_op *o)
     free(o);
 }
 
-/* Sends the op's next store request, whose answer `cb` gets with the op (`step` says what it
- * is for). A front that has stopped, or a full store mailbox, answers 503 and ends the op. */
-static void op_ask(front_op *o, rd_msg *req, int step, rd_reply_fn cb)
+/* Sends the op's next request to `to` (the store, or the dispatcher for a job's cancel), whose
+ * answer `cb` gets with the op (`step` says what it is for). A front that has stopped, or a
+ * full mailbox, answers 503 and ends the op. */
+static void op_ask_to(front_op *o, rd_actor *to, rd_msg *req, int step, rd_reply_fn cb)
 {
     o->step = step;
-    int r = atomic_load(&o->self->stopped)
-                ? -EPIPE
-                : actor_request(o->self, o->a->store_actor, req, STORE_WAIT_MS, cb, o);
+    int r = atomic_load(&o->self->stopped) ? -EPIPE
+                                           : actor_request(o->self, to, req, STORE_WAIT_MS, cb, o);
     if (r < 0) {
         msg_free(req);
         store_failed(o->m, -EAGAIN, o->cors);
         op_end(o);
     }
+}
+
+/* op_ask_to the store. */
+static void op_ask(front_op *o, rd_msg *req, int step, rd_reply_fn cb)
+{
+    op_ask_to(o, o->a->store_actor, req, step, cb);
 }
 
 /* 1 (answered 503, the op ended) when the front has stopped: a callback of object storage
@@ -1485,7 +1494,6 @@ static void reply_export(api *a, const rd_msg *m, int status, const rd_export *e
         reply(m, status, body, (size_t)n, cors);
 }
 
-/* The export the path names, of the caller's org: 0, or -1 once answered. */
 /* The store request for the export the path's id names, of `org`, or NULL once answered (404
  * for a malformed id). */
 static rd_msg *export_request(const rd_msg *m, const char *org, const char *cors)
@@ -1513,17 +1521,6 @@ static int export_found(const rd_msg *m, int r, rd_msg *ans, rd_export *out, con
     else
         *out = msg_body(ans, store)->exports[0];
     return r < 0 ? -1 : 0;
-}
-
-static int export_lookup(api *a, const rd_msg *m, const char *org, rd_export *out, const char *cors)
-{
-    rd_msg *req = export_request(m, org, cors), *ans = NULL;
-    if (req == NULL)
-        return -1;
-    int r = store_call(a, req, &ans);
-    r = export_found(m, r, ans, out, cors);
-    msg_free(ans);
-    return r;
 }
 
 /* GET /api/exports/{id}, on a front: the store's answer to its read (the call does not
@@ -1629,29 +1626,75 @@ static void post_export(api *a, const rd_msg *m, const principal *p, const char 
     reply_export(a, m, 202, &got, cors);
 }
 
-/* Cancels the export's job through the dispatcher, which stops it at once when it runs on
- * this node (elsewhere, that node's next heartbeat finds it cancelled). */
-static void cancel_export(api *a, const rd_msg *m, const principal *p, const char *cors)
-{
+/* POST /api/exports/{id}/cancel, on the front: the export's row (store), its job cancelled
+ * through the dispatcher (which stops it at once when it runs on this node; elsewhere that
+ * node's next heartbeat finds it cancelled), then the row again for the answer. */
+
+enum { EC_FIND, EC_AGAIN };
+
+typedef struct cancel_op {
+    front_op op;
     rd_export e;
-    if (export_lookup(a, m, p->org, &e, cors) < 0)
-        return;
-    rd_msg *c = msg_new(MSG_JOB_CANCEL), *ans = NULL;
-    msg_body(c, job_cancel)->id = e.job_id;
-    int r = store_client_call(a->store, c, STORE_WAIT_MS, &ans);
-    msg_free(ans);
+} cancel_op;
+
+static int cancel_stored(rd_actor *self, rd_msg *ans, int err, void *ctx);
+
+/* The dispatcher's answer to the job's cancel. */
+static int cancel_answered(rd_actor *self, rd_msg *reply, int err, void *ctx)
+{
+    (void)self;
+    cancel_op *o = ctx;
+    int r = err < 0 ? err : msg_body(reply, job_cancel)->status;
+    msg_free(reply);
     if (r == -EALREADY) {
-        reply_error(m, 409, "already_finished", "The export has already finished.", cors);
-        return;
+        reply_error(o->op.m, 409, "already_finished", "The export has already finished.",
+                    o->op.cors);
+    } else if (r < 0) {
+        store_failed(o->op.m, r, o->op.cors);
+    } else {
+        log_info("export_cancelled", KV_STR("export", o->e.public_id), KV_INT("job", o->e.job_id));
+        rd_msg *req = export_request(o->op.m, o->e.org, o->op.cors);
+        if (req != NULL) {
+            op_ask(&o->op, req, EC_AGAIN, cancel_stored);
+            return 0;
+        }
     }
-    if (r < 0) {
-        store_failed(m, r, cors);
-        return;
+    op_end(&o->op);
+    return 0;
+}
+
+/* The store's answer to the export's read (EC_FIND, then EC_AGAIN for the answer). */
+static int cancel_stored(rd_actor *self, rd_msg *ans, int err, void *ctx)
+{
+    (void)self;
+    cancel_op *o = ctx;
+    int r = err < 0 ? err : msg_body(ans, store)->status;
+    if (export_found(o->op.m, r, ans, &o->e, o->op.cors) == 0) {
+        if (o->op.step == EC_AGAIN) {
+            reply_export(o->op.a, o->op.m, 200, &o->e, o->op.cors);
+        } else {
+            rd_msg *c = msg_new(MSG_JOB_CANCEL);
+            msg_body(c, job_cancel)->id = o->e.job_id;
+            msg_free(ans);
+            op_ask_to(&o->op, o->op.a->dispatcher, c, EC_FIND, cancel_answered);
+            return 0;
+        }
     }
-    log_info("export_cancelled", KV_STR("export", e.public_id), KV_INT("job", e.job_id));
-    if (export_lookup(a, m, p->org, &e, cors) < 0)
-        return;
-    reply_export(a, m, 200, &e, cors);
+    msg_free(ans);
+    op_end(&o->op);
+    return 0;
+}
+
+/* POST /api/exports/{id}/cancel on front `self`: RD_KEPT, or RD_DONE once answered (404). */
+static int cancel_begin(rd_actor *self, rd_msg *m, const principal *p, const char *cors)
+{
+    rd_msg *req = export_request(m, p->org, cors);
+    if (req == NULL)
+        return RD_DONE;
+    cancel_op *o = rd_calloc(1, sizeof(*o), "an export's cancel");
+    op_start(&o->op, self, m, cors);
+    op_ask(&o->op, req, EC_FIND, cancel_stored);
+    return RD_KEPT;
 }
 
 /* ---- POST /api/assets/{id}/clips ----
@@ -3001,9 +3044,6 @@ static int api_handle(rd_actor *self, rd_msg *m)
     case R_EXPORTS:
         post_export(a, m, &p, cors);
         break;
-    case R_EXPORT_CANCEL:
-        cancel_export(a, m, &p, cors);
-        break;
     case R_CLIPS:
         post_clip(a, m, &p, cors);
         break;
@@ -3193,6 +3233,8 @@ static int front_handle(rd_actor *self, rd_msg *m)
         return promote_begin(self, m, &p, cors);
     if (r == R_COMPLETE)
         return complete_begin(self, m, &p, cors);
+    if (r == R_EXPORT_CANCEL)
+        return cancel_begin(self, m, &p, cors);
     if (r == R_WH_ROTATE || r == R_WEBHOOK) {
         rd_msg *req = webhook_request(a, m, &p, webhook_op(a, m), cors);
         return req == NULL ? RD_DONE : front_ask(self, req, webhook_answer, m, cors);
@@ -3395,6 +3437,7 @@ static int api_new(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_a
         return -ENOMEM;
     a->cfg = *cfg;
     a->store_actor = store;
+    a->dispatcher = dispatcher;
     int r = ratelimit_create(&a->rl);
     if (r == 0)
         r = parse_keys(a, cfg->api_keys, err, errlen);
@@ -3495,7 +3538,7 @@ static const struct {
     {R_CAPTIONS, API_FRONTS, "/api/assets/{id}/captions", RD_HTTP_GET},
     {R_EXPORTS, API_WRITES, "/api/assets/{id}/exports", RD_HTTP_POST},
     {R_EXPORT, API_FRONTS, "/api/exports/{id}", RD_HTTP_GET},
-    {R_EXPORT_CANCEL, API_WRITES, "/api/exports/{id}/cancel", RD_HTTP_POST},
+    {R_EXPORT_CANCEL, API_FRONTS, "/api/exports/{id}/cancel", RD_HTTP_POST},
     {R_CLIPS, API_WRITES, "/api/assets/{id}/clips", RD_HTTP_POST},
 };
 
