@@ -91,6 +91,17 @@ def new_upload(r, size, headers=None, content_type="video/mp4"):
     return body
 
 
+def put_parts(upload, data):
+    """PUTs `data` to a multipart upload's part URLs (upload: the answer's "upload"); returns
+    the parts as POST .../complete takes them: [{"n", "etag"}, ...]."""
+    parts, size = [], upload["part_size"]
+    for p in upload["parts"]:
+        st, hdrs, body = put_url(p["url"], data[(p["n"] - 1) * size:p["n"] * size])
+        assert st == 200, body
+        parts.append({"n": p["n"], "etag": hdrs["etag"]})
+    return parts
+
+
 # ---- embedded mode ----
 
 def test_upload_put_promote_twice_playback(reeld_factory):
@@ -521,12 +532,7 @@ def test_s3_multipart_complete_and_promote(reeld_factory, moto):
     assert u["part_size"] == 5 << 20 and [p["n"] for p in u["parts"]] == [1, 2]
     st, _, err = call(r, "POST", f"/api/assets/{aid}/promote")
     assert st == 409 and err["error"]["code"] == "upload_incomplete"
-    parts = []
-    for p in u["parts"]:
-        chunk = data[(p["n"] - 1) * u["part_size"]:p["n"] * u["part_size"]]
-        st, hdrs, body = put_url(p["url"], chunk)
-        assert st == 200, body
-        parts.append({"n": p["n"], "etag": hdrs["etag"]})
+    parts = put_parts(u, data)
     st, _, err = call(r, "POST", f"/api/uploads/{aid}/complete", {"parts": parts[:1]})
     assert st == 400
     st, _, done = call(r, "POST", f"/api/uploads/{aid}/complete", {"parts": parts})
@@ -594,13 +600,8 @@ def test_s3_gone_when_a_multipart_upload_completes_is_502_then_it_completes(reel
                                  REELD_MULTIPART_THRESHOLD="5M", REELD_PART_SIZE="5M"))
     data = os.urandom(6 << 20)
     up = new_upload(r, len(data))
-    aid, u = up["asset_id"], up["upload"]
-    parts = []
-    for p in u["parts"]:
-        st, hdrs, body = put_url(p["url"], data[(p["n"] - 1) * u["part_size"]:
-                                                p["n"] * u["part_size"]])
-        assert st == 200, body
-        parts.append({"n": p["n"], "etag": hdrs["etag"]})
+    aid = up["asset_id"]
+    parts = put_parts(up["upload"], data)
     gate.cut()
     try:
         st, _, err = call(r, "POST", f"/api/uploads/{aid}/complete", {"parts": parts})
@@ -628,15 +629,7 @@ def test_a_completion_whose_answer_was_lost_is_completed_again(reeld_factory, mo
     s3 = moto["s3"]
     data = os.urandom(6 << 20)
     ups = [new_upload(r, len(data)) for _ in range(2)]
-    done = []
-    for up in ups:
-        u, parts = up["upload"], []
-        for p in u["parts"]:
-            st, hdrs, body = put_url(p["url"], data[(p["n"] - 1) * u["part_size"]:
-                                                    p["n"] * u["part_size"]])
-            assert st == 200, body
-            parts.append({"n": p["n"], "etag": hdrs["etag"]})
-        done.append(parts)
+    done = [put_parts(up["upload"], data) for up in ups]
     lost, bad = ups
     s3.complete_multipart_upload(
         Bucket="staging", Key=lost["asset_id"], UploadId=lost["upload"]["upload_id"],

@@ -6,7 +6,7 @@ one). No worker runs here: a promoted asset stays `processing`, which is all the
 import os
 
 from conftest import Reeld
-from test_api import call, moto, put_url, s3_env  # noqa: F401 (moto: the S3 server, a fixture)
+from test_api import call, moto, put_parts, put_url, s3_env  # noqa: F401 (moto: a fixture)
 
 KEYS = "acme:acme-key-0123456789abcdef,beta:beta-key-0123456789abcdef"
 ACME = {"Authorization": "Bearer acme-key-0123456789abcdef"}
@@ -92,13 +92,8 @@ def test_restart_postgres_s3_multipart_completes_on_the_new_process(postgres, mo
         single, promoted = made_before_restart(r)
         data = os.urandom(6 << 20)
         up = upload(r, len(data), name="big.mp4")
-        aid, u = up["asset_id"], up["upload"]
-        parts = []
-        for p in u["parts"]:
-            st, hdrs, body = put_url(p["url"], data[(p["n"] - 1) * u["part_size"]:
-                                                   p["n"] * u["part_size"]])
-            assert st == 200, body
-            parts.append({"n": p["n"], "etag": hdrs["etag"]})
+        aid = up["asset_id"]
+        parts = put_parts(up["upload"], data)
         r = restart(r, env)
         every_route_answers_after_restart(r, single, promoted)
         assert promote(r, aid)[2]["error"]["code"] == "upload_incomplete"
