@@ -667,10 +667,12 @@ static void upload_answer(upload_op *u)
     char *body = rd_malloc(cap, "answering an upload");
     char *url = rd_malloc(4096, "answering an upload");
     /* The fronts of every loop share one signer, whose settings never change after start; its
-     * signing-key cache is not to be shared between threads (proto/sigv4.h), so each answer
-     * derives the day's key into a cache of its own (four HMACs). */
+     * signing-key cache is not to be shared between threads (proto/sigv4.h), so each loop's
+     * thread keeps its own (the day's key is derived once a day per loop, not per answer: four
+     * HMACs, 4 µs of a 40 µs request). The cache checks the secret and scope it was made for. */
+    static _Thread_local sigv4_key_cache loop_keys;
     urlsign us = a->sign;
-    memset(&us.cache, 0, sizeof(us.cache));
+    us.cache = loop_keys;
     if (a->sign.cred.access_key_id == a->sign.local.access_key_id) { /* the embedded pair */
         us.cred.access_key_id = us.local.access_key_id;
         us.cred.secret_access_key = us.local.secret_access_key;
@@ -741,6 +743,7 @@ static void upload_answer(upload_op *u)
         log_info("upload_created", KV_STR("asset", u->id), KV_STR("org", u->org),
                  KV_INT("size", u->size), KV_INT("parts", u->multipart ? u->nparts : 0));
     }
+    loop_keys = us.cache;
     urlsign_clear(&us); /* the copy's key and cache, not the shared signer's */
     free(body);
     free(url);
