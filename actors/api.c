@@ -508,10 +508,9 @@ static rd_msg *asset_set_request(const rd_asset *x, const char *state, int64_t j
 
 /* ---- requests a front answers in several asynchronous steps ----
  *
- * An upload's completion, the promote and an export's cancel each go store request → object
- * storage or the dispatcher → store request on the front's loop, never waiting (an upload's
- * creation too, with its own struct: its failed row must abort the multipart upload it started).
- * Each op's struct begins with a front_op: the request, its CORS lines, the store step in flight
+ * An upload's creation and completion, the promote and an export's cancel each go store request
+ * → object storage or the dispatcher → store request on the front's loop, never waiting. Each
+ * op's struct begins with a front_op: the request, its CORS lines, the store step in flight
  * and the sink of the object storage request in flight (the sink first, so a sink's callback finds
  * its op). */
 typedef struct front_op {
@@ -523,12 +522,15 @@ typedef struct front_op {
     char cors[300];
 } front_op;
 
-static void op_start(front_op *o, rd_actor *self, rd_msg *m, const char *cors)
+/* A zeroed op of `size` bytes (its struct, front_op first) for request `m` on front `self`. */
+static void *op_new(size_t size, rd_actor *self, rd_msg *m, const char *cors)
 {
+    front_op *o = rd_calloc(1, size, "a request's steps");
     o->self = self;
     o->a = self->state;
     o->m = m;
     snprintf(o->cors, sizeof(o->cors), "%s", cors);
+    return o;
 }
 
 /* Frees the op (whose request has been answered) and its request. */
@@ -539,18 +541,17 @@ static void op_end(front_op *o)
 }
 
 /* Sends the op's next request to `to` (the store, or the dispatcher for a job's cancel), whose
- * answer `cb` gets with the op (`step` says what it is for). A front that has stopped, or a
- * full mailbox, answers 503 and ends the op. */
+ * answer `cb` gets with the op (`step` says what it is for). When it cannot be sent (a front
+ * that has stopped, a full mailbox) `cb` gets -EAGAIN at once, as it gets a timeout: each
+ * callback's error path answers (503) and cleans up what its op started. */
 static void op_ask_to(front_op *o, rd_actor *to, rd_msg *req, int step, rd_reply_fn cb)
 {
     o->step = step;
-    int r = atomic_load(&o->self->stopped) ? -EPIPE
-                                           : actor_request(o->self, to, req, STORE_WAIT_MS, cb, o);
-    if (r < 0) {
-        msg_free(req);
-        store_failed(o->m, -EAGAIN, o->cors);
-        op_end(o);
-    }
+    if (!atomic_load(&o->self->stopped) &&
+        actor_request(o->self, to, req, STORE_WAIT_MS, cb, o) == 0)
+        return;
+    msg_free(req);
+    cb(o->self, NULL, -EAGAIN, o);
 }
 
 /* op_ask_to the store. */
@@ -579,10 +580,7 @@ static int op_stopped(front_op *o)
  * any node. */
 
 typedef struct upload_op {
-    blob_sink sink; /* the multipart start's, then the abort's after a failed row */
-    rd_actor *self; /* the front */
-    api *a;
-    rd_msg *m;
+    front_op op; /* its sink: the multipart start's, then the abort's after a failed row */
     char org[ORG_MAX];
     char id[RD_ASSET_ID_MAX];
     char filename[RD_FILENAME_MAX];
@@ -590,18 +588,12 @@ typedef struct upload_op {
     char upload_id[RD_UPLOAD_ID_MAX];
     int64_t size, part, now;
     int nparts, multipart;
-    char cors[300];
 } upload_op;
 
-static void upload_free(upload_op *u)
-{
-    msg_free(u->m);
-    free(u);
-}
-
 /* The checked request of POST /api/uploads, or NULL once answered (400, 413, 415, 500). */
-static upload_op *upload_parse(api *a, rd_msg *m, const principal *p, const char *cors)
+static upload_op *upload_parse(rd_actor *self, rd_msg *m, const principal *p, const char *cors)
 {
+    api *a = self->state;
     json_tok t[64];
     if (json_body(m, cors, t, 64) < 0)
         return NULL;
@@ -612,7 +604,7 @@ static upload_op *upload_parse(api *a, rd_msg *m, const principal *p, const char
         reply_error(m, 400, "missing_field", "filename, content_type and size are required.", cors);
         return NULL;
     }
-    upload_op *u = rd_calloc(1, sizeof(*u), "an upload");
+    upload_op *u = op_new(sizeof(*u), self, m, cors);
     /* An embedded NUL (\u0000) would cut the C string short: the length must match. */
     int fl = json_string(s, &t[fi], u->filename, sizeof(u->filename));
     /* It goes into header lines (the upload's Content-Type, S3's): printable ASCII only,
@@ -636,10 +628,7 @@ static upload_op *upload_parse(api *a, rd_msg *m, const principal *p, const char
     } else if (new_public_id(u->id) < 0) {
         reply_error(m, 500, "internal", "No random bytes for an asset id; see the logs.", cors);
     } else {
-        u->a = a;
-        u->m = m;
         snprintf(u->org, sizeof(u->org), "%s", p->org);
-        snprintf(u->cors, sizeof(u->cors), "%s", cors);
         u->now = (int64_t)time(NULL);
         u->multipart = blob_aio_has_uploads(a->backend.aio) && u->size > a->cfg.multipart_threshold;
         u->part = a->cfg.part_size;
@@ -659,24 +648,18 @@ static upload_op *upload_parse(api *a, rd_msg *m, const principal *p, const char
 /* The 201 of a created upload: its URL (one PUT), or its parts' URLs and the completion's. */
 static void upload_answer(upload_op *u)
 {
-    api *a = u->a;
+    api *a = u->op.a;
     int64_t exp = a->cfg.presign_expires;
     char expires[32];
     iso_time(u->now + exp, expires);
     size_t cap = 4096 + (size_t)u->nparts * 2048;
     char *body = rd_malloc(cap, "answering an upload");
     char *url = rd_malloc(4096, "answering an upload");
-    /* The fronts of every loop share one signer, whose settings never change after start; its
-     * signing-key cache is not to be shared between threads (proto/sigv4.h), so each loop's
-     * thread keeps its own (the day's key is derived once a day per loop, not per answer: four
-     * HMACs, 4 µs of a 40 µs request). The cache checks the secret and scope it was made for. */
+    /* The fronts of every loop share one signer; a signing-key cache is not to be shared
+     * between threads (proto/sigv4.h), so each loop's thread keeps its own (the day's key is
+     * derived once a day per loop, not per answer: four HMACs, 4 µs of a 40 µs request). The
+     * cache checks the secret and scope it was made for. */
     static _Thread_local sigv4_key_cache loop_keys;
-    urlsign us = a->sign;
-    us.cache = loop_keys;
-    if (a->sign.cred.access_key_id == a->sign.local.access_key_id) { /* the embedded pair */
-        us.cred.access_key_id = us.local.access_key_id;
-        us.cred.secret_access_key = us.local.secret_access_key;
-    }
     json_writer w;
     json_writer_init(&w, body, cap);
     json_object_begin(&w);
@@ -692,9 +675,9 @@ static void upload_answer(upload_op *u)
          * so the blob server can bound each org's uploads in progress); S3 gets no parameter
          * of ours. */
         sigv4_pair org = {"reeld-org", u->org};
-        r = urlsign_url(&us, "PUT", a->cfg.s3_bucket_staging, u->id, &org,
-                        blob_aio_has_uploads(a->backend.aio) ? 0 : 1, u->now, exp, u->size, url,
-                        4096);
+        r = urlsign_url_keyed(&a->sign, &loop_keys, "PUT", a->cfg.s3_bucket_staging, u->id, &org,
+                              blob_aio_has_uploads(a->backend.aio) ? 0 : 1, u->now, exp, u->size,
+                              url, 4096);
         json_key(&w, "url");
         json_str(&w, r > 0 ? url : "");
     } else {
@@ -709,8 +692,8 @@ static void upload_answer(upload_op *u)
             snprintf(num, sizeof(num), "%d", n);
             sigv4_pair qp[2] = {{"partNumber", num}, {"uploadId", u->upload_id}};
             int64_t len = n < u->nparts ? u->part : u->size - (int64_t)(u->nparts - 1) * u->part;
-            r = urlsign_url(&us, "PUT", a->cfg.s3_bucket_staging, u->id, qp, 2, u->now, exp, len,
-                            url, 4096);
+            r = urlsign_url_keyed(&a->sign, &loop_keys, "PUT", a->cfg.s3_bucket_staging, u->id, qp,
+                                  2, u->now, exp, len, url, 4096);
             json_object_begin(&w);
             json_key(&w, "n");
             json_int64(&w, n);
@@ -736,15 +719,13 @@ static void upload_answer(upload_op *u)
     int len = json_writer_finish(&w);
     if (r < 0 || len < 0) {
         log_error("api_presign_failed", KV_STR("asset", u->id), KV_ERRNO(r < 0 ? r : len));
-        reply_error(u->m, 500, "internal", "The upload URL could not be signed; see the logs.",
-                    u->cors);
+        reply_error(u->op.m, 500, "internal", "The upload URL could not be signed; see the logs.",
+                    u->op.cors);
     } else {
-        reply(u->m, 201, body, (size_t)len, u->cors);
+        reply(u->op.m, 201, body, (size_t)len, u->op.cors);
         log_info("upload_created", KV_STR("asset", u->id), KV_STR("org", u->org),
                  KV_INT("size", u->size), KV_INT("parts", u->multipart ? u->nparts : 0));
     }
-    loop_keys = us.cache;
-    urlsign_clear(&us); /* the copy's key and cache, not the shared signer's */
     free(body);
     free(url);
 }
@@ -756,7 +737,7 @@ static void upload_aborted(blob_sink *s, int err, const char *why)
     if (err < 0)
         log_warn("api_multipart_abort_failed", KV_STR("asset", u->id), KV_ERRNO(err),
                  KV_STR("s3", why));
-    upload_free(u);
+    op_end(&u->op);
 }
 
 /* The store's answer to the upload's row: the 201, or the store's error (and the multipart
@@ -769,26 +750,26 @@ static int upload_stored(rd_actor *self, rd_msg *ans, int err, void *ctx)
     msg_free(ans);
     if (r == 0) {
         upload_answer(u);
-        upload_free(u);
+        op_end(&u->op);
         return 0;
     }
     log_error("api_asset_create_failed", KV_STR("asset", u->id), KV_ERRNO(r));
-    store_failed(u->m, r, u->cors);
+    store_failed(u->op.m, r, u->op.cors);
     if (!u->multipart) {
-        upload_free(u);
+        op_end(&u->op);
         return 0;
     }
-    u->sink = (blob_sink){.done = upload_aborted};
-    if ((r = blob_aio_upload_abort(u->a->backend.aio, loop_current(), u->a->cfg.s3_bucket_staging,
-                                   u->id, u->upload_id, &u->sink, NULL)) < 0)
-        upload_aborted(&u->sink, r, "the abort could not start");
+    u->op.sink = (blob_sink){.done = upload_aborted};
+    if ((r = blob_aio_upload_abort(u->op.a->backend.aio, loop_current(),
+                                   u->op.a->cfg.s3_bucket_staging, u->id, u->upload_id, &u->op.sink,
+                                   NULL)) < 0)
+        upload_aborted(&u->op.sink, r, "the abort could not start");
     return 0;
 }
 
 /* Writes the upload's row (one asynchronous store request from the front). */
 static void upload_row(upload_op *u)
 {
-    api *a = u->a;
     rd_msg *req = store_request(STORE_ASSET_CREATE);
     rd_asset *row = &msg_body(req, store)->assets[0];
     snprintf(row->public_id, sizeof(row->public_id), "%s", u->id);
@@ -806,14 +787,7 @@ static void upload_row(upload_op *u)
         row->part_size = u->part;
         row->nparts = u->nparts;
     }
-    /* A front that stopped while the multipart upload started takes no more requests. */
-    int r = atomic_load(&u->self->stopped)
-                ? -EPIPE
-                : actor_request(u->self, a->store_actor, req, STORE_WAIT_MS, upload_stored, u);
-    if (r < 0) {
-        msg_free(req);
-        upload_stored(u->self, NULL, -EAGAIN, u);
-    }
+    op_ask(&u->op, req, 0, upload_stored);
 }
 
 static void upload_started_head(blob_sink *s, const blob_meta *meta)
@@ -831,9 +805,9 @@ static void upload_started(blob_sink *s, int err, const char *why)
     if (err < 0) {
         log_error("api_multipart_create_failed", KV_STR("asset", u->id), KV_ERRNO(err),
                   KV_STR("s3", why != NULL ? why : ""));
-        reply_error(u->m, 502, "storage_failed",
-                    "Object storage refused to start the upload; try again.", u->cors);
-        upload_free(u);
+        reply_error(u->op.m, 502, "storage_failed",
+                    "Object storage refused to start the upload; try again.", u->op.cors);
+        op_end(&u->op);
         return;
     }
     upload_row(u);
@@ -844,18 +818,18 @@ static void upload_started(blob_sink *s, int err, const char *why)
 static int upload_begin(rd_actor *self, rd_msg *m, const principal *p, const char *cors)
 {
     int r;
-    upload_op *u = upload_parse(self->state, m, p, cors);
+    upload_op *u = upload_parse(self, m, p, cors);
     if (u == NULL)
         return RD_DONE;
-    u->self = self;
     if (!u->multipart) {
         upload_row(u);
         return RD_KEPT;
     }
-    u->sink = (blob_sink){.head = upload_started_head, .done = upload_started};
-    if ((r = blob_aio_upload_start(u->a->backend.aio, loop_current(), u->a->cfg.s3_bucket_staging,
-                                   u->id, u->type, &u->sink, NULL)) < 0)
-        upload_started(&u->sink, r, "the upload could not start");
+    u->op.sink = (blob_sink){.head = upload_started_head, .done = upload_started};
+    if ((r = blob_aio_upload_start(u->op.a->backend.aio, loop_current(),
+                                   u->op.a->cfg.s3_bucket_staging, u->id, u->type, &u->op.sink,
+                                   NULL)) < 0)
+        upload_started(&u->op.sink, r, "the upload could not start");
     return RD_KEPT;
 }
 
@@ -1044,8 +1018,7 @@ static int complete_begin(rd_actor *self, rd_msg *m, const principal *p, const c
     rd_msg *req = asset_find_request(m, p->org, "No such upload.", cors);
     if (req == NULL)
         return RD_DONE;
-    complete_op *o = rd_calloc(1, sizeof(*o), "an upload's completion");
-    op_start(&o->op, self, m, cors);
+    complete_op *o = op_new(sizeof(*o), self, m, cors);
     op_ask(&o->op, req, CO_FIND, complete_stored);
     return RD_KEPT;
 }
@@ -1316,8 +1289,7 @@ static int promote_begin(rd_actor *self, rd_msg *m, const principal *p, const ch
     rd_msg *req = asset_find_request(m, p->org, "No such asset.", cors);
     if (req == NULL)
         return RD_DONE;
-    promote_op *o = rd_calloc(1, sizeof(*o), "a promote");
-    op_start(&o->op, self, m, cors);
+    promote_op *o = op_new(sizeof(*o), self, m, cors);
     o->opts = opts;
     promote_ask(o, req, PR_FIND);
     return RD_KEPT;
@@ -1694,8 +1666,7 @@ static int cancel_begin(rd_actor *self, rd_msg *m, const principal *p, const cha
     rd_msg *req = export_request(m, p->org, cors);
     if (req == NULL)
         return RD_DONE;
-    cancel_op *o = rd_calloc(1, sizeof(*o), "an export's cancel");
-    op_start(&o->op, self, m, cors);
+    cancel_op *o = op_new(sizeof(*o), self, m, cors);
     op_ask(&o->op, req, EC_FIND, cancel_stored);
     return RD_KEPT;
 }

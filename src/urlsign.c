@@ -85,6 +85,14 @@ int urlsign_url(urlsign *u, const char *method, const char *bucket, const char *
                 const sigv4_pair *query, size_t nquery, int64_t now, int64_t expires,
                 int64_t length, char *out, size_t cap)
 {
+    return urlsign_url_keyed(u, &u->cache, method, bucket, key, query, nquery, now, expires, length,
+                             out, cap);
+}
+
+int urlsign_url_keyed(const urlsign *u, sigv4_key_cache *cache, const char *method,
+                      const char *bucket, const char *key, const sigv4_pair *query, size_t nquery,
+                      int64_t now, int64_t expires, int64_t length, char *out, size_t cap)
+{
     const char *base_path = strchr(strstr(u->base, "://") + 3, '/');
     char path[2 * BLOBFS_MAX_KEY + 256];
     int n = snprintf(path, sizeof(path), "%s/%s/%s", base_path ? base_path : "", bucket, key);
@@ -98,6 +106,6 @@ int urlsign_url(urlsign *u, const char *method, const char *bucket, const char *
     snprintf(len, sizeof(len), "%lld", (long long)length);
     sigv4_pair headers[2] = {{"host", u->host}, {"content-length", len}};
     sigv4_request req = {method, path, query, nquery, headers, length >= 0 ? 2 : 1, NULL};
-    int r = sigv4_presign(&u->cache, &u->cred, now, expires, &req, out + origin, cap - origin);
+    int r = sigv4_presign(cache, &u->cred, now, expires, &req, out + origin, cap - origin);
     return r < 0 ? r : (int)origin + r;
 }

@@ -2,8 +2,9 @@
  * the object storage (S3 mode) or reeld itself (embedded mode, /blob/) will check.
  *
  * owns:  the credentials it signs with (the configured S3 keys, or the embedded pair from
- *        src/blob/localkey.h), and a SigV4 signing-key cache (so: one urlsign per actor or
- *        thread, never shared). urlsign_clear zeroes them.
+ *        src/blob/localkey.h), and a SigV4 signing-key cache (so: urlsign_url with one urlsign
+ *        per actor or thread; threads sharing one sign through urlsign_url_keyed, each with its
+ *        own cache). urlsign_clear zeroes them.
  * never: logs a secret or a signature; does I/O after urlsign_init (which may read or create
  *        the embedded seed file). */
 #ifndef REELD_URLSIGN_H
@@ -41,5 +42,10 @@ void urlsign_clear(urlsign *u);
 int urlsign_url(urlsign *u, const char *method, const char *bucket, const char *key,
                 const sigv4_pair *query, size_t nquery, int64_t now, int64_t expires,
                 int64_t length, char *out, size_t cap);
+/* urlsign_url with the signing-key cache `cache` instead of the signer's own: one signer (its
+ * settings are read only) may then sign on several threads, each with a cache of its own. */
+int urlsign_url_keyed(const urlsign *u, sigv4_key_cache *cache, const char *method,
+                      const char *bucket, const char *key, const sigv4_pair *query, size_t nquery,
+                      int64_t now, int64_t expires, int64_t length, char *out, size_t cap);
 
 #endif
