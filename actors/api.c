@@ -77,10 +77,9 @@
 
 enum { RL_ALL, RL_PRESIGN, RL_PROMOTE, RL_AUTH_FAIL };
 /* The API's parts: the writers' threads, and the state that the fronts answer from. A route's
- * part says who answers it: API_FRONTS the fronts on the event loops (every read, the webhook's
- * requests: one store statement each, and the upload's creation: asynchronous object storage,
- * then one statement), API_WRITES a writer's thread (what still waits on object storage through
- * its blocking face, or takes several steps). */
+ * part says who answers it: API_FRONTS the fronts on the event loops (every read, and the writes
+ * whose steps are asynchronous store and object storage requests), API_WRITES a writer's thread
+ * (what still waits on object storage through its blocking face). */
 enum { API_WRITES, API_FRONTS };
 enum {
     R_UPLOADS,
