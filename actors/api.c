@@ -1,6 +1,7 @@
 /* The upload → promote API: a front per loop answers the reads, the webhook's requests, an
- * upload's creation and completion, the promote and an export's cancel (asynchronous store and
- * object storage; no thread); the other writes go to the writers' thread actors (actors/api.h).
+ * upload's creation and completion, the promote, new exports and clips and an export's cancel
+ * (asynchronous store and object storage; no thread); the deletes and the captions' writes go
+ * to the writers' thread actors (actors/api.h).
  *
  * owns:  per part, a store client (the writers'), the rate-limit buckets, the parsed API keys
  *        (as SHA-256 digests), the URL signer, the blob backend (and in S3 mode its clients
@@ -15,11 +16,12 @@
  *        ...) to the dispatcher, through the store client's bridge. The fronts: STORE_ASSET_FIND,
  *        STORE_ASSET_LIST, STORE_WEBHOOK_LIST, STORE_EXPORT_GET, STORE_CAPTION_LIST and
  *        STORE_WEBHOOK_GET, _PUT, _DELETE and _ROTATE, STORE_ASSET_CREATE, STORE_ORG_ACTIVE_JOBS,
- *        STORE_JOB_CREATE and STORE_ASSET_UPDATE to the store, MSG_JOB_CANCEL (an export's) to
- *        the dispatcher (actor_request); the HEADs of a
- *        ready asset's outputs, a new upload's multipart start (and its abort, when the row
- *        fails) and completion, a promote's HEAD and copy to masters to the fronts' blob store
- *        (asynchronous, on the front's loop); MSG_SSE_OPEN to the progress streams; the other
+ *        STORE_JOB_CREATE, STORE_ASSET_UPDATE, STORE_EXPORT_CREATE and STORE_CLIP_CREATE to
+ *        the store, MSG_JOB_CANCEL (an export's) to the dispatcher (actor_request); the HEADs
+ *        of a ready asset's outputs, a new upload's multipart start (and its abort, when the
+ *        row fails) and completion, a promote's HEAD and copy to masters, the GETs of an
+ *        export's or a clip's source playlists to the fronts' blob store (asynchronous, on the
+ *        front's loop); MSG_SSE_OPEN to the progress streams; the other
  *        writes on to the writers' threads.
  * never: blocks a loop (the fronts only send and answer; the captions' objects and the
  *        deletes run on the writers' threads); answers a request before
@@ -1317,8 +1319,6 @@ static int seconds_field(const char *s, const json_tok *t, int i, int64_t *ms)
     return 0;
 }
 
-static int ladder_length(api *a, const rd_asset *x, int64_t *duration_ms, int *fmp4);
-
 /* The body's "start" and "end" (seconds, end after start) in ms: 0, or -1 once answered. */
 static int body_range(const rd_msg *m, const char *s, const json_tok *t, int64_t *start,
                       int64_t *end, const char *cors)
@@ -1331,54 +1331,6 @@ static int body_range(const rd_msg *m, const char *s, const json_tok *t, int64_t
         return -1;
     }
     return 0;
-}
-
-/* The ready asset of the path (the caller's org) that a range is cut from, with `*end` brought
- * back to the video's end (the same cut as one that asked for exactly that): 0, or -1 once
- * answered (404, 409 not_ready, 400 when `start` is past the end). */
-static int range_source(api *a, const rd_msg *m, const principal *p, rd_asset *x, int64_t start,
-                        int64_t *end, const char *cors)
-{
-    if (asset_lookup(a, m, p->org, x, "No such asset.", cors) < 0)
-        return -1;
-    if (x->job_state != JOB_SUCCEEDED) {
-        reply_error(m, 409, "not_ready", "Exports and clips are cut from a ready asset.", cors);
-        return -1;
-    }
-    /* The video's length, from its published ladder (its top rung's playlist); unknown, the
-     * encoder stops at the end. */
-    int64_t duration = 0;
-    int fmp4 = 0;
-    if (ladder_length(a, x, &duration, &fmp4) < 0)
-        duration = 0;
-    if (duration > 0 && start >= duration) {
-        reply_error(m, 400, "invalid_range", "start is past the end of the video.", cors);
-        return -1;
-    }
-    if (duration > 0 && *end > duration)
-        *end = duration;
-    return 0;
-}
-
-/* A create (export, clip) to the store: its answer, or NULL once answered (404 for the source
- * asset gone meanwhile, 503/500). */
-static rd_msg *create_call(api *a, const rd_msg *m, rd_msg *req, const rd_asset *x,
-                           const char *cors)
-{
-    rd_msg *ans;
-    int r = store_call(a, req, &ans);
-    if (r == -ENOENT) {
-        reply_error(m, 404, "not_found", "No such asset.", cors);
-        return NULL;
-    }
-    if (r < 0) {
-        log_error("api_create_failed", KV_STR("asset", x->public_id),
-                  KV_STR("op", msg_body(req, store)->op == STORE_CLIP_CREATE ? "clip" : "export"),
-                  KV_ERRNO(r));
-        store_failed(m, r, cors);
-        return NULL;
-    }
-    return ans;
 }
 
 static const char *export_state(int job_state)
@@ -1512,11 +1464,264 @@ static int export_answer(rd_actor *self, rd_msg *ans, int err, void *ctx)
     return 0;
 }
 
-static void post_export(api *a, const rd_msg *m, const principal *p, const char *cors)
+/* ---- POST /api/assets/{id}/exports and .../clips, on the front ----
+ *
+ * Both cut a range of a ready asset, and both are asynchronous chains on the front's loop:
+ * the source's row (store), its master playlist then its top rung's playlist (blob store: the
+ * video's length, so a range past the end is refused and an end past it is brought back to
+ * it, which makes the same cut the same export), an export's caption track (store, when it
+ * names one), then the create (store: the row and its job at once). A ladder without those
+ * playlists leaves the length unknown (the encoder then stops at the video's end); object
+ * storage failing is 502, so a range is never taken unchecked because S3 was away. */
+
+enum { RG_FIND, RG_CAPTIONS, RG_CREATE };
+
+#define PLAYLIST_MAX (4u << 20) /* a top rung's playlist: ~30 bytes a segment */
+
+typedef struct range_op {
+    front_op op; /* its sink: the playlists' GETs, one after the other */
+    int clip;    /* POST .../clips; else .../exports */
+    rd_asset x;  /* the source */
+    rd_export e; /* an export's fields; a clip's range is in e.start_ms, e.end_ms too */
+    char title[200];
+    char *text; /* the playlist being read, PLAYLIST_MAX at most */
+    size_t len;
+    int over; /* the playlist is longer than PLAYLIST_MAX */
+} range_op;
+
+static void range_end(range_op *o)
+{
+    free(o->text);
+    op_end(&o->op);
+}
+
+static int range_stored(rd_actor *self, rd_msg *ans, int err, void *ctx);
+
+static void range_data(blob_sink *s, rd_buf *chunk)
+{
+    range_op *o = (range_op *)s;
+    if (!o->over && chunk->len < PLAYLIST_MAX - o->len) {
+        o->text = rd_realloc(o->text, o->len + chunk->len + 1, "a playlist");
+        memcpy(o->text + o->len, chunk->data, chunk->len);
+        o->len += chunk->len;
+        o->text[o->len] = '\0';
+    } else {
+        o->over = 1;
+    }
+    buf_unref(chunk);
+}
+
+/* Starts the GET of the source's playlist `name` (under its ladder), whose end `done` gets. */
+static void range_get(range_op *o, const char *name, void (*done)(blob_sink *, int, const char *))
+{
+    char key[700];
+    snprintf(key, sizeof(key), "%s/hls/%s", o->x.master_key, name);
+    o->len = 0;
+    o->over = 0;
+    o->op.sink = (blob_sink){.data = range_data, .done = done};
+    int r = blob_aio_get(o->op.a->backend.aio, loop_current(), o->op.a->cfg.s3_bucket_previews, key,
+                         0, 0, &o->op.sink, NULL);
+    if (r < 0)
+        done(&o->op.sink, r, "the GET could not start");
+}
+
+/* The create, once the range and the captions passed. */
+static void range_create(range_op *o)
+{
+    rd_msg *req;
+    if (o->clip) {
+        req = store_request(STORE_CLIP_CREATE);
+        rd_asset *c = &msg_body(req, store)->assets[0];
+        if (new_public_id(c->public_id) < 0)
+            goto no_id;
+        c->source_start_ms = o->e.start_ms;
+        c->source_end_ms = o->e.end_ms;
+        snprintf(c->org, sizeof(c->org), "%s", o->x.org);
+        snprintf(c->master_key, sizeof(c->master_key), "%s", c->public_id);
+        snprintf(c->content_type, sizeof(c->content_type), "video/mp4");
+        if (o->title[0])
+            snprintf(c->filename, sizeof(c->filename), "%s.mp4", o->title);
+        else
+            snprintf(c->filename, sizeof(c->filename), "%s", o->x.filename);
+        c->source_id = o->x.id;
+    } else {
+        req = store_request(STORE_EXPORT_CREATE);
+        rd_export *e = &msg_body(req, store)->exports[0];
+        *e = o->e;
+        e->asset_id = o->x.id;
+        snprintf(e->org, sizeof(e->org), "%s", o->x.org);
+        if (new_public_id(e->public_id) < 0)
+            goto no_id;
+        e->public_id[0] = 'e';
+    }
+    /* After the row: it lies over a field the store does not read (the asset's job_progress,
+     * the export's updated_ms). */
+    msg_body(req, store)->jobs[0].max_attempts = JOB_ATTEMPTS;
+    msg_body(req, store)->n = 1;
+    op_ask(&o->op, req, RG_CREATE, range_stored);
+    return;
+no_id:
+    msg_free(req);
+    reply_error(o->op.m, 500, "internal", "No randomness for an id.", o->op.cors);
+    range_end(o);
+}
+
+/* The video's length is known (0: it is not): the range checked against it. */
+static void range_checked(range_op *o, int64_t duration)
+{
+    free(o->text);
+    o->text = NULL;
+    if (op_stopped(&o->op))
+        return;
+    if (duration > 0 && o->e.start_ms >= duration) {
+        reply_error(o->op.m, 400, "invalid_range", "start is past the end of the video.",
+                    o->op.cors);
+        range_end(o);
+        return;
+    }
+    if (duration > 0 && o->e.end_ms > duration)
+        o->e.end_ms = duration;
+    if (!o->clip && o->e.lang[0]) {
+        rd_msg *req = store_request(STORE_CAPTION_LIST);
+        msg_body(req, store)->asset_id = o->x.id;
+        op_ask(&o->op, req, RG_CAPTIONS, range_stored);
+        return;
+    }
+    range_create(o);
+}
+
+/* 1 (answered 502, the op ended) when a playlist's GET failed for another reason than its
+ * absence: object storage failing is not taken for a video of unknown length. */
+static int range_storage_failed(range_op *o, int err, const char *why)
+{
+    if (err == 0 || err == -ENOENT)
+        return 0;
+    log_error("api_playlist_read_failed", KV_STR("asset", o->x.public_id), KV_ERRNO(err),
+              KV_STR("why", why != NULL ? why : ""));
+    reply_error(o->op.m, 502, "storage_failed", "Object storage failed; try again.", o->op.cors);
+    range_end(o);
+    return 1;
+}
+
+/* The top rung's playlist is back: the video's length. */
+static void range_ladder(blob_sink *s, int err, const char *why)
+{
+    range_op *o = (range_op *)s;
+    int64_t duration = 0;
+    int fmp4 = 0;
+    if (range_storage_failed(o, err, why))
+        return;
+    if (err < 0 || o->over || thumb_media_length(o->text, o->len, &duration, &fmp4) < 0)
+        duration = 0;
+    range_checked(o, duration);
+}
+
+/* The master playlist is back: its top rung's playlist next. */
+static void range_master(blob_sink *s, int err, const char *why)
+{
+    range_op *o = (range_op *)s;
+    char top[256];
+    int top_w = 0;
+    if (range_storage_failed(o, err, why))
+        return;
+    if (err < 0 || o->over || o->text == NULL ||
+        thumb_top_variant(o->text, o->len, top, sizeof(top), &top_w) < 0) {
+        range_checked(o, 0);
+        return;
+    }
+    free(o->text);
+    o->text = NULL;
+    if (!op_stopped(&o->op))
+        range_get(o, top, range_ladder);
+}
+
+/* The store's answer to the range's step o->op.step. */
+static int range_stored(rd_actor *self, rd_msg *ans, int err, void *ctx)
+{
+    (void)self;
+    range_op *o = ctx;
+    int r = err < 0 ? err : msg_body(ans, store)->status;
+    const struct rd_msg_store *b = r == 0 ? msg_body(ans, store) : NULL;
+    if (r == -ENOENT) { /* the source, or (at the create) the source gone meanwhile */
+        reply_error(o->op.m, 404, "not_found", "No such asset.", o->op.cors);
+    } else if (r < 0) {
+        log_error(o->op.step == RG_FIND       ? "api_asset_find_failed"
+                  : o->op.step == RG_CAPTIONS ? "api_caption_list_failed"
+                                              : "api_create_failed",
+                  KV_STR("asset", o->x.public_id), KV_STR("op", o->clip ? "clip" : "export"),
+                  KV_ERRNO(r));
+        store_failed(o->op.m, r, o->op.cors);
+    } else if (o->op.step == RG_FIND) {
+        o->x = b->assets[0];
+        msg_free(ans);
+        if (o->x.job_state != JOB_SUCCEEDED) {
+            reply_error(o->op.m, 409, "not_ready", "Exports and clips are cut from a ready asset.",
+                        o->op.cors);
+            range_end(o);
+        } else {
+            range_get(o, "master.m3u8", range_master);
+        }
+        return 0;
+    } else if (o->op.step == RG_CAPTIONS) {
+        int found = 0;
+        for (uint32_t i = 0; i < b->n && i < RD_STORE_BATCH; i++)
+            found |= strcmp(b->captions[i].lang, o->e.lang) == 0;
+        if (found) {
+            msg_free(ans);
+            range_create(o);
+            return 0;
+        }
+        reply_error(o->op.m, 400, "unknown_captions",
+                    "The asset has no caption track in that language: PUT it first.", o->op.cors);
+    } else if (o->clip) { /* RG_CREATE */
+        const rd_asset *got = &b->assets[0];
+        log_info("clip_created", KV_STR("asset", got->public_id), KV_STR("source", o->x.public_id),
+                 KV_INT("job", got->job_id), KV_INT("start_ms", got->source_start_ms),
+                 KV_INT("end_ms", got->source_end_ms));
+        char body[4096];
+        int n = asset_json(body, sizeof(body), got);
+        if (n < 0)
+            reply_error(o->op.m, 500, "internal", "The clip does not fit an answer.", o->op.cors);
+        else
+            reply(o->op.m, 201, body, (size_t)n, o->op.cors);
+    } else {
+        const rd_export *got = &b->exports[0];
+        if (got->created)
+            log_info("export_created", KV_STR("asset", o->x.public_id),
+                     KV_STR("export", got->public_id), KV_INT("job", got->job_id),
+                     KV_INT("start_ms", got->start_ms), KV_INT("end_ms", got->end_ms),
+                     KV_STR("captions", got->lang));
+        reply_export(o->op.a, o->op.m, 202, got, o->op.cors);
+    }
+    msg_free(ans);
+    range_end(o);
+    return 0;
+}
+
+/* Starts the range op of request `m` on front `self`: an export's fields (`e`), or a clip's
+ * (`title` not NULL; its range in e->start_ms, e->end_ms). RD_KEPT, or RD_DONE once answered
+ * (404 for a malformed id). */
+static int range_begin(rd_actor *self, rd_msg *m, const principal *p, const char *cors,
+                       const rd_export *e, const char *title)
+{
+    rd_msg *req = asset_find_request(m, p->org, "No such asset.", cors);
+    if (req == NULL)
+        return RD_DONE;
+    range_op *o = op_new(sizeof(*o), self, m, cors);
+    o->e = *e;
+    if ((o->clip = title != NULL))
+        snprintf(o->title, sizeof(o->title), "%s", title);
+    op_ask(&o->op, req, RG_FIND, range_stored);
+    return RD_KEPT;
+}
+
+/* POST /api/assets/{id}/exports on front `self`: RD_KEPT, or RD_DONE once answered (400,
+ * 404, 415). */
+static int export_begin(rd_actor *self, rd_msg *m, const principal *p, const char *cors)
 {
     json_tok t[24];
     if (json_body(m, cors, t, 24) < 0)
-        return;
+        return RD_DONE;
     const char *s = http_request_body(msg_body(m, http_request)).p;
     rd_export e;
     memset(&e, 0, sizeof(e));
@@ -1524,13 +1729,13 @@ static void post_export(api *a, const rd_msg *m, const principal *p, const char 
     int ci = json_get(s, t, 0, "captions"), hi = json_get(s, t, 0, "height"),
         fi = json_get(s, t, 0, "format");
     if (body_range(m, s, t, &e.start_ms, &e.end_ms, cors) < 0)
-        return;
+        return RD_DONE;
     if (fi >= 0) {
         char f[8];
         if (t[fi].type != JSON_STRING || json_string(s, &t[fi], f, sizeof(f)) < 0 ||
             strcmp(f, "mp4") != 0) {
             reply_error(m, 400, "invalid_field", "format must be \"mp4\".", cors);
-            return;
+            return RD_DONE;
         }
     }
     if (hi >= 0 && t[hi].type != JSON_NULL) {
@@ -1539,7 +1744,7 @@ static void post_export(api *a, const rd_msg *m, const principal *p, const char 
             h % 2 != 0) {
             reply_error(m, 400, "invalid_field",
                         "height must be an even number of pixels from 144 to 4320.", cors);
-            return;
+            return RD_DONE;
         }
         e.height = (int32_t)h;
     }
@@ -1550,54 +1755,10 @@ static void post_export(api *a, const rd_msg *m, const principal *p, const char 
                         "captions must name a caption track of the asset by its language (en, "
                         "pt-BR, ...).",
                         cors);
-            return;
+            return RD_DONE;
         }
     }
-    rd_asset x;
-    if (range_source(a, m, p, &x, e.start_ms, &e.end_ms, cors) < 0)
-        return;
-    if (e.lang[0]) {
-        rd_msg *req = store_request(STORE_CAPTION_LIST), *ans;
-        msg_body(req, store)->asset_id = x.id;
-        int r = store_call(a, req, &ans);
-        if (r < 0) {
-            store_failed(m, r, cors);
-            return;
-        }
-        int found = 0;
-        const struct rd_msg_store *b = msg_body(ans, store);
-        for (uint32_t i = 0; i < b->n && i < RD_STORE_BATCH; i++)
-            found |= strcmp(b->captions[i].lang, e.lang) == 0;
-        msg_free(ans);
-        if (!found) {
-            reply_error(m, 400, "unknown_captions",
-                        "The asset has no caption track in that language: PUT it first.", cors);
-            return;
-        }
-    }
-    e.asset_id = x.id;
-    snprintf(e.org, sizeof(e.org), "%s", x.org);
-    char pub[RD_ASSET_ID_MAX];
-    if (new_public_id(pub) < 0) {
-        reply_error(m, 500, "internal", "No randomness for an id.", cors);
-        return;
-    }
-    pub[0] = 'e';
-    snprintf(e.public_id, sizeof(e.public_id), "%s", pub);
-    rd_msg *req = store_request(STORE_EXPORT_CREATE), *ans;
-    msg_body(req, store)->exports[0] = e;
-    /* After the export: it lies over exports[0].updated_ms, which the store does not read. */
-    msg_body(req, store)->jobs[0].max_attempts = JOB_ATTEMPTS;
-    msg_body(req, store)->n = 1;
-    if ((ans = create_call(a, m, req, &x, cors)) == NULL)
-        return;
-    rd_export got = msg_body(ans, store)->exports[0];
-    msg_free(ans);
-    if (got.created)
-        log_info("export_created", KV_STR("asset", x.public_id), KV_STR("export", got.public_id),
-                 KV_INT("job", got.job_id), KV_INT("start_ms", got.start_ms),
-                 KV_INT("end_ms", got.end_ms), KV_STR("captions", got.lang));
-    reply_export(a, m, 202, &got, cors);
+    return range_begin(self, m, p, cors, &e, NULL);
 }
 
 /* POST /api/exports/{id}/cancel, on the front: the export's row (store), its job cancelled
@@ -1677,17 +1838,17 @@ static int cancel_begin(rd_actor *self, rd_msg *m, const principal *p, const cha
  * transcode job at once; that job cuts the clip's master from the parent's first (in the
  * masters bucket, under the clip's key, so Object Lock keeps it like any master and deleting
  * the parent leaves the clip whole), then makes its ladder. */
-static void post_clip(api *a, const rd_msg *m, const principal *p, const char *cors)
+static int clip_begin(rd_actor *self, rd_msg *m, const principal *p, const char *cors)
 {
     json_tok t[16];
     if (json_body(m, cors, t, 16) < 0)
-        return;
+        return RD_DONE;
     const char *s = http_request_body(msg_body(m, http_request)).p;
-    rd_asset c;
-    memset(&c, 0, sizeof(c));
+    rd_export range;
+    memset(&range, 0, sizeof(range));
     int ti = json_get(s, t, 0, "title");
-    if (body_range(m, s, t, &c.source_start_ms, &c.source_end_ms, cors) < 0)
-        return;
+    if (body_range(m, s, t, &range.start_ms, &range.end_ms, cors) < 0)
+        return RD_DONE;
     char title[200] = "";
     if (ti >= 0 && t[ti].type != JSON_NULL) {
         int n = t[ti].type == JSON_STRING ? json_string(s, &t[ti], title, sizeof(title) - 4) : -1;
@@ -1696,42 +1857,10 @@ static void post_clip(api *a, const rd_msg *m, const principal *p, const char *c
             ok = (unsigned char)title[i] >= 0x20 && title[i] != 0x7f;
         if (!ok) {
             reply_error(m, 400, "invalid_field", "title must be 1 to 195 bytes of text.", cors);
-            return;
+            return RD_DONE;
         }
     }
-    rd_asset x;
-    if (range_source(a, m, p, &x, c.source_start_ms, &c.source_end_ms, cors) < 0)
-        return;
-    if (new_public_id(c.public_id) < 0) {
-        reply_error(m, 500, "internal", "No randomness for an id.", cors);
-        return;
-    }
-    snprintf(c.org, sizeof(c.org), "%s", x.org);
-    snprintf(c.master_key, sizeof(c.master_key), "%s", c.public_id);
-    snprintf(c.content_type, sizeof(c.content_type), "video/mp4");
-    if (title[0])
-        snprintf(c.filename, sizeof(c.filename), "%s.mp4", title);
-    else
-        snprintf(c.filename, sizeof(c.filename), "%s", x.filename);
-    c.source_id = x.id;
-    rd_msg *req = store_request(STORE_CLIP_CREATE), *ans;
-    msg_body(req, store)->assets[0] = c;
-    /* After the asset: it lies over assets[0].job_progress, which the store does not read. */
-    msg_body(req, store)->jobs[0].max_attempts = JOB_ATTEMPTS;
-    msg_body(req, store)->n = 1;
-    if ((ans = create_call(a, m, req, &x, cors)) == NULL)
-        return;
-    rd_asset got = msg_body(ans, store)->assets[0];
-    msg_free(ans);
-    log_info("clip_created", KV_STR("asset", got.public_id), KV_STR("source", x.public_id),
-             KV_INT("job", got.job_id), KV_INT("start_ms", got.source_start_ms),
-             KV_INT("end_ms", got.source_end_ms));
-    char body[4096];
-    int n = asset_json(body, sizeof(body), &got);
-    if (n < 0)
-        reply_error(m, 500, "internal", "The clip does not fit an answer.", cors);
-    else
-        reply(m, 201, body, (size_t)n, cors);
+    return range_begin(self, m, p, cors, &range, title);
 }
 
 /* ---- GET /api/assets/{id}, /playback and the listing ---- */
@@ -3014,12 +3143,6 @@ static int api_handle(rd_actor *self, rd_msg *m)
         else
             delete_caption(a, m, &p, cors);
         break;
-    case R_EXPORTS:
-        post_export(a, m, &p, cors);
-        break;
-    case R_CLIPS:
-        post_clip(a, m, &p, cors);
-        break;
     default: /* GET .../playback: the front answers it */
     unrouted:
         log_error("api_unrouted", KV_INT("route", (int64_t)r));
@@ -3038,8 +3161,10 @@ static int api_handle(rd_actor *self, rd_msg *m)
  * asset's (front_found); the first look at a ready asset's outputs with HEADs through the
  * asynchronous blob store (look_start). No read waits on a thread. Nor do the webhook's
  * requests (GET, PUT, DELETE, rotate-secret), one store statement each (webhook_answer), nor
- * an upload's creation (upload_begin). The other writes it hands to the writers' threads,
- * whose handlers may block. */
+ * the writes that are chains of asynchronous steps: an upload's creation and completion, the
+ * promote, a new export or clip, an export's cancel (upload_begin, complete_begin,
+ * promote_begin, export_begin, clip_begin, cancel_begin). The other writes (the deletes, the
+ * captions') it hands to the writers' threads, whose handlers may block. */
 
 static int is_write(int r, const rd_msg *m);
 
@@ -3208,6 +3333,10 @@ static int front_handle(rd_actor *self, rd_msg *m)
         return complete_begin(self, m, &p, cors);
     if (r == R_EXPORT_CANCEL)
         return cancel_begin(self, m, &p, cors);
+    if (r == R_EXPORTS)
+        return export_begin(self, m, &p, cors);
+    if (r == R_CLIPS)
+        return clip_begin(self, m, &p, cors);
     if (r == R_WH_ROTATE || r == R_WEBHOOK) {
         rd_msg *req = webhook_request(a, m, &p, webhook_op(a, m), cors);
         return req == NULL ? RD_DONE : front_ask(self, req, webhook_answer, m, cors);
@@ -3509,10 +3638,10 @@ static const struct {
     {R_EVENTS, API_FRONTS, "/api/assets/{id}/events", RD_HTTP_GET},
     {R_CAPTION, API_WRITES, "/api/assets/{id}/captions/{lang}", RD_HTTP_PUT | RD_HTTP_DELETE},
     {R_CAPTIONS, API_FRONTS, "/api/assets/{id}/captions", RD_HTTP_GET},
-    {R_EXPORTS, API_WRITES, "/api/assets/{id}/exports", RD_HTTP_POST},
+    {R_EXPORTS, API_FRONTS, "/api/assets/{id}/exports", RD_HTTP_POST},
     {R_EXPORT, API_FRONTS, "/api/exports/{id}", RD_HTTP_GET},
     {R_EXPORT_CANCEL, API_FRONTS, "/api/exports/{id}/cancel", RD_HTTP_POST},
-    {R_CLIPS, API_WRITES, "/api/assets/{id}/clips", RD_HTTP_POST},
+    {R_CLIPS, API_FRONTS, "/api/assets/{id}/clips", RD_HTTP_POST},
 };
 
 /* 1 when request `m` (of route r) is a write: one of the writers' threads takes it. */

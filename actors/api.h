@@ -19,14 +19,13 @@
  * start through the asynchronous blob store, then one store statement), nor its completion,
  * nor a promote (the staging object's HEAD and the copy to masters through the asynchronous
  * blob store, between store statements): a promote waiting minutes on the copy of a large
- * master holds no thread; nor an export's cancel. The other writes (delete, captions, exports,
- * clips: the captions'
- * objects and the deletes wait on object storage through its blocking face, or take several
- * steps) it hands to the writer thread with the fewest requests waiting (API_WRITERS of
- * them). So nothing waiting on a slow object store holds up a status poll, a playback link, a
- * listing or another writer's requests. Assets live in
- * the store only (any node, or this one after a restart, answers for them). Bound mailboxes turn a
- * flood into 503s. */
+ * master holds no thread; nor an export's cancel, nor a new export or clip (the source's
+ * playlists read through the asynchronous blob store, between store statements). The other
+ * writes (delete, captions: the captions' objects and the deletes wait on object storage
+ * through its blocking face) it hands to the writer thread with the fewest requests waiting
+ * (API_WRITERS of them). So nothing waiting on a slow object store holds up a status poll, a
+ * playback link, a listing or another writer's requests. Assets live in the store only (any node,
+ * or this one after a restart, answers for them). Bound mailboxes turn a flood into 503s. */
 #ifndef REELD_ACTORS_API_H
 #define REELD_ACTORS_API_H
 

@@ -15,7 +15,7 @@ import time
 import urllib.error
 import urllib.request
 
-from test_api import call, moto, put_url  # noqa: F401 (moto: the S3 server, a fixture)
+from test_api import call, moto, put_url, s3_env  # noqa: F401 (moto: the S3 server, a fixture)
 from test_e2e import Fleet, s3  # noqa: F401 (s3: its buckets' client, a fixture)
 from test_webhooks import Receiver, set_hook, verify
 
@@ -293,6 +293,36 @@ def test_export_refusals_and_cancel(reeld_factory, tmp_path):
     assert not [f for f in os.listdir(os.path.join(r.data_dir, "tmp")) if "export" in f]
     st, _, nxt = call(r, "POST", f"/api/assets/{aid}/exports", {"start": 2, "end": 3}, ACME)
     assert wait_export(r, nxt["export_id"])["state"] == "ready"
+
+
+def test_s3_gone_while_an_export_or_a_clip_reads_the_ladder_is_502(reeld_factory, moto, tmp_path):
+    """An export and a clip read the source's playlists (the video's length) through the
+    asynchronous blob store on the front before they are taken: S3 unreachable there is 502
+    storage_failed and nothing is written (an export taken with its range unchecked would make
+    another export of the same cut); once S3 is back the same requests are taken, the end
+    brought back to the video's."""
+    from servers import Forwarder
+    moto["s3"].create_bucket(Bucket="previews")
+    gate = Forwarder(int(moto["endpoint"].rsplit(":", 1)[1]))
+    env = s3_env(moto, S3_ENDPOINT=f"http://127.0.0.1:{gate.port}", REELD_API_KEYS=KEYS,
+                 STORYBOARD_INTERVAL_SEC="-1", REELD_CPU_ENCODERS="1")
+    r = reeld_factory(env=env)
+    aid = upload_ready(r, make_source(str(tmp_path / "s.mp4"), secs=6))
+    gate.cut()
+    try:
+        for kind in ("exports", "clips"):
+            st, _, err = call(r, "POST", f"/api/assets/{aid}/{kind}", {"start": 1, "end": 60},
+                              ACME)
+            assert st == 502 and err["error"]["code"] == "storage_failed", (kind, st, err)
+        assert "api_playlist_read_failed" in r.logs()
+    finally:
+        gate.mend()
+    listing = call(r, "GET", "/api/assets", headers=ACME)[2]["assets"]
+    assert [a["asset_id"] for a in listing] == [aid], listing  # no clip was written
+    st, _, e = call(r, "POST", f"/api/assets/{aid}/exports", {"start": 1, "end": 60}, ACME)
+    assert st == 202 and e["end"] == 6.0, (st, e)
+    st, _, c = call(r, "POST", f"/api/assets/{aid}/clips", {"start": 1, "end": 60}, ACME)
+    assert st == 201 and c["source"]["end"] == 6.0, (st, c)
 
 
 def test_fleet_worker_killed_mid_export(postgres, redis, s3, tmp_path):

@@ -82,11 +82,13 @@ def test_store_down_is_503_with_retry_after(reeld_factory, postgres):
             st, headers, err = call(r, "GET", path)
             assert st == 503 and headers.get("Retry-After") == "1", (path, st, err)
             assert err["error"]["code"] == "store_unavailable"
-        # So do an upload's creation, a promote, a completion and an export's cancel (their
-        # first store statements).
+        # So do an upload's creation, a promote, a completion, an export, a clip and an
+        # export's cancel (their first store statements).
         for path, body in (("/api/uploads", {"filename": "a.mp4", "content_type": "video/mp4",
                                              "size": 10}),
                            ("/api/assets/a000000000000000000000000/promote", {}),
+                           ("/api/assets/a000000000000000000000000/exports", {"start": 0, "end": 1}),
+                           ("/api/assets/a000000000000000000000000/clips", {"start": 0, "end": 1}),
                            ("/api/uploads/a000000000000000000000000/complete", {"parts": []}),
                            ("/api/exports/e000000000000000000000000/cancel", {})):
             st, headers, err = call(r, "POST", path, body)
