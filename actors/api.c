@@ -2419,9 +2419,8 @@ typedef struct key_list {
     size_t n, cap;
 } key_list;
 
-static int collect_key(void *ctx, const char *key, int64_t size)
+static int collect_key(void *ctx, const char *key)
 {
-    (void)size;
     key_list *l = ctx;
     if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 64;

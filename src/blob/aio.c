@@ -100,14 +100,23 @@ int blob_req_data(blob_req *r, rd_buf *chunk)
     return !r->cancelled;
 }
 
+/* 1 when `key` (the prefix of a LIST when `prefix`) passes the names' rule. One rule for
+ * names on both backends (fs.h's): a key S3 would take but a file system would not ("a//b",
+ * "../x") is refused everywhere, so no object is storable on one backend and not the other,
+ * and no ".." reaches a server or proxy that normalises. A prefix is "" or such a key, with a
+ * '/' after it when it names a folder. */
+static int name_ok(const char *key, size_t kl, int prefix)
+{
+    if (prefix && kl > 0 && key[kl - 1] == '/')
+        kl--;
+    return (prefix && kl == 0 && key[0] == '\0') || blobfs_valid_key(key, kl);
+}
+
 static int make(blob_aio *s, blob_kind_op kind, const char *bucket, const char *key,
                 blob_sink *sink, blob_req **out)
 {
     size_t bl = strlen(bucket), kl = strlen(key);
-    /* One rule for names on both backends (fs.h's): a key S3 would take but a file system
-     * would not ("a//b", "../x") is refused everywhere, so no object is storable on one
-     * backend and not the other, and no ".." reaches a server or proxy that normalises. */
-    if (!blobfs_valid_bucket(bucket) || !blobfs_valid_key(key, kl))
+    if (!blobfs_valid_bucket(bucket) || !name_ok(key, kl, kind == BLOB_OP_LIST))
         return -EINVAL;
     if (bl >= sizeof((*out)->bucket) || kl >= sizeof((*out)->key))
         return -ENAMETOOLONG;
@@ -256,6 +265,14 @@ int blob_aio_delete_unless_retained(blob_aio *s, rd_loop *loop, const char *buck
 {
     blob_req *r;
     int e = make(s, BLOB_OP_DELETE_KEPT, bucket, key, sink, &r);
+    return e < 0 ? e : go(s, loop, r, out);
+}
+
+int blob_aio_list(blob_aio *s, rd_loop *loop, const char *bucket, const char *prefix,
+                  blob_sink *sink, blob_req **out)
+{
+    blob_req *r;
+    int e = make(s, BLOB_OP_LIST, bucket, prefix != NULL ? prefix : "", sink, &r);
     return e < 0 ? e : go(s, loop, r, out);
 }
 

@@ -27,7 +27,8 @@
  * always, a GET on S3; PUT, PUT from a file, COPY: what was stored, once it is durable; an
  * upload's start: its id; a delete unless retained: only when it kept the object, with until
  * when), `data` with each chunk of a
- * GET in order (the reference moves to the sink), then `done` once: 0, or -ENOENT (no such
+ * GET in order (a LIST's keys; the reference moves to the sink), then `done` once: 0, or
+ * -ENOENT (no such
  * object), -EINVAL (a bucket or key refused), -ERANGE (a GET from past the end), -EACCES,
  * -EIO, another -errno, with one sentence in `why` ("" on success). After done the request is
  * over and the store frees it.
@@ -139,6 +140,17 @@ int blob_aio_copy(blob_aio *s, rd_loop *loop, const char *src_bucket, const char
  * and `head` (only then) says until when in retained_until. On fs: blob_aio_delete. */
 int blob_aio_delete_unless_retained(blob_aio *s, rd_loop *loop, const char *bucket, const char *key,
                                     blob_sink *sink, blob_req **out);
+
+/* Lists the keys of `bucket` that begin with `prefix` (NULL or "": every key; one that ends
+ * with '/' names a folder): `data` gets them a page at a time, each key followed by a NUL
+ * byte, then `done`: 0 (also when none matched), -ENOENT (S3: no such bucket) or the failure. On S3
+ * in pages of ListObjectsV2 (BLOB_LIST_PAGE keys each, what the client keeps of a response),
+ * in S3's order; on fs in no particular order, the walk of the directories on the way to the
+ * prefix and under it done on a thread of the request's own (io_uring reads no directory, and
+ * a loop never blocks), handed back to the loop when it ends. */
+#define BLOB_LIST_PAGE 40
+int blob_aio_list(blob_aio *s, rd_loop *loop, const char *bucket, const char *prefix,
+                  blob_sink *sink, blob_req **out);
 
 /* Multipart uploads made by clients (the API hands out presigned part URLs between start and
  * complete). Only the s3 backend has them: blob_aio_has_uploads says so, and on fs the three

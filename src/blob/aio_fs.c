@@ -17,15 +17,22 @@
  *             whose source has its ETag (the same bytes: the same MD5).
  * DELETE:     the same directory opened, then unlinkat of the name; then the metadata's
  *             (DELETE_KEPT alike: the fs backend keeps no retention).
+ * LIST:       the one request io_uring cannot serve (it has no directory read): the walk of
+ *             the directories on the way to the prefix and under it runs on a thread of the
+ *             request's own (detached, with its own descriptor of the tree), which gathers the
+ *             keys and then writes an eventfd whose read the loop has in flight; the keys reach
+ *             the sink from that completion, on the loop. The loop never waits on the walk.
  * A failed PUT unlinks its temp files (one unlink on an error path, not a read or a wait). */
 #include <bearssl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,8 +74,11 @@ typedef enum step {
     S_SRC_OPEN, /* COPY: the source object, then its metadata */
     S_SRC_META_OPEN,
     S_SRC_META_READ,
-    S_FILL, /* PUT_FD, COPY: the next chunk from the source, then S_WRITE */
+    S_FILL,   /* PUT_FD, COPY: the next chunk from the source, then S_WRITE */
+    S_LISTED, /* LIST: the walk's thread wrote the eventfd */
 } step;
+
+#define LIST_CHUNK (64 * 1024) /* keys gathered per chunk handed to the sink */
 
 typedef struct fs_req {
     blob_req r;
@@ -94,6 +104,14 @@ typedef struct fs_req {
     char dir[64 + S3_MAX_KEY + 2]; /* S_PARENT: rel's directories; S_WALK_*: one of them */
     char tmp[48], mtmp[48];
     char meta[BLOB_META_MAX];
+    /* LIST: written by the walk's thread until it writes the eventfd, then the loop's. */
+    struct list_wake *wake;
+    int tree_fd;    /* the thread's own descriptor of the objects' tree */
+    uint64_t ticks; /* the eventfd's count, read by the loop */
+    rd_buf **keys;  /* the chunks of keys, NUL after each */
+    size_t nkeys;
+    int walked; /* the walk's result: 0 or -errno */
+    _Atomic int walk_over;
 } fs_req;
 
 static atomic_uint_fast64_t tmp_seq;
@@ -309,6 +327,115 @@ static void write_next(fs_req *q)
         io_uring_prep_fsync(loop_sqe(q->r.loop, &q->op), q->fd, 0);
     }
     q->inflight = 1;
+}
+
+/* ---- LIST: the walk on its own thread ---- */
+
+/* The eventfd that hands a walk back to its loop, shared by the two until both are done with
+ * it: the loop once its read completed, the thread once its write returned. The last one
+ * closes it, so the close follows the write for the tools too (they see no io_uring read). */
+typedef struct list_wake {
+    int efd;
+    _Atomic int refs;
+} list_wake;
+
+static void wake_drop(list_wake *w)
+{
+    if (w != NULL && atomic_fetch_sub_explicit(&w->refs, 1, memory_order_acq_rel) == 1) {
+        close(w->efd);
+        free(w);
+    }
+}
+
+static int list_key(void *ctx, const char *key, int64_t size)
+{
+    (void)size;
+    fs_req *q = ctx;
+    size_t kl = strlen(key) + 1;
+    rd_buf *b = q->nkeys > 0 ? q->keys[q->nkeys - 1] : NULL;
+    if (b == NULL || b->cap - b->len < kl) {
+        q->keys = rd_realloc(q->keys, (q->nkeys + 1) * sizeof(*q->keys), "a list of keys");
+        b = q->keys[q->nkeys++] = buf_new(kl > LIST_CHUNK ? kl : LIST_CHUNK);
+    }
+    memcpy(b->data + b->len, key, kl);
+    b->len += kl;
+    return 0;
+}
+
+static void *list_walk(void *arg)
+{
+    fs_req *q = arg;
+    list_wake *w = q->wake; /* after the release below the request is the loop's alone */
+    q->walked = blobfs_list_at(q->tree_fd, q->r.bucket, q->r.key, list_key, q);
+    close(q->tree_fd);
+    q->tree_fd = -1;
+    /* The loop reads the keys after its read of the eventfd completes: io_uring is not a
+     * synchronisation the tools see, so the handover is an explicit release too. */
+    atomic_store_explicit(&q->walk_over, 1, memory_order_release);
+    uint64_t one = 1;
+    if (write(w->efd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+        abort(); /* an eventfd of count 0 always takes 1 */
+    wake_drop(w);
+    return NULL;
+}
+
+/* The eventfd's read in flight on the loop, then the thread that walks. 0 or -errno (nothing
+ * started). */
+static int list_start(fs_req *q)
+{
+    int efd = eventfd(0, EFD_CLOEXEC);
+    if (efd < 0)
+        return -errno;
+    q->wake = rd_malloc(sizeof(*q->wake), "a list's wake");
+    q->wake->efd = efd;
+    atomic_init(&q->wake->refs, 2);
+    q->tree_fd = fcntl(store_of(q)->objects_fd, F_DUPFD_CLOEXEC, 0);
+    pthread_attr_t at;
+    pthread_t t;
+    int e = q->tree_fd < 0 ? errno : pthread_attr_init(&at);
+    if (e == 0) {
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&at, 256 * 1024);
+        e = pthread_create(&t, &at, list_walk, q);
+        pthread_attr_destroy(&at);
+    }
+    if (e != 0) {
+        if (q->tree_fd >= 0)
+            close(q->tree_fd);
+        close(efd);
+        free(q->wake);
+        q->wake = NULL;
+        return -e;
+    }
+    q->step = S_LISTED;
+    io_uring_prep_read(loop_sqe(q->r.loop, &q->op), efd, &q->ticks, sizeof(q->ticks), 0);
+    q->inflight = 1;
+    return 0;
+}
+
+/* The walk is over: its keys to the sink, then the end. */
+static void list_done(fs_req *q)
+{
+    int err = atomic_load_explicit(&q->walk_over, memory_order_acquire) ? q->walked : -EIO;
+    wake_drop(q->wake);
+    q->wake = NULL;
+    size_t i = 0;
+    for (; err == 0 && i < q->nkeys; i++)
+        if (!blob_req_data(&q->r, q->keys[i])) {
+            i++;
+            break;
+        }
+    for (; i < q->nkeys; i++)
+        buf_unref(q->keys[i]);
+    free(q->keys);
+    q->keys = NULL;
+    q->nkeys = 0;
+    if (err == -ENOENT)
+        err = 0; /* a bucket's folder is made with its first object: none, no key */
+    if (err < 0)
+        fail(q, err);
+    else
+        succeed(q);
 }
 
 static void on_io(rd_op *op, int res, uint32_t flags)
@@ -581,6 +708,14 @@ static void on_io(rd_op *op, int res, uint32_t flags)
     case S_MUNLINK:
         succeed(q); /* metadata without its object is harmless: no error */
         return;
+    case S_LISTED:
+        if (res < 0 && !atomic_load_explicit(&q->walk_over, memory_order_acquire)) {
+            /* The read ended without the thread (a loop cut short at its stop deadline): the
+             * thread still holds the request, which is left to it unfreed. */
+            return;
+        }
+        list_done(q);
+        return;
     }
 }
 
@@ -621,6 +756,8 @@ static int fs_start(blob_req *r)
     case BLOB_OP_DELETE_KEPT:
         find_parent(q, s->objects_fd, S_UNLINK);
         return 0;
+    case BLOB_OP_LIST:
+        return list_start(q);
     case BLOB_OP_UPLOAD_START:
     case BLOB_OP_UPLOAD_COMPLETE:
     case BLOB_OP_UPLOAD_ABORT:

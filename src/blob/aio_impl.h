@@ -17,6 +17,7 @@ typedef enum blob_kind_op {
     BLOB_OP_UPLOAD_START,
     BLOB_OP_UPLOAD_COMPLETE,
     BLOB_OP_UPLOAD_ABORT,
+    BLOB_OP_LIST, /* key: the prefix ("" for every key) */
 } blob_kind_op;
 
 typedef struct blob_aio_ops {

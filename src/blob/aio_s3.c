@@ -35,7 +35,10 @@ typedef enum qstep {
     Q_ABORT,      /* a part or the completion failed: the upload aborted, then q->err */
     Q_KEPT_HEAD,  /* DELETE_KEPT: the object's retention and version */
     Q_KEPT_DELETE,
+    Q_LIST, /* LIST: a page of ListObjectsV2, then the next from its continuation token */
 } qstep;
+
+#define LIST_DOC 16384 /* a page's document: BLOB_LIST_PAGE keys fit what the client keeps */
 
 typedef struct s3_req {
     blob_req r;
@@ -50,7 +53,9 @@ typedef struct s3_req {
     int err;        /* Q_ABORT: what the request ends with */
     char upload_id[sizeof(((s3_op *)0)->upload_id_out)];
     char version_id[sizeof(((s3_op *)0)->version_id_out)];
-    char doc[256]; /* Q_RETENTION: the <Retention> document */
+    char doc[256];    /* Q_RETENTION: the <Retention> document */
+    char *page;       /* Q_LIST: the page's document (LIST_DOC bytes) */
+    char token[1024]; /* Q_LIST: the next page's continuation token */
     char why[sizeof(((s3_op *)0)->message)];
 } s3_req;
 
@@ -125,6 +130,8 @@ static void finish(s3_req *q, int res, const char *why)
     q->chunk = NULL;
     free(q->parts);
     q->parts = NULL;
+    free(q->page);
+    q->page = NULL;
     blob_req_end(&q->r, res, res < 0 && why[0] == '\0' ? "S3 failed." : why);
 }
 
@@ -229,6 +236,53 @@ static void retention(s3_req *q)
 }
 
 /* The request ends well: its head (unless nothing is to be told), then done. */
+/* The LIST's operation for the page from `token` ("": the first). */
+static s3_op list_op(s3_req *q)
+{
+    return (s3_op){.method = S3_LIST_OBJECTS,
+                   .bucket = q->r.bucket,
+                   .prefix = q->r.key[0] ? q->r.key : NULL,
+                   .continuation = q->token[0] ? q->token : NULL,
+                   .max_keys = BLOB_LIST_PAGE,
+                   .resp = q->page,
+                   .resp_cap = LIST_DOC,
+                   .done = on_done};
+}
+
+/* A page came: its keys to the sink, then the next page or the end. */
+static void list_keys(s3_req *q)
+{
+    const char *doc = q->page, *p = doc, *end = doc + q->op.resp_len;
+    rd_buf *b = buf_new(BLOB_LIST_PAGE * (S3_MAX_KEY + 1));
+    for (;;) {
+        const char *k = strstr(p, "<Contents>");
+        const char *ke = k != NULL && k < end ? strstr(k, "</Contents>") : NULL;
+        if (ke == NULL)
+            break;
+        int n =
+            s3wire_xml_text(k, (size_t)(ke - k), "Key", b->data + b->len,
+                            b->cap - b->len < S3_MAX_KEY + 1 ? b->cap - b->len : S3_MAX_KEY + 1);
+        if (n > 0)
+            b->len += (size_t)n + 1; /* and its NUL */
+        p = ke + 11;
+    }
+    char trunc[8] = "";
+    s3wire_xml_text(doc, q->op.resp_len, "IsTruncated", trunc, sizeof(trunc));
+    int more =
+        strcmp(trunc, "true") == 0 && s3wire_xml_text(doc, q->op.resp_len, "NextContinuationToken",
+                                                      q->token, sizeof(q->token)) > 0;
+    if (b->len == 0)
+        buf_unref(b);
+    else if (!blob_req_data(&q->r, b)) { /* the reference moved to the sink */
+        finish(q, -ECANCELED, "cancelled");
+        return;
+    }
+    if (more)
+        launch(q, Q_LIST, list_op(q));
+    else
+        finish(q, 0, "");
+}
+
 static void succeed(s3_req *q)
 {
     if (!q->r.cancelled && !q->have_head && q->r.kind != BLOB_OP_DELETE &&
@@ -344,6 +398,12 @@ static void on_done(s3_op *op)
     case Q_KEPT_DELETE:
         finish(q, res, op->message);
         return;
+    case Q_LIST:
+        if (res < 0)
+            finish(q, res, op->message);
+        else
+            list_keys(q);
+        return;
     }
 }
 
@@ -418,6 +478,17 @@ static int s3_start_req(blob_req *r)
         op.method = S3_MPU_ABORT;
         op.upload_id = r->upload_id;
         break;
+    case BLOB_OP_LIST:
+        q->page = rd_malloc(LIST_DOC, "a page of keys");
+        q->token[0] = '\0';
+        q->step = Q_LIST;
+        q->op = list_op(q);
+        int e = s3_start(q->cl, &q->op);
+        if (e < 0) {
+            free(q->page);
+            q->page = NULL;
+        }
+        return e;
     }
     q->step = step;
     q->op = op;

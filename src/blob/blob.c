@@ -17,29 +17,18 @@
 
 struct blob_store {
     blob_aio *aio; /* borrowed */
-    blobfs *fs;    /* fs backend: its directories, for blob_list alone */
 };
 
-int blob_open(blob_store **out, blob_aio *aio, const char *data_dir, char *err, size_t errlen)
+int blob_open(blob_store **out, blob_aio *aio)
 {
-    blobfs *fs = NULL;
-    if (strcmp(blob_aio_kind(aio), "fs") == 0) {
-        int r = blobfs_open(&fs, data_dir, err, errlen);
-        if (r < 0)
-            return r;
-    }
     blob_store *b = rd_calloc(1, sizeof(*b), "the blob store");
     b->aio = aio;
-    b->fs = fs;
     *out = b;
     return 0;
 }
 
 void blob_close(blob_store *b)
 {
-    if (b == NULL)
-        return;
-    blobfs_close(b->fs);
     free(b);
 }
 
@@ -58,6 +47,9 @@ typedef struct waiter {
     blob_meta meta;
     uint8_t *buf; /* GET: the caller's buffer */
     size_t cap, got;
+    int listing;     /* LIST: the chunks of keys are kept, for the waiting thread to read */
+    rd_buf **chunks; /* LIST */
+    size_t nchunks;
     char why[512];
 } waiter;
 
@@ -69,6 +61,11 @@ static void w_head(blob_sink *s, const blob_meta *m)
 static void w_data(blob_sink *s, rd_buf *chunk)
 {
     waiter *w = (waiter *)(void *)s;
+    if (w->listing) { /* read by the waiting thread once done has been signalled */
+        w->chunks = rd_realloc(w->chunks, (w->nchunks + 1) * sizeof(*w->chunks), "a list");
+        w->chunks[w->nchunks++] = chunk;
+        return;
+    }
     size_t take = chunk->len < w->cap - w->got ? chunk->len : w->cap - w->got;
     memcpy(w->buf + w->got, chunk->data, take);
     w->got += take;
@@ -293,7 +290,7 @@ int blob_upload_abort(blob_store *b, const char *bucket, const char *key, const 
 /* The S3 client of the store's home loop, or NULL on fs. */
 static s3_client *client_of(const blob_store *b)
 {
-    return b->fs != NULL ? NULL : blob_aio_client(b->aio, blob_aio_home(b->aio));
+    return blob_aio_client(b->aio, blob_aio_home(b->aio));
 }
 
 int blob_lock_enabled(blob_store *b, const char *bucket, char *msg, size_t msglen)
@@ -318,57 +315,20 @@ int blob_lock_enabled(blob_store *b, const char *bucket, char *msg, size_t msgle
 }
 
 int blob_list(blob_store *b, const char *bucket, const char *prefix,
-              int (*fn)(void *ctx, const char *key, int64_t size), void *ctx, char *msg,
-              size_t msglen)
+              int (*fn)(void *ctx, const char *key), void *ctx, char *msg, size_t msglen)
 {
-    if (b->fs != NULL) {
-        int r = blobfs_list(b->fs, bucket, prefix, fn, ctx);
-        if (r < 0 && msg != NULL)
-            snprintf(msg, msglen, "LIST %.63s/%.200s failed: %s.", bucket, prefix ? prefix : "",
-                     r == -EINVAL ? "the bucket is not a safe name" : strerror(-r));
-        return r;
+    waiter w;
+    int r = w_init(&w, b);
+    w.listing = 1;
+    if (r == 0)
+        r = blob_aio_list(b->aio, NULL, bucket, prefix, &w.sink, NULL);
+    r = w_wait(&w, r, "LIST", bucket, prefix != NULL ? prefix : "", msg, msglen);
+    for (size_t i = 0; i < w.nchunks; i++) {
+        const rd_buf *c = w.chunks[i];
+        for (size_t at = 0; r == 0 && at < c->len; at += strlen(c->data + at) + 1)
+            r = fn(ctx, c->data + at);
+        buf_unref(w.chunks[i]);
     }
-    /* ListObjectsV2 in pages small enough for the client's kept response (40 keys), each
-     * page's keys handed to fn before the next is asked for. */
-    s3_client *c = client_of(b);
-    char *doc = malloc(BLOB_LIST_DOC), token[1024] = "";
-    if (doc == NULL)
-        return -ENOMEM;
-    int r = 0;
-    for (int more = 1; more && r == 0;) {
-        s3_op op = {.method = S3_LIST_OBJECTS,
-                    .bucket = bucket,
-                    .prefix = prefix,
-                    .continuation = token[0] ? token : NULL,
-                    .max_keys = 40,
-                    .resp = doc,
-                    .resp_cap = BLOB_LIST_DOC};
-        r = s3_call(c, &op);
-        if (r < 0) {
-            if (msg != NULL)
-                snprintf(msg, msglen, "%s", op.message);
-            break;
-        }
-        const char *p = doc, *end = doc + op.resp_len;
-        while (r == 0) {
-            const char *k = strstr(p, "<Contents>");
-            if (k == NULL || k >= end)
-                break;
-            const char *ke = strstr(k, "</Contents>");
-            if (ke == NULL)
-                break;
-            char key[1100], size[32] = "0";
-            if (s3wire_xml_text(k, (size_t)(ke - k), "Key", key, sizeof(key)) > 0) {
-                s3wire_xml_text(k, (size_t)(ke - k), "Size", size, sizeof(size));
-                r = fn(ctx, key, strtoll(size, NULL, 10));
-            }
-            p = ke + 11;
-        }
-        char trunc[8] = "";
-        s3wire_xml_text(doc, op.resp_len, "IsTruncated", trunc, sizeof(trunc));
-        more = strcmp(trunc, "true") == 0 &&
-               s3wire_xml_text(doc, op.resp_len, "NextContinuationToken", token, sizeof(token)) > 0;
-    }
-    free(doc);
+    free(w.chunks);
     return r;
 }

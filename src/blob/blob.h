@@ -7,17 +7,13 @@
  * frames, the API's writer threads (each of their requests is a sequence of store and object
  * calls), and the commands. An actor on a loop uses aio.h directly.
  *
- * owns:  nothing of the store (borrowed: it must outlive this one); on fs, the directories'
- *        descriptors for blob_list.
+ * owns:  nothing of the store (borrowed: it must outlive this one).
  * never: waits on an event loop's thread (it would hold back the loop's own completions, or
  *        the outbox its request waits in): a call there is refused with -EDEADLK, in every
  *        build; keeps a request after it returns.
  *
- * Two calls are not object requests of the store and stay here: blob_lock_enabled (a bucket's
- * configuration, on S3 through the home loop's client) and blob_list (on S3 pages of
- * ListObjectsV2 through that client; on fs a walk of the bucket's directories, on this
- * thread: io_uring has no operation that reads a directory, so the walk belongs on a thread
- * that may block, not on a loop).
+ * One call is not an object request of the store and stays here: blob_lock_enabled (a bucket's
+ * configuration, on S3 through the home loop's client).
  *
  * Every call returns 0 or -errno: -ENOENT (no such object), -EINVAL (a bucket or key refused),
  * -EACCES (refused by the storage), -ERANGE (read past the end), -EIO (the storage failed after
@@ -36,9 +32,8 @@
 
 typedef struct blob_store blob_store;
 
-/* The blocking face of `aio` (borrowed; its home loop running). `data_dir`: the fs backend's
- * (for blob_list), unused on S3. 0 or -errno with one sentence in `err`. */
-int blob_open(blob_store **out, blob_aio *aio, const char *data_dir, char *err, size_t errlen);
+/* The blocking face of `aio` (borrowed; its home loop running). 0. */
+int blob_open(blob_store **out, blob_aio *aio);
 /* NULL is a no-op. */
 void blob_close(blob_store *b);
 /* "fs" or "s3". */
@@ -89,11 +84,9 @@ int blob_delete_unless_retained(blob_store *b, const char *bucket, const char *k
 /* 1 when bucket has Object Lock enabled, 0 when not, -ENOENT when there is no such bucket,
  * -ENOTSUP on the fs backend (no retention), or another -errno when it cannot be asked. */
 int blob_lock_enabled(blob_store *b, const char *bucket, char *msg, size_t msglen);
-/* Keys of `bucket` under `prefix`, each handed to fn (which returns 0 to go on, or -errno to
- * stop with that error). On S3 in pages of ListObjectsV2. */
-#define BLOB_LIST_DOC 16384
+/* Keys of `bucket` that begin with `prefix` (blob_aio_list), each handed to fn on this thread
+ * once all have come (fn returns 0 to go on, or -errno to stop with that error). */
 int blob_list(blob_store *b, const char *bucket, const char *prefix,
-              int (*fn)(void *ctx, const char *key, int64_t size), void *ctx, char *msg,
-              size_t msglen);
+              int (*fn)(void *ctx, const char *key), void *ctx, char *msg, size_t msglen);
 
 #endif

@@ -430,9 +430,15 @@ static int walk(int dir, char *key, size_t klen, const char *prefix,
 int blobfs_list(blobfs *fs, const char *bucket, const char *prefix,
                 int (*fn)(void *ctx, const char *key, int64_t size), void *ctx)
 {
+    return blobfs_list_at(fs->objects_fd, bucket, prefix, fn, ctx);
+}
+
+int blobfs_list_at(int objects_fd, const char *bucket, const char *prefix,
+                   int (*fn)(void *ctx, const char *key, int64_t size), void *ctx)
+{
     if (!blobfs_valid_bucket(bucket))
         return -EINVAL;
-    int d = open_beneath(fs->objects_fd, bucket, O_RDONLY | O_DIRECTORY);
+    int d = open_beneath(objects_fd, bucket, O_RDONLY | O_DIRECTORY);
     if (d < 0)
         return d;
     char key[BLOBFS_MAX_KEY + 2] = "";

@@ -94,6 +94,10 @@ int blobfs_open_read(blobfs *fs, const char *bucket, const char *key, blob_info 
  * 0 to go on. 0, -ENOENT for a missing bucket, or what fn returned. */
 int blobfs_list(blobfs *fs, const char *bucket, const char *prefix,
                 int (*fn)(void *ctx, const char *key, int64_t size), void *ctx);
+/* blobfs_list in the objects' tree opened as `objects_fd` (the asynchronous store's, which
+ * walks it on a thread of its own). */
+int blobfs_list_at(int objects_fd, const char *bucket, const char *prefix,
+                   int (*fn)(void *ctx, const char *key, int64_t size), void *ctx);
 
 /* A presigned request to /blob/{bucket}/{key}: the path as received (percent-encoded, no
  * query) is split and decoded into `bucket` and `key` (buffers of BLOBFS_MAX_BUCKET + 1 and

@@ -99,7 +99,7 @@ typedef struct rec {
     int cancel_on_data; /* ... from its first data callback */
 } rec;
 
-#define NRECS 256
+#define NRECS 1024
 static rec recs[NRECS];
 static int nrecs;
 
@@ -169,6 +169,7 @@ static rec *rec_new(rd_loop *want)
 {
     if (nrecs == NRECS) {
         printf("  test bug: more than %d requests\n", NRECS);
+        fflush(stdout);
         abort();
     }
     rec *r = &recs[nrecs++];
@@ -347,7 +348,42 @@ static int refused(rec *r)
 
 /* ---- An actor that starts requests on its own loop thread ------------------------------- */
 
-enum { J_GET, J_HEAD, J_PUT, J_DELETE, J_WAIT };
+static int key_count;
+static int count_key(void *ctx, const char *key)
+{
+    (void)ctx;
+    (void)key;
+    key_count++;
+    return 0;
+}
+
+static rec *list_of(blob_aio *s, const char *b, const char *prefix)
+{
+    rec *r = rec_new(home);
+    r->start = blob_aio_list(s, NULL, b, prefix, &r->sink, NULL);
+    finish(r);
+    return r;
+}
+
+/* The keys a LIST gave (each followed by a NUL in r->data), sorted, one per line, into out. */
+static int key_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void keys_of(const rec *r, char *out, size_t cap)
+{
+    const char *k[512];
+    size_t n = 0, o = 0;
+    for (size_t at = 0; at < r->len && n < 512; at += strlen((const char *)r->data + at) + 1)
+        k[n++] = (const char *)r->data + at;
+    qsort(k, n, sizeof(k[0]), key_cmp);
+    out[0] = '\0';
+    for (size_t i = 0; i < n && o < cap; i++)
+        o += (size_t)snprintf(out + o, cap - o, "%s\n", k[i]);
+}
+
+enum { J_GET, J_HEAD, J_PUT, J_DELETE, J_WAIT, J_LIST };
 
 static char data_dir[128]; /* top/data */
 
@@ -389,10 +425,12 @@ static int starter_handle(rd_actor *self, rd_msg *m)
     case J_DELETE:
         j->r->start = blob_aio_delete(j->s, l, j->bucket, j->key, &j->r->sink, &req);
         break;
+    case J_LIST:
+        j->r->start = blob_aio_list(j->s, l, j->bucket, j->key, &j->r->sink, &req);
+        break;
     case J_WAIT: { /* the blocking face, asked on this loop: refused, not waited for */
         blob_store *b = NULL;
-        char err[256];
-        j->r->start = blob_open(&b, j->s, data_dir, err, sizeof(err));
+        j->r->start = blob_open(&b, j->s);
         if (j->r->start == 0)
             j->r->start = blob_head(b, j->bucket, j->key, NULL, j->r->why, sizeof(j->r->why));
         blob_close(b);
@@ -1182,6 +1220,73 @@ TEST(fs_copy)
                  -EINVAL);
 }
 
+TEST(fs_list)
+{
+    NEED(fs != NULL);
+    const char *keys[] = {"ls/a/1.ts", "ls/a/2.ts", "ls/b.txt", "lsx/c"};
+    for (size_t i = 0; i < 4; i++)
+        CHECK_OK(put(fs, "previews", keys[i], seg2, sizeof(seg2), NULL, NULL));
+    char got[4096];
+    rec *r = list_of(fs, "previews", "ls/");
+    CHECK_OK(r);
+    keys_of(r, got, sizeof(got));
+    CHECK_EQ_STR(got, "ls/a/1.ts\nls/a/2.ts\nls/b.txt\n");
+    r = list_of(fs, "previews", "ls/a/");
+    CHECK_OK(r);
+    keys_of(r, got, sizeof(got));
+    CHECK_EQ_STR(got, "ls/a/1.ts\nls/a/2.ts\n");
+    /* A prefix that is not a folder: any key that begins with it, as on S3. */
+    r = list_of(fs, "previews", "ls");
+    CHECK_OK(r);
+    keys_of(r, got, sizeof(got));
+    CHECK_EQ_STR(got, "ls/a/1.ts\nls/a/2.ts\nls/b.txt\nlsx/c\n");
+    /* Nothing under it, or a bucket never written: no key, no failure. */
+    r = list_of(fs, "previews", "nothing/here/");
+    CHECK_OK(r);
+    CHECK_EQ_INT(r->datas, 0);
+    r = list_of(fs, "never-written", NULL);
+    CHECK_OK(r);
+    CHECK_EQ_INT(r->datas, 0);
+    /* Names refused before anything starts. */
+    CHECK_EQ_INT(blob_aio_list(fs, NULL, "previews", "../", &rec_new(home)->sink, NULL), -EINVAL);
+    CHECK_EQ_INT(blob_aio_list(fs, NULL, "previews", "a//", &rec_new(home)->sink, NULL), -EINVAL);
+    CHECK_EQ_INT(blob_aio_list(fs, NULL, "previews", "/", &rec_new(home)->sink, NULL), -EINVAL);
+    CHECK_EQ_INT(blob_aio_list(fs, NULL, "Bad_Bucket", "", &rec_new(home)->sink, NULL), -EINVAL);
+    /* More keys than one chunk holds (64 KiB): each key once, whole, across the chunks. */
+    char key[900], want[90][900];
+    memset(key, 'k', sizeof(key));
+    for (int i = 0; i < 90; i++) {
+        snprintf(key, sizeof(key), "ls/many/%0200d/%0200d/%0200d/%0200d/%02d", 0, 1, 2, 3, i);
+        snprintf(want[i], sizeof(want[i]), "%s", key);
+        CHECK_OK(put(fs, "previews", key, seg2, 10, NULL, NULL));
+    }
+    r = list_of(fs, "previews", "ls/many/");
+    CHECK_OK(r);
+    CHECK(r->datas >= 2);
+    size_t n = 0;
+    int match = 1;
+    for (size_t at = 0; at < r->len; at += strlen((const char *)r->data + at) + 1, n++)
+        match &= n < 90 && strncmp((const char *)r->data + at, "ls/many/", 8) == 0;
+    CHECK_EQ_INT(n, 90);
+    CHECK(match);
+    keys_of(r, got, sizeof(got)); /* sorted: the first is key 00 */
+    CHECK(strncmp(got, want[0], strlen(want[0])) == 0);
+    /* From a loop actor on another loop: the keys and the end come on that loop. */
+    job j = {.op = J_LIST, .s = fs, .bucket = "previews", .key = "ls/a/"};
+    j.r = rec_new(loop2);
+    on_actor(loop2_actor, &j);
+    CHECK_OK(j.r);
+    keys_of(j.r, got, sizeof(got));
+    CHECK_EQ_STR(got, "ls/a/1.ts\nls/a/2.ts\n");
+    /* The blocking face lists through it, from a thread that may wait. */
+    blob_store *b = NULL;
+    CHECK_EQ_INT(blob_open(&b, fs), 0);
+    key_count = 0;
+    CHECK_EQ_INT(blob_list(b, "previews", "ls/a/", count_key, NULL, NULL, 0), 0);
+    CHECK_EQ_INT(key_count, 2);
+    blob_close(b);
+}
+
 TEST(fs_no_uploads_no_retention)
 {
     NEED(fs != NULL);
@@ -1338,6 +1443,17 @@ static int answer(int fd, const seen *q)
     int m = answer_multipart(fd, q);
     if (m != -1)
         return m;
+    if (strcmp(q->method, "GET") == 0 && strstr(q->path, "list-type=2") != NULL) {
+        if (strstr(q->path, "continuation-token=tok2") == NULL)
+            return reply_xml(fd, "<ListBucketResult><IsTruncated>true</IsTruncated>"
+                                 "<Contents><Key>a1/x</Key><Size>1</Size></Contents>"
+                                 "<Contents><Key>a1/y</Key><Size>2</Size></Contents>"
+                                 "<NextContinuationToken>tok2</NextContinuationToken>"
+                                 "</ListBucketResult>");
+        return reply_xml(fd, "<ListBucketResult><IsTruncated>false</IsTruncated>"
+                             "<Contents><Key>a1/z&amp;w</Key><Size>3</Size></Contents>"
+                             "</ListBucketResult>");
+    }
     if (strcmp(q->method, "DELETE") == 0)
         return reply(fd, "HTTP/1.1 204 No Content\r\n\r\n"); /* also when missing, as S3 */
     if (strcmp(q->method, "HEAD") == 0 && strstr(q->path, "kept") != NULL)
@@ -1880,6 +1996,24 @@ TEST(s3_uploads)
                  -EINVAL);
 }
 
+TEST(s3_list)
+{
+    NEED(s3 != NULL);
+    int from = peer_count();
+    rec *r = list_of(s3, "previews", "a1/");
+    CHECK_OK(r);
+    CHECK_EQ_INT(r->datas, 2); /* a page each */
+    char got[256];
+    keys_of(r, got, sizeof(got));
+    CHECK_EQ_STR(got, "a1/x\na1/y\na1/z&w\n");
+    char seq[1024];
+    peer_since(from, seq, sizeof(seq));
+    CHECK(strstr(seq, "prefix=a1%2F") != NULL);
+    CHECK(strstr(seq, "max-keys=40") != NULL);
+    CHECK(strstr(seq, "continuation-token=tok2") != NULL);
+    CHECK_EQ_INT(blob_aio_list(s3, NULL, "previews", "../", &rec_new(home)->sink, NULL), -EINVAL);
+}
+
 TEST(s3_close)
 {
     for (int i = 0; i < 2; i++)
@@ -1921,6 +2055,7 @@ int main(void)
     RUN(fs_symlinked_dir_not_written_through);
     RUN(fs_put_fd_streams_a_file);
     RUN(fs_copy);
+    RUN(fs_list);
     RUN(fs_no_uploads_no_retention);
     RUN(fs_close);
 
@@ -1936,6 +2071,7 @@ int main(void)
     RUN(s3_copy);
     RUN(s3_delete_unless_retained);
     RUN(s3_uploads);
+    RUN(s3_list);
     RUN(s3_close);
 
     for (int i = 0; i < nrecs; i++)
