@@ -1,7 +1,8 @@
 /* The upload → promote API: a front per loop answers the reads, the webhook's requests, an
- * upload's creation and completion, the promote, new exports and clips and an export's cancel
- * (asynchronous store and object storage; no thread); the deletes and the captions' writes go
- * to the writers' thread actors (actors/api.h).
+ * upload's creation and completion, the promote, new exports and clips, an export's cancel and
+ * an asset's deletion, and the first loop's front runs the sweeps (asynchronous store and
+ * object storage; no thread); the captions' writes go to the writers' thread actors
+ * (actors/api.h).
  *
  * owns:  per part, a store client (the writers'), the rate-limit buckets, the parsed API keys
  *        (as SHA-256 digests), the URL signer, the blob backend (and in S3 mode its clients
@@ -12,19 +13,20 @@
  *        another node on the same store, sees the same asset.
  * takes: MSG_HTTP_REQUEST for the routes in api.h.
  * sends: MSG_HTTP_RESPONSE replies to the listener that asked. The writers: MSG_STORE
- *        (STORE_ASSET_CREATE, _FIND, _UPDATE, _DELETE, _PURGE_DUE, _PURGED, STORE_JOB_CREATE,
- *        ...) to the dispatcher, through the store client's bridge. The fronts: STORE_ASSET_FIND,
+ *        (STORE_ASSET_FIND, STORE_CAPTION_PUT, _DELETE and _LIST) to the dispatcher, through
+ *        the store client's bridge. The fronts: STORE_ASSET_FIND,
  *        STORE_ASSET_LIST, STORE_WEBHOOK_LIST, STORE_EXPORT_GET, STORE_CAPTION_LIST and
  *        STORE_WEBHOOK_GET, _PUT, _DELETE and _ROTATE, STORE_ASSET_CREATE, STORE_ORG_ACTIVE_JOBS,
- *        STORE_JOB_CREATE, STORE_ASSET_UPDATE, STORE_EXPORT_CREATE and STORE_CLIP_CREATE to
- *        the store, MSG_JOB_CANCEL (an export's) to the dispatcher (actor_request); the HEADs
- *        of a ready asset's outputs, a new upload's multipart start (and its abort, when the
- *        row fails) and completion, a promote's HEAD and copy to masters, the GETs of an
- *        export's or a clip's source playlists to the fronts' blob store (asynchronous, on the
- *        front's loop); MSG_SSE_OPEN to the progress streams; the other
- *        writes on to the writers' threads.
- * never: blocks a loop (the fronts only send and answer; the captions' objects and the
- *        deletes run on the writers' threads); answers a request before
+ *        STORE_JOB_CREATE, STORE_ASSET_UPDATE, STORE_EXPORT_CREATE, STORE_CLIP_CREATE,
+ *        STORE_ASSET_DELETE, _PURGED, _PURGE_DUE and _EXPIRE to the store, MSG_JOB_CANCEL (an
+ *        export's) to the dispatcher (actor_request); the HEADs of a ready asset's outputs, a
+ *        new upload's multipart start (and its abort, when the row fails) and completion, a
+ *        promote's HEAD and copy to masters, the GETs of an export's or a clip's source
+ *        playlists, a deleted asset's LIST and deletes, an expired upload's abort and delete
+ *        to the fronts' blob store (asynchronous, on the front's loop); MSG_SSE_OPEN to the
+ *        progress streams; the captions' writes on to the writers' threads.
+ * never: blocks a loop (the fronts only send and answer; the captions' objects are written on
+ *        the writers' threads); answers a request before
  * auth and the rate limits have passed (OPTIONS preflights and /api/docs aside); tells one org that
  * another org's asset exists (404, as for a missing one); shows the store's own numeric asset ids;
  * compares a key or a signature with memcmp; logs a token, a key or a signed URL's signature.
@@ -75,7 +77,7 @@
 #define ORG_MAX        64
 #define STORE_WAIT_MS  5000 /* a store call's deadline */
 #define JOB_ATTEMPTS   3
-#define API_WRITERS    4 /* threads for the writes, which block on object storage */
+#define API_WRITERS    4 /* threads for the captions' writes, which block on object storage */
 
 enum { RL_ALL, RL_PRESIGN, RL_PROMOTE, RL_AUTH_FAIL };
 /* The API's parts: the writers' threads, and the state that the fronts answer from. A route's
@@ -109,6 +111,8 @@ enum {
  * lock. */
 #define OUTPUTS_CACHE 1024
 
+typedef struct sweeper sweeper;
+
 typedef struct api_key {
     char org[ORG_MAX];
     uint8_t digest[HMAC_SHA256_LEN]; /* SHA-256 of the key: compared in constant time */
@@ -128,7 +132,7 @@ typedef struct api {
     int nkeys;
     int open_mode;    /* no keys, no JWT secret: loopback clients only, org "local" */
     cors_policy cors; /* ALLOWED_ORIGINS */
-    rd_actor_def def; /* api_def, with the writer's tick (the upload sweep) */
+    rd_actor_def def; /* api_def */
     _Atomic uint64_t outputs_cache[OUTPUTS_CACHE]; /* readers: a done job's outputs */
     rd_actor *store_actor; /* the store itself: the front's reads skip the dispatcher's hop */
     rd_actor *dispatcher;  /* the fronts' job cancels */
@@ -136,6 +140,8 @@ typedef struct api {
     rd_actor *thread;      /* readers: the thread the front hands blocking requests to */
     rd_series *m_expired;
     rd_series *m_deleted;
+    sweeper *sweep; /* the fronts': expired uploads and deleted assets' objects */
+    uint32_t sweep_ms;
     int route[R_COUNT];
     rd_metric *m_refused;
 } api;
@@ -2412,7 +2418,7 @@ static void events_open(api *a, const rd_msg *m, const rd_asset *x, const char *
     }
 }
 
-/* ---- DELETE /api/assets/{id} ---- */
+/* ---- a prefix's objects, on a writer's thread ---- */
 
 typedef struct key_list {
     char **keys;
@@ -2431,13 +2437,8 @@ static int collect_key(void *ctx, const char *key)
     return 0;
 }
 
-/* Deletes what asset `x` left in storage: its previews (everything under its prefix), its
- * staging object (and multipart upload), and its master unless Object Lock retention still
- * holds it (then *until is when that ends, Unix seconds). Embedded storage has no retention.
- * 0 when nothing but such a master is left, else the last failure (-errno): every object is
- * tried whatever failed before. */
-/* Deletes every object of the previews bucket under `prefix`. 0, or the last failure (each
- * logged, naming the asset). */
+/* Deletes every object of the previews bucket under `prefix`, waiting (a writer's thread: a
+ * caption track's objects). 0, or the last failure (each logged, naming the asset). */
 static int delete_prefix(api *a, const char *prefix, const char *asset)
 {
     char msg[256];
@@ -2463,102 +2464,271 @@ static int delete_prefix(api *a, const char *prefix, const char *asset)
     return fail;
 }
 
-static int purge_asset(api *a, const rd_asset *x, int64_t *until)
+/* ---- DELETE /api/assets/{id} and the sweeps, on the fronts ----
+ *
+ * An asset's objects go in one asynchronous chain on a front's loop (purge_start): its
+ * previews (every key under its prefix, listed, then deleted WIPE_WINDOW at a time), its
+ * multipart upload and staging object, and its master unless Object Lock retention still holds
+ * it; then the store records the outcome. Every object is tried whatever failed before. The
+ * DELETE route starts one for the asset it deleted; the sweep (a timer on the first loop's
+ * front) starts them for what is still to go, and removes what expired uploads left in
+ * staging. Nothing of it holds a thread. */
+
+#define WIPE_WINDOW 8 /* deletes in flight per prefix */
+
+/* Deletes every object of the previews bucket under a prefix: the list, then the deletes. */
+typedef struct wipe {
+    blob_sink sink; /* the list's */
+    api *a;
+    char asset[RD_ASSET_ID_MAX]; /* for the log */
+    char *keys;                  /* listed, a NUL after each */
+    size_t len, at;              /* bytes of keys; where the next to delete starts */
+    int inflight, listing;
+    int fail; /* the last failure (-errno), 0 */
+    void (*done)(void *ctx, int fail);
+    void *ctx;
+} wipe;
+
+typedef struct wipe_del {
+    blob_sink sink;
+    wipe *w;
+    const char *key; /* in w->keys */
+} wipe_del;
+
+static void wipe_more(wipe *w);
+
+static void wipe_deleted(blob_sink *s, int err, const char *why)
 {
-    *until = 0;
-    char msg[256], prefix[RD_STORE_TEXT_MAX + 2];
-    int r, fail = 0;
-    snprintf(prefix, sizeof(prefix), "%s/", x->master_key);
-    if (x->master_key[0])
-        fail = delete_prefix(a, prefix, x->public_id);
-    if (x->upload_id[0]) /* completed or gone already: the same */
-        blob_upload_abort(a->blob, a->cfg.s3_bucket_staging, x->staging_key, x->upload_id, NULL, 0);
-    if (x->staging_key[0]) {
-        r = blob_delete(a->blob, a->cfg.s3_bucket_staging, x->staging_key, msg, sizeof(msg));
-        if (r < 0 && r != -ENOENT) {
-            log_warn("asset_purge_failed", KV_STR("asset", x->public_id),
-                     KV_STR("bucket", "staging"), KV_ERRNO(r), KV_STR("why", msg));
-            fail = r;
+    wipe_del *d = (wipe_del *)s;
+    wipe *w = d->w;
+    if (err < 0 && err != -ENOENT) {
+        log_warn("asset_purge_failed", KV_STR("asset", w->asset), KV_STR("key", d->key),
+                 KV_ERRNO(err), KV_STR("why", why != NULL ? why : ""));
+        w->fail = err;
+    }
+    free(d);
+    w->inflight--;
+    wipe_more(w);
+}
+
+/* Starts deletes up to the window; the end once none is left. */
+static void wipe_more(wipe *w)
+{
+    while (!w->listing && w->inflight < WIPE_WINDOW && w->at < w->len) {
+        wipe_del *d = rd_calloc(1, sizeof(*d), "a delete");
+        d->sink.done = wipe_deleted;
+        d->w = w;
+        d->key = w->keys + w->at;
+        w->at += strlen(d->key) + 1;
+        w->inflight++;
+        int r = blob_aio_delete(w->a->backend.aio, loop_current(), w->a->cfg.s3_bucket_previews,
+                                d->key, &d->sink, NULL);
+        if (r < 0)
+            wipe_deleted(&d->sink, r, "the DELETE could not start");
+    }
+    if (w->listing || w->inflight > 0 || w->at < w->len)
+        return;
+    void (*done)(void *, int) = w->done;
+    void *ctx = w->ctx;
+    int fail = w->fail;
+    free(w->keys);
+    free(w);
+    done(ctx, fail);
+}
+
+static void wipe_keys(blob_sink *s, rd_buf *chunk)
+{
+    wipe *w = (wipe *)s;
+    w->keys = rd_realloc(w->keys, w->len + chunk->len, "an asset's keys");
+    memcpy(w->keys + w->len, chunk->data, chunk->len);
+    w->len += chunk->len;
+    buf_unref(chunk);
+}
+
+static void wipe_listed(blob_sink *s, int err, const char *why)
+{
+    wipe *w = (wipe *)s;
+    if (err < 0 && err != -ENOENT) {
+        log_warn("asset_purge_list_failed", KV_STR("asset", w->asset), KV_ERRNO(err),
+                 KV_STR("why", why != NULL ? why : ""));
+        w->fail = err;
+    }
+    w->listing = 0;
+    wipe_more(w);
+}
+
+/* Deletes the previews under `prefix` of asset `asset` on this front's loop; `done` gets the
+ * last failure (0 when every object went). */
+static void wipe_start(api *a, const char *prefix, const char *asset,
+                       void (*done)(void *ctx, int fail), void *ctx)
+{
+    wipe *w = rd_calloc(1, sizeof(*w), "a prefix's deletion");
+    w->sink = (blob_sink){.data = wipe_keys, .done = wipe_listed};
+    w->a = a;
+    snprintf(w->asset, sizeof(w->asset), "%s", asset);
+    w->done = done;
+    w->ctx = ctx;
+    w->listing = 1;
+    int r = blob_aio_list(a->backend.aio, loop_current(), a->cfg.s3_bucket_previews, prefix,
+                          &w->sink, NULL);
+    if (r < 0)
+        wipe_listed(&w->sink, r, "the LIST could not start");
+}
+
+enum { PG_PREVIEWS, PG_ABORT, PG_STAGING, PG_MASTER, PG_RECORD };
+
+typedef struct purge_op purge_op;
+struct purge_op {
+    blob_sink sink; /* the single requests' */
+    rd_actor *self; /* the front */
+    api *a;
+    rd_asset x;
+    int64_t retry_ms; /* > 0: the store tries again then (a job that may still write) */
+    int step;
+    int fail;      /* the last failure (-errno), 0 */
+    int64_t until; /* the master is retained until then (Unix seconds), 0 */
+    void (*done)(purge_op *p, int all_gone);
+    void *ctx;
+};
+
+static void purge_step(purge_op *p);
+
+static void purge_head(blob_sink *s, const blob_meta *m)
+{
+    ((purge_op *)s)->until = m->retained_until;
+}
+
+/* One object request of the chain is back (the abort's failure is not one: gone already or
+ * not, the staging object's delete follows). */
+static void purge_blob_done(blob_sink *s, int err, const char *why)
+{
+    purge_op *p = (purge_op *)s;
+    if (err < 0 && err != -ENOENT && p->step != PG_ABORT) {
+        log_warn("asset_purge_failed", KV_STR("asset", p->x.public_id),
+                 KV_STR("bucket", p->step == PG_STAGING ? "staging" : "masters"), KV_ERRNO(err),
+                 KV_STR("why", why != NULL ? why : ""));
+        p->fail = err;
+    }
+    p->step++;
+    purge_step(p);
+}
+
+static void purge_previews_done(void *ctx, int fail)
+{
+    purge_op *p = ctx;
+    if (fail < 0)
+        p->fail = fail;
+    p->step = PG_ABORT;
+    purge_step(p);
+}
+
+/* The store's answer to the outcome's record. */
+static int purge_recorded(rd_actor *self, rd_msg *ans, int err, void *ctx)
+{
+    (void)self;
+    purge_op *p = ctx;
+    int r = err < 0 ? err : msg_body(ans, store)->status;
+    msg_free(ans);
+    if (r < 0 && r != -ENOENT)
+        log_warn("asset_purge_record_failed", KV_STR("asset", p->x.public_id), KV_ERRNO(r));
+    p->x.master_until_ms = p->until * 1000;
+    int all_gone = p->fail == 0 && p->retry_ms == 0 && r == 0;
+    if (all_gone)
+        log_info("asset_purged", KV_STR("asset", p->x.public_id), KV_INT("master_until", p->until));
+    p->done(p, all_gone);
+    free(p);
+    return 0;
+}
+
+/* The outcome to the store: done, the master kept until its retention ends, or again later. */
+static void purge_record(purge_op *p)
+{
+    int64_t now = (int64_t)time(NULL);
+    rd_msg *req = store_request(STORE_ASSET_PURGED);
+    struct rd_msg_store *b = msg_body(req, store);
+    b->assets[0].id = p->x.id;
+    b->assets[0].master_until_ms = p->until * 1000;
+    b->lease_ms = p->fail < 0       ? 30000
+                  : p->retry_ms > 0 ? p->retry_ms
+                  : p->until > now  ? (p->until - now + 1) * 1000
+                                    : 0;
+    if (atomic_load(&p->self->stopped) ||
+        actor_request(p->self, p->a->store_actor, req, STORE_WAIT_MS, purge_recorded, p) < 0) {
+        msg_free(req);
+        purge_recorded(p->self, NULL, -EAGAIN, p);
+    }
+}
+
+/* Starts the chain's step p->step, or the first after it that the asset has something for. */
+static void purge_step(purge_op *p)
+{
+    api *a = p->a;
+    const rd_asset *x = &p->x;
+    blob_aio *s = a->backend.aio;
+    rd_loop *l = loop_current();
+    if (atomic_load(&p->self->stopped) && p->step < PG_RECORD) {
+        p->fail = -ECANCELED; /* a stopping front starts no more work; a sweep takes it up */
+        p->step = PG_RECORD;
+    }
+    p->sink = (blob_sink){.done = purge_blob_done};
+    int r;
+    for (;; p->step++) {
+        if (p->step == PG_PREVIEWS && x->master_key[0]) {
+            char prefix[RD_STORE_TEXT_MAX + 2];
+            snprintf(prefix, sizeof(prefix), "%s/", x->master_key);
+            wipe_start(a, prefix, x->public_id, purge_previews_done, p);
+            return;
+        }
+        if (p->step == PG_ABORT && x->upload_id[0] && blob_aio_has_uploads(s)) {
+            r = blob_aio_upload_abort(s, l, a->cfg.s3_bucket_staging, x->staging_key, x->upload_id,
+                                      &p->sink, NULL);
+            break;
+        }
+        if (p->step == PG_STAGING && x->staging_key[0]) {
+            r = blob_aio_delete(s, l, a->cfg.s3_bucket_staging, x->staging_key, &p->sink, NULL);
+            break;
+        }
+        if (p->step == PG_MASTER && x->master_key[0] && x->job_id != 0) {
+            /* Promoted: a master, which Object Lock may still hold. */
+            p->sink.head = purge_head;
+            r = blob_aio_delete_unless_retained(s, l, a->cfg.s3_bucket_masters, x->master_key,
+                                                &p->sink, NULL);
+            break;
+        }
+        if (p->step >= PG_RECORD) {
+            purge_record(p);
+            return;
         }
     }
-    if (x->master_key[0] == '\0' || x->job_id == 0)
-        return fail; /* never promoted: no master */
-    /* A master under retention stays, and says until when (S3 refuses to delete it). */
-    r = blob_delete_unless_retained(a->blob, a->cfg.s3_bucket_masters, x->master_key, until, msg,
-                                    sizeof(msg));
-    if (r < 0 && r != -ENOENT) {
-        log_warn("asset_purge_failed", KV_STR("asset", x->public_id), KV_STR("bucket", "masters"),
-                 KV_ERRNO(r), KV_STR("why", msg));
-        fail = r;
-    }
-    return fail;
+    if (r < 0)
+        purge_blob_done(&p->sink, r, "the request could not start");
 }
 
-/* Purges asset `x` and records the outcome in the store: done, the master kept until its
- * retention ends (then tried again), or tried again in `retry_ms` (a failure, or a job that
- * was running and may still write). 1 when everything but a retained master is gone and
- * nothing is left to do soon, 0 when the rest is the sweep's. */
-static int purge_and_record(api *a, rd_asset *x, int64_t retry_ms)
+/* Purges asset `x` (deleted in the store) on front `self`'s loop; `done` gets the op (its x
+ * with master_until_ms set) and 1 when everything but a retained master is gone and nothing is
+ * left to do soon, 0 when the rest is the sweep's. `retry_ms` > 0: the store tries again then
+ * whatever happens (a job that was running may still write). */
+static void purge_start(rd_actor *self, const rd_asset *x, int64_t retry_ms,
+                        void (*done)(purge_op *p, int all_gone), void *ctx)
 {
-    int64_t until = 0;
-    int r = purge_asset(a, x, &until);
-    int64_t now = (int64_t)time(NULL);
-    int64_t again = r < 0          ? 30000
-                    : retry_ms > 0 ? retry_ms
-                    : until > now  ? (until - now + 1) * 1000
-                                   : 0;
-    rd_msg *req = store_request(STORE_ASSET_PURGED), *ans;
-    struct rd_msg_store *b = msg_body(req, store);
-    b->assets[0].id = x->id;
-    b->assets[0].master_until_ms = until * 1000;
-    b->lease_ms = again;
-    int sr = store_call(a, req, &ans);
-    msg_free(ans);
-    if (sr < 0 && sr != -ENOENT)
-        log_warn("asset_purge_record_failed", KV_STR("asset", x->public_id), KV_ERRNO(sr));
-    x->master_until_ms = until * 1000;
-    if (r == 0 && retry_ms == 0 && sr == 0)
-        log_info("asset_purged", KV_STR("asset", x->public_id), KV_INT("master_until", until));
-    return r == 0 && retry_ms == 0 && sr == 0;
+    purge_op *p = rd_calloc(1, sizeof(*p), "an asset's purge");
+    p->self = self;
+    p->a = self->state;
+    p->x = *x;
+    p->retry_ms = retry_ms;
+    p->done = done;
+    p->ctx = ctx;
+    p->step = PG_PREVIEWS;
+    purge_step(p);
 }
 
-static void delete_asset(api *a, const rd_msg *m, const principal *p, const char *cors)
+/* DELETE /api/assets/{id}: the store's delete, then the purge, then the answer. */
+static void delete_answer(front_op *o, const rd_asset *x, int done)
 {
-    http1_str id = http_request_param(msg_body(m, http_request), 0);
-    if (!public_id_ok(id)) {
-        reply_error(m, 404, "not_found", "No such asset.", cors);
-        return;
-    }
-    rd_msg *req = store_request(STORE_ASSET_DELETE), *ans;
-    rd_asset *q = &msg_body(req, store)->assets[0];
-    memcpy(q->public_id, id.p, id.len); /* length checked: the request is zeroed */
-    snprintf(q->org, sizeof(q->org), "%s", p->org);
-    int r = store_call(a, req, &ans);
-    if (r == -ENOENT) {
-        reply_error(m, 404, "not_found", "No such asset.", cors);
-        return;
-    }
-    if (r < 0) {
-        log_error("api_asset_delete_failed", KV_ERRNO(r));
-        store_failed(m, r, cors);
-        return;
-    }
-    rd_asset x = msg_body(ans, store)->assets[0];
-    int newly = msg_body(ans, store)->state == 1;
-    msg_free(ans);
-    if (newly) {
-        metrics_add(a->m_deleted, 1);
-        log_info("asset_deleted", KV_STR("asset", x.public_id), KV_STR("org", x.org),
-                 KV_INT("job", x.job_id), KV_STR("job_was", job_state_name(x.job_state)));
-    }
-    /* The store says it is deleted: every node and edge acts on that. Its objects go now;
-     * a job that was running may still write for a moment, so its prefix is swept once more
-     * after the worker has heard of the cancel (heartbeats, about a second). */
-    int done = x.purge_after_ms == 0;
-    if (!done)
-        done = purge_and_record(a, &x, newly && x.job_state == JOB_RUNNING ? 15000 : 0);
-    if (done && x.master_until_ms <= (int64_t)time(NULL) * 1000) {
-        reply(m, 204, "", 0, cors);
+    int64_t now_ms = (int64_t)time(NULL) * 1000;
+    if (done && x->master_until_ms <= now_ms) {
+        reply(o->m, 204, "", 0, o->cors);
+        op_end(o);
         return;
     }
     char body[256], until[32];
@@ -2566,38 +2736,240 @@ static void delete_asset(api *a, const rd_msg *m, const principal *p, const char
     json_writer_init(&w, body, sizeof(body));
     json_object_begin(&w);
     json_key(&w, "asset_id");
-    json_str(&w, x.public_id);
+    json_str(&w, x->public_id);
     json_key(&w, "state");
     json_str(&w, "deleted");
     json_key(&w, "master_retained_until");
-    if (x.master_until_ms > (int64_t)time(NULL) * 1000) {
-        iso_time(x.master_until_ms / 1000, until);
+    if (x->master_until_ms > now_ms) {
+        iso_time(x->master_until_ms / 1000, until);
         json_str(&w, until);
     } else {
         json_raw(&w, "null", 4);
     }
     json_object_end(&w);
     int n = json_writer_finish(&w);
-    reply(m, 202, body, n > 0 ? (size_t)n : 0, cors);
+    reply(o->m, 202, body, n > 0 ? (size_t)n : 0, o->cors);
+    op_end(o);
 }
 
-/* Deleted assets whose objects are still to go (a failure, a running job's late writes, a
- * master under retention until its date): on the writer's tick; the store hands each to one
- * node at a time. */
-static void sweep_purges(api *a)
+static void delete_purged(purge_op *p, int all_gone)
 {
-    rd_msg *req = store_request(STORE_ASSET_PURGE_DUE), *ans;
-    msg_body(req, store)->limit = 8;
-    msg_body(req, store)->lease_ms = 60000;
-    int r = store_call(a, req, &ans);
+    delete_answer(p->ctx, &p->x, all_gone);
+}
+
+static int delete_stored(rd_actor *self, rd_msg *ans, int err, void *ctx)
+{
+    front_op *o = ctx;
+    int r = err < 0 ? err : msg_body(ans, store)->status;
+    if (r == -ENOENT) {
+        reply_error(o->m, 404, "not_found", "No such asset.", o->cors);
+    } else if (r < 0) {
+        log_error("api_asset_delete_failed", KV_ERRNO(r));
+        store_failed(o->m, r, o->cors);
+    } else {
+        rd_asset x = msg_body(ans, store)->assets[0];
+        int newly = msg_body(ans, store)->state == 1;
+        msg_free(ans);
+        if (newly) {
+            metrics_add(o->a->m_deleted, 1);
+            log_info("asset_deleted", KV_STR("asset", x.public_id), KV_STR("org", x.org),
+                     KV_INT("job", x.job_id), KV_STR("job_was", job_state_name(x.job_state)));
+        }
+        /* The store says it is deleted: every node and edge acts on that. Its objects go
+         * now; a job that was running may still write for a moment, so its prefix is swept
+         * once more after the worker has heard of the cancel (heartbeats, about a second). */
+        if (x.purge_after_ms == 0)
+            delete_answer(o, &x, 1);
+        else
+            purge_start(self, &x, newly && x.job_state == JOB_RUNNING ? 15000 : 0, delete_purged,
+                        o);
+        return 0;
+    }
+    msg_free(ans);
+    op_end(o);
+    return 0;
+}
+
+/* DELETE /api/assets/{id} on front `self`: RD_KEPT, or RD_DONE once answered (404). */
+static int delete_begin(rd_actor *self, rd_msg *m, const principal *p, const char *cors)
+{
+    http1_str id = http_request_param(msg_body(m, http_request), 0);
+    if (!public_id_ok(id)) {
+        reply_error(m, 404, "not_found", "No such asset.", cors);
+        return RD_DONE;
+    }
+    rd_msg *req = store_request(STORE_ASSET_DELETE);
+    rd_asset *q = &msg_body(req, store)->assets[0];
+    memcpy(q->public_id, id.p, id.len); /* length checked: the request is zeroed */
+    snprintf(q->org, sizeof(q->org), "%s", p->org);
+    front_op *o = op_new(sizeof(*o), self, m, cors);
+    op_ask(o, req, 0, delete_stored);
+    return RD_KEPT;
+}
+
+/* The sweep, on the first loop's front every tick: uploads never promoted expire
+ * (REELD_UPLOAD_EXPIRE_SEC: the store marks them "expired", and what they left in staging, the
+ * object or the multipart upload, is deleted), then deleted assets whose objects are still to
+ * go (a failure, a running job's late writes, a master under retention until its date) are
+ * purged. Any node may run it; the store hands each row to one of them. One sweep at a time:
+ * a tick that finds one running passes. */
+typedef struct sweeper {
+    rd_timer t; /* first: the timer's callback finds the sweeper */
+    api *a;
+    rd_loop *loop;  /* where it sweeps: the first loop */
+    rd_actor *self; /* the front of that loop, once its init ran */
+    int busy, round, pending;
+    int full; /* the last batch of expired uploads was full: another may follow */
+} sweeper;
+
+typedef struct sweep_del {
+    blob_sink sink;
+    sweeper *sw;
+    char asset[RD_ASSET_ID_MAX];
+    int last; /* the staging object's delete (the abort before it logs nothing) */
+} sweep_del;
+
+static void sweep_expire(sweeper *sw);
+static void sweep_purge(sweeper *sw);
+
+static void sweep_expired_step(sweeper *sw)
+{
+    if (--sw->pending > 0)
+        return;
+    if (sw->full && sw->round < 8) /* at most 8 batches a tick */
+        sweep_expire(sw);
+    else
+        sweep_purge(sw);
+}
+
+static void sweep_deleted(blob_sink *s, int err, const char *why)
+{
+    sweep_del *d = (sweep_del *)s;
+    if (d->last && err < 0 && err != -ENOENT)
+        log_warn("upload_expired_delete_failed", KV_STR("asset", d->asset), KV_ERRNO(err),
+                 KV_STR("why", why != NULL ? why : ""));
+    sweeper *sw = d->sw;
+    free(d);
+    sweep_expired_step(sw);
+}
+
+/* Starts one request of an expired upload's clean-up (its sink counted in sw->pending). */
+static void sweep_one(sweeper *sw, const rd_asset *x, int last)
+{
+    api *a = sw->a;
+    sweep_del *d = rd_calloc(1, sizeof(*d), "an expired upload's clean-up");
+    d->sink.done = sweep_deleted;
+    d->sw = sw;
+    d->last = last;
+    snprintf(d->asset, sizeof(d->asset), "%s", x->public_id);
+    sw->pending++;
+    int r = last ? blob_aio_delete(a->backend.aio, loop_current(), a->cfg.s3_bucket_staging,
+                                   x->staging_key, &d->sink, NULL)
+                 : blob_aio_upload_abort(a->backend.aio, loop_current(), a->cfg.s3_bucket_staging,
+                                         x->staging_key, x->upload_id, &d->sink, NULL);
+    if (r < 0)
+        sweep_deleted(&d->sink, r, "the request could not start");
+}
+
+static int sweep_expire_answered(rd_actor *self, rd_msg *ans, int err, void *ctx)
+{
+    (void)self;
+    sweeper *sw = ctx;
+    int r = err < 0 ? err : msg_body(ans, store)->status;
     if (r < 0) {
-        log_warn("asset_purge_sweep_failed", KV_ERRNO(r));
+        log_warn("upload_sweep_failed", KV_ERRNO(r));
+        msg_free(ans);
+        sweep_purge(sw);
+        return 0;
+    }
+    const struct rd_msg_store *b = msg_body(ans, store);
+    uint32_t n = b->n;
+    sw->full = n == RD_STORE_BATCH;
+    sw->pending = 1; /* the sweep's own, while it starts them */
+    for (uint32_t i = 0; i < n; i++) {
+        const rd_asset *x = &b->assets[i];
+        if (x->upload_id[0] && blob_aio_has_uploads(sw->a->backend.aio))
+            sweep_one(sw, x, 0); /* gone already: the same */
+        sweep_one(sw, x, 1);
+        log_info("upload_expired", KV_STR("asset", x->public_id), KV_STR("org", x->org));
+    }
+    metrics_add(sw->a->m_expired, n);
+    msg_free(ans);
+    sweep_expired_step(sw);
+    return 0;
+}
+
+/* Sends the sweep's store request `req`, whose answer `cb` gets; a request that cannot go is
+ * answered -EAGAIN at once. */
+static void sweep_ask(sweeper *sw, rd_msg *req, rd_reply_fn cb)
+{
+    if (!atomic_load(&sw->self->stopped) &&
+        actor_request(sw->self, sw->a->store_actor, req, STORE_WAIT_MS, cb, sw) == 0)
+        return;
+    msg_free(req);
+    cb(sw->self, NULL, -EAGAIN, sw);
+}
+
+static void sweep_expire(sweeper *sw)
+{
+    if (sw->a->cfg.upload_expire_sec <= 0) {
+        sweep_purge(sw);
         return;
     }
-    struct rd_msg_store *b = msg_body(ans, store);
-    for (uint32_t i = 0; i < b->n; i++)
-        purge_and_record(a, &b->assets[i], 0);
+    sw->round++;
+    rd_msg *req = store_request(STORE_ASSET_EXPIRE);
+    msg_body(req, store)->cursor =
+        (int64_t)time(NULL) * 1000 - (int64_t)sw->a->cfg.upload_expire_sec * 1000;
+    msg_body(req, store)->limit = RD_STORE_BATCH;
+    sweep_ask(sw, req, sweep_expire_answered);
+}
+
+static void sweep_purged(purge_op *p, int all_gone)
+{
+    (void)all_gone;
+    sweeper *sw = p->ctx;
+    if (--sw->pending == 0)
+        sw->busy = 0;
+}
+
+static int sweep_purge_answered(rd_actor *self, rd_msg *ans, int err, void *ctx)
+{
+    sweeper *sw = ctx;
+    int r = err < 0 ? err : msg_body(ans, store)->status;
+    if (r < 0) {
+        log_warn("asset_purge_sweep_failed", KV_ERRNO(r));
+        msg_free(ans);
+        sw->busy = 0;
+        return 0;
+    }
+    const struct rd_msg_store *b = msg_body(ans, store);
+    sw->pending = 1; /* the sweep's own, while it starts them */
+    for (uint32_t i = 0; i < b->n; i++) {
+        sw->pending++;
+        purge_start(self, &b->assets[i], 0, sweep_purged, sw);
+    }
     msg_free(ans);
+    if (--sw->pending == 0)
+        sw->busy = 0;
+    return 0;
+}
+
+static void sweep_purge(sweeper *sw)
+{
+    rd_msg *req = store_request(STORE_ASSET_PURGE_DUE);
+    msg_body(req, store)->limit = 8;
+    msg_body(req, store)->lease_ms = 60000;
+    sweep_ask(sw, req, sweep_purge_answered);
+}
+
+static void sweep_tick(rd_timer *t)
+{
+    sweeper *sw = (sweeper *)t;
+    if (sw->busy || atomic_load(&sw->self->stopped))
+        return;
+    sw->busy = 1;
+    sw->round = 0;
+    sweep_expire(sw);
 }
 
 /* ---- captions ----
@@ -3131,19 +3503,13 @@ static int api_handle(rd_actor *self, rd_msg *m)
         return RD_DONE;
     const rd_http_request *q = msg_body(m, http_request);
     switch (r) {
-    case R_ASSET: /* DELETE: the front answers GET and HEAD itself */
-        if (q->method != RD_HTTP_DELETE)
-            goto unrouted;
-        delete_asset(a, m, &p, cors);
-        break;
     case R_CAPTION:
         if (q->method == RD_HTTP_PUT)
             put_caption(a, m, &p, cors);
         else
             delete_caption(a, m, &p, cors);
         break;
-    default: /* GET .../playback: the front answers it */
-    unrouted:
+    default: /* every other route is the fronts' own */
         log_error("api_unrouted", KV_INT("route", (int64_t)r));
         reply_error(m, 500, "internal", "No handler for this route.", cors);
         break;
@@ -3161,15 +3527,15 @@ static int api_handle(rd_actor *self, rd_msg *m)
  * asynchronous blob store (look_start). No read waits on a thread. Nor do the webhook's
  * requests (GET, PUT, DELETE, rotate-secret), one store statement each (webhook_answer), nor
  * the writes that are chains of asynchronous steps: an upload's creation and completion, the
- * promote, a new export or clip, an export's cancel (upload_begin, complete_begin,
- * promote_begin, export_begin, clip_begin, cancel_begin). The other writes (the deletes, the
- * captions') it hands to the writers' threads, whose handlers may block. */
+ * promote, a new export or clip, an export's cancel, an asset's deletion (upload_begin,
+ * complete_begin, promote_begin, export_begin, clip_begin, cancel_begin, delete_begin). The
+ * captions' writes it hands to the writers' threads, whose handlers may block. */
 
 static int is_write(int r, const rd_msg *m);
 
 /* Gives write `m` (of route r) to the writer with the fewest requests waiting (it answers),
- * so one slow call (a 5 GB CopyObject) holds up only the requests queued behind it on that
- * writer. 503 when its mailbox is full; 500 for a read, which no thread takes. */
+ * so one slow track (many segments to store) holds up only the requests queued behind it on
+ * that writer. 503 when its mailbox is full; 500 for a request no thread takes. */
 static int hand_over(api *a, int r, rd_msg *m, const char *cors)
 {
     if (!is_write(r, m)) { /* every read is the fronts' own */
@@ -3336,6 +3702,8 @@ static int front_handle(rd_actor *self, rd_msg *m)
         return export_begin(self, m, &p, cors);
     if (r == R_CLIPS)
         return clip_begin(self, m, &p, cors);
+    if (r == R_ASSET && q->method == RD_HTTP_DELETE)
+        return delete_begin(self, m, &p, cors);
     if (r == R_WH_ROTATE || r == R_WEBHOOK) {
         rd_msg *req = webhook_request(a, m, &p, webhook_op(a, m), cors);
         return req == NULL ? RD_DONE : front_ask(self, req, webhook_answer, m, cors);
@@ -3349,14 +3717,35 @@ static int front_handle(rd_actor *self, rd_msg *m)
                                            : deliveries_answer;
         return req == NULL ? RD_DONE : front_ask(self, req, done, m, cors);
     }
-    if ((r != R_ASSET && r != R_PLAYBACK && r != R_EVENTS && r != R_CAPTIONS) ||
-        q->method == RD_HTTP_DELETE)
-        return hand_over(a, r, m, cors); /* GET and HEAD (GET without the body) stay here */
+    if (r != R_ASSET && r != R_PLAYBACK && r != R_EVENTS && r != R_CAPTIONS)
+        return hand_over(a, r, m, cors);
     rd_msg *req = asset_find_request(m, read_org(a, &p), "No such asset.", cors);
     return req == NULL ? RD_DONE : front_ask(self, req, front_found, m, cors);
 }
 
-static const rd_actor_def front_def = {.name = "api-reads", .handle = front_handle};
+/* The front of the sweeping loop arms the sweep's timer (on its own thread, as timers are). */
+static int front_init(rd_actor *self, void *arg)
+{
+    api *a = arg;
+    self->state = a;
+    if (a->sweep != NULL && self->loop == a->sweep->loop) {
+        a->sweep->self = self;
+        a->sweep->busy = 0; /* after a restart: what ran with the old one is gone */
+        loop_timer_start(self->loop, &a->sweep->t, (uint64_t)a->sweep_ms * 1000000,
+                         (uint64_t)a->sweep_ms * 1000000);
+    }
+    return 0;
+}
+
+static void front_fini(rd_actor *self)
+{
+    api *a = self->state;
+    if (a != NULL && a->sweep != NULL && self->loop == a->sweep->loop)
+        loop_timer_cancel(self->loop, &a->sweep->t);
+}
+
+static const rd_actor_def front_def = {
+    .name = "api-reads", .init = front_init, .fini = front_fini, .handle = front_handle};
 
 static int api_init(rd_actor *self, void *arg)
 {
@@ -3388,56 +3777,9 @@ static void api_destroy(api *a)
     urlsign_clear(&a->sign);
     edge_keyring_clear(&a->edge);
     progress_stream_free(a->sse);
+    free(a->sweep);
     blob_backend_close(&a->backend);
     free(a);
-}
-
-/* Uploads never promoted expire (REELD_UPLOAD_EXPIRE_SEC): on the writer's tick, the store
- * marks them "expired" and this thread deletes what they left in staging (the object, or the
- * multipart upload). Any node may run it; the store hands each row to one of them. */
-static void sweep_uploads(api *a)
-{
-    if (a->cfg.upload_expire_sec <= 0)
-        return;
-    int64_t cutoff = (int64_t)time(NULL) * 1000 - (int64_t)a->cfg.upload_expire_sec * 1000;
-    for (int round = 0; round < 8; round++) { /* at most 8 batches a tick */
-        rd_msg *req = store_request(STORE_ASSET_EXPIRE), *ans;
-        msg_body(req, store)->cursor = cutoff;
-        msg_body(req, store)->limit = RD_STORE_BATCH;
-        int r = store_call(a, req, &ans);
-        if (r < 0) {
-            log_warn("upload_sweep_failed", KV_ERRNO(r));
-            return;
-        }
-        const struct rd_msg_store *b = msg_body(ans, store);
-        uint32_t n = b->n;
-        for (uint32_t i = 0; i < n; i++) {
-            const rd_asset *x = &b->assets[i];
-            char msg[256];
-            if (x->upload_id[0]) /* gone already: the same */
-                blob_upload_abort(a->blob, a->cfg.s3_bucket_staging, x->staging_key, x->upload_id,
-                                  NULL, 0);
-            r = blob_delete(a->blob, a->cfg.s3_bucket_staging, x->staging_key, msg, sizeof(msg));
-            if (r < 0 && r != -ENOENT)
-                log_warn("upload_expired_delete_failed", KV_STR("asset", x->public_id), KV_ERRNO(r),
-                         KV_STR("why", msg));
-            log_info("upload_expired", KV_STR("asset", x->public_id), KV_STR("org", x->org));
-        }
-        metrics_add(a->m_expired, n);
-        msg_free(ans);
-        if (n < RD_STORE_BATCH)
-            return;
-    }
-}
-
-/* The writer's tick: expired uploads, then deleted assets' objects still to go. */
-static void writer_tick(rd_actor *self)
-{
-    api *a = self->state;
-    if (a == NULL || a->blob == NULL)
-        return;
-    sweep_uploads(a);
-    sweep_purges(a);
 }
 
 static const rd_actor_def api_def = {
@@ -3528,7 +3870,7 @@ static int load_edge_key(api *a, const rd_config *cfg, char *err, size_t errlen)
  * writer's (a thread with its store client; `ticks`: the one that also runs the periodic
  * sweeps and checked the masters bucket at start). */
 static int api_new(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_actor *dispatcher,
-                   rd_actor *store, int part, int ticks, api **out, char *err, size_t errlen)
+                   rd_actor *store, int part, api **out, char *err, size_t errlen)
 {
     rd_loop *loop = loops[0];
     err[0] = '\0';
@@ -3550,7 +3892,7 @@ static int api_new(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_a
         r = urlsign_init(&a->sign, cfg, err, errlen);
     if (r == 0 && (r = blob_backend_open(&a->backend, cfg, loops, nloops, err, errlen)) == 0)
         a->blob = a->backend.blob;
-    if (r == 0 && ticks)
+    if (r == 0 && part == API_FRONTS)
         r = check_masters_lock(a, err, errlen);
     if (r < 0) {
         if (err[0] == '\0')
@@ -3571,12 +3913,12 @@ static int api_new(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_a
         return r;
     }
     a->open_mode = cfg->api_keys == NULL && cfg->jwt_secret == NULL;
-    if (a->open_mode && ticks)
+    if (a->open_mode && part == API_FRONTS)
         log_warn("api_open_to_loopback",
                  KV_STR("why", "neither REELD_API_KEYS nor JWT_SECRET is set: the API answers "
                                "loopback clients only, as org \"local\""));
     a->def = api_def;
-    if (part == API_WRITES) {
+    if (part == API_FRONTS) {
         rd_metric *del =
             metrics_family("reeld_assets_deleted_total",
                            "Assets deleted (DELETE /api/assets/{id}).", RD_COUNTER, NULL, NULL, 0);
@@ -3587,15 +3929,17 @@ static int api_new(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_a
                                        RD_COUNTER, NULL, NULL, 0);
         a->m_expired = metrics_series(ex, NULL);
     }
-    if (ticks) {
+    if (part == API_FRONTS) {
         /* Deleted assets' objects are looked for every 5 s; expired uploads every quarter of
          * the expiry (at most 5 s, at least 100 ms): an upload goes soon after its time, and an
          * idle node does not spin. */
-        a->def.tick = writer_tick;
-        a->def.tick_ms = 5000;
+        a->sweep = rd_calloc(1, sizeof(*a->sweep), "the API's sweep");
+        a->sweep->t.fire = sweep_tick;
+        a->sweep->a = a;
+        a->sweep_ms = 5000;
         int64_t ms = (int64_t)cfg->upload_expire_sec * 250;
-        if (cfg->upload_expire_sec > 0 && ms < a->def.tick_ms)
-            a->def.tick_ms = (uint32_t)(ms < 100 ? 100 : ms);
+        if (cfg->upload_expire_sec > 0 && ms < a->sweep_ms)
+            a->sweep_ms = (uint32_t)(ms < 100 ? 100 : ms);
     }
     a->m_refused = metrics_family("reeld_api_refused_total",
                                   "API requests refused: 401/403 (auth) and 429 (rate limits).",
@@ -3646,8 +3990,7 @@ static const struct {
 /* 1 when request `m` (of route r) is a write: one of the writers' threads takes it. */
 static int is_write(int r, const rd_msg *m)
 {
-    if (r == R_ASSET) /* one pattern, two parts: DELETE blocks on object storage */
-        return msg_body(m, http_request)->method == RD_HTTP_DELETE;
+    (void)m;
     for (size_t i = 0; i < sizeof(route_table) / sizeof(route_table[0]); i++)
         if (route_table[i].id == r)
             return route_table[i].part == API_WRITES;
@@ -3668,17 +4011,18 @@ int api_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_actor 
     for (int i = 0, k = 1; i < nloops; i++)
         if (i != home)
             order[k++] = loops[i];
-    int r = api_new(cfg, order, nloops, dispatcher, store, API_FRONTS, 0, &x->reads, err, errlen);
+    int r = api_new(cfg, order, nloops, dispatcher, store, API_FRONTS, &x->reads, err, errlen);
     free(order);
     for (int i = 0; r == 0 && i < API_WRITERS; i++) {
-        r = api_new(cfg, &loops[i % nloops], 1, dispatcher, store, API_WRITES, i == 0,
-                    &x->writers[i], err, errlen);
+        r = api_new(cfg, &loops[i % nloops], 1, dispatcher, store, API_WRITES, &x->writers[i], err,
+                    errlen);
         x->nwriters += r == 0;
     }
     if (r < 0)
         return r;
     api *a = x->reads;
     a->pool = x;
+    a->sweep->loop = loops[0];
     x->fronts = rd_calloc((size_t)nloops, sizeof(*x->fronts), "the API's fronts");
     for (int i = 0; i < nloops; i++) {
         if ((r = actor_spawn(loops[i], &front_def, a, &x->fronts[i])) < 0) {

@@ -20,11 +20,12 @@
  * nor a promote (the staging object's HEAD and the copy to masters through the asynchronous
  * blob store, between store statements): a promote waiting minutes on the copy of a large
  * master holds no thread; nor an export's cancel, nor a new export or clip (the source's
- * playlists read through the asynchronous blob store, between store statements). The other
- * writes (delete, captions: the captions' objects and the deletes wait on object storage
- * through its blocking face) it hands to the writer thread with the fewest requests waiting
- * (API_WRITERS of them). So nothing waiting on a slow object store holds up a status poll, a
- * playback link, a listing or another writer's requests. Assets live in the store only (any node,
+ * playlists read through the asynchronous blob store, between store statements), nor an
+ * asset's deletion (its objects listed and deleted through the asynchronous blob store). The
+ * captions' writes (a track's many objects and the master's republishing wait on object
+ * storage through its blocking face) it hands to the writer thread with the fewest requests
+ * waiting (API_WRITERS of them). So nothing waiting on a slow object store holds up a status poll,
+ * a playback link, a listing or another writer's requests. Assets live in the store only (any node,
  * or this one after a restart, answers for them). Bound mailboxes turn a flood into 503s. */
 #ifndef REELD_ACTORS_API_H
 #define REELD_ACTORS_API_H
@@ -37,16 +38,16 @@
 
 typedef struct rd_api rd_api;
 
-/* Starts the API: the readers' part (its progress streams on loop 1, or 0; a blob client on
- * every loop), API_WRITERS writers' threads (spread over the loops; the first also runs the
- * periodic sweeps and checks at start that the masters bucket has Object Lock when retention is
- * asked for), each with its own blob backend (S3 through a client on its loop, or files in the data
- * directory), and a front on each of `loops`; registers the routes, all owned by the fronts.
- * Assets and jobs are written to the store through `dispatcher` (actors/job_dispatcher.h: it
- * forwards MSG_STORE and wakes itself for new jobs) over each thread's store client; the fronts
- * read from `store` directly. Logs once when the API is open to loopback clients only (no
- * REELD_API_KEYS, no JWT_SECRET). 0, or -errno with one sentence in `err` (then api_stop and
- * api_free what `out` holds). */
+/* Starts the API: the fronts' part (its progress streams on loop 1, or 0; a blob client on
+ * every loop; it checks at start that the masters bucket has Object Lock when retention is
+ * asked for, and the first loop's front runs the periodic sweeps), API_WRITERS writers' threads
+ * for the captions (spread over the loops), each with its own blob backend (S3 through a
+ * client on its loop, or files in the data directory), and a front on each of `loops`;
+ * registers the routes, all owned by the fronts. The writers write to the store through
+ * `dispatcher` (actors/job_dispatcher.h: it forwards MSG_STORE and wakes itself for new jobs)
+ * over each thread's store client; the fronts ask `store` directly. Logs once when the API is
+ * open to loopback clients only (no REELD_API_KEYS, no JWT_SECRET). 0, or -errno with one
+ * sentence in `err` (then api_stop and api_free what `out` holds). */
 int api_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_actor *dispatcher,
               rd_actor *store, rd_http_routes *routes, rd_api **out, char *err, size_t errlen);
 

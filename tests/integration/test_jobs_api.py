@@ -94,6 +94,8 @@ def test_store_down_is_503_with_retry_after(reeld_factory, postgres):
             st, headers, err = call(r, "POST", path, body)
             assert st == 503 and headers.get("Retry-After") == "1", (path, st, err)
             assert err["error"]["code"] == "store_unavailable"
+        st, headers, err = call(r, "DELETE", "/api/assets/a000000000000000000000000")
+        assert st == 503 and headers.get("Retry-After") == "1", (st, err)
     finally:
         postgres.start()
     wait_for(lambda: call(r, "GET", f"/api/jobs/{job['id']}")[0] == 200, 15,
