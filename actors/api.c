@@ -1,32 +1,28 @@
-/* The upload → promote API: a front per loop answers the reads, the webhook's requests, an
- * upload's creation and completion, the promote, new exports and clips, an export's cancel and
- * an asset's deletion, and the first loop's front runs the sweeps (asynchronous store and
- * object storage; no thread); the captions' writes go to the writers' thread actors
- * (actors/api.h).
+/* The upload → promote API: a front per loop (a loop actor) answers every route, each
+ * request an asynchronous chain of store requests and object storage requests on the front's
+ * loop, and the first loop's front runs the sweeps on a timer. No thread (actors/api.h).
  *
- * owns:  per part, a store client (the writers'), the rate-limit buckets, the parsed API keys
- *        (as SHA-256 digests), the URL signer, the blob backend (and in S3 mode its clients
- *        and TLS anchors: object storage is reached only through src/blob/aio.h and its
- *        blocking face blob.h, never by S3 calls of its own).
+ * owns:  the fronts' shared state: the rate-limit buckets, the parsed API keys (as SHA-256
+ *        digests), the URL signer, the blob backend (and in S3 mode its clients and TLS
+ *        anchors: object storage is reached only through src/blob/aio.h, and its blocking
+ *        face blob.h for the start's Object Lock check, never by S3 calls of its own), the
+ *        cache of what done jobs published, the sweep's timer.
  *        No asset: the store is the truth. Every route reads the asset's row (by its public id
  *        and the caller's org) and writes what changed before it answers, so a restart, or
  *        another node on the same store, sees the same asset.
  * takes: MSG_HTTP_REQUEST for the routes in api.h.
- * sends: MSG_HTTP_RESPONSE replies to the listener that asked. The writers: MSG_STORE
- *        (STORE_ASSET_FIND, STORE_CAPTION_PUT, _DELETE and _LIST) to the dispatcher, through
- *        the store client's bridge. The fronts: STORE_ASSET_FIND,
- *        STORE_ASSET_LIST, STORE_WEBHOOK_LIST, STORE_EXPORT_GET, STORE_CAPTION_LIST and
- *        STORE_WEBHOOK_GET, _PUT, _DELETE and _ROTATE, STORE_ASSET_CREATE, STORE_ORG_ACTIVE_JOBS,
- *        STORE_JOB_CREATE, STORE_ASSET_UPDATE, STORE_EXPORT_CREATE, STORE_CLIP_CREATE,
- *        STORE_ASSET_DELETE, _PURGED, _PURGE_DUE and _EXPIRE to the store, MSG_JOB_CANCEL (an
- *        export's) to the dispatcher (actor_request); the HEADs of a ready asset's outputs, a
- *        new upload's multipart start (and its abort, when the row fails) and completion, a
- *        promote's HEAD and copy to masters, the GETs of an export's or a clip's source
- *        playlists, a deleted asset's LIST and deletes, an expired upload's abort and delete
- *        to the fronts' blob store (asynchronous, on the front's loop); MSG_SSE_OPEN to the
- *        progress streams; the captions' writes on to the writers' threads.
- * never: blocks a loop (the fronts only send and answer; the captions' objects are written on
- *        the writers' threads); answers a request before
+ * sends: MSG_HTTP_RESPONSE replies to the listener that asked. MSG_STORE (actor_request) to
+ *        the store: STORE_ASSET_FIND, _LIST, _CREATE, _UPDATE, _DELETE, _PURGED, _PURGE_DUE,
+ *        _EXPIRE, STORE_ORG_ACTIVE_JOBS, STORE_JOB_CREATE, STORE_EXPORT_GET, _CREATE,
+ *        STORE_CLIP_CREATE, STORE_CAPTION_LIST, _PUT, _DELETE, STORE_WEBHOOK_LIST, _GET,
+ *        _PUT, _DELETE and _ROTATE; MSG_JOB_CANCEL (an export's) to the dispatcher;
+ *        MSG_SSE_OPEN to the progress streams. Object storage requests to the blob store on
+ *        the front's own loop: the HEADs of a ready asset's outputs, a new upload's multipart
+ *        start (and its abort, when the row fails) and completion, a promote's HEAD and copy
+ *        to masters, the GETs of a source's playlists (exports, clips, captions), a caption
+ *        track's PUTs and the master's GET and PUT, a deleted asset's or track's LIST and
+ *        deletes, an expired upload's abort and delete.
+ * never: blocks a loop (a front only sends and answers); answers a request before
  * auth and the rate limits have passed (OPTIONS preflights and /api/docs aside); tells one org that
  * another org's asset exists (404, as for a missing one); shows the store's own numeric asset ids;
  * compares a key or a signature with memcmp; logs a token, a key or a signed URL's signature.
@@ -62,7 +58,6 @@
 #include "src/edge/edgekey.h"
 #include "src/net/tls.h"
 #include "src/ratelimit.h"
-#include "src/store/client.h"
 #include "src/store/store.h"
 #include "src/rt/alloc.h"
 #include "src/rt/assets.h"
@@ -77,14 +72,8 @@
 #define ORG_MAX        64
 #define STORE_WAIT_MS  5000 /* a store call's deadline */
 #define JOB_ATTEMPTS   3
-#define API_WRITERS    4 /* threads for the captions' writes, which block on object storage */
 
 enum { RL_ALL, RL_PRESIGN, RL_PROMOTE, RL_AUTH_FAIL };
-/* The API's parts: the writers' threads, and the state that the fronts answer from. A route's
- * part says who answers it: API_FRONTS the fronts on the event loops (every read, and the writes
- * whose steps are asynchronous store and object storage requests), API_WRITES a writer's thread
- * (what still waits on object storage through its blocking face). */
-enum { API_WRITES, API_FRONTS };
 enum {
     R_UPLOADS,
     R_COMPLETE,
@@ -107,8 +96,7 @@ enum {
 };
 
 /* What a succeeded job published, by job id: (job id << 8) | 0x80 | bit i for outputs[i]; 0 is
- * empty. One word per entry, so the readers' front (a loop) and their thread share it without a
- * lock. */
+ * empty. One word per entry, so the fronts of every loop share it without a lock. */
 #define OUTPUTS_CACHE 1024
 
 typedef struct sweeper sweeper;
@@ -122,9 +110,8 @@ typedef struct api {
     rd_config cfg;
     urlsign sign;
     blob_backend backend;
-    blob_store *blob; /* backend.blob */
+    blob_store *blob; /* backend.blob: its blocking face, for the start's Object Lock check */
     ratelimit *rl;
-    rd_store_client *store;
     rd_actor *sse;       /* the progress streams (GET /api/assets/{id}/events) */
     edge_keyring edge;   /* signs playback links the edge (actors/cache_manager.c) checks */
     char edge_base[512]; /* EDGE_PUBLIC_BASE, or http://REELD_LISTEN; no '/' at the end */
@@ -132,12 +119,9 @@ typedef struct api {
     int nkeys;
     int open_mode;    /* no keys, no JWT secret: loopback clients only, org "local" */
     cors_policy cors; /* ALLOWED_ORIGINS */
-    rd_actor_def def; /* api_def */
-    _Atomic uint64_t outputs_cache[OUTPUTS_CACHE]; /* readers: a done job's outputs */
+    _Atomic uint64_t outputs_cache[OUTPUTS_CACHE]; /* a done job's outputs */
     rd_actor *store_actor; /* the store itself: the front's reads skip the dispatcher's hop */
     rd_actor *dispatcher;  /* the fronts' job cancels */
-    struct rd_api *pool;   /* the readers': the writers the fronts hand writes to */
-    rd_actor *thread;      /* readers: the thread the front hands blocking requests to */
     rd_series *m_expired;
     rd_series *m_deleted;
     sweeper *sweep; /* the fronts': expired uploads and deleted assets' objects */
@@ -146,14 +130,11 @@ typedef struct api {
     rd_metric *m_refused;
 } api;
 
-/* The whole API: its threads' instances and the fronts. */
+/* The whole API: the fronts' state and the fronts. */
 struct rd_api {
-    api *reads;
-    api *writers[API_WRITERS];
-    int nwriters;
-    rd_actor **fronts; /* one per loop; state: `reads` */
+    api *reads;        /* the fronts' state */
+    rd_actor **fronts; /* one per loop */
     int nfronts;
-    _Atomic unsigned turn; /* where hand_over's search for a writer starts: ties go round */
 };
 
 /* ---- replies ---- */
@@ -425,20 +406,6 @@ static int video_type(const char *t)
 
 /* ---- the store ---- */
 
-/* One store call; 0 with the answer in *out (the caller frees it), or -errno. */
-static int store_call(api *a, rd_msg *req, rd_msg **out)
-{
-    *out = NULL;
-    int r = store_client_call(a->store, req, STORE_WAIT_MS, out);
-    if (r == 0 && *out != NULL)
-        r = msg_body(*out, store)->status;
-    if (r < 0) {
-        msg_free(*out);
-        *out = NULL;
-    }
-    return r;
-}
-
 static void store_failed(const rd_msg *m, int r, const char *cors)
 {
     char hdr[400];
@@ -474,30 +441,6 @@ static rd_msg *asset_find_request(const rd_msg *m, const char *org, const char *
     memcpy(q->public_id, id.p, id.len); /* length checked: the request is zeroed */
     snprintf(q->org, sizeof(q->org), "%s", org);
     return req;
-}
-
-/* The asset the path's id names, of `org` ("": any org), from the store: 0 with `out` filled,
- * or -1 once answered (404 `missing` for a malformed, unknown or another org's id; 503/500
- * when the store fails). */
-static int asset_lookup(api *a, const rd_msg *m, const char *org, rd_asset *out,
-                        const char *missing, const char *cors)
-{
-    rd_msg *req = asset_find_request(m, org, missing, cors), *ans;
-    if (req == NULL)
-        return -1;
-    int r = store_call(a, req, &ans);
-    if (r == -ENOENT) {
-        reply_error(m, 404, "not_found", missing, cors);
-        return -1;
-    }
-    if (r < 0) {
-        log_error("api_asset_find_failed", KV_ERRNO(r));
-        store_failed(m, r, cors);
-        return -1;
-    }
-    *out = msg_body(ans, store)->assets[0];
-    msg_free(ans);
-    return 0;
 }
 
 /* The store request that moves asset `x` to `state` ("uploaded", or "processing" with
@@ -576,6 +519,150 @@ static int op_stopped(front_op *o)
     store_failed(o->m, -EPIPE, o->cors);
     op_end(o);
     return 1;
+}
+
+/* ---- small object requests the fronts' chains are made of ----
+ *
+ * Each a request of the fronts' blob store on the calling front's loop, in the previews
+ * bucket, with a sink of its own, so a chain strings them together by their callbacks. */
+
+typedef void (*fetched_fn)(void *ctx, int err, const char *why, const char *text, size_t len);
+
+/* A small object read whole: a playlist, the master. */
+typedef struct fetch {
+    blob_sink sink;
+    char *text; /* NUL-terminated */
+    size_t len, max;
+    int over; /* longer than max */
+    fetched_fn done;
+    void *ctx;
+} fetch;
+
+static void fetch_data(blob_sink *s, rd_buf *chunk)
+{
+    fetch *f = (fetch *)s;
+    if (!f->over && chunk->len <= f->max - f->len) {
+        f->text = rd_realloc(f->text, f->len + chunk->len + 1, "an object read");
+        memcpy(f->text + f->len, chunk->data, chunk->len);
+        f->len += chunk->len;
+        f->text[f->len] = '\0';
+    } else {
+        f->over = 1;
+    }
+    buf_unref(chunk);
+}
+
+static void fetch_done(blob_sink *s, int err, const char *why)
+{
+    fetch *f = (fetch *)s;
+    if (err == 0 && f->over) {
+        err = -EFBIG;
+        why = "the object is larger than expected";
+    }
+    f->done(f->ctx, err, why != NULL ? why : "", f->text != NULL ? f->text : "", f->len);
+    free(f->text);
+    free(f);
+}
+
+/* Reads previews object `key` (at most `max` bytes; more is -EFBIG) for `done`. */
+static void fetch_start(api *a, const char *key, size_t max, fetched_fn done, void *ctx)
+{
+    fetch *f = rd_calloc(1, sizeof(*f), "an object read");
+    f->sink = (blob_sink){.data = fetch_data, .done = fetch_done};
+    f->max = max;
+    f->done = done;
+    f->ctx = ctx;
+    int r = blob_aio_get(a->backend.aio, loop_current(), a->cfg.s3_bucket_previews, key, 0, 0,
+                         &f->sink, NULL);
+    if (r < 0)
+        fetch_done(&f->sink, r, "the GET could not start");
+}
+
+typedef void (*stored_fn)(void *ctx, int err, const char *why);
+
+typedef struct store_put {
+    blob_sink sink;
+    stored_fn done;
+    void *ctx;
+} store_put;
+
+static void store_put_done(blob_sink *s, int err, const char *why)
+{
+    store_put *p = (store_put *)s;
+    p->done(p->ctx, err, why != NULL ? why : "");
+    free(p);
+}
+
+/* Stores body[0..len) (borrowed until `done`) as previews object `key`. */
+static void put_start(api *a, const char *key, const void *body, size_t len, const char *type,
+                      stored_fn done, void *ctx)
+{
+    store_put *p = rd_calloc(1, sizeof(*p), "an object write");
+    p->sink.done = store_put_done;
+    p->done = done;
+    p->ctx = ctx;
+    int r = blob_aio_put(a->backend.aio, loop_current(), a->cfg.s3_bucket_previews, key, body, len,
+                         type, NULL, &p->sink, NULL);
+    if (r < 0)
+        store_put_done(&p->sink, r, "the PUT could not start");
+}
+
+/* The published ladder's length and segment kind, from its top rung's playlist: the master,
+ * then that playlist. `done` gets 0, -ENOENT (no ladder, or none that says its length), or
+ * object storage's failure with its sentence. */
+#define PLAYLIST_MAX (4u << 20) /* a top rung's playlist: ~30 bytes a segment */
+
+typedef void (*ladder_fn)(void *ctx, int err, const char *why, int64_t duration_ms, int fmp4);
+
+typedef struct ladder {
+    api *a;
+    char master_key[RD_STORE_TEXT_MAX];
+    ladder_fn done;
+    void *ctx;
+} ladder;
+
+static void ladder_end(ladder *l, int err, const char *why, int64_t duration_ms, int fmp4)
+{
+    if (err == -EFBIG)
+        err = -ENOENT; /* a playlist past any ladder's size says no length */
+    l->done(l->ctx, err, why, duration_ms, fmp4);
+    free(l);
+}
+
+static void ladder_media(void *ctx, int err, const char *why, const char *text, size_t len)
+{
+    int64_t duration = 0;
+    int fmp4 = 0;
+    if (err == 0 && thumb_media_length(text, len, &duration, &fmp4) < 0)
+        err = -ENOENT;
+    ladder_end(ctx, err, why, duration, fmp4);
+}
+
+static void ladder_master(void *ctx, int err, const char *why, const char *text, size_t len)
+{
+    ladder *l = ctx;
+    char top[256], key[700];
+    int top_w = 0;
+    if (err == 0 && thumb_top_variant(text, len, top, sizeof(top), &top_w) < 0)
+        err = -ENOENT;
+    if (err < 0) {
+        ladder_end(l, err, why, 0, 0);
+        return;
+    }
+    snprintf(key, sizeof(key), "%s/hls/%s", l->master_key, top);
+    fetch_start(l->a, key, PLAYLIST_MAX, ladder_media, l);
+}
+
+static void ladder_start(api *a, const rd_asset *x, ladder_fn done, void *ctx)
+{
+    ladder *l = rd_calloc(1, sizeof(*l), "a ladder's length");
+    l->a = a;
+    snprintf(l->master_key, sizeof(l->master_key), "%s", x->master_key);
+    l->done = done;
+    l->ctx = ctx;
+    char key[700];
+    snprintf(key, sizeof(key), "%s/hls/master.m3u8", x->master_key);
+    fetch_start(a, key, PLAYLIST_MAX, ladder_master, l);
 }
 
 /* ---- POST /api/uploads ----
@@ -1482,54 +1569,20 @@ static int export_answer(rd_actor *self, rd_msg *ans, int err, void *ctx)
 
 enum { RG_FIND, RG_CAPTIONS, RG_CREATE };
 
-#define PLAYLIST_MAX (4u << 20) /* a top rung's playlist: ~30 bytes a segment */
-
 typedef struct range_op {
-    front_op op; /* its sink: the playlists' GETs, one after the other */
+    front_op op;
     int clip;    /* POST .../clips; else .../exports */
     rd_asset x;  /* the source */
     rd_export e; /* an export's fields; a clip's range is in e.start_ms, e.end_ms too */
     char title[200];
-    char *text; /* the playlist being read, PLAYLIST_MAX at most */
-    size_t len;
-    int over; /* the playlist is longer than PLAYLIST_MAX */
 } range_op;
 
 static void range_end(range_op *o)
 {
-    free(o->text);
     op_end(&o->op);
 }
 
 static int range_stored(rd_actor *self, rd_msg *ans, int err, void *ctx);
-
-static void range_data(blob_sink *s, rd_buf *chunk)
-{
-    range_op *o = (range_op *)s;
-    if (!o->over && chunk->len < PLAYLIST_MAX - o->len) {
-        o->text = rd_realloc(o->text, o->len + chunk->len + 1, "a playlist");
-        memcpy(o->text + o->len, chunk->data, chunk->len);
-        o->len += chunk->len;
-        o->text[o->len] = '\0';
-    } else {
-        o->over = 1;
-    }
-    buf_unref(chunk);
-}
-
-/* Starts the GET of the source's playlist `name` (under its ladder), whose end `done` gets. */
-static void range_get(range_op *o, const char *name, void (*done)(blob_sink *, int, const char *))
-{
-    char key[700];
-    snprintf(key, sizeof(key), "%s/hls/%s", o->x.master_key, name);
-    o->len = 0;
-    o->over = 0;
-    o->op.sink = (blob_sink){.data = range_data, .done = done};
-    int r = blob_aio_get(o->op.a->backend.aio, loop_current(), o->op.a->cfg.s3_bucket_previews, key,
-                         0, 0, &o->op.sink, NULL);
-    if (r < 0)
-        done(&o->op.sink, r, "the GET could not start");
-}
 
 /* The create, once the range and the captions passed. */
 static void range_create(range_op *o)
@@ -1572,11 +1625,20 @@ no_id:
     range_end(o);
 }
 
-/* The video's length is known (0: it is not): the range checked against it. */
-static void range_checked(range_op *o, int64_t duration)
+/* The ladder's length is known: the range checked against it (a ladder without one leaves
+ * it unknown; object storage failing is 502, not a range taken unchecked). */
+static void range_checked(void *ctx, int err, const char *why, int64_t duration, int fmp4)
 {
-    free(o->text);
-    o->text = NULL;
+    (void)fmp4;
+    range_op *o = ctx;
+    if (err < 0 && err != -ENOENT) {
+        log_error("api_playlist_read_failed", KV_STR("asset", o->x.public_id), KV_ERRNO(err),
+                  KV_STR("why", why));
+        reply_error(o->op.m, 502, "storage_failed", "Object storage failed; try again.",
+                    o->op.cors);
+        range_end(o);
+        return;
+    }
     if (op_stopped(&o->op))
         return;
     if (duration > 0 && o->e.start_ms >= duration) {
@@ -1594,51 +1656,6 @@ static void range_checked(range_op *o, int64_t duration)
         return;
     }
     range_create(o);
-}
-
-/* 1 (answered 502, the op ended) when a playlist's GET failed for another reason than its
- * absence: object storage failing is not taken for a video of unknown length. */
-static int range_storage_failed(range_op *o, int err, const char *why)
-{
-    if (err == 0 || err == -ENOENT)
-        return 0;
-    log_error("api_playlist_read_failed", KV_STR("asset", o->x.public_id), KV_ERRNO(err),
-              KV_STR("why", why != NULL ? why : ""));
-    reply_error(o->op.m, 502, "storage_failed", "Object storage failed; try again.", o->op.cors);
-    range_end(o);
-    return 1;
-}
-
-/* The top rung's playlist is back: the video's length. */
-static void range_ladder(blob_sink *s, int err, const char *why)
-{
-    range_op *o = (range_op *)s;
-    int64_t duration = 0;
-    int fmp4 = 0;
-    if (range_storage_failed(o, err, why))
-        return;
-    if (err < 0 || o->over || thumb_media_length(o->text, o->len, &duration, &fmp4) < 0)
-        duration = 0;
-    range_checked(o, duration);
-}
-
-/* The master playlist is back: its top rung's playlist next. */
-static void range_master(blob_sink *s, int err, const char *why)
-{
-    range_op *o = (range_op *)s;
-    char top[256];
-    int top_w = 0;
-    if (range_storage_failed(o, err, why))
-        return;
-    if (err < 0 || o->over || o->text == NULL ||
-        thumb_top_variant(o->text, o->len, top, sizeof(top), &top_w) < 0) {
-        range_checked(o, 0);
-        return;
-    }
-    free(o->text);
-    o->text = NULL;
-    if (!op_stopped(&o->op))
-        range_get(o, top, range_ladder);
 }
 
 /* The store's answer to the range's step o->op.step. */
@@ -1665,7 +1682,7 @@ static int range_stored(rd_actor *self, rd_msg *ans, int err, void *ctx)
                         o->op.cors);
             range_end(o);
         } else {
-            range_get(o, "master.m3u8", range_master);
+            ladder_start(o->op.a, &o->x, range_checked, o);
         }
         return 0;
     } else if (o->op.step == RG_CAPTIONS) {
@@ -2418,52 +2435,6 @@ static void events_open(api *a, const rd_msg *m, const rd_asset *x, const char *
     }
 }
 
-/* ---- a prefix's objects, on a writer's thread ---- */
-
-typedef struct key_list {
-    char **keys;
-    size_t n, cap;
-} key_list;
-
-static int collect_key(void *ctx, const char *key)
-{
-    key_list *l = ctx;
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 64;
-        l->keys = rd_realloc(l->keys, l->cap * sizeof(*l->keys), "deleting an asset");
-    }
-    l->keys[l->n] = rd_strdup(key, "deleting an asset");
-    l->n++;
-    return 0;
-}
-
-/* Deletes every object of the previews bucket under `prefix`, waiting (a writer's thread: a
- * caption track's objects). 0, or the last failure (each logged, naming the asset). */
-static int delete_prefix(api *a, const char *prefix, const char *asset)
-{
-    char msg[256];
-    int fail = 0;
-    key_list l = {0};
-    int r =
-        blob_list(a->blob, a->cfg.s3_bucket_previews, prefix, collect_key, &l, msg, sizeof(msg));
-    if (r < 0 && r != -ENOENT) {
-        log_warn("asset_purge_list_failed", KV_STR("asset", asset), KV_ERRNO(r),
-                 KV_STR("why", msg));
-        fail = r;
-    }
-    for (size_t i = 0; i < l.n; i++) {
-        r = blob_delete(a->blob, a->cfg.s3_bucket_previews, l.keys[i], msg, sizeof(msg));
-        if (r < 0 && r != -ENOENT) {
-            log_warn("asset_purge_failed", KV_STR("asset", asset), KV_STR("key", l.keys[i]),
-                     KV_ERRNO(r), KV_STR("why", msg));
-            fail = r;
-        }
-        free(l.keys[i]);
-    }
-    free(l.keys);
-    return fail;
-}
-
 /* ---- DELETE /api/assets/{id} and the sweeps, on the fronts ----
  *
  * An asset's objects go in one asynchronous chain on a front's loop (purge_start): its
@@ -2972,122 +2943,6 @@ static void sweep_tick(rd_timer *t)
     sweep_expire(sw);
 }
 
-/* ---- captions ----
- *
- * A track's cues are objects under the ladder: {hls}/captions/{lang}/index.m3u8 and its WebVTT
- * segments in {hls}/captions/{lang}/{version token}/. Which tracks there are is the
- * store's (STORE_CAPTION_*), and the master playlist is republished from it after every
- * change: each writer reads the store's list and its version, writes the master, and writes it
- * again while the version it wrote is not the store's, so whatever writer finishes last, the
- * master ends up naming every track the store has. */
-
-/* The first PTS of reeld's MPEG-TS segments: FFmpeg's mpegts muxer starts at 1.4 s (90 kHz). */
-#define CAPTIONS_MPEGTS_OFFSET 126000
-
-typedef struct caption_put_ctx {
-    api *a;
-    const char *prefix; /* {hls}/captions/{lang} */
-    char msg[256];
-} caption_put_ctx;
-
-static int put_previews(api *a, const char *key, const char *data, size_t len, const char *type,
-                        char *msg, size_t msglen)
-{
-    return blob_put(a->blob, a->cfg.s3_bucket_previews, key, data, len, type, NULL, msg, msglen);
-}
-
-static int put_segment(void *ctx, int index, const char *vtt, size_t len)
-{
-    caption_put_ctx *c = ctx;
-    char key[700];
-    snprintf(key, sizeof(key), "%s/" CAPTIONS_SEGMENT_NAME, c->prefix, index);
-    return put_previews(c->a, key, vtt, len, "text/vtt", c->msg, sizeof(c->msg));
-}
-
-/* Reads a whole small object of the previews bucket into buf (NUL-terminated). Its length, or
- * -errno (-ENOENT: none; -EFBIG: larger than cap - 1). */
-static int get_previews(api *a, const char *key, char *buf, size_t cap)
-{
-    char msg[256];
-    size_t got = 0;
-    int r = blob_get_range(a->blob, a->cfg.s3_bucket_previews, key, 0, buf, cap, &got, msg,
-                           sizeof(msg));
-    if (r < 0)
-        return r;
-    if (got >= cap)
-        return -EFBIG;
-    buf[got] = '\0';
-    return (int)got;
-}
-
-/* The published ladder's length and segment kind (fMP4 or not), from its top rung's playlist.
- * 0, or -errno (-ENOENT: no ladder). */
-static int ladder_length(api *a, const rd_asset *x, int64_t *duration_ms, int *fmp4)
-{
-    char key[700];
-    size_t text_cap = 4 << 20; /* a top rung's playlist: ~30 bytes a segment */
-    char *text = rd_calloc(1, text_cap, "a playlist");
-    int top_w = 0;
-    char top[256] = "";
-    snprintf(key, sizeof(key), "%s/hls/master.m3u8", x->master_key);
-    int len = get_previews(a, key, text, text_cap);
-    if (len >= 0)
-        len = thumb_top_variant(text, (size_t)len, top, sizeof(top), &top_w) < 0 ? -ENOENT : 0;
-    if (len >= 0) {
-        snprintf(key, sizeof(key), "%s/hls/%s", x->master_key, top);
-        len = get_previews(a, key, text, text_cap);
-    }
-    if (len >= 0)
-        len = thumb_media_length(text, (size_t)len, duration_ms, fmp4);
-    free(text);
-    return len < 0 ? len : 0;
-}
-
-/* Republishes the master playlist of `x` with the tracks the store lists, until the version
- * written is the store's. 0 or -errno. */
-static int publish_captions(api *a, const rd_asset *x)
-{
-    char key[600], master[16384], out[20480];
-    snprintf(key, sizeof(key), "%s/hls/master.m3u8", x->master_key);
-    int64_t written = -1;
-    for (int round = 0; round < 8; round++) {
-        rd_msg *req = store_request(STORE_CAPTION_LIST), *ans;
-        msg_body(req, store)->asset_id = x->id;
-        int r = store_call(a, req, &ans);
-        if (r < 0)
-            return r;
-        struct rd_msg_store *b = msg_body(ans, store);
-        int64_t version = b->cursor;
-        if (version == written) {
-            msg_free(ans);
-            return 0;
-        }
-        hls_subtitle subs[RD_CAPTIONS_MAX];
-        char uris[RD_CAPTIONS_MAX][RD_CAPTION_LANG_MAX + 32];
-        int n = (int)(b->n < RD_CAPTIONS_MAX ? b->n : RD_CAPTIONS_MAX);
-        for (int i = 0; i < n; i++) {
-            snprintf(uris[i], sizeof(uris[i]), "captions/%s/index.m3u8", b->captions[i].lang);
-            subs[i] = (hls_subtitle){b->captions[i].lang, b->captions[i].name, uris[i],
-                                     b->captions[i].is_default};
-        }
-        int len = get_previews(a, key, master, sizeof(master));
-        int w =
-            len < 0 ? len : hls_master_subtitles(master, (size_t)len, subs, n, out, sizeof(out));
-        char msg[256] = "";
-        if (w >= 0)
-            w = put_previews(a, key, out, (size_t)w, "application/vnd.apple.mpegurl", msg,
-                             sizeof(msg));
-        msg_free(ans);
-        if (w < 0) {
-            log_warn("captions_publish_failed", KV_STR("asset", x->public_id), KV_ERRNO(w),
-                     KV_STR("detail", msg));
-            return w;
-        }
-        written = version;
-    }
-    return -EAGAIN;
-}
-
 /* The {lang} of the path, checked: 0, or -1 once answered 400. */
 static int caption_lang(const rd_msg *m, char lang[RD_CAPTION_LANG_MAX], const char *cors)
 {
@@ -3099,19 +2954,6 @@ static int caption_lang(const rd_msg *m, char lang[RD_CAPTION_LANG_MAX], const c
     }
     memcpy(lang, l.p, l.len);
     lang[l.len] = '\0';
-    return 0;
-}
-
-/* The asset of the path, of the caller's org, with its ladder published: 0, or -1 answered. */
-static int caption_asset(api *a, const rd_msg *m, const principal *p, rd_asset *x, const char *cors)
-{
-    if (asset_lookup(a, m, p->org, x, "No such asset.", cors) < 0)
-        return -1;
-    if (x->job_state != JOB_SUCCEEDED) {
-        reply_error(m, 409, "not_ready",
-                    "Captions go on a published ladder: wait until the asset is ready.", cors);
-        return -1;
-    }
     return 0;
 }
 
@@ -3127,199 +2969,449 @@ static void caption_json(json_writer *w, const rd_caption *c)
     json_object_end(w);
 }
 
-static void put_caption(api *a, const rd_msg *m, const principal *p, const char *cors)
-{
-    const rd_http_request *q = msg_body(m, http_request);
+/* ---- captions, on the fronts ----
+ *
+ * A track's cues are objects under the ladder: {hls}/captions/{lang}/index.m3u8 and its WebVTT
+ * segments in {hls}/captions/{lang}/{version token}/, with the whole track beside them
+ * (track.vtt, what an export burns in). Which tracks there are is the store's
+ * (STORE_CAPTION_*), and the master playlist is republished from it after every change: each
+ * request reads the store's list and its version, writes the master, and writes it again while
+ * the version it wrote is not the store's, so whatever request finishes last, the master ends
+ * up naming every track the store has.
+ *
+ * PUT and DELETE are asynchronous chains on the front's loop: the asset's row (store); for a
+ * PUT the ladder's length (its playlists), then the track's objects (CAPTION_WINDOW PUTs in
+ * flight) and its playlist last (blob store), then the track's row (store); for a DELETE the
+ * track's row (store); then the master's republishing (store list, master GET and PUT, again
+ * while the version moved); for a DELETE last, the track's objects (LIST and deletes). */
+
+/* The first PTS of reeld's MPEG-TS segments: FFmpeg's mpegts muxer starts at 1.4 s (90 kHz). */
+#define CAPTIONS_MPEGTS_OFFSET 126000
+#define CAPTION_WINDOW         8     /* a track's objects in flight */
+#define MASTER_MAX             16384 /* a master playlist, read to be rewritten */
+
+enum { CA_FIND, CA_PUT, CA_DELETE, CA_LIST };
+
+typedef struct cap_obj {
+    char key[700];
+    char *body; /* owned */
+    size_t len;
+    const char *type;
+} cap_obj;
+
+typedef struct caption_op {
+    front_op op;
     rd_asset x;
+    int del; /* DELETE; else PUT */
     char lang[RD_CAPTION_LANG_MAX];
-    if (caption_lang(m, lang, cors) < 0 || caption_asset(a, m, p, &x, cors) < 0)
-        return;
-    http1_str query = http_request_query(q);
-    http1_str qn = http1_query_param(query, "name"), qd = http1_query_param(query, "default");
     char name[64];
-    int nl = qn.p ? http1_pct_decode(name, sizeof(name), qn.p, qn.len) : -ENOENT;
-    if (nl == -ENOENT)
-        nl = snprintf(name, sizeof(name), "%s", lang);
-    int ok = nl > 0;
-    for (int i = 0; ok && i < nl; i++)
-        ok = (unsigned char)name[i] >= 0x20 && name[i] != '"' && name[i] != 0x7f;
-    if (!ok) {
-        reply_error(m, 400, "bad_name",
-                    "name must be 1 to 63 bytes of text without quotes (percent-encoded).", cors);
+    int is_default;
+    captions_track t; /* PUT: the parsed track */
+    int64_t duration_ms;
+    cap_obj *objs; /* PUT: the track's objects, its playlist last */
+    size_t nobjs, next;
+    int inflight;
+    int fail;
+    char why[256];
+    rd_caption stored; /* PUT: the row as the store wrote it */
+    int created;
+    rd_caption caps[RD_CAPTIONS_MAX]; /* republishing: the store's list ... */
+    int ncaps;
+    int64_t version, written; /* ... its version, and the one last written */
+    int round;
+    char *master; /* the master being written */
+} caption_op;
+
+static void caption_end(caption_op *o)
+{
+    captions_free(&o->t);
+    for (size_t i = 0; i < o->nobjs; i++)
+        free(o->objs[i].body);
+    free(o->objs);
+    free(o->master);
+    op_end(&o->op);
+}
+
+static int caption_stored(rd_actor *self, rd_msg *ans, int err, void *ctx);
+static void caption_objects_gone(void *ctx, int fail);
+
+/* The republishing failed or ended: the answer. */
+static void caption_published(caption_op *o, int err)
+{
+    if (err < 0) {
+        log_warn("captions_publish_failed", KV_STR("asset", o->x.public_id), KV_ERRNO(err),
+                 KV_STR("detail", o->why));
+        reply_error(o->op.m, 502, "storage_failed",
+                    o->del ? "The track is gone but the master playlist could not be "
+                             "republished; send the DELETE again."
+                           : "The track is saved but the master playlist could not be "
+                             "republished; send it again.",
+                    o->op.cors);
+        caption_end(o);
         return;
     }
-    int is_default = qd.p != NULL && (qd.len == 0 || (qd.len == 1 && qd.p[0] == '1') ||
-                                      (qd.len == 4 && strncmp(qd.p, "true", 4) == 0));
-    http1_str ct = http_request_header(q, "content-type");
-    int hint = CAPTIONS_AUTO;
-    if (ct.p != NULL && ct.len >= 8 && strncasecmp(ct.p, "text/vtt", 8) == 0)
-        hint = CAPTIONS_VTT;
-    else if (ct.p != NULL && ct.len >= 20 && strncasecmp(ct.p, "application/x-subrip", 20) == 0)
-        hint = CAPTIONS_SRT;
-    else if (ct.p != NULL && !(ct.len >= 10 && strncasecmp(ct.p, "text/plain", 10) == 0) &&
-             !(ct.len >= 24 && strncasecmp(ct.p, "application/octet-stream", 24) == 0)) {
-        reply_error(m, 415, "unsupported_media_type",
-                    "Send WebVTT (text/vtt) or SRT (application/x-subrip).", cors);
+    if (o->del) { /* the master no longer names it: its objects can go, then the answer */
+        char prefix[700];
+        snprintf(prefix, sizeof(prefix), "%s/hls/captions/%s/", o->x.master_key, o->lang);
+        wipe_start(o->op.a, prefix, o->x.public_id, caption_objects_gone, o);
         return;
     }
-    http1_str body = http_request_body(q);
-    captions_track t;
-    captions_error ce;
-    int r = captions_parse(body.p, body.len, hint, &t, &ce);
-    if (r < 0) {
-        char buf[256];
-        json_writer w;
-        json_writer_init(&w, buf, sizeof(buf));
-        json_object_begin(&w);
-        json_key(&w, "error");
-        json_object_begin(&w);
-        json_key(&w, "code");
-        json_str(&w, r == -E2BIG ? "captions_too_large" : "bad_captions");
-        json_key(&w, "message");
-        json_str(&w, ce.message);
-        json_key(&w, "line");
-        json_int64(&w, ce.line);
-        json_object_end(&w);
-        json_object_end(&w);
-        int n = json_writer_finish(&w);
-        reply(m, r == -E2BIG ? 413 : 400, buf, n > 0 ? (size_t)n : 0, cors);
-        return;
-    }
-    char key[700], msg[256] = "";
-    int64_t duration_ms = 0;
-    int fmp4 = 0;
-    int len = ladder_length(a, &x, &duration_ms, &fmp4);
-    /* Segments are cached as immutable (edges, browsers): a replaced track gets new names, in
-     * a directory of its own that the track's playlist (never cached) points into. What an
-     * earlier version left goes with the asset. */
-    int w = len;
-    uint8_t rnd[4];
-    char token[2 * sizeof(rnd) + 1];
-    if (w >= 0 && getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-        w = -EIO;
-    hmac_hex(token, rnd, sizeof(rnd));
-    if (w >= 0) {
-        /* The whole track beside its segments: what an export burns in (one read, not one
-         * per segment). Replaced with the track. */
-        char *vtt = NULL;
-        size_t vlen = 0;
-        w = captions_write_vtt(&t, &vtt, &vlen);
-        snprintf(key, sizeof(key), RD_CAPTION_TRACK_KEY_FMT, x.master_key, lang);
-        if (w >= 0)
-            w = put_previews(a, key, vtt, vlen, "text/vtt", msg, sizeof(msg));
-        free(vtt);
-    }
-    caption_put_ctx c = {a, key, ""};
-    snprintf(key, sizeof(key), "%s/hls/captions/%s/%s", x.master_key, lang, token);
-    int64_t seg_ms = (int64_t)a->cfg.hls_segment_sec * 1000;
-    if (w >= 0)
-        w = captions_segment(&t, seg_ms, duration_ms, fmp4 ? -1 : CAPTIONS_MPEGTS_OFFSET,
-                             put_segment, &c);
-    if (w < 0 && c.msg[0])
-        snprintf(msg, sizeof(msg), "%s", c.msg);
-    if (w >= 0) {
-        int64_t nseg = captions_segments(seg_ms, duration_ms);
-        size_t cap = CAPTIONS_PLAYLIST_CAP(nseg);
-        char *pl = malloc(cap), *out = malloc(cap + (size_t)nseg * sizeof(token) + 16);
-        int pn = pl && out ? captions_playlist(pl, cap, seg_ms, duration_ms) : -ENOMEM;
-        size_t on = 0;
-        for (int i = 0; i < pn;) { /* each segment's URI, into its version's directory */
-            const char *eol = memchr(pl + i, '\n', (size_t)(pn - i));
-            size_t ll = eol ? (size_t)(eol - (pl + i)) + 1 : (size_t)(pn - i);
-            if (pl[i] != '#' && pl[i] != '\n')
-                on += (size_t)sprintf(out + on, "%s/", token);
-            memcpy(out + on, pl + i, ll);
-            on += ll;
-            i += (int)ll;
-        }
-        snprintf(key, sizeof(key), "%s/hls/captions/%s/index.m3u8", x.master_key, lang);
-        w = pn < 0
-                ? pn
-                : put_previews(a, key, out, on, "application/vnd.apple.mpegurl", msg, sizeof(msg));
-        free(pl);
-        free(out);
-    }
-    size_t ncues = t.n;
-    captions_free(&t);
-    if (w < 0) {
-        log_error("captions_store_failed", KV_STR("asset", x.public_id), KV_STR("lang", lang),
-                  KV_ERRNO(w), KV_STR("detail", msg));
-        reply_error(m, 502, "storage_failed",
-                    "The captions could not be written to storage; retry.", cors);
-        return;
-    }
-    rd_msg *req = store_request(STORE_CAPTION_PUT), *ans;
-    struct rd_msg_store *b = msg_body(req, store);
-    b->asset_id = x.id;
-    snprintf(b->captions[0].lang, sizeof(b->captions[0].lang), "%s", lang);
-    snprintf(b->captions[0].name, sizeof(b->captions[0].name), "%s", name);
-    b->captions[0].is_default = is_default;
-    b->n = 1;
-    r = store_call(a, req, &ans);
-    if (r == -ENOSPC) {
-        reply_error(m, 409, "too_many_tracks", "An asset has at most 16 caption tracks.", cors);
-        return;
-    }
-    if (r < 0) {
-        store_failed(m, r, cors);
-        return;
-    }
-    rd_caption stored = msg_body(ans, store)->captions[0];
-    int created = msg_body(ans, store)->state == 1;
-    msg_free(ans);
-    r = publish_captions(a, &x);
-    if (r < 0) {
-        reply_error(m, 502, "storage_failed",
-                    "The track is saved but the master playlist could not be republished; "
-                    "send it again.",
-                    cors);
-        return;
-    }
-    log_info("captions_put", KV_STR("asset", x.public_id), KV_STR("lang", lang),
-             KV_INT("cues", (int64_t)ncues), KV_INT("duration_ms", duration_ms));
+    log_info("captions_put", KV_STR("asset", o->x.public_id), KV_STR("lang", o->lang),
+             KV_INT("cues", (int64_t)o->t.n), KV_INT("duration_ms", o->duration_ms));
     char out[512];
     json_writer jw;
     json_writer_init(&jw, out, sizeof(out));
-    caption_json(&jw, &stored);
+    caption_json(&jw, &o->stored);
     int n = json_writer_finish(&jw);
-    reply(m, created ? 201 : 200, out, n > 0 ? (size_t)n : 0, cors);
+    reply(o->op.m, o->created ? 201 : 200, out, n > 0 ? (size_t)n : 0, o->op.cors);
+    caption_end(o);
 }
 
-static void delete_caption(api *a, const rd_msg *m, const principal *p, const char *cors)
+/* The next round of the republishing: the store's list and version. */
+static void caption_publish(caption_op *o)
 {
-    rd_asset x;
-    char lang[RD_CAPTION_LANG_MAX];
-    if (caption_lang(m, lang, cors) < 0 || caption_asset(a, m, p, &x, cors) < 0)
+    if (o->round++ == 8) {
+        snprintf(o->why, sizeof(o->why), "the tracks kept changing");
+        caption_published(o, -EAGAIN);
         return;
-    rd_msg *req = store_request(STORE_CAPTION_DELETE), *ans;
+    }
+    rd_msg *req = store_request(STORE_CAPTION_LIST);
+    msg_body(req, store)->asset_id = o->x.id;
+    op_ask(&o->op, req, CA_LIST, caption_stored);
+}
+
+static void caption_master_put(void *ctx, int err, const char *why)
+{
+    caption_op *o = ctx;
+    free(o->master);
+    o->master = NULL;
+    if (err < 0) {
+        snprintf(o->why, sizeof(o->why), "%s", why);
+        caption_published(o, err);
+        return;
+    }
+    o->written = o->version;
+    if (!op_stopped(&o->op))
+        caption_publish(o);
+}
+
+/* The master is back: rewritten with the store's tracks, and stored. */
+static void caption_master(void *ctx, int err, const char *why, const char *text, size_t len)
+{
+    caption_op *o = ctx;
+    hls_subtitle subs[RD_CAPTIONS_MAX];
+    char uris[RD_CAPTIONS_MAX][RD_CAPTION_LANG_MAX + 32];
+    for (int i = 0; i < o->ncaps; i++) {
+        snprintf(uris[i], sizeof(uris[i]), "captions/%s/index.m3u8", o->caps[i].lang);
+        subs[i] = (hls_subtitle){o->caps[i].lang, o->caps[i].name, uris[i], o->caps[i].is_default};
+    }
+    size_t cap = MASTER_MAX + 4096;
+    o->master = rd_malloc(cap, "a master playlist");
+    int w = err < 0 ? err : hls_master_subtitles(text, len, subs, o->ncaps, o->master, cap);
+    if (w < 0) {
+        snprintf(o->why, sizeof(o->why), "%s", err < 0 ? why : "the master could not be rewritten");
+        caption_published(o, w);
+        return;
+    }
+    char key[600];
+    snprintf(key, sizeof(key), "%s/hls/master.m3u8", o->x.master_key);
+    put_start(o->op.a, key, o->master, (size_t)w, "application/vnd.apple.mpegurl",
+              caption_master_put, o);
+}
+
+/* A DELETE's track objects are gone (each failure logged: what is left is unreachable, and
+ * goes with the asset): the answer. */
+static void caption_objects_gone(void *ctx, int fail)
+{
+    (void)fail;
+    caption_op *o = ctx;
+    log_info("captions_deleted", KV_STR("asset", o->x.public_id), KV_STR("lang", o->lang));
+    reply(o->op.m, 204, "", 0, o->op.cors);
+    caption_end(o);
+}
+
+/* The track's playlist is stored (the last of its objects): the track's row next. */
+static void caption_row(caption_op *o)
+{
+    rd_msg *req = store_request(STORE_CAPTION_PUT);
     struct rd_msg_store *b = msg_body(req, store);
-    b->asset_id = x.id;
-    snprintf(b->captions[0].lang, sizeof(b->captions[0].lang), "%s", lang);
+    b->asset_id = o->x.id;
+    snprintf(b->captions[0].lang, sizeof(b->captions[0].lang), "%s", o->lang);
+    snprintf(b->captions[0].name, sizeof(b->captions[0].name), "%s", o->name);
+    b->captions[0].is_default = o->is_default;
     b->n = 1;
-    int r = store_call(a, req, &ans);
+    op_ask(&o->op, req, CA_PUT, caption_stored);
+}
+
+static void caption_objects_more(caption_op *o);
+
+static void caption_object_put(void *ctx, int err, const char *why)
+{
+    caption_op *o = ctx;
+    o->inflight--;
+    if (err < 0) {
+        o->fail = err;
+        snprintf(o->why, sizeof(o->why), "%s", why);
+    }
+    caption_objects_more(o);
+}
+
+/* Starts the track's objects up to the window, its playlist only once the others are stored
+ * (it names them); then the row. */
+static void caption_objects_more(caption_op *o)
+{
+    api *a = o->op.a;
+    while (o->fail == 0 && o->inflight < CAPTION_WINDOW && o->next < o->nobjs &&
+           (o->next + 1 < o->nobjs || o->inflight == 0) && !atomic_load(&o->op.self->stopped)) {
+        cap_obj *c = &o->objs[o->next++];
+        o->inflight++;
+        put_start(a, c->key, c->body, c->len, c->type, caption_object_put, o);
+    }
+    if (o->inflight > 0 ||
+        (o->fail == 0 && o->next < o->nobjs && !atomic_load(&o->op.self->stopped)))
+        return;
+    if (o->fail < 0) {
+        log_error("captions_store_failed", KV_STR("asset", o->x.public_id), KV_STR("lang", o->lang),
+                  KV_ERRNO(o->fail), KV_STR("detail", o->why));
+        reply_error(o->op.m, 502, "storage_failed",
+                    "The captions could not be written to storage; retry.", o->op.cors);
+        caption_end(o);
+        return;
+    }
+    if (!op_stopped(&o->op))
+        caption_row(o);
+}
+
+static cap_obj *caption_obj(caption_op *o, const char *type)
+{
+    o->objs = rd_realloc(o->objs, (o->nobjs + 1) * sizeof(*o->objs), "a track's objects");
+    cap_obj *c = &o->objs[o->nobjs++];
+    memset(c, 0, sizeof(*c));
+    c->type = type;
+    return c;
+}
+
+typedef struct seg_ctx {
+    caption_op *o;
+    char token[9];
+} seg_ctx;
+
+static int caption_segment(void *ctx, int index, const char *vtt, size_t len)
+{
+    seg_ctx *s = ctx;
+    cap_obj *c = caption_obj(s->o, "text/vtt");
+    snprintf(c->key, sizeof(c->key), "%s/hls/captions/%s/%s/" CAPTIONS_SEGMENT_NAME,
+             s->o->x.master_key, s->o->lang, s->token, index);
+    c->body = rd_malloc(len + 1, "a caption segment");
+    memcpy(c->body, vtt, len);
+    c->len = len;
+    return 0;
+}
+
+/* The track's objects, made in memory: the whole track, its segments (under a new token:
+ * segments are cached as immutable, so a replaced track gets new names; what an earlier
+ * version left goes with the asset), and the playlist that points into them, last. 0 or
+ * -errno. */
+static int caption_objects(caption_op *o, int fmp4)
+{
+    seg_ctx s = {.o = o};
+    uint8_t rnd[4];
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+        return -EIO;
+    hmac_hex(s.token, rnd, sizeof(rnd));
+    cap_obj *c = caption_obj(o, "text/vtt");
+    snprintf(c->key, sizeof(c->key), RD_CAPTION_TRACK_KEY_FMT, o->x.master_key, o->lang);
+    int r = captions_write_vtt(&o->t, &c->body, &c->len);
+    int64_t seg_ms = (int64_t)o->op.a->cfg.hls_segment_sec * 1000;
+    if (r >= 0)
+        r = captions_segment(&o->t, seg_ms, o->duration_ms, fmp4 ? -1 : CAPTIONS_MPEGTS_OFFSET,
+                             caption_segment, &s);
+    if (r < 0)
+        return r;
+    int64_t nseg = captions_segments(seg_ms, o->duration_ms);
+    size_t cap = CAPTIONS_PLAYLIST_CAP(nseg);
+    char *pl = rd_malloc(cap, "a caption playlist");
+    int pn = captions_playlist(pl, cap, seg_ms, o->duration_ms);
+    if (pn < 0) {
+        free(pl);
+        return pn;
+    }
+    c = caption_obj(o, "application/vnd.apple.mpegurl");
+    snprintf(c->key, sizeof(c->key), "%s/hls/captions/%s/index.m3u8", o->x.master_key, o->lang);
+    c->body = rd_malloc((size_t)pn + (size_t)nseg * sizeof(s.token) + 16, "a caption playlist");
+    for (int i = 0; i < pn;) { /* each segment's URI, into its version's directory */
+        const char *eol = memchr(pl + i, '\n', (size_t)(pn - i));
+        size_t ll = eol ? (size_t)(eol - (pl + i)) + 1 : (size_t)(pn - i);
+        if (pl[i] != '#' && pl[i] != '\n')
+            c->len += (size_t)sprintf(c->body + c->len, "%s/", s.token);
+        memcpy(c->body + c->len, pl + i, ll);
+        c->len += ll;
+        i += (int)ll;
+    }
+    free(pl);
+    return 0;
+}
+
+/* The ladder's length is known: the track's objects made, then stored. */
+static void caption_ladder(void *ctx, int err, const char *why, int64_t duration_ms, int fmp4)
+{
+    caption_op *o = ctx;
+    o->duration_ms = duration_ms;
+    if (err == 0)
+        err = caption_objects(o, fmp4);
+    if (err < 0) {
+        o->fail = err;
+        snprintf(o->why, sizeof(o->why), "%s", why != NULL && why[0] ? why : strerror(-err));
+    } /* a failure starts nothing: the end at once */
+    caption_objects_more(o);
+}
+
+/* The store's answer to step o->op.step. */
+static int caption_stored(rd_actor *self, rd_msg *ans, int err, void *ctx)
+{
+    (void)self;
+    caption_op *o = ctx;
+    int r = err < 0 ? err : msg_body(ans, store)->status;
+    const struct rd_msg_store *b = r == 0 ? msg_body(ans, store) : NULL;
+    if (o->op.step == CA_FIND && r == -ENOENT) {
+        reply_error(o->op.m, 404, "not_found", "No such asset.", o->op.cors);
+    } else if (o->op.step == CA_DELETE && r == -ENOENT) {
+        reply_error(o->op.m, 404, "not_found", "The asset has no track in that language.",
+                    o->op.cors);
+    } else if (o->op.step == CA_PUT && r == -ENOSPC) {
+        reply_error(o->op.m, 409, "too_many_tracks", "An asset has at most 16 caption tracks.",
+                    o->op.cors);
+    } else if (r < 0 && o->op.step == CA_LIST) {
+        msg_free(ans);
+        snprintf(o->why, sizeof(o->why), "the store failed");
+        caption_published(o, r);
+        return 0;
+    } else if (r < 0) {
+        if (o->op.step == CA_FIND)
+            log_error("api_asset_find_failed", KV_ERRNO(r));
+        store_failed(o->op.m, r, o->op.cors);
+    } else if (o->op.step == CA_FIND) {
+        o->x = b->assets[0];
+        msg_free(ans);
+        if (o->x.job_state != JOB_SUCCEEDED) {
+            reply_error(o->op.m, 409, "not_ready",
+                        "Captions go on a published ladder: wait until the asset is ready.",
+                        o->op.cors);
+            caption_end(o);
+        } else if (o->del) {
+            rd_msg *req = store_request(STORE_CAPTION_DELETE);
+            struct rd_msg_store *q = msg_body(req, store);
+            q->asset_id = o->x.id;
+            snprintf(q->captions[0].lang, sizeof(q->captions[0].lang), "%s", o->lang);
+            q->n = 1;
+            op_ask(&o->op, req, CA_DELETE, caption_stored);
+        } else {
+            ladder_start(o->op.a, &o->x, caption_ladder, o);
+        }
+        return 0;
+    } else if (o->op.step == CA_LIST) {
+        o->version = b->cursor;
+        o->ncaps = (int)(b->n < RD_CAPTIONS_MAX ? b->n : RD_CAPTIONS_MAX);
+        memcpy(o->caps, b->captions, (size_t)o->ncaps * sizeof(o->caps[0]));
+        msg_free(ans);
+        if (o->version == o->written) {
+            caption_published(o, 0);
+            return 0;
+        }
+        char key[600];
+        snprintf(key, sizeof(key), "%s/hls/master.m3u8", o->x.master_key);
+        fetch_start(o->op.a, key, MASTER_MAX, caption_master, o);
+        return 0;
+    } else { /* CA_PUT, CA_DELETE: the row is written; the master next */
+        if (o->op.step == CA_PUT) {
+            o->stored = b->captions[0];
+            o->created = b->state == 1;
+        }
+        msg_free(ans);
+        o->written = -1;
+        caption_publish(o);
+        return 0;
+    }
     msg_free(ans);
-    if (r == -ENOENT) {
-        reply_error(m, 404, "not_found", "The asset has no track in that language.", cors);
-        return;
+    caption_end(o);
+    return 0;
+}
+
+/* PUT and DELETE /api/assets/{id}/captions/{lang} on front `self`: RD_KEPT, or RD_DONE once
+ * answered (400, 404, 413, 415). */
+static int caption_begin(rd_actor *self, rd_msg *m, const principal *p, const char *cors)
+{
+    const rd_http_request *q = msg_body(m, http_request);
+    char lang[RD_CAPTION_LANG_MAX], name[64] = "";
+    if (caption_lang(m, lang, cors) < 0)
+        return RD_DONE;
+    int del = q->method == RD_HTTP_DELETE, is_default = 0;
+    captions_track t = {0};
+    if (!del) {
+        http1_str query = http_request_query(q);
+        http1_str qn = http1_query_param(query, "name"), qd = http1_query_param(query, "default");
+        int nl = qn.p ? http1_pct_decode(name, sizeof(name), qn.p, qn.len) : -ENOENT;
+        if (nl == -ENOENT)
+            nl = snprintf(name, sizeof(name), "%s", lang);
+        int ok = nl > 0;
+        for (int i = 0; ok && i < nl; i++)
+            ok = (unsigned char)name[i] >= 0x20 && name[i] != '"' && name[i] != 0x7f;
+        if (!ok) {
+            reply_error(m, 400, "bad_name",
+                        "name must be 1 to 63 bytes of text without quotes (percent-encoded).",
+                        cors);
+            return RD_DONE;
+        }
+        is_default = qd.p != NULL && (qd.len == 0 || (qd.len == 1 && qd.p[0] == '1') ||
+                                      (qd.len == 4 && strncmp(qd.p, "true", 4) == 0));
+        http1_str ct = http_request_header(q, "content-type");
+        int hint = CAPTIONS_AUTO;
+        if (ct.p != NULL && ct.len >= 8 && strncasecmp(ct.p, "text/vtt", 8) == 0)
+            hint = CAPTIONS_VTT;
+        else if (ct.p != NULL && ct.len >= 20 && strncasecmp(ct.p, "application/x-subrip", 20) == 0)
+            hint = CAPTIONS_SRT;
+        else if (ct.p != NULL && !(ct.len >= 10 && strncasecmp(ct.p, "text/plain", 10) == 0) &&
+                 !(ct.len >= 24 && strncasecmp(ct.p, "application/octet-stream", 24) == 0)) {
+            reply_error(m, 415, "unsupported_media_type",
+                        "Send WebVTT (text/vtt) or SRT (application/x-subrip).", cors);
+            return RD_DONE;
+        }
+        http1_str body = http_request_body(q);
+        captions_error ce;
+        int r = captions_parse(body.p, body.len, hint, &t, &ce);
+        if (r < 0) {
+            char buf[256];
+            json_writer w;
+            json_writer_init(&w, buf, sizeof(buf));
+            json_object_begin(&w);
+            json_key(&w, "error");
+            json_object_begin(&w);
+            json_key(&w, "code");
+            json_str(&w, r == -E2BIG ? "captions_too_large" : "bad_captions");
+            json_key(&w, "message");
+            json_str(&w, ce.message);
+            json_key(&w, "line");
+            json_int64(&w, ce.line);
+            json_object_end(&w);
+            json_object_end(&w);
+            int n = json_writer_finish(&w);
+            reply(m, r == -E2BIG ? 413 : 400, buf, n > 0 ? (size_t)n : 0, cors);
+            return RD_DONE;
+        }
     }
-    if (r < 0) {
-        store_failed(m, r, cors);
-        return;
+    rd_msg *req = asset_find_request(m, p->org, "No such asset.", cors);
+    if (req == NULL) {
+        captions_free(&t);
+        return RD_DONE;
     }
-    if (publish_captions(a, &x) < 0) {
-        reply_error(m, 502, "storage_failed",
-                    "The track is gone but the master playlist could not be republished; "
-                    "send the DELETE again.",
-                    cors);
-        return;
-    }
-    /* The master no longer names it: its objects can go (a failure leaves unreachable ones,
-     * which the asset's own deletion removes with the rest). */
-    char key[700];
-    snprintf(key, sizeof(key), "%s/hls/captions/%s/", x.master_key, lang);
-    delete_prefix(a, key, x.public_id);
-    log_info("captions_deleted", KV_STR("asset", x.public_id), KV_STR("lang", lang));
-    reply(m, 204, "", 0, cors);
+    caption_op *o = op_new(sizeof(*o), self, m, cors);
+    o->del = del;
+    o->t = t;
+    o->is_default = is_default;
+    snprintf(o->lang, sizeof(o->lang), "%s", lang);
+    snprintf(o->name, sizeof(o->name), "%s", name);
+    op_ask(&o->op, req, CA_FIND, caption_stored);
+    return RD_KEPT;
 }
 
 /* GET /api/assets/{id}/captions, on a front: the store's answer to the caption listing of the
@@ -3406,12 +3498,12 @@ static int route_of(const api *a, const rd_msg *m)
     return r;
 }
 
-static int admit(api *a, const rd_msg *m, int r, const char *cors, int limits, principal *p);
+static int admit(api *a, const rd_msg *m, int r, const char *cors, principal *p);
 
-/* What every request goes through first, on a front (`limits` 1) or a thread (0: the front
- * counted it): its route (404 when none), a preflight's answer, the CORS lines, the API
- * document, then admit. 1 once answered; 0 with `*route`, `cors` and `p` set. */
-static int prologue(api *a, const rd_msg *m, int limits, int *route, char cors[300], principal *p)
+/* What every request goes through first, on its front: its route (404 when none), a
+ * preflight's answer, the CORS lines, the API document, then admit. 1 once answered; 0 with
+ * `*route`, `cors` and `p` set. */
+static int prologue(api *a, const rd_msg *m, int *route, char cors[300], principal *p)
 {
     int r = *route = route_of(a, m);
     if (r == R_COUNT)
@@ -3425,13 +3517,12 @@ static int prologue(api *a, const rd_msg *m, int limits, int *route, char cors[3
         get_docs(a, m, cors);
         return 1;
     }
-    return admit(a, m, r, cors, limits, p) < 0;
+    return admit(a, m, r, cors, p) < 0;
 }
 
 /* Authentication and the rate limits of request `m` on route `r`: 0 with `p` filled, or -1 once
- * answered (401, 403 or 429). `limits` 0: the readers' front admitted it already and counted
- * it in its buckets, so the thread it handed the request to only learns the caller's org. */
-static int admit(api *a, const rd_msg *m, int r, const char *cors, int limits, principal *p)
+ * answered (401, 403 or 429). */
+static int admit(api *a, const rd_msg *m, int r, const char *cors, principal *p)
 {
     const rd_http_request *q = msg_body(m, http_request);
     int64_t now_ms = (int64_t)(rd_now_ns() / 1000000);
@@ -3439,9 +3530,8 @@ static int admit(api *a, const rd_msg *m, int r, const char *cors, int limits, p
     /* An address that has failed authentication too often is refused whatever it sends now. */
     char addr[80];
     snprintf(addr, sizeof(addr), "ip:%s", q->peer);
-    int wait = limits ? ratelimit_peek(a->rl, RL_AUTH_FAIL, addr, a->cfg.rl_auth_fail_max,
-                                       a->cfg.rl_auth_fail_window, now_ms)
-                      : 0;
+    int wait = ratelimit_peek(a->rl, RL_AUTH_FAIL, addr, a->cfg.rl_auth_fail_max,
+                              a->cfg.rl_auth_fail_window, now_ms);
     if (wait > 0) {
         refused(a, 429, "auth");
         snprintf(hdr, sizeof(hdr), "%sRetry-After: %d\r\n", cors, wait);
@@ -3461,7 +3551,7 @@ static int admit(api *a, const rd_msg *m, int r, const char *cors, int limits, p
                   "again.";
     }
     if (st != 0) {
-        if (st == 401 && limits) /* a wrong or missing credential: spends one of the address's */
+        if (st == 401) /* a wrong or missing credential: spends one of the address's */
             ratelimit_take(a->rl, RL_AUTH_FAIL, addr, a->cfg.rl_auth_fail_max,
                            a->cfg.rl_auth_fail_window, now_ms);
         refused(a, st, "auth");
@@ -3470,8 +3560,6 @@ static int admit(api *a, const rd_msg *m, int r, const char *cors, int limits, p
         reply_error(m, st, code, message, hdr);
         return -1;
     }
-    if (!limits)
-        return 0;
     wait = ratelimit_take(a->rl, RL_ALL, p->client, a->cfg.rate_limit_max, a->cfg.rate_limit_window,
                           now_ms);
     const char *cls = "all";
@@ -3493,30 +3581,6 @@ static int admit(api *a, const rd_msg *m, int r, const char *cors, int limits, p
     return 0;
 }
 
-static int api_handle(rd_actor *self, rd_msg *m)
-{
-    api *a = self->state;
-    int r;
-    char cors[300];
-    principal p;
-    if (m->type != MSG_HTTP_REQUEST || prologue(a, m, 0, &r, cors, &p) != 0)
-        return RD_DONE;
-    const rd_http_request *q = msg_body(m, http_request);
-    switch (r) {
-    case R_CAPTION:
-        if (q->method == RD_HTTP_PUT)
-            put_caption(a, m, &p, cors);
-        else
-            delete_caption(a, m, &p, cors);
-        break;
-    default: /* every other route is the fronts' own */
-        log_error("api_unrouted", KV_INT("route", (int64_t)r));
-        reply_error(m, 500, "internal", "No handler for this route.", cors);
-        break;
-    }
-    return RD_DONE;
-}
-
 /* ---- the front ----
  *
  * A loop actor on every loop owns every route. It admits each request (auth, rate limits: its
@@ -3528,39 +3592,8 @@ static int api_handle(rd_actor *self, rd_msg *m)
  * requests (GET, PUT, DELETE, rotate-secret), one store statement each (webhook_answer), nor
  * the writes that are chains of asynchronous steps: an upload's creation and completion, the
  * promote, a new export or clip, an export's cancel, an asset's deletion (upload_begin,
- * complete_begin, promote_begin, export_begin, clip_begin, cancel_begin, delete_begin). The
- * captions' writes it hands to the writers' threads, whose handlers may block. */
-
-static int is_write(int r, const rd_msg *m);
-
-/* Gives write `m` (of route r) to the writer with the fewest requests waiting (it answers),
- * so one slow track (many segments to store) holds up only the requests queued behind it on
- * that writer. 503 when its mailbox is full; 500 for a request no thread takes. */
-static int hand_over(api *a, int r, rd_msg *m, const char *cors)
-{
-    if (!is_write(r, m)) { /* every read is the fronts' own */
-        log_error("api_unrouted", KV_INT("route", (int64_t)r));
-        reply_error(m, 500, "internal", "No handler for this route.", cors);
-        return RD_DONE;
-    }
-    rd_actor *to = NULL;
-    unsigned t = atomic_fetch_add_explicit(&a->pool->turn, 1, memory_order_relaxed);
-    int32_t best = INT32_MAX;
-    for (int i = 0; i < a->pool->nwriters; i++) {
-        rd_actor *w = a->pool->writers[(t + (unsigned)i) % (unsigned)a->pool->nwriters]->thread;
-        int32_t d = mailbox_depth(&w->mbox);
-        if (d < best) {
-            best = d;
-            to = w;
-        }
-    }
-    if (actor_send(to, m) == 0)
-        return RD_KEPT;
-    char hdr[400];
-    snprintf(hdr, sizeof(hdr), "%sRetry-After: 1\r\n", cors);
-    reply_error(m, 503, "busy", "The API is busy; retry.", hdr);
-    return RD_DONE;
-}
+ * complete_begin, promote_begin, export_begin, clip_begin, cancel_begin, delete_begin), nor a
+ * caption track's PUT or DELETE (caption_begin). Nothing in the API holds a thread. */
 
 /* A ready asset whose outputs are not known yet: a HEAD of each in the previews bucket, all
  * at once through the asynchronous store, answered when the last is back. The HEADs run on
@@ -3687,7 +3720,7 @@ static int front_handle(rd_actor *self, rd_msg *m)
     int r;
     char cors[300];
     principal p;
-    if (m->type != MSG_HTTP_REQUEST || prologue(a, m, 1, &r, cors, &p) != 0)
+    if (m->type != MSG_HTTP_REQUEST || prologue(a, m, &r, cors, &p) != 0)
         return RD_DONE;
     const rd_http_request *q = msg_body(m, http_request);
     if (r == R_UPLOADS)
@@ -3704,6 +3737,8 @@ static int front_handle(rd_actor *self, rd_msg *m)
         return clip_begin(self, m, &p, cors);
     if (r == R_ASSET && q->method == RD_HTTP_DELETE)
         return delete_begin(self, m, &p, cors);
+    if (r == R_CAPTION)
+        return caption_begin(self, m, &p, cors);
     if (r == R_WH_ROTATE || r == R_WEBHOOK) {
         rd_msg *req = webhook_request(a, m, &p, webhook_op(a, m), cors);
         return req == NULL ? RD_DONE : front_ask(self, req, webhook_answer, m, cors);
@@ -3717,8 +3752,11 @@ static int front_handle(rd_actor *self, rd_msg *m)
                                            : deliveries_answer;
         return req == NULL ? RD_DONE : front_ask(self, req, done, m, cors);
     }
-    if (r != R_ASSET && r != R_PLAYBACK && r != R_EVENTS && r != R_CAPTIONS)
-        return hand_over(a, r, m, cors);
+    if (r != R_ASSET && r != R_PLAYBACK && r != R_EVENTS && r != R_CAPTIONS) {
+        log_error("api_unrouted", KV_INT("route", (int64_t)r));
+        reply_error(m, 500, "internal", "No handler for this route.", cors);
+        return RD_DONE;
+    }
     rd_msg *req = asset_find_request(m, read_org(a, &p), "No such asset.", cors);
     return req == NULL ? RD_DONE : front_ask(self, req, front_found, m, cors);
 }
@@ -3747,24 +3785,6 @@ static void front_fini(rd_actor *self)
 static const rd_actor_def front_def = {
     .name = "api-reads", .init = front_init, .fini = front_fini, .handle = front_handle};
 
-static int api_init(rd_actor *self, void *arg)
-{
-    self->state = arg;
-    return 0;
-}
-
-/* What needs the loops running (the store client's bridge lives on one): on stop, before
- * rt_stop. The rest waits for api_free. */
-static void api_fini(rd_actor *self)
-{
-    api *a = self->state;
-    if (a == NULL)
-        return;
-    store_client_destroy(a->store);
-    a->store = NULL;
-    self->state = NULL;
-}
-
 /* The S3 client is destroyed once its loop has stopped, as s3.h asks. */
 static void api_destroy(api *a)
 {
@@ -3781,14 +3801,6 @@ static void api_destroy(api *a)
     blob_backend_close(&a->backend);
     free(a);
 }
-
-static const rd_actor_def api_def = {
-    .name = "api",
-    .init = api_init,
-    .handle = api_handle,
-    .fini = api_fini,
-    .mailbox_bound = 4096,
-};
 
 /* "org:key,org2:key2" (validated by config) into digests. */
 static int parse_keys(api *a, const char *list, char *err, size_t errlen)
@@ -3865,19 +3877,14 @@ static int load_edge_key(api *a, const rd_config *cfg, char *err, size_t errlen)
     return 0;
 }
 
-/* One part of the API on loops[0]: the readers' (API_FRONTS: the fronts' state, no thread;
- * its blob store has a client on each of `loops`, where the fronts look at outputs) or a
- * writer's (a thread with its store client; `ticks`: the one that also runs the periodic
- * sweeps and checked the masters bucket at start). */
+/* The fronts' state: its blob store has a client on each of `loops` (the first is its home),
+ * its progress streams live on loops[0]. It checks the masters bucket at start. */
 static int api_new(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_actor *dispatcher,
-                   rd_actor *store, int part, api **out, char *err, size_t errlen)
+                   rd_actor *store, api **out, char *err, size_t errlen)
 {
-    rd_loop *loop = loops[0];
     err[0] = '\0';
     *out = NULL;
-    api *a = calloc(1, sizeof(*a));
-    if (a == NULL)
-        return -ENOMEM;
+    api *a = rd_calloc(1, sizeof(*a), "the API");
     a->cfg = *cfg;
     a->store_actor = store;
     a->dispatcher = dispatcher;
@@ -3886,142 +3893,98 @@ static int api_new(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_a
         r = parse_keys(a, cfg->api_keys, err, errlen);
     if (r == 0)
         r = cors_parse(&a->cors, cfg->allowed_origins, "ALLOWED_ORIGINS", err, errlen);
-    /* The fronts sign an upload's URLs (the edge links take the edge key, below); the
-     * writers sign nothing. */
-    if (r == 0 && part == API_FRONTS)
+    if (r == 0) /* an upload's URLs (the edge links take the edge key, below) */
         r = urlsign_init(&a->sign, cfg, err, errlen);
     if (r == 0 && (r = blob_backend_open(&a->backend, cfg, loops, nloops, err, errlen)) == 0)
         a->blob = a->backend.blob;
-    if (r == 0 && part == API_FRONTS)
+    if (r == 0)
         r = check_masters_lock(a, err, errlen);
+    if (r == 0)
+        r = load_edge_key(a, cfg, err, errlen);
+    if (r == 0)
+        r = progress_stream_spawn(loops[0], dispatcher, 500, &a->sse);
     if (r < 0) {
         if (err[0] == '\0')
             snprintf(err, errlen, "the API could not start (%s)", strerror(-r));
-        api_def.fini(&(rd_actor){.state = a});
-        api_destroy(a);
-        return r;
-    }
-    if (r == 0)
-        r = load_edge_key(a, cfg, err, errlen);
-    if (r == 0 && part == API_WRITES) /* the fronts ask `store` themselves */
-        r = store_client_create(loop, dispatcher, &a->store);
-    if (r == 0 && part == API_FRONTS)
-        r = progress_stream_spawn(loop, dispatcher, 500, &a->sse);
-    if (r < 0) {
-        api_def.fini(&(rd_actor){.state = a});
         api_destroy(a);
         return r;
     }
     a->open_mode = cfg->api_keys == NULL && cfg->jwt_secret == NULL;
-    if (a->open_mode && part == API_FRONTS)
+    if (a->open_mode)
         log_warn("api_open_to_loopback",
                  KV_STR("why", "neither REELD_API_KEYS nor JWT_SECRET is set: the API answers "
                                "loopback clients only, as org \"local\""));
-    a->def = api_def;
-    if (part == API_FRONTS) {
-        rd_metric *del =
-            metrics_family("reeld_assets_deleted_total",
-                           "Assets deleted (DELETE /api/assets/{id}).", RD_COUNTER, NULL, NULL, 0);
-        a->m_deleted = metrics_series(del, NULL);
-        rd_metric *ex = metrics_family("reeld_uploads_expired_total",
-                                       "Uploads never promoted within REELD_UPLOAD_EXPIRE_SEC, "
-                                       "removed from staging.",
-                                       RD_COUNTER, NULL, NULL, 0);
-        a->m_expired = metrics_series(ex, NULL);
-    }
-    if (part == API_FRONTS) {
-        /* Deleted assets' objects are looked for every 5 s; expired uploads every quarter of
-         * the expiry (at most 5 s, at least 100 ms): an upload goes soon after its time, and an
-         * idle node does not spin. */
-        a->sweep = rd_calloc(1, sizeof(*a->sweep), "the API's sweep");
-        a->sweep->t.fire = sweep_tick;
-        a->sweep->a = a;
-        a->sweep_ms = 5000;
-        int64_t ms = (int64_t)cfg->upload_expire_sec * 250;
-        if (cfg->upload_expire_sec > 0 && ms < a->sweep_ms)
-            a->sweep_ms = (uint32_t)(ms < 100 ? 100 : ms);
-    }
+    rd_metric *del =
+        metrics_family("reeld_assets_deleted_total", "Assets deleted (DELETE /api/assets/{id}).",
+                       RD_COUNTER, NULL, NULL, 0);
+    a->m_deleted = metrics_series(del, NULL);
+    rd_metric *ex = metrics_family("reeld_uploads_expired_total",
+                                   "Uploads never promoted within REELD_UPLOAD_EXPIRE_SEC, "
+                                   "removed from staging.",
+                                   RD_COUNTER, NULL, NULL, 0);
+    a->m_expired = metrics_series(ex, NULL);
+    /* Deleted assets' objects are looked for every 5 s; expired uploads every quarter of the
+     * expiry (at most 5 s, at least 100 ms): an upload goes soon after its time, and an idle
+     * node does not spin. */
+    a->sweep = rd_calloc(1, sizeof(*a->sweep), "the API's sweep");
+    a->sweep->t.fire = sweep_tick;
+    a->sweep->a = a;
+    a->sweep_ms = 5000;
+    int64_t ms = (int64_t)cfg->upload_expire_sec * 250;
+    if (cfg->upload_expire_sec > 0 && ms < a->sweep_ms)
+        a->sweep_ms = (uint32_t)(ms < 100 ? 100 : ms);
     a->m_refused = metrics_family("reeld_api_refused_total",
                                   "API requests refused: 401/403 (auth) and 429 (rate limits).",
                                   RD_COUNTER, "code,class", NULL, 0);
     for (int i = 0; i < R_COUNT; i++)
         a->route[i] = -1;
-    if (part == API_FRONTS) { /* the fronts answer every read: no thread */
-        *out = a;
-        return 0;
-    }
-    r = actor_spawn_thread(&a->def, a, -1, &a->thread);
-    if (r < 0) {
-        snprintf(err, errlen, "cannot start the API thread (%s)", strerror(-r));
-        api_def.fini(&(rd_actor){.state = a});
-        api_destroy(a);
-        return r;
-    }
     *out = a;
     return 0;
 }
 
-/* The routes, and who answers them (the fronts own them all, and hand API_WRITES on). */
+/* The routes, all the fronts'. */
 static const struct {
     int id;
-    int part;
     const char *pattern;
     unsigned methods;
 } route_table[] = {
-    {R_UPLOADS, API_FRONTS, "/api/uploads", RD_HTTP_POST},
-    {R_COMPLETE, API_FRONTS, "/api/uploads/{id}/complete", RD_HTTP_POST},
-    {R_PROMOTE, API_FRONTS, "/api/assets/{id}/promote", RD_HTTP_POST},
-    {R_PLAYBACK, API_FRONTS, "/api/assets/{id}/playback", RD_HTTP_GET},
-    {R_ASSET, API_FRONTS, "/api/assets/{id}", RD_HTTP_GET | RD_HTTP_DELETE},
-    {R_LIST, API_FRONTS, "/api/assets", RD_HTTP_GET},
-    {R_DOCS, API_FRONTS, "/api/docs", RD_HTTP_GET},
-    {R_WEBHOOK, API_FRONTS, "/api/webhook", RD_HTTP_GET | RD_HTTP_PUT | RD_HTTP_DELETE},
-    {R_WH_ROTATE, API_FRONTS, "/api/webhook/rotate-secret", RD_HTTP_POST},
-    {R_WH_DELIVERIES, API_FRONTS, "/api/webhook/deliveries", RD_HTTP_GET},
-    {R_EVENTS, API_FRONTS, "/api/assets/{id}/events", RD_HTTP_GET},
-    {R_CAPTION, API_WRITES, "/api/assets/{id}/captions/{lang}", RD_HTTP_PUT | RD_HTTP_DELETE},
-    {R_CAPTIONS, API_FRONTS, "/api/assets/{id}/captions", RD_HTTP_GET},
-    {R_EXPORTS, API_FRONTS, "/api/assets/{id}/exports", RD_HTTP_POST},
-    {R_EXPORT, API_FRONTS, "/api/exports/{id}", RD_HTTP_GET},
-    {R_EXPORT_CANCEL, API_FRONTS, "/api/exports/{id}/cancel", RD_HTTP_POST},
-    {R_CLIPS, API_FRONTS, "/api/assets/{id}/clips", RD_HTTP_POST},
+    {R_UPLOADS, "/api/uploads", RD_HTTP_POST},
+    {R_COMPLETE, "/api/uploads/{id}/complete", RD_HTTP_POST},
+    {R_PROMOTE, "/api/assets/{id}/promote", RD_HTTP_POST},
+    {R_PLAYBACK, "/api/assets/{id}/playback", RD_HTTP_GET},
+    {R_ASSET, "/api/assets/{id}", RD_HTTP_GET | RD_HTTP_DELETE},
+    {R_LIST, "/api/assets", RD_HTTP_GET},
+    {R_DOCS, "/api/docs", RD_HTTP_GET},
+    {R_WEBHOOK, "/api/webhook", RD_HTTP_GET | RD_HTTP_PUT | RD_HTTP_DELETE},
+    {R_WH_ROTATE, "/api/webhook/rotate-secret", RD_HTTP_POST},
+    {R_WH_DELIVERIES, "/api/webhook/deliveries", RD_HTTP_GET},
+    {R_EVENTS, "/api/assets/{id}/events", RD_HTTP_GET},
+    {R_CAPTION, "/api/assets/{id}/captions/{lang}", RD_HTTP_PUT | RD_HTTP_DELETE},
+    {R_CAPTIONS, "/api/assets/{id}/captions", RD_HTTP_GET},
+    {R_EXPORTS, "/api/assets/{id}/exports", RD_HTTP_POST},
+    {R_EXPORT, "/api/exports/{id}", RD_HTTP_GET},
+    {R_EXPORT_CANCEL, "/api/exports/{id}/cancel", RD_HTTP_POST},
+    {R_CLIPS, "/api/assets/{id}/clips", RD_HTTP_POST},
 };
-
-/* 1 when request `m` (of route r) is a write: one of the writers' threads takes it. */
-static int is_write(int r, const rd_msg *m)
-{
-    (void)m;
-    for (size_t i = 0; i < sizeof(route_table) / sizeof(route_table[0]); i++)
-        if (route_table[i].id == r)
-            return route_table[i].part == API_WRITES;
-    return 0;
-}
 
 int api_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_actor *dispatcher,
               rd_actor *store, rd_http_routes *routes, rd_api **out, char *err, size_t errlen)
 {
     rd_api *x = rd_calloc(1, sizeof(*x), "the API");
     *out = x;
-    /* The readers' part (its progress streams, its blob store's home) lives on the second
-     * loop (the first one with a single loop); its blob store reaches every loop, the fronts'
-     * own. */
+    /* The fronts' state (its progress streams, its blob store's home) lives on the second loop
+     * (the first one with a single loop); its blob store reaches every loop, the fronts' own. */
     rd_loop **order = rd_calloc((size_t)nloops, sizeof(*order), "the API's loops");
     int home = nloops > 1 ? 1 : 0;
     order[0] = loops[home];
     for (int i = 0, k = 1; i < nloops; i++)
         if (i != home)
             order[k++] = loops[i];
-    int r = api_new(cfg, order, nloops, dispatcher, store, API_FRONTS, &x->reads, err, errlen);
+    int r = api_new(cfg, order, nloops, dispatcher, store, &x->reads, err, errlen);
     free(order);
-    for (int i = 0; r == 0 && i < API_WRITERS; i++) {
-        r = api_new(cfg, &loops[i % nloops], 1, dispatcher, store, API_WRITES, &x->writers[i], err,
-                    errlen);
-        x->nwriters += r == 0;
-    }
     if (r < 0)
         return r;
     api *a = x->reads;
-    a->pool = x;
     a->sweep->loop = loops[0];
     x->fronts = rd_calloc((size_t)nloops, sizeof(*x->fronts), "the API's fronts");
     for (int i = 0; i < nloops; i++) {
@@ -4045,27 +4008,10 @@ int api_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_actor 
             return id;
         }
         a->route[rid] = id;
-        for (int w = 0; w < x->nwriters; w++)
-            x->writers[w]->route[rid] = id;
         if (rid != R_DOCS)
             http_routes_gate(routes, id, api_gate, a);
     }
     return 0;
-}
-
-void api_stop(rd_api *x)
-{
-    if (x == NULL)
-        return;
-    api *all[1 + API_WRITERS] = {x->reads};
-    for (int i = 0; i < x->nwriters; i++)
-        all[1 + i] = x->writers[i];
-    for (int i = 0; i <= x->nwriters; i++)
-        if (all[i] != NULL && all[i]->thread != NULL)
-            actor_stop(all[i]->thread);
-    for (int i = 0; i <= x->nwriters; i++)
-        if (all[i] != NULL && all[i]->thread != NULL)
-            actor_join(all[i]->thread);
 }
 
 void api_free(rd_api *x)
@@ -4074,8 +4020,6 @@ void api_free(rd_api *x)
         return;
     if (x->reads != NULL)
         api_destroy(x->reads);
-    for (int i = 0; i < x->nwriters; i++)
-        api_destroy(x->writers[i]);
     free(x->fronts);
     free(x);
 }

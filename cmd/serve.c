@@ -297,7 +297,6 @@ stop:
     int nloops = rt.nloops;
     worker_role_stop(&worker);
     webhook_workers_stop(hooks);
-    api_stop(api);
     rt_halt(&rt, status == 0 ? (uint64_t)cfg.drain_sec * 1000000000ull : 0);
     /* The thread actors that answer loop actors stop before the loops are freed. */
     if (blob != NULL) {

@@ -1,17 +1,19 @@
 """Captions on the stream: PUT /api/assets/{id}/captions/{lang} (SRT or WebVTT) on a ready
 asset, its WebVTT segments and playlist through the edge, the master republished with an
 EXT-X-MEDIA SUBTITLES group that every variant names (ffprobe reads it), listing, replacing,
-deleting, a restart that keeps the tracks, and the refusals: malformed cues (with their line),
-bad language tags, bad content types, another org's asset, an asset not ready yet."""
+deleting, tracks put and deleted at once, a restart that keeps the tracks, and the refusals:
+malformed cues (with their line), bad language tags, bad content types, another org's asset, an
+asset not ready yet; S3 gone while a track is stored (502, no track), then stored."""
 import json
 import re
 import subprocess
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 from conftest import Reeld
-from test_api import call, put_url
+from test_api import call, moto, put_url, s3_env  # noqa: F401 (moto: the S3 server, a fixture)
 
 KEYS = "acme:key-acme-1-0123456789,beta:key-beta-1-0123456789"
 ACME = {"Authorization": "Bearer key-acme-1-0123456789"}
@@ -152,6 +154,21 @@ def test_captions_on_the_stream(reeld_factory, tmp_path):
     assert fetch(f"{base}/captions/en/index.m3u8")[0] == 200
     assert master.count('SUBTITLES="subs"') == len(infs)
 
+    # Four tracks at once, then their deletes at once (the fronts of every loop, each request
+    # republishing the master): it ends naming exactly the store's tracks, whichever wrote last.
+    langs = ["de", "es", "it", "pt"]
+    with ThreadPoolExecutor(4) as ex:
+        got = list(ex.map(lambda l: put_caption(r, aid, l, SRT, "application/x-subrip")[0],
+                          langs))
+        assert got == [201] * 4, got
+        master = fetch(master_url)[1].decode()
+        assert all(f'LANGUAGE="{l}"' in master for l in langs + ["en"]), master
+        got = list(ex.map(lambda l: call(r, "DELETE", f"/api/assets/{aid}/captions/{l}",
+                                         headers=ACME)[0], langs))
+        assert got == [204] * 4, got
+    master = fetch(master_url)[1].decode()
+    assert not any(f'LANGUAGE="{l}"' in master for l in langs) and 'LANGUAGE="en"' in master
+
     # The store is the truth: a restart lists the same.
     data_dir = r.data_dir
     assert r.stop() == 0
@@ -161,3 +178,42 @@ def test_captions_on_the_stream(reeld_factory, tmp_path):
         assert st == 200 and [c["lang"] for c in body["captions"]] == ["en"], body
     finally:
         assert r2.stop() == 0
+
+
+def test_s3_gone_while_a_track_is_stored_is_502_then_it_is_stored(reeld_factory, moto, tmp_path):
+    """A track's objects go up through the asynchronous blob store on the front before its row
+    is written: S3 unreachable is 502 storage_failed and the asset has no track; once S3 is back
+    the same PUT stores it and the master names it."""
+    from servers import Forwarder
+    try:
+        moto["s3"].create_bucket(Bucket="previews")
+    except moto["s3"].exceptions.BucketAlreadyOwnedByYou:
+        pass
+    src = str(tmp_path / "clip.mp4")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    f"testsrc2=size=320x180:rate=25:duration={SECS}", "-c:v", "libx264",
+                    "-preset", "ultrafast", "-pix_fmt", "yuv420p", src], check=True)
+    gate = Forwarder(int(moto["endpoint"].rsplit(":", 1)[1]))
+    env = s3_env(moto, S3_ENDPOINT=f"http://127.0.0.1:{gate.port}", REELD_API_KEYS=KEYS,
+                 HLS_SEGMENT_SEC="2", STORYBOARD_INTERVAL_SEC="-1")
+    r = reeld_factory(env=env)
+    aid = upload(r, open(src, "rb").read())
+    deadline = time.time() + 180
+    while call(r, "GET", f"/api/assets/{aid}", headers=ACME)[2]["state"] != "ready":
+        assert time.time() < deadline
+        time.sleep(0.3)
+    gate.cut()
+    try:
+        st, _, body = put_caption(r, aid, "en", SRT, "application/x-subrip")
+        assert st == 502 and body["error"]["code"] == "storage_failed", (st, body)
+        st, _, body = call(r, "GET", f"/api/assets/{aid}/captions", headers=ACME)
+        assert st == 200 and body["captions"] == [], body
+    finally:
+        gate.mend()
+    st, _, body = put_caption(r, aid, "en", SRT, "application/x-subrip")
+    assert st == 201, (st, body)
+    master = moto["s3"].get_object(Bucket="previews", Key=f"{aid}/hls/master.m3u8")["Body"].read()
+    assert b'LANGUAGE="en"' in master and b'URI="captions/en/index.m3u8"' in master, master
+    keys = [o["Key"] for o in moto["s3"].list_objects_v2(
+        Bucket="previews", Prefix=f"{aid}/hls/captions/en/")["Contents"]]
+    assert f"{aid}/hls/captions/en/index.m3u8" in keys and len(keys) == 1 + 1 + 5, keys

@@ -94,8 +94,20 @@ def test_store_down_is_503_with_retry_after(reeld_factory, postgres):
             st, headers, err = call(r, "POST", path, body)
             assert st == 503 and headers.get("Retry-After") == "1", (path, st, err)
             assert err["error"]["code"] == "store_unavailable"
-        st, headers, err = call(r, "DELETE", "/api/assets/a000000000000000000000000")
-        assert st == 503 and headers.get("Retry-After") == "1", (st, err)
+        for method, path in (("DELETE", "/api/assets/a000000000000000000000000"),
+                             ("DELETE", "/api/assets/a000000000000000000000000/captions/en")):
+            st, headers, err = call(r, method, path)
+            assert st == 503 and headers.get("Retry-After") == "1", (method, path, st, err)
+        # A caption track's PUT: its cues are checked first, then the asset's row is asked for.
+        req = urllib.request.Request(
+            f"http://{r.addr}/api/assets/a000000000000000000000000/captions/en", method="PUT",
+            data=b"WEBVTT\n\n00:01.000 --> 00:02.000\nhi\n", headers={"Content-Type": "text/vtt"})
+        try:
+            urllib.request.urlopen(req, timeout=15)
+            st, headers = 200, {}
+        except urllib.error.HTTPError as e:
+            st, headers = e.code, dict(e.headers)
+        assert st == 503 and headers.get("Retry-After") == "1", (st, headers)
     finally:
         postgres.start()
     wait_for(lambda: call(r, "GET", f"/api/jobs/{job['id']}")[0] == 200, 15,

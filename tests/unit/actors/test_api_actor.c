@@ -520,8 +520,6 @@ int main(void)
         printf("not ok setup\n");
     }
     /* As `reeld serve` stops. */
-    api_stop(A.api);
-    api_stop(B.api);
     rt_halt(&rt, 1000000000ull);
     if (blob != NULL) {
         actor_stop(blob);
