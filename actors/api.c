@@ -418,12 +418,22 @@ static void store_failed(const rd_msg *m, int r, const char *cors)
         reply_error(m, 500, "internal", "The job store refused the request; see the logs.", cors);
 }
 
+/* A store answer `ans` (or the request's error `err`: -ETIMEDOUT, -ECANCELED, -EAGAIN): the
+ * store's status (0 or -errno), with its body in *b when it is 0 (b may be NULL). */
+static int store_answer(const rd_msg *ans, int err, const struct rd_msg_store **b)
+{
+    int r = err < 0 ? err : msg_body(ans, store)->status;
+    if (b != NULL)
+        *b = r == 0 ? msg_body(ans, store) : NULL;
+    return r;
+}
+
 /* A front's store answer `ans` (or the request's error `err`: -ETIMEDOUT, -ECANCELED) for
  * request `m`: the store's status, with the request's CORS lines in `cors`. */
 static int front_status(const api *a, const rd_msg *m, const rd_msg *ans, int err, char cors[300])
 {
     http_cors_lines(m, &a->cors, "Retry-After", cors, 300);
-    return err < 0 ? err : msg_body(ans, store)->status;
+    return store_answer(ans, err, NULL);
 }
 
 /* The store request for the asset the path's id names, of `org` ("": any org), or NULL once
@@ -840,7 +850,7 @@ static int upload_stored(rd_actor *self, rd_msg *ans, int err, void *ctx)
 {
     (void)self;
     upload_op *u = ctx;
-    int r = err < 0 ? err : msg_body(ans, store)->status;
+    int r = store_answer(ans, err, NULL);
     msg_free(ans);
     if (r == 0) {
         upload_answer(u);
@@ -1064,7 +1074,7 @@ static int complete_stored(rd_actor *self, rd_msg *ans, int err, void *ctx)
 {
     (void)self;
     complete_op *o = ctx;
-    int r = err < 0 ? err : msg_body(ans, store)->status;
+    int r = store_answer(ans, err, NULL);
     if (o->op.step == CO_FIND && r == -ENOENT) {
         reply_error(o->op.m, 404, "not_found", "No such upload.", o->op.cors);
     } else if (o->op.step == CO_SET && (r == 0 || r == -ENOENT)) {
@@ -1304,8 +1314,8 @@ static int promote_stored(rd_actor *self, rd_msg *ans, int err, void *ctx)
 {
     (void)self;
     promote_op *o = ctx;
-    int r = err < 0 ? err : msg_body(ans, store)->status;
-    const struct rd_msg_store *b = r == 0 ? msg_body(ans, store) : NULL;
+    const struct rd_msg_store *b;
+    int r = store_answer(ans, err, &b);
     char msg[256];
     if (o->op.step == PR_FIND && r == -ENOENT) {
         reply_error(o->op.m, 404, "not_found", "No such asset.", o->op.cors);
@@ -1663,8 +1673,8 @@ static int range_stored(rd_actor *self, rd_msg *ans, int err, void *ctx)
 {
     (void)self;
     range_op *o = ctx;
-    int r = err < 0 ? err : msg_body(ans, store)->status;
-    const struct rd_msg_store *b = r == 0 ? msg_body(ans, store) : NULL;
+    const struct rd_msg_store *b;
+    int r = store_answer(ans, err, &b);
     if (r == -ENOENT) { /* the source, or (at the create) the source gone meanwhile */
         reply_error(o->op.m, 404, "not_found", "No such asset.", o->op.cors);
     } else if (r < 0) {
@@ -1826,7 +1836,7 @@ static int cancel_stored(rd_actor *self, rd_msg *ans, int err, void *ctx)
 {
     (void)self;
     cancel_op *o = ctx;
-    int r = err < 0 ? err : msg_body(ans, store)->status;
+    int r = store_answer(ans, err, NULL);
     if (export_found(o->op.m, r, ans, &o->e, o->op.cors) == 0) {
         if (o->op.step == EC_AGAIN) {
             reply_export(o->op.a, o->op.m, 200, &o->e, o->op.cors);
@@ -2598,7 +2608,7 @@ static int purge_recorded(rd_actor *self, rd_msg *ans, int err, void *ctx)
 {
     (void)self;
     purge_op *p = ctx;
-    int r = err < 0 ? err : msg_body(ans, store)->status;
+    int r = store_answer(ans, err, NULL);
     msg_free(ans);
     if (r < 0 && r != -ENOENT)
         log_warn("asset_purge_record_failed", KV_STR("asset", p->x.public_id), KV_ERRNO(r));
@@ -2731,7 +2741,7 @@ static void delete_purged(purge_op *p, int all_gone)
 static int delete_stored(rd_actor *self, rd_msg *ans, int err, void *ctx)
 {
     front_op *o = ctx;
-    int r = err < 0 ? err : msg_body(ans, store)->status;
+    int r = store_answer(ans, err, NULL);
     if (r == -ENOENT) {
         reply_error(o->m, 404, "not_found", "No such asset.", o->cors);
     } else if (r < 0) {
@@ -2846,7 +2856,7 @@ static int sweep_expire_answered(rd_actor *self, rd_msg *ans, int err, void *ctx
 {
     (void)self;
     sweeper *sw = ctx;
-    int r = err < 0 ? err : msg_body(ans, store)->status;
+    int r = store_answer(ans, err, NULL);
     if (r < 0) {
         log_warn("upload_sweep_failed", KV_ERRNO(r));
         msg_free(ans);
@@ -2906,7 +2916,7 @@ static void sweep_purged(purge_op *p, int all_gone)
 static int sweep_purge_answered(rd_actor *self, rd_msg *ans, int err, void *ctx)
 {
     sweeper *sw = ctx;
-    int r = err < 0 ? err : msg_body(ans, store)->status;
+    int r = store_answer(ans, err, NULL);
     if (r < 0) {
         log_warn("asset_purge_sweep_failed", KV_ERRNO(r));
         msg_free(ans);
@@ -3271,8 +3281,8 @@ static int caption_stored(rd_actor *self, rd_msg *ans, int err, void *ctx)
 {
     (void)self;
     caption_op *o = ctx;
-    int r = err < 0 ? err : msg_body(ans, store)->status;
-    const struct rd_msg_store *b = r == 0 ? msg_body(ans, store) : NULL;
+    const struct rd_msg_store *b;
+    int r = store_answer(ans, err, &b);
     if (o->op.step == CA_FIND && r == -ENOENT) {
         reply_error(o->op.m, 404, "not_found", "No such asset.", o->op.cors);
     } else if (o->op.step == CA_DELETE && r == -ENOENT) {
