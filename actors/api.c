@@ -2492,10 +2492,14 @@ static void wipe_deleted(blob_sink *s, int err, const char *why)
     wipe_more(w);
 }
 
-/* Starts deletes up to the window; the end once none is left. */
+/* Starts deletes up to the window; the end once none is left. A delete that ends at once (it
+ * could not start, or the loop is stopping) comes back here before this call has finished:
+ * the call holds one count of `inflight` while it starts them, so only the outermost call
+ * ends the wipe. */
 static void wipe_more(wipe *w)
 {
-    while (!w->listing && w->inflight < WIPE_WINDOW && w->at < w->len) {
+    w->inflight++;
+    while (!w->listing && w->inflight <= WIPE_WINDOW && w->at < w->len) {
         wipe_del *d = rd_calloc(1, sizeof(*d), "a delete");
         d->sink.done = wipe_deleted;
         d->w = w;
@@ -2504,10 +2508,14 @@ static void wipe_more(wipe *w)
         w->inflight++;
         int r = blob_aio_delete(w->a->backend.aio, loop_current(), w->a->cfg.s3_bucket_previews,
                                 d->key, &d->sink, NULL);
-        if (r < 0)
+        if (r == -EINVAL) { /* a key reeld never makes ("a/", "a//b"): left, said once */
+            log_warn("asset_purge_key_refused", KV_STR("asset", w->asset), KV_STR("key", d->key));
+            wipe_deleted(&d->sink, 0, NULL);
+        } else if (r < 0) {
             wipe_deleted(&d->sink, r, "the DELETE could not start");
+        }
     }
-    if (w->listing || w->inflight > 0 || w->at < w->len)
+    if (--w->inflight > 0 || w->listing || w->at < w->len)
         return;
     void (*done)(void *, int) = w->done;
     void *ctx = w->ctx;
@@ -2893,7 +2901,7 @@ static void sweep_ask(sweeper *sw, rd_msg *req, rd_reply_fn cb)
 
 static void sweep_expire(sweeper *sw)
 {
-    if (sw->a->cfg.upload_expire_sec <= 0) {
+    if (sw->a->cfg.upload_expire_sec <= 0 || loop_stopping(sw->self->loop)) {
         sweep_purge(sw);
         return;
     }
@@ -2937,6 +2945,10 @@ static int sweep_purge_answered(rd_actor *self, rd_msg *ans, int err, void *ctx)
 
 static void sweep_purge(sweeper *sw)
 {
+    if (loop_stopping(sw->self->loop)) { /* the next node's sweep, or this one's next start */
+        sw->busy = 0;
+        return;
+    }
     rd_msg *req = store_request(STORE_ASSET_PURGE_DUE);
     msg_body(req, store)->limit = 8;
     msg_body(req, store)->lease_ms = 60000;
@@ -2946,7 +2958,9 @@ static void sweep_purge(sweeper *sw)
 static void sweep_tick(rd_timer *t)
 {
     sweeper *sw = (sweeper *)t;
-    if (sw->busy || atomic_load(&sw->self->stopped))
+    /* Not while the loop drains: an upload marked expired then would keep its staging object
+     * (its delete is refused once the loop stops), and nothing would look at it again. */
+    if (sw->busy || atomic_load(&sw->self->stopped) || loop_stopping(sw->self->loop))
         return;
     sw->busy = 1;
     sw->round = 0;
@@ -3045,6 +3059,16 @@ static void caption_end(caption_op *o)
 static int caption_stored(rd_actor *self, rd_msg *ans, int err, void *ctx);
 static void caption_objects_gone(void *ctx, int fail);
 
+/* 1 (answered 503, the op ended with all it holds) when the front has stopped. */
+static int caption_stopped(caption_op *o)
+{
+    if (!atomic_load(&o->op.self->stopped))
+        return 0;
+    store_failed(o->op.m, -EPIPE, o->op.cors);
+    caption_end(o);
+    return 1;
+}
+
 /* The republishing failed or ended: the answer. */
 static void caption_published(caption_op *o, int err)
 {
@@ -3101,7 +3125,7 @@ static void caption_master_put(void *ctx, int err, const char *why)
         return;
     }
     o->written = o->version;
-    if (!op_stopped(&o->op))
+    if (!caption_stopped(o))
         caption_publish(o);
 }
 
@@ -3171,13 +3195,16 @@ static void caption_object_put(void *ctx, int err, const char *why)
 static void caption_objects_more(caption_op *o)
 {
     api *a = o->op.a;
-    while (o->fail == 0 && o->inflight < CAPTION_WINDOW && o->next < o->nobjs &&
-           (o->next + 1 < o->nobjs || o->inflight == 0) && !atomic_load(&o->op.self->stopped)) {
+    /* As wipe_more: this call holds one count while it starts PUTs, one of which may end at
+     * once and come back here; only the outermost call goes on. */
+    o->inflight++;
+    while (o->fail == 0 && o->inflight <= CAPTION_WINDOW && o->next < o->nobjs &&
+           (o->next + 1 < o->nobjs || o->inflight == 1) && !atomic_load(&o->op.self->stopped)) {
         cap_obj *c = &o->objs[o->next++];
         o->inflight++;
         put_start(a, c->key, c->body, c->len, c->type, caption_object_put, o);
     }
-    if (o->inflight > 0 ||
+    if (--o->inflight > 0 ||
         (o->fail == 0 && o->next < o->nobjs && !atomic_load(&o->op.self->stopped)))
         return;
     if (o->fail < 0) {
@@ -3188,7 +3215,7 @@ static void caption_objects_more(caption_op *o)
         caption_end(o);
         return;
     }
-    if (!op_stopped(&o->op))
+    if (!caption_stopped(o))
         caption_row(o);
 }
 
@@ -3777,8 +3804,8 @@ static int front_init(rd_actor *self, void *arg)
     api *a = arg;
     self->state = a;
     if (a->sweep != NULL && self->loop == a->sweep->loop) {
-        a->sweep->self = self;
-        a->sweep->busy = 0; /* after a restart: what ran with the old one is gone */
+        a->sweep->self = self; /* after a restart, what the old one started still ends, and
+                                * clears `busy` */
         loop_timer_start(self->loop, &a->sweep->t, (uint64_t)a->sweep_ms * 1000000,
                          (uint64_t)a->sweep_ms * 1000000);
     }

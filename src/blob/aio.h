@@ -14,8 +14,8 @@
  *       other on that loop, and aborts an upload it leaves unfinished.
  *
  * The blocking face of this store, for the threads that must wait (an FFmpeg read callback,
- * the encoders, the API's writers, the commands), is src/blob/blob.h: the same requests,
- * waited for, not a second implementation.
+ * the encoders, the commands), is src/blob/blob.h: the same requests, waited for, not a second
+ * implementation.
  *
  * A request is started either on a loop thread, naming that loop (its callbacks run there), or
  * from any other thread with loop NULL: it then runs on the store's home loop (the first one it

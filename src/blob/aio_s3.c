@@ -253,7 +253,7 @@ static s3_op list_op(s3_req *q)
 static void list_keys(s3_req *q)
 {
     const char *doc = q->page, *p = doc, *end = doc + q->op.resp_len;
-    rd_buf *b = buf_new(BLOB_LIST_PAGE * (S3_MAX_KEY + 1));
+    rd_buf *b = buf_new(q->op.resp_len + 1); /* a decoded key is never longer than its XML */
     for (;;) {
         const char *k = strstr(p, "<Contents>");
         const char *ke = k != NULL && k < end ? strstr(k, "</Contents>") : NULL;

@@ -47,9 +47,6 @@ typedef struct waiter {
     blob_meta meta;
     uint8_t *buf; /* GET: the caller's buffer */
     size_t cap, got;
-    int listing;     /* LIST: the chunks of keys are kept, for the waiting thread to read */
-    rd_buf **chunks; /* LIST */
-    size_t nchunks;
     char why[512];
 } waiter;
 
@@ -61,11 +58,6 @@ static void w_head(blob_sink *s, const blob_meta *m)
 static void w_data(blob_sink *s, rd_buf *chunk)
 {
     waiter *w = (waiter *)(void *)s;
-    if (w->listing) { /* read by the waiting thread once done has been signalled */
-        w->chunks = rd_realloc(w->chunks, (w->nchunks + 1) * sizeof(*w->chunks), "a list");
-        w->chunks[w->nchunks++] = chunk;
-        return;
-    }
     size_t take = chunk->len < w->cap - w->got ? chunk->len : w->cap - w->got;
     memcpy(w->buf + w->got, chunk->data, take);
     w->got += take;
@@ -312,23 +304,4 @@ int blob_lock_enabled(blob_store *b, const char *bucket, char *msg, size_t msgle
     char enabled[32] = "";
     s3wire_xml_text(doc, strlen(doc), "ObjectLockEnabled", enabled, sizeof(enabled));
     return strcmp(enabled, "Enabled") == 0;
-}
-
-int blob_list(blob_store *b, const char *bucket, const char *prefix,
-              int (*fn)(void *ctx, const char *key), void *ctx, char *msg, size_t msglen)
-{
-    waiter w;
-    int r = w_init(&w, b);
-    w.listing = 1;
-    if (r == 0)
-        r = blob_aio_list(b->aio, NULL, bucket, prefix, &w.sink, NULL);
-    r = w_wait(&w, r, "LIST", bucket, prefix != NULL ? prefix : "", msg, msglen);
-    for (size_t i = 0; i < w.nchunks; i++) {
-        const rd_buf *c = w.chunks[i];
-        for (size_t at = 0; r == 0 && at < c->len; at += strlen(c->data + at) + 1)
-            r = fn(ctx, c->data + at);
-        buf_unref(w.chunks[i]);
-    }
-    free(w.chunks);
-    return r;
 }

@@ -4,8 +4,8 @@
  *
  * Who uses it: threads that must block anyway. An FFmpeg AVIOContext reading a source
  * (src/media/source.c: FFmpeg's read callback returns the bytes), the encoder threads between
- * frames, the API's writer threads (each of their requests is a sequence of store and object
- * calls), and the commands. An actor on a loop uses aio.h directly.
+ * frames, the API's start (a bucket's Object Lock check), and the commands. An actor on a loop
+ * uses aio.h directly.
  *
  * owns:  nothing of the store (borrowed: it must outlive this one).
  * never: waits on an event loop's thread (it would hold back the loop's own completions, or
@@ -84,9 +84,5 @@ int blob_delete_unless_retained(blob_store *b, const char *bucket, const char *k
 /* 1 when bucket has Object Lock enabled, 0 when not, -ENOENT when there is no such bucket,
  * -ENOTSUP on the fs backend (no retention), or another -errno when it cannot be asked. */
 int blob_lock_enabled(blob_store *b, const char *bucket, char *msg, size_t msglen);
-/* Keys of `bucket` that begin with `prefix` (blob_aio_list), each handed to fn on this thread
- * once all have come (fn returns 0 to go on, or -errno to stop with that error). */
-int blob_list(blob_store *b, const char *bucket, const char *prefix,
-              int (*fn)(void *ctx, const char *key), void *ctx, char *msg, size_t msglen);
 
 #endif

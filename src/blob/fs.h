@@ -14,8 +14,9 @@
  * The layout is shared with the asynchronous fs backend (src/blob/aio_fs.c), which is how
  * every other part of reeld reaches these objects. What stays here, blocking, is what the blob
  * server's thread streams (a writer for a presigned PUT's body as it arrives, a reader for a
- * GET), the names' checks, the presigned URLs' check, and a walk of a bucket's directories for
- * blob_list (io_uring has no operation that reads a directory).
+ * GET), the names' checks, the presigned URLs' check, and a walk of a bucket's directories
+ * (io_uring has no operation that reads a directory: the asynchronous LIST runs it on a thread
+ * of its own, blobfs_list_at).
  *
  * Every function does blocking file-system calls (open, write, fsync, rename): call them from
  * thread actors and commands, not from a loop thread. ETags are the hex MD5 of the content in

@@ -254,3 +254,27 @@ def test_s3_gone_mid_delete_is_202_and_a_later_delete_finishes_it(reeld_factory,
     assert moto["s3"].list_objects_v2(Bucket="previews", Prefix=f"{aid}/").get("KeyCount", 0) == 0
     for bucket in ("masters", "staging"):
         assert moto["s3"].list_objects_v2(Bucket=bucket, Prefix=aid).get("KeyCount", 0) == 0
+
+
+def test_s3_keys_reeld_cannot_name_are_left_and_the_rest_goes(reeld_factory, moto):
+    """A prefix can hold keys another tool made that reeld's names refuse (a folder marker
+    "x/", "a//b"): their deletes cannot start, which used to end the prefix's deletion twice
+    (the process aborted). They are left, logged; every other object goes, and the DELETE is
+    204."""
+    try:
+        moto["s3"].create_bucket(Bucket="previews")
+    except moto["s3"].exceptions.BucketAlreadyOwnedByYou:
+        pass
+    r = reeld_factory(env=s3_env(moto, REELD_API_KEYS=FAST["REELD_API_KEYS"]),
+                      args=("--roles", "api,edge"))
+    for only_refused in (True, False):
+        aid = upload_clip(r, os.urandom(3000))
+        odd = [f"{aid}/hls/", f"{aid}/hls//x.ts"]
+        for k in odd + ([] if only_refused else [f"{aid}/hls/{i}.ts" for i in range(12)]):
+            moto["s3"].put_object(Bucket="previews", Key=k, Body=b"x")
+        st, _, body = call(r, "DELETE", f"/api/assets/{aid}", headers=ACME)
+        assert st == 204, (st, body)
+        left = [o["Key"] for o in moto["s3"].list_objects_v2(
+            Bucket="previews", Prefix=f"{aid}/").get("Contents", [])]
+        assert sorted(left) == sorted(odd), left
+    assert r.logs().count('"event":"asset_purge_key_refused"') == 4, r.logs()[-3000:]

@@ -348,15 +348,6 @@ static int refused(rec *r)
 
 /* ---- An actor that starts requests on its own loop thread ------------------------------- */
 
-static int key_count;
-static int count_key(void *ctx, const char *key)
-{
-    (void)ctx;
-    (void)key;
-    key_count++;
-    return 0;
-}
-
 static rec *list_of(blob_aio *s, const char *b, const char *prefix)
 {
     rec *r = rec_new(home);
@@ -1278,13 +1269,6 @@ TEST(fs_list)
     CHECK_OK(j.r);
     keys_of(j.r, got, sizeof(got));
     CHECK_EQ_STR(got, "ls/a/1.ts\nls/a/2.ts\n");
-    /* The blocking face lists through it, from a thread that may wait. */
-    blob_store *b = NULL;
-    CHECK_EQ_INT(blob_open(&b, fs), 0);
-    key_count = 0;
-    CHECK_EQ_INT(blob_list(b, "previews", "ls/a/", count_key, NULL, NULL, 0), 0);
-    CHECK_EQ_INT(key_count, 2);
-    blob_close(b);
 }
 
 TEST(fs_no_uploads_no_retention)
