@@ -124,7 +124,8 @@ typedef struct api {
     rd_actor *dispatcher;  /* the fronts' job cancels */
     rd_series *m_expired;
     rd_series *m_deleted;
-    sweeper *sweep; /* the fronts': expired uploads and deleted assets' objects */
+    sweeper *sweep;  /* the fronts': expired uploads and deleted assets' objects */
+    _Atomic int ops; /* front_ops in flight, every loop's (op_full) */
     uint32_t sweep_ms;
     int route[R_COUNT];
     rd_metric *m_refused;
@@ -488,6 +489,7 @@ static void *op_new(size_t size, rd_actor *self, rd_msg *m, const char *cors)
     front_op *o = rd_calloc(1, size, "a request's steps");
     o->self = self;
     o->a = self->state;
+    atomic_fetch_add_explicit(&o->a->ops, 1, memory_order_relaxed);
     o->m = m;
     snprintf(o->cors, sizeof(o->cors), "%s", cors);
     return o;
@@ -496,8 +498,27 @@ static void *op_new(size_t size, rd_actor *self, rd_msg *m, const char *cors)
 /* Frees the op (whose request has been answered) and its request. */
 static void op_end(front_op *o)
 {
+    atomic_fetch_sub_explicit(&o->a->ops, 1, memory_order_relaxed);
     msg_free(o->m);
     free(o);
+}
+
+/* 1 (answered 503 busy) when the node already has REELD_API_INFLIGHT_MAX ops (the writes'
+ * chains) in flight: what each holds (a caption track's body and segments, a copy's state,
+ * its object storage requests) is bounded per node, as the per-client rate limits bound it per
+ * client. Soft by the ops the other loops start at the same moment. */
+static int op_full(api *a, const rd_msg *m, const char *cors)
+{
+    if (atomic_load_explicit(&a->ops, memory_order_relaxed) < a->cfg.api_inflight_max)
+        return 0;
+    char hdr[400];
+    snprintf(hdr, sizeof(hdr), "%sRetry-After: 1\r\n", cors);
+    refused(a, 503, "busy");
+    reply_error(m, 503, "busy",
+                "This node has as many API writes in flight as it takes "
+                "(REELD_API_INFLIGHT_MAX); retry.",
+                hdr);
+    return 1;
 }
 
 /* Sends the op's next request to `to` (the store, or the dispatcher for a job's cancel), whose
@@ -3760,6 +3781,11 @@ static int front_handle(rd_actor *self, rd_msg *m)
     if (m->type != MSG_HTTP_REQUEST || prologue(a, m, &r, cors, &p) != 0)
         return RD_DONE;
     const rd_http_request *q = msg_body(m, http_request);
+    int write = r == R_UPLOADS || r == R_COMPLETE || r == R_PROMOTE || r == R_EXPORTS ||
+                r == R_CLIPS || r == R_EXPORT_CANCEL || r == R_CAPTION ||
+                (r == R_ASSET && q->method == RD_HTTP_DELETE);
+    if (write && op_full(a, m, cors))
+        return RD_DONE;
     if (r == R_UPLOADS)
         return upload_begin(self, m, &p, cors);
     if (r == R_PROMOTE)

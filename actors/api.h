@@ -19,7 +19,8 @@
  * track's objects go up eight at a time, a deletion lists and deletes the asset's objects. The
  * API has no thread: nothing waiting on a slow object store or store holds up another request.
  * Assets live in the store only (any node, or this one after a restart, answers for them).
- * Bound mailboxes turn a flood into 503s. */
+ * A flood turns into 503s: the store's bound mailbox for the reads, REELD_API_INFLIGHT_MAX for
+ * the writes' chains in flight on a node. */
 #ifndef REELD_ACTORS_API_H
 #define REELD_ACTORS_API_H
 

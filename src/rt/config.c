@@ -136,6 +136,9 @@ static const setting settings[] = {
      "CORS allowlist of the API and /blob/ uploads, comma-separated origins (* for any)"},
     {"REELD_MAX_JOBS_PER_ORG", NULL, NULL, K_INT, OFF(max_jobs_per_org), "100", 0, 1000000, NULL,
      "jobs queued or running at once for one org; a promote past it gets 429 (0: no bound)"},
+    {"REELD_API_INFLIGHT_MAX", NULL, NULL, K_INT, OFF(api_inflight_max), "1024", 1, 1000000, NULL,
+     "API writes (uploads, promotes, exports, clips, captions, deletes) one node holds in flight; "
+     "past it 503 busy"},
     {"REELD_UPLOAD_EXPIRE_SEC", NULL, NULL, K_INT, OFF(upload_expire_sec), "86400", 0,
      INT32_MAX / 1000, NULL,
      "uploads not promoted this long after they were made are deleted from staging (0: never)"},

@@ -72,7 +72,8 @@ typedef struct rd_config {
     const char *playback_allowed_origins; /* PLAYBACK_ALLOWED_ORIGINS: CORS of the edge */
     const char *console;                  /* REELD_CONSOLE: auto|on|off, the page at GET / */
     int max_jobs_per_org;                 /* REELD_MAX_JOBS_PER_ORG: queued + running (0: none) */
-    int upload_expire_sec;                /* REELD_UPLOAD_EXPIRE_SEC: unpromoted uploads go */
+    int api_inflight_max;  /* REELD_API_INFLIGHT_MAX: the API's write chains in flight per node */
+    int upload_expire_sec; /* REELD_UPLOAD_EXPIRE_SEC: unpromoted uploads go */
     int rate_limit_max, rate_limit_window;
     int rl_presign_max, rl_presign_window;
     int rl_promote_max, rl_promote_window;

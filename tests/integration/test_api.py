@@ -618,6 +618,39 @@ def test_s3_gone_when_a_multipart_upload_completes_is_502_then_it_completes(reel
     assert st == 202, job
 
 
+def test_writes_in_flight_past_the_nodes_bound_are_503_busy(reeld_factory, moto):
+    """REELD_API_INFLIGHT_MAX bounds the write chains a node holds at once (nothing else did
+    once they left the writers' bounded mailboxes): with a bound of 1 and S3 answering slowly,
+    an upload sent while a promote waits on S3 is 503 busy with Retry-After; once the promote
+    has answered the upload goes."""
+    import threading
+    from servers import Forwarder
+    gate = Forwarder(int(moto["endpoint"].rsplit(":", 1)[1]))
+    r = reeld_factory(env=s3_env(moto, S3_ENDPOINT=f"http://127.0.0.1:{gate.port}",
+                                 REELD_API_INFLIGHT_MAX="1"))
+    up = new_upload(r, 4)
+    assert put_url(up["upload"]["url"], b"slow")[0] == 200
+    gate.delay = 1.5
+    got = {}
+    t = threading.Thread(target=lambda: got.update(
+        promote=call(r, "POST", f"/api/assets/{up['asset_id']}/promote")))
+    t.start()
+    try:
+        time.sleep(0.5)  # the promote waits on its HEAD, held 1.5 s
+        st, headers, err = call(r, "POST", "/api/uploads",
+                                {"filename": "b.mp4", "content_type": "video/mp4", "size": 4})
+        assert st == 503 and err["error"]["code"] == "busy", (st, err)
+        assert headers.get("retry-after") == "1", headers
+        assert call(r, "GET", f"/api/assets/{up['asset_id']}")[0] == 200  # reads are not held
+    finally:
+        t.join(30)
+        gate.delay = 0
+    assert got["promote"][0] == 202, got
+    assert new_upload(r, 4)["asset_id"]
+    st, _, metrics = call(r, "GET", "/metrics")
+    assert b'reeld_api_refused_total{code="503",class="busy"} 1' in metrics, "counted"
+
+
 def test_a_completion_whose_answer_was_lost_is_completed_again(reeld_factory, moto):
     """A multipart upload completed in the bucket while the row still says uploading (an
     earlier completion whose store write or answer was lost; here boto3 completes it): the
