@@ -180,8 +180,8 @@ int cmd_serve(int argc, char **argv)
     rd_actor **listeners = rd_calloc((size_t)rt.nloops, sizeof(*listeners), "starting");
     rd_actor **redirects = rd_calloc((size_t)rt.nloops, sizeof(*redirects), "starting");
     rd_http_routes *routes = NULL, *no_routes = NULL;
-    blobfs *fs = NULL;
-    rd_actor *blob = NULL;
+    blob_aio *blobs = NULL; /* embedded mode: the blob server's */
+    blob_server *blob = NULL;
     rd_api *api = NULL;
     rd_edge *edge = NULL;
     console *con = NULL;
@@ -223,8 +223,8 @@ int cmd_serve(int argc, char **argv)
     }
     /* Embedded mode: reeld answers the presigned URLs it hands out. */
     if (role.api && cfg.s3_endpoint == NULL &&
-        (blobfs_open(&fs, cfg.data_dir, err, sizeof(err)) < 0 ||
-         blob_server_start(fs, &cfg, routes, &blob, err, sizeof(err)) < 0)) {
+        (blob_aio_open_fs(cfg.data_dir, rt.loops[0], &blobs, err, sizeof(err)) < 0 ||
+         blob_server_start(blobs, rt.loops[0], &cfg, routes, &blob, err, sizeof(err)) < 0)) {
         failed = "blob server";
         goto stop;
     }
@@ -298,15 +298,11 @@ stop:
     worker_role_stop(&worker);
     webhook_workers_stop(hooks);
     rt_halt(&rt, status == 0 ? (uint64_t)cfg.drain_sec * 1000000000ull : 0);
-    /* The thread actors that answer loop actors stop before the loops are freed. */
-    if (blob != NULL) {
-        actor_stop(blob);
-        actor_join(blob);
-    }
     jobs_halt(&jobs);
     rt_free(&rt);
     api_free(api);
-    blobfs_close(fs);
+    blob_server_free(blob);
+    blob_aio_close(blobs);
     worker_role_free(&worker);
     webhook_workers_free(hooks);
     jobs_free(&jobs);

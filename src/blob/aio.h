@@ -117,7 +117,9 @@ int blob_aio_delete(blob_aio *s, rd_loop *loop, const char *bucket, const char *
                     blob_sink *sink, blob_req **out);
 
 /* Stores the first `len` bytes of the file `fd` (borrowed until done, read from offset 0 as
- * the request goes: nothing is read into memory whole) as bucket/key. s3: one PutObject, or
+ * the request goes: nothing is read into memory whole) as bucket/key. fs: `fd` may be a pipe,
+ * read as its bytes come (a body arriving over HTTP), and ending before `len` bytes fails the
+ * request with nothing stored. s3: one PutObject, or
  * above the store's threshold (blob_aio_set_parts) a multipart upload in parts, aborted when a
  * part fails so none is left behind; fs: through a temp file, as blob_aio_put. `head` tells
  * the size, ETag and content type stored. */

@@ -86,6 +86,7 @@ typedef struct fs_req {
     step step, then; /* S_PARENT: the step that uses the directory */
     uint8_t inflight, has_tmp, has_mtmp;
     uint8_t streaming; /* PUT_FD, COPY: the bytes come from src_fd */
+    uint8_t src_pipe;  /* PUT_FD from a pipe: read as the bytes come, at no offset */
     int fd;
     int src_fd;        /* PUT_FD: the caller's (borrowed); COPY: the source object's */
     uint8_t *sbuf;     /* streaming: one chunk of the source ... */
@@ -299,7 +300,8 @@ static void fill_next(fs_req *q)
             q->sbuf = rd_malloc(CHUNK, "a copy's chunk");
         q->step = S_FILL;
         io_uring_prep_read(loop_sqe(q->r.loop, &q->op), q->src_fd, q->sbuf,
-                           left < CHUNK ? (unsigned)left : CHUNK, q->pos);
+                           left < CHUNK ? (unsigned)left : CHUNK,
+                           q->src_pipe ? (uint64_t)-1 : q->pos);
     }
     q->inflight = 1;
 }
@@ -741,6 +743,8 @@ static int fs_start(blob_req *r)
     case BLOB_OP_PUT_FD:
         q->streaming = 1;
         q->src_fd = r->fd;
+        struct stat st;
+        q->src_pipe = fstat(r->fd, &st) == 0 && S_ISFIFO(st.st_mode);
         q->step = S_TMP_OPEN;
         submit_tmp(q, q->tmp, sizeof(q->tmp));
         return 0;

@@ -57,8 +57,8 @@ static rd_runtime rt;
 static rd_jobs jobs;
 static char data_dir[64];
 static api_under_test A, B;
-static blobfs *fs;
-static rd_actor *blob; /* on A's routes, as in `reeld serve` */
+static blob_aio *blobs;
+static blob_server *blob; /* on A's routes, as in `reeld serve` */
 
 /* ---- files ---- */
 
@@ -446,9 +446,9 @@ static int start_api(api_under_test *x, const rd_config *base, int with_blob)
         return -1;
     int r = 0;
     if (with_blob) {
-        r = blobfs_open(&fs, x->cfg.data_dir, err, sizeof(err));
+        r = blob_aio_open_fs(x->cfg.data_dir, rt.loops[0], &blobs, err, sizeof(err));
         if (r == 0)
-            r = blob_server_start(fs, &x->cfg, x->routes, &blob, err, sizeof(err));
+            r = blob_server_start(blobs, rt.loops[0], &x->cfg, x->routes, &blob, err, sizeof(err));
     }
     if (r == 0)
         r = api_start(&x->cfg, rt.loops, rt.nloops, jobs.dispatcher, jobs.store, x->routes, &x->api,
@@ -521,15 +521,12 @@ int main(void)
     }
     /* As `reeld serve` stops. */
     rt_halt(&rt, 1000000000ull);
-    if (blob != NULL) {
-        actor_stop(blob);
-        actor_join(blob);
-    }
     jobs_halt(&jobs);
     rt_free(&rt);
     api_free(A.api);
     api_free(B.api);
-    blobfs_close(fs);
+    blob_server_free(blob);
+    blob_aio_close(blobs);
     jobs_free(&jobs);
     for (int i = 0; i < NLOOPS; i++) {
         http_listener_free(A.listeners[i]);

@@ -636,13 +636,14 @@ int main(void)
         return test_summary();
     }
     metrics_init(rt.loops, rt.nloops);
-    blobfs *fs = NULL;
-    rd_actor *blob = NULL, *listener = NULL;
+    blob_aio *store = NULL;
+    blob_server *blob = NULL;
+    rd_actor *listener = NULL;
     rd_http_routes *routes = NULL;
     http_routes_create(&routes);
-    int r = blobfs_open(&fs, cfg.data_dir, err, sizeof(err));
+    int r = blob_aio_open_fs(cfg.data_dir, rt.loops[0], &store, err, sizeof(err));
     if (r == 0)
-        r = blob_server_start(fs, &cfg, routes, &blob, err, sizeof(err));
+        r = blob_server_start(store, rt.loops[0], &cfg, routes, &blob, err, sizeof(err));
     /* After the server: it made the embedded key pair in DATA_DIR; the same pair signs here. */
     if (r == 0)
         r = urlsign_init(&signer, &cfg, err, sizeof(err));
@@ -666,12 +667,9 @@ int main(void)
         printf("not ok setup: %s\n", err);
     }
     rt_halt(&rt, 1000000000ull);
-    if (blob != NULL) {
-        actor_stop(blob);
-        actor_join(blob);
-    }
     rt_free(&rt);
-    blobfs_close(fs);
+    blob_server_free(blob);
+    blob_aio_close(store);
     http_listener_free(listener);
     actor_free_all();
     metrics_free_all();

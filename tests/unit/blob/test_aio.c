@@ -1148,6 +1148,46 @@ TEST(fs_put_fd_streams_a_file)
                  -EBADF);
 }
 
+/* A pipe fed from this thread in pieces, as a body arrives over HTTP. */
+static rec *put_from_pipe(const char *key, const unsigned char *data, size_t len, size_t send)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return NULL;
+    rec *r = rec_new(home);
+    r->start = blob_aio_put_fd(fs, NULL, "masters", key, p[0], len, "video/mp4", &r->sink, NULL);
+    for (size_t at = 0; r->start == 0 && at < send;) {
+        size_t n = send - at < 70000 ? send - at : 70000;
+        ssize_t w = write(p[1], data + at, n);
+        if (w <= 0)
+            break;
+        at += (size_t)w;
+        sleep_ms(1);
+    }
+    close(p[1]); /* all of it, or cut off */
+    finish(r);
+    close(p[0]);
+    return r;
+}
+
+TEST(fs_put_fd_from_a_pipe_as_it_comes)
+{
+    NEED(fs != NULL);
+    char want[40];
+    md5_etag(big, BIG_LEN, want);
+    rec *r = put_from_pipe("pipe/whole.mp4", big, BIG_LEN, BIG_LEN);
+    NEED(r != NULL);
+    CHECK_OK(r);
+    CHECK_EQ_STR(r->meta.etag, want);
+    CHECK(file_is("blobs/masters/pipe/whole.mp4", big, BIG_LEN));
+    /* Cut off before its length: an error, nothing stored, no temp file left. */
+    r = put_from_pipe("pipe/cut.mp4", big, BIG_LEN, BIG_LEN / 3);
+    NEED(r != NULL);
+    CHECK_FAILS(r, -EIO);
+    CHECK(!exists_rel("blobs/masters/pipe/cut.mp4"));
+    CHECK_EQ_INT(tmp_entries(), 0);
+}
+
 TEST(fs_copy)
 {
     NEED(fs != NULL);
@@ -2038,6 +2078,7 @@ int main(void)
     RUN(fs_symlinks_not_followed);
     RUN(fs_symlinked_dir_not_written_through);
     RUN(fs_put_fd_streams_a_file);
+    RUN(fs_put_fd_from_a_pipe_as_it_comes);
     RUN(fs_copy);
     RUN(fs_list);
     RUN(fs_no_uploads_no_retention);
