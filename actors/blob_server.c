@@ -40,12 +40,15 @@
          * per client address, so one tenant cannot take them all) */
 #define ORG_PARAM     "reeld-org" /* the signed query parameter that names the uploader's org */
 #define MAX_DOWNLOADS 256
-/* One ranged GET of the blob store: its chunks (256 KiB) go on as parts as they come. */
-#define GET_RANGE (1024 * 1024)
-/* Parts sent and not yet acknowledged past which no range starts. */
-#define GET_PARTS 4
-/* An upload's pipe: the store reads up to 256 KiB of it at once. */
-#define PIPE_SIZE (1024 * 1024)
+/* One ranged GET of the blob store: its chunks (256 KiB) go on as parts as they come. A range
+ * starts while fewer than GET_PARTS parts are unacknowledged, so a slow client holds at most
+ * GET_PARTS - 1 + 2 parts (768 KiB). */
+#define GET_RANGE (512 * 1024)
+#define GET_PARTS 2
+/* An upload's pipe: what the store reads at once. Linux gives each user 64 MiB of pipes
+ * (pipe-user-pages-soft): 256 uploads of 256 KiB fit; past it a pipe keeps its default size,
+ * which only costs more reads. */
+#define PIPE_SIZE (256 * 1024)
 #define BODY_QUEUE                                                                                 \
     16 /* body chunks waiting for the pipe (the listener sends at most                             \
         * RD_HTTP_BODY_WINDOW unacknowledged: 4 chunks) */
@@ -84,8 +87,10 @@ typedef struct download {
     uint64_t off, end, size; /* next byte to send, one past the last; the object's size */
     uint64_t range_end;      /* one past the last byte of the range being read */
     int64_t mtime;
-    blob_meta meta; /* the HEAD's */
-    int inflight;   /* parts sent, not acknowledged */
+    uint64_t file_id; /* the version the answer began with (the store's file) */
+    uint64_t start;   /* the answer's first byte */
+    blob_meta meta;   /* the HEAD's */
+    int inflight;     /* parts sent, not acknowledged */
     char bucket[64];
     char key[BLOBFS_MAX_KEY + 1];
 } download;
@@ -238,9 +243,12 @@ static void upload_fail(upload *u, int status, const char *code, const char *mes
     if (!u->replied)
         xml_error(u->bs, u->request, status, code, message);
     u->replied = 1;
-    for (int i = 0; i < u->qlen; i++)
+    /* The chunk of a write in flight stays referenced until it ends (the kernel still copies
+     * from it); the rest go now. */
+    int keep = u->writing && u->qlen > 0;
+    for (int i = keep; i < u->qlen; i++)
         buf_unref(u->queue[(u->qhead + i) % BODY_QUEUE]);
-    u->qlen = 0;
+    u->qlen = keep;
     if (!u->writing)
         close_wr(u);
     upload_maybe_free(u);
@@ -253,7 +261,10 @@ static void pipe_written(rd_op *op, int res, uint32_t flags)
     (void)flags;
     upload *u = (upload *)(void *)((char *)op - offsetof(upload, wop));
     u->writing = 0;
-    if (u->replied) { /* failed meanwhile: what was queued is dropped */
+    if (u->replied) { /* failed meanwhile: what was queued is dropped, this chunk too */
+        if (u->qlen > 0)
+            buf_unref(u->queue[u->qhead]);
+        u->qlen = 0;
         close_wr(u);
         upload_maybe_free(u);
         return;
@@ -303,6 +314,11 @@ static void put_stored(blob_sink *s, int err, const char *why)
 {
     upload *u = (upload *)(void *)s;
     u->putting = 0;
+    /* Nobody reads the pipe any more: a write waiting for room ends now (-EPIPE: SIGPIPE is
+     * ignored) instead of holding the slot for good. */
+    if (u->rd >= 0)
+        close(u->rd);
+    u->rd = -1;
     if (u->replied) {
         /* answered already (the body failed): the store stored nothing */
     } else if (err == -ENOTDIR || err == -EISDIR || err == -EEXIST) {
@@ -393,7 +409,7 @@ static int put_begin(blob_server *bs, rd_msg *m, const char *bucket, const char 
         return RD_DONE;
     }
     if (p[1] >= 0)
-        (void)fcntl(p[1], F_SETPIPE_SZ, PIPE_SIZE); /* the default 64 KiB: 4x the reads */
+        (void)fcntl(p[1], F_SETPIPE_SZ, PIPE_SIZE); /* refused: 64 KiB, more reads */
     u->bs = bs;
     u->rd = p[0];
     u->wr = p[1];
@@ -475,7 +491,7 @@ static void get_pump(download *d);
 static void part_head(blob_sink *s, const blob_meta *m)
 {
     download *d = (download *)(void *)s;
-    d->changed |= m->size != d->size || m->mtime != d->mtime;
+    d->changed |= m->size != d->size || m->mtime != d->mtime || m->file_id != d->file_id;
 }
 
 /* Ends the body short (the object changed or failed under us: the client sees fewer bytes than
@@ -502,7 +518,7 @@ static void part_data(blob_sink *s, rd_buf *chunk)
         return;
     }
     if (last) {
-        metrics_add(d->bs->m_get_bytes, d->size);
+        metrics_add(d->bs->m_get_bytes, d->end - d->start);
         download_end(d); /* cancels the range's end: nothing is left of it */
         return;
     }
@@ -598,6 +614,8 @@ static void get_headed(blob_sink *s, int err, const char *why)
     d->request = NULL;
     d->size = size;
     d->mtime = d->meta.mtime;
+    d->file_id = d->meta.file_id;
+    d->start = start;
     d->off = start;
     d->end = end;
     get_pump(d);

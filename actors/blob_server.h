@@ -6,8 +6,9 @@
  * on its loop's io_uring. PUT bodies arrive streamed (RD_HTTP_STREAM_BODY) and are written into
  * a pipe that the store's PUT reads into a temp file, which becomes the object on the last
  * byte (each chunk acknowledged to the listener once the pipe took it: back-pressure without a
- * thread); GET bodies leave in 256 KiB parts, each one ranged GET of the store, two at most
- * unacknowledged, so a slow client holds half a MiB, not the object. Errors are S3's XML
+ * thread); GET bodies leave as ranged GETs of the store (512 KiB) whose 256 KiB chunks go out
+ * as parts as they come, a range started only while fewer than two parts are unacknowledged, so
+ * a slow client holds at most 768 KiB, not the object. Errors are S3's XML
  * documents (AccessDenied, SignatureDoesNotMatch, ...) since S3 clients parse those. */
 #ifndef REELD_ACTORS_BLOB_SERVER_H
 #define REELD_ACTORS_BLOB_SERVER_H

@@ -58,6 +58,8 @@ typedef struct blob_req blob_req;
 typedef struct blob_meta {
     uint64_t size;
     int64_t mtime;          /* unix seconds (S3 GET: the fetch time: the client has no other) */
+    uint64_t file_id;       /* fs GET and HEAD: the file's inode (every PUT stores a new one), so
+                               ranged reads can tell one version from the next; 0 on S3 */
     char etag[80];          /* quoted, as S3 gives it; "" when the backend has not read it */
     char content_type[128]; /* "" when the backend has not read it */
     char upload_id[256];    /* blob_aio_upload_start: the upload's id (S3's UploadId) */

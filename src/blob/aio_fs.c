@@ -98,6 +98,7 @@ typedef struct fs_req {
     size_t base;    /* where the object's own name starts in rel */
     uint64_t size, pos, end;
     int64_t mtime;
+    uint64_t ino; /* GET, HEAD: the object's file */
     rd_buf *chunk;
     size_t meta_len;
     struct open_how how;
@@ -219,7 +220,7 @@ static void drop(fs_req *q)
 
 static void head_done(fs_req *q, size_t meta_len)
 {
-    blob_meta m = {.size = q->size, .mtime = q->mtime};
+    blob_meta m = {.size = q->size, .mtime = q->mtime, .file_id = q->ino};
     blob_meta_parse(q->meta, meta_len, m.etag, sizeof(m.etag), m.content_type,
                     sizeof(m.content_type));
     if (blob_req_head(&q->r, &m))
@@ -470,6 +471,7 @@ static void on_io(rd_op *op, int res, uint32_t flags)
         }
         q->size = (uint64_t)st.st_size;
         q->mtime = (int64_t)st.st_mtime;
+        q->ino = (uint64_t)st.st_ino;
         if (q->r.kind == BLOB_OP_HEAD) {
             close(q->fd);
             q->fd = -1;
@@ -483,7 +485,7 @@ static void on_io(rd_op *op, int res, uint32_t flags)
         }
         q->pos = q->r.off < q->size ? q->r.off : q->size;
         q->end = q->r.len > 0 && q->r.len < q->size - q->pos ? q->pos + q->r.len : q->size;
-        blob_meta m = {.size = q->size, .mtime = q->mtime};
+        blob_meta m = {.size = q->size, .mtime = q->mtime, .file_id = q->ino};
         if (!blob_req_head(&q->r, &m)) {
             drop(q);
             return;
