@@ -110,7 +110,6 @@ typedef struct api {
     rd_config cfg;
     urlsign sign;
     blob_backend backend;
-    blob_store *blob; /* backend.blob: its blocking face, for the start's Object Lock check */
     ratelimit *rl;
     rd_actor *sse;       /* the progress streams (GET /api/assets/{id}/events) */
     edge_keyring edge;   /* signs playback links the edge (actors/cache_manager.c) checks */
@@ -3896,7 +3895,7 @@ static int check_masters_lock(api *a, char *err, size_t errlen)
     if (a->cfg.object_lock_default_days <= 0)
         return 0;
     char why[256] = "";
-    int r = blob_lock_enabled(a->blob, a->cfg.s3_bucket_masters, why, sizeof(why));
+    int r = blob_lock_enabled(a->backend.blob, a->cfg.s3_bucket_masters, why, sizeof(why));
     if (r == -ENOTSUP)
         return 0; /* the fs backend keeps no retention */
     if (r == 0) {
@@ -3958,8 +3957,8 @@ static int api_new(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_a
         r = cors_parse(&a->cors, cfg->allowed_origins, "ALLOWED_ORIGINS", err, errlen);
     if (r == 0) /* an upload's URLs (the edge links take the edge key, below) */
         r = urlsign_init(&a->sign, cfg, err, errlen);
-    if (r == 0 && (r = blob_backend_open(&a->backend, cfg, loops, nloops, err, errlen)) == 0)
-        a->blob = a->backend.blob;
+    if (r == 0)
+        r = blob_backend_open(&a->backend, cfg, loops, nloops, err, errlen);
     if (r == 0)
         r = check_masters_lock(a, err, errlen);
     if (r == 0)

@@ -82,15 +82,13 @@ typedef struct download {
     uint64_t stream;
     rd_msg *request; /* until the head of the answer has gone */
     rd_actor *listener;
-    blob_req *get;           /* the range being read, or NULL */
-    int changed;             /* a range's object is not the one the answer began with */
-    uint64_t off, end, size; /* next byte to send, one past the last; the object's size */
-    uint64_t range_end;      /* one past the last byte of the range being read */
-    int64_t mtime;
-    uint64_t file_id; /* the version the answer began with (the store's file) */
-    uint64_t start;   /* the answer's first byte */
-    blob_meta meta;   /* the HEAD's */
-    int inflight;     /* parts sent, not acknowledged */
+    blob_req *get;      /* the range being read, or NULL */
+    int changed;        /* a range's object is not the one the answer began with */
+    uint64_t off, end;  /* next byte to send, one past the last */
+    uint64_t range_end; /* one past the last byte of the range being read */
+    uint64_t start;     /* the answer's first byte */
+    blob_meta meta;     /* the HEAD's */
+    int inflight;       /* parts sent, not acknowledged */
     char bucket[64];
     char key[BLOBFS_MAX_KEY + 1];
 } download;
@@ -491,7 +489,9 @@ static void get_pump(download *d);
 static void part_head(blob_sink *s, const blob_meta *m)
 {
     download *d = (download *)(void *)s;
-    d->changed |= m->size != d->size || m->mtime != d->mtime || m->file_id != d->file_id;
+    /* Not the version the answer began with (its HEAD): another file, size or time. */
+    d->changed |=
+        m->size != d->meta.size || m->mtime != d->meta.mtime || m->file_id != d->meta.file_id;
 }
 
 /* Ends the body short (the object changed or failed under us: the client sees fewer bytes than
@@ -612,9 +612,6 @@ static void get_headed(blob_sink *s, int err, const char *why)
     }
     msg_free(d->request); /* the answer's head has gone */
     d->request = NULL;
-    d->size = size;
-    d->mtime = d->meta.mtime;
-    d->file_id = d->meta.file_id;
     d->start = start;
     d->off = start;
     d->end = end;

@@ -235,9 +235,8 @@ static int do_multipart(s3_client *c, const s3cmd_args *a)
         return 1;
     }
     blob_aio_set_parts(mp_store, 0, a->part_size);
-    if ((r = blob_open(&b, mp_store)) == 0)
-        r = blob_put_file(b, a->pos[0], a->pos[1], a->pos[2], a->content_type, &info, msg,
-                          sizeof(msg));
+    b = blob_open(mp_store);
+    r = blob_put_file(b, a->pos[0], a->pos[1], a->pos[2], a->content_type, &info, msg, sizeof(msg));
     blob_close(b);
     if (r < 0) {
         fprintf(stderr, "reeld s3: %s\n", msg);

@@ -15,13 +15,8 @@ int blob_backend_open(blob_backend *b, const rd_config *cfg, rd_loop *const *loo
     b->s3 = blob_aio_client(b->aio, loops[0]);
     if (cfg->copy_part_size > 0)
         blob_aio_set_copy_parts(b->aio, (uint64_t)cfg->copy_part_size);
-    r = blob_open(&b->blob, b->aio);
-    if (r < 0) {
-        if (err[0] == '\0')
-            snprintf(err, errlen, "cannot open the blob store: %s", strerror(-r));
-        blob_backend_close(b);
-    }
-    return r;
+    b->blob = blob_open(b->aio);
+    return 0;
 }
 
 void blob_backend_close(blob_backend *b)

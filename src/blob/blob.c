@@ -19,12 +19,11 @@ struct blob_store {
     blob_aio *aio; /* borrowed */
 };
 
-int blob_open(blob_store **out, blob_aio *aio)
+blob_store *blob_open(blob_aio *aio)
 {
     blob_store *b = rd_calloc(1, sizeof(*b), "the blob store");
     b->aio = aio;
-    *out = b;
-    return 0;
+    return b;
 }
 
 void blob_close(blob_store *b)

@@ -32,8 +32,8 @@
 
 typedef struct blob_store blob_store;
 
-/* The blocking face of `aio` (borrowed; its home loop running). 0. */
-int blob_open(blob_store **out, blob_aio *aio);
+/* The blocking face of `aio` (borrowed; its home loop running). Never NULL. */
+blob_store *blob_open(blob_aio *aio);
 /* NULL is a no-op. */
 void blob_close(blob_store *b);
 /* "fs" or "s3". */

@@ -43,7 +43,7 @@ static int blob_fixture_open(blob_fixture *f, const char *data_dir, char *err, s
     if (r == 0)
         r = blob_aio_open_fs(data_dir, f->loop, &f->aio, err, errlen);
     if (r == 0)
-        r = blob_open(&f->b, f->aio);
+        f->b = blob_open(f->aio);
     if (r < 0) {
         printf("  blob_fixture_open: %d %s\n", r, err);
         blob_fixture_close(f);

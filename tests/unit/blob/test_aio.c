@@ -420,10 +420,8 @@ static int starter_handle(rd_actor *self, rd_msg *m)
         j->r->start = blob_aio_list(j->s, l, j->bucket, j->key, &j->r->sink, &req);
         break;
     case J_WAIT: { /* the blocking face, asked on this loop: refused, not waited for */
-        blob_store *b = NULL;
-        j->r->start = blob_open(&b, j->s);
-        if (j->r->start == 0)
-            j->r->start = blob_head(b, j->bucket, j->key, NULL, j->r->why, sizeof(j->r->why));
+        blob_store *b = blob_open(j->s);
+        j->r->start = blob_head(b, j->bucket, j->key, NULL, j->r->why, sizeof(j->r->why));
         blob_close(b);
         break;
     }
