@@ -639,14 +639,18 @@ static void put_start(api *a, const char *key, const void *body, size_t len, con
 
 /* The published ladder's length and segment kind, from its top rung's playlist: the master,
  * then that playlist. `done` gets 0, -ENOENT (no ladder, or none that says its length), or
- * object storage's failure with its sentence. */
+ * object storage's failure with its sentence; and the master's text when it was read (else
+ * NULL), valid during the call, for a caller that rewrites it. */
 #define PLAYLIST_MAX (4u << 20) /* a top rung's playlist: ~30 bytes a segment */
 
-typedef void (*ladder_fn)(void *ctx, int err, const char *why, int64_t duration_ms, int fmp4);
+typedef void (*ladder_fn)(void *ctx, int err, const char *why, int64_t duration_ms, int fmp4,
+                          const char *master, size_t master_len);
 
 typedef struct ladder {
     api *a;
     char master_key[RD_STORE_TEXT_MAX];
+    char *master; /* its text, once read */
+    size_t master_len;
     ladder_fn done;
     void *ctx;
 } ladder;
@@ -655,7 +659,8 @@ static void ladder_end(ladder *l, int err, const char *why, int64_t duration_ms,
 {
     if (err == -EFBIG)
         err = -ENOENT; /* a playlist past any ladder's size says no length */
-    l->done(l->ctx, err, why, duration_ms, fmp4);
+    l->done(l->ctx, err, why, duration_ms, fmp4, l->master, l->master_len);
+    free(l->master);
     free(l);
 }
 
@@ -679,6 +684,9 @@ static void ladder_master(void *ctx, int err, const char *why, const char *text,
         ladder_end(l, err, why, 0, 0);
         return;
     }
+    l->master = rd_malloc(len + 1, "a master playlist");
+    memcpy(l->master, text, len + 1);
+    l->master_len = len;
     snprintf(key, sizeof(key), "%s/hls/%s", l->master_key, top);
     fetch_start(l->a, key, PLAYLIST_MAX, ladder_media, l);
 }
@@ -1657,9 +1665,12 @@ no_id:
 
 /* The ladder's length is known: the range checked against it (a ladder without one leaves
  * it unknown; object storage failing is 502, not a range taken unchecked). */
-static void range_checked(void *ctx, int err, const char *why, int64_t duration, int fmp4)
+static void range_checked(void *ctx, int err, const char *why, int64_t duration, int fmp4,
+                          const char *master, size_t master_len)
 {
     (void)fmp4;
+    (void)master;
+    (void)master_len;
     range_op *o = ctx;
     if (err < 0 && err != -ENOENT) {
         log_error("api_playlist_read_failed", KV_STR("asset", o->x.public_id), KV_ERRNO(err),
@@ -3063,6 +3074,9 @@ typedef struct caption_op {
     int ncaps;
     int64_t version, written; /* ... its version, and the one last written */
     int round;
+    char *master_in; /* the master as read: its ladder lines are the same every round (only the
+                      * subtitle lines change, and those come from the store's list) */
+    size_t master_in_len;
     char *master; /* the master being written */
 } caption_op;
 
@@ -3072,6 +3086,7 @@ static void caption_end(caption_op *o)
     for (size_t i = 0; i < o->nobjs; i++)
         free(o->objs[i].body);
     free(o->objs);
+    free(o->master_in);
     free(o->master);
     op_end(&o->op);
 }
@@ -3310,10 +3325,32 @@ static int caption_objects(caption_op *o, int fmp4)
 }
 
 /* The ladder's length is known: the track's objects made, then stored. */
-static void caption_ladder(void *ctx, int err, const char *why, int64_t duration_ms, int fmp4)
+/* Keeps the master's text for the republishing rounds. */
+static void caption_keep_master(caption_op *o, const char *text, size_t len)
+{
+    if (o->master_in != NULL || len > MASTER_MAX)
+        return;
+    o->master_in = rd_malloc(len + 1, "a master playlist");
+    memcpy(o->master_in, text, len);
+    o->master_in[len] = '\0';
+    o->master_in_len = len;
+}
+
+/* A DELETE's first round reads the master (a PUT's came with the ladder's length). */
+static void caption_master_read(void *ctx, int err, const char *why, const char *text, size_t len)
+{
+    if (err == 0)
+        caption_keep_master(ctx, text, len);
+    caption_master(ctx, err, why, text, len);
+}
+
+static void caption_ladder(void *ctx, int err, const char *why, int64_t duration_ms, int fmp4,
+                           const char *master, size_t master_len)
 {
     caption_op *o = ctx;
     o->duration_ms = duration_ms;
+    if (master != NULL)
+        caption_keep_master(o, master, master_len);
     if (err == 0)
         err = caption_objects(o, fmp4);
     if (err < 0) {
@@ -3375,9 +3412,13 @@ static int caption_stored(rd_actor *self, rd_msg *ans, int err, void *ctx)
             caption_published(o, 0);
             return 0;
         }
+        if (o->master_in != NULL) {
+            caption_master(o, 0, "", o->master_in, o->master_in_len);
+            return 0;
+        }
         char key[600];
         snprintf(key, sizeof(key), "%s/hls/master.m3u8", o->x.master_key);
-        fetch_start(o->op.a, key, MASTER_MAX, caption_master, o);
+        fetch_start(o->op.a, key, MASTER_MAX, caption_master_read, o);
         return 0;
     } else { /* CA_PUT, CA_DELETE: the row is written; the master next */
         if (o->op.step == CA_PUT) {
@@ -4074,6 +4115,11 @@ int api_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_actor 
             http_routes_gate(routes, id, api_gate, a);
     }
     return 0;
+}
+
+blob_aio *api_blob_store(const rd_api *x)
+{
+    return x->reads->backend.aio;
 }
 
 void api_free(rd_api *x)

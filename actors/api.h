@@ -27,6 +27,7 @@
 #include <stddef.h>
 
 #include "actors/http_listener.h"
+#include "src/blob/aio.h"
 #include "src/rt/config.h"
 #include "src/rt/loop.h"
 
@@ -41,6 +42,10 @@ typedef struct rd_api rd_api;
  * in `err` (then api_free what `out` holds). */
 int api_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_actor *dispatcher,
               rd_actor *store, rd_http_routes *routes, rd_api **out, char *err, size_t errlen);
+
+/* The API's asynchronous blob store (a client on every loop; fs or S3 as configured), for the
+ * embedded blob server to share: one store per process. Valid until api_free. */
+blob_aio *api_blob_store(const rd_api *api);
 
 /* After the loops have stopped: closes the blob backends and the S3 clients, frees the rest.
  * NULL is a no-op. */

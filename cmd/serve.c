@@ -180,7 +180,6 @@ int cmd_serve(int argc, char **argv)
     rd_actor **listeners = rd_calloc((size_t)rt.nloops, sizeof(*listeners), "starting");
     rd_actor **redirects = rd_calloc((size_t)rt.nloops, sizeof(*redirects), "starting");
     rd_http_routes *routes = NULL, *no_routes = NULL;
-    blob_aio *blobs = NULL; /* embedded mode: the blob server's */
     blob_server *blob = NULL;
     rd_api *api = NULL;
     rd_edge *edge = NULL;
@@ -221,16 +220,17 @@ int cmd_serve(int argc, char **argv)
         failed = "metrics";
         goto stop;
     }
-    /* Embedded mode: reeld answers the presigned URLs it hands out. */
-    if (role.api && cfg.s3_endpoint == NULL &&
-        (blob_aio_open_fs(cfg.data_dir, rt.loops[0], &blobs, err, sizeof(err)) < 0 ||
-         blob_server_start(blobs, rt.loops[0], &cfg, routes, &blob, err, sizeof(err)) < 0)) {
-        failed = "blob server";
-        goto stop;
-    }
     if (role.api && api_start(&cfg, rt.loops, rt.nloops, jobs.dispatcher, jobs.store, routes, &api,
                               err, sizeof(err)) < 0) {
         failed = "API";
+        goto stop;
+    }
+    /* Embedded mode: reeld answers the presigned URLs it hands out, through the API's own fs
+     * blob store (one store per process over the data directory). */
+    if (role.api && cfg.s3_endpoint == NULL &&
+        blob_server_start(api_blob_store(api), rt.loops[0], &cfg, routes, &blob, err, sizeof(err)) <
+            0) {
+        failed = "blob server";
         goto stop;
     }
     /* After the API: its /api/assets/{id} and /playback (auth, org) answer before the job
@@ -300,9 +300,8 @@ stop:
     rt_halt(&rt, status == 0 ? (uint64_t)cfg.drain_sec * 1000000000ull : 0);
     jobs_halt(&jobs);
     rt_free(&rt);
-    api_free(api);
     blob_server_free(blob);
-    blob_aio_close(blobs);
+    api_free(api); /* and the blob store the blob server borrowed */
     worker_role_free(&worker);
     webhook_workers_free(hooks);
     jobs_free(&jobs);
