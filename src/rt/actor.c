@@ -35,12 +35,13 @@ struct rd_pending {
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static rd_actor *registry;
 
-static rd_actor *actor_new(const rd_actor_def *def, void *arg)
+static rd_actor *actor_new(const rd_actor_def *def, void *arg, rd_loop *loop)
 {
     assert(def != NULL && def->handle != NULL && def->name != NULL);
     rd_actor *a = rd_calloc_aligned(sizeof(*a), "an actor");
     a->def = def;
     a->arg = arg;
+    a->loop = loop; /* before the registry has it: actor_cancel_requests reads it there */
     a->wake_fd = -1;
     a->cpu = -1;
     a->backoff_ms = BACKOFF_MIN_MS;
@@ -164,6 +165,7 @@ static rd_pending *take_pending(rd_actor *self, uint32_t corr)
             rd_pending *p = *pp;
             *pp = p->next;
             self->pending_count--;
+            loop_release(self->loop);
             return p;
         }
     }
@@ -213,6 +215,7 @@ int actor_request(rd_actor *self, rd_actor *to, rd_msg *m, uint32_t timeout_ms, 
     p->next = *b;
     *b = p;
     self->pending_count++;
+    loop_hold(self->loop);
     loop_timer_start(self->loop, &p->timer, (uint64_t)timeout_ms * 1000000ull, 0);
     return 0;
 }
@@ -237,11 +240,30 @@ static void cancel_pending(rd_actor *a)
             rd_pending *p = a->pending[i];
             a->pending[i] = p->next;
             a->pending_count--;
-            if (a->loop != NULL)
-                loop_timer_cancel(a->loop, &p->timer);
+            loop_release(a->loop);
+            loop_timer_cancel(a->loop, &p->timer);
             p->cb(a, NULL, -ECANCELED, p->ctx);
             free(p);
         }
+    }
+}
+
+void actor_cancel_requests(rd_loop *loop)
+{
+    /* A callback may ask again (a chain's next step): a few rounds, then what is left is
+     * actor_free_all's. Actors leave the registry only there, after the loops. */
+    for (int round = 0; round < 4; round++) {
+        rd_actor *ask[64];
+        int n = 0;
+        pthread_mutex_lock(&registry_mu);
+        for (rd_actor *a = registry; a != NULL && n < 64; a = a->next_all)
+            if (a->loop == loop && a->pending_count > 0)
+                ask[n++] = a;
+        pthread_mutex_unlock(&registry_mu);
+        if (n == 0)
+            return;
+        for (int i = 0; i < n; i++)
+            cancel_pending(ask[i]);
     }
 }
 
@@ -404,8 +426,7 @@ int actor_run_batch(rd_actor *a)
 
 int actor_spawn(rd_loop *loop, const rd_actor_def *def, void *arg, rd_actor **out)
 {
-    rd_actor *a = actor_new(def, arg);
-    a->loop = loop;
+    rd_actor *a = actor_new(def, arg, loop);
     /* Run once even with no mail, so init happens on the loop thread right away: a phantom
      * message in the count (finished by the first run) makes this the scheduling send. */
     a->phantom = 1;
@@ -523,7 +544,7 @@ int actor_spawn_thread(const rd_actor_def *def, void *arg, int cpu, rd_actor **o
     int fd = eventfd(0, EFD_CLOEXEC);
     if (fd < 0)
         return -errno;
-    rd_actor *a = actor_new(def, arg);
+    rd_actor *a = actor_new(def, arg, NULL);
     a->wake_fd = fd;
     a->cpu = cpu;
     int r = pthread_create(&a->thread, NULL, actor_thread, a);

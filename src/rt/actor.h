@@ -145,6 +145,10 @@ void actor_foreach(void (*fn)(rd_actor *a, void *ctx), void *ctx);
 /* Frees every actor; only when no loop or thread actor runs any more. */
 void actor_free_all(void);
 
+/* For the loop, as it ends: calls the callback of every request its actors still await with
+ * -ECANCELED, on its thread (their contexts are the callbacks' to free). */
+void actor_cancel_requests(rd_loop *loop);
+
 /* For the loop: runs one bounded batch. Returns 1 when the actor must be scheduled again. */
 int actor_run_batch(rd_actor *a);
 

@@ -63,6 +63,7 @@ struct rd_loop {
     uint32_t heap_len, heap_cap;
 
     uint32_t inflight; /* operations submitted through loop_sqe, not yet finished */
+    uint32_t held;     /* loop_hold's less loop_release's: requests awaiting an answer */
     _Atomic int stop_requested;
     _Atomic uint64_t stop_deadline_ns;
     int stopping; /* stop hooks have run */
@@ -119,6 +120,17 @@ void loop_force_eventfd(rd_loop *loop)
 int loop_stopping(const rd_loop *loop)
 {
     return atomic_load_explicit(&loop->stop_requested, memory_order_acquire);
+}
+
+void loop_hold(rd_loop *loop)
+{
+    loop->held++;
+}
+
+void loop_release(rd_loop *loop)
+{
+    assert(loop->held > 0);
+    loop->held--;
 }
 
 static void add_counter(_Atomic uint64_t *c, uint64_t n)
@@ -553,7 +565,8 @@ int loop_run(rd_loop *loop)
             if (!loop->stopping)
                 begin_stop(loop);
             uint64_t deadline = atomic_load_explicit(&loop->stop_deadline_ns, memory_order_relaxed);
-            if ((loop->inflight == 0 && mpsc_empty(&loop->ready)) || rd_now_ns() >= deadline)
+            if ((loop->inflight == 0 && loop->held == 0 && mpsc_empty(&loop->ready)) ||
+                rd_now_ns() >= deadline)
                 break;
         }
 
@@ -592,6 +605,7 @@ int loop_run(rd_loop *loop)
         add_counter(&loop->iterations, 1);
         reap(loop);
     }
+    actor_cancel_requests(loop);
     msg_pool_flush();
     current_loop = NULL;
     return 0;

@@ -82,10 +82,17 @@ int loop_run(rd_loop *loop);
 void loop_join(rd_loop *loop);
 
 /* Any thread: begin a graceful stop. Stop hooks run, then the loop keeps turning until no
- * operation is in flight and no actor is ready, or until `deadline_ns` (monotonic) passes. */
+ * operation is in flight, no request of its actors awaits an answer and no actor is ready, or
+ * until `deadline_ns` (monotonic) passes. Requests still unanswered then are cancelled on the
+ * loop's thread (their callbacks get -ECANCELED) before loop_run returns, so whatever they
+ * hold is freed by its owner. */
 void loop_stop(rd_loop *loop, uint64_t deadline_ns);
 void loop_on_stop(rd_loop *loop, rd_stop_hook *hook);
 int loop_stopping(const rd_loop *loop);
+/* Work of the loop's actors that is no io_uring operation (a request to another actor, whose
+ * answer comes through a mailbox): a stopping loop waits for it as for its I/O. */
+void loop_hold(rd_loop *loop);
+void loop_release(rd_loop *loop);
 
 /* The loop that runs on the calling thread, or NULL. */
 rd_loop *loop_current(void);

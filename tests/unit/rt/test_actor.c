@@ -1,4 +1,5 @@
-/* Actors: request/reply, the timeout path and a late reply, supervisor restarts without losing
+/* Actors: request/reply, the timeout path and a late reply, a stopping loop that waits for its
+ * requests' answers and cancels what is left at its deadline, supervisor restarts without losing
  * mail, back-pressure from a full mailbox, stop, a thread actor that blocks, one that waits in
  * its handler for a wake or mail, and a stop during a thread actor's restart back-off. */
 #include <errno.h>
@@ -77,7 +78,8 @@ static const rd_actor_def server_def = {
 
 typedef struct client {
     rd_actor *server;
-    atomic_int replies, timeouts;
+    atomic_int replies, timeouts, cancels;
+    int timeout_ms; /* a request's; 0: 50 */
     atomic_ulong last_seq;
     atomic_ulong timeout_after_ns;
     uint64_t asked_ns;
@@ -92,6 +94,10 @@ static int on_reply(rd_actor *self, rd_msg *reply, int err, void *ctx)
         atomic_fetch_add(&c->timeouts, 1);
         return 0;
     }
+    if (err == -ECANCELED) {
+        atomic_fetch_add(&c->cancels, 1);
+        return 0;
+    }
     if (err == 0 && reply->type == MSG_PONG && (reply->flags & RD_MSG_REPLY)) {
         atomic_store(&c->last_seq, msg_body(reply, ping)->seq);
         atomic_fetch_add(&c->replies, 1);
@@ -103,9 +109,10 @@ static int on_reply(rd_actor *self, rd_msg *reply, int err, void *ctx)
 static int client_handle(rd_actor *self, rd_msg *m)
 {
     client *c = self->state;
-    /* Forward the test's message as a request; 50 ms to answer. */
+    /* Forward the test's message as a request; 50 ms to answer unless the test says. */
     c->asked_ns = rd_now_ns();
-    int r = actor_request(self, c->server, m, 50, on_reply, NULL);
+    int r = actor_request(self, c->server, m, c->timeout_ms > 0 ? (uint32_t)c->timeout_ms : 50,
+                          on_reply, NULL);
     return r == 0 ? RD_KEPT : r;
 }
 
@@ -178,6 +185,39 @@ TEST(request_timeout_then_late_reply_dropped)
     CHECK_EQ_INT(atomic_load(&cli.replies), 0);
     CHECK_EQ_INT(atomic_load(&cli.timeouts), 2);
     teardown();
+}
+
+/* A loop asked to stop keeps turning while a request of its actors awaits its answer (a chain
+ * waiting on a store, say), and delivers it. */
+TEST(stop_waits_for_an_answer)
+{
+    setup();
+    cli.timeout_ms = 5000;
+    CHECK_EQ_INT(actor_send(ca, ask(ASK_LATE, 1)), 0); /* answered after 100 ms */
+    CHECK(wait_int(&srv.handled, 1, 2000));
+    loop_stop(loop, rd_now_ns() + 3000 * MS);
+    loop_join(loop);
+    CHECK_EQ_INT(atomic_load(&cli.replies), 1);
+    CHECK_EQ_INT(atomic_load(&cli.cancels), 0);
+    loop_destroy(loop);
+    actor_free_all();
+}
+
+/* What no answer came for by the stop's deadline gets -ECANCELED on the loop's thread before
+ * loop_run returns: the callback frees what it holds (a leak under ASan otherwise). */
+TEST(stop_cancels_what_is_unanswered_at_the_deadline)
+{
+    setup();
+    cli.timeout_ms = 60000;
+    CHECK_EQ_INT(actor_send(ca, ask(ASK_IGNORE, 1)), 0);
+    CHECK(wait_int(&srv.handled, 1, 2000));
+    loop_stop(loop, rd_now_ns() + 100 * MS);
+    loop_join(loop);
+    CHECK_EQ_INT(atomic_load(&cli.cancels), 1);
+    CHECK_EQ_INT(atomic_load(&cli.replies), 0);
+    CHECK_EQ_INT(atomic_load(&cli.timeouts), 0);
+    loop_destroy(loop);
+    actor_free_all();
 }
 
 TEST(supervisor_restarts_and_keeps_mail)
@@ -462,6 +502,8 @@ int main(void)
 {
     RUN(request_reply);
     RUN(request_timeout_then_late_reply_dropped);
+    RUN(stop_waits_for_an_answer);
+    RUN(stop_cancels_what_is_unanswered_at_the_deadline);
     RUN(supervisor_restarts_and_keeps_mail);
     RUN(stop_runs_fini_and_refuses_mail);
     RUN(thread_actor_blocks_and_full_mailbox_pushes_back);
