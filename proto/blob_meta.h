@@ -1,6 +1,6 @@
 /* The fs blob backends' metadata file (DATA_DIR/blobs.meta/{bucket}/{key}): the object's ETag
  * and content type, one line each: "\"<32 hex MD5>\"\n<content type>\n". Written and read by
- * src/blob/fs.c (blocking) and src/blob/aio_fs.c (io_uring); one format, one parser.
+ * src/blob/aio_fs.c (io_uring); one format, one parser.
  *
  * Pure: no I/O, no allocation. */
 #ifndef REELD_PROTO_BLOB_META_H

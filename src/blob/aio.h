@@ -2,11 +2,11 @@
  * two backends, each answering on the asking loop like any rd_op.
  *
  *   fs  (embedded default, no S3_ENDPOINT): objects under DATA_DIR/blobs in the layout of
- *       src/blob/fs.h (shared with the blocking backend and the blob server). Every file-system
+ *       src/blob/fs.h (its names' rules, its presigned URLs, its LIST's walk). Every file-system
  *       call goes through the loop's io_uring: openat2 beneath the tree (no symlink followed),
  *       read, write, fsync, renameat, mkdirat, unlinkat. A PUT writes a temp file, fsyncs it,
- *       writes the metadata the same way, then renames both into place (metadata first, as
- *       fs.c does), so a reader sees the old object or the new one, never half of one.
+ *       writes the metadata the same way, then renames both into place (metadata
+ *       first), so a reader sees the old object or the new one, never half of one.
  *   s3  (S3_ENDPOINT set): the S3 client (src/blob/s3.h) of the asking loop, one per loop the
  *       store was opened with; retries, resumption of a cut GET and the keep-alive pool are
  *       the client's. A request of several S3 calls (a file in parts, a copy in parts with

@@ -9,7 +9,7 @@
  *             (openat2 O_PATH, no symlink: a directory symlink planted in the tree is refused,
  *             never written through). When that directory is missing, the key's directories
  *             are made and opened one at a time, each beneath the last. Metadata first, as
- *             fs.c. The MD5 was taken on the asking thread.
+ *             a PUT below. The MD5 was taken on the asking thread.
  * PUT_FD, COPY: a PUT whose bytes are read as it goes, a chunk at a time, from the caller's
  *             file (PUT_FD) or from the source object opened beneath the tree (COPY, which
  *             also reads the source's metadata for its content type and ETag); the MD5 is
@@ -523,7 +523,7 @@ static void on_io(rd_op *op, int res, uint32_t flags)
     }
     case S_META_OPEN:
         if (res < 0) {
-            head_done(q, 0); /* no metadata: the defaults, as fs.c */
+            head_done(q, 0); /* no metadata: the defaults */
             return;
         }
         q->fd = res;
@@ -643,7 +643,7 @@ static void on_io(rd_op *op, int res, uint32_t flags)
             q->step = S_MTMP_OPEN;
             submit_tmp(q, q->mtmp, sizeof(q->mtmp));
         } else {
-            /* Metadata first, as fs.c: a crash between the two renames leaves the old object
+            /* Metadata first: a crash between the two renames leaves the old object
              * with the new metadata, which the next put repairs. */
             find_parent(q, s->meta_fd, S_MRENAME);
         }
@@ -813,12 +813,9 @@ static const blob_aio_ops fs_ops = {
 
 int blob_aio_open_fs(const char *data_dir, rd_loop *home, blob_aio **out, char *err, size_t errlen)
 {
-    /* The blocking store makes the directories (and says why it cannot). */
-    blobfs *fs;
-    int r = blobfs_open(&fs, data_dir, err, errlen);
+    int r = blobfs_make_layout(data_dir, err, errlen); /* and says why it cannot */
     if (r < 0)
         return r;
-    blobfs_close(fs);
     fs_store *s = rd_calloc(1, sizeof(*s), "blob store");
     s->objects_fd = s->meta_fd = s->tmp_fd = -1;
     static const char *const dirs[] = {"blobs", "blobs.meta", "blobs.tmp"};
