@@ -606,7 +606,7 @@ int loop_run(rd_loop *loop)
         reap(loop);
     }
     actor_cancel_requests(loop);
-    msg_pool_flush();
+    loop_flush(loop); /* what their callbacks sent to other loops' actors; the pools */
     current_loop = NULL;
     return 0;
 }
