@@ -97,6 +97,7 @@ typedef struct route {
         uint8_t param; /* {name} */
         uint8_t rest;  /* {name...} */
     } seg[MAX_SEGS];
+    uint64_t first; /* seg_tag of the first segment when it is a literal, else 0 */
     unsigned methods;
     rd_actor **targets;
     int ntargets;
@@ -173,6 +174,16 @@ static const char *owner_name(const route *rt)
     return rt->targets[0] && rt->targets[0]->def ? rt->targets[0]->def->name : "?";
 }
 
+/* A path segment in 8 bytes (its length and its first 7 bytes; never 0): a route whose first
+ * segment is a literal is skipped on an integer compare when a path's first segment differs,
+ * so a request does not run the matcher over every route before its own. */
+static uint64_t seg_tag(const char *p, size_t len)
+{
+    uint64_t t = 0;
+    memcpy(&t, p, len < 7 ? len : 7);
+    return t << 8 | ((len & 0x7f) | 0x80);
+}
+
 int http_routes_add(rd_http_routes *routes, const char *pattern, unsigned methods,
                     rd_actor *const *targets, int ntargets, size_t body_limit, uint32_t timeout_ms)
 {
@@ -211,6 +222,7 @@ int http_routes_add(rd_http_routes *routes, const char *pattern, unsigned method
     }
     memcpy(rt->targets, targets, sizeof(*targets) * (size_t)ntargets);
     rt->ntargets = ntargets;
+    rt->first = rt->seg[0].param ? 0 : seg_tag(rt->seg[0].p, rt->seg[0].len);
     rt->methods = methods | ((methods & RD_HTTP_GET) ? RD_HTTP_HEAD : 0);
     /* A route has one owner: a pattern that can match a path another route matches, for a
      * method both take, is refused, so which actor answers never depends on the order of
@@ -566,7 +578,7 @@ static void count_response(listener *l, const slot *s)
         const char *v[] = {rname};
         l->dur_series[r] = metrics_series(l->m_duration, v);
     }
-    metrics_observe(l->dur_series[r], (double)(rd_now_ns() - s->start_ns) / 1e9);
+    metrics_observe(l->dur_series[r], (double)(rd_turn_ns() - s->start_ns) / 1e9);
 }
 
 /* A connection took (+1) or gave back (-1) one of its blocks: the input buffer, an output
@@ -715,7 +727,7 @@ static void timer_by(conn *c, uint64_t due);
 
 static void body_window_start(conn *c)
 {
-    c->win_start_ns = rd_now_ns();
+    c->win_start_ns = rd_turn_ns();
     c->win_bytes = 0;
     if (c->l->cfg.body_min_rate)
         timer_by(c, c->win_start_ns + ms_ns(BODY_WINDOW_MS));
@@ -867,7 +879,7 @@ static void conn_trim(conn *c)
 /* What was in flight has all left: send what is queued behind it, or resume reading. */
 static void output_left(conn *c)
 {
-    c->last_ns = rd_now_ns();
+    c->last_ns = rd_turn_ns();
     if (c->out[c->fill].len || c->held.part) {
         kick_send(c);
         return;
@@ -1017,7 +1029,7 @@ static void on_tls_sent(rd_op *op, int res, uint32_t flags)
         return;
     }
     br_ssl_engine_sendrec_ack(tls_conn_engine(c->tls), (size_t)res);
-    c->last_ns = rd_now_ns();
+    c->last_ns = rd_turn_ns();
     tls_pump(c, 1); /* may end the connection: then closing is set, and nothing more happens */
     if (c->in_use && !c->closing && !c->tls_app_active)
         resume_recv(c); /* a handshake record left: ciphertext held behind it went in */
@@ -1491,7 +1503,7 @@ static slot *slot_new(conn *c, int route_id, int head_only, int keep_alive)
     s->route = (int16_t)route_id;
     s->head_only = (uint8_t)head_only;
     s->keep_alive = (uint8_t)keep_alive;
-    s->start_ns = rd_now_ns();
+    s->start_ns = rd_turn_ns();
     s->tail = &s->parts;
     return s;
 }
@@ -1601,7 +1613,7 @@ static int dispatch(conn *c, const http1_request *req, int route_id, const uint3
         q->param_len[i] = plen[i];
     }
     q->num_params = np;
-    q->recv_ns = rd_now_ns();
+    q->recv_ns = rd_turn_ns();
     memcpy(q->peer, c->peer, sizeof(q->peer));
     if (stream_len > 0) {
         q->body_stream = 1;
@@ -1637,9 +1649,15 @@ static int find_route(const listener *l, const http1_request *req, uint32_t *pof
 {
     unsigned bit = method_bit(req->method);
     *allow = 0;
+    uint64_t first = 0;
+    if (req->path.len > 0 && req->path.p[0] == '/') {
+        const char *p = req->path.p + 1;
+        const char *e = memchr(p, '/', req->path.len - 1);
+        first = seg_tag(p, e ? (size_t)(e - p) : req->path.len - 1);
+    }
     for (int i = 0; i < l->routes->n; i++) {
         const route *rt = &l->routes->r[i];
-        if (!route_match(rt, req->path, poff, plen, np))
+        if ((rt->first != 0 && rt->first != first) || !route_match(rt, req->path, poff, plen, np))
             continue;
         if (rt->methods & bit)
             return i;
@@ -1943,7 +1961,7 @@ static void parse_loop(conn *c)
             c->cur.need = (uint64_t)fr.content_length;
             if (fr.expect_continue && req.minor >= 1 && pending(c) == 1)
                 send_continue(c);
-            c->last_ns = rd_now_ns();
+            c->last_ns = rd_turn_ns();
             body_window_start(c);
             continue;
         }
@@ -1951,7 +1969,7 @@ static void parse_loop(conn *c)
         c->cur.chunked = (uint8_t)fr.chunked;
         c->cur.need = fr.chunked ? 0 : (uint64_t)fr.content_length;
         c->cur.expect = (uint8_t)(fr.expect_continue && req.minor >= 1);
-        c->last_ns = rd_now_ns();
+        c->last_ns = rd_turn_ns();
         body_window_start(c);
     }
     if (c->in_off == c->in_len) {
@@ -1987,7 +2005,7 @@ static int in_append(conn *c, const char *p, uint32_t n)
     if (c->in_off == c->in_len && !c->cur.active) {
         c->in_off = c->in_len = 0;
         c->scan = 0;
-        c->head_start_ns = rd_now_ns();
+        c->head_start_ns = rd_turn_ns();
     }
     if (c->in_cap - c->in_len < n && c->in_off > 0) {
         memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
@@ -2057,7 +2075,7 @@ static void on_recv(rd_op *op, int res, uint32_t flags)
             conn_abort(c); /* it sent far more than it reads: cut off */
             return;
         }
-        c->last_ns = rd_now_ns();
+        c->last_ns = rd_turn_ns();
         c->win_bytes += (uint64_t)res;
         if (!c->closing && !c->lingering)
             conn_process(c);
@@ -2399,7 +2417,7 @@ static void conn_open(listener *l, int fd)
     c->splice_op.done = on_splice_in;
     c->pipe[0] = c->pipe[1] = -1;
     c->timer.fire = conn_timer;
-    c->last_ns = c->accept_ns = rd_now_ns();
+    c->last_ns = c->accept_ns = rd_turn_ns();
     c->tls_op.done = on_tls_sent;
     if (l->cfg.tls != NULL && !reject) {
         if (c->tls == NULL)
@@ -2590,7 +2608,7 @@ static void body_acked(listener *l, const struct rd_msg_http_body_ack *a)
     if (body_held(c))
         body_window_start(c);
     c->cur.inflight = a->bytes > c->cur.inflight ? 0 : c->cur.inflight - a->bytes;
-    c->last_ns = rd_now_ns();
+    c->last_ns = rd_turn_ns();
     if (!c->in_process)
         conn_process(c);
     if (c->paused && !c->recv_armed && !c->closing && !c->lingering && !c->peer_eof &&

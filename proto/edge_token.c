@@ -135,6 +135,43 @@ int edge_token_verify(const edge_keyring *kr, const char *exp, size_t exp_len, c
     return when < now ? -EKEYEXPIRED : 0;
 }
 
+static uint32_t cache_slot(const char *exp, size_t exp_len, const char *asset, size_t asset_len)
+{
+    uint32_t h = 2166136261u; /* FNV-1a: exp and asset are public, any spread will do */
+    for (size_t i = 0; i < exp_len; i++)
+        h = (h ^ (uint8_t)exp[i]) * 16777619u;
+    for (size_t i = 0; i < asset_len; i++)
+        h = (h ^ (uint8_t)asset[i]) * 16777619u;
+    return h % EDGE_TOKEN_CACHE_SLOTS;
+}
+
+int edge_token_verify_cached(const edge_keyring *kr, edge_token_cache *cache, const char *exp,
+                             size_t exp_len, const char *sig, size_t sig_len, const char *asset,
+                             size_t asset_len, int64_t now)
+{
+    if (exp_len == 0 || exp_len > EDGE_TOKEN_EXP_MAX || asset_len == 0 ||
+        asset_len > EDGE_ASSET_MAX || sig_len != EDGE_TOKEN_SIG_LEN)
+        return edge_token_verify(kr, exp, exp_len, sig, sig_len, asset, asset_len, now);
+    edge_token_cached *c = &cache->slot[cache_slot(exp, exp_len, asset, asset_len)];
+    if (c->exp_len == exp_len && c->asset_len == asset_len && now < c->until &&
+        memcmp(c->exp, exp, exp_len) == 0 && memcmp(c->asset, asset, asset_len) == 0 &&
+        hmac_equal(c->sig, sig, EDGE_TOKEN_SIG_LEN))
+        return c->when < now ? -EKEYEXPIRED : 0;
+    int r = edge_token_verify(kr, exp, exp_len, sig, sig_len, asset, asset_len, now);
+    if (r == 0) {
+        c->exp_len = (uint8_t)exp_len;
+        c->asset_len = (uint8_t)asset_len;
+        memcpy(c->exp, exp, exp_len);
+        memcpy(c->asset, asset, asset_len);
+        memcpy(c->sig, sig, EDGE_TOKEN_SIG_LEN);
+        parse_exp(exp, exp_len, &c->when); /* it parsed in edge_token_verify */
+        /* Which key signed is not told: while the previous one is accepted, keep the token
+         * only as long as it is. */
+        c->until = kr->has_previous && now < kr->previous_until ? kr->previous_until : INT64_MAX;
+    }
+    return r;
+}
+
 /* ---- the download's file name ---- */
 
 #define NAME_DOMAIN "reeld-edge-name-v1\n"

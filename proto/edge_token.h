@@ -48,6 +48,31 @@ int edge_token_sign(const edge_keyring *kr, int64_t exp, const char *asset, size
 int edge_token_verify(const edge_keyring *kr, const char *exp, size_t exp_len, const char *sig,
                       size_t sig_len, const char *asset, size_t asset_len, int64_t now);
 
+/* Tokens verified lately, so the links a player repeats (a playlist and every segment under one
+ * token) cost a compare instead of one or two HMACs each. One slot per (exp, asset) hash; a
+ * token is answered from its slot only when exp and asset are the same and the signature is
+ * the same 64 digits (compared with hmac_equal: a forgery learns nothing from the time taken).
+ * A token that only the previous key may have signed is kept no longer than that key's grace.
+ * Embed one per thread (no lock); zeroed is empty. No I/O, no allocation. */
+#define EDGE_TOKEN_CACHE_SLOTS 64
+typedef struct edge_token_cached {
+    uint8_t exp_len, asset_len; /* 0: empty */
+    char exp[EDGE_TOKEN_EXP_MAX];
+    char asset[EDGE_ASSET_MAX];
+    char sig[EDGE_TOKEN_SIG_LEN];
+    int64_t when;  /* the expiry, parsed */
+    int64_t until; /* unix seconds: answered from here while now < until */
+} edge_token_cached;
+typedef struct edge_token_cache {
+    edge_token_cached slot[EDGE_TOKEN_CACHE_SLOTS];
+} edge_token_cache;
+
+/* edge_token_verify's answer for the same arguments, from `cache` when it holds this token,
+ * else verified and, when valid, kept there. */
+int edge_token_verify_cached(const edge_keyring *kr, edge_token_cache *cache, const char *exp,
+                             size_t exp_len, const char *sig, size_t sig_len, const char *asset,
+                             size_t asset_len, int64_t now);
+
 /* A download's file name (?download=1&name=N&nsig=S on download.mp4): N is the name the asset
  * was uploaded with, base64url without padding (at most EDGE_NAME_MAX characters), and S the
  * 64 hex digits of HMAC-SHA256(EDGE_SIGNING_KEY, "reeld-edge-name-v1\n" exp "\n" asset "\n" N),

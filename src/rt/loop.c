@@ -64,6 +64,7 @@ struct rd_loop {
 
     uint32_t inflight; /* operations submitted through loop_sqe, not yet finished */
     uint32_t held;     /* loop_hold's less loop_release's: requests awaiting an answer */
+    uint64_t turn_ns;  /* rd_turn_ns: the clock at the turn's start or the wait's end */
     _Atomic int stop_requested;
     _Atomic uint64_t stop_deadline_ns;
     int stopping; /* stop hooks have run */
@@ -83,6 +84,11 @@ uint64_t rd_now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t rd_turn_ns(void)
+{
+    return current_loop != NULL ? current_loop->turn_ns : rd_now_ns();
 }
 
 int64_t rd_wall_ms(void)
@@ -555,7 +561,7 @@ int loop_run(rd_loop *loop)
     }
     current_loop = loop;
     for (;;) {
-        uint64_t t0 = rd_now_ns();
+        uint64_t t0 = loop->turn_ns = rd_now_ns();
         run_ready(loop);
         fire_timers(loop, rd_now_ns());
         run_turn_hooks(loop);
@@ -600,6 +606,7 @@ int loop_run(rd_loop *loop)
         int r =
             io_uring_submit_and_wait_timeout(&loop->ring, &cqe, 1, wait_ns >= 0 ? &ts : NULL, NULL);
         atomic_store_explicit(&loop->sleeping, 0, memory_order_relaxed);
+        loop->turn_ns = rd_now_ns(); /* for the completions reaped next */
         if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY && r != -EAGAIN)
             log_error("loop_enter", KV_INT("loop", loop->index), KV_ERRNO(r));
         add_counter(&loop->iterations, 1);

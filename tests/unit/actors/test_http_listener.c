@@ -102,6 +102,11 @@ static int upload_piece(rd_msg *m)
     return RD_KEPT;
 }
 
+/* Routes told apart by their first segment (past its first 7 bytes too), one whose first
+ * segment is a parameter, and the root: the target answers with the index in `named`. */
+static const char *const named[] = {"/longfirst-1/n", "/longfirst-2/n", "/{p}/pfirst", "/"};
+static int route_named[4];
+
 static int target_handle(rd_actor *self, rd_msg *m)
 {
     if (m->type == MSG_HTTP_BODY)
@@ -121,6 +126,14 @@ static int target_handle(rd_actor *self, rd_msg *m)
         return RD_DONE;
     }
     const struct rd_msg_http_request *q = msg_body(m, http_request);
+    for (int i = 0; i < 4; i++) {
+        if ((int)q->route == route_named[i]) {
+            char body[16];
+            int n = snprintf(body, sizeof(body), "named=%d", i);
+            http_reply(m, 200, "text/plain", body, (size_t)n);
+            return RD_DONE;
+        }
+    }
     if ((int)q->route == route_upload) {
         if (!q->body_stream || q->content_length == 0) {
             http_reply_error(m, 400, "no_body", "Expected a streamed body.");
@@ -623,6 +636,40 @@ TEST(silent_target_gives_504)
     CHECK(strstr(r, "\"code\":\"timeout\"") != NULL);
 }
 
+/* Each path reaches the one route that matches it, whatever the routes before it share with
+ * it: the same first 10 bytes, a parameter first, nothing but the slash. */
+TEST(paths_find_their_route)
+{
+    static const struct {
+        const char *path;
+        const char *want;
+    } cases[] = {{"/longfirst-1/n", "named=0"},
+                 {"/longfirst-2/n", "named=1"},
+                 {"/longfirst-2/pfirst", "named=2"},
+                 {"/t/pfirst", "named=2"},
+                 {"/", "named=3"},
+                 {"/longfirst-3/n", " 404 "},
+                 {"/longfirst-1", " 404 "},
+                 {"/longfirst-1/n/x", " 404 "},
+                 {"/longfirst-/n", " 404 "},
+                 {"/t/echo/a/b", "a|b|"}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char req[128];
+        snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                 cases[i].path);
+        char *r = exchange(port, req, "(read to the close)");
+        if (strstr(r, cases[i].want) == NULL)
+            printf("  %s: %.60s\n", cases[i].path, r);
+        CHECK(strstr(r, cases[i].want) != NULL);
+    }
+    /* A method the matching route does not take: 405 with what it takes, not a 404. */
+    char *r = exchange(port,
+                       "POST /longfirst-2/n HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+                       "Connection: close\r\n\r\n",
+                       "(read to the close)");
+    CHECK(strstr(r, " 405 ") != NULL && strstr(r, "Allow: GET, HEAD") != NULL);
+}
+
 TEST(route_api_refuses_bad_patterns)
 {
     rd_http_routes *routes;
@@ -752,6 +799,8 @@ int main(void)
     route_upload = http_routes_add(routes, "/t/upload", RD_HTTP_PUT | RD_HTTP_STREAM_BODY, &target,
                                    1, 8 << 20, 0);
     route_file = http_routes_add(routes, "/t/file/{mode}", RD_HTTP_GET, &target, 1, 0, 0);
+    for (int i = 0; i < 4; i++)
+        route_named[i] = http_routes_add(routes, named[i], RD_HTTP_GET, &target, 1, 0, 0);
     snprintf(file_path, sizeof(file_path), "/tmp/reeld-test-file-part-%d", (int)getpid());
     FILE *f = fopen(file_path, "wb");
     for (uint64_t i = 0; f != NULL && i < FILE_LEN; i++)
@@ -792,6 +841,7 @@ int main(void)
     RUN(file_part_past_the_end_closes_the_connection);
     RUN(client_gone_mid_splice_closes_the_file);
     RUN(silent_target_gives_504);
+    RUN(paths_find_their_route);
     RUN(route_api_refuses_bad_patterns);
     RUN(route_api_refuses_overlaps);
     RUN(streamed_request_body_arrives_whole);

@@ -1,6 +1,9 @@
 /* Edge tokens: known-answer signatures (computed independently with Python's hmac), tampering,
- * expiry, key rotation, and the names a token may cover. */
+ * expiry, key rotation, the cache of verified tokens (the same answers, a forgery beside a
+ * cached token, expiry and the previous key's grace on a cached one), and the names a token may
+ * cover. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -75,6 +78,55 @@ TEST(rotation)
     CHECK_EQ_INT(verify(&kr, "1795370697", SIG1, "a1", 1599999999), 0);
     edge_keyring_clear(&kr);
     CHECK_EQ_INT(kr.has_previous, 0);
+}
+
+static int cached(const edge_keyring *kr, edge_token_cache *c, const char *exp, const char *sig,
+                  const char *asset, int64_t now)
+{
+    return edge_token_verify_cached(kr, c, exp, strlen(exp), sig, strlen(sig), asset, strlen(asset),
+                                    now);
+}
+
+/* The cache answers what edge_token_verify answers: after a valid token is kept, a forged one
+ * for the same exp and asset (its slot) is still refused, a kept token expires on time, and
+ * one only the previous key signed stops at the end of its grace even though it was kept. */
+TEST(cache)
+{
+    static edge_token_cache c; /* zeroed: empty */
+    edge_keyring kr;
+    edge_keyring_init(&kr, KEY, strlen(KEY), NULL, 0, 0);
+    int64_t now = 1700000000;
+    CHECK_EQ_INT(cached(&kr, &c, "1795370697", SIG1, "a1", now), 0);
+    int kept = 0;
+    for (int i = 0; i < EDGE_TOKEN_CACHE_SLOTS; i++)
+        kept += c.slot[i].exp_len != 0;
+    CHECK_EQ_INT(kept, 1);
+    CHECK_EQ_INT(cached(&kr, &c, "1795370697", SIG1, "a1", now), 0); /* from the cache */
+    char bad[] = SIG1;
+    bad[63] ^= 1; /* the last digit: a compare that stopped early would pass it */
+    CHECK_EQ_INT(cached(&kr, &c, "1795370697", bad, "a1", now), -EKEYREJECTED);
+    CHECK_EQ_INT(cached(&kr, &c, "1795370697", "3a5dc4", "a1", now), -EKEYREJECTED);
+    CHECK_EQ_INT(cached(&kr, &c, "1795370698", SIG1, "a1", now), -EKEYREJECTED);
+    CHECK_EQ_INT(cached(&kr, &c, "1795370697", SIG1, "a2", now), -EKEYREJECTED);
+    CHECK_EQ_INT(cached(&kr, &c, "1795370697", SIG1, "a1", 1795370697), 0);
+    CHECK_EQ_INT(cached(&kr, &c, "1795370697", SIG1, "a1", 1795370698), -EKEYEXPIRED);
+    /* A keyring whose previous key is in its grace: SIG2 (signed by PREV) is kept, answered
+     * from the cache within the grace, and refused at its end all the same. */
+    static edge_token_cache g;
+    edge_keyring rot;
+    edge_keyring_init(&rot, KEY, strlen(KEY), PREV, strlen(PREV), 1600000000);
+    CHECK_EQ_INT(cached(&rot, &g, "1700000000", SIG2, "asset_X-9", 1599999990), 0);
+    CHECK_EQ_INT(cached(&rot, &g, "1700000000", SIG2, "asset_X-9", 1599999999), 0);
+    CHECK_EQ_INT(cached(&rot, &g, "1700000000", SIG2, "asset_X-9", 1600000000), -EKEYREJECTED);
+    /* Past the grace, tokens of the current key are kept without that bound. */
+    CHECK_EQ_INT(cached(&rot, &g, "1795370697", SIG1, "a1", 1600000001), 0);
+    int found = 0;
+    for (int i = 0; i < EDGE_TOKEN_CACHE_SLOTS; i++)
+        if (g.slot[i].exp_len == 10 && memcmp(g.slot[i].exp, "1795370697", 10) == 0)
+            found = g.slot[i].until == INT64_MAX;
+    CHECK(found);
+    edge_keyring_clear(&rot);
+    edge_keyring_clear(&kr);
 }
 
 TEST(names)
@@ -174,6 +226,7 @@ int main(void)
     RUN(tampering);
     RUN(expiry);
     RUN(rotation);
+    RUN(cache);
     RUN(names);
     RUN(download_name);
     RUN(urls);
