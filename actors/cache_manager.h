@@ -6,11 +6,12 @@
  * The edge checks links and never signs one: GET /api/assets/{id}/playback is the API's
  * (actors/api.c: auth, the caller's org, a promoted asset), so a node with only the edge role
  * has no playback route. Tokens (proto/edge_token.h) are checked before anything else: bad →
- * 403, expired → 410. Segments and posters are served from CACHE_DIR, bounded by CACHE_MAX_BYTES
- * with LRU eviction; a miss is fetched from the origin once however many clients ask at the same
- * time (single-flight), streamed to all of them while it is written to a temporary file that is
- * renamed into place when complete. Playlists are fetched from the origin every time and never
- * written to disk. One Range per request (206/416), ETag/If-None-Match and
+ * 403, expired → 410; each shard keeps the tokens it verified lately, so the links a player
+ * repeats cost a compare, not an HMAC. Segments and posters are served from CACHE_DIR, bounded by
+ * CACHE_MAX_BYTES with LRU eviction; a miss is fetched from the origin once however many clients
+ * ask at the same time (single-flight), streamed to all of them while it is written to a temporary
+ * file that is renamed into place when complete. Playlists are fetched from the origin every time
+ * and never written to disk. One Range per request (206/416), ETag/If-None-Match and
  * Last-Modified/If-Modified-Since (304). See cache_manager.c for the sharding.
  *
  * Signing key: EDGE_SIGNING_KEY; during a rotation EDGE_SIGNING_KEY_PREVIOUS is accepted for
