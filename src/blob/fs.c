@@ -113,19 +113,19 @@ static int is_dir(const char *path)
 int blobfs_make_layout(const char *data_dir, char *err, size_t errlen)
 {
     static const char *const names[] = {"blobs", "blobs.meta", "blobs.tmp"};
-    int r = 0;
-    for (size_t i = 0; r == 0 && i < sizeof(names) / sizeof(names[0]); i++) {
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         char path[ROOT_MAX];
         int n = snprintf(path, sizeof(path), "%s/%s", data_dir, names[i]);
-        if (n < 0 || (size_t)n >= sizeof(path))
-            r = -ENAMETOOLONG;
-        else if ((r = mkdir_p(path)) == 0)
+        int r = n < 0 || (size_t)n >= sizeof(path) ? -ENAMETOOLONG : mkdir_p(path);
+        if (r == 0)
             r = is_dir(path); /* a file of that name is not a directory to use */
+        if (r < 0) {
+            snprintf(err, errlen, "REELD_DATA_DIR: cannot use %s/%s for objects (%s)", data_dir,
+                     names[i], strerror(-r));
+            return r;
+        }
     }
-    if (r < 0)
-        snprintf(err, errlen, "REELD_DATA_DIR: cannot use %s/blobs for objects (%s)", data_dir,
-                 strerror(-r));
-    return r;
+    return 0;
 }
 
 static int open_beneath(int dirfd, const char *rel, int flags)

@@ -105,8 +105,9 @@ static void notify(rd_actor *to)
 int actor_send(rd_actor *to, rd_msg *m)
 {
     assert(to != NULL && m != NULL);
-    if (atomic_load_explicit(&to->stopped, memory_order_acquire))
-        return -EPIPE;
+    if (atomic_load_explicit(&to->stopped, memory_order_acquire) ||
+        (to->loop != NULL && loop_ended(to->loop)))
+        return -EPIPE; /* nothing will handle it */
     rd_loop *here = loop_current();
     if (here != NULL && to->loop != NULL && to->loop != here && !(m->flags & RD_MSG_SYSTEM))
         return loop_post(here, to, m); /* leaves in a chain at the end of this batch */
@@ -250,20 +251,24 @@ static void cancel_pending(rd_actor *a)
 
 void actor_cancel_requests(rd_loop *loop)
 {
-    /* A callback may ask again (a chain's next step): a few rounds, then what is left is
-     * actor_free_all's. Actors leave the registry only there, after the loops. */
-    for (int round = 0; round < 4; round++) {
-        rd_actor *ask[64];
-        int n = 0;
+    /* One actor at a time, until none of this loop's has a request: a callback may ask again
+     * (a chain's next step; refused once the loop has ended, but an actor of a loop still
+     * running takes it). Actors leave the registry only in actor_free_all, after the loops. */
+    for (long rounds = 0;; rounds++) {
+        rd_actor *next = NULL;
         pthread_mutex_lock(&registry_mu);
-        for (rd_actor *a = registry; a != NULL && n < 64; a = a->next_all)
+        for (rd_actor *a = registry; a != NULL && next == NULL; a = a->next_all)
             if (a->loop == loop && a->pending_count > 0)
-                ask[n++] = a;
+                next = a;
         pthread_mutex_unlock(&registry_mu);
-        if (n == 0)
+        if (next == NULL)
             return;
-        for (int i = 0; i < n; i++)
-            cancel_pending(ask[i]);
+        if (rounds == 100000) { /* a callback that asks again for ever: leave it */
+            log_error("requests_left_at_stop", KV_STR("actor", next->def->name),
+                      KV_INT("pending", next->pending_count));
+            return;
+        }
+        cancel_pending(next);
     }
 }
 

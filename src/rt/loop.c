@@ -65,6 +65,7 @@ struct rd_loop {
     uint32_t inflight; /* operations submitted through loop_sqe, not yet finished */
     uint32_t held;     /* loop_hold's less loop_release's: requests awaiting an answer */
     uint64_t turn_ns;  /* rd_turn_ns: the clock at the turn's start or the wait's end */
+    _Atomic int ended; /* loop_run has left its turns: nothing here handles mail any more */
     _Atomic int stop_requested;
     _Atomic uint64_t stop_deadline_ns;
     int stopping; /* stop hooks have run */
@@ -121,6 +122,11 @@ int loop_uses_msg_ring(const rd_loop *loop)
 void loop_force_eventfd(rd_loop *loop)
 {
     loop->force_eventfd = 1;
+}
+
+int loop_ended(const rd_loop *loop)
+{
+    return atomic_load_explicit(&loop->ended, memory_order_acquire);
 }
 
 int loop_stopping(const rd_loop *loop)
@@ -560,6 +566,7 @@ int loop_run(rd_loop *loop)
             return r;
     }
     current_loop = loop;
+    atomic_store_explicit(&loop->ended, 0, memory_order_release);
     for (;;) {
         uint64_t t0 = loop->turn_ns = rd_now_ns();
         run_ready(loop);
@@ -612,6 +619,7 @@ int loop_run(rd_loop *loop)
         add_counter(&loop->iterations, 1);
         reap(loop);
     }
+    atomic_store_explicit(&loop->ended, 1, memory_order_release);
     actor_cancel_requests(loop);
     loop_flush(loop); /* what their callbacks sent to other loops' actors; the pools */
     current_loop = NULL;

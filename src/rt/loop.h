@@ -95,6 +95,9 @@ void loop_join(rd_loop *loop);
 void loop_stop(rd_loop *loop, uint64_t deadline_ns);
 void loop_on_stop(rd_loop *loop, rd_stop_hook *hook);
 int loop_stopping(const rd_loop *loop);
+/* Any thread: 1 once loop_run has left its turns (actor_send then refuses its actors' mail
+ * with -EPIPE, so a request to one fails at once instead of waiting for its timeout). */
+int loop_ended(const rd_loop *loop);
 /* Work of the loop's actors that is no io_uring operation (a request to another actor, whose
  * answer comes through a mailbox): a stopping loop waits for it as for its I/O. */
 void loop_hold(rd_loop *loop);

@@ -113,6 +113,7 @@ TEST(open_makes_the_layout)
         close(fd);
     CHECK_EQ_INT(blobfs_make_layout(data, err, sizeof(err)), -ENOTDIR);
     CHECK(strstr(err, "REELD_DATA_DIR: cannot use ") == err);
+    CHECK(strstr(err, "/blobs.tmp for objects") != NULL); /* names the one it cannot use */
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     CHECK_EQ_INT(system(cmd), 0);

@@ -199,6 +199,10 @@ TEST(stop_waits_for_an_answer)
     loop_join(loop);
     CHECK_EQ_INT(atomic_load(&cli.replies), 1);
     CHECK_EQ_INT(atomic_load(&cli.cancels), 0);
+    /* The loop has ended: mail for its actors is refused, not left where nothing reads it. */
+    rd_msg *late = ask(ASK_ECHO, 1);
+    CHECK_EQ_INT(actor_send(sa, late), -EPIPE);
+    msg_free(late);
     loop_destroy(loop);
     actor_free_all();
 }
