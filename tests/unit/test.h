@@ -52,6 +52,15 @@ static const char *test_skip_reason;
         }                                                                                          \
     } while (0)
 
+/* A test that cannot go on without `x` fails (rather than crashing on a NULL). */
+#define NEED(x)                                                                                    \
+    do {                                                                                           \
+        if (!(x)) {                                                                                \
+            CHECK(x);                                                                              \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
 #define CHECK_EQ_INT(a, b)                                                                         \
     do {                                                                                           \
         long long a_ = (long long)(a), b_ = (long long)(b);                                        \

@@ -63,15 +63,6 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-/* A test that cannot go on without `x` fails (rather than crashing on a NULL). */
-#define NEED(x)                                                                                    \
-    do {                                                                                           \
-        if (!(x)) {                                                                                \
-            CHECK(x);                                                                              \
-            return;                                                                                \
-        }                                                                                          \
-    } while (0)
-
 /* ---- The recording sink ---------------------------------------------------------------- */
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;

@@ -18,15 +18,6 @@
 #include "tests/unit/fixture_blob.h"
 #include "tests/unit/test.h"
 
-/* A test that cannot go on without `x` fails (rather than crashing on a NULL). */
-#define NEED(x)                                                                                    \
-    do {                                                                                           \
-        if (!(x)) {                                                                                \
-            CHECK(x);                                                                              \
-            return;                                                                                \
-        }                                                                                          \
-    } while (0)
-
 static int valid(const char *k)
 {
     return blobfs_valid_key(k, strlen(k));
