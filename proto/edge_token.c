@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "proto/fnv.h"
 #include "proto/jwt.h"
 
 #define DOMAIN "reeld-edge-v1\n"
@@ -137,12 +138,8 @@ int edge_token_verify(const edge_keyring *kr, const char *exp, size_t exp_len, c
 
 static uint32_t cache_slot(const char *exp, size_t exp_len, const char *asset, size_t asset_len)
 {
-    uint32_t h = 2166136261u; /* FNV-1a: exp and asset are public, any spread will do */
-    for (size_t i = 0; i < exp_len; i++)
-        h = (h ^ (uint8_t)exp[i]) * 16777619u;
-    for (size_t i = 0; i < asset_len; i++)
-        h = (h ^ (uint8_t)asset[i]) * 16777619u;
-    return h % EDGE_TOKEN_CACHE_SLOTS;
+    /* exp and asset are public: any spread will do. */
+    return fnv1a32(fnv1a32(FNV32_BASIS, exp, exp_len), asset, asset_len) % EDGE_TOKEN_CACHE_SLOTS;
 }
 
 int edge_token_verify_cached(const edge_keyring *kr, edge_token_cache *cache, const char *exp,
