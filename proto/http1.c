@@ -8,61 +8,53 @@
 #include <string.h>
 #include <strings.h>
 
-/* RFC 9110 tchar: the characters of methods and header names. */
-static int is_tchar(unsigned char c)
+/* Byte classes, one table lookup a byte: the parser's loops were a few compares and a strchr
+ * a byte, and a request head is parsed once per request. */
+enum {
+    C_TCHAR = 1,  /* RFC 9110 tchar: methods and header names */
+    C_VALUE = 2,  /* header value bytes: visible ASCII, space, tab, obs-text (no CR, LF, NUL,
+                   * other controls or DEL) */
+    C_TARGET = 4, /* request-target bytes: visible ASCII */
+};
+static const uint8_t cls[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, /* 0x00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x10 */
+    2, 7, 6, 7, 7, 7, 7, 7, 6, 6, 7, 7, 6, 7, 7, 6, /* 0x20  !"#$%&'()*+,-./ */
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 6, 6, 6, 6, 6, /* 0x30 0-9:;<=>? */
+    6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, /* 0x40 @A-O */
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 6, 6, 7, 7, /* 0x50 P-Z[\]^_ */
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, /* 0x60 `a-o */
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 7, 6, 7, 0, /* 0x70 p-z{|}~ DEL */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* 0x80: obs-text */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* 0x90: obs-text */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* 0xa0: obs-text */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* 0xb0: obs-text */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* 0xc0: obs-text */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* 0xd0: obs-text */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* 0xe0: obs-text */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* 0xf0: obs-text */
+};
+
+/* The bytes from p while they are of class k. */
+static inline const char *span(const char *p, const char *end, unsigned k)
 {
-    static const char extra[] = "!#$%&'*+-.^_`|~";
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return 1;
-    return c != 0 && strchr(extra, c) != NULL;
+    while (p < end && (cls[(unsigned char)*p] & k))
+        p++;
+    return p;
 }
 
-/* Header value bytes: visible ASCII, space, tab, obs-text. No CR, LF, NUL or other controls. */
-static int is_value_char(unsigned char c)
+/* The CRLF expected at p: 0 when it is there, HTTP1_PARTIAL when the input ends first,
+ * HTTP1_BAD for anything else (a bare CR or LF, or a byte the line may not hold). */
+static inline int crlf_at(const char *p, const char *end)
 {
-    return c == '\t' || (c >= 0x20 && c != 0x7f);
+    if (p == end || (*p == '\r' && p + 1 == end))
+        return HTTP1_PARTIAL;
+    return p[0] == '\r' && p[1] == '\n' ? 0 : HTTP1_BAD;
 }
 
-/* Finds the CRLF ending the line that starts at p; returns the line's length, HTTP1_PARTIAL,
- * or HTTP1_BAD for a bare CR or LF. */
-static int line_end(const char *p, const char *end)
-{
-    for (const char *q = p; q < end; q++) {
-        if (*q == '\n')
-            return HTTP1_BAD;
-        if (*q == '\r') {
-            if (q + 1 == end)
-                return HTTP1_PARTIAL;
-            return q[1] == '\n' ? (int)(q - p) : HTTP1_BAD;
-        }
-    }
-    return HTTP1_PARTIAL;
-}
-
-static int parse_request_line(const char *p, size_t n, http1_request *req)
-{
-    const char *end = p + n, *s = p;
-    while (s < end && is_tchar((unsigned char)*s))
-        s++;
-    if (s == p || s == end || *s != ' ')
-        return HTTP1_BAD;
-    req->method = (http1_str){p, (size_t)(s - p)};
-    const char *t = ++s;
-    while (s < end && (unsigned char)*s > 0x20 && (unsigned char)*s < 0x7f)
-        s++;
-    if (s == t || s == end || *s != ' ' || *t != '/')
-        return HTTP1_BAD; /* origin-form only: "*" and absolute-form have no route here */
-    req->target = (http1_str){t, (size_t)(s - t)};
-    const char *q = memchr(t, '?', (size_t)(s - t));
-    req->path = (http1_str){t, (size_t)((q ? q : s) - t)};
-    req->query = q ? (http1_str){q + 1, (size_t)(s - q - 1)} : (http1_str){s, 0};
-    s++;
-    if (end - s != 8 || memcmp(s, "HTTP/1.", 7) != 0 || (s[7] != '0' && s[7] != '1'))
-        return HTTP1_BAD;
-    req->minor = s[7] - '0';
-    return 0;
-}
-
+/* One pass over each byte: every loop stops at the first byte its part may not hold, and that
+ * byte decides: the end of the input is PARTIAL, the delimiter the grammar wants goes on,
+ * anything else is BAD at once (a head that can never become valid is not waited for). */
 int http1_parse_request(const char *buf, size_t len, http1_request *req, http1_header *headers,
                         size_t max_headers)
 {
@@ -70,37 +62,67 @@ int http1_parse_request(const char *buf, size_t len, http1_request *req, http1_h
     /* Empty lines before the request line are tolerated (RFC 9112 2.2). */
     while (end - p >= 2 && p[0] == '\r' && p[1] == '\n')
         p += 2;
-    int n = line_end(p, end);
-    if (n < 0)
-        return n;
-    if (parse_request_line(p, (size_t)n, req) < 0)
+    /* The request line: method SP origin-form SP "HTTP/1." ("0" / "1") CRLF. */
+    const char *s = span(p, end, C_TCHAR);
+    if (s == end)
+        return HTTP1_PARTIAL;
+    if (s == p || *s != ' ')
         return HTTP1_BAD;
-    p += n + 2;
+    req->method = (http1_str){p, (size_t)(s - p)};
+    const char *t = ++s;
+    s = span(t, end, C_TARGET);
+    if (s == end)
+        return t < end && *t != '/' ? HTTP1_BAD : HTTP1_PARTIAL;
+    if (s == t || *s != ' ' || *t != '/')
+        return HTTP1_BAD; /* origin-form only: "*" and absolute-form have no route here */
+    req->target = (http1_str){t, (size_t)(s - t)};
+    const char *q = memchr(t, '?', (size_t)(s - t));
+    req->path = (http1_str){t, (size_t)((q ? q : s) - t)};
+    req->query = q ? (http1_str){q + 1, (size_t)(s - q - 1)} : (http1_str){s, 0};
+    s++;
+    static const char version[] = "HTTP/1.";
+    for (size_t i = 0; i < sizeof(version) - 1; i++) {
+        if (s + i == end)
+            return HTTP1_PARTIAL;
+        if (s[i] != version[i])
+            return HTTP1_BAD;
+    }
+    s += sizeof(version) - 1;
+    if (s == end)
+        return HTTP1_PARTIAL;
+    if (*s != '0' && *s != '1')
+        return HTTP1_BAD;
+    req->minor = *s - '0';
+    int r = crlf_at(s + 1, end);
+    if (r < 0)
+        return r;
+    p = s + 3;
     req->headers = headers;
     req->num_headers = 0;
     for (;;) {
-        n = line_end(p, end);
-        if (n < 0)
-            return n;
-        if (n == 0)
-            return (int)(p + 2 - buf);
-        const char *line = p, *lend = p + n;
-        p += n + 2;
-        const char *c = line;
-        while (c < lend && is_tchar((unsigned char)*c))
-            c++;
+        /* The blank line ends the head. */
+        if (p == end || *p == '\r') {
+            r = crlf_at(p, end);
+            return r < 0 ? r : (int)(p + 2 - buf);
+        }
+        const char *line = p;
+        const char *c = span(line, end, C_TCHAR);
+        if (c == end)
+            return HTTP1_PARTIAL;
         /* An empty name, whitespace before the colon or a folded line are all refused. */
-        if (c == line || c == lend || *c != ':')
+        if (c == line || *c != ':')
             return HTTP1_BAD;
+        const char *lend = span(c + 1, end, C_VALUE);
+        r = crlf_at(lend, end);
+        if (r < 0)
+            return r;
+        p = lend + 2;
         const char *v = c + 1;
         while (v < lend && (*v == ' ' || *v == '\t'))
             v++;
         const char *ve = lend;
         while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
             ve--;
-        for (const char *x = v; x < ve; x++)
-            if (!is_value_char((unsigned char)*x))
-                return HTTP1_BAD;
         if (req->num_headers == max_headers)
             return HTTP1_TOO_MANY_HEADERS;
         headers[req->num_headers++] = (http1_header){
@@ -115,6 +137,10 @@ static int str_ieq(http1_str s, const char *lit)
     size_t n = strlen(lit);
     return s.len == n && strncasecmp(s.p, lit, n) == 0;
 }
+
+/* str_ieq with a literal: its length known at compile time, so most names cost one compare. */
+#define STR_IEQ_LIT(s, lit)                                                                        \
+    ((s).len == sizeof(lit) - 1 && strncasecmp((s).p, lit, sizeof(lit) - 1) == 0)
 
 const http1_header *http1_find_header(const http1_request *req, const char *name)
 {
@@ -185,25 +211,25 @@ int http1_framing_of(const http1_request *req, http1_framing *out)
     int te = 0, hosts = 0;
     for (size_t i = 0; i < req->num_headers; i++) {
         const http1_header *h = &req->headers[i];
-        if (str_ieq(h->name, "content-length")) {
+        if (STR_IEQ_LIT(h->name, "content-length")) {
             int64_t n = parse_length(h->value);
             if (n < 0 || (out->content_length >= 0 && n != out->content_length))
                 return HTTP1_BAD;
             out->content_length = n;
-        } else if (str_ieq(h->name, "transfer-encoding")) {
+        } else if (STR_IEQ_LIT(h->name, "transfer-encoding")) {
             /* Only a lone "chunked", once: anything else is a coding we cannot frame. */
-            if (te++ || !str_ieq(h->value, "chunked"))
+            if (te++ || !STR_IEQ_LIT(h->value, "chunked"))
                 return HTTP1_BAD;
             out->chunked = 1;
-        } else if (str_ieq(h->name, "connection")) {
+        } else if (STR_IEQ_LIT(h->name, "connection")) {
             if (has_token(h->value, "close"))
                 out->keep_alive = 0;
             else if (req->minor == 0 && has_token(h->value, "keep-alive"))
                 out->keep_alive = 1;
-        } else if (str_ieq(h->name, "expect")) {
-            if (str_ieq(h->value, "100-continue"))
+        } else if (STR_IEQ_LIT(h->name, "expect")) {
+            if (STR_IEQ_LIT(h->value, "100-continue"))
                 out->expect_continue = 1;
-        } else if (str_ieq(h->name, "host")) {
+        } else if (STR_IEQ_LIT(h->name, "host")) {
             hosts++;
         }
     }

@@ -4,13 +4,15 @@
  * input goes through the chunked decoder in pieces whose sizes come from the input itself, with
  * the decoder writing in place (as the listener does). Checks: results stay within their
  * contracts, every slice lies inside the input, and decoding in pieces never produces more
- * than it consumed. */
+ * than it consumed; and the parser answers as the plain reference parser does (http1_ref.h),
+ * with the full header array and with room for two headers only. */
 #include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "proto/http1.c"
+#include "tests/unit/proto/http1_ref.h"
 
 static void check_slice(http1_str s, const char *buf, size_t len)
 {
@@ -24,6 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(buf, data, size);
     http1_header hdrs[HTTP1_MAX_HEADERS];
     http1_request req;
+    assert(http1_ref_agrees(buf, size, HTTP1_MAX_HEADERS));
+    assert(http1_ref_agrees(buf, size, 2));
     int n = http1_parse_request(buf, size, &req, hdrs, HTTP1_MAX_HEADERS);
     assert(n == HTTP1_BAD || n == HTTP1_PARTIAL || n == HTTP1_TOO_MANY_HEADERS ||
            (n > 0 && (size_t)n <= size));

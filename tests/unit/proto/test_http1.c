@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "proto/http1.h"
+#include "tests/unit/proto/http1_ref.h"
 #include "tests/unit/test.h"
 
 static http1_header hdrs[HTTP1_MAX_HEADERS];
@@ -102,6 +103,41 @@ TEST(too_many_headers)
     CHECK_EQ_INT(req.num_headers, HTTP1_MAX_HEADERS);
     snprintf(buf + n, sizeof(buf) - n, "One-More: v\r\n\r\n");
     CHECK_EQ_INT(parse(buf, &req), HTTP1_TOO_MANY_HEADERS);
+}
+
+/* The one-pass parser against the plain reference (http1_ref.h): every byte value at every
+ * place of heads that use each part of the grammar, cut right after that byte and whole. */
+TEST(same_answers_as_the_reference)
+{
+    static const char *const heads[] = {
+        "GET /hls/1/ab/asset/v0/index.m3u8?x=1&y HTTP/1.1\r\nHost: a:1\r\nX-Y:  v v \t\r\n\r\n",
+        "\r\nPOST /u HTTP/1.0\r\nContent-Length: 3\r\nA:\r\nB:\tq\r\n\r\n",
+        "OPTIONS /a?b HTTP/1.1\r\nOrigin: http://x\r\n\r\n",
+    };
+    char buf[256];
+    long checked = 0, disagree = 0;
+    for (size_t h = 0; h < sizeof(heads) / sizeof(heads[0]); h++) {
+        size_t len = strlen(heads[h]);
+        for (size_t i = 0; i < len; i++) {
+            for (int b = 0; b < 256; b++) {
+                memcpy(buf, heads[h], len);
+                buf[i] = (char)b;
+                size_t cuts[] = {i + 1, len};
+                for (int k = 0; k < 2; k++) {
+                    for (size_t max = 1; max <= HTTP1_MAX_HEADERS; max += HTTP1_MAX_HEADERS - 1) {
+                        checked++;
+                        if (!http1_ref_agrees(buf, cuts[k], max)) {
+                            if (disagree++ < 5)
+                                printf("  head %zu, byte %zu = 0x%02x, cut %zu, max %zu\n", h, i, b,
+                                       cuts[k], max);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    CHECK(checked > 100000);
+    CHECK_EQ_INT(disagree, 0);
 }
 
 TEST(framing_defaults)
@@ -306,6 +342,7 @@ int main(void)
     RUN(leading_empty_lines_skipped);
     RUN(bad_syntax);
     RUN(too_many_headers);
+    RUN(same_answers_as_the_reference);
     RUN(framing_defaults);
     RUN(smuggling_refused);
     RUN(chunked_decode);
