@@ -217,7 +217,7 @@ int actor_request(rd_actor *self, rd_actor *to, rd_msg *m, uint32_t timeout_ms, 
     *b = p;
     self->pending_count++;
     loop_hold(self->loop);
-    loop_timer_start(self->loop, &p->timer, (uint64_t)timeout_ms * 1000000ull, 0);
+    loop_timer_start_coarse(self->loop, &p->timer, (uint64_t)timeout_ms * 1000000ull);
     return 0;
 }
 

@@ -286,7 +286,7 @@ void loop_timer_cancel(rd_loop *loop, rd_timer *t)
     heap_down(loop, loop->heap[i]->slot - 1);
 }
 
-void loop_timer_start(rd_loop *loop, rd_timer *t, uint64_t after_ns, uint64_t period_ns)
+static void timer_arm(rd_loop *loop, rd_timer *t, uint64_t deadline_ns, uint64_t period_ns)
 {
     assert(t->fire != NULL);
     loop_timer_cancel(loop, t);
@@ -296,11 +296,22 @@ void loop_timer_start(rd_loop *loop, rd_timer *t, uint64_t after_ns, uint64_t pe
         loop->heap = h;
         loop->heap_cap = cap;
     }
-    t->deadline_ns = rd_now_ns() + after_ns;
+    t->deadline_ns = deadline_ns;
     t->period_ns = period_ns;
     loop->heap[loop->heap_len] = t;
     t->slot = ++loop->heap_len;
     heap_up(loop, t->slot - 1);
+}
+
+void loop_timer_start(rd_loop *loop, rd_timer *t, uint64_t after_ns, uint64_t period_ns)
+{
+    timer_arm(loop, t, rd_now_ns() + after_ns, period_ns);
+}
+
+void loop_timer_start_coarse(rd_loop *loop, rd_timer *t, uint64_t after_ns)
+{
+    assert(current_loop == loop);
+    timer_arm(loop, t, loop->turn_ns + after_ns, 0);
 }
 
 static void fire_timers(rd_loop *loop, uint64_t now)
