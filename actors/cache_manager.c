@@ -149,6 +149,15 @@ typedef struct deny_entry {
     char name[EDGE_ASSET_MAX + 1];
 } deny_entry;
 
+/* A name and its key, in the shard's direct-mapped memo of keys (key_of). */
+#define KEY_MEMO_SLOTS 64
+#define KEY_MEMO_NAME  96 /* longer names ("asset/path") are hashed each time */
+typedef struct key_memo {
+    uint16_t len; /* 0: empty */
+    char name[KEY_MEMO_NAME];
+    cache_key key;
+} key_memo;
+
 struct shard {
     rd_edge *e;       /* the edge it is a shard of */
     deny_entry *deny; /* DENY_MAX, open addressing */
@@ -165,8 +174,9 @@ struct shard {
     rd_buf *touch[MAX_SHARDS]; /* keys hit here, by owning shard */
     rd_timer touch_timer;
     uint64_t tmp_seq;
-    edge_token_cache tokens; /* links this shard verified lately */
-    job *spare;              /* finished jobs kept for the next requests */
+    edge_token_cache tokens;       /* links this shard verified lately */
+    key_memo keys[KEY_MEMO_SLOTS]; /* object keys this shard computed lately (key_of) */
+    job *spare;                    /* finished jobs kept for the next requests */
     int nspare;
     int64_t date_of; /* the mtime last_modified spells, once it is not empty */
     char last_modified[30];
@@ -194,22 +204,46 @@ struct rd_edge {
 
 /* ---- names ---- */
 
-static cache_key key_of(const char *asset, const char *path)
+/* "asset/path": what an object's key is the SHA-256 of. Its length. */
+static size_t key_name(char name[EDGE_ASSET_MAX + EDGE_PATH_MAX + 2], const char *asset,
+                       const char *path)
 {
-    char name[EDGE_ASSET_MAX + EDGE_PATH_MAX + 2];
-    uint8_t d[HMAC_SHA256_LEN];
-    /* "asset/path", by hand: snprintf here was a per cent of a playlist's CPU. */
+    /* By hand: snprintf here was a per cent of a playlist's CPU. */
     size_t al = strnlen(asset, EDGE_ASSET_MAX), pl = strnlen(path, EDGE_PATH_MAX);
     memcpy(name, asset, al);
     name[al] = '/';
     memcpy(name + al + 1, path, pl);
-    hmac_sha256_digest(name, al + 1 + pl, d);
+    return al + 1 + pl;
+}
+
+static cache_key key_hash(const char *name, size_t len)
+{
+    uint8_t d[HMAC_SHA256_LEN];
+    hmac_sha256_digest(name, len, d);
     cache_key k = {0, 0};
     for (int i = 0; i < 8; i++) {
         k.hi = k.hi << 8 | d[i];
         k.lo = k.lo << 8 | d[8 + i];
     }
     return k;
+}
+
+/* An object's key, from the shard's memo when it computed this name's lately (players ask for
+ * the same playlists and segments again and again; the SHA-256 was a per cent and a half of a
+ * playlist's CPU). The memo holds exact names, so it answers what key_hash would. */
+static cache_key key_of(shard *sh, const char *asset, const char *path)
+{
+    char name[EDGE_ASSET_MAX + EDGE_PATH_MAX + 2];
+    size_t len = key_name(name, asset, path);
+    if (len > KEY_MEMO_NAME)
+        return key_hash(name, len);
+    key_memo *m = &sh->keys[mulhash64(0, name, len) % KEY_MEMO_SLOTS];
+    if (m->len != len || memcmp(m->name, name, len) != 0) {
+        m->key = key_hash(name, len);
+        m->len = (uint16_t)len;
+        memcpy(m->name, name, len);
+    }
+    return m->key;
 }
 
 static int owner_of(const rd_edge *e, cache_key k)
@@ -1208,7 +1242,7 @@ static void serve_hls(shard *sh, rd_msg *m)
         }
         pl = thumb_path(j->path, sizeof(j->path), tms, tw);
     }
-    j->key = key_of(j->asset, j->path);
+    j->key = key_of(sh, j->asset, j->path);
     size_t plen = (size_t)pl;
     j->playlist = plen > 5 && strcmp(j->path + plen - 5, ".m3u8") == 0;
     if (!j->playlist) {

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define FNV32_BASIS 2166136261u
 #define FNV64_BASIS 1469598103934665603ull
@@ -27,6 +28,25 @@ static inline uint64_t fnv1a64(uint64_t h, const void *p, size_t n)
     for (size_t i = 0; i < n; i++)
         h = (h ^ b[i]) * 1099511628211ull;
     return h;
+}
+
+/* A word at a time: eight bytes a multiply, for keys of tens of bytes hashed per request (the
+ * edge's memo of object keys), where FNV's byte at a time was a visible share of a small
+ * request's CPU. The same use and limits as FNV-1a: spreading keys that are then compared. */
+static inline uint64_t mulhash64(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    const uint64_t k = 0x9e3779b97f4a7c15ull;
+    for (; n >= 8; b += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, b, 8);
+        h = (h ^ w) * k;
+        h ^= h >> 29;
+    }
+    uint64_t w = 0;
+    memcpy(&w, b, n);
+    h = (h ^ w ^ (uint64_t)n << 56) * k;
+    return h ^ h >> 32;
 }
 
 #endif
