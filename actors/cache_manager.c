@@ -114,7 +114,8 @@ struct job {
 /* One origin GET of one object, with everything it has delivered so far. */
 struct flight {
     shard *sh;
-    flight *next; /* the shard's open flights (joinable) */
+    flight *next;  /* the shard's open flights (joinable) */
+    flight *ended; /* a playlist's that ended this turn: the shard's list (playlist_ended) */
     cache_key key;
     char asset[EDGE_ASSET_MAX + 1];
     char path[EDGE_PATH_MAX + 1];
@@ -176,6 +177,8 @@ struct shard {
     uint64_t tmp_seq;
     edge_token_cache tokens;       /* links this shard verified lately */
     key_memo keys[KEY_MEMO_SLOTS]; /* object keys this shard computed lately (key_of) */
+    flight *ended;                 /* playlist reads that ended this turn, still joinable */
+    rd_turn_hook ended_hook;       /* armed while `ended` is not empty: unlists them */
     job *spare;                    /* finished jobs kept for the next requests */
     int nspare;
     int64_t date_of; /* the mtime last_modified spells, once it is not empty */
@@ -1059,6 +1062,35 @@ static void on_data(blob_sink *s, rd_buf *chunk)
     disk_next(f);
 }
 
+/* The end of the loop turn in which playlist reads ended: the next request reads afresh. */
+static void playlist_reads_over(rd_turn_hook *h)
+{
+    shard *sh = (shard *)(void *)((char *)h - offsetof(shard, ended_hook));
+    while (sh->ended != NULL) {
+        flight *f = sh->ended;
+        sh->ended = f->ended;
+        flight_unlist(f);
+        flight_maybe_free(f);
+    }
+}
+
+/* A playlist read has ended: it stays joinable until the end of this loop turn, so the
+ * requests the loop took in the same turn (its completion and theirs reaped together) share
+ * it, as those that came while it was read do. Playlists are "no-cache": the bytes a request
+ * gets were read at most one loop turn before the loop took it, and a request sent after the
+ * answer to an earlier one (a player polling, a client rewriting the file between requests)
+ * always reads afresh. */
+static void playlist_ended(flight *f)
+{
+    shard *sh = f->sh;
+    if (!f->joinable)
+        return;
+    if (sh->ended == NULL)
+        loop_at_turn_end(sh->loop, &sh->ended_hook);
+    f->ended = sh->ended;
+    sh->ended = f;
+}
+
 static void on_done(blob_sink *s, int err, const char *why)
 {
     (void)why; /* the error number says what the edge answers */
@@ -1073,11 +1105,13 @@ static void on_done(blob_sink *s, int err, const char *why)
     metrics_observe(e->fetch_seconds, (double)(rd_now_ns() - f->start_ns) / 1e9);
     if (err == 0) {
         metrics_add(e->fetch_ok, 1);
-        if (f->playlist)
+        if (f->playlist) {
             start_waiters(f); /* they waited for all of it */
+            playlist_ended(f);
+        } else if (!f->store || f->disk_failed) {
+            flight_unlist(f); /* not storable: the next request fetches afresh */
+        }
         /* Every waiter has been sent everything: waiter_pump finished them. */
-        if (!f->store || f->disk_failed)
-            flight_unlist(f); /* a playlist, or not storable: the next request fetches afresh */
         disk_next(f);
         flight_maybe_free(f);
         return;
@@ -1277,6 +1311,7 @@ static int cache_init(rd_actor *self, void *arg)
     sh->self = self;
     sh->loop = self->loop;
     sh->touch_timer.fire = on_touch_timer;
+    sh->ended_hook.fn = playlist_reads_over;
     sh->poll_timer.fire = on_poll_timer;
     self->state = sh;
     if (sh->idx == 0 && sh->e->store != NULL) {
@@ -1405,7 +1440,9 @@ static void make_metrics(rd_edge *e)
     SERIES(evictions, "reeld_edge_cache_evictions_total",
            "Objects removed from the disk cache to stay within CACHE_MAX_BYTES.", RD_COUNTER);
     SERIES(coalesced, "reeld_edge_coalesced_waiters_total",
-           "Requests that joined an origin fetch already under way.", RD_COUNTER);
+           "Requests that joined an origin fetch under way (a playlist's: or ended in the same "
+           "loop turn).",
+           RD_COUNTER);
     SERIES(cache_bytes, "reeld_edge_cache_bytes", "Bytes in the disk cache.", RD_GAUGE);
     SERIES(cache_objects, "reeld_edge_cache_objects", "Objects in the disk cache.", RD_GAUGE);
     SERIES(fetch_seconds, "reeld_edge_origin_fetch_seconds",
