@@ -62,6 +62,8 @@ int http1_parse_request(const char *buf, size_t len, http1_request *req, http1_h
     /* Empty lines before the request line are tolerated (RFC 9112 2.2). */
     while (end - p >= 2 && p[0] == '\r' && p[1] == '\n')
         p += 2;
+    if (p < end && *p == '\r') /* the CR of an empty line whose LF has not come yet, or a bare CR */
+        return p + 1 == end ? HTTP1_PARTIAL : HTTP1_BAD;
     /* The request line: method SP origin-form SP "HTTP/1." ("0" / "1") CRLF. */
     const char *s = span(p, end, C_TCHAR);
     if (s == end)
