@@ -114,8 +114,9 @@ struct job {
 /* One origin GET of one object, with everything it has delivered so far. */
 struct flight {
     shard *sh;
-    flight *next;  /* the shard's open flights (joinable) */
-    flight *ended; /* a playlist's that ended this turn: the shard's list (playlist_ended) */
+    flight *next;     /* the shard's open flights (joinable) */
+    flight *ended;    /* a playlist's that ended this turn: the shard's list (playlist_ended) */
+    uint64_t done_ns; /* a playlist's: the turn clock when the loop saw its read end */
     cache_key key;
     char asset[EDGE_ASSET_MAX + 1];
     char path[EDGE_PATH_MAX + 1];
@@ -1074,12 +1075,12 @@ static void playlist_reads_over(rd_turn_hook *h)
     }
 }
 
-/* A playlist read has ended: it stays joinable until the end of this loop turn, so the
- * requests the loop took in the same turn (its completion and theirs reaped together) share
- * it, as those that came while it was read do. Playlists are "no-cache": the bytes a request
- * gets were read at most one loop turn before the loop took it, and a request sent after the
- * answer to an earlier one (a player polling, a client rewriting the file between requests)
- * always reads afresh. */
+/* A playlist read has ended: until the end of this loop turn it still serves the requests that
+ * had arrived by the time the loop saw it end (their listener's turn clock, recv_ns, no later
+ * than done_ns: those reaped with its completion), as it served those that came while it was
+ * read. Playlists are "no-cache": owner_miss passes a finished read by for a request that
+ * arrived after that (a player's next poll, a client's read after it rewrote the file), which
+ * starts a read or joins one under way, as any request may. */
 static void playlist_ended(flight *f)
 {
     shard *sh = f->sh;
@@ -1100,6 +1101,7 @@ static void on_done(blob_sink *s, int err, const char *why)
         err = -EIO; /* the object changed while it was read: its size is not what it said */
     f->get = NULL;
     f->origin_done = 1;
+    f->done_ns = rd_turn_ns();
     f->err = err;
     loop_timer_cancel(f->sh->loop, &f->timeout);
     metrics_observe(e->fetch_seconds, (double)(rd_now_ns() - f->start_ns) / 1e9);
@@ -1186,8 +1188,11 @@ static void flight_start(shard *sh, job *j)
 /* A request for an object this shard owns, not found on disk (or a playlist). */
 static void owner_miss(shard *sh, job *j)
 {
+    uint64_t came = msg_body(j->req, http_request)->recv_ns;
     for (flight *f = sh->flights; f != NULL; f = f->next) {
         if (f->key.hi == j->key.hi && f->key.lo == j->key.lo) {
+            if (f->playlist && f->origin_done && came > f->done_ns)
+                continue; /* its read ended before this request came: read afresh */
             metrics_add(sh->e->coalesced, 1);
             if (!j->playlist)
                 metrics_add(sh->e->misses, 1);
@@ -1440,8 +1445,8 @@ static void make_metrics(rd_edge *e)
     SERIES(evictions, "reeld_edge_cache_evictions_total",
            "Objects removed from the disk cache to stay within CACHE_MAX_BYTES.", RD_COUNTER);
     SERIES(coalesced, "reeld_edge_coalesced_waiters_total",
-           "Requests that joined an origin fetch under way (a playlist's: or ended in the same "
-           "loop turn).",
+           "Requests that joined an origin fetch under way (a playlist's: or one whose end the "
+           "loop saw as they arrived).",
            RD_COUNTER);
     SERIES(cache_bytes, "reeld_edge_cache_bytes", "Bytes in the disk cache.", RD_GAUGE);
     SERIES(cache_objects, "reeld_edge_cache_objects", "Objects in the disk cache.", RD_GAUGE);

@@ -11,9 +11,10 @@
  * CACHE_MAX_BYTES with LRU eviction; a miss is fetched from the origin once however many clients
  * ask at the same time (single-flight), streamed to all of them while it is written to a temporary
  * file that is renamed into place when complete. Playlists are read from the origin for every
- * request and never written to disk: one read serves the requests that come while it is under
- * way and in the loop turn it ends, no others. One Range per request (206/416), ETag/If-None-Match
- * and Last-Modified/If-Modified-Since (304). See cache_manager.c for the sharding.
+ * request and never written to disk: one read serves the requests that arrive while it is
+ * under way (or in the wait for completions that brings its end), no later one. One Range per
+ * request (206/416), ETag/If-None-Match and Last-Modified/If-Modified-Since (304). See
+ * cache_manager.c for the sharding.
  *
  * Signing key: EDGE_SIGNING_KEY; during a rotation EDGE_SIGNING_KEY_PREVIOUS is accepted for
  * EDGE_KEY_GRACE_SEC after start. With no EDGE_SIGNING_KEY, reeld generates a random key once
