@@ -36,13 +36,43 @@ enum { OP_ACCEPT = 1, OP_RECV, OP_SEND };
 
 typedef struct conn {
     int fd;
-    int matched; /* bytes of "\r\n\r\n" matched at the end of the last receive */
+    uint32_t last4; /* the last four bytes received, the newest lowest */
+    int since;      /* bytes received since the last head's end, up to 4 */
     int sending;
     size_t out_len, pending; /* responses queued while a send is in flight */
     char out[OUT_MAX];
 } conn;
 
 static conn *conns[MAX_CONNS];
+
+/* How many request heads end in these `n` bytes: each "\r\n\r\n" (counted across receives)
+ * that does not overlap the one before. Only the line feeds are looked at, found with memchr;
+ * the three bytes before each come from the buffer or, at its start, from `last4`. A byte at a
+ * time with the state in memory cost ~0.5 us a request here, more than all of reeld's parsing. */
+static int heads_in(conn *c, const char *b, int n)
+{
+    int heads = 0;
+    const char *p = b, *end = b + n;
+    while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        int at = (int)(p - b);
+        uint32_t w = 0;
+        for (int k = 3; k >= 1; k--) /* the three bytes before the line feed, oldest highest */
+            w = w << 8 |
+                (at - k >= 0 ? (uint8_t)b[at - k] : (uint8_t)(c->last4 >> (8 * (k - at - 1))));
+        int since = c->since + at + 1;
+        if (w == ('\r' << 16 | '\n' << 8 | '\r') && since >= 4) {
+            heads++;
+            c->since = -(at + 1); /* counts from this head's end */
+        }
+        p++;
+    }
+    c->since += n;
+    if (c->since > 4)
+        c->since = 4;
+    for (int i = n >= 4 ? n - 4 : 0; i < n; i++)
+        c->last4 = c->last4 << 8 | (uint8_t)b[i];
+    return heads;
+}
 
 static uint64_t ud(int op, int fd)
 {
@@ -150,7 +180,6 @@ int main(int argc, char **argv)
     io_uring_sqe_set_data64(sqe, ud(OP_ACCEPT, lfd));
     printf("listening on 127.0.0.1:%s\n", argv[1]);
     fflush(stdout);
-    static const char end[] = "\r\n\r\n";
     for (;;) {
         io_uring_submit_and_wait(&ring, 1);
         struct io_uring_cqe *cqe;
@@ -181,15 +210,7 @@ int main(int argc, char **argv)
                     int bid = (int)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
                     const char *b = mem + (size_t)bid * BUF_SIZE;
                     if (c != NULL) {
-                        for (int i = 0; i < res; i++) {
-                            c->matched = b[i] == end[c->matched] ? c->matched + 1
-                                         : b[i] == '\r'          ? 1
-                                                                 : 0;
-                            if (c->matched == 4) {
-                                c->pending++;
-                                c->matched = 0;
-                            }
-                        }
+                        c->pending += heads_in(c, b, res);
                         flush(&ring, c);
                     }
                     io_uring_buf_ring_add(br, (void *)b, BUF_SIZE, (unsigned short)bid,
