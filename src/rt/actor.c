@@ -32,6 +32,10 @@ struct rd_pending {
     void *ctx;
 };
 
+#define SPARE_PENDING_MAX 1024 /* request records an actor keeps for reuse */
+
+static void drop_local(rd_actor *a);
+
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static rd_actor *registry;
 
@@ -72,6 +76,7 @@ void actor_free_all(void)
         rd_msg *m;
         while ((m = mailbox_pop(&a->mbox)) != NULL)
             msg_free(m);
+        drop_local(a);
         if (a->wake_fd >= 0)
             close(a->wake_fd);
         /* Requests still unanswered when the loops stopped: no callback can run any more (its
@@ -84,6 +89,11 @@ void actor_free_all(void)
             }
         }
         free(a->pending);
+        while (a->spare_pending != NULL) {
+            rd_pending *p = a->spare_pending;
+            a->spare_pending = p->next;
+            free(p);
+        }
         free(a);
         a = next;
     }
@@ -102,6 +112,48 @@ static void notify(rd_actor *to)
     }
 }
 
+/* A send within a loop: onto the actor's local list, the loop's thread being the only one that
+ * touches it. The bound counts both lists. */
+static int send_local(rd_actor *to, rd_msg *m)
+{
+    int32_t n = atomic_load_explicit(&to->local_n, memory_order_relaxed);
+    if (to->mbox.bound > 0 && !(m->flags & RD_MSG_SYSTEM) &&
+        mailbox_depth(&to->mbox) + n >= to->mbox.bound)
+        return -EAGAIN;
+    atomic_store_explicit(&m->node.next, NULL, memory_order_relaxed);
+    if (to->local_last != NULL)
+        atomic_store_explicit(&to->local_last->node.next, &m->node, memory_order_relaxed);
+    else
+        to->local_first = m;
+    to->local_last = m;
+    atomic_store_explicit(&to->local_n, n + 1, memory_order_relaxed);
+    if (!to->local_queued && !to->down) {
+        to->local_queued = 1;
+        loop_schedule_local(to->loop, to);
+    }
+    return 0;
+}
+
+static rd_msg *pop_local(rd_actor *a)
+{
+    rd_msg *m = a->local_first;
+    if (m == NULL)
+        return NULL;
+    a->local_first = (rd_msg *)(void *)atomic_load_explicit(&m->node.next, memory_order_relaxed);
+    if (a->local_first == NULL)
+        a->local_last = NULL;
+    atomic_store_explicit(&a->local_n, atomic_load_explicit(&a->local_n, memory_order_relaxed) - 1,
+                          memory_order_relaxed);
+    return m;
+}
+
+static void drop_local(rd_actor *a)
+{
+    rd_msg *m;
+    while ((m = pop_local(a)) != NULL)
+        msg_free(m);
+}
+
 int actor_send(rd_actor *to, rd_msg *m)
 {
     assert(to != NULL && m != NULL);
@@ -109,7 +161,9 @@ int actor_send(rd_actor *to, rd_msg *m)
         (to->loop != NULL && loop_ended(to->loop)))
         return -EPIPE; /* nothing will handle it */
     rd_loop *here = loop_current();
-    if (here != NULL && to->loop != NULL && to->loop != here && !(m->flags & RD_MSG_SYSTEM))
+    if (here != NULL && to->loop == here)
+        return send_local(to, m);
+    if (here != NULL && to->loop != NULL && !(m->flags & RD_MSG_SYSTEM))
         return loop_post(here, to, m); /* leaves in a chain at the end of this batch */
     int r = mailbox_push(&to->mbox, m);
     if (r < 0)
@@ -152,6 +206,29 @@ void actor_stop(rd_actor *a)
 
 /* ---- requests ---- */
 
+/* A request record: reused from the actor's spares (its loop's thread only), else allocated. */
+static rd_pending *pending_new(rd_actor *self)
+{
+    rd_pending *p = self->spare_pending;
+    if (p == NULL)
+        return rd_calloc(1, sizeof(*p), "a pending request");
+    self->spare_pending = p->next;
+    self->spare_count--;
+    memset(p, 0, sizeof(*p));
+    return p;
+}
+
+static void pending_free(rd_actor *self, rd_pending *p)
+{
+    if (self->spare_count >= SPARE_PENDING_MAX) {
+        free(p);
+        return;
+    }
+    p->next = self->spare_pending;
+    self->spare_pending = p;
+    self->spare_count++;
+}
+
 static rd_pending **bucket(rd_actor *self, uint32_t corr)
 {
     return &self->pending[corr & (PENDING_BUCKETS - 1)];
@@ -183,7 +260,7 @@ static void request_timed_out(rd_timer *t)
     assert(q == p);
     (void)q;
     int r = p->cb(self, NULL, -ETIMEDOUT, p->ctx);
-    free(p);
+    pending_free(self, p);
     if (r < 0)
         fail(self, r, "reply_callback");
 }
@@ -206,7 +283,7 @@ int actor_request(rd_actor *self, rd_actor *to, rd_msg *m, uint32_t timeout_ms, 
         m->from = NULL;
         return r;
     }
-    rd_pending *p = rd_calloc(1, sizeof(*p), "a pending request");
+    rd_pending *p = pending_new(self);
     p->self = self;
     p->corr = corr;
     p->cb = cb;
@@ -244,7 +321,7 @@ static void cancel_pending(rd_actor *a)
             loop_release(a->loop);
             loop_timer_cancel(a->loop, &p->timer);
             p->cb(a, NULL, -ECANCELED, p->ctx);
-            free(p);
+            pending_free(a, p);
         }
     }
 }
@@ -281,6 +358,10 @@ static void restart_due(rd_timer *t)
     if (a->parked) {
         a->parked = 0;
         loop_schedule(a->loop, a);
+    }
+    if (a->local_first != NULL && !a->local_queued) {
+        a->local_queued = 1;
+        loop_schedule_local(a->loop, a);
     }
 }
 
@@ -346,6 +427,7 @@ static void finish(rd_actor *a)
     a->started = 0;
     if (a->loop != NULL)
         loop_timer_cancel(a->loop, &a->restart_timer);
+    drop_local(a);
 }
 
 /* Handles one message; returns 1 when the actor has stopped. */
@@ -365,7 +447,7 @@ static int dispatch(rd_actor *a, rd_msg *m)
         }
         loop_timer_cancel(a->loop, &p->timer);
         int r = p->cb(a, m, 0, p->ctx);
-        free(p);
+        pending_free(a, p);
         if (r < 0)
             fail(a, r, "reply_callback");
         else
@@ -374,7 +456,9 @@ static int dispatch(rd_actor *a, rd_msg *m)
     }
     rd_msg_type type = (rd_msg_type)m->type; /* m may be gone after the handler */
     int r = a->def->handle(a, m);
-    atomic_fetch_add_explicit(&a->handled, 1, memory_order_relaxed);
+    /* One writer (the actor runs on one thread at a time): a plain add, not a locked one. */
+    atomic_store_explicit(&a->handled, atomic_load_explicit(&a->handled, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
     if (r != RD_KEPT)
         msg_free(m);
     if (r < 0)
@@ -427,6 +511,27 @@ int actor_run_batch(rd_actor *a)
         return 0;
     }
     return left > 0;
+}
+
+int actor_run_local(rd_actor *a)
+{
+    /* local_queued stays set while it runs: what its handlers send to it joins the list, and
+     * the loop queues it again when this returns 1. */
+    int more = 0;
+    if (atomic_load_explicit(&a->stopped, memory_order_relaxed)) {
+        drop_local(a);
+    } else if (ensure_started(a)) { /* else down: its restart timer queues the list again */
+        int n = 0;
+        rd_msg *m;
+        while (n < RD_ACTOR_BATCH && (m = pop_local(a)) != NULL) {
+            n++;
+            if (dispatch(a, m) || a->down)
+                break; /* stopped (finish dropped the rest) or down (the timer queues it) */
+        }
+        more = n == RD_ACTOR_BATCH && a->local_first != NULL && !a->down;
+    }
+    a->local_queued = more;
+    return more;
 }
 
 int actor_spawn(rd_loop *loop, const rd_actor_def *def, void *arg, rd_actor **out)

@@ -76,6 +76,16 @@ struct rd_actor {
     uint32_t next_corr;
     rd_pending **pending; /* hash of outstanding requests by corr */
     uint32_t pending_count;
+    rd_pending *spare_pending; /* finished request records for reuse (the loop's thread only) */
+    uint32_t spare_count;
+    /* Mail from actors of its own loop (loop actors): a list only that loop's thread touches,
+     * run from the loop's local ready list, so a send within a loop takes no atomic operation
+     * (the mailbox's count and link, the ready queue's link). `local_n` is atomic only so the
+     * metrics thread may read it. */
+    struct rd_msg *local_first, *local_last;
+    _Atomic int32_t local_n;
+    rd_actor *local_next; /* link in the loop's local ready list */
+    int local_queued;     /* on that list */
     /* thread actors */
     pthread_t thread;
     int wake_fd;   /* eventfd the thread sleeps on; -1 for loop actors */
@@ -95,7 +105,10 @@ int actor_spawn_thread(const rd_actor_def *def, void *arg, int cpu, rd_actor **o
 
 /* Any thread. 0 on success: `m` then belongs to the receiver. From a loop thread to an actor of
  * another loop, `m` waits in the loop's outbox until the end of the current batch and leaves
- * in one chain with the others for that actor (loop_post). -EAGAIN when its mailbox is full
+ * in one chain with the others for that actor (loop_post); to an actor of the same loop it
+ * goes onto that actor's local list (no atomic operation; handled in the same turn). Order is
+ * kept per sender: a sender on a loop reaches an actor of that loop always through the local
+ * list, and from anywhere else always through the mailbox. -EAGAIN when its mailbox is full
  * (back-pressure) or -EPIPE when it has stopped: `m` is still the caller's. */
 int actor_send(rd_actor *to, rd_msg *m);
 /* From a thread that may block (a thread actor, a command; never a loop): actor_send, waiting
@@ -151,5 +164,9 @@ void actor_cancel_requests(rd_loop *loop);
 
 /* For the loop: runs one bounded batch. Returns 1 when the actor must be scheduled again. */
 int actor_run_batch(rd_actor *a);
+
+/* For the loop: runs one bounded batch of the mail its own actors sent (the local list; the
+ * loop took `a` off its local ready list). Returns 1 when more is waiting there. */
+int actor_run_local(rd_actor *a);
 
 #endif

@@ -1,6 +1,7 @@
 /* The per-core event loop. See loop.h for what it owns and promises.
  *
- * One turn: run up to LOOP_ACTOR_RUNS ready actors (each a bounded batch), fire due timers,
+ * One turn: run up to LOOP_ACTOR_RUNS ready actors (each a bounded batch; those with mail sent
+ * within this loop first, from a list no other thread touches), fire due timers,
  * then enter the kernel once to submit what the turn queued and to wait for completions (not
  * waiting at all when actors are still ready). A sender on another thread that finds the loop
  * asleep wakes it; the `sleeping` flag makes that happen at most once per burst. */
@@ -53,9 +54,10 @@ struct rd_loop {
     int start_result;
     int start_done;
 
-    rd_mpsc ready;        /* actors to run; any thread pushes */
-    _Atomic int sleeping; /* 1 while waiting in io_uring_enter */
-    int event_fd;         /* wake path for threads that are not loops */
+    rd_mpsc ready;                            /* actors to run; any thread pushes */
+    struct rd_actor *local_head, *local_tail; /* actors with local mail; this thread only */
+    _Atomic int sleeping;                     /* 1 while waiting in io_uring_enter */
+    int event_fd;                             /* wake path for threads that are not loops */
     uint64_t event_buf;
     rd_op event_op;
 
@@ -389,6 +391,22 @@ void loop_schedule(rd_loop *loop, rd_actor *a)
     loop_wake(loop);
 }
 
+void loop_schedule_local(rd_loop *loop, rd_actor *a)
+{
+    assert(current_loop == loop);
+    a->local_next = NULL;
+    if (loop->local_tail != NULL)
+        loop->local_tail->local_next = a;
+    else
+        loop->local_head = a;
+    loop->local_tail = a;
+}
+
+static int ready_empty(rd_loop *loop)
+{
+    return loop->local_head == NULL && mpsc_empty(&loop->ready);
+}
+
 /* ---- the outbox: cross-loop sends leave in chains ---- */
 
 static void flush_slot(rd_loop *loop, outbox_slot *o)
@@ -542,10 +560,22 @@ static int run_ready(rd_loop *loop)
 {
     int runs = 0;
     while (runs < LOOP_ACTOR_RUNS) {
+        /* Mail sent within the loop first: it was sent in this turn, the other was waiting. */
+        rd_actor *a = loop->local_head;
+        if (a != NULL) {
+            if ((loop->local_head = a->local_next) == NULL)
+                loop->local_tail = NULL;
+            runs++;
+            int again = actor_run_local(a);
+            loop_flush(loop);
+            if (again)
+                loop_schedule_local(loop, a);
+            continue;
+        }
         rd_mpsc_node *n = mpsc_pop(&loop->ready);
         if (n == NULL)
             break;
-        rd_actor *a = (rd_actor *)(void *)((char *)n - offsetof(rd_actor, ready));
+        a = (rd_actor *)(void *)((char *)n - offsetof(rd_actor, ready));
         runs++;
         int again = actor_run_batch(a);
         loop_flush(loop);
@@ -589,7 +619,7 @@ int loop_run(rd_loop *loop)
             if (!loop->stopping)
                 begin_stop(loop);
             uint64_t deadline = atomic_load_explicit(&loop->stop_deadline_ns, memory_order_relaxed);
-            if ((loop->inflight == 0 && loop->held == 0 && mpsc_empty(&loop->ready)) ||
+            if ((loop->inflight == 0 && loop->held == 0 && ready_empty(loop)) ||
                 rd_now_ns() >= deadline)
                 break;
         }
@@ -611,7 +641,7 @@ int loop_run(rd_loop *loop)
         }
         atomic_store_explicit(&loop->sleeping, 1, memory_order_relaxed);
         atomic_thread_fence(memory_order_seq_cst);
-        if (!mpsc_empty(&loop->ready))
+        if (!ready_empty(loop))
             wait_ns = 0;
         add_counter(&loop->busy_ns, rd_now_ns() - t0);
 

@@ -1,8 +1,10 @@
 /* The event loop: one thread, one io_uring, the actors that live on it.
  *
  * owns:  its io_uring (created SINGLE_ISSUER|DEFER_TASKRUN when the kernel allows, so only the
- *        loop's own thread submits), its timer heap, its ready queue of actors, an eventfd.
- * takes: actors to run (loop_schedule, from any thread), wake-ups (IORING_OP_MSG_RING from
+ *        loop's own thread submits), its timer heap, its ready queue of actors, its local
+ *        ready list (actors with mail from this loop's own actors), an eventfd.
+ * takes: actors to run (loop_schedule, from any thread; loop_schedule_local, from its own
+ *        thread), wake-ups (IORING_OP_MSG_RING from
  *        another loop, an eventfd write from any other thread), a stop request.
  * does:  runs ready actors in bounded batches, fires due timers, runs the turn's end hooks,
  *        submits and reaps I/O. A completion's user data is the rd_op that asked:
@@ -141,6 +143,10 @@ void loop_at_turn_end(rd_loop *loop, rd_turn_hook *hook);
 /* Any thread: put `a` on the loop's ready queue and wake the loop if it sleeps (at most one
  * wake per burst: only the sender that finds it asleep wakes it). */
 void loop_schedule(rd_loop *loop, struct rd_actor *a);
+/* Loop thread: put `a`, an actor of this loop with mail on its local list (actor_send from
+ * this loop), on the loop's local ready list: plain stores, no wake (the loop is awake). The
+ * turn runs both lists, the local one first. */
+void loop_schedule_local(rd_loop *loop, struct rd_actor *a);
 /* Loop thread: queues `m` for `to`, an actor of another loop, in this loop's outbox. The
  * outbox leaves as one chain per destination (one exchange, one count update, at most one
  * wake) when 16 messages for one destination have piled up, and after every actor batch,

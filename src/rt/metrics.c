@@ -346,7 +346,8 @@ static void sum_actor(rd_actor *a, void *ctx)
         s->a[i].depth = 0;
         s->a[i].restarts = s->a[i].handled = 0;
     }
-    s->a[i].depth += mailbox_depth(&a->mbox);
+    s->a[i].depth +=
+        mailbox_depth(&a->mbox) + atomic_load_explicit(&a->local_n, memory_order_relaxed);
     s->a[i].restarts += atomic_load_explicit(&a->restarts, memory_order_relaxed);
     s->a[i].handled += atomic_load_explicit(&a->handled, memory_order_relaxed);
 }

@@ -19,7 +19,9 @@ static void hls_object_dispose(rd_msg *m)
 
 static void http_request_dispose(rd_msg *m)
 {
-    buf_unref(msg_body(m, http_request)->raw);
+    struct rd_msg_http_request *q = msg_body(m, http_request);
+    if (!q->raw_inline)
+        buf_unref(q->raw);
 }
 
 static void http_response_dispose(rd_msg *m)
@@ -189,10 +191,10 @@ rd_msg *msg_new(rd_msg_type type)
     return msg_new_sized(type, msg_payload_size(type));
 }
 
-rd_msg *msg_new_sized(rd_msg_type type, size_t payload)
+/* A block of class `c` from this thread's pool (NULL: none here), else malloc's; the first
+ * `zero` bytes zeroed. */
+static rd_msg *msg_alloc(rd_msg_type type, size_t n, size_t zero)
 {
-    assert(type >= MSG_COUNT || payload <= msg_payload_size(type));
-    size_t n = sizeof(rd_msg) + payload;
     int c = class_of(n);
     msg_pool *p = c >= 0 ? pool_here() : NULL;
     rd_msg *m = NULL;
@@ -206,15 +208,31 @@ rd_msg *msg_new_sized(rd_msg_type type, size_t payload)
         } else {
             m = rd_malloc(class_size(c), "a message");
         }
-        memset(m, 0, n);
+        memset(m, 0, zero);
     } else {
-        m = rd_calloc(1, n, "a message");
+        m = rd_malloc(n, "a message");
+        memset(m, 0, zero);
     }
     m->type = (uint16_t)type;
     if (p != NULL) {
         m->home = p->id;
         m->cls = (uint8_t)c;
     }
+    return m;
+}
+
+rd_msg *msg_new_sized(rd_msg_type type, size_t payload)
+{
+    assert(type >= MSG_COUNT || payload <= msg_payload_size(type));
+    size_t n = sizeof(rd_msg) + payload;
+    return msg_alloc(type, n, n);
+}
+
+rd_msg *msg_new_tail(rd_msg_type type, size_t tail, void **tail_out)
+{
+    size_t head = (sizeof(rd_msg) + msg_payload_size(type) + 15) & ~(size_t)15;
+    rd_msg *m = msg_alloc(type, head + tail, head);
+    *tail_out = (char *)m + head;
     return m;
 }
 

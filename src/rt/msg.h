@@ -48,6 +48,11 @@ rd_msg *msg_new(rd_msg_type type);
 /* A message of `type` whose payload is only its first `payload` bytes (at most the type's
  * size): for a type whose tail is an array the sender knows the receiver will not touch. */
 rd_msg *msg_new_sized(rd_msg_type type, size_t payload);
+/* A message of `type` with `tail` more bytes after its (zeroed) payload, 16-byte aligned and
+ * not zeroed, at *tail_out: for a payload that points into its own message (a request's bytes
+ * travel with it, one allocation from the pool instead of two). The tail is freed with the
+ * message. */
+rd_msg *msg_new_tail(rd_msg_type type, size_t tail, void **tail_out);
 void msg_free(rd_msg *m);
 
 /* Loops only, after each batch (loop.c): sends the messages this loop freed for other loops'

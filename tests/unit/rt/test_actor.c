@@ -1,7 +1,8 @@
 /* Actors: request/reply, the timeout path and a late reply, a stopping loop that waits for its
  * requests' answers and cancels what is left at its deadline, supervisor restarts without losing
  * mail, back-pressure from a full mailbox, stop, a thread actor that blocks, one that waits in
- * its handler for a wake or mail, and a stop during a thread actor's restart back-off. */
+ * its handler for a wake or mail, a stop during a thread actor's restart back-off, and sends
+ * between actors of one loop (their local lists): order, bound, a restart, a stop behind them. */
 #include <errno.h>
 #include <semaphore.h>
 #include <stdlib.h>
@@ -503,6 +504,166 @@ TEST(stop_ends_a_thread_actors_restart_backoff)
     actor_free_all();
 }
 
+/* ---- sends within one loop: the local list ---- */
+
+enum { RELAY_BURST = 0, RELAY_FAIL_THEN = 1, RELAY_THEN_STOP = 2 };
+
+typedef struct relay {
+    rd_actor *to;
+    uint64_t numbered; /* messages the target took, numbered in the order sent */
+    atomic_int accepted, refused, done;
+} relay;
+
+/* Sends, from the loop, what the test's message asks: `seq` numbered messages in one handler,
+ * after a failure of the target, or followed by a stop of it. */
+static int relay_handle(rd_actor *self, rd_msg *m)
+{
+    relay *r = self->state;
+    struct rd_msg_ping *p = msg_body(m, ping);
+    if (p->producer == RELAY_FAIL_THEN && actor_send(r->to, ask(ASK_FAIL, 0)) != 0)
+        atomic_fetch_add(&r->refused, 1);
+    for (uint64_t i = 0; i < p->seq; i++) {
+        rd_msg *x = ask(ASK_IGNORE, i);
+        msg_body(x, ping)->sent_ns = r->numbered;
+        if (actor_send(r->to, x) == 0) {
+            r->numbered++;
+            atomic_fetch_add(&r->accepted, 1);
+        } else {
+            atomic_fetch_add(&r->refused, 1);
+            msg_free(x);
+        }
+    }
+    if (p->producer == RELAY_THEN_STOP)
+        actor_stop(r->to);
+    atomic_fetch_add(&r->done, 1);
+    return RD_DONE;
+}
+
+static const rd_actor_def relay_def = {.name = "relay", .handle = relay_handle};
+
+typedef struct sink {
+    atomic_int got, out_of_order, inits, finis;
+    uint64_t next;
+} sink;
+
+static int sink_init(rd_actor *self, void *arg)
+{
+    sink *k = arg;
+    atomic_fetch_add(&k->inits, 1);
+    self->state = k;
+    return 0;
+}
+
+static int sink_handle(rd_actor *self, rd_msg *m)
+{
+    sink *k = self->state;
+    if (msg_body(m, ping)->producer == ASK_FAIL)
+        return -EIO;
+    if (msg_body(m, ping)->sent_ns != k->next)
+        atomic_fetch_add(&k->out_of_order, 1);
+    k->next = msg_body(m, ping)->sent_ns + 1;
+    atomic_fetch_add(&k->got, 1);
+    return RD_DONE;
+}
+
+static void sink_fini(rd_actor *self)
+{
+    sink *k = self->state;
+    atomic_fetch_add(&k->finis, 1);
+}
+
+static const rd_actor_def small_sink_def = {.name = "sink",
+                                            .init = sink_init,
+                                            .handle = sink_handle,
+                                            .fini = sink_fini,
+                                            .mailbox_bound = 8};
+static const rd_actor_def sink_def = {
+    .name = "sink", .init = sink_init, .handle = sink_handle, .fini = sink_fini};
+
+static rd_msg *relay_ask(int what, uint64_t n)
+{
+    rd_msg *m = msg_new(MSG_PING);
+    msg_body(m, ping)->producer = (uint32_t)what;
+    msg_body(m, ping)->seq = n;
+    return m;
+}
+
+static rd_loop *lp;
+static relay rl;
+static sink sk;
+static rd_actor *ra, *ka;
+
+static void local_setup(const rd_actor_def *sink_of)
+{
+    loop_create(&lp, 0, -1);
+    loop_start(lp);
+    memset(&rl, 0, sizeof(rl));
+    memset(&sk, 0, sizeof(sk));
+    actor_spawn(lp, sink_of, &sk, &ka);
+    rl.to = ka;
+    actor_spawn(lp, &relay_def, &rl, &ra);
+}
+
+static void local_teardown(void)
+{
+    loop_stop(lp, rd_now_ns() + 1000 * MS);
+    loop_join(lp);
+    loop_destroy(lp);
+    actor_free_all();
+}
+
+TEST(sends_within_a_loop_keep_the_bound)
+{
+    local_setup(&small_sink_def);
+    /* 20 sent in one handler: the sink cannot run meanwhile, so its bound (8) refuses 12. */
+    CHECK_EQ_INT(actor_send(ra, relay_ask(RELAY_BURST, 20)), 0);
+    CHECK(wait_int(&rl.done, 1, 2000));
+    CHECK_EQ_INT(atomic_load(&rl.accepted), 8);
+    CHECK_EQ_INT(atomic_load(&rl.refused), 12);
+    CHECK(wait_int(&sk.got, 8, 2000));
+    CHECK_EQ_INT(atomic_load(&sk.out_of_order), 0);
+    local_teardown();
+}
+
+TEST(sends_within_a_loop_keep_their_order_past_a_batch)
+{
+    local_setup(&sink_def);
+    /* 300 in one handler: the sink takes them in batches of 64, run again until done. */
+    CHECK_EQ_INT(actor_send(ra, relay_ask(RELAY_BURST, 300)), 0);
+    CHECK(wait_int(&sk.got, 300, 2000));
+    CHECK_EQ_INT(atomic_load(&rl.refused), 0);
+    CHECK_EQ_INT(atomic_load(&sk.out_of_order), 0);
+    CHECK_EQ_INT(atomic_load(&sk.got), 300);
+    local_teardown();
+}
+
+TEST(sends_within_a_loop_wait_through_a_restart)
+{
+    local_setup(&sink_def);
+    CHECK(wait_int(&sk.inits, 1, 2000));
+    /* A failure, then 10 behind it on the local list: they wait for the restart, none lost. */
+    CHECK_EQ_INT(actor_send(ra, relay_ask(RELAY_FAIL_THEN, 10)), 0);
+    CHECK(wait_int(&sk.got, 10, 3000));
+    CHECK_EQ_INT(atomic_load(&sk.got), 10);
+    CHECK_EQ_INT(atomic_load(&sk.out_of_order), 0);
+    CHECK_EQ_INT(atomic_load(&sk.inits), 2);
+    CHECK_EQ_INT(atomic_load(&ka->restarts), 1);
+    local_teardown();
+}
+
+TEST(a_stop_from_the_same_loop_comes_after_what_was_sent_before_it)
+{
+    local_setup(&sink_def);
+    CHECK(wait_int(&sk.inits, 1, 2000));
+    CHECK_EQ_INT(actor_send(ra, relay_ask(RELAY_THEN_STOP, 5)), 0);
+    CHECK(wait_int(&sk.finis, 1, 2000));
+    CHECK_EQ_INT(atomic_load(&sk.got), 5); /* handled, then stopped */
+    rd_msg *m = ask(ASK_IGNORE, 0);
+    CHECK_EQ_INT(actor_send(ka, m), -EPIPE);
+    msg_free(m);
+    local_teardown();
+}
+
 int main(void)
 {
     RUN(request_reply);
@@ -516,5 +677,9 @@ int main(void)
     RUN(send_wait_blocks_until_room_then_times_out);
     RUN(thread_actor_waits_for_a_wake_or_mail);
     RUN(stop_ends_a_thread_actors_restart_backoff);
+    RUN(sends_within_a_loop_keep_the_bound);
+    RUN(sends_within_a_loop_keep_their_order_past_a_batch);
+    RUN(sends_within_a_loop_wait_through_a_restart);
+    RUN(a_stop_from_the_same_loop_comes_after_what_was_sent_before_it);
     return test_summary();
 }
