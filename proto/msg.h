@@ -39,11 +39,12 @@ typedef struct rd_http_field {
 #define RD_HTTP_MAX_PARAMS 4
 
 struct rd_msg_http_request {
-    rd_buf *raw;      /* head, decoded body, then the field array; the message's reference */
-    uint64_t stream;  /* names this response for MSG_HTTP_PART */
-    uint64_t recv_ns; /* monotonic time the head was complete */
-    uint32_t route;   /* id returned by http_routes_add */
-    uint32_t method;  /* one RD_HTTP_* bit */
+    rd_buf *raw;        /* head, decoded body, then the field array; the message's reference */
+    uint8_t raw_inline; /* raw lies in the message's own tail (msg_new_tail): freed with it */
+    uint64_t stream;    /* names this response for MSG_HTTP_PART */
+    uint64_t recv_ns;   /* monotonic time the head was complete */
+    uint32_t route;     /* id returned by http_routes_add */
+    uint32_t method;    /* one RD_HTTP_* bit */
     uint32_t path_off, path_len;     /* path without the query */
     uint32_t query_off, query_len;   /* after '?'; len 0 when none */
     uint32_t fields_off, num_fields; /* rd_http_field[num_fields] at raw->data + fields_off */
