@@ -161,10 +161,14 @@ int actor_send(rd_actor *to, rd_msg *m)
         (to->loop != NULL && loop_ended(to->loop)))
         return -EPIPE; /* nothing will handle it */
     rd_loop *here = loop_current();
-    if (here != NULL && to->loop == here)
+    if (here != NULL && to->loop == here && !(m->flags & RD_MSG_SYSTEM))
         return send_local(to, m);
     if (here != NULL && to->loop != NULL && !(m->flags & RD_MSG_SYSTEM))
         return loop_post(here, to, m); /* leaves in a chain at the end of this batch */
+    if (to->loop != NULL && to->mbox.bound > 0 && !(m->flags & RD_MSG_SYSTEM) &&
+        mailbox_depth(&to->mbox) + atomic_load_explicit(&to->local_n, memory_order_relaxed) >=
+            to->mbox.bound)
+        return -EAGAIN; /* the bound counts both lists */
     int r = mailbox_push(&to->mbox, m);
     if (r < 0)
         return r;
@@ -435,6 +439,13 @@ static int dispatch(rd_actor *a, rd_msg *m)
 {
     if (m->type == MSG_STOP && (m->flags & RD_MSG_SYSTEM)) {
         msg_free(m);
+        /* A stop travels through the mailbox, behind what other threads sent before it; what
+         * senders of this loop sent before it is on the local list, which may not have run
+         * yet: handled first, so no sender's mail is overtaken by its own stop. (System
+         * messages never go onto the local list, so this does not recurse into a stop.) */
+        rd_msg *x;
+        while (!a->down && (x = pop_local(a)) != NULL)
+            (void)dispatch(a, x);
         finish(a);
         return 1;
     }

@@ -108,7 +108,9 @@ int actor_spawn_thread(const rd_actor_def *def, void *arg, int cpu, rd_actor **o
  * in one chain with the others for that actor (loop_post); to an actor of the same loop it
  * goes onto that actor's local list (no atomic operation; handled in the same turn). Order is
  * kept per sender: a sender on a loop reaches an actor of that loop always through the local
- * list, and from anywhere else always through the mailbox. -EAGAIN when its mailbox is full
+ * list, and from anywhere else always through the mailbox; a stop (a system message) always
+ * goes through the mailbox, and its handling first handles what is on the local list. The
+ * bound counts both lists. -EAGAIN when its mailbox is full
  * (back-pressure) or -EPIPE when it has stopped: `m` is still the caller's. */
 int actor_send(rd_actor *to, rd_msg *m);
 /* From a thread that may block (a thread actor, a command; never a loop): actor_send, waiting

@@ -1,7 +1,8 @@
 /* The per-core event loop. See loop.h for what it owns and promises.
  *
  * One turn: run up to LOOP_ACTOR_RUNS ready actors (each a bounded batch; those with mail sent
- * within this loop first, from a list no other thread touches), fire due timers,
+ * within this loop come from a list no other thread touches, taking turns with the shared
+ * ready queue), fire due timers,
  * then enter the kernel once to submit what the turn queued and to wait for completions (not
  * waiting at all when actors are still ready). A sender on another thread that finds the loop
  * asleep wakes it; the `sleeping` flag makes that happen at most once per burst. */
@@ -438,7 +439,10 @@ int loop_post(rd_loop *loop, rd_actor *to, struct rd_msg *m)
         }
     }
     int32_t queued = o ? o->n : 0;
-    if (to->mbox.bound > 0 && mailbox_depth(&to->mbox) + queued >= to->mbox.bound)
+    if (to->mbox.bound > 0 && mailbox_depth(&to->mbox) +
+                                      atomic_load_explicit(&to->local_n, memory_order_relaxed) +
+                                      queued >=
+                                  to->mbox.bound)
         return -EAGAIN;
     if (o == NULL) {
         if (loop->noutbox == OUTBOX_SLOTS)
@@ -558,23 +562,30 @@ static void reap(rd_loop *loop)
 
 static int run_ready(rd_loop *loop)
 {
-    int runs = 0;
+    int runs = 0, local = 0;
     while (runs < LOOP_ACTOR_RUNS) {
-        /* Mail sent within the loop first: it was sent in this turn, the other was waiting. */
-        rd_actor *a = loop->local_head;
-        if (a != NULL) {
+        /* The two lists take turns while both have actors: actors of this loop that keep
+         * mailing each other must not starve what other loops and threads sent. */
+        rd_actor *a = NULL;
+        if (loop->local_head != NULL && (local || mpsc_empty(&loop->ready))) {
+            a = loop->local_head;
             if ((loop->local_head = a->local_next) == NULL)
                 loop->local_tail = NULL;
             runs++;
+            local = 0;
             int again = actor_run_local(a);
             loop_flush(loop);
             if (again)
                 loop_schedule_local(loop, a);
             continue;
         }
+        local = 1;
         rd_mpsc_node *n = mpsc_pop(&loop->ready);
-        if (n == NULL)
+        if (n == NULL) {
+            if (loop->local_head != NULL)
+                continue; /* the queue looked busy but had nothing yet: the local list */
             break;
+        }
         a = (rd_actor *)(void *)((char *)n - offsetof(rd_actor, ready));
         runs++;
         int again = actor_run_batch(a);

@@ -145,7 +145,7 @@ void loop_at_turn_end(rd_loop *loop, rd_turn_hook *hook);
 void loop_schedule(rd_loop *loop, struct rd_actor *a);
 /* Loop thread: put `a`, an actor of this loop with mail on its local list (actor_send from
  * this loop), on the loop's local ready list: plain stores, no wake (the loop is awake). The
- * turn runs both lists, the local one first. */
+ * turn runs both lists, taking turns while both have actors. */
 void loop_schedule_local(rd_loop *loop, struct rd_actor *a);
 /* Loop thread: queues `m` for `to`, an actor of another loop, in this loop's outbox. The
  * outbox leaves as one chain per destination (one exchange, one count update, at most one

@@ -664,6 +664,73 @@ TEST(a_stop_from_the_same_loop_comes_after_what_was_sent_before_it)
     local_teardown();
 }
 
+/* An actor that mails itself for as long as `spinning` is set: its loop's local list is never
+ * empty. */
+static atomic_int spinning, spins;
+
+static int spinner_handle(rd_actor *self, rd_msg *m)
+{
+    atomic_fetch_add(&spins, 1);
+    if (atomic_load(&spinning) && actor_send(self, m) == 0)
+        return RD_KEPT;
+    return RD_DONE;
+}
+
+static const rd_actor_def spinner_def = {.name = "spinner", .handle = spinner_handle};
+
+TEST(a_loops_own_traffic_does_not_starve_mail_from_other_threads)
+{
+    local_setup(&sink_def);
+    rd_actor *sp;
+    atomic_store(&spinning, 1);
+    atomic_store(&spins, 0);
+    actor_spawn(lp, &spinner_def, NULL, &sp);
+    CHECK_EQ_INT(actor_send(sp, ask(ASK_IGNORE, 0)), 0);
+    CHECK(wait_int(&spins, 1000, 2000));
+    /* From this thread, through the sink's mailbox, while the spinner keeps the local list full. */
+    CHECK_EQ_INT(actor_send(ka, ask(ASK_IGNORE, 0)), 0);
+    CHECK(wait_int(&sk.got, 1, 1000));
+    atomic_store(&spinning, 0);
+    local_teardown();
+}
+
+/* A loop actor that blocks its loop until the test lets it go. */
+static sem_t loop_gate;
+
+static int holder_handle(rd_actor *self, rd_msg *m)
+{
+    (void)self;
+    (void)m;
+    sem_wait(&loop_gate);
+    return RD_DONE;
+}
+
+static const rd_actor_def holder_def = {.name = "holder", .handle = holder_handle};
+
+TEST(a_stop_from_the_loop_comes_after_mail_other_threads_sent_before_it)
+{
+    local_setup(&sink_def);
+    CHECK(wait_int(&sk.inits, 1, 2000));
+    sem_init(&loop_gate, 0, 0);
+    rd_actor *h;
+    actor_spawn(lp, &holder_def, NULL, &h);
+    CHECK_EQ_INT(actor_send(h, ask(ASK_IGNORE, 0)), 0); /* the loop waits in the holder */
+    /* The relay's stop is queued first, the five after it, all while the loop waits: the relay
+     * runs first and stops the sink, after the five were sent. */
+    CHECK_EQ_INT(actor_send(ra, relay_ask(RELAY_THEN_STOP, 0)), 0);
+    for (uint64_t i = 0; i < 5; i++) {
+        rd_msg *m = ask(ASK_IGNORE, i);
+        msg_body(m, ping)->sent_ns = i;
+        CHECK_EQ_INT(actor_send(ka, m), 0);
+    }
+    sem_post(&loop_gate);
+    CHECK(wait_int(&sk.finis, 1, 2000));
+    CHECK_EQ_INT(atomic_load(&sk.got), 5); /* handled, then stopped */
+    CHECK_EQ_INT(atomic_load(&sk.out_of_order), 0);
+    local_teardown();
+    sem_destroy(&loop_gate);
+}
+
 int main(void)
 {
     RUN(request_reply);
@@ -681,5 +748,7 @@ int main(void)
     RUN(sends_within_a_loop_keep_their_order_past_a_batch);
     RUN(sends_within_a_loop_wait_through_a_restart);
     RUN(a_stop_from_the_same_loop_comes_after_what_was_sent_before_it);
+    RUN(a_loops_own_traffic_does_not_starve_mail_from_other_threads);
+    RUN(a_stop_from_the_loop_comes_after_mail_other_threads_sent_before_it);
     return test_summary();
 }
