@@ -580,14 +580,6 @@ static const rd_actor_def small_sink_def = {.name = "sink",
 static const rd_actor_def sink_def = {
     .name = "sink", .init = sink_init, .handle = sink_handle, .fini = sink_fini};
 
-static rd_msg *relay_ask(int what, uint64_t n)
-{
-    rd_msg *m = msg_new(MSG_PING);
-    msg_body(m, ping)->producer = (uint32_t)what;
-    msg_body(m, ping)->seq = n;
-    return m;
-}
-
 static rd_loop *lp;
 static relay rl;
 static sink sk;
@@ -616,7 +608,7 @@ TEST(sends_within_a_loop_keep_the_bound)
 {
     local_setup(&small_sink_def);
     /* 20 sent in one handler: the sink cannot run meanwhile, so its bound (8) refuses 12. */
-    CHECK_EQ_INT(actor_send(ra, relay_ask(RELAY_BURST, 20)), 0);
+    CHECK_EQ_INT(actor_send(ra, ask(RELAY_BURST, 20)), 0);
     CHECK(wait_int(&rl.done, 1, 2000));
     CHECK_EQ_INT(atomic_load(&rl.accepted), 8);
     CHECK_EQ_INT(atomic_load(&rl.refused), 12);
@@ -629,7 +621,7 @@ TEST(sends_within_a_loop_keep_their_order_past_a_batch)
 {
     local_setup(&sink_def);
     /* 300 in one handler: the sink takes them in batches of 64, run again until done. */
-    CHECK_EQ_INT(actor_send(ra, relay_ask(RELAY_BURST, 300)), 0);
+    CHECK_EQ_INT(actor_send(ra, ask(RELAY_BURST, 300)), 0);
     CHECK(wait_int(&sk.got, 300, 2000));
     CHECK_EQ_INT(atomic_load(&rl.refused), 0);
     CHECK_EQ_INT(atomic_load(&sk.out_of_order), 0);
@@ -642,7 +634,7 @@ TEST(sends_within_a_loop_wait_through_a_restart)
     local_setup(&sink_def);
     CHECK(wait_int(&sk.inits, 1, 2000));
     /* A failure, then 10 behind it on the local list: they wait for the restart, none lost. */
-    CHECK_EQ_INT(actor_send(ra, relay_ask(RELAY_FAIL_THEN, 10)), 0);
+    CHECK_EQ_INT(actor_send(ra, ask(RELAY_FAIL_THEN, 10)), 0);
     CHECK(wait_int(&sk.got, 10, 3000));
     CHECK_EQ_INT(atomic_load(&sk.got), 10);
     CHECK_EQ_INT(atomic_load(&sk.out_of_order), 0);
@@ -655,7 +647,7 @@ TEST(a_stop_from_the_same_loop_comes_after_what_was_sent_before_it)
 {
     local_setup(&sink_def);
     CHECK(wait_int(&sk.inits, 1, 2000));
-    CHECK_EQ_INT(actor_send(ra, relay_ask(RELAY_THEN_STOP, 5)), 0);
+    CHECK_EQ_INT(actor_send(ra, ask(RELAY_THEN_STOP, 5)), 0);
     CHECK(wait_int(&sk.finis, 1, 2000));
     CHECK_EQ_INT(atomic_load(&sk.got), 5); /* handled, then stopped */
     rd_msg *m = ask(ASK_IGNORE, 0);
@@ -717,7 +709,7 @@ TEST(a_stop_from_the_loop_comes_after_mail_other_threads_sent_before_it)
     CHECK_EQ_INT(actor_send(h, ask(ASK_IGNORE, 0)), 0); /* the loop waits in the holder */
     /* The relay's stop is queued first, the five after it, all while the loop waits: the relay
      * runs first and stops the sink, after the five were sent. */
-    CHECK_EQ_INT(actor_send(ra, relay_ask(RELAY_THEN_STOP, 0)), 0);
+    CHECK_EQ_INT(actor_send(ra, ask(RELAY_THEN_STOP, 0)), 0);
     for (uint64_t i = 0; i < 5; i++) {
         rd_msg *m = ask(ASK_IGNORE, i);
         msg_body(m, ping)->sent_ns = i;
