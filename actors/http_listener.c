@@ -1618,9 +1618,7 @@ static int dispatch(conn *c, const http1_request *req, int route_id, const uint3
     if (inline_raw) {
         void *tail;
         m = msg_new_tail(MSG_HTTP_REQUEST, sizeof(rd_buf) + size, &tail);
-        raw = tail;
-        atomic_init(&raw->refs, 1);
-        raw->cap = size;
+        raw = buf_init(tail, size);
     } else {
         m = msg_new(MSG_HTTP_REQUEST);
         raw = buf_new(size);

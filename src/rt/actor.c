@@ -112,13 +112,20 @@ static void notify(rd_actor *to)
     }
 }
 
-/* A send within a loop: onto the actor's local list, the loop's thread being the only one that
- * touches it. The bound counts both lists. */
+/* Puts an actor with local mail on its loop's local ready list, once. */
+static void queue_local(rd_actor *a)
+{
+    if (!a->local_queued) {
+        a->local_queued = 1;
+        loop_schedule_local(a->loop, a);
+    }
+}
+
+/* A send within a loop (never a system message): onto the actor's local list, the loop's
+ * thread being the only one that touches it. The bound counts both lists. */
 static int send_local(rd_actor *to, rd_msg *m)
 {
-    int32_t n = atomic_load_explicit(&to->local_n, memory_order_relaxed);
-    if (to->mbox.bound > 0 && !(m->flags & RD_MSG_SYSTEM) &&
-        mailbox_depth(&to->mbox) + n >= to->mbox.bound)
+    if (actor_mail_full(to, 0))
         return -EAGAIN;
     atomic_store_explicit(&m->node.next, NULL, memory_order_relaxed);
     if (to->local_last != NULL)
@@ -126,11 +133,11 @@ static int send_local(rd_actor *to, rd_msg *m)
     else
         to->local_first = m;
     to->local_last = m;
-    atomic_store_explicit(&to->local_n, n + 1, memory_order_relaxed);
-    if (!to->local_queued && !to->down) {
-        to->local_queued = 1;
-        loop_schedule_local(to->loop, to);
-    }
+    atomic_store_explicit(&to->local_n,
+                          atomic_load_explicit(&to->local_n, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    if (!to->down) /* else its restart timer queues it */
+        queue_local(to);
     return 0;
 }
 
@@ -165,9 +172,7 @@ int actor_send(rd_actor *to, rd_msg *m)
         return send_local(to, m);
     if (here != NULL && to->loop != NULL && !(m->flags & RD_MSG_SYSTEM))
         return loop_post(here, to, m); /* leaves in a chain at the end of this batch */
-    if (to->loop != NULL && to->mbox.bound > 0 && !(m->flags & RD_MSG_SYSTEM) &&
-        mailbox_depth(&to->mbox) + atomic_load_explicit(&to->local_n, memory_order_relaxed) >=
-            to->mbox.bound)
+    if (!(m->flags & RD_MSG_SYSTEM) && actor_mail_full(to, 0))
         return -EAGAIN; /* the bound counts both lists */
     int r = mailbox_push(&to->mbox, m);
     if (r < 0)
@@ -363,10 +368,8 @@ static void restart_due(rd_timer *t)
         a->parked = 0;
         loop_schedule(a->loop, a);
     }
-    if (a->local_first != NULL && !a->local_queued) {
-        a->local_queued = 1;
-        loop_schedule_local(a->loop, a);
-    }
+    if (a->local_first != NULL)
+        queue_local(a);
 }
 
 static void fail(rd_actor *a, int err, const char *where)

@@ -94,6 +94,17 @@ struct rd_actor {
     rd_actor *next_all; /* registry link */
 };
 
+/* Whether `to` (a loop actor, or a thread actor with no local list) holds its bound of mail
+ * counting `more` still to be handed over: the mailbox and the local list together. System
+ * messages ignore the bound. Any thread. */
+static inline int actor_mail_full(rd_actor *to, int32_t more)
+{
+    return to->mbox.bound > 0 && mailbox_depth(&to->mbox) +
+                                         atomic_load_explicit(&to->local_n, memory_order_relaxed) +
+                                         more >=
+                                     to->mbox.bound;
+}
+
 /* Creates an actor on `loop`; init runs on the loop thread before its first message. Any
  * thread. 0 or -errno. The actor lives until the runtime ends (actors are not freed while a
  * sender may still hold a pointer; see actor_stop). */

@@ -5,13 +5,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-rd_buf *buf_new(size_t cap)
+rd_buf *buf_init(void *mem, size_t cap)
 {
-    rd_buf *b = rd_malloc(sizeof(*b) + cap, "allocating a buffer");
+    rd_buf *b = mem;
     atomic_init(&b->refs, 1);
     b->len = 0;
     b->cap = cap;
     return b;
+}
+
+rd_buf *buf_new(size_t cap)
+{
+    return buf_init(rd_malloc(sizeof(rd_buf) + cap, "allocating a buffer"), cap);
 }
 
 rd_buf *buf_ref(rd_buf *b)

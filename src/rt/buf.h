@@ -22,6 +22,11 @@ typedef struct rd_buf {
  * one line on out-of-memory (runtime rule). */
 rd_buf *buf_new(size_t cap);
 
+/* Makes `mem` (at least sizeof(rd_buf) + cap bytes, 16-byte aligned, owned by the caller)
+ * a buffer with room for `cap` bytes, len 0 and one reference: for one that lives inside
+ * another allocation and is released with it, never through buf_unref. */
+rd_buf *buf_init(void *mem, size_t cap);
+
 /* Takes one more reference; returns `b`. */
 rd_buf *buf_ref(rd_buf *b);
 

@@ -439,10 +439,7 @@ int loop_post(rd_loop *loop, rd_actor *to, struct rd_msg *m)
         }
     }
     int32_t queued = o ? o->n : 0;
-    if (to->mbox.bound > 0 && mailbox_depth(&to->mbox) +
-                                      atomic_load_explicit(&to->local_n, memory_order_relaxed) +
-                                      queued >=
-                                  to->mbox.bound)
+    if (actor_mail_full(to, queued))
         return -EAGAIN;
     if (o == NULL) {
         if (loop->noutbox == OUTBOX_SLOTS)
@@ -566,9 +563,8 @@ static int run_ready(rd_loop *loop)
     while (runs < LOOP_ACTOR_RUNS) {
         /* The two lists take turns while both have actors: actors of this loop that keep
          * mailing each other must not starve what other loops and threads sent. */
-        rd_actor *a = NULL;
-        if (loop->local_head != NULL && (local || mpsc_empty(&loop->ready))) {
-            a = loop->local_head;
+        rd_actor *a = loop->local_head;
+        if (a != NULL && (local || mpsc_empty(&loop->ready))) {
             if ((loop->local_head = a->local_next) == NULL)
                 loop->local_tail = NULL;
             runs++;
