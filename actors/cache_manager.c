@@ -100,6 +100,7 @@ struct job {
     uint64_t stream;
     cache_key key;
     uint8_t playlist, head_only, replied;
+    const char *ctype;    /* the path's Content-Type, looked up while the path is at hand */
     uint64_t cursor, end; /* bytes [cursor, end) still to send */
     int fd;               /* hit: the open cached file, until the listener takes it */
     rd_op op;             /* hit: the open in flight */
@@ -234,15 +235,22 @@ static cache_key key_hash(const char *name, size_t len)
 
 /* An object's key, from the shard's memo when it computed this name's lately (players ask for
  * the same playlists and segments again and again; the SHA-256 was a per cent and a half of a
- * playlist's CPU). The memo holds exact names, so it answers what key_hash would. */
+ * playlist's CPU). The memo holds exact names, so it answers what key_hash would. The name is
+ * hashed and compared from its two parts where they lie: joined into a buffer first, the
+ * hash's word loads waited for that copy's stores. */
 static cache_key key_of(shard *sh, const char *asset, const char *path)
 {
+    size_t al = strnlen(asset, EDGE_ASSET_MAX), pl = strnlen(path, EDGE_PATH_MAX);
+    size_t len = al + 1 + pl;
     char name[EDGE_ASSET_MAX + EDGE_PATH_MAX + 2];
-    size_t len = key_name(name, asset, path);
-    if (len > KEY_MEMO_NAME)
+    if (len > KEY_MEMO_NAME) {
+        key_name(name, asset, path);
         return key_hash(name, len);
-    key_memo *m = &sh->keys[mulhash64(0, name, len) % KEY_MEMO_SLOTS];
-    if (m->len != len || memcmp(m->name, name, len) != 0) {
+    }
+    key_memo *m = &sh->keys[mulhash64(mulhash64(0, asset, al), path, pl) % KEY_MEMO_SLOTS];
+    if (m->len != len || memcmp(m->name, asset, al) != 0 || m->name[al] != '/' ||
+        memcmp(m->name + al + 1, path, pl) != 0) {
+        key_name(name, asset, path);
         m->key = key_hash(name, len);
         m->len = (uint16_t)len;
         memcpy(m->name, name, len);
@@ -294,8 +302,10 @@ static void set_disposition(job *j, const struct rd_msg_http_request *q, http1_s
         j->disp[0] = '\0';
 }
 
-/* Kept per shard: a request neither allocates nor zeroes 1.6 KB. None under AddressSanitizer,
- * which would not see a stale job used again. */
+/* Kept per shard: a request neither allocates nor zeroes 1.6 KB. A playlist read ends with all
+ * its waiters at once (tens to hundreds at 256 connections), so the spares cover that many:
+ * with 64 most of a batch went back to malloc (up to ~400 KB a shard held after a burst). None
+ * under AddressSanitizer, which would not see a stale job used again. */
 #if defined(__SANITIZE_ADDRESS__)
 #define SPARE_JOBS 0
 #elif defined(__has_feature)
@@ -304,7 +314,7 @@ static void set_disposition(job *j, const struct rd_msg_http_request *q, http1_s
 #endif
 #endif
 #ifndef SPARE_JOBS
-#define SPARE_JOBS 64
+#define SPARE_JOBS 256
 #endif
 
 static job *job_new(shard *sh)
@@ -341,17 +351,15 @@ static void job_free(job *j)
 /* ---- responses ---- */
 
 /* "\"<8 hex of the key>-<size hex>-<mtime hex>\"" (written by hand: one per response). */
-static void etag_of(const job *j, uint64_t size, int64_t mtime, char out[64])
+static void etag_put(rd_wbuf *w, const job *j, uint64_t size, int64_t mtime)
 {
-    rd_wbuf w = wbuf_init(out, 64);
-    wbuf_chr(&w, '"');
-    wbuf_hex(&w, j->key.hi >> 32, 8);
-    wbuf_chr(&w, '-');
-    wbuf_hex(&w, size, 1);
-    wbuf_chr(&w, '-');
-    wbuf_hex(&w, (uint64_t)mtime, 1);
-    wbuf_chr(&w, '"');
-    wbuf_end(&w);
+    wbuf_chr(w, '"');
+    wbuf_hex(w, j->key.hi >> 32, 8);
+    wbuf_chr(w, '-');
+    wbuf_hex(w, size, 1);
+    wbuf_chr(w, '-');
+    wbuf_hex(w, (uint64_t)mtime, 1);
+    wbuf_chr(w, '"');
 }
 
 /* What an MSE player's script reads besides the safelisted headers: the range answer and the
@@ -393,6 +401,26 @@ static void reply_error(job *j, int status, const char *code, const char *messag
     reply_plain(j, status, "application/json", headers, body);
 }
 
+/* Ends a reply's header lines written in place: terminated (cut at what fitted, should a line
+ * not have), then the CORS lines for the request's Origin. */
+static void finish_headers(const job *j, struct rd_msg_http_response *r, rd_wbuf *w)
+{
+    if (wbuf_end(w) < 0)
+        r->headers[w->len] = '\0';
+    http_cors_lines(j->req, &j->sh->e->cors, CORS_EXPOSE, r->headers + w->len,
+                    sizeof(r->headers) - w->len);
+}
+
+/* Sends a reply built in place; the job has replied (even when the listener is gone). */
+static int reply_msg(job *j, rd_msg *m)
+{
+    int r = actor_reply(j->req, m);
+    if (r < 0)
+        msg_free(m); /* the listener is gone: nobody to answer */
+    j->replied = 1;
+    return r;
+}
+
 /* The largest body sent inside its response when a flight already holds it all: one message,
  * so the listener writes head and body with one send (a head and a part that arrive apart go
  * as two, and on loopback a send costs more than everything else a request does). */
@@ -425,41 +453,56 @@ static rd_buf *gather(const flight *f, uint64_t from, uint64_t len)
 static int respond(job *j, uint64_t size, int64_t mtime, int hit, const flight *f)
 {
     const struct rd_msg_http_request *q = msg_body(j->req, http_request);
-    char etag[64], date[30], headers[1024];
-    etag_of(j, size, mtime, etag);
     shard *sh = j->sh;
     if (sh->date_of != mtime || sh->last_modified[0] == '\0') { /* a playlist's is the same */
         http1_date((time_t)mtime, sh->last_modified);
         sh->date_of = mtime;
     }
-    memcpy(date, sh->last_modified, sizeof(date));
-    /* The header lines by hand, not snprintf: on the playlist path the format machinery was a
-     * tenth of the CPU. They fit: 1024 bytes hold the longest disposition (640) and the rest. */
-    rd_wbuf w = wbuf_init(headers, sizeof(headers));
+    /* The header lines by hand, not snprintf (on the playlist path the format machinery was a
+     * tenth of the CPU), straight into the reply: built aside, the ETag's bytes were read back
+     * (strlen, then the copy into the message) while their stores were still on their way,
+     * and every read waited for them. They fit: 1024 bytes hold the longest disposition (640)
+     * and the rest. */
+    rd_msg *m = http_response_new(200, NULL);
+    struct rd_msg_http_response *r = msg_body(m, http_response);
+    rd_wbuf w = wbuf_init(r->headers, sizeof(r->headers));
     wbuf_str(&w, "Cache-Control: ");
-    wbuf_str(&w, j->playlist ? CC_PLAYLIST : CC_SEGMENT);
+    if (j->playlist)
+        wbuf_put(&w, CC_PLAYLIST, sizeof(CC_PLAYLIST) - 1);
+    else
+        wbuf_put(&w, CC_SEGMENT, sizeof(CC_SEGMENT) - 1);
     wbuf_str(&w, "\r\nETag: ");
-    wbuf_str(&w, etag);
+    size_t etag_at = w.len;
+    etag_put(&w, j, size, mtime);
+    size_t etag_len = w.len - etag_at;
     wbuf_str(&w, "\r\nLast-Modified: ");
-    wbuf_str(&w, date);
+    wbuf_put(&w, sh->last_modified, HTTP1_DATE_LEN);
     wbuf_str(&w, hit ? "\r\nX-Cache: HIT\r\n" : "\r\nX-Cache: MISS\r\n");
     if (j->disp[0] != '\0') {
         wbuf_str(&w, "Content-Disposition: ");
         wbuf_str(&w, j->disp);
         wbuf_str(&w, "\r\n");
     }
-    wbuf_end(&w);
     http1_str inm = http_request_header(q, "If-None-Match");
     http1_str ims = http_request_header(q, "If-Modified-Since");
-    if (httpcond_not_modified(inm.p, inm.len, ims.p, ims.len, etag, (time_t)mtime)) {
-        reply_plain(j, 304, NULL, headers, NULL);
-        return 0;
+    if (inm.p != NULL || ims.p != NULL) {
+        char etag[64] = "";
+        if (!w.err && etag_len < sizeof(etag))
+            memcpy(etag, r->headers + etag_at, etag_len);
+        if (httpcond_not_modified(inm.p, inm.len, ims.p, ims.len, etag, (time_t)mtime)) {
+            r->status = 304;
+            finish_headers(j, r, &w);
+            reply_msg(j, m);
+            return 0;
+        }
     }
     http1_str range = http_request_header(q, "Range");
     uint64_t first = 0, last = size ? size - 1 : 0;
     int rc = httpcond_range(range.p, range.len, size, &first, &last);
     if (rc == HTTPCOND_UNSATISFIABLE) {
         /* An error: none of the object's cache headers (immutable would pin it in caches). */
+        msg_free(m);
+        char headers[160];
         snprintf(headers, sizeof(headers),
                  "Cache-Control: %s\r\nContent-Range: bytes */%llu\r\nX-Cache: %s\r\n", CC_ERROR,
                  (unsigned long long)size, hit ? "HIT" : "MISS");
@@ -478,23 +521,22 @@ static int respond(job *j, uint64_t size, int64_t mtime, int hit, const flight *
         wbuf_uint(&w, size);
         wbuf_str(&w, "\r\n");
     }
-    wbuf_end(&w);
-    http_cors_lines(j->req, &j->sh->e->cors, CORS_EXPOSE, headers + w.len, sizeof(headers) - w.len);
+    finish_headers(j, r, &w);
+    r->status = rc == HTTPCOND_PARTIAL ? 206 : 200;
+    wbuf_copy(r->content_type, sizeof(r->content_type), j->ctype);
     j->cursor = first;
     j->end = size ? last + 1 : 0;
     if (f != NULL && !j->head_only && f->have >= j->end && j->end - j->cursor <= INLINE_MAX) {
         uint64_t len = j->end - j->cursor;
         metrics_add(j->sh->e->bytes_served, len);
-        j->replied = 1;
-        http_reply_buf_headers(j->req, rc == HTTPCOND_PARTIAL ? 206 : 200, content_type(j->path),
-                               len ? gather(f, j->cursor, len) : NULL, headers);
+        r->body = len ? gather(f, j->cursor, len) : NULL;
+        reply_msg(j, m);
         j->cursor = j->end;
         return 0;
     }
-    int r = http_reply_stream(j->req, rc == HTTPCOND_PARTIAL ? 206 : 200, content_type(j->path),
-                              (int64_t)(j->end - j->cursor), headers);
-    j->replied = 1;
-    if (r < 0)
+    r->more = 1;
+    r->content_length = (int64_t)(j->end - j->cursor);
+    if (reply_msg(j, m) < 0)
         return 0;
     if (j->head_only || j->cursor == j->end) {
         http_send_part(j->listener, j->stream, NULL, 1, NULL);
@@ -1284,6 +1326,7 @@ static void serve_hls(shard *sh, rd_msg *m)
     j->key = key_of(sh, j->asset, j->path);
     size_t plen = (size_t)pl;
     j->playlist = plen > 5 && strcmp(j->path + plen - 5, ".m3u8") == 0;
+    j->ctype = content_type(j->path);
     if (!j->playlist) {
         hit_open(sh, j);
         return;

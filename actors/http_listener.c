@@ -72,6 +72,7 @@
 #define BR_SIZE            4096        /* bytes per buffer */
 #define IN_BASE            4096        /* first input buffer */
 #define OUT_BASE           4096        /* first output buffer */
+#define HEAD_ROOM          1024        /* a response head is written in place if it fits */
 _Static_assert(IN_BASE == OUT_BASE, "idle connections' spare buffers serve both");
 #define BUF_KEEP       (64 * 1024) /* buffers larger than this shrink back when idle */
 #define BACKLOG_PAUSE  (64 * 1024) /* unparsed input while stalled: stop reading */
@@ -182,8 +183,12 @@ static const char *owner_name(const route *rt)
  * so a request does not run the matcher over every route before its own. */
 static uint64_t seg_tag(const char *p, size_t len)
 {
+    /* Byte by byte, as a little-endian load of them would read: copied into a zeroed word
+     * instead, the word's load waited for the copy's stores (once per request). */
+    size_t n = len < 7 ? len : 7;
     uint64_t t = 0;
-    memcpy(&t, p, len < 7 ? len : 7);
+    for (size_t i = 0; i < n; i++)
+        t |= (uint64_t)(unsigned char)p[i] << (8 * i);
     return t << 8 | ((len & 0x7f) | 0x80);
 }
 
@@ -453,8 +458,9 @@ static void spare_give(spares *s, void *p)
 struct listener {
     rd_actor *self;
     rd_loop *loop;
-    spares bufs;  /* IN_BASE (= OUT_BASE) byte buffers */
-    spares slots; /* slot[PIPELINE] arrays, every slot free */
+    uint32_t loop_idx; /* loop_index(loop): in every token made and looked up */
+    spares bufs;       /* IN_BASE (= OUT_BASE) byte buffers */
+    spares slots;      /* slot[PIPELINE] arrays, every slot free */
     int nloops;
     int fd;
     rd_op accept_op;
@@ -478,8 +484,10 @@ struct listener {
     char date[30];
     time_t date_t;
     rd_stop_hook stop_hook;
-    rd_turn_hook sends; /* runs the sends of the conns on due (kick_send) */
-    rd_msg *spent;      /* replies written to their connections, freed after the sends */
+    rd_turn_hook sends;     /* runs the sends of the conns on due (kick_send) */
+    rd_turn_hook held_hook; /* publishes held_delta to held_bufs (publish_held) */
+    int64_t held_delta;
+    rd_msg *spent; /* replies written to their connections, freed after the sends */
     conn *due;
     rd_actor_def def; /* its own: the mailbox bound follows the connection cap */
     rd_metric *m_requests, *m_duration;
@@ -535,7 +543,7 @@ static const char *date_now(listener *l)
 
 static uint64_t make_token(const conn *c, uint16_t seq)
 {
-    return ((uint64_t)loop_index(c->l->loop) << TOKEN_LOOP_SHIFT) |
+    return ((uint64_t)c->l->loop_idx << TOKEN_LOOP_SHIFT) |
            ((uint64_t)(c->idx & TOKEN_IDX_MASK) << TOKEN_IDX_SHIFT) |
            ((uint64_t)(c->gen & TOKEN_GEN_MASK) << 16) | seq;
 }
@@ -546,7 +554,7 @@ static conn *token_conn(listener *l, uint64_t token, slot **s)
     uint32_t idx = (uint32_t)(token >> TOKEN_IDX_SHIFT) & TOKEN_IDX_MASK;
     uint32_t gen = (uint32_t)(token >> 16) & TOKEN_GEN_MASK;
     uint16_t seq = (uint16_t)token;
-    if (loop != (uint32_t)loop_index(l->loop) || idx >= l->nconns)
+    if (loop != l->loop_idx || idx >= l->nconns)
         return NULL;
     conn *c = &l->conns[idx];
     if (!c->in_use || (c->gen & TOKEN_GEN_MASK) != gen)
@@ -587,14 +595,31 @@ static void count_response(listener *l, const slot *s)
 
 /* A connection took (+1) or gave back (-1) one of its blocks: the input buffer, an output
  * buffer, the request slots. */
+/* The gauge moves once a turn by the turn's sum: a request takes and returns an input and an
+ * output block, four updates a request otherwise (a call and a thread-local lookup each). */
+static void publish_held(rd_turn_hook *hook)
+{
+    listener *l = (listener *)(void *)((char *)hook - offsetof(listener, held_hook));
+    if (l->held_delta != 0)
+        metrics_gauge_add(l->held_bufs, l->held_delta);
+    l->held_delta = 0;
+}
+
 static void bufs_held(conn *c, int d)
 {
-    metrics_gauge_add(c->l->held_bufs, d);
+    listener *l = c->l;
+    if (loop_current() != l->loop) { /* torn down off the loop: no turn to wait for */
+        metrics_gauge_add(l->held_bufs, d);
+        return;
+    }
+    l->held_delta += d;
+    loop_at_turn_end(l->loop, &l->held_hook);
 }
 
 /* ---- output ---- */
 
-static void out_put(conn *c, const void *p, size_t n)
+/* Room for n more bytes at the end of the output (taken or grown): where they go. */
+static char *out_room(conn *c, size_t n)
 {
     outbuf *o = &c->out[c->fill];
     if (o->cap - o->len < n) {
@@ -609,9 +634,20 @@ static void out_put(conn *c, const void *p, size_t n)
         o->p = np;
         o->cap = (uint32_t)cap;
     }
-    memcpy(o->p + o->len, p, n);
-    o->len += (uint32_t)n;
+    return o->p + o->len;
+}
+
+/* Adds n bytes written at out_room's pointer. */
+static void out_commit(conn *c, size_t n)
+{
+    c->out[c->fill].len += (uint32_t)n;
     c->queued_total += n;
+}
+
+static void out_put(conn *c, const void *p, size_t n)
+{
+    memcpy(out_room(c, n), p, n);
+    out_commit(c, n);
 }
 
 static void send_ack(rd_actor *to, uint64_t stream, uint64_t bytes, int failed)
@@ -1359,16 +1395,24 @@ static void emit_reply(conn *c, slot *s)
     s->body_len = clen;
     if (!keep)
         c->close_after = 1;
-    char head[2048];
-    int n = http1_write_head(head, sizeof(head), r->status, date_now(l), SERVER_NAME,
-                             r->content_type[0] ? r->content_type : NULL, clen, keep,
-                             r->headers[0] ? r->headers : NULL);
-    if (n < 0) {
-        /* Only oversized extra headers get here: drop them rather than the response. */
-        n = http1_write_head(head, sizeof(head), r->status, date_now(l), SERVER_NAME, NULL, clen,
-                             keep, NULL);
+    /* The head is written in place; one that does not fit in HEAD_ROOM (long extra lines)
+     * goes through a larger buffer, and oversized extra lines are dropped rather than the
+     * response. */
+    const char *ctype = r->content_type[0] ? r->content_type : NULL;
+    const char *extra = r->headers[0] ? r->headers : NULL;
+    int n = http1_write_head(out_room(c, HEAD_ROOM), HEAD_ROOM, r->status, date_now(l), SERVER_NAME,
+                             ctype, clen, keep, extra);
+    if (n >= 0) {
+        out_commit(c, (size_t)n);
+    } else {
+        char head[2048];
+        n = http1_write_head(head, sizeof(head), r->status, date_now(l), SERVER_NAME, ctype, clen,
+                             keep, extra);
+        if (n < 0)
+            n = http1_write_head(head, sizeof(head), r->status, date_now(l), SERVER_NAME, NULL,
+                                 clen, keep, NULL);
+        out_put(c, head, (size_t)n);
     }
-    out_put(c, head, (size_t)n);
     if (!s->head_only && !no_body && blen)
         out_put(c, body, blen);
 }
@@ -1668,7 +1712,7 @@ static int dispatch(conn *c, const http1_request *req, int route_id, const uint3
         c->no_more = 1;
     uint64_t token = make_token(c, s->seq);
     q->stream = token;
-    rd_actor *to = rt->targets[loop_index(l->loop) % rt->ntargets];
+    rd_actor *to = rt->targets[l->loop_idx % (uint32_t)rt->ntargets];
     int r = actor_request(l->self, to, m, rt->timeout_ms, reply_cb, (void *)(uintptr_t)token);
     if (r < 0) {
         log_warn("http_target_busy", KV_STR("route", rt->pattern),
@@ -1696,8 +1740,12 @@ static int find_route(const listener *l, const http1_request *req, uint32_t *pof
         const char *e = memchr(p, '/', req->path.len - 1);
         first = seg_tag(p, e ? (size_t)(e - p) : req->path.len - 1);
     }
-    for (int i = 0; i < l->routes->n; i++) {
-        uint64_t f = l->routes->first[i];
+    /* The count and the tags in locals: route_match's stores through uint32_t pointers may
+     * alias an int, and the scan kept its state in memory, a store and a load per route. */
+    const uint64_t *tags = l->routes->first;
+    const int n = l->routes->n;
+    for (int i = 0; i < n; i++) {
+        uint64_t f = tags[i];
         if (f != 0 && f != first)
             continue;
         const route *rt = &l->routes->r[i];
@@ -2582,7 +2630,9 @@ static int listener_init(rd_actor *self, void *arg)
     listener *l = arg;
     l->self = self;
     l->loop = self->loop;
+    l->loop_idx = (uint32_t)loop_index(self->loop);
     l->sends.fn = sends_due;
+    l->held_hook.fn = publish_held;
     self->state = l;
     if (l->conns != NULL)
         return 0; /* a restart: the connections and the ring are still ours */
@@ -2794,6 +2844,9 @@ void http_listener_free(rd_actor *a)
     listener *l = a->state ? a->state : a->arg;
     if (l == NULL)
         return;
+    if (l->held_delta != 0) /* a last turn's, should its hooks not have run */
+        metrics_gauge_add(l->held_bufs, l->held_delta);
+    l->held_delta = 0;
     for (uint32_t i = 0; l->conns != NULL && i < l->nconns; i++) {
         conn *c = &l->conns[i];
         if (c->in_use) {
@@ -2859,11 +2912,14 @@ http1_str http_request_header(const rd_http_request *r, const char *name)
     return (http1_str){NULL, 0};
 }
 
-static rd_msg *new_response(int status, const char *content_type)
+/* The fields zeroed, the arrays only emptied: a short reply touches the lines it writes. */
+rd_msg *http_response_new(int status, const char *content_type)
 {
-    rd_msg *m = msg_new(MSG_HTTP_RESPONSE);
+    rd_msg *m =
+        msg_new_head(MSG_HTTP_RESPONSE, offsetof(struct rd_msg_http_response, content_type));
     struct rd_msg_http_response *r = msg_body(m, http_response);
     r->status = (uint16_t)status;
+    r->content_type[0] = r->headers[0] = r->small[0] = '\0';
     if (content_type)
         wbuf_copy(r->content_type, sizeof(r->content_type), content_type);
     return m;
@@ -2886,7 +2942,7 @@ int http_reply(const rd_msg *request, int status, const char *content_type, cons
 int http_reply_headers(const rd_msg *request, int status, const char *content_type,
                        const void *body, size_t len, const char *headers)
 {
-    rd_msg *m = new_response(status, content_type);
+    rd_msg *m = http_response_new(status, content_type);
     struct rd_msg_http_response *r = msg_body(m, http_response);
     if (headers != NULL)
         snprintf(r->headers, sizeof(r->headers), "%s", headers);
@@ -2910,7 +2966,7 @@ int http_reply_buf(const rd_msg *request, int status, const char *content_type, 
 int http_reply_buf_headers(const rd_msg *request, int status, const char *content_type,
                            rd_buf *body, const char *headers)
 {
-    rd_msg *m = new_response(status, content_type);
+    rd_msg *m = http_response_new(status, content_type);
     struct rd_msg_http_response *r = msg_body(m, http_response);
     r->body = body;
     if (headers != NULL)
@@ -2950,7 +3006,7 @@ int http_reply_error(const rd_msg *request, int status, const char *code, const 
 int http_reply_stream(const rd_msg *request, int status, const char *content_type,
                       int64_t content_length, const char *headers)
 {
-    rd_msg *m = new_response(status, content_type);
+    rd_msg *m = http_response_new(status, content_type);
     struct rd_msg_http_response *r = msg_body(m, http_response);
     r->more = 1;
     r->content_length = content_length;

@@ -153,6 +153,11 @@ int http_reply_headers(const rd_msg *request, int status, const char *content_ty
 int http_reply_buf(const rd_msg *request, int status, const char *content_type, rd_buf *body);
 int http_reply_buf_headers(const rd_msg *request, int status, const char *content_type,
                            rd_buf *body, const char *headers);
+/* A reply built in place, for a route owner that writes its header lines straight into
+ * rd_msg_http_response.headers instead of building them aside to be copied: the fields zeroed,
+ * content_type, headers and small empty. Send it with actor_reply (msg_free it if that
+ * fails). */
+rd_msg *http_response_new(int status, const char *content_type);
 /* An error in the house shape {"error":{"code":…,"message":…}}. */
 int http_reply_error(const rd_msg *request, int status, const char *code, const char *message);
 

@@ -138,8 +138,9 @@ int edge_token_verify(const edge_keyring *kr, const char *exp, size_t exp_len, c
 
 static uint32_t cache_slot(const char *exp, size_t exp_len, const char *asset, size_t asset_len)
 {
-    /* exp and asset are public: any spread will do. */
-    return fnv1a32(fnv1a32(FNV32_BASIS, exp, exp_len), asset, asset_len) % EDGE_TOKEN_CACHE_SLOTS;
+    /* exp and asset are public: any spread will do; a word at a time (per request). */
+    return (uint32_t)(mulhash64(mulhash64(0, exp, exp_len), asset, asset_len) %
+                      EDGE_TOKEN_CACHE_SLOTS);
 }
 
 int edge_token_verify_cached(const edge_keyring *kr, edge_token_cache *cache, const char *exp,

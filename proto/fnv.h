@@ -43,8 +43,18 @@ static inline uint64_t mulhash64(uint64_t h, const void *p, size_t n)
         h = (h ^ w) * k;
         h ^= h >> 29;
     }
+    /* The last 0..7 bytes in at most two loads, overlapping (each byte is in the word once
+     * n is known, which the word also carries): copied into a zeroed word instead, the load
+     * of that word waited for the copy's byte stores. */
     uint64_t w = 0;
-    memcpy(&w, b, n);
+    if (n >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, b, 4);
+        memcpy(&hi, b + n - 4, 4);
+        w = (uint64_t)lo | (uint64_t)hi << 32;
+    } else if (n > 0) {
+        w = (uint64_t)b[0] | (uint64_t)b[n / 2] << 8 | (uint64_t)b[n - 1] << 16;
+    }
     h = (h ^ w ^ (uint64_t)n << 56) * k;
     return h ^ h >> 32;
 }

@@ -208,9 +208,22 @@ int hmac_unhex(uint8_t *dst, size_t n, const char *src, size_t srclen)
 
 int hmac_equal(const void *a, const void *b, size_t n)
 {
-    const volatile uint8_t *x = a, *y = b;
-    uint8_t diff = 0;
-    for (size_t i = 0; i < n; i++)
-        diff |= (uint8_t)(x[i] ^ y[i]);
+    /* Eight bytes at a time (the edge compares a link's 64-byte signature per request); the
+     * empty asm keeps the compiler from learning anything of `diff` before the end, so no
+     * comparison returns early on a difference. */
+    const uint8_t *x = a, *y = b;
+    uint64_t diff = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t u, v;
+        memcpy(&u, x + i, 8);
+        memcpy(&v, y + i, 8);
+        diff |= u ^ v;
+        __asm__ volatile("" : "+r"(diff));
+    }
+    for (; i < n; i++) {
+        diff |= (uint64_t)(x[i] ^ y[i]);
+        __asm__ volatile("" : "+r"(diff));
+    }
     return diff == 0;
 }

@@ -96,8 +96,10 @@ int http1_chunked_decode(http1_chunked *d, const char *in, size_t len, size_t *c
 /* The reason phrase of a status code ("Unknown" for codes we never send). */
 const char *http1_reason(int status);
 
-/* IMF-fixdate of `t` ("Sun, 06 Nov 1994 08:49:37 GMT"), 29 characters and a NUL. */
-void http1_date(time_t t, char out[30]);
+/* IMF-fixdate of `t` ("Sun, 06 Nov 1994 08:49:37 GMT"), HTTP1_DATE_LEN characters and a NUL
+ * (the year is written modulo 10000: always four digits). */
+#define HTTP1_DATE_LEN 29
+void http1_date(time_t t, char out[HTTP1_DATE_LEN + 1]);
 
 /* content_length of a body that ends when the connection closes (streaming to HTTP/1.0). */
 #define HTTP1_UNTIL_CLOSE (-2)

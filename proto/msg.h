@@ -65,11 +65,12 @@ struct rd_msg_http_response {
     uint16_t status;
     uint8_t more;           /* 1: MSG_HTTP_PART messages follow; the last has last = 1 */
     int64_t content_length; /* whole body length; -1 with `more`: sent chunked */
-    char content_type[64];  /* empty: no Content-Type */
-    char headers[1024];     /* extra header lines, each ending in CRLF (CORS lines and a
-                             * download's Content-Disposition fit) */
     rd_buf *body;           /* the body (the message's reference), or NULL: small[] */
     uint32_t small_len;
+    /* The arrays last: the listener's http_reply* zero what is above and empty these. */
+    char content_type[64];          /* empty: no Content-Type */
+    char headers[1024];             /* extra header lines, each ending in CRLF (CORS lines and a
+                                     * download's Content-Disposition fit) */
     char small[RD_HTTP_SMALL_BODY]; /* a short body, copied in */
 };
 

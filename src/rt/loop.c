@@ -81,7 +81,14 @@ struct rd_loop {
     _Atomic uint64_t busy_ns, iterations, wakes_sent, actor_runs, sqes;
 };
 
-static _Thread_local rd_loop *current_loop;
+_Thread_local rd_loop *rd_loop_here;
+_Thread_local int rd_loop_here_index = -1;
+
+static void set_current(rd_loop *loop)
+{
+    rd_loop_here = loop;
+    rd_loop_here_index = loop != NULL ? loop->index : -1;
+}
 
 uint64_t rd_now_ns(void)
 {
@@ -92,7 +99,7 @@ uint64_t rd_now_ns(void)
 
 uint64_t rd_turn_ns(void)
 {
-    return current_loop != NULL ? current_loop->turn_ns : rd_now_ns();
+    return rd_loop_here != NULL ? rd_loop_here->turn_ns : rd_now_ns();
 }
 
 int64_t rd_wall_ms(void)
@@ -100,11 +107,6 @@ int64_t rd_wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-rd_loop *loop_current(void)
-{
-    return current_loop;
 }
 
 int loop_index(const rd_loop *loop)
@@ -197,7 +199,7 @@ void loop_destroy(rd_loop *loop)
 
 struct io_uring_sqe *loop_sqe(rd_loop *loop, rd_op *op)
 {
-    assert(current_loop == loop);
+    assert(rd_loop_here == loop);
     struct io_uring_sqe *sqe = io_uring_get_sqe(&loop->ring);
     if (sqe == NULL) {
         io_uring_submit(&loop->ring);
@@ -216,7 +218,7 @@ struct io_uring_sqe *loop_sqe(rd_loop *loop, rd_op *op)
 
 void loop_at_turn_end(rd_loop *loop, rd_turn_hook *hook)
 {
-    assert(current_loop == loop);
+    assert(rd_loop_here == loop);
     if (hook->queued)
         return;
     hook->queued = 1;
@@ -313,7 +315,7 @@ void loop_timer_start(rd_loop *loop, rd_timer *t, uint64_t after_ns, uint64_t pe
 
 void loop_timer_start_coarse(rd_loop *loop, rd_timer *t, uint64_t after_ns)
 {
-    assert(current_loop == loop);
+    assert(rd_loop_here == loop);
     timer_arm(loop, t, loop->turn_ns + after_ns, 0);
 }
 
@@ -359,7 +361,7 @@ static void event_read_done(rd_op *op, int res, uint32_t flags)
 
 void loop_wake(rd_loop *loop)
 {
-    rd_loop *self = current_loop;
+    rd_loop *self = rd_loop_here;
     if (self == loop)
         return; /* it is awake: it is running this code */
     atomic_thread_fence(memory_order_seq_cst);
@@ -394,7 +396,7 @@ void loop_schedule(rd_loop *loop, rd_actor *a)
 
 void loop_schedule_local(rd_loop *loop, rd_actor *a)
 {
-    assert(current_loop == loop);
+    assert(rd_loop_here == loop);
     a->local_next = NULL;
     if (loop->local_tail != NULL)
         loop->local_tail->local_next = a;
@@ -430,7 +432,7 @@ void loop_flush(rd_loop *loop)
 
 int loop_post(rd_loop *loop, rd_actor *to, struct rd_msg *m)
 {
-    assert(current_loop == loop && to->loop != loop);
+    assert(rd_loop_here == loop && to->loop != loop);
     outbox_slot *o = NULL;
     for (int i = 0; i < loop->noutbox; i++) {
         if (loop->outbox[i].to == to) {
@@ -463,7 +465,7 @@ int loop_post(rd_loop *loop, rd_actor *to, struct rd_msg *m)
 
 void loop_on_stop(rd_loop *loop, rd_stop_hook *hook)
 {
-    assert(current_loop == NULL || current_loop == loop);
+    assert(rd_loop_here == NULL || rd_loop_here == loop);
     hook->next = loop->stop_hooks;
     loop->stop_hooks = hook;
 }
@@ -472,7 +474,7 @@ void loop_stop(rd_loop *loop, uint64_t deadline_ns)
 {
     atomic_store_explicit(&loop->stop_deadline_ns, deadline_ns, memory_order_relaxed);
     atomic_store_explicit(&loop->stop_requested, 1, memory_order_release);
-    if (current_loop != loop) {
+    if (rd_loop_here != loop) {
         /* Always through the eventfd: the caller may be a loop with a full turn ahead. */
         atomic_store_explicit(&loop->sleeping, 0, memory_order_relaxed);
         uint64_t one = 1;
@@ -506,7 +508,7 @@ static int setup_ring(rd_loop *loop)
                          io_uring_opcode_supported(probe, IORING_OP_MSG_RING);
     io_uring_free_probe(probe);
     loop->event_op.done = event_read_done;
-    current_loop = loop;
+    set_current(loop);
     arm_event_read(loop);
     return 0;
 }
@@ -613,7 +615,7 @@ int loop_run(rd_loop *loop)
         if (r < 0)
             return r;
     }
-    current_loop = loop;
+    set_current(loop);
     atomic_store_explicit(&loop->ended, 0, memory_order_release);
     for (;;) {
         uint64_t t0 = loop->turn_ns = rd_now_ns();
@@ -670,7 +672,7 @@ int loop_run(rd_loop *loop)
     atomic_store_explicit(&loop->ended, 1, memory_order_release);
     actor_cancel_requests(loop);
     loop_flush(loop); /* what their callbacks sent to other loops' actors; the pools */
-    current_loop = NULL;
+    set_current(NULL);
     return 0;
 }
 

@@ -105,8 +105,15 @@ int loop_ended(const rd_loop *loop);
 void loop_hold(rd_loop *loop);
 void loop_release(rd_loop *loop);
 
-/* The loop that runs on the calling thread, or NULL. */
-rd_loop *loop_current(void);
+/* The loop that runs on the calling thread, or NULL, and its index (-1: none). Thread-local
+ * variables read in place: the per-request paths (metrics cells, message pools) ask for them
+ * several times a request, and a call each was a visible share of a cached playlist's time. */
+extern _Thread_local rd_loop *rd_loop_here;
+extern _Thread_local int rd_loop_here_index;
+static inline rd_loop *loop_current(void)
+{
+    return rd_loop_here;
+}
 int loop_index(const rd_loop *loop);
 struct io_uring *loop_ring(rd_loop *loop);
 /* 1 when wakes travel by IORING_OP_MSG_RING, 0 when by eventfd. */

@@ -151,9 +151,8 @@ rd_series *metrics_series(rd_metric *m, const char *const *values)
 /* The calling thread's cell: its loop's, or the shared one (then `shared` is set). */
 static _Atomic uint64_t *cell(rd_series *s, int *shared)
 {
-    rd_loop *l = loop_current();
-    int i = l != NULL ? loop_index(l) : nshards - 1;
-    if (i >= nshards - 1)
+    int i = rd_loop_here_index;
+    if (i < 0 || i >= nshards - 1)
         i = nshards - 1;
     *shared = i == nshards - 1;
     return (_Atomic uint64_t *)(void *)(s->cells + s->stride * (size_t)i);

@@ -236,6 +236,12 @@ rd_msg *msg_new_tail(rd_msg_type type, size_t tail, void **tail_out)
     return m;
 }
 
+rd_msg *msg_new_head(rd_msg_type type, size_t zero)
+{
+    assert(type < MSG_COUNT && zero <= msg_payload_size(type));
+    return msg_alloc(type, sizeof(rd_msg) + msg_payload_size(type), sizeof(rd_msg) + zero);
+}
+
 void msg_free(rd_msg *m)
 {
     if (m == NULL)

@@ -53,6 +53,10 @@ rd_msg *msg_new_sized(rd_msg_type type, size_t payload);
  * travel with it, one allocation from the pool instead of two). The tail is freed with the
  * message. */
 rd_msg *msg_new_tail(rd_msg_type type, size_t tail, void **tail_out);
+/* A message of `type` whose payload's first `zero` bytes are zeroed and the rest left as the
+ * pool gave it: for a type whose last fields are arrays the sender fills (a response's header
+ * lines and short body: 1.3 KB a response, zeroed and so pulled into the cache for nothing). */
+rd_msg *msg_new_head(rd_msg_type type, size_t zero);
 void msg_free(rd_msg *m);
 
 /* Loops only, after each batch (loop.c): sends the messages this loop freed for other loops'

@@ -83,6 +83,21 @@ TEST(equal)
     CHECK(hmac_equal("abcd", "abcd", 4));
     CHECK(!hmac_equal("abcd", "abce", 4));
     CHECK(hmac_equal("x", "y", 0));
+    /* Compared a word at a time with a byte tail: one differing bit anywhere, at every
+     * length and offset (unaligned too), is a difference; equal bytes are equal. */
+    uint8_t a[80], b[80];
+    for (int i = 0; i < 80; i++)
+        a[i] = b[i] = (uint8_t)(i * 37 + 11);
+    for (size_t off = 0; off < 3; off++) {
+        for (size_t n = 0; n <= 70; n++) {
+            CHECK(hmac_equal(a + off, b + off, n));
+            for (size_t k = 0; k < n; k++) {
+                b[off + k] ^= (uint8_t)(1u << (k % 8));
+                CHECK(!hmac_equal(a + off, b + off, n));
+                b[off + k] ^= (uint8_t)(1u << (k % 8));
+            }
+        }
+    }
 }
 
 int main(void)

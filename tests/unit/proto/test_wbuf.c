@@ -33,6 +33,48 @@ TEST(dec2_and_uint)
     CHECK_EQ_STR(b, "000759 18446744073709551615");
 }
 
+/* The digits are counted before they are written: every width, at both sides of each power
+ * of the base, against snprintf; and a number that does not fit leaves nothing behind. */
+TEST(uint_and_hex_every_width)
+{
+    uint64_t vals[64 * 3 + 2];
+    int nv = 0;
+    vals[nv++] = 0;
+    vals[nv++] = UINT64_MAX;
+    for (uint64_t p = 1; nv < 60; p *= 10) {
+        vals[nv++] = p - 1;
+        vals[nv++] = p;
+        vals[nv++] = p + 1;
+        if (p > UINT64_MAX / 10)
+            break;
+    }
+    for (int b = 0; b < 64; b++) {
+        vals[nv++] = (1ull << b) - 1;
+        vals[nv++] = 1ull << b;
+    }
+    for (int i = 0; i < nv; i++) {
+        char got[64], want[64];
+        rd_wbuf w = wbuf_init(got, sizeof(got));
+        wbuf_uint(&w, vals[i]);
+        wbuf_chr(&w, ' ');
+        wbuf_hex(&w, vals[i], 1);
+        wbuf_chr(&w, ' ');
+        wbuf_hex(&w, vals[i], 12);
+        CHECK(wbuf_end(&w) > 0);
+        snprintf(want, sizeof(want), "%llu %llx %012llx", (unsigned long long)vals[i],
+                 (unsigned long long)vals[i], (unsigned long long)vals[i]);
+        CHECK_EQ_STR(got, want);
+    }
+    char b[6];
+    rd_wbuf w = wbuf_init(b, sizeof(b));
+    wbuf_uint(&w, 12345); /* 5 digits and the NUL: fits exactly */
+    CHECK_EQ_INT(wbuf_end(&w), 5);
+    w = wbuf_init(b, sizeof(b));
+    wbuf_uint(&w, 123456);
+    CHECK_EQ_INT(wbuf_end(&w), -ENOSPC);
+    CHECK_EQ_INT((int)w.len, 0);
+}
+
 TEST(copy_cuts_like_snprintf)
 {
     char a[8], b[8];
@@ -61,6 +103,7 @@ int main(void)
 {
     RUN(hex);
     RUN(dec2_and_uint);
+    RUN(uint_and_hex_every_width);
     RUN(copy_cuts_like_snprintf);
     RUN(overflow_stops_everything_after);
     return test_summary();
