@@ -401,12 +401,17 @@ static void reply_error(job *j, int status, const char *code, const char *messag
     reply_plain(j, status, "application/json", headers, body);
 }
 
-/* Ends a reply's header lines written in place: terminated (cut at what fitted, should a line
- * not have), then the CORS lines for the request's Origin. */
+/* Ends a reply's header lines written in place: terminated (should one not have fitted, after
+ * the last whole line), then the CORS lines for the request's Origin. */
 static void finish_headers(const job *j, struct rd_msg_http_response *r, rd_wbuf *w)
 {
-    if (wbuf_end(w) < 0)
+    if (wbuf_end(w) < 0) {
+        size_t k = w->len;
+        while (k >= 2 && !(r->headers[k - 2] == '\r' && r->headers[k - 1] == '\n'))
+            k--;
+        w->len = k >= 2 ? k : 0;
         r->headers[w->len] = '\0';
+    }
     http_cors_lines(j->req, &j->sh->e->cors, CORS_EXPOSE, r->headers + w->len,
                     sizeof(r->headers) - w->len);
 }

@@ -1395,12 +1395,15 @@ static void emit_reply(conn *c, slot *s)
     s->body_len = clen;
     if (!keep)
         c->close_after = 1;
-    /* The head is written in place; one that does not fit in HEAD_ROOM (long extra lines)
-     * goes through a larger buffer, and oversized extra lines are dropped rather than the
-     * response. */
+    /* The head is written in place; one that does not fit in HEAD_ROOM (long extra lines, or
+     * a buffer nearly full with earlier answers) goes through a larger buffer, and oversized
+     * extra lines are dropped rather than the response. */
     const char *ctype = r->content_type[0] ? r->content_type : NULL;
     const char *extra = r->headers[0] ? r->headers : NULL;
-    int n = http1_write_head(out_room(c, HEAD_ROOM), HEAD_ROOM, r->status, date_now(l), SERVER_NAME,
+    const outbuf *o = &c->out[c->fill];
+    int n = -1; /* in place only where that takes no buffer larger than one would anyway */
+    if (o->cap == 0 || o->cap - o->len >= HEAD_ROOM)
+        n = http1_write_head(out_room(c, HEAD_ROOM), HEAD_ROOM, r->status, date_now(l), SERVER_NAME,
                              ctype, clen, keep, extra);
     if (n >= 0) {
         out_commit(c, (size_t)n);

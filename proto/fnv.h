@@ -44,8 +44,9 @@ static inline uint64_t mulhash64(uint64_t h, const void *p, size_t n)
         h ^= h >> 29;
     }
     /* The last 0..7 bytes in at most two loads, overlapping (each byte is in the word once
-     * n is known, which the word also carries): copied into a zeroed word instead, the load
-     * of that word waited for the copy's byte stores. */
+     * n is known): copied into a zeroed word instead, the load of that word waited for the
+     * copy's byte stores. The word uses all 64 bits, so the length goes in with a multiply
+     * of its own. */
     uint64_t w = 0;
     if (n >= 4) {
         uint32_t lo, hi;
@@ -55,7 +56,8 @@ static inline uint64_t mulhash64(uint64_t h, const void *p, size_t n)
     } else if (n > 0) {
         w = (uint64_t)b[0] | (uint64_t)b[n / 2] << 8 | (uint64_t)b[n - 1] << 16;
     }
-    h = (h ^ w ^ (uint64_t)n << 56) * k;
+    h = (h ^ w) * k;
+    h = (h ^ h >> 29 ^ (uint64_t)n) * k;
     return h ^ h >> 32;
 }
 

@@ -81,13 +81,11 @@ static inline void wbuf_uint(rd_wbuf *w, uint64_t v)
     } while (v != 0);
 }
 
-/* Appends v in lowercase hex, at least `digits` of them (zeros in front). */
+/* Appends v in lowercase hex, at least `digits` of them (zeros in front; none below 1). */
 static inline void wbuf_hex(rd_wbuf *w, uint64_t v, int digits)
 {
     size_t n = v ? (size_t)(64 - __builtin_clzll(v) + 3) / 4 : 1;
-    if (digits > 16)
-        digits = 16;
-    if (n < (size_t)digits)
+    if (digits > 0 && n < (size_t)digits)
         n = (size_t)digits;
     char *p = wbuf_room(w, n);
     if (p == NULL)

@@ -22,6 +22,19 @@ TEST(mulhash_every_byte_counts)
     }
 }
 
+/* The tail's word fills all 64 bits: the length must not share bits with its last byte
+ * ("aaaa" and "aaaa" + ('a' ^ 1) collided when it did). */
+TEST(mulhash_length_apart_from_the_bytes)
+{
+    for (unsigned x = 0; x < 256; x++) {
+        uint8_t s[8] = {(uint8_t)x, (uint8_t)x, (uint8_t)x, (uint8_t)x};
+        for (unsigned y = 0; y < 256; y++) {
+            s[4] = (uint8_t)y;
+            CHECK(mulhash64(0, s, 4) != mulhash64(0, s, 5));
+        }
+    }
+}
+
 TEST(mulhash_depends_on_bytes_not_place)
 {
     uint8_t x[64], y[64];
@@ -39,6 +52,7 @@ TEST(mulhash_depends_on_bytes_not_place)
 int main(void)
 {
     RUN(mulhash_every_byte_counts);
+    RUN(mulhash_length_apart_from_the_bytes);
     RUN(mulhash_depends_on_bytes_not_place);
     return test_summary();
 }

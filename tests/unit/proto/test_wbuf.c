@@ -65,6 +65,13 @@ TEST(uint_and_hex_every_width)
                  (unsigned long long)vals[i], (unsigned long long)vals[i]);
         CHECK_EQ_STR(got, want);
     }
+    char wide[40];
+    rd_wbuf h = wbuf_init(wide, sizeof(wide));
+    wbuf_hex(&h, 0x1f, -1); /* no padding below one digit */
+    wbuf_chr(&h, ' ');
+    wbuf_hex(&h, 0x1f, 20); /* padding past sixteen digits */
+    CHECK_EQ_INT(wbuf_end(&h), 23);
+    CHECK_EQ_STR(wide, "1f 0000000000000000001f");
     char b[6];
     rd_wbuf w = wbuf_init(b, sizeof(b));
     wbuf_uint(&w, 12345); /* 5 digits and the NUL: fits exactly */
