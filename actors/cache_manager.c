@@ -369,38 +369,6 @@ static void etag_put(rd_wbuf *w, const job *j, uint64_t size, int64_t mtime)
 static const char *const cors_request_headers[] = {"range", "if-none-match", "if-modified-since",
                                                    NULL};
 
-/* A response without a streamed body (304, 416, errors: all with our headers). */
-static void reply_plain(job *j, int status, const char *ctype, const char *headers,
-                        const char *body)
-{
-    rd_msg *m = msg_new(MSG_HTTP_RESPONSE);
-    struct rd_msg_http_response *r = msg_body(m, http_response);
-    r->status = (uint16_t)status;
-    if (ctype)
-        snprintf(r->content_type, sizeof(r->content_type), "%s", ctype);
-    int hn = snprintf(r->headers, sizeof(r->headers), "%s", headers);
-    if (hn >= 0 && (size_t)hn < sizeof(r->headers))
-        http_cors_lines(j->req, &j->sh->e->cors, CORS_EXPOSE, r->headers + hn,
-                        sizeof(r->headers) - (size_t)hn);
-    if (body) {
-        r->small_len = (uint32_t)strlen(body);
-        memcpy(r->small, body, r->small_len);
-    }
-    if (actor_reply(j->req, m) < 0)
-        msg_free(m); /* the listener is gone: nobody to answer */
-    j->replied = 1;
-}
-
-static void reply_error(job *j, int status, const char *code, const char *message)
-{
-    char body[RD_HTTP_SMALL_BODY];
-    int n = http1_write_error_json(body, sizeof(body) - 1, code, message);
-    body[n > 0 ? n : 0] = '\0'; /* the writer does not terminate it; reply_plain takes strlen */
-    char headers[40];
-    snprintf(headers, sizeof(headers), "Cache-Control: %s\r\n", CC_ERROR);
-    reply_plain(j, status, "application/json", headers, body);
-}
-
 /* Ends a reply's header lines written in place: terminated (should one not have fitted, after
  * the last whole line), then the CORS lines for the request's Origin. */
 static void finish_headers(const job *j, struct rd_msg_http_response *r, rd_wbuf *w)
@@ -424,6 +392,32 @@ static int reply_msg(job *j, rd_msg *m)
         msg_free(m); /* the listener is gone: nobody to answer */
     j->replied = 1;
     return r;
+}
+
+/* A response without a streamed body (416, errors: all with our headers). */
+static void reply_plain(job *j, int status, const char *ctype, const char *headers,
+                        const char *body)
+{
+    rd_msg *m = http_response_new(status, ctype);
+    struct rd_msg_http_response *r = msg_body(m, http_response);
+    rd_wbuf w = wbuf_init(r->headers, sizeof(r->headers));
+    wbuf_str(&w, headers);
+    finish_headers(j, r, &w);
+    if (body) {
+        r->small_len = (uint32_t)strlen(body);
+        memcpy(r->small, body, r->small_len);
+    }
+    reply_msg(j, m);
+}
+
+static void reply_error(job *j, int status, const char *code, const char *message)
+{
+    char body[RD_HTTP_SMALL_BODY];
+    int n = http1_write_error_json(body, sizeof(body) - 1, code, message);
+    body[n > 0 ? n : 0] = '\0'; /* the writer does not terminate it; reply_plain takes strlen */
+    char headers[40];
+    snprintf(headers, sizeof(headers), "Cache-Control: %s\r\n", CC_ERROR);
+    reply_plain(j, status, "application/json", headers, body);
 }
 
 /* The largest body sent inside its response when a flight already holds it all: one message,
