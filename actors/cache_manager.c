@@ -3,6 +3,8 @@
  * owns:  one shard of the cache: the index (src/edge/cache_index.h) of the objects whose key
  *        hashes to it, their files under CACHE_DIR, the origin fetches (flights) of those
  *        objects, and the streamed responses (jobs) it is producing.
+ * owns (fs origin): an inotify instance, and the playlists read on this loop whose files it
+ *        watches, kept in memory while unchanged (see "playlists kept while unchanged").
  * owns (also): a bounded set of deleted assets whose links it refuses (404), a cache of what
  *        the store says: entries expire when the links they refuse would have.
  * owns (per edge, shared by its shards): the edge (rd_edge, made by cache_start, freed by
@@ -24,15 +26,19 @@
  * never: signs a link (only the API does, for an asset of the caller's org: actors/api.c);
  *        blocks its loop: every open, read, write, rename and eviction goes through io_uring
  *        (the direct calls are metadata of files it holds open: fstat, futimens, close, and
- *        the unlink of a temporary file it gives up on); fetches an object twice at once; puts
- *        a playlist or a failed fetch on disk.
+ *        the unlink of a temporary file it gives up on; its inotify instance's non-blocking
+ *        reads and watch removals); fetches an object twice at once (a playlist on the fs
+ *        origin: once per loop); puts a playlist or a failed fetch on disk; answers a playlist
+ *        request from a read its watch has since heard change.
  *
  * Sharding: object {asset}/{path} has key K = SHA-256 prefix, file CACHE_DIR/xx/K (xx: its
  * first byte in hex), owner shard K % loops. A request is served where it lands: the loop
  * opens the file; if it is there, that is a hit (served here; the owner hears of it in a
  * batched MSG_CACHE_TOUCH so its LRU stays right). If not, the request is forwarded to the
  * owner, which joins it to the object's flight or starts one: one origin GET per object,
- * whatever the number of clients or loops asking. The files themselves are the shared index
+ * whatever the number of clients or loops asking. Playlists go to the owner on an S3 origin;
+ * on the fs origin the loop where one lands reads and keeps it itself (its freshness rests on
+ * the order of one ring's completions). The files themselves are the shared index
  * for hits: they appear by rename once complete, and an eviction's unlink does not disturb a
  * reader that has the file open.
  *
@@ -50,6 +56,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -83,6 +90,10 @@
 #define DENY_POLL_MS   1000 /* how often shard 0 asks the store for deletions */
 #define DENY_OVERLAP   2000 /* each look goes back this far (ms): commits land late */
 #define STORE_WAIT_MS  5000
+#define KEPT_MAX       1024       /* playlists one shard keeps while unchanged ... */
+#define KEPT_BYTES     (4u << 20) /* ... and their bytes, all together ... */
+#define KEPT_ONE_MAX   (1u << 20) /* ... and one's; larger ones are read for each turn */
+#define KEPT_BUCKETS   256        /* the kept ones by key: chains */
 
 static const char CC_SEGMENT[] = "public, max-age=31536000, immutable"; /* 200, 206, 304 */
 static const char CC_PLAYLIST[] = "no-cache";
@@ -122,8 +133,13 @@ struct flight {
     char asset[EDGE_ASSET_MAX + 1];
     char path[EDGE_PATH_MAX + 1];
     uint8_t playlist, joinable, have_head, origin_done, store;
-    int err;     /* the origin's failure, once done */
-    origin *src; /* the edge's origin, or its thumbs for a thumbnail */
+    uint8_t changed; /* a playlist's: its watch has seen the file change since it was opened */
+    uint8_t kept;    /* a playlist's: in the shard's kept ones (not in `flights`) */
+    int wd;          /* a playlist's: the watch on its file in the shard's inotify instance; 0 */
+    flight *hnext;   /* kept: the next in its key's chain */
+    flight *kprev, *knext; /* kept: the shard's kept ones, oldest first */
+    int err;               /* the origin's failure, once done */
+    origin *src;           /* the edge's origin, or its thumbs for a thumbnail */
     origin_get *get;
     blob_sink sink;
     rd_timer timeout;
@@ -181,7 +197,17 @@ struct shard {
     key_memo keys[KEY_MEMO_SLOTS]; /* object keys this shard computed lately (key_of) */
     flight *ended;                 /* playlist reads that ended this turn, still joinable */
     rd_turn_hook ended_hook;       /* armed while `ended` is not empty: unlists them */
-    job *spare;                    /* finished jobs kept for the next requests */
+    /* Playlists kept while unchanged (fs origin): the shard's inotify instance watches each
+     * one's file from before its first byte was read, and a request is answered from what
+     * was read once the instance holds no event for it that was queued before the request
+     * came (watch_drain). */
+    int ino_fd;                     /* -1: none (s3 origin, or no inotify here) */
+    uint64_t drained_ns;            /* the clock just before the last drain began */
+    flight *kept_tab[KEPT_BUCKETS]; /* by key */
+    flight *kept_old, *kept_new;    /* oldest first */
+    uint32_t nkept;
+    uint64_t kept_bytes;
+    job *spare; /* finished jobs kept for the next requests */
     int nspare;
     int64_t date_of; /* the mtime last_modified spells, once it is not empty */
     char last_modified[30];
@@ -203,6 +229,7 @@ struct rd_edge {
     int64_t link_ttl_ms;
     cors_policy cors; /* PLAYBACK_ALLOWED_ORIGINS: pages whose MSE players may fetch objects */
     rd_series *hits, *misses, *bytes_served, *evictions, *coalesced, *cache_bytes, *cache_objects;
+    rd_series *playlist_kept_hits;
     rd_series *fetch_ok, *fetch_missing, *fetch_failed, *fetch_seconds;
     rd_series *token_bad, *token_expired, *deleted_refused;
 };
@@ -647,9 +674,24 @@ static void hit_open(shard *sh, job *j)
     io_uring_prep_openat(sqe, AT_FDCWD, j->file, O_RDONLY | O_CLOEXEC, 0);
 }
 
+/* Whether a flight the shard still has (open, or kept) reads through watch `wd`: two reads of
+ * one file share its watch. */
+static int wd_in_use(const shard *sh, int wd)
+{
+    for (const flight *f = sh->flights; f != NULL; f = f->next)
+        if (f->wd == wd)
+            return 1;
+    for (const flight *f = sh->kept_old; f != NULL; f = f->knext)
+        if (f->wd == wd)
+            return 1;
+    return 0;
+}
+
 static void flight_free(flight *f)
 {
-    assert(f->waiters == NULL && !f->disk_busy && f->get == NULL);
+    assert(f->waiters == NULL && !f->disk_busy && f->get == NULL && !f->kept);
+    if (f->wd > 0 && f->sh->ino_fd >= 0 && !wd_in_use(f->sh, f->wd))
+        inotify_rm_watch(f->sh->ino_fd, f->wd); /* the last of its file: nothing to hear */
     loop_timer_cancel(f->sh->loop, &f->timeout);
     for (uint32_t i = 0; i < f->nchunks; i++)
         buf_unref(f->chunks[i]);
@@ -673,7 +715,7 @@ static void flight_unlist(flight *f)
 
 static void flight_maybe_free(flight *f)
 {
-    if (f->waiters == NULL && !f->disk_busy && f->get == NULL && !f->joinable)
+    if (f->waiters == NULL && !f->disk_busy && f->get == NULL && !f->joinable && !f->kept)
         flight_free(f);
 }
 
@@ -722,9 +764,141 @@ static int waiter_pump(flight *f, job *j)
 }
 
 /* Gives a waiter its response head, and what the flight has so far. */
+/* ---- playlists kept while unchanged ----
+ *
+ * On the fs origin a playlist's read watches its file (inotify, added after the open and
+ * before the first read). A read that has ended answers later requests for as long as the
+ * watch has heard nothing, instead of a read each turn: on a busy edge those reads were most
+ * of the distance to a server that answers from memory. The rule that makes it exact: a
+ * write to the file raises its event before the writer's call returns, so before anything the
+ * writer (or anyone it told) sends next can reach this loop; the shard reads its instance dry
+ * (watch_drain) once after each turn in which such requests came, before answering them, and
+ * an event lets the read go. Requests from another loop's listener do not take this path
+ * (their arrival is another ring's): playlists on the fs origin are read where they land. */
+
+static flight **kept_slot(shard *sh, cache_key k)
+{
+    return &sh->kept_tab[k.lo & (KEPT_BUCKETS - 1)];
+}
+
+static flight *kept_find(shard *sh, cache_key k)
+{
+    for (flight *f = *kept_slot(sh, k); f != NULL; f = f->hnext)
+        if (f->key.hi == k.hi && f->key.lo == k.lo)
+            return f;
+    return NULL;
+}
+
+/* A kept playlist let go: its file changed, a newer read of it came, or room was needed. */
+static void kept_drop(flight *f)
+{
+    shard *sh = f->sh;
+    flight **pp = kept_slot(sh, f->key);
+    while (*pp != f)
+        pp = &(*pp)->hnext;
+    *pp = f->hnext;
+    if (f->kprev != NULL)
+        f->kprev->knext = f->knext;
+    else
+        sh->kept_old = f->knext;
+    if (f->knext != NULL)
+        f->knext->kprev = f->kprev;
+    else
+        sh->kept_new = f->kprev;
+    sh->nkept--;
+    sh->kept_bytes -= f->have;
+    f->kept = 0;
+    flight_free(f);
+}
+
+/* A finished read of a watched, unchanged playlist kept (the shard's newest), in place of an
+ * older read of it, within KEPT_MAX and KEPT_BYTES (the oldest go). */
+static void kept_add(flight *f)
+{
+    shard *sh = f->sh;
+    flight *old = kept_find(sh, f->key);
+    flight **slot = kept_slot(sh, f->key);
+    f->hnext = *slot;
+    *slot = f;
+    f->kprev = sh->kept_new;
+    f->knext = NULL;
+    if (sh->kept_new != NULL)
+        sh->kept_new->knext = f;
+    else
+        sh->kept_old = f;
+    sh->kept_new = f;
+    sh->nkept++;
+    sh->kept_bytes += f->have;
+    f->kept = 1;
+    if (old != NULL)
+        kept_drop(old); /* after f is in: their file's watch stays while f uses it */
+    while (sh->kept_old != f && (sh->nkept > KEPT_MAX || sh->kept_bytes > KEPT_BYTES))
+        kept_drop(sh->kept_old);
+}
+
+/* Watch `wd` heard its file change (wd < 0: the instance lost events, so any may have): reads
+ * under way through it will not be kept, kept ones go. */
+static void watch_saw(shard *sh, int wd)
+{
+    for (flight *f = sh->flights; f != NULL; f = f->next)
+        if (f->wd > 0 && (wd < 0 || f->wd == wd))
+            f->changed = 1;
+    for (flight *f = sh->kept_old, *next; f != NULL; f = next) {
+        next = f->knext;
+        if (wd < 0 || f->wd == wd)
+            kept_drop(f);
+    }
+}
+
+/* Every event the shard's instance holds, read now (non-blocking: it ends at EAGAIN). The
+ * clock is taken before the first read: a request that came before it is answered after every
+ * event queued before it came was seen. */
+static void watch_drain(shard *sh)
+{
+    sh->drained_ns = rd_now_ns();
+    union {
+        struct inotify_event ev;
+        char b[4096];
+    } u;
+    for (;;) {
+        ssize_t n = read(sh->ino_fd, u.b, sizeof(u.b));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0) {
+            /* Not an instance any more: nothing is kept from now on. */
+            log_warn("edge_watch_failed", KV_INT("shard", sh->idx),
+                     KV_ERRNO(n < 0 ? -errno : -EIO));
+            watch_saw(sh, -1);
+            close(sh->ino_fd);
+            sh->ino_fd = -1;
+            return;
+        }
+        for (size_t at = 0; at + sizeof(struct inotify_event) <= (size_t)n;) {
+            struct inotify_event ev;
+            memcpy(&ev, u.b + at, sizeof(ev));
+            watch_saw(sh, ev.mask & IN_Q_OVERFLOW ? -1 : ev.wd);
+            at += sizeof(ev) + ev.len;
+        }
+    }
+}
+
+/* Whether playlist read `f`, ended before the request that came at `came`, still answers it:
+ * its file watched from the start and unchanged as of a drain begun after the request came.
+ * Drains at most once a turn for this loop's requests; frees kept reads, never f (open). */
+static int unchanged_since(shard *sh, flight *f, uint64_t came)
+{
+    if (f->wd <= 0 || f->changed || f->err != 0 || sh->ino_fd < 0)
+        return 0;
+    if (sh->drained_ns <= came)
+        watch_drain(sh);
+    return !f->changed;
+}
+
 static int waiter_start(flight *f, job *j)
 {
-    if (!respond(j, f->size, f->mtime, 0, f))
+    if (!respond(j, f->size, f->mtime, f->kept, f))
         return 1;
     return waiter_pump(f, j);
 }
@@ -1047,6 +1221,7 @@ static void on_head(blob_sink *s, const blob_meta *m)
     f->have_head = 1;
     f->size = size;
     f->mtime = mtime;
+    f->wd = m->watch;
     f->store = !f->playlist && size <= sh->e->shard_bytes;
     if (f->store) {
         snprintf(f->tmp, sizeof(f->tmp), "%s/tmp/%d.%d.%llu", sh->e->dir, (int)getpid(), sh->idx,
@@ -1112,7 +1287,11 @@ static void playlist_reads_over(rd_turn_hook *h)
         flight *f = sh->ended;
         sh->ended = f->ended;
         flight_unlist(f);
-        flight_maybe_free(f);
+        if (f->wd > 0 && !f->changed && f->err == 0 && f->waiters == NULL &&
+            f->have <= KEPT_ONE_MAX && sh->ino_fd >= 0)
+            kept_add(f);
+        else
+            flight_maybe_free(f);
     }
 }
 
@@ -1211,7 +1390,10 @@ static void flight_start(shard *sh, job *j)
     int64_t tms;
     int tw;
     f->src = thumb_path_parse(f->path, &tms, &tw) ? sh->e->thumbs : sh->e->origin;
-    int r = origin_get_start(f->src, sh->loop, f->asset, f->path, &f->sink, &f->get);
+    int r =
+        f->playlist && sh->ino_fd >= 0
+            ? origin_get_watched(f->src, sh->loop, f->asset, f->path, sh->ino_fd, &f->sink, &f->get)
+            : origin_get_start(f->src, sh->loop, f->asset, f->path, &f->sink, &f->get);
     if (r < 0) {
         metrics_add(sh->e->fetch_failed, 1);
         reply_error(j, 502, "origin_failed", "The origin failed; try again.");
@@ -1230,11 +1412,30 @@ static void flight_start(shard *sh, job *j)
 static void owner_miss(shard *sh, job *j)
 {
     uint64_t came = msg_body(j->req, http_request)->recv_ns;
+    /* A playlist asked on this loop, of a shard that watches: a read that ended may answer. */
+    int local =
+        j->playlist && sh->ino_fd >= 0 && j->listener != NULL && j->listener->loop == sh->loop;
+    if (local && sh->nkept > 0) {
+        flight *k = kept_find(sh, j->key);
+        if (k != NULL && sh->drained_ns <= came) {
+            watch_drain(sh);
+            k = kept_find(sh, j->key); /* gone if its file changed */
+        }
+        if (k != NULL) {
+            metrics_add(sh->e->playlist_kept_hits, 1);
+            flight_join(k, j);
+            return;
+        }
+    }
     for (flight *f = sh->flights; f != NULL; f = f->next) {
         if (f->key.hi == j->key.hi && f->key.lo == j->key.lo) {
-            if (f->playlist && f->origin_done && came > f->done_ns)
-                continue; /* its read ended before this request came: read afresh */
-            metrics_add(sh->e->coalesced, 1);
+            if (f->playlist && f->origin_done && came > f->done_ns) {
+                if (!local || !unchanged_since(sh, f, came))
+                    continue; /* its read ended before this request came: read afresh */
+                metrics_add(sh->e->playlist_kept_hits, 1);
+            } else {
+                metrics_add(sh->e->coalesced, 1);
+            }
             if (!j->playlist)
                 metrics_add(sh->e->misses, 1);
             flight_join(f, j);
@@ -1331,7 +1532,7 @@ static void serve_hls(shard *sh, rd_msg *m)
         return;
     }
     int o = owner_of(e, j->key);
-    if (o == sh->idx) {
+    if (o == sh->idx || sh->ino_fd >= 0) { /* a watching shard reads playlists itself */
         owner_miss(sh, j);
     } else if (actor_send(e->shards[o].self, m) == 0) {
         j->req = NULL;
@@ -1361,6 +1562,11 @@ static int cache_init(rd_actor *self, void *arg)
     sh->ended_hook.fn = playlist_reads_over;
     sh->poll_timer.fire = on_poll_timer;
     self->state = sh;
+    if (sh->ino_fd < 0 && sh->e->origin->watches) {
+        sh->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (sh->ino_fd < 0)
+            log_info("edge_playlists_unwatched", KV_INT("shard", sh->idx), KV_ERRNO(-errno));
+    }
     if (sh->idx == 0 && sh->e->store != NULL) {
         loop_timer_start(sh->loop, &sh->poll_timer, 1000000ull,
                          (uint64_t)DENY_POLL_MS * 1000000ull);
@@ -1490,6 +1696,10 @@ static void make_metrics(rd_edge *e)
            "Requests that joined an origin fetch under way (a playlist's: or one whose end the "
            "loop saw as they arrived).",
            RD_COUNTER);
+    SERIES(playlist_kept_hits, "reeld_edge_playlist_kept_hits_total",
+           "Playlist requests answered from a read that ended before they came, its file "
+           "watched and unchanged since (fs origin).",
+           RD_COUNTER);
     SERIES(cache_bytes, "reeld_edge_cache_bytes", "Bytes in the disk cache.", RD_GAUGE);
     SERIES(cache_objects, "reeld_edge_cache_objects", "Objects in the disk cache.", RD_GAUGE);
     SERIES(fetch_seconds, "reeld_edge_origin_fetch_seconds",
@@ -1569,6 +1779,7 @@ int cache_start(const rd_config *cfg, rd_loop *const *loops, int nloops, rd_acto
     for (int i = 0; i < nloops; i++) {
         e->shards[i].e = e;
         e->shards[i].idx = i;
+        e->shards[i].ino_fd = -1;
         e->shards[i].deny = rd_calloc(DENY_MAX, sizeof(deny_entry), "starting the edge");
         cache_index_init(&e->shards[i].ix, e->shard_bytes);
     }
@@ -1623,6 +1834,8 @@ void cache_free(rd_edge *e)
         return;
     for (int i = 0; e->shards != NULL && i < e->nshards; i++) {
         shard *sh = &e->shards[i];
+        while (sh->kept_old != NULL)
+            kept_drop(sh->kept_old);
         while (sh->flights != NULL) {
             flight *f = sh->flights;
             flight_unlist(f);
@@ -1644,6 +1857,8 @@ void cache_free(rd_edge *e)
             free(j);
         }
         cache_index_fini(&sh->ix);
+        if (sh->ino_fd >= 0)
+            close(sh->ino_fd);
         free(sh->deny);
     }
     free(e->shards);

@@ -65,6 +65,8 @@ typedef struct blob_meta {
     char upload_id[256];    /* blob_aio_upload_start: the upload's id (S3's UploadId) */
     int64_t retained_until; /* blob_aio_delete_unless_retained: kept under retention until
                                then (unix seconds); 0: deleted */
+    int watch;              /* blob_aio_get_watched on fs: the inotify watch descriptor of the
+                               object's file, added before a byte of it was read; 0: none */
 } blob_meta;
 
 typedef struct blob_sink blob_sink;
@@ -107,6 +109,17 @@ s3_client *blob_aio_client(const blob_aio *s, const rd_loop *loop);
 /* Bytes off .. off+len-1 of bucket/key (len 0: to the end). */
 int blob_aio_get(blob_aio *s, rd_loop *loop, const char *bucket, const char *key, uint64_t off,
                  uint64_t len, blob_sink *sink, blob_req **out);
+/* All of bucket/key, and where the backend can (blob_aio_watches), a watch on its file in the
+ * inotify instance `inotify_fd` (the caller's), added between the open and the first read:
+ * its descriptor is the head's `watch` (0 when none could be added). From then on a write to
+ * the file, its truncation, its replacement by a rename, its removal or its move each raise an
+ * event on that watch, so the caller may keep what it read until it hears one. The watch is the
+ * caller's to remove (inotify_rm_watch). Not seen: writes through a shared mapping, and a
+ * directory above the object renamed (the store renames files only). */
+int blob_aio_get_watched(blob_aio *s, rd_loop *loop, const char *bucket, const char *key,
+                         int inotify_fd, blob_sink *sink, blob_req **out);
+/* 1 when blob_aio_get_watched adds watches (fs), 0 when it never does (s3). */
+int blob_aio_watches(const blob_aio *s);
 int blob_aio_head(blob_aio *s, rd_loop *loop, const char *bucket, const char *key, blob_sink *sink,
                   blob_req **out);
 /* Stores body[0..len) as bucket/key with its content type (NULL: application/octet-stream)

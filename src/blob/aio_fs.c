@@ -3,7 +3,10 @@
  *
  * GET, HEAD:  openat2 beneath DATA_DIR/blobs (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), fstat
  *             (the inode is in memory once opened), reads of up to CHUNK bytes; HEAD also
- *             reads the object's metadata line pair from DATA_DIR/blobs.meta.
+ *             reads the object's metadata line pair from DATA_DIR/blobs.meta. A watched GET
+ *             (blob_aio_get_watched) adds its inotify watch between the open and the first
+ *             read, through /proc/self/fd/N: the open file itself, no path of the store looked
+ *             up again (a direct call, like fstat: no disk is read).
  * PUT:        temp file in DATA_DIR/blobs.tmp, write, fsync; the same for the metadata; then
  *             each is renamed into the directory its name is in, opened first beneath its tree
  *             (openat2 O_PATH, no symlink: a directory symlink planted in the tree is refused,
@@ -33,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -149,6 +153,25 @@ static void submit_read(fs_req *q)
     io_uring_prep_read(loop_sqe(q->r.loop, &q->op), q->fd, b->data + b->len,
                        (unsigned)(b->cap - b->len), q->pos);
     q->inflight = 1;
+}
+
+/* The open object watched in the asker's inotify instance: what the watch sees is the file
+ * this request reads, whatever its name becomes. The watch descriptor, or 0 when none could be
+ * added (no /proc, the instance's limit). */
+static int watch_file(int inotify_fd, int fd)
+{
+    char p[32] = "/proc/self/fd/";
+    size_t n = strlen(p);
+    char digits[12];
+    size_t d = 0;
+    for (unsigned v = (unsigned)fd; d == 0 || v != 0; v /= 10)
+        digits[d++] = (char)('0' + v % 10);
+    while (d > 0)
+        p[n++] = digits[--d];
+    p[n] = '\0';
+    int wd = inotify_add_watch(
+        inotify_fd, p, IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVE_SELF | IN_DELETE_SELF);
+    return wd > 0 ? wd : 0;
 }
 
 static void release(fs_req *q)
@@ -486,6 +509,8 @@ static void on_io(rd_op *op, int res, uint32_t flags)
         q->pos = q->r.off < q->size ? q->r.off : q->size;
         q->end = q->r.len > 0 && q->r.len < q->size - q->pos ? q->pos + q->r.len : q->size;
         blob_meta m = {.size = q->size, .mtime = q->mtime, .file_id = q->ino};
+        if (q->r.watch_fd > 0)
+            m.watch = watch_file(q->r.watch_fd, q->fd);
         if (!blob_req_head(&q->r, &m)) {
             drop(q);
             return;
@@ -805,6 +830,7 @@ static const blob_aio_ops fs_ops = {
     .name = "fs",
     .req_size = sizeof(fs_req),
     .wants_md5 = 1,
+    .watches = 1,
     .start = fs_start,
     .cancel = fs_cancel,
     .client = fs_client,

@@ -25,6 +25,7 @@ typedef struct blob_aio_ops {
     size_t req_size; /* bytes of the backend's request; struct blob_req comes first */
     int wants_md5;   /* a PUT's MD5 is taken on the asking thread (blob_req.md5) */
     int uploads;     /* takes the BLOB_OP_UPLOAD_* requests */
+    int watches;     /* a GET adds the watch blob_req.watch_fd asks for (blob_meta.watch) */
     /* On r->loop's thread: 0 (then exactly one blob_req_end follows, unless cancelled), or
      * -errno with nothing started and nothing to free but the request. */
     int (*start)(blob_req *r);
@@ -48,6 +49,7 @@ struct blob_req {
     blob_kind_op kind;
     uint8_t cancelled;
     uint64_t off, len;   /* GET */
+    int watch_fd;        /* GET: the inotify instance to watch the object's file in; 0: none */
     const uint8_t *body; /* PUT, borrowed */
     size_t body_len;
     uint8_t md5[16]; /* PUT, when the backend wants it */

@@ -1,7 +1,8 @@
 """The edge over loopback: signed /hls links (tampering, expiry, key rotation, the embedded key),
 path traversal, Range, 304s, single-flight under 100 concurrent clients, LRU eviction, a
 restart that keeps the cache, origin failures that cache nothing, and playlists that are never
-cached. The origin is the fs one: files under DATA_DIR/blobs/previews/{asset}/hls/."""
+stale: kept in memory only while their file's watch has heard nothing. The origin is the fs one:
+files under DATA_DIR/blobs/previews/{asset}/hls/."""
 import hashlib
 import hmac
 import http.client
@@ -457,21 +458,119 @@ def test_origin_missing_and_failing(edge):
     assert len(cache_files(r)) == 3
 
 
-def test_playlists_never_cached(edge):
-    r = edge()
+def test_playlists_never_stale(edge):
+    """Playlists are `no-cache` for clients, and the edge answers each request with the file as
+    it is when the request comes. A read that ended earlier answers (X-Cache: HIT, no origin
+    read) only while the watch on its file has heard nothing; each kind of change is seen by the
+    very next request: a write in place of the same size, an append, a truncation, a rename over
+    it, its removal, a new file. Nothing goes to the disk cache."""
+    r = edge(REELD_CORES="1")
     p = put(r, "a1", "v0/index.m3u8", b"#EXTM3U\n#one\n")
     url = link("a1", "v0/index.m3u8")
-    for _ in range(2):
+    status, h, body = get(r, url)
+    assert status == 200 and body == b"#EXTM3U\n#one\n" and h["x-cache"] == "MISS"
+    for _ in range(3):
         status, h, body = get(r, url)
         assert status == 200 and body == b"#EXTM3U\n#one\n"
-        assert h["cache-control"] == "no-cache" and h["x-cache"] == "MISS"
+        assert h["cache-control"] == "no-cache" and h["x-cache"] == "HIT"
         assert h["content-type"] == "application/vnd.apple.mpegurl"
-    with open(p, "wb") as f:
+    assert fetches(r) == 1 and metric(r, "reeld_edge_playlist_kept_hits_total") == 3
+
+    def now(expect):
+        status, h, body = get(r, url)
+        assert (status, body) == (200, expect) and h["x-cache"] == "MISS", (status, body, h)
+
+    with open(p, "r+b") as f:  # in place, same size, same second
         f.write(b"#EXTM3U\n#two\n")
-    assert get(r, url)[2] == b"#EXTM3U\n#two\n"
-    assert fetches(r) == 3
+    now(b"#EXTM3U\n#two\n")
+    with open(p, "ab") as f:
+        f.write(b"#more\n")
+    now(b"#EXTM3U\n#two\n#more\n")
+    os.truncate(p, 8)
+    now(b"#EXTM3U\n")
+    with open(p + ".new", "wb") as f:
+        f.write(b"#EXTM3U\n#renamed\n")
+    os.replace(p + ".new", p)
+    now(b"#EXTM3U\n#renamed\n")
+    os.remove(p)
+    assert get(r, url)[0] == 404
+    put(r, "a1", "v0/index.m3u8", b"#EXTM3U\n#back\n")
+    now(b"#EXTM3U\n#back\n")
+    assert get(r, url)[1]["x-cache"] == "HIT"
+    assert fetches(r) == 6 and fetches(r, "not_found") == 1
     assert cache_files(r) == []
     assert metric(r, "reeld_edge_cache_misses_total") == 0
+
+
+def test_playlist_change_then_get_at_once(edge):
+    """Read-your-writes without a pause, every loop: 300 changes (in place at one size, and
+    renames over the file, alternately), each followed at once by a GET on a new connection
+    (any loop's listener) or on one kept-alive connection, while a second client keeps the
+    playlist hot. Each answer is the version just written."""
+    r = edge()
+    name = "v0/index.m3u8"
+    p = put(r, "a2", name, b"#EXTM3U\n#v00000\n")
+    url = link("a2", name)
+    stop = threading.Event()
+    seen = []
+
+    def hot():
+        c = http.client.HTTPConnection("127.0.0.1", r.port, timeout=10)
+        while not stop.is_set():
+            c.request("GET", url)
+            resp = c.getresponse()
+            seen.append((resp.status, resp.read()))
+        c.close()
+
+    t = threading.Thread(target=hot)
+    t.start()
+    keep = http.client.HTTPConnection("127.0.0.1", r.port, timeout=10)
+    try:
+        for i in range(1, 301):
+            data = b"#EXTM3U\n#v%05d\n" % i
+            if i % 2:
+                with open(p, "r+b") as f:
+                    f.write(data)
+            else:
+                with open(p + ".new", "wb") as f:
+                    f.write(data)
+                os.replace(p + ".new", p)
+            if i % 3:
+                status, _, body = get(r, url)
+            else:
+                keep.request("GET", url)
+                resp = keep.getresponse()
+                status, body = resp.status, resp.read()
+            assert (status, body) == (200, data), i
+    finally:
+        stop.set()
+        t.join()
+        keep.close()
+    assert seen and all(st == 200 and b.startswith(b"#EXTM3U\n#v") for st, b in seen)
+    assert metric(r, "reeld_edge_playlist_kept_hits_total") > 0
+
+
+def test_playlists_kept_within_bounds(edge):
+    """Kept playlists hold at most 4 MiB a shard: the oldest go (read again when asked), the
+    newest stay; one over 1 MiB is never kept."""
+    r = edge(REELD_CORES="1")
+    line = b"#EXTINF:4.000,\nseg%06d.ts\n"
+    big = b"#EXTM3U\n" + b"".join(line % i for i in range(30000))  # ~0.8 MiB
+    assert 768 * 1024 < len(big) < 1024 * 1024
+    for n in range(6):
+        put(r, "a3", f"v{n}/index.m3u8", big)
+    put(r, "a3", "huge/index.m3u8", big + big)
+    for n in range(6):
+        assert get(r, link("a3", f"v{n}/index.m3u8"))[2] == big
+    assert fetches(r) == 6
+    assert get(r, link("a3", "v5/index.m3u8"))[1]["x-cache"] == "HIT"  # the newest: kept
+    assert fetches(r) == 6
+    assert get(r, link("a3", "v0/index.m3u8"))[1]["x-cache"] == "MISS"  # the oldest: gone
+    assert fetches(r) == 7
+    for _ in range(2):
+        status, h, body = get(r, link("a3", "huge/index.m3u8"))
+        assert status == 200 and body == big + big and h["x-cache"] == "MISS"
+    assert fetches(r) == 9
 
 
 def test_playlist_burst_each_whole(edge):

@@ -7,18 +7,19 @@
  * default application/octet-stream); HEAD; GET whole (600,000 bytes: more than one chunk may
  * come), a range, from an offset to the end, a range running past the end, from at or past the
  * end (-ERANGE), of an empty object, of a missing key or bucket (-ENOENT); an overwrite; DELETE
- * (object and metadata gone, deleting what is not there still 0); names refused (-EINVAL from
- * the start call or from done) with nothing created or removed outside the bucket; a key whose
- * directory is a file, a key that is a directory; symlinks planted in the tree never followed,
- * for reading and (a directory link) for writing or deleting; cancel on the loop thread right
- * after the start and from the sink's head and data callbacks (nothing more is heard; a
- * cancelled PUT still lands); many requests in flight at once; requests made on a loop thread
- * by an actor (the home loop and a second loop) with their callbacks on that loop, and those
- * of the main thread (loop NULL) on the home loop; blob_aio_kind and blob_aio_client. A PUT
- * from a file (600,000 bytes, streamed: the MD5 taken chunk by chunk is the whole file's; a
- * file shorter than said is -EIO with nothing stored), a COPY (bytes, ETag and the source's
- * content type; a missing source named; retention ignored), no uploads (-ENOTSUP at the
- * start), a delete unless retained that deletes; a content type with a line break refused.
+ * (object and metadata gone, deleting what is not there still 0); a watched GET (its watch on
+ * the file read, from before its bytes: a PUT over it, a write in place, its removal heard); names
+ * refused (-EINVAL from the start call or from done) with nothing created or removed outside the
+ * bucket; a key whose directory is a file, a key that is a directory; symlinks planted in the tree
+ * never followed, for reading and (a directory link) for writing or deleting; cancel on the loop
+ * thread right after the start and from the sink's head and data callbacks (nothing more is heard;
+ * a cancelled PUT still lands); many requests in flight at once; requests made on a loop thread by
+ * an actor (the home loop and a second loop) with their callbacks on that loop, and those of the
+ * main thread (loop NULL) on the home loop; blob_aio_kind and blob_aio_client. A PUT from a file
+ * (600,000 bytes, streamed: the MD5 taken chunk by chunk is the whole file's; a file shorter than
+ * said is -EIO with nothing stored), a COPY (bytes, ETag and the source's content type; a missing
+ * source named; retention ignored), no uploads (-ENOTSUP at the start), a delete unless retained
+ * that deletes; a content type with a line break refused.
  *
  * s3 also: a PUT from a file whole and in parts (CreateMultipartUpload, each part's bytes,
  * Complete; a refused part aborts the upload), a COPY (CopyObject with the lock mode, the
@@ -40,9 +41,11 @@
 
 #include <bearssl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <strings.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -709,6 +712,92 @@ TEST(fs_overwrite)
     CHECK_EQ_STR(r->meta.content_type, "video/iso.segment");
     CHECK(file_is("blobs/previews/a1/hls/720p/seg_00001.m4s", seg2, sizeof(seg2)));
     CHECK_EQ_INT(tmp_entries(), 0);
+}
+
+/* The events waiting in inotify instance `ino`, their masks ORed, for watch `wd`; -1 when the
+ * instance holds an event of another watch. */
+static int events_of(int ino, int wd)
+{
+    union {
+        struct inotify_event ev;
+        char b[4096];
+    } u;
+    int mask = 0;
+    ssize_t n;
+    while ((n = read(ino, u.b, sizeof(u.b))) > 0) {
+        for (size_t at = 0; at + sizeof(struct inotify_event) <= (size_t)n;) {
+            struct inotify_event ev;
+            memcpy(&ev, u.b + at, sizeof(ev));
+            if (ev.wd != wd)
+                return -1;
+            mask |= (int)ev.mask;
+            at += sizeof(ev) + ev.len;
+        }
+    }
+    return mask;
+}
+
+/* A watched GET: the watch is on the file read, from before its bytes; reading raises nothing;
+ * a PUT over it (a rename), a write in place and a removal each raise an event on it. */
+TEST(fs_get_watched)
+{
+    NEED(fs != NULL);
+    CHECK_EQ_INT(blob_aio_watches(fs), 1);
+    int ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    NEED(ino > 0);
+    const char *key = "w1/hls/v0/index.m3u8";
+    rec *r = put(fs, "previews", key, "#EXTM3U\n#a\n", 11, NULL, NULL);
+    CHECK_OK(r);
+
+    r = rec_new(home);
+    r->start = blob_aio_get_watched(fs, NULL, "previews", key, ino, &r->sink, NULL);
+    finish(r);
+    CHECK_OK(r);
+    CHECK(r->len == 11 && memcmp(r->data, "#EXTM3U\n#a\n", 11) == 0);
+    int wd = r->meta.watch;
+    CHECK(wd > 0);
+    CHECK_EQ_INT(events_of(ino, wd), 0); /* its own open, read and close: nothing */
+
+    r = put(fs, "previews", key, "#EXTM3U\n#b\n", 11, NULL, NULL); /* renamed over it */
+    CHECK_OK(r);
+    CHECK(events_of(ino, wd) & IN_ATTRIB);
+
+    r = rec_new(home);
+    r->start = blob_aio_get_watched(fs, NULL, "previews", key, ino, &r->sink, NULL);
+    finish(r);
+    CHECK_OK(r);
+    CHECK(r->len == 11 && memcmp(r->data, "#EXTM3U\n#b\n", 11) == 0);
+    int wd2 = r->meta.watch;
+    CHECK(wd2 > 0 && wd2 != wd); /* another file */
+    char path[512];
+    path_of(path, sizeof(path), "blobs/previews/w1/hls/v0/index.m3u8");
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    CHECK(fd >= 0 && pwrite(fd, "c", 1, 9) == 1);
+    if (fd >= 0)
+        close(fd);
+    int m = events_of(ino, wd2);
+    CHECK(m > 0 && (m & IN_MODIFY) && (m & IN_CLOSE_WRITE));
+    r = del(fs, "previews", key);
+    CHECK_OK(r);
+    CHECK(events_of(ino, wd2) & IN_ATTRIB); /* unlinked */
+
+    /* Unwatched: a plain GET, a watched one without an instance, a missing object. */
+    r = put(fs, "previews", key, "#EXTM3U\n", 8, NULL, NULL);
+    CHECK_OK(r);
+    r = get(fs, "previews", key, 0, 0);
+    CHECK_OK(r);
+    CHECK_EQ_INT(r->meta.watch, 0);
+    r = rec_new(home);
+    r->start = blob_aio_get_watched(fs, NULL, "previews", key, 0, &r->sink, NULL);
+    finish(r);
+    CHECK_OK(r);
+    CHECK_EQ_INT(r->meta.watch, 0);
+    r = rec_new(home);
+    r->start = blob_aio_get_watched(fs, NULL, "previews", "w1/hls/nope.m3u8", ino, &r->sink, NULL);
+    finish(r);
+    CHECK_FAILS(r, -ENOENT);
+    CHECK_EQ_INT(r->heads, 0);
+    close(ino);
 }
 
 /* Requests the home loop's own actor starts, naming its loop: callbacks on that loop. */
@@ -2050,6 +2139,7 @@ int main(void)
     RUN(fs_head);
     RUN(fs_get);
     RUN(fs_overwrite);
+    RUN(fs_get_watched);
     RUN(fs_loop_actor);
     RUN(blocking_face_refused_on_a_loop);
     RUN(fs_other_loop);
