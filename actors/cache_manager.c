@@ -111,6 +111,7 @@ struct job {
     uint64_t stream;
     cache_key key;
     uint8_t playlist, head_only, replied;
+    uint8_t kept_hit;     /* a playlist answered from a read that ended before it came */
     const char *ctype;    /* the path's Content-Type, looked up while the path is at hand */
     uint64_t cursor, end; /* bytes [cursor, end) still to send */
     int fd;               /* hit: the open cached file, until the listener takes it */
@@ -884,9 +885,10 @@ static void watch_drain(shard *sh)
     }
 }
 
-/* Whether playlist read `f`, ended before the request that came at `came`, still answers it:
- * its file watched from the start and unchanged as of a drain begun after the request came.
- * Drains at most once a turn for this loop's requests; frees kept reads, never f (open). */
+/* Whether playlist read `f` (under way or ended), whose file was opened before the request
+ * that came at `came`, still answers it: the file watched from before its first byte was read
+ * and unchanged as of a drain begun after the request came. Drains at most once a turn for
+ * this loop's requests; frees kept reads, never f (open). */
 static int unchanged_since(shard *sh, flight *f, uint64_t came)
 {
     if (f->wd <= 0 || f->changed || f->err != 0 || sh->ino_fd < 0)
@@ -898,7 +900,7 @@ static int unchanged_since(shard *sh, flight *f, uint64_t came)
 
 static int waiter_start(flight *f, job *j)
 {
-    if (!respond(j, f->size, f->mtime, f->kept, f))
+    if (!respond(j, f->size, f->mtime, f->kept || j->kept_hit, f))
         return 1;
     return waiter_pump(f, j);
 }
@@ -1423,16 +1425,26 @@ static void owner_miss(shard *sh, job *j)
         }
         if (k != NULL) {
             metrics_add(sh->e->playlist_kept_hits, 1);
+            j->kept_hit = 1;
             flight_join(k, j);
             return;
         }
     }
     for (flight *f = sh->flights; f != NULL; f = f->next) {
         if (f->key.hi == j->key.hi && f->key.lo == j->key.lo) {
-            if (f->playlist && f->origin_done && came > f->done_ns) {
-                if (!local || !unchanged_since(sh, f, came))
-                    continue; /* its read ended before this request came: read afresh */
-                metrics_add(sh->e->playlist_kept_hits, 1);
+            if (local) {
+                /* A read that opened the file after this request came has all it must; one
+                 * opened before answers only from a watch that has heard nothing since. */
+                if (f->start_ns <= came && !unchanged_since(sh, f, came))
+                    continue;
+                if (f->origin_done) {
+                    metrics_add(sh->e->playlist_kept_hits, 1);
+                    j->kept_hit = 1;
+                } else {
+                    metrics_add(sh->e->coalesced, 1);
+                }
+            } else if (f->playlist && f->origin_done && came > f->done_ns) {
+                continue; /* its read ended before this request came: read afresh */
             } else {
                 metrics_add(sh->e->coalesced, 1);
             }
@@ -1564,6 +1576,10 @@ static int cache_init(rd_actor *self, void *arg)
     self->state = sh;
     if (sh->ino_fd < 0 && sh->e->origin->watches) {
         sh->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (sh->ino_fd == 0) { /* stdin was closed: 0 means "no instance" to the blob store */
+            sh->ino_fd = fcntl(0, F_DUPFD_CLOEXEC, 1);
+            close(0);
+        }
         if (sh->ino_fd < 0)
             log_info("edge_playlists_unwatched", KV_INT("shard", sh->idx), KV_ERRNO(-errno));
     }

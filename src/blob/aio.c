@@ -172,13 +172,13 @@ int blob_aio_get_watched(blob_aio *s, rd_loop *loop, const char *bucket, const c
     int e = make(s, BLOB_OP_GET, bucket, key, sink, &r);
     if (e < 0)
         return e;
-    r->watch_fd = s->ops->watches && inotify_fd > 0 ? inotify_fd : 0;
+    r->watch_fd = s->watches && inotify_fd > 0 ? inotify_fd : 0;
     return go(s, loop, r, out);
 }
 
 int blob_aio_watches(const blob_aio *s)
 {
-    return s->ops->watches;
+    return s->watches;
 }
 
 int blob_aio_head(blob_aio *s, rd_loop *loop, const char *bucket, const char *key, blob_sink *sink,

@@ -118,7 +118,9 @@ int blob_aio_get(blob_aio *s, rd_loop *loop, const char *bucket, const char *key
  * directory above the object renamed (the store renames files only). */
 int blob_aio_get_watched(blob_aio *s, rd_loop *loop, const char *bucket, const char *key,
                          int inotify_fd, blob_sink *sink, blob_req **out);
-/* 1 when blob_aio_get_watched adds watches (fs), 0 when it never does (s3). */
+/* 1 when blob_aio_get_watched adds watches (fs), 0 when it never does: s3, and fs on a network
+ * or FUSE file system (NFS, SMB, Ceph, 9p, ...), whose files another machine or a user-space
+ * server may change without an event from this kernel. */
 int blob_aio_watches(const blob_aio *s);
 int blob_aio_head(blob_aio *s, rd_loop *loop, const char *bucket, const char *key, blob_sink *sink,
                   blob_req **out);

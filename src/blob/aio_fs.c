@@ -37,6 +37,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/statfs.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -153,6 +154,34 @@ static void submit_read(fs_req *q)
     io_uring_prep_read(loop_sqe(q->r.loop, &q->op), q->fd, b->data + b->len,
                        (unsigned)(b->cap - b->len), q->pos);
     q->inflight = 1;
+}
+
+/* Whether the kernel makes every change to the files under directory `fd` itself, so inotify
+ * hears each: not on a network or FUSE file system, where another machine or a user-space server
+ * changes files without an event here. */
+static int changes_are_local(int fd)
+{
+    struct statfs sf;
+    if (fstatfs(fd, &sf) < 0)
+        return 0;
+    switch ((uint32_t)sf.f_type) {
+    case 0x6969:     /* NFS */
+    case 0x517B:     /* SMB */
+    case 0xFF534D42: /* CIFS */
+    case 0xFE534D42: /* SMB2 */
+    case 0x65735546: /* FUSE */
+    case 0x00C36400: /* Ceph */
+    case 0x01021997: /* 9p */
+    case 0x5346414F: /* AFS */
+    case 0x6B414653: /* kAFS */
+    case 0x01161970: /* GFS2 */
+    case 0x7461636F: /* OCFS2 */
+    case 0x0BD00BD0: /* Lustre */
+    case 0x47504653: /* GPFS */
+        return 0;
+    default:
+        return 1;
+    }
 }
 
 /* The open object watched in the asker's inotify instance: what the watch sees is the file
@@ -487,11 +516,19 @@ static void on_io(rd_op *op, int res, uint32_t flags)
             return;
         }
         q->fd = res;
+        /* A watched GET's watch before fstat: the link count then says whether the file still
+         * had a name once watched (renamed over or removed in between: an event nobody heard). */
+        int wd =
+            q->r.kind == BLOB_OP_GET && q->r.watch_fd > 0 ? watch_file(q->r.watch_fd, q->fd) : 0;
         struct stat st;
         if (fstat(q->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+            if (wd > 0)
+                inotify_rm_watch(q->r.watch_fd, wd); /* a directory: no reader watches one */
             fail(q, -ENOENT);
             return;
         }
+        if (st.st_nlink == 0)
+            wd = 0; /* left in place: another read of this file may hold the same watch */
         q->size = (uint64_t)st.st_size;
         q->mtime = (int64_t)st.st_mtime;
         q->ino = (uint64_t)st.st_ino;
@@ -508,9 +545,7 @@ static void on_io(rd_op *op, int res, uint32_t flags)
         }
         q->pos = q->r.off < q->size ? q->r.off : q->size;
         q->end = q->r.len > 0 && q->r.len < q->size - q->pos ? q->pos + q->r.len : q->size;
-        blob_meta m = {.size = q->size, .mtime = q->mtime, .file_id = q->ino};
-        if (q->r.watch_fd > 0)
-            m.watch = watch_file(q->r.watch_fd, q->fd);
+        blob_meta m = {.size = q->size, .mtime = q->mtime, .file_id = q->ino, .watch = wd};
         if (!blob_req_head(&q->r, &m)) {
             drop(q);
             return;
@@ -830,7 +865,6 @@ static const blob_aio_ops fs_ops = {
     .name = "fs",
     .req_size = sizeof(fs_req),
     .wants_md5 = 1,
-    .watches = 1,
     .start = fs_start,
     .cancel = fs_cancel,
     .client = fs_client,
@@ -863,6 +897,7 @@ int blob_aio_open_fs(const char *data_dir, rd_loop *home, blob_aio **out, char *
         fs_close(&s->base);
         return r;
     }
+    s->base.watches = changes_are_local(s->objects_fd);
     *out = &s->base;
     return 0;
 }

@@ -25,7 +25,6 @@ typedef struct blob_aio_ops {
     size_t req_size; /* bytes of the backend's request; struct blob_req comes first */
     int wants_md5;   /* a PUT's MD5 is taken on the asking thread (blob_req.md5) */
     int uploads;     /* takes the BLOB_OP_UPLOAD_* requests */
-    int watches;     /* a GET adds the watch blob_req.watch_fd asks for (blob_meta.watch) */
     /* On r->loop's thread: 0 (then exactly one blob_req_end follows, unless cancelled), or
      * -errno with nothing started and nothing to free but the request. */
     int (*start)(blob_req *r);
@@ -40,6 +39,8 @@ struct blob_aio {
     rd_actor *actor;                         /* on home: starts the requests of other threads */
     uint64_t multipart_threshold, part_size; /* PUT_FD on s3 */
     uint64_t copy_part_max;                  /* COPY on s3 */
+    int watches; /* a GET adds the watch blob_req.watch_fd asks for (blob_meta.watch): fs on a
+                    file system whose every change the local kernel makes */
 };
 
 struct blob_req {

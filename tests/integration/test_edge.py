@@ -550,6 +550,52 @@ def test_playlist_change_then_get_at_once(edge):
     assert metric(r, "reeld_edge_playlist_kept_hits_total") > 0
 
 
+def test_playlist_change_during_a_read(edge):
+    """A request that comes after a change never joins a read that opened the file before it:
+    four clients keep reads of a 2 MiB playlist (too large to keep, so read for each turn, over
+    several) under way on one loop while the file is renamed over 40 times, each followed at
+    once by a GET that must bring the new version."""
+    r = edge(REELD_CORES="1")
+    name = "v0/index.m3u8"
+    line = b"#EXTINF:4.000,\nseg%06d.ts\n"
+    body = b"".join(line % i for i in range(80000))[: 2 * 1024 * 1024 - 24]
+
+    def version(i):
+        return b"#EXTM3U\n#v%05d\n" % i + body  # same size each time
+
+    p = put(r, "a4", name, version(0))
+    url = link("a4", name)
+    stop = threading.Event()
+    errors = []
+
+    def hot():
+        c = http.client.HTTPConnection("127.0.0.1", r.port, timeout=20)
+        while not stop.is_set():
+            c.request("GET", url)
+            resp = c.getresponse()
+            data = resp.read()
+            if resp.status != 200 or not data.startswith(b"#EXTM3U\n#v"):
+                errors.append((resp.status, data[:20]))
+        c.close()
+
+    threads = [threading.Thread(target=hot) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.2)
+        for i in range(1, 41):
+            with open(p + ".new", "wb") as f:
+                f.write(version(i))
+            os.replace(p + ".new", p)
+            status, _, data = get(r, url)
+            assert status == 200 and data[:16] == version(i)[:16], (i, data[:16])
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors, errors[:3]
+
+
 def test_playlists_kept_within_bounds(edge):
     """Kept playlists hold at most 4 MiB a shard: the oldest go (read again when asked), the
     newest stay; one over 1 MiB is never kept."""
