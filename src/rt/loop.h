@@ -66,8 +66,9 @@ typedef struct rd_loop_stats {
 
 /* Monotonic clock in nanoseconds. */
 uint64_t rd_now_ns(void);
-/* rd_now_ns as the calling loop read it when its turn began or its wait for completions ended
- * (behind the true time by at most what one turn takes); the clock itself off a loop thread.
+/* rd_now_ns as the calling loop read it when its wait for completions ended, which is where
+ * its turn begins (behind the true time by at most what one turn takes); the clock itself off
+ * a loop thread.
  * For the per-request stamps of a hot path (idle and header clocks, durations), where a clock
  * read per stamp was several per cent of a small request's CPU; a timer's deadline takes the
  * true time (loop_timer_start), so it never fires early. */
