@@ -775,7 +775,11 @@ static int waiter_pump(flight *f, job *j)
  * writer (or anyone it told) sends next can reach this loop; the shard reads its instance dry
  * (watch_drain) once after each turn in which such requests came, before answering them, and
  * an event lets the read go. Requests from another loop's listener do not take this path
- * (their arrival is another ring's): playlists on the fs origin are read where they land. */
+ * (their arrival is another ring's): playlists on the fs origin are read where they land.
+ * The drain is a read(2) of the instance, one a turn, not a poll through the ring: a request's
+ * bytes can ride a completion the kernel queued before the writer's event (a connection's
+ * receive already under way), and a capped run of completions can leave the event's for the
+ * next wait, so the ring's order says nothing about the two; the instance's queue does. */
 
 static flight **kept_slot(shard *sh, cache_key k)
 {
