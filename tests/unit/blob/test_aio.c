@@ -737,6 +737,15 @@ static int events_of(int ino, int wd)
     return mask;
 }
 
+/* A watched GET of previews/key from the main thread, waited for. */
+static rec *get_watched(blob_aio *s, const char *key, int ino)
+{
+    rec *r = rec_new(home);
+    r->start = blob_aio_get_watched(s, NULL, "previews", key, ino, &r->sink, NULL);
+    finish(r);
+    return r;
+}
+
 /* A watched GET: the watch is on the file read, from before its bytes; reading raises nothing;
  * a PUT over it (a rename), a write in place and a removal each raise an event on it. */
 TEST(fs_get_watched)
@@ -749,9 +758,7 @@ TEST(fs_get_watched)
     rec *r = put(fs, "previews", key, "#EXTM3U\n#a\n", 11, NULL, NULL);
     CHECK_OK(r);
 
-    r = rec_new(home);
-    r->start = blob_aio_get_watched(fs, NULL, "previews", key, ino, &r->sink, NULL);
-    finish(r);
+    r = get_watched(fs, key, ino);
     CHECK_OK(r);
     CHECK(r->len == 11 && memcmp(r->data, "#EXTM3U\n#a\n", 11) == 0);
     int wd = r->meta.watch;
@@ -762,9 +769,7 @@ TEST(fs_get_watched)
     CHECK_OK(r);
     CHECK(events_of(ino, wd) & IN_ATTRIB);
 
-    r = rec_new(home);
-    r->start = blob_aio_get_watched(fs, NULL, "previews", key, ino, &r->sink, NULL);
-    finish(r);
+    r = get_watched(fs, key, ino);
     CHECK_OK(r);
     CHECK(r->len == 11 && memcmp(r->data, "#EXTM3U\n#b\n", 11) == 0);
     int wd2 = r->meta.watch;
@@ -787,14 +792,10 @@ TEST(fs_get_watched)
     r = get(fs, "previews", key, 0, 0);
     CHECK_OK(r);
     CHECK_EQ_INT(r->meta.watch, 0);
-    r = rec_new(home);
-    r->start = blob_aio_get_watched(fs, NULL, "previews", key, 0, &r->sink, NULL);
-    finish(r);
+    r = get_watched(fs, key, 0);
     CHECK_OK(r);
     CHECK_EQ_INT(r->meta.watch, 0);
-    r = rec_new(home);
-    r->start = blob_aio_get_watched(fs, NULL, "previews", "w1/hls/nope.m3u8", ino, &r->sink, NULL);
-    finish(r);
+    r = get_watched(fs, "w1/hls/nope.m3u8", ino);
     CHECK_FAILS(r, -ENOENT);
     CHECK_EQ_INT(r->heads, 0);
     close(ino);
