@@ -1441,7 +1441,7 @@ static void owner_miss(shard *sh, job *j)
                  * opened before answers only from a watch that has heard nothing since. */
                 if (f->start_ns <= came && !unchanged_since(sh, f, came))
                     continue;
-                if (f->origin_done) {
+                if (f->origin_done && f->start_ns <= came) {
                     metrics_add(sh->e->playlist_kept_hits, 1);
                     j->kept_hit = 1;
                 } else {

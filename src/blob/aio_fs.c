@@ -521,9 +521,10 @@ static void on_io(rd_op *op, int res, uint32_t flags)
         int wd =
             q->r.kind == BLOB_OP_GET && q->r.watch_fd > 0 ? watch_file(q->r.watch_fd, q->fd) : 0;
         struct stat st;
-        if (fstat(q->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-            if (wd > 0)
-                inotify_rm_watch(q->r.watch_fd, wd); /* a directory: no reader watches one */
+        int stated = fstat(q->fd, &st) == 0;
+        if (!stated || !S_ISREG(st.st_mode)) {
+            if (wd > 0 && stated && S_ISDIR(st.st_mode))
+                inotify_rm_watch(q->r.watch_fd, wd); /* no reader watches a directory */
             fail(q, -ENOENT);
             return;
         }
