@@ -37,10 +37,10 @@
  * batched MSG_CACHE_TOUCH so its LRU stays right). If not, the request is forwarded to the
  * owner, which joins it to the object's flight or starts one: one origin GET per object,
  * whatever the number of clients or loops asking. Playlists go to the owner on an S3 origin;
- * on the fs origin the loop where one lands reads and keeps it itself (its freshness rests on
- * the order of one ring's completions). The files themselves are the shared index
- * for hits: they appear by rename once complete, and an eviction's unlink does not disturb a
- * reader that has the file open.
+ * on the fs origin the loop where one lands reads and keeps it itself (fresh because the loop
+ * reads its watch's events after the request came, before it answers). The files themselves are the
+ * shared index for hits: they appear by rename once complete, and an eviction's unlink does not
+ * disturb a reader that has the file open.
  *
  * Flow control: a hit holds no memory here (its bytes go from the page cache to the socket
  * in the kernel). A miss streams to its listener without acknowledgements (an ack names only
@@ -764,7 +764,6 @@ static int waiter_pump(flight *f, job *j)
     return j->cursor == j->end;
 }
 
-/* Gives a waiter its response head, and what the flight has so far. */
 /* ---- playlists kept while unchanged ----
  *
  * On the fs origin a playlist's read watches its file (inotify, added after the open and
@@ -775,7 +774,8 @@ static int waiter_pump(flight *f, job *j)
  * writer (or anyone it told) sends next can reach this loop; the shard reads its instance dry
  * (watch_drain) once after each turn in which such requests came, before answering them, and
  * an event lets the read go. Requests from another loop's listener do not take this path
- * (their arrival is another ring's): playlists on the fs origin are read where they land.
+ * (their stamp is that loop's, taken where its ring may not have delivered them yet): playlists
+ * on the fs origin are read where they land.
  * The drain is a read(2) of the instance, one a turn, not a poll through the ring: a request's
  * bytes can ride a completion the kernel queued before the writer's event (a connection's
  * receive already under way), and a capped run of completions can leave the event's for the
@@ -889,19 +889,26 @@ static void watch_drain(shard *sh)
     }
 }
 
+/* The watch's events read, unless a look began after the request that came at `came`: at most
+ * once a turn for this loop's requests. May free kept reads. */
+static void look_after(shard *sh, uint64_t came)
+{
+    if (sh->drained_ns <= came)
+        watch_drain(sh);
+}
+
 /* Whether playlist read `f` (under way or ended), whose file was opened before the request
  * that came at `came`, still answers it: the file watched from before its first byte was read
- * and unchanged as of a drain begun after the request came. Drains at most once a turn for
- * this loop's requests; frees kept reads, never f (open). */
+ * and unchanged as of a look begun after the request came (frees kept reads, never f: open). */
 static int unchanged_since(shard *sh, flight *f, uint64_t came)
 {
     if (f->wd <= 0 || f->changed || f->err != 0 || sh->ino_fd < 0)
         return 0;
-    if (sh->drained_ns <= came)
-        watch_drain(sh);
+    look_after(sh, came);
     return !f->changed;
 }
 
+/* Gives a waiter its response head, and what the flight has so far. */
 static int waiter_start(flight *f, job *j)
 {
     if (!respond(j, f->size, f->mtime, f->kept || j->kept_hit, f))
@@ -1396,10 +1403,8 @@ static void flight_start(shard *sh, job *j)
     int64_t tms;
     int tw;
     f->src = thumb_path_parse(f->path, &tms, &tw) ? sh->e->thumbs : sh->e->origin;
-    int r =
-        f->playlist && sh->ino_fd >= 0
-            ? origin_get_watched(f->src, sh->loop, f->asset, f->path, sh->ino_fd, &f->sink, &f->get)
-            : origin_get_start(f->src, sh->loop, f->asset, f->path, &f->sink, &f->get);
+    int r = origin_get_start(f->src, sh->loop, f->asset, f->path, f->playlist ? sh->ino_fd : -1,
+                             &f->sink, &f->get);
     if (r < 0) {
         metrics_add(sh->e->fetch_failed, 1);
         reply_error(j, 502, "origin_failed", "The origin failed; try again.");
@@ -1423,8 +1428,8 @@ static void owner_miss(shard *sh, job *j)
         j->playlist && sh->ino_fd >= 0 && j->listener != NULL && j->listener->loop == sh->loop;
     if (local && sh->nkept > 0) {
         flight *k = kept_find(sh, j->key);
-        if (k != NULL && sh->drained_ns <= came) {
-            watch_drain(sh);
+        if (k != NULL) {
+            look_after(sh, came);
             k = kept_find(sh, j->key); /* gone if its file changed */
         }
         if (k != NULL) {

@@ -44,6 +44,7 @@
 
 #include "proto/blob_meta.h"
 #include "proto/hmac.h"
+#include "proto/wbuf.h"
 #include "src/blob/aio_impl.h"
 #include "src/blob/fs.h"
 #include "src/rt/alloc.h"
@@ -189,15 +190,11 @@ static int changes_are_local(int fd)
  * added (no /proc, the instance's limit). */
 static int watch_file(int inotify_fd, int fd)
 {
-    char p[32] = "/proc/self/fd/";
-    size_t n = strlen(p);
-    char digits[12];
-    size_t d = 0;
-    for (unsigned v = (unsigned)fd; d == 0 || v != 0; v /= 10)
-        digits[d++] = (char)('0' + v % 10);
-    while (d > 0)
-        p[n++] = digits[--d];
-    p[n] = '\0';
+    char p[32];
+    rd_wbuf w = wbuf_init(p, sizeof(p));
+    wbuf_str(&w, "/proc/self/fd/");
+    wbuf_uint(&w, (uint64_t)fd);
+    wbuf_end(&w);
     int wd = inotify_add_watch(
         inotify_fd, p, IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVE_SELF | IN_DELETE_SELF);
     return wd > 0 ? wd : 0;

@@ -25,18 +25,15 @@ typedef struct origin origin;
 
 typedef struct origin_ops {
     const char *name;
-    int (*get)(origin *o, rd_loop *loop, const char *asset, const char *path, blob_sink *sink,
-               origin_get **out);
-    /* The same GET with the object's file watched (blob_aio_get_watched); NULL: never. */
-    int (*get_watched)(origin *o, rd_loop *loop, const char *asset, const char *path,
-                       int inotify_fd, blob_sink *sink, origin_get **out);
+    int (*get)(origin *o, rd_loop *loop, const char *asset, const char *path, int inotify_fd,
+               blob_sink *sink, origin_get **out);
     void (*cancel)(origin_get *g);
     void (*destroy)(origin *o);
 } origin_ops;
 
 struct origin {
     const origin_ops *ops;
-    int watches; /* origin_get_watched adds watches: the head's `watch` may be set */
+    int watches; /* a GET given an inotify instance adds a watch: the head's `watch` may be set */
 };
 
 /* The previews of `store` (borrowed: it must outlive the origin) in `bucket` (copied). 0 or
@@ -44,23 +41,14 @@ struct origin {
 int origin_blob_create(blob_aio *store, const char *bucket, origin **out);
 
 /* Starts a GET of {asset}/{path} (both already validated names) on `loop`, the calling thread's.
- * The sink must stay valid until done is called or the GET is cancelled. 0 with *out set, or
- * -errno (then no callback follows). */
+ * With an inotify instance (`inotify_fd` > 0; -1: none) and where the origin can (o->watches),
+ * the object's file is watched in it from before its first byte was read: the head's `watch`
+ * (0: none; see blob_aio_get_watched for what it sees). The sink must stay valid until done is
+ * called or the GET is cancelled. 0 with *out set, or -errno (then no callback follows). */
 static inline int origin_get_start(origin *o, rd_loop *loop, const char *asset, const char *path,
-                                   blob_sink *sink, origin_get **out)
+                                   int inotify_fd, blob_sink *sink, origin_get **out)
 {
-    return o->ops->get(o, loop, asset, path, sink, out);
-}
-
-/* origin_get_start, and where the origin can (o->watches), the object's file watched in the
- * inotify instance `inotify_fd` from before its first byte was read: the head's `watch` (0:
- * none; see blob_aio_get_watched for what it sees). */
-static inline int origin_get_watched(origin *o, rd_loop *loop, const char *asset, const char *path,
-                                     int inotify_fd, blob_sink *sink, origin_get **out)
-{
-    if (!o->watches)
-        return o->ops->get(o, loop, asset, path, sink, out);
-    return o->ops->get_watched(o, loop, asset, path, inotify_fd, sink, out);
+    return o->ops->get(o, loop, asset, path, inotify_fd, sink, out);
 }
 
 /* Stops a GET before done: no callback follows; the origin frees it when its I/O ends. */

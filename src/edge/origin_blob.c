@@ -3,8 +3,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
+#include "proto/wbuf.h"
 #include "src/edge/origin.h"
 #include "src/rt/alloc.h"
 
@@ -14,38 +14,24 @@ typedef struct blob_origin {
     char bucket[64];
 } blob_origin;
 
-/* {asset}/hls/{path} into key (S3_MAX_KEY + 1 bytes), by hand: a playlist's read is one a
- * turn on a busy edge, and the format machinery was a visible share of it. */
-static int key_of(const char *asset, const char *path, char *key)
-{
-    size_t al = strlen(asset), pl = strlen(path);
-    if (al + 5 + pl > S3_MAX_KEY)
-        return -ENAMETOOLONG;
-    memcpy(key, asset, al);
-    memcpy(key + al, "/hls/", 5);
-    memcpy(key + al + 5, path, pl + 1);
-    return 0;
-}
-
-static int blob_get_watched(origin *o, rd_loop *loop, const char *asset, const char *path,
-                            int inotify_fd, blob_sink *sink, origin_get **out)
+static int blob_get(origin *o, rd_loop *loop, const char *asset, const char *path, int inotify_fd,
+                    blob_sink *sink, origin_get **out)
 {
     blob_origin *bo = (blob_origin *)(void *)o;
+    /* The key without snprintf: on a busy edge without watches a playlist is read each turn,
+     * and the format machinery was a visible share of that read. */
     char key[S3_MAX_KEY + 1];
-    int e = key_of(asset, path, key);
-    if (e < 0)
-        return e;
+    rd_wbuf w = wbuf_init(key, sizeof(key));
+    wbuf_str(&w, asset);
+    wbuf_str(&w, "/hls/");
+    wbuf_str(&w, path);
+    if (wbuf_end(&w) < 0)
+        return -ENAMETOOLONG;
     blob_req *r;
-    e = blob_aio_get_watched(bo->store, loop, bo->bucket, key, inotify_fd, sink, &r);
+    int e = blob_aio_get_watched(bo->store, loop, bo->bucket, key, inotify_fd, sink, &r);
     if (e == 0)
         *out = (origin_get *)(void *)r;
     return e == -EINVAL ? -ENOENT : e;
-}
-
-static int blob_get(origin *o, rd_loop *loop, const char *asset, const char *path, blob_sink *sink,
-                    origin_get **out)
-{
-    return blob_get_watched(o, loop, asset, path, 0, sink, out);
 }
 
 static void blob_cancel(origin_get *g)
@@ -61,7 +47,6 @@ static void blob_destroy(origin *o)
 static const origin_ops blob_ops = {
     .name = "blob",
     .get = blob_get,
-    .get_watched = blob_get_watched,
     .cancel = blob_cancel,
     .destroy = blob_destroy,
 };

@@ -194,7 +194,7 @@ static int sub_try(struct thumb_get *g, const char *path, size_t limit)
         g->buf = rd_calloc(1, g->cap, "a thumbnail's source");
     }
     g->subsink = (blob_sink){.head = sub_head, .data = sub_data, .done = sub_done};
-    return origin_get_start(g->o->inner, g->loop, g->asset, path, &g->subsink, &g->sub);
+    return origin_get_start(g->o->inner, g->loop, g->asset, path, -1, &g->subsink, &g->sub);
 }
 
 /* The same from a callback: a failure ends the GET. */
@@ -267,8 +267,9 @@ static const rd_actor_def render_def = {.name = "thumbnail-render", .handle = re
 /* ---- the origin ---- */
 
 static int thumb_get_start(origin *base, rd_loop *loop, const char *asset, const char *path,
-                           blob_sink *sink, origin_get **out)
+                           int inotify_fd, blob_sink *sink, origin_get **out)
 {
+    (void)inotify_fd; /* a picture is made, not read: nothing to watch */
     othumb *o = (othumb *)base;
     int64_t t;
     int w;
