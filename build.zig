@@ -28,7 +28,7 @@ const cflags_common = [_][]const u8{
 
 const pkg_libs = [_][]const u8{
     "liburing",   "libavformat",   "libavcodec", "libavfilter", "libavutil",
-    "libswscale", "libswresample", "libpq",      "hiredis",     "sqlite3",
+    "libswscale", "libswresample", "libpq",      "hiredis",     "sqlite3", "zimg",
 };
 
 pub fn build(b: *std.Build) !void {

@@ -48,6 +48,7 @@
 #include "src/media/avsource.h"
 #include "src/media/ladder.h"
 #include "src/media/rss.h"
+#include "src/media/scaler.h"
 #include "src/media/storyboard.h"
 #include "src/media/vpath.h"
 #include "src/rt/log.h"
@@ -58,6 +59,7 @@
 #define IO_BUF_SIZE     65536   /* AVIOContext buffers, in and out */
 #define AUDIO_QUEUE_MAX 4096    /* AAC frames (~85 s) a rung holds for its video: more is refused */
 #define PLAYLIST_MAX    1048576 /* bytes of one playlist */
+#define PIC_ALIGN       64      /* rows of scaled pictures, for zimg's AVX-512 code */
 
 typedef struct seginfo {
     double duration; /* seconds */
@@ -91,7 +93,7 @@ typedef struct variant {
     int video;        /* 0: the audio-only rung */
     int vst, ast;     /* stream indexes in the muxer; -1 when absent */
     AVCodecContext *enc;
-    struct SwsContext *sws;
+    scaler sc;
     AVBufferPool *pool; /* scaled and rotated pictures */
     AVFilterGraph *graph;
     AVFilterContext *gsrc, *gsink;
@@ -920,13 +922,13 @@ static AVFrame *pool_frame(variant *v, int pooled, int w, int h)
         f->width = w;
         f->height = h;
         f->format = AV_PIX_FMT_YUV420P;
-        if (av_frame_get_buffer(f, 32) < 0)
+        if (av_frame_get_buffer(f, PIC_ALIGN) < 0)
             av_frame_free(&f);
         return f;
     }
-    int size = av_image_get_buffer_size(AV_PIX_FMT_YUV420P, w, h, 32);
+    int size = av_image_get_buffer_size(AV_PIX_FMT_YUV420P, w, h, PIC_ALIGN);
     if (v->pool == NULL) {
-        int other = av_image_get_buffer_size(AV_PIX_FMT_YUV420P, h, w, 32);
+        int other = av_image_get_buffer_size(AV_PIX_FMT_YUV420P, h, w, PIC_ALIGN);
         v->pool = av_buffer_pool_init((size_t)FFMAX(size, other), NULL);
         if (v->pool == NULL)
             return NULL;
@@ -939,7 +941,8 @@ static AVFrame *pool_frame(variant *v, int pooled, int w, int h)
         av_frame_free(&f);
         return NULL;
     }
-    av_image_fill_arrays(f->data, f->linesize, f->buf[0]->data, AV_PIX_FMT_YUV420P, w, h, 32);
+    av_image_fill_arrays(f->data, f->linesize, f->buf[0]->data, AV_PIX_FMT_YUV420P, w, h,
+                         PIC_ALIGN);
     f->width = w;
     f->height = h;
     f->format = AV_PIX_FMT_YUV420P;
@@ -964,7 +967,7 @@ static void rotate_plane(const uint8_t *s, int sls, int w, int h, uint8_t *d, in
 
 /* Scales `in` to the rung (and turns it `rotation` degrees upright) into a picture from the
  * rung's pool when `pooled`; *out is the caller's. */
-static int scale_frame(variant *v, int rotation, int second, int pooled, struct SwsContext **sws,
+static int scale_frame(variant *v, int rotation, int second, int pooled, scaler *sc,
                        const AVFrame *in, AVFrame **out)
 {
     int turned = rotation == 90 || rotation == 270;
@@ -972,28 +975,29 @@ static int scale_frame(variant *v, int rotation, int second, int pooled, struct 
     /* A `second` scaling (cascade) with bicubic's 4 taps lost up to 1 dB of PSNR against the
      * source (testsrc2, 480p → 360p); lanczos keeps the rung at or above bicubic from the
      * source (bench/cascade_psnr). A first scaling stays bicubic. */
-    *sws = sws_getCachedContext(*sws, in->width, in->height, in->format, sw, sh, AV_PIX_FMT_YUV420P,
-                                second ? SWS_LANCZOS : SWS_BICUBIC, NULL, NULL, NULL);
-    if (*sws == NULL)
-        return fail(-EINVAL, "cannot scale %dx%d %s video", in->width, in->height,
-                    av_get_pix_fmt_name(in->format));
     AVFrame *f = pool_frame(v, pooled, sw, sh);
     if (f == NULL)
         return -ENOMEM;
-    sws_scale(*sws, (const uint8_t *const *)in->data, in->linesize, 0, in->height, f->data,
-              f->linesize);
+    int r = scaler_run(sc, in, f, second ? SCALER_LANCZOS : SCALER_BICUBIC);
+    if (r < 0) {
+        av_frame_free(&f);
+        return r == -ENOMEM ? r
+                            : fail(-EINVAL, "cannot scale %dx%d %s video", in->width, in->height,
+                                   av_get_pix_fmt_name(in->format));
+    }
     if (rotation != 0) {
-        AVFrame *r = pool_frame(v, pooled, v->rung.width, v->rung.height);
-        if (r == NULL) {
+        AVFrame *up = pool_frame(v, pooled, v->rung.width, v->rung.height);
+        if (up == NULL) {
             av_frame_free(&f);
             return -ENOMEM;
         }
         for (int p = 0; p < 3; p++) {
             int pw = p ? (sw + 1) / 2 : sw, ph = p ? (sh + 1) / 2 : sh;
-            rotate_plane(f->data[p], f->linesize[p], pw, ph, r->data[p], r->linesize[p], rotation);
+            rotate_plane(f->data[p], f->linesize[p], pw, ph, up->data[p], up->linesize[p],
+                         rotation);
         }
         av_frame_free(&f);
-        f = r;
+        f = up;
     }
     *out = f;
     return 0;
@@ -1059,15 +1063,15 @@ static int take_poster(job *j, const AVFrame *in)
             return 0; /* no poster is better than no ladder */
         src = j->sw_frame;
     }
-    struct SwsContext *sws = NULL;
+    scaler sc = {0};
     AVFrame *pic = NULL;
-    int r = scale_frame(&j->v[0], j->rotation, 0, 0, &sws, src, &pic);
-    sws_freeContext(sws);
+    int r = scale_frame(&j->v[0], j->rotation, 0, 0, &sc, src, &pic);
+    scaler_free(&sc);
     av_frame_unref(j->sw_frame);
     if (r < 0)
         return r;
     AVFrame *full = av_frame_alloc();
-    sws = NULL;
+    struct SwsContext *sws = NULL;
     if (full != NULL) {
         full->width = pic->width;
         full->height = pic->height;
@@ -1307,7 +1311,7 @@ static int rung_video(job *j, variant *v, AVFrame *in, int scaled)
             f = av_frame_clone(in); /* the decoded picture is this rung: encode it as it is */
             if (f == NULL)
                 return -ENOMEM;
-        } else if ((r = scale_frame(v, rotation, scaled, 1, &v->sws, in, &f)) < 0) {
+        } else if ((r = scale_frame(v, rotation, scaled, 1, &v->sc, in, &f)) < 0) {
             return r;
         } else {
             scaled = 1;
@@ -1354,8 +1358,7 @@ static int rung_finish(job *j, variant *v)
      * memory) go now, so the poster's encoder after the last rung never adds to the peak. */
     avcodec_free_context(&v->enc);
     av_buffer_unref(&v->enc_frames);
-    sws_freeContext(v->sws);
-    v->sws = NULL;
+    scaler_free(&v->sc);
     avfilter_graph_free(&v->graph);
     av_buffer_pool_uninit(&v->pool);
     return 0;
@@ -1941,7 +1944,7 @@ static void free_variant(variant *v)
     av_packet_free(&v->mpkt);
     avcodec_free_context(&v->enc);
     av_buffer_unref(&v->enc_frames);
-    sws_freeContext(v->sws);
+    scaler_free(&v->sc);
     avfilter_graph_free(&v->graph);
     if (v->mux != NULL) {
         if (v->mux->pb != NULL)
