@@ -31,6 +31,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <unistd.h>
+#include <sys/resource.h>
 
 #include <libavcodec/avcodec.h>
 #include <libavfilter/buffersink.h>
@@ -71,6 +72,7 @@ typedef struct seginfo {
  * memory. */
 #define RUNG_QUEUE  32
 #define RUNG_FRAMES 2
+#define RUNG_BEHIND 5 /* nice steps below the top rung for the others (run_behind) */
 
 /* What the job's thread gives a rung: a decoded picture, an AAC packet, or (neither) the end. */
 typedef struct rung_item {
@@ -131,6 +133,7 @@ typedef struct variant {
     char err[256];               /* its message */
     AVPacket *pkt, *mpkt;        /* from the encoder; a reference on its way into the muxer */
     int threads;                 /* libx264 threads */
+    int behind;                  /* runs at a lower priority than the top rung (run_behind) */
     /* Cascade (software path): the next smaller rung is scaled from this one's pictures, not
      * from the decoded one (feeds), and its pictures come from here, upright (fed). */
     struct variant *feeds;
@@ -1364,6 +1367,23 @@ static int rung_finish(job *j, variant *v)
     return 0;
 }
 
+/* Worker side: the top rung's libx264 paces a software ladder (half the job's CPU at 1080p).
+ * At one priority the smaller rungs finish each picture early and wait for the next, which
+ * waits for room in the top rung's queue; whenever the top rung's encoder is in a part that
+ * runs on one thread (sliced threads run the lookahead on the caller's), a core idles: 1.84
+ * of two cores busy. A few nice steps lower, the smaller rungs run behind the top one, mostly
+ * in those gaps: 1.90-1.93 busy, for the same CPU time and memory (their queues are as short).
+ * Linux keeps a nice value per thread; libx264's threads, started by this one when its encoder
+ * opens, inherit it. Best effort: a failure leaves the old schedule. */
+static void run_behind(void)
+{
+    id_t tid = (id_t)gettid();
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, tid);
+    if (nice != -1 || errno == 0)
+        (void)setpriority(PRIO_PROCESS, tid, FFMIN(nice + RUNG_BEHIND, 19));
+}
+
 static void *rung_main(void *arg)
 {
     variant *v = arg;
@@ -1371,6 +1391,8 @@ static void *rung_main(void *arg)
     err_buf = v->err;
     err_len = sizeof(v->err);
     int r = 0;
+    if (v->behind)
+        run_behind();
     for (;;) {
         pthread_mutex_lock(&v->mu);
         while (v->q_len == 0 && !atomic_load(&j->abort))
@@ -1849,12 +1871,18 @@ static int run(job *j, media_source *src, transcode_result *res)
             v->fed = 1;
         }
     }
+    int top = 0; /* the rung with the most pixels: the one that paces the others */
+    for (int i = 1; i < j->nv; i++)
+        if ((int64_t)j->v[i].rung.width * j->v[i].rung.height >
+            (int64_t)j->v[top].rung.width * j->v[top].rung.height)
+            top = i;
     for (int i = 0; i < j->nv; i++) {
         variant *v = &j->v[i];
         if (!v->video && (r = open_mux(j, v)) < 0)
             return r;
         if (v->video) {
             v->j = j;
+            v->behind = i != top && j->path != MEDIA_ENC_NVENC; /* NVENC's rungs wait on the GPU */
             if ((r = -pthread_create(&v->thread, NULL, rung_main, v)) < 0)
                 return fail(r, "cannot start a thread for %s: %s", v->name, strerror(-r));
             v->running = 1;
