@@ -2,42 +2,53 @@
 #include "src/media/scaler.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <libavutil/mem.h>
 #include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
 #include <zimg.h>
 
-/* The largest alignment every plane's address and stride has: 64, 32, or 0 (zimg cannot). */
-static int align_of(uint8_t *const data[3], const int linesize[3])
+#include "src/rt/log.h"
+
+/* How far a new graph's test picture may be from swscale's, in dB per plane: the right
+ * kernels give 52-57 dB on it (rounding, and swscale's clipped 15-bit intermediates at hard
+ * edges); zimg 3.0.4's AVX-512 resizer gave 30 dB for 1312x738 to 640x360. */
+#define AGREE_DB 45.0
+
+/* 1 when every plane's address and stride is aligned to `to` bytes (32: zimg's AVX2 code). */
+static int aligned(uint8_t *const data[3], const int linesize[3], unsigned to)
 {
     uintptr_t bits = 0;
     for (int p = 0; p < 3; p++)
         bits |= (uintptr_t)data[p] | (uintptr_t)(unsigned)linesize[p];
-    if (bits % 64 == 0)
-        return 64;
-    return bits % 32 == 0 ? 32 : 0;
+    return bits % to == 0;
 }
 
 static void drop(scaler *s)
 {
     zimg_filter_graph_free(s->graph);
     s->graph = NULL;
-    av_freep(&s->tmp);
+    free(s->tmp);
+    s->tmp = NULL;
     sws_freeContext(s->sws);
     s->sws = NULL;
     s->iw = 0;
 }
 
-/* zimg for YUV420P in limited range to YUV420P at even sizes; NULL where it does not apply or
- * cannot build (swscale then). */
-static zimg_filter_graph *build_zimg(const AVFrame *in, int ow, int oh, int align,
-                                     scaler_filter filter)
+static struct SwsContext *sws_for(int iw, int ih, int ifmt, int ow, int oh, scaler_filter filter)
 {
-    if (in->format != AV_PIX_FMT_YUV420P || align == 0 || (in->width | in->height | ow | oh) & 1)
+    return sws_getContext(iw, ih, (enum AVPixelFormat)ifmt, ow, oh, AV_PIX_FMT_YUV420P,
+                          filter == SCALER_LANCZOS ? SWS_LANCZOS : SWS_BICUBIC, NULL, NULL, NULL);
+}
+
+/* zimg for YUV420P to YUV420P at even sizes; NULL where it does not apply or cannot build. */
+static zimg_filter_graph *build_zimg(const AVFrame *in, int ow, int oh, scaler_filter filter,
+                                     int avx512)
+{
+    if (in->format != AV_PIX_FMT_YUV420P || (in->width | in->height | ow | oh) & 1)
         return NULL;
     zimg_image_format fi, fo;
     zimg_image_format_default(&fi, ZIMG_API_VERSION);
@@ -47,6 +58,8 @@ static zimg_filter_graph *build_zimg(const AVFrame *in, int ow, int oh, int alig
     fi.subsample_w = 1;
     fi.subsample_h = 1;
     fi.color_family = ZIMG_COLOR_YUV;
+    /* Limited range in and out: no range conversion, as swscale does for YUV420P whatever the
+     * picture's color_range says. */
     fi.pixel_range = ZIMG_RANGE_LIMITED;
     /* swscale scales each 4:2:0 chroma plane as a picture of its own, i.e. centred samples;
      * so does this, so the pictures stay the ones reeld made before (and ffmpeg's scale). */
@@ -65,71 +78,162 @@ static zimg_filter_graph *build_zimg(const AVFrame *in, int ow, int oh, int alig
         gp.filter_param_b = gp.filter_param_b_uv = 0.6; /* C */
     }
     gp.dither_type = ZIMG_DITHER_NONE;
-    gp.cpu_type = align == 64 ? ZIMG_CPU_AUTO_64B : ZIMG_CPU_AUTO;
+    /* AVX2 at most: zimg 3.0.4's AVX-512 resizer made a wrong picture for one geometry of 84
+     * tried (1312x738 to 640x360), and was only 12 % faster on the rest. */
+    gp.cpu_type = avx512 ? ZIMG_CPU_AUTO_64B : ZIMG_CPU_AUTO;
     return zimg_filter_graph_build(&fi, &fo, &gp);
 }
 
-static int rebuild(scaler *s, const AVFrame *in, int ow, int oh, int align, scaler_filter filter)
+static int process(zimg_filter_graph *g, void *tmp, const AVFrame *in, AVFrame *out)
 {
-    drop(s);
-    if (s->impl == SCALER_AUTO && (s->graph = build_zimg(in, ow, oh, align, filter)) != NULL) {
-        size_t n = 0;
-        if (zimg_filter_graph_get_tmp_size(s->graph, &n) != ZIMG_ERROR_SUCCESS ||
-            (s->tmp = av_malloc(n ? n : 1)) == NULL) { /* av_malloc: 64-byte aligned */
-            zimg_filter_graph_free(s->graph);
-            s->graph = NULL;
+    zimg_image_buffer_const src = {.version = ZIMG_API_VERSION};
+    zimg_image_buffer dst = {.version = ZIMG_API_VERSION};
+    for (int p = 0; p < 3; p++) {
+        src.plane[p].data = in->data[p];
+        src.plane[p].stride = in->linesize[p];
+        src.plane[p].mask = ZIMG_BUFFER_MAX;
+        dst.plane[p].data = out->data[p];
+        dst.plane[p].stride = out->linesize[p];
+        dst.plane[p].mask = ZIMG_BUFFER_MAX;
+    }
+    return zimg_filter_graph_process(g, &src, &dst, tmp, NULL, NULL, NULL, NULL) ==
+                   ZIMG_ERROR_SUCCESS
+               ? 0
+               : -EIO;
+}
+
+static AVFrame *yuv420p(int w, int h)
+{
+    AVFrame *f = av_frame_alloc();
+    if (f == NULL)
+        return NULL;
+    f->width = w;
+    f->height = h;
+    f->format = AV_PIX_FMT_YUV420P;
+    if (av_frame_get_buffer(f, 64) < 0)
+        av_frame_free(&f);
+    return f;
+}
+
+/* The lowest PSNR of the planes of two YUV420P pictures of one size (dB; 99 when equal). */
+static double agreement(const AVFrame *a, const AVFrame *b)
+{
+    double worst = 99;
+    for (int p = 0; p < 3; p++) {
+        int pw = p ? (a->width + 1) / 2 : a->width, ph = p ? (a->height + 1) / 2 : a->height;
+        uint64_t se = 0;
+        for (int y = 0; y < ph; y++) {
+            const uint8_t *ra = a->data[p] + (ptrdiff_t)y * a->linesize[p];
+            const uint8_t *rb = b->data[p] + (ptrdiff_t)y * b->linesize[p];
+            for (int x = 0; x < pw; x++)
+                se += (uint64_t)((ra[x] - rb[x]) * (ra[x] - rb[x]));
+        }
+        if (se > 0) {
+            double db = 10 * log10(255.0 * 255.0 * pw * ph / (double)se);
+            worst = db < worst ? db : worst;
         }
     }
-    if (s->graph == NULL) {
-        s->sws = sws_getContext(
-            in->width, in->height, (enum AVPixelFormat)in->format, ow, oh, AV_PIX_FMT_YUV420P,
-            filter == SCALER_LANCZOS ? SWS_LANCZOS : SWS_BICUBIC, NULL, NULL, NULL);
-        if (s->sws == NULL)
-            return -EINVAL;
+    return worst;
+}
+
+/* zimg picks its SIMD code by geometry, and a wrong picture would go out silently; so a new
+ * graph first scales a test picture of the input's size (triangle waves of different periods
+ * in each plane, with hard-edged blocks) and is kept only if swscale makes the same one: with
+ * the graph's own building 12-18 ms a rung of a 1080p source, once a job. Returns 1 when it
+ * agrees, 0 when not, -ENOMEM. */
+static int graph_agrees(zimg_filter_graph *g, void *tmp, const AVFrame *in, int ow, int oh,
+                        scaler_filter filter, double *db)
+{
+    AVFrame *t = yuv420p(in->width, in->height), *a = yuv420p(ow, oh), *b = yuv420p(ow, oh);
+    struct SwsContext *sws = sws_for(in->width, in->height, AV_PIX_FMT_YUV420P, ow, oh, filter);
+    int r = -ENOMEM;
+    if (t != NULL && a != NULL && b != NULL && sws != NULL) {
+        for (int p = 0; p < 3; p++) {
+            int pw = p ? t->width / 2 : t->width, ph = p ? t->height / 2 : t->height;
+            int period = 2 * (37 + 29 * p);
+            for (int y = 0; y < ph; y++) {
+                uint8_t *row = t->data[p] + (ptrdiff_t)y * t->linesize[p];
+                int k = (y * 3 + p * 11) % period, cx = 0, bx = (y / 31 + p) % 7;
+                for (int x = 0; x < pw; x++) {
+                    int v = 24 + (k < period / 2 ? k : period - k) * 200 / (period / 2);
+                    row[x] = (uint8_t)(bx == 0 ? 230 - v / 4 : v); /* hard-edged blocks */
+                    if ((k += 5) >= period)
+                        k -= period;
+                    if (++cx == 41) {
+                        cx = 0;
+                        bx = bx == 6 ? 0 : bx + 1;
+                    }
+                }
+            }
+        }
+        r = 0;
+        if (process(g, tmp, t, a) == 0 &&
+            sws_scale(sws, (const uint8_t *const *)t->data, t->linesize, 0, t->height, b->data,
+                      b->linesize) > 0) {
+            *db = agreement(a, b);
+            r = *db >= AGREE_DB;
+        }
     }
+    sws_freeContext(sws);
+    av_frame_free(&t);
+    av_frame_free(&a);
+    av_frame_free(&b);
+    return r;
+}
+
+static int rebuild(scaler *s, const AVFrame *in, int ow, int oh, int zimg_ok, scaler_filter filter)
+{
+    drop(s);
+    if (zimg_ok && (s->graph = build_zimg(in, ow, oh, filter, s->impl == SCALER_AVX512)) != NULL) {
+        size_t n = 0;
+        double db = 0;
+        int agrees = 0;
+        if (zimg_filter_graph_get_tmp_size(s->graph, &n) != ZIMG_ERROR_SUCCESS ||
+            posix_memalign(&s->tmp, 64, n ? n : 64) != 0)
+            s->tmp = NULL;
+        else if ((agrees = graph_agrees(s->graph, s->tmp, in, ow, oh, filter, &db)) == 0)
+            log_warn("scaler_disagrees", KV_INT("from_w", in->width), KV_INT("from_h", in->height),
+                     KV_INT("to_w", ow), KV_INT("to_h", oh), KV_DBL("db", db),
+                     KV_STR("using", "swscale"));
+        if (agrees <= 0) {
+            zimg_filter_graph_free(s->graph);
+            s->graph = NULL;
+            free(s->tmp);
+            s->tmp = NULL;
+        }
+    }
+    if (s->graph == NULL &&
+        (s->sws = sws_for(in->width, in->height, in->format, ow, oh, filter)) == NULL)
+        return -EINVAL;
     s->iw = in->width;
     s->ih = in->height;
     s->ifmt = in->format;
     s->ow = ow;
     s->oh = oh;
-    s->align = align;
     s->filter = filter;
     return 0;
 }
 
 int scaler_run(scaler *s, const AVFrame *in, AVFrame *out, scaler_filter filter)
 {
-    int a_in = align_of((uint8_t *const *)in->data, in->linesize);
-    int a_out = align_of(out->data, out->linesize);
-    int align = a_in < a_out ? a_in : a_out;
-    if (in->format == AV_PIX_FMT_YUVJ420P || in->color_range == AVCOL_RANGE_JPEG)
-        align = 0; /* a range conversion too: swscale's */
+    int align = s->impl == SCALER_AVX512 ? 64 : 32;
+    int zimg_ok = s->impl != SCALER_SWSCALE && in->format == AV_PIX_FMT_YUV420P &&
+                  aligned((uint8_t *const *)in->data, in->linesize, align) &&
+                  aligned(out->data, out->linesize, align);
+    /* Rebuilt for another geometry or kernel, or when a graph is given rows it cannot take.
+     * A stream's pictures keep one layout, so what the first picture chose (swscale included)
+     * stays for the rest. */
     if (s->iw != in->width || s->ih != in->height || s->ifmt != in->format || s->ow != out->width ||
-        s->oh != out->height || s->filter != filter || s->align != align) {
-        int r = rebuild(s, in, out->width, out->height, align, filter);
+        s->oh != out->height || s->filter != filter || (s->graph != NULL && !zimg_ok)) {
+        int r = rebuild(s, in, out->width, out->height, zimg_ok, filter);
         if (r < 0)
             return r;
     }
     if (s->graph != NULL) {
-        zimg_image_buffer_const src = {.version = ZIMG_API_VERSION};
-        zimg_image_buffer dst = {.version = ZIMG_API_VERSION};
-        for (int p = 0; p < 3; p++) {
-            src.plane[p].data = in->data[p];
-            src.plane[p].stride = in->linesize[p];
-            src.plane[p].mask = ZIMG_BUFFER_MAX;
-            dst.plane[p].data = out->data[p];
-            dst.plane[p].stride = out->linesize[p];
-            dst.plane[p].mask = ZIMG_BUFFER_MAX;
-        }
-        if (zimg_filter_graph_process(s->graph, &src, &dst, s->tmp, NULL, NULL, NULL, NULL) ==
-            ZIMG_ERROR_SUCCESS)
+        if (process(s->graph, s->tmp, in, out) == 0)
             return 0;
         /* Not expected with the checks above; swscale from here on for this geometry. */
-        drop(s);
-        scaler_impl was = s->impl;
-        s->impl = SCALER_SWSCALE;
-        int r = rebuild(s, in, out->width, out->height, align, filter);
-        s->impl = was;
+        int r = rebuild(s, in, out->width, out->height, 0, filter);
         if (r < 0)
             return r;
     }

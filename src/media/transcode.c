@@ -60,7 +60,7 @@
 #define IO_BUF_SIZE     65536   /* AVIOContext buffers, in and out */
 #define AUDIO_QUEUE_MAX 4096    /* AAC frames (~85 s) a rung holds for its video: more is refused */
 #define PLAYLIST_MAX    1048576 /* bytes of one playlist */
-#define PIC_ALIGN       64      /* rows of scaled pictures, for zimg's AVX-512 code */
+#define PIC_ALIGN       64      /* rows of scaled pictures (zimg needs 32) */
 
 typedef struct seginfo {
     double duration; /* seconds */
