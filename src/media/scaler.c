@@ -18,7 +18,8 @@
  * edges); zimg 3.0.4's AVX-512 resizer gave 30 dB for 1312x738 to 640x360. */
 #define AGREE_DB 45.0
 
-/* 1 when every plane's address and stride is aligned to `to` bytes (32: zimg's AVX2 code). */
+/* 1 when every plane's address and stride is aligned to `to` bytes (zimg's AVX2 code needs 32,
+ * its AVX-512 code 64). */
 static int aligned(uint8_t *const data[3], const int linesize[3], unsigned to)
 {
     uintptr_t bits = 0;
@@ -78,8 +79,9 @@ static zimg_filter_graph *build_zimg(const AVFrame *in, int ow, int oh, scaler_f
         gp.filter_param_b = gp.filter_param_b_uv = 0.6; /* C */
     }
     gp.dither_type = ZIMG_DITHER_NONE;
-    /* AVX2 at most: zimg 3.0.4's AVX-512 resizer made a wrong picture for one geometry of 84
-     * tried (1312x738 to 640x360), and was only 12 % faster on the rest. */
+    /* zimg 3.0.4's AVX-512 resizer made a wrong picture for one geometry of 84 tried (1312x738
+     * to 640x360, 30 dB from swscale's; its AVX2 code right on all): the check catches it and
+     * the AVX2 code takes over. Where it is right it saves 2.5 % of a 1080p ladder's CPU. */
     gp.cpu_type = avx512 ? ZIMG_CPU_AUTO_64B : ZIMG_CPU_AUTO;
     return zimg_filter_graph_build(&fi, &fo, &gp);
 }
@@ -181,27 +183,42 @@ static int graph_agrees(zimg_filter_graph *g, void *tmp, const AVFrame *in, int 
     return r;
 }
 
-static int rebuild(scaler *s, const AVFrame *in, int ow, int oh, int zimg_ok, scaler_filter filter)
+/* A zimg graph for `align`-byte rows (64: AVX-512 allowed; 32: AVX2 at most) that passed the
+ * check, with its scratch in s->tmp; NULL where it cannot build or disagrees. */
+static zimg_filter_graph *checked_graph(scaler *s, const AVFrame *in, int ow, int oh,
+                                        scaler_filter filter, int align)
+{
+    zimg_filter_graph *g = build_zimg(in, ow, oh, filter, align == 64);
+    size_t n = 0;
+    double db = 0;
+    if (g == NULL || zimg_filter_graph_get_tmp_size(g, &n) != ZIMG_ERROR_SUCCESS ||
+        posix_memalign(&s->tmp, 64, n ? n : 64) != 0) {
+        s->tmp = NULL;
+        zimg_filter_graph_free(g);
+        return NULL;
+    }
+    int agrees = graph_agrees(g, s->tmp, in, ow, oh, filter, &db);
+    if (agrees > 0)
+        return g;
+    if (agrees == 0) /* a library fault: once a rung a job, where it shows */
+        log_warn("scaler_disagrees", KV_STR("zimg", align == 64 ? "avx512" : "avx2"),
+                 KV_INT("from_w", in->width), KV_INT("from_h", in->height), KV_INT("to_w", ow),
+                 KV_INT("to_h", oh), KV_DBL("db", db),
+                 KV_STR("using", align == 64 ? "zimg avx2" : "swscale"));
+    zimg_filter_graph_free(g);
+    free(s->tmp);
+    s->tmp = NULL;
+    return NULL;
+}
+
+/* zimg's widest code the rows allow, then AVX2, then swscale: the first that makes swscale's
+ * picture. `align`: what the rows allow zimg (64, 32; 0: zimg does not apply). */
+static int rebuild(scaler *s, const AVFrame *in, int ow, int oh, int align, scaler_filter filter)
 {
     drop(s);
-    if (zimg_ok && (s->graph = build_zimg(in, ow, oh, filter, s->impl == SCALER_AVX512)) != NULL) {
-        size_t n = 0;
-        double db = 0;
-        int agrees = 0;
-        if (zimg_filter_graph_get_tmp_size(s->graph, &n) != ZIMG_ERROR_SUCCESS ||
-            posix_memalign(&s->tmp, 64, n ? n : 64) != 0)
-            s->tmp = NULL;
-        else if ((agrees = graph_agrees(s->graph, s->tmp, in, ow, oh, filter, &db)) == 0)
-            log_warn("scaler_disagrees", KV_INT("from_w", in->width), KV_INT("from_h", in->height),
-                     KV_INT("to_w", ow), KV_INT("to_h", oh), KV_DBL("db", db),
-                     KV_STR("using", "swscale"));
-        if (agrees <= 0) {
-            zimg_filter_graph_free(s->graph);
-            s->graph = NULL;
-            free(s->tmp);
-            s->tmp = NULL;
-        }
-    }
+    for (s->align = align; s->align >= 32 && s->graph == NULL; s->align /= 2)
+        if ((s->graph = checked_graph(s, in, ow, oh, filter, s->align)) != NULL)
+            break;
     if (s->graph == NULL &&
         (s->sws = sws_for(in->width, in->height, in->format, ow, oh, filter)) == NULL)
         return -EINVAL;
@@ -216,16 +233,20 @@ static int rebuild(scaler *s, const AVFrame *in, int ow, int oh, int zimg_ok, sc
 
 int scaler_run(scaler *s, const AVFrame *in, AVFrame *out, scaler_filter filter)
 {
-    int align = s->impl == SCALER_AVX512 ? 64 : 32;
-    int zimg_ok = s->impl != SCALER_SWSCALE && in->format == AV_PIX_FMT_YUV420P &&
-                  aligned((uint8_t *const *)in->data, in->linesize, align) &&
-                  aligned(out->data, out->linesize, align);
-    /* Rebuilt for another geometry or kernel, or when a graph is given rows it cannot take.
-     * A stream's pictures keep one layout, so what the first picture chose (swscale included)
-     * stays for the rest. */
+    int align = 0;
+    if (s->impl == SCALER_AUTO && in->format == AV_PIX_FMT_YUV420P)
+        for (align = 64; align >= 32; align /= 2)
+            if (aligned((uint8_t *const *)in->data, in->linesize, (unsigned)align) &&
+                aligned(out->data, out->linesize, (unsigned)align))
+                break;
+    if (align < 32)
+        align = 0;
+    /* Rebuilt for another geometry or kernel, or when a graph is given rows less aligned than
+     * it was built for. A stream's pictures keep one layout, so what the first picture chose
+     * (swscale included) stays for the rest. */
     if (s->iw != in->width || s->ih != in->height || s->ifmt != in->format || s->ow != out->width ||
-        s->oh != out->height || s->filter != filter || (s->graph != NULL && !zimg_ok)) {
-        int r = rebuild(s, in, out->width, out->height, zimg_ok, filter);
+        s->oh != out->height || s->filter != filter || (s->graph != NULL && align < s->align)) {
+        int r = rebuild(s, in, out->width, out->height, align, filter);
         if (r < 0)
             return r;
     }

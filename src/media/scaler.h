@@ -1,12 +1,13 @@
 /* One rung's picture scaler: the decoded picture to the rung's size, 8-bit 4:2:0 out.
  *
  * zimg does the common case (8-bit planar 4:2:0, even sizes, rows aligned to 32 bytes for its
- * AVX2 code) at about twice swscale's speed on this machine's CPU, where FFmpeg 5.1 keeps its
- * own AVX2 scaler off (slow gathers). The kernels are swscale's (bicubic B = 0, C = 0.6;
- * lanczos 3 taps) and so is the chroma siting swscale assumes (centred), so the pictures are
- * those swscale made, to rounding. Each new zimg graph first scales a test picture and is kept
- * only if swscale makes the same one (a library's SIMD path that is wrong for one geometry
- * must not go out as a picture; zimg 3.0.4's AVX-512 one was, which is why it is not used).
+ * AVX2 code, 64 for its AVX-512 code) at about twice swscale's speed on this machine's CPU,
+ * where FFmpeg 5.1 keeps its own AVX2 scaler off (slow gathers). The kernels are swscale's
+ * (bicubic B = 0, C = 0.6; lanczos 3 taps) and so is the chroma siting swscale assumes
+ * (centred), so the pictures are those swscale made, to rounding. Each new zimg graph first
+ * scales a test picture and is kept only if swscale makes the same one: a library's SIMD code
+ * that is wrong for one geometry must not go out as pictures (zimg 3.0.4's AVX-512 resizer is,
+ * for 1312x738 to 640x360; its AVX2 code then takes over).
  * Anything else (full range YUVJ, 4:2:2, 10-bit, semi-planar, odd sizes, rows zimg cannot
  * take) goes to swscale as before, so every input that scaled before still scales.
  *
@@ -25,13 +26,13 @@ typedef enum { SCALER_BICUBIC, SCALER_LANCZOS } scaler_filter;
 typedef enum {
     SCALER_AUTO,    /* zimg where it applies, else swscale */
     SCALER_SWSCALE, /* swscale always: the reference the unit tests hold zimg to */
-    SCALER_AVX512,  /* as AUTO, zimg's AVX-512 code allowed: for the tests of the check */
 } scaler_impl;
 
 typedef struct scaler {
     scaler_impl impl;
     /* What the graph or context was built for; iw == 0: nothing yet. */
     int iw, ih, ifmt, ow, oh;
+    int align; /* the rows the graph was built for: 64 (AVX-512 allowed) or 32 */
     scaler_filter filter;
     struct zimg_filter_graph *graph; /* NULL: swscale does this geometry */
     void *tmp;                       /* zimg's scratch */

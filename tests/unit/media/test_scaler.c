@@ -258,33 +258,26 @@ TEST(one_scaler_across_alignment_kernel_and_size)
 }
 
 /* A zimg graph that makes a wrong picture is not used. zimg 3.0.4's AVX-512 resizer makes one
- * for 1312x738 to 640x360 (30 dB from swscale's; its AVX2 code is right): allowed that code,
- * the scaler's check on a test picture must turn to swscale, whose picture then goes out as
- * it is. Where the CPU or the library lacks that fault zimg is kept, and must be right. */
+ * for 1312x738 to 640x360 from 64-byte rows (30 dB from swscale's, every plane; its AVX2 code
+ * is right): the scaler's check on a test picture must turn to the AVX2 code, whose picture
+ * then matches. On a CPU without AVX-512, or a zimg without the fault, the picture must match
+ * all the same; without the check it does not on this machine. */
 TEST(a_graph_that_disagrees_with_swscale_is_not_used)
 {
     AVFrame *in = picture(1312, 738, AV_PIX_FMT_YUV420P, 64);
-    NEED(in != NULL);
-    scaler s = {.impl = SCALER_AVX512}, ref = {.impl = SCALER_SWSCALE};
     AVFrame *a = out_frame(640, 360, 64), *b = out_frame(640, 360, 64);
-    NEED(a != NULL && b != NULL);
+    NEED(in != NULL && a != NULL && b != NULL);
+    CHECK(in->linesize[0] % 64 == 0 && a->linesize[1] % 64 == 0);
+    scaler s = {.impl = SCALER_AUTO}, ref = {.impl = SCALER_SWSCALE};
     CHECK_EQ_INT(scaler_run(&s, in, a, SCALER_BICUBIC), 0);
     CHECK_EQ_INT(scaler_run(&ref, in, b, SCALER_BICUBIC), 0);
     double db = psnr_min(a, b);
-    printf("  AVX-512 allowed: %s, %.2f dB from swscale's\n",
-           scaler_is_zimg(&s) ? "zimg kept" : "swscale", db);
-    if (scaler_is_zimg(&s))
-        CHECK(db >= MATCH_DB(SCALER_BICUBIC));
-    else
-        CHECK(db == INFINITY);
-    /* The same geometry through the default scaler: zimg (AVX2), right. */
-    scaler d = {.impl = SCALER_AUTO};
-    CHECK_EQ_INT(scaler_run(&d, in, a, SCALER_BICUBIC), 0);
-    CHECK(scaler_is_zimg(&d));
-    CHECK(psnr_min(a, b) >= MATCH_DB(SCALER_BICUBIC));
+    if (!(db >= MATCH_DB(SCALER_BICUBIC)))
+        printf("  %.2f dB from swscale's\n", db);
+    CHECK(scaler_is_zimg(&s));
+    CHECK(db >= MATCH_DB(SCALER_BICUBIC));
     scaler_free(&s);
     scaler_free(&ref);
-    scaler_free(&d);
     av_frame_free(&in);
     av_frame_free(&a);
     av_frame_free(&b);
