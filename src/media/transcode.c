@@ -1372,7 +1372,7 @@ static int rung_finish(job *j, variant *v)
  * waits for room in the top rung's queue; whenever the top rung's encoder is in a part that
  * runs on one thread (sliced threads run the lookahead on the caller's), a core idles: 1.84
  * of two cores busy. A few nice steps lower, the smaller rungs run behind the top one, mostly
- * in those gaps: 1.90-1.93 busy, for the same CPU time and memory (their queues are as short).
+ * in those gaps: 1.90-1.92 busy, for the same CPU time and memory (their queues are as short).
  * Linux keeps a nice value per thread; libx264's threads, started by this one when its encoder
  * opens, inherit it. Best effort: a failure leaves the old schedule. */
 static void run_behind(void)
