@@ -104,7 +104,7 @@ static int process(zimg_filter_graph *g, void *tmp, const AVFrame *in, AVFrame *
                : -EIO;
 }
 
-static AVFrame *yuv420p(int w, int h)
+AVFrame *scaler_frame(int w, int h)
 {
     AVFrame *f = av_frame_alloc();
     if (f == NULL)
@@ -112,7 +112,7 @@ static AVFrame *yuv420p(int w, int h)
     f->width = w;
     f->height = h;
     f->format = AV_PIX_FMT_YUV420P;
-    if (av_frame_get_buffer(f, 64) < 0)
+    if (av_frame_get_buffer(f, SCALER_ALIGN) < 0)
         av_frame_free(&f);
     return f;
 }
@@ -142,11 +142,12 @@ static double agreement(const AVFrame *a, const AVFrame *b)
  * graph first scales a test picture of the input's size (triangle waves of different periods
  * in each plane, with hard-edged blocks) and is kept only if swscale makes the same one: with
  * the graph's own building 12-18 ms a rung of a 1080p source, once a job. Returns 1 when it
- * agrees, 0 when not, -ENOMEM. */
+ * agrees, 0 when not, -ENOMEM or -EIO (a run failed). */
 static int graph_agrees(zimg_filter_graph *g, void *tmp, const AVFrame *in, int ow, int oh,
                         scaler_filter filter, double *db)
 {
-    AVFrame *t = yuv420p(in->width, in->height), *a = yuv420p(ow, oh), *b = yuv420p(ow, oh);
+    AVFrame *t = scaler_frame(in->width, in->height), *a = scaler_frame(ow, oh),
+            *b = scaler_frame(ow, oh);
     struct SwsContext *sws = sws_for(in->width, in->height, AV_PIX_FMT_YUV420P, ow, oh, filter);
     int r = -ENOMEM;
     if (t != NULL && a != NULL && b != NULL && sws != NULL) {
@@ -168,7 +169,7 @@ static int graph_agrees(zimg_filter_graph *g, void *tmp, const AVFrame *in, int 
                 }
             }
         }
-        r = 0;
+        r = -EIO;
         if (process(g, tmp, t, a) == 0 &&
             sws_scale(sws, (const uint8_t *const *)t->data, t->linesize, 0, t->height, b->data,
                       b->linesize) > 0) {
@@ -201,7 +202,7 @@ static zimg_filter_graph *checked_graph(scaler *s, const AVFrame *in, int ow, in
     if (agrees > 0)
         return g;
     if (agrees == 0) /* a library fault: once a rung a job, where it shows */
-        log_warn("scaler_disagrees", KV_STR("zimg", align == 64 ? "avx512" : "avx2"),
+        log_warn("scaler_disagrees", KV_STR("zimg", align == 64 ? "avx512 allowed" : "avx2"),
                  KV_INT("from_w", in->width), KV_INT("from_h", in->height), KV_INT("to_w", ow),
                  KV_INT("to_h", oh), KV_DBL("db", db),
                  KV_STR("using", align == 64 ? "zimg avx2" : "swscale"));

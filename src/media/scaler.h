@@ -12,7 +12,8 @@
  * take) goes to swscale as before, so every input that scaled before still scales.
  *
  * owns:  the zimg graph and its scratch, or the swscale context, for the last geometry asked;
- *        rebuilt when the input's size or format, the kernel or the output size changes.
+ *        rebuilt when the input's size or format, the kernel or the output size changes, or
+ *        when a graph is given rows less aligned than it was built for.
  * never: is used by two threads at once (one per rung worker), or allocates the output
  *        picture (the caller's, from its pool). Full-range YUVJ420P comes out in limited range,
  *        as swscale always made it; nothing else changes range or colour matrix. */
@@ -32,15 +33,22 @@ typedef struct scaler {
     scaler_impl impl;
     /* What the graph or context was built for; iw == 0: nothing yet. */
     int iw, ih, ifmt, ow, oh;
-    int align; /* the rows the graph was built for: 64 (AVX-512 allowed) or 32 */
+    int align; /* with a graph, the rows it was built for: 64 (AVX-512 allowed) or 32 */
     scaler_filter filter;
     struct zimg_filter_graph *graph; /* NULL: swscale does this geometry */
     void *tmp;                       /* zimg's scratch */
     struct SwsContext *sws;
 } scaler;
 
+/* Rows as zimg's widest code takes them (a picture's planes and strides). */
+#define SCALER_ALIGN 64
+
+/* A YUV420P picture of w x h with rows aligned to SCALER_ALIGN; NULL without memory. */
+AVFrame *scaler_frame(int w, int h);
+
 /* Scales `in` into `out`, whose data and linesize the caller has set up for `out->width` x
- * `out->height` YUV420P. Returns 0, or a negative errno when neither library can. */
+ * `out->height` YUV420P. Returns 0, or -EINVAL when neither library can. A zimg graph that
+ * cannot be built, checked or run (memory included) leaves that geometry to swscale. */
 int scaler_run(scaler *s, const AVFrame *in, AVFrame *out, scaler_filter filter);
 
 /* 1 when the last scaler_run went through zimg (tests, logs). */

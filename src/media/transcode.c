@@ -60,7 +60,6 @@
 #define IO_BUF_SIZE     65536   /* AVIOContext buffers, in and out */
 #define AUDIO_QUEUE_MAX 4096    /* AAC frames (~85 s) a rung holds for its video: more is refused */
 #define PLAYLIST_MAX    1048576 /* bytes of one playlist */
-#define PIC_ALIGN       64      /* rows of scaled pictures (zimg needs 32) */
 
 typedef struct seginfo {
     double duration; /* seconds */
@@ -918,20 +917,11 @@ static int upload_frame(job *j, AVFrame *in)
 /* A yuv420p picture from the rung's pool (its worker's), or of its own when `pooled` is 0. */
 static AVFrame *pool_frame(variant *v, int pooled, int w, int h)
 {
-    if (!pooled) {
-        AVFrame *f = av_frame_alloc();
-        if (f == NULL)
-            return NULL;
-        f->width = w;
-        f->height = h;
-        f->format = AV_PIX_FMT_YUV420P;
-        if (av_frame_get_buffer(f, PIC_ALIGN) < 0)
-            av_frame_free(&f);
-        return f;
-    }
-    int size = av_image_get_buffer_size(AV_PIX_FMT_YUV420P, w, h, PIC_ALIGN);
+    if (!pooled)
+        return scaler_frame(w, h);
+    int size = av_image_get_buffer_size(AV_PIX_FMT_YUV420P, w, h, SCALER_ALIGN);
     if (v->pool == NULL) {
-        int other = av_image_get_buffer_size(AV_PIX_FMT_YUV420P, h, w, PIC_ALIGN);
+        int other = av_image_get_buffer_size(AV_PIX_FMT_YUV420P, h, w, SCALER_ALIGN);
         v->pool = av_buffer_pool_init((size_t)FFMAX(size, other), NULL);
         if (v->pool == NULL)
             return NULL;
@@ -945,7 +935,7 @@ static AVFrame *pool_frame(variant *v, int pooled, int w, int h)
         return NULL;
     }
     av_image_fill_arrays(f->data, f->linesize, f->buf[0]->data, AV_PIX_FMT_YUV420P, w, h,
-                         PIC_ALIGN);
+                         SCALER_ALIGN);
     f->width = w;
     f->height = h;
     f->format = AV_PIX_FMT_YUV420P;
@@ -984,9 +974,8 @@ static int scale_frame(variant *v, int rotation, int second, int pooled, scaler 
     int r = scaler_run(sc, in, f, second ? SCALER_LANCZOS : SCALER_BICUBIC);
     if (r < 0) {
         av_frame_free(&f);
-        return r == -ENOMEM ? r
-                            : fail(-EINVAL, "cannot scale %dx%d %s video", in->width, in->height,
-                                   av_get_pix_fmt_name(in->format));
+        return fail(-EINVAL, "cannot scale %dx%d %s video", in->width, in->height,
+                    av_get_pix_fmt_name(in->format));
     }
     if (rotation != 0) {
         AVFrame *up = pool_frame(v, pooled, v->rung.width, v->rung.height);
@@ -1066,7 +1055,7 @@ static int take_poster(job *j, const AVFrame *in)
             return 0; /* no poster is better than no ladder */
         src = j->sw_frame;
     }
-    scaler sc = {0};
+    scaler sc = {.impl = SCALER_SWSCALE}; /* one picture: no zimg graph to build and check */
     AVFrame *pic = NULL;
     int r = scale_frame(&j->v[0], j->rotation, 0, 0, &sc, src, &pic);
     scaler_free(&sc);

@@ -99,11 +99,12 @@ static double both_ways(const AVFrame *in, int w, int h, int out_align, scaler_f
     return db;
 }
 
-/* How close zimg's pictures must be to swscale's, in dB per plane. On this zone plate the
- * right kernels give 53-57 dB (bicubic) and 52-56 (lanczos): samples equal or one off, a few
- * more where swscale's 15-bit intermediates clip at the hard edges. Wrong ones land under: a
- * wrong chroma siting 36-37 dB, bicubic with C = 0.5 49 dB, lanczos with 4 taps 42-48 dB. */
-#define MATCH_DB(filter) ((filter) == SCALER_LANCZOS ? 50.0 : 54.0)
+/* How close zimg's pictures must be to swscale's, in dB per plane. On these pictures the
+ * right kernels give 54-57 dB (bicubic) and 52-56 (lanczos) here: samples equal or one off, a
+ * few more where swscale's 15-bit intermediates clip at the hard edges (swscale's own code
+ * differs by CPU, hence the margin). Wrong ones land under: a wrong chroma siting 36-37 dB,
+ * bicubic with C = 0.5 49 dB, lanczos with 4 taps 42-48 dB. */
+#define MATCH_DB(filter) ((filter) == SCALER_LANCZOS ? 50.0 : 52.0)
 
 /* The 1080p ladder's rungs, bicubic (the first scaling) and lanczos (the cascade's second):
  * zimg does them, and its pictures are swscale's to rounding. */
@@ -179,7 +180,7 @@ TEST(other_inputs_through_swscale_unchanged)
      * loads take. */
     AVFrame *in = picture(1280, 720, AV_PIX_FMT_YUV420P, 64);
     NEED(in != NULL);
-    in->width -= 16;
+    in->width -= 32; /* the chroma rows' 16 bytes less too: reads stay inside each row */
     for (int p = 0; p < 3; p++)
         in->data[p] += 16;
     int zimg = 1;
@@ -219,8 +220,9 @@ TEST(rebuilds_when_the_input_changes)
     av_frame_free(&b);
 }
 
-/* One scaler kept across what its cache is keyed by (the kernel, the output size) and what it
- * is not (the rows' alignment, when zimg can take both), each picture held to swscale's. */
+/* One scaler kept across what its cache is keyed by: the kernel, the output size, and rows
+ * less aligned than its graph was built for (a graph allowed AVX-512 code, given 32-byte rows,
+ * rebuilt for AVX2; given 64-byte rows again, kept). Each picture held to swscale's. */
 TEST(one_scaler_across_alignment_kernel_and_size)
 {
     AVFrame *wide = picture(1312, 738, AV_PIX_FMT_YUV420P, 64);   /* rows of 1344 */
@@ -235,7 +237,12 @@ TEST(one_scaler_across_alignment_kernel_and_size)
         {wide, SCALER_BICUBIC, 640, 360},   {narrow, SCALER_BICUBIC, 640, 360},
         {wide, SCALER_BICUBIC, 640, 360},   {narrow, SCALER_LANCZOS, 640, 360},
         {narrow, SCALER_LANCZOS, 854, 480}, {wide, SCALER_BICUBIC, 854, 480},
+        {narrow, SCALER_BICUBIC, 854, 480}, {wide, SCALER_BICUBIC, 854, 480},
     };
+    /* The rows each step's graph is for: 64 from 64-byte rows (but 1312x738 to 640x360, which
+     * zimg's AVX-512 code gets wrong: 32), 32 after 32-byte rows, and kept at 32 after. */
+    static const int rows[] = {32, 32, 32, 32, 32, 64, 32, 32};
+    _Static_assert(sizeof rows / sizeof rows[0] == 8, "a row count a step");
     scaler s = {.impl = SCALER_AUTO};
     for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++) {
         scaler ref = {.impl = SCALER_SWSCALE};
@@ -243,6 +250,9 @@ TEST(one_scaler_across_alignment_kernel_and_size)
         NEED(a != NULL && b != NULL);
         CHECK_EQ_INT(scaler_run(&s, seq[i].in, a, seq[i].filter), 0);
         CHECK(scaler_is_zimg(&s));
+        if (s.align != rows[i] && !(i == 0 && s.align == 64)) /* step 0: 64 where not faulty */
+            printf("  step %zu: a graph for %d-byte rows\n", i, s.align);
+        CHECK(s.align == rows[i] || (i == 0 && s.align == 64));
         CHECK_EQ_INT(scaler_run(&ref, seq[i].in, b, seq[i].filter), 0);
         double db = psnr_min(a, b);
         if (!(db >= MATCH_DB(seq[i].filter)))
