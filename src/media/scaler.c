@@ -18,14 +18,14 @@
  * edges); zimg 3.0.4's AVX-512 resizer gave 30 dB for 1312x738 to 640x360. */
 #define AGREE_DB 45.0
 
-/* 1 when every plane's address and stride is aligned to `to` bytes (zimg's AVX2 code needs 32,
- * its AVX-512 code 64). */
-static int aligned(uint8_t *const data[3], const int linesize[3], unsigned to)
+/* The alignment every plane's address and stride has, as zimg's code needs it: 64 (its
+ * AVX-512 code), 32 (AVX2), or 0 (neither). */
+static int align_of(uint8_t *const data[3], const int linesize[3])
 {
     uintptr_t bits = 0;
     for (int p = 0; p < 3; p++)
         bits |= (uintptr_t)data[p] | (uintptr_t)(unsigned)linesize[p];
-    return bits % to == 0;
+    return bits % 64 == 0 ? 64 : bits % 32 == 0 ? 32 : 0;
 }
 
 static void drop(scaler *s)
@@ -217,7 +217,7 @@ static zimg_filter_graph *checked_graph(scaler *s, const AVFrame *in, int ow, in
 static int rebuild(scaler *s, const AVFrame *in, int ow, int oh, int align, scaler_filter filter)
 {
     drop(s);
-    for (s->align = align; s->align >= 32 && s->graph == NULL; s->align /= 2)
+    for (s->align = align; s->align >= 32; s->align /= 2)
         if ((s->graph = checked_graph(s, in, ow, oh, filter, s->align)) != NULL)
             break;
     if (s->graph == NULL &&
@@ -235,13 +235,11 @@ static int rebuild(scaler *s, const AVFrame *in, int ow, int oh, int align, scal
 int scaler_run(scaler *s, const AVFrame *in, AVFrame *out, scaler_filter filter)
 {
     int align = 0;
-    if (s->impl == SCALER_AUTO && in->format == AV_PIX_FMT_YUV420P)
-        for (align = 64; align >= 32; align /= 2)
-            if (aligned((uint8_t *const *)in->data, in->linesize, (unsigned)align) &&
-                aligned(out->data, out->linesize, (unsigned)align))
-                break;
-    if (align < 32)
-        align = 0;
+    if (s->impl == SCALER_AUTO && in->format == AV_PIX_FMT_YUV420P) {
+        int a_in = align_of((uint8_t *const *)in->data, in->linesize);
+        int a_out = align_of(out->data, out->linesize);
+        align = a_in < a_out ? a_in : a_out;
+    }
     /* Rebuilt for another geometry or kernel, or when a graph is given rows less aligned than
      * it was built for. A stream's pictures keep one layout, so what the first picture chose
      * (swscale included) stays for the rest. */

@@ -1860,18 +1860,15 @@ static int run(job *j, media_source *src, transcode_result *res)
             v->fed = 1;
         }
     }
-    int top = 0; /* the rung with the most pixels: the one that paces the others */
-    for (int i = 1; i < j->nv; i++)
-        if ((int64_t)j->v[i].rung.width * j->v[i].rung.height >
-            (int64_t)j->v[top].rung.width * j->v[top].rung.height)
-            top = i;
     for (int i = 0; i < j->nv; i++) {
         variant *v = &j->v[i];
         if (!v->video && (r = open_mux(j, v)) < 0)
             return r;
         if (v->video) {
             v->j = j;
-            v->behind = i != top && j->path != MEDIA_ENC_NVENC; /* NVENC's rungs wait on the GPU */
+            /* v[0] is the top rung (the ladder's order), the one that paces the others;
+             * NVENC's rungs wait on the GPU. */
+            v->behind = i != 0 && j->path != MEDIA_ENC_NVENC;
             if ((r = -pthread_create(&v->thread, NULL, rung_main, v)) < 0)
                 return fail(r, "cannot start a thread for %s: %s", v->name, strerror(-r));
             v->running = 1;
