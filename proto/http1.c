@@ -43,6 +43,53 @@ static inline const char *span(const char *p, const char *end, unsigned k)
     return p;
 }
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+/* The request-target and header values are the long runs of a head (a signed link's target is
+ * ~100 bytes, a browser's User-Agent more): 16 bytes a step while 16 remain, then the table.
+ * Signed compares: obs-text (0x80-0xff) reads as negative. */
+static inline const char *span_target(const char *p, const char *end)
+{
+    const __m128i lo = _mm_set1_epi8(0x21), hi = _mm_set1_epi8(0x7e);
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        unsigned m =
+            (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmplt_epi8(v, lo), _mm_cmpgt_epi8(v, hi)));
+        if (m)
+            return p + __builtin_ctz(m);
+        p += 16;
+    }
+    return span(p, end, C_TARGET);
+}
+
+static inline const char *span_value(const char *p, const char *end)
+{
+    const __m128i sp = _mm_set1_epi8(0x20), none = _mm_set1_epi8(-1);
+    const __m128i tab = _mm_set1_epi8(0x09), del = _mm_set1_epi8(0x7f);
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i ctl = _mm_and_si128(_mm_cmplt_epi8(v, sp), _mm_cmpgt_epi8(v, none));
+        ctl = _mm_andnot_si128(_mm_cmpeq_epi8(v, tab), ctl); /* 0x00-0x1f but tab */
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(ctl, _mm_cmpeq_epi8(v, del)));
+        if (m)
+            return p + __builtin_ctz(m);
+        p += 16;
+    }
+    return span(p, end, C_VALUE);
+}
+#else
+static inline const char *span_target(const char *p, const char *end)
+{
+    return span(p, end, C_TARGET);
+}
+
+static inline const char *span_value(const char *p, const char *end)
+{
+    return span(p, end, C_VALUE);
+}
+#endif
+
 /* The CRLF expected at p: 0 when it is there, HTTP1_PARTIAL when the input ends first,
  * HTTP1_BAD for anything else (a bare CR or LF, or a byte the line may not hold). */
 static inline int crlf_at(const char *p, const char *end)
@@ -72,7 +119,7 @@ int http1_parse_request(const char *buf, size_t len, http1_request *req, http1_h
         return HTTP1_BAD;
     req->method = (http1_str){p, (size_t)(s - p)};
     const char *t = ++s;
-    s = span(t, end, C_TARGET);
+    s = span_target(t, end);
     if (s == end)
         return t < end && *t != '/' ? HTTP1_BAD : HTTP1_PARTIAL;
     if (s == t || *s != ' ' || *t != '/')
@@ -114,7 +161,7 @@ int http1_parse_request(const char *buf, size_t len, http1_request *req, http1_h
         /* An empty name, whitespace before the colon or a folded line are all refused. */
         if (c == line || *c != ':')
             return HTTP1_BAD;
-        const char *lend = span(c + 1, end, C_VALUE);
+        const char *lend = span_value(c + 1, end);
         r = crlf_at(lend, end);
         if (r < 0)
             return r;

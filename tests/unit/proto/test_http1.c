@@ -121,6 +121,10 @@ TEST(same_answers_as_the_reference)
         "GET /hls/1/ab/asset/v0/index.m3u8?x=1&y HTTP/1.1\r\nHost: a:1\r\nX-Y:  v v \t\r\n\r\n",
         "\r\nPOST /u HTTP/1.0\r\nContent-Length: 3\r\nA:\r\nB:\tq\r\n\r\n",
         "OPTIONS /a?b HTTP/1.1\r\nOrigin: http://x\r\n\r\n",
+        /* Targets and values long enough for 16-byte steps: every byte lands in one, in the
+         * step's tail and, cut right after it, at the input's end. */
+        "GET /hls/1767225600/8f3a1c9e0b2d4f6a8c1e3b5d7f9a0c2e/asset_01H/v0/index.m3u8 HTTP/1.1\r\n"
+        "User-Agent: Mozilla/5.0 (X11; Linux x86_64) \x80\xff obs\ttext\r\n\r\n",
     };
     char buf[256];
     long checked = 0, disagree = 0;
