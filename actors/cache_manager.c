@@ -77,6 +77,7 @@
 #include "src/edge/edgekey.h"
 #include "src/edge/origin.h"
 #include "src/edge/origin_thumb.h"
+#include "src/edge/watch_refs.h"
 #include "src/rt/log.h"
 #include "src/rt/metrics.h"
 #include "src/store/store.h"
@@ -207,6 +208,7 @@ struct shard {
     uint64_t drained_ns;            /* the clock just before the last drain began */
     flight *kept_tab[KEPT_BUCKETS]; /* by key */
     flight *kept_old, *kept_new;    /* oldest first */
+    watch_refs wds;                 /* the reads (open or kept) through each watch */
     uint32_t nkept;
     uint64_t kept_bytes;
     job *spare; /* finished jobs kept for the next requests */
@@ -676,24 +678,12 @@ static void hit_open(shard *sh, job *j)
     io_uring_prep_openat(sqe, AT_FDCWD, j->file, O_RDONLY | O_CLOEXEC, 0);
 }
 
-/* Whether a flight the shard still has (open, or kept) reads through watch `wd`: two reads of
- * one file share its watch. */
-static int wd_in_use(const shard *sh, int wd)
-{
-    for (const flight *f = sh->flights; f != NULL; f = f->next)
-        if (f->wd == wd)
-            return 1;
-    for (const flight *f = sh->kept_old; f != NULL; f = f->knext)
-        if (f->wd == wd)
-            return 1;
-    return 0;
-}
-
 static void flight_free(flight *f)
 {
     assert(f->waiters == NULL && !f->disk_busy && f->get == NULL && !f->kept);
-    if (f->wd > 0 && f->sh->ino_fd >= 0 && !wd_in_use(f->sh, f->wd))
-        inotify_rm_watch(f->sh->ino_fd, f->wd); /* the last of its file: nothing to hear */
+    /* Two reads of one file share its watch: the last of them removes it. */
+    if (f->wd > 0 && watch_refs_release(&f->sh->wds, f->wd) && f->sh->ino_fd >= 0)
+        inotify_rm_watch(f->sh->ino_fd, f->wd); /* nothing left to hear */
     loop_timer_cancel(f->sh->loop, &f->timeout);
     for (uint32_t i = 0; i < f->nchunks; i++)
         buf_unref(f->chunks[i]);
@@ -1240,7 +1230,10 @@ static void on_head(blob_sink *s, const blob_meta *m)
     f->have_head = 1;
     f->size = size;
     f->mtime = mtime;
+    assert(f->wd == 0); /* one head a read */
     f->wd = m->watch;
+    if (f->wd > 0)
+        watch_refs_hold(&sh->wds, f->wd);
     f->store = !f->playlist && size <= sh->e->shard_bytes;
     if (f->store) {
         snprintf(f->tmp, sizeof(f->tmp), "%s/tmp/%d.%d.%llu", sh->e->dir, (int)getpid(), sh->idx,
@@ -1888,6 +1881,7 @@ void cache_free(rd_edge *e)
             free(j);
         }
         cache_index_fini(&sh->ix);
+        watch_refs_fini(&sh->wds);
         if (sh->ino_fd >= 0)
             close(sh->ino_fd);
         free(sh->deny);

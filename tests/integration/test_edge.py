@@ -81,6 +81,21 @@ def fetches(r, result="ok"):
     return metric(r, f'reeld_edge_origin_fetches_total{{result="{result}"}}')
 
 
+def inotify_watches(r):
+    """The watches reeld's inotify instances hold (each is an "inotify wd:" line of fdinfo)."""
+    n = 0
+    fds = f"/proc/{r.proc.pid}/fd"
+    for fd in os.listdir(fds):
+        try:
+            if os.readlink(f"{fds}/{fd}") != "anon_inode:inotify":
+                continue
+            with open(f"/proc/{r.proc.pid}/fdinfo/{fd}") as f:
+                n += sum(line.startswith("inotify wd:") for line in f)
+        except FileNotFoundError:
+            continue  # closed meanwhile
+    return n
+
+
 def wait_cached(r, n):
     """Waits until n objects are in the cache: a response can end just before its file is
     renamed into place."""
@@ -589,6 +604,45 @@ def test_playlist_change_during_a_read(edge):
     assert seen and not bad, bad[:3]
 
 
+def test_playlist_rewritten_in_place_during_reads(edge):
+    """Reads of one file share its watch: four clients keep reads of a 0.9 MiB playlist (kept
+    once read, and read over several turns) under way on one loop while it is rewritten in place
+    40 times (one file, so one watch), each change followed at once by a GET that must bring it.
+    Reads that began before a change end beside reads that began after it, through the one
+    watch; whichever is kept still hears the next change."""
+    r = edge(REELD_CORES="1")
+    name = "v0/index.m3u8"
+    line = b"#EXTINF:4.000,\nseg%06d.ts\n"
+    body = b"".join(line % i for i in range(34000))[: 900 * 1024]
+
+    def version(i):
+        return b"#EXTM3U\n#v%05d\n" % i + body  # same size each time
+
+    p = put(r, "a5", name, version(0))
+    url = link("a5", name)
+    stop = threading.Event()
+    seen = []
+    threads = [keep_asking(r, url, stop, seen, timeout=20) for _ in range(4)]
+    try:
+        time.sleep(0.2)
+        for i in range(1, 41):
+            with open(p, "r+b") as f:
+                f.write(version(i))
+            status, _, data = get(r, url)
+            assert status == 200 and data[:16] == version(i)[:16], (i, data[:16])
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    for i in range(41, 44):  # the reads have ended: what is kept still hears
+        with open(p, "r+b") as f:
+            f.write(version(i))
+        assert get(r, url)[2][:16] == version(i)[:16], i
+    bad = [(st, b[:20]) for st, b in seen if st != 200 or not b.startswith(b"#EXTM3U\n#v")]
+    assert seen and not bad, bad[:3]
+    assert metric(r, "reeld_edge_playlist_kept_hits_total") > 0
+
+
 def test_playlists_kept_within_bounds(edge):
     """Kept playlists hold at most 4 MiB a shard: the oldest go (read again when asked), the
     newest stay; one over 1 MiB is never kept."""
@@ -610,6 +664,14 @@ def test_playlists_kept_within_bounds(edge):
         status, h, body = get(r, link("a3", "huge/index.m3u8"))
         assert status == 200 and body == big + big and h["x-cache"] == "MISS"
     assert fetches(r) == 9
+    # Each watch goes with the last read through it: four kept (v3, v4, v5, v0: 0.84 MB each),
+    # none for the huge one nor for those let go. A kept one still hears its file change.
+    assert inotify_watches(r) == 4
+    changed = big.replace(b"seg000000", b"seg999999")
+    for n in (0, 5):
+        put(r, "a3", f"v{n}/index.m3u8", changed)
+        assert get(r, link("a3", f"v{n}/index.m3u8"))[2] == changed
+    assert inotify_watches(r) == 4
 
 
 def test_playlist_burst_each_whole(edge):
