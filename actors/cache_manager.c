@@ -767,7 +767,7 @@ static int waiter_pump(flight *f, job *j)
  * an event lets the read go. Requests from another loop's listener do not take this path
  * (their stamp is that loop's, taken where its ring may not have delivered them yet): playlists
  * on the fs origin are read where they land.
- * The drain is a read(2) of the instance, one a turn, not a poll through the ring: a request's
+ * The drain is a system call on the instance, one a turn, not a poll through the ring: a request's
  * bytes can ride a completion the kernel queued before the writer's event (a connection's
  * receive already under way), and a capped run of completions can leave the event's for the
  * next wait, so the ring's order says nothing about the two; the instance's queue does. */
