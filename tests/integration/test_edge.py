@@ -495,17 +495,14 @@ def test_playlists_never_stale(edge):
         status, h, body = get(r, url)
         assert (status, body) == (200, expect) and h["x-cache"] == "MISS", (status, body, h)
 
-    with open(p, "r+b") as f:  # in place, same size, same second
-        f.write(b"#EXTM3U\n#two\n")
+    write_in_place(p, b"#EXTM3U\n#two\n")  # same size, same second
     now(b"#EXTM3U\n#two\n")
     with open(p, "ab") as f:
         f.write(b"#more\n")
     now(b"#EXTM3U\n#two\n#more\n")
     os.truncate(p, 8)
     now(b"#EXTM3U\n")
-    with open(p + ".new", "wb") as f:
-        f.write(b"#EXTM3U\n#renamed\n")
-    os.replace(p + ".new", p)
+    rename_over(p, b"#EXTM3U\n#renamed\n")
     now(b"#EXTM3U\n#renamed\n")
     os.remove(p)
     assert get(r, url)[0] == 404
@@ -532,6 +529,17 @@ def keep_asking(r, url, stop, answers, timeout=10):
     return t
 
 
+def rename_over(p, data):
+    with open(p + ".new", "wb") as f:
+        f.write(data)
+    os.replace(p + ".new", p)
+
+
+def write_in_place(p, data):
+    with open(p, "r+b") as f:
+        f.write(data)
+
+
 def test_playlist_change_then_get_at_once(edge):
     """Read-your-writes without a pause, every loop: 300 changes (in place at one size, and
     renames over the file, alternately), each followed at once by a GET on a new connection
@@ -548,13 +556,7 @@ def test_playlist_change_then_get_at_once(edge):
     try:
         for i in range(1, 301):
             data = b"#EXTM3U\n#v%05d\n" % i
-            if i % 2:
-                with open(p, "r+b") as f:
-                    f.write(data)
-            else:
-                with open(p + ".new", "wb") as f:
-                    f.write(data)
-                os.replace(p + ".new", p)
+            (write_in_place if i % 2 else rename_over)(p, data)
             if i % 3:
                 status, _, body = get(r, url)
             else:
@@ -570,76 +572,55 @@ def test_playlist_change_then_get_at_once(edge):
     assert metric(r, "reeld_edge_playlist_kept_hits_total") > 0
 
 
-def test_playlist_change_during_a_read(edge):
-    """A request that comes after a change never joins a read that opened the file before it:
-    four clients keep reads of a 2 MiB playlist (too large to keep, so read for each turn, over
-    several) under way on one loop while the file is renamed over 40 times, each followed at
-    once by a GET that must bring the new version."""
-    r = edge(REELD_CORES="1")
+def changes_under_reads(r, asset, body_len, write, after=0):
+    """Four clients keep reads of one playlist (`body_len` bytes and a version line) under way on
+    one loop while it changes 40 times through `write(path, data)`, each change followed at once
+    by a GET that must bring it; then `after` more changes, with no reads under way, each seen
+    by the next GET. Every client's answer must be a whole version."""
     name = "v0/index.m3u8"
     line = b"#EXTINF:4.000,\nseg%06d.ts\n"
-    body = b"".join(line % i for i in range(80000))[: 2 * 1024 * 1024 - 24]
+    body = b"".join(line % i for i in range(body_len // len(line % 0) + 1))[:body_len]
 
     def version(i):
         return b"#EXTM3U\n#v%05d\n" % i + body  # same size each time
 
-    p = put(r, "a4", name, version(0))
-    url = link("a4", name)
+    p = put(r, asset, name, version(0))
+    url = link(asset, name)
     stop = threading.Event()
     seen = []
     threads = [keep_asking(r, url, stop, seen, timeout=20) for _ in range(4)]
     try:
         time.sleep(0.2)
         for i in range(1, 41):
-            with open(p + ".new", "wb") as f:
-                f.write(version(i))
-            os.replace(p + ".new", p)
+            write(p, version(i))
             status, _, data = get(r, url)
             assert status == 200 and data[:16] == version(i)[:16], (i, data[:16])
     finally:
         stop.set()
         for t in threads:
             t.join()
-    bad = [(st, b[:20]) for st, b in seen if st != 200 or not b.startswith(b"#EXTM3U\n#v")]
-    assert seen and not bad, bad[:3]
-
-
-def test_playlist_rewritten_in_place_during_reads(edge):
-    """Reads of one file share its watch: four clients keep reads of a 0.9 MiB playlist (kept
-    once read, and read over several turns) under way on one loop while it is rewritten in place
-    40 times (one file, so one watch), each change followed at once by a GET that must bring it.
-    Reads that began before a change end beside reads that began after it, through the one
-    watch; whichever is kept still hears the next change."""
-    r = edge(REELD_CORES="1")
-    name = "v0/index.m3u8"
-    line = b"#EXTINF:4.000,\nseg%06d.ts\n"
-    body = b"".join(line % i for i in range(34000))[: 900 * 1024]
-
-    def version(i):
-        return b"#EXTM3U\n#v%05d\n" % i + body  # same size each time
-
-    p = put(r, "a5", name, version(0))
-    url = link("a5", name)
-    stop = threading.Event()
-    seen = []
-    threads = [keep_asking(r, url, stop, seen, timeout=20) for _ in range(4)]
-    try:
-        time.sleep(0.2)
-        for i in range(1, 41):
-            with open(p, "r+b") as f:
-                f.write(version(i))
-            status, _, data = get(r, url)
-            assert status == 200 and data[:16] == version(i)[:16], (i, data[:16])
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
-    for i in range(41, 44):  # the reads have ended: what is kept still hears
-        with open(p, "r+b") as f:
-            f.write(version(i))
+    for i in range(41, 41 + after):
+        write(p, version(i))
         assert get(r, url)[2][:16] == version(i)[:16], i
     bad = [(st, b[:20]) for st, b in seen if st != 200 or not b.startswith(b"#EXTM3U\n#v")]
     assert seen and not bad, bad[:3]
+
+
+def test_playlist_change_during_a_read(edge):
+    """A request that comes after a change never joins a read that opened the file before it:
+    reads of a 2 MiB playlist (too large to keep, so read for each turn, over several) under way
+    while the file is renamed over (changes_under_reads)."""
+    r = edge(REELD_CORES="1")
+    changes_under_reads(r, "a4", 2 * 1024 * 1024 - 24, rename_over)
+
+
+def test_playlist_rewritten_in_place_during_reads(edge):
+    """Reads of one file share its watch: reads of a 0.9 MiB playlist (kept once read, and read
+    over several turns) under way while it is rewritten in place (one file, so one watch).
+    Reads that began before a change end beside reads that began after it, through the one
+    watch; whichever is kept still hears the next change, also once the reads are over."""
+    r = edge(REELD_CORES="1")
+    changes_under_reads(r, "a5", 900 * 1024, write_in_place, after=3)
     assert metric(r, "reeld_edge_playlist_kept_hits_total") > 0
 
 
