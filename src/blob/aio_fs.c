@@ -520,8 +520,8 @@ static void on_io(rd_op *op, int res, uint32_t flags)
         struct stat st;
         int stated = fstat(q->fd, &st) == 0;
         if (!stated || !S_ISREG(st.st_mode)) {
-            if (wd > 0 && stated && S_ISDIR(st.st_mode))
-                inotify_rm_watch(q->r.watch_fd, wd); /* no reader watches a directory */
+            if (wd > 0 && stated) /* no reader holds a watch on what is not a regular file */
+                inotify_rm_watch(q->r.watch_fd, wd);
             fail(q, -ENOENT);
             return;
         }

@@ -5,7 +5,7 @@
  *
  * owns:  its table (allocated here; out of memory aborts, runtime rule).
  * never: calls inotify itself: the shard adds watches (through the blob store) and removes
- *        the one whose last hold wd_release reports.
+ *        the one whose last hold watch_refs_release reports.
  *
  * Before this a shard walked every read under way and every kept playlist (up to 1,024) on each
  * free to learn whether a watch was still in use: an eviction per new playlist on a full shard,
