@@ -56,7 +56,9 @@ static AVFrame *out_frame(int w, int h, int align)
 }
 
 /* The lowest PSNR (dB) of the three planes of two 4:2:0 pictures of one size; INFINITY when
- * they are the same. */
+ * they are the same. Written here again, not scaler.c's check: the tests judge the scaler's
+ * pictures, its check included, by a measure it does not share (with the scaler's own, one
+ * that always said "equal" passed every test). */
 static double psnr_min(const AVFrame *a, const AVFrame *b)
 {
     double worst = INFINITY;
